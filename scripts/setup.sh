@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs every build and test dependency from Debian packages. Idempotent: packages already
+# present are skipped, so scripts/test.sh and scripts/run.sh can call it on every run.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config
+  libunwind-dev libspdlog-dev libfmt-dev libdw-dev libelf-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  libcli11-dev nlohmann-json3-dev
+  # real programs the end-to-end suite runs under the library
+  python3 sqlite3 git perl g++ file
+)
+if [[ "${HEAPLEDGER_BENCH:-0}" == 1 ]]; then
+  # peers the benchmark measures against; only scripts/bench.sh asks for them
+  packages+=(libmimalloc-dev libjemalloc-dev libgoogle-perftools-dev heaptrack hyperfine time)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+echo "setup: installing ${missing[*]}" >&2
+sudo=""
+[[ $(id -u) -ne 0 ]] && sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,91 @@
+// The report model: everything the exit report says, independent of how it is written.
+// Built by the tracker at exit, written as text/JSON by the runtime, read back from JSON by the CLI.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace heapledger {
+
+// One symbolized frame. Inlined calls expand one address into several frames (innermost first).
+struct Frame {
+  std::uint64_t address = 0;      // absolute address in the process (return address)
+  std::string module;             // absolute path of the ELF object, empty if unknown
+  std::uint64_t offset = 0;       // address relative to the module's load bias
+  std::optional<std::string> function;  // demangled
+  std::optional<std::string> file;
+  std::optional<int> line;
+};
+using Stack = std::vector<Frame>;
+
+struct ProcessInfo {
+  std::int64_t pid = 0;
+  std::int64_t ppid = 0;
+  std::string exe;
+  std::vector<std::string> argv;
+  double duration_ms = 0;
+};
+
+struct Summary {
+  std::uint64_t allocations = 0;
+  std::uint64_t frees = 0;
+  std::uint64_t bytes_allocated = 0;
+  std::uint64_t peak_bytes = 0;
+  std::uint64_t peak_blocks = 0;
+  double peak_time_ms = 0;
+  std::uint64_t live_bytes = 0;
+  std::uint64_t live_blocks = 0;
+  std::uint64_t leaked_bytes = 0;
+  std::uint64_t leaked_blocks = 0;
+  std::uint64_t possible_bytes = 0;
+  std::uint64_t reachable_bytes = 0;
+  std::uint64_t suppressed_bytes = 0;
+  std::uint64_t errors = 0;
+};
+
+// Leaked memory grouped by allocation stack. kind: "unknown" until reachability lands, then
+// "definite", "indirect", "possible" or "reachable".
+struct Leak {
+  std::string kind = "unknown";
+  std::uint64_t bytes = 0;
+  std::uint64_t blocks = 0;
+  double first_ms = 0;
+  double last_ms = 0;
+  Stack stack;
+};
+
+// A call site holding memory at the peak.
+struct PeakSite {
+  std::uint64_t bytes = 0;
+  std::uint64_t blocks = 0;
+  Stack stack;
+};
+
+struct HeapError {
+  std::string kind;  // double_free | invalid_free | mismatched_free
+  std::uint64_t address = 0;
+  Stack stack;
+  std::optional<Stack> alloc_stack;
+  std::optional<Stack> free_stack;
+};
+
+struct TimelinePoint {
+  double t_ms = 0;
+  std::uint64_t bytes = 0;
+};
+
+struct Report {
+  std::string schema = "heapledger/1";
+  std::string tool_name = "heapledger";
+  std::string tool_version;
+  ProcessInfo process;
+  Summary summary;
+  std::vector<Leak> leaks;       // largest first
+  std::vector<PeakSite> peak;    // largest first
+  std::vector<HeapError> errors;
+  std::vector<TimelinePoint> timeline;
+};
+
+}  // namespace heapledger
