@@ -1,0 +1,39 @@
+// Library start and end: the constructor starts the tracker (the pools need no start-up: they
+// reserve their memory on first use), registers the fork handlers and the quick_exit hook; the
+// destructor, which runs after the program's static destructors, writes the exit report.
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "shim/pool.h"
+#include "tracker/tracker.h"
+
+namespace heapledger::detail {
+namespace {
+
+void before_fork() {
+  tracker::prefork();
+  pool::prefork();
+}
+void after_fork_parent() {
+  pool::postfork();
+  tracker::postfork_parent();
+}
+void after_fork_child() {
+  pool::postfork();
+  tracker::postfork_child();
+}
+
+void report_at_quick_exit() { tracker::finish(); }
+
+// Priority 101: before any constructor of ours or of the program that could allocate.
+__attribute__((constructor(101))) void library_start() {
+  tracker::start();
+  pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+  at_quick_exit(report_at_quick_exit);
+}
+
+// Runs from _dl_fini: after exit()'s atexit handlers and static destructors.
+__attribute__((destructor(101))) void library_end() { tracker::finish(); }
+
+}  // namespace
+}  // namespace heapledger::detail

@@ -1,0 +1,121 @@
+// The malloc family, including glibc's __libc_ aliases, as one-line forwarders; the few
+// functions with real semantics (realloc, calloc, the aligned family) follow below them.
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "shim/alloc.h"
+#include "shim/os.h"
+
+using namespace heapledger::detail;
+
+#define HL_ENTRY extern "C" HL_EXPORT
+
+HL_ENTRY void* malloc(size_t size) { return allocate(size, AllocKind::kMalloc); }
+HL_ENTRY void free(void* p) { deallocate(p, AllocKind::kMalloc); }
+HL_ENTRY void cfree(void* p) { deallocate(p, AllocKind::kMalloc); }
+HL_ENTRY void* calloc(size_t n, size_t size) { return callocate(n, size); }
+HL_ENTRY void* realloc(void* p, size_t size) { return reallocate(p, size); }
+HL_ENTRY void* reallocarray(void* p, size_t n, size_t size) {
+  size_t total;
+  if (__builtin_mul_overflow(n, size, &total)) return errno = ENOMEM, nullptr;
+  return reallocate(p, total);
+}
+HL_ENTRY int posix_memalign(void** out, size_t align, size_t size) {
+  return posix_memalign_impl(out, align, size);
+}
+HL_ENTRY void* aligned_alloc(size_t align, size_t size) { return aligned_alloc_impl(align, size); }
+HL_ENTRY void* memalign(size_t align, size_t size) { return memalign_impl(align, size); }
+HL_ENTRY void* valloc(size_t size) { return valloc_impl(size); }
+HL_ENTRY void* pvalloc(size_t size) { return pvalloc_impl(size); }
+HL_ENTRY size_t malloc_usable_size(void* p) { return usable_size_impl(p); }
+// glibc's own allocator is never used while we are in place: trimming it or tuning it is moot.
+HL_ENTRY int malloc_trim(size_t) { return 0; }
+HL_ENTRY int mallopt(int, int) { return 1; }
+
+HL_ENTRY void* __libc_malloc(size_t size) { return allocate(size, AllocKind::kMalloc); }
+HL_ENTRY void __libc_free(void* p) { deallocate(p, AllocKind::kMalloc); }
+HL_ENTRY void* __libc_calloc(size_t n, size_t size) { return callocate(n, size); }
+HL_ENTRY void* __libc_realloc(void* p, size_t size) { return reallocate(p, size); }
+HL_ENTRY void* __libc_memalign(size_t align, size_t size) { return memalign_impl(align, size); }
+HL_ENTRY void* __libc_valloc(size_t size) { return valloc_impl(size); }
+HL_ENTRY void* __libc_pvalloc(size_t size) { return pvalloc_impl(size); }
+
+namespace heapledger::detail {
+
+void* callocate(std::size_t count, std::size_t size) {
+  std::size_t total;
+  if (__builtin_mul_overflow(count, size, &total)) return errno = ENOMEM, nullptr;
+  void* p = pool::alloc(total);
+  // Large blocks are fresh mappings, already zero; small blocks may be recycled.
+  if (p && total <= kMaxSmallSize) memset(p, 0, total);
+  return served(p, total, AllocKind::kMalloc);
+}
+
+// Small blocks are reused in place while the new size still fits and uses at least half of the
+// block; large blocks are remapped; otherwise allocate, copy, free. The block always re-enters the
+// ledger at the new size with the realloc's call stack.
+void* reallocate(void* p, std::size_t size) {
+  if (p == nullptr) return allocate(size, AllocKind::kMalloc);
+  if (size == 0) {  // glibc: frees and returns NULL
+    deallocate(p, AllocKind::kMalloc);
+    return nullptr;
+  }
+  std::size_t old = pool::usable_size(p);
+  if (old == 0) return errno = ENOMEM, nullptr;  // not ours: we cannot know its size
+  bool small = pool::small_class_of(p) >= 0;
+  if (small && size <= old && size >= old / 2) {
+    if (tracker::active()) tracker::on_free(p, AllocKind::kMalloc);
+    return served(p, size, AllocKind::kMalloc);
+  }
+  if (!small && size > kMaxSmallSize) {
+    if (tracker::active()) tracker::on_free(p, AllocKind::kMalloc);
+    void* q = pool::realloc_large(p, size);
+    if (q) return served(q, size, AllocKind::kMalloc);
+    served(p, old, AllocKind::kMalloc);  // still the old block: back into the ledger
+    return errno = ENOMEM, nullptr;
+  }
+  void* q = allocate(size, AllocKind::kMalloc);
+  if (q == nullptr) return nullptr;  // errno set; the old block is intact
+  memcpy(q, p, old < size ? old : size);
+  deallocate(p, AllocKind::kMalloc);
+  return q;
+}
+
+int posix_memalign_impl(void** out, std::size_t align, std::size_t size) {
+  if (!is_pow2(align) || align % sizeof(void*) != 0) return EINVAL;
+  int saved = errno;
+  void* p = allocate_aligned(size, align, AllocKind::kAligned);
+  errno = saved;  // posix_memalign reports through its result only
+  if (p == nullptr) return ENOMEM;
+  *out = p;
+  return 0;
+}
+
+// glibc's memalign rounds a non-power-of-two alignment up instead of failing.
+void* memalign_impl(std::size_t align, std::size_t size) {
+  if (align <= kMinAlign) return allocate(size, AllocKind::kAligned);
+  if (!is_pow2(align)) {
+    if (align > (std::size_t{1} << 62)) return errno = EINVAL, nullptr;
+    align = std::size_t{1} << (64 - __builtin_clzll(align));
+  }
+  return allocate_aligned(size, align, AllocKind::kAligned);
+}
+
+void* aligned_alloc_impl(std::size_t align, std::size_t size) {
+  if (!is_pow2(align)) return errno = EINVAL, nullptr;
+  return allocate_aligned(size, align, AllocKind::kAligned);
+}
+
+void* valloc_impl(std::size_t size) { return allocate_aligned(size, os::kPageSize, AllocKind::kAligned); }
+
+void* pvalloc_impl(std::size_t size) {
+  std::size_t rounded = (size + os::kPageSize - 1) & ~(os::kPageSize - 1);
+  if (rounded < size) return errno = ENOMEM, nullptr;
+  return allocate_aligned(rounded ? rounded : os::kPageSize, os::kPageSize, AllocKind::kAligned);
+}
+
+std::size_t usable_size_impl(const void* p) { return p ? pool::usable_size(p) : 0; }
+
+}  // namespace heapledger::detail

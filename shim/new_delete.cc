@@ -1,0 +1,91 @@
+// Every replaceable global operator new and delete (the 20 forms libstdc++ exports): plain,
+// array, nothrow, sized, std::align_val_t, and their combinations. Throwing forms call the
+// installed new_handler until it gives up, then throw std::bad_alloc, as the standard requires.
+#include <cstddef>
+#include <new>
+
+#include "shim/alloc.h"
+
+using namespace heapledger::detail;
+
+namespace {
+
+HL_NOINLINE void* new_retry(std::size_t size, std::size_t align, AllocKind kind, bool nothrow) {
+  for (;;) {
+    void* p = align > kMinAlign ? allocate_aligned(size, align, kind) : allocate(size, kind);
+    if (p) return p;
+    std::new_handler handler = std::get_new_handler();
+    if (!handler) {
+      if (nothrow) return nullptr;
+      throw std::bad_alloc();
+    }
+    if (nothrow) {
+      try {
+        handler();
+      } catch (...) {
+        return nullptr;
+      }
+    } else {
+      handler();
+    }
+  }
+}
+
+HL_ALWAYS_INLINE void* new_impl(std::size_t size, AllocKind kind) {
+  void* p = allocate(size, kind);
+  return HL_LIKELY(p != nullptr) ? p : new_retry(size, 0, kind, false);
+}
+
+HL_ALWAYS_INLINE void* new_nothrow(std::size_t size, AllocKind kind) {
+  void* p = allocate(size, kind);
+  return HL_LIKELY(p != nullptr) ? p : new_retry(size, 0, kind, true);
+}
+
+HL_ALWAYS_INLINE void* new_aligned(std::size_t size, std::align_val_t al, AllocKind kind, bool nothrow) {
+  auto align = static_cast<std::size_t>(al);
+  if (HL_UNLIKELY(!is_pow2(align))) {  // undefined behaviour in the caller; fail cleanly
+    if (nothrow) return nullptr;
+    throw std::bad_alloc();
+  }
+  void* p = allocate_aligned(size, align, kind);
+  return HL_LIKELY(p != nullptr) ? p : new_retry(size, align, kind, nothrow);
+}
+
+constexpr AllocKind kNew = AllocKind::kNew;
+constexpr AllocKind kNewArray = AllocKind::kNewArray;
+constexpr AllocKind kNewAligned = AllocKind::kNewAligned;
+constexpr AllocKind kNewArrayAligned = AllocKind::kNewArrayAligned;
+using nothrow_t = std::nothrow_t;
+using align_t = std::align_val_t;
+
+}  // namespace
+
+HL_EXPORT void* operator new(std::size_t n) { return new_impl(n, kNew); }
+HL_EXPORT void* operator new[](std::size_t n) { return new_impl(n, kNewArray); }
+HL_EXPORT void* operator new(std::size_t n, const nothrow_t&) noexcept { return new_nothrow(n, kNew); }
+HL_EXPORT void* operator new[](std::size_t n, const nothrow_t&) noexcept { return new_nothrow(n, kNewArray); }
+HL_EXPORT void* operator new(std::size_t n, align_t a) { return new_aligned(n, a, kNewAligned, false); }
+HL_EXPORT void* operator new[](std::size_t n, align_t a) { return new_aligned(n, a, kNewArrayAligned, false); }
+HL_EXPORT void* operator new(std::size_t n, align_t a, const nothrow_t&) noexcept {
+  return new_aligned(n, a, kNewAligned, true);
+}
+HL_EXPORT void* operator new[](std::size_t n, align_t a, const nothrow_t&) noexcept {
+  return new_aligned(n, a, kNewArrayAligned, true);
+}
+
+HL_EXPORT void operator delete(void* p) noexcept { deallocate(p, kNew); }
+HL_EXPORT void operator delete[](void* p) noexcept { deallocate(p, kNewArray); }
+HL_EXPORT void operator delete(void* p, const nothrow_t&) noexcept { deallocate(p, kNew); }
+HL_EXPORT void operator delete[](void* p, const nothrow_t&) noexcept { deallocate(p, kNewArray); }
+HL_EXPORT void operator delete(void* p, std::size_t) noexcept { deallocate(p, kNew); }
+HL_EXPORT void operator delete[](void* p, std::size_t) noexcept { deallocate(p, kNewArray); }
+HL_EXPORT void operator delete(void* p, align_t) noexcept { deallocate(p, kNewAligned); }
+HL_EXPORT void operator delete[](void* p, align_t) noexcept { deallocate(p, kNewArrayAligned); }
+HL_EXPORT void operator delete(void* p, align_t, const nothrow_t&) noexcept { deallocate(p, kNewAligned); }
+HL_EXPORT void operator delete[](void* p, align_t, const nothrow_t&) noexcept {
+  deallocate(p, kNewArrayAligned);
+}
+HL_EXPORT void operator delete(void* p, std::size_t, align_t) noexcept { deallocate(p, kNewAligned); }
+HL_EXPORT void operator delete[](void* p, std::size_t, align_t) noexcept {
+  deallocate(p, kNewArrayAligned);
+}

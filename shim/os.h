@@ -1,0 +1,25 @@
+// The only place heapledger asks the OS for memory. Everything above this speaks in reservations
+// (address space, no memory) and commits (readable, writable, zero-filled pages).
+#pragma once
+
+#include <cstddef>
+
+namespace heapledger::detail::os {
+
+constexpr std::size_t kPageSize = 4096;
+
+// Reserves address space without committing memory; nullptr on failure.
+void* reserve(std::size_t bytes);
+// Makes [p, p+bytes) of a reservation usable. Returns false if the OS refuses (ENOMEM).
+bool commit(void* p, std::size_t bytes);
+// Maps fresh zeroed read-write memory anywhere; nullptr on failure.
+void* map(std::size_t bytes);
+// Same as map() but the result is aligned to `alignment` (a power of two >= kPageSize).
+void* map_aligned(std::size_t bytes, std::size_t alignment);
+void unmap(void* p, std::size_t bytes);
+// Grows or shrinks a mapping, moving it if needed; nullptr on failure (old mapping intact).
+void* remap(void* p, std::size_t old_bytes, std::size_t new_bytes);
+// Tells the OS the pages' contents are no longer needed (they read back as zero).
+void discard(void* p, std::size_t bytes);
+
+}  // namespace heapledger::detail::os

@@ -1,0 +1,308 @@
+// Slow paths of the pools: the one-time reservation, central per-class lists, carving, thread
+// registration and exit, and the large-block path. Fast paths are inline in pool.h.
+#include "shim/pool.h"
+
+#include <pthread.h>
+
+#include <atomic>
+#include <cstring>
+
+#include "shim/address_map.h"
+#include "shim/os.h"
+#include "shim/spin_lock.h"
+
+namespace heapledger::detail::pool {
+
+Region g_region;
+thread_local ThreadCache tl_cache HL_TLS;
+
+namespace {
+
+// ThreadCache::state
+constexpr std::uint32_t kUnregistered = 0;
+constexpr std::uint32_t kActive = 1;
+constexpr std::uint32_t kExited = 2;  // key destructor ran; frees go straight to the central lists
+
+constexpr unsigned kMaxShift = 36;  // 64 GiB of address space per class
+constexpr unsigned kMinShift = 26;  // 64 MiB per class, if address space is limited (ulimit -v)
+constexpr std::size_t kCommitStep = 1 << 20;
+
+// Per-class shared state. Free blocks travel in chains of batch_size(cls) blocks: a chain is
+// linked through each block's first word, and chains are linked through the head's second word.
+struct alignas(64) Central {
+  SpinLock lock;
+  void* full HL_GUARDED_BY(lock);           // chains of exactly batch_size blocks
+  void* partial HL_GUARDED_BY(lock);        // one chain still filling up
+  std::uint32_t partial_count HL_GUARDED_BY(lock);
+  char* bump HL_GUARDED_BY(lock);           // next never-used block
+  char* committed HL_GUARDED_BY(lock);      // end of usable memory
+  char* limit HL_GUARDED_BY(lock);          // end of this class's address space
+};
+Central g_central[kNumClasses];
+
+SpinLock g_init_lock;
+std::atomic<bool> g_ready{false};
+pthread_key_t g_thread_key;
+
+struct LargeBlock {
+  std::size_t length;  // bytes mapped, starting at the block
+};
+SpinLock g_large_lock;
+AddressMap<LargeBlock> g_large HL_GUARDED_BY(g_large_lock);
+std::size_t g_large_live HL_GUARDED_BY(g_large_lock) = 0;
+
+void** next_of(void* p) { return static_cast<void**>(p); }
+void** chain_link(void* p) { return static_cast<void**>(p) + 1; }
+
+void thread_exit(void* arg);
+
+bool reserve_region() {
+  for (unsigned shift = kMaxShift; shift >= kMinShift; --shift) {
+    std::size_t size = std::size_t{kNumClasses} << shift;
+    std::size_t align = std::size_t{1} << 16;
+    auto* raw = static_cast<char*>(os::reserve(size + align));
+    if (!raw) continue;
+    auto base = (reinterpret_cast<std::uintptr_t>(raw) + align - 1) & ~(align - 1);
+    for (unsigned c = 0; c < kNumClasses; ++c) {
+      char* start = reinterpret_cast<char*>(base + (std::uintptr_t{c} << shift));
+      g_central[c].bump = g_central[c].committed = start;
+      g_central[c].limit = start + (std::size_t{1} << shift);
+    }
+    g_region = Region{base, size, shift};
+    return true;
+  }
+  return false;
+}
+
+// Reserving address space and creating the thread key allocate nothing, so the pools are ready
+// the first time any entry point is called, before constructors and before dlsym works.
+HL_COLD bool ensure_ready() {
+  if (g_ready.load(std::memory_order_acquire)) return true;
+  SpinGuard guard(g_init_lock);
+  if (g_ready.load(std::memory_order_relaxed)) return true;
+  if (!reserve_region()) return false;
+  pthread_key_create(&g_thread_key, thread_exit);
+  g_ready.store(true, std::memory_order_release);
+  return true;
+}
+
+void register_thread() {
+  tl_cache.state = kActive;
+  for (unsigned c = 0; c < kNumClasses; ++c) tl_cache.bins[c].limit = 2 * batch_size(c);
+  // A non-null value makes the destructor run at thread exit. May allocate (high key numbers);
+  // the state is already active, so that re-entry takes the normal path.
+  pthread_setspecific(g_thread_key, &tl_cache);
+}
+
+// Carves up to `want` fresh blocks; returns a chain and its length in *n.
+void* carve(Central& c, unsigned cls, std::uint32_t want, std::uint32_t* n) HL_GUARDED_BY(c.lock) {
+  std::size_t size = kClassSize[cls];
+  std::size_t avail = static_cast<std::size_t>(c.limit - c.bump) / size;
+  if (avail == 0) return nullptr;
+  if (want > avail) want = static_cast<std::uint32_t>(avail);
+  char* end = c.bump + want * size;
+  if (end > c.committed) {
+    std::size_t grow = static_cast<std::size_t>(end - c.committed);
+    grow = (grow + kCommitStep - 1) / kCommitStep * kCommitStep;
+    if (grow > static_cast<std::size_t>(c.limit - c.committed))
+      grow = static_cast<std::size_t>(c.limit - c.committed);
+    if (!os::commit(c.committed, grow)) return nullptr;
+    c.committed += grow;
+  }
+  char* first = c.bump;
+  for (std::uint32_t i = 0; i + 1 < want; ++i) *next_of(first + i * size) = first + (i + 1) * size;
+  *next_of(first + (want - 1) * size) = nullptr;
+  c.bump = end;
+  *n = want;
+  return first;
+}
+
+// Takes a chain for class `cls` from the central lists (or fresh memory).
+void* take_chain(unsigned cls, std::uint32_t* n) {
+  Central& c = g_central[cls];
+  SpinGuard guard(c.lock);
+  if (void* chain = c.full) {
+    c.full = *chain_link(chain);
+    *n = batch_size(cls);
+    return chain;
+  }
+  if (void* chain = c.partial) {
+    *n = c.partial_count;
+    c.partial = nullptr;
+    c.partial_count = 0;
+    return chain;
+  }
+  return carve(c, cls, batch_size(cls), n);
+}
+
+void push_full_chain(unsigned cls, void* chain) {
+  Central& c = g_central[cls];
+  SpinGuard guard(c.lock);
+  *chain_link(chain) = c.full;
+  c.full = chain;
+}
+
+void push_one(Central& c, unsigned cls, void* p) HL_GUARDED_BY(c.lock) {
+  *next_of(p) = c.partial;
+  c.partial = p;
+  if (++c.partial_count == batch_size(cls)) {
+    *chain_link(p) = c.full;
+    c.full = p;
+    c.partial = nullptr;
+    c.partial_count = 0;
+  }
+}
+
+// Thread exit: every cached block goes back to the central lists for other threads to reuse.
+void thread_exit(void*) {
+  for (unsigned cls = 0; cls < kNumClasses; ++cls) {
+    Bin& bin = tl_cache.bins[cls];
+    Central& c = g_central[cls];
+    SpinGuard guard(c.lock);
+    for (void* p = bin.head; p;) {
+      void* next = *next_of(p);
+      push_one(c, cls, p);
+      p = next;
+    }
+    bin = Bin{nullptr, 0, 0};
+  }
+  tl_cache.state = kExited;
+}
+
+}  // namespace
+
+void* alloc_small_slow(unsigned cls) {
+  if (HL_UNLIKELY(!ensure_ready())) return nullptr;
+  if (tl_cache.state == kUnregistered) register_thread();
+  // A class whose address space is used up borrows from the next larger one.
+  for (; cls < kNumClasses; ++cls) {
+    std::uint32_t n = 0;
+    void* chain = take_chain(cls, &n);
+    if (!chain) continue;
+    if (tl_cache.state == kActive) {
+      tl_cache.bins[cls].head = *next_of(chain);
+      tl_cache.bins[cls].count = n - 1;
+    } else if (n > 1) {  // exited thread: keep nothing, hand the rest back
+      Central& c = g_central[cls];
+      SpinGuard guard(c.lock);
+      for (void* p = *next_of(chain); p;) {
+        void* next = *next_of(p);
+        push_one(c, cls, p);
+        p = next;
+      }
+    }
+    return chain;
+  }
+  return nullptr;
+}
+
+void free_small_slow(void* p, unsigned cls) {
+  if (tl_cache.state == kUnregistered) register_thread();
+  Bin& bin = tl_cache.bins[cls];
+  if (tl_cache.state != kActive) {
+    Central& c = g_central[cls];
+    SpinGuard guard(c.lock);
+    push_one(c, cls, p);
+    return;
+  }
+  *next_of(p) = bin.head;
+  bin.head = p;
+  ++bin.count;
+  if (bin.count <= bin.limit) return;
+  // Over the limit: the most recently freed batch_size blocks go to the central lists as a chain.
+  std::uint32_t n = batch_size(cls);
+  void* chain = bin.head;
+  void* last = chain;
+  for (std::uint32_t i = 1; i < n; ++i) last = *next_of(last);
+  bin.head = *next_of(last);
+  *next_of(last) = nullptr;
+  bin.count -= n;
+  push_full_chain(cls, chain);
+}
+
+void* alloc_large(std::size_t size, std::size_t align) {
+  if (size > (std::size_t{1} << 47)) return nullptr;  // more than the address space
+  std::size_t length = (size + os::kPageSize - 1) & ~(os::kPageSize - 1);
+  if (length == 0) length = os::kPageSize;
+  void* p = align > os::kPageSize ? os::map_aligned(length, align) : os::map(length);
+  if (!p) return nullptr;
+  SpinGuard guard(g_large_lock);
+  if (!g_large.insert(reinterpret_cast<std::uintptr_t>(p), LargeBlock{length})) {
+    os::unmap(p, length);
+    return nullptr;
+  }
+  g_large_live += length;
+  return p;
+}
+
+bool free_large(void* p) {
+  LargeBlock block;
+  {
+    SpinGuard guard(g_large_lock);
+    if (!g_large.erase(reinterpret_cast<std::uintptr_t>(p), &block)) return false;
+    g_large_live -= block.length;
+  }
+  os::unmap(p, block.length);
+  return true;
+}
+
+std::size_t large_usable_size(const void* p) {
+  SpinGuard guard(g_large_lock);
+  LargeBlock* block = g_large.find(reinterpret_cast<std::uintptr_t>(p));
+  return block ? block->length : 0;
+}
+
+void* realloc_large(void* p, std::size_t size) {
+  std::size_t length = (size + os::kPageSize - 1) & ~(os::kPageSize - 1);
+  if (size > (std::size_t{1} << 47) || length == 0) return nullptr;
+  LargeBlock old;
+  {
+    SpinGuard guard(g_large_lock);
+    if (!g_large.erase(reinterpret_cast<std::uintptr_t>(p), &old)) return nullptr;
+  }
+  void* q = length == old.length ? p : os::remap(p, old.length, length);
+  SpinGuard guard(g_large_lock);
+  if (!q) {  // the old mapping is intact: put it back
+    g_large.insert(reinterpret_cast<std::uintptr_t>(p), old);
+    return nullptr;
+  }
+  g_large.insert(reinterpret_cast<std::uintptr_t>(q), LargeBlock{length});
+  g_large_live += length - old.length;
+  return q;
+}
+
+bool owns_block_start(const void* p) {
+  int cls = small_class_of(p);
+  if (cls < 0) return large_usable_size(p) != 0;
+  auto addr = reinterpret_cast<std::uintptr_t>(p);
+  std::uintptr_t start = g_region.base + (std::uintptr_t{static_cast<unsigned>(cls)} << g_region.shift);
+  Central& c = g_central[cls];
+  SpinGuard guard(c.lock);
+  return (addr - start) % kClassSize[cls] == 0 && addr < reinterpret_cast<std::uintptr_t>(c.bump);
+}
+
+void prefork() {
+  g_init_lock.lock();
+  for (Central& c : g_central) c.lock.lock();
+  g_large_lock.lock();
+}
+
+void postfork() {
+  g_large_lock.unlock();
+  for (Central& c : g_central) c.lock.unlock();
+  g_init_lock.unlock();
+}
+
+Stats stats() {
+  Stats s{};
+  for (Central& c : g_central) {
+    if (!g_ready.load(std::memory_order_acquire)) break;
+    SpinGuard guard(c.lock);
+    s.small_committed += static_cast<std::size_t>(c.committed - (c.limit - (std::size_t{1} << g_region.shift)));
+  }
+  SpinGuard guard(g_large_lock);
+  s.large_live = g_large_live;
+  return s;
+}
+
+}  // namespace heapledger::detail::pool

@@ -1,0 +1,116 @@
+// The size-class pools: small requests come from per-thread caches of per-class blocks carved
+// from one address-space reservation, so a block's class follows from its address; large
+// requests are mapped one by one and returned to the system on free. The fast paths are inline
+// and touch only thread-local state; everything that locks or maps is in pool.cc.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "shim/config.h"
+#include "shim/size_classes.h"
+
+namespace heapledger::detail::pool {
+
+// Where the small-block reservation is: class c occupies [base + c<<shift, base + (c+1)<<shift).
+struct Region {
+  std::uintptr_t base;
+  std::uintptr_t size;
+  unsigned shift;
+};
+extern Region g_region;
+
+struct Bin {
+  void* head;           // singly linked through each free block's first word
+  std::uint32_t count;
+  std::uint32_t limit;  // 0 until the thread is registered, and again after it exited
+};
+struct ThreadCache {
+  Bin bins[kNumClasses];
+  std::uint32_t state;  // see pool.cc
+};
+extern thread_local ThreadCache tl_cache HL_TLS;
+
+// Slow paths: refill from the central lists or carve; flush to them; register the thread.
+void* alloc_small_slow(unsigned cls);
+void free_small_slow(void* p, unsigned cls);
+
+// The class of a block in the small-block region, or -1 if the address is not in it.
+HL_ALWAYS_INLINE int small_class_of(const void* p) {
+  std::uintptr_t off = reinterpret_cast<std::uintptr_t>(p) - g_region.base;
+  return off < g_region.size ? static_cast<int>(off >> g_region.shift) : -1;
+}
+
+HL_ALWAYS_INLINE void* alloc_small(unsigned cls) {
+  Bin& bin = tl_cache.bins[cls];
+  void* p = bin.head;
+  if (HL_LIKELY(p != nullptr)) {
+    bin.head = *static_cast<void**>(p);
+    --bin.count;
+    return p;
+  }
+  return alloc_small_slow(cls);
+}
+
+HL_ALWAYS_INLINE void free_small(void* p, unsigned cls) {
+  Bin& bin = tl_cache.bins[cls];
+  if (HL_UNLIKELY(bin.count >= bin.limit)) return free_small_slow(p, cls);
+  *static_cast<void**>(p) = bin.head;
+  bin.head = p;
+  ++bin.count;
+}
+
+// Large blocks (over kMaxSmallSize, or aligned beyond what a class gives).
+void* alloc_large(std::size_t size, std::size_t align);
+bool free_large(void* p);                 // false: not ours
+std::size_t large_usable_size(const void* p);  // 0: not ours
+void* realloc_large(void* p, std::size_t size);  // nullptr on failure (p intact)
+
+// malloc semantics without errno: nullptr when the size cannot be served.
+HL_ALWAYS_INLINE void* alloc(std::size_t size) {
+  if (HL_LIKELY(size <= kMaxSmallSize)) return alloc_small(size_class(size));
+  return alloc_large(size, kMinAlign);
+}
+
+// align: a power of two.
+HL_ALWAYS_INLINE void* alloc_aligned(std::size_t size, std::size_t align) {
+  if (align <= kMinAlign) return alloc(size);
+  unsigned cls = aligned_size_class(size, align);
+  if (cls < kNumClasses) return alloc_small(cls);
+  return alloc_large(size, align);
+}
+
+enum class FreeResult { kFreed, kForeign };
+
+HL_ALWAYS_INLINE FreeResult free(void* p) {
+  int cls = small_class_of(p);
+  if (HL_LIKELY(cls >= 0)) {
+    free_small(p, static_cast<unsigned>(cls));
+    return FreeResult::kFreed;
+  }
+  return free_large(p) ? FreeResult::kFreed : FreeResult::kForeign;
+}
+
+// Usable bytes of a block we own; 0 for a pointer we did not allocate.
+HL_ALWAYS_INLINE std::size_t usable_size(const void* p) {
+  int cls = small_class_of(p);
+  if (HL_LIKELY(cls >= 0)) return kClassSize[cls];
+  return large_usable_size(p);
+}
+
+// True if `p` is the start of a block slot of the small region that has been handed out at least
+// once, or a live large block. Used to tell invalid frees apart without touching the pools.
+bool owns_block_start(const void* p);
+
+// Fork support: take every pool lock before fork, release in parent and child.
+void prefork();
+void postfork();
+
+// Statistics for tests and benchmarks.
+struct Stats {
+  std::size_t small_committed;  // bytes of the small region made usable
+  std::size_t large_live;       // bytes in live large mappings
+};
+Stats stats();
+
+}  // namespace heapledger::detail::pool

@@ -1,0 +1,62 @@
+// Size classes: 16-byte steps up to 128 bytes, then four classes per power of two up to 32 KiB
+// (at most 25% internal waste, every class a multiple of 16 so every block is 16-byte aligned).
+// Everything is constexpr: size -> class is one table load.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+namespace heapledger::detail {
+
+constexpr std::size_t kMinAlign = 16;
+constexpr std::size_t kMaxSmallSize = 32 * 1024;
+constexpr unsigned kLinearClasses = 8;     // 16, 32, ..., 128
+constexpr unsigned kClassesPerDoubling = 4;
+constexpr unsigned kNumClasses = kLinearClasses + kClassesPerDoubling * 8;  // 128 .. 32 KiB
+
+constexpr std::array<std::uint32_t, kNumClasses> make_class_sizes() {
+  std::array<std::uint32_t, kNumClasses> sizes{};
+  unsigned i = 0;
+  for (; i < kLinearClasses; ++i) sizes[i] = (i + 1) * 16;
+  for (std::uint32_t base = 128; i < kNumClasses; base *= 2)
+    for (unsigned step = 1; step <= kClassesPerDoubling; ++step) sizes[i++] = base + base / 4 * step;
+  return sizes;
+}
+constexpr std::array<std::uint32_t, kNumClasses> kClassSize = make_class_sizes();
+static_assert(kClassSize[kNumClasses - 1] == kMaxSmallSize);
+
+constexpr std::size_t kLookupEntries = kMaxSmallSize / kMinAlign + 1;
+
+constexpr std::array<std::uint8_t, kLookupEntries> make_class_lookup() {
+  std::array<std::uint8_t, kLookupEntries> table{};
+  unsigned cls = 0;
+  for (std::size_t i = 0; i < kLookupEntries; ++i) {
+    while (kClassSize[cls] < i * kMinAlign) ++cls;
+    table[i] = static_cast<std::uint8_t>(cls);
+  }
+  return table;
+}
+constexpr std::array<std::uint8_t, kLookupEntries> kClassLookup = make_class_lookup();
+
+// The class for a request of `size` bytes; size must be <= kMaxSmallSize.
+constexpr unsigned size_class(std::size_t size) { return kClassLookup[(size + 15) / 16]; }
+
+// The smallest class holding `size` bytes whose blocks are all `align`-aligned (align a power of
+// two): blocks sit at multiples of the class size from a 64 KiB-aligned base, so a class whose
+// size is a multiple of `align` is enough. Returns kNumClasses when no small class fits.
+constexpr unsigned aligned_size_class(std::size_t size, std::size_t align) {
+  std::size_t need = size < align ? align : size;
+  if (need > kMaxSmallSize) return kNumClasses;
+  for (unsigned cls = size_class(need); cls < kNumClasses; ++cls)
+    if (kClassSize[cls] % align == 0) return cls;
+  return kNumClasses;
+}
+
+// Blocks moved between a thread cache and the central lists at once: ~32 KiB worth, 2..64 blocks.
+constexpr std::uint32_t batch_size(unsigned cls) {
+  std::uint32_t n = 32 * 1024 / kClassSize[cls];
+  return n < 2 ? 2 : (n > 64 ? 64 : n);
+}
+
+}  // namespace heapledger::detail

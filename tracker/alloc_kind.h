@@ -1,0 +1,23 @@
+// Which family of entry point produced or released a block. The tracker stores it per block
+// (misuse checks compare the two ends); nothing else about the entry point reaches the tracker.
+#pragma once
+
+#include <cstdint>
+
+namespace heapledger::detail {
+
+enum class AllocKind : std::uint8_t {
+  kMalloc = 0,        // malloc, calloc, realloc, reallocarray, the __libc_ aliases
+  kAligned = 1,       // memalign, posix_memalign, aligned_alloc, valloc, pvalloc
+  kNew = 2,           // operator new
+  kNewArray = 3,      // operator new[]
+  kNewAligned = 4,    // operator new(std::align_val_t)
+  kNewArrayAligned = 5,
+};
+
+constexpr const char* alloc_kind_name(AllocKind k) {
+  constexpr const char* kNames[] = {"malloc", "aligned", "new", "new[]", "new(align)", "new[](align)"};
+  return kNames[static_cast<unsigned>(k)];
+}
+
+}  // namespace heapledger::detail

@@ -1,0 +1,157 @@
+// The exit report, first half: gathers the ledger, counters, peak snapshot and timeline into the
+// report model, with raw frames (address, module, offset). The runtime symbolizes and writes it.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "tracker/report_model.h"
+#include "tracker/state.h"
+#include "tracker/tracker.h"
+
+namespace heapledger::detail::tracker {
+namespace {
+
+double to_ms(std::uint64_t us) { return static_cast<double>(us) / 1000.0; }
+
+std::string read_file(const char* path) {
+  std::string out;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return out;
+  char buf[4096];
+  for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(n));
+  close(fd);
+  return out;
+}
+
+ProcessInfo process_info() {
+  ProcessInfo p;
+  p.pid = getpid();
+  p.ppid = getppid();
+  char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) p.exe.assign(exe, static_cast<std::size_t>(n));
+  std::string cmdline = read_file("/proc/self/cmdline");
+  for (std::size_t pos = 0; pos < cmdline.size();) {
+    std::size_t end = cmdline.find('\0', pos);
+    if (end == std::string::npos) end = cmdline.size();
+    p.argv.push_back(cmdline.substr(pos, end - pos));
+    pos = end + 1;
+  }
+  p.duration_ms = to_ms(now_us());
+  return p;
+}
+
+Stack raw_stack(std::uint32_t id) {
+  Stack stack;
+  const StackRecord* r = g_state.stacks.get(id);
+  if (!r) return stack;
+  stack.reserve(r->depth);
+  for (std::uint32_t i = 0; i < r->depth; ++i) {
+    Frame f;
+    f.address = r->frames()[i];
+    if (r->modules()[i] != ModuleMap::kUnknown) {
+      Module m = g_state.modules.get(r->modules()[i]);
+      f.module = m.path ? m.path : "";
+      f.offset = f.address - m.bias;
+    }
+    stack.push_back(std::move(f));
+  }
+  return stack;
+}
+
+struct SiteTotals {
+  std::uint64_t bytes = 0;
+  std::uint64_t blocks = 0;
+  std::uint64_t first_us = ~std::uint64_t{0};
+  std::uint64_t last_us = 0;
+};
+
+// Live blocks grouped by allocation stack. Ids past `sites.size()` belong to allocations racing
+// with exit on other threads; they are left out.
+void collect_leaks(Report& r) {
+  std::vector<SiteTotals> sites(g_state.stacks.size());
+  g_state.ledger.for_each([&](std::uintptr_t, const Record& rec) {
+    if (rec.stack() >= sites.size()) return;
+    SiteTotals& s = sites[rec.stack()];
+    s.bytes += rec.size();
+    s.blocks += 1;
+    s.first_us = std::min<std::uint64_t>(s.first_us, rec.time_us());
+    s.last_us = std::max<std::uint64_t>(s.last_us, rec.time_us());
+  });
+  for (std::uint32_t id = 0; id < sites.size(); ++id) {
+    const SiteTotals& s = sites[id];
+    if (s.blocks == 0) continue;
+    r.summary.live_bytes += s.bytes;
+    r.summary.live_blocks += s.blocks;
+    r.leaks.push_back(Leak{"unknown", s.bytes, s.blocks, to_ms(s.first_us), to_ms(s.last_us), raw_stack(id)});
+  }
+  std::stable_sort(r.leaks.begin(), r.leaks.end(),
+                   [](const Leak& a, const Leak& b) { return a.bytes > b.bytes; });
+  r.summary.leaked_bytes = r.summary.live_bytes;
+  r.summary.leaked_blocks = r.summary.live_blocks;
+}
+
+void collect_peak(Report& r) {
+  Peak& pk = g_state.peak;
+  r.summary.peak_bytes = static_cast<std::uint64_t>(pk.bytes.load());
+  r.summary.peak_blocks = static_cast<std::uint64_t>(pk.blocks.load());
+  r.summary.peak_time_ms = to_ms(pk.time_us.load());
+  SpinGuard guard(pk.lock);
+  std::vector<std::uint32_t> ids;
+  for (std::uint32_t id = 0; pk.sites && id < pk.snapshot_stacks; ++id)
+    if (pk.sites[id].bytes > 0) ids.push_back(id);
+  std::sort(ids.begin(), ids.end(),
+            [&](std::uint32_t a, std::uint32_t b) { return pk.sites[a].bytes > pk.sites[b].bytes; });
+  if (ids.size() > static_cast<std::size_t>(g_state.options.peak_sites))
+    ids.resize(static_cast<std::size_t>(g_state.options.peak_sites));
+  for (std::uint32_t id : ids)
+    r.peak.push_back(PeakSite{static_cast<std::uint64_t>(pk.sites[id].bytes),
+                              static_cast<std::uint64_t>(pk.sites[id].blocks), raw_stack(id)});
+}
+
+void collect_timeline(Report& r) {
+  Timeline& tl = g_state.timeline;
+  SpinGuard guard(tl.lock);
+  r.timeline.reserve(tl.count + 1);
+  for (std::uint32_t i = 0; i < tl.count; ++i)
+    r.timeline.push_back(TimelinePoint{to_ms(tl.points[i].t_us),
+                                       static_cast<std::uint64_t>(std::max<std::int64_t>(0, tl.points[i].bytes))});
+}
+
+Report build_report() {
+  Report r;
+  r.tool_version = HEAPLEDGER_VERSION;
+  r.process = process_info();
+  const Counters& c = g_state.counters;
+  r.summary.allocations = c.allocations.load();
+  r.summary.frees = c.frees.load();
+  r.summary.bytes_allocated = c.bytes_allocated.load();
+  collect_leaks(r);
+  collect_peak(r);
+  collect_timeline(r);
+  r.timeline.push_back(TimelinePoint{r.process.duration_ms, r.summary.live_bytes});
+  return r;
+}
+
+}  // namespace
+
+void finish() {
+  if (!active() || g_state.finished.exchange(true)) return;
+  // From here on this thread's allocations are served but never recorded.
+  tl_busy_forever();
+  Report report = build_report();
+  ReportRequest request{g_state.options.log, g_state.options.json, g_state.options.show_reachable,
+                        g_state.options.max_leaks};
+  g_state.runtime->write_reports(&report, &request);
+  int code = g_state.options.leak_exitcode;
+  if (code != 0 && report.summary.leaked_blocks > 0) {
+    std::fflush(nullptr);
+    _exit(code);
+  }
+}
+
+}  // namespace heapledger::detail::tracker

@@ -1,0 +1,15 @@
+// Memory for the tracker's own long-lived data (stack records, module paths): a bump arena over
+// pages mapped through shim/os.h. Never from the tracked heap, never freed, lock per chunk refill.
+#pragma once
+
+#include <cstddef>
+
+namespace heapledger::detail {
+
+// 16-byte aligned, zero-filled; nullptr if the OS refuses memory.
+void* internal_alloc(std::size_t bytes);
+
+// Total bytes the arena has mapped (tracker overhead accounting).
+std::size_t internal_mapped_bytes();
+
+}  // namespace heapledger::detail

@@ -1,0 +1,78 @@
+// The ledger: every live tracked block, keyed by address. Sharded by address, each shard an
+// open-addressing table with its own lock, so threads rarely meet. 16 bytes of value per block.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "shim/address_map.h"
+#include "shim/spin_lock.h"
+#include "tracker/alloc_kind.h"
+
+namespace heapledger::detail {
+
+// One live block, packed: size 40 bits (1 TiB), kind 4, thread 20; time in microseconds since
+// start 40 bits (12 days), stack id 24 bits.
+class Record {
+ public:
+  Record() = default;
+  Record(std::uint64_t size, AllocKind kind, std::uint32_t thread, std::uint64_t time_us,
+         std::uint32_t stack)
+      : a_((size & kSizeMask) | std::uint64_t{static_cast<std::uint8_t>(kind)} << 40 |
+           std::uint64_t{thread & 0xFFFFF} << 44),
+        b_((time_us & kTimeMask) | std::uint64_t{stack} << 40) {}
+
+  std::uint64_t size() const { return a_ & kSizeMask; }
+  AllocKind kind() const { return static_cast<AllocKind>((a_ >> 40) & 0xF); }
+  std::uint32_t thread() const { return static_cast<std::uint32_t>(a_ >> 44); }
+  std::uint64_t time_us() const { return b_ & kTimeMask; }
+  std::uint32_t stack() const { return static_cast<std::uint32_t>(b_ >> 40); }
+
+  static constexpr std::uint64_t kMaxSize = (std::uint64_t{1} << 40) - 1;
+  static constexpr std::uint32_t kMaxStack = (1u << 24) - 1;
+
+ private:
+  static constexpr std::uint64_t kSizeMask = kMaxSize;
+  static constexpr std::uint64_t kTimeMask = (std::uint64_t{1} << 40) - 1;
+  std::uint64_t a_ = 0;
+  std::uint64_t b_ = 0;
+};
+static_assert(sizeof(Record) == 16);
+
+class Ledger {
+ public:
+  static constexpr unsigned kShardBits = 6;
+  static constexpr unsigned kShards = 1u << kShardBits;
+
+  // Records a block (overwriting any stale record at the same address). False if out of memory.
+  bool insert(std::uintptr_t addr, const Record& r);
+  // Removes the block at addr; false if there is none.
+  bool erase(std::uintptr_t addr, Record* out);
+  bool find(std::uintptr_t addr, Record* out);
+
+  // Visits every block, one shard locked at a time.
+  template <class F>
+  void for_each(F&& f) {
+    for (Shard& s : shards_) {
+      SpinGuard guard(s.lock);
+      s.map.for_each(f);
+    }
+  }
+
+  std::size_t size();
+  std::size_t memory_bytes();  // bytes of the shard tables
+  void lock_all();             // fork: held across fork(), released in parent and child
+  void unlock_all();
+
+ private:
+  struct alignas(64) Shard {
+    SpinLock lock;
+    AddressMap<Record> map HL_GUARDED_BY(lock);
+  };
+  Shard& shard(std::uintptr_t addr) {
+    return shards_[(addr * 0x9E3779B97F4A7C15ull) >> (64 - kShardBits)];
+  }
+  Shard shards_[kShards];
+};
+
+}  // namespace heapledger::detail

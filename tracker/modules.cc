@@ -1,0 +1,164 @@
+// Module map; see modules.h.
+#include "tracker/modules.h"
+
+#include <link.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "shim/os.h"
+#include "tracker/internal_alloc.h"
+
+namespace heapledger::detail {
+namespace {
+
+constexpr std::size_t kScanMax = 2048;
+constexpr std::size_t kNamePool = 256 * 1024;
+
+struct Scanned {
+  std::uintptr_t start, end, bias;
+  const char* name;  // points into ScanBuffer::names
+};
+
+// Filled by one dl_iterate_phdr pass. Mapped per scan (scans are rare), so the scan allocates
+// nothing from the heap and names survive a concurrent dlclose.
+struct ScanBuffer {
+  Scanned items[kScanMax];
+  std::size_t count;
+  std::uint64_t generation;
+  std::uint64_t known_generation;
+  bool unchanged;
+  std::size_t names_used;
+  char names[kNamePool];
+};
+
+const char* keep_name(ScanBuffer* b, const char* name) {
+  std::size_t len = std::strlen(name);
+  if (b->names_used + len + 1 > kNamePool) return "";
+  char* dst = b->names + b->names_used;
+  std::memcpy(dst, name, len + 1);
+  b->names_used += len + 1;
+  return dst;
+}
+
+int scan_one(dl_phdr_info* info, std::size_t size, void* arg) {
+  auto* b = static_cast<ScanBuffer*>(arg);
+  if (b->count == 0 && size >= offsetof(dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs) {
+    b->generation = info->dlpi_adds + info->dlpi_subs;
+    if (b->generation == b->known_generation) {
+      b->unchanged = true;
+      return 1;
+    }
+  }
+  if (b->count >= kScanMax) return 1;
+  std::uintptr_t lo = ~std::uintptr_t{0}, hi = 0;
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const auto& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_LOAD) continue;
+    std::uintptr_t s = info->dlpi_addr + ph.p_vaddr;
+    if (s < lo) lo = s;
+    if (s + ph.p_memsz > hi) hi = s + ph.p_memsz;
+  }
+  if (hi > lo) b->items[b->count++] = Scanned{lo, hi, info->dlpi_addr, keep_name(b, info->dlpi_name)};
+  return 0;
+}
+
+// A module's path in internal memory. The main program reports an empty name; its path comes
+// from /proc/self/exe.
+const char* copy_path(const char* name) {
+  char exe[4096];
+  if (!*name) {
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) return "";
+    exe[n] = 0;
+    name = exe;
+  }
+  std::size_t len = std::strlen(name);
+  auto* copy = static_cast<char*>(internal_alloc(len + 1));
+  if (!copy) return "";
+  std::memcpy(copy, name, len + 1);
+  return copy;
+}
+
+bool same_object(const Module& m, const Scanned& s) {
+  return m.start == s.start && m.end == s.end && m.bias == s.bias;
+}
+
+}  // namespace
+
+void ModuleMap::refresh() {
+  auto* b = static_cast<ScanBuffer*>(os::map(sizeof(ScanBuffer)));
+  if (!b) return;
+  b->known_generation = generation_.load(std::memory_order_acquire);
+  dl_iterate_phdr(scan_one, b);
+  if (!b->unchanged) merge(b->items, b->count, b->generation);
+  os::unmap(b, sizeof(ScanBuffer));
+}
+
+// Marks what is still loaded and appends new objects. Lock order is always dynamic linker, then
+// lock_, never the reverse: nothing here calls into the dynamic linker.
+void ModuleMap::merge(const void* scanned, std::size_t count, std::uint64_t generation) {
+  const auto* items = static_cast<const Scanned*>(scanned);
+  SpinGuard guard(lock_);
+  std::size_t n = count_.load(std::memory_order_relaxed);
+  for (std::size_t m = 0; m < n; ++m) modules_[m].loaded = false;
+  for (std::size_t i = 0; i < count; ++i) {
+    bool found = false;
+    for (std::size_t m = 0; m < n && !found; ++m)
+      if (same_object(modules_[m], items[i])) modules_[m].loaded = found = true;
+    if (found || n >= kMaxModules) continue;
+    modules_[n++] = Module{items[i].start, items[i].end, items[i].bias, copy_path(items[i].name), true};
+  }
+  count_.store(n, std::memory_order_release);
+  generation_.store(generation, std::memory_order_release);
+}
+
+std::uint16_t ModuleMap::lookup(std::uintptr_t addr) {
+  std::size_t n = count_.load(std::memory_order_relaxed);
+  for (std::size_t m = 0; m < n; ++m) {
+    const Module& mod = modules_[m];
+    if (mod.loaded && addr >= mod.start && addr < mod.end) return static_cast<std::uint16_t>(m);
+  }
+  return kUnknown;
+}
+
+std::uint16_t ModuleMap::find(std::uintptr_t addr) {
+  {
+    SpinGuard guard(lock_);
+    std::uint16_t m = lookup(addr);
+    if (m != kUnknown) return m;
+  }
+  refresh();
+  SpinGuard guard(lock_);
+  return lookup(addr);
+}
+
+void ModuleMap::find_all(const std::uintptr_t* addrs, std::size_t n, std::uint16_t* out) {
+  bool refreshed = false;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i > 0) {  // same module as the previous frame?
+      Module prev = out[i - 1] == kUnknown ? Module{} : get(out[i - 1]);
+      if (addrs[i] >= prev.start && addrs[i] < prev.end) {
+        out[i] = out[i - 1];
+        continue;
+      }
+    }
+    {
+      SpinGuard guard(lock_);
+      out[i] = lookup(addrs[i]);
+    }
+    if (out[i] == kUnknown && !refreshed) {
+      refresh();
+      refreshed = true;
+      SpinGuard guard(lock_);
+      out[i] = lookup(addrs[i]);
+    }
+  }
+}
+
+Module ModuleMap::get(std::uint16_t index) {
+  SpinGuard guard(lock_);
+  return index < count_.load(std::memory_order_relaxed) ? modules_[index] : Module{};
+}
+
+}  // namespace heapledger::detail

@@ -1,0 +1,47 @@
+// The loaded ELF objects, remembered for the life of the process: a stack captured inside a
+// library that is dlclose'd later still names that library's path and load bias at exit.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "shim/spin_lock.h"
+
+namespace heapledger::detail {
+
+struct Module {
+  std::uintptr_t start = 0;  // lowest and highest address of its PT_LOAD segments
+  std::uintptr_t end = 0;
+  std::uintptr_t bias = 0;   // dlpi_addr: address minus link-time address
+  const char* path = nullptr;  // absolute path, in internal memory
+  bool loaded = false;
+};
+
+class ModuleMap {
+ public:
+  static constexpr std::uint16_t kUnknown = 0xFFFF;
+  static constexpr std::size_t kMaxModules = 4096;
+
+  // Index of the loaded module containing addr, or kUnknown. Rescans the loaded objects
+  // (dl_iterate_phdr) when the address is unknown and objects were loaded or unloaded since
+  // the last scan. Never holds its lock while calling into the dynamic linker.
+  std::uint16_t find(std::uintptr_t addr);
+  // Resolves many addresses at once (consecutive frames are often in one module).
+  void find_all(const std::uintptr_t* addrs, std::size_t n, std::uint16_t* out);
+
+  Module get(std::uint16_t index);
+  std::size_t size() const { return count_.load(std::memory_order_acquire); }
+  void refresh();
+
+ private:
+  std::uint16_t lookup(std::uintptr_t addr);  // under lock_
+  void merge(const void* scanned, std::size_t count, std::uint64_t generation);
+
+  SpinLock lock_;
+  Module modules_[kMaxModules] HL_GUARDED_BY(lock_);
+  std::atomic<std::size_t> count_{0};
+  std::atomic<std::uint64_t> generation_{~std::uint64_t{0}};  // dlpi_adds + dlpi_subs at last scan
+};
+
+}  // namespace heapledger::detail

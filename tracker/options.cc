@@ -1,0 +1,107 @@
+// Parser for HEAPLEDGER_OPTIONS over the table in options.inc. Uses only stack buffers and
+// snprintf-free helpers, because it runs while the allocator starts up.
+#include "tracker/options.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace heapledger::detail {
+namespace {
+
+void warn(OptionWarnings* w, const char* fmt, const char* a, const char* b = "") {
+  if (w->count >= OptionWarnings::kMax) return;
+  std::snprintf(w->lines[w->count++], sizeof w->lines[0], fmt, a, b);
+}
+
+bool parse_int(const char* s, int lo, int hi, int* out) {
+  if (!*s) return false;
+  char* end = nullptr;
+  long v = std::strtol(s, &end, 10);
+  if (*end || v < lo || v > hi) return false;
+  *out = static_cast<int>(v);
+  return true;
+}
+
+bool parse_bool(const char* s, bool* out) {
+  if (!std::strcmp(s, "1") || !std::strcmp(s, "true") || !std::strcmp(s, "yes")) return *out = true;
+  if (!std::strcmp(s, "0") || !std::strcmp(s, "false") || !std::strcmp(s, "no")) return !(*out = false);
+  return false;
+}
+
+bool set_path(char* dst, const char* value) {
+  if (std::strlen(value) >= kMaxPath) return false;
+  std::strcpy(dst, value);
+  return true;
+}
+
+// Range of each integer option; others accept any value of their kind.
+void int_range(const char* name, int* lo, int* hi) {
+  *lo = 0;
+  *hi = 1 << 30;
+  if (!std::strcmp(name, "max_frames")) *lo = 1, *hi = kMaxFramesLimit;
+  if (!std::strcmp(name, "leak_exitcode")) *hi = 255;
+}
+
+bool apply(const char* key, const char* value, Options* o, bool* known) {
+  int lo, hi;
+  *known = true;
+#define HL_OPTION_Path(name) if (!std::strcmp(key, #name)) return set_path(o->name, value);
+#define HL_OPTION_Bool(name) if (!std::strcmp(key, #name)) return parse_bool(value, &o->name);
+#define HL_OPTION_Int(name) \
+  if (!std::strcmp(key, #name)) return int_range(#name, &lo, &hi), parse_int(value, lo, hi, &o->name);
+#define HL_OPTION(kind, name, def, help) HL_OPTION_##kind(name)
+#include "tracker/options.inc"
+#undef HL_OPTION
+#undef HL_OPTION_Path
+#undef HL_OPTION_Bool
+#undef HL_OPTION_Int
+  *known = false;
+  return false;
+}
+
+}  // namespace
+
+void parse_options(const char* text, Options* out, OptionWarnings* warnings) {
+  if (!text) return;
+  char pair[kMaxPath + 64];
+  for (const char* p = text; *p;) {
+    const char* end = std::strchr(p, ':');
+    std::size_t len = end ? static_cast<std::size_t>(end - p) : std::strlen(p);
+    if (len >= sizeof pair) {
+      warn(warnings, "option '%.40s...' is too long, ignored", p);
+    } else if (len > 0) {
+      std::memcpy(pair, p, len);
+      pair[len] = 0;
+      char* eq = std::strchr(pair, '=');
+      bool known = false;
+      if (!eq) {
+        warn(warnings, "option '%.200s' has no '=value', ignored", pair);
+      } else {
+        *eq = 0;
+        if (!apply(pair, eq + 1, out, &known))
+          warn(warnings, known ? "bad value '%2$.100s' for option '%1$.100s', default kept"
+                               : "unknown option '%.200s', ignored",
+               pair, eq + 1);
+      }
+    }
+    p += len + (end ? 1 : 0);
+  }
+}
+
+std::size_t describe_options(char* buf, std::size_t size) {
+  std::size_t used = 0;
+  auto add = [&](const char* name, const char* def, const char* help) {
+    int n = std::snprintf(buf + used, used < size ? size - used : 0, "  %-15s %-8s %s\n", name,
+                          def, help);
+    if (n > 0) used += static_cast<std::size_t>(n);
+  };
+#define HL_STR(x) #x
+#define HL_OPTION(kind, name, def, help) add(#name, HL_STR(def), help);
+#include "tracker/options.inc"
+#undef HL_OPTION
+#undef HL_STR
+  return used;
+}
+
+}  // namespace heapledger::detail

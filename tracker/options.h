@@ -1,0 +1,37 @@
+// HEAPLEDGER_OPTIONS: colon-separated key=value pairs, parsed without touching the heap (it runs
+// inside the allocator's start-up). Bad input never stops the program: it yields warnings.
+#pragma once
+
+#include <cstddef>
+
+namespace heapledger::detail {
+
+constexpr std::size_t kMaxPath = 1024;
+constexpr int kMaxFramesLimit = 256;
+
+struct Options {
+#define HL_OPTION_Path(name, def) char name[kMaxPath] = def;
+#define HL_OPTION_Bool(name, def) bool name = def;
+#define HL_OPTION_Int(name, def) int name = def;
+#define HL_OPTION(kind, name, def, help) HL_OPTION_##kind(name, def)
+#include "tracker/options.inc"
+#undef HL_OPTION
+#undef HL_OPTION_Path
+#undef HL_OPTION_Bool
+#undef HL_OPTION_Int
+};
+
+// Warnings from parsing, kept in fixed storage until there is a logger to print them.
+struct OptionWarnings {
+  static constexpr int kMax = 8;
+  char lines[kMax][256] = {};
+  int count = 0;
+};
+
+// Parses `text` (may be null) over the defaults in *out; problems go to *warnings.
+void parse_options(const char* text, Options* out, OptionWarnings* warnings);
+
+// Writes one "key=default  help" line per option into buf (for --help style listings).
+std::size_t describe_options(char* buf, std::size_t size);
+
+}  // namespace heapledger::detail

@@ -1,0 +1,78 @@
+// Stack table; see stack_table.h.
+#include "tracker/stack_table.h"
+
+#include <cstring>
+
+#include "shim/os.h"
+#include "tracker/internal_alloc.h"
+#include "tracker/modules.h"
+
+namespace heapledger::detail {
+
+std::uint64_t hash_frames(const std::uintptr_t* frames, std::uint32_t depth) {
+  std::uint64_t h = 0x243F6A8885A308D3ull ^ depth;
+  for (std::uint32_t i = 0; i < depth; ++i) {
+    h ^= frames[i];
+    h *= 0x9E3779B97F4A7C15ull;
+    h ^= h >> 29;
+  }
+  return h;
+}
+
+bool StackTable::init(ModuleMap* modules) {
+  modules_ = modules;
+  // Address space only; pages are touched as slots fill.
+  slots_ = static_cast<std::atomic<std::uint32_t>*>(
+      os::map((std::size_t{1} << kSlotBits) * sizeof(std::atomic<std::uint32_t>)));
+  records_ = static_cast<std::atomic<StackRecord*>*>(
+      os::map(kMaxStacks * sizeof(std::atomic<StackRecord*>)));
+  if (!slots_ || !records_) return false;
+  std::uint32_t id = 0;
+  records_[0].store(make_record(nullptr, 0, hash_frames(nullptr, 0)), std::memory_order_release);
+  next_id_.store(id + 1, std::memory_order_release);
+  return records_[0].load() != nullptr;
+}
+
+StackRecord* StackTable::make_record(const std::uintptr_t* frames, std::uint32_t depth,
+                                     std::uint64_t hash) {
+  std::size_t bytes = sizeof(StackRecord) + depth * (sizeof(std::uintptr_t) + sizeof(std::uint16_t));
+  auto* r = static_cast<StackRecord*>(internal_alloc(bytes));
+  if (!r) return nullptr;
+  r->hash = hash;
+  r->depth = depth;
+  auto* f = const_cast<std::uintptr_t*>(r->frames());
+  if (depth) std::memcpy(f, frames, depth * sizeof *frames);
+  if (modules_ && depth) modules_->find_all(f, depth, const_cast<std::uint16_t*>(r->modules()));
+  record_bytes_.fetch_add(bytes, std::memory_order_relaxed);
+  return r;
+}
+
+std::uint32_t StackTable::intern(const std::uintptr_t* frames, std::uint32_t depth) {
+  if (depth == 0 || !slots_) return kEmptyStack;
+  const std::uint64_t hash = hash_frames(frames, depth);
+  const std::size_t mask = (std::size_t{1} << kSlotBits) - 1;
+  StackRecord* fresh = nullptr;      // made at most once per call, published by CAS
+  std::uint32_t fresh_id = 0;
+  for (std::size_t i = hash & mask, probes = 0; probes <= mask; i = (i + 1) & mask, ++probes) {
+    std::uint32_t slot = slots_[i].load(std::memory_order_acquire);
+    if (slot == 0) {
+      if (!fresh) {
+        fresh_id = next_id_.fetch_add(1, std::memory_order_acq_rel);
+        if (fresh_id >= kMaxStacks) return kEmptyStack;
+        fresh = make_record(frames, depth, hash);
+        if (!fresh) return kEmptyStack;
+        records_[fresh_id].store(fresh, std::memory_order_release);
+      }
+      if (slots_[i].compare_exchange_strong(slot, fresh_id + 1, std::memory_order_acq_rel))
+        return fresh_id;
+      // Lost the race for this slot: `slot` now holds the winner; compare with it below.
+    }
+    const StackRecord* r = get(slot - 1);
+    if (r && r->hash == hash && r->depth == depth &&
+        std::memcmp(r->frames(), frames, depth * sizeof *frames) == 0)
+      return slot - 1;  // an unpublished `fresh` stays as an orphan record: harmless
+  }
+  return kEmptyStack;
+}
+
+}  // namespace heapledger::detail

@@ -1,0 +1,79 @@
+// The tracker's process-wide state, shared by tracker.cc (recording) and collect.cc (the exit
+// report). Everything is statically zero-initialised or set up in start(): nothing here has a
+// destructor, because allocations keep arriving after static destructors ran.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "shim/spin_lock.h"
+#include "tracker/ledger.h"
+#include "tracker/modules.h"
+#include "tracker/options.h"
+#include "tracker/runtime_api.h"
+#include "tracker/stack_table.h"
+
+namespace heapledger::detail::tracker {
+
+struct Counters {
+  std::atomic<std::uint64_t> allocations{0};
+  std::atomic<std::uint64_t> frees{0};
+  std::atomic<std::uint64_t> bytes_allocated{0};
+  alignas(64) std::atomic<std::int64_t> live_bytes{0};
+  std::atomic<std::int64_t> live_blocks{0};
+};
+
+// The highest live total so far, and each call site's share at (or within 1% of) that moment.
+struct Peak {
+  alignas(64) std::atomic<std::int64_t> bytes{0};
+  std::atomic<std::int64_t> blocks{0};
+  std::atomic<std::uint64_t> time_us{0};
+  SpinLock lock;  // guards the snapshot
+  std::int64_t snapshot_bytes HL_GUARDED_BY(lock) = 0;
+  std::int64_t snapshot_blocks HL_GUARDED_BY(lock) = 0;
+  std::uint64_t snapshot_time_us HL_GUARDED_BY(lock) = 0;
+  std::uint32_t snapshot_stacks HL_GUARDED_BY(lock) = 0;  // ids below this are valid in sites
+  std::atomic<std::int64_t> next_snapshot_at{0};
+  struct Site {
+    std::int64_t bytes;
+    std::int64_t blocks;
+  };
+  Site* sites HL_GUARDED_BY(lock) = nullptr;  // indexed by stack id, StackTable::kMaxStacks long
+};
+
+// Live bytes over time: a point when the total moved by 1% or 10 ms passed; when full, every
+// other point is dropped and the spacing doubles, so any run fits.
+struct Timeline {
+  static constexpr std::uint32_t kCapacity = 4096;
+  struct Point {
+    std::uint64_t t_us;
+    std::int64_t bytes;
+  };
+  SpinLock lock;
+  Point points[kCapacity] HL_GUARDED_BY(lock) = {};
+  std::uint32_t count HL_GUARDED_BY(lock) = 0;
+  std::uint64_t min_gap_us HL_GUARDED_BY(lock) = 10'000;
+};
+
+struct State {
+  Options options;
+  OptionWarnings warnings;
+  const RuntimeApi* runtime = nullptr;
+  std::uintptr_t self_start = 0, self_end = 0;  // libheapledger.so, skipped in backtraces
+  std::uint64_t start_ns = 0;
+  Counters counters;
+  Ledger ledger;
+  ModuleMap modules;
+  StackTable stacks;
+  Peak peak;
+  Timeline timeline;
+  std::atomic<std::uint32_t> next_thread{0};
+  std::atomic<bool> finished{false};
+};
+extern State g_state;
+
+std::uint64_t now_us();
+// Marks the calling thread as inside the tracker for good (the exit report's thread).
+void tl_busy_forever();
+
+}  // namespace heapledger::detail::tracker

@@ -1,0 +1,36 @@
+// Symbolization with elfutils libdw: function (demangled), file and line, and inlined calls
+// expanded into frames of their own. Works from each module's file on disk, so code of libraries
+// unloaded before exit still resolves; stripped code keeps module+offset only.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "tracker/report_model.h"
+
+namespace heapledger {
+
+class Symbolizer {
+ public:
+  Symbolizer();
+  ~Symbolizer();
+  Symbolizer(const Symbolizer&) = delete;
+  Symbolizer& operator=(const Symbolizer&) = delete;
+
+  // Replaces each raw frame (address, module, offset) with its symbolized frames, innermost first.
+  Stack symbolize(const Stack& raw);
+
+ private:
+  struct ModuleDebug;
+  ModuleDebug* module(const std::string& path);
+  std::vector<Frame> resolve(const Frame& raw);
+
+  std::unordered_map<std::string, std::unique_ptr<ModuleDebug>> modules_;
+  std::map<std::pair<std::string, std::uint64_t>, std::vector<Frame>> cache_;
+};
+
+}  // namespace heapledger

@@ -1,0 +1,242 @@
+// Recording: what happens on every tracked allocation and release, and the tracker's start-up.
+// The per-call work is: unwind, intern the stack, one ledger shard insert, a few atomic adds.
+#include "tracker/tracker.h"
+
+#include <dlfcn.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "shim/os.h"
+#include "tracker/internal_alloc.h"
+#include "tracker/state.h"
+
+namespace heapledger::detail::tracker {
+
+constinit std::atomic<bool> g_active{false};
+constinit State g_state;
+
+namespace {
+
+// Per-thread: the re-entry guard (set while the tracker itself runs, so that allocations made by
+// libunwind, the dynamic linker or the report writers are served but not recorded) and a small
+// thread number for the ledger.
+struct ThreadState {
+  bool busy;
+  std::uint32_t index;  // 0: not assigned yet
+};
+thread_local ThreadState tl_thread HL_TLS;
+
+class BusyScope {
+ public:
+  BusyScope() { tl_thread.busy = true; }
+  ~BusyScope() { tl_thread.busy = false; }
+};
+
+std::uint64_t monotonic_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+std::uint32_t thread_index() {
+  if (HL_UNLIKELY(tl_thread.index == 0))
+    tl_thread.index = g_state.next_thread.fetch_add(1, std::memory_order_relaxed) + 1;
+  return tl_thread.index;
+}
+
+bool in_self(std::uintptr_t a) { return a >= g_state.self_start && a < g_state.self_end; }
+
+// The caller's stack without heapledger's frames: everything up to the last frame inside
+// libheapledger.so (the entry point) is ours, the rest belongs to the program.
+std::uint32_t capture(std::uintptr_t* out) {
+  constexpr int kOwnFramesMax = 24;
+  void* raw[kMaxFramesLimit + kOwnFramesMax];
+  const int want = g_state.options.max_frames + kOwnFramesMax;
+  int n = g_state.runtime->backtrace(raw, want);
+  int first = 0;
+  for (int i = 0; i < n && i < kOwnFramesMax; ++i)
+    if (in_self(reinterpret_cast<std::uintptr_t>(raw[i]))) first = i + 1;
+  std::uint32_t depth = 0;
+  for (int i = first; i < n && depth < static_cast<std::uint32_t>(g_state.options.max_frames); ++i)
+    out[depth++] = reinterpret_cast<std::uintptr_t>(raw[i]);
+  return depth;
+}
+
+HL_NOINLINE void take_peak_snapshot(std::int64_t live) {
+  Peak& pk = g_state.peak;
+  SpinGuard guard(pk.lock);
+  if (live < pk.next_snapshot_at.load(std::memory_order_relaxed)) return;  // another thread did
+  if (!pk.sites) return;
+  std::uint32_t n = g_state.stacks.size();
+  for (std::uint32_t id = 0; id < n; ++id) {
+    const StackRecord* r = g_state.stacks.get(id);
+    pk.sites[id] = r ? Peak::Site{r->live_bytes.load(std::memory_order_relaxed),
+                                  r->live_blocks.load(std::memory_order_relaxed)}
+                     : Peak::Site{0, 0};
+  }
+  pk.snapshot_stacks = n;
+  pk.snapshot_bytes = live;
+  pk.snapshot_blocks = g_state.counters.live_blocks.load(std::memory_order_relaxed);
+  pk.snapshot_time_us = now_us();
+  pk.next_snapshot_at.store(live + live / 100 + 1, std::memory_order_relaxed);
+}
+
+void note_peak(std::int64_t live, std::uint64_t t_us) {
+  Peak& pk = g_state.peak;
+  std::int64_t seen = pk.bytes.load(std::memory_order_relaxed);
+  while (live > seen) {
+    if (pk.bytes.compare_exchange_weak(seen, live, std::memory_order_relaxed)) {
+      pk.blocks.store(g_state.counters.live_blocks.load(std::memory_order_relaxed),
+                      std::memory_order_relaxed);
+      pk.time_us.store(t_us, std::memory_order_relaxed);
+      break;
+    }
+  }
+  if (live >= pk.next_snapshot_at.load(std::memory_order_relaxed)) take_peak_snapshot(live);
+}
+
+void note_timeline(std::int64_t live, std::uint64_t t_us) {
+  Timeline& tl = g_state.timeline;
+  if (!tl.lock.try_lock()) return;  // approximate by design: never wait for it
+  if (tl.count == 0) {
+    tl.points[tl.count++] = Timeline::Point{t_us, live};
+  } else {
+    const Timeline::Point& last = tl.points[tl.count - 1];
+    std::int64_t delta = live > last.bytes ? live - last.bytes : last.bytes - live;
+    if (t_us - last.t_us >= tl.min_gap_us || delta * 100 > last.bytes + 100) {
+      if (t_us - last.t_us >= tl.min_gap_us / 8) {
+        if (tl.count == Timeline::kCapacity) {  // thin out: keep every other point
+          for (std::uint32_t i = 0; i < Timeline::kCapacity / 2; ++i) tl.points[i] = tl.points[2 * i + 1];
+          tl.count = Timeline::kCapacity / 2;
+          tl.min_gap_us *= 2;
+        }
+        tl.points[tl.count++] = Timeline::Point{t_us, live};
+      }
+    }
+  }
+  tl.lock.unlock();
+}
+
+void adjust_site(std::uint32_t stack, std::int64_t bytes, std::int64_t blocks) {
+  if (StackRecord* r = g_state.stacks.get(stack)) {
+    r->live_bytes.fetch_add(bytes, std::memory_order_relaxed);
+    r->live_blocks.fetch_add(blocks, std::memory_order_relaxed);
+  }
+}
+
+// Where is libheapledger.so? Its frames are cut from every backtrace.
+void find_self() {
+  Dl_info info;
+  if (!dladdr(reinterpret_cast<void*>(&find_self), &info)) return;
+  std::uint16_t m = g_state.modules.find(reinterpret_cast<std::uintptr_t>(&find_self));
+  if (m == ModuleMap::kUnknown) return;
+  Module self = g_state.modules.get(m);
+  g_state.self_start = self.start;
+  g_state.self_end = self.end;
+}
+
+// The runtime lives next to this library (build tree and install tree alike).
+const RuntimeApi* load_runtime() {
+  Dl_info info;
+  if (!dladdr(reinterpret_cast<void*>(&load_runtime), &info) || !info.dli_fname) return nullptr;
+  char path[4096];
+  const char* slash = std::strrchr(info.dli_fname, '/');
+  int dir_len = slash ? static_cast<int>(slash - info.dli_fname) : 1;
+  std::snprintf(path, sizeof path, "%.*s/%s", dir_len, slash ? info.dli_fname : ".", kRuntimeFile);
+  void* handle = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+  if (!handle) {
+    std::fprintf(stderr, "heapledger: cannot load %s (%s); tracking disabled\n", path, dlerror());
+    return nullptr;
+  }
+  auto entry = reinterpret_cast<const RuntimeApi* (*)()>(dlsym(handle, kRuntimeEntry));
+  const RuntimeApi* api = entry ? entry() : nullptr;
+  if (!api || api->abi_version != kRuntimeAbiVersion) {
+    std::fprintf(stderr, "heapledger: %s does not match this library; tracking disabled\n", path);
+    return nullptr;
+  }
+  return api;
+}
+
+}  // namespace
+
+std::uint64_t now_us() { return (monotonic_ns() - g_state.start_ns) / 1000; }
+
+void tl_busy_forever() { tl_thread.busy = true; }
+
+void on_alloc(void* p, std::size_t size, AllocKind kind) {
+  if (tl_thread.busy) return;
+  BusyScope busy;
+  std::uintptr_t frames[kMaxFramesLimit];
+  std::uint32_t stack = g_state.stacks.intern(frames, capture(frames));
+  std::uint64_t t = now_us();
+  if (size > Record::kMaxSize) size = Record::kMaxSize;
+  if (!g_state.ledger.insert(reinterpret_cast<std::uintptr_t>(p),
+                             Record(size, kind, thread_index(), t, stack)))
+    return;  // out of memory for the ledger: the block stays untracked
+  Counters& c = g_state.counters;
+  c.allocations.fetch_add(1, std::memory_order_relaxed);
+  c.bytes_allocated.fetch_add(size, std::memory_order_relaxed);
+  c.live_blocks.fetch_add(1, std::memory_order_relaxed);
+  std::int64_t live = c.live_bytes.fetch_add(static_cast<std::int64_t>(size), std::memory_order_relaxed) +
+                      static_cast<std::int64_t>(size);
+  adjust_site(stack, static_cast<std::int64_t>(size), 1);
+  if (live > g_state.peak.bytes.load(std::memory_order_relaxed)) note_peak(live, t);
+  note_timeline(live, t);
+}
+
+// Runs even inside the tracker: a block must leave the ledger before its memory can be reused.
+void on_free(void* p, AllocKind) {
+  Record r;
+  if (!g_state.ledger.erase(reinterpret_cast<std::uintptr_t>(p), &r)) return;  // untracked
+  Counters& c = g_state.counters;
+  c.frees.fetch_add(1, std::memory_order_relaxed);
+  c.live_blocks.fetch_sub(1, std::memory_order_relaxed);
+  auto size = static_cast<std::int64_t>(r.size());
+  std::int64_t live = c.live_bytes.fetch_sub(size, std::memory_order_relaxed) - size;
+  adjust_site(r.stack(), -size, -1);
+  if (!tl_thread.busy) note_timeline(live, now_us());
+}
+
+void start() {
+  static std::atomic<bool> started{false};
+  if (started.exchange(true)) return;
+  BusyScope busy;
+  g_state.start_ns = monotonic_ns();
+  parse_options(std::getenv("HEAPLEDGER_OPTIONS"), &g_state.options, &g_state.warnings);
+  g_state.runtime = load_runtime();
+  for (int i = 0; i < g_state.warnings.count; ++i) {
+    if (g_state.runtime)
+      g_state.runtime->warn(g_state.warnings.lines[i]);
+    else
+      std::fprintf(stderr, "heapledger: warning: %s\n", g_state.warnings.lines[i]);
+  }
+  if (!g_state.runtime || !g_state.options.track) return;
+  g_state.modules.refresh();
+  find_self();
+  if (!g_state.stacks.init(&g_state.modules)) return;
+  g_state.peak.sites = static_cast<Peak::Site*>(os::map(StackTable::kMaxStacks * sizeof(Peak::Site)));
+  // Warm the unwinder up (its first use allocates and reads unwind tables) before tracking.
+  void* warm[8];
+  g_state.runtime->backtrace(warm, 8);
+  g_active.store(true, std::memory_order_release);
+}
+
+void prefork() {
+  g_state.peak.lock.lock();
+  g_state.timeline.lock.lock();
+  g_state.ledger.lock_all();
+}
+
+void postfork_parent() {
+  g_state.ledger.unlock_all();
+  g_state.timeline.lock.unlock();
+  g_state.peak.lock.unlock();
+}
+
+void postfork_child() { postfork_parent(); }
+
+}  // namespace heapledger::detail::tracker
