@@ -1,0 +1,105 @@
+// The ledger and its address map: packing, insert/find/erase against a reference map,
+// backward-shift deletion under heavy churn, concurrent use from several threads.
+#include "tracker/ledger.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+namespace heapledger::detail {
+namespace {
+
+TEST(Record, PacksEveryFieldLosslessly) {
+  Record r((std::uint64_t{1} << 39) + 12345, AllocKind::kNewArrayAligned, 0xABCDE,
+           (std::uint64_t{1} << 39) + 777, 0xFFFFFE);
+  EXPECT_EQ(r.size(), (std::uint64_t{1} << 39) + 12345);
+  EXPECT_EQ(r.kind(), AllocKind::kNewArrayAligned);
+  EXPECT_EQ(r.thread(), 0xABCDEu);
+  EXPECT_EQ(r.time_us(), (std::uint64_t{1} << 39) + 777);
+  EXPECT_EQ(r.stack(), 0xFFFFFEu);
+}
+
+TEST(AddressMap, MatchesAReferenceMapUnderRandomChurn) {
+  AddressMap<std::uint64_t> map;
+  std::unordered_map<std::uintptr_t, std::uint64_t> ref;
+  std::mt19937_64 rng(42);
+  for (int i = 0; i < 300000; ++i) {
+    std::uintptr_t key = 16 * (1 + rng() % 5000);  // small key space: many collisions and erases
+    if (rng() % 3 == 0) {
+      std::uint64_t got = 0;
+      bool erased = map.erase(key, &got);
+      auto it = ref.find(key);
+      ASSERT_EQ(erased, it != ref.end()) << i;
+      if (erased) {
+        ASSERT_EQ(got, it->second);
+      }
+      if (it != ref.end()) ref.erase(it);
+    } else {
+      ASSERT_TRUE(map.insert(key, i));
+      ref[key] = static_cast<std::uint64_t>(i);
+    }
+  }
+  ASSERT_EQ(map.size(), ref.size());
+  for (auto& [k, v] : ref) {
+    std::uint64_t* found = map.find(k);
+    ASSERT_NE(found, nullptr) << k;
+    ASSERT_EQ(*found, v);
+  }
+  std::size_t visited = 0;
+  map.for_each([&](std::uintptr_t k, std::uint64_t v) {
+    ++visited;
+    EXPECT_EQ(ref.at(k), v);
+  });
+  EXPECT_EQ(visited, ref.size());
+}
+
+TEST(AddressMap, StaysWithinThreeQuartersLoad) {
+  AddressMap<Record> map;
+  for (std::uintptr_t i = 1; i <= 100000; ++i) map.insert(i * 64, Record{});
+  EXPECT_LE(map.size() * 4, map.capacity() * 3);
+  EXPECT_EQ(map.memory_bytes(), map.capacity() * 24);  // 24 bytes a slot: key + packed record
+}
+
+TEST(Ledger, InsertFindErase) {
+  static Ledger ledger;
+  Record r(100, AllocKind::kNew, 1, 5, 7);
+  EXPECT_FALSE(ledger.find(0x1000, nullptr));
+  EXPECT_TRUE(ledger.insert(0x1000, r));
+  Record out;
+  EXPECT_TRUE(ledger.find(0x1000, &out));
+  EXPECT_EQ(out.size(), 100u);
+  EXPECT_EQ(out.stack(), 7u);
+  EXPECT_EQ(ledger.size(), 1u);
+  EXPECT_TRUE(ledger.erase(0x1000, &out));
+  EXPECT_FALSE(ledger.erase(0x1000, &out));
+  EXPECT_EQ(ledger.size(), 0u);
+}
+
+TEST(Ledger, ConcurrentThreadsKeepEveryRecord) {
+  static Ledger ledger;
+  constexpr int kThreads = 4, kPerThread = 50000;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        std::uintptr_t addr = (static_cast<std::uintptr_t>(t) << 32) + 16 * (i + 1);
+        ASSERT_TRUE(ledger.insert(addr, Record(i, AllocKind::kMalloc, t, 0, 0)));
+        if (i % 2) {
+          ASSERT_TRUE(ledger.erase(addr, nullptr));
+        }
+      }
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(ledger.size(), static_cast<std::size_t>(kThreads * kPerThread / 2));
+  std::uint64_t total = 0;
+  ledger.for_each([&](std::uintptr_t, const Record& r) { total += r.size(); });
+  std::uint64_t expected = 0;
+  for (int i = 0; i < kPerThread; i += 2) expected += static_cast<std::uint64_t>(i);
+  EXPECT_EQ(total, expected * kThreads);
+}
+
+}  // namespace
+}  // namespace heapledger::detail

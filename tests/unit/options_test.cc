@@ -1,0 +1,93 @@
+// HEAPLEDGER_OPTIONS parsing: defaults, good values, and every kind of bad input yielding one
+// warning naming the problem while the defaults stay in force.
+#include "tracker/options.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace heapledger::detail {
+namespace {
+
+struct Parsed {
+  Options o;
+  OptionWarnings w;
+};
+
+Parsed parse(const char* text) {
+  Parsed p;
+  parse_options(text, &p.o, &p.w);
+  return p;
+}
+
+TEST(Options, Defaults) {
+  Parsed p = parse(nullptr);
+  EXPECT_STREQ(p.o.log, "stderr");
+  EXPECT_STREQ(p.o.json, "");
+  EXPECT_TRUE(p.o.track);
+  EXPECT_EQ(p.o.max_frames, 64);
+  EXPECT_EQ(p.o.leak_exitcode, 0);
+  EXPECT_EQ(p.w.count, 0);
+}
+
+TEST(Options, GoodValues) {
+  Parsed p = parse("log=/tmp/a.%p.txt:json=/tmp/r.json:track=0:max_frames=8:leak_exitcode=23:"
+                   "suppressions=/x/supp.txt:show_reachable=true");
+  EXPECT_EQ(p.w.count, 0) << p.w.lines[0];
+  EXPECT_STREQ(p.o.log, "/tmp/a.%p.txt");
+  EXPECT_STREQ(p.o.json, "/tmp/r.json");
+  EXPECT_FALSE(p.o.track);
+  EXPECT_EQ(p.o.max_frames, 8);
+  EXPECT_EQ(p.o.leak_exitcode, 23);
+  EXPECT_STREQ(p.o.suppressions, "/x/supp.txt");
+  EXPECT_TRUE(p.o.show_reachable);
+}
+
+TEST(Options, UnknownKeyWarnsOnceAndNamesIt) {
+  Parsed p = parse("bogus=1:max_frames=10");
+  ASSERT_EQ(p.w.count, 1);
+  EXPECT_NE(std::string(p.w.lines[0]).find("unknown option 'bogus'"), std::string::npos);
+  EXPECT_EQ(p.o.max_frames, 10);
+}
+
+TEST(Options, BadValuesKeepDefaults) {
+  Parsed p = parse("max_frames=0:max_frames=9999:max_frames=abc:track=maybe:leak_exitcode=-1");
+  EXPECT_EQ(p.w.count, 5);
+  EXPECT_EQ(p.o.max_frames, 64);
+  EXPECT_TRUE(p.o.track);
+  EXPECT_EQ(p.o.leak_exitcode, 0);
+  EXPECT_NE(std::string(p.w.lines[3]).find("bad value 'maybe' for option 'track'"), std::string::npos)
+      << p.w.lines[3];
+}
+
+TEST(Options, MissingEqualsAndEmptyPairs) {
+  Parsed p = parse("::track:json=x::");
+  ASSERT_EQ(p.w.count, 1);
+  EXPECT_NE(std::string(p.w.lines[0]).find("'track' has no '=value'"), std::string::npos);
+  EXPECT_STREQ(p.o.json, "x");
+}
+
+TEST(Options, OverlongValueIsRejected) {
+  std::string text = "json=" + std::string(5000, 'a');
+  Parsed p = parse(text.c_str());
+  EXPECT_EQ(p.w.count, 1);
+  EXPECT_STREQ(p.o.json, "");
+}
+
+TEST(Options, WarningsAreBounded) {
+  std::string text;
+  for (int i = 0; i < 50; ++i) text += "k" + std::to_string(i) + "=1:";
+  Parsed p = parse(text.c_str());
+  EXPECT_EQ(p.w.count, OptionWarnings::kMax);
+}
+
+TEST(Options, HelpListsEveryKey) {
+  char buf[4096];
+  std::size_t n = describe_options(buf, sizeof buf);
+  std::string help(buf, n);
+  for (const char* key : {"log", "json", "track", "max_frames", "suppressions", "leak_exitcode"})
+    EXPECT_NE(help.find(key), std::string::npos) << key;
+}
+
+}  // namespace
+}  // namespace heapledger::detail

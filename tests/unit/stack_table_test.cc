@@ -1,0 +1,86 @@
+// Stack interning: identical stacks share an id, different ones never do, concurrent interning
+// agrees, and each frame is resolved to its module once.
+#include "tracker/stack_table.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "tracker/modules.h"
+
+namespace heapledger::detail {
+namespace {
+
+StackTable& table() {
+  static ModuleMap* modules = new ModuleMap;
+  static StackTable* t = [] {
+    auto* s = new StackTable;
+    EXPECT_TRUE(s->init(modules));
+    return s;
+  }();
+  return *t;
+}
+
+TEST(StackTable, SameStackSameId) {
+  std::uintptr_t a[] = {0x1000, 0x2000, 0x3000};
+  std::uintptr_t b[] = {0x1000, 0x2000, 0x3001};
+  std::uint32_t ida = table().intern(a, 3);
+  EXPECT_NE(ida, StackTable::kEmptyStack);
+  EXPECT_EQ(table().intern(a, 3), ida);
+  EXPECT_NE(table().intern(b, 3), ida);
+  EXPECT_NE(table().intern(a, 2), ida);  // a prefix is a different stack
+  const StackRecord* r = table().get(ida);
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->depth, 3u);
+  EXPECT_EQ(r->frames()[2], 0x3000u);
+}
+
+TEST(StackTable, EmptyStackIsIdZero) {
+  EXPECT_EQ(table().intern(nullptr, 0), StackTable::kEmptyStack);
+  EXPECT_EQ(table().get(StackTable::kEmptyStack)->depth, 0u);
+}
+
+TEST(StackTable, FramesAreResolvedToModules) {
+  std::uintptr_t in_test = reinterpret_cast<std::uintptr_t>(&table);
+  std::uintptr_t nowhere = 0x10;
+  std::uintptr_t frames[] = {in_test, nowhere};
+  const StackRecord* r = table().get(table().intern(frames, 2));
+  EXPECT_NE(r->modules()[0], ModuleMap::kUnknown);
+  EXPECT_EQ(r->modules()[1], ModuleMap::kUnknown);
+}
+
+TEST(StackTable, ConcurrentInterningAgrees) {
+  constexpr int kThreads = 4, kStacks = 2000;
+  std::vector<std::vector<std::uint32_t>> ids(kThreads, std::vector<std::uint32_t>(kStacks));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kStacks; ++i) {
+        std::uintptr_t frames[] = {0x500000u + static_cast<std::uintptr_t>(i), 0x600000, 0x700000};
+        ids[t][i] = table().intern(frames, 3);
+      }
+    });
+  for (auto& th : threads) th.join();
+  std::set<std::uint32_t> distinct;
+  for (int i = 0; i < kStacks; ++i) {
+    for (int t = 1; t < kThreads; ++t) ASSERT_EQ(ids[t][i], ids[0][i]) << i;
+    distinct.insert(ids[0][i]);
+  }
+  EXPECT_EQ(distinct.size(), static_cast<std::size_t>(kStacks));
+}
+
+TEST(ModuleMap, KnowsThisTestAndLibc) {
+  ModuleMap modules;
+  std::uint16_t self = modules.find(reinterpret_cast<std::uintptr_t>(&table));
+  ASSERT_NE(self, ModuleMap::kUnknown);
+  Module m = modules.get(self);
+  EXPECT_NE(std::string(m.path).find("stack_table_test"), std::string::npos) << m.path;
+  std::uint16_t libc = modules.find(reinterpret_cast<std::uintptr_t>(&::getpid));
+  ASSERT_NE(libc, ModuleMap::kUnknown);
+  EXPECT_NE(std::string(modules.get(libc).path).find("libc.so"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace heapledger::detail
