@@ -89,7 +89,7 @@ class AddressMap {
 
   bool grow() {
     std::size_t new_cap = slots_ ? capacity() * 2 : kInitialCapacity;
-    auto* fresh = static_cast<Slot*>(os::map(new_cap * sizeof(Slot)));
+    auto* fresh = static_cast<Slot*>(os::map_internal(new_cap * sizeof(Slot)));
     if (!fresh) return false;
     Slot* old = slots_;
     std::size_t old_cap = capacity();
@@ -101,7 +101,7 @@ class AddressMap {
       while (slots_[j].key != 0) j = (j + 1) & mask_;
       slots_[j] = old[i];
     }
-    if (old) os::unmap(old, old_cap * sizeof(Slot));
+    if (old) os::unmap_internal(old, old_cap * sizeof(Slot));
     return true;
   }
 

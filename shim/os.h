@@ -22,4 +22,15 @@ void* remap(void* p, std::size_t old_bytes, std::size_t new_bytes);
 // Tells the OS the pages' contents are no longer needed (they read back as zero).
 void discard(void* p, std::size_t bytes);
 
+// Memory for heapledger's own tables (ledger, stack table, ...). Like map()/unmap(), but each
+// mapping is remembered so the leak scan can skip it: those tables hold every block's address.
+void* map_internal(std::size_t bytes);
+void unmap_internal(void* p, std::size_t bytes);
+struct Range {
+  void* start;
+  std::size_t bytes;
+};
+// Copies up to `max` live internal mappings into out; returns how many there are.
+std::size_t internal_ranges(Range* out, std::size_t max);
+
 }  // namespace heapledger::detail::os

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "shim/os.h"
+#include "shim/spin_lock.h"
 
 namespace heapledger::detail::os {
 namespace {
@@ -21,6 +22,12 @@ class ErrnoKeeper {
 };
 
 void* checked(void* p) { return p == MAP_FAILED ? nullptr : p; }
+
+// The registry behind map_internal: a fixed array, so recording a mapping never allocates.
+constexpr std::size_t kMaxInternal = 8192;
+SpinLock g_internal_lock;
+Range g_internal[kMaxInternal] HL_GUARDED_BY(g_internal_lock);
+std::size_t g_internal_count HL_GUARDED_BY(g_internal_lock) = 0;
 
 }  // namespace
 
@@ -67,6 +74,32 @@ void* remap(void* p, std::size_t old_bytes, std::size_t new_bytes) {
 void discard(void* p, std::size_t bytes) {
   ErrnoKeeper keep;
   madvise(p, bytes, MADV_DONTNEED);
+}
+
+void* map_internal(std::size_t bytes) {
+  void* p = map(bytes);
+  if (!p) return nullptr;
+  SpinGuard guard(g_internal_lock);
+  if (g_internal_count < kMaxInternal) g_internal[g_internal_count++] = Range{p, bytes};
+  return p;
+}
+
+void unmap_internal(void* p, std::size_t bytes) {
+  {
+    SpinGuard guard(g_internal_lock);
+    for (std::size_t i = 0; i < g_internal_count; ++i)
+      if (g_internal[i].start == p) {
+        g_internal[i] = g_internal[--g_internal_count];
+        break;
+      }
+  }
+  unmap(p, bytes);
+}
+
+std::size_t internal_ranges(Range* out, std::size_t max) {
+  SpinGuard guard(g_internal_lock);
+  for (std::size_t i = 0; i < g_internal_count && i < max; ++i) out[i] = g_internal[i];
+  return g_internal_count;
 }
 
 }  // namespace heapledger::detail::os

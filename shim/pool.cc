@@ -179,6 +179,7 @@ void* alloc_small_slow(unsigned cls) {
     std::uint32_t n = 0;
     void* chain = take_chain(cls, &n);
     if (!chain) continue;
+    *chain_link(chain) = nullptr;  // no stale chain link left in a block (see alloc_small)
     if (tl_cache.state == kActive) {
       tl_cache.bins[cls].head = *next_of(chain);
       tl_cache.bins[cls].count = n - 1;
@@ -191,6 +192,7 @@ void* alloc_small_slow(unsigned cls) {
         p = next;
       }
     }
+    *next_of(chain) = nullptr;
     return chain;
   }
   return nullptr;

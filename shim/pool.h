@@ -46,6 +46,9 @@ HL_ALWAYS_INLINE void* alloc_small(unsigned cls) {
   void* p = bin.head;
   if (HL_LIKELY(p != nullptr)) {
     bin.head = *static_cast<void**>(p);
+    // A stale free-list link inside a handed-out block would look like a pointer from it to
+    // another block and hide leaks from the exit scan.
+    *static_cast<void**>(p) = nullptr;
     --bin.count;
     return p;
   }

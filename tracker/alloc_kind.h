@@ -13,11 +13,15 @@ enum class AllocKind : std::uint8_t {
   kNewArray = 3,      // operator new[]
   kNewAligned = 4,    // operator new(std::align_val_t)
   kNewArrayAligned = 5,
+  // Allocated while the tracker itself ran (libunwind, the dynamic linker loading the runtime,
+  // the report writers). Kept in the ledger so the leak scan can follow pointers through it, but
+  // never counted or reported.
+  kInternal = 15,
 };
 
 constexpr const char* alloc_kind_name(AllocKind k) {
   constexpr const char* kNames[] = {"malloc", "aligned", "new", "new[]", "new(align)", "new[](align)"};
-  return kNames[static_cast<unsigned>(k)];
+  return k == AllocKind::kInternal ? "internal" : kNames[static_cast<unsigned>(k)];
 }
 
 }  // namespace heapledger::detail

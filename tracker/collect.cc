@@ -4,10 +4,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
+#include <map>
 #include <cstdio>
 #include <string>
 #include <vector>
 
+#include "tracker/leak_scan.h"
 #include "tracker/report_model.h"
 #include "tracker/state.h"
 #include "tracker/tracker.h"
@@ -68,31 +71,68 @@ struct SiteTotals {
   std::uint64_t blocks = 0;
   std::uint64_t first_us = ~std::uint64_t{0};
   std::uint64_t last_us = 0;
+  void add(std::uint64_t size, std::uint64_t t_us) {
+    bytes += size;
+    blocks += 1;
+    first_us = std::min(first_us, t_us);
+    last_us = std::max(last_us, t_us);
+  }
 };
 
-// Live blocks grouped by allocation stack. Ids past `sites.size()` belong to allocations racing
-// with exit on other threads; they are left out.
-void collect_leaks(Report& r) {
-  std::vector<SiteTotals> sites(g_state.stacks.size());
-  g_state.ledger.for_each([&](std::uintptr_t, const Record& rec) {
-    if (rec.stack() >= sites.size()) return;
-    SiteTotals& s = sites[rec.stack()];
-    s.bytes += rec.size();
-    s.blocks += 1;
-    s.first_us = std::min<std::uint64_t>(s.first_us, rec.time_us());
-    s.last_us = std::max<std::uint64_t>(s.last_us, rec.time_us());
-  });
-  for (std::uint32_t id = 0; id < sites.size(); ++id) {
-    const SiteTotals& s = sites[id];
-    if (s.blocks == 0) continue;
-    r.summary.live_bytes += s.bytes;
-    r.summary.live_blocks += s.blocks;
-    r.leaks.push_back(Leak{"unknown", s.bytes, s.blocks, to_ms(s.first_us), to_ms(s.last_us), raw_stack(id)});
+const char* reach_name(Reach r) {
+  switch (r) {
+    case Reach::kDefinite: return "definite";
+    case Reach::kIndirect: return "indirect";
+    case Reach::kPossible: return "possible";
+    case Reach::kReachable: return "reachable";
+    default: return "unknown";
   }
+}
+
+// The dynamic linker's allocations (TLS vectors, link maps) are roots: they are found by the
+// module of their allocating frame.
+RootPolicy root_policy() {
+  RootPolicy policy;
+  policy.self_lo = g_state.self_start;
+  policy.self_hi = g_state.self_end;
+  policy.stacks = &g_state.stacks;
+  for (std::size_t m = 0; m < g_state.modules.size() && policy.n_root_modules < 8; ++m) {
+    Module mod = g_state.modules.get(static_cast<std::uint16_t>(m));
+    const char* base = mod.path ? std::strrchr(mod.path, '/') : nullptr;
+    if (base && std::strncmp(base + 1, "ld-linux", 8) == 0)
+      policy.root_modules[policy.n_root_modules++] = static_cast<std::uint16_t>(m);
+  }
+  return policy;
+}
+
+// Live blocks, classified by reachability, grouped by (allocation stack, class).
+void collect_leaks(Report& r, std::uintptr_t stack_top) {
+  LeakScan scan;
+  if (!scan.run(g_state.ledger, root_policy(), stack_top)) return;
+  std::map<std::pair<std::uint32_t, Reach>, SiteTotals> sites;
+  Summary& s = r.summary;
+  for (std::size_t i = 0; i < scan.size(); ++i) {
+    const ScannedBlock& b = scan.block(i);
+    if (b.kind == AllocKind::kInternal) continue;
+    sites[{b.stack, b.reach}].add(b.size, b.time_us);
+    s.live_bytes += b.size;
+    s.live_blocks += 1;
+    if (b.reach == Reach::kDefinite || b.reach == Reach::kIndirect) {
+      s.leaked_bytes += b.size;
+      s.leaked_blocks += 1;
+    } else if (b.reach == Reach::kPossible) {
+      s.possible_bytes += b.size;
+    } else {
+      s.reachable_bytes += b.size;
+    }
+  }
+  for (const auto& [key, t] : sites)
+    r.leaks.push_back(Leak{reach_name(key.second), t.bytes, t.blocks, to_ms(t.first_us),
+                           to_ms(t.last_us), raw_stack(key.first)});
   std::stable_sort(r.leaks.begin(), r.leaks.end(),
                    [](const Leak& a, const Leak& b) { return a.bytes > b.bytes; });
-  r.summary.leaked_bytes = r.summary.live_bytes;
-  r.summary.leaked_blocks = r.summary.live_blocks;
+  r.scan = ScanInfo{scan.stats().milliseconds, scan.stats().threads, scan.stats().threads_stopped,
+                    scan.stats().root_bytes, scan.stats().heap_bytes_scanned};
 }
 
 void collect_peak(Report& r) {
@@ -122,7 +162,7 @@ void collect_timeline(Report& r) {
                                        static_cast<std::uint64_t>(std::max<std::int64_t>(0, tl.points[i].bytes))});
 }
 
-Report build_report() {
+Report build_report(std::uintptr_t stack_top) {
   Report r;
   r.tool_version = HEAPLEDGER_VERSION;
   r.process = process_info();
@@ -130,7 +170,7 @@ Report build_report() {
   r.summary.allocations = c.allocations.load();
   r.summary.frees = c.frees.load();
   r.summary.bytes_allocated = c.bytes_allocated.load();
-  collect_leaks(r);
+  collect_leaks(r, stack_top);
   collect_peak(r);
   collect_timeline(r);
   r.timeline.push_back(TimelinePoint{r.process.duration_ms, r.summary.live_bytes});
@@ -140,10 +180,12 @@ Report build_report() {
 }  // namespace
 
 void finish() {
-  if (!active() || g_state.finished.exchange(true)) return;
+  if (!g_state.recording.load() || g_state.finished.exchange(true)) return;
   // From here on this thread's allocations are served but never recorded.
   tl_busy_forever();
-  Report report = build_report();
+  // The program's frames (and the registers it saved in them) are above this one.
+  auto stack_top = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+  Report report = build_report(stack_top);
   ReportRequest request{g_state.options.log, g_state.options.json, g_state.options.show_reachable,
                         g_state.options.max_leaks};
   g_state.runtime->write_reports(&report, &request);

@@ -21,13 +21,13 @@ std::atomic<std::size_t> g_mapped{0};
 void* internal_alloc(std::size_t bytes) {
   bytes = (bytes + 15) & ~std::size_t{15};
   if (bytes > kChunk / 4) {  // big tables get their own mapping
-    void* p = os::map(bytes);
+    void* p = os::map_internal(bytes);
     if (p) g_mapped.fetch_add(bytes, std::memory_order_relaxed);
     return p;
   }
   SpinGuard guard(g_lock);
   if (static_cast<std::size_t>(g_end - g_cursor) < bytes) {
-    auto* chunk = static_cast<char*>(os::map(kChunk));
+    auto* chunk = static_cast<char*>(os::map_internal(kChunk));
     if (!chunk) return nullptr;
     g_mapped.fetch_add(kChunk, std::memory_order_relaxed);
     g_cursor = chunk;
@@ -37,6 +37,9 @@ void* internal_alloc(std::size_t bytes) {
   g_cursor += bytes;
   return p;
 }
+
+void internal_alloc_prefork() { g_lock.lock(); }
+void internal_alloc_postfork() { g_lock.unlock(); }
 
 std::size_t internal_mapped_bytes() { return g_mapped.load(std::memory_order_relaxed); }
 

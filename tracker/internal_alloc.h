@@ -9,6 +9,10 @@ namespace heapledger::detail {
 // 16-byte aligned, zero-filled; nullptr if the OS refuses memory.
 void* internal_alloc(std::size_t bytes);
 
+// fork: the arena's lock is held across fork().
+void internal_alloc_prefork();
+void internal_alloc_postfork();
+
 // Total bytes the arena has mapped (tracker overhead accounting).
 std::size_t internal_mapped_bytes();
 

@@ -59,6 +59,17 @@ class Ledger {
     }
   }
 
+  // The same, for a caller that holds every shard lock (lock_all), e.g. the leak scan.
+  template <class F>
+  void for_each_locked(F&& f) {
+    for (Shard& s : shards_) s.map.for_each(f);
+  }
+  std::size_t size_locked() {
+    std::size_t n = 0;
+    for (Shard& s : shards_) n += s.map.size();
+    return n;
+  }
+
   std::size_t size();
   std::size_t memory_bytes();  // bytes of the shard tables
   void lock_all();             // fork: held across fork(), released in parent and child

@@ -87,12 +87,12 @@ bool same_object(const Module& m, const Scanned& s) {
 }  // namespace
 
 void ModuleMap::refresh() {
-  auto* b = static_cast<ScanBuffer*>(os::map(sizeof(ScanBuffer)));
+  auto* b = static_cast<ScanBuffer*>(os::map_internal(sizeof(ScanBuffer)));
   if (!b) return;
   b->known_generation = generation_.load(std::memory_order_acquire);
   dl_iterate_phdr(scan_one, b);
   if (!b->unchanged) merge(b->items, b->count, b->generation);
-  os::unmap(b, sizeof(ScanBuffer));
+  os::unmap_internal(b, sizeof(ScanBuffer));
 }
 
 // Marks what is still loaded and appends new objects. Lock order is always dynamic linker, then

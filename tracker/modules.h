@@ -33,6 +33,8 @@ class ModuleMap {
   Module get(std::uint16_t index);
   std::size_t size() const { return count_.load(std::memory_order_acquire); }
   void refresh();
+  void lock() { lock_.lock(); }  // fork: held across fork()
+  void unlock() { lock_.unlock(); }
 
  private:
   std::uint16_t lookup(std::uintptr_t addr);  // under lock_

@@ -76,6 +76,22 @@ struct TimelinePoint {
   std::uint64_t bytes = 0;
 };
 
+// How the exit scan went (not part of the leak numbers; useful when a report looks odd).
+struct ScanInfo {
+  double milliseconds = 0;
+  std::uint64_t threads = 0;          // other threads running at exit
+  std::uint64_t threads_stopped = 0;  // of those, stopped for the scan
+  std::uint64_t root_bytes = 0;
+  std::uint64_t heap_bytes_scanned = 0;
+};
+
+// A suppression that matched, with what it hid.
+struct SuppressionHit {
+  std::string pattern;
+  std::uint64_t blocks = 0;
+  std::uint64_t bytes = 0;
+};
+
 struct Report {
   std::string schema = "heapledger/1";
   std::string tool_name = "heapledger";
@@ -86,6 +102,8 @@ struct Report {
   std::vector<PeakSite> peak;    // largest first
   std::vector<HeapError> errors;
   std::vector<TimelinePoint> timeline;
+  std::optional<ScanInfo> scan;
+  std::vector<SuppressionHit> suppressions;
 };
 
 }  // namespace heapledger

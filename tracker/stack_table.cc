@@ -23,9 +23,9 @@ bool StackTable::init(ModuleMap* modules) {
   modules_ = modules;
   // Address space only; pages are touched as slots fill.
   slots_ = static_cast<std::atomic<std::uint32_t>*>(
-      os::map((std::size_t{1} << kSlotBits) * sizeof(std::atomic<std::uint32_t>)));
+      os::map_internal((std::size_t{1} << kSlotBits) * sizeof(std::atomic<std::uint32_t>)));
   records_ = static_cast<std::atomic<StackRecord*>*>(
-      os::map(kMaxStacks * sizeof(std::atomic<StackRecord*>)));
+      os::map_internal(kMaxStacks * sizeof(std::atomic<StackRecord*>)));
   if (!slots_ || !records_) return false;
   std::uint32_t id = 0;
   records_[0].store(make_record(nullptr, 0, hash_frames(nullptr, 0)), std::memory_order_release);

@@ -68,6 +68,7 @@ struct State {
   Peak peak;
   Timeline timeline;
   std::atomic<std::uint32_t> next_thread{0};
+  std::atomic<bool> recording{false};  // start() done: allocations get stacks and timestamps
   std::atomic<bool> finished{false};
 };
 extern State g_state;

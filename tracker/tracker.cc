@@ -16,7 +16,8 @@
 
 namespace heapledger::detail::tracker {
 
-constinit std::atomic<bool> g_active{false};
+// On from the first call: blocks allocated before start() are recorded too (without a stack).
+constinit std::atomic<bool> g_active{true};
 constinit State g_state;
 
 namespace {
@@ -167,8 +168,22 @@ std::uint64_t now_us() { return (monotonic_ns() - g_state.start_ns) / 1000; }
 
 void tl_busy_forever() { tl_thread.busy = true; }
 
+// Blocks allocated before start() (no unwinder yet) or by the tracker itself: recorded without
+// a stack; the tracker's own are marked internal and left out of every count.
+HL_NOINLINE void record_quietly(void* p, std::size_t size, AllocKind kind) {
+  bool internal = tl_thread.busy;
+  if (size > Record::kMaxSize) size = Record::kMaxSize;
+  Record r(size, internal ? AllocKind::kInternal : kind, 0, 0, StackTable::kEmptyStack);
+  if (!g_state.ledger.insert(reinterpret_cast<std::uintptr_t>(p), r) || internal) return;
+  Counters& c = g_state.counters;
+  c.allocations.fetch_add(1, std::memory_order_relaxed);
+  c.bytes_allocated.fetch_add(size, std::memory_order_relaxed);
+  c.live_blocks.fetch_add(1, std::memory_order_relaxed);
+  c.live_bytes.fetch_add(static_cast<std::int64_t>(size), std::memory_order_relaxed);
+}
+
 void on_alloc(void* p, std::size_t size, AllocKind kind) {
-  if (tl_thread.busy) return;
+  if (HL_UNLIKELY(tl_thread.busy || !g_state.recording)) return record_quietly(p, size, kind);
   BusyScope busy;
   std::uintptr_t frames[kMaxFramesLimit];
   std::uint32_t stack = g_state.stacks.intern(frames, capture(frames));
@@ -192,6 +207,7 @@ void on_alloc(void* p, std::size_t size, AllocKind kind) {
 void on_free(void* p, AllocKind) {
   Record r;
   if (!g_state.ledger.erase(reinterpret_cast<std::uintptr_t>(p), &r)) return;  // untracked
+  if (r.kind() == AllocKind::kInternal) return;
   Counters& c = g_state.counters;
   c.frees.fetch_add(1, std::memory_order_relaxed);
   c.live_blocks.fetch_sub(1, std::memory_order_relaxed);
@@ -214,27 +230,36 @@ void start() {
     else
       std::fprintf(stderr, "heapledger: warning: %s\n", g_state.warnings.lines[i]);
   }
-  if (!g_state.runtime || !g_state.options.track) return;
+  if (!g_state.runtime || !g_state.options.track) {
+    g_active.store(false, std::memory_order_release);  // pools only from here on
+    return;
+  }
   g_state.modules.refresh();
   find_self();
   if (!g_state.stacks.init(&g_state.modules)) return;
-  g_state.peak.sites = static_cast<Peak::Site*>(os::map(StackTable::kMaxStacks * sizeof(Peak::Site)));
+  g_state.peak.sites = static_cast<Peak::Site*>(os::map_internal(StackTable::kMaxStacks * sizeof(Peak::Site)));
   // Warm the unwinder up (its first use allocates and reads unwind tables) before tracking.
   void* warm[8];
   g_state.runtime->backtrace(warm, 8);
-  g_active.store(true, std::memory_order_release);
+  g_state.recording.store(true, std::memory_order_release);
 }
 
+// Every tracker lock, in one fixed order, so a child never inherits a lock held by a thread
+// that does not exist in it.
 void prefork() {
+  g_state.modules.lock();
   g_state.peak.lock.lock();
   g_state.timeline.lock.lock();
   g_state.ledger.lock_all();
+  internal_alloc_prefork();
 }
 
 void postfork_parent() {
+  internal_alloc_postfork();
   g_state.ledger.unlock_all();
   g_state.timeline.lock.unlock();
   g_state.peak.lock.unlock();
+  g_state.modules.unlock();
 }
 
 void postfork_child() { postfork_parent(); }

@@ -1,0 +1,446 @@
+// Leak scan; see leak_scan.h. All scratch memory is mapped internally (never a root, never the
+// tracked heap) and set up before other threads stop: a stopped thread may hold the pool's or the
+// tracker's locks, so nothing between stop() and resume() may take one.
+#include "tracker/leak_scan.h"
+
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "shim/os.h"
+#include "shim/pool.h"
+#include "tracker/ledger.h"
+#include "tracker/stack_table.h"
+#include "tracker/stop_world.h"
+
+namespace heapledger::detail {
+namespace {
+
+constexpr std::size_t kMapsBufferBytes = 16 << 20;
+constexpr std::size_t kMaxExclusions = 8192 + 8;
+constexpr int kStopTimeoutMs = 250;
+constexpr std::uintptr_t kRedZone = 128;  // below the stack pointer, still in use (x86-64 ABI)
+
+double now_ms() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
+}
+
+template <class T>
+T* scratch(std::size_t count) {
+  return static_cast<T*>(os::map_internal(std::max<std::size_t>(count, 1) * sizeof(T)));
+}
+template <class T>
+void release(T* p, std::size_t count) {
+  if (p) os::unmap_internal(p, std::max<std::size_t>(count, 1) * sizeof(T));
+}
+
+// Reading a root mapping can fault (a file mapping past its end, a region another thread
+// unmapped); the scan then skips the rest of that mapping.
+thread_local sigjmp_buf* tl_fault_jump = nullptr;
+struct sigaction g_old_segv, g_old_bus;
+
+void on_fault(int sig, siginfo_t*, void*) {
+  if (tl_fault_jump) siglongjmp(*tl_fault_jump, 1);
+  sigaction(sig, sig == SIGSEGV ? &g_old_segv : &g_old_bus, nullptr);  // not ours: re-fault
+}
+
+class FaultGuard {
+ public:
+  FaultGuard() {
+    struct sigaction sa;
+    std::memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_fault;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER;  // NODEFER: siglongjmp leaves the mask as it was
+    sigaction(SIGSEGV, &sa, &g_old_segv);
+    sigaction(SIGBUS, &sa, &g_old_bus);
+  }
+  ~FaultGuard() {
+    sigaction(SIGSEGV, &g_old_segv, nullptr);
+    sigaction(SIGBUS, &g_old_bus, nullptr);
+  }
+};
+
+struct Interval {
+  std::uintptr_t lo, hi;
+};
+
+struct Mapping {
+  std::uintptr_t lo, hi;
+  bool writable_private;
+  bool anonymous;     // no backing file (includes [heap], [stack])
+  bool guard_below;   // the mapping just below is an inaccessible guard: a thread stack
+  bool device;        // /dev/...: never read
+};
+
+// One line of /proc/self/maps: "lo-hi perms offset dev inode   path".
+bool parse_mapping(const char* line, const char* end, Mapping* m) {
+  char* p = nullptr;
+  m->lo = std::strtoull(line, &p, 16);
+  if (*p != '-') return false;
+  m->hi = std::strtoull(p + 1, &p, 16);
+  if (*p != ' ' || end - p < 6) return false;
+  const char* perms = p + 1;
+  m->writable_private = perms[0] == 'r' && perms[1] == 'w' && perms[3] == 'p';
+  const char* path = perms;
+  for (int field = 0; field < 4 && path < end; ++field) {  // skip perms, offset, dev, inode
+    while (path < end && *path != ' ') ++path;
+    while (path < end && *path == ' ') ++path;
+  }
+  m->anonymous = path >= end || *path == '[';
+  m->device = !m->anonymous && end - path > 5 && std::strncmp(path, "/dev/", 5) == 0;
+  m->guard_below = false;
+  return true;
+}
+
+class Scanner {
+ public:
+  Scanner(ScannedBlock* blocks, std::size_t n) : blocks_(blocks), n_(n) {}
+  ~Scanner();
+  bool prepare();
+  void add_exclusion(std::uintptr_t lo, std::uintptr_t hi) {
+    if (excl_count_ < excl_cap_ && lo < hi) exclusions_[excl_count_++] = Interval{lo, hi};
+  }
+  void finish_exclusions();
+  std::size_t scan_root(std::uintptr_t lo, std::uintptr_t hi);  // subtracting exclusions
+  void scan_words_protected(std::uintptr_t lo, std::uintptr_t hi);
+  void scan_word(std::uintptr_t w) { reach_from_root(w); }
+  void seed(std::size_t i) {
+    if (blocks_[i].reach < Reach::kReachable) {
+      blocks_[i].reach = Reach::kReachable;
+      w1_[w1_n_++] = static_cast<std::uint32_t>(i);
+    }
+  }
+  std::size_t flood();
+  void classify_unreached();
+  char* maps_buffer() { return maps_; }
+
+ private:
+  std::int64_t find(std::uintptr_t w, bool* exact) const;
+  void reach_from_root(std::uintptr_t w);
+  void scan_words(std::uintptr_t lo, std::uintptr_t hi);
+
+  ScannedBlock* blocks_;
+  std::size_t n_;
+  std::uint32_t* hash_ = nullptr;  // block start -> index + 1
+  std::size_t hash_mask_ = 0;
+  std::uint32_t* large_ = nullptr;  // indexes of blocks outside the small region, by address
+  std::size_t large_n_ = 0;
+  std::uintptr_t large_lo_ = 0, large_hi_ = 0;
+  std::uint32_t* w1_ = nullptr;  // reached through a pointer to the start
+  std::size_t w1_n_ = 0;
+  std::uint32_t* w2_ = nullptr;  // reached only through interior pointers
+  std::size_t w2_n_ = 0;
+  Interval* exclusions_ = nullptr;
+  std::size_t excl_count_ = 0, excl_cap_ = 0;
+  char* maps_ = nullptr;
+  unsigned __int128 magic_[kNumClasses];
+};
+
+Scanner::~Scanner() {
+  release(hash_, hash_mask_ + 1);
+  release(large_, n_);
+  release(w1_, n_);
+  release(w2_, n_);
+  release(exclusions_, excl_cap_);
+  release(maps_, kMapsBufferBytes);
+}
+
+std::size_t hash_slot(std::uintptr_t start, std::size_t mask) {
+  return static_cast<std::size_t>((start * 0x9E3779B97F4A7C15ull) >> 24) & mask;
+}
+
+bool Scanner::prepare() {
+  std::size_t cap = 16;
+  while (cap < 2 * n_) cap *= 2;
+  hash_mask_ = cap - 1;
+  hash_ = scratch<std::uint32_t>(cap);
+  large_ = scratch<std::uint32_t>(n_);
+  w1_ = scratch<std::uint32_t>(n_);
+  w2_ = scratch<std::uint32_t>(n_);
+  excl_cap_ = kMaxExclusions + n_;
+  exclusions_ = scratch<Interval>(excl_cap_);
+  maps_ = scratch<char>(kMapsBufferBytes);
+  if (!hash_ || !large_ || !w1_ || !w2_ || !exclusions_ || !maps_) return false;
+  // Division by a class size as a multiply: exact for offsets below 2^36 (see pool.h).
+  for (unsigned c = 0; c < kNumClasses; ++c)
+    magic_[c] = (~static_cast<unsigned __int128>(0) >> 64) / kClassSize[c] + 1;
+  const pool::Region region = pool::g_region;
+  for (std::size_t i = 0; i < n_; ++i) {
+    std::size_t s = hash_slot(blocks_[i].start, hash_mask_);
+    while (hash_[s]) s = (s + 1) & hash_mask_;
+    hash_[s] = static_cast<std::uint32_t>(i + 1);
+    if (blocks_[i].start - region.base >= region.size) large_[large_n_++] = static_cast<std::uint32_t>(i);
+  }
+  std::sort(large_, large_ + large_n_,
+            [&](std::uint32_t a, std::uint32_t b) { return blocks_[a].start < blocks_[b].start; });
+  if (large_n_) {
+    large_lo_ = blocks_[large_[0]].start;
+    const ScannedBlock& last = blocks_[large_[large_n_ - 1]];
+    large_hi_ = last.start + std::max<std::uint64_t>(last.size, 1);
+  }
+  return true;
+}
+
+// The block `w` points into, or -1. *exact: w is the block's first byte.
+std::int64_t Scanner::find(std::uintptr_t w, bool* exact) const {
+  const pool::Region& region = pool::g_region;
+  std::uintptr_t off = w - region.base;
+  std::size_t idx;
+  if (off < region.size) {
+    unsigned cls = static_cast<unsigned>(off >> region.shift);
+    std::uintptr_t in_class = off & ((std::uintptr_t{1} << region.shift) - 1);
+    auto slot = static_cast<std::uintptr_t>((in_class * magic_[cls]) >> 64);
+    std::uintptr_t start = w - in_class + slot * kClassSize[cls];
+    std::size_t s = hash_slot(start, hash_mask_);
+    for (;; s = (s + 1) & hash_mask_) {
+      if (!hash_[s]) return -1;
+      if (blocks_[hash_[s] - 1].start == start) break;
+    }
+    idx = hash_[s] - 1;
+  } else {
+    if (w < large_lo_ || w >= large_hi_) return -1;
+    const std::uint32_t* it = std::upper_bound(large_, large_ + large_n_, w, [&](std::uintptr_t v, std::uint32_t b) {
+      return v < blocks_[b].start;
+    });
+    if (it == large_) return -1;
+    idx = *(it - 1);
+  }
+  const ScannedBlock& b = blocks_[idx];
+  *exact = w == b.start;
+  if (!*exact && w - b.start >= b.size) return -1;  // past the requested size
+  return static_cast<std::int64_t>(idx);
+}
+
+void Scanner::reach_from_root(std::uintptr_t w) {
+  bool exact = false;
+  std::int64_t i = find(w, &exact);
+  if (i < 0) return;
+  Reach& r = blocks_[i].reach;
+  if (exact) {
+    if (r < Reach::kReachable) {
+      r = Reach::kReachable;
+      w1_[w1_n_++] = static_cast<std::uint32_t>(i);
+    }
+  } else if (r < Reach::kPossible) {
+    r = Reach::kPossible;
+    w2_[w2_n_++] = static_cast<std::uint32_t>(i);
+  }
+}
+
+void Scanner::scan_words(std::uintptr_t lo, std::uintptr_t hi) {
+  lo = (lo + 7) & ~std::uintptr_t{7};
+  for (std::uintptr_t p = lo; p + 8 <= hi; p += 8) reach_from_root(*reinterpret_cast<const std::uintptr_t*>(p));
+}
+
+void Scanner::scan_words_protected(std::uintptr_t lo, std::uintptr_t hi) {
+  sigjmp_buf jump;
+  if (sigsetjmp(jump, 0) == 0) {
+    tl_fault_jump = &jump;
+    scan_words(lo, hi);
+  }
+  tl_fault_jump = nullptr;
+}
+
+void Scanner::finish_exclusions() {
+  std::sort(exclusions_, exclusions_ + excl_count_,
+            [](const Interval& a, const Interval& b) { return a.lo < b.lo; });
+}
+
+std::size_t Scanner::scan_root(std::uintptr_t lo, std::uintptr_t hi) {
+  std::size_t scanned = 0;
+  const Interval* e = std::lower_bound(exclusions_, exclusions_ + excl_count_, lo,
+                                       [](const Interval& x, std::uintptr_t v) { return x.hi <= v; });
+  for (std::uintptr_t cursor = lo; cursor < hi;) {
+    while (e < exclusions_ + excl_count_ && e->hi <= cursor) ++e;
+    std::uintptr_t stop = e < exclusions_ + excl_count_ ? std::min(hi, std::max(cursor, e->lo)) : hi;
+    if (stop > cursor) {
+      scan_words_protected(cursor, stop);
+      scanned += stop - cursor;
+    }
+    if (stop >= hi || e == exclusions_ + excl_count_) break;
+    cursor = e->hi;
+  }
+  return scanned;
+}
+
+// Reachable first (start pointers from roots and reachable blocks), then possible (interior
+// pointers anywhere on the way, and everything a possible block points to).
+std::size_t Scanner::flood() {
+  std::size_t scanned = 0;
+  while (w1_n_) {
+    const ScannedBlock& b = blocks_[w1_[--w1_n_]];
+    scan_words(b.start, b.start + b.size);
+    scanned += b.size;
+  }
+  while (w2_n_) {
+    const ScannedBlock& b = blocks_[w2_[--w2_n_]];
+    if (b.reach == Reach::kReachable) continue;
+    std::uintptr_t lo = (b.start + 7) & ~std::uintptr_t{7};
+    for (std::uintptr_t p = lo; p + 8 <= b.start + b.size; p += 8) {
+      bool exact = false;
+      std::int64_t i = find(*reinterpret_cast<const std::uintptr_t*>(p), &exact);
+      if (i >= 0 && blocks_[i].reach < Reach::kPossible) {
+        blocks_[i].reach = Reach::kPossible;
+        w2_[w2_n_++] = static_cast<std::uint32_t>(i);
+      }
+    }
+    scanned += b.size;
+  }
+  return scanned;
+}
+
+// Each unreached block not yet claimed leads a lost structure: it is definite, and everything
+// it reaches that was unreached is indirect (so a lost cycle keeps one definite block).
+void Scanner::classify_unreached() {
+  for (std::size_t leader = 0; leader < n_; ++leader) {
+    if (blocks_[leader].reach != Reach::kUnreached) continue;
+    blocks_[leader].reach = Reach::kDefinite;
+    w2_n_ = 0;
+    w2_[w2_n_++] = static_cast<std::uint32_t>(leader);
+    while (w2_n_) {
+      const ScannedBlock& b = blocks_[w2_[--w2_n_]];
+      std::uintptr_t lo = (b.start + 7) & ~std::uintptr_t{7};
+      for (std::uintptr_t p = lo; p + 8 <= b.start + b.size; p += 8) {
+        bool exact = false;
+        std::int64_t i = find(*reinterpret_cast<const std::uintptr_t*>(p), &exact);
+        if (i < 0 || static_cast<std::size_t>(i) == leader) continue;
+        Reach& r = blocks_[i].reach;
+        if (r == Reach::kUnreached) {
+          r = Reach::kIndirect;
+          w2_[w2_n_++] = static_cast<std::uint32_t>(i);
+        } else if (r == Reach::kDefinite) {
+          r = Reach::kIndirect;  // an earlier leader, already flooded
+        }
+      }
+    }
+  }
+}
+
+std::size_t read_maps(char* buf, std::size_t cap) {
+  int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  std::size_t used = 0;
+  for (ssize_t n; used + 1 < cap && (n = read(fd, buf + used, cap - 1 - used)) > 0;)
+    used += static_cast<std::size_t>(n);
+  close(fd);
+  buf[used] = 0;
+  return used;
+}
+
+const StoppedThread* thread_in(const StopTheWorld& world, std::uintptr_t lo, std::uintptr_t hi) {
+  for (std::size_t t = 0; t < world.count(); ++t) {
+    const StoppedThread& th = world.thread(t);
+    if (th.stopped && th.sp >= lo && th.sp < hi) return &th;
+  }
+  return nullptr;
+}
+
+// Roots: every private writable mapping, except heapledger's own memory and the heap. Stacks of
+// live threads count from their stack pointer up (what lies below is dead and would hide leaks);
+// stacks glibc keeps cached for reuse after a thread ended are skipped altogether — when every
+// thread could be stopped, any other mapping above a guard page is such a cached stack.
+std::size_t scan_roots(Scanner& scanner, const StopTheWorld& world, std::uintptr_t own_sp) {
+  char* maps = scanner.maps_buffer();
+  std::size_t len = read_maps(maps, kMapsBufferBytes);
+  bool all_stopped = true;
+  for (std::size_t t = 0; t < world.count(); ++t) all_stopped &= world.thread(t).stopped;
+  std::size_t bytes = 0;
+  Mapping prev{0, 0, false, false, false, false};
+  bool prev_is_guard = false;
+  for (char* line = maps; line < maps + len;) {
+    char* end = static_cast<char*>(std::memchr(line, '\n', static_cast<std::size_t>(maps + len - line)));
+    if (!end) end = maps + len;
+    Mapping m;
+    bool parsed = parse_mapping(line, end, &m);
+    bool is_guard = parsed && line[std::strcspn(line, " ") + 1] == '-' && m.anonymous;
+    m.guard_below = prev_is_guard && prev.hi == m.lo;
+    if (parsed) prev = m;
+    prev_is_guard = is_guard;
+    line = end + 1;
+    if (!parsed || !m.writable_private || m.device) continue;
+    if (own_sp >= m.lo && own_sp < m.hi) {
+      bytes += scanner.scan_root(own_sp - kRedZone, m.hi);
+    } else if (const StoppedThread* th = thread_in(world, m.lo, m.hi)) {
+      bytes += scanner.scan_root(std::max(m.lo, th->sp - kRedZone), m.hi);
+      for (std::uintptr_t reg : th->regs) scanner.scan_word(reg);
+    } else if (!(all_stopped && m.anonymous && m.guard_below)) {
+      bytes += scanner.scan_root(m.lo, m.hi);
+    }
+  }
+  return bytes;
+}
+
+}  // namespace
+
+bool RootPolicy::is_root(std::uint32_t stack) const {
+  if (!stacks || n_root_modules == 0) return false;
+  const StackRecord* r = stacks->get(stack);
+  if (!r || r->depth == 0) return false;
+  for (std::size_t k = 0; k < n_root_modules; ++k)
+    if (r->modules()[0] == root_modules[k]) return true;
+  return false;
+}
+
+LeakScan::~LeakScan() {
+  if (blocks_) os::unmap_internal(blocks_, blocks_bytes_);
+}
+
+bool LeakScan::run(Ledger& ledger, const RootPolicy& policy, std::uintptr_t stack_top) {
+  double t0 = now_ms();
+  StopTheWorld world;
+  world.list_threads();
+  ledger.lock_all();
+  count_ = ledger.size_locked();
+  blocks_bytes_ = std::max<std::size_t>(count_, 1) * sizeof(ScannedBlock);
+  blocks_ = static_cast<ScannedBlock*>(os::map_internal(blocks_bytes_));
+  if (!blocks_) {
+    ledger.unlock_all();
+    return false;
+  }
+  std::size_t i = 0;
+  ledger.for_each_locked([&](std::uintptr_t addr, const Record& r) {
+    blocks_[i++] = ScannedBlock{addr, r.size(), r.time_us(), r.stack(), r.kind(), Reach::kUnreached};
+  });
+  Scanner scanner(blocks_, count_);
+  bool ok = scanner.prepare();
+  if (ok) {
+    // Exclusions: the heap itself, heapledger's own tables and its own globals (the pools' free
+    // lists and bounds point at free or never-used blocks, which must not look referenced).
+    const pool::Region region = pool::g_region;
+    scanner.add_exclusion(region.base, region.base + region.size);
+    scanner.add_exclusion(policy.self_lo, policy.self_hi);
+    static os::Range internal[8192];
+    std::size_t n_internal = std::min<std::size_t>(os::internal_ranges(internal, 8192), 8192);
+    for (std::size_t k = 0; k < n_internal; ++k) {
+      auto lo = reinterpret_cast<std::uintptr_t>(internal[k].start);
+      scanner.add_exclusion(lo, lo + internal[k].bytes);
+    }
+    for (std::size_t k = 0; k < count_; ++k) {
+      const ScannedBlock& b = blocks_[k];
+      if (b.start - region.base >= region.size)  // a large block: its whole mapping
+        scanner.add_exclusion(b.start, b.start + ((std::max<std::uint64_t>(b.size, 1) + os::kPageSize - 1) & ~(os::kPageSize - 1)));
+      if (b.kind == AllocKind::kInternal || policy.is_root(b.stack)) scanner.seed(k);
+    }
+    scanner.finish_exclusions();
+    std::uintptr_t own_sp = stack_top + kRedZone;  // scan_roots takes the red zone off again
+    FaultGuard faults;
+    stats_.threads = world.count();
+    stats_.threads_stopped = world.stop(kStopTimeoutMs);
+    stats_.root_bytes = scan_roots(scanner, world, own_sp);
+    stats_.heap_bytes_scanned = scanner.flood();
+    scanner.classify_unreached();
+    world.resume();
+  }
+  ledger.unlock_all();
+  stats_.milliseconds = now_ms() - t0;
+  return ok;
+}
+
+}  // namespace heapledger::detail

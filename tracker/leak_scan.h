@@ -1,0 +1,77 @@
+// Leak classification at exit, memcheck/LeakSanitizer style, without ptrace: stop the other
+// threads, take the roots (writable memory of every module and anonymous mapping, each thread's
+// live stack and registers), flood-fill through live blocks, then split what was not reached
+// into definite and indirect leaks. Blocks reached only through interior pointers are possible.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "tracker/alloc_kind.h"
+
+namespace heapledger::detail {
+
+class Ledger;
+class StackTable;
+
+// Which blocks count as roots although nothing in the scanned memory may point to them: the
+// dynamic linker's own allocations (TLS vectors of threads, link maps), identified by the module
+// of the allocating frame. Resolved before the scan: nothing in it may take a lock.
+struct RootPolicy {
+  std::uintptr_t self_lo = 0, self_hi = 0;  // libheapledger.so: never a root
+  const StackTable* stacks = nullptr;
+  std::uint16_t root_modules[8] = {};
+  std::size_t n_root_modules = 0;
+  bool is_root(std::uint32_t stack) const;
+};
+
+enum class Reach : std::uint8_t {
+  kUnreached = 0,
+  kDefinite = 1,   // not reached, and no other unreached block points to it
+  kIndirect = 2,   // not reached, but pointed to by another leaked block
+  kPossible = 3,   // reached only through pointers into its middle
+  kReachable = 4,
+};
+
+struct ScannedBlock {
+  std::uintptr_t start;
+  std::uint64_t size;
+  std::uint64_t time_us;
+  std::uint32_t stack;
+  AllocKind kind;
+  Reach reach;
+};
+
+struct ScanStats {
+  std::size_t threads = 0;          // other threads seen
+  std::size_t threads_stopped = 0;  // of those, stopped in time (the others were scanned whole)
+  std::size_t root_bytes = 0;
+  std::size_t heap_bytes_scanned = 0;
+  double milliseconds = 0;
+};
+
+class LeakScan {
+ public:
+  LeakScan() = default;
+  ~LeakScan();
+  LeakScan(const LeakScan&) = delete;
+  LeakScan& operator=(const LeakScan&) = delete;
+
+  // Classifies every block in the ledger. Other threads are stopped only during the scan; the
+  // ledger is locked for the same time. Returns false if memory for the scan was refused.
+  // `stack_top`: where the calling thread's stack counts from (the frame that began the exit
+  // report): heapledger's own frames below it hold nothing of the program's but stale values.
+  bool run(Ledger& ledger, const RootPolicy& policy, std::uintptr_t stack_top);
+
+  std::size_t size() const { return count_; }
+  const ScannedBlock& block(std::size_t i) const { return blocks_[i]; }
+  const ScanStats& stats() const { return stats_; }
+
+ private:
+  ScannedBlock* blocks_ = nullptr;
+  std::size_t count_ = 0;
+  std::size_t blocks_bytes_ = 0;
+  ScanStats stats_;
+};
+
+}  // namespace heapledger::detail

@@ -1,0 +1,34 @@
+// Stops every other thread of the process for the leak scan, without ptrace: each gets a signal
+// whose handler records its stack pointer and registers, then parks until released.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace heapledger::detail {
+
+struct StoppedThread {
+  pid_t tid;
+  bool stopped;               // answered in time; otherwise nothing below is valid
+  std::uintptr_t sp;          // stack pointer where the thread was interrupted
+  std::uintptr_t regs[23];    // general registers at that point (may hold pointers)
+};
+
+class StopTheWorld {
+ public:
+  static constexpr std::size_t kMaxThreads = 4096;
+
+  // Lists the threads (call before taking locks other threads may need to reach a stop point).
+  void list_threads();
+  // Signals them and waits up to timeout_ms for each to park. Returns how many parked.
+  std::size_t stop(int timeout_ms);
+  // Lets them all run again and waits until every parked one has left the handler.
+  void resume();
+
+  std::size_t count() const;
+  const StoppedThread& thread(std::size_t i) const;
+};
+
+}  // namespace heapledger::detail
