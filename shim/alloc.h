@@ -30,9 +30,19 @@ HL_ALWAYS_INLINE void* allocate_aligned(std::size_t size, std::size_t align, All
   return served(pool::alloc_aligned(size, align), size, kind);
 }
 
-HL_ALWAYS_INLINE void deallocate(void* p, AllocKind kind) {
+// Tracked frees go through the tracker's verdict: a misuse is reported and the block left alone
+// (so no misuse can corrupt the pools); a quarantined block is held back and others released.
+HL_NOINLINE inline void deallocate_tracked(void* p, AllocKind kind, std::size_t size, std::size_t align) {
+  tracker::FreeOutcome out;
+  tracker::on_release(p, kind, size, align, &out);
+  for (int i = 0; i < out.n_evicted; ++i) pool::free(reinterpret_cast<void*>(out.evicted[i]));
+  if (out.action == tracker::FreeOutcome::kRelease) pool::free(p);
+}
+
+HL_ALWAYS_INLINE void deallocate(void* p, AllocKind kind, std::size_t size = tracker::kNoSize,
+                                 std::size_t align = 0) {
   if (HL_UNLIKELY(p == nullptr)) return;
-  if (tracker::active()) tracker::on_free(p, kind);
+  if (tracker::active()) return deallocate_tracked(p, kind, size, align);
   pool::free(p);  // a pointer we never handed out is left alone
 }
 

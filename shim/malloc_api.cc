@@ -63,6 +63,10 @@ void* reallocate(void* p, std::size_t size) {
     return nullptr;
   }
   std::size_t old = pool::usable_size(p);
+  if (HL_UNLIKELY(tracker::active() && !tracker::is_live(p))) {
+    deallocate(p, AllocKind::kMalloc);  // reports the double or invalid free, touches nothing
+    return errno = ENOMEM, nullptr;
+  }
   if (old == 0) return errno = ENOMEM, nullptr;  // not ours: we cannot know its size
   bool small = pool::small_class_of(p) >= 0;
   if (small && size <= old && size >= old / 2) {

@@ -57,6 +57,7 @@ constexpr AllocKind kNewAligned = AllocKind::kNewAligned;
 constexpr AllocKind kNewArrayAligned = AllocKind::kNewArrayAligned;
 using nothrow_t = std::nothrow_t;
 using align_t = std::align_val_t;
+constexpr std::size_t align(align_t a) { return static_cast<std::size_t>(a); }
 
 }  // namespace
 
@@ -77,15 +78,19 @@ HL_EXPORT void operator delete(void* p) noexcept { deallocate(p, kNew); }
 HL_EXPORT void operator delete[](void* p) noexcept { deallocate(p, kNewArray); }
 HL_EXPORT void operator delete(void* p, const nothrow_t&) noexcept { deallocate(p, kNew); }
 HL_EXPORT void operator delete[](void* p, const nothrow_t&) noexcept { deallocate(p, kNewArray); }
-HL_EXPORT void operator delete(void* p, std::size_t) noexcept { deallocate(p, kNew); }
-HL_EXPORT void operator delete[](void* p, std::size_t) noexcept { deallocate(p, kNewArray); }
-HL_EXPORT void operator delete(void* p, align_t) noexcept { deallocate(p, kNewAligned); }
-HL_EXPORT void operator delete[](void* p, align_t) noexcept { deallocate(p, kNewArrayAligned); }
-HL_EXPORT void operator delete(void* p, align_t, const nothrow_t&) noexcept { deallocate(p, kNewAligned); }
-HL_EXPORT void operator delete[](void* p, align_t, const nothrow_t&) noexcept {
-  deallocate(p, kNewArrayAligned);
+HL_EXPORT void operator delete(void* p, std::size_t n) noexcept { deallocate(p, kNew, n); }
+HL_EXPORT void operator delete[](void* p, std::size_t n) noexcept { deallocate(p, kNewArray, n); }
+HL_EXPORT void operator delete(void* p, align_t a) noexcept { deallocate(p, kNewAligned, tracker::kNoSize, align(a)); }
+HL_EXPORT void operator delete[](void* p, align_t a) noexcept { deallocate(p, kNewArrayAligned, tracker::kNoSize, align(a)); }
+HL_EXPORT void operator delete(void* p, align_t a, const nothrow_t&) noexcept {
+  deallocate(p, kNewAligned, tracker::kNoSize, align(a));
 }
-HL_EXPORT void operator delete(void* p, std::size_t, align_t) noexcept { deallocate(p, kNewAligned); }
-HL_EXPORT void operator delete[](void* p, std::size_t, align_t) noexcept {
-  deallocate(p, kNewArrayAligned);
+HL_EXPORT void operator delete[](void* p, align_t a, const nothrow_t&) noexcept {
+  deallocate(p, kNewArrayAligned, tracker::kNoSize, align(a));
+}
+HL_EXPORT void operator delete(void* p, std::size_t n, align_t a) noexcept {
+  deallocate(p, kNewAligned, n, align(a));
+}
+HL_EXPORT void operator delete[](void* p, std::size_t n, align_t a) noexcept {
+  deallocate(p, kNewArrayAligned, n, align(a));
 }

@@ -162,6 +162,37 @@ void collect_timeline(Report& r) {
                                        static_cast<std::uint64_t>(std::max<std::int64_t>(0, tl.points[i].bytes))});
 }
 
+const char* error_kind_name(Errors::Kind k) {
+  switch (k) {
+    case Errors::kDoubleFree: return "double_free";
+    case Errors::kInvalidFree: return "invalid_free";
+    default: return "mismatched_free";
+  }
+}
+
+HeapError heap_error(const Errors::Entry& e) {
+  HeapError h;
+  h.kind = error_kind_name(e.kind);
+  h.address = e.address;
+  h.detail = e.detail ? e.detail : "";
+  h.stack = raw_stack(e.stack);
+  if (e.has_alloc) h.alloc_stack = raw_stack(e.alloc_stack);
+  if (e.has_free) h.free_stack = raw_stack(e.free_stack);
+  return h;
+}
+
+void collect_errors(Report& r) {
+  Errors& e = g_state.errors;
+  r.summary.errors = e.total.load();
+  SpinGuard guard(e.lock);
+  for (std::uint32_t i = 0; i < e.kept; ++i) r.errors.push_back(heap_error(e.entries[i]));
+}
+
+ReportRequest request() {
+  return ReportRequest{g_state.options.log, g_state.options.json, g_state.options.show_reachable,
+                       g_state.options.max_leaks, g_state.options.suppressions};
+}
+
 Report build_report(std::uintptr_t stack_top) {
   Report r;
   r.tool_version = HEAPLEDGER_VERSION;
@@ -172,6 +203,7 @@ Report build_report(std::uintptr_t stack_top) {
   r.summary.bytes_allocated = c.bytes_allocated.load();
   collect_leaks(r, stack_top);
   collect_peak(r);
+  collect_errors(r);
   collect_timeline(r);
   r.timeline.push_back(TimelinePoint{r.process.duration_ms, r.summary.live_bytes});
   return r;
@@ -186,14 +218,30 @@ void finish() {
   // The program's frames (and the registers it saved in them) are above this one.
   auto stack_top = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
   Report report = build_report(stack_top);
-  ReportRequest request{g_state.options.log, g_state.options.json, g_state.options.show_reachable,
-                        g_state.options.max_leaks};
-  g_state.runtime->write_reports(&report, &request);
-  int code = g_state.options.leak_exitcode;
-  if (code != 0 && report.summary.leaked_blocks > 0) {
+  ReportRequest req = request();
+  g_state.runtime->write_reports(&report, &req);
+  // Exit codes for CI, decided after suppressions (write_reports applies them to the summary).
+  int code = 0;
+  if (g_state.options.error_exitcode != 0 && report.summary.errors > 0) code = g_state.options.error_exitcode;
+  else if (g_state.options.leak_exitcode != 0 && report.summary.leaked_blocks > 0) code = g_state.options.leak_exitcode;
+  if (code != 0) {
     std::fflush(nullptr);
     _exit(code);
   }
+}
+
+void abort_on_error(const Errors::Entry& e) {
+  tl_busy_forever();
+  Report report;
+  report.tool_version = HEAPLEDGER_VERSION;
+  report.process = process_info();
+  report.summary.errors = 1;
+  report.errors.push_back(heap_error(e));
+  ReportRequest req = request();
+  req.json_path = "";  // the exit report is not written: this is a partial one, for the log
+  req.errors_only = true;
+  if (g_state.runtime) g_state.runtime->write_reports(&report, &req);
+  std::abort();
 }
 
 }  // namespace heapledger::detail::tracker

@@ -39,15 +39,43 @@ class Record {
 };
 static_assert(sizeof(Record) == 16);
 
+// A block released recently, remembered so a second free of it can be told apart and shown
+// with both stacks. Its memory is not reused while it is remembered.
+struct FreedBlock {
+  std::uint64_t size;
+  std::uint32_t alloc_stack;
+  std::uint32_t free_stack;
+};
+
+// What releasing a block found.
+struct Release {
+  enum Verdict : std::uint8_t {
+    kLive,         // it was live: *record says how it was allocated
+    kDoubleFree,   // already released and still remembered: *freed has both stacks
+    kUnknown,      // neither live nor remembered
+  } verdict = kUnknown;
+  Record record;
+  FreedBlock freed{};
+  bool quarantined = false;    // the block's memory is held back; release `evicted` instead
+  static constexpr int kMaxEvicted = 8;
+  std::uintptr_t evicted[kMaxEvicted];  // blocks whose quarantine ended: free them now
+  int n_evicted = 0;
+};
+
 class Ledger {
  public:
   static constexpr unsigned kShardBits = 6;
   static constexpr unsigned kShards = 1u << kShardBits;
 
+  // Quarantine budget for all shards together (0 bytes: off). Set once, before use.
+  void set_quarantine(std::size_t bytes, std::size_t blocks);
+
   // Records a block (overwriting any stale record at the same address). False if out of memory.
   bool insert(std::uintptr_t addr, const Record& r);
   // Removes the block at addr; false if there is none.
   bool erase(std::uintptr_t addr, Record* out);
+  // Removes a live block and remembers it as freed (with free_stack), or reports why it can't.
+  void release(std::uintptr_t addr, std::uint32_t free_stack, Release* out);
   bool find(std::uintptr_t addr, Record* out);
 
   // Visits every block, one shard locked at a time.
@@ -58,7 +86,6 @@ class Ledger {
       s.map.for_each(f);
     }
   }
-
   // The same, for a caller that holds every shard lock (lock_all), e.g. the leak scan.
   template <class F>
   void for_each_locked(F&& f) {
@@ -76,14 +103,27 @@ class Ledger {
   void unlock_all();
 
  private:
+  // Freed blocks in release order, per shard: a ring of addresses plus a map for lookups.
+  struct Quarantine {
+    std::uintptr_t* ring = nullptr;
+    std::uint32_t head = 0;   // oldest
+    std::uint32_t count = 0;
+    std::uint64_t bytes = 0;
+    AddressMap<FreedBlock> blocks;
+  };
   struct alignas(64) Shard {
     SpinLock lock;
     AddressMap<Record> map HL_GUARDED_BY(lock);
+    Quarantine quarantine HL_GUARDED_BY(lock);
   };
   Shard& shard(std::uintptr_t addr) {
     return shards_[(addr * 0x9E3779B97F4A7C15ull) >> (64 - kShardBits)];
   }
+  void quarantine(Shard& s, std::uintptr_t addr, const FreedBlock& f, Release* out);
+
   Shard shards_[kShards];
+  std::uint64_t quarantine_bytes_ = 0;   // per shard
+  std::uint32_t quarantine_blocks_ = 0;  // per shard (ring capacity)
 };
 
 }  // namespace heapledger::detail

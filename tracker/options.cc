@@ -35,18 +35,32 @@ bool set_path(char* dst, const char* value) {
   return true;
 }
 
+// The values a choice option accepts.
+bool set_choice(const char* name, char* dst, std::size_t cap, const char* value) {
+  static constexpr const char* kOnError[] = {"report", "abort"};
+  if (!std::strcmp(name, "on_error")) {
+    for (const char* v : kOnError)
+      if (!std::strcmp(value, v) && std::strlen(value) < cap) return std::strcpy(dst, value), true;
+    return false;
+  }
+  return false;
+}
+
 // Range of each integer option; others accept any value of their kind.
 void int_range(const char* name, int* lo, int* hi) {
   *lo = 0;
   *hi = 1 << 30;
   if (!std::strcmp(name, "max_frames")) *lo = 1, *hi = kMaxFramesLimit;
-  if (!std::strcmp(name, "leak_exitcode")) *hi = 255;
+  if (!std::strcmp(name, "leak_exitcode") || !std::strcmp(name, "error_exitcode")) *hi = 255;
+  if (!std::strcmp(name, "quarantine_mb")) *hi = 1 << 16;
 }
 
 bool apply(const char* key, const char* value, Options* o, bool* known) {
   int lo, hi;
   *known = true;
 #define HL_OPTION_Path(name) if (!std::strcmp(key, #name)) return set_path(o->name, value);
+#define HL_OPTION_Choice(name) \
+  if (!std::strcmp(key, #name)) return set_choice(#name, o->name, sizeof o->name, value);
 #define HL_OPTION_Bool(name) if (!std::strcmp(key, #name)) return parse_bool(value, &o->name);
 #define HL_OPTION_Int(name) \
   if (!std::strcmp(key, #name)) return int_range(#name, &lo, &hi), parse_int(value, lo, hi, &o->name);
@@ -54,6 +68,7 @@ bool apply(const char* key, const char* value, Options* o, bool* known) {
 #include "tracker/options.inc"
 #undef HL_OPTION
 #undef HL_OPTION_Path
+#undef HL_OPTION_Choice
 #undef HL_OPTION_Bool
 #undef HL_OPTION_Int
   *known = false;

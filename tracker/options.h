@@ -11,12 +11,14 @@ constexpr int kMaxFramesLimit = 256;
 
 struct Options {
 #define HL_OPTION_Path(name, def) char name[kMaxPath] = def;
+#define HL_OPTION_Choice(name, def) char name[16] = def;
 #define HL_OPTION_Bool(name, def) bool name = def;
 #define HL_OPTION_Int(name, def) int name = def;
 #define HL_OPTION(kind, name, def, help) HL_OPTION_##kind(name, def)
 #include "tracker/options.inc"
 #undef HL_OPTION
 #undef HL_OPTION_Path
+#undef HL_OPTION_Choice
 #undef HL_OPTION_Bool
 #undef HL_OPTION_Int
 };

@@ -69,6 +69,7 @@ struct HeapError {
   Stack stack;
   std::optional<Stack> alloc_stack;
   std::optional<Stack> free_stack;
+  std::string detail;  // what exactly was wrong, e.g. "sized delete with a different size"
 };
 
 struct TimelinePoint {

@@ -13,6 +13,8 @@ struct ReportRequest {
   const char* json_path;  // "" for none
   bool show_reachable;
   int max_leaks;
+  const char* suppressions_path;  // "" for none
+  bool errors_only = false;       // on_error=abort: only the error, nothing else
 };
 
 struct RuntimeApi {

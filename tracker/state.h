@@ -55,6 +55,23 @@ struct Timeline {
   std::uint64_t min_gap_us HL_GUARDED_BY(lock) = 10'000;
 };
 
+// Heap misuse seen so far: every one counted, the first kMax kept with their stacks.
+struct Errors {
+  static constexpr std::uint32_t kMax = 1000;
+  enum Kind : std::uint8_t { kDoubleFree, kInvalidFree, kMismatchedFree };
+  struct Entry {
+    Kind kind;
+    bool has_alloc, has_free;
+    std::uintptr_t address;
+    std::uint32_t stack, alloc_stack, free_stack;
+    const char* detail;  // static text: what did not match
+  };
+  SpinLock lock;
+  Entry entries[kMax] HL_GUARDED_BY(lock) = {};
+  std::uint32_t kept HL_GUARDED_BY(lock) = 0;
+  std::atomic<std::uint64_t> total{0};
+};
+
 struct State {
   Options options;
   OptionWarnings warnings;
@@ -67,6 +84,8 @@ struct State {
   StackTable stacks;
   Peak peak;
   Timeline timeline;
+  Errors errors;
+  bool (*was_block)(const void*) = nullptr;
   std::atomic<std::uint32_t> next_thread{0};
   std::atomic<bool> recording{false};  // start() done: allocations get stacks and timestamps
   std::atomic<bool> finished{false};
@@ -76,5 +95,7 @@ extern State g_state;
 std::uint64_t now_us();
 // Marks the calling thread as inside the tracker for good (the exit report's thread).
 void tl_busy_forever();
+// on_error=abort: writes this error to the log at once, then aborts the process.
+[[noreturn]] void abort_on_error(const Errors::Entry& e);
 
 }  // namespace heapledger::detail::tracker

@@ -203,10 +203,9 @@ void on_alloc(void* p, std::size_t size, AllocKind kind) {
   note_timeline(live, t);
 }
 
-// Runs even inside the tracker: a block must leave the ledger before its memory can be reused.
-void on_free(void* p, AllocKind) {
-  Record r;
-  if (!g_state.ledger.erase(reinterpret_cast<std::uintptr_t>(p), &r)) return;  // untracked
+namespace {
+
+void count_free(const Record& r) {
   if (r.kind() == AllocKind::kInternal) return;
   Counters& c = g_state.counters;
   c.frees.fetch_add(1, std::memory_order_relaxed);
@@ -216,6 +215,90 @@ void on_free(void* p, AllocKind) {
   adjust_site(r.stack(), -size, -1);
   if (!tl_thread.busy) note_timeline(live, now_us());
 }
+
+}  // namespace
+
+// Runs even inside the tracker: a block must leave the ledger before its memory can be reused.
+void on_free(void* p, AllocKind) {
+  Record r;
+  if (g_state.ledger.erase(reinterpret_cast<std::uintptr_t>(p), &r)) count_free(r);
+}
+
+namespace {
+
+std::uint32_t current_stack() {
+  std::uintptr_t frames[kMaxFramesLimit];
+  return g_state.stacks.intern(frames, capture(frames));
+}
+
+HL_NOINLINE void report_misuse(Errors::Kind kind, std::uintptr_t addr, std::uint32_t stack,
+                               const Release* rel, const char* detail) {
+  Errors& e = g_state.errors;
+  e.total.fetch_add(1, std::memory_order_relaxed);
+  Errors::Entry entry{kind, false, false, addr, stack, 0, 0, detail};
+  if (rel && rel->verdict == Release::kLive) entry.has_alloc = true, entry.alloc_stack = rel->record.stack();
+  if (rel && rel->verdict == Release::kDoubleFree) {
+    entry.has_alloc = entry.has_free = true;
+    entry.alloc_stack = rel->freed.alloc_stack;
+    entry.free_stack = rel->freed.free_stack;
+  }
+  {
+    SpinGuard guard(e.lock);
+    if (e.kept < Errors::kMax) e.entries[e.kept++] = entry;
+  }
+  if (!std::strcmp(g_state.options.on_error, "abort")) abort_on_error(entry);
+}
+
+// Which entry point families may release a block allocated by which.
+bool families_match(AllocKind allocated, AllocKind released) {
+  if (allocated == AllocKind::kInternal) return true;
+  if (released == AllocKind::kMalloc)
+    return allocated == AllocKind::kMalloc || allocated == AllocKind::kAligned;
+  return allocated == released;
+}
+
+}  // namespace
+
+static const char* mismatch(const Record& r, AllocKind op, std::size_t size, std::size_t align,
+                     std::uintptr_t addr) {
+  if (!families_match(r.kind(), op)) return "released through the wrong family";
+  if (size != kNoSize && r.kind() != AllocKind::kInternal && size != r.size()) return "sized delete with a different size";
+  if (align != 0 && addr % align != 0) return "aligned delete with a different alignment";
+  return nullptr;
+}
+
+void on_release(void* p, AllocKind kind, std::size_t size, std::size_t align, FreeOutcome* out) {
+  auto addr = reinterpret_cast<std::uintptr_t>(p);
+  if (HL_UNLIKELY(tl_thread.busy || !g_state.recording)) {  // no stacks here: just keep books
+    on_free(p, kind);
+    return;
+  }
+  BusyScope busy;
+  std::uint32_t free_stack = g_state.options.quarantine_mb > 0 ? current_stack() : 0;
+  Release rel;
+  g_state.ledger.release(addr, free_stack, &rel);
+  out->n_evicted = rel.n_evicted;
+  for (int i = 0; i < rel.n_evicted; ++i) out->evicted[i] = rel.evicted[i];
+  if (rel.verdict == Release::kLive) {
+    count_free(rel.record);
+    if (const char* why = mismatch(rel.record, kind, size, align, addr))
+      report_misuse(Errors::kMismatchedFree, addr, free_stack ? free_stack : current_stack(), &rel, why);
+    out->action = rel.quarantined ? FreeOutcome::kKeep : FreeOutcome::kRelease;
+    return;
+  }
+  out->action = FreeOutcome::kReject;
+  std::uint32_t stack = free_stack ? free_stack : current_stack();
+  if (rel.verdict == Release::kDoubleFree)
+    report_misuse(Errors::kDoubleFree, addr, stack, &rel, "freed twice");
+  else if (g_state.was_block && g_state.was_block(p))
+    report_misuse(Errors::kDoubleFree, addr, stack, nullptr, "freed twice (first free no longer remembered)");
+  else
+    report_misuse(Errors::kInvalidFree, addr, stack, nullptr, "not the start of a heap block");
+}
+
+void set_block_probe(bool (*was_block)(const void*)) { g_state.was_block = was_block; }
+
+bool is_live(const void* p) { return g_state.ledger.find(reinterpret_cast<std::uintptr_t>(p), nullptr); }
 
 void start() {
   static std::atomic<bool> started{false};
@@ -237,6 +320,8 @@ void start() {
   g_state.modules.refresh();
   find_self();
   if (!g_state.stacks.init(&g_state.modules)) return;
+  g_state.ledger.set_quarantine(static_cast<std::size_t>(g_state.options.quarantine_mb) << 20,
+                                std::size_t{1} << 16);
   g_state.peak.sites = static_cast<Peak::Site*>(os::map_internal(StackTable::kMaxStacks * sizeof(Peak::Site)));
   // Warm the unwinder up (its first use allocates and reads unwind tables) before tracking.
   void* warm[8];

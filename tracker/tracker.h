@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 
 #include "shim/config.h"
 #include "tracker/alloc_kind.h"
@@ -16,7 +17,30 @@ extern std::atomic<bool> g_active;
 HL_ALWAYS_INLINE bool active() { return g_active.load(std::memory_order_relaxed); }
 
 void on_alloc(void* p, std::size_t size, AllocKind kind);
+// The block leaves the ledger without any check (realloc moving or resizing it in place).
 void on_free(void* p, AllocKind kind);
+
+// What the shim must do with a block the program frees.
+struct FreeOutcome {
+  enum Action : std::uint8_t {
+    kRelease,  // give it back to the pool
+    kKeep,     // quarantined: the tracker holds it back
+    kReject,   // misuse (double or invalid free): reported, the heap is left as it was
+  } action = kRelease;
+  int n_evicted = 0;               // quarantined blocks whose time is up: give these back now
+  std::uintptr_t evicted[8];
+};
+constexpr std::size_t kNoSize = ~std::size_t{0};
+
+// A free through entry point family `kind`; size and align are what a sized or aligned delete
+// passed (kNoSize / 0: none).
+void on_release(void* p, AllocKind kind, std::size_t size, std::size_t align, FreeOutcome* out);
+
+// True if p is a live block in the ledger (realloc checks before touching a block).
+bool is_live(const void* p);
+
+// How the tracker asks the pools whether an unknown pointer was ever a block start.
+void set_block_probe(bool (*was_block)(const void*));
 
 // Library constructor: options, runtime, warm-up. Safe to call more than once.
 void start();
