@@ -14,6 +14,7 @@
 #include "tracker/report_model.h"
 #include "tracker/report_text.h"
 #include "tracker/runtime_api.h"
+#include "tracker/suppressions.h"
 #include "tracker/symbolizer.h"
 #include "tracker/unwind.h"
 
@@ -93,8 +94,21 @@ void symbolize_all(Report& r) {
   }
 }
 
+void apply_suppressions(Report& r, const char* path) {
+  std::vector<std::string> warnings;
+  Suppressions builtin = Suppressions::builtin();
+  builtin.apply(r);
+  if (path && *path) {
+    Suppressions user;
+    user.load(path, &warnings);
+    user.apply(r);
+  }
+  for (const std::string& w : warnings) diagnostics().warn("warning: {}", w);
+}
+
 void write_reports(Report* report, const ReportRequest* req) {
   symbolize_all(*report);
+  if (!req->errors_only) apply_suppressions(*report, req->suppressions_path);
   if (std::strcmp(req->log_path, "none") != 0) {
     heapledger::TextOptions opts;
     opts.show_reachable = req->show_reachable;

@@ -1,0 +1,318 @@
+// Tests for the heapledger CLI as a user runs it: `report` on JSON files the test writes, help,
+// version and usage errors, and `run`'s plumbing (environment, exit status, signals, warnings)
+// with a harmless stand-in library, so none of it needs libheapledger.so.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "tracker/report_json.h"
+
+namespace heapledger {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct CliResult {
+  int status = -1;  // wait status
+  std::string out, err;
+  int exit_code() const { return WIFEXITED(status) ? WEXITSTATUS(status) : -1; }
+};
+
+using EnvChanges =
+    std::vector<std::pair<std::string, std::optional<std::string>>>;  // nullopt: unset
+
+std::string slurp(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void spit(const fs::path& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary) << text;
+}
+
+// A scratch directory per test, removed afterwards.
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (fs::temp_directory_path() / "heapledger_cli_test.XXXXXX").string();
+    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // Runs the CLI with `args`, stdin from `input`, and the environment changed by `env`.
+  CliResult cli(const std::vector<std::string>& args, const EnvChanges& env = {},
+                const std::string& input = "") {
+    spit(dir_ / "stdin", input);
+    std::vector<char*> argv{const_cast<char*>(HEAPLEDGER_CLI)};
+    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      redirect(dir_ / "stdin", 0, O_RDONLY);
+      redirect(dir_ / "stdout", 1, O_WRONLY | O_CREAT | O_TRUNC);
+      redirect(dir_ / "stderr", 2, O_WRONLY | O_CREAT | O_TRUNC);
+      for (const auto& [key, value] : env)
+        value ? ::setenv(key.c_str(), value->c_str(), 1) : ::unsetenv(key.c_str());
+      ::execv(argv[0], argv.data());
+      ::_exit(99);
+    }
+    CliResult r;
+    ::waitpid(pid, &r.status, 0);
+    r.out = slurp(dir_ / "stdout");
+    r.err = slurp(dir_ / "stderr");
+    return r;
+  }
+
+  fs::path write_report(const Report& r, const std::string& name = "report.json") {
+    spit(dir_ / name, to_json(r));
+    return dir_ / name;
+  }
+
+  fs::path dir_;
+
+ private:
+  static void redirect(const fs::path& path, int fd, int flags) {
+    int f = ::open(path.c_str(), flags, 0600);
+    ::dup2(f, fd);
+    ::close(f);
+  }
+};
+
+Report leaking_report() {
+  Report r;
+  r.tool_version = "0.1.0";
+  r.process.pid = 77;
+  r.process.ppid = 1;
+  r.process.exe = "/tmp/demo";
+  r.process.argv = {"demo"};
+  r.process.duration_ms = 3.0;
+  r.summary.allocations = 4;
+  r.summary.frees = 1;
+  Stack stack{{0x401136, "/tmp/demo", 0x1136, "leak_malloc", "/src/demo.c", 12},
+              {0x7f0000001000, "/lib/libc.so.6", 0x1000, std::nullopt, std::nullopt, std::nullopt}};
+  r.leaks = {{"definite", 2048, 2, 1.0, 2.0, stack},
+             {"unknown", 1024, 1, 1.5, 1.5, stack},
+             {"reachable", 64, 1, 0.5, 0.5, stack}};
+  return r;
+}
+
+int count_lines(const std::string& s) { return int(std::count(s.begin(), s.end(), '\n')); }
+
+// ---- report ----
+
+TEST_F(CliTest, ReportPrintsTheTextReport) {
+  CliResult r = cli({"report", write_report(leaking_report())});
+  EXPECT_EQ(r.exit_code(), 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  EXPECT_EQ(r.out.rfind("==77== heapledger 0.1.0 — /tmp/demo (pid 77, 3.0 ms)\n", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find("==77== LEAK 1 of 2: 2,048 bytes in 2 blocks definitely lost, allocated "
+                       "from 1.0 ms to 2.0 ms\n==77==     #0 0x401136 leak_malloc  demo.c:12\n"
+                       "==77==     #1 0x7f0000001000 libc.so.6+0x1000\n"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("==77== LEAK 2 of 2: 1,024 bytes in 1 block not freed"), std::string::npos);
+  EXPECT_NE(r.out.find("still reachable at exit: 64 B in 1 block from 1 call site (not listed)"),
+            std::string::npos)
+      << r.out;
+}
+
+TEST_F(CliTest, ReportFlagsLimitAndExpand) {
+  fs::path file = write_report(leaking_report());
+  CliResult r = cli({"report", "--max-leaks", "1", "--max-frames", "1", file});
+  EXPECT_EQ(r.exit_code(), 0);
+  EXPECT_NE(r.out.find("... and 1 more leak site (1.0 KiB in 1 block)"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("==77==     ... 1 more frame\n"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("LEAK 2 of"), std::string::npos);
+
+  r = cli({"report", "--show-reachable", file});
+  EXPECT_NE(r.out.find("LEAK 3 of 3: 64 bytes in 1 block still reachable"), std::string::npos)
+      << r.out;
+}
+
+TEST_F(CliTest, ReportReadsStdin) {
+  CliResult r = cli({"report", "-"}, {}, to_json(leaking_report()));
+  EXPECT_EQ(r.exit_code(), 0) << r.err;
+  EXPECT_NE(r.out.find("LEAK 1 of 2"), std::string::npos);
+}
+
+TEST_F(CliTest, ReportOfMissingFileIsOneLineAndStatus2) {
+  std::string missing = (dir_ / "missing.json").string();
+  CliResult r = cli({"report", missing});
+  EXPECT_EQ(r.exit_code(), 2);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, "heapledger: " + missing + ": No such file or directory\n");
+}
+
+TEST_F(CliTest, ReportOfBadJsonIsOneLineAndStatus2) {
+  spit(dir_ / "bad.json", "{\"schema\": \"heapledger/1\", \"leaks\": [");
+  CliResult r = cli({"report", dir_ / "bad.json"});
+  EXPECT_EQ(r.exit_code(), 2);
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_EQ(r.err.rfind("heapledger: " + (dir_ / "bad.json").string() +
+                            ": not a heapledger report: invalid JSON: ",
+                        0),
+            0u)
+      << r.err;
+}
+
+TEST_F(CliTest, ReportOfOtherSchemaIsOneLineAndStatus2) {
+  spit(dir_ / "v9.json", R"({"schema": "heapledger/9"})");
+  CliResult r = cli({"report", dir_ / "v9.json"});
+  EXPECT_EQ(r.exit_code(), 2);
+  EXPECT_EQ(r.err, "heapledger: " + (dir_ / "v9.json").string() +
+                       ": unsupported schema heapledger/9 (this build reads heapledger/1)\n");
+}
+
+// ---- help, version, usage errors ----
+
+TEST_F(CliTest, HelpOnEveryCommandExitsZero) {
+  for (std::vector<std::string> args :
+       {std::vector<std::string>{"--help"}, {"run", "--help"}, {"report", "--help"}}) {
+    CliResult r = cli(args);
+    EXPECT_EQ(r.exit_code(), 0) << args.front();
+    EXPECT_NE(r.out.find("Usage: heapledger"), std::string::npos) << r.out;
+  }
+  EXPECT_NE(cli({"run", "--help"}).out.find("--leak-exitcode"), std::string::npos);
+  EXPECT_NE(cli({"report", "--help"}).out.find("--show-reachable"), std::string::npos);
+}
+
+TEST_F(CliTest, Version) {
+  CliResult r = cli({"--version"});
+  EXPECT_EQ(r.exit_code(), 0);
+  EXPECT_EQ(r.out, "heapledger " HEAPLEDGER_VERSION "\n");
+}
+
+TEST_F(CliTest, UsageErrorsExitNonZeroWithAMessage) {
+  CliResult r = cli({"report", "--bogus", "x.json"});
+  EXPECT_EQ(r.exit_code(), 2);
+  EXPECT_NE(r.err.find("--bogus"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(cli({"--bogus"}).exit_code(), 2);
+  EXPECT_EQ(cli({}).exit_code(), 2);
+  EXPECT_EQ(cli({"report"}).exit_code(), 2);
+  EXPECT_EQ(cli({"run"}).exit_code(), 2);
+  EXPECT_EQ(cli({"run", "--option", "no_equals", "true"}).exit_code(), 2);
+  EXPECT_EQ(cli({"run", "--option", "a=b:c", "true"}).exit_code(), 2);
+  EXPECT_EQ(cli({"run", "--leak-exitcode", "256", "true"}).exit_code(), 2);
+}
+
+// ---- run, with a stand-in for the library ----
+
+// A library already loaded into this test, harmless to preload into anything.
+std::string stand_in_library() {
+  std::ifstream maps("/proc/self/maps");
+  for (std::string line; std::getline(maps, line);) {
+    std::size_t path = line.find('/');
+    if (path != std::string::npos && line.find("/libm.so", path) != std::string::npos)
+      return line.substr(path);
+  }
+  return "";
+}
+
+class CliRunTest : public CliTest {
+ protected:
+  void SetUp() override {
+    CliTest::SetUp();
+    library_ = stand_in_library();
+    ASSERT_FALSE(library_.empty()) << "no libm in /proc/self/maps";
+  }
+  CliResult run(const std::vector<std::string>& args, EnvChanges env = {}) {
+    env.insert(env.begin(), {{"HEAPLEDGER_LIBRARY", library_},
+                             {"LD_PRELOAD", std::nullopt},
+                             {"HEAPLEDGER_OPTIONS", std::nullopt}});
+    std::vector<std::string> all{"run"};
+    all.insert(all.end(), args.begin(), args.end());
+    return cli(all, env);
+  }
+  std::string library_;
+};
+
+TEST_F(CliRunTest, PassesTheExitStatusThrough) {
+  EXPECT_EQ(run({"--", "sh", "-c", "exit 3"}).exit_code(), 3);
+  EXPECT_EQ(run({"sh", "-c", "exit 0"}).exit_code(), 0);
+}
+
+TEST_F(CliRunTest, DiesOfTheSignalThatKilledTheProgram) {
+  CliResult r = run({"sh", "-c", "kill -TERM $$"});
+  ASSERT_TRUE(WIFSIGNALED(r.status)) << r.status;
+  EXPECT_EQ(WTERMSIG(r.status), SIGTERM);
+}
+
+TEST_F(CliRunTest, ArgumentsFromTheProgramOnAreTheProgramsOwn) {
+  CliResult r = run({"sh", "-c", "printf '%s|' \"$@\"", "sh", "--json", "-x", "--"});
+  EXPECT_EQ(r.exit_code(), 0) << r.err;
+  EXPECT_EQ(r.out, "--json|-x|--|");
+}
+
+TEST_F(CliRunTest, SetsPreloadAndMergesOptions) {
+  std::string show = "printf '%s\\n%s\\n' \"$LD_PRELOAD\" \"$HEAPLEDGER_OPTIONS\"";
+  CliResult r = run({"--json", "out.json", "--log", "none", "--option", "max_frames=4", "--option",
+                     "track=0", "--leak-exitcode", "9", "--", "sh", "-c", show},
+                    {{"LD_PRELOAD", "/already/there.so"}, {"HEAPLEDGER_OPTIONS", "log=stderr"}});
+  EXPECT_EQ(r.exit_code(), 0) << r.err;
+  std::string json = (fs::current_path() / "out.json").string();
+  EXPECT_EQ(r.out, library_ + ":/already/there.so\n" + "log=stderr:json=" + json +
+                       ":log=none:max_frames=4:track=0:leak_exitcode=9\n");
+}
+
+TEST_F(CliRunTest, LeavesOptionsUnsetWhenThereAreNone) {
+  CliResult r = run({"sh", "-c", "echo \"${HEAPLEDGER_OPTIONS-unset}\" \"$LD_PRELOAD\""});
+  EXPECT_EQ(r.out, "unset " + library_ + "\n");
+  EXPECT_EQ(r.err, "");
+}
+
+TEST_F(CliRunTest, CommandNotFoundIs127) {
+  CliResult r = run({"heapledger-no-such-program"});
+  EXPECT_EQ(r.exit_code(), 127);
+  EXPECT_EQ(r.err, "heapledger: heapledger-no-such-program: command not found\n");
+}
+
+TEST_F(CliRunTest, MissingLibraryIs125) {
+  CliResult r = run({"true"}, {{"HEAPLEDGER_LIBRARY", (dir_ / "nope.so").string()}});
+  EXPECT_EQ(r.exit_code(), 125);
+  EXPECT_EQ(r.err,
+            "heapledger: HEAPLEDGER_LIBRARY=" + (dir_ / "nope.so").string() + " is not a file\n");
+}
+
+TEST_F(CliRunTest, WarnsAboutStaticProgramsAndStillRunsThem) {
+  const std::string ldconfig = "/sbin/ldconfig";  // statically linked on glibc systems
+  if (!fs::exists(ldconfig)) GTEST_SKIP() << "no " << ldconfig;
+  CliResult r = run({ldconfig, "--version"});
+  EXPECT_EQ(r.exit_code(), 0);
+  EXPECT_EQ(r.err, "heapledger: " + ldconfig +
+                       " is statically linked: the library cannot be "
+                       "preloaded and no report will be written\n");
+  EXPECT_NE(r.out.find("ldconfig"), std::string::npos);
+
+  spit(dir_ / "script", "#!" + ldconfig + " --version\n");
+  fs::permissions(dir_ / "script", fs::perms::owner_all);
+  r = run({(dir_ / "script").string()});
+  EXPECT_EQ(r.err, "heapledger: " + (dir_ / "script").string() + " runs " + ldconfig +
+                       ", which is statically linked: the library cannot be preloaded and no "
+                       "report will be written\n");
+}
+
+TEST_F(CliRunTest, NoWarningForDynamicPrograms) {
+  CliResult r = run({"sh", "-c", "true"});
+  EXPECT_EQ(r.exit_code(), 0);
+  EXPECT_EQ(r.err, "");
+}
+
+}  // namespace
+}  // namespace heapledger

@@ -1,0 +1,696 @@
+// Tests for the report writers: the JSON round trip and its exact schema (heapledger/1), the
+// reader's rejection of bad input, human_bytes, and the text layout.
+#include <cstdint>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "tracker/report_json.h"
+#include "tracker/report_text.h"
+
+namespace heapledger {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+// ---- fixtures ----
+
+Frame frame(std::uint64_t address, std::string module, std::uint64_t offset,
+            std::optional<std::string> function = std::nullopt,
+            std::optional<std::string> file = std::nullopt,
+            std::optional<int> line = std::nullopt) {
+  return Frame{address, std::move(module), offset, std::move(function), std::move(file), line};
+}
+
+// Fields set by name, so that fields added to the model later cannot shift them.
+HeapError heap_error(std::string kind, std::uint64_t address, Stack stack = {},
+                     std::optional<Stack> alloc_stack = std::nullopt,
+                     std::optional<Stack> free_stack = std::nullopt, std::string detail = "") {
+  HeapError e;
+  e.kind = std::move(kind);
+  e.address = address;
+  e.detail = std::move(detail);
+  e.stack = std::move(stack);
+  e.alloc_stack = std::move(alloc_stack);
+  e.free_stack = std::move(free_stack);
+  return e;
+}
+
+// Every field set to a distinct value, every optional both present and absent somewhere.
+Report full_report() {
+  Report r;
+  r.tool_version = "0.1.0";
+  r.process.pid = 4242;
+  r.process.ppid = 17;
+  r.process.exe = "/usr/bin/prog";
+  r.process.argv = {"prog", "--name=ä ö", "two words", ""};
+  r.process.duration_ms = 12.5;
+  r.summary.allocations = 120;
+  r.summary.frees = 118;
+  r.summary.bytes_allocated = 1258291;
+  r.summary.peak_bytes = 819200;
+  r.summary.peak_blocks = 40;
+  r.summary.peak_time_ms = 10.25;
+  r.summary.live_bytes = 1536;
+  r.summary.live_blocks = 2;
+  r.summary.leaked_bytes = 1024;
+  r.summary.leaked_blocks = 1;
+  r.summary.possible_bytes = 256;
+  r.summary.reachable_bytes = 128;
+  r.summary.suppressed_bytes = 64;
+  r.summary.errors = 3;
+  Stack inlined = {
+      frame(0x401136, "/tmp/demo", 0x1136, "inner_helper", "/src/util.h", 7),
+      frame(0x401136, "/tmp/demo", 0x1136, "leak_malloc", "/src/demo.c", 12),
+      frame(0x7f0000002a1b, "/usr/lib/x86_64-linux-gnu/libc.so.6", 0x2a1b),
+      frame(0xffffffffffffffff, "", 0),
+  };
+  r.leaks = {{"definite", 1024, 1, 3.125, 3.125, inlined},
+             {"possible", 256, 4, 1.5, 9.75, {frame(0x401200, "/tmp/demo", 0x1200, "main")}},
+             {"reachable", 128, 1, 0.5, 0.5, {}}};
+  r.peak = {{600000, 30, {frame(0x401300, "/tmp/demo", 0x1300, "build_cache", "/src/c.c", 22)}},
+            {219200, 10, {}}};
+  r.errors = {
+      heap_error("double_free", 0xdead0, {frame(0x401400, "/tmp/demo", 0x1400, "f", "/a.c", 1)},
+                 Stack{frame(0x401500, "/tmp/demo", 0x1500, "g", std::nullopt, 5)}),
+      heap_error("invalid_free", 0x10, {}, std::nullopt, Stack{}),
+      heap_error("mismatched_free", 0x20, {}, std::nullopt, std::nullopt,
+                 "sized delete with a different size")};
+  r.timeline = {{0.0, 0}, {10.25, 819200}, {12.5, 1536}};
+  return r;
+}
+
+// ---- field-by-field comparison (the model has no operator==) ----
+
+void expect_stack_eq(const Stack& a, const Stack& b) {
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    SCOPED_TRACE("frame " + std::to_string(i));
+    EXPECT_EQ(a[i].address, b[i].address);
+    EXPECT_EQ(a[i].module, b[i].module);
+    EXPECT_EQ(a[i].offset, b[i].offset);
+    EXPECT_EQ(a[i].function, b[i].function);
+    EXPECT_EQ(a[i].file, b[i].file);
+    EXPECT_EQ(a[i].line, b[i].line);
+  }
+}
+
+void expect_optional_stack_eq(const std::optional<Stack>& a, const std::optional<Stack>& b) {
+  ASSERT_EQ(a.has_value(), b.has_value());
+  if (a) expect_stack_eq(*a, *b);
+}
+
+void expect_summary_eq(const Summary& a, const Summary& b) {
+  EXPECT_EQ(a.allocations, b.allocations);
+  EXPECT_EQ(a.frees, b.frees);
+  EXPECT_EQ(a.bytes_allocated, b.bytes_allocated);
+  EXPECT_EQ(a.peak_bytes, b.peak_bytes);
+  EXPECT_EQ(a.peak_blocks, b.peak_blocks);
+  EXPECT_EQ(a.peak_time_ms, b.peak_time_ms);
+  EXPECT_EQ(a.live_bytes, b.live_bytes);
+  EXPECT_EQ(a.live_blocks, b.live_blocks);
+  EXPECT_EQ(a.leaked_bytes, b.leaked_bytes);
+  EXPECT_EQ(a.leaked_blocks, b.leaked_blocks);
+  EXPECT_EQ(a.possible_bytes, b.possible_bytes);
+  EXPECT_EQ(a.reachable_bytes, b.reachable_bytes);
+  EXPECT_EQ(a.suppressed_bytes, b.suppressed_bytes);
+  EXPECT_EQ(a.errors, b.errors);
+}
+
+void expect_report_eq(const Report& a, const Report& b) {
+  EXPECT_EQ(a.schema, b.schema);
+  EXPECT_EQ(a.tool_name, b.tool_name);
+  EXPECT_EQ(a.tool_version, b.tool_version);
+  EXPECT_EQ(a.process.pid, b.process.pid);
+  EXPECT_EQ(a.process.ppid, b.process.ppid);
+  EXPECT_EQ(a.process.exe, b.process.exe);
+  EXPECT_EQ(a.process.argv, b.process.argv);
+  EXPECT_EQ(a.process.duration_ms, b.process.duration_ms);
+  expect_summary_eq(a.summary, b.summary);
+  ASSERT_EQ(a.leaks.size(), b.leaks.size());
+  for (std::size_t i = 0; i < a.leaks.size(); ++i) {
+    SCOPED_TRACE("leak " + std::to_string(i));
+    EXPECT_EQ(a.leaks[i].kind, b.leaks[i].kind);
+    EXPECT_EQ(a.leaks[i].bytes, b.leaks[i].bytes);
+    EXPECT_EQ(a.leaks[i].blocks, b.leaks[i].blocks);
+    EXPECT_EQ(a.leaks[i].first_ms, b.leaks[i].first_ms);
+    EXPECT_EQ(a.leaks[i].last_ms, b.leaks[i].last_ms);
+    expect_stack_eq(a.leaks[i].stack, b.leaks[i].stack);
+  }
+  ASSERT_EQ(a.peak.size(), b.peak.size());
+  for (std::size_t i = 0; i < a.peak.size(); ++i) {
+    SCOPED_TRACE("peak " + std::to_string(i));
+    EXPECT_EQ(a.peak[i].bytes, b.peak[i].bytes);
+    EXPECT_EQ(a.peak[i].blocks, b.peak[i].blocks);
+    expect_stack_eq(a.peak[i].stack, b.peak[i].stack);
+  }
+  ASSERT_EQ(a.errors.size(), b.errors.size());
+  for (std::size_t i = 0; i < a.errors.size(); ++i) {
+    SCOPED_TRACE("error " + std::to_string(i));
+    EXPECT_EQ(a.errors[i].kind, b.errors[i].kind);
+    EXPECT_EQ(a.errors[i].address, b.errors[i].address);
+    EXPECT_EQ(a.errors[i].detail, b.errors[i].detail);
+    expect_stack_eq(a.errors[i].stack, b.errors[i].stack);
+    expect_optional_stack_eq(a.errors[i].alloc_stack, b.errors[i].alloc_stack);
+    expect_optional_stack_eq(a.errors[i].free_stack, b.errors[i].free_stack);
+  }
+  ASSERT_EQ(a.timeline.size(), b.timeline.size());
+  for (std::size_t i = 0; i < a.timeline.size(); ++i) {
+    EXPECT_EQ(a.timeline[i].t_ms, b.timeline[i].t_ms);
+    EXPECT_EQ(a.timeline[i].bytes, b.timeline[i].bytes);
+  }
+}
+
+std::vector<std::string> keys(const Json& object) {
+  std::vector<std::string> out;
+  for (auto it = object.begin(); it != object.end(); ++it) out.push_back(it.key());
+  return out;
+}
+
+// ---- JSON: round trip ----
+
+TEST(ReportJson, RoundTripKeepsEveryField) {
+  Report r = full_report();
+  expect_report_eq(report_from_json(to_json(r)), r);
+}
+
+TEST(ReportJson, RoundTripOfCompactOutput) {
+  Report r = full_report();
+  std::string compact = to_json(r, -1);
+  EXPECT_EQ(compact.find('\n'), std::string::npos);
+  expect_report_eq(report_from_json(compact), r);
+}
+
+TEST(ReportJson, RoundTripOfDefaultReport) {
+  Report r;
+  Report back = report_from_json(to_json(r));
+  expect_report_eq(back, r);
+  EXPECT_EQ(back.schema, "heapledger/1");
+}
+
+TEST(ReportJson, RoundTripKeepsInlinedFramesSeparate) {
+  Report back = report_from_json(to_json(full_report()));
+  const Stack& s = back.leaks.at(0).stack;
+  ASSERT_EQ(s.size(), 4u);
+  EXPECT_EQ(s[0].address, s[1].address);
+  EXPECT_EQ(s[0].function, "inner_helper");
+  EXPECT_EQ(s[1].function, "leak_malloc");
+  EXPECT_EQ(s[3].address, 0xffffffffffffffffu);
+}
+
+TEST(ReportJson, InvalidUtf8IsReplacedNotFatal) {
+  Report r;
+  r.process.argv = {"prog", std::string("bad\xff\xfe", 5)};
+  std::string json;
+  ASSERT_NO_THROW(json = to_json(r));
+  EXPECT_EQ(report_from_json(json).process.argv.at(1), "bad\xEF\xBF\xBD\xEF\xBF\xBD");
+}
+
+// ---- JSON: exact shape of the schema ----
+
+TEST(ReportJson, CompactOutputOfSmallReportIsExact) {
+  Report r;
+  r.tool_version = "0.1.0";
+  r.process.pid = 7;
+  r.process.ppid = 1;
+  r.process.exe = "/bin/x";
+  r.process.argv = {"x"};
+  r.process.duration_ms = 1.5;
+  r.summary.allocations = 2;
+  r.leaks = {
+      {"unknown",
+       16,
+       1,
+       0.25,
+       0.25,
+       {frame(0x401136, "/bin/x", 0x1136, "f", "/s.c", 3), frame(0x1a2b, "/lib/y.so", 0x2b)}}};
+  r.errors = {heap_error("double_free", 0xbeef, {}, std::nullopt, Stack{})};
+  r.timeline = {{1.0, 16}};
+  EXPECT_EQ(to_json(r, -1),
+            R"({"schema":"heapledger/1","tool":{"name":"heapledger","version":"0.1.0"},)"
+            R"("process":{"pid":7,"ppid":1,"exe":"/bin/x","argv":["x"],"duration_ms":1.5},)"
+            R"("summary":{"allocations":2,"frees":0,"bytes_allocated":0,"peak_bytes":0,)"
+            R"("peak_blocks":0,"peak_time_ms":0.0,"live_bytes":0,"live_blocks":0,)"
+            R"("leaked_bytes":0,"leaked_blocks":0,"possible_bytes":0,"reachable_bytes":0,)"
+            R"("suppressed_bytes":0,"errors":0},)"
+            R"("leaks":[{"kind":"unknown","bytes":16,"blocks":1,"first_ms":0.25,"last_ms":0.25,)"
+            R"("stack":[{"address":"0x401136","module":"/bin/x","offset":"0x1136",)"
+            R"("function":"f","file":"/s.c","line":3},)"
+            R"({"address":"0x1a2b","module":"/lib/y.so","offset":"0x2b",)"
+            R"("function":null,"file":null,"line":null}]}],)"
+            R"("peak":[],)"
+            R"("errors":[{"kind":"double_free","address":"0xbeef","detail":null,"stack":[],)"
+            R"("alloc_stack":null,"free_stack":[]}],)"
+            R"("timeline":[{"t_ms":1.0,"bytes":16}]})");
+}
+
+TEST(ReportJson, KeysAreTheSchemaKeysInSchemaOrder) {
+  Json doc = Json::parse(to_json(full_report()));
+  using Keys = std::vector<std::string>;
+  EXPECT_EQ(keys(doc),
+            (Keys{"schema", "tool", "process", "summary", "leaks", "peak", "errors", "timeline"}));
+  EXPECT_EQ(keys(doc["tool"]), (Keys{"name", "version"}));
+  EXPECT_EQ(keys(doc["process"]), (Keys{"pid", "ppid", "exe", "argv", "duration_ms"}));
+  EXPECT_EQ(keys(doc["summary"]),
+            (Keys{"allocations", "frees", "bytes_allocated", "peak_bytes", "peak_blocks",
+                  "peak_time_ms", "live_bytes", "live_blocks", "leaked_bytes", "leaked_blocks",
+                  "possible_bytes", "reachable_bytes", "suppressed_bytes", "errors"}));
+  EXPECT_EQ(keys(doc["leaks"][0]),
+            (Keys{"kind", "bytes", "blocks", "first_ms", "last_ms", "stack"}));
+  EXPECT_EQ(keys(doc["leaks"][0]["stack"][0]),
+            (Keys{"address", "module", "offset", "function", "file", "line"}));
+  EXPECT_EQ(keys(doc["peak"][0]), (Keys{"bytes", "blocks", "stack"}));
+  EXPECT_EQ(keys(doc["errors"][0]),
+            (Keys{"kind", "address", "detail", "stack", "alloc_stack", "free_stack"}));
+  EXPECT_EQ(keys(doc["timeline"][0]), (Keys{"t_ms", "bytes"}));
+}
+
+TEST(ReportJson, ValuesHaveSchemaTypes) {
+  Json doc = Json::parse(to_json(full_report()));
+  EXPECT_EQ(doc["schema"], "heapledger/1");
+  EXPECT_EQ(doc["tool"]["name"], "heapledger");
+  EXPECT_EQ(doc["process"]["argv"][1], "--name=ä ö");
+  EXPECT_TRUE(doc["summary"]["peak_time_ms"].is_number_float());
+  EXPECT_TRUE(doc["summary"]["allocations"].is_number_unsigned());
+  const Json& libc = doc["leaks"][0]["stack"][2];
+  EXPECT_EQ(libc["address"], "0x7f0000002a1b");
+  EXPECT_EQ(libc["offset"], "0x2a1b");
+  EXPECT_TRUE(libc["function"].is_null());
+  EXPECT_TRUE(libc["file"].is_null());
+  EXPECT_TRUE(libc["line"].is_null());
+  EXPECT_EQ(doc["leaks"][0]["stack"][3]["address"], "0xffffffffffffffff");
+  EXPECT_EQ(doc["leaks"][0]["stack"][0]["line"], 7);
+  EXPECT_EQ(doc["errors"][0]["address"], "0xdead0");
+  EXPECT_TRUE(doc["errors"][0]["alloc_stack"].is_array());
+  EXPECT_TRUE(doc["errors"][0]["free_stack"].is_null());
+  EXPECT_TRUE(doc["errors"][1]["alloc_stack"].is_null());
+  EXPECT_EQ(doc["errors"][1]["free_stack"], Json::array());
+  EXPECT_TRUE(doc["errors"][1]["detail"].is_null());
+  EXPECT_EQ(doc["errors"][2]["detail"], "sized delete with a different size");
+}
+
+TEST(ReportJson, IndentControlsLayout) {
+  EXPECT_EQ(to_json(Report{}).substr(0, 29), "{\n  \"schema\": \"heapledger/1\",");
+  EXPECT_EQ(to_json(Report{}, 4).substr(0, 31), "{\n    \"schema\": \"heapledger/1\",");
+  EXPECT_NE(to_json(Report{}).back(), '\n');
+}
+
+// ---- JSON: lenient where the schema allows it ----
+
+TEST(ReportJsonRead, MinimalDocumentGivesDefaults) {
+  Report r = report_from_json(R"({"schema": "heapledger/1"})");
+  EXPECT_EQ(r.tool_name, "heapledger");
+  EXPECT_EQ(r.process.pid, 0);
+  EXPECT_EQ(r.summary.allocations, 0u);
+  EXPECT_TRUE(r.leaks.empty());
+  EXPECT_TRUE(r.timeline.empty());
+}
+
+TEST(ReportJsonRead, UnknownFieldsAreIgnoredAndMissingOptionalsAreNull) {
+  Report r = report_from_json(R"({
+    "schema": "heapledger/1", "added_later": {"x": [1, 2]},
+    "summary": {"allocations": 5, "new_counter": 9},
+    "leaks": [{"kind": "definite", "bytes": 8, "blocks": 1, "cause": "?",
+               "stack": [{"address": "0x10", "module": "/m", "offset": "0X1F", "extra": true}]}],
+    "errors": [{"kind": "invalid_free", "address": "0xABC", "stack": []}]})");
+  EXPECT_EQ(r.summary.allocations, 5u);
+  ASSERT_EQ(r.leaks.size(), 1u);
+  const Frame& f = r.leaks[0].stack.at(0);
+  EXPECT_EQ(f.address, 0x10u);
+  EXPECT_EQ(f.offset, 0x1fu);
+  EXPECT_FALSE(f.function);
+  EXPECT_FALSE(f.file);
+  EXPECT_FALSE(f.line);
+  EXPECT_EQ(r.errors.at(0).address, 0xabcu);
+  EXPECT_FALSE(r.errors[0].alloc_stack);
+  EXPECT_FALSE(r.errors[0].free_stack);
+}
+
+// ---- JSON: rejection ----
+
+// The message report_from_json throws for `text`, or "" if it does not throw.
+std::string error_for(std::string_view text) {
+  try {
+    report_from_json(text);
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(ReportJsonRead, RejectsTextThatIsNotJson) {
+  for (std::string_view text : {"", "   \n", "{", "nonsense", "{\"schema\": \"heapledger/1\",}"}) {
+    std::string message = error_for(text);
+    SCOPED_TRACE(std::string(text));
+    EXPECT_TRUE(message.starts_with("not a heapledger report: ")) << message;
+    EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+  }
+  EXPECT_EQ(error_for(""), "not a heapledger report: the input is empty");
+  EXPECT_EQ(error_for(R"({"schema": "heapledger/1", "summary": {"frees": 1e400}})"),
+            "not a heapledger report: invalid JSON: number overflow parsing '1e400'");
+}
+
+TEST(ReportJsonRead, RejectsOtherDocuments) {
+  EXPECT_EQ(error_for("[1, 2]"), "not a heapledger report: top level: expected a JSON object");
+  EXPECT_EQ(error_for("{\"leaks\": []}"), "not a heapledger report: schema: missing");
+  EXPECT_EQ(error_for("{\"schema\": 1}"), "not a heapledger report: schema: expected a string");
+  EXPECT_EQ(error_for("{\"schema\": \"valgrind/3\"}"),
+            "not a heapledger report: schema: \"valgrind/3\" is not heapledger/1");
+}
+
+TEST(ReportJsonRead, RejectsOtherSchemaVersions) {
+  EXPECT_EQ(error_for("{\"schema\": \"heapledger/2\"}"),
+            "unsupported schema heapledger/2 (this build reads heapledger/1)");
+}
+
+TEST(ReportJsonRead, NamesTheFieldWithTheWrongType) {
+  auto doc = [](std::string_view body) {
+    return fmt::format(R"({{"schema": "heapledger/1", {}}})", body);
+  };
+  auto frame_with = [](std::string_view field) {
+    return fmt::format(R"("leaks": [{{"stack": [{{"address": "0x1", {}}}]}}])", field);
+  };
+  const std::string prefix = "not a heapledger report: ";
+  EXPECT_EQ(error_for(doc(R"("summary": {"allocations": "12"})")),
+            prefix + "summary.allocations: expected a non-negative integer");
+  EXPECT_EQ(error_for(doc(R"("summary": {"frees": -1})")),
+            prefix + "summary.frees: expected a non-negative integer");
+  EXPECT_EQ(error_for(doc(R"("summary": {"frees": 1.5})")),
+            prefix + "summary.frees: expected a non-negative integer");
+  EXPECT_EQ(error_for(doc(R"("summary": [])")), prefix + "summary: expected an object");
+  EXPECT_EQ(error_for(doc(R"("process": {"duration_ms": "slow"})")),
+            prefix + "process.duration_ms: expected a number");
+  EXPECT_EQ(error_for(doc(R"("process": {"argv": ["a", 2]})")),
+            prefix + "process.argv[1]: expected a string");
+  EXPECT_EQ(error_for(doc(R"("leaks": {})")), prefix + "leaks: expected an array");
+  EXPECT_EQ(error_for(doc(R"("leaks": [1])")), prefix + "leaks[0]: expected an object");
+  EXPECT_EQ(error_for(doc(frame_with(R"("line": 2.5)"))),
+            prefix + "leaks[0].stack[0].line: expected an integer");
+  EXPECT_EQ(error_for(doc(frame_with(R"("function": 3)"))),
+            prefix + "leaks[0].stack[0].function: expected a string");
+  EXPECT_EQ(error_for(doc(R"("errors": [{"alloc_stack": {}}])")),
+            prefix + "errors[0].alloc_stack: expected an array");
+}
+
+TEST(ReportJsonRead, RejectsAddressesThatAreNotHexStrings) {
+  for (std::string_view address : {"4198710", "\"401136\"", "\"0x\"", "\"0xzz\"", "\"0x12 \"",
+                                   "\"-0x1\"", "\"0x-1\"", "\"0x10000000000000000\""}) {
+    SCOPED_TRACE(std::string(address));
+    std::string text = fmt::format(
+        R"({{"schema": "heapledger/1", "errors": [{{"kind": "double_free", "address": {}}}]}})",
+        address);
+    EXPECT_EQ(error_for(text),
+              "not a heapledger report: errors[0].address: expected a hex string like \"0x1a2b\"");
+  }
+}
+
+// ---- human_bytes ----
+
+TEST(HumanBytes, UsesBinaryUnitsWithOneDecimal) {
+  EXPECT_EQ(human_bytes(0), "0 B");
+  EXPECT_EQ(human_bytes(1), "1 B");
+  EXPECT_EQ(human_bytes(1023), "1023 B");
+  EXPECT_EQ(human_bytes(1024), "1.0 KiB");
+  EXPECT_EQ(human_bytes(1536), "1.5 KiB");
+  EXPECT_EQ(human_bytes(10 * 1024 - 1), "10.0 KiB");
+  EXPECT_EQ(human_bytes(1048524), "1023.9 KiB");
+  EXPECT_EQ(human_bytes(1048575), "1.0 MiB");  // not "1024.0 KiB"
+  EXPECT_EQ(human_bytes(1 << 20), "1.0 MiB");
+  EXPECT_EQ(human_bytes(1258291), "1.2 MiB");
+  EXPECT_EQ(human_bytes(3ull << 29), "1.5 GiB");
+  EXPECT_EQ(human_bytes(1ull << 40), "1.0 TiB");
+  EXPECT_EQ(human_bytes(1ull << 50), "1.0 PiB");
+  EXPECT_EQ(human_bytes(std::numeric_limits<std::uint64_t>::max()), "16.0 EiB");
+}
+
+// ---- text ----
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t begin = 0;
+  for (std::size_t nl; (nl = text.find('\n', begin)) != std::string::npos; begin = nl + 1)
+    out.push_back(text.substr(begin, nl - begin));
+  EXPECT_EQ(begin, text.size()) << "text does not end with a newline";
+  return out;
+}
+
+bool has_line(const std::string& text, const std::string& line) {
+  for (const std::string& l : lines_of(text))
+    if (l == line) return true;
+  return false;
+}
+
+// Position of `needle` in `text`, failing the test if it is absent.
+std::size_t position(const std::string& text, const std::string& needle) {
+  std::size_t at = text.find(needle);
+  EXPECT_NE(at, std::string::npos) << "missing: " << needle << "\nin:\n" << text;
+  return at;
+}
+
+Leak leak(std::string kind, std::uint64_t bytes, std::uint64_t blocks, Stack stack = {}) {
+  return Leak{std::move(kind), bytes, blocks, 1.0, 1.0, std::move(stack)};
+}
+
+TEST(ReportText, EveryLineCarriesThePidPrefix) {
+  Report r = full_report();
+  r.process.argv.push_back("evil\narg\x1b[31m");
+  std::string text = render_text(r);
+  for (const std::string& l : lines_of(text))
+    EXPECT_TRUE(l == "==4242==" || l.starts_with("==4242== ")) << l;
+  EXPECT_NE(text.find("'evil\\narg\\x1b[31m'"), std::string::npos) << text;
+}
+
+TEST(ReportText, HeaderAndSummary) {
+  std::string text = render_text(full_report());
+  std::vector<std::string> lines = lines_of(text);
+  ASSERT_GE(lines.size(), 8u);
+  EXPECT_EQ(lines[0],
+            "==4242== heapledger 0.1.0 — /usr/bin/prog '--name=ä ö' 'two words' '' "
+            "(pid 4242, 12.5 ms)");
+  EXPECT_EQ(lines[1], "==4242==");
+  EXPECT_EQ(lines[2], "==4242== SUMMARY: 120 allocations, 118 frees, 1.2 MiB allocated");
+  EXPECT_EQ(lines[3], "==4242==   peak: 800.0 KiB in 40 blocks at 10.2 ms");
+  EXPECT_EQ(lines[4], "==4242==   live at exit: 1.5 KiB in 2 blocks");
+  EXPECT_EQ(lines[5],
+            "==4242==   leaked: 1.0 KiB in 1 block   (possibly lost: 256 B, still reachable: "
+            "128 B, suppressed: 64 B)");
+  EXPECT_EQ(lines[6], "==4242==   heap errors: 3");
+}
+
+TEST(ReportText, LeakHeadersUseExactBytesWithSeparators) {
+  Report r;
+  r.process.pid = 1;
+  r.leaks = {{"definite", 1234567, 3, 2.0, 4.5, {}}, {"unknown", 1024, 1, 3.1, 3.1, {}}};
+  std::string text = render_text(r);
+  EXPECT_TRUE(has_line(text,
+                       "==1== LEAK 1 of 2: 1,234,567 bytes in 3 blocks definitely lost, "
+                       "allocated from 2.0 ms to 4.5 ms"))
+      << text;
+  EXPECT_TRUE(has_line(text,
+                       "==1== LEAK 2 of 2: 1,024 bytes in 1 block not freed, "
+                       "allocated at 3.1 ms"))
+      << text;
+  EXPECT_TRUE(has_line(text, "==1==     (no stack recorded)")) << text;
+}
+
+TEST(ReportText, DefiniteAndIndirectFirstThenPossibleEachLargestFirst) {
+  Report r;
+  r.leaks = {leak("possible", 9000, 1), leak("indirect", 50, 1),  leak("definite", 10, 1),
+             leak("unknown", 700, 1),   leak("definite", 300, 1), leak("possible", 20, 1)};
+  std::string text = render_text(r);
+  std::size_t a = position(text, "LEAK 1 of 6: 700 bytes in 1 block not freed");
+  std::size_t b = position(text, "LEAK 2 of 6: 300 bytes in 1 block definitely lost");
+  std::size_t c = position(text, "LEAK 3 of 6: 10 bytes in 1 block definitely lost");
+  std::size_t d = position(text, "LEAK 4 of 6: 50 bytes in 1 block indirectly lost");
+  std::size_t e = position(text, "LEAK 5 of 6: 9,000 bytes in 1 block possibly lost");
+  std::size_t f = position(text, "LEAK 6 of 6: 20 bytes in 1 block possibly lost");
+  EXPECT_TRUE(a < b && b < c && c < d && d < e && e < f) << text;
+}
+
+TEST(ReportText, ReachableIsSummarisedUnlessAskedFor) {
+  Report r;
+  r.leaks = {leak("definite", 32, 1), leak("reachable", 4096, 3), leak("reachable", 64, 1)};
+  std::string text = render_text(r);
+  EXPECT_NE(text.find("LEAK 1 of 1: 32 bytes"), std::string::npos) << text;
+  EXPECT_EQ(text.find("still reachable,"), std::string::npos) << text;
+  EXPECT_TRUE(has_line(text,
+                       "==0== still reachable at exit: 4.1 KiB in 4 blocks from 2 call "
+                       "sites (not listed)"))
+      << text;
+
+  TextOptions o;
+  o.show_reachable = true;
+  text = render_text(r, o);
+  position(text, "LEAK 1 of 3: 32 bytes in 1 block definitely lost");
+  position(text, "LEAK 2 of 3: 4,096 bytes in 3 blocks still reachable");
+  position(text, "LEAK 3 of 3: 64 bytes in 1 block still reachable");
+  EXPECT_EQ(text.find("not listed"), std::string::npos) << text;
+}
+
+TEST(ReportText, TruncatesLeakSitesWithACountedLine) {
+  Report r;
+  for (std::uint64_t i = 1; i <= 5; ++i) r.leaks.push_back(leak("definite", i * 1000, i));
+  TextOptions o;
+  o.max_leaks = 2;
+  std::string text = render_text(r, o);
+  position(text, "LEAK 1 of 5: 5,000 bytes in 5 blocks");
+  position(text, "LEAK 2 of 5: 4,000 bytes in 4 blocks");
+  EXPECT_EQ(text.find("LEAK 3 of 5"), std::string::npos) << text;
+  EXPECT_TRUE(has_line(text,
+                       "==0== ... and 3 more leak sites (5.9 KiB in 6 blocks) — see the "
+                       "JSON report"))
+      << text;
+  o.max_leaks = 0;  // no limit
+  position(render_text(r, o), "LEAK 5 of 5: 1,000 bytes in 1 block");
+}
+
+TEST(ReportText, FramesShowFunctionFileLineOrModuleOffset) {
+  Report r = full_report();
+  std::string text = render_text(r);
+  EXPECT_TRUE(has_line(text, "==4242==     #0 0x401136 inner_helper  util.h:7  [inlined]")) << text;
+  EXPECT_TRUE(has_line(text, "==4242==     #1 0x401136 leak_malloc  demo.c:12")) << text;
+  EXPECT_TRUE(has_line(text, "==4242==     #2 0x7f0000002a1b libc.so.6+0x2a1b")) << text;
+  EXPECT_TRUE(has_line(text, "==4242==     #3 0xffffffffffffffff ??")) << text;
+  EXPECT_TRUE(has_line(text, "==4242==     #0 0x401200 main  (demo)")) << text;
+  EXPECT_EQ(text.find("/src/demo.c"), std::string::npos) << "file paths are shortened";
+}
+
+TEST(ReportText, RecursionIsNotMistakenForInlining) {
+  Report r;
+  Frame f = frame(0x4000, "/bin/x", 0x4000, "recurse", "/r.c", 9);
+  r.leaks = {leak("definite", 8, 1, {f, f})};
+  std::string text = render_text(r);
+  EXPECT_TRUE(has_line(text, "==0==     #0 0x4000 recurse  r.c:9")) << text;
+  EXPECT_TRUE(has_line(text, "==0==     #1 0x4000 recurse  r.c:9")) << text;
+}
+
+TEST(ReportText, TruncatesLongStacks) {
+  Report r;
+  Stack s;
+  for (std::uint64_t i = 0; i < 15; ++i) s.push_back(frame(0x1000 + i, "/lib/libz.so", i));
+  r.leaks = {leak("definite", 8, 1, s)};
+  TextOptions o;
+  o.max_frames = 11;
+  std::string text = render_text(r, o);
+  EXPECT_TRUE(has_line(text, "==0==     #0  0x1000 libz.so+0x0")) << text;
+  EXPECT_TRUE(has_line(text, "==0==     #10 0x100a libz.so+0xa")) << text;
+  EXPECT_EQ(text.find("#11"), std::string::npos) << text;
+  EXPECT_TRUE(has_line(text, "==0==     ... 4 more frames")) << text;
+}
+
+TEST(ReportText, NoLeaksLine) {
+  Report r;
+  r.process.pid = 9;
+  r.summary.allocations = r.summary.frees = 120;
+  EXPECT_TRUE(has_line(render_text(r),
+                       "==9== no leaks: all 120 heap blocks allocated by the program were freed"));
+  r.summary.allocations = r.summary.frees = 0;
+  EXPECT_TRUE(has_line(render_text(r), "==9== no leaks: the program made no heap allocations"));
+  r.summary.allocations = 3;
+  r.summary.live_blocks = 1;
+  r.summary.live_bytes = 2048;
+  r.leaks = {leak("reachable", 2048, 1)};
+  std::string text = render_text(r);
+  EXPECT_TRUE(has_line(text,
+                       "==9== no leaks: 2.0 KiB in 1 block still allocated at exit, none "
+                       "of it lost"))
+      << text;
+  EXPECT_EQ(text.find("LEAK"), std::string::npos) << text;
+}
+
+TEST(ReportText, LeaksSuppressTheNoLeaksLine) {
+  EXPECT_EQ(render_text(full_report()).find("no leaks"), std::string::npos);
+}
+
+TEST(ReportText, HeapErrorsWithTheirStacks) {
+  std::string text = render_text(full_report());
+  std::size_t a = position(text,
+                           "==4242== HEAP ERROR 1 of 3: double free of 0xdead0\n"
+                           "==4242==     #0 0x401400 f  a.c:1\n"
+                           "==4242==   allocated at:\n"
+                           "==4242==     #0 0x401500 g  (demo)\n");
+  std::size_t b = position(text,
+                           "==4242== HEAP ERROR 2 of 3: invalid free of 0x10 (not a heap block)\n"
+                           "==4242==     (no stack recorded)\n"
+                           "==4242==   freed at:\n==4242==     (no stack recorded)\n");
+  std::size_t c = position(text,
+                           "==4242== HEAP ERROR 3 of 3: mismatched free of 0x20 (sized delete "
+                           "with a different size)\n==4242==     (no stack recorded)\n");
+  EXPECT_LT(a, b);
+  EXPECT_LT(b, c);
+  EXPECT_LT(c, position(text, "LEAK 1 of"));  // errors come before leaks
+}
+
+TEST(ReportText, PeakCallSites) {
+  Report r = full_report();
+  TextOptions o;
+  o.max_peak = 1;
+  std::string text = render_text(r, o);
+  position(text,
+           "==4242== PEAK: 800.0 KiB in 40 blocks at 10.2 ms, held by these call sites:\n"
+           "==4242==    585.9 KiB  73%     30 blocks  at build_cache  c.c:22\n"
+           "==4242==   ... and 1 more call site (214.1 KiB)\n");
+}
+
+TEST(ReportText, PeakSiteIsNamedByTheFirstFrameOutsideTheStandardLibrary) {
+  Report r;
+  r.summary.peak_bytes = 4096;
+  r.peak = {{4096,
+             2,
+             {frame(0x10, "/bin/x", 0x10, "std::vector<int>::_M_realloc_insert",
+                    "/usr/include/c++/12/bits/vector.tcc", 440),
+              frame(0x10, "/bin/x", 0x10, "helper", "/usr/include/foo.h", 3),
+              frame(0x20, "/lib/libstdc++.so.6", 0x20),
+              frame(0x30, "/bin/x", 0x30, "make_list", "/src/list.cc", 20)}},
+            {0, 0, {frame(0x40, "/lib/libstdc++.so.6", 0x40)}}};
+  std::string text = render_text(r);
+  position(text, "4.0 KiB 100%      2 blocks  at make_list  list.cc:20\n");
+  position(text, "0 B   0%      0 blocks  at libstdc++.so.6+0x40\n");
+}
+
+TEST(ReportText, SmallReportExactly) {
+  Report r;
+  r.tool_version = "0.1.0";
+  r.process.pid = 1234;
+  r.process.ppid = 1;
+  r.process.exe = "/tmp/demo";
+  r.process.argv = {"demo", "x"};
+  r.process.duration_ms = 2.0;
+  r.summary.allocations = 3;
+  r.summary.frees = 2;
+  r.summary.bytes_allocated = 3072;
+  r.summary.peak_bytes = 2048;
+  r.summary.peak_blocks = 2;
+  r.summary.peak_time_ms = 1.0;
+  r.summary.live_bytes = 1024;
+  r.summary.live_blocks = 1;
+  r.summary.leaked_bytes = 1024;
+  r.summary.leaked_blocks = 1;
+  r.leaks = {{"definite",
+              1024,
+              1,
+              0.5,
+              0.5,
+              {frame(0x401136, "/tmp/demo", 0x1136, "leak_malloc", "/src/demo.c", 12),
+               frame(0x401200, "/tmp/demo", 0x1200, "main", "/src/demo.c", 40)}}};
+  EXPECT_EQ(render_text(r),
+            "==1234== heapledger 0.1.0 — /tmp/demo x (pid 1234, 2.0 ms)\n"
+            "==1234==\n"
+            "==1234== SUMMARY: 3 allocations, 2 frees, 3.0 KiB allocated\n"
+            "==1234==   peak: 2.0 KiB in 2 blocks at 1.0 ms\n"
+            "==1234==   live at exit: 1.0 KiB in 1 block\n"
+            "==1234==   leaked: 1.0 KiB in 1 block\n"
+            "==1234==   heap errors: 0\n"
+            "==1234==\n"
+            "==1234== LEAK 1 of 1: 1,024 bytes in 1 block definitely lost, allocated at 0.5 ms\n"
+            "==1234==     #0 0x401136 leak_malloc  demo.c:12\n"
+            "==1234==     #1 0x401200 main  demo.c:40\n");
+}
+
+}  // namespace
+}  // namespace heapledger

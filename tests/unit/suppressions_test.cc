@@ -1,0 +1,101 @@
+// Suppressions: LSan's matching rules, file parsing with line-numbered warnings, and what
+// applying them does to a report's leaks and summary.
+#include "tracker/suppressions.h"
+
+#include <gtest/gtest.h>
+
+namespace heapledger {
+namespace {
+
+TEST(TemplateMatch, SubstringUnlessAnchored) {
+  EXPECT_TRUE(template_match("leak_other", "leak_other"));
+  EXPECT_TRUE(template_match("other", "leak_other"));
+  EXPECT_TRUE(template_match("^leak", "leak_other"));
+  EXPECT_FALSE(template_match("^other", "leak_other"));
+  EXPECT_TRUE(template_match("other$", "leak_other"));
+  EXPECT_FALSE(template_match("leak$", "leak_other"));
+  EXPECT_TRUE(template_match("^leak_other$", "leak_other"));
+  EXPECT_FALSE(template_match("", "anything"));
+}
+
+TEST(TemplateMatch, Wildcards) {
+  EXPECT_TRUE(template_match("std::*::insert", "std::map<int, int>::insert"));
+  EXPECT_TRUE(template_match("^lib*.so$", "libfoo.so"));
+  EXPECT_FALSE(template_match("^lib*.so$", "libfoo.so.1"));
+  EXPECT_TRUE(template_match("a*b*c", "xxaxxbxxcxx"));
+  EXPECT_FALSE(template_match("a*b*c", "xxaxxcxxbxx"));
+  EXPECT_TRUE(template_match("*", ""));
+}
+
+TEST(Suppressions, ParsesLsanFilesAndWarnsWithLineNumbers) {
+  Suppressions s;
+  std::vector<std::string> warnings;
+  s.parse("# comment\n\nleak:foo\n  leak:bar*baz  \nnot a rule\ncalled_from_lib:x\nleak:\n", "s.txt", &warnings);
+  EXPECT_EQ(s.size(), 2u);
+  ASSERT_EQ(warnings.size(), 3u);
+  EXPECT_NE(warnings[0].find("s.txt:5"), std::string::npos) << warnings[0];
+  EXPECT_NE(warnings[1].find("s.txt:6"), std::string::npos) << warnings[1];
+  EXPECT_NE(warnings[2].find("s.txt:7"), std::string::npos) << warnings[2];
+}
+
+Stack stack_of(const char* function, const char* file, const char* module) {
+  Frame f;
+  f.function = function;
+  f.file = file;
+  f.module = module;
+  return Stack{f};
+}
+
+Report sample() {
+  Report r;
+  r.leaks = {Leak{"definite", 100, 2, 0, 0, stack_of("parse_config", "/src/config.c", "/bin/app")},
+             Leak{"indirect", 40, 1, 0, 0, stack_of("parse_config", "/src/config.c", "/bin/app")},
+             Leak{"possible", 30, 1, 0, 0, stack_of("cache_put", "/src/cache.c", "/lib/libcache.so")},
+             Leak{"reachable", 500, 5, 0, 0, stack_of("parse_config", "/src/config.c", "/bin/app")},
+             Leak{"definite", 7, 1, 0, 0, stack_of("other", "/src/other.c", "/bin/app")}};
+  r.summary.leaked_bytes = 147;
+  r.summary.leaked_blocks = 4;
+  r.summary.possible_bytes = 30;
+  r.summary.reachable_bytes = 500;
+  return r;
+}
+
+TEST(Suppressions, ApplyMovesMatchedLeaksToSuppressed) {
+  Suppressions s;
+  s.parse("leak:parse_config\nleak:libcache.so\n", "s", nullptr);
+  Report r = sample();
+  s.apply(r);
+  ASSERT_EQ(r.leaks.size(), 2u);  // the reachable entry stays, and the unmatched leak
+  EXPECT_EQ(r.leaks[0].kind, "reachable");
+  EXPECT_EQ(r.leaks[1].bytes, 7u);
+  EXPECT_EQ(r.summary.leaked_bytes, 7u);
+  EXPECT_EQ(r.summary.leaked_blocks, 1u);
+  EXPECT_EQ(r.summary.possible_bytes, 0u);
+  EXPECT_EQ(r.summary.suppressed_bytes, 170u);
+  ASSERT_EQ(r.suppressions.size(), 2u);
+  std::uint64_t by_config = 0, by_cache = 0;
+  for (const SuppressionHit& h : r.suppressions) (h.pattern == "parse_config" ? by_config : by_cache) += h.bytes;
+  EXPECT_EQ(by_config, 140u);
+  EXPECT_EQ(by_cache, 30u);
+}
+
+TEST(Suppressions, MatchesFileNamesToo) {
+  Suppressions s;
+  s.parse("leak:config.c$\n", "s", nullptr);
+  Report r = sample();
+  s.apply(r);
+  EXPECT_EQ(r.summary.suppressed_bytes, 140u);
+}
+
+TEST(Suppressions, BuiltinListCoversDynamicLinkerTls) {
+  Report r;
+  r.leaks = {Leak{"definite", 64, 1, 0, 0, stack_of("_dl_allocate_tls", "dl-tls.c", "/lib64/ld-linux-x86-64.so.2")}};
+  r.summary.leaked_bytes = 64;
+  r.summary.leaked_blocks = 1;
+  Suppressions::builtin().apply(r);
+  EXPECT_TRUE(r.leaks.empty());
+  EXPECT_EQ(r.summary.leaked_blocks, 0u);
+}
+
+}  // namespace
+}  // namespace heapledger

@@ -1,0 +1,42 @@
+// The heapledger CLI's commands. Each command adds its subcommand and flags to the CLI11 app
+// (add_*), and runs once parsing succeeded (*_command), returning the process exit status.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace CLI {
+class App;
+}
+
+namespace heapledger::cli {
+
+struct RunArgs {
+  std::optional<std::string> json;   // --json FILE
+  std::optional<std::string> log;    // --log FILE|stderr|none
+  std::vector<std::string> options;  // --option KEY=VALUE, verbatim
+  std::optional<int> leak_exitcode;  // --leak-exitcode N
+  std::vector<std::string> command;  // PROG ARGS...
+};
+
+struct ReportArgs {
+  std::string file;  // a JSON report, "-" for stdin
+  bool show_reachable = false;
+  std::size_t max_leaks = 25;
+  std::size_t max_frames = 12;
+};
+
+CLI::App* add_run(CLI::App& app, RunArgs& args);
+int run_command(const RunArgs& args);
+
+CLI::App* add_report(CLI::App& app, ReportArgs& args);
+int report_command(const ReportArgs& args);
+
+// Exit statuses of `run` when the program itself did not run (as env(1) and timeout(1) use them).
+inline constexpr int kToolFailed = 125;
+inline constexpr int kCannotExecute = 126;
+inline constexpr int kNotFound = 127;
+
+}  // namespace heapledger::cli

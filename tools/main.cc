@@ -1,0 +1,40 @@
+// heapledger: runs programs under the preloaded library (`run`) and renders JSON reports
+// (`report`). Parses the command line and dispatches; the commands live in run.cc and render.cc.
+#include <CLI/CLI.hpp>
+
+#include "tools/commands.h"
+
+namespace {
+
+using heapledger::cli::ReportArgs;
+using heapledger::cli::RunArgs;
+
+constexpr int kUsageError = 2;
+
+// CLI11 prints the message (or the help, or the version); usage errors all exit 2.
+int usage_error(CLI::App& app, const CLI::ParseError& e) {
+  return app.exit(e) == 0 ? 0 : kUsageError;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"heapledger " HEAPLEDGER_VERSION
+               ": finds leaks, peak usage and heap misuse in "
+               "Linux programs by preloading libheapledger.so.",
+               "heapledger"};
+  app.set_version_flag("--version", "heapledger " HEAPLEDGER_VERSION);
+  app.require_subcommand(1);
+  RunArgs run_args;
+  ReportArgs report_args;
+  CLI::App* run = heapledger::cli::add_run(app, run_args);
+  CLI::App* report = heapledger::cli::add_report(app, report_args);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return usage_error(app, e);
+  }
+  if (run->parsed()) return heapledger::cli::run_command(run_args);
+  if (report->parsed()) return heapledger::cli::report_command(report_args);
+  return kUsageError;
+}

@@ -1,0 +1,15 @@
+// Why LD_PRELOAD would not reach a program: static linking, setuid/setgid or file capabilities
+// (the loader's secure mode), or another ELF class or machine. Scripts are judged by their
+// interpreter.
+#pragma once
+
+#include <optional>
+#include <string>
+
+namespace heapledger::cli {
+
+// "PATH is statically linked", "PATH runs /bin/x, which is setuid", ... or nullopt when the
+// library can be preloaded, or when the file cannot be read (exec will report that).
+std::optional<std::string> preload_obstacle(const std::string& path);
+
+}  // namespace heapledger::cli

@@ -1,0 +1,155 @@
+// `heapledger run -- PROG ARGS...`: finds libheapledger.so, puts it in LD_PRELOAD, turns the
+// flags into HEAPLEDGER_OPTIONS, warns when preloading cannot work, and runs the program.
+#include <cstdlib>
+#include <filesystem>
+#include <string_view>
+#include <system_error>
+
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+
+#include "tools/commands.h"
+#include "tools/preload_check.h"
+#include "tools/spawn.h"
+
+namespace heapledger::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::string_view kLibraryName = "libheapledger.so";
+
+// Where the library sits relative to the CLI's bin/ directory, in the build and install trees.
+constexpr const char* kLibraryDirs[] = {"../lib", "../lib/" HEAPLEDGER_LIBRARY_ARCH,
+                                        "../" HEAPLEDGER_INSTALL_LIBDIR};
+
+// Thrown for problems that stop `run` before the program starts (exit status 125).
+struct RunError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+std::string env_or_empty(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+// HEAPLEDGER_LIBRARY if set, else the first library found next to the CLI. Absolute, because
+// LD_PRELOAD is inherited by whatever the program execs after changing directory.
+std::string find_library() {
+  std::error_code ec;
+  if (std::string env = env_or_empty("HEAPLEDGER_LIBRARY"); !env.empty()) {
+    if (!fs::is_regular_file(env, ec))
+      throw RunError(fmt::format("HEAPLEDGER_LIBRARY={} is not a file", env));
+    return fs::absolute(env).lexically_normal();
+  }
+  fs::path bin = fs::read_symlink("/proc/self/exe", ec).parent_path();
+  std::string tried;
+  for (const char* dir : kLibraryDirs) {
+    fs::path candidate = (bin / dir / kLibraryName).lexically_normal();
+    if (fs::is_regular_file(candidate, ec)) return candidate;
+    if (tried.find(candidate.string()) == std::string::npos)  // libdir is often just "lib"
+      tried += (tried.empty() ? "" : ", ") + candidate.string();
+  }
+  throw RunError(fmt::format("cannot find {} (looked for {}); set HEAPLEDGER_LIBRARY to its path",
+                             kLibraryName, tried));
+}
+
+// The loader splits LD_PRELOAD at spaces and colons, and has no way to quote them.
+std::string preload_value(const std::string& library) {
+  if (library.find_first_of(" :") != std::string::npos)
+    throw RunError(
+        fmt::format("the library path {} contains a space or ':', which LD_PRELOAD "
+                    "cannot hold; set HEAPLEDGER_LIBRARY to a path without them",
+                    library));
+  std::string existing = env_or_empty("LD_PRELOAD");
+  return existing.empty() ? library : library + ":" + existing;
+}
+
+// A report path as the program should see it: absolute, since the program may chdir before it
+// exits. "stderr" and "none" are not paths.
+std::string report_path(const std::string& value) {
+  if (value == "stderr" || value == "none") return value;
+  std::string path = fs::absolute(value).lexically_normal();
+  if (path.find(':') != std::string::npos)
+    throw RunError(fmt::format("{} contains ':', which HEAPLEDGER_OPTIONS cannot hold", path));
+  return path;
+}
+
+// The existing HEAPLEDGER_OPTIONS first, the flags after it: the library lets later keys win.
+std::string options_value(const RunArgs& args) {
+  std::vector<std::string> parts;
+  if (std::string env = env_or_empty("HEAPLEDGER_OPTIONS"); !env.empty()) parts.push_back(env);
+  if (args.json) parts.push_back("json=" + report_path(*args.json));
+  if (args.log) parts.push_back("log=" + report_path(*args.log));
+  for (const std::string& option : args.options) parts.push_back(option);
+  if (args.leak_exitcode) parts.push_back(fmt::format("leak_exitcode={}", *args.leak_exitcode));
+  return fmt::format("{}", fmt::join(parts, ":"));
+}
+
+// --option values: KEY=VALUE with no ':' (the separator of HEAPLEDGER_OPTIONS).
+std::string check_key_value(std::string& s) {
+  if (s.find('=') == std::string::npos || s.front() == '=') return "expected KEY=VALUE: " + s;
+  if (s.find(':') != std::string::npos) return "':' separates options and cannot be in " + s;
+  return "";
+}
+
+std::string check_no_colon(std::string& s) {
+  return s.find(':') == std::string::npos ? "" : "':' separates options and cannot be in " + s;
+}
+
+}  // namespace
+
+CLI::App* add_run(CLI::App& app, RunArgs& args) {
+  CLI::App* cmd = app.add_subcommand("run", "Run a program with libheapledger.so preloaded");
+  cmd->positionals_at_end();  // from PROG on, every argument is the program's, "-x" included
+  cmd->add_option("--json", args.json, "Write the JSON report to FILE (%p: the process id)")
+      ->type_name("FILE")
+      ->check(CLI::Validator(check_no_colon, ""));
+  cmd->add_option("--log", args.log, "Write the text report to FILE, stderr (default) or none")
+      ->type_name("FILE")
+      ->check(CLI::Validator(check_no_colon, ""));
+  cmd->add_option("--option", args.options,
+                  "Any HEAPLEDGER_OPTIONS key, e.g. --option max_frames=32 (repeatable)")
+      ->type_name("KEY=VALUE")
+      ->allow_extra_args(false)
+      ->check(CLI::Validator(check_key_value, ""));
+  cmd->add_option("--leak-exitcode", args.leak_exitcode,
+                  "Exit with N (0-255) if the program leaked")
+      ->type_name("N")
+      ->check(CLI::Range(0, 255).description(""));
+  cmd->add_option("command", args.command, "The program to run and its arguments")
+      ->required()
+      ->type_name("PROG [ARGS...]");
+  cmd->footer(
+      "Every argument from PROG on is passed to the program (-- before PROG is optional).\n"
+      "Exit status: the program's own (a signal that killed it is raised again); when the\n"
+      "program did not run: 125 heapledger failed, 126 not executable, 127 not found.\n"
+      "Environment: HEAPLEDGER_LIBRARY overrides the library's path; HEAPLEDGER_OPTIONS is\n"
+      "kept and the flags are added after it, so they win.");
+  return cmd;
+}
+
+int run_command(const RunArgs& args) {
+  const std::string& name = args.command.front();
+  std::optional<std::string> program = find_program(name);
+  if (!program) {
+    fmt::print(stderr, "heapledger: {}: command not found\n", name);
+    return kNotFound;
+  }
+  try {
+    ::setenv("LD_PRELOAD", preload_value(find_library()).c_str(), 1);
+    if (std::string options = options_value(args); !options.empty())
+      ::setenv("HEAPLEDGER_OPTIONS", options.c_str(), 1);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "heapledger: {}\n", e.what());
+    return kToolFailed;
+  }
+  if (std::optional<std::string> why = preload_obstacle(*program))
+    fmt::print(stderr,
+               "heapledger: {}: the library cannot be preloaded and no report will be "
+               "written\n",
+               *why);
+  return pass_through(spawn_and_wait(*program, args.command));
+}
+
+}  // namespace heapledger::cli

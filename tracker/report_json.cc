@@ -1,0 +1,365 @@
+// Report <-> JSON (schema heapledger/1). Writing maps the model field by field in schema order;
+// reading is lenient about missing fields and strict about types, and names the bad field.
+#include "tracker/report_json.h"
+
+#include <charconv>
+#include <cstdint>
+#include <limits>
+#include <stdexcept>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace heapledger {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+constexpr std::string_view kSchema = "heapledger/1";
+
+// ---- writing ----
+
+std::string hex(std::uint64_t v) { return fmt::format("{:#x}", v); }
+
+template <class T>
+Json optional_json(const std::optional<T>& v) {
+  return v ? Json(*v) : Json(nullptr);
+}
+
+Json frame_json(const Frame& f) {
+  return Json{{"address", hex(f.address)},     {"module", f.module},
+              {"offset", hex(f.offset)},       {"function", optional_json(f.function)},
+              {"file", optional_json(f.file)}, {"line", optional_json(f.line)}};
+}
+
+Json stack_json(const Stack& s) {
+  Json a = Json::array();
+  for (const Frame& f : s) a.push_back(frame_json(f));
+  return a;
+}
+
+Json optional_stack_json(const std::optional<Stack>& s) {
+  return s ? stack_json(*s) : Json(nullptr);
+}
+
+Json process_json(const ProcessInfo& p) {
+  return Json{{"pid", p.pid},
+              {"ppid", p.ppid},
+              {"exe", p.exe},
+              {"argv", p.argv},
+              {"duration_ms", p.duration_ms}};
+}
+
+Json summary_json(const Summary& s) {
+  return Json{{"allocations", s.allocations},
+              {"frees", s.frees},
+              {"bytes_allocated", s.bytes_allocated},
+              {"peak_bytes", s.peak_bytes},
+              {"peak_blocks", s.peak_blocks},
+              {"peak_time_ms", s.peak_time_ms},
+              {"live_bytes", s.live_bytes},
+              {"live_blocks", s.live_blocks},
+              {"leaked_bytes", s.leaked_bytes},
+              {"leaked_blocks", s.leaked_blocks},
+              {"possible_bytes", s.possible_bytes},
+              {"reachable_bytes", s.reachable_bytes},
+              {"suppressed_bytes", s.suppressed_bytes},
+              {"errors", s.errors}};
+}
+
+Json leak_json(const Leak& l) {
+  return Json{{"kind", l.kind},         {"bytes", l.bytes},     {"blocks", l.blocks},
+              {"first_ms", l.first_ms}, {"last_ms", l.last_ms}, {"stack", stack_json(l.stack)}};
+}
+
+Json peak_json(const PeakSite& p) {
+  return Json{{"bytes", p.bytes}, {"blocks", p.blocks}, {"stack", stack_json(p.stack)}};
+}
+
+// detail is not in the DESIGN.md listing (an added field); absent is null, as elsewhere.
+Json error_json(const HeapError& e) {
+  return Json{{"kind", e.kind},
+              {"address", hex(e.address)},
+              {"detail", e.detail.empty() ? Json(nullptr) : Json(e.detail)},
+              {"stack", stack_json(e.stack)},
+              {"alloc_stack", optional_stack_json(e.alloc_stack)},
+              {"free_stack", optional_stack_json(e.free_stack)}};
+}
+
+Json timeline_json(const TimelinePoint& t) { return Json{{"t_ms", t.t_ms}, {"bytes", t.bytes}}; }
+
+template <class T, class F>
+Json array_json(const std::vector<T>& items, F to_item) {
+  Json a = Json::array();
+  for (const T& item : items) a.push_back(to_item(item));
+  return a;
+}
+
+// ---- reading: every reader takes the enclosing object, its path (for messages) and a key ----
+
+[[noreturn]] void fail(std::string_view path, std::string_view what) {
+  throw std::runtime_error(fmt::format("not a heapledger report: {}: {}", path, what));
+}
+
+std::string join(std::string_view path, std::string_view key) {
+  return path.empty() ? std::string(key) : fmt::format("{}.{}", path, key);
+}
+
+// The member `key` of `obj`, or nullptr when it is missing or null (both mean "not given").
+const Json* member(const Json& obj, std::string_view key) {
+  auto it = obj.find(key);
+  return it == obj.end() || it->is_null() ? nullptr : &*it;
+}
+
+void read(const Json& obj, std::string_view path, std::string_view key, std::uint64_t& out) {
+  const Json* v = member(obj, key);
+  if (!v) return;
+  if (!v->is_number_unsigned()) fail(join(path, key), "expected a non-negative integer");
+  out = v->get<std::uint64_t>();
+}
+
+void read(const Json& obj, std::string_view path, std::string_view key, std::int64_t& out) {
+  const Json* v = member(obj, key);
+  if (!v) return;
+  bool fits = v->is_number_integer() &&
+              !(v->is_number_unsigned() &&
+                v->get<std::uint64_t>() > std::uint64_t(std::numeric_limits<std::int64_t>::max()));
+  if (!fits) fail(join(path, key), "expected an integer");
+  out = v->get<std::int64_t>();
+}
+
+void read(const Json& obj, std::string_view path, std::string_view key, double& out) {
+  const Json* v = member(obj, key);
+  if (!v) return;
+  if (!v->is_number()) fail(join(path, key), "expected a number");
+  out = v->get<double>();
+}
+
+void read(const Json& obj, std::string_view path, std::string_view key, std::string& out) {
+  const Json* v = member(obj, key);
+  if (!v) return;
+  if (!v->is_string()) fail(join(path, key), "expected a string");
+  out = v->get<std::string>();
+}
+
+void read(const Json& obj, std::string_view path, std::string_view key,
+          std::optional<std::string>& out) {
+  out.reset();
+  if (member(obj, key)) read(obj, path, key, out.emplace());
+}
+
+void read(const Json& obj, std::string_view path, std::string_view key, std::optional<int>& out) {
+  out.reset();
+  const Json* v = member(obj, key);
+  if (!v) return;
+  std::int64_t n = 0;
+  read(obj, path, key, n);
+  if (n < std::numeric_limits<int>::min() || n > std::numeric_limits<int>::max())
+    fail(join(path, key), "integer out of range");
+  out = int(n);
+}
+
+// "0x1a2b" -> 0x1a2b. Exactly what hex() writes: 0x prefix, 1 to 16 hex digits.
+void read_hex(const Json& obj, std::string_view path, std::string_view key, std::uint64_t& out) {
+  const Json* v = member(obj, key);
+  if (!v) return;
+  const std::string* s = v->get_ptr<const std::string*>();
+  bool ok = s && s->size() > 2 && s->size() <= 18 && (*s)[0] == '0' && ((*s)[1] | 0x20) == 'x';
+  if (ok) {
+    const char* end = s->data() + s->size();
+    auto [ptr, ec] = std::from_chars(s->data() + 2, end, out, 16);
+    ok = ec == std::errc() && ptr == end;
+  }
+  if (!ok) fail(join(path, key), "expected a hex string like \"0x1a2b\"");
+}
+
+// Calls each(element, element_path) for every element of the array `key` (missing: none).
+template <class F>
+void for_each(const Json& obj, std::string_view path, std::string_view key, F each) {
+  const Json* v = member(obj, key);
+  if (!v) return;
+  std::string where = join(path, key);
+  if (!v->is_array()) fail(where, "expected an array");
+  for (std::size_t i = 0; i < v->size(); ++i) each((*v)[i], fmt::format("{}[{}]", where, i));
+}
+
+// The object `key` of `obj`, or an empty object when missing or null.
+const Json& object_at(const Json& obj, std::string_view path, std::string_view key) {
+  static const Json kEmpty = Json::object();
+  const Json* v = member(obj, key);
+  if (!v) return kEmpty;
+  if (!v->is_object()) fail(join(path, key), "expected an object");
+  return *v;
+}
+
+void expect_object(const Json& j, std::string_view path) {
+  if (!j.is_object()) fail(path, "expected an object");
+}
+
+Frame read_frame(const Json& j, std::string_view path) {
+  expect_object(j, path);
+  Frame f;
+  read_hex(j, path, "address", f.address);
+  read(j, path, "module", f.module);
+  read_hex(j, path, "offset", f.offset);
+  read(j, path, "function", f.function);
+  read(j, path, "file", f.file);
+  read(j, path, "line", f.line);
+  return f;
+}
+
+Stack read_stack(const Json& obj, std::string_view path, std::string_view key) {
+  Stack s;
+  for_each(obj, path, key,
+           [&](const Json& f, const std::string& at) { s.push_back(read_frame(f, at)); });
+  return s;
+}
+
+std::optional<Stack> read_optional_stack(const Json& obj, std::string_view path,
+                                         std::string_view key) {
+  if (!member(obj, key)) return std::nullopt;
+  return read_stack(obj, path, key);
+}
+
+ProcessInfo read_process(const Json& doc) {
+  const Json& j = object_at(doc, "", "process");
+  ProcessInfo p;
+  read(j, "process", "pid", p.pid);
+  read(j, "process", "ppid", p.ppid);
+  read(j, "process", "exe", p.exe);
+  for_each(j, "process", "argv", [&](const Json& a, const std::string& at) {
+    if (!a.is_string()) fail(at, "expected a string");
+    p.argv.push_back(a.get<std::string>());
+  });
+  read(j, "process", "duration_ms", p.duration_ms);
+  return p;
+}
+
+Summary read_summary(const Json& doc) {
+  const Json& j = object_at(doc, "", "summary");
+  constexpr std::string_view at = "summary";
+  Summary s;
+  read(j, at, "allocations", s.allocations);
+  read(j, at, "frees", s.frees);
+  read(j, at, "bytes_allocated", s.bytes_allocated);
+  read(j, at, "peak_bytes", s.peak_bytes);
+  read(j, at, "peak_blocks", s.peak_blocks);
+  read(j, at, "peak_time_ms", s.peak_time_ms);
+  read(j, at, "live_bytes", s.live_bytes);
+  read(j, at, "live_blocks", s.live_blocks);
+  read(j, at, "leaked_bytes", s.leaked_bytes);
+  read(j, at, "leaked_blocks", s.leaked_blocks);
+  read(j, at, "possible_bytes", s.possible_bytes);
+  read(j, at, "reachable_bytes", s.reachable_bytes);
+  read(j, at, "suppressed_bytes", s.suppressed_bytes);
+  read(j, at, "errors", s.errors);
+  return s;
+}
+
+Leak read_leak(const Json& j, const std::string& at) {
+  expect_object(j, at);
+  Leak l;
+  read(j, at, "kind", l.kind);
+  read(j, at, "bytes", l.bytes);
+  read(j, at, "blocks", l.blocks);
+  read(j, at, "first_ms", l.first_ms);
+  read(j, at, "last_ms", l.last_ms);
+  l.stack = read_stack(j, at, "stack");
+  return l;
+}
+
+PeakSite read_peak_site(const Json& j, const std::string& at) {
+  expect_object(j, at);
+  PeakSite p;
+  read(j, at, "bytes", p.bytes);
+  read(j, at, "blocks", p.blocks);
+  p.stack = read_stack(j, at, "stack");
+  return p;
+}
+
+HeapError read_error(const Json& j, const std::string& at) {
+  expect_object(j, at);
+  HeapError e;
+  read(j, at, "kind", e.kind);
+  read_hex(j, at, "address", e.address);
+  read(j, at, "detail", e.detail);
+  e.stack = read_stack(j, at, "stack");
+  e.alloc_stack = read_optional_stack(j, at, "alloc_stack");
+  e.free_stack = read_optional_stack(j, at, "free_stack");
+  return e;
+}
+
+TimelinePoint read_timeline_point(const Json& j, const std::string& at) {
+  expect_object(j, at);
+  TimelinePoint t;
+  read(j, at, "t_ms", t.t_ms);
+  read(j, at, "bytes", t.bytes);
+  return t;
+}
+
+template <class T, class F>
+std::vector<T> read_array(const Json& doc, std::string_view key, F read_item) {
+  std::vector<T> items;
+  for_each(doc, "", key,
+           [&](const Json& j, const std::string& at) { items.push_back(read_item(j, at)); });
+  return items;
+}
+
+Json parse_document(std::string_view text) {
+  if (text.find_first_not_of(" \t\r\n") == text.npos)
+    throw std::runtime_error("not a heapledger report: the input is empty");
+  try {
+    return Json::parse(text);
+  } catch (const Json::exception& e) {  // parse_error, or out_of_range for a number like 1e400
+    // what() is "[json.exception.parse_error.101] parse error at line 1, column 2: ...".
+    std::string_view what = e.what();
+    if (auto p = what.find("] "); p != what.npos) what.remove_prefix(p + 2);
+    throw std::runtime_error(fmt::format("not a heapledger report: invalid JSON: {}", what));
+  }
+}
+
+void check_schema(const Json& doc) {
+  if (!doc.is_object()) fail("top level", "expected a JSON object");
+  const Json* schema = member(doc, "schema");
+  if (!schema) fail("schema", "missing");
+  if (!schema->is_string()) fail("schema", "expected a string");
+  const auto& name = schema->get_ref<const std::string&>();
+  if (name == kSchema) return;
+  if (name.starts_with("heapledger/"))
+    throw std::runtime_error(
+        fmt::format("unsupported schema {} (this build reads {})", name, kSchema));
+  fail("schema", fmt::format("\"{}\" is not {}", name, kSchema));
+}
+
+}  // namespace
+
+std::string to_json(const Report& r, int indent) {
+  Json doc{{"schema", r.schema},
+           {"tool", Json{{"name", r.tool_name}, {"version", r.tool_version}}},
+           {"process", process_json(r.process)},
+           {"summary", summary_json(r.summary)},
+           {"leaks", array_json(r.leaks, leak_json)},
+           {"peak", array_json(r.peak, peak_json)},
+           {"errors", array_json(r.errors, error_json)},
+           {"timeline", array_json(r.timeline, timeline_json)}};
+  return doc.dump(indent, ' ', false, Json::error_handler_t::replace);
+}
+
+Report report_from_json(std::string_view text) {
+  Json doc = parse_document(text);
+  check_schema(doc);
+  Report r;
+  r.schema = doc["schema"].get<std::string>();
+  const Json& tool = object_at(doc, "", "tool");
+  read(tool, "tool", "name", r.tool_name);
+  read(tool, "tool", "version", r.tool_version);
+  r.process = read_process(doc);
+  r.summary = read_summary(doc);
+  r.leaks = read_array<Leak>(doc, "leaks", read_leak);
+  r.peak = read_array<PeakSite>(doc, "peak", read_peak_site);
+  r.errors = read_array<HeapError>(doc, "errors", read_error);
+  r.timeline = read_array<TimelinePoint>(doc, "timeline", read_timeline_point);
+  return r;
+}
+
+}  // namespace heapledger

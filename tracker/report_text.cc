@@ -1,0 +1,334 @@
+// The text report: what a person reads on stderr when the program exits, and what
+// `heapledger report` prints. Layout: header, summary, heap errors, leak sites, peak call sites.
+#include "tracker/report_text.h"
+
+#include <algorithm>
+#include <iterator>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+
+namespace heapledger {
+namespace {
+
+// Accumulates the report, one "==PID== "-prefixed line at a time.
+class Lines {
+ public:
+  explicit Lines(std::int64_t pid) : prefix_(fmt::format("=={}==", pid)) {}
+
+  template <class... Args>
+  void add(fmt::format_string<Args...> f, Args&&... args) {
+    out_ += prefix_;
+    out_ += ' ';
+    fmt::format_to(std::back_inserter(out_), f, std::forward<Args>(args)...);
+    out_ += '\n';
+  }
+  void blank() { out_ += prefix_ + '\n'; }
+  std::string take() { return std::move(out_); }
+
+ private:
+  std::string prefix_;
+  std::string out_;
+};
+
+// ---- small formatting helpers ----
+
+// Control characters escaped, so a name or path can never break the one-line-per-line layout.
+std::string clean(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (unsigned char c : s) {
+    if (c == '\n')
+      out += "\\n";
+    else if (c == '\t')
+      out += "\\t";
+    else if (c < 0x20 || c == 0x7f)
+      fmt::format_to(std::back_inserter(out), "\\x{:02x}", c);
+    else
+      out += char(c);
+  }
+  return out;
+}
+
+std::string_view base_name(std::string_view path) {
+  auto slash = path.rfind('/');
+  return slash == path.npos ? path : path.substr(slash + 1);
+}
+
+// 1234567 -> "1,234,567"
+std::string with_commas(std::uint64_t n) {
+  std::string digits = fmt::format("{}", n);
+  std::string out;
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+// (1, "block") -> "1 block", (2048, "block") -> "2,048 blocks"
+std::string count(std::uint64_t n, std::string_view noun) {
+  return fmt::format("{} {}{}", with_commas(n), noun, n == 1 ? "" : "s");
+}
+
+std::string format_ms(double ms) {
+  return ms < 1000 ? fmt::format("{:.1f} ms", ms) : fmt::format("{:.2f} s", ms / 1000);
+}
+
+std::size_t shown(std::size_t n, std::size_t limit) { return limit == 0 ? n : std::min(n, limit); }
+
+// An argument as a shell would need it typed.
+std::string shell_word(std::string_view s) {
+  constexpr std::string_view kSafe =
+      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=:,./-";
+  if (!s.empty() && s.find_first_not_of(kSafe) == s.npos) return std::string(s);
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+std::string command_line(const ProcessInfo& p) {
+  std::string out = p.exe.empty() && !p.argv.empty() ? shell_word(p.argv[0]) : shell_word(p.exe);
+  if (p.exe.empty() && p.argv.empty()) out = "(unknown program)";
+  for (std::size_t i = 1; i < p.argv.size(); ++i) out += ' ' + shell_word(p.argv[i]);
+  return clean(out);
+}
+
+// ---- frames and stacks ----
+
+// "main  demo.c:40", "malloc  (libc.so.6)", or without a function name "libc.so.6+0x2a1b0".
+std::string where(const Frame& f) {
+  std::string module = f.module.empty() ? "??" : clean(base_name(f.module));
+  if (!f.function) return f.module.empty() ? module : fmt::format("{}+{:#x}", module, f.offset);
+  std::string out = clean(*f.function);
+  if (!f.file) return fmt::format("{}  ({})", out, module);
+  out += "  " + clean(base_name(*f.file));
+  if (f.line) out += fmt::format(":{}", *f.line);
+  return out;
+}
+
+bool same_frame(const Frame& a, const Frame& b) {
+  return a.address == b.address && a.function == b.function && a.file == b.file && a.line == b.line;
+}
+
+// Frame i was inlined into frame i+1: same address, different source position. (Identical
+// neighbours are recursion, not inlining.)
+bool is_inlined(const Stack& s, std::size_t i) {
+  return i + 1 < s.size() && s[i + 1].address == s[i].address && !same_frame(s[i], s[i + 1]);
+}
+
+void add_stack(Lines& out, const Stack& s, const TextOptions& o) {
+  if (s.empty()) return out.add("    (no stack recorded)");
+  std::size_t n = shown(s.size(), o.max_frames);
+  int width = int(fmt::formatted_size("{}", n - 1));
+  for (std::size_t i = 0; i < n; ++i) {
+    out.add("    #{:<{}} {:#x} {}{}", i, width, s[i].address, where(s[i]),
+            is_inlined(s, i) ? "  [inlined]" : "");
+  }
+  if (n < s.size()) out.add("    ... {}", count(s.size() - n, "more frame"));
+}
+
+// ---- summary ----
+
+void add_header(Lines& out, const Report& r) {
+  std::string version = r.tool_version.empty() ? "" : " " + clean(r.tool_version);
+  out.add("{}{} — {} (pid {}, {})", clean(r.tool_name), version, command_line(r.process),
+          r.process.pid, format_ms(r.process.duration_ms));
+}
+
+// "  (possibly lost: 1.0 KiB, suppressed: 64 B)" listing only what is not zero.
+std::string leak_extras(const Summary& s) {
+  std::vector<std::string> parts;
+  if (s.possible_bytes) parts.push_back("possibly lost: " + human_bytes(s.possible_bytes));
+  if (s.reachable_bytes) parts.push_back("still reachable: " + human_bytes(s.reachable_bytes));
+  if (s.suppressed_bytes) parts.push_back("suppressed: " + human_bytes(s.suppressed_bytes));
+  return parts.empty() ? "" : fmt::format("   ({})", fmt::join(parts, ", "));
+}
+
+void add_summary(Lines& out, const Summary& s) {
+  out.add("SUMMARY: {}, {}, {} allocated", count(s.allocations, "allocation"),
+          count(s.frees, "free"), human_bytes(s.bytes_allocated));
+  out.add("  peak: {} in {} at {}", human_bytes(s.peak_bytes), count(s.peak_blocks, "block"),
+          format_ms(s.peak_time_ms));
+  out.add("  live at exit: {} in {}", human_bytes(s.live_bytes), count(s.live_blocks, "block"));
+  out.add("  leaked: {} in {}{}", human_bytes(s.leaked_bytes), count(s.leaked_blocks, "block"),
+          leak_extras(s));
+  out.add("  heap errors: {}", with_commas(s.errors));
+}
+
+// ---- heap errors ----
+
+std::string_view error_label(const std::string& kind) {
+  if (kind == "double_free") return "double free";
+  if (kind == "invalid_free") return "invalid free";
+  if (kind == "mismatched_free") return "mismatched free";
+  return kind;
+}
+
+// The tracker's detail when it gave one, else what the kind means in general.
+std::string error_explanation(const HeapError& e) {
+  if (!e.detail.empty()) return fmt::format(" ({})", clean(e.detail));
+  if (e.kind == "invalid_free") return " (not a heap block)";
+  if (e.kind == "mismatched_free") return " (deallocator does not match allocator)";
+  return "";
+}
+
+void add_errors(Lines& out, const std::vector<HeapError>& errors, const TextOptions& o) {
+  std::size_t n = shown(errors.size(), o.max_leaks);
+  for (std::size_t i = 0; i < n; ++i) {
+    const HeapError& e = errors[i];
+    out.blank();
+    out.add("HEAP ERROR {} of {}: {} of {:#x}{}", i + 1, errors.size(), clean(error_label(e.kind)),
+            e.address, error_explanation(e));
+    add_stack(out, e.stack, o);
+    if (e.alloc_stack) {
+      out.add("  allocated at:");
+      add_stack(out, *e.alloc_stack, o);
+    }
+    if (e.free_stack) {
+      out.add("  {} at:", e.kind == "double_free" ? "first freed" : "freed");
+      add_stack(out, *e.free_stack, o);
+    }
+  }
+  if (n < errors.size())
+    out.add("... and {} — see the JSON report", count(errors.size() - n, "more heap error"));
+}
+
+// ---- leaks ----
+
+// Definite (and not yet classified) first, then indirect, then possible, reachable last.
+int kind_rank(const std::string& kind) {
+  if (kind == "definite" || kind == "unknown") return 0;
+  if (kind == "indirect") return 1;
+  if (kind == "reachable") return 3;
+  return 2;
+}
+
+std::string kind_label(const std::string& kind) {
+  if (kind == "definite") return "definitely lost";
+  if (kind == "indirect") return "indirectly lost";
+  if (kind == "possible") return "possibly lost";
+  if (kind == "reachable") return "still reachable";
+  if (kind == "unknown") return "not freed";
+  return fmt::format("({})", clean(kind));
+}
+
+void add_leak(Lines& out, const Leak& l, std::size_t i, std::size_t total, const TextOptions& o) {
+  std::string when = l.blocks > 1 && l.first_ms != l.last_ms
+                         ? fmt::format("from {} to {}", format_ms(l.first_ms), format_ms(l.last_ms))
+                         : fmt::format("at {}", format_ms(l.first_ms));
+  out.blank();
+  out.add("LEAK {} of {}: {} in {} {}, allocated {}", i + 1, total, count(l.bytes, "byte"),
+          count(l.blocks, "block"), kind_label(l.kind), when);
+  add_stack(out, l.stack, o);
+}
+
+struct Totals {
+  std::uint64_t sites = 0, bytes = 0, blocks = 0;
+  void add(const Leak& l) { ++sites, bytes += l.bytes, blocks += l.blocks; }
+};
+
+void add_no_leaks_line(Lines& out, const Summary& s) {
+  out.blank();
+  if (s.allocations == 0) return out.add("no leaks: the program made no heap allocations");
+  if (s.live_blocks == 0 && s.allocations == 1)
+    return out.add("no leaks: the one heap block allocated by the program was freed");
+  if (s.live_blocks == 0)
+    return out.add("no leaks: all {} heap blocks allocated by the program were freed",
+                   with_commas(s.allocations));
+  out.add("no leaks: {} in {} still allocated at exit, none of it lost", human_bytes(s.live_bytes),
+          count(s.live_blocks, "block"));
+}
+
+void add_leaks(Lines& out, const Report& r, const TextOptions& o) {
+  std::vector<const Leak*> listed;
+  Totals hidden_reachable;
+  for (const Leak& l : r.leaks) {
+    if (kind_rank(l.kind) == 3 && !o.show_reachable)
+      hidden_reachable.add(l);
+    else
+      listed.push_back(&l);
+  }
+  std::stable_sort(listed.begin(), listed.end(), [](const Leak* a, const Leak* b) {
+    int ra = kind_rank(a->kind), rb = kind_rank(b->kind);
+    return ra != rb ? ra < rb : a->bytes > b->bytes;
+  });
+  bool any_lost = std::any_of(listed.begin(), listed.end(),
+                              [](const Leak* l) { return kind_rank(l->kind) < 3; });
+  if (!any_lost) add_no_leaks_line(out, r.summary);
+  std::size_t n = shown(listed.size(), o.max_leaks);
+  for (std::size_t i = 0; i < n; ++i) add_leak(out, *listed[i], i, listed.size(), o);
+  Totals rest;
+  for (std::size_t i = n; i < listed.size(); ++i) rest.add(*listed[i]);
+  if (n > 0 && (rest.sites || hidden_reachable.sites)) out.blank();
+  if (rest.sites)
+    out.add("... and {} ({} in {}) — see the JSON report", count(rest.sites, "more leak site"),
+            human_bytes(rest.bytes), count(rest.blocks, "block"));
+  if (hidden_reachable.sites)
+    out.add("still reachable at exit: {} in {} from {} (not listed)",
+            human_bytes(hidden_reachable.bytes), count(hidden_reachable.blocks, "block"),
+            count(hidden_reachable.sites, "call site"));
+}
+
+// ---- peak ----
+
+bool is_standard_library(const Frame& f) {
+  const std::string& fn = f.function.value_or("");
+  return fn.starts_with("std::") || fn.starts_with("__gnu_cxx::") ||
+         fn.starts_with("operator new") || (f.file && f.file->starts_with("/usr/include/"));
+}
+
+// The frame that names a call site in one line: the first one in the program's own code, not
+// in the standard library (C++ allocations all start in std::allocator and friends).
+std::string site_name(const Stack& s) {
+  if (s.empty()) return "(no stack recorded)";
+  for (const Frame& f : s)
+    if (f.function && !is_standard_library(f)) return where(f);
+  return where(s[0]);
+}
+
+void add_peak(Lines& out, const Report& r, const TextOptions& o) {
+  if (r.peak.empty()) return;
+  const Summary& s = r.summary;
+  out.blank();
+  out.add("PEAK: {} in {} at {}, held by these call sites:", human_bytes(s.peak_bytes),
+          count(s.peak_blocks, "block"), format_ms(s.peak_time_ms));
+  std::size_t n = shown(r.peak.size(), o.max_peak);
+  for (std::size_t i = 0; i < n; ++i) {
+    const PeakSite& p = r.peak[i];
+    std::uint64_t percent = s.peak_bytes ? p.bytes * 100 / s.peak_bytes : 0;
+    out.add("  {:>10} {:>3}%  {:>12}  at {}", human_bytes(p.bytes), percent,
+            count(p.blocks, "block"), site_name(p.stack));
+  }
+  std::uint64_t rest = 0;
+  for (std::size_t i = n; i < r.peak.size(); ++i) rest += r.peak[i].bytes;
+  if (n < r.peak.size())
+    out.add("  ... and {} ({})", count(r.peak.size() - n, "more call site"), human_bytes(rest));
+}
+
+}  // namespace
+
+std::string human_bytes(std::uint64_t n) {
+  if (n < 1024) return fmt::format("{} B", n);
+  constexpr const char* kUnits[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  double v = double(n) / 1024;
+  std::size_t unit = 0;
+  // Promote before "{:.1f}" would round up to "1024.0".
+  for (; unit + 1 < std::size(kUnits) && v >= 1023.95; ++unit) v /= 1024;
+  return fmt::format("{:.1f} {}", v, kUnits[unit]);
+}
+
+std::string render_text(const Report& r, const TextOptions& o) {
+  Lines out(r.process.pid);
+  add_header(out, r);
+  out.blank();
+  add_summary(out, r.summary);
+  add_errors(out, r.errors, o);
+  add_leaks(out, r, o);
+  add_peak(out, r, o);
+  return out.take();
+}
+
+}  // namespace heapledger

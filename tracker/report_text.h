@@ -1,0 +1,28 @@
+// The text form of the report, for a person at a terminal: a summary, heap errors, leak sites
+// with their stacks and the call sites at the peak. Every line starts with "==PID== ".
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "tracker/report_model.h"
+
+namespace heapledger {
+
+// Limits on what render_text shows in full; what is cut is counted in one line. 0: no limit.
+struct TextOptions {
+  std::size_t max_leaks = 25;   // leak sites shown with stacks (also caps heap errors)
+  std::size_t max_frames = 12;  // frames per stack
+  std::size_t max_peak = 5;     // call sites in the peak section
+  bool show_reachable = false;  // list "still reachable" sites instead of one summary line
+};
+
+// The whole report, one '\n'-terminated line at a time. Control characters from the report
+// (argv, paths, names) are escaped so that a line is always one line.
+std::string render_text(const Report& r, const TextOptions& o = {});
+
+// 0 -> "0 B", 1023 -> "1023 B", 1536 -> "1.5 KiB", then MiB, GiB, TiB, PiB, EiB.
+std::string human_bytes(std::uint64_t n);
+
+}  // namespace heapledger
