@@ -123,6 +123,7 @@ class Scanner {
 
  private:
   std::int64_t find(std::uintptr_t w, bool* exact) const;
+  static bool counted_prefix(const ScannedBlock& b, std::uintptr_t w);
   void reach_from_root(std::uintptr_t w);
   void scan_words(std::uintptr_t lo, std::uintptr_t hi);
 
@@ -213,9 +214,20 @@ std::int64_t Scanner::find(std::uintptr_t w, bool* exact) const {
     idx = *(it - 1);
   }
   const ScannedBlock& b = blocks_[idx];
-  *exact = w == b.start;
+  *exact = w == b.start || counted_prefix(b, w);
   if (!*exact && w - b.start >= b.size) return -1;  // past the requested size
   return static_cast<std::int64_t>(idx);
+}
+
+// memcheck's length64 and newarray heuristics: a pointer 8 bytes into a block whose first word
+// is the length of the rest (sqlite's allocator, many length-prefixed buffers) or an element
+// count that divides it (the cookie before C++ arrays of objects with destructors) is how the
+// program refers to that block, so it counts as a pointer to the start.
+bool Scanner::counted_prefix(const ScannedBlock& b, std::uintptr_t w) {
+  if (w - b.start != 8 || b.size <= 8) return false;
+  std::uint64_t first = *reinterpret_cast<const std::uint64_t*>(b.start);
+  std::uint64_t rest = b.size - 8;
+  return first == rest || (first > 0 && first <= rest && rest % first == 0);
 }
 
 void Scanner::reach_from_root(std::uintptr_t w) {

@@ -8,6 +8,7 @@
 #include <elfutils/libdwfl.h>
 
 #include <cstdlib>
+#include <cstring>
 
 namespace heapledger {
 namespace {
@@ -90,7 +91,7 @@ std::vector<Frame> Symbolizer::resolve(const Frame& raw) {
   GElf_Off sym_off = 0;
   GElf_Sym sym;
   if (const char* name = dwfl_module_addrinfo(m->mod, at, &sym_off, &sym, nullptr, nullptr, nullptr))
-    out[0].function = demangle(name);
+    out[0].function = demangle(std::string(name, std::strcspn(name, "@")).c_str());  // no @@GLIBC_x
   if (Dwfl_Line* line = dwfl_module_getsrc(m->mod, at)) {
     int lineno = 0;
     if (const char* file = dwfl_lineinfo(line, nullptr, &lineno, nullptr, nullptr, nullptr)) {

@@ -320,6 +320,8 @@ void start() {
   g_state.modules.refresh();
   find_self();
   if (!g_state.stacks.init(&g_state.modules)) return;
+  // Blocks allocated before now have no stack: they belong to the empty stack's call site.
+  adjust_site(StackTable::kEmptyStack, g_state.counters.live_bytes.load(), g_state.counters.live_blocks.load());
   g_state.ledger.set_quarantine(static_cast<std::size_t>(g_state.options.quarantine_mb) << 20,
                                 std::size_t{1} << 16);
   g_state.peak.sites = static_cast<Peak::Site*>(os::map_internal(StackTable::kMaxStacks * sizeof(Peak::Site)));

@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""End-to-end tests of leak classification, heap-misuse errors, suppressions and exit codes
+(issue 3), with exact numbers. One ctest test per method (classify_<name>); run one by hand:
+  run_classify.py --lib build/lib/libheapledger.so --cli build/bin/heapledger \
+                  --bindir build/tests/programs lost_list
+"""
+
+import os
+import signal
+import sys
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import hl_harness as hl  # noqa: E402
+
+LEAK_KINDS = ("definite", "indirect", "possible")
+
+
+def entries(report, function, kind):
+    return [e for e in hl.leaks_at(report, function) if e["kind"] == kind]
+
+
+def totals(found):
+    return (sum(e["bytes"] for e in found), sum(e["blocks"] for e in found))
+
+
+def errors_of(report, kind, function=None):
+    out = [e for e in report.get("errors", []) if e["kind"] == kind]
+    if function is not None:
+        out = [e for e in out if e["stack"] and hl.function_matches(e["stack"][0], function)]
+    return out
+
+
+class Classify(hl.HeapledgerTest):
+
+    def traced(self, name, *args, options="", **kw):
+        argv = [self.program(name), *args]
+        plain = hl.run_plain(argv, **kw)
+        json_path = self.path("report.json")
+        opts = f"json={json_path}" + (f":{options}" if options else "")
+        traced = hl.run_preloaded(argv, opts, **kw)
+        self.assertSameBehaviour(plain, traced)
+        report = hl.load_report(json_path)
+        self.assertValidReport(report, pid=traced.pid)
+        return traced, report
+
+    def assertKind(self, report, function, kind, nbytes, nblocks):
+        got = totals(entries(report, function, kind))
+        self.assertEqual(got, (nbytes, nblocks),
+                         f"{kind} at {function}: got {got}\n{hl.describe_leaks(report)}")
+
+    # --- reachability classes ------------------------------------------------------------------
+
+    def test_lost_list(self):
+        _, r = self.traced("reach_kinds")
+        self.assertKind(r, "lost_list_node", "definite", 48, 1)
+        self.assertKind(r, "lost_list_node", "indirect", 4 * 48, 4)
+
+    def test_global_is_reachable(self):
+        _, r = self.traced("reach_kinds")
+        self.assertKind(r, "held_by_global", "reachable", 64, 1)
+        for kind in LEAK_KINDS:
+            self.assertEqual(entries(r, "held_by_global", kind), [])
+
+    def test_interior_pointer_is_possible(self):
+        _, r = self.traced("reach_kinds")
+        self.assertKind(r, "held_by_interior", "possible", 80, 1)
+
+    def test_summary_counts_each_class(self):
+        _, r = self.traced("reach_kinds")
+        s = r["summary"]
+        leaked = [e for e in r["leaks"] if e["kind"] in ("definite", "indirect")]
+        self.assertEqual((s["leaked_bytes"], s["leaked_blocks"]), totals(leaked))
+        self.assertEqual(s["leaked_bytes"], 240)  # the lost list and nothing else
+        self.assertEqual(s["possible_bytes"], 80)
+        reachable = sum(e["bytes"] for e in r["leaks"] if e["kind"] == "reachable")
+        self.assertEqual(s["reachable_bytes"], reachable)
+        self.assertEqual(s["live_bytes"], s["leaked_bytes"] + s["possible_bytes"] + reachable)
+        self.assertEqual(hl.leaks_at(r, "freed_later"), [])
+
+    def test_joined_thread_leak_is_definite(self):
+        _, r = self.traced("leak_thread")
+        self.assertKind(r, "thread_leak", "definite", 369, 3)
+
+    def test_running_thread_stack_is_a_root(self):
+        _, r = self.traced("reach_thread_stack")
+        self.assertKind(r, "thread_holds", "reachable", 96, 1)
+        for kind in LEAK_KINDS:
+            self.assertEqual(entries(r, "thread_holds", kind), [])
+
+    def test_static_destructors_run_first(self):
+        _, r = self.traced("static_dtor")
+        self.assertEqual(hl.leaks_at(r, "static_alloc"), [], hl.describe_leaks(r))
+        self.assertEqual(r["summary"]["leaked_bytes"], 0, hl.describe_leaks(r))
+
+    def test_cpp_runtime_leaks_nothing(self):
+        _, r = self.traced("cpp_clean")
+        bad = [e for e in r["leaks"] if e["kind"] in LEAK_KINDS]
+        self.assertEqual(bad, [], hl.describe_leaks(r))
+        s = r["summary"]
+        self.assertEqual((s["leaked_bytes"], s["leaked_blocks"], s["possible_bytes"]), (0, 0, 0))
+        self.assertGreater(s["reachable_bytes"], 0)  # libstdc++'s pools and stdio buffers
+
+    def leak_headers(self, options):
+        log = self.path("report.txt")
+        self.traced("reach_kinds", options=f"log={log}:{options}")
+        lines = open(log, encoding="utf-8").read().splitlines()
+        return [l.split("== ", 1)[1] for l in lines if "== LEAK " in l]
+
+    def test_text_report_orders_kinds(self):
+        headers = self.leak_headers("show_reachable=0")
+        kinds = [k for h in headers for k in ("definitely", "indirectly", "possibly", "reachable")
+                 if k in h]
+        self.assertEqual(kinds, ["definitely", "indirectly", "possibly"], headers)
+        self.assertEqual(headers[0].split(":")[1].strip(), "48 bytes in 1 block definitely lost, allocated at "
+                         + headers[0].split("allocated at ")[1])
+        with_reachable = self.leak_headers("show_reachable=1")
+        self.assertTrue(any("still reachable" in h for h in with_reachable), with_reachable)
+
+    # --- heap misuse ---------------------------------------------------------------------------
+    # glibc aborts on the first of these misuses; under heapledger the program runs on.
+
+    def misuse_report(self):
+        json_path = self.path("report.json")
+        res = hl.run_preloaded([self.program("misuse")], f"json={json_path}:log=none")
+        self.assertEqual(res.returncode, 0, res.describe())
+        self.assertIn("misuse: still running", res.stdout)
+        return hl.load_report(json_path)
+
+    def test_double_free(self):
+        r = self.misuse_report()
+        [e] = errors_of(r, "double_free", "double_free_site")
+        self.assertIsNotNone(e["alloc_stack"])
+        self.assertIsNotNone(e["free_stack"])
+        self.assertTrue(any(hl.function_matches(f, "main") for f in e["alloc_stack"]))
+        self.assertTrue(any(hl.function_matches(f, "main") for f in e["free_stack"]))
+
+    def test_invalid_free(self):
+        r = self.misuse_report()
+        self.assertEqual(len(errors_of(r, "invalid_free", "interior_free_site")), 1)
+        self.assertEqual(len(errors_of(r, "invalid_free", "stack_free_site")), 1)
+
+    def test_mismatched_free(self):
+        r = self.misuse_report()
+        for site in ("array_delete_site", "free_new_site", "sized_delete_site"):
+            [e] = errors_of(r, "mismatched_free", site)
+            self.assertIsNotNone(e["alloc_stack"], site)
+        self.assertEqual(r["summary"]["errors"], 6)
+        self.assertEqual(len(r["errors"]), 6)
+        # The rejected frees left the heap alone and nothing the program freed properly leaked.
+        self.assertEqual(r["summary"]["leaked_bytes"], 0, hl.describe_leaks(r))
+
+    def test_on_error_abort(self):
+        log = self.path("log.txt")
+        res = hl.run_preloaded([self.program("misuse")], f"log={log}:on_error=abort")
+        self.assertEqual(res.returncode, -signal.SIGABRT, res.describe())
+        self.assertNotIn("still running", res.stdout)
+        text = open(log, encoding="utf-8").read()
+        self.assertIn("double free", text)
+        self.assertIn("double_free_site", text)
+
+    def test_error_exitcode(self):
+        res = hl.run_preloaded([self.program("misuse")], "log=none:error_exitcode=7")
+        self.assertEqual(res.returncode, 7, res.describe())
+        res = hl.run_preloaded([self.program("cpp_clean")], "log=none:error_exitcode=7")
+        self.assertEqual(res.returncode, 0, res.describe())
+
+    # --- exit codes and suppressions -----------------------------------------------------------
+
+    def test_leak_exitcode(self):
+        res = hl.run_preloaded([self.program("leak_malloc")], "log=none:leak_exitcode=23")
+        self.assertEqual(res.returncode, 23, res.describe())
+        res = hl.run_preloaded([self.program("cpp_clean")], "log=none:leak_exitcode=23")
+        self.assertEqual(res.returncode, 0, "no definite or indirect leak: status untouched")
+        res = hl.run_cli(["--leak-exitcode", "23", "--log", self.path("l.txt")],
+                         [self.program("leak_malloc")])
+        self.assertEqual(res.returncode, 23, res.describe())
+
+    def test_suppressions(self):
+        supp = self.path("supp.txt")
+        with open(supp, "w", encoding="utf-8") as f:
+            f.write("# LeakSanitizer format\nleak:leak_other\nnot a rule\nleak:^lost_list_*\n")
+        res, r = self.traced("leak_malloc", options=f"suppressions={supp}:leak_exitcode=0")
+        self.assertEqual(hl.leaks_at(r, "leak_other"), [])
+        self.assertEqual(r["summary"]["suppressed_bytes"], 50)
+        self.assertEqual(r["summary"]["leaked_bytes"], 300)
+        hits = {h["pattern"]: (h["bytes"], h["blocks"]) for h in r["suppressions"]}
+        self.assertEqual(hits, {"leak_other": (50, 1)})
+        warnings = [l for l in res.stderr.splitlines() if "supp.txt:3" in l]
+        self.assertEqual(len(warnings), 1, res.stderr)
+
+    def test_suppressed_leaks_do_not_fail_ci(self):
+        supp = self.path("supp.txt")
+        with open(supp, "w", encoding="utf-8") as f:
+            f.write("leak:leak_malloc\nleak:leak_other\n")
+        res = hl.run_preloaded([self.program("leak_malloc")],
+                               f"log=none:suppressions={supp}:leak_exitcode=23")
+        self.assertEqual(res.returncode, 0, res.describe())
+
+
+if __name__ == "__main__":
+    sys.exit(hl.main(Classify, __doc__))

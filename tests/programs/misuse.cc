@@ -1,0 +1,35 @@
+// Heap misuse, one of each, from named functions; the program runs on and exits 0 (heapledger
+// reports each error and leaves the heap alone):
+//   double_free_site:  free() of a block already freed
+//   interior_free_site: free() of a pointer 8 bytes into a block (the block itself is then freed)
+//   stack_free_site:   free() of a stack address
+//   array_delete_site: `delete` of a `new[]` block
+//   free_new_site:     free() of a `new` block
+//   sized_delete_site: sized delete with the wrong size
+#include <cstdio>
+#include <cstdlib>
+#include <new>
+
+__attribute__((noinline)) void double_free_site(void* p) { std::free(p); }
+__attribute__((noinline)) void interior_free_site(char* p) { std::free(p + 8); }
+__attribute__((noinline)) void stack_free_site(void* p) { std::free(p); }
+__attribute__((noinline)) void array_delete_site(int* p) { delete p; }
+__attribute__((noinline)) void free_new_site(int* p) { std::free(p); }
+__attribute__((noinline)) void sized_delete_site(void* p) { ::operator delete(p, 7); }
+
+int main(int argc, char**) {
+  void* a = std::malloc(24);
+  std::free(a);
+  double_free_site(a);
+  char* b = static_cast<char*>(std::malloc(64));
+  interior_free_site(b);
+  std::free(b);
+  int local = 0;
+  void* volatile on_stack = &local;
+  stack_free_site(on_stack);
+  array_delete_site(new int[4]);
+  free_new_site(new int(5));
+  sized_delete_site(::operator new(16));
+  std::printf("misuse: still running (%d)\n", argc);
+  return 0;
+}
