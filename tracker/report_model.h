@@ -105,6 +105,9 @@ struct Report {
   std::vector<TimelinePoint> timeline;
   std::optional<ScanInfo> scan;
   std::vector<SuppressionHit> suppressions;
+  // Still-reachable call sites left out of `leaks` (all are counted in the summary); only the
+  // largest are listed unless show_reachable is set.
+  std::uint64_t reachable_sites_omitted = 0;
 };
 
 }  // namespace heapledger

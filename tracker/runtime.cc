@@ -106,7 +106,32 @@ void apply_suppressions(Report& r, const char* path) {
   for (const std::string& w : warnings) diagnostics().warn("warning: {}", w);
 }
 
+// A program that frees nothing at exit (compilers, interpreters) holds tens of thousands of
+// reachable call sites; listing them all would make the report huge and slow to symbolize.
+constexpr std::size_t kReachableSitesListed = 500;
+
+void trim_reachable(Report& r, bool show_all) {
+  if (show_all) return;
+  std::size_t kept = 0;
+  std::vector<Leak> leaks;
+  leaks.reserve(r.leaks.size());
+  for (Leak& l : r.leaks) {  // sorted by bytes: the first ones are the largest
+    if (l.kind == "reachable" && kept++ >= kReachableSitesListed) {
+      ++r.reachable_sites_omitted;
+      continue;
+    }
+    leaks.push_back(std::move(l));
+  }
+  r.leaks = std::move(leaks);
+}
+
 void write_reports(Report* report, const ReportRequest* req) {
+  bool text = std::strcmp(req->log_path, "none") != 0;
+  bool json = req->json_path[0] != 0;
+  // Suppressions match symbolized names; without a report and without suppressions that could
+  // change the exit status, symbolizing would be wasted work.
+  if (!text && !json && !(req->suppressions_path && *req->suppressions_path)) return;
+  trim_reachable(*report, req->show_reachable);
   symbolize_all(*report);
   if (!req->errors_only) apply_suppressions(*report, req->suppressions_path);
   if (std::strcmp(req->log_path, "none") != 0) {
