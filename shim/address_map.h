@@ -1,6 +1,8 @@
 // An open-addressing hash map from a non-zero address to a small value, living in memory mapped
 // by shim/os.h (never the tracked heap). Linear probing with backward-shift deletion, so there
-// are no tombstones and lookups stay short. Not synchronised: callers hold a lock.
+// are no tombstones and lookups stay short. It grows by half (not double) at 3/4 load, so it is
+// always between 1/2 and 3/4 full: 24-byte slots cost 32-48 bytes per entry. Not synchronised:
+// callers hold a lock.
 #pragma once
 
 #include <cstddef>
@@ -25,7 +27,7 @@ class AddressMap {
 
   Value* find(std::uintptr_t key) {
     if (!slots_) return nullptr;
-    for (std::size_t i = home(key);; i = (i + 1) & mask_) {
+    for (std::size_t i = home(key);; i = next(i)) {
       if (slots_[i].key == key) return &slots_[i].value;
       if (slots_[i].key == 0) return nullptr;
     }
@@ -35,7 +37,7 @@ class AddressMap {
   bool insert(std::uintptr_t key, const Value& value) {
     if ((size_ + 1) * 4 > capacity() * 3 && !grow()) return false;
     std::size_t i = home(key);
-    for (; slots_[i].key != 0; i = (i + 1) & mask_)
+    for (; slots_[i].key != 0; i = next(i))
       if (slots_[i].key == key) {
         slots_[i].value = value;
         return true;
@@ -49,7 +51,7 @@ class AddressMap {
   bool erase(std::uintptr_t key, Value* out) {
     if (!slots_) return false;
     std::size_t i = home(key);
-    for (; slots_[i].key != key; i = (i + 1) & mask_)
+    for (; slots_[i].key != key; i = next(i))
       if (slots_[i].key == 0) return false;
     if (out) *out = slots_[i].value;
     shift_back(i);
@@ -59,24 +61,28 @@ class AddressMap {
 
   template <class F>
   void for_each(F&& f) const {
-    for (std::size_t i = 0; slots_ && i <= mask_; ++i)
+    for (std::size_t i = 0; i < capacity_; ++i)
       if (slots_[i].key) f(slots_[i].key, slots_[i].value);
   }
 
   std::size_t size() const { return size_; }
-  std::size_t capacity() const { return slots_ ? mask_ + 1 : 0; }
+  std::size_t capacity() const { return capacity_; }
   std::size_t memory_bytes() const { return capacity() * sizeof(Slot); }
 
  private:
   static constexpr std::size_t kInitialCapacity = 256;
 
+  // Multiply-shift onto [0, capacity): works for any capacity, not only powers of two.
   std::size_t home(std::uintptr_t key) const {
-    return static_cast<std::size_t>((key * 0x9E3779B97F4A7C15ull) >> 20) & mask_;
+    std::uint64_t h = (key >> 4) * 0x9E3779B97F4A7C15ull;
+    h ^= h >> 29;
+    return static_cast<std::size_t>((static_cast<unsigned __int128>(h) * capacity_) >> 64);
   }
+  std::size_t next(std::size_t i) const { return i + 1 == capacity_ ? 0 : i + 1; }
 
   // Backward-shift deletion: pull later members of the probe run into the hole.
   void shift_back(std::size_t hole) {
-    for (std::size_t j = (hole + 1) & mask_; slots_[j].key != 0; j = (j + 1) & mask_) {
+    for (std::size_t j = next(hole); slots_[j].key != 0; j = next(j)) {
       std::size_t want = home(slots_[j].key);
       bool movable = hole <= j ? (want <= hole || want > j) : (want <= hole && want > j);
       if (movable) {
@@ -88,17 +94,17 @@ class AddressMap {
   }
 
   bool grow() {
-    std::size_t new_cap = slots_ ? capacity() * 2 : kInitialCapacity;
+    std::size_t new_cap = slots_ ? capacity_ + capacity_ / 2 : kInitialCapacity;
     auto* fresh = static_cast<Slot*>(os::map_internal(new_cap * sizeof(Slot)));
     if (!fresh) return false;
     Slot* old = slots_;
-    std::size_t old_cap = capacity();
+    std::size_t old_cap = capacity_;
     slots_ = fresh;
-    mask_ = new_cap - 1;
+    capacity_ = new_cap;
     for (std::size_t i = 0; i < old_cap; ++i) {
       if (old[i].key == 0) continue;
       std::size_t j = home(old[i].key);
-      while (slots_[j].key != 0) j = (j + 1) & mask_;
+      while (slots_[j].key != 0) j = next(j);
       slots_[j] = old[i];
     }
     if (old) os::unmap_internal(old, old_cap * sizeof(Slot));
@@ -106,7 +112,7 @@ class AddressMap {
   }
 
   Slot* slots_ = nullptr;
-  std::size_t mask_ = 0;
+  std::size_t capacity_ = 0;
   std::size_t size_ = 0;
 };
 

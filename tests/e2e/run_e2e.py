@@ -1,0 +1,522 @@
+#!/usr/bin/env python3
+"""End-to-end tests: preload libheapledger.so into the programs of tests/programs and check the
+reports with exact numbers. One ctest test per method (e2e_<name>); run one by hand with
+  run_e2e.py --lib build/lib/libheapledger.so --cli build/bin/heapledger \
+             --bindir build/tests/programs leak_malloc
+"""
+
+import os
+import sys
+
+sys.dont_write_bytecode = True  # keep __pycache__ out of the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import hl_harness as hl  # noqa: E402
+
+STRESS_TIMEOUT = 280  # seconds; the ctest TIMEOUT of e2e_stress_threads is 300
+
+
+class E2E(hl.HeapledgerTest):
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def traced(self, name, *args, options="", **kw):
+        """Runs a program plainly and preloaded (JSON to a file); returns (plain, traced, report).
+
+        Asserts that stdout and exit status are unchanged and that the report is the program's.
+        """
+        argv = [self.program(name), *args]
+        plain = hl.run_plain(argv, **kw)
+        json_path = self.path("report.json")
+        opts = f"json={json_path}" + (f":{options}" if options else "")
+        traced = hl.run_preloaded(argv, opts, **kw)
+        self.assertSameBehaviour(plain, traced)
+        report = hl.load_report(json_path)
+        self.assertValidReport(report, pid=traced.pid)
+        return plain, traced, report
+
+    def leak_site_line(self, source, tag):
+        """The line of `source` carrying the comment `HL_LEAK_SITE tag`."""
+        path = os.path.join(os.path.dirname(__file__), "..", "programs", source)
+        with open(path, encoding="utf-8") as f:
+            for number, text in enumerate(f, 1):
+                if f"HL_LEAK_SITE {tag}" in text:
+                    return number
+        self.fail(f"no HL_LEAK_SITE {tag} in {path}")
+
+    def fork_reports(self):
+        """The two reports of leak_fork in self.tmp, as (parent, child), checked for pid lineage."""
+        reports = [r for _, r in hl.reports_in(self.tmp)]
+        self.assertEqual(len(reports), 2, f"expected a parent and a child report, got "
+                         f"{sorted(os.listdir(self.tmp))}")
+        for r in reports:
+            self.assertValidReport(r)
+        a, b = reports
+        parent, child = (a, b) if b["process"]["ppid"] == a["process"]["pid"] else (b, a)
+        self.assertNotEqual(parent["process"]["pid"], child["process"]["pid"])
+        self.assertEqual(child["process"]["ppid"], parent["process"]["pid"],
+                         "neither report is the child of the other")
+        return parent, child
+
+    def check_fork_leaks(self, parent, child):
+        self.assertLeak(parent, "parent_leak", 111, 1)
+        self.assertNoLeakAt(parent, "child_leak", "churn")
+        self.assertLeak(child, "child_leak", 222, 1)
+        self.assertNoLeakAt(child, "parent_leak", "churn")
+
+    # --- one program each: exact leaks, unchanged stdout and exit status ------------------------
+
+    def test_leak_malloc(self):
+        _, _, report = self.traced("leak_malloc")
+        entries = self.assertLeak(report, "leak_malloc", 300, 3)
+        self.assertLeak(report, "leak_other", 50, 1)
+        self.assertNoLeakAt(report, "churn", "main")
+        for e in entries:  # unwinding goes past the first frame
+            self.assertGreaterEqual(len(e["stack"]), 2)
+            self.assertEqual(e["stack"][1].get("function"), "main")
+            self.assertTrue(hl.same_file(e["stack"][0].get("module"), self.program("leak_malloc")),
+                            f"module of leak_malloc frame: {e['stack'][0].get('module')}")
+
+    def test_dropped_blocks_definite(self):
+        """Blocks whose last pointer was dropped are never classified as reachable or possible."""
+        for name, functions in (("leak_malloc", ("leak_malloc", "leak_other")),
+                                ("leak_new", ("leak_new", "leak_new_array", "app::leak_named"))):
+            with self.subTest(program=name):
+                _, _, report = self.traced(name)
+                for function in functions:
+                    for e in hl.leaks_at(report, function):
+                        self.assertIn(e["kind"], ("unknown", "definite"),
+                                      f"{function}: {hl.describe_leaks(report)}")
+
+    def test_leak_kinds(self):
+        """One block of each kind, as valgrind classifies them (see leak_kinds.c)."""
+        _, _, report = self.traced("leak_kinds")
+        self.assertLeak(report, "new_head", 40, 1, kind="definite")
+        self.assertLeak(report, "new_node", 120, 3, kind="indirect")
+        self.assertLeak(report, "keep_global", 64, 1, kind="reachable")
+        self.assertLeak(report, "keep_interior", 96, 1, kind="possible")
+        s = report["summary"]
+        self.assertEqual((s["leaked_bytes"], s["leaked_blocks"]), (160, 4),
+                         "leaked = definite + indirect")
+        self.assertEqual(s["possible_bytes"], 96)
+        self.assertGreaterEqual(s["reachable_bytes"], 64)
+
+    def test_leak_new(self):
+        _, _, report = self.traced("leak_new")
+        self.assertLeak(report, "leak_new", 96, 2)
+        self.assertLeak(report, "leak_new_array", 100, 1)
+        entries = self.assertLeak(report, "app::leak_named", 48, 1)
+        self.assertEqual(entries[0]["stack"][0]["function"], "app::leak_named(int)",
+                         "C++ names are demangled with their parameters")
+        self.assertNoLeakAt(report, "churn_new")
+
+    def test_leak_aligned(self):
+        plain, _, report = self.traced("leak_aligned")
+        self.assertEqual(plain.returncode, 0, plain.describe())
+        self.assertLeak(report, "leak_posix_memalign", 200, 1)
+        self.assertLeak(report, "leak_aligned_alloc", 4096, 1)
+        self.assertLeak(report, "leak_memalign", 300, 1)
+        self.assertLeak(report, "leak_valloc", 1000, 1)
+        self.assertNoLeakAt(report, "churn_aligned")
+
+    def test_leak_aligned_new(self):
+        plain, _, report = self.traced("leak_aligned_new")
+        self.assertEqual(plain.returncode, 0, plain.describe())
+        self.assertLeak(report, "leak_aligned_new", 192, 1)
+        self.assertLeak(report, "leak_aligned_new_array", 512, 1)
+        self.assertNoLeakAt(report, "churn_aligned_new")
+
+    def test_leak_realloc(self):
+        plain, _, report = self.traced("leak_realloc")
+        self.assertEqual(plain.returncode, 0, plain.describe())
+        # Only the final size counts, at the call site of the last realloc.
+        self.assertLeak(report, "shrink_block", 3000, 1)
+        self.assertNoLeakAt(report, "start_block", "grow_block", "free_realloc", "leak_realloc")
+
+    def test_leak_calloc(self):
+        plain, _, report = self.traced("leak_calloc")
+        self.assertEqual(plain.returncode, 0, plain.describe())
+        self.assertLeak(report, "leak_calloc", 300, 1)
+        self.assertNoLeakAt(report, "dirty_free", "churn_calloc")
+
+    def test_leak_thread(self):
+        _, _, report = self.traced("leak_thread")
+        for e in self.assertLeak(report, "thread_leak", 369, 3):
+            self.assertEqual(e["stack"][1].get("function"), "thread_main")
+        self.assertNoLeakAt(report, "thread_churn")
+
+    def test_leak_dlopen(self):
+        plain, _, report = self.traced("leak_dlopen")
+        self.assertIn("still loaded: no", plain.stdout, "the plugin must really be unloaded")
+        entries = self.assertLeak(report, "plugin_leak", 777, 1)
+        plugin = self.program("libleaky_plugin.so")
+        self.assertTrue(hl.same_file(entries[0]["stack"][0].get("module"), plugin),
+                        f"module {entries[0]['stack'][0].get('module')!r} is not {plugin}")
+        self.assertNoLeakAt(report, "plugin_churn")
+
+    def test_leak_fork(self):
+        argv = [self.program("leak_fork")]
+        plain = hl.run_plain(argv)
+        traced = hl.run_preloaded(argv, f"json={self.path('report.%p.json')}")
+        self.assertSameBehaviour(plain, traced)
+        parent, child = self.fork_reports()
+        self.assertEqual(parent["process"]["pid"], traced.pid)
+        self.check_fork_leaks(parent, child)
+
+    def test_no_leak(self):
+        _, _, report = self.traced("no_leak")
+        self.assertNoOwnLeaks(report, self.program("no_leak"))
+
+    def test_misc_api(self):
+        plain, traced, report = self.traced("misc_api")
+        self.assertEqual(plain.returncode, 0, f"misc_api fails without heapledger:\n{plain.stdout}")
+        self.assertEqual(traced.returncode, 0, f"misc_api under heapledger:\n{traced.stdout}")
+        self.assertNoOwnLeaks(report, self.program("misc_api"), innermost_only=True)
+
+    def test_misc_new(self):
+        plain, traced, report = self.traced("misc_new")
+        self.assertEqual(plain.returncode, 0, f"misc_new fails without heapledger:\n{plain.stdout}")
+        self.assertEqual(traced.returncode, 0, f"misc_new under heapledger:\n{traced.stdout}")
+        self.assertNoOwnLeaks(report, self.program("misc_new"), innermost_only=True)
+
+    def test_stress_threads(self):
+        plain, traced, report = self.traced("stress_threads", timeout=STRESS_TIMEOUT)
+        self.assertEqual(plain.returncode, 0, plain.describe())
+        self.assertEqual(traced.returncode, 0, traced.describe())
+        self.assertNoOwnLeaks(report, self.program("stress_threads"), innermost_only=True)
+        summary = report["summary"]
+        # 16 x 200000 operations, about half of them allocations (1.66 million when written).
+        self.assertGreaterEqual(summary.get("allocations", 0), 1_000_000, summary)
+        self.assertGreaterEqual(summary.get("frees", 0), 1_000_000, summary)
+
+    def test_demo(self):
+        _, _, report = self.traced("demo")
+        self.assertLeak(report, "demo::Cache::put", 256, 1)
+        self.assertLeak(report, "demo::make_scratch", 160, 1)
+        self.assertLeak(report, "demo::worker_step", 512, 1)
+        self.assertNoLeakAt(report, "demo::load_batch", "demo::process_batches")
+
+    def test_demo_peak(self):
+        _, _, report = self.traced("demo")
+        self.assertGreaterEqual(report["summary"].get("peak_bytes", 0), 64 * 65536)
+        sites = [p for p in report.get("peak", []) if p.get("stack") and
+                 hl.function_matches(p["stack"][0], "demo::load_batch")]
+        self.assertTrue(sites, f"no peak entry at demo::load_batch: "
+                               f"{str(report.get('peak'))[:1500]}")
+        self.assertEqual((sum(p["bytes"] for p in sites), sum(p["blocks"] for p in sites)),
+                         (64 * 65536, 64))
+
+    # (program and arguments, leaked bytes, leaked blocks): the whole program's definite +
+    # indirect leaks, the same as valgrind's "definitely lost" for these programs.
+    EXACT_TOTALS = [
+        (("leak_malloc",), 350, 4), (("leak_new",), 244, 4), (("leak_aligned",), 5596, 4),
+        (("leak_aligned_new",), 704, 2), (("leak_realloc",), 3000, 1), (("leak_calloc",), 300, 1),
+        (("leak_thread",), 369, 3), (("leak_dlopen",), 777, 1), (("no_leak",), 0, 0),
+        (("demo",), 928, 3), (("misc_api",), 0, 0), (("misc_new",), 0, 0),
+        (("exit_paths", "return"), 642, 2), (("exit_paths", "thread_exit"), 642, 2),
+        (("exit_paths", "quick_exit"), 642, 2),
+    ]
+
+    def test_exact_totals(self):
+        """Once runtime one-offs are classified reachable, summary.leaked_* is the program's own
+        leaks and nothing else, and nothing is merely 'possibly' lost."""
+        for argv, nbytes, nblocks in self.EXACT_TOTALS:
+            with self.subTest(program=" ".join(argv)):
+                _, _, report = self.traced(*argv)
+                s = report["summary"]
+                self.assertEqual((s["leaked_bytes"], s["leaked_blocks"]), (nbytes, nblocks),
+                                 hl.describe_leaks(report))
+                self.assertEqual(s["possible_bytes"], 0, hl.describe_leaks(report))
+
+    # --- ways out of the process ---------------------------------------------------------------
+
+    def test_exit_return(self):
+        _, _, report = self.traced("exit_paths", "return")
+        self.assertLeak(report, "exit_leak", 642, 2)
+
+    def test_exit_code(self):
+        plain, _, report = self.traced("exit_paths", "exit", "7")
+        self.assertEqual(plain.returncode, 7)
+        self.assertLeak(report, "exit_leak", 642, 2)
+
+    def test_exit_from_thread(self):
+        plain, _, report = self.traced("exit_paths", "thread_exit")
+        self.assertEqual(plain.returncode, 5)
+        self.assertLeak(report, "exit_leak", 642, 2)
+
+    def test_quick_exit(self):
+        plain, _, report = self.traced("exit_paths", "quick_exit")
+        self.assertEqual(plain.returncode, 6)
+        self.assertLeak(report, "exit_leak", 642, 2)
+
+    # --- the report itself ---------------------------------------------------------------------
+
+    def test_schema(self):
+        """Every field of heapledger/1 (DESIGN.md) with its type, for a simple leaking program."""
+        prog = self.program("leak_malloc")
+        _, traced, report = self.traced("leak_malloc")
+        num = (int, float)
+        self.assertEqual(report["tool"], {"name": "heapledger", "version": "0.1.0"})
+        proc = report["process"]
+        self.assertEqual(proc["pid"], traced.pid)
+        self.assertEqual(proc["ppid"], os.getpid())
+        self.assertTrue(hl.same_file(proc["exe"], prog), proc["exe"])
+        self.assertEqual(proc["argv"], [prog])
+        self.assertIsInstance(proc["duration_ms"], num)
+        self.assertGreaterEqual(proc["duration_ms"], 0)
+        summary = report["summary"]
+        for key in ("allocations", "frees", "bytes_allocated", "peak_bytes", "peak_blocks",
+                    "live_bytes", "live_blocks", "leaked_bytes", "leaked_blocks", "possible_bytes",
+                    "reachable_bytes", "suppressed_bytes", "errors"):
+            self.assertIsInstance(summary.get(key), int, f"summary.{key}")
+            self.assertGreaterEqual(summary[key], 0, f"summary.{key}")
+        self.assertIsInstance(summary.get("peak_time_ms"), num)
+        self.assertGreaterEqual(summary["allocations"], 4 + 64 + 1)  # at least the program's own
+        self.assertGreaterEqual(summary["frees"], 64 + 1)
+        self.assertGreaterEqual(summary["peak_bytes"], 300000)  # churn's big block
+        self.assertGreaterEqual(summary["live_bytes"], 350)
+        self.assertGreaterEqual(summary["leaked_bytes"], 350)
+        self.assertEqual(summary["errors"], 0)
+        self.assertEqual(report["errors"], [])
+        self.check_summary(report)
+        leaks = report["leaks"]
+        self.assertEqual([e["bytes"] for e in leaks],
+                         sorted((e["bytes"] for e in leaks), reverse=True),
+                         "leaks not largest first")
+        for e in leaks:
+            self.assertIn(e["kind"], ("unknown", "definite", "indirect", "possible", "reachable"))
+            self.assertGreater(e["bytes"], 0)
+            self.assertGreater(e["blocks"], 0)
+            self.assertLessEqual(0, e["first_ms"])
+            self.assertLessEqual(e["first_ms"], e["last_ms"])
+            self.assertLessEqual(e["last_ms"], proc["duration_ms"])
+            # Blocks made before the library initialised have no stack; they must be runtime
+            # one-offs still reachable at exit, never a leak the user is asked to fix.
+            if not e["stack"]:
+                self.assertEqual(e["kind"], "reachable", f"a {e['kind']} leak without a stack")
+            for frame in e["stack"]:
+                self.check_frame(frame)
+        peak = report["peak"]
+        self.assertIsInstance(peak, list)
+        self.assertEqual([p["bytes"] for p in peak],
+                         sorted((p["bytes"] for p in peak), reverse=True), "peak not largest first")
+        for p in peak:
+            self.assertIsInstance(p["blocks"], int)
+            for frame in p["stack"]:
+                self.check_frame(frame)
+        for point in report["timeline"]:
+            self.assertIsInstance(point["t_ms"], num)
+            self.assertIsInstance(point["bytes"], int)
+            self.assertLessEqual(point["bytes"], summary["peak_bytes"])
+        times = [point["t_ms"] for point in report["timeline"]]
+        self.assertEqual(times, sorted(times), "timeline not in time order")
+        self.assertLessEqual(summary["peak_time_ms"], proc["duration_ms"])
+
+    def check_summary(self, report):
+        """The summary agrees with itself and with the leak entries."""
+        s = report["summary"]
+        counted = [e for e in report["leaks"] if e["kind"] in ("unknown", "definite", "indirect")]
+        self.assertEqual(sum(e["bytes"] for e in counted), s["leaked_bytes"],
+                         "leaked_bytes is not the sum of the leak entries")
+        self.assertEqual(sum(e["blocks"] for e in counted), s["leaked_blocks"],
+                         "leaked_blocks is not the sum of the leak entries")
+        self.assertLessEqual(s["leaked_bytes"], s["live_bytes"])
+        self.assertLessEqual(s["leaked_blocks"], s["live_blocks"])
+        self.assertLessEqual(s["live_bytes"], s["peak_bytes"])
+        self.assertLessEqual(s["peak_bytes"], s["bytes_allocated"])
+        self.assertLessEqual(s["frees"], s["allocations"])
+        self.assertLessEqual(s["live_blocks"], s["allocations"])
+
+    def test_summary_consistency(self):
+        """Summary invariants after realloc chains, failed allocations and zero-size reallocs."""
+        for name in ("leak_realloc", "misc_api", "leak_aligned"):
+            with self.subTest(program=name):
+                _, _, report = self.traced(name)
+                self.check_summary(report)
+
+    def check_frame(self, frame):
+        self.assertEqual(set(frame) & {"address", "module", "offset", "function", "file", "line"},
+                         {"address", "module", "offset", "function", "file", "line"}, frame)
+        self.assertRegex(frame["address"], r"^0x[0-9a-f]+$")
+        self.assertRegex(frame["offset"], r"^0x[0-9a-f]+$")
+        self.assertTrue(frame["module"].startswith("/"), frame)
+        for key in ("function", "file"):
+            self.assertTrue(frame[key] is None or isinstance(frame[key], str), frame)
+        self.assertTrue(frame["line"] is None or isinstance(frame["line"], int), frame)
+        if "heapledger" in os.path.basename(frame["module"]):
+            self.fail(f"a heapledger frame in a reported stack: {frame}")
+
+    def test_source_lines(self):
+        """Frames of programs built with -g carry file and line of the allocating call."""
+        _, _, report = self.traced("leak_malloc")
+        frame = self.assertLeak(report, "leak_malloc", 300, 3)[0]["stack"][0]
+        self.assertTrue((frame.get("file") or "").endswith("tests/programs/leak_malloc.c"), frame)
+        self.assertEqual(frame.get("line"), self.leak_site_line("leak_malloc.c", "leak_malloc"))
+        _, _, report = self.traced("leak_realloc")
+        frame = self.assertLeak(report, "shrink_block", 3000, 1)[0]["stack"][0]
+        self.assertTrue((frame.get("file") or "").endswith("tests/programs/leak_realloc.c"), frame)
+        self.assertEqual(frame.get("line"), self.leak_site_line("leak_realloc.c", "shrink_block"))
+
+    # --- options -------------------------------------------------------------------------------
+
+    def test_text_report_on_stderr(self):
+        """With no options at all, the text report goes to stderr and names the leaking function."""
+        argv = [self.program("leak_malloc")]
+        traced = hl.run_preloaded(argv, options=None)
+        self.assertSameBehaviour(hl.run_plain(argv), traced)
+        self.assertIn("leak_malloc", traced.stderr, traced.describe())
+
+    def test_log_file(self):
+        log = self.path("report.txt")
+        _, traced, _ = self.traced("leak_malloc", options=f"log={log}")
+        with open(log, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+        self.assertIn("leak_malloc", text)
+        self.assertIn("leak_other", text)
+        self.assertNotIn("leak_malloc", traced.stderr, "log=PATH still wrote the report to stderr")
+
+    def test_log_none(self):
+        _, traced, _ = self.traced("leak_malloc", options="log=none")
+        self.assertEqual(traced.stderr.strip(), "", "log=none: nothing on stderr")
+
+    def test_log_pid_in_path(self):
+        argv = [self.program("leak_malloc")]
+        traced = hl.run_preloaded(argv, f"log={self.path('r.%p.txt')}")
+        self.assertEqual(os.listdir(self.tmp), [f"r.{traced.pid}.txt"])
+        with open(self.path(f"r.{traced.pid}.txt"), encoding="utf-8", errors="replace") as f:
+            self.assertIn("leak_malloc", f.read())
+
+    def test_json_pid_in_path(self):
+        argv = [self.program("leak_malloc")]
+        traced = hl.run_preloaded(argv, f"json={self.path('r.%p.json')}:log=none")
+        self.assertEqual(os.listdir(self.tmp), [f"r.{traced.pid}.json"])
+        report = hl.load_report(self.path(f"r.{traced.pid}.json"))
+        self.assertValidReport(report, pid=traced.pid)
+        self.assertLeak(report, "leak_malloc", 300, 3)
+
+    def warning_lines(self, stderr, word):
+        return [line for line in stderr.splitlines() if word in line]
+
+    def test_bad_option(self):
+        """An unknown key: one warning line naming it, the program runs on normally."""
+        argv = [self.program("leak_malloc")]
+        traced = hl.run_preloaded(argv, "bogus=1")
+        self.assertSameBehaviour(hl.run_plain(argv), traced)
+        self.assertEqual(len(self.warning_lines(traced.stderr, "bogus")), 1, traced.describe())
+
+    def test_bad_option_rest_applied(self):
+        """The options around an unknown key still apply; the warning is the only stderr line."""
+        _, traced, report = self.traced("leak_malloc", options="bogus=1:log=none")
+        lines = [line for line in traced.stderr.splitlines() if line.strip()]
+        self.assertEqual(len(lines), 1, traced.describe())
+        self.assertIn("bogus", lines[0])
+        self.assertLeak(report, "leak_malloc", 300, 3)
+
+    def test_bad_value(self):
+        _, traced, report = self.traced("leak_malloc", options="log=none:max_frames=abc")
+        lines = [line for line in traced.stderr.splitlines() if line.strip()]
+        self.assertEqual(len(lines), 1, traced.describe())
+        self.assertIn("max_frames", lines[0])
+        self.assertLeak(report, "leak_malloc", 300, 3)
+
+    def test_unwritable_json(self):
+        """json= in a missing directory: a warning, the JSON on stderr, the program unharmed."""
+        argv = [self.program("leak_malloc")]
+        bad = "/nonexistent/dir/x.json"
+        traced = hl.run_preloaded(argv, f"json={bad}:log=none")
+        self.assertSameBehaviour(hl.run_plain(argv), traced)
+        self.assertTrue(self.warning_lines(traced.stderr, bad), traced.describe())
+        report = hl.find_json_document(traced.stderr)
+        self.assertIsNotNone(report, f"no JSON report on stderr\n{traced.describe()}")
+        self.assertLeak(report, "leak_malloc", 300, 3)
+        self.assertFalse(os.path.exists(bad))
+
+    def test_track_off(self):
+        """track=0: pools only. The program runs normally and no leak is recorded."""
+        json_path, log = self.path("report.json"), self.path("report.txt")
+        argv = [self.program("leak_malloc")]
+        traced = hl.run_preloaded(argv, f"track=0:json={json_path}:log={log}")
+        self.assertSameBehaviour(hl.run_plain(argv), traced)
+        if os.path.exists(json_path):
+            report = hl.load_report(json_path)
+            self.assertValidReport(report)
+            self.assertEqual(report["leaks"], [], hl.describe_leaks(report))
+        if os.path.exists(log):
+            with open(log, encoding="utf-8", errors="replace") as f:
+                self.assertNotIn("leak_malloc", f.read())
+        self.assertNotIn("leak_malloc", traced.stderr)
+
+    def test_max_frames(self):
+        _, _, report = self.traced("leak_malloc", options="max_frames=2")
+        for e in self.assertLeak(report, "leak_malloc", 300, 3):
+            self.assertLessEqual(len(e["stack"]), 2, e["stack"])
+
+    def test_leak_exitcode(self):
+        argv = [self.program("leak_malloc")]
+        json_path = self.path("report.json")
+        traced = hl.run_preloaded(argv, f"leak_exitcode=23:json={json_path}:log=none")
+        self.assertEqual(traced.returncode, 23, traced.describe())
+        self.assertEqual(traced.stdout, hl.run_plain(argv).stdout)
+        self.assertLeak(hl.load_report(json_path), "leak_malloc", 300, 3)
+
+    def test_suppressions(self):
+        supp = self.path("leaks.supp")
+        with open(supp, "w", encoding="utf-8") as f:
+            # Anchored: like LSan, a pattern also matches module paths, and the program itself
+            # is called leak_malloc.
+            f.write("# the 300 bytes of leak_malloc are known\nleak:^leak_malloc$\n")
+        _, _, report = self.traced("leak_malloc", options=f"suppressions={supp}")
+        self.assertNoLeakFrameNamed(report, "leak_malloc")
+        self.assertLeak(report, "leak_other", 50, 1)
+        self.assertGreaterEqual(report["summary"].get("suppressed_bytes", 0), 300)
+
+    # --- through `heapledger run` --------------------------------------------------------------
+
+    def test_cli_leak_malloc(self):
+        argv = [self.program("leak_malloc")]
+        json_path, log = self.path("report.json"), self.path("report.txt")
+        traced = hl.run_cli(["--json", json_path, "--log", log], argv)
+        self.assertSameBehaviour(hl.run_plain(argv), traced)
+        report = hl.load_report(json_path)
+        self.assertValidReport(report)
+        self.assertLeak(report, "leak_malloc", 300, 3)
+        self.assertLeak(report, "leak_other", 50, 1)
+        with open(log, encoding="utf-8", errors="replace") as f:
+            self.assertIn("leak_malloc", f.read())
+
+    def test_cli_option(self):
+        argv = [self.program("leak_new")]
+        json_path = self.path("report.json")
+        traced = hl.run_cli(["--json", json_path, "--option", "max_frames=2", "--option",
+                             "log=none"], argv)
+        self.assertSameBehaviour(hl.run_plain(argv), traced)
+        report = hl.load_report(json_path)
+        for e in self.assertLeak(report, "leak_new_array", 100, 1):
+            self.assertLessEqual(len(e["stack"]), 2, e["stack"])
+
+    def test_cli_exit_status(self):
+        argv = [self.program("exit_paths"), "exit", "3"]
+        json_path = self.path("report.json")
+        traced = hl.run_cli(["--json", json_path], argv)
+        self.assertEqual(traced.returncode, 3, traced.describe())
+        self.assertSameBehaviour(hl.run_plain(argv), traced)
+        self.assertLeak(hl.load_report(json_path), "exit_leak", 642, 2)
+
+    def test_cli_fork(self):
+        argv = [self.program("leak_fork")]
+        traced = hl.run_cli(["--json", self.path("report.%p.json")], argv)
+        self.assertSameBehaviour(hl.run_plain(argv), traced)
+        self.check_fork_leaks(*self.fork_reports())
+
+    def test_cli_static_binary(self):
+        """The preload cannot reach a static binary: `heapledger run` says so and runs it anyway."""
+        path = os.path.join(hl.BINDIR, "static_hello")
+        if not os.path.exists(path):
+            self.skipTest("no static libc: static_hello was not built")
+        traced = hl.run_cli(["--json", self.path("report.json")], [path])
+        self.assertSameBehaviour(hl.run_plain([path]), traced)
+        self.assertEqual(traced.returncode, 4)
+        self.assertRegex(traced.stderr.lower(), r"static", traced.describe())
+
+
+if __name__ == "__main__":
+    sys.exit(hl.main(E2E, __doc__))
