@@ -14,11 +14,15 @@ class App;
 namespace heapledger::cli {
 
 struct RunArgs {
-  std::optional<std::string> json;   // --json FILE
-  std::optional<std::string> log;    // --log FILE|stderr|none
-  std::vector<std::string> options;  // --option KEY=VALUE, verbatim
-  std::optional<int> leak_exitcode;  // --leak-exitcode N
-  std::vector<std::string> command;  // PROG ARGS...
+  std::optional<std::string> json;          // --json FILE
+  std::optional<std::string> log;           // --log FILE|stderr|none
+  std::vector<std::string> options;         // --option KEY=VALUE, verbatim
+  std::optional<int> leak_exitcode;         // --leak-exitcode N
+  std::optional<int> error_exitcode;        // --error-exitcode N
+  std::optional<std::string> suppressions;  // --suppressions FILE
+  bool show_reachable = false;              // --show-reachable
+  std::optional<std::string> on_error;      // --on-error report|abort
+  std::vector<std::string> command;         // PROG ARGS...
 };
 
 struct ReportArgs {

@@ -65,14 +65,18 @@ std::string preload_value(const std::string& library) {
   return existing.empty() ? library : library + ":" + existing;
 }
 
-// A report path as the program should see it: absolute, since the program may chdir before it
-// exits. "stderr" and "none" are not paths.
-std::string report_path(const std::string& value) {
-  if (value == "stderr" || value == "none") return value;
+// A path as the program should see it: absolute, since the program may chdir before it exits
+// (or before the library reads the file).
+std::string absolute_path(const std::string& value) {
   std::string path = fs::absolute(value).lexically_normal();
   if (path.find(':') != std::string::npos)
     throw RunError(fmt::format("{} contains ':', which HEAPLEDGER_OPTIONS cannot hold", path));
   return path;
+}
+
+// "stderr" and "none" are not paths.
+std::string report_path(const std::string& value) {
+  return value == "stderr" || value == "none" ? value : absolute_path(value);
 }
 
 // The existing HEAPLEDGER_OPTIONS first, the flags after it: the library lets later keys win.
@@ -83,6 +87,10 @@ std::string options_value(const RunArgs& args) {
   if (args.log) parts.push_back("log=" + report_path(*args.log));
   for (const std::string& option : args.options) parts.push_back(option);
   if (args.leak_exitcode) parts.push_back(fmt::format("leak_exitcode={}", *args.leak_exitcode));
+  if (args.error_exitcode) parts.push_back(fmt::format("error_exitcode={}", *args.error_exitcode));
+  if (args.suppressions) parts.push_back("suppressions=" + absolute_path(*args.suppressions));
+  if (args.show_reachable) parts.push_back("show_reachable=1");
+  if (args.on_error) parts.push_back("on_error=" + *args.on_error);
   return fmt::format("{}", fmt::join(parts, ":"));
 }
 
@@ -114,9 +122,26 @@ CLI::App* add_run(CLI::App& app, RunArgs& args) {
       ->allow_extra_args(false)
       ->check(CLI::Validator(check_key_value, ""));
   cmd->add_option("--leak-exitcode", args.leak_exitcode,
-                  "Exit with N (0-255) if the program leaked")
+                  "Exit with N (1-255) if the program leaked; 0: its own status")
       ->type_name("N")
       ->check(CLI::Range(0, 255).description(""));
+  cmd->add_option("--error-exitcode", args.error_exitcode,
+                  "Exit with N (1-255) on heap misuse (double/invalid/mismatched free); wins "
+                  "over --leak-exitcode")
+      ->type_name("N")
+      ->check(CLI::Range(0, 255).description(""));
+  cmd->add_option("--suppressions", args.suppressions,
+                  "Hide leaks matching the leak:PATTERN lines of FILE (LeakSanitizer format)")
+      ->type_name("FILE")
+      ->check(CLI::ExistingFile.description(""))
+      ->check(CLI::Validator(check_no_colon, ""));
+  cmd->add_flag("--show-reachable", args.show_reachable,
+                "List still-reachable blocks in the text report instead of only counting them");
+  cmd->add_option("--on-error", args.on_error,
+                  "On heap misuse: report (at exit, and run on; the default) or abort (print "
+                  "the error at once, then abort)")
+      ->type_name("report|abort")
+      ->check(CLI::IsMember({"report", "abort"}).description(""));
   cmd->add_option("command", args.command, "The program to run and its arguments")
       ->required()
       ->type_name("PROG [ARGS...]");

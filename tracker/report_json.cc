@@ -88,6 +88,20 @@ Json error_json(const HeapError& e) {
 
 Json timeline_json(const TimelinePoint& t) { return Json{{"t_ms", t.t_ms}, {"bytes", t.bytes}}; }
 
+// null when there was no exit scan: it could not run, or the report is errors only.
+Json scan_json(const std::optional<ScanInfo>& s) {
+  if (!s) return nullptr;
+  return Json{{"milliseconds", s->milliseconds},
+              {"threads", s->threads},
+              {"threads_stopped", s->threads_stopped},
+              {"root_bytes", s->root_bytes},
+              {"heap_bytes_scanned", s->heap_bytes_scanned}};
+}
+
+Json suppression_json(const SuppressionHit& h) {
+  return Json{{"pattern", h.pattern}, {"blocks", h.blocks}, {"bytes", h.bytes}};
+}
+
 template <class T, class F>
 Json array_json(const std::vector<T>& items, F to_item) {
   Json a = Json::array();
@@ -297,6 +311,29 @@ TimelinePoint read_timeline_point(const Json& j, const std::string& at) {
   return t;
 }
 
+// Missing or null: the scan did not run (or the report predates the field).
+std::optional<ScanInfo> read_scan(const Json& doc) {
+  if (!member(doc, "scan")) return std::nullopt;
+  const Json& j = object_at(doc, "", "scan");
+  constexpr std::string_view at = "scan";
+  ScanInfo s;
+  read(j, at, "milliseconds", s.milliseconds);
+  read(j, at, "threads", s.threads);
+  read(j, at, "threads_stopped", s.threads_stopped);
+  read(j, at, "root_bytes", s.root_bytes);
+  read(j, at, "heap_bytes_scanned", s.heap_bytes_scanned);
+  return s;
+}
+
+SuppressionHit read_suppression(const Json& j, const std::string& at) {
+  expect_object(j, at);
+  SuppressionHit h;
+  read(j, at, "pattern", h.pattern);
+  read(j, at, "blocks", h.blocks);
+  read(j, at, "bytes", h.bytes);
+  return h;
+}
+
 template <class T, class F>
 std::vector<T> read_array(const Json& doc, std::string_view key, F read_item) {
   std::vector<T> items;
@@ -341,7 +378,9 @@ std::string to_json(const Report& r, int indent) {
            {"leaks", array_json(r.leaks, leak_json)},
            {"peak", array_json(r.peak, peak_json)},
            {"errors", array_json(r.errors, error_json)},
-           {"timeline", array_json(r.timeline, timeline_json)}};
+           {"timeline", array_json(r.timeline, timeline_json)},
+           {"scan", scan_json(r.scan)},
+           {"suppressions", array_json(r.suppressions, suppression_json)}};
   return doc.dump(indent, ' ', false, Json::error_handler_t::replace);
 }
 
@@ -359,6 +398,8 @@ Report report_from_json(std::string_view text) {
   r.peak = read_array<PeakSite>(doc, "peak", read_peak_site);
   r.errors = read_array<HeapError>(doc, "errors", read_error);
   r.timeline = read_array<TimelinePoint>(doc, "timeline", read_timeline_point);
+  r.scan = read_scan(doc);
+  r.suppressions = read_array<SuppressionHit>(doc, "suppressions", read_suppression);
   return r;
 }
 

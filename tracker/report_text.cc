@@ -1,9 +1,11 @@
 // The text report: what a person reads on stderr when the program exits, and what
-// `heapledger report` prints. Layout: header, summary, heap errors, leak sites, peak call sites.
+// `heapledger report` prints. Layout: header, summary, heap errors, leak sites, suppressions,
+// peak call sites.
 #include "tracker/report_text.h"
 
 #include <algorithm>
 #include <iterator>
+#include <optional>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -158,6 +160,16 @@ void add_summary(Lines& out, const Summary& s) {
   out.add("  heap errors: {}", with_commas(s.errors));
 }
 
+// Threads the scan could not stop were scanned whole, stale frames included: a leaked pointer
+// left in one of them counts as a root, so the leak numbers can be too low.
+void add_scan_warning(Lines& out, const std::optional<ScanInfo>& scan) {
+  if (!scan || scan->threads <= scan->threads_stopped) return;
+  out.add(
+      "  warning: {} of {} could not be stopped for the leak scan, so their whole stacks were "
+      "treated as roots (results may hide leaks)",
+      with_commas(scan->threads - scan->threads_stopped), count(scan->threads, "thread"));
+}
+
 // ---- heap errors ----
 
 std::string_view error_label(const std::string& kind) {
@@ -272,6 +284,29 @@ void add_leaks(Lines& out, const Report& r, const TextOptions& o) {
             count(hidden_reachable.sites, "call site"));
 }
 
+// ---- suppressions ----
+
+// What the suppressions hid, in total and per pattern (largest first); nothing if they hid nothing.
+void add_suppressions(Lines& out, const std::vector<SuppressionHit>& hits) {
+  std::vector<const SuppressionHit*> used;
+  std::uint64_t bytes = 0, blocks = 0;
+  for (const SuppressionHit& h : hits) {
+    if (h.blocks == 0 && h.bytes == 0) continue;
+    used.push_back(&h);
+    bytes += h.bytes;
+    blocks += h.blocks;
+  }
+  if (used.empty()) return;
+  std::stable_sort(used.begin(), used.end(), [](const SuppressionHit* a, const SuppressionHit* b) {
+    return a->bytes > b->bytes;
+  });
+  out.blank();
+  out.add("suppressed: {} in {} by {}", human_bytes(bytes), count(blocks, "block"),
+          count(used.size(), "suppression"));
+  for (const SuppressionHit* h : used)
+    out.add("  {}: {} in {}", clean(h->pattern), human_bytes(h->bytes), count(h->blocks, "block"));
+}
+
 // ---- peak ----
 
 bool is_standard_library(const Frame& f) {
@@ -323,10 +358,16 @@ std::string human_bytes(std::uint64_t n) {
 std::string render_text(const Report& r, const TextOptions& o) {
   Lines out(r.process.pid);
   add_header(out, r);
+  if (o.errors_only) {
+    add_errors(out, r.errors, o);
+    return out.take();
+  }
   out.blank();
   add_summary(out, r.summary);
+  add_scan_warning(out, r.scan);
   add_errors(out, r.errors, o);
   add_leaks(out, r, o);
+  add_suppressions(out, r.suppressions);
   add_peak(out, r, o);
   return out.take();
 }

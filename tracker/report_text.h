@@ -1,5 +1,6 @@
 // The text form of the report, for a person at a terminal: a summary, heap errors, leak sites
-// with their stacks and the call sites at the peak. Every line starts with "==PID== ".
+// with their stacks, what suppressions hid and the call sites at the peak. Every line starts
+// with "==PID== ".
 #pragma once
 
 #include <cstddef>
@@ -16,6 +17,7 @@ struct TextOptions {
   std::size_t max_frames = 12;  // frames per stack
   std::size_t max_peak = 5;     // call sites in the peak section
   bool show_reachable = false;  // list "still reachable" sites instead of one summary line
+  bool errors_only = false;     // only the header and the heap errors (on_error=abort's last words)
 };
 
 // The whole report, one '\n'-terminated line at a time. Control characters from the report

@@ -138,6 +138,7 @@ void write_reports(Report* report, const ReportRequest* req) {
     heapledger::TextOptions opts;
     opts.show_reachable = req->show_reachable;
     opts.max_leaks = static_cast<std::size_t>(req->max_leaks);
+    opts.errors_only = req->errors_only;
     deliver("text", req->log_path, render_text(*report, opts));
   }
   if (req->json_path[0]) deliver("JSON", req->json_path, to_json(*report) + "\n");

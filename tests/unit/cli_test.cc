@@ -48,13 +48,18 @@ void spit(const fs::path& path, const std::string& text) {
 class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "heapledger_cli_test.XXXXXX").string();
+    // A ':' in $TMPDIR would end up in paths that HEAPLEDGER_OPTIONS cannot hold.
+    fs::path tmp = fs::temp_directory_path();
+    if (tmp.string().find(':') != std::string::npos) tmp = "/tmp";
+    std::string pattern = (tmp / "heapledger_cli_test.XXXXXX").string();
     ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
+    dir_ = fs::canonical(pattern);  // what getcwd() returns in there, symlinks resolved
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  // Runs the CLI with `args`, stdin from `input`, and the environment changed by `env`.
+  // Runs the CLI with `args`, stdin from `input`, in the scratch directory, with an environment
+  // of its own: PATH and what `env` sets, nothing inherited (HEAPLEDGER_OPTIONS, LD_PRELOAD,
+  // LANG... from whoever runs the tests would otherwise change what the CLI does and says).
   CliResult cli(const std::vector<std::string>& args, const EnvChanges& env = {},
                 const std::string& input = "") {
     spit(dir_ / "stdin", input);
@@ -66,6 +71,9 @@ class CliTest : public ::testing::Test {
       redirect(dir_ / "stdin", 0, O_RDONLY);
       redirect(dir_ / "stdout", 1, O_WRONLY | O_CREAT | O_TRUNC);
       redirect(dir_ / "stderr", 2, O_WRONLY | O_CREAT | O_TRUNC);
+      if (::chdir(dir_.c_str()) != 0) ::_exit(98);
+      ::clearenv();
+      ::setenv("PATH", "/usr/bin:/bin", 1);
       for (const auto& [key, value] : env)
         value ? ::setenv(key.c_str(), value->c_str(), 1) : ::unsetenv(key.c_str());
       ::execv(argv[0], argv.data());
@@ -188,7 +196,10 @@ TEST_F(CliTest, HelpOnEveryCommandExitsZero) {
     EXPECT_EQ(r.exit_code(), 0) << args.front();
     EXPECT_NE(r.out.find("Usage: heapledger"), std::string::npos) << r.out;
   }
-  EXPECT_NE(cli({"run", "--help"}).out.find("--leak-exitcode"), std::string::npos);
+  std::string run_help = cli({"run", "--help"}).out;
+  for (const char* flag : {"--json", "--log", "--option", "--leak-exitcode", "--error-exitcode",
+                           "--suppressions", "--show-reachable", "--on-error"})
+    EXPECT_NE(run_help.find(flag), std::string::npos) << flag << " missing in\n" << run_help;
   EXPECT_NE(cli({"report", "--help"}).out.find("--show-reachable"), std::string::npos);
 }
 
@@ -233,9 +244,7 @@ class CliRunTest : public CliTest {
     ASSERT_FALSE(library_.empty()) << "no libm in /proc/self/maps";
   }
   CliResult run(const std::vector<std::string>& args, EnvChanges env = {}) {
-    env.insert(env.begin(), {{"HEAPLEDGER_LIBRARY", library_},
-                             {"LD_PRELOAD", std::nullopt},
-                             {"HEAPLEDGER_OPTIONS", std::nullopt}});
+    env.insert(env.begin(), {"HEAPLEDGER_LIBRARY", library_});
     std::vector<std::string> all{"run"};
     all.insert(all.end(), args.begin(), args.end());
     return cli(all, env);
@@ -260,15 +269,52 @@ TEST_F(CliRunTest, ArgumentsFromTheProgramOnAreTheProgramsOwn) {
   EXPECT_EQ(r.out, "--json|-x|--|");
 }
 
+constexpr const char* kShowPreloadAndOptions =
+    "printf '%s\\n%s\\n' \"$LD_PRELOAD\" \"${HEAPLEDGER_OPTIONS-unset}\"";
+
+// The environment's HEAPLEDGER_OPTIONS and LD_PRELOAD are kept; the flags come after the
+// options (the library lets later keys win) and the library before the other preloads.
 TEST_F(CliRunTest, SetsPreloadAndMergesOptions) {
-  std::string show = "printf '%s\\n%s\\n' \"$LD_PRELOAD\" \"$HEAPLEDGER_OPTIONS\"";
   CliResult r = run({"--json", "out.json", "--log", "none", "--option", "max_frames=4", "--option",
-                     "track=0", "--leak-exitcode", "9", "--", "sh", "-c", show},
+                     "track=0", "--leak-exitcode", "9", "--", "sh", "-c", kShowPreloadAndOptions},
                     {{"LD_PRELOAD", "/already/there.so"}, {"HEAPLEDGER_OPTIONS", "log=stderr"}});
   EXPECT_EQ(r.exit_code(), 0) << r.err;
-  std::string json = (fs::current_path() / "out.json").string();
+  std::string json = (dir_ / "out.json").string();
   EXPECT_EQ(r.out, library_ + ":/already/there.so\n" + "log=stderr:json=" + json +
                        ":log=none:max_frames=4:track=0:leak_exitcode=9\n");
+}
+
+TEST_F(CliRunTest, FlagsAloneWhenTheEnvironmentHasNoOptions) {
+  CliResult r = run({"--leak-exitcode", "9", "sh", "-c", kShowPreloadAndOptions});
+  EXPECT_EQ(r.out, library_ + "\nleak_exitcode=9\n") << r.err;
+  r = run({"--leak-exitcode", "9", "sh", "-c", kShowPreloadAndOptions},
+          {{"HEAPLEDGER_OPTIONS", ""}, {"LD_PRELOAD", ""}});
+  EXPECT_EQ(r.out, library_ + "\nleak_exitcode=9\n") << r.err;
+}
+
+TEST_F(CliRunTest, ErrorSuppressionAndReportFlagsBecomeOptions) {
+  spit(dir_ / "leaks.supp", "leak:libfoo\n");
+  fs::create_directory(dir_ / "sub");
+  CliResult r =
+      run({"--error-exitcode", "7", "--suppressions", "sub/../leaks.supp", "--show-reachable",
+           "--on-error", "abort", "--leak-exitcode", "3", "sh", "-c", kShowPreloadAndOptions},
+          {{"HEAPLEDGER_OPTIONS", "on_error=report"}});
+  EXPECT_EQ(r.exit_code(), 0) << r.err;
+  EXPECT_EQ(r.out, library_ + "\non_error=report:leak_exitcode=3:error_exitcode=7:suppressions=" +
+                       (dir_ / "leaks.supp").string() + ":show_reachable=1:on_error=abort\n");
+  r = run({"--on-error", "report", "sh", "-c", kShowPreloadAndOptions});
+  EXPECT_EQ(r.out, library_ + "\non_error=report\n") << r.err;
+}
+
+TEST_F(CliRunTest, BadFlagValuesAreUsageErrors) {
+  EXPECT_EQ(run({"--error-exitcode", "256", "true"}).exit_code(), 2);
+  EXPECT_EQ(run({"--error-exitcode", "-1", "true"}).exit_code(), 2);
+  EXPECT_EQ(run({"--on-error", "ignore", "true"}).exit_code(), 2);
+  CliResult r = run({"--suppressions", "missing.supp", "true"});
+  EXPECT_EQ(r.exit_code(), 2);
+  EXPECT_NE(r.err.find("missing.supp"), std::string::npos) << r.err;
+  spit(dir_ / "a:b.supp", "leak:x\n");
+  EXPECT_EQ(run({"--suppressions", "a:b.supp", "true"}).exit_code(), 2);
 }
 
 TEST_F(CliRunTest, LeavesOptionsUnsetWhenThereAreNone) {

@@ -82,6 +82,8 @@ Report full_report() {
       heap_error("mismatched_free", 0x20, {}, std::nullopt, std::nullopt,
                  "sized delete with a different size")};
   r.timeline = {{0.0, 0}, {10.25, 819200}, {12.5, 1536}};
+  r.scan = ScanInfo{3.75, 4, 3, 65536, 1536};
+  r.suppressions = {{"^libfoo*", 3, 48}, {"leak_other", 1, 16}};  // the 64 suppressed bytes
   return r;
 }
 
@@ -164,6 +166,21 @@ void expect_report_eq(const Report& a, const Report& b) {
     EXPECT_EQ(a.timeline[i].t_ms, b.timeline[i].t_ms);
     EXPECT_EQ(a.timeline[i].bytes, b.timeline[i].bytes);
   }
+  ASSERT_EQ(a.scan.has_value(), b.scan.has_value());
+  if (a.scan) {
+    EXPECT_EQ(a.scan->milliseconds, b.scan->milliseconds);
+    EXPECT_EQ(a.scan->threads, b.scan->threads);
+    EXPECT_EQ(a.scan->threads_stopped, b.scan->threads_stopped);
+    EXPECT_EQ(a.scan->root_bytes, b.scan->root_bytes);
+    EXPECT_EQ(a.scan->heap_bytes_scanned, b.scan->heap_bytes_scanned);
+  }
+  ASSERT_EQ(a.suppressions.size(), b.suppressions.size());
+  for (std::size_t i = 0; i < a.suppressions.size(); ++i) {
+    SCOPED_TRACE("suppression " + std::to_string(i));
+    EXPECT_EQ(a.suppressions[i].pattern, b.suppressions[i].pattern);
+    EXPECT_EQ(a.suppressions[i].blocks, b.suppressions[i].blocks);
+    EXPECT_EQ(a.suppressions[i].bytes, b.suppressions[i].bytes);
+  }
 }
 
 std::vector<std::string> keys(const Json& object) {
@@ -191,6 +208,15 @@ TEST(ReportJson, RoundTripOfDefaultReport) {
   Report back = report_from_json(to_json(r));
   expect_report_eq(back, r);
   EXPECT_EQ(back.schema, "heapledger/1");
+}
+
+TEST(ReportJson, RoundTripOfScanWithoutSuppressions) {
+  Report r;
+  r.scan = ScanInfo{0.0, 0, 0, 0, 0};  // a scan that ran and found nothing is not a missing scan
+  Report back = report_from_json(to_json(r));
+  expect_report_eq(back, r);
+  EXPECT_TRUE(back.scan.has_value());
+  EXPECT_TRUE(back.suppressions.empty());
 }
 
 TEST(ReportJson, RoundTripKeepsInlinedFramesSeparate) {
@@ -246,14 +272,23 @@ TEST(ReportJson, CompactOutputOfSmallReportIsExact) {
             R"("peak":[],)"
             R"("errors":[{"kind":"double_free","address":"0xbeef","detail":null,"stack":[],)"
             R"("alloc_stack":null,"free_stack":[]}],)"
-            R"("timeline":[{"t_ms":1.0,"bytes":16}]})");
+            R"("timeline":[{"t_ms":1.0,"bytes":16}],)"
+            R"("scan":null,"suppressions":[]})");
+  r.scan = ScanInfo{2.5, 3, 2, 4096, 16};
+  r.suppressions = {{"leak:*", 1, 8}};
+  std::string tail = to_json(r, -1);
+  tail = tail.substr(tail.find(R"("timeline")"));
+  EXPECT_EQ(tail, R"("timeline":[{"t_ms":1.0,"bytes":16}],)"
+                  R"("scan":{"milliseconds":2.5,"threads":3,"threads_stopped":2,"root_bytes":4096,)"
+                  R"("heap_bytes_scanned":16},)"
+                  R"("suppressions":[{"pattern":"leak:*","blocks":1,"bytes":8}]})");
 }
 
 TEST(ReportJson, KeysAreTheSchemaKeysInSchemaOrder) {
   Json doc = Json::parse(to_json(full_report()));
   using Keys = std::vector<std::string>;
-  EXPECT_EQ(keys(doc),
-            (Keys{"schema", "tool", "process", "summary", "leaks", "peak", "errors", "timeline"}));
+  EXPECT_EQ(keys(doc), (Keys{"schema", "tool", "process", "summary", "leaks", "peak", "errors",
+                             "timeline", "scan", "suppressions"}));
   EXPECT_EQ(keys(doc["tool"]), (Keys{"name", "version"}));
   EXPECT_EQ(keys(doc["process"]), (Keys{"pid", "ppid", "exe", "argv", "duration_ms"}));
   EXPECT_EQ(keys(doc["summary"]),
@@ -268,6 +303,9 @@ TEST(ReportJson, KeysAreTheSchemaKeysInSchemaOrder) {
   EXPECT_EQ(keys(doc["errors"][0]),
             (Keys{"kind", "address", "detail", "stack", "alloc_stack", "free_stack"}));
   EXPECT_EQ(keys(doc["timeline"][0]), (Keys{"t_ms", "bytes"}));
+  EXPECT_EQ(keys(doc["scan"]), (Keys{"milliseconds", "threads", "threads_stopped", "root_bytes",
+                                     "heap_bytes_scanned"}));
+  EXPECT_EQ(keys(doc["suppressions"][0]), (Keys{"pattern", "blocks", "bytes"}));
 }
 
 TEST(ReportJson, ValuesHaveSchemaTypes) {
@@ -292,6 +330,10 @@ TEST(ReportJson, ValuesHaveSchemaTypes) {
   EXPECT_EQ(doc["errors"][1]["free_stack"], Json::array());
   EXPECT_TRUE(doc["errors"][1]["detail"].is_null());
   EXPECT_EQ(doc["errors"][2]["detail"], "sized delete with a different size");
+  EXPECT_TRUE(doc["scan"]["milliseconds"].is_number_float());
+  EXPECT_TRUE(doc["scan"]["threads"].is_number_unsigned());
+  EXPECT_EQ(doc["suppressions"][0]["pattern"], "^libfoo*");
+  EXPECT_TRUE(doc["suppressions"][0]["bytes"].is_number_unsigned());
 }
 
 TEST(ReportJson, IndentControlsLayout) {
@@ -309,6 +351,20 @@ TEST(ReportJsonRead, MinimalDocumentGivesDefaults) {
   EXPECT_EQ(r.summary.allocations, 0u);
   EXPECT_TRUE(r.leaks.empty());
   EXPECT_TRUE(r.timeline.empty());
+  EXPECT_FALSE(r.scan);
+  EXPECT_TRUE(r.suppressions.empty());
+}
+
+TEST(ReportJsonRead, NullScanIsNoScanAndPartialScanKeepsDefaults) {
+  EXPECT_FALSE(report_from_json(R"({"schema": "heapledger/1", "scan": null})").scan);
+  Report r = report_from_json(R"({"schema": "heapledger/1", "scan": {"threads": 2},
+                                  "suppressions": [{"pattern": "x", "later": 1}]})");
+  ASSERT_TRUE(r.scan);
+  EXPECT_EQ(r.scan->threads, 2u);
+  EXPECT_EQ(r.scan->threads_stopped, 0u);
+  ASSERT_EQ(r.suppressions.size(), 1u);
+  EXPECT_EQ(r.suppressions[0].pattern, "x");
+  EXPECT_EQ(r.suppressions[0].bytes, 0u);
 }
 
 TEST(ReportJsonRead, UnknownFieldsAreIgnoredAndMissingOptionalsAreNull) {
@@ -395,6 +451,18 @@ TEST(ReportJsonRead, NamesTheFieldWithTheWrongType) {
             prefix + "leaks[0].stack[0].function: expected a string");
   EXPECT_EQ(error_for(doc(R"("errors": [{"alloc_stack": {}}])")),
             prefix + "errors[0].alloc_stack: expected an array");
+  EXPECT_EQ(error_for(doc(R"("scan": [])")), prefix + "scan: expected an object");
+  EXPECT_EQ(error_for(doc(R"("scan": {"threads_stopped": -2})")),
+            prefix + "scan.threads_stopped: expected a non-negative integer");
+  EXPECT_EQ(error_for(doc(R"("scan": {"milliseconds": "3"})")),
+            prefix + "scan.milliseconds: expected a number");
+  EXPECT_EQ(error_for(doc(R"("suppressions": {})")), prefix + "suppressions: expected an array");
+  EXPECT_EQ(error_for(doc(R"("suppressions": ["leak:x"])")),
+            prefix + "suppressions[0]: expected an object");
+  EXPECT_EQ(error_for(doc(R"("suppressions": [{"pattern": 1}])")),
+            prefix + "suppressions[0].pattern: expected a string");
+  EXPECT_EQ(error_for(doc(R"("suppressions": [{"pattern": "x", "bytes": 1.5}])")),
+            prefix + "suppressions[0].bytes: expected a non-negative integer");
 }
 
 TEST(ReportJsonRead, RejectsAddressesThatAreNotHexStrings) {
@@ -651,6 +719,81 @@ TEST(ReportText, PeakSiteIsNamedByTheFirstFrameOutsideTheStandardLibrary) {
   std::string text = render_text(r);
   position(text, "4.0 KiB 100%      2 blocks  at make_list  list.cc:20\n");
   position(text, "0 B   0%      0 blocks  at libstdc++.so.6+0x40\n");
+}
+
+TEST(ReportText, SuppressionsSayWhatTheyHidLargestFirst) {
+  Report r;
+  r.process.pid = 5;
+  r.suppressions = {{"leak_other", 1, 50}, {"^libfoo*", 3, 300}, {"unused", 0, 0}};
+  std::string text = render_text(r);
+  position(text,
+           "==5==\n"
+           "==5== suppressed: 350 B in 4 blocks by 2 suppressions\n"
+           "==5==   ^libfoo*: 300 B in 3 blocks\n"
+           "==5==   leak_other: 50 B in 1 block\n");
+  EXPECT_EQ(text.find("unused"), std::string::npos) << text;
+  EXPECT_LT(position(text, "no leaks"), position(text, "suppressed: 350 B"));
+
+  r.suppressions = {{"big\tone", 2048, 2 << 20}};
+  EXPECT_TRUE(
+      has_line(render_text(r), "==5== suppressed: 2.0 MiB in 2,048 blocks by 1 suppression"));
+  EXPECT_TRUE(has_line(render_text(r), "==5==   big\\tone: 2.0 MiB in 2,048 blocks"));
+}
+
+TEST(ReportText, NoSuppressionLinesWhenNothingWasHidden) {
+  Report r;
+  EXPECT_EQ(render_text(r).find("suppress"), std::string::npos);
+  r.suppressions = {{"leak:never", 0, 0}};
+  EXPECT_EQ(render_text(r).find("suppress"), std::string::npos);
+}
+
+TEST(ReportText, WarnsWhenTheScanCouldNotStopEveryThread) {
+  const std::string warning =
+      "==0==   warning: 1 of 4 threads could not be stopped for the leak scan, so their whole "
+      "stacks were treated as roots (results may hide leaks)";
+  Report r;
+  r.scan = ScanInfo{1.0, 4, 3, 0, 0};
+  std::string text = render_text(r);
+  EXPECT_TRUE(has_line(text, warning)) << text;
+  EXPECT_LT(position(text, "heap errors: 0"), position(text, "warning:"));
+  r.scan->threads_stopped = 0;
+  EXPECT_NE(render_text(r).find("warning: 4 of 4 threads could not"), std::string::npos);
+  r.scan->threads_stopped = 4;
+  EXPECT_EQ(render_text(r).find("warning"), std::string::npos);
+  r.scan = ScanInfo{1.0, 0, 0, 0, 0};
+  EXPECT_EQ(render_text(r).find("warning"), std::string::npos);
+  r.scan.reset();
+  EXPECT_EQ(render_text(r).find("warning"), std::string::npos);
+}
+
+TEST(ReportText, ErrorsOnlyIsTheHeaderAndTheHeapErrors) {
+  Report r = full_report();
+  r.errors.resize(1);
+  TextOptions o;
+  o.errors_only = true;
+  EXPECT_EQ(render_text(r, o),
+            "==4242== heapledger 0.1.0 — /usr/bin/prog '--name=ä ö' 'two words' '' "
+            "(pid 4242, 12.5 ms)\n"
+            "==4242==\n"
+            "==4242== HEAP ERROR 1 of 1: double free of 0xdead0\n"
+            "==4242==     #0 0x401400 f  a.c:1\n"
+            "==4242==   allocated at:\n"
+            "==4242==     #0 0x401500 g  (demo)\n");
+  // The same report without the option has everything else too.
+  std::string full = render_text(r);
+  for (const char* section : {"SUMMARY:", "LEAK 1 of", "PEAK:", "suppressed:", "warning:"})
+    EXPECT_NE(full.find(section), std::string::npos) << section;
+}
+
+TEST(ReportText, ErrorsOnlyStillCapsTheErrors) {
+  Report r = full_report();
+  TextOptions o;
+  o.errors_only = true;
+  o.max_leaks = 1;
+  std::string text = render_text(r, o);
+  position(text, "HEAP ERROR 1 of 3: double free");
+  EXPECT_TRUE(has_line(text, "==4242== ... and 2 more heap errors — see the JSON report")) << text;
+  EXPECT_EQ(text.find("HEAP ERROR 2"), std::string::npos) << text;
 }
 
 TEST(ReportText, SmallReportExactly) {
