@@ -13,6 +13,18 @@
 
 namespace heapledger::detail {
 
+// A full-avalanche mix of an address (splitmix64's finaliser): every output bit depends on every
+// input bit, so callers can take independent bit ranges (a shard from the low bits, a slot from
+// the high bits) without the two correlating.
+constexpr std::uint64_t mix_address(std::uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xBF58476D1CE4E5B9ull;
+  x ^= x >> 27;
+  x *= 0x94D049BB133111EBull;
+  x ^= x >> 31;
+  return x;
+}
+
 template <class Value>
 class AddressMap {
  public:
@@ -72,10 +84,9 @@ class AddressMap {
  private:
   static constexpr std::size_t kInitialCapacity = 256;
 
-  // Multiply-shift onto [0, capacity): works for any capacity, not only powers of two.
+  // The high bits of the mix, scaled onto [0, capacity): any capacity, not only powers of two.
   std::size_t home(std::uintptr_t key) const {
-    std::uint64_t h = (key >> 4) * 0x9E3779B97F4A7C15ull;
-    h ^= h >> 29;
+    std::uint64_t h = mix_address(key);
     return static_cast<std::size_t>((static_cast<unsigned __int128>(h) * capacity_) >> 64);
   }
   std::size_t next(std::size_t i) const { return i + 1 == capacity_ ? 0 : i + 1; }

@@ -4,6 +4,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+#include "heapledger/heapledger.h"
+#include "shim/config.h"
 #include "shim/pool.h"
 #include "tracker/tracker.h"
 
@@ -40,3 +42,5 @@ __attribute__((destructor(101))) void library_end() { tracker::finish(); }
 
 }  // namespace
 }  // namespace heapledger::detail
+
+extern "C" HL_EXPORT const char* heapledger_version(void) { return HEAPLEDGER_VERSION; }

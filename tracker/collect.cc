@@ -197,10 +197,10 @@ Report build_report(std::uintptr_t stack_top) {
   Report r;
   r.tool_version = HEAPLEDGER_VERSION;
   r.process = process_info();
-  const Counters& c = g_state.counters;
-  r.summary.allocations = c.allocations.load();
-  r.summary.frees = c.frees.load();
-  r.summary.bytes_allocated = c.bytes_allocated.load();
+  CountTotals c = count_totals();
+  r.summary.allocations = c.allocations;
+  r.summary.frees = c.frees;
+  r.summary.bytes_allocated = c.bytes_allocated;
   collect_leaks(r, stack_top);
   collect_peak(r);
   collect_errors(r);

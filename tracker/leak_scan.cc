@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "shim/address_map.h"
 #include "shim/os.h"
 #include "shim/pool.h"
 #include "tracker/ledger.h"
@@ -154,7 +155,7 @@ Scanner::~Scanner() {
 }
 
 std::size_t hash_slot(std::uintptr_t start, std::size_t mask) {
-  return static_cast<std::size_t>((start * 0x9E3779B97F4A7C15ull) >> 24) & mask;
+  return static_cast<std::size_t>(mix_address(start) >> 20) & mask;
 }
 
 bool Scanner::prepare() {

@@ -116,9 +116,8 @@ class Ledger {
     AddressMap<Record> map HL_GUARDED_BY(lock);
     Quarantine quarantine HL_GUARDED_BY(lock);
   };
-  Shard& shard(std::uintptr_t addr) {
-    return shards_[(addr * 0x9E3779B97F4A7C15ull) >> (64 - kShardBits)];
-  }
+  // Low bits of the mix: independent of the high bits the shard's table indexes with.
+  Shard& shard(std::uintptr_t addr) { return shards_[mix_address(addr) & (kShards - 1)]; }
   void quarantine(Shard& s, std::uintptr_t addr, const FreedBlock& f, Release* out);
 
   Shard shards_[kShards];

@@ -15,10 +15,23 @@
 
 namespace heapledger::detail::tracker {
 
-struct Counters {
-  std::atomic<std::uint64_t> allocations{0};
+// Cumulative counts, kept per thread so counting costs no shared cache line; each thread's block
+// is linked into a list that the report sums (blocks outlive their threads: counts are forever).
+struct ThreadCounts {
+  std::atomic<std::uint64_t> allocations{0};  // written by the owner only: load + store, no RMW
   std::atomic<std::uint64_t> frees{0};
   std::atomic<std::uint64_t> bytes_allocated{0};
+  ThreadCounts* next = nullptr;
+  void add(std::atomic<std::uint64_t>& c, std::uint64_t n) {
+    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+};
+
+struct Counters {
+  std::atomic<ThreadCounts*> threads{nullptr};
+  ThreadCounts orphan;  // for threads whose block could not be mapped
+  SpinLock orphan_lock;
+  // Live totals are shared: the peak needs them exact at every step.
   alignas(64) std::atomic<std::int64_t> live_bytes{0};
   std::atomic<std::int64_t> live_blocks{0};
 };
@@ -29,7 +42,7 @@ struct Peak {
   std::atomic<std::int64_t> blocks{0};
   std::atomic<std::uint64_t> time_us{0};
   SpinLock lock;  // guards the snapshot
-  std::int64_t snapshot_bytes HL_GUARDED_BY(lock) = 0;
+  std::int64_t snapshot_bytes HL_GUARDED_BY(lock) = 0;  // live total the snapshot was taken at
   std::int64_t snapshot_blocks HL_GUARDED_BY(lock) = 0;
   std::uint64_t snapshot_time_us HL_GUARDED_BY(lock) = 0;
   std::uint32_t snapshot_stacks HL_GUARDED_BY(lock) = 0;  // ids below this are valid in sites
@@ -53,6 +66,10 @@ struct Timeline {
   Point points[kCapacity] HL_GUARDED_BY(lock) = {};
   std::uint32_t count HL_GUARDED_BY(lock) = 0;
   std::uint64_t min_gap_us HL_GUARDED_BY(lock) = 10'000;
+  // Copies of the last point, read without the lock to decide whether a new point is due.
+  std::atomic<std::uint64_t> last_t_us{0};
+  std::atomic<std::int64_t> last_bytes{-1};
+  std::atomic<std::uint64_t> gap_us{10'000};
 };
 
 // Heap misuse seen so far: every one counted, the first kMax kept with their stacks.
@@ -93,6 +110,11 @@ struct State {
 extern State g_state;
 
 std::uint64_t now_us();
+// Sums of every thread's counts.
+struct CountTotals {
+  std::uint64_t allocations = 0, frees = 0, bytes_allocated = 0;
+};
+CountTotals count_totals();
 // Marks the calling thread as inside the tracker for good (the exit report's thread).
 void tl_busy_forever();
 // on_error=abort: writes this error to the log at once, then aborts the process.

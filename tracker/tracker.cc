@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 
 #include "shim/os.h"
 #include "tracker/internal_alloc.h"
@@ -27,7 +28,8 @@ namespace {
 // thread number for the ledger.
 struct ThreadState {
   bool busy;
-  std::uint32_t index;  // 0: not assigned yet
+  std::uint32_t index;    // 0: not assigned yet
+  ThreadCounts* counts;   // null: not registered yet
 };
 thread_local ThreadState tl_thread HL_TLS;
 
@@ -47,6 +49,28 @@ std::uint32_t thread_index() {
   if (HL_UNLIKELY(tl_thread.index == 0))
     tl_thread.index = g_state.next_thread.fetch_add(1, std::memory_order_relaxed) + 1;
   return tl_thread.index;
+}
+
+HL_NOINLINE ThreadCounts* register_counts() {
+  auto* tc = static_cast<ThreadCounts*>(internal_alloc(sizeof(ThreadCounts)));
+  if (!tc) return &g_state.counters.orphan;
+  new (tc) ThreadCounts;
+  ThreadCounts* head = g_state.counters.threads.load(std::memory_order_relaxed);
+  do tc->next = head;
+  while (!g_state.counters.threads.compare_exchange_weak(head, tc, std::memory_order_release));
+  return tl_thread.counts = tc;
+}
+
+// This thread's counts. The orphan block is shared, so it is only touched under its lock.
+void count(std::uint64_t allocations, std::uint64_t frees, std::uint64_t bytes) {
+  ThreadCounts* tc = HL_LIKELY(tl_thread.counts != nullptr) ? tl_thread.counts : register_counts();
+  if (HL_UNLIKELY(tc == &g_state.counters.orphan)) {
+    SpinGuard guard(g_state.counters.orphan_lock);
+    tc->add(tc->allocations, allocations), tc->add(tc->frees, frees), tc->add(tc->bytes_allocated, bytes);
+    return;
+  }
+  if (allocations) tc->add(tc->allocations, allocations), tc->add(tc->bytes_allocated, bytes);
+  if (frees) tc->add(tc->frees, frees);
 }
 
 bool in_self(std::uintptr_t a) { return a >= g_state.self_start && a < g_state.self_end; }
@@ -100,8 +124,19 @@ void note_peak(std::int64_t live, std::uint64_t t_us) {
   if (live >= pk.next_snapshot_at.load(std::memory_order_relaxed)) take_peak_snapshot(live);
 }
 
+// A point is due when 10 ms passed or the total moved by 1%; checked without the lock first,
+// because nearly every call ends there.
+bool timeline_point_due(const Timeline& tl, std::int64_t live, std::uint64_t t_us) {
+  std::int64_t last = tl.last_bytes.load(std::memory_order_relaxed);
+  std::uint64_t gap = tl.gap_us.load(std::memory_order_relaxed);
+  std::uint64_t last_t = tl.last_t_us.load(std::memory_order_relaxed);
+  std::int64_t delta = live > last ? live - last : last - live;
+  return last < 0 || t_us - last_t >= gap || (delta * 100 > last + 100 && t_us - last_t >= gap / 8);
+}
+
 void note_timeline(std::int64_t live, std::uint64_t t_us) {
   Timeline& tl = g_state.timeline;
+  if (!timeline_point_due(tl, live, t_us)) return;
   if (!tl.lock.try_lock()) return;  // approximate by design: never wait for it
   if (tl.count == 0) {
     tl.points[tl.count++] = Timeline::Point{t_us, live};
@@ -119,6 +154,9 @@ void note_timeline(std::int64_t live, std::uint64_t t_us) {
       }
     }
   }
+  tl.last_t_us.store(tl.points[tl.count - 1].t_us, std::memory_order_relaxed);
+  tl.last_bytes.store(tl.points[tl.count - 1].bytes, std::memory_order_relaxed);
+  tl.gap_us.store(tl.min_gap_us, std::memory_order_relaxed);
   tl.lock.unlock();
 }
 
@@ -168,6 +206,19 @@ std::uint64_t now_us() { return (monotonic_ns() - g_state.start_ns) / 1000; }
 
 void tl_busy_forever() { tl_thread.busy = true; }
 
+CountTotals count_totals() {
+  CountTotals t;
+  auto add = [&](const ThreadCounts& c) {
+    t.allocations += c.allocations.load(std::memory_order_relaxed);
+    t.frees += c.frees.load(std::memory_order_relaxed);
+    t.bytes_allocated += c.bytes_allocated.load(std::memory_order_relaxed);
+  };
+  for (ThreadCounts* c = g_state.counters.threads.load(std::memory_order_acquire); c; c = c->next) add(*c);
+  SpinGuard guard(g_state.counters.orphan_lock);
+  add(g_state.counters.orphan);
+  return t;
+}
+
 // Blocks allocated before start() (no unwinder yet) or by the tracker itself: recorded without
 // a stack; the tracker's own are marked internal and left out of every count.
 HL_NOINLINE void record_quietly(void* p, std::size_t size, AllocKind kind) {
@@ -176,8 +227,7 @@ HL_NOINLINE void record_quietly(void* p, std::size_t size, AllocKind kind) {
   Record r(size, internal ? AllocKind::kInternal : kind, 0, 0, StackTable::kEmptyStack);
   if (!g_state.ledger.insert(reinterpret_cast<std::uintptr_t>(p), r) || internal) return;
   Counters& c = g_state.counters;
-  c.allocations.fetch_add(1, std::memory_order_relaxed);
-  c.bytes_allocated.fetch_add(size, std::memory_order_relaxed);
+  count(1, 0, size);
   c.live_blocks.fetch_add(1, std::memory_order_relaxed);
   c.live_bytes.fetch_add(static_cast<std::int64_t>(size), std::memory_order_relaxed);
 }
@@ -193,8 +243,7 @@ void on_alloc(void* p, std::size_t size, AllocKind kind) {
                              Record(size, kind, thread_index(), t, stack)))
     return;  // out of memory for the ledger: the block stays untracked
   Counters& c = g_state.counters;
-  c.allocations.fetch_add(1, std::memory_order_relaxed);
-  c.bytes_allocated.fetch_add(size, std::memory_order_relaxed);
+  count(1, 0, size);
   c.live_blocks.fetch_add(1, std::memory_order_relaxed);
   std::int64_t live = c.live_bytes.fetch_add(static_cast<std::int64_t>(size), std::memory_order_relaxed) +
                       static_cast<std::int64_t>(size);
@@ -208,7 +257,7 @@ namespace {
 void count_free(const Record& r) {
   if (r.kind() == AllocKind::kInternal) return;
   Counters& c = g_state.counters;
-  c.frees.fetch_add(1, std::memory_order_relaxed);
+  count(0, 1, 0);
   c.live_blocks.fetch_sub(1, std::memory_order_relaxed);
   auto size = static_cast<std::int64_t>(r.size());
   std::int64_t live = c.live_bytes.fetch_sub(size, std::memory_order_relaxed) - size;

@@ -1,5 +1,8 @@
 // Link-mode consumer: global new/delete come from heapledger because the program links it.
+#include <heapledger/heapledger.h>
+
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -10,5 +13,5 @@ int main() {
   int* volatile leaked = consumer_leak();
   leaked[0] = static_cast<int>(words.size());
   std::printf("%s %s %s\n", words[0].c_str(), words[1].c_str(), words[2].c_str());
-  return 0;
+  return std::strcmp(heapledger_version(), "0.1.0") == 0 ? 0 : 1;
 }
