@@ -124,6 +124,7 @@ def make_workloads(bench_bin, tmp, quick, python, sqlite):
     cpp_rounds = 2 if quick else 20
     sql_rows = 6_000 if quick else 60_000
     py_rounds = 1 if quick else 4
+    pym_rounds = 1 if quick else 2  # every object through malloc: ~2x the time per round
     sql = os.path.join(tmp, "workload.sql")
     db = os.path.join(tmp, "workload.db")
     write_sql(sql, sql_rows)
@@ -144,8 +145,8 @@ def make_workloads(bench_bin, tmp, quick, python, sqlite):
         Workload("python3", "python3 dict/list/json (%d rounds)" % py_rounds,
                  [python, os.path.join(HERE, "py_workload.py"), str(py_rounds)]),
         # What a memory tool's user sets so that every object reaches the allocator.
-        Workload("python3-malloc", "python3, PYTHONMALLOC=malloc (%d rounds)" % py_rounds,
-                 [python, os.path.join(HERE, "py_workload.py"), str(py_rounds)],
+        Workload("python3-malloc", "python3, PYTHONMALLOC=malloc (%d rounds)" % pym_rounds,
+                 [python, os.path.join(HERE, "py_workload.py"), str(pym_rounds)],
                  env={"PYTHONMALLOC": "malloc"}),
     ]
 
@@ -168,13 +169,9 @@ def config_argv(config, argv, heaptrack_out):
     return argv
 
 
-def shell_command(config, argv, lib, heaptrack_out):
+def shell_command(env, argv):
     """How to reproduce one run by hand."""
-    prefix = {
-        "hl-pools": "LD_PRELOAD=%s HEAPLEDGER_OPTIONS=track=0:log=none " % lib,
-        "hl-full": "LD_PRELOAD=%s HEAPLEDGER_OPTIONS=log=none " % lib,
-    }.get(config, "LD_PRELOAD=%s " % PEERS[config][1] if config in PEERS else "")
-    return prefix + " ".join(_quote(a) for a in config_argv(config, argv, heaptrack_out))
+    return " ".join(["%s=%s" % (k, _quote(v)) for k, v in env.items()] + [_quote(a) for a in argv])
 
 
 def _quote(arg):
@@ -234,11 +231,11 @@ def run_workloads(s, workloads, configs):
                 if w.before:
                     w.before()
                 argv = config_argv(c, w.argv, ht_out)
-                commands[(w.name, c)] = "".join("%s=%s " % kv for kv in w.env.items()) + \
-                    shell_command(c, w.argv, s.lib, ht_out)
+                env = dict(w.env, **config_env(c, s.lib))
+                commands[(w.name, c)] = shell_command(env, argv)
                 timeout = HEAPTRACK_TIMEOUT_S if c == "heaptrack" else RUN_TIMEOUT_S
-                r = s.run_one(w.name, c, argv, dict(w.env, **config_env(c, s.lib)), timeout,
-                              commands[(w.name, c)], tree=(c == "heaptrack"))
+                r = s.run_one(w.name, c, argv, env, timeout, commands[(w.name, c)],
+                              tree=(c == "heaptrack"))
                 if c == "heaptrack":
                     shutil.rmtree(os.path.dirname(ht_out), ignore_errors=True)
                 results[w.name][c][rep] = r
@@ -287,8 +284,7 @@ def run_live_blocks(s, n):
             if opts is not None:
                 env.update(LD_PRELOAD=s.lib, HEAPLEDGER_OPTIONS=opts)
             argv = [prog, str(n), how]
-            commands[v] = ("LD_PRELOAD=%s HEAPLEDGER_OPTIONS=%s " % (s.lib, opts) if opts else "") \
-                + " ".join(argv)
+            commands[v] = shell_command(env, argv)
             out = os.path.join(s.tmp, "live.out")
             r = s.run_one("live_blocks", v, argv, env, RUN_TIMEOUT_S, commands[v], stdout_path=out)
             if not r.ok:
@@ -388,8 +384,11 @@ def fmt_ratio(cell):
     return "%.2fx (rss %.2fx)" % (t, m)
 
 
-def workload_table(results, workloads, configs):
-    head = ["workload", "glibc: time, peak RSS"] + [CONFIG_TITLES[c] for c in configs if c != "glibc"]
+def workload_table(results, workloads, configs, reps, ht_reps):
+    titles = dict(CONFIG_TITLES)
+    if ht_reps < reps:
+        titles["heaptrack"] += " (%d reps)" % ht_reps
+    head = ["workload", "glibc: time, peak RSS"] + [titles[c] for c in configs if c != "glibc"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for w in workloads:
         base = [r for r in results[w.name]["glibc"] if r and r.ok]
@@ -525,7 +524,7 @@ def write_report(s, workloads, configs, results, live, micro_rows, meta):
               "time of plain glibc in the same repetition), and the same median ratio of peak RSS. "
               "The glibc column is the absolute median. heapledger full tracking is default "
               "options with `log=none`.", ""]
-    lines += workload_table(results, workloads, configs)
+    lines += workload_table(results, workloads, configs, a.reps, min(a.heaptrack_reps, a.reps))
     lines += ["", "## Targets", "", "| target | measured | verdict |", "|---|---|---|"]
     lines += ["| %s | %s | %s |" % row for row in evaluate_targets(results, workloads, live)]
     if live:
@@ -578,11 +577,14 @@ def write_report(s, workloads, configs, results, live, micro_rows, meta):
               "each repetition, so drift on the machine affects all of them alike; one untimed "
               "warm-up run per workload comes first. Ratios are paired per repetition, then the "
               "median is taken.",
-              "- Wall time: from spawn to exit of the process (`posix_spawn` + `wait4`). Peak RSS: "
-              "the kernel's `ru_maxrss` for the process. heaptrack runs the program under a "
-              "script next to its interpreter and compressor, which outlive the script: for it, "
-              "time runs until every process of the session has exited and peak RSS is the "
-              "largest sampled sum (every 50 ms) of the RSS of all processes of the session.",
+              "- Each run goes through `measure` (tests/bench/measure.c), a small C parent that "
+              "sets the configuration's environment in the child only. Wall time: fork to exit "
+              "(`wait4`). Peak RSS: the kernel's `ru_maxrss` of the process (about 1 MB of it is "
+              "the forked parent's, as with GNU time). heaptrack runs the program beside its "
+              "interpreter and compressor, which outlive the heaptrack script: for it, time runs "
+              "until every process it started has exited (measure is their subreaper), and peak "
+              "RSS is the larger of the biggest single process and the largest sampled sum "
+              "(every 50 ms) over the whole process group.",
               "- Preloads: heapledger `%s` with `HEAPLEDGER_OPTIONS=track=0:log=none` or "
               "`log=none`; %s." % (s.lib, "; ".join("%s `%s`" % (k, v[1]) for k, v in PEERS.items())),
               "- heaptrack: `heaptrack -o TMPDIR/run PROG ARGS`, its output deleted after each "

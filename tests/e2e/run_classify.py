@@ -117,6 +117,19 @@ class Classify(hl.HeapledgerTest):
         with_reachable = self.leak_headers("show_reachable=1")
         self.assertTrue(any("still reachable" in h for h in with_reachable), with_reachable)
 
+    def test_exit_while_threads_allocate(self):
+        json_path = self.path("report.json")
+        res = hl.run_preloaded([self.program("thread_churn"), "1"], f"json={json_path}:log=none")
+        self.assertEqual(res.returncode, 3, res.describe())
+        r = hl.load_report(json_path)
+        self.assertEqual((r["scan"]["threads"], r["scan"]["threads_stopped"]), (4, 4), r["scan"])
+        self.assertEqual(r["summary"]["leaked_bytes"], 0, hl.describe_leaks(r))
+
+    def test_fork_while_threads_allocate(self):
+        res = hl.run_preloaded([self.program("thread_churn"), "0"], "log=none", timeout=100)
+        self.assertEqual(res.returncode, 0, res.describe())
+        self.assertIn("forks ok", res.stdout)
+
     # --- heap misuse ---------------------------------------------------------------------------
     # glibc aborts on the first of these misuses; under heapledger the program runs on.
 
