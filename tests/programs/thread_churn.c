@@ -7,9 +7,20 @@
 #include <sys/wait.h>
 #include <unistd.h>
 static volatile int stop;
-static void* churn(void* a) { (void)a; unsigned x = 1; void* keep[64] = {0};
-  while (!stop) { x = x * 1103515245u + 12345u; int k = (x >> 8) & 63; free(keep[k]); keep[k] = malloc((x >> 16) % 5000); }
-  for (int k = 0; k < 64; ++k) free(keep[k]); return 0; }
+
+static void* churn(void* arg) {
+  (void)arg;
+  unsigned x = 1;
+  void* keep[64] = {0};  // on this thread's stack: reachable while it runs
+  while (!stop) {
+    x = x * 1103515245u + 12345u;
+    int k = (x >> 8) & 63;
+    free(keep[k]);
+    keep[k] = malloc((x >> 16) % 5000);
+  }
+  for (int k = 0; k < 64; ++k) free(keep[k]);
+  return 0;
+}
 int main(int argc, char** argv) {
   int mode = argc > 1 ? atoi(argv[1]) : 0;
   pthread_t t[4]; for (int i = 0; i < 4; ++i) pthread_create(&t[i], 0, churn, 0);
