@@ -211,15 +211,27 @@ Report build_report(std::uintptr_t stack_top) {
 
 }  // namespace
 
+// Nothing asked of the exit report: no text, no JSON, no exit status depending on it.
+bool report_wanted() {
+  const Options& o = g_state.options;
+  return std::strcmp(o.log, "none") != 0 || o.json[0] || o.leak_exitcode || o.error_exitcode;
+}
+
 void finish() {
   if (!g_state.recording.load() || g_state.finished.exchange(true)) return;
+  if (!report_wanted()) return;
   // From here on this thread's allocations are served but never recorded.
   tl_busy_forever();
   // The program's frames (and the registers it saved in them) are above this one.
   auto stack_top = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
   Report report = build_report(stack_top);
   ReportRequest req = request();
-  g_state.runtime->write_reports(&report, &req);
+  const ReporterApi* r = reporter();
+  if (!r) {
+    std::fprintf(stderr, "heapledger: no report: the reporter could not be loaded\n");
+    return;
+  }
+  r->write_reports(&report, &req);
   // Exit codes for CI, decided after suppressions (write_reports applies them to the summary).
   int code = 0;
   if (g_state.options.error_exitcode != 0 && report.summary.errors > 0) code = g_state.options.error_exitcode;
@@ -240,7 +252,7 @@ void abort_on_error(const Errors::Entry& e) {
   ReportRequest req = request();
   req.json_path = "";  // the exit report is not written: this is a partial one, for the log
   req.errors_only = true;
-  if (g_state.runtime) g_state.runtime->write_reports(&report, &req);
+  if (const ReporterApi* r = reporter()) r->write_reports(&report, &req);
   std::abort();
 }
 

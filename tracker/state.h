@@ -117,6 +117,8 @@ struct CountTotals {
 CountTotals count_totals();
 // Marks the calling thread as inside the tracker for good (the exit report's thread).
 void tl_busy_forever();
+// The reporter module, loaded on first use; null if it cannot be loaded.
+const ReporterApi* reporter();
 // on_error=abort: writes this error to the log at once, then aborts the process.
 [[noreturn]] void abort_on_error(const Errors::Entry& e);
 

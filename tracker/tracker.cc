@@ -35,8 +35,11 @@ thread_local ThreadState tl_thread HL_TLS;
 
 class BusyScope {
  public:
-  BusyScope() { tl_thread.busy = true; }
-  ~BusyScope() { tl_thread.busy = false; }
+  BusyScope() : was_busy_(tl_thread.busy) { tl_thread.busy = true; }
+  ~BusyScope() { tl_thread.busy = was_busy_; }
+
+ private:
+  bool was_busy_;  // nested scopes (and the exit report's thread, busy for good) stay busy
 };
 
 std::uint64_t monotonic_ns() {
@@ -178,26 +181,33 @@ void find_self() {
   g_state.self_end = self.end;
 }
 
-// The runtime lives next to this library (build tree and install tree alike).
-const RuntimeApi* load_runtime() {
+// The private modules live next to this library (build tree and install tree alike).
+void* load_module(const char* file, const char* entry_name) {
   Dl_info info;
-  if (!dladdr(reinterpret_cast<void*>(&load_runtime), &info) || !info.dli_fname) return nullptr;
+  if (!dladdr(reinterpret_cast<void*>(&load_module), &info) || !info.dli_fname) return nullptr;
   char path[4096];
   const char* slash = std::strrchr(info.dli_fname, '/');
   int dir_len = slash ? static_cast<int>(slash - info.dli_fname) : 1;
-  std::snprintf(path, sizeof path, "%.*s/%s", dir_len, slash ? info.dli_fname : ".", kRuntimeFile);
+  std::snprintf(path, sizeof path, "%.*s/%s", dir_len, slash ? info.dli_fname : ".", file);
   void* handle = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
   if (!handle) {
-    std::fprintf(stderr, "heapledger: cannot load %s (%s); tracking disabled\n", path, dlerror());
+    std::fprintf(stderr, "heapledger: cannot load %s: %s\n", path, dlerror());
     return nullptr;
   }
-  auto entry = reinterpret_cast<const RuntimeApi* (*)()>(dlsym(handle, kRuntimeEntry));
-  const RuntimeApi* api = entry ? entry() : nullptr;
-  if (!api || api->abi_version != kRuntimeAbiVersion) {
-    std::fprintf(stderr, "heapledger: %s does not match this library; tracking disabled\n", path);
+  auto entry = reinterpret_cast<void* (*)()>(dlsym(handle, entry_name));
+  void* api = entry ? entry() : nullptr;
+  if (!api || *static_cast<const int*>(api) != kRuntimeAbiVersion) {
+    std::fprintf(stderr, "heapledger: %s does not match this library\n", path);
     return nullptr;
   }
   return api;
+}
+
+void warn(const char* line) {
+  if (const ReporterApi* r = reporter())
+    r->warn(line);
+  else
+    std::fprintf(stderr, "heapledger: warning: %s\n", line);
 }
 
 }  // namespace
@@ -205,6 +215,19 @@ const RuntimeApi* load_runtime() {
 std::uint64_t now_us() { return (monotonic_ns() - g_state.start_ns) / 1000; }
 
 void tl_busy_forever() { tl_thread.busy = true; }
+
+const ReporterApi* reporter() {
+  static SpinLock lock;
+  static const ReporterApi* api = nullptr;
+  static bool tried = false;
+  SpinGuard guard(lock);
+  if (!tried) {
+    tried = true;
+    BusyScope busy;
+    api = static_cast<const ReporterApi*>(load_module(kReporterFile, kReporterEntry));
+  }
+  return api;
+}
 
 CountTotals count_totals() {
   CountTotals t;
@@ -355,14 +378,11 @@ void start() {
   BusyScope busy;
   g_state.start_ns = monotonic_ns();
   parse_options(std::getenv("HEAPLEDGER_OPTIONS"), &g_state.options, &g_state.warnings);
-  g_state.runtime = load_runtime();
-  for (int i = 0; i < g_state.warnings.count; ++i) {
-    if (g_state.runtime)
-      g_state.runtime->warn(g_state.warnings.lines[i]);
-    else
-      std::fprintf(stderr, "heapledger: warning: %s\n", g_state.warnings.lines[i]);
-  }
-  if (!g_state.runtime || !g_state.options.track) {
+  for (int i = 0; i < g_state.warnings.count; ++i) warn(g_state.warnings.lines[i]);
+  if (g_state.options.track)
+    g_state.runtime = static_cast<const RuntimeApi*>(load_module(kRuntimeFile, kRuntimeEntry));
+  if (!g_state.runtime) {
+    if (g_state.options.track) std::fprintf(stderr, "heapledger: tracking disabled\n");
     g_active.store(false, std::memory_order_release);  // pools only from here on
     return;
   }
