@@ -171,8 +171,7 @@ bool Scanner::prepare() {
   maps_ = scratch<char>(kMapsBufferBytes);
   if (!hash_ || !large_ || !w1_ || !w2_ || !exclusions_ || !maps_) return false;
   // Division by a class size as a multiply: exact for offsets below 2^36 (see pool.h).
-  for (unsigned c = 0; c < kNumClasses; ++c)
-    magic_[c] = (~static_cast<unsigned __int128>(0) >> 64) / kClassSize[c] + 1;
+  for (unsigned c = 0; c < kNumClasses; ++c) magic_[c] = ~std::uint64_t{0} / kClassSize[c] + 1;
   const pool::Region region = pool::g_region;
   for (std::size_t i = 0; i < n_; ++i) {
     std::size_t s = hash_slot(blocks_[i].start, hash_mask_);

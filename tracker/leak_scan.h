@@ -65,6 +65,7 @@ class LeakScan {
 
   std::size_t size() const { return count_; }
   const ScannedBlock& block(std::size_t i) const { return blocks_[i]; }
+  ScannedBlock* mutable_blocks() { return blocks_; }  // the caller may reorder them
   const ScanStats& stats() const { return stats_; }
 
  private:

@@ -2,10 +2,12 @@
 // writes the reports. Loaded with RTLD_LOCAL by libheapledger.so when it first has something to
 // say; everything here runs with the caller's re-entry guard set.
 #include <fcntl.h>
+#include <sys/types.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -124,23 +126,138 @@ void trim_reachable(Report& r, bool show_all) {
   r.leaks = std::move(leaks);
 }
 
-void write_reports(Report* report, const ReportRequest* req) {
+// ---- the report model, from the plain data libheapledger.so gathered ----
+
+double to_ms(std::uint64_t us) { return static_cast<double>(us) / 1000.0; }
+
+std::string read_file(const char* path) {
+  std::string out;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return out;
+  char buf[4096];
+  for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(n));
+  close(fd);
+  return out;
+}
+
+ProcessInfo process_info(double duration_ms) {
+  ProcessInfo p;
+  p.pid = getpid();
+  p.ppid = getppid();
+  char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) p.exe.assign(exe, static_cast<std::size_t>(n));
+  std::string cmdline = read_file("/proc/self/cmdline");
+  for (std::size_t pos = 0; pos < cmdline.size();) {
+    std::size_t end = cmdline.find('\0', pos);
+    if (end == std::string::npos) end = cmdline.size();
+    p.argv.push_back(cmdline.substr(pos, end - pos));
+    pos = end + 1;
+  }
+  p.duration_ms = duration_ms;
+  return p;
+}
+
+Stack raw_stack(const ExitData& d, std::uint32_t id) {
+  ExitFrame frames[256];
+  std::uint32_t n = d.stack(id, frames, 256);
+  Stack stack;
+  stack.reserve(n);
+  for (std::uint32_t i = 0; i < n; ++i) {
+    Frame f;
+    f.address = frames[i].address;
+    f.module = frames[i].module;
+    if (!f.module.empty()) f.offset = f.address - frames[i].bias;
+    stack.push_back(std::move(f));
+  }
+  return stack;
+}
+
+const char* reach_name(std::uint8_t reach) {
+  constexpr const char* kNames[] = {"unknown", "definite", "indirect", "possible", "reachable"};
+  return reach < 5 ? kNames[reach] : "unknown";
+}
+
+void add_leaks(const ExitData& d, Report& r) {
+  Summary& s = r.summary;
+  for (std::size_t i = 0; i < d.n_sites; ++i) {
+    const ExitSite& site = d.sites[i];
+    std::string kind = reach_name(site.reach);
+    s.live_bytes += site.bytes;
+    s.live_blocks += site.blocks;
+    if (kind == "possible") {
+      s.possible_bytes += site.bytes;
+    } else if (kind == "reachable") {
+      s.reachable_bytes += site.bytes;
+    } else {
+      s.leaked_bytes += site.bytes;
+      s.leaked_blocks += site.blocks;
+    }
+    r.leaks.push_back(Leak{kind, site.bytes, site.blocks, to_ms(site.first_us), to_ms(site.last_us),
+                           raw_stack(d, site.stack)});
+  }
+  std::stable_sort(r.leaks.begin(), r.leaks.end(),
+                   [](const Leak& a, const Leak& b) { return a.bytes > b.bytes; });
+}
+
+HeapError heap_error(const ExitData& d, const ExitError& e) {
+  constexpr const char* kKinds[] = {"double_free", "invalid_free", "mismatched_free"};
+  HeapError h;
+  h.kind = kKinds[e.kind < 3 ? e.kind : 1];
+  h.address = e.address;
+  h.detail = e.detail ? e.detail : "";
+  h.stack = raw_stack(d, e.stack);
+  if (e.has_alloc) h.alloc_stack = raw_stack(d, e.alloc_stack);
+  if (e.has_free) h.free_stack = raw_stack(d, e.free_stack);
+  return h;
+}
+
+Report build_report(const ExitData& d) {
+  Report r;
+  r.tool_version = HEAPLEDGER_VERSION;
+  r.process = process_info(d.duration_ms);
+  r.summary.allocations = d.allocations;
+  r.summary.frees = d.frees;
+  r.summary.bytes_allocated = d.bytes_allocated;
+  r.summary.peak_bytes = d.peak_bytes;
+  r.summary.peak_blocks = d.peak_blocks;
+  r.summary.peak_time_ms = to_ms(d.peak_time_us);
+  r.summary.errors = d.errors_total;
+  add_leaks(d, r);
+  for (std::size_t i = 0; i < d.n_peak; ++i)
+    r.peak.push_back(PeakSite{d.peak[i].bytes, d.peak[i].blocks, raw_stack(d, d.peak[i].stack)});
+  for (std::size_t i = 0; i < d.n_errors; ++i) r.errors.push_back(heap_error(d, d.errors[i]));
+  for (std::size_t i = 0; i < d.n_timeline; ++i)
+    r.timeline.push_back(TimelinePoint{to_ms(d.timeline[i].t_us),
+                                       static_cast<std::uint64_t>(std::max<std::int64_t>(0, d.timeline[i].bytes))});
+  r.timeline.push_back(TimelinePoint{r.process.duration_ms, r.summary.live_bytes});
+  if (d.scanned)
+    r.scan = ScanInfo{d.scan_ms, d.scan_threads, d.scan_threads_stopped, d.scan_root_bytes, d.scan_heap_bytes};
+  return r;
+}
+
+void write_reports(const ExitData* data, const ReportRequest* req, ReportOutcome* outcome) {
+  Report report = build_report(*data);
   bool text = std::strcmp(req->log_path, "none") != 0;
   bool json = req->json_path[0] != 0;
-  // Suppressions match symbolized names; without a report and without suppressions that could
+  bool suppress = req->suppressions_path && *req->suppressions_path;
+  // Suppressions match symbolized names; with no report to write and no suppressions that could
   // change the exit status, symbolizing would be wasted work.
-  if (!text && !json && !(req->suppressions_path && *req->suppressions_path)) return;
-  trim_reachable(*report, req->show_reachable);
-  symbolize_all(*report);
-  if (!req->errors_only) apply_suppressions(*report, req->suppressions_path);
-  if (std::strcmp(req->log_path, "none") != 0) {
+  if (text || json || suppress) {
+    trim_reachable(report, req->show_reachable);
+    symbolize_all(report);
+    if (!req->errors_only) apply_suppressions(report, req->suppressions_path);
+  }
+  if (text) {
     heapledger::TextOptions opts;
     opts.show_reachable = req->show_reachable;
     opts.max_leaks = static_cast<std::size_t>(req->max_leaks);
     opts.errors_only = req->errors_only;
-    deliver("text", req->log_path, render_text(*report, opts));
+    deliver("text", req->log_path, render_text(report, opts));
   }
-  if (req->json_path[0]) deliver("JSON", req->json_path, to_json(*report) + "\n");
+  if (json) deliver("JSON", req->json_path, to_json(report) + "\n");
+  outcome->leaked_blocks = report.summary.leaked_blocks;
+  outcome->errors = report.summary.errors;
 }
 
 }  // namespace

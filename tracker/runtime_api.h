@@ -7,8 +7,10 @@
 // Both sides are built together.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
+
 namespace heapledger {
-struct Report;
 namespace detail {
 
 // What the exit report should do with the model.
@@ -27,12 +29,65 @@ struct RuntimeApi {
   int (*backtrace)(void** frames, int max);
 };
 
+// What libheapledger.so knows at exit, as plain data (it does not link the C++ library, so it
+// hands the reporter arrays and callbacks, and the reporter builds the report model).
+struct ExitSite {         // live blocks of one allocation stack and one reachability class
+  std::uint32_t stack;
+  std::uint8_t reach;     // Reach (leak_scan.h); 0xFF: not classified (the scan could not run)
+  std::uint64_t bytes, blocks, first_us, last_us;
+};
+struct ExitPeakSite {
+  std::uint32_t stack;
+  std::uint64_t bytes, blocks;
+};
+struct ExitError {
+  std::uint8_t kind;      // 0 double_free, 1 invalid_free, 2 mismatched_free
+  bool has_alloc, has_free;
+  std::uintptr_t address;
+  std::uint32_t stack, alloc_stack, free_stack;
+  const char* detail;
+};
+struct ExitPoint {
+  std::uint64_t t_us;
+  std::int64_t bytes;
+};
+struct ExitFrame {
+  std::uintptr_t address;
+  const char* module;     // absolute path, "" if unknown
+  std::uintptr_t bias;    // the module's load bias
+};
+struct ExitData {
+  double duration_ms;
+  std::uint64_t allocations, frees, bytes_allocated;
+  std::uint64_t peak_bytes, peak_blocks, peak_time_us;
+  const ExitSite* sites;  // every live block, grouped
+  std::size_t n_sites;
+  const ExitPeakSite* peak;  // the largest sites at the peak, largest first
+  std::size_t n_peak;
+  const ExitError* errors;
+  std::size_t n_errors;
+  std::uint64_t errors_total;
+  const ExitPoint* timeline;
+  std::size_t n_timeline;
+  bool scanned;
+  double scan_ms;
+  std::uint64_t scan_threads, scan_threads_stopped, scan_root_bytes, scan_heap_bytes;
+  // Frames of an interned stack, innermost first: returns the depth, fills up to max frames.
+  std::uint32_t (*stack)(std::uint32_t id, ExitFrame* frames, std::uint32_t max);
+};
+
+// What the report concluded, after suppressions: the exit status depends on it.
+struct ReportOutcome {
+  std::uint64_t leaked_blocks = 0;
+  std::uint64_t errors = 0;
+};
+
 struct ReporterApi {
   int abi_version;
   // One diagnostic line on stderr ("heapledger: warning: ...").
   void (*warn)(const char* line);
-  // Symbolizes the report's frames in place, then writes the text and JSON reports.
-  void (*write_reports)(Report* report, const ReportRequest* request);
+  // Builds the report, applies suppressions, symbolizes, writes the text and JSON reports.
+  void (*write_reports)(const ExitData* data, const ReportRequest* request, ReportOutcome* out);
 };
 
 constexpr int kRuntimeAbiVersion = 2;
