@@ -26,11 +26,13 @@ PEERS = {  # LD_PRELOAD paths of the allocators compared against (Debian package
     "jemalloc": ("libjemalloc-dev", LIBDIR + "/libjemalloc.so.2"),
     "tcmalloc": ("libgoogle-perftools-dev", LIBDIR + "/libtcmalloc_minimal.so.4"),
 }
-CONFIGS = ["glibc", "hl-pools", "hl-full", "mimalloc", "jemalloc", "tcmalloc", "heaptrack"]
+CONFIGS = ["glibc", "hl-pools", "hl-full", "hl-full-q0", "mimalloc", "jemalloc", "tcmalloc",
+           "heaptrack"]
 CONFIG_TITLES = {
     "glibc": "glibc (plain)",
     "hl-pools": "heapledger track=0",
     "hl-full": "heapledger full",
+    "hl-full-q0": "heapledger full, quarantine_mb=0 (diagnostic)",
     "mimalloc": "mimalloc",
     "jemalloc": "jemalloc",
     "tcmalloc": "tcmalloc",
@@ -158,6 +160,8 @@ def config_env(config, lib):
         env.update(LD_PRELOAD=lib, HEAPLEDGER_OPTIONS="track=0:log=none")
     elif config == "hl-full":
         env.update(LD_PRELOAD=lib, HEAPLEDGER_OPTIONS="log=none")
+    elif config == "hl-full-q0":  # what the double-free quarantine costs, by difference
+        env.update(LD_PRELOAD=lib, HEAPLEDGER_OPTIONS="log=none:quarantine_mb=0")
     elif config in PEERS:
         env.update(LD_PRELOAD=PEERS[config][1])
     return env
@@ -267,23 +271,27 @@ def run_live_blocks(s, n):
     prog = os.path.join(s.bench_bin, "live_blocks")
     json_path = os.path.join(s.tmp, "live.json")
     text_path = os.path.join(s.tmp, "live.txt")
-    variants = {  # name: (HEAPLEDGER_OPTIONS or None for glibc, how the program leaves)
-        "glibc": (None, "_exit"),
-        "pools": ("track=0:log=none", "_exit"),
-        "full-noreport": ("log=none", "_exit"),
-        "full-json": ("json=%s:log=none" % json_path, "exit"),
-        "full-text": ("log=%s" % text_path, "exit"),
+    variants = {  # name: (HEAPLEDGER_OPTIONS or None for glibc, how the program leaves, N)
+        "glibc": (None, "_exit", n),
+        "pools": ("track=0:log=none", "_exit", n),
+        "full-noreport": ("log=none", "_exit", n),
+        "full-json": ("json=%s:log=none" % json_path, "exit", n),
+        "full-text": ("log=%s" % text_path, "exit", n),
+        # No blocks at all: what starting (and leaving) costs in time and resident memory.
+        "glibc-empty": (None, "exit", 0),
+        "pools-empty": ("track=0:log=none", "exit", 0),
+        "full-empty": ("log=none", "exit", 0),
     }
     names = list(variants)
     data = {v: [] for v in names}
     commands = {}
     for rep in range(s.args.reps):
         for v in names[rep % len(names):] + names[:rep % len(names)]:
-            opts, how = variants[v]
+            opts, how, count = variants[v]
             env = {}
             if opts is not None:
                 env.update(LD_PRELOAD=s.lib, HEAPLEDGER_OPTIONS=opts)
-            argv = [prog, str(n), how]
+            argv = [prog, str(count), how]
             commands[v] = shell_command(env, argv)
             out = os.path.join(s.tmp, "live.out")
             r = s.run_one("live_blocks", v, argv, env, RUN_TIMEOUT_S, commands[v], stdout_path=out)
@@ -330,9 +338,11 @@ def summarize_live_blocks(data, n):
            for v, runs in data.items()}
     rss = {v: statistics.median([r.program_rss_kb for r in runs if r and r.program_rss_kb])
            if any(r and r.program_rss_kb for r in runs) else None for v, runs in data.items()}
+    peak = {v: statistics.median([r.rss_kb for r in runs if r]) if any(runs) else None
+            for v, runs in data.items()}
     json_issue = next((r.detail for r in data["full-json"] if r and r.detail), "")
     return dict(per_block=per_block, json_s=json_s, text_s=text_s, wall=med, rss=rss,
-                json_issue=json_issue)
+                peak=peak, json_issue=json_issue)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -459,6 +469,22 @@ def evaluate_targets(results, workloads, live):
     return rows
 
 
+def scaling_note(results, configs):
+    """The 2-thread target is relative to plain glibc, whose cross-thread frees are slow; the
+    absolute scaling (same total operations on 2 threads vs 1) is shown beside it."""
+    if "churn-1t" not in results or "churn-2t" not in results:
+        return []
+    parts = []
+    for c in configs:
+        one = [r.wall for r in results["churn-1t"][c] if r and r.ok]
+        two = [r.wall for r in results["churn-2t"][c] if r and r.ok]
+        if one and two:
+            parts.append("%s %.2f" % (c, statistics.median(two) / statistics.median(one)))
+    return ["", "Wall time of churn-2t over churn-1t (same total operations; 0.5 would be "
+            "perfect scaling on 2 cores, above 1 the second thread costs more than it brings): "
+            + ", ".join(parts) + "."]
+
+
 def _x(v):
     return "n/a" if v is None else "%.2fx" % v
 
@@ -527,6 +553,7 @@ def write_report(s, workloads, configs, results, live, micro_rows, meta):
     lines += workload_table(results, workloads, configs, a.reps, min(a.heaptrack_reps, a.reps))
     lines += ["", "## Targets", "", "| target | measured | verdict |", "|---|---|---|"]
     lines += ["| %s | %s | %s |" % row for row in evaluate_targets(results, workloads, live)]
+    lines += scaling_note(results, configs)
     if live:
         lines += ["", "## Tracker memory and exit report, %s live blocks of 32 bytes" % format(live["n"], ","),
                   "",
@@ -549,7 +576,13 @@ def write_report(s, workloads, configs, results, live, micro_rows, meta):
                   "| wall, no report (_exit): glibc / track=0 / full | %s / %s / %s |" % (
                       sec(w["glibc"]), sec(w["pools"]), sec(w["full-noreport"])),
                   "| exit report, JSON (`json=PATH:log=none`) minus no report | %s |" % sec(live["json_s"]),
-                  "| exit report, text (`log=PATH`) minus no report | %s |" % sec(live["text_s"])]
+                  "| exit report, text (`log=PATH`) minus no report | %s |" % sec(live["text_s"]),
+                  "| no allocations (`live_blocks 0 exit`), wall: glibc / track=0 / full | "
+                  "%s / %s / %s |" % (sec(w["glibc-empty"]), sec(w["pools-empty"]),
+                                      sec(w["full-empty"])),
+                  "| no allocations, peak RSS: glibc / track=0 / full | %s / %s / %s |" % (
+                      mb(live["peak"]["glibc-empty"]), mb(live["peak"]["pools-empty"]),
+                      mb(live["peak"]["full-empty"]))]
         if live["json_issue"]:
             lines += ["| JSON report check | **%s** |" % live["json_issue"]]
     if micro_rows:

@@ -172,6 +172,11 @@ class E2E(hl.HeapledgerTest):
         self.assertEqual(traced.returncode, 0, f"misc_api under heapledger:\n{traced.stdout}")
         self.assertNoOwnLeaks(report, self.program("misc_api"), innermost_only=True)
 
+    def test_new_handler(self):
+        plain, traced, _ = self.traced("new_handler")
+        self.assertIn("nothrow with throwing handler: (nil) after 3 handler calls", traced.stdout)
+        self.assertIn("throwing new: bad_alloc after 3 handler calls", traced.stdout)
+
     def test_misc_new(self):
         plain, traced, report = self.traced("misc_new")
         self.assertEqual(plain.returncode, 0, f"misc_new fails without heapledger:\n{plain.stdout}")
