@@ -7,6 +7,7 @@
 #include <cstddef>
 
 #include "shim/config.h"
+#include "shim/os.h"
 #include "shim/pool.h"
 #include "tracker/tracker.h"
 
@@ -37,6 +38,10 @@ HL_NOINLINE inline void deallocate_tracked(void* p, AllocKind kind, std::size_t 
   tracker::on_release(p, kind, size, align, &out);
   for (int i = 0; i < out.n_evicted; ++i) pool::free(reinterpret_cast<void*>(out.evicted[i]));
   if (out.action == tracker::FreeOutcome::kRelease) pool::free(p);
+  // A quarantined large block keeps its mapping but not its pages: the memory goes back to the
+  // system now, and no stale pointer inside it can make a leaked block look reachable.
+  if (out.action == tracker::FreeOutcome::kKeep && pool::small_class_of(p) < 0)
+    os::discard(p, pool::usable_size(p));
 }
 
 HL_ALWAYS_INLINE void deallocate(void* p, AllocKind kind, std::size_t size = tracker::kNoSize,

@@ -30,6 +30,10 @@ struct Range {
   void* start;
   std::size_t bytes;
 };
+// fork: the registry's lock is held across fork().
+void internal_prefork();
+void internal_postfork();
+
 // Copies up to `max` live internal mappings into out; returns how many there are.
 std::size_t internal_ranges(Range* out, std::size_t max);
 

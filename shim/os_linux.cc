@@ -96,6 +96,9 @@ void unmap_internal(void* p, std::size_t bytes) {
   unmap(p, bytes);
 }
 
+void internal_prefork() { g_internal_lock.lock(); }
+void internal_postfork() { g_internal_lock.unlock(); }
+
 std::size_t internal_ranges(Range* out, std::size_t max) {
   SpinGuard guard(g_internal_lock);
   for (std::size_t i = 0; i < g_internal_count && i < max; ++i) out[i] = g_internal[i];

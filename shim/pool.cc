@@ -14,6 +14,7 @@
 namespace heapledger::detail::pool {
 
 Region g_region;
+std::uintptr_t g_free_key;
 thread_local ThreadCache tl_cache HL_TLS;
 
 namespace {
@@ -81,6 +82,8 @@ HL_COLD bool ensure_ready() {
   SpinGuard guard(g_init_lock);
   if (g_ready.load(std::memory_order_relaxed)) return true;
   if (!reserve_region()) return false;
+  // Any value no program stores by chance; odd, so it is never a valid pointer.
+  g_free_key = (g_region.base ^ reinterpret_cast<std::uintptr_t>(&g_free_key) ^ __builtin_ia32_rdtsc()) * 0x9E3779B97F4A7C15ull | 1;
   pthread_key_create(&g_thread_key, thread_exit);
   g_ready.store(true, std::memory_order_release);
   return true;
@@ -174,28 +177,25 @@ void thread_exit(void*) {
 void* alloc_small_slow(unsigned cls) {
   if (HL_UNLIKELY(!ensure_ready())) return nullptr;
   if (tl_cache.state == kUnregistered) register_thread();
-  // A class whose address space is used up borrows from the next larger one.
-  for (; cls < kNumClasses; ++cls) {
-    std::uint32_t n = 0;
-    void* chain = take_chain(cls, &n);
-    if (!chain) continue;
-    *chain_link(chain) = nullptr;  // no stale chain link left in a block (see alloc_small)
-    if (tl_cache.state == kActive) {
-      tl_cache.bins[cls].head = *next_of(chain);
-      tl_cache.bins[cls].count = n - 1;
-    } else if (n > 1) {  // exited thread: keep nothing, hand the rest back
-      Central& c = g_central[cls];
-      SpinGuard guard(c.lock);
-      for (void* p = *next_of(chain); p;) {
-        void* next = *next_of(p);
-        push_one(c, cls, p);
-        p = next;
-      }
+  std::uint32_t n = 0;
+  void* chain = take_chain(cls, &n);
+  if (!chain) return nullptr;  // the class's address space (64 GiB) is used up
+  if (tl_cache.state == kActive) {
+    tl_cache.bins[cls].head = *next_of(chain);
+    tl_cache.bins[cls].count = n - 1;
+  } else if (n > 1) {  // exited thread: keep nothing, hand the rest back
+    Central& c = g_central[cls];
+    SpinGuard guard(c.lock);
+    for (void* p = *next_of(chain); p;) {
+      void* next = *next_of(p);
+      push_one(c, cls, p);
+      p = next;
     }
-    *next_of(chain) = nullptr;
-    return chain;
   }
-  return nullptr;
+  // No stale link or free key left in the block (see alloc_small).
+  *next_of(chain) = nullptr;
+  *chain_link(chain) = nullptr;
+  return chain;
 }
 
 void free_small_slow(void* p, unsigned cls) {

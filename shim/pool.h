@@ -20,6 +20,10 @@ struct Region {
 };
 extern Region g_region;
 
+// Written into the second word of every free small block; a block freed again while it still
+// carries it is left alone (a double free must never put one block on a free list twice).
+extern std::uintptr_t g_free_key;
+
 struct Bin {
   void* head;           // singly linked through each free block's first word
   std::uint32_t count;
@@ -47,8 +51,9 @@ HL_ALWAYS_INLINE void* alloc_small(unsigned cls) {
   if (HL_LIKELY(p != nullptr)) {
     bin.head = *static_cast<void**>(p);
     // A stale free-list link inside a handed-out block would look like a pointer from it to
-    // another block and hide leaks from the exit scan.
-    *static_cast<void**>(p) = nullptr;
+    // another block and hide leaks from the exit scan; the free key must not stay either.
+    static_cast<void**>(p)[0] = nullptr;
+    static_cast<std::uintptr_t*>(p)[1] = 0;
     --bin.count;
     return p;
   }
@@ -56,6 +61,9 @@ HL_ALWAYS_INLINE void* alloc_small(unsigned cls) {
 }
 
 HL_ALWAYS_INLINE void free_small(void* p, unsigned cls) {
+  std::uintptr_t& key = static_cast<std::uintptr_t*>(p)[1];
+  if (HL_UNLIKELY(key == g_free_key)) return;  // already free
+  key = g_free_key;
   Bin& bin = tl_cache.bins[cls];
   if (HL_UNLIKELY(bin.count >= bin.limit)) return free_small_slow(p, cls);
   *static_cast<void**>(p) = bin.head;

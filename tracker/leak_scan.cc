@@ -126,7 +126,6 @@ class Scanner {
   std::int64_t find(std::uintptr_t w, bool* exact) const;
   static bool counted_prefix(const ScannedBlock& b, std::uintptr_t w);
   void reach_from_root(std::uintptr_t w);
-  void scan_words(std::uintptr_t lo, std::uintptr_t hi);
 
   ScannedBlock* blocks_;
   std::size_t n_;
@@ -246,18 +245,22 @@ void Scanner::reach_from_root(std::uintptr_t w) {
   }
 }
 
-void Scanner::scan_words(std::uintptr_t lo, std::uintptr_t hi) {
-  lo = (lo + 7) & ~std::uintptr_t{7};
-  for (std::uintptr_t p = lo; p + 8 <= hi; p += 8) reach_from_root(*reinterpret_cast<const std::uintptr_t*>(p));
-}
-
-void Scanner::scan_words_protected(std::uintptr_t lo, std::uintptr_t hi) {
+// Calls f(word) for each aligned word of [lo, hi). A fault (a page the program made
+// inaccessible, even inside a heap block; a file mapping past its end; memory another thread
+// unmapped) ends the range early instead of the process.
+template <class F>
+void for_each_word(std::uintptr_t lo, std::uintptr_t hi, F&& f) {
   sigjmp_buf jump;
   if (sigsetjmp(jump, 0) == 0) {
     tl_fault_jump = &jump;
-    scan_words(lo, hi);
+    for (std::uintptr_t p = (lo + 7) & ~std::uintptr_t{7}; p + 8 <= hi; p += 8)
+      f(*reinterpret_cast<const std::uintptr_t*>(p));
   }
   tl_fault_jump = nullptr;
+}
+
+void Scanner::scan_words_protected(std::uintptr_t lo, std::uintptr_t hi) {
+  for_each_word(lo, hi, [this](std::uintptr_t w) { reach_from_root(w); });
 }
 
 void Scanner::finish_exclusions() {
@@ -288,21 +291,20 @@ std::size_t Scanner::flood() {
   std::size_t scanned = 0;
   while (w1_n_) {
     const ScannedBlock& b = blocks_[w1_[--w1_n_]];
-    scan_words(b.start, b.start + b.size);
+    scan_words_protected(b.start, b.start + b.size);
     scanned += b.size;
   }
   while (w2_n_) {
     const ScannedBlock& b = blocks_[w2_[--w2_n_]];
     if (b.reach == Reach::kReachable) continue;
-    std::uintptr_t lo = (b.start + 7) & ~std::uintptr_t{7};
-    for (std::uintptr_t p = lo; p + 8 <= b.start + b.size; p += 8) {
+    for_each_word(b.start, b.start + b.size, [this](std::uintptr_t w) {
       bool exact = false;
-      std::int64_t i = find(*reinterpret_cast<const std::uintptr_t*>(p), &exact);
+      std::int64_t i = find(w, &exact);
       if (i >= 0 && blocks_[i].reach < Reach::kPossible) {
         blocks_[i].reach = Reach::kPossible;
         w2_[w2_n_++] = static_cast<std::uint32_t>(i);
       }
-    }
+    });
     scanned += b.size;
   }
   return scanned;
@@ -318,11 +320,10 @@ void Scanner::classify_unreached() {
     w2_[w2_n_++] = static_cast<std::uint32_t>(leader);
     while (w2_n_) {
       const ScannedBlock& b = blocks_[w2_[--w2_n_]];
-      std::uintptr_t lo = (b.start + 7) & ~std::uintptr_t{7};
-      for (std::uintptr_t p = lo; p + 8 <= b.start + b.size; p += 8) {
+      for_each_word(b.start, b.start + b.size, [this, leader](std::uintptr_t w) {
         bool exact = false;
-        std::int64_t i = find(*reinterpret_cast<const std::uintptr_t*>(p), &exact);
-        if (i < 0 || static_cast<std::size_t>(i) == leader) continue;
+        std::int64_t i = find(w, &exact);
+        if (i < 0 || static_cast<std::size_t>(i) == leader) return;
         Reach& r = blocks_[i].reach;
         if (r == Reach::kUnreached) {
           r = Reach::kIndirect;
@@ -330,7 +331,7 @@ void Scanner::classify_unreached() {
         } else if (r == Reach::kDefinite) {
           r = Reach::kIndirect;  // an earlier leader, already flooded
         }
-      }
+      });
     }
   }
 }

@@ -21,6 +21,7 @@ namespace heapledger::detail::tracker {
 // On from the first call: blocks allocated before start() are recorded too (without a stack).
 constinit std::atomic<bool> g_active{true};
 constinit State g_state;
+constinit SpinLock g_reporter_lock;  // loading the reporter module, once
 
 namespace {
 
@@ -218,10 +219,9 @@ std::uint64_t now_us() { return (monotonic_ns() - g_state.start_ns) / 1000; }
 void tl_busy_forever() { tl_thread.busy = true; }
 
 const ReporterApi* reporter() {
-  static SpinLock lock;
   static const ReporterApi* api = nullptr;
   static bool tried = false;
-  SpinGuard guard(lock);
+  SpinGuard guard(g_reporter_lock);
   if (!tried) {
     tried = true;
     BusyScope busy;
@@ -409,19 +409,27 @@ void start() {
 // Every tracker lock, in one fixed order, so a child never inherits a lock held by a thread
 // that does not exist in it.
 void prefork() {
+  g_reporter_lock.lock();
   g_state.modules.lock();
   g_state.peak.lock.lock();
   g_state.timeline.lock.lock();
+  g_state.errors.lock.lock();
+  g_state.counters.orphan_lock.lock();
   g_state.ledger.lock_all();
   internal_alloc_prefork();
+  os::internal_prefork();
 }
 
 void postfork_parent() {
+  os::internal_postfork();
   internal_alloc_postfork();
   g_state.ledger.unlock_all();
+  g_state.counters.orphan_lock.unlock();
+  g_state.errors.lock.unlock();
   g_state.timeline.lock.unlock();
   g_state.peak.lock.unlock();
   g_state.modules.unlock();
+  g_reporter_lock.unlock();
 }
 
 void postfork_child() { postfork_parent(); }

@@ -46,10 +46,12 @@ HEAPTRACK_TIMEOUT_S = 400
 # Measuring one run
 
 class Run:
-    """Outcome of one process (tree) run: wall seconds, peak RSS KiB, how it ended."""
+    """Outcome of one process (tree) run: wall seconds, peak RSS KiB, how it ended, CPU seconds
+    (user + system, of every process of the tree)."""
 
-    def __init__(self, wall, rss_kb, status, detail=""):
+    def __init__(self, wall, rss_kb, status, detail="", cpu=0.0):
         self.wall, self.rss_kb, self.status, self.detail = wall, rss_kb, status, detail
+        self.cpu = cpu
 
     @property
     def ok(self):
@@ -69,18 +71,18 @@ def measure(tool, argv, env_extra, stdout_path, stderr_path, timeout, tree=False
     out = subprocess.run(cmd + ["--"] + argv, capture_output=True, text=True, env=env,
                          timeout=timeout + 60)
     fields = out.stdout.split()
-    if out.returncode != 0 or len(fields) != 3:
+    if out.returncode != 0 or len(fields) != 4:
         return Run(0.0, 0, "error", "measure failed: %s" % (out.stderr.strip() or out.stdout))
-    wall, rss, what = float(fields[0]), int(fields[1]), fields[2]
+    wall, rss, what, cpu = float(fields[0]), int(fields[1]), fields[2], float(fields[3])
     if what == "ok":
-        return Run(wall, rss, "ok")
+        return Run(wall, rss, "ok", cpu=cpu)
     if what == "hang":
-        return Run(wall, rss, "hang", "no exit after %d s (killed)" % timeout)
+        return Run(wall, rss, "hang", "no exit after %d s (killed)" % timeout, cpu)
     kind, num = what.split(":")
     if kind == "signal":
         return Run(wall, rss, "crash", "killed by signal %s (%s)" % (
-            num, signal.Signals(int(num)).name))
-    return Run(wall, rss, "crash", "exit status %s" % num)
+            num, signal.Signals(int(num)).name), cpu)
+    return Run(wall, rss, "crash", "exit status %s" % num, cpu)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -201,7 +203,8 @@ class Session:
         out = stdout_path or os.devnull
         err = os.path.join(self.tmp, "stderr.txt")
         r = measure(self.tool, argv, env, out, err, timeout, tree=tree)
-        self.log.write("%s\t%s\t%.4f\t%d\t%s\n" % (label, config, r.wall, r.rss_kb, r.status))
+        self.log.write("%s\t%s\t%.4f\t%.4f\t%d\t%s\n" % (label, config, r.wall, r.cpu, r.rss_kb,
+                                                       r.status))
         self.log.flush()
         if not r.ok:
             with open(err, errors="replace") as f:
@@ -251,17 +254,18 @@ def run_workloads(s, workloads, configs):
 
 
 def paired_ratios(results, workload, config):
-    """Median over reps of time(config)/time(glibc) and of rss(config)/rss(glibc), using only
-    reps where both ran."""
+    """Median over reps of time(config)/time(glibc), of rss(config)/rss(glibc) and of
+    cpu(config)/cpu(glibc), using only reps where both ran."""
     base, runs = results[workload]["glibc"], results[workload][config]
-    t, m = [], []
+    t, m, c = [], [], []
     for b, r in zip(base, runs):
         if b and r and b.ok and r.ok:
             t.append(r.wall / b.wall)
             m.append(r.rss_kb / b.rss_kb)
+            c.append(r.cpu / b.cpu if b.cpu > 0 else float("nan"))
     if not t:
         return None
-    return statistics.median(t), statistics.median(m), len(t)
+    return statistics.median(t), statistics.median(m), len(t), statistics.median(c)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -284,7 +288,6 @@ def run_live_blocks(s, n):
     }
     names = list(variants)
     data = {v: [] for v in names}
-    commands = {}
     for rep in range(s.args.reps):
         for v in names[rep % len(names):] + names[:rep % len(names)]:
             opts, how, count = variants[v]
@@ -292,9 +295,11 @@ def run_live_blocks(s, n):
             if opts is not None:
                 env.update(LD_PRELOAD=s.lib, HEAPLEDGER_OPTIONS=opts)
             argv = [prog, str(count), how]
-            commands[v] = shell_command(env, argv)
             out = os.path.join(s.tmp, "live.out")
-            r = s.run_one("live_blocks", v, argv, env, RUN_TIMEOUT_S, commands[v], stdout_path=out)
+            if os.path.exists(json_path):
+                os.unlink(json_path)
+            r = s.run_one("live_blocks", v, argv, env, RUN_TIMEOUT_S, shell_command(env, argv),
+                          stdout_path=out)
             if not r.ok:
                 data[v].append(None)
                 continue
@@ -309,7 +314,7 @@ def run_live_blocks(s, n):
             data[v].append(r)
         s.progress("rep %d/%d live_blocks %s" % (rep + 1, s.args.reps, "  ".join(
             "%s %.2fs" % (v, data[v][-1].wall) for v in names if data[v][-1])))
-    return data, commands
+    return data
 
 
 def check_live_json(path, n):
@@ -390,8 +395,23 @@ def to_ns(value, unit):
 def fmt_ratio(cell):
     if cell is None:
         return "n/a"
-    t, m, _ = cell
-    return "%.2fx (rss %.2fx)" % (t, m)
+    return "%.2fx (rss %.2fx)" % (cell[0], cell[1])
+
+
+def cpu_table(results, workloads, configs):
+    """CPU time (user + system, whole process tree) ratios: heaptrack's interpreter works on the
+    second core, so its wall time hides part of its cost."""
+    head = ["workload", "glibc: CPU s"] + [CONFIG_TITLES[c] for c in configs if c != "glibc"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for w in workloads:
+        base = [r.cpu for r in results[w.name]["glibc"] if r and r.ok]
+        cells = [w.title, "%.2f" % statistics.median(base) if base else "n/a"]
+        for c in configs:
+            if c != "glibc":
+                cell = paired_ratios(results, w.name, c)
+                cells.append("%.2fx" % cell[3] if cell else "n/a")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def workload_table(results, workloads, configs, reps, ht_reps):
@@ -485,6 +505,24 @@ def scaling_note(results, configs):
             + ", ".join(parts) + "."]
 
 
+def quarantine_note(results):
+    """What part of the full-tracking overhead the double-free quarantine accounts for."""
+    shares = []
+    for w in results:
+        if "hl-full-q0" not in results[w] or "hl-pools" not in results[w]:
+            continue
+        cells = {c: paired_ratios(results, w, c) for c in ("hl-pools", "hl-full", "hl-full-q0")}
+        if all(cells.values()) and cells["hl-full"][0] > cells["hl-pools"][0] * 1.05:
+            share = (cells["hl-full"][0] - cells["hl-full-q0"][0]) / (
+                cells["hl-full"][0] - cells["hl-pools"][0])
+            shares.append("%s %.0f%%" % (w, 100 * share))
+    if not shares:
+        return []
+    return ["", "Share of the full-tracking overhead that the double-free quarantine (default "
+            "quarantine_mb=16) accounts for, (full - full with quarantine_mb=0) / (full - "
+            "track=0), where full tracking costs more than 5%: " + ", ".join(shares) + "."]
+
+
 def _x(v):
     return "n/a" if v is None else "%.2fx" % v
 
@@ -553,7 +591,12 @@ def write_report(s, workloads, configs, results, live, micro_rows, meta):
     lines += workload_table(results, workloads, configs, a.reps, min(a.heaptrack_reps, a.reps))
     lines += ["", "## Targets", "", "| target | measured | verdict |", "|---|---|---|"]
     lines += ["| %s | %s | %s |" % row for row in evaluate_targets(results, workloads, live)]
-    lines += scaling_note(results, configs)
+    lines += scaling_note(results, configs) + quarantine_note(results)
+    if workloads:
+        lines += ["", "CPU time (user + system of every process of the run), median ratio to "
+                  "plain glibc; heaptrack's interpreter runs beside the program on the second core:",
+                  ""]
+        lines += cpu_table(results, workloads, configs)
     if live:
         lines += ["", "## Tracker memory and exit report, %s live blocks of 32 bytes" % format(live["n"], ","),
                   "",
@@ -679,7 +722,7 @@ def main():
     live = None
     if only is None or "live" in only:
         n = 200_000 if a.quick else 1_000_000
-        data, _ = run_live_blocks(s, n)
+        data = run_live_blocks(s, n)
         live = summarize_live_blocks(data, n)
         live["n"] = n
     micro_rows = [] if a.no_micro else run_micros(s)

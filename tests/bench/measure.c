@@ -2,7 +2,8 @@
 // the parent on purpose: a child's ru_maxrss starts at its parent's RSS when it forks (Python's
 // would be ~15 MB), and environment changes (LD_PRELOAD) must reach the program, not us.
 //   measure [--tree] [--timeout S] [--stdout F] [--stderr F] [--env K=V]... -- PROG ARGS...
-// Prints "WALL_SECONDS PEAK_RSS_KB STATUS" where STATUS is ok, exit:N, signal:N or hang.
+// Prints "WALL_SECONDS PEAK_RSS_KB STATUS CPU_SECONDS": STATUS is ok, exit:N, signal:N or hang;
+// CPU_SECONDS is user + system time of the program and everything it started.
 // --tree: waits for every process the program started (we are their subreaper) and takes the
 // larger of the biggest single process and the sampled (every 50 ms) sum over the process group.
 #define _GNU_SOURCE
@@ -58,6 +59,13 @@ static long group_rss_kb(pid_t pgid) {
 static volatile sig_atomic_t g_hang;
 static pid_t g_child;
 static long g_peak_kb;
+static double g_cpu_s;
+
+static void account(const struct rusage* ru) {
+  if (ru->ru_maxrss > g_peak_kb) g_peak_kb = ru->ru_maxrss;
+  g_cpu_s += (double)(ru->ru_utime.tv_sec + ru->ru_stime.tv_sec) +
+             (double)(ru->ru_utime.tv_usec + ru->ru_stime.tv_usec) * 1e-6;
+}
 
 static void on_alarm(int sig) {
   (void)sig;
@@ -75,7 +83,7 @@ static int wait_one(pid_t pid, double timeout) {
   while (wait4(pid, &status, 0, &ru) < 0)
     if (errno != EINTR) return perror("wait4"), 0;
   alarm(0);
-  g_peak_kb = ru.ru_maxrss;
+  account(&ru);
   return status;
 }
 
@@ -87,7 +95,7 @@ static int wait_tree(pid_t pid, double start, double timeout) {
   for (;;) {
     pid_t got = wait4(-1, &st, WNOHANG, &ru);
     if (got > 0) {
-      if (ru.ru_maxrss > g_peak_kb) g_peak_kb = ru.ru_maxrss;
+      account(&ru);
       if (got == pid) status = st;
       continue;
     }
@@ -148,6 +156,6 @@ int main(int argc, char** argv) {
   else if (WIFSIGNALED(status)) snprintf(what, sizeof what, "signal:%d", WTERMSIG(status));
   else if (WEXITSTATUS(status)) snprintf(what, sizeof what, "exit:%d", WEXITSTATUS(status));
   else snprintf(what, sizeof what, "ok");
-  printf("%.6f %ld %s\n", wall, g_peak_kb, what);
+  printf("%.6f %ld %s %.6f\n", wall, g_peak_kb, what, g_cpu_s);
   return 0;
 }

@@ -23,6 +23,17 @@ TEST(Pool, SmallBlocksAreReusedLastInFirstOut) {
   pool::free(a);
 }
 
+TEST(Pool, ADoubleFreeNeverPutsABlockOnAFreeListTwice) {
+  void* p = pool::alloc(40);
+  pool::free(p);
+  pool::free(p);  // misuse: must be ignored
+  void* a = pool::alloc(40);
+  void* b = pool::alloc(40);
+  EXPECT_NE(a, b);
+  pool::free(a);
+  pool::free(b);
+}
+
 TEST(Pool, ClassFollowsFromAddress) {
   for (std::size_t size : {1, 16, 17, 200, 1024, 4000, 32768}) {
     void* p = pool::alloc(size);
