@@ -33,6 +33,7 @@ struct Range {
 // fork: the registry's lock is held across fork().
 void internal_prefork();
 void internal_postfork();
+bool internal_lock_held();
 
 // Copies up to `max` live internal mappings into out; returns how many there are.
 std::size_t internal_ranges(Range* out, std::size_t max);

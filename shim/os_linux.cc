@@ -98,6 +98,7 @@ void unmap_internal(void* p, std::size_t bytes) {
 
 void internal_prefork() { g_internal_lock.lock(); }
 void internal_postfork() { g_internal_lock.unlock(); }
+bool internal_lock_held() { return g_internal_lock.held_by_this_thread(); }
 
 std::size_t internal_ranges(Range* out, std::size_t max) {
   SpinGuard guard(g_internal_lock);

@@ -283,6 +283,13 @@ bool owns_block_start(const void* p) {
   return (addr - start) % kClassSize[cls] == 0 && addr < reinterpret_cast<std::uintptr_t>(c.bump);
 }
 
+bool lock_held_by_this_thread() {
+  if (g_init_lock.held_by_this_thread() || g_large_lock.held_by_this_thread()) return true;
+  for (Central& c : g_central)
+    if (c.lock.held_by_this_thread()) return true;
+  return false;
+}
+
 void prefork() {
   g_init_lock.lock();
   for (Central& c : g_central) c.lock.lock();

@@ -113,6 +113,9 @@ HL_ALWAYS_INLINE std::size_t usable_size(const void* p) {
 // once, or a live large block. Used to tell invalid frees apart without touching the pools.
 bool owns_block_start(const void* p);
 
+// True if the calling thread holds any pool lock (it was interrupted inside the allocator).
+bool lock_held_by_this_thread();
+
 // Fork support: take every pool lock before fork, release in parent and child.
 void prefork();
 void postfork();

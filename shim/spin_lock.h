@@ -10,14 +10,29 @@
 
 namespace heapledger::detail {
 
+// Its address names the current thread (no system call, no allocation).
+inline thread_local char tl_thread_token HL_TLS;
+
 class HL_CAPABILITY("mutex") SpinLock {
  public:
   void lock() HL_ACQUIRE() {
-    if (HL_LIKELY(!locked_.exchange(true, std::memory_order_acquire))) return;
-    lock_slow();
+    if (HL_UNLIKELY(locked_.exchange(true, std::memory_order_acquire))) lock_slow();
+    owner_.store(&tl_thread_token, std::memory_order_relaxed);
   }
-  bool try_lock() { return !locked_.exchange(true, std::memory_order_acquire); }
-  void unlock() HL_RELEASE() { locked_.store(false, std::memory_order_release); }
+  bool try_lock() {
+    if (locked_.exchange(true, std::memory_order_acquire)) return false;
+    owner_.store(&tl_thread_token, std::memory_order_relaxed);
+    return true;
+  }
+  void unlock() HL_RELEASE() {
+    owner_.store(nullptr, std::memory_order_relaxed);
+    locked_.store(false, std::memory_order_release);
+  }
+  // True while the calling thread holds it: exit() from a signal handler that interrupted the
+  // allocator must not wait for a lock its own thread will never release.
+  bool held_by_this_thread() const {
+    return owner_.load(std::memory_order_relaxed) == &tl_thread_token;
+  }
 
  private:
   // Contended: spin briefly, then yield so a descheduled holder can run (2-core machines).
@@ -33,6 +48,7 @@ class HL_CAPABILITY("mutex") SpinLock {
     }
   }
   std::atomic<bool> locked_{false};
+  std::atomic<const char*> owner_{nullptr};
 };
 
 class SpinGuard {

@@ -153,7 +153,7 @@ bool report_wanted() {
   return std::strcmp(o.log, "none") != 0 || o.json[0] || o.leak_exitcode || o.error_exitcode;
 }
 
-void write(const ExitData& data, const ReportRequest& req, ReportOutcome* outcome) {
+void deliver_report(const ExitData& data, const ReportRequest& req, ReportOutcome* outcome) {
   if (const ReporterApi* r = reporter())
     r->write_reports(&data, &req, outcome);
   else
@@ -165,6 +165,13 @@ void write(const ExitData& data, const ReportRequest& req, ReportOutcome* outcom
 void finish() {
   if (!g_state.recording.load() || g_state.finished.exchange(true)) return;
   if (!report_wanted()) return;
+  if (lock_held_by_this_thread()) {
+    static constexpr char kMessage[] =
+        "heapledger: the process exited from inside an allocation (exit() in a signal handler?); "
+        "no exit report\n";
+    (void)!::write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
+    return;
+  }
   // From here on this thread's allocations are served but never recorded.
   tl_busy_forever();
   // The program's frames (and the registers it saved in them) are above this one.
@@ -193,7 +200,7 @@ void finish() {
   if (timeline) data.timeline = timeline.get(), data.n_timeline = copy_timeline(timeline.get());
 
   ReportOutcome outcome;
-  write(data, request(), &outcome);
+  deliver_report(data, request(), &outcome);
   // Exit codes for CI, decided after suppressions.
   int code = 0;
   if (g_state.options.error_exitcode != 0 && outcome.errors > 0) code = g_state.options.error_exitcode;
@@ -216,7 +223,7 @@ void abort_on_error(const Errors::Entry& e) {
   req.json_path = "";  // the exit report is not written: this is a partial one, for the log
   req.errors_only = true;
   ReportOutcome outcome;
-  write(data, req, &outcome);
+  deliver_report(data, req, &outcome);
   std::abort();
 }
 

@@ -40,6 +40,7 @@ void* internal_alloc(std::size_t bytes) {
 
 void internal_alloc_prefork() { g_lock.lock(); }
 void internal_alloc_postfork() { g_lock.unlock(); }
+bool internal_alloc_lock_held() { return g_lock.held_by_this_thread(); }
 
 std::size_t internal_mapped_bytes() { return g_mapped.load(std::memory_order_relaxed); }
 

@@ -12,6 +12,7 @@ void* internal_alloc(std::size_t bytes);
 // fork: the arena's lock is held across fork().
 void internal_alloc_prefork();
 void internal_alloc_postfork();
+bool internal_alloc_lock_held();
 
 // Total bytes the arena has mapped (tracker overhead accounting).
 std::size_t internal_mapped_bytes();

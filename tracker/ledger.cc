@@ -98,6 +98,12 @@ std::size_t Ledger::memory_bytes() {
   return n;
 }
 
+bool Ledger::lock_held_by_this_thread() const {
+  for (const Shard& s : shards_)
+    if (s.lock.held_by_this_thread()) return true;
+  return false;
+}
+
 void Ledger::lock_all() {
   for (Shard& s : shards_) s.lock.lock();
 }

@@ -100,6 +100,7 @@ class Ledger {
   std::size_t size();
   std::size_t memory_bytes();  // bytes of the shard tables
   void lock_all();             // fork: held across fork(), released in parent and child
+  bool lock_held_by_this_thread() const;
   void unlock_all();
 
  private:

@@ -35,6 +35,7 @@ class ModuleMap {
   void refresh();
   void lock() { lock_.lock(); }  // fork: held across fork()
   void unlock() { lock_.unlock(); }
+  bool lock_held_by_this_thread() const { return lock_.held_by_this_thread(); }
 
  private:
   std::uint16_t lookup(std::uintptr_t addr);  // under lock_

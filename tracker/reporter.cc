@@ -3,14 +3,17 @@
 // say; everything here runs with the caller's re-entry guard set.
 #include <fcntl.h>
 #include <sys/types.h>
-#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/sinks/base_sink.h>
+#include <sys/stat.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 #include <string>
+#include <string_view>
 
 #include "tracker/report_json.h"
 #include "tracker/report_model.h"
@@ -22,10 +25,47 @@
 namespace heapledger::detail {
 namespace {
 
+StreamIdentity g_stderr = {};  // stderr as the process started with it
+
+void set_stderr(const StreamIdentity* id) { g_stderr = *id; }
+
+bool same_file(int fd, const StreamIdentity& id) {
+  struct stat st;
+  return fstat(fd, &st) == 0 && st.st_dev == id.dev && st.st_ino == id.ino;
+}
+
+bool write_all(int fd, std::string_view text);
+
+// Writes to the process's original stderr: fd 2 while it still is that file, else the same
+// file or terminal reopened by path; if neither is possible the text is dropped rather than
+// written into whatever the program now has as fd 2.
+void write_stderr(std::string_view text) {
+  if (!g_stderr.known || same_file(STDERR_FILENO, g_stderr)) {
+    write_all(STDERR_FILENO, text);
+    return;
+  }
+  if (g_stderr.path[0] != '/') return;
+  int fd = open(g_stderr.path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) return;
+  if (same_file(fd, g_stderr)) write_all(fd, text);
+  close(fd);
+}
+
+// spdlog's stderr sink writes to fd 2 whatever it has become; this one goes to write_stderr.
+class OriginalStderrSink final : public spdlog::sinks::base_sink<std::mutex> {
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t line;
+    formatter_->format(msg, line);
+    write_stderr(std::string_view(line.data(), line.size()));
+  }
+  void flush_() override {}
+};
+
 // Never destroyed: warnings can come after static destructors.
 spdlog::logger& diagnostics() {
   static spdlog::logger* logger = [] {
-    auto* l = new spdlog::logger("heapledger", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+    auto* l = new spdlog::logger("heapledger", std::make_shared<OriginalStderrSink>());
     l->set_pattern("heapledger: %v");
     return l;
   }();
@@ -47,7 +87,7 @@ std::string expand_pid(const char* path) {
   return out;
 }
 
-bool write_all(int fd, const std::string& text) {
+bool write_all(int fd, std::string_view text) {
   for (std::size_t done = 0; done < text.size();) {
     ssize_t n = write(fd, text.data() + done, text.size() - done);
     if (n < 0 && errno == EINTR) continue;
@@ -73,7 +113,7 @@ bool write_file_atomically(const std::string& path, const std::string& text, std
 // A report that cannot go where it was asked to goes to stderr, after a one-line warning.
 void deliver(const char* what, const char* target, const std::string& text) {
   if (!std::strcmp(target, "stderr")) {
-    write_all(STDERR_FILENO, text);
+    write_stderr(text);
     return;
   }
   std::string path = expand_pid(target);
@@ -81,7 +121,7 @@ void deliver(const char* what, const char* target, const std::string& text) {
   if (write_file_atomically(path, text, &error)) return;
   diagnostics().warn("warning: cannot write the {} report to {}: {}; writing it to stderr", what,
                      path, error);
-  write_all(STDERR_FILENO, text);
+  write_stderr(text);
 }
 
 void symbolize_all(Report& r) {
@@ -266,6 +306,6 @@ void write_reports(const ExitData* data, const ReportRequest* req, ReportOutcome
 extern "C" __attribute__((visibility("default"))) const heapledger::detail::ReporterApi*
 heapledger_reporter_api() {
   using namespace heapledger::detail;
-  static const ReporterApi api{kRuntimeAbiVersion, warn, write_reports};
+  static const ReporterApi api{kRuntimeAbiVersion, set_stderr, warn, write_reports};
   return &api;
 }

@@ -13,6 +13,15 @@
 namespace heapledger {
 namespace detail {
 
+// What stderr was when the process started. Programs close or replace fd 2 (coreutils close it
+// at exit; daemons reopen it onto a file), and the report must neither vanish into a closed fd nor
+// land in a file the program reopened as fd 2.
+struct StreamIdentity {
+  bool known;
+  std::uint64_t dev, ino;
+  char path[512];  // where /proc/self/fd/2 pointed; reopenable if absolute (a tty, a file)
+};
+
 // What the exit report should do with the model.
 struct ReportRequest {
   const char* log_path;   // "stderr", "none" or a path; %p becomes the pid
@@ -84,6 +93,8 @@ struct ReportOutcome {
 
 struct ReporterApi {
   int abi_version;
+  // Called once, right after loading: stderr as the process started with it.
+  void (*set_stderr)(const StreamIdentity* identity);
   // One diagnostic line on stderr ("heapledger: warning: ...").
   void (*warn)(const char* line);
   // Builds the report, applies suppressions, symbolizes, writes the text and JSON reports.

@@ -103,6 +103,8 @@ struct State {
   Timeline timeline;
   Errors errors;
   bool (*was_block)(const void*) = nullptr;
+  bool (*pool_lock_held)() = nullptr;
+  StreamIdentity stderr_identity = {};
   std::atomic<std::uint32_t> next_thread{0};
   std::atomic<bool> recording{false};  // start() done: allocations get stacks and timestamps
   std::atomic<bool> finished{false};
@@ -119,6 +121,9 @@ CountTotals count_totals();
 void tl_busy_forever();
 // The reporter module, loaded on first use; null if it cannot be loaded.
 const ReporterApi* reporter();
+// True if the calling thread holds any heapledger lock: it was interrupted inside the allocator
+// or the tracker (exit() from a signal handler), and waiting for any lock could never end.
+bool lock_held_by_this_thread();
 // on_error=abort: writes this error to the log at once, then aborts the process.
 [[noreturn]] void abort_on_error(const Errors::Entry& e);
 

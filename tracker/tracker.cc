@@ -3,6 +3,7 @@
 #include "tracker/tracker.h"
 
 #include <dlfcn.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -226,6 +227,7 @@ const ReporterApi* reporter() {
     tried = true;
     BusyScope busy;
     api = static_cast<const ReporterApi*>(load_module(kReporterFile, kReporterEntry));
+    if (api) api->set_stderr(&g_state.stderr_identity);
   }
   return api;
 }
@@ -374,15 +376,39 @@ void on_release(void* p, AllocKind kind, std::size_t size, std::size_t align, Fr
     report_misuse(Errors::kInvalidFree, addr, stack, nullptr, "not the start of a heap block");
 }
 
-void set_block_probe(bool (*was_block)(const void*)) { g_state.was_block = was_block; }
+void set_pool_probes(bool (*was_block)(const void*), bool (*lock_held)()) {
+  g_state.was_block = was_block;
+  g_state.pool_lock_held = lock_held;
+}
+
+bool lock_held_by_this_thread() {
+  const SpinLock* locks[] = {&g_reporter_lock, &g_state.peak.lock, &g_state.timeline.lock,
+                             &g_state.errors.lock, &g_state.counters.orphan_lock};
+  for (const SpinLock* l : locks)
+    if (l->held_by_this_thread()) return true;
+  return g_state.ledger.lock_held_by_this_thread() || g_state.modules.lock_held_by_this_thread() ||
+         internal_alloc_lock_held() || os::internal_lock_held() ||
+         (g_state.pool_lock_held && g_state.pool_lock_held());
+}
 
 bool is_live(const void* p) { return g_state.ledger.find(reinterpret_cast<std::uintptr_t>(p), nullptr); }
+
+void record_stderr(StreamIdentity* id) {
+  struct stat st;
+  if (fstat(STDERR_FILENO, &st) != 0) return;
+  id->dev = st.st_dev;
+  id->ino = st.st_ino;
+  ssize_t n = readlink("/proc/self/fd/2", id->path, sizeof id->path - 1);
+  id->path[n > 0 ? n : 0] = 0;
+  id->known = true;
+}
 
 void start() {
   static std::atomic<bool> started{false};
   if (started.exchange(true)) return;
   BusyScope busy;
   g_state.start_ns = monotonic_ns();
+  record_stderr(&g_state.stderr_identity);
   parse_options(std::getenv("HEAPLEDGER_OPTIONS"), &g_state.options, &g_state.warnings);
   for (int i = 0; i < g_state.warnings.count; ++i) warn(g_state.warnings.lines[i]);
   if (g_state.options.track)

@@ -39,8 +39,9 @@ void on_release(void* p, AllocKind kind, std::size_t size, std::size_t align, Fr
 // True if p is a live block in the ledger (realloc checks before touching a block).
 bool is_live(const void* p);
 
-// How the tracker asks the pools whether an unknown pointer was ever a block start.
-void set_block_probe(bool (*was_block)(const void*));
+// How the tracker asks the pools whether an unknown pointer was ever a block start, and whether
+// the calling thread holds one of their locks.
+void set_pool_probes(bool (*was_block)(const void*), bool (*lock_held)());
 
 // Library constructor: options, runtime, warm-up. Safe to call more than once.
 void start();
