@@ -130,6 +130,23 @@ class Classify(hl.HeapledgerTest):
         self.assertEqual(res.returncode, 0, res.describe())
         self.assertIn("forks ok", res.stdout)
 
+    def test_exit_in_signal_handler(self):
+        for _ in range(8):
+            res = hl.run_preloaded([self.program("signal_exit")], f"json={self.path('r.json')}",
+                                   timeout=30)
+            self.assertEqual(res.returncode, 0, res.describe())
+
+    def test_report_never_lands_in_a_reopened_fd2(self):
+        data = self.path("program.data")
+        log = self.path("stderr.txt")
+        with open(log, "w", encoding="utf-8") as err:
+            proc = hl.subprocess.run([self.program("stderr_reopen"), data], stderr=err,
+                                     env=hl.preload_env(""), timeout=60)
+        self.assertEqual(proc.returncode, 0)
+        self.assertEqual(open(data, encoding="utf-8").read(), "DATA\n")
+        text = open(log, encoding="utf-8").read()
+        self.assertIn("leak_77", text, "the report goes to the original stderr file")
+
     # --- heap misuse ---------------------------------------------------------------------------
     # glibc aborts on the first of these misuses; under heapledger the program runs on.
 
