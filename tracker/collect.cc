@@ -52,8 +52,15 @@ std::uint32_t stack_frames(std::uint32_t id, ExitFrame* frames, std::uint32_t ma
 
 // The dynamic linker's allocations (TLS vectors, link maps) are roots: they are found by the
 // module of their allocating frame.
-RootPolicy root_policy() {
+RootPolicy root_policy(RootPolicy::Range* dead, std::size_t max_dead) {
   RootPolicy policy;
+  {
+    DeadStacks& d = g_state.dead_stacks;
+    SpinGuard guard(d.lock);
+    policy.n_dead_stacks = std::min<std::size_t>(d.count, max_dead);
+    for (std::size_t i = 0; i < policy.n_dead_stacks; ++i) dead[i] = d.ranges[i];
+    policy.dead_stacks = dead;
+  }
   policy.self_lo = g_state.self_start;
   policy.self_hi = g_state.self_end;
   policy.stacks = &g_state.stacks;
@@ -178,7 +185,8 @@ void finish() {
   auto stack_top = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
   ExitData data = base_data();
   LeakScan scan;
-  bool scanned = scan.run(g_state.ledger, root_policy(), stack_top);
+  Scratch<RootPolicy::Range> dead(DeadStacks::kMax);
+  bool scanned = dead && scan.run(g_state.ledger, root_policy(dead.get(), DeadStacks::kMax), stack_top);
   Scratch<ExitSite> sites(scanned ? scan.size() : 0);
   if (scanned && sites) {
     data.sites = sites.get();

@@ -76,7 +76,6 @@ struct Mapping {
   std::uintptr_t lo, hi;
   bool writable_private;
   bool anonymous;     // no backing file (includes [heap], [stack])
-  bool guard_below;   // the mapping just below is an inaccessible guard: a thread stack
   bool device;        // /dev/...: never read
 };
 
@@ -96,7 +95,6 @@ bool parse_mapping(const char* line, const char* end, Mapping* m) {
   }
   m->anonymous = path >= end || *path == '[';
   m->device = !m->anonymous && end - path > 5 && std::strncmp(path, "/dev/", 5) == 0;
-  m->guard_below = false;
   return true;
 }
 
@@ -355,27 +353,18 @@ const StoppedThread* thread_in(const StopTheWorld& world, std::uintptr_t lo, std
   return nullptr;
 }
 
-// Roots: every private writable mapping, except heapledger's own memory and the heap. Stacks of
-// live threads count from their stack pointer up (what lies below is dead and would hide leaks);
-// stacks glibc keeps cached for reuse after a thread ended are skipped altogether — when every
-// thread could be stopped, any other mapping above a guard page is such a cached stack.
+// Roots: every private writable mapping, except heapledger's own memory, the heap and the stacks
+// of threads that have ended (glibc keeps them cached for reuse; their stale frames would hide
+// leaks). Stacks of live threads count from their stack pointer up, for the same reason.
 std::size_t scan_roots(Scanner& scanner, const StopTheWorld& world, std::uintptr_t own_sp) {
   char* maps = scanner.maps_buffer();
   std::size_t len = read_maps(maps, kMapsBufferBytes);
-  bool all_stopped = true;
-  for (std::size_t t = 0; t < world.count(); ++t) all_stopped &= world.thread(t).stopped;
   std::size_t bytes = 0;
-  Mapping prev{0, 0, false, false, false, false};
-  bool prev_is_guard = false;
   for (char* line = maps; line < maps + len;) {
     char* end = static_cast<char*>(std::memchr(line, '\n', static_cast<std::size_t>(maps + len - line)));
     if (!end) end = maps + len;
     Mapping m;
     bool parsed = parse_mapping(line, end, &m);
-    bool is_guard = parsed && line[std::strcspn(line, " ") + 1] == '-' && m.anonymous;
-    m.guard_below = prev_is_guard && prev.hi == m.lo;
-    if (parsed) prev = m;
-    prev_is_guard = is_guard;
     line = end + 1;
     if (!parsed || !m.writable_private || m.device) continue;
     if (own_sp >= m.lo && own_sp < m.hi) {
@@ -383,11 +372,16 @@ std::size_t scan_roots(Scanner& scanner, const StopTheWorld& world, std::uintptr
     } else if (const StoppedThread* th = thread_in(world, m.lo, m.hi)) {
       bytes += scanner.scan_root(std::max(m.lo, th->sp - kRedZone), m.hi);
       for (std::uintptr_t reg : th->regs) scanner.scan_word(reg);
-    } else if (!(all_stopped && m.anonymous && m.guard_below)) {
+    } else {
       bytes += scanner.scan_root(m.lo, m.hi);
     }
   }
   return bytes;
+}
+
+// Whether a live thread's stack pointer lies in [lo, hi): a cached stack may have been reused.
+bool live_stack_in(const StopTheWorld& world, std::uintptr_t own_sp, std::uintptr_t lo, std::uintptr_t hi) {
+  return (own_sp >= lo && own_sp < hi) || thread_in(world, lo, hi) != nullptr;
 }
 
 }  // namespace
@@ -441,11 +435,15 @@ bool LeakScan::run(Ledger& ledger, const RootPolicy& policy, std::uintptr_t stac
         scanner.add_exclusion(b.start, b.start + ((std::max<std::uint64_t>(b.size, 1) + os::kPageSize - 1) & ~(os::kPageSize - 1)));
       if (b.kind == AllocKind::kInternal || policy.is_root(b.stack)) scanner.seed(k);
     }
-    scanner.finish_exclusions();
     std::uintptr_t own_sp = stack_top + kRedZone;  // scan_roots takes the red zone off again
     FaultGuard faults;
     stats_.threads = world.count();
     stats_.threads_stopped = world.stop(kStopTimeoutMs);
+    for (std::size_t k = 0; k < policy.n_dead_stacks; ++k) {
+      std::uintptr_t lo = policy.dead_stacks[k].lo, hi = policy.dead_stacks[k].hi;
+      if (!live_stack_in(world, own_sp, lo, hi)) scanner.add_exclusion(lo, hi);
+    }
+    scanner.finish_exclusions();
     stats_.root_bytes = scan_roots(scanner, world, own_sp);
     stats_.heap_bytes_scanned = scanner.flood();
     scanner.classify_unreached();

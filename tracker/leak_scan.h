@@ -19,6 +19,12 @@ class StackTable;
 // of the allocating frame. Resolved before the scan: nothing in it may take a lock.
 struct RootPolicy {
   std::uintptr_t self_lo = 0, self_hi = 0;  // libheapledger.so: never a root
+  // Stacks of threads that have ended: not roots, unless a live thread now runs on one.
+  struct Range {
+    std::uintptr_t lo, hi;
+  };
+  const Range* dead_stacks = nullptr;
+  std::size_t n_dead_stacks = 0;
   const StackTable* stacks = nullptr;
   std::uint16_t root_modules[8] = {};
   std::size_t n_root_modules = 0;

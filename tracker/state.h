@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "shim/spin_lock.h"
+#include "tracker/leak_scan.h"
 #include "tracker/ledger.h"
 #include "tracker/modules.h"
 #include "tracker/options.h"
@@ -89,6 +90,16 @@ struct Errors {
   std::atomic<std::uint64_t> total{0};
 };
 
+// Stack ranges of threads that have ended, recorded by a thread-exit destructor; the newest
+// kMax are kept (an older one forgotten is scanned as a root again: safe, at worst a leak hides).
+struct DeadStacks {
+  static constexpr std::uint32_t kMax = 1024;
+  SpinLock lock;
+  RootPolicy::Range ranges[kMax] HL_GUARDED_BY(lock) = {};
+  std::uint32_t next HL_GUARDED_BY(lock) = 0;
+  std::uint32_t count HL_GUARDED_BY(lock) = 0;
+};
+
 struct State {
   Options options;
   OptionWarnings warnings;
@@ -102,6 +113,7 @@ struct State {
   Peak peak;
   Timeline timeline;
   Errors errors;
+  DeadStacks dead_stacks;
   bool (*was_block)(const void*) = nullptr;
   bool (*pool_lock_held)() = nullptr;
   StreamIdentity stderr_identity = {};

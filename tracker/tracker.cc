@@ -3,6 +3,7 @@
 #include "tracker/tracker.h"
 
 #include <dlfcn.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -57,7 +58,31 @@ std::uint32_t thread_index() {
   return tl_thread.index;
 }
 
+pthread_key_t g_exit_key;
+bool g_exit_key_ready = false;
+
+// Thread exit: remember where this thread's stack was, so the leak scan does not take the stale
+// frames glibc leaves in its stack cache for roots.
+void remember_dead_stack(void*) {
+  BusyScope busy;
+  pthread_attr_t attr;
+  if (pthread_getattr_np(pthread_self(), &attr) != 0) return;
+  void* addr = nullptr;
+  std::size_t size = 0;
+  if (pthread_attr_getstack(&attr, &addr, &size) == 0 && size > 0) {
+    DeadStacks& d = g_state.dead_stacks;
+    SpinGuard guard(d.lock);
+    auto lo = reinterpret_cast<std::uintptr_t>(addr);
+    d.ranges[d.next] = RootPolicy::Range{lo, lo + size};
+    d.next = (d.next + 1) % DeadStacks::kMax;
+    if (d.count < DeadStacks::kMax) ++d.count;
+  }
+  pthread_attr_destroy(&attr);
+}
+
 HL_NOINLINE ThreadCounts* register_counts() {
+  // Every thread that allocates passes here once: arrange to hear of its exit.
+  if (g_exit_key_ready) pthread_setspecific(g_exit_key, &g_exit_key);
   auto* tc = static_cast<ThreadCounts*>(internal_alloc(sizeof(ThreadCounts)));
   if (!tc) return &g_state.counters.orphan;
   new (tc) ThreadCounts;
@@ -383,7 +408,8 @@ void set_pool_probes(bool (*was_block)(const void*), bool (*lock_held)()) {
 
 bool lock_held_by_this_thread() {
   const SpinLock* locks[] = {&g_reporter_lock, &g_state.peak.lock, &g_state.timeline.lock,
-                             &g_state.errors.lock, &g_state.counters.orphan_lock};
+                             &g_state.errors.lock, &g_state.counters.orphan_lock,
+                             &g_state.dead_stacks.lock};
   for (const SpinLock* l : locks)
     if (l->held_by_this_thread()) return true;
   return g_state.ledger.lock_held_by_this_thread() || g_state.modules.lock_held_by_this_thread() ||
@@ -423,6 +449,7 @@ void start() {
   if (!g_state.stacks.init(&g_state.modules)) return;
   // Blocks allocated before now have no stack: they belong to the empty stack's call site.
   adjust_site(StackTable::kEmptyStack, g_state.counters.live_bytes.load(), g_state.counters.live_blocks.load());
+  g_exit_key_ready = pthread_key_create(&g_exit_key, remember_dead_stack) == 0;
   g_state.ledger.set_quarantine(static_cast<std::size_t>(g_state.options.quarantine_mb) << 20,
                                 std::size_t{1} << 16);
   g_state.peak.sites = static_cast<Peak::Site*>(os::map_internal(StackTable::kMaxStacks * sizeof(Peak::Site)));
@@ -440,6 +467,7 @@ void prefork() {
   g_state.peak.lock.lock();
   g_state.timeline.lock.lock();
   g_state.errors.lock.lock();
+  g_state.dead_stacks.lock.lock();
   g_state.counters.orphan_lock.lock();
   g_state.ledger.lock_all();
   internal_alloc_prefork();
@@ -451,6 +479,7 @@ void postfork_parent() {
   internal_alloc_postfork();
   g_state.ledger.unlock_all();
   g_state.counters.orphan_lock.unlock();
+  g_state.dead_stacks.lock.unlock();
   g_state.errors.lock.unlock();
   g_state.timeline.lock.unlock();
   g_state.peak.lock.unlock();

@@ -88,6 +88,19 @@ class Classify(hl.HeapledgerTest):
         for kind in LEAK_KINDS:
             self.assertEqual(entries(r, "thread_holds", kind), [])
 
+    def test_mapping_above_a_guard_page_is_a_root(self):
+        _, r = self.traced("guarded_region")
+        self.assertKind(r, "guarded_hold", "reachable", 555, 1)
+
+    def test_forked_children_of_a_threaded_parent(self):
+        res = hl.run_preloaded([self.program("guarded_region"), "fork"],
+                               f"log=none:json={self.path('r.%p.json')}")
+        self.assertEqual(res.returncode, 0, res.describe())
+        reports = hl.reports_in(self.tmp, prefix="r.")
+        self.assertEqual(len(reports), 5, [p for p, _ in reports])
+        for path, r in reports:
+            self.assertEqual(r["summary"]["leaked_bytes"], 0, f"{path}:\n{hl.describe_leaks(r)}")
+
     def test_static_destructors_run_first(self):
         _, r = self.traced("static_dtor")
         self.assertEqual(hl.leaks_at(r, "static_alloc"), [], hl.describe_leaks(r))
