@@ -4,6 +4,8 @@
 #include <link.h>
 #include <unistd.h>
 
+#include <climits>
+#include <cstdlib>
 #include <cstring>
 
 #include "shim/os.h"
@@ -32,7 +34,17 @@ struct ScanBuffer {
   char names[kNamePool];
 };
 
+// The object's absolute path: the main program reports an empty name (its path comes from
+// /proc/self/exe), dlopen("./x.so") a relative one.
 const char* keep_name(ScanBuffer* b, const char* name) {
+  char absolute[PATH_MAX];
+  if (!name[0]) {
+    ssize_t n = readlink("/proc/self/exe", absolute, sizeof absolute - 1);
+    absolute[n > 0 ? n : 0] = 0;
+    name = absolute;
+  } else if (name[0] != '/' && realpath(name, absolute)) {
+    name = absolute;
+  }
   std::size_t len = std::strlen(name);
   if (b->names_used + len + 1 > kNamePool) return "";
   char* dst = b->names + b->names_used;
@@ -63,16 +75,8 @@ int scan_one(dl_phdr_info* info, std::size_t size, void* arg) {
   return 0;
 }
 
-// A module's path in internal memory. The main program reports an empty name; its path comes
-// from /proc/self/exe.
+// A module's path in internal memory.
 const char* copy_path(const char* name) {
-  char exe[4096];
-  if (!*name) {
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0) return "";
-    exe[n] = 0;
-    name = exe;
-  }
   std::size_t len = std::strlen(name);
   auto* copy = static_cast<char*>(internal_alloc(len + 1));
   if (!copy) return "";
@@ -80,11 +84,25 @@ const char* copy_path(const char* name) {
   return copy;
 }
 
+// Two libraries of the same size can be loaded at the same address one after the other.
 bool same_object(const Module& m, const Scanned& s) {
-  return m.start == s.start && m.end == s.end && m.bias == s.bias;
+  return m.start == s.start && m.end == s.end && m.bias == s.bias && std::strcmp(m.path, s.name) == 0;
+}
+
+int read_generation(dl_phdr_info* info, std::size_t size, void* arg) {
+  if (size >= offsetof(dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs)
+    *static_cast<std::uint64_t*>(arg) = info->dlpi_adds + info->dlpi_subs;
+  return 1;  // the first object is enough
 }
 
 }  // namespace
+
+// Objects loaded or unloaded since the last scan? Cheap: one callback, nothing mapped.
+void ModuleMap::sync() {
+  std::uint64_t generation = ~std::uint64_t{0};
+  dl_iterate_phdr(read_generation, &generation);
+  if (generation != generation_.load(std::memory_order_acquire)) refresh();
+}
 
 void ModuleMap::refresh() {
   auto* b = static_cast<ScanBuffer*>(os::map_internal(sizeof(ScanBuffer)));

@@ -33,6 +33,9 @@ class ModuleMap {
   Module get(std::uint16_t index);
   std::size_t size() const { return count_.load(std::memory_order_acquire); }
   void refresh();
+  // Rescans if any object was loaded or unloaded since the last scan (a library dlclose'd and
+  // another loaded at its address must not inherit its frames).
+  void sync();
   void lock() { lock_.lock(); }  // fork: held across fork()
   void unlock() { lock_.unlock(); }
   bool lock_held_by_this_thread() const { return lock_.held_by_this_thread(); }

@@ -28,28 +28,33 @@ bool StackTable::init(ModuleMap* modules) {
       os::map_internal(kMaxStacks * sizeof(std::atomic<StackRecord*>)));
   if (!slots_ || !records_) return false;
   std::uint32_t id = 0;
-  records_[0].store(make_record(nullptr, 0, hash_frames(nullptr, 0)), std::memory_order_release);
+  records_[0].store(make_record(nullptr, 0, hash_frames(nullptr, 0), 0), std::memory_order_release);
   next_id_.store(id + 1, std::memory_order_release);
   return records_[0].load() != nullptr;
 }
 
 StackRecord* StackTable::make_record(const std::uintptr_t* frames, std::uint32_t depth,
-                                     std::uint64_t hash) {
+                                     std::uint64_t hash, std::uint32_t epoch) {
   std::size_t bytes = sizeof(StackRecord) + depth * (sizeof(std::uintptr_t) + sizeof(std::uint16_t));
   auto* r = static_cast<StackRecord*>(internal_alloc(bytes));
   if (!r) return nullptr;
   r->hash = hash;
   r->depth = depth;
+  r->epoch = epoch;
   auto* f = const_cast<std::uintptr_t*>(r->frames());
   if (depth) std::memcpy(f, frames, depth * sizeof *frames);
-  if (modules_ && depth) modules_->find_all(f, depth, const_cast<std::uint16_t*>(r->modules()));
+  if (modules_ && depth) {
+    modules_->sync();
+    modules_->find_all(f, depth, const_cast<std::uint16_t*>(r->modules()));
+  }
   record_bytes_.fetch_add(bytes, std::memory_order_relaxed);
   return r;
 }
 
-std::uint32_t StackTable::intern(const std::uintptr_t* frames, std::uint32_t depth) {
+std::uint32_t StackTable::intern(const std::uintptr_t* frames, std::uint32_t depth,
+                                 std::uint32_t epoch) {
   if (depth == 0 || !slots_) return kEmptyStack;
-  const std::uint64_t hash = hash_frames(frames, depth);
+  const std::uint64_t hash = hash_frames(frames, depth) ^ (std::uint64_t{epoch} * 0xC2B2AE3D27D4EB4Full);
   const std::size_t mask = (std::size_t{1} << kSlotBits) - 1;
   StackRecord* fresh = nullptr;      // made at most once per call, published by CAS
   std::uint32_t fresh_id = 0;
@@ -59,7 +64,7 @@ std::uint32_t StackTable::intern(const std::uintptr_t* frames, std::uint32_t dep
       if (!fresh) {
         fresh_id = next_id_.fetch_add(1, std::memory_order_acq_rel);
         if (fresh_id >= kMaxStacks) return kEmptyStack;
-        fresh = make_record(frames, depth, hash);
+        fresh = make_record(frames, depth, hash, epoch);
         if (!fresh) return kEmptyStack;
         records_[fresh_id].store(fresh, std::memory_order_release);
       }
@@ -68,7 +73,7 @@ std::uint32_t StackTable::intern(const std::uintptr_t* frames, std::uint32_t dep
       // Lost the race for this slot: `slot` now holds the winner; compare with it below.
     }
     const StackRecord* r = get(slot - 1);
-    if (r && r->hash == hash && r->depth == depth &&
+    if (r && r->hash == hash && r->depth == depth && r->epoch == epoch &&
         std::memcmp(r->frames(), frames, depth * sizeof *frames) == 0)
       return slot - 1;  // an unpublished `fresh` stays as an orphan record: harmless
   }

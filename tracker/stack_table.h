@@ -16,7 +16,7 @@ struct StackRecord {
   std::atomic<std::int64_t> live_bytes;   // bytes this call site holds right now
   std::atomic<std::int64_t> live_blocks;
   std::uint32_t depth;
-  std::uint32_t reserved;
+  std::uint32_t epoch;  // unload epoch it was seen in: after a dlclose, addresses are reused
   // Followed by depth return addresses (std::uintptr_t) and depth module indexes (std::uint16_t).
   const std::uintptr_t* frames() const { return reinterpret_cast<const std::uintptr_t*>(this + 1); }
   const std::uint16_t* modules() const {
@@ -33,7 +33,8 @@ class StackTable {
   // `modules` resolves each frame to its object when a stack is seen the first time.
   bool init(ModuleMap* modules);
   // The id of this stack, adding it if new. Returns kEmptyStack if the table is full.
-  std::uint32_t intern(const std::uintptr_t* frames, std::uint32_t depth);
+  // `epoch` counts dlclose calls: the same addresses in two epochs may be different code.
+  std::uint32_t intern(const std::uintptr_t* frames, std::uint32_t depth, std::uint32_t epoch = 0);
   StackRecord* get(std::uint32_t id) const {
     return records_[id].load(std::memory_order_acquire);
   }
@@ -42,7 +43,8 @@ class StackTable {
   std::size_t memory_bytes() const { return record_bytes_.load(std::memory_order_relaxed); }
 
  private:
-  StackRecord* make_record(const std::uintptr_t* frames, std::uint32_t depth, std::uint64_t hash);
+  StackRecord* make_record(const std::uintptr_t* frames, std::uint32_t depth, std::uint64_t hash,
+                           std::uint32_t epoch);
 
   ModuleMap* modules_ = nullptr;
   std::atomic<std::uint32_t>* slots_ = nullptr;        // 0: empty, else id + 1

@@ -118,6 +118,7 @@ struct State {
   bool (*pool_lock_held)() = nullptr;
   StreamIdentity stderr_identity = {};
   std::atomic<std::uint32_t> next_thread{0};
+  std::atomic<std::uint32_t> unload_epoch{0};  // dlclose calls so far
   std::atomic<bool> recording{false};  // start() done: allocations get stacks and timestamps
   std::atomic<bool> finished{false};
 };

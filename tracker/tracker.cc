@@ -287,7 +287,8 @@ void on_alloc(void* p, std::size_t size, AllocKind kind) {
   if (HL_UNLIKELY(tl_thread.busy || !g_state.recording)) return record_quietly(p, size, kind);
   BusyScope busy;
   std::uintptr_t frames[kMaxFramesLimit];
-  std::uint32_t stack = g_state.stacks.intern(frames, capture(frames, g_state.options.max_frames));
+  std::uint32_t stack = g_state.stacks.intern(frames, capture(frames, g_state.options.max_frames),
+                                              g_state.unload_epoch.load(std::memory_order_relaxed));
   std::uint64_t t = now_us();
   if (size > Record::kMaxSize) size = Record::kMaxSize;
   if (!g_state.ledger.insert(reinterpret_cast<std::uintptr_t>(p),
@@ -328,7 +329,8 @@ namespace {
 
 std::uint32_t current_stack(int max_frames = g_state.options.max_frames) {
   std::uintptr_t frames[kMaxFramesLimit];
-  return g_state.stacks.intern(frames, capture(frames, max_frames));
+  return g_state.stacks.intern(frames, capture(frames, max_frames),
+                               g_state.unload_epoch.load(std::memory_order_relaxed));
 }
 
 // Free stacks are taken on every free (for the quarantine) but shown only for double frees:
@@ -416,6 +418,8 @@ bool lock_held_by_this_thread() {
          internal_alloc_lock_held() || os::internal_lock_held() ||
          (g_state.pool_lock_held && g_state.pool_lock_held());
 }
+
+void note_unload() { g_state.unload_epoch.fetch_add(1, std::memory_order_relaxed); }
 
 bool is_live(const void* p) { return g_state.ledger.find(reinterpret_cast<std::uintptr_t>(p), nullptr); }
 

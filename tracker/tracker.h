@@ -36,6 +36,9 @@ constexpr std::size_t kNoSize = ~std::size_t{0};
 // passed (kNoSize / 0: none).
 void on_release(void* p, AllocKind kind, std::size_t size, std::size_t align, FreeOutcome* out);
 
+// A library was unloaded: return addresses seen from now on may belong to different code.
+void note_unload();
+
 // True if p is a live block in the ledger (realloc checks before touching a block).
 bool is_live(const void* p);
 

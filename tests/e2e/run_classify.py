@@ -101,6 +101,17 @@ class Classify(hl.HeapledgerTest):
         for path, r in reports:
             self.assertEqual(r["summary"]["leaked_bytes"], 0, f"{path}:\n{hl.describe_leaks(r)}")
 
+    def test_library_reloaded_at_the_same_address(self):
+        a = os.path.join(hl.BINDIR, "libreuse_a.so")
+        b = os.path.join(hl.BINDIR, "libreuse_b.so")
+        _, r = self.traced("dl_reuse", a, b)
+        self.assertKind(r, "reuse_alloc_a", "definite", 20 * 111, 20)
+        self.assertKind(r, "reuse_alloc_b", "definite", 20 * 222, 20)
+        for e in hl.leaks_at(r, "reuse_alloc_a"):
+            self.assertTrue(e["stack"][0]["module"].endswith("/libreuse_a.so"), e["stack"][0])
+        for e in hl.leaks_at(r, "reuse_alloc_b"):
+            self.assertTrue(e["stack"][0]["module"].endswith("/libreuse_b.so"), e["stack"][0])
+
     def test_static_destructors_run_first(self):
         _, r = self.traced("static_dtor")
         self.assertEqual(hl.leaks_at(r, "static_alloc"), [], hl.describe_leaks(r))
