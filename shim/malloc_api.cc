@@ -69,8 +69,8 @@ void* reallocate(void* p, std::size_t size) {
   }
   if (old == 0) return errno = ENOMEM, nullptr;  // not ours: we cannot know its size
   bool small = pool::small_class_of(p) >= 0;
-  if (small && size <= old && size >= old / 2) {
-    if (tracker::active()) tracker::on_free(p, AllocKind::kMalloc);
+  if (small && size <= old && size >= old / 2) {  // in place
+    if (tracker::active()) tracker::on_realloc_in_place(p);
     return served(p, size, AllocKind::kMalloc);
   }
   if (!small && size > kMaxSmallSize) {
@@ -97,20 +97,19 @@ int posix_memalign_impl(void** out, std::size_t align, std::size_t size) {
   return 0;
 }
 
-// glibc's memalign rounds a non-power-of-two alignment up instead of failing.
+// glibc (2.36, this Debian's) rounds a non-power-of-two alignment up instead of failing, and
+// answers an alignment no allocation could honour with ENOMEM.
 void* memalign_impl(std::size_t align, std::size_t size) {
   if (align <= kMinAlign) return allocate(size, AllocKind::kAligned);
   if (!is_pow2(align)) {
-    if (align > (std::size_t{1} << 62)) return errno = EINVAL, nullptr;
+    if (align > (std::size_t{1} << 62)) return errno = ENOMEM, nullptr;
     align = std::size_t{1} << (64 - __builtin_clzll(align));
   }
   return allocate_aligned(size, align, AllocKind::kAligned);
 }
 
-void* aligned_alloc_impl(std::size_t align, std::size_t size) {
-  if (!is_pow2(align)) return errno = EINVAL, nullptr;
-  return allocate_aligned(size, align, AllocKind::kAligned);
-}
+// In glibc 2.36 aligned_alloc is memalign (2.38 made it reject bad alignments).
+void* aligned_alloc_impl(std::size_t align, std::size_t size) { return memalign_impl(align, size); }
 
 void* valloc_impl(std::size_t size) { return allocate_aligned(size, os::kPageSize, AllocKind::kAligned); }
 

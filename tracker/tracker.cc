@@ -419,6 +419,19 @@ bool lock_held_by_this_thread() {
          (g_state.pool_lock_held && g_state.pool_lock_held());
 }
 
+void on_realloc_in_place(void* p) {
+  Record r;
+  if (!g_state.ledger.erase(reinterpret_cast<std::uintptr_t>(p), &r)) return;
+  count_free(r);
+  if (tl_thread.busy || !g_state.recording || families_match(r.kind(), AllocKind::kMalloc)) return;
+  BusyScope busy;
+  Release rel;
+  rel.verdict = Release::kLive;
+  rel.record = r;
+  report_misuse(Errors::kMismatchedFree, reinterpret_cast<std::uintptr_t>(p), current_stack(), &rel,
+                "realloc of a block from operator new");
+}
+
 void note_unload() { g_state.unload_epoch.fetch_add(1, std::memory_order_relaxed); }
 
 bool is_live(const void* p) { return g_state.ledger.find(reinterpret_cast<std::uintptr_t>(p), nullptr); }

@@ -17,8 +17,11 @@ extern std::atomic<bool> g_active;
 HL_ALWAYS_INLINE bool active() { return g_active.load(std::memory_order_relaxed); }
 
 void on_alloc(void* p, std::size_t size, AllocKind kind);
-// The block leaves the ledger without any check (realloc moving or resizing it in place).
+// The block leaves the ledger without any check (the tracker's own bookkeeping).
 void on_free(void* p, AllocKind kind);
+// realloc keeps the block where it is: it leaves the ledger (to come back at its new size), and
+// a block that did not come from the malloc family is reported as a mismatched release.
+void on_realloc_in_place(void* p);
 
 // What the shim must do with a block the program frees.
 struct FreeOutcome {
