@@ -123,7 +123,8 @@ void* carve(Central& c, unsigned cls, std::uint32_t want, std::uint32_t* n) HL_G
 // Takes a chain for class `cls` from the central lists (or fresh memory).
 void* take_chain(unsigned cls, std::uint32_t* n) {
   Central& c = g_central[cls];
-  SpinGuard guard(c.lock);
+  TryGuard guard(c.lock);
+  if (!guard) return nullptr;
   if (void* chain = c.full) {
     c.full = *chain_link(chain);
     *n = batch_size(cls);
@@ -140,7 +141,8 @@ void* take_chain(unsigned cls, std::uint32_t* n) {
 
 void push_full_chain(unsigned cls, void* chain) {
   Central& c = g_central[cls];
-  SpinGuard guard(c.lock);
+  TryGuard guard(c.lock);
+  if (!guard) return;  // leaked: see TryGuard
   *chain_link(chain) = c.full;
   c.full = chain;
 }
@@ -185,7 +187,7 @@ void* alloc_small_slow(unsigned cls) {
     tl_cache.bins[cls].count = n - 1;
   } else if (n > 1) {  // exited thread: keep nothing, hand the rest back
     Central& c = g_central[cls];
-    SpinGuard guard(c.lock);
+    SpinGuard guard(c.lock);  // not re-entered: take_chain just released it
     for (void* p = *next_of(chain); p;) {
       void* next = *next_of(p);
       push_one(c, cls, p);
@@ -203,8 +205,8 @@ void free_small_slow(void* p, unsigned cls) {
   Bin& bin = tl_cache.bins[cls];
   if (tl_cache.state != kActive) {
     Central& c = g_central[cls];
-    SpinGuard guard(c.lock);
-    push_one(c, cls, p);
+    TryGuard guard(c.lock);
+    if (guard) push_one(c, cls, p);
     return;
   }
   *next_of(p) = bin.head;
@@ -228,8 +230,8 @@ void* alloc_large(std::size_t size, std::size_t align) {
   if (length == 0) length = os::kPageSize;
   void* p = align > os::kPageSize ? os::map_aligned(length, align) : os::map(length);
   if (!p) return nullptr;
-  SpinGuard guard(g_large_lock);
-  if (!g_large.insert(reinterpret_cast<std::uintptr_t>(p), LargeBlock{length})) {
+  TryGuard guard(g_large_lock);
+  if (!guard || !g_large.insert(reinterpret_cast<std::uintptr_t>(p), LargeBlock{length})) {
     os::unmap(p, length);
     return nullptr;
   }
@@ -240,7 +242,8 @@ void* alloc_large(std::size_t size, std::size_t align) {
 bool free_large(void* p) {
   LargeBlock block;
   {
-    SpinGuard guard(g_large_lock);
+    TryGuard guard(g_large_lock);
+    if (!guard) return true;  // ours, but the registry is mid-update: leaked (see TryGuard)
     if (!g_large.erase(reinterpret_cast<std::uintptr_t>(p), &block)) return false;
     g_large_live -= block.length;
   }
@@ -249,7 +252,8 @@ bool free_large(void* p) {
 }
 
 std::size_t large_usable_size(const void* p) {
-  SpinGuard guard(g_large_lock);
+  TryGuard guard(g_large_lock);
+  if (!guard) return 0;
   LargeBlock* block = g_large.find(reinterpret_cast<std::uintptr_t>(p));
   return block ? block->length : 0;
 }
@@ -259,8 +263,8 @@ void* realloc_large(void* p, std::size_t size) {
   if (size > (std::size_t{1} << 47) || length == 0) return nullptr;
   LargeBlock old;
   {
-    SpinGuard guard(g_large_lock);
-    if (!g_large.erase(reinterpret_cast<std::uintptr_t>(p), &old)) return nullptr;
+    TryGuard guard(g_large_lock);
+    if (!guard || !g_large.erase(reinterpret_cast<std::uintptr_t>(p), &old)) return nullptr;
   }
   void* q = length == old.length ? p : os::remap(p, old.length, length);
   SpinGuard guard(g_large_lock);

@@ -51,6 +51,26 @@ class HL_CAPABILITY("mutex") SpinLock {
   std::atomic<const char*> owner_{nullptr};
 };
 
+// Takes the lock unless the calling thread already holds it, which can only mean a signal handler
+// (calling exit()) interrupted that thread inside the critical section: then the caller gives up
+// (fails the allocation, leaks the block) instead of waiting for itself forever.
+class TryGuard {
+ public:
+  explicit TryGuard(SpinLock& l) : l_(l), held_(!l.held_by_this_thread()) {
+    if (held_) l_.lock();
+  }
+  ~TryGuard() {
+    if (held_) l_.unlock();
+  }
+  explicit operator bool() const { return held_; }
+  TryGuard(const TryGuard&) = delete;
+  TryGuard& operator=(const TryGuard&) = delete;
+
+ private:
+  SpinLock& l_;
+  bool held_;
+};
+
 class SpinGuard {
  public:
   explicit SpinGuard(SpinLock& l) : l_(l) { l_.lock(); }

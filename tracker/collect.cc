@@ -172,6 +172,8 @@ void deliver_report(const ExitData& data, const ReportRequest& req, ReportOutcom
 void finish() {
   if (!g_state.recording.load() || g_state.finished.exchange(true)) return;
   if (!report_wanted()) return;
+  // From here on this thread's allocations are served but never recorded.
+  tl_busy_forever();
   if (lock_held_by_this_thread()) {
     static constexpr char kMessage[] =
         "heapledger: the process exited from inside an allocation (exit() in a signal handler?); "
@@ -179,8 +181,6 @@ void finish() {
     (void)!::write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
     return;
   }
-  // From here on this thread's allocations are served but never recorded.
-  tl_busy_forever();
   // The program's frames (and the registers it saved in them) are above this one.
   auto stack_top = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
   ExitData data = base_data();

@@ -6,16 +6,18 @@
 
 namespace heapledger::detail {
 
+// Re-entered from a signal handler in the middle of a shard operation (TryGuard): the
+// operation is skipped, which at worst leaves one block out of the books.
 bool Ledger::insert(std::uintptr_t addr, const Record& r) {
   Shard& s = shard(addr);
-  SpinGuard guard(s.lock);
-  return s.map.insert(addr, r);
+  TryGuard guard(s.lock);
+  return guard && s.map.insert(addr, r);
 }
 
 bool Ledger::erase(std::uintptr_t addr, Record* out) {
   Shard& s = shard(addr);
-  SpinGuard guard(s.lock);
-  return s.map.erase(addr, out);
+  TryGuard guard(s.lock);
+  return guard && s.map.erase(addr, out);
 }
 
 void Ledger::set_quarantine(std::size_t bytes, std::size_t blocks) {
@@ -31,7 +33,11 @@ void Ledger::set_quarantine(std::size_t bytes, std::size_t blocks) {
 
 void Ledger::release(std::uintptr_t addr, std::uint32_t free_stack, Release* out) {
   Shard& s = shard(addr);
-  SpinGuard guard(s.lock);
+  TryGuard guard(s.lock);
+  if (!guard) {
+    out->verdict = Release::kSkipped;
+    return;
+  }
   if (s.map.erase(addr, &out->record)) {
     out->verdict = Release::kLive;
     if (s.quarantine.ring && out->record.kind() != AllocKind::kInternal)
@@ -74,7 +80,8 @@ void Ledger::quarantine(Shard& s, std::uintptr_t addr, const FreedBlock& f, Rele
 
 bool Ledger::find(std::uintptr_t addr, Record* out) {
   Shard& s = shard(addr);
-  SpinGuard guard(s.lock);
+  TryGuard guard(s.lock);
+  if (!guard) return false;
   Record* r = s.map.find(addr);
   if (r && out) *out = *r;
   return r != nullptr;

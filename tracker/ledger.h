@@ -53,6 +53,7 @@ struct Release {
     kLive,         // it was live: *record says how it was allocated
     kDoubleFree,   // already released and still remembered: *freed has both stacks
     kUnknown,      // neither live nor remembered
+    kSkipped,      // the shard was mid-update on this very thread (signal re-entry): no verdict
   } verdict = kUnknown;
   Record record;
   FreedBlock freed{};

@@ -384,6 +384,7 @@ void on_release(void* p, AllocKind kind, std::size_t size, std::size_t align, Fr
       g_state.options.quarantine_mb > 0 ? current_stack(std::min(g_state.options.max_frames, kFreeStackFrames)) : 0;
   Release rel;
   g_state.ledger.release(addr, free_stack, &rel);
+  if (rel.verdict == Release::kSkipped) return;  // kRelease: the pool decides (it may leak it)
   out->n_evicted = rel.n_evicted;
   for (int i = 0; i < rel.n_evicted; ++i) out->evicted[i] = rel.evicted[i];
   if (rel.verdict == Release::kLive) {

@@ -45,7 +45,8 @@ static long group_rss_kb(pid_t pgid) {
     char* after = strrchr(buf, ')');  // "pid (comm) state ppid pgrp ..."
     int ppid, pgrp;
     char state;
-    if (!after || sscanf(after + 1, " %c %d %d", &state, &ppid, &pgrp) != 3 || pgrp != pgid) continue;
+    if (!after || sscanf(after + 1, " %c %d %d", &state, &ppid, &pgrp) != 3 || pgrp != pgid)
+      continue;
     snprintf(path, sizeof path, "/proc/%s/statm", e->d_name);
     FILE* f = fopen(path, "r");
     long size, resident;
@@ -126,12 +127,18 @@ int main(int argc, char** argv) {
   char* envs[64];
   int n_env = 0;
   for (; i < argc && strcmp(argv[i], "--") != 0; ++i) {
-    if (!strcmp(argv[i], "--tree")) tree = 1;
-    else if (!strcmp(argv[i], "--timeout") && i + 1 < argc) timeout = atof(argv[++i]);
-    else if (!strcmp(argv[i], "--stdout") && i + 1 < argc) out = argv[++i];
-    else if (!strcmp(argv[i], "--stderr") && i + 1 < argc) err = argv[++i];
-    else if (!strcmp(argv[i], "--env") && i + 1 < argc && n_env < 64) envs[n_env++] = argv[++i];
-    else return fprintf(stderr, "measure: bad argument %s\n", argv[i]), 2;
+    if (!strcmp(argv[i], "--tree"))
+      tree = 1;
+    else if (!strcmp(argv[i], "--timeout") && i + 1 < argc)
+      timeout = atof(argv[++i]);
+    else if (!strcmp(argv[i], "--stdout") && i + 1 < argc)
+      out = argv[++i];
+    else if (!strcmp(argv[i], "--stderr") && i + 1 < argc)
+      err = argv[++i];
+    else if (!strcmp(argv[i], "--env") && i + 1 < argc && n_env < 64)
+      envs[n_env++] = argv[++i];
+    else
+      return fprintf(stderr, "measure: bad argument %s\n", argv[i]), 2;
   }
   if (i + 1 >= argc) return fprintf(stderr, "measure: no program after --\n"), 2;
   char** prog = argv + i + 1;
@@ -152,10 +159,14 @@ int main(int argc, char** argv) {
   int status = tree ? wait_tree(pid, start, timeout) : wait_one(pid, timeout);
   double wall = now() - start;
   char what[32];
-  if (g_hang) snprintf(what, sizeof what, "hang");
-  else if (WIFSIGNALED(status)) snprintf(what, sizeof what, "signal:%d", WTERMSIG(status));
-  else if (WEXITSTATUS(status)) snprintf(what, sizeof what, "exit:%d", WEXITSTATUS(status));
-  else snprintf(what, sizeof what, "ok");
+  if (g_hang)
+    snprintf(what, sizeof what, "hang");
+  else if (WIFSIGNALED(status))
+    snprintf(what, sizeof what, "signal:%d", WTERMSIG(status));
+  else if (WEXITSTATUS(status))
+    snprintf(what, sizeof what, "exit:%d", WEXITSTATUS(status));
+  else
+    snprintf(what, sizeof what, "ok");
   printf("%.6f %ld %s %.6f\n", wall, g_peak_kb, what, g_cpu_s);
   return 0;
 }

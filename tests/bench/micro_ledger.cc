@@ -26,7 +26,8 @@ Ledger& ledger_with(std::int64_t live) {
 void InsertErase(benchmark::State& state) {
   Ledger& ledger = ledger_with(state.range(0));
   // Addresses walk a 64 MiB range per thread, so consecutive blocks land in different shards.
-  std::uintptr_t base = 0x100000000 + static_cast<std::uintptr_t>(state.thread_index()) * (1ull << 32);
+  std::uintptr_t base =
+      0x100000000 + static_cast<std::uintptr_t>(state.thread_index()) * (1ull << 32);
   std::uintptr_t i = 0;
   Record out;
   for (auto _ : state) {
@@ -42,7 +43,8 @@ void InsertRelease(benchmark::State& state) {
     l->set_quarantine(16u << 20, (16u << 20) / 16);
     return l;
   }();
-  std::uintptr_t base = 0x200000000 + static_cast<std::uintptr_t>(state.thread_index()) * (1ull << 32);
+  std::uintptr_t base =
+      0x200000000 + static_cast<std::uintptr_t>(state.thread_index()) * (1ull << 32);
   std::uintptr_t i = 0;
   for (auto _ : state) {
     std::uintptr_t addr = base + (i++ % (1u << 22)) * kSpacing;
