@@ -278,10 +278,14 @@ void add_leaks(Lines& out, const Report& r, const TextOptions& o) {
   if (rest.sites)
     out.add("... and {} ({} in {}) — see the JSON report", count(rest.sites, "more leak site"),
             human_bytes(rest.bytes), count(rest.blocks, "block"));
-  if (hidden_reachable.sites)
+  if (r.reachable_sites_omitted) {  // the report lists only the largest sites: use the summary
+    out.add("still reachable at exit: {} from {} (not listed)", human_bytes(r.summary.reachable_bytes),
+            count(hidden_reachable.sites + r.reachable_sites_omitted, "call site"));
+  } else if (hidden_reachable.sites) {
     out.add("still reachable at exit: {} in {} from {} (not listed)",
             human_bytes(hidden_reachable.bytes), count(hidden_reachable.blocks, "block"),
             count(hidden_reachable.sites, "call site"));
+  }
 }
 
 // ---- suppressions ----
@@ -324,23 +328,37 @@ std::string site_name(const Stack& s) {
   return where(s[0]);
 }
 
+// Stacks that differ only further out read the same in one line: they are merged into one row.
+struct PeakRow {
+  std::string name;
+  std::uint64_t bytes = 0, blocks = 0;
+};
+
 void add_peak(Lines& out, const Report& r, const TextOptions& o) {
   if (r.peak.empty()) return;
   const Summary& s = r.summary;
+  std::vector<PeakRow> rows;
+  for (const PeakSite& p : r.peak) {
+    std::string name = site_name(p.stack);
+    auto it = std::find_if(rows.begin(), rows.end(), [&](const PeakRow& row) { return row.name == name; });
+    if (it == rows.end()) it = rows.insert(rows.end(), PeakRow{std::move(name)});
+    it->bytes += p.bytes;
+    it->blocks += p.blocks;
+  }
+  std::stable_sort(rows.begin(), rows.end(), [](const PeakRow& a, const PeakRow& b) { return a.bytes > b.bytes; });
   out.blank();
   out.add("PEAK: {} in {} at {}, held by these call sites:", human_bytes(s.peak_bytes),
           count(s.peak_blocks, "block"), format_ms(s.peak_time_ms));
-  std::size_t n = shown(r.peak.size(), o.max_peak);
+  std::size_t n = shown(rows.size(), o.max_peak);
   for (std::size_t i = 0; i < n; ++i) {
-    const PeakSite& p = r.peak[i];
-    std::uint64_t percent = s.peak_bytes ? p.bytes * 100 / s.peak_bytes : 0;
-    out.add("  {:>10} {:>3}%  {:>12}  at {}", human_bytes(p.bytes), percent,
-            count(p.blocks, "block"), site_name(p.stack));
+    std::uint64_t percent = s.peak_bytes ? rows[i].bytes * 100 / s.peak_bytes : 0;
+    out.add("  {:>10} {:>3}%  {:>12}  at {}", human_bytes(rows[i].bytes), percent,
+            count(rows[i].blocks, "block"), rows[i].name);
   }
   std::uint64_t rest = 0;
-  for (std::size_t i = n; i < r.peak.size(); ++i) rest += r.peak[i].bytes;
-  if (n < r.peak.size())
-    out.add("  ... and {} ({})", count(r.peak.size() - n, "more call site"), human_bytes(rest));
+  for (std::size_t i = n; i < rows.size(); ++i) rest += rows[i].bytes;
+  if (n < rows.size())
+    out.add("  ... and {} ({})", count(rows.size() - n, "more call site"), human_bytes(rest));
 }
 
 }  // namespace

@@ -580,6 +580,29 @@ TEST(ReportText, DefiniteAndIndirectFirstThenPossibleEachLargestFirst) {
   EXPECT_TRUE(a < b && b < c && c < d && d < e && e < f) << text;
 }
 
+TEST(ReportText, OmittedReachableSitesAreCountedFromTheSummary) {
+  Report r;
+  r.summary.reachable_bytes = 5000;
+  r.leaks = {Leak{"reachable", 1000, 2, 0, 0, {}}};
+  r.reachable_sites_omitted = 7;
+  std::string text = render_text(r);
+  EXPECT_NE(text.find("still reachable at exit: 4.9 KiB from 8 call sites (not listed)"), std::string::npos)
+      << text;
+}
+
+TEST(ReportText, PeakRowsWithTheSameNameAreMerged) {
+  Report r;
+  Frame f;
+  f.function = "cache_put";
+  Frame g1, g2;
+  g1.function = "caller_one";
+  g2.function = "caller_two";
+  r.summary.peak_bytes = 300;
+  r.peak = {PeakSite{100, 1, {f, g1}}, PeakSite{200, 2, {f, g2}}};
+  std::string text = render_text(r);
+  EXPECT_NE(text.find("300 B 100%      3 blocks  at cache_put"), std::string::npos) << text;
+}
+
 TEST(ReportText, ReachableIsSummarisedUnlessAskedFor) {
   Report r;
   r.leaks = {leak("definite", 32, 1), leak("reachable", 4096, 3), leak("reachable", 64, 1)};
