@@ -65,9 +65,10 @@ bool reserve_region() {
     if (!raw) continue;
     auto base = (reinterpret_cast<std::uintptr_t>(raw) + align - 1) & ~(align - 1);
     for (unsigned c = 0; c < kNumClasses; ++c) {
-      char* start = reinterpret_cast<char*>(base + (std::uintptr_t{c} << shift));
-      g_central[c].bump = g_central[c].committed = start;
-      g_central[c].limit = start + (std::size_t{1} << shift);
+      char* region = reinterpret_cast<char*>(base + (std::uintptr_t{c} << shift));
+      g_central[c].bump = region + class_offset(c);
+      g_central[c].committed = region + class_offset(c) / os::kPageSize * os::kPageSize;
+      g_central[c].limit = region + (std::size_t{1} << shift);
     }
     g_region = Region{base, size, shift};
     return true;
@@ -281,10 +282,12 @@ bool owns_block_start(const void* p) {
   int cls = small_class_of(p);
   if (cls < 0) return large_usable_size(p) != 0;
   auto addr = reinterpret_cast<std::uintptr_t>(p);
-  std::uintptr_t start = g_region.base + (std::uintptr_t{static_cast<unsigned>(cls)} << g_region.shift);
+  std::uintptr_t start = g_region.base + (std::uintptr_t{static_cast<unsigned>(cls)} << g_region.shift) +
+                        class_offset(static_cast<unsigned>(cls));
   Central& c = g_central[cls];
   SpinGuard guard(c.lock);
-  return (addr - start) % kClassSize[cls] == 0 && addr < reinterpret_cast<std::uintptr_t>(c.bump);
+  return addr >= start && (addr - start) % kClassSize[cls] == 0 &&
+         addr < reinterpret_cast<std::uintptr_t>(c.bump);
 }
 
 bool lock_held_by_this_thread() {

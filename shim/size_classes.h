@@ -53,6 +53,17 @@ constexpr unsigned aligned_size_class(std::size_t size, std::size_t align) {
   return kNumClasses;
 }
 
+// Where a class's first block sits in its region. Regions start on huge power-of-two boundaries;
+// without an offset the blocks every class uses most would share page offsets and cache sets
+// across all 40 regions. The offset is a multiple of the class's largest power-of-two divisor,
+// so the alignment promise of aligned_size_class still holds.
+constexpr std::size_t class_offset(unsigned cls) {
+  std::size_t size = kClassSize[cls];
+  std::size_t lowbit = size & (~size + 1);
+  std::size_t color = (cls * 211u % 512u) * 4096u + (cls * 11u % 64u) * 64u;  // within 2 MiB
+  return (color + lowbit - 1) / lowbit * lowbit;
+}
+
 // Blocks moved between a thread cache and the central lists at once: ~32 KiB worth, 2..64 blocks.
 constexpr std::uint32_t batch_size(unsigned cls) {
   std::uint32_t n = 32 * 1024 / kClassSize[cls];

@@ -193,7 +193,9 @@ std::int64_t Scanner::find(std::uintptr_t w, bool* exact) const {
   std::size_t idx;
   if (off < region.size) {
     unsigned cls = static_cast<unsigned>(off >> region.shift);
-    std::uintptr_t in_class = off & ((std::uintptr_t{1} << region.shift) - 1);
+    std::uintptr_t in_class = (off & ((std::uintptr_t{1} << region.shift) - 1));
+    if (in_class < class_offset(cls)) return -1;
+    in_class -= class_offset(cls);
     auto slot = static_cast<std::uintptr_t>((in_class * magic_[cls]) >> 64);
     std::uintptr_t start = w - in_class + slot * kClassSize[cls];
     std::size_t s = hash_slot(start, hash_mask_);
