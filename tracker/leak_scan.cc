@@ -109,6 +109,7 @@ class Scanner {
   void finish_exclusions();
   std::size_t scan_root(std::uintptr_t lo, std::uintptr_t hi);  // subtracting exclusions
   void scan_words_protected(std::uintptr_t lo, std::uintptr_t hi);
+  void scan_present(std::uintptr_t lo, std::uintptr_t hi);
   void scan_word(std::uintptr_t w) { reach_from_root(w); }
   void seed(std::size_t i) {
     if (blocks_[i].reach < Reach::kReachable) {
@@ -139,10 +140,12 @@ class Scanner {
   Interval* exclusions_ = nullptr;
   std::size_t excl_count_ = 0, excl_cap_ = 0;
   char* maps_ = nullptr;
+  int pagemap_ = -1;  // /proc/self/pagemap: which pages exist (present or swapped)
   unsigned __int128 magic_[kNumClasses];
 };
 
 Scanner::~Scanner() {
+  if (pagemap_ >= 0) close(pagemap_);
   release(hash_, hash_mask_ + 1);
   release(large_, n_);
   release(w1_, n_);
@@ -156,6 +159,7 @@ std::size_t hash_slot(std::uintptr_t start, std::size_t mask) {
 }
 
 bool Scanner::prepare() {
+  pagemap_ = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
   std::size_t cap = 16;
   while (cap < 2 * n_) cap *= 2;
   hash_mask_ = cap - 1;
@@ -263,6 +267,35 @@ void Scanner::scan_words_protected(std::uintptr_t lo, std::uintptr_t hi) {
   for_each_word(lo, hi, [this](std::uintptr_t w) { reach_from_root(w); });
 }
 
+// Scans only the pages that exist: a page never touched reads as zeros, and reading it would
+// make the kernel map it (a program's multi-gigabyte reservation would take seconds).
+void Scanner::scan_present(std::uintptr_t lo, std::uintptr_t hi) {
+  constexpr std::uintptr_t kPage = 4096;
+  constexpr std::size_t kBatch = 512;
+  constexpr std::uint64_t kExists = 3ull << 62;  // present or swapped
+  std::uint64_t entries[kBatch];
+  std::uintptr_t run = 0;  // start of the current run of existing pages, 0: none
+  for (std::uintptr_t page = lo & ~(kPage - 1); page < hi;) {
+    std::size_t n = std::min<std::size_t>(kBatch, (hi - page + kPage - 1) / kPage);
+    ssize_t got = pagemap_ < 0 ? -1
+                               : pread(pagemap_, entries, n * sizeof entries[0],
+                                       static_cast<off_t>(page / kPage * sizeof entries[0]));
+    if (got != static_cast<ssize_t>(n * sizeof entries[0])) {  // no pagemap: scan it all
+      scan_words_protected(std::max(run ? run : page, lo), hi);
+      return;
+    }
+    for (std::size_t i = 0; i < n; ++i, page += kPage) {
+      bool exists = entries[i] & kExists;
+      if (exists && !run) run = page;
+      if (!exists && run) {
+        scan_words_protected(std::max(run, lo), std::min(page, hi));
+        run = 0;
+      }
+    }
+  }
+  if (run) scan_words_protected(std::max(run, lo), hi);
+}
+
 void Scanner::finish_exclusions() {
   std::sort(exclusions_, exclusions_ + excl_count_,
             [](const Interval& a, const Interval& b) { return a.lo < b.lo; });
@@ -276,7 +309,7 @@ std::size_t Scanner::scan_root(std::uintptr_t lo, std::uintptr_t hi) {
     while (e < exclusions_ + excl_count_ && e->hi <= cursor) ++e;
     std::uintptr_t stop = e < exclusions_ + excl_count_ ? std::min(hi, std::max(cursor, e->lo)) : hi;
     if (stop > cursor) {
-      scan_words_protected(cursor, stop);
+      scan_present(cursor, stop);
       scanned += stop - cursor;
     }
     if (stop >= hi || e == exclusions_ + excl_count_) break;

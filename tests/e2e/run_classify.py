@@ -92,6 +92,14 @@ class Classify(hl.HeapledgerTest):
         _, r = self.traced("guarded_region")
         self.assertKind(r, "guarded_hold", "reachable", 555, 1)
 
+    def test_pointer_in_a_huge_mostly_untouched_reservation(self):
+        json_path = self.path("r.json")
+        res = hl.run_preloaded([self.program("guarded_region"), "reserve"], f"log=none:json={json_path}")
+        if res.returncode == 77:
+            self.skipTest("this machine refuses a 4 GiB MAP_NORESERVE mapping")
+        self.assertEqual(res.returncode, 0, res.describe())
+        self.assertKind(hl.load_report(json_path), "reserved_hold", "reachable", 321, 1)
+
     def test_forked_children_of_a_threaded_parent(self):
         res = hl.run_preloaded([self.program("guarded_region"), "fork"],
                                f"log=none:json={self.path('r.%p.json')}")

@@ -1,7 +1,9 @@
 // A block referenced only from an anonymous mapping whose first page is an inaccessible guard
 // (how coroutine and fiber stacks are laid out): reachable, not leaked. Mode "fork": three
 // threads churn while the program forks children that exit(); no child may report the threads'
-// blocks as leaked.
+// blocks as leaked. Mode "reserve": a block held only from one touched page in the middle of a
+// 4 GiB reservation the program never touches otherwise: reachable (the scan skips the
+// untouched pages, it must not skip the touched one).
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +15,16 @@
 static volatile int stop;
 
 __attribute__((noinline)) void* guarded_hold(void) { return malloc(555); }
+__attribute__((noinline)) void* reserved_hold(void) { return malloc(321); }
+
+static int reserve_mode(void) {
+  size_t size = (size_t)4 << 30;
+  char* arena = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (arena == MAP_FAILED) return 77;  // overcommit disabled: nothing to test
+  *(void**)(arena + size / 2) = reserved_hold();
+  printf("guarded_region: reserved\n");
+  return 0;
+}
 
 static void* churn(void* arg) {
   (void)arg;
@@ -45,6 +57,7 @@ static int fork_children(void) {
 
 int main(int argc, char** argv) {
   if (argc > 1 && strcmp(argv[1], "fork") == 0) return fork_children();
+  if (argc > 1 && strcmp(argv[1], "reserve") == 0) return reserve_mode();
   char* region = mmap(NULL, 16 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (region == MAP_FAILED || mprotect(region, 4096, PROT_NONE) != 0) return 1;
   *(void**)(region + 8192) = guarded_hold();
