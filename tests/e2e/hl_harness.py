@@ -178,6 +178,21 @@ class HeapledgerTest(unittest.TestCase):
         self.assertTrue(os.access(path, os.X_OK), f"test program {path} was not built")
         return path
 
+    def traced(self, name, *args, options="", **kw):
+        """Runs a program plainly and preloaded (JSON to a file); returns (plain, traced, report).
+
+        Asserts that stdout and exit status are unchanged and that the report is the program's.
+        """
+        argv = [self.program(name), *args]
+        plain = run_plain(argv, **kw)
+        json_path = self.path("report.json")
+        opts = f"json={json_path}" + (f":{options}" if options else "")
+        traced = run_preloaded(argv, opts, **kw)
+        self.assertSameBehaviour(plain, traced)
+        report = load_report(json_path)
+        self.assertValidReport(report, pid=traced.pid)
+        return plain, traced, report
+
     def assertSameBehaviour(self, plain, traced):
         """stdout and exit status are the same with and without the library."""
         self.assertEqual(plain.returncode, traced.returncode,

@@ -33,17 +33,6 @@ def errors_of(report, kind, function=None):
 
 class Classify(hl.HeapledgerTest):
 
-    def traced(self, name, *args, options="", **kw):
-        argv = [self.program(name), *args]
-        plain = hl.run_plain(argv, **kw)
-        json_path = self.path("report.json")
-        opts = f"json={json_path}" + (f":{options}" if options else "")
-        traced = hl.run_preloaded(argv, opts, **kw)
-        self.assertSameBehaviour(plain, traced)
-        report = hl.load_report(json_path)
-        self.assertValidReport(report, pid=traced.pid)
-        return traced, report
-
     def assertKind(self, report, function, kind, nbytes, nblocks):
         got = totals(entries(report, function, kind))
         self.assertEqual(got, (nbytes, nblocks),
@@ -52,22 +41,22 @@ class Classify(hl.HeapledgerTest):
     # --- reachability classes ------------------------------------------------------------------
 
     def test_lost_list(self):
-        _, r = self.traced("reach_kinds")
+        _, _, r = self.traced("reach_kinds")
         self.assertKind(r, "lost_list_node", "definite", 48, 1)
         self.assertKind(r, "lost_list_node", "indirect", 4 * 48, 4)
 
     def test_global_is_reachable(self):
-        _, r = self.traced("reach_kinds")
+        _, _, r = self.traced("reach_kinds")
         self.assertKind(r, "held_by_global", "reachable", 64, 1)
         for kind in LEAK_KINDS:
             self.assertEqual(entries(r, "held_by_global", kind), [])
 
     def test_interior_pointer_is_possible(self):
-        _, r = self.traced("reach_kinds")
+        _, _, r = self.traced("reach_kinds")
         self.assertKind(r, "held_by_interior", "possible", 80, 1)
 
     def test_summary_counts_each_class(self):
-        _, r = self.traced("reach_kinds")
+        _, _, r = self.traced("reach_kinds")
         s = r["summary"]
         leaked = [e for e in r["leaks"] if e["kind"] in ("definite", "indirect")]
         self.assertEqual((s["leaked_bytes"], s["leaked_blocks"]), totals(leaked))
@@ -79,17 +68,17 @@ class Classify(hl.HeapledgerTest):
         self.assertEqual(hl.leaks_at(r, "freed_later"), [])
 
     def test_joined_thread_leak_is_definite(self):
-        _, r = self.traced("leak_thread")
+        _, _, r = self.traced("leak_thread")
         self.assertKind(r, "thread_leak", "definite", 369, 3)
 
     def test_running_thread_stack_is_a_root(self):
-        _, r = self.traced("reach_thread_stack")
+        _, _, r = self.traced("reach_thread_stack")
         self.assertKind(r, "thread_holds", "reachable", 96, 1)
         for kind in LEAK_KINDS:
             self.assertEqual(entries(r, "thread_holds", kind), [])
 
     def test_mapping_above_a_guard_page_is_a_root(self):
-        _, r = self.traced("guarded_region")
+        _, _, r = self.traced("guarded_region")
         self.assertKind(r, "guarded_hold", "reachable", 555, 1)
 
     def test_pointer_in_a_huge_mostly_untouched_reservation(self):
@@ -112,7 +101,7 @@ class Classify(hl.HeapledgerTest):
     def test_library_reloaded_at_the_same_address(self):
         a = os.path.join(hl.BINDIR, "libreuse_a.so")
         b = os.path.join(hl.BINDIR, "libreuse_b.so")
-        _, r = self.traced("dl_reuse", a, b)
+        _, _, r = self.traced("dl_reuse", a, b)
         self.assertKind(r, "reuse_alloc_a", "definite", 20 * 111, 20)
         self.assertKind(r, "reuse_alloc_b", "definite", 20 * 222, 20)
         for e in hl.leaks_at(r, "reuse_alloc_a"):
@@ -121,12 +110,12 @@ class Classify(hl.HeapledgerTest):
             self.assertTrue(e["stack"][0]["module"].endswith("/libreuse_b.so"), e["stack"][0])
 
     def test_static_destructors_run_first(self):
-        _, r = self.traced("static_dtor")
+        _, _, r = self.traced("static_dtor")
         self.assertEqual(hl.leaks_at(r, "static_alloc"), [], hl.describe_leaks(r))
         self.assertEqual(r["summary"]["leaked_bytes"], 0, hl.describe_leaks(r))
 
     def test_cpp_runtime_leaks_nothing(self):
-        _, r = self.traced("cpp_clean")
+        _, _, r = self.traced("cpp_clean")
         bad = [e for e in r["leaks"] if e["kind"] in LEAK_KINDS]
         self.assertEqual(bad, [], hl.describe_leaks(r))
         s = r["summary"]
@@ -242,7 +231,7 @@ class Classify(hl.HeapledgerTest):
         supp = self.path("supp.txt")
         with open(supp, "w", encoding="utf-8") as f:
             f.write("# LeakSanitizer format\nleak:leak_other\nnot a rule\nleak:^lost_list_*\n")
-        res, r = self.traced("leak_malloc", options=f"suppressions={supp}:leak_exitcode=0")
+        _, res, r = self.traced("leak_malloc", options=f"suppressions={supp}:leak_exitcode=0")
         self.assertEqual(hl.leaks_at(r, "leak_other"), [])
         self.assertEqual(r["summary"]["suppressed_bytes"], 50)
         self.assertEqual(r["summary"]["leaked_bytes"], 300)

@@ -19,21 +19,6 @@ class E2E(hl.HeapledgerTest):
 
     # --- helpers -------------------------------------------------------------------------------
 
-    def traced(self, name, *args, options="", **kw):
-        """Runs a program plainly and preloaded (JSON to a file); returns (plain, traced, report).
-
-        Asserts that stdout and exit status are unchanged and that the report is the program's.
-        """
-        argv = [self.program(name), *args]
-        plain = hl.run_plain(argv, **kw)
-        json_path = self.path("report.json")
-        opts = f"json={json_path}" + (f":{options}" if options else "")
-        traced = hl.run_preloaded(argv, opts, **kw)
-        self.assertSameBehaviour(plain, traced)
-        report = hl.load_report(json_path)
-        self.assertValidReport(report, pid=traced.pid)
-        return plain, traced, report
-
     def leak_site_line(self, source, tag):
         """The line of `source` carrying the comment `HL_LEAK_SITE tag`."""
         path = os.path.join(os.path.dirname(__file__), "..", "programs", source)
