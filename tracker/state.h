@@ -30,6 +30,11 @@ struct ThreadCounts {
 
 struct Counters {
   std::atomic<ThreadCounts*> threads{nullptr};
+  // Blocks of threads that have ended, for new threads to continue (counts are cumulative, so
+  // the sums stay right); a thread-per-request server then uses one block per concurrent thread.
+  SpinLock spare_lock;
+  ThreadCounts* spare[256] HL_GUARDED_BY(spare_lock) = {};
+  std::uint32_t n_spare HL_GUARDED_BY(spare_lock) = 0;
   ThreadCounts orphan;  // for threads whose block could not be mapped
   SpinLock orphan_lock;
   // Live totals are shared: the peak needs them exact at every step.

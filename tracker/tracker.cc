@@ -63,8 +63,20 @@ bool g_exit_key_ready = false;
 
 // Thread exit: remember where this thread's stack was, so the leak scan does not take the stale
 // frames glibc leaves in its stack cache for roots.
+void recycle_counts() {
+  ThreadCounts* mine = tl_thread.counts;
+  if (!mine || mine == &g_state.counters.orphan) return;
+  Counters& c = g_state.counters;
+  SpinGuard guard(c.spare_lock);
+  if (c.n_spare < sizeof c.spare / sizeof c.spare[0]) {
+    c.spare[c.n_spare++] = mine;
+    tl_thread.counts = nullptr;
+  }
+}
+
 void remember_dead_stack(void*) {
   BusyScope busy;
+  recycle_counts();
   pthread_attr_t attr;
   if (pthread_getattr_np(pthread_self(), &attr) != 0) return;
   void* addr = nullptr;
@@ -80,9 +92,16 @@ void remember_dead_stack(void*) {
   pthread_attr_destroy(&attr);
 }
 
+ThreadCounts* reuse_counts() {
+  Counters& c = g_state.counters;
+  SpinGuard guard(c.spare_lock);
+  return c.n_spare ? c.spare[--c.n_spare] : nullptr;
+}
+
 HL_NOINLINE ThreadCounts* register_counts() {
   // Every thread that allocates passes here once: arrange to hear of its exit.
   if (g_exit_key_ready) pthread_setspecific(g_exit_key, &g_exit_key);
+  if (ThreadCounts* reused = reuse_counts()) return tl_thread.counts = reused;
   auto* tc = static_cast<ThreadCounts*>(internal_alloc(sizeof(ThreadCounts)));
   if (!tc) return &g_state.counters.orphan;
   new (tc) ThreadCounts;
@@ -412,7 +431,7 @@ void set_pool_probes(bool (*was_block)(const void*), bool (*lock_held)()) {
 bool lock_held_by_this_thread() {
   const SpinLock* locks[] = {&g_reporter_lock, &g_state.peak.lock, &g_state.timeline.lock,
                              &g_state.errors.lock, &g_state.counters.orphan_lock,
-                             &g_state.dead_stacks.lock};
+                             &g_state.counters.spare_lock, &g_state.dead_stacks.lock};
   for (const SpinLock* l : locks)
     if (l->held_by_this_thread()) return true;
   return g_state.ledger.lock_held_by_this_thread() || g_state.modules.lock_held_by_this_thread() ||
@@ -487,6 +506,7 @@ void prefork() {
   g_state.errors.lock.lock();
   g_state.dead_stacks.lock.lock();
   g_state.counters.orphan_lock.lock();
+  g_state.counters.spare_lock.lock();
   g_state.ledger.lock_all();
   internal_alloc_prefork();
   os::internal_prefork();
@@ -496,6 +516,7 @@ void postfork_parent() {
   os::internal_postfork();
   internal_alloc_postfork();
   g_state.ledger.unlock_all();
+  g_state.counters.spare_lock.unlock();
   g_state.counters.orphan_lock.unlock();
   g_state.dead_stacks.lock.unlock();
   g_state.errors.lock.unlock();

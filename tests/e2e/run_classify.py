@@ -146,6 +146,14 @@ class Classify(hl.HeapledgerTest):
         self.assertEqual((r["scan"]["threads"], r["scan"]["threads_stopped"]), (4, 4), r["scan"])
         self.assertEqual(r["summary"]["leaked_bytes"], 0, hl.describe_leaks(r))
 
+    def test_counts_survive_thread_churn(self):
+        _, _, r = self.traced("many_threads")
+        s = r["summary"]
+        self.assertGreaterEqual(s["allocations"], 200000)
+        self.assertLess(s["allocations"], 200100)  # the threads' plus a few of the runtime's
+        self.assertEqual(s["allocations"] - s["frees"], s["live_blocks"], s)
+        self.assertEqual(s["leaked_bytes"], 0)
+
     def test_fork_while_threads_allocate(self):
         res = hl.run_preloaded([self.program("thread_churn"), "0"], "log=none", timeout=100)
         self.assertEqual(res.returncode, 0, res.describe())
