@@ -35,8 +35,9 @@ class StackTable {
   // The id of this stack, adding it if new. Returns kEmptyStack if the table is full.
   // `epoch` counts dlclose calls: the same addresses in two epochs may be different code.
   std::uint32_t intern(const std::uintptr_t* frames, std::uint32_t depth, std::uint32_t epoch = 0);
+  // Null before init(): blocks freed by other libraries' constructors run before ours.
   StackRecord* get(std::uint32_t id) const {
-    return records_[id].load(std::memory_order_acquire);
+    return records_ && id < kMaxStacks ? records_[id].load(std::memory_order_acquire) : nullptr;
   }
   // Ids are dense: 0 .. size()-1.
   std::uint32_t size() const { return next_id_.load(std::memory_order_acquire); }

@@ -176,6 +176,14 @@ class Classify(hl.HeapledgerTest):
         text = open(log, encoding="utf-8").read()
         self.assertIn("leak_77", text, "the report goes to the original stderr file")
 
+    def test_libraries_freeing_in_their_constructors(self):
+        # ls and sed link libselinux, whose constructor frees before heapledger has started.
+        for argv in (["ls", "/"], ["sed", "--version"]):
+            for options in ("log=none:track=0", "log=none"):
+                plain = hl.run_plain(argv)
+                traced = hl.run_preloaded(argv, options)
+                self.assertSameBehaviour(plain, traced)
+
     # --- heap misuse ---------------------------------------------------------------------------
     # glibc aborts on the first of these misuses; under heapledger the program runs on.
 
