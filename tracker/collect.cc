@@ -171,6 +171,7 @@ void deliver_report(const ExitData& data, const ReportRequest& req, ReportOutcom
 
 void finish() {
   if (!g_state.recording.load() || g_state.finished.exchange(true)) return;
+  report_unwind_verification();
   if (!report_wanted()) return;
   // From here on this thread's allocations are served but never recorded.
   tl_busy_forever();

@@ -37,10 +37,18 @@ bool set_path(char* dst, const char* value) {
 
 // The values a choice option accepts.
 bool set_choice(const char* name, char* dst, std::size_t cap, const char* value) {
-  static constexpr const char* kOnError[] = {"report", "abort"};
-  if (!std::strcmp(name, "on_error")) {
-    for (const char* v : kOnError)
-      if (!std::strcmp(value, v) && std::strlen(value) < cap) return std::strcpy(dst, value), true;
+  struct Values {
+    const char* option;
+    const char* accepted[4];
+  };
+  static constexpr Values kChoices[] = {
+      {"on_error", {"report", "abort"}},
+      {"unwind", {"fast", "libunwind", "verify"}},
+  };
+  for (const Values& c : kChoices) {
+    if (std::strcmp(name, c.option)) continue;
+    for (const char* v : c.accepted)
+      if (v && !std::strcmp(value, v) && std::strlen(value) < cap) return std::strcpy(dst, value), true;
     return false;
   }
   return false;

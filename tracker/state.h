@@ -105,8 +105,17 @@ struct DeadStacks {
   std::uint32_t count HL_GUARDED_BY(lock) = 0;
 };
 
+// How stacks are captured (the unwind option), and what unwind=verify found.
+struct Unwinding {
+  enum Mode : std::uint8_t { kFast, kLibunwind, kVerify };
+  Mode mode = kFast;
+  std::atomic<std::uint64_t> stacks{0}, fallbacks{0}, differed{0};  // counted in kVerify only
+  std::atomic<std::uintptr_t> first_difference{0};  // frame address where the first one differed
+};
+
 struct State {
   Options options;
+  Unwinding unwinding;
   OptionWarnings warnings;
   const RuntimeApi* runtime = nullptr;
   std::uintptr_t self_start = 0, self_end = 0;  // libheapledger.so, skipped in backtraces
@@ -142,6 +151,8 @@ const ReporterApi* reporter();
 // True if the calling thread holds any heapledger lock: it was interrupted inside the allocator
 // or the tracker (exit() from a signal handler), and waiting for any lock could never end.
 bool lock_held_by_this_thread();
+// unwind=verify: one line saying how many stacks the fast unwinder got right.
+void report_unwind_verification();
 // on_error=abort: writes this error to the log at once, then aborts the process.
 [[noreturn]] void abort_on_error(const Errors::Entry& e);
 

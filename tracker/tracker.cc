@@ -15,6 +15,7 @@
 #include <new>
 
 #include "shim/os.h"
+#include "tracker/fast_unwind.h"
 #include "tracker/internal_alloc.h"
 #include "tracker/state.h"
 
@@ -125,20 +126,66 @@ void count(std::uint64_t allocations, std::uint64_t frees, std::uint64_t bytes) 
 
 bool in_self(std::uintptr_t a) { return a >= g_state.self_start && a < g_state.self_end; }
 
-// The caller's stack without heapledger's frames: everything up to the last frame inside
-// libheapledger.so (the entry point) is ours, the rest belongs to the program.
-HL_ALWAYS_INLINE std::uint32_t capture(std::uintptr_t* out, int max_frames) {
-  constexpr int kOwnFramesMax = 24;
-  void* raw[kMaxFramesLimit + kOwnFramesMax];
-  const int want = max_frames + kOwnFramesMax;
-  int n = g_state.runtime->backtrace(raw, want);
+// The program's frames: everything up to the last frame inside libheapledger.so (the entry
+// point) is ours, the rest belongs to the program.
+using fast_unwind::kOwnFramesMax;
+std::uint32_t program_frames(const std::uintptr_t* raw, int n, std::uintptr_t* out, int max_frames) {
   int first = 0;
   for (int i = 0; i < n && i < kOwnFramesMax; ++i)
-    if (in_self(reinterpret_cast<std::uintptr_t>(raw[i]))) first = i + 1;
+    if (in_self(raw[i])) first = i + 1;
   std::uint32_t depth = 0;
-  for (int i = first; i < n && depth < static_cast<std::uint32_t>(max_frames); ++i)
-    out[depth++] = reinterpret_cast<std::uintptr_t>(raw[i]);
+  for (int i = first; i < n && depth < static_cast<std::uint32_t>(max_frames); ++i) out[depth++] = raw[i];
   return depth;
+}
+
+std::uint32_t libunwind_frames(std::uintptr_t* out, int max_frames) {
+  std::uintptr_t raw[kMaxFramesLimit + kOwnFramesMax];
+  int n = g_state.runtime->backtrace(reinterpret_cast<void**>(raw), max_frames + kOwnFramesMax);
+  return program_frames(raw, n, out, max_frames);
+}
+
+// unwind=verify: the stack the fast path found against libunwind's.
+HL_NOINLINE void verify_unwind(const std::uintptr_t* frames, std::uint32_t depth, int max_frames) {
+  Unwinding& u = g_state.unwinding;
+  std::uintptr_t check[kMaxFramesLimit];
+  std::uint32_t expected = libunwind_frames(check, max_frames);
+  u.stacks.fetch_add(1, std::memory_order_relaxed);
+  std::uint32_t i = 0;
+  while (i < depth && i < expected && frames[i] == check[i]) ++i;
+  if (i == depth && i == expected) return;
+  u.differed.fetch_add(1, std::memory_order_relaxed);
+  std::uintptr_t none = 0;
+  u.first_difference.compare_exchange_strong(none, i < expected ? check[i] : i < depth ? frames[i] : 1);
+}
+
+HL_NOINLINE void verify_memo(std::uint32_t stack, int max_frames) {
+  const StackRecord* r = g_state.stacks.get(stack);
+  if (r) verify_unwind(r->frames(), r->depth, max_frames);
+}
+
+// The interned stack of the calling thread's program frames: the fast unwinder (and its memo)
+// where it applies, libunwind elsewhere. unwind=verify checks every fast answer against libunwind.
+std::uint32_t current_stack(int max_frames = g_state.options.max_frames) {
+  const Unwinding::Mode mode = g_state.unwinding.mode;
+  const std::uint32_t epoch = g_state.unload_epoch.load(std::memory_order_relaxed);
+  std::uintptr_t frames[kMaxFramesLimit];
+  if (HL_LIKELY(mode != Unwinding::kLibunwind)) {
+    std::uint32_t memo;
+    int n = fast_unwind::capture(frames, max_frames, epoch, &memo);
+    if (HL_LIKELY(n == fast_unwind::kMemoHit)) {
+      if (HL_UNLIKELY(mode == Unwinding::kVerify)) verify_memo(memo, max_frames);
+      return memo;
+    }
+    if (HL_LIKELY(n >= 0)) {
+      auto depth = static_cast<std::uint32_t>(n);
+      if (HL_UNLIKELY(mode == Unwinding::kVerify)) verify_unwind(frames, depth, max_frames);
+      std::uint32_t stack = g_state.stacks.intern(frames, depth, epoch);
+      fast_unwind::remember(stack);
+      return stack;
+    }
+  }
+  if (HL_UNLIKELY(mode == Unwinding::kVerify)) g_state.unwinding.fallbacks.fetch_add(1, std::memory_order_relaxed);
+  return g_state.stacks.intern(frames, libunwind_frames(frames, max_frames), epoch);
 }
 
 HL_NOINLINE void take_peak_snapshot(std::int64_t live) {
@@ -305,9 +352,7 @@ HL_NOINLINE void record_quietly(void* p, std::size_t size, AllocKind kind) {
 void on_alloc(void* p, std::size_t size, AllocKind kind) {
   if (HL_UNLIKELY(tl_thread.busy || !g_state.recording)) return record_quietly(p, size, kind);
   BusyScope busy;
-  std::uintptr_t frames[kMaxFramesLimit];
-  std::uint32_t stack = g_state.stacks.intern(frames, capture(frames, g_state.options.max_frames),
-                                              g_state.unload_epoch.load(std::memory_order_relaxed));
+  std::uint32_t stack = current_stack();
   std::uint64_t t = now_us();
   if (size > Record::kMaxSize) size = Record::kMaxSize;
   if (!g_state.ledger.insert(reinterpret_cast<std::uintptr_t>(p),
@@ -345,12 +390,6 @@ void on_free(void* p, AllocKind) {
 }
 
 namespace {
-
-std::uint32_t current_stack(int max_frames = g_state.options.max_frames) {
-  std::uintptr_t frames[kMaxFramesLimit];
-  return g_state.stacks.intern(frames, capture(frames, max_frames),
-                               g_state.unload_epoch.load(std::memory_order_relaxed));
-}
 
 // Free stacks are taken on every free (for the quarantine) but shown only for double frees:
 // 16 frames say where, at a fraction of the unwinding (memcheck shows 12 by default).
@@ -452,6 +491,20 @@ void on_realloc_in_place(void* p) {
                 "realloc of a block from operator new");
 }
 
+void report_unwind_verification() {
+  const Unwinding& u = g_state.unwinding;
+  if (u.mode != Unwinding::kVerify) return;
+  char line[256];
+  std::snprintf(line, sizeof line,
+                "unwind=verify: %llu stacks taken by CFI rules, %llu differed from libunwind "
+                "(first at %#llx); %llu taken by libunwind",
+                static_cast<unsigned long long>(u.stacks.load()),
+                static_cast<unsigned long long>(u.differed.load()),
+                static_cast<unsigned long long>(u.first_difference.load()),
+                static_cast<unsigned long long>(u.fallbacks.load()));
+  warn(line);
+}
+
 void note_unload() { g_state.unload_epoch.fetch_add(1, std::memory_order_relaxed); }
 
 bool is_live(const void* p) { return g_state.ledger.find(reinterpret_cast<std::uintptr_t>(p), nullptr); }
@@ -490,9 +543,15 @@ void start() {
   g_state.ledger.set_quarantine(static_cast<std::size_t>(g_state.options.quarantine_mb) << 20,
                                 std::size_t{1} << 16);
   g_state.peak.sites = static_cast<Peak::Site*>(os::map_internal(StackTable::kMaxStacks * sizeof(Peak::Site)));
-  // Warm the unwinder up (its first use allocates and reads unwind tables) before tracking.
+  if (!std::strcmp(g_state.options.unwind, "libunwind")) g_state.unwinding.mode = Unwinding::kLibunwind;
+  if (!std::strcmp(g_state.options.unwind, "verify")) g_state.unwinding.mode = Unwinding::kVerify;
+  fast_unwind::init(g_state.runtime, &g_state.modules, g_state.self_start, g_state.self_end);
+  // Warm the unwinders up (their first use allocates and reads unwind tables) before tracking.
   void* warm[8];
   g_state.runtime->backtrace(warm, 8);
+  std::uintptr_t warm_fast[8];
+  std::uint32_t memo;
+  fast_unwind::capture(warm_fast, 8, 0, &memo);
   g_state.recording.store(true, std::memory_order_release);
 }
 
@@ -500,6 +559,7 @@ void start() {
 // that does not exist in it.
 void prefork() {
   g_reporter_lock.lock();
+  fast_unwind::prefork();
   g_state.modules.lock();
   g_state.peak.lock.lock();
   g_state.timeline.lock.lock();
@@ -523,6 +583,7 @@ void postfork_parent() {
   g_state.timeline.lock.unlock();
   g_state.peak.lock.unlock();
   g_state.modules.unlock();
+  fast_unwind::postfork();
   g_reporter_lock.unlock();
 }
 

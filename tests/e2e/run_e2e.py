@@ -6,6 +6,7 @@ reports with exact numbers. One ctest test per method (e2e_<name>); run one by h
 """
 
 import os
+import re
 import sys
 
 sys.dont_write_bytecode = True  # keep __pycache__ out of the source tree
@@ -177,6 +178,59 @@ class E2E(hl.HeapledgerTest):
         # 16 x 200000 operations, about half of them allocations (1.66 million when written).
         self.assertGreaterEqual(summary.get("allocations", 0), 1_000_000, summary)
         self.assertGreaterEqual(summary.get("frees", 0), 1_000_000, summary)
+
+    # --- the fast unwinder: same stacks as libunwind, exactly -----------------------------------
+
+    def unwind_paths_leaks(self, options):
+        """unwind_paths' definite leaks as {caller chain: (bytes, blocks)}, plus the run."""
+        _, traced, report = self.traced("unwind_paths", options=options)
+        leaks = {}
+        for e in report["leaks"]:
+            if e.get("kind") != "definite":
+                continue
+            chain = []
+            for frame in e["stack"]:
+                name = frame.get("function")
+                if name == "main" or name is None:
+                    break
+                chain.append(name)
+            got = leaks.get(tuple(chain), (0, 0))
+            leaks[tuple(chain)] = (got[0] + e["bytes"], got[1] + e["blocks"])
+        return leaks, traced
+
+    def test_fast_unwinder(self):
+        """Every stack the fast unwinder (and its memo) takes equals libunwind's, including a leaf
+        reached at one stack pointer from two callers, recursion, VLA frames, signal handlers, a
+        coroutine and a thread; the leaks land on the right caller chains to the byte."""
+        verified, traced = self.unwind_paths_leaks("unwind=verify")
+        line = [l for l in traced.stderr.splitlines() if "unwind=verify" in l]
+        self.assertEqual(len(line), 1, traced.describe())
+        m = re.search(r"verify: (\d+) stacks taken by CFI rules, (\d+) differed .*; (\d+) taken by "
+                      r"libunwind", line[0])
+        self.assertIsNotNone(m, line[0])
+        by_rules, differed, by_libunwind = map(int, m.groups())
+        self.assertEqual(differed, 0, line[0])
+        self.assertGreaterEqual(by_rules, 3000, line[0])
+        # The signal handlers (10) and the coroutine (10) are libunwind's: the fast path does not
+        # walk through signal frames or stacks it does not know the bounds of.
+        self.assertGreaterEqual(by_libunwind, 20, line[0])
+        expected = {
+            ("alloc_here", "via_x"): (24 * 500, 500),
+            ("alloc_here", "via_y"): (40 * 500, 500),
+            ("alloc_here", "with_vla", "vla_caller_a"): (56 * 50, 50),
+            ("alloc_here", "with_vla", "vla_caller_b"): (56 * 50, 50),
+            ("alloc_here", "via_y", "thread_main", "start_thread", "clone3"): (120 * 20, 20),
+            ("alloc_here", "via_x", "coroutine"): (88 * 10, 10),
+        }
+        for depth in range(8):
+            expected[("alloc_here",) + ("recurse",) * (depth + 1)] = (32 * 20, 20)
+        for chain, want in expected.items():
+            self.assertEqual(verified.get(chain), want, f"{chain}: {verified}")
+        # The default (fast) and libunwind give the same report.
+        fast, _ = self.unwind_paths_leaks("")
+        slow, _ = self.unwind_paths_leaks("unwind=libunwind")
+        self.assertEqual(fast, slow)
+        self.assertEqual(fast, verified)
 
     def test_demo(self):
         _, _, report = self.traced("demo")

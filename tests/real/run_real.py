@@ -8,6 +8,7 @@ that is not installed skips its test.
 """
 
 import os
+import re
 import shutil
 import sys
 
@@ -119,6 +120,31 @@ class Real(hl.HeapledgerTest):
         perl = self.tool("perl")
         argv = [perl, os.path.join(WORKLOADS, "workload.pl")]
         self.compare(argv, "perl", extra_env={"PERL_HASH_SEED": "0", "PERL_PERTURB_KEYS": "0"})
+
+    def test_unwind_verified(self):
+        """Every stack the fast unwinder takes in python3, sqlite3, perl and g++ (and the compiler,
+        assembler and linker it starts) is the one libunwind finds (unwind=verify)."""
+        with open(os.path.join(WORKLOADS, "workload.sql"), "rb") as f:
+            sql = f.read()
+        runs = [
+            ([self.tool("/usr/bin/python3", sys.executable), "-I", "-B",
+              os.path.join(WORKLOADS, "workload.py")], None),
+            ([self.tool("sqlite3"), "-batch", ":memory:"], sql),
+            ([self.tool("perl"), os.path.join(WORKLOADS, "workload.pl")], None),
+            ([self.tool("g++"), "-O1", "-o", self.path("hello"), os.path.join(WORKLOADS, "hello.cc")],
+             None),
+        ]
+        for argv, stdin_bytes in runs:
+            traced = hl.run_preloaded(argv, "unwind=verify:log=none", stdin_bytes=stdin_bytes,
+                                      extra_env={"HOME": self.path("home"), "TMPDIR": self.tmp})
+            self.assertEqual(traced.returncode, 0, traced.describe())
+            lines = [l for l in traced.stderr.splitlines() if "unwind=verify" in l]
+            self.assertTrue(lines, traced.describe())
+            for line in lines:
+                m = re.search(r"verify: (\d+) stacks taken by CFI rules, (\d+) differed", line)
+                self.assertIsNotNone(m, line)
+                self.assertGreater(int(m.group(1)), 0, line)
+                self.assertEqual(int(m.group(2)), 0, f"{argv[0]}: {line}")
 
     def test_gxx(self):
         """g++ spawns cc1plus, as and collect2/ld: each writes its own report; the binary works."""

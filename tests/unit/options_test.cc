@@ -43,6 +43,22 @@ TEST(Options, GoodValues) {
   EXPECT_TRUE(p.o.show_reachable);
 }
 
+TEST(Options, ChoicesAcceptOnlyTheirValues) {
+  Parsed p = parse(nullptr);
+  EXPECT_STREQ(p.o.unwind, "fast");
+  EXPECT_STREQ(p.o.on_error, "report");
+  p = parse("unwind=libunwind:on_error=abort");
+  EXPECT_EQ(p.w.count, 0);
+  EXPECT_STREQ(p.o.unwind, "libunwind");
+  EXPECT_STREQ(p.o.on_error, "abort");
+  p = parse("unwind=verify");
+  EXPECT_STREQ(p.o.unwind, "verify");
+  p = parse("unwind=abort:on_error=verify:unwind=");
+  EXPECT_EQ(p.w.count, 3);
+  EXPECT_STREQ(p.o.unwind, "fast");
+  EXPECT_STREQ(p.o.on_error, "report");
+}
+
 TEST(Options, UnknownKeyWarnsOnceAndNamesIt) {
   Parsed p = parse("bogus=1:max_frames=10");
   ASSERT_EQ(p.w.count, 1);

@@ -1,0 +1,114 @@
+// Stacks that a memoising unwinder could get wrong, each leaking a known number of blocks from a
+// known chain of callers. Built without frame pointers, so most frames are rsp-based (the kind
+// the fast unwinder memoises); the VLA frames are rbp-based.
+//   - via_x / via_y call the same leaf from frames of the same size: the leaf runs at the same
+//     stack pointer with the same return address, only the callers above differ;
+//   - recursion to varying depths reaches the leaf at different stack pointers;
+//   - a frame with a variable-length array (rbp-based CFA) reaches it with varying frame bases;
+//   - a signal handler (on the thread's stack and on an alternate stack), a ucontext coroutine
+//     and a second thread allocate too: stacks the fast path must hand to libunwind or walk right.
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ucontext.h>
+
+#define NOINLINE __attribute__((noinline))
+#define KEEP(p) __asm__ volatile("" : : "r"(p) : "memory")
+
+NOINLINE void* alloc_here(size_t n) {
+  void* p = malloc(n);
+  KEEP(p);
+  return p;
+}
+NOINLINE void* via_x(size_t n) {
+  void* p = alloc_here(n);
+  KEEP(p);
+  return p;
+}
+NOINLINE void* via_y(size_t n) {
+  void* p = alloc_here(n);
+  KEEP(p);
+  return p;
+}
+NOINLINE void* recurse(int depth, size_t n) {
+  void* p = depth ? recurse(depth - 1, n) : alloc_here(n);
+  KEEP(p);
+  return p;
+}
+NOINLINE void* with_vla(int len, size_t n) {
+  char buf[len];
+  memset(buf, 0, (size_t)len);
+  KEEP(buf);
+  void* p = alloc_here(n);
+  KEEP(p);
+  return p;
+}
+NOINLINE void* vla_caller_a(int len) { void* p = with_vla(len, 56); KEEP(p); return p; }
+NOINLINE void* vla_caller_b(int len) { void* p = with_vla(len, 56); KEEP(p); return p; }
+
+static volatile int g_in_handler;
+static void on_signal(int sig) {
+  (void)sig;
+  g_in_handler = 1;
+  void* p = alloc_here(72);  // leaked: one block per signal
+  KEEP(p);
+  g_in_handler = 0;
+}
+
+static ucontext_t g_main_ctx, g_co_ctx;
+static void coroutine(void) {
+  for (int i = 0; i < 10; ++i) {
+    void* p = via_x(88);  // leaked: 10 blocks
+    KEEP(p);
+  }
+}
+
+static void* thread_main(void* arg) {
+  (void)arg;
+  for (int i = 0; i < 100; ++i) free(via_y(104));
+  for (int i = 0; i < 20; ++i) KEEP(via_y(120));  // leaked: 20 blocks of 120
+  return NULL;
+}
+
+int main(void) {
+  // Same leaf, same sp, different callers, alternating: 500 leaked blocks each.
+  for (int i = 0; i < 1000; ++i) {
+    void* p = (i & 1) ? via_y(40) : via_x(24);
+    KEEP(p);
+    free(i % 4 < 2 ? via_x(16) : via_y(16));  // and freed ones in between
+  }
+  // Recursion: depth 0..7, 20 leaked blocks at each depth.
+  for (int i = 0; i < 160; ++i) KEEP(recurse(i % 8, 32));
+  // VLA frames of varying length from two callers: 50 each.
+  for (int i = 0; i < 100; ++i) KEEP((i & 1) ? vla_caller_b(16 + 32 * (i % 5)) : vla_caller_a(16 + 48 * (i % 3)));
+  // Signal handlers: 5 on this stack, 5 on an alternate stack.
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigaction(SIGUSR1, &sa, NULL);
+  for (int i = 0; i < 5; ++i) raise(SIGUSR1);
+  static char altstack[1 << 16];
+  stack_t ss = {.ss_sp = altstack, .ss_size = sizeof altstack, .ss_flags = 0};
+  sigaltstack(&ss, NULL);
+  sa.sa_flags = SA_ONSTACK;
+  sigaction(SIGUSR2, &sa, NULL);
+  for (int i = 0; i < 5; ++i) raise(SIGUSR2);
+  // A coroutine on a stack of its own (from the heap, freed after).
+  void* co_stack = malloc(1 << 16);
+  getcontext(&g_co_ctx);
+  g_co_ctx.uc_stack.ss_sp = co_stack;
+  g_co_ctx.uc_stack.ss_size = 1 << 16;
+  g_co_ctx.uc_link = &g_main_ctx;
+  makecontext(&g_co_ctx, coroutine, 0);
+  swapcontext(&g_main_ctx, &g_co_ctx);
+  free(co_stack);
+  // Another thread.
+  pthread_t t;
+  pthread_create(&t, NULL, thread_main, NULL);
+  pthread_join(t, NULL);
+  puts("done");
+  return 0;
+}

@@ -1,0 +1,257 @@
+// See fast_unwind.h.
+#include "tracker/fast_unwind.h"
+
+#include <pthread.h>
+
+#include <atomic>
+#include <bit>
+#include <cstring>
+
+#include "shim/config.h"
+#include "shim/os.h"
+#include "shim/spin_lock.h"
+#include "tracker/modules.h"
+#include "tracker/runtime_api.h"
+
+// The registers a walk starts from, as they are in the caller right after the call returns:
+// regs[0] = return address, regs[1] = the caller's rsp, regs[2] = rbp (callee-saved, untouched).
+extern "C" void heapledger_caller_registers(std::uintptr_t regs[3]);
+asm(R"(
+  .text
+  .p2align 4
+  .globl heapledger_caller_registers
+  .hidden heapledger_caller_registers
+  .type heapledger_caller_registers, @function
+heapledger_caller_registers:
+  .cfi_startproc
+  movq (%rsp), %rax
+  movq %rax, (%rdi)
+  leaq 8(%rsp), %rax
+  movq %rax, 8(%rdi)
+  movq %rbp, 16(%rdi)
+  ret
+  .cfi_endproc
+  .size heapledger_caller_registers, .-heapledger_caller_registers
+)");
+
+namespace heapledger::detail::fast_unwind {
+namespace {
+
+// Rules by return address (and unload epoch), learned once each: open addressing, written by one
+// thread at a time (under g_learn_lock), read without locks. An entry's rule is stored before
+// its key is published. Never shrinks; when 3/4 full, new addresses go to libunwind.
+struct RuleTable {
+  static constexpr std::uint32_t kBits = 17;
+  static constexpr std::uint32_t kSize = 1u << kBits;
+  struct Entry {
+    std::atomic<std::uint64_t> key;   // return address | epoch << 48; 0: empty
+    std::atomic<std::uint64_t> rule;  // FrameRule's bytes
+  };
+  Entry* entries = nullptr;
+  std::atomic<std::uint32_t> used{0};
+
+  static std::uint32_t home(std::uint64_t key) {
+    return static_cast<std::uint32_t>((key * 0x9E3779B97F4A7C15ull) >> (64 - kBits));
+  }
+  HL_ALWAYS_INLINE bool find(std::uint64_t key, FrameRule* out) const {
+    for (std::uint32_t i = home(key);; i = (i + 1) & (kSize - 1)) {
+      std::uint64_t k = entries[i].key.load(std::memory_order_acquire);
+      if (k == key) return *out = std::bit_cast<FrameRule>(entries[i].rule.load(std::memory_order_relaxed)), true;
+      if (k == 0) return false;
+    }
+  }
+  void insert(std::uint64_t key, FrameRule rule) {  // under g_learn_lock
+    if (used.load(std::memory_order_relaxed) >= kSize / 4 * 3) return;
+    std::uint32_t i = home(key);
+    while (entries[i].key.load(std::memory_order_relaxed) != 0) {
+      if (entries[i].key.load(std::memory_order_relaxed) == key) return;
+      i = (i + 1) & (kSize - 1);
+    }
+    entries[i].rule.store(std::bit_cast<std::uint64_t>(rule), std::memory_order_relaxed);
+    entries[i].key.store(key, std::memory_order_release);
+    used.fetch_add(1, std::memory_order_relaxed);
+  }
+};
+static_assert(sizeof(FrameRule) == sizeof(std::uint64_t));
+
+constinit RuleTable g_rules;
+constinit SpinLock g_learn_lock;
+const RuntimeApi* g_runtime = nullptr;
+ModuleMap* g_modules = nullptr;
+
+// This thread's stack, where a walk may read. Other stacks (sigaltstack, coroutines) go to
+// libunwind: their bounds are unknown, and a wrong rule must never read unmapped memory.
+struct Bounds {
+  std::uintptr_t lo, hi;
+  std::uint8_t state;  // 0: not looked up, 1: known, 2: unavailable
+};
+thread_local Bounds tl_bounds HL_TLS;
+
+HL_NOINLINE bool look_up_bounds() {
+  tl_bounds.state = 2;
+  pthread_attr_t attr;
+  if (pthread_getattr_np(pthread_self(), &attr) != 0) return false;
+  void* addr = nullptr;
+  std::size_t size = 0;
+  if (pthread_attr_getstack(&attr, &addr, &size) == 0 && size > 0) {
+    tl_bounds.lo = reinterpret_cast<std::uintptr_t>(addr);
+    tl_bounds.hi = tl_bounds.lo + size;
+    tl_bounds.state = 1;
+  }
+  pthread_attr_destroy(&attr);
+  return tl_bounds.state == 1;
+}
+
+// Reads the rule for the call that returns to ra from its module's CFI. Never waits: if another
+// thread is learning (or a fork holds the lock), this walk goes to libunwind.
+HL_NOINLINE bool learn(std::uintptr_t ra, std::uint64_t key, FrameRule* out) {
+  if (!g_learn_lock.try_lock()) return false;
+  FrameRule rule;
+  rule.kind = FrameRule::kComplex;
+  std::uint16_t index = g_modules->find(ra);
+  if (index != ModuleMap::kUnknown) {
+    Module m = g_modules->get(index);
+    // ra - 1: the call instruction, whose rule describes the caller's state at the call.
+    rule = g_runtime->frame_rule(m.path, index, ra - 1 - m.bias);
+  }
+  g_rules.insert(key, rule);
+  g_learn_lock.unlock();
+  *out = rule;
+  return true;
+}
+
+
+// Recent stacks of this thread, by their first program frame (direct-mapped).
+struct MemoEntry {
+  static constexpr int kFrames = 32;  // frames checked after the key frame; deeper: not memoised
+  std::uintptr_t key_ra, key_sp;
+  std::uint32_t epoch, memo;
+  std::uint16_t max_frames, n;        // n: frames in ra/sp; max_frames 0: entry unused
+  std::uintptr_t ra[kFrames], sp[kFrames];
+};
+struct Memo {
+  static constexpr std::uint32_t kEntries = 8;
+  MemoEntry entries[kEntries];
+  MemoEntry* pending;  // filled by the last capture(), waiting for remember()
+  std::uint16_t pending_max_frames;
+  static std::uint32_t index(std::uintptr_t ra, std::uintptr_t sp) {
+    return static_cast<std::uint32_t>(((ra ^ (sp << 7)) * 0x9E3779B97F4A7C15ull) >> 61);
+  }
+};
+thread_local Memo tl_memo HL_TLS;
+
+std::uintptr_t g_self_start = 0, g_self_end = 0;
+HL_ALWAYS_INLINE bool in_self(std::uintptr_t a) { return a - g_self_start < g_self_end - g_self_start; }
+
+// One frame of a walk, stepped to its caller.
+struct Cursor {
+  std::uintptr_t ra, sp, bp, hi;
+  std::uint64_t tag;
+  enum Step { kStepped, kOutermost, kFailed };
+  // rsp_based: the frame left was rsp-based (the memo may check through it).
+  HL_ALWAYS_INLINE Step step(bool* rsp_based) {
+    FrameRule rule;
+    const std::uint64_t key = ra | tag;
+    if (HL_UNLIKELY(!g_rules.find(key, &rule)) && !learn(ra, key, &rule)) return kFailed;
+    if (rule.kind == FrameRule::kOutermost) return kOutermost;
+    if (HL_UNLIKELY(rule.kind != FrameRule::kSimple)) return kFailed;
+    std::uintptr_t cfa = (rule.cfa_from_rbp ? bp : sp) + static_cast<std::uintptr_t>(rule.cfa_offset);
+    // Every read is inside this thread's stack, above the frame being left.
+    if (HL_UNLIKELY(cfa <= sp || cfa > hi)) return kFailed;
+    if (rule.rbp_saved) {
+      std::uintptr_t at = cfa + static_cast<std::intptr_t>(rule.rbp_offset);
+      if (HL_UNLIKELY(at < sp)) return kFailed;
+      std::memcpy(&bp, reinterpret_cast<const void*>(at), sizeof bp);
+    }
+    std::memcpy(&ra, reinterpret_cast<const void*>(cfa - 8), sizeof ra);
+    sp = cfa;
+    *rsp_based = !rule.cfa_from_rbp;
+    return ra == 0 ? kOutermost : kStepped;
+  }
+};
+
+HL_ALWAYS_INLINE bool memo_matches(const MemoEntry& e, std::uintptr_t ra, std::uintptr_t sp,
+                                   std::uint32_t epoch, int max_frames) {
+  if (e.key_ra != ra || e.key_sp != sp || e.epoch != epoch || e.max_frames != max_frames) return false;
+  for (std::uint32_t i = 0; i < e.n; ++i) {
+    std::uintptr_t v;
+    std::memcpy(&v, reinterpret_cast<const void*>(e.sp[i] - 8), sizeof v);
+    if (v != e.ra[i]) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+void init(const RuntimeApi* runtime, ModuleMap* modules, std::uintptr_t self_start, std::uintptr_t self_end) {
+  if (!runtime || !runtime->frame_rule || self_start >= self_end) return;
+  g_rules.entries = static_cast<RuleTable::Entry*>(os::map_internal(sizeof(RuleTable::Entry) * RuleTable::kSize));
+  if (!g_rules.entries) return;
+  g_self_start = self_start;
+  g_self_end = self_end;
+  g_modules = modules;
+  g_runtime = runtime;
+}
+
+HL_NOINLINE int capture(std::uintptr_t* out, int max_frames, std::uint32_t epoch, std::uint32_t* memo) {
+  tl_memo.pending = nullptr;
+  if (HL_UNLIKELY(!g_runtime)) return kUseLibunwind;
+  if (HL_UNLIKELY(tl_bounds.state != 1) && !look_up_bounds()) return kUseLibunwind;
+  std::uintptr_t regs[3];
+  heapledger_caller_registers(regs);
+  Cursor c{regs[0], regs[1], regs[2], tl_bounds.hi, static_cast<std::uint64_t>(epoch & 0xFFFF) << 48};
+  if (c.sp < tl_bounds.lo || c.sp >= c.hi) return kUseLibunwind;
+
+  // Our own frames, up to the first of the program's.
+  int n = 0;  // raw frames walked so far (own ones included)
+  bool rsp_based = true;
+  while (in_self(c.ra)) {
+    if (++n >= kOwnFramesMax || c.step(&rsp_based) != Cursor::kStepped) return kUseLibunwind;
+  }
+  const std::uintptr_t key_ra = c.ra, key_sp = c.sp;
+  MemoEntry& e = tl_memo.entries[Memo::index(key_ra, key_sp)];
+  if (memo_matches(e, key_ra, key_sp, epoch, max_frames)) return *memo = e.memo, kMemoHit;
+
+  // The rest. Frames of ours further in (our operator new called through libstdc++'s nothrow
+  // one) are cut too, as the libunwind path does: within the first kOwnFramesMax raw frames.
+  const int first_program = n;
+  int depth = 0;
+  bool memoisable = true;
+  constexpr int kKept = MemoEntry::kFrames + 1;
+  std::uintptr_t ras[kKept], sps[kKept];  // from the first program frame on
+  for (;;) {
+    if (n < kOwnFramesMax && in_self(c.ra)) depth = 0, memoisable = false;
+    else if (depth < max_frames) out[depth++] = c.ra;
+    if (n - first_program < kKept) ras[n - first_program] = c.ra, sps[n - first_program] = c.sp;
+    ++n;
+    if (depth >= max_frames && n >= kOwnFramesMax) break;
+    Cursor::Step st = c.step(&rsp_based);
+    if (st == Cursor::kFailed) return kUseLibunwind;
+    if (!rsp_based) memoisable = false;
+    if (st == Cursor::kOutermost) break;
+  }
+  // Worth remembering: frames first_program+1 .. n-1 are checked by their slots on a hit.
+  const int checked = n - first_program - 1;
+  if (memoisable && checked <= MemoEntry::kFrames) {
+    e.key_ra = key_ra, e.key_sp = key_sp, e.epoch = epoch;
+    e.max_frames = 0;  // unusable until remember()
+    e.n = static_cast<std::uint16_t>(checked);
+    for (int i = 0; i < checked; ++i) e.sp[i] = sps[i + 1], e.ra[i] = ras[i + 1];
+    tl_memo.pending = &e;
+    tl_memo.pending_max_frames = static_cast<std::uint16_t>(max_frames);
+  }
+  return depth;
+}
+
+void remember(std::uint32_t memo) {
+  MemoEntry* e = tl_memo.pending;
+  if (!e) return;
+  e->memo = memo;
+  e->max_frames = tl_memo.pending_max_frames;
+  tl_memo.pending = nullptr;
+}
+
+void prefork() { g_learn_lock.lock(); }
+void postfork() { g_learn_lock.unlock(); }
+
+}  // namespace heapledger::detail::fast_unwind

@@ -1,0 +1,49 @@
+// Stack capture without libunwind on the common path, and a per-thread memo that recognises a
+// stack already seen without walking it again.
+//
+// Walking: each frame is one step of a rule read from the module's .eh_frame (libdw, in the
+// runtime module) and cached by return address: CFA = rsp/rbp + offset, return address at
+// CFA - 8, rbp restored if saved. Anything the rule cannot express (signal frames, DWARF
+// expressions, code without CFI, a stack whose bounds are unknown: sigaltstack, coroutines)
+// makes capture() answer kUseLibunwind.
+//
+// The memo: a frame whose CFA is rsp + a constant is fully determined by its return address and
+// stack pointer, so its caller's return address sits at a known slot. A stack seen before is the
+// same stack if its first program frame has the same (return address, sp) and every later slot
+// still holds the same return address: one load and compare per frame instead of a rule lookup,
+// and no interning. Stacks with an rbp-based frame are never memoised (a frame with alloca can
+// have the same sp with a different frame base).
+#pragma once
+
+#include <cstdint>
+
+namespace heapledger::detail {
+
+struct RuntimeApi;
+class ModuleMap;
+
+namespace fast_unwind {
+
+// self_start/self_end: libheapledger.so, whose frames open every stack and are cut.
+void init(const RuntimeApi* runtime, ModuleMap* modules, std::uintptr_t self_start, std::uintptr_t self_end);
+
+constexpr int kOwnFramesMax = 24;  // frames of libheapledger.so looked through at most
+constexpr int kUseLibunwind = -1;
+constexpr int kMemoHit = -2;
+
+// The program's frames of the calling thread (innermost first, libheapledger.so's own cut),
+// at most max_frames: returns the count, kMemoHit with *memo set to what remember() stored for
+// this same stack, or kUseLibunwind. epoch: bumped when a module is unloaded, so that nothing
+// learned about code at an address is used for other code loaded there later.
+// Must run with the tracker's re-entry guard set (learning a rule allocates).
+int capture(std::uintptr_t* out, int max_frames, std::uint32_t epoch, std::uint32_t* memo);
+
+// After capture() returned a count: remember `memo` (the interned stack id) for this stack.
+void remember(std::uint32_t memo);
+
+// fork: the lock around learning rules is held across fork().
+void prefork();
+void postfork();
+
+}  // namespace fast_unwind
+}  // namespace heapledger::detail
