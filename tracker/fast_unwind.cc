@@ -129,12 +129,27 @@ struct MemoEntry {
   std::uint16_t max_frames, n;        // n: frames in ra/sp; max_frames 0: entry unused
   std::uintptr_t ra[kFrames], sp[kFrames];
 };
+// The chain of libheapledger.so's own frames from capture() up to the program's first frame, for
+// one entry path (malloc, operator new, free, ...): checked by its slots like a memo entry, it
+// gives the program's first frame without stepping through our frames.
+struct OwnPath {
+  std::uintptr_t ra0, sp0;  // where capture() was called from, at which sp; ra0 0: unused
+  std::uintptr_t prog_sp;   // the program's first frame: its return address is at prog_sp - 8
+  std::uint32_t n;          // own frames after the first, checked by their slots
+  std::uintptr_t ra[kOwnFramesMax], sp[kOwnFramesMax];
+};
+
 struct Memo {
-  static constexpr std::uint32_t kEntries = 8;
-  MemoEntry entries[kEntries];
+  static constexpr std::uint32_t kPaths = 4;
+  OwnPath paths[kPaths];
+  std::uint32_t next_path;
+  // Two-way sets: a loop that allocates at one site and frees at another keeps both.
+  static constexpr std::uint32_t kSets = 8, kWays = 2;
+  MemoEntry entries[kSets][kWays];
+  std::uint8_t victim[kSets];  // the way to replace next in each set
   MemoEntry* pending;  // filled by the last capture(), waiting for remember()
   std::uint16_t pending_max_frames;
-  static std::uint32_t index(std::uintptr_t ra, std::uintptr_t sp) {
+  static std::uint32_t set(std::uintptr_t ra, std::uintptr_t sp) {
     return static_cast<std::uint32_t>(((ra ^ (sp << 7)) * 0x9E3779B97F4A7C15ull) >> 61);
   }
 };
@@ -170,13 +185,55 @@ struct Cursor {
   }
 };
 
+HL_ALWAYS_INLINE bool slots_hold(const std::uintptr_t* ra, const std::uintptr_t* sp, std::uint32_t n) {
+  for (std::uint32_t i = 0; i < n; ++i) {
+    std::uintptr_t v;
+    std::memcpy(&v, reinterpret_cast<const void*>(sp[i] - 8), sizeof v);
+    if (v != ra[i]) return false;
+  }
+  return true;
+}
+
 HL_ALWAYS_INLINE bool memo_matches(const MemoEntry& e, std::uintptr_t ra, std::uintptr_t sp,
                                    std::uint32_t epoch, int max_frames) {
   if (e.key_ra != ra || e.key_sp != sp || e.epoch != epoch || e.max_frames != max_frames) return false;
-  for (std::uint32_t i = 0; i < e.n; ++i) {
-    std::uintptr_t v;
-    std::memcpy(&v, reinterpret_cast<const void*>(e.sp[i] - 8), sizeof v);
-    if (v != e.ra[i]) return false;
+  return slots_hold(e.ra, e.sp, e.n);
+}
+
+// The program's first frame (return address, sp) and how many raw frames precede it, from a
+// known own path.
+HL_ALWAYS_INLINE bool own_path_hit(std::uintptr_t ra0, std::uintptr_t sp0, std::uintptr_t* key_ra,
+                                   std::uintptr_t* key_sp, int* n) {
+  for (const OwnPath& p : tl_memo.paths) {
+    if (p.ra0 != ra0 || p.sp0 != sp0 || !slots_hold(p.ra, p.sp, p.n)) continue;
+    std::memcpy(key_ra, reinterpret_cast<const void*>(p.prog_sp - 8), sizeof *key_ra);
+    if (in_self(*key_ra)) return false;  // called from our own code this time: walk it
+    *key_sp = p.prog_sp;
+    *n = static_cast<int>(p.n) + 1;
+    return true;
+  }
+  return false;
+}
+
+// Walks our own frames from (ra0, sp0): the program's first frame, remembered as an own path
+// when every own frame is rsp-based. False if the walk cannot be done here.
+HL_NOINLINE bool walk_own_path(const std::uintptr_t* regs, std::uint64_t tag, std::uintptr_t* key_ra,
+                               std::uintptr_t* key_sp, int* n_out) {
+  Cursor c{regs[0], regs[1], regs[2], tl_bounds.hi, tag};
+  std::uintptr_t ra[kOwnFramesMax], sp[kOwnFramesMax];
+  bool rsp_based = true, all_rsp = true;
+  int n = 0;
+  while (in_self(c.ra)) {
+    if (n > 0) ra[n - 1] = c.ra, sp[n - 1] = c.sp;
+    if (++n >= kOwnFramesMax || c.step(&rsp_based) != Cursor::kStepped) return false;
+    all_rsp = all_rsp && rsp_based;
+  }
+  *key_ra = c.ra, *key_sp = c.sp, *n_out = n;
+  if (all_rsp && n > 0) {
+    OwnPath& p = tl_memo.paths[tl_memo.next_path++ % Memo::kPaths];
+    p.ra0 = regs[0], p.sp0 = regs[1], p.prog_sp = c.sp;
+    p.n = static_cast<std::uint32_t>(n - 1);
+    for (int i = 0; i + 1 < n; ++i) p.ra[i] = ra[i], p.sp[i] = sp[i];
   }
   return true;
 }
@@ -199,21 +256,30 @@ HL_NOINLINE int capture(std::uintptr_t* out, int max_frames, std::uint32_t epoch
   if (HL_UNLIKELY(tl_bounds.state != 1) && !look_up_bounds()) return kUseLibunwind;
   std::uintptr_t regs[3];
   heapledger_caller_registers(regs);
-  Cursor c{regs[0], regs[1], regs[2], tl_bounds.hi, static_cast<std::uint64_t>(epoch & 0xFFFF) << 48};
-  if (c.sp < tl_bounds.lo || c.sp >= c.hi) return kUseLibunwind;
+  if (regs[1] < tl_bounds.lo || regs[1] >= tl_bounds.hi) return kUseLibunwind;
+  const std::uint64_t tag = static_cast<std::uint64_t>(epoch & 0xFFFF) << 48;
 
-  // Our own frames, up to the first of the program's.
-  int n = 0;  // raw frames walked so far (own ones included)
-  bool rsp_based = true;
-  while (in_self(c.ra)) {
-    if (++n >= kOwnFramesMax || c.step(&rsp_based) != Cursor::kStepped) return kUseLibunwind;
+  // The program's first frame, past our own.
+  std::uintptr_t key_ra, key_sp;
+  int n;  // raw frames before it (our own)
+  if (!own_path_hit(regs[0], regs[1], &key_ra, &key_sp, &n) && !walk_own_path(regs, tag, &key_ra, &key_sp, &n))
+    return kUseLibunwind;
+  const std::uint32_t set = Memo::set(key_ra, key_sp);
+  for (std::uint32_t way = 0; way < Memo::kWays; ++way) {
+    const MemoEntry& hit = tl_memo.entries[set][way];
+    if (memo_matches(hit, key_ra, key_sp, epoch, max_frames)) {
+      tl_memo.victim[set] = static_cast<std::uint8_t>(way ^ 1);
+      return *memo = hit.memo, kMemoHit;
+    }
   }
-  const std::uintptr_t key_ra = c.ra, key_sp = c.sp;
-  MemoEntry& e = tl_memo.entries[Memo::index(key_ra, key_sp)];
-  if (memo_matches(e, key_ra, key_sp, epoch, max_frames)) return *memo = e.memo, kMemoHit;
 
-  // The rest. Frames of ours further in (our operator new called through libstdc++'s nothrow
+  // A new stack: walk it all. Frames of ours further in (our operator new called through libstdc++'s nothrow
   // one) are cut too, as the libunwind path does: within the first kOwnFramesMax raw frames.
+  Cursor c{regs[0], regs[1], regs[2], tl_bounds.hi, tag};
+  bool rsp_based = true;
+  for (int i = 0; i < n; ++i)
+    if (c.step(&rsp_based) != Cursor::kStepped) return kUseLibunwind;
+  if (c.ra != key_ra || c.sp != key_sp) return kUseLibunwind;  // cannot be: the same walk
   const int first_program = n;
   int depth = 0;
   bool memoisable = true;
@@ -233,6 +299,9 @@ HL_NOINLINE int capture(std::uintptr_t* out, int max_frames, std::uint32_t epoch
   // Worth remembering: frames first_program+1 .. n-1 are checked by their slots on a hit.
   const int checked = n - first_program - 1;
   if (memoisable && checked <= MemoEntry::kFrames) {
+    const std::uint32_t way = tl_memo.victim[set];
+    tl_memo.victim[set] = static_cast<std::uint8_t>(way ^ 1);
+    MemoEntry& e = tl_memo.entries[set][way];
     e.key_ra = key_ra, e.key_sp = key_sp, e.epoch = epoch;
     e.max_frames = 0;  // unusable until remember()
     e.n = static_cast<std::uint16_t>(checked);

@@ -2,6 +2,9 @@
 // that could allocate from the tracked heap.
 #include "tracker/ledger.h"
 
+#include <bit>
+#include <cstring>
+
 #include "shim/os.h"
 
 namespace heapledger::detail {
@@ -20,14 +23,16 @@ bool Ledger::erase(std::uintptr_t addr, Record* out) {
   return guard && s.map.erase(addr, out);
 }
 
-void Ledger::set_quarantine(std::size_t bytes, std::size_t blocks) {
+void Ledger::set_quarantine(std::size_t bytes, std::size_t blocks, bool (*is_block)(const void*)) {
+  is_block_ = is_block;
   quarantine_bytes_ = bytes / kShards;
-  quarantine_blocks_ = static_cast<std::uint32_t>(blocks / kShards);
+  std::size_t per_shard = blocks / kShards;
+  quarantine_blocks_ = per_shard ? static_cast<std::uint32_t>(std::bit_floor(per_shard)) : 0;
   if (quarantine_bytes_ == 0 || quarantine_blocks_ == 0) return;
   for (Shard& s : shards_) {
     SpinGuard guard(s.lock);
-    s.quarantine.ring = static_cast<std::uintptr_t*>(
-        os::map_internal(quarantine_blocks_ * sizeof(std::uintptr_t)));
+    s.quarantine.ring = static_cast<Quarantine::Entry*>(
+        os::map_internal(quarantine_blocks_ * sizeof(Quarantine::Entry)));
   }
 }
 
@@ -41,40 +46,46 @@ void Ledger::release(std::uintptr_t addr, std::uint32_t free_stack, Release* out
   if (s.map.erase(addr, &out->record)) {
     out->verdict = Release::kLive;
     if (s.quarantine.ring && out->record.kind() != AllocKind::kInternal)
-      quarantine(s, addr, FreedBlock{out->record.size(), out->record.stack(), free_stack}, out);
+      quarantine(s, addr, FreedBlock{out->record.stack(), free_stack}, out);
     return;
   }
-  if (FreedBlock* f = s.quarantine.blocks.find(addr)) {
-    out->verdict = Release::kDoubleFree;
-    out->freed = *f;
-    return;
+  // Not live. Held back in this shard's quarantine if it carries its tag: the block cannot leave
+  // the quarantine (nor be reused) while this shard's lock is held.
+  if (s.quarantine.ring && is_block_ && is_block_(reinterpret_cast<const void*>(addr))) {
+    std::uintptr_t words[2];
+    std::memcpy(words, reinterpret_cast<const void*>(addr), sizeof words);
+    if (words[0] == (addr ^ kFreedTag)) {
+      out->verdict = Release::kDoubleFree;
+      std::memcpy(&out->freed, &words[1], sizeof out->freed);
+      return;
+    }
   }
   out->verdict = Release::kUnknown;
 }
 
-// Appends to the shard's ring; the oldest entries leave (and their memory is freed by the
-// caller) while the shard is over its byte or block budget.
+// Appends to the shard's ring and tags the block; the oldest entries leave (and their memory is
+// freed by the caller) while the shard is over its byte or block budget.
 void Ledger::quarantine(Shard& s, std::uintptr_t addr, const FreedBlock& f, Release* out) {
   Quarantine& q = s.quarantine;
-  if (f.size > quarantine_bytes_) return;  // too big to hold back: released at once
-  if (!q.blocks.insert(addr, f)) return;  // no memory for bookkeeping: released at once  // no memory for bookkeeping: release it right away
-  while ((q.count == quarantine_blocks_ || q.bytes + f.size > quarantine_bytes_) && q.count > 0 &&
+  const std::uint64_t size = out->record.size();
+  if (size > quarantine_bytes_) return;  // too big to hold back: released at once
+  const std::uint32_t mask = quarantine_blocks_ - 1;
+  while ((q.count == quarantine_blocks_ || q.bytes + size > quarantine_bytes_) && q.count > 0 &&
          out->n_evicted < Release::kMaxEvicted) {
-    std::uintptr_t old = q.ring[q.head];
-    FreedBlock gone{};
-    q.blocks.erase(old, &gone);
-    q.bytes -= gone.size;
-    q.head = (q.head + 1) % quarantine_blocks_;
+    const Quarantine::Entry& old = q.ring[q.head];
+    q.bytes -= old.size;
+    q.head = (q.head + 1) & mask;
     --q.count;
-    out->evicted[out->n_evicted++] = old;
+    out->evicted[out->n_evicted++] = old.addr;
   }
-  if (q.count == quarantine_blocks_) {  // still full (eviction capped): do not keep this one
-    q.blocks.erase(addr, nullptr);
-    return;
-  }
-  q.ring[(q.head + q.count) % quarantine_blocks_] = addr;
+  if (q.count == quarantine_blocks_) return;  // still full (eviction capped): do not keep this one
+  std::uintptr_t words[2] = {addr ^ kFreedTag, 0};
+  static_assert(sizeof(FreedBlock) == sizeof(words[1]));
+  std::memcpy(&words[1], &f, sizeof f);
+  std::memcpy(reinterpret_cast<void*>(addr), words, sizeof words);
+  q.ring[(q.head + q.count) & mask] = Quarantine::Entry{addr, size};
   ++q.count;
-  q.bytes += f.size;
+  q.bytes += size;
   out->quarantined = true;
 }
 

@@ -39,10 +39,10 @@ class Record {
 };
 static_assert(sizeof(Record) == 16);
 
-// A block released recently, remembered so a second free of it can be told apart and shown
-// with both stacks. Its memory is not reused while it is remembered.
+// A block released recently (quarantined), so that a second free of it can be told apart and
+// shown with both stacks. Its memory is not reused while it is held back, so the record lives in
+// the block's first 16 bytes (every block has them), where the pools overwrite it on reuse.
 struct FreedBlock {
-  std::uint64_t size;
   std::uint32_t alloc_stack;
   std::uint32_t free_stack;
 };
@@ -69,7 +69,9 @@ class Ledger {
   static constexpr unsigned kShards = 1u << kShardBits;
 
   // Quarantine budget for all shards together (0 bytes: off). Set once, before use.
-  void set_quarantine(std::size_t bytes, std::size_t blocks);
+  // is_block: whether an address that is not live is the start of a block of ours, whose first
+  // 16 bytes may be read (a quarantined block's record is there); null: never read.
+  void set_quarantine(std::size_t bytes, std::size_t blocks, bool (*is_block)(const void*));
 
   // Records a block (overwriting any stale record at the same address). False if out of memory.
   bool insert(std::uintptr_t addr, const Record& r);
@@ -105,14 +107,19 @@ class Ledger {
   void unlock_all();
 
  private:
-  // Freed blocks in release order, per shard: a ring of addresses plus a map for lookups.
+  // Freed blocks in release order, per shard: a ring (a power of two long) of addresses and
+  // sizes; each block carries its FreedBlock itself, tagged with its address (kFreedTag).
   struct Quarantine {
-    std::uintptr_t* ring = nullptr;
+    struct Entry {
+      std::uintptr_t addr;
+      std::uint64_t size;
+    };
+    Entry* ring = nullptr;
     std::uint32_t head = 0;   // oldest
     std::uint32_t count = 0;
     std::uint64_t bytes = 0;
-    AddressMap<FreedBlock> blocks;
   };
+  static constexpr std::uintptr_t kFreedTag = 0x6865'6170'6c65'6467ull;  // "heapledg"
   struct alignas(64) Shard {
     SpinLock lock;
     AddressMap<Record> map HL_GUARDED_BY(lock);
@@ -124,7 +131,8 @@ class Ledger {
 
   Shard shards_[kShards];
   std::uint64_t quarantine_bytes_ = 0;   // per shard
-  std::uint32_t quarantine_blocks_ = 0;  // per shard (ring capacity)
+  std::uint32_t quarantine_blocks_ = 0;  // per shard (ring capacity, a power of two)
+  bool (*is_block_)(const void*) = nullptr;
 };
 
 }  // namespace heapledger::detail

@@ -541,7 +541,7 @@ void start() {
   adjust_site(StackTable::kEmptyStack, g_state.counters.live_bytes.load(), g_state.counters.live_blocks.load());
   g_exit_key_ready = pthread_key_create(&g_exit_key, remember_dead_stack) == 0;
   g_state.ledger.set_quarantine(static_cast<std::size_t>(g_state.options.quarantine_mb) << 20,
-                                std::size_t{1} << 16);
+                                std::size_t{1} << 16, g_state.was_block);
   g_state.peak.sites = static_cast<Peak::Site*>(os::map_internal(StackTable::kMaxStacks * sizeof(Peak::Site)));
   if (!std::strcmp(g_state.options.unwind, "libunwind")) g_state.unwinding.mode = Unwinding::kLibunwind;
   if (!std::strcmp(g_state.options.unwind, "verify")) g_state.unwinding.mode = Unwinding::kVerify;

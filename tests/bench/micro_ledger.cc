@@ -3,6 +3,8 @@
 // program); release() with the default 16 MiB quarantine; single and two threads.
 #include <benchmark/benchmark.h>
 
+#include <memory>
+
 #include <cstdint>
 
 #include "tracker/ledger.h"
@@ -40,14 +42,16 @@ void InsertErase(benchmark::State& state) {
 void InsertRelease(benchmark::State& state) {
   static Ledger* ledger = [] {
     auto* l = new Ledger;
-    l->set_quarantine(16u << 20, (16u << 20) / 16);
+    l->set_quarantine(16u << 20, (16u << 20) / 16, nullptr);
     return l;
   }();
-  std::uintptr_t base =
-      0x200000000 + static_cast<std::uintptr_t>(state.thread_index()) * (1ull << 32);
+  // Real memory: a quarantined block carries the record of its free in its first bytes.
+  constexpr std::size_t kBlocks = 1u << 20;
+  std::unique_ptr<char[]> arena(new char[kBlocks * kSpacing]);
+  auto base = reinterpret_cast<std::uintptr_t>(arena.get());
   std::uintptr_t i = 0;
   for (auto _ : state) {
-    std::uintptr_t addr = base + (i++ % (1u << 22)) * kSpacing;
+    std::uintptr_t addr = base + (i++ % kBlocks) * kSpacing;
     ledger->insert(addr, Record(32, AllocKind::kMalloc, 1, i, 7));
     Release rel;
     ledger->release(addr, 9, &rel);

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstring>
 #include <random>
 #include <thread>
 #include <unordered_map>
@@ -76,6 +78,68 @@ TEST(Ledger, InsertFindErase) {
   EXPECT_TRUE(ledger.erase(0x1000, &out));
   EXPECT_FALSE(ledger.erase(0x1000, &out));
   EXPECT_EQ(ledger.size(), 0u);
+}
+
+// Blocks of real memory (the quarantine writes its record into them), all "ours".
+struct Blocks {
+  static constexpr std::size_t kSize = 64, kCount = 4096;
+  std::vector<std::uint64_t> memory = std::vector<std::uint64_t>(kSize / 8 * kCount);
+  std::uintptr_t at(std::size_t i) { return reinterpret_cast<std::uintptr_t>(&memory[i * kSize / 8]); }
+  static bool ours(const void*) { return true; }
+};
+
+TEST(Ledger, QuarantineTellsDoubleFreesWithBothStacks) {
+  Ledger ledger;
+  ledger.set_quarantine(std::size_t{64} << 10, std::size_t{64} * 64, Blocks::ours);  // 1 KiB, 64 blocks a shard
+  Blocks b;
+  ASSERT_TRUE(ledger.insert(b.at(0), Record(48, AllocKind::kMalloc, 1, 5, 7)));
+  Release first;
+  ledger.release(b.at(0), 9, &first);
+  EXPECT_EQ(first.verdict, Release::kLive);
+  EXPECT_TRUE(first.quarantined);
+  EXPECT_EQ(first.record.stack(), 7u);
+  Release second;
+  ledger.release(b.at(0), 11, &second);
+  ASSERT_EQ(second.verdict, Release::kDoubleFree);
+  EXPECT_EQ(second.freed.alloc_stack, 7u);
+  EXPECT_EQ(second.freed.free_stack, 9u);
+  // Never allocated: its memory has no record.
+  Release never;
+  ledger.release(b.at(1), 11, &never);
+  EXPECT_EQ(never.verdict, Release::kUnknown);
+}
+
+TEST(Ledger, QuarantineEvictsOldestFirstWithinItsBudget) {
+  Ledger ledger;
+  ledger.set_quarantine(std::size_t{64} << 10, std::size_t{64} * 64, Blocks::ours);
+  Blocks b;
+  std::vector<std::uintptr_t> evicted;
+  std::size_t held_bytes_max = 0, held = 0;
+  for (std::size_t i = 0; i < Blocks::kCount; ++i) {
+    ASSERT_TRUE(ledger.insert(b.at(i), Record(64, AllocKind::kMalloc, 1, i, 3)));
+    Release rel;
+    ledger.release(b.at(i), 4, &rel);
+    ASSERT_EQ(rel.verdict, Release::kLive);
+    ASSERT_TRUE(rel.quarantined);
+    held += 1;
+    for (int k = 0; k < rel.n_evicted; ++k) evicted.push_back(rel.evicted[k]), --held;
+    held_bytes_max = std::max(held_bytes_max, held * 64);
+  }
+  // 1 KiB a shard: 16 blocks of 64 bytes each, 64 shards.
+  EXPECT_LE(held_bytes_max, std::size_t{64} << 10);
+  EXPECT_GT(evicted.size(), Blocks::kCount / 2);
+  // Every evicted block was released earlier and is evicted once; an evicted block whose memory
+  // was reused (here: overwritten) is no longer taken for a double free.
+  std::sort(evicted.begin(), evicted.end());
+  EXPECT_EQ(std::adjacent_find(evicted.begin(), evicted.end()), evicted.end());
+  std::memset(reinterpret_cast<void*>(evicted[0]), 0, Blocks::kSize);
+  Release again;
+  ledger.release(evicted[0], 5, &again);
+  EXPECT_EQ(again.verdict, Release::kUnknown);
+  // One still held is.
+  Release last;
+  ledger.release(b.at(Blocks::kCount - 1), 5, &last);
+  EXPECT_EQ(last.verdict, Release::kDoubleFree);
 }
 
 TEST(Ledger, ConcurrentThreadsKeepEveryRecord) {
