@@ -26,13 +26,14 @@ PEERS = {  # LD_PRELOAD paths of the allocators compared against (Debian package
     "jemalloc": ("libjemalloc-dev", LIBDIR + "/libjemalloc.so.2"),
     "tcmalloc": ("libgoogle-perftools-dev", LIBDIR + "/libtcmalloc_minimal.so.4"),
 }
-CONFIGS = ["glibc", "hl-pools", "hl-full", "hl-full-q0", "mimalloc", "jemalloc", "tcmalloc",
-           "heaptrack"]
+CONFIGS = ["glibc", "hl-pools", "hl-full", "hl-full-q0", "hl-full-libunwind", "mimalloc", "jemalloc",
+           "tcmalloc", "heaptrack"]
 CONFIG_TITLES = {
     "glibc": "glibc (plain)",
     "hl-pools": "heapledger track=0",
     "hl-full": "heapledger full",
     "hl-full-q0": "heapledger full, quarantine_mb=0 (diagnostic)",
+    "hl-full-libunwind": "heapledger full, unwind=libunwind (diagnostic)",
     "mimalloc": "mimalloc",
     "jemalloc": "jemalloc",
     "tcmalloc": "tcmalloc",
@@ -164,6 +165,8 @@ def config_env(config, lib):
         env.update(LD_PRELOAD=lib, HEAPLEDGER_OPTIONS="log=none")
     elif config == "hl-full-q0":  # what the double-free quarantine costs, by difference
         env.update(LD_PRELOAD=lib, HEAPLEDGER_OPTIONS="log=none:quarantine_mb=0")
+    elif config == "hl-full-libunwind":  # what the fast unwinder saves, by difference
+        env.update(LD_PRELOAD=lib, HEAPLEDGER_OPTIONS="log=none:unwind=libunwind")
     elif config in PEERS:
         env.update(LD_PRELOAD=PEERS[config][1])
     return env
