@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <atomic>
 #include <bit>
 #include <cstring>
@@ -139,7 +140,21 @@ struct OwnPath {
   std::uintptr_t ra[kOwnFramesMax], sp[kOwnFramesMax];
 };
 
+// The program frames of this thread's last walk. A new walk that reaches one of its frames (same
+// return address and sp) with every step from there on rsp-based, and finds the slots above
+// still holding the same return addresses, takes the rest from it: the inner frames of two
+// allocations differ, the outer ones (an interpreter's loop, main) rarely do.
+struct LastWalk {
+  static constexpr int kFrames = 96;
+  std::uintptr_t ra[kFrames], sp[kFrames];
+  int n;             // frames stored
+  int rsp_from;      // steps from frames at index >= rsp_from were all rsp-based
+  bool complete;     // the walk ended at the outermost frame, and all of it is stored
+  std::uint32_t epoch;
+};
+
 struct Memo {
+  LastWalk last;
   static constexpr std::uint32_t kPaths = 4;
   OwnPath paths[kPaths];
   std::uint32_t next_path;
@@ -283,19 +298,50 @@ HL_NOINLINE int capture(std::uintptr_t* out, int max_frames, std::uint32_t epoch
   const int first_program = n;
   int depth = 0;
   bool memoisable = true;
-  constexpr int kKept = MemoEntry::kFrames + 1;
-  std::uintptr_t ras[kKept], sps[kKept];  // from the first program frame on
-  for (;;) {
-    if (n < kOwnFramesMax && in_self(c.ra)) depth = 0, memoisable = false;
-    else if (depth < max_frames) out[depth++] = c.ra;
-    if (n - first_program < kKept) ras[n - first_program] = c.ra, sps[n - first_program] = c.sp;
+  std::uintptr_t ras[LastWalk::kFrames], sps[LastWalk::kFrames];  // from the first program frame on
+  int rsp_from = 0;
+  // One frame into the result; true when the walk has all the frames it needs.
+  auto take = [&](std::uintptr_t ra, std::uintptr_t sp) {
+    if (n < kOwnFramesMax && in_self(ra)) depth = 0, memoisable = false;
+    else if (depth < max_frames) out[depth++] = ra;
+    if (n - first_program < LastWalk::kFrames) ras[n - first_program] = ra, sps[n - first_program] = sp;
     ++n;
-    if (depth >= max_frames && n >= kOwnFramesMax) break;
+    return depth >= max_frames && n >= kOwnFramesMax;
+  };
+  LastWalk& last = tl_memo.last;
+  int at = last.epoch == epoch ? 0 : last.n;  // the last walk's frames not yet below this one
+  bool complete = false;
+  for (;;) {
+    if (take(c.ra, c.sp)) break;
+    while (at < last.n && last.sp[at] < c.sp) ++at;
+    // A last walk cut short (by its own limit) serves only if it has all the frames we need.
+    const int needed = std::max(max_frames - depth, kOwnFramesMax - n);
+    if (at < last.n && last.sp[at] == c.sp && last.ra[at] == c.ra && at >= last.rsp_from &&
+        (last.complete || last.n - at - 1 >= needed) &&
+        slots_hold(&last.ra[at + 1], &last.sp[at + 1], static_cast<std::uint32_t>(last.n - at - 1))) {
+      bool enough = false;
+      for (int i = at + 1; i < last.n && !enough; ++i) enough = take(last.ra[i], last.sp[i]);
+      if (!enough && !last.complete) return kUseLibunwind;  // it stopped short of what we need
+      complete = !enough;  // it reached the outermost frame before our limit
+      break;
+    }
+    const int index = n - 1 - first_program;  // of the frame being stepped from
     Cursor::Step st = c.step(&rsp_based);
     if (st == Cursor::kFailed) return kUseLibunwind;
-    if (!rsp_based) memoisable = false;
-    if (st == Cursor::kOutermost) break;
+    if (!rsp_based) memoisable = false, rsp_from = index + 1;
+    if (st == Cursor::kOutermost) {
+      complete = true;
+      break;
+    }
   }
+  // This walk is the next one's last walk.
+  const int total = n - first_program;
+  last.n = total < LastWalk::kFrames ? total : LastWalk::kFrames;
+  last.complete = complete && total <= LastWalk::kFrames;
+  last.rsp_from = rsp_from;
+  last.epoch = epoch;
+  for (int i = 0; i < last.n; ++i) last.ra[i] = ras[i], last.sp[i] = sps[i];
+
   // Worth remembering: frames first_program+1 .. n-1 are checked by their slots on a hit.
   const int checked = n - first_program - 1;
   if (memoisable && checked <= MemoEntry::kFrames) {
