@@ -11,6 +11,7 @@
 #include "shim/config.h"
 #include "shim/os.h"
 #include "shim/spin_lock.h"
+#include "tracker/internal_alloc.h"
 #include "tracker/modules.h"
 #include "tracker/runtime_api.h"
 
@@ -103,9 +104,14 @@ HL_NOINLINE bool look_up_bounds() {
   return tl_bounds.state == 1;
 }
 
+constexpr std::uintptr_t kLearnStackMin = 32 * 1024;
+
 // Reads the rule for the call that returns to ra from its module's CFI. Never waits: if another
 // thread is learning (or a fork holds the lock), this walk goes to libunwind.
 HL_NOINLINE bool learn(std::uintptr_t ra, std::uint64_t key, FrameRule* out) {
+  // libdw needs a few KiB of stack: on a thread with little left (16 KiB stacks), libunwind
+  // takes this stack and the rule is learned another time.
+  if (reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0)) - tl_bounds.lo < kLearnStackMin) return false;
   if (!g_learn_lock.try_lock()) return false;
   FrameRule rule;
   rule.kind = FrameRule::kComplex;
@@ -154,7 +160,10 @@ struct LastWalk {
 };
 
 struct Memo {
-  LastWalk last;
+  Memo* next_spare;
+  LastWalk walks[2];  // the last walk, and the one being written (not on the stack: threads
+  std::uint32_t last; // with 16 KiB stacks allocate too)
+  std::uintptr_t scratch[kOwnFramesMax + 256];
   static constexpr std::uint32_t kPaths = 4;
   OwnPath paths[kPaths];
   std::uint32_t next_path;
@@ -168,7 +177,33 @@ struct Memo {
     return static_cast<std::uint32_t>(((ra ^ (sp << 7)) * 0x9E3779B97F4A7C15ull) >> 61);
   }
 };
-thread_local Memo tl_memo HL_TLS;
+// Each thread's memo lives in tracker memory, not in static TLS: 11 KiB of TLS per thread would
+// come out of every thread's stack (a program creating threads with 16 KiB stacks would fail).
+// Threads that end hand theirs to the next thread.
+struct MemoSlot {
+  Memo* memo;
+  bool retired;  // this thread has ended (its TLS destructors are running): no new memo
+};
+thread_local MemoSlot tl_memo_slot HL_TLS;
+constinit SpinLock g_spare_lock;
+Memo* g_spare_memos HL_GUARDED_BY(g_spare_lock) = nullptr;  // linked through Memo::next_spare
+
+HL_NOINLINE Memo* new_memo() {
+  if (tl_memo_slot.retired) return nullptr;
+  Memo* m = nullptr;
+  {
+    SpinGuard guard(g_spare_lock);
+    if ((m = g_spare_memos)) g_spare_memos = m->next_spare;
+  }
+  if (m) std::memset(static_cast<void*>(m), 0, sizeof *m);
+  else m = static_cast<Memo*>(internal_alloc(sizeof(Memo)));  // zero-filled
+  return tl_memo_slot.memo = m;
+}
+
+HL_ALWAYS_INLINE Memo* this_thread_memo() {
+  Memo* m = tl_memo_slot.memo;
+  return HL_LIKELY(m != nullptr) ? m : new_memo();
+}
 
 std::uintptr_t g_self_start = 0, g_self_end = 0;
 HL_ALWAYS_INLINE bool in_self(std::uintptr_t a) { return a - g_self_start < g_self_end - g_self_start; }
@@ -217,7 +252,7 @@ HL_ALWAYS_INLINE bool memo_matches(const MemoEntry& e, std::uintptr_t ra, std::u
 
 // The program's first frame (return address, sp) and how many raw frames precede it, from a
 // known own path.
-HL_ALWAYS_INLINE bool own_path_hit(std::uintptr_t ra0, std::uintptr_t sp0, std::uintptr_t* key_ra,
+HL_ALWAYS_INLINE bool own_path_hit(Memo& tl_memo, std::uintptr_t ra0, std::uintptr_t sp0, std::uintptr_t* key_ra,
                                    std::uintptr_t* key_sp, int* n) {
   for (const OwnPath& p : tl_memo.paths) {
     if (p.ra0 != ra0 || p.sp0 != sp0 || !slots_hold(p.ra, p.sp, p.n)) continue;
@@ -232,7 +267,7 @@ HL_ALWAYS_INLINE bool own_path_hit(std::uintptr_t ra0, std::uintptr_t sp0, std::
 
 // Walks our own frames from (ra0, sp0): the program's first frame, remembered as an own path
 // when every own frame is rsp-based. False if the walk cannot be done here.
-HL_NOINLINE bool walk_own_path(const std::uintptr_t* regs, std::uint64_t tag, std::uintptr_t* key_ra,
+HL_NOINLINE bool walk_own_path(Memo& tl_memo, const std::uintptr_t* regs, std::uint64_t tag, std::uintptr_t* key_ra,
                                std::uintptr_t* key_sp, int* n_out) {
   Cursor c{regs[0], regs[1], regs[2], tl_bounds.hi, tag};
   std::uintptr_t ra[kOwnFramesMax], sp[kOwnFramesMax];
@@ -266,8 +301,11 @@ void init(const RuntimeApi* runtime, ModuleMap* modules, std::uintptr_t self_sta
 }
 
 HL_NOINLINE int capture(std::uintptr_t* out, int max_frames, std::uint32_t epoch, std::uint32_t* memo) {
-  tl_memo.pending = nullptr;
   if (HL_UNLIKELY(!g_runtime)) return kUseLibunwind;
+  Memo* memo_of_thread = this_thread_memo();
+  if (HL_UNLIKELY(!memo_of_thread)) return kUseLibunwind;
+  Memo& tl_memo = *memo_of_thread;
+  tl_memo.pending = nullptr;
   if (HL_UNLIKELY(tl_bounds.state != 1) && !look_up_bounds()) return kUseLibunwind;
   std::uintptr_t regs[3];
   heapledger_caller_registers(regs);
@@ -277,7 +315,8 @@ HL_NOINLINE int capture(std::uintptr_t* out, int max_frames, std::uint32_t epoch
   // The program's first frame, past our own.
   std::uintptr_t key_ra, key_sp;
   int n;  // raw frames before it (our own)
-  if (!own_path_hit(regs[0], regs[1], &key_ra, &key_sp, &n) && !walk_own_path(regs, tag, &key_ra, &key_sp, &n))
+  if (!own_path_hit(tl_memo, regs[0], regs[1], &key_ra, &key_sp, &n) &&
+      !walk_own_path(tl_memo, regs, tag, &key_ra, &key_sp, &n))
     return kUseLibunwind;
   const std::uint32_t set = Memo::set(key_ra, key_sp);
   for (std::uint32_t way = 0; way < Memo::kWays; ++way) {
@@ -298,7 +337,10 @@ HL_NOINLINE int capture(std::uintptr_t* out, int max_frames, std::uint32_t epoch
   const int first_program = n;
   int depth = 0;
   bool memoisable = true;
-  std::uintptr_t ras[LastWalk::kFrames], sps[LastWalk::kFrames];  // from the first program frame on
+  LastWalk& last = tl_memo.walks[tl_memo.last];
+  LastWalk& now = tl_memo.walks[tl_memo.last ^ 1];
+  std::uintptr_t* const ras = now.ra;  // from the first program frame on
+  std::uintptr_t* const sps = now.sp;
   int rsp_from = 0;
   // One frame into the result; true when the walk has all the frames it needs.
   auto take = [&](std::uintptr_t ra, std::uintptr_t sp) {
@@ -308,7 +350,6 @@ HL_NOINLINE int capture(std::uintptr_t* out, int max_frames, std::uint32_t epoch
     ++n;
     return depth >= max_frames && n >= kOwnFramesMax;
   };
-  LastWalk& last = tl_memo.last;
   int at = last.epoch == epoch ? 0 : last.n;  // the last walk's frames not yet below this one
   bool complete = false;
   for (;;) {
@@ -336,11 +377,11 @@ HL_NOINLINE int capture(std::uintptr_t* out, int max_frames, std::uint32_t epoch
   }
   // This walk is the next one's last walk.
   const int total = n - first_program;
-  last.n = total < LastWalk::kFrames ? total : LastWalk::kFrames;
-  last.complete = complete && total <= LastWalk::kFrames;
-  last.rsp_from = rsp_from;
-  last.epoch = epoch;
-  for (int i = 0; i < last.n; ++i) last.ra[i] = ras[i], last.sp[i] = sps[i];
+  now.n = total < LastWalk::kFrames ? total : LastWalk::kFrames;
+  now.complete = complete && total <= LastWalk::kFrames;
+  now.rsp_from = rsp_from;
+  now.epoch = epoch;
+  tl_memo.last ^= 1;
 
   // Worth remembering: frames first_program+1 .. n-1 are checked by their slots on a hit.
   const int checked = n - first_program - 1;
@@ -359,14 +400,36 @@ HL_NOINLINE int capture(std::uintptr_t* out, int max_frames, std::uint32_t epoch
 }
 
 void remember(std::uint32_t memo) {
-  MemoEntry* e = tl_memo.pending;
+  Memo* m = tl_memo_slot.memo;
+  MemoEntry* e = m ? m->pending : nullptr;
   if (!e) return;
   e->memo = memo;
-  e->max_frames = tl_memo.pending_max_frames;
-  tl_memo.pending = nullptr;
+  e->max_frames = m->pending_max_frames;
+  m->pending = nullptr;
 }
 
-void prefork() { g_learn_lock.lock(); }
-void postfork() { g_learn_lock.unlock(); }
+std::uintptr_t* scratch() {
+  Memo* m = this_thread_memo();
+  return m ? m->scratch : nullptr;
+}
+
+void thread_exit() {
+  tl_memo_slot.retired = true;
+  Memo* m = tl_memo_slot.memo;
+  if (!m) return;
+  tl_memo_slot.memo = nullptr;
+  SpinGuard guard(g_spare_lock);
+  m->next_spare = g_spare_memos;
+  g_spare_memos = m;
+}
+
+void prefork() {
+  g_learn_lock.lock();
+  g_spare_lock.lock();
+}
+void postfork() {
+  g_spare_lock.unlock();
+  g_learn_lock.unlock();
+}
 
 }  // namespace heapledger::detail::fast_unwind

@@ -41,7 +41,14 @@ int capture(std::uintptr_t* out, int max_frames, std::uint32_t epoch, std::uint3
 // After capture() returned a count: remember `memo` (the interned stack id) for this stack.
 void remember(std::uint32_t memo);
 
-// fork: the lock around learning rules is held across fork().
+// kOwnFramesMax + 256 words of this thread's (null if none): unwind=verify's buffer, kept off
+// the stack.
+std::uintptr_t* scratch();
+
+// The calling thread is ending: its memo goes to the next thread that needs one.
+void thread_exit();
+
+// fork: the locks around learning rules and spare memos are held across fork().
 void prefork();
 void postfork();
 

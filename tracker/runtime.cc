@@ -107,6 +107,8 @@ FrameRule frame_rule(const char* path, std::uint32_t module, std::uintptr_t pc) 
   return rule;
 }
 
+void forget_unloaded() { unw_flush_cache(unw_local_addr_space, 0, 0); }
+
 }  // namespace
 
 extern "C" __attribute__((visibility("default"))) const heapledger::detail::RuntimeApi*
@@ -114,7 +116,7 @@ heapledger_runtime_api() {
   using namespace heapledger::detail;
   // The tracker calls unw_backtrace itself, not a wrapper: every frame between the program and
   // the unwinder is one more step on every allocation and free.
-  static const RuntimeApi api{kRuntimeAbiVersion, unw_backtrace, frame_rule};
+  static const RuntimeApi api{kRuntimeAbiVersion, unw_backtrace, frame_rule, forget_unloaded};
   unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
   return &api;
 }

@@ -56,6 +56,9 @@ struct RuntimeApi {
   // a stable number for that loaded object (files are opened once each). Not thread-safe: the
   // caller serialises. Never throws; kComplex when anything is missing.
   FrameRule (*frame_rule)(const char* path, std::uint32_t module, std::uintptr_t pc);
+  // A module was unloaded: libunwind forgets what it cached by address (another library can be
+  // loaded there next).
+  void (*forget_unloaded)();
 };
 
 // What libheapledger.so knows at exit, as plain data (it does not link the C++ library, so it
@@ -121,7 +124,7 @@ struct ReporterApi {
   void (*write_reports)(const ExitData* data, const ReportRequest* request, ReportOutcome* out);
 };
 
-constexpr int kRuntimeAbiVersion = 3;
+constexpr int kRuntimeAbiVersion = 4;
 constexpr const char* kRuntimeEntry = "heapledger_runtime_api";
 constexpr const char* kRuntimeFile = "libheapledger_runtime.so";
 constexpr const char* kReporterEntry = "heapledger_reporter_api";

@@ -21,7 +21,10 @@ const Dwfl_Callbacks kCallbacks = {
     .debuginfo_path = nullptr,
 };
 
+// Only mangled names: __cxa_demangle also reads a bare "g" or "f" as a type ("__float128",
+// "float"), which C functions with one-letter names are.
 std::string demangle(const char* name) {
+  if (std::strncmp(name, "_Z", 2) != 0) return name;
   int status = 0;
   char* out = abi::__cxa_demangle(name, nullptr, nullptr, &status);
   if (status != 0 || !out) return name;

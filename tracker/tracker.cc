@@ -78,6 +78,7 @@ void recycle_counts() {
 void remember_dead_stack(void*) {
   BusyScope busy;
   recycle_counts();
+  fast_unwind::thread_exit();
   pthread_attr_t attr;
   if (pthread_getattr_np(pthread_self(), &attr) != 0) return;
   void* addr = nullptr;
@@ -129,26 +130,35 @@ bool in_self(std::uintptr_t a) { return a >= g_state.self_start && a < g_state.s
 // The program's frames: everything up to the last frame inside libheapledger.so (the entry
 // point) is ours, the rest belongs to the program.
 using fast_unwind::kOwnFramesMax;
-std::uint32_t program_frames(const std::uintptr_t* raw, int n, std::uintptr_t* out, int max_frames) {
+// The program's frames within raw[0..n): returns where they start; *depth says how many (at most
+// max_frames).
+int program_start(const std::uintptr_t* raw, int n, int max_frames, std::uint32_t* depth) {
   int first = 0;
   for (int i = 0; i < n && i < kOwnFramesMax; ++i)
     if (in_self(raw[i])) first = i + 1;
-  std::uint32_t depth = 0;
-  for (int i = first; i < n && depth < static_cast<std::uint32_t>(max_frames); ++i) out[depth++] = raw[i];
-  return depth;
+  *depth = static_cast<std::uint32_t>(std::min(n - first, max_frames));
+  return first;
 }
 
 std::uint32_t libunwind_frames(std::uintptr_t* out, int max_frames) {
   std::uintptr_t raw[kMaxFramesLimit + kOwnFramesMax];
   int n = g_state.runtime->backtrace(reinterpret_cast<void**>(raw), max_frames + kOwnFramesMax);
-  return program_frames(raw, n, out, max_frames);
+  std::uint32_t depth;
+  int first = program_start(raw, n, max_frames, &depth);
+  std::copy(raw + first, raw + first + depth, out);
+  return depth;
 }
 
-// unwind=verify: the stack the fast path found against libunwind's.
+// unwind=verify: the stack the fast path found against libunwind's. Compared in place: threads
+// with 16 KiB stacks run this too.
 HL_NOINLINE void verify_unwind(const std::uintptr_t* frames, std::uint32_t depth, int max_frames) {
   Unwinding& u = g_state.unwinding;
-  std::uintptr_t check[kMaxFramesLimit];
-  std::uint32_t expected = libunwind_frames(check, max_frames);
+  std::uintptr_t* raw = fast_unwind::scratch();
+  if (!raw) return;
+  static_assert(kMaxFramesLimit == 256);
+  int n = g_state.runtime->backtrace(reinterpret_cast<void**>(raw), max_frames + kOwnFramesMax);
+  std::uint32_t expected;
+  const std::uintptr_t* check = raw + program_start(raw, n, max_frames, &expected);
   u.stacks.fetch_add(1, std::memory_order_relaxed);
   std::uint32_t i = 0;
   while (i < depth && i < expected && frames[i] == check[i]) ++i;
@@ -505,7 +515,10 @@ void report_unwind_verification() {
   warn(line);
 }
 
-void note_unload() { g_state.unload_epoch.fetch_add(1, std::memory_order_relaxed); }
+void note_unload() {
+  g_state.unload_epoch.fetch_add(1, std::memory_order_relaxed);
+  if (const RuntimeApi* runtime = g_state.runtime) runtime->forget_unloaded();
+}
 
 bool is_live(const void* p) { return g_state.ledger.find(reinterpret_cast<std::uintptr_t>(p), nullptr); }
 

@@ -232,6 +232,19 @@ class E2E(hl.HeapledgerTest):
         self.assertEqual(fast, slow)
         self.assertEqual(fast, verified)
 
+    def test_short_c_names(self):
+        _, _, report = self.traced("short_names")
+        self.assertLeak(report, "g", 24, 1)
+
+    def test_tiny_thread_stacks(self):
+        """Threads with 16 KiB stacks run as they do without the library (its static TLS and its
+        allocation path fit), and each one's leak is found."""
+        for options in ("", "unwind=verify"):
+            _, traced, report = self.traced("tiny_stacks", options=options)
+            self.assertEqual(traced.returncode, 0, traced.describe())
+            self.assertLeak(report, "tiny_leak", 8 * 40, 8)
+        self.assertIn(" 0 differed", traced.stderr)
+
     def test_demo(self):
         _, _, report = self.traced("demo")
         self.assertLeak(report, "demo::Cache::put", 256, 1)
