@@ -127,8 +127,7 @@ HL_NOINLINE bool learn(std::uintptr_t ra, std::uint64_t key, FrameRule* out) {
   return true;
 }
 
-
-// Recent stacks of this thread, by their first program frame (direct-mapped).
+// Recent stacks of this thread, by their first program frame (two-way sets, see Memo).
 struct MemoEntry {
   static constexpr int kFrames = 32;  // frames checked after the key frame; deeper: not memoised
   std::uintptr_t key_ra, key_sp;
@@ -163,7 +162,7 @@ struct Memo {
   Memo* next_spare;
   LastWalk walks[2];  // the last walk, and the one being written (not on the stack: threads
   std::uint32_t last; // with 16 KiB stacks allocate too)
-  std::uintptr_t scratch[kOwnFramesMax + 256];
+  std::uintptr_t scratch[kScratchWords];
   static constexpr std::uint32_t kPaths = 4;
   OwnPath paths[kPaths];
   std::uint32_t next_path;

@@ -12,7 +12,9 @@
 // same stack if its first program frame has the same (return address, sp) and every later slot
 // still holds the same return address: one load and compare per frame instead of a rule lookup,
 // and no interning. Stacks with an rbp-based frame are never memoised (a frame with alloca can
-// have the same sp with a different frame base).
+// have the same sp with a different frame base). The same slot check serves two more shortcuts:
+// our own frames from capture() to the program's first frame (per entry path), and the outer
+// part of the thread's last walk, which a new walk takes over once it reaches one of its frames.
 #pragma once
 
 #include <cstdint>
@@ -41,8 +43,8 @@ int capture(std::uintptr_t* out, int max_frames, std::uint32_t epoch, std::uint3
 // After capture() returned a count: remember `memo` (the interned stack id) for this stack.
 void remember(std::uint32_t memo);
 
-// kOwnFramesMax + 256 words of this thread's (null if none): unwind=verify's buffer, kept off
-// the stack.
+// kScratchWords words of this thread's (null if none): unwind=verify's buffer, kept off the stack.
+constexpr int kScratchWords = kOwnFramesMax + 256;
 std::uintptr_t* scratch();
 
 // The calling thread is ending: its memo goes to the next thread that needs one.

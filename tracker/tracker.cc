@@ -127,10 +127,9 @@ void count(std::uint64_t allocations, std::uint64_t frees, std::uint64_t bytes) 
 
 bool in_self(std::uintptr_t a) { return a >= g_state.self_start && a < g_state.self_end; }
 
-// The program's frames: everything up to the last frame inside libheapledger.so (the entry
-// point) is ours, the rest belongs to the program.
 using fast_unwind::kOwnFramesMax;
-// The program's frames within raw[0..n): returns where they start; *depth says how many (at most
+// The program's frames within raw[0..n): everything up to the last frame inside libheapledger.so
+// (the entry point) is ours. Returns where the program's start; *depth says how many (at most
 // max_frames).
 int program_start(const std::uintptr_t* raw, int n, int max_frames, std::uint32_t* depth) {
   int first = 0;
@@ -155,7 +154,7 @@ HL_NOINLINE void verify_unwind(const std::uintptr_t* frames, std::uint32_t depth
   Unwinding& u = g_state.unwinding;
   std::uintptr_t* raw = fast_unwind::scratch();
   if (!raw) return;
-  static_assert(kMaxFramesLimit == 256);
+  static_assert(fast_unwind::kScratchWords >= kMaxFramesLimit + kOwnFramesMax);
   int n = g_state.runtime->backtrace(reinterpret_cast<void**>(raw), max_frames + kOwnFramesMax);
   std::uint32_t expected;
   const std::uintptr_t* check = raw + program_start(raw, n, max_frames, &expected);
