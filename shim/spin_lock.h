@@ -13,21 +13,21 @@ namespace heapledger::detail {
 // Its address names the current thread (no system call, no allocation).
 inline thread_local char tl_thread_token HL_TLS;
 
+// The lock word is the holder's thread token, so taking the lock and naming its holder are one
+// atomic step: a signal handler that runs exit() on the holding thread, at whatever instruction it
+// interrupted, sees either a free lock or one held by its own thread, never a held lock with no
+// holder (which the exit report would wait for forever).
 class HL_CAPABILITY("mutex") SpinLock {
  public:
   void lock() HL_ACQUIRE() {
-    if (HL_UNLIKELY(locked_.exchange(true, std::memory_order_acquire))) lock_slow();
-    owner_.store(&tl_thread_token, std::memory_order_relaxed);
+    if (HL_UNLIKELY(!try_lock())) lock_slow();
   }
   bool try_lock() {
-    if (locked_.exchange(true, std::memory_order_acquire)) return false;
-    owner_.store(&tl_thread_token, std::memory_order_relaxed);
-    return true;
+    const char* none = nullptr;
+    return owner_.compare_exchange_strong(none, &tl_thread_token, std::memory_order_acquire,
+                                          std::memory_order_relaxed);
   }
-  void unlock() HL_RELEASE() {
-    owner_.store(nullptr, std::memory_order_relaxed);
-    locked_.store(false, std::memory_order_release);
-  }
+  void unlock() HL_RELEASE() { owner_.store(nullptr, std::memory_order_release); }
   // True while the calling thread holds it: exit() from a signal handler that interrupted the
   // allocator must not wait for a lock its own thread will never release.
   bool held_by_this_thread() const {
@@ -38,16 +38,13 @@ class HL_CAPABILITY("mutex") SpinLock {
   // Contended: spin briefly, then yield so a descheduled holder can run (2-core machines).
   HL_NOINLINE void lock_slow() {
     for (unsigned spins = 0;; ++spins) {
-      if (!locked_.load(std::memory_order_relaxed) &&
-          !locked_.exchange(true, std::memory_order_acquire))
-        return;
+      if (!owner_.load(std::memory_order_relaxed) && try_lock()) return;
       if (spins < 64)
         __builtin_ia32_pause();
       else
         sched_yield();
     }
   }
-  std::atomic<bool> locked_{false};
   std::atomic<const char*> owner_{nullptr};
 };
 
