@@ -26,6 +26,9 @@ void discard(void* p, std::size_t bytes);
 // mapping is remembered so the leak scan can skip it: those tables hold every block's address.
 void* map_internal(std::size_t bytes);
 void unmap_internal(void* p, std::size_t bytes);
+// An internal mapping of which only the pages written to ever cost memory (no commit charge, left
+// out of core dumps): for tables indexed by address, sized for the worst case and used sparsely.
+void* map_internal_sparse(std::size_t bytes);
 struct Range {
   void* start;
   std::size_t bytes;

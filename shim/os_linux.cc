@@ -76,12 +76,25 @@ void discard(void* p, std::size_t bytes) {
   madvise(p, bytes, MADV_DONTNEED);
 }
 
-void* map_internal(std::size_t bytes) {
-  void* p = map(bytes);
+namespace {
+
+void* remember_internal(void* p, std::size_t bytes) {
   if (!p) return nullptr;
   SpinGuard guard(g_internal_lock);
   if (g_internal_count < kMaxInternal) g_internal[g_internal_count++] = Range{p, bytes};
   return p;
+}
+
+}  // namespace
+
+void* map_internal(std::size_t bytes) { return remember_internal(map(bytes), bytes); }
+
+void* map_internal_sparse(std::size_t bytes) {
+  ErrnoKeeper keep;
+  void* p = checked(mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0));
+  if (p) madvise(p, bytes, MADV_DONTDUMP);
+  return remember_internal(p, bytes);
 }
 
 void unmap_internal(void* p, std::size_t bytes) {

@@ -290,6 +290,12 @@ bool owns_block_start(const void* p) {
          addr < reinterpret_cast<std::uintptr_t>(c.bump);
 }
 
+std::uintptr_t carved_end(unsigned cls) {
+  Central& c = g_central[cls];
+  SpinGuard guard(c.lock);
+  return reinterpret_cast<std::uintptr_t>(c.bump);
+}
+
 bool lock_held_by_this_thread() {
   if (g_init_lock.held_by_this_thread() || g_large_lock.held_by_this_thread()) return true;
   for (Central& c : g_central)

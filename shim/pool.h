@@ -113,6 +113,10 @@ HL_ALWAYS_INLINE std::size_t usable_size(const void* p) {
 // once, or a live large block. Used to tell invalid frees apart without touching the pools.
 bool owns_block_start(const void* p);
 
+// Where class `cls` has carved to so far: every block slot below it has been handed out at least
+// once, none above it ever has.
+std::uintptr_t carved_end(unsigned cls);
+
 // True if the calling thread holds any pool lock (it was interrupted inside the allocator).
 bool lock_held_by_this_thread();
 

@@ -448,8 +448,10 @@ bool LeakScan::run(Ledger& ledger, const RootPolicy& policy, std::uintptr_t stac
   }
   std::size_t i = 0;
   ledger.for_each_locked([&](std::uintptr_t addr, const Record& r) {
-    blocks_[i++] = ScannedBlock{addr, r.size(), r.time_us(), r.stack(), r.kind(), Reach::kUnreached};
+    if (i < count_)  // a thread still running may have added a block since the count
+      blocks_[i++] = ScannedBlock{addr, r.size(), r.time_us(), r.stack(), r.kind(), Reach::kUnreached};
   });
+  count_ = i;
   Scanner scanner(blocks_, count_);
   bool ok = scanner.prepare();
   if (ok) {

@@ -1,4 +1,4 @@
-// Ledger operations; see ledger.h. Each operation holds exactly one shard lock and calls nothing
+// Ledger operations; see ledger.h. Each operation holds at most one shard lock and calls nothing
 // that could allocate from the tracked heap.
 #include "tracker/ledger.h"
 
@@ -12,12 +12,17 @@ namespace heapledger::detail {
 // Re-entered from a signal handler in the middle of a shard operation (TryGuard): the
 // operation is skipped, which at worst leaves one block out of the books.
 bool Ledger::insert(std::uintptr_t addr, const Record& r) {
+  if (BlockRecords::Slot* slot = blocks_.slot(addr)) {
+    BlockRecords::put(slot, r);
+    return true;
+  }
   Shard& s = shard(addr);
   TryGuard guard(s.lock);
   return guard && s.map.insert(addr, r);
 }
 
 bool Ledger::erase(std::uintptr_t addr, Record* out) {
+  if (BlockRecords::Slot* slot = blocks_.slot(addr)) return BlockRecords::take(slot, out);
   Shard& s = shard(addr);
   TryGuard guard(s.lock);
   return guard && s.map.erase(addr, out);
@@ -36,14 +41,22 @@ void Ledger::set_quarantine(std::size_t bytes, std::size_t blocks, bool (*is_blo
   }
 }
 
+// A small block's record is taken without a lock; the shard lock is needed only to hold the
+// block back in the quarantine, or to look for the quarantine's tag when it was not live.
 void Ledger::release(std::uintptr_t addr, std::uint32_t free_stack, Release* out) {
-  Shard& s = shard(addr);
-  TryGuard guard(s.lock);
-  if (!guard) {
-    out->verdict = Release::kSkipped;
+  BlockRecords::Slot* slot = blocks_.slot(addr);
+  const bool taken = slot && BlockRecords::take(slot, &out->record);
+  if (taken && (quarantine_blocks_ == 0 || out->record.kind() == AllocKind::kInternal)) {
+    out->verdict = Release::kLive;
     return;
   }
-  if (s.map.erase(addr, &out->record)) {
+  Shard& s = shard(addr);
+  TryGuard guard(s.lock);
+  if (!guard) {  // taken: released at once, not held back
+    out->verdict = taken ? Release::kLive : Release::kSkipped;
+    return;
+  }
+  if (taken || (!slot && s.map.erase(addr, &out->record))) {
     out->verdict = Release::kLive;
     if (s.quarantine.ring && out->record.kind() != AllocKind::kInternal)
       quarantine(s, addr, FreedBlock{out->record.stack(), free_stack}, out);
@@ -90,6 +103,7 @@ void Ledger::quarantine(Shard& s, std::uintptr_t addr, const FreedBlock& f, Rele
 }
 
 bool Ledger::find(std::uintptr_t addr, Record* out) {
+  if (const BlockRecords::Slot* slot = blocks_.slot(addr)) return BlockRecords::get(slot, out);
   Shard& s = shard(addr);
   TryGuard guard(s.lock);
   if (!guard) return false;
@@ -99,7 +113,7 @@ bool Ledger::find(std::uintptr_t addr, Record* out) {
 }
 
 std::size_t Ledger::size() {
-  std::size_t n = 0;
+  std::size_t n = blocks_.size();
   for (Shard& s : shards_) {
     SpinGuard guard(s.lock);
     n += s.map.size();
@@ -108,7 +122,7 @@ std::size_t Ledger::size() {
 }
 
 std::size_t Ledger::memory_bytes() {
-  std::size_t n = 0;
+  std::size_t n = blocks_.memory_bytes();
   for (Shard& s : shards_) {
     SpinGuard guard(s.lock);
     n += s.map.memory_bytes();

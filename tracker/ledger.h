@@ -1,5 +1,8 @@
-// The ledger: every live tracked block, keyed by address. Sharded by address, each shard an
-// open-addressing table with its own lock, so threads rarely meet. 16 bytes of value per block.
+// The ledger: every live tracked block, keyed by address. The pools' small blocks have their
+// records at a place their address names (BlockRecords: no lock, no search); every other block
+// (large, or allocated before the pools existed) is in a table sharded by address, each shard an
+// open-addressing table with its own lock, so threads rarely meet. The shards also hold the
+// double-free quarantine. 16 bytes of record per block.
 #pragma once
 
 #include <cstddef>
@@ -7,37 +10,10 @@
 
 #include "shim/address_map.h"
 #include "shim/spin_lock.h"
-#include "tracker/alloc_kind.h"
+#include "tracker/block_records.h"
+#include "tracker/record.h"
 
 namespace heapledger::detail {
-
-// One live block, packed: size 40 bits (1 TiB), kind 4, thread 20; time in microseconds since
-// start 40 bits (12 days), stack id 24 bits.
-class Record {
- public:
-  Record() = default;
-  Record(std::uint64_t size, AllocKind kind, std::uint32_t thread, std::uint64_t time_us,
-         std::uint32_t stack)
-      : a_((size & kSizeMask) | std::uint64_t{static_cast<std::uint8_t>(kind)} << 40 |
-           std::uint64_t{thread & 0xFFFFF} << 44),
-        b_((time_us & kTimeMask) | std::uint64_t{stack} << 40) {}
-
-  std::uint64_t size() const { return a_ & kSizeMask; }
-  AllocKind kind() const { return static_cast<AllocKind>((a_ >> 40) & 0xF); }
-  std::uint32_t thread() const { return static_cast<std::uint32_t>(a_ >> 44); }
-  std::uint64_t time_us() const { return b_ & kTimeMask; }
-  std::uint32_t stack() const { return static_cast<std::uint32_t>(b_ >> 40); }
-
-  static constexpr std::uint64_t kMaxSize = (std::uint64_t{1} << 40) - 1;
-  static constexpr std::uint32_t kMaxStack = (1u << 24) - 1;
-
- private:
-  static constexpr std::uint64_t kSizeMask = kMaxSize;
-  static constexpr std::uint64_t kTimeMask = (std::uint64_t{1} << 40) - 1;
-  std::uint64_t a_ = 0;
-  std::uint64_t b_ = 0;
-};
-static_assert(sizeof(Record) == 16);
 
 // A block released recently (quarantined), so that a second free of it can be told apart and
 // shown with both stacks. Its memory is not reused while it is held back, so the record lives in
@@ -84,24 +60,27 @@ class Ledger {
   // Visits every block, one shard locked at a time.
   template <class F>
   void for_each(F&& f) {
+    blocks_.for_each(f);
     for (Shard& s : shards_) {
       SpinGuard guard(s.lock);
       s.map.for_each(f);
     }
   }
-  // The same, for a caller that holds every shard lock (lock_all), e.g. the leak scan.
+  // The same, for a caller that holds every shard lock (lock_all), e.g. the leak scan. The small
+  // blocks' records take no lock: a thread still running may change them meanwhile.
   template <class F>
   void for_each_locked(F&& f) {
+    blocks_.for_each(f);
     for (Shard& s : shards_) s.map.for_each(f);
   }
   std::size_t size_locked() {
-    std::size_t n = 0;
+    std::size_t n = blocks_.size();
     for (Shard& s : shards_) n += s.map.size();
     return n;
   }
 
   std::size_t size();
-  std::size_t memory_bytes();  // bytes of the shard tables
+  std::size_t memory_bytes();  // bytes of the small blocks' records and of the shard tables
   void lock_all();             // fork: held across fork(), released in parent and child
   bool lock_held_by_this_thread() const;
   void unlock_all();
@@ -129,6 +108,7 @@ class Ledger {
   Shard& shard(std::uintptr_t addr) { return shards_[mix_address(addr) & (kShards - 1)]; }
   void quarantine(Shard& s, std::uintptr_t addr, const FreedBlock& f, Release* out);
 
+  BlockRecords blocks_;
   Shard shards_[kShards];
   std::uint64_t quarantine_bytes_ = 0;   // per shard
   std::uint32_t quarantine_blocks_ = 0;  // per shard (ring capacity, a power of two)

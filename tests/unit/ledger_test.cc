@@ -2,9 +2,12 @@
 // backward-shift deletion under heavy churn, concurrent use from several threads.
 #include "tracker/ledger.h"
 
+#include "shim/pool.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <random>
 #include <thread>
@@ -15,11 +18,14 @@ namespace heapledger::detail {
 namespace {
 
 TEST(Record, PacksEveryFieldLosslessly) {
-  Record r((std::uint64_t{1} << 39) + 12345, AllocKind::kNewArrayAligned, 0xABCDE,
+  Record r((std::uint64_t{1} << 39) + 12345, AllocKind::kNewArrayAligned, 0x5ABCD,
            (std::uint64_t{1} << 39) + 777, 0xFFFFFE);
   EXPECT_EQ(r.size(), (std::uint64_t{1} << 39) + 12345);
   EXPECT_EQ(r.kind(), AllocKind::kNewArrayAligned);
-  EXPECT_EQ(r.thread(), 0xABCDEu);
+  EXPECT_EQ(r.thread(), 0x5ABCDu);
+  EXPECT_NE(r.first_word(), 0u);
+  EXPECT_NE(Record(0, AllocKind::kMalloc, 0, 0, 0).first_word(), 0u) << "zero means no block";
+  EXPECT_EQ(Record(16, AllocKind::kNew, Record::kThreadMask + 3, 0, 0).thread(), 2u) << "thread numbers wrap";
   EXPECT_EQ(r.time_us(), (std::uint64_t{1} << 39) + 777);
   EXPECT_EQ(r.stack(), 0xFFFFFEu);
 }
@@ -163,6 +169,84 @@ TEST(Ledger, ConcurrentThreadsKeepEveryRecord) {
   std::uint64_t expected = 0;
   for (int i = 0; i < kPerThread; i += 2) expected += static_cast<std::uint64_t>(i);
   EXPECT_EQ(total, expected * kThreads);
+}
+
+// The pools' small blocks have their records at a place their address names, not in the map.
+TEST(Ledger, PoolBlocksAreFoundByTheirAddress) {
+  static Ledger ledger;
+  std::vector<std::pair<std::uintptr_t, std::size_t>> blocks;
+  for (std::size_t size : {1, 16, 17, 100, 112, 1000, 5000, 32768})
+    for (int i = 0; i < 50; ++i)
+      blocks.emplace_back(reinterpret_cast<std::uintptr_t>(pool::alloc(size)), size);
+  for (auto [addr, size] : blocks) ASSERT_TRUE(ledger.insert(addr, Record(size, AllocKind::kNew, 3, 4, 5)));
+  EXPECT_EQ(ledger.size(), blocks.size());
+  std::size_t visited = 0;
+  ledger.for_each([&](std::uintptr_t addr, const Record& r) {
+    auto it = std::find(blocks.begin(), blocks.end(), std::make_pair(addr, static_cast<std::size_t>(r.size())));
+    EXPECT_NE(it, blocks.end()) << addr;
+    ++visited;
+  });
+  EXPECT_EQ(visited, blocks.size());
+  for (auto [addr, size] : blocks) {
+    Record r;
+    ASSERT_TRUE(ledger.find(addr, &r));
+    EXPECT_EQ(r.size(), size);
+    EXPECT_EQ(r.stack(), 5u);
+    EXPECT_FALSE(ledger.find(addr + 8, nullptr)) << "inside a block is not a block";
+  }
+  for (auto [addr, size] : blocks) {
+    Record r;
+    ASSERT_TRUE(ledger.erase(addr, &r));
+    EXPECT_EQ(r.size(), size);
+    EXPECT_EQ(r.kind(), AllocKind::kNew);
+    EXPECT_FALSE(ledger.erase(addr, &r));
+    pool::free(reinterpret_cast<void*>(addr));
+  }
+  EXPECT_EQ(ledger.size(), 0u);
+}
+
+TEST(Ledger, OfTwoThreadsFreeingOneBlockExactlyOneGetsItsRecord) {
+  static Ledger ledger;
+  constexpr int kBlocks = 20000;
+  std::vector<std::uintptr_t> blocks;
+  for (int i = 0; i < kBlocks; ++i) {
+    blocks.push_back(reinterpret_cast<std::uintptr_t>(pool::alloc(48)));
+    ASSERT_TRUE(ledger.insert(blocks.back(), Record(48, AllocKind::kMalloc, 1, 0, 0)));
+  }
+  std::atomic<int> taken{0};
+  std::atomic<bool> go{false};
+  auto race = [&] {
+    while (!go.load()) {
+    }
+    for (std::uintptr_t addr : blocks)
+      if (ledger.erase(addr, nullptr)) taken.fetch_add(1);
+  };
+  std::thread a(race), b(race);
+  go.store(true);
+  a.join();
+  b.join();
+  EXPECT_EQ(taken.load(), kBlocks);
+  for (std::uintptr_t addr : blocks) pool::free(reinterpret_cast<void*>(addr));
+}
+
+TEST(Ledger, PoolBlocksInTheQuarantineTellDoubleFrees) {
+  Ledger ledger;
+  ledger.set_quarantine(std::size_t{1} << 20, 4096, pool::owns_block_start);
+  void* p = pool::alloc(64);
+  auto addr = reinterpret_cast<std::uintptr_t>(p);
+  ASSERT_TRUE(ledger.insert(addr, Record(64, AllocKind::kMalloc, 1, 5, 7)));
+  Release first;
+  ledger.release(addr, 9, &first);
+  ASSERT_EQ(first.verdict, Release::kLive);
+  EXPECT_TRUE(first.quarantined);
+  Release second;
+  ledger.release(addr, 11, &second);
+  ASSERT_EQ(second.verdict, Release::kDoubleFree);
+  EXPECT_EQ(second.freed.alloc_stack, 7u);
+  EXPECT_EQ(second.freed.free_stack, 9u);
+  Release inside;
+  ledger.release(addr + 8, 11, &inside);
+  EXPECT_EQ(inside.verdict, Release::kUnknown);
 }
 
 }  // namespace

@@ -1,0 +1,70 @@
+// BlockRecords: mapping the slices, and the walks over them; see block_records.h.
+#include "tracker/block_records.h"
+
+#include "shim/os.h"
+
+namespace heapledger::detail {
+
+namespace {
+
+constexpr std::uint64_t round_to_pages(std::uint64_t bytes) {
+  return (bytes + os::kPageSize - 1) / os::kPageSize * os::kPageSize;
+}
+
+}  // namespace
+
+// One sparse mapping for every class: with 64 GiB ranges that is about 200 GiB of address space,
+// of which only the slots of carved blocks are ever touched. If the system will not map it
+// (strict overcommit, ulimit -v), every block stays in the ledger's map.
+bool BlockRecords::map_slices() {
+  SpinGuard guard(map_lock_);
+  if (State s = state_.load(std::memory_order_relaxed); s != kUntried) return s == kReady;
+  const pool::Region& region = pool::g_region;
+  if (region.size == 0) return false;  // the pools are not set up yet: try again later
+  const std::uint64_t range = std::uint64_t{1} << region.shift;
+  std::uint64_t total = 0;
+  for (unsigned cls = 0; cls < kNumClasses; ++cls) {
+    Class& c = classes_[cls];
+    c.size = kClassSize[cls];
+    c.first_offset = class_offset(cls);
+    c.span = range - c.first_offset;
+    c.reciprocal = ((std::uint64_t{1} << 32) + c.size / 16 - 1) / (c.size / 16);
+    total += round_to_pages((c.span + c.size - 1) / c.size * sizeof(Slot));
+  }
+  auto* base = static_cast<char*>(os::map_internal_sparse(total));
+  if (!base) {
+    state_.store(kFailed, std::memory_order_release);
+    return false;
+  }
+  for (Class& c : classes_) {
+    c.slots = reinterpret_cast<Slot*>(base);
+    base += round_to_pages((c.span + c.size - 1) / c.size * sizeof(Slot));
+  }
+  class_mask_ = range - 1;
+  state_.store(kReady, std::memory_order_release);
+  return true;
+}
+
+std::uintptr_t BlockRecords::class_start(unsigned cls) const {
+  return pool::g_region.base + (std::uintptr_t{cls} << pool::g_region.shift) + classes_[cls].first_offset;
+}
+
+std::uint64_t BlockRecords::carved_slots(unsigned cls) const {
+  std::uintptr_t end = pool::carved_end(cls), start = class_start(cls);
+  return end > start ? (end - start + classes_[cls].size - 1) / classes_[cls].size : 0;
+}
+
+std::size_t BlockRecords::size() {
+  std::size_t n = 0;
+  for_each([&](std::uintptr_t, const Record&) { ++n; });
+  return n;
+}
+
+std::size_t BlockRecords::memory_bytes() {
+  if (state_.load(std::memory_order_acquire) != kReady) return 0;
+  std::size_t bytes = 0;
+  for (unsigned cls = 0; cls < kNumClasses; ++cls) bytes += round_to_pages(carved_slots(cls) * sizeof(Slot));
+  return bytes;
+}
+
+}  // namespace heapledger::detail

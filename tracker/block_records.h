@@ -1,0 +1,101 @@
+// Records of the pools' small blocks, found from the address alone: the pools' region gives the
+// class, the offset into the class's range gives the block's number, and the record sits at that
+// number in the class's slice of one sparse mapping. Recording a block is two stores and dropping
+// it one exchange: no lock, no search, no hash. A slice's pages cost memory only as far as its
+// class has carved blocks, so the table costs 16 bytes per block slot the pools have handed out.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "shim/config.h"
+#include "shim/pool.h"
+#include "shim/size_classes.h"
+#include "shim/spin_lock.h"
+#include "tracker/record.h"
+
+namespace heapledger::detail {
+
+class BlockRecords {
+ public:
+  struct Slot {
+    std::atomic<std::uint64_t> first;  // the record's first word; 0: no live block here
+    std::atomic<std::uint64_t> second;
+  };
+
+  // The slot of the small block starting exactly at addr. Null for any other address, and for
+  // every address if the table could not be mapped (the ledger's map then keeps those blocks).
+  HL_ALWAYS_INLINE Slot* slot(std::uintptr_t addr) {
+    const pool::Region& region = pool::g_region;
+    std::uintptr_t off = addr - region.base;
+    if (off >= region.size) return nullptr;
+    if (HL_UNLIKELY(state_.load(std::memory_order_acquire) != kReady) && !map_slices()) return nullptr;
+    const Class& c = classes_[off >> region.shift];
+    std::uint64_t rel = (off & class_mask_) - c.first_offset;  // wraps below the first block
+    if (rel >= c.span) return nullptr;
+    // rel / size, exact when rel is a multiple of size (rel >> 4 < 2^32); otherwise the check
+    // below fails, as it must for an address inside a block.
+    std::uint64_t n = ((rel >> 4) * c.reciprocal) >> 32;
+    if (n * c.size != rel) return nullptr;
+    return c.slots + n;
+  }
+
+  static void put(Slot* s, const Record& r) {
+    s->second.store(r.second_word(), std::memory_order_relaxed);
+    s->first.store(r.first_word(), std::memory_order_release);
+  }
+  // Empties the slot; false if it held no live block. Of two threads freeing one block at once,
+  // exactly one gets the record.
+  static bool take(Slot* s, Record* out) {
+    std::uint64_t second = s->second.load(std::memory_order_relaxed);
+    std::uint64_t first = s->first.exchange(0, std::memory_order_acq_rel);
+    if (first == 0) return false;
+    if (out) *out = Record::from_words(first, second);
+    return true;
+  }
+  static bool get(const Slot* s, Record* out) {
+    std::uint64_t first = s->first.load(std::memory_order_acquire);
+    if (first == 0) return false;
+    if (out) *out = Record::from_words(first, s->second.load(std::memory_order_relaxed));
+    return true;
+  }
+
+  // Visits every live record, class by class in address order, up to where each class has carved.
+  template <class F>
+  void for_each(F&& f) {
+    if (state_.load(std::memory_order_acquire) != kReady) return;
+    for (unsigned cls = 0; cls < kNumClasses; ++cls) {
+      const Class& c = classes_[cls];
+      std::uintptr_t start = class_start(cls);
+      std::uint64_t carved = carved_slots(cls);
+      for (std::uint64_t n = 0; n < carved; ++n) {
+        Record r;
+        if (get(&c.slots[n], &r)) f(start + n * c.size, r);
+      }
+    }
+  }
+  std::size_t size();
+  std::size_t memory_bytes();  // bytes of the slots of every block carved so far
+
+ private:
+  enum State : std::uint8_t { kUntried, kReady, kFailed };
+  struct Class {
+    Slot* slots;
+    std::uint64_t first_offset;  // of the class's first block within its range
+    std::uint64_t span;          // bytes from the first block to the end of the range
+    std::uint64_t reciprocal;    // ceil(2^32 / (size / 16))
+    std::uint64_t size;
+  };
+
+  HL_COLD bool map_slices();
+  std::uintptr_t class_start(unsigned cls) const;
+  std::uint64_t carved_slots(unsigned cls) const;
+
+  std::atomic<State> state_{kUntried};
+  SpinLock map_lock_;
+  std::uint64_t class_mask_ = 0;
+  Class classes_[kNumClasses] = {};
+};
+
+}  // namespace heapledger::detail
