@@ -77,6 +77,7 @@ class BlockRecords {
   }
   std::size_t size();
   std::size_t memory_bytes();  // bytes of the slots of every block carved so far
+  bool mapped() const { return state_.load(std::memory_order_acquire) == kReady; }
 
  private:
   enum State : std::uint8_t { kUntried, kReady, kFailed };

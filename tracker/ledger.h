@@ -81,6 +81,7 @@ class Ledger {
 
   std::size_t size();
   std::size_t memory_bytes();  // bytes of the small blocks' records and of the shard tables
+  bool records_by_address() const { return blocks_.mapped(); }  // false: all in the map
   void lock_all();             // fork: held across fork(), released in parent and child
   bool lock_held_by_this_thread() const;
   void unlock_all();

@@ -5,10 +5,12 @@
 #include "shim/pool.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <fstream>
 #include <random>
 #include <thread>
 #include <unordered_map>
@@ -179,6 +181,7 @@ TEST(Ledger, PoolBlocksAreFoundByTheirAddress) {
     for (int i = 0; i < 50; ++i)
       blocks.emplace_back(reinterpret_cast<std::uintptr_t>(pool::alloc(size)), size);
   for (auto [addr, size] : blocks) ASSERT_TRUE(ledger.insert(addr, Record(size, AllocKind::kNew, 3, 4, 5)));
+  EXPECT_TRUE(ledger.records_by_address());
   EXPECT_EQ(ledger.size(), blocks.size());
   std::size_t visited = 0;
   ledger.for_each([&](std::uintptr_t addr, const Record& r) {
@@ -247,6 +250,41 @@ TEST(Ledger, PoolBlocksInTheQuarantineTellDoubleFrees) {
   Release inside;
   ledger.release(addr + 8, 11, &inside);
   EXPECT_EQ(inside.verdict, Release::kUnknown);
+}
+
+// Where the address space for the records' table is refused (ulimit -v, strict overcommit), the
+// pools' blocks are kept in the map instead, and nothing else changes.
+TEST(Ledger, PoolBlocksGoToTheMapWhenTheRecordsTableCannotBeMapped) {
+  std::vector<void*> blocks;
+  for (int i = 0; i < 1000; ++i) blocks.push_back(pool::alloc(24));  // the pools are set up
+  std::size_t vm_pages = 0;
+  std::ifstream("/proc/self/statm") >> vm_pages;
+  ASSERT_GT(vm_pages, 0u);
+  rlimit old;
+  ASSERT_EQ(getrlimit(RLIMIT_AS, &old), 0);
+  rlimit tight = old;
+  tight.rlim_cur = vm_pages * 4096 + (std::size_t{256} << 20);  // room for the map, not the table
+  ASSERT_EQ(setrlimit(RLIMIT_AS, &tight), 0);
+  static Ledger ledger;
+  bool inserted = true;
+  for (void* p : blocks) inserted &= ledger.insert(reinterpret_cast<std::uintptr_t>(p), Record(24, AllocKind::kMalloc, 1, 2, 3));
+  std::size_t table_bytes = ledger.memory_bytes();
+  ASSERT_EQ(setrlimit(RLIMIT_AS, &old), 0);
+  EXPECT_FALSE(ledger.records_by_address());
+  EXPECT_TRUE(inserted);
+  EXPECT_GT(table_bytes, 0u);
+  EXPECT_EQ(ledger.size(), blocks.size());
+  for (void* p : blocks) {
+    Record r;
+    ASSERT_TRUE(ledger.find(reinterpret_cast<std::uintptr_t>(p), &r));
+    EXPECT_EQ(r.size(), 24u);
+  }
+  // Mapped now that the limit is gone, the table must not take over: these blocks are in the map.
+  for (void* p : blocks) {
+    EXPECT_TRUE(ledger.erase(reinterpret_cast<std::uintptr_t>(p), nullptr));
+    pool::free(p);
+  }
+  EXPECT_EQ(ledger.size(), 0u);
 }
 
 }  // namespace
