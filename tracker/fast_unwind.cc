@@ -137,12 +137,15 @@ struct MemoEntry {
 };
 // The chain of libheapledger.so's own frames from capture() up to the program's first frame, for
 // one entry path (malloc, operator new, free, ...): checked by its slots like a memo entry, it
-// gives the program's first frame without stepping through our frames.
+// gives the program's first frame without stepping through our frames. Every one of those steps
+// is rsp-based, so each frame sits at a fixed offset from where capture() was called: a frame's
+// offset follows from the return addresses below it, which the slots confirm. The path serves at
+// any depth of the program's stack.
 struct OwnPath {
-  std::uintptr_t ra0, sp0;  // where capture() was called from, at which sp; ra0 0: unused
-  std::uintptr_t prog_sp;   // the program's first frame: its return address is at prog_sp - 8
+  std::uintptr_t ra0;       // where capture() was called from; 0: unused
+  std::uintptr_t prog_off;  // the program's first frame, from sp0: its return address is at -8
   std::uint32_t n;          // own frames after the first, checked by their slots
-  std::uintptr_t ra[kOwnFramesMax], sp[kOwnFramesMax];
+  std::uintptr_t ra[kOwnFramesMax], off[kOwnFramesMax];
 };
 
 // The program frames of this thread's last walk. A new walk that reaches one of its frames (same
@@ -158,12 +161,22 @@ struct LastWalk {
   std::uint32_t epoch;
 };
 
+// Walks of one frame limit: the last one, and the one being written (not on the stack: threads
+// with 16 KiB stacks allocate too).
+struct WalkLane {
+  LastWalk walks[2];
+  std::uint32_t last;
+  std::uint32_t max_frames;  // the limit of the walks in this lane; 0: unused
+};
+
 struct Memo {
   Memo* next_spare;
-  LastWalk walks[2];  // the last walk, and the one being written (not on the stack: threads
-  std::uint32_t last; // with 16 KiB stacks allocate too)
+  // One lane per frame limit in use: allocations take more frames than the frees the quarantine
+  // records, and a short free walk could not lend its outer frames to the next allocation's.
+  WalkLane lanes[2];
+  std::uint32_t recent_lane;
   std::uintptr_t scratch[kScratchWords];
-  static constexpr std::uint32_t kPaths = 4;
+  static constexpr std::uint32_t kPaths = 8;  // malloc, calloc, realloc, free, new, delete, ...
   OwnPath paths[kPaths];
   std::uint32_t next_path;
   // Two-way sets: a loop that allocates at one site and frees at another keeps both.
@@ -251,13 +264,30 @@ HL_ALWAYS_INLINE bool memo_matches(const MemoEntry& e, std::uintptr_t ra, std::u
 
 // The program's first frame (return address, sp) and how many raw frames precede it, from a
 // known own path.
+// The lane of walks with this frame limit; a limit not seen lately takes the other lane.
+HL_ALWAYS_INLINE WalkLane& lane_for(Memo& m, std::uint32_t max_frames) {
+  std::uint32_t i = m.lanes[0].max_frames == max_frames ? 0
+                    : m.lanes[1].max_frames == max_frames ? 1
+                                                          : m.recent_lane ^ 1;
+  m.lanes[i].max_frames = max_frames;
+  m.recent_lane = i;
+  return m.lanes[i];
+}
+
 HL_ALWAYS_INLINE bool own_path_hit(Memo& tl_memo, std::uintptr_t ra0, std::uintptr_t sp0, std::uintptr_t* key_ra,
                                    std::uintptr_t* key_sp, int* n) {
   for (const OwnPath& p : tl_memo.paths) {
-    if (p.ra0 != ra0 || p.sp0 != sp0 || !slots_hold(p.ra, p.sp, p.n)) continue;
-    std::memcpy(key_ra, reinterpret_cast<const void*>(p.prog_sp - 8), sizeof *key_ra);
-    if (in_self(*key_ra)) return false;  // called from our own code this time: walk it
-    *key_sp = p.prog_sp;
+    if (p.ra0 != ra0 || sp0 + p.prog_off > tl_bounds.hi) continue;
+    std::uint32_t i = 0;
+    for (; i < p.n; ++i) {
+      std::uintptr_t v;
+      std::memcpy(&v, reinterpret_cast<const void*>(sp0 + p.off[i] - 8), sizeof v);
+      if (v != p.ra[i]) break;
+    }
+    if (i < p.n) continue;
+    std::memcpy(key_ra, reinterpret_cast<const void*>(sp0 + p.prog_off - 8), sizeof *key_ra);
+    if (in_self(*key_ra)) continue;  // more of our frames this time: another path, or a walk
+    *key_sp = sp0 + p.prog_off;
     *n = static_cast<int>(p.n) + 1;
     return true;
   }
@@ -280,9 +310,9 @@ HL_NOINLINE bool walk_own_path(Memo& tl_memo, const std::uintptr_t* regs, std::u
   *key_ra = c.ra, *key_sp = c.sp, *n_out = n;
   if (all_rsp && n > 0) {
     OwnPath& p = tl_memo.paths[tl_memo.next_path++ % Memo::kPaths];
-    p.ra0 = regs[0], p.sp0 = regs[1], p.prog_sp = c.sp;
+    p.ra0 = regs[0], p.prog_off = c.sp - regs[1];
     p.n = static_cast<std::uint32_t>(n - 1);
-    for (int i = 0; i + 1 < n; ++i) p.ra[i] = ra[i], p.sp[i] = sp[i];
+    for (int i = 0; i + 1 < n; ++i) p.ra[i] = ra[i], p.off[i] = sp[i] - regs[1];
   }
   return true;
 }
@@ -336,8 +366,9 @@ HL_NOINLINE int capture(std::uintptr_t* out, int max_frames, std::uint32_t epoch
   const int first_program = n;
   int depth = 0;
   bool memoisable = true;
-  LastWalk& last = tl_memo.walks[tl_memo.last];
-  LastWalk& now = tl_memo.walks[tl_memo.last ^ 1];
+  WalkLane& lane = lane_for(tl_memo, static_cast<std::uint32_t>(max_frames));
+  LastWalk& last = lane.walks[lane.last];
+  LastWalk& now = lane.walks[lane.last ^ 1];
   std::uintptr_t* const ras = now.ra;  // from the first program frame on
   std::uintptr_t* const sps = now.sp;
   int rsp_from = 0;
@@ -380,7 +411,7 @@ HL_NOINLINE int capture(std::uintptr_t* out, int max_frames, std::uint32_t epoch
   now.complete = complete && total <= LastWalk::kFrames;
   now.rsp_from = rsp_from;
   now.epoch = epoch;
-  tl_memo.last ^= 1;
+  lane.last ^= 1;
 
   // Worth remembering: frames first_program+1 .. n-1 are checked by their slots on a hit.
   const int checked = n - first_program - 1;
