@@ -13,7 +13,7 @@ constexpr std::uint64_t round_to_pages(std::uint64_t bytes) {
 
 }  // namespace
 
-// One sparse mapping for every class: with 64 GiB ranges that is about 200 GiB of address space,
+// One sparse mapping for every class: with 64 GiB ranges that is about 215 GiB of address space,
 // of which only the slots of carved blocks are ever touched. If the system will not map it
 // (strict overcommit, ulimit -v), every block stays in the ledger's map.
 bool BlockRecords::map_slices() {
