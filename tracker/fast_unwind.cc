@@ -179,6 +179,8 @@ struct Memo {
   static constexpr std::uint32_t kPaths = 8;  // malloc, calloc, realloc, free, new, delete, ...
   OwnPath paths[kPaths];
   std::uint32_t next_path;
+  std::uint8_t path_after[kPaths];  // the path found after each one, last time
+  std::uint8_t last_path;           // the path found last
   // Two-way sets: a loop that allocates at one site and frees at another keeps both.
   static constexpr std::uint32_t kSets = 8, kWays = 2;
   MemoEntry entries[kSets][kWays];
@@ -274,24 +276,36 @@ HL_ALWAYS_INLINE WalkLane& lane_for(Memo& m, std::uint32_t max_frames) {
   return m.lanes[i];
 }
 
+// Whether path p leads from (ra0, sp0) through our frames to a program frame, which it returns.
+HL_ALWAYS_INLINE bool own_path_holds(const OwnPath& p, std::uintptr_t ra0, std::uintptr_t sp0,
+                                     std::uintptr_t* key_ra) {
+  if (p.ra0 != ra0 || sp0 + p.prog_off > tl_bounds.hi) return false;
+  for (std::uint32_t i = 0; i < p.n; ++i) {
+    std::uintptr_t v;
+    std::memcpy(&v, reinterpret_cast<const void*>(sp0 + p.off[i] - 8), sizeof v);
+    if (v != p.ra[i]) return false;
+  }
+  std::memcpy(key_ra, reinterpret_cast<const void*>(sp0 + p.prog_off - 8), sizeof *key_ra);
+  return !in_self(*key_ra);  // more of our frames this time: another path, or a walk
+}
+
+// Tries first the path that followed the last one found last time (a loop that allocates and
+// frees alternates between two), then the others.
 HL_ALWAYS_INLINE bool own_path_hit(Memo& tl_memo, std::uintptr_t ra0, std::uintptr_t sp0, std::uintptr_t* key_ra,
                                    std::uintptr_t* key_sp, int* n) {
-  for (const OwnPath& p : tl_memo.paths) {
-    if (p.ra0 != ra0 || sp0 + p.prog_off > tl_bounds.hi) continue;
-    std::uint32_t i = 0;
-    for (; i < p.n; ++i) {
-      std::uintptr_t v;
-      std::memcpy(&v, reinterpret_cast<const void*>(sp0 + p.off[i] - 8), sizeof v);
-      if (v != p.ra[i]) break;
-    }
-    if (i < p.n) continue;
-    std::memcpy(key_ra, reinterpret_cast<const void*>(sp0 + p.prog_off - 8), sizeof *key_ra);
-    if (in_self(*key_ra)) continue;  // more of our frames this time: another path, or a walk
-    *key_sp = sp0 + p.prog_off;
-    *n = static_cast<int>(p.n) + 1;
-    return true;
+  const std::uint32_t guess = tl_memo.path_after[tl_memo.last_path];
+  std::uint32_t found = guess;
+  if (!own_path_holds(tl_memo.paths[guess], ra0, sp0, key_ra)) {
+    for (found = 0; found < Memo::kPaths; ++found)
+      if (found != guess && own_path_holds(tl_memo.paths[found], ra0, sp0, key_ra)) break;
+    if (found == Memo::kPaths) return false;
   }
-  return false;
+  tl_memo.path_after[tl_memo.last_path] = static_cast<std::uint8_t>(found);
+  tl_memo.last_path = static_cast<std::uint8_t>(found);
+  const OwnPath& p = tl_memo.paths[found];
+  *key_sp = sp0 + p.prog_off;
+  *n = static_cast<int>(p.n) + 1;
+  return true;
 }
 
 // Walks our own frames from (ra0, sp0): the program's first frame, remembered as an own path
