@@ -290,10 +290,10 @@ bool owns_block_start(const void* p) {
          addr < reinterpret_cast<std::uintptr_t>(c.bump);
 }
 
+// Without the lock: the exit scan calls it with the other threads stopped, one of which may hold
+// it. bump only grows, one aligned pointer store at a time.
 std::uintptr_t carved_end(unsigned cls) {
-  Central& c = g_central[cls];
-  SpinGuard guard(c.lock);
-  return reinterpret_cast<std::uintptr_t>(c.bump);
+  return reinterpret_cast<std::uintptr_t>(__atomic_load_n(&g_central[cls].bump, __ATOMIC_ACQUIRE));
 }
 
 bool lock_held_by_this_thread() {

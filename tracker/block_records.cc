@@ -17,6 +17,14 @@ constexpr std::uint64_t round_to_pages(std::uint64_t bytes) {
 // of which only the slots of carved blocks are ever touched. If the system will not map it
 // (strict overcommit, ulimit -v), every block stays in the ledger's map.
 bool BlockRecords::map_slices() {
+  // Refused once: every later call says so without the lock.
+  if (state_.load(std::memory_order_acquire) == kFailed) return false;
+  if (map_lock_.held_by_this_thread()) {
+    // fork() or the exit scan holds it on this thread, and nothing was ever recorded here: keep
+    // every block in the map from now on, rather than wait for ourselves.
+    state_.store(kFailed, std::memory_order_release);
+    return false;
+  }
   SpinGuard guard(map_lock_);
   if (State s = state_.load(std::memory_order_relaxed); s != kUntried) return s == kReady;
   const pool::Region& region = pool::g_region;
@@ -41,8 +49,9 @@ bool BlockRecords::map_slices() {
     base += round_to_pages((c.span + c.size - 1) / c.size * sizeof(Slot));
   }
   class_mask_ = range - 1;
-  state_.store(kReady, std::memory_order_release);
-  return true;
+  // A signal handler on this thread may have given up on the table meanwhile (see above).
+  State untried = kUntried;
+  return state_.compare_exchange_strong(untried, kReady, std::memory_order_release);
 }
 
 std::uintptr_t BlockRecords::class_start(unsigned cls) const {

@@ -78,6 +78,10 @@ class BlockRecords {
   std::size_t size();
   std::size_t memory_bytes();  // bytes of the slots of every block carved so far
   bool mapped() const { return state_.load(std::memory_order_acquire) == kReady; }
+  // fork: the lock that maps the table is held across fork(), like every other lock.
+  void lock_mapping() HL_ACQUIRE(map_lock_) { map_lock_.lock(); }
+  void unlock_mapping() HL_RELEASE(map_lock_) { map_lock_.unlock(); }
+  bool mapping_lock_held() const { return map_lock_.held_by_this_thread(); }
 
  private:
   enum State : std::uint8_t { kUntried, kReady, kFailed };

@@ -100,9 +100,12 @@ bool parse_mapping(const char* line, const char* end, Mapping* m) {
 
 class Scanner {
  public:
-  Scanner(ScannedBlock* blocks, std::size_t n) : blocks_(blocks), n_(n) {}
+  // Room for up to `capacity` blocks, mapped now: once other threads are stopped, one of them
+  // may hold the lock that mapping memory takes.
+  Scanner(ScannedBlock* blocks, std::size_t capacity) : blocks_(blocks), cap_(capacity) {}
   ~Scanner();
-  bool prepare();
+  bool reserve();
+  void index(std::size_t n);  // blocks_[0, n) are filled in: build the lookups; allocates nothing
   void add_exclusion(std::uintptr_t lo, std::uintptr_t hi) {
     if (excl_count_ < excl_cap_ && lo < hi) exclusions_[excl_count_++] = Interval{lo, hi};
   }
@@ -127,7 +130,8 @@ class Scanner {
   void reach_from_root(std::uintptr_t w);
 
   ScannedBlock* blocks_;
-  std::size_t n_;
+  std::size_t cap_;
+  std::size_t n_ = 0;
   std::uint32_t* hash_ = nullptr;  // block start -> index + 1
   std::size_t hash_mask_ = 0;
   std::uint32_t* large_ = nullptr;  // indexes of blocks outside the small region, by address
@@ -147,9 +151,9 @@ class Scanner {
 Scanner::~Scanner() {
   if (pagemap_ >= 0) close(pagemap_);
   release(hash_, hash_mask_ + 1);
-  release(large_, n_);
-  release(w1_, n_);
-  release(w2_, n_);
+  release(large_, cap_);
+  release(w1_, cap_);
+  release(w2_, cap_);
   release(exclusions_, excl_cap_);
   release(maps_, kMapsBufferBytes);
 }
@@ -158,21 +162,25 @@ std::size_t hash_slot(std::uintptr_t start, std::size_t mask) {
   return static_cast<std::size_t>(mix_address(start) >> 20) & mask;
 }
 
-bool Scanner::prepare() {
+bool Scanner::reserve() {
   pagemap_ = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
   std::size_t cap = 16;
-  while (cap < 2 * n_) cap *= 2;
+  while (cap < 2 * cap_) cap *= 2;
   hash_mask_ = cap - 1;
   hash_ = scratch<std::uint32_t>(cap);
-  large_ = scratch<std::uint32_t>(n_);
-  w1_ = scratch<std::uint32_t>(n_);
-  w2_ = scratch<std::uint32_t>(n_);
-  excl_cap_ = kMaxExclusions + n_;
+  large_ = scratch<std::uint32_t>(cap_);
+  w1_ = scratch<std::uint32_t>(cap_);
+  w2_ = scratch<std::uint32_t>(cap_);
+  excl_cap_ = kMaxExclusions + cap_;
   exclusions_ = scratch<Interval>(excl_cap_);
   maps_ = scratch<char>(kMapsBufferBytes);
-  if (!hash_ || !large_ || !w1_ || !w2_ || !exclusions_ || !maps_) return false;
   // Division by a class size as a multiply: exact for offsets below 2^36 (see pool.h).
   for (unsigned c = 0; c < kNumClasses; ++c) magic_[c] = ~std::uint64_t{0} / kClassSize[c] + 1;
+  return hash_ && large_ && w1_ && w2_ && exclusions_ && maps_;
+}
+
+void Scanner::index(std::size_t n) {
+  n_ = n;
   const pool::Region region = pool::g_region;
   for (std::size_t i = 0; i < n_; ++i) {
     std::size_t s = hash_slot(blocks_[i].start, hash_mask_);
@@ -187,7 +195,6 @@ bool Scanner::prepare() {
     const ScannedBlock& last = blocks_[large_[large_n_ - 1]];
     large_hi_ = last.start + std::max<std::uint64_t>(last.size, 1);
   }
-  return true;
 }
 
 // The block `w` points into, or -1. *exact: w is the block's first byte.
@@ -434,34 +441,38 @@ LeakScan::~LeakScan() {
   if (blocks_) os::unmap_internal(blocks_, blocks_bytes_);
 }
 
+// The blocks are read after the other threads stopped, so that no block can appear between the
+// snapshot and the scan (a pointer moved into a block allocated meanwhile would go unseen). Until
+// then only memory is mapped; after it, nothing takes a lock another thread could hold.
 bool LeakScan::run(Ledger& ledger, const RootPolicy& policy, std::uintptr_t stack_top) {
   double t0 = now_ms();
   StopTheWorld world;
   world.list_threads();
   ledger.lock_all();
-  count_ = ledger.size_locked();
-  blocks_bytes_ = std::max<std::size_t>(count_, 1) * sizeof(ScannedBlock);
+  // Room for what other threads allocate before they are stopped.
+  const std::size_t before = ledger.size_locked();
+  const std::size_t capacity = before + before / 4 + 65536;
+  blocks_bytes_ = capacity * sizeof(ScannedBlock);
   blocks_ = static_cast<ScannedBlock*>(os::map_internal(blocks_bytes_));
-  if (!blocks_) {
-    ledger.unlock_all();
-    return false;
-  }
-  std::size_t i = 0;
-  ledger.for_each_locked([&](std::uintptr_t addr, const Record& r) {
-    if (i < count_)  // a thread still running may have added a block since the count
-      blocks_[i++] = ScannedBlock{addr, r.size(), r.time_us(), r.stack(), r.kind(), Reach::kUnreached};
-  });
-  count_ = i;
-  Scanner scanner(blocks_, count_);
-  bool ok = scanner.prepare();
+  Scanner scanner(blocks_, capacity);
+  static os::Range internal[8192];
+  std::size_t n_internal = std::min<std::size_t>(os::internal_ranges(internal, 8192), 8192);
+  bool ok = blocks_ && scanner.reserve();
   if (ok) {
+    FaultGuard faults;
+    stats_.threads = world.count();
+    stats_.threads_stopped = world.stop(kStopTimeoutMs);
+    count_ = 0;
+    ledger.for_each_locked([&](std::uintptr_t addr, const Record& r) {
+      if (count_ < capacity)  // a quarter more than before the stop, and 65536: always, in practice
+        blocks_[count_++] = ScannedBlock{addr, r.size(), r.time_us(), r.stack(), r.kind(), Reach::kUnreached};
+    });
+    scanner.index(count_);
     // Exclusions: the heap itself, heapledger's own tables and its own globals (the pools' free
     // lists and bounds point at free or never-used blocks, which must not look referenced).
     const pool::Region region = pool::g_region;
     scanner.add_exclusion(region.base, region.base + region.size);
     scanner.add_exclusion(policy.self_lo, policy.self_hi);
-    static os::Range internal[8192];
-    std::size_t n_internal = std::min<std::size_t>(os::internal_ranges(internal, 8192), 8192);
     for (std::size_t k = 0; k < n_internal; ++k) {
       auto lo = reinterpret_cast<std::uintptr_t>(internal[k].start);
       scanner.add_exclusion(lo, lo + internal[k].bytes);
@@ -473,9 +484,6 @@ bool LeakScan::run(Ledger& ledger, const RootPolicy& policy, std::uintptr_t stac
       if (b.kind == AllocKind::kInternal || policy.is_root(b.stack)) scanner.seed(k);
     }
     std::uintptr_t own_sp = stack_top + kRedZone;  // scan_roots takes the red zone off again
-    FaultGuard faults;
-    stats_.threads = world.count();
-    stats_.threads_stopped = world.stop(kStopTimeoutMs);
     for (std::size_t k = 0; k < policy.n_dead_stacks; ++k) {
       std::uintptr_t lo = policy.dead_stacks[k].lo, hi = policy.dead_stacks[k].hi;
       if (!live_stack_in(world, own_sp, lo, hi)) scanner.add_exclusion(lo, hi);

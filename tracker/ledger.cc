@@ -33,7 +33,10 @@ void Ledger::set_quarantine(std::size_t bytes, std::size_t blocks, bool (*is_blo
   quarantine_bytes_ = bytes / kShards;
   std::size_t per_shard = blocks / kShards;
   quarantine_blocks_ = per_shard ? static_cast<std::uint32_t>(std::bit_floor(per_shard)) : 0;
-  if (quarantine_bytes_ == 0 || quarantine_blocks_ == 0) return;
+  if (quarantine_bytes_ == 0 || quarantine_blocks_ == 0) {  // off: releases take no lock
+    quarantine_bytes_ = quarantine_blocks_ = 0;
+    return;
+  }
   for (Shard& s : shards_) {
     SpinGuard guard(s.lock);
     s.quarantine.ring = static_cast<Quarantine::Entry*>(
@@ -135,17 +138,20 @@ std::size_t Ledger::memory_bytes() {
 }
 
 bool Ledger::lock_held_by_this_thread() const {
+  if (blocks_.mapping_lock_held()) return true;
   for (const Shard& s : shards_)
     if (s.lock.held_by_this_thread()) return true;
   return false;
 }
 
 void Ledger::lock_all() {
+  blocks_.lock_mapping();
   for (Shard& s : shards_) s.lock.lock();
 }
 
 void Ledger::unlock_all() {
   for (Shard& s : shards_) s.lock.unlock();
+  blocks_.unlock_mapping();
 }
 
 }  // namespace heapledger::detail

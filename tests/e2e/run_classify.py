@@ -159,6 +159,25 @@ class Classify(hl.HeapledgerTest):
         self.assertEqual(res.returncode, 0, res.describe())
         self.assertIn("forks ok", res.stdout)
 
+    def test_fork_while_threads_allocate_records_in_the_map(self):
+        # Under this address-space limit the pools reserve 40 GiB, and the 3.3 GiB table of their
+        # blocks' records no longer fits: every record goes to the sharded map, and a fork must
+        # still find none of its locks held by a thread that does not exist in the child.
+        res = hl.run(["sh", "-c", 'ulimit -v 44040192 && exec "$0" 2000', self.program("fork_in_threads")],
+                     env=hl.preload_env("log=none"), timeout=100)
+        self.assertEqual(res.returncode, 0, res.describe())
+        self.assertIn("2000 forks ok", res.stdout)
+
+    def test_pointer_moved_into_a_block_allocated_while_exiting(self):
+        # A thread keeps moving the only pointer to a block into new blocks while main exits: the
+        # exit scan must see the blocks as they are when it scans, or it reports a false leak.
+        for i in range(6):
+            path = self.path(f"r{i}.json")
+            res = hl.run_preloaded([self.program("pointer_moves")], f"json={path}:log=none", timeout=60)
+            self.assertEqual(res.returncode, 0, res.describe())
+            s = hl.load_report(path)["summary"]
+            self.assertEqual((s["leaked_bytes"], s["possible_bytes"]), (0, 0), f"run {i}: {s}")
+
     def test_exit_in_signal_handler(self):
         for _ in range(8):
             res = hl.run_preloaded([self.program("signal_exit")], f"json={self.path('r.json')}",
