@@ -38,15 +38,6 @@ HL_NOINLINE inline void deallocate_tracked(void* p, AllocKind kind, std::size_t 
   tracker::on_release(p, kind, size, align, &out);
   for (int i = 0; i < out.n_evicted; ++i) pool::free(reinterpret_cast<void*>(out.evicted[i]));
   if (out.action == tracker::FreeOutcome::kRelease) pool::free(p);
-  // A quarantined large block keeps its mapping but not its pages: the memory goes back to the
-  // system now, and no stale pointer inside it can make a leaked block look reachable. The page
-  // holding its first bytes stays: the quarantine's record of the free is there.
-  if (out.action == tracker::FreeOutcome::kKeep && pool::small_class_of(p) < 0) {
-    auto start = reinterpret_cast<std::uintptr_t>(p);
-    std::uintptr_t end = start + pool::usable_size(p);
-    std::uintptr_t rest = (start + 16 + os::kPageSize - 1) & ~(os::kPageSize - 1);
-    if (rest < end) os::discard(reinterpret_cast<void*>(rest), end - rest);
-  }
 }
 
 HL_ALWAYS_INLINE void deallocate(void* p, AllocKind kind, std::size_t size = tracker::kNoSize,

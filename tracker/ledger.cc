@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "shim/os.h"
+#include "shim/pool.h"
 
 namespace heapledger::detail {
 
@@ -81,9 +82,14 @@ void Ledger::release(std::uintptr_t addr, std::uint32_t free_stack, Release* out
 
 // Appends to the shard's ring and tags the block; the oldest entries leave (and their memory is
 // freed by the caller) while the shard is over its byte or block budget.
+// A large block (one mapping of its own) is held back by its first page only: the rest of its
+// pages go back to the system here, under the shard lock, while the block cannot yet leave the
+// quarantine and its address range be mapped again for another block.
 void Ledger::quarantine(Shard& s, std::uintptr_t addr, const FreedBlock& f, Release* out) {
   Quarantine& q = s.quarantine;
-  const std::uint64_t size = out->record.size();
+  const void* block = reinterpret_cast<const void*>(addr);
+  const std::size_t mapped = pool::small_class_of(block) < 0 ? pool::large_usable_size(block) : 0;
+  const std::uint64_t size = mapped ? os::kPageSize : out->record.size();  // what holding it costs
   if (size > quarantine_bytes_) return;  // too big to hold back: released at once
   const std::uint32_t mask = quarantine_blocks_ - 1;
   while ((q.count == quarantine_blocks_ || q.bytes + size > quarantine_bytes_) && q.count > 0 &&
@@ -99,6 +105,11 @@ void Ledger::quarantine(Shard& s, std::uintptr_t addr, const FreedBlock& f, Rele
   static_assert(sizeof(FreedBlock) == sizeof(words[1]));
   std::memcpy(&words[1], &f, sizeof f);
   std::memcpy(reinterpret_cast<void*>(addr), words, sizeof words);
+  if (mapped) {  // the exit scan reads its mapping as a root: no stale pointer may stay in it
+    std::memset(reinterpret_cast<char*>(addr) + sizeof words, 0, os::kPageSize - sizeof words);
+    if (mapped > os::kPageSize)
+      os::discard(reinterpret_cast<void*>(addr + os::kPageSize), mapped - os::kPageSize);
+  }
   q.ring[(q.head + q.count) & mask] = Quarantine::Entry{addr, size};
   ++q.count;
   q.bytes += size;

@@ -211,6 +211,7 @@ class Classify(hl.HeapledgerTest):
         res = hl.run_preloaded([self.program("misuse")], f"json={json_path}:log=none")
         self.assertEqual(res.returncode, 0, res.describe())
         self.assertIn("misuse: still running", res.stdout)
+        self.assertNotIn("other block changed", res.stdout)
         return hl.load_report(json_path)
 
     def test_double_free(self):
@@ -220,6 +221,14 @@ class Classify(hl.HeapledgerTest):
         self.assertIsNotNone(e["free_stack"])
         self.assertTrue(any(hl.function_matches(f, "main") for f in e["alloc_stack"]))
         self.assertTrue(any(hl.function_matches(f, "main") for f in e["free_stack"]))
+
+    def test_double_free_of_a_large_block(self):
+        # A freed 1 MiB block is held back too (by one page), so the next 1 MiB block gets another
+        # address and the second free is told apart, with both stacks.
+        r = self.misuse_report()
+        [e] = errors_of(r, "double_free", "large_double_free_site")
+        self.assertIsNotNone(e["alloc_stack"])
+        self.assertIsNotNone(e["free_stack"])
 
     def test_invalid_free(self):
         r = self.misuse_report()
@@ -231,8 +240,8 @@ class Classify(hl.HeapledgerTest):
         for site in ("array_delete_site", "free_new_site", "sized_delete_site"):
             [e] = errors_of(r, "mismatched_free", site)
             self.assertIsNotNone(e["alloc_stack"], site)
-        self.assertEqual(r["summary"]["errors"], 6)
-        self.assertEqual(len(r["errors"]), 6)
+        self.assertEqual(r["summary"]["errors"], 7)
+        self.assertEqual(len(r["errors"]), 7)
         # The rejected frees left the heap alone and nothing the program freed properly leaked.
         self.assertEqual(r["summary"]["leaked_bytes"], 0, hl.describe_leaks(r))
 

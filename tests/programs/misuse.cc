@@ -6,8 +6,11 @@
 //   array_delete_site: `delete` of a `new[]` block
 //   free_new_site:     free() of a `new` block
 //   sized_delete_site: sized delete with the wrong size
+//   large_double_free_site: free() of a 1 MiB block already freed, after another 1 MiB block was
+//                      allocated (which must not have been given the freed block's address)
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 
 __attribute__((noinline)) void double_free_site(void* p) { std::free(p); }
@@ -16,6 +19,7 @@ __attribute__((noinline)) void stack_free_site(void* p) { std::free(p); }
 __attribute__((noinline)) void array_delete_site(int* p) { delete p; }
 __attribute__((noinline)) void free_new_site(int* p) { std::free(p); }
 __attribute__((noinline)) void sized_delete_site(void* p) { ::operator delete(p, 7); }
+__attribute__((noinline)) void large_double_free_site(void* p) { std::free(p); }
 
 int main(int argc, char**) {
   void* a = std::malloc(24);
@@ -30,6 +34,14 @@ int main(int argc, char**) {
   array_delete_site(new int[4]);
   free_new_site(new int(5));
   sized_delete_site(::operator new(16));
+  void* big = std::malloc(1 << 20);
+  std::memset(big, 1, 1 << 20);
+  std::free(big);
+  void* other = std::malloc(1 << 20);
+  std::memset(other, 2, 1 << 20);
+  large_double_free_site(big);
+  if (static_cast<unsigned char*>(other)[(1 << 20) - 1] != 2) std::printf("misuse: other block changed\n");
+  std::free(other);
   std::printf("misuse: still running (%d)\n", argc);
   return 0;
 }

@@ -287,5 +287,29 @@ TEST(Ledger, PoolBlocksGoToTheMapWhenTheRecordsTableCannotBeMapped) {
   EXPECT_EQ(ledger.size(), 0u);
 }
 
+// A quarantined large block keeps its first page (the record of the free) and gives the others
+// back before release() returns: once it returns, another thread may evict the block and its
+// address be mapped again, so nothing may touch its pages after that.
+TEST(Ledger, QuarantinedLargeBlocksGiveTheirPagesBackBeforeReleaseReturns) {
+  Ledger ledger;
+  ledger.set_quarantine(std::size_t{1} << 20, 4096, pool::owns_block_start);  // 16 KiB a shard
+  constexpr std::size_t kSize = std::size_t{1} << 20;  // far over a shard's budget: costs a page
+  auto* p = static_cast<unsigned char*>(pool::alloc(kSize));
+  ASSERT_NE(p, nullptr);
+  std::memset(p, 0xAB, kSize);
+  auto addr = reinterpret_cast<std::uintptr_t>(p);
+  ASSERT_TRUE(ledger.insert(addr, Record(kSize, AllocKind::kMalloc, 1, 5, 7)));
+  Release first;
+  ledger.release(addr, 9, &first);
+  ASSERT_EQ(first.verdict, Release::kLive);
+  ASSERT_TRUE(first.quarantined);
+  EXPECT_EQ(std::count(p + 16, p + kSize, 0), static_cast<std::ptrdiff_t>(kSize - 16))
+      << "stale contents (and pages) kept";
+  Release second;
+  ledger.release(addr, 11, &second);
+  ASSERT_EQ(second.verdict, Release::kDoubleFree);
+  EXPECT_EQ(second.freed.free_stack, 9u);
+}
+
 }  // namespace
 }  // namespace heapledger::detail
