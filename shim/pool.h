@@ -49,7 +49,11 @@ HL_ALWAYS_INLINE void* alloc_small(unsigned cls) {
   Bin& bin = tl_cache.bins[cls];
   void* p = bin.head;
   if (HL_LIKELY(p != nullptr)) {
-    bin.head = *static_cast<void**>(p);
+    void* next = *static_cast<void**>(p);
+    bin.head = next;
+    // The next block out may have been freed long ago (or held back by the tracker's quarantine)
+    // and be cold: start loading it now, not when the next allocation needs its link.
+    __builtin_prefetch(next, 1);
     // A stale free-list link inside a handed-out block would look like a pointer from it to
     // another block and hide leaks from the exit scan; the free key must not stay either.
     static_cast<void**>(p)[0] = nullptr;

@@ -56,6 +56,11 @@ class Ledger {
   // Removes a live block and remembers it as freed (with free_stack), or reports why it can't.
   void release(std::uintptr_t addr, std::uint32_t free_stack, Release* out);
   bool find(std::uintptr_t addr, Record* out);
+  // Starts loading the record of the small block at addr, for an insert or release soon after
+  // that would otherwise wait for it (a block's record is as cold as the block's last use).
+  HL_ALWAYS_INLINE void prefetch(std::uintptr_t addr) {
+    if (BlockRecords::Slot* slot = blocks_.slot(addr)) __builtin_prefetch(slot, 1);
+  }
 
   // Visits every block, one shard locked at a time.
   template <class F>

@@ -372,6 +372,7 @@ HL_NOINLINE void record_quietly(void* p, std::size_t size, AllocKind kind) {
 void on_alloc(void* p, std::size_t size, AllocKind kind) {
   if (HL_UNLIKELY(tl_thread.busy || !g_state.recording)) return record_quietly(p, size, kind);
   BusyScope busy;
+  g_state.ledger.prefetch(reinterpret_cast<std::uintptr_t>(p));  // loads while the stack is taken
   std::uint32_t stack = current_stack();
   std::uint64_t t = event_us();
   if (size > Record::kMaxSize) size = Record::kMaxSize;
@@ -458,6 +459,7 @@ void on_release(void* p, AllocKind kind, std::size_t size, std::size_t align, Fr
     return;
   }
   BusyScope busy;
+  g_state.ledger.prefetch(addr);  // loads while the stack is taken
   std::uint32_t free_stack =
       g_state.options.quarantine_mb > 0 ? current_stack(std::min(g_state.options.max_frames, kFreeStackFrames)) : 0;
   Release rel;
