@@ -11,6 +11,7 @@
 
 #include "shim/config.h"
 #include "shim/pool.h"
+#include "shim/single_thread.h"
 #include "shim/size_classes.h"
 #include "shim/spin_lock.h"
 #include "tracker/record.h"
@@ -49,7 +50,13 @@ class BlockRecords {
   // exactly one gets the record.
   static bool take(Slot* s, Record* out) {
     std::uint64_t second = s->second.load(std::memory_order_relaxed);
-    std::uint64_t first = s->first.exchange(0, std::memory_order_acq_rel);
+    std::uint64_t first;
+    if (single_threaded()) {  // see single_thread.h
+      first = s->first.load(std::memory_order_relaxed);
+      s->first.store(0, std::memory_order_relaxed);
+    } else {
+      first = s->first.exchange(0, std::memory_order_acq_rel);
+    }
     if (first == 0) return false;
     if (out) *out = Record::from_words(first, second);
     return true;

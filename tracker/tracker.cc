@@ -15,6 +15,7 @@
 #include <new>
 
 #include "shim/os.h"
+#include "shim/single_thread.h"
 #include "tracker/fast_unwind.h"
 #include "tracker/internal_alloc.h"
 #include "tracker/state.h"
@@ -279,8 +280,8 @@ void note_timeline(std::int64_t live, std::uint64_t t_us) {
 
 void adjust_site(std::uint32_t stack, std::int64_t bytes, std::int64_t blocks) {
   if (StackRecord* r = g_state.stacks.get(stack)) {
-    r->live_bytes.fetch_add(bytes, std::memory_order_relaxed);
-    r->live_blocks.fetch_add(blocks, std::memory_order_relaxed);
+    add_relaxed(r->live_bytes, bytes);
+    add_relaxed(r->live_blocks, blocks);
   }
 }
 
@@ -381,9 +382,8 @@ void on_alloc(void* p, std::size_t size, AllocKind kind) {
     return;  // out of memory for the ledger: the block stays untracked
   Counters& c = g_state.counters;
   count(1, 0, size);
-  c.live_blocks.fetch_add(1, std::memory_order_relaxed);
-  std::int64_t live = c.live_bytes.fetch_add(static_cast<std::int64_t>(size), std::memory_order_relaxed) +
-                      static_cast<std::int64_t>(size);
+  add_relaxed(c.live_blocks, std::int64_t{1});
+  std::int64_t live = add_relaxed(c.live_bytes, static_cast<std::int64_t>(size));
   adjust_site(stack, static_cast<std::int64_t>(size), 1);
   if (live > g_state.peak.bytes.load(std::memory_order_relaxed)) note_peak(live, t);
   note_timeline(live, t);
@@ -395,9 +395,9 @@ void count_free(const Record& r) {
   if (r.kind() == AllocKind::kInternal) return;
   Counters& c = g_state.counters;
   count(0, 1, 0);
-  c.live_blocks.fetch_sub(1, std::memory_order_relaxed);
+  add_relaxed(c.live_blocks, std::int64_t{-1});
   auto size = static_cast<std::int64_t>(r.size());
-  std::int64_t live = c.live_bytes.fetch_sub(size, std::memory_order_relaxed) - size;
+  std::int64_t live = add_relaxed(c.live_bytes, -size);
   adjust_site(r.stack(), -size, -1);
   if (!tl_thread.busy) note_timeline(live, event_us());
 }

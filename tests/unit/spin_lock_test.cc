@@ -2,6 +2,7 @@
 // such a handler must be able to tell a lock its own thread holds (and skip the exit report rather
 // than wait for it forever), at whatever instruction the signal interrupted.
 #include "shim/spin_lock.h"
+#include "shim/single_thread.h"
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -51,7 +52,10 @@ void sample(int) {
   if (!g_lock.held_by_this_thread()) g_taken_without_holder.fetch_add(1, std::memory_order_relaxed);
 }
 
-TEST(SpinLock, ASignalNeverFindsItTakenWithoutItsHolder) {
+// Signals aimed at this thread while it takes and gives back g_lock in a loop.
+void sample_while_locking() {
+  g_seen_taken = 0;
+  g_taken_without_holder = 0;
   struct sigaction sa = {};
   sa.sa_handler = sample;
   sigemptyset(&sa.sa_mask);
@@ -78,6 +82,37 @@ TEST(SpinLock, ASignalNeverFindsItTakenWithoutItsHolder) {
   sigaction(SIGUSR2, &old, nullptr);
   EXPECT_GT(g_seen_taken.load(), 0u) << "no signal arrived while the lock was held";
   EXPECT_EQ(g_taken_without_holder.load(), 0u) << "of " << g_seen_taken.load() << " samples";
+}
+
+// ctest runs each test in a process of its own: this one still has a single thread, and the lock
+// takes its plain load-and-store path (see shim/single_thread.h).
+TEST(SpinLock, ASignalNeverFindsItTakenWithoutItsHolderWhileSingleThreaded) {
+  ASSERT_TRUE(single_threaded()) << "run this test in a process of its own (ctest does)";
+  sample_while_locking();
+  SpinLock lock;
+  EXPECT_TRUE(lock.try_lock());
+  EXPECT_FALSE(lock.try_lock());
+  EXPECT_TRUE(lock.held_by_this_thread());
+  lock.unlock();
+  EXPECT_FALSE(lock.held_by_this_thread());
+}
+
+TEST(SpinLock, ASignalNeverFindsItTakenWithoutItsHolderOnceThreadsExist) {
+  std::thread([] {}).join();  // glibc's flag stays cleared from here on
+  ASSERT_FALSE(single_threaded());
+  sample_while_locking();
+}
+
+TEST(SingleThread, CounterAddsTheSameOnBothPaths) {
+  std::atomic<std::int64_t> c{5};
+  EXPECT_EQ(add_relaxed(c, std::int64_t{3}), 8);
+  EXPECT_EQ(add_relaxed(c, std::int64_t{-10}), -2);
+  std::thread([&] {
+    EXPECT_FALSE(single_threaded());
+    for (int i = 0; i < 100000; ++i) add_relaxed(c, std::int64_t{1});
+  }).join();
+  for (int i = 0; i < 100000; ++i) add_relaxed(c, std::int64_t{-1});
+  EXPECT_EQ(c.load(), -2);
 }
 
 }  // namespace
