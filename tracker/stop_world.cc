@@ -25,7 +25,8 @@ struct Slot {
   std::atomic<int> phase;  // 0 signalled, 1 parked, 2 left the handler
 };
 
-Slot g_slots[StopTheWorld::kMaxThreads];
+// Zero in .bss, not written at load time: 832 KiB that only a leak scan touches.
+constinit Slot g_slots[StopTheWorld::kMaxThreads]{};
 std::size_t g_count = 0;
 std::atomic<int> g_release{0};     // futex word
 std::atomic<bool> g_stopping{false};
