@@ -18,7 +18,7 @@ HL_ALWAYS_INLINE void* served(void* p, std::size_t size, AllocKind kind) {
     errno = ENOMEM;
     return nullptr;
   }
-  if (tracker::active()) tracker::on_alloc(p, size, kind);
+  if (tracker::active()) tracker::on_alloc(p, size, kind, HL_CALLER());
   return p;
 }
 
@@ -33,9 +33,10 @@ HL_ALWAYS_INLINE void* allocate_aligned(std::size_t size, std::size_t align, All
 
 // Tracked frees go through the tracker's verdict: a misuse is reported and the block left alone
 // (so no misuse can corrupt the pools); a quarantined block is held back and others released.
-HL_NOINLINE inline void deallocate_tracked(void* p, AllocKind kind, std::size_t size, std::size_t align) {
+HL_NOINLINE inline void deallocate_tracked(void* p, AllocKind kind, std::size_t size, std::size_t align,
+                                           tracker::Caller caller) {
   tracker::FreeOutcome out;
-  tracker::on_release(p, kind, size, align, &out);
+  tracker::on_release(p, kind, size, align, &out, caller);
   for (int i = 0; i < out.n_evicted; ++i) pool::free(reinterpret_cast<void*>(out.evicted[i]));
   if (out.action == tracker::FreeOutcome::kRelease) pool::free(p);
 }
@@ -43,7 +44,7 @@ HL_NOINLINE inline void deallocate_tracked(void* p, AllocKind kind, std::size_t 
 HL_ALWAYS_INLINE void deallocate(void* p, AllocKind kind, std::size_t size = tracker::kNoSize,
                                  std::size_t align = 0) {
   if (HL_UNLIKELY(p == nullptr)) return;
-  if (tracker::active()) return deallocate_tracked(p, kind, size, align);
+  if (tracker::active()) return deallocate_tracked(p, kind, size, align, HL_CALLER());
   pool::free(p);  // a pointer we never handed out is left alone
 }
 

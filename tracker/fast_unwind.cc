@@ -343,12 +343,33 @@ void init(const RuntimeApi* runtime, ModuleMap* modules, std::uintptr_t self_sta
   g_runtime = runtime;
 }
 
-HL_NOINLINE int capture(std::uintptr_t* out, int max_frames, std::uint32_t epoch, std::uint32_t* memo) {
+// A memo entry for the stack whose first program frame is (ra, sp), if its slots still hold.
+HL_ALWAYS_INLINE const MemoEntry* memo_hit(Memo& tl_memo, std::uintptr_t ra, std::uintptr_t sp,
+                                           std::uint32_t epoch, int max_frames) {
+  const std::uint32_t set = Memo::set(ra, sp);
+  for (std::uint32_t way = 0; way < Memo::kWays; ++way) {
+    const MemoEntry& hit = tl_memo.entries[set][way];
+    if (memo_matches(hit, ra, sp, epoch, max_frames)) {
+      tl_memo.victim[set] = static_cast<std::uint8_t>(way ^ 1);
+      return &hit;
+    }
+  }
+  return nullptr;
+}
+
+HL_NOINLINE int capture(std::uintptr_t* out, int max_frames, std::uint32_t epoch, std::uint32_t* memo,
+                        std::uintptr_t caller_ra, std::uintptr_t caller_sp) {
   if (HL_UNLIKELY(!g_runtime)) return kUseLibunwind;
   Memo* memo_of_thread = this_thread_memo();
   if (HL_UNLIKELY(!memo_of_thread)) return kUseLibunwind;
   Memo& tl_memo = *memo_of_thread;
   tl_memo.pending = nullptr;
+  // The entry point named the program's first frame: a stack seen before is known from it. An
+  // entry point called from another of ours names one of our frames, which is never a key.
+  if (caller_ra != 0 && !in_self(caller_ra)) {
+    if (const MemoEntry* hit = memo_hit(tl_memo, caller_ra, caller_sp, epoch, max_frames))
+      return *memo = hit->memo, kMemoHit;
+  }
   if (HL_UNLIKELY(tl_bounds.state != 1) && !look_up_bounds()) return kUseLibunwind;
   std::uintptr_t regs[3];
   heapledger_caller_registers(regs);
@@ -361,14 +382,9 @@ HL_NOINLINE int capture(std::uintptr_t* out, int max_frames, std::uint32_t epoch
   if (!own_path_hit(tl_memo, regs[0], regs[1], &key_ra, &key_sp, &n) &&
       !walk_own_path(tl_memo, regs, tag, &key_ra, &key_sp, &n))
     return kUseLibunwind;
+  if (const MemoEntry* hit = memo_hit(tl_memo, key_ra, key_sp, epoch, max_frames))
+    return *memo = hit->memo, kMemoHit;
   const std::uint32_t set = Memo::set(key_ra, key_sp);
-  for (std::uint32_t way = 0; way < Memo::kWays; ++way) {
-    const MemoEntry& hit = tl_memo.entries[set][way];
-    if (memo_matches(hit, key_ra, key_sp, epoch, max_frames)) {
-      tl_memo.victim[set] = static_cast<std::uint8_t>(way ^ 1);
-      return *memo = hit.memo, kMemoHit;
-    }
-  }
 
   // A new stack: walk it all. Frames of ours further in (our operator new called through libstdc++'s nothrow
   // one) are cut too, as the libunwind path does: within the first kOwnFramesMax raw frames.

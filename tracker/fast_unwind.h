@@ -38,7 +38,10 @@ constexpr int kMemoHit = -2;
 // this same stack, or kUseLibunwind. epoch: bumped when a module is unloaded, so that nothing
 // learned about code at an address is used for other code loaded there later.
 // Must run with the tracker's re-entry guard set (learning a rule allocates).
-int capture(std::uintptr_t* out, int max_frames, std::uint32_t epoch, std::uint32_t* memo);
+// caller_ra/caller_sp: the program's first frame as the entry point saw it (0: unknown); a memo
+// hit then needs no step through our own frames.
+int capture(std::uintptr_t* out, int max_frames, std::uint32_t epoch, std::uint32_t* memo,
+            std::uintptr_t caller_ra = 0, std::uintptr_t caller_sp = 0);
 
 // After capture() returned a count: remember `memo` (the interned stack id) for this stack.
 void remember(std::uint32_t memo);

@@ -186,13 +186,13 @@ HL_NOINLINE void verify_memo(std::uint32_t stack, int max_frames) {
 
 // The interned stack of the calling thread's program frames: the fast unwinder (and its memo)
 // where it applies, libunwind elsewhere. unwind=verify checks every fast answer against libunwind.
-std::uint32_t current_stack(int max_frames = g_state.options.max_frames) {
+std::uint32_t current_stack(int max_frames = g_state.options.max_frames, Caller caller = {}) {
   const Unwinding::Mode mode = g_state.unwinding.mode;
   const std::uint32_t epoch = g_state.unload_epoch.load(std::memory_order_relaxed);
   std::uintptr_t frames[kMaxFramesLimit];
   if (HL_LIKELY(mode != Unwinding::kLibunwind)) {
     std::uint32_t memo;
-    int n = fast_unwind::capture(frames, max_frames, epoch, &memo);
+    int n = fast_unwind::capture(frames, max_frames, epoch, &memo, caller.ra, caller.sp);
     if (HL_LIKELY(n == fast_unwind::kMemoHit)) {
       if (HL_UNLIKELY(mode == Unwinding::kVerify)) verify_memo(memo, max_frames);
       return memo;
@@ -370,11 +370,11 @@ HL_NOINLINE void record_quietly(void* p, std::size_t size, AllocKind kind) {
   c.live_bytes.fetch_add(static_cast<std::int64_t>(size), std::memory_order_relaxed);
 }
 
-void on_alloc(void* p, std::size_t size, AllocKind kind) {
+void on_alloc(void* p, std::size_t size, AllocKind kind, Caller caller) {
   if (HL_UNLIKELY(tl_thread.busy || !g_state.recording)) return record_quietly(p, size, kind);
   BusyScope busy;
   g_state.ledger.prefetch(reinterpret_cast<std::uintptr_t>(p));  // loads while the stack is taken
-  std::uint32_t stack = current_stack();
+  std::uint32_t stack = current_stack(g_state.options.max_frames, caller);
   std::uint64_t t = event_us();
   if (size > Record::kMaxSize) size = Record::kMaxSize;
   if (!g_state.ledger.insert(reinterpret_cast<std::uintptr_t>(p),
@@ -452,7 +452,8 @@ static const char* mismatch(const Record& r, AllocKind op, std::size_t size, std
   return nullptr;
 }
 
-void on_release(void* p, AllocKind kind, std::size_t size, std::size_t align, FreeOutcome* out) {
+void on_release(void* p, AllocKind kind, std::size_t size, std::size_t align, FreeOutcome* out,
+                Caller caller) {
   auto addr = reinterpret_cast<std::uintptr_t>(p);
   if (HL_UNLIKELY(tl_thread.busy || !g_state.recording)) {  // no stacks here: just keep books
     on_free(p, kind);
@@ -461,7 +462,7 @@ void on_release(void* p, AllocKind kind, std::size_t size, std::size_t align, Fr
   BusyScope busy;
   g_state.ledger.prefetch(addr);  // loads while the stack is taken
   std::uint32_t free_stack =
-      g_state.options.quarantine_mb > 0 ? current_stack(std::min(g_state.options.max_frames, kFreeStackFrames)) : 0;
+      g_state.options.quarantine_mb > 0 ? current_stack(std::min(g_state.options.max_frames, kFreeStackFrames), caller) : 0;
   Release rel;
   g_state.ledger.release(addr, free_stack, &rel);
   if (rel.verdict == Release::kSkipped) return;  // kRelease: the pool decides (it may leak it)

@@ -16,7 +16,21 @@ namespace heapledger::detail::tracker {
 extern std::atomic<bool> g_active;
 HL_ALWAYS_INLINE bool active() { return g_active.load(std::memory_order_relaxed); }
 
-void on_alloc(void* p, std::size_t size, AllocKind kind);
+// The program's frame that called the entry point: its return address and its stack pointer
+// after the call returns (the entry point's CFA). The entry point knows them for free; with them
+// a stack seen before is recognised without stepping through heapledger's own frames. Zero, or a
+// return address inside heapledger (an entry point called from another): not known.
+struct Caller {
+  std::uintptr_t ra = 0, sp = 0;
+};
+// Where the function this is inlined into returns to (always-inline: that is the entry point).
+#define HL_CALLER()                                                                   \
+  ::heapledger::detail::tracker::Caller {                                             \
+    reinterpret_cast<std::uintptr_t>(__builtin_return_address(0)),                    \
+        reinterpret_cast<std::uintptr_t>(__builtin_dwarf_cfa())                       \
+  }
+
+void on_alloc(void* p, std::size_t size, AllocKind kind, Caller caller = {});
 // The block leaves the ledger without any check (the tracker's own bookkeeping).
 void on_free(void* p, AllocKind kind);
 // realloc keeps the block where it is: it leaves the ledger (to come back at its new size), and
@@ -37,7 +51,8 @@ constexpr std::size_t kNoSize = ~std::size_t{0};
 
 // A free through entry point family `kind`; size and align are what a sized or aligned delete
 // passed (kNoSize / 0: none).
-void on_release(void* p, AllocKind kind, std::size_t size, std::size_t align, FreeOutcome* out);
+void on_release(void* p, AllocKind kind, std::size_t size, std::size_t align, FreeOutcome* out,
+                Caller caller = {});
 
 // A library was unloaded: return addresses seen from now on may belong to different code.
 void note_unload();
