@@ -47,7 +47,10 @@ namespace heapledger::detail {
 void* callocate(std::size_t count, std::size_t size) {
   std::size_t total;
   if (__builtin_mul_overflow(count, size, &total)) return errno = ENOMEM, nullptr;
-  return served(pool::alloc_zeroed(total), total, AllocKind::kMalloc);
+  void* p = pool::alloc(total);
+  // Large blocks are fresh mappings, already zero; small blocks may be recycled.
+  if (p && total <= kMaxSmallSize) memset(p, 0, total);
+  return served(p, total, AllocKind::kMalloc);
 }
 
 // Small blocks are reused in place while the new size still fits and uses at least half of the

@@ -53,23 +53,6 @@ SpinLock g_large_lock;
 AddressMap<LargeBlock> g_large HL_GUARDED_BY(g_large_lock);
 std::size_t g_large_live HL_GUARDED_BY(g_large_lock) = 0;
 
-// Freed large mappings kept for the next large request they fit. A fresh mapping costs a page
-// fault for every page the program touches (python3 building dicts and lists took 112.6k page
-// faults against glibc's 96-98k, whose heap keeps freed memory; see README), and unmapping costs
-// a system call.
-// Bounded in number and bytes, oldest out first; a request takes the smallest mapping it fits
-// and unmaps what is left over. Calloc's requests take fresh (zero) mappings only.
-struct CachedMapping {
-  void* p;
-  std::size_t length;
-};
-constexpr std::size_t kCachedMax = kMaxCachedMappings;
-constexpr std::size_t kCachedBytes = std::size_t{32} << 20;
-constexpr std::size_t kCachedBlockMax = kCachedBytes / 4;
-CachedMapping g_cached[kCachedMax] HL_GUARDED_BY(g_large_lock);  // oldest first
-std::size_t g_n_cached HL_GUARDED_BY(g_large_lock) = 0;
-std::size_t g_cached_bytes HL_GUARDED_BY(g_large_lock) = 0;
-
 void** next_of(void* p) { return static_cast<void**>(p); }
 void** chain_link(void* p) { return static_cast<void**>(p) + 1; }
 
@@ -243,57 +226,11 @@ void free_small_slow(void* p, unsigned cls) {
   push_full_chain(cls, chain);
 }
 
-namespace {
-
-void drop_cached(std::size_t i) HL_GUARDED_BY(g_large_lock) {
-  g_cached_bytes -= g_cached[i].length;
-  for (std::size_t k = i + 1; k < g_n_cached; ++k) g_cached[k - 1] = g_cached[k];
-  --g_n_cached;
-}
-
-// The smallest cached mapping of at least `length` bytes at an address aligned to `align`.
-CachedMapping take_cached(std::size_t length, std::size_t align) HL_GUARDED_BY(g_large_lock) {
-  std::size_t best = kCachedMax;
-  for (std::size_t i = 0; i < g_n_cached; ++i) {
-    const CachedMapping& c = g_cached[i];
-    if (c.length >= length && reinterpret_cast<std::uintptr_t>(c.p) % align == 0 &&
-        (best == kCachedMax || c.length < g_cached[best].length))
-      best = i;
-  }
-  if (best == kCachedMax) return CachedMapping{nullptr, 0};
-  CachedMapping taken = g_cached[best];
-  drop_cached(best);
-  return taken;
-}
-
-// Keeps a freed mapping for reuse if it is small enough; returns what must be unmapped instead
-// (the mapping itself, or the oldest ones it pushed out, at most kCachedMax of them).
-std::size_t cache_mapping(CachedMapping m, CachedMapping* out) HL_GUARDED_BY(g_large_lock) {
-  if (m.length > kCachedBlockMax) return out[0] = m, 1;
-  std::size_t n_out = 0;
-  while (g_n_cached > 0 && (g_n_cached == kCachedMax || g_cached_bytes + m.length > kCachedBytes)) {
-    out[n_out++] = g_cached[0];
-    drop_cached(0);
-  }
-  g_cached[g_n_cached++] = m;
-  g_cached_bytes += m.length;
-  return n_out;
-}
-
-}  // namespace
-
-void* alloc_large(std::size_t size, std::size_t align, bool zeroed) {
+void* alloc_large(std::size_t size, std::size_t align) {
   if (size > (std::size_t{1} << 47)) return nullptr;  // more than the address space
   std::size_t length = (size + os::kPageSize - 1) & ~(os::kPageSize - 1);
   if (length == 0) length = os::kPageSize;
-  CachedMapping cached{nullptr, 0};
-  if (!zeroed) {
-    TryGuard guard(g_large_lock);
-    if (guard && g_n_cached > 0) cached = take_cached(length, align > os::kPageSize ? align : os::kPageSize);
-  }
-  void* p = cached.p;
-  if (p && cached.length > length) os::unmap(static_cast<char*>(p) + length, cached.length - length);
-  if (!p) p = align > os::kPageSize ? os::map_aligned(length, align) : os::map(length);
+  void* p = align > os::kPageSize ? os::map_aligned(length, align) : os::map(length);
   if (!p) return nullptr;
   TryGuard guard(g_large_lock);
   if (!guard || !g_large.insert(reinterpret_cast<std::uintptr_t>(p), LargeBlock{length})) {
@@ -306,16 +243,13 @@ void* alloc_large(std::size_t size, std::size_t align, bool zeroed) {
 
 bool free_large(void* p) {
   LargeBlock block;
-  CachedMapping unmap[kCachedMax];
-  std::size_t n_unmap = 0;
   {
     TryGuard guard(g_large_lock);
     if (!guard) return true;  // ours, but the registry is mid-update: leaked (see TryGuard)
     if (!g_large.erase(reinterpret_cast<std::uintptr_t>(p), &block)) return false;
     g_large_live -= block.length;
-    n_unmap = cache_mapping(CachedMapping{p, block.length}, unmap);
   }
-  for (std::size_t i = 0; i < n_unmap; ++i) os::unmap(unmap[i].p, unmap[i].length);
+  os::unmap(p, block.length);
   return true;
 }
 
@@ -370,15 +304,6 @@ bool lock_held_by_this_thread() {
   return false;
 }
 
-void lock_large() { g_large_lock.lock(); }
-void unlock_large() { g_large_lock.unlock(); }
-
-std::size_t cached_mappings(os::Range* out, std::size_t max) {
-  std::size_t n = g_n_cached < max ? g_n_cached : max;
-  for (std::size_t i = 0; i < n; ++i) out[i] = os::Range{g_cached[i].p, g_cached[i].length};
-  return n;
-}
-
 void prefork() {
   g_init_lock.lock();
   for (Central& c : g_central) c.lock.lock();
@@ -400,7 +325,6 @@ Stats stats() {
   }
   SpinGuard guard(g_large_lock);
   s.large_live = g_large_live;
-  s.large_cached = g_cached_bytes;
   return s;
 }
 

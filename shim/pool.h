@@ -8,7 +8,6 @@
 #include <cstdint>
 
 #include "shim/config.h"
-#include "shim/os.h"
 #include "shim/size_classes.h"
 
 namespace heapledger::detail::pool {
@@ -77,8 +76,7 @@ HL_ALWAYS_INLINE void free_small(void* p, unsigned cls) {
 }
 
 // Large blocks (over kMaxSmallSize, or aligned beyond what a class gives).
-// zeroed: a fresh mapping (all zero), never a freed one kept for reuse.
-void* alloc_large(std::size_t size, std::size_t align, bool zeroed = false);
+void* alloc_large(std::size_t size, std::size_t align);
 bool free_large(void* p);                 // false: not ours
 std::size_t large_usable_size(const void* p);  // 0: not ours
 void* realloc_large(void* p, std::size_t size);  // nullptr on failure (p intact)
@@ -87,16 +85,6 @@ void* realloc_large(void* p, std::size_t size);  // nullptr on failure (p intact
 HL_ALWAYS_INLINE void* alloc(std::size_t size) {
   if (HL_LIKELY(size <= kMaxSmallSize)) return alloc_small(size_class(size));
   return alloc_large(size, kMinAlign);
-}
-
-// calloc: every byte zero.
-HL_ALWAYS_INLINE void* alloc_zeroed(std::size_t size) {
-  if (HL_LIKELY(size <= kMaxSmallSize)) {
-    void* p = alloc_small(size_class(size));
-    if (p) __builtin_memset(p, 0, size);
-    return p;
-  }
-  return alloc_large(size, kMinAlign, /*zeroed=*/true);
 }
 
 // align: a power of two.
@@ -136,13 +124,6 @@ std::uintptr_t carved_end(unsigned cls);
 // True if the calling thread holds any pool lock (it was interrupted inside the allocator).
 bool lock_held_by_this_thread();
 
-// The leak scan: freed large mappings kept for reuse hold stale data and are no roots. Their
-// ranges, read with the large-block lock held (taken before the other threads are stopped).
-void lock_large();
-void unlock_large();
-std::size_t cached_mappings(os::Range* out, std::size_t max);
-constexpr std::size_t kMaxCachedMappings = 16;
-
 // Fork support: take every pool lock before fork, release in parent and child.
 void prefork();
 void postfork();
@@ -151,7 +132,6 @@ void postfork();
 struct Stats {
   std::size_t small_committed;  // bytes of the small region made usable
   std::size_t large_live;       // bytes in live large mappings
-  std::size_t large_cached;     // bytes of freed large mappings kept for reuse
 };
 Stats stats();
 

@@ -449,7 +449,6 @@ bool LeakScan::run(Ledger& ledger, const RootPolicy& policy, std::uintptr_t stac
   StopTheWorld world;
   world.list_threads();
   ledger.lock_all();
-  pool::lock_large();  // the freed mappings the pools keep for reuse stay as they are
   // Room for what other threads allocate before they are stopped.
   const std::size_t before = ledger.size_locked();
   const std::size_t capacity = before + before / 4 + 65536;
@@ -474,12 +473,6 @@ bool LeakScan::run(Ledger& ledger, const RootPolicy& policy, std::uintptr_t stac
     const pool::Region region = pool::g_region;
     scanner.add_exclusion(region.base, region.base + region.size);
     scanner.add_exclusion(policy.self_lo, policy.self_hi);
-    os::Range cached[pool::kMaxCachedMappings];
-    const std::size_t n_cached = pool::cached_mappings(cached, pool::kMaxCachedMappings);
-    for (std::size_t k = 0; k < n_cached; ++k) {
-      auto lo = reinterpret_cast<std::uintptr_t>(cached[k].start);
-      scanner.add_exclusion(lo, lo + cached[k].bytes);
-    }
     for (std::size_t k = 0; k < n_internal; ++k) {
       auto lo = reinterpret_cast<std::uintptr_t>(internal[k].start);
       scanner.add_exclusion(lo, lo + internal[k].bytes);
@@ -501,7 +494,6 @@ bool LeakScan::run(Ledger& ledger, const RootPolicy& policy, std::uintptr_t stac
     scanner.classify_unreached();
     world.resume();
   }
-  pool::unlock_large();
   ledger.unlock_all();
   stats_.milliseconds = now_ms() - t0;
   return ok;

@@ -1,5 +1,7 @@
-// The only pointers to a leaked block are left in a large block the program freed. The pools keep
-// a freed large mapping for reuse; its stale contents must not make the leak look reachable.
+// The only pointers to a leaked block are left in a large block the program freed. The pools
+// give a freed large mapping back (a mapping kept for reuse would carry its stale contents, and
+// whatever protection or advice the program gave it, to the next owner); either way its old
+// contents must not make the leak look reachable.
 #include <stdlib.h>
 #include <string.h>
 

@@ -95,50 +95,6 @@ TEST(Pool, LargeBlocksAreMappedAndReturned) {
   EXPECT_EQ(pool::stats().large_live, before);
 }
 
-// A freed large mapping is kept and handed out again (no new page faults); calloc never gets one.
-TEST(Pool, FreedLargeMappingsAreReusedButNeverForCalloc) {
-  auto* p = static_cast<char*>(pool::alloc(256 << 10));
-  ASSERT_NE(p, nullptr);
-  std::memset(p, 0xAB, 256 << 10);
-  ASSERT_EQ(pool::free(p), pool::FreeResult::kFreed);
-  EXPECT_GE(pool::stats().large_cached, std::size_t{256} << 10);
-  auto* z = static_cast<unsigned char*>(pool::alloc_zeroed(200 << 10));  // calloc: a fresh mapping
-  ASSERT_NE(z, nullptr);
-  EXPECT_NE(static_cast<void*>(z), static_cast<void*>(p));
-  for (std::size_t i = 0; i < (200 << 10); i += 4096) ASSERT_EQ(z[i], 0) << i;
-  auto* q = static_cast<char*>(pool::alloc(200 << 10));  // fits the kept one: it, cut to size
-  EXPECT_EQ(q, p);
-  EXPECT_EQ(pool::usable_size(q), std::size_t{200} << 10);
-  EXPECT_EQ(pool::free(q), pool::FreeResult::kFreed);
-  EXPECT_EQ(pool::free(z), pool::FreeResult::kFreed);
-  EXPECT_EQ(pool::free(q), pool::FreeResult::kForeign);  // kept, but no longer a block
-}
-
-TEST(Pool, KeptLargeMappingsAreBoundedAndHonourAlignment) {
-  std::vector<void*> blocks;
-  for (int i = 0; i < 40; ++i) blocks.push_back(pool::alloc(1 << 20));
-  for (void* b : blocks) ASSERT_EQ(pool::free(b), pool::FreeResult::kFreed);
-  EXPECT_LE(pool::stats().large_cached, std::size_t{32} << 20);
-  os::Range kept[pool::kMaxCachedMappings + 1];
-  pool::lock_large();
-  std::size_t n = pool::cached_mappings(kept, pool::kMaxCachedMappings + 1);
-  pool::unlock_large();
-  EXPECT_LE(n, pool::kMaxCachedMappings);
-  EXPECT_GT(n, 0u);
-  for (std::size_t align : {std::size_t{1} << 16, std::size_t{1} << 21}) {
-    void* a = pool::alloc_aligned(64 << 10, align);
-    ASSERT_NE(a, nullptr);
-    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(a) % align, 0u);
-    EXPECT_EQ(pool::free(a), pool::FreeResult::kFreed);
-  }
-  // A request bigger than any kept mapping is mapped afresh.
-  void* big = pool::alloc(40 << 20);
-  ASSERT_NE(big, nullptr);
-  EXPECT_EQ(pool::usable_size(big), std::size_t{40} << 20);
-  EXPECT_EQ(pool::free(big), pool::FreeResult::kFreed);
-  EXPECT_LE(pool::stats().large_cached, std::size_t{32} << 20);  // too big to keep
-}
-
 TEST(Pool, ImpossibleSizesFail) {
   EXPECT_EQ(pool::alloc(SIZE_MAX), nullptr);
   EXPECT_EQ(pool::alloc(SIZE_MAX / 2), nullptr);
