@@ -6,21 +6,27 @@
 
 #include "heapledger/heapledger.h"
 #include "shim/config.h"
+#include "shim/os.h"
 #include "shim/pool.h"
 #include "tracker/tracker.h"
 
 namespace heapledger::detail {
 namespace {
 
+// Lock order: the tracker's, the pools', then the registry of internal mappings, which both
+// take while holding their own (a ledger shard or the large-block registry growing its table).
 void before_fork() {
   tracker::prefork();
   pool::prefork();
+  os::internal_prefork();
 }
 void after_fork_parent() {
+  os::internal_postfork();
   pool::postfork();
   tracker::postfork_parent();
 }
 void after_fork_child() {
+  os::internal_postfork();
   pool::postfork();
   tracker::postfork_child();
 }

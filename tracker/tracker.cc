@@ -595,11 +595,9 @@ void prefork() {
   g_state.counters.spare_lock.lock();
   g_state.ledger.lock_all();
   internal_alloc_prefork();
-  os::internal_prefork();
 }
 
 void postfork_parent() {
-  os::internal_postfork();
   internal_alloc_postfork();
   g_state.ledger.unlock_all();
   g_state.counters.spare_lock.unlock();
