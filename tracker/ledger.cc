@@ -101,6 +101,9 @@ void Ledger::quarantine(Shard& s, std::uintptr_t addr, const FreedBlock& f, Rele
     out->evicted[out->n_evicted++] = old.addr;
   }
   if (q.count == quarantine_blocks_) return;  // still full (eviction capped): do not keep this one
+  // A program may free a large block with a page it made inaccessible (a guard page): under
+  // glibc, free() just unmaps it. The tag goes into the first page, so make that writable.
+  if (mapped && !os::commit(reinterpret_cast<void*>(addr), os::kPageSize)) return;
   std::uintptr_t words[2] = {addr ^ kFreedTag, 0};
   static_assert(sizeof(FreedBlock) == sizeof(words[1]));
   std::memcpy(&words[1], &f, sizeof f);
