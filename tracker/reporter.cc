@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -97,15 +98,39 @@ bool write_all(int fd, std::string_view text) {
   return true;
 }
 
-// Complete or absent: written to a temporary file beside the target, then renamed over it.
+// Something that exists and is not a regular file (/dev/null, /dev/stderr, a FIFO, a terminal) is
+// written in place: renaming over it would replace the device node itself. A FIFO nobody reads
+// fails at once (O_NONBLOCK on open) instead of hanging the exit.
+bool write_in_place(const std::string& path, const std::string& text, std::string* error) {
+  int fd = open(path.c_str(), O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) return *error = std::strerror(errno), false;
+  int flags = fcntl(fd, F_GETFL);
+  if (flags >= 0) fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+  bool ok = write_all(fd, text);
+  if (!ok) *error = std::strerror(errno);
+  close(fd);
+  return ok;
+}
+
+// Complete or absent: a regular file is written to a temporary file beside it, then renamed over
+// it; through a symlink, the file it points to is replaced, not the link.
 bool write_file_atomically(const std::string& path, const std::string& text, std::string* error) {
-  std::string tmp = path + ".tmp." + std::to_string(getpid());
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) return write_in_place(path, text, error);
+  std::string target = path;
+  if (lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+    if (char* resolved = realpath(path.c_str(), nullptr)) {
+      target = resolved;
+      free(resolved);
+    }
+  }
+  std::string tmp = target + ".tmp." + std::to_string(getpid());
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return *error = std::strerror(errno), false;
   bool ok = write_all(fd, text);
   if (!ok) *error = std::strerror(errno);
   if (close(fd) != 0 && ok) ok = false, *error = std::strerror(errno);
-  if (ok && rename(tmp.c_str(), path.c_str()) != 0) ok = false, *error = std::strerror(errno);
+  if (ok && rename(tmp.c_str(), target.c_str()) != 0) ok = false, *error = std::strerror(errno);
   if (!ok) unlink(tmp.c_str());
   return ok;
 }

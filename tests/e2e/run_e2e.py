@@ -5,9 +5,12 @@ reports with exact numbers. One ctest test per method (e2e_<name>); run one by h
              --bindir build/tests/programs leak_malloc
 """
 
+import json
 import os
 import re
+import stat
 import sys
+import threading
 
 sys.dont_write_bytecode = True  # keep __pycache__ out of the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -486,6 +489,48 @@ class E2E(hl.HeapledgerTest):
         self.assertIsNotNone(report, f"no JSON report on stderr\n{traced.describe()}")
         self.assertLeak(report, "leak_malloc", 300, 3)
         self.assertFalse(os.path.exists(bad))
+
+    def test_report_to_a_device_node_writes_into_it(self):
+        """log=/dev/null is written to, not renamed over (that replaced /dev/null with a file)."""
+        node = self.path("null")
+        try:
+            os.mknod(node, 0o666 | stat.S_IFCHR, os.makedev(1, 3))  # our own /dev/null
+        except PermissionError:
+            self.skipTest("mknod needs root")
+        argv = [self.program("leak_malloc")]
+        traced = hl.run_preloaded(argv, f"json={node}:log={node}")
+        self.assertSameBehaviour(hl.run_plain(argv), traced)
+        self.assertTrue(stat.S_ISCHR(os.lstat(node).st_mode), "the device node was replaced")
+        self.assertEqual(os.listdir(self.path("")), ["null"])  # no temporary file left beside it
+
+    def test_report_through_a_symlink_replaces_its_target(self):
+        target, link = self.path("real.json"), self.path("link.json")
+        with open(target, "w", encoding="utf-8") as f:
+            f.write("old")
+        os.symlink("real.json", link)
+        argv = [self.program("leak_malloc")]
+        hl.run_preloaded(argv, f"json={link}:log=none")
+        self.assertTrue(os.path.islink(link))
+        self.assertLeak(hl.load_report(target), "leak_malloc", 300, 3)
+
+    def test_report_to_a_fifo(self):
+        """A FIFO with a reader gets the report; one without a reader is no reason to hang."""
+        fifo = self.path("fifo")
+        os.mkfifo(fifo)
+        argv = [self.program("leak_malloc")]
+        got = []
+        reader = threading.Thread(target=lambda: got.append(open(fifo, encoding="utf-8").read()))
+        reader.start()
+        hl.run_preloaded(argv, f"json={fifo}:log=none", timeout=30)
+        reader.join(10)
+        if reader.is_alive():  # nothing was written to the FIFO: release the reader, then fail
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            reader.join(10)
+        self.assertTrue(got and got[0], "the FIFO got no report")
+        self.assertLeak(json.loads(got[0]), "leak_malloc", 300, 3)
+        traced = hl.run_preloaded(argv, f"json={fifo}:log=none", timeout=30)  # nobody reads
+        self.assertTrue(self.warning_lines(traced.stderr, fifo), traced.describe())
+        self.assertIsNotNone(hl.find_json_document(traced.stderr), traced.describe())
 
     def test_track_off(self):
         """track=0: pools only. The program runs normally and no leak is recorded."""
