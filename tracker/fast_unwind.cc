@@ -181,10 +181,11 @@ struct Memo {
   std::uint32_t next_path;
   std::uint8_t path_after[kPaths];  // the path found after each one, last time
   std::uint8_t last_path;           // the path found last
-  // Two-way sets: a loop that allocates at one site and frees at another keeps both. 256
+  // Two-way sets: a loop that allocates at one site and frees at another keeps both. 128
   // entries: an interpreter allocates from many sites at many depths (python3 with
-  // PYTHONMALLOC=malloc: 2.84x -> 2.24x glibc going from 16 entries; sqlite3 1.96x -> 1.61x).
-  static constexpr std::uint32_t kSets = 128, kWays = 2;
+  // PYTHONMALLOC=malloc: 2.84x -> 2.3x glibc going from 16 entries, sqlite3 1.96x -> 1.7x;
+  // 256 gained a few % more for another 70 KiB per thread).
+  static constexpr std::uint32_t kSets = 64, kWays = 2;
   MemoEntry entries[kSets][kWays];
   std::uint8_t victim[kSets];  // the way to replace next in each set
   MemoEntry* pending;  // filled by the last capture(), waiting for remember()
@@ -194,7 +195,7 @@ struct Memo {
     return static_cast<std::uint32_t>(((ra ^ (sp << 7)) * 0x9E3779B97F4A7C15ull) >> (64 - std::countr_zero(kSets)));
   }
 };
-// Each thread's memo (~140 KiB) lives in tracker memory, not in static TLS, which would
+// Each thread's memo (~75 KiB) lives in tracker memory, not in static TLS, which would
 // come out of every thread's stack (a program creating threads with 16 KiB stacks would fail).
 // Threads that end hand theirs to the next thread.
 struct MemoSlot {
