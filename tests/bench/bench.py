@@ -356,7 +356,7 @@ def summarize_live_blocks(data, n):
 # ---------------------------------------------------------------------------------------------
 # Microbenchmarks
 
-MICROS = ["micro_pool", "micro_unwind", "micro_stack_table", "micro_ledger"]
+MICROS = ["micro_pool", "micro_unwind", "micro_stack_table", "micro_ledger", "micro_clock"]
 
 
 def run_micros(s):
