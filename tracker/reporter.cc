@@ -98,11 +98,12 @@ bool write_all(int fd, std::string_view text) {
   return true;
 }
 
-// Something that exists and is not a regular file (/dev/null, /dev/stderr, a FIFO, a terminal) is
-// written in place: renaming over it would replace the device node itself. A FIFO nobody reads
-// fails at once (O_NONBLOCK on open) instead of hanging the exit.
+// Something that exists and is not a regular file (/dev/null, a FIFO, a terminal), and anything
+// under /dev or /proc (/dev/stderr may lead to the file stderr was redirected to), is appended to
+// in place: renaming over it would replace the device node, or the program's own log. A FIFO
+// nobody reads fails at once (O_NONBLOCK on open) instead of hanging the exit.
 bool write_in_place(const std::string& path, const std::string& text, std::string* error) {
-  int fd = open(path.c_str(), O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  int fd = open(path.c_str(), O_WRONLY | O_APPEND | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
   if (fd < 0) return *error = std::strerror(errno), false;
   int flags = fcntl(fd, F_GETFL);
   if (flags >= 0) fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
@@ -116,7 +117,9 @@ bool write_in_place(const std::string& path, const std::string& text, std::strin
 // it; through a symlink, the file it points to is replaced, not the link.
 bool write_file_atomically(const std::string& path, const std::string& text, std::string* error) {
   struct stat st;
-  if (stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) return write_in_place(path, text, error);
+  const bool names_open_file = path.starts_with("/dev/") || path.starts_with("/proc/");
+  if (names_open_file || (stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)))
+    return write_in_place(path, text, error);
   std::string target = path;
   if (lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
     if (char* resolved = realpath(path.c_str(), nullptr)) {

@@ -503,6 +503,20 @@ class E2E(hl.HeapledgerTest):
         self.assertTrue(stat.S_ISCHR(os.lstat(node).st_mode), "the device node was replaced")
         self.assertEqual(os.listdir(self.path("")), ["null"])  # no temporary file left beside it
 
+    def test_report_to_dev_stderr_redirected_to_a_file(self):
+        """log=/dev/stderr with stderr in a file: the report is added to that file, which keeps
+        what the program wrote (a rename would have replaced the file with the report)."""
+        err_path = self.path("stderr.txt")
+        with open(err_path, "w", encoding="utf-8") as err:
+            err.write("before\n")
+            err.flush()
+            proc = hl.subprocess.run([self.program("leak_malloc")], stderr=err,
+                                     env=hl.preload_env("log=/dev/stderr"), timeout=60)
+        self.assertEqual(proc.returncode, 0)
+        text = open(err_path, encoding="utf-8").read()
+        self.assertTrue(text.startswith("before\n"), text[:200])
+        self.assertIn("LEAK", text)
+
     def test_report_through_a_symlink_replaces_its_target(self):
         target, link = self.path("real.json"), self.path("link.json")
         with open(target, "w", encoding="utf-8") as f:
