@@ -32,12 +32,12 @@ HL_ALWAYS_INLINE void* allocate_aligned(std::size_t size, std::size_t align, All
 }
 
 // Tracked frees go through the tracker's verdict: a misuse is reported and the block left alone
-// (so no misuse can corrupt the pools); a quarantined block is held back and others released.
+// (so no misuse can corrupt the pools); a quarantined block is held back (the quarantine gives
+// blocks back to the pools itself when their time is up).
 HL_NOINLINE inline void deallocate_tracked(void* p, AllocKind kind, std::size_t size, std::size_t align,
                                            tracker::Caller caller) {
   tracker::FreeOutcome out;
   tracker::on_release(p, kind, size, align, &out, caller);
-  for (int i = 0; i < out.n_evicted; ++i) pool::free(reinterpret_cast<void*>(out.evicted[i]));
   if (out.action == tracker::FreeOutcome::kRelease) pool::free(p);
 }
 

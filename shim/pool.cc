@@ -279,17 +279,36 @@ void* realloc_large(void* p, std::size_t size) {
   return q;
 }
 
+namespace {
+// Whether p is the start of a block slot of small class cls carved at least once.
+bool small_block_start(const void* p, unsigned cls) {
+  auto addr = reinterpret_cast<std::uintptr_t>(p);
+  std::uintptr_t start = g_region.base + (std::uintptr_t{cls} << g_region.shift) + class_offset(cls);
+  return addr >= start && (addr - start) % kClassSize[cls] == 0 && addr < carved_end(cls);
+}
+}  // namespace
+
 bool owns_block_start(const void* p) {
   int cls = small_class_of(p);
   if (cls < 0) return large_usable_size(p) != 0;
-  auto addr = reinterpret_cast<std::uintptr_t>(p);
-  std::uintptr_t start = g_region.base + (std::uintptr_t{static_cast<unsigned>(cls)} << g_region.shift) +
-                        class_offset(static_cast<unsigned>(cls));
-  Central& c = g_central[cls];
-  SpinGuard guard(c.lock);
-  return addr >= start && (addr - start) % kClassSize[cls] == 0 &&
-         addr < reinterpret_cast<std::uintptr_t>(c.bump);
+  return small_block_start(p, static_cast<unsigned>(cls));
 }
+
+bool read_block_start(const void* p, std::uintptr_t out[2]) {
+  int cls = small_class_of(p);
+  if (cls >= 0) {  // the small region is never unmapped
+    if (!small_block_start(p, static_cast<unsigned>(cls))) return false;
+    std::memcpy(out, p, 2 * sizeof out[0]);
+    return true;
+  }
+  // Under the registry's lock: free_large takes the block out of it here before unmapping it.
+  TryGuard guard(g_large_lock);
+  if (!guard || !g_large.find(reinterpret_cast<std::uintptr_t>(p))) return false;
+  std::memcpy(out, p, 2 * sizeof out[0]);
+  return true;
+}
+
+std::size_t mapping_size(const void* p) { return small_class_of(p) < 0 ? large_usable_size(p) : 0; }
 
 // Without the lock: the exit scan calls it with the other threads stopped, one of which may hold
 // it. bump only grows, one aligned pointer store at a time.

@@ -13,6 +13,7 @@
 #include "tracker/options.h"
 #include "tracker/runtime_api.h"
 #include "tracker/stack_table.h"
+#include "tracker/tracker.h"
 
 namespace heapledger::detail::tracker {
 
@@ -128,8 +129,8 @@ struct State {
   Timeline timeline;
   Errors errors;
   DeadStacks dead_stacks;
-  bool (*was_block)(const void*) = nullptr;
-  bool (*pool_lock_held)() = nullptr;
+  Quarantine quarantine;
+  PoolProbes pool{};
   StreamIdentity stderr_identity = {};
   std::atomic<std::uint32_t> next_thread{0};
   std::atomic<std::uint32_t> unload_epoch{0};  // dlclose calls so far

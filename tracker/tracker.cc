@@ -36,6 +36,7 @@ struct ThreadState {
   bool busy;
   std::uint32_t index;    // 0: not assigned yet
   ThreadCounts* counts;   // null: not registered yet
+  Quarantine::Local quarantine;
 };
 thread_local ThreadState tl_thread HL_TLS;
 
@@ -88,6 +89,7 @@ void recycle_counts() {
 void remember_dead_stack(void*) {
   BusyScope busy;
   recycle_counts();
+  g_state.quarantine.thread_exit(tl_thread.quarantine);
   fast_unwind::thread_exit();
   pthread_attr_t attr;
   if (pthread_getattr_np(pthread_self(), &attr) != 0) return;
@@ -462,31 +464,30 @@ void on_release(void* p, AllocKind kind, std::size_t size, std::size_t align, Fr
   std::uint32_t free_stack =
       g_state.options.quarantine_mb > 0 ? current_stack(std::min(g_state.options.max_frames, kFreeStackFrames), caller) : 0;
   Release rel;
-  g_state.ledger.release(addr, free_stack, &rel);
+  g_state.ledger.release(addr, &rel);
   if (rel.verdict == Release::kSkipped) return;  // kRelease: the pool decides (it may leak it)
-  out->n_evicted = rel.n_evicted;
-  for (int i = 0; i < rel.n_evicted; ++i) out->evicted[i] = rel.evicted[i];
   if (rel.verdict == Release::kLive) {
     count_free(rel.record);
     if (const char* why = mismatch(rel.record, kind, size, align, addr))
       report_misuse(Errors::kMismatchedFree, addr, free_stack ? free_stack : current_stack(), &rel, why);
-    out->action = rel.quarantined ? FreeOutcome::kKeep : FreeOutcome::kRelease;
+    const bool held = rel.record.kind() != AllocKind::kInternal &&
+                      g_state.quarantine.hold(tl_thread.quarantine, addr, rel.record.size(),
+                                              FreedBlock{rel.record.stack(), free_stack});
+    out->action = held ? FreeOutcome::kKeep : FreeOutcome::kRelease;
     return;
   }
   out->action = FreeOutcome::kReject;
   std::uint32_t stack = free_stack ? free_stack : current_stack();
-  if (rel.verdict == Release::kDoubleFree)
+  if (g_state.quarantine.recall(addr, &rel.freed)) {
+    rel.verdict = Release::kDoubleFree;
     report_misuse(Errors::kDoubleFree, addr, stack, &rel, "freed twice");
-  else if (g_state.was_block && g_state.was_block(p))
+  } else if (g_state.pool.was_block && g_state.pool.was_block(p))
     report_misuse(Errors::kDoubleFree, addr, stack, nullptr, "freed twice (first free no longer remembered)");
   else
     report_misuse(Errors::kInvalidFree, addr, stack, nullptr, "not the start of a heap block");
 }
 
-void set_pool_probes(bool (*was_block)(const void*), bool (*lock_held)()) {
-  g_state.was_block = was_block;
-  g_state.pool_lock_held = lock_held;
-}
+void set_pool_probes(const PoolProbes& probes) { g_state.pool = probes; }
 
 bool lock_held_by_this_thread() {
   const SpinLock* locks[] = {&g_reporter_lock, &g_state.peak.lock, &g_state.timeline.lock,
@@ -496,7 +497,8 @@ bool lock_held_by_this_thread() {
     if (l->held_by_this_thread()) return true;
   return g_state.ledger.lock_held_by_this_thread() || g_state.modules.lock_held_by_this_thread() ||
          internal_alloc_lock_held() || os::internal_lock_held() ||
-         (g_state.pool_lock_held && g_state.pool_lock_held());
+         g_state.quarantine.lock_held_by_this_thread() ||
+         (g_state.pool.lock_held && g_state.pool.lock_held());
 }
 
 void on_realloc_in_place(void* p) {
@@ -564,8 +566,8 @@ void start() {
   // Blocks allocated before now have no stack: they belong to the empty stack's call site.
   adjust_site(StackTable::kEmptyStack, g_state.counters.live_bytes.load(), g_state.counters.live_blocks.load());
   g_exit_key_ready = pthread_key_create(&g_exit_key, remember_dead_stack) == 0;
-  g_state.ledger.set_quarantine(static_cast<std::size_t>(g_state.options.quarantine_mb) << 20,
-                                std::size_t{1} << 16, g_state.was_block);
+  g_state.quarantine.init(static_cast<std::size_t>(g_state.options.quarantine_mb) << 20,
+                          std::size_t{1} << 16, g_state.pool.quarantine);
   g_state.peak.sites = static_cast<Peak::Site*>(os::map_internal(StackTable::kMaxStacks * sizeof(Peak::Site)));
   if (!std::strcmp(g_state.options.unwind, "libunwind")) g_state.unwinding.mode = Unwinding::kLibunwind;
   if (!std::strcmp(g_state.options.unwind, "verify")) g_state.unwinding.mode = Unwinding::kVerify;
@@ -592,11 +594,13 @@ void prefork() {
   g_state.counters.orphan_lock.lock();
   g_state.counters.spare_lock.lock();
   g_state.ledger.lock_all();
+  g_state.quarantine.prefork();
   internal_alloc_prefork();
 }
 
 void postfork_parent() {
   internal_alloc_postfork();
+  g_state.quarantine.postfork();
   g_state.ledger.unlock_all();
   g_state.counters.spare_lock.unlock();
   g_state.counters.orphan_lock.unlock();

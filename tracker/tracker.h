@@ -9,6 +9,7 @@
 
 #include "shim/config.h"
 #include "tracker/alloc_kind.h"
+#include "tracker/quarantine.h"
 
 namespace heapledger::detail::tracker {
 
@@ -44,8 +45,6 @@ struct FreeOutcome {
     kKeep,     // quarantined: the tracker holds it back
     kReject,   // misuse (double or invalid free): reported, the heap is left as it was
   } action = kRelease;
-  int n_evicted = 0;               // quarantined blocks whose time is up: give these back now
-  std::uintptr_t evicted[8];
 };
 constexpr std::size_t kNoSize = ~std::size_t{0};
 
@@ -60,9 +59,15 @@ void note_unload();
 // True if p is a live block in the ledger (realloc checks before touching a block).
 bool is_live(const void* p);
 
-// How the tracker asks the pools whether an unknown pointer was ever a block start, and whether
-// the calling thread holds one of their locks.
-void set_pool_probes(bool (*was_block)(const void*), bool (*lock_held)());
+// What the tracker asks of the pools, passed in by the shim: whether an unknown pointer was ever a
+// block start, whether the calling thread holds one of their locks, and how the quarantine reads
+// and gives back blocks.
+struct PoolProbes {
+  bool (*was_block)(const void*);
+  bool (*lock_held)();
+  Quarantine::Hooks quarantine;
+};
+void set_pool_probes(const PoolProbes& probes);
 
 // Library constructor: options, runtime, warm-up. Safe to call more than once.
 void start();

@@ -1,8 +1,8 @@
 // Microbenchmarks of the ledger: insert+erase of one block into a ledger holding few blocks
 // (hot cache) and one holding 1,000,000 live blocks (the lookups miss cache, as in a big
 // program), for addresses the pools did not hand out (the sharded map) and for the pools' blocks
-// (records at a slot the address names); release() with the default 16 MiB quarantine; single
-// and two threads.
+// (records at a slot the address names); release() followed by the default 16 MiB quarantine's
+// hold (blocks that leave it are not handed anywhere); single and two threads.
 #include <benchmark/benchmark.h>
 
 #include <memory>
@@ -12,6 +12,7 @@
 
 #include "shim/pool.h"
 #include "tracker/ledger.h"
+#include "tracker/quarantine.h"
 
 namespace heapledger::detail {
 namespace {
@@ -70,23 +71,27 @@ void InsertErasePoolBlock(benchmark::State& state) {
 }
 
 void InsertRelease(benchmark::State& state) {
-  static Ledger* ledger = [] {
-    auto* l = new Ledger;
-    l->set_quarantine(16u << 20, (16u << 20) / 16, nullptr);
-    return l;
+  static Ledger* ledger = new Ledger;
+  static Quarantine* quarantine = [] {
+    auto* q = new Quarantine;
+    q->init(16u << 20, 1u << 16, {nullptr, [](const void*) -> std::size_t { return 0; }, [](void*) {}});
+    return q;
   }();
   // Real memory: a quarantined block carries the record of its free in its first bytes.
   constexpr std::size_t kBlocks = 1u << 20;
   std::unique_ptr<char[]> arena(new char[kBlocks * kSpacing]);
   auto base = reinterpret_cast<std::uintptr_t>(arena.get());
+  Quarantine::Local local;
   std::uintptr_t i = 0;
   for (auto _ : state) {
     std::uintptr_t addr = base + (i++ % kBlocks) * kSpacing;
     ledger->insert(addr, Record(32, AllocKind::kMalloc, 1, i, 7));
     Release rel;
-    ledger->release(addr, 9, &rel);
-    benchmark::DoNotOptimize(rel.n_evicted);
+    ledger->release(addr, &rel);
+    bool held = quarantine->hold(local, addr, rel.record.size(), FreedBlock{rel.record.stack(), 9});
+    benchmark::DoNotOptimize(held);
   }
+  quarantine->thread_exit(local);
 }
 
 BENCHMARK(InsertErase)->ArgName("live_1M")->Arg(0)->Arg(1);

@@ -257,6 +257,22 @@ class Classify(hl.HeapledgerTest):
         self.assertIsNotNone(e["alloc_stack"])
         self.assertIsNotNone(e["free_stack"])
 
+    def test_double_free_across_threads(self):
+        # The first free was made by another thread: one still running (the block is in its own
+        # batch of the quarantine) and one that has exited (its batch was handed on).
+        json_path = self.path("report.json")
+        res = hl.run_preloaded([self.program("double_free_threads")], f"json={json_path}:log=none")
+        self.assertEqual(res.returncode, 0, res.describe())
+        self.assertIn("double_free_threads: done", res.stdout)
+        r = hl.load_report(json_path)
+        for second, first in (("second_free_live_site", "first_free_site"),
+                              ("second_free_exited_site", "exit_free_site")):
+            [e] = errors_of(r, "double_free", second)
+            self.assertTrue(any(hl.function_matches(f, "main") for f in e["alloc_stack"]), second)
+            self.assertTrue(hl.function_matches(e["free_stack"][0], first), e["free_stack"])
+        self.assertEqual(r["summary"]["errors"], 2)
+        self.assertEqual(r["summary"]["leaked_bytes"], 0, hl.describe_leaks(r))
+
     def test_invalid_free(self):
         r = self.misuse_report()
         self.assertEqual(len(errors_of(r, "invalid_free", "interior_free_site")), 1)

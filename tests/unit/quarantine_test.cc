@@ -1,0 +1,202 @@
+// The double-free quarantine: recall with both stacks, first-in-first-out release within the byte
+// and block budgets, thread exit, many threads at once, and the pools' own blocks (small and
+// large) through the hooks the library uses.
+#include "tracker/quarantine.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "shim/pool.h"
+
+namespace heapledger::detail {
+namespace {
+
+// Blocks of real memory (a held block carries its record), all "ours", released into a log.
+struct Blocks {
+  static constexpr std::size_t kSize = 64, kCount = 1 << 16;
+  static inline std::vector<std::uint64_t> memory = std::vector<std::uint64_t>(kSize / 8 * kCount);
+  static inline std::vector<std::uintptr_t> released;
+  static inline std::atomic<int> release_calls{0};
+  static std::uintptr_t at(std::size_t i) { return reinterpret_cast<std::uintptr_t>(&memory[i * kSize / 8]); }
+  static bool read_start(const void* p, std::uintptr_t out[2]) {
+    std::memcpy(out, p, 16);
+    return true;
+  }
+  static std::size_t mapping_size(const void*) { return 0; }
+  static void release(void* p) {
+    released.push_back(reinterpret_cast<std::uintptr_t>(p));
+    std::memset(p, 0, kSize);  // as the pools would overwrite it
+  }
+  static void count_release(void*) { release_calls.fetch_add(1, std::memory_order_relaxed); }
+  static constexpr Quarantine::Hooks kHooks{read_start, mapping_size, release};
+};
+
+TEST(Quarantine, RecallsAHeldBlockWithBothStacks) {
+  Quarantine q;
+  q.init(std::size_t{1} << 20, 4096, Blocks::kHooks);
+  Quarantine::Local local;
+  ASSERT_TRUE(q.hold(local, Blocks::at(0), 48, FreedBlock{7, 9}));
+  FreedBlock f{};
+  ASSERT_TRUE(q.recall(Blocks::at(0), &f));
+  EXPECT_EQ(f.alloc_stack, 7u);
+  EXPECT_EQ(f.free_stack, 9u);
+  EXPECT_FALSE(q.recall(Blocks::at(1), &f)) << "never held";
+  EXPECT_FALSE(q.recall(Blocks::at(0) + 8, &f)) << "inside a held block";
+}
+
+TEST(Quarantine, OffHoldsNothing) {
+  Quarantine q;
+  q.init(0, 4096, Blocks::kHooks);
+  Quarantine::Local local;
+  EXPECT_FALSE(q.enabled());
+  EXPECT_FALSE(q.hold(local, Blocks::at(0), 48, FreedBlock{7, 9}));
+}
+
+TEST(Quarantine, ReleasesOldestFirstWithinItsByteBudget) {
+  Blocks::released.clear();
+  Quarantine q;
+  constexpr std::size_t kBudget = std::size_t{256} << 10;  // 4096 blocks of 64 bytes; batches of 1 KiB
+  q.init(kBudget, 1 << 20, Blocks::kHooks);
+  Quarantine::Local local;
+  for (std::size_t i = 0; i < Blocks::kCount; ++i) {
+    ASSERT_TRUE(q.hold(local, Blocks::at(i), Blocks::kSize, FreedBlock{3, 4}));
+    ASSERT_LE(q.held_bytes(), kBudget);
+  }
+  // What left, left in the order it came, each once: a prefix of the blocks.
+  ASSERT_GT(Blocks::released.size(), Blocks::kCount / 2);
+  for (std::size_t i = 0; i < Blocks::released.size(); ++i) ASSERT_EQ(Blocks::released[i], Blocks::at(i));
+  // The budget is used, not just respected: the list is full to within one batch.
+  EXPECT_GT(q.held_bytes(), kBudget - kBudget / 256);
+  FreedBlock f{};
+  EXPECT_FALSE(q.recall(Blocks::released.back(), &f)) << "released, and overwritten by the pools";
+  EXPECT_TRUE(q.recall(Blocks::released.back() + Blocks::kSize, &f)) << "the oldest still held";
+  EXPECT_TRUE(q.recall(Blocks::at(Blocks::kCount - 1), &f)) << "the newest (the thread's batch)";
+}
+
+TEST(Quarantine, KeepsToItsBlockBudget) {
+  Quarantine q;
+  q.init(std::size_t{1} << 30, 1000, Blocks::kHooks);
+  Quarantine::Local local;
+  for (std::size_t i = 0; i < 20000; ++i) {
+    ASSERT_TRUE(q.hold(local, Blocks::at(i), 16, FreedBlock{3, 4}));
+    ASSERT_LE(q.held_blocks(), 1000u);
+  }
+  EXPECT_GT(q.held_blocks(), 1000u - 254);
+}
+
+TEST(Quarantine, ABlockOverTheBatchLimitIsNotHeld) {
+  Quarantine q;
+  q.init(std::size_t{1} << 20, 4096, Blocks::kHooks);  // batches of at most 4 KiB
+  Quarantine::Local local;
+  EXPECT_FALSE(q.hold(local, Blocks::at(0), 4097, FreedBlock{3, 4}));
+  EXPECT_TRUE(q.hold(local, Blocks::at(0), 4096, FreedBlock{3, 4}));
+}
+
+TEST(Quarantine, AnExitingThreadPublishesItsBatchAndHoldsNoMore) {
+  Quarantine q;
+  q.init(std::size_t{1} << 20, 4096, Blocks::kHooks);
+  Quarantine::Local local;
+  for (std::size_t i = 0; i < 10; ++i) ASSERT_TRUE(q.hold(local, Blocks::at(i), 64, FreedBlock{3, 4}));
+  EXPECT_EQ(q.held_blocks(), 0u) << "still the thread's own batch";
+  q.thread_exit(local);
+  EXPECT_EQ(q.held_blocks(), 10u);
+  EXPECT_EQ(q.held_bytes(), 640u);
+  EXPECT_FALSE(q.hold(local, Blocks::at(10), 64, FreedBlock{3, 4}));
+  FreedBlock f{};
+  EXPECT_TRUE(q.recall(Blocks::at(9), &f));
+}
+
+// Many exiting threads, each with a few blocks: partial batches cannot pile up past the budget.
+TEST(Quarantine, PartialBatchesOfExitedThreadsAreBounded) {
+  Blocks::release_calls = 0;
+  Quarantine q;
+  q.init(std::size_t{1} << 30, 254 * 4, {Blocks::read_start, Blocks::mapping_size, Blocks::count_release});
+  for (std::size_t t = 0; t < 1000; ++t) {
+    Quarantine::Local local;
+    ASSERT_TRUE(q.hold(local, Blocks::at(t), 16, FreedBlock{3, 4}));
+    q.thread_exit(local);
+  }
+  EXPECT_LE(q.held_blocks(), 8u) << "at most twice the full batches' number of batches";
+  EXPECT_EQ(Blocks::release_calls.load() + q.held_blocks(), 1000u);
+}
+
+// Every block held by any thread is released exactly once or is still held; none is lost.
+TEST(Quarantine, ThreadsHoldAndReleaseEachBlockOnce) {
+  static std::vector<std::atomic<int>> releases(Blocks::kCount);
+  for (auto& r : releases) r = 0;
+  Quarantine q;
+  auto count = [](void* p) {
+    auto i = (reinterpret_cast<std::uintptr_t>(p) - Blocks::at(0)) / Blocks::kSize;
+    releases[i].fetch_add(1, std::memory_order_relaxed);
+  };
+  q.init(std::size_t{64} << 10, 1 << 20, {Blocks::read_start, Blocks::mapping_size, count});
+  constexpr int kThreads = 4;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&q, t] {
+      Quarantine::Local local;
+      for (std::size_t i = t; i < Blocks::kCount; i += kThreads)
+        ASSERT_TRUE(q.hold(local, Blocks::at(i), Blocks::kSize, FreedBlock{3, 4}));
+      q.thread_exit(local);
+    });
+  for (auto& th : threads) th.join();
+  std::size_t released = 0, held = 0;
+  for (std::size_t i = 0; i < Blocks::kCount; ++i) {
+    ASSERT_LE(releases[i].load(), 1) << "block " << i;
+    released += releases[i].load();
+    FreedBlock f{};
+    if (!releases[i].load()) held += q.recall(Blocks::at(i), &f);
+  }
+  EXPECT_EQ(released + held, Blocks::kCount);
+  EXPECT_EQ(held, q.held_blocks());
+  EXPECT_LE(q.held_bytes(), std::size_t{64} << 10);
+}
+
+Quarantine::Hooks pool_hooks() {
+  return {pool::read_block_start, pool::mapping_size, [](void* p) { pool::free(p); }};
+}
+
+TEST(Quarantine, PoolBlocksAreRecalledThroughThePools) {
+  Quarantine q;
+  q.init(std::size_t{1} << 20, 4096, pool_hooks());
+  Quarantine::Local local;
+  void* p = pool::alloc(64);
+  auto addr = reinterpret_cast<std::uintptr_t>(p);
+  ASSERT_TRUE(q.hold(local, addr, 64, FreedBlock{7, 9}));
+  FreedBlock f{};
+  ASSERT_TRUE(q.recall(addr, &f));
+  EXPECT_EQ(f.free_stack, 9u);
+  EXPECT_FALSE(q.recall(addr + 8, &f)) << "not a block start";
+  std::uintptr_t words[2];
+  EXPECT_FALSE(pool::read_block_start(reinterpret_cast<void*>(addr + 16), words));
+  EXPECT_FALSE(pool::read_block_start(&words, words)) << "not the pools' memory";
+}
+
+// A held large block keeps its first page (the record of the free) and gives the others back
+// before hold() returns: once its batch is published, another thread may release it and its
+// address be mapped again, so nothing may touch its pages after that.
+TEST(Quarantine, HeldLargeBlocksGiveTheirPagesBackAtOnce) {
+  Quarantine q;
+  q.init(std::size_t{1} << 20, 4096, pool_hooks());
+  Quarantine::Local local;
+  constexpr std::size_t kSize = std::size_t{1} << 20;  // over the batch limit: it costs a page
+  auto* p = static_cast<unsigned char*>(pool::alloc(kSize));
+  ASSERT_NE(p, nullptr);
+  std::memset(p, 0xAB, kSize);
+  auto addr = reinterpret_cast<std::uintptr_t>(p);
+  ASSERT_TRUE(q.hold(local, addr, kSize, FreedBlock{7, 9}));
+  EXPECT_EQ(std::count(p + 16, p + kSize, 0), static_cast<std::ptrdiff_t>(kSize - 16))
+      << "stale contents (and pages) kept";
+  FreedBlock f{};
+  ASSERT_TRUE(q.recall(addr, &f));
+  EXPECT_EQ(f.free_stack, 9u);
+  q.thread_exit(local);
+}
+
+}  // namespace
+}  // namespace heapledger::detail

@@ -1,0 +1,93 @@
+// The double-free quarantine: freed blocks held back for a while, so that a second free of one is
+// recognised (and shown with the stacks of its allocation and first free) instead of releasing
+// memory that may by then belong to someone else.
+//
+// Each thread collects the blocks it frees in a batch of its own, without a lock; a full batch
+// joins one global first-in-first-out list of batches (a lock taken once per batch), and the
+// oldest batches leave it, their blocks going back to the pools, while the list is over its
+// budget. The blocks of a thread's current batch are not counted in the budget: a batch holds at
+// most 254 blocks or 1/256 of the budget (64 KiB at the default 16 MiB).
+//
+// A held block carries its own record in its first 16 bytes (every block has them, and they are
+// free memory now): its address mixed with a tag, then the two stacks. A later free of the same
+// address finds it there (recall), with no table to search and no lock to take; the pools
+// overwrite it when the block leaves the quarantine.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "shim/config.h"
+#include "shim/spin_lock.h"
+
+namespace heapledger::detail {
+
+struct FreedBlock {
+  std::uint32_t alloc_stack;
+  std::uint32_t free_stack;
+};
+
+class Quarantine {
+ public:
+  struct Batch;
+  // A thread's share: its current batch. Owned by the thread (its tracker state), which must not
+  // re-enter hold() from a signal handler while in it.
+  struct Local {
+    Batch* batch = nullptr;
+    bool closed = false;  // the thread is exiting: blocks it frees from now on are not held
+  };
+  // How blocks are looked at and let go, from the pools (tests pass their own).
+  struct Hooks {
+    // Reads the first 16 bytes of the block that starts at p; false if no block of ours starts
+    // there. Must be safe against the block being unmapped meanwhile.
+    bool (*read_start)(const void* p, std::uintptr_t out[2]);
+    // The length of the block's mapping if it has one of its own (a large block), else 0.
+    std::size_t (*mapping_size)(const void* p);
+    void (*release)(void* p);  // back to the pools
+  };
+
+  // bytes: the budget (0: off); blocks: at most this many held in the global list. Once, before use.
+  void init(std::size_t bytes, std::size_t blocks, const Hooks& hooks);
+  bool enabled() const { return budget_bytes_ != 0; }
+
+  // Holds back a block just released (size: what the program asked for). False: not held (too
+  // big, out of memory, the thread is exiting, or off); the caller releases it. May release older
+  // blocks to the pools before it returns.
+  bool hold(Local& local, std::uintptr_t addr, std::size_t size, const FreedBlock& freed);
+  // Whether the block at addr is held here, and if so how it was allocated and freed.
+  bool recall(std::uintptr_t addr, FreedBlock* out) const;
+  // Thread exit: its batch joins the global list and the thread holds nothing more.
+  void thread_exit(Local& local);
+
+  std::size_t held_bytes();  // in the global list
+  std::size_t held_blocks();
+
+  // fork: the list's lock is held across fork().
+  void prefork() { lock_.lock(); }
+  void postfork() { lock_.unlock(); }
+  bool lock_held_by_this_thread() const { return lock_.held_by_this_thread(); }
+
+ private:
+  static constexpr std::uintptr_t kTag = 0x6865'6170'6c65'6467ull;  // "heapledg"
+
+  // The thread's batch joins the list, the oldest leave (their blocks released); returns an empty
+  // batch for the thread to fill next (want_next), or null.
+  Batch* publish(Batch* full, bool want_next);
+  Batch* new_batch();
+
+  Hooks hooks_{};
+  std::uint64_t budget_bytes_ = 0;
+  std::uint64_t budget_blocks_ = 0;
+  std::uint64_t budget_batches_ = 0;  // partial batches (from exiting threads) count too
+  std::uint64_t batch_bytes_ = 0;     // a thread's batch is published when it would exceed this
+
+  SpinLock lock_;
+  Batch* oldest_ HL_GUARDED_BY(lock_) = nullptr;
+  Batch* newest_ HL_GUARDED_BY(lock_) = nullptr;
+  Batch* spare_ HL_GUARDED_BY(lock_) = nullptr;  // emptied batches, for reuse
+  std::uint64_t bytes_ HL_GUARDED_BY(lock_) = 0;
+  std::uint64_t blocks_ HL_GUARDED_BY(lock_) = 0;
+  std::uint64_t batches_ HL_GUARDED_BY(lock_) = 0;
+};
+
+}  // namespace heapledger::detail
