@@ -99,7 +99,7 @@ Quarantine::Batch* Quarantine::publish(Batch* full, bool want_next) {
   // freed long ago and are cold, and the pools write into each one.
   Batch* last = nullptr;
   for (Batch* b = leaving; b; last = b, b = b->next) {
-    constexpr std::uint32_t kAhead = 8;
+    constexpr std::uint32_t kAhead = 32;
     for (std::uint32_t i = 0; i < std::min(kAhead, b->count); ++i)
       __builtin_prefetch(reinterpret_cast<const void*>(b->entries[i].addr), 1);
     for (std::uint32_t i = 0; i < b->count; ++i) {
