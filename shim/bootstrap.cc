@@ -38,7 +38,7 @@ void release_block(void* p) { pool::free(p); }
 // Priority 101: before any constructor of ours or of the program that could allocate.
 __attribute__((constructor(101))) void library_start() {
   tracker::set_pool_probes({pool::owns_block_start, pool::lock_held_by_this_thread,
-                            {pool::read_block_start, pool::mapping_size, release_block}});
+                            {pool::read_block_start, pool::hold_large, release_block}});
   tracker::start();
   pthread_atfork(before_fork, after_fork_parent, after_fork_child);
   at_quick_exit(report_at_quick_exit);

@@ -47,7 +47,8 @@ std::atomic<bool> g_ready{false};
 pthread_key_t g_thread_key;
 
 struct LargeBlock {
-  std::size_t length;  // bytes mapped, starting at the block
+  std::size_t length;        // bytes mapped, starting at the block
+  std::uintptr_t held[2]{};  // the quarantine's record while it holds the block; zeros: live
 };
 SpinLock g_large_lock;
 AddressMap<LargeBlock> g_large HL_GUARDED_BY(g_large_lock);
@@ -301,14 +302,23 @@ bool read_block_start(const void* p, std::uintptr_t out[2]) {
     std::memcpy(out, p, 2 * sizeof out[0]);
     return true;
   }
-  // Under the registry's lock: free_large takes the block out of it here before unmapping it.
+  // A large block's record is kept here, not in its memory (which the program may have made
+  // inaccessible, or which a racing free may be about to hand to the quarantine).
   TryGuard guard(g_large_lock);
-  if (!guard || !g_large.find(reinterpret_cast<std::uintptr_t>(p))) return false;
-  std::memcpy(out, p, 2 * sizeof out[0]);
+  LargeBlock* block = guard ? g_large.find(reinterpret_cast<std::uintptr_t>(p)) : nullptr;
+  if (!block || block->held[0] == 0) return false;
+  std::memcpy(out, block->held, sizeof block->held);
   return true;
 }
 
-std::size_t mapping_size(const void* p) { return small_class_of(p) < 0 ? large_usable_size(p) : 0; }
+std::size_t hold_large(const void* p, const std::uintptr_t record[2]) {
+  if (small_class_of(p) >= 0) return 0;
+  TryGuard guard(g_large_lock);
+  LargeBlock* block = guard ? g_large.find(reinterpret_cast<std::uintptr_t>(p)) : nullptr;
+  if (!block) return 0;
+  std::memcpy(block->held, record, sizeof block->held);
+  return block->length;
+}
 
 // Without the lock: the exit scan calls it with the other threads stopped, one of which may hold
 // it. bump only grows, one aligned pointer store at a time.

@@ -116,11 +116,12 @@ HL_ALWAYS_INLINE std::size_t usable_size(const void* p) {
 // True if `p` is the start of a block slot of the small region that has been handed out at least
 // once, or a live large block. Used to tell invalid frees apart without touching the pools.
 bool owns_block_start(const void* p);
-// If p is the start of such a block, reads its first 16 bytes (safe against a large block being
-// freed meanwhile) and returns true.
+// The quarantine's record of the block that starts at p: a small block's first 16 bytes, or what
+// hold_large() kept for a large one. False if no block starts at p (or a large one has none).
 bool read_block_start(const void* p, std::uintptr_t out[2]);
-// The length of p's mapping if p is a large block (one mapping of its own), else 0.
-std::size_t mapping_size(const void* p);
+// If p is a large block (a mapping of its own), keeps record with it (for read_block_start, until
+// it is freed) and returns its mapping's length; else 0.
+std::size_t hold_large(const void* p, const std::uintptr_t record[2]);
 
 // Where class `cls` has carved to so far: every block slot below it has been handed out at least
 // once, none above it ever has.

@@ -19,7 +19,7 @@ namespace heapledger::detail {
 struct Release {
   enum Verdict : std::uint8_t {
     kLive,         // it was live: record says how it was allocated
-    kDoubleFree,   // already released and still remembered (the quarantine): freed has both stacks
+    kDoubleFree,   // set by the tracker, not the ledger: the quarantine still holds it (freed)
     kUnknown,      // not live
     kSkipped,      // the shard was mid-update on this very thread (signal re-entry): no verdict
   } verdict = kUnknown;

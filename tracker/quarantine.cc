@@ -33,35 +33,37 @@ void Quarantine::init(std::size_t bytes, std::size_t blocks, const Hooks& hooks)
   batch_bytes_ = std::max<std::uint64_t>(bytes / 256, 1);
 }
 
-Quarantine::Batch* Quarantine::new_batch() {
-  auto* b = static_cast<Batch*>(internal_alloc(sizeof(Batch)));  // zero-filled
-  return b;
+// A thread's first batch: one emptied earlier (threads come and go), or a new one.
+Quarantine::Batch* Quarantine::spare_or_new() {
+  {
+    SpinGuard guard(lock_);
+    if (Batch* b = spare_) {
+      spare_ = b->next;
+      return b;
+    }
+  }
+  return static_cast<Batch*>(internal_alloc(sizeof(Batch)));  // zero-filled
 }
 
 bool Quarantine::hold(Local& local, std::uintptr_t addr, std::size_t size, const FreedBlock& freed) {
   if (budget_bytes_ == 0 || local.closed) return false;
   void* block = reinterpret_cast<void*>(addr);
-  // A large block (a mapping of its own) is held back by its first page only.
-  const std::size_t mapping = hooks_.mapping_size(block);
+  std::uintptr_t record[2] = {addr ^ kTag, 0};
+  static_assert(sizeof(FreedBlock) == sizeof(record[1]));
+  std::memcpy(&record[1], &freed, sizeof freed);
+  const std::size_t mapping = hooks_.hold_large(block, record);
   const std::uint64_t cost = mapping ? os::kPageSize : size;
-  if (cost > batch_bytes_) return false;  // too big to hold back: released at once
+  if (cost > budget_bytes_) return false;  // too big to hold back: released at once
   Batch* b = local.batch;
-  if (!b || b->count == Batch::kEntries || b->bytes + cost > batch_bytes_) {
-    local.batch = b = b ? publish(b, true) : new_batch();
-    if (!b) return false;
-  }
-  // A program may free a large block with a page it made inaccessible (a guard page): under
-  // glibc, free() just unmaps it. The record goes into the first page, so make that writable.
-  if (mapping && !os::commit(block, os::kPageSize)) return false;
-  std::uintptr_t words[2] = {addr ^ kTag, 0};
-  static_assert(sizeof(FreedBlock) == sizeof(words[1]));
-  std::memcpy(&words[1], &freed, sizeof freed);
-  std::memcpy(block, words, sizeof words);
-  if (mapping) {  // the exit scan reads its mapping as a root: no stale pointer may stay in it
-    std::memset(static_cast<char*>(block) + sizeof words, 0, os::kPageSize - sizeof words);
-    if (mapping > os::kPageSize)
-      os::discard(static_cast<char*>(block) + os::kPageSize, mapping - os::kPageSize);
-  }
+  if (!b)
+    b = local.batch = spare_or_new();
+  else if (b->count == Batch::kEntries || (b->count > 0 && b->bytes + cost > batch_bytes_))
+    b = local.batch = publish(b, true);
+  if (!b) return false;
+  if (mapping)  // its record is with the pools: its pages (and their stale pointers) can go
+    os::discard(block, mapping);
+  else
+    std::memcpy(block, record, sizeof record);
   b->entries[b->count++] = Batch::Entry{addr, cost};
   b->bytes += cost;
   return true;
@@ -72,12 +74,24 @@ Quarantine::Batch* Quarantine::publish(Batch* full, bool want_next) {
   Batch* next = nullptr;
   {
     SpinGuard guard(lock_);
-    full->next = nullptr;
-    (newest_ ? newest_->next : oldest_) = full;
-    newest_ = full;
     bytes_ += full->bytes;
     blocks_ += full->count;
-    ++batches_;
+    // A partial batch (an exiting thread's) joins the newest if together they make one batch.
+    if (newest_ && newest_->count + full->count <= Batch::kEntries &&
+        newest_->bytes + full->bytes <= batch_bytes_) {
+      std::memcpy(&newest_->entries[newest_->count], full->entries, full->count * sizeof full->entries[0]);
+      newest_->count += full->count;
+      newest_->bytes += full->bytes;
+      full->count = 0;
+      full->bytes = 0;
+      full->next = spare_;
+      spare_ = full;
+    } else {
+      full->next = nullptr;
+      (newest_ ? newest_->next : oldest_) = full;
+      newest_ = full;
+      ++batches_;
+    }
     Batch** tail = &leaving;
     while (oldest_ && (bytes_ > budget_bytes_ || blocks_ > budget_blocks_ || batches_ > budget_batches_)) {
       Batch* old = oldest_;
@@ -121,7 +135,7 @@ Quarantine::Batch* Quarantine::publish(Batch* full, bool want_next) {
       spare_ = leaving;
     }
   }
-  if (want_next && !next) next = new_batch();
+  if (want_next && !next) next = spare_or_new();
   return next;
 }
 

@@ -6,12 +6,19 @@
 // joins one global first-in-first-out list of batches (a lock taken once per batch), and the
 // oldest batches leave it, their blocks going back to the pools, while the list is over its
 // budget. The blocks of a thread's current batch are not counted in the budget: a batch holds at
-// most 254 blocks or 1/256 of the budget (64 KiB at the default 16 MiB).
+// most 254 blocks or 1/256 of the budget (64 KiB at the default 16 MiB), or one block of any size
+// up to the budget. An exiting thread's batch joins the newest one in the list if it fits.
 //
-// A held block carries its own record in its first 16 bytes (every block has them, and they are
-// free memory now): its address mixed with a tag, then the two stacks. A later free of the same
-// address finds it there (recall), with no table to search and no lock to take; the pools
-// overwrite it when the block leaves the quarantine.
+// A held small block carries its own record in its first 16 bytes (every block has them, and
+// they are free memory now): its address mixed with a tag, then the two stacks. A later free of
+// the same address finds it there (recall), with no table to search and no lock to take; the
+// pools overwrite it when the block leaves the quarantine. A large block (a mapping of its own)
+// is held by its address alone: its record goes to the pools' registry of large blocks and all
+// its pages back to the system at once, so holding one costs no memory (it is counted as a page).
+//
+// A fork while another thread is releasing the oldest batches leaves the child without those
+// batches' remaining blocks, and without the blocks of other threads' own batches: they are
+// never reused there.
 #pragma once
 
 #include <cstddef>
@@ -38,11 +45,12 @@ class Quarantine {
   };
   // How blocks are looked at and let go, from the pools (tests pass their own).
   struct Hooks {
-    // Reads the first 16 bytes of the block that starts at p; false if no block of ours starts
-    // there. Must be safe against the block being unmapped meanwhile.
+    // The record held for the block that starts at p (a small block's first 16 bytes); false if
+    // no block of ours starts there. Must be safe against the block being freed meanwhile.
     bool (*read_start)(const void* p, std::uintptr_t out[2]);
-    // The length of the block's mapping if it has one of its own (a large block), else 0.
-    std::size_t (*mapping_size)(const void* p);
+    // If p is a large block, keeps its record elsewhere (for read_start) and returns the length
+    // of its mapping; else 0.
+    std::size_t (*hold_large)(const void* p, const std::uintptr_t record[2]);
     void (*release)(void* p);  // back to the pools
   };
 
@@ -73,7 +81,7 @@ class Quarantine {
   // The thread's batch joins the list, the oldest leave (their blocks released); returns an empty
   // batch for the thread to fill next (want_next), or null.
   Batch* publish(Batch* full, bool want_next);
-  Batch* new_batch();
+  Batch* spare_or_new();
 
   Hooks hooks_{};
   std::uint64_t budget_bytes_ = 0;

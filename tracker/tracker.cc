@@ -405,9 +405,11 @@ void count_free(const Record& r) {
 }  // namespace
 
 // Runs even inside the tracker: a block must leave the ledger before its memory can be reused.
-void on_free(void* p, AllocKind) {
+bool on_free(void* p, AllocKind) {
   Record r;
-  if (g_state.ledger.erase(reinterpret_cast<std::uintptr_t>(p), &r)) count_free(r);
+  if (!g_state.ledger.erase(reinterpret_cast<std::uintptr_t>(p), &r)) return false;
+  count_free(r);
+  return true;
 }
 
 namespace {
@@ -456,7 +458,9 @@ void on_release(void* p, AllocKind kind, std::size_t size, std::size_t align, Fr
                 Caller caller) {
   auto addr = reinterpret_cast<std::uintptr_t>(p);
   if (HL_UNLIKELY(tl_thread.busy || !g_state.recording)) {  // no stacks here: just keep books
-    on_free(p, kind);
+    FreedBlock freed;
+    if (!on_free(p, kind) && g_state.quarantine.recall(addr, &freed))
+      out->action = FreeOutcome::kReject;  // held: the quarantine gives it back, once
     return;
   }
   BusyScope busy;

@@ -32,8 +32,9 @@ struct Caller {
   }
 
 void on_alloc(void* p, std::size_t size, AllocKind kind, Caller caller = {});
-// The block leaves the ledger without any check (the tracker's own bookkeeping).
-void on_free(void* p, AllocKind kind);
+// The block leaves the ledger without any check (the tracker's own bookkeeping); false if it
+// was not there.
+bool on_free(void* p, AllocKind kind);
 // realloc keeps the block where it is: it leaves the ledger (to come back at its new size), and
 // a block that did not come from the malloc family is reported as a mismatched release.
 void on_realloc_in_place(void* p);

@@ -74,7 +74,7 @@ void InsertRelease(benchmark::State& state) {
   static Ledger* ledger = new Ledger;
   static Quarantine* quarantine = [] {
     auto* q = new Quarantine;
-    q->init(16u << 20, 1u << 16, {nullptr, [](const void*) -> std::size_t { return 0; }, [](void*) {}});
+    q->init(16u << 20, 1u << 16, {nullptr, [](const void*, const std::uintptr_t*) -> std::size_t { return 0; }, [](void*) {}});
     return q;
   }();
   // Real memory: a quarantined block carries the record of its free in its first bytes.
