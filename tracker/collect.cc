@@ -2,10 +2,12 @@
 // takes the counters, peak snapshot, errors and timeline, all as plain arrays in memory mapped
 // here. The reporter module builds the report model from them, symbolizes and writes it. Nothing
 // here uses the C++ library, so libheapledger.so does not load it into C programs.
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "shim/os.h"
@@ -167,10 +169,36 @@ void deliver_report(const ExitData& data, const ReportRequest& req, ReportOutcom
     std::fprintf(stderr, "heapledger: no report: the reporter module could not be loaded\n");
 }
 
+// Another thread ending the process while the report is written (an exit() racing the one that
+// began it, or a thread that the leak scan's signal woke early from a sleep) would end it under
+// the report: it waits for the report first, for up to a minute. It gets here through our
+// library destructor or quick_exit hook, or, when the exit handlers are already being run by the
+// reporting thread (exit() takes each handler once), through one registered as the report begins.
+void wait_for_report() {
+  if (g_state.reporting_thread.load() == gettid()) return;  // re-entered on the reporting thread
+  constexpr int kMaxWaitMs = 60'000;
+  for (int ms = 0; ms < kMaxWaitMs && !g_state.reported.load(std::memory_order_acquire); ++ms) {
+    timespec tick{0, 1'000'000};
+    nanosleep(&tick, nullptr);
+  }
+}
+
+void write_exit_report();
+
 }  // namespace
 
 void finish() {
-  if (!g_state.recording.load() || g_state.finished.exchange(true)) return;
+  if (!g_state.recording.load()) return;
+  if (g_state.finished.exchange(true)) return wait_for_report();
+  g_state.reporting_thread.store(gettid());
+  std::atexit(wait_for_report);
+  write_exit_report();
+  g_state.reported.store(true, std::memory_order_release);
+}
+
+namespace {
+
+void write_exit_report() {
   report_unwind_verification();
   if (!report_wanted()) return;
   // From here on this thread's allocations are served but never recorded.
@@ -219,6 +247,8 @@ void finish() {
     _exit(code);
   }
 }
+
+}  // namespace
 
 void abort_on_error(const Errors::Entry& e) {
   tl_busy_forever();

@@ -135,7 +135,9 @@ struct State {
   std::atomic<std::uint32_t> next_thread{0};
   std::atomic<std::uint32_t> unload_epoch{0};  // dlclose calls so far
   std::atomic<bool> recording{false};  // start() done: allocations get stacks and timestamps
-  std::atomic<bool> finished{false};
+  std::atomic<bool> finished{false};  // the exit report was begun (by reporting_thread)
+  std::atomic<bool> reported{false};  // ... and is done with
+  std::atomic<pid_t> reporting_thread{0};
 };
 extern State g_state;
 

@@ -146,6 +146,20 @@ class Classify(hl.HeapledgerTest):
         self.assertEqual((r["scan"]["threads"], r["scan"]["threads_stopped"]), (4, 4), r["scan"])
         self.assertEqual(r["summary"]["leaked_bytes"], 0, hl.describe_leaks(r))
 
+    def test_exit_from_a_thread_while_the_report_is_written(self):
+        # The leak scan's signal ends the watchdog's sleep early (a signal handler always does),
+        # and it calls exit(7) while main writes the report: that exit waits for the report
+        # instead of ending the process under it (which lost the report every time).
+        for _ in range(3):
+            json_path = self.path("report.json")
+            if os.path.exists(json_path):
+                os.unlink(json_path)
+            res = hl.run_preloaded([self.program("exit_while_reporting")], f"json={json_path}:log=none")
+            self.assertIn(res.returncode, (0, 7), res.describe())
+            self.assertIn("main done", res.stdout)
+            r = hl.load_report(json_path)
+            self.assertKind(r, "leak_site", "definite", 100, 1)
+
     def test_counts_survive_thread_churn(self):
         _, _, r = self.traced("many_threads")
         s = r["summary"]
