@@ -19,8 +19,9 @@ void* map_aligned(std::size_t bytes, std::size_t alignment);
 void unmap(void* p, std::size_t bytes);
 // Grows or shrinks a mapping, moving it if needed; nullptr on failure (old mapping intact).
 void* remap(void* p, std::size_t old_bytes, std::size_t new_bytes);
-// Tells the OS the pages' contents are no longer needed (they read back as zero).
-void discard(void* p, std::size_t bytes);
+// Tells the OS the pages' contents are no longer needed (they read back as zero, and cost no
+// memory). False if it refused (pages the program locked with mlock).
+bool discard(void* p, std::size_t bytes);
 
 // Memory for heapledger's own tables (ledger, stack table, ...). Like map()/unmap(), but each
 // mapping is remembered so the leak scan can skip it: those tables hold every block's address.

@@ -71,9 +71,9 @@ void* remap(void* p, std::size_t old_bytes, std::size_t new_bytes) {
   return checked(mremap(p, old_bytes, new_bytes, MREMAP_MAYMOVE));
 }
 
-void discard(void* p, std::size_t bytes) {
+bool discard(void* p, std::size_t bytes) {
   ErrnoKeeper keep;
-  madvise(p, bytes, MADV_DONTNEED);
+  return madvise(p, bytes, MADV_DONTNEED) == 0;
 }
 
 namespace {

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "shim/os.h"
+#include "shim/single_thread.h"
 #include "tracker/internal_alloc.h"
 
 namespace heapledger::detail {
@@ -13,8 +14,10 @@ namespace heapledger::detail {
 struct Quarantine::Batch {
   static constexpr std::uint32_t kEntries = 254;  // one page with the header
   struct Entry {
-    std::uintptr_t addr;
-    std::uint64_t cost;  // bytes counted against the budget
+    std::uintptr_t addr_large;  // the block's address; its low bit set for a large block
+    std::uint64_t cost;         // bytes counted against the budget
+    void* block() const { return reinterpret_cast<void*>(addr_large & ~std::uintptr_t{1}); }
+    bool large() const { return addr_large & 1; }
   };
   Batch* next;
   std::uint32_t count;
@@ -60,11 +63,13 @@ bool Quarantine::hold(Local& local, std::uintptr_t addr, std::size_t size, const
   else if (b->count == Batch::kEntries || (b->count > 0 && b->bytes + cost > batch_bytes_))
     b = local.batch = publish(b, true);
   if (!b) return false;
-  if (mapping)  // its record is with the pools: its pages (and their stale pointers) can go
-    os::discard(block, mapping);
-  else
+  if (mapping) {  // its record is with the pools: its pages (and their stale pointers) can go
+    if (mappings_.load(std::memory_order_relaxed) >= kMaxMappings || !os::discard(block, mapping)) return false;
+    add_relaxed(mappings_, std::uint64_t{1});
+  } else {
     std::memcpy(block, record, sizeof record);
-  b->entries[b->count++] = Batch::Entry{addr, cost};
+  }
+  b->entries[b->count++] = Batch::Entry{addr | (mapping != 0), cost};
   b->bytes += cost;
   return true;
 }
@@ -114,11 +119,11 @@ Quarantine::Batch* Quarantine::publish(Batch* full, bool want_next) {
   Batch* last = nullptr;
   for (Batch* b = leaving; b; last = b, b = b->next) {
     constexpr std::uint32_t kAhead = 32;
-    for (std::uint32_t i = 0; i < std::min(kAhead, b->count); ++i)
-      __builtin_prefetch(reinterpret_cast<const void*>(b->entries[i].addr), 1);
+    for (std::uint32_t i = 0; i < std::min(kAhead, b->count); ++i) __builtin_prefetch(b->entries[i].block(), 1);
     for (std::uint32_t i = 0; i < b->count; ++i) {
-      if (i + kAhead < b->count) __builtin_prefetch(reinterpret_cast<const void*>(b->entries[i + kAhead].addr), 1);
-      hooks_.release(reinterpret_cast<void*>(b->entries[i].addr));
+      if (i + kAhead < b->count) __builtin_prefetch(b->entries[i + kAhead].block(), 1);
+      hooks_.release(b->entries[i].block());
+      if (b->entries[i].large()) add_relaxed(mappings_, ~std::uint64_t{0});
     }
     b->count = 0;
     b->bytes = 0;

@@ -15,6 +15,9 @@
 // pools overwrite it when the block leaves the quarantine. A large block (a mapping of its own)
 // is held by its address alone: its record goes to the pools' registry of large blocks and all
 // its pages back to the system at once, so holding one costs no memory (it is counted as a page).
+// Not held: a large block whose pages cannot go back (locked by the program), and any past the
+// first 16,384 held at once (each is a mapping, which the program may have split with mprotect,
+// and the system allows about 65,000).
 //
 // A fork while another thread is releasing the oldest batches leaves the child without those
 // batches' remaining blocks, and without the blocks of other threads' own batches: they are
@@ -22,6 +25,7 @@
 #pragma once
 
 #include <cstddef>
+#include <atomic>
 #include <cstdint>
 
 #include "shim/config.h"
@@ -77,6 +81,7 @@ class Quarantine {
 
  private:
   static constexpr std::uintptr_t kTag = 0x6865'6170'6c65'6467ull;  // "heapledg"
+  static constexpr std::uint64_t kMaxMappings = 16384;
 
   // The thread's batch joins the list, the oldest leave (their blocks released); returns an empty
   // batch for the thread to fill next (want_next), or null.
@@ -88,6 +93,7 @@ class Quarantine {
   std::uint64_t budget_blocks_ = 0;
   std::uint64_t budget_batches_ = 0;  // partial batches (from exiting threads) count too
   std::uint64_t batch_bytes_ = 0;     // a thread's batch is published when it would exceed this
+  std::atomic<std::uint64_t> mappings_{0};  // large blocks held, in batches or the list
 
   SpinLock lock_;
   Batch* oldest_ HL_GUARDED_BY(lock_) = nullptr;

@@ -216,6 +216,41 @@ TEST(Quarantine, HeldLargeBlocksGiveTheirPagesBackAtOnce) {
   q.thread_exit(local);
 }
 
+// A large block whose pages the program locked would keep them while held: it is not held.
+TEST(Quarantine, ALockedLargeBlockIsNotHeld) {
+  Quarantine q;
+  q.init(std::size_t{1} << 20, 4096, pool_hooks());
+  Quarantine::Local local;
+  constexpr std::size_t kSize = 64 * 1024;
+  void* p = pool::alloc(kSize);
+  ASSERT_NE(p, nullptr);
+  if (mlock(p, kSize) != 0) GTEST_SKIP() << "mlock not permitted here";
+  EXPECT_FALSE(q.hold(local, reinterpret_cast<std::uintptr_t>(p), kSize, FreedBlock{7, 9}));
+  pool::free(p);  // what the caller does with a block not held
+  void* small = pool::alloc(64);
+  EXPECT_TRUE(q.hold(local, reinterpret_cast<std::uintptr_t>(small), 64, FreedBlock{7, 9}));
+  q.thread_exit(local);
+}
+
+// Each held large block is a mapping (two or more if the program changed the protection of part
+// of it), and the system allows about 65,000: at most 16,384 are held at once.
+TEST(Quarantine, HoldsAtMost16384LargeBlocks) {
+  Quarantine q;
+  q.init(std::size_t{1} << 30, std::size_t{1} << 20, pool_hooks());
+  Quarantine::Local local;
+  int held = 0;
+  for (int i = 0; i < 16384 + 100; ++i) {
+    void* p = pool::alloc(40 * 1024);
+    ASSERT_NE(p, nullptr) << i;
+    if (q.hold(local, reinterpret_cast<std::uintptr_t>(p), 40 * 1024, FreedBlock{7, 9}))
+      ++held;
+    else
+      pool::free(p);
+  }
+  EXPECT_EQ(held, 16384);
+  q.thread_exit(local);
+}
+
 // A large block the quarantine has not (yet) taken has no record: a free racing the first one
 // is told apart without reading the block.
 TEST(Quarantine, ALargeBlockNotHeldHasNoRecord) {
