@@ -10,6 +10,10 @@
 #include "shim/pool.h"
 #include "tracker/tracker.h"
 
+// glibc's registration behind pthread_atfork (exported since 2.3.2), with the library to tie the
+// handlers to as its last argument.
+extern "C" int __register_atfork(void (*prepare)(), void (*parent)(), void (*child)(), void* dso_handle);
+
 namespace heapledger::detail {
 namespace {
 
@@ -40,7 +44,10 @@ __attribute__((constructor(101))) void library_start() {
   tracker::set_pool_probes({pool::owns_block_start, pool::lock_held_by_this_thread,
                             {pool::read_block_start, pool::hold_large, release_block}});
   tracker::start();
-  pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+  // Registered for no library (pthread_atfork would name ours): handlers registered for a
+  // library are dropped when its destructors run, and ours run before the exit report, which
+  // other threads may fork during.
+  __register_atfork(before_fork, after_fork_parent, after_fork_child, nullptr);
   at_quick_exit(report_at_quick_exit);
 }
 

@@ -152,8 +152,10 @@ ExitData base_data() {
 }
 
 ReportRequest request() {
-  return ReportRequest{g_state.options.log, g_state.options.json, g_state.options.show_reachable,
-                       g_state.options.max_leaks, g_state.options.suppressions};
+  ReportRequest req{g_state.options.log, g_state.options.json, g_state.options.show_reachable,
+                    g_state.options.max_leaks, g_state.options.suppressions};
+  req.progress = &g_state.report_progress;
+  return req;
 }
 
 // Nothing asked of the exit report: no text, no JSON, no exit status depending on it.
@@ -171,13 +173,29 @@ void deliver_report(const ExitData& data, const ReportRequest& req, ReportOutcom
 
 // Another thread ending the process while the report is written (an exit() racing the one that
 // began it, or a thread that the leak scan's signal woke early from a sleep) would end it under
-// the report: it waits for the report first, for up to a minute. It gets here through our
-// library destructor or quick_exit hook, or, when the exit handlers are already being run by the
-// reporting thread (exit() takes each handler once), through one registered as the report begins.
+// the report: it waits for the report first. It gets here through our library destructor or
+// quick_exit hook, or, when the reporting thread is already running the exit handlers (each is
+// taken once), through the ones registered as the report begins. It waits while the report makes
+// progress, and not at all if it holds one of our locks: a thread that exits holding something
+// the report needs (one of those, or the loader's lock when exit() is called from a library's
+// constructor) would otherwise stall it.
+std::uint64_t this_reporter() {
+  return std::uint64_t{static_cast<std::uint32_t>(getpid())} << 32 | static_cast<std::uint32_t>(gettid());
+}
+
 void wait_for_report() {
-  if (g_state.reporting_thread.load() == gettid()) return;  // re-entered on the reporting thread
-  constexpr int kMaxWaitMs = 60'000;
-  for (int ms = 0; ms < kMaxWaitMs && !g_state.reported.load(std::memory_order_acquire); ++ms) {
+  // Not begun (a child forked after it began has none in progress), begun by this thread, or by
+  // another process (a child made without the fork handlers, by a raw clone).
+  const std::uint64_t reporter = g_state.reporter.load();
+  if (reporter == 0 || reporter == this_reporter() || reporter >> 32 != static_cast<std::uint32_t>(getpid()) ||
+      lock_held_by_this_thread())
+    return;
+  constexpr int kIdleLimitMs = 2000, kTotalLimitMs = 120'000;
+  std::uint64_t seen = g_state.report_progress.load(std::memory_order_relaxed);
+  for (int idle = 0, total = 0; idle < kIdleLimitMs && total < kTotalLimitMs; ++idle, ++total) {
+    if (g_state.reported.load(std::memory_order_acquire)) return;
+    if (const std::uint64_t now = g_state.report_progress.load(std::memory_order_relaxed); now != seen)
+      seen = now, idle = 0;
     timespec tick{0, 1'000'000};
     nanosleep(&tick, nullptr);
   }
@@ -189,9 +207,10 @@ void write_exit_report();
 
 void finish() {
   if (!g_state.recording.load()) return;
-  if (g_state.finished.exchange(true)) return wait_for_report();
-  g_state.reporting_thread.store(gettid());
+  std::uint64_t none = 0;
+  if (!g_state.reporter.compare_exchange_strong(none, this_reporter())) return wait_for_report();
   std::atexit(wait_for_report);
+  at_quick_exit(wait_for_report);
   write_exit_report();
   g_state.reported.store(true, std::memory_order_release);
 }
@@ -216,6 +235,7 @@ void write_exit_report() {
   LeakScan scan;
   Scratch<RootPolicy::Range> dead(DeadStacks::kMax);
   bool scanned = dead && scan.run(g_state.ledger, root_policy(dead.get(), DeadStacks::kMax), stack_top);
+  g_state.report_progress.fetch_add(1, std::memory_order_relaxed);
   Scratch<ExitSite> sites(scanned ? scan.size() : 0);
   if (scanned && sites) {
     data.sites = sites.get();

@@ -152,14 +152,18 @@ void deliver(const char* what, const char* target, const std::string& text) {
   write_stderr(text);
 }
 
-void symbolize_all(Report& r) {
+void symbolize_all(Report& r, std::atomic<std::uint64_t>* progress) {
   Symbolizer sym;
-  for (Leak& l : r.leaks) l.stack = sym.symbolize(l.stack);
-  for (PeakSite& p : r.peak) p.stack = sym.symbolize(p.stack);
+  auto symbolize = [&](const auto& stack) {
+    if (progress) progress->fetch_add(1, std::memory_order_relaxed);
+    return sym.symbolize(stack);
+  };
+  for (Leak& l : r.leaks) l.stack = symbolize(l.stack);
+  for (PeakSite& p : r.peak) p.stack = symbolize(p.stack);
   for (HeapError& e : r.errors) {
-    e.stack = sym.symbolize(e.stack);
-    if (e.alloc_stack) e.alloc_stack = sym.symbolize(*e.alloc_stack);
-    if (e.free_stack) e.free_stack = sym.symbolize(*e.free_stack);
+    e.stack = symbolize(e.stack);
+    if (e.alloc_stack) e.alloc_stack = symbolize(*e.alloc_stack);
+    if (e.free_stack) e.free_stack = symbolize(*e.free_stack);
   }
 }
 
@@ -313,7 +317,7 @@ void write_reports(const ExitData* data, const ReportRequest* req, ReportOutcome
   // change the exit status, symbolizing would be wasted work.
   if (text || json || suppress) {
     trim_reachable(report, req->show_reachable);
-    symbolize_all(report);
+    symbolize_all(report, req->progress);
     if (!req->errors_only) apply_suppressions(report, req->suppressions_path);
   }
   if (text) {
@@ -323,6 +327,7 @@ void write_reports(const ExitData* data, const ReportRequest* req, ReportOutcome
     opts.errors_only = req->errors_only;
     deliver("text", req->log_path, render_text(report, opts));
   }
+  if (req->progress) req->progress->fetch_add(1, std::memory_order_relaxed);
   if (json) deliver("JSON", req->json_path, to_json(report) + "\n");
   outcome->leaked_blocks = report.summary.leaked_blocks;
   outcome->errors = report.summary.errors;

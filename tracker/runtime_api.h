@@ -7,6 +7,7 @@
 // Both sides are built together.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -30,6 +31,7 @@ struct ReportRequest {
   int max_leaks;
   const char* suppressions_path;  // "" for none
   bool errors_only = false;       // on_error=abort: only the error, nothing else
+  std::atomic<std::uint64_t>* progress = nullptr;  // bumped as the writer goes (threads wait on it)
 };
 
 // How to find the caller's frame from a return address, read from the module's .eh_frame by
@@ -124,7 +126,7 @@ struct ReporterApi {
   void (*write_reports)(const ExitData* data, const ReportRequest* request, ReportOutcome* out);
 };
 
-constexpr int kRuntimeAbiVersion = 4;
+constexpr int kRuntimeAbiVersion = 5;
 constexpr const char* kRuntimeEntry = "heapledger_runtime_api";
 constexpr const char* kRuntimeFile = "libheapledger_runtime.so";
 constexpr const char* kReporterEntry = "heapledger_reporter_api";

@@ -135,9 +135,12 @@ struct State {
   std::atomic<std::uint32_t> next_thread{0};
   std::atomic<std::uint32_t> unload_epoch{0};  // dlclose calls so far
   std::atomic<bool> recording{false};  // start() done: allocations get stacks and timestamps
-  std::atomic<bool> finished{false};  // the exit report was begun (by reporting_thread)
-  std::atomic<bool> reported{false};  // ... and is done with
-  std::atomic<pid_t> reporting_thread{0};
+  // The exit report: who began it (process id << 32 | thread id; 0: not begun), whether it is
+  // done, and a count its writer bumps as it goes (symbolized stacks), which threads waiting on
+  // it watch.
+  std::atomic<std::uint64_t> reporter{0};
+  std::atomic<bool> reported{false};
+  std::atomic<std::uint64_t> report_progress{0};
 };
 extern State g_state;
 

@@ -1,27 +1,53 @@
 // A process that ends while its exit report is being written: main leaks one 100-byte block and
-// returns while a watchdog thread sleeps; if the sleep ends early (the leak scan's signal
-// interrupts it), the watchdog calls exit(7) at once, while main is still writing the report.
-// Plain, it exits 0 and the watchdog never wakes.
+// ends while another thread is busy, in one of three ways:
+//   exit_while_reporting        a watchdog sleeps; if the sleep ends early (the leak scan's signal
+//                               interrupts it) it calls exit(7) at once, while main still writes
+//                               the report; main returns from main
+//   exit_while_reporting quick  the same with quick_exit(7) in the watchdog and quick_exit(0) in main
+//   exit_while_reporting fork   a thread forks children that exit(0) at once, over and over, while
+//                               main returns: a child forked mid-report must exit as fast as ever
+// Plain, each exits 0 at once.
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <pthread.h>
+#include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+static int g_quick;
 
 static void* watchdog(void* arg) {
   (void)arg;
-  if (sleep(30) > 0) exit(7);  // woken early
+  if (sleep(30) > 0) {  // woken early
+    if (g_quick) quick_exit(7);
+    exit(7);
+  }
+  return NULL;
+}
+
+static void* forker(void* arg) {
+  (void)arg;
+  for (;;) {
+    pid_t child = fork();
+    if (child == 0) exit(0);
+    if (child > 0) waitpid(child, NULL, 0);
+  }
   return NULL;
 }
 
 __attribute__((noinline)) void* leak_site(void) { return malloc(100); }
 
-int main(void) {
+int main(int argc, char** argv) {
+  const char* mode = argc > 1 ? argv[1] : "exit";
+  g_quick = strcmp(mode, "quick") == 0;
   pthread_t t;
-  if (pthread_create(&t, NULL, watchdog, NULL) != 0) return 1;
-  usleep(20000);  // the watchdog is asleep
+  if (pthread_create(&t, NULL, strcmp(mode, "fork") == 0 ? forker : watchdog, NULL) != 0) return 1;
+  usleep(20000);  // the watchdog is asleep, or the forks are going
   void* volatile leaked = leak_site();
   (void)leaked;
   leaked = NULL;
   puts("exit_while_reporting: main done");
+  fflush(stdout);
+  if (g_quick) quick_exit(0);
   return 0;
 }
