@@ -314,7 +314,8 @@ bool read_block_start(const void* p, std::uintptr_t out[2]) {
 std::size_t hold_large(const void* p, const std::uintptr_t record[2]) {
   if (small_class_of(p) >= 0) return 0;
   TryGuard guard(g_large_lock);
-  LargeBlock* block = guard ? g_large.find(reinterpret_cast<std::uintptr_t>(p)) : nullptr;
+  if (!guard) return kRegistryBusy;
+  LargeBlock* block = g_large.find(reinterpret_cast<std::uintptr_t>(p));
   if (!block) return 0;
   std::memcpy(block->held, record, sizeof block->held);
   return block->length;

@@ -120,7 +120,9 @@ bool owns_block_start(const void* p);
 // hold_large() kept for a large one. False if no block starts at p (or a large one has none).
 bool read_block_start(const void* p, std::uintptr_t out[2]);
 // If p is a large block (a mapping of its own), keeps record with it (for read_block_start, until
-// it is freed) and returns its mapping's length; else 0.
+// it is freed) and returns its mapping's length; else 0. kRegistryBusy: the registry is mid-update
+// on this very thread (a signal handler's free), so nothing was kept.
+constexpr std::size_t kRegistryBusy = ~std::size_t{0};
 std::size_t hold_large(const void* p, const std::uintptr_t record[2]);
 
 // Where class `cls` has carved to so far: every block slot below it has been handed out at least

@@ -55,6 +55,7 @@ bool Quarantine::hold(Local& local, std::uintptr_t addr, std::size_t size, const
   static_assert(sizeof(FreedBlock) == sizeof(record[1]));
   std::memcpy(&record[1], &freed, sizeof freed);
   const std::size_t mapping = hooks_.hold_large(block, record);
+  if (mapping == ~std::size_t{0}) return false;
   const std::uint64_t cost = mapping ? os::kPageSize : size;
   if (cost > budget_bytes_) return false;  // too big to hold back: released at once
   Batch* b = local.batch;

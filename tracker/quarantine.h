@@ -21,7 +21,7 @@
 //
 // A fork while another thread is releasing the oldest batches leaves the child without those
 // batches' remaining blocks, and without the blocks of other threads' own batches: they are
-// never reused there.
+// never reused there (and large ones among them stay counted against the 16,384).
 #pragma once
 
 #include <cstddef>
@@ -53,7 +53,7 @@ class Quarantine {
     // no block of ours starts there. Must be safe against the block being freed meanwhile.
     bool (*read_start)(const void* p, std::uintptr_t out[2]);
     // If p is a large block, keeps its record elsewhere (for read_start) and returns the length
-    // of its mapping; else 0.
+    // of its mapping; else 0. ~0: it could not tell (do not hold the block).
     std::size_t (*hold_large)(const void* p, const std::uintptr_t record[2]);
     void (*release)(void* p);  // back to the pools
   };
