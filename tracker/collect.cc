@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "shim/os.h"
+#include "tracker/fast_unwind.h"
 #include "tracker/leak_scan.h"
 #include "tracker/state.h"
 #include "tracker/tracker.h"
@@ -203,6 +204,27 @@ void wait_for_report() {
 
 void write_exit_report();
 
+// Code on the way from exit() (or quick_exit()) to the report: libc's exit path, the dynamic
+// loader's destructor calls, and ours.
+bool on_exit_path(std::uintptr_t ra) {
+  if (ra - g_state.self_start < g_state.self_end - g_state.self_start) return true;
+  const std::uint16_t index = g_state.modules.find(ra);
+  if (index == ModuleMap::kUnknown) return false;
+  const char* path = g_state.modules.get(index).path;
+  const char* base = path ? std::strrchr(path, '/') : nullptr;
+  base = base ? base + 1 : path;
+  return base && (!std::strncmp(base, "libc.so", 7) || !std::strncmp(base, "ld-linux", 8));
+}
+
+// Where the current thread's stack starts to count as roots: the frame that called exit(). The
+// frames below it are libc's and ours, written over what the program's returned frames left
+// (a malloc's result, copied through our allocation path), which would otherwise keep a block
+// the program can no longer reach "still reachable". Without a walk, this frame.
+std::uintptr_t exit_caller_sp(std::uintptr_t fallback) {
+  const std::uintptr_t sp = fast_unwind::sp_past(on_exit_path, g_state.unload_epoch.load());
+  return sp > fallback ? sp : fallback;
+}
+
 }  // namespace
 
 void finish() {
@@ -229,8 +251,8 @@ void write_exit_report() {
     (void)!::write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
     return;
   }
-  // The program's frames (and the registers it saved in them) are above this one.
-  auto stack_top = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+  // The program's frames (and the registers it saved in them) are above the one that called exit.
+  auto stack_top = exit_caller_sp(reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0)));
   ExitData data = base_data();
   LeakScan scan;
   Scratch<RootPolicy::Range> dead(DeadStacks::kMax);

@@ -463,6 +463,20 @@ HL_NOINLINE int capture(std::uintptr_t* out, int max_frames, std::uint32_t epoch
   return depth;
 }
 
+HL_NOINLINE std::uintptr_t sp_past(bool (*inside)(std::uintptr_t ra), std::uint32_t epoch) {
+  if (!g_runtime || (tl_bounds.state != 1 && !look_up_bounds())) return 0;
+  std::uintptr_t regs[3];
+  heapledger_caller_registers(regs);
+  if (regs[1] < tl_bounds.lo || regs[1] >= tl_bounds.hi) return 0;
+  Cursor c{regs[0], regs[1], regs[2], tl_bounds.hi, static_cast<std::uint64_t>(epoch & 0xFFFF) << 48};
+  for (int i = 0; i < 64; ++i) {
+    if (!inside(c.ra)) return c.sp;
+    bool rsp_based;
+    if (c.step(&rsp_based) != Cursor::kStepped) return 0;
+  }
+  return 0;
+}
+
 void remember(std::uint32_t memo) {
   Memo* m = tl_memo_slot.memo;
   MemoEntry* e = m ? m->pending : nullptr;

@@ -43,6 +43,12 @@ constexpr int kMemoHit = -2;
 int capture(std::uintptr_t* out, int max_frames, std::uint32_t epoch, std::uint32_t* memo,
             std::uintptr_t caller_ra = 0, std::uintptr_t caller_sp = 0);
 
+// Walks out from the caller through the frames whose return address is inside(), and returns the
+// stack pointer of the first frame that is not (at its call into them); 0 if the walk cannot
+// tell (a frame without a simple rule, more than 64 frames). The exit report uses it to find the
+// frame that called exit(), past libc's exit path and the library destructors.
+std::uintptr_t sp_past(bool (*inside)(std::uintptr_t ra), std::uint32_t epoch);
+
 // After capture() returned a count: remember `memo` (the interned stack id) for this stack.
 void remember(std::uint32_t memo);
 
