@@ -256,6 +256,8 @@ void note_timeline(std::int64_t live, std::uint64_t t_us) {
   Timeline& tl = g_state.timeline;
   if (!timeline_point_due(tl, live, t_us)) return;
   if (!tl.lock.try_lock()) return;  // approximate by design: never wait for it
+  // Threads read the clock before taking the lock: a point never goes back in time.
+  if (tl.count > 0 && t_us < tl.points[tl.count - 1].t_us) t_us = tl.points[tl.count - 1].t_us;
   if (tl.count == 0) {
     tl.points[tl.count++] = Timeline::Point{t_us, live};
   } else {
@@ -391,7 +393,9 @@ void on_alloc(void* p, std::size_t size, AllocKind kind, Caller caller) {
 
 namespace {
 
-void count_free(const Record& r) {
+// program_free: the program's own free (the timeline gets a point if one is due), not the
+// tracker's bookkeeping.
+void count_free(const Record& r, bool program_free) {
   if (r.kind() == AllocKind::kInternal) return;
   Counters& c = g_state.counters;
   count(0, 1, 0);
@@ -399,7 +403,7 @@ void count_free(const Record& r) {
   auto size = static_cast<std::int64_t>(r.size());
   std::int64_t live = add_relaxed(c.live_bytes, -size);
   adjust_site(r.stack(), -size, -1);
-  if (!tl_thread.busy) note_timeline(live, event_us());
+  if (program_free) note_timeline(live, event_us());
 }
 
 }  // namespace
@@ -408,7 +412,7 @@ void count_free(const Record& r) {
 bool on_free(void* p, AllocKind) {
   Record r;
   if (!g_state.ledger.erase(reinterpret_cast<std::uintptr_t>(p), &r)) return false;
-  count_free(r);
+  count_free(r, !tl_thread.busy);
   return true;
 }
 
@@ -471,7 +475,7 @@ void on_release(void* p, AllocKind kind, std::size_t size, std::size_t align, Fr
   g_state.ledger.release(addr, &rel);
   if (rel.verdict == Release::kSkipped) return;  // kRelease: the pool decides (it may leak it)
   if (rel.verdict == Release::kLive) {
-    count_free(rel.record);
+    count_free(rel.record, true);
     if (const char* why = mismatch(rel.record, kind, size, align, addr))
       report_misuse(Errors::kMismatchedFree, addr, free_stack ? free_stack : current_stack(), &rel, why);
     const bool held = rel.record.kind() != AllocKind::kInternal &&
@@ -508,7 +512,7 @@ bool lock_held_by_this_thread() {
 void on_realloc_in_place(void* p) {
   Record r;
   if (!g_state.ledger.erase(reinterpret_cast<std::uintptr_t>(p), &r)) return;
-  count_free(r);
+  count_free(r, !tl_thread.busy);
   if (tl_thread.busy || !g_state.recording || families_match(r.kind(), AllocKind::kMalloc)) return;
   BusyScope busy;
   Release rel;

@@ -287,6 +287,19 @@ class E2E(hl.HeapledgerTest):
                                  hl.describe_leaks(report))
                 self.assertEqual(s["possible_bytes"], 0, hl.describe_leaks(report))
 
+    def test_timeline_follows_frees_and_shows_the_peak(self):
+        # Frees used to add no points (the free path runs inside the tracker's re-entry guard),
+        # so the curve never came down; and the peak could fall between sampled points.
+        _, _, report = self.traced("timeline_steps")
+        mib = 1 << 20
+        levels = ["up" if p["bytes"] >= mib else "down" for p in report["timeline"]]
+        steps = [lvl for i, lvl in enumerate(levels) if i == 0 or lvl != levels[i - 1]]
+        self.assertGreaterEqual(steps.count("up"), 3, report["timeline"])
+        self.assertGreaterEqual(steps.count("down"), 3, report["timeline"])
+        self.assertEqual(max(p["bytes"] for p in report["timeline"]), report["summary"]["peak_bytes"])
+        peak = [p for p in report["timeline"] if p["bytes"] == report["summary"]["peak_bytes"]]
+        self.assertIn(report["summary"]["peak_time_ms"], [p["t_ms"] for p in peak])
+
     # --- ways out of the process ---------------------------------------------------------------
 
     def test_exit_return(self):
