@@ -525,6 +525,7 @@ void on_realloc_in_place(void* p) {
 void report_unwind_verification() {
   const Unwinding& u = g_state.unwinding;
   if (u.mode != Unwinding::kVerify) return;
+  BusyScope busy;  // loading the reporter to say it allocates: not the program's blocks
   char line[256];
   std::snprintf(line, sizeof line,
                 "unwind=verify: %llu stacks taken by CFI rules, %llu differed from libunwind "

@@ -235,6 +235,18 @@ class E2E(hl.HeapledgerTest):
         self.assertEqual(fast, slow)
         self.assertEqual(fast, verified)
 
+    def test_unwind_modes_count_the_same_blocks(self):
+        # unwind=verify used to count the reporter module's loading (to print its verdict) as
+        # the program's allocations: 12 blocks "still reachable" from the exit path.
+        keys = ("allocations", "frees", "bytes_allocated", "leaked_bytes", "reachable_bytes", "live_blocks")
+        summaries = {}
+        for options in ("", "unwind=libunwind", "unwind=verify"):
+            _, _, report = self.traced("leak_discarded", options=options)
+            summaries[options] = {k: report["summary"][k] for k in keys}
+        self.assertEqual(summaries[""]["allocations"], 1, summaries)
+        self.assertEqual(summaries[""], summaries["unwind=libunwind"])
+        self.assertEqual(summaries[""], summaries["unwind=verify"])
+
     def test_short_c_names(self):
         _, _, report = self.traced("short_names")
         self.assertLeak(report, "g", 24, 1)
