@@ -6,7 +6,7 @@
 
 namespace heapledger::detail {
 
-constexpr std::size_t kMaxPath = 1024;
+constexpr std::size_t kMaxPath = 4096;  // PATH_MAX
 constexpr int kMaxFramesLimit = 256;
 
 struct Options {

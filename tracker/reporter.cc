@@ -2,6 +2,7 @@
 // writes the reports. Loaded with RTLD_LOCAL by libheapledger.so when it first has something to
 // say; everything here runs with the caller's re-entry guard set.
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/types.h>
 #include <spdlog/sinks/base_sink.h>
 #include <sys/stat.h>
@@ -113,21 +114,43 @@ bool write_in_place(const std::string& path, const std::string& text, std::strin
   return ok;
 }
 
+// Where a symlink leads (through a chain of them), whether or not the file there exists yet.
+std::string link_target(const std::string& path) {
+  std::string at = path;
+  for (int hops = 0; hops < 40; ++hops) {  // the kernel's own limit
+    struct stat st;
+    char to[PATH_MAX];
+    if (lstat(at.c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) break;
+    const ssize_t n = readlink(at.c_str(), to, sizeof to - 1);
+    if (n <= 0) break;
+    to[n] = 0;
+    const std::size_t slash = at.rfind('/');
+    at = to[0] == '/' || slash == std::string::npos ? std::string(to) : at.substr(0, slash + 1) + to;
+  }
+  return at;
+}
+
+// The temporary file beside target: its name with a suffix, or a short name of its own where
+// that would be longer than a file name may be.
+std::string temporary_beside(const std::string& target) {
+  const std::size_t slash = target.rfind('/');
+  const std::string dir = slash == std::string::npos ? "" : target.substr(0, slash + 1);
+  std::string name = slash == std::string::npos ? target : target.substr(slash + 1);
+  const std::string suffix = ".tmp." + std::to_string(getpid());
+  if (name.size() + suffix.size() > NAME_MAX) name = ".heapledger-report";
+  return dir + name + suffix;
+}
+
 // Complete or absent: a regular file is written to a temporary file beside it, then renamed over
-// it; through a symlink, the file it points to is replaced, not the link.
+// it; through a symlink (even one to a file not there yet), the file it points to is replaced,
+// not the link.
 bool write_file_atomically(const std::string& path, const std::string& text, std::string* error) {
   struct stat st;
   const bool names_open_file = path.starts_with("/dev/") || path.starts_with("/proc/");
   if (names_open_file || (stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)))
     return write_in_place(path, text, error);
-  std::string target = path;
-  if (lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
-    if (char* resolved = realpath(path.c_str(), nullptr)) {
-      target = resolved;
-      free(resolved);
-    }
-  }
-  std::string tmp = target + ".tmp." + std::to_string(getpid());
+  const std::string target = link_target(path);
+  std::string tmp = temporary_beside(target);
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return *error = std::strerror(errno), false;
   bool ok = write_all(fd, text);

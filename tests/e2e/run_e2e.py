@@ -551,6 +551,22 @@ class E2E(hl.HeapledgerTest):
         hl.run_preloaded(argv, f"json={link}:log=none")
         self.assertTrue(os.path.islink(link))
         self.assertLeak(hl.load_report(target), "leak_malloc", 300, 3)
+        # A link to a file not there yet, through a second link in another directory: the file
+        # is made where the chain leads, and both links stay.
+        os.makedirs(self.path("sub"))
+        os.symlink("sub/hop.json", self.path("first.json"))
+        os.symlink("../made.json", self.path("sub/hop.json"))
+        hl.run_preloaded(argv, f"json={self.path('first.json')}:log=none")
+        self.assertTrue(os.path.islink(self.path("first.json")))
+        self.assertTrue(os.path.islink(self.path("sub/hop.json")))
+        self.assertLeak(hl.load_report(self.path("made.json")), "leak_malloc", 300, 3)
+
+    def test_report_file_name_at_the_length_limit(self):
+        # 255 characters (NAME_MAX): the temporary file beside it gets a short name of its own.
+        name = "r" * 250 + ".json"
+        hl.run_preloaded([self.program("leak_malloc")], f"json={self.path(name)}:log=none")
+        self.assertLeak(hl.load_report(self.path(name)), "leak_malloc", 300, 3)
+        self.assertEqual(sorted(os.listdir(os.path.dirname(self.path(name)))), [name])
 
     def test_report_to_a_fifo(self):
         """A FIFO with a reader gets the report; one without a reader is no reason to hang."""

@@ -90,6 +90,16 @@ TEST(Options, OverlongValueIsRejected) {
   EXPECT_STREQ(p.o.json, "");
 }
 
+// Any path the system takes (PATH_MAX, 4096 with its terminating zero) is taken.
+TEST(Options, PathsUpToPathMaxAreTaken) {
+  std::string path = "/" + std::string(4094, 'a');
+  std::string text = "json=" + path + ":log=" + path;
+  Parsed p = parse(text.c_str());
+  EXPECT_EQ(p.w.count, 0);
+  EXPECT_EQ(std::string(p.o.json), path);
+  EXPECT_EQ(std::string(p.o.log), path);
+}
+
 TEST(Options, WarningsAreBounded) {
   std::string text;
   for (int i = 0; i < 50; ++i) text += "k" + std::to_string(i) + "=1:";
