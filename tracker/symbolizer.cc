@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 
 namespace heapledger {
 namespace {
@@ -46,6 +47,18 @@ bool is_function(Dwarf_Die* die) {
   return tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine;
 }
 
+// A source file as the report names it: an absolute path. Names the compiler recorded relative
+// to where it ran (glibc's "../csu/libc-start.c") are joined to the unit's DW_AT_comp_dir;
+// without one, no file.
+std::optional<std::string> absolute_file(const char* file, Dwarf_Die* cu) {
+  if (!file || !*file) return std::nullopt;
+  if (file[0] == '/') return std::string(file);
+  Dwarf_Attribute attr;
+  const char* dir = cu ? dwarf_formstring(dwarf_attr_integrate(cu, DW_AT_comp_dir, &attr)) : nullptr;
+  if (!dir || dir[0] != '/') return std::nullopt;
+  return (std::filesystem::path(dir) / file).lexically_normal().string();
+}
+
 // The call site recorded on an inlined subroutine: where its caller called it.
 void call_site(Dwarf_Die* cu, Dwarf_Die* inlined, Frame& caller) {
   Dwarf_Attribute attr;
@@ -54,7 +67,7 @@ void call_site(Dwarf_Die* cu, Dwarf_Die* inlined, Frame& caller) {
   std::size_t nfiles = 0;
   if (dwarf_formudata(dwarf_attr(inlined, DW_AT_call_file, &attr), &file) == 0 &&
       dwarf_getsrcfiles(cu, &files, &nfiles) == 0 && file < nfiles)
-    if (const char* f = dwarf_filesrc(files, file, nullptr, nullptr)) caller.file = f;
+    caller.file = absolute_file(dwarf_filesrc(files, file, nullptr, nullptr), cu);
   if (dwarf_formudata(dwarf_attr(inlined, DW_AT_call_line, &attr), &line) == 0 && line > 0)
     caller.line = static_cast<int>(line);
 }
@@ -128,15 +141,15 @@ std::vector<Frame> Symbolizer::resolve(const Frame& raw) {
   Dwarf_Addr at = raw.offset - 1;
   if (const char* name = m->function_at(at))
     out[0].function = demangle(std::string(name, std::strcspn(name, "@")).c_str());  // no @@GLIBC_x
+  Dwarf_Addr bias = 0;
+  Dwarf_Die* cu = dwfl_module_addrdie(m->mod, at, &bias);
   if (Dwfl_Line* line = dwfl_module_getsrc(m->mod, at)) {
     int lineno = 0;
     if (const char* file = dwfl_lineinfo(line, nullptr, &lineno, nullptr, nullptr, nullptr)) {
-      out[0].file = file;
-      if (lineno > 0) out[0].line = lineno;
+      out[0].file = absolute_file(file, cu);
+      if (out[0].file && lineno > 0) out[0].line = lineno;
     }
   }
-  Dwarf_Addr bias = 0;
-  Dwarf_Die* cu = dwfl_module_addrdie(m->mod, at, &bias);
   Dwarf_Die* scopes = nullptr;
   int n = cu ? dwarf_getscopes(cu, at - bias, &scopes) : 0;
   // scopes run innermost to outermost; each inlined subroutine adds a frame for its caller.
