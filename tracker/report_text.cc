@@ -315,16 +315,20 @@ void add_suppressions(Lines& out, const std::vector<SuppressionHit>& hits) {
 
 bool is_standard_library(const Frame& f) {
   const std::string& fn = f.function.value_or("");
+  const std::string_view module = std::string_view(f.module).substr(f.module.rfind('/') + 1);
   return fn.starts_with("std::") || fn.starts_with("__gnu_cxx::") ||
-         fn.starts_with("operator new") || (f.file && f.file->starts_with("/usr/include/"));
+         fn.starts_with("operator new") || (f.file && f.file->starts_with("/usr/include/")) ||
+         (!f.function && (module.starts_with("libstdc++") || module.starts_with("libc++")));
 }
 
 // The frame that names a call site in one line: the first one in the program's own code, not
-// in the standard library (C++ allocations all start in std::allocator and friends).
+// in the standard library (C++ allocations all start in std::allocator and friends). A frame
+// without a symbol (a stripped program) names it by module and offset: the frames further out
+// are other code, and sites told apart there would all read the same.
 std::string site_name(const Stack& s) {
   if (s.empty()) return "(no stack recorded)";
   for (const Frame& f : s)
-    if (f.function && !is_standard_library(f)) return where(f);
+    if (!is_standard_library(f)) return where(f);
   return where(s[0]);
 }
 

@@ -603,6 +603,21 @@ TEST(ReportText, PeakRowsWithTheSameNameAreMerged) {
   EXPECT_NE(text.find("300 B 100%      3 blocks  at cache_put"), std::string::npos) << text;
 }
 
+// A stripped program's frames have no names: each site is named by its own first frame, not by
+// the first named frame further out (libc's __libc_start_call_main for all of them).
+TEST(ReportText, PeakRowsOfAStrippedProgramAreNamedByModuleAndOffset) {
+  Report r;
+  Frame start = frame(0x7f0000001000, "/lib/x86_64-linux-gnu/libc.so.6", 0x1000, "__libc_start_call_main");
+  Frame stdlib = frame(0x7f0000002000, "/lib/x86_64-linux-gnu/libstdc++.so.6", 0x2000);
+  r.summary.peak_bytes = 300;
+  r.peak = {PeakSite{200, 2, {frame(0x5500000180b1, "/usr/bin/ls", 0x180b1), start}},
+            PeakSite{100, 1, {stdlib, frame(0x550000004242, "/usr/bin/ls", 0x4242), start}}};
+  std::string text = render_text(r);
+  EXPECT_NE(text.find("66%      2 blocks  at ls+0x180b1"), std::string::npos) << text;
+  EXPECT_NE(text.find("33%       1 block  at ls+0x4242"), std::string::npos) << text;
+  EXPECT_EQ(text.find("at __libc_start_call_main"), std::string::npos) << text;
+}
+
 TEST(ReportText, ReachableIsSummarisedUnlessAskedFor) {
   Report r;
   r.leaks = {leak("definite", 32, 1), leak("reachable", 4096, 3), leak("reachable", 64, 1)};
