@@ -250,6 +250,10 @@ void add_no_leaks_line(Lines& out, const Summary& s) {
   if (s.live_blocks == 0)
     return out.add("no leaks: all {} heap blocks allocated by the program were freed",
                    with_commas(s.allocations));
+  if (s.suppressed_bytes > 0)
+    return out.add("no leaks but suppressed ones: {} lost and suppressed (listed below), of {} in {} "
+                   "still allocated at exit",
+                   human_bytes(s.suppressed_bytes), human_bytes(s.live_bytes), count(s.live_blocks, "block"));
   out.add("no leaks: {} in {} still allocated at exit, none of it lost", human_bytes(s.live_bytes),
           count(s.live_blocks, "block"));
 }

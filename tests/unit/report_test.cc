@@ -618,6 +618,22 @@ TEST(ReportText, PeakRowsOfAStrippedProgramAreNamedByModuleAndOffset) {
   EXPECT_EQ(text.find("at __libc_start_call_main"), std::string::npos) << text;
 }
 
+// Suppressed leaks are still leaks: the line that says there are none does not say "none lost".
+TEST(ReportText, NoLeaksLineOwnsUpToSuppressedOnes) {
+  Report r;
+  r.summary.allocations = 10;
+  r.summary.live_bytes = 1000;
+  r.summary.live_blocks = 4;
+  r.summary.suppressed_bytes = 556;
+  r.suppressions = {{"libfoo", 2, 556}};
+  std::string text = render_text(r);
+  EXPECT_NE(text.find("no leaks but suppressed ones: 556 B lost and suppressed"), std::string::npos) << text;
+  EXPECT_EQ(text.find("none of it lost"), std::string::npos) << text;
+  r.summary.suppressed_bytes = 0;
+  r.suppressions.clear();
+  EXPECT_NE(render_text(r).find("none of it lost"), std::string::npos);
+}
+
 TEST(ReportText, ReachableIsSummarisedUnlessAskedFor) {
   Report r;
   r.leaks = {leak("definite", 32, 1), leak("reachable", 4096, 3), leak("reachable", 64, 1)};
