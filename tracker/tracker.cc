@@ -37,6 +37,7 @@ struct ThreadState {
   std::uint32_t index;    // 0: not assigned yet
   ThreadCounts* counts;   // null: not registered yet
   Quarantine::Local quarantine;
+  std::uint32_t frees;    // the program's frees, for reading the clock on only some of them
 };
 thread_local ThreadState tl_thread HL_TLS;
 
@@ -252,6 +253,17 @@ bool timeline_point_due(const Timeline& tl, std::int64_t live, std::uint64_t t_u
   return last < 0 || t_us - last_t >= gap || (delta * 100 > last + 100 && t_us - last_t >= gap / 8);
 }
 
+void note_timeline(std::int64_t live, std::uint64_t t_us);
+
+// A free reads the clock (frees have no other use for it) only when live bytes moved by 1% since
+// the last point, or on every 64th free of the thread, for a point due by time alone.
+void note_timeline_on_free(std::int64_t live) {
+  const std::int64_t last = g_state.timeline.last_bytes.load(std::memory_order_relaxed);
+  const std::int64_t delta = live > last ? live - last : last - live;
+  if (last >= 0 && delta * 100 <= last + 100 && (++tl_thread.frees & 63) != 0) return;
+  note_timeline(live, event_us());
+}
+
 void note_timeline(std::int64_t live, std::uint64_t t_us) {
   Timeline& tl = g_state.timeline;
   if (!timeline_point_due(tl, live, t_us)) return;
@@ -403,7 +415,7 @@ void count_free(const Record& r, bool program_free) {
   auto size = static_cast<std::int64_t>(r.size());
   std::int64_t live = add_relaxed(c.live_bytes, -size);
   adjust_site(r.stack(), -size, -1);
-  if (program_free) note_timeline(live, event_us());
+  if (program_free) note_timeline_on_free(live);
 }
 
 }  // namespace
