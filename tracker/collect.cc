@@ -172,6 +172,11 @@ void deliver_report(const ExitData& data, const ReportRequest& req, ReportOutcom
     std::fprintf(stderr, "heapledger: no report: the reporter module could not be loaded\n");
 }
 
+// Who begins the exit report: process id << 32 | thread id.
+std::uint64_t this_reporter() {
+  return std::uint64_t{static_cast<std::uint32_t>(getpid())} << 32 | static_cast<std::uint32_t>(gettid());
+}
+
 // Another thread ending the process while the report is written (an exit() racing the one that
 // began it, or a thread that the leak scan's signal woke early from a sleep) would end it under
 // the report: it waits for the report first. It gets here through our library destructor or
@@ -180,10 +185,6 @@ void deliver_report(const ExitData& data, const ReportRequest& req, ReportOutcom
 // progress, and not at all if it holds one of our locks: a thread that exits holding something
 // the report needs (one of those, or the loader's lock when exit() is called from a library's
 // constructor) would otherwise stall it.
-std::uint64_t this_reporter() {
-  return std::uint64_t{static_cast<std::uint32_t>(getpid())} << 32 | static_cast<std::uint32_t>(gettid());
-}
-
 void wait_for_report() {
   // Not begun (a child forked after it began has none in progress), begun by this thread, or by
   // another process (a child made without the fork handlers, by a raw clone).
