@@ -2,6 +2,9 @@
 // (`report`). Parses the command line and dispatches; the commands live in run.cc and render.cc.
 #include <CLI/CLI.hpp>
 
+#include <cstdio>
+#include <string_view>
+
 #include "tools/commands.h"
 
 namespace {
@@ -29,6 +32,13 @@ int main(int argc, char** argv) {
   ReportArgs report_args;
   CLI::App* run = heapledger::cli::add_run(app, run_args);
   CLI::App* report = heapledger::cli::add_report(app, report_args);
+  // A flag before any command: CLI11 would only say that a command is required.
+  if (argc > 1 && argv[1][0] == '-' && !app.get_option_no_throw(argv[1]) &&
+      std::string_view(argv[1]) != "-h" && std::string_view(argv[1]) != "--help") {
+    std::fprintf(stderr, "heapledger: unknown option '%s'; the commands are 'run' and 'report' (see --help)\n",
+                 argv[1]);
+    return kUsageError;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

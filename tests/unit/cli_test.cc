@@ -214,7 +214,9 @@ TEST_F(CliTest, UsageErrorsExitNonZeroWithAMessage) {
   EXPECT_EQ(r.exit_code(), 2);
   EXPECT_NE(r.err.find("--bogus"), std::string::npos) << r.err;
   EXPECT_EQ(r.out, "");
-  EXPECT_EQ(cli({"--bogus"}).exit_code(), 2);
+  CliResult bogus = cli({"--bogus"});
+  EXPECT_EQ(bogus.exit_code(), 2);
+  EXPECT_NE(bogus.err.find("unknown option '--bogus'"), std::string::npos) << bogus.err;
   EXPECT_EQ(cli({}).exit_code(), 2);
   EXPECT_EQ(cli({"report"}).exit_code(), 2);
   EXPECT_EQ(cli({"run"}).exit_code(), 2);
