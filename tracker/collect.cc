@@ -220,10 +220,15 @@ bool on_exit_path(std::uintptr_t ra) {
 // Where the current thread's stack starts to count as roots: the frame that called exit(). The
 // frames below it are libc's and ours, written over what the program's returned frames left
 // (a malloc's result, copied through our allocation path), which would otherwise keep a block
-// the program can no longer reach "still reachable". Without a walk, this frame.
-std::uintptr_t exit_caller_sp(std::uintptr_t fallback) {
+// the program can no longer reach "still reachable". What that frame still held in registers
+// was saved in those frames: libunwind reads it back into regs (*n_regs of them). Without a
+// walk (or without those registers), this frame, as before.
+std::uintptr_t exit_caller_sp(std::uintptr_t fallback, std::uintptr_t* regs, int* n_regs) {
+  *n_regs = 0;
   const std::uintptr_t sp = fast_unwind::sp_past(on_exit_path, g_state.unload_epoch.load());
-  return sp > fallback ? sp : fallback;
+  if (sp <= fallback || !g_state.runtime) return fallback;
+  *n_regs = g_state.runtime->saved_registers(sp, regs);
+  return *n_regs > 0 ? sp : fallback;
 }
 
 }  // namespace
@@ -253,11 +258,15 @@ void write_exit_report() {
     return;
   }
   // The program's frames (and the registers it saved in them) are above the one that called exit.
-  auto stack_top = exit_caller_sp(reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0)));
+  std::uintptr_t exit_caller_regs[6];
+  int n_exit_caller_regs = 0;
+  auto stack_top = exit_caller_sp(reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0)), exit_caller_regs,
+                                  &n_exit_caller_regs);
   ExitData data = base_data();
   LeakScan scan;
   Scratch<RootPolicy::Range> dead(DeadStacks::kMax);
-  bool scanned = dead && scan.run(g_state.ledger, root_policy(dead.get(), DeadStacks::kMax), stack_top);
+  bool scanned = dead && scan.run(g_state.ledger, root_policy(dead.get(), DeadStacks::kMax), stack_top,
+                                  exit_caller_regs, n_exit_caller_regs);
   g_state.report_progress.fetch_add(1, std::memory_order_relaxed);
   Scratch<ExitSite> sites(scanned ? scan.size() : 0);
   if (scanned && sites) {

@@ -398,7 +398,8 @@ const StoppedThread* thread_in(const StopTheWorld& world, std::uintptr_t lo, std
 // Roots: every private writable mapping, except heapledger's own memory, the heap and the stacks
 // of threads that have ended (glibc keeps them cached for reuse; their stale frames would hide
 // leaks). Stacks of live threads count from their stack pointer up, for the same reason.
-std::size_t scan_roots(Scanner& scanner, const StopTheWorld& world, std::uintptr_t own_sp) {
+std::size_t scan_roots(Scanner& scanner, const StopTheWorld& world, std::uintptr_t own_sp,
+                       const std::uintptr_t* own_registers, int n_own_registers) {
   char* maps = scanner.maps_buffer();
   std::size_t len = read_maps(maps, kMapsBufferBytes);
   std::size_t bytes = 0;
@@ -411,6 +412,7 @@ std::size_t scan_roots(Scanner& scanner, const StopTheWorld& world, std::uintptr
     if (!parsed || !m.writable_private || m.device) continue;
     if (own_sp >= m.lo && own_sp < m.hi) {
       bytes += scanner.scan_root(own_sp - kRedZone, m.hi);
+      for (int i = 0; i < n_own_registers; ++i) scanner.scan_word(own_registers[i]);
     } else if (const StoppedThread* th = thread_in(world, m.lo, m.hi)) {
       bytes += scanner.scan_root(std::max(m.lo, th->sp - kRedZone), m.hi);
       for (std::uintptr_t reg : th->regs) scanner.scan_word(reg);
@@ -444,7 +446,8 @@ LeakScan::~LeakScan() {
 // The blocks are read after the other threads stopped, so that no block can appear between the
 // snapshot and the scan (a pointer moved into a block allocated meanwhile would go unseen). Until
 // then only memory is mapped; after it, nothing takes a lock another thread could hold.
-bool LeakScan::run(Ledger& ledger, const RootPolicy& policy, std::uintptr_t stack_top) {
+bool LeakScan::run(Ledger& ledger, const RootPolicy& policy, std::uintptr_t stack_top,
+                   const std::uintptr_t* own_registers, int n_own_registers) {
   double t0 = now_ms();
   StopTheWorld world;
   world.list_threads();
@@ -489,7 +492,7 @@ bool LeakScan::run(Ledger& ledger, const RootPolicy& policy, std::uintptr_t stac
       if (!live_stack_in(world, own_sp, lo, hi)) scanner.add_exclusion(lo, hi);
     }
     scanner.finish_exclusions();
-    stats_.root_bytes = scan_roots(scanner, world, own_sp);
+    stats_.root_bytes = scan_roots(scanner, world, own_sp, own_registers, n_own_registers);
     stats_.heap_bytes_scanned = scanner.flood();
     scanner.classify_unreached();
     world.resume();

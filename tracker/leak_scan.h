@@ -65,9 +65,11 @@ class LeakScan {
 
   // Classifies every block in the ledger. Other threads are stopped only during the scan; the
   // ledger is locked for the same time. Returns false if memory for the scan was refused.
-  // `stack_top`: where the calling thread's stack counts from (the frame that began the exit
-  // report): heapledger's own frames below it hold nothing of the program's but stale values.
-  bool run(Ledger& ledger, const RootPolicy& policy, std::uintptr_t stack_top);
+  // `stack_top`: where the calling thread's stack counts from (the frame that called exit()):
+  // the frames below it hold nothing of the program's but stale values, and the registers that
+  // frame still holds, saved somewhere below, are passed as `own_registers`.
+  bool run(Ledger& ledger, const RootPolicy& policy, std::uintptr_t stack_top,
+           const std::uintptr_t* own_registers = nullptr, int n_own_registers = 0);
 
   std::size_t size() const { return count_; }
   const ScannedBlock& block(std::size_t i) const { return blocks_[i]; }

@@ -61,6 +61,9 @@ struct RuntimeApi {
   // A module was unloaded: libunwind forgets what it cached by address (another library can be
   // loaded there next).
   void (*forget_unloaded)();
+  // The callee-saved registers (rbx, rbp, r12-r15) as the calling thread's frame whose stack
+  // pointer is sp will find them when it resumes; returns how many were read (0: no such frame).
+  int (*saved_registers)(std::uintptr_t sp, std::uintptr_t* out);
 };
 
 // What libheapledger.so knows at exit, as plain data (it does not link the C++ library, so it
@@ -126,7 +129,7 @@ struct ReporterApi {
   void (*write_reports)(const ExitData* data, const ReportRequest* request, ReportOutcome* out);
 };
 
-constexpr int kRuntimeAbiVersion = 5;
+constexpr int kRuntimeAbiVersion = 6;
 constexpr const char* kRuntimeEntry = "heapledger_runtime_api";
 constexpr const char* kRuntimeFile = "libheapledger_runtime.so";
 constexpr const char* kReporterEntry = "heapledger_reporter_api";

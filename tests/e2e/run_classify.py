@@ -176,6 +176,19 @@ class Classify(hl.HeapledgerTest):
             self.assertKind(r, "main", "definite", 123, 1)
             self.assertEqual(r["summary"]["leaked_bytes"], 123, hl.describe_leaks(r))
 
+    def test_a_block_held_in_a_register_at_exit_is_reachable(self):
+        # The exit path's frames are not read as stack (the test above), but the registers the
+        # calling frame still held are saved there: they are read back and count as roots.
+        for mode in ("exit", "error"):
+            for options in ("", ":unwind=libunwind"):
+                json_path = self.path("report.json")
+                res = hl.run_preloaded([self.program("exit_register_root"), mode],
+                                       f"json={json_path}:log=none{options}")
+                self.assertEqual(res.returncode, 1, res.describe())
+                r = hl.load_report(json_path)
+                self.assertKind(r, "held_in_register", "reachable", 100, 1)
+                self.assertEqual(r["summary"]["leaked_bytes"], 0, hl.describe_leaks(r))
+
     def test_counts_survive_thread_churn(self):
         _, _, r = self.traced("many_threads")
         s = r["summary"]
