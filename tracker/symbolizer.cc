@@ -47,15 +47,17 @@ bool is_function(Dwarf_Die* die) {
   return tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine;
 }
 
-// A source file as the report names it: an absolute path. Names the compiler recorded relative
-// to where it ran (glibc's "../csu/libc-start.c") are joined to the unit's DW_AT_comp_dir;
-// without one, no file.
-std::optional<std::string> absolute_file(const char* file, Dwarf_Die* cu) {
+// A source file as the report names it: an absolute path where the debug information gives
+// one. Names the compiler recorded relative to where it ran are joined to the unit's
+// DW_AT_comp_dir; a build that remapped its paths (-ffile-prefix-map=$PWD=., as Debian's glibc
+// with "../csu/libc-start.c" under "./csu") has no absolute one, and its name is kept as
+// recorded: it is what the user's suppressions and eyes know the file by.
+std::optional<std::string> source_file(const char* file, Dwarf_Die* cu) {
   if (!file || !*file) return std::nullopt;
   if (file[0] == '/') return std::string(file);
   Dwarf_Attribute attr;
   const char* dir = cu ? dwarf_formstring(dwarf_attr_integrate(cu, DW_AT_comp_dir, &attr)) : nullptr;
-  if (!dir || dir[0] != '/') return std::nullopt;
+  if (!dir || dir[0] != '/') return std::string(file);
   return (std::filesystem::path(dir) / file).lexically_normal().string();
 }
 
@@ -67,7 +69,7 @@ void call_site(Dwarf_Die* cu, Dwarf_Die* inlined, Frame& caller) {
   std::size_t nfiles = 0;
   if (dwarf_formudata(dwarf_attr(inlined, DW_AT_call_file, &attr), &file) == 0 &&
       dwarf_getsrcfiles(cu, &files, &nfiles) == 0 && file < nfiles)
-    caller.file = absolute_file(dwarf_filesrc(files, file, nullptr, nullptr), cu);
+    caller.file = source_file(dwarf_filesrc(files, file, nullptr, nullptr), cu);
   if (dwarf_formudata(dwarf_attr(inlined, DW_AT_call_line, &attr), &line) == 0 && line > 0)
     caller.line = static_cast<int>(line);
 }
@@ -146,8 +148,8 @@ std::vector<Frame> Symbolizer::resolve(const Frame& raw) {
   if (Dwfl_Line* line = dwfl_module_getsrc(m->mod, at)) {
     int lineno = 0;
     if (const char* file = dwfl_lineinfo(line, nullptr, &lineno, nullptr, nullptr, nullptr)) {
-      out[0].file = absolute_file(file, cu);
-      if (out[0].file && lineno > 0) out[0].line = lineno;
+      out[0].file = source_file(file, cu);
+      if (lineno > 0) out[0].line = lineno;
     }
   }
   Dwarf_Die* scopes = nullptr;
