@@ -131,13 +131,14 @@ std::string link_target(const std::string& path) {
 }
 
 // The temporary file beside target: its name with a suffix, or a short name of its own where
-// that would be longer than a file name may be.
+// that would be longer than a file name or a path may be.
 std::string temporary_beside(const std::string& target) {
   const std::size_t slash = target.rfind('/');
   const std::string dir = slash == std::string::npos ? "" : target.substr(0, slash + 1);
   std::string name = slash == std::string::npos ? target : target.substr(slash + 1);
   const std::string suffix = ".tmp." + std::to_string(getpid());
-  if (name.size() + suffix.size() > NAME_MAX) name = ".heapledger-report";
+  if (name.size() + suffix.size() > NAME_MAX || dir.size() + name.size() + suffix.size() >= PATH_MAX)
+    name = ".hl";
   return dir + name + suffix;
 }
 

@@ -593,6 +593,15 @@ class E2E(hl.HeapledgerTest):
         hl.run_preloaded([self.program("leak_malloc")], f"json={self.path(name)}:log=none")
         self.assertLeak(hl.load_report(self.path(name)), "leak_malloc", 300, 3)
         self.assertEqual(sorted(os.listdir(os.path.dirname(self.path(name)))), [name])
+        # A path of 4090 characters (PATH_MAX is 4096 with its zero): the same.
+        deep = self.path("deep")
+        while len(deep) < 4090 - 200:
+            deep = os.path.join(deep, "d" * min(195, 4090 - 200 - len(deep)))
+        os.makedirs(deep)
+        path = os.path.join(deep, "r" * (4090 - len(deep) - 1))
+        self.assertEqual(len(path), 4090)
+        hl.run_preloaded([self.program("leak_malloc")], f"json={path}:log=none")
+        self.assertLeak(hl.load_report(path), "leak_malloc", 300, 3)
 
     def test_report_to_a_fifo(self):
         """A FIFO with a reader gets the report; one without a reader is no reason to hang."""
