@@ -55,6 +55,12 @@ std::uint32_t stack_frames(std::uint32_t id, ExitFrame* frames, std::uint32_t ma
 
 // The dynamic linker's allocations (TLS vectors, link maps) are roots: they are found by the
 // module of their allocating frame.
+// Whether the module's file name (after the last '/') starts with prefix.
+bool module_named(const char* path, const char* prefix) {
+  const char* slash = path ? std::strrchr(path, '/') : nullptr;
+  return slash && std::strncmp(slash + 1, prefix, std::strlen(prefix)) == 0;
+}
+
 RootPolicy root_policy(RootPolicy::Range* dead, std::size_t max_dead) {
   RootPolicy policy;
   {
@@ -69,8 +75,7 @@ RootPolicy root_policy(RootPolicy::Range* dead, std::size_t max_dead) {
   policy.stacks = &g_state.stacks;
   for (std::size_t m = 0; m < g_state.modules.size() && policy.n_root_modules < 8; ++m) {
     Module mod = g_state.modules.get(static_cast<std::uint16_t>(m));
-    const char* base = mod.path ? std::strrchr(mod.path, '/') : nullptr;
-    if (base && std::strncmp(base + 1, "ld-linux", 8) == 0)
+    if (module_named(mod.path, "ld-linux"))
       policy.root_modules[policy.n_root_modules++] = static_cast<std::uint16_t>(m);
   }
   return policy;
@@ -212,9 +217,7 @@ bool on_exit_path(std::uintptr_t ra) {
   const std::uint16_t index = g_state.modules.find(ra);
   if (index == ModuleMap::kUnknown) return false;
   const char* path = g_state.modules.get(index).path;
-  const char* base = path ? std::strrchr(path, '/') : nullptr;
-  base = base ? base + 1 : path;
-  return base && (!std::strncmp(base, "libc.so", 7) || !std::strncmp(base, "ld-linux", 8));
+  return module_named(path, "libc.so") || module_named(path, "ld-linux");
 }
 
 // Where the current thread's stack starts to count as roots: the frame that called exit(). The

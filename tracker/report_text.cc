@@ -319,7 +319,7 @@ void add_suppressions(Lines& out, const std::vector<SuppressionHit>& hits) {
 
 bool is_standard_library(const Frame& f) {
   const std::string& fn = f.function.value_or("");
-  const std::string_view module = std::string_view(f.module).substr(f.module.rfind('/') + 1);
+  const std::string_view module = base_name(f.module);
   return fn.starts_with("std::") || fn.starts_with("__gnu_cxx::") ||
          fn.starts_with("operator new") || (f.file && f.file->starts_with("/usr/include/")) ||
          (!f.function && (module.starts_with("libstdc++") || module.starts_with("libc++")));
