@@ -186,7 +186,8 @@ std::uint64_t this_reporter() {
 // began it, or a thread that the leak scan's signal woke early from a sleep) would end it under
 // the report: it waits for the report first. It gets here through our library destructor or
 // quick_exit hook, or, when the reporting thread is already running the exit handlers (each is
-// taken once), through the ones registered as the report begins. It waits while the report makes
+// taken once), through the ones registered as the report begins; from _exit() and _Exit()
+// through their interposed versions (shim/exit_api.cc). It waits while the report makes
 // progress, and not at all if it holds one of our locks: a thread that exits holding something
 // the report needs (one of those, or the loader's lock when exit() is called from a library's
 // constructor) would otherwise stall it.
@@ -235,6 +236,8 @@ std::uintptr_t exit_caller_sp(std::uintptr_t fallback, std::uintptr_t* regs, int
 }
 
 }  // namespace
+
+void before_immediate_exit() { wait_for_report(); }
 
 void finish() {
   if (!g_state.recording.load()) return;

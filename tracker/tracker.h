@@ -74,6 +74,9 @@ void set_pool_probes(const PoolProbes& probes);
 void start();
 // Writes the exit report once per process (a forked child writes its own).
 void finish();
+// A thread about to end the process without running exit handlers (_exit): if another thread of
+// this process is writing the exit report, waits for it (while it makes progress) first.
+void before_immediate_exit();
 
 void prefork();
 void postfork_parent();

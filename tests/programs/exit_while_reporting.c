@@ -1,9 +1,10 @@
 // A process that ends while its exit report is being written: main leaks one 100-byte block and
-// ends while another thread is busy, in one of three ways:
+// ends while another thread is busy, in one of these ways:
 //   exit_while_reporting        a watchdog sleeps; if the sleep ends early (the leak scan's signal
 //                               interrupts it) it calls exit(7) at once, while main still writes
 //                               the report; main returns from main
 //   exit_while_reporting quick  the same with quick_exit(7) in the watchdog and quick_exit(0) in main
+//   exit_while_reporting _exit  the same with _exit(7) in the watchdog (_Exit(7) with "_Exit")
 //   exit_while_reporting fork   a thread forks children that exit(0) at once, over and over, while
 //                               main returns: a child forked mid-report must exit as fast as ever
 // Plain, each exits 0 at once.
@@ -15,11 +16,14 @@
 #include <unistd.h>
 
 static int g_quick;
+static const char* g_mode;
 
 static void* watchdog(void* arg) {
   (void)arg;
   if (sleep(30) > 0) {  // woken early
     if (g_quick) quick_exit(7);
+    if (strcmp(g_mode, "_exit") == 0) _exit(7);
+    if (strcmp(g_mode, "_Exit") == 0) _Exit(7);
     exit(7);
   }
   return NULL;
@@ -39,6 +43,7 @@ __attribute__((noinline)) void* leak_site(void) { return malloc(100); }
 
 int main(int argc, char** argv) {
   const char* mode = argc > 1 ? argv[1] : "exit";
+  g_mode = mode;
   g_quick = strcmp(mode, "quick") == 0;
   pthread_t t;
   if (pthread_create(&t, NULL, strcmp(mode, "fork") == 0 ? forker : watchdog, NULL) != 0) return 1;
