@@ -14,8 +14,21 @@ using heapledger::cli::RunArgs;
 
 constexpr int kUsageError = 2;
 
-// CLI11 prints the message (or the help, or the version); usage errors all exit 2.
-int usage_error(CLI::App& app, const CLI::ParseError& e) {
+// CLI11 prints the message (or the help, or the version); usage errors all exit 2. An unknown
+// flag of a command is named, with the command, instead of CLI11's list of every argument it
+// did not expect ("-- --bogus").
+int usage_error(CLI::App& app, const CLI::ParseError& e, std::initializer_list<CLI::App*> commands) {
+  if (dynamic_cast<const CLI::ExtrasError*>(&e)) {
+    for (CLI::App* cmd : commands) {
+      if (!cmd->parsed()) continue;
+      for (const std::string& arg : cmd->remaining()) {
+        if (arg.size() < 2 || arg[0] != '-' || arg == "--") continue;
+        std::fprintf(stderr, "heapledger %s: unknown option '%s' (see heapledger %s --help)\n",
+                     cmd->get_name().c_str(), arg.c_str(), cmd->get_name().c_str());
+        return kUsageError;
+      }
+    }
+  }
   return app.exit(e) == 0 ? 0 : kUsageError;
 }
 
@@ -42,7 +55,7 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return usage_error(app, e);
+    return usage_error(app, e, {run, report});
   }
   if (run->parsed()) return heapledger::cli::run_command(run_args);
   if (report->parsed()) return heapledger::cli::report_command(report_args);

@@ -223,6 +223,17 @@ TEST_F(CliTest, UsageErrorsExitNonZeroWithAMessage) {
   EXPECT_EQ(cli({"run", "--option", "no_equals", "true"}).exit_code(), 2);
   EXPECT_EQ(cli({"run", "--option", "a=b:c", "true"}).exit_code(), 2);
   EXPECT_EQ(cli({"run", "--leak-exitcode", "256", "true"}).exit_code(), 2);
+  // An unknown flag of a command is named with its command (CLI11 listed "-- --bogus").
+  for (auto args : {std::vector<std::string>{"run", "--bogus", "--", "true"},
+                    std::vector<std::string>{"run", "--json", "r.json", "--bogus", "true"}}) {
+    CliResult r = cli(args);
+    EXPECT_EQ(r.exit_code(), 2);
+    EXPECT_NE(r.err.find("heapledger run: unknown option '--bogus' (see heapledger run --help)"), std::string::npos)
+        << r.err;
+  }
+  CliResult report = cli({"report", "--bogus", "r.json"});
+  EXPECT_EQ(report.exit_code(), 2);
+  EXPECT_NE(report.err.find("heapledger report: unknown option '--bogus'"), std::string::npos) << report.err;
 }
 
 // ---- run, with a stand-in for the library ----
