@@ -28,16 +28,26 @@ constexpr unsigned kMaxShift = 36;  // 64 GiB of address space per class
 constexpr unsigned kMinShift = 26;  // 64 MiB per class, if address space is limited (ulimit -v)
 constexpr std::size_t kCommitStep = 1 << 20;
 
-// Per-class shared state. Free blocks travel in chains of batch_size(cls) blocks: a chain is
-// linked through each block's first word, and chains are linked through the head's second word.
+// Per-class shared state. Threads hand blocks over in chains (linked through each block's first
+// word); the free blocks kept here are bits in a bitmap with one bit per block, and a second
+// level with one bit per word of it, and leave lowest address first. So the blocks a thread
+// gets one after another lie close together, in address order, however scattered their frees
+// were: a last-in-first-out list over the whole class hands a program that frees in random order
+// its next blocks from anywhere, and the program's own code then runs over memory with no
+// locality. Taking blocks reads only the bitmaps, never the blocks (which are cold by then).
 struct alignas(64) Central {
   SpinLock lock;
-  void* full HL_GUARDED_BY(lock);           // chains of exactly batch_size blocks
-  void* partial HL_GUARDED_BY(lock);        // one chain still filling up
-  std::uint32_t partial_count HL_GUARDED_BY(lock);
+  std::uint64_t* free_bits HL_GUARDED_BY(lock);  // bit n: block n of the class is free here
+  std::uint64_t* summary HL_GUARDED_BY(lock);    // bit w: free_bits[w] is not zero
+  std::size_t first_summary HL_GUARDED_BY(lock); // no bit of summary is set below this word
+  std::uint64_t reciprocal;                      // ceil(2^32 / (block size / 16))
   char* bump HL_GUARDED_BY(lock);           // next never-used block
   char* committed HL_GUARDED_BY(lock);      // end of usable memory
   char* limit HL_GUARDED_BY(lock);          // end of this class's address space
+  // Where block 0 is, kept as an offset from the end of the range: a pointer to it here would be
+  // a root that keeps that block "reachable" in the exit scan (this library's data is scanned).
+  std::size_t first_block_back;
+  char* first_block() const { return limit - first_block_back; }
 };
 // Constant-initialised: malloc can run before any constructor of this library.
 constinit Central g_central[kNumClasses]{};
@@ -55,9 +65,24 @@ AddressMap<LargeBlock> g_large HL_GUARDED_BY(g_large_lock);
 std::size_t g_large_live HL_GUARDED_BY(g_large_lock) = 0;
 
 void** next_of(void* p) { return static_cast<void**>(p); }
-void** chain_link(void* p) { return static_cast<void**>(p) + 1; }
 
 void thread_exit(void* arg);
+
+// The bitmaps of class cls: words of free_bits, and of summary.
+std::size_t free_words(unsigned cls, unsigned shift) {
+  const std::size_t blocks = ((std::size_t{1} << shift) - class_offset(cls)) / kClassSize[cls];
+  return blocks / 64 + 1;
+}
+std::size_t summary_words(unsigned cls, unsigned shift) { return free_words(cls, shift) / 64 + 1; }
+
+// Every class's bitmaps in one sparse internal mapping (1.7 GiB of address space at the largest
+// shift); only the words for blocks a class has carved are ever written, so only they cost
+// memory: 1/128 of the blocks' own for 16-byte blocks, less for larger ones.
+std::size_t bitmap_bytes(unsigned shift) {
+  std::size_t words = 0;
+  for (unsigned c = 0; c < kNumClasses; ++c) words += free_words(c, shift) + summary_words(c, shift);
+  return words * sizeof(std::uint64_t);
+}
 
 bool reserve_region() {
   for (unsigned shift = kMaxShift; shift >= kMinShift; --shift) {
@@ -65,12 +90,24 @@ bool reserve_region() {
     std::size_t align = std::size_t{1} << 16;
     auto* raw = static_cast<char*>(os::reserve(size + align));
     if (!raw) continue;
+    auto* words = static_cast<std::uint64_t*>(os::map_internal_sparse(bitmap_bytes(shift)));
+    if (!words) {
+      os::unmap(raw, size + align);
+      continue;
+    }
     auto base = (reinterpret_cast<std::uintptr_t>(raw) + align - 1) & ~(align - 1);
     for (unsigned c = 0; c < kNumClasses; ++c) {
       char* region = reinterpret_cast<char*>(base + (std::uintptr_t{c} << shift));
-      g_central[c].bump = region + class_offset(c);
-      g_central[c].committed = region + class_offset(c) / os::kPageSize * os::kPageSize;
-      g_central[c].limit = region + (std::size_t{1} << shift);
+      Central& central = g_central[c];
+      central.bump = region + class_offset(c);
+      central.committed = region + class_offset(c) / os::kPageSize * os::kPageSize;
+      central.limit = region + (std::size_t{1} << shift);
+      central.first_block_back = static_cast<std::size_t>(central.limit - central.bump);
+      central.reciprocal = ((std::uint64_t{1} << 32) + kClassSize[c] / 16 - 1) / (kClassSize[c] / 16);
+      central.free_bits = words;
+      words += free_words(c, shift);
+      central.summary = words;
+      words += summary_words(c, shift);
     }
     g_region = Region{base, size, shift};
     return true;
@@ -123,42 +160,69 @@ void* carve(Central& c, unsigned cls, std::uint32_t want, std::uint32_t* n) HL_G
   return first;
 }
 
+constexpr std::uint64_t bit(std::size_t n) { return std::uint64_t{1} << (n % 64); }
+
+// Marks block p free. Anything but a block start the class has carved is left alone (a free of
+// an interior pointer, when nothing checked it before), as is a block already marked (a double
+// free that got this far).
+void push_one(Central& c, unsigned cls, void* p) HL_GUARDED_BY(c.lock) {
+  char* const first = c.first_block();
+  const auto rel = static_cast<std::uint64_t>(static_cast<char*>(p) - first);
+  const std::uint64_t n = ((rel >> 4) * c.reciprocal) >> 32;  // exact for multiples of the size
+  if (static_cast<char*>(p) < first || p >= c.bump || n * kClassSize[cls] != rel) return;
+  const std::size_t word = n / 64;
+  c.free_bits[word] |= bit(n);
+  c.summary[word / 64] |= bit(word);
+  if (word / 64 < c.first_summary) c.first_summary = word / 64;
+}
+
+void push_chain(Central& c, unsigned cls, void* chain) HL_GUARDED_BY(c.lock) {
+  for (void* p = chain; p;) {
+    void* next = *next_of(p);
+    push_one(c, cls, p);
+    p = next;
+  }
+}
+
+// Up to `want` free blocks, lowest address first, as a chain; null if there are none. Reads the
+// bitmaps and writes each block's link, which starts loading it for the thread about to use it.
+void* take_free(Central& c, unsigned cls, std::uint32_t want, std::uint32_t* n) HL_GUARDED_BY(c.lock) {
+  const std::size_t size = kClassSize[cls];
+  char* const first = c.first_block();
+  const std::size_t carved_words = static_cast<std::size_t>(c.bump - first) / size / 64 + 1;
+  const std::size_t end = carved_words / 64 + 1;
+  void* chain = nullptr;
+  void** tail = &chain;
+  std::uint32_t got = 0;
+  for (std::size_t s = c.first_summary; s < end && got < want;) {
+    const std::uint64_t words = c.summary[s];
+    if (!words) {
+      c.first_summary = ++s;
+      continue;
+    }
+    const std::size_t word = s * 64 + static_cast<unsigned>(__builtin_ctzll(words));
+    std::uint64_t bits = c.free_bits[word];
+    for (; bits && got < want; ++got) {
+      char* p = first + (word * 64 + static_cast<unsigned>(__builtin_ctzll(bits))) * size;
+      bits &= bits - 1;
+      *tail = p;
+      tail = next_of(p);
+    }
+    c.free_bits[word] = bits;
+    if (!bits) c.summary[s] = words & (words - 1);
+  }
+  *tail = nullptr;
+  *n = got;
+  return chain;
+}
+
 // Takes a chain for class `cls` from the central lists (or fresh memory).
 void* take_chain(unsigned cls, std::uint32_t* n) {
   Central& c = g_central[cls];
   TryGuard guard(c.lock);
   if (!guard) return nullptr;
-  if (void* chain = c.full) {
-    c.full = *chain_link(chain);
-    *n = batch_size(cls);
-    return chain;
-  }
-  if (void* chain = c.partial) {
-    *n = c.partial_count;
-    c.partial = nullptr;
-    c.partial_count = 0;
-    return chain;
-  }
+  if (void* chain = take_free(c, cls, batch_size(cls), n)) return chain;
   return carve(c, cls, batch_size(cls), n);
-}
-
-void push_full_chain(unsigned cls, void* chain) {
-  Central& c = g_central[cls];
-  TryGuard guard(c.lock);
-  if (!guard) return;  // leaked: see TryGuard
-  *chain_link(chain) = c.full;
-  c.full = chain;
-}
-
-void push_one(Central& c, unsigned cls, void* p) HL_GUARDED_BY(c.lock) {
-  *next_of(p) = c.partial;
-  c.partial = p;
-  if (++c.partial_count == batch_size(cls)) {
-    *chain_link(p) = c.full;
-    c.full = p;
-    c.partial = nullptr;
-    c.partial_count = 0;
-  }
 }
 
 // Thread exit: every cached block goes back to the central lists for other threads to reuse.
@@ -167,11 +231,7 @@ void thread_exit(void*) {
     Bin& bin = tl_cache.bins[cls];
     Central& c = g_central[cls];
     SpinGuard guard(c.lock);
-    for (void* p = bin.head; p;) {
-      void* next = *next_of(p);
-      push_one(c, cls, p);
-      p = next;
-    }
+    push_chain(c, cls, bin.head);
     bin = Bin{nullptr, 0, 0};
   }
   tl_cache.state = kExited;
@@ -191,15 +251,11 @@ void* alloc_small_slow(unsigned cls) {
   } else if (n > 1) {  // exited thread: keep nothing, hand the rest back
     Central& c = g_central[cls];
     SpinGuard guard(c.lock);  // not re-entered: take_chain just released it
-    for (void* p = *next_of(chain); p;) {
-      void* next = *next_of(p);
-      push_one(c, cls, p);
-      p = next;
-    }
+    push_chain(c, cls, *next_of(chain));
   }
   // No stale link or free key left in the block (see alloc_small).
-  *next_of(chain) = nullptr;
-  *chain_link(chain) = nullptr;
+  static_cast<std::uintptr_t*>(chain)[0] = 0;
+  static_cast<std::uintptr_t*>(chain)[1] = 0;
   return chain;
 }
 
@@ -224,7 +280,13 @@ void free_small_slow(void* p, unsigned cls) {
   bin.head = *next_of(last);
   *next_of(last) = nullptr;
   bin.count -= n;
-  push_full_chain(cls, chain);
+  Central& c = g_central[cls];
+  TryGuard guard(c.lock);
+  if (guard) return push_chain(c, cls, chain);
+  // A signal handler's free on a thread inside this class's central lists: they stay cached.
+  *next_of(last) = bin.head;
+  bin.head = chain;
+  bin.count += n;
 }
 
 void* alloc_large(std::size_t size, std::size_t align) {
