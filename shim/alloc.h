@@ -22,8 +22,27 @@ HL_ALWAYS_INLINE void* served(void* p, std::size_t size, AllocKind kind) {
   return p;
 }
 
+// Everything allocate() does not do inline: large blocks, an empty cache, tracking.
+HL_NOINLINE inline void* allocate_slow(std::size_t size, AllocKind kind, tracker::Caller caller) {
+  void* p = pool::alloc(size);
+  if (HL_UNLIKELY(p == nullptr)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  if (tracker::active()) tracker::on_alloc(p, size, kind, caller);
+  return p;
+}
+
+// The fast path: a block from the thread's cache, untracked; null for anything else. It calls
+// nothing, so an entry point made of it and one tail call needs no stack frame.
+HL_ALWAYS_INLINE void* allocate_cached(std::size_t size) {
+  if (HL_LIKELY(size <= kMaxSmallSize) && !tracker::active()) return pool::pop_cached(size_class(size));
+  return nullptr;
+}
+
 HL_ALWAYS_INLINE void* allocate(std::size_t size, AllocKind kind) {
-  return served(pool::alloc(size), size, kind);
+  if (void* p = allocate_cached(size)) return p;
+  return allocate_slow(size, kind, HL_CALLER());
 }
 
 // align must be a power of two (callers check).
@@ -41,11 +60,22 @@ HL_NOINLINE inline void deallocate_tracked(void* p, AllocKind kind, std::size_t 
   if (out.action == tracker::FreeOutcome::kRelease) pool::free(p);
 }
 
+HL_NOINLINE inline void deallocate_slow(void* p, AllocKind kind, std::size_t size, std::size_t align,
+                                        tracker::Caller caller) {
+  if (p == nullptr) return;
+  if (tracker::active()) return deallocate_tracked(p, kind, size, align, caller);
+  pool::free(p);  // a pointer we never handed out is left alone
+}
+
+// The fast path, as allocate()'s: a small block into the thread's cache, untracked. Null is not
+// in the small region, so it takes the slow path.
 HL_ALWAYS_INLINE void deallocate(void* p, AllocKind kind, std::size_t size = tracker::kNoSize,
                                  std::size_t align = 0) {
-  if (HL_UNLIKELY(p == nullptr)) return;
-  if (tracker::active()) return deallocate_tracked(p, kind, size, align, HL_CALLER());
-  pool::free(p);  // a pointer we never handed out is left alone
+  if (!tracker::active()) {
+    const int cls = pool::small_class_of(p);
+    if (HL_LIKELY(cls >= 0) && pool::push_cached(p, static_cast<unsigned>(cls))) return;
+  }
+  deallocate_slow(p, kind, size, align, HL_CALLER());
 }
 
 constexpr bool is_pow2(std::size_t x) { return x && !(x & (x - 1)); }

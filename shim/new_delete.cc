@@ -63,14 +63,20 @@ HL_NOINLINE void* new_retry(std::size_t size, std::size_t align, AllocKind kind,
   }
 }
 
+HL_NOINLINE void* new_slow(std::size_t size, AllocKind kind, bool nothrow, tracker::Caller caller) {
+  void* p = allocate_slow(size, kind, caller);
+  return HL_LIKELY(p != nullptr) ? p : new_retry(size, 0, kind, nothrow);
+}
+
+// As malloc's: the fast path calls nothing, everything else is one tail call.
 HL_ALWAYS_INLINE void* new_impl(std::size_t size, AllocKind kind) {
-  void* p = allocate(size, kind);
-  return HL_LIKELY(p != nullptr) ? p : new_retry(size, 0, kind, false);
+  if (void* p = allocate_cached(size)) return p;
+  return new_slow(size, kind, false, HL_CALLER());
 }
 
 HL_ALWAYS_INLINE void* new_nothrow(std::size_t size, AllocKind kind) {
-  void* p = allocate(size, kind);
-  return HL_LIKELY(p != nullptr) ? p : new_retry(size, 0, kind, true);
+  if (void* p = allocate_cached(size)) return p;
+  return new_slow(size, kind, true, HL_CALLER());
 }
 
 HL_ALWAYS_INLINE void* new_aligned(std::size_t size, std::align_val_t al, AllocKind kind, bool nothrow) {

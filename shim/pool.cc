@@ -15,7 +15,7 @@ namespace heapledger::detail::pool {
 
 Region g_region;
 std::uintptr_t g_free_key;
-thread_local ThreadCache tl_cache HL_TLS;
+constinit thread_local ThreadCache tl_cache HL_TLS;
 
 namespace {
 

@@ -33,7 +33,8 @@ struct ThreadCache {
   Bin bins[kNumClasses];
   std::uint32_t state;  // see pool.cc
 };
-extern thread_local ThreadCache tl_cache HL_TLS;
+// constinit: no dynamic initialisation anywhere, so no call to a TLS wrapper on every access.
+extern constinit thread_local ThreadCache tl_cache HL_TLS;
 
 // Slow paths: refill from the central lists or carve; flush to them; register the thread.
 void* alloc_small_slow(unsigned cls);
@@ -45,34 +46,49 @@ HL_ALWAYS_INLINE int small_class_of(const void* p) {
   return off < g_region.size ? static_cast<int>(off >> g_region.shift) : -1;
 }
 
-HL_ALWAYS_INLINE void* alloc_small(unsigned cls) {
+// A block of class cls from the thread's cache; null if it has none. Calls nothing, so an entry
+// point made of it and a tail call for everything else needs no stack frame.
+HL_ALWAYS_INLINE void* pop_cached(unsigned cls) {
   Bin& bin = tl_cache.bins[cls];
   void* p = bin.head;
-  if (HL_LIKELY(p != nullptr)) {
-    void* next = *static_cast<void**>(p);
-    bin.head = next;
-    // The next block out may have been freed long ago (or held back by the tracker's quarantine)
-    // and be cold: start loading it now, not when the next allocation needs its link.
-    __builtin_prefetch(next, 1);
-    // A stale free-list link inside a handed-out block would look like a pointer from it to
-    // another block and hide leaks from the exit scan; the free key must not stay either.
-    static_cast<void**>(p)[0] = nullptr;
-    static_cast<std::uintptr_t*>(p)[1] = 0;
-    --bin.count;
-    return p;
-  }
-  return alloc_small_slow(cls);
+  if (HL_UNLIKELY(p == nullptr)) return nullptr;
+  void* next = *static_cast<void**>(p);
+  bin.head = next;
+  // The next block out may have been freed long ago (or held back by the tracker's quarantine)
+  // and be cold: start loading it now, not when the next allocation needs its link.
+  __builtin_prefetch(next, 1);
+  // A stale free-list link inside a handed-out block would look like a pointer from it to
+  // another block and hide leaks from the exit scan; the free key must not stay either.
+  static_cast<void**>(p)[0] = nullptr;
+  static_cast<std::uintptr_t*>(p)[1] = 0;
+  --bin.count;
+  return p;
 }
 
-HL_ALWAYS_INLINE void free_small(void* p, unsigned cls) {
+// Takes small block p of class cls into the thread's cache; false if the cache is full (then
+// free_small_slow does). A block already free is left alone (true).
+HL_ALWAYS_INLINE bool push_cached(void* p, unsigned cls) {
   std::uintptr_t& key = static_cast<std::uintptr_t*>(p)[1];
-  if (HL_UNLIKELY(key == g_free_key)) return;  // already free
-  key = g_free_key;
+  if (HL_UNLIKELY(key == g_free_key)) return true;  // already free
   Bin& bin = tl_cache.bins[cls];
-  if (HL_UNLIKELY(bin.count >= bin.limit)) return free_small_slow(p, cls);
+  if (HL_UNLIKELY(bin.count >= bin.limit)) return false;
+  key = g_free_key;
   *static_cast<void**>(p) = bin.head;
   bin.head = p;
   ++bin.count;
+  return true;
+}
+
+HL_ALWAYS_INLINE void* alloc_small(unsigned cls) {
+  void* p = pop_cached(cls);
+  return HL_LIKELY(p != nullptr) ? p : alloc_small_slow(cls);
+}
+
+HL_ALWAYS_INLINE void free_small(void* p, unsigned cls) {
+  if (HL_UNLIKELY(!push_cached(p, cls))) {
+    static_cast<std::uintptr_t*>(p)[1] = g_free_key;
+    free_small_slow(p, cls);
+  }
 }
 
 // Large blocks (over kMaxSmallSize, or aligned beyond what a class gives).
