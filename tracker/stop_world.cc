@@ -1,13 +1,23 @@
-// Stop-the-world by signal; see stop_world.h. The handler is async-signal-safe (atomics and
-// syscalls only). It stays installed after the scan: a thread that had the signal blocked may
-// still take it later, and the default action of a real-time signal would kill the process.
+// Stop-the-world; see stop_world.h. First choice: ptrace, from a helper task that shares our
+// memory (a thread cannot trace threads of its own process). A thread stopped that way is not
+// interrupted in the usual sense: a sleep, poll, select or pause it was blocked in carries on when
+// it is let go, as under a debugger. Where ptrace is not possible (a debugger or strace already
+// traces the process, a seccomp filter, a Yama policy, a non-dumpable process), a signal: its
+// handler is async-signal-safe (atomics and syscalls only) and stays installed after the scan (a
+// thread that had the signal blocked may still take it later, and the default action of a
+// real-time signal would kill the process); it ends such blocking calls early.
 #include "tracker/stop_world.h"
 
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <sys/user.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -16,6 +26,8 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+
+#include "shim/os.h"
 
 namespace heapledger::detail {
 namespace {
@@ -31,6 +43,7 @@ std::size_t g_count = 0;
 std::atomic<int> g_release{0};     // futex word
 std::atomic<bool> g_stopping{false};
 struct sigaction g_previous;
+bool g_by_ptrace = false;  // how the threads of the current stop were stopped
 
 int stop_signal() { return SIGRTMAX - 3; }
 
@@ -86,6 +99,184 @@ void install_handler() {
   installed = true;
 }
 
+// ---- ptrace ----
+//
+// The tracer shares our memory but not our thread: it must not touch thread-local storage (its
+// thread pointer is ours: errno would be this thread's), so it makes its system calls itself.
+long raw_syscall(long n, long a = 0, long b = 0, long c = 0, long d = 0) {
+  long ret;
+  register long r10 __asm__("r10") = d;
+  __asm__ volatile("syscall" : "=a"(ret) : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10) : "rcx", "r11", "memory");
+  return ret;
+}
+
+void raw_sleep_us(long us) {
+  timespec ts{0, us * 1000};
+  raw_syscall(SYS_nanosleep, reinterpret_cast<long>(&ts), 0);
+}
+
+struct Tracer {
+  // 0: the tracer waits for leave to trace; 1: go; 2: it has stopped what it could (or failed);
+  // 3: let them go; 4: done.
+  std::atomic<int> phase{0};
+  std::atomic<int> failed{0};
+  int timeout_ms = 0;
+  int stop_signal[StopTheWorld::kMaxThreads];  // a signal a thread was stopped with, to hand back
+};
+constinit Tracer g_tracer{};
+
+// Waits (a millisecond at a time, up to limit_ms; forever with -1) until phase reaches `want`.
+bool await_phase(int want, int limit_ms, bool raw) {
+  for (int waited = 0; g_tracer.phase.load(std::memory_order_acquire) < want; ++waited) {
+    if (limit_ms >= 0 && waited >= limit_ms) return false;
+    if (raw)
+      raw_sleep_us(1000);
+    else {
+      timespec ts{0, 1'000'000};
+      nanosleep(&ts, nullptr);
+    }
+  }
+  return true;
+}
+
+// How a thread we interrupted reported in: our stop (or a job-control stop), or a signal on its
+// way to it, which must be handed back when it is let go.
+void note_stop(std::size_t i, int status) {
+  const int sig = WSTOPSIG(status);
+  const bool event_stop = (status >> 16) == PTRACE_EVENT_STOP;
+  g_tracer.stop_signal[i] = event_stop ? 0 : sig;
+}
+
+int tracer_main(void*) {
+  if (!await_phase(1, 2000, true)) return 0;  // the parent gave up on us
+  const std::uint64_t deadline_ms = static_cast<std::uint64_t>(g_tracer.timeout_ms);
+  std::size_t seized = 0;
+  for (std::size_t i = 0; i < g_count; ++i) {
+    g_slots[i].phase.store(0, std::memory_order_relaxed);
+    g_tracer.stop_signal[i] = 0;
+    const long r = raw_syscall(SYS_ptrace, PTRACE_SEIZE, g_slots[i].info.tid, 0, 0);
+    if (r == 0) {
+      g_slots[i].phase.store(1, std::memory_order_relaxed);  // seized
+      ++seized;
+    } else if (r != -ESRCH) {  // not allowed: let go of those seized, and say so
+      for (std::size_t j = 0; j < i; ++j)
+        if (g_slots[j].phase.load(std::memory_order_relaxed) == 1)
+          raw_syscall(SYS_ptrace, PTRACE_DETACH, g_slots[j].info.tid, 0, 0);
+      g_tracer.failed.store(1, std::memory_order_relaxed);
+      g_tracer.phase.store(2, std::memory_order_release);
+      return 0;
+    }
+  }
+  for (std::size_t i = 0; i < g_count; ++i)
+    if (g_slots[i].phase.load(std::memory_order_relaxed) == 1)
+      raw_syscall(SYS_ptrace, PTRACE_INTERRUPT, g_slots[i].info.tid, 0, 0);
+  // Each reports its stop; one that does not in time (stuck in the kernel) stays running, and one
+  // that exited is gone.
+  std::size_t pending = seized;
+  for (std::uint64_t waited_ms = 0; pending > 0 && waited_ms <= deadline_ms;) {
+    bool progress = false;
+    for (std::size_t i = 0; i < g_count; ++i) {
+      if (g_slots[i].phase.load(std::memory_order_relaxed) != 1) continue;
+      int status = 0;
+      const long r = raw_syscall(SYS_wait4, g_slots[i].info.tid, reinterpret_cast<long>(&status), __WALL | WNOHANG, 0);
+      if (r == 0) continue;
+      progress = true;
+      --pending;
+      if (r < 0 || !WIFSTOPPED(status)) {
+        g_slots[i].phase.store(3, std::memory_order_relaxed);  // gone
+        continue;
+      }
+      note_stop(i, status);
+      user_regs_struct regs;
+      if (raw_syscall(SYS_ptrace, PTRACE_GETREGS, g_slots[i].info.tid, 0, reinterpret_cast<long>(&regs)) != 0) {
+        g_slots[i].phase.store(4, std::memory_order_relaxed);  // stopped, registers unknown
+        continue;
+      }
+      StoppedThread& th = g_slots[i].info;
+      th.sp = regs.rsp;
+      const unsigned long long values[] = {regs.r15, regs.r14, regs.r13, regs.r12, regs.rbp, regs.rbx,
+                                           regs.r11, regs.r10, regs.r9,  regs.r8,  regs.rax, regs.rcx,
+                                           regs.rdx, regs.rsi, regs.rdi, regs.rsp, regs.rip};
+      static_assert(sizeof values / sizeof values[0] <= sizeof th.regs / sizeof th.regs[0]);
+      for (std::size_t k = 0; k < sizeof th.regs / sizeof th.regs[0]; ++k)
+        th.regs[k] = k < sizeof values / sizeof values[0] ? static_cast<std::uintptr_t>(values[k]) : 0;
+      th.stopped = true;
+      g_slots[i].phase.store(2, std::memory_order_relaxed);  // stopped
+    }
+    if (!progress) {
+      raw_sleep_us(1000);
+      ++waited_ms;
+    }
+  }
+  g_tracer.phase.store(2, std::memory_order_release);
+  await_phase(3, -1, true);
+  for (std::size_t i = 0; i < g_count; ++i) {
+    const int phase = g_slots[i].phase.load(std::memory_order_relaxed);
+    if (phase == 2 || phase == 4)
+      raw_syscall(SYS_ptrace, PTRACE_DETACH, g_slots[i].info.tid, 0, g_tracer.stop_signal[i]);
+    // A thread seized but never stopped is let go when this task exits.
+  }
+  g_tracer.phase.store(4, std::memory_order_release);
+  return 0;
+}
+
+pid_t g_tracer_pid = 0;
+
+// A seccomp filter may kill the process for a system call it does not allow (ptrace, clone).
+bool under_seccomp_filter() {
+  int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return true;
+  char buf[4096];
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return true;
+  buf[n] = 0;
+  const char* field = std::strstr(buf, "\nSeccomp:");
+  return !field || std::atoi(field + 9) != 0;
+}
+
+// Stops the listed threads with ptrace from a helper task; false (nothing stopped, nothing left
+// attached) if that is not possible here.
+bool stop_by_ptrace(int timeout_ms) {
+  if (g_count == 0 || under_seccomp_filter()) return false;
+  constexpr std::size_t kStackBytes = 64 * 1024;
+  static void* stack = nullptr;
+  if (!stack) stack = os::map_internal(kStackBytes);
+  if (!stack) return false;
+  g_tracer.phase.store(0, std::memory_order_relaxed);
+  g_tracer.failed.store(0, std::memory_order_relaxed);
+  g_tracer.timeout_ms = timeout_ms;
+  for (std::size_t i = 0; i < g_count; ++i) g_slots[i].info.stopped = false;
+  // No exit signal: the program's own waitpid() calls never see this task.
+  const pid_t pid = clone(tracer_main, static_cast<char*>(stack) + kStackBytes,
+                          CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_UNTRACED, nullptr);
+  if (pid <= 0) return false;
+  prctl(PR_SET_PTRACER, pid, 0, 0, 0);  // under Yama's "restricted" policy; fails harmlessly without
+  g_tracer.phase.store(1, std::memory_order_release);
+  const bool answered = await_phase(2, timeout_ms + 2000, false);
+  if (!answered || g_tracer.failed.load(std::memory_order_relaxed)) {
+    g_tracer.phase.store(3, std::memory_order_release);  // if it is still going: let go, and end
+    int status;
+    while (waitpid(pid, &status, __WALL) < 0 && errno == EINTR) {
+    }
+    for (std::size_t i = 0; i < g_count; ++i) {  // as list_threads left them, for the signal
+      g_slots[i].info.stopped = false;
+      g_slots[i].phase.store(0, std::memory_order_relaxed);
+    }
+    return false;
+  }
+  g_tracer_pid = pid;
+  return true;
+}
+
+void resume_from_ptrace() {
+  g_tracer.phase.store(3, std::memory_order_release);
+  int status;
+  while (waitpid(g_tracer_pid, &status, __WALL) < 0 && errno == EINTR) {
+  }
+  g_tracer_pid = 0;
+}
+
 }  // namespace
 
 // Reads /proc/self/task with getdents64 into a stack buffer: no allocation.
@@ -110,6 +301,12 @@ void StopTheWorld::list_threads() {
 }
 
 std::size_t StopTheWorld::stop(int timeout_ms) {
+  g_by_ptrace = stop_by_ptrace(timeout_ms);
+  if (g_by_ptrace) {
+    std::size_t stopped = 0;
+    for (std::size_t i = 0; i < g_count; ++i) stopped += g_slots[i].info.stopped;
+    return stopped;
+  }
   install_handler();
   g_release.store(0, std::memory_order_release);
   g_stopping.store(true, std::memory_order_release);
@@ -127,6 +324,7 @@ std::size_t StopTheWorld::stop(int timeout_ms) {
 }
 
 void StopTheWorld::resume() {
+  if (g_by_ptrace) return resume_from_ptrace();
   g_stopping.store(false, std::memory_order_release);  // late arrivals do not park
   g_release.store(1, std::memory_order_release);
   futex(&g_release, FUTEX_WAKE_PRIVATE, 1 << 30);

@@ -1,5 +1,7 @@
-// Stops every other thread of the process for the leak scan, without ptrace: each gets a signal
-// whose handler records its stack pointer and registers, then parks until released.
+// Stops every other thread of the process for the leak scan and reads its stack pointer and
+// registers: with ptrace from a helper task where it can (the threads' blocking calls carry on
+// afterwards), otherwise with a signal whose handler records them and parks until released (a
+// sleep, poll or pause then returns early).
 #pragma once
 
 #include <sys/types.h>

@@ -166,6 +166,24 @@ class Classify(hl.HeapledgerTest):
             r = hl.load_report(os.path.join(json_dir, f"{res.pid}.json"))
             self.assertKind(r, "leak_site", "definite", 100, 1)
 
+    def test_threads_blocked_at_exit_are_stopped_without_ending_their_calls(self):
+        # The leak scan stops the other threads with ptrace: a nanosleep, poll, select or pause
+        # they are blocked in carries on when they are let go (with the signal it used to send,
+        # every one of them returned early and its thread ran on under the report; this fails
+        # on that code). Under a seccomp filter it uses the signal still (a filter could kill
+        # the process for ptrace or clone), and the threads are stopped all the same.
+        for mode in ("ptrace", "seccomp"):
+            json_path = self.path("report.json")
+            res = hl.run_preloaded([self.program("blocked_threads")] + (["seccomp"] if mode == "seccomp" else []),
+                                   f"json={json_path}:log=none")
+            self.assertEqual(res.returncode, 0, res.describe())
+            self.assertIn("main done", res.stdout)
+            if mode == "ptrace":
+                self.assertNotIn("returned early", res.stdout)
+            r = hl.load_report(json_path)
+            self.assertEqual((r["scan"]["threads"], r["scan"]["threads_stopped"]), (4, 4), (mode, r["scan"]))
+            self.assertKind(r, "leak", "definite", 64, 1)
+
     def test_a_dropped_malloc_result_is_definitely_lost(self):
         # Copies of the address left below main's frame by the allocation path were overwritten
         # only in part by exit()'s frames, and counted as roots: "still reachable" where

@@ -7,13 +7,16 @@
 //   exit_while_reporting _exit  the same with _exit(7) in the watchdog (_Exit(7) with "_Exit")
 //   exit_while_reporting fork   a thread forks children that exit(0) at once, over and over, while
 //                               main returns: a child forked mid-report must exit as fast as ever
-// Plain, each exits 0 at once.
+// Plain, each exits 0 at once. The watchdog's sleep must end early: the program makes heapledger
+// stop threads with its signal (see hl_signal_stop.h), not with ptrace, which would let it sleep.
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "hl_signal_stop.h"
 
 static int g_quick;
 static const char* g_mode;
@@ -44,6 +47,7 @@ __attribute__((noinline)) void* leak_site(void) { return malloc(100); }
 int main(int argc, char** argv) {
   const char* mode = argc > 1 ? argv[1] : "exit";
   g_mode = mode;
+  if (hl_force_signal_stop() != 0) return 1;
   g_quick = strcmp(mode, "quick") == 0;
   pthread_t t;
   if (pthread_create(&t, NULL, strcmp(mode, "fork") == 0 ? forker : watchdog, NULL) != 0) return 1;
