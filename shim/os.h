@@ -30,6 +30,10 @@ void unmap_internal(void* p, std::size_t bytes);
 // An internal mapping of which only the pages written to ever cost memory (no commit charge, left
 // out of core dumps): for tables indexed by address, sized for the worst case and used sparsely.
 void* map_internal_sparse(std::size_t bytes);
+// Address space for one of heapledger's own tables, made usable piece by piece with commit(): so
+// it costs memory, and counts against ulimit -d and the commit limit, only as far as it is used.
+// Remembered like map_internal; never backed by huge pages (a page in use would cost 2 MiB).
+void* reserve_internal(std::size_t bytes);
 struct Range {
   void* start;
   std::size_t bytes;

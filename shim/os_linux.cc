@@ -97,6 +97,16 @@ void* map_internal_sparse(std::size_t bytes) {
   return remember_internal(p, bytes);
 }
 
+void* reserve_internal(std::size_t bytes) {
+  ErrnoKeeper keep;
+  void* p = reserve(bytes);
+  if (p) {
+    madvise(p, bytes, MADV_NOHUGEPAGE);
+    madvise(p, bytes, MADV_DONTDUMP);
+  }
+  return remember_internal(p, bytes);
+}
+
 void unmap_internal(void* p, std::size_t bytes) {
   {
     SpinGuard guard(g_internal_lock);

@@ -29,23 +29,26 @@ constexpr unsigned kMinShift = 26;  // 64 MiB per class, if address space is lim
 constexpr std::size_t kCommitStep = 1 << 20;
 
 // Per-class shared state. Threads hand blocks over in chains (linked through each block's first
-// word); the free blocks kept here are bits in a bitmap with one bit per block, and a second
-// level with one bit per word of it, and leave lowest address first. So the blocks a thread
-// gets one after another lie close together, in address order, however scattered their frees
-// were: a last-in-first-out list over the whole class hands a program that frees in random order
-// its next blocks from anywhere, and the program's own code then runs over memory with no
-// locality. Taking blocks reads only the bitmaps, never the blocks (which are cold by then).
+// word); the free blocks kept here are bits in a bitmap with one bit per block, over two more
+// levels with a bit per non-zero word of the level below, and leave lowest address first. So the
+// blocks a thread gets one after another lie close together, in address order, however scattered
+// their frees were: a last-in-first-out list over the whole class hands a program that frees in
+// random order its next blocks from anywhere, and the program's own code then runs over memory
+// with no locality. Finding the lowest free blocks reads only the bitmaps (a word of the top level
+// covers 2^18 blocks), and handing them out writes each one's link.
 struct alignas(64) Central {
+  static constexpr int kLevels = 3;
   SpinLock lock;
-  std::uint64_t* free_bits HL_GUARDED_BY(lock);  // bit n: block n of the class is free here
-  std::uint64_t* summary HL_GUARDED_BY(lock);    // bit w: free_bits[w] is not zero
-  std::size_t first_summary HL_GUARDED_BY(lock); // no bit of summary is set below this word
-  std::uint64_t reciprocal;                      // ceil(2^32 / (block size / 16))
+  // level[0] bit n: block n of the class is free here; level[k + 1] bit w: level[k][w] is not zero.
+  std::uint64_t* level[kLevels] HL_GUARDED_BY(lock);
+  std::size_t level_committed[kLevels] HL_GUARDED_BY(lock);  // words of each made usable so far
+  std::size_t first_top HL_GUARDED_BY(lock);  // no bit of the top level is set below this word
+  std::uint64_t reciprocal;                   // ceil(2^32 / (block size / 16))
   char* bump HL_GUARDED_BY(lock);           // next never-used block
   char* committed HL_GUARDED_BY(lock);      // end of usable memory
   char* limit HL_GUARDED_BY(lock);          // end of this class's address space
-  // Where block 0 is, kept as an offset from the end of the range: a pointer to it here would be
-  // a root that keeps that block "reachable" in the exit scan (this library's data is scanned).
+  // Where block 0 is, as an offset from the end of the range rather than a pointer to a block (the
+  // exit scan leaves this library's data out of its roots; this does not depend on it).
   std::size_t first_block_back;
   char* first_block() const { return limit - first_block_back; }
 };
@@ -68,20 +71,29 @@ void** next_of(void* p) { return static_cast<void**>(p); }
 
 void thread_exit(void* arg);
 
-// The bitmaps of class cls: words of free_bits, and of summary.
-std::size_t free_words(unsigned cls, unsigned shift) {
-  const std::size_t blocks = ((std::size_t{1} << shift) - class_offset(cls)) / kClassSize[cls];
-  return blocks / 64 + 1;
+// Words of each bitmap level needed for `blocks` blocks.
+void level_words(std::size_t blocks, std::size_t out[Central::kLevels]) {
+  for (int k = 0; k < Central::kLevels; ++k) out[k] = blocks = (blocks + 63) / 64;
 }
-std::size_t summary_words(unsigned cls, unsigned shift) { return free_words(cls, shift) / 64 + 1; }
 
-// Every class's bitmaps in one sparse internal mapping (1.7 GiB of address space at the largest
-// shift); only the words for blocks a class has carved are ever written, so only they cost
-// memory: 1/128 of the blocks' own for 16-byte blocks, less for larger ones.
+std::size_t page_round(std::size_t bytes) { return (bytes + os::kPageSize - 1) & ~(os::kPageSize - 1); }
+
+std::size_t class_blocks(unsigned cls, unsigned shift) {
+  return ((std::size_t{1} << shift) - class_offset(cls)) / kClassSize[cls];
+}
+
+// Every class's bitmaps, each level on pages of its own, in one reservation (1.7 GiB of address
+// space at the largest shift): made usable a page at a time as the class carves blocks (see
+// commit_bitmaps), so they cost memory (and count against ulimit -d) only for blocks in use: at
+// most 1/128 of the blocks' own bytes.
 std::size_t bitmap_bytes(unsigned shift) {
-  std::size_t words = 0;
-  for (unsigned c = 0; c < kNumClasses; ++c) words += free_words(c, shift) + summary_words(c, shift);
-  return words * sizeof(std::uint64_t);
+  std::size_t bytes = 0;
+  for (unsigned c = 0; c < kNumClasses; ++c) {
+    std::size_t words[Central::kLevels];
+    level_words(class_blocks(c, shift), words);
+    for (std::size_t w : words) bytes += page_round(w * sizeof(std::uint64_t));
+  }
+  return bytes;
 }
 
 bool reserve_region() {
@@ -90,8 +102,8 @@ bool reserve_region() {
     std::size_t align = std::size_t{1} << 16;
     auto* raw = static_cast<char*>(os::reserve(size + align));
     if (!raw) continue;
-    auto* words = static_cast<std::uint64_t*>(os::map_internal_sparse(bitmap_bytes(shift)));
-    if (!words) {
+    auto* bitmaps = static_cast<char*>(os::reserve_internal(bitmap_bytes(shift)));
+    if (!bitmaps) {
       os::unmap(raw, size + align);
       continue;
     }
@@ -104,10 +116,12 @@ bool reserve_region() {
       central.limit = region + (std::size_t{1} << shift);
       central.first_block_back = static_cast<std::size_t>(central.limit - central.bump);
       central.reciprocal = ((std::uint64_t{1} << 32) + kClassSize[c] / 16 - 1) / (kClassSize[c] / 16);
-      central.free_bits = words;
-      words += free_words(c, shift);
-      central.summary = words;
-      words += summary_words(c, shift);
+      std::size_t words[Central::kLevels];
+      level_words(class_blocks(c, shift), words);
+      for (int k = 0; k < Central::kLevels; ++k) {
+        central.level[k] = reinterpret_cast<std::uint64_t*>(bitmaps);
+        bitmaps += page_round(words[k] * sizeof(std::uint64_t));
+      }
     }
     g_region = Region{base, size, shift};
     return true;
@@ -137,6 +151,20 @@ void register_thread() {
   pthread_setspecific(g_thread_key, &tl_cache);
 }
 
+// Makes the bitmap words for every block below `end` usable.
+bool commit_bitmaps(Central& c, unsigned cls, const char* end) HL_GUARDED_BY(c.lock) {
+  std::size_t words[Central::kLevels];
+  level_words(static_cast<std::size_t>(end - c.first_block()) / kClassSize[cls] + 1, words);
+  for (int k = 0; k < Central::kLevels; ++k) {
+    if (words[k] <= c.level_committed[k]) continue;
+    const std::size_t from = c.level_committed[k] * sizeof(std::uint64_t);  // page-aligned
+    const std::size_t to = page_round(words[k] * sizeof(std::uint64_t));
+    if (!os::commit(reinterpret_cast<char*>(c.level[k]) + from, to - from)) return false;
+    c.level_committed[k] = to / sizeof(std::uint64_t);
+  }
+  return true;
+}
+
 // Carves up to `want` fresh blocks; returns a chain and its length in *n.
 void* carve(Central& c, unsigned cls, std::uint32_t want, std::uint32_t* n) HL_GUARDED_BY(c.lock) {
   std::size_t size = kClassSize[cls];
@@ -149,7 +177,7 @@ void* carve(Central& c, unsigned cls, std::uint32_t want, std::uint32_t* n) HL_G
     grow = (grow + kCommitStep - 1) / kCommitStep * kCommitStep;
     if (grow > static_cast<std::size_t>(c.limit - c.committed))
       grow = static_cast<std::size_t>(c.limit - c.committed);
-    if (!os::commit(c.committed, grow)) return nullptr;
+    if (!os::commit(c.committed, grow) || !commit_bitmaps(c, cls, c.committed + grow)) return nullptr;
     c.committed += grow;
   }
   char* first = c.bump;
@@ -170,10 +198,9 @@ void push_one(Central& c, unsigned cls, void* p) HL_GUARDED_BY(c.lock) {
   const auto rel = static_cast<std::uint64_t>(static_cast<char*>(p) - first);
   const std::uint64_t n = ((rel >> 4) * c.reciprocal) >> 32;  // exact for multiples of the size
   if (static_cast<char*>(p) < first || p >= c.bump || n * kClassSize[cls] != rel) return;
-  const std::size_t word = n / 64;
-  c.free_bits[word] |= bit(n);
-  c.summary[word / 64] |= bit(word);
-  if (word / 64 < c.first_summary) c.first_summary = word / 64;
+  std::size_t index = n;
+  for (int k = 0; k < Central::kLevels; ++k, index /= 64) c.level[k][index / 64] |= bit(index);
+  if (index < c.first_top) c.first_top = index;  // index: the top-level word
 }
 
 void push_chain(Central& c, unsigned cls, void* chain) HL_GUARDED_BY(c.lock) {
@@ -184,32 +211,42 @@ void push_chain(Central& c, unsigned cls, void* chain) HL_GUARDED_BY(c.lock) {
   }
 }
 
-// Up to `want` free blocks, lowest address first, as a chain; null if there are none. Reads the
-// bitmaps and writes each block's link, which starts loading it for the thread about to use it.
+// Up to `want` free blocks, lowest address first, as a chain; null if there are none.
 void* take_free(Central& c, unsigned cls, std::uint32_t want, std::uint32_t* n) HL_GUARDED_BY(c.lock) {
   const std::size_t size = kClassSize[cls];
   char* const first = c.first_block();
-  const std::size_t carved_words = static_cast<std::size_t>(c.bump - first) / size / 64 + 1;
-  const std::size_t end = carved_words / 64 + 1;
+  std::size_t words[Central::kLevels];
+  level_words(static_cast<std::size_t>(c.bump - first) / size, words);  // carved blocks only
+  std::uint64_t* const top = c.level[2];
+  std::uint64_t* const mid = c.level[1];
+  std::uint64_t* const low = c.level[0];
   void* chain = nullptr;
   void** tail = &chain;
   std::uint32_t got = 0;
-  for (std::size_t s = c.first_summary; s < end && got < want;) {
-    const std::uint64_t words = c.summary[s];
-    if (!words) {
-      c.first_summary = ++s;
+  for (std::size_t t = c.first_top; t < words[2] && got < want;) {
+    const std::uint64_t top_bits = top[t];
+    if (!top_bits) {
+      c.first_top = ++t;
       continue;
     }
-    const std::size_t word = s * 64 + static_cast<unsigned>(__builtin_ctzll(words));
-    std::uint64_t bits = c.free_bits[word];
-    for (; bits && got < want; ++got) {
-      char* p = first + (word * 64 + static_cast<unsigned>(__builtin_ctzll(bits))) * size;
-      bits &= bits - 1;
-      *tail = p;
-      tail = next_of(p);
+    const std::size_t m = t * 64 + static_cast<unsigned>(__builtin_ctzll(top_bits));
+    const std::uint64_t mid_bits = mid[m];
+    if (mid_bits) {
+      const std::size_t w = m * 64 + static_cast<unsigned>(__builtin_ctzll(mid_bits));
+      std::uint64_t bits = low[w];
+      for (; bits && got < want; ++got) {
+        char* p = first + (w * 64 + static_cast<unsigned>(__builtin_ctzll(bits))) * size;
+        bits &= bits - 1;
+        *tail = p;
+        tail = next_of(p);
+      }
+      low[w] = bits;
+      if (bits) break;  // want reached
     }
-    c.free_bits[word] = bits;
-    if (!bits) c.summary[s] = words & (words - 1);
+    // Word w of the lowest level is empty now: so say the levels above.
+    const std::uint64_t mid_left = mid_bits & (mid_bits - 1);
+    mid[m] = mid_left;
+    if (!mid_left) top[t] = top_bits & (top_bits - 1);
   }
   *tail = nullptr;
   *n = got;

@@ -231,6 +231,16 @@ class Classify(hl.HeapledgerTest):
         self.assertEqual(res.returncode, 0, res.describe())
         self.assertIn("2000 forks ok", res.stdout)
 
+    def test_a_data_limit_is_spent_on_the_programs_blocks(self):
+        # Under ulimit -d 1 GiB, 600 MiB of 4 KiB blocks, pools only and tracked: the pools' free
+        # bitmaps are made usable as blocks are carved, not mapped writable whole (1.7 GiB, all of
+        # it charged to the limit: the allocations failed after 151 MiB).
+        for options in ("track=0:log=none", "log=none"):
+            res = hl.run(["sh", "-c", 'ulimit -d 1048576 && LD_PRELOAD="$1" exec "$0" 600 4096',
+                          self.program("many_blocks"), hl.LIB],
+                         env=hl.clean_env({"HEAPLEDGER_OPTIONS": options}), timeout=100)
+            self.assertEqual((res.returncode, res.stdout.strip()), (0, "ok"), (options, res.describe()))
+
     def test_fork_while_threads_churn_large_blocks(self):
         # Threads grow and shrink the large-block registry (which maps memory for its table)
         # while main forks: the fork handlers must take their locks in the order the threads do.
