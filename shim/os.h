@@ -28,7 +28,8 @@ bool discard(void* p, std::size_t bytes);
 void* map_internal(std::size_t bytes);
 void unmap_internal(void* p, std::size_t bytes);
 // An internal mapping of which only the pages written to ever cost memory (no commit charge, left
-// out of core dumps): for tables indexed by address, sized for the worst case and used sparsely.
+// out of core dumps, never huge pages): for tables indexed by address, sized for the worst case
+// and used sparsely.
 void* map_internal_sparse(std::size_t bytes);
 // Address space for one of heapledger's own tables, made usable piece by piece with commit(): so
 // it costs memory, and counts against ulimit -d and the commit limit, only as far as it is used.

@@ -93,7 +93,10 @@ void* map_internal_sparse(std::size_t bytes) {
   ErrnoKeeper keep;
   void* p = checked(mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0));
-  if (p) madvise(p, bytes, MADV_DONTDUMP);
+  if (p) {
+    madvise(p, bytes, MADV_DONTDUMP);
+    madvise(p, bytes, MADV_NOHUGEPAGE);  // sparse: a huge page would cost 2 MiB per entry in use
+  }
   return remember_internal(p, bytes);
 }
 
