@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -247,9 +248,15 @@ bool stop_by_ptrace(int timeout_ms) {
   g_tracer.failed.store(0, std::memory_order_relaxed);
   g_tracer.timeout_ms = timeout_ms;
   for (std::size_t i = 0; i < g_count; ++i) g_slots[i].info.stopped = false;
-  // No exit signal: the program's own waitpid() calls never see this task.
+  // No exit signal: the program's own waitpid() calls never see this task. It starts with every
+  // signal blocked: it has a copy of the program's handlers, and a SIGCHLD for each thread it
+  // stops would otherwise run the program's handler there (which might reap them).
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
   const pid_t pid = clone(tracer_main, static_cast<char*>(stack) + kStackBytes,
                           CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_UNTRACED, nullptr);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (pid <= 0) return false;
   prctl(PR_SET_PTRACER, pid, 0, 0, 0);  // under Yama's "restricted" policy; fails harmlessly without
   g_tracer.phase.store(1, std::memory_order_release);
