@@ -158,12 +158,25 @@ Scanner::~Scanner() {
   release(maps_, kMapsBufferBytes);
 }
 
+// The process's /proc file of that name, through this thread's directory: /proc/self names the
+// main thread, and once it has ended (pthread_exit from main, the process running on in other
+// threads) its maps and pagemap read empty, which left the scan with no roots at all. /proc/self
+// on kernels without /proc/thread-self (before 3.17).
+int open_proc(const char* name) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/thread-self/%s", name);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) return fd;
+  std::snprintf(path, sizeof path, "/proc/self/%s", name);
+  return open(path, O_RDONLY | O_CLOEXEC);
+}
+
 std::size_t hash_slot(std::uintptr_t start, std::size_t mask) {
   return static_cast<std::size_t>(mix_address(start) >> 20) & mask;
 }
 
 bool Scanner::reserve() {
-  pagemap_ = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  pagemap_ = open_proc("pagemap");
   std::size_t cap = 16;
   while (cap < 2 * cap_) cap *= 2;
   hash_mask_ = cap - 1;
@@ -377,7 +390,7 @@ void Scanner::classify_unreached() {
 }
 
 std::size_t read_maps(char* buf, std::size_t cap) {
-  int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  int fd = open_proc("maps");
   if (fd < 0) return 0;
   std::size_t used = 0;
   for (ssize_t n; used + 1 < cap && (n = read(fd, buf + used, cap - 1 - used)) > 0;)

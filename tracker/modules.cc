@@ -39,7 +39,8 @@ struct ScanBuffer {
 const char* keep_name(ScanBuffer* b, const char* name) {
   char absolute[PATH_MAX];
   if (!name[0]) {
-    ssize_t n = readlink("/proc/self/exe", absolute, sizeof absolute - 1);
+    ssize_t n = readlink("/proc/thread-self/exe", absolute, sizeof absolute - 1);  // see reporter.cc
+    if (n <= 0) n = readlink("/proc/self/exe", absolute, sizeof absolute - 1);
     absolute[n > 0 ? n : 0] = 0;
     name = absolute;
   } else if (name[0] != '/' && realpath(name, absolute)) {

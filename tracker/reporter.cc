@@ -241,9 +241,13 @@ ProcessInfo process_info(double duration_ms) {
   p.pid = getpid();
   p.ppid = getppid();
   char exe[4096];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  // Through this thread: once the main thread has ended (pthread_exit), /proc/self's exe and
+  // cmdline read empty.
+  ssize_t n = readlink("/proc/thread-self/exe", exe, sizeof exe - 1);
+  if (n <= 0) n = readlink("/proc/self/exe", exe, sizeof exe - 1);
   if (n > 0) p.exe.assign(exe, static_cast<std::size_t>(n));
-  std::string cmdline = read_file("/proc/self/cmdline");
+  std::string cmdline = read_file("/proc/thread-self/cmdline");
+  if (cmdline.empty()) cmdline = read_file("/proc/self/cmdline");
   for (std::size_t pos = 0; pos < cmdline.size();) {
     std::size_t end = cmdline.find('\0', pos);
     if (end == std::string::npos) end = cmdline.size();

@@ -25,6 +25,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -284,6 +285,23 @@ void resume_from_ptrace() {
   g_tracer_pid = 0;
 }
 
+// Whether the main thread has ended while the process runs on (pthread_exit from main): it
+// stays listed, a zombie, until the last thread exits; there is nothing to stop (ptrace would
+// refuse it, and a signal would wait for it in vain) and no frame left on its stack.
+bool main_thread_ended() {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/self/task/%d/stat", static_cast<int>(getpid()));
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[512];
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return false;
+  buf[n] = 0;
+  const char* paren = std::strrchr(buf, ')');  // the name may hold anything, ')' included
+  return paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
+}
+
 }  // namespace
 
 // Reads /proc/self/task with getdents64 into a stack buffer: no allocation.
@@ -292,13 +310,14 @@ void StopTheWorld::list_threads() {
   int fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return;
   pid_t self = static_cast<pid_t>(syscall(SYS_gettid));
+  const pid_t ended_main = self != getpid() && main_thread_ended() ? getpid() : 0;
   alignas(8) char buf[8192];
   for (long n; (n = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0;) {
     for (long off = 0; off < n;) {
       auto* d = reinterpret_cast<struct dirent64*>(buf + off);
       off += d->d_reclen;
       pid_t tid = static_cast<pid_t>(std::atoi(d->d_name));
-      if (tid <= 0 || tid == self || g_count >= kMaxThreads) continue;
+      if (tid <= 0 || tid == self || tid == ended_main || g_count >= kMaxThreads) continue;
       g_slots[g_count].info = StoppedThread{tid, false, 0, {}};
       g_slots[g_count].phase.store(0, std::memory_order_relaxed);
       ++g_count;

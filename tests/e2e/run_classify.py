@@ -184,6 +184,22 @@ class Classify(hl.HeapledgerTest):
             self.assertEqual((r["scan"]["threads"], r["scan"]["threads_stopped"]), (4, 4), (mode, r["scan"]))
             self.assertKind(r, "leak", "definite", 64, 1)
 
+    def test_main_thread_ending_first(self):
+        # main calls pthread_exit and a worker ends the process: /proc/self (the main thread's)
+        # then reads empty maps, and the scan had no roots (the kept block was "definitely lost",
+        # and the process had no exe or argv); the ended main thread waited 250 ms to be stopped.
+        json_path = self.path("report.json")
+        res = hl.run_preloaded([self.program("main_ends_first")], f"json={json_path}:log=none")
+        self.assertEqual(res.returncode, 0, res.describe())
+        r = hl.load_report(json_path)
+        self.assertKind(r, "keep_site", "reachable", 64, 1)
+        self.assertKind(r, "leak_site", "definite", 48, 1)
+        self.assertEqual(r["summary"]["leaked_bytes"], 48, hl.describe_leaks(r))
+        self.assertGreater(r["scan"]["root_bytes"], 0, r["scan"])
+        self.assertEqual((r["scan"]["threads"], r["scan"]["threads_stopped"]), (0, 0), r["scan"])
+        self.assertTrue(r["process"]["exe"].endswith("/main_ends_first"), r["process"])
+        self.assertEqual(r["process"]["argv"], [self.program("main_ends_first")], r["process"])
+
     def test_a_dropped_malloc_result_is_definitely_lost(self):
         # Copies of the address left below main's frame by the allocation path were overwritten
         # only in part by exit()'s frames, and counted as roots: "still reachable" where
