@@ -36,7 +36,9 @@ namespace {
 
 struct Slot {
   StoppedThread info;
-  std::atomic<int> phase;  // 0 signalled, 1 parked, 2 left the handler
+  // By signal: 0 signalled, 1 parked, 2 left the handler, -1 not signalled.
+  // By ptrace: 0 listed, 1 seized, 2 stopped, 3 gone, 4 stopped without its registers.
+  std::atomic<int> phase;
 };
 
 // Zero in .bss, not written at load time: 832 KiB that only a leak scan touches.
@@ -104,7 +106,8 @@ void install_handler() {
 // ---- ptrace ----
 //
 // The tracer shares our memory but not our thread: it must not touch thread-local storage (its
-// thread pointer is ours: errno would be this thread's), so it makes its system calls itself.
+// thread pointer is ours: errno would be this thread's), so it makes its system calls itself,
+// and it runs with every signal blocked (it has a copy of the program's handlers).
 long raw_syscall(long n, long a = 0, long b = 0, long c = 0, long d = 0) {
   long ret;
   register long r10 __asm__("r10") = d;
@@ -117,23 +120,33 @@ void raw_sleep_us(long us) {
   raw_syscall(SYS_nanosleep, reinterpret_cast<long>(&ts), 0);
 }
 
+std::uint64_t raw_now_ms() {
+  timespec ts{};
+  raw_syscall(SYS_clock_gettime, CLOCK_MONOTONIC, reinterpret_cast<long>(&ts));
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000 + static_cast<std::uint64_t>(ts.tv_nsec) / 1000000;
+}
+
 struct Tracer {
   // 0: the tracer waits for leave to trace; 1: go; 2: it has stopped what it could (or failed);
-  // 3: let them go; 4: done.
+  // 3: let them go (or: the parent gave up on it); 4: done.
   std::atomic<int> phase{0};
   std::atomic<int> failed{0};
   int timeout_ms = 0;
+  pid_t parent = 0;  // the process it traces for; it ends itself if that one is gone
   int stop_signal[StopTheWorld::kMaxThreads];  // a signal a thread was stopped with, to hand back
 };
 constinit Tracer g_tracer{};
 
-// Waits (a millisecond at a time, up to limit_ms; forever with -1) until phase reaches `want`.
+// Waits, a millisecond at a time, until phase reaches `want`: up to limit_ms of clock time (-1:
+// no limit). The tracer (raw) also ends the wait, false, if the process it traces for is gone.
 bool await_phase(int want, int limit_ms, bool raw) {
-  for (int waited = 0; g_tracer.phase.load(std::memory_order_acquire) < want; ++waited) {
-    if (limit_ms >= 0 && waited >= limit_ms) return false;
-    if (raw)
+  const std::uint64_t start = raw_now_ms();
+  while (g_tracer.phase.load(std::memory_order_acquire) < want) {
+    if (limit_ms >= 0 && raw_now_ms() - start >= static_cast<std::uint64_t>(limit_ms)) return false;
+    if (raw) {
+      if (raw_syscall(SYS_getppid) != g_tracer.parent) return false;
       raw_sleep_us(1000);
-    else {
+    } else {
       timespec ts{0, 1'000'000};
       nanosleep(&ts, nullptr);
     }
@@ -150,8 +163,13 @@ void note_stop(std::size_t i, int status) {
 }
 
 int tracer_main(void*) {
+  // If the thread that started it dies (the process killed mid-scan, or ended by another thread),
+  // so does the tracer, which lets the threads it holds go: they could not die while traced, nor
+  // the process be reaped, nor another thread's execve finish.
+  raw_syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL);
+  if (raw_syscall(SYS_getppid) != g_tracer.parent) return 0;  // it died before that took hold
   if (!await_phase(1, 2000, true)) return 0;  // the parent gave up on us
-  const std::uint64_t deadline_ms = static_cast<std::uint64_t>(g_tracer.timeout_ms);
+  const std::uint64_t deadline = raw_now_ms() + static_cast<std::uint64_t>(g_tracer.timeout_ms);
   std::size_t seized = 0;
   for (std::size_t i = 0; i < g_count; ++i) {
     g_slots[i].phase.store(0, std::memory_order_relaxed);
@@ -160,22 +178,21 @@ int tracer_main(void*) {
     if (r == 0) {
       g_slots[i].phase.store(1, std::memory_order_relaxed);  // seized
       ++seized;
-    } else if (r != -ESRCH) {  // not allowed: let go of those seized, and say so
-      for (std::size_t j = 0; j < i; ++j)
-        if (g_slots[j].phase.load(std::memory_order_relaxed) == 1)
-          raw_syscall(SYS_ptrace, PTRACE_DETACH, g_slots[j].info.tid, 0, 0);
+    } else if (r != -ESRCH) {  // not allowed: say so; those seized are let go as this task ends
       g_tracer.failed.store(1, std::memory_order_relaxed);
-      g_tracer.phase.store(2, std::memory_order_release);
+      int go = 1;
+      g_tracer.phase.compare_exchange_strong(go, 2, std::memory_order_release);
       return 0;
     }
   }
   for (std::size_t i = 0; i < g_count; ++i)
     if (g_slots[i].phase.load(std::memory_order_relaxed) == 1)
       raw_syscall(SYS_ptrace, PTRACE_INTERRUPT, g_slots[i].info.tid, 0, 0);
-  // Each reports its stop; one that does not in time (stuck in the kernel) stays running, and one
-  // that exited is gone.
+  // Each reports its stop; one that does not in time (a vfork parent, or stuck in the kernel) is
+  // counted as not stopped (it stops when it can, and is let go as this task ends), and one that
+  // exited is gone.
   std::size_t pending = seized;
-  for (std::uint64_t waited_ms = 0; pending > 0 && waited_ms <= deadline_ms;) {
+  while (pending > 0 && raw_now_ms() <= deadline) {
     bool progress = false;
     for (std::size_t i = 0; i < g_count; ++i) {
       if (g_slots[i].phase.load(std::memory_order_relaxed) != 1) continue;
@@ -206,12 +223,13 @@ int tracer_main(void*) {
       g_slots[i].phase.store(2, std::memory_order_relaxed);  // stopped
     }
     if (!progress) {
+      if (raw_syscall(SYS_getppid) != g_tracer.parent) break;
       raw_sleep_us(1000);
-      ++waited_ms;
     }
   }
-  g_tracer.phase.store(2, std::memory_order_release);
-  await_phase(3, -1, true);
+  // Stopped what it could; unless the parent gave up on it meanwhile (it set 3), wait for the word.
+  int go = 1;
+  if (g_tracer.phase.compare_exchange_strong(go, 2, std::memory_order_acq_rel)) await_phase(3, -1, true);
   for (std::size_t i = 0; i < g_count; ++i) {
     const int phase = g_slots[i].phase.load(std::memory_order_relaxed);
     if (phase == 2 || phase == 4)
@@ -237,29 +255,44 @@ bool under_seccomp_filter() {
   return !field || std::atoi(field + 9) != 0;
 }
 
+// Yama's "restricted" policy lets only a process's ancestors trace it unless it names a tracer.
+bool yama_restricted() {
+  int fd = open("/proc/sys/kernel/yama/ptrace_scope", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char c = 0;
+  const bool restricted = read(fd, &c, 1) == 1 && c == '1';
+  close(fd);
+  return restricted;
+}
+
+// The tracer's stack, mapped when the threads are listed: before the leak scan takes its list
+// of heapledger's own memory, which it leaves out of the roots.
+constexpr std::size_t kTracerStackBytes = 64 * 1024;
+void* g_tracer_stack = nullptr;
+
 // Stops the listed threads with ptrace from a helper task; false (nothing stopped, nothing left
 // attached) if that is not possible here.
 bool stop_by_ptrace(int timeout_ms) {
-  if (g_count == 0 || under_seccomp_filter()) return false;
-  constexpr std::size_t kStackBytes = 64 * 1024;
-  static void* stack = nullptr;
-  if (!stack) stack = os::map_internal(kStackBytes);
-  if (!stack) return false;
+  if (g_count == 0 || !g_tracer_stack || under_seccomp_filter()) return false;
   g_tracer.phase.store(0, std::memory_order_relaxed);
   g_tracer.failed.store(0, std::memory_order_relaxed);
   g_tracer.timeout_ms = timeout_ms;
+  g_tracer.parent = getpid();
   for (std::size_t i = 0; i < g_count; ++i) g_slots[i].info.stopped = false;
-  // No exit signal: the program's own waitpid() calls never see this task. It starts with every
-  // signal blocked: it has a copy of the program's handlers, and a SIGCHLD for each thread it
-  // stops would otherwise run the program's handler there (which might reap them).
+  // No exit signal, so no SIGCHLD and no plain wait() sees this task (a waitpid(-1, __WALL) in
+  // another thread of the program could still collect it). It starts with every signal blocked:
+  // it has a copy of the program's handlers, and a SIGCHLD for each thread it stops, or a signal
+  // to the process group, would otherwise run one there (one that reaps children would take the
+  // stopped threads' reports).
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
-  const pid_t pid = clone(tracer_main, static_cast<char*>(stack) + kStackBytes,
+  const pid_t pid = clone(tracer_main, static_cast<char*>(g_tracer_stack) + kTracerStackBytes,
                           CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_UNTRACED, nullptr);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (pid <= 0) return false;
-  prctl(PR_SET_PTRACER, pid, 0, 0, 0);  // under Yama's "restricted" policy; fails harmlessly without
+  // Only where needed: it replaces any tracer the program named (a crash reporter's, say).
+  if (yama_restricted()) prctl(PR_SET_PTRACER, pid, 0, 0, 0);
   g_tracer.phase.store(1, std::memory_order_release);
   const bool answered = await_phase(2, timeout_ms + 2000, false);
   if (!answered || g_tracer.failed.load(std::memory_order_relaxed)) {
@@ -311,6 +344,7 @@ void StopTheWorld::list_threads() {
   if (fd < 0) return;
   pid_t self = static_cast<pid_t>(syscall(SYS_gettid));
   const pid_t ended_main = self != getpid() && main_thread_ended() ? getpid() : 0;
+  if (!g_tracer_stack) g_tracer_stack = os::map_internal(kTracerStackBytes);
   alignas(8) char buf[8192];
   for (long n; (n = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0;) {
     for (long off = 0; off < n;) {

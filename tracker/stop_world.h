@@ -22,11 +22,12 @@ class StopTheWorld {
  public:
   static constexpr std::size_t kMaxThreads = 4096;
 
-  // Lists the threads (call before taking locks other threads may need to reach a stop point).
+  // Lists the threads (call before taking locks other threads may need to reach a stop point),
+  // and maps what stopping them takes (before the leak scan lists heapledger's own memory).
   void list_threads();
-  // Signals them and waits up to timeout_ms for each to park. Returns how many parked.
+  // Stops them, waiting up to timeout_ms for each. Returns how many stopped.
   std::size_t stop(int timeout_ms);
-  // Lets them all run again and waits until every parked one has left the handler.
+  // Lets them all run again (by signal: and waits until every parked one has left the handler).
   void resume();
 
   std::size_t count() const;
