@@ -184,6 +184,18 @@ class Classify(hl.HeapledgerTest):
             self.assertEqual((r["scan"]["threads"], r["scan"]["threads_stopped"]), (4, 4), (mode, r["scan"]))
             self.assertKind(r, "leak", "definite", 64, 1)
 
+    def test_a_thread_that_cannot_stop_under_a_signal_storm(self):
+        # A thread in vfork() cannot be stopped; the scan gives up on it after 250 ms and goes on.
+        # With a no-op signal every 50 us cutting every sleep short, the scan's wait for its
+        # ptrace helper (counted in sleeps) gave up at once, and the two waited for each other
+        # for good.
+        json_path = self.path("report.json")
+        res = hl.run_preloaded([self.program("vfork_timer")], f"json={json_path}:log=none", timeout=30)
+        self.assertEqual(res.returncode, 0, res.describe())
+        r = hl.load_report(json_path)
+        self.assertEqual((r["scan"]["threads"], r["scan"]["threads_stopped"]), (1, 0), r["scan"])
+        self.assertKind(r, "leak_site", "definite", 77, 1)
+
     def test_main_thread_ending_first(self):
         # main calls pthread_exit and a worker ends the process: /proc/self (the main thread's)
         # then reads empty maps, and the scan had no roots (the kept block was "definitely lost",
