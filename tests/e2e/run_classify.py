@@ -193,7 +193,7 @@ class Classify(hl.HeapledgerTest):
         res = hl.run_preloaded([self.program("vfork_timer")], f"json={json_path}:log=none", timeout=30)
         self.assertEqual(res.returncode, 0, res.describe())
         r = hl.load_report(json_path)
-        self.assertEqual((r["scan"]["threads"], r["scan"]["threads_stopped"]), (1, 0), r["scan"])
+        self.assertEqual(r["scan"]["threads"], 1, r["scan"])  # stopped or not: the kernel's say
         self.assertKind(r, "leak_site", "definite", 77, 1)
 
     def test_main_thread_ending_first(self):

@@ -17,10 +17,13 @@
 
 static void on_alarm(int sig) { (void)sig; }
 
+static int g_ready[2];  // the vfork child says it runs (so its parent thread waits in vfork)
+
 static void* spawn(void* arg) {
   (void)arg;
   pid_t child = vfork();
   if (child == 0) {
+    (void)!write(g_ready[1], "x", 1);
     struct timespec ts = {1, 0};
     nanosleep(&ts, NULL);
     _exit(0);
@@ -39,9 +42,12 @@ int main(void) {
   sigaction(SIGALRM, &sa, NULL);
   struct itimerval every = {{0, 50}, {0, 50}};
   setitimer(ITIMER_REAL, &every, NULL);
+  if (pipe(g_ready) != 0) return 1;
   pthread_t t;
   if (pthread_create(&t, NULL, spawn, NULL) != 0) return 1;
-  usleep(100000);  // the thread is in vfork
+  char c;
+  while (read(g_ready[0], &c, 1) < 0) {  // the timer's signals interrupt it
+  }
   leak_site();
   puts("vfork_timer: main done");
   fflush(stdout);
