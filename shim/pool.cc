@@ -154,7 +154,7 @@ void register_thread() {
 // Makes the bitmap words for every block below `end` usable.
 bool commit_bitmaps(Central& c, unsigned cls, const char* end) HL_GUARDED_BY(c.lock) {
   std::size_t words[Central::kLevels];
-  level_words(static_cast<std::size_t>(end - c.first_block()) / kClassSize[cls] + 1, words);
+  level_words(static_cast<std::size_t>(end - c.first_block()) / kClassSize[cls], words);  // whole blocks
   for (int k = 0; k < Central::kLevels; ++k) {
     if (words[k] <= c.level_committed[k]) continue;
     const std::size_t from = c.level_committed[k] * sizeof(std::uint64_t);  // page-aligned
@@ -177,7 +177,8 @@ void* carve(Central& c, unsigned cls, std::uint32_t want, std::uint32_t* n) HL_G
     grow = (grow + kCommitStep - 1) / kCommitStep * kCommitStep;
     if (grow > static_cast<std::size_t>(c.limit - c.committed))
       grow = static_cast<std::size_t>(c.limit - c.committed);
-    if (!os::commit(c.committed, grow) || !commit_bitmaps(c, cls, c.committed + grow)) return nullptr;
+    // The bitmaps first: if they cannot be had (a data limit), no block memory is left charged.
+    if (!commit_bitmaps(c, cls, c.committed + grow) || !os::commit(c.committed, grow)) return nullptr;
     c.committed += grow;
   }
   char* first = c.bump;

@@ -243,8 +243,11 @@ int tracer_main(void*) {
 pid_t g_tracer_pid = 0;
 
 // A seccomp filter may kill the process for a system call it does not allow (ptrace, clone).
+// Filters are per thread, and the helper inherits this one's: this thread's status, not the main
+// thread's (/proc/self).
 bool under_seccomp_filter() {
-  int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+  int fd = open("/proc/thread-self/status", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
   if (fd < 0) return true;
   char buf[4096];
   ssize_t n = read(fd, buf, sizeof buf - 1);

@@ -196,6 +196,16 @@ class Classify(hl.HeapledgerTest):
         self.assertEqual(r["scan"]["threads"], 1, r["scan"])  # stopped or not: the kernel's say
         self.assertKind(r, "leak_site", "definite", 77, 1)
 
+    def test_exit_from_a_thread_with_a_seccomp_filter_of_its_own(self):
+        # The reporting thread's filter kills the process on clone(): the scan must see that
+        # thread's filter (not the main thread's status) and stop the others with its signal.
+        json_path = self.path("report.json")
+        res = hl.run_preloaded([self.program("thread_seccomp_exit")], f"json={json_path}:log=none")
+        self.assertEqual(res.returncode, 0, res.describe())
+        r = hl.load_report(json_path)
+        self.assertEqual((r["scan"]["threads"], r["scan"]["threads_stopped"]), (2, 2), r["scan"])
+        self.assertKind(r, "leak_site", "definite", 55, 1)
+
     def test_main_thread_ending_first(self):
         # main calls pthread_exit and a worker ends the process: /proc/self (the main thread's)
         # then reads empty maps, and the scan had no roots (the kept block was "definitely lost",
