@@ -25,6 +25,8 @@ HL_ALWAYS_INLINE void* served(void* p, std::size_t size, AllocKind kind) {
 // Everything allocate() does not do inline: large blocks, an empty cache, tracking.
 HL_NOINLINE inline void* allocate_slow(std::size_t size, AllocKind kind, tracker::Caller caller) {
   void* p = pool::alloc(size);
+  // Out of memory while tracking: the quarantine gives its blocks back, then one more try.
+  if (HL_UNLIKELY(p == nullptr) && tracker::active() && tracker::release_held()) p = pool::alloc(size);
   if (HL_UNLIKELY(p == nullptr)) {
     errno = ENOMEM;
     return nullptr;
@@ -47,7 +49,9 @@ HL_ALWAYS_INLINE void* allocate(std::size_t size, AllocKind kind) {
 
 // align must be a power of two (callers check).
 HL_ALWAYS_INLINE void* allocate_aligned(std::size_t size, std::size_t align, AllocKind kind) {
-  return served(pool::alloc_aligned(size, align), size, kind);
+  void* p = pool::alloc_aligned(size, align);
+  if (HL_UNLIKELY(p == nullptr) && tracker::active() && tracker::release_held()) p = pool::alloc_aligned(size, align);
+  return served(p, size, kind);
 }
 
 // Tracked frees go through the tracker's verdict: a misuse is reported and the block left alone

@@ -48,6 +48,7 @@ void* callocate(std::size_t count, std::size_t size) {
   std::size_t total;
   if (__builtin_mul_overflow(count, size, &total)) return errno = ENOMEM, nullptr;
   void* p = pool::alloc(total);
+  if (p == nullptr && tracker::active() && tracker::release_held()) p = pool::alloc(total);  // see allocate_slow
   // Large blocks are fresh mappings, already zero; small blocks may be recycled.
   if (p && total <= kMaxSmallSize) memset(p, 0, total);
   return served(p, total, AllocKind::kMalloc);
@@ -76,6 +77,7 @@ void* reallocate(void* p, std::size_t size) {
   if (!small && size > kMaxSmallSize) {
     if (tracker::active()) tracker::on_free(p, AllocKind::kMalloc);
     void* q = pool::realloc_large(p, size);
+    if (!q && tracker::active() && tracker::release_held()) q = pool::realloc_large(p, size);  // see allocate_slow
     if (q) return served(q, size, AllocKind::kMalloc);
     served(p, old, AllocKind::kMalloc);  // still the old block: back into the ledger
     return errno = ENOMEM, nullptr;

@@ -75,6 +75,50 @@ bool Quarantine::hold(Local& local, std::uintptr_t addr, std::size_t size, const
   return true;
 }
 
+// The blocks leave in the order they came, each loaded a few ahead of its release: they were
+// freed long ago and are cold, and the pools write into each one. Returns the list's last batch.
+Quarantine::Batch* Quarantine::release_blocks(Batch* list) {
+  Batch* last = nullptr;
+  for (Batch* b = list; b; last = b, b = b->next) {
+    constexpr std::uint32_t kAhead = 32;
+    for (std::uint32_t i = 0; i < std::min(kAhead, b->count); ++i) __builtin_prefetch(b->entries[i].block(), 1);
+    for (std::uint32_t i = 0; i < b->count; ++i) {
+      if (i + kAhead < b->count) __builtin_prefetch(b->entries[i + kAhead].block(), 1);
+      hooks_.release(b->entries[i].block());
+      if (b->entries[i].large()) add_relaxed(mappings_, ~std::uint64_t{0});
+    }
+    b->count = 0;
+    b->bytes = 0;
+  }
+  return last;
+}
+
+std::uint64_t Quarantine::drain(Local& local) {
+  if (budget_bytes_ == 0) return 0;
+  Batch* list;
+  std::uint64_t blocks;
+  {
+    SpinGuard guard(lock_);
+    list = oldest_;
+    blocks = blocks_;
+    oldest_ = newest_ = nullptr;
+    bytes_ = blocks_ = batches_ = 0;
+  }
+  if (Batch* own = local.batch) {  // this thread's own batch, emptied in place
+    blocks += own->count;
+    Batch* next = own->next;
+    own->next = nullptr;
+    release_blocks(own);
+    own->next = next;
+  }
+  if (Batch* last = release_blocks(list)) {
+    SpinGuard guard(lock_);
+    last->next = spare_;
+    spare_ = list;
+  }
+  return blocks;
+}
+
 Quarantine::Batch* Quarantine::publish(Batch* full, bool want_next) {
   Batch* leaving = nullptr;  // oldest first
   Batch* next = nullptr;
@@ -115,20 +159,7 @@ Quarantine::Batch* Quarantine::publish(Batch* full, bool want_next) {
       spare_ = next->next;
     }
   }
-  // The blocks leave in the order they came, each loaded a few ahead of its release: they were
-  // freed long ago and are cold, and the pools write into each one.
-  Batch* last = nullptr;
-  for (Batch* b = leaving; b; last = b, b = b->next) {
-    constexpr std::uint32_t kAhead = 32;
-    for (std::uint32_t i = 0; i < std::min(kAhead, b->count); ++i) __builtin_prefetch(b->entries[i].block(), 1);
-    for (std::uint32_t i = 0; i < b->count; ++i) {
-      if (i + kAhead < b->count) __builtin_prefetch(b->entries[i + kAhead].block(), 1);
-      hooks_.release(b->entries[i].block());
-      if (b->entries[i].large()) add_relaxed(mappings_, ~std::uint64_t{0});
-    }
-    b->count = 0;
-    b->bytes = 0;
-  }
+  Batch* last = release_blocks(leaving);
   if (leaving) {  // the first emptied batch is the thread's next; the others are spares
     if (want_next) {
       next = leaving;

@@ -70,6 +70,9 @@ class Quarantine {
   bool recall(std::uintptr_t addr, FreedBlock* out) const;
   // Thread exit: its batch joins the global list and the thread holds nothing more.
   void thread_exit(Local& local);
+  // Out of memory: every block of the global list and of this thread's batch goes back to the
+  // pools now (other threads' own batches stay). Returns how many were released.
+  std::uint64_t drain(Local& local);
 
   std::size_t held_bytes();  // in the global list
   std::size_t held_blocks();
@@ -87,6 +90,7 @@ class Quarantine {
   // batch for the thread to fill next (want_next), or null.
   Batch* publish(Batch* full, bool want_next);
   Batch* spare_or_new();
+  Batch* release_blocks(Batch* list);
 
   Hooks hooks_{};
   std::uint64_t budget_bytes_ = 0;

@@ -507,6 +507,12 @@ void on_release(void* p, AllocKind kind, std::size_t size, std::size_t align, Fr
     report_misuse(Errors::kInvalidFree, addr, stack, nullptr, "not the start of a heap block");
 }
 
+bool release_held() {
+  if (tl_thread.busy || !g_state.recording || lock_held_by_this_thread()) return false;
+  BusyScope busy;
+  return g_state.quarantine.drain(tl_thread.quarantine) > 0;
+}
+
 void set_pool_probes(const PoolProbes& probes) { g_state.pool = probes; }
 
 bool lock_held_by_this_thread() {

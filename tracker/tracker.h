@@ -74,6 +74,10 @@ void set_pool_probes(const PoolProbes& probes);
 void start();
 // Writes the exit report once per process (a forked child writes its own).
 void finish();
+// An allocation failed: the quarantine's blocks go back to the pools (a program that frees a
+// reserve in its new_handler, or runs against ulimit -v, must get that memory back). True if any
+// did, so that one more try may succeed. Does nothing inside the tracker.
+bool release_held();
 // A thread about to end the process without running exit handlers (_exit): if another thread of
 // this process is writing the exit report, waits for it (while it makes progress) first.
 void before_immediate_exit();

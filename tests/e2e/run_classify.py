@@ -206,6 +206,15 @@ class Classify(hl.HeapledgerTest):
         self.assertEqual((r["scan"]["threads"], r["scan"]["threads_stopped"]), (2, 2), r["scan"])
         self.assertKind(r, "leak_site", "definite", 55, 1)
 
+    def test_memory_freed_by_a_new_handler_is_there_for_the_retry(self):
+        # Under an address-space limit, a new_handler frees one block of a reserve: the retry must
+        # get its memory. Tracked, the freed block sat in the quarantine (its mapping kept), the
+        # handler freed the whole reserve in vain and operator new threw (abort, status 134).
+        for options in ("log=none", "track=0:log=none"):
+            res = hl.run_preloaded([self.program("oom_reserve")], options)
+            self.assertEqual(res.returncode, 0, (options, res.describe()))
+            self.assertIn("got one more after 1 handler call(s)", res.stdout)
+
     def test_main_thread_ending_first(self):
         # main calls pthread_exit and a worker ends the process: /proc/self (the main thread's)
         # then reads empty maps, and the scan had no roots (the kept block was "definitely lost",

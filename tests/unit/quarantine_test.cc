@@ -51,6 +51,30 @@ TEST(Quarantine, RecallsAHeldBlockWithBothStacks) {
   EXPECT_FALSE(q.recall(Blocks::at(0) + 8, &f)) << "inside a held block";
 }
 
+// Out of memory: everything held (the list and the thread's own batch) goes back at once, oldest
+// first, and holding goes on afterwards.
+TEST(Quarantine, DrainReleasesEverythingHeld) {
+  Blocks::released.clear();
+  Quarantine q;
+  q.init(std::size_t{1} << 20, 1 << 20, Blocks::kHooks);
+  Quarantine::Local local;
+  constexpr std::size_t kHeld = 1000;  // several published batches and a partial one of its own
+  for (std::size_t i = 0; i < kHeld; ++i) ASSERT_TRUE(q.hold(local, Blocks::at(i), 48, FreedBlock{1, 2}));
+  ASSERT_TRUE(Blocks::released.empty());
+  EXPECT_EQ(q.drain(local), kHeld);
+  ASSERT_EQ(Blocks::released.size(), kHeld);
+  std::vector<std::uintptr_t> sorted = Blocks::released;
+  std::sort(sorted.begin(), sorted.end());
+  for (std::size_t i = 0; i < kHeld; ++i) ASSERT_EQ(sorted[i], Blocks::at(i)) << "each once";
+  EXPECT_EQ(q.held_bytes(), 0u);
+  EXPECT_EQ(q.held_blocks(), 0u);
+  FreedBlock f{};
+  EXPECT_FALSE(q.recall(Blocks::at(kHeld - 1), &f));
+  EXPECT_EQ(q.drain(local), 0u) << "nothing left";
+  ASSERT_TRUE(q.hold(local, Blocks::at(kHeld), 48, FreedBlock{1, 2}));
+  EXPECT_TRUE(q.recall(Blocks::at(kHeld), &f));
+}
+
 TEST(Quarantine, OffHoldsNothing) {
   Quarantine q;
   q.init(0, 4096, Blocks::kHooks);
