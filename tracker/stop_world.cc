@@ -242,30 +242,33 @@ int tracer_main(void*) {
 
 pid_t g_tracer_pid = 0;
 
+// Reads the start of a small file (a /proc one) into buf, NUL-terminated; false if it cannot.
+bool read_start_of(const char* path, char* buf, std::size_t cap) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  ssize_t n = read(fd, buf, cap - 1);
+  close(fd);
+  if (n <= 0) return false;
+  buf[n] = 0;
+  return true;
+}
+
 // A seccomp filter may kill the process for a system call it does not allow (ptrace, clone).
 // Filters are per thread, and the helper inherits this one's: this thread's status, not the main
 // thread's (/proc/self).
 bool under_seccomp_filter() {
-  int fd = open("/proc/thread-self/status", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return true;
   char buf[4096];
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return true;
-  buf[n] = 0;
+  if (!read_start_of("/proc/thread-self/status", buf, sizeof buf) &&
+      !read_start_of("/proc/self/status", buf, sizeof buf))
+    return true;
   const char* field = std::strstr(buf, "\nSeccomp:");
   return !field || std::atoi(field + 9) != 0;
 }
 
 // Yama's "restricted" policy lets only a process's ancestors trace it unless it names a tracer.
 bool yama_restricted() {
-  int fd = open("/proc/sys/kernel/yama/ptrace_scope", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  char c = 0;
-  const bool restricted = read(fd, &c, 1) == 1 && c == '1';
-  close(fd);
-  return restricted;
+  char buf[8];
+  return read_start_of("/proc/sys/kernel/yama/ptrace_scope", buf, sizeof buf) && buf[0] == '1';
 }
 
 // The tracer's stack, mapped when the threads are listed: before the leak scan takes its list
@@ -327,13 +330,8 @@ void resume_from_ptrace() {
 bool main_thread_ended() {
   char path[64];
   std::snprintf(path, sizeof path, "/proc/self/task/%d/stat", static_cast<int>(getpid()));
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
   char buf[512];
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return false;
-  buf[n] = 0;
+  if (!read_start_of(path, buf, sizeof buf)) return false;
   const char* paren = std::strrchr(buf, ')');  // the name may hold anything, ')' included
   return paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
 }
