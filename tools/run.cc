@@ -174,7 +174,7 @@ int run_command(const RunArgs& args) {
                "heapledger: {}: the library cannot be preloaded and no report will be "
                "written\n",
                *why);
-  return pass_through(spawn_and_wait(*program, args.command));
+  return exec_program(*program, args.command);
 }
 
 }  // namespace heapledger::cli

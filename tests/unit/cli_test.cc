@@ -25,6 +25,7 @@ namespace {
 namespace fs = std::filesystem;
 
 struct CliResult {
+  pid_t pid = 0;    // of the CLI
   int status = -1;  // wait status
   std::string out, err;
   int exit_code() const { return WIFEXITED(status) ? WEXITSTATUS(status) : -1; }
@@ -80,6 +81,7 @@ class CliTest : public ::testing::Test {
       ::_exit(99);
     }
     CliResult r;
+    r.pid = pid;
     ::waitpid(pid, &r.status, 0);
     r.out = slurp(dir_ / "stdout");
     r.err = slurp(dir_ / "stderr");
@@ -268,6 +270,15 @@ class CliRunTest : public CliTest {
 TEST_F(CliRunTest, PassesTheExitStatusThrough) {
   EXPECT_EQ(run({"--", "sh", "-c", "exit 3"}).exit_code(), 3);
   EXPECT_EQ(run({"sh", "-c", "exit 0"}).exit_code(), 0);
+}
+
+// The program runs in the CLI's place (exec): same process id, and a signal sent to it, or to
+// its process group (Ctrl-C, timeout, killpg), arrives once, with no CLI in between to relay it
+// (a relayed group signal arrived twice).
+TEST_F(CliRunTest, TheProgramRunsInTheCLIsPlace) {
+  CliResult r = run({"sh", "-c", "echo $$"});
+  EXPECT_EQ(r.exit_code(), 0) << r.err;
+  EXPECT_EQ(r.out, std::to_string(r.pid) + "\n");
 }
 
 TEST_F(CliRunTest, DiesOfTheSignalThatKilledTheProgram) {
