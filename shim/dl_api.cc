@@ -1,10 +1,14 @@
 // dlclose, interposed: after a library is unloaded another may be loaded at its addresses, so
 // the tracker starts a new "unload epoch" in which identical return addresses are different code.
+// pthread_getattr_np, interposed: see fast_unwind.h (a JVM calls it first thing in every thread).
 #include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
 
 #include <atomic>
 
 #include "shim/config.h"
+#include "tracker/fast_unwind.h"
 #include "tracker/tracker.h"
 
 using namespace heapledger::detail;
@@ -20,5 +24,19 @@ extern "C" HL_EXPORT int dlclose(void* handle) {
   if (!fn) return -1;
   int result = fn(handle);
   tracker::note_unload();
+  return result;
+}
+
+extern "C" HL_EXPORT int pthread_getattr_np(pthread_t thread, pthread_attr_t* attr) {
+  using Fn = int (*)(pthread_t, pthread_attr_t*);
+  static std::atomic<Fn> real{nullptr};
+  fast_unwind::enter_pthread_getattr();  // dlsym below may allocate too
+  Fn fn = real.load(std::memory_order_acquire);
+  if (!fn) {
+    fn = reinterpret_cast<Fn>(dlsym(RTLD_NEXT, "pthread_getattr_np"));
+    real.store(fn, std::memory_order_release);
+  }
+  const int result = fn ? fn(thread, attr) : ENOSYS;
+  fast_unwind::leave_pthread_getattr();
   return result;
 }

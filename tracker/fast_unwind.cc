@@ -88,8 +88,10 @@ struct Bounds {
   std::uint8_t state;  // 0: not looked up, 1: known, 2: unavailable
 };
 thread_local Bounds tl_bounds HL_TLS;
+thread_local int tl_in_getattr HL_TLS;  // inside pthread_getattr_np (see fast_unwind.h)
 
 HL_NOINLINE bool look_up_bounds() {
+  if (tl_in_getattr) return false;  // not now: looked up at a later walk
   tl_bounds.state = 2;
   pthread_attr_t attr;
   if (pthread_getattr_np(pthread_self(), &attr) != 0) return false;
@@ -500,6 +502,9 @@ void thread_exit() {
   m->next_spare = g_spare_memos;
   g_spare_memos = m;
 }
+
+void enter_pthread_getattr() { ++tl_in_getattr; }
+void leave_pthread_getattr() { --tl_in_getattr; }
 
 void prefork() {
   g_learn_lock.lock();

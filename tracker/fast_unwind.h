@@ -61,6 +61,12 @@ void thread_exit();
 
 // fork: the locks around learning rules and spare memos are held across fork().
 void prefork();
+
+// The program's pthread_getattr_np (interposed, shim/dl_api.cc) holds its thread's lock while it
+// allocates: the walk it triggers must not call it again to learn the stack's bounds (that waits
+// for the lock forever). Stacks taken meanwhile go to libunwind.
+void enter_pthread_getattr();
+void leave_pthread_getattr();
 void postfork();
 
 }  // namespace fast_unwind

@@ -215,6 +215,17 @@ class Classify(hl.HeapledgerTest):
             self.assertEqual(res.returncode, 0, (options, res.describe()))
             self.assertIn("got one more after 1 handler call(s)", res.stdout)
 
+    def test_a_thread_that_starts_with_pthread_getattr_np(self):
+        # glibc allocates inside pthread_getattr_np holding the thread's lock; the stack walk for
+        # that allocation called it again for the stack's bounds and waited forever (java hung
+        # at start-up). Same output as plain, and the thread's leak found.
+        json_path = self.path("report.json")
+        argv = [self.program("thread_getattr")]
+        res = hl.run_preloaded(argv, f"json={json_path}:log=none", timeout=30)
+        plain = hl.run_plain(argv)
+        self.assertEqual((res.returncode, res.stdout), (plain.returncode, plain.stdout), res.describe())
+        self.assertKind(hl.load_report(json_path), "leak_site", "definite", 40, 1)
+
     def test_main_thread_ending_first(self):
         # main calls pthread_exit and a worker ends the process: /proc/self (the main thread's)
         # then reads empty maps, and the scan had no roots (the kept block was "definitely lost",
