@@ -43,7 +43,6 @@ struct alignas(64) Central {
   std::uint64_t* level[kLevels] HL_GUARDED_BY(lock);
   std::size_t level_committed[kLevels] HL_GUARDED_BY(lock);  // words of each made usable so far
   std::size_t first_top HL_GUARDED_BY(lock);  // no bit of the top level is set below this word
-  std::uint64_t reciprocal;                   // ceil(2^32 / (block size / 16))
   char* bump HL_GUARDED_BY(lock);           // next never-used block
   char* committed HL_GUARDED_BY(lock);      // end of usable memory
   char* limit HL_GUARDED_BY(lock);          // end of this class's address space
@@ -115,7 +114,6 @@ bool reserve_region() {
       central.committed = region + class_offset(c) / os::kPageSize * os::kPageSize;
       central.limit = region + (std::size_t{1} << shift);
       central.first_block_back = static_cast<std::size_t>(central.limit - central.bump);
-      central.reciprocal = ((std::uint64_t{1} << 32) + kClassSize[c] / 16 - 1) / (kClassSize[c] / 16);
       std::size_t words[Central::kLevels];
       level_words(class_blocks(c, shift), words);
       for (int k = 0; k < Central::kLevels; ++k) {
@@ -197,7 +195,7 @@ constexpr std::uint64_t bit(std::size_t n) { return std::uint64_t{1} << (n % 64)
 void push_one(Central& c, unsigned cls, void* p) HL_GUARDED_BY(c.lock) {
   char* const first = c.first_block();
   const auto rel = static_cast<std::uint64_t>(static_cast<char*>(p) - first);
-  const std::uint64_t n = ((rel >> 4) * c.reciprocal) >> 32;  // exact for multiples of the size
+  const std::uint64_t n = block_number(rel, cls);
   if (static_cast<char*>(p) < first || p >= c.bump || n * kClassSize[cls] != rel) return;
   std::size_t index = n;
   for (int k = 0; k < Central::kLevels; ++k, index /= 64) c.level[k][index / 64] |= bit(index);

@@ -64,6 +64,17 @@ constexpr std::size_t class_offset(unsigned cls) {
   return (color + lowbit - 1) / lowbit * lowbit;
 }
 
+// A block's number in its class from its offset past the class's first block, without a
+// division: exact when rel is a multiple of the class size (rel >> 4 < 2^32, so up to a 64 GiB
+// range); anything else comes out as a number whose block does not start at rel.
+constexpr std::array<std::uint64_t, kNumClasses> make_class_reciprocals() {
+  std::array<std::uint64_t, kNumClasses> r{};
+  for (unsigned c = 0; c < kNumClasses; ++c) r[c] = ((std::uint64_t{1} << 32) + kClassSize[c] / 16 - 1) / (kClassSize[c] / 16);
+  return r;
+}
+constexpr std::array<std::uint64_t, kNumClasses> kClassReciprocal = make_class_reciprocals();
+constexpr std::uint64_t block_number(std::uint64_t rel, unsigned cls) { return ((rel >> 4) * kClassReciprocal[cls]) >> 32; }
+
 // Blocks moved between a thread cache and the central lists at once: ~32 KiB worth, 2..64 blocks.
 constexpr std::uint32_t batch_size(unsigned cls) {
   std::uint32_t n = 32 * 1024 / kClassSize[cls];

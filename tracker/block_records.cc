@@ -36,7 +36,6 @@ bool BlockRecords::map_slices() {
     c.size = kClassSize[cls];
     c.first_offset = class_offset(cls);
     c.span = range - c.first_offset;
-    c.reciprocal = ((std::uint64_t{1} << 32) + c.size / 16 - 1) / (c.size / 16);
     total += round_to_pages((c.span + c.size - 1) / c.size * sizeof(Slot));
   }
   auto* base = static_cast<char*>(os::map_internal_sparse(total));

@@ -32,12 +32,13 @@ class BlockRecords {
     std::uintptr_t off = addr - region.base;
     if (off >= region.size) return nullptr;
     if (HL_UNLIKELY(state_.load(std::memory_order_acquire) != kReady) && !map_slices()) return nullptr;
-    const Class& c = classes_[off >> region.shift];
+    const auto cls = static_cast<unsigned>(off >> region.shift);
+    const Class& c = classes_[cls];
     std::uint64_t rel = (off & class_mask_) - c.first_offset;  // wraps below the first block
     if (rel >= c.span) return nullptr;
-    // rel / size, exact when rel is a multiple of size (rel >> 4 < 2^32); otherwise the check
-    // below fails, as it must for an address inside a block.
-    std::uint64_t n = ((rel >> 4) * c.reciprocal) >> 32;
+    // Exact when rel is a multiple of the size; otherwise the check below fails, as it must for
+    // an address inside a block.
+    std::uint64_t n = block_number(rel, cls);
     if (n * c.size != rel) return nullptr;
     return c.slots + n;
   }
@@ -96,7 +97,6 @@ class BlockRecords {
     Slot* slots;
     std::uint64_t first_offset;  // of the class's first block within its range
     std::uint64_t span;          // bytes from the first block to the end of the range
-    std::uint64_t reciprocal;    // ceil(2^32 / (size / 16))
     std::uint64_t size;
   };
 

@@ -66,5 +66,21 @@ TEST(SizeClasses, BatchSizesAreBounded) {
   }
 }
 
+// The pools' central lists and the ledger's record slots number blocks without a division: exact
+// for every block start of a 64 GiB class range, never a block start for an address inside one.
+TEST(SizeClasses, BlockNumbersAreExactForBlockStartsOnly) {
+  for (unsigned c = 0; c < kNumClasses; ++c) {
+    const std::uint64_t size = kClassSize[c], last = ((std::uint64_t{1} << 36) - 1) / size;
+    for (std::uint64_t n : {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{63}, std::uint64_t{12345},
+                            last / 2, last - 1, last}) {
+      ASSERT_EQ(block_number(n * size, c), n) << "class " << c << " block " << n;
+      for (std::uint64_t inside : {std::uint64_t{16}, size / 2 / 16 * 16, size - 16}) {
+        if (inside == 0 || inside >= size) continue;
+        ASSERT_NE(block_number(n * size + inside, c) * size, n * size + inside) << c << " " << n << " " << inside;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace heapledger::detail
