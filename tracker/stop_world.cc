@@ -128,7 +128,7 @@ std::uint64_t raw_now_ms() {
 
 struct Tracer {
   // 0: the tracer waits for leave to trace; 1: go; 2: it has stopped what it could (or failed);
-  // 3: let them go (or: the parent gave up on it); 4: done.
+  // 3: let them go (or: the parent gave up on it). The parent learns that it is done by reaping it.
   std::atomic<int> phase{0};
   std::atomic<int> failed{0};
   int timeout_ms = 0;
@@ -138,18 +138,13 @@ struct Tracer {
 constinit Tracer g_tracer{};
 
 // Waits, a millisecond at a time, until phase reaches `want`: up to limit_ms of clock time (-1:
-// no limit). The tracer (raw) also ends the wait, false, if the process it traces for is gone.
-bool await_phase(int want, int limit_ms, bool raw) {
+// no limit). In the tracer, it also ends the wait, false, if the process it traces for is gone.
+bool await_phase(int want, int limit_ms, bool in_tracer) {
   const std::uint64_t start = raw_now_ms();
   while (g_tracer.phase.load(std::memory_order_acquire) < want) {
     if (limit_ms >= 0 && raw_now_ms() - start >= static_cast<std::uint64_t>(limit_ms)) return false;
-    if (raw) {
-      if (raw_syscall(SYS_getppid) != g_tracer.parent) return false;
-      raw_sleep_us(1000);
-    } else {
-      timespec ts{0, 1'000'000};
-      nanosleep(&ts, nullptr);
-    }
+    if (in_tracer && raw_syscall(SYS_getppid) != g_tracer.parent) return false;
+    raw_sleep_us(1000);
   }
   return true;
 }
@@ -236,7 +231,6 @@ int tracer_main(void*) {
       raw_syscall(SYS_ptrace, PTRACE_DETACH, g_slots[i].info.tid, 0, g_tracer.stop_signal[i]);
     // A thread seized but never stopped is let go when this task exits.
   }
-  g_tracer.phase.store(4, std::memory_order_release);
   return 0;
 }
 
