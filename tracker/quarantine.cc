@@ -48,7 +48,7 @@ Quarantine::Batch* Quarantine::spare_or_new() {
   return static_cast<Batch*>(internal_alloc(sizeof(Batch)));  // zero-filled
 }
 
-bool Quarantine::hold(Local& local, std::uintptr_t addr, std::size_t size, const FreedBlock& freed) {
+bool Quarantine::hold(Local& local, std::uintptr_t addr, std::size_t size, FreedBlock freed) {
   if (budget_bytes_ == 0 || local.closed) return false;
   void* block = reinterpret_cast<void*>(addr);
   std::uintptr_t record[2] = {addr ^ kTag, 0};

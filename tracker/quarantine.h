@@ -65,7 +65,7 @@ class Quarantine {
   // Holds back a block just released (size: what the program asked for). False: not held (too
   // big, out of memory, the thread is exiting, or off); the caller releases it. May release older
   // blocks to the pools before it returns.
-  bool hold(Local& local, std::uintptr_t addr, std::size_t size, const FreedBlock& freed);
+  bool hold(Local& local, std::uintptr_t addr, std::size_t size, FreedBlock freed);
   // Whether the block at addr is held here, and if so how it was allocated and freed.
   bool recall(std::uintptr_t addr, FreedBlock* out) const;
   // Thread exit: its batch joins the global list and the thread holds nothing more.
