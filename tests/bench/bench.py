@@ -26,14 +26,15 @@ PEERS = {  # LD_PRELOAD paths of the allocators compared against (Debian package
     "jemalloc": ("libjemalloc-dev", LIBDIR + "/libjemalloc.so.2"),
     "tcmalloc": ("libgoogle-perftools-dev", LIBDIR + "/libtcmalloc_minimal.so.4"),
 }
-CONFIGS = ["glibc", "hl-pools", "hl-full", "hl-full-q0", "hl-full-libunwind", "mimalloc", "jemalloc",
-           "tcmalloc", "heaptrack"]
+CONFIGS = ["glibc", "hl-pools", "hl-full", "hl-full-q0", "hl-full-libunwind", "glibc-delay", "mimalloc",
+           "jemalloc", "tcmalloc", "heaptrack"]
 CONFIG_TITLES = {
     "glibc": "glibc (plain)",
     "hl-pools": "heapledger track=0",
     "hl-full": "heapledger full",
     "hl-full-q0": "heapledger full, quarantine_mb=0 (diagnostic)",
     "hl-full-libunwind": "heapledger full, unwind=libunwind (diagnostic)",
+    "glibc-delay": "glibc, frees held back 16 MiB (diagnostic)",
     "mimalloc": "mimalloc",
     "jemalloc": "jemalloc",
     "tcmalloc": "tcmalloc",
@@ -167,6 +168,8 @@ def config_env(config, lib):
         env.update(LD_PRELOAD=lib, HEAPLEDGER_OPTIONS="log=none:quarantine_mb=0")
     elif config == "hl-full-libunwind":  # what the fast unwinder saves, by difference
         env.update(LD_PRELOAD=lib, HEAPLEDGER_OPTIONS="log=none:unwind=libunwind")
+    elif config == "glibc-delay":  # what holding freed memory back costs the program itself
+        env.update(LD_PRELOAD=os.path.normpath(os.path.join(os.path.dirname(lib), "..", "tests", "bench", "delay_free.so")))
     elif config in PEERS:
         env.update(LD_PRELOAD=PEERS[config][1])
     return env
