@@ -10,6 +10,8 @@ packages=(
   libcli11-dev nlohmann-json3-dev
   # real programs the end-to-end suite runs under the library
   python3 sqlite3 git perl g++ file
+  # and the compiler whose debug information the inlined-frames test checks besides GCC's
+  clang
 )
 if [[ "${HEAPLEDGER_BENCH:-0}" == 1 ]]; then
   # peers the benchmark measures against; only scripts/bench.sh asks for them

@@ -467,6 +467,40 @@ class E2E(hl.HeapledgerTest):
             frame = leak["stack"][0]
             self.assertEqual((frame["file"], frame["line"]), (want_file, 2), frame)
 
+    def test_inlined_call_chains(self):
+        """Optimised code with calls inlined three deep: every inlined call is a frame of its own,
+        named and at the line of its call, down to the function it was inlined into, whether GCC
+        or clang built it (clang emits no .debug_aranges, which Debian 12's libdw needs to find
+        the unit of an address on its own)."""
+        src_dir = self.path("src")
+        os.makedirs(src_dir)
+        source = os.path.join(src_dir, "chain.cc")
+        with open(source, "w", encoding="utf-8") as f:
+            f.write("#include <cstdlib>\n"
+                    "namespace outer { namespace inner {\n"
+                    "static inline __attribute__((always_inline)) void* level3(int n) { return std::malloc(n * 3); }\n"
+                    "static inline __attribute__((always_inline)) void* level2(int n) { void* p = level3(n + 1); return p; }\n"
+                    "struct Maker { __attribute__((always_inline)) void* level1(int n) { return level2(n + 2); } };\n"
+                    "__attribute__((noinline)) void* entry(int n) { Maker m; void* p = m.level1(n); static_cast<char*>(p)[0] = 1; return p; }\n"
+                    "}}\n"
+                    "int main(int argc, char**) { void* p = outer::inner::entry(argc); return p == nullptr; }\n")
+        for compiler in ("g++", "clang++"):
+            with self.subTest(compiler=compiler):
+                exe = os.path.join(src_dir, "chain-" + compiler)
+                subprocess.run([compiler, "-O2", "-g", source, "-o", exe], check=True)
+                json_path = self.path(f"chain-{compiler}.json")
+                hl.run_preloaded([exe], f"json={json_path}:log=none")
+                report = hl.load_report(json_path)
+                # GCC names a static function by its bare name, clang with its namespaces.
+                short = lambda f: (hl.base_name(f.get("function")) or "").split("::")[-1]
+                [leak] = [e for e in report.get("leaks", []) if e.get("stack") and short(e["stack"][0]) == "level3"]
+                self.assertEqual((leak["bytes"], leak["blocks"]), (12, 1), leak)
+                frames = [(short(f), f.get("line")) for f in leak["stack"][:5]]
+                self.assertEqual(frames, [("level3", 3), ("level2", 4), ("level1", 5), ("entry", 6), ("main", 8)],
+                                 leak["stack"][:6])
+                for f in leak["stack"][:5]:
+                    self.assertTrue(hl.same_file(f.get("file"), source), f)
+
     # --- options -------------------------------------------------------------------------------
 
     def test_text_report_on_stderr(self):
