@@ -268,17 +268,15 @@ std::vector<Frame> Symbolizer::resolve(const Frame& raw) {
   Dwarf_Addr at = raw.offset - 1;
   if (const char* name = m->function_at(at))
     out[0].function = demangle(std::string(name, std::strcspn(name, "@")).c_str());  // no @@GLIBC_x
+  // libdwfl gives an address that lies between the ranges of a unit (code without debug
+  // information, such as crt1.o's _start placed after a program's main.cold) to that unit, and
+  // then the line of whatever row precedes it: such a unit is not the address's.
   Dwarf_Addr bias = 0;
   Dwarf_Die unit;
   Dwarf_Die* cu = dwfl_module_addrdie(m->mod, at, &bias);
+  if (cu && dwarf_haspc(cu, at - bias) != 1) cu = nullptr;
   if (!cu && m->unit_at(at, &unit, &bias)) cu = &unit;
-  if (Dwfl_Line* line = dwfl_module_getsrc(m->mod, at)) {
-    int lineno = 0;
-    if (const char* file = dwfl_lineinfo(line, nullptr, &lineno, nullptr, nullptr, nullptr)) {
-      out[0].file = source_file(file, cu);
-      if (lineno > 0) out[0].line = lineno;
-    }
-  } else if (Dwarf_Line* line = cu ? dwarf_getsrc_die(cu, at - bias) : nullptr) {  // found by unit_at
+  if (Dwarf_Line* line = cu ? dwarf_getsrc_die(cu, at - bias) : nullptr) {
     int lineno = 0;
     out[0].file = source_file(dwarf_linesrc(line, nullptr, nullptr), cu);
     if (dwarf_lineno(line, &lineno) == 0 && lineno > 0) out[0].line = lineno;

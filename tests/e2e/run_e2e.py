@@ -501,6 +501,29 @@ class E2E(hl.HeapledgerTest):
                 for f in leak["stack"][:5]:
                     self.assertTrue(hl.same_file(f.get("file"), source), f)
 
+    def test_code_outside_any_unit_has_no_line(self):
+        """crt1.o's _start has no debug information, and at -O2 GCC places main.cold before it, so
+        _start lies between the ranges of the program's unit: libdwfl gives it to that unit and
+        the line of the row before it (it was shown at std_thread.h:142). No file, no line."""
+        src_dir = self.path("src")
+        os.makedirs(src_dir)
+        source = os.path.join(src_dir, "cold.cc")
+        with open(source, "w", encoding="utf-8") as f:
+            f.write("#include <cstdlib>\n#include <thread>\nvoid* volatile sink;\n"
+                    "int main() {\n  std::thread t([] { sink = nullptr; });\n  t.join();\n"
+                    "  sink = std::malloc(41);\n  sink = nullptr;\n  return 0;\n}\n")
+        exe = os.path.join(src_dir, "cold")
+        subprocess.run(["g++", "-O2", "-g", source, "-o", exe], check=True)
+        symbols = subprocess.run(["nm", "-n", exe], capture_output=True, text=True, check=True).stdout.split()
+        self.assertLess(symbols.index("main.cold"), symbols.index("_start"),
+                        "the layout this test needs (main.cold before _start) did not come out")
+        json_path = self.path("cold.json")
+        hl.run_preloaded([exe], f"json={json_path}:log=none")
+        leak = self.assertLeak(hl.load_report(json_path), "main", 41, 1)[0]
+        [start] = [f for f in leak["stack"] if f.get("function") == "_start"]
+        self.assertEqual((start.get("file"), start.get("line")), (None, None), start)
+        self.assertEqual(leak["stack"][0].get("line"), 7, leak["stack"][0])
+
     # --- options -------------------------------------------------------------------------------
 
     def test_text_report_on_stderr(self):
