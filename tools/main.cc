@@ -52,6 +52,12 @@ int main(int argc, char** argv) {
                  argv[1]);
     return kUsageError;
   }
+  // A word that is not a command: CLI11 would say only that a command is required.
+  if (argc > 1 && argv[1][0] != '-' && std::string_view(argv[1]) != "run" && std::string_view(argv[1]) != "report") {
+    std::fprintf(stderr, "heapledger: unknown command '%s'; the commands are 'run' and 'report' (see --help)\n",
+                 argv[1]);
+    return kUsageError;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -42,9 +42,15 @@ CLI::App* add_report(CLI::App& app, ReportArgs& args) {
       ->type_name("FILE.json");
   cmd->add_flag("--show-reachable", args.show_reachable,
                 "List still-reachable blocks too instead of only counting them");
+  // CLI11 would read -1 into the unsigned count, as "all".
+  const CLI::Validator not_negative(
+      [](std::string& value) { return value.starts_with('-') ? "must be 0 or more, not " + value : std::string(); },
+      "");
   cmd->add_option("--max-leaks", args.max_leaks, "Leak sites shown with stacks; 0: all")
+      ->check(not_negative)
       ->capture_default_str();
   cmd->add_option("--max-frames", args.max_frames, "Frames shown per stack; 0: all")
+      ->check(not_negative)
       ->capture_default_str();
   return cmd;
 }

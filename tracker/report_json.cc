@@ -400,6 +400,10 @@ Report report_from_json(std::string_view text) {
   r.timeline = read_array<TimelinePoint>(doc, "timeline", read_timeline_point);
   r.scan = read_scan(doc);
   r.suppressions = read_array<SuppressionHit>(doc, "suppressions", read_suppression);
+  // Every report heapledger writes has these (other fields may be missing: they default). A
+  // document without them rendered as a clean run: "no leaks: the program made no heap allocations".
+  for (std::string_view key : {"summary", "leaks"})
+    if (!member(doc, key)) fail(key, "missing");
   return r;
 }
 

@@ -233,6 +233,16 @@ TEST_F(CliTest, UsageErrorsExitNonZeroWithAMessage) {
     EXPECT_NE(r.err.find("heapledger run: unknown option '--bogus' (see heapledger run --help)"), std::string::npos)
         << r.err;
   }
+  // A word that is no command is named (CLI11 said only "A subcommand is required").
+  CliResult word = cli({"bogus"});
+  EXPECT_EQ(word.exit_code(), 2);
+  EXPECT_EQ(word.err, "heapledger: unknown command 'bogus'; the commands are 'run' and 'report' (see --help)\n");
+  // Counts are never negative (CLI11 read -1 into the unsigned count: everything was shown).
+  for (const char* flag : {"--max-leaks", "--max-frames"}) {
+    CliResult r = cli({"report", flag, "-1", "r.json"});
+    EXPECT_EQ(r.exit_code(), 2) << flag;
+    EXPECT_NE(r.err.find(std::string(flag) + ": must be 0 or more, not -1"), std::string::npos) << r.err;
+  }
   CliResult report = cli({"report", "--bogus", "r.json"});
   EXPECT_EQ(report.exit_code(), 2);
   EXPECT_NE(report.err.find("heapledger report: unknown option '--bogus'"), std::string::npos) << report.err;

@@ -345,7 +345,7 @@ TEST(ReportJson, IndentControlsLayout) {
 // ---- JSON: lenient where the schema allows it ----
 
 TEST(ReportJsonRead, MinimalDocumentGivesDefaults) {
-  Report r = report_from_json(R"({"schema": "heapledger/1"})");
+  Report r = report_from_json(R"({"schema": "heapledger/1", "summary": {}, "leaks": []})");
   EXPECT_EQ(r.tool_name, "heapledger");
   EXPECT_EQ(r.process.pid, 0);
   EXPECT_EQ(r.summary.allocations, 0u);
@@ -356,8 +356,8 @@ TEST(ReportJsonRead, MinimalDocumentGivesDefaults) {
 }
 
 TEST(ReportJsonRead, NullScanIsNoScanAndPartialScanKeepsDefaults) {
-  EXPECT_FALSE(report_from_json(R"({"schema": "heapledger/1", "scan": null})").scan);
-  Report r = report_from_json(R"({"schema": "heapledger/1", "scan": {"threads": 2},
+  EXPECT_FALSE(report_from_json(R"({"schema": "heapledger/1", "summary": {}, "leaks": [], "scan": null})").scan);
+  Report r = report_from_json(R"({"schema": "heapledger/1", "summary": {}, "leaks": [], "scan": {"threads": 2},
                                   "suppressions": [{"pattern": "x", "later": 1}]})");
   ASSERT_TRUE(r.scan);
   EXPECT_EQ(r.scan->threads, 2u);
@@ -417,6 +417,14 @@ TEST(ReportJsonRead, RejectsOtherDocuments) {
   EXPECT_EQ(error_for("{\"schema\": 1}"), "not a heapledger report: schema: expected a string");
   EXPECT_EQ(error_for("{\"schema\": \"valgrind/3\"}"),
             "not a heapledger report: schema: \"valgrind/3\" is not heapledger/1");
+}
+
+TEST(ReportJsonRead, RejectsReportsWithoutTheirCore) {
+  // Rendered, they read as a clean run ("no leaks: the program made no heap allocations").
+  EXPECT_EQ(error_for(R"({"schema": "heapledger/1"})"), "not a heapledger report: summary: missing");
+  EXPECT_EQ(error_for(R"({"schema": "heapledger/1", "leaks": []})"), "not a heapledger report: summary: missing");
+  EXPECT_EQ(error_for(R"({"schema": "heapledger/1", "summary": {}})"), "not a heapledger report: leaks: missing");
+  EXPECT_EQ(error_for(R"({"schema": "heapledger/1", "summary": {}, "leaks": []})"), "");
 }
 
 TEST(ReportJsonRead, RejectsOtherSchemaVersions) {
