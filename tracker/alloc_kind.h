@@ -24,4 +24,17 @@ constexpr const char* alloc_kind_name(AllocKind k) {
   return k == AllocKind::kInternal ? "internal" : kNames[static_cast<unsigned>(k)];
 }
 
+// A mismatched free's detail when the families differ; the report names both ends instead.
+inline constexpr const char kWrongFamily[] = "released through the wrong family";
+
+// The calls of each family, as a report names them ("allocated with new[], released with free").
+constexpr const char* alloc_call_name(AllocKind k) {
+  constexpr const char* kNames[] = {"malloc", "memalign", "new", "new[]", "new(align_val_t)", "new[](align_val_t)"};
+  return static_cast<unsigned>(k) < 6 ? kNames[static_cast<unsigned>(k)] : "?";
+}
+constexpr const char* release_call_name(AllocKind k) {
+  constexpr const char* kNames[] = {"free", "free", "delete", "delete[]", "delete(align_val_t)", "delete[](align_val_t)"};
+  return static_cast<unsigned>(k) < 6 ? kNames[static_cast<unsigned>(k)] : "?";
+}
+
 }  // namespace heapledger::detail

@@ -130,8 +130,9 @@ std::size_t copy_errors(ExitError* out) {
   SpinGuard guard(e.lock);
   for (std::uint32_t i = 0; i < e.kept; ++i) {
     const Errors::Entry& x = e.entries[i];
-    out[i] = ExitError{static_cast<std::uint8_t>(x.kind), x.has_alloc, x.has_free, x.address,
-                       x.stack, x.alloc_stack, x.free_stack, x.detail};
+    out[i] = ExitError{static_cast<std::uint8_t>(x.kind), x.has_alloc, x.has_free, x.address, x.stack,
+                       x.alloc_stack, x.free_stack, x.detail, static_cast<std::uint8_t>(x.allocated),
+                       static_cast<std::uint8_t>(x.released)};
   }
   return e.kept;
 }
@@ -311,8 +312,9 @@ void write_exit_report() {
 void abort_on_error(const Errors::Entry& e) {
   tl_busy_forever();
   ExitData data = base_data();
-  ExitError error{static_cast<std::uint8_t>(e.kind), e.has_alloc, e.has_free, e.address,
-                  e.stack, e.alloc_stack, e.free_stack, e.detail};
+  ExitError error{static_cast<std::uint8_t>(e.kind), e.has_alloc, e.has_free, e.address, e.stack,
+                  e.alloc_stack, e.free_stack, e.detail, static_cast<std::uint8_t>(e.allocated),
+                  static_cast<std::uint8_t>(e.released)};
   data.errors = &error;
   data.n_errors = 1;
   data.errors_total = 1;

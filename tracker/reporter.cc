@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 
+#include "tracker/alloc_kind.h"
 #include "tracker/report_json.h"
 #include "tracker/report_model.h"
 #include "tracker/report_text.h"
@@ -306,6 +307,10 @@ HeapError heap_error(const ExitData& d, const ExitError& e) {
   h.kind = kKinds[e.kind < 3 ? e.kind : 1];
   h.address = e.address;
   h.detail = e.detail ? e.detail : "";
+  const auto allocated = static_cast<AllocKind>(e.allocated), released = static_cast<AllocKind>(e.released);
+  if (e.kind == 2 && allocated != AllocKind::kInternal && released != AllocKind::kInternal &&
+      h.detail == kWrongFamily)  // name both ends
+    h.detail = fmt::format("allocated with {}, released with {}", alloc_call_name(allocated), release_call_name(released));
   h.stack = raw_stack(d, e.stack);
   if (e.has_alloc) h.alloc_stack = raw_stack(d, e.alloc_stack);
   if (e.has_free) h.free_stack = raw_stack(d, e.free_stack);

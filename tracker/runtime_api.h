@@ -83,6 +83,7 @@ struct ExitError {
   std::uintptr_t address;
   std::uint32_t stack, alloc_stack, free_stack;
   const char* detail;
+  std::uint8_t allocated, released;  // a mismatched free's AllocKinds (kInternal: none)
 };
 struct ExitPoint {
   std::uint64_t t_us;

@@ -89,6 +89,8 @@ struct Errors {
     std::uintptr_t address;
     std::uint32_t stack, alloc_stack, free_stack;
     const char* detail;  // static text: what did not match
+    // A mismatched free: the families of the allocation and of the release (kInternal: none).
+    AllocKind allocated = AllocKind::kInternal, released = AllocKind::kInternal;
   };
   SpinLock lock;
   Entry entries[kMax] HL_GUARDED_BY(lock) = {};

@@ -434,11 +434,15 @@ namespace {
 // 16 frames say where, at a fraction of the unwinding (memcheck shows 12 by default).
 constexpr int kFreeStackFrames = 16;
 
+// released: for a mismatched free, the family of the call that released the block.
 HL_NOINLINE void report_misuse(Errors::Kind kind, std::uintptr_t addr, std::uint32_t stack,
-                               const Release* rel, const char* detail) {
+                               const Release* rel, const char* detail,
+                               AllocKind released = AllocKind::kInternal) {
   Errors& e = g_state.errors;
   e.total.fetch_add(1, std::memory_order_relaxed);
   Errors::Entry entry{kind, false, false, addr, stack, 0, 0, detail};
+  if (kind == Errors::kMismatchedFree && rel && released != AllocKind::kInternal)
+    entry.allocated = rel->record.kind(), entry.released = released;
   if (rel && rel->verdict == Release::kLive) entry.has_alloc = true, entry.alloc_stack = rel->record.stack();
   if (rel && rel->verdict == Release::kDoubleFree) {
     entry.has_alloc = entry.has_free = true;
@@ -464,7 +468,7 @@ bool families_match(AllocKind allocated, AllocKind released) {
 
 static const char* mismatch(const Record& r, AllocKind op, std::size_t size, std::size_t align,
                      std::uintptr_t addr) {
-  if (!families_match(r.kind(), op)) return "released through the wrong family";
+  if (!families_match(r.kind(), op)) return kWrongFamily;
   if (size != kNoSize && r.kind() != AllocKind::kInternal && size != r.size()) return "sized delete with a different size";
   if (align != 0 && addr % align != 0) return "aligned delete with a different alignment";
   return nullptr;
@@ -489,7 +493,7 @@ void on_release(void* p, AllocKind kind, std::size_t size, std::size_t align, Fr
   if (rel.verdict == Release::kLive) {
     count_free(rel.record, true);
     if (const char* why = mismatch(rel.record, kind, size, align, addr))
-      report_misuse(Errors::kMismatchedFree, addr, free_stack ? free_stack : current_stack(), &rel, why);
+      report_misuse(Errors::kMismatchedFree, addr, free_stack ? free_stack : current_stack(), &rel, why, kind);
     const bool held = rel.record.kind() != AllocKind::kInternal &&
                       g_state.quarantine.hold(tl_thread.quarantine, addr, rel.record.size(),
                                               FreedBlock{rel.record.stack(), free_stack});

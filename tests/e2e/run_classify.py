@@ -425,9 +425,14 @@ class Classify(hl.HeapledgerTest):
 
     def test_mismatched_free(self):
         r = self.misuse_report()
-        for site in ("array_delete_site", "free_new_site", "sized_delete_site"):
+        # The detail names both ends of a family mismatch (it said only "released through the
+        # wrong family"), and what differed otherwise.
+        for site, detail in (("array_delete_site", "allocated with new[], released with delete"),
+                             ("free_new_site", "allocated with new, released with free"),
+                             ("sized_delete_site", "sized delete with a different size")):
             [e] = errors_of(r, "mismatched_free", site)
             self.assertIsNotNone(e["alloc_stack"], site)
+            self.assertEqual(e["detail"], detail, site)
         self.assertEqual(r["summary"]["errors"], 7)
         self.assertEqual(len(r["errors"]), 7)
         # The rejected frees left the heap alone and nothing the program freed properly leaked.
