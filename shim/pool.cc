@@ -14,7 +14,6 @@
 namespace heapledger::detail::pool {
 
 Region g_region;
-std::uintptr_t g_free_key;
 constinit thread_local ThreadCache tl_cache HL_TLS;
 
 namespace {
@@ -22,20 +21,22 @@ namespace {
 // ThreadCache::state
 constexpr std::uint32_t kUnregistered = 0;
 constexpr std::uint32_t kActive = 1;
-constexpr std::uint32_t kExited = 2;  // key destructor ran; frees go straight to the central lists
+// The thread has exited (its key destructor ran), or there was no memory for its cache: blocks go
+// to and come from the central lists one at a time.
+constexpr std::uint32_t kUncached = 2;
 
 constexpr unsigned kMaxShift = 36;  // 64 GiB of address space per class
 constexpr unsigned kMinShift = 26;  // 64 MiB per class, if address space is limited (ulimit -v)
 constexpr std::size_t kCommitStep = 1 << 20;
 
-// Per-class shared state. Threads hand blocks over in chains (linked through each block's first
-// word); the free blocks kept here are bits in a bitmap with one bit per block, over two more
+// Per-class shared state. Threads hand blocks over as arrays of addresses; the free blocks kept
+// here are bits in a bitmap with one bit per block, over two more
 // levels with a bit per non-zero word of the level below, and leave lowest address first. So the
 // blocks a thread gets one after another lie close together, in address order, however scattered
 // their frees were: a last-in-first-out list over the whole class hands a program that frees in
 // random order its next blocks from anywhere, and the program's own code then runs over memory
 // with no locality. Finding the lowest free blocks reads only the bitmaps (a word of the top level
-// covers 2^18 blocks), and handing them out writes each one's link.
+// covers 2^18 blocks); no block's memory is touched.
 struct alignas(64) Central {
   static constexpr int kLevels = 3;
   SpinLock lock;
@@ -66,7 +67,48 @@ SpinLock g_large_lock;
 AddressMap<LargeBlock> g_large HL_GUARDED_BY(g_large_lock);
 std::size_t g_large_live HL_GUARDED_BY(g_large_lock) = 0;
 
-void** next_of(void* p) { return static_cast<void**>(p); }
+// The slots of one thread's bins, every class's in one array. Arrays come from internal memory
+// (the exit scan must not take the stale addresses beyond each bin's count for pointers of the
+// program's), a few dozen to a mapping, and an exited thread's array goes to the next new thread.
+constexpr std::uint32_t bin_limit(unsigned cls) { return 2 * batch_size(cls); }
+constexpr std::uint32_t slots_per_thread() {
+  std::uint32_t n = 0;
+  for (unsigned c = 0; c < kNumClasses; ++c) n += bin_limit(c);
+  return n;
+}
+struct SlotArray {
+  SlotArray* next_spare;
+  void* slots[slots_per_thread()];
+};
+constexpr std::size_t kSlotArraysPerMapping = 32;  // ~700 KiB
+SpinLock g_slots_lock;
+SlotArray* g_spare_slots HL_GUARDED_BY(g_slots_lock) = nullptr;
+char* g_slots_next HL_GUARDED_BY(g_slots_lock) = nullptr;
+char* g_slots_end HL_GUARDED_BY(g_slots_lock) = nullptr;
+
+SlotArray* take_slot_array() {
+  SpinGuard guard(g_slots_lock);
+  if (SlotArray* a = g_spare_slots) {
+    g_spare_slots = a->next_spare;
+    return a;
+  }
+  if (static_cast<std::size_t>(g_slots_end - g_slots_next) < sizeof(SlotArray)) {
+    const std::size_t bytes = kSlotArraysPerMapping * sizeof(SlotArray);
+    auto* m = static_cast<char*>(os::map_internal(bytes));
+    if (!m) return nullptr;
+    g_slots_next = m;
+    g_slots_end = m + bytes;
+  }
+  auto* a = reinterpret_cast<SlotArray*>(g_slots_next);
+  g_slots_next += sizeof(SlotArray);
+  return a;
+}
+
+void give_slot_array(SlotArray* a) {
+  SpinGuard guard(g_slots_lock);
+  a->next_spare = g_spare_slots;
+  g_spare_slots = a;
+}
 
 void thread_exit(void* arg);
 
@@ -134,16 +176,24 @@ HL_COLD bool ensure_ready() {
   SpinGuard guard(g_init_lock);
   if (g_ready.load(std::memory_order_relaxed)) return true;
   if (!reserve_region()) return false;
-  // Any value no program stores by chance; odd, so it is never a valid pointer.
-  g_free_key = (g_region.base ^ reinterpret_cast<std::uintptr_t>(&g_free_key) ^ __builtin_ia32_rdtsc()) * 0x9E3779B97F4A7C15ull | 1;
   pthread_key_create(&g_thread_key, thread_exit);
   g_ready.store(true, std::memory_order_release);
   return true;
 }
 
 void register_thread() {
+  auto* array = take_slot_array();
+  if (!array) {  // no memory for a cache: the thread works from the central lists
+    tl_cache.state = kUncached;
+    return;
+  }
+  tl_cache.slot_array = array;
+  void** next = array->slots;
+  for (unsigned c = 0; c < kNumClasses; ++c) {
+    tl_cache.bins[c] = Bin{next, 0, bin_limit(c)};
+    next += bin_limit(c);
+  }
   tl_cache.state = kActive;
-  for (unsigned c = 0; c < kNumClasses; ++c) tl_cache.bins[c].limit = 2 * batch_size(c);
   // A non-null value makes the destructor run at thread exit. May allocate (high key numbers);
   // the state is already active, so that re-entry takes the normal path.
   pthread_setspecific(g_thread_key, &tl_cache);
@@ -163,11 +213,11 @@ bool commit_bitmaps(Central& c, unsigned cls, const char* end) HL_GUARDED_BY(c.l
   return true;
 }
 
-// Carves up to `want` fresh blocks; returns a chain and its length in *n.
-void* carve(Central& c, unsigned cls, std::uint32_t want, std::uint32_t* n) HL_GUARDED_BY(c.lock) {
+// Carves up to `want` fresh blocks into out[]; returns how many.
+std::uint32_t carve(Central& c, unsigned cls, std::uint32_t want, void** out) HL_GUARDED_BY(c.lock) {
   std::size_t size = kClassSize[cls];
   std::size_t avail = static_cast<std::size_t>(c.limit - c.bump) / size;
-  if (avail == 0) return nullptr;
+  if (avail == 0) return 0;
   if (want > avail) want = static_cast<std::uint32_t>(avail);
   char* end = c.bump + want * size;
   if (end > c.committed) {
@@ -176,15 +226,13 @@ void* carve(Central& c, unsigned cls, std::uint32_t want, std::uint32_t* n) HL_G
     if (grow > static_cast<std::size_t>(c.limit - c.committed))
       grow = static_cast<std::size_t>(c.limit - c.committed);
     // The bitmaps first: if they cannot be had (a data limit), no block memory is left charged.
-    if (!commit_bitmaps(c, cls, c.committed + grow) || !os::commit(c.committed, grow)) return nullptr;
+    if (!commit_bitmaps(c, cls, c.committed + grow) || !os::commit(c.committed, grow)) return 0;
     c.committed += grow;
   }
   char* first = c.bump;
-  for (std::uint32_t i = 0; i + 1 < want; ++i) *next_of(first + i * size) = first + (i + 1) * size;
-  *next_of(first + (want - 1) * size) = nullptr;
+  for (std::uint32_t i = 0; i < want; ++i) out[want - 1 - i] = first + i * size;  // lowest out first
   c.bump = end;
-  *n = want;
-  return first;
+  return want;
 }
 
 constexpr std::uint64_t bit(std::size_t n) { return std::uint64_t{1} << (n % 64); }
@@ -202,16 +250,8 @@ void push_one(Central& c, unsigned cls, void* p) HL_GUARDED_BY(c.lock) {
   if (index < c.first_top) c.first_top = index;  // index: the top-level word
 }
 
-void push_chain(Central& c, unsigned cls, void* chain) HL_GUARDED_BY(c.lock) {
-  for (void* p = chain; p;) {
-    void* next = *next_of(p);
-    push_one(c, cls, p);
-    p = next;
-  }
-}
-
-// Up to `want` free blocks, lowest address first, as a chain; null if there are none.
-void* take_free(Central& c, unsigned cls, std::uint32_t want, std::uint32_t* n) HL_GUARDED_BY(c.lock) {
+// Up to `want` free blocks, lowest address first, into out[] (the lowest last, to go out first).
+std::uint32_t take_free(Central& c, unsigned cls, std::uint32_t want, void** out) HL_GUARDED_BY(c.lock) {
   const std::size_t size = kClassSize[cls];
   char* const first = c.first_block();
   std::size_t words[Central::kLevels];
@@ -219,8 +259,7 @@ void* take_free(Central& c, unsigned cls, std::uint32_t want, std::uint32_t* n) 
   std::uint64_t* const top = c.level[2];
   std::uint64_t* const mid = c.level[1];
   std::uint64_t* const low = c.level[0];
-  void* chain = nullptr;
-  void** tail = &chain;
+  void* found[64];
   std::uint32_t got = 0;
   for (std::size_t t = c.first_top; t < words[2] && got < want;) {
     const std::uint64_t top_bits = top[t];
@@ -234,10 +273,8 @@ void* take_free(Central& c, unsigned cls, std::uint32_t want, std::uint32_t* n) 
       const std::size_t w = m * 64 + static_cast<unsigned>(__builtin_ctzll(mid_bits));
       std::uint64_t bits = low[w];
       for (; bits && got < want; ++got) {
-        char* p = first + (w * 64 + static_cast<unsigned>(__builtin_ctzll(bits))) * size;
+        found[got] = first + (w * 64 + static_cast<unsigned>(__builtin_ctzll(bits))) * size;
         bits &= bits - 1;
-        *tail = p;
-        tail = next_of(p);
       }
       low[w] = bits;
       if (bits) break;  // want reached
@@ -247,18 +284,17 @@ void* take_free(Central& c, unsigned cls, std::uint32_t want, std::uint32_t* n) 
     mid[m] = mid_left;
     if (!mid_left) top[t] = top_bits & (top_bits - 1);
   }
-  *tail = nullptr;
-  *n = got;
-  return chain;
+  for (std::uint32_t i = 0; i < got; ++i) out[got - 1 - i] = found[i];
+  return got;
 }
 
-// Takes a chain for class `cls` from the central lists (or fresh memory).
-void* take_chain(unsigned cls, std::uint32_t* n) {
+// Fills out[] for class `cls` from the central lists (or fresh memory); returns how many.
+std::uint32_t take_blocks(unsigned cls, void** out) {
   Central& c = g_central[cls];
   TryGuard guard(c.lock);
-  if (!guard) return nullptr;
-  if (void* chain = take_free(c, cls, batch_size(cls), n)) return chain;
-  return carve(c, cls, batch_size(cls), n);
+  if (!guard) return 0;
+  if (std::uint32_t n = take_free(c, cls, batch_size(cls), out)) return n;
+  return carve(c, cls, batch_size(cls), out);
 }
 
 // Thread exit: every cached block goes back to the central lists for other threads to reuse.
@@ -267,10 +303,12 @@ void thread_exit(void*) {
     Bin& bin = tl_cache.bins[cls];
     Central& c = g_central[cls];
     SpinGuard guard(c.lock);
-    push_chain(c, cls, bin.head);
+    for (std::uint32_t i = 0; i < bin.count; ++i) push_one(c, cls, bin.slots[i]);
     bin = Bin{nullptr, 0, 0};
   }
-  tl_cache.state = kExited;
+  tl_cache.state = kUncached;
+  give_slot_array(static_cast<SlotArray*>(tl_cache.slot_array));
+  tl_cache.slot_array = nullptr;
 }
 
 }  // namespace
@@ -278,21 +316,21 @@ void thread_exit(void*) {
 void* alloc_small_slow(unsigned cls) {
   if (HL_UNLIKELY(!ensure_ready())) return nullptr;
   if (tl_cache.state == kUnregistered) register_thread();
-  std::uint32_t n = 0;
-  void* chain = take_chain(cls, &n);
-  if (!chain) return nullptr;  // the class's address space (64 GiB) is used up
+  void* got[64];
+  std::uint32_t n = take_blocks(cls, got);
+  if (!n) return nullptr;  // the class's address space (64 GiB) is used up
+  void* p = got[n - 1];
   if (tl_cache.state == kActive) {
-    tl_cache.bins[cls].head = *next_of(chain);
-    tl_cache.bins[cls].count = n - 1;
-  } else if (n > 1) {  // exited thread: keep nothing, hand the rest back
+    Bin& bin = tl_cache.bins[cls];
+    for (std::uint32_t i = 0; i + 1 < n; ++i) bin.slots[bin.count++] = got[i];
+  } else if (n > 1) {  // uncached thread: keep nothing, hand the rest back
     Central& c = g_central[cls];
-    SpinGuard guard(c.lock);  // not re-entered: take_chain just released it
-    push_chain(c, cls, *next_of(chain));
+    SpinGuard guard(c.lock);
+    for (std::uint32_t i = 0; i + 1 < n; ++i) push_one(c, cls, got[i]);
   }
-  // No stale link or free key left in the block (see alloc_small).
-  static_cast<std::uintptr_t*>(chain)[0] = 0;
-  static_cast<std::uintptr_t*>(chain)[1] = 0;
-  return chain;
+  static_cast<std::uintptr_t*>(p)[0] = 0;
+  static_cast<std::uintptr_t*>(p)[1] = 0;
+  return p;
 }
 
 void free_small_slow(void* p, unsigned cls) {
@@ -304,25 +342,18 @@ void free_small_slow(void* p, unsigned cls) {
     if (guard) push_one(c, cls, p);
     return;
   }
-  *next_of(p) = bin.head;
-  bin.head = p;
-  ++bin.count;
-  if (bin.count <= bin.limit) return;
-  // Over the limit: the most recently freed batch_size blocks go to the central lists as a chain.
+  if (bin.count < bin.limit) {  // the thread's first free of any class: registered just now
+    bin.slots[bin.count++] = p;
+    return;
+  }
+  // Full: p and the most recently freed blocks, batch_size in all, go to the central lists.
   std::uint32_t n = batch_size(cls);
-  void* chain = bin.head;
-  void* last = chain;
-  for (std::uint32_t i = 1; i < n; ++i) last = *next_of(last);
-  bin.head = *next_of(last);
-  *next_of(last) = nullptr;
-  bin.count -= n;
   Central& c = g_central[cls];
   TryGuard guard(c.lock);
-  if (guard) return push_chain(c, cls, chain);
-  // A signal handler's free on a thread inside this class's central lists: they stay cached.
-  *next_of(last) = bin.head;
-  bin.head = chain;
-  bin.count += n;
+  if (!guard) return;  // a signal handler's free on a thread inside this class's lists: leaked
+  push_one(c, cls, p);
+  for (std::uint32_t i = bin.count - (n - 1); i < bin.count; ++i) push_one(c, cls, bin.slots[i]);
+  bin.count -= n - 1;
 }
 
 void* alloc_large(std::size_t size, std::size_t align) {
@@ -426,7 +457,9 @@ std::uintptr_t carved_end(unsigned cls) {
 }
 
 bool lock_held_by_this_thread() {
-  if (g_init_lock.held_by_this_thread() || g_large_lock.held_by_this_thread()) return true;
+  if (g_init_lock.held_by_this_thread() || g_large_lock.held_by_this_thread() ||
+      g_slots_lock.held_by_this_thread())
+    return true;
   for (Central& c : g_central)
     if (c.lock.held_by_this_thread()) return true;
   return false;
@@ -436,9 +469,11 @@ void prefork() {
   g_init_lock.lock();
   for (Central& c : g_central) c.lock.lock();
   g_large_lock.lock();
+  g_slots_lock.lock();
 }
 
 void postfork() {
+  g_slots_lock.unlock();
   g_large_lock.unlock();
   for (Central& c : g_central) c.lock.unlock();
   g_init_lock.unlock();

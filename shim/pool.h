@@ -20,17 +20,18 @@ struct Region {
 };
 extern Region g_region;
 
-// Written into the second word of every free small block; a block freed again while it still
-// carries it is left alone (a double free must never put one block on a free list twice).
-extern std::uintptr_t g_free_key;
-
+// A thread's cached blocks of one class: an array of their addresses, so caching a block and
+// handing it out again never touches its memory. A block freed long ago is cold: a free list
+// linked through the blocks stalled every free on writing the link (and on the double-free key it
+// checked there), and every refill on writing links into blocks the program had not yet touched.
 struct Bin {
-  void* head;           // singly linked through each free block's first word
+  void** slots;         // the cached blocks; slots[count - 1] goes out next
   std::uint32_t count;
   std::uint32_t limit;  // 0 until the thread is registered, and again after it exited
 };
 struct ThreadCache {
   Bin bins[kNumClasses];
+  void* slot_array;     // where the bins' slots are (pool.cc)
   std::uint32_t state;  // see pool.cc
 };
 // constinit: no dynamic initialisation anywhere, so no call to a TLS wrapper on every access.
@@ -50,32 +51,29 @@ HL_ALWAYS_INLINE int small_class_of(const void* p) {
 // point made of it and a tail call for everything else needs no stack frame.
 HL_ALWAYS_INLINE void* pop_cached(unsigned cls) {
   Bin& bin = tl_cache.bins[cls];
-  void* p = bin.head;
-  if (HL_UNLIKELY(p == nullptr)) return nullptr;
-  void* next = *static_cast<void**>(p);
-  bin.head = next;
+  std::uint32_t n = bin.count;
+  if (HL_UNLIKELY(n == 0)) return nullptr;
+  void* p = bin.slots[--n];
+  bin.count = n;
   // The next block out may have been freed long ago (or held back by the tracker's quarantine)
-  // and be cold: start loading it now, not when the next allocation needs its link.
-  __builtin_prefetch(next, 1);
-  // A stale free-list link inside a handed-out block would look like a pointer from it to
-  // another block and hide leaks from the exit scan; the free key must not stay either.
+  // and be cold: start loading it now.
+  if (n) __builtin_prefetch(bin.slots[n - 1], 1);
+  // Whatever the tracker's quarantine kept in a held block's first 16 bytes goes: it would read
+  // as a record of the block's free (or, to the exit scan, as data of the program's).
   static_cast<void**>(p)[0] = nullptr;
   static_cast<std::uintptr_t*>(p)[1] = 0;
-  --bin.count;
   return p;
 }
 
 // Takes small block p of class cls into the thread's cache; false if the cache is full (then
-// free_small_slow does). A block already free is left alone (true).
+// free_small_slow does). Nothing here checks p: the tracker refuses a double or invalid free
+// before the pools see it; with track=0 nothing does (see README, Known limits).
 HL_ALWAYS_INLINE bool push_cached(void* p, unsigned cls) {
-  std::uintptr_t& key = static_cast<std::uintptr_t*>(p)[1];
-  if (HL_UNLIKELY(key == g_free_key)) return true;  // already free
   Bin& bin = tl_cache.bins[cls];
-  if (HL_UNLIKELY(bin.count >= bin.limit)) return false;
-  key = g_free_key;
-  *static_cast<void**>(p) = bin.head;
-  bin.head = p;
-  ++bin.count;
+  std::uint32_t n = bin.count;
+  if (HL_UNLIKELY(n >= bin.limit)) return false;
+  bin.slots[n] = p;
+  bin.count = n + 1;
   return true;
 }
 
@@ -85,10 +83,7 @@ HL_ALWAYS_INLINE void* alloc_small(unsigned cls) {
 }
 
 HL_ALWAYS_INLINE void free_small(void* p, unsigned cls) {
-  if (HL_UNLIKELY(!push_cached(p, cls))) {
-    static_cast<std::uintptr_t*>(p)[1] = g_free_key;
-    free_small_slow(p, cls);
-  }
+  if (HL_UNLIKELY(!push_cached(p, cls))) free_small_slow(p, cls);
 }
 
 // Large blocks (over kMaxSmallSize, or aligned beyond what a class gives).

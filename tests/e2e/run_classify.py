@@ -380,6 +380,18 @@ class Classify(hl.HeapledgerTest):
         self.assertTrue(any(hl.function_matches(f, "main") for f in e["alloc_stack"]))
         self.assertTrue(any(hl.function_matches(f, "main") for f in e["free_stack"]))
 
+    def test_double_free_without_quarantine(self):
+        # Nothing held back: the block is in the thread's cache when it is freed again, and the
+        # pools check nothing; the ledger refuses the free before they see it.
+        for options in ("quarantine_mb=0", ""):
+            json_path = self.path(f"report{options}.json")
+            res = hl.run_preloaded([self.program("double_free_cached")], f"json={json_path}:log=none:{options}")
+            self.assertEqual(res.returncode, 0, res.describe())
+            self.assertEqual(res.stdout, "double_free_cached: done\n", options)
+            r = hl.load_report(json_path)
+            [e] = [x for x in r["errors"] if x["stack"] and hl.function_matches(x["stack"][0], "double_free_site")]
+            self.assertIn(e["kind"], ("double_free", "invalid_free"), e)
+
     def test_double_free_of_a_large_block(self):
         # A freed 1 MiB block is held back too (by one page), so the next 1 MiB block gets another
         # address and the second free is told apart, with both stacks.
