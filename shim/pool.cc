@@ -86,8 +86,12 @@ SlotArray* g_spare_slots HL_GUARDED_BY(g_slots_lock) = nullptr;
 char* g_slots_next HL_GUARDED_BY(g_slots_lock) = nullptr;
 char* g_slots_end HL_GUARDED_BY(g_slots_lock) = nullptr;
 
-SlotArray* take_slot_array() {
-  SpinGuard guard(g_slots_lock);
+// Null, with *busy set, when a signal handler's allocation interrupted this thread's own first
+// registration (which holds the lock): that call goes without a cache, a later one registers.
+SlotArray* take_slot_array(bool* busy) {
+  TryGuard guard(g_slots_lock);
+  *busy = !guard;
+  if (!guard) return nullptr;
   if (SlotArray* a = g_spare_slots) {
     g_spare_slots = a->next_spare;
     return a;
@@ -182,9 +186,10 @@ HL_COLD bool ensure_ready() {
 }
 
 void register_thread() {
-  auto* array = take_slot_array();
+  bool busy = false;
+  auto* array = take_slot_array(&busy);
   if (!array) {  // no memory for a cache: the thread works from the central lists
-    tl_cache.state = kUncached;
+    if (!busy) tl_cache.state = kUncached;
     return;
   }
   tl_cache.slot_array = array;
