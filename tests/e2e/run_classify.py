@@ -45,6 +45,11 @@ class Classify(hl.HeapledgerTest):
         self.assertKind(r, "lost_list_node", "definite", 48, 1)
         self.assertKind(r, "lost_list_node", "indirect", 4 * 48, 4)
 
+    def test_lost_cycle_has_one_definite_block(self):
+        _, _, r = self.traced("leak_cycle")
+        self.assertKind(r, "cycle_node", "definite", 40, 1)
+        self.assertKind(r, "cycle_node", "indirect", 80, 2)
+
     def test_global_is_reachable(self):
         _, _, r = self.traced("reach_kinds")
         self.assertKind(r, "held_by_global", "reachable", 64, 1)
