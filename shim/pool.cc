@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 
@@ -303,17 +304,39 @@ std::uint32_t take_blocks(unsigned cls, void** out) {
 }
 
 // Thread exit: every cached block goes back to the central lists for other threads to reuse.
+// The thread is uncached first, and each bin is emptied before its blocks are handed back: a
+// signal handler's malloc or free meanwhile (or a later TLS destructor's) works with the central
+// lists, and never takes or caches a block that is on its way there.
 void thread_exit(void*) {
+  tl_cache.state = kUncached;
   for (unsigned cls = 0; cls < kNumClasses; ++cls) {
     Bin& bin = tl_cache.bins[cls];
-    Central& c = g_central[cls];
-    SpinGuard guard(c.lock);
-    for (std::uint32_t i = 0; i < bin.count; ++i) push_one(c, cls, bin.slots[i]);
+    void** const slots = bin.slots;
+    const std::uint32_t count = bin.count;
     bin = Bin{nullptr, 0, 0};
+    Central& c = g_central[cls];
+    TryGuard guard(c.lock);  // held by this thread only if a handler exits the thread from inside
+    if (!guard) continue;     // the lists: then its blocks are leaked
+    for (std::uint32_t i = 0; i < count; ++i) push_one(c, cls, slots[i]);
   }
-  tl_cache.state = kUncached;
   give_slot_array(static_cast<SlotArray*>(tl_cache.slot_array));
   tl_cache.slot_array = nullptr;
+}
+
+// Puts blocks[0..n) in the thread's bin for class cls as far as it has room, the rest back to
+// the central lists. One store publishes them: a signal handler's free meanwhile may have cached
+// blocks of its own, so the room is whatever is left then.
+void cache_or_return(unsigned cls, void* const* blocks, std::uint32_t n) {
+  Bin& bin = tl_cache.bins[cls];
+  const std::uint32_t count = bin.count;
+  const std::uint32_t kept = tl_cache.state == kActive ? std::min(n, bin.limit - count) : 0;
+  for (std::uint32_t i = 0; i < kept; ++i) bin.slots[count + i] = blocks[i];
+  bin.count = count + kept;
+  if (kept == n) return;
+  Central& c = g_central[cls];
+  TryGuard guard(c.lock);
+  if (!guard) return;  // a handler's allocation inside this class's lists: leaked
+  for (std::uint32_t i = kept; i < n; ++i) push_one(c, cls, blocks[i]);
 }
 
 }  // namespace
@@ -325,14 +348,7 @@ void* alloc_small_slow(unsigned cls) {
   std::uint32_t n = take_blocks(cls, got);
   if (!n) return nullptr;  // the class's address space (64 GiB) is used up
   void* p = got[n - 1];
-  if (tl_cache.state == kActive) {
-    Bin& bin = tl_cache.bins[cls];
-    for (std::uint32_t i = 0; i + 1 < n; ++i) bin.slots[bin.count++] = got[i];
-  } else if (n > 1) {  // uncached thread: keep nothing, hand the rest back
-    Central& c = g_central[cls];
-    SpinGuard guard(c.lock);
-    for (std::uint32_t i = 0; i + 1 < n; ++i) push_one(c, cls, got[i]);
-  }
+  cache_or_return(cls, got, n - 1);
   static_cast<std::uintptr_t*>(p)[0] = 0;
   static_cast<std::uintptr_t*>(p)[1] = 0;
   return p;
@@ -347,18 +363,23 @@ void free_small_slow(void* p, unsigned cls) {
     if (guard) push_one(c, cls, p);
     return;
   }
-  if (bin.count < bin.limit) {  // the thread's first free of any class: registered just now
+  if (bin.count < bin.limit) {  // registered just now (the thread's first free), or room again
     bin.slots[bin.count++] = p;
     return;
   }
-  // Full: p and the most recently freed blocks, batch_size in all, go to the central lists.
-  std::uint32_t n = batch_size(cls);
+  // Full: p and the most recently freed blocks, batch_size in all, go to the central lists. They
+  // leave the bin (copied, then one store) before they are handed over, so a signal handler's
+  // malloc meanwhile cannot take one of them too.
   Central& c = g_central[cls];
   TryGuard guard(c.lock);
   if (!guard) return;  // a signal handler's free on a thread inside this class's lists: leaked
+  void* moving[64];
+  const std::uint32_t n = batch_size(cls) - 1;
+  const std::uint32_t from = bin.count - n;
+  for (std::uint32_t i = 0; i < n; ++i) moving[i] = bin.slots[from + i];
+  bin.count = from;
   push_one(c, cls, p);
-  for (std::uint32_t i = bin.count - (n - 1); i < bin.count; ++i) push_one(c, cls, bin.slots[i]);
-  bin.count -= n - 1;
+  for (std::uint32_t i = 0; i < n; ++i) push_one(c, cls, moving[i]);
 }
 
 void* alloc_large(std::size_t size, std::size_t align) {

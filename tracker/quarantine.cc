@@ -75,15 +75,13 @@ bool Quarantine::hold(Local& local, std::uintptr_t addr, std::size_t size, Freed
   return true;
 }
 
-// The blocks leave in the order they came, each loaded a few ahead of its release: they were
-// freed long ago and are cold, and the pools write into each one. Returns the list's last batch.
+// The blocks leave in the order they came. The pools do not touch a block they take back (it
+// was freed long ago and is cold; they start loading it when they hand it out). Returns the
+// list's last batch.
 Quarantine::Batch* Quarantine::release_blocks(Batch* list) {
   Batch* last = nullptr;
   for (Batch* b = list; b; last = b, b = b->next) {
-    constexpr std::uint32_t kAhead = 32;
-    for (std::uint32_t i = 0; i < std::min(kAhead, b->count); ++i) __builtin_prefetch(b->entries[i].block(), 1);
     for (std::uint32_t i = 0; i < b->count; ++i) {
-      if (i + kAhead < b->count) __builtin_prefetch(b->entries[i + kAhead].block(), 1);
       hooks_.release(b->entries[i].block());
       if (b->entries[i].large()) add_relaxed(mappings_, ~std::uint64_t{0});
     }

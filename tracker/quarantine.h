@@ -11,8 +11,9 @@
 //
 // A held small block carries its own record in its first 16 bytes (every block has them, and
 // they are free memory now): its address mixed with a tag, then the two stacks. A later free of
-// the same address finds it there (recall), with no table to search and no lock to take; the
-// pools overwrite it when the block leaves the quarantine. A large block (a mapping of its own)
+// the same address finds it there (recall), with no table to search and no lock to take. It
+// stays there after the block leaves the quarantine (the pools write nothing into free blocks)
+// until the block is handed out again, which clears it. A large block (a mapping of its own)
 // is held by its address alone: its record goes to the pools' registry of large blocks and all
 // its pages back to the system at once, so holding one costs no memory (it is counted as a page).
 // Not held: a large block whose pages cannot go back (locked by the program), and any past the

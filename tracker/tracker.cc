@@ -478,9 +478,11 @@ void on_release(void* p, AllocKind kind, std::size_t size, std::size_t align, Fr
                 Caller caller) {
   auto addr = reinterpret_cast<std::uintptr_t>(p);
   if (HL_UNLIKELY(tl_thread.busy || !g_state.recording)) {  // no stacks here: just keep books
-    FreedBlock freed;
-    if (!on_free(p, kind) && g_state.quarantine.recall(addr, &freed))
-      out->action = FreeOutcome::kReject;  // held: the quarantine gives it back, once
+    // Not in the ledger: held by the quarantine (which gives it back, once), freed already, or a
+    // block the ledger never had room for. The pools check nothing, so it is left alone: a
+    // double free here (a constructor that runs before ours, a signal handler inside the
+    // tracker) must not put a block in them twice. At worst an unrecorded block is leaked.
+    if (!on_free(p, kind)) out->action = FreeOutcome::kReject;
     return;
   }
   BusyScope busy;
