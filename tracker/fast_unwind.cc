@@ -367,7 +367,7 @@ HL_NOINLINE int capture(std::uintptr_t* out, int max_frames, std::uint32_t epoch
                         std::uintptr_t caller_ra, std::uintptr_t caller_sp) {
   if (HL_UNLIKELY(!g_runtime)) return kUseLibunwind;
   Memo* memo_of_thread = this_thread_memo();
-  if (HL_UNLIKELY(!memo_of_thread)) return kUseLibunwind;
+  if (HL_UNLIKELY(!memo_of_thread)) return tl_memo_slot.retired ? kThreadEnded : kUseLibunwind;
   Memo& tl_memo = *memo_of_thread;
   tl_memo.pending = nullptr;
   // The entry point named the program's first frame: a stack seen before is known from it. An

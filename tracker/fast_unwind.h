@@ -32,10 +32,14 @@ void init(const RuntimeApi* runtime, ModuleMap* modules, std::uintptr_t self_sta
 constexpr int kOwnFramesMax = 24;  // frames of libheapledger.so looked through at most
 constexpr int kUseLibunwind = -1;
 constexpr int kMemoHit = -2;
+// The thread is past its own exit (its TLS destructors are running): no walk at all. libunwind
+// would make a per-thread cache there that nothing frees (256 KiB a thread), and take longer
+// than a signal handler that allocates may give it.
+constexpr int kThreadEnded = -3;
 
 // The program's frames of the calling thread (innermost first, libheapledger.so's own cut),
 // at most max_frames: returns the count, kMemoHit with *memo set to what remember() stored for
-// this same stack, or kUseLibunwind. epoch: bumped when a module is unloaded, so that nothing
+// this same stack, kThreadEnded, or kUseLibunwind. epoch: bumped when a module is unloaded, so that nothing
 // learned about code at an address is used for other code loaded there later.
 // Must run with the tracker's re-entry guard set (learning a rule allocates).
 // caller_ra/caller_sp: the program's first frame as the entry point saw it (0: unknown); a memo

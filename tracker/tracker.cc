@@ -205,6 +205,10 @@ std::uint32_t current_stack(int max_frames = g_state.options.max_frames, Caller 
       fast_unwind::remember(stack);
       return stack;
     }
+    if (n == fast_unwind::kThreadEnded) {  // the calling frame alone: the function that did it
+      frames[0] = caller.ra;
+      return g_state.stacks.intern(frames, caller.ra != 0 && !in_self(caller.ra) ? 1 : 0, epoch);
+    }
   }
   if (HL_UNLIKELY(mode == Unwinding::kVerify)) g_state.unwinding.fallbacks.fetch_add(1, std::memory_order_relaxed);
   return g_state.stacks.intern(frames, libunwind_frames(frames, max_frames), epoch);
