@@ -313,6 +313,8 @@ void thread_exit(void*) {
     Bin& bin = tl_cache.bins[cls];
     void** const slots = bin.slots;
     const std::uint32_t count = bin.count;
+    bin.count = 0;  // first, alone: a handler that sees slots cleared must see no blocks
+    std::atomic_signal_fence(std::memory_order_seq_cst);
     bin = Bin{nullptr, 0, 0};
     Central& c = g_central[cls];
     TryGuard guard(c.lock);  // held by this thread only if a handler exits the thread from inside
@@ -331,6 +333,7 @@ void cache_or_return(unsigned cls, void* const* blocks, std::uint32_t n) {
   const std::uint32_t count = bin.count;
   const std::uint32_t kept = tl_cache.state == kActive ? std::min(n, bin.limit - count) : 0;
   for (std::uint32_t i = 0; i < kept; ++i) bin.slots[count + i] = blocks[i];
+  std::atomic_signal_fence(std::memory_order_seq_cst);  // the blocks are in place before they count
   bin.count = count + kept;
   if (kept == n) return;
   Central& c = g_central[cls];
@@ -377,6 +380,7 @@ void free_small_slow(void* p, unsigned cls) {
   const std::uint32_t n = batch_size(cls) - 1;
   const std::uint32_t from = bin.count - n;
   for (std::uint32_t i = 0; i < n; ++i) moving[i] = bin.slots[from + i];
+  std::atomic_signal_fence(std::memory_order_seq_cst);  // copied before they leave the bin
   bin.count = from;
   push_one(c, cls, p);
   for (std::uint32_t i = 0; i < n; ++i) push_one(c, cls, moving[i]);
