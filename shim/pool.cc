@@ -77,7 +77,7 @@ constexpr std::uint32_t slots_per_thread() {
   for (unsigned c = 0; c < kNumClasses; ++c) n += bin_limit(c);
   return n;
 }
-struct SlotArray {
+struct alignas(64) SlotArray {  // whole cache lines: no two threads' arrays share one
   SlotArray* next_spare;
   void* slots[slots_per_thread()];
 };

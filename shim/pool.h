@@ -27,7 +27,7 @@ extern Region g_region;
 struct Bin {
   void** slots;         // the cached blocks; slots[count - 1] goes out next
   std::uint32_t count;
-  std::uint32_t limit;  // 0 until the thread is registered, and again after it exited
+  std::uint32_t limit;  // 0 while the thread has no cache (not registered yet, exited, uncached)
 };
 struct ThreadCache {
   Bin bins[kNumClasses];

@@ -467,16 +467,22 @@ class E2E(hl.HeapledgerTest):
             frame = leak["stack"][0]
             self.assertEqual((frame["file"], frame["line"]), (want_file, 2), frame)
 
+    def write_source(self, name, text):
+        """A source file in the test's scratch src/ directory; returns its path."""
+        src_dir = self.path("src")
+        os.makedirs(src_dir, exist_ok=True)
+        path = os.path.join(src_dir, name)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        return path
+
     def test_inlined_call_chains(self):
         """Optimised code with calls inlined three deep: every inlined call is a frame of its own,
         named and at the line of its call, down to the function it was inlined into, whether GCC
         or clang built it (clang emits no .debug_aranges, which Debian 12's libdw needs to find
         the unit of an address on its own)."""
-        src_dir = self.path("src")
-        os.makedirs(src_dir)
-        source = os.path.join(src_dir, "chain.cc")
-        with open(source, "w", encoding="utf-8") as f:
-            f.write("#include <cstdlib>\n"
+        source = self.write_source("chain.cc",
+                    "#include <cstdlib>\n"
                     "namespace outer { namespace inner {\n"
                     "static inline __attribute__((always_inline)) void* level3(int n) { return std::malloc(n * 3); }\n"
                     "static inline __attribute__((always_inline)) void* level2(int n) { void* p = level3(n + 1); return p; }\n"
@@ -486,7 +492,7 @@ class E2E(hl.HeapledgerTest):
                     "int main(int argc, char**) { void* p = outer::inner::entry(argc); return p == nullptr; }\n")
         for compiler in ("g++", "clang++"):
             with self.subTest(compiler=compiler):
-                exe = os.path.join(src_dir, "chain-" + compiler)
+                exe = os.path.join(os.path.dirname(source), "chain-" + compiler)
                 subprocess.run([compiler, "-O2", "-g", source, "-o", exe], check=True)
                 json_path = self.path(f"chain-{compiler}.json")
                 hl.run_preloaded([exe], f"json={json_path}:log=none")
@@ -505,14 +511,11 @@ class E2E(hl.HeapledgerTest):
         """crt1.o's _start has no debug information, and at -O2 GCC places main.cold before it, so
         _start lies between the ranges of the program's unit: libdwfl gives it to that unit and
         the line of the row before it (it was shown at std_thread.h:142). No file, no line."""
-        src_dir = self.path("src")
-        os.makedirs(src_dir)
-        source = os.path.join(src_dir, "cold.cc")
-        with open(source, "w", encoding="utf-8") as f:
-            f.write("#include <cstdlib>\n#include <thread>\nvoid* volatile sink;\n"
-                    "int main() {\n  std::thread t([] { sink = nullptr; });\n  t.join();\n"
-                    "  sink = std::malloc(41);\n  sink = nullptr;\n  return 0;\n}\n")
-        exe = os.path.join(src_dir, "cold")
+        source = self.write_source("cold.cc",
+                                   "#include <cstdlib>\n#include <thread>\nvoid* volatile sink;\n"
+                                   "int main() {\n  std::thread t([] { sink = nullptr; });\n  t.join();\n"
+                                   "  sink = std::malloc(41);\n  sink = nullptr;\n  return 0;\n}\n")
+        exe = os.path.join(os.path.dirname(source), "cold")
         subprocess.run(["g++", "-O2", "-g", source, "-o", exe], check=True)
         symbols = subprocess.run(["nm", "-n", exe], capture_output=True, text=True, check=True).stdout.split()
         self.assertLess(symbols.index("main.cold"), symbols.index("_start"),
