@@ -22,6 +22,17 @@ HL_ALWAYS_INLINE void* served(void* p, std::size_t size, AllocKind kind) {
   return p;
 }
 
+// A fresh block while tracking: a small one may still carry, in its first 16 bytes, the
+// quarantine's record of its last free (the pools write nothing into free blocks); it goes, so
+// the exit scan never reads the record's stack numbers as the program's data. Without tracking
+// there are no records, and nothing is written.
+HL_ALWAYS_INLINE void forget_record(void* p) {
+  if (pool::small_class_of(p) >= 0) {
+    static_cast<std::uintptr_t*>(p)[0] = 0;
+    static_cast<std::uintptr_t*>(p)[1] = 0;
+  }
+}
+
 // Everything allocate() does not do inline: large blocks, an empty cache, tracking.
 HL_NOINLINE inline void* allocate_slow(std::size_t size, AllocKind kind, tracker::Caller caller) {
   void* p = pool::alloc(size);
@@ -31,7 +42,10 @@ HL_NOINLINE inline void* allocate_slow(std::size_t size, AllocKind kind, tracker
     errno = ENOMEM;
     return nullptr;
   }
-  if (tracker::active()) tracker::on_alloc(p, size, kind, caller);
+  if (tracker::active()) {
+    forget_record(p);
+    tracker::on_alloc(p, size, kind, caller);
+  }
   return p;
 }
 
@@ -51,6 +65,7 @@ HL_ALWAYS_INLINE void* allocate(std::size_t size, AllocKind kind) {
 HL_ALWAYS_INLINE void* allocate_aligned(std::size_t size, std::size_t align, AllocKind kind) {
   void* p = pool::alloc_aligned(size, align);
   if (HL_UNLIKELY(p == nullptr) && tracker::active() && tracker::release_held()) p = pool::alloc_aligned(size, align);
+  if (p && tracker::active()) forget_record(p);
   return served(p, size, kind);
 }
 

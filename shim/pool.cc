@@ -352,8 +352,6 @@ void* alloc_small_slow(unsigned cls) {
   if (!n) return nullptr;  // the class's address space (64 GiB) is used up
   void* p = got[n - 1];
   cache_or_return(cls, got, n - 1);
-  static_cast<std::uintptr_t*>(p)[0] = 0;
-  static_cast<std::uintptr_t*>(p)[1] = 0;
   return p;
 }
 

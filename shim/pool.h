@@ -58,10 +58,6 @@ HL_ALWAYS_INLINE void* pop_cached(unsigned cls) {
   // The next block out may have been freed long ago (or held back by the tracker's quarantine)
   // and be cold: start loading it now.
   if (n) __builtin_prefetch(bin.slots[n - 1], 1);
-  // Whatever the tracker's quarantine kept in a held block's first 16 bytes goes: it would read
-  // as a record of the block's free (or, to the exit scan, as data of the program's).
-  static_cast<void**>(p)[0] = nullptr;
-  static_cast<std::uintptr_t*>(p)[1] = 0;
   return p;
 }
 
