@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -53,12 +54,15 @@ def clean_env(extra=None):
 def run(argv, env=None, cwd=None, stdin_bytes=None, timeout=100):
     """Runs argv to completion; output is decoded leniently so binary noise cannot crash a test."""
     stdin = subprocess.PIPE if stdin_bytes is not None else subprocess.DEVNULL
+    # In a process group of its own, so that a timeout ends its children too: one left running
+    # would hold the output pipes open, and the wait for them would never end.
     proc = subprocess.Popen(argv, env=env if env is not None else clean_env(), cwd=cwd,
-                            stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
     try:
         out, err = proc.communicate(stdin_bytes, timeout=timeout)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        os.killpg(proc.pid, signal.SIGKILL)
         out, err = proc.communicate()
         raise AssertionError(f"timed out after {timeout}s: {argv!r}\n"
                              f"stderr tail: {err.decode(errors='replace')[-2000:]}")
