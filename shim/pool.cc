@@ -342,16 +342,31 @@ void cache_or_return(unsigned cls, void* const* blocks, std::uint32_t n) {
   for (std::uint32_t i = kept; i < n; ++i) push_one(c, cls, blocks[i]);
 }
 
+// The class to serve a request for class cls from: cls itself, unless this thread holds its
+// lists, which means a signal handler's allocation interrupted the thread in there (refilling or
+// flushing that class, say). Then the next class up whose blocks keep cls's promises (size, and
+// alignment: a multiple of the largest power of two dividing cls's size) and whose lists are
+// free: failing that allocation would end the program when it was glibc's own (the dynamic TLS
+// of a thread's first handler: "cannot allocate memory for thread-local data: ABORT").
+unsigned class_to_serve(unsigned cls) {
+  const std::uint32_t align = kClassSize[cls] & (~kClassSize[cls] + 1);
+  for (unsigned c = cls; c < kNumClasses; ++c)
+    if (kClassSize[c] % align == 0 && !g_central[c].lock.held_by_this_thread()) return c;
+  return kNumClasses;
+}
+
 }  // namespace
 
 void* alloc_small_slow(unsigned cls) {
   if (HL_UNLIKELY(!ensure_ready())) return nullptr;
   if (tl_cache.state == kUnregistered) register_thread();
+  const unsigned from = class_to_serve(cls);
+  if (HL_UNLIKELY(from == kNumClasses)) return nullptr;
   void* got[64];
-  std::uint32_t n = take_blocks(cls, got);
+  std::uint32_t n = take_blocks(from, got);
   if (!n) return nullptr;  // the class's address space (64 GiB) is used up
   void* p = got[n - 1];
-  cache_or_return(cls, got, n - 1);
+  cache_or_return(from, got, n - 1);
   return p;
 }
 
@@ -491,6 +506,11 @@ bool lock_held_by_this_thread() {
   for (Central& c : g_central)
     if (c.lock.held_by_this_thread()) return true;
   return false;
+}
+
+void with_class_lists_held(unsigned cls, void (*f)(void*), void* arg) {
+  SpinGuard guard(g_central[cls].lock);
+  f(arg);
 }
 
 void prefork() {

@@ -143,6 +143,10 @@ bool lock_held_by_this_thread();
 void prefork();
 void postfork();
 
+// Tests: runs f(arg) with class cls's central lists held by the calling thread, as a signal
+// handler that interrupted the thread in there finds them.
+void with_class_lists_held(unsigned cls, void (*f)(void*), void* arg);
+
 // Statistics for tests and benchmarks.
 struct Stats {
   std::size_t small_committed;  // bytes of the small region made usable

@@ -53,6 +53,33 @@ TEST(Pool, ThreadCachesAreReusedAcrossThreads) {
   EXPECT_EQ(internal_mappings(), before);
 }
 
+// A signal handler's allocation on a thread that was inside a class's central lists (refilling or
+// flushing it) is served from a class further up that keeps the size and alignment promised: it
+// used to fail, and glibc ends the process when that allocation is its own (a thread's dynamic
+// TLS in its first handler).
+TEST(Pool, AllocationsInsideTheirClassListsAreServedFromAnotherClass) {
+  struct Request {
+    std::size_t size, align;
+    void* got;
+  };
+  for (Request r : {Request{16, 16, nullptr}, Request{24, 16, nullptr}, Request{64, 64, nullptr},
+                    Request{256, 256, nullptr}, Request{4096, 4096, nullptr}, Request{20000, 16, nullptr}}) {
+    const unsigned cls = aligned_size_class(r.size, r.align);
+    std::thread([&] {  // a fresh thread: its cache is empty, so the allocation goes to the lists
+      pool::with_class_lists_held(cls, [](void* arg) {
+        auto* req = static_cast<Request*>(arg);
+        req->got = pool::alloc_aligned(req->size, req->align);
+      }, &r);
+      ASSERT_NE(r.got, nullptr) << r.size;
+      EXPECT_NE(static_cast<unsigned>(pool::small_class_of(r.got)), cls) << r.size;
+      EXPECT_GE(pool::usable_size(r.got), r.size);
+      EXPECT_EQ(reinterpret_cast<std::uintptr_t>(r.got) % r.align, 0u) << r.size;
+      std::memset(r.got, 0x33, r.size);
+      pool::free(r.got);
+    }).join();
+  }
+}
+
 TEST(Pool, ClassFollowsFromAddress) {
   for (std::size_t size : {1, 16, 17, 200, 1024, 4000, 32768}) {
     void* p = pool::alloc(size);
