@@ -467,6 +467,23 @@ bool owns_block_start(const void* p) {
   return small_block_start(p, static_cast<unsigned>(cls));
 }
 
+std::uintptr_t block_containing(const void* p) {
+  const auto addr = reinterpret_cast<std::uintptr_t>(p);
+  if (const int cls = small_class_of(p); cls >= 0) {
+    const std::uintptr_t start =
+        g_region.base + (std::uintptr_t{static_cast<unsigned>(cls)} << g_region.shift) + class_offset(cls);
+    if (addr < start || addr >= carved_end(static_cast<unsigned>(cls))) return 0;
+    return addr - (addr - start) % kClassSize[cls];
+  }
+  TryGuard guard(g_large_lock);
+  if (!guard) return 0;
+  std::uintptr_t found = 0;
+  g_large.for_each([&](std::uintptr_t start, const LargeBlock& b) {
+    if (addr - start < b.length) found = start;
+  });
+  return found;
+}
+
 bool read_block_start(const void* p, std::uintptr_t out[2]) {
   int cls = small_class_of(p);
   if (cls >= 0) {  // the small region is never unmapped

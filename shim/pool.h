@@ -123,6 +123,9 @@ HL_ALWAYS_INLINE std::size_t usable_size(const void* p) {
 // True if `p` is the start of a block slot of the small region that has been handed out at least
 // once, or a live large block. Used to tell invalid frees apart without touching the pools.
 bool owns_block_start(const void* p);
+// The start of the block slot p points into: a small one handed out at least once, or a live
+// large block's mapping (a walk over all of them: for error reports only). 0 if none.
+std::uintptr_t block_containing(const void* p);
 // The quarantine's record of the block that starts at p: a small block's first 16 bytes, or what
 // hold_large() kept for a large one. False if no block starts at p (or a large one has none).
 bool read_block_start(const void* p, std::uintptr_t out[2]);

@@ -125,14 +125,18 @@ std::size_t peak_sites(ExitPeakSite* out, std::size_t max) {
   return n;
 }
 
+ExitError exit_error(const Errors::Entry& e) {
+  return ExitError{static_cast<std::uint8_t>(e.kind), e.has_alloc, e.has_free, e.address, e.stack,
+                   e.alloc_stack, e.free_stack, e.detail, static_cast<std::uint8_t>(e.allocated),
+                   static_cast<std::uint8_t>(e.released), e.block, e.block_size};
+}
+
 std::size_t copy_errors(ExitError* out) {
   Errors& e = g_state.errors;
   SpinGuard guard(e.lock);
   for (std::uint32_t i = 0; i < e.kept; ++i) {
     const Errors::Entry& x = e.entries[i];
-    out[i] = ExitError{static_cast<std::uint8_t>(x.kind), x.has_alloc, x.has_free, x.address, x.stack,
-                       x.alloc_stack, x.free_stack, x.detail, static_cast<std::uint8_t>(x.allocated),
-                       static_cast<std::uint8_t>(x.released)};
+    out[i] = exit_error(x);
   }
   return e.kept;
 }
@@ -312,9 +316,7 @@ void write_exit_report() {
 void abort_on_error(const Errors::Entry& e) {
   tl_busy_forever();
   ExitData data = base_data();
-  ExitError error{static_cast<std::uint8_t>(e.kind), e.has_alloc, e.has_free, e.address, e.stack,
-                  e.alloc_stack, e.free_stack, e.detail, static_cast<std::uint8_t>(e.allocated),
-                  static_cast<std::uint8_t>(e.released)};
+  ExitError error = exit_error(e);
   data.errors = &error;
   data.n_errors = 1;
   data.errors_total = 1;

@@ -76,11 +76,12 @@ Json peak_json(const PeakSite& p) {
   return Json{{"bytes", p.bytes}, {"blocks", p.blocks}, {"stack", stack_json(p.stack)}};
 }
 
-// detail is not in the DESIGN.md listing (an added field); absent is null, as elsewhere.
+// detail and block are not in the DESIGN.md listing (added fields); absent is null, as elsewhere.
 Json error_json(const HeapError& e) {
   return Json{{"kind", e.kind},
               {"address", hex(e.address)},
               {"detail", e.detail.empty() ? Json(nullptr) : Json(e.detail)},
+              {"block", e.block ? Json{{"address", hex(e.block->address)}, {"size", e.block->size}} : Json(nullptr)},
               {"stack", stack_json(e.stack)},
               {"alloc_stack", optional_stack_json(e.alloc_stack)},
               {"free_stack", optional_stack_json(e.free_stack)}};
@@ -297,6 +298,13 @@ HeapError read_error(const Json& j, const std::string& at) {
   read(j, at, "kind", e.kind);
   read_hex(j, at, "address", e.address);
   read(j, at, "detail", e.detail);
+  if (member(j, "block")) {
+    const std::string block_at = join(at, "block");
+    const Json& b = object_at(j, at, "block");
+    HeapError::Block& block = e.block.emplace();
+    read_hex(b, block_at, "address", block.address);
+    read(b, block_at, "size", block.size);
+  }
   e.stack = read_stack(j, at, "stack");
   e.alloc_stack = read_optional_stack(j, at, "alloc_stack");
   e.free_stack = read_optional_stack(j, at, "free_stack");

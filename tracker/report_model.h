@@ -70,6 +70,13 @@ struct HeapError {
   std::optional<Stack> alloc_stack;
   std::optional<Stack> free_stack;
   std::string detail;  // what exactly was wrong, e.g. "sized delete with a different size"
+  // An invalid free of a pointer into a live block: that block (alloc_stack is where it was
+  // allocated).
+  struct Block {
+    std::uint64_t address = 0;
+    std::uint64_t size = 0;
+  };
+  std::optional<Block> block;
 };
 
 struct TimelinePoint {

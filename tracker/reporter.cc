@@ -311,6 +311,14 @@ HeapError heap_error(const ExitData& d, const ExitError& e) {
   if (e.kind == 2 && allocated != AllocKind::kInternal && released != AllocKind::kInternal &&
       h.detail == kWrongFamily)  // name both ends
     h.detail = fmt::format("allocated with {}, released with {}", alloc_call_name(allocated), release_call_name(released));
+  if (e.block != 0) {
+    h.block = HeapError::Block{e.block, e.block_size};
+    const std::uint64_t offset = e.address - e.block;
+    h.detail = offset < e.block_size
+                   ? fmt::format("{} bytes inside a {}-byte block at {:#x}", offset, e.block_size, e.block)
+                   : fmt::format("{} bytes past the end of a {}-byte block at {:#x}", offset - e.block_size,
+                                 e.block_size, e.block);
+  }
   h.stack = raw_stack(d, e.stack);
   if (e.has_alloc) h.alloc_stack = raw_stack(d, e.alloc_stack);
   if (e.has_free) h.free_stack = raw_stack(d, e.free_stack);

@@ -84,6 +84,8 @@ struct ExitError {
   std::uint32_t stack, alloc_stack, free_stack;
   const char* detail;
   std::uint8_t allocated, released;  // a mismatched free's AllocKinds (kInternal: none)
+  std::uintptr_t block;               // an invalid free into a live block: its start (0: none)
+  std::uint64_t block_size;           // and its size
 };
 struct ExitPoint {
   std::uint64_t t_us;

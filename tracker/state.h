@@ -91,6 +91,10 @@ struct Errors {
     const char* detail;  // static text: what did not match
     // A mismatched free: the families of the allocation and of the release (kInternal: none).
     AllocKind allocated = AllocKind::kInternal, released = AllocKind::kInternal;
+    // An invalid free into a live block: where that block starts (0: none) and its size; its
+    // allocation stack is alloc_stack.
+    std::uintptr_t block = 0;
+    std::uint64_t block_size = 0;
   };
   SpinLock lock;
   Entry entries[kMax] HL_GUARDED_BY(lock) = {};

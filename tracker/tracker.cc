@@ -438,16 +438,18 @@ namespace {
 // 16 frames say where, at a fraction of the unwinding (memcheck shows 12 by default).
 constexpr int kFreeStackFrames = 16;
 
-// released: for a mismatched free, the family of the call that released the block.
+// released: for a mismatched free, the family of the call that released the block. block: for
+// an invalid free into a live block, where that block starts (rel holds its record).
 HL_NOINLINE void report_misuse(Errors::Kind kind, std::uintptr_t addr, std::uint32_t stack,
                                const Release* rel, const char* detail,
-                               AllocKind released = AllocKind::kInternal) {
+                               AllocKind released = AllocKind::kInternal, std::uintptr_t block = 0) {
   Errors& e = g_state.errors;
   e.total.fetch_add(1, std::memory_order_relaxed);
   Errors::Entry entry{kind, false, false, addr, stack, 0, 0, detail};
   if (kind == Errors::kMismatchedFree && rel && released != AllocKind::kInternal)
     entry.allocated = rel->record.kind(), entry.released = released;
   if (rel && rel->verdict == Release::kLive) entry.has_alloc = true, entry.alloc_stack = rel->record.stack();
+  if (block != 0) entry.block = block, entry.block_size = rel->record.size();
   if (rel && rel->verdict == Release::kDoubleFree) {
     entry.has_alloc = entry.has_free = true;
     entry.alloc_stack = rel->freed.alloc_stack;
@@ -458,6 +460,18 @@ HL_NOINLINE void report_misuse(Errors::Kind kind, std::uintptr_t addr, std::uint
     if (e.kept < Errors::kMax) e.entries[e.kept++] = entry;
   }
   if (!std::strcmp(g_state.options.on_error, "abort")) abort_on_error(entry);
+}
+
+// A free of a pointer into a live block past its start: where that block starts (0: no such
+// block), with its record in *out as if it were released.
+std::uintptr_t live_block_around(std::uintptr_t addr, Release* out) {
+  const std::uintptr_t start =
+      g_state.pool.block_containing ? g_state.pool.block_containing(reinterpret_cast<void*>(addr)) : 0;
+  if (start == 0 || start == addr || !g_state.ledger.find(start, &out->record) ||
+      out->record.kind() == AllocKind::kInternal)
+    return 0;
+  out->verdict = Release::kLive;
+  return start;
 }
 
 // Which entry point families may release a block allocated by which.
@@ -511,10 +525,13 @@ void on_release(void* p, AllocKind kind, std::size_t size, std::size_t align, Fr
   if (g_state.quarantine.recall(addr, &rel.freed)) {
     rel.verdict = Release::kDoubleFree;
     report_misuse(Errors::kDoubleFree, addr, stack, &rel, "freed twice");
-  } else if (g_state.pool.was_block && g_state.pool.was_block(p))
+  } else if (g_state.pool.was_block && g_state.pool.was_block(p)) {
     report_misuse(Errors::kDoubleFree, addr, stack, nullptr, "freed twice (first free no longer remembered)");
-  else
+  } else if (Release inside; const std::uintptr_t block = live_block_around(addr, &inside)) {
+    report_misuse(Errors::kInvalidFree, addr, stack, &inside, "inside a heap block", AllocKind::kInternal, block);
+  } else {
     report_misuse(Errors::kInvalidFree, addr, stack, nullptr, "not the start of a heap block");
+  }
 }
 
 bool release_held() {

@@ -61,10 +61,11 @@ void note_unload();
 bool is_live(const void* p);
 
 // What the tracker asks of the pools, passed in by the shim: whether an unknown pointer was ever a
-// block start, whether the calling thread holds one of their locks, and how the quarantine reads
-// and gives back blocks.
+// block start, which block slot a pointer points into, whether the calling thread holds one of
+// their locks, and how the quarantine reads and gives back blocks.
 struct PoolProbes {
   bool (*was_block)(const void*);
+  std::uintptr_t (*block_containing)(const void*);
   bool (*lock_held)();
   Quarantine::Hooks quarantine;
 };

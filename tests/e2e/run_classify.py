@@ -446,9 +446,22 @@ class Classify(hl.HeapledgerTest):
         self.assertEqual(r["summary"]["leaked_bytes"], 0, hl.describe_leaks(r))
 
     def test_invalid_free(self):
+        # A pointer into a live block names that block and where it was allocated (it said only
+        # "not the start of a heap block"); any other pointer gets no block.
         r = self.misuse_report()
-        self.assertEqual(len(errors_of(r, "invalid_free", "interior_free_site")), 1)
-        self.assertEqual(len(errors_of(r, "invalid_free", "stack_free_site")), 1)
+        for site, offset, size, detail in (
+                ("interior_free_site", 8, 64, "8 bytes inside a 64-byte block"),
+                ("large_interior_free_site", 40000, 100000, "40000 bytes inside a 100000-byte block"),
+                ("slack_free_site", 104, 100, "4 bytes past the end of a 100-byte block")):
+            [e] = errors_of(r, "invalid_free", site)
+            self.assertEqual(e["block"]["size"], size, e)
+            self.assertEqual(int(e["address"], 16) - int(e["block"]["address"], 16), offset, e)
+            self.assertEqual(e["detail"], f"{detail} at {e['block']['address']}", e)
+            self.assertTrue(hl.function_matches(e["alloc_stack"][0], "main"), e["alloc_stack"])
+        [e] = errors_of(r, "invalid_free", "stack_free_site")
+        self.assertIsNone(e["block"], e)
+        self.assertIsNone(e["alloc_stack"], e)
+        self.assertEqual(e["detail"], "not the start of a heap block", e)
 
     def test_mismatched_free(self):
         r = self.misuse_report()
@@ -460,8 +473,8 @@ class Classify(hl.HeapledgerTest):
             [e] = errors_of(r, "mismatched_free", site)
             self.assertIsNotNone(e["alloc_stack"], site)
             self.assertEqual(e["detail"], detail, site)
-        self.assertEqual(r["summary"]["errors"], 7)
-        self.assertEqual(len(r["errors"]), 7)
+        self.assertEqual(r["summary"]["errors"], 9)
+        self.assertEqual(len(r["errors"]), 9)
         # The rejected frees left the heap alone and nothing the program freed properly leaked.
         self.assertEqual(r["summary"]["leaked_bytes"], 0, hl.describe_leaks(r))
 

@@ -80,6 +80,23 @@ TEST(Pool, AllocationsInsideTheirClassListsAreServedFromAnotherClass) {
   }
 }
 
+// For an invalid free: the block a pointer points into, small or large.
+TEST(Pool, BlockContainingAnInteriorPointer) {
+  auto* small = static_cast<char*>(pool::alloc(100));
+  auto* large = static_cast<char*>(pool::alloc(100000));
+  const auto start = [](const char* p) { return reinterpret_cast<std::uintptr_t>(p); };
+  EXPECT_EQ(pool::block_containing(small), start(small));
+  EXPECT_EQ(pool::block_containing(small + 111), start(small));  // its 112-byte slot
+  EXPECT_EQ(pool::block_containing(small + 112), start(small) + 112);  // the next slot
+  EXPECT_EQ(pool::block_containing(large + 40000), start(large));
+  EXPECT_EQ(pool::block_containing(large + 100000 - 1), start(large));
+  int local = 0;
+  EXPECT_EQ(pool::block_containing(&local), 0u);
+  pool::free(small);
+  pool::free(large);
+  EXPECT_EQ(pool::block_containing(large + 40000), 0u);  // unmapped, no longer a block
+}
+
 TEST(Pool, ClassFollowsFromAddress) {
   for (std::size_t size : {1, 16, 17, 200, 1024, 4000, 32768}) {
     void* p = pool::alloc(size);

@@ -80,7 +80,10 @@ Report full_report() {
                  Stack{frame(0x401500, "/tmp/demo", 0x1500, "g", std::nullopt, 5)}),
       heap_error("invalid_free", 0x10, {}, std::nullopt, Stack{}),
       heap_error("mismatched_free", 0x20, {}, std::nullopt, std::nullopt,
-                 "sized delete with a different size")};
+                 "sized delete with a different size"),
+      heap_error("invalid_free", 0x5010, {}, Stack{frame(0x401600, "/tmp/demo", 0x1600, "h", "/a.c", 9)},
+                 std::nullopt, "16 bytes inside a 64-byte block at 0x5000")};
+  r.errors.back().block = HeapError::Block{0x5000, 64};
   r.timeline = {{0.0, 0}, {10.25, 819200}, {12.5, 1536}};
   r.scan = ScanInfo{3.75, 4, 3, 65536, 1536};
   r.suppressions = {{"^libfoo*", 3, 48}, {"leak_other", 1, 16}};  // the 64 suppressed bytes
@@ -157,6 +160,11 @@ void expect_report_eq(const Report& a, const Report& b) {
     EXPECT_EQ(a.errors[i].kind, b.errors[i].kind);
     EXPECT_EQ(a.errors[i].address, b.errors[i].address);
     EXPECT_EQ(a.errors[i].detail, b.errors[i].detail);
+    ASSERT_EQ(a.errors[i].block.has_value(), b.errors[i].block.has_value());
+    if (a.errors[i].block) {
+      EXPECT_EQ(a.errors[i].block->address, b.errors[i].block->address);
+      EXPECT_EQ(a.errors[i].block->size, b.errors[i].block->size);
+    }
     expect_stack_eq(a.errors[i].stack, b.errors[i].stack);
     expect_optional_stack_eq(a.errors[i].alloc_stack, b.errors[i].alloc_stack);
     expect_optional_stack_eq(a.errors[i].free_stack, b.errors[i].free_stack);
@@ -270,7 +278,7 @@ TEST(ReportJson, CompactOutputOfSmallReportIsExact) {
             R"({"address":"0x1a2b","module":"/lib/y.so","offset":"0x2b",)"
             R"("function":null,"file":null,"line":null}]}],)"
             R"("peak":[],)"
-            R"("errors":[{"kind":"double_free","address":"0xbeef","detail":null,"stack":[],)"
+            R"("errors":[{"kind":"double_free","address":"0xbeef","detail":null,"block":null,"stack":[],)"
             R"("alloc_stack":null,"free_stack":[]}],)"
             R"("timeline":[{"t_ms":1.0,"bytes":16}],)"
             R"("scan":null,"suppressions":[]})");
@@ -301,7 +309,8 @@ TEST(ReportJson, KeysAreTheSchemaKeysInSchemaOrder) {
             (Keys{"address", "module", "offset", "function", "file", "line"}));
   EXPECT_EQ(keys(doc["peak"][0]), (Keys{"bytes", "blocks", "stack"}));
   EXPECT_EQ(keys(doc["errors"][0]),
-            (Keys{"kind", "address", "detail", "stack", "alloc_stack", "free_stack"}));
+            (Keys{"kind", "address", "detail", "block", "stack", "alloc_stack", "free_stack"}));
+  EXPECT_EQ(keys(doc["errors"][3]["block"]), (Keys{"address", "size"}));
   EXPECT_EQ(keys(doc["timeline"][0]), (Keys{"t_ms", "bytes"}));
   EXPECT_EQ(keys(doc["scan"]), (Keys{"milliseconds", "threads", "threads_stopped", "root_bytes",
                                      "heap_bytes_scanned"}));
@@ -330,6 +339,9 @@ TEST(ReportJson, ValuesHaveSchemaTypes) {
   EXPECT_EQ(doc["errors"][1]["free_stack"], Json::array());
   EXPECT_TRUE(doc["errors"][1]["detail"].is_null());
   EXPECT_EQ(doc["errors"][2]["detail"], "sized delete with a different size");
+  EXPECT_TRUE(doc["errors"][2]["block"].is_null());
+  EXPECT_EQ(doc["errors"][3]["block"]["address"], "0x5000");
+  EXPECT_TRUE(doc["errors"][3]["block"]["size"].is_number_unsigned());
   EXPECT_TRUE(doc["scan"]["milliseconds"].is_number_float());
   EXPECT_TRUE(doc["scan"]["threads"].is_number_unsigned());
   EXPECT_EQ(doc["suppressions"][0]["pattern"], "^libfoo*");
@@ -740,20 +752,25 @@ TEST(ReportText, LeaksSuppressTheNoLeaksLine) {
 TEST(ReportText, HeapErrorsWithTheirStacks) {
   std::string text = render_text(full_report());
   std::size_t a = position(text,
-                           "==4242== HEAP ERROR 1 of 3: double free of 0xdead0\n"
+                           "==4242== HEAP ERROR 1 of 4: double free of 0xdead0\n"
                            "==4242==     #0 0x401400 f  a.c:1\n"
                            "==4242==   allocated at:\n"
                            "==4242==     #0 0x401500 g  (demo)\n");
   std::size_t b = position(text,
-                           "==4242== HEAP ERROR 2 of 3: invalid free of 0x10 (not a heap block)\n"
+                           "==4242== HEAP ERROR 2 of 4: invalid free of 0x10 (not a heap block)\n"
                            "==4242==     (no stack recorded)\n"
                            "==4242==   freed at:\n==4242==     (no stack recorded)\n");
   std::size_t c = position(text,
-                           "==4242== HEAP ERROR 3 of 3: mismatched free of 0x20 (sized delete "
+                           "==4242== HEAP ERROR 3 of 4: mismatched free of 0x20 (sized delete "
                            "with a different size)\n==4242==     (no stack recorded)\n");
+  std::size_t d = position(text,
+                           "==4242== HEAP ERROR 4 of 4: invalid free of 0x5010 (16 bytes inside a "
+                           "64-byte block at 0x5000)\n==4242==     (no stack recorded)\n"
+                           "==4242==   allocated at:\n==4242==     #0 0x401600 h  a.c:9\n");
   EXPECT_LT(a, b);
   EXPECT_LT(b, c);
-  EXPECT_LT(c, position(text, "LEAK 1 of"));  // errors come before leaks
+  EXPECT_LT(c, d);
+  EXPECT_LT(d, position(text, "LEAK 1 of"));  // errors come before leaks
 }
 
 TEST(ReportText, PeakCallSites) {
@@ -853,8 +870,8 @@ TEST(ReportText, ErrorsOnlyStillCapsTheErrors) {
   o.errors_only = true;
   o.max_leaks = 1;
   std::string text = render_text(r, o);
-  position(text, "HEAP ERROR 1 of 3: double free");
-  EXPECT_TRUE(has_line(text, "==4242== ... and 2 more heap errors — see the JSON report")) << text;
+  position(text, "HEAP ERROR 1 of 4: double free");
+  EXPECT_TRUE(has_line(text, "==4242== ... and 3 more heap errors — see the JSON report")) << text;
   EXPECT_EQ(text.find("HEAP ERROR 2"), std::string::npos) << text;
 }
 
