@@ -41,7 +41,8 @@ void release_block(void* p) { pool::free(p); }
 
 // Priority 101: before any constructor of ours or of the program that could allocate.
 __attribute__((constructor(101))) void library_start() {
-  tracker::set_pool_probes({pool::owns_block_start, pool::block_containing, pool::lock_held_by_this_thread,
+  tracker::set_pool_probes({pool::owns_block_start, pool::block_containing,
+                            pool::lock_held_by_this_thread,
                             {pool::read_block_start, pool::hold_large, release_block}});
   tracker::start();
   // Registered for no library (pthread_atfork would name ours): handlers registered for a

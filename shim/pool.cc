@@ -453,11 +453,17 @@ void* realloc_large(void* p, std::size_t size) {
 }
 
 namespace {
+// The start of the slot of small class cls that addr falls in, if that slot has been carved
+// (handed out at least once); else 0.
+std::uintptr_t carved_slot(std::uintptr_t addr, unsigned cls) {
+  const std::uintptr_t start = g_region.base + (std::uintptr_t{cls} << g_region.shift) + class_offset(cls);
+  if (addr < start || addr >= carved_end(cls)) return 0;
+  return addr - (addr - start) % kClassSize[cls];
+}
 // Whether p is the start of a block slot of small class cls carved at least once.
 bool small_block_start(const void* p, unsigned cls) {
-  auto addr = reinterpret_cast<std::uintptr_t>(p);
-  std::uintptr_t start = g_region.base + (std::uintptr_t{cls} << g_region.shift) + class_offset(cls);
-  return addr >= start && (addr - start) % kClassSize[cls] == 0 && addr < carved_end(cls);
+  const auto addr = reinterpret_cast<std::uintptr_t>(p);
+  return carved_slot(addr, cls) == addr;
 }
 }  // namespace
 
@@ -469,12 +475,7 @@ bool owns_block_start(const void* p) {
 
 std::uintptr_t block_containing(const void* p) {
   const auto addr = reinterpret_cast<std::uintptr_t>(p);
-  if (const int cls = small_class_of(p); cls >= 0) {
-    const std::uintptr_t start =
-        g_region.base + (std::uintptr_t{static_cast<unsigned>(cls)} << g_region.shift) + class_offset(cls);
-    if (addr < start || addr >= carved_end(static_cast<unsigned>(cls))) return 0;
-    return addr - (addr - start) % kClassSize[cls];
-  }
+  if (const int cls = small_class_of(p); cls >= 0) return carved_slot(addr, static_cast<unsigned>(cls));
   TryGuard guard(g_large_lock);
   if (!guard) return 0;
   std::uintptr_t found = 0;

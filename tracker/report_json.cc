@@ -81,7 +81,8 @@ Json error_json(const HeapError& e) {
   return Json{{"kind", e.kind},
               {"address", hex(e.address)},
               {"detail", e.detail.empty() ? Json(nullptr) : Json(e.detail)},
-              {"block", e.block ? Json{{"address", hex(e.block->address)}, {"size", e.block->size}} : Json(nullptr)},
+              {"block", e.block ? Json{{"address", hex(e.block->address)}, {"size", e.block->size}}
+                                : Json(nullptr)},
               {"stack", stack_json(e.stack)},
               {"alloc_stack", optional_stack_json(e.alloc_stack)},
               {"free_stack", optional_stack_json(e.free_stack)}};
