@@ -68,6 +68,59 @@ SpinLock g_large_lock;
 AddressMap<LargeBlock> g_large HL_GUARDED_BY(g_large_lock);
 std::size_t g_large_live HL_GUARDED_BY(g_large_lock) = 0;
 
+// How many of the central lists' and the large-block registry's locks this thread holds (or is
+// about to take). Nonzero on the way in means a signal handler interrupted the thread in there.
+constinit thread_local std::uint32_t tl_locks_held HL_TLS = 0;
+
+// Takes a central list's lock or the large-block registry's. Not at all when this thread holds
+// it already (see TryGuard: the caller then gives up). And from a signal handler that
+// interrupted its thread inside another of them, it only tries for a while: two such handlers
+// on two threads, each waiting for the lock the other one's thread holds, waited forever.
+class PoolGuard {
+ public:
+  explicit PoolGuard(SpinLock& l) : l_(l) {
+    if (l.held_by_this_thread()) return;
+    const bool nested = tl_locks_held != 0;
+    ++tl_locks_held;  // before the lock: a handler from here on only tries
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    held_ = nested ? try_for_a_while(l) : (l.lock(), true);
+    if (!held_) --tl_locks_held;
+  }
+  ~PoolGuard() {
+    if (!held_) return;
+    l_.unlock();
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    --tl_locks_held;
+  }
+  explicit operator bool() const { return held_; }
+  PoolGuard(const PoolGuard&) = delete;
+  PoolGuard& operator=(const PoolGuard&) = delete;
+
+ private:
+  static bool try_for_a_while(SpinLock& l) {
+    for (int i = 0; i < 64; ++i) {
+      if (l.try_lock()) return true;
+      __builtin_ia32_pause();
+    }
+    return false;
+  }
+  SpinLock& l_;
+  bool held_ = false;
+};
+
+// Takes a bin out of use while its blocks are being handed to the central lists: no room and no
+// blocks, so a signal handler on this thread meanwhile goes to the central lists itself and
+// never takes or caches one of them. Returns how many blocks it held; the caller puts the bin
+// back (count first, then limit) or leaves it empty.
+std::uint32_t detach(Bin& bin) {
+  bin.limit = 0;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  // One instruction, so a handler's pop cannot land between reading the count and clearing it.
+  const std::uint32_t count = __atomic_exchange_n(&bin.count, 0u, __ATOMIC_RELAXED);
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  return count;
+}
+
 // The slots of one thread's bins, every class's in one array. Arrays come from internal memory
 // (the exit scan must not take the stale addresses beyond each bin's count for pointers of the
 // program's), a few dozen to a mapping, and an exited thread's array goes to the next new thread.
@@ -297,7 +350,7 @@ std::uint32_t take_free(Central& c, unsigned cls, std::uint32_t want, void** out
 // Fills out[] for class `cls` from the central lists (or fresh memory); returns how many.
 std::uint32_t take_blocks(unsigned cls, void** out) {
   Central& c = g_central[cls];
-  TryGuard guard(c.lock);
+  PoolGuard guard(c.lock);
   if (!guard) return 0;
   if (std::uint32_t n = take_free(c, cls, batch_size(cls), out)) return n;
   return carve(c, cls, batch_size(cls), out);
@@ -312,12 +365,10 @@ void thread_exit(void*) {
   for (unsigned cls = 0; cls < kNumClasses; ++cls) {
     Bin& bin = tl_cache.bins[cls];
     void** const slots = bin.slots;
-    const std::uint32_t count = bin.count;
-    bin.count = 0;  // first, alone: a handler that sees slots cleared must see no blocks
-    std::atomic_signal_fence(std::memory_order_seq_cst);
-    bin = Bin{nullptr, 0, 0};
+    const std::uint32_t count = detach(bin);
+    bin.slots = nullptr;
     Central& c = g_central[cls];
-    TryGuard guard(c.lock);  // held by this thread only if a handler exits the thread from inside
+    PoolGuard guard(c.lock);  // held by this thread only if a handler exits the thread from inside
     if (!guard) continue;     // the lists: then its blocks are leaked
     for (std::uint32_t i = 0; i < count; ++i) push_one(c, cls, slots[i]);
   }
@@ -337,45 +388,42 @@ void cache_or_return(unsigned cls, void* const* blocks, std::uint32_t n) {
   bin.count = count + kept;
   if (kept == n) return;
   Central& c = g_central[cls];
-  TryGuard guard(c.lock);
+  PoolGuard guard(c.lock);
   if (!guard) return;  // a handler's allocation inside this class's lists: leaked
   for (std::uint32_t i = kept; i < n; ++i) push_one(c, cls, blocks[i]);
 }
 
-// The class to serve a request for class cls from: cls itself, unless this thread holds its
-// lists, which means a signal handler's allocation interrupted the thread in there (refilling or
-// flushing that class, say). Then the next class up whose blocks keep cls's promises (size, and
-// alignment: a multiple of the largest power of two dividing cls's size) and whose lists are
-// free: failing that allocation would end the program when it was glibc's own (the dynamic TLS
-// of a thread's first handler: "cannot allocate memory for thread-local data: ABORT").
-unsigned class_to_serve(unsigned cls) {
-  const std::uint32_t align = kClassSize[cls] & (~kClassSize[cls] + 1);
-  for (unsigned c = cls; c < kNumClasses; ++c)
-    if (kClassSize[c] % align == 0 && !g_central[c].lock.held_by_this_thread()) return c;
-  return kNumClasses;
-}
-
 }  // namespace
 
+// Blocks come from class cls's lists, or, when those give none, from the next class up whose
+// blocks keep cls's promises (size, and alignment: a multiple of the largest power of two
+// dividing cls's size), and past the last class from a mapping of their own. Giving none means
+// a signal handler interrupted this thread inside them (refilling or flushing that class, say),
+// or another thread's handler holds them while waiting for one this thread holds; or the class's
+// address space (64 GiB) is used up. Failing there ended the program when the allocation was
+// glibc's own (the dynamic TLS of a thread's first handler: "cannot allocate memory for
+// thread-local data: ABORT").
 void* alloc_small_slow(unsigned cls) {
   if (HL_UNLIKELY(!ensure_ready())) return nullptr;
   if (tl_cache.state == kUnregistered) register_thread();
-  const unsigned from = class_to_serve(cls);
-  if (HL_UNLIKELY(from == kNumClasses)) return nullptr;
+  const std::uint32_t align = kClassSize[cls] & (~kClassSize[cls] + 1);
   void* got[64];
-  std::uint32_t n = take_blocks(from, got);
-  if (!n) return nullptr;  // the class's address space (64 GiB) is used up
-  void* p = got[n - 1];
-  cache_or_return(from, got, n - 1);
-  return p;
+  for (unsigned from = cls; from < kNumClasses; ++from) {
+    if (kClassSize[from] % align != 0) continue;
+    if (const std::uint32_t n = take_blocks(from, got)) {
+      cache_or_return(from, got, n - 1);
+      return got[n - 1];
+    }
+  }
+  return alloc_large(kClassSize[cls], align);
 }
 
 void free_small_slow(void* p, unsigned cls) {
   if (tl_cache.state == kUnregistered) register_thread();
   Bin& bin = tl_cache.bins[cls];
-  if (tl_cache.state != kActive) {
-    Central& c = g_central[cls];
-    TryGuard guard(c.lock);
+  Central& c = g_central[cls];
+  if (tl_cache.state != kActive || bin.limit == 0) {  // uncached, or a handler inside a flush
+    PoolGuard guard(c.lock);
     if (guard) push_one(c, cls, p);
     return;
   }
@@ -383,20 +431,24 @@ void free_small_slow(void* p, unsigned cls) {
     bin.slots[bin.count++] = p;
     return;
   }
-  // Full: p and the most recently freed blocks, batch_size in all, go to the central lists. They
-  // leave the bin (copied, then one store) before they are handed over, so a signal handler's
-  // malloc meanwhile cannot take one of them too.
-  Central& c = g_central[cls];
-  TryGuard guard(c.lock);
-  if (!guard) return;  // a signal handler's free on a thread inside this class's lists: leaked
-  void* moving[64];
-  const std::uint32_t n = batch_size(cls) - 1;
-  const std::uint32_t from = bin.count - n;
-  for (std::uint32_t i = 0; i < n; ++i) moving[i] = bin.slots[from + i];
-  std::atomic_signal_fence(std::memory_order_seq_cst);  // copied before they leave the bin
-  bin.count = from;
-  push_one(c, cls, p);
-  for (std::uint32_t i = 0; i < n; ++i) push_one(c, cls, moving[i]);
+  // Full: p and the most recently freed blocks, batch_size in all, go to the central lists. The
+  // bin is out of use meanwhile (a handler may also have taken some of its blocks since the
+  // check above: it hands over what is there).
+  const std::uint32_t limit = bin.limit;
+  const std::uint32_t count = detach(bin);
+  const std::uint32_t n = std::min(batch_size(cls) - 1, count);
+  std::uint32_t keep = count;
+  {
+    PoolGuard guard(c.lock);
+    if (guard) {  // else a handler's free on a thread inside this class's lists: p is leaked
+      keep = count - n;
+      push_one(c, cls, p);
+      for (std::uint32_t i = 0; i < n; ++i) push_one(c, cls, bin.slots[keep + i]);
+    }
+  }
+  bin.count = keep;
+  std::atomic_signal_fence(std::memory_order_seq_cst);  // its blocks count before it has room
+  bin.limit = limit;
 }
 
 void* alloc_large(std::size_t size, std::size_t align) {
@@ -405,7 +457,7 @@ void* alloc_large(std::size_t size, std::size_t align) {
   if (length == 0) length = os::kPageSize;
   void* p = align > os::kPageSize ? os::map_aligned(length, align) : os::map(length);
   if (!p) return nullptr;
-  TryGuard guard(g_large_lock);
+  PoolGuard guard(g_large_lock);
   if (!guard || !g_large.insert(reinterpret_cast<std::uintptr_t>(p), LargeBlock{length})) {
     os::unmap(p, length);
     return nullptr;
@@ -417,7 +469,7 @@ void* alloc_large(std::size_t size, std::size_t align) {
 bool free_large(void* p) {
   LargeBlock block;
   {
-    TryGuard guard(g_large_lock);
+    PoolGuard guard(g_large_lock);
     if (!guard) return true;  // ours, but the registry is mid-update: leaked (see TryGuard)
     if (!g_large.erase(reinterpret_cast<std::uintptr_t>(p), &block)) return false;
     g_large_live -= block.length;
@@ -427,7 +479,7 @@ bool free_large(void* p) {
 }
 
 std::size_t large_usable_size(const void* p) {
-  TryGuard guard(g_large_lock);
+  PoolGuard guard(g_large_lock);
   if (!guard) return 0;
   LargeBlock* block = g_large.find(reinterpret_cast<std::uintptr_t>(p));
   return block ? block->length : 0;
@@ -438,7 +490,7 @@ void* realloc_large(void* p, std::size_t size) {
   if (size > (std::size_t{1} << 47) || length == 0) return nullptr;
   LargeBlock old;
   {
-    TryGuard guard(g_large_lock);
+    PoolGuard guard(g_large_lock);
     if (!guard || !g_large.erase(reinterpret_cast<std::uintptr_t>(p), &old)) return nullptr;
   }
   void* q = length == old.length ? p : os::remap(p, old.length, length);
@@ -476,7 +528,7 @@ bool owns_block_start(const void* p) {
 std::uintptr_t block_containing(const void* p) {
   const auto addr = reinterpret_cast<std::uintptr_t>(p);
   if (const int cls = small_class_of(p); cls >= 0) return carved_slot(addr, static_cast<unsigned>(cls));
-  TryGuard guard(g_large_lock);
+  PoolGuard guard(g_large_lock);
   if (!guard) return 0;
   std::uintptr_t found = 0;
   g_large.for_each([&](std::uintptr_t start, const LargeBlock& b) {
@@ -494,7 +546,7 @@ bool read_block_start(const void* p, std::uintptr_t out[2]) {
   }
   // A large block's record is kept here, not in its memory (which the program may have made
   // inaccessible, or which a racing free may be about to hand to the quarantine).
-  TryGuard guard(g_large_lock);
+  PoolGuard guard(g_large_lock);
   LargeBlock* block = guard ? g_large.find(reinterpret_cast<std::uintptr_t>(p)) : nullptr;
   if (!block || block->held[0] == 0) return false;
   std::memcpy(out, block->held, sizeof block->held);
@@ -503,7 +555,7 @@ bool read_block_start(const void* p, std::uintptr_t out[2]) {
 
 std::size_t hold_large(const void* p, const std::uintptr_t record[2]) {
   if (small_class_of(p) >= 0) return 0;
-  TryGuard guard(g_large_lock);
+  PoolGuard guard(g_large_lock);
   if (!guard) return kRegistryBusy;
   LargeBlock* block = g_large.find(reinterpret_cast<std::uintptr_t>(p));
   if (!block) return 0;
@@ -527,7 +579,7 @@ bool lock_held_by_this_thread() {
 }
 
 void with_class_lists_held(unsigned cls, void (*f)(void*), void* arg) {
-  SpinGuard guard(g_central[cls].lock);
+  PoolGuard guard(g_central[cls].lock);
   f(arg);
 }
 

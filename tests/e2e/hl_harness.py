@@ -62,7 +62,10 @@ def run(argv, env=None, cwd=None, stdin_bytes=None, timeout=100):
     try:
         out, err = proc.communicate(stdin_bytes, timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:  # the whole group ended just now
+            pass
         out, err = proc.communicate()
         raise AssertionError(f"timed out after {timeout}s: {argv!r}\n"
                              f"stderr tail: {err.decode(errors='replace')[-2000:]}")

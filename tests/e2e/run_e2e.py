@@ -541,6 +541,17 @@ class E2E(hl.HeapledgerTest):
                 self.assertEqual(res.returncode, 0, res.describe())
                 self.assertEqual(res.stdout, f"signal_thread_exit: survived {threads} threads\n", (options, mode))
 
+    def test_signal_handlers_inside_each_others_classes(self):
+        """Two threads, each handler allocating a class that the other thread's code holds the
+        lists of now and then: a handler that found its class's lists held by its own thread got
+        null; then, served from the next class, two such handlers waited for each other's locks
+        for good; and a handler that took blocks from a bin being flushed made the flush read
+        outside the bin (a crash every run)."""
+        for options in ("track=0", "log=none"):
+            res = hl.run_preloaded([self.program("signal_cross_classes"), "2", "20000"], options, timeout=60)
+            self.assertEqual(res.returncode, 0, res.describe())
+            self.assertEqual(res.stdout, "signal_cross_classes: 2 threads x 20000 rounds\n", options)
+
     def test_late_tls_destructors(self):
         """A TLS destructor that runs after heapledger's own thread-exit work frees (and, once,
         leaks): its stacks are the calling frame alone. A full walk there went to libunwind, whose

@@ -54,16 +54,17 @@ TEST(Pool, ThreadCachesAreReusedAcrossThreads) {
 }
 
 // A signal handler's allocation on a thread that was inside a class's central lists (refilling or
-// flushing it) is served from a class further up that keeps the size and alignment promised: it
-// used to fail, and glibc ends the process when that allocation is its own (a thread's dynamic
-// TLS in its first handler).
+// flushing it) is served from a class further up that keeps the size and alignment promised, or
+// past the last class from a mapping of its own: it used to fail, and glibc ends the process when
+// that allocation is its own (a thread's dynamic TLS in its first handler).
 TEST(Pool, AllocationsInsideTheirClassListsAreServedFromAnotherClass) {
   struct Request {
     std::size_t size, align;
     void* got;
   };
   for (Request r : {Request{16, 16, nullptr}, Request{24, 16, nullptr}, Request{64, 64, nullptr},
-                    Request{256, 256, nullptr}, Request{4096, 4096, nullptr}, Request{20000, 16, nullptr}}) {
+                    Request{256, 256, nullptr}, Request{4096, 4096, nullptr}, Request{20000, 16, nullptr},
+                    Request{30000, 16, nullptr}, Request{100, 32768, nullptr}}) {  // the last class: mapped
     const unsigned cls = aligned_size_class(r.size, r.align);
     std::thread([&] {  // a fresh thread: its cache is empty, so the allocation goes to the lists
       pool::with_class_lists_held(cls, [](void* arg) {
