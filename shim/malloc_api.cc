@@ -47,9 +47,10 @@ namespace heapledger::detail {
 void* callocate(std::size_t count, std::size_t size) {
   std::size_t total;
   if (__builtin_mul_overflow(count, size, &total)) return errno = ENOMEM, nullptr;
-  void* p = pool::alloc(total);
-  if (p == nullptr && tracker::active() && tracker::release_held()) p = pool::alloc(total);  // see allocate_slow
-  // Large blocks are fresh mappings, already zero; small blocks may be recycled.
+  // Large blocks asked for zeroed are fresh mappings, already zero; small blocks may be recycled.
+  auto alloc = [total] { return total <= kMaxSmallSize ? pool::alloc(total) : pool::alloc_large(total, kMinAlign, true); };
+  void* p = alloc();
+  if (p == nullptr && tracker::active() && tracker::release_held()) p = alloc();  // see allocate_slow
   if (p && total <= kMaxSmallSize) memset(p, 0, total);
   return served(p, total, AllocKind::kMalloc);
 }

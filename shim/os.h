@@ -19,6 +19,12 @@ void* map_aligned(std::size_t bytes, std::size_t alignment);
 void unmap(void* p, std::size_t bytes);
 // Grows or shrinks a mapping, moving it if needed; nullptr on failure (old mapping intact).
 void* remap(void* p, std::size_t old_bytes, std::size_t new_bytes);
+// Undoes what a program may have done to the pages of a block it freed, before they go to the
+// next one: its protection (a guard page), and the advice that changes what the program sees
+// (left out of a fork's child, wiped in it, left out of core dumps). Locks (mlock) stay, as in
+// glibc's heap: unlocking would also undo mlockall(MCL_FUTURE). False if the OS refused (part of
+// the range is not mapped): then the pages must not be reused.
+bool reset_for_reuse(void* p, std::size_t bytes);
 // Tells the OS the pages' contents are no longer needed (they read back as zero, and cost no
 // memory). False if it refused (pages the program locked with mlock).
 bool discard(void* p, std::size_t bytes);

@@ -71,6 +71,15 @@ void* remap(void* p, std::size_t old_bytes, std::size_t new_bytes) {
   return checked(mremap(p, old_bytes, new_bytes, MREMAP_MAYMOVE));
 }
 
+bool reset_for_reuse(void* p, std::size_t bytes) {
+  ErrnoKeeper keep;
+  if (mprotect(p, bytes, PROT_READ | PROT_WRITE) != 0) return false;
+  // EINVAL: a kernel without that advice (MADV_KEEPONFORK came in 4.14), so never given.
+  for (int advice : {MADV_DOFORK, MADV_KEEPONFORK, MADV_DODUMP})
+    if (madvise(p, bytes, advice) != 0 && errno != EINVAL) return false;
+  return true;
+}
+
 bool discard(void* p, std::size_t bytes) {
   ErrnoKeeper keep;
   return madvise(p, bytes, MADV_DONTNEED) == 0;

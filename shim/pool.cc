@@ -10,6 +10,7 @@
 
 #include "shim/address_map.h"
 #include "shim/os.h"
+#include "shim/span_cache.h"
 #include "shim/spin_lock.h"
 
 namespace heapledger::detail::pool {
@@ -62,11 +63,13 @@ pthread_key_t g_thread_key;
 
 struct LargeBlock {
   std::size_t length;        // bytes mapped, starting at the block
+  std::size_t asked;         // the most the program asked of it, rounded up to pages
   std::uintptr_t held[2]{};  // the quarantine's record while it holds the block; zeros: live
 };
 SpinLock g_large_lock;
 AddressMap<LargeBlock> g_large HL_GUARDED_BY(g_large_lock);
 std::size_t g_large_live HL_GUARDED_BY(g_large_lock) = 0;
+SpanCache g_spans HL_GUARDED_BY(g_large_lock);
 
 // How many of the central lists' and the large-block registry's locks this thread holds (or is
 // about to take). Nonzero on the way in means a signal handler interrupted the thread in there.
@@ -451,14 +454,31 @@ void free_small_slow(void* p, unsigned cls) {
   bin.limit = limit;
 }
 
-void* alloc_large(std::size_t size, std::size_t align) {
+namespace {
+void unmap_spans(const Span* spans, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) os::unmap(reinterpret_cast<void*>(spans[i].start), spans[i].length);
+}
+}  // namespace
+
+// A kept mapping serves the request if one fits (see SpanCache), else a new one. A zeroed block
+// (calloc's) is always a new mapping: already zero, and its pages cost nothing until written.
+void* alloc_large(std::size_t size, std::size_t align, bool zeroed) {
   if (size > (std::size_t{1} << 47)) return nullptr;  // more than the address space
   std::size_t length = (size + os::kPageSize - 1) & ~(os::kPageSize - 1);
   if (length == 0) length = os::kPageSize;
+  if (!zeroed && align <= os::kPageSize) {
+    PoolGuard guard(g_large_lock);
+    const Span s = guard ? g_spans.take(length) : Span{};
+    if (s.start != 0 && g_large.insert(s.start, LargeBlock{s.length, length})) {
+      g_large_live += s.length;
+      return reinterpret_cast<void*>(s.start);
+    }
+    if (s.start != 0) os::unmap(reinterpret_cast<void*>(s.start), s.length);  // the registry is full
+  }
   void* p = align > os::kPageSize ? os::map_aligned(length, align) : os::map(length);
   if (!p) return nullptr;
   PoolGuard guard(g_large_lock);
-  if (!guard || !g_large.insert(reinterpret_cast<std::uintptr_t>(p), LargeBlock{length})) {
+  if (!guard || !g_large.insert(reinterpret_cast<std::uintptr_t>(p), LargeBlock{length, length})) {
     os::unmap(p, length);
     return nullptr;
   }
@@ -466,6 +486,8 @@ void* alloc_large(std::size_t size, std::size_t align) {
   return p;
 }
 
+// A freed mapping goes to the cache as the program got it, whatever it made of its pages (a
+// guard page at its end, say: see os::reset_for_reuse), or else back to the OS.
 bool free_large(void* p) {
   LargeBlock block;
   {
@@ -474,7 +496,13 @@ bool free_large(void* p) {
     if (!g_large.erase(reinterpret_cast<std::uintptr_t>(p), &block)) return false;
     g_large_live -= block.length;
   }
-  os::unmap(p, block.length);
+  Span unmap[SpanCache::kEntries + 1]{{reinterpret_cast<std::uintptr_t>(p), block.length}};
+  std::size_t n = 1;
+  if (block.length <= SpanCache::kMaxSpan && os::reset_for_reuse(p, block.length)) {
+    PoolGuard guard(g_large_lock);
+    if (guard) n = g_spans.put(unmap[0], unmap);
+  }
+  unmap_spans(unmap, n);
   return true;
 }
 
@@ -485,6 +513,13 @@ std::size_t large_usable_size(const void* p) {
   return block ? block->length : 0;
 }
 
+// A block grows in place while its mapping has room (one from the cache may have more than was
+// asked), else it is remapped to at least a quarter more than it had, not to the page it asked
+// for: programs grow buffers by small steps (python3's lists and string builders by an eighth,
+// one page at a time near 32 KiB), and each step would be a system call. The slack is address
+// space only until the program writes into it. A block that shrinks by less than a quarter of
+// the most it asked for stays as it is (python3 trims its string builders, then grows them
+// again); by more, it gives back its tail.
 void* realloc_large(void* p, std::size_t size) {
   std::size_t length = (size + os::kPageSize - 1) & ~(os::kPageSize - 1);
   if (size > (std::size_t{1} << 47) || length == 0) return nullptr;
@@ -493,14 +528,28 @@ void* realloc_large(void* p, std::size_t size) {
     PoolGuard guard(g_large_lock);
     if (!guard || !g_large.erase(reinterpret_cast<std::uintptr_t>(p), &old)) return nullptr;
   }
-  void* q = length == old.length ? p : os::remap(p, old.length, length);
+  void* q = p;
+  std::size_t mapped = old.length;
+  if (length > old.length) {
+    const std::size_t grown = (old.length + old.length / 4 + os::kPageSize - 1) & ~(os::kPageSize - 1);
+    if (grown > length && (q = os::remap(p, old.length, grown)) != nullptr) {
+      mapped = grown;
+    } else {  // the exact size, also when the address space had no room for the slack
+      q = os::remap(p, old.length, length);
+      mapped = length;
+    }
+  } else if (length < old.asked - old.asked / 4) {
+    q = os::remap(p, old.length, length);
+    mapped = length;
+  }
   SpinGuard guard(g_large_lock);
   if (!q) {  // the old mapping is intact: put it back
     g_large.insert(reinterpret_cast<std::uintptr_t>(p), old);
     return nullptr;
   }
-  g_large.insert(reinterpret_cast<std::uintptr_t>(q), LargeBlock{length});
-  g_large_live += length - old.length;
+  const std::size_t asked = mapped == old.length ? std::max(old.asked, length) : length;
+  g_large.insert(reinterpret_cast<std::uintptr_t>(q), LargeBlock{mapped, asked});
+  g_large_live += mapped - old.length;
   return q;
 }
 
@@ -581,6 +630,25 @@ bool lock_held_by_this_thread() {
 void with_class_lists_held(unsigned cls, void (*f)(void*), void* arg) {
   PoolGuard guard(g_central[cls].lock);
   f(arg);
+}
+
+std::size_t live_large_mappings(Span* out, std::size_t max) {
+  std::size_t n = 0;
+  {
+    PoolGuard guard(g_large_lock);
+    if (!guard) return 0;
+    g_large.for_each([&](std::uintptr_t start, const LargeBlock& b) {
+      if (n < max) out[n] = Span{start, b.length};
+      ++n;
+    });
+  }
+  std::sort(out, out + std::min(n, max), [](const Span& a, const Span& b) { return a.start < b.start; });
+  return n;
+}
+
+std::size_t cached_large_mappings(Span* out, std::size_t max) {
+  PoolGuard guard(g_large_lock);
+  return guard ? g_spans.copy(out, max) : 0;
 }
 
 void prefork() {

@@ -9,6 +9,7 @@
 
 #include "shim/config.h"
 #include "shim/size_classes.h"
+#include "shim/span_cache.h"
 
 namespace heapledger::detail::pool {
 
@@ -83,7 +84,8 @@ HL_ALWAYS_INLINE void free_small(void* p, unsigned cls) {
 }
 
 // Large blocks (over kMaxSmallSize, or aligned beyond what a class gives).
-void* alloc_large(std::size_t size, std::size_t align);
+// zeroed: the block must read as zeros (calloc).
+void* alloc_large(std::size_t size, std::size_t align, bool zeroed = false);
 bool free_large(void* p);                 // false: not ours
 std::size_t large_usable_size(const void* p);  // 0: not ours
 void* realloc_large(void* p, std::size_t size);  // nullptr on failure (p intact)
@@ -141,6 +143,13 @@ std::uintptr_t carved_end(unsigned cls);
 
 // True if the calling thread holds any pool lock (it was interrupted inside the allocator).
 bool lock_held_by_this_thread();
+
+// The leak scan's view of the large blocks' memory (see leak_scan.cc). Each copies up to max
+// spans into out and returns how many there are. Live blocks, sorted by address: their whole
+// mappings (the slack past what the program asked for may hold what it wrote there before).
+// Cached: freed mappings kept for reuse (see SpanCache), which hold what their last block held.
+std::size_t live_large_mappings(Span* out, std::size_t max);
+std::size_t cached_large_mappings(Span* out, std::size_t max);
 
 // Fork support: take every pool lock before fork, release in parent and child.
 void prefork();

@@ -159,6 +159,46 @@ TEST(Pool, LargeBlocksAreMappedAndReturned) {
   EXPECT_EQ(pool::stats().large_live, before);
 }
 
+TEST(Pool, FreedLargeMappingsAreReusedButZeroedBlocksAreFresh) {
+  const std::size_t size = 333 * 4096;  // a length no other test frees
+  auto* p = static_cast<unsigned char*>(pool::alloc(size));
+  ASSERT_NE(p, nullptr);
+  std::memset(p, 0xab, size);
+  EXPECT_EQ(pool::free(p), pool::FreeResult::kFreed);
+  auto* q = static_cast<unsigned char*>(pool::alloc(size));
+  EXPECT_EQ(q, p);  // the kept mapping, with what it held
+  EXPECT_EQ(q[size - 1], 0xab);
+  EXPECT_EQ(pool::free(q), pool::FreeResult::kFreed);
+  auto* z = static_cast<unsigned char*>(pool::alloc_large(size, kMinAlign, true));
+  ASSERT_NE(z, nullptr);
+  EXPECT_NE(z, p);
+  for (std::size_t i = 0; i < size; i += 512) ASSERT_EQ(z[i], 0) << i;
+  EXPECT_EQ(pool::free(z), pool::FreeResult::kFreed);
+}
+
+TEST(Pool, LargeReallocsMoveTheMappingOnlyBySteps) {
+  auto* p = static_cast<char*>(pool::alloc_large(400 * 1024, kMinAlign, true));
+  ASSERT_NE(p, nullptr);
+  std::memset(p, 7, 400 * 1024);
+  const std::size_t mapped = pool::usable_size(p);
+  ASSERT_EQ(mapped, 400u * 1024);
+  // Growing by a page maps a quarter more, so the next few pages need no system call.
+  auto* q = static_cast<char*>(pool::realloc_large(p, mapped + 1));
+  ASSERT_NE(q, nullptr);
+  EXPECT_EQ(pool::usable_size(q), mapped + mapped / 4);
+  EXPECT_EQ(q[mapped - 1], 7);
+  EXPECT_EQ(pool::realloc_large(q, mapped + mapped / 4), q);
+  // Shrinking by less than a quarter of the most it asked for keeps the mapping as it is.
+  EXPECT_EQ(pool::realloc_large(q, mapped), q);
+  EXPECT_EQ(pool::usable_size(q), mapped + mapped / 4);
+  // By more, the tail goes back.
+  auto* r = static_cast<char*>(pool::realloc_large(q, 200 * 1024));
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(pool::usable_size(r), 200u * 1024);
+  EXPECT_EQ(r[200 * 1024 - 1], 7);
+  EXPECT_EQ(pool::free(r), pool::FreeResult::kFreed);
+}
+
 TEST(Pool, ImpossibleSizesFail) {
   EXPECT_EQ(pool::alloc(SIZE_MAX), nullptr);
   EXPECT_EQ(pool::alloc(SIZE_MAX / 2), nullptr);

@@ -1,0 +1,80 @@
+// Freed large-block mappings kept for reuse. A large block is a mapping of its own; unmapping it
+// on free and mapping a new one for the next request makes the kernel zero and fault in every
+// page again (python3's string builders and list arrays, 36 KiB growing to 192 KiB and freed,
+// thousands of times). The cache keeps a bounded number of bytes of such mappings, oldest given
+// back first. Plain data, no locking: the pools keep it under the large-block registry's lock.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace heapledger::detail::pool {
+
+struct Span {
+  std::uintptr_t start = 0;
+  std::size_t length = 0;  // bytes, a multiple of the page size
+};
+
+class SpanCache {
+ public:
+  static constexpr std::size_t kEntries = 32;
+  static constexpr std::size_t kBudget = std::size_t{16} << 20;  // bytes kept at most
+  static constexpr std::size_t kMaxSpan = std::size_t{8} << 20;  // larger ones are not kept
+  // A request takes a span up to this many times its length: the growing buffers above are freed
+  // at several times the size they start at. What it takes beyond the request is resident memory
+  // that the cache held anyway.
+  static constexpr std::size_t kMaxOverfit = 8;
+
+  // The smallest kept span of at least `length` bytes (and at most kMaxOverfit times that),
+  // removed from the cache; a zero span if there is none.
+  Span take(std::size_t length) {
+    std::size_t best = kEntries;
+    for (std::size_t i = 0; i < count_; ++i) {
+      const std::size_t l = spans_[i].length;
+      if (l >= length && l / kMaxOverfit <= length && (best == kEntries || l < spans_[best].length)) best = i;
+    }
+    if (best == kEntries) return {};
+    const Span s = spans_[best];
+    remove(best);
+    return s;
+  }
+
+  // Keeps s. Writes what the caller must unmap to out (s itself if it is too large to keep, else
+  // the oldest spans given back to make room) and returns how many.
+  std::size_t put(Span s, Span (&out)[kEntries + 1]) {
+    if (s.length > kMaxSpan) {
+      out[0] = s;
+      return 1;
+    }
+    std::size_t n = 0;
+    while (count_ == kEntries || bytes_ + s.length > kBudget) {
+      out[n++] = spans_[0];
+      remove(0);
+    }
+    spans_[count_++] = s;
+    bytes_ += s.length;
+    return n;
+  }
+
+  // Copies up to max of the kept spans into out, oldest first; returns how many are kept.
+  std::size_t copy(Span* out, std::size_t max) const {
+    for (std::size_t i = 0; i < count_ && i < max; ++i) out[i] = spans_[i];
+    return count_;
+  }
+
+  std::size_t bytes() const { return bytes_; }
+  std::size_t size() const { return count_; }
+
+ private:
+  void remove(std::size_t i) {  // keeps the rest in order, oldest first
+    bytes_ -= spans_[i].length;
+    for (std::size_t j = i + 1; j < count_; ++j) spans_[j - 1] = spans_[j];
+    --count_;
+  }
+
+  Span spans_[kEntries]{};
+  std::size_t count_ = 0;
+  std::size_t bytes_ = 0;
+};
+
+}  // namespace heapledger::detail::pool
