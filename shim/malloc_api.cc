@@ -56,7 +56,7 @@ void* callocate(std::size_t count, std::size_t size) {
 }
 
 // Small blocks are reused in place while the new size still fits and uses at least half of the
-// block; large blocks are remapped; otherwise allocate, copy, free. The block always re-enters the
+// block; large blocks are remapped; otherwise (or if the remap failed) allocate, copy, free. The block always re-enters the
 // ledger at the new size with the realloc's call stack.
 void* reallocate(void* p, std::size_t size) {
   if (p == nullptr) return allocate(size, AllocKind::kMalloc);
@@ -81,7 +81,8 @@ void* reallocate(void* p, std::size_t size) {
     if (!q && tracker::active() && tracker::release_held()) q = pool::realloc_large(p, size);  // see allocate_slow
     if (q) return served(q, size, AllocKind::kMalloc);
     served(p, old, AllocKind::kMalloc);  // still the old block: back into the ledger
-    return errno = ENOMEM, nullptr;
+    // The mapping could not be moved (it is split in parts the kernel keeps apart: advice or a
+    // lock on some of its pages) or grown in place: copy, as for a small block.
   }
   void* q = allocate(size, AllocKind::kMalloc);
   if (q == nullptr) return nullptr;  // errno set; the old block is intact

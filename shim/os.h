@@ -21,7 +21,9 @@ void unmap(void* p, std::size_t bytes);
 void* remap(void* p, std::size_t old_bytes, std::size_t new_bytes);
 // Undoes what a program may have done to the pages of a block it freed, before they go to the
 // next one: its protection (a guard page), and the advice that changes what the program sees
-// (left out of a fork's child, wiped in it, left out of core dumps). Locks (mlock) stay, as in
+// (left out of a fork's child, wiped in it, left out of core dumps) or how it is paged in
+// (MADV_RANDOM, MADV_SEQUENTIAL). Huge-page advice and part-locks stay: a mapping split by
+// them may not move in one piece, and realloc then copies. Locks (mlock) stay, as in
 // glibc's heap: unlocking would also undo mlockall(MCL_FUTURE). False if the OS refused (part of
 // the range is not mapped): then the pages must not be reused.
 bool reset_for_reuse(void* p, std::size_t bytes);

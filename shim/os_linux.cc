@@ -75,7 +75,7 @@ bool reset_for_reuse(void* p, std::size_t bytes) {
   ErrnoKeeper keep;
   if (mprotect(p, bytes, PROT_READ | PROT_WRITE) != 0) return false;
   // EINVAL: a kernel without that advice (MADV_KEEPONFORK came in 4.14), so never given.
-  for (int advice : {MADV_DOFORK, MADV_KEEPONFORK, MADV_DODUMP})
+  for (int advice : {MADV_NORMAL, MADV_DOFORK, MADV_KEEPONFORK, MADV_DODUMP})
     if (madvise(p, bytes, advice) != 0 && errno != EINVAL) return false;
   return true;
 }

@@ -458,6 +458,20 @@ namespace {
 void unmap_spans(const Span* spans, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) os::unmap(reinterpret_cast<void*>(spans[i].start), spans[i].length);
 }
+
+// Out of address space or commit (ulimit -v, overcommit_memory=2): every kept mapping goes back
+// to the OS. False if there was none.
+bool give_back_kept() {
+  Span spans[SpanCache::kEntries];
+  std::size_t n = 0;
+  {
+    PoolGuard guard(g_large_lock);
+    if (!guard) return false;
+    n = g_spans.take_all(spans);
+  }
+  unmap_spans(spans, n);
+  return n != 0;
+}
 }  // namespace
 
 // A kept mapping serves the request if one fits (see SpanCache), else a new one. A zeroed block
@@ -476,6 +490,7 @@ void* alloc_large(std::size_t size, std::size_t align, bool zeroed) {
     if (s.start != 0) os::unmap(reinterpret_cast<void*>(s.start), s.length);  // the registry is full
   }
   void* p = align > os::kPageSize ? os::map_aligned(length, align) : os::map(length);
+  if (!p && give_back_kept()) p = align > os::kPageSize ? os::map_aligned(length, align) : os::map(length);
   if (!p) return nullptr;
   PoolGuard guard(g_large_lock);
   if (!guard || !g_large.insert(reinterpret_cast<std::uintptr_t>(p), LargeBlock{length, length})) {
@@ -510,7 +525,7 @@ std::size_t large_usable_size(const void* p) {
   PoolGuard guard(g_large_lock);
   if (!guard) return 0;
   LargeBlock* block = g_large.find(reinterpret_cast<std::uintptr_t>(p));
-  return block ? block->length : 0;
+  return block ? block->asked : 0;  // not the mapping: one taken from the cache can be 8x that
 }
 
 // A block grows in place while its mapping has room (one from the cache may have more than was
@@ -633,22 +648,22 @@ void with_class_lists_held(unsigned cls, void (*f)(void*), void* arg) {
 }
 
 std::size_t live_large_mappings(Span* out, std::size_t max) {
+  if (g_large_lock.held_by_this_thread()) return 0;
+  bool locked = false;
+  for (int i = 0; i < (1 << 20) && !(locked = g_large_lock.try_lock()); ++i) __builtin_ia32_pause();
+  if (!locked) return 0;
   std::size_t n = 0;
-  {
-    PoolGuard guard(g_large_lock);
-    if (!guard) return 0;
-    g_large.for_each([&](std::uintptr_t start, const LargeBlock& b) {
-      if (n < max) out[n] = Span{start, b.length};
-      ++n;
-    });
-  }
+  g_large.for_each([&](std::uintptr_t start, const LargeBlock& b) {
+    if (n < max) out[n] = Span{start, b.length};
+    ++n;
+  });
+  g_large_lock.unlock();
   std::sort(out, out + std::min(n, max), [](const Span& a, const Span& b) { return a.start < b.start; });
   return n;
 }
 
-std::size_t cached_large_mappings(Span* out, std::size_t max) {
-  PoolGuard guard(g_large_lock);
-  return guard ? g_spans.copy(out, max) : 0;
+std::size_t cached_large_mappings(Span* out, std::size_t max) HL_NO_THREAD_SAFETY_ANALYSIS {
+  return g_spans.copy(out, max);
 }
 
 void prefork() {

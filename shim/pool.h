@@ -1,6 +1,6 @@
 // The size-class pools: small requests come from per-thread caches of per-class blocks carved
 // from one address-space reservation, so a block's class follows from its address; large
-// requests are mapped one by one and returned to the system on free. The fast paths are inline
+// requests are mappings of their own, kept for reuse on free (see span_cache.h). The fast paths are inline
 // and touch only thread-local state; everything that locks or maps is in pool.cc.
 #pragma once
 
@@ -148,6 +148,9 @@ bool lock_held_by_this_thread();
 // spans into out and returns how many there are. Live blocks, sorted by address: their whole
 // mappings (the slack past what the program asked for may hold what it wrote there before).
 // Cached: freed mappings kept for reuse (see SpanCache), which hold what their last block held.
+// live_large_mappings waits for the pools' lock only for a while (0 if it could not have it):
+// its caller is on the way out of the process. cached_large_mappings takes no lock: call it with
+// every other thread stopped.
 std::size_t live_large_mappings(Span* out, std::size_t max);
 std::size_t cached_large_mappings(Span* out, std::size_t max);
 

@@ -62,6 +62,14 @@ class SpanCache {
     return count_;
   }
 
+  // Moves every kept span to out; returns how many.
+  std::size_t take_all(Span (&out)[kEntries]) {
+    const std::size_t n = copy(out, kEntries);
+    count_ = 0;
+    bytes_ = 0;
+    return n;
+  }
+
   std::size_t bytes() const { return bytes_; }
   std::size_t size() const { return count_; }
 

@@ -436,7 +436,6 @@ std::size_t scan_roots(Scanner& scanner, const StopTheWorld& world, std::uintptr
   return bytes;
 }
 
-// Whether a live thread's stack pointer lies in [lo, hi): a cached stack may have been reused.
 // The length of large block b's mapping: from the pools' snapshot (sorted by address), or for a
 // block mapped after it, its size in pages.
 std::size_t large_mapping_length(const pool::Span* large, std::size_t n, const ScannedBlock& b) {
@@ -445,6 +444,8 @@ std::size_t large_mapping_length(const pool::Span* large, std::size_t n, const S
   if (it != large + n && it->start == b.start) return std::max<std::size_t>(it->length, b.size);
   return (std::max<std::uint64_t>(b.size, 1) + os::kPageSize - 1) & ~(os::kPageSize - 1);
 }
+
+// Whether a live thread's stack pointer lies in [lo, hi): a cached stack may have been reused.
 
 bool live_stack_in(const StopTheWorld& world, std::uintptr_t own_sp, std::uintptr_t lo, std::uintptr_t hi) {
   return (own_sp >= lo && own_sp < hi) || thread_in(world, lo, hi) != nullptr;
@@ -474,15 +475,12 @@ bool LeakScan::run(Ledger& ledger, const RootPolicy& policy, std::uintptr_t stac
   StopTheWorld world;
   world.list_threads();
   // The large blocks' mappings, before the ledger is locked. A block's mapping can be longer than
-  // the block, and a freed one can be kept for reuse: either holds what the program wrote there
-  // before, which must not count as a root. A block that takes a kept mapping after this is
-  // excluded with it; one mapped after this has nothing in its slack.
+  // the block, and holds in its slack what the program wrote there before, which must not count
+  // as a root; so do the freed mappings the pools keep (read once the threads are stopped). A
+  // block mapped after this has nothing in its slack.
   const std::size_t large_cap = pool::live_large_mappings(nullptr, 0) + 256;
   pool::Span* large = scratch<pool::Span>(large_cap);
   const std::size_t n_large = large ? std::min(pool::live_large_mappings(large, large_cap), large_cap) : 0;
-  pool::Span cached[pool::SpanCache::kEntries];
-  const std::size_t n_cached = std::min(pool::cached_large_mappings(cached, pool::SpanCache::kEntries),
-                                        pool::SpanCache::kEntries);
   ledger.lock_all();
   // Room for what other threads allocate before they are stopped.
   const std::size_t before = ledger.size_locked();
@@ -512,6 +510,9 @@ bool LeakScan::run(Ledger& ledger, const RootPolicy& policy, std::uintptr_t stac
       auto lo = reinterpret_cast<std::uintptr_t>(internal[k].start);
       scanner.add_exclusion(lo, lo + internal[k].bytes);
     }
+    pool::Span cached[pool::SpanCache::kEntries];
+    const std::size_t n_cached = std::min(pool::cached_large_mappings(cached, pool::SpanCache::kEntries),
+                                          pool::SpanCache::kEntries);
     for (std::size_t k = 0; k < n_cached; ++k) scanner.add_exclusion(cached[k].start, cached[k].start + cached[k].length);
     for (std::size_t k = 0; k < count_; ++k) {
       const ScannedBlock& b = blocks_[k];

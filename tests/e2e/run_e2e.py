@@ -122,6 +122,13 @@ class E2E(hl.HeapledgerTest):
         self.assertLeak(report, "shrink_block", 3000, 1)
         self.assertNoLeakAt(report, "start_block", "grow_block", "free_realloc", "leak_realloc")
 
+    def test_realloc_of_a_split_mapping(self):
+        # The kernel would not move the block's mapping in one piece (its middle pages have other
+        # advice): realloc returned NULL; it must copy instead, with tracking and pools only.
+        for options in ("log=none", "track=0"):
+            res = hl.run_preloaded([self.program("realloc_split")], options)
+            self.assertEqual((res.returncode, res.stdout), (0, "ok\n"), f"{options}: {res.describe()}")
+
     def test_leak_calloc(self):
         plain, _, report = self.traced("leak_calloc")
         self.assertEqual(plain.returncode, 0, plain.describe())

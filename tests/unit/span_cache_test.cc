@@ -55,6 +55,19 @@ TEST(SpanCache, MakesRoomByGivingBackTheOldest) {
   EXPECT_EQ(kept[2].start, std::uintptr_t{6} << 32);
 }
 
+TEST(SpanCache, GivesEverythingBack) {
+  SpanCache c;
+  Out out;
+  c.put(span(0x100000, 64 * kKiB), out);
+  c.put(span(0x200000, 128 * kKiB), out);
+  Span all[SpanCache::kEntries];
+  ASSERT_EQ(c.take_all(all), 2u);
+  EXPECT_EQ(all[1].start, 0x200000u);
+  EXPECT_EQ(c.size(), 0u);
+  EXPECT_EQ(c.bytes(), 0u);
+  EXPECT_EQ(c.take(64 * kKiB).start, 0u);
+}
+
 TEST(SpanCache, KeepsAtMostItsEntries) {
   SpanCache c;
   Out out;
