@@ -647,18 +647,18 @@ void with_class_lists_held(unsigned cls, void (*f)(void*), void* arg) {
   f(arg);
 }
 
-std::size_t live_large_mappings(Span* out, std::size_t max) {
+std::size_t live_large_mappings(LargeMapping* out, std::size_t max) {
   if (g_large_lock.held_by_this_thread()) return 0;
   bool locked = false;
   for (int i = 0; i < (1 << 20) && !(locked = g_large_lock.try_lock()); ++i) __builtin_ia32_pause();
   if (!locked) return 0;
   std::size_t n = 0;
   g_large.for_each([&](std::uintptr_t start, const LargeBlock& b) {
-    if (n < max) out[n] = Span{start, b.length};
+    if (n < max) out[n] = LargeMapping{start, b.length, b.held[0] != 0};
     ++n;
   });
   g_large_lock.unlock();
-  std::sort(out, out + std::min(n, max), [](const Span& a, const Span& b) { return a.start < b.start; });
+  std::sort(out, out + std::min(n, max), [](const LargeMapping& a, const LargeMapping& b) { return a.start < b.start; });
   return n;
 }
 

@@ -145,13 +145,19 @@ std::uintptr_t carved_end(unsigned cls);
 bool lock_held_by_this_thread();
 
 // The leak scan's view of the large blocks' memory (see leak_scan.cc). Each copies up to max
-// spans into out and returns how many there are. Live blocks, sorted by address: their whole
-// mappings (the slack past what the program asked for may hold what it wrote there before).
-// Cached: freed mappings kept for reuse (see SpanCache), which hold what their last block held.
+// into out and returns how many there are. Registered blocks, sorted by address: their whole
+// mappings (the slack past what the program asked for may hold what it wrote there before), and
+// whether the quarantine holds the block (freed: what it holds is no root). Cached: freed
+// mappings kept for reuse (see SpanCache), which hold what their last block held.
+struct LargeMapping {
+  std::uintptr_t start;
+  std::size_t length;
+  bool held;
+};
 // live_large_mappings waits for the pools' lock only for a while (0 if it could not have it):
 // its caller is on the way out of the process. cached_large_mappings takes no lock: call it with
 // every other thread stopped.
-std::size_t live_large_mappings(Span* out, std::size_t max);
+std::size_t live_large_mappings(LargeMapping* out, std::size_t max);
 std::size_t cached_large_mappings(Span* out, std::size_t max);
 
 // Fork support: take every pool lock before fork, release in parent and child.

@@ -438,9 +438,9 @@ std::size_t scan_roots(Scanner& scanner, const StopTheWorld& world, std::uintptr
 
 // The length of large block b's mapping: from the pools' snapshot (sorted by address), or for a
 // block mapped after it, its size in pages.
-std::size_t large_mapping_length(const pool::Span* large, std::size_t n, const ScannedBlock& b) {
-  const pool::Span* it = std::lower_bound(large, large + n, b.start,
-                                          [](const pool::Span& s, std::uintptr_t v) { return s.start < v; });
+std::size_t large_mapping_length(const pool::LargeMapping* large, std::size_t n, const ScannedBlock& b) {
+  const pool::LargeMapping* it = std::lower_bound(
+      large, large + n, b.start, [](const pool::LargeMapping& s, std::uintptr_t v) { return s.start < v; });
   if (it != large + n && it->start == b.start) return std::max<std::size_t>(it->length, b.size);
   return (std::max<std::uint64_t>(b.size, 1) + os::kPageSize - 1) & ~(os::kPageSize - 1);
 }
@@ -476,10 +476,10 @@ bool LeakScan::run(Ledger& ledger, const RootPolicy& policy, std::uintptr_t stac
   world.list_threads();
   // The large blocks' mappings, before the ledger is locked. A block's mapping can be longer than
   // the block, and holds in its slack what the program wrote there before, which must not count
-  // as a root; so do the freed mappings the pools keep (read once the threads are stopped). A
-  // block mapped after this has nothing in its slack.
+  // as a root; so do the quarantine's large blocks and the freed mappings the pools keep (read
+  // once the threads are stopped). A block mapped after this has nothing in its slack.
   const std::size_t large_cap = pool::live_large_mappings(nullptr, 0) + 256;
-  pool::Span* large = scratch<pool::Span>(large_cap);
+  pool::LargeMapping* large = scratch<pool::LargeMapping>(large_cap);
   const std::size_t n_large = large ? std::min(pool::live_large_mappings(large, large_cap), large_cap) : 0;
   ledger.lock_all();
   // Room for what other threads allocate before they are stopped.
@@ -514,6 +514,8 @@ bool LeakScan::run(Ledger& ledger, const RootPolicy& policy, std::uintptr_t stac
     const std::size_t n_cached = std::min(pool::cached_large_mappings(cached, pool::SpanCache::kEntries),
                                           pool::SpanCache::kEntries);
     for (std::size_t k = 0; k < n_cached; ++k) scanner.add_exclusion(cached[k].start, cached[k].start + cached[k].length);
+    for (std::size_t k = 0; k < n_large; ++k)
+      if (large[k].held) scanner.add_exclusion(large[k].start, large[k].start + large[k].length);
     for (std::size_t k = 0; k < count_; ++k) {
       const ScannedBlock& b = blocks_[k];
       if (b.start - region.base >= region.size)  // a large block: its whole mapping

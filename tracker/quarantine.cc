@@ -56,7 +56,8 @@ bool Quarantine::hold(Local& local, std::uintptr_t addr, std::size_t size, Freed
   std::memcpy(&record[1], &freed, sizeof freed);
   const std::size_t mapping = hooks_.hold_large(block, record);
   if (mapping == ~std::size_t{0}) return false;
-  const std::uint64_t cost = mapping ? os::kPageSize : size;
+  const bool keeps_pages = mapping != 0 && mapping <= budget_bytes_ / 16;
+  const std::uint64_t cost = mapping && !keeps_pages ? os::kPageSize : std::max<std::uint64_t>(size, mapping);
   if (cost > budget_bytes_) return false;  // too big to hold back: released at once
   Batch* b = local.batch;
   if (!b)
@@ -64,8 +65,9 @@ bool Quarantine::hold(Local& local, std::uintptr_t addr, std::size_t size, Freed
   else if (b->count == Batch::kEntries || (b->count > 0 && b->bytes + cost > batch_bytes_))
     b = local.batch = publish(b, true);
   if (!b) return false;
-  if (mapping) {  // its record is with the pools: its pages (and their stale pointers) can go
-    if (mappings_.load(std::memory_order_relaxed) >= kMaxMappings || !os::discard(block, mapping)) return false;
+  if (mapping) {  // its record is with the pools: its pages are not touched, or all given back
+    if (mappings_.load(std::memory_order_relaxed) >= kMaxMappings) return false;
+    if (!keeps_pages && !os::discard(block, mapping)) return false;
     add_relaxed(mappings_, std::uint64_t{1});
   } else {
     std::memcpy(block, record, sizeof record);

@@ -14,11 +14,15 @@
 // the same address finds it there (recall), with no table to search and no lock to take. It
 // stays there after the block leaves the quarantine (the pools write nothing into free blocks)
 // until the block is handed out again, which clears it. A large block (a mapping of its own)
-// is held by its address alone: its record goes to the pools' registry of large blocks and all
-// its pages back to the system at once, so holding one costs no memory (it is counted as a page).
-// Not held: a large block whose pages cannot go back (locked by the program), and any past the
-// first 16,384 held at once (each is a mapping, which the program may have split with mprotect,
-// and the system allows about 65,000).
+// is held by its address alone: its record goes to the pools' registry of large blocks, and its
+// pages are never touched. Up to 1/16 of the budget (1 MiB at the default) it keeps them and
+// counts its whole mapping: released, the pools keep the mapping for reuse, and the program's
+// next large block of that size comes with its pages already there (giving them back made every
+// such block fault all its pages in again: 39 us per 64 KiB malloc/free against glibc's 0.6).
+// A larger one gives all its pages back at once, so holding it costs no memory (it is counted as
+// a page). Not held: such a large block whose pages cannot go back (locked by the program), and
+// any past the first 16,384 held at once (each is a mapping, which the program may have split
+// with mprotect, and the system allows about 65,000). The leak scan skips held blocks' pages.
 //
 // A fork while another thread is releasing the oldest batches leaves the child without those
 // batches' remaining blocks, and without the blocks of other threads' own batches: they are

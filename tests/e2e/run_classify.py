@@ -339,7 +339,8 @@ class Classify(hl.HeapledgerTest):
         # keep its mapping for reuse: the scan must skip it.
         _, _, r = self.traced("stale_in_freed_large", options="quarantine_mb=0")
         self.assertKind(r, "lose_in_big", "definite", 48, 1)
-        # With the quarantine (default) the block is held back with its pages cleared.
+        # With the quarantine (default) the block is held back with its pages (256 KiB is under
+        # 1/16 of the budget): the scan must skip a held block too.
         _, _, r = self.traced("stale_in_freed_large")
         self.assertKind(r, "lose_in_big", "definite", 48, 1)
         # The next large block takes the kept mapping, and the stale pointer in its last page is

@@ -240,12 +240,41 @@ TEST(Quarantine, HeldLargeBlocksGiveTheirPagesBackAtOnce) {
   q.thread_exit(local);
 }
 
-// A large block whose pages the program locked would keep them while held: it is not held.
-TEST(Quarantine, ALockedLargeBlockIsNotHeld) {
+// Up to 1/16 of the budget a held large block keeps its pages, untouched, and counts its whole
+// mapping: released, the pools keep the mapping for the program's next large block.
+TEST(Quarantine, SmallerLargeBlocksKeepTheirPages) {
   Quarantine q;
   q.init(std::size_t{1} << 20, 4096, pool_hooks());
   Quarantine::Local local;
   constexpr std::size_t kSize = 64 * 1024;
+  auto* p = static_cast<unsigned char*>(pool::alloc(kSize - 100));
+  ASSERT_NE(p, nullptr);
+  std::memset(p, 0xAB, kSize);
+  ASSERT_EQ(mprotect(p, 4096, PROT_NONE), 0);  // never read or written while held
+  auto addr = reinterpret_cast<std::uintptr_t>(p);
+  ASSERT_TRUE(q.hold(local, addr, kSize - 100, FreedBlock{7, 9}));
+  FreedBlock f{};
+  ASSERT_TRUE(q.recall(addr, &f));
+  EXPECT_EQ(f.free_stack, 9u);
+  ASSERT_EQ(mprotect(p, 4096, PROT_READ), 0);
+  EXPECT_EQ(std::count(p, p + kSize, 0xAB), static_cast<std::ptrdiff_t>(kSize)) << "pages given back";
+  // It counts its mapping: 15 more fill the budget, and the 17th sends the first back.
+  for (int i = 0; i < 16; ++i) {
+    void* more = pool::alloc(kSize);
+    ASSERT_TRUE(q.hold(local, reinterpret_cast<std::uintptr_t>(more), kSize, FreedBlock{7, 9}));
+  }
+  q.thread_exit(local);
+  EXPECT_FALSE(q.recall(addr, &f)) << "released at 17 x 64 KiB against a 1 MiB budget";
+  EXPECT_LE(q.held_bytes(), std::size_t{1} << 20);
+}
+
+// A large block whose pages the program locked would keep them while held: past 1/16 of the
+// budget (where a held block gives its pages back), it is not held.
+TEST(Quarantine, ALockedLargeBlockIsNotHeld) {
+  Quarantine q;
+  q.init(std::size_t{1} << 20, 4096, pool_hooks());
+  Quarantine::Local local;
+  constexpr std::size_t kSize = 128 * 1024;
   void* p = pool::alloc(kSize);
   ASSERT_NE(p, nullptr);
   if (mlock(p, kSize) != 0) GTEST_SKIP() << "mlock not permitted here";
