@@ -45,6 +45,7 @@ __attribute__((constructor(101))) void library_start() {
                             pool::lock_held_by_this_thread,
                             {pool::read_block_start, pool::hold_large, release_block}});
   tracker::start();
+  if (tracker::active()) pool::clear_reused_large();  // the leak scan reads large blocks whole
   // Registered for no library (pthread_atfork would name ours): handlers registered for a
   // library are dropped when its destructors run, and ours run before the exit report, which
   // other threads may fork during.

@@ -70,6 +70,9 @@ SpinLock g_large_lock;
 AddressMap<LargeBlock> g_large HL_GUARDED_BY(g_large_lock);
 std::size_t g_large_live HL_GUARDED_BY(g_large_lock) = 0;
 SpanCache g_spans HL_GUARDED_BY(g_large_lock);
+// Under tracking: a block's bytes that a kept mapping's last owner wrote are cleared before it is
+// handed out (see clear_reused_large).
+std::atomic<bool> g_clear_reused{false};
 
 // How many of the central lists' and the large-block registry's locks this thread holds (or is
 // about to take). Nonzero on the way in means a signal handler interrupted the thread in there.
@@ -474,6 +477,8 @@ bool give_back_kept() {
 }
 }  // namespace
 
+void clear_reused_large() { g_clear_reused.store(true, std::memory_order_relaxed); }
+
 // A kept mapping serves the request if one fits (see SpanCache), else a new one. A zeroed block
 // (calloc's) is always a new mapping: already zero, and its pages cost nothing until written.
 void* alloc_large(std::size_t size, std::size_t align, bool zeroed) {
@@ -481,13 +486,20 @@ void* alloc_large(std::size_t size, std::size_t align, bool zeroed) {
   std::size_t length = (size + os::kPageSize - 1) & ~(os::kPageSize - 1);
   if (length == 0) length = os::kPageSize;
   if (!zeroed && align <= os::kPageSize) {
-    PoolGuard guard(g_large_lock);
-    const Span s = guard ? g_spans.take(length) : Span{};
-    if (s.start != 0 && g_large.insert(s.start, LargeBlock{s.length, length})) {
-      g_large_live += s.length;
+    Span s;
+    {
+      PoolGuard guard(g_large_lock);
+      s = guard ? g_spans.take(length) : Span{};
+      if (s.start != 0 && !g_large.insert(s.start, LargeBlock{s.length, length})) {
+        os::unmap(reinterpret_cast<void*>(s.start), s.length);  // the registry is full
+        s = Span{};
+      }
+      if (s.start != 0) g_large_live += s.length;
+    }
+    if (s.start != 0) {
+      if (g_clear_reused.load(std::memory_order_relaxed)) std::memset(reinterpret_cast<void*>(s.start), 0, size);
       return reinterpret_cast<void*>(s.start);
     }
-    if (s.start != 0) os::unmap(reinterpret_cast<void*>(s.start), s.length);  // the registry is full
   }
   void* p = align > os::kPageSize ? os::map_aligned(length, align) : os::map(length);
   if (!p && give_back_kept()) p = align > os::kPageSize ? os::map_aligned(length, align) : os::map(length);
@@ -557,6 +569,10 @@ void* realloc_large(void* p, std::size_t size) {
     q = os::remap(p, old.length, length);
     mapped = length;
   }
+  // Growing past what it asked for into its own mapping: past old.asked lies what the mapping's
+  // last owner left (a kept mapping's), or zeros.
+  if (q && size > old.asked && old.length > old.asked && g_clear_reused.load(std::memory_order_relaxed))
+    std::memset(static_cast<char*>(q) + old.asked, 0, std::min(size, old.length) - old.asked);
   SpinGuard guard(g_large_lock);
   if (!q) {  // the old mapping is intact: put it back
     g_large.insert(reinterpret_cast<std::uintptr_t>(p), old);

@@ -144,6 +144,12 @@ std::uintptr_t carved_end(unsigned cls);
 // True if the calling thread holds any pool lock (it was interrupted inside the allocator).
 bool lock_held_by_this_thread();
 
+// From now on a large block that takes a kept mapping (see SpanCache) gets the part it asked for
+// cleared, as does a block that grows into its mapping's slack: what the mapping's last owner
+// wrote there would be read by the leak scan as pointers the program holds, and hide leaks. The
+// library calls it once tracking starts; pools only (no scan) need not pay for it.
+void clear_reused_large();
+
 // The leak scan's view of the large blocks' memory (see leak_scan.cc). Each copies up to max
 // into out and returns how many there are. Registered blocks, sorted by address: their whole
 // mappings (the slack past what the program asked for may hold what it wrote there before), and
