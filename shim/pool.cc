@@ -65,6 +65,7 @@ struct LargeBlock {
   std::size_t length;        // bytes mapped, starting at the block
   std::size_t asked;         // the most the program asked of it, rounded up to pages
   std::uintptr_t held[2]{};  // the quarantine's record while it holds the block; zeros: live
+  bool freeing = false;      // free_large is making its pages as new, on their way to the cache
 };
 SpinLock g_large_lock;
 AddressMap<LargeBlock> g_large HL_GUARDED_BY(g_large_lock);
@@ -515,19 +516,30 @@ void* alloc_large(std::size_t size, std::size_t align, bool zeroed) {
 
 // A freed mapping goes to the cache as the program got it, whatever it made of its pages (a
 // guard page at its end, say: see os::reset_for_reuse), or else back to the OS.
+// The block stays in the registry, marked, while its pages are reset (system calls, outside the
+// lock): a thread the exit scan stops in between leaves it where the scan finds it, and skips.
 bool free_large(void* p) {
-  LargeBlock block;
+  const auto addr = reinterpret_cast<std::uintptr_t>(p);
+  std::size_t length;
   {
     PoolGuard guard(g_large_lock);
     if (!guard) return true;  // ours, but the registry is mid-update: leaked (see TryGuard)
-    if (!g_large.erase(reinterpret_cast<std::uintptr_t>(p), &block)) return false;
-    g_large_live -= block.length;
+    LargeBlock* block = g_large.find(addr);
+    if (!block) return false;
+    if (block->freeing) return true;  // a second free racing the first (track=0): nothing to do
+    block->freeing = true;
+    length = block->length;
   }
-  Span unmap[SpanCache::kEntries + 1]{{reinterpret_cast<std::uintptr_t>(p), block.length}};
+  const bool keep = length <= SpanCache::kMaxSpan && os::reset_for_reuse(p, length);
+  Span unmap[SpanCache::kEntries + 1]{{addr, length}};
   std::size_t n = 1;
-  if (block.length <= SpanCache::kMaxSpan && os::reset_for_reuse(p, block.length)) {
+  {
     PoolGuard guard(g_large_lock);
-    if (guard) n = g_spans.put(unmap[0], unmap);
+    if (!guard) return true;  // a handler's free inside the registry: leaked, still marked
+    LargeBlock gone;
+    g_large.erase(addr, &gone);
+    g_large_live -= length;
+    if (keep) n = g_spans.put(unmap[0], unmap);
   }
   unmap_spans(unmap, n);
   return true;
@@ -670,7 +682,7 @@ std::size_t live_large_mappings(LargeMapping* out, std::size_t max) {
   if (!locked) return 0;
   std::size_t n = 0;
   g_large.for_each([&](std::uintptr_t start, const LargeBlock& b) {
-    if (n < max) out[n] = LargeMapping{start, b.length, b.held[0] != 0};
+    if (n < max) out[n] = LargeMapping{start, b.length, b.held[0] != 0 || b.freeing};
     ++n;
   });
   g_large_lock.unlock();
@@ -679,7 +691,7 @@ std::size_t live_large_mappings(LargeMapping* out, std::size_t max) {
 }
 
 std::size_t cached_large_mappings(Span* out, std::size_t max) HL_NO_THREAD_SAFETY_ANALYSIS {
-  return g_spans.copy(out, max);
+  return g_spans.copy_settled(out, max);
 }
 
 void prefork() {

@@ -153,8 +153,9 @@ void clear_reused_large();
 // The leak scan's view of the large blocks' memory (see leak_scan.cc). Each copies up to max
 // into out and returns how many there are. Registered blocks, sorted by address: their whole
 // mappings (the slack past what the program asked for may hold what it wrote there before), and
-// whether the quarantine holds the block (freed: what it holds is no root). Cached: freed
-// mappings kept for reuse (see SpanCache), which hold what their last block held.
+// whether the quarantine holds the block or free() is on its way with it (freed: what it holds
+// is no root). Cached: freed mappings kept for reuse (see SpanCache), which hold what their last
+// block held; none if a stopped thread was changing the cache (SpanCache::copy_settled).
 struct LargeMapping {
   std::uintptr_t start;
   std::size_t length;

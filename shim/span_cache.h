@@ -5,6 +5,7 @@
 // back first. Plain data, no locking: the pools keep it under the large-block registry's lock.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -28,6 +29,7 @@ class SpanCache {
   // The smallest kept span of at least `length` bytes (and at most kMaxOverfit times that),
   // removed from the cache; a zero span if there is none.
   Span take(std::size_t length) {
+    Changing changing(changes_);
     std::size_t best = kEntries;
     for (std::size_t i = 0; i < count_; ++i) {
       const std::size_t l = spans_[i].length;
@@ -42,6 +44,7 @@ class SpanCache {
   // Keeps s. Writes what the caller must unmap to out (s itself if it is too large to keep, else
   // the oldest spans given back to make room) and returns how many.
   std::size_t put(Span s, Span (&out)[kEntries + 1]) {
+    Changing changing(changes_);
     if (s.length > kMaxSpan) {
       out[0] = s;
       return 1;
@@ -64,10 +67,19 @@ class SpanCache {
 
   // Moves every kept span to out; returns how many.
   std::size_t take_all(Span (&out)[kEntries]) {
+    Changing changing(changes_);
     const std::size_t n = copy(out, kEntries);
     count_ = 0;
     bytes_ = 0;
     return n;
+  }
+
+  // copy() for a reader that takes no lock, with every other thread stopped: nothing (0) if one
+  // of them was stopped while changing the cache (an entry may be half moved), else copy().
+  std::size_t copy_settled(Span* out, std::size_t max) const {
+    if (changes_.load(std::memory_order_relaxed) & 1) return 0;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    return copy(out, max);
   }
 
   std::size_t bytes() const { return bytes_; }
@@ -80,6 +92,26 @@ class SpanCache {
     --count_;
   }
 
+  // Odd while a change is under way: the count goes up before the change and after it, in
+  // program order (a stopped thread's stores before its stop are all seen by the reader).
+  class Changing {
+   public:
+    explicit Changing(std::atomic<std::uint32_t>& c) : c_(c) {
+      c_.store(c_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+      std::atomic_signal_fence(std::memory_order_seq_cst);
+    }
+    ~Changing() {
+      std::atomic_signal_fence(std::memory_order_seq_cst);
+      c_.store(c_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    }
+    Changing(const Changing&) = delete;
+    Changing& operator=(const Changing&) = delete;
+
+   private:
+    std::atomic<std::uint32_t>& c_;
+  };
+
+  std::atomic<std::uint32_t> changes_{0};
   Span spans_[kEntries]{};
   std::size_t count_ = 0;
   std::size_t bytes_ = 0;

@@ -226,20 +226,21 @@ HL_ALWAYS_INLINE Memo* this_thread_memo() {
 }
 
 std::uintptr_t g_self_start = 0, g_self_end = 0;
+bool g_stop_at_signal = false;
 HL_ALWAYS_INLINE bool in_self(std::uintptr_t a) { return a - g_self_start < g_self_end - g_self_start; }
 
 // One frame of a walk, stepped to its caller.
 struct Cursor {
   std::uintptr_t ra, sp, bp, hi;
   std::uint64_t tag;
-  enum Step { kStepped, kOutermost, kFailed };
+  enum Step { kStepped, kOutermost, kFailed, kSignal };
   // rsp_based: the frame left was rsp-based (the memo may check through it).
   HL_ALWAYS_INLINE Step step(bool* rsp_based) {
     FrameRule rule;
     const std::uint64_t key = ra | tag;
     if (HL_UNLIKELY(!g_rules.find(key, &rule)) && !learn(ra, key, &rule)) return kFailed;
     if (rule.kind == FrameRule::kOutermost) return kOutermost;
-    if (HL_UNLIKELY(rule.kind != FrameRule::kSimple)) return kFailed;
+    if (HL_UNLIKELY(rule.kind != FrameRule::kSimple)) return rule.kind == FrameRule::kSignal ? kSignal : kFailed;
     std::uintptr_t cfa = (rule.cfa_from_rbp ? bp : sp) + static_cast<std::uintptr_t>(rule.cfa_offset);
     // Every read is inside this thread's stack, above the frame being left.
     if (HL_UNLIKELY(cfa <= sp || cfa > hi)) return kFailed;
@@ -339,7 +340,9 @@ HL_NOINLINE bool walk_own_path(Memo& tl_memo, const std::uintptr_t* regs, std::u
 
 }  // namespace
 
-void init(const RuntimeApi* runtime, ModuleMap* modules, std::uintptr_t self_start, std::uintptr_t self_end) {
+void init(const RuntimeApi* runtime, ModuleMap* modules, std::uintptr_t self_start, std::uintptr_t self_end,
+          bool stop_at_signal) {
+  g_stop_at_signal = stop_at_signal;
   if (!runtime || !runtime->frame_rule || self_start >= self_end) return;
   g_rules.entries = static_cast<RuleTable::Entry*>(os::map_internal(sizeof(RuleTable::Entry) * RuleTable::kSize));
   if (!g_rules.entries) return;
@@ -434,7 +437,12 @@ HL_NOINLINE int capture(std::uintptr_t* out, int max_frames, std::uint32_t epoch
     }
     const int index = n - 1 - first_program;  // of the frame being stepped from
     Cursor::Step st = c.step(&rsp_based);
-    if (st == Cursor::kFailed) return kUseLibunwind;
+    if (st == Cursor::kSignal && g_stop_at_signal) {  // the trampoline is the last frame
+      complete = true;
+      memoisable = false;
+      break;
+    }
+    if (st == Cursor::kFailed || st == Cursor::kSignal) return kUseLibunwind;
     if (!rsp_based) memoisable = false, rsp_from = index + 1;
     if (st == Cursor::kOutermost) {
       complete = true;

@@ -3,9 +3,12 @@
 //
 // Walking: each frame is one step of a rule read from the module's .eh_frame (libdw, in the
 // runtime module) and cached by return address: CFA = rsp/rbp + offset, return address at
-// CFA - 8, rbp restored if saved. Anything the rule cannot express (signal frames, DWARF
-// expressions, code without CFI, a stack whose bounds are unknown: sigaltstack, coroutines)
-// makes capture() answer kUseLibunwind.
+// CFA - 8, rbp restored if saved. Anything the rule cannot express (DWARF expressions, code
+// without CFI, a stack whose bounds are unknown: sigaltstack, coroutines) makes capture() answer
+// kUseLibunwind. A signal handler's stack ends at the signal trampoline (its caller): the frames
+// of the code it interrupted are not walked (libunwind would, through the kernel's saved
+// registers, taking longer than a fast timer's period when they lead into the dynamic linker's
+// lazy binding: the thread then ran nothing but handlers). unwind=verify walks on with libunwind.
 //
 // The memo: a frame whose CFA is rsp + a constant is fully determined by its return address and
 // stack pointer, so its caller's return address sits at a known slot. A stack seen before is the
@@ -27,7 +30,9 @@ class ModuleMap;
 namespace fast_unwind {
 
 // self_start/self_end: libheapledger.so, whose frames open every stack and are cut.
-void init(const RuntimeApi* runtime, ModuleMap* modules, std::uintptr_t self_start, std::uintptr_t self_end);
+// stop_at_signal: a handler's stack ends at the trampoline (else: kUseLibunwind there).
+void init(const RuntimeApi* runtime, ModuleMap* modules, std::uintptr_t self_start, std::uintptr_t self_end,
+          bool stop_at_signal);
 
 constexpr int kOwnFramesMax = 24;  // frames of libheapledger.so looked through at most
 constexpr int kUseLibunwind = -1;

@@ -63,7 +63,12 @@ FrameRule rule_of(Dwarf_Frame* frame) {
   FrameRule complex;
   complex.kind = FrameRule::kComplex;
   bool signal = false;
-  if (dwarf_frame_info(frame, nullptr, nullptr, &signal) != 16 || signal) return complex;
+  if (dwarf_frame_info(frame, nullptr, nullptr, &signal) != 16) return complex;
+  if (signal) {
+    FrameRule trampoline;
+    trampoline.kind = FrameRule::kSignal;
+    return trampoline;
+  }
 
   Dwarf_Op mem[3];
   Dwarf_Op* ops = nullptr;

@@ -41,7 +41,8 @@ struct FrameRule {
     kUnknown = 0,  // not looked up yet
     kSimple,       // CFA = (rsp or rbp) + cfa_offset; return address at CFA - 8; rbp as below
     kOutermost,    // the return address is undefined: the first frame of a thread (_start, clone)
-    kComplex,      // anything else (expressions, signal frames, no CFI): libunwind's job
+    kComplex,      // anything else (expressions, no CFI): libunwind's job
+    kSignal,       // the signal trampoline (sigreturn): a signal handler's caller
   };
   std::int32_t cfa_offset = 0;
   std::int16_t rbp_offset = 0;
@@ -132,7 +133,7 @@ struct ReporterApi {
   void (*write_reports)(const ExitData* data, const ReportRequest* request, ReportOutcome* out);
 };
 
-constexpr int kRuntimeAbiVersion = 6;
+constexpr int kRuntimeAbiVersion = 7;
 constexpr const char* kRuntimeEntry = "heapledger_runtime_api";
 constexpr const char* kRuntimeFile = "libheapledger_runtime.so";
 constexpr const char* kReporterEntry = "heapledger_reporter_api";

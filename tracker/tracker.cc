@@ -625,7 +625,8 @@ void start() {
   g_state.peak.sites = static_cast<Peak::Site*>(os::map_internal(StackTable::kMaxStacks * sizeof(Peak::Site)));
   if (!std::strcmp(g_state.options.unwind, "libunwind")) g_state.unwinding.mode = Unwinding::kLibunwind;
   if (!std::strcmp(g_state.options.unwind, "verify")) g_state.unwinding.mode = Unwinding::kVerify;
-  fast_unwind::init(g_state.runtime, &g_state.modules, g_state.self_start, g_state.self_end);
+  fast_unwind::init(g_state.runtime, &g_state.modules, g_state.self_start, g_state.self_end,
+                    g_state.unwinding.mode == Unwinding::kFast);
   // Warm the unwinders up (their first use allocates and reads unwind tables) before tracking.
   void* warm[8];
   g_state.runtime->backtrace(warm, 8);

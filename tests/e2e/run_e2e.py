@@ -122,6 +122,19 @@ class E2E(hl.HeapledgerTest):
         self.assertLeak(report, "shrink_block", 3000, 1)
         self.assertNoLeakAt(report, "start_block", "grow_block", "free_realloc", "leak_realloc")
 
+    def test_a_signal_handlers_stack_ends_at_the_trampoline(self):
+        # The default unwinder stops at the signal trampoline: walking on through the kernel's
+        # saved registers went to libunwind, slower than a 20 us timer when the signal had
+        # landed in the dynamic linker's lazy binding (signal_thread_exit hung under load).
+        _, _, report = self.traced("leak_in_signal_handler")
+        (leak,) = self.assertLeak(report, "leak_in_handler", 77, 1)
+        self.assertEqual(len(leak["stack"]), 2, leak["stack"])  # the handler, the trampoline
+        self.assertIn("libc", leak["stack"][1].get("module", ""), leak["stack"])
+        # unwind=libunwind (and verify) still walks into the interrupted code.
+        _, _, report = self.traced("leak_in_signal_handler", options="unwind=libunwind")
+        (leak,) = self.assertLeak(report, "leak_in_handler", 77, 1)
+        self.assertIn("raise_it", [f.get("function") for f in leak["stack"]], leak["stack"])
+
     def test_realloc_of_a_split_mapping(self):
         # The kernel would not move the block's mapping in one piece (its middle pages have other
         # advice): realloc returned NULL; it must copy instead, with tracking and pools only.
