@@ -161,10 +161,11 @@ struct LargeMapping {
   std::size_t length;
   bool held;
 };
-// live_large_mappings waits for the pools' lock only for a while (0 if it could not have it):
-// its caller is on the way out of the process. cached_large_mappings takes no lock: call it with
-// every other thread stopped.
-std::size_t live_large_mappings(LargeMapping* out, std::size_t max);
+// live_large_mappings tries the pools' lock `tries` times, never waits (kLockBusy if it could not
+// have it): its caller is on the way out of the process. cached_large_mappings takes no lock:
+// call it with every other thread stopped.
+constexpr std::size_t kLockBusy = ~std::size_t{0};
+std::size_t live_large_mappings(LargeMapping* out, std::size_t max, int tries);
 std::size_t cached_large_mappings(Span* out, std::size_t max);
 
 // Fork support: take every pool lock before fork, release in parent and child.

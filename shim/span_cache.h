@@ -76,10 +76,13 @@ class SpanCache {
 
   // copy() for a reader that takes no lock, with every other thread stopped: nothing (0) if one
   // of them was stopped while changing the cache (an entry may be half moved), else copy().
+  // A thread the stop missed (it timed out) may change it meanwhile: then nothing, too.
   std::size_t copy_settled(Span* out, std::size_t max) const {
-    if (changes_.load(std::memory_order_relaxed) & 1) return 0;
-    std::atomic_signal_fence(std::memory_order_seq_cst);
-    return copy(out, max);
+    const std::uint32_t before = changes_.load(std::memory_order_acquire);
+    if (before & 1) return 0;
+    const std::size_t n = copy(out, max);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    return changes_.load(std::memory_order_relaxed) == before ? n : 0;
   }
 
   std::size_t bytes() const { return bytes_; }

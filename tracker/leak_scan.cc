@@ -474,13 +474,18 @@ bool LeakScan::run(Ledger& ledger, const RootPolicy& policy, std::uintptr_t stac
   double t0 = now_ms();
   StopTheWorld world;
   world.list_threads();
-  // The large blocks' mappings, before the ledger is locked. A block's mapping can be longer than
-  // the block, and holds in its slack what the program wrote there before, which must not count
-  // as a root; so do the quarantine's large blocks and the freed mappings the pools keep (read
-  // once the threads are stopped). A block mapped after this has nothing in its slack.
-  const std::size_t large_cap = pool::live_large_mappings(nullptr, 0) + 256;
+  // The large blocks' mappings. A block's mapping can be longer than the block, and holds in its
+  // slack what the program wrote there before, which must not count as a root; so do the
+  // quarantine's large blocks, those a free is on its way with, and the freed mappings the pools
+  // keep. Read once the threads are stopped, if no stopped thread holds the pools' lock; else as
+  // they were before the ledger was locked.
+  constexpr int kPatience = 1 << 20;
+  std::size_t live_now = pool::live_large_mappings(nullptr, 0, kPatience);
+  if (live_now == pool::kLockBusy) live_now = 0;
+  const std::size_t large_cap = live_now + live_now / 4 + 256;
   pool::LargeMapping* large = scratch<pool::LargeMapping>(large_cap);
-  const std::size_t n_large = large ? std::min(pool::live_large_mappings(large, large_cap), large_cap) : 0;
+  std::size_t n_large = large ? pool::live_large_mappings(large, large_cap, kPatience) : 0;
+  n_large = n_large == pool::kLockBusy ? 0 : std::min(n_large, large_cap);
   ledger.lock_all();
   // Room for what other threads allocate before they are stopped.
   const std::size_t before = ledger.size_locked();
@@ -509,6 +514,10 @@ bool LeakScan::run(Ledger& ledger, const RootPolicy& policy, std::uintptr_t stac
     for (std::size_t k = 0; k < n_internal; ++k) {
       auto lo = reinterpret_cast<std::uintptr_t>(internal[k].start);
       scanner.add_exclusion(lo, lo + internal[k].bytes);
+    }
+    if (large) {
+      const std::size_t now = pool::live_large_mappings(large, large_cap, 1);
+      if (now != pool::kLockBusy) n_large = std::min(now, large_cap);
     }
     pool::Span cached[pool::SpanCache::kEntries];
     const std::size_t n_cached = std::min(pool::cached_large_mappings(cached, pool::SpanCache::kEntries),

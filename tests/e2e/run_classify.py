@@ -347,7 +347,7 @@ class Classify(hl.HeapledgerTest):
         # in the slack past the 64 KiB asked for: a live block's slack is no root either.
         # And the part of it the new block asked for but never wrote holds the old owner's
         # pointers: cleared when the block takes the mapping, or grows into it.
-        for mode in ("reuse", "partial", "grow"):
+        for mode in ("reuse", "partial", "grow", "tail"):
             _, traced, r = self.traced("stale_in_freed_large", mode, options="quarantine_mb=0")
             self.assertIn("reused", traced.stderr, mode)
             self.assertKind(r, "lose_in_big", "definite", 48, 1)

@@ -9,6 +9,8 @@
 //                                  quarter are the mapping's last owner's, not this block's)
 //   stale_in_freed_large grow      allocate 40,000 bytes, write 16, then realloc it to 200,000
 //                                  within the mapping (a pointer at 100,000 is the last owner's)
+//   stale_in_freed_large tail      allocate 40,000 bytes, write 16, then realloc it to 40,900,
+//                                  within its last page (a pointer at 40,008 is the last owner's)
 // In every mode but the first, "reused" goes to stderr if the block took the freed mapping.
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +28,7 @@ __attribute__((noinline)) static void* lose_in_big(void) {
   void* leaked = malloc(48);
   memset(leaked, 0x5a, 48);
   big[100] = leaked;                          // first page
+  big[40008 / sizeof *big] = leaked;          // past 40,000 bytes, in the same page
   big[100000 / sizeof *big] = leaked;         // past 40,000 bytes, before 200,000
   big[kBig / sizeof *big - 1] = leaked;       // last page
   hl_sink(leaked);
@@ -45,10 +48,10 @@ int main(int argc, char** argv) {
   if (strcmp(mode, "reuse") == 0 || strcmp(mode, "partial") == 0) {
     next = malloc(kBig / 4);
     memset(next, 0, strcmp(mode, "reuse") == 0 ? kBig / 4 : 16);
-  } else if (strcmp(mode, "grow") == 0) {
+  } else if (strcmp(mode, "grow") == 0 || strcmp(mode, "tail") == 0) {
     next = malloc(40000);
     memset(next, 0, 16);
-    void* grown = realloc(next, 200000);
+    void* grown = realloc(next, strcmp(mode, "grow") == 0 ? 200000 : 40900);
     if (grown != next) next = NULL;  // moved: not the case under test
     if (!grown) return 1;
     memset(grown, 0, 16);
