@@ -48,16 +48,19 @@ void* callocate(std::size_t count, std::size_t size) {
   std::size_t total;
   if (__builtin_mul_overflow(count, size, &total)) return errno = ENOMEM, nullptr;
   // Large blocks asked for zeroed are fresh mappings, already zero; small blocks may be recycled.
-  auto alloc = [total] { return total <= kMaxSmallSize ? pool::alloc(total) : pool::alloc_large(total, kMinAlign, true); };
+  auto alloc = [total] {
+    return total <= kMaxSmallSize ? pool::alloc(total) : pool::alloc_large(total, kMinAlign, true);
+  };
   void* p = alloc();
-  if (p == nullptr && tracker::active() && tracker::release_held()) p = alloc();  // see allocate_slow
+  if (p == nullptr && tracker::active() && tracker::release_held())
+    p = alloc();  // see allocate_slow
   if (p && total <= kMaxSmallSize) memset(p, 0, total);
   return served(p, total, AllocKind::kMalloc);
 }
 
 // Small blocks are reused in place while the new size still fits and uses at least half of the
-// block; large blocks are remapped; otherwise (or if the remap failed) allocate, copy, free. The block always re-enters the
-// ledger at the new size with the realloc's call stack.
+// block; large blocks are remapped; otherwise (or if the remap failed) allocate, copy, free. The
+// block always re-enters the ledger at the new size with the realloc's call stack.
 void* reallocate(void* p, std::size_t size) {
   if (p == nullptr) return allocate(size, AllocKind::kMalloc);
   if (size == 0) {  // glibc: frees and returns NULL

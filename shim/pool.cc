@@ -460,7 +460,8 @@ void free_small_slow(void* p, unsigned cls) {
 
 namespace {
 void unmap_spans(const Span* spans, std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i) os::unmap(reinterpret_cast<void*>(spans[i].start), spans[i].length);
+  for (std::size_t i = 0; i < n; ++i)
+    os::unmap(reinterpret_cast<void*>(spans[i].start), spans[i].length);
 }
 
 // Out of address space or commit (ulimit -v, overcommit_memory=2): every kept mapping goes back
@@ -476,11 +477,7 @@ bool give_back_kept() {
   unmap_spans(spans, n);
   return n != 0;
 }
-}  // namespace
 
-void clear_reused_large() { g_clear_reused.store(true, std::memory_order_relaxed); }
-
-namespace {
 // Clears [p, p+length) of a kept mapping: written over up to 1 MiB (its pages are there, and the
 // program is about to use them), given back to the OS past that (a big buffer the program may
 // barely touch: zeroing 8 MiB cost 90 us a malloc, when only the pages written should cost).
@@ -488,6 +485,8 @@ void clear_reused(void* p, std::size_t length) {
   if (length <= (std::size_t{1} << 20) || !os::discard(p, length)) std::memset(p, 0, length);
 }
 }  // namespace
+
+void clear_reused_large() { g_clear_reused.store(true, std::memory_order_relaxed); }
 
 // A kept mapping serves the request if one fits (see SpanCache), else a new one. A zeroed block
 // (calloc's) is always a new mapping: already zero, and its pages cost nothing until written.
@@ -507,12 +506,14 @@ void* alloc_large(std::size_t size, std::size_t align, bool zeroed) {
       if (s.start != 0) g_large_live += s.length;
     }
     if (s.start != 0) {
-      if (g_clear_reused.load(std::memory_order_relaxed)) clear_reused(reinterpret_cast<void*>(s.start), length);
+      if (g_clear_reused.load(std::memory_order_relaxed))
+        clear_reused(reinterpret_cast<void*>(s.start), length);
       return reinterpret_cast<void*>(s.start);
     }
   }
   void* p = align > os::kPageSize ? os::map_aligned(length, align) : os::map(length);
-  if (!p && give_back_kept()) p = align > os::kPageSize ? os::map_aligned(length, align) : os::map(length);
+  if (!p && give_back_kept())
+    p = align > os::kPageSize ? os::map_aligned(length, align) : os::map(length);
   if (!p) return nullptr;
   PoolGuard guard(g_large_lock);
   if (!guard || !g_large.insert(reinterpret_cast<std::uintptr_t>(p), LargeBlock{length, length})) {
@@ -524,9 +525,9 @@ void* alloc_large(std::size_t size, std::size_t align, bool zeroed) {
 }
 
 // A freed mapping goes to the cache as the program got it, whatever it made of its pages (a
-// guard page at its end, say: see os::reset_for_reuse), or else back to the OS.
-// The block stays in the registry, marked, while its pages are reset (system calls, outside the
-// lock): a thread the exit scan stops in between leaves it where the scan finds it, and skips.
+// guard page at its end, say: see os::reset_for_reuse), or else back to the OS. The block stays
+// in the registry, marked, while its pages are reset (system calls, outside the lock): a thread
+// the exit scan stops in between leaves it where the scan finds it, and skips.
 bool free_large(void* p) {
   const auto addr = reinterpret_cast<std::uintptr_t>(p);
   std::size_t length;
@@ -546,7 +547,8 @@ bool free_large(void* p) {
     PoolGuard guard(g_large_lock);
     if (!guard) return true;  // a handler's free inside the registry: leaked, still marked
     LargeBlock gone;
-    if (!g_large.erase(addr, &gone)) return true;  // a realloc racing this free took it (the program's bug)
+    if (!g_large.erase(addr, &gone))
+      return true;  // a realloc racing this free took it (the program's bug)
     g_large_live -= length;
     if (keep) n = g_spans.put(unmap[0], unmap);
   }
@@ -583,7 +585,8 @@ void* realloc_large(void* p, std::size_t size) {
   void* q = p;
   std::size_t mapped = old.length;
   if (length > old.length) {
-    const std::size_t grown = (old.length + old.length / 4 + os::kPageSize - 1) & ~(os::kPageSize - 1);
+    const std::size_t grown =
+        (old.length + old.length / 4 + os::kPageSize - 1) & ~(os::kPageSize - 1);
     if (grown > length && (q = os::remap(p, old.length, grown)) != nullptr) {
       mapped = grown;
     } else {  // the exact size, also when the address space had no room for the slack
@@ -597,7 +600,8 @@ void* realloc_large(void* p, std::size_t size) {
   // Growing past what it asked for into its own mapping: past old.asked lies what the mapping's
   // last owner left (a kept mapping's), or zeros. Whole pages, as a block that takes a kept
   // mapping gets them (its size in pages is what the scan reads).
-  if (q && length > old.asked && old.length > old.asked && g_clear_reused.load(std::memory_order_relaxed))
+  if (q && length > old.asked && old.length > old.asked &&
+      g_clear_reused.load(std::memory_order_relaxed))
     clear_reused(static_cast<char*>(q) + old.asked, std::min(length, old.length) - old.asked);
   SpinGuard guard(g_large_lock);
   if (!q) {  // the old mapping is intact: put it back
@@ -700,7 +704,8 @@ std::size_t live_large_mappings(LargeMapping* out, std::size_t max, int tries) {
     ++n;
   });
   g_large_lock.unlock();
-  std::sort(out, out + std::min(n, max), [](const LargeMapping& a, const LargeMapping& b) { return a.start < b.start; });
+  std::sort(out, out + std::min(n, max),
+            [](const LargeMapping& a, const LargeMapping& b) { return a.start < b.start; });
   return n;
 }
 

@@ -1,7 +1,7 @@
 // The size-class pools: small requests come from per-thread caches of per-class blocks carved
 // from one address-space reservation, so a block's class follows from its address; large
-// requests are mappings of their own, kept for reuse on free (see span_cache.h). The fast paths are inline
-// and touch only thread-local state; everything that locks or maps is in pool.cc.
+// requests are mappings of their own, kept for reuse on free (see span_cache.h). The fast paths are
+// inline and touch only thread-local state; everything that locks or maps is in pool.cc.
 #pragma once
 
 #include <cstddef>

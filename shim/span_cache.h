@@ -2,7 +2,8 @@
 // on free and mapping a new one for the next request makes the kernel zero and fault in every
 // page again (python3's string builders and list arrays, 36 KiB growing to 192 KiB and freed,
 // thousands of times). The cache keeps a bounded number of bytes of such mappings, oldest given
-// back first. Plain data, no locking: the pools keep it under the large-block registry's lock.
+// back first. No lock of its own: the pools keep it under the large-block registry's lock, and
+// the exit scan reads it without (copy_settled) with the other threads stopped.
 #pragma once
 
 #include <atomic>
@@ -33,7 +34,8 @@ class SpanCache {
     std::size_t best = kEntries;
     for (std::size_t i = 0; i < count_; ++i) {
       const std::size_t l = spans_[i].length;
-      if (l >= length && l / kMaxOverfit <= length && (best == kEntries || l < spans_[best].length)) best = i;
+      if (l >= length && l / kMaxOverfit <= length && (best == kEntries || l < spans_[best].length))
+        best = i;
     }
     if (best == kEntries) return {};
     const Span s = spans_[best];

@@ -240,7 +240,8 @@ struct Cursor {
     const std::uint64_t key = ra | tag;
     if (HL_UNLIKELY(!g_rules.find(key, &rule)) && !learn(ra, key, &rule)) return kFailed;
     if (rule.kind == FrameRule::kOutermost) return kOutermost;
-    if (HL_UNLIKELY(rule.kind != FrameRule::kSimple)) return rule.kind == FrameRule::kSignal ? kSignal : kFailed;
+    if (HL_UNLIKELY(rule.kind != FrameRule::kSimple))
+      return rule.kind == FrameRule::kSignal ? kSignal : kFailed;
     std::uintptr_t cfa = (rule.cfa_from_rbp ? bp : sp) + static_cast<std::uintptr_t>(rule.cfa_offset);
     // Every read is inside this thread's stack, above the frame being left.
     if (HL_UNLIKELY(cfa <= sp || cfa > hi)) return kFailed;
@@ -340,8 +341,8 @@ HL_NOINLINE bool walk_own_path(Memo& tl_memo, const std::uintptr_t* regs, std::u
 
 }  // namespace
 
-void init(const RuntimeApi* runtime, ModuleMap* modules, std::uintptr_t self_start, std::uintptr_t self_end,
-          bool stop_at_signal) {
+void init(const RuntimeApi* runtime, ModuleMap* modules, std::uintptr_t self_start,
+          std::uintptr_t self_end, bool stop_at_signal) {
   g_stop_at_signal = stop_at_signal;
   if (!runtime || !runtime->frame_rule || self_start >= self_end) return;
   g_rules.entries = static_cast<RuleTable::Entry*>(os::map_internal(sizeof(RuleTable::Entry) * RuleTable::kSize));

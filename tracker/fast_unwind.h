@@ -31,8 +31,8 @@ namespace fast_unwind {
 
 // self_start/self_end: libheapledger.so, whose frames open every stack and are cut.
 // stop_at_signal: a handler's stack ends at the trampoline (else: kUseLibunwind there).
-void init(const RuntimeApi* runtime, ModuleMap* modules, std::uintptr_t self_start, std::uintptr_t self_end,
-          bool stop_at_signal);
+void init(const RuntimeApi* runtime, ModuleMap* modules, std::uintptr_t self_start,
+          std::uintptr_t self_end, bool stop_at_signal);
 
 constexpr int kOwnFramesMax = 24;  // frames of libheapledger.so looked through at most
 constexpr int kUseLibunwind = -1;

@@ -438,9 +438,11 @@ std::size_t scan_roots(Scanner& scanner, const StopTheWorld& world, std::uintptr
 
 // The length of large block b's mapping: from the pools' snapshot (sorted by address), or for a
 // block mapped after it, its size in pages.
-std::size_t large_mapping_length(const pool::LargeMapping* large, std::size_t n, const ScannedBlock& b) {
-  const pool::LargeMapping* it = std::lower_bound(
-      large, large + n, b.start, [](const pool::LargeMapping& s, std::uintptr_t v) { return s.start < v; });
+std::size_t large_mapping_length(const pool::LargeMapping* large, std::size_t n,
+                                 const ScannedBlock& b) {
+  const pool::LargeMapping* it =
+      std::lower_bound(large, large + n, b.start,
+                       [](const pool::LargeMapping& s, std::uintptr_t v) { return s.start < v; });
   if (it != large + n && it->start == b.start) return std::max<std::size_t>(it->length, b.size);
   return (std::max<std::uint64_t>(b.size, 1) + os::kPageSize - 1) & ~(os::kPageSize - 1);
 }
@@ -520,9 +522,10 @@ bool LeakScan::run(Ledger& ledger, const RootPolicy& policy, std::uintptr_t stac
       if (now != pool::kLockBusy) n_large = std::min(now, large_cap);
     }
     pool::Span cached[pool::SpanCache::kEntries];
-    const std::size_t n_cached = std::min(pool::cached_large_mappings(cached, pool::SpanCache::kEntries),
-                                          pool::SpanCache::kEntries);
-    for (std::size_t k = 0; k < n_cached; ++k) scanner.add_exclusion(cached[k].start, cached[k].start + cached[k].length);
+    const std::size_t n_cached = std::min(
+        pool::cached_large_mappings(cached, pool::SpanCache::kEntries), pool::SpanCache::kEntries);
+    for (std::size_t k = 0; k < n_cached; ++k)
+      scanner.add_exclusion(cached[k].start, cached[k].start + cached[k].length);
     for (std::size_t k = 0; k < n_large; ++k)
       if (large[k].held) scanner.add_exclusion(large[k].start, large[k].start + large[k].length);
     for (std::size_t k = 0; k < count_; ++k) {

@@ -57,7 +57,8 @@ bool Quarantine::hold(Local& local, std::uintptr_t addr, std::size_t size, Freed
   const std::size_t mapping = hooks_.hold_large(block, record);
   if (mapping == ~std::size_t{0}) return false;
   const bool keeps_pages = mapping != 0 && mapping <= budget_bytes_ / 16;
-  const std::uint64_t cost = mapping && !keeps_pages ? os::kPageSize : std::max<std::uint64_t>(size, mapping);
+  const std::uint64_t cost =
+      mapping && !keeps_pages ? os::kPageSize : std::max<std::uint64_t>(size, mapping);
   if (cost > budget_bytes_) return false;  // too big to hold back: released at once
   Batch* b = local.batch;
   if (!b)

@@ -1,7 +1,7 @@
 // Large blocks freed after the program changed their pages: fine under glibc, where a block this
 // large is its own mapping and free() unmaps it (with the mmap threshold fixed: else glibc serves
-// the second block from its heap after the first is freed, and fails part 2 itself); heapledger keeps freed mappings for reuse, so it
-// must undo the change before the next block gets them.
+// the second block from its heap after the first is freed, and fails part 2 itself); heapledger
+// keeps freed mappings for reuse, so it must undo the change before the next block gets them.
 // 1. A page-aligned block with a guard page (PROT_NONE) in it, then an unrelated allocation of the
 //    same size written all over.
 // 2. A block advised out of a fork's child (MADV_DONTFORK), one wiped in it (MADV_WIPEONFORK):
@@ -32,7 +32,8 @@ static int child_sees(const char* buf) {
 
 static int advised_then_reused(int advice) {
   char* old = malloc(kSize);
-  if (!old || madvise((void*)((unsigned long)(old + 4095) & ~4095ul), kSize / 2, advice) != 0) return 0;
+  if (!old || madvise((void*)((unsigned long)(old + 4095) & ~4095ul), kSize / 2, advice) != 0)
+    return 0;
   free(old);
   char* buf = malloc(kSize);
   if (!buf) return 0;

@@ -27,10 +27,10 @@ __attribute__((noinline)) static void* lose_in_big(void) {
   memset(big, 0, kBig);
   void* leaked = malloc(48);
   memset(leaked, 0x5a, 48);
-  big[100] = leaked;                          // first page
-  big[40008 / sizeof *big] = leaked;          // past 40,000 bytes, in the same page
-  big[100000 / sizeof *big] = leaked;         // past 40,000 bytes, before 200,000
-  big[kBig / sizeof *big - 1] = leaked;       // last page
+  big[100] = leaked;                     // first page
+  big[40008 / sizeof *big] = leaked;     // past 40,000 bytes, in the same page
+  big[100000 / sizeof *big] = leaked;    // past 40,000 bytes, before 200,000
+  big[kBig / sizeof *big - 1] = leaked;  // last page
   hl_sink(leaked);
   return big;
 }

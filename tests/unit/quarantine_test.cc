@@ -257,7 +257,8 @@ TEST(Quarantine, SmallerLargeBlocksKeepTheirPages) {
   ASSERT_TRUE(q.recall(addr, &f));
   EXPECT_EQ(f.free_stack, 9u);
   ASSERT_EQ(mprotect(p, 4096, PROT_READ), 0);
-  EXPECT_EQ(std::count(p, p + kSize, 0xAB), static_cast<std::ptrdiff_t>(kSize)) << "pages given back";
+  EXPECT_EQ(std::count(p, p + kSize, 0xAB), static_cast<std::ptrdiff_t>(kSize))
+      << "pages given back";
   // It counts its mapping: 15 more fill the budget, and the 17th sends the first back.
   for (int i = 0; i < 16; ++i) {
     void* more = pool::alloc(kSize);

@@ -71,7 +71,8 @@ TEST(SpanCache, GivesEverythingBack) {
 TEST(SpanCache, KeepsAtMostItsEntries) {
   SpanCache c;
   Out out;
-  for (std::uintptr_t i = 0; i < SpanCache::kEntries; ++i) EXPECT_EQ(c.put(span((i + 1) << 32, 64 * kKiB), out), 0u);
+  for (std::uintptr_t i = 0; i < SpanCache::kEntries; ++i)
+    EXPECT_EQ(c.put(span((i + 1) << 32, 64 * kKiB), out), 0u);
   ASSERT_EQ(c.put(span(std::uintptr_t{99} << 32, 64 * kKiB), out), 1u);
   EXPECT_EQ(out[0].start, std::uintptr_t{1} << 32);
   EXPECT_EQ(c.size(), SpanCache::kEntries);
