@@ -243,6 +243,21 @@ struct Symbolizer::ModuleDebug {
   }
 };
 
+namespace {
+// Whether the code at `at` is the signal trampoline a handler returns to: its call frame
+// information says so (the mark the fast unwinder stops at).
+bool is_signal_trampoline(Dwfl_Module* mod, Dwarf_Addr at) {
+  Dwarf_Addr bias = 0;
+  Dwarf_CFI* cfi = dwfl_module_eh_cfi(mod, &bias);
+  Dwarf_Frame* frame = nullptr;
+  if (!cfi || dwarf_cfi_addrframe(cfi, at - bias, &frame) != 0) return false;
+  bool signal = false;
+  const bool known = dwarf_frame_info(frame, nullptr, nullptr, &signal) >= 0;
+  std::free(frame);
+  return known && signal;
+}
+}  // namespace
+
 Symbolizer::Symbolizer() = default;
 Symbolizer::~Symbolizer() = default;
 
@@ -268,6 +283,8 @@ std::vector<Frame> Symbolizer::resolve(const Frame& raw) {
   Dwarf_Addr at = raw.offset - 1;
   if (const char* name = m->function_at(at))
     out[0].function = demangle(std::string(name, std::strcspn(name, "@")).c_str());  // no @@GLIBC_x
+  else if (is_signal_trampoline(m->mod, at))
+    out[0].function = "<signal handler called>";  // as gdb says; glibc's __restore_rt has no symbol
   // libdwfl gives an address that lies between the ranges of a unit (code without debug
   // information, such as crt1.o's _start placed after a program's main.cold) to that unit, and
   // then the line of whatever row precedes it: such a unit is not the address's.
