@@ -41,8 +41,11 @@ class Ledger {
   bool find(std::uintptr_t addr, Record* out);
   // Starts loading the record of the small block at addr, for an insert or release soon after
   // that would otherwise wait for it (a block's record is as cold as the block's last use).
-  HL_ALWAYS_INLINE void prefetch(std::uintptr_t addr) {
-    if (BlockRecords::Slot* slot = blocks_.slot(addr)) __builtin_prefetch(slot, 1);
+  // False if addr is no small block's start (nothing to load: its record is in the map).
+  HL_ALWAYS_INLINE bool prefetch(std::uintptr_t addr) {
+    BlockRecords::Slot* slot = blocks_.slot(addr);
+    if (slot) __builtin_prefetch(slot, 1);
+    return slot != nullptr;
   }
 
   // Visits every block, one shard locked at a time.

@@ -189,6 +189,64 @@ class Classify(hl.HeapledgerTest):
             self.assertEqual((r["scan"]["threads"], r["scan"]["threads_stopped"]), (4, 4), (mode, r["scan"]))
             self.assertKind(r, "leak", "definite", 64, 1)
 
+    def test_the_last_frees_of_a_thread_that_blocks_are_settled_at_exit(self):
+        # In a run of frees, a small block's free waits in its thread (until 8 more frees came,
+        # or the thread next allocates) for the block's ledger record to arrive from memory. A worker that frees and
+        # then blocks for good leaves its last frees waiting: the exit scan settles them for the
+        # threads it stopped, and a forked child for the threads it did not inherit; a thread that
+        # ends settles its own. Without that the worker's five 100-byte blocks were leaks and its
+        # misuses went unreported.
+        for mode in ("exit", "fork", "misuse", "joined"):
+            json_dir = self.path(f"reports-{mode}")
+            os.makedirs(json_dir, exist_ok=True)
+            res = hl.run_preloaded([self.program("pending_frees"), mode], f"json={json_dir}/%p.json:log=none")
+            self.assertEqual(res.returncode, 0, res.describe())
+            self.assertIn("main done", res.stdout)
+            names = sorted(os.listdir(json_dir))
+            self.assertEqual(len(names), 2 if mode == "fork" else 1, (mode, names))
+            for name in names:
+                r = hl.load_report(os.path.join(json_dir, name))
+                s = r["summary"]
+                self.assertEqual(hl.leaks_at(r, "worker_alloc"), [], f"{mode}:\n{hl.describe_leaks(r)}")
+                self.assertKind(r, "leak", "definite", 64, 1)
+                self.assertEqual((s["leaked_bytes"], s["leaked_blocks"]), (64, 1), (mode, s))
+                self.assertEqual(s["allocations"] - s["frees"], s["live_blocks"], (mode, s))
+                if mode != "misuse":
+                    self.assertEqual(s["errors"], 0, (mode, r["errors"]))
+                    continue
+                self.assertEqual(s["errors"], 2, r["errors"])
+                [e] = errors_of(r, "double_free", "second_free_site")
+                self.assertEqual(e["detail"], "freed twice", e)  # both stacks: the first free's too
+                self.assertTrue(hl.function_matches(e["free_stack"][0], "first_free_site"), e["free_stack"])
+                self.assertTrue(hl.function_matches(e["alloc_stack"][0], "worker_alloc"), e["alloc_stack"])
+                [e] = errors_of(r, "mismatched_free", "wrong_delete_site")
+                self.assertTrue(hl.function_matches(e["alloc_stack"][0], "worker_alloc"), e["alloc_stack"])
+
+    def test_realloc_of_a_block_just_freed(self):
+        # The free is still pending when realloc asks whether the block is live: it is settled
+        # first, so realloc sees a double free (reported, NULL). Unsettled, realloc resized the
+        # freed block in place and handed it back while the quarantine held it.
+        json_path = self.path("report.json")
+        res = hl.run_preloaded([self.program("pending_frees"), "realloc"], f"json={json_path}:log=none")
+        self.assertEqual(res.returncode, 0, res.describe())
+        self.assertEqual(res.stdout, "realloc of a freed block: NULL\n")
+        r = hl.load_report(json_path)
+        [e] = errors_of(r, "double_free", "realloc_freed_site")
+        self.assertTrue(hl.function_matches(e["free_stack"][0], "main"), e["free_stack"])
+        self.assertEqual(r["summary"]["errors"], 1, r["errors"])
+
+    def test_the_peak_does_not_count_frees_still_pending(self):
+        # Five 2,000-byte blocks freed in a row, then one of 30,000: the peak holds the
+        # 30,000-byte block alone. The allocation settles the thread's pending frees before the
+        # totals move; without that the last four freed blocks were at the peak with it.
+        json_path = self.path("report.json")
+        res = hl.run_preloaded([self.program("pending_frees"), "peak"], f"json={json_path}:log=none")
+        self.assertEqual(res.returncode, 0, res.describe())
+        r = hl.load_report(json_path)
+        at = lambda fn: [(p["bytes"], p["blocks"]) for p in r["peak"] if p["stack"] and hl.function_matches(p["stack"][0], fn)]
+        self.assertEqual(at("kept_site"), [(30000, 1)], r["peak"])
+        self.assertEqual(at("freed_site"), [], r["peak"])
+
     def test_a_thread_that_cannot_stop_under_a_signal_storm(self):
         # A thread in vfork() cannot be stopped; the scan gives up on it after 250 ms and goes on.
         # With a no-op signal every 50 us cutting every sleep short, the scan's wait for its
