@@ -73,7 +73,6 @@ RootPolicy root_policy(RootPolicy::Range* dead, std::size_t max_dead) {
   policy.self_lo = g_state.self_start;
   policy.self_hi = g_state.self_end;
   policy.stacks = &g_state.stacks;
-  policy.settle_frees = settle_stopped_frees;
   for (std::size_t m = 0; m < g_state.modules.size() && policy.n_root_modules < 8; ++m) {
     Module mod = g_state.modules.get(static_cast<std::uint16_t>(m));
     if (module_named(mod.path, "ld-linux"))
@@ -275,12 +274,11 @@ void write_exit_report() {
   int n_exit_caller_regs = 0;
   auto stack_top = exit_caller_sp(reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0)), exit_caller_regs,
                                   &n_exit_caller_regs);
+  ExitData data = base_data();
   LeakScan scan;
   Scratch<RootPolicy::Range> dead(DeadStacks::kMax);
-  bool scanned = dead && scan.run(g_state.ledger, root_policy(dead.get(), DeadStacks::kMax), stack_top,
-                                  exit_caller_regs, n_exit_caller_regs);
-  report_scan_leftovers();
-  ExitData data = base_data();  // after the scan, which settles the stopped threads' last frees
+  bool scanned = dead && scan.run(g_state.ledger, root_policy(dead.get(), DeadStacks::kMax),
+                                  stack_top, exit_caller_regs, n_exit_caller_regs);
   g_state.report_progress.fetch_add(1, std::memory_order_relaxed);
   Scratch<ExitSite> sites(scanned ? scan.size() : 0);
   if (scanned && sites) {

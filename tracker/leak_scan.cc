@@ -502,7 +502,6 @@ bool LeakScan::run(Ledger& ledger, const RootPolicy& policy, std::uintptr_t stac
     FaultGuard faults;
     stats_.threads = world.count();
     stats_.threads_stopped = world.stop(kStopTimeoutMs);
-    if (policy.settle_frees) policy.settle_frees(world);
     count_ = 0;
     ledger.for_each_locked([&](std::uintptr_t addr, const Record& r) {
       if (count_ < capacity)  // a quarter more than before the stop, and 65536: always, in practice

@@ -13,7 +13,6 @@ namespace heapledger::detail {
 
 class Ledger;
 class StackTable;
-class StopTheWorld;
 
 // Which blocks count as roots although nothing in the scanned memory may point to them: the
 // dynamic linker's own allocations (TLS vectors of threads, link maps), identified by the module
@@ -29,9 +28,6 @@ struct RootPolicy {
   const StackTable* stacks = nullptr;
   std::uint16_t root_modules[8] = {};
   std::size_t n_root_modules = 0;
-  // Called once the other threads are stopped, before the blocks are read: the frees the
-  // stopped threads made and have not settled yet take their blocks out of the ledger.
-  void (*settle_frees)(const StopTheWorld& world) = nullptr;
   bool is_root(std::uint32_t stack) const;
 };
 

@@ -3,8 +3,6 @@
 // destructor, because allocations keep arriving after static destructors ran.
 #pragma once
 
-#include <sys/types.h>
-
 #include <atomic>
 #include <cstdint>
 
@@ -19,35 +17,13 @@
 
 namespace heapledger::detail::tracker {
 
-// A thread's last few frees of small blocks, whose ledger records are still on their way from
-// memory (tracker.cc: "Pending frees"). Only the owner changes it, except where it is stopped or
-// gone: the exit scan settles a stopped thread's frees, a forked child those of the threads it
-// did not inherit. `changing` is set around every change, so neither touches a half-made one.
-struct PendingFrees {
-  static constexpr std::uint32_t kMax = 8;
-  struct Entry {
-    std::uintptr_t addr;
-    std::size_t size;    // what a sized delete passed (kNoSize: none)
-    std::size_t align;   // what an aligned delete passed (0: none)
-    std::uint32_t free_stack;
-    AllocKind kind;
-  };
-  std::atomic<bool> changing{false};
-  std::atomic<std::uint32_t> head{0};
-  std::atomic<std::uint32_t> count{0};
-  Entry entries[kMax] = {};
-};
-
 // Cumulative counts, kept per thread so counting costs no shared cache line; each thread's block
 // is linked into a list that the report sums (blocks outlive their threads: counts are forever).
-// A block outlives its thread and is reused by a later one, with its pending frees settled.
 struct ThreadCounts {
   std::atomic<std::uint64_t> allocations{0};  // written by the owner only: load + store, no RMW
   std::atomic<std::uint64_t> frees{0};
   std::atomic<std::uint64_t> bytes_allocated{0};
   ThreadCounts* next = nullptr;
-  std::atomic<pid_t> tid{0};  // the thread using it now (0: none)
-  PendingFrees pending;
   void add(std::atomic<std::uint64_t>& c, std::uint64_t n) {
     c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
@@ -62,7 +38,6 @@ struct Counters {
   std::uint32_t n_spare HL_GUARDED_BY(spare_lock) = 0;
   ThreadCounts orphan;  // for threads whose block could not be mapped
   SpinLock orphan_lock;
-  std::atomic<std::uint64_t> settled_frees{0};  // frees the exit scan settled for stopped threads
   // Live totals are shared: the peak needs them exact at every step.
   alignas(64) std::atomic<std::int64_t> live_bytes{0};
   std::atomic<std::int64_t> live_blocks{0};
@@ -166,6 +141,8 @@ struct State {
   std::atomic<std::uint32_t> next_thread{0};
   std::atomic<std::uint32_t> unload_epoch{0};  // dlclose calls so far
   std::atomic<bool> recording{false};  // start() done: allocations get stacks and timestamps
+  bool defer_frees =
+      false;  // pending frees taken (tracker.cc): the quarantine on, no on_error=abort
   // The exit report: who began it (process id << 32 | thread id; 0: not begun), whether it is
   // done, and a count its writer bumps as it goes (symbolized stacks), which threads waiting on
   // it watch.
@@ -183,13 +160,8 @@ struct CountTotals {
 CountTotals count_totals();
 // Marks the calling thread as inside the tracker for good (the exit report's thread).
 void tl_busy_forever();
-// Settles the calling thread's pending frees (PendingFrees): before the exit report.
+// Settles the calling thread's pending frees (tracker.cc): before the exit report.
 void settle_own_frees();
-// For the exit scan, with the other threads stopped and the ledger locked: settles the pending
-// frees of the threads it stopped (their blocks leave the ledger and the totals; no lock taken).
-void settle_stopped_frees(const StopTheWorld& world);
-// After that scan: reports the misuses among the frees it settled (double, invalid, mismatched).
-void report_scan_leftovers();
 // The reporter module, loaded on first use; null if it cannot be loaded.
 const ReporterApi* reporter();
 // True if the calling thread holds any heapledger lock: it was interrupted inside the allocator

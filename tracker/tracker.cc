@@ -19,7 +19,6 @@
 #include "tracker/fast_unwind.h"
 #include "tracker/internal_alloc.h"
 #include "tracker/state.h"
-#include "tracker/stop_world.h"
 
 namespace heapledger::detail::tracker {
 
@@ -29,6 +28,15 @@ constinit State g_state;
 constinit SpinLock g_reporter_lock;  // loading the reporter module, once
 
 namespace {
+
+// A free whose settling waits for its block's ledger record to arrive ("Pending frees" below).
+struct PendingFree {
+  std::uintptr_t addr;
+  std::size_t size;   // what a sized delete passed (kNoSize: none)
+  std::size_t align;  // what an aligned delete passed (0: none)
+  std::uint32_t free_stack;
+  AllocKind kind;
+};
 
 // Per-thread: the re-entry guard (set while the tracker itself runs, so that allocations made by
 // libunwind, the dynamic linker or the report writers are served but not recorded) and a small
@@ -41,6 +49,9 @@ struct ThreadState {
   std::uint32_t frees;    // the program's frees, for reading the clock on only some of them
   bool exited;            // past its exit destructor: frees are settled at once
   bool freeing;           // its last tracked call was a free (a run of frees: they may wait)
+  static constexpr std::uint32_t kMaxPending = 8;
+  std::uint32_t pending_head, pending_count;
+  PendingFree pending[kMaxPending];
 };
 thread_local ThreadState tl_thread HL_TLS;
 
@@ -85,13 +96,11 @@ void recycle_counts() {
   Counters& c = g_state.counters;
   SpinGuard guard(c.spare_lock);
   if (c.n_spare < sizeof c.spare / sizeof c.spare[0]) {
-    mine->tid.store(0, std::memory_order_relaxed);
     c.spare[c.n_spare++] = mine;
     tl_thread.counts = nullptr;
   }
 }
 
-bool has_pending();
 void settle_pending();
 
 void remember_dead_stack(void*) {
@@ -125,14 +134,10 @@ ThreadCounts* reuse_counts() {
 HL_NOINLINE ThreadCounts* register_counts() {
   // Every thread that allocates passes here once: arrange to hear of its exit.
   if (g_exit_key_ready) pthread_setspecific(g_exit_key, &g_exit_key);
-  if (ThreadCounts* reused = reuse_counts()) {
-    reused->tid.store(gettid(), std::memory_order_relaxed);
-    return tl_thread.counts = reused;
-  }
+  if (ThreadCounts* reused = reuse_counts()) return tl_thread.counts = reused;
   auto* tc = static_cast<ThreadCounts*>(internal_alloc(sizeof(ThreadCounts)));
   if (!tc) return &g_state.counters.orphan;
   new (tc) ThreadCounts;
-  tc->tid.store(gettid(), std::memory_order_relaxed);
   ThreadCounts* head = g_state.counters.threads.load(std::memory_order_relaxed);
   do tc->next = head;
   while (!g_state.counters.threads.compare_exchange_weak(head, tc, std::memory_order_release));
@@ -382,8 +387,8 @@ CountTotals count_totals() {
     t.frees += c.frees.load(std::memory_order_relaxed);
     t.bytes_allocated += c.bytes_allocated.load(std::memory_order_relaxed);
   };
-  for (ThreadCounts* c = g_state.counters.threads.load(std::memory_order_acquire); c; c = c->next) add(*c);
-  t.frees += g_state.counters.settled_frees.load(std::memory_order_relaxed);
+  for (ThreadCounts* c = g_state.counters.threads.load(std::memory_order_acquire); c; c = c->next)
+    add(*c);
   SpinGuard guard(g_state.counters.orphan_lock);
   add(g_state.counters.orphan);
   return t;
@@ -408,7 +413,7 @@ void on_alloc(void* p, std::size_t size, AllocKind kind, Caller caller) {
   g_state.ledger.prefetch(reinterpret_cast<std::uintptr_t>(p));  // loads while the stack is taken
   std::uint32_t stack = current_stack(g_state.options.max_frames, caller);
   tl_thread.freeing = false;
-  if (HL_UNLIKELY(has_pending())) settle_pending();  // before the totals: the peak stays exact
+  if (HL_UNLIKELY(tl_thread.pending_count != 0)) settle_pending();  // first: the peak stays exact
   std::uint64_t t = event_us();
   if (size > Record::kMaxSize) size = Record::kMaxSize;
   if (!g_state.ledger.insert(reinterpret_cast<std::uintptr_t>(p),
@@ -427,20 +432,14 @@ namespace {
 
 // program_free: the program's own free (the timeline gets a point if one is due), not the
 // tracker's bookkeeping.
-// The block leaves the live totals and its call site's share; returns the live total after.
-std::int64_t uncount_live(const Record& r) {
+void count_free(const Record& r, bool program_free) {
+  if (r.kind() == AllocKind::kInternal) return;
   Counters& c = g_state.counters;
+  count(0, 1, 0);
   add_relaxed(c.live_blocks, std::int64_t{-1});
   auto size = static_cast<std::int64_t>(r.size());
   std::int64_t live = add_relaxed(c.live_bytes, -size);
   adjust_site(r.stack(), -size, -1);
-  return live;
-}
-
-void count_free(const Record& r, bool program_free) {
-  if (r.kind() == AllocKind::kInternal) return;
-  count(0, 1, 0);
-  std::int64_t live = uncount_live(r);
   if (program_free) note_timeline_on_free(live);
 }
 
@@ -516,10 +515,10 @@ static const char* mismatch(const Record& r, AllocKind op, std::size_t size, std
 
 namespace {
 
-void report_bad_free(const PendingFrees::Entry& e, Release* found);
+void report_bad_free(const PendingFree& e, Release* found);
 
 // What a free of the block at e.addr finds, reports and does (free_stack: 0 if none was taken).
-void settle_free(const PendingFrees::Entry& e, FreeOutcome* out) {
+void settle_free(const PendingFree& e, FreeOutcome* out) {
   const std::uintptr_t addr = e.addr;
   Release rel;
   g_state.ledger.release(addr, &rel);
@@ -540,7 +539,7 @@ void settle_free(const PendingFrees::Entry& e, FreeOutcome* out) {
 }
 
 // A free of no live block's start: a double free, or an invalid one.
-void report_bad_free(const PendingFrees::Entry& e, Release* found) {
+void report_bad_free(const PendingFree& e, Release* found) {
   const std::uintptr_t addr = e.addr;
   Release& rel = *found;
   std::uint32_t stack = e.free_stack ? e.free_stack : current_stack();
@@ -558,7 +557,7 @@ void report_bad_free(const PendingFrees::Entry& e, Release* found) {
 
 // A free settled after the call that made it: the tracker holds the block meanwhile, so what
 // the pools would have done with it is done here.
-void settle_later(const PendingFrees::Entry& e) {
+void settle_later(const PendingFree& e) {
   FreeOutcome out;
   settle_free(e, &out);
   if (out.action == FreeOutcome::kRelease) g_state.pool.quarantine.release(reinterpret_cast<void*>(e.addr));
@@ -566,75 +565,56 @@ void settle_later(const PendingFrees::Entry& e) {
 
 // Pending frees. A free needs its block's ledger record first, and that record is as cold as the
 // block's last use: the prefetch at the free's start hides only part of the miss behind the free
-// stack. So in a run of frees (a container torn down), a small block's free, once its stack is
-// taken, waits in the thread's PendingFrees until 8 more frees came or the thread allocates
-// (whichever is first), and is settled then, its record loaded by that time; the block is held
-// meanwhile, as the quarantine holds it. The first free of a run is settled at once: a program
-// that alternates allocations and frees sees no difference at all. What lags: the live totals
-// and the timeline by those few frees (never the thread's own peak: an allocation settles
-// first), and a misuse report by as long. Taken only with the quarantine on (it pays for the
-// free stack the prefetch hides behind) and by threads with counts of their own; a thread
-// settles its frees when it ends, allocates, asks whether a block is live (realloc), or runs
-// out of memory; the exit scan settles those of the threads it stopped, a forked child those of
-// the threads it did not inherit.
-// (The fields are stored one by one: a whole Entry built on the stack and copied in stalled on
-// store forwarding, 2% of python3-malloc's time.)
-bool defer_free(std::uintptr_t addr, std::size_t size, std::size_t align, std::uint32_t free_stack,
-                AllocKind kind) {
-  ThreadCounts* tc = tl_thread.counts;
-  if (!tc || tc == &g_state.counters.orphan || tl_thread.exited) return false;
-  PendingFrees& q = tc->pending;
-  q.changing.store(true, std::memory_order_relaxed);
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-  const std::uint32_t head = q.head.load(std::memory_order_relaxed);
-  const std::uint32_t n = q.count.load(std::memory_order_relaxed);
-  const bool full = n == PendingFrees::kMax;
-  PendingFrees::Entry oldest;
-  PendingFrees::Entry& slot = q.entries[(head + n) % PendingFrees::kMax];  // head, if full
+// stack. So in a run of frees (a container torn down: no allocation between them), a small
+// block's free, once its stack is taken, waits in the thread's ring until 8 more frees came or
+// the thread allocates (whichever is first), and is settled then, its record loaded by that
+// time; the block is held meanwhile, as the quarantine holds it. The first free of a run is
+// settled at once, so a program that alternates allocations and frees sees no difference.
+//
+// Only while the process has a single thread: until a free is settled its block's record still
+// says live, and another thread could free it again unseen (or be handed it back out of the
+// quarantine, and lose it to the first free's settling), or make the process-wide peak with it.
+// The thread settles its frees when it next allocates, frees without waiting, asks whether a
+// block is live (realloc), runs out of memory, ends, or exits the process; the first thread a
+// program creates is made by an allocation (glibc's pthread_create allocates its thread vector
+// before the thread runs). What lags: the live totals and the timeline by those few frees (never
+// the peak: an allocation settles first). Not taken with on_error=abort, which stops at the
+// misuse, nor without the quarantine (no free stack for the prefetch to hide behind).
+// (The fields are stored one by one: a whole PendingFree built on the stack and copied in
+// stalled on store forwarding, 2% of python3-malloc's time.)
+HL_ALWAYS_INLINE bool defer_free(std::uintptr_t addr, std::size_t size, std::size_t align,
+                                 std::uint32_t free_stack, AllocKind kind) {
+  ThreadState& t = tl_thread;
+  if (!g_state.defer_frees || free_stack == 0 || t.exited || !single_threaded()) return false;
+  const std::uint32_t n = t.pending_count;
+  PendingFree& slot = t.pending[(t.pending_head + n) % ThreadState::kMaxPending];  // head, if full
+  PendingFree oldest;
+  const bool full = n == ThreadState::kMaxPending;
   if (full) {
     oldest = slot;
-    q.head.store((head + 1) % PendingFrees::kMax, std::memory_order_relaxed);
+    t.pending_head = (t.pending_head + 1) % ThreadState::kMaxPending;
   } else {
-    q.count.store(n + 1, std::memory_order_relaxed);
+    t.pending_count = n + 1;
   }
   slot.addr = addr;
   slot.size = size;
   slot.align = align;
   slot.free_stack = free_stack;
   slot.kind = kind;
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-  q.changing.store(false, std::memory_order_relaxed);
   if (full) settle_later(oldest);
   return true;
 }
 
-// Takes the oldest pending free off q; false if there is none.
-bool take_pending(PendingFrees& q, PendingFrees::Entry* e) {
-  const std::uint32_t n = q.count.load(std::memory_order_relaxed);
-  if (n == 0) return false;
-  q.changing.store(true, std::memory_order_relaxed);
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-  const std::uint32_t head = q.head.load(std::memory_order_relaxed);
-  *e = q.entries[head];
-  q.head.store((head + 1) % PendingFrees::kMax, std::memory_order_relaxed);
-  q.count.store(n - 1, std::memory_order_relaxed);
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-  q.changing.store(false, std::memory_order_relaxed);
-  return true;
-}
-
-bool has_pending() {
-  const ThreadCounts* tc = tl_thread.counts;
-  return tc && tc->pending.count.load(std::memory_order_relaxed) != 0;
-}
-
 // Settles this thread's pending frees, oldest first.
 HL_NOINLINE void settle_pending() {
-  ThreadCounts* tc = tl_thread.counts;
-  if (!tc || tc == &g_state.counters.orphan) return;
   BusyScope busy;
-  PendingFrees::Entry e;
-  while (take_pending(tc->pending, &e)) settle_later(e);
+  ThreadState& t = tl_thread;
+  while (t.pending_count != 0) {
+    const PendingFree e = t.pending[t.pending_head];
+    t.pending_head = (t.pending_head + 1) % ThreadState::kMaxPending;
+    --t.pending_count;
+    settle_later(e);
+  }
 }
 
 }  // namespace
@@ -656,11 +636,12 @@ void on_release(void* p, AllocKind kind, std::size_t size, std::size_t align, Fr
       g_state.options.quarantine_mb > 0 ? current_stack(std::min(g_state.options.max_frames, kFreeStackFrames), caller) : 0;
   const bool in_a_run = tl_thread.freeing;
   tl_thread.freeing = true;
-  if (in_a_run && small && free_stack != 0 && defer_free(addr, size, align, free_stack, kind)) {
+  if (in_a_run && small && defer_free(addr, size, align, free_stack, kind)) {
     out->action = FreeOutcome::kKeep;
     return;
   }
-  settle_free(PendingFrees::Entry{addr, size, align, free_stack, kind}, out);
+  if (HL_UNLIKELY(tl_thread.pending_count != 0)) settle_pending();  // in order
+  settle_free(PendingFree{addr, size, align, free_stack, kind}, out);
 }
 
 bool release_held() {
@@ -673,64 +654,8 @@ bool release_held() {
 void set_pool_probes(const PoolProbes& probes) { g_state.pool = probes; }
 
 void settle_own_frees() {
-  if (has_pending() && !tl_thread.busy && !lock_held_by_this_thread()) settle_pending();
-}
-
-namespace {
-
-// Frees the exit scan settled, finished once the threads run again (both take locks): a live
-// block (out of the totals already) goes to the quarantine, so that a second free of it among
-// them is a double free with both stacks; a misuse is reported.
-struct ScanLeftover {
-  PendingFrees::Entry free;
-  Release found;
-  const char* mismatch;  // for a live block
-};
-constinit ScanLeftover g_scan_leftovers[256];
-constinit std::size_t g_n_scan_leftovers = 0;
-
-}  // namespace
-
-void report_scan_leftovers() {
-  BusyScope busy;
-  for (std::size_t i = 0; i < g_n_scan_leftovers; ++i) {
-    ScanLeftover& l = g_scan_leftovers[i];
-    if (l.found.verdict != Release::kLive) {
-      report_bad_free(l.free, &l.found);
-      continue;
-    }
-    if (l.mismatch)
-      report_misuse(Errors::kMismatchedFree, l.free.addr, l.free.free_stack, &l.found, l.mismatch, l.free.kind);
-    if (l.found.record.kind() != AllocKind::kInternal)  // not held: the block stays out of the pools
-      g_state.quarantine.hold(tl_thread.quarantine, l.free.addr, l.found.record.size(),
-                              FreedBlock{l.found.record.stack(), l.free.free_stack});
-  }
-  g_n_scan_leftovers = 0;
-}
-
-void settle_stopped_frees(const StopTheWorld& world) {
-  for (ThreadCounts* tc = g_state.counters.threads.load(std::memory_order_acquire); tc; tc = tc->next) {
-    PendingFrees& q = tc->pending;
-    const pid_t tid = tc->tid.load(std::memory_order_relaxed);
-    if (tid == 0 || q.count.load(std::memory_order_relaxed) == 0 || q.changing.load(std::memory_order_relaxed))
-      continue;  // a thread stopped while changing them: they stay (its blocks look live)
-    bool stopped = false;
-    for (std::size_t i = 0; i < world.count() && !stopped; ++i)
-      stopped = world.thread(i).tid == tid && world.thread(i).stopped;
-    if (!stopped) continue;
-    PendingFrees::Entry e;
-    while (take_pending(q, &e)) {
-      Release rel;
-      g_state.ledger.release(e.addr, &rel);  // small blocks only: no lock
-      const bool live = rel.verdict == Release::kLive;
-      const char* why = live ? mismatch(rel.record, e.kind, e.size, e.align, e.addr) : nullptr;
-      if (g_n_scan_leftovers < std::size(g_scan_leftovers))  // else settled unseen
-        g_scan_leftovers[g_n_scan_leftovers++] = ScanLeftover{e, rel, why};
-      if (!live || rel.record.kind() == AllocKind::kInternal) continue;
-      g_state.counters.settled_frees.fetch_add(1, std::memory_order_relaxed);
-      uncount_live(rel.record);
-    }
-  }
+  if (tl_thread.pending_count != 0 && !tl_thread.busy && !lock_held_by_this_thread())
+    settle_pending();
 }
 
 bool lock_held_by_this_thread() {
@@ -779,7 +704,8 @@ void note_unload() {
 }
 
 bool is_live(const void* p) {
-  if (HL_UNLIKELY(has_pending()) && !tl_thread.busy) settle_pending();  // a block just freed is not
+  if (HL_UNLIKELY(tl_thread.pending_count != 0) && !tl_thread.busy)
+    settle_pending();  // just freed: not live
   return g_state.ledger.find(reinterpret_cast<std::uintptr_t>(p), nullptr);
 }
 
@@ -816,6 +742,8 @@ void start() {
   g_exit_key_ready = pthread_key_create(&g_exit_key, remember_dead_stack) == 0;
   g_state.quarantine.init(static_cast<std::size_t>(g_state.options.quarantine_mb) << 20,
                           std::size_t{1} << 16, g_state.pool.quarantine);
+  g_state.defer_frees =
+      g_state.options.quarantine_mb > 0 && std::strcmp(g_state.options.on_error, "abort") != 0;
   g_state.peak.sites = static_cast<Peak::Site*>(os::map_internal(StackTable::kMaxStacks * sizeof(Peak::Site)));
   if (!std::strcmp(g_state.options.unwind, "libunwind")) g_state.unwinding.mode = Unwinding::kLibunwind;
   if (!std::strcmp(g_state.options.unwind, "verify")) g_state.unwinding.mode = Unwinding::kVerify;
@@ -865,17 +793,6 @@ void postfork_parent() {
 // A child forked while (or after) the parent wrote its report writes its own.
 void postfork_child() {
   postfork_parent();
-  // The other threads are gone: their pending frees are settled here, the child's own go on.
-  ThreadCounts* own = tl_thread.counts;
-  if (own) own->tid.store(gettid(), std::memory_order_relaxed);
-  BusyScope busy;
-  for (ThreadCounts* tc = g_state.counters.threads.load(std::memory_order_acquire); tc; tc = tc->next) {
-    if (tc == own) continue;
-    tc->tid.store(0, std::memory_order_relaxed);
-    if (tc->pending.changing.load(std::memory_order_relaxed)) continue;  // forked mid-change: leaked
-    PendingFrees::Entry e;
-    while (take_pending(tc->pending, &e)) settle_later(e);
-  }
   g_state.reporter.store(0);
   g_state.reported.store(false);
   g_state.report_progress.store(0);
