@@ -141,8 +141,8 @@ struct State {
   std::atomic<std::uint32_t> next_thread{0};
   std::atomic<std::uint32_t> unload_epoch{0};  // dlclose calls so far
   std::atomic<bool> recording{false};  // start() done: allocations get stacks and timestamps
-  bool defer_frees =
-      false;  // pending frees taken (tracker.cc): the quarantine on, no on_error=abort
+  // Pending frees taken (tracker.cc): the quarantine is on and on_error is not abort.
+  bool defer_frees = false;
   // The exit report: who began it (process id << 32 | thread id; 0: not begun), whether it is
   // done, and a count its writer bumps as it goes (symbolized stacks), which threads waiting on
   // it watch.

@@ -39,8 +39,8 @@ struct PendingFree {
 };
 
 // Per-thread: the re-entry guard (set while the tracker itself runs, so that allocations made by
-// libunwind, the dynamic linker or the report writers are served but not recorded) and a small
-// thread number for the ledger.
+// libunwind, the dynamic linker or the report writers are served but not recorded), a small
+// thread number for the ledger, and the frees waiting to be settled ("Pending frees" below).
 struct ThreadState {
   bool busy;
   std::uint32_t index;    // 0: not assigned yet
@@ -49,9 +49,10 @@ struct ThreadState {
   std::uint32_t frees;    // the program's frees, for reading the clock on only some of them
   bool exited;            // past its exit destructor: frees are settled at once
   bool freeing;           // its last tracked call was a free (a run of frees: they may wait)
+  bool pending_changing;  // the ring below is being changed (a signal handler must not touch it)
   static constexpr std::uint32_t kMaxPending = 8;
   std::uint32_t pending_head, pending_count;
-  PendingFree pending[kMaxPending];
+  PendingFree pending[kMaxPending];  // a settled entry's address is cleared: no stale root
 };
 thread_local ThreadState tl_thread HL_TLS;
 
@@ -101,7 +102,7 @@ void recycle_counts() {
   }
 }
 
-void settle_pending();
+std::uint32_t settle_pending();
 
 void remember_dead_stack(void*) {
   BusyScope busy;
@@ -574,18 +575,21 @@ void settle_later(const PendingFree& e) {
 // Only while the process has a single thread: until a free is settled its block's record still
 // says live, and another thread could free it again unseen (or be handed it back out of the
 // quarantine, and lose it to the first free's settling), or make the process-wide peak with it.
-// The thread settles its frees when it next allocates, frees without waiting, asks whether a
-// block is live (realloc), runs out of memory, ends, or exits the process; the first thread a
-// program creates is made by an allocation (glibc's pthread_create allocates its thread vector
-// before the thread runs). What lags: the live totals and the timeline by those few frees (never
-// the peak: an allocation settles first). Not taken with on_error=abort, which stops at the
-// misuse, nor without the quarantine (no free stack for the prefetch to hide behind).
+// The thread settles its frees when it next allocates, frees without waiting (so frees settle in
+// order), runs out of memory, ends, or exits the process. glibc's pthread_create marks the
+// process multi-threaded and then allocates the new thread's TLS vector before the thread runs:
+// that allocation settles them, and nothing waits from then on. realloc, and a signal handler
+// that interrupted the tracker, ask freed_and_pending() before they take a block for live. What
+// lags: the live totals and the timeline by those few frees (never the peak: an allocation
+// settles first). Not taken with on_error=abort, which stops at the misuse, nor without the
+// quarantine (no free stack for the prefetch to hide behind).
 // (The fields are stored one by one: a whole PendingFree built on the stack and copied in
 // stalled on store forwarding, 2% of python3-malloc's time.)
 HL_ALWAYS_INLINE bool defer_free(std::uintptr_t addr, std::size_t size, std::size_t align,
                                  std::uint32_t free_stack, AllocKind kind) {
   ThreadState& t = tl_thread;
   if (!g_state.defer_frees || free_stack == 0 || t.exited || !single_threaded()) return false;
+  t.pending_changing = true;
   const std::uint32_t n = t.pending_count;
   PendingFree& slot = t.pending[(t.pending_head + n) % ThreadState::kMaxPending];  // head, if full
   PendingFree oldest;
@@ -601,20 +605,38 @@ HL_ALWAYS_INLINE bool defer_free(std::uintptr_t addr, std::size_t size, std::siz
   slot.align = align;
   slot.free_stack = free_stack;
   slot.kind = kind;
+  t.pending_changing = false;
   if (full) settle_later(oldest);
   return true;
 }
 
-// Settles this thread's pending frees, oldest first.
-HL_NOINLINE void settle_pending() {
+// Settles this thread's pending frees, oldest first; returns how many.
+HL_NOINLINE std::uint32_t settle_pending() {
   BusyScope busy;
   ThreadState& t = tl_thread;
+  std::uint32_t settled = 0;
   while (t.pending_count != 0) {
-    const PendingFree e = t.pending[t.pending_head];
+    t.pending_changing = true;
+    PendingFree& slot = t.pending[t.pending_head];
+    const PendingFree e = slot;
+    slot.addr = 0;
     t.pending_head = (t.pending_head + 1) % ThreadState::kMaxPending;
     --t.pending_count;
+    t.pending_changing = false;
     settle_later(e);
+    ++settled;
   }
+  return settled;
+}
+
+// Whether this thread's free of addr is still pending: a signal handler that interrupted the
+// tracker must not take the block for live. (While the ring changes it cannot tell: no.)
+bool freed_and_pending(std::uintptr_t addr) {
+  const ThreadState& t = tl_thread;
+  if (t.pending_count == 0 || t.pending_changing) return false;
+  for (std::uint32_t i = 0; i < t.pending_count; ++i)
+    if (t.pending[(t.pending_head + i) % ThreadState::kMaxPending].addr == addr) return true;
+  return false;
 }
 
 }  // namespace
@@ -624,10 +646,11 @@ void on_release(void* p, AllocKind kind, std::size_t size, std::size_t align, Fr
   auto addr = reinterpret_cast<std::uintptr_t>(p);
   if (HL_UNLIKELY(tl_thread.busy || !g_state.recording)) {  // no stacks here: just keep books
     // Not in the ledger: held by the quarantine (which gives it back, once), freed already, or a
-    // block the ledger never had room for. The pools check nothing, so it is left alone: a
-    // double free here (a constructor that runs before ours, a signal handler inside the
-    // tracker) must not put a block in them twice. At worst an unrecorded block is leaked.
-    if (!on_free(p, kind)) out->action = FreeOutcome::kReject;
+    // block the ledger never had room for; or in the ledger still, but freed and pending. The
+    // pools check nothing, so it is left alone: a double free here (a constructor that runs
+    // before ours, a signal handler inside the tracker) must not put a block in them twice. At
+    // worst an unrecorded block is leaked.
+    if (freed_and_pending(addr) || !on_free(p, kind)) out->action = FreeOutcome::kReject;
     return;
   }
   BusyScope busy;
@@ -647,14 +670,16 @@ void on_release(void* p, AllocKind kind, std::size_t size, std::size_t align, Fr
 bool release_held() {
   if (tl_thread.busy || !g_state.recording || lock_held_by_this_thread()) return false;
   BusyScope busy;
-  settle_pending();
-  return g_state.quarantine.drain(tl_thread.quarantine) > 0;
+  const bool settled = settle_pending() != 0;  // a block the quarantine could not hold is free now
+  return g_state.quarantine.drain(tl_thread.quarantine) > 0 || settled;
 }
 
 void set_pool_probes(const PoolProbes& probes) { g_state.pool = probes; }
 
+// Also from a signal handler that interrupted the tracker (exit() there), unless the ring itself
+// was being changed or a lock is held: the interrupted call never resumes.
 void settle_own_frees() {
-  if (tl_thread.pending_count != 0 && !tl_thread.busy && !lock_held_by_this_thread())
+  if (tl_thread.pending_count != 0 && !tl_thread.pending_changing && !lock_held_by_this_thread())
     settle_pending();
 }
 
@@ -704,9 +729,9 @@ void note_unload() {
 }
 
 bool is_live(const void* p) {
-  if (HL_UNLIKELY(tl_thread.pending_count != 0) && !tl_thread.busy)
-    settle_pending();  // just freed: not live
-  return g_state.ledger.find(reinterpret_cast<std::uintptr_t>(p), nullptr);
+  const auto addr = reinterpret_cast<std::uintptr_t>(p);
+  if (HL_UNLIKELY(freed_and_pending(addr))) return false;  // its record says live until settled
+  return g_state.ledger.find(addr, nullptr);
 }
 
 void record_stderr(StreamIdentity* id) {

@@ -221,17 +221,27 @@ class Classify(hl.HeapledgerTest):
                 [e] = errors_of(r, "mismatched_free", "wrong_delete_site")
                 self.assertTrue(hl.function_matches(e["alloc_stack"][0], "alloc_site"), e["alloc_stack"])
 
-    def test_realloc_of_a_block_just_freed(self):
-        # The free is still pending when realloc asks whether the block is live: it is settled
-        # first, so realloc sees a double free (reported, NULL). Unsettled, realloc resized the
-        # freed block in place and handed it back while the quarantine held it.
+    def test_misuse_of_a_block_whose_free_is_pending(self):
+        # realloc of a block just freed: the free is settled before realloc asks whether the
+        # block is live, so realloc sees a double free (reported, NULL). Unsettled, realloc
+        # resized the freed block in place, and the settling called the program's own free the
+        # double one ("first free no longer remembered"). A free into such a block: the pending
+        # free is settled first (frees are settled in order), so the block is free; unsettled,
+        # it was reported as a free 16 bytes inside a live block.
         json_path = self.path("report.json")
         res = hl.run_preloaded([self.program("pending_frees"), "realloc"], f"json={json_path}:log=none")
         self.assertEqual(res.returncode, 0, res.describe())
         self.assertEqual(res.stdout, "realloc of a freed block: NULL\n")
         r = hl.load_report(json_path)
         [e] = errors_of(r, "double_free", "realloc_freed_site")
+        self.assertEqual(e["detail"], "freed twice", e)
         self.assertTrue(hl.function_matches(e["free_stack"][0], "main"), e["free_stack"])
+        self.assertEqual(r["summary"]["errors"], 1, r["errors"])
+        res = hl.run_preloaded([self.program("pending_frees"), "interior"], f"json={json_path}:log=none")
+        self.assertEqual(res.returncode, 0, res.describe())
+        r = hl.load_report(json_path)
+        [e] = errors_of(r, "invalid_free", "interior_free_site")
+        self.assertEqual(e["detail"], "not the start of a heap block", e)
         self.assertEqual(r["summary"]["errors"], 1, r["errors"])
 
     def test_the_peak_does_not_count_frees_still_pending(self):

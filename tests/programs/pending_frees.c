@@ -11,6 +11,8 @@
 //   pending_frees realloc   a block freed in a run and then realloc'd (a double free): realloc
 //                           settles before it asks whether the block is live
 //   pending_frees abort     a double free in a run under on_error=abort: the process stops at it
+//   pending_frees interior  a free into a block whose own free is pending: the pending one is
+//                           settled first, so the block is free ("not the start of a heap block")
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +35,7 @@ __attribute__((noinline)) static void* realloc_freed_site(void* p) { return real
 __attribute__((noinline)) static void* freed_site(size_t n) { return malloc(n); }
 __attribute__((noinline)) static void* kept_site(size_t n) { return malloc(n); }
 __attribute__((noinline)) static void leak(void) { hl_sink(malloc(64)); }
+__attribute__((noinline)) static void interior_free_site(void* p) { free(p); }
 
 static void say(const char* line) {  // no stdio buffer: nothing allocated after the frees
   (void)!write(STDOUT_FILENO, line, strlen(line));
@@ -103,6 +106,17 @@ int main(int argc, char** argv) {
     say("abort: ran past the double free\n");
     return 0;
   }
-  fprintf(stderr, "usage: pending_frees misuse|fork|peak|realloc|abort\n");
+  if (strcmp(mode, "interior") == 0) {
+    char* a = malloc(64);
+    char* b = malloc(64);
+    hl_sink(a);
+    hl_sink(b);
+    free(a);
+    free(b);  // waits
+    interior_free_site(b + 16);
+    say("interior: main done\n");
+    return 0;
+  }
+  fprintf(stderr, "usage: pending_frees misuse|fork|peak|realloc|abort|interior\n");
   return 2;
 }
