@@ -277,8 +277,8 @@ void write_exit_report() {
   ExitData data = base_data();
   LeakScan scan;
   Scratch<RootPolicy::Range> dead(DeadStacks::kMax);
-  bool scanned = dead && scan.run(g_state.ledger, root_policy(dead.get(), DeadStacks::kMax),
-                                  stack_top, exit_caller_regs, n_exit_caller_regs);
+  bool scanned = dead && scan.run(g_state.ledger, root_policy(dead.get(), DeadStacks::kMax), stack_top,
+                                  exit_caller_regs, n_exit_caller_regs);
   g_state.report_progress.fetch_add(1, std::memory_order_relaxed);
   Scratch<ExitSite> sites(scanned ? scan.size() : 0);
   if (scanned && sites) {

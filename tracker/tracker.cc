@@ -388,8 +388,7 @@ CountTotals count_totals() {
     t.frees += c.frees.load(std::memory_order_relaxed);
     t.bytes_allocated += c.bytes_allocated.load(std::memory_order_relaxed);
   };
-  for (ThreadCounts* c = g_state.counters.threads.load(std::memory_order_acquire); c; c = c->next)
-    add(*c);
+  for (ThreadCounts* c = g_state.counters.threads.load(std::memory_order_acquire); c; c = c->next) add(*c);
   SpinGuard guard(g_state.counters.orphan_lock);
   add(g_state.counters.orphan);
   return t;
