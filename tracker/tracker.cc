@@ -47,7 +47,6 @@ struct ThreadState {
   ThreadCounts* counts;   // null: not registered yet
   Quarantine::Local quarantine;
   std::uint32_t frees;    // the program's frees, for reading the clock on only some of them
-  bool exited;            // past its exit destructor: frees are settled at once
   bool freeing;           // its last tracked call was a free (a run of frees: they may wait)
   bool pending_changing;  // the ring below is being changed (a signal handler must not touch it)
   static constexpr std::uint32_t kMaxPending = 8;
@@ -106,8 +105,6 @@ std::uint32_t settle_pending();
 
 void remember_dead_stack(void*) {
   BusyScope busy;
-  settle_pending();
-  tl_thread.exited = true;
   recycle_counts();
   g_state.quarantine.thread_exit(tl_thread.quarantine);
   fast_unwind::thread_exit();
@@ -575,9 +572,10 @@ void settle_later(const PendingFree& e) {
 // says live, and another thread could free it again unseen (or be handed it back out of the
 // quarantine, and lose it to the first free's settling), or make the process-wide peak with it.
 // The thread settles its frees when it next allocates, frees without waiting (so frees settle in
-// order), runs out of memory, ends, or exits the process. glibc's pthread_create marks the
-// process multi-threaded and then allocates the new thread's TLS vector before the thread runs:
-// that allocation settles them, and nothing waits from then on. realloc, and a signal handler
+// order), runs out of memory, or exits the process (a thread that ends while it is the only one
+// ends the process). glibc's pthread_create marks the process multi-threaded and then allocates
+// the new thread's TLS vector before the thread runs: that allocation settles them, and nothing
+// waits from then on. realloc, and a signal handler
 // that interrupted the tracker, ask freed_and_pending() before they take a block for live. What
 // lags: the live totals and the timeline by those few frees (never the peak: an allocation
 // settles first). Not taken with on_error=abort, which stops at the misuse, nor without the
@@ -587,7 +585,7 @@ void settle_later(const PendingFree& e) {
 HL_ALWAYS_INLINE bool defer_free(std::uintptr_t addr, std::size_t size, std::size_t align,
                                  std::uint32_t free_stack, AllocKind kind) {
   ThreadState& t = tl_thread;
-  if (!g_state.defer_frees || free_stack == 0 || t.exited || !single_threaded()) return false;
+  if (!g_state.defer_frees || free_stack == 0 || !single_threaded()) return false;
   t.pending_changing = true;
   const std::uint32_t n = t.pending_count;
   PendingFree& slot = t.pending[(t.pending_head + n) % ThreadState::kMaxPending];  // head, if full

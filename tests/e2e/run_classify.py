@@ -235,7 +235,7 @@ class Classify(hl.HeapledgerTest):
         r = hl.load_report(json_path)
         [e] = errors_of(r, "double_free", "realloc_freed_site")
         self.assertEqual(e["detail"], "freed twice", e)
-        self.assertTrue(hl.function_matches(e["free_stack"][0], "main"), e["free_stack"])
+        self.assertTrue(hl.function_matches(e["free_stack"][0], "run_of_two_site"), e["free_stack"])
         self.assertEqual(r["summary"]["errors"], 1, r["errors"])
         res = hl.run_preloaded([self.program("pending_frees"), "interior"], f"json={json_path}:log=none")
         self.assertEqual(res.returncode, 0, res.describe())

@@ -41,6 +41,17 @@ static void say(const char* line) {  // no stdio buffer: nothing allocated after
   (void)!write(STDOUT_FILENO, line, strlen(line));
 }
 
+// Two blocks of n bytes freed in a row; returns the second, whose free waits.
+__attribute__((noinline)) static void* run_of_two_site(size_t n) {
+  void* a = malloc(n);
+  void* b = malloc(n);
+  hl_sink(a);
+  hl_sink(b);
+  free(a);
+  free(b);
+  return b;
+}
+
 // Five 100-byte blocks from alloc_site, freed in a row: all but the first wait.
 static void free_a_run(void) {
   void* blocks[5];
@@ -86,34 +97,17 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (strcmp(mode, "realloc") == 0) {
-    void* before = malloc(24);
-    void* p = malloc(24);
-    hl_sink(p);
-    free(before);
-    free(p);  // the second free of a run: it waits
-    void* q = realloc_freed_site(p);
+    void* q = realloc_freed_site(run_of_two_site(24));
     say(q ? "realloc of a freed block: a block\n" : "realloc of a freed block: NULL\n");
     return 0;
   }
   if (strcmp(mode, "abort") == 0) {
-    void* a = malloc(24);
-    void* b = malloc(24);
-    hl_sink(a);
-    hl_sink(b);
-    free(a);
-    first_free_site(b);
-    second_free_site(b);
+    second_free_site(run_of_two_site(24));
     say("abort: ran past the double free\n");
     return 0;
   }
   if (strcmp(mode, "interior") == 0) {
-    char* a = malloc(64);
-    char* b = malloc(64);
-    hl_sink(a);
-    hl_sink(b);
-    free(a);
-    free(b);  // waits
-    interior_free_site(b + 16);
+    interior_free_site((char*)run_of_two_site(64) + 16);
     say("interior: main done\n");
     return 0;
   }
