@@ -23,11 +23,11 @@ HL_ALWAYS_INLINE void* served(void* p, std::size_t size, AllocKind kind) {
 }
 
 // A fresh block while tracking: a small one may still carry, in its first 16 bytes, the
-// quarantine's record of its last free (the pools write nothing into free blocks); it goes, so
-// the exit scan never reads the record's stack numbers as the program's data. Without tracking
-// there are no records, and nothing is written.
+// quarantine's record of its last free, if the quarantine kept records there (the pools write
+// nothing into free blocks); it goes, so the exit scan never reads the record's stack numbers as
+// the program's data. Normally the records are in the ledger, and nothing is written.
 HL_ALWAYS_INLINE void forget_record(void* p) {
-  if (pool::small_class_of(p) >= 0) {
+  if (HL_UNLIKELY(tracker::records_in_blocks()) && pool::small_class_of(p) >= 0) {
     static_cast<std::uintptr_t*>(p)[0] = 0;
     static_cast<std::uintptr_t*>(p)[1] = 0;
   }

@@ -3,6 +3,12 @@
 // number in the class's slice of one sparse mapping. Recording a block is two stores and dropping
 // it one exchange: no lock, no search, no hash. A slice's pages cost memory only as far as its
 // class has carved blocks, so the table costs 16 bytes per block slot the pools have handed out.
+//
+// A slot that holds no live block may hold the quarantine's record of the block's last free
+// instead (a first word without a record's top bit): that slot was just read to free the block,
+// so keeping it there costs no cache miss, where the block's own first bytes were cold for every
+// block the program frees without reading (a string's characters, a vector's elements), and
+// where the program could write over it after the free.
 #pragma once
 
 #include <atomic>
@@ -21,7 +27,8 @@ namespace heapledger::detail {
 class BlockRecords {
  public:
   struct Slot {
-    std::atomic<std::uint64_t> first;  // the record's first word; 0: no live block here
+    // The record's first word (Record::holds_record); 0, or a freed block's record: no live block
+    std::atomic<std::uint64_t> first;
     std::atomic<std::uint64_t> second;
   };
 
@@ -44,29 +51,52 @@ class BlockRecords {
   }
 
   static void put(Slot* s, const Record& r) {
-    s->second.store(r.second_word(), std::memory_order_relaxed);
+    s->first.store(0, std::memory_order_relaxed);  // first, for find_freed racing with this
+    s->second.store(r.second_word(), std::memory_order_release);
     s->first.store(r.first_word(), std::memory_order_release);
   }
-  // Empties the slot; false if it held no live block. Of two threads freeing one block at once,
-  // exactly one gets the record.
+  // Empties the slot; false if it held no live block (then it is left as it was: a freed
+  // block's record stays). Of two threads freeing one block at once, exactly one gets the record.
   static bool take(Slot* s, Record* out) {
-    std::uint64_t second = s->second.load(std::memory_order_relaxed);
-    std::uint64_t first;
+    std::uint64_t first, second;
     if (single_threaded()) {  // see single_thread.h
       first = s->first.load(std::memory_order_relaxed);
+      if (!Record::holds_record(first)) return false;
+      second = s->second.load(std::memory_order_relaxed);
       s->first.store(0, std::memory_order_relaxed);
     } else {
-      first = s->first.exchange(0, std::memory_order_acq_rel);
+      first = s->first.load(std::memory_order_acquire);
+      do {
+        if (!Record::holds_record(first)) return false;
+        second = s->second.load(std::memory_order_relaxed);
+      } while (!s->first.compare_exchange_weak(first, 0, std::memory_order_acq_rel,
+                                               std::memory_order_acquire));
     }
-    if (first == 0) return false;
     if (out) *out = Record::from_words(first, second);
     return true;
   }
   static bool get(const Slot* s, Record* out) {
     std::uint64_t first = s->first.load(std::memory_order_acquire);
-    if (first == 0) return false;
+    if (!Record::holds_record(first)) return false;
     if (out) *out = Record::from_words(first, s->second.load(std::memory_order_relaxed));
     return true;
+  }
+
+  // A freed block's record (two words, the first non-zero without a record's top bit), kept in
+  // its slot until the block is recorded again; after take() found it live.
+  static void keep_freed(Slot* s, const std::uintptr_t words[2]) {
+    s->second.store(words[1], std::memory_order_relaxed);
+    s->first.store(words[0], std::memory_order_release);
+  }
+  // False if the slot holds no freed block's record (a live block's, or none). A record being
+  // replaced meanwhile (the block handed out again: put() clears the first word before it
+  // writes the second) is not returned half-and-half.
+  static bool find_freed(const Slot* s, std::uintptr_t out[2]) {
+    std::uint64_t first = s->first.load(std::memory_order_acquire);
+    if (first == 0 || Record::holds_record(first)) return false;
+    out[1] = s->second.load(std::memory_order_acquire);
+    out[0] = first;
+    return s->first.load(std::memory_order_relaxed) == first;
   }
 
   // Visits every live record, class by class in address order, up to where each class has carved.

@@ -27,6 +27,7 @@ bool Ledger::erase(std::uintptr_t addr, Record* out) {
 void Ledger::release(std::uintptr_t addr, Release* out) {
   if (BlockRecords::Slot* slot = blocks_.slot(addr)) {
     out->verdict = BlockRecords::take(slot, &out->record) ? Release::kLive : Release::kUnknown;
+    out->slot = slot;
     return;
   }
   Shard& s = shard(addr);

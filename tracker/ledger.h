@@ -25,6 +25,7 @@ struct Release {
   } verdict = kUnknown;
   Record record;
   FreedBlock freed{};
+  BlockRecords::Slot* slot = nullptr;  // a small block's slot in the table (null: none)
 };
 
 class Ledger {
@@ -46,6 +47,18 @@ class Ledger {
     BlockRecords::Slot* slot = blocks_.slot(addr);
     if (slot) __builtin_prefetch(slot, 1);
     return slot != nullptr;
+  }
+
+  // The quarantine's record of a small block it holds back (two words, the first non-zero
+  // without Record's top bit), kept in the slot release() took the block from (released.slot)
+  // until the block is recorded again.
+  static void keep_freed(const Release& released, const std::uintptr_t words[2]) {
+    BlockRecords::keep_freed(released.slot, words);
+  }
+  // That record, if the slot of the small block at addr holds one.
+  bool find_freed(std::uintptr_t addr, std::uintptr_t out[2]) {
+    const BlockRecords::Slot* slot = blocks_.slot(addr);
+    return slot && BlockRecords::find_freed(slot, out);
   }
 
   // Visits every block, one shard locked at a time.

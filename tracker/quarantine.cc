@@ -48,12 +48,18 @@ Quarantine::Batch* Quarantine::spare_or_new() {
   return static_cast<Batch*>(internal_alloc(sizeof(Batch)));  // zero-filled
 }
 
-bool Quarantine::hold(Local& local, std::uintptr_t addr, std::size_t size, FreedBlock freed) {
+void Quarantine::record_of(std::uintptr_t addr, FreedBlock freed, std::uintptr_t out[2]) {
+  out[0] = addr ^ kTag;
+  static_assert(sizeof(FreedBlock) == sizeof(out[1]));
+  std::memcpy(&out[1], &freed, sizeof freed);
+}
+
+bool Quarantine::hold(Local& local, std::uintptr_t addr, std::size_t size, FreedBlock freed,
+                      bool record_aside) {
   if (budget_bytes_ == 0 || local.closed) return false;
   void* block = reinterpret_cast<void*>(addr);
-  std::uintptr_t record[2] = {addr ^ kTag, 0};
-  static_assert(sizeof(FreedBlock) == sizeof(record[1]));
-  std::memcpy(&record[1], &freed, sizeof freed);
+  std::uintptr_t record[2];
+  record_of(addr, freed, record);
   const std::size_t mapping = hooks_.hold_large(block, record);
   if (mapping == ~std::size_t{0}) return false;
   const bool keeps_pages = mapping != 0 && mapping <= budget_bytes_ / 16;
@@ -70,7 +76,7 @@ bool Quarantine::hold(Local& local, std::uintptr_t addr, std::size_t size, Freed
     if (mappings_.load(std::memory_order_relaxed) >= kMaxMappings) return false;
     if (!keeps_pages && !os::discard(block, mapping)) return false;
     add_relaxed(mappings_, std::uint64_t{1});
-  } else {
+  } else if (!record_aside) {
     std::memcpy(block, record, sizeof record);
   }
   b->entries[b->count++] = Batch::Entry{addr | (mapping != 0), cost};

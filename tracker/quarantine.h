@@ -9,11 +9,14 @@
 // most 254 blocks or 1/256 of the budget (64 KiB at the default 16 MiB), or one block of any size
 // up to the budget. An exiting thread's batch joins the newest one in the list if it fits.
 //
-// A held small block carries its own record in its first 16 bytes (every block has them, and
-// they are free memory now): its address mixed with a tag, then the two stacks. A later free of
-// the same address finds it there (recall), with no table to search and no lock to take. It
-// stays there after the block leaves the quarantine (the pools write nothing into free blocks)
-// until the block is handed out again, which clears it. A large block (a mapping of its own)
+// A held small block's record (record_of: its address mixed with a tag, then the two stacks) is
+// kept by the caller (the tracker: in the block's slot of the ledger's table of small-block
+// records, which the free has just read), where read_start finds it: a later free of the same
+// address finds it there (recall), with no search and no lock. It stays there after the block
+// leaves the quarantine, until the block is recorded again. Where the caller has no place for it
+// (the table could not be mapped), it goes into the block's first 16 bytes (every block has them,
+// and they are free memory now; the pools write nothing into free blocks), and the block loses it
+// when it is handed out again. A large block (a mapping of its own)
 // is held by its address alone: its record goes to the pools' registry of large blocks, and its
 // pages are never touched. Up to 1/16 of the budget (1 MiB at the default) it keeps them and
 // counts its whole mapping: released, the pools keep the mapping for reuse, and the program's
@@ -69,8 +72,14 @@ class Quarantine {
 
   // Holds back a block just released (size: what the program asked for). False: not held (too
   // big, out of memory, the thread is exiting, or off); the caller releases it. May release older
-  // blocks to the pools before it returns.
-  bool hold(Local& local, std::uintptr_t addr, std::size_t size, FreedBlock freed);
+  // blocks to the pools before it returns. record_aside: the caller keeps a small block's
+  // record_of() where read_start finds it, once this returned true (the block is its thread's
+  // until then); else the block carries it.
+  bool hold(Local& local, std::uintptr_t addr, std::size_t size, FreedBlock freed,
+            bool record_aside = false);
+  // The record recall() looks for at addr: the address mixed with a tag (so never zero, and with
+  // the top bit clear), then the stacks.
+  static void record_of(std::uintptr_t addr, FreedBlock freed, std::uintptr_t out[2]);
   // Whether the block at addr is held here, and if so how it was allocated and freed.
   bool recall(std::uintptr_t addr, FreedBlock* out) const;
   // Thread exit: its batch joins the global list and the thread holds nothing more.
@@ -88,7 +97,10 @@ class Quarantine {
   bool lock_held_by_this_thread() const { return lock_.held_by_this_thread(); }
 
  private:
-  static constexpr std::uintptr_t kTag = 0x6865'6170'6c65'6467ull;  // "heapledg"
+  // "heapledg". A user-space address mixed with it has the top bit clear and is not zero, as the
+  // ledger's slots need of a freed block's record (see record_of).
+  static constexpr std::uintptr_t kTag = 0x6865'6170'6c65'6467ull;
+  static_assert(kTag >> 63 == 0);
   static constexpr std::uint64_t kMaxMappings = 16384;
 
   // The thread's batch joins the list, the oldest leave (their blocks released); returns an empty

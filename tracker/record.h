@@ -28,6 +28,8 @@ class Record {
   // The two words, for tables that keep records in atomics. first_word() is never zero.
   std::uint64_t first_word() const { return a_; }
   std::uint64_t second_word() const { return b_; }
+  // Whether a table's first word is a record's (else: zero, or something else kept in its place).
+  static constexpr bool holds_record(std::uint64_t first) { return (first & kPresent) != 0; }
   static Record from_words(std::uint64_t first, std::uint64_t second) {
     Record r;
     r.a_ = first;

@@ -15,6 +15,7 @@
 #include <new>
 
 #include "shim/os.h"
+#include "shim/pool.h"
 #include "shim/single_thread.h"
 #include "tracker/fast_unwind.h"
 #include "tracker/internal_alloc.h"
@@ -24,6 +25,7 @@ namespace heapledger::detail::tracker {
 
 // On from the first call: blocks allocated before start() are recorded too (without a stack).
 constinit std::atomic<bool> g_active{true};
+constinit std::atomic<bool> g_records_in_blocks{false};
 constinit State g_state;
 constinit SpinLock g_reporter_lock;  // loading the reporter module, once
 
@@ -514,6 +516,25 @@ namespace {
 
 void report_bad_free(const PendingFree& e, Release* found);
 
+// Into the quarantine, with the record of this free: a small block's in the ledger slot it was
+// just taken from (hot now, where the block's own first bytes are cold for every block the
+// program frees without reading it, and the program could write over them after the free).
+bool hold_back(std::uintptr_t addr, const Release& rel, std::uint32_t free_stack) {
+  if (rel.record.kind() == AllocKind::kInternal) return false;
+  const FreedBlock freed{rel.record.stack(), free_stack};
+  const bool aside = rel.slot != nullptr;
+  if (!aside && pool::small_class_of(reinterpret_cast<void*>(addr)) >= 0)
+    g_records_in_blocks.store(true, std::memory_order_relaxed);  // no table: the block carries it
+  if (!g_state.quarantine.hold(tl_thread.quarantine, addr, rel.record.size(), freed, aside))
+    return false;
+  if (aside) {
+    std::uintptr_t record[2];
+    Quarantine::record_of(addr, freed, record);
+    Ledger::keep_freed(rel, record);
+  }
+  return true;
+}
+
 // What a free of the block at e.addr finds, reports and does (free_stack: 0 if none was taken).
 void settle_free(const PendingFree& e, FreeOutcome* out) {
   const std::uintptr_t addr = e.addr;
@@ -525,10 +546,7 @@ void settle_free(const PendingFree& e, FreeOutcome* out) {
     if (const char* why = mismatch(rel.record, e.kind, e.size, e.align, addr))
       report_misuse(Errors::kMismatchedFree, addr, e.free_stack ? e.free_stack : current_stack(), &rel, why,
                     e.kind);
-    const bool held = rel.record.kind() != AllocKind::kInternal &&
-                      g_state.quarantine.hold(tl_thread.quarantine, addr, rel.record.size(),
-                                              FreedBlock{rel.record.stack(), e.free_stack});
-    out->action = held ? FreeOutcome::kKeep : FreeOutcome::kRelease;
+    out->action = hold_back(addr, rel, e.free_stack) ? FreeOutcome::kKeep : FreeOutcome::kRelease;
     return;
   }
   out->action = FreeOutcome::kReject;
@@ -671,6 +689,19 @@ bool release_held() {
   return g_state.quarantine.drain(tl_thread.quarantine) > 0 || settled;
 }
 
+namespace {
+
+// Where the quarantine finds the records of the blocks it holds: a small block's in its ledger
+// slot (settle_free keeps it there), a large block's with the pools, and a small block's in the
+// block itself when the ledger has no table of slots.
+bool read_freed_record(const void* p, std::uintptr_t out[2]) {
+  if (g_state.ledger.records_by_address() && pool::small_class_of(p) >= 0)
+    return g_state.ledger.find_freed(reinterpret_cast<std::uintptr_t>(p), out);
+  return g_state.pool.quarantine.read_start(p, out);
+}
+
+}  // namespace
+
 void set_pool_probes(const PoolProbes& probes) { g_state.pool = probes; }
 
 // Also from a signal handler that interrupted the tracker (exit() there), unless the ring itself
@@ -762,8 +793,10 @@ void start() {
   // Blocks allocated before now have no stack: they belong to the empty stack's call site.
   adjust_site(StackTable::kEmptyStack, g_state.counters.live_bytes.load(), g_state.counters.live_blocks.load());
   g_exit_key_ready = pthread_key_create(&g_exit_key, remember_dead_stack) == 0;
+  Quarantine::Hooks held = g_state.pool.quarantine;
+  held.read_start = read_freed_record;
   g_state.quarantine.init(static_cast<std::size_t>(g_state.options.quarantine_mb) << 20,
-                          std::size_t{1} << 16, g_state.pool.quarantine);
+                          std::size_t{1} << 16, held);
   g_state.defer_frees =
       g_state.options.quarantine_mb > 0 && std::strcmp(g_state.options.on_error, "abort") != 0;
   g_state.peak.sites = static_cast<Peak::Site*>(os::map_internal(StackTable::kMaxStacks * sizeof(Peak::Site)));

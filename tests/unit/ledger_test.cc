@@ -188,6 +188,70 @@ TEST(Ledger, OfTwoThreadsFreeingOneBlockExactlyOneGetsItsRecord) {
   for (std::uintptr_t addr : blocks) pool::free(reinterpret_cast<void*>(addr));
 }
 
+// The quarantine keeps a freed small block's record in its slot: not a live block for anything
+// that looks for one, found again by find_freed, and gone once the block is recorded again.
+TEST(Ledger, AFreedBlocksRecordStaysInItsSlotUntilTheBlockIsRecordedAgain) {
+  static Ledger ledger;
+  const auto addr = reinterpret_cast<std::uintptr_t>(pool::alloc(40));
+  const std::uintptr_t held[2] = {addr ^ 0x1234'5678, 0xABCD'0000'0042};
+  std::uintptr_t found[2] = {};
+  EXPECT_FALSE(ledger.find_freed(addr, found)) << "never freed";
+  ASSERT_TRUE(ledger.insert(addr, Record(40, AllocKind::kMalloc, 1, 2, 3)));
+  EXPECT_FALSE(ledger.find_freed(addr, found)) << "a live block's record is not a freed one";
+  Release rel;
+  ledger.release(addr, &rel);
+  ASSERT_EQ(rel.verdict, Release::kLive);
+  ASSERT_NE(rel.slot, nullptr) << "a pool block's record is in the table";
+  Ledger::keep_freed(rel, held);
+  for (int i = 0; i < 2; ++i) {  // a second free finds no live block, and leaves the record
+    EXPECT_FALSE(ledger.find(addr, nullptr));
+    EXPECT_FALSE(ledger.erase(addr, nullptr));
+    EXPECT_EQ(ledger.size(), 0u);
+    ASSERT_TRUE(ledger.find_freed(addr, found));
+    EXPECT_EQ(found[0], held[0]);
+    EXPECT_EQ(found[1], held[1]);
+  }
+  ASSERT_TRUE(ledger.insert(addr, Record(24, AllocKind::kNew, 1, 2, 3)));
+  EXPECT_FALSE(ledger.find_freed(addr, found));
+  Record r;
+  ASSERT_TRUE(ledger.find(addr, &r));
+  EXPECT_EQ(r.size(), 24u);
+  ASSERT_TRUE(ledger.erase(addr, nullptr));
+  pool::free(reinterpret_cast<void*>(addr));
+}
+
+// Threads racing to free the same blocks, the winner keeping each block's freed record: the
+// loser's attempt must leave that record alone.
+TEST(Ledger, ALosingFreeLeavesTheWinnersFreedRecord) {
+  static Ledger ledger;
+  constexpr int kBlocks = 20000;
+  std::vector<std::uintptr_t> blocks;
+  for (int i = 0; i < kBlocks; ++i) {
+    blocks.push_back(reinterpret_cast<std::uintptr_t>(pool::alloc(64)));
+    ASSERT_TRUE(ledger.insert(blocks.back(), Record(64, AllocKind::kMalloc, 1, 0, 0)));
+  }
+  std::atomic<bool> go{false};
+  auto race = [&](std::uintptr_t mark) {
+    while (!go.load()) {
+    }
+    for (std::uintptr_t addr : blocks)
+      if (Release rel; ledger.release(addr, &rel), rel.verdict == Release::kLive) {
+        const std::uintptr_t held[2] = {addr ^ mark, mark};
+        Ledger::keep_freed(rel, held);
+      }
+  };
+  std::thread a(race, 0x1111), b(race, 0x2222);
+  go.store(true);
+  a.join();
+  b.join();
+  for (std::uintptr_t addr : blocks) {
+    std::uintptr_t found[2] = {};
+    ASSERT_TRUE(ledger.find_freed(addr, found)) << "a loser wiped the record of " << addr;
+    EXPECT_EQ(found[0], addr ^ found[1]);
+    pool::free(reinterpret_cast<void*>(addr));
+  }
+}
+
 // Where the address space for the records' table is refused (ulimit -v, strict overcommit), the
 // pools' blocks are kept in the map instead, and nothing else changes.
 TEST(Ledger, PoolBlocksGoToTheMapWhenTheRecordsTableCannotBeMapped) {

@@ -51,6 +51,37 @@ TEST(Quarantine, RecallsAHeldBlockWithBothStacks) {
   EXPECT_FALSE(q.recall(Blocks::at(0) + 8, &f)) << "inside a held block";
 }
 
+// The caller keeps a small block's record aside (the tracker: in the block's ledger slot): the
+// block's memory is not touched, and recall finds record_of() where read_start looks for it.
+struct Aside {
+  static inline std::uintptr_t kept[2] = {};
+  static bool read_start(const void* p, std::uintptr_t out[2]) {
+    if (p != reinterpret_cast<const void*>(Blocks::at(5))) return Blocks::read_start(p, out);
+    std::memcpy(out, kept, sizeof kept);
+    return true;
+  }
+};
+
+TEST(Quarantine, ARecordKeptAsideLeavesTheBlockAlone) {
+  Quarantine q;
+  q.init(std::size_t{1} << 20, 4096, {Aside::read_start, Blocks::hold_large, Blocks::release});
+  Quarantine::Local local;
+  auto* memory = reinterpret_cast<unsigned char*>(Blocks::at(5));
+  std::memset(memory, 0xA5, Blocks::kSize);
+  ASSERT_TRUE(q.hold(local, Blocks::at(5), 48, FreedBlock{3, 4}, /*record_aside=*/true));
+  auto untouched = [](unsigned char c) { return c == 0xA5; };
+  EXPECT_TRUE(std::all_of(memory, memory + Blocks::kSize, untouched))
+      << "the held block was written";
+  FreedBlock f{};
+  EXPECT_FALSE(q.recall(Blocks::at(5), &f)) << "nothing kept aside yet";
+  Quarantine::record_of(Blocks::at(5), FreedBlock{3, 4}, Aside::kept);
+  ASSERT_TRUE(q.recall(Blocks::at(5), &f));
+  EXPECT_EQ(f.alloc_stack, 3u);
+  EXPECT_EQ(f.free_stack, 4u);
+  EXPECT_NE(Aside::kept[0], 0u);
+  EXPECT_EQ(Aside::kept[0] >> 63, 0u) << "a ledger slot tells it from a live record by the top bit";
+}
+
 // Out of memory: everything held (the list and the thread's own batch) goes back at once, oldest
 // first, and holding goes on afterwards.
 TEST(Quarantine, DrainReleasesEverythingHeld) {
