@@ -77,7 +77,8 @@ void InsertRelease(benchmark::State& state) {
     q->init(16u << 20, 1u << 16, {nullptr, [](const void*, const std::uintptr_t*) -> std::size_t { return 0; }, [](void*) {}});
     return q;
   }();
-  // Real memory: a quarantined block carries the record of its free in its first bytes.
+  // Real memory: a block outside the pools (its record in the map) carries the quarantine's
+  // record of its free in its first bytes.
   constexpr std::size_t kBlocks = 1u << 20;
   std::unique_ptr<char[]> arena(new char[kBlocks * kSpacing]);
   auto base = reinterpret_cast<std::uintptr_t>(arena.get());
