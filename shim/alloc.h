@@ -22,12 +22,13 @@ HL_ALWAYS_INLINE void* served(void* p, std::size_t size, AllocKind kind) {
   return p;
 }
 
-// A fresh block while tracking: a small one may still carry, in its first 16 bytes, the
-// quarantine's record of its last free, if the quarantine kept records there (the pools write
-// nothing into free blocks); it goes, so the exit scan never reads the record's stack numbers as
-// the program's data. Normally the records are in the ledger, and nothing is written.
+// A fresh block while tracking: a small one still holds what its last owner left in it (the pools
+// write nothing into free blocks). Its first 16 bytes go, where that owner's links mostly were
+// (a list or tree node's): the exit scan reads live blocks whole, and a stale pointer there would
+// keep a leaked block "reachable" when the new owner does not write over it. They also held the
+// quarantine's record of the last free where the ledger has no table for it.
 HL_ALWAYS_INLINE void forget_record(void* p) {
-  if (HL_UNLIKELY(tracker::records_in_blocks()) && pool::small_class_of(p) >= 0) {
+  if (pool::small_class_of(p) >= 0) {
     static_cast<std::uintptr_t*>(p)[0] = 0;
     static_cast<std::uintptr_t*>(p)[1] = 0;
   }

@@ -1,7 +1,8 @@
 // Records of the pools' small blocks, found from the address alone: the pools' region gives the
 // class, the offset into the class's range gives the block's number, and the record sits at that
-// number in the class's slice of one sparse mapping. Recording a block is two stores and dropping
-// it one exchange: no lock, no search, no hash. A slice's pages cost memory only as far as its
+// number in the class's slice of one sparse mapping. Recording a block is three stores and
+// dropping it a load and a compare-and-swap (plain stores while the process has one thread):
+// no lock, no search, no hash. A slice's pages cost memory only as far as its
 // class has carved blocks, so the table costs 16 bytes per block slot the pools have handed out.
 //
 // A slot that holds no live block may hold the quarantine's record of the block's last free
@@ -89,8 +90,11 @@ class BlockRecords {
     s->first.store(words[0], std::memory_order_release);
   }
   // False if the slot holds no freed block's record (a live block's, or none). A record being
-  // replaced meanwhile (the block handed out again: put() clears the first word before it
-  // writes the second) is not returned half-and-half.
+  // replaced by a live one meanwhile (put() clears the first word before it writes the second)
+  // is not returned half-and-half. But a freed record's first word is the same on every free of
+  // the block, so a reader that sleeps through the block's whole next life (handed out, freed
+  // again: a double free racing the block's reuse) can pair it with a second word of that life:
+  // stack numbers of other stacks (every user checks them against the stack table).
   static bool find_freed(const Slot* s, std::uintptr_t out[2]) {
     std::uint64_t first = s->first.load(std::memory_order_acquire);
     if (first == 0 || Record::holds_record(first)) return false;

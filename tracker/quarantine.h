@@ -57,8 +57,9 @@ class Quarantine {
   };
   // How blocks are looked at and let go, from the pools (tests pass their own).
   struct Hooks {
-    // The record held for the block that starts at p (a small block's first 16 bytes); false if
-    // no block of ours starts there. Must be safe against the block being freed meanwhile.
+    // The record held for the block that starts at p (the pools': a small block's first 16
+    // bytes; the tracker's: its ledger slot); false if no block of ours starts there. Must be
+    // safe against the block being freed meanwhile.
     bool (*read_start)(const void* p, std::uintptr_t out[2]);
     // If p is a large block, keeps its record elsewhere (for read_start) and returns the length
     // of its mapping; else 0. ~0: it could not tell (do not hold the block).

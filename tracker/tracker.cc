@@ -25,7 +25,6 @@ namespace heapledger::detail::tracker {
 
 // On from the first call: blocks allocated before start() are recorded too (without a stack).
 constinit std::atomic<bool> g_active{true};
-constinit std::atomic<bool> g_records_in_blocks{false};
 constinit State g_state;
 constinit SpinLock g_reporter_lock;  // loading the reporter module, once
 
@@ -522,9 +521,7 @@ void report_bad_free(const PendingFree& e, Release* found);
 bool hold_back(std::uintptr_t addr, const Release& rel, std::uint32_t free_stack) {
   if (rel.record.kind() == AllocKind::kInternal) return false;
   const FreedBlock freed{rel.record.stack(), free_stack};
-  const bool aside = rel.slot != nullptr;
-  if (!aside && pool::small_class_of(reinterpret_cast<void*>(addr)) >= 0)
-    g_records_in_blocks.store(true, std::memory_order_relaxed);  // no table: the block carries it
+  const bool aside = rel.slot != nullptr;  // else a small block carries it (no table)
   if (!g_state.quarantine.hold(tl_thread.quarantine, addr, rel.record.size(), freed, aside))
     return false;
   if (aside) {

@@ -16,13 +16,6 @@ namespace heapledger::detail::tracker {
 // True once start() has set tracking up (and track=1). Read on every entry point.
 extern std::atomic<bool> g_active;
 HL_ALWAYS_INLINE bool active() { return g_active.load(std::memory_order_relaxed); }
-// Whether the quarantine has kept a freed small block's record in the block itself (only where
-// the ledger could not map its table of small-block records): a block handed out again must
-// lose it then.
-extern std::atomic<bool> g_records_in_blocks;
-HL_ALWAYS_INLINE bool records_in_blocks() {
-  return g_records_in_blocks.load(std::memory_order_relaxed);
-}
 
 // The program's frame that called the entry point: its return address and its stack pointer
 // after the call returns (the entry point's CFA). The entry point knows them for free; with them

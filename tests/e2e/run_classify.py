@@ -431,6 +431,14 @@ class Classify(hl.HeapledgerTest):
             self.assertIn("reused", traced.stderr, mode)
             self.assertKind(r, "lose_in_big", "definite", 48, 1)
 
+    def test_a_stale_pointer_in_a_reused_small_block_is_no_reference(self):
+        # A small block handed out again holds what its last owner left (the pools write nothing
+        # into free blocks); its first 16 bytes, where a node's links mostly are, are cleared.
+        for options in ("", "quarantine_mb=0"):
+            _, _, r = self.traced("stale_in_reused_small", options=options)
+            self.assertKind(r, "lose_behind_node", "definite", 100, 1)
+            self.assertEqual(r["summary"]["leaked_bytes"], 100, hl.describe_leaks(r))
+
     def test_exit_in_signal_handler(self):
         for _ in range(8):
             res = hl.run_preloaded([self.program("signal_exit")], f"json={self.path('r.json')}",
