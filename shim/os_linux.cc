@@ -1,7 +1,10 @@
 // Linux implementation of shim/os.h: mmap, mprotect, mremap, madvise. errno is preserved on
 // success paths so callers see the program's own errno unchanged.
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <cstdint>
 
@@ -107,6 +110,24 @@ void* map_internal_sparse(std::size_t bytes) {
     madvise(p, bytes, MADV_NOHUGEPAGE);  // sparse: a huge page would cost 2 MiB per entry in use
   }
   return remember_internal(p, bytes);
+}
+
+std::size_t address_space_left() {
+  ErrnoKeeper keep;
+  rlimit limit;
+  if (getrlimit(RLIMIT_AS, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return SIZE_MAX;
+  // The first field of statm is the process's size in pages. No allocation: this runs inside one.
+  int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return SIZE_MAX;
+  char text[64];
+  ssize_t n = read(fd, text, sizeof text - 1);
+  close(fd);
+  if (n <= 0 || text[0] < '0' || text[0] > '9') return SIZE_MAX;
+  std::size_t pages = 0;
+  for (ssize_t i = 0; i < n && text[i] >= '0' && text[i] <= '9'; ++i)
+    pages = pages * 10 + (text[i] - '0');
+  const std::size_t used = pages * kPageSize;
+  return used < limit.rlim_cur ? limit.rlim_cur - used : 0;
 }
 
 void* reserve_internal(std::size_t bytes) {

@@ -13,9 +13,23 @@ constexpr std::uint64_t round_to_pages(std::uint64_t bytes) {
 
 }  // namespace
 
+std::uint64_t BlockRecords::table_bytes() {
+  const std::uint64_t range = std::uint64_t{1} << pool::g_region.shift;
+  std::uint64_t total = 0;
+  for (unsigned cls = 0; cls < kNumClasses; ++cls) {
+    const std::uint64_t span = range - class_offset(cls);
+    total += round_to_pages((span + kClassSize[cls] - 1) / kClassSize[cls] * sizeof(Slot));
+  }
+  return total;
+}
+
 // One sparse mapping for every class: with 64 GiB ranges that is about 215 GiB of address space,
 // of which only the slots of carved blocks are ever touched. If the system will not map it
-// (strict overcommit, ulimit -v), every block stays in the ledger's map.
+// (strict overcommit, ulimit -v), every block stays in the ledger's map. Under an address-space
+// limit it counts in full, sparse or not: it is taken only if it leaves the program three
+// quarters of what is left (for its thread stacks and large blocks: under ulimit -v 2880000 the
+// table left tests/programs/no_leak too little to start a std::thread), and the map serves
+// otherwise.
 bool BlockRecords::map_slices() {
   // Refused once: every later call says so without the lock.
   if (state_.load(std::memory_order_acquire) == kFailed) return false;
@@ -30,15 +44,15 @@ bool BlockRecords::map_slices() {
   const pool::Region& region = pool::g_region;
   if (region.size == 0) return false;  // the pools are not set up yet: try again later
   const std::uint64_t range = std::uint64_t{1} << region.shift;
-  std::uint64_t total = 0;
   for (unsigned cls = 0; cls < kNumClasses; ++cls) {
     Class& c = classes_[cls];
     c.size = kClassSize[cls];
     c.first_offset = class_offset(cls);
     c.span = range - c.first_offset;
-    total += round_to_pages((c.span + c.size - 1) / c.size * sizeof(Slot));
   }
-  auto* base = static_cast<char*>(os::map_internal_sparse(total));
+  const std::uint64_t total = table_bytes();
+  const std::size_t left = os::address_space_left();
+  auto* base = left / 4 >= total ? static_cast<char*>(os::map_internal_sparse(total)) : nullptr;
   if (!base) {
     state_.store(kFailed, std::memory_order_release);
     return false;

@@ -119,6 +119,7 @@ class BlockRecords {
   }
   std::size_t size();
   std::size_t memory_bytes();  // bytes of the slots of every block carved so far
+  static std::uint64_t table_bytes();  // address space the table takes, for the pools' region
   bool mapped() const { return state_.load(std::memory_order_acquire) == kReady; }
   // fork: the lock that maps the table is held across fork(), like every other lock.
   void lock_mapping() HL_ACQUIRE(map_lock_) { map_lock_.lock(); }

@@ -786,7 +786,11 @@ void start() {
   }
   g_state.modules.refresh();
   find_self();
-  if (!g_state.stacks.init(&g_state.modules)) return;
+  if (!g_state.stacks.init(&g_state.modules)) {  // out of address space (ulimit -v)
+    std::fprintf(stderr, "heapledger: tracking disabled: no memory for the stack table\n");
+    g_active.store(false, std::memory_order_release);
+    return;
+  }
   // Blocks allocated before now have no stack: they belong to the empty stack's call site.
   adjust_site(StackTable::kEmptyStack, g_state.counters.live_bytes.load(), g_state.counters.live_blocks.load());
   g_exit_key_ready = pthread_key_create(&g_exit_key, remember_dead_stack) == 0;

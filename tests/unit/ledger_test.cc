@@ -287,5 +287,33 @@ TEST(Ledger, PoolBlocksGoToTheMapWhenTheRecordsTableCannotBeMapped) {
   EXPECT_EQ(ledger.size(), 0u);
 }
 
+// Under an address-space limit the table (sparse, but counted in full) is taken only if it
+// leaves the program three quarters of what is left; it would fit in the first case below.
+TEST(Ledger, TheRecordsTableLeavesTheProgramRoomUnderAnAddressSpaceLimit) {
+  void* block = pool::alloc(24);  // the pools are set up
+  const std::uint64_t table = BlockRecords::table_bytes();
+  ASSERT_GT(table, 0u);
+  for (std::uint64_t times : {2, 8}) {
+    std::size_t vm_pages = 0;
+    std::ifstream("/proc/self/statm") >> vm_pages;
+    ASSERT_GT(vm_pages, 0u);
+    rlimit old;
+    ASSERT_EQ(getrlimit(RLIMIT_AS, &old), 0);
+    if (old.rlim_cur != RLIM_INFINITY) GTEST_SKIP() << "runs under an address-space limit already";
+    rlimit limit = old;
+    limit.rlim_cur = vm_pages * 4096 + times * table;
+    ASSERT_EQ(setrlimit(RLIMIT_AS, &limit), 0);
+    Ledger* ledger = new Ledger;  // left mapped: the test process ends soon
+    const bool inserted = ledger->insert(reinterpret_cast<std::uintptr_t>(block),
+                                         Record(24, AllocKind::kMalloc, 1, 2, 3));
+    const bool by_address = ledger->records_by_address();
+    ASSERT_EQ(setrlimit(RLIMIT_AS, &old), 0);
+    EXPECT_TRUE(inserted) << times;
+    EXPECT_EQ(by_address, times == 8) << "limit " << times << "x the table";
+    EXPECT_TRUE(ledger->erase(reinterpret_cast<std::uintptr_t>(block), nullptr));
+  }
+  pool::free(block);
+}
+
 }  // namespace
 }  // namespace heapledger::detail
