@@ -164,6 +164,8 @@ TEST(Ledger, PoolBlocksAreFoundByTheirAddress) {
   EXPECT_EQ(ledger.size(), 0u);
 }
 
+// The winner also keeps the block's freed record (as the quarantine does): the loser's attempt
+// must leave that record alone.
 TEST(Ledger, OfTwoThreadsFreeingOneBlockExactlyOneGetsItsRecord) {
   static Ledger ledger;
   constexpr int kBlocks = 20000;
@@ -174,18 +176,27 @@ TEST(Ledger, OfTwoThreadsFreeingOneBlockExactlyOneGetsItsRecord) {
   }
   std::atomic<int> taken{0};
   std::atomic<bool> go{false};
-  auto race = [&] {
+  auto race = [&](std::uintptr_t mark) {
     while (!go.load()) {
     }
     for (std::uintptr_t addr : blocks)
-      if (ledger.erase(addr, nullptr)) taken.fetch_add(1);
+      if (Release rel; ledger.release(addr, &rel), rel.verdict == Release::kLive) {
+        taken.fetch_add(1);
+        const std::uintptr_t held[2] = {addr ^ mark, mark};
+        Ledger::keep_freed(rel, held);
+      }
   };
-  std::thread a(race), b(race);
+  std::thread a(race, 0x1111), b(race, 0x2222);
   go.store(true);
   a.join();
   b.join();
   EXPECT_EQ(taken.load(), kBlocks);
-  for (std::uintptr_t addr : blocks) pool::free(reinterpret_cast<void*>(addr));
+  for (std::uintptr_t addr : blocks) {
+    std::uintptr_t found[2] = {};
+    ASSERT_TRUE(ledger.find_freed(addr, found)) << "a loser wiped the record of " << addr;
+    EXPECT_EQ(found[0], addr ^ found[1]);
+    pool::free(reinterpret_cast<void*>(addr));
+  }
 }
 
 // The quarantine keeps a freed small block's record in its slot: not a live block for anything
@@ -218,38 +229,6 @@ TEST(Ledger, AFreedBlocksRecordStaysInItsSlotUntilTheBlockIsRecordedAgain) {
   EXPECT_EQ(r.size(), 24u);
   ASSERT_TRUE(ledger.erase(addr, nullptr));
   pool::free(reinterpret_cast<void*>(addr));
-}
-
-// Threads racing to free the same blocks, the winner keeping each block's freed record: the
-// loser's attempt must leave that record alone.
-TEST(Ledger, ALosingFreeLeavesTheWinnersFreedRecord) {
-  static Ledger ledger;
-  constexpr int kBlocks = 20000;
-  std::vector<std::uintptr_t> blocks;
-  for (int i = 0; i < kBlocks; ++i) {
-    blocks.push_back(reinterpret_cast<std::uintptr_t>(pool::alloc(64)));
-    ASSERT_TRUE(ledger.insert(blocks.back(), Record(64, AllocKind::kMalloc, 1, 0, 0)));
-  }
-  std::atomic<bool> go{false};
-  auto race = [&](std::uintptr_t mark) {
-    while (!go.load()) {
-    }
-    for (std::uintptr_t addr : blocks)
-      if (Release rel; ledger.release(addr, &rel), rel.verdict == Release::kLive) {
-        const std::uintptr_t held[2] = {addr ^ mark, mark};
-        Ledger::keep_freed(rel, held);
-      }
-  };
-  std::thread a(race, 0x1111), b(race, 0x2222);
-  go.store(true);
-  a.join();
-  b.join();
-  for (std::uintptr_t addr : blocks) {
-    std::uintptr_t found[2] = {};
-    ASSERT_TRUE(ledger.find_freed(addr, found)) << "a loser wiped the record of " << addr;
-    EXPECT_EQ(found[0], addr ^ found[1]);
-    pool::free(reinterpret_cast<void*>(addr));
-  }
 }
 
 // Where the address space for the records' table is refused (ulimit -v, strict overcommit), the
