@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -112,19 +113,22 @@ void* map_internal_sparse(std::size_t bytes) {
   return remember_internal(p, bytes);
 }
 
+// System calls made directly: this runs inside an allocation, and another preloaded tool's
+// open() or read() might allocate.
 std::size_t address_space_left() {
   ErrnoKeeper keep;
   rlimit limit;
-  if (getrlimit(RLIMIT_AS, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return SIZE_MAX;
-  // The first field of statm is the process's size in pages. No allocation: this runs inside one.
-  int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return SIZE_MAX;
+  if (syscall(SYS_prlimit64, 0, RLIMIT_AS, nullptr, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY)
+    return SIZE_MAX;
+  // The first field of statm is the process's size in pages.
+  const long fd = syscall(SYS_openat, AT_FDCWD, "/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;  // a limit, and no telling what is left of it (no /proc): assume nothing
   char text[64];
-  ssize_t n = read(fd, text, sizeof text - 1);
-  close(fd);
-  if (n <= 0 || text[0] < '0' || text[0] > '9') return SIZE_MAX;
+  const long n = syscall(SYS_read, fd, text, sizeof text - 1);
+  syscall(SYS_close, fd);
+  if (n <= 0 || text[0] < '0' || text[0] > '9') return 0;
   std::size_t pages = 0;
-  for (ssize_t i = 0; i < n && text[i] >= '0' && text[i] <= '9'; ++i)
+  for (long i = 0; i < n && text[i] >= '0' && text[i] <= '9'; ++i)
     pages = pages * 10 + (text[i] - '0');
   const std::size_t used = pages * kPageSize;
   return used < limit.rlim_cur ? limit.rlim_cur - used : 0;

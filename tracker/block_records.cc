@@ -64,7 +64,9 @@ bool BlockRecords::map_slices() {
   class_mask_ = range - 1;
   // A signal handler on this thread may have given up on the table meanwhile (see above).
   State untried = kUntried;
-  return state_.compare_exchange_strong(untried, kReady, std::memory_order_release);
+  if (state_.compare_exchange_strong(untried, kReady, std::memory_order_release)) return true;
+  os::unmap_internal(classes_[0].slots, total);
+  return false;
 }
 
 std::uintptr_t BlockRecords::class_start(unsigned cls) const {

@@ -26,7 +26,15 @@ bool StackTable::init(ModuleMap* modules) {
       os::map_internal((std::size_t{1} << kSlotBits) * sizeof(std::atomic<std::uint32_t>)));
   records_ = static_cast<std::atomic<StackRecord*>*>(
       os::map_internal(kMaxStacks * sizeof(std::atomic<StackRecord*>)));
-  if (!slots_ || !records_) return false;
+  if (!slots_ || !records_) {  // out of address space: what was mapped goes back to the program
+    if (slots_)
+      os::unmap_internal(slots_,
+                         (std::size_t{1} << kSlotBits) * sizeof(std::atomic<std::uint32_t>));
+    if (records_) os::unmap_internal(records_, kMaxStacks * sizeof(std::atomic<StackRecord*>));
+    slots_ = nullptr;
+    records_ = nullptr;
+    return false;
+  }
   std::uint32_t id = 0;
   records_[0].store(make_record(nullptr, 0, hash_frames(nullptr, 0), 0), std::memory_order_release);
   next_id_.store(id + 1, std::memory_order_release);
