@@ -290,6 +290,12 @@ void write_exit_report() {
     data.scan_threads_stopped = scan.stats().threads_stopped;
     data.scan_root_bytes = scan.stats().root_bytes;
     data.scan_heap_bytes = scan.stats().heap_bytes_scanned;
+  } else {
+    data.scan_failed = true;
+    data.live_bytes =
+        static_cast<std::uint64_t>(std::max<std::int64_t>(0, g_state.counters.live_bytes.load()));
+    data.live_blocks =
+        static_cast<std::uint64_t>(std::max<std::int64_t>(0, g_state.counters.live_blocks.load()));
   }
   auto max_peak = static_cast<std::size_t>(g_state.options.peak_sites);
   Scratch<ExitPeakSite> peak(max_peak);

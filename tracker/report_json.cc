@@ -90,9 +90,11 @@ Json error_json(const HeapError& e) {
 
 Json timeline_json(const TimelinePoint& t) { return Json{{"t_ms", t.t_ms}, {"bytes", t.bytes}}; }
 
-// null when there was no exit scan: it could not run, or the report is errors only.
+// null when there was no exit scan (the report is errors only); {"failed": true} when it could
+// not run (out of memory: no leak is classified).
 Json scan_json(const std::optional<ScanInfo>& s) {
   if (!s) return nullptr;
+  if (s->failed) return Json{{"failed", true}};
   return Json{{"milliseconds", s->milliseconds},
               {"threads", s->threads},
               {"threads_stopped", s->threads_stopped},
@@ -326,6 +328,10 @@ std::optional<ScanInfo> read_scan(const Json& doc) {
   const Json& j = object_at(doc, "", "scan");
   constexpr std::string_view at = "scan";
   ScanInfo s;
+  if (const Json* failed = member(j, "failed")) {
+    if (!failed->is_boolean()) fail(join(at, "failed"), "expected true or false");
+    s.failed = failed->get<bool>();
+  }
   read(j, at, "milliseconds", s.milliseconds);
   read(j, at, "threads", s.threads);
   read(j, at, "threads_stopped", s.threads_stopped);

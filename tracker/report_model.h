@@ -91,6 +91,7 @@ struct ScanInfo {
   std::uint64_t threads_stopped = 0;  // of those, stopped for the scan
   std::uint64_t root_bytes = 0;
   std::uint64_t heap_bytes_scanned = 0;
+  bool failed = false;  // it could not run (out of memory): no leak is classified
 };
 
 // A suppression that matched, with what it hid.

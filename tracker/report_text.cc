@@ -149,20 +149,27 @@ std::string leak_extras(const Summary& s) {
   return parts.empty() ? "" : fmt::format("   ({})", fmt::join(parts, ", "));
 }
 
-void add_summary(Lines& out, const Summary& s) {
+void add_summary(Lines& out, const Summary& s, bool leaks_known) {
   out.add("SUMMARY: {}, {}, {} allocated", count(s.allocations, "allocation"),
           count(s.frees, "free"), human_bytes(s.bytes_allocated));
   out.add("  peak: {} in {} at {}", human_bytes(s.peak_bytes), count(s.peak_blocks, "block"),
           format_ms(s.peak_time_ms));
   out.add("  live at exit: {} in {}", human_bytes(s.live_bytes), count(s.live_blocks, "block"));
-  out.add("  leaked: {} in {}{}", human_bytes(s.leaked_bytes), count(s.leaked_blocks, "block"),
-          leak_extras(s));
+  if (leaks_known)
+    out.add("  leaked: {} in {}{}", human_bytes(s.leaked_bytes), count(s.leaked_blocks, "block"),
+            leak_extras(s));
+  else
+    out.add("  leaked: unknown");
   out.add("  heap errors: {}", with_commas(s.errors));
 }
 
 // Threads the scan could not stop were scanned whole, stale frames included: a leaked pointer
 // left in one of them counts as a root, so the leak numbers can be too low.
 void add_scan_warning(Lines& out, const std::optional<ScanInfo>& scan) {
+  if (scan && scan->failed)
+    return out.add(
+        "  warning: the leak scan could not run (out of memory): no leak is classified, "
+        "and none is listed below");
   if (!scan || scan->threads <= scan->threads_stopped) return;
   out.add(
       "  warning: {} of {} could not be stopped for the leak scan, so their whole stacks were "
@@ -273,7 +280,13 @@ void add_leaks(Lines& out, const Report& r, const TextOptions& o) {
   });
   bool any_lost = std::any_of(listed.begin(), listed.end(),
                               [](const Leak* l) { return kind_rank(l->kind) < 3; });
-  if (!any_lost) add_no_leaks_line(out, r.summary);
+  if (r.scan && r.scan->failed) {
+    out.blank();
+    out.add("leaks unknown: the exit scan could not run; {} in {} still allocated at exit",
+            human_bytes(r.summary.live_bytes), count(r.summary.live_blocks, "block"));
+  } else if (!any_lost) {
+    add_no_leaks_line(out, r.summary);
+  }
   std::size_t n = shown(listed.size(), o.max_leaks);
   for (std::size_t i = 0; i < n; ++i) add_leak(out, *listed[i], i, listed.size(), o);
   Totals rest;
@@ -389,7 +402,7 @@ std::string render_text(const Report& r, const TextOptions& o) {
     return out.take();
   }
   out.blank();
-  add_summary(out, r.summary);
+  add_summary(out, r.summary, !(r.scan && r.scan->failed));
   add_scan_warning(out, r.scan);
   add_errors(out, r.errors, o);
   add_leaks(out, r, o);

@@ -353,6 +353,11 @@ Report build_report(const ExitData& d) {
   }
   if (d.scanned)
     r.scan = ScanInfo{d.scan_ms, d.scan_threads, d.scan_threads_stopped, d.scan_root_bytes, d.scan_heap_bytes};
+  if (d.scan_failed) {
+    r.scan = ScanInfo{.failed = true};
+    r.summary.live_bytes = d.live_bytes;
+    r.summary.live_blocks = d.live_blocks;
+  }
   return r;
 }
 
@@ -378,6 +383,8 @@ void write_reports(const ExitData* data, const ReportRequest* req, ReportOutcome
   if (req->progress) req->progress->fetch_add(1, std::memory_order_relaxed);
   if (json) deliver("JSON", req->json_path, to_json(report) + "\n");
   outcome->leaked_blocks = report.summary.leaked_blocks;
+  // No scan, no proof: for leak_exitcode, blocks live at exit may be leaks.
+  if (report.scan && report.scan->failed) outcome->leaked_blocks = report.summary.live_blocks;
   outcome->errors = report.summary.errors;
 }
 

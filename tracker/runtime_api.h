@@ -111,6 +111,10 @@ struct ExitData {
   const ExitPoint* timeline;
   std::size_t n_timeline;
   bool scanned;
+  // The exit scan could not run (out of memory): no leak is classified, and what was live at exit
+  // is the tracker's running count.
+  bool scan_failed;
+  std::uint64_t live_bytes, live_blocks;
   double scan_ms;
   std::uint64_t scan_threads, scan_threads_stopped, scan_root_bytes, scan_heap_bytes;
   // Frames of an interned stack, innermost first: returns the depth, fills up to max frames.
@@ -133,7 +137,7 @@ struct ReporterApi {
   void (*write_reports)(const ExitData* data, const ReportRequest* request, ReportOutcome* out);
 };
 
-constexpr int kRuntimeAbiVersion = 7;
+constexpr int kRuntimeAbiVersion = 8;
 constexpr const char* kRuntimeEntry = "heapledger_runtime_api";
 constexpr const char* kRuntimeFile = "libheapledger_runtime.so";
 constexpr const char* kReporterEntry = "heapledger_reporter_api";

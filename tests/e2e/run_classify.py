@@ -596,6 +596,29 @@ class Classify(hl.HeapledgerTest):
 
     # --- exit codes and suppressions -----------------------------------------------------------
 
+    def test_a_leak_scan_that_cannot_run_says_so(self):
+        # Its scratch space refused (as under an address-space limit reached by exit), the scan
+        # used to leave the report saying "no leaks", with live totals of 0.
+        json_path = self.path("report.json")
+        log_path = self.path("report.txt")
+        env = {"LD_PRELOAD": f"{hl.LIB} {self.program('libfail_big_maps.so')}",
+               "HEAPLEDGER_OPTIONS": f"json={json_path}:log={log_path}:leak_exitcode=9"}
+        res = hl.run([self.program("leak_malloc")], env=hl.clean_env(env))
+        self.assertEqual(res.returncode, 9, "live blocks with no scan count as leaks for the exit status")
+        self.assertIn("leak_malloc: leaked", res.stdout)
+        r = hl.load_report(json_path)
+        self.assertEqual(r["scan"], {"failed": True})
+        self.assertEqual(r["leaks"], [])
+        self.assertGreaterEqual(r["summary"]["live_blocks"], 4)
+        self.assertGreaterEqual(r["summary"]["live_bytes"], 350)
+        with open(log_path, encoding="utf-8") as f:
+            text = f.read()
+        self.assertIn("leaked: unknown", text)
+        self.assertIn("leaks unknown: the exit scan could not run", text)
+        self.assertNotIn("no leaks", text)
+        rendered = hl.run([hl.CLI, "report", json_path], env=hl.clean_env())
+        self.assertIn("leaked: unknown", rendered.stdout, "the CLI renders it the same from the JSON")
+
     def test_leak_exitcode(self):
         res = hl.run_preloaded([self.program("leak_malloc")], "log=none:leak_exitcode=23")
         self.assertEqual(res.returncode, 23, res.describe())

@@ -1,0 +1,26 @@
+// A preload for one test: anonymous read-write mappings of 16 MiB and more that reserve their
+// memory (not MAP_NORESERVE) fail with ENOMEM, as they would under an address-space limit. The
+// program itself needs none; heapledger's exit scan needs one for its scratch space and cannot
+// run. The report must say so rather than report no leaks.
+//   LD_PRELOAD="libheapledger.so libfail_big_maps.so" PROGRAM
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+// The real call is the system call itself: looking the next mmap up could allocate, and
+// heapledger's allocator maps memory.
+void* mmap(void* addr, size_t len, int prot, int flags, int fd, off_t offset) {
+  if ((flags & MAP_ANONYMOUS) && !(flags & MAP_NORESERVE) && (prot & PROT_WRITE) &&
+      len >= ((size_t)16 << 20)) {
+    errno = ENOMEM;
+    return MAP_FAILED;
+  }
+  long r = syscall(SYS_mmap, addr, len, prot, flags, fd, offset);
+  if (r < 0 && r > -4096) {
+    errno = (int)-r;
+    return MAP_FAILED;
+  }
+  return (void*)r;
+}
