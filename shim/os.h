@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace heapledger::detail::os {
 
@@ -40,7 +41,8 @@ void unmap_internal(void* p, std::size_t bytes);
 // and used sparsely.
 void* map_internal_sparse(std::size_t bytes);
 // Bytes of address space the process may still map under its limit (ulimit -v): SIZE_MAX if it
-// has none, 0 if it has one but its current size cannot be read (no /proc).
+// has none, kSpaceUnknown if it has one but its current size cannot be read (no /proc).
+constexpr std::size_t kSpaceUnknown = SIZE_MAX - 1;
 std::size_t address_space_left();
 // Address space for one of heapledger's own tables, made usable piece by piece with commit(): so
 // it costs memory, and counts against ulimit -d and the commit limit, only as far as it is used.

@@ -122,11 +122,11 @@ std::size_t address_space_left() {
     return SIZE_MAX;
   // The first field of statm is the process's size in pages.
   const long fd = syscall(SYS_openat, AT_FDCWD, "/proc/self/statm", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;  // a limit, and no telling what is left of it (no /proc): assume nothing
+  if (fd < 0) return kSpaceUnknown;  // a limit, and no telling what is left of it (no /proc)
   char text[64];
   const long n = syscall(SYS_read, fd, text, sizeof text - 1);
   syscall(SYS_close, fd);
-  if (n <= 0 || text[0] < '0' || text[0] > '9') return 0;
+  if (n <= 0 || text[0] < '0' || text[0] > '9') return kSpaceUnknown;
   std::size_t pages = 0;
   for (long i = 0; i < n && text[i] >= '0' && text[i] <= '9'; ++i)
     pages = pages * 10 + (text[i] - '0');

@@ -51,7 +51,8 @@ bool BlockRecords::map_slices() {
     c.span = range - c.first_offset;
   }
   const std::uint64_t total = table_bytes();
-  const std::size_t left = os::address_space_left();
+  std::size_t left = os::address_space_left();
+  if (left == os::kSpaceUnknown) left = 0;  // under a limit, with no telling what is left: the map
   auto* base = left / 4 >= total ? static_cast<char*>(os::map_internal_sparse(total)) : nullptr;
   if (!base) {
     state_.store(kFailed, std::memory_order_release);

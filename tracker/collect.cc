@@ -175,7 +175,20 @@ bool report_wanted() {
   return std::strcmp(o.log, "none") != 0 || o.json[0] || o.leak_exitcode || o.error_exitcode;
 }
 
+// The reporter (libdw reading debug information) needs address space of its own: under a limit
+// the program has nearly used up, libdw ran out mid-report and ended the process, through its
+// error(), which in git is git's own function (a crash: `git --version` under ulimit -v 2700000,
+// with 19.7 MB left here; 29.9 MB was enough for it, 28 MB for tests/programs/leak_malloc).
+constexpr std::size_t kReporterRoom = std::size_t{24} << 20;
+
 void deliver_report(const ExitData& data, const ReportRequest& req, ReportOutcome* outcome) {
+  if (const std::size_t left = os::address_space_left(); left < kReporterRoom) {
+    std::fprintf(stderr,
+                 "heapledger: no report: %zu MiB of address space left under the process's limit "
+                 "(ulimit -v), and the reporter needs about %zu\n",
+                 left >> 20, kReporterRoom >> 20);
+    return;
+  }
   if (const ReporterApi* r = reporter())
     r->write_reports(&data, &req, outcome);
   else

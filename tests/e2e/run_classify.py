@@ -619,6 +619,15 @@ class Classify(hl.HeapledgerTest):
         rendered = hl.run([hl.CLI, "report", json_path], env=hl.clean_env())
         self.assertIn("leaked: unknown", rendered.stdout, "the CLI renders it the same from the JSON")
 
+    def test_no_room_for_the_reporter_is_said_in_one_line(self):
+        # With a few MiB of address space left at exit, libdw ran out of memory in the middle of
+        # the report and ended the process (in git, through git's own error(): a crash).
+        res = hl.run_preloaded([self.program("tight_limit_at_exit")], "log=stderr")
+        self.assertEqual(res.returncode, 0, res.describe())
+        self.assertEqual(res.stdout, "tight_limit_at_exit: done\n")
+        self.assertRegex(res.stderr, r"heapledger: no report: \d+ MiB of address space left under the "
+                                     r"process's limit \(ulimit -v\), and the reporter needs about 24\n")
+
     def test_leak_exitcode(self):
         res = hl.run_preloaded([self.program("leak_malloc")], "log=none:leak_exitcode=23")
         self.assertEqual(res.returncode, 23, res.describe())
