@@ -202,10 +202,18 @@ std::size_t bitmap_bytes(unsigned shift) {
   return bytes;
 }
 
+// The largest region that fits, but under an address-space limit (ulimit -v) only one that leaves
+// the program half of what is left, down to the smallest: without that, just above each halving
+// step the pools took nearly all of it (python3 could not start a thread under ulimit -v 5300000,
+// where the 5 GiB step fitted with 0.1 GB to spare).
 bool reserve_region() {
+  std::size_t left = os::address_space_left();
+  if (left == os::kSpaceUnknown) left = SIZE_MAX;  // no telling: as before, the largest that fits
   for (unsigned shift = kMaxShift; shift >= kMinShift; --shift) {
     std::size_t size = std::size_t{kNumClasses} << shift;
     std::size_t align = std::size_t{1} << 16;
+    if (shift > kMinShift && left != SIZE_MAX && size + align + bitmap_bytes(shift) > left / 2)
+      continue;
     auto* raw = static_cast<char*>(os::reserve(size + align));
     if (!raw) continue;
     auto* bitmaps = static_cast<char*>(os::reserve_internal(bitmap_bytes(shift)));

@@ -365,10 +365,12 @@ class Classify(hl.HeapledgerTest):
         self.assertIn("forks ok", res.stdout)
 
     def test_fork_while_threads_allocate_records_in_the_map(self):
-        # Under this address-space limit the pools reserve 40 GiB, and the 3.3 GiB table of their
-        # blocks' records no longer fits: every record goes to the sharded map, and a fork must
-        # still find none of its locks held by a thread that does not exist in the child.
-        res = hl.run(["sh", "-c", 'ulimit -v 44040192 && exec "$0" 2000', self.program("fork_in_threads")],
+        # Under this address-space limit the pools reserve their smallest region (2.5 GiB), and the
+        # 222 MB table of their blocks' records would leave the program less than three quarters
+        # of the ~0.55 GB left: every record goes to the sharded map, and a fork must still find
+        # none of its locks held by a thread that does not exist in the child. (It used to be 42
+        # GiB, where the pools took 40 GiB; now they take at most half and the table fits.)
+        res = hl.run(["sh", "-c", 'ulimit -v 3200000 && exec "$0" 2000', self.program("fork_in_threads")],
                      env=hl.preload_env("log=none"), timeout=100)
         self.assertEqual(res.returncode, 0, res.describe())
         self.assertIn("2000 forks ok", res.stdout)
@@ -618,6 +620,16 @@ class Classify(hl.HeapledgerTest):
         self.assertNotIn("no leaks", text)
         rendered = hl.run([hl.CLI, "report", json_path], env=hl.clean_env())
         self.assertIn("leaked: unknown", rendered.stdout, "the CLI renders it the same from the JSON")
+
+    def test_the_pools_leave_the_program_room_under_an_address_space_limit(self):
+        # Under ulimit -v 6 GiB the pools' 5 GiB step fitted, and left the program about 1 GB: its
+        # 2 GiB block failed. They take at most half of what is left now (2.5 GiB here).
+        for options in ("track=0", "log=none"):
+            res = hl.run(["sh", "-c", 'ulimit -v 6291456 && LD_PRELOAD="$1" exec "$0" 2048',
+                          self.program("big_block_under_limit"), hl.LIB],
+                         env=hl.clean_env({"HEAPLEDGER_OPTIONS": options}))
+            self.assertEqual(res.stdout, "big_block_under_limit: got it\n", (options, res.describe()))
+            self.assertEqual(res.returncode, 0, res.describe())
 
     def test_no_room_for_the_reporter_is_said_in_one_line(self):
         # With a few MiB of address space left at exit, libdw ran out of memory in the middle of
