@@ -181,18 +181,34 @@ bool report_wanted() {
 // with 19.7 MB left here; 29.9 MB was enough for it, 28 MB for tests/programs/leak_malloc).
 constexpr std::size_t kReporterRoom = std::size_t{24} << 20;
 
+// With no report written, the exit status still fails closed: every error counts, and every
+// definite or indirect leak (every live block, if the scan could not run), none suppressed.
+void outcome_without_report(const ExitData& data, ReportOutcome* outcome) {
+  outcome->errors = data.errors_total;
+  if (data.scan_failed) {
+    outcome->leaked_blocks = data.live_blocks;
+    return;
+  }
+  for (std::size_t i = 0; i < data.n_sites; ++i)
+    if (data.sites[i].reach == static_cast<std::uint8_t>(Reach::kDefinite) ||
+        data.sites[i].reach == static_cast<std::uint8_t>(Reach::kIndirect))
+      outcome->leaked_blocks += data.sites[i].blocks;
+}
+
 void deliver_report(const ExitData& data, const ReportRequest& req, ReportOutcome* outcome) {
-  if (const std::size_t left = os::address_space_left(); left < kReporterRoom) {
+  // Only a report that is written or matched against suppressions is symbolized.
+  const bool symbolized = std::strcmp(req.log_path, "none") != 0 || req.json_path[0] != 0 ||
+                          (req.suppressions_path && *req.suppressions_path);
+  if (const std::size_t left = os::address_space_left(); symbolized && left < kReporterRoom) {
     std::fprintf(stderr,
                  "heapledger: no report: %zu MiB of address space left under the process's limit "
                  "(ulimit -v), and the reporter needs about %zu\n",
                  left >> 20, kReporterRoom >> 20);
-    return;
+    return outcome_without_report(data, outcome);
   }
-  if (const ReporterApi* r = reporter())
-    r->write_reports(&data, &req, outcome);
-  else
-    std::fprintf(stderr, "heapledger: no report: the reporter module could not be loaded\n");
+  if (const ReporterApi* r = reporter()) return r->write_reports(&data, &req, outcome);
+  std::fprintf(stderr, "heapledger: no report: the reporter module could not be loaded\n");
+  outcome_without_report(data, outcome);
 }
 
 // Who begins the exit report: process id << 32 | thread id.

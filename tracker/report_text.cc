@@ -168,8 +168,8 @@ void add_summary(Lines& out, const Summary& s, bool leaks_known) {
 void add_scan_warning(Lines& out, const std::optional<ScanInfo>& scan) {
   if (scan && scan->failed)
     return out.add(
-        "  warning: the leak scan could not run (out of memory): no leak is classified, "
-        "and none is listed below");
+        "  warning: the leak scan failed (out of memory): no leak is classified, none is listed "
+        "below, and every live block counts as leaked");
   if (!scan || scan->threads <= scan->threads_stopped) return;
   out.add(
       "  warning: {} of {} could not be stopped for the leak scan, so their whole stacks were "
@@ -282,7 +282,7 @@ void add_leaks(Lines& out, const Report& r, const TextOptions& o) {
                               [](const Leak* l) { return kind_rank(l->kind) < 3; });
   if (r.scan && r.scan->failed) {
     out.blank();
-    out.add("leaks unknown: the exit scan could not run; {} in {} still allocated at exit",
+    out.add("leaks unknown: the exit scan failed; {} in {} still allocated at exit",
             human_bytes(r.summary.live_bytes), count(r.summary.live_blocks, "block"));
   } else if (!any_lost) {
     add_no_leaks_line(out, r.summary);

@@ -337,6 +337,11 @@ Report build_report(const ExitData& d) {
   r.summary.peak_time_ms = to_ms(d.peak_time_us);
   r.summary.errors = d.errors_total;
   add_leaks(d, r);
+  if (d.scan_failed) {  // no leak classified, none ruled out: the live blocks count as leaked
+    r.scan = ScanInfo{.failed = true};
+    r.summary.live_bytes = r.summary.leaked_bytes = d.live_bytes;
+    r.summary.live_blocks = r.summary.leaked_blocks = d.live_blocks;
+  }
   for (std::size_t i = 0; i < d.n_peak; ++i)
     r.peak.push_back(PeakSite{d.peak[i].bytes, d.peak[i].blocks, raw_stack(d, d.peak[i].stack)});
   for (std::size_t i = 0; i < d.n_errors; ++i) r.errors.push_back(heap_error(d, d.errors[i]));
@@ -352,12 +357,8 @@ Report build_report(const ExitData& d) {
     if (at == r.timeline.begin() || at[-1].bytes != peak.bytes) r.timeline.insert(at, peak);
   }
   if (d.scanned)
-    r.scan = ScanInfo{d.scan_ms, d.scan_threads, d.scan_threads_stopped, d.scan_root_bytes, d.scan_heap_bytes};
-  if (d.scan_failed) {
-    r.scan = ScanInfo{.failed = true};
-    r.summary.live_bytes = d.live_bytes;
-    r.summary.live_blocks = d.live_blocks;
-  }
+    r.scan = ScanInfo{d.scan_ms, d.scan_threads, d.scan_threads_stopped, d.scan_root_bytes,
+                      d.scan_heap_bytes};
   return r;
 }
 
@@ -383,8 +384,6 @@ void write_reports(const ExitData* data, const ReportRequest* req, ReportOutcome
   if (req->progress) req->progress->fetch_add(1, std::memory_order_relaxed);
   if (json) deliver("JSON", req->json_path, to_json(report) + "\n");
   outcome->leaked_blocks = report.summary.leaked_blocks;
-  // No scan, no proof: for leak_exitcode, blocks live at exit may be leaks.
-  if (report.scan && report.scan->failed) outcome->leaked_blocks = report.summary.live_blocks;
   outcome->errors = report.summary.errors;
 }
 

@@ -801,7 +801,10 @@ void start() {
   g_state.defer_frees =
       g_state.options.quarantine_mb > 0 && std::strcmp(g_state.options.on_error, "abort") != 0;
   g_state.peak.sites = static_cast<Peak::Site*>(os::map_internal(StackTable::kMaxStacks * sizeof(Peak::Site)));
-  if (!g_state.peak.sites) warn("no memory for the peak's call sites (ulimit -v?): the report will not list them");
+  if (!g_state.peak.sites)  // not warn(): that would load the reporter now, when room is shortest
+    std::fprintf(stderr,
+                 "heapledger: warning: no memory for the peak's call sites (ulimit -v?): the "
+                 "report will not list them\n");
   if (!std::strcmp(g_state.options.unwind, "libunwind")) g_state.unwinding.mode = Unwinding::kLibunwind;
   if (!std::strcmp(g_state.options.unwind, "verify")) g_state.unwinding.mode = Unwinding::kVerify;
   fast_unwind::init(g_state.runtime, &g_state.modules, g_state.self_start, g_state.self_end,
