@@ -182,7 +182,8 @@ bool report_wanted() {
 constexpr std::size_t kReporterRoom = std::size_t{24} << 20;
 
 // With no report written, the exit status still fails closed: every error counts, and every
-// definite or indirect leak (every live block, if the scan could not run), none suppressed.
+// definite or indirect leak (every live block, if the scan failed), none suppressed. Where
+// nothing is suppressed, that is what the reporter decides too.
 void outcome_without_report(const ExitData& data, ReportOutcome* outcome) {
   outcome->errors = data.errors_total;
   if (data.scan_failed) {
@@ -196,10 +197,12 @@ void outcome_without_report(const ExitData& data, ReportOutcome* outcome) {
 }
 
 void deliver_report(const ExitData& data, const ReportRequest& req, ReportOutcome* outcome) {
-  // Only a report that is written or matched against suppressions is symbolized.
-  const bool symbolized = std::strcmp(req.log_path, "none") != 0 || req.json_path[0] != 0 ||
-                          (req.suppressions_path && *req.suppressions_path);
-  if (const std::size_t left = os::address_space_left(); symbolized && left < kReporterRoom) {
+  // Nothing to write and no suppressions to match: only the exit status is asked for, and the
+  // tracker's data decide it as the reporter would (without loading it, libdw and all).
+  if (std::strcmp(req.log_path, "none") == 0 && req.json_path[0] == 0 &&
+      !(req.suppressions_path && *req.suppressions_path))
+    return outcome_without_report(data, outcome);
+  if (const std::size_t left = os::address_space_left(); left < kReporterRoom) {
     std::fprintf(stderr,
                  "heapledger: no report: %zu MiB of address space left under the process's limit "
                  "(ulimit -v), and the reporter needs about %zu\n",
