@@ -11,15 +11,18 @@ constexpr std::uint64_t round_to_pages(std::uint64_t bytes) {
   return (bytes + os::kPageSize - 1) / os::kPageSize * os::kPageSize;
 }
 
+// Bytes of class cls's slice: a slot for every block its range of `range` bytes can hold.
+std::uint64_t slice_bytes(unsigned cls, std::uint64_t range) {
+  const std::uint64_t span = range - class_offset(cls), size = kClassSize[cls];
+  return round_to_pages((span + size - 1) / size * sizeof(BlockRecords::Slot));
+}
+
 }  // namespace
 
 std::uint64_t BlockRecords::table_bytes() {
   const std::uint64_t range = std::uint64_t{1} << pool::g_region.shift;
   std::uint64_t total = 0;
-  for (unsigned cls = 0; cls < kNumClasses; ++cls) {
-    const std::uint64_t span = range - class_offset(cls);
-    total += round_to_pages((span + kClassSize[cls] - 1) / kClassSize[cls] * sizeof(Slot));
-  }
+  for (unsigned cls = 0; cls < kNumClasses; ++cls) total += slice_bytes(cls, range);
   return total;
 }
 
@@ -58,9 +61,9 @@ bool BlockRecords::map_slices() {
     state_.store(kFailed, std::memory_order_release);
     return false;
   }
-  for (Class& c : classes_) {
-    c.slots = reinterpret_cast<Slot*>(base);
-    base += round_to_pages((c.span + c.size - 1) / c.size * sizeof(Slot));
+  for (unsigned cls = 0; cls < kNumClasses; ++cls) {
+    classes_[cls].slots = reinterpret_cast<Slot*>(base);
+    base += slice_bytes(cls, range);
   }
   class_mask_ = range - 1;
   // A signal handler on this thread may have given up on the table meanwhile (see above).
