@@ -276,6 +276,34 @@ std::uintptr_t exit_caller_sp(std::uintptr_t fallback, std::uintptr_t* regs, int
 
 void before_immediate_exit() { wait_for_report(); }
 
+// exit() is not thread-safe in glibc: two threads in it at once each run what is left of the exit
+// handlers, and the one that finds none left ends the process at once. The report is written from
+// one of those handlers (our destructor, at the very end): with three threads calling exit()
+// together it was lost in every run (tests/programs/exit_together), with nothing on stderr. So
+// the first thread in exit() goes on, and one that comes while it is still on its way out waits
+// for its report, as Rust's std::process::exit makes a second caller wait for the first. Not for
+// ever: while nobody has begun the report, for at most 2 s (the first exit may be stuck on
+// something this thread holds, as in a destructor joining it); once begun, while it makes
+// progress (wait_for_report). Main returning from main reaches exit() inside libc, not here: a
+// thread calling exit() just then still races it (README, Known limits).
+void before_exit() {
+  if (!g_state.recording.load(std::memory_order_relaxed)) return;
+  const std::uint64_t me = this_reporter();
+  std::uint64_t first = g_state.exiting.load();
+  // Unclaimed, or claimed in the parent before a fork (or by a vfork child): this thread is first.
+  while (first == 0 || first >> 32 != me >> 32)
+    if (g_state.exiting.compare_exchange_weak(first, me)) first = me;
+  if (first == me) return wait_for_report();  // one begun from main's return, if any
+  if (lock_held_by_this_thread()) return;
+  constexpr int kNotBegunLimitMs = 2000;
+  for (int waited = 0; waited < kNotBegunLimitMs; ++waited) {
+    if (g_state.reported.load(std::memory_order_acquire)) return;
+    if (g_state.reporter.load() != 0) return wait_for_report();
+    timespec tick{0, 1'000'000};
+    nanosleep(&tick, nullptr);
+  }
+}
+
 void finish() {
   if (!g_state.recording.load()) return;
   settle_own_frees();

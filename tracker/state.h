@@ -147,6 +147,8 @@ struct State {
   // done, and a count its writer bumps as it goes (symbolized stacks), which threads waiting on
   // it watch.
   std::atomic<std::uint64_t> reporter{0};
+  // The thread that called exit() first (same encoding; 0: none yet): see before_exit().
+  std::atomic<std::uint64_t> exiting{0};
   std::atomic<bool> reported{false};
   std::atomic<std::uint64_t> report_progress{0};
 };

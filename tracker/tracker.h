@@ -82,6 +82,9 @@ bool release_held();
 // A thread about to end the process without running exit handlers (_exit): if another thread of
 // this process is writing the exit report, waits for it (while it makes progress) first.
 void before_immediate_exit();
+// A thread calling exit() (interposed): the first one goes on; one that comes while another is
+// still on its way out waits for that one's exit report (see collect.cc).
+void before_exit();
 
 void prefork();
 void postfork_parent();
