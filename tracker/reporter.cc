@@ -3,10 +3,11 @@
 // say; everything here runs with the caller's re-entry guard set.
 #include <fcntl.h>
 #include <limits.h>
-#include <sys/types.h>
+#include <signal.h>
 #include <spdlog/sinks/base_sink.h>
-#include <sys/stat.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -90,15 +91,48 @@ std::string expand_pid(const char* path) {
   return out;
 }
 
+bool g_file_too_big = false;  // a write went past the file size limit (EFBIG)
+
 bool write_all(int fd, std::string_view text) {
   for (std::size_t done = 0; done < text.size();) {
     ssize_t n = write(fd, text.data() + done, text.size() - done);
     if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EFBIG) g_file_too_big = true;
     if (n <= 0) return false;
     done += static_cast<std::size_t>(n);
   }
   return true;
 }
+
+// Under a file size limit (`ulimit -f`, setrlimit(RLIMIT_FSIZE): sandboxes and judges set one), a
+// write past it raises SIGXFSZ, whose default action ends the process: the report's write ended a
+// program that had exited normally (status 153), reportless, leaving its temporary file behind.
+// While the reports are written the signal is blocked in this thread, so such a write fails with
+// EFBIG instead (the report goes to stderr, as for any path it cannot be written to), and the
+// signal it raised is taken off the thread before the mask is restored.
+class FileSizeSignalHeld {
+ public:
+  FileSizeSignalHeld() {
+    sigemptyset(&xfsz_);
+    sigaddset(&xfsz_, SIGXFSZ);
+    held_ = pthread_sigmask(SIG_BLOCK, &xfsz_, &before_) == 0 && !sigismember(&before_, SIGXFSZ);
+  }
+  ~FileSizeSignalHeld() {
+    if (!held_) return;
+    sigset_t pending;
+    if (g_file_too_big && sigpending(&pending) == 0 && sigismember(&pending, SIGXFSZ)) {
+      timespec none{0, 0};
+      sigtimedwait(&xfsz_, nullptr, &none);
+    }
+    pthread_sigmask(SIG_SETMASK, &before_, nullptr);
+  }
+  FileSizeSignalHeld(const FileSizeSignalHeld&) = delete;
+  FileSizeSignalHeld& operator=(const FileSizeSignalHeld&) = delete;
+
+ private:
+  sigset_t xfsz_, before_;
+  bool held_ = false;
+};
 
 // Something that exists and is not a regular file (/dev/null, a FIFO, a terminal), and anything
 // under /dev or /proc (/dev/stderr may lead to the file stderr was redirected to), is appended to
@@ -363,6 +397,7 @@ Report build_report(const ExitData& d) {
 }
 
 void write_reports(const ExitData* data, const ReportRequest* req, ReportOutcome* outcome) {
+  FileSizeSignalHeld file_size_limit;
   Report report = build_report(*data);
   bool text = std::strcmp(req->log_path, "none") != 0;
   bool json = req->json_path[0] != 0;

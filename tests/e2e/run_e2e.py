@@ -663,6 +663,28 @@ class E2E(hl.HeapledgerTest):
         self.assertLeak(report, "leak_malloc", 300, 3)
         self.assertFalse(os.path.exists(bad))
 
+    def test_report_past_the_file_size_limit(self):
+        """A program that lowers its file size limit below the report's size: the write fails
+        (EFBIG) instead of SIGXFSZ ending the program (status 153), the JSON goes to stderr (a
+        pipe: no limit) after a warning, and no temporary file is left."""
+        argv = [self.program("file_size_limit"), "4096"]
+        out = self.path("limited")
+        os.makedirs(out, exist_ok=True)
+        target = os.path.join(out, "r.json")
+        traced = hl.run_preloaded(argv, f"json={target}:log=none")
+        self.assertSameBehaviour(hl.run_plain(argv), traced)
+        self.assertEqual(traced.returncode, 3, traced.describe())
+        self.assertTrue(self.warning_lines(traced.stderr, target), traced.describe())
+        self.assertIn("File too large", traced.stderr)
+        report = hl.find_json_document(traced.stderr)
+        self.assertIsNotNone(report, f"no JSON report on stderr\n{traced.describe()}")
+        self.assertLeak(report, "leak_site", 321, 1)
+        self.assertEqual(os.listdir(out), [])  # neither the report nor its temporary file
+        # Under a limit the report fits in, it is written as usual.
+        traced = hl.run_preloaded([self.program("file_size_limit"), str(1 << 24)], f"json={target}:log=none")
+        self.assertEqual(traced.returncode, 3, traced.describe())
+        self.assertLeak(hl.load_report(target), "leak_site", 321, 1)
+
     def test_report_to_a_device_node_writes_into_it(self):
         """log=/dev/null is written to, not renamed over (that replaced /dev/null with a file)."""
         node = self.path("null")
