@@ -2,6 +2,7 @@
 // takes the counters, peak snapshot, errors and timeline, all as plain arrays in memory mapped
 // here. The reporter module builds the report model from them, symbolizes and writes it. Nothing
 // here uses the C++ library, so libheapledger.so does not load it into C programs.
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -196,6 +197,31 @@ void outcome_without_report(const ExitData& data, ReportOutcome* outcome) {
       outcome->leaked_blocks += data.sites[i].blocks;
 }
 
+// A program that used up its file descriptors (it leaks them, or lowered its limit to what it
+// uses) left none for the report: the leak scan reads /proc (the threads to stop, the mappings
+// that hold roots), and loading the reporter, reading debug information and writing the report
+// each need descriptors too (the report was lost: "cannot load ...: Too many open files"). From
+// the scan to the written report, the soft limit is raised to the hard one, then put back.
+class DescriptorRoom {
+ public:
+  DescriptorRoom() {
+    raised_ = getrlimit(RLIMIT_NOFILE, &before_) == 0 && before_.rlim_cur < before_.rlim_max;
+    if (raised_) {
+      const rlimit all{before_.rlim_max, before_.rlim_max};
+      raised_ = setrlimit(RLIMIT_NOFILE, &all) == 0;
+    }
+  }
+  ~DescriptorRoom() {
+    if (raised_) setrlimit(RLIMIT_NOFILE, &before_);
+  }
+  DescriptorRoom(const DescriptorRoom&) = delete;
+  DescriptorRoom& operator=(const DescriptorRoom&) = delete;
+
+ private:
+  rlimit before_{};
+  bool raised_ = false;
+};
+
 void deliver_report(const ExitData& data, const ReportRequest& req, ReportOutcome* outcome) {
   // Nothing to write and no suppressions to match: only the exit status is asked for, and the
   // tracker's data decide it as the reporter would (without loading it, libdw and all).
@@ -329,6 +355,7 @@ void write_exit_report() {
     (void)!::write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
     return;
   }
+  DescriptorRoom descriptors;
   // The program's frames (and the registers it saved in them) are above the one that called exit.
   std::uintptr_t exit_caller_regs[6];
   int n_exit_caller_regs = 0;
@@ -391,6 +418,7 @@ void abort_on_error(const Errors::Entry& e) {
   req.json_path = "";  // the exit report is not written: this is a partial one, for the log
   req.errors_only = true;
   ReportOutcome outcome;
+  DescriptorRoom descriptors;
   deliver_report(data, req, &outcome);
   std::abort();
 }

@@ -683,6 +683,19 @@ class E2E(hl.HeapledgerTest):
         # Under a limit the report fits in, it is written as usual.
         traced = hl.run_preloaded([self.program("file_size_limit"), str(1 << 24)], f"json={target}:log=none")
         self.assertEqual(traced.returncode, 3, traced.describe())
+        report = hl.load_report(target)
+        self.assertLeak(report, "leak_site", 321, 1, kind="definite")
+        self.assertLeak(report, "kept_site", 123, 1, kind="reachable")  # the scan had its roots
+
+    def test_report_after_the_program_used_up_its_descriptors(self):
+        """A program that opened files up to its (soft) limit still gets its report: loading the
+        reporter, reading debug information and writing the file need descriptors of their own.
+        It was lost ("cannot load ...: Too many open files")."""
+        argv = [self.program("out_of_descriptors")]
+        target = self.path("fds.json")
+        traced = hl.run_preloaded(argv, f"json={target}:log=none")
+        self.assertSameBehaviour(hl.run_plain(argv), traced)
+        self.assertEqual(traced.stderr.strip(), "", traced.describe())
         self.assertLeak(hl.load_report(target), "leak_site", 321, 1)
 
     def test_report_to_a_device_node_writes_into_it(self):
