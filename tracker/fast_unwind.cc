@@ -2,6 +2,7 @@
 #include "tracker/fast_unwind.h"
 
 #include <pthread.h>
+#include <signal.h>
 
 #include <algorithm>
 #include <atomic>
@@ -112,8 +113,11 @@ constexpr std::uintptr_t kLearnStackMin = 32 * 1024;
 // thread is learning (or a fork holds the lock), this walk goes to libunwind.
 HL_NOINLINE bool learn(std::uintptr_t ra, std::uint64_t key, FrameRule* out) {
   // libdw needs a few KiB of stack: on a thread with little left (16 KiB stacks), libunwind
-  // takes this stack and the rule is learned another time.
-  if (reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0)) - tl_bounds.lo < kLearnStackMin) return false;
+  // takes this stack and the rule is learned another time. Never on another stack (a signal
+  // stack may be 8 KiB in all): a walk there stops at the frame.
+  const auto frame = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+  const std::uintptr_t room = frame - tl_bounds.lo;
+  if (room >= tl_bounds.hi - tl_bounds.lo || room < kLearnStackMin) return false;
   if (!g_learn_lock.try_lock()) return false;
   FrameRule rule;
   rule.kind = FrameRule::kComplex;
@@ -178,6 +182,7 @@ struct Memo {
   WalkLane lanes[2];
   std::uint32_t recent_lane;
   std::uintptr_t scratch[kScratchWords];
+  std::uintptr_t frames[kFrameWords];
   static constexpr std::uint32_t kPaths = 8;  // malloc, calloc, realloc, free, new, delete, ...
   OwnPath paths[kPaths];
   std::uint32_t next_path;
@@ -349,6 +354,10 @@ void init(const RuntimeApi* runtime, ModuleMap* modules, std::uintptr_t self_sta
   if (!g_rules.entries) return;
   g_self_start = self_start;
   g_self_end = self_end;
+  // Binds sigaltstack now: its lazy binding, on a small signal stack, overflowed it (the dynamic
+  // linker's resolver saves the vector registers there).
+  stack_t ss;
+  sigaltstack(nullptr, &ss);
   g_modules = modules;
   g_runtime = runtime;
 }
@@ -367,6 +376,34 @@ HL_ALWAYS_INLINE const MemoEntry* memo_hit(Memo& tl_memo, std::uintptr_t ra, std
   return nullptr;
 }
 
+// A walk on the thread's alternate signal stack (a handler installed with SA_ONSTACK, as crash
+// handlers and runtimes that catch stack overflow are): its bounds come from sigaltstack(), and
+// it ends at the signal trampoline. libunwind there needs more stack than such a stack may have
+// (SIGSTKSZ is 8 KiB, and the kernel's signal frame takes ~3 KiB of it): a handler that called
+// strdup on one crashed. So nothing else: no memo (the stack may be gone later), no rule learned
+// (libdw needs KiB of stack too); a frame whose rule is not known yet ends the walk there.
+HL_NOINLINE int capture_on_signal_stack(std::uintptr_t* out, int max_frames,
+                                        const std::uintptr_t regs[3], std::uint64_t tag) {
+  stack_t ss;
+  if (!g_stop_at_signal || sigaltstack(nullptr, &ss) != 0 || !(ss.ss_flags & SS_ONSTACK))
+    return kUseLibunwind;
+  const auto lo = reinterpret_cast<std::uintptr_t>(ss.ss_sp);
+  if (regs[1] - lo >= ss.ss_size) return kUseLibunwind;
+  Cursor c{regs[0], regs[1], regs[2], lo + ss.ss_size, tag};
+  int depth = 0;
+  for (int n = 0;; ++n) {
+    if (n < kOwnFramesMax && in_self(c.ra))
+      depth = 0;  // ours, so far: cut
+    else if (depth < max_frames)
+      out[depth++] = c.ra;
+    else
+      break;
+    bool rsp_based;
+    if (c.step(&rsp_based) != Cursor::kStepped) break;  // the trampoline, or no rule known
+  }
+  return depth == 0 && in_self(c.ra) ? kCallerOnly : depth;
+}
+
 HL_NOINLINE int capture(std::uintptr_t* out, int max_frames, std::uint32_t epoch, std::uint32_t* memo,
                         std::uintptr_t caller_ra, std::uintptr_t caller_sp) {
   if (HL_UNLIKELY(!g_runtime)) return kUseLibunwind;
@@ -380,11 +417,16 @@ HL_NOINLINE int capture(std::uintptr_t* out, int max_frames, std::uint32_t epoch
     if (const MemoEntry* hit = memo_hit(tl_memo, caller_ra, caller_sp, epoch, max_frames))
       return *memo = hit->memo, kMemoHit;
   }
-  if (HL_UNLIKELY(tl_bounds.state != 1) && !look_up_bounds()) return kUseLibunwind;
   std::uintptr_t regs[3];
   heapledger_caller_registers(regs);
-  if (regs[1] < tl_bounds.lo || regs[1] >= tl_bounds.hi) return kUseLibunwind;
   const std::uint64_t tag = static_cast<std::uint64_t>(epoch & 0xFFFF) << 48;
+  if (HL_UNLIKELY(tl_bounds.state != 1 || regs[1] < tl_bounds.lo || regs[1] >= tl_bounds.hi)) {
+    // Not on the thread's stack as known: a signal stack is looked at first (looking the thread's
+    // stack up allocates, deeper than a small signal stack has room for), then the thread's.
+    const int n = capture_on_signal_stack(out, max_frames, regs, tag);
+    if (n != kUseLibunwind || tl_bounds.state == 1 || !look_up_bounds()) return n;
+    if (regs[1] < tl_bounds.lo || regs[1] >= tl_bounds.hi) return kUseLibunwind;
+  }
 
   // The program's first frame, past our own.
   std::uintptr_t key_ra, key_sp;
@@ -496,6 +538,13 @@ void remember(std::uint32_t memo) {
   e->max_frames = m->pending_max_frames;
   m->pending = nullptr;
 }
+
+std::uintptr_t* frame_buffer() {
+  Memo* m = this_thread_memo();
+  return m ? m->frames : nullptr;
+}
+
+bool thread_ended() { return tl_memo_slot.retired; }
 
 std::uintptr_t* scratch() {
   Memo* m = this_thread_memo();

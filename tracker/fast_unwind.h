@@ -41,12 +41,15 @@ constexpr int kMemoHit = -2;
 // would make a per-thread cache there that nothing frees (256 KiB a thread), and take longer
 // than a signal handler that allocates may give it.
 constexpr int kThreadEnded = -3;
+// On a signal stack, the walk could not get past our own frames (their rules are learned on the
+// thread's own stack only): the calling frame alone, as the entry point saw it.
+constexpr int kCallerOnly = -4;
 
 // The program's frames of the calling thread (innermost first, libheapledger.so's own cut),
 // at most max_frames: returns the count, kMemoHit with *memo set to what remember() stored for
-// this same stack, kThreadEnded, or kUseLibunwind. epoch: bumped when a module is unloaded, so that nothing
-// learned about code at an address is used for other code loaded there later.
-// Must run with the tracker's re-entry guard set (learning a rule allocates).
+// this same stack, kThreadEnded, kCallerOnly, or kUseLibunwind. epoch: bumped when a module is
+// unloaded, so that nothing learned about code at an address is used for other code loaded there
+// later. Must run with the tracker's re-entry guard set (learning a rule allocates).
 // caller_ra/caller_sp: the program's first frame as the entry point saw it (0: unknown); a memo
 // hit then needs no step through our own frames.
 int capture(std::uintptr_t* out, int max_frames, std::uint32_t epoch, std::uint32_t* memo,
@@ -64,6 +67,13 @@ void remember(std::uint32_t memo);
 // kScratchWords words of this thread's (null if none): unwind=verify's buffer, kept off the stack.
 constexpr int kScratchWords = kOwnFramesMax + 256;
 std::uintptr_t* scratch();
+// kFrameWords words of this thread's for capture()'s frames, kept off the stack (a handler on an
+// 8 KiB signal stack has none to spare); null if the thread has none (kThreadEnded: see
+// thread_ended()). Under the tracker's re-entry guard, as capture(): a handler that interrupts
+// the thread there records without a stack, so it never overwrites the frames being taken.
+constexpr int kFrameWords = 256;
+std::uintptr_t* frame_buffer();
+bool thread_ended();
 
 // The calling thread is ending: its memo goes to the next thread that needs one.
 void thread_exit();

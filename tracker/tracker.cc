@@ -202,15 +202,25 @@ HL_NOINLINE void verify_memo(std::uint32_t stack, int max_frames) {
   if (r) verify_unwind(r->frames(), r->depth, max_frames);
 }
 
+// Through libunwind: its buffers are on the stack on this path only.
+HL_NOINLINE std::uint32_t libunwind_stack(int max_frames, std::uint32_t epoch) {
+  std::uintptr_t frames[kMaxFramesLimit];
+  return g_state.stacks.intern(frames, libunwind_frames(frames, max_frames), epoch);
+}
+
 // The interned stack of the calling thread's program frames: the fast unwinder (and its memo)
 // where it applies, libunwind elsewhere. unwind=verify checks every fast answer against libunwind.
 std::uint32_t current_stack(int max_frames = g_state.options.max_frames, Caller caller = {}) {
   const Unwinding::Mode mode = g_state.unwinding.mode;
   const std::uint32_t epoch = g_state.unload_epoch.load(std::memory_order_relaxed);
-  std::uintptr_t frames[kMaxFramesLimit];
   if (HL_LIKELY(mode != Unwinding::kLibunwind)) {
+    static_assert(fast_unwind::kFrameWords >= kMaxFramesLimit);
+    std::uintptr_t* frames = fast_unwind::frame_buffer();
     std::uint32_t memo;
-    int n = fast_unwind::capture(frames, max_frames, epoch, &memo, caller.ra, caller.sp);
+    const int n = frames
+                      ? fast_unwind::capture(frames, max_frames, epoch, &memo, caller.ra, caller.sp)
+                  : fast_unwind::thread_ended() ? fast_unwind::kThreadEnded
+                                                : fast_unwind::kUseLibunwind;
     if (HL_LIKELY(n == fast_unwind::kMemoHit)) {
       if (HL_UNLIKELY(mode == Unwinding::kVerify)) verify_memo(memo, max_frames);
       return memo;
@@ -222,13 +232,14 @@ std::uint32_t current_stack(int max_frames = g_state.options.max_frames, Caller 
       fast_unwind::remember(stack);
       return stack;
     }
-    if (n == fast_unwind::kThreadEnded) {  // the calling frame alone: the function that did it
-      frames[0] = caller.ra;
-      return g_state.stacks.intern(frames, caller.ra != 0 && !in_self(caller.ra) ? 1 : 0, epoch);
+    if (n == fast_unwind::kThreadEnded ||
+        n == fast_unwind::kCallerOnly) {  // the function that did it
+      const std::uintptr_t ra = caller.ra;
+      return g_state.stacks.intern(&ra, ra != 0 && !in_self(ra) ? 1 : 0, epoch);
     }
   }
   if (HL_UNLIKELY(mode == Unwinding::kVerify)) g_state.unwinding.fallbacks.fetch_add(1, std::memory_order_relaxed);
-  return g_state.stacks.intern(frames, libunwind_frames(frames, max_frames), epoch);
+  return libunwind_stack(max_frames, epoch);
 }
 
 HL_NOINLINE void take_peak_snapshot(std::int64_t live) {
