@@ -147,7 +147,7 @@ std::uint16_t ModuleMap::find(std::uintptr_t addr) {
     std::uint16_t m = lookup(addr);
     if (m != kUnknown) return m;
   }
-  refresh();
+  sync();
   SpinGuard guard(lock_);
   return lookup(addr);
 }
@@ -167,7 +167,7 @@ void ModuleMap::find_all(const std::uintptr_t* addrs, std::size_t n, std::uint16
       out[i] = lookup(addrs[i]);
     }
     if (out[i] == kUnknown && !refreshed) {
-      refresh();
+      sync();
       refreshed = true;
       SpinGuard guard(lock_);
       out[i] = lookup(addrs[i]);

@@ -70,6 +70,8 @@ std::uint32_t StackTable::intern(const std::uintptr_t* frames, std::uint32_t dep
     std::uint32_t slot = slots_[i].load(std::memory_order_acquire);
     if (slot == 0) {
       if (!fresh) {
+        // Full: no more ids taken (a count run on past 2^32 would come round to ids in use).
+        if (next_id_.load(std::memory_order_relaxed) >= kMaxStacks) return kEmptyStack;
         fresh_id = next_id_.fetch_add(1, std::memory_order_acq_rel);
         if (fresh_id >= kMaxStacks) return kEmptyStack;
         fresh = make_record(frames, depth, hash, epoch);

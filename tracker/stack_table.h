@@ -3,6 +3,7 @@
 // publish), so threads allocating from the same call sites never serialise here.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -39,8 +40,12 @@ class StackTable {
   StackRecord* get(std::uint32_t id) const {
     return records_ && id < kMaxStacks ? records_[id].load(std::memory_order_acquire) : nullptr;
   }
-  // Ids are dense: 0 .. size()-1.
-  std::uint32_t size() const { return next_id_.load(std::memory_order_acquire); }
+  // Ids are dense: 0 .. size()-1. At most kMaxStacks: threads that found the table full have
+  // counted past it.
+  std::uint32_t size() const {
+    return std::min(next_id_.load(std::memory_order_acquire),
+                    static_cast<std::uint32_t>(kMaxStacks));
+  }
   std::size_t memory_bytes() const { return record_bytes_.load(std::memory_order_relaxed); }
 
  private:

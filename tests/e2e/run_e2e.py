@@ -580,6 +580,16 @@ class E2E(hl.HeapledgerTest):
             self.assertSameBehaviour(plain, res)
         self.assertLeak(hl.load_report(report_path), "signal_leak_site", 48, 2, kind="definite")
 
+    def test_more_stacks_than_the_table_holds(self):
+        """2^21 distinct allocation stacks: the stack table holds 2^20, the rest are recorded
+        without one. A new peak after that snapshotted past the end of its array (a crash)."""
+        argv = [self.program("many_stacks"), "21"]
+        report_path = self.path("many_stacks.json")
+        res = hl.run_preloaded(argv, f"json={report_path}:log=none", timeout=120)
+        self.assertSameBehaviour(hl.run_plain(argv), res)
+        self.assertEqual(res.stdout, "2097152 stacks\n")
+        self.assertGreaterEqual(hl.load_report(report_path)["summary"]["allocations"], 2 ** 21)
+
     def test_signal_handlers_inside_each_others_classes(self):
         """Two threads, each handler allocating a class that the other thread's code holds the
         lists of now and then: a handler that found its class's lists held by its own thread got

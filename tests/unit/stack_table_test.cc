@@ -51,6 +51,25 @@ TEST(StackTable, FramesAreResolvedToModules) {
   EXPECT_EQ(r->modules()[1], ModuleMap::kUnknown);
 }
 
+TEST(StackTable, AFullTableGivesTheEmptyStackAndCountsNoFurther) {
+  // Its own table: this one is filled. size() bounds every loop over the ids (the peak snapshot
+  // wrote past its array when it counted the stacks refused once the table was full).
+  ModuleMap modules;
+  StackTable full;
+  ASSERT_TRUE(full.init(&modules));
+  std::uint32_t first = StackTable::kEmptyStack, refused = 0;
+  for (std::uintptr_t i = 1; i <= StackTable::kMaxStacks + 1000; ++i) {
+    const std::uintptr_t frame = i * 16;
+    const std::uint32_t id = full.intern(&frame, 1);
+    if (i == 1) first = id;
+    refused += id == StackTable::kEmptyStack;
+  }
+  EXPECT_EQ(full.size(), StackTable::kMaxStacks);
+  EXPECT_EQ(refused, 1001u);  // id 0 is the empty stack's own
+  const std::uintptr_t frame = 16;
+  EXPECT_EQ(full.intern(&frame, 1), first);  // what is in it is still found
+}
+
 TEST(StackTable, ConcurrentInterningAgrees) {
   constexpr int kThreads = 4, kStacks = 2000;
   std::vector<std::vector<std::uint32_t>> ids(kThreads, std::vector<std::uint32_t>(kStacks));
