@@ -864,6 +864,7 @@ void postfork_parent() {
 // A child forked while (or after) the parent wrote its report writes its own.
 void postfork_child() {
   postfork_parent();
+  g_state.exiting.store(0);
   g_state.reporter.store(0);
   g_state.reported.store(false);
   g_state.report_progress.store(0);
