@@ -427,13 +427,18 @@ HL_NOINLINE int capture(std::uintptr_t* out, int max_frames, std::uint32_t epoch
     if (n != kUseLibunwind || tl_bounds.state == 1 || !look_up_bounds()) return n;
     if (regs[1] < tl_bounds.lo || regs[1] >= tl_bounds.hi) return kUseLibunwind;
   }
+  // Little stack left (a thread made with 16 KiB): no rule is learned here (libdw needs KiB of
+  // stack), and libunwind is no way out either: it needs more, and its per-thread cache is
+  // dynamic TLS, which glibc allocates on first use, deeper still (a thread that called malloc
+  // with 14 KiB of its 16 KiB left crashed). The walk takes the frames whose rules are known.
+  const bool tight = regs[1] - tl_bounds.lo < kLearnStackMin;
 
   // The program's first frame, past our own.
   std::uintptr_t key_ra, key_sp;
   int n;  // raw frames before it (our own)
   if (!own_path_hit(tl_memo, regs[0], regs[1], &key_ra, &key_sp, &n) &&
       !walk_own_path(tl_memo, regs, tag, &key_ra, &key_sp, &n))
-    return kUseLibunwind;
+    return tight ? kCallerOnly : kUseLibunwind;
   if (const MemoEntry* hit = memo_hit(tl_memo, key_ra, key_sp, epoch, max_frames))
     return *memo = hit->memo, kMemoHit;
   const std::uint32_t set = Memo::set(key_ra, key_sp);
@@ -474,14 +479,21 @@ HL_NOINLINE int capture(std::uintptr_t* out, int max_frames, std::uint32_t epoch
         slots_hold(&last.ra[at + 1], &last.sp[at + 1], static_cast<std::uint32_t>(last.n - at - 1))) {
       bool enough = false;
       for (int i = at + 1; i < last.n && !enough; ++i) enough = take(last.ra[i], last.sp[i]);
-      if (!enough && !last.complete) return kUseLibunwind;  // it stopped short of what we need
-      complete = !enough;  // it reached the outermost frame before our limit
+      if (!enough && !last.complete) {  // it stopped short of what we need
+        if (!tight) return kUseLibunwind;
+        memoisable = false;
+      }
+      complete = !enough && last.complete;  // it reached the outermost frame before our limit
       break;
     }
     const int index = n - 1 - first_program;  // of the frame being stepped from
     Cursor::Step st = c.step(&rsp_based);
     if (st == Cursor::kSignal && g_stop_at_signal) {  // the trampoline is the last frame
       complete = true;
+      memoisable = false;
+      break;
+    }
+    if (st == Cursor::kFailed && tight) {  // the frames so far
       memoisable = false;
       break;
     }

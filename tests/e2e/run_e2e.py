@@ -285,6 +285,18 @@ class E2E(hl.HeapledgerTest):
             self.assertLeak(report, "tiny_leak", 8 * 40, 8)
         self.assertIn(" 0 differed", traced.stderr)
 
+    def test_tiny_thread_stacks_nearly_full(self):
+        """A malloc with 6,000 of a 16 KiB thread's bytes in use (plain glibc copes up to about
+        8,000). Rules for frames are not learned with that little room left, and the walk went to
+        libunwind, which needs more still: a crash. It takes the frames whose rules it has."""
+        argv = [self.program("tiny_stacks"), "6000"]
+        report_path = self.path("tiny_deep.json")
+        res = hl.run_preloaded(argv, f"json={report_path}:log=none")
+        self.assertSameBehaviour(hl.run_plain(argv), res)
+        report = hl.load_report(report_path)
+        self.assertLeak(report, "deep_leak", 8 * 24, 8)
+        self.assertLeak(report, "tiny_leak", 8 * 40, 8)
+
     def test_demo(self):
         _, _, report = self.traced("demo")
         self.assertLeak(report, "demo::Cache::put", 256, 1)
