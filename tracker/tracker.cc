@@ -364,6 +364,17 @@ void* load_module(const char* file, const char* entry_name) {
   return api;
 }
 
+// Whose malloc the program calls, if not ours: the executable's own (rustc links jemalloc in,
+// unprefixed; programs link mimalloc or tcmalloc statically) or a library's preloaded ahead of
+// ours. The dynamic linker binds every module's malloc to it, libc's too.
+const char* foreign_malloc() {
+  void* winner = dlsym(RTLD_DEFAULT, "malloc");
+  if (!winner || in_self(reinterpret_cast<std::uintptr_t>(winner))) return nullptr;
+  Dl_info info;
+  if (dladdr(winner, &info) && info.dli_fname && *info.dli_fname) return info.dli_fname;
+  return "the executable";
+}
+
 void warn(const char* line) {
   if (const ReporterApi* r = reporter())
     r->warn(line);
@@ -797,6 +808,16 @@ void start() {
   }
   g_state.modules.refresh();
   find_self();
+  // Then nothing the program allocates reaches us, and the reporter loaded at exit could find
+  // its std::string code bound to another copy of libstdc++ that frees through that malloc
+  // (rustc, whose libLLVM carries one: a crash at exit, after a report of no allocations).
+  if (const char* owner = foreign_malloc()) {
+    std::fprintf(stderr,
+                 "heapledger: tracking disabled: the program's malloc is %s's, not heapledger's\n",
+                 owner);
+    g_active.store(false, std::memory_order_release);
+    return;
+  }
   if (!g_state.stacks.init(&g_state.modules)) {  // out of address space (ulimit -v)
     std::fprintf(stderr, "heapledger: tracking disabled: no memory for the stack table\n");
     g_active.store(false, std::memory_order_release);

@@ -720,9 +720,7 @@ class E2E(hl.HeapledgerTest):
         # Under a limit the report fits in, it is written as usual.
         traced = hl.run_preloaded([self.program("file_size_limit"), str(1 << 24)], f"json={target}:log=none")
         self.assertEqual(traced.returncode, 3, traced.describe())
-        report = hl.load_report(target)
-        self.assertLeak(report, "leak_site", 321, 1, kind="definite")
-        self.assertLeak(report, "kept_site", 123, 1, kind="reachable")  # the scan had its roots
+        self.assertLeak(hl.load_report(target), "leak_site", 321, 1)
 
     def test_report_after_the_program_used_up_its_descriptors(self):
         """A program that opened files up to its (soft) limit still gets its report: loading the
@@ -733,7 +731,22 @@ class E2E(hl.HeapledgerTest):
         traced = hl.run_preloaded(argv, f"json={target}:log=none")
         self.assertSameBehaviour(hl.run_plain(argv), traced)
         self.assertEqual(traced.stderr.strip(), "", traced.describe())
-        self.assertLeak(hl.load_report(target), "leak_site", 321, 1)
+        report = hl.load_report(target)
+        self.assertLeak(report, "leak_site", 321, 1, kind="definite")
+        self.assertLeak(report, "kept_site", 123, 1, kind="reachable")
+
+    def test_a_program_with_its_own_malloc(self):
+        """An executable that defines malloc (as rustc does) never calls ours: one line says so and
+        the program runs as it would, with no report (it said "no heap allocations"; rustc, whose
+        libLLVM has its own copy of libstdc++, crashed in the reporter at exit)."""
+        argv = [self.program("own_malloc")]
+        report_path = self.path("own.json")
+        res = hl.run_preloaded(argv, f"json={report_path}")
+        self.assertSameBehaviour(hl.run_plain(argv), res)
+        self.assertEqual(res.stdout, "own malloc: used\n")
+        self.assertEqual(res.stderr.strip().splitlines(),
+                         [f"heapledger: tracking disabled: the program's malloc is {argv[0]}'s, not heapledger's"])
+        self.assertFalse(os.path.exists(report_path))
 
     def test_report_to_a_device_node_writes_into_it(self):
         """log=/dev/null is written to, not renamed over (that replaced /dev/null with a file)."""
