@@ -367,11 +367,20 @@ void* load_module(const char* file, const char* entry_name) {
 // Whose malloc the program calls, if not ours: the executable's own (rustc links jemalloc in,
 // unprefixed; programs link mimalloc or tcmalloc statically) or a library's preloaded ahead of
 // ours. The dynamic linker binds every module's malloc to it, libc's too.
+// The dynamic linker's answer alone does not tell: an executable that takes malloc's address
+// has a canonical PLT entry for it, which dlsym returns (python3), while its calls still reach
+// ours. So a block is asked of it and looked for in the pools.
 const char* foreign_malloc() {
-  void* winner = dlsym(RTLD_DEFAULT, "malloc");
-  if (!winner || in_self(reinterpret_cast<std::uintptr_t>(winner))) return nullptr;
+  auto* winner = reinterpret_cast<void* (*)(std::size_t)>(dlsym(RTLD_DEFAULT, "malloc"));
+  auto* release = reinterpret_cast<void (*)(void*)>(dlsym(RTLD_DEFAULT, "free"));
+  if (!winner || !release || in_self(reinterpret_cast<std::uintptr_t>(winner))) return nullptr;
+  void* probe = winner(24);
+  const bool ours = !probe || g_state.pool.was_block(probe);
+  release(probe);
+  if (ours) return nullptr;
   Dl_info info;
-  if (dladdr(winner, &info) && info.dli_fname && *info.dli_fname) return info.dli_fname;
+  if (dladdr(reinterpret_cast<void*>(winner), &info) && info.dli_fname && *info.dli_fname)
+    return info.dli_fname;
   return "the executable";
 }
 
