@@ -7,6 +7,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdint>
 
 #include "shim/os.h"
@@ -16,6 +17,17 @@ namespace heapledger::detail::os {
 namespace {
 
 // mmap/munmap may set errno even on success paths we ignore; the program must not notice.
+// The library exports mprotect, pkey_mprotect and madvise to count the program's calls (see
+// shim/mem_api.cc): its own go to the kernel directly.
+int sys_mprotect(void* p, std::size_t bytes, int prot) {
+  return static_cast<int>(syscall(SYS_mprotect, p, bytes, prot));
+}
+int sys_madvise(void* p, std::size_t bytes, int advice) {
+  return static_cast<int>(syscall(SYS_madvise, p, bytes, advice));
+}
+
+constinit std::atomic<std::uint64_t> g_program_advice{0};
+
 class ErrnoKeeper {
  public:
   ErrnoKeeper() : saved_(errno) {}
@@ -42,7 +54,7 @@ void* reserve(std::size_t bytes) {
 
 bool commit(void* p, std::size_t bytes) {
   ErrnoKeeper keep;
-  return mprotect(p, bytes, PROT_READ | PROT_WRITE) == 0;
+  return sys_mprotect(p, bytes, PROT_READ | PROT_WRITE) == 0;
 }
 
 void* map(std::size_t bytes) {
@@ -77,16 +89,16 @@ void* remap(void* p, std::size_t old_bytes, std::size_t new_bytes) {
 
 bool reset_for_reuse(void* p, std::size_t bytes) {
   ErrnoKeeper keep;
-  if (mprotect(p, bytes, PROT_READ | PROT_WRITE) != 0) return false;
+  if (sys_mprotect(p, bytes, PROT_READ | PROT_WRITE) != 0) return false;
   // EINVAL: a kernel without that advice (MADV_KEEPONFORK came in 4.14), so never given.
   for (int advice : {MADV_NORMAL, MADV_DOFORK, MADV_KEEPONFORK, MADV_DODUMP})
-    if (madvise(p, bytes, advice) != 0 && errno != EINVAL) return false;
+    if (sys_madvise(p, bytes, advice) != 0 && errno != EINVAL) return false;
   return true;
 }
 
 bool discard(void* p, std::size_t bytes) {
   ErrnoKeeper keep;
-  return madvise(p, bytes, MADV_DONTNEED) == 0;
+  return sys_madvise(p, bytes, MADV_DONTNEED) == 0;
 }
 
 namespace {
@@ -107,8 +119,9 @@ void* map_internal_sparse(std::size_t bytes) {
   void* p = checked(mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0));
   if (p) {
-    madvise(p, bytes, MADV_DONTDUMP);
-    madvise(p, bytes, MADV_NOHUGEPAGE);  // sparse: a huge page would cost 2 MiB per entry in use
+    sys_madvise(p, bytes, MADV_DONTDUMP);
+    sys_madvise(p, bytes,
+                MADV_NOHUGEPAGE);  // sparse: a huge page would cost 2 MiB per entry in use
   }
   return remember_internal(p, bytes);
 }
@@ -138,8 +151,8 @@ void* reserve_internal(std::size_t bytes) {
   ErrnoKeeper keep;
   void* p = reserve(bytes);
   if (p) {
-    madvise(p, bytes, MADV_NOHUGEPAGE);
-    madvise(p, bytes, MADV_DONTDUMP);
+    sys_madvise(p, bytes, MADV_NOHUGEPAGE);
+    sys_madvise(p, bytes, MADV_DONTDUMP);
   }
   return remember_internal(p, bytes);
 }
@@ -155,6 +168,9 @@ void unmap_internal(void* p, std::size_t bytes) {
   }
   unmap(p, bytes);
 }
+
+std::uint64_t program_advice_count() { return g_program_advice.load(std::memory_order_acquire); }
+void count_program_advice() { g_program_advice.fetch_add(1, std::memory_order_acq_rel); }
 
 void internal_prefork() { g_internal_lock.lock(); }
 void internal_postfork() { g_internal_lock.unlock(); }

@@ -66,7 +66,16 @@ struct LargeBlock {
   std::size_t asked;         // the most the program asked of it, rounded up to pages
   std::uintptr_t held[2]{};  // the quarantine's record while it holds the block; zeros: live
   bool freeing = false;      // free_large is making its pages as new, on their way to the cache
+  // os::program_advice_count() when its mapping was as new (handed out fresh or reset): if it is
+  // the same at the free, nothing can have changed the pages' protection or advice.
+  std::uint64_t advice_at = 0;
 };
+// The entry of a mapping handed out as new (fresh, or from the cache).
+LargeBlock new_block(std::size_t length, std::size_t asked) {
+  LargeBlock b{length, asked};
+  b.advice_at = os::program_advice_count();
+  return b;
+}
 SpinLock g_large_lock;
 AddressMap<LargeBlock> g_large HL_GUARDED_BY(g_large_lock);
 std::size_t g_large_live HL_GUARDED_BY(g_large_lock) = 0;
@@ -508,7 +517,7 @@ void* alloc_large(std::size_t size, std::size_t align, bool zeroed) {
     {
       PoolGuard guard(g_large_lock);
       s = guard ? g_spans.take(length) : Span{};
-      if (s.start != 0 && !g_large.insert(s.start, LargeBlock{s.length, length})) {
+      if (s.start != 0 && !g_large.insert(s.start, new_block(s.length, length))) {
         os::unmap(reinterpret_cast<void*>(s.start), s.length);  // the registry is full
         s = Span{};
       }
@@ -525,7 +534,7 @@ void* alloc_large(std::size_t size, std::size_t align, bool zeroed) {
     p = align > os::kPageSize ? os::map_aligned(length, align) : os::map(length);
   if (!p) return nullptr;
   PoolGuard guard(g_large_lock);
-  if (!guard || !g_large.insert(reinterpret_cast<std::uintptr_t>(p), LargeBlock{length, length})) {
+  if (!guard || !g_large.insert(reinterpret_cast<std::uintptr_t>(p), new_block(length, length))) {
     os::unmap(p, length);
     return nullptr;
   }
@@ -540,6 +549,7 @@ void* alloc_large(std::size_t size, std::size_t align, bool zeroed) {
 bool free_large(void* p) {
   const auto addr = reinterpret_cast<std::uintptr_t>(p);
   std::size_t length;
+  bool as_new;
   {
     PoolGuard guard(g_large_lock);
     if (!guard) return true;  // ours, but the registry is mid-update: leaked (see TryGuard)
@@ -548,8 +558,9 @@ bool free_large(void* p) {
     if (block->freeing) return true;  // a second free racing the first (track=0): nothing to do
     block->freeing = true;
     length = block->length;
+    as_new = block->advice_at == os::program_advice_count();
   }
-  const bool keep = length <= SpanCache::kMaxSpan && os::reset_for_reuse(p, length);
+  const bool keep = length <= SpanCache::kMaxSpan && (as_new || os::reset_for_reuse(p, length));
   Span unmap[SpanCache::kEntries + 1]{{addr, length}};
   std::size_t n = 1;
   {
@@ -617,7 +628,9 @@ void* realloc_large(void* p, std::size_t size) {
     return nullptr;
   }
   const std::size_t asked = mapped == old.length ? std::max(old.asked, length) : length;
-  g_large.insert(reinterpret_cast<std::uintptr_t>(q), LargeBlock{mapped, asked});
+  LargeBlock moved{mapped, asked};
+  moved.advice_at = old.advice_at;  // the same pages, moved or grown: what was done to them stays
+  g_large.insert(reinterpret_cast<std::uintptr_t>(q), moved);
   g_large_live += mapped - old.length;
   return q;
 }

@@ -3,6 +3,9 @@
 #include "shim/pool.h"
 
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "shim/os.h"
 
@@ -174,6 +177,41 @@ TEST(Pool, FreedLargeMappingsAreReusedButZeroedBlocksAreFresh) {
   EXPECT_NE(z, p);
   for (std::size_t i = 0; i < size; i += 512) ASSERT_EQ(z[i], 0) << i;
   EXPECT_EQ(pool::free(z), pool::FreeResult::kFreed);
+}
+
+// Whether the calling process may read the page at p (a write() from it fails with EFAULT).
+bool readable(const void* p) {
+  int fds[2];
+  if (pipe(fds) != 0) return false;
+  const bool ok = write(fds[1], p, 1) == 1;
+  close(fds[0]);
+  close(fds[1]);
+  return ok;
+}
+
+TEST(Pool, AFreedMappingIsResetOnlyIfTheProgramChangedProtectionOrAdvice) {
+  // This test calls mprotect through the system call, which nothing counts: with the count
+  // unchanged, the pages go back to the cache as they are (the reset's system calls are spared),
+  // so the guard page made here is still there. Counted (the library's exported mprotect), the
+  // mapping is reset before it is kept.
+  const std::size_t size = 337 * 4096;  // a length no other test frees
+  auto* p = static_cast<unsigned char*>(pool::alloc(size));
+  ASSERT_NE(p, nullptr);
+  unsigned char* last = p + size - 4096;
+  ASSERT_EQ(syscall(SYS_mprotect, last, 4096, PROT_NONE), 0);
+  EXPECT_EQ(pool::free(p), pool::FreeResult::kFreed);
+  auto* q = static_cast<unsigned char*>(pool::alloc(size));
+  ASSERT_EQ(q, p);
+  EXPECT_FALSE(readable(last));  // not reset: nothing said the program had changed it
+
+  ASSERT_EQ(syscall(SYS_mprotect, last, 4096, PROT_NONE), 0);
+  os::count_program_advice();  // what the exported mprotect does first
+  EXPECT_EQ(pool::free(q), pool::FreeResult::kFreed);
+  auto* r = static_cast<unsigned char*>(pool::alloc(size));
+  ASSERT_EQ(r, p);
+  EXPECT_TRUE(readable(last));  // reset
+  r[size - 1] = 1;
+  EXPECT_EQ(pool::free(r), pool::FreeResult::kFreed);
 }
 
 TEST(Pool, LargeReallocsMoveTheMappingOnlyBySteps) {

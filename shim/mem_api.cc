@@ -1,0 +1,30 @@
+// mprotect, pkey_mprotect and madvise, interposed to count: a large block the program never
+// changed the protection or advice of (nothing in the process did, since it was handed out) goes
+// back to the pools' cache without the system calls that undo such changes (see
+// os::program_advice_count). Each then does what glibc's does: the system call.
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstddef>
+
+#include "shim/config.h"
+#include "shim/os.h"
+
+using namespace heapledger::detail;
+
+extern "C" HL_EXPORT int mprotect(void* addr, std::size_t len, int prot) noexcept {
+  os::count_program_advice();
+  return static_cast<int>(syscall(SYS_mprotect, addr, len, prot));
+}
+
+extern "C" HL_EXPORT int pkey_mprotect(void* addr, std::size_t len, int prot, int pkey) noexcept {
+  os::count_program_advice();
+  if (pkey == -1) return static_cast<int>(syscall(SYS_mprotect, addr, len, prot));  // as glibc
+  return static_cast<int>(syscall(SYS_pkey_mprotect, addr, len, prot, pkey));
+}
+
+extern "C" HL_EXPORT int madvise(void* addr, std::size_t len, int advice) noexcept {
+  os::count_program_advice();
+  return static_cast<int>(syscall(SYS_madvise, addr, len, advice));
+}
