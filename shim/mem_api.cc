@@ -1,7 +1,7 @@
-// mprotect, pkey_mprotect and madvise, interposed to count: a large block the program never
-// changed the protection or advice of (nothing in the process did, since it was handed out) goes
-// back to the pools' cache without the system calls that undo such changes (see
-// os::program_advice_count). Each then does what glibc's does: the system call.
+// mprotect, pkey_mprotect and madvise, interposed to count: a large block nothing in the process
+// gave advice about since it was handed out goes back to the pools' cache with its protection
+// reset alone, not its advice (see os::program_advice_count). Each then does what glibc's does:
+// the system call.
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>

@@ -28,12 +28,15 @@ void* remap(void* p, std::size_t old_bytes, std::size_t new_bytes);
 // glibc's heap: unlocking would also undo mlockall(MCL_FUTURE). False if the OS refused (part of
 // the range is not mapped): then the pages must not be reused.
 bool reset_for_reuse(void* p, std::size_t bytes);
+// Only the protection: read-write again. False as reset_for_reuse: part of the range is gone.
+bool reset_protection(void* p, std::size_t bytes);
 // How many times the program changed protection or advice (mprotect, pkey_mprotect, madvise:
 // the library exports them to count, shim/mem_api.cc), anywhere. A large block freed with the
-// count as it was when the block was handed out is as the program got it: no reset_for_reuse,
-// whose five system calls, each taking the process's memory-map lock for writing, cost more
-// than the block itself with many threads (32 threads freeing 32-200 KiB blocks: 400,000
-// madvise calls, most of the run). Calls made with syscall() are not counted.
+// count as it was when the block was handed out needs only reset_protection, one system call
+// of reset_for_reuse's five (each takes the process's memory-map lock for writing: with many
+// threads they cost more than the block itself). Not counted: calls made with syscall(), from
+// a library bound to libc's own (RTLD_DEEPBIND, dlmopen), munmap or mmap over a block: the
+// protection, and a hole, are still caught by reset_protection; advice is not.
 std::uint64_t program_advice_count();
 void count_program_advice();
 // Tells the OS the pages' contents are no longer needed (they read back as zero, and cost no

@@ -96,6 +96,11 @@ bool reset_for_reuse(void* p, std::size_t bytes) {
   return true;
 }
 
+bool reset_protection(void* p, std::size_t bytes) {
+  ErrnoKeeper keep;
+  return sys_mprotect(p, bytes, PROT_READ | PROT_WRITE) == 0;
+}
+
 bool discard(void* p, std::size_t bytes) {
   ErrnoKeeper keep;
   return sys_madvise(p, bytes, MADV_DONTNEED) == 0;

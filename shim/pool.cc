@@ -67,7 +67,7 @@ struct LargeBlock {
   std::uintptr_t held[2]{};  // the quarantine's record while it holds the block; zeros: live
   bool freeing = false;      // free_large is making its pages as new, on their way to the cache
   // os::program_advice_count() when its mapping was as new (handed out fresh or reset): if it is
-  // the same at the free, nothing can have changed the pages' protection or advice.
+  // the same at the free, the program gave no advice about its pages (see os.h).
   std::uint64_t advice_at = 0;
 };
 // The entry of a mapping handed out as new (fresh, or from the cache).
@@ -560,7 +560,8 @@ bool free_large(void* p) {
     length = block->length;
     as_new = block->advice_at == os::program_advice_count();
   }
-  const bool keep = length <= SpanCache::kMaxSpan && (as_new || os::reset_for_reuse(p, length));
+  const bool keep = length <= SpanCache::kMaxSpan &&
+                    (as_new ? os::reset_protection(p, length) : os::reset_for_reuse(p, length));
   Span unmap[SpanCache::kEntries + 1]{{addr, length}};
   std::size_t n = 1;
   {

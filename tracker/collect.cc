@@ -2,11 +2,14 @@
 // takes the counters, peak snapshot, errors and timeline, all as plain arrays in memory mapped
 // here. The reporter module builds the report model from them, symbolizes and writes it. Nothing
 // here uses the C++ library, so libheapledger.so does not load it into C programs.
+#include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -202,10 +205,13 @@ void outcome_without_report(const ExitData& data, ReportOutcome* outcome) {
 // that hold roots), and loading the reporter, reading debug information and writing the report
 // each need descriptors too (the report was lost: "cannot load ...: Too many open files"). From
 // the scan to the written report, the soft limit is raised to the hard one, then put back.
+// Raised only where fewer than kDescriptorsWanted are free: the limit is the process's, and a
+// thread the scan has let go, or a child forked meanwhile, would see it raised.
 class DescriptorRoom {
  public:
   DescriptorRoom() {
-    raised_ = getrlimit(RLIMIT_NOFILE, &before_) == 0 && before_.rlim_cur < before_.rlim_max;
+    raised_ = short_of_descriptors() && getrlimit(RLIMIT_NOFILE, &before_) == 0 &&
+              before_.rlim_cur < before_.rlim_max;
     if (raised_) {
       const rlimit all{before_.rlim_max, before_.rlim_max};
       raised_ = setrlimit(RLIMIT_NOFILE, &all) == 0;
@@ -218,6 +224,16 @@ class DescriptorRoom {
   DescriptorRoom& operator=(const DescriptorRoom&) = delete;
 
  private:
+  // libdw keeps a descriptor open for each module it reads: a few dozen is plenty.
+  static constexpr int kDescriptorsWanted = 64;
+  static bool short_of_descriptors() {
+    int taken[kDescriptorsWanted];
+    int n = 0;
+    while (n < kDescriptorsWanted && (taken[n] = open("/", O_PATH | O_CLOEXEC)) >= 0) ++n;
+    const bool out = n < kDescriptorsWanted && errno == EMFILE;
+    for (int i = 0; i < n; ++i) close(taken[i]);
+    return out;
+  }
   rlimit before_{};
   bool raised_ = false;
 };
@@ -254,6 +270,10 @@ std::uint64_t this_reporter() {
 // progress, and not at all if it holds one of our locks: a thread that exits holding something
 // the report needs (one of those, or the loader's lock when exit() is called from a library's
 // constructor) would otherwise stall it.
+// Not nanosleep(): a cancellation point, where a thread that another one cancels (from an exit
+// handler, say) would end instead of exiting as it called for.
+void sleep_a_tick(const timespec* tick) { syscall(SYS_nanosleep, tick, nullptr); }
+
 void wait_for_report() {
   // Not begun (a child forked after it began has none in progress), begun by this thread, or by
   // another process (a child made without the fork handlers, by a raw clone).
@@ -268,7 +288,7 @@ void wait_for_report() {
     if (const std::uint64_t now = g_state.report_progress.load(std::memory_order_relaxed); now != seen)
       seen = now, idle = 0;
     timespec tick{0, 1'000'000};
-    nanosleep(&tick, nullptr);
+    sleep_a_tick(&tick);
   }
 }
 
@@ -326,7 +346,7 @@ void before_exit() {
     if (g_state.reported.load(std::memory_order_acquire)) return;
     if (g_state.reporter.load() != 0) return wait_for_report();
     timespec tick{0, 1'000'000};
-    nanosleep(&tick, nullptr);
+    sleep_a_tick(&tick);
   }
 }
 
@@ -418,8 +438,10 @@ void abort_on_error(const Errors::Entry& e) {
   req.json_path = "";  // the exit report is not written: this is a partial one, for the log
   req.errors_only = true;
   ReportOutcome outcome;
-  DescriptorRoom descriptors;
-  deliver_report(data, req, &outcome);
+  {
+    DescriptorRoom descriptors;  // put back before the abort
+    deliver_report(data, req, &outcome);
+  }
   std::abort();
 }
 

@@ -369,13 +369,14 @@ void* load_module(const char* file, const char* entry_name) {
 // ours. The dynamic linker binds every module's malloc to it, libc's too.
 // The dynamic linker's answer alone does not tell: an executable that takes malloc's address
 // has a canonical PLT entry for it, which dlsym returns (python3), while its calls still reach
-// ours. So a block is asked of it and looked for in the pools.
+// ours. So a block is asked of it and looked for in the pools (libmemusage, preloaded ahead of
+// us, returns ours 16 bytes in).
 const char* foreign_malloc() {
   auto* winner = reinterpret_cast<void* (*)(std::size_t)>(dlsym(RTLD_DEFAULT, "malloc"));
   auto* release = reinterpret_cast<void (*)(void*)>(dlsym(RTLD_DEFAULT, "free"));
   if (!winner || !release || in_self(reinterpret_cast<std::uintptr_t>(winner))) return nullptr;
-  void* probe = winner(24);
-  const bool ours = !probe || g_state.pool.was_block(probe);
+  void* probe = winner(24);  // inside a block of ours, past a header, if a wrapper is preloaded
+  const bool ours = !probe || g_state.pool.block_containing(probe) != 0;
   release(probe);
   if (ours) return nullptr;
   Dl_info info;
