@@ -748,6 +748,24 @@ class E2E(hl.HeapledgerTest):
                          [f"heapledger: tracking disabled: the program's malloc is {argv[0]}'s, not heapledger's"])
         self.assertFalse(os.path.exists(report_path))
 
+    def test_a_malloc_wrapper_preloaded_ahead(self):
+        """libmemusage.so (glibc's) preloaded ahead of heapledger wraps its malloc, returning its
+        blocks 16 bytes in, past a header: that is still heapledger's malloc, and is tracked
+        (the own-malloc check once took it for a foreign one and turned tracking off)."""
+        memusage = "/lib/x86_64-linux-gnu/libmemusage.so"
+        if not os.path.exists(memusage):
+            self.skipTest("no libmemusage.so")
+        report_path = self.path("memusage.json")
+        env = hl.preload_env(f"json={report_path}:log=none")
+        env["LD_PRELOAD"] = f"{memusage} {env['LD_PRELOAD']}"
+        res = hl.run([self.program("leak_malloc")], env=env)
+        self.assertEqual(res.returncode, 0, res.describe())
+        self.assertNotIn("tracking disabled", res.stderr)
+        leaks = [l for l in hl.load_report(report_path)["leaks"]
+                 if len(l["stack"]) > 1 and hl.function_matches(l["stack"][1], "leak_malloc")]
+        # leak_malloc's three blocks, 100 bytes each, as libmemusage asks for them: 16 more each
+        self.assertEqual((sum(l["bytes"] for l in leaks), sum(l["blocks"] for l in leaks)), (348, 3), leaks)
+
     def test_report_to_a_device_node_writes_into_it(self):
         """log=/dev/null is written to, not renamed over (that replaced /dev/null with a file)."""
         node = self.path("null")
