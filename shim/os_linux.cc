@@ -16,7 +16,6 @@
 namespace heapledger::detail::os {
 namespace {
 
-// mmap/munmap may set errno even on success paths we ignore; the program must not notice.
 // The library exports mprotect, pkey_mprotect and madvise to count the program's calls (see
 // shim/mem_api.cc): its own go to the kernel directly.
 int sys_mprotect(void* p, std::size_t bytes, int prot) {
@@ -28,6 +27,7 @@ int sys_madvise(void* p, std::size_t bytes, int advice) {
 
 constinit std::atomic<std::uint64_t> g_program_advice{0};
 
+// mmap/munmap may set errno even on success paths we ignore; the program must not notice.
 class ErrnoKeeper {
  public:
   ErrnoKeeper() : saved_(errno) {}
@@ -125,8 +125,8 @@ void* map_internal_sparse(std::size_t bytes) {
                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0));
   if (p) {
     sys_madvise(p, bytes, MADV_DONTDUMP);
-    sys_madvise(p, bytes,
-                MADV_NOHUGEPAGE);  // sparse: a huge page would cost 2 MiB per entry in use
+    // Sparse: a huge page would cost 2 MiB per entry in use.
+    sys_madvise(p, bytes, MADV_NOHUGEPAGE);
   }
   return remember_internal(p, bytes);
 }

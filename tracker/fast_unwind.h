@@ -41,8 +41,8 @@ constexpr int kMemoHit = -2;
 // would make a per-thread cache there that nothing frees (256 KiB a thread), and take longer
 // than a signal handler that allocates may give it.
 constexpr int kThreadEnded = -3;
-// On a signal stack, the walk could not get past our own frames (their rules are learned on the
-// thread's own stack only): the calling frame alone, as the entry point saw it.
+// On a signal stack, or with little of the thread's stack left, the walk could not get past our
+// own frames (no rule is learned there): the calling frame alone, as the entry point saw it.
 constexpr int kCallerOnly = -4;
 
 // The program's frames of the calling thread (innermost first, libheapledger.so's own cut),

@@ -366,11 +366,10 @@ void* load_module(const char* file, const char* entry_name) {
 
 // Whose malloc the program calls, if not ours: the executable's own (rustc links jemalloc in,
 // unprefixed; programs link mimalloc or tcmalloc statically) or a library's preloaded ahead of
-// ours. The dynamic linker binds every module's malloc to it, libc's too.
-// The dynamic linker's answer alone does not tell: an executable that takes malloc's address
-// has a canonical PLT entry for it, which dlsym returns (python3), while its calls still reach
-// ours. So a block is asked of it and looked for in the pools (libmemusage, preloaded ahead of
-// us, returns ours 16 bytes in).
+// ours; the dynamic linker binds every module's malloc to it, libc's too. Its answer alone does
+// not tell: an executable that takes malloc's address has a canonical PLT entry for it, which
+// dlsym returns (python3), while its calls still reach ours. So a block is asked of that malloc
+// and looked for in the pools (libmemusage, preloaded ahead of us, returns ours 16 bytes in).
 const char* foreign_malloc() {
   auto* winner = reinterpret_cast<void* (*)(std::size_t)>(dlsym(RTLD_DEFAULT, "malloc"));
   auto* release = reinterpret_cast<void (*)(void*)>(dlsym(RTLD_DEFAULT, "free"));
