@@ -17,6 +17,8 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <vector>
 
 #include "tracker/alloc_kind.h"
 #include "tracker/report_json.h"
@@ -226,6 +228,40 @@ void symbolize_all(Report& r, std::atomic<std::uint64_t>* progress) {
   }
 }
 
+// Leak sites whose stacks are the same code: one entry. A library unloaded and loaded again
+// starts a new unload epoch, in which its call sites are new stacks (the same return address may
+// be other code after a dlclose), so 200 load-leak-unload rounds listed the same leak 200 times.
+// Same code means the same module and offset in every frame (the address where no module is
+// known); the first entry's addresses stay.
+void merge_same_sites(Report& r) {
+  auto key = [](const Leak& l) {
+    std::string k = l.kind;
+    for (const Frame& f : l.stack) {
+      k += '\n';
+      k += f.module.empty() ? std::to_string(f.address) : f.module + '+' + std::to_string(f.offset);
+    }
+    return k;
+  };
+  std::unordered_map<std::string, std::size_t> first_of;
+  std::vector<Leak> merged;
+  merged.reserve(r.leaks.size());
+  for (Leak& l : r.leaks) {
+    auto [at, fresh] = first_of.try_emplace(key(l), merged.size());
+    if (fresh) {
+      merged.push_back(std::move(l));
+      continue;
+    }
+    Leak& into = merged[at->second];
+    into.bytes += l.bytes;
+    into.blocks += l.blocks;
+    into.first_ms = std::min(into.first_ms, l.first_ms);
+    into.last_ms = std::max(into.last_ms, l.last_ms);
+  }
+  std::stable_sort(merged.begin(), merged.end(),
+                   [](const Leak& a, const Leak& b) { return a.bytes > b.bytes; });
+  r.leaks = std::move(merged);
+}
+
 void apply_suppressions(Report& r, const char* path) {
   std::vector<std::string> warnings;
   Suppressions builtin = Suppressions::builtin();
@@ -407,6 +443,7 @@ void write_reports(const ExitData* data, const ReportRequest* req, ReportOutcome
   if (text || json || suppress) {
     trim_reachable(report, req->show_reachable);
     symbolize_all(report, req->progress);
+    merge_same_sites(report);
     if (!req->errors_only) apply_suppressions(report, req->suppressions_path);
   }
   if (text) {

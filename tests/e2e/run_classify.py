@@ -109,6 +109,9 @@ class Classify(hl.HeapledgerTest):
         _, _, r = self.traced("dl_reuse", a, b)
         self.assertKind(r, "reuse_alloc_a", "definite", 20 * 111, 20)
         self.assertKind(r, "reuse_alloc_b", "definite", 20 * 222, 20)
+        # Each load is a new unload epoch, so new stacks: the report lists the same code once.
+        self.assertEqual(len(hl.leaks_at(r, "reuse_alloc_a")), 1, hl.describe_leaks(r))
+        self.assertEqual(len(hl.leaks_at(r, "reuse_alloc_b")), 1, hl.describe_leaks(r))
         for e in hl.leaks_at(r, "reuse_alloc_a"):
             self.assertTrue(e["stack"][0]["module"].endswith("/libreuse_a.so"), e["stack"][0])
         for e in hl.leaks_at(r, "reuse_alloc_b"):
