@@ -34,9 +34,10 @@ bool reset_protection(void* p, std::size_t bytes);
 // the library exports them to count, shim/mem_api.cc), anywhere. A large block freed with the
 // count as it was when the block was handed out needs only reset_protection, one system call
 // of reset_for_reuse's five (each takes the process's memory-map lock for writing: with many
-// threads they cost more than the block itself). Not counted: calls made with syscall(), from
-// a library bound to libc's own (RTLD_DEEPBIND, dlmopen), munmap or mmap over a block: the
-// protection, and a hole, are still caught by reset_protection; advice is not.
+// threads they cost more than the block itself). Not counted: calls made with syscall(), or from
+// a library bound to libc's own (RTLD_DEEPBIND, dlmopen): the protection, and a hole (a page
+// unmapped), are still caught by reset_protection; advice is not. A mapping put over a block
+// (mmap with MAP_FIXED) is not caught by either (README, Known limits).
 std::uint64_t program_advice_count();
 void count_program_advice();
 // Tells the OS the pages' contents are no longer needed (they read back as zero, and cost no

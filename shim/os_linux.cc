@@ -27,6 +27,10 @@ int sys_madvise(void* p, std::size_t bytes, int advice) {
 
 constinit std::atomic<std::uint64_t> g_program_advice{0};
 
+// Removes guard pages (MADV_GUARD_INSTALL, Linux 6.13), which reading or writing kills the
+// process over; not in Debian 12's headers.
+constexpr int kMadvGuardRemove = 103;
+
 // mmap/munmap may set errno even on success paths we ignore; the program must not notice.
 class ErrnoKeeper {
  public:
@@ -90,8 +94,9 @@ void* remap(void* p, std::size_t old_bytes, std::size_t new_bytes) {
 bool reset_for_reuse(void* p, std::size_t bytes) {
   ErrnoKeeper keep;
   if (sys_mprotect(p, bytes, PROT_READ | PROT_WRITE) != 0) return false;
-  // EINVAL: a kernel without that advice (MADV_KEEPONFORK came in 4.14), so never given.
-  for (int advice : {MADV_NORMAL, MADV_DOFORK, MADV_KEEPONFORK, MADV_DODUMP})
+  // EINVAL: a kernel without that advice (MADV_KEEPONFORK came in 4.14, guard pages in 6.13), so
+  // never given.
+  for (int advice : {MADV_NORMAL, MADV_DOFORK, MADV_KEEPONFORK, MADV_DODUMP, kMadvGuardRemove})
     if (sys_madvise(p, bytes, advice) != 0 && errno != EINVAL) return false;
   return true;
 }

@@ -2,7 +2,6 @@
 // takes the counters, peak snapshot, errors and timeline, all as plain arrays in memory mapped
 // here. The reporter module builds the report model from them, symbolizes and writes it. Nothing
 // here uses the C++ library, so libheapledger.so does not load it into C programs.
-#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -202,38 +201,33 @@ void outcome_without_report(const ExitData& data, ReportOutcome* outcome) {
 
 // A program that used up its file descriptors (it leaks them, or lowered its limit to what it
 // uses) left none for the report: the leak scan reads /proc (the threads to stop, the mappings
-// that hold roots), and loading the reporter, reading debug information and writing the report
+// that hold roots), and loading the reporter, reading debug information (libdw keeps a module's
+// file open while it symbolizes, so a hundred modules take a hundred) and writing the report
 // each need descriptors too (the report was lost: "cannot load ...: Too many open files"). From
-// the scan to the written report, the soft limit is raised to the hard one, then put back.
-// Raised only where fewer than kDescriptorsWanted are free: the limit is the process's, and a
-// thread the scan has let go, or a child forked meanwhile, would see it raised.
+// the scan to the written report, the soft limit is raised to the hard one, then put back. The
+// limit is the process's: a thread running on meanwhile, or a child forked then, sees it raised
+// (README). Counting the free ones first would need descriptors taken from under the program's
+// running threads (a review saw a thread's open fail with EMFILE in 26 of 100 runs).
 class DescriptorRoom {
  public:
   DescriptorRoom() {
-    raised_ = short_of_descriptors() && getrlimit(RLIMIT_NOFILE, &before_) == 0 &&
-              before_.rlim_cur < before_.rlim_max;
+    const int saved = errno;
+    raised_ = getrlimit(RLIMIT_NOFILE, &before_) == 0 && before_.rlim_cur < before_.rlim_max;
     if (raised_) {
       const rlimit all{before_.rlim_max, before_.rlim_max};
       raised_ = setrlimit(RLIMIT_NOFILE, &all) == 0;
     }
+    errno = saved;
   }
   ~DescriptorRoom() {
+    const int saved = errno;
     if (raised_) setrlimit(RLIMIT_NOFILE, &before_);
+    errno = saved;
   }
   DescriptorRoom(const DescriptorRoom&) = delete;
   DescriptorRoom& operator=(const DescriptorRoom&) = delete;
 
  private:
-  // libdw keeps a descriptor open for each module it reads: a few dozen is plenty.
-  static constexpr int kDescriptorsWanted = 64;
-  static bool short_of_descriptors() {
-    int taken[kDescriptorsWanted];
-    int n = 0;
-    while (n < kDescriptorsWanted && (taken[n] = open("/", O_PATH | O_CLOEXEC)) >= 0) ++n;
-    const bool out = n < kDescriptorsWanted && errno == EMFILE;
-    for (int i = 0; i < n; ++i) close(taken[i]);
-    return out;
-  }
   rlimit before_{};
   bool raised_ = false;
 };

@@ -368,15 +368,22 @@ void* load_module(const char* file, const char* entry_name) {
 // unprefixed; programs link mimalloc or tcmalloc statically) or a library's preloaded ahead of
 // ours; the dynamic linker binds every module's malloc to it, libc's too. Its answer alone does
 // not tell: an executable that takes malloc's address has a canonical PLT entry for it, which
-// dlsym returns (python3), while its calls still reach ours. So a block is asked of that malloc
-// and looked for in the pools (libmemusage, preloaded ahead of us, returns ours 16 bytes in).
+// dlsym returns (python3), while its calls still reach ours. So two blocks are asked of that
+// malloc and looked for in the pools: each must lie in a block of ours, and not the same one.
+// A wrapper that puts a header before each block (libmemusage, preloaded ahead of us) passes; an
+// allocator that carves its blocks out of a chunk it got from ours does not (its blocks never
+// reach us one by one, and its free would get the reporter's).
 const char* foreign_malloc() {
   auto* winner = reinterpret_cast<void* (*)(std::size_t)>(dlsym(RTLD_DEFAULT, "malloc"));
   auto* release = reinterpret_cast<void (*)(void*)>(dlsym(RTLD_DEFAULT, "free"));
   if (!winner || !release || in_self(reinterpret_cast<std::uintptr_t>(winner))) return nullptr;
-  void* probe = winner(24);  // inside a block of ours, past a header, if a wrapper is preloaded
-  const bool ours = !probe || g_state.pool.block_containing(probe) != 0;
-  release(probe);
+  void* first = winner(24);
+  void* second = winner(24);
+  const std::uintptr_t a = first ? g_state.pool.block_containing(first) : 0;
+  const std::uintptr_t b = second ? g_state.pool.block_containing(second) : 0;
+  const bool ours = !first || !second || (a != 0 && b != 0 && a != b);
+  release(second);
+  release(first);
   if (ours) return nullptr;
   Dl_info info;
   if (dladdr(reinterpret_cast<void*>(winner), &info) && info.dli_fname && *info.dli_fname)

@@ -766,6 +766,17 @@ class E2E(hl.HeapledgerTest):
         # leak_malloc's three blocks, 100 bytes each, as libmemusage asks for them: 16 more each
         self.assertEqual((sum(l["bytes"] for l in leaks), sum(l["blocks"] for l in leaks)), (348, 3), leaks)
 
+    def test_an_allocator_built_on_ours_preloaded_ahead(self):
+        """A preloaded allocator that carves its blocks out of chunks it gets from heapledger's
+        malloc is the program's malloc, not heapledger's: its blocks never reach the tracker one
+        by one (the check took it for a wrapper such as libmemusage, and reported nothing)."""
+        env = hl.preload_env("log=none")
+        env["LD_PRELOAD"] = f"{self.program('libchunk_malloc.so')} {env['LD_PRELOAD']}"
+        res = hl.run([self.program("leak_malloc")], env=env)
+        self.assertEqual(res.returncode, 0, res.describe())
+        self.assertIn("tracking disabled: the program's malloc is", res.stderr)
+        self.assertIn("libchunk_malloc.so's", res.stderr)
+
     def test_report_to_a_device_node_writes_into_it(self):
         """log=/dev/null is written to, not renamed over (that replaced /dev/null with a file)."""
         node = self.path("null")

@@ -232,6 +232,29 @@ TEST(Pool, AFreedMappingGetsItsAdviceResetOnlyIfTheProgramGaveAny) {
   EXPECT_EQ(pool::free(r), pool::FreeResult::kFreed);
 }
 
+TEST(Pool, AGuardPageTheProgramInstalledIsGoneFromTheNextBlock) {
+  // MADV_GUARD_INSTALL (Linux 6.13): a page that kills whatever touches it. The next block that
+  // takes the kept mapping (here, the same) must not have it; the tracker's clearing of a reused
+  // block wrote over it, inside malloc.
+  constexpr int kGuardInstall = 102;
+  const std::size_t size = 341 * 4096;
+  auto* p = static_cast<unsigned char*>(pool::alloc(size));
+  ASSERT_NE(p, nullptr);
+  unsigned char* guard = p + 8 * 4096;
+  if (syscall(SYS_madvise, guard, 4096, kGuardInstall) != 0) {
+    pool::free(p);
+    GTEST_SKIP() << "no guard pages on this kernel";
+  }
+  EXPECT_FALSE(readable(guard));
+  os::count_program_advice();  // what the exported madvise does first
+  EXPECT_EQ(pool::free(p), pool::FreeResult::kFreed);
+  auto* q = static_cast<unsigned char*>(pool::alloc(size));
+  ASSERT_EQ(q, p);
+  EXPECT_TRUE(readable(guard));
+  std::memset(q, 1, size);
+  EXPECT_EQ(pool::free(q), pool::FreeResult::kFreed);
+}
+
 TEST(Pool, AMappingWithAHoleIsNeverKept) {
   // A page of the block unmapped behind the pools' back (munmap, or mmap over it: not counted):
   // the protection reset fails there, and the mapping goes back to the system, not to the
