@@ -208,6 +208,7 @@ int tracer_main(void*) {
       }
       StoppedThread& th = g_slots[i].info;
       th.sp = regs.rsp;
+      th.in_syscall = static_cast<long long>(regs.orig_rax) >= 0;
       const unsigned long long values[] = {regs.r15, regs.r14, regs.r13, regs.r12, regs.rbp, regs.rbx,
                                            regs.r11, regs.r10, regs.r9,  regs.r8,  regs.rax, regs.rcx,
                                            regs.rdx, regs.rsi, regs.rdi, regs.rsp, regs.rip};

@@ -16,6 +16,9 @@ struct StoppedThread {
   bool stopped;               // answered in time; otherwise nothing below is valid
   std::uintptr_t sp;          // stack pointer where the thread was interrupted
   std::uintptr_t regs[23];    // general registers at that point (may hold pointers)
+  // Stopped inside a system call (known where ptrace stopped it): its innermost frame made the
+  // call, so nothing below its stack pointer is in use (see leak_scan.cc).
+  bool in_syscall;
 };
 
 class StopTheWorld {

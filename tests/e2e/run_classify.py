@@ -187,6 +187,18 @@ class Classify(hl.HeapledgerTest):
             r = hl.load_report(json_path)
             self.assertKind(r, "leak_site", "definite", 4242, 1)
 
+    def test_a_stale_pointer_below_a_blocked_threads_stack_pointer_is_no_root(self):
+        # main is blocked in a system call when another thread exits; a copy of the pointer it
+        # dropped lies 64 bytes below its stack pointer, where a leaf function left it. Below a
+        # thread stopped in a system call nothing is in use: the block is definitely lost (the
+        # red zone below every stopped thread's stack pointer made it reachable).
+        for _ in range(3):
+            json_path = self.path("red_zone.json")
+            res = hl.run_preloaded([self.program("stale_in_red_zone")], f"json={json_path}:log=none",
+                                   timeout=30)
+            self.assertEqual(res.returncode, 42, res.describe())
+            self.assertKind(hl.load_report(json_path), "lost_site", "definite", 700, 1)
+
     def test_threads_blocked_at_exit_are_stopped_without_ending_their_calls(self):
         # The leak scan stops the other threads with ptrace: a nanosleep, poll, select or pause
         # they are blocked in carries on when they are let go (with the signal it used to send,

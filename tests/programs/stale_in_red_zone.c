@@ -1,0 +1,43 @@
+// A pointer the program dropped, whose last copy lies just below main's stack pointer while main
+// is blocked in a system call at exit: a leaf function wrote it there (in main's red zone, as
+// functions called before the blocking call leave their values), then main waits in pause()
+// (the raw system call, so main's own frame is the innermost one) and another thread calls
+// exit(42) 100 ms later. The 700-byte block from lost_site is definitely lost.
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+__attribute__((noinline)) void* lost_site(void) {
+  void* p = malloc(700);
+  if (p) memset(p, 7, 700);
+  return p;
+}
+
+// A leaf that leaves p 64 bytes below its caller's stack pointer.
+__attribute__((noinline)) void leave_below(void* p) {
+  __asm__ volatile("movq %0, -56(%%rsp)" ::"r"(p) : "memory");
+}
+
+static void* exit_soon(void* arg) {
+  (void)arg;
+  usleep(100000);
+  exit(42);
+}
+
+int main(void) {
+  pthread_t t;
+  if (pthread_create(&t, NULL, exit_soon, NULL) != 0) return 1;
+  void* p = lost_site();
+  leave_below(p);
+  p = NULL;
+  // Blocks until the process ends; no register keeps p (the argument registers are zeroed).
+  long nr = SYS_pause;
+  __asm__ volatile("syscall"
+                   : "+a"(nr)
+                   : "D"(0L), "S"(0L), "d"(0L)
+                   : "rcx", "r11", "r8", "r9", "r10", "memory");
+  return 0;
+}
