@@ -506,7 +506,7 @@ bool LeakScan::run(Ledger& ledger, const RootPolicy& policy, std::uintptr_t stac
   bool ok = blocks_ && scanner.reserve();
   if (ok) {
     FaultGuard faults;
-    stats_.threads = world.count();
+    stats_.threads = world.count() + world.unlisted();
     stats_.threads_stopped = world.stop(kStopTimeoutMs);
     count_ = 0;
     ledger.for_each_locked([&](std::uintptr_t addr, const Record& r) {

@@ -44,6 +44,7 @@ struct Slot {
 // Zero in .bss, not written at load time: 832 KiB that only a leak scan touches.
 constinit Slot g_slots[StopTheWorld::kMaxThreads]{};
 std::size_t g_count = 0;
+std::size_t g_unlisted = 0;        // threads past kMaxThreads when they were listed
 std::atomic<int> g_release{0};     // futex word
 std::atomic<bool> g_stopping{false};
 struct sigaction g_previous;
@@ -336,6 +337,7 @@ bool main_thread_ended() {
 // Reads /proc/self/task with getdents64 into a stack buffer: no allocation.
 void StopTheWorld::list_threads() {
   g_count = 0;
+  g_unlisted = 0;
   int fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return;
   pid_t self = static_cast<pid_t>(syscall(SYS_gettid));
@@ -347,7 +349,11 @@ void StopTheWorld::list_threads() {
       auto* d = reinterpret_cast<struct dirent64*>(buf + off);
       off += d->d_reclen;
       pid_t tid = static_cast<pid_t>(std::atoi(d->d_name));
-      if (tid <= 0 || tid == self || tid == ended_main || g_count >= kMaxThreads) continue;
+      if (tid <= 0 || tid == self || tid == ended_main) continue;
+      if (g_count >= kMaxThreads) {
+        ++g_unlisted;
+        continue;
+      }
       g_slots[g_count].info = StoppedThread{tid, false, 0, {}};
       g_slots[g_count].phase.store(0, std::memory_order_relaxed);
       ++g_count;
@@ -390,6 +396,7 @@ void StopTheWorld::resume() {
 }
 
 std::size_t StopTheWorld::count() const { return g_count; }
+std::size_t StopTheWorld::unlisted() const { return g_unlisted; }
 const StoppedThread& StopTheWorld::thread(std::size_t i) const { return g_slots[i].info; }
 
 }  // namespace heapledger::detail

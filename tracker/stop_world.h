@@ -35,6 +35,9 @@ class StopTheWorld {
 
   std::size_t count() const;
   const StoppedThread& thread(std::size_t i) const;
+  // Threads past the first kMaxThreads: not listed, so never stopped (they run on through the
+  // scan, and their stacks count whole as roots).
+  std::size_t unlisted() const;
 };
 
 }  // namespace heapledger::detail

@@ -199,6 +199,17 @@ class Classify(hl.HeapledgerTest):
             self.assertEqual(res.returncode, 42, res.describe())
             self.assertKind(hl.load_report(json_path), "lost_site", "definite", 700, 1)
 
+    def test_threads_past_the_scans_limit_are_counted(self):
+        # 4,200 threads waiting at exit: the scan stops 4,096 and the rest run on, their stacks
+        # whole as roots; the report says so (it listed 4,096 threads, all stopped).
+        json_path = self.path("over_limit.json")
+        res = hl.run_preloaded([self.program("threads_over_limit"), "4200"], f"json={json_path}", timeout=60)
+        self.assertEqual((res.returncode, res.stdout), (0, "4200 threads\n"), res.describe())
+        self.assertIn("104 of 4,200 threads could not be stopped", res.stderr)
+        r = hl.load_report(json_path)
+        self.assertEqual((r["scan"]["threads"], r["scan"]["threads_stopped"]), (4200, 4096), r["scan"])
+        self.assertKind(r, "over_limit_site", "definite", 555, 1)
+
     def test_threads_blocked_at_exit_are_stopped_without_ending_their_calls(self):
         # The leak scan stops the other threads with ptrace: a nanosleep, poll, select or pause
         # they are blocked in carries on when they are let go (with the signal it used to send,
