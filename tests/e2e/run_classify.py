@@ -204,6 +204,8 @@ class Classify(hl.HeapledgerTest):
         # whole as roots; the report says so (it listed 4,096 threads, all stopped).
         json_path = self.path("over_limit.json")
         res = hl.run_preloaded([self.program("threads_over_limit"), "4200"], f"json={json_path}", timeout=60)
+        if "pthread_create failed" in res.stdout:  # a machine with fewer threads to give
+            self.skipTest(res.stdout.strip())
         self.assertEqual((res.returncode, res.stdout), (0, "4200 threads\n"), res.describe())
         self.assertIn("104 of 4,200 threads could not be stopped", res.stderr)
         r = hl.load_report(json_path)
