@@ -60,6 +60,12 @@ std::size_t address_space_left();
 // it costs memory, and counts against ulimit -d and the commit limit, only as far as it is used.
 // Remembered like map_internal; never backed by huge pages (a page in use would cost 2 MiB).
 void* reserve_internal(std::size_t bytes);
+// Runs fn(arg) on a stack of its own of `bytes` (an internal mapping, so the leak scan skips it,
+// with a guard page at its low end), then comes back to this one. For work that needs more
+// stack than the calling thread may have left: the exit report, from a thread created with a
+// small stack or a signal handler on its alternate stack. False (fn not run) if no such stack
+// could be mapped.
+bool run_on_own_stack(std::size_t bytes, void (*fn)(void*), void* arg);
 struct Range {
   void* start;
   std::size_t bytes;

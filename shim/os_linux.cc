@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -185,6 +186,46 @@ void count_program_advice() { g_program_advice.fetch_add(1, std::memory_order_ac
 void internal_prefork() { g_internal_lock.lock(); }
 void internal_postfork() { g_internal_lock.unlock(); }
 bool internal_lock_held() { return g_internal_lock.held_by_this_thread(); }
+
+namespace {
+
+struct StackJob {
+  void (*fn)(void*);
+  void* arg;
+};
+
+// makecontext passes int arguments: the job's address in two halves.
+void run_stack_job(unsigned hi, unsigned lo) {
+  auto* job = reinterpret_cast<StackJob*>(std::uintptr_t{hi} << 32 | lo);
+  job->fn(job->arg);
+}
+
+}  // namespace
+
+bool run_on_own_stack(std::size_t bytes, void (*fn)(void*), void* arg) {
+  bytes = (bytes + kPageSize - 1) & ~(kPageSize - 1);
+  // Only the pages it touches cost memory.
+  void* stack = map_internal_sparse(bytes + kPageSize);
+  if (!stack) return false;
+  if (sys_mprotect(stack, kPageSize, PROT_NONE) != 0) {
+    unmap_internal(stack, bytes + kPageSize);
+    return false;
+  }
+  StackJob job{fn, arg};
+  ucontext_t back, own;
+  bool ran = false;
+  if (getcontext(&own) == 0) {
+    own.uc_stack.ss_sp = static_cast<char*>(stack) + kPageSize;
+    own.uc_stack.ss_size = bytes;
+    own.uc_link = &back;
+    const auto where = reinterpret_cast<std::uintptr_t>(&job);
+    makecontext(&own, reinterpret_cast<void (*)()>(run_stack_job), 2,
+                static_cast<unsigned>(where >> 32), static_cast<unsigned>(where));
+    ran = swapcontext(&back, &own) == 0;
+  }
+  unmap_internal(stack, bytes + kPageSize);
+  return ran;
+}
 
 std::size_t internal_ranges(Range* out, std::size_t max) {
   SpinGuard guard(g_internal_lock);

@@ -288,6 +288,21 @@ void wait_for_report() {
 
 void write_exit_report();
 
+// The exit report runs on a stack of its own, whatever the thread calling exit() has left: the
+// scan and the reporter (libdw above all) need more than a thread made with a small stack has
+// (16 KiB: a crash in the scan; 32 KiB: the reporter wrote past the guard page into our tables,
+// and the exit hung), or a signal handler on its alternate stack.
+constexpr std::size_t kReportStackBytes = std::size_t{4} << 20;
+
+// What the exit report needs from the thread's own stack, and what it decides.
+struct ExitCaller {
+  std::uintptr_t stack_top = 0;  // where the program's frames begin
+  std::uintptr_t regs[6]{};      // what the exit() caller held in registers
+  int n_regs = 0;
+  int exit_code = 0;  // leak_exitcode or error_exitcode, if the report calls for one
+};
+void scan_and_report(ExitCaller* caller);
+
 // Code on the way from exit() (or quick_exit()) to the report: libc's exit path, the dynamic
 // loader's destructor calls, and ours.
 bool on_exit_path(std::uintptr_t ra) {
@@ -371,15 +386,23 @@ void write_exit_report() {
   }
   DescriptorRoom descriptors;
   // The program's frames (and the registers it saved in them) are above the one that called exit.
-  std::uintptr_t exit_caller_regs[6];
-  int n_exit_caller_regs = 0;
-  auto stack_top = exit_caller_sp(reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0)), exit_caller_regs,
-                                  &n_exit_caller_regs);
+  ExitCaller caller;
+  caller.stack_top = exit_caller_sp(reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0)),
+                                    caller.regs, &caller.n_regs);
+  const auto run = [](void* p) { scan_and_report(static_cast<ExitCaller*>(p)); };
+  if (!os::run_on_own_stack(kReportStackBytes, run, &caller)) run(&caller);
+  if (caller.exit_code != 0) {
+    std::fflush(nullptr);
+    _exit(caller.exit_code);
+  }
+}
+
+void scan_and_report(ExitCaller* caller) {
   ExitData data = base_data();
   LeakScan scan;
   Scratch<RootPolicy::Range> dead(DeadStacks::kMax);
-  bool scanned = dead && scan.run(g_state.ledger, root_policy(dead.get(), DeadStacks::kMax), stack_top,
-                                  exit_caller_regs, n_exit_caller_regs);
+  bool scanned = dead && scan.run(g_state.ledger, root_policy(dead.get(), DeadStacks::kMax),
+                                  caller->stack_top, caller->regs, caller->n_regs);
   g_state.report_progress.fetch_add(1, std::memory_order_relaxed);
   Scratch<ExitSite> sites(scanned ? scan.size() : 0);
   if (scanned && sites) {
@@ -410,13 +433,10 @@ void write_exit_report() {
   ReportOutcome outcome;
   deliver_report(data, request(), &outcome);
   // Exit codes for CI, decided after suppressions.
-  int code = 0;
-  if (g_state.options.error_exitcode != 0 && outcome.errors > 0) code = g_state.options.error_exitcode;
-  else if (g_state.options.leak_exitcode != 0 && outcome.leaked_blocks > 0) code = g_state.options.leak_exitcode;
-  if (code != 0) {
-    std::fflush(nullptr);
-    _exit(code);
-  }
+  if (g_state.options.error_exitcode != 0 && outcome.errors > 0)
+    caller->exit_code = g_state.options.error_exitcode;
+  else if (g_state.options.leak_exitcode != 0 && outcome.leaked_blocks > 0)
+    caller->exit_code = g_state.options.leak_exitcode;
 }
 
 }  // namespace
@@ -431,10 +451,18 @@ void abort_on_error(const Errors::Entry& e) {
   ReportRequest req = request();
   req.json_path = "";  // the exit report is not written: this is a partial one, for the log
   req.errors_only = true;
-  ReportOutcome outcome;
   {
     DescriptorRoom descriptors;  // put back before the abort
-    deliver_report(data, req, &outcome);
+    struct Job {
+      ExitData* data;
+      ReportRequest* req;
+    } job{&data, &req};
+    const auto run = [](void* p) {
+      auto* j = static_cast<Job*>(p);
+      ReportOutcome outcome;
+      deliver_report(*j->data, *j->req, &outcome);
+    };
+    if (!os::run_on_own_stack(kReportStackBytes, run, &job)) run(&job);
   }
   std::abort();
 }

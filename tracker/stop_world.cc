@@ -354,7 +354,7 @@ void StopTheWorld::list_threads() {
         ++g_unlisted;
         continue;
       }
-      g_slots[g_count].info = StoppedThread{tid, false, 0, {}};
+      g_slots[g_count].info = StoppedThread{tid, false, 0, {}, false};
       g_slots[g_count].phase.store(0, std::memory_order_relaxed);
       ++g_count;
     }

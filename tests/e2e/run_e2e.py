@@ -370,6 +370,22 @@ class E2E(hl.HeapledgerTest):
         self.assertEqual(plain.returncode, 6)
         self.assertLeak(report, "exit_leak", 642, 2)
 
+    def test_exit_with_little_stack_left(self):
+        """exit() from a thread made with a 16 KiB or 32 KiB stack, and from a handler on an 8 KiB
+        alternate signal stack: the report ran on that stack and overran it (a crash in the scan
+        at 16 KiB; at 32 KiB libdw wrote past the guard page into the pools' tables, a crash or
+        a hang in the next allocation; the handler crashed). It has a stack of its own now. The
+        leak_exitcode it decides there still ends the process."""
+        for args in (("thread", "16"), ("thread", "32"), ("signal",)):
+            with self.subTest(args=args):
+                plain, _, report = self.traced("exit_small_stack", *args, timeout=60)
+                self.assertEqual(plain.returncode, 7)
+                self.assertLeak(report, "small_stack_leak_site", 300, 3, kind="definite")
+        res = hl.run_preloaded([self.program("exit_small_stack"), "thread", "16"],
+                               "log=stderr:leak_exitcode=23", timeout=60)
+        self.assertEqual(res.returncode, 23, res.describe())
+        self.assertIn("300 bytes in 3 blocks definitely lost", res.stderr)
+
     # --- the report itself ---------------------------------------------------------------------
 
     def test_schema(self):

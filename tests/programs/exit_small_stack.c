@@ -1,0 +1,57 @@
+// exit() where little stack is left: from a thread created with a small stack, or from a signal
+// handler running on an 8 KiB alternate stack. Either way, three 100-byte blocks from
+// small_stack_leak_site are lost first, and the process exits with status 7.
+//   exit_small_stack thread [KIB]    a thread with a KIB stack (default 16) calls exit(7)
+//   exit_small_stack signal          a SIGUSR1 handler on an 8 KiB sigaltstack calls exit(7)
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+__attribute__((noinline)) void small_stack_leak_site(void) {
+  for (int i = 0; i < 3; i++) {
+    char* volatile lost = malloc(100);
+    memset(lost, 1, 100);
+  }
+}
+
+static void* exit_from_thread(void* arg) {
+  (void)arg;
+  small_stack_leak_site();
+  fflush(stdout);
+  exit(7);
+}
+
+static void exit_from_handler(int sig) {
+  (void)sig;
+  small_stack_leak_site();
+  exit(7);
+}
+
+int main(int argc, char** argv) {
+  if (argc > 1 && strcmp(argv[1], "signal") == 0) {
+    const size_t size = 8192;
+    char* m = mmap(NULL, size + 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED || mprotect(m, 4096, PROT_NONE) != 0) return 1;  // the guard page
+    stack_t ss = {.ss_sp = m + 4096, .ss_size = size, .ss_flags = 0};
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = exit_from_handler;
+    sa.sa_flags = SA_ONSTACK;
+    if (sigaltstack(&ss, NULL) != 0 || sigaction(SIGUSR1, &sa, NULL) != 0) return 1;
+    printf("raising\n");
+    fflush(stdout);
+    raise(SIGUSR1);
+    return 1;
+  }
+  const size_t kib = argc > 2 ? strtoul(argv[2], NULL, 10) : 16;
+  pthread_attr_t attr;
+  pthread_t t;
+  if (pthread_attr_init(&attr) != 0 || pthread_attr_setstacksize(&attr, kib * 1024) != 0) return 1;
+  printf("thread with %zu KiB of stack\n", kib);
+  if (pthread_create(&t, &attr, exit_from_thread, NULL) != 0) return 1;
+  pthread_join(t, NULL);
+  return 1;
+}
