@@ -1,9 +1,14 @@
 // dlclose, interposed: after a library is unloaded another may be loaded at its addresses, so
 // the tracker starts a new "unload epoch" in which identical return addresses are different code.
 // pthread_getattr_np, interposed: see fast_unwind.h (a JVM calls it first thing in every thread).
+// sigaltstack, interposed: the walk needs the bounds of a signal stack installed with
+// SS_AUTODISARM, which sigaltstack() no longer reports inside its handler (fast_unwind.h).
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <atomic>
 
@@ -38,5 +43,12 @@ extern "C" HL_EXPORT int pthread_getattr_np(pthread_t thread, pthread_attr_t* at
   }
   const int result = fn ? fn(thread, attr) : ENOSYS;
   fast_unwind::leave_pthread_getattr();
+  return result;
+}
+
+// As glibc's: the system call. What it installed is noted only if the kernel took it.
+extern "C" HL_EXPORT int sigaltstack(const stack_t* ss, stack_t* old) noexcept {
+  const int result = static_cast<int>(syscall(SYS_sigaltstack, ss, old));
+  if (result == 0 && ss) fast_unwind::note_signal_stack(ss->ss_sp, ss->ss_size, ss->ss_flags);
   return result;
 }

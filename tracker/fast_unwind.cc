@@ -91,6 +91,12 @@ struct Bounds {
 thread_local Bounds tl_bounds HL_TLS;
 thread_local int tl_in_getattr HL_TLS;  // inside pthread_getattr_np (see fast_unwind.h)
 
+// The alternate signal stack the thread installed with SS_AUTODISARM (see note_signal_stack).
+struct SignalStack {
+  std::uintptr_t lo = 0, size = 0;
+};
+thread_local SignalStack tl_disarmed HL_TLS;
+
 HL_NOINLINE bool look_up_bounds() {
   if (tl_in_getattr) return false;  // not now: looked up at a later walk
   tl_bounds.state = 2;
@@ -362,6 +368,15 @@ void init(const RuntimeApi* runtime, ModuleMap* modules, std::uintptr_t self_sta
   g_runtime = runtime;
 }
 
+void note_signal_stack(const void* lo, std::size_t size, int flags) {
+  constexpr int kAutoDisarm =
+      static_cast<int>(1u << 31);  // SS_AUTODISARM: not in glibc 2.36's headers
+  if (lo && (flags & kAutoDisarm) && !(flags & SS_DISABLE))
+    tl_disarmed = SignalStack{reinterpret_cast<std::uintptr_t>(lo), size};
+  else
+    tl_disarmed = SignalStack{};
+}
+
 // A memo entry for the stack whose first program frame is (ra, sp), if its slots still hold.
 HL_ALWAYS_INLINE const MemoEntry* memo_hit(Memo& tl_memo, std::uintptr_t ra, std::uintptr_t sp,
                                            std::uint32_t epoch, int max_frames) {
@@ -384,12 +399,18 @@ HL_ALWAYS_INLINE const MemoEntry* memo_hit(Memo& tl_memo, std::uintptr_t ra, std
 // (libdw needs KiB of stack too); a frame whose rule is not known yet ends the walk there.
 HL_NOINLINE int capture_on_signal_stack(std::uintptr_t* out, int max_frames,
                                         const std::uintptr_t regs[3], std::uint64_t tag) {
+  if (!g_stop_at_signal) return kUseLibunwind;
   stack_t ss;
-  if (!g_stop_at_signal || sigaltstack(nullptr, &ss) != 0 || !(ss.ss_flags & SS_ONSTACK))
-    return kUseLibunwind;
-  const auto lo = reinterpret_cast<std::uintptr_t>(ss.ss_sp);
-  if (regs[1] - lo >= ss.ss_size) return kUseLibunwind;
-  Cursor c{regs[0], regs[1], regs[2], lo + ss.ss_size, tag};
+  std::uintptr_t lo, size;
+  if (sigaltstack(nullptr, &ss) == 0 && (ss.ss_flags & SS_ONSTACK)) {
+    lo = reinterpret_cast<std::uintptr_t>(ss.ss_sp);
+    size = ss.ss_size;
+  } else {  // disarmed while its handler runs
+    lo = tl_disarmed.lo;
+    size = tl_disarmed.size;
+  }
+  if (regs[1] - lo >= size) return kUseLibunwind;
+  Cursor c{regs[0], regs[1], regs[2], lo + size, tag};
   int depth = 0;
   for (int n = 0;; ++n) {
     if (n < kOwnFramesMax && in_self(c.ra))

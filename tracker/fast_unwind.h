@@ -34,6 +34,11 @@ namespace fast_unwind {
 void init(const RuntimeApi* runtime, ModuleMap* modules, std::uintptr_t self_start,
           std::uintptr_t self_end, bool stop_at_signal);
 
+// The program installed an alternate signal stack (sigaltstack, interposed): remembered when it
+// has SS_AUTODISARM, since inside a handler on it sigaltstack() reports none (the kernel
+// disarmed it) and the walk would not know its bounds. Null or SS_DISABLE: forgotten.
+void note_signal_stack(const void* lo, std::size_t size, int flags);
+
 constexpr int kOwnFramesMax = 24;  // frames of libheapledger.so looked through at most
 constexpr int kUseLibunwind = -1;
 constexpr int kMemoHit = -2;

@@ -2,7 +2,9 @@
 // guard page below, as crash handlers and runtimes set them up) that allocate. In main and in a
 // second thread, 100 signals each; every handler mallocs and frees, and the first one in each
 // thread leaks 24 bytes from signal_leak_site. Plain, it prints "handled 200" and exits 0.
-//   small_signal_stack [BYTES]    the alternate stacks' size (default 8192)
+//   small_signal_stack [BYTES [autodisarm]]    the alternate stacks' size (default 8192), and
+//                                              whether they are installed with SS_AUTODISARM
+//                                              (the kernel disarms one while its handler runs)
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -11,6 +13,7 @@
 #include <sys/mman.h>
 
 static size_t g_size = 8192;
+static int g_flags;  // SS_AUTODISARM, or 0
 static volatile sig_atomic_t g_handled;
 static __thread int t_leaked;
 
@@ -32,7 +35,7 @@ static void handler(int sig) {
 static int run_signals(void) {
   char* m = mmap(NULL, g_size + 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (m == MAP_FAILED || mprotect(m, 4096, PROT_NONE) != 0) return 1;  // the guard page
-  stack_t ss = {.ss_sp = m + 4096, .ss_size = g_size, .ss_flags = 0};
+  stack_t ss = {.ss_sp = m + 4096, .ss_size = g_size, .ss_flags = g_flags};
   if (sigaltstack(&ss, NULL) != 0) return 1;
   for (int i = 0; i < 100; i++) raise(SIGUSR1);
   // What the handlers left on the stack would hold the leaked blocks (as any memory the program
@@ -49,6 +52,8 @@ static void* thread_main(void* arg) {
 
 int main(int argc, char** argv) {
   if (argc > 1) g_size = (size_t)atol(argv[1]);
+  if (argc > 2 && strcmp(argv[2], "autodisarm") == 0)
+    g_flags = (int)(1u << 31);  // SS_AUTODISARM (Linux 4.7)
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = handler;
