@@ -5,11 +5,11 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config
-  libunwind-dev libspdlog-dev libfmt-dev libdw-dev libelf-dev
+  libunwind-dev libspdlog-dev libfmt-dev libdw-dev libelf-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev
   # real programs the end-to-end suite runs under the library
-  python3 sqlite3 git perl g++ file
+  python3 sqlite3 git perl g++ file openssl
   # and the compiler whose debug information the inlined-frames test checks besides GCC's
   clang
 )

@@ -501,9 +501,11 @@ bool LeakScan::run(Ledger& ledger, const RootPolicy& policy, std::uintptr_t stac
   blocks_bytes_ = capacity * sizeof(ScannedBlock);
   blocks_ = static_cast<ScannedBlock*>(os::map_internal(blocks_bytes_));
   Scanner scanner(blocks_, capacity);
+  bool ok = blocks_ && scanner.reserve();
+  // Once the scan's own tables are mapped: they hold blocks' addresses (the exclusions, every large
+  // block's), which as roots made every large block reachable.
   static os::Range internal[8192];
   std::size_t n_internal = std::min<std::size_t>(os::internal_ranges(internal, 8192), 8192);
-  bool ok = blocks_ && scanner.reserve();
   if (ok) {
     FaultGuard faults;
     stats_.threads = world.count() + world.unlisted();

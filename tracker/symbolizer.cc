@@ -6,8 +6,13 @@
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -15,9 +20,53 @@
 namespace heapledger {
 namespace {
 
+// The CRC-32 of a whole file, as .gnu_debuglink records it (zlib's); false if it cannot be read.
+bool file_crc32(int fd, std::uint32_t* out) {
+  uLong crc = crc32(0, nullptr, 0);
+  unsigned char buffer[16 * 1024];
+  for (;;) {
+    const ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return false;
+    if (n == 0) break;
+    crc = crc32(crc, buffer, static_cast<uInt>(n));
+  }
+  *out = static_cast<std::uint32_t>(crc);
+  return ::lseek(fd, 0, SEEK_SET) == 0;
+}
+
+// libdw's standard search for a module's separate debug information, without its last resort:
+// debuginfod, whose client initialises libcurl and with it libssh2 and OpenSSL. At exit, after
+// OpenSSL's own clean-up, that crashed every program linked with it (openssl, curl, ssh,
+// python3 using ssl) before its buffered output was written. By build ID under /usr/lib/debug
+// (where Debian's -dbgsym packages put it), then by .gnu_debuglink next to the file, in its
+// .debug/ and under /usr/lib/debug, as gdb looks, with the link's CRC checked.
+int find_local_debuginfo(Dwfl_Module* mod, void** userdata, const char* modname, GElf_Addr base,
+                         const char* file_name, const char* debuglink, GElf_Word debuglink_crc,
+                         char** found) {
+  int fd = dwfl_build_id_find_debuginfo(mod, userdata, modname, base, file_name, debuglink,
+                                        debuglink_crc, found);
+  if (fd >= 0 || !file_name || !debuglink || !*debuglink) return fd;
+  namespace fs = std::filesystem;
+  const fs::path file(file_name), dir = file.parent_path();
+  for (const fs::path& candidate : {dir / debuglink, dir / ".debug" / debuglink,
+                                    fs::path("/usr/lib/debug") / dir.relative_path() / debuglink}) {
+    if (candidate == file) continue;
+    fd = ::open(candidate.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    std::uint32_t crc = 0;
+    if (file_crc32(fd, &crc) && crc == debuglink_crc) {
+      *found = ::strdup(candidate.c_str());
+      return fd;
+    }
+    ::close(fd);
+  }
+  return -1;
+}
+
 const Dwfl_Callbacks kCallbacks = {
     .find_elf = dwfl_build_id_find_elf,
-    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .find_debuginfo = find_local_debuginfo,
     .section_address = dwfl_offline_section_address,
     .debuginfo_path = nullptr,
 };

@@ -73,6 +73,21 @@ class Real(hl.HeapledgerTest):
         argv = [python, "-I", "-B", os.path.join(WORKLOADS, "workload.py")]
         self.compare(argv, "python", extra_env={"PYTHONHASHSEED": "0"})
 
+    def test_openssl(self):
+        """Programs linked with OpenSSL: symbolizing their stacks at exit, after OpenSSL's own
+        clean-up, went through libdw's debuginfod fallback, which initialised libcurl, libssh2 and
+        OpenSSL's engines again: a crash in every one of them (a user's trial; the buffered
+        output was lost too). The symbolizer searches for debug information locally only."""
+        openssl = self.tool("openssl")
+        data = self.path("data.txt")
+        with open(data, "w", encoding="utf-8") as f:
+            f.write("heapledger\n" * 1000)
+        self.compare([openssl, "version"], "openssl_version")
+        self.compare([openssl, "sha256", data], "openssl_sha256")
+        python = self.tool("/usr/bin/python3", sys.executable)
+        self.compare([python, "-I", "-B", "-c",
+                      "import ssl; ssl.create_default_context(); print('context made')"], "python_ssl")
+
     def test_sqlite(self):
         sqlite = self.tool("sqlite3")
         with open(os.path.join(WORKLOADS, "workload.sql"), "rb") as f:
