@@ -2,6 +2,8 @@
 // success paths so callers see the program's own errno unchanged.
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -214,6 +216,20 @@ bool run_on_own_stack(std::size_t bytes, void (*fn)(void*), void* arg) {
   StackJob job{fn, arg};
   ucontext_t back, own;
   bool ran = false;
+  // Called on the thread's alternate signal stack (exit() from an SA_ONSTACK handler): off it,
+  // the kernel delivers the next such signal at its top, over the live frames of that handler
+  // and of this function, and the way back came through a clobbered context (a crash after the
+  // report). Asynchronous signals wait until this thread is back on it; faults do not. Blocked
+  // here, not in the contexts: setcontext() unblocks before it switches stacks.
+  stack_t alternate;
+  sigset_t blocked, saved;
+  const bool on_alternate =
+      syscall(SYS_sigaltstack, nullptr, &alternate) == 0 && (alternate.ss_flags & SS_ONSTACK);
+  if (on_alternate) {
+    sigfillset(&blocked);
+    for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS}) sigdelset(&blocked, sig);
+    pthread_sigmask(SIG_BLOCK, &blocked, &saved);
+  }
   if (getcontext(&own) == 0) {
     own.uc_stack.ss_sp = static_cast<char*>(stack) + kPageSize;
     own.uc_stack.ss_size = bytes;
@@ -223,6 +239,7 @@ bool run_on_own_stack(std::size_t bytes, void (*fn)(void*), void* arg) {
                 static_cast<unsigned>(where >> 32), static_cast<unsigned>(where));
     ran = swapcontext(&back, &own) == 0;
   }
+  if (on_alternate) pthread_sigmask(SIG_SETMASK, &saved, nullptr);
   unmap_internal(stack, bytes + kPageSize);
   return ran;
 }

@@ -55,7 +55,8 @@ int find_local_debuginfo(Dwfl_Module* mod, void** userdata, const char* modname,
     fd = ::open(candidate.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) continue;
     std::uint32_t crc = 0;
-    if (file_crc32(fd, &crc) && crc == debuglink_crc) {
+    // No CRC: the dwz file a .gnu_debugaltlink names, which libdw then checks by build ID.
+    if (debuglink_crc == 0 || (file_crc32(fd, &crc) && crc == debuglink_crc)) {
       *found = ::strdup(candidate.c_str());
       return fd;
     }

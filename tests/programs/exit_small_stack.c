@@ -3,12 +3,15 @@
 // small_stack_leak_site are lost first, and the process exits with status 7.
 //   exit_small_stack thread [KIB]    a thread with a KIB stack (default 16) calls exit(7)
 //   exit_small_stack signal          a SIGUSR1 handler on an 8 KiB sigaltstack calls exit(7)
+//   exit_small_stack signal_timer    the same on 256 KiB, with a 200 us timer whose SA_ONSTACK
+//                                    handler writes 24 KiB of that stack, started before exit
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/time.h>
 
 __attribute__((noinline)) void small_stack_leak_site(void) {
   for (int i = 0; i < 3; i++) {
@@ -24,15 +27,31 @@ static void* exit_from_thread(void* arg) {
   exit(7);
 }
 
+static volatile sig_atomic_t g_ticks;
+
+static void tick(int sig) {
+  (void)sig;
+  volatile char scribble[24 * 1024];
+  for (size_t i = 0; i < sizeof scribble; i++) scribble[i] = 0x5a;
+  g_ticks++;
+}
+
+static int g_timer;
+
 static void exit_from_handler(int sig) {
   (void)sig;
   small_stack_leak_site();
+  if (g_timer) {
+    struct itimerval every = {{0, 200}, {0, 200}};
+    setitimer(ITIMER_REAL, &every, NULL);
+  }
   exit(7);
 }
 
 int main(int argc, char** argv) {
-  if (argc > 1 && strcmp(argv[1], "signal") == 0) {
-    const size_t size = 8192;
+  if (argc > 1 && (strcmp(argv[1], "signal") == 0 || strcmp(argv[1], "signal_timer") == 0)) {
+    g_timer = strcmp(argv[1], "signal_timer") == 0;
+    const size_t size = g_timer ? 256 * 1024 : 8192;
     char* m = mmap(NULL, size + 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED || mprotect(m, 4096, PROT_NONE) != 0) return 1;  // the guard page
     stack_t ss = {.ss_sp = m + 4096, .ss_size = size, .ss_flags = 0};
@@ -41,6 +60,9 @@ int main(int argc, char** argv) {
     sa.sa_handler = exit_from_handler;
     sa.sa_flags = SA_ONSTACK;
     if (sigaltstack(&ss, NULL) != 0 || sigaction(SIGUSR1, &sa, NULL) != 0) return 1;
+    sa.sa_handler = tick;
+    sa.sa_flags = SA_ONSTACK | SA_RESTART;
+    if (sigaction(SIGALRM, &sa, NULL) != 0) return 1;
     printf("raising\n");
     fflush(stdout);
     raise(SIGUSR1);
