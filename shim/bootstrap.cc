@@ -15,6 +15,9 @@
 extern "C" int __register_atfork(void (*prepare)(), void (*parent)(), void (*child)(), void* dso_handle);
 
 namespace heapledger::detail {
+
+void resolve_libc_exit();  // shim/exit_api.cc
+
 namespace {
 
 // Lock order: the tracker's, the pools', then the registry of internal mappings, which both
@@ -45,6 +48,7 @@ __attribute__((constructor(101))) void library_start() {
                             pool::lock_held_by_this_thread,
                             {pool::read_block_start, pool::hold_large, release_block}});
   tracker::start();
+  resolve_libc_exit();
   if (tracker::active()) pool::clear_reused_large();  // the leak scan reads large blocks whole
   // Registered for no library (pthread_atfork would name ours): handlers registered for a
   // library are dropped when its destructors run, and ours run before the exit report, which

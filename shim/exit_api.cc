@@ -27,15 +27,29 @@ extern "C" HL_EXPORT [[noreturn]] void _exit(int status) {
 
 extern "C" HL_EXPORT [[noreturn]] void _Exit(int status) { _exit(status); }
 
-extern "C" HL_EXPORT [[noreturn]] void exit(int status) noexcept {
-  using Fn = void (*)(int);
-  static std::atomic<Fn> real{nullptr};
-  tracker::before_exit();
-  Fn fn = real.load(std::memory_order_acquire);
+namespace heapledger::detail {
+namespace {
+using ExitFn = void (*)(int);
+std::atomic<ExitFn> g_libc_exit{nullptr};
+}  // namespace
+
+// Looked up at start (resolve_libc_exit, from the library's constructor), not at the first
+// exit(): dlsym takes KiB of stack, which a thread that calls exit() with little left does not
+// have (a crash with 8 KiB of a 16 KiB thread stack in use, where plain glibc exits).
+ExitFn libc_exit() {
+  ExitFn fn = g_libc_exit.load(std::memory_order_acquire);
   if (!fn) {
-    fn = reinterpret_cast<Fn>(dlsym(RTLD_NEXT, "exit"));
-    real.store(fn, std::memory_order_release);
+    fn = reinterpret_cast<ExitFn>(dlsym(RTLD_NEXT, "exit"));
+    g_libc_exit.store(fn, std::memory_order_release);
   }
-  if (fn) fn(status);
+  return fn;
+}
+void resolve_libc_exit() { libc_exit(); }
+
+}  // namespace heapledger::detail
+
+extern "C" HL_EXPORT [[noreturn]] void exit(int status) noexcept {
+  tracker::before_exit();
+  if (ExitFn fn = libc_exit()) fn(status);
   _exit(status);  // no libc exit to be found: end it without the handlers
 }

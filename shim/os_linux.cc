@@ -196,6 +196,12 @@ struct StackJob {
   void* arg;
 };
 
+struct OwnStackHeader {
+  ucontext_t back, own;
+  sigset_t saved;
+  StackJob job;
+};
+
 // makecontext passes int arguments: the job's address in two halves.
 void run_stack_job(unsigned hi, unsigned lo) {
   auto* job = reinterpret_cast<StackJob*>(std::uintptr_t{hi} << 32 | lo);
@@ -206,15 +212,18 @@ void run_stack_job(unsigned hi, unsigned lo) {
 
 bool run_on_own_stack(std::size_t bytes, void (*fn)(void*), void* arg) {
   bytes = (bytes + kPageSize - 1) & ~(kPageSize - 1);
-  // Only the pages it touches cost memory.
-  void* stack = map_internal_sparse(bytes + kPageSize);
-  if (!stack) return false;
-  if (sys_mprotect(stack, kPageSize, PROT_NONE) != 0) {
-    unmap_internal(stack, bytes + kPageSize);
+  // Only the pages it touches cost memory. The guard page at the low end; the two contexts
+  // (about 2 KiB) at the high end, above the stack, not in this frame: the caller may be short
+  // of stack (a crash with 8 KiB of a 16 KiB thread stack used).
+  const std::size_t header = (sizeof(OwnStackHeader) + kPageSize - 1) & ~(kPageSize - 1);
+  char* base = static_cast<char*>(map_internal_sparse(kPageSize + bytes + header));
+  if (!base) return false;
+  if (sys_mprotect(base, kPageSize, PROT_NONE) != 0) {
+    unmap_internal(base, kPageSize + bytes + header);
     return false;
   }
-  StackJob job{fn, arg};
-  ucontext_t back, own;
+  auto* h = reinterpret_cast<OwnStackHeader*>(base + kPageSize + bytes);
+  h->job = StackJob{fn, arg};
   bool ran = false;
   // Called on the thread's alternate signal stack (exit() from an SA_ONSTACK handler): off it,
   // the kernel delivers the next such signal at its top, over the live frames of that handler
@@ -222,25 +231,25 @@ bool run_on_own_stack(std::size_t bytes, void (*fn)(void*), void* arg) {
   // report). Asynchronous signals wait until this thread is back on it; faults do not. Blocked
   // here, not in the contexts: setcontext() unblocks before it switches stacks.
   stack_t alternate;
-  sigset_t blocked, saved;
   const bool on_alternate =
       syscall(SYS_sigaltstack, nullptr, &alternate) == 0 && (alternate.ss_flags & SS_ONSTACK);
   if (on_alternate) {
+    sigset_t blocked;
     sigfillset(&blocked);
     for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS}) sigdelset(&blocked, sig);
-    pthread_sigmask(SIG_BLOCK, &blocked, &saved);
+    pthread_sigmask(SIG_BLOCK, &blocked, &h->saved);
   }
-  if (getcontext(&own) == 0) {
-    own.uc_stack.ss_sp = static_cast<char*>(stack) + kPageSize;
-    own.uc_stack.ss_size = bytes;
-    own.uc_link = &back;
-    const auto where = reinterpret_cast<std::uintptr_t>(&job);
-    makecontext(&own, reinterpret_cast<void (*)()>(run_stack_job), 2,
+  if (getcontext(&h->own) == 0) {
+    h->own.uc_stack.ss_sp = base + kPageSize;
+    h->own.uc_stack.ss_size = bytes;
+    h->own.uc_link = &h->back;
+    const auto where = reinterpret_cast<std::uintptr_t>(&h->job);
+    makecontext(&h->own, reinterpret_cast<void (*)()>(run_stack_job), 2,
                 static_cast<unsigned>(where >> 32), static_cast<unsigned>(where));
-    ran = swapcontext(&back, &own) == 0;
+    ran = swapcontext(&h->back, &h->own) == 0;
   }
-  if (on_alternate) pthread_sigmask(SIG_SETMASK, &saved, nullptr);
-  unmap_internal(stack, bytes + kPageSize);
+  if (on_alternate) pthread_sigmask(SIG_SETMASK, &h->saved, nullptr);
+  unmap_internal(base, kPageSize + bytes + header);
   return ran;
 }
 

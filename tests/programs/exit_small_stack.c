@@ -1,7 +1,8 @@
 // exit() where little stack is left: from a thread created with a small stack, or from a signal
 // handler running on an 8 KiB alternate stack. Either way, three 100-byte blocks from
 // small_stack_leak_site are lost first, and the process exits with status 7.
-//   exit_small_stack thread [KIB]    a thread with a KIB stack (default 16) calls exit(7)
+//   exit_small_stack thread [KIB [USED]]    a thread with a KIB stack (default 16) calls exit(7),
+//                                           from USED bytes deep in recursion (default 0)
 //   exit_small_stack signal          a SIGUSR1 handler on an 8 KiB sigaltstack calls exit(7)
 //   exit_small_stack signal_timer    the same on 256 KiB, with a 200 us timer whose SA_ONSTACK
 //                                    handler writes 24 KiB of that stack, started before exit
@@ -20,11 +21,27 @@ __attribute__((noinline)) void small_stack_leak_site(void) {
   }
 }
 
+static size_t g_used;         // bytes of stack to use before exit()
+static volatile int g_never;  // a way out the compiler cannot rule out
+
+__attribute__((noinline)) static void exit_deep(size_t left) {
+  volatile char pad[512];
+  pad[0] = 1;
+  if (g_never) return;
+  if (left <= sizeof pad) exit(7);
+  exit_deep(left - sizeof pad);
+  pad[1] = 2;  // not a tail call
+}
+
 static void* exit_from_thread(void* arg) {
   (void)arg;
   small_stack_leak_site();
   fflush(stdout);
-  exit(7);
+  // Straight from here unless asked: exit_deep's frame would hold what the leak site left on
+  // the stack (its pad is never written), a root for the leaked blocks.
+  if (g_used == 0) exit(7);
+  exit_deep(g_used);
+  return NULL;
 }
 
 static volatile sig_atomic_t g_ticks;
@@ -69,6 +86,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   const size_t kib = argc > 2 ? strtoul(argv[2], NULL, 10) : 16;
+  g_used = argc > 3 ? strtoul(argv[3], NULL, 10) : 0;
   pthread_attr_t attr;
   pthread_t t;
   if (pthread_attr_init(&attr) != 0 || pthread_attr_setstacksize(&attr, kib * 1024) != 0) return 1;
