@@ -294,6 +294,11 @@ void write_exit_report();
 // and the exit hung), or a signal handler on its alternate stack.
 constexpr std::size_t kReportStackBytes = std::size_t{4} << 20;
 
+// fn(arg) on that stack; on this one if it cannot be mapped.
+void on_report_stack(void (*fn)(void*), void* arg) {
+  if (!os::run_on_own_stack(kReportStackBytes, fn, arg)) fn(arg);
+}
+
 // What the exit report needs from the thread's own stack, and what it decides.
 struct ExitCaller {
   std::uintptr_t stack_top = 0;  // where the program's frames begin
@@ -389,8 +394,7 @@ void write_exit_report() {
   ExitCaller caller;
   caller.stack_top = exit_caller_sp(reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0)),
                                     caller.regs, &caller.n_regs);
-  const auto run = [](void* p) { scan_and_report(static_cast<ExitCaller*>(p)); };
-  if (!os::run_on_own_stack(kReportStackBytes, run, &caller)) run(&caller);
+  on_report_stack([](void* p) { scan_and_report(static_cast<ExitCaller*>(p)); }, &caller);
   if (caller.exit_code != 0) {
     std::fflush(nullptr);
     _exit(caller.exit_code);
@@ -457,12 +461,13 @@ void abort_on_error(const Errors::Entry& e) {
       ExitData* data;
       ReportRequest* req;
     } job{&data, &req};
-    const auto run = [](void* p) {
-      auto* j = static_cast<Job*>(p);
-      ReportOutcome outcome;
-      deliver_report(*j->data, *j->req, &outcome);
-    };
-    if (!os::run_on_own_stack(kReportStackBytes, run, &job)) run(&job);
+    on_report_stack(
+        [](void* p) {
+          auto* j = static_cast<Job*>(p);
+          ReportOutcome outcome;
+          deliver_report(*j->data, *j->req, &outcome);
+        },
+        &job);
   }
   std::abort();
 }
