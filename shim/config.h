@@ -16,11 +16,13 @@
 #define HL_CAPABILITY(x) __attribute__((capability(x)))
 #define HL_ACQUIRE(...) __attribute__((acquire_capability(__VA_ARGS__)))
 #define HL_RELEASE(...) __attribute__((release_capability(__VA_ARGS__)))
+#define HL_REQUIRES(...) __attribute__((requires_capability(__VA_ARGS__)))
 #define HL_NO_THREAD_SAFETY_ANALYSIS __attribute__((no_thread_safety_analysis))
 #else
 #define HL_GUARDED_BY(x)
 #define HL_CAPABILITY(x)
 #define HL_ACQUIRE(...)
 #define HL_RELEASE(...)
+#define HL_REQUIRES(...)
 #define HL_NO_THREAD_SAFETY_ANALYSIS
 #endif

@@ -203,33 +203,39 @@ void outcome_without_report(const ExitData& data, ReportOutcome* outcome) {
 // uses) left none for the report: the leak scan reads /proc (the threads to stop, the mappings
 // that hold roots), and loading the reporter, reading debug information (libdw keeps a module's
 // file open while it symbolizes, so a hundred modules take a hundred) and writing the report
-// each need descriptors too (the report was lost: "cannot load ...: Too many open files"). From
-// the scan to the written report, the soft limit is raised to the hard one, then put back. The
-// limit is the process's: a thread running on meanwhile, or a child forked then, sees it raised
-// (README). Counting the free ones first would need descriptors taken from under the program's
-// running threads (a review saw a thread's open fail with EMFILE in 26 of 100 runs).
-class DescriptorRoom {
+// each need descriptors too (the report was lost: "cannot load ...: Too many open files"). The
+// same for address space: one that lowered its soft limit to what it uses left none for the
+// reporter module and libdw. From the scan to the written report, both soft limits are raised to
+// the hard ones, then put back. The limits are the process's: a thread running on meanwhile, or
+// a child forked then, sees them raised (README). Counting the free descriptors first would need
+// them taken from under the program's running threads (a review saw a thread's open fail with
+// EMFILE in 26 of 100 runs).
+class ReportRoom {
  public:
-  DescriptorRoom() {
+  ReportRoom() {
     const int saved = errno;
     raised_ = getrlimit(RLIMIT_NOFILE, &before_) == 0 && before_.rlim_cur < before_.rlim_max;
     if (raised_) {
       const rlimit all{before_.rlim_max, before_.rlim_max};
       raised_ = setrlimit(RLIMIT_NOFILE, &all) == 0;
     }
+    space_raised_ = os::raise_space_limit(&space_before_);
     errno = saved;
   }
-  ~DescriptorRoom() {
+  ~ReportRoom() {
     const int saved = errno;
+    if (space_raised_) os::restore_space_limit(space_before_);
     if (raised_) setrlimit(RLIMIT_NOFILE, &before_);
     errno = saved;
   }
-  DescriptorRoom(const DescriptorRoom&) = delete;
-  DescriptorRoom& operator=(const DescriptorRoom&) = delete;
+  ReportRoom(const ReportRoom&) = delete;
+  ReportRoom& operator=(const ReportRoom&) = delete;
 
  private:
   rlimit before_{};
+  rlimit space_before_{};
   bool raised_ = false;
+  bool space_raised_ = false;
 };
 
 void deliver_report(const ExitData& data, const ReportRequest& req, ReportOutcome* outcome) {
@@ -389,7 +395,7 @@ void write_exit_report() {
     (void)!::write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
     return;
   }
-  DescriptorRoom descriptors;
+  ReportRoom room;
   // The program's frames (and the registers it saved in them) are above the one that called exit.
   ExitCaller caller;
   caller.stack_top = exit_caller_sp(reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0)),
@@ -456,7 +462,7 @@ void abort_on_error(const Errors::Entry& e) {
   req.json_path = "";  // the exit report is not written: this is a partial one, for the log
   req.errors_only = true;
   {
-    DescriptorRoom descriptors;  // put back before the abort
+    ReportRoom room;  // put back before the abort
     struct Job {
       ExitData* data;
       ReportRequest* req;

@@ -680,8 +680,13 @@ class Classify(hl.HeapledgerTest):
 
     def test_no_room_for_the_reporter_is_said_in_one_line(self):
         # With a few MiB of address space left at exit, libdw ran out of memory in the middle of
-        # the report and ended the process (in git, through git's own error(): a crash).
-        res = hl.run_preloaded([self.program("tight_limit_at_exit")], "log=stderr")
+        # the report and ended the process (in git, through git's own error(): a crash). Under a
+        # limit the program was started with (soft = hard), there is no room to make.
+        def under_limit(options):
+            return hl.run(["sh", "-c", 'ulimit -v 4194304 && LD_PRELOAD="$1" exec "$0"',
+                           self.program("tight_limit_at_exit"), hl.LIB],
+                          env=hl.clean_env({"HEAPLEDGER_OPTIONS": options}))
+        res = under_limit("log=stderr")
         self.assertEqual(res.returncode, 0, res.describe())
         self.assertEqual(res.stdout, "tight_limit_at_exit: done\n")
         self.assertRegex(res.stderr, r"heapledger: no report: \d+ MiB of address space left under the "
@@ -689,8 +694,30 @@ class Classify(hl.HeapledgerTest):
         # The exit status for CI is still decided, failing closed (its 64-byte block is lost);
         # with nothing to write, nothing is symbolized and the room is not needed.
         for options in ("log=stderr:leak_exitcode=9", "log=none:leak_exitcode=9"):
-            res = hl.run_preloaded([self.program("tight_limit_at_exit")], options)
+            res = under_limit(options)
             self.assertEqual(res.returncode, 9, (options, res.describe()))
+
+    def test_a_limit_the_program_lowers_leaves_the_report_room(self):
+        # The program lowers its own limit, soft and hard, to what it uses plus 8 MiB, then uses
+        # all but those: heapledger's own address space and the report's room come on top.
+        _, _, r = self.traced("tight_limit_at_exit", "lower")
+        self.assertEqual((r["summary"]["leaked_bytes"], r["summary"]["leaked_blocks"]), (64, 1))
+
+    def test_a_limit_the_program_lowers_is_its_own(self):
+        # heapledger's reservations (2.9 TB of address space) counted against a limit the program
+        # set for itself: every malloc over 32 KiB failed, and the report was lost. The program
+        # reads back what it set, the limit still bites where it would without heapledger, and a
+        # program it runs with exec starts with the limit it set, not heapledger's lifted one.
+        for mode in ("soft", "both"):
+            plain, _, r = self.traced("lowered_limit", mode)
+            self.assertIn("1 MiB blocks: 8 of 8\n", plain.stdout)
+            self.assertIn("6 GiB block: refused\n", plain.stdout)
+            self.assertIn("after a failed exec, 1 MiB block: got it\n", plain.stdout)
+            self.assertIn("exec'd: soft 4194304 KiB\n", plain.stdout)
+            self.assertEqual([(e["kind"], e["bytes"], e["blocks"]) for e in hl.leaks_at(r, "lost_blocks")],
+                             [("definite", 3 << 20, 3)], hl.describe_leaks(r))
+            res = hl.run_preloaded([self.program("lowered_limit"), mode], "track=0")
+            self.assertEqual((res.stdout, res.returncode), (plain.stdout, 0), res.describe())
 
     def test_leak_exitcode(self):
         res = hl.run_preloaded([self.program("leak_malloc")], "log=none:leak_exitcode=23")

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <pthread.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -319,6 +320,57 @@ TEST(Os, RunOnOwnStackGivesRoomAThreadHasNot) {
   const std::size_t n = std::min<std::size_t>(os::internal_ranges(ranges, 8192), 8192);
   for (std::size_t i = 0; i < n; ++i)
     EXPECT_GE(run.frame - reinterpret_cast<std::uintptr_t>(ranges[i].start), ranges[i].bytes);
+}
+
+// The address-space limit is the whole process's: each case runs in a child (a death test).
+std::size_t kernel_soft_limit() {
+  rlimit now{};
+  syscall(SYS_prlimit64, 0, RLIMIT_AS, nullptr, &now);
+  return now.rlim_cur;
+}
+bool can_map(std::size_t bytes) {
+  void* p = mmap(nullptr, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) return false;
+  munmap(p, bytes);
+  return true;
+}
+
+[[noreturn]] void lower_the_limit_and_check() {
+  constexpr std::size_t kGiB = std::size_t{1} << 30;
+  if (!os::map_internal_sparse(kGiB)) _exit(20);  // some space of our own, whatever ran before
+  const rlimit want{4 * kGiB, RLIM_INFINITY};
+  if (os::set_space_limit(&want, nullptr) != 0) _exit(1);
+  rlimit seen{};
+  if (os::get_space_limit(&seen) != 0 || seen.rlim_cur != 4 * kGiB ||
+      seen.rlim_max != RLIM_INFINITY)
+    _exit(2);
+  // The kernel has our own address space on top; the program's mappings get what it allowed.
+  const std::size_t lifted = kernel_soft_limit();
+  if (lifted <= 4 * kGiB) _exit(3);
+  if (!can_map(kGiB) || can_map(5 * kGiB)) _exit(4);
+  // A table of our own larger than the program's whole limit still maps, the limit moving with it.
+  void* table = os::map_internal_sparse(8 * kGiB);
+  if (!table || kernel_soft_limit() != lifted + 8 * kGiB || can_map(5 * kGiB)) _exit(5);
+  os::unmap_internal(table, 8 * kGiB);
+  if (kernel_soft_limit() != lifted) _exit(6);
+  // The hard limit too; a soft limit above it is refused, as the kernel would.
+  const rlimit both{4 * kGiB, 4 * kGiB};
+  if (os::set_space_limit(&both, nullptr) != 0) _exit(7);
+  if (os::get_space_limit(&seen) != 0 || seen.rlim_cur != 4 * kGiB || seen.rlim_max != 4 * kGiB)
+    _exit(8);
+  const rlimit over{5 * kGiB, 4 * kGiB};
+  if (os::set_space_limit(&over, nullptr) != EINVAL) _exit(9);
+  if (!can_map(kGiB) || can_map(5 * kGiB)) _exit(10);
+  // The exit report's room: up to the (lifted) hard limit, then back.
+  rlimit saved{};
+  if (!os::raise_space_limit(&saved) || !can_map(5 * kGiB)) _exit(11);
+  os::restore_space_limit(saved);
+  if (can_map(5 * kGiB) || os::get_space_limit(&seen) != 0 || seen.rlim_cur != 4 * kGiB) _exit(12);
+  _exit(0);
+}
+
+TEST(Os, AnAddressSpaceLimitTheProgramSetsLeavesOurOwnSpaceOnTop) {
+  EXPECT_EXIT(lower_the_limit_and_check(), testing::ExitedWithCode(0), "");
 }
 
 TEST(Pool, LargeReallocsMoveTheMappingOnlyBySteps) {

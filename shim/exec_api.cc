@@ -1,0 +1,133 @@
+// The exec family, interposed for one thing: the address-space limit a program set for itself is
+// held lifted by heapledger's own reservations (os::set_space_limit), and the program image an
+// exec starts must get the limit the program asked for, not the lifted one. The soft limit is
+// put back to the program's just before the exec, and lifted again if the exec returns (it
+// failed). The hard limit stays lifted: lowered, it could not be raised again after a failed
+// exec (execvp tries each directory in PATH). Nothing else changes: each calls libc's own.
+// posix_spawn, system and popen start their child inside libc, and their own mappings (the
+// child's stack) need the lifted limit: their children start with it (README, Known limits).
+#include <dlfcn.h>
+#include <stdarg.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstddef>
+
+#include "shim/config.h"
+#include "shim/os.h"
+
+using namespace heapledger::detail;
+
+namespace {
+
+// libc's function of that name, looked up once.
+template <class Fn>
+Fn next(std::atomic<Fn>& cache, const char* name) {
+  Fn fn = cache.load(std::memory_order_acquire);
+  if (!fn) {
+    fn = reinterpret_cast<Fn>(dlsym(RTLD_NEXT, name));
+    cache.store(fn, std::memory_order_release);
+  }
+  return fn;
+}
+
+// The program's own soft limit while the exec (or spawn) runs.
+class ProgramLimit {
+ public:
+  ProgramLimit() : dropped_(os::drop_space_lift()) {}
+  ~ProgramLimit() {
+    if (dropped_) os::restore_space_lift();
+  }
+  ProgramLimit(const ProgramLimit&) = delete;
+  ProgramLimit& operator=(const ProgramLimit&) = delete;
+
+ private:
+  bool dropped_;
+};
+
+using ExecveFn = int (*)(const char*, char* const[], char* const[]);
+using ExecvFn = int (*)(const char*, char* const[]);
+using FexecveFn = int (*)(int, char* const[], char* const[]);
+constinit std::atomic<ExecveFn> g_execve{nullptr}, g_execvpe{nullptr};
+constinit std::atomic<ExecvFn> g_execv{nullptr}, g_execvp{nullptr};
+constinit std::atomic<FexecveFn> g_fexecve{nullptr};
+
+int call_execve(const char* path, char* const argv[], char* const envp[]) {
+  ProgramLimit limit;
+  return next(g_execve, "execve")(path, argv, envp);
+}
+int call_execvpe(const char* file, char* const argv[], char* const envp[]) {
+  ProgramLimit limit;
+  return next(g_execvpe, "execvpe")(file, argv, envp);
+}
+int call_execvp(const char* file, char* const argv[]) {
+  ProgramLimit limit;
+  return next(g_execvp, "execvp")(file, argv);
+}
+
+// execl, execle, execlp: how many arguments up to the null one, then (into an array the caller
+// made that long, plus one) the arguments themselves; the caller's va_list is left after them.
+std::size_t count_args(va_list* ap) {
+  va_list copy;
+  va_copy(copy, *ap);
+  std::size_t n = 1;
+  while (va_arg(copy, char*)) ++n;
+  va_end(copy);
+  return n;
+}
+char** take_args(char** argv, const char* first, std::size_t n, va_list* ap) {
+  argv[0] = const_cast<char*>(first);
+  for (std::size_t i = 1; i < n; ++i) argv[i] = va_arg(*ap, char*);
+  (void)va_arg(*ap, char*);  // the null one
+  argv[n] = nullptr;
+  return argv;
+}
+
+}  // namespace
+
+extern "C" HL_EXPORT int execve(const char* path, char* const argv[], char* const envp[]) noexcept {
+  return call_execve(path, argv, envp);
+}
+extern "C" HL_EXPORT int execv(const char* path, char* const argv[]) noexcept {
+  ProgramLimit limit;
+  return next(g_execv, "execv")(path, argv);
+}
+extern "C" HL_EXPORT int execvp(const char* file, char* const argv[]) noexcept {
+  return call_execvp(file, argv);
+}
+extern "C" HL_EXPORT int execvpe(const char* file, char* const argv[],
+                                 char* const envp[]) noexcept {
+  return call_execvpe(file, argv, envp);
+}
+extern "C" HL_EXPORT int fexecve(int fd, char* const argv[], char* const envp[]) noexcept {
+  ProgramLimit limit;
+  return next(g_fexecve, "fexecve")(fd, argv, envp);
+}
+extern "C" HL_EXPORT int execl(const char* path, const char* arg, ...) noexcept {
+  va_list ap;
+  va_start(ap, arg);
+  const std::size_t n = count_args(&ap);
+  char** argv =
+      take_args(static_cast<char**>(__builtin_alloca((n + 1) * sizeof(char*))), arg, n, &ap);
+  va_end(ap);
+  return call_execve(path, argv, environ);
+}
+extern "C" HL_EXPORT int execlp(const char* file, const char* arg, ...) noexcept {
+  va_list ap;
+  va_start(ap, arg);
+  const std::size_t n = count_args(&ap);
+  char** argv =
+      take_args(static_cast<char**>(__builtin_alloca((n + 1) * sizeof(char*))), arg, n, &ap);
+  va_end(ap);
+  return call_execvp(file, argv);
+}
+extern "C" HL_EXPORT int execle(const char* path, const char* arg, ...) noexcept {
+  va_list ap;
+  va_start(ap, arg);
+  const std::size_t n = count_args(&ap);
+  char** argv =
+      take_args(static_cast<char**>(__builtin_alloca((n + 1) * sizeof(char*))), arg, n, &ap);
+  char* const* envp = va_arg(ap, char* const*);
+  va_end(ap);
+  return call_execve(path, argv, envp);
+}

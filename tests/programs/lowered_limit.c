@@ -1,0 +1,97 @@
+#define _GNU_SOURCE
+// Lowers its own address-space limit to 4 GiB (`soft`: the soft limit only; `both`: soft and
+// hard), reads it back three ways, then uses it: 1 MiB blocks and a 1 GiB mapping fit, a 6 GiB
+// block and a 5 GiB mapping do not, as without heapledger. Leaks three of the 1 MiB blocks
+// (3,145,728 bytes) from lost_blocks. A forked child reads the limit back too, and a program it
+// runs (exec) starts with it.
+// Under heapledger its reservations (2.9 TB of address space) counted against the limit: every
+// malloc over 32 KiB failed and the exit report was lost.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define GiB (1ul << 30)
+
+static void* kept[3];
+
+void lost_blocks(void) {
+  for (int i = 0; i < 3; i++) {
+    kept[i] = malloc(1 << 20);
+    if (kept[i]) memset(kept[i], i + 1, 1 << 20);
+  }
+}
+
+static void say_limit(const char* how, const struct rlimit* l) {
+  printf("%s: soft %lu GiB, hard %s\n", how, (unsigned long)(l->rlim_cur / GiB),
+         l->rlim_max == RLIM_INFINITY ? "unlimited"
+         : l->rlim_max == 4 * GiB     ? "4 GiB"
+                                      : "other");
+}
+
+int main(int argc, char** argv) {
+  const int both = argc > 1 && strcmp(argv[1], "both") == 0;
+  struct rlimit want = {4 * GiB, both ? 4 * GiB : RLIM_INFINITY};
+  if (setrlimit(RLIMIT_AS, &want) != 0) return perror("setrlimit"), 2;
+  struct rlimit back;
+  getrlimit(RLIMIT_AS, &back);
+  say_limit("getrlimit", &back);
+  prlimit(0, RLIMIT_AS, NULL, &back);
+  say_limit("prlimit", &back);
+  prlimit(getpid(), RLIMIT_AS, NULL, &back);
+  say_limit("prlimit(getpid())", &back);
+  // Asking for more than the hard limit is refused, as the kernel refuses it.
+  struct rlimit over = {8 * GiB, 4 * GiB};
+  printf("soft above hard: %s\n", setrlimit(RLIMIT_AS, &over) == 0 ? "accepted" : "refused");
+
+  int fit = 0;
+  for (int i = 0; i < 8; i++) {
+    void* p = malloc(1 << 20);
+    if (p) memset(p, 7, 1 << 20), fit++;
+    free(p);
+  }
+  printf("1 MiB blocks: %d of 8\n", fit);
+  lost_blocks();
+  printf("kept: %s\n", kept[0] && kept[1] && kept[2] ? "3" : "not all");
+  void* big = malloc(6 * GiB);
+  printf("6 GiB block: %s\n", big ? "got it" : "refused");
+  free(big);
+  void* m = mmap(NULL, GiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  printf("1 GiB mapping: %s\n", m != MAP_FAILED ? "got it" : "refused");
+  if (m != MAP_FAILED) munmap(m, GiB);
+  m = mmap(NULL, 5 * GiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  printf("5 GiB mapping: %s\n", m != MAP_FAILED ? "got it" : "refused");
+  if (m != MAP_FAILED) munmap(m, 5 * GiB);
+
+  // An exec that fails leaves the process as it was.
+  char* const none[] = {"no-such-program", NULL};
+  execv("/no/such/program", none);
+  void* after = malloc(1 << 20);
+  printf("after a failed exec, 1 MiB block: %s\n", after ? "got it" : "refused");
+  free(after);
+
+  fflush(stdout);
+  pid_t child = fork();
+  if (child == 0) {
+    getrlimit(RLIMIT_AS, &back);
+    say_limit("child", &back);
+    void* p = malloc(1 << 20);
+    printf("child 1 MiB block: %s\n", p ? "got it" : "refused");
+    free(p);
+    exit(0);
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  // A program it runs starts with the limit it set (in KiB, as the shell shows it).
+  child = fork();
+  if (child == 0) {
+    execlp("sh", "sh", "-c", "echo \"exec'd: soft $(ulimit -S -v) KiB\"", (char*)NULL);
+    _exit(127);
+  }
+  waitpid(child, &status, 0);
+  for (int i = 0; i < 3; i++) kept[i] = NULL;
+  return 0;
+}
