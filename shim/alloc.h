@@ -37,8 +37,11 @@ HL_ALWAYS_INLINE void forget_record(void* p) {
 // Everything allocate() does not do inline: large blocks, an empty cache, tracking.
 HL_NOINLINE inline void* allocate_slow(std::size_t size, AllocKind kind, tracker::Caller caller) {
   void* p = pool::alloc(size);
-  // Out of memory while tracking: the quarantine gives its blocks back, then one more try.
-  if (HL_UNLIKELY(p == nullptr) && tracker::active() && tracker::release_held()) p = pool::alloc(size);
+  // Out of memory while tracking: the quarantine gives its blocks back, then one more try (not for
+  // a size no memory could serve: that would only lose the double frees the quarantine catches).
+  if (HL_UNLIKELY(p == nullptr) && size <= pool::kMaxRequest && tracker::active() &&
+      tracker::release_held())
+    p = pool::alloc(size);
   if (HL_UNLIKELY(p == nullptr)) {
     errno = ENOMEM;
     return nullptr;
@@ -65,7 +68,9 @@ HL_ALWAYS_INLINE void* allocate(std::size_t size, AllocKind kind) {
 // align must be a power of two (callers check).
 HL_ALWAYS_INLINE void* allocate_aligned(std::size_t size, std::size_t align, AllocKind kind) {
   void* p = pool::alloc_aligned(size, align);
-  if (HL_UNLIKELY(p == nullptr) && tracker::active() && tracker::release_held()) p = pool::alloc_aligned(size, align);
+  if (HL_UNLIKELY(p == nullptr) && size <= pool::kMaxRequest && align <= pool::kMaxRequest &&
+      tracker::active() && tracker::release_held())
+    p = pool::alloc_aligned(size, align);
   if (p && tracker::active()) forget_record(p);
   return served(p, size, kind);
 }

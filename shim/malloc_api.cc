@@ -52,7 +52,7 @@ void* callocate(std::size_t count, std::size_t size) {
     return total <= kMaxSmallSize ? pool::alloc(total) : pool::alloc_large(total, kMinAlign, true);
   };
   void* p = alloc();
-  if (p == nullptr && tracker::active() && tracker::release_held())
+  if (p == nullptr && total <= pool::kMaxRequest && tracker::active() && tracker::release_held())
     p = alloc();  // see allocate_slow
   if (p && total <= kMaxSmallSize) memset(p, 0, total);
   return served(p, total, AllocKind::kMalloc);
@@ -60,7 +60,8 @@ void* callocate(std::size_t count, std::size_t size) {
 
 // Small blocks are reused in place while the new size still fits and uses at least half of the
 // block; large blocks are remapped; otherwise (or if the remap failed) allocate, copy, free. The
-// block always re-enters the ledger at the new size with the realloc's call stack.
+// block re-enters the ledger at the new size with the realloc's call stack; where it could not
+// be remapped, its record goes back as it was before the copy.
 void* reallocate(void* p, std::size_t size) {
   if (p == nullptr) return allocate(size, AllocKind::kMalloc);
   if (size == 0) {  // glibc: frees and returns NULL
@@ -73,17 +74,25 @@ void* reallocate(void* p, std::size_t size) {
     return errno = ENOMEM, nullptr;
   }
   if (old == 0) return errno = ENOMEM, nullptr;  // not ours: we cannot know its size
-  bool small = pool::small_class_of(p) >= 0;
-  if (small && size <= old && size >= old / 2) {  // in place
-    if (tracker::active()) tracker::on_realloc_in_place(p);
-    return served(p, size, AllocKind::kMalloc);
-  }
-  if (!small && size > kMaxSmallSize) {
-    if (tracker::active()) tracker::on_free(p, AllocKind::kMalloc);
-    void* q = pool::realloc_large(p, size);
-    if (!q && tracker::active() && tracker::release_held()) q = pool::realloc_large(p, size);  // see allocate_slow
-    if (q) return served(q, size, AllocKind::kMalloc);
-    served(p, old, AllocKind::kMalloc);  // still the old block: back into the ledger
+  const bool small = pool::small_class_of(p) >= 0;
+  const bool in_place = small && size <= old && size >= old / 2;
+  if (in_place || (!small && size > kMaxSmallSize)) {
+    const bool tracked = tracker::active();
+    Record taken;
+    if (tracked && !tracker::take_for_realloc(p, &taken))
+      return errno = ENOMEM, nullptr;  // freed by another thread meanwhile: reported
+    void* q = p;
+    if (!in_place) {
+      bool no_room = false;
+      q = pool::realloc_large(p, size, &no_room);
+      if (!q && no_room && tracked && tracker::release_held())
+        q = pool::realloc_large(p, size);  // see allocate_slow
+    }
+    if (q) {
+      if (tracked) tracker::realloc_done(taken);
+      return served(q, size, AllocKind::kMalloc);
+    }
+    if (tracked) tracker::put_back(p, taken);
     // The mapping could not be moved (it is split in parts the kernel keeps apart: advice or a
     // lock on some of its pages) or grown in place: copy, as for a small block.
   }

@@ -22,8 +22,10 @@ void* map(std::size_t bytes);
 // Same as map() but the result is aligned to `alignment` (a power of two >= kPageSize).
 void* map_aligned(std::size_t bytes, std::size_t alignment);
 void unmap(void* p, std::size_t bytes);
-// Grows or shrinks a mapping, moving it if needed; nullptr on failure (old mapping intact).
-void* remap(void* p, std::size_t old_bytes, std::size_t new_bytes);
+// Grows or shrinks a mapping, moving it if needed; nullptr on failure (old mapping intact), with
+// *no_room (if given) set when the address space had no room for it (ENOMEM), not when the
+// mapping cannot move in one piece (split by advice or a lock on part of it).
+void* remap(void* p, std::size_t old_bytes, std::size_t new_bytes, bool* no_room = nullptr);
 // Undoes what a program may have done to the pages of a block it freed, before they go to the
 // next one: its protection (a guard page), and the advice that changes what the program sees
 // (left out of a fork's child, wiped in it, left out of core dumps) or how it is paged in

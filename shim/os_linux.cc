@@ -164,9 +164,11 @@ void unmap(void* p, std::size_t bytes) {
   munmap(p, bytes);
 }
 
-void* remap(void* p, std::size_t old_bytes, std::size_t new_bytes) {
+void* remap(void* p, std::size_t old_bytes, std::size_t new_bytes, bool* no_room) {
   ErrnoKeeper keep;
-  return checked(mremap(p, old_bytes, new_bytes, MREMAP_MAYMOVE));
+  void* q = checked(mremap(p, old_bytes, new_bytes, MREMAP_MAYMOVE));
+  if (no_room) *no_room = !q && errno == ENOMEM;
+  return q;
 }
 
 bool reset_for_reuse(void* p, std::size_t bytes) {

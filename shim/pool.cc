@@ -509,7 +509,7 @@ void clear_reused_large() { g_clear_reused.store(true, std::memory_order_relaxed
 // A kept mapping serves the request if one fits (see SpanCache), else a new one. A zeroed block
 // (calloc's) is always a new mapping: already zero, and its pages cost nothing until written.
 void* alloc_large(std::size_t size, std::size_t align, bool zeroed) {
-  if (size > (std::size_t{1} << 47)) return nullptr;  // more than the address space
+  if (size > kMaxRequest) return nullptr;
   std::size_t length = page_round(size);
   if (length == 0) length = os::kPageSize;
   if (!zeroed && align <= os::kPageSize) {
@@ -591,9 +591,10 @@ std::size_t large_usable_size(const void* p) {
 // space only until the program writes into it. A block that shrinks by less than a quarter of
 // the most it asked for stays as it is (python3 trims its string builders, then grows them
 // again); by more, it gives back its tail.
-void* realloc_large(void* p, std::size_t size) {
+void* realloc_large(void* p, std::size_t size, bool* no_room) {
+  if (no_room) *no_room = false;
   std::size_t length = page_round(size);
-  if (size > (std::size_t{1} << 47) || length == 0) return nullptr;
+  if (size > kMaxRequest || length == 0) return nullptr;
   LargeBlock old;
   {
     PoolGuard guard(g_large_lock);
@@ -610,11 +611,11 @@ void* realloc_large(void* p, std::size_t size) {
     if (grown > length && (q = os::remap(p, old.length, grown)) != nullptr) {
       mapped = grown;
     } else {  // the exact size, also when the address space had no room for the slack
-      q = os::remap(p, old.length, length);
+      q = os::remap(p, old.length, length, no_room);
       mapped = length;
     }
   } else if (length < old.asked - old.asked / 4) {
-    q = os::remap(p, old.length, length);
+    q = os::remap(p, old.length, length, no_room);
     mapped = length;
   }
   // Growing past what it asked for into its own mapping: past old.asked lies what the mapping's

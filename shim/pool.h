@@ -88,7 +88,11 @@ HL_ALWAYS_INLINE void free_small(void* p, unsigned cls) {
 void* alloc_large(std::size_t size, std::size_t align, bool zeroed = false);
 bool free_large(void* p);                 // false: not ours
 std::size_t large_usable_size(const void* p);  // 0: not ours
-void* realloc_large(void* p, std::size_t size);  // nullptr on failure (p intact)
+// nullptr on failure (p intact); *no_room (if given) says whether memory or address space ran
+// out (giving memory back might help), rather than the mapping being unable to move.
+void* realloc_large(void* p, std::size_t size, bool* no_room = nullptr);
+// No request larger than this can be served (more than the address space).
+constexpr std::size_t kMaxRequest = std::size_t{1} << 47;
 
 // malloc semantics without errno: nullptr when the size cannot be served.
 HL_ALWAYS_INLINE void* alloc(std::size_t size) {

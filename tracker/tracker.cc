@@ -481,8 +481,10 @@ void count_free(const Record& r, bool program_free) {
 
 }  // namespace
 
-// Runs even inside the tracker: a block must leave the ledger before its memory can be reused.
-bool on_free(void* p, AllocKind) {
+// The block leaves the ledger without any check (the tracker's own bookkeeping); false if it was
+// not there. Runs even inside the tracker: a block must leave the ledger before its memory can
+// be reused.
+bool on_free(void* p) {
   Record r;
   if (!g_state.ledger.erase(reinterpret_cast<std::uintptr_t>(p), &r)) return false;
   count_free(r, !tl_thread.busy);
@@ -700,7 +702,7 @@ void on_release(void* p, AllocKind kind, std::size_t size, std::size_t align, Fr
     // pools check nothing, so it is left alone: a double free here (a constructor that runs
     // before ours, a signal handler inside the tracker) must not put a block in them twice. At
     // worst an unrecorded block is leaked.
-    if (freed_and_pending(addr) || !on_free(p, kind)) out->action = FreeOutcome::kReject;
+    if (freed_and_pending(addr) || !on_free(p)) out->action = FreeOutcome::kReject;
     return;
   }
   BusyScope busy;
@@ -758,17 +760,31 @@ bool lock_held_by_this_thread() {
          (g_state.pool.lock_held && g_state.pool.lock_held());
 }
 
-void on_realloc_in_place(void* p) {
-  Record r;
-  if (!g_state.ledger.erase(reinterpret_cast<std::uintptr_t>(p), &r)) return;
-  count_free(r, !tl_thread.busy);
-  if (tl_thread.busy || !g_state.recording || families_match(r.kind(), AllocKind::kMalloc)) return;
+bool take_for_realloc(void* p, Record* taken) {
+  const auto addr = reinterpret_cast<std::uintptr_t>(p);
+  if (!g_state.ledger.erase(addr, taken)) {
+    if (tl_thread.busy || !g_state.recording) return false;
+    BusyScope busy;
+    Release rel;
+    report_bad_free(PendingFree{addr, kNoSize, 0, 0, AllocKind::kMalloc}, &rel);
+    return false;
+  }
+  if (tl_thread.busy || !g_state.recording || families_match(taken->kind(), AllocKind::kMalloc))
+    return true;
   BusyScope busy;
   Release rel;
   rel.verdict = Release::kLive;
-  rel.record = r;
-  report_misuse(Errors::kMismatchedFree, reinterpret_cast<std::uintptr_t>(p), current_stack(), &rel,
+  rel.record = *taken;
+  report_misuse(Errors::kMismatchedFree, addr, current_stack(), &rel,
                 "realloc of a block from operator new");
+  return true;
+}
+
+void realloc_done(const Record& taken) { count_free(taken, !tl_thread.busy); }
+
+void put_back(void* p, const Record& taken) {
+  // Out of memory for the ledger: the block stays untracked, and leaves the live totals.
+  if (!g_state.ledger.insert(reinterpret_cast<std::uintptr_t>(p), taken)) count_free(taken, false);
 }
 
 void report_unwind_verification() {

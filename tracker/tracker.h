@@ -10,6 +10,7 @@
 #include "shim/config.h"
 #include "tracker/alloc_kind.h"
 #include "tracker/quarantine.h"
+#include "tracker/record.h"
 
 namespace heapledger::detail::tracker {
 
@@ -32,12 +33,16 @@ struct Caller {
   }
 
 void on_alloc(void* p, std::size_t size, AllocKind kind, Caller caller = {});
-// The block leaves the ledger without any check (the tracker's own bookkeeping); false if it
-// was not there.
-bool on_free(void* p, AllocKind kind);
-// realloc keeps the block where it is: it leaves the ledger (to come back at its new size), and
-// a block that did not come from the malloc family is reported as a mismatched release.
-void on_realloc_in_place(void* p);
+// realloc resizes or moves a live block: its record leaves the ledger first (the pools may hand
+// the address to another thread once it moved), and a block that did not come from the malloc
+// family is reported as a mismatched release. Then either realloc_done() (the old block counts
+// as freed; the new one comes in through on_alloc) or, where the pools could not do it,
+// put_back() (the record as it was: same size, stack and kind). False if the record was not
+// there: another thread freed the block after realloc found it live; that is reported as a
+// double free, and the realloc must fail without touching the block.
+bool take_for_realloc(void* p, Record* taken);
+void realloc_done(const Record& taken);
+void put_back(void* p, const Record& taken);
 
 // What the shim must do with a block the program frees.
 struct FreeOutcome {

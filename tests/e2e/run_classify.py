@@ -527,6 +527,14 @@ class Classify(hl.HeapledgerTest):
         self.assertIsNotNone(e["free_stack"])
         self.assertTrue(any(hl.function_matches(f, "main") for f in e["alloc_stack"]))
         self.assertTrue(any(hl.function_matches(f, "main") for f in e["free_stack"]))
+        # A realloc that could not remap its block, and a malloc no memory could serve, gave the
+        # quarantine's blocks back to the pools: the next malloc got the freed block, and its
+        # second free freed the new owner's, unreported.
+        for site in ("split_double_free_site", "huge_double_free_site"):
+            [e] = errors_of(r, "double_free", site)
+            self.assertEqual(e["detail"], "freed twice", e)
+            self.assertTrue(hl.function_matches(e["alloc_stack"][0], "double_free_after"), e["alloc_stack"])
+            self.assertTrue(hl.function_matches(e["free_stack"][0], "double_free_after"), e["free_stack"])
 
     def test_double_free_without_quarantine(self):
         # Nothing held back: the block is in the thread's cache when it is freed again, and the
@@ -615,12 +623,14 @@ class Classify(hl.HeapledgerTest):
         # wrong family"), and what differed otherwise.
         for site, detail in (("array_delete_site", "allocated with new[], released with delete"),
                              ("free_new_site", "allocated with new, released with free"),
-                             ("sized_delete_site", "sized delete with a different size")):
+                             ("sized_delete_site", "sized delete with a different size"),
+                             # a large block's realloc (a remap) was not checked at all
+                             ("realloc_new_site", "realloc of a block from operator new")):
             [e] = errors_of(r, "mismatched_free", site)
             self.assertIsNotNone(e["alloc_stack"], site)
             self.assertEqual(e["detail"], detail, site)
-        self.assertEqual(r["summary"]["errors"], 9)
-        self.assertEqual(len(r["errors"]), 9)
+        self.assertEqual(r["summary"]["errors"], 12)
+        self.assertEqual(len(r["errors"]), 12)
         # The rejected frees left the heap alone and nothing the program freed properly leaked.
         self.assertEqual(r["summary"]["leaked_bytes"], 0, hl.describe_leaks(r))
 

@@ -11,10 +11,18 @@
 //   sized_delete_site: sized delete with the wrong size
 //   large_double_free_site: free() of a 1 MiB block already freed, after another 1 MiB block was
 //                      allocated (which must not have been given the freed block's address)
+//   realloc_new_site:  realloc() of a 100,000-byte `new[]` block to 200,000 bytes (a remap)
+//   split_double_free_site: free() of a 100-byte block already freed, after a realloc that
+//                      could not remap a large block (split by madvise) and copied it, then
+//                      another 100-byte malloc (the freed block must still be held back)
+//   huge_double_free_site: the same after a malloc of SIZE_MAX / 2 failed
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <new>
+
+#include <stdint.h>
+#include <sys/mman.h>
 
 __attribute__((noinline)) void double_free_site(void* p) { std::free(p); }
 __attribute__((noinline)) void interior_free_site(char* p) { std::free(p + 8); }
@@ -25,6 +33,38 @@ __attribute__((noinline)) void array_delete_site(int* p) { delete p; }
 __attribute__((noinline)) void free_new_site(int* p) { std::free(p); }
 __attribute__((noinline)) void sized_delete_site(void* p) { ::operator delete(p, 7); }
 __attribute__((noinline)) void large_double_free_site(void* p) { std::free(p); }
+__attribute__((noinline)) void* realloc_new_site(void* p) { return std::realloc(p, 200000); }
+__attribute__((noinline)) void split_double_free_site(void* p) { std::free(p); }
+__attribute__((noinline)) void huge_double_free_site(void* p) { std::free(p); }
+
+// Frees `freed` a second time (through site) after `between` ran, while a block of the same size
+// taken meanwhile holds a pattern: the second free must not have freed it.
+void double_free_after(void (*between)(), void (*site)(void*)) {
+  void* freed = std::malloc(100);
+  std::free(freed);
+  between();
+  auto* taken = static_cast<unsigned char*>(std::malloc(100));
+  std::memset(taken, 0x5a, 100);
+  site(freed);
+  auto* next = static_cast<unsigned char*>(std::malloc(100));
+  std::memset(next, 0xa5, 100);
+  if (taken[0] != 0x5a) std::printf("misuse: a block freed twice was handed out again\n");
+  std::free(next);
+  std::free(taken);
+}
+
+void split_realloc() {
+  auto* big = static_cast<char*>(std::malloc(200000));
+  char* page =
+      reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(big) + 8192) & ~uintptr_t{4095});
+  madvise(page, 4096, MADV_DONTFORK);  // the mapping in two parts: it cannot be remapped
+  std::free(std::realloc(big, 400000));
+}
+
+void huge_malloc() {
+  void* volatile huge = std::malloc(SIZE_MAX / 2);
+  std::free(huge);
+}
 
 int main(int argc, char**) {
   void* a = std::malloc(24);
@@ -53,6 +93,9 @@ int main(int argc, char**) {
   large_double_free_site(big);
   if (static_cast<unsigned char*>(other)[(1 << 20) - 1] != 2) std::printf("misuse: other block changed\n");
   std::free(other);
+  std::free(realloc_new_site(new char[100000]));
+  double_free_after(split_realloc, split_double_free_site);
+  double_free_after(huge_malloc, huge_double_free_site);
   std::printf("misuse: still running (%d)\n", argc);
   return 0;
 }
