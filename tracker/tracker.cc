@@ -14,6 +14,7 @@
 #include <cstring>
 #include <new>
 
+#include "shim/fd_guard.h"
 #include "shim/os.h"
 #include "shim/pool.h"
 #include "shim/single_thread.h"
@@ -355,6 +356,7 @@ void* load_module(const char* file, const char* entry_name) {
     std::fprintf(stderr, "heapledger: cannot load %s: %s\n", path, dlerror());
     return nullptr;
   }
+  fd_guard::find_unwinder();  // before the entry point starts libunwind (and its pipe)
   auto entry = reinterpret_cast<void* (*)()>(dlsym(handle, entry_name));
   void* api = entry ? entry() : nullptr;
   if (!api || *static_cast<const int*>(api) != kRuntimeAbiVersion) {

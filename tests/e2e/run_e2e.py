@@ -173,6 +173,29 @@ class E2E(hl.HeapledgerTest):
             res = hl.run_preloaded([self.program("realloc_split")], options)
             self.assertEqual((res.returncode, res.stdout), (0, "ok\n"), f"{options}: {res.describe()}")
 
+    def test_descriptor_numbers_are_the_programs(self):
+        # libunwind opens a pipe when it starts (it checks addresses through it): it took
+        # descriptors 3 and 4, so the program's first open() got 5, a program that closed stdout
+        # before starting had the pipe there, and one that closed every descriptor and opened its
+        # own files had libunwind read from its input and write memory into its output.
+        plain, _, _ = self.traced("fd_numbers", "first")
+        self.assertEqual(plain.stdout, "first descriptor: 3\n")
+        source = self.path("in.txt")
+        with open(source, "w", encoding="utf-8") as f:
+            f.write("ABCDEF\n")
+        for options in ("log=none", "log=none:unwind=libunwind"):
+            sink = self.path("out.txt")
+            res = hl.run_preloaded([self.program("fd_numbers"), "clobber", source, sink], options)
+            self.assertEqual((res.returncode, res.stdout), (0, "descriptors 3 4, read 7, wrote 4\n"),
+                             (options, res.describe()))
+            with open(sink, "rb") as f:
+                self.assertEqual(f.read(), b"OUT\n", options)
+        closed = ["sh", "-c", "exec /bin/echo hi >&-"]
+        plain = hl.run_plain(closed)
+        res = hl.run(closed, env=hl.preload_env("log=none"))
+        self.assertEqual(plain.returncode, 1, plain.describe())
+        self.assertEqual(res.returncode, 1, res.describe())
+
     def test_leak_calloc(self):
         plain, _, report = self.traced("leak_calloc")
         self.assertEqual(plain.returncode, 0, plain.describe())
