@@ -815,6 +815,11 @@ bool is_live(const void* p) {
   return g_state.ledger.find(addr, nullptr);
 }
 
+std::size_t recorded_size(const void* p) {
+  Record r;
+  return g_state.ledger.find(reinterpret_cast<std::uintptr_t>(p), &r) ? r.size() : 0;
+}
+
 void record_stderr(StreamIdentity* id) {
   struct stat st;
   if (fstat(STDERR_FILENO, &st) != 0) return;

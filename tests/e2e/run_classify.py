@@ -50,6 +50,16 @@ class Classify(hl.HeapledgerTest):
         self.assertKind(r, "cycle_node", "definite", 40, 1)
         self.assertKind(r, "cycle_node", "indirect", 80, 2)
 
+    def test_the_whole_usable_size_is_scanned(self):
+        # Pointers kept past the size asked for, within malloc_usable_size, were not seen: the
+        # blocks they held came out "definitely lost".
+        _, _, r = self.traced("usable_slack")
+        self.assertKind(r, "kept_children", "reachable", 12 * 24, 12)
+        self.assertEqual(entries(r, "kept_children", "definite"), [], hl.describe_leaks(r))
+        self.assertKind(r, "lost_parent", "definite", 100, 1)
+        self.assertKind(r, "lost_children", "indirect", 12 * 24, 12)
+        self.assertEqual(entries(r, "lost_children", "definite"), [], hl.describe_leaks(r))
+
     def test_global_is_reachable(self):
         _, _, r = self.traced("reach_kinds")
         self.assertKind(r, "held_by_global", "reachable", 64, 1)
