@@ -112,6 +112,28 @@ void parse_options(const char* text, Options* out, OptionWarnings* warnings) {
   }
 }
 
+void anchor_paths(Options* o, const char* dir, OptionWarnings* warnings) {
+  if (!dir || dir[0] != '/') return;
+  auto anchor = [&](const char* name, char* path) {
+    if (!path[0] || path[0] == '/' || !std::strcmp(path, "stderr") || !std::strcmp(path, "none"))
+      return;
+    const std::size_t dir_len = std::strlen(dir), len = std::strlen(path);
+    const std::size_t sep = dir[dir_len - 1] == '/' ? 0 : 1;  // the root ends in one already
+    if (dir_len + sep + len >= kMaxPath) {
+      warn(warnings,
+           "%s path '%.150s' is too long to make absolute; it is taken from the directory at exit",
+           name, path);
+      return;
+    }
+    std::memmove(path + dir_len + sep, path, len + 1);
+    std::memcpy(path, dir, dir_len);
+    if (sep) path[dir_len] = '/';
+  };
+  anchor("log", o->log);
+  anchor("json", o->json);
+  anchor("suppressions", o->suppressions);
+}
+
 std::size_t describe_options(char* buf, std::size_t size) {
   std::size_t used = 0;
   auto add = [&](const char* name, const char* def, const char* help) {

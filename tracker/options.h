@@ -33,6 +33,12 @@ struct OptionWarnings {
 // Parses `text` (may be null) over the defaults in *out; problems go to *warnings.
 void parse_options(const char* text, Options* out, OptionWarnings* warnings);
 
+// Makes the relative paths among the options (log, json, suppressions) absolute against dir, the
+// working directory when the program started: a program that changes directory before it exits
+// must not move its report, or lose its suppressions (it did: `json=r.json` was written to /r.json
+// after a chdir("/")). A path that would not fit stays as it was, with a warning.
+void anchor_paths(Options* o, const char* dir, OptionWarnings* warnings);
+
 // Writes one "key=default  help" line per option into buf (for --help style listings).
 std::size_t describe_options(char* buf, std::size_t size);
 

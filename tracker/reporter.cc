@@ -86,6 +86,9 @@ std::string expand_pid(const char* path) {
     if (p[0] == '%' && p[1] == 'p') {
       out += std::to_string(getpid());
       ++p;
+    } else if (p[0] == '%' && p[1] == '%') {  // a literal %, as in LSan's log_path
+      out += '%';
+      ++p;
     } else {
       out += *p;
     }

@@ -5,6 +5,7 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -837,6 +838,11 @@ void start() {
   g_state.start_ns = monotonic_ns();
   record_stderr(&g_state.stderr_identity);
   parse_options(std::getenv("HEAPLEDGER_OPTIONS"), &g_state.options, &g_state.warnings);
+  {
+    char cwd[kMaxPath];  // the system call: libc's getcwd may allocate
+    if (syscall(SYS_getcwd, cwd, sizeof cwd) > 0)
+      anchor_paths(&g_state.options, cwd, &g_state.warnings);
+  }
   for (int i = 0; i < g_state.warnings.count; ++i) warn(g_state.warnings.lines[i]);
   if (g_state.options.track)
     g_state.runtime = static_cast<const RuntimeApi*>(load_module(kRuntimeFile, kRuntimeEntry));

@@ -748,6 +748,23 @@ class Classify(hl.HeapledgerTest):
                          [self.program("leak_malloc")])
         self.assertEqual(res.returncode, 23, res.describe())
 
+    def test_relative_paths_are_taken_from_the_starting_directory(self):
+        # The program changes directory before it exits: `json=r.json` was written to /r.json, the
+        # text log likewise, and the suppressions file was not found (its leak came back).
+        work = self.path("work")
+        os.makedirs(work)
+        with open(os.path.join(work, "s.supp"), "w", encoding="utf-8") as f:
+            f.write("leak:leak_before_chdir\n")
+        res = hl.run([self.program("chdir_exit")], cwd=work,
+                     env=hl.preload_env("json=r.json:log=r%%%p.txt:suppressions=s.supp:leak_exitcode=3"))
+        self.assertEqual((res.returncode, res.stdout), (0, "chdir_exit: in /\n"), res.describe())
+        self.assertNotIn("warning", res.stderr)
+        r = hl.load_report(os.path.join(work, "r.json"))
+        self.assertEqual(r["summary"]["suppressed_bytes"], 40)
+        self.assertEqual(r["summary"]["leaked_bytes"], 0, hl.describe_leaks(r))
+        # %% is a literal %, as in LeakSanitizer's log_path
+        self.assertTrue(os.path.exists(os.path.join(work, f"r%{res.pid}.txt")), os.listdir(work))
+
     def test_suppressions(self):
         supp = self.path("supp.txt")
         with open(supp, "w", encoding="utf-8") as f:

@@ -115,5 +115,37 @@ TEST(Options, HelpListsEveryKey) {
     EXPECT_NE(help.find(key), std::string::npos) << key;
 }
 
+TEST(Options, RelativePathsAreTakenFromTheStartingDirectory) {
+  Options o;
+  OptionWarnings w;
+  parse_options("log=logs/%p.txt:json=r.json:suppressions=../s.supp", &o, &w);
+  anchor_paths(&o, "/work/dir", &w);
+  EXPECT_STREQ(o.log, "/work/dir/logs/%p.txt");
+  EXPECT_STREQ(o.json, "/work/dir/r.json");
+  EXPECT_STREQ(o.suppressions, "/work/dir/../s.supp");
+  EXPECT_EQ(w.count, 0);
+
+  Options kept;
+  parse_options("log=stderr:json=/abs/r.json", &kept, &w);
+  anchor_paths(&kept, "/", &w);
+  EXPECT_STREQ(kept.log, "stderr");
+  EXPECT_STREQ(kept.json, "/abs/r.json");
+  EXPECT_STREQ(kept.suppressions, "");
+  Options none;
+  parse_options("log=none:json=x.json", &none, &w);
+  anchor_paths(&none, "/", &w);
+  EXPECT_STREQ(none.log, "none");
+  EXPECT_STREQ(none.json, "/x.json");  // the root has its slash already
+
+  // One that would not fit with the directory in front stays as it was, with a warning.
+  Options longer;
+  std::string name(kMaxPath - 4, 'a');
+  parse_options(("json=" + name).c_str(), &longer, &w);
+  anchor_paths(&longer, "/work/dir", &w);
+  EXPECT_EQ(std::string(longer.json), name);
+  ASSERT_EQ(w.count, 1);
+  EXPECT_NE(std::string(w.lines[0]).find("too long"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace heapledger::detail
