@@ -182,9 +182,21 @@ std::string temporary_beside(const std::string& target) {
   return dir + name + suffix;
 }
 
+// The report file exists and may be written, but its directory takes no new file (a directory
+// the user cannot write to, with a file made for them in it): written over in place, truncated
+// first. Not atomic: a crash in the middle leaves part of it.
+bool write_over(const std::string& path, const std::string& text, std::string* error) {
+  int fd = open(path.c_str(), O_WRONLY | O_TRUNC | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) return *error = std::strerror(errno), false;
+  bool ok = write_all(fd, text);
+  if (!ok) *error = std::strerror(errno);
+  if (close(fd) != 0 && ok) ok = false, *error = std::strerror(errno);
+  return ok;
+}
+
 // Complete or absent: a regular file is written to a temporary file beside it, then renamed over
 // it; through a symlink (even one to a file not there yet), the file it points to is replaced,
-// not the link.
+// not the link. Where the directory refuses the temporary file, see write_over.
 bool write_file_atomically(const std::string& path, const std::string& text, std::string* error) {
   struct stat st;
   const bool names_open_file = path.starts_with("/dev/") || path.starts_with("/proc/");
@@ -193,6 +205,9 @@ bool write_file_atomically(const std::string& path, const std::string& text, std
   const std::string target = link_target(path);
   std::string tmp = temporary_beside(target);
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0 && (errno == EACCES || errno == EPERM) && stat(target.c_str(), &st) == 0 &&
+      S_ISREG(st.st_mode))
+    return write_over(target, text, error);
   if (fd < 0) return *error = std::strerror(errno), false;
   bool ok = write_all(fd, text);
   if (!ok) *error = std::strerror(errno);

@@ -775,6 +775,27 @@ class E2E(hl.HeapledgerTest):
         self.assertLeak(report, "leak_malloc", 300, 3)
         self.assertFalse(os.path.exists(bad))
 
+    def test_report_file_in_a_directory_the_user_cannot_write_to(self):
+        # The report file is there and the user's to write, in a directory they cannot write
+        # to: the temporary file beside it could not be made, and the report went to stderr.
+        # Written over in place. (As another user: root writes anywhere.)
+        nobody = 65534
+        os.chmod(self.tmp, 0o755)
+        locked = self.path("locked")
+        os.makedirs(locked, mode=0o755)
+        report = os.path.join(locked, "report.json")
+        with open(report, "w", encoding="utf-8") as f:
+            f.write("old contents, longer than nothing at all\n")
+        os.chown(report, nobody, nobody)
+        argv = ["setpriv", f"--reuid={nobody}", f"--regid={nobody}", "--clear-groups",
+                self.program("leak_malloc")]
+        res = hl.run(argv, env=hl.preload_env(f"json={report}:log=none"))
+        self.assertEqual(res.returncode, 0, res.describe())
+        self.assertNotIn("cannot write", res.stderr)
+        r = hl.load_report(report)
+        self.assertValidReport(r, pid=res.pid)
+        self.assertEqual(os.stat(report).st_uid, nobody)
+
     def test_report_past_the_file_size_limit(self):
         """A program that lowers its file size limit below the report's size: the write fails
         (EFBIG) instead of SIGXFSZ ending the program (status 153), the JSON goes to stderr (a
