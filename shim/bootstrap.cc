@@ -1,6 +1,7 @@
 // Library start and end: the constructor starts the tracker (the pools need no start-up: they
 // reserve their memory on first use), registers the fork handlers and the quick_exit hook; the
-// destructor, which runs after the program's static destructors, writes the exit report.
+// destructor, which runs after the program's static destructors, has the exit report written
+// after every library's destructors.
 #include <pthread.h>
 #include <stdlib.h>
 
@@ -57,8 +58,9 @@ __attribute__((constructor(101))) void library_start() {
   at_quick_exit(report_at_quick_exit);
 }
 
-// Runs from _dl_fini: after exit()'s atexit handlers and static destructors.
-__attribute__((destructor(101))) void library_end() { tracker::finish(); }
+// Runs from _dl_fini: after exit()'s atexit handlers and static destructors, before other
+// libraries' destructors; the report comes after those (tracker::finish_after_destructors).
+__attribute__((destructor(101))) void library_end() { tracker::finish_after_destructors(); }
 
 }  // namespace
 }  // namespace heapledger::detail

@@ -340,7 +340,12 @@ std::uintptr_t exit_caller_sp(std::uintptr_t fallback, std::uintptr_t* regs, int
 
 }  // namespace
 
-void before_immediate_exit() { wait_for_report(); }
+// A library destructor that ends the process with _exit() after ours left the report for an exit
+// handler would lose it: that thread writes it now.
+void before_immediate_exit() {
+  if (g_state.finish_left_by.load() == this_reporter()) finish();
+  wait_for_report();
+}
 
 // exit() is not thread-safe in glibc: two threads in it at once each run what is left of the exit
 // handlers, and the one that finds none left ends the process at once. The report is written from
@@ -371,6 +376,7 @@ void before_exit() {
 }
 
 void finish() {
+  g_state.finish_left_by.store(0);
   if (!g_state.recording.load()) return;
   settle_own_frees();
   std::uint64_t none = 0;
@@ -379,6 +385,18 @@ void finish() {
   at_quick_exit(wait_for_report);
   write_exit_report();
   g_state.reported.store(true, std::memory_order_release);
+}
+
+// Our destructor runs in _dl_fini before those of the program's libraries (the loader finalizes
+// objects that depend on nothing in the order they were loaded, and ours was preloaded): a block a
+// library's destructor let go of was reported "still reachable", and its double free never seen
+// (a user's trial). Exit handlers registered while glibc runs them are run after the one running
+// (_dl_fini, the first registered and so the last to run): the report is one of them. Where one
+// cannot be registered, now.
+void finish_after_destructors() {
+  if (!g_state.recording.load()) return;
+  g_state.finish_left_by.store(this_reporter());
+  if (std::atexit([] { finish(); }) != 0) finish();
 }
 
 namespace {

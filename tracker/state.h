@@ -149,6 +149,8 @@ struct State {
   std::atomic<std::uint64_t> reporter{0};
   // The thread that called exit() first (same encoding; 0: none yet): see before_exit().
   std::atomic<std::uint64_t> exiting{0};
+  // The thread that left the report for an exit handler (finish_after_destructors), until it runs.
+  std::atomic<std::uint64_t> finish_left_by{0};
   std::atomic<bool> reported{false};
   std::atomic<std::uint64_t> report_progress{0};
 };

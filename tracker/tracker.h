@@ -82,6 +82,9 @@ void set_pool_probes(const PoolProbes& probes);
 void start();
 // Writes the exit report once per process (a forked child writes its own).
 void finish();
+// From our library destructor, inside the loader's _dl_fini: the report is left for an exit
+// handler registered now, which glibc runs once _dl_fini has run every library's destructors.
+void finish_after_destructors();
 // An allocation failed: the quarantine's blocks go back to the pools (a program that frees a
 // reserve in its new_handler, or runs against ulimit -v, must get that memory back). True if any
 // did, so that one more try may succeed. Does nothing inside the tracker.

@@ -748,6 +748,24 @@ class Classify(hl.HeapledgerTest):
                          [self.program("leak_malloc")])
         self.assertEqual(res.returncode, 23, res.describe())
 
+    def test_the_report_comes_after_library_destructors(self):
+        # The report ran in our destructor, before the destructors of the program's libraries: a
+        # block one let go of was "still reachable", and a double free in one was never seen.
+        _, _, r = self.traced("dtor_order")
+        self.assertKind(r, "lib_kept_site", "definite", 4444, 1)
+        json_path = self.path("twice.json")
+        res = hl.run_preloaded([self.program("dtor_order")], f"json={json_path}:log=none",
+                               extra_env={"DTOR_DOUBLE_FREE": "1"})
+        self.assertEqual((res.returncode, res.stdout), (0, "dtor_order: done\n"), res.describe())
+        [e] = errors_of(hl.load_report(json_path), "double_free", "lib_free_twice")
+        self.assertIsNotNone(e["free_stack"], e)
+        # A destructor that ends the process with _exit() once the report was left for later:
+        # it is written then.
+        plain = hl.run_plain([self.program("dtor_order")], extra_env={"DTOR_EXIT": "1"})
+        self.assertEqual(plain.returncode, 5, plain.describe())
+        _, _, r = self.traced("dtor_order", extra_env={"DTOR_EXIT": "1"})
+        self.assertKind(r, "lib_kept_site", "definite", 4444, 1)
+
     def test_relative_paths_are_taken_from_the_starting_directory(self):
         # The program changes directory before it exits: `json=r.json` was written to /r.json, the
         # text log likewise, and the suppressions file was not found (its leak came back).

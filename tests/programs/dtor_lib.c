@@ -1,0 +1,30 @@
+// A library (libdtor_lib.so, linked by dtor_order) whose destructor lets go of what lib_setup
+// (called from main) allocated: lib_kept_site's 4,444-byte block loses its only pointer (definitely
+// lost, as memcheck says; heapledger's report ran before this destructor and called it still
+// reachable), and with DTOR_DOUBLE_FREE set, lib_free_twice frees a 48-byte block twice (never
+// reported). Without heapledger glibc aborts on that double free: the test runs it tracked only.
+// With DTOR_EXIT set, the destructor ends the process with _exit(5) when it is done.
+#include <stdlib.h>
+#include <unistd.h>
+
+void* volatile g_lib_kept;
+void* volatile g_lib_twice;
+
+__attribute__((noinline)) void* lib_kept_site(void) { return malloc(4444); }
+__attribute__((noinline)) void lib_free_twice(void* p) { free(p); }
+
+void lib_setup(void) {
+  g_lib_kept = lib_kept_site();
+  g_lib_twice = malloc(48);
+}
+
+__attribute__((destructor)) static void lib_end(void) {
+  g_lib_kept = NULL;
+  if (getenv("DTOR_DOUBLE_FREE")) {
+    free(g_lib_twice);
+    lib_free_twice(g_lib_twice);
+  } else {
+    free(g_lib_twice);
+  }
+  if (getenv("DTOR_EXIT")) _exit(5);
+}
