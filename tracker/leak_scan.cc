@@ -75,6 +75,8 @@ struct Interval {
 struct Mapping {
   std::uintptr_t lo, hi;
   bool writable_private;
+  bool read_only;  // readable, not writable (a module's read-only data: where vtables lie)
+  bool executable;
   bool anonymous;     // no backing file (includes [heap], [stack])
   bool device;        // /dev/...: never read
 };
@@ -88,6 +90,8 @@ bool parse_mapping(const char* line, const char* end, Mapping* m) {
   if (*p != ' ' || end - p < 6) return false;
   const char* perms = p + 1;
   m->writable_private = perms[0] == 'r' && perms[1] == 'w' && perms[3] == 'p';
+  m->read_only = perms[0] == 'r' && perms[1] != 'w';
+  m->executable = perms[2] == 'x';
   const char* path = perms;
   for (int field = 0; field < 4 && path < end; ++field) {  // skip perms, offset, dev, inode
     while (path < end && *path != ' ') ++path;
@@ -123,10 +127,22 @@ class Scanner {
   std::size_t flood();
   void classify_unreached();
   char* maps_buffer() { return maps_; }
+  // The process's mappings, for the multiple-inheritance heuristic (see points_to_start).
+  void note_mapping(const Mapping& m) {
+    if (m.anonymous || m.device) return;
+    if (m.read_only && !m.executable && read_only_n_ < kMaxModuleRanges)
+      read_only_[read_only_n_++] = {m.lo, m.hi};
+    if (m.executable && code_n_ < kMaxModuleRanges) code_[code_n_++] = {m.lo, m.hi};
+  }
 
  private:
+  static constexpr std::size_t kMaxModuleRanges = 4096;
   std::int64_t find(std::uintptr_t w, bool* exact) const;
+  bool points_to_start(const ScannedBlock& b, std::uintptr_t w) const;
   static bool counted_prefix(const ScannedBlock& b, std::uintptr_t w);
+  static bool string_body(const ScannedBlock& b, std::uintptr_t w);
+  bool second_base(const ScannedBlock& b, std::uintptr_t w) const;
+  bool vtable(std::uintptr_t v) const;
   void reach_from_root(std::uintptr_t w);
 
   ScannedBlock* blocks_;
@@ -144,6 +160,9 @@ class Scanner {
   Interval* exclusions_ = nullptr;
   std::size_t excl_count_ = 0, excl_cap_ = 0;
   char* maps_ = nullptr;
+  Interval* read_only_ = nullptr;  // file mappings readable, not writable or executable
+  Interval* code_ = nullptr;       // file mappings executable
+  std::size_t read_only_n_ = 0, code_n_ = 0;
   int pagemap_ = -1;  // /proc/self/pagemap: which pages exist (present or swapped)
   unsigned __int128 magic_[kNumClasses];
 };
@@ -156,6 +175,8 @@ Scanner::~Scanner() {
   release(w2_, cap_);
   release(exclusions_, excl_cap_);
   release(maps_, kMapsBufferBytes);
+  release(read_only_, kMaxModuleRanges);
+  release(code_, kMaxModuleRanges);
 }
 
 // The process's /proc file of that name, through this thread's directory: /proc/self names the
@@ -187,9 +208,11 @@ bool Scanner::reserve() {
   excl_cap_ = kMaxExclusions + cap_;
   exclusions_ = scratch<Interval>(excl_cap_);
   maps_ = scratch<char>(kMapsBufferBytes);
+  read_only_ = scratch<Interval>(kMaxModuleRanges);
+  code_ = scratch<Interval>(kMaxModuleRanges);
   // Division by a class size as a multiply: exact for offsets below 2^36 (see pool.h).
   for (unsigned c = 0; c < kNumClasses; ++c) magic_[c] = ~std::uint64_t{0} / kClassSize[c] + 1;
-  return hash_ && large_ && w1_ && w2_ && exclusions_ && maps_;
+  return hash_ && large_ && w1_ && w2_ && exclusions_ && maps_ && read_only_ && code_;
 }
 
 void Scanner::index(std::size_t n) {
@@ -237,20 +260,55 @@ std::int64_t Scanner::find(std::uintptr_t w, bool* exact) const {
     idx = *(it - 1);
   }
   const ScannedBlock& b = blocks_[idx];
-  *exact = w == b.start || counted_prefix(b, w);
-  if (!*exact && w - b.start >= b.size) return -1;  // past the requested size
+  if (w - b.start >= b.size && w != b.start) return -1;  // past the requested size
+  *exact = w == b.start || points_to_start(b, w);
   return static_cast<std::int64_t>(idx);
 }
 
-// memcheck's length64 and newarray heuristics: a pointer 8 bytes into a block whose first word
-// is the length of the rest (sqlite's allocator, many length-prefixed buffers) or an element
-// count that divides it (the cookie before C++ arrays of objects with destructors) is how the
-// program refers to that block, so it counts as a pointer to the start.
+// memcheck's four default heuristics: interior pointers that are how a program refers to a
+// block, so they count as pointers to its start.
+bool Scanner::points_to_start(const ScannedBlock& b, std::uintptr_t w) const {
+  return counted_prefix(b, w) || string_body(b, w) || second_base(b, w);
+}
+
+// length64 and newarray: a pointer 8 bytes into a block whose first word is the length of the
+// rest (sqlite's allocator, many length-prefixed buffers) or an element count that divides it
+// (the cookie before C++ arrays of objects with destructors).
 bool Scanner::counted_prefix(const ScannedBlock& b, std::uintptr_t w) {
   if (w - b.start != 8 || b.size <= 8) return false;
   std::uint64_t first = *reinterpret_cast<const std::uint64_t*>(b.start);
   std::uint64_t rest = b.size - 8;
   return first == rest || (first > 0 && first <= rest && rest % first == 0);
+}
+
+// stdstring: a pointer 24 bytes into a block laid out as the copy-on-write std::string of the old
+// libstdc++ ABI (length, capacity, reference count, then the characters and their terminator):
+// the string object holds a pointer to the characters.
+bool Scanner::string_body(const ScannedBlock& b, std::uintptr_t w) {
+  if (w - b.start != 24 || b.size < 25) return false;
+  const auto* header = reinterpret_cast<const std::uint64_t*>(b.start);
+  const std::uint64_t length = header[0], capacity = header[1];
+  return length <= capacity && b.size == 24 + capacity + 1;
+}
+
+// A pointer into a readable, non-writable, non-executable file mapping (a module's read-only
+// data, where vtables lie) whose first word points into a module's code (a virtual function).
+bool Scanner::vtable(std::uintptr_t v) const {
+  auto inside = [](std::uintptr_t a, const Interval* r, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i)
+      if (a - r[i].lo < r[i].hi - r[i].lo) return true;
+    return false;
+  };
+  if (v % 8 != 0 || !inside(v, read_only_, read_only_n_)) return false;
+  return inside(*reinterpret_cast<const std::uintptr_t*>(v), code_, code_n_);
+}
+
+// multipleinheritance: a pointer into a C++ object at one of its base-class subobjects (a `B*` to
+// a `C : A, B`), found as a vtable pointer both there and at the block's start.
+bool Scanner::second_base(const ScannedBlock& b, std::uintptr_t w) const {
+  if ((w - b.start) % 8 != 0 || w - b.start + 8 > b.size) return false;
+  return vtable(*reinterpret_cast<const std::uintptr_t*>(w)) &&
+         vtable(*reinterpret_cast<const std::uintptr_t*>(b.start));
 }
 
 void Scanner::reach_from_root(std::uintptr_t w) {
@@ -408,6 +466,19 @@ const StoppedThread* thread_in(const StopTheWorld& world, std::uintptr_t lo, std
   return nullptr;
 }
 
+// Calls f(mapping) for each line of a /proc/self/maps text that parses.
+template <class F>
+void for_each_mapping(char* maps, std::size_t len, F&& f) {
+  for (char* line = maps; line < maps + len;) {
+    char* end =
+        static_cast<char*>(std::memchr(line, '\n', static_cast<std::size_t>(maps + len - line)));
+    if (!end) end = maps + len;
+    Mapping m;
+    if (parse_mapping(line, end, &m)) f(m);
+    line = end + 1;
+  }
+}
+
 // Roots: every private writable mapping, except heapledger's own memory, the heap and the stacks
 // of threads that have ended (glibc keeps them cached for reuse; their stale frames would hide
 // leaks). Stacks of live threads count from their stack pointer up, for the same reason.
@@ -415,14 +486,11 @@ std::size_t scan_roots(Scanner& scanner, const StopTheWorld& world, std::uintptr
                        const std::uintptr_t* own_registers, int n_own_registers) {
   char* maps = scanner.maps_buffer();
   std::size_t len = read_maps(maps, kMapsBufferBytes);
+  // The modules' mappings first: the heuristics look at them for every root's pointers.
+  for_each_mapping(maps, len, [&](const Mapping& m) { scanner.note_mapping(m); });
   std::size_t bytes = 0;
-  for (char* line = maps; line < maps + len;) {
-    char* end = static_cast<char*>(std::memchr(line, '\n', static_cast<std::size_t>(maps + len - line)));
-    if (!end) end = maps + len;
-    Mapping m;
-    bool parsed = parse_mapping(line, end, &m);
-    line = end + 1;
-    if (!parsed || !m.writable_private || m.device) continue;
+  for_each_mapping(maps, len, [&](const Mapping& m) {
+    if (!m.writable_private || m.device) return;
     if (own_sp >= m.lo && own_sp < m.hi) {
       bytes += scanner.scan_root(own_sp - kRedZone, m.hi);
       for (int i = 0; i < n_own_registers; ++i) scanner.scan_word(own_registers[i]);
@@ -438,7 +506,7 @@ std::size_t scan_roots(Scanner& scanner, const StopTheWorld& world, std::uintptr
     } else {
       bytes += scanner.scan_root(m.lo, m.hi);
     }
-  }
+  });
   return bytes;
 }
 

@@ -60,6 +60,14 @@ class Classify(hl.HeapledgerTest):
         self.assertKind(r, "lost_children", "indirect", 12 * 24, 12)
         self.assertEqual(entries(r, "lost_children", "definite"), [], hl.describe_leaks(r))
 
+    def test_memchecks_heuristics(self):
+        # A C++ object held through a pointer to its second base class was "possibly lost" (memcheck:
+        # still reachable); likewise an old-ABI std::string held through its characters.
+        _, _, r = self.traced("heuristics")
+        self.assertKind(r, "second_base_site", "reachable", 32, 1)
+        self.assertKind(r, "string_body_site", "reachable", 40, 1)
+        self.assertKind(r, "not_a_base_site", "possible", 32, 1)
+
     def test_global_is_reachable(self):
         _, _, r = self.traced("reach_kinds")
         self.assertKind(r, "held_by_global", "reachable", 64, 1)
