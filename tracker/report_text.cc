@@ -244,9 +244,15 @@ void add_leak(Lines& out, const Leak& l, std::size_t i, std::size_t total, const
   add_stack(out, l.stack, o);
 }
 
+// Sums of counts read back from a JSON report (`heapledger report`): a hand-made one can hold
+// counts whose sum does not fit, which wrapped around to a small total. Stops at the largest.
+void add_to(std::uint64_t& sum, std::uint64_t v) {
+  sum = __builtin_add_overflow(sum, v, &sum) ? UINT64_MAX : sum;
+}
+
 struct Totals {
   std::uint64_t sites = 0, bytes = 0, blocks = 0;
-  void add(const Leak& l) { ++sites, bytes += l.bytes, blocks += l.blocks; }
+  void add(const Leak& l) { ++sites, add_to(bytes, l.bytes), add_to(blocks, l.blocks); }
 };
 
 void add_no_leaks_line(Lines& out, const Summary& s) {
@@ -314,8 +320,8 @@ void add_suppressions(Lines& out, const std::vector<SuppressionHit>& hits) {
   for (const SuppressionHit& h : hits) {
     if (h.blocks == 0 && h.bytes == 0) continue;
     used.push_back(&h);
-    bytes += h.bytes;
-    blocks += h.blocks;
+    add_to(bytes, h.bytes);
+    add_to(blocks, h.blocks);
   }
   if (used.empty()) return;
   std::stable_sort(used.begin(), used.end(), [](const SuppressionHit* a, const SuppressionHit* b) {
@@ -363,8 +369,8 @@ void add_peak(Lines& out, const Report& r, const TextOptions& o) {
     std::string name = site_name(p.stack);
     auto it = std::find_if(rows.begin(), rows.end(), [&](const PeakRow& row) { return row.name == name; });
     if (it == rows.end()) it = rows.insert(rows.end(), PeakRow{std::move(name)});
-    it->bytes += p.bytes;
-    it->blocks += p.blocks;
+    add_to(it->bytes, p.bytes);
+    add_to(it->blocks, p.blocks);
   }
   std::stable_sort(rows.begin(), rows.end(), [](const PeakRow& a, const PeakRow& b) { return a.bytes > b.bytes; });
   out.blank();

@@ -691,6 +691,18 @@ TEST(ReportText, TruncatesLeakSitesWithACountedLine) {
   position(render_text(r, o), "LEAK 5 of 5: 1,000 bytes in 1 block");
 }
 
+TEST(ReportText, TotalsOfHandMadeCountsStopAtTheLargest) {
+  // `heapledger report` reads counts from any JSON file: two sites of 2^63 bytes summed to 0.
+  Report r;
+  for (int i = 0; i < 3; ++i) r.leaks.push_back(leak("definite", std::uint64_t{1} << 63, 1));
+  TextOptions o;
+  o.max_leaks = 1;
+  const std::string text = render_text(r, o);
+  EXPECT_EQ(text.find("more leak sites (0 B"), std::string::npos) << text;
+  EXPECT_NE(text.find("... and 2 more leak sites (16.0 EiB in 2 blocks)"), std::string::npos)
+      << text;
+}
+
 TEST(ReportText, FramesShowFunctionFileLineOrModuleOffset) {
   Report r = full_report();
   std::string text = render_text(r);
