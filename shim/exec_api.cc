@@ -1,7 +1,7 @@
-// The exec family, interposed for one thing: the address-space limit a program set for itself is
-// held lifted by heapledger's own reservations (os::set_space_limit), and the program image an
-// exec starts must get the limit the program asked for, not the lifted one. The soft limit is
-// put back to the program's just before the exec, and lifted again if the exec returns (it
+// The exec family, interposed for one thing: the address-space and data limits a program set for
+// itself are held lifted by heapledger's own mappings (space_limit.h), and the program image an
+// exec starts must get the limits the program asked for, not the lifted ones. The soft limits
+// are put back to the program's just before the exec, and lifted again if the exec returns (it
 // failed). The hard limit stays lifted: lowered, it could not be raised again after a failed
 // exec (execvp tries each directory in PATH). Nothing else changes: each calls libc's own.
 // posix_spawn, system and popen start their child inside libc, and their own mappings (the
@@ -14,7 +14,7 @@
 #include <cstddef>
 
 #include "shim/config.h"
-#include "shim/os.h"
+#include "shim/space_limit.h"
 
 using namespace heapledger::detail;
 
@@ -34,9 +34,9 @@ Fn next(std::atomic<Fn>& cache, const char* name) {
 // The program's own soft limit while the exec (or spawn) runs.
 class ProgramLimit {
  public:
-  ProgramLimit() : dropped_(os::drop_space_lift()) {}
+  ProgramLimit() : dropped_(space_limit::drop_lift()) {}
   ~ProgramLimit() {
-    if (dropped_) os::restore_space_lift();
+    if (dropped_) space_limit::restore_lift();
   }
   ProgramLimit(const ProgramLimit&) = delete;
   ProgramLimit& operator=(const ProgramLimit&) = delete;

@@ -1,15 +1,15 @@
-// setrlimit, getrlimit and prlimit, interposed for one resource: the address-space limit
-// (RLIMIT_AS) a program sets for itself, which heapledger's own reservations count against (see
-// os::set_space_limit). Every other resource, and another process's limits, go to the kernel as
-// they are. glibc's own calls (pthread_create reading the stack limit, say) are not seen, and
-// need not be.
+// setrlimit, getrlimit and prlimit, interposed for two resources: the address-space and data
+// limits (RLIMIT_AS, RLIMIT_DATA) a program sets for itself, which heapledger's own mappings count
+// against (see space_limit.h). Every other resource, and another process's limits, go to the
+// kernel as they are. glibc's own calls (pthread_create reading the stack limit, say) are not seen,
+// and need not be.
 #include <errno.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "shim/config.h"
-#include "shim/os.h"
+#include "shim/space_limit.h"
 
 using namespace heapledger::detail;
 
@@ -24,7 +24,8 @@ int as_libc(int error) {
 bool is_self(pid_t pid) { return pid == 0 || pid == getpid(); }
 
 int any_limit(pid_t pid, int resource, const rlimit* want, rlimit* old) {
-  if (resource == RLIMIT_AS && is_self(pid)) return as_libc(os::set_space_limit(want, old));
+  if ((resource == RLIMIT_AS || resource == RLIMIT_DATA) && is_self(pid))
+    return as_libc(space_limit::set(resource, want, old));
   return static_cast<int>(syscall(SYS_prlimit64, pid, resource, want, old));
 }
 

@@ -2,8 +2,6 @@
 // (address space, no memory) and commits (readable, writable, zero-filled pages).
 #pragma once
 
-#include <sys/resource.h>
-
 #include <cstddef>
 #include <cstdint>
 
@@ -12,7 +10,7 @@ namespace heapledger::detail::os {
 constexpr std::size_t kPageSize = 4096;
 
 // Reserves address space without committing memory; nullptr on failure. unreserve() gives it
-// back (reservations count as heapledger's own address space: see set_space_limit).
+// back (reservations count as heapledger's own address space: see space_limit.h).
 void* reserve(std::size_t bytes);
 void unreserve(void* p, std::size_t bytes);
 // Makes [p, p+bytes) of a reservation usable. Returns false if the OS refuses (ENOMEM).
@@ -62,27 +60,13 @@ void* map_internal_sparse(std::size_t bytes);
 // has none, kSpaceUnknown if it has one but its current size cannot be read (no /proc).
 constexpr std::size_t kSpaceUnknown = SIZE_MAX - 1;
 std::size_t address_space_left();
-// The address-space limit (RLIMIT_AS) as the program sees it: the pools' reservation and
-// heapledger's tables (about 2.9 TB of address space under full tracking, sparse) count against
-// the limit like any mapping, so a program that lowered its limit at run time (setrlimit, prlimit:
-// shim/limit_api.cc) got no new mapping at all. The kernel is given the program's limit plus the
-// address space heapledger holds (kept up to date as that grows), and reads give the program its
-// own values back. Both return 0 or an errno value; old may be null.
-int set_space_limit(const rlimit* want, rlimit* old);
-int get_space_limit(rlimit* out);
-// Around an exec (shim/exec_api.cc): the kernel's soft limit put back to the program's own, so
-// the image to come starts with it; true if it was lifted. restore_space_lift() lifts it again.
-bool drop_space_lift();
-void restore_space_lift();
-// The exit report's room: the soft limit raised to the hard one while the report is written (the
-// reporter module and debug information are mapped then), then put back. Returns false if
-// nothing was raised.
-bool raise_space_limit(rlimit* saved);
-void restore_space_limit(const rlimit& saved);
 // Address space for one of heapledger's own tables, made usable piece by piece with commit(): so
 // it costs memory, and counts against ulimit -d and the commit limit, only as far as it is used.
 // Remembered like map_internal; never backed by huge pages (a page in use would cost 2 MiB).
 void* reserve_internal(std::size_t bytes);
+// commit() for part of a reserve_internal() range: counted as heapledger's own writable memory
+// (space_limit.h) until the range is unmapped.
+bool commit_internal(void* p, std::size_t bytes);
 // Runs fn(arg) on a stack of its own of `bytes` (an internal mapping, so the leak scan skips it,
 // with a guard page at its low end), then comes back to this one. For work that needs more
 // stack than the calling thread may have left: the exit report, from a thread created with a

@@ -16,6 +16,7 @@
 #include <cstdint>
 
 #include "shim/os.h"
+#include "shim/space_limit.h"
 #include "shim/spin_lock.h"
 
 namespace heapledger::detail::os {
@@ -52,86 +53,37 @@ void* checked(void* p) { return p == MAP_FAILED ? nullptr : p; }
 constexpr std::size_t kMaxInternal = 8192;
 SpinLock g_internal_lock;
 Range g_internal[kMaxInternal] HL_GUARDED_BY(g_internal_lock);
+std::size_t g_internal_data[kMaxInternal] HL_GUARDED_BY(g_internal_lock);  // writable bytes of each
 std::size_t g_internal_count HL_GUARDED_BY(g_internal_lock) = 0;
 
-// The address-space limit as the program sees it (os.h, set_space_limit). The kernel holds the
-// program's limits lifted: the soft one by the address space heapledger holds now (kept up to
-// date as that grows, so the program's own mappings get what it allowed them), the hard one by a
-// lift fixed when the program first lowers it (an unprivileged process cannot raise its hard
-// limit again): what heapledger held then and kHardHeadroom for its growth after (its tables,
-// the exit report's stack and the reporter module).
-constexpr std::size_t kHardHeadroom = std::size_t{4} << 30;
-
-constinit std::atomic<std::size_t> g_own_space{0};  // reservations and internal mappings
-
-struct SpaceLimit {
-  bool lifted = false;  // the program set its own limit since start
-  bool raised = false;  // the exit report's room (raise_space_limit) is open
-  rlimit program{};     // what it set
-  rlimit kernel{};      // what the kernel was given for it
-  std::size_t hard_lift = 0;
-};
-SpinLock g_limit_lock;
-SpaceLimit g_limit HL_GUARDED_BY(g_limit_lock);
-constinit std::atomic<bool> g_limit_lifted{false};  // g_limit.lifted, read without the lock
-
-long sys_prlimit(const rlimit* set, rlimit* get) {
-  return syscall(SYS_prlimit64, 0, RLIMIT_AS, set, get);
-}
-
-rlim_t plus(rlim_t v, std::size_t by) {
-  return v == RLIM_INFINITY || v >= RLIM_INFINITY - by ? RLIM_INFINITY : v + by;
-}
-
-// The kernel's soft limit for the program's: its own plus what heapledger holds, within the hard.
-rlim_t lifted_soft(rlim_t program_soft, rlim_t kernel_hard) {
-  return std::min(plus(program_soft, g_own_space.load(std::memory_order_relaxed)), kernel_hard);
-}
-
-// heapledger's address space grows (or shrinks) by `bytes`: where the program set its own limit,
-// the kernel's soft one moves with it, before the mapping is made.
-void lift_by_own_space() HL_REQUIRES(g_limit_lock) {
-  if (!g_limit.lifted || g_limit.raised || g_limit.program.rlim_cur == RLIM_INFINITY) return;
-  rlimit now{lifted_soft(g_limit.program.rlim_cur, g_limit.kernel.rlim_max),
-             g_limit.kernel.rlim_max};
-  if (now.rlim_cur == g_limit.kernel.rlim_cur || sys_prlimit(&now, nullptr) != 0) return;
-  g_limit.kernel = now;
-}
-
-// Counts a mapping of heapledger's own: made(p) keeps it counted if p is not null.
+// Counts a mapping of heapledger's own (space_limit.h): before it is made, so that a limit the
+// program set moves up first; made(p) takes the count back if p is null.
 class OwnSpace {
  public:
-  explicit OwnSpace(std::size_t bytes) : bytes_(bytes) {
-    adjust(static_cast<std::ptrdiff_t>(bytes));
+  OwnSpace(std::size_t bytes, std::size_t data) : bytes_(bytes), data_(data) {
+    space_limit::grow(bytes, data);
   }
   void* made(void* p) {
-    if (!p) adjust(-static_cast<std::ptrdiff_t>(bytes_));
+    if (!p) space_limit::shrink(bytes_, data_);
     return p;
   }
-  static void given_back(std::size_t bytes) { adjust(-static_cast<std::ptrdiff_t>(bytes)); }
 
  private:
-  static void adjust(std::ptrdiff_t bytes) {
-    g_own_space.fetch_add(static_cast<std::size_t>(bytes), std::memory_order_relaxed);
-    if (!g_limit_lifted.load(std::memory_order_acquire)) return;
-    TryGuard guard(g_limit_lock);  // held by this thread: a handler's mapping, counted, not lifted
-    if (guard) lift_by_own_space();
-  }
-  std::size_t bytes_;
+  std::size_t bytes_, data_;
 };
 
 }  // namespace
 
 void* reserve(std::size_t bytes) {
   ErrnoKeeper keep;
-  OwnSpace own(bytes);
+  OwnSpace own(bytes, 0);
   return own.made(
       checked(mmap(nullptr, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)));
 }
 
 void unreserve(void* p, std::size_t bytes) {
   unmap(p, bytes);
-  OwnSpace::given_back(bytes);
+  space_limit::shrink(bytes, 0);
 }
 
 bool commit(void* p, std::size_t bytes) {
@@ -193,23 +145,26 @@ bool discard(void* p, std::size_t bytes) {
 
 namespace {
 
-void* remember_internal(void* p, std::size_t bytes) {
+void* remember_internal(void* p, std::size_t bytes, std::size_t data) {
   if (!p) return nullptr;
   SpinGuard guard(g_internal_lock);
-  if (g_internal_count < kMaxInternal) g_internal[g_internal_count++] = Range{p, bytes};
+  if (g_internal_count < kMaxInternal) {
+    g_internal_data[g_internal_count] = data;
+    g_internal[g_internal_count++] = Range{p, bytes};
+  }
   return p;
 }
 
 }  // namespace
 
 void* map_internal(std::size_t bytes) {
-  OwnSpace own(bytes);
-  return remember_internal(own.made(map(bytes)), bytes);
+  OwnSpace own(bytes, bytes);
+  return remember_internal(own.made(map(bytes)), bytes, bytes);
 }
 
 void* map_internal_sparse(std::size_t bytes) {
   ErrnoKeeper keep;
-  OwnSpace own(bytes);
+  OwnSpace own(bytes, bytes);
   void* p = own.made(checked(mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)));
   if (p) {
@@ -217,7 +172,7 @@ void* map_internal_sparse(std::size_t bytes) {
     // Sparse: a huge page would cost 2 MiB per entry in use.
     sys_madvise(p, bytes, MADV_NOHUGEPAGE);
   }
-  return remember_internal(p, bytes);
+  return remember_internal(p, bytes, bytes);
 }
 
 // System calls made directly: this runs inside an allocation, and another preloaded tool's
@@ -241,81 +196,6 @@ std::size_t address_space_left() {
   return used < limit.rlim_cur ? limit.rlim_cur - used : 0;
 }
 
-int set_space_limit(const rlimit* want, rlimit* old) {
-  TryGuard guard(g_limit_lock);
-  if (!guard) {  // a signal handler's call, inside one of ours on this thread: as it is
-    ErrnoKeeper keep;
-    return sys_prlimit(want, old) == 0 ? 0 : errno;
-  }
-  ErrnoKeeper keep;
-  rlimit kernel;
-  if (sys_prlimit(nullptr, &kernel) != 0) return errno;
-  if (old) *old = kernel;
-  if (g_limit.lifted && old) {
-    if (kernel.rlim_cur == g_limit.kernel.rlim_cur) old->rlim_cur = g_limit.program.rlim_cur;
-    if (kernel.rlim_max == g_limit.kernel.rlim_max) old->rlim_max = g_limit.program.rlim_max;
-  }
-  if (!want) return 0;
-  if (want->rlim_cur > want->rlim_max) return EINVAL;
-  // The hard limit's lift is fixed the first time the program lowers it, and never takes it
-  // above where it was (an unprivileged process cannot raise it).
-  rlimit give = *want;
-  if (want->rlim_max != RLIM_INFINITY) {
-    if (g_limit.hard_lift == 0 && want->rlim_max < kernel.rlim_max)
-      g_limit.hard_lift =
-          std::min<std::size_t>(g_own_space.load(std::memory_order_relaxed) + kHardHeadroom,
-                                kernel.rlim_max - want->rlim_max);
-    give.rlim_max = plus(want->rlim_max, g_limit.hard_lift);
-  }
-  give.rlim_cur = lifted_soft(want->rlim_cur, give.rlim_max);
-  if (sys_prlimit(&give, nullptr) != 0) return errno;
-  g_limit.lifted = true;
-  g_limit.program = *want;
-  g_limit.kernel = give;
-  g_limit_lifted.store(true, std::memory_order_release);
-  return 0;
-}
-
-int get_space_limit(rlimit* out) { return set_space_limit(nullptr, out); }
-
-bool drop_space_lift() {
-  TryGuard guard(g_limit_lock);  // not SpinGuard: a vfork child shares the lock word (and TLS)
-  if (!guard || !g_limit.lifted || g_limit.raised ||
-      g_limit.program.rlim_cur >= g_limit.kernel.rlim_cur)
-    return false;
-  ErrnoKeeper keep;
-  const rlimit program{g_limit.program.rlim_cur, g_limit.kernel.rlim_max};
-  return sys_prlimit(&program, nullptr) == 0;
-}
-
-void restore_space_lift() {
-  TryGuard guard(g_limit_lock);
-  if (!guard) return;
-  ErrnoKeeper keep;
-  sys_prlimit(&g_limit.kernel, nullptr);
-}
-
-bool raise_space_limit(rlimit* saved) {
-  SpinGuard guard(g_limit_lock);
-  ErrnoKeeper keep;
-  if (sys_prlimit(nullptr, saved) != 0 || saved->rlim_cur >= saved->rlim_max) return false;
-  const rlimit all{saved->rlim_max, saved->rlim_max};
-  g_limit.raised = sys_prlimit(&all, nullptr) == 0;
-  return g_limit.raised;
-}
-
-void restore_space_limit(const rlimit& saved) {
-  SpinGuard guard(g_limit_lock);
-  ErrnoKeeper keep;
-  g_limit.raised = false;
-  if (g_limit.lifted) {
-    g_limit.kernel.rlim_cur = RLIM_INFINITY;  // not what the kernel has: lift_by_own_space sets it
-    lift_by_own_space();
-  } else {
-    sys_prlimit(&saved, nullptr);
-  }
-}
-
 void* reserve_internal(std::size_t bytes) {
   ErrnoKeeper keep;
   void* p = reserve(bytes);
@@ -323,32 +203,52 @@ void* reserve_internal(std::size_t bytes) {
     sys_madvise(p, bytes, MADV_NOHUGEPAGE);
     sys_madvise(p, bytes, MADV_DONTDUMP);
   }
-  return remember_internal(p, bytes);
+  return remember_internal(p, bytes, 0);
 }
 
 void unmap_internal(void* p, std::size_t bytes) {
+  std::size_t data = bytes;  // not remembered (the registry was full): a map_internal's
   {
     SpinGuard guard(g_internal_lock);
     for (std::size_t i = 0; i < g_internal_count; ++i)
       if (g_internal[i].start == p) {
-        g_internal[i] = g_internal[--g_internal_count];
+        data = g_internal_data[i];
+        --g_internal_count;
+        g_internal[i] = g_internal[g_internal_count];
+        g_internal_data[i] = g_internal_data[g_internal_count];
         break;
       }
   }
   unmap(p, bytes);
-  OwnSpace::given_back(bytes);
+  space_limit::shrink(bytes, data);
+}
+
+bool commit_internal(void* p, std::size_t bytes) {
+  const auto at = reinterpret_cast<std::uintptr_t>(p);
+  space_limit::grow(0, bytes);
+  if (!commit(p, bytes)) {
+    space_limit::shrink(0, bytes);
+    return false;
+  }
+  SpinGuard guard(g_internal_lock);
+  for (std::size_t i = 0; i < g_internal_count; ++i)
+    if (at - reinterpret_cast<std::uintptr_t>(g_internal[i].start) < g_internal[i].bytes) {
+      g_internal_data[i] += bytes;
+      break;
+    }
+  return true;
 }
 
 std::uint64_t program_advice_count() { return g_program_advice.load(std::memory_order_acquire); }
 void count_program_advice() { g_program_advice.fetch_add(1, std::memory_order_acq_rel); }
 
 void internal_prefork() {
-  g_limit_lock.lock();
+  space_limit::prefork();
   g_internal_lock.lock();
 }
 void internal_postfork() {
   g_internal_lock.unlock();
-  g_limit_lock.unlock();
+  space_limit::postfork();
 }
 bool internal_lock_held() { return g_internal_lock.held_by_this_thread(); }
 

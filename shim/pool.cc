@@ -227,7 +227,7 @@ bool reserve_region() {
     if (!raw) continue;
     auto* bitmaps = static_cast<char*>(os::reserve_internal(bitmap_bytes(shift)));
     if (!bitmaps) {
-      os::unmap(raw, size + align);
+      os::unreserve(raw, size + align);
       continue;
     }
     auto base = (reinterpret_cast<std::uintptr_t>(raw) + align - 1) & ~(align - 1);
@@ -290,7 +290,7 @@ bool commit_bitmaps(Central& c, unsigned cls, const char* end) HL_GUARDED_BY(c.l
     if (words[k] <= c.level_committed[k]) continue;
     const std::size_t from = c.level_committed[k] * sizeof(std::uint64_t);  // page-aligned
     const std::size_t to = page_round(words[k] * sizeof(std::uint64_t));
-    if (!os::commit(reinterpret_cast<char*>(c.level[k]) + from, to - from)) return false;
+    if (!os::commit_internal(reinterpret_cast<char*>(c.level[k]) + from, to - from)) return false;
     c.level_committed[k] = to / sizeof(std::uint64_t);
   }
   return true;

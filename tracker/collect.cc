@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "shim/os.h"
+#include "shim/space_limit.h"
 #include "tracker/fast_unwind.h"
 #include "tracker/leak_scan.h"
 #include "tracker/state.h"
@@ -204,12 +205,12 @@ void outcome_without_report(const ExitData& data, ReportOutcome* outcome) {
 // that hold roots), and loading the reporter, reading debug information (libdw keeps a module's
 // file open while it symbolizes, so a hundred modules take a hundred) and writing the report
 // each need descriptors too (the report was lost: "cannot load ...: Too many open files"). The
-// same for address space: one that lowered its soft limit to what it uses left none for the
-// reporter module and libdw. From the scan to the written report, both soft limits are raised to
-// the hard ones, then put back. The limits are the process's: a thread running on meanwhile, or
-// a child forked then, sees them raised (README). Counting the free descriptors first would need
-// them taken from under the program's running threads (a review saw a thread's open fail with
-// EMFILE in 26 of 100 runs).
+// same for address space and data: one that lowered its soft limits to what it uses left none
+// for the reporter module and libdw. From the scan to the written report, both soft limits are
+// raised to the hard ones, then put back. The limits are the process's: a thread running on
+// meanwhile, or a child forked then, sees them raised (README). Counting the free descriptors first
+// would need them taken from under the program's running threads (a review saw a thread's open fail
+// with EMFILE in 26 of 100 runs).
 class ReportRoom {
  public:
   ReportRoom() {
@@ -219,12 +220,12 @@ class ReportRoom {
       const rlimit all{before_.rlim_max, before_.rlim_max};
       raised_ = setrlimit(RLIMIT_NOFILE, &all) == 0;
     }
-    space_raised_ = os::raise_space_limit(&space_before_);
+    space_limit::raise_for_report(&space_before_);
     errno = saved;
   }
   ~ReportRoom() {
     const int saved = errno;
-    if (space_raised_) os::restore_space_limit(space_before_);
+    space_limit::restore_after_report(space_before_);
     if (raised_) setrlimit(RLIMIT_NOFILE, &before_);
     errno = saved;
   }
@@ -233,9 +234,8 @@ class ReportRoom {
 
  private:
   rlimit before_{};
-  rlimit space_before_{};
+  space_limit::Saved space_before_{};
   bool raised_ = false;
-  bool space_raised_ = false;
 };
 
 void deliver_report(const ExitData& data, const ReportRequest& req, ReportOutcome* outcome) {

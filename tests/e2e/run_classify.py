@@ -736,8 +736,9 @@ class Classify(hl.HeapledgerTest):
         # set for itself: every malloc over 32 KiB failed, and the report was lost. The program
         # reads back what it set, the limit still bites where it would without heapledger, and a
         # program it runs with exec starts with the limit it set, not heapledger's lifted one.
-        for mode in ("soft", "both"):
+        for mode in ("soft", "both", "data"):
             plain, _, r = self.traced("lowered_limit", mode)
+            self.assertIn("thread: started\n", plain.stdout)
             self.assertIn("1 MiB blocks: 8 of 8\n", plain.stdout)
             self.assertIn("6 GiB block: refused\n", plain.stdout)
             self.assertIn("after a failed exec, 1 MiB block: got it\n", plain.stdout)

@@ -1,11 +1,13 @@
 #define _GNU_SOURCE
 // Lowers its own address-space limit to 4 GiB (`soft`: the soft limit only; `both`: soft and
-// hard), reads it back three ways, then uses it: 1 MiB blocks and a 1 GiB mapping fit, a 6 GiB
-// block and a 5 GiB mapping do not, as without heapledger. Leaks three of the 1 MiB blocks
+// hard; `data`: the data limit's soft one instead), reads it back three ways, then uses it: 1 MiB
+// blocks, a thread and a 1 GiB mapping fit, a 6 GiB block and a 5 GiB mapping do not, as without
+// heapledger. Leaks three of the 1 MiB blocks
 // (3,145,728 bytes) from lost_blocks. A forked child reads the limit back too, and a program it
 // runs (exec) starts with it.
-// Under heapledger its reservations (2.9 TB of address space) counted against the limit: every
-// malloc over 32 KiB failed and the exit report was lost.
+// Under heapledger its reservations (2.9 TB of address space, 215 GiB of it writable) counted
+// against the limit: every malloc over 32 KiB failed, no thread started, the report was lost.
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,20 +34,28 @@ static void say_limit(const char* how, const struct rlimit* l) {
                                       : "other");
 }
 
+static void* thread_main(void* arg) { return arg; }
+
 int main(int argc, char** argv) {
   const int both = argc > 1 && strcmp(argv[1], "both") == 0;
+  const int data = argc > 1 && strcmp(argv[1], "data") == 0;
+  const int resource = data ? RLIMIT_DATA : RLIMIT_AS;
   struct rlimit want = {4 * GiB, both ? 4 * GiB : RLIM_INFINITY};
-  if (setrlimit(RLIMIT_AS, &want) != 0) return perror("setrlimit"), 2;
+  if (setrlimit(resource, &want) != 0) return perror("setrlimit"), 2;
   struct rlimit back;
-  getrlimit(RLIMIT_AS, &back);
+  getrlimit(resource, &back);
   say_limit("getrlimit", &back);
-  prlimit(0, RLIMIT_AS, NULL, &back);
+  prlimit(0, resource, NULL, &back);
   say_limit("prlimit", &back);
-  prlimit(getpid(), RLIMIT_AS, NULL, &back);
+  prlimit(getpid(), resource, NULL, &back);
   say_limit("prlimit(getpid())", &back);
   // Asking for more than the hard limit is refused, as the kernel refuses it.
   struct rlimit over = {8 * GiB, 4 * GiB};
-  printf("soft above hard: %s\n", setrlimit(RLIMIT_AS, &over) == 0 ? "accepted" : "refused");
+  printf("soft above hard: %s\n", setrlimit(resource, &over) == 0 ? "accepted" : "refused");
+  pthread_t thread;
+  const int started = pthread_create(&thread, NULL, thread_main, NULL) == 0;
+  if (started) pthread_join(thread, NULL);
+  printf("thread: %s\n", started ? "started" : "refused");
 
   int fit = 0;
   for (int i = 0; i < 8; i++) {
@@ -76,7 +86,7 @@ int main(int argc, char** argv) {
   fflush(stdout);
   pid_t child = fork();
   if (child == 0) {
-    getrlimit(RLIMIT_AS, &back);
+    getrlimit(resource, &back);
     say_limit("child", &back);
     void* p = malloc(1 << 20);
     printf("child 1 MiB block: %s\n", p ? "got it" : "refused");
@@ -88,7 +98,10 @@ int main(int argc, char** argv) {
   // A program it runs starts with the limit it set (in KiB, as the shell shows it).
   child = fork();
   if (child == 0) {
-    execlp("sh", "sh", "-c", "echo \"exec'd: soft $(ulimit -S -v) KiB\"", (char*)NULL);
+    execlp("sh", "sh", "-c",
+           data ? "echo \"exec'd: soft $(ulimit -S -d) KiB\""
+                : "echo \"exec'd: soft $(ulimit -S -v) KiB\"",
+           (char*)NULL);
     _exit(127);
   }
   waitpid(child, &status, 0);

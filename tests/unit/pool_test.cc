@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "shim/os.h"
+#include "shim/space_limit.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -322,55 +323,69 @@ TEST(Os, RunOnOwnStackGivesRoomAThreadHasNot) {
     EXPECT_GE(run.frame - reinterpret_cast<std::uintptr_t>(ranges[i].start), ranges[i].bytes);
 }
 
-// The address-space limit is the whole process's: each case runs in a child (a death test).
-std::size_t kernel_soft_limit() {
+// The address-space and data limits are the whole process's: each case runs in a child (a death
+// test).
+std::size_t kernel_soft_limit(int resource) {
   rlimit now{};
-  syscall(SYS_prlimit64, 0, RLIMIT_AS, nullptr, &now);
+  syscall(SYS_prlimit64, 0, resource, nullptr, &now);
   return now.rlim_cur;
 }
-bool can_map(std::size_t bytes) {
-  void* p = mmap(nullptr, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+bool can_map(std::size_t bytes, int prot = PROT_NONE) {
+  void* p = mmap(nullptr, bytes, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) return false;
   munmap(p, bytes);
   return true;
 }
 
-[[noreturn]] void lower_the_limit_and_check() {
+[[noreturn]] void lower_the_limit_and_check(int resource) {
   constexpr std::size_t kGiB = std::size_t{1} << 30;
+  const int rw = PROT_READ | PROT_WRITE;  // counts against both limits; PROT_NONE only the first
   if (!os::map_internal_sparse(kGiB)) _exit(20);  // some space of our own, whatever ran before
   const rlimit want{4 * kGiB, RLIM_INFINITY};
-  if (os::set_space_limit(&want, nullptr) != 0) _exit(1);
+  if (space_limit::set(resource, &want, nullptr) != 0) _exit(1);
   rlimit seen{};
-  if (os::get_space_limit(&seen) != 0 || seen.rlim_cur != 4 * kGiB ||
+  if (space_limit::set(resource, nullptr, &seen) != 0 || seen.rlim_cur != 4 * kGiB ||
       seen.rlim_max != RLIM_INFINITY)
     _exit(2);
-  // The kernel has our own address space on top; the program's mappings get what it allowed.
-  const std::size_t lifted = kernel_soft_limit();
+  // The kernel has our own on top; the program's mappings get what it allowed them.
+  const std::size_t lifted = kernel_soft_limit(resource);
   if (lifted <= 4 * kGiB) _exit(3);
-  if (!can_map(kGiB) || can_map(5 * kGiB)) _exit(4);
+  if (!can_map(kGiB, rw) || can_map(5 * kGiB, rw)) _exit(4);
   // A table of our own larger than the program's whole limit still maps, the limit moving with it.
   void* table = os::map_internal_sparse(8 * kGiB);
-  if (!table || kernel_soft_limit() != lifted + 8 * kGiB || can_map(5 * kGiB)) _exit(5);
+  if (!table || kernel_soft_limit(resource) != lifted + 8 * kGiB || can_map(5 * kGiB, rw)) _exit(5);
   os::unmap_internal(table, 8 * kGiB);
-  if (kernel_soft_limit() != lifted) _exit(6);
+  if (kernel_soft_limit(resource) != lifted) _exit(6);
   // The hard limit too; a soft limit above it is refused, as the kernel would.
   const rlimit both{4 * kGiB, 4 * kGiB};
-  if (os::set_space_limit(&both, nullptr) != 0) _exit(7);
-  if (os::get_space_limit(&seen) != 0 || seen.rlim_cur != 4 * kGiB || seen.rlim_max != 4 * kGiB)
+  if (space_limit::set(resource, &both, nullptr) != 0) _exit(7);
+  if (space_limit::set(resource, nullptr, &seen) != 0 || seen.rlim_cur != 4 * kGiB ||
+      seen.rlim_max != 4 * kGiB)
     _exit(8);
   const rlimit over{5 * kGiB, 4 * kGiB};
-  if (os::set_space_limit(&over, nullptr) != EINVAL) _exit(9);
-  if (!can_map(kGiB) || can_map(5 * kGiB)) _exit(10);
+  if (space_limit::set(resource, &over, nullptr) != EINVAL) _exit(9);
+  if (!can_map(kGiB, rw) || can_map(5 * kGiB, rw)) _exit(10);
   // The exit report's room: up to the (lifted) hard limit, then back.
-  rlimit saved{};
-  if (!os::raise_space_limit(&saved) || !can_map(5 * kGiB)) _exit(11);
-  os::restore_space_limit(saved);
-  if (can_map(5 * kGiB) || os::get_space_limit(&seen) != 0 || seen.rlim_cur != 4 * kGiB) _exit(12);
+  space_limit::Saved saved{};
+  space_limit::raise_for_report(&saved);
+  if (!can_map(5 * kGiB, rw)) _exit(11);
+  space_limit::restore_after_report(saved);
+  if (can_map(5 * kGiB, rw) || space_limit::set(resource, nullptr, &seen) != 0 ||
+      seen.rlim_cur != 4 * kGiB)
+    _exit(12);
+  // Around an exec: the program's own soft limit, then lifted again.
+  if (!space_limit::drop_lift() || kernel_soft_limit(resource) != 4 * kGiB) _exit(13);
+  space_limit::restore_lift();
+  if (kernel_soft_limit(resource) <= 4 * kGiB) _exit(14);
   _exit(0);
 }
 
-TEST(Os, AnAddressSpaceLimitTheProgramSetsLeavesOurOwnSpaceOnTop) {
-  EXPECT_EXIT(lower_the_limit_and_check(), testing::ExitedWithCode(0), "");
+TEST(SpaceLimit, AnAddressSpaceLimitTheProgramSetsLeavesOurOwnOnTop) {
+  EXPECT_EXIT(lower_the_limit_and_check(RLIMIT_AS), testing::ExitedWithCode(0), "");
+}
+
+TEST(SpaceLimit, ADataLimitTheProgramSetsLeavesOurOwnOnTop) {
+  EXPECT_EXIT(lower_the_limit_and_check(RLIMIT_DATA), testing::ExitedWithCode(0), "");
 }
 
 TEST(Pool, LargeReallocsMoveTheMappingOnlyBySteps) {
