@@ -44,12 +44,30 @@ void release(T* p, std::size_t count) {
 
 // Reading a root mapping can fault (a file mapping past its end, a region another thread
 // unmapped); the scan then skips the rest of that mapping.
-thread_local sigjmp_buf* tl_fault_jump = nullptr;
+// volatile: the signal handler reads it in the middle of a load; without it, the compiler dropped
+// read_word's store before the load as dead (a store of the old value follows it).
+thread_local sigjmp_buf* volatile tl_fault_jump = nullptr;
 struct sigaction g_old_segv, g_old_bus;
 
 void on_fault(int sig, siginfo_t*, void*) {
   if (tl_fault_jump) siglongjmp(*tl_fault_jump, 1);
   sigaction(sig, sig == SIGSEGV ? &g_old_segv : &g_old_bus, nullptr);  // not ours: re-fault
+}
+
+// A word the heuristics look at (an interior pointer's target, a block's first word, a vtable's
+// first entry), read where a fault costs only that word: the range being scanned goes on (a
+// program's guard page inside a block, a file mapping past its end, ended it there).
+bool read_word(std::uintptr_t addr, std::uintptr_t* out) {
+  sigjmp_buf jump;
+  sigjmp_buf* const outer = tl_fault_jump;
+  if (sigsetjmp(jump, 0) != 0) {
+    tl_fault_jump = outer;
+    return false;
+  }
+  tl_fault_jump = &jump;
+  *out = *reinterpret_cast<const volatile std::uintptr_t*>(addr);
+  tl_fault_jump = outer;
+  return true;
 }
 
 class FaultGuard {
@@ -75,7 +93,7 @@ struct Interval {
 struct Mapping {
   std::uintptr_t lo, hi;
   bool writable_private;
-  bool read_only;  // readable, not writable (a module's read-only data: where vtables lie)
+  bool read_only;  // private, readable, not writable or executable (a module's read-only data)
   bool executable;
   bool anonymous;     // no backing file (includes [heap], [stack])
   bool device;        // /dev/...: never read
@@ -90,7 +108,7 @@ bool parse_mapping(const char* line, const char* end, Mapping* m) {
   if (*p != ' ' || end - p < 6) return false;
   const char* perms = p + 1;
   m->writable_private = perms[0] == 'r' && perms[1] == 'w' && perms[3] == 'p';
-  m->read_only = perms[0] == 'r' && perms[1] != 'w';
+  m->read_only = perms[0] == 'r' && perms[1] != 'w' && perms[2] != 'x' && perms[3] == 'p';
   m->executable = perms[2] == 'x';
   const char* path = perms;
   for (int field = 0; field < 4 && path < end; ++field) {  // skip perms, offset, dev, inode
@@ -128,10 +146,9 @@ class Scanner {
   void classify_unreached();
   char* maps_buffer() { return maps_; }
   // The process's mappings, for the multiple-inheritance heuristic (see points_to_start).
-  void note_mapping(const Mapping& m) {
+  void note_mapping(const Mapping& m) {  // in address order, as /proc lists them
     if (m.anonymous || m.device) return;
-    if (m.read_only && !m.executable && read_only_n_ < kMaxModuleRanges)
-      read_only_[read_only_n_++] = {m.lo, m.hi};
+    if (m.read_only && read_only_n_ < kMaxModuleRanges) read_only_[read_only_n_++] = {m.lo, m.hi};
     if (m.executable && code_n_ < kMaxModuleRanges) code_[code_n_++] = {m.lo, m.hi};
   }
 
@@ -141,6 +158,7 @@ class Scanner {
   bool points_to_start(const ScannedBlock& b, std::uintptr_t w) const;
   static bool counted_prefix(const ScannedBlock& b, std::uintptr_t w);
   static bool string_body(const ScannedBlock& b, std::uintptr_t w);
+  static bool inside(std::uintptr_t a, const Interval* r, std::size_t n);
   bool second_base(const ScannedBlock& b, std::uintptr_t w) const;
   bool vtable(std::uintptr_t v) const;
   void reach_from_root(std::uintptr_t w);
@@ -275,9 +293,9 @@ bool Scanner::points_to_start(const ScannedBlock& b, std::uintptr_t w) const {
 // rest (sqlite's allocator, many length-prefixed buffers) or an element count that divides it
 // (the cookie before C++ arrays of objects with destructors).
 bool Scanner::counted_prefix(const ScannedBlock& b, std::uintptr_t w) {
-  if (w - b.start != 8 || b.size <= 8) return false;
-  std::uint64_t first = *reinterpret_cast<const std::uint64_t*>(b.start);
-  std::uint64_t rest = b.size - 8;
+  std::uintptr_t first;
+  if (w - b.start != 8 || b.size <= 8 || !read_word(b.start, &first)) return false;
+  const std::uint64_t rest = b.size - 8;
   return first == rest || (first > 0 && first <= rest && rest % first == 0);
 }
 
@@ -285,30 +303,35 @@ bool Scanner::counted_prefix(const ScannedBlock& b, std::uintptr_t w) {
 // libstdc++ ABI (length, capacity, reference count, then the characters and their terminator):
 // the string object holds a pointer to the characters.
 bool Scanner::string_body(const ScannedBlock& b, std::uintptr_t w) {
-  if (w - b.start != 24 || b.size < 25) return false;
-  const auto* header = reinterpret_cast<const std::uint64_t*>(b.start);
-  const std::uint64_t length = header[0], capacity = header[1];
+  std::uintptr_t length, capacity;
+  if (w - b.start != 24 || b.size < 25 || !read_word(b.start, &length) ||
+      !read_word(b.start + 8, &capacity))
+    return false;
   return length <= capacity && b.size == 24 + capacity + 1;
 }
 
-// A pointer into a readable, non-writable, non-executable file mapping (a module's read-only
+// A pointer into a private, read-only, non-executable file mapping (a module's read-only
 // data, where vtables lie) whose first word points into a module's code (a virtual function).
 bool Scanner::vtable(std::uintptr_t v) const {
-  auto inside = [](std::uintptr_t a, const Interval* r, std::size_t n) {
-    for (std::size_t i = 0; i < n; ++i)
-      if (a - r[i].lo < r[i].hi - r[i].lo) return true;
-    return false;
-  };
-  if (v % 8 != 0 || !inside(v, read_only_, read_only_n_)) return false;
-  return inside(*reinterpret_cast<const std::uintptr_t*>(v), code_, code_n_);
+  std::uintptr_t first;
+  return v % 8 == 0 && inside(v, read_only_, read_only_n_) && read_word(v, &first) &&
+         inside(first, code_, code_n_);
+}
+
+// Whether a lies in one of the n intervals at r (in address order, not overlapping).
+bool Scanner::inside(std::uintptr_t a, const Interval* r, std::size_t n) {
+  const Interval* it =
+      std::upper_bound(r, r + n, a, [](std::uintptr_t v, const Interval& i) { return v < i.lo; });
+  return it != r && a < (it - 1)->hi;
 }
 
 // multipleinheritance: a pointer into a C++ object at one of its base-class subobjects (a `B*` to
 // a `C : A, B`), found as a vtable pointer both there and at the block's start.
 bool Scanner::second_base(const ScannedBlock& b, std::uintptr_t w) const {
-  if ((w - b.start) % 8 != 0 || w - b.start + 8 > b.size) return false;
-  return vtable(*reinterpret_cast<const std::uintptr_t*>(w)) &&
-         vtable(*reinterpret_cast<const std::uintptr_t*>(b.start));
+  std::uintptr_t here, start;
+  if ((w - b.start) % 8 != 0 || w - b.start + 8 > b.size || !read_word(w, &here) || !vtable(here))
+    return false;
+  return read_word(b.start, &start) && vtable(start);
 }
 
 void Scanner::reach_from_root(std::uintptr_t w) {

@@ -67,6 +67,8 @@ class Classify(hl.HeapledgerTest):
         self.assertKind(r, "second_base_site", "reachable", 32, 1)
         self.assertKind(r, "string_body_site", "reachable", 40, 1)
         self.assertKind(r, "not_a_base_site", "possible", 32, 1)
+        self.assertKind(r, "guarded_site", "possible", 64 * 1024, 1)
+        self.assertKind(r, "next_to_guard_site", "reachable", 100, 1)
 
     def test_global_is_reachable(self):
         _, _, r = self.traced("reach_kinds")
