@@ -145,11 +145,15 @@ void restore_lift() {
     if (g_limits[k].lifted) sys_prlimit(k, &g_limits[k].kernel, nullptr);
 }
 
+// Not waiting for the lock: exit() from a signal handler that interrupted this thread in set()
+// would wait for itself (a review's program hung so in every run). The limits then stay as they
+// are for the report.
 void raise_for_report(Saved* saved) {
-  SpinGuard guard(g_lock);
+  saved->raised[0] = saved->raised[1] = false;
+  TryGuard guard(g_lock);
+  if (!guard) return;
   ErrnoKeeper keep;
   for (int k = 0; k < 2; ++k) {
-    saved->raised[k] = false;
     rlimit& before = saved->limits[k];
     if (sys_prlimit(k, nullptr, &before) != 0 || before.rlim_cur >= before.rlim_max) continue;
     const rlimit all{before.rlim_max, before.rlim_max};
@@ -158,7 +162,9 @@ void raise_for_report(Saved* saved) {
 }
 
 void restore_after_report(const Saved& saved) {
-  SpinGuard guard(g_lock);
+  if (!saved.raised[0] && !saved.raised[1]) return;
+  TryGuard guard(g_lock);
+  if (!guard) return;
   ErrnoKeeper keep;
   for (int k = 0; k < 2; ++k) {
     if (!saved.raised[k]) continue;

@@ -733,6 +733,13 @@ class Classify(hl.HeapledgerTest):
         _, _, r = self.traced("tight_limit_at_exit", "lower")
         self.assertEqual((r["summary"]["leaked_bytes"], r["summary"]["leaked_blocks"]), (64, 1))
 
+    def test_exit_from_a_handler_that_interrupted_getrlimit(self):
+        # The report's room (the limits raised) waited for a lock the interrupted getrlimit held.
+        json_path = self.path("r.json")
+        res = hl.run_preloaded([self.program("exit_in_getrlimit")], f"json={json_path}:log=none", timeout=60)
+        self.assertEqual(res.returncode, 0, res.describe())
+        self.assertKind(hl.load_report(json_path), "lost_before_loop", "definite", 42, 1)
+
     def test_a_limit_the_program_lowers_is_its_own(self):
         # heapledger's reservations (2.9 TB of address space) counted against a limit the program
         # set for itself: every malloc over 32 KiB failed, and the report was lost. The program
