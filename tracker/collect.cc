@@ -7,6 +7,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <signal.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -338,12 +340,53 @@ std::uintptr_t exit_caller_sp(std::uintptr_t fallback, std::uintptr_t* regs, int
   return *n_regs > 0 ? sp : fallback;
 }
 
+// While the report waits for the libraries' destructors, one of them that aborts or crashes
+// would end the process without it (it was written before them until then). For those signals
+// whose action is the default (the process ends), a handler writes the report first, then puts
+// the default back and returns: abort() raises again, a fault faults again, and the process ends
+// as it would have. A program's own handler for them is left alone.
+constexpr int kFatalSignals[] = {SIGABRT, SIGSEGV, SIGBUS, SIGILL, SIGFPE};
+bool g_catching[std::size(kFatalSignals)] = {};
+
+void report_before_dying(int sig) {
+  for (std::size_t i = 0; i < std::size(kFatalSignals); ++i)
+    if (kFatalSignals[i] == sig) g_catching[i] = false;
+  signal(sig, SIG_DFL);
+  finish();
+}
+
+void catch_fatal_signals() {
+  for (std::size_t i = 0; i < std::size(kFatalSignals); ++i) {
+    struct sigaction now;
+    if (sigaction(kFatalSignals[i], nullptr, &now) != 0 || (now.sa_flags & SA_SIGINFO) ||
+        now.sa_handler != SIG_DFL)
+      continue;
+    struct sigaction catcher {};
+    catcher.sa_handler = report_before_dying;
+    sigemptyset(&catcher.sa_mask);
+    catcher.sa_flags = SA_NODEFER;
+    g_catching[i] = sigaction(kFatalSignals[i], &catcher, nullptr) == 0;
+  }
+}
+
+void stop_catching_fatal_signals() {
+  for (std::size_t i = 0; i < std::size(kFatalSignals); ++i) {
+    if (!g_catching[i]) continue;
+    g_catching[i] = false;
+    struct sigaction now;
+    if (sigaction(kFatalSignals[i], nullptr, &now) == 0 && !(now.sa_flags & SA_SIGINFO) &&
+        now.sa_handler == report_before_dying)
+      signal(kFatalSignals[i], SIG_DFL);
+  }
+}
+
 }  // namespace
 
-// A library destructor that ends the process with _exit() after ours left the report for an exit
-// handler would lose it: that thread writes it now.
+// A thread that ends the process with _exit() while the report waits for the libraries'
+// destructors (one of those destructors, or a watchdog thread meanwhile) would lose it: it is
+// written now.
 void before_immediate_exit() {
-  if (g_state.finish_left_by.load() == this_reporter()) finish();
+  if (g_state.finish_left_by.load() != 0) finish();
   wait_for_report();
 }
 
@@ -376,7 +419,7 @@ void before_exit() {
 }
 
 void finish() {
-  g_state.finish_left_by.store(0);
+  if (g_state.finish_left_by.exchange(0) != 0) stop_catching_fatal_signals();
   if (!g_state.recording.load()) return;
   settle_own_frees();
   std::uint64_t none = 0;
@@ -396,7 +439,8 @@ void finish() {
 void finish_after_destructors() {
   if (!g_state.recording.load()) return;
   g_state.finish_left_by.store(this_reporter());
-  if (std::atexit([] { finish(); }) != 0) finish();
+  if (std::atexit([] { finish(); }) != 0) return finish();
+  catch_fatal_signals();
 }
 
 namespace {

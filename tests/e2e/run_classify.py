@@ -783,6 +783,13 @@ class Classify(hl.HeapledgerTest):
         self.assertEqual(plain.returncode, 5, plain.describe())
         _, _, r = self.traced("dtor_order", extra_env={"DTOR_EXIT": "1"})
         self.assertKind(r, "lib_kept_site", "definite", 4444, 1)
+        # A destructor that aborts or crashes, or a watchdog thread ending the process while the
+        # destructors run: the report was written before them, and must still be.
+        for env, status in (({"DTOR_ABORT": "1"}, -signal.SIGABRT), ({"DTOR_CRASH": "1"}, -signal.SIGSEGV),
+                            ({"DTOR_SLOW": "1", "WATCHDOG": "1"}, 0)):
+            plain, _, r = self.traced("dtor_order", extra_env=env)
+            self.assertEqual(plain.returncode, status, (env, plain.describe()))
+            self.assertKind(r, "lib_kept_site", "definite", 4444, 1)
 
     def test_relative_paths_are_taken_from_the_starting_directory(self):
         # The program changes directory before it exits: `json=r.json` was written to /r.json, the

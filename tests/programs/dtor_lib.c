@@ -3,7 +3,9 @@
 // lost, as memcheck says; heapledger's report ran before this destructor and called it still
 // reachable), and with DTOR_DOUBLE_FREE set, lib_free_twice frees a 48-byte block twice (never
 // reported). Without heapledger glibc aborts on that double free: the test runs it tracked only.
-// With DTOR_EXIT set, the destructor ends the process with _exit(5) when it is done.
+// With DTOR_EXIT set, the destructor ends the process with _exit(5) when it is done; with
+// DTOR_ABORT, abort(); with DTOR_CRASH, a write through a null pointer; with DTOR_SLOW, it takes
+// 300 ms (dtor_order's WATCHDOG thread ends the process meanwhile).
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -27,4 +29,7 @@ __attribute__((destructor)) static void lib_end(void) {
     free(g_lib_twice);
   }
   if (getenv("DTOR_EXIT")) _exit(5);
+  if (getenv("DTOR_ABORT")) abort();
+  if (getenv("DTOR_CRASH")) *(volatile int*)g_lib_kept = 1; /* null by now */
+  if (getenv("DTOR_SLOW")) usleep(300 * 1000);
 }
