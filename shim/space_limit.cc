@@ -123,6 +123,8 @@ int set(int resource, const rlimit* want, rlimit* old) {
   return 0;
 }
 
+bool any_lifted() { return g_any_lifted.load(std::memory_order_acquire); }
+
 bool drop_lift() {
   TryGuard guard(g_lock);  // not SpinGuard: a vfork child shares the lock word (and TLS)
   if (!guard) return false;

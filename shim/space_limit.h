@@ -22,6 +22,8 @@ void shrink(std::size_t address_space, std::size_t data);
 // want or old may be null.
 int set(int resource, const rlimit* want, rlimit* old);
 
+// Whether the program set either limit for itself (so that there is a lift to drop).
+bool any_lifted();
 // Around an exec (shim/exec_api.cc): the kernel's soft limits put back to the program's own, so
 // the image to come starts with them; true if any was lifted. restore_lift() lifts them again.
 bool drop_lift();

@@ -36,6 +36,18 @@ static void say_limit(const char* how, const struct rlimit* l) {
 
 static void* thread_main(void* arg) { return arg; }
 
+// 1 MiB blocks, one after another, until told to stop; counts the ones refused.
+static volatile int g_stop;
+static void* allocating(void* arg) {
+  long* refused = arg;
+  while (!g_stop) {
+    void* p = malloc(1 << 20);
+    if (!p) ++*refused;
+    free(p);
+  }
+  return NULL;
+}
+
 int main(int argc, char** argv) {
   const int both = argc > 1 && strcmp(argv[1], "both") == 0;
   const int data = argc > 1 && strcmp(argv[1], "data") == 0;
@@ -76,9 +88,17 @@ int main(int argc, char** argv) {
   printf("5 GiB mapping: %s\n", m != MAP_FAILED ? "got it" : "refused");
   if (m != MAP_FAILED) munmap(m, 5 * GiB);
 
-  // An exec that fails leaves the process as it was.
+  // An exec that fails leaves the process as it was, also for its other threads meanwhile.
   char* const none[] = {"no-such-program", NULL};
   execv("/no/such/program", none);
+  long refused = 0;
+  pthread_t worker;
+  if (pthread_create(&worker, NULL, allocating, &refused) == 0) {
+    for (int i = 0; i < 300; i++) execvp("no-such-program", none);
+    g_stop = 1;
+    pthread_join(worker, NULL);
+  }
+  printf("1 MiB blocks refused beside failed execs: %ld\n", refused);
   void* after = malloc(1 << 20);
   printf("after a failed exec, 1 MiB block: %s\n", after ? "got it" : "refused");
   free(after);
