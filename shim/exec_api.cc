@@ -70,9 +70,11 @@ class ProgramLimit {
 using ExecveFn = int (*)(const char*, char* const[], char* const[]);
 using ExecvFn = int (*)(const char*, char* const[]);
 using FexecveFn = int (*)(int, char* const[], char* const[]);
+using ExecveatFn = int (*)(int, const char*, char* const[], char* const[], int);
 constinit std::atomic<ExecveFn> g_execve{nullptr}, g_execvpe{nullptr};
 constinit std::atomic<ExecvFn> g_execv{nullptr}, g_execvp{nullptr};
 constinit std::atomic<FexecveFn> g_fexecve{nullptr};
+constinit std::atomic<ExecveatFn> g_execveat{nullptr};
 
 int call_execve(const char* path, char* const argv[], char* const envp[]) {
   ProgramLimit limit;
@@ -124,6 +126,11 @@ extern "C" HL_EXPORT int execvpe(const char* file, char* const argv[],
 extern "C" HL_EXPORT int fexecve(int fd, char* const argv[], char* const envp[]) noexcept {
   ProgramLimit limit;
   return next(g_fexecve, "fexecve")(fd, argv, envp);
+}
+extern "C" HL_EXPORT int execveat(int dirfd, const char* path, char* const argv[],
+                                  char* const envp[], int flags) noexcept {
+  ProgramLimit limit;
+  return next(g_execveat, "execveat")(dirfd, path, argv, envp, flags);
 }
 extern "C" HL_EXPORT int execl(const char* path, const char* arg, ...) noexcept {
   va_list ap;

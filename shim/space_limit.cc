@@ -88,38 +88,43 @@ void shrink(std::size_t address_space, std::size_t data) {
   adjust(-static_cast<std::ptrdiff_t>(address_space), -static_cast<std::ptrdiff_t>(data));
 }
 
-int set(int resource, const rlimit* want, rlimit* old) {
+// As the kernel's prlimit: the new value is read before the old one is written (they may be the
+// same struct), and nothing is written when the call fails.
+int set(int resource, const rlimit* want_in, rlimit* old) {
   const int k = index_of(resource);
   if (k < 0) return EINVAL;
   ErrnoKeeper keep;
   TryGuard guard(g_lock);
   if (!guard)  // a signal handler's call, inside one of ours on this thread: as it is
-    return sys_prlimit(k, want, old) == 0 ? 0 : errno;
+    return sys_prlimit(k, want_in, old) == 0 ? 0 : errno;
+  const bool setting = want_in != nullptr;
+  const rlimit want = setting ? *want_in : rlimit{};
   Limit& l = g_limits[k];
   rlimit kernel;
   if (sys_prlimit(k, nullptr, &kernel) != 0) return errno;
-  if (old) {
-    *old = kernel;
-    if (l.lifted && kernel.rlim_cur == l.kernel.rlim_cur) old->rlim_cur = l.program.rlim_cur;
-    if (l.lifted && kernel.rlim_max == l.kernel.rlim_max) old->rlim_max = l.program.rlim_max;
+  rlimit seen = kernel;  // what the program set, where the kernel has our lift of it
+  if (l.lifted && kernel.rlim_cur == l.kernel.rlim_cur) seen.rlim_cur = l.program.rlim_cur;
+  if (l.lifted && kernel.rlim_max == l.kernel.rlim_max) seen.rlim_max = l.program.rlim_max;
+  if (setting) {
+    if (want.rlim_cur > want.rlim_max) return EINVAL;
+    // The hard limit's lift is fixed the first time the program lowers it, and never takes it
+    // above where it was (an unprivileged process cannot raise it).
+    rlimit give = want;
+    if (want.rlim_max != RLIM_INFINITY) {
+      if (l.hard_lift == 0 && want.rlim_max < kernel.rlim_max)
+        l.hard_lift =
+            std::min<std::size_t>(g_own[k].load(std::memory_order_relaxed) + kHardHeadroom,
+                                  kernel.rlim_max - want.rlim_max);
+      give.rlim_max = plus(want.rlim_max, l.hard_lift);
+    }
+    give.rlim_cur = lifted_soft(k, want.rlim_cur, give.rlim_max);
+    if (sys_prlimit(k, &give, nullptr) != 0) return errno;
+    l.lifted = true;
+    l.program = want;
+    l.kernel = give;
+    g_any_lifted.store(true, std::memory_order_release);
   }
-  if (!want) return 0;
-  if (want->rlim_cur > want->rlim_max) return EINVAL;
-  // The hard limit's lift is fixed the first time the program lowers it, and never takes it
-  // above where it was (an unprivileged process cannot raise it).
-  rlimit give = *want;
-  if (want->rlim_max != RLIM_INFINITY) {
-    if (l.hard_lift == 0 && want->rlim_max < kernel.rlim_max)
-      l.hard_lift = std::min<std::size_t>(g_own[k].load(std::memory_order_relaxed) + kHardHeadroom,
-                                          kernel.rlim_max - want->rlim_max);
-    give.rlim_max = plus(want->rlim_max, l.hard_lift);
-  }
-  give.rlim_cur = lifted_soft(k, want->rlim_cur, give.rlim_max);
-  if (sys_prlimit(k, &give, nullptr) != 0) return errno;
-  l.lifted = true;
-  l.program = *want;
-  l.kernel = give;
-  g_any_lifted.store(true, std::memory_order_release);
+  if (old) *old = seen;
   return 0;
 }
 

@@ -61,9 +61,21 @@ int main(int argc, char** argv) {
   say_limit("prlimit", &back);
   prlimit(getpid(), resource, NULL, &back);
   say_limit("prlimit(getpid())", &back);
-  // Asking for more than the hard limit is refused, as the kernel refuses it.
+  // Asking for more than the hard limit is refused, as the kernel refuses it, and prlimit then
+  // leaves the old value's struct as it was.
   struct rlimit over = {8 * GiB, 4 * GiB};
   printf("soft above hard: %s\n", setrlimit(resource, &over) == 0 ? "accepted" : "refused");
+  struct rlimit untouched = {111, 222};
+  prlimit(0, resource, &over, &untouched);
+  printf("refused prlimit, old value: %lu/%lu\n", (unsigned long)untouched.rlim_cur,
+         (unsigned long)untouched.rlim_max);
+  // One struct for both: the new value is read before the old one is written.
+  struct rlimit same = {3 * GiB, want.rlim_max};
+  prlimit(0, resource, &same, &same);
+  say_limit("prlimit(new, old in one): old", &same);
+  getrlimit(resource, &back);
+  say_limit("prlimit(new, old in one): now", &back);
+  setrlimit(resource, &want);
   pthread_t thread;
   const int started = pthread_create(&thread, NULL, thread_main, NULL) == 0;
   if (started) pthread_join(thread, NULL);
