@@ -10,6 +10,7 @@
 
 #include "shim/address_map.h"
 #include "shim/os.h"
+#include "shim/space_limit.h"
 #include "shim/span_cache.h"
 #include "shim/spin_lock.h"
 
@@ -476,6 +477,15 @@ void free_small_slow(void* p, unsigned cls) {
 }
 
 namespace {
+// Freed large mappings the pools keep (the cache's, and those the quarantine holds) are
+// heapledger's, not the program's, under a limit the program set for itself (space_limit.h):
+// its own mmap failed while the quarantine held a block it had freed (a review's). What that
+// amount did, once the mappings are where the change puts them.
+void note_kept(std::size_t before, std::size_t after) {
+  if (after > before) space_limit::grow(after - before, after - before);
+  if (before > after) space_limit::shrink(before - after, before - after);
+}
+
 void unmap_spans(const Span* spans, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i)
     os::unmap(reinterpret_cast<void*>(spans[i].start), spans[i].length);
@@ -485,13 +495,15 @@ void unmap_spans(const Span* spans, std::size_t n) {
 // to the OS. False if there was none.
 bool give_back_kept() {
   Span spans[SpanCache::kEntries];
-  std::size_t n = 0;
+  std::size_t n = 0, kept = 0;
   {
     PoolGuard guard(g_large_lock);
     if (!guard) return false;
+    kept = g_spans.bytes();
     n = g_spans.take_all(spans);
   }
   unmap_spans(spans, n);
+  note_kept(kept, 0);
   return n != 0;
 }
 
@@ -517,6 +529,7 @@ void* alloc_large(std::size_t size, std::size_t align, bool zeroed) {
     {
       PoolGuard guard(g_large_lock);
       s = guard ? g_spans.take(length) : Span{};
+      if (s.start != 0) note_kept(s.length, 0);  // the program's now
       if (s.start != 0 && !g_large.insert(s.start, new_block(s.length, length))) {
         os::unmap(reinterpret_cast<void*>(s.start), s.length);  // the registry is full
         s = Span{};
@@ -549,7 +562,7 @@ void* alloc_large(std::size_t size, std::size_t align, bool zeroed) {
 bool free_large(void* p) {
   const auto addr = reinterpret_cast<std::uintptr_t>(p);
   std::size_t length;
-  bool as_new;
+  bool as_new, held;
   {
     PoolGuard guard(g_large_lock);
     if (!guard) return true;  // ours, but the registry is mid-update: leaked (see TryGuard)
@@ -559,11 +572,12 @@ bool free_large(void* p) {
     block->freeing = true;
     length = block->length;
     as_new = block->advice_at == os::program_advice_count();
+    held = block->held[0] != 0;  // the quarantine gives it back
   }
   const bool keep = length <= SpanCache::kMaxSpan &&
                     (as_new ? os::reset_protection(p, length) : os::reset_for_reuse(p, length));
   Span unmap[SpanCache::kEntries + 1]{{addr, length}};
-  std::size_t n = 1;
+  std::size_t n = 1, kept_before = 0, kept_after = 0;
   {
     PoolGuard guard(g_large_lock);
     if (!guard) return true;  // a handler's free inside the registry: leaked, still marked
@@ -571,9 +585,12 @@ bool free_large(void* p) {
     if (!g_large.erase(addr, &gone))
       return true;  // a realloc racing this free took it (the program's bug)
     g_large_live -= length;
+    kept_before = g_spans.bytes() + (held ? length : 0);
     if (keep) n = g_spans.put(unmap[0], unmap);
+    kept_after = g_spans.bytes();
   }
   unmap_spans(unmap, n);
+  note_kept(kept_before, kept_after);
   return true;
 }
 
@@ -693,6 +710,7 @@ std::size_t hold_large(const void* p, const std::uintptr_t record[2]) {
   LargeBlock* block = g_large.find(reinterpret_cast<std::uintptr_t>(p));
   if (!block) return 0;
   std::memcpy(block->held, record, sizeof block->held);
+  note_kept(0, block->length);
   return block->length;
 }
 

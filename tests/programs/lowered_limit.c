@@ -1,12 +1,12 @@
 #define _GNU_SOURCE
 // Lowers its own address-space limit to 4 GiB (`soft`: the soft limit only; `both`: soft and
 // hard; `data`: the data limit's soft one instead), reads it back three ways, then uses it: 1 MiB
-// blocks, a thread and a 1 GiB mapping fit, a 6 GiB block and a 5 GiB mapping do not, as without
-// heapledger. Leaks three of the 1 MiB blocks
-// (3,145,728 bytes) from lost_blocks. A forked child reads the limit back too, and a program it
-// runs (exec) starts with it.
-// Under heapledger its reservations (2.9 TB of address space, 215 GiB of it writable) counted
-// against the limit: every malloc over 32 KiB failed, no thread started, the report was lost.
+// blocks, a thread and a 1 GiB mapping fit, a 6 GiB block and a 5 GiB mapping do not, and a
+// 3 GiB mapping fits after a 3 GiB block was freed, as without heapledger. Leaks three of the 1 MiB
+// blocks (3,145,728 bytes) from lost_blocks. A forked child reads the limit back too, and a program
+// it runs (exec) starts with it. Under heapledger its reservations (2.9 TB of address space, 215
+// GiB of it writable) counted against the limit: every malloc over 32 KiB failed, no thread
+// started, the report was lost.
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,6 +99,13 @@ int main(int argc, char** argv) {
   m = mmap(NULL, 5 * GiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   printf("5 GiB mapping: %s\n", m != MAP_FAILED ? "got it" : "refused");
   if (m != MAP_FAILED) munmap(m, 5 * GiB);
+  // A block it freed is its room again (heapledger's quarantine holds the freed mapping).
+  void* freed = malloc(3 * GiB);
+  printf("3 GiB block: %s\n", freed ? "got it" : "refused");
+  free(freed);
+  m = mmap(NULL, 3 * GiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  printf("3 GiB mapping after freeing it: %s\n", m != MAP_FAILED ? "got it" : "refused");
+  if (m != MAP_FAILED) munmap(m, 3 * GiB);
 
   // An exec that fails leaves the process as it was, also for its other threads meanwhile.
   char* const none[] = {"no-such-program", NULL};
