@@ -76,6 +76,7 @@ void* reallocate(void* p, std::size_t size) {
   if (old == 0) return errno = ENOMEM, nullptr;  // not ours: we cannot know its size
   const bool small = pool::small_class_of(p) >= 0;
   const bool in_place = small && size <= old && size >= old / 2;
+  AllocKind release_as = AllocKind::kMalloc;  // how the copy below frees the old block
   if (in_place || (!small && size > kMaxSmallSize)) {
     const bool tracked = tracker::active();
     Record taken;
@@ -92,14 +93,17 @@ void* reallocate(void* p, std::size_t size) {
       if (tracked) tracker::realloc_done(taken);
       return served(q, size, AllocKind::kMalloc);
     }
-    if (tracked) tracker::put_back(p, taken);
+    if (tracked) {
+      tracker::put_back(p, taken);
+      release_as = taken.kind();  // a mismatch was reported already, by take_for_realloc
+    }
     // The mapping could not be moved (it is split in parts the kernel keeps apart: advice or a
     // lock on some of its pages) or grown in place: copy, as for a small block.
   }
   void* q = allocate(size, AllocKind::kMalloc);
   if (q == nullptr) return nullptr;  // errno set; the old block is intact
   memcpy(q, p, old < size ? old : size);
-  deallocate(p, AllocKind::kMalloc);
+  deallocate(p, release_as);
   return q;
 }
 
@@ -140,8 +144,8 @@ void* pvalloc_impl(std::size_t size) {
 // malloc(100)) went unseen, the blocks they held reported lost (a user's trial).
 std::size_t usable_size_impl(const void* p) {
   if (!p) return 0;
-  if (tracker::active())
-    if (const std::size_t asked = tracker::recorded_size(p)) return asked;
+  std::size_t asked;  // 0 for a malloc(0), as memcheck answers
+  if (tracker::active() && tracker::recorded_size(p, &asked)) return asked;
   return pool::usable_size(p);
 }
 

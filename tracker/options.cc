@@ -114,24 +114,31 @@ void parse_options(const char* text, Options* out, OptionWarnings* warnings) {
 
 void anchor_paths(Options* o, const char* dir, OptionWarnings* warnings) {
   if (!dir || dir[0] != '/') return;
-  auto anchor = [&](const char* name, char* path) {
+  // In front of a report path the directory is spelled as the path option would spell it: a % in
+  // it doubled (else %p in it became the pid). The suppressions path is used as it is.
+  auto anchor = [&](const char* name, char* path, bool spelled) {
     if (!path[0] || path[0] == '/' || !std::strcmp(path, "stderr") || !std::strcmp(path, "none"))
       return;
-    const std::size_t dir_len = std::strlen(dir), len = std::strlen(path);
-    const std::size_t sep = dir[dir_len - 1] == '/' ? 0 : 1;  // the root ends in one already
-    if (dir_len + sep + len >= kMaxPath) {
+    char prefix[kMaxPath];
+    std::size_t n = 0;
+    for (const char* c = dir; *c && n + 2 < sizeof prefix; ++c) {
+      if (*c == '%' && spelled) prefix[n++] = '%';
+      prefix[n++] = *c;
+    }
+    if (prefix[n - 1] != '/') prefix[n++] = '/';  // the root ends in one already
+    const std::size_t len = std::strlen(path);
+    if (n + len >= kMaxPath) {
       warn(warnings,
            "%s path '%.150s' is too long to make absolute; it is taken from the directory at exit",
            name, path);
       return;
     }
-    std::memmove(path + dir_len + sep, path, len + 1);
-    std::memcpy(path, dir, dir_len);
-    if (sep) path[dir_len] = '/';
+    std::memmove(path + n, path, len + 1);
+    std::memcpy(path, prefix, n);
   };
-  anchor("log", o->log);
-  anchor("json", o->json);
-  anchor("suppressions", o->suppressions);
+  anchor("log", o->log, true);
+  anchor("json", o->json, true);
+  anchor("suppressions", o->suppressions, false);
 }
 
 std::size_t describe_options(char* buf, std::size_t size) {

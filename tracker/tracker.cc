@@ -816,9 +816,11 @@ bool is_live(const void* p) {
   return g_state.ledger.find(addr, nullptr);
 }
 
-std::size_t recorded_size(const void* p) {
+bool recorded_size(const void* p, std::size_t* size) {
   Record r;
-  return g_state.ledger.find(reinterpret_cast<std::uintptr_t>(p), &r) ? r.size() : 0;
+  if (!g_state.ledger.find(reinterpret_cast<std::uintptr_t>(p), &r)) return false;
+  *size = r.size();
+  return true;
 }
 
 void record_stderr(StreamIdentity* id) {

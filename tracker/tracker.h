@@ -64,8 +64,8 @@ void note_unload();
 
 // True if p is a live block in the ledger (realloc checks before touching a block).
 bool is_live(const void* p);
-// The size the program asked for the live block at p; 0 if the ledger has no record of it.
-std::size_t recorded_size(const void* p);
+// The size the program asked for the live block at p; false if the ledger has no record of it.
+bool recorded_size(const void* p, std::size_t* size);
 
 // What the tracker asks of the pools, passed in by the shim: whether an unknown pointer was ever a
 // block start, which block slot a pointer points into, whether the calling thread holds one of

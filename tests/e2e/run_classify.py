@@ -59,6 +59,9 @@ class Classify(hl.HeapledgerTest):
         self.assertKind(r, "lost_parent", "definite", 100, 1)
         self.assertKind(r, "lost_children", "indirect", 12 * 24, 12)
         self.assertEqual(entries(r, "lost_children", "definite"), [], hl.describe_leaks(r))
+        # A malloc(0) offered its whole class (16 bytes), none of which the scan reads.
+        res = hl.run_preloaded([self.program("usable_slack"), "zero"], "log=none")
+        self.assertEqual(res.stdout, "usable size of malloc(0): 0\n", res.describe())
 
     def test_memchecks_heuristics(self):
         # A C++ object held through a pointer to its second base class was "possibly lost" (memcheck:
@@ -645,12 +648,14 @@ class Classify(hl.HeapledgerTest):
                              ("free_new_site", "allocated with new, released with free"),
                              ("sized_delete_site", "sized delete with a different size"),
                              # a large block's realloc (a remap) was not checked at all
-                             ("realloc_new_site", "realloc of a block from operator new")):
+                             ("realloc_new_site", "realloc of a block from operator new"),
+                             # one split in parts is copied: reported once, not twice
+                             ("realloc_new_split_site", "realloc of a block from operator new")):
             [e] = errors_of(r, "mismatched_free", site)
             self.assertIsNotNone(e["alloc_stack"], site)
             self.assertEqual(e["detail"], detail, site)
-        self.assertEqual(r["summary"]["errors"], 12)
-        self.assertEqual(len(r["errors"]), 12)
+        self.assertEqual(r["summary"]["errors"], 13)
+        self.assertEqual(len(r["errors"]), 13)
         # The rejected frees left the heap alone and nothing the program freed properly leaked.
         self.assertEqual(r["summary"]["leaked_bytes"], 0, hl.describe_leaks(r))
 

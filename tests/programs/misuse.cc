@@ -12,6 +12,8 @@
 //   large_double_free_site: free() of a 1 MiB block already freed, after another 1 MiB block was
 //                      allocated (which must not have been given the freed block's address)
 //   realloc_new_site:  realloc() of a 100,000-byte `new[]` block to 200,000 bytes (a remap)
+//   realloc_new_split_site: the same of one split by madvise (not remapped: copied), reported
+//                      once (it was twice: by the realloc and by the copy's free)
 //   split_double_free_site: free() of a 100-byte block already freed, after a realloc that
 //                      could not remap a large block (split by madvise) and copied it, then
 //                      another 100-byte malloc (the freed block must still be held back)
@@ -34,6 +36,7 @@ __attribute__((noinline)) void free_new_site(int* p) { std::free(p); }
 __attribute__((noinline)) void sized_delete_site(void* p) { ::operator delete(p, 7); }
 __attribute__((noinline)) void large_double_free_site(void* p) { std::free(p); }
 __attribute__((noinline)) void* realloc_new_site(void* p) { return std::realloc(p, 200000); }
+__attribute__((noinline)) void* realloc_new_split_site(void* p) { return std::realloc(p, 400000); }
 __attribute__((noinline)) void split_double_free_site(void* p) { std::free(p); }
 __attribute__((noinline)) void huge_double_free_site(void* p) { std::free(p); }
 
@@ -94,6 +97,12 @@ int main(int argc, char**) {
   if (static_cast<unsigned char*>(other)[(1 << 20) - 1] != 2) std::printf("misuse: other block changed\n");
   std::free(other);
   std::free(realloc_new_site(new char[100000]));
+  {
+    auto* split = new char[200000];
+    madvise(reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(split) + 8192) & ~uintptr_t{4095}),
+            4096, MADV_DONTFORK);
+    std::free(realloc_new_split_site(split));
+  }
   double_free_after(split_realloc, split_double_free_site);
   double_free_after(huge_malloc, huge_double_free_site);
   std::printf("misuse: still running (%d)\n", argc);

@@ -137,6 +137,14 @@ TEST(Options, RelativePathsAreTakenFromTheStartingDirectory) {
   EXPECT_STREQ(none.log, "none");
   EXPECT_STREQ(none.json, "/x.json");  // the root has its slash already
 
+  // A % in the directory is doubled in front of a report path (%p there became the pid), not in
+  // front of the suppressions path (used as it is).
+  Options percent;
+  parse_options("json=r%p.json:suppressions=s.supp", &percent, &w);
+  anchor_paths(&percent, "/tmp/a%p%%b", &w);
+  EXPECT_STREQ(percent.json, "/tmp/a%%p%%%%b/r%p.json");
+  EXPECT_STREQ(percent.suppressions, "/tmp/a%p%%b/s.supp");
+
   // One that would not fit with the directory in front stays as it was, with a warning.
   Options longer;
   std::string name(kMaxPath - 4, 'a');
