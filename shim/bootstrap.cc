@@ -15,6 +15,8 @@
 // handlers to as its last argument.
 extern "C" int __register_atfork(void (*prepare)(), void (*parent)(), void (*child)(), void* dso_handle);
 
+extern "C" int __cxa_at_quick_exit(void (*fn)(), void* dso) noexcept;
+
 namespace heapledger::detail {
 
 void resolve_libc_exit();  // shim/exit_api.cc
@@ -55,7 +57,8 @@ __attribute__((constructor(101))) void library_start() {
   // library are dropped when its destructors run, and ours run before the exit report, which
   // other threads may fork during.
   __register_atfork(before_fork, after_fork_parent, after_fork_child, nullptr);
-  at_quick_exit(report_at_quick_exit);
+  // For no library (at_quick_exit would name ours: see collect.cc at_exit_for_good).
+  __cxa_at_quick_exit(report_at_quick_exit, nullptr);
 }
 
 // Runs from _dl_fini: after exit()'s atexit handlers and static destructors, before other

@@ -89,22 +89,21 @@ int call_execvp(const char* file, char* const argv[]) {
   return next(g_execvp, "execvp")(file, argv);
 }
 
-// execl, execle, execlp: how many arguments up to the null one, then (into an array the caller
-// made that long, plus one) the arguments themselves; the caller's va_list is left after them.
-std::size_t count_args(va_list* ap) {
+// execl, execle, execlp: their arguments up to the null one, as an array on the stack while
+// run(argv) runs; *ap is left after the null one (execle's environment follows it).
+template <class Run>
+int with_args(const char* first, va_list* ap, Run&& run) {
   va_list copy;
   va_copy(copy, *ap);
   std::size_t n = 1;
   while (va_arg(copy, char*)) ++n;
   va_end(copy);
-  return n;
-}
-char** take_args(char** argv, const char* first, std::size_t n, va_list* ap) {
+  auto** argv = static_cast<char**>(__builtin_alloca((n + 1) * sizeof(char*)));
   argv[0] = const_cast<char*>(first);
   for (std::size_t i = 1; i < n; ++i) argv[i] = va_arg(*ap, char*);
   (void)va_arg(*ap, char*);  // the null one
   argv[n] = nullptr;
-  return argv;
+  return run(argv);
 }
 
 }  // namespace
@@ -135,28 +134,23 @@ extern "C" HL_EXPORT int execveat(int dirfd, const char* path, char* const argv[
 extern "C" HL_EXPORT int execl(const char* path, const char* arg, ...) noexcept {
   va_list ap;
   va_start(ap, arg);
-  const std::size_t n = count_args(&ap);
-  char** argv =
-      take_args(static_cast<char**>(__builtin_alloca((n + 1) * sizeof(char*))), arg, n, &ap);
+  const int result =
+      with_args(arg, &ap, [&](char** argv) { return call_execve(path, argv, environ); });
   va_end(ap);
-  return call_execve(path, argv, environ);
+  return result;
 }
 extern "C" HL_EXPORT int execlp(const char* file, const char* arg, ...) noexcept {
   va_list ap;
   va_start(ap, arg);
-  const std::size_t n = count_args(&ap);
-  char** argv =
-      take_args(static_cast<char**>(__builtin_alloca((n + 1) * sizeof(char*))), arg, n, &ap);
+  const int result = with_args(arg, &ap, [&](char** argv) { return call_execvp(file, argv); });
   va_end(ap);
-  return call_execvp(file, argv);
+  return result;
 }
 extern "C" HL_EXPORT int execle(const char* path, const char* arg, ...) noexcept {
   va_list ap;
   va_start(ap, arg);
-  const std::size_t n = count_args(&ap);
-  char** argv =
-      take_args(static_cast<char**>(__builtin_alloca((n + 1) * sizeof(char*))), arg, n, &ap);
-  char* const* envp = va_arg(ap, char* const*);
+  const int result = with_args(
+      arg, &ap, [&](char** argv) { return call_execve(path, argv, va_arg(ap, char* const*)); });
   va_end(ap);
-  return call_execve(path, argv, envp);
+  return result;
 }

@@ -7,6 +7,7 @@
 // memory into its output (a user's trial). The pipe libunwind asks for is moved to descriptors
 // near the top of the range the process may open, out of the way of the ones programs use.
 // Every other caller gets pipe2 as libc gives it.
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <link.h>
@@ -32,14 +33,15 @@ bool from_unwinder(std::uintptr_t ra) {
          ra < g_unwinder_hi.load(std::memory_order_acquire);
 }
 
-int note_if_unwinder(dl_phdr_info* info, std::size_t, void*) {
-  const char* slash = info->dlpi_name ? std::strrchr(info->dlpi_name, '/') : nullptr;
-  if (!slash || std::strncmp(slash + 1, "libunwind.so", 12) != 0) return 0;
+// The executable segment holding *code (one of libunwind's functions).
+int note_if_unwinder(dl_phdr_info* info, std::size_t, void* code) {
+  const auto at = reinterpret_cast<std::uintptr_t>(code);
   for (int i = 0; i < info->dlpi_phnum; ++i) {
     const ElfW(Phdr)& ph = info->dlpi_phdr[i];
-    if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_X)) continue;
-    g_unwinder_hi.store(info->dlpi_addr + ph.p_vaddr + ph.p_memsz, std::memory_order_release);
-    g_unwinder_lo.store(info->dlpi_addr + ph.p_vaddr, std::memory_order_release);
+    const std::uintptr_t lo = info->dlpi_addr + ph.p_vaddr;
+    if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_X) || at - lo >= ph.p_memsz) continue;
+    g_unwinder_hi.store(lo + ph.p_memsz, std::memory_order_release);
+    g_unwinder_lo.store(lo, std::memory_order_release);
     return 1;
   }
   return 0;
@@ -77,7 +79,11 @@ int move_out_of_the_way(int fds[2]) {
 
 }  // namespace
 
-void find_unwinder() { dl_iterate_phdr(note_if_unwinder, nullptr); }
+// By one of its functions, looked up through the module that links it: the program may have
+// another libunwind loaded (LLVM's libunwind.so.1 took its place, a review's).
+void find_unwinder(void* module) {
+  if (void* code = dlsym(module, "_ULx86_64_init_local")) dl_iterate_phdr(note_if_unwinder, code);
+}
 
 }  // namespace heapledger::detail::fd_guard
 

@@ -3,9 +3,9 @@
 
 namespace heapledger::detail::fd_guard {
 
-// Finds libunwind's code among the loaded objects: its calls to pipe2 are told apart by their
-// return address. Called once the runtime module (which links libunwind) is loaded, before
-// libunwind starts.
-void find_unwinder();
+// Finds the code of the libunwind that `module` (a dlopen handle) links: its calls to pipe2 are
+// told apart by their return address. Called once the runtime module is loaded, before libunwind
+// starts; does nothing for a module without libunwind.
+void find_unwinder(void* module);
 
 }  // namespace heapledger::detail::fd_guard

@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "shim/errno_keeper.h"
 #include "shim/os.h"
 #include "shim/space_limit.h"
 #include "shim/spin_lock.h"
@@ -36,16 +37,6 @@ constinit std::atomic<std::uint64_t> g_program_advice{0};
 // Removes guard pages (MADV_GUARD_INSTALL, Linux 6.13), which reading or writing kills the
 // process over; not in Debian 12's headers.
 constexpr int kMadvGuardRemove = 103;
-
-// mmap/munmap may set errno even on success paths we ignore; the program must not notice.
-class ErrnoKeeper {
- public:
-  ErrnoKeeper() : saved_(errno) {}
-  ~ErrnoKeeper() { errno = saved_; }
-
- private:
-  int saved_;
-};
 
 void* checked(void* p) { return p == MAP_FAILED ? nullptr : p; }
 

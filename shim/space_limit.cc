@@ -8,12 +8,15 @@
 
 #include <errno.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 
+#include "shim/errno_keeper.h"
 #include "shim/spin_lock.h"
 
 namespace heapledger::detail::space_limit {
@@ -21,15 +24,6 @@ namespace {
 
 constexpr std::size_t kHardHeadroom = std::size_t{4} << 30;
 constexpr int kResources[2] = {RLIMIT_AS, RLIMIT_DATA};
-
-class ErrnoKeeper {
- public:
-  ErrnoKeeper() : saved_(errno) {}
-  ~ErrnoKeeper() { errno = saved_; }
-
- private:
-  int saved_;
-};
 
 struct Limit {
   bool lifted = false;  // the program set its own since start
@@ -49,6 +43,20 @@ long sys_prlimit(int k, const rlimit* set, rlimit* get) {
 }
 
 int index_of(int resource) { return resource == RLIMIT_AS ? 0 : resource == RLIMIT_DATA ? 1 : -1; }
+
+// The program's struct, read and written as the kernel would: a bad pointer fails with EFAULT
+// (it crashed heapledger, a review's), through process_vm_readv/writev on this process; where
+// those are not allowed (a seccomp filter), directly.
+bool copy_across(const void* from, void* to, bool to_program) {
+  iovec here{to_program ? const_cast<void*>(from) : to, sizeof(rlimit)};
+  iovec there{to_program ? to : const_cast<void*>(from), sizeof(rlimit)};
+  const long n = syscall(to_program ? SYS_process_vm_writev : SYS_process_vm_readv,
+                         syscall(SYS_getpid), &here, 1, &there, 1, 0);
+  if (n == static_cast<long>(sizeof(rlimit))) return true;
+  if (n < 0 && errno == EFAULT) return false;
+  std::memcpy(to, from, sizeof(rlimit));
+  return true;
+}
 
 rlim_t plus(rlim_t v, std::size_t by) {
   return v == RLIM_INFINITY || v >= RLIM_INFINITY - by ? RLIM_INFINITY : v + by;
@@ -98,7 +106,8 @@ int set(int resource, const rlimit* want_in, rlimit* old) {
   if (!guard)  // a signal handler's call, inside one of ours on this thread: as it is
     return sys_prlimit(k, want_in, old) == 0 ? 0 : errno;
   const bool setting = want_in != nullptr;
-  const rlimit want = setting ? *want_in : rlimit{};
+  rlimit want{};
+  if (setting && !copy_across(want_in, &want, false)) return EFAULT;
   Limit& l = g_limits[k];
   rlimit kernel;
   if (sys_prlimit(k, nullptr, &kernel) != 0) return errno;
@@ -124,7 +133,8 @@ int set(int resource, const rlimit* want_in, rlimit* old) {
     l.kernel = give;
     g_any_lifted.store(true, std::memory_order_release);
   }
-  if (old) *old = seen;
+  if (old && !copy_across(&seen, old, true))
+    return EFAULT;  // the new one is set, as the kernel does
   return 0;
 }
 

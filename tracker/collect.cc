@@ -10,6 +10,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -21,6 +22,9 @@
 #include "tracker/leak_scan.h"
 #include "tracker/state.h"
 #include "tracker/tracker.h"
+
+extern "C" int __cxa_atexit(void (*fn)(void*), void* arg, void* dso) noexcept;
+extern "C" int __cxa_at_quick_exit(void (*fn)(), void* dso) noexcept;
 
 namespace heapledger::detail::tracker {
 namespace {
@@ -340,19 +344,42 @@ std::uintptr_t exit_caller_sp(std::uintptr_t fallback, std::uintptr_t* regs, int
   return *n_regs > 0 ? sp : fallback;
 }
 
+// Exit handlers registered for no library: atexit() and at_quick_exit() register them for the
+// caller's, and the loader's __cxa_finalize for ours (right after our destructor) runs or drops
+// them then (quick_exit from a later destructor found none, and wrote no report: a review's).
+int at_exit_for_good(void (*fn)()) {
+  return __cxa_atexit([](void* f) { reinterpret_cast<void (*)()>(f)(); },
+                      reinterpret_cast<void*>(fn), nullptr);
+}
+
 // While the report waits for the libraries' destructors, one of them that aborts or crashes
 // would end the process without it (it was written before them until then). For those signals
 // whose action is the default (the process ends), a handler writes the report first, then puts
 // the default back and returns: abort() raises again, a fault faults again, and the process ends
 // as it would have. A program's own handler for them is left alone.
+// The signal then ends the process: leak_exitcode and error_exitcode do not replace it.
 constexpr int kFatalSignals[] = {SIGABRT, SIGSEGV, SIGBUS, SIGILL, SIGFPE};
 bool g_catching[std::size(kFatalSignals)] = {};
+std::atomic<bool> g_dying{false};
 
-void report_before_dying(int sig) {
+// Whether this process left its report for later (a child forked meanwhile inherits the mark:
+// it has a report of its own to write when it exits, and none to write for its parent).
+bool report_left_here() {
+  const std::uint64_t left = g_state.finish_left_by.load();
+  return left != 0 && left >> 32 == this_reporter() >> 32;
+}
+
+// A fault returns to the instruction, which faults again; abort() raises again; a signal that was
+// sent (raise, kill, pthread_kill, another process) is raised again here, or the process went on.
+void report_before_dying(int sig, siginfo_t* info, void*) {
   for (std::size_t i = 0; i < std::size(kFatalSignals); ++i)
     if (kFatalSignals[i] == sig) g_catching[i] = false;
   signal(sig, SIG_DFL);
-  finish();
+  if (report_left_here()) {
+    g_dying.store(true);
+    finish();
+  }
+  if (info->si_code <= 0) raise(sig);  // SA_NODEFER: delivered now, with the default action
 }
 
 void catch_fatal_signals() {
@@ -362,9 +389,9 @@ void catch_fatal_signals() {
         now.sa_handler != SIG_DFL)
       continue;
     struct sigaction catcher {};
-    catcher.sa_handler = report_before_dying;
+    catcher.sa_sigaction = report_before_dying;
     sigemptyset(&catcher.sa_mask);
-    catcher.sa_flags = SA_NODEFER;
+    catcher.sa_flags = SA_SIGINFO | SA_NODEFER | SA_RESTART;
     g_catching[i] = sigaction(kFatalSignals[i], &catcher, nullptr) == 0;
   }
 }
@@ -374,8 +401,8 @@ void stop_catching_fatal_signals() {
     if (!g_catching[i]) continue;
     g_catching[i] = false;
     struct sigaction now;
-    if (sigaction(kFatalSignals[i], nullptr, &now) == 0 && !(now.sa_flags & SA_SIGINFO) &&
-        now.sa_handler == report_before_dying)
+    if (sigaction(kFatalSignals[i], nullptr, &now) == 0 && (now.sa_flags & SA_SIGINFO) &&
+        now.sa_sigaction == report_before_dying)
       signal(kFatalSignals[i], SIG_DFL);
   }
 }
@@ -384,9 +411,11 @@ void stop_catching_fatal_signals() {
 
 // A thread that ends the process with _exit() while the report waits for the libraries'
 // destructors (one of those destructors, or a watchdog thread meanwhile) would lose it: it is
-// written now.
+// written now. Not by a child forked meanwhile, which inherited the wait (a child forked as the
+// process exits, then calling _exit at once, wrote a whole report of its own, and a test's
+// forking loop timed out).
 void before_immediate_exit() {
-  if (g_state.finish_left_by.load() != 0) finish();
+  if (report_left_here()) finish();
   wait_for_report();
 }
 
@@ -424,8 +453,8 @@ void finish() {
   settle_own_frees();
   std::uint64_t none = 0;
   if (!g_state.reporter.compare_exchange_strong(none, this_reporter())) return wait_for_report();
-  std::atexit(wait_for_report);
-  at_quick_exit(wait_for_report);
+  at_exit_for_good(wait_for_report);
+  __cxa_at_quick_exit(wait_for_report, nullptr);
   write_exit_report();
   g_state.reported.store(true, std::memory_order_release);
 }
@@ -439,7 +468,7 @@ void finish() {
 void finish_after_destructors() {
   if (!g_state.recording.load()) return;
   g_state.finish_left_by.store(this_reporter());
-  if (std::atexit([] { finish(); }) != 0) return finish();
+  if (at_exit_for_good([] { finish(); }) != 0) return finish();
   catch_fatal_signals();
 }
 
@@ -463,7 +492,7 @@ void write_exit_report() {
   caller.stack_top = exit_caller_sp(reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0)),
                                     caller.regs, &caller.n_regs);
   on_report_stack([](void* p) { scan_and_report(static_cast<ExitCaller*>(p)); }, &caller);
-  if (caller.exit_code != 0) {
+  if (caller.exit_code != 0 && !g_dying.load()) {
     std::fflush(nullptr);
     _exit(caller.exit_code);
   }

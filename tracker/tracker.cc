@@ -357,7 +357,7 @@ void* load_module(const char* file, const char* entry_name) {
     std::fprintf(stderr, "heapledger: cannot load %s: %s\n", path, dlerror());
     return nullptr;
   }
-  fd_guard::find_unwinder();  // before the entry point starts libunwind (and its pipe)
+  fd_guard::find_unwinder(handle);  // before the entry point starts libunwind (and its pipe)
   auto entry = reinterpret_cast<void* (*)()>(dlsym(handle, entry_name));
   void* api = entry ? entry() : nullptr;
   if (!api || *static_cast<const int*>(api) != kRuntimeAbiVersion) {

@@ -791,11 +791,27 @@ class Classify(hl.HeapledgerTest):
         self.assertKind(r, "lib_kept_site", "definite", 4444, 1)
         # A destructor that aborts or crashes, or a watchdog thread ending the process while the
         # destructors run: the report was written before them, and must still be.
-        for env, status in (({"DTOR_ABORT": "1"}, -signal.SIGABRT), ({"DTOR_CRASH": "1"}, -signal.SIGSEGV),
-                            ({"DTOR_SLOW": "1", "WATCHDOG": "1"}, 0)):
-            plain, _, r = self.traced("dtor_order", extra_env=env)
+        # The signal still ends the process: leak_exitcode does not replace it.
+        # A signal sent (raise) has to be raised again; quick_exit found its handler dropped with
+        # our library's destructors; a vfork child's _exit wrote the report in its parent's place.
+        for env, status, options in (({"DTOR_ABORT": "1"}, -signal.SIGABRT, "leak_exitcode=9"),
+                                     ({"DTOR_CRASH": "1"}, -signal.SIGSEGV, "leak_exitcode=9"),
+                                     ({"DTOR_RAISE": "1"}, -signal.SIGSEGV, "leak_exitcode=9"),
+                                     ({"DTOR_QUICK": "1"}, 6, ""),
+                                     ({"DTOR_VFORK": "1"}, 0, ""),
+                                     ({"DTOR_SLOW": "1", "WATCHDOG": "1"}, 0, "")):
+            plain, _, r = self.traced("dtor_order", options=options, extra_env=env)
             self.assertEqual(plain.returncode, status, (env, plain.describe()))
             self.assertKind(r, "lib_kept_site", "definite", 4444, 1)
+        # A child forked by a destructor meanwhile writes no report of its parent's (it wrote a
+        # whole one of its own when it called _exit: in a child of a process with threads, that
+        # can hang).
+        reports = self.path("forked")
+        os.makedirs(reports)
+        res = hl.run_preloaded([self.program("dtor_order")], f"json={reports}/%p.json:log=none",
+                               extra_env={"DTOR_FORK": "1"}, timeout=60)
+        self.assertEqual(res.returncode, 0, res.describe())
+        self.assertEqual(os.listdir(reports), [f"{res.pid}.json"])
 
     def test_relative_paths_are_taken_from_the_starting_directory(self):
         # The program changes directory before it exits: `json=r.json` was written to /r.json, the

@@ -5,8 +5,13 @@
 // reported). Without heapledger glibc aborts on that double free: the test runs it tracked only.
 // With DTOR_EXIT set, the destructor ends the process with _exit(5) when it is done; with
 // DTOR_ABORT, abort(); with DTOR_CRASH, a write through a null pointer; with DTOR_SLOW, it takes
-// 300 ms (dtor_order's WATCHDOG thread ends the process meanwhile).
+// 300 ms (dtor_order's WATCHDOG thread ends the process meanwhile); with DTOR_FORK, it forks a
+// child that allocates, frees and ends with _exit(0), and waits for it; with DTOR_VFORK, a vfork
+// child fails to exec and ends with _exit(127); with DTOR_RAISE, raise(SIGSEGV); with
+// DTOR_QUICK, quick_exit(6).
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 void* volatile g_lib_kept;
@@ -32,4 +37,22 @@ __attribute__((destructor)) static void lib_end(void) {
   if (getenv("DTOR_ABORT")) abort();
   if (getenv("DTOR_CRASH")) *(volatile int*)g_lib_kept = 1; /* null by now */
   if (getenv("DTOR_SLOW")) usleep(300 * 1000);
+  if (getenv("DTOR_RAISE")) raise(SIGSEGV);
+  if (getenv("DTOR_QUICK")) quick_exit(6);
+  if (getenv("DTOR_VFORK")) {
+    pid_t child = vfork();
+    if (child == 0) {
+      execlp("no-such-program-here", "no-such-program-here", (char*)NULL);
+      _exit(127);
+    }
+    if (child > 0) waitpid(child, NULL, 0);
+  }
+  if (getenv("DTOR_FORK")) {
+    pid_t child = fork();
+    if (child == 0) {
+      free(malloc(64));
+      _exit(0);
+    }
+    if (child > 0) waitpid(child, NULL, 0);
+  }
 }

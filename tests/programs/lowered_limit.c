@@ -7,6 +7,7 @@
 // it runs (exec) starts with it. Under heapledger its reservations (2.9 TB of address space, 215
 // GiB of it writable) counted against the limit: every malloc over 32 KiB failed, no thread
 // started, the report was lost.
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +66,12 @@ int main(int argc, char** argv) {
   // leaves the old value's struct as it was.
   struct rlimit over = {8 * GiB, 4 * GiB};
   printf("soft above hard: %s\n", setrlimit(resource, &over) == 0 ? "accepted" : "refused");
+  errno = 0;
+  printf("getrlimit into a bad pointer: %s\n",
+         getrlimit(resource, (struct rlimit*)16) == 0 ? "ok" : strerror(errno));
+  errno = 0;
+  printf("setrlimit from a bad pointer: %s\n",
+         setrlimit(resource, (struct rlimit*)16) == 0 ? "ok" : strerror(errno));
   struct rlimit untouched = {111, 222};
   prlimit(0, resource, &over, &untouched);
   printf("refused prlimit, old value: %lu/%lu\n", (unsigned long)untouched.rlim_cur,
