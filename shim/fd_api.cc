@@ -17,7 +17,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <cstring>
 
 #include "shim/config.h"
 #include "shim/fd_guard.h"
