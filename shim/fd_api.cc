@@ -59,7 +59,9 @@ long sys_fcntl(int fd, int cmd, long arg) { return syscall(SYS_fcntl, fd, cmd, a
 
 // Moves both ends to descriptors from out_of_the_way() up; if that cannot be done, no pipe at
 // all (libunwind then takes every address it checks as unreadable, and stops the stack there):
-// better than one on the program's descriptors.
+// better than one on the program's descriptors. Its array then holds -1s: libunwind ignores the
+// failure, and kept the numbers just closed as its pipe (under `ulimit -n 16` it read the
+// program's file 3 and wrote into its file 4, a user's trial).
 int move_out_of_the_way(int fds[2]) {
   const int base = out_of_the_way();
   const long read_end = base > 0 ? sys_fcntl(fds[0], F_DUPFD_CLOEXEC, base) : -1;
@@ -68,6 +70,7 @@ int move_out_of_the_way(int fds[2]) {
   syscall(SYS_close, fds[1]);
   if (write_end < 0) {
     if (read_end >= 0) syscall(SYS_close, read_end);
+    fds[0] = fds[1] = -1;
     errno = EMFILE;
     return -1;
   }

@@ -190,6 +190,14 @@ class E2E(hl.HeapledgerTest):
                              (options, res.describe()))
             with open(sink, "rb") as f:
                 self.assertEqual(f.read(), b"OUT\n", options)
+        # Under a descriptor limit too low to move the pipe out of the way, libunwind gets none:
+        # it kept the numbers it was refused (the program's 3 and 4) as its pipe.
+        sink = self.path("out-low.txt")
+        res = hl.run(["sh", "-c", 'ulimit -n 16 && exec "$0" clobber "$1" "$2"', self.program("fd_numbers"),
+                      source, sink], env=hl.preload_env("log=none"))
+        self.assertEqual((res.returncode, res.stdout), (0, "descriptors 3 4, read 7, wrote 4\n"), res.describe())
+        with open(sink, "rb") as f:
+            self.assertEqual(f.read(), b"OUT\n")
         closed = ["sh", "-c", "exec /bin/echo hi >&-"]
         plain = hl.run_plain(closed)
         res = hl.run(closed, env=hl.preload_env("log=none"))
