@@ -357,8 +357,13 @@ int at_exit_for_good(void (*fn)()) {
 // whose action is the default (the process ends), a handler writes the report first, then puts
 // the default back and returns: abort() raises again, a fault faults again, and the process ends
 // as it would have. A program's own handler for them is left alone.
-// The signal then ends the process: leak_exitcode and error_exitcode do not replace it.
-constexpr int kFatalSignals[] = {SIGABRT, SIGSEGV, SIGBUS, SIGILL, SIGFPE};
+// The signal then ends the process: leak_exitcode and error_exitcode do not replace it. The
+// handlers stay while the report is written: other threads run on meanwhile (except during the
+// scan), and one that crashes then waits for the report before it ends the process (a detached
+// thread tripping over what the destructors took down lost the report, a user's trial). Also the
+// signals that end a process by default when sent (SIGTERM from a watchdog, Ctrl-C).
+constexpr int kFatalSignals[] = {SIGABRT, SIGSEGV, SIGBUS, SIGILL, SIGFPE,
+                                 SIGTERM, SIGINT,  SIGHUP, SIGQUIT};
 bool g_catching[std::size(kFatalSignals)] = {};
 std::atomic<bool> g_dying{false};
 
@@ -375,9 +380,12 @@ void report_before_dying(int sig, siginfo_t* info, void*) {
   for (std::size_t i = 0; i < std::size(kFatalSignals); ++i)
     if (kFatalSignals[i] == sig) g_catching[i] = false;
   signal(sig, SIG_DFL);
-  if (report_left_here()) {
+  const std::uint64_t reporter = g_state.reporter.load();
+  const bool being_written =
+      reporter != 0 && reporter >> 32 == this_reporter() >> 32 && !g_state.reported.load();
+  if (report_left_here() || being_written) {
     g_dying.store(true);
-    finish();
+    finish();  // writes it, or waits while another thread does
   }
   if (info->si_code <= 0) raise(sig);  // SA_NODEFER: delivered now, with the default action
 }
@@ -448,7 +456,7 @@ void before_exit() {
 }
 
 void finish() {
-  if (g_state.finish_left_by.exchange(0) != 0) stop_catching_fatal_signals();
+  g_state.finish_left_by.store(0);
   if (!g_state.recording.load()) return;
   settle_own_frees();
   std::uint64_t none = 0;
@@ -457,6 +465,7 @@ void finish() {
   __cxa_at_quick_exit(wait_for_report, nullptr);
   write_exit_report();
   g_state.reported.store(true, std::memory_order_release);
+  stop_catching_fatal_signals();  // from here on, a crash ends the process as it would have
 }
 
 // Our destructor runs in _dl_fini before those of the program's libraries (the loader finalizes

@@ -803,6 +803,14 @@ class Classify(hl.HeapledgerTest):
             plain, _, r = self.traced("dtor_order", options=options, extra_env=env)
             self.assertEqual(plain.returncode, status, (env, plain.describe()))
             self.assertKind(r, "lib_kept_site", "definite", 4444, 1)
+        # A thread that aborts once the destructors are done, while the report is written (other
+        # threads run on then, except during the scan): it waits for the report, then the abort
+        # ends the process. Plain, the process is usually gone before the thread gets to it.
+        late = self.path("late.json")
+        res = hl.run_preloaded([self.program("dtor_order")], f"json={late}:log=none",
+                               extra_env={"LATE_ABORT": "1"}, timeout=60)
+        self.assertIn(res.returncode, (0, -signal.SIGABRT), res.describe())
+        self.assertKind(hl.load_report(late), "lib_kept_site", "definite", 4444, 1)
         # A child forked by a destructor meanwhile writes no report of its parent's (it wrote a
         # whole one of its own when it called _exit: in a child of a process with threads, that
         # can hang).

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 void* volatile g_lib_kept;
+volatile int g_lib_ended;  // set when the destructor is done (dtor_order's LATE_ABORT)
 void* volatile g_lib_twice;
 
 __attribute__((noinline)) void* lib_kept_site(void) { return malloc(4444); }
@@ -47,6 +48,7 @@ __attribute__((destructor)) static void lib_end(void) {
     }
     if (child > 0) waitpid(child, NULL, 0);
   }
+  g_lib_ended = 1;
   if (getenv("DTOR_FORK")) {
     pid_t child = fork();
     if (child == 0) {
