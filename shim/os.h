@@ -64,8 +64,8 @@ std::size_t address_space_left();
 // it costs memory, and counts against ulimit -d and the commit limit, only as far as it is used.
 // Remembered like map_internal; never backed by huge pages (a page in use would cost 2 MiB).
 void* reserve_internal(std::size_t bytes);
-// commit() for part of a reserve_internal() range: counted as heapledger's own writable memory
-// (space_limit.h) until the range is unmapped.
+// commit() for part of a reserve_internal() range, counted as heapledger's own writable memory
+// (space_limit.h) for good: for ranges never unmapped (the pools' bitmaps). Takes no lock.
 bool commit_internal(void* p, std::size_t bytes);
 // Runs fn(arg) on a stack of its own of `bytes` (an internal mapping, so the leak scan skips it,
 // with a guard page at its low end), then comes back to this one. For work that needs more

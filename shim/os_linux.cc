@@ -214,20 +214,15 @@ void unmap_internal(void* p, std::size_t bytes) {
   space_limit::shrink(bytes, data);
 }
 
+// No lock: the pools commit their bitmaps while carving blocks, also in a signal handler that
+// interrupted this thread inside the registry (waiting for its lock there hung two threads, each
+// in such a handler). So the registry does not learn of it, and an unmap_internal() of the range
+// would not give it back: the pools' bitmaps live as long as the process.
 bool commit_internal(void* p, std::size_t bytes) {
-  const auto at = reinterpret_cast<std::uintptr_t>(p);
   space_limit::grow(0, bytes);
-  if (!commit(p, bytes)) {
-    space_limit::shrink(0, bytes);
-    return false;
-  }
-  SpinGuard guard(g_internal_lock);
-  for (std::size_t i = 0; i < g_internal_count; ++i)
-    if (at - reinterpret_cast<std::uintptr_t>(g_internal[i].start) < g_internal[i].bytes) {
-      g_internal_data[i] += bytes;
-      break;
-    }
-  return true;
+  if (commit(p, bytes)) return true;
+  space_limit::shrink(0, bytes);
+  return false;
 }
 
 std::uint64_t program_advice_count() { return g_program_advice.load(std::memory_order_acquire); }
