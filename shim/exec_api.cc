@@ -80,10 +80,6 @@ int call_execve(const char* path, char* const argv[], char* const envp[]) {
   ProgramLimit limit;
   return next(g_execve, "execve")(path, argv, envp);
 }
-int call_execvpe(const char* file, char* const argv[], char* const envp[]) {
-  ProgramLimit limit;
-  return next(g_execvpe, "execvpe")(file, argv, envp);
-}
 int call_execvp(const char* file, char* const argv[]) {
   ProgramLimit limit;
   return next(g_execvp, "execvp")(file, argv);
@@ -120,7 +116,8 @@ extern "C" HL_EXPORT int execvp(const char* file, char* const argv[]) noexcept {
 }
 extern "C" HL_EXPORT int execvpe(const char* file, char* const argv[],
                                  char* const envp[]) noexcept {
-  return call_execvpe(file, argv, envp);
+  ProgramLimit limit;
+  return next(g_execvpe, "execvpe")(file, argv, envp);
 }
 extern "C" HL_EXPORT int fexecve(int fd, char* const argv[], char* const envp[]) noexcept {
   ProgramLimit limit;

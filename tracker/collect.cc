@@ -2,12 +2,11 @@
 // takes the counters, peak snapshot, errors and timeline, all as plain arrays in memory mapped
 // here. The reporter module builds the report model from them, symbolizes and writes it. Nothing
 // here uses the C++ library, so libheapledger.so does not load it into C programs.
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <signal.h>
 
 #include <algorithm>
 #include <atomic>
@@ -353,15 +352,14 @@ int at_exit_for_good(void (*fn)()) {
 }
 
 // While the report waits for the libraries' destructors, one of them that aborts or crashes
-// would end the process without it (it was written before them until then). For those signals
-// whose action is the default (the process ends), a handler writes the report first, then puts
-// the default back and returns: abort() raises again, a fault faults again, and the process ends
-// as it would have. A program's own handler for them is left alone.
-// The signal then ends the process: leak_exitcode and error_exitcode do not replace it. The
-// handlers stay while the report is written: other threads run on meanwhile (except during the
-// scan), and one that crashes then waits for the report before it ends the process (a detached
-// thread tripping over what the destructors took down lost the report, a user's trial). Also the
-// signals that end a process by default when sent (SIGTERM from a watchdog, Ctrl-C).
+// would end the process without it (it was written before them until then). For the signals
+// whose default action ends the process (faults, abort, and SIGTERM from a watchdog or Ctrl-C
+// when sent), and only where that default is in force (a program's own handler is left alone),
+// a handler writes the report first, then lets the signal end the process as it would have:
+// leak_exitcode and error_exitcode do not replace it. The handlers stay while the report is
+// written: other threads run on meanwhile (except during the scan), and one that crashes then
+// waits for the report before it ends the process (a detached thread tripping over what the
+// destructors took down lost the report, a user's trial).
 constexpr int kFatalSignals[] = {SIGABRT, SIGSEGV, SIGBUS, SIGILL, SIGFPE,
                                  SIGTERM, SIGINT,  SIGHUP, SIGQUIT};
 bool g_catching[std::size(kFatalSignals)] = {};
