@@ -279,6 +279,19 @@ std::uint64_t this_reporter() {
 // handler, say) would end instead of exiting as it called for.
 void sleep_a_tick(const timespec* tick) { syscall(SYS_nanosleep, tick, nullptr); }
 
+// A thread that called _exit() and wrote the report first (before_immediate_exit) ends the
+// process right after it: a thread that waited for that report must not run on meanwhile (the
+// main thread, done with the destructors, flushed stdout the program's _exit would have
+// dropped). It sleeps until the process ends.
+void hold_if_ending() {
+  const std::uint64_t ending = g_state.ending_now.load();
+  if (ending == 0 || ending == this_reporter() || ending >> 32 != this_reporter() >> 32) return;
+  for (;;) {
+    timespec tick{1, 0};
+    sleep_a_tick(&tick);
+  }
+}
+
 void wait_for_report() {
   // Not begun (a child forked after it began has none in progress), begun by this thread, or by
   // another process (a child made without the fork handlers, by a raw clone).
@@ -289,7 +302,7 @@ void wait_for_report() {
   constexpr int kIdleLimitMs = 2000, kTotalLimitMs = 120'000;
   std::uint64_t seen = g_state.report_progress.load(std::memory_order_relaxed);
   for (int idle = 0, total = 0; idle < kIdleLimitMs && total < kTotalLimitMs; ++idle, ++total) {
-    if (g_state.reported.load(std::memory_order_acquire)) return;
+    if (g_state.reported.load(std::memory_order_acquire)) return hold_if_ending();
     if (const std::uint64_t now = g_state.report_progress.load(std::memory_order_relaxed); now != seen)
       seen = now, idle = 0;
     timespec tick{0, 1'000'000};
@@ -421,7 +434,10 @@ void stop_catching_fatal_signals() {
 // process exits, then calling _exit at once, wrote a whole report of its own, and a test's
 // forking loop timed out).
 void before_immediate_exit() {
-  if (report_left_here()) finish();
+  if (report_left_here()) {
+    g_state.ending_now.store(this_reporter());
+    finish();
+  }
   wait_for_report();
 }
 

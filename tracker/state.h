@@ -151,6 +151,8 @@ struct State {
   std::atomic<std::uint64_t> exiting{0};
   // The thread that left the report for an exit handler (finish_after_destructors), until it runs.
   std::atomic<std::uint64_t> finish_left_by{0};
+  // The thread that writes that report on its way out through _exit() (same encoding).
+  std::atomic<std::uint64_t> ending_now{0};
   std::atomic<bool> reported{false};
   std::atomic<std::uint64_t> report_progress{0};
 };
