@@ -7,6 +7,7 @@
 
 #include "shim/alloc.h"
 #include "shim/os.h"
+#include "shim/system_heap.h"
 
 using namespace heapledger::detail;
 
@@ -77,7 +78,8 @@ void* reallocate(void* p, std::size_t size) {
   const bool small = pool::small_class_of(p) >= 0;
   const bool in_place = small && size <= old && size >= old / 2;
   AllocKind release_as = AllocKind::kMalloc;  // how the copy below frees the old block
-  if (in_place || (!small && size > kMaxSmallSize)) {
+  // Not small: a mapping (remapped), or the C library's block where it serves (system_heap.h).
+  if (in_place || (!small && (size > kMaxSmallSize || system_heap::on()))) {
     const bool tracked = tracker::active();
     Record taken;
     if (tracked && !tracker::take_for_realloc(p, &taken))

@@ -13,6 +13,7 @@
 #include "shim/space_limit.h"
 #include "shim/span_cache.h"
 #include "shim/spin_lock.h"
+#include "shim/system_heap.h"
 
 namespace heapledger::detail::pool {
 
@@ -29,7 +30,9 @@ constexpr std::uint32_t kActive = 1;
 constexpr std::uint32_t kUncached = 2;
 
 constexpr unsigned kMaxShift = 36;  // 64 GiB of address space per class
-constexpr unsigned kMinShift = 26;  // 64 MiB per class, if address space is limited (ulimit -v)
+// 4 MiB per class (160 MiB in all), if address space is limited (ulimit -v); less would leave the
+// larger classes, whose first block may lie up to 2 MiB in (class_offset), a handful of blocks.
+constexpr unsigned kMinShift = 22;
 constexpr std::size_t kCommitStep = 1 << 20;
 
 // Per-class shared state. Threads hand blocks over as arrays of addresses; the free blocks kept
@@ -60,6 +63,7 @@ constinit Central g_central[kNumClasses]{};
 
 SpinLock g_init_lock;
 std::atomic<bool> g_ready{false};
+std::atomic<bool> g_no_region{false};  // reserve_region() failed: not tried again
 pthread_key_t g_thread_key;
 
 struct LargeBlock {
@@ -213,17 +217,17 @@ std::size_t bitmap_bytes(unsigned shift) {
 }
 
 // The largest region that fits, but under an address-space limit (ulimit -v) only one that leaves
-// the program half of what is left, down to the smallest: without that, just above each halving
-// step the pools took nearly all of it (python3 could not start a thread under ulimit -v 5300000,
-// where the 5 GiB step fitted with 0.1 GB to spare).
+// the program half of what is left: without that, just above each halving step the pools took
+// nearly all of it (python3 could not start a thread under ulimit -v 5300000, where the 5 GiB step
+// fitted with 0.1 GB to spare). Where not even the smallest does, there are no pools (see
+// system_heap.h): their 2.5 GiB floor took the rest, and the program's first mallocs failed.
 bool reserve_region() {
   std::size_t left = os::address_space_left();
   if (left == os::kSpaceUnknown) left = SIZE_MAX;  // no telling: as before, the largest that fits
   for (unsigned shift = kMaxShift; shift >= kMinShift; --shift) {
     std::size_t size = std::size_t{kNumClasses} << shift;
     std::size_t align = std::size_t{1} << 16;
-    if (shift > kMinShift && left != SIZE_MAX && size + align + bitmap_bytes(shift) > left / 2)
-      continue;
+    if (left != SIZE_MAX && size + align + bitmap_bytes(shift) > left / 2) continue;
     auto* raw = static_cast<char*>(os::reserve(size + align));
     if (!raw) continue;
     auto* bitmaps = static_cast<char*>(os::reserve_internal(bitmap_bytes(shift)));
@@ -253,12 +257,19 @@ bool reserve_region() {
 }
 
 // Reserving address space and creating the thread key allocate nothing, so the pools are ready
-// the first time any entry point is called, before constructors and before dlsym works.
+// the first time any entry point is called, before constructors and before dlsym works. The
+// choice is made once: with no region, the C library's allocator serves for good from the
+// library's constructor on (ready()), and mappings of their own until then (alloc_small_slow).
 HL_COLD bool ensure_ready() {
   if (g_ready.load(std::memory_order_acquire)) return true;
+  if (g_no_region.load(std::memory_order_acquire)) return false;
   SpinGuard guard(g_init_lock);
   if (g_ready.load(std::memory_order_relaxed)) return true;
-  if (!reserve_region()) return false;
+  if (g_no_region.load(std::memory_order_relaxed)) return false;
+  if (!reserve_region()) {
+    g_no_region.store(true, std::memory_order_release);
+    return false;
+  }
   pthread_key_create(&g_thread_key, thread_exit);
   g_ready.store(true, std::memory_order_release);
   return true;
@@ -425,23 +436,37 @@ void cache_or_return(unsigned cls, void* const* blocks, std::uint32_t n) {
 // dividing cls's size), and past the last class from a mapping of their own. Giving none means
 // a signal handler interrupted this thread inside them (refilling or flushing that class, say),
 // or another thread's handler holds them while waiting for one this thread holds; or the class's
-// address space (64 GiB) is used up. Failing there ended the program when the allocation was
-// glibc's own (the dynamic TLS of a thread's first handler: "cannot allocate memory for
-// thread-local data: ABORT").
+// address space (64 GiB, as little as 4 MiB under ulimit -v) is used up. Failing there ended the
+// program when the allocation was glibc's own (the dynamic TLS of a thread's first handler:
+// "cannot allocate memory for thread-local data: ABORT"). Untracked, where the C library's
+// allocator has been started for the purpose (spill_to_system), it serves instead of the larger
+// classes: a 16-byte block in a larger class's slot wastes the rest of it.
 void* alloc_small_slow(unsigned cls) {
-  if (HL_UNLIKELY(!ensure_ready())) return nullptr;
-  if (tl_cache.state == kUnregistered) register_thread();
   const std::uint32_t align = kClassSize[cls] & (~kClassSize[cls] + 1);
+  // No region: the C library's allocator serves (alloc_large), or a mapping while it is found.
+  if (HL_UNLIKELY(!ensure_ready())) return alloc_large(kClassSize[cls], align);
+  if (tl_cache.state == kUnregistered) register_thread();
   void* got[64];
-  for (unsigned from = cls; from < kNumClasses; ++from) {
+  const unsigned last = system_heap::on() ? cls : kNumClasses - 1;
+  for (unsigned from = cls; from <= last; ++from) {
     if (kClassSize[from] % align != 0) continue;
     if (const std::uint32_t n = take_blocks(from, got)) {
       cache_or_return(from, got, n - 1);
       return got[n - 1];
     }
   }
+  // A mapping per block costs a page each, and counts against the system's limit on mappings.
+  if (system_heap::on()) return system_heap::alloc(kClassSize[cls], align, false);
   return alloc_large(kClassSize[cls], align);
 }
+
+bool ready() {
+  if (ensure_ready()) return true;
+  system_heap::start();
+  return false;
+}
+
+void spill_to_system() { system_heap::start(); }
 
 void free_small_slow(void* p, unsigned cls) {
   if (tl_cache.state == kUnregistered) register_thread();
@@ -522,6 +547,8 @@ void clear_reused_large() { g_clear_reused.store(true, std::memory_order_relaxed
 // (calloc's) is always a new mapping: already zero, and its pages cost nothing until written.
 void* alloc_large(std::size_t size, std::size_t align, bool zeroed) {
   if (size > kMaxRequest) return nullptr;
+  if (HL_UNLIKELY(g_no_region.load(std::memory_order_relaxed)) && system_heap::on())
+    return system_heap::alloc(size, align, zeroed);
   std::size_t length = page_round(size);
   if (length == 0) length = os::kPageSize;
   if (!zeroed && align <= os::kPageSize) {
@@ -555,25 +582,36 @@ void* alloc_large(std::size_t size, std::size_t align, bool zeroed) {
   return p;
 }
 
+namespace {
+// Not a block of the pools: the C library's, where it serves (see system_heap.h), freed outside
+// the registry's lock (its free may call into this library: madvise); else not ours (false).
+bool free_foreign(void* p) {
+  if (!system_heap::served()) return false;
+  system_heap::release(p);
+  return true;
+}
+}  // namespace
+
 // A freed mapping goes to the cache as the program got it, whatever it made of its pages (a
 // guard page at its end, say: see os::reset_for_reuse), or else back to the OS. The block stays
 // in the registry, marked, while its pages are reset (system calls, outside the lock): a thread
 // the exit scan stops in between leaves it where the scan finds it, and skips.
 bool free_large(void* p) {
   const auto addr = reinterpret_cast<std::uintptr_t>(p);
-  std::size_t length;
-  bool as_new, held;
+  std::size_t length = 0;  // stays 0 if the registry has no such block
+  bool as_new = false, held = false;
   {
     PoolGuard guard(g_large_lock);
     if (!guard) return true;  // ours, but the registry is mid-update: leaked (see TryGuard)
-    LargeBlock* block = g_large.find(addr);
-    if (!block) return false;
-    if (block->freeing) return true;  // a second free racing the first (track=0): nothing to do
-    block->freeing = true;
-    length = block->length;
-    as_new = block->advice_at == os::program_advice_count();
-    held = block->held[0] != 0;  // the quarantine gives it back
+    if (LargeBlock* block = g_large.find(addr)) {
+      if (block->freeing) return true;  // a second free racing the first (track=0): nothing to do
+      block->freeing = true;
+      length = block->length;
+      as_new = block->advice_at == os::program_advice_count();
+      held = block->held[0] != 0;  // the quarantine gives it back
+    }
   }
+  if (length == 0) return free_foreign(p);
   const bool keep = length <= SpanCache::kMaxSpan &&
                     (as_new ? os::reset_protection(p, length) : os::reset_for_reuse(p, length));
   Span unmap[SpanCache::kEntries + 1]{{addr, length}};
@@ -595,10 +633,13 @@ bool free_large(void* p) {
 }
 
 std::size_t large_usable_size(const void* p) {
-  PoolGuard guard(g_large_lock);
-  if (!guard) return 0;
-  LargeBlock* block = g_large.find(reinterpret_cast<std::uintptr_t>(p));
-  return block ? block->asked : 0;  // not the mapping: one taken from the cache can be 8x that
+  {
+    PoolGuard guard(g_large_lock);
+    if (!guard) return 0;
+    // Not the mapping: one taken from the cache can be 8x that.
+    if (LargeBlock* block = g_large.find(reinterpret_cast<std::uintptr_t>(p))) return block->asked;
+  }
+  return system_heap::served() ? system_heap::usable_size(const_cast<void*>(p)) : 0;
 }
 
 // A block grows in place while its mapping has room (one from the cache may have more than was
@@ -613,14 +654,17 @@ void* realloc_large(void* p, std::size_t size, bool* no_room) {
   std::size_t length = page_round(size);
   if (size > kMaxRequest || length == 0) return nullptr;
   LargeBlock old;
+  bool found = false;
   {
     PoolGuard guard(g_large_lock);
-    if (!guard || !g_large.erase(reinterpret_cast<std::uintptr_t>(p), &old)) return nullptr;
-    if (old.freeing) {  // a free of it is under way (a race in the program): leave it to that
+    if (!guard) return nullptr;
+    found = g_large.erase(reinterpret_cast<std::uintptr_t>(p), &old);
+    if (found && old.freeing) {  // a free of it is under way (a race in the program): leave it
       g_large.insert(reinterpret_cast<std::uintptr_t>(p), old);
       return nullptr;
     }
   }
+  if (!found) return system_heap::served() ? system_heap::realloc(p, size) : nullptr;  // not ours
   void* q = p;
   std::size_t mapped = old.length;
   if (length > old.length) {

@@ -38,6 +38,15 @@ struct ThreadCache {
 // constinit: no dynamic initialisation anywhere, so no call to a TLS wrapper on every access.
 extern constinit thread_local ThreadCache tl_cache HL_TLS;
 
+// Whether the pools have their region, reserving it now if no allocation did yet. Without one
+// (an address-space limit too low for it), the C library's allocator serves from this call on
+// (see system_heap.h): the library's constructor makes it, once dlsym works.
+bool ready();
+// Untracked: small blocks that no class can serve any more come from the C library's allocator
+// rather than a mapping each. (Tracked, they stay ours: the leak scan would read its heap as
+// roots.)
+void spill_to_system();
+
 // Slow paths: refill from the central lists or carve; flush to them; register the thread.
 void* alloc_small_slow(unsigned cls);
 void free_small_slow(void* p, unsigned cls);

@@ -19,6 +19,7 @@
 #include "shim/os.h"
 #include "shim/pool.h"
 #include "shim/single_thread.h"
+#include "shim/system_heap.h"
 #include "tracker/fast_unwind.h"
 #include "tracker/internal_alloc.h"
 #include "tracker/state.h"
@@ -392,6 +393,19 @@ const char* foreign_malloc() {
   if (dladdr(reinterpret_cast<void*>(winner), &info) && info.dli_fname && *info.dli_fname)
     return info.dli_fname;
   return "the executable";
+}
+
+// The pools could not have their region: the program runs on, on another allocator.
+void say_no_pools() {
+  const std::size_t left = os::address_space_left();
+  char limit[96] = "";
+  if (left != SIZE_MAX && left != os::kSpaceUnknown)
+    std::snprintf(limit, sizeof limit, " under the process's limit (ulimit -v: %zu MiB left)",
+                  left >> 20);
+  std::fprintf(
+      stderr,
+      "heapledger: no address space for heapledger's pools%s: the program runs on %s, untracked\n",
+      limit, system_heap::on() ? "the C library's allocator" : "a mapping per block");
 }
 
 void warn(const char* line) {
@@ -846,6 +860,11 @@ void start() {
       anchor_paths(&g_state.options, cwd, &g_state.warnings);
   }
   for (int i = 0; i < g_state.warnings.count; ++i) warn(g_state.warnings.lines[i]);
+  if (!pool::ready()) {  // see shim/system_heap.h
+    say_no_pools();
+    g_active.store(false, std::memory_order_release);
+    return;
+  }
   if (g_state.options.track)
     g_state.runtime = static_cast<const RuntimeApi*>(load_module(kRuntimeFile, kRuntimeEntry));
   if (!g_state.runtime) {

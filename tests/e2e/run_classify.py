@@ -713,6 +713,49 @@ class Classify(hl.HeapledgerTest):
             self.assertEqual(res.stdout, "big_block_under_limit: got it\n", (options, res.describe()))
             self.assertEqual(res.returncode, 0, res.describe())
 
+    def under_limit(self, kib, argv, options=None):
+        env = hl.clean_env({"HEAPLEDGER_OPTIONS": options} if options is not None else None)
+        lib = hl.LIB if options is not None else ""
+        script = f'ulimit -v {kib} && if [ -n "$1" ]; then export LD_PRELOAD="$1"; fi && shift && exec "$0" "$@"'
+        return hl.run(["sh", "-c", script, argv[0], lib, *argv[1:]], env=env)
+
+    def test_a_limit_too_low_for_the_pools_leaves_the_program_to_the_c_library(self):
+        # The pools' smallest region was 2.5 GiB, taken whatever the limit: under ulimit -v 2600000
+        # python3 failed to start ("Fatal Python error: _PyRuntimeState_Init"), and below about
+        # 2.6 GB every program's first malloc failed. Now the pools take at most half of what is
+        # left, and where even their smallest (160 MiB) does not fit, the C library's allocator
+        # serves the program, untracked, and one line says so.
+        said = (r"heapledger: no address space for heapledger's pools under the process's limit "
+                r"\(ulimit -v: \d+ MiB left\): the program runs on the C library's allocator, untracked\n")
+        programs = ([self.program("small_blocks"), "1000000", "16", "0"],
+                    ["/usr/bin/python3", "-c", "import json; print(len(json.dumps(list(range(100000)))))"])
+        for argv in programs:
+            plain = self.under_limit(250000, argv)
+            self.assertEqual(plain.returncode, 0, plain.describe())
+            for options in ("log=stderr", "track=0"):
+                res = self.under_limit(250000, argv, options)
+                self.assertEqual((res.stdout, res.returncode), (plain.stdout, 0), (options, res.describe()))
+                self.assertRegex(res.stderr, "^" + said + "$", options)
+
+    def test_the_pools_fit_under_a_tight_limit(self):
+        # Under 700 MB the pools take at most half (8 MiB per class): the program is tracked, its
+        # leaks counted exactly. Untracked, the blocks of a class past its range come from the C
+        # library's allocator (a mapping each hit the system's limit on mappings: the 3,000,000
+        # blocks of 16 bytes failed after about 800,000).
+        json_path = self.path("r.json")
+        res = self.under_limit(700000, [self.program("small_blocks"), "300000", "16", "5"],
+                               f"json={json_path}:log=none")
+        self.assertEqual((res.stdout, res.returncode), ("small_blocks: 300000 blocks of 16 bytes\n", 0),
+                         res.describe())
+        r = hl.load_report(json_path)
+        self.assertEqual((r["summary"]["allocations"], r["summary"]["frees"]), (300002, 299996))
+        self.assertEqual((r["summary"]["leaked_bytes"], r["summary"]["leaked_blocks"]), (80, 5))
+        for size in ("16", "48"):
+            res = self.under_limit(700000, [self.program("small_blocks"), "3000000", size, "0"], "track=0")
+            self.assertEqual((res.stdout, res.returncode), (f"small_blocks: 3000000 blocks of {size} bytes\n", 0),
+                             res.describe())
+            self.assertEqual(res.stderr, "")
+
     def test_no_room_for_the_reporter_is_said_in_one_line(self):
         # With a few MiB of address space left at exit, libdw ran out of memory in the middle of
         # the report and ended the process (in git, through git's own error(): a crash). Under a

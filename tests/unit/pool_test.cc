@@ -11,6 +11,7 @@
 
 #include "shim/os.h"
 #include "shim/space_limit.h"
+#include "shim/system_heap.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -429,6 +430,37 @@ TEST(Pool, ForeignPointersAreRecognisedAndLeftAlone) {
   EXPECT_EQ(pool::free(from_glibc), pool::FreeResult::kForeign);
   EXPECT_FALSE(pool::owns_block_start(from_glibc));
   std::free(from_glibc);
+}
+
+// In a child of its own: once the C library's allocator serves beside the pools, a pointer not
+// theirs is taken to be its block (which ForeignPointersAreRecognisedAndLeftAlone must not see).
+TEST(SystemHeap, ServesTheBlocksThePoolsHaveNot) {
+  EXPECT_EXIT(
+      {
+        if (!system_heap::start() || !system_heap::on()) std::_Exit(10);
+        auto* p = static_cast<unsigned char*>(system_heap::alloc(100, 16, false));
+        if (!p || system_heap::usable_size(p) < 100 || pool::small_class_of(p) != -1)
+          std::_Exit(11);
+        std::memset(p, 7, 100);
+        p = static_cast<unsigned char*>(system_heap::realloc(p, 100000));
+        if (!p || p[99] != 7) std::_Exit(12);
+        // The pools hand what is not theirs over: its size, a realloc, a free.
+        if (pool::usable_size(p) < 100000) std::_Exit(13);
+        p = static_cast<unsigned char*>(pool::realloc_large(p, 200));
+        if (!p || p[99] != 7 || pool::usable_size(p) < 200) std::_Exit(14);
+        if (pool::free(p) != pool::FreeResult::kFreed) std::_Exit(15);
+        auto* z = static_cast<unsigned char*>(system_heap::alloc(5000, 4096, true));
+        if (!z || reinterpret_cast<std::uintptr_t>(z) % 4096 != 0) std::_Exit(16);
+        for (int i = 0; i < 5000; ++i)
+          if (z[i] != 0) std::_Exit(17);
+        system_heap::release(z);
+        // The pools' own blocks stay theirs.
+        void* small = pool::alloc(64);
+        if (pool::small_class_of(small) < 0 || pool::free(small) != pool::FreeResult::kFreed)
+          std::_Exit(18);
+        std::_Exit(0);
+      },
+      ::testing::ExitedWithCode(0), "");
 }
 
 TEST(Pool, OwnsBlockStartRejectsInteriorPointers) {

@@ -1,0 +1,85 @@
+// The C library's allocator as the pools' fallback; see system_heap.h.
+#include "shim/system_heap.h"
+
+#include <dlfcn.h>
+
+#include <atomic>
+#include <cstring>
+
+#include "shim/config.h"
+#include "shim/spin_lock.h"
+
+namespace heapledger::detail::system_heap {
+namespace {
+
+struct Functions {
+  void* (*malloc)(std::size_t);
+  void (*free)(void*);
+  void* (*calloc)(std::size_t, std::size_t);
+  void* (*realloc)(void*, std::size_t);
+  void* (*memalign)(std::size_t, std::size_t);
+  std::size_t (*usable_size)(void*);
+};
+
+template <typename Fn>
+void find(Fn* out, const char* name) {
+  *out = reinterpret_cast<Fn>(dlsym(RTLD_NEXT, name));
+}
+
+// glibc's blocks are aligned to 16 bytes (x86-64): its malloc serves any alignment up to that.
+constexpr std::size_t kMallocAlign = 16;
+
+SpinLock g_lock;          // for the one thread that publishes what start() found
+Functions g_functions{};  // set once, before g_on; read after it
+std::atomic<bool> g_on{false};
+std::atomic<bool> g_missing{false};  // not there: looked for once only
+std::atomic<bool> g_served{false};   // alloc() has handed out a block
+constinit thread_local bool tl_finding HL_TLS = false;
+
+}  // namespace
+
+bool on() { return g_on.load(std::memory_order_acquire); }
+bool finding() { return tl_finding; }
+bool served() { return g_served.load(std::memory_order_relaxed); }
+
+bool start() {
+  if (on()) return true;
+  if (tl_finding || g_missing.load(std::memory_order_relaxed)) return false;
+  // The names this library exports too (__libc_malloc is glibc's own, unlike malloc: another
+  // allocator preloaded after us would not replace it), looked up past this library.
+  tl_finding = true;
+  Functions f{};
+  find(&f.malloc, "__libc_malloc");
+  find(&f.free, "__libc_free");
+  find(&f.calloc, "__libc_calloc");
+  find(&f.realloc, "__libc_realloc");
+  find(&f.memalign, "__libc_memalign");
+  find(&f.usable_size, "malloc_usable_size");
+  tl_finding = false;
+  if (!f.malloc || !f.free || !f.calloc || !f.realloc || !f.memalign || !f.usable_size) {
+    g_missing.store(true, std::memory_order_relaxed);
+    return false;
+  }
+  SpinGuard guard(g_lock);
+  if (!on()) {
+    g_functions = f;
+    g_on.store(true, std::memory_order_release);
+  }
+  return true;
+}
+
+void* alloc(std::size_t size, std::size_t align, bool zeroed) {
+  if (!g_served.load(std::memory_order_relaxed)) g_served.store(true, std::memory_order_relaxed);
+  if (align <= kMallocAlign) return zeroed ? g_functions.calloc(1, size) : g_functions.malloc(size);
+  void* p = g_functions.memalign(align, size);
+  if (p && zeroed) std::memset(p, 0, size);
+  return p;
+}
+
+void release(void* p) { g_functions.free(p); }
+
+std::size_t usable_size(void* p) { return g_functions.usable_size(p); }
+
+void* realloc(void* p, std::size_t size) { return g_functions.realloc(p, size); }
+
+}  // namespace heapledger::detail::system_heap
