@@ -12,6 +12,9 @@ packages=(
   python3 sqlite3 git perl g++ file openssl
   # and the compiler whose debug information the inlined-frames test checks besides GCC's
   clang
+  # the C library's debug information (valgrind's package depends on it), which the report
+  # must not spend time reading: a test checks its frames are named from the symbol table
+  libc6-dbg
 )
 if [[ "${HEAPLEDGER_BENCH:-0}" == 1 ]]; then
   # peers the benchmark measures against; only scripts/bench.sh asks for them

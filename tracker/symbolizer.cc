@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <string_view>
 
 namespace heapledger {
 namespace {
@@ -191,6 +192,7 @@ struct Symbolizer::ModuleDebug {
     GElf_Addr start;
     GElf_Xword size;
     const char* name;  // owned by libelf, lives as long as dwfl
+    int rank;          // of the names at one address, the lowest is shown (see load_symbols)
   };
   Dwfl* dwfl = nullptr;
   Dwfl_Module* mod = nullptr;
@@ -212,10 +214,24 @@ struct Symbolizer::ModuleDebug {
       int type = GELF_ST_TYPE(sym.st_info);
       if (!name || !*name || sym.st_shndx == SHN_UNDEF || (type != STT_FUNC && type != STT_GNU_IFUNC))
         continue;
-      symbols.push_back(Symbol{addr, sym.st_size, name});
+      symbols.push_back(Symbol{addr, sym.st_size, name, rank(sym, name)});
     }
-    std::sort(symbols.begin(), symbols.end(),
-              [](const Symbol& a, const Symbol& b) { return a.start < b.start; });
+    // By address, the name to show first among those of one address; then only that one.
+    std::sort(symbols.begin(), symbols.end(), [](const Symbol& a, const Symbol& b) {
+      return a.start != b.start ? a.start < b.start : a.rank < b.rank;
+    });
+    symbols.erase(std::unique(symbols.begin(), symbols.end(),
+                              [](const Symbol& a, const Symbol& b) { return a.start == b.start; }),
+                  symbols.end());
+  }
+
+  // A function's public name before its aliases: glibc's full symbol table names _IO_fflush
+  // also __GI__IO_fflush (a local alias for its own calls), __libc_start_main also
+  // __libc_start_main_impl and __libc_start_main_alias_1. Global or weak before local; then the
+  // shortest (strdup, weak, before __strdup).
+  static int rank(const GElf_Sym& sym, const char* name) {
+    const int local = GELF_ST_BIND(sym.st_info) == STB_LOCAL;
+    return local << 16 | static_cast<int>(std::min<std::size_t>(std::strlen(name), 0xffff));
   }
 
   // The compile unit holding code address `at` (a file address) when libdwfl cannot say: it
@@ -324,6 +340,17 @@ Symbolizer::ModuleDebug* Symbolizer::module(const std::string& path) {
   return modules_.emplace(path, std::move(m)).first->second.get();
 }
 
+namespace {
+// Frames in the C library are named from its symbol table alone, without file, line or inlined
+// frames: every stack has some (__libc_start_call_main, start_thread; a stdio buffer's
+// _IO_file_doallocate), and reading its debug information (libc6-dbg, which valgrind depends
+// on) cost every process about 0.1 s at exit, inflating the compressed sections whole, to print
+// libc_start_call_main.h:58.
+bool in_c_library(std::string_view module) {
+  return module.substr(module.rfind('/') + 1).starts_with("libc.so");  // npos + 1: all of it
+}
+}  // namespace
+
 // One return address → its frames. The address looked up is one byte before the return
 // address, inside the call instruction, so the line is the call's, not the next statement's.
 std::vector<Frame> Symbolizer::resolve(const Frame& raw) {
@@ -335,6 +362,7 @@ std::vector<Frame> Symbolizer::resolve(const Frame& raw) {
     out[0].function = demangle(std::string(name, std::strcspn(name, "@")).c_str());  // no @@GLIBC_x
   else if (is_signal_trampoline(m->mod, at))
     out[0].function = "<signal handler called>";  // as gdb says; glibc's __restore_rt has no symbol
+  if (in_c_library(raw.module)) return out;
   // libdwfl gives an address that lies between the ranges of a unit (code without debug
   // information, such as crt1.o's _start placed after a program's main.cold) to that unit, and
   // then the line of whatever row precedes it: such a unit is not the address's.
