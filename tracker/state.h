@@ -126,6 +126,7 @@ struct State {
   OptionWarnings warnings;
   const RuntimeApi* runtime = nullptr;
   std::uintptr_t self_start = 0, self_end = 0;  // libheapledger.so, skipped in backtraces
+  const char* self_path = nullptr;              // and its absolute path (the module map's)
   std::uint64_t start_ns = 0;
   Counters counters;
   Ledger ledger;

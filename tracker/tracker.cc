@@ -343,16 +343,22 @@ void find_self() {
   Module self = g_state.modules.get(m);
   g_state.self_start = self.start;
   g_state.self_end = self.end;
+  g_state.self_path = self.path;
 }
 
-// The private modules live next to this library (build tree and install tree alike).
+// The private modules live next to this library (build tree and install tree alike). Its path
+// as the dynamic linker has it is relative where LD_PRELOAD was: the reporter, loaded at exit,
+// was not found after the program changed its directory (the report lost); the module map
+// made it absolute at start.
 void* load_module(const char* file, const char* entry_name) {
+  const char* self = g_state.self_path;
   Dl_info info;
-  if (!dladdr(reinterpret_cast<void*>(&load_module), &info) || !info.dli_fname) return nullptr;
+  if (!self && dladdr(reinterpret_cast<void*>(&load_module), &info)) self = info.dli_fname;
+  if (!self) return nullptr;
   char path[4096];
-  const char* slash = std::strrchr(info.dli_fname, '/');
-  int dir_len = slash ? static_cast<int>(slash - info.dli_fname) : 1;
-  std::snprintf(path, sizeof path, "%.*s/%s", dir_len, slash ? info.dli_fname : ".", file);
+  const char* slash = std::strrchr(self, '/');
+  int dir_len = slash ? static_cast<int>(slash - self) : 1;
+  std::snprintf(path, sizeof path, "%.*s/%s", dir_len, slash ? self : ".", file);
   void* handle = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
   if (!handle) {
     std::fprintf(stderr, "heapledger: cannot load %s: %s\n", path, dlerror());

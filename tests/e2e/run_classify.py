@@ -881,6 +881,18 @@ class Classify(hl.HeapledgerTest):
         # %% is a literal %, as in LeakSanitizer's log_path
         self.assertTrue(os.path.exists(os.path.join(work, f"r%{res.pid}.txt")), os.listdir(work))
 
+    def test_a_relative_preload_path_survives_a_change_of_directory(self):
+        # LD_PRELOAD=lib/libheapledger.so from the build directory: the reporter module, loaded
+        # at exit from beside the library, was looked for from the directory the program had
+        # moved to ("cannot load lib/libheapledger_reporter.so", no report).
+        lib_dir = os.path.dirname(hl.LIB)
+        json_path = self.path("r.json")
+        env = hl.clean_env({"LD_PRELOAD": os.path.join(os.path.basename(lib_dir), os.path.basename(hl.LIB)),
+                            "HEAPLEDGER_OPTIONS": f"json={json_path}:log=none"})
+        res = hl.run([self.program("chdir_exit")], cwd=os.path.dirname(lib_dir), env=env)
+        self.assertEqual((res.returncode, res.stdout, res.stderr), (0, "chdir_exit: in /\n", ""), res.describe())
+        self.assertKind(hl.load_report(json_path), "leak_before_chdir", "definite", 40, 1)
+
     def test_suppressions(self):
         supp = self.path("supp.txt")
         with open(supp, "w", encoding="utf-8") as f:
