@@ -31,9 +31,12 @@ HL_ENTRY void* memalign(size_t align, size_t size) { return memalign_impl(align,
 HL_ENTRY void* valloc(size_t size) { return valloc_impl(size); }
 HL_ENTRY void* pvalloc(size_t size) { return pvalloc_impl(size); }
 HL_ENTRY size_t malloc_usable_size(void* p) { return usable_size_impl(p); }
-// glibc's own allocator is never used while we are in place: trimming it or tuning it is moot.
-HL_ENTRY int malloc_trim(size_t) { return 0; }
-HL_ENTRY int mallopt(int, int) { return 1; }
+// The pools have nothing to trim and no parameters; the C library's allocator, where it serves
+// (system_heap.h), has its own.
+HL_ENTRY int malloc_trim(size_t pad) { return system_heap::on() ? system_heap::trim(pad) : 0; }
+HL_ENTRY int mallopt(int param, int value) {
+  return system_heap::on() ? system_heap::set_option(param, value) : 1;
+}
 
 HL_ENTRY void* __libc_malloc(size_t size) { return allocate(size, AllocKind::kMalloc); }
 HL_ENTRY void __libc_free(void* p) { deallocate(p, AllocKind::kMalloc); }
@@ -69,6 +72,9 @@ void* reallocate(void* p, std::size_t size) {
     deallocate(p, AllocKind::kMalloc);
     return nullptr;
   }
+  // The C library's block, where it serves (system_heap.h; untracked): its realloc.
+  if (HL_UNLIKELY(!tracker::active() && pool::system_block(p)))
+    return system_heap::realloc(p, size);
   std::size_t old = pool::usable_size(p);
   if (HL_UNLIKELY(tracker::active() && !tracker::is_live(p))) {
     deallocate(p, AllocKind::kMalloc);  // reports the double or invalid free, touches nothing
@@ -78,8 +84,7 @@ void* reallocate(void* p, std::size_t size) {
   const bool small = pool::small_class_of(p) >= 0;
   const bool in_place = small && size <= old && size >= old / 2;
   AllocKind release_as = AllocKind::kMalloc;  // how the copy below frees the old block
-  // Not small: a mapping (remapped), or the C library's block where it serves (system_heap.h).
-  if (in_place || (!small && (size > kMaxSmallSize || system_heap::on()))) {
+  if (in_place || (!small && size > kMaxSmallSize)) {
     const bool tracked = tracker::active();
     Record taken;
     if (tracked && !tracker::take_for_realloc(p, &taken))

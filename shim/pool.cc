@@ -441,10 +441,11 @@ void cache_or_return(unsigned cls, void* const* blocks, std::uint32_t n) {
 // "cannot allocate memory for thread-local data: ABORT"). Untracked, where the C library's
 // allocator has been started for the purpose (spill_to_system), it serves instead of the larger
 // classes: a 16-byte block in a larger class's slot wastes the rest of it.
-void* alloc_small_slow(unsigned cls) {
+void* alloc_small_slow(unsigned cls, std::size_t size, std::size_t asked_align) {
+  // No region: the C library's allocator serves what was asked (alloc_large), or a mapping
+  // while it is found.
+  if (HL_UNLIKELY(!ensure_ready())) return alloc_large(size, asked_align);
   const std::uint32_t align = kClassSize[cls] & (~kClassSize[cls] + 1);
-  // No region: the C library's allocator serves (alloc_large), or a mapping while it is found.
-  if (HL_UNLIKELY(!ensure_ready())) return alloc_large(kClassSize[cls], align);
   if (tl_cache.state == kUnregistered) register_thread();
   void* got[64];
   const unsigned last = system_heap::on() ? cls : kNumClasses - 1;
@@ -456,7 +457,7 @@ void* alloc_small_slow(unsigned cls) {
     }
   }
   // A mapping per block costs a page each, and counts against the system's limit on mappings.
-  if (system_heap::on()) return system_heap::alloc(kClassSize[cls], align, false);
+  if (system_heap::on()) return system_heap::alloc(size, asked_align, false);
   return alloc_large(kClassSize[cls], align);
 }
 
@@ -590,13 +591,28 @@ bool free_foreign(void* p) {
   system_heap::release(p);
   return true;
 }
+
+// Where the C library's allocator serves, a pointer that does not start a page is one of its
+// blocks (every large block of ours is a mapping): no need to look in the registry, under its
+// lock, on every free.
+bool off_page_system_block(const void* p) {
+  return (reinterpret_cast<std::uintptr_t>(p) & (os::kPageSize - 1)) != 0 && system_heap::served();
+}
 }  // namespace
+
+bool system_block(const void* p) {
+  if (small_class_of(p) >= 0 || !system_heap::served()) return false;
+  if (off_page_system_block(p)) return true;
+  PoolGuard guard(g_large_lock);
+  return guard && g_large.find(reinterpret_cast<std::uintptr_t>(p)) == nullptr;
+}
 
 // A freed mapping goes to the cache as the program got it, whatever it made of its pages (a
 // guard page at its end, say: see os::reset_for_reuse), or else back to the OS. The block stays
 // in the registry, marked, while its pages are reset (system calls, outside the lock): a thread
 // the exit scan stops in between leaves it where the scan finds it, and skips.
 bool free_large(void* p) {
+  if (off_page_system_block(p)) return free_foreign(p);
   const auto addr = reinterpret_cast<std::uintptr_t>(p);
   std::size_t length = 0;  // stays 0 if the registry has no such block
   bool as_new = false, held = false;
@@ -633,6 +649,7 @@ bool free_large(void* p) {
 }
 
 std::size_t large_usable_size(const void* p) {
+  if (off_page_system_block(p)) return system_heap::usable_size(const_cast<void*>(p));
   {
     PoolGuard guard(g_large_lock);
     if (!guard) return 0;

@@ -48,7 +48,9 @@ bool ready();
 void spill_to_system();
 
 // Slow paths: refill from the central lists or carve; flush to them; register the thread.
-void* alloc_small_slow(unsigned cls);
+// size and align: what the caller asked for (the C library's allocator serves that, where it
+// serves: see system_heap.h).
+void* alloc_small_slow(unsigned cls, std::size_t size, std::size_t align);
 void free_small_slow(void* p, unsigned cls);
 
 // The class of a block in the small-block region, or -1 if the address is not in it.
@@ -83,9 +85,9 @@ HL_ALWAYS_INLINE bool push_cached(void* p, unsigned cls) {
   return true;
 }
 
-HL_ALWAYS_INLINE void* alloc_small(unsigned cls) {
+HL_ALWAYS_INLINE void* alloc_small(unsigned cls, std::size_t size, std::size_t align = kMinAlign) {
   void* p = pop_cached(cls);
-  return HL_LIKELY(p != nullptr) ? p : alloc_small_slow(cls);
+  return HL_LIKELY(p != nullptr) ? p : alloc_small_slow(cls, size, align);
 }
 
 HL_ALWAYS_INLINE void free_small(void* p, unsigned cls) {
@@ -105,7 +107,7 @@ constexpr std::size_t kMaxRequest = std::size_t{1} << 47;
 
 // malloc semantics without errno: nullptr when the size cannot be served.
 HL_ALWAYS_INLINE void* alloc(std::size_t size) {
-  if (HL_LIKELY(size <= kMaxSmallSize)) return alloc_small(size_class(size));
+  if (HL_LIKELY(size <= kMaxSmallSize)) return alloc_small(size_class(size), size);
   return alloc_large(size, kMinAlign);
 }
 
@@ -113,7 +115,7 @@ HL_ALWAYS_INLINE void* alloc(std::size_t size) {
 HL_ALWAYS_INLINE void* alloc_aligned(std::size_t size, std::size_t align) {
   if (align <= kMinAlign) return alloc(size);
   unsigned cls = aligned_size_class(size, align);
-  if (cls < kNumClasses) return alloc_small(cls);
+  if (cls < kNumClasses) return alloc_small(cls, size, align);
   return alloc_large(size, align);
 }
 
@@ -127,6 +129,9 @@ HL_ALWAYS_INLINE FreeResult free(void* p) {
   }
   return free_large(p) ? FreeResult::kFreed : FreeResult::kForeign;
 }
+
+// Whether p is a block of the C library's allocator, where it serves (see system_heap.h).
+bool system_block(const void* p);
 
 // Usable bytes of a block we own; 0 for a pointer we did not allocate.
 HL_ALWAYS_INLINE std::size_t usable_size(const void* p) {

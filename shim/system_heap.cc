@@ -2,6 +2,7 @@
 #include "shim/system_heap.h"
 
 #include <dlfcn.h>
+#include <gnu/lib-names.h>
 
 #include <atomic>
 #include <cstring>
@@ -19,11 +20,13 @@ struct Functions {
   void* (*realloc)(void*, std::size_t);
   void* (*memalign)(std::size_t, std::size_t);
   std::size_t (*usable_size)(void*);
+  int (*trim)(std::size_t);
+  int (*set_option)(int, int);
 };
 
 template <typename Fn>
-void find(Fn* out, const char* name) {
-  *out = reinterpret_cast<Fn>(dlsym(RTLD_NEXT, name));
+void find(void* libc, Fn* out, const char* name) {
+  *out = reinterpret_cast<Fn>(dlsym(libc, name));
 }
 
 // glibc's blocks are aligned to 16 bytes (x86-64): its malloc serves any alignment up to that.
@@ -40,23 +43,28 @@ constinit thread_local bool tl_finding HL_TLS = false;
 
 bool on() { return g_on.load(std::memory_order_acquire); }
 bool finding() { return tl_finding; }
-bool served() { return g_served.load(std::memory_order_relaxed); }
+bool served() { return g_served.load(std::memory_order_acquire); }
 
 bool start() {
   if (on()) return true;
   if (tl_finding || g_missing.load(std::memory_order_relaxed)) return false;
-  // The names this library exports too (__libc_malloc is glibc's own, unlike malloc: another
-  // allocator preloaded after us would not replace it), looked up past this library.
+  // In the C library itself: past this library (RTLD_NEXT), a program linked with jemalloc
+  // found jemalloc's malloc_usable_size, which then sized glibc's blocks (a crash).
   tl_finding = true;
   Functions f{};
-  find(&f.malloc, "__libc_malloc");
-  find(&f.free, "__libc_free");
-  find(&f.calloc, "__libc_calloc");
-  find(&f.realloc, "__libc_realloc");
-  find(&f.memalign, "__libc_memalign");
-  find(&f.usable_size, "malloc_usable_size");
+  if (void* libc = dlopen(LIBC_SO, RTLD_LAZY | RTLD_NOLOAD)) {
+    find(libc, &f.malloc, "__libc_malloc");
+    find(libc, &f.free, "__libc_free");
+    find(libc, &f.calloc, "__libc_calloc");
+    find(libc, &f.realloc, "__libc_realloc");
+    find(libc, &f.memalign, "__libc_memalign");
+    find(libc, &f.usable_size, "malloc_usable_size");
+    find(libc, &f.trim, "malloc_trim");
+    find(libc, &f.set_option, "mallopt");
+  }
   tl_finding = false;
-  if (!f.malloc || !f.free || !f.calloc || !f.realloc || !f.memalign || !f.usable_size) {
+  if (!f.malloc || !f.free || !f.calloc || !f.realloc || !f.memalign || !f.usable_size || !f.trim ||
+      !f.set_option) {
     g_missing.store(true, std::memory_order_relaxed);
     return false;
   }
@@ -69,7 +77,7 @@ bool start() {
 }
 
 void* alloc(std::size_t size, std::size_t align, bool zeroed) {
-  if (!g_served.load(std::memory_order_relaxed)) g_served.store(true, std::memory_order_relaxed);
+  if (!g_served.load(std::memory_order_relaxed)) g_served.store(true, std::memory_order_release);
   if (align <= kMallocAlign) return zeroed ? g_functions.calloc(1, size) : g_functions.malloc(size);
   void* p = g_functions.memalign(align, size);
   if (p && zeroed) std::memset(p, 0, size);
@@ -81,5 +89,9 @@ void release(void* p) { g_functions.free(p); }
 std::size_t usable_size(void* p) { return g_functions.usable_size(p); }
 
 void* realloc(void* p, std::size_t size) { return g_functions.realloc(p, size); }
+
+int trim(std::size_t pad) { return g_functions.trim(pad); }
+
+int set_option(int param, int value) { return g_functions.set_option(param, value); }
 
 }  // namespace heapledger::detail::system_heap

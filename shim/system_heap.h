@@ -1,6 +1,6 @@
 // The C library's allocator, where the pools cannot be had: under an address-space limit
 // (ulimit -v) that leaves too little room for even their smallest region, the program's blocks
-// come from the allocator that follows this library in the lookup order (glibc's), untracked, and
+// come from the C library's allocator (glibc's, found in libc.so.6 itself), untracked, and
 // the program runs as it would without heapledger. Before, its first malloc failed: python3 could
 // not start under ulimit -v 2600000, dash went round its out-of-memory path.
 //
@@ -31,5 +31,7 @@ void* alloc(std::size_t size, std::size_t align, bool zeroed);
 void release(void* p);
 std::size_t usable_size(void* p);
 void* realloc(void* p, std::size_t size);
+int trim(std::size_t pad);             // malloc_trim
+int set_option(int param, int value);  // mallopt
 
 }  // namespace heapledger::detail::system_heap

@@ -867,7 +867,7 @@ void start() {
   }
   for (int i = 0; i < g_state.warnings.count; ++i) warn(g_state.warnings.lines[i]);
   if (!pool::ready()) {  // see shim/system_heap.h
-    say_no_pools();
+    if (g_state.options.track) say_no_pools();  // with track=0 nothing was to be lost
     g_active.store(false, std::memory_order_release);
     return;
   }
