@@ -384,9 +384,11 @@ std::uint32_t take_free(Central& c, unsigned cls, std::uint32_t want, void** out
 }
 
 // Fills out[] for class `cls` from the central lists (or fresh memory); returns how many.
-std::uint32_t take_blocks(unsigned cls, void** out) {
+// busy: the lists were held (by a signal handler's own thread, or too long), not used up.
+std::uint32_t take_blocks(unsigned cls, void** out, bool* busy) {
   Central& c = g_central[cls];
   PoolGuard guard(c.lock);
+  *busy = !guard;
   if (!guard) return 0;
   if (std::uint32_t n = take_free(c, cls, batch_size(cls), out)) return n;
   return carve(c, cls, batch_size(cls), out);
@@ -439,8 +441,8 @@ void cache_or_return(unsigned cls, void* const* blocks, std::uint32_t n) {
 // address space (64 GiB, as little as 4 MiB under ulimit -v) is used up. Failing there ended the
 // program when the allocation was glibc's own (the dynamic TLS of a thread's first handler:
 // "cannot allocate memory for thread-local data: ABORT"). Untracked, where the C library's
-// allocator has been started for the purpose (spill_to_system), it serves instead of the larger
-// classes: a 16-byte block in a larger class's slot wastes the rest of it.
+// allocator has been started for the purpose (spill_to_system), it serves a used-up class's
+// blocks instead of the larger classes: a 16-byte block in a larger class's slot wastes the rest.
 void* alloc_small_slow(unsigned cls, std::size_t size, std::size_t asked_align) {
   // No region: the C library's allocator serves what was asked (alloc_large), or a mapping
   // while it is found.
@@ -448,13 +450,18 @@ void* alloc_small_slow(unsigned cls, std::size_t size, std::size_t asked_align) 
   const std::uint32_t align = kClassSize[cls] & (~kClassSize[cls] + 1);
   if (tl_cache.state == kUnregistered) register_thread();
   void* got[64];
-  const unsigned last = system_heap::on() ? cls : kNumClasses - 1;
-  for (unsigned from = cls; from <= last; ++from) {
+  for (unsigned from = cls; from < kNumClasses; ++from) {
     if (kClassSize[from] % align != 0) continue;
-    if (const std::uint32_t n = take_blocks(from, got)) {
+    bool busy = false;
+    if (const std::uint32_t n = take_blocks(from, got, &busy)) {
       cache_or_return(from, got, n - 1);
       return got[n - 1];
     }
+    // Used up, where the C library's allocator serves: it, rather than a larger class. Not when
+    // the lists are busy: a signal handler gets its block from a larger class, without a lock a
+    // handler of its own might hold (glibc's, inside a malloc it interrupted: two threads hung).
+    if (from == cls && !busy && system_heap::on())
+      return system_heap::alloc(size, asked_align, false);
   }
   // A mapping per block costs a page each, and counts against the system's limit on mappings.
   if (system_heap::on()) return system_heap::alloc(size, asked_align, false);
