@@ -52,10 +52,7 @@ __attribute__((constructor(101))) void library_start() {
                             {pool::read_block_start, pool::hold_large, release_block}});
   tracker::start();
   resolve_libc_exit();
-  if (tracker::active())
-    pool::clear_reused_large();  // the leak scan reads large blocks whole
-  else
-    pool::spill_to_system();
+  if (tracker::active()) pool::clear_reused_large();  // the leak scan reads large blocks whole
   // Registered for no library (pthread_atfork would name ours): handlers registered for a
   // library are dropped when its destructors run, and ours run before the exit report, which
   // other threads may fork during.

@@ -871,6 +871,8 @@ void start() {
     g_active.store(false, std::memory_order_release);
     return;
   }
+  // Now, busy: finding the C library's allocator allocates (dlopen), which is not the program's.
+  pool::spill_to_system(g_state.options.track);
   if (g_state.options.track)
     g_state.runtime = static_cast<const RuntimeApi*>(load_module(kRuntimeFile, kRuntimeEntry));
   if (!g_state.runtime) {
