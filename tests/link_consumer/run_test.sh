@@ -19,3 +19,15 @@ assert len(hits) == 1, [l["stack"][0] for l in r["leaks"]]
 assert (hits[0]["bytes"], hits[0]["blocks"]) == (40, 1), hits[0]
 print("link mode: consumer_leak 40 bytes in 1 block, as expected")
 PY
+# A C program that calls no allocation function itself keeps the library (GCC's --as-needed).
+readelf -d "$work/consumer/c_consumer" | grep -q 'NEEDED.*libheapledger' ||
+  { echo "c_consumer does not need libheapledger:"; readelf -d "$work/consumer/c_consumer"; exit 1; }
+out=$(HEAPLEDGER_OPTIONS="log=none:json=$work/c_report.json" "$work/consumer/c_consumer")
+[[ "$out" == "c link mode works" ]] || { echo "unexpected output: $out"; exit 1; }
+python3 - "$work/c_report.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+hits = [l for l in r["leaks"] if any(f["function"] == "c_consumer_leak" for f in l["stack"])]
+assert [(l["kind"], l["bytes"], l["blocks"]) for l in hits] == [("definite", 6, 1)], hits
+print("link mode, C: c_consumer_leak 6 bytes in 1 block, as expected")
+PY
