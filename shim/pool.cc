@@ -464,8 +464,8 @@ void* alloc_small_slow(unsigned cls, std::size_t size, std::size_t asked_align) 
     if (from == cls && !busy && system_heap::on())
       return system_heap::alloc(size, asked_align, false);
   }
-  // A mapping per block costs a page each, and counts against the system's limit on mappings.
-  if (system_heap::on()) return system_heap::alloc(size, asked_align, false);
+  // Here the class's lists were busy (or no C library's allocator serves): a mapping, which a
+  // signal handler can have without a lock its own thread might hold.
   return alloc_large(kClassSize[cls], align);
 }
 
