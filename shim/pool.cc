@@ -2,7 +2,6 @@
 // registration and exit, and the large-block path. Fast paths are inline in pool.h.
 #include "shim/pool.h"
 
-#include <malloc.h>
 #include <pthread.h>
 
 #include <algorithm>
@@ -441,9 +440,9 @@ void cache_or_return(unsigned cls, void* const* blocks, std::uint32_t n) {
 // or another thread's handler holds them while waiting for one this thread holds; or the class's
 // address space (64 GiB, as little as 4 MiB under ulimit -v) is used up. Failing there ended the
 // program when the allocation was glibc's own (the dynamic TLS of a thread's first handler:
-// "cannot allocate memory for thread-local data: ABORT"). The C library's allocator, started
-// for the purpose (spill_to_system), serves a used-up class's blocks instead of the larger
-// classes: a 16-byte block in a larger class's slot wastes the rest.
+// "cannot allocate memory for thread-local data: ABORT"). Untracked, the C library's allocator,
+// started for the purpose (spill_to_system), serves a used-up class's blocks instead of the
+// larger classes: a 16-byte block in a larger class's slot wastes the rest.
 void* alloc_small_slow(unsigned cls, std::size_t size, std::size_t asked_align) {
   // No region: the C library's allocator serves what was asked (alloc_large), or a mapping
   // while it is found.
@@ -475,9 +474,7 @@ bool ready() {
   return false;
 }
 
-void spill_to_system(bool tracked) {
-  if (system_heap::start() && tracked) system_heap::set_option(M_ARENA_MAX, 1);
-}
+void spill_to_system() { system_heap::start(); }
 
 void free_small_slow(void* p, unsigned cls) {
   if (tl_cache.state == kUnregistered) register_thread();

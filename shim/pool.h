@@ -42,11 +42,12 @@ extern constinit thread_local ThreadCache tl_cache HL_TLS;
 // (an address-space limit too low for it), the C library's allocator serves from this call on
 // (see system_heap.h): the library's constructor makes it, once dlsym works.
 bool ready();
-// Small blocks that no class can serve any more come from the C library's allocator rather than
-// a mapping each (a page each, and one of the system's 65,530 mappings: under ulimit -v perl and
-// python3 ran out of memory at a tenth of their limit). Tracked, it keeps to one arena, the brk
-// heap, which the leak scan leaves out of its roots (its free chunks hold stale pointers).
-void spill_to_system(bool tracked);
+// Untracked: small blocks that no class can serve any more come from the C library's allocator
+// rather than a mapping each (a page each, and one of the system's 65,530 mappings). Not when
+// tracked: the exit scan would read the C library's memory as roots (its arenas, its free chunks'
+// stale pointers; a review found lost blocks reported reachable), and the tracker would ask it
+// the size of any pointer a program frees wrongly (a crash).
+void spill_to_system();
 
 // Slow paths: refill from the central lists or carve; flush to them; register the thread.
 // size and align: what the caller asked for (the C library's allocator serves that, where it

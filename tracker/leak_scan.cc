@@ -15,7 +15,6 @@
 #include "shim/address_map.h"
 #include "shim/os.h"
 #include "shim/pool.h"
-#include "shim/system_heap.h"
 #include "tracker/ledger.h"
 #include "tracker/stack_table.h"
 #include "tracker/stop_world.h"
@@ -97,7 +96,6 @@ struct Mapping {
   bool read_only;  // private, readable, not writable or executable (a module's read-only data)
   bool executable;
   bool anonymous;     // no backing file (includes [heap], [stack])
-  bool brk_heap;      // [heap]
   bool device;        // /dev/...: never read
 };
 
@@ -118,7 +116,6 @@ bool parse_mapping(const char* line, const char* end, Mapping* m) {
     while (path < end && *path == ' ') ++path;
   }
   m->anonymous = path >= end || *path == '[';
-  m->brk_heap = end - path >= 6 && std::strncmp(path, "[heap]", 6) == 0;
   m->device = !m->anonymous && end - path > 5 && std::strncmp(path, "/dev/", 5) == 0;
   return true;
 }
@@ -517,9 +514,6 @@ std::size_t scan_roots(Scanner& scanner, const StopTheWorld& world, std::uintptr
   std::size_t bytes = 0;
   for_each_mapping(maps, len, [&](const Mapping& m) {
     if (!m.writable_private || m.device) return;
-    // The C library's heap, where it serves blocks (shim/system_heap.h): they are scanned as
-    // blocks; its free chunks hold stale pointers.
-    if (m.brk_heap && system_heap::served()) return;
     if (own_sp >= m.lo && own_sp < m.hi) {
       bytes += scanner.scan_root(own_sp - kRedZone, m.hi);
       for (int i = 0; i < n_own_registers; ++i) scanner.scan_word(own_registers[i]);

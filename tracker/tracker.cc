@@ -872,7 +872,7 @@ void start() {
     return;
   }
   // Now, busy: finding the C library's allocator allocates (dlopen), which is not the program's.
-  pool::spill_to_system(g_state.options.track);
+  if (!g_state.options.track) pool::spill_to_system();
   if (g_state.options.track)
     g_state.runtime = static_cast<const RuntimeApi*>(load_module(kRuntimeFile, kRuntimeEntry));
   if (!g_state.runtime) {
