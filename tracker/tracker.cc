@@ -871,10 +871,10 @@ void start() {
     g_active.store(false, std::memory_order_release);
     return;
   }
-  // Now, busy: finding the C library's allocator allocates (dlopen), which is not the program's.
-  if (!g_state.options.track) pool::spill_to_system();
   if (g_state.options.track)
     g_state.runtime = static_cast<const RuntimeApi*>(load_module(kRuntimeFile, kRuntimeEntry));
+  else  // now, busy: finding the C library's allocator allocates (dlopen), not the program
+    pool::spill_to_system();
   if (!g_state.runtime) {
     if (g_state.options.track) std::fprintf(stderr, "heapledger: tracking disabled\n");
     g_active.store(false, std::memory_order_release);  // pools only from here on
