@@ -239,7 +239,10 @@ void add_leak(Lines& out, const Leak& l, std::size_t i, std::size_t total, const
                          ? fmt::format("from {} to {}", format_ms(l.first_ms), format_ms(l.last_ms))
                          : fmt::format("at {}", format_ms(l.first_ms));
   out.blank();
-  out.add("LEAK {} of {}: {} in {} {}, allocated {}", i + 1, total, count(l.bytes, "byte"),
+  // Reachable blocks are listed (show_reachable) but are not leaks: valgrind's "loss record"
+  // covers both, a head that says LEAK over "still reachable" contradicts itself.
+  const char* head = kind_rank(l.kind) == 3 ? "REACHABLE" : "LEAK";
+  out.add("{} {} of {}: {} in {} {}, allocated {}", head, i + 1, total, count(l.bytes, "byte"),
           count(l.blocks, "block"), kind_label(l.kind), when);
   add_stack(out, l.stack, o);
 }

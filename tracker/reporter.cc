@@ -79,6 +79,7 @@ spdlog::logger& diagnostics() {
 }
 
 void warn(const char* line) { diagnostics().warn("warning: {}", line); }
+void say(const char* line) { diagnostics().info("{}", line); }
 
 std::string expand_pid(const char* path) {
   std::string out;
@@ -483,6 +484,6 @@ void write_reports(const ExitData* data, const ReportRequest* req, ReportOutcome
 extern "C" __attribute__((visibility("default"))) const heapledger::detail::ReporterApi*
 heapledger_reporter_api() {
   using namespace heapledger::detail;
-  static const ReporterApi api{kRuntimeAbiVersion, set_stderr, warn, write_reports};
+  static const ReporterApi api{kRuntimeAbiVersion, set_stderr, warn, say, write_reports};
   return &api;
 }

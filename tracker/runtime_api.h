@@ -133,11 +133,13 @@ struct ReporterApi {
   void (*set_stderr)(const StreamIdentity* identity);
   // One diagnostic line on stderr ("heapledger: warning: ...").
   void (*warn)(const char* line);
+  // One line on stderr that is not a warning ("heapledger: ...").
+  void (*say)(const char* line);
   // Builds the report, applies suppressions, symbolizes, writes the text and JSON reports.
   void (*write_reports)(const ExitData* data, const ReportRequest* request, ReportOutcome* out);
 };
 
-constexpr int kRuntimeAbiVersion = 8;
+constexpr int kRuntimeAbiVersion = 9;
 constexpr const char* kRuntimeEntry = "heapledger_runtime_api";
 constexpr const char* kRuntimeFile = "libheapledger_runtime.so";
 constexpr const char* kReporterEntry = "heapledger_reporter_api";

@@ -421,6 +421,13 @@ void warn(const char* line) {
     std::fprintf(stderr, "heapledger: warning: %s\n", line);
 }
 
+void say(const char* line) {
+  if (const ReporterApi* r = reporter())
+    r->say(line);
+  else
+    std::fprintf(stderr, "heapledger: %s\n", line);
+}
+
 }  // namespace
 
 std::uint64_t now_us() { return (monotonic_ns() - g_state.start_ns) / 1000; }
@@ -814,15 +821,21 @@ void report_unwind_verification() {
   const Unwinding& u = g_state.unwinding;
   if (u.mode != Unwinding::kVerify) return;
   BusyScope busy;  // loading the reporter to say it allocates: not the program's blocks
+  const unsigned long long differed = u.differed.load();
+  char first[48] = "";
+  if (differed != 0)
+    std::snprintf(first, sizeof first, " (first at %#llx)",
+                  static_cast<unsigned long long>(u.first_difference.load()));
   char line[256];
   std::snprintf(line, sizeof line,
-                "unwind=verify: %llu stacks taken by CFI rules, %llu differed from libunwind "
-                "(first at %#llx); %llu taken by libunwind",
-                static_cast<unsigned long long>(u.stacks.load()),
-                static_cast<unsigned long long>(u.differed.load()),
-                static_cast<unsigned long long>(u.first_difference.load()),
+                "unwind=verify: %llu stacks taken by CFI rules, %llu differed from libunwind%s; "
+                "%llu taken by libunwind",
+                static_cast<unsigned long long>(u.stacks.load()), differed, first,
                 static_cast<unsigned long long>(u.fallbacks.load()));
-  warn(line);
+  if (differed != 0)
+    warn(line);
+  else
+    say(line);  // the check passed: nothing to warn of
 }
 
 void note_unload() {

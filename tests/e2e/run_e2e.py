@@ -316,6 +316,7 @@ class E2E(hl.HeapledgerTest):
         self.assertIsNotNone(m, line[0])
         by_rules, differed, by_libunwind = map(int, m.groups())
         self.assertEqual(differed, 0, line[0])
+        self.assertNotIn("warning", line[0])  # a check that passed is not a warning
         self.assertGreaterEqual(by_rules, 3000, line[0])
         # The signal handlers (10) and the coroutine (10) are libunwind's here: under
         # unwind=verify the fast path does not walk through signal frames (by default it ends

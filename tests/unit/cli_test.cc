@@ -151,7 +151,7 @@ TEST_F(CliTest, ReportFlagsLimitAndExpand) {
   EXPECT_EQ(r.out.find("LEAK 2 of"), std::string::npos);
 
   r = cli({"report", "--show-reachable", file});
-  EXPECT_NE(r.out.find("LEAK 3 of 3: 64 bytes in 1 block still reachable"), std::string::npos)
+  EXPECT_NE(r.out.find("REACHABLE 3 of 3: 64 bytes in 1 block still reachable"), std::string::npos)
       << r.out;
 }
 
