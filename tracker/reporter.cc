@@ -403,10 +403,15 @@ HeapError heap_error(const ExitData& d, const ExitError& e) {
   if (e.block != 0) {
     h.block = HeapError::Block{e.block, e.block_size};
     const std::uint64_t offset = e.address - e.block;
-    h.detail = offset < e.block_size
-                   ? fmt::format("{} bytes inside a {}-byte block at {:#x}", offset, e.block_size, e.block)
-                   : fmt::format("{} bytes past the end of a {}-byte block at {:#x}", offset - e.block_size,
-                                 e.block_size, e.block);
+    if (e.address < e.block)
+      h.detail = fmt::format("{} bytes before a {}-byte block at {:#x}", e.block - e.address,
+                             e.block_size, e.block);
+    else if (offset < e.block_size)
+      h.detail =
+          fmt::format("{} bytes inside a {}-byte block at {:#x}", offset, e.block_size, e.block);
+    else
+      h.detail = fmt::format("{} bytes past the end of a {}-byte block at {:#x}",
+                             offset - e.block_size, e.block_size, e.block);
   }
   h.stack = raw_stack(d, e.stack);
   if (e.has_alloc) h.alloc_stack = raw_stack(d, e.alloc_stack);

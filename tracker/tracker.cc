@@ -551,16 +551,43 @@ HL_NOINLINE void report_misuse(Errors::Kind kind, std::uintptr_t addr, std::uint
   if (!std::strcmp(g_state.options.on_error, "abort")) abort_on_error(entry);
 }
 
-// A free of a pointer into a live block past its start: where that block starts (0: no such
-// block), with its record in *out as if it were released.
-std::uintptr_t live_block_around(std::uintptr_t addr, Release* out) {
-  const std::uintptr_t start =
-      g_state.pool.block_containing ? g_state.pool.block_containing(reinterpret_cast<void*>(addr)) : 0;
-  if (start == 0 || start == addr || !g_state.ledger.find(start, &out->record) ||
+// The live block that starts at start (0: none), its record in out.
+std::uintptr_t live_block_at(std::uintptr_t start, Release* out) {
+  if (start == 0 || !g_state.ledger.find(start, &out->record) ||
       out->record.kind() == AllocKind::kInternal)
     return 0;
   out->verdict = Release::kLive;
   return start;
+}
+
+// For an invalid free: the live block whose slot addr falls in, else the nearest live block that
+// ends at most kNearBytes before addr or starts at most kNearBytes after it (a free just outside
+// a block, named as memcheck names it); 0 if none. Probes the pools slot by slot.
+constexpr std::uintptr_t kNearBytes = 64;
+
+std::uintptr_t live_block_around(std::uintptr_t addr, Release* out) {
+  if (!g_state.pool.block_containing) return 0;
+  auto slot_of = [](std::uintptr_t a) {
+    return g_state.pool.block_containing(reinterpret_cast<void*>(a));
+  };
+  const std::uintptr_t slot = slot_of(addr);
+  if (slot == addr) return 0;
+  if (const std::uintptr_t block = live_block_at(slot, out)) return block;
+  // The first other slot on each side (16 bytes is the smallest slot; 8 steps finer than that).
+  std::uintptr_t below = 0, above = 0;
+  for (std::uintptr_t d = 8; d <= kNearBytes && !below; d += 8)
+    if (const std::uintptr_t s = slot_of(addr - d); s != 0 && s != slot && s < addr) below = s;
+  for (std::uintptr_t d = 8; d <= kNearBytes && !above; d += 8)
+    if (const std::uintptr_t s = slot_of(addr + d); s != 0 && s != slot && s > addr) above = s;
+  Release before, after;
+  below = live_block_at(below, &before);
+  above = live_block_at(above, &after);
+  const std::uintptr_t gap_below =
+      below ? addr - (below + before.record.size()) : ~std::uintptr_t{0};
+  const std::uintptr_t gap_above = above ? above - addr : ~std::uintptr_t{0};
+  if (below && gap_below <= kNearBytes && gap_below <= gap_above) return *out = before, below;
+  if (above && gap_above <= kNearBytes) return *out = after, above;
+  return 0;
 }
 
 // Which entry point families may release a block allocated by which.
@@ -631,7 +658,8 @@ void report_bad_free(const PendingFree& e, Release* found) {
   } else if (g_state.pool.was_block && g_state.pool.was_block(reinterpret_cast<void*>(addr))) {
     report_misuse(Errors::kDoubleFree, addr, stack, nullptr, "freed twice (first free no longer remembered)");
   } else if (Release inside; const std::uintptr_t block = live_block_around(addr, &inside)) {
-    report_misuse(Errors::kInvalidFree, addr, stack, &inside, "inside a heap block", AllocKind::kInternal, block);
+    report_misuse(Errors::kInvalidFree, addr, stack, &inside, "near a heap block",
+                  AllocKind::kInternal, block);
   } else {
     report_misuse(Errors::kInvalidFree, addr, stack, nullptr, "not the start of a heap block");
   }

@@ -178,7 +178,7 @@ class Classify(hl.HeapledgerTest):
         log = self.path("report.txt")
         self.traced("reach_kinds", options=f"log={log}:{options}")
         lines = open(log, encoding="utf-8").read().splitlines()
-        return [l.split("== ", 1)[1] for l in lines if "== LEAK " in l]
+        return [l.split("== ", 1)[1] for l in lines if "== LEAK " in l or "== REACHABLE " in l]
 
     def test_text_report_orders_kinds(self):
         headers = self.leak_headers("show_reachable=0")
@@ -188,7 +188,12 @@ class Classify(hl.HeapledgerTest):
         self.assertEqual(headers[0].split(":")[1].strip(), "48 bytes in 1 block definitely lost, allocated at "
                          + headers[0].split("allocated at ")[1])
         with_reachable = self.leak_headers("show_reachable=1")
-        self.assertTrue(any("still reachable" in h for h in with_reachable), with_reachable)
+        reachable = [h for h in with_reachable if "still reachable" in h]
+        self.assertTrue(reachable, with_reachable)
+        # headed as what they are: listed, not leaked (with the lost ones' numbering)
+        self.assertTrue(all(h.startswith(f"REACHABLE {i} of {len(with_reachable)}:")
+                            for i, h in enumerate(reachable, len(with_reachable) - len(reachable) + 1)),
+                        with_reachable)
 
     def test_exit_while_threads_allocate(self):
         json_path = self.path("report.json")
@@ -644,13 +649,16 @@ class Classify(hl.HeapledgerTest):
         self.assertEqual(r["summary"]["leaked_bytes"], 0, hl.describe_leaks(r))
 
     def test_invalid_free(self):
-        # A pointer into a live block names that block and where it was allocated (it said only
-        # "not the start of a heap block"); any other pointer gets no block.
+        # A pointer into a live block, or at most 64 bytes before or after one, names that block
+        # and where it was allocated (it said only "not the start of a heap block"); any other
+        # pointer gets no block.
         r = self.misuse_report()
         for site, offset, size, detail in (
                 ("interior_free_site", 8, 64, "8 bytes inside a 64-byte block"),
                 ("large_interior_free_site", 40000, 100000, "40000 bytes inside a 100000-byte block"),
-                ("slack_free_site", 104, 100, "4 bytes past the end of a 100-byte block")):
+                ("slack_free_site", 104, 100, "4 bytes past the end of a 100-byte block"),
+                ("before_free_site", -8, 3072, "8 bytes before a 3072-byte block"),
+                ("beyond_free_site", 3080, 3072, "8 bytes past the end of a 3072-byte block")):
             [e] = errors_of(r, "invalid_free", site)
             self.assertEqual(e["block"]["size"], size, e)
             self.assertEqual(int(e["address"], 16) - int(e["block"]["address"], 16), offset, e)
@@ -675,8 +683,8 @@ class Classify(hl.HeapledgerTest):
             [e] = errors_of(r, "mismatched_free", site)
             self.assertIsNotNone(e["alloc_stack"], site)
             self.assertEqual(e["detail"], detail, site)
-        self.assertEqual(r["summary"]["errors"], 13)
-        self.assertEqual(len(r["errors"]), 13)
+        self.assertEqual(r["summary"]["errors"], 15)
+        self.assertEqual(len(r["errors"]), 15)
         # The rejected frees left the heap alone and nothing the program freed properly leaked.
         self.assertEqual(r["summary"]["leaked_bytes"], 0, hl.describe_leaks(r))
 

@@ -4,7 +4,9 @@
 //   interior_free_site: free() of a pointer 8 bytes into a 64-byte block (the block itself is
 //                      then freed); likewise large_interior_free_site, 40,000 bytes into a
 //                      100,000-byte block, and slack_free_site, 4 bytes past the end of a 100-byte
-//                      block (inside the 112 bytes the pools gave it)
+//                      block (inside the 112 bytes the pools gave it); before_free_site, 8
+//                      bytes before a 3,072-byte block (the only live one of its size class);
+//                      and beyond_free_site, 8 bytes past its end (the next slot's, no block's)
 //   stack_free_site:   free() of a stack address
 //   array_delete_site: `delete` of a `new[]` block
 //   free_new_site:     free() of a `new` block
@@ -30,6 +32,8 @@ __attribute__((noinline)) void double_free_site(void* p) { std::free(p); }
 __attribute__((noinline)) void interior_free_site(char* p) { std::free(p + 8); }
 __attribute__((noinline)) void large_interior_free_site(char* p) { std::free(p + 40000); }
 __attribute__((noinline)) void slack_free_site(char* p) { std::free(p + 104); }
+__attribute__((noinline)) void before_free_site(char* p) { std::free(p - 8); }
+__attribute__((noinline)) void beyond_free_site(char* p) { std::free(p + 3080); }
 __attribute__((noinline)) void stack_free_site(void* p) { std::free(p); }
 __attribute__((noinline)) void array_delete_site(int* p) { delete p; }
 __attribute__((noinline)) void free_new_site(int* p) { std::free(p); }
@@ -82,6 +86,10 @@ int main(int argc, char**) {
   char* d = static_cast<char*>(std::malloc(100));
   slack_free_site(d);
   std::free(d);
+  char* e = static_cast<char*>(std::malloc(3072));
+  before_free_site(e);
+  beyond_free_site(e);
+  std::free(e);
   int local = 0;
   void* volatile on_stack = &local;
   stack_free_site(on_stack);
