@@ -90,10 +90,11 @@ RootPolicy root_policy(RootPolicy::Range* dead, std::size_t max_dead) {
   return policy;
 }
 
-// Sorts the scanned blocks by (stack, class) and folds each run into one site.
+// Sorts the scanned blocks by (stack, class, holder) and folds each run into one site.
 std::size_t group_sites(ScannedBlock* blocks, std::size_t n, ExitSite* sites) {
   std::sort(blocks, blocks + n, [](const ScannedBlock& a, const ScannedBlock& b) {
-    return a.stack != b.stack ? a.stack < b.stack : a.reach < b.reach;
+    if (a.stack != b.stack) return a.stack < b.stack;
+    return a.reach != b.reach ? a.reach < b.reach : a.holder < b.holder;
   });
   std::size_t count = 0;
   for (std::size_t i = 0; i < n; ++i) {
@@ -101,8 +102,8 @@ std::size_t group_sites(ScannedBlock* blocks, std::size_t n, ExitSite* sites) {
     if (b.kind == AllocKind::kInternal) continue;
     auto reach = static_cast<std::uint8_t>(b.reach);
     ExitSite* last = count ? &sites[count - 1] : nullptr;
-    if (!last || last->stack != b.stack || last->reach != reach)
-      last = &(sites[count++] = ExitSite{b.stack, reach, 0, 0, ~std::uint64_t{0}, 0});
+    if (!last || last->stack != b.stack || last->reach != reach || last->holder != b.holder)
+      last = &(sites[count++] = ExitSite{b.stack, reach, 0, 0, ~std::uint64_t{0}, 0, b.holder});
     last->bytes += b.size;
     last->blocks += 1;
     last->first_us = std::min(last->first_us, b.time_us);

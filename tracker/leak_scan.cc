@@ -445,16 +445,19 @@ std::size_t Scanner::flood() {
 }
 
 // Each unreached block not yet claimed leads a lost structure: it is definite, and everything
-// it reaches that was unreached is indirect (so a lost cycle keeps one definite block).
+// it reaches that was unreached is indirect (so a lost cycle keeps one definite block). Each
+// indirect block's holder is the stack of the definite block heading its structure.
 void Scanner::classify_unreached() {
+  // The leader that claimed each indirect block (w1_ is free now; pages only touched for them).
+  std::uint32_t* const claimed_by = w1_;
   for (std::size_t leader = 0; leader < n_; ++leader) {
     if (blocks_[leader].reach != Reach::kUnreached) continue;
-    blocks_[leader].reach = Reach::kDefinite;
+    blocks_[leader].reach = Reach::kDefinite;  // claimed_by: only read once it is claimed
     w2_n_ = 0;
     w2_[w2_n_++] = static_cast<std::uint32_t>(leader);
     while (w2_n_) {
       const ScannedBlock& b = blocks_[w2_[--w2_n_]];
-      for_each_word(b.start, b.start + b.size, [this, leader](std::uintptr_t w) {
+      for_each_word(b.start, b.start + b.size, [this, leader, claimed_by](std::uintptr_t w) {
         bool exact = false;
         std::int64_t i = find(w, &exact);
         if (i < 0 || static_cast<std::size_t>(i) == leader) return;
@@ -464,9 +467,25 @@ void Scanner::classify_unreached() {
           w2_[w2_n_++] = static_cast<std::uint32_t>(i);
         } else if (r == Reach::kDefinite) {
           r = Reach::kIndirect;  // an earlier leader, already flooded
+        } else {
+          return;
         }
+        claimed_by[i] = static_cast<std::uint32_t>(leader);
       });
     }
+  }
+  // An earlier leader claimed by a later one hands its blocks on: follow the chain to the
+  // definite block (claims only go to later leaders, so it ends), shortening it on the way.
+  for (std::size_t i = 0; i < n_; ++i) {
+    if (blocks_[i].reach != Reach::kIndirect) continue;
+    std::uint32_t top = claimed_by[i];
+    while (blocks_[top].reach != Reach::kDefinite) top = claimed_by[top];
+    for (std::uint32_t k = static_cast<std::uint32_t>(i); k != top;) {
+      const std::uint32_t next = claimed_by[k];
+      claimed_by[k] = top;
+      k = next;
+    }
+    blocks_[i].holder = blocks_[top].stack;
   }
 }
 
@@ -604,7 +623,8 @@ bool LeakScan::run(Ledger& ledger, const RootPolicy& policy, std::uintptr_t stac
     count_ = 0;
     ledger.for_each_locked([&](std::uintptr_t addr, const Record& r) {
       if (count_ < capacity)  // a quarter more than before the stop, and 65536: always, in practice
-        blocks_[count_++] = ScannedBlock{addr, r.size(), r.time_us(), r.stack(), r.kind(), Reach::kUnreached};
+        blocks_[count_++] = ScannedBlock{addr,      r.size(), kNoHolder,        r.time_us(),
+                                         r.stack(), r.kind(), Reach::kUnreached};
     });
     scanner.index(count_);
     // Exclusions: the heap itself, heapledger's own tables and its own globals (the pools' free

@@ -54,6 +54,9 @@ struct Leak {
   double first_ms = 0;
   double last_ms = 0;
   Stack stack;
+  // Indirect: where the definitely lost block holding these was allocated (a suppression that
+  // matches it hides them too, as in LeakSanitizer). Not in the JSON; empty once read back.
+  Stack holder;
 };
 
 // A call site holding memory at the peak.

@@ -238,7 +238,10 @@ void symbolize_all(Report& r, std::atomic<std::uint64_t>* progress) {
     if (progress) progress->fetch_add(1, std::memory_order_relaxed);
     return sym.symbolize(stack);
   };
-  for (Leak& l : r.leaks) l.stack = symbolize(l.stack);
+  for (Leak& l : r.leaks) {
+    l.stack = symbolize(l.stack);
+    if (!l.holder.empty()) l.holder = symbolize(l.holder);
+  }
   for (PeakSite& p : r.peak) p.stack = symbolize(p.stack);
   for (HeapError& e : r.errors) {
     e.stack = symbolize(e.stack);
@@ -385,6 +388,7 @@ void add_leaks(const ExitData& d, Report& r) {
     }
     r.leaks.push_back(Leak{kind, site.bytes, site.blocks, to_ms(site.first_us), to_ms(site.last_us),
                            raw_stack(d, site.stack)});
+    if (site.holder != kNoHolder) r.leaks.back().holder = raw_stack(d, site.holder);
   }
   std::stable_sort(r.leaks.begin(), r.leaks.end(),
                    [](const Leak& a, const Leak& b) { return a.bytes > b.bytes; });
@@ -467,8 +471,8 @@ void write_reports(const ExitData* data, const ReportRequest* req, ReportOutcome
   if (text || json || suppress) {
     trim_reachable(report, req->show_reachable);
     symbolize_all(report, req->progress);
-    merge_same_sites(report);
     if (!req->errors_only) apply_suppressions(report, req->suppressions_path);
+    merge_same_sites(report);  // after: an indirect site comes split by its holders until then
   }
   if (text) {
     heapledger::TextOptions opts;

@@ -69,10 +69,13 @@ struct RuntimeApi {
 
 // What libheapledger.so knows at exit, as plain data (it does not link the C++ library, so it
 // hands the reporter arrays and callbacks, and the reporter builds the report model).
+constexpr std::uint32_t kNoHolder =
+    (1u << 24) - 1;       // above every stack id (StackTable::kMaxStacks)
 struct ExitSite {         // live blocks of one allocation stack and one reachability class
   std::uint32_t stack;
   std::uint8_t reach;     // Reach (leak_scan.h); 0xFF: not classified (the scan could not run)
   std::uint64_t bytes, blocks, first_us, last_us;
+  std::uint32_t holder;  // indirect: the stack of the definite leak holding them; else kNoHolder
 };
 struct ExitPeakSite {
   std::uint32_t stack;
@@ -139,7 +142,7 @@ struct ReporterApi {
   void (*write_reports)(const ExitData* data, const ReportRequest* request, ReportOutcome* out);
 };
 
-constexpr int kRuntimeAbiVersion = 9;
+constexpr int kRuntimeAbiVersion = 10;
 constexpr const char* kRuntimeEntry = "heapledger_runtime_api";
 constexpr const char* kRuntimeFile = "libheapledger_runtime.so";
 constexpr const char* kReporterEntry = "heapledger_reporter_api";

@@ -115,6 +115,7 @@ void Suppressions::apply(Report& r) const {
   std::vector<Leak> kept;
   for (Leak& l : r.leaks) {
     const Pattern* p = is_leak(l.kind) ? match(l.stack) : nullptr;
+    if (!p && l.kind == "indirect" && !l.holder.empty()) p = match(l.holder);
     if (!p) {
       kept.push_back(std::move(l));
       continue;

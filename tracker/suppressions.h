@@ -27,7 +27,8 @@ class Suppressions {
   void load(const std::string& path, std::vector<std::string>* warnings);
 
   // Removes matching definite, indirect and possible leaks from the report, moves their bytes to
-  // summary.suppressed_bytes and records which pattern hid how much.
+  // summary.suppressed_bytes and records which pattern hid how much. An indirect leak whose
+  // holder matches goes with it (LeakSanitizer: what only a suppressed leak holds is not leaked).
   void apply(Report& r) const;
 
   std::size_t size() const { return patterns_.size(); }

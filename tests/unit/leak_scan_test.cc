@@ -25,25 +25,28 @@ void* unhide(std::uintptr_t v) { return reinterpret_cast<void*>(v ^ 0xA5A5A5A5A5
 
 struct Fixture {
   Ledger ledger;
-  void* track(std::size_t size) {
+  void* track(std::size_t size, std::uint32_t stack = 0) {
     void* p = pool::alloc(size);
     std::memset(p, 0, size);
-    ledger.insert(reinterpret_cast<std::uintptr_t>(p), Record(size, AllocKind::kMalloc, 1, 0, 0));
+    ledger.insert(reinterpret_cast<std::uintptr_t>(p),
+                  Record(size, AllocKind::kMalloc, 1, 0, stack));
     return p;
   }
-  Reach reach_of(LeakScan& scan, void* p) {
+  const ScannedBlock& block_of(LeakScan& scan, void* p) {
     for (std::size_t i = 0; i < scan.size(); ++i)
-      if (scan.block(i).start == reinterpret_cast<std::uintptr_t>(p)) return scan.block(i).reach;
+      if (scan.block(i).start == reinterpret_cast<std::uintptr_t>(p)) return scan.block(i);
     ADD_FAILURE() << "block not scanned";
-    return Reach::kUnreached;
+    static const ScannedBlock none{};
+    return none;
   }
+  Reach reach_of(LeakScan& scan, void* p) { return block_of(scan, p).reach; }
 };
 
 __attribute__((noinline)) void build_blocks(Fixture& f) {
-  // A lost list: head -> a -> b, nothing points to head.
-  void** b = static_cast<void**>(f.track(32));
-  void** a = static_cast<void**>(f.track(32));
-  void** head = static_cast<void**>(f.track(32));
+  // A lost list: head -> a -> b, nothing points to head (allocated from stacks 7, 8, 9).
+  void** b = static_cast<void**>(f.track(32, 9));
+  void** a = static_cast<void**>(f.track(32, 8));
+  void** head = static_cast<void**>(f.track(32, 7));
   head[0] = a;
   a[0] = b;
   g_hidden[0] = hide(head), g_hidden[1] = hide(a), g_hidden[2] = hide(b);
@@ -67,6 +70,10 @@ TEST(LeakScan, ClassifiesEveryKind) {
   EXPECT_EQ(f.reach_of(scan, unhide(g_hidden[0])), Reach::kDefinite);
   EXPECT_EQ(f.reach_of(scan, unhide(g_hidden[1])), Reach::kIndirect);
   EXPECT_EQ(f.reach_of(scan, unhide(g_hidden[2])), Reach::kIndirect);
+  // Both inner blocks are held by the list's head (whichever of them the scan met first).
+  EXPECT_EQ(f.block_of(scan, unhide(g_hidden[1])).holder, 7u);
+  EXPECT_EQ(f.block_of(scan, unhide(g_hidden[2])).holder, 7u);
+  EXPECT_EQ(f.block_of(scan, unhide(g_hidden[0])).holder, kNoHolder);
   EXPECT_EQ(f.reach_of(scan, g_root), Reach::kReachable);
   EXPECT_EQ(f.reach_of(scan, unhide(g_hidden[3])), Reach::kPossible);
   EXPECT_EQ(f.reach_of(scan, unhide(g_hidden[4])), Reach::kReachable) << "length64 heuristic";

@@ -87,6 +87,31 @@ TEST(Suppressions, MatchesFileNamesToo) {
   EXPECT_EQ(r.summary.suppressed_bytes, 140u);
 }
 
+TEST(Suppressions, IndirectLeaksGoWithTheSuppressedLeakHoldingThem) {
+  // As in LeakSanitizer: what only a suppressed leak holds is not reported, whatever allocated
+  // it; the same blocks held by a leak that is not suppressed stay.
+  Suppressions s;
+  s.parse("leak:make_registry\n", "s", nullptr);
+  Report r;
+  Leak held{"indirect", 19, 1, 0, 0, stack_of("copy_name", "/src/name.c", "/bin/app")};
+  held.holder = stack_of("make_registry", "/src/registry.c", "/bin/app");
+  Leak kept = held;
+  kept.holder = stack_of("make_cache", "/src/cache.c", "/bin/app");
+  Leak reachable{"reachable", 5, 1, 0, 0, stack_of("copy_name", "/src/name.c", "/bin/app")};
+  r.leaks = {held, kept, reachable};
+  r.summary.leaked_bytes = 38;
+  r.summary.leaked_blocks = 2;
+  s.apply(r);
+  ASSERT_EQ(r.leaks.size(), 2u);
+  EXPECT_EQ(r.leaks[0].holder.front().function, std::optional<std::string>("make_cache"));
+  EXPECT_EQ(r.leaks[1].kind, "reachable");
+  EXPECT_EQ(r.summary.leaked_bytes, 19u);
+  EXPECT_EQ(r.summary.leaked_blocks, 1u);
+  ASSERT_EQ(r.suppressions.size(), 1u);
+  EXPECT_EQ(r.suppressions[0].pattern, "make_registry");
+  EXPECT_EQ(r.suppressions[0].bytes, 19u);
+}
+
 TEST(Suppressions, BuiltinListCoversDynamicLinkerTls) {
   Report r;
   r.leaks = {Leak{"definite", 64, 1, 0, 0, stack_of("_dl_allocate_tls", "dl-tls.c", "/lib64/ld-linux-x86-64.so.2")}};
