@@ -103,7 +103,8 @@ std::size_t group_sites(ScannedBlock* blocks, std::size_t n, ExitSite* sites) {
     auto reach = static_cast<std::uint8_t>(b.reach);
     ExitSite* last = count ? &sites[count - 1] : nullptr;
     if (!last || last->stack != b.stack || last->reach != reach || last->holder != b.holder)
-      last = &(sites[count++] = ExitSite{b.stack, reach, 0, 0, ~std::uint64_t{0}, 0, b.holder});
+      last = &(sites[count++] = ExitSite{b.stack, reach, 0, 0, ~std::uint64_t{0}, 0,
+                                         static_cast<std::uint32_t>(b.holder)});
     last->bytes += b.size;
     last->blocks += 1;
     last->first_us = std::min(last->first_us, b.time_us);

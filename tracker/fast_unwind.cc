@@ -42,37 +42,75 @@ namespace {
 
 // Rules by return address (and unload epoch), learned once each: open addressing, written by one
 // thread at a time (under g_learn_lock), read without locks. An entry's rule is stored before
-// its key is published. Never shrinks; when 3/4 full, new addresses go to libunwind.
+// its key is published. It starts at 1,024 entries and grows fourfold when half full (one table
+// of 131,072 from the start spread a small program's few hundred rules over most of its 512
+// pages, a page fault each): a grown table is filled, then published, and the old one stays
+// mapped for readers still in it (a miss there only sends them to learn()). Never shrinks; when
+// the largest is 3/4 full, new addresses go to libunwind.
 struct RuleTable {
-  static constexpr std::uint32_t kBits = 17;
-  static constexpr std::uint32_t kSize = 1u << kBits;
+  static constexpr std::uint32_t kFirstBits = 10, kMaxBits = 17;
   struct Entry {
     std::atomic<std::uint64_t> key;   // return address | epoch << 48; 0: empty
     std::atomic<std::uint64_t> rule;  // FrameRule's bytes
   };
-  Entry* entries = nullptr;
-  std::atomic<std::uint32_t> used{0};
+  struct Table {
+    std::uint32_t bits;
+    std::uint32_t used;  // written under g_learn_lock only
+    Entry* entries() { return reinterpret_cast<Entry*>(this + 1); }
+    const Entry* entries() const { return reinterpret_cast<const Entry*>(this + 1); }
+    std::uint32_t mask() const { return (1u << bits) - 1; }
+    std::uint32_t home(std::uint64_t key) const {
+      return static_cast<std::uint32_t>((key * 0x9E3779B97F4A7C15ull) >> (64 - bits));
+    }
+    static std::size_t bytes(std::uint32_t bits) {
+      return sizeof(Table) + (std::size_t{sizeof(Entry)} << bits);
+    }
+  };
+  static_assert(sizeof(Table) % alignof(Entry) == 0);
+  std::atomic<Table*> table{nullptr};
 
-  static std::uint32_t home(std::uint64_t key) {
-    return static_cast<std::uint32_t>((key * 0x9E3779B97F4A7C15ull) >> (64 - kBits));
-  }
+  bool init() { return (table = make(kFirstBits)) != nullptr; }
   HL_ALWAYS_INLINE bool find(std::uint64_t key, FrameRule* out) const {
-    for (std::uint32_t i = home(key);; i = (i + 1) & (kSize - 1)) {
-      std::uint64_t k = entries[i].key.load(std::memory_order_acquire);
-      if (k == key) return *out = std::bit_cast<FrameRule>(entries[i].rule.load(std::memory_order_relaxed)), true;
+    const Table* t = table.load(std::memory_order_acquire);
+    const Entry* e = t->entries();
+    for (std::uint32_t i = t->home(key);; i = (i + 1) & t->mask()) {
+      std::uint64_t k = e[i].key.load(std::memory_order_acquire);
+      if (k == key)
+        return *out = std::bit_cast<FrameRule>(e[i].rule.load(std::memory_order_relaxed)), true;
       if (k == 0) return false;
     }
   }
   void insert(std::uint64_t key, FrameRule rule) {  // under g_learn_lock
-    if (used.load(std::memory_order_relaxed) >= kSize / 4 * 3) return;
-    std::uint32_t i = home(key);
-    while (entries[i].key.load(std::memory_order_relaxed) != 0) {
-      if (entries[i].key.load(std::memory_order_relaxed) == key) return;
-      i = (i + 1) & (kSize - 1);
+    Table* t = table.load(std::memory_order_relaxed);
+    if (t->used >= (t->mask() + 1) / 2 && t->bits < kMaxBits) {
+      if (Table* bigger = make(std::min(t->bits + 2, kMaxBits))) {
+        for (std::uint32_t i = 0; i <= t->mask(); ++i)
+          if (std::uint64_t k = t->entries()[i].key.load(std::memory_order_relaxed))
+            put(bigger, k, t->entries()[i].rule.load(std::memory_order_relaxed));
+        table.store(bigger, std::memory_order_release);
+        t = bigger;
+      }
     }
-    entries[i].rule.store(std::bit_cast<std::uint64_t>(rule), std::memory_order_relaxed);
-    entries[i].key.store(key, std::memory_order_release);
-    used.fetch_add(1, std::memory_order_relaxed);
+    if (t->used >= (t->mask() + 1) / 4 * 3) return;
+    put(t, key, std::bit_cast<std::uint64_t>(rule));
+  }
+
+ private:
+  static Table* make(std::uint32_t bits) {
+    auto* t = static_cast<Table*>(os::map_internal(Table::bytes(bits)));
+    if (t) t->bits = bits;
+    return t;
+  }
+  static void put(Table* t, std::uint64_t key, std::uint64_t rule) {
+    Entry* e = t->entries();
+    std::uint32_t i = t->home(key);
+    while (e[i].key.load(std::memory_order_relaxed) != 0) {
+      if (e[i].key.load(std::memory_order_relaxed) == key) return;
+      i = (i + 1) & t->mask();
+    }
+    e[i].rule.store(rule, std::memory_order_relaxed);
+    e[i].key.store(key, std::memory_order_release);
+    ++t->used;
   }
 };
 static_assert(sizeof(FrameRule) == sizeof(std::uint64_t));
@@ -125,6 +163,10 @@ HL_NOINLINE bool learn(std::uintptr_t ra, std::uint64_t key, FrameRule* out) {
   const std::uintptr_t room = frame - tl_bounds.lo;
   if (room >= tl_bounds.hi - tl_bounds.lo || room < kLearnStackMin) return false;
   if (!g_learn_lock.try_lock()) return false;
+  if (g_rules.find(key, out)) {  // learned meanwhile (or this walk read a table since grown)
+    g_learn_lock.unlock();
+    return true;
+  }
   FrameRule rule;
   rule.kind = FrameRule::kComplex;
   std::uint16_t index = g_modules->find(ra);
@@ -356,8 +398,7 @@ void init(const RuntimeApi* runtime, ModuleMap* modules, std::uintptr_t self_sta
           std::uintptr_t self_end, bool stop_at_signal) {
   g_stop_at_signal = stop_at_signal;
   if (!runtime || !runtime->frame_rule || self_start >= self_end) return;
-  g_rules.entries = static_cast<RuleTable::Entry*>(os::map_internal(sizeof(RuleTable::Entry) * RuleTable::kSize));
-  if (!g_rules.entries) return;
+  if (!g_rules.init()) return;
   g_self_start = self_start;
   g_self_end = self_end;
   // Binds sigaltstack now: its lazy binding, on a small signal stack, overflowed it (the dynamic

@@ -21,24 +21,27 @@ std::uint64_t hash_frames(const std::uintptr_t* frames, std::uint32_t depth) {
 
 bool StackTable::init(ModuleMap* modules) {
   modules_ = modules;
-  // Address space only; pages are touched as slots fill.
-  slots_ = static_cast<std::atomic<std::uint32_t>*>(
-      os::map_internal((std::size_t{1} << kSlotBits) * sizeof(std::atomic<std::uint32_t>)));
+  // Address space only; pages are touched as ids are taken.
   records_ = static_cast<std::atomic<StackRecord*>*>(
       os::map_internal(kMaxStacks * sizeof(std::atomic<StackRecord*>)));
-  if (!slots_ || !records_) {  // out of address space: what was mapped goes back to the program
-    if (slots_)
-      os::unmap_internal(slots_,
-                         (std::size_t{1} << kSlotBits) * sizeof(std::atomic<std::uint32_t>));
+  if (!records_ || !level(0)) {  // out of address space: what was mapped goes back to the program
     if (records_) os::unmap_internal(records_, kMaxStacks * sizeof(std::atomic<StackRecord*>));
-    slots_ = nullptr;
     records_ = nullptr;
     return false;
   }
-  std::uint32_t id = 0;
   records_[0].store(make_record(nullptr, 0, hash_frames(nullptr, 0), 0), std::memory_order_release);
-  next_id_.store(id + 1, std::memory_order_release);
+  next_id_.store(1, std::memory_order_release);
   return records_[0].load() != nullptr;
+}
+
+std::atomic<std::uint32_t>* StackTable::level(int l) {
+  std::atomic<std::uint32_t>* slots = levels_[l].load(std::memory_order_acquire);
+  if (slots) return slots;
+  auto* fresh = static_cast<std::atomic<std::uint32_t>*>(os::map_internal(level_bytes(l)));
+  if (!fresh) return nullptr;
+  if (levels_[l].compare_exchange_strong(slots, fresh, std::memory_order_acq_rel)) return fresh;
+  os::unmap_internal(fresh, level_bytes(l));  // another thread mapped it first
+  return slots;
 }
 
 StackRecord* StackTable::make_record(const std::uintptr_t* frames, std::uint32_t depth,
@@ -61,31 +64,49 @@ StackRecord* StackTable::make_record(const std::uintptr_t* frames, std::uint32_t
 
 std::uint32_t StackTable::intern(const std::uintptr_t* frames, std::uint32_t depth,
                                  std::uint32_t epoch) {
-  if (depth == 0 || !slots_) return kEmptyStack;
+  if (depth == 0 || !records_) return kEmptyStack;
   const std::uint64_t hash = hash_frames(frames, depth) ^ (std::uint64_t{epoch} * 0xC2B2AE3D27D4EB4Full);
-  const std::size_t mask = (std::size_t{1} << kSlotBits) - 1;
-  StackRecord* fresh = nullptr;      // made at most once per call, published by CAS
+  StackRecord* fresh = nullptr;  // made at most once per call, published by CAS
   std::uint32_t fresh_id = 0;
-  for (std::size_t i = hash & mask, probes = 0; probes <= mask; i = (i + 1) & mask, ++probes) {
-    std::uint32_t slot = slots_[i].load(std::memory_order_acquire);
-    if (slot == 0) {
-      if (!fresh) {
-        // Full: no more ids taken (a count run on past 2^32 would come round to ids in use).
-        if (next_id_.load(std::memory_order_relaxed) >= kMaxStacks) return kEmptyStack;
-        fresh_id = next_id_.fetch_add(1, std::memory_order_acq_rel);
-        if (fresh_id >= kMaxStacks) return kEmptyStack;
-        fresh = make_record(frames, depth, hash, epoch);
-        if (!fresh) return kEmptyStack;
-        records_[fresh_id].store(fresh, std::memory_order_release);
+  for (int l = 0; l < kLevels; ++l) {
+    std::atomic<std::uint32_t>* const slots = level(l);
+    if (!slots) return kEmptyStack;
+    const std::size_t mask = (std::size_t{1} << kLevelBits[l]) - 1;
+    const bool last = l == kLevels - 1;
+    bool next_level = false;
+    for (std::size_t i = hash & mask, probes = 0; probes <= mask && !next_level;
+         i = (i + 1) & mask, ++probes) {
+      std::uint32_t slot = slots[i].load(std::memory_order_acquire);
+      if (slot == 0 && !last && level_ids_[l].load(std::memory_order_relaxed) > mask / 2) {
+        // Half full: this path goes on one level down, for every thread that comes this way.
+        if (slots[i].compare_exchange_strong(slot, kClosed, std::memory_order_acq_rel)) break;
+        // Lost the race for this slot: `slot` now holds the winner's id or kClosed.
+      } else if (slot == 0) {
+        if (!fresh) {
+          // Full: no more ids taken (a count run on past 2^32 would come round to ids in use).
+          if (next_id_.load(std::memory_order_relaxed) >= kMaxStacks) return kEmptyStack;
+          fresh_id = next_id_.fetch_add(1, std::memory_order_acq_rel);
+          if (fresh_id >= kMaxStacks) return kEmptyStack;
+          fresh = make_record(frames, depth, hash, epoch);
+          if (!fresh) return kEmptyStack;
+          records_[fresh_id].store(fresh, std::memory_order_release);
+        }
+        if (slots[i].compare_exchange_strong(slot, fresh_id + 1, std::memory_order_acq_rel)) {
+          level_ids_[l].fetch_add(1, std::memory_order_relaxed);
+          return fresh_id;
+        }
+        // Lost the race for this slot: `slot` now holds the winner; compare with it below.
       }
-      if (slots_[i].compare_exchange_strong(slot, fresh_id + 1, std::memory_order_acq_rel))
-        return fresh_id;
-      // Lost the race for this slot: `slot` now holds the winner; compare with it below.
+      if (slot == kClosed) {
+        next_level = true;
+        continue;
+      }
+      const StackRecord* r = get(slot - 1);
+      if (r && r->hash == hash && r->depth == depth && r->epoch == epoch &&
+          std::memcmp(r->frames(), frames, depth * sizeof *frames) == 0)
+        return slot - 1;  // an unpublished `fresh` stays as an orphan record: harmless
     }
-    const StackRecord* r = get(slot - 1);
-    if (r && r->hash == hash && r->depth == depth && r->epoch == epoch &&
-        std::memcmp(r->frames(), frames, depth * sizeof *frames) == 0)
-      return slot - 1;  // an unpublished `fresh` stays as an orphan record: harmless
+    if (last) break;
   }
   return kEmptyStack;
 }

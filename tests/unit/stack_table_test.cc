@@ -71,7 +71,9 @@ TEST(StackTable, AFullTableGivesTheEmptyStackAndCountsNoFurther) {
 }
 
 TEST(StackTable, ConcurrentInterningAgrees) {
-  constexpr int kThreads = 4, kStacks = 2000;
+  // Enough stacks to fill the first two levels past half: threads racing to close a slot and
+  // to insert into it still agree on one id per stack.
+  constexpr int kThreads = 4, kStacks = 40000;
   std::vector<std::vector<std::uint32_t>> ids(kThreads, std::vector<std::uint32_t>(kStacks));
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t)
