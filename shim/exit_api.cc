@@ -18,7 +18,7 @@
 using namespace heapledger::detail;
 
 extern "C" HL_EXPORT [[noreturn]] void _exit(int status) {
-  tracker::before_immediate_exit();
+  status = tracker::before_immediate_exit(status);
   for (;;) {
     syscall(SYS_exit_group, status);
     syscall(SYS_exit, status);

@@ -65,6 +65,7 @@ int report_command(const ReportArgs& args) {
   }
   TextOptions options;
   options.max_leaks = args.max_leaks;
+  options.rest_hint = "--max-leaks 0 lists them all";
   options.max_frames = args.max_frames;
   options.show_reachable = args.show_reachable;
   std::string text = render_text(report, options);

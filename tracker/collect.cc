@@ -170,6 +170,8 @@ ExitData base_data() {
   d.peak_blocks = static_cast<std::uint64_t>(g_state.peak.blocks.load());
   d.peak_time_us = g_state.peak.time_us.load();
   d.stack = stack_frames;
+  d.cmdline = g_state.cmdline;
+  d.cmdline_len = g_state.cmdline_len;
   return d;
 }
 
@@ -379,6 +381,10 @@ constexpr int kFatalSignals[] = {SIGABRT, SIGSEGV, SIGBUS, SIGILL, SIGFPE,
                                  SIGTERM, SIGINT,  SIGHUP, SIGQUIT};
 bool g_catching[std::size(kFatalSignals)] = {};
 std::atomic<bool> g_dying{false};
+// The report is written from _exit() (before_immediate_exit): the exit code it calls for is
+// returned there, with no flush of stdio.
+bool g_immediate_exit = false;
+int g_immediate_status = 0;
 
 // Whether this process left its report for later (a child forked meanwhile inherits the mark:
 // it has a report of its own to write when it exits, and none to write for its parent).
@@ -435,12 +441,29 @@ void stop_catching_fatal_signals() {
 // written now. Not by a child forked meanwhile, which inherited the wait (a child forked as the
 // process exits, then calling _exit at once, wrote a whole report of its own, and a test's
 // forking loop timed out).
-void before_immediate_exit() {
+//
+// A program that ends itself with _exit() (dash ends every `sh -c` so; programs that skip their
+// cleanup) has its report written too, as memcheck does (LeakSanitizer writes none): only the
+// process that was started, not a forked child (which skips its parent's exit handlers and
+// buffers on purpose: a report of the parent's heap per child) nor a vforked one (the memory is
+// its parent's). stdio is not flushed: _exit drops what is buffered, and still does.
+int before_immediate_exit(int status) {
   if (report_left_here()) {
     g_state.ending_now.store(this_reporter());
     finish();
+  } else if (g_state.recording.load() &&
+             static_cast<std::uint32_t>(getpid()) == g_state.start_pid) {
+    const std::uint64_t me = this_reporter();
+    std::uint64_t first = 0;
+    if (g_state.exiting.compare_exchange_strong(first, me) && g_state.reporter.load() == 0) {
+      g_immediate_exit = true;
+      g_state.ending_now.store(me);
+      finish();
+      if (g_immediate_status != 0) status = g_immediate_status;
+    }
   }
   wait_for_report();
+  return status;
 }
 
 // exit() is not thread-safe in glibc: two threads in it at once each run what is left of the exit
@@ -517,7 +540,9 @@ void write_exit_report() {
   caller.stack_top = exit_caller_sp(reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0)),
                                     caller.regs, &caller.n_regs);
   on_report_stack([](void* p) { scan_and_report(static_cast<ExitCaller*>(p)); }, &caller);
-  if (caller.exit_code != 0 && !g_dying.load()) {
+  if (caller.exit_code != 0 && g_immediate_exit) {
+    g_immediate_status = caller.exit_code;
+  } else if (caller.exit_code != 0 && !g_dying.load()) {
     std::fflush(nullptr);
     _exit(caller.exit_code);
   }

@@ -56,7 +56,7 @@ struct Leak {
   Stack stack;
   // Indirect: where the definitely lost block holding these was allocated (a suppression that
   // matches it hides them too, as in LeakSanitizer). Not in the JSON; empty once read back.
-  Stack holder;
+  Stack holder = {};
 };
 
 // A call site holding memory at the peak.

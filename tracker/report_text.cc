@@ -212,7 +212,7 @@ void add_errors(Lines& out, const std::vector<HeapError>& errors, const TextOpti
     }
   }
   if (n < errors.size())
-    out.add("... and {} — see the JSON report", count(errors.size() - n, "more heap error"));
+    out.add("... and {} — {}", count(errors.size() - n, "more heap error"), o.rest_hint);
 }
 
 // ---- leaks ----
@@ -302,8 +302,8 @@ void add_leaks(Lines& out, const Report& r, const TextOptions& o) {
   for (std::size_t i = n; i < listed.size(); ++i) rest.add(*listed[i]);
   if (n > 0 && (rest.sites || hidden_reachable.sites)) out.blank();
   if (rest.sites)
-    out.add("... and {} ({} in {}) — see the JSON report", count(rest.sites, "more leak site"),
-            human_bytes(rest.bytes), count(rest.blocks, "block"));
+    out.add("... and {} ({} in {}) — {}", count(rest.sites, "more leak site"),
+            human_bytes(rest.bytes), count(rest.blocks, "block"), o.rest_hint);
   if (r.reachable_sites_omitted) {  // the report lists only the largest sites: use the summary
     out.add("still reachable at exit: {} from {} (not listed)", human_bytes(r.summary.reachable_bytes),
             count(hidden_reachable.sites + r.reachable_sites_omitted, "call site"));

@@ -18,6 +18,8 @@ struct TextOptions {
   std::size_t max_peak = 5;     // call sites in the peak section
   bool show_reachable = false;  // list "still reachable" sites instead of one summary line
   bool errors_only = false;     // only the header and the heap errors (on_error=abort's last words)
+  // Where the sites and errors past max_leaks are: the JSON report, if one is written.
+  std::string rest_hint = "see the JSON report";
 };
 
 // The whole report, one '\n'-terminated line at a time. Control characters from the report

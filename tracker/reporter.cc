@@ -329,7 +329,7 @@ std::string read_file(const char* path) {
   return out;
 }
 
-ProcessInfo process_info(double duration_ms) {
+ProcessInfo process_info(const ExitData& d) {
   ProcessInfo p;
   p.pid = getpid();
   p.ppid = getppid();
@@ -339,15 +339,21 @@ ProcessInfo process_info(double duration_ms) {
   ssize_t n = readlink("/proc/thread-self/exe", exe, sizeof exe - 1);
   if (n <= 0) n = readlink("/proc/self/exe", exe, sizeof exe - 1);
   if (n > 0) p.exe.assign(exe, static_cast<std::size_t>(n));
-  std::string cmdline = read_file("/proc/thread-self/cmdline");
-  if (cmdline.empty()) cmdline = read_file("/proc/self/cmdline");
+  // The words as the program started (read now, a program that blanked one, as openssl blanks
+  // a -k password, showed a word per blanked byte); a word it has blanked since stays blank.
+  std::string now = read_file("/proc/thread-self/cmdline");
+  if (now.empty()) now = read_file("/proc/self/cmdline");
+  const std::string cmdline = d.cmdline ? std::string(d.cmdline, d.cmdline_len) : now;
   for (std::size_t pos = 0; pos < cmdline.size();) {
     std::size_t end = cmdline.find('\0', pos);
     if (end == std::string::npos) end = cmdline.size();
-    p.argv.push_back(cmdline.substr(pos, end - pos));
+    const bool blanked =
+        end > pos && now.size() >= end &&
+        std::all_of(now.begin() + pos, now.begin() + end, [](char c) { return c == 0; });
+    p.argv.push_back(blanked ? std::string() : cmdline.substr(pos, end - pos));
     pos = end + 1;
   }
-  p.duration_ms = duration_ms;
+  p.duration_ms = d.duration_ms;
   return p;
 }
 
@@ -426,7 +432,7 @@ HeapError heap_error(const ExitData& d, const ExitError& e) {
 Report build_report(const ExitData& d) {
   Report r;
   r.tool_version = HEAPLEDGER_VERSION;
-  r.process = process_info(d.duration_ms);
+  r.process = process_info(d);
   r.summary.allocations = d.allocations;
   r.summary.frees = d.frees;
   r.summary.bytes_allocated = d.bytes_allocated;
@@ -479,6 +485,7 @@ void write_reports(const ExitData* data, const ReportRequest* req, ReportOutcome
     opts.show_reachable = req->show_reachable;
     opts.max_leaks = static_cast<std::size_t>(req->max_leaks);
     opts.errors_only = req->errors_only;
+    if (!json) opts.rest_hint = "max_leaks=0 lists them all";
     deliver("text", req->log_path, render_text(report, opts));
   }
   if (req->progress) req->progress->fetch_add(1, std::memory_order_relaxed);

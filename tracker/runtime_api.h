@@ -122,6 +122,9 @@ struct ExitData {
   std::uint64_t scan_threads, scan_threads_stopped, scan_root_bytes, scan_heap_bytes;
   // Frames of an interned stack, innermost first: returns the depth, fills up to max frames.
   std::uint32_t (*stack)(std::uint32_t id, ExitFrame* frames, std::uint32_t max);
+  // The command line as the program started, words NUL-terminated (null: read it now).
+  const char* cmdline;
+  std::size_t cmdline_len;
 };
 
 // What the report concluded, after suppressions: the exit status depends on it.
@@ -142,7 +145,7 @@ struct ReporterApi {
   void (*write_reports)(const ExitData* data, const ReportRequest* request, ReportOutcome* out);
 };
 
-constexpr int kRuntimeAbiVersion = 10;
+constexpr int kRuntimeAbiVersion = 11;
 constexpr const char* kRuntimeEntry = "heapledger_runtime_api";
 constexpr const char* kRuntimeFile = "libheapledger_runtime.so";
 constexpr const char* kReporterEntry = "heapledger_reporter_api";

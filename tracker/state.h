@@ -127,6 +127,10 @@ struct State {
   const RuntimeApi* runtime = nullptr;
   std::uintptr_t self_start = 0, self_end = 0;  // libheapledger.so, skipped in backtraces
   const char* self_path = nullptr;              // and its absolute path (the module map's)
+  // /proc/self/cmdline as the program started (its words NUL-terminated): a program may rewrite
+  // its argv later (openssl blanks a password given with -k).
+  const char* cmdline = nullptr;
+  std::size_t cmdline_len = 0;
   std::uint64_t start_ns = 0;
   Counters counters;
   Ledger ledger;
@@ -156,6 +160,9 @@ struct State {
   std::atomic<std::uint64_t> ending_now{0};
   std::atomic<bool> reported{false};
   std::atomic<std::uint64_t> report_progress{0};
+  // The process that started tracking (not updated in a forked child): the one whose _exit()
+  // writes the report (see before_immediate_exit).
+  std::uint32_t start_pid = 0;
 };
 extern State g_state;
 

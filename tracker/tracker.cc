@@ -3,6 +3,7 @@
 #include "tracker/tracker.h"
 
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -399,6 +400,25 @@ const char* foreign_malloc() {
   if (dladdr(reinterpret_cast<void*>(winner), &info) && info.dli_fname && *info.dli_fname)
     return info.dli_fname;
   return "the executable";
+}
+
+void remember_cmdline() {
+  const int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  std::size_t cap = 4096, used = 0;
+  auto* buf = static_cast<char*>(os::map_internal(cap));
+  for (ssize_t n; buf && (n = read(fd, buf + used, cap - used)) > 0;) {
+    used += static_cast<std::size_t>(n);
+    if (used < cap) continue;
+    auto* bigger = static_cast<char*>(os::map_internal(cap * 4));  // up to ARG_MAX: a few times
+    if (bigger) std::memcpy(bigger, buf, used);
+    os::unmap_internal(buf, cap);
+    buf = bigger, cap *= 4;
+  }
+  close(fd);
+  if (!buf) return;
+  g_state.cmdline = buf;
+  g_state.cmdline_len = used;
 }
 
 // The pools could not have their region: the program runs on, on another allocator.
@@ -899,6 +919,7 @@ void start() {
   if (started.exchange(true)) return;
   BusyScope busy;
   g_state.start_ns = monotonic_ns();
+  g_state.start_pid = static_cast<std::uint32_t>(getpid());
   record_stderr(&g_state.stderr_identity);
   parse_options(std::getenv("HEAPLEDGER_OPTIONS"), &g_state.options, &g_state.warnings);
   {
@@ -923,6 +944,7 @@ void start() {
   }
   g_state.modules.refresh();
   find_self();
+  remember_cmdline();
   // Then nothing the program allocates reaches us, and the reporter loaded at exit could find
   // its std::string code bound to another copy of libstdc++ that frees through that malloc
   // (rustc, whose libLLVM carries one: a crash at exit, after a report of no allocations).

@@ -89,9 +89,11 @@ void finish_after_destructors();
 // reserve in its new_handler, or runs against ulimit -v, must get that memory back). True if any
 // did, so that one more try may succeed. Does nothing inside the tracker.
 bool release_held();
-// A thread about to end the process without running exit handlers (_exit): if another thread of
-// this process is writing the exit report, waits for it (while it makes progress) first.
-void before_immediate_exit();
+// A thread about to end the process without running exit handlers (_exit): writes the exit report
+// if this is the process that was started (not a forked or vforked child) and nobody is on the
+// way out yet; if another thread of this process is writing it, waits for it (while it makes
+// progress). Returns the status to end with: `status`, or leak_exitcode/error_exitcode.
+int before_immediate_exit(int status);
 // A thread calling exit() (interposed): the first one goes on; one that comes while another is
 // still on its way out waits for that one's exit report (see collect.cc).
 void before_exit();

@@ -450,6 +450,28 @@ class E2E(hl.HeapledgerTest):
         self.assertEqual(plain.returncode, 6)
         self.assertLeak(report, "exit_leak", 642, 2)
 
+    def test_a_program_that_ends_with_underscore_exit_gets_its_report(self):
+        # dash ends every `sh -c` with _exit(): there was no report, and leak_exitcode was never
+        # applied (a user trial). Now the started process's _exit() writes it, and its buffered
+        # stdout is still dropped; forked and vforked children that _exit() write none.
+        for mode in ("", "fork", "vfork"):
+            with self.subTest(mode=mode):
+                argv = [self.program("exit_immediately")] + ([mode] if mode else [])
+                plain = hl.run_plain(argv)
+                self.assertEqual((plain.returncode, plain.stdout), (3, ""))
+                json_path = self.path(f"r{mode}.%p.json")
+                traced = hl.run_preloaded(argv, f"log=none:json={json_path}")
+                self.assertSameBehaviour(plain, traced)
+                reports = hl.reports_in(self.tmp, prefix=f"r{mode}.")
+                self.assertEqual([r["process"]["pid"] for _, r in reports], [traced.pid],
+                                 "one report, the started process's")
+                r = reports[0][1]
+                self.assertLeak(r, "lost_at_exit", 123, 1, kind="definite")
+                self.assertNoLeakAt(r, "child_leak")
+        res = hl.run_preloaded([self.program("exit_immediately")], "log=stderr:leak_exitcode=23")
+        self.assertEqual((res.returncode, res.stdout), (23, ""), res.describe())
+        self.assertIn("123 bytes in 1 block definitely lost", res.stderr)
+
     def test_exit_with_little_stack_left(self):
         """exit() from a thread made with a 16 KiB or 32 KiB stack, and from a handler on an 8 KiB
         alternate signal stack: the report ran on that stack and overran it (a crash in the scan
@@ -469,6 +491,13 @@ class E2E(hl.HeapledgerTest):
         self.assertIn("300 bytes in 3 blocks definitely lost", res.stderr)
 
     # --- the report itself ---------------------------------------------------------------------
+
+    def test_argv_is_the_command_line_the_program_started_with(self):
+        # Read at exit, a blanked word (openssl blanks a -k password) came back as one empty
+        # word per byte; the words are now the ones it started with, a blanked one left blank.
+        _, _, r = self.traced("argv_rewrite", "keep", "secret-word", "last")
+        self.assertEqual(r["process"]["argv"], [self.program("argv_rewrite"), "keep", "", "last"])
+        self.assertLeak(r, "main", 42, 1)
 
     def test_schema(self):
         """Every field of heapledger/1 (DESIGN.md) with its type, for a simple leaking program."""

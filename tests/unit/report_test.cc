@@ -690,6 +690,12 @@ TEST(ReportText, TruncatesLeakSitesWithACountedLine) {
       << text;
   o.max_leaks = 0;  // no limit
   position(render_text(r, o), "LEAK 5 of 5: 1,000 bytes in 1 block");
+  // Without a JSON report to look in, the line says how to see them (a user trial).
+  o.max_leaks = 2;
+  o.rest_hint = "max_leaks=0 lists them all";
+  EXPECT_TRUE(has_line(
+      render_text(r, o),
+      "==0== ... and 3 more leak sites (5.9 KiB in 6 blocks) — max_leaks=0 lists them all"));
 }
 
 TEST(ReportText, TotalsOfHandMadeCountsStopAtTheLargest) {
