@@ -69,18 +69,23 @@ pthread_key_t g_thread_key;
 struct LargeBlock {
   std::size_t length;        // bytes mapped, starting at the block
   std::size_t asked;         // the most the program asked of it, rounded up to pages
+  std::size_t written = 0;   // what the mapping's earlier owners may have written (Span::written)
   std::uintptr_t held[2]{};  // the quarantine's record while it holds the block; zeros: live
   bool freeing = false;      // free_large is making its pages as new, on their way to the cache
   // os::program_advice_count() when its mapping was as new (handed out fresh or reset): if it is
   // the same at the free, the program gave no advice about its pages (see os.h).
   std::uint64_t advice_at = 0;
 };
-// The entry of a mapping handed out as new (fresh, or from the cache).
-LargeBlock new_block(std::size_t length, std::size_t asked) {
-  LargeBlock b{length, asked};
+// The entry of a mapping handed out as new (fresh, or from the cache: written is the span's).
+LargeBlock new_block(std::size_t length, std::size_t asked, std::size_t written = 0) {
+  LargeBlock b{length, asked, written};
   b.advice_at = os::program_advice_count();
   return b;
 }
+// How far from its start block b's mapping may not read zero: what its owners asked for, this
+// one included (a program writes within what it asked for; past it, the pages were never
+// touched).
+std::size_t written_part(const LargeBlock& b) { return std::min(b.length, std::max(b.written, b.asked)); }
 SpinLock g_large_lock;
 AddressMap<LargeBlock> g_large HL_GUARDED_BY(g_large_lock);
 std::size_t g_large_live HL_GUARDED_BY(g_large_lock) = 0;
@@ -543,50 +548,71 @@ bool give_back_kept() {
 // Clears [p, p+length) of a kept mapping: written over up to 1 MiB (its pages are there, and the
 // program is about to use them), given back to the OS past that (a big buffer the program may
 // barely touch: `large_churn 8388608 2000 0` under log=none:quarantine_mb=0 took 90 us a round
-// when every reuse was zeroed, 10 us with the pages given back).
+// when every reuse was zeroed, 10 us with the pages given back). Either is cheaper than a fresh
+// mapping, whose pages fault in one at a time as they are first touched (15-40 us each on this
+// VM), and whose making evicts a kept mapping the OS must then take back (see alloc_large).
 void clear_reused(void* p, std::size_t length) {
   if (length <= (std::size_t{1} << 20) || !os::discard(p, length)) std::memset(p, 0, length);
 }
+
+// A fresh mapping for a request of `length` bytes whose program is growing its large requests
+// past the mappings it freed (the cache holds a shorter one: SpanCache::holds_shorter) is made
+// kHeadroom times as long, so that freed, it serves the larger requests that follow instead of
+// being given back. Both ends are dear: a new mapping's pages fault in one by one, and taking
+// back a mapping whose pages were touched flushes each of them from the TLB (on this VM, up to
+// 33 pages, ~50 us a page: a 64 KiB munmap took 0.3-1 ms). Under tracking the quarantine holds
+// hundreds of freed blocks, so when a growing request outgrew them every allocation was a fresh
+// mapping and every release evicted one (`large_grow 40000 90000 20000`: 3,312 munmaps). The
+// headroom is address space only: pages never touched cost no memory, and the leak scan and the
+// quarantine count only the written part (written_part).
+constexpr std::size_t kHeadroom = 4;
+constexpr std::size_t kMaxHeadroomRequest = std::size_t{256} << 10;
 }  // namespace
 
 void clear_reused_large() { g_clear_reused.store(true, std::memory_order_relaxed); }
 
 // A kept mapping serves the request if one fits (see SpanCache), else a new one. A zeroed block
-// (calloc's) is always a new mapping: already zero, and its pages cost nothing until written.
+// (calloc's) that takes a kept mapping gets the part its earlier owners wrote cleared (see
+// clear_reused), as glibc clears a reused chunk: a fresh mapping for every calloc faulted in
+// every page again (`calloc_churn 1048576 5000` took 22.8 s against glibc's 0.06 s).
 void* alloc_large(std::size_t size, std::size_t align, bool zeroed) {
   if (size > kMaxRequest) return nullptr;
   if (HL_UNLIKELY(g_no_region.load(std::memory_order_relaxed)) && system_heap::on())
     return system_heap::alloc(size, align, zeroed);
   std::size_t length = page_round(size);
   if (length == 0) length = os::kPageSize;
-  if (!zeroed && align <= os::kPageSize) {
+  std::size_t map_length = length;
+  if (align <= os::kPageSize) {
     Span s;
     {
       PoolGuard guard(g_large_lock);
       s = guard ? g_spans.take(length) : Span{};
       if (s.start != 0) note_kept(s.length, 0);  // the program's now
-      if (s.start != 0 && !g_large.insert(s.start, new_block(s.length, length))) {
+      if (s.start != 0 && !g_large.insert(s.start, new_block(s.length, length, s.written))) {
         os::unmap(reinterpret_cast<void*>(s.start), s.length);  // the registry is full
         s = Span{};
       }
       if (s.start != 0) g_large_live += s.length;
+      if (s.start == 0 && guard && length <= kMaxHeadroomRequest && g_spans.holds_shorter(length))
+        map_length = length * kHeadroom;
     }
     if (s.start != 0) {
-      if (g_clear_reused.load(std::memory_order_relaxed))
-        clear_reused(reinterpret_cast<void*>(s.start), length);
+      if (zeroed || g_clear_reused.load(std::memory_order_relaxed))
+        clear_reused(reinterpret_cast<void*>(s.start), std::min(length, s.written));
       return reinterpret_cast<void*>(s.start);
     }
   }
-  void* p = align > os::kPageSize ? os::map_aligned(length, align) : os::map(length);
+  void* p = align > os::kPageSize ? os::map_aligned(length, align) : os::map(map_length);
+  if (!p && map_length != length) p = os::map(map_length = length);  // no room for the headroom
   if (!p && give_back_kept())
     p = align > os::kPageSize ? os::map_aligned(length, align) : os::map(length);
   if (!p) return nullptr;
   PoolGuard guard(g_large_lock);
-  if (!guard || !g_large.insert(reinterpret_cast<std::uintptr_t>(p), new_block(length, length))) {
-    os::unmap(p, length);
+  if (!guard || !g_large.insert(reinterpret_cast<std::uintptr_t>(p), new_block(map_length, length))) {
+    os::unmap(p, map_length);
     return nullptr;
   }
-  g_large_live += length;
+  g_large_live += map_length;
   return p;
 }
 
@@ -622,6 +648,7 @@ bool free_large(void* p) {
   if (off_page_system_block(p)) return free_foreign(p);
   const auto addr = reinterpret_cast<std::uintptr_t>(p);
   std::size_t length = 0;  // stays 0 if the registry has no such block
+  std::size_t written = 0;
   bool as_new = false, held = false;
   {
     PoolGuard guard(g_large_lock);
@@ -630,6 +657,7 @@ bool free_large(void* p) {
       if (block->freeing) return true;  // a second free racing the first (track=0): nothing to do
       block->freeing = true;
       length = block->length;
+      written = written_part(*block);
       as_new = block->advice_at == os::program_advice_count();
       held = block->held[0] != 0;  // the quarantine gives it back
     }
@@ -637,7 +665,7 @@ bool free_large(void* p) {
   if (length == 0) return free_foreign(p);
   const bool keep = length <= SpanCache::kMaxSpan &&
                     (as_new ? os::reset_protection(p, length) : os::reset_for_reuse(p, length));
-  Span unmap[SpanCache::kEntries + 1]{{addr, length}};
+  Span unmap[SpanCache::kEntries + 1]{{addr, length, written}};
   std::size_t n = 1, kept_before = 0, kept_after = 0;
   {
     PoolGuard guard(g_large_lock);
@@ -706,16 +734,16 @@ void* realloc_large(void* p, std::size_t size, bool* no_room) {
   // Growing past what it asked for into its own mapping: past old.asked lies what the mapping's
   // last owner left (a kept mapping's), or zeros. Whole pages, as a block that takes a kept
   // mapping gets them (its size in pages is what the scan reads).
-  if (q && length > old.asked && old.length > old.asked &&
-      g_clear_reused.load(std::memory_order_relaxed))
-    clear_reused(static_cast<char*>(q) + old.asked, std::min(length, old.length) - old.asked);
+  const std::size_t dirty = std::min({length, old.length, old.written});
+  if (q && dirty > old.asked && g_clear_reused.load(std::memory_order_relaxed))
+    clear_reused(static_cast<char*>(q) + old.asked, dirty - old.asked);
   SpinGuard guard(g_large_lock);
   if (!q) {  // the old mapping is intact: put it back
     g_large.insert(reinterpret_cast<std::uintptr_t>(p), old);
     return nullptr;
   }
   const std::size_t asked = mapped == old.length ? std::max(old.asked, length) : length;
-  LargeBlock moved{mapped, asked};
+  LargeBlock moved{mapped, asked, std::min(old.written, mapped)};
   moved.advice_at = old.advice_at;  // the same pages, moved or grown: what was done to them stays
   g_large.insert(reinterpret_cast<std::uintptr_t>(q), moved);
   g_large_live += mapped - old.length;
@@ -779,7 +807,7 @@ std::size_t hold_large(const void* p, const std::uintptr_t record[2]) {
   if (!block) return 0;
   std::memcpy(block->held, record, sizeof block->held);
   note_kept(0, block->length);
-  return block->length;
+  return written_part(*block);
 }
 
 // Without the lock: the exit scan calls it with the other threads stopped, one of which may hold
@@ -796,6 +824,8 @@ bool lock_held_by_this_thread() {
     if (c.lock.held_by_this_thread()) return true;
   return false;
 }
+
+void give_back_kept_mappings() { give_back_kept(); }
 
 void with_class_lists_held(unsigned cls, void (*f)(void*), void* arg) {
   PoolGuard guard(g_central[cls].lock);

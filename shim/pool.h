@@ -152,7 +152,9 @@ std::uintptr_t block_containing(const void* p);
 // hold_large() kept for a large one. False if no block starts at p (or a large one has none).
 bool read_block_start(const void* p, std::uintptr_t out[2]);
 // If p is a large block (a mapping of its own), keeps record with it (for read_block_start, until
-// it is freed) and returns its mapping's length; else 0. kRegistryBusy: the registry is mid-update
+// it is freed) and returns how much of its mapping may hold data (what it and the mapping's earlier
+// owners asked for: past it the pages were never touched; a mapping may have room to grow, see
+// alloc_large); else 0. kRegistryBusy: the registry is mid-update
 // on this very thread (a signal handler's free), so nothing was kept.
 constexpr std::size_t kRegistryBusy = ~std::size_t{0};
 std::size_t hold_large(const void* p, const std::uintptr_t record[2]);
@@ -192,6 +194,8 @@ std::size_t cached_large_mappings(Span* out, std::size_t max);
 void prefork();
 void postfork();
 
+// Tests: every freed mapping the pools keep goes back to the OS (as when a new mapping fails).
+void give_back_kept_mappings();
 // Tests: runs f(arg) with class cls's central lists held by the calling thread, as a signal
 // handler that interrupted the thread in there finds them.
 void with_class_lists_held(unsigned cls, void (*f)(void*), void* arg);

@@ -15,6 +15,9 @@ namespace heapledger::detail::pool {
 struct Span {
   std::uintptr_t start = 0;
   std::size_t length = 0;  // bytes, a multiple of the page size
+  // Bytes from start that its owners may have written (the most any of them asked for); past
+  // it the pages were never touched and read zero. A calloc that takes the span clears only these.
+  std::size_t written = 0;
 };
 
 class SpanCache {
@@ -41,6 +44,14 @@ class SpanCache {
     const Span s = spans_[best];
     remove(best);
     return s;
+  }
+
+  // Whether a kept span is too short for `length` but at least half of it: the program's large
+  // requests are growing past the mappings it freed (see alloc_large).
+  bool holds_shorter(std::size_t length) const {
+    for (std::size_t i = 0; i < count_; ++i)
+      if (spans_[i].length < length && spans_[i].length >= length / 2) return true;
+    return false;
   }
 
   // Keeps s. Writes what the caller must unmap to out (s itself if it is too large to keep, else

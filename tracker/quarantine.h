@@ -19,7 +19,8 @@
 // when it is handed out again. A large block (a mapping of its own)
 // is held by its address alone: its record goes to the pools' registry of large blocks, and its
 // pages are never touched. Up to 1/16 of the budget (1 MiB at the default) it keeps them and
-// counts its whole mapping: released, the pools keep the mapping for reuse, and the program's
+// counts the part of its mapping that may hold data (hold_large; not the room a mapping made
+// for a growing request has to grow into, which would make the quarantine hold fewer): released, the pools keep the mapping for reuse, and the program's
 // next large block of that size comes with its pages already there (giving them back made every
 // such block fault all its pages in again: 39 us per 64 KiB malloc/free against glibc's 0.6).
 // A larger one gives all its pages back at once, so holding it costs no memory (it is counted as
@@ -61,8 +62,9 @@ class Quarantine {
     // bytes; the tracker's: its ledger slot); false if no block of ours starts there. Must be
     // safe against the block being freed meanwhile.
     bool (*read_start)(const void* p, std::uintptr_t out[2]);
-    // If p is a large block, keeps its record elsewhere (for read_start) and returns the length
-    // of its mapping; else 0. ~0: it could not tell (do not hold the block).
+    // If p is a large block, keeps its record elsewhere (for read_start) and returns how much of
+    // its mapping may hold data (pages past it were never touched); else 0. ~0: it could not
+    // tell (do not hold the block).
     std::size_t (*hold_large)(const void* p, const std::uintptr_t record[2]);
     void (*release)(void* p);  // back to the pools
   };

@@ -525,6 +525,15 @@ class Classify(hl.HeapledgerTest):
             self.assertIn("reused", traced.stderr, mode)
             self.assertKind(r, "lose_in_big", "definite", 48, 1)
 
+    def test_calloc_of_a_kept_mapping_reads_zero(self):
+        # A large calloc takes a freed mapping the pools kept, written over by its last owner:
+        # what it asks for must read zero (the program checks every byte), pools only and tracked
+        # (where freed blocks reach the pools through the quarantine: a small one here, so they
+        # get there within the run, and the default one).
+        for options in ("track=0", "log=none:quarantine_mb=1", "log=none"):
+            res = hl.run_preloaded([self.program("calloc_reuse"), "20"], options, timeout=100)
+            self.assertEqual((res.returncode, res.stdout), (0, "ok\n"), (options, res.describe()))
+
     def test_a_stale_pointer_in_a_reused_small_block_is_no_reference(self):
         # A small block handed out again holds what its last owner left (the pools write nothing
         # into free blocks); its first 16 bytes, where a node's links mostly are, are cleared.

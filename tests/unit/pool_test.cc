@@ -167,7 +167,7 @@ TEST(Pool, LargeBlocksAreMappedAndReturned) {
   EXPECT_EQ(pool::stats().large_live, before);
 }
 
-TEST(Pool, FreedLargeMappingsAreReusedButZeroedBlocksAreFresh) {
+TEST(Pool, FreedLargeMappingsAreReusedAndClearedForCalloc) {
   const std::size_t size = 333 * 4096;  // a length no other test frees
   auto* p = static_cast<unsigned char*>(pool::alloc(size));
   ASSERT_NE(p, nullptr);
@@ -177,11 +177,52 @@ TEST(Pool, FreedLargeMappingsAreReusedButZeroedBlocksAreFresh) {
   EXPECT_EQ(q, p);  // the kept mapping, with what it held
   EXPECT_EQ(q[size - 1], 0xab);
   EXPECT_EQ(pool::free(q), pool::FreeResult::kFreed);
+  // A zeroed block takes it too, cleared (a fresh mapping for every calloc faulted every page in).
   auto* z = static_cast<unsigned char*>(pool::alloc_large(size, kMinAlign, true));
   ASSERT_NE(z, nullptr);
-  EXPECT_NE(z, p);
-  for (std::size_t i = 0; i < size; i += 512) ASSERT_EQ(z[i], 0) << i;
+  EXPECT_EQ(z, p);
+  for (std::size_t i = 0; i < size; ++i) ASSERT_EQ(z[i], 0) << i;
+  std::memset(z, 0xcd, size);
   EXPECT_EQ(pool::free(z), pool::FreeResult::kFreed);
+  // A smaller one gets the mapping whole (up to 8 times its size): what it asked for is zero.
+  const std::size_t smaller = 200 * 4096 + 100;
+  z = static_cast<unsigned char*>(pool::alloc_large(smaller, kMinAlign, true));
+  ASSERT_EQ(z, p);
+  for (std::size_t i = 0; i < smaller; ++i) ASSERT_EQ(z[i], 0) << i;
+  EXPECT_EQ(pool::free(z), pool::FreeResult::kFreed);
+}
+
+TEST(Pool, AMappingMadeForAGrowingRequestHasRoomToGrow) {
+  pool::give_back_kept_mappings();  // no other test's mapping in the way
+  const std::size_t page = 4096;
+  auto* p = static_cast<unsigned char*>(pool::alloc(61 * page));
+  ASSERT_NE(p, nullptr);
+  std::memset(p, 0xab, 61 * page);
+  EXPECT_EQ(pool::free(p), pool::FreeResult::kFreed);
+  // The kept mapping is a page short: the program's requests grow past its freed ones, so the
+  // new mapping gets room to grow (address space only).
+  const std::size_t before = pool::stats().large_live;
+  auto* q = static_cast<unsigned char*>(pool::alloc(62 * page));
+  ASSERT_NE(q, nullptr);
+  EXPECT_NE(q, p);
+  EXPECT_EQ(pool::usable_size(q), 62 * page);
+  EXPECT_EQ(pool::stats().large_live, before + 4 * 62 * page);
+  std::memset(q, 0xab, 62 * page);
+  EXPECT_EQ(pool::free(q), pool::FreeResult::kFreed);
+  // Freed, it serves the next larger request; a calloc's reads zero, past what the last owner
+  // wrote too.
+  auto* r = static_cast<unsigned char*>(pool::alloc_large(70 * page, kMinAlign, true));
+  ASSERT_EQ(r, q);
+  EXPECT_EQ(pool::usable_size(r), 70 * page);
+  for (std::size_t i = 0; i < 70 * page; ++i) ASSERT_EQ(r[i], 0) << i;
+  EXPECT_EQ(pool::free(r), pool::FreeResult::kFreed);
+  // Not so for a first request, with nothing shorter kept.
+  pool::give_back_kept_mappings();
+  const std::size_t before_exact = pool::stats().large_live;
+  auto* s = pool::alloc(62 * page);
+  EXPECT_EQ(pool::stats().large_live, before_exact + 62 * page);
+  EXPECT_EQ(pool::free(s), pool::FreeResult::kFreed);
+  pool::give_back_kept_mappings();
 }
 
 // Whether the calling process may read the page at p (a write() from it fails with EFAULT).
