@@ -381,9 +381,8 @@ constexpr int kFatalSignals[] = {SIGABRT, SIGSEGV, SIGBUS, SIGILL, SIGFPE,
                                  SIGTERM, SIGINT,  SIGHUP, SIGQUIT};
 bool g_catching[std::size(kFatalSignals)] = {};
 std::atomic<bool> g_dying{false};
-// The report is written from _exit() (before_immediate_exit): the exit code it calls for is
-// returned there, with no flush of stdio.
-bool g_immediate_exit = false;
+// The exit code the report called for, when it was written from _exit() (before_immediate_exit
+// returns it there: no flush of stdio, no second _exit).
 int g_immediate_status = 0;
 
 // Whether this process left its report for later (a child forked meanwhile inherits the mark:
@@ -447,20 +446,16 @@ void stop_catching_fatal_signals() {
 // process that was started, not a forked child (which skips its parent's exit handlers and
 // buffers on purpose: a report of the parent's heap per child) nor a vforked one (the memory is
 // its parent's). stdio is not flushed: _exit drops what is buffered, and still does.
+//
+// Also while exit() is on its way (another thread's, or this thread's own: an exit handler or a
+// destructor that calls _exit()): the report that exit() would write at its end is written now.
 int before_immediate_exit(int status) {
-  if (report_left_here()) {
+  const bool started_here = static_cast<std::uint32_t>(getpid()) == g_state.start_pid;
+  if (report_left_here() ||
+      (started_here && g_state.recording.load() && g_state.reporter.load() == 0)) {
     g_state.ending_now.store(this_reporter());
-    finish();
-  } else if (g_state.recording.load() &&
-             static_cast<std::uint32_t>(getpid()) == g_state.start_pid) {
-    const std::uint64_t me = this_reporter();
-    std::uint64_t first = 0;
-    if (g_state.exiting.compare_exchange_strong(first, me) && g_state.reporter.load() == 0) {
-      g_immediate_exit = true;
-      g_state.ending_now.store(me);
-      finish();
-      if (g_immediate_status != 0) status = g_immediate_status;
-    }
+    finish();  // or waits, if another thread has just begun it
+    if (g_immediate_status != 0) status = g_immediate_status;
   }
   wait_for_report();
   return status;
@@ -523,8 +518,11 @@ void finish_after_destructors() {
 namespace {
 
 void write_exit_report() {
-  report_unwind_verification();
-  if (!report_wanted()) return;
+  if (!report_wanted()) {  // on the report's stack too: its line loads the reporter
+    if (g_state.unwinding.mode == Unwinding::kVerify)
+      on_report_stack([](void*) { report_unwind_verification(); }, nullptr);
+    return;
+  }
   // From here on this thread's allocations are served but never recorded.
   tl_busy_forever();
   if (lock_held_by_this_thread()) {
@@ -539,9 +537,14 @@ void write_exit_report() {
   ExitCaller caller;
   caller.stack_top = exit_caller_sp(reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0)),
                                     caller.regs, &caller.n_regs);
-  on_report_stack([](void* p) { scan_and_report(static_cast<ExitCaller*>(p)); }, &caller);
-  if (caller.exit_code != 0 && g_immediate_exit) {
-    g_immediate_status = caller.exit_code;
+  on_report_stack(
+      [](void* p) {
+        report_unwind_verification();
+        scan_and_report(static_cast<ExitCaller*>(p));
+      },
+      &caller);
+  if (caller.exit_code != 0 && g_state.ending_now.load() == this_reporter()) {
+    g_immediate_status = caller.exit_code;  // on its way out through _exit()
   } else if (caller.exit_code != 0 && !g_dying.load()) {
     std::fflush(nullptr);
     _exit(caller.exit_code);

@@ -655,6 +655,16 @@ void settle_free(const PendingFree& e, FreeOutcome* out) {
   Release rel;
   g_state.ledger.release(addr, &rel);
   if (rel.verdict == Release::kSkipped) return;  // kRelease: the pool decides (it may leak it)
+  if (rel.verdict == Release::kLive && rel.record.kind() == AllocKind::kInternal) {
+    // One of ours (the tracker's, or the loader's while it loaded our modules): the program's
+    // free of it is refused, not reported, and the record goes back. Freed into the pools, it
+    // was handed out again while still in use: a bogus pointer that hit one corrupted our
+    // tables (a review). The loader may free one it made for us (a thread vector it grows):
+    // that block is then kept, a few bytes.
+    g_state.ledger.insert(addr, rel.record);
+    out->action = FreeOutcome::kReject;
+    return;
+  }
   if (rel.verdict == Release::kLive) {
     count_free(rel.record, true);
     if (const char* why = mismatch(rel.record, e.kind, e.size, e.align, addr))

@@ -471,6 +471,19 @@ class E2E(hl.HeapledgerTest):
         res = hl.run_preloaded([self.program("exit_immediately")], "log=stderr:leak_exitcode=23")
         self.assertEqual((res.returncode, res.stdout), (23, ""), res.describe())
         self.assertIn("123 bytes in 1 block definitely lost", res.stderr)
+        # _exit() while exit() is on its way (its own exit handler's, another thread's), and
+        # from a handler on a small signal stack under unwind=verify: a review's three.
+        for mode, options in (("atexit", ""), ("thread", ""), ("altstack", "unwind=verify")):
+            with self.subTest(mode=mode):
+                argv = [self.program("exit_immediately"), mode]
+                self.assertEqual(hl.run_plain(argv).returncode, 3)
+                json_path = self.path(f"{mode}.json")
+                traced = hl.run_preloaded(argv, f"log=none:json={json_path}:{options}".rstrip(":"))
+                self.assertEqual(traced.returncode, 3, traced.describe())
+                self.assertLeak(hl.load_report(json_path), "lost_at_exit", 123, 1, kind="definite")
+        res = hl.run_preloaded([self.program("exit_immediately"), "atexit"],
+                               "log=none:leak_exitcode=23")
+        self.assertEqual(res.returncode, 23, res.describe())
 
     def test_exit_with_little_stack_left(self):
         """exit() from a thread made with a 16 KiB or 32 KiB stack, and from a handler on an 8 KiB
