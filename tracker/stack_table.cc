@@ -73,9 +73,8 @@ std::uint32_t StackTable::intern(const std::uintptr_t* frames, std::uint32_t dep
     if (!slots) return kEmptyStack;
     const std::size_t mask = (std::size_t{1} << kLevelBits[l]) - 1;
     const bool last = l == kLevels - 1;
-    bool next_level = false;
-    for (std::size_t i = hash & mask, probes = 0; probes <= mask && !next_level;
-         i = (i + 1) & mask, ++probes) {
+    // Leaving the loop (a closed slot, or every slot probed) goes on in the next level.
+    for (std::size_t i = hash & mask, probes = 0; probes <= mask; i = (i + 1) & mask, ++probes) {
       std::uint32_t slot = slots[i].load(std::memory_order_acquire);
       if (slot == 0 && !last && level_ids_[l].load(std::memory_order_relaxed) > mask / 2) {
         // Half full: this path goes on one level down, for every thread that comes this way.
@@ -97,16 +96,13 @@ std::uint32_t StackTable::intern(const std::uintptr_t* frames, std::uint32_t dep
         }
         // Lost the race for this slot: `slot` now holds the winner; compare with it below.
       }
-      if (slot == kClosed) {
-        next_level = true;
-        continue;
-      }
+      if (slot == kClosed) break;
       const StackRecord* r = get(slot - 1);
       if (r && r->hash == hash && r->depth == depth && r->epoch == epoch &&
           std::memcmp(r->frames(), frames, depth * sizeof *frames) == 0)
         return slot - 1;  // an unpublished `fresh` stays as an orphan record: harmless
     }
-    if (last) break;
+    if (last) break;  // full
   }
   return kEmptyStack;
 }
