@@ -18,15 +18,18 @@
 // and they are free memory now; the pools write nothing into free blocks), and the block loses it
 // when it is handed out again. A large block (a mapping of its own)
 // is held by its address alone: its record goes to the pools' registry of large blocks, and its
-// pages are never touched. Up to 1/16 of the budget (1 MiB at the default) it keeps them and
+// pages are never touched. Up to the budget and the largest mapping the pools keep for reuse
+// (8 MiB: SpanCache::kMaxSpan) it keeps them and
 // counts the part of its mapping that may hold data (hold_large; not the room a mapping made
-// for a growing request has to grow into, which would make the quarantine hold fewer): released, the pools keep the mapping for reuse, and the program's
-// next large block of that size comes with its pages already there (giving them back made every
-// such block fault all its pages in again: 39 us per 64 KiB malloc/free against glibc's 0.6).
-// A larger one gives all its pages back at once, so holding it costs no memory (it is counted as
-// a page). Not held: such a large block whose pages cannot go back (locked by the program), and
-// any past the first 16,384 held at once (each is a mapping, which the program may have split
-// with mprotect, and the system allows about 65,000). The leak scan skips held blocks' pages.
+// for a growing request has to grow into, which would make the quarantine hold fewer): released,
+// the pools keep the mapping for reuse, and the program's next large block of that size comes with
+// its pages already there (giving them back made every such block fault all its pages in again: 39
+// us per 64 KiB malloc/free against glibc's 0.6; it was up to 1/16 of the budget, and a 2 MiB block
+// took 5.8 ms a round, against glibc's 30 us). A larger one gives all its pages back at once, so
+// holding it costs no memory (it is counted as a page). Not held: such a large block whose pages
+// cannot go back (locked by the program), and any past the first 16,384 held at once (each is a
+// mapping, which the program may have split with mprotect, and the system allows about 65,000). The
+// leak scan skips held blocks' pages.
 //
 // A fork while another thread is releasing the oldest batches leaves the child without those
 // batches' remaining blocks, and without the blocks of other threads' own batches: they are

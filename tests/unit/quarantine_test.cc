@@ -256,7 +256,7 @@ TEST(Quarantine, HeldLargeBlocksGiveTheirPagesBackAtOnce) {
   Quarantine q;
   q.init(std::size_t{1} << 20, 4096, pool_hooks());
   Quarantine::Local local;
-  constexpr std::size_t kSize = std::size_t{1} << 20;  // over the batch limit: it costs a page
+  constexpr std::size_t kSize = std::size_t{2} << 20;  // over the budget: it costs a page
   auto* p = static_cast<unsigned char*>(pool::alloc(kSize));
   ASSERT_NE(p, nullptr);
   std::memset(p, 0xAB, kSize);
@@ -271,8 +271,9 @@ TEST(Quarantine, HeldLargeBlocksGiveTheirPagesBackAtOnce) {
   q.thread_exit(local);
 }
 
-// Up to 1/16 of the budget a held large block keeps its pages, untouched, and counts its whole
-// mapping: released, the pools keep the mapping for the program's next large block.
+// Up to the budget (and the largest mapping the pools keep) a held large block keeps its pages,
+// untouched, and counts its whole mapping: released, the pools keep the mapping for the
+// program's next large block.
 TEST(Quarantine, SmallerLargeBlocksKeepTheirPages) {
   Quarantine q;
   q.init(std::size_t{1} << 20, 4096, pool_hooks());
@@ -306,7 +307,7 @@ TEST(Quarantine, ALockedLargeBlockIsNotHeld) {
   Quarantine q;
   q.init(std::size_t{1} << 20, 4096, pool_hooks());
   Quarantine::Local local;
-  constexpr std::size_t kSize = 128 * 1024;
+  constexpr std::size_t kSize = std::size_t{2} << 20;  // over the budget: its pages would go back
   void* p = pool::alloc(kSize);
   ASSERT_NE(p, nullptr);
   if (mlock(p, kSize) != 0) GTEST_SKIP() << "mlock not permitted here";
