@@ -339,18 +339,26 @@ ProcessInfo process_info(const ExitData& d) {
   ssize_t n = readlink("/proc/thread-self/exe", exe, sizeof exe - 1);
   if (n <= 0) n = readlink("/proc/self/exe", exe, sizeof exe - 1);
   if (n > 0) p.exe.assign(exe, static_cast<std::size_t>(n));
-  // The words as the program started (read now, a program that blanked one, as openssl blanks
-  // a -k password, showed a word per blanked byte); a word it has blanked since stays blank.
+  // The words the program started with, each as its bytes read now: what a program hid since
+  // stays hidden (openssl writes NULs over a -k password, curl spaces over -u's, mysql x's),
+  // and the words keep their count (read at exit alone, a word blanked with NULs came back as
+  // one empty word per byte). A program that wrote a new title over them all (setproctitle)
+  // shows that title cut at the old words' bounds. Where the command line cannot be read now,
+  // the words as they started.
   std::string now = read_file("/proc/thread-self/cmdline");
   if (now.empty()) now = read_file("/proc/self/cmdline");
-  const std::string cmdline = d.cmdline ? std::string(d.cmdline, d.cmdline_len) : now;
-  for (std::size_t pos = 0; pos < cmdline.size();) {
-    std::size_t end = cmdline.find('\0', pos);
-    if (end == std::string::npos) end = cmdline.size();
-    const bool blanked =
-        end > pos && now.size() >= end &&
-        std::all_of(now.begin() + pos, now.begin() + end, [](char c) { return c == 0; });
-    p.argv.push_back(blanked ? std::string() : cmdline.substr(pos, end - pos));
+  const std::string started = d.cmdline ? std::string(d.cmdline, d.cmdline_len) : now;
+  for (std::size_t pos = 0; pos < started.size();) {
+    std::size_t end = started.find('\0', pos);
+    if (end == std::string::npos) end = started.size();
+    std::string word;
+    if (now.empty()) {
+      word = started.substr(pos, end - pos);
+    } else if (pos < now.size()) {
+      word = now.substr(pos, end - pos);
+      std::erase(word, '\0');
+    }
+    p.argv.push_back(std::move(word));
     pos = end + 1;
   }
   p.duration_ms = d.duration_ms;

@@ -505,11 +505,18 @@ class E2E(hl.HeapledgerTest):
 
     # --- the report itself ---------------------------------------------------------------------
 
-    def test_argv_is_the_command_line_the_program_started_with(self):
-        # Read at exit, a blanked word (openssl blanks a -k password) came back as one empty
-        # word per byte; the words are now the ones it started with, a blanked one left blank.
-        _, _, r = self.traced("argv_rewrite", "keep", "secret-word", "last")
-        self.assertEqual(r["process"]["argv"], [self.program("argv_rewrite"), "keep", "", "last"])
+    def test_argv_keeps_its_words_and_what_the_program_hid(self):
+        # Read at exit, a word blanked with NULs (openssl's -k password) came back as one empty
+        # word per byte; taken at start, a password the program had hidden (curl writes spaces
+        # over -u's) was in the report (a user trial). The words now keep their count and read
+        # as the program left them.
+        _, _, r = self.traced("argv_rewrite", "keep", "secret-word", "pass", "last")
+        self.assertEqual(r["process"]["argv"],
+                         [self.program("argv_rewrite"), "keep", "", "xxxx", "last"])
+        with open(self.path("report.json"), encoding="utf-8") as f:
+            text = f.read()
+        self.assertNotIn("secret-word", text)
+        self.assertNotIn('"pass"', text)
         self.assertLeak(r, "main", 42, 1)
 
     def test_schema(self):

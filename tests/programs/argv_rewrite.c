@@ -1,7 +1,9 @@
-// A program that blanks one of its words, as openssl blanks a password given with -k, then
-// leaks 42 bytes. The report's argv has the words it started with, the blanked one empty:
-//   argv_rewrite keep secret-word last  ->  [argv_rewrite, keep, "", last]
-// (read at exit only, it had one empty word per blanked byte: 14 words).
+// A program that hides two of its words, as openssl writes NULs over a password given with -k
+// and curl writes spaces (here x's) over one given with -u, then leaks 42 bytes. The report's
+// argv has the words it started with, each as the program left it:
+//   argv_rewrite keep secret-word pass last  ->  [argv_rewrite, keep, "", xxxx, last]
+// (read at exit alone, the NULs made one empty word per byte; taken at start alone, the report
+// showed both secrets).
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +11,7 @@
 
 int main(int argc, char** argv) {
   if (argc > 2) memset(argv[2], 0, strlen(argv[2]));
+  if (argc > 3) memset(argv[3], 'x', strlen(argv[3]));
   hl_sink(malloc(42));
   return 0;
 }
