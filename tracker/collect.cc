@@ -527,7 +527,8 @@ void write_exit_report() {
   tl_busy_forever();
   if (lock_held_by_this_thread()) {
     static constexpr char kMessage[] =
-        "heapledger: the process exited from inside an allocation (exit() in a signal handler?); "
+        "heapledger: the process exited from inside an allocation (exit() or _exit() in a signal "
+        "handler?); "
         "no exit report\n";
     (void)!::write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
     return;
