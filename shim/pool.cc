@@ -545,16 +545,14 @@ bool give_back_kept() {
   return n != 0;
 }
 
-// Clears [p, p+length) of a kept mapping: written over (its pages are there, and the program is
-// about to use them), up to the largest mapping kept; given back to the OS past that. Giving
-// back past 1 MiB, as before, made every page fault in again at the next use (15-40 us each on
-// this VM): `calloc_churn 2097152 1000` took 5.4 s against glibc's 0.04 s. The price is a big
-// buffer the program barely touches (`large_churn 8388608 2000 0`, log=none:quarantine_mb=0:
-// 0.18 s -> 0.30 s). Either is cheaper than a fresh mapping, whose making also evicts a kept
-// mapping the OS must then take back (see alloc_large).
-void clear_reused(void* p, std::size_t length) {
-  if (length <= SpanCache::kMaxSpan || !os::discard(p, length)) std::memset(p, 0, length);
-}
+// Clears [p, p+length) of a kept mapping (never more than SpanCache::kMaxSpan: only spans the
+// cache kept, and what their owners wrote, get here): written over, its pages being there and
+// about to be used. Giving them back past 1 MiB instead, as before, made every page fault in
+// again at the next use (15-40 us each on this VM): `calloc_churn 2097152 1000` took 5.4 s
+// against glibc's 0.04 s. The price is a big buffer the program barely touches (`large_churn
+// 8388608 2000 0`, log=none:quarantine_mb=0: 0.18 s -> 0.30 s). Either is cheaper than a fresh
+// mapping, whose making also evicts a kept mapping the OS must then take back (see alloc_large).
+void clear_reused(void* p, std::size_t length) { std::memset(p, 0, length); }
 
 // A fresh mapping for a request of `length` bytes whose program is growing its large requests
 // past the mappings it freed (the cache holds a shorter one: SpanCache::holds_shorter) is made
