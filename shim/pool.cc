@@ -57,9 +57,18 @@ struct alignas(64) Central {
   // exit scan leaves this library's data out of its roots; this does not depend on it).
   std::size_t first_block_back;
   char* first_block() const { return limit - first_block_back; }
+  // Block numbers [dirty_lo, dirty_hi) hold every block freed here since the pages of the free
+  // blocks were last given back (see purge_idle_classes); empty when dirty_lo >= dirty_hi.
+  std::size_t dirty_lo HL_GUARDED_BY(lock) = 0;
+  std::size_t dirty_hi HL_GUARDED_BY(lock) = 0;
+  std::uint64_t last_take HL_GUARDED_BY(lock) = 0;  // g_committed when a thread last took blocks
 };
 // Constant-initialised: malloc can run before any constructor of this library.
 constinit Central g_central[kNumClasses]{};
+
+// Bytes of block memory every class has made usable so far: the clock by which a class is idle.
+// It moves only while the pools grow, so a program at its size never gives back a page.
+std::atomic<std::uint64_t> g_committed{0};
 
 SpinLock g_init_lock;
 std::atomic<bool> g_ready{false};
@@ -328,6 +337,7 @@ std::uint32_t carve(Central& c, unsigned cls, std::uint32_t want, void** out) HL
     // The bitmaps first: if they cannot be had (a data limit), no block memory is left charged.
     if (!commit_bitmaps(c, cls, c.committed + grow) || !os::commit(c.committed, grow)) return 0;
     c.committed += grow;
+    g_committed.fetch_add(grow, std::memory_order_relaxed);
   }
   char* first = c.bump;
   for (std::uint32_t i = 0; i < want; ++i) out[want - 1 - i] = first + i * size;  // lowest out first
@@ -345,6 +355,13 @@ void push_one(Central& c, unsigned cls, void* p) HL_GUARDED_BY(c.lock) {
   const auto rel = static_cast<std::uint64_t>(static_cast<char*>(p) - first);
   const std::uint64_t n = block_number(rel, cls);
   if (static_cast<char*>(p) < first || p >= c.bump || n * kClassSize[cls] != rel) return;
+  if (c.dirty_lo >= c.dirty_hi) {
+    c.dirty_lo = n;
+    c.dirty_hi = n + 1;
+  } else {
+    c.dirty_lo = std::min<std::size_t>(c.dirty_lo, n);
+    c.dirty_hi = std::max<std::size_t>(c.dirty_hi, n + 1);
+  }
   std::size_t index = n;
   for (int k = 0; k < Central::kLevels; ++k, index /= 64) c.level[k][index / 64] |= bit(index);
   if (index < c.first_top) c.first_top = index;  // index: the top-level word
@@ -388,15 +405,88 @@ std::uint32_t take_free(Central& c, unsigned cls, std::uint32_t want, void** out
   return got;
 }
 
+// The first block number at or after n, and before end, whose bit in `low` is `set`; end if none.
+std::size_t next_with(const std::uint64_t* low, std::size_t n, std::size_t end, bool set) {
+  while (n < end) {
+    std::uint64_t word = low[n / 64];
+    if (!set) word = ~word;
+    word &= ~std::uint64_t{0} << (n % 64);
+    if (word) return std::min(end, n / 64 * 64 + static_cast<unsigned>(__builtin_ctzll(word)));
+    n = (n / 64 + 1) * 64;
+  }
+  return end;
+}
+
+char* page_down(char* p) {
+  return reinterpret_cast<char*>(reinterpret_cast<std::uintptr_t>(p) & ~(os::kPageSize - 1));
+}
+
+// Gives back the pages that only free blocks of this class's lists lie on, among those freed here
+// since the last time. A block in a thread's cache counts as in use, as does memory not carved
+// yet: only a page wholly inside one run of free blocks goes.
+void purge(Central& c, unsigned cls) HL_GUARDED_BY(c.lock) {
+  const std::size_t size = kClassSize[cls];
+  char* const first = c.first_block();
+  const std::size_t carved = static_cast<std::size_t>(c.bump - first) / size;
+  const std::uint64_t* const low = c.level[0];
+  const std::size_t hi = std::min(c.dirty_hi, carved);
+  std::size_t n = std::min(c.dirty_lo, hi);
+  c.dirty_lo = c.dirty_hi = 0;
+  while ((n = next_with(low, n, hi, true)) < hi) {
+    // The run of free blocks around n, as far as the pages at its ends reach.
+    std::size_t start = n;
+    const std::size_t reach_back =
+        static_cast<std::size_t>(std::max(page_down(first + start * size), first) - first) / size;
+    while (start > reach_back && (low[(start - 1) / 64] & bit(start - 1))) --start;
+    const std::size_t end = next_with(low, n, carved, false);
+    char* from = page_down(first + start * size + os::kPageSize - 1);
+    char* to = page_down(first + end * size);
+    if (from < to) os::discard(from, static_cast<std::size_t>(to - from));
+    n = end;
+  }
+}
+
+// Run after the pools grew: every class that has handed out no block while the others made a
+// quarter of its memory usable (and 8 MiB at least) gives back the pages of the blocks it holds
+// free. Without it, a class kept what it was given back for itself alone: a program whose blocks
+// keep growing (a string rebuilt longer each time) moves through the classes, and under the
+// quarantine each class got its blocks back only once the program had left it (grow_blocks
+// peaked at 171 MB against 1.6 MB plain). A class whose blocks are taken again faults its pages
+// back in; it can lose them again only after the others made that much memory new, which bounds
+// what the purges cost by a few times what growing costs anyway.
+void purge_idle_classes() {
+  constexpr std::uint64_t kMinIdle = std::uint64_t{8} << 20;
+  const std::uint64_t now = g_committed.load(std::memory_order_relaxed);
+  for (unsigned cls = 0; cls < kNumClasses; ++cls) {
+    Central& c = g_central[cls];
+    PoolGuard guard(c.lock);
+    if (!guard || c.dirty_lo >= c.dirty_hi) continue;
+    const auto own =
+        static_cast<std::uint64_t>(c.committed - (c.limit - (std::size_t{1} << g_region.shift)));
+    if (now - c.last_take >= std::max(kMinIdle, own / 4)) purge(c, cls);
+  }
+}
+
 // Fills out[] for class `cls` from the central lists (or fresh memory); returns how many.
 // busy: the lists were held (by a signal handler's own thread, or too long), not used up.
 std::uint32_t take_blocks(unsigned cls, void** out, bool* busy) {
   Central& c = g_central[cls];
-  PoolGuard guard(c.lock);
-  *busy = !guard;
-  if (!guard) return 0;
-  if (std::uint32_t n = take_free(c, cls, batch_size(cls), out)) return n;
-  return carve(c, cls, batch_size(cls), out);
+  std::uint32_t n = 0;
+  bool grew = false;
+  {
+    PoolGuard guard(c.lock);
+    *busy = !guard;
+    if (!guard) return 0;
+    c.last_take = g_committed.load(std::memory_order_relaxed);
+    n = take_free(c, cls, batch_size(cls), out);
+    if (!n) {
+      char* const committed = c.committed;
+      n = carve(c, cls, batch_size(cls), out);
+      grew = c.committed != committed;
+    }
+  }
+  if (grew) purge_idle_classes();
+  return n;
 }
 
 // Thread exit: every cached block goes back to the central lists for other threads to reuse.
