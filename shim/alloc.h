@@ -23,7 +23,7 @@ HL_ALWAYS_INLINE void* served(void* p, std::size_t size, AllocKind kind) {
 }
 
 // A fresh block while tracking: a small one still holds what its last owner left in it (the pools
-// write nothing into free blocks). Its first 16 bytes go, where that owner's links mostly were
+// write nothing into free blocks; an idle class may give their pages back, and then they read zero). Its first 16 bytes go, where that owner's links mostly were
 // (a list or tree node's): the exit scan reads live blocks whole, and a stale pointer there would
 // keep a leaked block "reachable" when the new owner does not write over it. They also held the
 // quarantine's record of the last free where the ledger has no table for it.

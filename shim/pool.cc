@@ -62,6 +62,10 @@ struct alignas(64) Central {
   std::size_t dirty_lo HL_GUARDED_BY(lock) = 0;
   std::size_t dirty_hi HL_GUARDED_BY(lock) = 0;
   std::uint64_t last_take HL_GUARDED_BY(lock) = 0;  // g_committed when a thread last took blocks
+  // g_committed when pages were last given back (0: not since the last take), and how many times
+  // the class was wanted again too soon after: each doubles how long it must be idle.
+  std::uint64_t purged_at HL_GUARDED_BY(lock) = 0;
+  unsigned idle_shift HL_GUARDED_BY(lock) = 0;
 };
 // Constant-initialised: malloc can run before any constructor of this library.
 constinit Central g_central[kNumClasses]{};
@@ -69,6 +73,19 @@ constinit Central g_central[kNumClasses]{};
 // Bytes of block memory every class has made usable so far: the clock by which a class is idle.
 // It moves only while the pools grow, so a program at its size never gives back a page.
 std::atomic<std::uint64_t> g_committed{0};
+// Bytes of free blocks' pages the pools may give back: what they grew by since they last gave
+// back, up to kMaxPurgeCredit (see purge_idle_classes). Giving pages back is as dear here as
+// faulting them in (a 1 MiB MADV_DONTNEED took 4-6 ms on this VM, 20 us a page), and the
+// allocation that grew the pools pays for it: a larger credit let a malloc give back 16 MiB at
+// once.
+std::atomic<std::uint64_t> g_purge_credit{0};
+constexpr std::uint64_t kMaxPurgeCredit = std::uint64_t{1} << 20;
+void add_purge_credit(std::uint64_t bytes) {
+  std::uint64_t credit = g_purge_credit.load(std::memory_order_relaxed);
+  while (!g_purge_credit.compare_exchange_weak(credit, std::min(kMaxPurgeCredit, credit + bytes),
+                                               std::memory_order_relaxed)) {
+  }
+}
 
 SpinLock g_init_lock;
 std::atomic<bool> g_ready{false};
@@ -111,14 +128,16 @@ constinit thread_local std::uint32_t tl_locks_held HL_TLS = 0;
 // it already (see TryGuard: the caller then gives up). And from a signal handler that
 // interrupted its thread inside another of them, it only tries for a while: two such handlers
 // on two threads, each waiting for the lock the other one's thread holds, waited forever.
+// With kOnce it only tries, once.
 class PoolGuard {
  public:
-  explicit PoolGuard(SpinLock& l) : l_(l) {
+  enum Attempt { kWait, kOnce };
+  explicit PoolGuard(SpinLock& l, Attempt attempt = kWait) : l_(l) {
     if (l.held_by_this_thread()) return;
     const bool nested = tl_locks_held != 0;
     ++tl_locks_held;  // before the lock: a handler from here on only tries
     std::atomic_signal_fence(std::memory_order_seq_cst);
-    held_ = nested ? try_for_a_while(l) : (l.lock(), true);
+    held_ = attempt == kOnce ? l.try_lock() : nested ? try_for_a_while(l) : (l.lock(), true);
     if (!held_) --tl_locks_held;
   }
   ~PoolGuard() {
@@ -338,6 +357,7 @@ std::uint32_t carve(Central& c, unsigned cls, std::uint32_t want, void** out) HL
     if (!commit_bitmaps(c, cls, c.committed + grow) || !os::commit(c.committed, grow)) return 0;
     c.committed += grow;
     g_committed.fetch_add(grow, std::memory_order_relaxed);
+    add_purge_credit(grow);
   }
   char* first = c.bump;
   for (std::uint32_t i = 0; i < want; ++i) out[want - 1 - i] = first + i * size;  // lowest out first
@@ -422,49 +442,90 @@ char* page_down(char* p) {
 }
 
 // Gives back the pages that only free blocks of this class's lists lie on, among those freed here
-// since the last time. A block in a thread's cache counts as in use, as does memory not carved
-// yet: only a page wholly inside one run of free blocks goes.
-void purge(Central& c, unsigned cls) HL_GUARDED_BY(c.lock) {
+// since the last time, up to `budget` bytes; returns how many it gave back. A block in a thread's
+// cache counts as in use, as does memory not carved yet: only a page wholly inside one run of
+// free blocks goes. What the budget leaves stays to do.
+std::uint64_t purge(Central& c, unsigned cls, std::uint64_t budget) HL_GUARDED_BY(c.lock) {
   const std::size_t size = kClassSize[cls];
   char* const first = c.first_block();
   const std::size_t carved = static_cast<std::size_t>(c.bump - first) / size;
   const std::uint64_t* const low = c.level[0];
   const std::size_t hi = std::min(c.dirty_hi, carved);
   std::size_t n = std::min(c.dirty_lo, hi);
-  c.dirty_lo = c.dirty_hi = 0;
+  std::uint64_t given = 0;
   while ((n = next_with(low, n, hi, true)) < hi) {
-    // The run of free blocks around n, as far as the pages at its ends reach.
+    // The run of free blocks around n, as far as it shares pages with the blocks freed since the
+    // last time (past that, its pages were given back then, or are still in use).
     std::size_t start = n;
     const std::size_t reach_back =
         static_cast<std::size_t>(std::max(page_down(first + start * size), first) - first) / size;
     while (start > reach_back && (low[(start - 1) / 64] & bit(start - 1))) --start;
     const std::size_t end = next_with(low, n, carved, false);
-    char* from = page_down(first + start * size + os::kPageSize - 1);
-    char* to = page_down(first + end * size);
-    if (from < to) os::discard(from, static_cast<std::size_t>(to - from));
+    char* const from = page_down(first + start * size + os::kPageSize - 1);
+    char* to = std::min(page_down(first + end * size),
+                        page_down(first + std::min(end, hi) * size + os::kPageSize - 1));
+    if (from < to) {
+      if (static_cast<std::uint64_t>(to - from) > budget - given) to = from + (budget - given);
+      os::discard(from, static_cast<std::size_t>(to - from));
+      given += static_cast<std::uint64_t>(to - from);
+      if (given == budget) {  // the rest from the block `to` lies in
+        n = static_cast<std::size_t>(to - first) / size;
+        break;
+      }
+    }
     n = end;
   }
+  if (n < hi) {
+    c.dirty_lo = n;
+  } else {
+    c.dirty_lo = c.dirty_hi = 0;
+  }
+  return given;
 }
 
-// Run after the pools grew: every class that has handed out no block while the others made a
-// quarter of its memory usable (and 8 MiB at least) gives back the pages of the blocks it holds
-// free. Without it, a class kept what it was given back for itself alone: a program whose blocks
-// keep growing (a string rebuilt longer each time) moves through the classes, and under the
-// quarantine each class got its blocks back only once the program had left it (grow_blocks
-// peaked at 171 MB against 1.6 MB plain). A class whose blocks are taken again faults its pages
-// back in; it can lose them again only after the others made that much memory new, which bounds
-// what the purges cost by a few times what growing costs anyway.
+// How far the pools must grow while class c takes nothing for it to count as idle: a quarter of
+// its own memory, 8 MiB at least, doubled for each time it was wanted again too soon after.
+std::uint64_t idle_after(const Central& c) HL_REQUIRES(c.lock) {
+  const auto own =
+      static_cast<std::uint64_t>(c.committed - (c.limit - (std::size_t{1} << g_region.shift)));
+  return std::max<std::uint64_t>(std::uint64_t{8} << 20, own / 4) << c.idle_shift;
+}
+
+// Run after the pools grew. A class's blocks serve that class alone, so a class the program has
+// left kept what it was given back: a program whose blocks keep growing (a string rebuilt longer
+// each time) moves through the classes, and under the quarantine each class got its blocks back
+// only once the program had left it (grow_blocks peaked at 171 MB against 1.6 MB plain). So a
+// class that has handed out no block while the others made a quarter of its memory usable (8 MiB
+// at least) gives back the pages of the blocks it holds free, the longest idle first, but no
+// more than the pools grew by: a class used again faults its pages back in, and in all that
+// costs at most the faults growing cost. A class whose lists are busy is not idle.
 void purge_idle_classes() {
-  constexpr std::uint64_t kMinIdle = std::uint64_t{8} << 20;
-  const std::uint64_t now = g_committed.load(std::memory_order_relaxed);
+  struct Idle {
+    std::uint64_t since;
+    unsigned cls;
+  };
+  Idle idle[kNumClasses];
+  unsigned count = 0;
   for (unsigned cls = 0; cls < kNumClasses; ++cls) {
     Central& c = g_central[cls];
-    PoolGuard guard(c.lock);
+    PoolGuard guard(c.lock, PoolGuard::kOnce);
     if (!guard || c.dirty_lo >= c.dirty_hi) continue;
-    const auto own =
-        static_cast<std::uint64_t>(c.committed - (c.limit - (std::size_t{1} << g_region.shift)));
-    if (now - c.last_take >= std::max(kMinIdle, own / 4)) purge(c, cls);
+    const std::uint64_t now =
+        g_committed.load(std::memory_order_relaxed);  // not before: taken since
+    if (now >= c.last_take && now - c.last_take >= idle_after(c))
+      idle[count++] = {c.last_take, cls};
   }
+  if (count == 0) return;
+  std::uint64_t budget = g_purge_credit.exchange(0, std::memory_order_relaxed);
+  std::sort(idle, idle + count, [](const Idle& a, const Idle& b) { return a.since < b.since; });
+  for (unsigned i = 0; i < count && budget > 0; ++i) {
+    Central& c = g_central[idle[i].cls];
+    PoolGuard guard(c.lock, PoolGuard::kOnce);
+    if (!guard || c.last_take != idle[i].since) continue;
+    budget -= purge(c, idle[i].cls, budget);
+    c.purged_at = std::max<std::uint64_t>(1, g_committed.load(std::memory_order_relaxed));
+  }
+  if (budget) add_purge_credit(budget);
 }
 
 // Fills out[] for class `cls` from the central lists (or fresh memory); returns how many.
@@ -478,6 +539,10 @@ std::uint32_t take_blocks(unsigned cls, void** out, bool* busy) {
     *busy = !guard;
     if (!guard) return 0;
     c.last_take = g_committed.load(std::memory_order_relaxed);
+    if (c.purged_at) {  // wanted again: too soon if the pools grew less than its idle time since
+      if (c.last_take - c.purged_at < idle_after(c) && c.idle_shift < 8) ++c.idle_shift;
+      c.purged_at = 0;
+    }
     n = take_free(c, cls, batch_size(cls), out);
     if (!n) {
       char* const committed = c.committed;

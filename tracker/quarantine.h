@@ -16,7 +16,8 @@
 // leaves the quarantine, until the block is recorded again. Where the caller has no place for it
 // (the table could not be mapped), it goes into the block's first 16 bytes (every block has them,
 // and they are free memory now; the pools write nothing into free blocks), and the block loses it
-// when it is handed out again. A large block (a mapping of its own)
+// when it is handed out again, or when an idle class gives its page back after the quarantine
+// (a second free is then one whose first is no longer remembered). A large block (a mapping of its own)
 // is held by its address alone: its record goes to the pools' registry of large blocks, and its
 // pages are never touched. Up to the budget and the largest mapping the pools keep for reuse
 // (8 MiB: SpanCache::kMaxSpan) it keeps them and

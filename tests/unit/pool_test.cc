@@ -597,6 +597,9 @@ TEST(Pool, AnIdleClassGivesBackThePagesOfItsFreeBlocksWhenOthersGrow) {
     }
     for (char* p : blocks) pool::free(p);
   }).join();  // its cache goes back to the central lists
+  // Growth counts from the class's last take, within the thread's last refill (which may have
+  // grown the class by a step of 1 MiB after it).
+  const std::size_t committed = pool::stats().small_committed;
   std::sort(blocks.begin(), blocks.end());
   const std::size_t block = pool::usable_size(blocks[0]);
   auto resident = [&] {
@@ -614,14 +617,22 @@ TEST(Pool, AnIdleClassGivesBackThePagesOfItsFreeBlocksWhenOthersGrow) {
     for (void* p : other) pool::free(p);
   }
   EXPECT_EQ(resident(), all);
-  // The other class grows by more than 8 MiB: the idle one's free blocks go.
+  // The other class grows: the idle one's free blocks go, once the pools have grown by 8 MiB, at
+  // the pace they grow (other tests' idle classes may go first).
   std::vector<void*> grown;
-  const std::size_t committed = pool::stats().small_committed;
-  while (pool::stats().small_committed < committed + (std::size_t{12} << 20)) {
-    grown.push_back(pool::alloc(kGrowSize));
-    std::memset(grown.back(), 2, kGrowSize);
+  std::size_t grew = 0;
+  while (resident() != 0 && grew < (std::size_t{256} << 20)) {
+    for (int i = 0; i < 64; ++i) {
+      grown.push_back(pool::alloc(kGrowSize));
+      std::memset(grown.back(), 2, kGrowSize);
+    }
+    grew = pool::stats().small_committed - committed;
+    if (grew < (std::size_t{7} << 20)) {
+      EXPECT_EQ(resident(), all);
+    }
   }
   EXPECT_EQ(resident(), 0u);
+  EXPECT_GE(grew, std::size_t{7} << 20);
   // And its blocks serve again, reading zeros where the pages went.
   std::size_t not_ours = 0, not_zero = 0;
   std::vector<char*> again;
@@ -634,6 +645,67 @@ TEST(Pool, AnIdleClassGivesBackThePagesOfItsFreeBlocksWhenOthersGrow) {
   EXPECT_LE(not_ours, 2 * batch_size(size_class(kIdleSize)));
   EXPECT_LE(not_zero, 2 * batch_size(size_class(kIdleSize)));
   for (char* p : again) pool::free(p);
+  for (void* p : grown) pool::free(p);
+}
+
+// Pages given back are those of free blocks only: a page shared with a block in use stays,
+// whatever the class (48-byte blocks: 85 to a page).
+TEST(Pool, ThePagesOfBlocksInUseAreNeverGivenBack) {
+  constexpr std::size_t kSize = 40;        // class 48
+  constexpr std::size_t kGrowSize = 7000;  // class 7168: no other test here uses it
+  constexpr int kBlocks = 400000;          // 18 MiB
+  std::vector<char*> blocks(kBlocks);
+  std::vector<bool> live(kBlocks);
+  std::thread([&] {
+    std::uint64_t x = 0x2545F4914F6CDD1Dull;
+    for (int i = 0; i < kBlocks; ++i) {
+      blocks[i] = static_cast<char*>(pool::alloc(kSize));
+      std::memset(blocks[i], static_cast<int>(i % 251) + 1, kSize);
+    }
+    // Runs of a random length, each kept or freed: some pages wholly free, some shared.
+    for (int i = 0; i < kBlocks;) {
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      const int run = 1 + static_cast<int>(x % 300);
+      const bool keep = x >> 40 & 1;
+      for (int j = i; j < std::min(kBlocks, i + run); ++j) {
+        live[j] = keep;
+        if (!keep) pool::free(blocks[j]);
+      }
+      i += run;
+    }
+  }).join();
+  const std::size_t committed = pool::stats().small_committed;
+  std::vector<void*> grown;
+  while (pool::stats().small_committed < committed + (std::size_t{96} << 20)) {
+    grown.push_back(pool::alloc(kGrowSize));
+    std::memset(grown.back(), 2, kGrowSize);
+  }
+  std::size_t damaged = 0, free_pages = 0, free_resident = 0;
+  for (int i = 0; i < kBlocks; ++i) {
+    if (live[i]) {
+      damaged += std::count(blocks[i], blocks[i] + kSize, static_cast<char>(i % 251 + 1)) !=
+                 static_cast<std::ptrdiff_t>(kSize);
+    } else if (i + 1 < kBlocks && !live[i + 1]) {  // a page wholly inside a run of free blocks?
+      const auto at = reinterpret_cast<std::uintptr_t>(blocks[i]);
+      const std::uintptr_t page = (at + os::kPageSize - 1) & ~(os::kPageSize - 1);
+      int j = i;
+      while (j < kBlocks && !live[j] &&
+             reinterpret_cast<std::uintptr_t>(blocks[j]) < page + os::kPageSize)
+        ++j;
+      if (j < kBlocks && reinterpret_cast<std::uintptr_t>(blocks[j]) < page + os::kPageSize)
+        continue;
+      if (page + os::kPageSize >
+          reinterpret_cast<std::uintptr_t>(blocks[j - 1]) + kClassSize[size_class(kSize)])
+        continue;
+      ++free_pages;
+      free_resident += resident_pages(reinterpret_cast<char*>(page), os::kPageSize);
+    }
+  }
+  EXPECT_EQ(damaged, 0u);
+  EXPECT_GT(free_pages, 100u);
+  EXPECT_EQ(free_resident, 0u);
+  for (int i = 0; i < kBlocks; ++i)
+    if (live[i]) pool::free(blocks[i]);
   for (void* p : grown) pool::free(p);
 }
 
