@@ -801,6 +801,19 @@ TEST(ReportText, PeakCallSites) {
            "==4242== PEAK: 800.0 KiB in 40 blocks at 10.2 ms, held by these call sites:\n"
            "==4242==    585.9 KiB  73%     30 blocks  at build_cache  c.c:22\n"
            "==4242==   ... and 1 more call site (214.1 KiB)\n");
+  EXPECT_EQ(text.find("largest kept"), std::string::npos) << text;  // the stacks hold it all
+}
+
+// Of a peak held mostly in stacks past those kept, the text says how much it does not show.
+TEST(ReportText, PeakSaysWhatTheKeptStacksDoNotHold) {
+  Report r = full_report();
+  r.summary.peak_bytes = 1000 * 1024;
+  std::string text = render_text(r);
+  EXPECT_TRUE(
+      has_line(text,
+               "==4242==   ... and 200.0 KiB (20%) in the call stacks past the 2 largest kept "
+               "(peak_sites=N keeps more)"))
+      << text;
 }
 
 TEST(ReportText, PeakSiteIsNamedByTheFirstFrameOutsideTheStandardLibrary) {
