@@ -50,6 +50,10 @@ void write_stderr(std::string_view text) {
     write_all(STDERR_FILENO, text);
     return;
   }
+  if (g_stderr.fd >= 0 && same_file(g_stderr.fd, g_stderr)) {  // the program may have reused it
+    write_all(g_stderr.fd, text);
+    return;
+  }
   if (g_stderr.path[0] != '/') return;
   int fd = open(g_stderr.path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) return;

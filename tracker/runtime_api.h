@@ -21,6 +21,12 @@ struct StreamIdentity {
   bool known;
   std::uint64_t dev, ino;
   char path[512];  // where /proc/self/fd/2 pointed; reopenable if absolute (a tty, a file)
+  // A regular file's: a copy of fd 2 (close-on-exec, at 1000 or half the fd limit if lower),
+  // or -1. Reopened by path, the file would be written at its end, not at the offset the program
+  // and its parent share: a shell's next write there went over the report (`{ sort /dev/null;
+  // echo x >&2; } 2> f`: sort closes stderr at exit). Only for a regular file: a copy of a pipe
+  // would keep its reader from seeing the end.
+  int fd;
 };
 
 // What the exit report should do with the model.
@@ -145,7 +151,7 @@ struct ReporterApi {
   void (*write_reports)(const ExitData* data, const ReportRequest* request, ReportOutcome* out);
 };
 
-constexpr int kRuntimeAbiVersion = 11;
+constexpr int kRuntimeAbiVersion = 12;
 constexpr const char* kRuntimeEntry = "heapledger_runtime_api";
 constexpr const char* kRuntimeFile = "libheapledger_runtime.so";
 constexpr const char* kReporterEntry = "heapledger_reporter_api";

@@ -5,6 +5,7 @@
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -915,6 +916,7 @@ bool recorded_size(const void* p, std::size_t* size) {
 }
 
 void record_stderr(StreamIdentity* id) {
+  id->fd = -1;
   struct stat st;
   if (fstat(STDERR_FILENO, &st) != 0) return;
   id->dev = st.st_dev;
@@ -922,6 +924,11 @@ void record_stderr(StreamIdentity* id) {
   ssize_t n = readlink("/proc/self/fd/2", id->path, sizeof id->path - 1);
   id->path[n > 0 ? n : 0] = 0;
   id->known = true;
+  rlimit files;
+  if (S_ISREG(st.st_mode) && getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur >= 64) {
+    const auto at = static_cast<int>(std::min<rlim_t>(1000, files.rlim_cur / 2));
+    id->fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, at);
+  }
 }
 
 void start() {

@@ -559,6 +559,20 @@ class Classify(hl.HeapledgerTest):
         text = open(log, encoding="utf-8").read()
         self.assertIn("leak_77", text, "the report goes to the original stderr file")
 
+    def test_a_report_into_a_file_the_program_closed_keeps_its_place(self):
+        # sort closes stderr at exit (coreutils' close_stdout), so the report goes to the file
+        # it started with: written at the offset the shell shares with it, or the shell's next
+        # line lands over the report's first bytes (a user trial: `... 2> f.err`).
+        log = self.path("stderr.txt")
+        script = ('{ echo BEFORE >&2; env LD_PRELOAD="$HL_LIB" sort /dev/null; '
+                  'echo AFTER >&2; } 2> "$HL_LOG"')
+        res = hl.run_plain(["sh", "-c", script], extra_env={"HL_LIB": hl.LIB, "HL_LOG": log})
+        self.assertEqual(res.returncode, 0, res.describe())
+        lines = open(log, encoding="utf-8").read().splitlines()
+        self.assertEqual(lines[0], "BEFORE", lines)
+        self.assertRegex(lines[1], r"^==\d+== heapledger .* /usr/bin/sort /dev/null", lines)
+        self.assertEqual(lines[-1], "AFTER", lines)
+
     def test_libraries_freeing_in_their_constructors(self):
         # ls and sed link libselinux, whose constructor frees before heapledger has started.
         for argv in (["ls", "/"], ["sed", "--version"]):
