@@ -84,7 +84,10 @@ void* reallocate(void* p, std::size_t size) {
   const bool small = pool::small_class_of(p) >= 0;
   const bool in_place = small && size <= old && size >= old / 2;
   AllocKind release_as = AllocKind::kMalloc;  // how the copy below frees the old block
-  if (in_place || (!small && size > kMaxSmallSize)) {
+  // Under tracking a block that grows into a kept mapping is copied below: its old address goes
+  // to the quarantine, so a stale free of it is still caught (pool::grows_into_kept).
+  const bool into_kept = !small && tracker::active() && pool::grows_into_kept(p, size);
+  if (in_place || (!small && size > kMaxSmallSize && !into_kept)) {
     const bool tracked = tracker::active();
     Record taken;
     if (tracked && !tracker::take_for_realloc(p, &taken))

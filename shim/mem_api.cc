@@ -1,7 +1,7 @@
-// mprotect, pkey_mprotect and madvise, interposed to count: a large block nothing in the process
-// gave advice about since it was handed out goes back to the pools' cache with its protection
-// reset alone, not its advice (see os::program_advice_count). Each then does what glibc's does:
-// the system call.
+// mprotect, pkey_mprotect, madvise and mlock, interposed to count: a large block nothing in the
+// process gave advice about since it was handed out goes back to the pools' cache with its
+// protection reset alone, not its advice (see os::program_advice_count). Each then does what
+// glibc's does: the system call.
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -27,4 +27,22 @@ extern "C" HL_EXPORT int pkey_mprotect(void* addr, std::size_t len, int prot, in
 extern "C" HL_EXPORT int madvise(void* addr, std::size_t len, int advice) noexcept {
   os::count_program_advice();
   return static_cast<int>(syscall(SYS_madvise, addr, len, advice));
+}
+
+// Locked pages count too: a large block that grows moves into a kept mapping only if nothing was
+// done to its pages (see pool::realloc_large), or a block of secrets the program locked would go
+// on in pages that can be swapped out (a review's).
+extern "C" HL_EXPORT int mlock(const void* addr, std::size_t len) noexcept {
+  os::count_program_advice();
+  return static_cast<int>(syscall(SYS_mlock, addr, len));
+}
+
+extern "C" HL_EXPORT int mlock2(const void* addr, std::size_t len, unsigned int flags) noexcept {
+  os::count_program_advice();
+  return static_cast<int>(syscall(SYS_mlock2, addr, len, flags));
+}
+
+extern "C" HL_EXPORT int mlockall(int flags) noexcept {
+  os::count_program_advice();
+  return static_cast<int>(syscall(SYS_mlockall, flags));
 }

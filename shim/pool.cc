@@ -74,10 +74,9 @@ constinit Central g_central[kNumClasses]{};
 // It moves only while the pools grow, so a program at its size never gives back a page.
 std::atomic<std::uint64_t> g_committed{0};
 // Bytes of free blocks' pages the pools may give back: what they grew by since they last gave
-// back, up to kMaxPurgeCredit (see purge_idle_classes). Giving pages back is as dear here as
-// faulting them in (a 1 MiB MADV_DONTNEED took 4-6 ms on this VM, 20 us a page), and the
-// allocation that grew the pools pays for it: a larger credit let a malloc give back 16 MiB at
-// once.
+// back, up to kMaxPurgeCredit (see purge_idle_classes). The allocation that grew the pools pays
+// for giving pages back (a 1 MiB MADV_DONTNEED: 0.3 ms on this VM, several ms while another
+// thread runs, whose TLB is flushed too): a larger credit let one malloc give back 16 MiB.
 std::atomic<std::uint64_t> g_purge_credit{0};
 constexpr std::uint64_t kMaxPurgeCredit = std::uint64_t{1} << 20;
 void add_purge_credit(std::uint64_t bytes) {
@@ -892,16 +891,27 @@ void* realloc_large(void* p, std::size_t size, bool* no_room) {
   // is then freed, over and over (python3's json.dumps of a large dict, from 29 KB to 351 KB),
   // otherwise had fresh pages faulted in for every step past its first mapping each time,
   // however many mappings it had freed: `tests/bench/realloc_grow 1000 260000` took 4.1 s
-  // pools only against glibc's 0.02 s (a user trial's program).
-  if (length > old.length) {
+  // pools only against glibc's 0.02 s (a user trial's program). Not when anything in the process
+  // gave advice about pages (or locked them) since the block was handed out: a remap carries
+  // that along, a copy would not (a guard page faulted the copy; locked secrets went on in pages
+  // that can be swapped out). Not under tracking: there the old block must go to the quarantine,
+  // which realloc does itself when grows_into_kept says so.
+  if (length > old.length && !g_clear_reused.load(std::memory_order_relaxed) &&
+      old.advice_at == os::program_advice_count()) {
     const std::size_t span = std::max(length, page_round(old.length + old.length / 4));
     if (void* kept = take_kept(length, span, old.asked, false)) {
       std::memcpy(kept, p, old.asked);
+      bool back = false;
       {
-        SpinGuard guard(g_large_lock);
-        g_large.insert(reinterpret_cast<std::uintptr_t>(p), old);
+        PoolGuard guard(g_large_lock);
+        back = guard && g_large.insert(reinterpret_cast<std::uintptr_t>(p), old);
+        if (!back) g_large_live -= old.length;
       }
-      free_large(p);
+      if (back) {
+        free_large(p);  // kept for reuse, or given back
+      } else {          // no room in the registry to pass it through the cache: given back
+        os::unmap(p, old.length);
+      }
       return kept;
     }
   }
@@ -952,6 +962,16 @@ bool small_block_start(const void* p, unsigned cls) {
   return carved_slot(addr, cls) == addr;
 }
 }  // namespace
+
+bool grows_into_kept(const void* p, std::size_t size) {
+  const std::size_t length = page_round(size);
+  if (size > kMaxRequest || length == 0) return false;
+  PoolGuard guard(g_large_lock);
+  if (!guard) return false;
+  const LargeBlock* block = g_large.find(reinterpret_cast<std::uintptr_t>(p));
+  return block && !block->freeing && length > block->length &&
+         block->advice_at == os::program_advice_count() && g_spans.fits(length);
+}
 
 bool owns_block_start(const void* p) {
   int cls = small_class_of(p);

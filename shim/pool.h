@@ -104,6 +104,11 @@ std::size_t large_usable_size(const void* p);  // 0: not ours
 // nullptr on failure (p intact); *no_room (if given) says whether memory or address space ran
 // out (giving memory back might help), rather than the mapping being unable to move.
 void* realloc_large(void* p, std::size_t size, bool* no_room = nullptr);
+// Whether realloc(p, size) of large block p would grow it out of its mapping while a kept mapping
+// could take it (and nothing was done to its pages since it was handed out): under tracking,
+// realloc then copies into a new block and frees p, which the quarantine holds (see
+// realloc_large, which does the same untracked without it).
+bool grows_into_kept(const void* p, std::size_t size);
 // No request larger than this can be served (more than the address space).
 constexpr std::size_t kMaxRequest = std::size_t{1} << 47;
 

@@ -46,6 +46,13 @@ class SpanCache {
     return s;
   }
 
+  // Whether take(length) would give a span.
+  bool fits(std::size_t length) const {
+    for (std::size_t i = 0; i < count_; ++i)
+      if (spans_[i].length >= length && spans_[i].length / kMaxOverfit <= length) return true;
+    return false;
+  }
+
   // Whether a kept span is too short for `length` but at least half of it: the program's large
   // requests are growing past the mappings it freed (see alloc_large).
   bool holds_shorter(std::size_t length) const {

@@ -608,6 +608,18 @@ class Classify(hl.HeapledgerTest):
             self.assertTrue(hl.function_matches(e["alloc_stack"][0], "double_free_after"), e["alloc_stack"])
             self.assertTrue(hl.function_matches(e["free_stack"][0], "double_free_after"), e["free_stack"])
 
+    def test_a_stale_free_after_a_realloc_into_a_kept_mapping_is_a_double_free(self):
+        # A large block that grows into a mapping the pools kept is copied there; under tracking
+        # its old block goes to the quarantine, as any freed block does. It used to go straight
+        # to the pools' cache: the next block of its size was the old pointer, and the stale
+        # free freed that block, unreported (a review's).
+        json_path = self.path("report.json")
+        res = hl.run_preloaded([self.program("realloc_into_kept")], f"json={json_path}:log=none")
+        self.assertEqual((res.returncode, res.stdout), (0, "ok\n"), res.describe())
+        [e] = errors_of(hl.load_report(json_path), "double_free", "stale_free_after_realloc")
+        self.assertEqual(e["detail"], "freed twice", e)
+        self.assertTrue(any(hl.function_matches(f, "main") for f in e["free_stack"]), e["free_stack"])
+
     def test_double_free_without_quarantine(self):
         # Nothing held back: the block is in the thread's cache when it is freed again, and the
         # pools check nothing; the ledger refuses the free before they see it.
