@@ -521,8 +521,10 @@ void purge_idle_classes() {
     Central& c = g_central[idle[i].cls];
     PoolGuard guard(c.lock, PoolGuard::kOnce);
     if (!guard || c.last_take != idle[i].since) continue;
-    budget -= purge(c, idle[i].cls, budget);
-    c.purged_at = std::max<std::uint64_t>(1, g_committed.load(std::memory_order_relaxed));
+    const std::uint64_t given = purge(c, idle[i].cls, budget);
+    budget -= given;
+    if (given)  // (a class whose free blocks share every page with blocks in use gave nothing)
+      c.purged_at = std::max<std::uint64_t>(1, g_committed.load(std::memory_order_relaxed));
   }
   if (budget) add_purge_credit(budget);
 }
