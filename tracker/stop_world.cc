@@ -84,6 +84,16 @@ void on_stop_signal(int sig, siginfo_t* info, void* context) {
   }
   auto* uc = static_cast<ucontext_t*>(context);
   slot->info.sp = static_cast<std::uintptr_t>(uc->uc_mcontext.gregs[REG_RSP]);
+  // Blocked in a system call when the signal came, as threads at exit mostly are: the kernel left
+  // the instruction pointer on the `syscall` to restart it, or just past it with -EINTR. Such a
+  // thread has no red zone in use (see leak_scan.cc); ptrace tells it by orig_rax. Without this,
+  // copies of dropped pointers there made definite leaks "reachable" under strace or gdb.
+  const auto ip = static_cast<std::uintptr_t>(uc->uc_mcontext.gregs[REG_RIP]);
+  const auto* code = reinterpret_cast<const unsigned char*>(ip);
+  const bool at_syscall = code[0] == 0x0f && code[1] == 0x05;
+  const bool past_syscall = (ip & 4095) >= 2 && code[-2] == 0x0f && code[-1] == 0x05 &&
+                            uc->uc_mcontext.gregs[REG_RAX] == -EINTR;
+  slot->info.in_syscall = at_syscall || past_syscall;
   for (int r = 0; r < NGREG && r < 23; ++r)
     slot->info.regs[r] = static_cast<std::uintptr_t>(uc->uc_mcontext.gregs[r]);
   slot->phase.store(1, std::memory_order_release);
