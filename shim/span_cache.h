@@ -34,12 +34,7 @@ class SpanCache {
   // removed from the cache; a zero span if there is none.
   Span take(std::size_t length) {
     Changing changing(changes_);
-    std::size_t best = kEntries;
-    for (std::size_t i = 0; i < count_; ++i) {
-      const std::size_t l = spans_[i].length;
-      if (l >= length && l / kMaxOverfit <= length && (best == kEntries || l < spans_[best].length))
-        best = i;
-    }
+    const std::size_t best = best_for(length);
     if (best == kEntries) return {};
     const Span s = spans_[best];
     remove(best);
@@ -47,11 +42,7 @@ class SpanCache {
   }
 
   // Whether take(length) would give a span.
-  bool fits(std::size_t length) const {
-    for (std::size_t i = 0; i < count_; ++i)
-      if (spans_[i].length >= length && spans_[i].length / kMaxOverfit <= length) return true;
-    return false;
-  }
+  bool fits(std::size_t length) const { return best_for(length) != kEntries; }
 
   // Whether a kept span is too short for `length` but at least half of it: the program's large
   // requests are growing past the mappings it freed (see alloc_large).
@@ -109,6 +100,17 @@ class SpanCache {
   std::size_t size() const { return count_; }
 
  private:
+  // The index of the span take(length) gives; kEntries if none.
+  std::size_t best_for(std::size_t length) const {
+    std::size_t best = kEntries;
+    for (std::size_t i = 0; i < count_; ++i) {
+      const std::size_t l = spans_[i].length;
+      if (l >= length && l / kMaxOverfit <= length && (best == kEntries || l < spans_[best].length))
+        best = i;
+    }
+    return best;
+  }
+
   void remove(std::size_t i) {  // keeps the rest in order, oldest first
     bytes_ -= spans_[i].length;
     for (std::size_t j = i + 1; j < count_; ++j) spans_[j - 1] = spans_[j];

@@ -91,7 +91,7 @@ void on_stop_signal(int sig, siginfo_t* info, void* context) {
   const auto ip = static_cast<std::uintptr_t>(uc->uc_mcontext.gregs[REG_RIP]);
   const auto* code = reinterpret_cast<const unsigned char*>(ip);
   const bool at_syscall = code[0] == 0x0f && code[1] == 0x05;
-  const bool past_syscall = (ip & 4095) >= 2 && code[-2] == 0x0f && code[-1] == 0x05 &&
+  const bool past_syscall = ip % os::kPageSize >= 2 && code[-2] == 0x0f && code[-1] == 0x05 &&
                             uc->uc_mcontext.gregs[REG_RAX] == -EINTR;
   slot->info.in_syscall = at_syscall || past_syscall;
   for (int r = 0; r < NGREG && r < 23; ++r)
