@@ -753,6 +753,46 @@ class E2E(hl.HeapledgerTest):
         self.assertEqual(res.stdout, "2097152 stacks\n")
         self.assertGreaterEqual(hl.load_report(report_path)["summary"]["allocations"], 2 ** 21)
 
+    def test_only_the_largest_reachable_sites_are_listed(self):
+        """1,024 still-reachable blocks from as many call sites, path i's block 16 + i bytes: the
+        report lists the 500 largest (their stacks alone are copied and symbolized: copying all
+        of a compiler's ~10,000 first took 40 MB at exit), the summary counts every one, and
+        show_reachable=1 lists them all."""
+        argv = [self.program("many_reachable_sites"), "10"]
+        plain = hl.run_plain(argv)
+        self.assertEqual(plain.stdout, "1024 sites\n")
+        all_bytes = sum(16 + i for i in range(1024))
+        for options, listed in (("", 500), (":show_reachable=1", 1024)):
+            with self.subTest(options=options):
+                json_path = self.path(f"reachable{listed}.json")
+                log_path = self.path(f"reachable{listed}.txt")
+                res = hl.run_preloaded(argv, f"json={json_path}:log={log_path}{options}")
+                self.assertSameBehaviour(plain, res)
+                report = hl.load_report(json_path)
+                self.assertEqual(report["summary"]["reachable_bytes"] - all_bytes,
+                                 self.reachable_outside_the_program(report))
+                reachable = [e for e in report["leaks"] if e["kind"] == "reachable"]
+                ours = [e for e in reachable if any(f.get("function") == "step" for f in e["stack"])]
+                if listed == 500:  # the largest, the program's stdio buffer and array among them
+                    self.assertEqual(len(reachable), 500)
+                else:
+                    self.assertEqual(len(ours), 1024)
+                self.assertEqual(sorted(e["bytes"] for e in ours),
+                                 list(range(16 + 1024 - len(ours), 16 + 1024)))
+                self.assertTrue(all(e["blocks"] == 1 for e in ours))
+                text = open(log_path, encoding="utf-8").read()
+                if listed == 500:
+                    self.assertIn("still reachable at exit: ", text)
+                    self.assertIn("(not listed)", text)
+                else:  # all listed: the text shows max_leaks (25) of them, then counts the rest
+                    self.assertIn(f"... and {len(reachable) - 25:,} more leak sites", text)
+                    self.assertNotIn("(not listed)", text)
+
+    def reachable_outside_the_program(self, report):
+        """Reachable bytes listed from call sites that are not the program's own step()."""
+        return sum(e["bytes"] for e in report["leaks"] if e["kind"] == "reachable"
+                   and not any(f.get("function") == "step" for f in e["stack"]))
+
     def test_signal_handlers_inside_each_others_classes(self):
         """Two threads, each handler allocating a class that the other thread's code holds the
         lists of now and then: a handler that found its class's lists held by its own thread got
