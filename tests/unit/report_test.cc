@@ -211,6 +211,19 @@ TEST(ReportJson, RoundTripOfCompactOutput) {
   expect_report_eq(report_from_json(compact), r);
 }
 
+// The writer streams the document member by member; the text must be what nlohmann's dump()
+// makes of the whole tree, at every indent (an empty list, the compact form and depth included).
+TEST(ReportJson, WrittenTextIsWhatDumpMakesOfTheWholeDocument) {
+  Report empty;
+  for (const Report& r : {full_report(), empty}) {
+    for (int indent : {-1, 0, 1, 2, 4}) {
+      const std::string text = to_json(r, indent);
+      EXPECT_EQ(Json::parse(text).dump(indent, ' ', false, Json::error_handler_t::replace), text)
+          << "indent " << indent;
+    }
+  }
+}
+
 TEST(ReportJson, RoundTripOfDefaultReport) {
   Report r;
   Report back = report_from_json(to_json(r));
