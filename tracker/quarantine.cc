@@ -7,6 +7,7 @@
 
 #include "shim/os.h"
 #include "shim/single_thread.h"
+#include "shim/size_classes.h"
 #include "shim/span_cache.h"
 #include "tracker/internal_alloc.h"
 
@@ -68,8 +69,11 @@ bool Quarantine::hold(Local& local, std::uintptr_t addr, std::size_t size, Freed
   // 1,000 rounds against glibc's 0.03 s, 15 us a fault on this VM; a user trial).
   const bool keeps_pages =
       mapping != 0 && mapping <= std::min<std::size_t>(budget_bytes_, pool::SpanCache::kMaxSpan);
+  // A small block holds its whole slot back from reuse: a 17-byte request, a 32-byte block.
+  const std::uint64_t held =
+      mapping == 0 && size <= kMaxSmallSize ? kClassSize[size_class(size)] : size;
   const std::uint64_t cost =
-      mapping && !keeps_pages ? os::kPageSize : std::max<std::uint64_t>(size, mapping);
+      mapping && !keeps_pages ? os::kPageSize : std::max<std::uint64_t>(held, mapping);
   if (cost > budget_bytes_) return false;  // too big to hold back: released at once
   Batch* b = local.batch;
   if (!b)

@@ -77,7 +77,8 @@ class Quarantine {
   void init(std::size_t bytes, std::size_t blocks, const Hooks& hooks);
   bool enabled() const { return budget_bytes_ != 0; }
 
-  // Holds back a block just released (size: what the program asked for). False: not held (too
+  // Holds back a block just released (size: what the program asked for; a small block counts
+  // against the budget at its size class's, the memory it keeps from reuse). False: not held (too
   // big, out of memory, the thread is exiting, or off); the caller releases it. May release older
   // blocks to the pools before it returns. record_aside: the caller keeps a small block's
   // record_of() where read_start finds it, once this returned true (the block is its thread's

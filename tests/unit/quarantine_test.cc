@@ -162,6 +162,20 @@ TEST(Quarantine, ABlockOverTheBatchLimitHasABatchOfItsOwn) {
   EXPECT_TRUE(q.recall(Blocks::at(1), &f));
 }
 
+// A small block costs the budget its whole slot, not the bytes asked for: 17-byte requests sit in
+// 32-byte blocks, and counted at 17 the quarantine held back nearly twice its budget.
+TEST(Quarantine, ASmallBlockCostsItsWholeSlot) {
+  Quarantine q;
+  q.init(std::size_t{1} << 20, 4096, Blocks::kHooks);
+  Quarantine::Local local;
+  for (std::size_t i = 0; i < 10; ++i)
+    ASSERT_TRUE(q.hold(local, Blocks::at(i), 17, FreedBlock{3, 4}));
+  ASSERT_TRUE(q.hold(local, Blocks::at(10), 1000, FreedBlock{3, 4}));  // a 1,024-byte block
+  q.thread_exit(local);
+  EXPECT_EQ(q.held_blocks(), 11u);
+  EXPECT_EQ(q.held_bytes(), 10 * 32u + 1024u);
+}
+
 TEST(Quarantine, AnExitingThreadPublishesItsBatchAndHoldsNoMore) {
   Quarantine q;
   q.init(std::size_t{1} << 20, 4096, Blocks::kHooks);
