@@ -118,7 +118,11 @@ std::string dump(const Json& value, int indent) {
 // (string values hold no raw newline: dump() escapes them).
 class DocumentWriter {
  public:
-  explicit DocumentWriter(int indent) : indent_(indent) { out_ += '{'; }
+  using Sink = std::function<void(std::string_view)>;
+  // sink: where the text goes, in pieces as it is made; none: finish() returns it whole.
+  explicit DocumentWriter(int indent, const Sink* sink = nullptr) : indent_(indent), sink_(sink) {
+    out_ += '{';
+  }
 
   void member(std::string_view key, const Json& value) {
     open_member(key);
@@ -136,6 +140,7 @@ class DocumentWriter {
       if (i) out_ += ',';
       newline(2);
       append(to_item(items[i]), 2);
+      if (sink_ && out_.size() >= kPiece) flush();
     }
     newline(1);
     out_ += ']';
@@ -143,10 +148,18 @@ class DocumentWriter {
   std::string finish() && {
     newline(0);
     out_ += '}';
+    if (sink_) flush();
     return std::move(out_);
   }
 
  private:
+  static constexpr std::size_t kPiece = std::size_t{1} << 20;
+
+  void flush() {
+    (*sink_)(out_);
+    out_.clear();
+  }
+
   void open_member(std::string_view key) {
     if (members_++) out_ += ',';
     newline(1);
@@ -172,6 +185,7 @@ class DocumentWriter {
   }
 
   int indent_;
+  const Sink* sink_;
   int members_ = 0;
   std::string out_;
 };
@@ -446,10 +460,8 @@ void check_schema(const Json& doc) {
   fail("schema", fmt::format("\"{}\" is not {}", name, kSchema));
 }
 
-}  // namespace
-
-std::string to_json(const Report& r, int indent) {
-  DocumentWriter doc(indent);
+// The document in schema order, into doc.
+void write_document(const Report& r, DocumentWriter& doc) {
   doc.member("schema", r.schema);
   doc.member("tool", Json{{"name", r.tool_name}, {"version", r.tool_version}});
   doc.member("process", process_json(r.process));
@@ -460,7 +472,20 @@ std::string to_json(const Report& r, int indent) {
   doc.array_member("timeline", r.timeline, timeline_json);
   doc.member("scan", scan_json(r.scan));
   doc.array_member("suppressions", r.suppressions, suppression_json);
+}
+
+}  // namespace
+
+std::string to_json(const Report& r, int indent) {
+  DocumentWriter doc(indent);
+  write_document(r, doc);
   return std::move(doc).finish();
+}
+
+void write_json(const Report& r, int indent, const std::function<void(std::string_view)>& sink) {
+  DocumentWriter doc(indent, &sink);
+  write_document(r, doc);
+  std::move(doc).finish();
 }
 
 Report report_from_json(std::string_view text) {

@@ -2,6 +2,7 @@
 // exit, read back by the CLI. The writer is the only place that knows the JSON key names.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -13,6 +14,9 @@ namespace heapledger {
 // offsets are "0x..." strings; absent optional values are null. No trailing newline. Bytes that
 // are not valid UTF-8 (argv, paths) are written as U+FFFD instead of failing.
 std::string to_json(const Report& r, int indent = 2);
+// The same text, handed to `sink` in pieces of about 1 MiB (each whole list elements) as it is
+// made, for a report too big to hold twice.
+void write_json(const Report& r, int indent, const std::function<void(std::string_view)>& sink);
 
 // The inverse of to_json. Missing fields keep their defaults and unknown fields are ignored (the
 // schema only grows), but a field of the wrong type is an error. Throws std::runtime_error with a

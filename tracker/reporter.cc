@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -41,6 +42,23 @@ bool same_file(int fd, const StreamIdentity& id) {
 }
 
 bool write_all(int fd, std::string_view text);
+
+// A report's text, handed to `sink` piece by piece (a JSON report of a compiler's every call site
+// is tens of MB: it is not built as one string first). May be called again, and gives the same
+// text, when the first place it went to failed.
+using Sink = std::function<void(std::string_view)>;
+using Producer = std::function<void(const Sink&)>;
+
+// Writes everything `produce` gives to fd; false (errno set) at the first write that fails.
+bool write_all(int fd, const Producer& produce) {
+  bool ok = true;
+  int failure = 0;
+  produce([&](std::string_view piece) {
+    if (ok && !write_all(fd, piece)) ok = false, failure = errno;
+  });
+  if (!ok) errno = failure;
+  return ok;
+}
 
 // Writes to the process's original stderr: fd 2 while it still is that file, else the same
 // file or terminal reopened by path; if neither is possible the text is dropped rather than
@@ -148,7 +166,7 @@ class FileSizeSignalHeld {
 // under /dev or /proc (/dev/stderr may lead to the file stderr was redirected to), is appended to
 // in place: renaming over it would replace the device node, or the program's own log. A FIFO
 // nobody reads fails at once (O_NONBLOCK on open) instead of hanging the exit.
-bool write_in_place(const std::string& path, const std::string& text, std::string* error) {
+bool write_in_place(const std::string& path, const Producer& text, std::string* error) {
   int fd = open(path.c_str(), O_WRONLY | O_APPEND | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
   if (fd < 0) return *error = std::strerror(errno), false;
   int flags = fcntl(fd, F_GETFL);
@@ -190,7 +208,7 @@ std::string temporary_beside(const std::string& target) {
 // The report file exists and may be written, but its directory takes no new file (a directory
 // the user cannot write to, with a file made for them in it): written over in place, truncated
 // first. Not atomic: a crash in the middle leaves part of it.
-bool write_over(const std::string& path, const std::string& text, std::string* error) {
+bool write_over(const std::string& path, const Producer& text, std::string* error) {
   int fd = open(path.c_str(), O_WRONLY | O_TRUNC | O_NOCTTY | O_CLOEXEC);
   if (fd < 0) return *error = std::strerror(errno), false;
   bool ok = write_all(fd, text);
@@ -202,7 +220,7 @@ bool write_over(const std::string& path, const std::string& text, std::string* e
 // Complete or absent: a regular file is written to a temporary file beside it, then renamed over
 // it; through a symlink (even one to a file not there yet), the file it points to is replaced,
 // not the link. Where the directory refuses the temporary file, see write_over.
-bool write_file_atomically(const std::string& path, const std::string& text, std::string* error) {
+bool write_file_atomically(const std::string& path, const Producer& text, std::string* error) {
   struct stat st;
   const bool names_open_file = path.starts_with("/dev/") || path.starts_with("/proc/");
   if (names_open_file || (stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)))
@@ -223,9 +241,10 @@ bool write_file_atomically(const std::string& path, const std::string& text, std
 }
 
 // A report that cannot go where it was asked to goes to stderr, after a one-line warning.
-void deliver(const char* what, const char* target, const std::string& text) {
+void deliver(const char* what, const char* target, const Producer& text) {
+  const Sink to_stderr = [](std::string_view piece) { write_stderr(piece); };
   if (!std::strcmp(target, "stderr")) {
-    write_stderr(text);
+    text(to_stderr);
     return;
   }
   std::string path = expand_pid(target);
@@ -233,7 +252,7 @@ void deliver(const char* what, const char* target, const std::string& text) {
   if (write_file_atomically(path, text, &error)) return;
   diagnostics().warn("warning: cannot write the {} report to {}: {}; writing it to stderr", what,
                      path, error);
-  write_stderr(text);
+  text(to_stderr);
 }
 
 void symbolize_all(Report& r, std::atomic<std::uint64_t>* progress) {
@@ -499,10 +518,15 @@ void write_reports(const ExitData* data, const ReportRequest* req, ReportOutcome
     opts.max_leaks = static_cast<std::size_t>(req->max_leaks);
     opts.errors_only = req->errors_only;
     if (!json) opts.rest_hint = "max_leaks=0 lists them all";
-    deliver("text", req->log_path, render_text(report, opts));
+    const std::string rendered = render_text(report, opts);
+    deliver("text", req->log_path, [&](const Sink& sink) { sink(rendered); });
   }
   if (req->progress) req->progress->fetch_add(1, std::memory_order_relaxed);
-  if (json) deliver("JSON", req->json_path, to_json(report) + "\n");
+  if (json)
+    deliver("JSON", req->json_path, [&](const Sink& sink) {
+      write_json(report, 2, sink);
+      sink("\n");
+    });
   outcome->leaked_blocks = report.summary.leaked_blocks;
   outcome->errors = report.summary.errors;
 }

@@ -224,6 +224,27 @@ TEST(ReportJson, WrittenTextIsWhatDumpMakesOfTheWholeDocument) {
   }
 }
 
+// The exit report streams its JSON to the file: the pieces, together, are to_json's text, and a
+// big report comes in more than one piece (the leak list's elements, about 1 MiB at a time).
+TEST(ReportJson, StreamedPiecesMakeTheSameText) {
+  Report r = full_report();
+  const Leak first = r.leaks.at(0);
+  for (int i = 0; i < 3000; ++i) {
+    r.leaks.push_back(first);
+    r.leaks.back().bytes = static_cast<std::uint64_t>(i);
+  }
+  for (int indent : {-1, 2}) {
+    std::string joined;
+    int pieces = 0;
+    write_json(r, indent, [&](std::string_view piece) {
+      joined += piece;
+      ++pieces;
+    });
+    EXPECT_EQ(joined, to_json(r, indent)) << "indent " << indent;
+    EXPECT_GT(pieces, 1) << joined.size() << " bytes in one piece";
+  }
+}
+
 TEST(ReportJson, RoundTripOfDefaultReport) {
   Report r;
   Report back = report_from_json(to_json(r));
