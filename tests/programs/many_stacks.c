@@ -5,37 +5,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define KEEP(x) __asm__ volatile("" ::"r"(x) : "memory")
+#include "hl_paths.h"
 
-static int g_depth;
-
-__attribute__((noinline)) void step(unsigned long path, int at);
-__attribute__((noinline)) void left(unsigned long path, int at) {
-  step(path, at);
+__attribute__((noinline)) static void allocate_and_free(unsigned long path) {
+  void* p = malloc(16);
+  KEEP(p);
+  free(p);
   KEEP(path);
-}
-__attribute__((noinline)) void right(unsigned long path, int at) {
-  step(path, at);
-  KEEP(path);
-}
-__attribute__((noinline)) void step(unsigned long path, int at) {
-  if (at == g_depth) {
-    void* p = malloc(16);
-    KEEP(p);
-    free(p);
-    return;
-  }
-  if (path >> at & 1)
-    left(path, at + 1);
-  else
-    right(path, at + 1);
-  KEEP(at);
 }
 
 int main(int argc, char** argv) {
-  g_depth = argc > 1 ? atoi(argv[1]) : 21;
-  if (g_depth < 1 || g_depth > 30) return 2;
-  const unsigned long paths = 1UL << g_depth;
+  hl_depth = argc > 1 ? atoi(argv[1]) : 21;
+  if (hl_depth < 1 || hl_depth > 30) return 2;
+  hl_leaf = allocate_and_free;
+  const unsigned long paths = 1UL << hl_depth;
   for (unsigned long i = 0; i < paths; ++i) step(i, 0);
   void* peak = malloc(4321);
   KEEP(peak);
