@@ -16,12 +16,10 @@ __attribute__((noinline)) static void keep_one(unsigned long path) {
 }
 
 int main(int argc, char** argv) {
-  hl_depth = argc > 1 ? atoi(argv[1]) : 10;
-  if (hl_depth < 1 || hl_depth > 20) return 2;
-  hl_leaf = keep_one;
-  const unsigned long paths = 1UL << hl_depth;
-  g_kept = calloc(paths, sizeof *g_kept);
-  for (unsigned long i = 0; i < paths; ++i) step(i, 0);
+  const int depth = argc > 1 ? atoi(argv[1]) : 10;
+  if (depth < 1 || depth > 20) return 2;
+  g_kept = calloc(1UL << depth, sizeof *g_kept);
+  const unsigned long paths = hl_walk_paths(depth, keep_one);
   printf("%lu sites\n", paths);
   return 0;
 }

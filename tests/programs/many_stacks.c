@@ -15,11 +15,9 @@ __attribute__((noinline)) static void allocate_and_free(unsigned long path) {
 }
 
 int main(int argc, char** argv) {
-  hl_depth = argc > 1 ? atoi(argv[1]) : 21;
-  if (hl_depth < 1 || hl_depth > 30) return 2;
-  hl_leaf = allocate_and_free;
-  const unsigned long paths = 1UL << hl_depth;
-  for (unsigned long i = 0; i < paths; ++i) step(i, 0);
+  const int depth = argc > 1 ? atoi(argv[1]) : 21;
+  if (depth < 1 || depth > 30) return 2;
+  const unsigned long paths = hl_walk_paths(depth, allocate_and_free);
   void* peak = malloc(4321);
   KEEP(peak);
   printf("%lu stacks\n", paths);
