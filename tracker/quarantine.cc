@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "shim/os.h"
+#include "shim/pool.h"
 #include "shim/single_thread.h"
 #include "shim/size_classes.h"
 #include "shim/span_cache.h"
@@ -69,9 +70,14 @@ bool Quarantine::hold(Local& local, std::uintptr_t addr, std::size_t size, Freed
   // 1,000 rounds against glibc's 0.03 s, 15 us a fault on this VM; a user trial).
   const bool keeps_pages =
       mapping != 0 && mapping <= std::min<std::size_t>(budget_bytes_, pool::SpanCache::kMaxSpan);
-  // A small block holds its whole slot back from reuse: a 17-byte request, a 32-byte block.
-  const std::uint64_t held =
-      mapping == 0 && size <= kMaxSmallSize ? kClassSize[size_class(size)] : size;
+  // A small block holds its whole slot back from reuse: a 17-byte request, a 32-byte block; 16
+  // bytes at 4096-byte alignment, a 4,096-byte one (charged 32, the budget held 265 MB: a review).
+  // Blocks not from the pools (tests' own): the class of the size.
+  const int cls = pool::small_class_of(block);
+  const std::uint64_t held = mapping != 0            ? size
+                             : cls >= 0              ? kClassSize[static_cast<unsigned>(cls)]
+                             : size <= kMaxSmallSize ? kClassSize[size_class(size)]
+                                                     : size;
   const std::uint64_t cost =
       mapping && !keeps_pages ? os::kPageSize : std::max<std::uint64_t>(held, mapping);
   if (cost > budget_bytes_) return false;  // too big to hold back: released at once

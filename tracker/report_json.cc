@@ -120,10 +120,8 @@ std::string dump(const Json& value, int indent) {
 class DocumentWriter {
  public:
   using Sink = std::function<void(std::string_view)>;
-  // sink: where the text goes, in pieces as it is made; none: finish() returns it whole.
-  explicit DocumentWriter(int indent, const Sink* sink = nullptr) : indent_(indent), sink_(sink) {
-    out_ += '{';
-  }
+  // sink: where the text goes, in pieces as it is made.
+  DocumentWriter(int indent, const Sink& sink) : indent_(indent), sink_(sink) { out_ += '{'; }
 
   void member(std::string_view key, const Json& value) {
     open_member(key);
@@ -141,23 +139,22 @@ class DocumentWriter {
       if (i) out_ += ',';
       newline(2);
       append(to_item(items[i]), 2);
-      if (sink_ && out_.size() >= kPiece) flush();
+      if (out_.size() >= kPiece) flush();
     }
     newline(1);
     out_ += ']';
   }
-  std::string finish() && {
+  void finish() {
     newline(0);
     out_ += '}';
-    if (sink_) flush();
-    return std::move(out_);
+    flush();
   }
 
  private:
   static constexpr std::size_t kPiece = std::size_t{1} << 20;
 
   void flush() {
-    (*sink_)(out_);
+    sink_(out_);
     out_.clear();
   }
 
@@ -179,14 +176,18 @@ class DocumentWriter {
       return;
     }
     const auto pad = static_cast<std::size_t>(depth * indent_);
-    for (char c : text) {
-      out_ += c;
-      if (c == '\n') out_.append(pad, ' ');
+    for (std::size_t from = 0;;) {
+      const std::size_t line_end = text.find('\n', from);
+      out_.append(text, from,
+                  line_end == std::string::npos ? std::string::npos : line_end + 1 - from);
+      if (line_end == std::string::npos) break;
+      out_.append(pad, ' ');
+      from = line_end + 1;
     }
   }
 
   int indent_;
-  const Sink* sink_;
+  const Sink& sink_;
   int members_ = 0;
   std::string out_;
 };
@@ -478,15 +479,15 @@ void write_document(const Report& r, DocumentWriter& doc) {
 }  // namespace
 
 std::string to_json(const Report& r, int indent) {
-  DocumentWriter doc(indent);
-  write_document(r, doc);
-  return std::move(doc).finish();
+  std::string text;
+  write_json(r, indent, [&](std::string_view piece) { text += piece; });
+  return text;
 }
 
 void write_json(const Report& r, int indent, const std::function<void(std::string_view)>& sink) {
-  DocumentWriter doc(indent, &sink);
+  DocumentWriter doc(indent, sink);
   write_document(r, doc);
-  std::move(doc).finish();
+  doc.finish();
 }
 
 Report report_from_json(std::string_view text) {

@@ -228,10 +228,11 @@ bool write_file_atomically(const std::string& path, const Producer& text, std::s
   const std::string target = link_target(path);
   std::string tmp = temporary_beside(target);
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0 && (errno == EACCES || errno == EPERM) && stat(target.c_str(), &st) == 0 &&
+  const int open_error = errno;  // what to say if it failed (not the stat's below: a review)
+  if (fd < 0 && (open_error == EACCES || open_error == EPERM) && stat(target.c_str(), &st) == 0 &&
       S_ISREG(st.st_mode))
     return write_over(target, text, error);
-  if (fd < 0) return *error = std::strerror(errno), false;
+  if (fd < 0) return *error = std::strerror(open_error), false;
   bool ok = write_all(fd, text);
   if (!ok) *error = std::strerror(errno);
   if (close(fd) != 0 && ok) ok = false, *error = std::strerror(errno);

@@ -912,6 +912,24 @@ class E2E(hl.HeapledgerTest):
         self.assertValidReport(r, pid=res.pid)
         self.assertEqual(os.stat(report).st_uid, nobody)
 
+    def test_a_new_report_file_in_a_directory_the_user_cannot_write_to(self):
+        """No report file there yet, and the directory takes no new file: the warning gives the
+        reason the file could not be made (it said "No such file or directory", the error of
+        the later look for an existing file: a review), and the JSON goes to stderr."""
+        nobody = 65534
+        os.chmod(self.tmp, 0o755)
+        locked = self.path("locked_new")
+        os.makedirs(locked, mode=0o755)
+        report = os.path.join(locked, "report.json")
+        argv = ["setpriv", f"--reuid={nobody}", f"--regid={nobody}", "--clear-groups",
+                self.program("leak_malloc")]
+        res = hl.run(argv, env=hl.preload_env(f"json={report}:log=none"))
+        self.assertEqual(res.returncode, 0, res.describe())
+        warning = [l for l in res.stderr.splitlines() if "cannot write the JSON report" in l]
+        self.assertEqual(len(warning), 1, res.stderr[:2000])
+        self.assertIn("Permission denied", warning[0])
+        self.assertFalse(os.path.exists(report))
+
     def test_report_past_the_file_size_limit(self):
         """A program that lowers its file size limit below the report's size: the write fails
         (EFBIG) instead of SIGXFSZ ending the program (status 153), the JSON goes to stderr (a
