@@ -134,6 +134,21 @@ bool discard(void* p, std::size_t bytes) {
   return sys_madvise(p, bytes, MADV_DONTNEED) == 0;
 }
 
+// Not in Debian 12's headers (glibc 2.36).
+constexpr int kMadvPopulateWrite = 23;
+constinit std::atomic<bool> g_no_prefault{false};  // the kernel lacks the advice
+
+bool prefault(void* p, std::size_t bytes) {
+  if (g_no_prefault.load(std::memory_order_relaxed)) return false;
+  ErrnoKeeper keep;
+  if (sys_madvise(p, bytes, kMadvPopulateWrite) == 0) return true;
+  // EINVAL: a kernel without the advice; EPERM, ENOSYS: a seccomp filter that refuses it. Not
+  // asked again. Anything else (out of memory) is for this call only.
+  if (errno == EINVAL || errno == EPERM || errno == ENOSYS)
+    g_no_prefault.store(true, std::memory_order_relaxed);
+  return false;
+}
+
 namespace {
 
 void* remember_internal(void* p, std::size_t bytes, std::size_t data) {

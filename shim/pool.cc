@@ -34,6 +34,11 @@ constexpr unsigned kMaxShift = 36;  // 64 GiB of address space per class
 // larger classes, whose first block may lie up to 2 MiB in (class_offset), a handful of blocks.
 constexpr unsigned kMinShift = 22;
 constexpr std::size_t kCommitStep = 1 << 20;
+// A class that has carved kPrefaultAfter bytes of blocks gets the pages of its next fresh blocks
+// faulted in kPrefaultStep at a time (os::prefault): one system call where the program's first
+// writes took a page fault each. Classes used a little never hold more pages than they touch.
+constexpr std::size_t kPrefaultAfter = 256 << 10;
+constexpr std::size_t kPrefaultStep = 64 << 10;
 
 // Per-class shared state. Threads hand blocks over as arrays of addresses; the free blocks kept
 // here are bits in a bitmap with one bit per block, over two more
@@ -66,6 +71,7 @@ struct alignas(64) Central {
   // the class was wanted again too soon after: each doubles how long it must be idle.
   std::uint64_t purged_at HL_GUARDED_BY(lock) = 0;
   unsigned idle_shift HL_GUARDED_BY(lock) = 0;
+  char* prefaulted HL_GUARDED_BY(lock) = nullptr;  // fresh pages faulted in up to here
 };
 // Constant-initialised: malloc can run before any constructor of this library.
 constinit Central g_central[kNumClasses]{};
@@ -229,6 +235,11 @@ void level_words(std::size_t blocks, std::size_t out[Central::kLevels]) {
 }
 
 std::size_t page_round(std::size_t bytes) { return (bytes + os::kPageSize - 1) & ~(os::kPageSize - 1); }
+// Addresses rounded to a power of two.
+char* round_down(char* p, std::size_t to) {
+  return reinterpret_cast<char*>(reinterpret_cast<std::uintptr_t>(p) & ~(to - 1));
+}
+char* round_up(char* p, std::size_t to) { return round_down(p + (to - 1), to); }
 
 std::size_t class_blocks(unsigned cls, unsigned shift) {
   return ((std::size_t{1} << shift) - class_offset(cls)) / kClassSize[cls];
@@ -340,8 +351,10 @@ bool commit_bitmaps(Central& c, unsigned cls, const char* end) HL_GUARDED_BY(c.l
   return true;
 }
 
-// Carves up to `want` fresh blocks into out[]; returns how many.
-std::uint32_t carve(Central& c, unsigned cls, std::uint32_t want, void** out) HL_GUARDED_BY(c.lock) {
+// Carves up to `want` fresh blocks into out[]; returns how many. *prefault: pages for the caller
+// to fault in once the lock is let go (see kPrefaultAfter), or none.
+std::uint32_t carve(Central& c, unsigned cls, std::uint32_t want, void** out, os::Range* prefault)
+    HL_GUARDED_BY(c.lock) {
   std::size_t size = kClassSize[cls];
   std::size_t avail = static_cast<std::size_t>(c.limit - c.bump) / size;
   if (avail == 0) return 0;
@@ -361,6 +374,13 @@ std::uint32_t carve(Central& c, unsigned cls, std::uint32_t want, void** out) HL
   char* first = c.bump;
   for (std::uint32_t i = 0; i < want; ++i) out[want - 1 - i] = first + i * size;  // lowest out first
   c.bump = end;
+  if (end > c.prefaulted && static_cast<std::size_t>(end - c.first_block()) > kPrefaultAfter) {
+    // Pages below the old bump are in use (present already, or given back by a purge: left so).
+    char* from = std::max(c.prefaulted, round_down(first, os::kPageSize));
+    char* to = std::min(round_up(end, kPrefaultStep), c.committed);
+    c.prefaulted = to;
+    if (to > from) *prefault = os::Range{from, static_cast<std::size_t>(to - from)};
+  }
   return want;
 }
 
@@ -535,6 +555,7 @@ std::uint32_t take_blocks(unsigned cls, void** out, bool* busy) {
   Central& c = g_central[cls];
   std::uint32_t n = 0;
   bool grew = false;
+  os::Range prefault{nullptr, 0};
   {
     PoolGuard guard(c.lock);
     *busy = !guard;
@@ -547,10 +568,11 @@ std::uint32_t take_blocks(unsigned cls, void** out, bool* busy) {
     n = take_free(c, cls, batch_size(cls), out);
     if (!n) {
       char* const committed = c.committed;
-      n = carve(c, cls, batch_size(cls), out);
+      n = carve(c, cls, batch_size(cls), out, &prefault);
       grew = c.committed != committed;
     }
   }
+  if (prefault.bytes) os::prefault(prefault.start, prefault.bytes);
   if (grew) purge_idle_classes();
   return n;
 }

@@ -1,6 +1,8 @@
 // BlockRecords: mapping the slices, and the walks over them; see block_records.h.
 #include "tracker/block_records.h"
 
+#include <algorithm>
+
 #include "shim/os.h"
 
 namespace heapledger::detail {
@@ -62,8 +64,12 @@ bool BlockRecords::map_slices() {
     return false;
   }
   for (unsigned cls = 0; cls < kNumClasses; ++cls) {
-    classes_[cls].slots = reinterpret_cast<Slot*>(base);
+    Class& c = classes_[cls];
+    c.slots = reinterpret_cast<Slot*>(base);
     base += slice_bytes(cls, range);
+    c.end = reinterpret_cast<Slot*>(base);
+    c.prefaulted.store(std::min(c.end, c.slots + kPrefaultAfter / sizeof(Slot)),
+                       std::memory_order_relaxed);
   }
   class_mask_ = range - 1;
   // A signal handler on this thread may have given up on the table meanwhile (see above).
@@ -71,6 +77,23 @@ bool BlockRecords::map_slices() {
   if (state_.compare_exchange_strong(untried, kReady, std::memory_order_release)) return true;
   os::unmap_internal(classes_[0].slots, total);
   return false;
+}
+
+// Whichever thread moves the mark faults in the step; others go on (their slot may fault).
+void BlockRecords::prefault(unsigned cls, Slot* s) {
+  Class& c = classes_[cls];
+  Slot* seen = c.prefaulted.load(std::memory_order_relaxed);
+  while (s >= seen) {
+    const auto from = reinterpret_cast<std::uintptr_t>(seen);
+    const auto past = reinterpret_cast<std::uintptr_t>(s + 1);
+    const std::uintptr_t to = std::min(reinterpret_cast<std::uintptr_t>(c.end),
+                                       (past + kPrefaultStep - 1) / kPrefaultStep * kPrefaultStep);
+    if (c.prefaulted.compare_exchange_weak(seen, reinterpret_cast<Slot*>(to),
+                                           std::memory_order_relaxed)) {
+      os::prefault(reinterpret_cast<void*>(from), to - from);
+      return;
+    }
+  }
 }
 
 std::uintptr_t BlockRecords::class_start(unsigned cls) const {

@@ -36,19 +36,18 @@ class BlockRecords {
   // The slot of the small block starting exactly at addr. Null for any other address, and for
   // every address if the table could not be mapped (the ledger's map then keeps those blocks).
   HL_ALWAYS_INLINE Slot* slot(std::uintptr_t addr) {
-    const pool::Region& region = pool::g_region;
-    std::uintptr_t off = addr - region.base;
-    if (off >= region.size) return nullptr;
-    if (HL_UNLIKELY(state_.load(std::memory_order_acquire) != kReady) && !map_slices()) return nullptr;
-    const auto cls = static_cast<unsigned>(off >> region.shift);
-    const Class& c = classes_[cls];
-    std::uint64_t rel = (off & class_mask_) - c.first_offset;  // wraps below the first block
-    if (rel >= c.span) return nullptr;
-    // Exact when rel is a multiple of the size; otherwise the check below fails, as it must for
-    // an address inside a block.
-    std::uint64_t n = block_number(rel, cls);
-    if (n * c.size != rel) return nullptr;
-    return c.slots + n;
+    unsigned cls;
+    return locate(addr, &cls);
+  }
+  // slot(), for a block about to be recorded: a class's slots past its first kPrefaultAfter
+  // bytes of them are faulted in kPrefaultStep at a time ahead of the blocks (os::prefault), as
+  // the pools fault in the blocks' own pages.
+  HL_ALWAYS_INLINE Slot* slot_to_fill(std::uintptr_t addr) {
+    unsigned cls;
+    Slot* s = locate(addr, &cls);
+    if (HL_UNLIKELY(s && s >= classes_[cls].prefaulted.load(std::memory_order_relaxed)))
+      prefault(cls, s);
+    return s;
   }
 
   static void put(Slot* s, const Record& r) {
@@ -133,8 +132,29 @@ class BlockRecords {
     std::uint64_t first_offset;  // of the class's first block within its range
     std::uint64_t span;          // bytes from the first block to the end of the range
     std::uint64_t size;
+    Slot* end;                      // of the slice
+    std::atomic<Slot*> prefaulted;  // slots below are faulted in, or left to fault (the first)
   };
+  static constexpr std::size_t kPrefaultAfter = 64 << 10, kPrefaultStep = 64 << 10;
 
+  HL_ALWAYS_INLINE Slot* locate(std::uintptr_t addr, unsigned* cls_out) {
+    const pool::Region& region = pool::g_region;
+    std::uintptr_t off = addr - region.base;
+    if (off >= region.size) return nullptr;
+    if (HL_UNLIKELY(state_.load(std::memory_order_acquire) != kReady) && !map_slices())
+      return nullptr;
+    const auto cls = static_cast<unsigned>(off >> region.shift);
+    const Class& c = classes_[cls];
+    std::uint64_t rel = (off & class_mask_) - c.first_offset;  // wraps below the first block
+    if (rel >= c.span) return nullptr;
+    // Exact when rel is a multiple of the size; otherwise the check below fails, as it must for
+    // an address inside a block.
+    std::uint64_t n = block_number(rel, cls);
+    if (n * c.size != rel) return nullptr;
+    *cls_out = cls;
+    return c.slots + n;
+  }
+  HL_NOINLINE void prefault(unsigned cls, Slot* s);
   HL_COLD bool map_slices();
   std::uintptr_t class_start(unsigned cls) const;
   std::uint64_t carved_slots(unsigned cls) const;

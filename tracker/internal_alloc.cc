@@ -1,6 +1,7 @@
 // The tracker's bump arena; see internal_alloc.h.
 #include "tracker/internal_alloc.h"
 
+#include <algorithm>
 #include <atomic>
 
 #include "shim/os.h"
@@ -10,10 +11,14 @@ namespace heapledger::detail {
 namespace {
 
 constexpr std::size_t kChunk = 1 << 20;
+// The arena is used front to back: its pages are faulted in this much at a time (os::prefault),
+// one system call where the first writes to them took a page fault each.
+constexpr std::size_t kPrefaultStep = 64 << 10;
 
 SpinLock g_lock;
 char* g_cursor HL_GUARDED_BY(g_lock) = nullptr;
 char* g_end HL_GUARDED_BY(g_lock) = nullptr;
+char* g_prefaulted HL_GUARDED_BY(g_lock) = nullptr;  // in the current chunk, up to here
 std::atomic<std::size_t> g_mapped{0};
 
 }  // namespace
@@ -25,16 +30,31 @@ void* internal_alloc(std::size_t bytes) {
     if (p) g_mapped.fetch_add(bytes, std::memory_order_relaxed);
     return p;
   }
-  SpinGuard guard(g_lock);
-  if (static_cast<std::size_t>(g_end - g_cursor) < bytes) {
-    auto* chunk = static_cast<char*>(os::map_internal(kChunk));
-    if (!chunk) return nullptr;
-    g_mapped.fetch_add(kChunk, std::memory_order_relaxed);
-    g_cursor = chunk;
-    g_end = chunk + kChunk;
+  void* p;
+  char* prefault_from = nullptr;
+  char* prefault_to = nullptr;
+  {
+    SpinGuard guard(g_lock);
+    if (static_cast<std::size_t>(g_end - g_cursor) < bytes) {
+      auto* chunk = static_cast<char*>(os::map_internal(kChunk));
+      if (!chunk) return nullptr;
+      g_mapped.fetch_add(kChunk, std::memory_order_relaxed);
+      g_cursor = g_prefaulted = chunk;
+      g_end = chunk + kChunk;
+    }
+    p = g_cursor;
+    g_cursor += bytes;
+    if (g_cursor > g_prefaulted) {  // a step at a time; the chunk is a multiple of the step
+      prefault_from = g_prefaulted;
+      prefault_to = g_prefaulted =
+          std::min(g_end, g_prefaulted + (g_cursor - g_prefaulted + kPrefaultStep - 1) /
+                                             kPrefaultStep * kPrefaultStep);
+    }
   }
-  void* p = g_cursor;
-  g_cursor += bytes;
+  // Outside the lock: another thread may be writing to the first of these pages already, which
+  // prefaulting leaves as they are.
+  if (prefault_to)
+    os::prefault(prefault_from, static_cast<std::size_t>(prefault_to - prefault_from));
   return p;
 }
 

@@ -7,7 +7,7 @@ namespace heapledger::detail {
 // Re-entered from a signal handler in the middle of a shard operation (TryGuard): the
 // operation is skipped, which at worst leaves one block out of the books.
 bool Ledger::insert(std::uintptr_t addr, const Record& r) {
-  if (BlockRecords::Slot* slot = blocks_.slot(addr)) {
+  if (BlockRecords::Slot* slot = blocks_.slot_to_fill(addr)) {
     BlockRecords::put(slot, r);
     return true;
   }

@@ -5,6 +5,7 @@
 #include "shim/pool.h"
 
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -15,6 +16,8 @@
 #include <thread>
 #include <unordered_map>
 #include <vector>
+
+#include "kernel_support.h"
 
 namespace heapledger::detail {
 namespace {
@@ -162,6 +165,39 @@ TEST(Ledger, PoolBlocksAreFoundByTheirAddress) {
     pool::free(reinterpret_cast<void*>(addr));
   }
   EXPECT_EQ(ledger.size(), 0u);
+}
+
+// A class's slots past its first 64 KiB of them are faulted in ahead of the blocks recorded in
+// them, 64 KiB at a time, as the pools fault in the blocks' own pages: so, once the slot just
+// written is on the first page of such a step, the step's other pages are in, never written.
+TEST(BlockRecords, TheSlotsOfAGrowingClassAreFaultedInAhead) {
+  if (!kernel_prefaults()) GTEST_SKIP() << "no MADV_POPULATE_WRITE in this kernel";
+  static BlockRecords records;  // a table of its own: no slot of it written but here
+  constexpr std::uintptr_t kStep = 64 << 10, kPage = 4096;
+  std::vector<void*> blocks;
+  const BlockRecords::Slot* highest = nullptr;
+  while (blocks.size() < 200000) {
+    blocks.push_back(pool::alloc(16));
+    BlockRecords::Slot* s = records.slot_to_fill(reinterpret_cast<std::uintptr_t>(blocks.back()));
+    ASSERT_NE(s, nullptr);
+    BlockRecords::put(s, Record(16, AllocKind::kMalloc, 1, 2, 3));
+    if (highest && s < highest) continue;
+    highest = s;
+    const auto at = reinterpret_cast<std::uintptr_t>(s);
+    if (blocks.size() > 2 * kStep / sizeof(BlockRecords::Slot) && at % kStep < kPage &&
+        at % kPage < kPage - sizeof(BlockRecords::Slot))
+      break;
+  }
+  const auto step = reinterpret_cast<std::uintptr_t>(highest) & ~(kStep - 1);
+  std::vector<unsigned char> in(kStep / kPage);
+  ASSERT_EQ(mincore(reinterpret_cast<void*>(step), kStep, in.data()), 0);
+  EXPECT_EQ(std::count_if(in.begin(), in.end(), [](unsigned char v) { return v & 1; }),
+            static_cast<long>(in.size()))
+      << "the pages of a 64 KiB step of slots, one of them written";
+  for (void* p : blocks) {
+    BlockRecords::take(records.slot(reinterpret_cast<std::uintptr_t>(p)), nullptr);
+    pool::free(p);
+  }
 }
 
 // The winner also keeps the block's freed record (as the quarantine does): the loser's attempt

@@ -9,6 +9,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "kernel_support.h"
 #include "shim/os.h"
 #include "shim/space_limit.h"
 #include "shim/system_heap.h"
@@ -682,6 +683,54 @@ TEST(Pool, AnIdleClassGivesBackThePagesOfItsFreeBlocksWhenOthersGrow) {
   EXPECT_LE(not_zero, 2 * batch_size(size_class(kIdleSize)));
   for (char* p : again) pool::free(p);
   for (void* p : grown) pool::free(p);
+}
+
+TEST(Os, PrefaultMakesPagesResidentAndKeepsWhatTheyHold) {
+  if (!kernel_prefaults()) GTEST_SKIP() << "no MADV_POPULATE_WRITE in this kernel";
+  constexpr std::size_t kBytes = 16 * os::kPageSize;
+  auto* p = static_cast<char*>(
+      mmap(nullptr, kBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  ASSERT_NE(p, MAP_FAILED);
+  p[3 * os::kPageSize + 5] = 'x';
+  EXPECT_EQ(resident_pages(p, kBytes), 1u);
+  EXPECT_TRUE(os::prefault(p, kBytes));
+  EXPECT_EQ(resident_pages(p, kBytes), 16u);
+  EXPECT_EQ(p[3 * os::kPageSize + 5], 'x');
+  EXPECT_EQ(std::count(p, p + kBytes, 0), static_cast<std::ptrdiff_t>(kBytes - 1));
+  munmap(p, kBytes);
+}
+
+// A class that has grown past 256 KiB gets the pages of its fresh blocks faulted in ahead of the
+// program's first writes (one system call for 64 KiB, where each page took a fault); one used a
+// little costs only the pages it writes. The blocks here are never written.
+TEST(Pool, AGrowingClassHasItsFreshPagesFaultedInAhead) {
+  if (!kernel_prefaults()) GTEST_SKIP() << "no MADV_POPULATE_WRITE in this kernel";
+  constexpr std::size_t kSize = 10000;
+  constexpr std::size_t kBlock = 10240;
+  const unsigned cls = size_class(kSize);
+  const std::uintptr_t start =
+      pool::g_region.base + (std::uintptr_t{cls} << pool::g_region.shift) + class_offset(cls);
+  if (pool::g_region.size != 0)  // else the pools are set up by the first allocation below
+    ASSERT_EQ(pool::carved_end(cls), start) << "a class no other test here has used";
+  auto first_page_resident = [](const char* p) {
+    unsigned char in = 0;
+    const auto page = reinterpret_cast<std::uintptr_t>(p) & ~(os::kPageSize - 1);
+    return mincore(reinterpret_cast<void*>(page), os::kPageSize, &in) == 0 && (in & 1);
+  };
+  std::vector<char*> blocks;
+  while (blocks.size() * kBlock < (std::size_t{160} << 10))
+    blocks.push_back(static_cast<char*>(pool::alloc(kSize)));
+  ASSERT_EQ(pool::usable_size(blocks[0]), kBlock);
+  EXPECT_EQ(std::count_if(blocks.begin(), blocks.end(), first_page_resident), 0)
+      << "pages of a class used a little, never written";
+  const std::size_t first_later = 2 * blocks.size();  // past 320 KiB
+  while (blocks.size() < first_later + 200)
+    blocks.push_back(static_cast<char*>(pool::alloc(kSize)));
+  EXPECT_EQ(std::count_if(blocks.begin() + static_cast<std::ptrdiff_t>(first_later), blocks.end(),
+                          first_page_resident),
+            200)
+      << "pages of a growing class's fresh blocks, never written";
+  for (char* p : blocks) pool::free(p);
 }
 
 // Pages given back are those of free blocks only: a page shared with a block in use stays,
