@@ -119,48 +119,57 @@ std::string expand_pid(const char* path) {
   return out;
 }
 
-bool g_file_too_big = false;  // a write went past the file size limit (EFBIG)
+// A write of ours must not end the program, nor leave it a signal it would not have had: under
+// a file size limit (`ulimit -f`, setrlimit(RLIMIT_FSIZE): sandboxes and judges set one) a write
+// past it raises SIGXFSZ, and a write to a pipe whose reader has gone (`prog 2>&1 | head -1`)
+// raises SIGPIPE; the default action of each ends the process. The report's write ended programs
+// that had exited normally (status 153, reportless, its temporary file left behind; and 141 with
+// stderr on a closed pipe). So each write is made with both blocked in this thread: it fails
+// (EFBIG, EPIPE) instead, the report goes elsewhere or nowhere as for any place it cannot be
+// written to, and the signal the failed write raised is taken off the thread (not one that was
+// pending before: that one is the program's) before the mask is restored.
+class WriteSignalsHeld {
+ public:
+  WriteSignalsHeld() {
+    sigemptyset(&held_);
+    sigaddset(&held_, SIGPIPE);
+    sigaddset(&held_, SIGXFSZ);
+    blocked_ = pthread_sigmask(SIG_BLOCK, &held_, &before_) == 0;
+    if (!blocked_ || sigpending(&pending_before_) != 0) sigfillset(&pending_before_);  // take none
+  }
+  ~WriteSignalsHeld() {
+    if (blocked_) pthread_sigmask(SIG_SETMASK, &before_, nullptr);
+  }
+  // After a write failed with `error`: the signal it raised, if any, is not left pending.
+  void write_failed(int error) {
+    const int sig = error == EPIPE ? SIGPIPE : error == EFBIG ? SIGXFSZ : 0;
+    if (sig == 0 || sigismember(&pending_before_, sig)) return;
+    sigset_t one;
+    sigemptyset(&one);
+    sigaddset(&one, sig);
+    const timespec none{0, 0};
+    sigtimedwait(&one, nullptr, &none);
+    errno = error;
+  }
+  WriteSignalsHeld(const WriteSignalsHeld&) = delete;
+  WriteSignalsHeld& operator=(const WriteSignalsHeld&) = delete;
+
+ private:
+  sigset_t held_, before_, pending_before_;
+  bool blocked_ = false;
+};
 
 bool write_all(int fd, std::string_view text) {
+  WriteSignalsHeld signals;
   for (std::size_t done = 0; done < text.size();) {
     ssize_t n = write(fd, text.data() + done, text.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EFBIG) g_file_too_big = true;
+    if (n < 0) signals.write_failed(errno);
     if (n <= 0) return false;
     done += static_cast<std::size_t>(n);
   }
   return true;
 }
-
-// Under a file size limit (`ulimit -f`, setrlimit(RLIMIT_FSIZE): sandboxes and judges set one), a
-// write past it raises SIGXFSZ, whose default action ends the process: the report's write ended a
-// program that had exited normally (status 153), reportless, leaving its temporary file behind.
-// While the reports are written the signal is blocked in this thread, so such a write fails with
-// EFBIG instead (the report goes to stderr, as for any path it cannot be written to), and the
-// signal it raised is taken off the thread before the mask is restored.
-class FileSizeSignalHeld {
- public:
-  FileSizeSignalHeld() {
-    sigemptyset(&xfsz_);
-    sigaddset(&xfsz_, SIGXFSZ);
-    held_ = pthread_sigmask(SIG_BLOCK, &xfsz_, &before_) == 0 && !sigismember(&before_, SIGXFSZ);
-  }
-  ~FileSizeSignalHeld() {
-    if (!held_) return;
-    sigset_t pending;
-    if (g_file_too_big && sigpending(&pending) == 0 && sigismember(&pending, SIGXFSZ)) {
-      timespec none{0, 0};
-      sigtimedwait(&xfsz_, nullptr, &none);
-    }
-    pthread_sigmask(SIG_SETMASK, &before_, nullptr);
-  }
-  FileSizeSignalHeld(const FileSizeSignalHeld&) = delete;
-  FileSizeSignalHeld& operator=(const FileSizeSignalHeld&) = delete;
-
- private:
-  sigset_t xfsz_, before_;
-  bool held_ = false;
-};
 
 // Something that exists and is not a regular file (/dev/null, a FIFO, a terminal), and anything
 // under /dev or /proc (/dev/stderr may lead to the file stderr was redirected to), is appended to
@@ -217,10 +226,39 @@ bool write_over(const std::string& path, const Producer& text, std::string* erro
   return ok;
 }
 
+// The descriptor a path names, if it names one of this process's own open for writing
+// (/dev/stdout, /dev/stderr, /dev/fd/N, /proc/self/fd/N, /proc/PID/fd/N); else -1.
+int own_descriptor(const std::string& path) {
+  int fd = -1;
+  if (path == "/dev/stdout")
+    fd = STDOUT_FILENO;
+  else if (path == "/dev/stderr")
+    fd = STDERR_FILENO;
+  for (const std::string& prefix : {std::string("/dev/fd/"), std::string("/proc/self/fd/"),
+                                    "/proc/" + std::to_string(getpid()) + "/fd/"}) {
+    if (fd >= 0 || !path.starts_with(prefix)) continue;
+    const std::string digits = path.substr(prefix.size());
+    if (digits.empty() || digits.size() > 9 ||
+        digits.find_first_not_of("0123456789") != std::string::npos)
+      return -1;
+    fd = std::stoi(digits);
+  }
+  const int flags = fd >= 0 ? fcntl(fd, F_GETFL) : -1;
+  return flags >= 0 && (flags & O_ACCMODE) != O_RDONLY ? fd : -1;
+}
+
 // Complete or absent: a regular file is written to a temporary file beside it, then renamed over
 // it; through a symlink (even one to a file not there yet), the file it points to is replaced,
-// not the link. Where the directory refuses the temporary file, see write_over.
+// not the link. Where the directory refuses the temporary file, see write_over. A path naming one
+// of the process's descriptors is written through that descriptor, at its offset: opened again
+// by path, a file the program's stdout was redirected to (`json=/dev/stdout`, `> out`) got the
+// report at its end through a description of its own, and the program's output flushed after
+// the report, at the offset of the program's description, wrote over the report's start.
 bool write_file_atomically(const std::string& path, const Producer& text, std::string* error) {
+  if (const int fd = own_descriptor(path); fd >= 0) {
+    if (write_all(fd, text)) return true;
+    return *error = std::strerror(errno), false;
+  }
   struct stat st;
   const bool names_open_file = path.starts_with("/dev/") || path.starts_with("/proc/");
   if (names_open_file || (stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)))
@@ -251,6 +289,7 @@ void deliver(const char* what, const char* target, const Producer& text) {
   std::string path = expand_pid(target);
   std::string error;
   if (write_file_atomically(path, text, &error)) return;
+  if (own_descriptor(path) == STDERR_FILENO) return;  // it was stderr: no second try there
   diagnostics().warn("warning: cannot write the {} report to {}: {}; writing it to stderr", what,
                      path, error);
   text(to_stderr);
@@ -501,7 +540,6 @@ Report build_report(const ExitData& d, bool all_reachable) {
 }
 
 void write_reports(const ExitData* data, const ReportRequest* req, ReportOutcome* outcome) {
-  FileSizeSignalHeld file_size_limit;
   Report report = build_report(*data, req->show_reachable);
   bool text = std::strcmp(req->log_path, "none") != 0;
   bool json = req->json_path[0] != 0;

@@ -952,6 +952,50 @@ class E2E(hl.HeapledgerTest):
         self.assertEqual(traced.returncode, 3, traced.describe())
         self.assertLeak(hl.load_report(target), "leak_site", 321, 1)
 
+    def test_a_report_to_a_pipe_nobody_reads_leaves_the_exit_status(self):
+        """stderr a pipe whose reader has gone (`prog 2>&1 | head -1` once head has its line):
+        the report's write fails (EPIPE) instead of SIGPIPE ending the program, which it did
+        (-13 here, 141 under a shell) for /bin/true and a leaking program alike; a JSON report
+        asked for in a file is written there whole all the same."""
+        def run_into_closed_pipe(argv, options):
+            read_end, write_end = os.pipe()
+            os.close(read_end)  # nobody will read it
+            try:
+                return subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                      stderr=write_end, env=hl.preload_env(options), timeout=100)
+            finally:
+                os.close(write_end)
+        leak = self.program("leak_malloc")
+        for argv in (["/bin/true"], [leak]):
+            for options in (None, "log=/dev/stderr", "json=/dev/stderr:log=none"):
+                with self.subTest(argv=argv[0], options=options):
+                    self.assertEqual(run_into_closed_pipe(argv, options).returncode, 0)
+        target = self.path("closed_pipe.json")
+        self.assertEqual(run_into_closed_pipe([leak], f"json={target}").returncode, 0)
+        self.assertLeak(hl.load_report(target), "leak_malloc", 300, 3)
+
+    def test_a_json_report_to_the_programs_own_stdout_is_not_written_over(self):
+        """json=/dev/stdout (or /dev/fd/1, /proc/self/fd/1) with stdout redirected to a file: the
+        report goes through the program's own descriptor, at its offset. Opened again by path,
+        it went to the file's end through a description of its own, and the program's line,
+        flushed after the report at the offset of the program's description, landed on the
+        report's first bytes. Now the file holds the line once and the whole report."""
+        out_path = self.path("stdout.txt")
+        argv = [self.program("leak_malloc")]
+        for target in ("/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"):
+            with self.subTest(target=target):
+                with open(out_path, "wb") as out:
+                    proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=out,
+                                          stderr=subprocess.PIPE, timeout=100,
+                                          env=hl.preload_env(f"json={target}:log=none"))
+                self.assertEqual((proc.returncode, proc.stderr), (0, b""))
+                with open(out_path, encoding="utf-8") as f:
+                    text = f.read()
+                self.assertEqual(text.count("leak_malloc: leaked 3 x 100 bytes and 1 x 50 bytes\n"), 1, text[:300])
+                report = hl.find_json_document(text)
+                self.assertIsNotNone(report, text[:300])
+                self.assertLeak(report, "leak_malloc", 300, 3)
+
     def test_report_after_the_program_used_up_its_descriptors(self):
         """A program that opened files up to its (soft) limit still gets its report: loading the
         reporter, reading debug information and writing the file need descriptors of their own.
