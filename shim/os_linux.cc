@@ -136,15 +136,19 @@ bool discard(void* p, std::size_t bytes) {
 
 // Not in Debian 12's headers (glibc 2.36).
 constexpr int kMadvPopulateWrite = 23;
-constinit std::atomic<bool> g_no_prefault{false};  // the kernel lacks the advice
+constinit std::atomic<bool> g_no_prefault{false};  // the kernel lacks the advice, or refuses it
 
 bool prefault(void* p, std::size_t bytes) {
   if (g_no_prefault.load(std::memory_order_relaxed)) return false;
   ErrnoKeeper keep;
   if (sys_madvise(p, bytes, kMadvPopulateWrite) == 0) return true;
-  // EINVAL: a kernel without the advice; EPERM, ENOSYS: a seccomp filter that refuses it. Not
-  // asked again. Anything else (out of memory) is for this call only.
-  if (errno == EINVAL || errno == EPERM || errno == ENOSYS)
+  // EPERM, ENOSYS: a seccomp filter that refuses it; EINVAL: a kernel without the advice, or a
+  // page in the range the program made not writable meanwhile: asked with no length, such a
+  // kernel still says EINVAL (the advice is checked first). Not asked again then. Anything else
+  // (out of memory) is for this call only.
+  const int error = errno;
+  if (error == EPERM || error == ENOSYS ||
+      (error == EINVAL && sys_madvise(p, 0, kMadvPopulateWrite) != 0))
     g_no_prefault.store(true, std::memory_order_relaxed);
   return false;
 }

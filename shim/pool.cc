@@ -36,7 +36,8 @@ constexpr unsigned kMinShift = 22;
 constexpr std::size_t kCommitStep = 1 << 20;
 // A class that has carved kPrefaultAfter bytes of blocks gets the pages of its next fresh blocks
 // faulted in kPrefaultStep at a time (os::prefault): one system call where the program's first
-// writes took a page fault each. Classes used a little never hold more pages than they touch.
+// writes took a page fault each. Classes used a little never hold more pages than they touch,
+// nor do blocks larger than a page (a buffer filled only at its start kept one page of five).
 constexpr std::size_t kPrefaultAfter = 256 << 10;
 constexpr std::size_t kPrefaultStep = 64 << 10;
 
@@ -374,7 +375,8 @@ std::uint32_t carve(Central& c, unsigned cls, std::uint32_t want, void** out, os
   char* first = c.bump;
   for (std::uint32_t i = 0; i < want; ++i) out[want - 1 - i] = first + i * size;  // lowest out first
   c.bump = end;
-  if (end > c.prefaulted && static_cast<std::size_t>(end - c.first_block()) > kPrefaultAfter) {
+  if (size <= os::kPageSize && end > c.prefaulted &&
+      static_cast<std::size_t>(end - c.first_block()) > kPrefaultAfter) {
     // Pages below the old bump are in use (present already, or given back by a purge: left so).
     char* from = std::max(c.prefaulted, round_down(first, os::kPageSize));
     char* to = std::min(round_up(end, kPrefaultStep), c.committed);

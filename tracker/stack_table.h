@@ -2,8 +2,8 @@
 // the ledger keeps per block. Lookups and inserts are lock-free (open addressing over ids, CAS to
 // publish), so threads allocating from the same call sites never serialise here.
 //
-// The slots are three tables of growing size (2^12, 2^16, 2^21), the next one mapped when first
-// needed: a hash spreads a program's first stacks over every page of a table, and one table
+// The slots are four tables of growing size (2^12, 2^16, 2^19, 2^21), the next one mapped when
+// first needed: a hash spreads a program's first stacks over every page of a table, and one table
 // for a million stacks took a page fault (15 us on some VMs) for each of a small program's
 // first few hundred. Once a table is half full, an empty slot a probe reaches is closed (a CAS,
 // like an insert), and a probe that meets a closed slot goes on in the next table. Each empty
@@ -37,8 +37,8 @@ class StackTable {
  public:
   static constexpr std::uint32_t kEmptyStack = 0;  // id of the zero-frame stack
   static constexpr std::size_t kMaxStacks = std::size_t{1} << 20;
-  static constexpr int kLevels = 3;
-  static constexpr unsigned kLevelBits[kLevels] = {12, 16, 21};  // the last: kMaxStacks at half
+  static constexpr int kLevels = 4;
+  static constexpr unsigned kLevelBits[kLevels] = {12, 16, 19, 21};  // the last: kMaxStacks at half
 
   // `modules` resolves each frame to its object when a stack is seen the first time.
   bool init(ModuleMap* modules);
