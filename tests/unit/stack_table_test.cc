@@ -108,9 +108,6 @@ TEST(ModuleMap, KnowsThisTestAndLibc) {
   EXPECT_NE(std::string(modules.get(libc).path).find("libc.so"), std::string::npos);
 }
 
-// The tracker's arena (stack records) is used front to back: its pages are faulted in ahead of
-// their first writes, 64 KiB at a time, where each took a page fault. A block of 16 KiB or more
-// (a thread's memo: a table a hash writes a few pages of) is left to fault as it is written.
 // Pages wholly inside [from, to): how many, and how many of them are resident.
 std::pair<std::size_t, std::size_t> pages_in(const char* from, const char* to) {
   constexpr std::uintptr_t kPage = 4096;
@@ -123,6 +120,9 @@ std::pair<std::size_t, std::size_t> pages_in(const char* from, const char* to) {
                          in.begin(), in.end(), [](unsigned char v) { return v & 1; }))};
 }
 
+// The tracker's arena (stack records) is used front to back: its pages are faulted in ahead of
+// their first writes, 64 KiB at a time, where each took a page fault. A block of 16 KiB or more
+// (a thread's memo: a table a hash writes a few pages of) is left to fault as it is written.
 TEST(InternalAlloc, ItsPagesAreFaultedInAheadButNotThoseOfLargeTables) {
   if (!kernel_prefaults()) GTEST_SKIP() << "no MADV_POPULATE_WRITE in this kernel";
   // A large one first: its pages past the 64 KiB a step before it may have reached stay out.
