@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -32,9 +33,13 @@
 namespace heapledger::detail {
 namespace {
 
-StreamIdentity g_stderr = {};  // stderr as the process started with it
+StreamIdentity g_stdout = {};  // stdout and stderr as the process started with them
+StreamIdentity g_stderr = {};
 
-void set_stderr(const StreamIdentity* id) { g_stderr = *id; }
+void set_streams(const StreamIdentity* out, const StreamIdentity* err) {
+  g_stdout = *out;
+  g_stderr = *err;
+}
 
 bool same_file(int fd, const StreamIdentity& id) {
   struct stat st;
@@ -64,6 +69,7 @@ bool write_all(int fd, const Producer& produce) {
 // file or terminal reopened by path; if neither is possible the text is dropped rather than
 // written into whatever the program now has as fd 2.
 void write_stderr(std::string_view text) {
+  if (g_stderr.closed) return;  // fd 2 now is a file the program opened (a user trial)
   if (!g_stderr.known || same_file(STDERR_FILENO, g_stderr)) {
     write_all(STDERR_FILENO, text);
     return;
@@ -227,7 +233,10 @@ bool write_over(const std::string& path, const Producer& text, std::string* erro
 }
 
 // The descriptor a path names, if it names one of this process's own open for writing
-// (/dev/stdout, /dev/stderr, /dev/fd/N, /proc/self/fd/N, /proc/PID/fd/N); else -1.
+// (/dev/stdout, /dev/stderr, /dev/fd/N, /proc/self/fd/N, /proc/PID/fd/N); else -1, and
+// kNotTheStream for stdout or stderr when the program closed or replaced the one it started
+// with: a program started with stdout closed may have opened its own data file as fd 1.
+constexpr int kNotTheStream = -2;
 int own_descriptor(const std::string& path) {
   int fd = -1;
   if (path == "/dev/stdout")
@@ -243,8 +252,29 @@ int own_descriptor(const std::string& path) {
       return -1;
     fd = std::stoi(digits);
   }
+  if (fd == STDOUT_FILENO || fd == STDERR_FILENO) {
+    const StreamIdentity& id = fd == STDOUT_FILENO ? g_stdout : g_stderr;
+    if (id.closed || (id.known && !same_file(fd, id))) return kNotTheStream;
+  }
   const int flags = fd >= 0 ? fcntl(fd, F_GETFL) : -1;
   return flags >= 0 && (flags & O_ACCMODE) != O_RDONLY ? fd : -1;
+}
+
+// Before a report goes where the program's stdout goes: what stdio holds for it is written
+// first, so the report starts after the program's output so far, not in the middle of a line.
+// Only if no other thread holds stdout (one may be stopped by the exit scan, or printing).
+void flush_program_stdout() {
+  if (ftrylockfile(stdout) != 0) return;
+  WriteSignalsHeld signals;  // a reader gone: the flush fails here, and again at exit, as plainly
+  if (fflush_unlocked(stdout) != 0) signals.write_failed(errno);
+  funlockfile(stdout);
+}
+
+// Through the descriptor fd, at its offset (see write_file_atomically).
+bool write_through(int fd, const Producer& text, std::string* error) {
+  if (fd == STDOUT_FILENO) flush_program_stdout();
+  if (write_all(fd, text)) return true;
+  return *error = std::strerror(errno), false;
 }
 
 // Complete or absent: a regular file is written to a temporary file beside it, then renamed over
@@ -253,11 +283,21 @@ int own_descriptor(const std::string& path) {
 // of the process's descriptors is written through that descriptor, at its offset: opened again
 // by path, a file the program's stdout was redirected to (`json=/dev/stdout`, `> out`) got the
 // report at its end through a description of its own, and the program's output flushed after
-// the report, at the offset of the program's description, wrote over the report's start.
+// the report, at the offset of the program's description, wrote over the report's start. So is
+// the file stdout or stderr is open on, however it is named: renamed over, it took the program's
+// output with it (`log=app.log`, `>> app.log 2>&1`: a user trial).
 bool write_file_atomically(const std::string& path, const Producer& text, std::string* error) {
-  if (const int fd = own_descriptor(path); fd >= 0) {
-    if (write_all(fd, text)) return true;
-    return *error = std::strerror(errno), false;
+  const int own = own_descriptor(path);
+  if (own >= 0) return write_through(own, text, error);
+  if (own == kNotTheStream)
+    return *error = "the program closed or replaced the stream it started with", false;
+  struct stat file;
+  if (stat(path.c_str(), &file) == 0 && S_ISREG(file.st_mode)) {
+    for (int fd : {STDOUT_FILENO, STDERR_FILENO}) {
+      struct stat st;
+      if (fstat(fd, &st) == 0 && st.st_dev == file.st_dev && st.st_ino == file.st_ino)
+        return write_through(fd, text, error);
+    }
   }
   struct stat st;
   const bool names_open_file = path.starts_with("/dev/") || path.starts_with("/proc/");
@@ -576,6 +616,6 @@ void write_reports(const ExitData* data, const ReportRequest* req, ReportOutcome
 extern "C" __attribute__((visibility("default"))) const heapledger::detail::ReporterApi*
 heapledger_reporter_api() {
   using namespace heapledger::detail;
-  static const ReporterApi api{kRuntimeAbiVersion, set_stderr, warn, say, write_reports};
+  static const ReporterApi api{kRuntimeAbiVersion, set_streams, warn, say, write_reports};
   return &api;
 }

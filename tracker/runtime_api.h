@@ -19,6 +19,7 @@ namespace detail {
 // land in a file the program reopened as fd 2.
 struct StreamIdentity {
   bool known;
+  bool closed;  // the descriptor was not open when the process started
   std::uint64_t dev, ino;
   char path[512];  // where /proc/self/fd/2 pointed; reopenable if absolute (a tty, a file)
   // A regular file's: a copy of fd 2 (close-on-exec, at 1000 or half the fd limit if lower),
@@ -141,8 +142,8 @@ struct ReportOutcome {
 
 struct ReporterApi {
   int abi_version;
-  // Called once, right after loading: stderr as the process started with it.
-  void (*set_stderr)(const StreamIdentity* identity);
+  // Called once, right after loading: stdout and stderr as the process started with them.
+  void (*set_streams)(const StreamIdentity* out, const StreamIdentity* err);
   // One diagnostic line on stderr ("heapledger: warning: ...").
   void (*warn)(const char* line);
   // One line on stderr that is not a warning ("heapledger: ...").
@@ -151,7 +152,7 @@ struct ReporterApi {
   void (*write_reports)(const ExitData* data, const ReportRequest* request, ReportOutcome* out);
 };
 
-constexpr int kRuntimeAbiVersion = 12;
+constexpr int kRuntimeAbiVersion = 13;
 constexpr const char* kRuntimeEntry = "heapledger_runtime_api";
 constexpr const char* kRuntimeFile = "libheapledger_runtime.so";
 constexpr const char* kReporterEntry = "heapledger_reporter_api";

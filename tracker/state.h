@@ -142,6 +142,7 @@ struct State {
   DeadStacks dead_stacks;
   Quarantine quarantine;
   PoolProbes pool{};
+  StreamIdentity stdout_identity = {};
   StreamIdentity stderr_identity = {};
   std::atomic<std::uint32_t> next_thread{0};
   std::atomic<std::uint32_t> unload_epoch{0};  // dlclose calls so far

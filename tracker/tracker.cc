@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -463,7 +464,7 @@ const ReporterApi* reporter() {
     tried = true;
     BusyScope busy;
     api = static_cast<const ReporterApi*>(load_module(kReporterFile, kReporterEntry));
-    if (api) api->set_stderr(&g_state.stderr_identity);
+    if (api) api->set_streams(&g_state.stdout_identity, &g_state.stderr_identity);
   }
   return api;
 }
@@ -915,19 +916,27 @@ bool recorded_size(const void* p, std::size_t* size) {
   return true;
 }
 
-void record_stderr(StreamIdentity* id) {
+// What fd (stdout or stderr) is as the process starts: a program started with it closed may open
+// a file of its own there, which no report must go into.
+void record_stream(int fd, StreamIdentity* id) {
   id->fd = -1;
   struct stat st;
-  if (fstat(STDERR_FILENO, &st) != 0) return;
+  if (fstat(fd, &st) != 0) {
+    id->closed = errno == EBADF;
+    return;
+  }
   id->dev = st.st_dev;
   id->ino = st.st_ino;
-  ssize_t n = readlink("/proc/self/fd/2", id->path, sizeof id->path - 1);
+  char link[32];
+  std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+  ssize_t n = readlink(link, id->path, sizeof id->path - 1);
   id->path[n > 0 ? n : 0] = 0;
   id->known = true;
   rlimit files;
-  if (S_ISREG(st.st_mode) && getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur >= 64) {
+  if (fd == STDERR_FILENO && S_ISREG(st.st_mode) && getrlimit(RLIMIT_NOFILE, &files) == 0 &&
+      files.rlim_cur >= 64) {
     const auto at = static_cast<int>(std::min<rlim_t>(1000, files.rlim_cur / 2));
-    id->fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, at);
+    id->fd = fcntl(fd, F_DUPFD_CLOEXEC, at);
   }
 }
 
@@ -937,7 +946,8 @@ void start() {
   BusyScope busy;
   g_state.start_ns = monotonic_ns();
   g_state.start_pid = static_cast<std::uint32_t>(getpid());
-  record_stderr(&g_state.stderr_identity);
+  record_stream(STDOUT_FILENO, &g_state.stdout_identity);
+  record_stream(STDERR_FILENO, &g_state.stderr_identity);
   parse_options(std::getenv("HEAPLEDGER_OPTIONS"), &g_state.options, &g_state.warnings);
   {
     char cwd[kMaxPath];  // the system call: libc's getcwd may allocate

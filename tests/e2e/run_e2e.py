@@ -996,6 +996,64 @@ class E2E(hl.HeapledgerTest):
                 self.assertIsNotNone(report, text[:300])
                 self.assertLeak(report, "leak_malloc", 300, 3)
 
+    def run_own_streams(self, lines, data=None, options=None, close_fd=None, preload=True, **kw):
+        """own_streams LINES [DATA] with stdout and stderr as kw says (files, pipes), or one of them
+        closed at start (close_fd): then the program's DATA file takes that descriptor."""
+        argv = [self.program("own_streams"), str(lines)] + ([data] if data else [])
+        env = hl.preload_env(options) if preload else hl.clean_env()
+        pre = (lambda: os.close(close_fd)) if close_fd is not None else None
+        kw.setdefault("stdout", subprocess.DEVNULL)
+        kw.setdefault("stderr", subprocess.PIPE)
+        return subprocess.run(argv, stdin=subprocess.DEVNULL, env=env, preexec_fn=pre, timeout=100, **kw)
+
+    def test_a_stream_closed_at_start_never_gets_a_report(self):
+        """Started with stderr (or stdout) closed, a program that opens a file gets that
+        descriptor: the text report (or json=/dev/stdout) went into the program's file (a user
+        trial: 5 bytes of data became 757). Now its file is as a plain run leaves it; the text
+        report has nowhere to go, and the JSON goes to stderr after a one-line warning."""
+        data = self.path("own_data.txt")
+        for fd, options in ((2, None), (2, "json=/dev/stderr:log=none"), (1, "json=/dev/stdout:log=none")):
+            with self.subTest(fd=fd, options=options):
+                plain = self.run_own_streams(2, data, close_fd=fd, preload=False)
+                with open(data, "rb") as f:
+                    expected = f.read()
+                traced = self.run_own_streams(2, data, options, close_fd=fd)
+                self.assertEqual(traced.returncode, plain.returncode)
+                with open(data, "rb") as f:
+                    self.assertEqual(f.read(), expected)
+                if fd == 1:
+                    err = traced.stderr.decode()
+                    self.assertEqual(len(self.warning_lines(err, "/dev/stdout")), 1, err[:2000])
+                    self.assertIn("closed or replaced", err)
+                    self.assertLeak(hl.find_json_document(err), "leak_site", 100, 1)
+
+    def test_a_report_into_the_file_the_programs_output_goes_to_keeps_that_output(self):
+        """log=FILE (or json=FILE) where the program's stdout and stderr are redirected too
+        (`>> FILE 2>&1`): the report goes through the program's descriptor. Written to a
+        temporary file and renamed over it, it replaced the file and the program's output with
+        it (a user trial). Now the file holds what was there, the program's output, and the
+        report after that output (stdio's buffer is flushed first)."""
+        log = self.path("app.log")
+        for options, is_json in ((f"log={log}", False), (f"json={log}:log=none", True)):
+            with self.subTest(options=options):
+                with open(log, "w") as f:
+                    f.write("PRE\n")
+                with open(log, "ab") as out:
+                    res = self.run_own_streams(50, None, options, stdout=out, stderr=subprocess.STDOUT)
+                self.assertEqual(res.returncode, 3)
+                with open(log, encoding="utf-8") as f:
+                    text = f.read()
+                self.assertTrue(text.startswith("PRE\nthe program's line on stderr\nline 0 of"), text[:200])
+                lines = [f"line {i} of the program's output\n" for i in range(50)]
+                self.assertIn("".join(lines), text)
+                after = text.index(lines[-1]) + len(lines[-1])
+                if is_json:
+                    self.assertEqual(text[after], "{")
+                    self.assertLeak(hl.find_json_document(text[after:]), "leak_site", 100, 1)
+                else:
+                    self.assertRegex(text[after:], r"^==\d+== heapledger ")
+                    self.assertIn("100 B in 1 block", text[after:])
+
     def test_report_after_the_program_used_up_its_descriptors(self):
         """A program that opened files up to its (soft) limit still gets its report: loading the
         reporter, reading debug information and writing the file need descriptors of their own.
