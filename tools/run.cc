@@ -68,6 +68,7 @@ std::string preload_value(const std::string& library) {
 // A path as the program should see it: absolute, since the program may chdir before it exits
 // (or before the library reads the file).
 std::string absolute_path(const std::string& value) {
+  if (value.empty()) throw RunError("an empty path where a file was expected");
   std::string path = fs::absolute(value).lexically_normal();
   if (path.find(':') != std::string::npos)
     throw RunError(fmt::format("{} contains ':', which HEAPLEDGER_OPTIONS cannot hold", path));
@@ -75,7 +76,9 @@ std::string absolute_path(const std::string& value) {
 }
 
 // "stderr" and "none" are not paths.
-std::string report_path(const std::string& value) {
+std::string report_path(const char* flag, const std::string& value) {
+  if (value.empty())
+    throw RunError(fmt::format("{}: an empty path (give a file, stderr or none)", flag));
   return value == "stderr" || value == "none" ? value : absolute_path(value);
 }
 
@@ -83,8 +86,8 @@ std::string report_path(const std::string& value) {
 std::string options_value(const RunArgs& args) {
   std::vector<std::string> parts;
   if (std::string env = env_or_empty("HEAPLEDGER_OPTIONS"); !env.empty()) parts.push_back(env);
-  if (args.json) parts.push_back("json=" + report_path(*args.json));
-  if (args.log) parts.push_back("log=" + report_path(*args.log));
+  if (args.json) parts.push_back("json=" + report_path("--json", *args.json));
+  if (args.log) parts.push_back("log=" + report_path("--log", *args.log));
   for (const std::string& option : args.options) parts.push_back(option);
   if (args.leak_exitcode) parts.push_back(fmt::format("leak_exitcode={}", *args.leak_exitcode));
   if (args.error_exitcode) parts.push_back(fmt::format("error_exitcode={}", *args.error_exitcode));

@@ -29,8 +29,9 @@ bool parse_bool(const char* s, bool* out) {
   return false;
 }
 
-bool set_path(char* dst, const char* value) {
-  if (std::strlen(value) >= kMaxPath) return false;
+// Empty: no JSON report, or no suppressions; the text report needs a place (stderr, none, a path).
+bool set_path(const char* name, char* dst, const char* value) {
+  if (std::strlen(value) >= kMaxPath || (!*value && !std::strcmp(name, "log"))) return false;
   std::strcpy(dst, value);
   return true;
 }
@@ -66,7 +67,8 @@ void int_range(const char* name, int* lo, int* hi) {
 bool apply(const char* key, const char* value, Options* o, bool* known) {
   int lo, hi;
   *known = true;
-#define HL_OPTION_Path(name) if (!std::strcmp(key, #name)) return set_path(o->name, value);
+#define HL_OPTION_Path(name) \
+  if (!std::strcmp(key, #name)) return set_path(#name, o->name, value);
 #define HL_OPTION_Choice(name) \
   if (!std::strcmp(key, #name)) return set_choice(#name, o->name, sizeof o->name, value);
 #define HL_OPTION_Bool(name) if (!std::strcmp(key, #name)) return parse_bool(value, &o->name);

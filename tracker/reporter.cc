@@ -235,11 +235,15 @@ bool write_over(const std::string& path, const Producer& text, std::string* erro
 // The descriptor a path names, if it names one of this process's own open for writing
 // (/dev/stdout, /dev/stderr, /dev/fd/N, /proc/self/fd/N, /proc/PID/fd/N); else -1, and
 // kNotTheStream for stdout or stderr when the program closed or replaced the one it started
-// with: a program started with stdout closed may have opened its own data file as fd 1.
-constexpr int kNotTheStream = -2;
+// with: a program started with stdout closed may have opened its own data file as fd 1; and
+// kReadOnly for one open only for reading (`json=/dev/stdin` with `< input`: opened again by path
+// for writing, the report went into the program's input file; a user trial).
+constexpr int kNotTheStream = -2, kReadOnly = -3;
 int own_descriptor(const std::string& path) {
   int fd = -1;
-  if (path == "/dev/stdout")
+  if (path == "/dev/stdin")
+    fd = STDIN_FILENO;
+  else if (path == "/dev/stdout")
     fd = STDOUT_FILENO;
   else if (path == "/dev/stderr")
     fd = STDERR_FILENO;
@@ -257,7 +261,8 @@ int own_descriptor(const std::string& path) {
     if (id.closed || (id.known && !same_file(fd, id))) return kNotTheStream;
   }
   const int flags = fd >= 0 ? fcntl(fd, F_GETFL) : -1;
-  return flags >= 0 && (flags & O_ACCMODE) != O_RDONLY ? fd : -1;
+  if (flags < 0) return -1;  // not open: the path decides (and fails)
+  return (flags & O_ACCMODE) != O_RDONLY ? fd : kReadOnly;
 }
 
 // Before a report goes where the program's stdout goes: what stdio holds for it is written
@@ -291,6 +296,7 @@ bool write_file_atomically(const std::string& path, const Producer& text, std::s
   if (own >= 0) return write_through(own, text, error);
   if (own == kNotTheStream)
     return *error = "the program closed or replaced the stream it started with", false;
+  if (own == kReadOnly) return *error = "open only for reading", false;
   struct stat file;
   if (stat(path.c_str(), &file) == 0 && S_ISREG(file.st_mode)) {
     for (int fd : {STDOUT_FILENO, STDERR_FILENO}) {

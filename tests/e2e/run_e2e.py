@@ -1054,6 +1054,24 @@ class E2E(hl.HeapledgerTest):
                     self.assertRegex(text[after:], r"^==\d+== heapledger ")
                     self.assertIn("100 B in 1 block", text[after:])
 
+    def test_a_report_to_a_descriptor_open_only_for_reading_leaves_its_file_alone(self):
+        """json=/dev/stdin with stdin from a file: the descriptor is open only for reading, and
+        opened again by path for writing the report went into the program's input (a user
+        trial). Now a warning says so and the JSON goes to stderr; the input file is unchanged."""
+        source = self.path("input.txt")
+        with open(source, "w") as f:
+            f.write("input\n")
+        argv = [self.program("own_streams"), "1"]
+        with open(source, "rb") as stdin:
+            res = subprocess.run(argv, stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                 env=hl.preload_env("json=/dev/stdin:log=none"), timeout=100)
+        self.assertEqual(res.returncode, 3)
+        with open(source) as f:
+            self.assertEqual(f.read(), "input\n")
+        err = res.stderr.decode()
+        self.assertEqual(len(self.warning_lines(err, "open only for reading")), 1, err[:2000])
+        self.assertLeak(hl.find_json_document(err), "leak_site", 100, 1)
+
     def test_report_after_the_program_used_up_its_descriptors(self):
         """A program that opened files up to its (soft) limit still gets its report: loading the
         reporter, reading debug information and writing the file need descriptors of their own.

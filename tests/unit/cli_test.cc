@@ -227,6 +227,15 @@ TEST_F(CliTest, UsageErrorsExitNonZeroWithAMessage) {
   EXPECT_EQ(cli({"run", "--option", "no_equals", "true"}).exit_code(), 2);
   EXPECT_EQ(cli({"run", "--option", "a=b:c", "true"}).exit_code(), 2);
   EXPECT_EQ(cli({"run", "--leak-exitcode", "256", "true"}).exit_code(), 2);
+  // An empty report path is named with its flag (it was "filesystem error: cannot make absolute
+  // path: Invalid argument []", a user trial), and the program is not run.
+  for (const char* flag : {"--json", "--log"}) {
+    CliResult r = cli({"run", flag, "", "echo", "ran"});
+    EXPECT_EQ(r.exit_code(), 125) << flag;
+    EXPECT_EQ(r.out, "") << flag;
+    EXPECT_NE(r.err.find(std::string("heapledger: ") + flag + ": an empty path"), std::string::npos)
+        << r.err;
+  }
   // An unknown flag of a command is named with its command (CLI11 listed "-- --bogus").
   for (auto args : {std::vector<std::string>{"run", "--bogus", "--", "true"},
                     std::vector<std::string>{"run", "--json", "r.json", "--bogus", "true"}}) {

@@ -76,6 +76,17 @@ TEST(Options, BadValuesKeepDefaults) {
       << p.w.lines[3];
 }
 
+// An empty text report path is refused at start (it said so only at exit, as a path it could
+// not write to); an empty JSON path is the default: no JSON report.
+TEST(Options, AnEmptyLogPathKeepsStderr) {
+  Parsed p = parse("log=:json=");
+  ASSERT_EQ(p.w.count, 1);
+  EXPECT_NE(std::string(p.w.lines[0]).find("bad value '' for option 'log'"), std::string::npos)
+      << p.w.lines[0];
+  EXPECT_STREQ(p.o.log, "stderr");
+  EXPECT_STREQ(p.o.json, "");
+}
+
 TEST(Options, MissingEqualsAndEmptyPairs) {
   Parsed p = parse("::track:json=x::");
   ASSERT_EQ(p.w.count, 1);
