@@ -55,6 +55,9 @@ bool discard(void* p, std::size_t bytes);
 // lacks the advice or refuses (out of memory: the pages then fault in when written, as before):
 // false then.
 bool prefault(void* p, std::size_t bytes);
+// How much memory filled front to back is faulted in at a time: the pools' fresh blocks, the
+// ledger's slots, the tracker's arena (each fault a page where its first write took one).
+constexpr std::size_t kPrefaultStep = 64 << 10;
 
 // Memory for heapledger's own tables (ledger, stack table, ...). Like map()/unmap(), but each
 // mapping is remembered so the leak scan can skip it: those tables hold every block's address.

@@ -35,11 +35,10 @@ constexpr unsigned kMaxShift = 36;  // 64 GiB of address space per class
 constexpr unsigned kMinShift = 22;
 constexpr std::size_t kCommitStep = 1 << 20;
 // A class that has carved kPrefaultAfter bytes of blocks gets the pages of its next fresh blocks
-// faulted in kPrefaultStep at a time (os::prefault): one system call where the program's first
+// faulted in os::kPrefaultStep at a time (os::prefault): one system call where the program's first
 // writes took a page fault each. Classes used a little never hold more pages than they touch,
 // nor do blocks larger than a page (a buffer filled only at its start kept one page of five).
 constexpr std::size_t kPrefaultAfter = 256 << 10;
-constexpr std::size_t kPrefaultStep = 64 << 10;
 
 // Per-class shared state. Threads hand blocks over as arrays of addresses; the free blocks kept
 // here are bits in a bitmap with one bit per block, over two more
@@ -379,7 +378,7 @@ std::uint32_t carve(Central& c, unsigned cls, std::uint32_t want, void** out, os
       static_cast<std::size_t>(end - c.first_block()) > kPrefaultAfter) {
     // Pages below the old bump are in use (present already, or given back by a purge: left so).
     char* from = std::max(c.prefaulted, round_down(first, os::kPageSize));
-    char* to = std::min(round_up(end, kPrefaultStep), c.committed);
+    char* to = std::min(round_up(end, os::kPrefaultStep), c.committed);
     c.prefaulted = to;
     if (to > from) *prefault = os::Range{from, static_cast<std::size_t>(to - from)};
   }

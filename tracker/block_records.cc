@@ -86,8 +86,9 @@ void BlockRecords::prefault(unsigned cls, Slot* s) {
   while (s >= seen) {
     const auto from = reinterpret_cast<std::uintptr_t>(seen);
     const auto past = reinterpret_cast<std::uintptr_t>(s + 1);
-    const std::uintptr_t to = std::min(reinterpret_cast<std::uintptr_t>(c.end),
-                                       (past + kPrefaultStep - 1) / kPrefaultStep * kPrefaultStep);
+    const std::uintptr_t to =
+        std::min(reinterpret_cast<std::uintptr_t>(c.end),
+                 (past + os::kPrefaultStep - 1) / os::kPrefaultStep * os::kPrefaultStep);
     if (c.prefaulted.compare_exchange_weak(seen, reinterpret_cast<Slot*>(to),
                                            std::memory_order_relaxed)) {
       os::prefault(reinterpret_cast<void*>(from), to - from);

@@ -40,7 +40,7 @@ class BlockRecords {
     return locate(addr, &cls);
   }
   // slot(), for a block about to be recorded: a class's slots past its first kPrefaultAfter
-  // bytes of them are faulted in kPrefaultStep at a time ahead of the blocks (os::prefault), as
+  // bytes of them are faulted in os::kPrefaultStep at a time ahead of the blocks (os::prefault), as
   // the pools fault in the blocks' own pages.
   HL_ALWAYS_INLINE Slot* slot_to_fill(std::uintptr_t addr) {
     unsigned cls;
@@ -135,7 +135,7 @@ class BlockRecords {
     Slot* end;                      // of the slice
     std::atomic<Slot*> prefaulted;  // slots below are faulted in, or left to fault (the first)
   };
-  static constexpr std::size_t kPrefaultAfter = 64 << 10, kPrefaultStep = 64 << 10;
+  static constexpr std::size_t kPrefaultAfter = 64 << 10;
 
   HL_ALWAYS_INLINE Slot* locate(std::uintptr_t addr, unsigned* cls_out) {
     const pool::Region& region = pool::g_region;

@@ -11,14 +11,13 @@ namespace heapledger::detail {
 namespace {
 
 constexpr std::size_t kChunk = 1 << 20;
-// Small blocks (stack records, ...) are carved front to back, and their pages faulted in this much
-// at a time (os::prefault): one system call where the first writes took a page fault each.
-// Blocks of kSparse bytes or more come from an arena of their own, never prefaulted: a table
-// written where a hash puts its entries (a thread's memo, 82 KiB of which a thread writes a few
-// pages). In one arena, prefaulted, 200 threads alive at once held 12 MB more (or 7 MB more with
-// the memos themselves left out, as the step ahead of the small blocks after each memo took the
-// next thread's).
-constexpr std::size_t kPrefaultStep = 64 << 10;
+// Small blocks (stack records, ...) are carved front to back, and their pages faulted in
+// os::kPrefaultStep at a time (os::prefault): one system call where the first writes took a page
+// fault each. Blocks of kSparse bytes or more come from an arena of their own, never prefaulted: a
+// table written where a hash puts its entries (a thread's memo, 82 KiB of which a thread writes a
+// few pages). In one arena, prefaulted, 200 threads alive at once held 12 MB more (or 7 MB more
+// with the memos themselves left out, as the step ahead of the small blocks after each memo took
+// the next thread's).
 constexpr std::size_t kSparse = 16 << 10;
 
 struct Arena {
@@ -60,8 +59,8 @@ void* internal_alloc(std::size_t bytes) {
     if (!sparse && a.cursor > a.prefaulted) {  // a step at a time; the chunk is a multiple of it
       prefault_from = a.prefaulted;
       prefault_to = a.prefaulted =
-          std::min(a.end, a.prefaulted + (a.cursor - a.prefaulted + kPrefaultStep - 1) /
-                                             kPrefaultStep * kPrefaultStep);
+          std::min(a.end, a.prefaulted + (a.cursor - a.prefaulted + os::kPrefaultStep - 1) /
+                                             os::kPrefaultStep * os::kPrefaultStep);
     }
   }
   // Outside the lock: another thread may be writing to the first of these pages already, which
