@@ -182,12 +182,19 @@ HL_NOINLINE bool learn(std::uintptr_t ra, std::uint64_t key, FrameRule* out) {
 }
 
 // Recent stacks of this thread, by their first program frame (two-way sets, see Memo).
+// A hit is the same first frame with every stack word the walk read unchanged: the return
+// address of each later frame, then each saved rbp an rbp-based step used. One array of
+// (address, value) so that a hit reads one stretch of memory.
 struct MemoEntry {
-  static constexpr int kFrames = 32;  // frames checked after the key frame; deeper: not memoised
+  static constexpr int kChecks =
+      32;  // words checked on a hit; a stack that needs more: not memoised
+  struct Check {
+    std::uintptr_t at, value;
+  };
   std::uintptr_t key_ra, key_sp;
   std::uint32_t epoch, memo;
-  std::uint16_t max_frames, n;        // n: frames in ra/sp; max_frames 0: entry unused
-  std::uintptr_t ra[kFrames], sp[kFrames];
+  std::uint16_t max_frames, n;  // n: checks; max_frames 0: entry unused
+  Check checks[kChecks];
 };
 // The chain of libheapledger.so's own frames from capture() up to the program's first frame, for
 // one entry path (malloc, operator new, free, ...): checked by its slots like a memo entry, it
@@ -203,14 +210,15 @@ struct OwnPath {
 };
 
 // The program frames of this thread's last walk. A new walk that reaches one of its frames (same
-// return address and sp) with every step from there on rsp-based, and finds the slots above
-// still holding the same return addresses, takes the rest from it: the inner frames of two
-// allocations differ, the outer ones (an interpreter's loop, main) rarely do.
+// return address and sp, and rbp where the steps from there use it) and finds the memory those
+// steps read unchanged takes the rest from it: the inner frames of two allocations differ, the
+// outer ones (an interpreter's loop, main) rarely do.
 struct LastWalk {
   static constexpr int kFrames = 96;
-  std::uintptr_t ra[kFrames], sp[kFrames];
+  std::uintptr_t ra[kFrames], sp[kFrames], bp[kFrames];  // each frame's registers
+  std::uintptr_t step[kFrames];  // the step from each frame, as StepTrace::packed()
   int n;             // frames stored
-  int rsp_from;      // steps from frames at index >= rsp_from were all rsp-based
+  int rbp_step;      // no step from a frame further out than this one is rbp-based (-1: none is)
   bool complete;     // the walk ended at the outermost frame, and all of it is stored
   std::uint32_t epoch;
 };
@@ -250,7 +258,7 @@ struct Memo {
     return static_cast<std::uint32_t>(((ra ^ (sp << 7)) * 0x9E3779B97F4A7C15ull) >> (64 - std::countr_zero(kSets)));
   }
 };
-// Each thread's memo (~75 KiB) lives in tracker memory, not in static TLS, which would
+// Each thread's memo (~88 KiB) lives in tracker memory, not in static TLS, which would
 // come out of every thread's stack (a program creating threads with 16 KiB stacks would fail).
 // Threads that end hand theirs to the next thread.
 struct MemoSlot {
@@ -282,13 +290,22 @@ std::uintptr_t g_self_start = 0, g_self_end = 0;
 bool g_stop_at_signal = false;
 HL_ALWAYS_INLINE bool in_self(std::uintptr_t a) { return a - g_self_start < g_self_end - g_self_start; }
 
+// What one step read besides the return address: whether the frame's CFA was rbp-based, and
+// where the caller's rbp was restored from (0: not restored).
+struct StepTrace {
+  bool cfa_from_rbp = false;
+  std::uintptr_t bp_slot = 0;
+  // Both in a word: stack slots are 8-byte aligned, so bit 0 is free for cfa_from_rbp.
+  static constexpr std::uintptr_t kRbpBased = 1;
+  std::uintptr_t packed() const { return bp_slot | (cfa_from_rbp ? kRbpBased : 0); }
+};
+
 // One frame of a walk, stepped to its caller.
 struct Cursor {
   std::uintptr_t ra, sp, bp, hi;
   std::uint64_t tag;
   enum Step { kStepped, kOutermost, kFailed, kSignal };
-  // rsp_based: the frame left was rsp-based (the memo may check through it).
-  HL_ALWAYS_INLINE Step step(bool* rsp_based) {
+  HL_ALWAYS_INLINE Step step(StepTrace* trace) {
     FrameRule rule;
     const std::uint64_t key = ra | tag;
     if (HL_UNLIKELY(!g_rules.find(key, &rule)) && !learn(ra, key, &rule)) return kFailed;
@@ -298,14 +315,16 @@ struct Cursor {
     std::uintptr_t cfa = (rule.cfa_from_rbp ? bp : sp) + static_cast<std::uintptr_t>(rule.cfa_offset);
     // Every read is inside this thread's stack, above the frame being left.
     if (HL_UNLIKELY(cfa <= sp || cfa > hi)) return kFailed;
+    trace->cfa_from_rbp = rule.cfa_from_rbp;
+    trace->bp_slot = 0;
     if (rule.rbp_saved) {
       std::uintptr_t at = cfa + static_cast<std::intptr_t>(rule.rbp_offset);
-      if (HL_UNLIKELY(at < sp)) return kFailed;
+      if (HL_UNLIKELY(at < sp || at % 8 != 0)) return kFailed;  // a slot is 8-aligned (StepTrace)
       std::memcpy(&bp, reinterpret_cast<const void*>(at), sizeof bp);
+      trace->bp_slot = at;
     }
     std::memcpy(&ra, reinterpret_cast<const void*>(cfa - 8), sizeof ra);
     sp = cfa;
-    *rsp_based = !rule.cfa_from_rbp;
     return ra == 0 ? kOutermost : kStepped;
   }
 };
@@ -322,7 +341,54 @@ HL_ALWAYS_INLINE bool slots_hold(const std::uintptr_t* ra, const std::uintptr_t*
 HL_ALWAYS_INLINE bool memo_matches(const MemoEntry& e, std::uintptr_t ra, std::uintptr_t sp,
                                    std::uint32_t epoch, int max_frames) {
   if (e.key_ra != ra || e.key_sp != sp || e.epoch != epoch || e.max_frames != max_frames) return false;
-  return slots_hold(e.ra, e.sp, e.n);
+  for (std::uint32_t i = 0; i < e.n; ++i) {
+    std::uintptr_t v;
+    std::memcpy(&v, reinterpret_cast<const void*>(e.checks[i].at), sizeof v);
+    if (v != e.checks[i].value) return false;
+  }
+  return true;
+}
+
+// What the rbp-based steps among steps[from .. last] depend on, from the outermost in: each saved
+// rbp one of them uses, by the index of the step that restored it (into checks, at most
+// max_checks of them; all are counted, the count returned), and whether one uses the rbp frame
+// `from` had (no step restored one before it): *first_used.
+HL_ALWAYS_INLINE int saved_rbp_used(const std::uintptr_t* steps, int from, int last, int* checks,
+                                    int max_checks, bool* first_used) {
+  int count = 0;
+  bool bp_used = false;  // the rbp of frame i + 1 decides a step further out
+  for (int i = last; i >= from; --i) {
+    if (steps[i] & ~StepTrace::kRbpBased) {  // step i restored frame i + 1's rbp
+      if (bp_used && count < max_checks) checks[count] = i;
+      count += bp_used;
+      bp_used = false;
+    }
+    bp_used = bp_used || (steps[i] & StepTrace::kRbpBased) != 0;
+  }
+  *first_used = bp_used;
+  return count;
+}
+
+// Whether the steps from frame `from` of walk w to its last frame would go the same way again
+// from a frame with the same return address and sp and this rbp: every return address they read
+// is still there, and so is every saved rbp a later rbp-based step uses (or, if none was read
+// before one, rbp is the same).
+HL_ALWAYS_INLINE bool walk_holds(const LastWalk& w, int from, std::uintptr_t bp) {
+  if (!slots_hold(&w.ra[from + 1], &w.sp[from + 1], static_cast<std::uint32_t>(w.n - from - 1)))
+    return false;
+  if (w.rbp_step < from) return true;  // rsp-based all the way
+  int checks[LastWalk::kFrames];
+  bool first_used;
+  const int count = saved_rbp_used(w.step, from, std::min(w.rbp_step, w.n - 2), checks,
+                                   LastWalk::kFrames, &first_used);
+  if (first_used && w.bp[from] != bp) return false;
+  for (int k = 0; k < count; ++k) {
+    std::uintptr_t v;
+    std::memcpy(&v, reinterpret_cast<const void*>(w.step[checks[k]] & ~StepTrace::kRbpBased),
+                sizeof v);
+    if (v != w.bp[checks[k] + 1]) return false;
+  }
+  return true;
 }
 
 // The program's first frame (return address, sp) and how many raw frames precede it, from a
@@ -375,12 +441,13 @@ HL_NOINLINE bool walk_own_path(Memo& tl_memo, const std::uintptr_t* regs, std::u
                                std::uintptr_t* key_sp, int* n_out) {
   Cursor c{regs[0], regs[1], regs[2], tl_bounds.hi, tag};
   std::uintptr_t ra[kOwnFramesMax], sp[kOwnFramesMax];
-  bool rsp_based = true, all_rsp = true;
+  StepTrace trace;
+  bool all_rsp = true;
   int n = 0;
   while (in_self(c.ra)) {
     if (n > 0) ra[n - 1] = c.ra, sp[n - 1] = c.sp;
-    if (++n >= kOwnFramesMax || c.step(&rsp_based) != Cursor::kStepped) return false;
-    all_rsp = all_rsp && rsp_based;
+    if (++n >= kOwnFramesMax || c.step(&trace) != Cursor::kStepped) return false;
+    all_rsp = all_rsp && !trace.cfa_from_rbp;
   }
   *key_ra = c.ra, *key_sp = c.sp, *n_out = n;
   if (all_rsp && n > 0) {
@@ -460,8 +527,8 @@ HL_NOINLINE int capture_on_signal_stack(std::uintptr_t* out, int max_frames,
       out[depth++] = c.ra;
     else
       break;
-    bool rsp_based;
-    if (c.step(&rsp_based) != Cursor::kStepped) break;  // the trampoline, or no rule known
+    StepTrace trace;
+    if (c.step(&trace) != Cursor::kStepped) break;  // the trampoline, or no rule known
   }
   return depth == 0 && in_self(c.ra) ? kCallerOnly : depth;
 }
@@ -508,9 +575,9 @@ HL_NOINLINE int capture(std::uintptr_t* out, int max_frames, std::uint32_t epoch
   // A new stack: walk it all. Frames of ours further in (our operator new called through libstdc++'s nothrow
   // one) are cut too, as the libunwind path does: within the first kOwnFramesMax raw frames.
   Cursor c{regs[0], regs[1], regs[2], tl_bounds.hi, tag};
-  bool rsp_based = true;
+  StepTrace trace;
   for (int i = 0; i < n; ++i)
-    if (c.step(&rsp_based) != Cursor::kStepped) return kUseLibunwind;
+    if (c.step(&trace) != Cursor::kStepped) return kUseLibunwind;
   if (c.ra != key_ra || c.sp != key_sp) return kUseLibunwind;  // cannot be: the same walk
   const int first_program = n;
   int depth = 0;
@@ -518,29 +585,56 @@ HL_NOINLINE int capture(std::uintptr_t* out, int max_frames, std::uint32_t epoch
   WalkLane& lane = lane_for(tl_memo, static_cast<std::uint32_t>(max_frames));
   LastWalk& last = lane.walks[lane.last];
   LastWalk& now = lane.walks[lane.last ^ 1];
-  std::uintptr_t* const ras = now.ra;  // from the first program frame on
-  std::uintptr_t* const sps = now.sp;
-  int rsp_from = 0;
-  // One frame into the result; true when the walk has all the frames it needs.
-  auto take = [&](std::uintptr_t ra, std::uintptr_t sp) {
-    if (n < kOwnFramesMax && in_self(ra)) depth = 0, memoisable = false;
-    else if (depth < max_frames) out[depth++] = ra;
-    if (n - first_program < LastWalk::kFrames) ras[n - first_program] = ra, sps[n - first_program] = sp;
+  // One frame into the result (and into `now`, from the first program frame on); true when the
+  // walk has all the frames it needs.
+  auto take = [&](std::uintptr_t ra, std::uintptr_t sp, std::uintptr_t bp) {
+    if (n < kOwnFramesMax && in_self(ra))
+      depth = 0, memoisable = false;
+    else if (depth < max_frames)
+      out[depth++] = ra;
+    if (const int i = n - first_program; i < LastWalk::kFrames)
+      now.ra[i] = ra, now.sp[i] = sp, now.bp[i] = bp;
     ++n;
     return depth >= max_frames && n >= kOwnFramesMax;
   };
+  int rbp_step = -1;                          // as LastWalk::rbp_step
   int at = last.epoch == epoch ? 0 : last.n;  // the last walk's frames not yet below this one
   bool complete = false;
   for (;;) {
-    if (take(c.ra, c.sp)) break;
+    if (take(c.ra, c.sp, c.bp)) break;
     while (at < last.n && last.sp[at] < c.sp) ++at;
     // A last walk cut short (by its own limit) serves only if it has all the frames we need.
     const int needed = std::max(max_frames - depth, kOwnFramesMax - n);
-    if (at < last.n && last.sp[at] == c.sp && last.ra[at] == c.ra && at >= last.rsp_from &&
-        (last.complete || last.n - at - 1 >= needed) &&
-        slots_hold(&last.ra[at + 1], &last.sp[at + 1], static_cast<std::uint32_t>(last.n - at - 1))) {
+    if (at < last.n && last.sp[at] == c.sp && last.ra[at] == c.ra &&
+        (last.complete || last.n - at - 1 >= needed) && walk_holds(last, at, c.bp)) {
+      // The last walk's frame i is this walk's frame i + shift (counted from the first program
+      // frame). Frames of ours can only be among the first kOwnFramesMax: one by one there, then
+      // the rest in bulk.
+      const int shift = n - 1 - first_program - at;
       bool enough = false;
-      for (int i = at + 1; i < last.n && !enough; ++i) enough = take(last.ra[i], last.sp[i]);
+      int i = at;  // the last walk's frame taken last
+      while (!enough && i + 1 < last.n && n < kOwnFramesMax)
+        ++i, enough = take(last.ra[i], last.sp[i], last.bp[i]);
+      if (!enough && i + 1 < last.n) {
+        const int count = std::min(last.n - (i + 1), max_frames - depth);  // > 0
+        const auto words = [](int k) {
+          return static_cast<std::size_t>(k) * sizeof(std::uintptr_t);
+        };
+        std::memcpy(out + depth, last.ra + i + 1, words(count));
+        depth += count;
+        const int stored = std::clamp(LastWalk::kFrames - (i + 1 + shift), 0, count);
+        std::memcpy(now.ra + i + 1 + shift, last.ra + i + 1, words(stored));
+        std::memcpy(now.sp + i + 1 + shift, last.sp + i + 1, words(stored));
+        std::memcpy(now.bp + i + 1 + shift, last.bp + i + 1, words(stored));
+        n += count, i += count;
+        enough = depth >= max_frames;
+      }
+      // The steps between them: from frame `at` to the one before the last taken.
+      const int steps = std::clamp(LastWalk::kFrames - (at + shift), 0, i - at);
+      std::memcpy(now.step + at + shift, last.step + at,
+                  static_cast<std::size_t>(steps) * sizeof *now.step);
+      if (last.rbp_step >= at && i > at)
+        rbp_step = std::min(last.rbp_step, i - 1) + shift;  // or one further in
       if (!enough && !last.complete) {  // it stopped short of what we need
         if (!tight) return kUseLibunwind;
         memoisable = false;
@@ -549,7 +643,7 @@ HL_NOINLINE int capture(std::uintptr_t* out, int max_frames, std::uint32_t epoch
       break;
     }
     const int index = n - 1 - first_program;  // of the frame being stepped from
-    Cursor::Step st = c.step(&rsp_based);
+    Cursor::Step st = c.step(&trace);
     if (st == Cursor::kSignal && g_stop_at_signal) {  // the trampoline is the last frame
       complete = true;
       memoisable = false;
@@ -560,7 +654,8 @@ HL_NOINLINE int capture(std::uintptr_t* out, int max_frames, std::uint32_t epoch
       break;
     }
     if (st == Cursor::kFailed || st == Cursor::kSignal) return kUseLibunwind;
-    if (!rsp_based) memoisable = false, rsp_from = index + 1;
+    if (index < LastWalk::kFrames) now.step[index] = trace.packed();
+    if (trace.cfa_from_rbp) rbp_step = index;
     if (st == Cursor::kOutermost) {
       complete = true;
       break;
@@ -570,22 +665,36 @@ HL_NOINLINE int capture(std::uintptr_t* out, int max_frames, std::uint32_t epoch
   const int total = n - first_program;
   now.n = total < LastWalk::kFrames ? total : LastWalk::kFrames;
   now.complete = complete && total <= LastWalk::kFrames;
-  now.rsp_from = rsp_from;
   now.epoch = epoch;
+  now.rbp_step = rbp_step;
   lane.last ^= 1;
 
-  // Worth remembering: frames first_program+1 .. n-1 are checked by their slots on a hit.
+  // Worth remembering: frames first_program+1 .. n-1 are checked by their slots on a hit, and so
+  // is each saved rbp a later rbp-based step uses. The first frame's own rbp is not part of the
+  // key: a stack whose steps use it is not memoised.
   const int checked = n - first_program - 1;
-  if (memoisable && checked <= MemoEntry::kFrames) {
-    const std::uint32_t way = tl_memo.victim[set];
-    tl_memo.victim[set] = static_cast<std::uint8_t>(way ^ 1);
-    MemoEntry& e = tl_memo.entries[set][way];
-    e.key_ra = key_ra, e.key_sp = key_sp, e.epoch = epoch;
-    e.max_frames = 0;  // unusable until remember()
-    e.n = static_cast<std::uint16_t>(checked);
-    for (int i = 0; i < checked; ++i) e.sp[i] = sps[i + 1], e.ra[i] = ras[i + 1];
-    tl_memo.pending = &e;
-    tl_memo.pending_max_frames = static_cast<std::uint16_t>(max_frames);
+  if (memoisable && checked <= MemoEntry::kChecks) {
+    int bp_checks[MemoEntry::kChecks];  // the steps whose saved rbp is used
+    bool first_used = false;
+    const int room = MemoEntry::kChecks - checked;
+    const int n_bp = rbp_step < 0 ? 0
+                                  : saved_rbp_used(now.step, 0, std::min(rbp_step, checked - 1),
+                                                   bp_checks, room, &first_used);
+    if (!first_used && n_bp <= room) {
+      const std::uint32_t way = tl_memo.victim[set];
+      tl_memo.victim[set] = static_cast<std::uint8_t>(way ^ 1);
+      MemoEntry& e = tl_memo.entries[set][way];
+      e.key_ra = key_ra, e.key_sp = key_sp, e.epoch = epoch;
+      e.max_frames = 0;  // unusable until remember()
+      e.n = static_cast<std::uint16_t>(checked + n_bp);
+      for (int i = 0; i < checked; ++i) e.checks[i] = {now.sp[i + 1] - 8, now.ra[i + 1]};
+      for (int k = 0; k < n_bp; ++k) {
+        const int i = bp_checks[k];
+        e.checks[checked + k] = {now.step[i] & ~StepTrace::kRbpBased, now.bp[i + 1]};
+      }
+      tl_memo.pending = &e;
+      tl_memo.pending_max_frames = static_cast<std::uint16_t>(max_frames);
+    }
   }
   return depth;
 }
@@ -598,8 +707,8 @@ HL_NOINLINE std::uintptr_t sp_past(bool (*inside)(std::uintptr_t ra), std::uint3
   Cursor c{regs[0], regs[1], regs[2], tl_bounds.hi, static_cast<std::uint64_t>(epoch & 0xFFFF) << 48};
   for (int i = 0; i < 64; ++i) {
     if (!inside(c.ra)) return c.sp;
-    bool rsp_based;
-    if (c.step(&rsp_based) != Cursor::kStepped) return 0;
+    StepTrace trace;
+    if (c.step(&trace) != Cursor::kStepped) return 0;
   }
   return 0;
 }

@@ -10,14 +10,17 @@
 // registers, taking longer than a fast timer's period when they lead into the dynamic linker's
 // lazy binding: the thread then ran nothing but handlers). unwind=verify walks on with libunwind.
 //
-// The memo: a frame whose CFA is rsp + a constant is fully determined by its return address and
-// stack pointer, so its caller's return address sits at a known slot. A stack seen before is the
-// same stack if its first program frame has the same (return address, sp) and every later slot
-// still holds the same return address: one load and compare per frame instead of a rule lookup,
-// and no interning. Stacks with an rbp-based frame are never memoised (a frame with alloca can
-// have the same sp with a different frame base). The same slot check serves two more shortcuts:
-// our own frames from capture() to the program's first frame (per entry path), and the outer
-// part of the thread's last walk, which a new walk takes over once it reaches one of its frames.
+// The memo: a step reads only the frame's registers (return address, rsp, rbp) and stack words
+// (its caller's return address, and a saved rbp), so a walk from the same registers over the
+// same stack words goes the same way. A stack seen before is the same stack if its first program
+// frame has the same (return address, sp) and every word the walk read is unchanged: each later
+// frame's return address, and each saved rbp that an rbp-based frame (alloca, a VLA, realigned
+// stack) further out used. One load and compare per word instead of a rule lookup, and no
+// interning. Where an rbp-based frame used the rbp the first frame already had (no frame between
+// saved it), rbp is not part of the key: such stacks are never memoised. The same check serves
+// two more shortcuts: our own frames from capture() to the program's first frame (per entry path),
+// and the outer part of the thread's last walk, which a new walk takes over once it reaches one
+// of its frames (with the same rbp there, if the steps from it use it).
 #pragma once
 
 #include <cstdint>

@@ -306,8 +306,9 @@ class E2E(hl.HeapledgerTest):
 
     def test_fast_unwinder(self):
         """Every stack the fast unwinder (and its memo) takes equals libunwind's, including a leaf
-        reached at one stack pointer from two callers, recursion, VLA frames, signal handlers, a
-        coroutine and a thread; the leaks land on the right caller chains to the byte."""
+        reached at one stack pointer from two callers, recursion, VLA frames, callers told apart
+        by rbp alone, signal handlers, a coroutine and a thread; the leaks land on the right
+        caller chains to the byte."""
         verified, traced = self.unwind_paths_leaks("unwind=verify")
         line = [l for l in traced.stderr.splitlines() if "unwind=verify" in l]
         self.assertEqual(len(line), 1, traced.describe())
@@ -329,6 +330,12 @@ class E2E(hl.HeapledgerTest):
             ("alloc_here", "with_vla", "vla_caller_b"): (56 * 50, 50),
             ("alloc_here", "via_y", "thread_main", "start_thread", "clone3"): (120 * 20, 20),
             ("alloc_here", "via_x", "coroutine"): (88 * 10, 10),
+            # Told apart by rbp alone (see the program): a walk that took the other caller's
+            # frames over would put all 60 of a leaf's blocks on one of them.
+            ("rbp_leaf_plain", "pad_frame", "rbp_stale_a"): (152 * 30, 30),
+            ("rbp_leaf_plain", "pad_frame", "rbp_stale_b"): (136 * 30, 30),
+            ("rbp_leaf_saving", "pad_frame", "rbp_stale_a"): (168 * 30, 30),
+            ("rbp_leaf_saving", "pad_frame", "rbp_stale_b"): (152 * 30, 30),
         }
         for depth in range(8):
             expected[("alloc_here",) + ("recurse",) * (depth + 1)] = (32 * 20, 20)

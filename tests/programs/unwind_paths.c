@@ -5,11 +5,16 @@
 //     stack pointer with the same return address, only the callers above differ;
 //   - recursion to varying depths reaches the leaf at different stack pointers;
 //   - a frame with a variable-length array (rbp-based CFA) reaches it with varying frame bases;
+//   - an rbp-based frame whose frame base differs while the leaf below it runs at the same stack
+//     pointer and every return-address slot a walk read before still holds what it held: the
+//     leaf's (return address, sp) and the slots all match the other caller's walk, and only
+//     the rbp (in a register, or saved by the leaf) tells the two apart (rbp_stale_*);
 //   - a signal handler (on the thread's stack and on an alternate stack), a ucontext coroutine
 //     and a second thread allocate too: stacks the fast path must hand to libunwind or walk right.
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +54,48 @@ NOINLINE void* with_vla(int len, size_t n) {
 NOINLINE void* vla_caller_a(int len) { void* p = with_vla(len, 56); KEEP(p); return p; }
 NOINLINE void* vla_caller_b(int len) { void* p = with_vla(len, 56); KEEP(p); return p; }
 
+// The rbp case. pad_frame's alloca is sized so that the leaf below it always runs at the same sp
+// (its frame base lower by as much as its alloca is smaller), and stale_b's frame, larger than
+// stale_a's, is filled with the return address into stale_a: where stale_a's call into pad_frame
+// kept its return address, stale_b's frame holds that same value. The callers are called from one
+// indirect call site, so main's return address is the same too.
+static uintptr_t g_first_base, g_ret_into_a;
+NOINLINE void* rbp_leaf_plain(size_t n) {
+  void* p = malloc(n);
+  KEEP(p);
+  return p;
+}
+NOINLINE void* rbp_leaf_saving(size_t n) {  // uses rbp itself: saves the caller's in its frame
+  __asm__ volatile("" : : : "rbp");
+  void* p = malloc(n);
+  KEEP(p);
+  return p;
+}
+NOINLINE void* pad_frame(int from_a, int saving, size_t n) {
+  uintptr_t base = (uintptr_t)__builtin_frame_address(0);
+  if (!g_first_base) g_first_base = base;
+  if (from_a) g_ret_into_a = (uintptr_t)__builtin_return_address(0);
+  char* pad = __builtin_alloca(2048 - (g_first_base - base));
+  KEEP(pad);
+  void* p = saving ? rbp_leaf_saving(n) : rbp_leaf_plain(n);
+  KEEP(p);
+  return p;
+}
+NOINLINE void* rbp_stale_a(int saving, size_t n) {
+  void* p = pad_frame(1, saving, n);
+  KEEP(p);
+  return p;
+}
+NOINLINE void* rbp_stale_b(int saving, size_t n) {
+  volatile uintptr_t fill[96];
+  for (int i = 0; i < 96; ++i) fill[i] = g_ret_into_a;
+  void* p = pad_frame(0, saving, n);
+  KEEP(p);
+  KEEP(fill);
+  return p;
+}
+static void* (*volatile g_stale_callers[2])(int, size_t) = {rbp_stale_a, rbp_stale_b};
+
 static volatile int g_in_handler;
 static void on_signal(int sig) {
   (void)sig;
@@ -84,6 +131,12 @@ int main(void) {
   for (int i = 0; i < 160; ++i) KEEP(recurse(i % 8, 32));
   // VLA frames of varying length from two callers: 50 each.
   for (int i = 0; i < 100; ++i) KEEP((i & 1) ? vla_caller_b(16 + 32 * (i % 5)) : vla_caller_a(16 + 48 * (i % 3)));
+  // The rbp case, alternating callers from one call site: 30 leaked blocks of each size, each
+  // leaf kind.
+  for (int i = 0; i < 120; ++i) {
+    const int saving = i >= 60;
+    KEEP(g_stale_callers[i & 1](saving, (i & 1 ? 136 : 152) + (saving ? 16 : 0)));
+  }
   // Signal handlers: 5 on this stack, 5 on an alternate stack.
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
