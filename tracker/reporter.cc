@@ -6,12 +6,16 @@
 #include <signal.h>
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -64,6 +68,61 @@ bool write_all(int fd, const Producer& produce) {
   if (!ok) errno = failure;
   return ok;
 }
+
+// Processes that share a stream (make -j's compilers, each with its report for one pipe or
+// terminal) take turns writing their reports to it: a report goes out in many writes, and eight
+// processes exiting at once interleaved theirs line by line, some lines cut in two. A turn is an
+// abstract socket address named after the stream's inode, which one socket at a time can be
+// bound to and which the kernel frees when its holder closes it or dies: nothing is left behind
+// in the file system, and no holder that crashed keeps it. A process waits at most 10 s for
+// its turn, then writes anyway (a holder stuck on a full pipe must not stop every exit for good);
+// where sockets cannot be made (a seccomp filter), it writes at once, as before.
+class StreamTurn {
+ public:
+  StreamTurn(std::uint64_t dev, std::uint64_t ino) {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    // sun_path[0] stays 0: the abstract namespace.
+    const int len =
+        std::snprintf(addr.sun_path + 1, sizeof addr.sun_path - 1, "heapledger-report-%llx-%llx",
+                      static_cast<unsigned long long>(dev), static_cast<unsigned long long>(ino));
+    fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) return;
+    const auto size =
+        static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + static_cast<std::size_t>(len));
+    timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+      if (bind(fd_, reinterpret_cast<const sockaddr*>(&addr), size) == 0) return;
+      timespec now;
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      if (errno != EADDRINUSE || now.tv_sec - start.tv_sec >= kTurnWaitSeconds) break;
+      const timespec pause{0, 1'000'000};
+      nanosleep(&pause, nullptr);
+    }
+    close(fd_);
+    fd_ = -1;
+  }
+  explicit StreamTurn(int fd) : StreamTurn(identity(fd)) {}
+  ~StreamTurn() {
+    if (fd_ >= 0) close(fd_);
+  }
+  StreamTurn(const StreamTurn&) = delete;
+  StreamTurn& operator=(const StreamTurn&) = delete;
+
+ private:
+  static constexpr long kTurnWaitSeconds = 10;
+  struct Inode {
+    std::uint64_t dev = 0, ino = 0;
+  };
+  explicit StreamTurn(Inode i) : StreamTurn(i.dev, i.ino) {}
+  static Inode identity(int fd) {
+    struct stat st;
+    if (fstat(fd, &st) != 0) return {};
+    return {static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino)};
+  }
+  int fd_ = -1;
+};
 
 // Writes to the process's original stderr: fd 2 while it still is that file, else the same
 // file or terminal reopened by path; if neither is possible the text is dropped rather than
@@ -186,6 +245,7 @@ bool write_in_place(const std::string& path, const Producer& text, std::string* 
   if (fd < 0) return *error = std::strerror(errno), false;
   int flags = fcntl(fd, F_GETFL);
   if (flags >= 0) fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+  StreamTurn turn(fd);
   bool ok = write_all(fd, text);
   if (!ok) *error = std::strerror(errno);
   close(fd);
@@ -277,6 +337,7 @@ void flush_program_stdout() {
 
 // Through the descriptor fd, at its offset (see write_file_atomically).
 bool write_through(int fd, const Producer& text, std::string* error) {
+  StreamTurn turn(fd);
   if (fd == STDOUT_FILENO) flush_program_stdout();
   if (write_all(fd, text)) return true;
   return *error = std::strerror(errno), false;
@@ -327,18 +388,18 @@ bool write_file_atomically(const std::string& path, const Producer& text, std::s
 
 // A report that cannot go where it was asked to goes to stderr, after a one-line warning.
 void deliver(const char* what, const char* target, const Producer& text) {
-  const Sink to_stderr = [](std::string_view piece) { write_stderr(piece); };
-  if (!std::strcmp(target, "stderr")) {
-    text(to_stderr);
-    return;
-  }
+  const auto to_stderr = [&text] {
+    StreamTurn turn(g_stderr.dev, g_stderr.ino);
+    text([](std::string_view piece) { write_stderr(piece); });
+  };
+  if (!std::strcmp(target, "stderr")) return to_stderr();
   std::string path = expand_pid(target);
   std::string error;
   if (write_file_atomically(path, text, &error)) return;
   if (own_descriptor(path) == STDERR_FILENO) return;  // it was stderr: no second try there
   diagnostics().warn("warning: cannot write the {} report to {}: {}; writing it to stderr", what,
                      path, error);
-  text(to_stderr);
+  to_stderr();
 }
 
 void symbolize_all(Report& r, std::atomic<std::uint64_t>* progress) {

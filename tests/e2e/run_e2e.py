@@ -1013,6 +1013,38 @@ class E2E(hl.HeapledgerTest):
         kw.setdefault("stderr", subprocess.PIPE)
         return subprocess.run(argv, stdin=subprocess.DEVNULL, env=env, preexec_fn=pre, timeout=100, **kw)
 
+    def test_processes_sharing_a_stream_write_their_reports_one_at_a_time(self):
+        """Eight children exiting at once, each with a report of 40 leak sites for the stream
+        they share (stderr as a pipe, or stdout with json=/dev/stdout): each report comes out
+        whole. Before, their many writes interleaved: 12 switches between processes instead of
+        8, and lines cut in two, in every run of this."""
+        argv = [self.program("fork_reports"), "8"]
+        res = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             env=hl.preload_env("max_leaks=0"), timeout=100)
+        self.assertEqual(res.returncode, 0)
+        pids, malformed = [], []
+        for line in res.stderr.decode().splitlines():
+            m = re.match(r"==(\d+)==", line)
+            if not m:
+                malformed.append(line)
+            elif not pids or pids[-1] != m.group(1):
+                pids.append(m.group(1))
+        self.assertEqual(malformed, [])
+        self.assertEqual(len(pids), 9, pids)  # each process's lines in one run: 8 children and the parent
+        self.assertEqual(len(set(pids)), 9, pids)
+        res = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=hl.preload_env("json=/dev/stdout:log=none"), timeout=100)
+        self.assertEqual(res.returncode, 0, res.stderr.decode()[:2000])
+        text, reports, decoder = res.stdout.decode(), [], json.JSONDecoder()
+        at = 0
+        while at < len(text):
+            report, at = decoder.raw_decode(text, at)
+            reports.append(report)
+            while at < len(text) and text[at].isspace():
+                at += 1
+        self.assertEqual(len(reports), 9)
+        self.assertEqual(sorted(r["summary"]["leaked_blocks"] for r in reports), [0] + [40] * 8)
+
     def test_a_stream_closed_at_start_never_gets_a_report(self):
         """Started with stderr (or stdout) closed, a program that opens a file gets that
         descriptor: the text report (or json=/dev/stdout) went into the program's file (a user
