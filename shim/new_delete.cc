@@ -12,6 +12,7 @@
 #include <new>
 
 #include "shim/alloc.h"
+#include "tracker/write_signals.h"
 
 using namespace heapledger::detail;
 
@@ -29,7 +30,7 @@ std::new_handler current_new_handler() {
 
 [[noreturn]] void throw_bad_alloc() {
   if (auto raise = cxx_symbol<void (*)()>(RTLD_DEFAULT, "_ZSt17__throw_bad_allocv")) raise();
-  std::fputs("heapledger: operator new failed and std::bad_alloc cannot be thrown\n", stderr);
+  stderr_line("heapledger: operator new failed and std::bad_alloc cannot be thrown\n");
   std::abort();
 }
 

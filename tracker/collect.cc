@@ -21,6 +21,7 @@
 #include "tracker/leak_scan.h"
 #include "tracker/state.h"
 #include "tracker/tracker.h"
+#include "tracker/write_signals.h"
 
 extern "C" int __cxa_atexit(void (*fn)(void*), void* arg, void* dso) noexcept;
 extern "C" int __cxa_at_quick_exit(void (*fn)(), void* dso) noexcept;
@@ -254,14 +255,14 @@ void deliver_report(const ExitData& data, const ReportRequest& req, ReportOutcom
       !(req.suppressions_path && *req.suppressions_path))
     return outcome_without_report(data, outcome);
   if (const std::size_t left = os::address_space_left(); left < kReporterRoom) {
-    std::fprintf(stderr,
-                 "heapledger: no report: %zu MiB of address space left under the process's limit "
-                 "(ulimit -v), and the reporter needs about %zu\n",
-                 left >> 20, kReporterRoom >> 20);
+    stderr_line(
+        "heapledger: no report: %zu MiB of address space left under the process's limit "
+        "(ulimit -v), and the reporter needs about %zu\n",
+        left >> 20, kReporterRoom >> 20);
     return outcome_without_report(data, outcome);
   }
   if (const ReporterApi* r = reporter()) return r->write_reports(&data, &req, outcome);
-  std::fprintf(stderr, "heapledger: no report: the reporter module could not be loaded\n");
+  stderr_line("heapledger: no report: the reporter module could not be loaded\n");
   outcome_without_report(data, outcome);
 }
 
@@ -530,7 +531,7 @@ void write_exit_report() {
         "heapledger: the process exited from inside an allocation (exit() or _exit() in a signal "
         "handler?); "
         "no exit report\n";
-    (void)!::write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
+    write_all_held(STDERR_FILENO, kMessage, sizeof kMessage - 1);
     return;
   }
   ReportRoom room;

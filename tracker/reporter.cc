@@ -33,6 +33,7 @@
 #include "tracker/runtime_api.h"
 #include "tracker/suppressions.h"
 #include "tracker/symbolizer.h"
+#include "tracker/write_signals.h"
 
 namespace heapledger::detail {
 namespace {
@@ -184,56 +185,8 @@ std::string expand_pid(const char* path) {
   return out;
 }
 
-// A write of ours must not end the program, nor leave it a signal it would not have had: under
-// a file size limit (`ulimit -f`, setrlimit(RLIMIT_FSIZE): sandboxes and judges set one) a write
-// past it raises SIGXFSZ, and a write to a pipe whose reader has gone (`prog 2>&1 | head -1`)
-// raises SIGPIPE; the default action of each ends the process. The report's write ended programs
-// that had exited normally (status 153, reportless, its temporary file left behind; and 141 with
-// stderr on a closed pipe). So each write is made with both blocked in this thread: it fails
-// (EFBIG, EPIPE) instead, the report goes elsewhere or nowhere as for any place it cannot be
-// written to, and the signal the failed write raised is taken off the thread (not one that was
-// pending before: that one is the program's) before the mask is restored.
-class WriteSignalsHeld {
- public:
-  WriteSignalsHeld() {
-    sigemptyset(&held_);
-    sigaddset(&held_, SIGPIPE);
-    sigaddset(&held_, SIGXFSZ);
-    blocked_ = pthread_sigmask(SIG_BLOCK, &held_, &before_) == 0;
-    if (!blocked_ || sigpending(&pending_before_) != 0) sigfillset(&pending_before_);  // take none
-  }
-  ~WriteSignalsHeld() {
-    if (blocked_) pthread_sigmask(SIG_SETMASK, &before_, nullptr);
-  }
-  // After a write failed with `error`: the signal it raised, if any, is not left pending.
-  void write_failed(int error) {
-    const int sig = error == EPIPE ? SIGPIPE : error == EFBIG ? SIGXFSZ : 0;
-    if (sig == 0 || sigismember(&pending_before_, sig)) return;
-    sigset_t one;
-    sigemptyset(&one);
-    sigaddset(&one, sig);
-    const timespec none{0, 0};
-    sigtimedwait(&one, nullptr, &none);
-    errno = error;
-  }
-  WriteSignalsHeld(const WriteSignalsHeld&) = delete;
-  WriteSignalsHeld& operator=(const WriteSignalsHeld&) = delete;
-
- private:
-  sigset_t held_, before_, pending_before_;
-  bool blocked_ = false;
-};
-
 bool write_all(int fd, std::string_view text) {
-  WriteSignalsHeld signals;
-  for (std::size_t done = 0; done < text.size();) {
-    ssize_t n = write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) signals.write_failed(errno);
-    if (n <= 0) return false;
-    done += static_cast<std::size_t>(n);
-  }
-  return true;
+  return write_all_held(fd, text.data(), text.size());
 }
 
 // Something that exists and is not a regular file (/dev/null, a FIFO, a terminal), and anything

@@ -26,6 +26,7 @@
 #include "tracker/fast_unwind.h"
 #include "tracker/internal_alloc.h"
 #include "tracker/state.h"
+#include "tracker/write_signals.h"
 
 namespace heapledger::detail::tracker {
 
@@ -364,14 +365,14 @@ void* load_module(const char* file, const char* entry_name) {
   std::snprintf(path, sizeof path, "%.*s/%s", dir_len, slash ? self : ".", file);
   void* handle = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
   if (!handle) {
-    std::fprintf(stderr, "heapledger: cannot load %s: %s\n", path, dlerror());
+    stderr_line("heapledger: cannot load %s: %s\n", path, dlerror());
     return nullptr;
   }
   fd_guard::find_unwinder(handle);  // before the entry point starts libunwind (and its pipe)
   auto entry = reinterpret_cast<void* (*)()>(dlsym(handle, entry_name));
   void* api = entry ? entry() : nullptr;
   if (!api || *static_cast<const int*>(api) != kRuntimeAbiVersion) {
-    std::fprintf(stderr, "heapledger: %s does not match this library\n", path);
+    stderr_line("heapledger: %s does not match this library\n", path);
     return nullptr;
   }
   return api;
@@ -440,14 +441,14 @@ void warn(const char* line) {
   if (const ReporterApi* r = reporter())
     r->warn(line);
   else
-    std::fprintf(stderr, "heapledger: warning: %s\n", line);
+    stderr_line("heapledger: warning: %s\n", line);
 }
 
 void say(const char* line) {
   if (const ReporterApi* r = reporter())
     r->say(line);
   else
-    std::fprintf(stderr, "heapledger: %s\n", line);
+    stderr_line("heapledger: %s\n", line);
 }
 
 }  // namespace
@@ -965,7 +966,7 @@ void start() {
   else  // now, busy: finding the C library's allocator allocates (dlopen), not the program
     pool::spill_to_system();
   if (!g_state.runtime) {
-    if (g_state.options.track) std::fprintf(stderr, "heapledger: tracking disabled\n");
+    if (g_state.options.track) stderr_line("heapledger: tracking disabled\n");
     g_active.store(false, std::memory_order_release);  // pools only from here on
     return;
   }
@@ -976,14 +977,13 @@ void start() {
   // its std::string code bound to another copy of libstdc++ that frees through that malloc
   // (rustc, whose libLLVM carries one: a crash at exit, after a report of no allocations).
   if (const char* owner = foreign_malloc()) {
-    std::fprintf(stderr,
-                 "heapledger: tracking disabled: the program's malloc is %s's, not heapledger's\n",
-                 owner);
+    stderr_line("heapledger: tracking disabled: the program's malloc is %s's, not heapledger's\n",
+                owner);
     g_active.store(false, std::memory_order_release);
     return;
   }
   if (!g_state.stacks.init(&g_state.modules)) {  // out of address space (ulimit -v)
-    std::fprintf(stderr, "heapledger: tracking disabled: no memory for the stack table\n");
+    stderr_line("heapledger: tracking disabled: no memory for the stack table\n");
     g_active.store(false, std::memory_order_release);
     return;
   }
@@ -998,9 +998,9 @@ void start() {
       g_state.options.quarantine_mb > 0 && std::strcmp(g_state.options.on_error, "abort") != 0;
   g_state.peak.sites = static_cast<Peak::Site*>(os::map_internal(StackTable::kMaxStacks * sizeof(Peak::Site)));
   if (!g_state.peak.sites)  // not warn(): that would load the reporter now, when room is shortest
-    std::fprintf(stderr,
-                 "heapledger: warning: no memory for the peak's call sites (ulimit -v?): the "
-                 "report will not list them\n");
+    stderr_line(
+        "heapledger: warning: no memory for the peak's call sites (ulimit -v?): the "
+        "report will not list them\n");
   if (!std::strcmp(g_state.options.unwind, "libunwind")) g_state.unwinding.mode = Unwinding::kLibunwind;
   if (!std::strcmp(g_state.options.unwind, "verify")) g_state.unwinding.mode = Unwinding::kVerify;
   fast_unwind::init(g_state.runtime, &g_state.modules, g_state.self_start, g_state.self_end,

@@ -1137,6 +1137,22 @@ class E2E(hl.HeapledgerTest):
                          [f"heapledger: tracking disabled: the program's malloc is {argv[0]}'s, not heapledger's"])
         self.assertFalse(os.path.exists(report_path))
 
+    def test_the_librarys_own_lines_never_end_the_program(self):
+        """The lines the library prints itself (here: tracking disabled, at start), with stderr a
+        pipe nobody reads any more: the write fails and the program runs on. It was killed by
+        SIGPIPE before its first line (the reporter's writes held the signal; these did not)."""
+        argv = [self.program("own_malloc")]
+        for preload in (False, True):
+            read_end, write_end = os.pipe()
+            os.close(read_end)
+            try:
+                env = hl.preload_env("log=none") if preload else hl.clean_env()
+                res = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=write_end,
+                                     env=env, timeout=100)
+            finally:
+                os.close(write_end)
+            self.assertEqual((res.returncode, res.stdout), (0, b"own malloc: used\n"), f"preload={preload}")
+
     def test_a_malloc_wrapper_preloaded_ahead(self):
         """libmemusage.so (glibc's) preloaded ahead of heapledger wraps its malloc, returning its
         blocks 16 bytes in, past a header: that is still heapledger's malloc, and is tracked

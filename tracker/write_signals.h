@@ -1,0 +1,85 @@
+// Writes of heapledger's own (reports, and the few lines the library prints itself) that must
+// not change how the program ends. Header-only: the library and its reporter module both use it.
+#pragma once
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstddef>
+
+namespace heapledger::detail {
+
+// A write of ours must not end the program, nor leave it a signal it would not have had: under
+// a file size limit (`ulimit -f`, setrlimit(RLIMIT_FSIZE): sandboxes and judges set one) a write
+// past it raises SIGXFSZ, and a write to a pipe whose reader has gone (`prog 2>&1 | head -1`)
+// raises SIGPIPE; the default action of each ends the process. The report's write ended programs
+// that had exited normally (status 153, reportless, its temporary file left behind; and 141 with
+// stderr on a closed pipe). So each write is made with both blocked in this thread: it fails
+// (EFBIG, EPIPE) instead, the report goes elsewhere or nowhere as for any place it cannot be
+// written to, and the signal the failed write raised is taken off the thread (not one that was
+// pending before: that one is the program's) before the mask is restored.
+class WriteSignalsHeld {
+ public:
+  WriteSignalsHeld() {
+    sigemptyset(&held_);
+    sigaddset(&held_, SIGPIPE);
+    sigaddset(&held_, SIGXFSZ);
+    blocked_ = pthread_sigmask(SIG_BLOCK, &held_, &before_) == 0;
+    if (!blocked_ || sigpending(&pending_before_) != 0) sigfillset(&pending_before_);  // take none
+  }
+  ~WriteSignalsHeld() {
+    if (blocked_) pthread_sigmask(SIG_SETMASK, &before_, nullptr);
+  }
+  // After a write failed with `error`: the signal it raised, if any, is not left pending.
+  void write_failed(int error) {
+    const int sig = error == EPIPE ? SIGPIPE : error == EFBIG ? SIGXFSZ : 0;
+    if (sig == 0 || sigismember(&pending_before_, sig)) return;
+    sigset_t one;
+    sigemptyset(&one);
+    sigaddset(&one, sig);
+    const timespec none{0, 0};
+    sigtimedwait(&one, nullptr, &none);
+    errno = error;
+  }
+  WriteSignalsHeld(const WriteSignalsHeld&) = delete;
+  WriteSignalsHeld& operator=(const WriteSignalsHeld&) = delete;
+
+ private:
+  sigset_t held_, before_, pending_before_;
+  bool blocked_ = false;
+};
+
+// Writes all of data to fd with SIGPIPE and SIGXFSZ held; false (errno set) at the first write
+// that fails.
+inline bool write_all_held(int fd, const char* data, std::size_t size) {
+  WriteSignalsHeld signals;
+  for (std::size_t done = 0; done < size;) {
+    const ssize_t n = write(fd, data + done, size - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) signals.write_failed(errno);
+    if (n <= 0) return false;
+    done += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+// A line of the library's own to stderr, printf-style, where the reporter module (and its
+// logger) is not there to say it: before it is loaded, or when it cannot be. At most 1 KiB.
+__attribute__((format(printf, 1, 2))) inline void stderr_line(const char* format, ...) {
+  char line[1024];
+  va_list args;
+  va_start(args, format);
+  const int n = vsnprintf(line, sizeof line, format, args);
+  va_end(args);
+  if (n > 0)
+    write_all_held(
+        STDERR_FILENO, line,
+        static_cast<std::size_t>(n) < sizeof line ? static_cast<std::size_t>(n) : sizeof line - 1);
+}
+
+}  // namespace heapledger::detail
