@@ -186,8 +186,8 @@ HL_NOINLINE bool learn(std::uintptr_t ra, std::uint64_t key, FrameRule* out) {
 // address of each later frame, then each saved rbp an rbp-based step used. One array of
 // (address, value) so that a hit reads one stretch of memory.
 struct MemoEntry {
-  static constexpr int kChecks =
-      32;  // words checked on a hit; a stack that needs more: not memoised
+  // Words checked on a hit; a stack that needs more is not memoised.
+  static constexpr int kChecks = 32;
   struct Check {
     std::uintptr_t at, value;
   };
@@ -215,8 +215,12 @@ struct OwnPath {
 // outer ones (an interpreter's loop, main) rarely do.
 struct LastWalk {
   static constexpr int kFrames = 96;
-  std::uintptr_t ra[kFrames], sp[kFrames], bp[kFrames];  // each frame's registers
+  // Each frame's registers; rbp as the walk had it (after a take-over, exact only where a step
+  // uses it).
+  std::uintptr_t ra[kFrames], sp[kFrames], bp[kFrames];
   std::uintptr_t step[kFrames];  // the step from each frame, as StepTrace::packed()
+  // A complete walk that ended reading a zero return address: where (0: a rule ended it).
+  std::uintptr_t end_slot;
   int n;             // frames stored
   int rbp_step;      // no step from a frame further out than this one is rbp-based (-1: none is)
   bool complete;     // the walk ended at the outermost frame, and all of it is stored
@@ -306,6 +310,7 @@ struct Cursor {
   std::uint64_t tag;
   enum Step { kStepped, kOutermost, kFailed, kSignal };
   HL_ALWAYS_INLINE Step step(StepTrace* trace) {
+    *trace = StepTrace{};
     FrameRule rule;
     const std::uint64_t key = ra | tag;
     if (HL_UNLIKELY(!g_rules.find(key, &rule)) && !learn(ra, key, &rule)) return kFailed;
@@ -316,7 +321,6 @@ struct Cursor {
     // Every read is inside this thread's stack, above the frame being left.
     if (HL_UNLIKELY(cfa <= sp || cfa > hi)) return kFailed;
     trace->cfa_from_rbp = rule.cfa_from_rbp;
-    trace->bp_slot = 0;
     if (rule.rbp_saved) {
       std::uintptr_t at = cfa + static_cast<std::intptr_t>(rule.rbp_offset);
       if (HL_UNLIKELY(at < sp || at % 8 != 0)) return kFailed;  // a slot is 8-aligned (StepTrace)
@@ -338,57 +342,57 @@ HL_ALWAYS_INLINE bool slots_hold(const std::uintptr_t* ra, const std::uintptr_t*
   return true;
 }
 
+HL_ALWAYS_INLINE bool word_holds(std::uintptr_t at, std::uintptr_t value) {
+  std::uintptr_t v;
+  std::memcpy(&v, reinterpret_cast<const void*>(at), sizeof v);
+  return v == value;
+}
+
 HL_ALWAYS_INLINE bool memo_matches(const MemoEntry& e, std::uintptr_t ra, std::uintptr_t sp,
                                    std::uint32_t epoch, int max_frames) {
   if (e.key_ra != ra || e.key_sp != sp || e.epoch != epoch || e.max_frames != max_frames) return false;
-  for (std::uint32_t i = 0; i < e.n; ++i) {
-    std::uintptr_t v;
-    std::memcpy(&v, reinterpret_cast<const void*>(e.checks[i].at), sizeof v);
-    if (v != e.checks[i].value) return false;
-  }
+  for (std::uint32_t i = 0; i < e.n; ++i)
+    if (!word_holds(e.checks[i].at, e.checks[i].value)) return false;
   return true;
 }
 
-// What the rbp-based steps among steps[from .. last] depend on, from the outermost in: each saved
-// rbp one of them uses, by the index of the step that restored it (into checks, at most
-// max_checks of them; all are counted, the count returned), and whether one uses the rbp frame
-// `from` had (no step restored one before it): *first_used.
-HL_ALWAYS_INLINE int saved_rbp_used(const std::uintptr_t* steps, int from, int last, int* checks,
-                                    int max_checks, bool* first_used) {
-  int count = 0;
+// The saved rbp words that the rbp-based steps among steps[from .. last] depend on, from the
+// outermost in: check(i) for each step i that restored an rbp a later rbp-based step used,
+// stopping at the first that returns false (then false). *first_used: whether one of them used
+// the rbp frame `from` had (no step restored one before it).
+template <class Check>
+HL_ALWAYS_INLINE bool for_each_used_rbp(const std::uintptr_t* steps, int from, int last,
+                                        bool* first_used, Check&& check) {
   bool bp_used = false;  // the rbp of frame i + 1 decides a step further out
   for (int i = last; i >= from; --i) {
     if (steps[i] & ~StepTrace::kRbpBased) {  // step i restored frame i + 1's rbp
-      if (bp_used && count < max_checks) checks[count] = i;
-      count += bp_used;
+      if (bp_used && !check(i)) return false;
       bp_used = false;
     }
     bp_used = bp_used || (steps[i] & StepTrace::kRbpBased) != 0;
   }
   *first_used = bp_used;
-  return count;
+  return true;
 }
 
-// Whether the steps from frame `from` of walk w to its last frame would go the same way again
-// from a frame with the same return address and sp and this rbp: every return address they read
-// is still there, and so is every saved rbp a later rbp-based step uses (or, if none was read
-// before one, rbp is the same).
+// The last step of walk w that decided its frames: the one that ended a complete walk, else the
+// one into its last frame.
+HL_ALWAYS_INLINE int last_step(const LastWalk& w) { return w.complete ? w.n - 1 : w.n - 2; }
+
+// Whether the steps from frame `from` of walk w to its end would go the same way again from a
+// frame with the same return address and sp and this rbp: every return address they read is
+// still there (the zero one that ended a complete walk too), and so is every saved rbp a later
+// rbp-based step uses (or, if none was restored before one, rbp is the same).
 HL_ALWAYS_INLINE bool walk_holds(const LastWalk& w, int from, std::uintptr_t bp) {
   if (!slots_hold(&w.ra[from + 1], &w.sp[from + 1], static_cast<std::uint32_t>(w.n - from - 1)))
     return false;
+  if (w.complete && w.end_slot != 0 && !word_holds(w.end_slot, 0)) return false;
   if (w.rbp_step < from) return true;  // rsp-based all the way
-  int checks[LastWalk::kFrames];
   bool first_used;
-  const int count = saved_rbp_used(w.step, from, std::min(w.rbp_step, w.n - 2), checks,
-                                   LastWalk::kFrames, &first_used);
-  if (first_used && w.bp[from] != bp) return false;
-  for (int k = 0; k < count; ++k) {
-    std::uintptr_t v;
-    std::memcpy(&v, reinterpret_cast<const void*>(w.step[checks[k]] & ~StepTrace::kRbpBased),
-                sizeof v);
-    if (v != w.bp[checks[k] + 1]) return false;
-  }
-  return true;
+  return for_each_used_rbp(
+             w.step, from, std::min(w.rbp_step, last_step(w)), &first_used,
+             [&w](int i) { return word_holds(w.step[i] & ~StepTrace::kRbpBased, w.bp[i + 1]); }) &&
+         (!first_used || w.bp[from] == bp);
 }
 
 // The program's first frame (return address, sp) and how many raw frames precede it, from a
@@ -598,6 +602,7 @@ HL_NOINLINE int capture(std::uintptr_t* out, int max_frames, std::uint32_t epoch
     return depth >= max_frames && n >= kOwnFramesMax;
   };
   int rbp_step = -1;                          // as LastWalk::rbp_step
+  std::uintptr_t end_slot = 0;                // as LastWalk::end_slot
   int at = last.epoch == epoch ? 0 : last.n;  // the last walk's frames not yet below this one
   bool complete = false;
   for (;;) {
@@ -622,29 +627,36 @@ HL_NOINLINE int capture(std::uintptr_t* out, int max_frames, std::uint32_t epoch
         };
         std::memcpy(out + depth, last.ra + i + 1, words(count));
         depth += count;
-        const int stored = std::clamp(LastWalk::kFrames - (i + 1 + shift), 0, count);
-        std::memcpy(now.ra + i + 1 + shift, last.ra + i + 1, words(stored));
-        std::memcpy(now.sp + i + 1 + shift, last.sp + i + 1, words(stored));
-        std::memcpy(now.bp + i + 1 + shift, last.bp + i + 1, words(stored));
+        if (const int stored = std::clamp(LastWalk::kFrames - (i + 1 + shift), 0, count);
+            stored > 0) {
+          std::memcpy(now.ra + i + 1 + shift, last.ra + i + 1, words(stored));
+          std::memcpy(now.sp + i + 1 + shift, last.sp + i + 1, words(stored));
+          std::memcpy(now.bp + i + 1 + shift, last.bp + i + 1, words(stored));
+        }
         n += count, i += count;
         enough = depth >= max_frames;
       }
-      // The steps between them: from frame `at` to the one before the last taken.
-      const int steps = std::clamp(LastWalk::kFrames - (at + shift), 0, i - at);
-      std::memcpy(now.step + at + shift, last.step + at,
-                  static_cast<std::size_t>(steps) * sizeof *now.step);
-      if (last.rbp_step >= at && i > at)
-        rbp_step = std::min(last.rbp_step, i - 1) + shift;  // or one further in
       if (!enough && !last.complete) {  // it stopped short of what we need
         if (!tight) return kUseLibunwind;
         memoisable = false;
       }
       complete = !enough && last.complete;  // it reached the outermost frame before our limit
+      // The steps between them: from frame `at` into the last frame taken, and the one that
+      // ended the last walk if this one ends there too (then i is the last walk's last frame).
+      const int final_step = complete ? i : i - 1;
+      if (const int steps = std::clamp(LastWalk::kFrames - (at + shift), 0, final_step - at + 1);
+          steps > 0)
+        std::memcpy(now.step + at + shift, last.step + at,
+                    static_cast<std::size_t>(steps) * sizeof *now.step);
+      if (last.rbp_step >= at && final_step >= at)
+        rbp_step = std::min(last.rbp_step, final_step) + shift;  // or one further in
+      if (complete) end_slot = last.end_slot;
       break;
     }
     const int index = n - 1 - first_program;  // of the frame being stepped from
     Cursor::Step st = c.step(&trace);
     if (st == Cursor::kSignal && g_stop_at_signal) {  // the trampoline is the last frame
+      if (index < LastWalk::kFrames) now.step[index] = 0;  // its rule reads nothing
       complete = true;
       memoisable = false;
       break;
@@ -657,6 +669,7 @@ HL_NOINLINE int capture(std::uintptr_t* out, int max_frames, std::uint32_t epoch
     if (index < LastWalk::kFrames) now.step[index] = trace.packed();
     if (trace.cfa_from_rbp) rbp_step = index;
     if (st == Cursor::kOutermost) {
+      if (c.ra == 0) end_slot = c.sp - 8;  // a zero return address read, not a rule, ended it
       complete = true;
       break;
     }
@@ -667,31 +680,40 @@ HL_NOINLINE int capture(std::uintptr_t* out, int max_frames, std::uint32_t epoch
   now.complete = complete && total <= LastWalk::kFrames;
   now.epoch = epoch;
   now.rbp_step = rbp_step;
+  now.end_slot = end_slot;
   lane.last ^= 1;
 
   // Worth remembering: frames first_program+1 .. n-1 are checked by their slots on a hit, and so
-  // is each saved rbp a later rbp-based step uses. The first frame's own rbp is not part of the
-  // key: a stack whose steps use it is not memoised.
+  // is each saved rbp a later rbp-based step uses, and the zero return address that ended a
+  // complete walk. The first frame's own rbp is not part of the key: a stack whose steps use it
+  // is not memoised.
   const int checked = n - first_program - 1;
-  if (memoisable && checked <= MemoEntry::kChecks) {
+  const int zero_end = complete && end_slot != 0 ? 1 : 0;
+  if (memoisable && checked + zero_end <= MemoEntry::kChecks) {
+    const int room = MemoEntry::kChecks - checked - zero_end;
     int bp_checks[MemoEntry::kChecks];  // the steps whose saved rbp is used
+    int n_bp = 0;
     bool first_used = false;
-    const int room = MemoEntry::kChecks - checked;
-    const int n_bp = rbp_step < 0 ? 0
-                                  : saved_rbp_used(now.step, 0, std::min(rbp_step, checked - 1),
-                                                   bp_checks, room, &first_used);
-    if (!first_used && n_bp <= room) {
+    const int final_step = complete ? checked : checked - 1;  // the last step that decided a frame
+    const bool fits = rbp_step < 0 || for_each_used_rbp(now.step, 0, std::min(rbp_step, final_step),
+                                                        &first_used, [&](int i) {
+                                                          if (n_bp == room) return false;
+                                                          bp_checks[n_bp++] = i;
+                                                          return true;
+                                                        });
+    if (fits && !first_used) {
       const std::uint32_t way = tl_memo.victim[set];
       tl_memo.victim[set] = static_cast<std::uint8_t>(way ^ 1);
       MemoEntry& e = tl_memo.entries[set][way];
       e.key_ra = key_ra, e.key_sp = key_sp, e.epoch = epoch;
       e.max_frames = 0;  // unusable until remember()
-      e.n = static_cast<std::uint16_t>(checked + n_bp);
+      e.n = static_cast<std::uint16_t>(checked + n_bp + zero_end);
       for (int i = 0; i < checked; ++i) e.checks[i] = {now.sp[i + 1] - 8, now.ra[i + 1]};
       for (int k = 0; k < n_bp; ++k) {
         const int i = bp_checks[k];
         e.checks[checked + k] = {now.step[i] & ~StepTrace::kRbpBased, now.bp[i + 1]};
       }
+      if (zero_end) e.checks[checked + n_bp] = {end_slot, 0};
       tl_memo.pending = &e;
       tl_memo.pending_max_frames = static_cast<std::uint16_t>(max_frames);
     }

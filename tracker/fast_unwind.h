@@ -16,11 +16,11 @@
 // frame has the same (return address, sp) and every word the walk read is unchanged: each later
 // frame's return address, and each saved rbp that an rbp-based frame (alloca, a VLA, realigned
 // stack) further out used. One load and compare per word instead of a rule lookup, and no
-// interning. Where an rbp-based frame used the rbp the first frame already had (no frame between
-// saved it), rbp is not part of the key: such stacks are never memoised. The same check serves
-// two more shortcuts: our own frames from capture() to the program's first frame (per entry path),
-// and the outer part of the thread's last walk, which a new walk takes over once it reaches one
-// of its frames (with the same rbp there, if the steps from it use it).
+// interning. Where an rbp-based frame used the rbp the first frame already had (no step between
+// restored one from the stack), rbp is not part of the key: such stacks are never memoised. The
+// same check serves two more shortcuts: our own frames from capture() to the program's first frame
+// (per entry path), and the outer part of the thread's last walk, which a new walk takes over once
+// it reaches one of its frames (with the same rbp there, if the steps from it use it).
 #pragma once
 
 #include <cstdint>

@@ -288,6 +288,7 @@ class E2E(hl.HeapledgerTest):
     def unwind_paths_leaks(self, options):
         """unwind_paths' definite leaks as {caller chain: (bytes, blocks)}, plus the run."""
         _, traced, report = self.traced("unwind_paths", options=options)
+        self.assertEqual(traced.returncode, 0, traced.describe())  # 3: a case's setup did not hold
         leaks = {}
         for e in report["leaks"]:
             if e.get("kind") != "definite":

@@ -59,7 +59,8 @@ NOINLINE void* vla_caller_b(int len) { void* p = with_vla(len, 56); KEEP(p); ret
 // stale_a's, is filled with the return address into stale_a: where stale_a's call into pad_frame
 // kept its return address, stale_b's frame holds that same value. The callers are called from one
 // indirect call site, so main's return address is the same too.
-static uintptr_t g_first_base, g_ret_into_a;
+static uintptr_t g_first_base, g_ret_into_a, g_leaf_sp;
+static int g_setup_broken;  // a condition of the rbp case did not hold (a compiler's layout)
 NOINLINE void* rbp_leaf_plain(size_t n) {
   void* p = malloc(n);
   KEEP(p);
@@ -77,6 +78,12 @@ NOINLINE void* pad_frame(int from_a, int saving, size_t n) {
   if (from_a) g_ret_into_a = (uintptr_t)__builtin_return_address(0);
   char* pad = __builtin_alloca(2048 - (g_first_base - base));
   KEEP(pad);
+  // The case's conditions: the leaf runs at one sp from both callers, and from stale_b the word
+  // where stale_a's return address was holds that same address.
+  if (!g_leaf_sp) g_leaf_sp = (uintptr_t)pad;
+  if ((uintptr_t)pad != g_leaf_sp) g_setup_broken = 1;
+  if (!from_a && (base == g_first_base || *(volatile uintptr_t*)(g_first_base + 8) != g_ret_into_a))
+    g_setup_broken = 1;
   void* p = saving ? rbp_leaf_saving(n) : rbp_leaf_plain(n);
   KEEP(p);
   return p;
@@ -162,6 +169,10 @@ int main(void) {
   pthread_t t;
   pthread_create(&t, NULL, thread_main, NULL);
   pthread_join(t, NULL);
+  if (g_setup_broken) {
+    fputs("unwind_paths: the rbp case's stack layout did not come out as planned\n", stderr);
+    return 3;
+  }
   puts("done");
   return 0;
 }
