@@ -24,12 +24,9 @@ bool StackTable::init(ModuleMap* modules) {
   // Address space only; pages are touched as ids are taken.
   records_ = static_cast<std::atomic<StackRecord*>*>(
       os::map_internal(kMaxStacks * sizeof(std::atomic<StackRecord*>)));
-  live_ = static_cast<SiteLive*>(os::map_internal(kMaxStacks * sizeof(SiteLive)));
-  if (!records_ || !live_ || !level(0)) {  // out of address space: what was mapped goes back
+  if (!records_ || !level(0)) {  // out of address space: what was mapped goes back to the program
     if (records_) os::unmap_internal(records_, kMaxStacks * sizeof(std::atomic<StackRecord*>));
-    if (live_) os::unmap_internal(live_, kMaxStacks * sizeof(SiteLive));
     records_ = nullptr;
-    live_ = nullptr;
     return false;
   }
   records_[0].store(make_record(nullptr, 0, hash_frames(nullptr, 0), 0), std::memory_order_release);

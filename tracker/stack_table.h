@@ -22,6 +22,8 @@ class ModuleMap;
 
 struct StackRecord {
   std::uint64_t hash;
+  std::atomic<std::int64_t> live_bytes;   // bytes this call site holds right now
+  std::atomic<std::int64_t> live_blocks;
   std::uint32_t depth;
   std::uint32_t epoch;  // unload epoch it was seen in: after a dlclose, addresses are reused
   // Followed by depth return addresses (std::uintptr_t) and depth module indexes (std::uint16_t).
@@ -29,13 +31,6 @@ struct StackRecord {
   const std::uint16_t* modules() const {
     return reinterpret_cast<const std::uint16_t*>(frames() + depth);
   }
-};
-
-// What a call site holds right now: changed by every allocation and free, read by the peak's
-// snapshots. Not in the record: dense by id, the hot path reaches it with one load instead of a
-// load of the record's address first, and a snapshot reads one array front to back.
-struct SiteLive {
-  std::atomic<std::int64_t> bytes, blocks;
 };
 
 class StackTable {
@@ -54,8 +49,6 @@ class StackTable {
   StackRecord* get(std::uint32_t id) const {
     return records_ && id < kMaxStacks ? records_[id].load(std::memory_order_acquire) : nullptr;
   }
-  // The live totals of call sites 0 .. size()-1 (null before init()).
-  SiteLive* live() const { return live_; }
   // Ids are dense: 0 .. size()-1. At most kMaxStacks: threads that found the table full have
   // counted past it.
   std::uint32_t size() const {
@@ -79,7 +72,6 @@ class StackTable {
   std::atomic<std::atomic<std::uint32_t>*> levels_[kLevels] = {};
   std::atomic<std::uint32_t> level_ids_[kLevels] = {};  // ids placed in each level
   std::atomic<StackRecord*>* records_ = nullptr;
-  SiteLive* live_ = nullptr;  // kMaxStacks of them: address space, touched as ids are taken
   std::atomic<std::uint32_t> next_id_{0};
   std::atomic<std::size_t> record_bytes_{0};
 };

@@ -254,12 +254,13 @@ HL_NOINLINE void take_peak_snapshot(std::int64_t live) {
   SpinGuard guard(pk.lock);
   if (live < pk.next_snapshot_at.load(std::memory_order_relaxed)) return;  // another thread did
   if (!pk.sites) return;
-  const SiteLive* now = g_state.stacks.live();
-  if (!now) return;
-  const std::uint32_t n = g_state.stacks.size();
-  for (std::uint32_t id = 0; id < n; ++id)
-    pk.sites[id] = Peak::Site{now[id].bytes.load(std::memory_order_relaxed),
-                              now[id].blocks.load(std::memory_order_relaxed)};
+  std::uint32_t n = g_state.stacks.size();
+  for (std::uint32_t id = 0; id < n; ++id) {
+    const StackRecord* r = g_state.stacks.get(id);
+    pk.sites[id] = r ? Peak::Site{r->live_bytes.load(std::memory_order_relaxed),
+                                  r->live_blocks.load(std::memory_order_relaxed)}
+                     : Peak::Site{0, 0};
+  }
   pk.snapshot_stacks = n;
   pk.snapshot_bytes = live;
   pk.snapshot_blocks = g_state.counters.live_blocks.load(std::memory_order_relaxed);
@@ -331,10 +332,9 @@ void note_timeline(std::int64_t live, std::uint64_t t_us) {
 }
 
 void adjust_site(std::uint32_t stack, std::int64_t bytes, std::int64_t blocks) {
-  SiteLive* live = g_state.stacks.live();
-  if (live && stack < StackTable::kMaxStacks) {
-    add_relaxed(live[stack].bytes, bytes);
-    add_relaxed(live[stack].blocks, blocks);
+  if (StackRecord* r = g_state.stacks.get(stack)) {
+    add_relaxed(r->live_bytes, bytes);
+    add_relaxed(r->live_blocks, blocks);
   }
 }
 

@@ -42,24 +42,6 @@ TEST(StackTable, SameStackSameId) {
   EXPECT_EQ(r->frames()[2], 0x3000u);
 }
 
-TEST(StackTable, EverySiteHasLiveTotalsByItsId) {
-  ASSERT_NE(table().live(), nullptr);
-  std::uintptr_t a[] = {0x5000, 0x6000};
-  std::uintptr_t b[] = {0x5000, 0x6001};
-  const std::uint32_t ida = table().intern(a, 2), idb = table().intern(b, 2);
-  ASSERT_LT(std::max(ida, idb), table().size());
-  SiteLive& la = table().live()[ida];
-  SiteLive& lb = table().live()[idb];
-  EXPECT_EQ(la.bytes.load(), 0);  // a new site holds nothing
-  EXPECT_EQ(lb.blocks.load(), 0);
-  la.bytes += 100;
-  la.blocks += 1;
-  EXPECT_EQ(lb.bytes.load(), 0);  // each site its own
-  EXPECT_EQ(table().live()[ida].bytes.load(), 100);
-  la.bytes -= 100;
-  la.blocks -= 1;
-}
-
 TEST(StackTable, EmptyStackIsIdZero) {
   EXPECT_EQ(table().intern(nullptr, 0), StackTable::kEmptyStack);
   EXPECT_EQ(table().get(StackTable::kEmptyStack)->depth, 0u);
