@@ -3,6 +3,7 @@
 // say; everything here runs with the caller's re-entry guard set.
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstddef>
 #include <cstdio>
@@ -70,49 +72,63 @@ bool write_all(int fd, const Producer& produce) {
   return ok;
 }
 
+// Bumped as the report is written: other threads that exit meanwhile wait on it (collect.cc).
+std::atomic<std::uint64_t>* g_progress = nullptr;
+
 // Processes that share a stream (make -j's compilers, each with its report for one pipe or
 // terminal) take turns writing their reports to it: a report goes out in many writes, and eight
 // processes exiting at once interleaved theirs line by line, some lines cut in two. A turn is an
 // abstract socket address named after the stream's inode, which one socket at a time can be
 // bound to and which the kernel frees when its holder closes it or dies: nothing is left behind
-// in the file system, and no holder that crashed keeps it. A process waits at most 10 s for
-// its turn, then writes anyway (a holder stuck on a full pipe must not stop every exit for good);
-// where sockets cannot be made (a seccomp filter), it writes at once, as before.
+// in the file system, and no holder that crashed keeps it. A process waits at most 3 s for its
+// turn (backing off from 1 ms to 20 ms between tries, and showing progress meanwhile, so that
+// its other threads' exits keep waiting for the report), then writes anyway: a holder stuck on a
+// full pipe must not stop every exit for long. No turn under a seccomp filter (one that kills on
+// socket() would kill a program that had exited cleanly), for a stream not identified, or where
+// no socket can be made. A child forked while the turn is held closes its copy (else it would
+// hold the turn until it exited).
 class StreamTurn {
  public:
   StreamTurn(std::uint64_t dev, std::uint64_t ino) {
+    if ((dev == 0 && ino == 0) || !sockets_allowed()) return;
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     // sun_path[0] stays 0: the abstract namespace.
     const int len =
         std::snprintf(addr.sun_path + 1, sizeof addr.sun_path - 1, "heapledger-report-%llx-%llx",
                       static_cast<unsigned long long>(dev), static_cast<unsigned long long>(ino));
-    fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd_ < 0) return;
+    const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return;
+    static std::once_flag forget_in_child;
+    std::call_once(forget_in_child, [] { pthread_atfork(nullptr, nullptr, [] { close_held(); }); });
     const auto size =
         static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + static_cast<std::size_t>(len));
-    timespec start;
-    clock_gettime(CLOCK_MONOTONIC, &start);
-    for (;;) {
-      if (bind(fd_, reinterpret_cast<const sockaddr*>(&addr), size) == 0) return;
-      timespec now;
-      clock_gettime(CLOCK_MONOTONIC, &now);
-      if (errno != EADDRINUSE || now.tv_sec - start.tv_sec >= kTurnWaitSeconds) break;
-      const timespec pause{0, 1'000'000};
+    long waited_ms = 0, pause_ms = 1, since_progress_ms = 0;
+    while (bind(fd, reinterpret_cast<const sockaddr*>(&addr), size) != 0) {
+      if (errno != EADDRINUSE || waited_ms >= kWaitMs) {
+        close(fd);
+        return;
+      }
+      const timespec pause{0, pause_ms * 1'000'000};
       nanosleep(&pause, nullptr);
+      waited_ms += pause_ms;
+      since_progress_ms += pause_ms;
+      pause_ms = std::min(pause_ms * 2, 20L);
+      if (since_progress_ms >= 100 && g_progress) {
+        g_progress->fetch_add(1, std::memory_order_relaxed);
+        since_progress_ms = 0;
+      }
     }
-    close(fd_);
-    fd_ = -1;
+    g_held.store(fd, std::memory_order_release);
   }
   explicit StreamTurn(int fd) : StreamTurn(identity(fd)) {}
-  ~StreamTurn() {
-    if (fd_ >= 0) close(fd_);
-  }
+  ~StreamTurn() { close_held(); }
   StreamTurn(const StreamTurn&) = delete;
   StreamTurn& operator=(const StreamTurn&) = delete;
 
  private:
-  static constexpr long kTurnWaitSeconds = 10;
+  static constexpr long kWaitMs = 3000;
+  static inline std::atomic<int> g_held{-1};  // the bound socket, while a report is written
   struct Inode {
     std::uint64_t dev = 0, ino = 0;
   };
@@ -122,7 +138,24 @@ class StreamTurn {
     if (fstat(fd, &st) != 0) return {};
     return {static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino)};
   }
-  int fd_ = -1;
+  static void close_held() {
+    const int fd = g_held.exchange(-1, std::memory_order_acq_rel);
+    if (fd >= 0) close(fd);
+  }
+  // No seccomp filter on this process (/proc/self/status says "Seccomp: 0"), looked up once.
+  static bool sockets_allowed() {
+    static const bool allowed = [] {
+      FILE* f = std::fopen("/proc/self/status", "re");
+      if (!f) return false;
+      char line[256];
+      bool none = false;
+      while (std::fgets(line, sizeof line, f))
+        if (std::strncmp(line, "Seccomp:", 8) == 0) none = std::atoi(line + 8) == 0;
+      std::fclose(f);
+      return none;
+    }();
+    return allowed;
+  }
 };
 
 // Writes to the process's original stderr: fd 2 while it still is that file, else the same
@@ -600,6 +633,7 @@ Report build_report(const ExitData& d, bool all_reachable) {
 }
 
 void write_reports(const ExitData* data, const ReportRequest* req, ReportOutcome* outcome) {
+  g_progress = req->progress;
   Report report = build_report(*data, req->show_reachable);
   bool text = std::strcmp(req->log_path, "none") != 0;
   bool json = req->json_path[0] != 0;

@@ -431,8 +431,7 @@ void say_no_pools() {
   if (left != SIZE_MAX && left != os::kSpaceUnknown)
     std::snprintf(limit, sizeof limit, " under the process's limit (ulimit -v: %zu MiB left)",
                   left >> 20);
-  std::fprintf(
-      stderr,
+  stderr_line(
       "heapledger: no address space for heapledger's pools%s: the program runs on %s, untracked\n",
       limit, system_heap::on() ? "the C library's allocator" : "a mapping per block");
 }
