@@ -527,11 +527,9 @@ void write_exit_report() {
   // From here on this thread's allocations are served but never recorded.
   tl_busy_forever();
   if (lock_held_by_this_thread()) {
-    static constexpr char kMessage[] =
+    stderr_line(
         "heapledger: the process exited from inside an allocation (exit() or _exit() in a signal "
-        "handler?); "
-        "no exit report\n";
-    write_all_held(STDERR_FILENO, kMessage, sizeof kMessage - 1);
+        "handler?); no exit report\n");
     return;
   }
   ReportRoom room;

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -68,9 +69,26 @@ inline bool write_all_held(int fd, const char* data, std::size_t size) {
   return true;
 }
 
+// stderr as the process started with it (set by the library at start): a program started with
+// it closed may have opened a file of its own as fd 2, or put another file there since, and none
+// of our lines must go into that.
+struct StderrAtStart {
+  bool closed = false, known = false;
+  dev_t dev = 0;
+  ino_t ino = 0;
+};
+inline StderrAtStart g_stderr_at_start;
+
 // A line of the library's own to stderr, printf-style, where the reporter module (and its
 // logger) is not there to say it: before it is loaded, or when it cannot be. At most 1 KiB.
+// Dropped when fd 2 is no longer the stderr the process started with.
 __attribute__((format(printf, 1, 2))) inline void stderr_line(const char* format, ...) {
+  const StderrAtStart& at_start = g_stderr_at_start;
+  struct stat now;
+  if (at_start.closed ||
+      (at_start.known && (fstat(STDERR_FILENO, &now) != 0 || now.st_dev != at_start.dev ||
+                          now.st_ino != at_start.ino)))
+    return;
   char line[1024];
   va_list args;
   va_start(args, format);

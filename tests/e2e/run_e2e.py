@@ -8,6 +8,7 @@ reports with exact numbers. One ctest test per method (e2e_<name>); run one by h
 import json
 import os
 import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -1066,6 +1067,32 @@ class E2E(hl.HeapledgerTest):
                     self.assertEqual(len(self.warning_lines(err, "/dev/stdout")), 1, err[:2000])
                     self.assertIn("closed or replaced", err)
                     self.assertLeak(hl.find_json_document(err), "leak_site", 100, 1)
+
+    def test_the_librarys_own_lines_never_go_into_the_programs_file(self):
+        """Started with stderr closed, a program opens its data file as fd 2; the library, installed
+        without its reporter module, says at exit that it has no report: that line went into the
+        program's file (the reporter's own lines checked for this; the library's did not)."""
+        lib_dir = self.path("no_reporter")
+        os.makedirs(lib_dir, exist_ok=True)
+        lib = os.path.join(lib_dir, "libheapledger.so")
+        shutil.copy(os.path.realpath(hl.LIB), lib)
+        shutil.copy(os.path.join(os.path.dirname(os.path.realpath(hl.LIB)), "libheapledger_runtime.so"), lib_dir)
+        data = self.path("own_data.txt")
+        plain = self.run_own_streams(2, data, close_fd=2, preload=False)
+        with open(data, "rb") as f:
+            expected = f.read()
+        env = hl.clean_env()
+        env["LD_PRELOAD"] = lib
+        traced = subprocess.run([self.program("own_streams"), "2", data], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, timeout=100,
+                                preexec_fn=lambda: os.close(2))
+        self.assertEqual(traced.returncode, plain.returncode)
+        with open(data, "rb") as f:
+            self.assertEqual(f.read(), expected)
+        # With stderr open, the line is there: the library did run without its reporter.
+        res = subprocess.run([self.program("own_streams"), "2"], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, timeout=100)
+        self.assertIn(b"no report: the reporter module could not be loaded", res.stderr)
 
     def test_a_report_into_the_file_the_programs_output_goes_to_keeps_that_output(self):
         """log=FILE (or json=FILE) where the program's stdout and stderr are redirected too
