@@ -48,11 +48,6 @@ void set_streams(const StreamIdentity* out, const StreamIdentity* err) {
   g_stderr = *err;
 }
 
-bool same_file(int fd, const StreamIdentity& id) {
-  struct stat st;
-  return fstat(fd, &st) == 0 && st.st_dev == id.dev && st.st_ino == id.ino;
-}
-
 bool write_all(int fd, std::string_view text);
 
 // A report's text, handed to `sink` piece by piece (a JSON report of a compiler's every call site

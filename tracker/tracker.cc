@@ -948,9 +948,7 @@ void start() {
   g_state.start_pid = static_cast<std::uint32_t>(getpid());
   record_stream(STDOUT_FILENO, &g_state.stdout_identity);
   record_stream(STDERR_FILENO, &g_state.stderr_identity);
-  g_stderr_at_start = StderrAtStart{g_state.stderr_identity.closed, g_state.stderr_identity.known,
-                                    static_cast<dev_t>(g_state.stderr_identity.dev),
-                                    static_cast<ino_t>(g_state.stderr_identity.ino)};
+  g_stderr_at_start = &g_state.stderr_identity;
   parse_options(std::getenv("HEAPLEDGER_OPTIONS"), &g_state.options, &g_state.warnings);
   {
     char cwd[kMaxPath];  // the system call: libc's getcwd may allocate

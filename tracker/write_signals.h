@@ -13,6 +13,8 @@
 
 #include <cstddef>
 
+#include "tracker/runtime_api.h"
+
 namespace heapledger::detail {
 
 // A write of ours must not end the program, nor leave it a signal it would not have had: under
@@ -69,25 +71,23 @@ inline bool write_all_held(int fd, const char* data, std::size_t size) {
   return true;
 }
 
-// stderr as the process started with it (set by the library at start): a program started with
-// it closed may have opened a file of its own as fd 2, or put another file there since, and none
-// of our lines must go into that.
-struct StderrAtStart {
-  bool closed = false, known = false;
-  dev_t dev = 0;
-  ino_t ino = 0;
-};
-inline StderrAtStart g_stderr_at_start;
+// Whether fd is the file id recorded (same device and inode).
+inline bool same_file(int fd, const StreamIdentity& id) {
+  struct stat st;
+  return fstat(fd, &st) == 0 && st.st_dev == id.dev && st.st_ino == id.ino;
+}
+
+// stderr as the process started with it (the library points this at its record at start): a
+// program started with it closed may have opened a file of its own as fd 2, or put another file
+// there since, and none of our lines must go into that.
+inline const StreamIdentity* g_stderr_at_start = nullptr;
 
 // A line of the library's own to stderr, printf-style, where the reporter module (and its
 // logger) is not there to say it: before it is loaded, or when it cannot be. At most 1 KiB.
 // Dropped when fd 2 is no longer the stderr the process started with.
 __attribute__((format(printf, 1, 2))) inline void stderr_line(const char* format, ...) {
-  const StderrAtStart& at_start = g_stderr_at_start;
-  struct stat now;
-  if (at_start.closed ||
-      (at_start.known && (fstat(STDERR_FILENO, &now) != 0 || now.st_dev != at_start.dev ||
-                          now.st_ino != at_start.ino)))
+  if (const StreamIdentity* id = g_stderr_at_start;
+      id && (id->closed || (id->known && !same_file(STDERR_FILENO, *id))))
     return;
   char line[1024];
   va_list args;
