@@ -66,6 +66,12 @@ std::uint32_t StackTable::intern(const std::uintptr_t* frames, std::uint32_t dep
                                  std::uint32_t epoch) {
   if (depth == 0 || !records_) return kEmptyStack;
   const std::uint64_t hash = hash_frames(frames, depth) ^ (std::uint64_t{epoch} * 0xC2B2AE3D27D4EB4Full);
+  const std::uint32_t tag = tag_of(hash);
+  // A stack seen early is in the first table; most of a big program's are one or two tables
+  // down, whose slots are cold: load them all now, at once, rather than one after another.
+  for (int l = 1; l < kLevels; ++l)
+    if (const auto* slots = levels_[l].load(std::memory_order_relaxed))
+      __builtin_prefetch(&slots[hash & ((std::size_t{1} << kLevelBits[l]) - 1)]);
   StackRecord* fresh = nullptr;  // made at most once per call, published by CAS
   std::uint32_t fresh_id = 0;
   for (int l = 0; l < kLevels; ++l) {
@@ -90,17 +96,20 @@ std::uint32_t StackTable::intern(const std::uintptr_t* frames, std::uint32_t dep
           if (!fresh) return kEmptyStack;
           records_[fresh_id].store(fresh, std::memory_order_release);
         }
-        if (slots[i].compare_exchange_strong(slot, fresh_id + 1, std::memory_order_acq_rel)) {
+        if (slots[i].compare_exchange_strong(slot, tag << kIdBits | (fresh_id + 1),
+                                             std::memory_order_acq_rel)) {
           level_ids_[l].fetch_add(1, std::memory_order_relaxed);
           return fresh_id;
         }
         // Lost the race for this slot: `slot` now holds the winner; compare with it below.
       }
       if (slot == kClosed) break;
-      const StackRecord* r = get(slot - 1);
+      if (slot >> kIdBits != tag) continue;  // another stack's
+      const std::uint32_t id = (slot & ((1u << kIdBits) - 1)) - 1;
+      const StackRecord* r = get(id);
       if (r && r->hash == hash && r->depth == depth && r->epoch == epoch &&
           std::memcmp(r->frames(), frames, depth * sizeof *frames) == 0)
-        return slot - 1;  // an unpublished `fresh` stays as an orphan record: harmless
+        return id;  // an unpublished `fresh` stays as an orphan record: harmless
     }
     if (last) break;  // full
   }
