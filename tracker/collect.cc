@@ -114,15 +114,22 @@ std::size_t group_sites(ScannedBlock* blocks, std::size_t n, ExitSite* sites) {
   return count;
 }
 
-// The call sites holding the most memory at the last peak snapshot, largest first.
+// The call sites holding the most memory at the peak, largest first: what each saved when it
+// first changed after the peak, or holds now if it has not changed since (see Peak).
 std::size_t peak_sites(ExitPeakSite* out, std::size_t max) {
-  Peak& pk = g_state.peak;
-  SpinGuard guard(pk.lock);
+  const std::uint64_t peak = g_state.peak.count.load(std::memory_order_relaxed);
   std::size_t n = 0;
-  for (std::uint32_t id = 0; pk.sites && id < pk.snapshot_stacks; ++id) {
-    if (pk.sites[id].bytes <= 0) continue;
-    ExitPeakSite site{id, static_cast<std::uint64_t>(pk.sites[id].bytes),
-                      static_cast<std::uint64_t>(pk.sites[id].blocks)};
+  const std::uint32_t stacks = g_state.stacks.size();
+  for (std::uint32_t id = 0; peak != 0 && id < stacks; ++id) {
+    const StackRecord* r = g_state.stacks.get(id);
+    if (!r) continue;
+    const bool saved = r->peak_of.load(std::memory_order_relaxed) == peak;
+    const std::int64_t bytes =
+        (saved ? r->peak_bytes : r->live_bytes).load(std::memory_order_relaxed);
+    const std::int64_t blocks =
+        (saved ? r->peak_blocks : r->live_blocks).load(std::memory_order_relaxed);
+    if (bytes <= 0) continue;
+    ExitPeakSite site{id, static_cast<std::uint64_t>(bytes), static_cast<std::uint64_t>(blocks)};
     auto by_bytes = [](const ExitPeakSite& a, const ExitPeakSite& b) { return a.bytes > b.bytes; };
     if (n < max) {  // keep the top `max` as a min-heap on bytes
       out[n++] = site;

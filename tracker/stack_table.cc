@@ -50,8 +50,11 @@ StackRecord* StackTable::make_record(const std::uintptr_t* frames, std::uint32_t
   auto* r = static_cast<StackRecord*>(internal_alloc(bytes));
   if (!r) return nullptr;
   r->hash = hash;
+  r->live_bytes.store(0, std::memory_order_relaxed);
+  r->live_blocks.store(0, std::memory_order_relaxed);
   r->depth = depth;
   r->epoch = epoch;
+  r->peak_of.store(0, std::memory_order_relaxed);  // a later peak's change saves what it held: 0
   auto* f = const_cast<std::uintptr_t*>(r->frames());
   if (depth) std::memcpy(f, frames, depth * sizeof *frames);
   if (modules_ && depth) {

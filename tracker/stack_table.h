@@ -32,6 +32,11 @@ struct StackRecord {
   std::atomic<std::int64_t> live_blocks;
   std::uint32_t depth;
   std::uint32_t epoch;  // unload epoch it was seen in: after a dlclose, addresses are reused
+  // What the site held at the process's highest live total so far: the tracker's (see Peak in
+  // state.h). peak_of is the peak those two belong to; at a later one the site held live_*.
+  std::atomic<std::uint64_t> peak_of;
+  std::atomic<std::int64_t> peak_bytes;
+  std::atomic<std::int64_t> peak_blocks;
   // Followed by depth return addresses (std::uintptr_t) and depth module indexes (std::uint16_t).
   const std::uintptr_t* frames() const { return reinterpret_cast<const std::uintptr_t*>(this + 1); }
   const std::uint16_t* modules() const {

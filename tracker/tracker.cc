@@ -249,25 +249,6 @@ std::uint32_t current_stack(int max_frames = g_state.options.max_frames, Caller 
   return libunwind_stack(max_frames, epoch);
 }
 
-HL_NOINLINE void take_peak_snapshot(std::int64_t live) {
-  Peak& pk = g_state.peak;
-  SpinGuard guard(pk.lock);
-  if (live < pk.next_snapshot_at.load(std::memory_order_relaxed)) return;  // another thread did
-  if (!pk.sites) return;
-  std::uint32_t n = g_state.stacks.size();
-  for (std::uint32_t id = 0; id < n; ++id) {
-    const StackRecord* r = g_state.stacks.get(id);
-    pk.sites[id] = r ? Peak::Site{r->live_bytes.load(std::memory_order_relaxed),
-                                  r->live_blocks.load(std::memory_order_relaxed)}
-                     : Peak::Site{0, 0};
-  }
-  pk.snapshot_stacks = n;
-  pk.snapshot_bytes = live;
-  pk.snapshot_blocks = g_state.counters.live_blocks.load(std::memory_order_relaxed);
-  pk.snapshot_time_us = event_us();
-  pk.next_snapshot_at.store(live + live / 100 + 1, std::memory_order_relaxed);
-}
-
 void note_peak(std::int64_t live, std::uint64_t t_us) {
   Peak& pk = g_state.peak;
   std::int64_t seen = pk.bytes.load(std::memory_order_relaxed);
@@ -276,10 +257,11 @@ void note_peak(std::int64_t live, std::uint64_t t_us) {
       pk.blocks.store(g_state.counters.live_blocks.load(std::memory_order_relaxed),
                       std::memory_order_relaxed);
       pk.time_us.store(t_us, std::memory_order_relaxed);
+      // After this thread's own change to its site (on_alloc): the peak includes it.
+      pk.count.fetch_add(1, std::memory_order_relaxed);
       break;
     }
   }
-  if (live >= pk.next_snapshot_at.load(std::memory_order_relaxed)) take_peak_snapshot(live);
 }
 
 // A point is due when 10 ms passed or the total moved by 1%; checked without the lock first,
@@ -331,8 +313,18 @@ void note_timeline(std::int64_t live, std::uint64_t t_us) {
   tl.lock.unlock();
 }
 
+// With threads, a site that two of them change just after a new peak may have the first one's
+// change counted at the peak (both see the site unsaved): no worse than reading every site while
+// others change them, as a copy of all sites at the peak would.
 void adjust_site(std::uint32_t stack, std::int64_t bytes, std::int64_t blocks) {
   if (StackRecord* r = g_state.stacks.get(stack)) {
+    const std::uint64_t peak = g_state.peak.count.load(std::memory_order_relaxed);
+    if (r->peak_of.load(std::memory_order_relaxed) != peak) {  // first change since that peak
+      r->peak_bytes.store(r->live_bytes.load(std::memory_order_relaxed), std::memory_order_relaxed);
+      r->peak_blocks.store(r->live_blocks.load(std::memory_order_relaxed),
+                           std::memory_order_relaxed);
+      r->peak_of.store(peak, std::memory_order_relaxed);
+    }
     add_relaxed(r->live_bytes, bytes);
     add_relaxed(r->live_blocks, blocks);
   }
@@ -839,9 +831,12 @@ void settle_own_frees() {
 }
 
 bool lock_held_by_this_thread() {
-  const SpinLock* locks[] = {&g_reporter_lock, &g_state.peak.lock, &g_state.timeline.lock,
-                             &g_state.errors.lock, &g_state.counters.orphan_lock,
-                             &g_state.counters.spare_lock, &g_state.dead_stacks.lock};
+  const SpinLock* locks[] = {&g_reporter_lock,
+                             &g_state.timeline.lock,
+                             &g_state.errors.lock,
+                             &g_state.counters.orphan_lock,
+                             &g_state.counters.spare_lock,
+                             &g_state.dead_stacks.lock};
   for (const SpinLock* l : locks)
     if (l->held_by_this_thread()) return true;
   return g_state.ledger.lock_held_by_this_thread() || g_state.modules.lock_held_by_this_thread() ||
@@ -996,11 +991,6 @@ void start() {
                           std::size_t{1} << 16, held);
   g_state.defer_frees =
       g_state.options.quarantine_mb > 0 && std::strcmp(g_state.options.on_error, "abort") != 0;
-  g_state.peak.sites = static_cast<Peak::Site*>(os::map_internal(StackTable::kMaxStacks * sizeof(Peak::Site)));
-  if (!g_state.peak.sites)  // not warn(): that would load the reporter now, when room is shortest
-    stderr_line(
-        "heapledger: warning: no memory for the peak's call sites (ulimit -v?): the "
-        "report will not list them\n");
   if (!std::strcmp(g_state.options.unwind, "libunwind")) g_state.unwinding.mode = Unwinding::kLibunwind;
   if (!std::strcmp(g_state.options.unwind, "verify")) g_state.unwinding.mode = Unwinding::kVerify;
   fast_unwind::init(g_state.runtime, &g_state.modules, g_state.self_start, g_state.self_end,
@@ -1025,7 +1015,6 @@ void prefork() {
   g_reporter_lock.lock();
   fast_unwind::prefork();
   g_state.modules.lock();
-  g_state.peak.lock.lock();
   g_state.timeline.lock.lock();
   g_state.errors.lock.lock();
   g_state.dead_stacks.lock.lock();
@@ -1045,7 +1034,6 @@ void postfork_parent() {
   g_state.dead_stacks.lock.unlock();
   g_state.errors.lock.unlock();
   g_state.timeline.lock.unlock();
-  g_state.peak.lock.unlock();
   g_state.modules.unlock();
   fast_unwind::postfork();
   g_reporter_lock.unlock();

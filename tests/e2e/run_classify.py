@@ -348,6 +348,23 @@ class Classify(hl.HeapledgerTest):
         self.assertEqual(at("kept_site"), [(30000, 1)], r["peak"])
         self.assertEqual(at("freed_site"), [], r["peak"])
 
+    def test_the_peak_shows_every_site_as_it_was_at_that_moment(self):
+        # The peak is one 500-byte block over a batch of 100,000 bytes, 0.5% more: the sites'
+        # totals used to be copied each time the live total grew 1% past the last copy, so the
+        # block that made the peak was missing. Half the batch is freed after the peak and a
+        # later site allocates below it: neither changes what the peak shows.
+        json_path = self.path("report.json")
+        res = hl.run_preloaded([self.program("peak_exact")], f"json={json_path}:log=none:peak_sites=1000")
+        self.assertEqual(res.returncode, 0, res.describe())
+        r = hl.load_report(json_path)
+        at = lambda fn: [(p["bytes"], p["blocks"]) for p in r["peak"] if p["stack"] and hl.function_matches(p["stack"][0], fn)]
+        self.assertEqual(at("batch_site"), [(100000, 100)], r["peak"])
+        self.assertEqual(at("top_site"), [(500, 1)], r["peak"])
+        self.assertEqual(at("late_site"), [], r["peak"])
+        # Every site, in one thread: their sum is the peak itself.
+        self.assertEqual(sum(p["bytes"] for p in r["peak"]), r["summary"]["peak_bytes"], r["peak"])
+        self.assertEqual(sum(p["blocks"] for p in r["peak"]), r["summary"]["peak_blocks"], r["peak"])
+
     def test_on_error_abort_stops_at_a_double_free_in_a_run_of_frees(self):
         # on_error=abort promises the stack of the misuse itself: no free waits under it (a
         # waiting double free was reported, and the process stopped, only at the next
