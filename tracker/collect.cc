@@ -1,5 +1,5 @@
 // The exit report, first half: classifies the live blocks, groups them by stack and class, and
-// takes the counters, peak snapshot, errors and timeline, all as plain arrays in memory mapped
+// takes the counters, peak call sites, errors and timeline, all as plain arrays in memory mapped
 // here. The reporter module builds the report model from them, symbolizes and writes it. Nothing
 // here uses the C++ library, so libheapledger.so does not load it into C programs.
 #include <signal.h>

@@ -394,7 +394,8 @@ void add_peak(Lines& out, const Report& r, const TextOptions& o) {
   // trial's perl: the rows above added up to 15% of the peak, with nothing to say so).
   std::uint64_t kept = 0;
   for (const PeakSite& p : r.peak) add_to(kept, p.bytes);
-  // Past 2%: the stacks are those of the last snapshot, taken each time the peak rose by 1%.
+  // Past 2%: threads changing a site just after a peak can make the sites add up to a little
+  // more or less than the peak (see Peak in state.h), and that is no call site left out.
   if (s.peak_bytes > kept && s.peak_bytes - kept > s.peak_bytes / 50)
     out.add(
         "  ... and {} ({}%) in the call stacks past the {} largest kept (peak_sites=N keeps more)",
