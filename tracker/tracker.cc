@@ -314,16 +314,22 @@ void note_timeline(std::int64_t live, std::uint64_t t_us) {
 }
 
 // With threads, a site that two of them change just after a new peak may have the first one's
-// change counted at the peak (both see the site unsaved): no worse than reading every site while
-// others change them, as a copy of all sites at the peak would.
+// change counted at the peak (the second reads the site while the first saves it): no worse
+// than reading every site while others change them, as a copy of all sites at the peak would.
+// peak_of only moves forward: a thread that read the count before a later peak and is
+// overtaken must not save over that peak's totals (a review's; they would be lost).
 void adjust_site(std::uint32_t stack, std::int64_t bytes, std::int64_t blocks) {
   if (StackRecord* r = g_state.stacks.get(stack)) {
     const std::uint64_t peak = g_state.peak.count.load(std::memory_order_relaxed);
-    if (r->peak_of.load(std::memory_order_relaxed) != peak) {  // first change since that peak
-      r->peak_bytes.store(r->live_bytes.load(std::memory_order_relaxed), std::memory_order_relaxed);
-      r->peak_blocks.store(r->live_blocks.load(std::memory_order_relaxed),
-                           std::memory_order_relaxed);
-      r->peak_of.store(peak, std::memory_order_relaxed);
+    std::uint64_t saved = r->peak_of.load(std::memory_order_relaxed);
+    while (saved < peak) {  // first change since that peak
+      if (r->peak_of.compare_exchange_weak(saved, peak, std::memory_order_relaxed)) {
+        r->peak_bytes.store(r->live_bytes.load(std::memory_order_relaxed),
+                            std::memory_order_relaxed);
+        r->peak_blocks.store(r->live_blocks.load(std::memory_order_relaxed),
+                             std::memory_order_relaxed);
+        break;
+      }
     }
     add_relaxed(r->live_bytes, bytes);
     add_relaxed(r->live_blocks, blocks);
