@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cstddef>
+#include <cstring>
 
 #include "tracker/runtime_api.h"
 
@@ -83,7 +84,8 @@ inline bool same_file(int fd, const StreamIdentity& id) {
 inline const StreamIdentity* g_stderr_at_start = nullptr;
 
 // A line of the library's own to stderr, printf-style, where the reporter module (and its
-// logger) is not there to say it: before it is loaded, or when it cannot be. At most 1 KiB.
+// logger) is not there to say it: before it is loaded, or when it cannot be. At most 1 KiB (a
+// longer one is cut, and still ends its line if the format did).
 // Dropped when fd 2 is no longer the stderr the process started with.
 __attribute__((format(printf, 1, 2))) inline void stderr_line(const char* format, ...) {
   if (const StreamIdentity* id = g_stderr_at_start;
@@ -94,10 +96,14 @@ __attribute__((format(printf, 1, 2))) inline void stderr_line(const char* format
   va_start(args, format);
   const int n = vsnprintf(line, sizeof line, format, args);
   va_end(args);
-  if (n > 0)
-    write_all_held(
-        STDERR_FILENO, line,
-        static_cast<std::size_t>(n) < sizeof line ? static_cast<std::size_t>(n) : sizeof line - 1);
+  if (n <= 0) return;
+  std::size_t length = static_cast<std::size_t>(n);
+  if (length >= sizeof line) {  // cut: it still ends its line, as the format did
+    length = sizeof line - 1;
+    if (const std::size_t f = std::strlen(format); f != 0 && format[f - 1] == '\n')
+      line[length - 1] = '\n';
+  }
+  write_all_held(STDERR_FILENO, line, length);
 }
 
 }  // namespace heapledger::detail
