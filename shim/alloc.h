@@ -56,7 +56,8 @@ HL_NOINLINE inline void* allocate_slow(std::size_t size, AllocKind kind, tracker
 // The fast path: a block from the thread's cache, untracked; null for anything else. It calls
 // nothing, so an entry point made of it and one tail call needs no stack frame.
 HL_ALWAYS_INLINE void* allocate_cached(std::size_t size) {
-  if (HL_LIKELY(size <= kMaxSmallSize) && !tracker::active()) return pool::pop_cached(size_class(size));
+  if (HL_LIKELY(size <= kMaxSmallSize) && !tracker::active())
+    return pool::pop_cached<false>(size_class(size));
   return nullptr;
 }
 

@@ -62,7 +62,10 @@ HL_ALWAYS_INLINE int small_class_of(const void* p) {
 }
 
 // A block of class cls from the thread's cache; null if it has none. Calls nothing, so an entry
-// point made of it and a tail call for everything else needs no stack frame.
+// point made of it and a tail call for everything else needs no stack frame. kPrefetchNext: for
+// the tracked path, whose blocks come back from the quarantine cold; the untracked fast path
+// hands out blocks freed moments ago, and the prefetch there cost more than it saved (README).
+template <bool kPrefetchNext = true>
 HL_ALWAYS_INLINE void* pop_cached(unsigned cls) {
   Bin& bin = tl_cache.bins[cls];
   std::uint32_t n = bin.count;
@@ -71,7 +74,7 @@ HL_ALWAYS_INLINE void* pop_cached(unsigned cls) {
   bin.count = n;
   // The next block out may have been freed long ago (or held back by the tracker's quarantine)
   // and be cold: start loading it now.
-  if (n) __builtin_prefetch(bin.slots[n - 1], 1);
+  if (kPrefetchNext && n) __builtin_prefetch(bin.slots[n - 1], 1);
   return p;
 }
 
