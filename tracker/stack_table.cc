@@ -49,12 +49,10 @@ StackRecord* StackTable::make_record(const std::uintptr_t* frames, std::uint32_t
   std::size_t bytes = sizeof(StackRecord) + depth * (sizeof(std::uintptr_t) + sizeof(std::uint16_t));
   auto* r = static_cast<StackRecord*>(internal_alloc(bytes));
   if (!r) return nullptr;
+  // Zero-filled: no live totals, and peak_of 0, so its first change after any peak saves 0.
   r->hash = hash;
-  r->live_bytes.store(0, std::memory_order_relaxed);
-  r->live_blocks.store(0, std::memory_order_relaxed);
   r->depth = depth;
   r->epoch = epoch;
-  r->peak_of.store(0, std::memory_order_relaxed);  // a later peak's change saves what it held: 0
   auto* f = const_cast<std::uintptr_t*>(r->frames());
   if (depth) std::memcpy(f, frames, depth * sizeof *frames);
   if (modules_ && depth) {
@@ -74,13 +72,13 @@ std::uint32_t StackTable::intern(const std::uintptr_t* frames, std::uint32_t dep
   // down, whose slots are cold: load them all now, at once, rather than one after another.
   for (int l = 1; l < kLevels; ++l)
     if (const auto* slots = levels_[l].load(std::memory_order_relaxed))
-      __builtin_prefetch(&slots[hash & ((std::size_t{1} << kLevelBits[l]) - 1)]);
+      __builtin_prefetch(&slots[hash & level_mask(l)]);
   StackRecord* fresh = nullptr;  // made at most once per call, published by CAS
   std::uint32_t fresh_id = 0;
   for (int l = 0; l < kLevels; ++l) {
     std::atomic<std::uint32_t>* const slots = level(l);
     if (!slots) return kEmptyStack;
-    const std::size_t mask = (std::size_t{1} << kLevelBits[l]) - 1;
+    const std::size_t mask = level_mask(l);
     const bool last = l == kLevels - 1;
     // Leaving the loop (a closed slot, or every slot probed) goes on in the next level.
     for (std::size_t i = hash & mask, probes = 0; probes <= mask; i = (i + 1) & mask, ++probes) {

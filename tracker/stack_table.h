@@ -80,6 +80,7 @@ class StackTable {
   static std::uint32_t tag_of(std::uint64_t hash) {
     return static_cast<std::uint32_t>(hash >> (64 - (32 - kIdBits)));
   }
+  static std::size_t level_mask(int l) { return (std::size_t{1} << kLevelBits[l]) - 1; }
   static std::size_t level_bytes(int l) {
     return (std::size_t{1} << kLevelBits[l]) * sizeof(std::atomic<std::uint32_t>);
   }
