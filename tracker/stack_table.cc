@@ -3,11 +3,21 @@
 
 #include <cstring>
 
+#include "shim/config.h"
 #include "shim/os.h"
 #include "tracker/internal_alloc.h"
 #include "tracker/modules.h"
 
 namespace heapledger::detail {
+namespace {
+
+// The id a thread took for a new stack and did not use, with its table's serial in the high half
+// (tests make tables of their own). Exchanged, never read and then cleared: a signal handler on the
+// thread may intern in between.
+thread_local std::uint64_t tl_spare_id HL_TLS = 0;
+std::atomic<std::uint32_t> g_table_serial{0};
+
+}  // namespace
 
 std::uint64_t hash_frames(const std::uintptr_t* frames, std::uint32_t depth) {
   std::uint64_t h = 0x243F6A8885A308D3ull ^ depth;
@@ -21,6 +31,7 @@ std::uint64_t hash_frames(const std::uintptr_t* frames, std::uint32_t depth) {
 
 bool StackTable::init(ModuleMap* modules) {
   modules_ = modules;
+  serial_ = g_table_serial.fetch_add(1, std::memory_order_relaxed) + 1;
   // Address space only; pages are touched as ids are taken.
   records_ = static_cast<std::atomic<StackRecord*>*>(
       os::map_internal(kMaxStacks * sizeof(std::atomic<StackRecord*>)));
@@ -89,12 +100,13 @@ std::uint32_t StackTable::intern(const std::uintptr_t* frames, std::uint32_t dep
         // Lost the race for this slot: `slot` now holds the winner's id or kClosed.
       } else if (slot == 0) {
         if (!fresh) {
-          // Full: no more ids taken (a count run on past 2^32 would come round to ids in use).
-          if (next_id_.load(std::memory_order_relaxed) >= kMaxStacks) return kEmptyStack;
-          fresh_id = next_id_.fetch_add(1, std::memory_order_acq_rel);
+          fresh_id = take_id();
           if (fresh_id >= kMaxStacks) return kEmptyStack;
           fresh = make_record(frames, depth, hash, epoch);
-          if (!fresh) return kEmptyStack;
+          if (!fresh) {
+            give_back(fresh_id);
+            return kEmptyStack;
+          }
           records_[fresh_id].store(fresh, std::memory_order_release);
         }
         if (slots[i].compare_exchange_strong(slot, tag << kIdBits | (fresh_id + 1),
@@ -109,12 +121,29 @@ std::uint32_t StackTable::intern(const std::uintptr_t* frames, std::uint32_t dep
       const std::uint32_t id = (slot & ((1u << kIdBits) - 1)) - 1;
       const StackRecord* r = get(id);
       if (r && r->hash == hash && r->depth == depth && r->epoch == epoch &&
-          std::memcmp(r->frames(), frames, depth * sizeof *frames) == 0)
-        return id;  // an unpublished `fresh` stays as an orphan record: harmless
+          std::memcmp(r->frames(), frames, depth * sizeof *frames) == 0) {
+        if (fresh) give_back(fresh_id);  // another thread put this stack in first
+        return id;
+      }
     }
     if (last) break;  // full
   }
+  if (fresh) give_back(fresh_id);
   return kEmptyStack;
+}
+
+std::uint32_t StackTable::take_id() {
+  const std::uint64_t spare = __atomic_exchange_n(&tl_spare_id, 0, __ATOMIC_RELAXED);
+  if (spare != 0 && spare >> 32 == serial_) return static_cast<std::uint32_t>(spare);
+  // Full: no more ids taken (a count run on past 2^32 would come round to ids in use).
+  if (next_id_.load(std::memory_order_relaxed) >= kMaxStacks) return kMaxStacks;
+  return next_id_.fetch_add(1, std::memory_order_acq_rel);
+}
+
+// Its record stays at records_[id], unreachable (no slot names the id), until the id is used
+// again; the record's memory is not reused (the exit report may be reading it).
+void StackTable::give_back(std::uint32_t id) {
+  __atomic_exchange_n(&tl_spare_id, std::uint64_t{serial_} << 32 | id, __ATOMIC_RELAXED);
 }
 
 }  // namespace heapledger::detail
