@@ -88,7 +88,7 @@ std::uint32_t StackTable::intern(const std::uintptr_t* frames, std::uint32_t dep
   std::uint32_t fresh_id = 0;
   for (int l = 0; l < kLevels; ++l) {
     std::atomic<std::uint32_t>* const slots = level(l);
-    if (!slots) return kEmptyStack;
+    if (!slots) break;  // no memory for the next level
     const std::size_t mask = level_mask(l);
     const bool last = l == kLevels - 1;
     // Leaving the loop (a closed slot, or every slot probed) goes on in the next level.

@@ -32,15 +32,71 @@ struct StackRecord {
   std::atomic<std::int64_t> live_blocks;
   std::uint32_t depth;
   std::uint32_t epoch;  // unload epoch it was seen in: after a dlclose, addresses are reused
-  // What the site held at the process's highest live total so far: the tracker's (see Peak in
-  // state.h). peak_of is the peak those two belong to; at a later one the site held live_*.
+  // What the site held at the process's highest live total so far (see Peak in state.h), saved
+  // by the first change to the site after that peak. A peak is named by its live total, which
+  // only grows. peak_of: the latest peak a save was claimed for (low 48 bits) under the save's
+  // number on this site (high 16); peak_bytes and peak_blocks: the totals, each under the number
+  // of the save that stored it. A thread that claimed a save and was preempted before storing
+  // it cannot then write over a later save (a review's: the later peak's totals were lost).
   std::atomic<std::uint64_t> peak_of;
-  std::atomic<std::int64_t> peak_bytes;
-  std::atomic<std::int64_t> peak_blocks;
+  std::atomic<std::uint64_t> peak_bytes;
+  std::atomic<std::uint64_t> peak_blocks;
+
+  static constexpr unsigned kSaveShift = 48;
+  static constexpr std::uint64_t kValueMask = (std::uint64_t{1} << kSaveShift) - 1;
+  static std::uint16_t save_of(std::uint64_t word) {
+    return static_cast<std::uint16_t>(word >> kSaveShift);
+  }
+
+  // Before a change to the site: true if it is the first since `peak` (the process's peak live
+  // total now), with the save's number in *save for store_save. Once per peak and site.
+  bool claim_save(std::uint64_t peak, std::uint16_t* save) {
+    peak = std::min(peak, kValueMask);
+    std::uint64_t of = peak_of.load(std::memory_order_relaxed);
+    while ((of & kValueMask) < peak) {
+      *save = static_cast<std::uint16_t>(save_of(of) + 1);
+      if (peak_of.compare_exchange_weak(of, std::uint64_t{*save} << kSaveShift | peak,
+                                        std::memory_order_relaxed))
+        return true;
+    }
+    return false;
+  }
+  void store_save(std::uint16_t save, std::int64_t bytes, std::int64_t blocks) {
+    store_newer(peak_bytes, save, bytes);
+    store_newer(peak_blocks, save, blocks);
+  }
+  // What the site held at `peak`: false if it has not changed since (it holds it now), or its
+  // save is not stored yet.
+  bool held_at(std::uint64_t peak, std::int64_t* bytes, std::int64_t* blocks) const {
+    const std::uint64_t of = peak_of.load(std::memory_order_relaxed);
+    if ((of & kValueMask) != std::min(peak, kValueMask)) return false;
+    const std::uint64_t b = peak_bytes.load(std::memory_order_relaxed);
+    const std::uint64_t n = peak_blocks.load(std::memory_order_relaxed);
+    if (save_of(b) != save_of(of) || save_of(n) != save_of(of)) return false;
+    *bytes = value_of(b);
+    *blocks = value_of(n);
+    return true;
+  }
+
   // Followed by depth return addresses (std::uintptr_t) and depth module indexes (std::uint16_t).
   const std::uintptr_t* frames() const { return reinterpret_cast<const std::uintptr_t*>(this + 1); }
   const std::uint16_t* modules() const {
     return reinterpret_cast<const std::uint16_t*>(frames() + depth);
+  }
+
+ private:
+  static std::int64_t value_of(std::uint64_t word) {  // 48-bit two's complement
+    return static_cast<std::int64_t>(word << (64 - kSaveShift)) >> (64 - kSaveShift);
+  }
+  // Stores value under `save` unless a later save (ahead by less than half the numbers) is there.
+  static void store_newer(std::atomic<std::uint64_t>& word, std::uint16_t save,
+                          std::int64_t value) {
+    const std::uint64_t mine =
+        std::uint64_t{save} << kSaveShift | (static_cast<std::uint64_t>(value) & kValueMask);
+    std::uint64_t seen = word.load(std::memory_order_relaxed);
+    while (static_cast<std::uint16_t>(save - save_of(seen)) - 1u < 0x7fffu &&
+           !word.compare_exchange_weak(seen, mine, std::memory_order_relaxed)) {
+    }
   }
 };
 

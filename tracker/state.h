@@ -43,18 +43,18 @@ struct Counters {
   std::atomic<std::int64_t> live_blocks{0};
 };
 
-// The highest live total so far, and each call site's share at that moment. Every new peak is
-// numbered (count); a call site saves what it holds (StackRecord::peak_*) the first time it
-// changes after the latest peak, so a site that has not changed since holds now what it held then.
-// A new peak costs one increment, and each call site at most one copy per peak, where copying
-// every site's totals at the peak took time in proportion to the number of call sites (done at
-// every 1% of growth, it was 1.4-2.2% of g++'s compiler proper's time under tracking). Each call
-// site's record is 24 bytes larger for it; the 16 MiB array of the copies (sparse) is gone.
+// The highest live total so far, and each call site's share at that moment. A peak is named by
+// its total (bytes, which only grows); a call site saves what it holds (StackRecord::peak_*) the
+// first time it changes after the latest peak, so a site that has not changed since holds now
+// what it held then. A new peak costs nothing more than its compare-and-swap, and each call site
+// at most one copy per peak, where copying every site's totals at the peak took time in
+// proportion to the number of call sites (done at every 1% of growth, it was 1.4-2.2% of g++'s
+// compiler proper's time under tracking). Each call site's record is 24 bytes larger for it; the
+// 16 MiB array of the copies (sparse) is gone. blocks and time_us are stored just after bytes.
 struct Peak {
   alignas(64) std::atomic<std::int64_t> bytes{0};
   std::atomic<std::int64_t> blocks{0};
   std::atomic<std::uint64_t> time_us{0};
-  std::atomic<std::uint64_t> count{0};  // peaks so far; a site's peak_of names one
 };
 
 // Live bytes over time: a point when the total moved by 1% or 10 ms passed; when full, every

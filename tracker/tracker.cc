@@ -249,6 +249,10 @@ std::uint32_t current_stack(int max_frames = g_state.options.max_frames, Caller 
   return libunwind_stack(max_frames, epoch);
 }
 
+// After this thread's own change to its site (on_alloc): the peak includes it. The new total is
+// the peak's name (sites compare it with the one they last saved for), claimed by this one
+// compare-and-swap: a count bumped after it came late when another thread overtook (a review's:
+// a number for no peak made sites save, later, over what they held at the real one).
 void note_peak(std::int64_t live, std::uint64_t t_us) {
   Peak& pk = g_state.peak;
   std::int64_t seen = pk.bytes.load(std::memory_order_relaxed);
@@ -257,8 +261,6 @@ void note_peak(std::int64_t live, std::uint64_t t_us) {
       pk.blocks.store(g_state.counters.live_blocks.load(std::memory_order_relaxed),
                       std::memory_order_relaxed);
       pk.time_us.store(t_us, std::memory_order_relaxed);
-      // After this thread's own change to its site (on_alloc): the peak includes it.
-      pk.count.fetch_add(1, std::memory_order_relaxed);
       break;
     }
   }
@@ -313,24 +315,16 @@ void note_timeline(std::int64_t live, std::uint64_t t_us) {
   tl.lock.unlock();
 }
 
-// With threads, a site that two of them change just after a new peak may have the first one's
-// change counted at the peak (the second reads the site while the first saves it): no worse
-// than reading every site while others change them, as a copy of all sites at the peak would.
-// peak_of only moves forward: a thread that read the count before a later peak and is
-// overtaken must not save over that peak's totals (a review's; they would be lost).
+// With threads, a site that two of them change just after a new peak may have the other one's
+// change counted at the peak (it changes the site while this one saves it): no worse than
+// reading every site while others change them, as a copy of all sites at the peak would.
 void adjust_site(std::uint32_t stack, std::int64_t bytes, std::int64_t blocks) {
   if (StackRecord* r = g_state.stacks.get(stack)) {
-    const std::uint64_t peak = g_state.peak.count.load(std::memory_order_relaxed);
-    std::uint64_t saved = r->peak_of.load(std::memory_order_relaxed);
-    while (saved < peak) {  // first change since that peak
-      if (r->peak_of.compare_exchange_weak(saved, peak, std::memory_order_relaxed)) {
-        r->peak_bytes.store(r->live_bytes.load(std::memory_order_relaxed),
-                            std::memory_order_relaxed);
-        r->peak_blocks.store(r->live_blocks.load(std::memory_order_relaxed),
-                             std::memory_order_relaxed);
-        break;
-      }
-    }
+    const auto peak =
+        static_cast<std::uint64_t>(g_state.peak.bytes.load(std::memory_order_relaxed));
+    if (std::uint16_t save; HL_UNLIKELY(r->claim_save(peak, &save)))
+      r->store_save(save, r->live_bytes.load(std::memory_order_relaxed),
+                    r->live_blocks.load(std::memory_order_relaxed));
     add_relaxed(r->live_bytes, bytes);
     add_relaxed(r->live_blocks, blocks);
   }
