@@ -3,6 +3,7 @@
 #pragma once
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -58,6 +59,23 @@ class WriteSignalsHeld {
   bool blocked_ = false;
 };
 
+// A descriptor the program made non-blocking (O_NONBLOCK on its stdout or stderr, as event
+// loops do) takes the report as a blocking one would: the write waits while the reader is slow.
+// Before, the report stopped at the pipe's 64 KiB, cut mid-line, and a JSON report to stdout was
+// cut and then written again whole to stderr (a user trial). Given up after kWriteStallMs with
+// nothing written: a reader that waits for the process to end before it reads would otherwise
+// hang the exit for good, which a program that chose not to block never did.
+inline constexpr int kWriteStallMs = 10'000;
+
+inline bool wait_writable(int fd) {
+  pollfd p{fd, POLLOUT, 0};
+  for (;;) {
+    const int n = poll(&p, 1, kWriteStallMs);
+    if (n < 0 && errno == EINTR) continue;
+    return n > 0;
+  }
+}
+
 // Writes all of data to fd with SIGPIPE and SIGXFSZ held; false (errno set) at the first write
 // that fails.
 inline bool write_all_held(int fd, const char* data, std::size_t size) {
@@ -65,6 +83,11 @@ inline bool write_all_held(int fd, const char* data, std::size_t size) {
   for (std::size_t done = 0; done < size;) {
     const ssize_t n = write(fd, data + done, size - done);
     if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (wait_writable(fd)) continue;
+      errno = EAGAIN;
+      return false;
+    }
     if (n < 0) signals.write_failed(errno);
     if (n <= 0) return false;
     done += static_cast<std::size_t>(n);

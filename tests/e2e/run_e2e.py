@@ -13,6 +13,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 
 sys.dont_write_bytecode = True  # keep __pycache__ out of the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -1046,6 +1047,37 @@ class E2E(hl.HeapledgerTest):
                 at += 1
         self.assertEqual(len(reports), 9)
         self.assertEqual(sorted(r["summary"]["leaked_blocks"] for r in reports), [0] + [40] * 8)
+
+    def test_a_non_blocking_stream_with_a_slow_reader_gets_the_whole_report(self):
+        """A program that leaves its stderr (or stdout) non-blocking, with a report larger than the
+        pipe holds and a reader that starts late: the report stopped at 64 KiB, cut mid-line, and
+        json=/dev/stdout was cut, then written again whole to stderr (a user trial). Now each
+        comes whole, as into a file."""
+        sites = 200
+        expected_bytes = sum(10 + d for d in range(sites))
+        argv = [self.program("nonblocking_streams"), str(sites)]
+        for stream, options in (("stderr", "max_leaks=0:max_frames=256"),
+                                ("stdout", "json=/dev/stdout:log=none:max_frames=256")):
+            with self.subTest(stream=stream):
+                proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, env=hl.preload_env(options))
+                time.sleep(1.0)  # the pipes fill while nobody reads them
+                out, err = proc.communicate(timeout=100)
+                self.assertEqual(proc.returncode, 0, err.decode()[-2000:])
+                if stream == "stderr":
+                    text = err.decode()
+                    self.assertGreater(len(text), 1 << 16)
+                    self.assertEqual(len(re.findall(r"LEAK \d+ of %d:" % sites, text)), sites)
+                    self.assertTrue(text.endswith("\n"), text[-200:])
+                    self.assertIn("PEAK:", text)
+                    self.assertEqual(out, b"done\n")
+                else:
+                    self.assertEqual(err, b"")
+                    text = out.decode()
+                    self.assertTrue(text.startswith("done\n"), text[:100])
+                    report = json.loads(text[len("done\n"):])
+                    self.assertEqual(report["summary"]["leaked_blocks"], sites)
+                    self.assertEqual(report["summary"]["leaked_bytes"], expected_bytes)
 
     def test_a_stream_closed_at_start_never_gets_a_report(self):
         """Started with stderr (or stdout) closed, a program that opens a file gets that

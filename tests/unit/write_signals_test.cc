@@ -1,10 +1,13 @@
-// The library's own stderr lines (tracker/write_signals.h): whole lines, cut at 1 KiB.
+// The library's own stderr lines (tracker/write_signals.h): whole lines, cut at 1 KiB; and
+// whole writes to a descriptor the program made non-blocking.
 #include "tracker/write_signals.h"
 
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <string>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -47,6 +50,27 @@ TEST(StderrLine, AFormatWithoutANewlineGetsNone) {
   const std::string long_word(3000, 'y');
   const std::string out = written("%s", long_word.c_str());
   EXPECT_EQ(out, std::string(1023, 'y'));
+}
+
+TEST(WriteAllHeld, ANonBlockingPipeWithASlowReaderGetsEveryByte) {
+  // 1 MiB into a pipe of 64 KiB whose reader starts 200 ms late: a write that gave up at the
+  // first EAGAIN left a report cut at 64 KiB.
+  int fds[2];
+  ASSERT_EQ(pipe2(fds, O_CLOEXEC | O_NONBLOCK), 0);
+  const std::string text(1 << 20, 'r');
+  std::size_t got = 0;
+  std::thread reader([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    fcntl(fds[0], F_SETFL, 0);  // the reader blocks; only the writer's end is non-blocking
+    char buf[65536];
+    for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) got += static_cast<std::size_t>(n);
+  });
+  const bool ok = write_all_held(fds[1], text.data(), text.size());
+  close(fds[1]);
+  reader.join();
+  close(fds[0]);
+  EXPECT_TRUE(ok);
+  EXPECT_EQ(got, text.size());
 }
 
 }  // namespace
