@@ -47,6 +47,10 @@ void count_program_advice();
 // Tells the OS the pages' contents are no longer needed (they read back as zero, and cost no
 // memory). False if it refused (pages the program locked with mlock).
 bool discard(void* p, std::size_t bytes);
+// One byte per page of [p, p+bytes) (p page-aligned) into pages[]: bit 0 set where the page is
+// in memory (mincore). A page not in memory was never touched, or is out in swap. False if the
+// OS cannot tell (part of the range is not mapped).
+bool in_memory(const void* p, std::size_t bytes, unsigned char* pages);
 
 // Faults in committed pages ahead of their first write, in one system call
 // (MADV_POPULATE_WRITE, Linux 5.14) where touching them would take a page fault each: a fault

@@ -134,6 +134,11 @@ bool discard(void* p, std::size_t bytes) {
   return sys_madvise(p, bytes, MADV_DONTNEED) == 0;
 }
 
+bool in_memory(const void* p, std::size_t bytes, unsigned char* pages) {
+  ErrnoKeeper keep;
+  return mincore(const_cast<void*>(p), bytes, pages) == 0;
+}
+
 // Not in Debian 12's headers (glibc 2.36).
 constexpr int kMadvPopulateWrite = 23;
 constinit std::atomic<bool> g_no_prefault{false};  // the kernel lacks the advice, or refuses it

@@ -197,6 +197,39 @@ TEST(Pool, FreedLargeMappingsAreReusedAndClearedForCalloc) {
   EXPECT_EQ(pool::free(z), pool::FreeResult::kFreed);
 }
 
+TEST(Pool, ACallocOfAKeptMappingFaultsInOnlyThePagesItsOwnerTouched) {
+  // A big block whose owner wrote two of its pages, freed and taken by a calloc: the clear wrote
+  // over every page its owner asked for, faulting each in (a user trial: 30,000 blocks of 200
+  // KB, barely touched, took 2 GB). Now the pages not in memory are left out. A clear may skip
+  // the question while earlier ones found every page in memory (other tests'): each such try
+  // spoils its mapping (every page written), so the next try takes a longer, fresh one.
+  for (std::size_t pages = 1100; pages < 1100 + 70; ++pages) {
+    const std::size_t size = pages * 4096;
+    auto* p = static_cast<unsigned char*>(pool::alloc_large(size, kMinAlign, false));
+    ASSERT_NE(p, nullptr);
+    p[0] = 1;
+    p[150 * 4096] = 1;
+    EXPECT_EQ(pool::free(p), pool::FreeResult::kFreed);
+    auto* z = static_cast<unsigned char*>(pool::alloc_large(size, kMinAlign, true));
+    ASSERT_EQ(z, p);
+    std::vector<unsigned char> present(pages);
+    ASSERT_EQ(mincore(z, size, present.data()), 0);
+    const auto in_memory = static_cast<std::size_t>(
+        std::count_if(present.begin(), present.end(), [](unsigned char c) { return c & 1; }));
+    if (in_memory == pages) {  // written over without asking
+      EXPECT_EQ(pool::free(z), pool::FreeResult::kFreed);
+      continue;
+    }
+    EXPECT_EQ(in_memory, 2u);
+    EXPECT_TRUE(present[0] & 1);
+    EXPECT_TRUE(present[150] & 1);
+    for (std::size_t i = 0; i < size; ++i) ASSERT_EQ(z[i], 0) << i;
+    EXPECT_EQ(pool::free(z), pool::FreeResult::kFreed);
+    return;
+  }
+  FAIL() << "every clear wrote over every page";
+}
+
 TEST(Pool, AMappingMadeForAGrowingRequestHasRoomToGrow) {
   pool::give_back_kept_mappings();  // no other test's mapping in the way
   const std::size_t page = 4096;
