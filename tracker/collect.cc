@@ -550,12 +550,7 @@ void write_exit_report() {
   ExitCaller caller;
   caller.stack_top = exit_caller_sp(reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0)),
                                     caller.regs, &caller.n_regs);
-  on_report_stack(
-      [](void* p) {
-        report_unwind_verification();
-        scan_and_report(static_cast<ExitCaller*>(p));
-      },
-      &caller);
+  on_report_stack([](void* p) { scan_and_report(static_cast<ExitCaller*>(p)); }, &caller);
   if (caller.exit_code != 0 && g_state.ending_now.load() == this_reporter()) {
     g_immediate_status = caller.exit_code;  // on its way out through _exit()
   } else if (caller.exit_code != 0 && !g_dying.load()) {
@@ -571,6 +566,11 @@ void scan_and_report(ExitCaller* caller) {
   bool scanned = dead && scan.run(g_state.ledger, root_policy(dead.get(), DeadStacks::kMax),
                                   caller->stack_top, caller->regs, caller->n_regs);
   g_state.report_progress.fetch_add(1, std::memory_order_relaxed);
+  // Its line loads the reporter: only after the scan. Loaded now, after the libraries'
+  // destructors, the reporter's dependencies the program had loaded too run their constructors
+  // again (the loader cleared their marks as it ran their destructors): libstdc++'s made a new
+  // exception arena, and the one the program's made at start turned into a definite leak.
+  report_unwind_verification();
   Scratch<ExitSite> sites(scanned ? scan.size() : 0);
   if (scanned && sites) {
     data.sites = sites.get();
