@@ -13,11 +13,15 @@ using heapledger::cli::ReportArgs;
 using heapledger::cli::RunArgs;
 
 constexpr int kUsageError = 2;
+// `run`'s own failures, a wrong flag included, exit 125 (as env, timeout and nice do): 2 could be
+// the program's own status (a user trial: a wrapper could not tell them apart).
+constexpr int kRunUsageError = 125;
 
-// CLI11 prints the message (or the help, or the version); usage errors all exit 2. An unknown
-// flag of a command is named, with the command, instead of CLI11's list of every argument it
-// did not expect ("-- --bogus").
-int usage_error(CLI::App& app, const CLI::ParseError& e, std::initializer_list<CLI::App*> commands) {
+// CLI11 prints the message (or the help, or the version); usage errors exit 2, or 125 for `run`.
+// An unknown flag of a command is named, with the command, instead of CLI11's list of every
+// argument it did not expect ("-- --bogus").
+int usage_error(CLI::App& app, const CLI::ParseError& e, std::initializer_list<CLI::App*> commands,
+                int status) {
   if (dynamic_cast<const CLI::ExtrasError*>(&e)) {
     for (CLI::App* cmd : commands) {
       if (!cmd->parsed()) continue;
@@ -25,11 +29,11 @@ int usage_error(CLI::App& app, const CLI::ParseError& e, std::initializer_list<C
         if (arg.size() < 2 || arg[0] != '-' || arg == "--") continue;
         std::fprintf(stderr, "heapledger %s: unknown option '%s' (see heapledger %s --help)\n",
                      cmd->get_name().c_str(), arg.c_str(), cmd->get_name().c_str());
-        return kUsageError;
+        return status;
       }
     }
   }
-  return app.exit(e) == 0 ? 0 : kUsageError;
+  return app.exit(e) == 0 ? 0 : status;
 }
 
 }  // namespace
@@ -61,7 +65,8 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return usage_error(app, e, {run, report});
+    const bool for_run = argc > 1 && std::string_view(argv[1]) == "run";
+    return usage_error(app, e, {run, report}, for_run ? kRunUsageError : kUsageError);
   }
   if (run->parsed()) return heapledger::cli::run_command(run_args);
   if (report->parsed()) return heapledger::cli::report_command(report_args);

@@ -67,12 +67,22 @@ std::string preload_value(const std::string& library) {
 
 // A path as the program should see it: absolute, since the program may chdir before it exits
 // (or before the library reads the file).
+// Absolute, so that processes the program starts in other directories write where the user
+// meant. Where only the current directory's path has a ':' (which HEAPLEDGER_OPTIONS cannot
+// hold), the path goes as given: the library makes it absolute itself as each process starts
+// (a user trial: `run --json r.json` was refused there, though the library took it).
 std::string absolute_path(const std::string& value) {
   if (value.empty()) throw RunError("an empty path where a file was expected");
   std::string path = fs::absolute(value).lexically_normal();
-  if (path.find(':') != std::string::npos)
-    throw RunError(fmt::format("{} contains ':', which HEAPLEDGER_OPTIONS cannot hold", path));
-  return path;
+  if (path.find(':') == std::string::npos) return path;
+  if (value.find(':') == std::string::npos) {
+    fmt::print(stderr,
+               "heapledger: {} is passed as given: the current directory's path has a ':' "
+               "(a process that starts in another directory writes there)\n",
+               value);
+    return value;
+  }
+  throw RunError(fmt::format("{} contains ':', which HEAPLEDGER_OPTIONS cannot hold", path));
 }
 
 // "stderr" and "none" are not paths.
@@ -113,7 +123,8 @@ std::string check_no_colon(std::string& s) {
 CLI::App* add_run(CLI::App& app, RunArgs& args) {
   CLI::App* cmd = app.add_subcommand("run", "Run a program with libheapledger.so preloaded");
   cmd->positionals_at_end();  // from PROG on, every argument is the program's, "-x" included
-  cmd->add_option("--json", args.json, "Write the JSON report to FILE (%p: the process id)")
+  cmd->add_option("--json", args.json,
+                  "Write the JSON report to FILE (%p: the process id), stderr, or none")
       ->type_name("FILE")
       ->check(CLI::Validator(check_no_colon, ""));
   cmd->add_option("--log", args.log, "Write the text report to FILE, stderr (default) or none")

@@ -30,8 +30,10 @@ bool parse_bool(const char* s, bool* out) {
 }
 
 // Empty: no JSON report, or no suppressions; the text report needs a place (stderr, none, a path).
+// json=none is no JSON report too, as log=none is no text (it wrote a file named "none").
 bool set_path(const char* name, char* dst, const char* value) {
   if (std::strlen(value) >= kMaxPath || (!*value && !std::strcmp(name, "log"))) return false;
+  if (!std::strcmp(name, "json") && !std::strcmp(value, "none")) value = "";
   std::strcpy(dst, value);
   return true;
 }
@@ -114,7 +116,22 @@ void parse_options(const char* text, Options* out, OptionWarnings* warnings) {
   }
 }
 
+namespace {
+void anchor_to(Options* o, const char* dir, OptionWarnings* warnings);
+}  // namespace
+
 void anchor_paths(Options* o, const char* dir, OptionWarnings* warnings) {
+  anchor_to(o, dir, warnings);
+  // Both reports into one file: the second written replaced the first, with no word said.
+  if (o->json[0] && std::strcmp(o->log, "stderr") != 0 && !std::strcmp(o->log, o->json)) {
+    warn(warnings, "log and json name the same file '%.200s': the text report goes to stderr",
+         o->log);
+    std::strcpy(o->log, "stderr");
+  }
+}
+
+namespace {
+void anchor_to(Options* o, const char* dir, OptionWarnings* warnings) {
   if (!dir || dir[0] != '/') return;
   // In front of a report path the directory is spelled as the path option would spell it: a % in
   // it doubled (else %p in it became the pid). The suppressions path is used as it is.
@@ -142,6 +159,7 @@ void anchor_paths(Options* o, const char* dir, OptionWarnings* warnings) {
   anchor("json", o->json, true);
   anchor("suppressions", o->suppressions, false);
 }
+}  // namespace
 
 std::size_t describe_options(char* buf, std::size_t size) {
   std::size_t used = 0;

@@ -87,6 +87,28 @@ TEST(Options, AnEmptyLogPathKeepsStderr) {
   EXPECT_STREQ(p.o.json, "");
 }
 
+// json=none is no JSON report (it wrote a file named "none", a user trial), as log=none is no text.
+TEST(Options, JsonNoneIsNoJsonReport) {
+  Parsed p = parse("json=none");
+  EXPECT_EQ(p.w.count, 0);
+  EXPECT_STREQ(p.o.json, "");
+}
+
+// Both reports into one file: one replaced the other, silently (a user trial).
+TEST(Options, TheSameFileForBothReportsSendsTheTextToStderr) {
+  Parsed p = parse("log=r.txt:json=/tmp/d/r.txt");
+  anchor_paths(&p.o, "/tmp/d", &p.w);
+  ASSERT_EQ(p.w.count, 1);
+  EXPECT_NE(std::string(p.w.lines[0]).find("log and json name the same file '/tmp/d/r.txt'"),
+            std::string::npos)
+      << p.w.lines[0];
+  EXPECT_STREQ(p.o.log, "stderr");
+  EXPECT_STREQ(p.o.json, "/tmp/d/r.txt");
+  Parsed both = parse("log=stderr:json=stderr");  // both on stderr, one after the other: fine
+  anchor_paths(&both.o, "/tmp/d", &both.w);
+  EXPECT_EQ(both.w.count, 0);
+}
+
 TEST(Options, MissingEqualsAndEmptyPairs) {
   Parsed p = parse("::track:json=x::");
   ASSERT_EQ(p.w.count, 1);
