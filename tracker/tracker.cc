@@ -397,6 +397,28 @@ const char* foreign_malloc() {
   return "the executable";
 }
 
+// Whether the program defines an operator new or delete of its own (in the executable, or a
+// library loaded ahead of ours): its new then hands out malloc's blocks, which our delete gets,
+// or its delete hands ours to free. Every delete of such a program was reported as a mismatched
+// free (109 in a user trial's program that replaced only operator new; memcheck reports none).
+bool foreign_operators() {
+  static constexpr const char* kOperators[] = {"_Znwm",
+                                               "_Znam",
+                                               "_ZdlPv",
+                                               "_ZdaPv",
+                                               "_ZdlPvm",
+                                               "_ZdaPvm",
+                                               "_ZnwmSt11align_val_t",
+                                               "_ZnamSt11align_val_t",
+                                               "_ZdlPvSt11align_val_t",
+                                               "_ZdaPvSt11align_val_t"};
+  for (const char* name : kOperators) {
+    const void* found = dlsym(RTLD_DEFAULT, name);
+    if (found && !in_self(reinterpret_cast<std::uintptr_t>(found))) return true;
+  }
+  return false;
+}
+
 void remember_cmdline() {
   const int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
   if (fd < 0) return;
@@ -604,12 +626,14 @@ std::uintptr_t live_block_around(std::uintptr_t addr, Release* out) {
   return 0;
 }
 
-// Which entry point families may release a block allocated by which.
+// Which entry point families may release a block allocated by which. Where the program has an
+// operator new or delete of its own, the malloc and new families may meet (new against new[]
+// is still checked: those of ours).
 bool families_match(AllocKind allocated, AllocKind released) {
   if (allocated == AllocKind::kInternal) return true;
-  if (released == AllocKind::kMalloc)
-    return allocated == AllocKind::kMalloc || allocated == AllocKind::kAligned;
-  return allocated == released;
+  const bool c_family = allocated == AllocKind::kMalloc || allocated == AllocKind::kAligned;
+  if (released == AllocKind::kMalloc) return c_family || g_state.foreign_operators;
+  return allocated == released || (c_family && g_state.foreign_operators);
 }
 
 }  // namespace
@@ -977,6 +1001,7 @@ void start() {
     g_active.store(false, std::memory_order_release);
     return;
   }
+  g_state.foreign_operators = foreign_operators();
   if (!g_state.stacks.init(&g_state.modules)) {  // out of address space (ulimit -v)
     stderr_line("heapledger: tracking disabled: no memory for the stack table\n");
     g_active.store(false, std::memory_order_release);
