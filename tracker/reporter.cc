@@ -77,14 +77,19 @@ std::atomic<std::uint64_t>* g_progress = nullptr;
 // bound to and which the kernel frees when its holder closes it or dies: nothing is left behind
 // in the file system, and no holder that crashed keeps it. A process waits at most 3 s for its
 // turn (backing off from 1 ms to 20 ms between tries, and showing progress meanwhile, so that
-// its other threads' exits keep waiting for the report), then writes anyway: a holder stuck on a
-// full pipe must not stop every exit for long. No turn under a seccomp filter (one that kills on
+// its other threads' exits keep waiting for the report), then writes anyway: a holder stuck
+// elsewhere must not stop every exit for long. Time while the stream is full (a pipe whose
+// reader pauses: `make -j 2>&1 | less` before one scrolls) does not count: the holder is
+// writing, as fast as the reader reads, and the waiter's own write would wait as long (it
+// wrote after 3 s, into the middle of the holder's report, lines cut in two: a user trial).
+// No turn under a seccomp filter (one that kills on
 // socket() would kill a program that had exited cleanly), for a stream not identified, or where
 // no socket can be made. A child forked while the turn is held closes its copy (else it would
 // hold the turn until it exited).
 class StreamTurn {
  public:
-  StreamTurn(std::uint64_t dev, std::uint64_t ino) {
+  // fd: the stream, to tell whether it is full while waiting (-1: not known).
+  StreamTurn(std::uint64_t dev, std::uint64_t ino, int fd_for_room = -1) {
     if ((dev == 0 && ino == 0) || !sockets_allowed()) return;
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
@@ -106,7 +111,7 @@ class StreamTurn {
       }
       const timespec pause{0, pause_ms * 1'000'000};
       nanosleep(&pause, nullptr);
-      waited_ms += pause_ms;
+      if (has_room(fd_for_room)) waited_ms += pause_ms;
       since_progress_ms += pause_ms;
       pause_ms = std::min(pause_ms * 2, 20L);
       if (since_progress_ms >= 100 && g_progress) {
@@ -116,7 +121,7 @@ class StreamTurn {
     }
     g_held.store(fd, std::memory_order_release);
   }
-  explicit StreamTurn(int fd) : StreamTurn(identity(fd)) {}
+  explicit StreamTurn(int fd) : StreamTurn(identity(fd), fd) {}
   ~StreamTurn() { close_held(); }
   StreamTurn(const StreamTurn&) = delete;
   StreamTurn& operator=(const StreamTurn&) = delete;
@@ -127,7 +132,13 @@ class StreamTurn {
   struct Inode {
     std::uint64_t dev = 0, ino = 0;
   };
-  explicit StreamTurn(Inode i) : StreamTurn(i.dev, i.ino) {}
+  StreamTurn(Inode i, int fd) : StreamTurn(i.dev, i.ino, fd) {}
+  // Whether a write to fd would go through now (true where it cannot tell).
+  static bool has_room(int fd) {
+    if (fd < 0) return true;
+    pollfd p{fd, POLLOUT, 0};
+    return poll(&p, 1, 0) != 0;
+  }
   static Inode identity(int fd) {
     struct stat st;
     if (fstat(fd, &st) != 0) return {};
@@ -370,7 +381,7 @@ bool write_file_atomically(const std::string& path, const Producer& text, std::s
 // A report that cannot go where it was asked to goes to stderr, after a one-line warning.
 void deliver(const char* what, const char* target, const Producer& text) {
   const auto to_stderr = [&text] {
-    StreamTurn turn(g_stderr.dev, g_stderr.ino);
+    StreamTurn turn(g_stderr.dev, g_stderr.ino, g_stderr.closed ? -1 : STDERR_FILENO);
     text([](std::string_view piece) { write_stderr(piece); });
   };
   if (!std::strcmp(target, "stderr")) return to_stderr();

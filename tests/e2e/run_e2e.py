@@ -1066,6 +1066,23 @@ class E2E(hl.HeapledgerTest):
                 at += 1
         self.assertEqual(len(reports), 9)
         self.assertEqual(sorted(r["summary"]["leaked_blocks"] for r in reports), [0] + [40] * 8)
+        # A reader that pauses longer than a process waits for its turn (3 s): the time the
+        # pipe is full does not count, and the reports still come one at a time. They were cut
+        # into each other (2.6 MB each: 150 frames more per stack), the JSON unreadable (a user
+        # trial, with the text report).
+        proc = subprocess.Popen([self.program("fork_reports"), "4", "150"], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=hl.preload_env("json=/dev/stdout:log=none:max_frames=256"))
+        time.sleep(4.5)
+        out, err = proc.communicate(timeout=200)
+        self.assertEqual(proc.returncode, 0, err.decode()[:2000])
+        text, reports, at = out.decode(), [], 0
+        while at < len(text):
+            report, at = decoder.raw_decode(text, at)
+            reports.append(report)
+            while at < len(text) and text[at].isspace():
+                at += 1
+        self.assertEqual(sorted(r["summary"]["leaked_blocks"] for r in reports), [0] + [40] * 4)
 
     def test_a_non_blocking_stream_with_a_slow_reader_gets_the_whole_report(self):
         """A program that leaves its stderr (or stdout) non-blocking, with a report larger than the

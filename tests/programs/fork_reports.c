@@ -2,7 +2,8 @@
 // same moment (the parent closes the pipe they all wait on), so that their exit reports, each
 // tens of KB and written in many pieces, go to the stream they share (stderr, or stdout with
 // json=/dev/stdout) at once. Each report must come out whole, not interleaved with another's.
-//   fork_reports [N]
+// DEPTH (default 0) calls the sites through that many more frames: longer reports.
+//   fork_reports [N [DEPTH]]
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,8 +18,18 @@ SITES10(1) SITES10(2) SITES10(3) SITES10(4)
 #define CALL10(a) site_##a##0(); site_##a##1(); site_##a##2(); site_##a##3(); site_##a##4(); \
                   site_##a##5(); site_##a##6(); site_##a##7(); site_##a##8(); site_##a##9();
 
+NOINLINE void all_sites(int depth) {
+  if (depth > 0) {
+    all_sites(depth - 1);
+    KEEP(&depth);  // not a tail call: a frame each
+    return;
+  }
+  CALL10(1) CALL10(2) CALL10(3) CALL10(4)
+}
+
 int main(int argc, char** argv) {
   const int n = argc > 1 ? atoi(argv[1]) : 8;
+  const int depth = argc > 2 ? atoi(argv[2]) : 0;
   int go[2];
   if (pipe(go) != 0) return 1;
   for (int i = 0; i < n; ++i) {
@@ -26,7 +37,7 @@ int main(int argc, char** argv) {
     if (pid < 0) return 1;
     if (pid == 0) {
       close(go[1]);
-      CALL10(1) CALL10(2) CALL10(3) CALL10(4)
+      all_sites(depth);
       char c;
       while (read(go[0], &c, 1) > 0) {}
       exit(0);
