@@ -611,6 +611,15 @@ void scan_and_report(ExitCaller* caller) {
 
 void abort_on_error(const Errors::Entry& e) {
   tl_busy_forever();
+  // With log=none the error would be written nowhere: the program ended with SIGABRT and not a
+  // word why (a user trial). One line says what, the rest is for a log.
+  if (!std::strcmp(g_state.options.log, "none")) {
+    static constexpr const char* kWhat[] = {"double free", "invalid free", "mismatched free"};
+    stderr_line(
+        "heapledger: %s of %#lx (%s); aborting (on_error=abort; log=none leaves out the stacks)\n",
+        kWhat[e.kind < 3 ? e.kind : 1], static_cast<unsigned long>(e.address),
+        e.detail ? e.detail : "");
+  }
   ExitData data = base_data();
   ExitError error = exit_error(e);
   data.errors = &error;

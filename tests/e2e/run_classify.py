@@ -750,6 +750,12 @@ class Classify(hl.HeapledgerTest):
         text = open(log, encoding="utf-8").read()
         self.assertIn("double free", text)
         self.assertIn("double_free_site", text)
+        # With log=none the error went nowhere: SIGABRT and not a word why (a user trial).
+        res = hl.run_preloaded([self.program("misuse")], "log=none:on_error=abort")
+        self.assertEqual(res.returncode, -signal.SIGABRT, res.describe())
+        lines = [l for l in res.stderr.splitlines() if l.startswith("heapledger: ")]
+        self.assertEqual(len(lines), 1, res.stderr)
+        self.assertRegex(lines[0], r"^heapledger: double free of 0x[0-9a-f]+ \(freed twice\); aborting")
 
     def test_error_exitcode(self):
         res = hl.run_preloaded([self.program("misuse")], "log=none:error_exitcode=7")
