@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 
 namespace heapledger::detail {
 namespace {
@@ -132,7 +133,19 @@ void anchor_paths(Options* o, const char* dir, OptionWarnings* warnings) {
 
 namespace {
 void anchor_to(Options* o, const char* dir, OptionWarnings* warnings) {
-  if (!dir || dir[0] != '/') return;
+  if (!dir || dir[0] != '/') {
+    // Started in a directory that is gone (removed): its path cannot be had, and a relative path
+    // goes wherever the program is when it exits (a user trial: silently).
+    for (const char* path : {o->log, o->json})
+      if (path[0] && path[0] != '/' && std::strcmp(path, "stderr") != 0 &&
+          std::strcmp(path, "none") != 0) {
+        warn(warnings,
+             "the current directory has no path (removed?): '%.150s' is taken from the directory "
+             "the program is in when it exits",
+             path);
+      }
+    return;
+  }
   // In front of a report path the directory is spelled as the path option would spell it: a % in
   // it doubled (else %p in it became the pid). The suppressions path is used as it is.
   auto anchor = [&](const char* name, char* path, bool spelled) {

@@ -971,8 +971,8 @@ void start() {
   parse_options(std::getenv("HEAPLEDGER_OPTIONS"), &g_state.options, &g_state.warnings);
   {
     char cwd[kMaxPath];  // the system call: libc's getcwd may allocate
-    if (syscall(SYS_getcwd, cwd, sizeof cwd) > 0)
-      anchor_paths(&g_state.options, cwd, &g_state.warnings);
+    const bool known = syscall(SYS_getcwd, cwd, sizeof cwd) > 0;
+    anchor_paths(&g_state.options, known ? cwd : nullptr, &g_state.warnings);
   }
   for (int i = 0; i < g_state.warnings.count; ++i) warn(g_state.warnings.lines[i]);
   if (!pool::ready()) {  // see shim/system_heap.h

@@ -109,6 +109,21 @@ TEST(Options, TheSameFileForBothReportsSendsTheTextToStderr) {
   EXPECT_EQ(both.w.count, 0);
 }
 
+// Started in a directory that was removed, relative report paths cannot be made absolute: a
+// warning says so (they went silently wherever the program was at exit, a user trial).
+TEST(Options, RelativePathsWithNoDirectoryAreWarnedAbout) {
+  Parsed p = parse("log=r.txt:json=/abs/r.json");
+  anchor_paths(&p.o, nullptr, &p.w);
+  ASSERT_EQ(p.w.count, 1);
+  EXPECT_NE(std::string(p.w.lines[0]).find("'r.txt' is taken from the directory"),
+            std::string::npos)
+      << p.w.lines[0];
+  EXPECT_STREQ(p.o.log, "r.txt");
+  Parsed plain = parse("log=stderr");
+  anchor_paths(&plain.o, nullptr, &plain.w);
+  EXPECT_EQ(plain.w.count, 0);
+}
+
 TEST(Options, MissingEqualsAndEmptyPairs) {
   Parsed p = parse("::track:json=x::");
   ASSERT_EQ(p.w.count, 1);
