@@ -118,39 +118,28 @@ void parse_options(const char* text, Options* out, OptionWarnings* warnings) {
 }
 
 namespace {
-void anchor_to(Options* o, const char* dir, OptionWarnings* warnings);
-}  // namespace
-
-void anchor_paths(Options* o, const char* dir, OptionWarnings* warnings) {
-  anchor_to(o, dir, warnings);
-  // Both reports into one file: the second written replaced the first, with no word said.
-  if (o->json[0] && std::strcmp(o->log, "stderr") != 0 && !std::strcmp(o->log, o->json)) {
-    warn(warnings, "log and json name the same file '%.200s': the text report goes to stderr",
-         o->log);
-    std::strcpy(o->log, "stderr");
-  }
+// A path to make absolute: not empty, not absolute, not stderr or none.
+bool relative(const char* path) {
+  return path[0] && path[0] != '/' && std::strcmp(path, "stderr") != 0 &&
+         std::strcmp(path, "none") != 0;
 }
 
-namespace {
 void anchor_to(Options* o, const char* dir, OptionWarnings* warnings) {
   if (!dir || dir[0] != '/') {
     // Started in a directory that is gone (removed): its path cannot be had, and a relative path
     // goes wherever the program is when it exits (a user trial: silently).
     for (const char* path : {o->log, o->json})
-      if (path[0] && path[0] != '/' && std::strcmp(path, "stderr") != 0 &&
-          std::strcmp(path, "none") != 0) {
+      if (relative(path))
         warn(warnings,
              "the current directory has no path (removed?): '%.150s' is taken from the directory "
              "the program is in when it exits",
              path);
-      }
     return;
   }
   // In front of a report path the directory is spelled as the path option would spell it: a % in
   // it doubled (else %p in it became the pid). The suppressions path is used as it is.
   auto anchor = [&](const char* name, char* path, bool spelled) {
-    if (!path[0] || path[0] == '/' || !std::strcmp(path, "stderr") || !std::strcmp(path, "none"))
-      return;
+    if (!relative(path)) return;
     char prefix[kMaxPath];
     std::size_t n = 0;
     for (const char* c = dir; *c && n + 2 < sizeof prefix; ++c) {
@@ -173,6 +162,16 @@ void anchor_to(Options* o, const char* dir, OptionWarnings* warnings) {
   anchor("suppressions", o->suppressions, false);
 }
 }  // namespace
+
+void anchor_paths(Options* o, const char* dir, OptionWarnings* warnings) {
+  anchor_to(o, dir, warnings);
+  // Both reports into one file: the second written replaced the first, with no word said.
+  if (o->json[0] && std::strcmp(o->log, "stderr") != 0 && !std::strcmp(o->log, o->json)) {
+    warn(warnings, "log and json name the same file '%.200s': the text report goes to stderr",
+         o->log);
+    std::strcpy(o->log, "stderr");
+  }
+}
 
 std::size_t describe_options(char* buf, std::size_t size) {
   std::size_t used = 0;
