@@ -2,10 +2,12 @@
 // process gave advice about since it was handed out goes back to the pools' cache with its
 // protection reset alone, not its advice (see os::program_advice_count). Each then does what
 // glibc's does: the system call.
+#include <linux/prctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstdarg>
 #include <cstddef>
 
 #include "shim/config.h"
@@ -45,4 +47,18 @@ extern "C" HL_EXPORT int mlock2(const void* addr, std::size_t len, unsigned int 
 extern "C" HL_EXPORT int mlockall(int flags) noexcept {
   os::count_program_advice();
   return static_cast<int>(syscall(SYS_mlockall, flags));
+}
+
+// prctl, interposed to see a program ask for a seccomp filter (or no_new_privs, which an
+// unprivileged one sets first): from then on the pools make no system call glibc's malloc
+// would not (os::in_memory). Declared variadic in <sys/prctl.h>, not included here; the
+// arguments are read as glibc's own wrapper reads them.
+extern "C" HL_EXPORT int prctl(int option, ...) noexcept {
+  va_list args;
+  va_start(args, option);
+  const unsigned long a2 = va_arg(args, unsigned long), a3 = va_arg(args, unsigned long),
+                      a4 = va_arg(args, unsigned long), a5 = va_arg(args, unsigned long);
+  va_end(args);
+  if (option == PR_SET_SECCOMP || option == PR_SET_NO_NEW_PRIVS) os::note_sandbox();
+  return static_cast<int>(syscall(SYS_prctl, option, a2, a3, a4, a5));
 }

@@ -49,8 +49,16 @@ void count_program_advice();
 bool discard(void* p, std::size_t bytes);
 // One byte per page of [p, p+bytes) (p page-aligned) into pages[]: bit 0 set where the page is
 // in memory (mincore). A page not in memory was never touched, or is out in swap. False if the
-// OS cannot tell (part of the range is not mapped).
+// OS cannot tell (part of the range is not mapped), or must not be asked: mincore is a system
+// call glibc's malloc never makes, and a seccomp filter that allows only those kills the
+// process for it (a review's), so it is not made under a filter (note_sandbox_at_start) or
+// after the program asked for one through prctl (note_sandbox). A filter installed with a
+// raw system call after start is not seen.
 bool in_memory(const void* p, std::size_t bytes, unsigned char* pages);
+// Reads /proc/self/status once, at the pools' start: a seccomp filter, or no_new_privs (which an
+// unprivileged process sets before installing one), counts as a sandbox; so does no answer.
+void note_sandbox_at_start();
+void note_sandbox();
 
 // Faults in committed pages ahead of their first write, in one system call
 // (MADV_POPULATE_WRITE, Linux 5.14) where touching them would take a page fault each: a fault

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "shim/errno_keeper.h"
 #include "shim/os.h"
@@ -134,7 +135,40 @@ bool discard(void* p, std::size_t bytes) {
   return sys_madvise(p, bytes, MADV_DONTNEED) == 0;
 }
 
+namespace {
+constinit std::atomic<bool> g_sandboxed{true};  // until note_sandbox_at_start says otherwise
+
+// The number after `key` in /proc/self/status ("Seccomp:\t0"); -1 if not there.
+long status_field(const char* text, const char* key) {
+  const char* at = std::strstr(text, key);
+  if (!at) return -1;
+  at += std::strlen(key);
+  while (*at == ' ' || *at == '\t') ++at;
+  return *at >= '0' && *at <= '9' ? *at - '0' : -1;
+}
+}  // namespace
+
+void note_sandbox_at_start() {
+  ErrnoKeeper keep;
+  // System calls made directly: this runs inside the first allocation.
+  const long fd = syscall(SYS_openat, AT_FDCWD, "/proc/self/status", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  char text[4096];
+  std::size_t used = 0;
+  for (long n; used + 1 < sizeof text &&
+               (n = syscall(SYS_read, fd, text + used, sizeof text - 1 - used)) > 0;)
+    used += static_cast<std::size_t>(n);
+  syscall(SYS_close, fd);
+  text[used] = 0;
+  const bool filtered =
+      status_field(text, "Seccomp:") != 0 || status_field(text, "NoNewPrivs:") != 0;
+  g_sandboxed.store(filtered, std::memory_order_relaxed);
+}
+
+void note_sandbox() { g_sandboxed.store(true, std::memory_order_relaxed); }
+
 bool in_memory(const void* p, std::size_t bytes, unsigned char* pages) {
+  if (g_sandboxed.load(std::memory_order_relaxed)) return false;
   ErrnoKeeper keep;
   return mincore(const_cast<void*>(p), bytes, pages) == 0;
 }

@@ -133,9 +133,13 @@ class StreamTurn {
     std::uint64_t dev = 0, ino = 0;
   };
   StreamTurn(Inode i, int fd) : StreamTurn(i.dev, i.ino, fd) {}
-  // Whether a write to fd would go through now (true where it cannot tell).
+  // Whether a write to fd would go through now (true where it cannot tell). A non-blocking
+  // stream counts as having room: the holder's write gives up on it after a while
+  // (write_all_held), and a holder stuck elsewhere would keep a waiter from it for good.
   static bool has_room(int fd) {
     if (fd < 0) return true;
+    const int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || (flags & O_NONBLOCK)) return true;
     pollfd p{fd, POLLOUT, 0};
     return poll(&p, 1, 0) != 0;
   }
@@ -381,7 +385,9 @@ bool write_file_atomically(const std::string& path, const Producer& text, std::s
 // A report that cannot go where it was asked to goes to stderr, after a one-line warning.
 void deliver(const char* what, const char* target, const Producer& text) {
   const auto to_stderr = [&text] {
-    StreamTurn turn(g_stderr.dev, g_stderr.ino, g_stderr.closed ? -1 : STDERR_FILENO);
+    const bool fd2_is_it =
+        !g_stderr.closed && (!g_stderr.known || same_file(STDERR_FILENO, g_stderr));
+    StreamTurn turn(g_stderr.dev, g_stderr.ino, fd2_is_it ? STDERR_FILENO : -1);
     text([](std::string_view piece) { write_stderr(piece); });
   };
   if (!std::strcmp(target, "stderr")) return to_stderr();

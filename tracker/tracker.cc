@@ -4,6 +4,7 @@
 
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <link.h>
 #include <pthread.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -399,8 +400,11 @@ const char* foreign_malloc() {
 
 // Whether the program defines an operator new or delete of its own (in the executable, or a
 // library loaded ahead of ours): its new then hands out malloc's blocks, which our delete gets,
-// or its delete hands ours to free. Every delete of such a program was reported as a mismatched
-// free (109 in a user trial's program that replaced only operator new; memcheck reports none).
+// or its delete hands ours to free, or its new[] forwards to new. Every delete of such a program
+// was reported as a mismatched free (109 in a user trial's program that replaced only operator
+// new; memcheck reports none). A non-PIE executable that takes an operator's address has a
+// canonical PLT entry for it, which dlsym returns, while its calls still reach ours: its symbol
+// there is undefined (a review's; foreign_malloc meets the same in python3).
 bool foreign_operators() {
   static constexpr const char* kOperators[] = {"_Znwm",
                                                "_Znam",
@@ -413,8 +417,14 @@ bool foreign_operators() {
                                                "_ZdlPvSt11align_val_t",
                                                "_ZdaPvSt11align_val_t"};
   for (const char* name : kOperators) {
-    const void* found = dlsym(RTLD_DEFAULT, name);
-    if (found && !in_self(reinterpret_cast<std::uintptr_t>(found))) return true;
+    void* found = dlsym(RTLD_DEFAULT, name);
+    if (!found || in_self(reinterpret_cast<std::uintptr_t>(found))) continue;
+    Dl_info info;
+    void* entry = nullptr;  // the symbol's ElfW(Sym)
+    if (dladdr1(found, &info, &entry, RTLD_DL_SYMENT) && entry &&
+        static_cast<const ElfW(Sym)*>(entry)->st_shndx == SHN_UNDEF)
+      continue;  // a canonical PLT entry
+    return true;
   }
   return false;
 }
@@ -627,13 +637,13 @@ std::uintptr_t live_block_around(std::uintptr_t addr, Release* out) {
 }
 
 // Which entry point families may release a block allocated by which. Where the program has an
-// operator new or delete of its own, the malloc and new families may meet (new against new[]
-// is still checked: those of ours).
+// operator new or delete of its own, any may meet any: its new may call malloc, its delete free,
+// its new[] new (as the standard's own does), which the entry points cannot tell apart.
 bool families_match(AllocKind allocated, AllocKind released) {
-  if (allocated == AllocKind::kInternal) return true;
-  const bool c_family = allocated == AllocKind::kMalloc || allocated == AllocKind::kAligned;
-  if (released == AllocKind::kMalloc) return c_family || g_state.foreign_operators;
-  return allocated == released || (c_family && g_state.foreign_operators);
+  if (allocated == AllocKind::kInternal || g_state.foreign_operators) return true;
+  if (released == AllocKind::kMalloc)
+    return allocated == AllocKind::kMalloc || allocated == AllocKind::kAligned;
+  return allocated == released;
 }
 
 }  // namespace

@@ -67,10 +67,18 @@ class WriteSignalsHeld {
 // hang the exit for good, which a program that chose not to block never did.
 inline constexpr int kWriteStallMs = 10'000;
 
-inline bool wait_writable(int fd) {
-  pollfd p{fd, POLLOUT, 0};
+// One deadline for the whole wait: a signal every few seconds (a program's interval timer)
+// restarted a full wait each time, and the exit never ended (a review's).
+inline bool wait_writable(int fd, int stall_ms) {
+  timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  const long long deadline_ms = now.tv_sec * 1000LL + now.tv_nsec / 1'000'000 + stall_ms;
   for (;;) {
-    const int n = poll(&p, 1, kWriteStallMs);
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    const long long left = deadline_ms - (now.tv_sec * 1000LL + now.tv_nsec / 1'000'000);
+    if (left <= 0) return false;
+    pollfd p{fd, POLLOUT, 0};
+    const int n = poll(&p, 1, static_cast<int>(left));
     if (n < 0 && errno == EINTR) continue;
     return n > 0;
   }
@@ -78,13 +86,14 @@ inline bool wait_writable(int fd) {
 
 // Writes all of data to fd with SIGPIPE and SIGXFSZ held; false (errno set) at the first write
 // that fails.
-inline bool write_all_held(int fd, const char* data, std::size_t size) {
+inline bool write_all_held(int fd, const char* data, std::size_t size,
+                           int stall_ms = kWriteStallMs) {
   WriteSignalsHeld signals;
   for (std::size_t done = 0; done < size;) {
     const ssize_t n = write(fd, data + done, size - done);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      if (wait_writable(fd)) continue;
+      if (wait_writable(fd, stall_ms)) continue;
       errno = EAGAIN;
       return false;
     }

@@ -355,13 +355,30 @@ class E2E(hl.HeapledgerTest):
         but not new: its own new hands malloc's blocks to the library's delete, or its delete
         hands the library's to free. Every delete was reported a mismatched free (109 in a user
         trial's program; memcheck reports none), and on_error=abort ended the program."""
-        for name in ("own_operator_new", "own_operator_delete"):
+        for name in ("own_operator_new", "own_operator_delete", "own_operator_new_array"):
             with self.subTest(program=name):
                 for options in ("", "on_error=abort"):
                     _, traced, report = self.traced(name, options=options)
                     self.assertEqual(traced.returncode, 0, traced.describe())
                     self.assertEqual(report["summary"]["errors"], 0, report["errors"][:3])
                     self.assertLeak(report, "leak_site", 120, 3)
+        # A non-PIE executable that takes operator delete's address: dlsym names its PLT entry,
+        # but the operators are still ours, and its mismatches are reported (a review's: the
+        # checks went off).
+        _, traced, report = self.traced("operator_address")
+        self.assertEqual(traced.returncode, 0, traced.describe())
+        self.assertEqual(sorted(e["detail"] for e in report["errors"]),
+                         ["allocated with malloc, released with delete", "allocated with new, released with free"])
+
+    def test_a_program_that_sandboxes_itself_is_not_killed_by_the_allocator(self):
+        """A seccomp filter that kills on mincore (glibc's malloc never makes it), installed by the
+        program through prctl: a calloc that took a freed large mapping asked mincore which pages
+        to clear, and the process died of SIGSYS (a review's), pools only too."""
+        for options in ("log=none:track=0", "log=none:quarantine_mb=0", "log=none"):
+            with self.subTest(options=options):
+                res = hl.run_preloaded([self.program("sandboxed_calloc")], options)
+                self.assertEqual(res.returncode, 0, res.describe())
+                self.assertEqual(res.stdout, "round 0: 0\nround 1: 0\nround 2: 0\n")
 
     def test_unwind_modes_count_the_same_blocks(self):
         # unwind=verify used to count the reporter module's loading (to print its verdict) as

@@ -1,6 +1,7 @@
-// A program with an operator new of its own (on malloc), or an operator delete of its own (on
-// free), and the rest of the family the C++ library's: its deletes are right, not mismatched
-// frees. Leaks 3 blocks of 40 bytes from leak_site().
+// A program with an operator new of its own (on malloc), an operator delete of its own (on
+// free), or an operator new[] of its own (on operator new), and the rest of the family the C++
+// library's: its deletes are right, not mismatched frees. Leaks 3 blocks of 40 bytes from
+// leak_site().
 //   own_operator_new
 #include <cstdio>
 #include <cstdlib>
@@ -10,9 +11,11 @@
 
 #include "hl_sink.h"
 
-#ifdef HL_OWN_DELETE
+#if defined(HL_OWN_DELETE)
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+#elif defined(HL_OWN_NEW_ARRAY)  // as the standard's own does: the block is operator new's
+void* operator new[](std::size_t n) { return ::operator new(n); }
 #else
 void* operator new(std::size_t n) {
   if (void* p = std::malloc(n ? n : 1)) return p;
@@ -21,7 +24,7 @@ void* operator new(std::size_t n) {
 #endif
 
 __attribute__((noinline)) static void leak_site() {
-  for (int i = 0; i < 3; ++i) hl_sink(new char[40]);  // HL_LEAK_SITE leak_site
+  for (int i = 0; i < 3; ++i) hl_sink(std::malloc(40));  // HL_LEAK_SITE leak_site
 }
 
 int main() {

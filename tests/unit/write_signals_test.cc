@@ -3,6 +3,8 @@
 #include "tracker/write_signals.h"
 
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -71,6 +73,33 @@ TEST(WriteAllHeld, ANonBlockingPipeWithASlowReaderGetsEveryByte) {
   close(fds[0]);
   EXPECT_TRUE(ok);
   EXPECT_EQ(got, text.size());
+}
+
+TEST(WriteAllHeld, ANonBlockingPipeNobodyReadsIsGivenUpOnDespiteSignals) {
+  // A pipe nobody reads, and a signal every 50 ms (an interval timer of the program's): the wait
+  // for room ends at its deadline. Each signal restarted it from zero, and the exit never ended
+  // (a review's).
+  int fds[2];
+  ASSERT_EQ(pipe2(fds, O_CLOEXEC | O_NONBLOCK), 0);
+  struct sigaction tick {};
+  tick.sa_handler = [](int) {};
+  sigemptyset(&tick.sa_mask);
+  struct sigaction before {};
+  ASSERT_EQ(sigaction(SIGALRM, &tick, &before), 0);
+  itimerval every{{0, 50'000}, {0, 50'000}};
+  ASSERT_EQ(setitimer(ITIMER_REAL, &every, nullptr), 0);
+  const std::string text(1 << 20, 'n');
+  const auto start = std::chrono::steady_clock::now();
+  const bool ok = write_all_held(fds[1], text.data(), text.size(), 300);
+  const auto took = std::chrono::steady_clock::now() - start;
+  itimerval off{};
+  setitimer(ITIMER_REAL, &off, nullptr);
+  sigaction(SIGALRM, &before, nullptr);
+  close(fds[0]);
+  close(fds[1]);
+  EXPECT_FALSE(ok);
+  EXPECT_EQ(errno, EAGAIN);
+  EXPECT_LT(took, std::chrono::seconds(5));
 }
 
 }  // namespace
