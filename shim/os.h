@@ -55,7 +55,8 @@ bool discard(void* p, std::size_t bytes);
 // after the program asked for one through prctl (note_sandbox). A filter installed with a
 // raw system call after start is not seen.
 bool in_memory(const void* p, std::size_t bytes, unsigned char* pages);
-// Reads /proc/self/status once, at the pools' start: a seccomp filter, or no_new_privs (which an
+// Reads /proc/self/status once, at the pools' start (or at the first question, if that comes first:
+// a program whose first blocks are all large): a seccomp filter, or no_new_privs (which an
 // unprivileged process sets before installing one), counts as a sandbox; so does no answer.
 void note_sandbox_at_start();
 void note_sandbox();

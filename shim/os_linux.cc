@@ -136,7 +136,8 @@ bool discard(void* p, std::size_t bytes) {
 }
 
 namespace {
-constinit std::atomic<bool> g_sandboxed{true};  // until note_sandbox_at_start says otherwise
+// -1: not read yet (read at the pools' start, or at the first question if that comes first).
+constinit std::atomic<int> g_sandboxed{-1};
 
 // The number after `key` in /proc/self/status ("Seccomp:\t0"); -1 if not there.
 long status_field(const char* text, const char* key) {
@@ -152,7 +153,10 @@ void note_sandbox_at_start() {
   ErrnoKeeper keep;
   // System calls made directly: this runs inside the first allocation.
   const long fd = syscall(SYS_openat, AT_FDCWD, "/proc/self/status", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return;
+  if (fd < 0) {
+    g_sandboxed.store(1, std::memory_order_relaxed);  // no telling: as if
+    return;
+  }
   char text[4096];
   std::size_t used = 0;
   for (long n; used + 1 < sizeof text &&
@@ -162,13 +166,15 @@ void note_sandbox_at_start() {
   text[used] = 0;
   const bool filtered =
       status_field(text, "Seccomp:") != 0 || status_field(text, "NoNewPrivs:") != 0;
-  g_sandboxed.store(filtered, std::memory_order_relaxed);
+  int unknown = -1;  // a prctl meanwhile has the last word
+  g_sandboxed.compare_exchange_strong(unknown, filtered ? 1 : 0, std::memory_order_relaxed);
 }
 
-void note_sandbox() { g_sandboxed.store(true, std::memory_order_relaxed); }
+void note_sandbox() { g_sandboxed.store(1, std::memory_order_relaxed); }
 
 bool in_memory(const void* p, std::size_t bytes, unsigned char* pages) {
-  if (g_sandboxed.load(std::memory_order_relaxed)) return false;
+  if (g_sandboxed.load(std::memory_order_relaxed) < 0) note_sandbox_at_start();
+  if (g_sandboxed.load(std::memory_order_relaxed) != 0) return false;
   ErrnoKeeper keep;
   return mincore(const_cast<void*>(p), bytes, pages) == 0;
 }
