@@ -3,16 +3,13 @@
 // thread with a filter. The scan must not clone its ptrace helper there: the main thread's
 // /proc/self/status said "no filter", and the process died of SIGSYS with no report.
 // (pthread_create uses clone3, which the filter allows.)
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <pthread.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "hl_seccomp.h"
 #include "hl_sink.h"
 
 static void* blocked(void* arg) {
@@ -25,14 +22,7 @@ __attribute__((noinline)) static void leak_site(void) { hl_sink(malloc(55)); }
 
 static void* worker(void* arg) {
   (void)arg;
-  struct sock_filter filter[] = {
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone, 0, 1),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-  };
-  struct sock_fprog prog = {sizeof filter / sizeof filter[0], filter};
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) {
+  if (hl_kill_on_syscall(SYS_clone) != 0) {
     perror("seccomp");
     _exit(9);
   }
