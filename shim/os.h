@@ -60,6 +60,9 @@ bool in_memory(const void* p, std::size_t bytes, unsigned char* pages);
 // unprivileged process sets before installing one), counts as a sandbox; so does no answer.
 void note_sandbox_at_start();
 void note_sandbox();
+// The number after `key` ("\nSeccomp:") in a /proc status file, read with system calls made
+// directly (this may run inside an allocation); -1 if the file or the field is not there.
+long status_field(const char* path, const char* key);
 
 // Faults in committed pages ahead of their first write, in one system call
 // (MADV_POPULATE_WRITE, Linux 5.14) where touching them would take a page fault each: a fault

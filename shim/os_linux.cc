@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 
 #include "shim/errno_keeper.h"
@@ -135,28 +136,11 @@ bool discard(void* p, std::size_t bytes) {
   return sys_madvise(p, bytes, MADV_DONTNEED) == 0;
 }
 
-namespace {
-// -1: not read yet (read at the pools' start, or at the first question if that comes first).
-constinit std::atomic<int> g_sandboxed{-1};
-
-// The number after `key` in /proc/self/status ("Seccomp:\t0"); -1 if not there.
-long status_field(const char* text, const char* key) {
-  const char* at = std::strstr(text, key);
-  if (!at) return -1;
-  at += std::strlen(key);
-  while (*at == ' ' || *at == '\t') ++at;
-  return *at >= '0' && *at <= '9' ? *at - '0' : -1;
-}
-}  // namespace
-
-void note_sandbox_at_start() {
+long status_field(const char* path, const char* key) {
   ErrnoKeeper keep;
-  // System calls made directly: this runs inside the first allocation.
-  const long fd = syscall(SYS_openat, AT_FDCWD, "/proc/self/status", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    g_sandboxed.store(1, std::memory_order_relaxed);  // no telling: as if
-    return;
-  }
+  // System calls made directly: this may run inside an allocation.
+  const long fd = syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
   char text[4096];
   std::size_t used = 0;
   for (long n; used + 1 < sizeof text &&
@@ -164,8 +148,22 @@ void note_sandbox_at_start() {
     used += static_cast<std::size_t>(n);
   syscall(SYS_close, fd);
   text[used] = 0;
-  const bool filtered =
-      status_field(text, "Seccomp:") != 0 || status_field(text, "NoNewPrivs:") != 0;
+  const char* at = std::strstr(text, key);
+  if (!at) return -1;
+  char* end = nullptr;
+  const long value = std::strtol(at + std::strlen(key), &end, 10);
+  return end == at + std::strlen(key) ? -1 : value;
+}
+
+namespace {
+// -1: not read yet (read at the pools' start, or at the first question if that comes first).
+constinit std::atomic<int> g_sandboxed{-1};
+}  // namespace
+
+void note_sandbox_at_start() {
+  // No answer (-1) counts as a filter.
+  const bool filtered = status_field("/proc/self/status", "\nSeccomp:") != 0 ||
+                        status_field("/proc/self/status", "\nNoNewPrivs:") != 0;
   int unknown = -1;  // a prctl meanwhile has the last word
   g_sandboxed.compare_exchange_strong(unknown, filtered ? 1 : 0, std::memory_order_relaxed);
 }
