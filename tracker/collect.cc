@@ -2,6 +2,7 @@
 // takes the counters, peak call sites, errors and timeline, all as plain arrays in memory mapped
 // here. The reporter module builds the report model from them, symbolizes and writes it. Nothing
 // here uses the C++ library, so libheapledger.so does not load it into C programs.
+#include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -193,6 +194,7 @@ ReportRequest request() {
   ReportRequest req{g_state.options.log, g_state.options.json, g_state.options.show_reachable,
                     g_state.options.max_leaks, g_state.options.suppressions};
   req.progress = &g_state.report_progress;
+  req.writing_to = &g_state.report_writing_to;
   return req;
 }
 
@@ -290,9 +292,9 @@ std::uint64_t this_reporter() {
 // quick_exit hook, or, when the reporting thread is already running the exit handlers (each is
 // taken once), through the ones registered as the report begins; from _exit() and _Exit()
 // through their interposed versions (shim/exit_api.cc). It waits while the report makes
-// progress, and not at all if it holds one of our locks: a thread that exits holding something
-// the report needs (one of those, or the loader's lock when exit() is called from a library's
-// constructor) would otherwise stall it.
+// progress (a write waiting for a slow reader counts), for at most 2 minutes, and not at all if it
+// holds one of our locks: a thread that exits holding something the report needs (one of those, or
+// the loader's lock when exit() is called from a library's constructor) would otherwise stall it.
 // Not nanosleep(): a cancellation point, where a thread that another one cancels (from an exit
 // handler, say) would end instead of exiting as it called for.
 void sleep_a_tick(const timespec* tick) { syscall(SYS_nanosleep, tick, nullptr); }
@@ -310,6 +312,16 @@ void hold_if_ending() {
   }
 }
 
+// Whether the report's writer is waiting for room on its stream: a pipe whose reader pauses
+// (`prog 2>&1 | less` before one scrolls). Its write makes no progress of its own meanwhile, and a
+// thread that ended the process after 2 s of that cut the report at the pipe's 64 KiB.
+bool report_waits_for_reader() {
+  const int fd = g_state.report_writing_to.load(std::memory_order_relaxed);
+  if (fd < 0) return false;
+  pollfd p{fd, POLLOUT, 0};
+  return poll(&p, 1, 0) == 0;
+}
+
 void wait_for_report() {
   // Not begun (a child forked after it began has none in progress), begun by this thread, or by
   // another process (a child made without the fork handlers, by a raw clone).
@@ -323,6 +335,8 @@ void wait_for_report() {
     if (g_state.reported.load(std::memory_order_acquire)) return hold_if_ending();
     if (const std::uint64_t now = g_state.report_progress.load(std::memory_order_relaxed); now != seen)
       seen = now, idle = 0;
+    else if (idle % 64 == 63 && report_waits_for_reader())
+      idle = 0;
     timespec tick{0, 1'000'000};
     sleep_a_tick(&tick);
   }

@@ -67,8 +67,10 @@ bool write_all(int fd, const Producer& produce) {
   return ok;
 }
 
-// Bumped as the report is written: other threads that exit meanwhile wait on it (collect.cc).
+// Bumped as the report is written: other threads that exit meanwhile wait on it (collect.cc),
+// and also while a write waits for a slow reader (g_writing_to names its descriptor).
 std::atomic<std::uint64_t>* g_progress = nullptr;
+std::atomic<int>* g_writing_to = nullptr;
 
 // Processes that share a stream (make -j's compilers, each with its report for one pipe or
 // terminal) take turns writing their reports to it: a report goes out in many writes, and eight
@@ -229,7 +231,10 @@ std::string expand_pid(const char* path) {
 }
 
 bool write_all(int fd, std::string_view text) {
-  return write_all_held(fd, text.data(), text.size());
+  if (g_writing_to) g_writing_to->store(fd, std::memory_order_relaxed);
+  const bool ok = write_all_held(fd, text.data(), text.size());
+  if (g_writing_to) g_writing_to->store(-1, std::memory_order_relaxed);
+  return ok;
 }
 
 // Something that exists and is not a regular file (/dev/null, a FIFO, a terminal), and anything
@@ -646,6 +651,7 @@ Report build_report(const ExitData& d, bool all_reachable) {
 
 void write_reports(const ExitData* data, const ReportRequest* req, ReportOutcome* outcome) {
   g_progress = req->progress;
+  g_writing_to = req->writing_to;
   Report report = build_report(*data, req->show_reachable);
   bool text = std::strcmp(req->log_path, "none") != 0;
   bool json = req->json_path[0] != 0;

@@ -39,6 +39,7 @@ struct ReportRequest {
   const char* suppressions_path;  // "" for none
   bool errors_only = false;       // on_error=abort: only the error, nothing else
   std::atomic<std::uint64_t>* progress = nullptr;  // bumped as the writer goes (threads wait on it)
+  std::atomic<int>* writing_to = nullptr;          // the descriptor a write is on now, else -1
 };
 
 // How to find the caller's frame from a return address, read from the module's .eh_frame by

@@ -160,6 +160,9 @@ struct State {
   std::atomic<std::uint64_t> ending_now{0};
   std::atomic<bool> reported{false};
   std::atomic<std::uint64_t> report_progress{0};
+  // The descriptor the report's writer is writing to now (-1: none): a write that waits for a
+  // slow reader is progress too (wait_for_report).
+  std::atomic<int> report_writing_to{-1};
   // The process that started tracking (not updated in a forked child): the one whose _exit()
   // writes the report (see before_immediate_exit).
   std::uint32_t start_pid = 0;

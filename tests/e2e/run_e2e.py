@@ -1132,6 +1132,36 @@ class E2E(hl.HeapledgerTest):
                     self.assertEqual(report["summary"]["leaked_blocks"], sites)
                     self.assertEqual(report["summary"]["leaked_bytes"], expected_bytes)
 
+    def test_a_thread_exiting_while_the_report_waits_for_a_slow_reader_waits_for_it(self):
+        """Main returns and its report (larger than a pipe holds) waits for a reader that starts
+        6 s late, while another thread calls exit(7): that exit waits for the report while it makes
+        progress, and a write waiting for room counts. It did not: the thread ended the process
+        after about 4 s (two 2 s waits), the report cut at the pipe's 64 KiB. Both
+        streams blocking (text on stderr) and non-blocking (JSON on stdout), run side by side."""
+        sites = 200
+        runs = {}
+        for mode, options in (("blocking-exit-meanwhile", "max_leaks=0:max_frames=256"),
+                              ("exit-meanwhile", "json=/dev/stdout:log=none:max_frames=256")):
+            runs[mode] = subprocess.Popen([self.program("nonblocking_streams"), str(sites), mode],
+                                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                          stderr=subprocess.PIPE, env=hl.preload_env(options))
+        time.sleep(6.0)
+        for mode, proc in runs.items():
+            with self.subTest(mode=mode):
+                out, err = proc.communicate(timeout=100)
+                # Either ends the process once the report is out: main's exit(0) or the thread's
+                # exit(7), which waited for it.
+                self.assertIn(proc.returncode, (0, 7), err.decode()[-2000:])
+                if mode.startswith("blocking"):
+                    text = err.decode()
+                    self.assertEqual(len(re.findall(r"LEAK \d+ of %d:" % sites, text)), sites)
+                    self.assertIn("PEAK:", text)
+                    self.assertTrue(text.endswith("\n"), text[-200:])
+                else:
+                    text = out.decode()
+                    self.assertTrue(text.startswith("done\n"), text[:100])
+                    self.assertEqual(json.loads(text[len("done\n"):])["summary"]["leaked_blocks"], sites)
+
     def test_a_stream_closed_at_start_never_gets_a_report(self):
         """Started with stderr (or stdout) closed, a program that opens a file gets that
         descriptor: the text report (or json=/dev/stdout) went into the program's file (a user
