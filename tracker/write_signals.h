@@ -3,15 +3,20 @@
 #pragma once
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <cstring>
 
@@ -73,29 +78,96 @@ inline bool wait_writable(int fd, int stall_ms) {
   timespec now;
   clock_gettime(CLOCK_MONOTONIC, &now);
   const long long deadline_ms = now.tv_sec * 1000LL + now.tv_nsec / 1'000'000 + stall_ms;
-  for (;;) {
+  for (;;) {  // polled once at least, even with no time to wait
     clock_gettime(CLOCK_MONOTONIC, &now);
-    const long long left = deadline_ms - (now.tv_sec * 1000LL + now.tv_nsec / 1'000'000);
-    if (left <= 0) return false;
+    const long long left =
+        std::max(0LL, deadline_ms - (now.tv_sec * 1000LL + now.tv_nsec / 1'000'000));
     pollfd p{fd, POLLOUT, 0};
     const int n = poll(&p, 1, static_cast<int>(left));
-    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EINTR && left > 0) continue;
     return n > 0;
   }
 }
 
+// A blocking stream that is not a file (a pipe, a FIFO, a socket, a terminal) is not written to
+// blindly either: a write into a pipe nobody reads waits for good, and a parent that waits for
+// the process to end before it reads its stderr (`p = Popen(..., stderr=PIPE); p.wait()`, a
+// pattern that works while the child writes less than a pipe holds) waited for good once the
+// report made the child's output larger (a review's). Each write waits for room first (poll,
+// one deadline per wait as above, but longer: a reader that pauses, as `prog 2>&1 | less` does
+// until one scrolls, should not cut the report short) and writes no more than goes in without
+// blocking: into an empty pipe all it holds, else PIPE_BUF (which goes in whole once poll says
+// there is room), and PIPE_BUF into a socket or terminal.
+inline constexpr int kBlockingStallMs = 60'000;
+
+// How a write to fd can block for good: not at all (a file, a device, a non-blocking
+// descriptor, or one that cannot be told), as a pipe or FIFO, or as a socket or terminal.
+enum class StreamKind { kWrittenAsItComes, kPipe, kOtherStream };
+
+inline StreamKind stream_kind(int fd) {
+  struct stat st;
+  const int flags = fcntl(fd, F_GETFL);
+  if (flags < 0 || (flags & O_NONBLOCK) || fstat(fd, &st) != 0)
+    return StreamKind::kWrittenAsItComes;
+  if (S_ISFIFO(st.st_mode)) return StreamKind::kPipe;
+  if (S_ISSOCK(st.st_mode) || isatty(fd)) return StreamKind::kOtherStream;
+  return StreamKind::kWrittenAsItComes;
+}
+
+// How much goes into a blocking stream without blocking, once poll has said it has room.
+inline std::size_t room_in(int fd, StreamKind kind) {
+  int unread = 0;
+  if (kind == StreamKind::kPipe && ioctl(fd, FIONREAD, &unread) == 0 && unread == 0)
+    if (const int capacity = fcntl(fd, F_GETPIPE_SZ); capacity > 0)
+      return static_cast<std::size_t>(capacity);
+  return PIPE_BUF;
+}
+
+// The blocking stream whose reader last let a write of ours wait out its deadline: later writes
+// to it (the warning that the report was cut, or the report again on a stderr that is the same
+// pipe) take only what fits at once, so the exit waits that long once, not once per write.
+inline struct {
+  std::atomic<dev_t> dev{0};
+  std::atomic<ino_t> ino{0};
+} g_stalled_stream;
+
+inline bool stalled_before(int fd) {
+  struct stat st;
+  return g_stalled_stream.ino.load() != 0 && fstat(fd, &st) == 0 &&
+         st.st_ino == g_stalled_stream.ino.load() && st.st_dev == g_stalled_stream.dev.load();
+}
+
+// Remembers fd's stream as the one that stalled; false, errno EAGAIN.
+inline bool note_stalled(int fd) {
+  struct stat st;
+  if (fstat(fd, &st) == 0) {
+    g_stalled_stream.dev.store(st.st_dev);
+    g_stalled_stream.ino.store(st.st_ino);
+  }
+  errno = EAGAIN;
+  return false;
+}
+
 // Writes all of data to fd with SIGPIPE and SIGXFSZ held; false (errno set) at the first write
-// that fails.
-inline bool write_all_held(int fd, const char* data, std::size_t size,
-                           int stall_ms = kWriteStallMs) {
+// that fails, or (EAGAIN) when the stream takes nothing for stall_ms (by default kWriteStallMs
+// for a non-blocking descriptor, kBlockingStallMs for a blocking stream, none for the one that
+// stalled before).
+inline bool write_all_held(int fd, const char* data, std::size_t size, int stall_ms = -1) {
   WriteSignalsHeld signals;
+  const StreamKind kind = stream_kind(fd);
+  if (stall_ms < 0 && stalled_before(fd)) stall_ms = 0;
+  if (kind != StreamKind::kWrittenAsItComes && stall_ms < 0) stall_ms = kBlockingStallMs;
   for (std::size_t done = 0; done < size;) {
-    const ssize_t n = write(fd, data + done, size - done);
+    std::size_t chunk = size - done;
+    if (kind != StreamKind::kWrittenAsItComes) {
+      if (!wait_writable(fd, stall_ms)) return note_stalled(fd);
+      chunk = std::min(chunk, room_in(fd, kind));
+    }
+    const ssize_t n = write(fd, data + done, chunk);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      if (wait_writable(fd, stall_ms)) continue;
-      errno = EAGAIN;
-      return false;
+      if (wait_writable(fd, stall_ms >= 0 ? stall_ms : kWriteStallMs)) continue;
+      return note_stalled(fd);
     }
     if (n < 0) signals.write_failed(errno);
     if (n <= 0) return false;

@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -100,6 +101,49 @@ TEST(WriteAllHeld, ANonBlockingPipeNobodyReadsIsGivenUpOnDespiteSignals) {
   EXPECT_FALSE(ok);
   EXPECT_EQ(errno, EAGAIN);
   EXPECT_LT(took, std::chrono::seconds(5));
+}
+
+TEST(WriteAllHeld, ABlockingPipeWithASlowReaderGetsEveryByte) {
+  // Written in pieces that fit (poll first), the report still comes whole to a reader that
+  // starts late.
+  int fds[2];
+  ASSERT_EQ(pipe2(fds, O_CLOEXEC), 0);
+  const std::string text((1 << 20) + 12345, 'b');
+  std::string got;
+  std::thread reader([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    char buf[65536];
+    for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;)
+      got.append(buf, static_cast<std::size_t>(n));
+  });
+  const bool ok = write_all_held(fds[1], text.data(), text.size());
+  close(fds[1]);
+  reader.join();
+  close(fds[0]);
+  EXPECT_TRUE(ok);
+  EXPECT_EQ(got, text);
+}
+
+TEST(WriteAllHeld, ABlockingPipeNobodyReadsIsGivenUpOnOnce) {
+  // A parent that waits for the process to end before it reads its stderr: a blocking write of
+  // more than the pipe holds waited for good. Now it stops after its deadline (here 300 ms),
+  // with what fit written, and the next write to that pipe waits no more.
+  int fds[2];
+  ASSERT_EQ(pipe2(fds, O_CLOEXEC), 0);
+  const int capacity = fcntl(fds[1], F_GETPIPE_SZ);
+  const std::string text(1 << 20, 's');
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_FALSE(write_all_held(fds[1], text.data(), text.size(), 300));
+  EXPECT_EQ(errno, EAGAIN);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  int unread = 0;
+  ASSERT_EQ(ioctl(fds[0], FIONREAD, &unread), 0);
+  EXPECT_EQ(unread, capacity);
+  const auto again = std::chrono::steady_clock::now();
+  EXPECT_FALSE(write_all_held(fds[1], "more\n", 5));  // the default deadline, a minute, not taken
+  EXPECT_LT(std::chrono::steady_clock::now() - again, std::chrono::seconds(5));
+  close(fds[0]);
+  close(fds[1]);
 }
 
 }  // namespace
