@@ -474,6 +474,7 @@ void write_document(const Report& r, DocumentWriter& doc) {
   doc.array_member("timeline", r.timeline, timeline_json);
   doc.member("scan", scan_json(r.scan));
   doc.array_member("suppressions", r.suppressions, suppression_json);
+  doc.member("reachable_sites_omitted", r.reachable_sites_omitted);
 }
 
 }  // namespace
@@ -506,6 +507,7 @@ Report report_from_json(std::string_view text) {
   r.timeline = read_array<TimelinePoint>(doc, "timeline", read_timeline_point);
   r.scan = read_scan(doc);
   r.suppressions = read_array<SuppressionHit>(doc, "suppressions", read_suppression);
+  read(doc, "", "reachable_sites_omitted", r.reachable_sites_omitted);
   // Every report heapledger writes has these (other fields may be missing: they default). A
   // document without them rendered as a clean run: "no leaks: the program made no heap allocations".
   for (std::string_view key : {"summary", "leaks"})

@@ -830,6 +830,15 @@ class E2E(hl.HeapledgerTest):
                 if listed == 500:
                     self.assertIn("still reachable at exit: ", text)
                     self.assertIn("(not listed)", text)
+                    # Re-rendered from the JSON, the same line: the unlisted sites' count came
+                    # back as 0 (the field was not written), and the line counted only the
+                    # 500 listed sites' bytes (a user trial).
+                    rendered = hl.run([hl.CLI, "report", json_path], env=hl.clean_env())
+                    line = re.compile(r"still reachable at exit: .*")
+                    self.assertEqual(line.findall(rendered.stdout), line.findall(text))
+                    # the program's own smallest sites, and any smaller ones of libc's
+                    self.assertGreaterEqual(report["reachable_sites_omitted"], 1024 - len(ours))
+                    self.assertLessEqual(report["reachable_sites_omitted"], 1024 - len(ours) + 10)
                 else:  # all listed: the text shows max_leaks (25) of them, then counts the rest
                     self.assertIn(f"... and {len(reachable) - 25:,} more leak sites", text)
                     self.assertNotIn("(not listed)", text)

@@ -87,6 +87,7 @@ Report full_report() {
   r.timeline = {{0.0, 0}, {10.25, 819200}, {12.5, 1536}};
   r.scan = ScanInfo{3.75, 4, 3, 65536, 1536};
   r.suppressions = {{"^libfoo*", 3, 48}, {"leak_other", 1, 16}};  // the 64 suppressed bytes
+  r.reachable_sites_omitted = 5;
   return r;
 }
 
@@ -189,6 +190,7 @@ void expect_report_eq(const Report& a, const Report& b) {
     EXPECT_EQ(a.suppressions[i].blocks, b.suppressions[i].blocks);
     EXPECT_EQ(a.suppressions[i].bytes, b.suppressions[i].bytes);
   }
+  EXPECT_EQ(a.reachable_sites_omitted, b.reachable_sites_omitted);
 }
 
 std::vector<std::string> keys(const Json& object) {
@@ -303,23 +305,24 @@ TEST(ReportJson, CompactOutputOfSmallReportIsExact) {
        {frame(0x401136, "/bin/x", 0x1136, "f", "/s.c", 3), frame(0x1a2b, "/lib/y.so", 0x2b)}}};
   r.errors = {heap_error("double_free", 0xbeef, {}, std::nullopt, Stack{})};
   r.timeline = {{1.0, 16}};
-  EXPECT_EQ(to_json(r, -1),
-            R"({"schema":"heapledger/1","tool":{"name":"heapledger","version":"0.1.0"},)"
-            R"("process":{"pid":7,"ppid":1,"exe":"/bin/x","argv":["x"],"duration_ms":1.5},)"
-            R"("summary":{"allocations":2,"frees":0,"bytes_allocated":0,"peak_bytes":0,)"
-            R"("peak_blocks":0,"peak_time_ms":0.0,"live_bytes":0,"live_blocks":0,)"
-            R"("leaked_bytes":0,"leaked_blocks":0,"possible_bytes":0,"reachable_bytes":0,)"
-            R"("suppressed_bytes":0,"errors":0},)"
-            R"("leaks":[{"kind":"unknown","bytes":16,"blocks":1,"first_ms":0.25,"last_ms":0.25,)"
-            R"("stack":[{"address":"0x401136","module":"/bin/x","offset":"0x1136",)"
-            R"("function":"f","file":"/s.c","line":3},)"
-            R"({"address":"0x1a2b","module":"/lib/y.so","offset":"0x2b",)"
-            R"("function":null,"file":null,"line":null}]}],)"
-            R"("peak":[],)"
-            R"("errors":[{"kind":"double_free","address":"0xbeef","detail":null,"block":null,"stack":[],)"
-            R"("alloc_stack":null,"free_stack":[]}],)"
-            R"("timeline":[{"t_ms":1.0,"bytes":16}],)"
-            R"("scan":null,"suppressions":[]})");
+  EXPECT_EQ(
+      to_json(r, -1),
+      R"({"schema":"heapledger/1","tool":{"name":"heapledger","version":"0.1.0"},)"
+      R"("process":{"pid":7,"ppid":1,"exe":"/bin/x","argv":["x"],"duration_ms":1.5},)"
+      R"("summary":{"allocations":2,"frees":0,"bytes_allocated":0,"peak_bytes":0,)"
+      R"("peak_blocks":0,"peak_time_ms":0.0,"live_bytes":0,"live_blocks":0,)"
+      R"("leaked_bytes":0,"leaked_blocks":0,"possible_bytes":0,"reachable_bytes":0,)"
+      R"("suppressed_bytes":0,"errors":0},)"
+      R"("leaks":[{"kind":"unknown","bytes":16,"blocks":1,"first_ms":0.25,"last_ms":0.25,)"
+      R"("stack":[{"address":"0x401136","module":"/bin/x","offset":"0x1136",)"
+      R"("function":"f","file":"/s.c","line":3},)"
+      R"({"address":"0x1a2b","module":"/lib/y.so","offset":"0x2b",)"
+      R"("function":null,"file":null,"line":null}]}],)"
+      R"("peak":[],)"
+      R"("errors":[{"kind":"double_free","address":"0xbeef","detail":null,"block":null,"stack":[],)"
+      R"("alloc_stack":null,"free_stack":[]}],)"
+      R"("timeline":[{"t_ms":1.0,"bytes":16}],)"
+      R"("scan":null,"suppressions":[],"reachable_sites_omitted":0})");
   r.scan = ScanInfo{2.5, 3, 2, 4096, 16};
   r.suppressions = {{"leak:*", 1, 8}};
   std::string tail = to_json(r, -1);
@@ -327,14 +330,15 @@ TEST(ReportJson, CompactOutputOfSmallReportIsExact) {
   EXPECT_EQ(tail, R"("timeline":[{"t_ms":1.0,"bytes":16}],)"
                   R"("scan":{"milliseconds":2.5,"threads":3,"threads_stopped":2,"root_bytes":4096,)"
                   R"("heap_bytes_scanned":16},)"
-                  R"("suppressions":[{"pattern":"leak:*","blocks":1,"bytes":8}]})");
+                  R"("suppressions":[{"pattern":"leak:*","blocks":1,"bytes":8}],)"
+                  R"("reachable_sites_omitted":0})");
 }
 
 TEST(ReportJson, KeysAreTheSchemaKeysInSchemaOrder) {
   Json doc = Json::parse(to_json(full_report()));
   using Keys = std::vector<std::string>;
   EXPECT_EQ(keys(doc), (Keys{"schema", "tool", "process", "summary", "leaks", "peak", "errors",
-                             "timeline", "scan", "suppressions"}));
+                             "timeline", "scan", "suppressions", "reachable_sites_omitted"}));
   EXPECT_EQ(keys(doc["tool"]), (Keys{"name", "version"}));
   EXPECT_EQ(keys(doc["process"]), (Keys{"pid", "ppid", "exe", "argv", "duration_ms"}));
   EXPECT_EQ(keys(doc["summary"]),
