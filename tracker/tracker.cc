@@ -506,13 +506,61 @@ CountTotals count_totals() {
   return t;
 }
 
+// The callers of the blocks allocated before start(): the constructors of the libraries the
+// loader initializes before ours (with LD_PRELOAD, every library the program links: libstdc++'s
+// 72,704-byte exception arena, a plugin's tables) run before there is an unwinder to take a
+// stack, and such a block showed "(no stack recorded)", leaked or not (a user trial). The return
+// address of the allocation function is at hand without one: start() gives each block still live
+// that one frame as its stack. The first kMax blocks; a block freed (or moved by realloc) before
+// start() leaves the list, so an address reused later is not taken for it.
+class EarlyCallers {
+ public:
+  static constexpr std::uint32_t kMax = 1024;
+  void note(std::uintptr_t addr, std::uintptr_t ra) {
+    if (ra == 0 || !open_.load(std::memory_order_relaxed)) return;
+    const std::uint32_t i = used_.fetch_add(1, std::memory_order_relaxed);
+    if (i >= kMax) return;
+    entries_[i].ra.store(ra, std::memory_order_relaxed);
+    entries_[i].addr.store(addr, std::memory_order_release);
+  }
+  void forget(std::uintptr_t addr) {
+    if (!open_.load(std::memory_order_relaxed)) return;
+    const std::uint32_t n = std::min(used_.load(std::memory_order_relaxed), kMax);
+    for (std::uint32_t i = n; i-- > 0;) {  // the latest first: an address can come back
+      std::uintptr_t expected = addr;
+      if (entries_[i].addr.load(std::memory_order_relaxed) == addr &&
+          entries_[i].addr.compare_exchange_strong(expected, 0, std::memory_order_relaxed))
+        return;
+    }
+  }
+  // Ends the list; f(addr, ra) for each block still on it.
+  template <class F>
+  void close(F&& f) {
+    open_.store(false, std::memory_order_relaxed);
+    const std::uint32_t n = std::min(used_.load(std::memory_order_relaxed), kMax);
+    for (std::uint32_t i = 0; i < n; ++i)
+      if (const std::uintptr_t addr = entries_[i].addr.load(std::memory_order_acquire))
+        f(addr, entries_[i].ra.load(std::memory_order_relaxed));
+  }
+
+ private:
+  struct Entry {
+    std::atomic<std::uintptr_t> addr{0}, ra{0};
+  };
+  std::atomic<bool> open_{true};
+  std::atomic<std::uint32_t> used_{0};
+  Entry entries_[kMax];
+};
+constinit EarlyCallers g_early_callers;
+
 // Blocks allocated before start() (no unwinder yet) or by the tracker itself: recorded without
 // a stack; the tracker's own are marked internal and left out of every count.
-HL_NOINLINE void record_quietly(void* p, std::size_t size, AllocKind kind) {
+HL_NOINLINE void record_quietly(void* p, std::size_t size, AllocKind kind, std::uintptr_t ra) {
   bool internal = tl_thread.busy;
   if (size > Record::kMaxSize) size = Record::kMaxSize;
   Record r(size, internal ? AllocKind::kInternal : kind, 0, 0, StackTable::kEmptyStack);
   if (!g_state.ledger.insert(reinterpret_cast<std::uintptr_t>(p), r) || internal) return;
+  g_early_callers.note(reinterpret_cast<std::uintptr_t>(p), ra);
   Counters& c = g_state.counters;
   count(1, 0, size);
   c.live_blocks.fetch_add(1, std::memory_order_relaxed);
@@ -520,7 +568,8 @@ HL_NOINLINE void record_quietly(void* p, std::size_t size, AllocKind kind) {
 }
 
 void on_alloc(void* p, std::size_t size, AllocKind kind, Caller caller) {
-  if (HL_UNLIKELY(tl_thread.busy || !g_state.recording)) return record_quietly(p, size, kind);
+  if (HL_UNLIKELY(tl_thread.busy || !g_state.recording))
+    return record_quietly(p, size, kind, caller.ra);
   BusyScope busy;
   g_state.ledger.prefetch(reinterpret_cast<std::uintptr_t>(p));  // loads while the stack is taken
   std::uint32_t stack = current_stack(g_state.options.max_frames, caller);
@@ -564,6 +613,7 @@ bool on_free(void* p) {
   Record r;
   if (!g_state.ledger.erase(reinterpret_cast<std::uintptr_t>(p), &r)) return false;
   count_free(r, !tl_thread.busy);
+  if (HL_UNLIKELY(!g_state.recording)) g_early_callers.forget(reinterpret_cast<std::uintptr_t>(p));
   return true;
 }
 
@@ -881,6 +931,7 @@ bool lock_held_by_this_thread() {
 
 bool take_for_realloc(void* p, Record* taken) {
   const auto addr = reinterpret_cast<std::uintptr_t>(p);
+  if (!g_state.recording) g_early_callers.forget(addr);
   if (!g_state.ledger.erase(addr, taken)) {
     if (tl_thread.busy || !g_state.recording) return false;
     BusyScope busy;
@@ -969,6 +1020,30 @@ void record_stream(int fd, StreamIdentity* id) {
   }
 }
 
+// At start: each block allocated before it gets its caller as its stack (EarlyCallers); the
+// others, none noted, belong to the empty stack's call site.
+void give_early_blocks_their_callers() {
+  std::int64_t bytes = g_state.counters.live_bytes.load(),
+               blocks = g_state.counters.live_blocks.load();
+  g_early_callers.close([&](std::uintptr_t addr, std::uintptr_t ra) {
+    Record r;
+    if (in_self(ra) || !g_state.ledger.find(addr, &r) || r.stack() != StackTable::kEmptyStack ||
+        r.kind() == AllocKind::kInternal)
+      return;
+    const std::uint32_t stack = g_state.stacks.intern(&ra, 1);
+    if (stack == StackTable::kEmptyStack || !g_state.ledger.erase(addr, &r)) return;
+    if (!g_state.ledger.insert(addr, Record(r.size(), r.kind(), r.thread(), r.time_us(), stack))) {
+      count_free(r, false);  // out of memory for the ledger: untracked, as on_alloc leaves it
+      return;
+    }
+    const auto size = static_cast<std::int64_t>(r.size());
+    adjust_site(stack, size, 1);
+    bytes -= size;
+    --blocks;
+  });
+  adjust_site(StackTable::kEmptyStack, bytes, blocks);
+}
+
 void start() {
   static std::atomic<bool> started{false};
   if (started.exchange(true)) return;
@@ -1017,8 +1092,7 @@ void start() {
     g_active.store(false, std::memory_order_release);
     return;
   }
-  // Blocks allocated before now have no stack: they belong to the empty stack's call site.
-  adjust_site(StackTable::kEmptyStack, g_state.counters.live_bytes.load(), g_state.counters.live_blocks.load());
+  give_early_blocks_their_callers();
   g_exit_key_ready = pthread_key_create(&g_exit_key, remember_dead_stack) == 0;
   Quarantine::Hooks held = g_state.pool.quarantine;
   held.read_start = read_freed_record;

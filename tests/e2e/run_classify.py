@@ -45,6 +45,18 @@ class Classify(hl.HeapledgerTest):
         self.assertKind(r, "lost_list_node", "definite", 48, 1)
         self.assertKind(r, "lost_list_node", "indirect", 4 * 48, 4)
 
+    def test_blocks_from_a_library_constructor_before_ours_name_their_caller(self):
+        # The loader runs a linked library's constructor before the preloaded heapledger's, when
+        # there is no unwinder yet: such blocks showed "(no stack recorded)" (a user trial). Now
+        # each has its caller, the one frame known without one.
+        plain, _, r = self.traced("ctor_leak")
+        self.assertEqual(plain.stdout, "kept by ctor_lib.so\n")
+        self.assertKind(r, "ctor_lost_site", "definite", 3333, 1)
+        self.assertEqual(len(hl.leaks_at(r, "ctor_lost_site")[0]["stack"]), 1)
+        _, _, r = self.traced("ctor_leak", options="show_reachable=1")
+        self.assertKind(r, "strdup", "reachable", 20, 1)
+        self.assertEqual([e for e in r["leaks"] if e["kind"] == "definite" and not e["stack"]], [])
+
     def test_lost_cycle_has_one_definite_block(self):
         _, _, r = self.traced("leak_cycle")
         self.assertKind(r, "cycle_node", "definite", 40, 1)

@@ -1,0 +1,19 @@
+// A library (libctor_lib.so, linked by ctor_leak) whose constructor runs before heapledger's: the
+// loader initializes a program's libraries before a preloaded one. It drops a 3,333-byte block
+// from ctor_lost_site (definitely lost) and keeps a 20-byte strdup'd string (still reachable).
+// Before heapledger took the callers of such blocks, both showed "(no stack recorded)".
+#include <stdlib.h>
+#include <string.h>
+
+static void* volatile g_sink;
+static const char* volatile g_kept;
+
+__attribute__((noinline)) void* ctor_lost_site(void) { return malloc(3333); }
+
+__attribute__((constructor)) static void ctor_lib_start(void) {
+  g_sink = ctor_lost_site();
+  g_sink = NULL;
+  g_kept = strdup("kept by ctor_lib.so");
+}
+
+const char* ctor_lib_kept(void) { return g_kept; }
