@@ -398,6 +398,35 @@ const char* foreign_malloc() {
   return "the executable";
 }
 
+// Whether this library comes after the C library in the order symbols are looked up in: linked
+// into a shared library instead of the executable (the loader puts the executable's own
+// libraries, libc among them, first), or loaded with dlopen. Its malloc is then nobody's, and
+// "the program's malloc is libc's" (a user trial, for a CMake project that linked heapledger
+// into its core library) read as if the program brought an allocator of its own.
+bool loaded_after_the_c_library() {
+  struct Search {
+    std::uintptr_t self;
+    int at = 0, self_at = -1, libc_at = -1;
+  } search{reinterpret_cast<std::uintptr_t>(&loaded_after_the_c_library)};
+  dl_iterate_phdr(
+      [](dl_phdr_info* info, std::size_t, void* data) {
+        auto* s = static_cast<Search*>(data);
+        const char* slash = std::strrchr(info->dlpi_name, '/');
+        const char* base = slash ? slash + 1 : info->dlpi_name;
+        if (s->libc_at < 0 && std::strncmp(base, "libc.so", 7) == 0) s->libc_at = s->at;
+        for (int i = 0; i < info->dlpi_phnum; ++i) {
+          const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+          const std::uintptr_t start = info->dlpi_addr + ph.p_vaddr;
+          if (ph.p_type == PT_LOAD && s->self >= start && s->self < start + ph.p_memsz)
+            s->self_at = s->at;
+        }
+        ++s->at;
+        return 0;
+      },
+      &search);
+  return search.libc_at >= 0 && search.self_at > search.libc_at;
+}
+
 // Whether the program defines an operator new or delete of its own (in the executable, or a
 // library loaded ahead of ours): its new then hands out malloc's blocks, which our delete gets,
 // or its delete hands ours to free, or its new[] forwards to new. Every delete of such a program
@@ -1081,8 +1110,14 @@ void start() {
   // its std::string code bound to another copy of libstdc++ that frees through that malloc
   // (rustc, whose libLLVM carries one: a crash at exit, after a report of no allocations).
   if (const char* owner = foreign_malloc()) {
-    stderr_line("heapledger: tracking disabled: the program's malloc is %s's, not heapledger's\n",
-                owner);
+    if (loaded_after_the_c_library())
+      stderr_line(
+          "heapledger: tracking disabled: loaded after the C library (linked into a shared "
+          "library, or loaded with dlopen), so the program's malloc is not heapledger's: "
+          "link heapledger into the executable, or preload it (LD_PRELOAD)\n");
+    else
+      stderr_line("heapledger: tracking disabled: the program's malloc is %s's, not heapledger's\n",
+                  owner);
     g_active.store(false, std::memory_order_release);
     return;
   }

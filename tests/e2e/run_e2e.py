@@ -1289,6 +1289,19 @@ class E2E(hl.HeapledgerTest):
                          [f"heapledger: tracking disabled: the program's malloc is {argv[0]}'s, not heapledger's"])
         self.assertFalse(os.path.exists(report_path))
 
+    def test_loaded_after_the_c_library_says_how_to_load_it(self):
+        """heapledger loaded with dlopen (or linked into a shared library, after libc in the
+        lookup order) cannot replace malloc: the line says so and what to do. It said "the
+        program's malloc is /usr/bin/python3's", as if python3 had an allocator of its own (a
+        user trial)."""
+        res = hl.run(["python3", "-c", f"import ctypes; ctypes.CDLL({hl.LIB!r}); print('loaded')"],
+                     env=hl.clean_env())
+        self.assertEqual((res.returncode, res.stdout), (0, "loaded\n"), res.describe())
+        self.assertEqual(res.stderr.strip().splitlines(),
+                         ["heapledger: tracking disabled: loaded after the C library (linked into a "
+                          "shared library, or loaded with dlopen), so the program's malloc is not "
+                          "heapledger's: link heapledger into the executable, or preload it (LD_PRELOAD)"])
+
     def test_the_librarys_own_lines_never_end_the_program(self):
         """The lines the library prints itself (here: tracking disabled, at start), with stderr a
         pipe nobody reads any more: the write fails and the program runs on. It was killed by
