@@ -17,11 +17,13 @@ constexpr int kUsageError = 2;
 // the program's own status (a user trial: a wrapper could not tell them apart).
 constexpr int kRunUsageError = 125;
 
-// CLI11 prints the message (or the help, or the version); usage errors exit 2, or 125 for `run`.
-// An unknown flag of a command is named, with the command, instead of CLI11's list of every
-// argument it did not expect ("-- --bogus").
+// CLI11 prints the help or the version; a usage error is one line of ours (CLI11's own were two,
+// without the tool's name: "command is required" / "Run with --help for more information.") and
+// exits 2, or 125 for `run`. An unknown flag of a command is named, with the command, instead of
+// CLI11's list of every argument it did not expect ("-- --bogus").
 int usage_error(CLI::App& app, const CLI::ParseError& e, std::initializer_list<CLI::App*> commands,
                 int status) {
+  if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
   if (dynamic_cast<const CLI::ExtrasError*>(&e)) {
     for (CLI::App* cmd : commands) {
       if (!cmd->parsed()) continue;
@@ -33,7 +35,15 @@ int usage_error(CLI::App& app, const CLI::ParseError& e, std::initializer_list<C
       }
     }
   }
-  return app.exit(e) == 0 ? 0 : status;
+  std::string who = "heapledger";
+  for (CLI::App* cmd : commands)
+    if (cmd->parsed()) who += " " + cmd->get_name();
+  if (dynamic_cast<const CLI::RequiredError*>(&e) &&
+      std::string_view(e.what()) == "A subcommand is required")
+    std::fprintf(stderr, "heapledger: a command is required: 'run' or 'report' (see --help)\n");
+  else
+    std::fprintf(stderr, "%s: %s (see %s --help)\n", who.c_str(), e.what(), who.c_str());
+  return status;
 }
 
 }  // namespace

@@ -250,11 +250,24 @@ TEST_F(CliTest, UsageErrorsExitNonZeroWithAMessage) {
   EXPECT_EQ(word.exit_code(), 2);
   EXPECT_EQ(word.err, "heapledger: unknown command 'bogus'; the commands are 'run' and 'report' (see --help)\n");
   // Counts are never negative (CLI11 read -1 into the unsigned count: everything was shown).
+  // Each usage error is one line naming the tool and the command (CLI11's were two lines,
+  // without either: "--max-leaks: ..." / "Run with --help for more information.").
   for (const char* flag : {"--max-leaks", "--max-frames"}) {
     CliResult r = cli({"report", flag, "-1", "r.json"});
     EXPECT_EQ(r.exit_code(), 2) << flag;
-    EXPECT_NE(r.err.find(std::string(flag) + ": must be 0 or more, not -1"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err, std::string("heapledger report: ") + flag +
+                         ": must be 0 or more, not -1 (see heapledger report --help)\n");
   }
+  CliResult no_command = cli({});
+  EXPECT_EQ(no_command.exit_code(), 2);
+  EXPECT_EQ(no_command.err, "heapledger: a command is required: 'run' or 'report' (see --help)\n");
+  CliResult no_file = cli({"report"});
+  EXPECT_EQ(no_file.exit_code(), 2);
+  EXPECT_EQ(no_file.err, "heapledger report: file is required (see heapledger report --help)\n");
+  CliResult bad_status = cli({"run", "--leak-exitcode", "abc", "--", "true"});
+  EXPECT_EQ(bad_status.exit_code(), 125);
+  EXPECT_EQ(bad_status.err.find('\n'), bad_status.err.size() - 1) << bad_status.err;
+  EXPECT_EQ(bad_status.err.rfind("heapledger run: --leak-exitcode: ", 0), 0u) << bad_status.err;
   CliResult report = cli({"report", "--bogus", "r.json"});
   EXPECT_EQ(report.exit_code(), 2);
   EXPECT_NE(report.err.find("heapledger report: unknown option '--bogus'"), std::string::npos) << report.err;
