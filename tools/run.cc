@@ -92,13 +92,15 @@ std::string report_path(const char* flag, const std::string& value) {
   return value == "stderr" || value == "none" ? value : absolute_path(value);
 }
 
-// The existing HEAPLEDGER_OPTIONS first, the flags after it: the library lets later keys win.
+// The existing HEAPLEDGER_OPTIONS first, then the --option values, then the flags of their own:
+// the library lets later keys win, so `--json b.json` wins over `--option json=a.json` in either
+// order (--option won, silently: a user trial).
 std::string options_value(const RunArgs& args) {
   std::vector<std::string> parts;
   if (std::string env = env_or_empty("HEAPLEDGER_OPTIONS"); !env.empty()) parts.push_back(env);
+  for (const std::string& option : args.options) parts.push_back(option);
   if (args.json) parts.push_back("json=" + report_path("--json", *args.json));
   if (args.log) parts.push_back("log=" + report_path("--log", *args.log));
-  for (const std::string& option : args.options) parts.push_back(option);
   if (args.leak_exitcode) parts.push_back(fmt::format("leak_exitcode={}", *args.leak_exitcode));
   if (args.error_exitcode) parts.push_back(fmt::format("error_exitcode={}", *args.error_exitcode));
   if (args.suppressions) parts.push_back("suppressions=" + absolute_path(*args.suppressions));

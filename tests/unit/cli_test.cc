@@ -331,16 +331,19 @@ TEST_F(CliRunTest, ArgumentsFromTheProgramOnAreTheProgramsOwn) {
 constexpr const char* kShowPreloadAndOptions =
     "printf '%s\\n%s\\n' \"$LD_PRELOAD\" \"${HEAPLEDGER_OPTIONS-unset}\"";
 
-// The environment's HEAPLEDGER_OPTIONS and LD_PRELOAD are kept; the flags come after the
-// options (the library lets later keys win) and the library before the other preloads.
+// The environment's HEAPLEDGER_OPTIONS and LD_PRELOAD are kept; the --option values come after
+// the environment's and the flags after both (the library lets later keys win: a flag wins over
+// --option for the same key), and the library before the other preloads.
 TEST_F(CliRunTest, SetsPreloadAndMergesOptions) {
-  CliResult r = run({"--json", "out.json", "--log", "none", "--option", "max_frames=4", "--option",
-                     "track=0", "--leak-exitcode", "9", "--", "sh", "-c", kShowPreloadAndOptions},
-                    {{"LD_PRELOAD", "/already/there.so"}, {"HEAPLEDGER_OPTIONS", "log=stderr"}});
+  CliResult r =
+      run({"--json", "out.json", "--log", "none", "--option", "max_frames=4", "--option",
+           "json=other.json", "--leak-exitcode", "9", "--", "sh", "-c", kShowPreloadAndOptions},
+          {{"LD_PRELOAD", "/already/there.so"}, {"HEAPLEDGER_OPTIONS", "log=stderr"}});
   EXPECT_EQ(r.exit_code(), 0) << r.err;
   std::string json = (dir_ / "out.json").string();
-  EXPECT_EQ(r.out, library_ + ":/already/there.so\n" + "log=stderr:json=" + json +
-                       ":log=none:max_frames=4:track=0:leak_exitcode=9\n");
+  EXPECT_EQ(r.out, library_ + ":/already/there.so\n" +
+                       "log=stderr:max_frames=4:json=other.json:json=" + json +
+                       ":log=none:leak_exitcode=9\n");
 }
 
 TEST_F(CliRunTest, FlagsAloneWhenTheEnvironmentHasNoOptions) {
