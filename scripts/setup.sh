@@ -10,6 +10,8 @@ packages=(
   libcli11-dev nlohmann-json3-dev
   # real programs the end-to-end suite runs under the library
   python3 sqlite3 git perl g++ file openssl
+  # a tool that replaces malloc itself: heapledger must stand aside under it
+  valgrind
   # and the compiler whose debug information the inlined-frames test checks besides GCC's
   clang
   # the C library's debug information (valgrind's package depends on it), which the report

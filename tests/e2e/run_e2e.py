@@ -1289,6 +1289,24 @@ class E2E(hl.HeapledgerTest):
                          [f"heapledger: tracking disabled: the program's malloc is {argv[0]}'s, not heapledger's"])
         self.assertFalse(os.path.exists(report_path))
 
+    def test_under_valgrind_heapledger_stands_aside(self):
+        """Preloaded into a program valgrind runs, heapledger's malloc is bound but never called
+        (valgrind redirects it): it reported "no heap allocations" and its leak scan made memcheck
+        report millions of errors and exit with --error-exitcode (a user trial). Now one line says
+        tracking is off, and memcheck's verdict and status are those of a run without it."""
+        if not shutil.which("valgrind"):
+            self.skipTest("valgrind is not installed")
+        argv = ["valgrind", "--error-exitcode=9", "--leak-check=full", self.program("leak_malloc")]
+        summary = re.compile(r"(ERROR SUMMARY: .*|definitely lost: .*)")
+        plain = hl.run(argv, env=hl.clean_env(), timeout=120)
+        traced = hl.run(argv, env=hl.preload_env(None), timeout=120)
+        self.assertEqual(plain.returncode, 9, plain.describe())
+        self.assertEqual((traced.returncode, traced.stdout), (plain.returncode, plain.stdout), traced.describe())
+        self.assertEqual(summary.findall(traced.stderr), summary.findall(plain.stderr))
+        self.assertIn("heapledger: tracking disabled: calls to malloc do not reach heapledger's (a tool "
+                      "that replaces malloc runs the program, such as valgrind)", traced.stderr)
+        self.assertNotIn("== heapledger ", traced.stderr)  # no report of its own
+
     def test_loaded_after_the_c_library_says_how_to_load_it(self):
         """heapledger loaded with dlopen (or linked into a shared library, after libc in the
         lookup order) cannot replace malloc: the line says so and what to do. It said "the
