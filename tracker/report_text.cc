@@ -91,10 +91,21 @@ std::string shell_word(std::string_view s) {
   return out + "'";
 }
 
+// The header's command line stops after about kCommandLineChars: `find ... -exec grep {} +` or
+// a linker's argument list repeated the whole of it there, 205 KB on one line (a user trial).
+// The JSON report's process.argv has every word.
+constexpr std::size_t kCommandLineChars = 500;
+
 std::string command_line(const ProcessInfo& p) {
   std::string out = p.exe.empty() && !p.argv.empty() ? shell_word(p.argv[0]) : shell_word(p.exe);
   if (p.exe.empty() && p.argv.empty()) out = "(unknown program)";
-  for (std::size_t i = 1; i < p.argv.size(); ++i) out += ' ' + shell_word(p.argv[i]);
+  for (std::size_t i = 1; i < p.argv.size(); ++i) {
+    if (out.size() >= kCommandLineChars) {
+      out += fmt::format(" ... ({})", count(p.argv.size() - i, "more argument"));
+      break;
+    }
+    out += ' ' + shell_word(p.argv[i]);
+  }
   return clean(out);
 }
 

@@ -612,6 +612,20 @@ TEST(ReportText, HeaderAndSummary) {
   EXPECT_EQ(lines[6], "==4242==   heap errors: 3");
 }
 
+TEST(ReportText, ALongCommandLineIsCutInTheHeader) {
+  // 3,000 arguments of 70 characters (a `find -exec grep {} +`): the header shows the first
+  // ~500 characters and counts the rest, where it was 205 KB on one line.
+  Report r = full_report();
+  r.process.argv = {"grep"};
+  for (int i = 0; i < 3000; ++i) r.process.argv.push_back("/usr/include/" + std::string(57, 'x'));
+  const std::string header = lines_of(render_text(r))[0];
+  EXPECT_LT(header.size(), 700u) << header;
+  // "/usr/bin/prog" and 7 words of 71 characters make 510: the 7th is the last shown.
+  EXPECT_NE(header.find("x ... (2,993 more arguments) (pid 4242"), std::string::npos) << header;
+  r.process.argv.resize(3);  // a short one is whole
+  EXPECT_EQ(lines_of(render_text(r))[0].find("..."), std::string::npos);
+}
+
 TEST(ReportText, LeakHeadersUseExactBytesWithSeparators) {
   Report r;
   r.process.pid = 1;
