@@ -60,6 +60,9 @@ bool in_memory(const void* p, std::size_t bytes, unsigned char* pages);
 // unprivileged process sets before installing one), counts as a sandbox; so does no answer.
 void note_sandbox_at_start();
 void note_sandbox();
+// Whether the process counts as sandboxed (as above): system calls glibc's own paths would not
+// make are then not made.
+bool sandboxed();
 // The number after `key` ("\nSeccomp:") in a /proc status file, read with system calls made
 // directly (this may run inside an allocation); -1 if the file or the field is not there.
 long status_field(const char* path, const char* key);

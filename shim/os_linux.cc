@@ -170,9 +170,13 @@ void note_sandbox_at_start() {
 
 void note_sandbox() { g_sandboxed.store(1, std::memory_order_relaxed); }
 
-bool in_memory(const void* p, std::size_t bytes, unsigned char* pages) {
+bool sandboxed() {
   if (g_sandboxed.load(std::memory_order_relaxed) < 0) note_sandbox_at_start();
-  if (g_sandboxed.load(std::memory_order_relaxed) != 0) return false;
+  return g_sandboxed.load(std::memory_order_relaxed) != 0;
+}
+
+bool in_memory(const void* p, std::size_t bytes, unsigned char* pages) {
+  if (sandboxed()) return false;
   ErrnoKeeper keep;
   return mincore(const_cast<void*>(p), bytes, pages) == 0;
 }

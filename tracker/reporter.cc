@@ -43,9 +43,10 @@ namespace {
 StreamIdentity g_stdout = {};  // stdout and stderr as the process started with them
 StreamIdentity g_stderr = {};
 
-void set_streams(const StreamIdentity* out, const StreamIdentity* err) {
+void set_streams(const StreamIdentity* out, const StreamIdentity* err, bool (*sandboxed)()) {
   g_stdout = *out;
   g_stderr = *err;
+  g_sandboxed = sandboxed;
 }
 
 bool write_all(int fd, std::string_view text);

@@ -143,8 +143,9 @@ struct ReportOutcome {
 
 struct ReporterApi {
   int abi_version;
-  // Called once, right after loading: stdout and stderr as the process started with them.
-  void (*set_streams)(const StreamIdentity* out, const StreamIdentity* err);
+  // Called once, right after loading: stdout and stderr as the process started with them, and
+  // whether the process is sandboxed (see write_signals.h).
+  void (*set_streams)(const StreamIdentity* out, const StreamIdentity* err, bool (*sandboxed)());
   // One diagnostic line on stderr ("heapledger: warning: ...").
   void (*warn)(const char* line);
   // One line on stderr that is not a warning ("heapledger: ...").
@@ -153,7 +154,7 @@ struct ReporterApi {
   void (*write_reports)(const ExitData* data, const ReportRequest* request, ReportOutcome* out);
 };
 
-constexpr int kRuntimeAbiVersion = 13;
+constexpr int kRuntimeAbiVersion = 14;
 constexpr const char* kRuntimeEntry = "heapledger_runtime_api";
 constexpr const char* kRuntimeFile = "libheapledger_runtime.so";
 constexpr const char* kReporterEntry = "heapledger_reporter_api";

@@ -524,7 +524,7 @@ const ReporterApi* reporter() {
     tried = true;
     BusyScope busy;
     api = static_cast<const ReporterApi*>(load_module(kReporterFile, kReporterEntry));
-    if (api) api->set_streams(&g_state.stdout_identity, &g_state.stderr_identity);
+    if (api) api->set_streams(&g_state.stdout_identity, &g_state.stderr_identity, os::sandboxed);
   }
   return api;
 }
@@ -1067,7 +1067,14 @@ void give_early_blocks_their_callers() {
         r.kind() == AllocKind::kInternal)
       return;
     const std::uint32_t stack = g_state.stacks.intern(&ra, 1);
-    if (stack == StackTable::kEmptyStack || !g_state.ledger.erase(addr, &r)) return;
+    Record taken;
+    if (stack == StackTable::kEmptyStack || !g_state.ledger.erase(addr, &taken)) return;
+    if (taken.first_word() != r.first_word() || taken.second_word() != r.second_word()) {
+      // Another thread freed the block and got the address back since the find (a review's):
+      // not the block noted. Put back as it was.
+      if (!g_state.ledger.insert(addr, taken)) count_free(taken, false);
+      return;
+    }
     if (!g_state.ledger.insert(addr, Record(r.size(), r.kind(), r.thread(), r.time_us(), stack))) {
       count_free(r, false);  // out of memory for the ledger: untracked, as on_alloc leaves it
       return;
@@ -1089,6 +1096,7 @@ void start() {
   record_stream(STDOUT_FILENO, &g_state.stdout_identity);
   record_stream(STDERR_FILENO, &g_state.stderr_identity);
   g_stderr_at_start = &g_state.stderr_identity;
+  g_sandboxed = os::sandboxed;
   parse_options(std::getenv("HEAPLEDGER_OPTIONS"), &g_state.options, &g_state.warnings);
   {
     char cwd[kMaxPath];  // the system call: libc's getcwd may allocate

@@ -10,7 +10,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
+#include <cstdio>
 #include <cstring>
 
 #include "tracker/runtime_api.h"
@@ -93,43 +94,89 @@ inline bool wait_writable(int fd, int stall_ms) {
 // blindly either: a write into a pipe nobody reads waits for good, and a parent that waits for
 // the process to end before it reads its stderr (`p = Popen(..., stderr=PIPE); p.wait()`, a
 // pattern that works while the child writes less than a pipe holds) waited for good once the
-// report made the child's output larger (a review's). Each write waits for room first (poll,
-// one deadline per wait as above, but longer: a reader that pauses, as `prog 2>&1 | less` does
-// until one scrolls, should not cut the report short) and writes no more than goes in without
-// blocking: into an empty pipe all it holds, else PIPE_BUF (which goes in whole once poll says
-// there is room), and PIPE_BUF into a socket or terminal.
+// report made the child's output larger (a review's). So such a stream is written without
+// blocking too, and a full one waited for with a deadline as above, but longer: a reader that
+// pauses, as `prog 2>&1 | less` does until one scrolls, should not cut the report short.
 inline constexpr int kBlockingStallMs = 60'000;
 
-// How a write to fd can block for good: not at all (a file, a device, a non-blocking
-// descriptor, or one that cannot be told), as a pipe or FIFO, or as a socket or terminal.
-enum class StreamKind { kWrittenAsItComes, kPipe, kOtherStream };
+// Whether the process is under a seccomp filter (or may be: no_new_privs), where a system call
+// a plain write does not make (open, fcntl, ioctl, sendto, poll) could kill it: writes are then
+// plain, as they were. Set by each module (the library: os::sandboxed; the reporter: what the
+// library hands it); until then, taken as yes.
+inline bool (*g_sandboxed)() = nullptr;
 
-inline StreamKind stream_kind(int fd) {
-  struct stat st;
-  const int flags = fcntl(fd, F_GETFL);
-  if (flags < 0 || (flags & O_NONBLOCK) || fstat(fd, &st) != 0)
-    return StreamKind::kWrittenAsItComes;
-  if (S_ISFIFO(st.st_mode)) return StreamKind::kPipe;
-  if (S_ISSOCK(st.st_mode) || isatty(fd)) return StreamKind::kOtherStream;
-  return StreamKind::kWrittenAsItComes;
-}
+// Writes to a descriptor without ever blocking in write(2): a pipe, FIFO or terminal through a
+// description of its own opened non-blocking (/proc/self/fd/N; O_NONBLOCK set on the program's
+// description would change it for the program and every process sharing it), a socket with
+// MSG_DONTWAIT. Where the stream cannot be opened again (no /proc), it waits for room with poll
+// and writes PIPE_BUF at a time, which can still block: on a terminal with less room than that,
+// or a pipe another writer fills in between (a review's; poll then PIPE_BUF was all there was
+// first, and a terminal nobody read hung the exit for good). A file, a device or a descriptor
+// already non-blocking is written as it comes, and so is everything in a sandbox.
+class StreamWriter {
+ public:
+  explicit StreamWriter(int fd) : fd_(fd) {
+    if (!g_sandboxed || g_sandboxed()) return;
+    struct stat st;
+    const int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || (flags & O_NONBLOCK) || fstat(fd, &st) != 0) return;
+    if (S_ISSOCK(st.st_mode)) {
+      how_ = kSend;
+      return;
+    }
+    if (!S_ISFIFO(st.st_mode) && !isatty(fd)) return;
+    how_ = kPolled;
+    char path[32];
+    std::snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    own_ = open(path, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    struct stat again;
+    if (own_ >= 0 && fstat(own_, &again) == 0 && again.st_dev == st.st_dev &&
+        again.st_ino == st.st_ino)
+      how_ = kReopened;
+    else if (own_ >= 0)
+      close(own_), own_ = -1;
+  }
+  ~StreamWriter() {
+    if (own_ >= 0) close(own_);
+  }
+  StreamWriter(const StreamWriter&) = delete;
+  StreamWriter& operator=(const StreamWriter&) = delete;
 
-// How much goes into a blocking stream without blocking, once poll has said it has room.
-inline std::size_t room_in(int fd, StreamKind kind) {
-  int unread = 0;
-  if (kind == StreamKind::kPipe && ioctl(fd, FIONREAD, &unread) == 0 && unread == 0)
-    if (const int capacity = fcntl(fd, F_GETPIPE_SZ); capacity > 0)
-      return static_cast<std::size_t>(capacity);
-  return PIPE_BUF;
-}
+  // A stream whose reader can keep a write waiting (the longer deadline applies).
+  bool stream() const { return how_ != kAsItComes; }
+  // Whether to wait for room before each write (the fallback).
+  bool polled() const { return how_ == kPolled; }
+  // write(2)'s answer for as much of data as goes in now.
+  ssize_t write_some(const char* data, std::size_t size) const {
+    switch (how_) {
+      case kReopened:
+        return write(own_, data, size);
+      case kSend:
+        return send(fd_, data, size, MSG_DONTWAIT);
+      case kPolled:
+        return write(fd_, data, std::min<std::size_t>(size, PIPE_BUF));
+      case kAsItComes:
+        break;
+    }
+    return write(fd_, data, size);
+  }
 
-// The blocking stream whose reader last let a write of ours wait out its deadline: later writes
-// to it (the warning that the report was cut, or the report again on a stderr that is the same
-// pipe) take only what fits at once, so the exit waits that long once, not once per write.
-inline struct {
+ private:
+  enum How { kAsItComes, kReopened, kSend, kPolled };
+  int fd_;
+  int own_ = -1;
+  How how_ = kAsItComes;
+};
+
+// The stream whose reader last let a write of ours wait out its deadline: later writes to it
+// (the warning that the report was cut, or the report again on a stderr that is the same pipe)
+// take only what fits at once, so the exit waits that long once, not once per write. One per
+// module (the library's own lines, the reporter's reports).
+struct StalledStream {
   std::atomic<dev_t> dev{0};
   std::atomic<ino_t> ino{0};
-} g_stalled_stream;
+};
+inline StalledStream g_stalled_stream;
 
 inline bool stalled_before(int fd) {
   struct stat st;
@@ -154,19 +201,15 @@ inline bool note_stalled(int fd) {
 // stalled before).
 inline bool write_all_held(int fd, const char* data, std::size_t size, int stall_ms = -1) {
   WriteSignalsHeld signals;
-  const StreamKind kind = stream_kind(fd);
+  const StreamWriter out(fd);
   if (stall_ms < 0 && stalled_before(fd)) stall_ms = 0;
-  if (kind != StreamKind::kWrittenAsItComes && stall_ms < 0) stall_ms = kBlockingStallMs;
+  if (stall_ms < 0) stall_ms = out.stream() ? kBlockingStallMs : kWriteStallMs;
   for (std::size_t done = 0; done < size;) {
-    std::size_t chunk = size - done;
-    if (kind != StreamKind::kWrittenAsItComes) {
-      if (!wait_writable(fd, stall_ms)) return note_stalled(fd);
-      chunk = std::min(chunk, room_in(fd, kind));
-    }
-    const ssize_t n = write(fd, data + done, chunk);
+    if (out.polled() && !wait_writable(fd, stall_ms)) return note_stalled(fd);
+    const ssize_t n = out.write_some(data + done, size - done);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      if (wait_writable(fd, stall_ms >= 0 ? stall_ms : kWriteStallMs)) continue;
+      if (wait_writable(fd, stall_ms)) continue;
       return note_stalled(fd);
     }
     if (n < 0) signals.write_failed(errno);

@@ -4,10 +4,12 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -103,7 +105,16 @@ TEST(WriteAllHeld, ANonBlockingPipeNobodyReadsIsGivenUpOnDespiteSignals) {
   EXPECT_LT(took, std::chrono::seconds(5));
 }
 
-TEST(WriteAllHeld, ABlockingPipeWithASlowReaderGetsEveryByte) {
+// The library says whether the process is sandboxed; this test process is not.
+class Unsandboxed : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    g_sandboxed = [] { return false; };
+  }
+  void TearDown() override { g_sandboxed = nullptr; }
+};
+
+TEST_F(Unsandboxed, ABlockingPipeWithASlowReaderGetsEveryByte) {
   // Written in pieces that fit (poll first), the report still comes whole to a reader that
   // starts late.
   int fds[2];
@@ -124,7 +135,7 @@ TEST(WriteAllHeld, ABlockingPipeWithASlowReaderGetsEveryByte) {
   EXPECT_EQ(got, text);
 }
 
-TEST(WriteAllHeld, ABlockingPipeNobodyReadsIsGivenUpOnOnce) {
+TEST_F(Unsandboxed, ABlockingPipeNobodyReadsIsGivenUpOnOnce) {
   // A parent that waits for the process to end before it reads its stderr: a blocking write of
   // more than the pipe holds waited for good. Now it stops after its deadline (here 300 ms),
   // with what fit written, and the next write to that pipe waits no more.
@@ -138,10 +149,53 @@ TEST(WriteAllHeld, ABlockingPipeNobodyReadsIsGivenUpOnOnce) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
   int unread = 0;
   ASSERT_EQ(ioctl(fds[0], FIONREAD, &unread), 0);
-  EXPECT_EQ(unread, capacity);
+  EXPECT_EQ(unread, capacity);  // what fit went in
   const auto again = std::chrono::steady_clock::now();
   EXPECT_FALSE(write_all_held(fds[1], "more\n", 5));  // the default deadline, a minute, not taken
   EXPECT_LT(std::chrono::steady_clock::now() - again, std::chrono::seconds(5));
+  close(fds[0]);
+  close(fds[1]);
+}
+
+TEST_F(Unsandboxed, ATerminalNobodyReadsIsGivenUpOn) {
+  // A terminal says it has room when it has any, less than a 4 KiB write needs: a write after
+  // poll blocked in write(2), and a report to a terminal nobody read hung the exit for good
+  // (a review's: `script`- or pexpect-style parents that wait before they read).
+  const int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  ASSERT_GE(master, 0);
+  ASSERT_EQ(grantpt(master), 0);
+  ASSERT_EQ(unlockpt(master), 0);
+  const int slave = open(ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC);
+  ASSERT_GE(slave, 0);
+  const std::string text(1 << 20, 't');
+  std::atomic<bool> done{false};
+  std::thread rescue([&] {  // a hang ends when the terminal is read, and the test then fails
+    for (int i = 0; i < 100 && !done; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    char buf[65536];
+    while (!done) (void)!read(master, buf, sizeof buf);
+  });
+  const auto start = std::chrono::steady_clock::now();
+  const bool ok = write_all_held(slave, text.data(), text.size(), 300);
+  const auto took = std::chrono::steady_clock::now() - start;
+  done = true;
+  close(slave);  // the reader's read ends
+  rescue.join();
+  close(master);
+  EXPECT_FALSE(ok);
+  EXPECT_LT(took, std::chrono::seconds(5));
+}
+
+TEST(WriteAllHeld, ASandboxedProcessWritesPlainly) {
+  // Under a seccomp filter nothing but write(2) is made (no open, poll or ioctl, which a filter
+  // could kill the process for): to a pipe that takes it all, that is all it takes.
+  int fds[2];
+  ASSERT_EQ(pipe2(fds, O_CLOEXEC), 0);
+  g_sandboxed = [] { return true; };
+  EXPECT_TRUE(write_all_held(fds[1], "plain\n", 6));
+  g_sandboxed = nullptr;
+  char buf[16] = {};
+  EXPECT_EQ(read(fds[0], buf, sizeof buf), 6);
   close(fds[0]);
   close(fds[1]);
 }
