@@ -7,6 +7,7 @@
 
 #include "heapledger/heapledger.h"
 #include "shim/config.h"
+#include "shim/errno_keeper.h"
 #include "shim/os.h"
 #include "shim/pool.h"
 #include "tracker/tracker.h"
@@ -45,8 +46,11 @@ void report_at_quick_exit() { tracker::finish(); }
 
 void release_block(void* p) { pool::free(p); }
 
-// Priority 101: before any constructor of ours or of the program that could allocate.
+// Priority 101: before any constructor of ours or of the program that could allocate. errno is
+// as it was: C has it zero when main starts, and the tracker's start left ENOENT there from a
+// file it looked for (a review's).
 __attribute__((constructor(101))) void library_start() {
+  ErrnoKeeper keep;
   tracker::set_pool_probes({pool::owns_block_start, pool::block_containing,
                             pool::lock_held_by_this_thread,
                             {pool::read_block_start, pool::hold_large, release_block}});

@@ -1289,6 +1289,16 @@ class E2E(hl.HeapledgerTest):
                          [f"heapledger: tracking disabled: the program's malloc is {argv[0]}'s, not heapledger's"])
         self.assertFalse(os.path.exists(report_path))
 
+    def test_errno_is_zero_when_main_starts(self):
+        """C has errno zero at program start; under full tracking main found ENOENT there, left
+        by a file the tracker's start looked for (a review's). Each mode, and heapledger run."""
+        argv = [self.program("errno_at_start")]
+        self.assertEqual(hl.run_plain(argv).stdout, "errno 0\n")
+        for options in (None, "log=none", "track=0"):
+            with self.subTest(options=options):
+                self.assertEqual(hl.run_preloaded(argv, options).stdout, "errno 0\n")
+        self.assertEqual(hl.run_cli(["--log", "none"], argv).stdout, "errno 0\n")
+
     def test_under_valgrind_heapledger_stands_aside(self):
         """Preloaded into a program valgrind runs, heapledger's malloc is bound but never called
         (valgrind redirects it): it reported "no heap allocations" and its leak scan made memcheck
