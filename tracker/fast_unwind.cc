@@ -12,6 +12,7 @@
 #include "shim/config.h"
 #include "shim/os.h"
 #include "shim/spin_lock.h"
+#include "tracker/cancel_held.h"
 #include "tracker/internal_alloc.h"
 #include "tracker/modules.h"
 #include "tracker/runtime_api.h"
@@ -173,6 +174,7 @@ HL_NOINLINE bool learn(std::uintptr_t ra, std::uint64_t key, FrameRule* out) {
   if (index != ModuleMap::kUnknown) {
     Module m = g_modules->get(index);
     // ra - 1: the call instruction, whose rule describes the caller's state at the call.
+    CancelHeld no_cancel;
     rule = g_runtime->frame_rule(m.path, index, ra - 1 - m.bias);
   }
   g_rules.insert(key, rule);

@@ -24,6 +24,7 @@
 #include "shim/pool.h"
 #include "shim/single_thread.h"
 #include "shim/system_heap.h"
+#include "tracker/cancel_held.h"
 #include "tracker/fast_unwind.h"
 #include "tracker/internal_alloc.h"
 #include "tracker/state.h"
@@ -179,6 +180,7 @@ int program_start(const std::uintptr_t* raw, int n, int max_frames, std::uint32_
 
 std::uint32_t libunwind_frames(std::uintptr_t* out, int max_frames) {
   std::uintptr_t raw[kMaxFramesLimit + kOwnFramesMax];
+  CancelHeld no_cancel;
   int n = g_state.runtime->backtrace(reinterpret_cast<void**>(raw), max_frames + kOwnFramesMax);
   std::uint32_t depth;
   int first = program_start(raw, n, max_frames, &depth);
@@ -193,6 +195,7 @@ HL_NOINLINE void verify_unwind(const std::uintptr_t* frames, std::uint32_t depth
   std::uintptr_t* raw = fast_unwind::scratch();
   if (!raw) return;
   static_assert(fast_unwind::kScratchWords >= kMaxFramesLimit + kOwnFramesMax);
+  CancelHeld no_cancel;
   int n = g_state.runtime->backtrace(reinterpret_cast<void**>(raw), max_frames + kOwnFramesMax);
   std::uint32_t expected;
   const std::uintptr_t* check = raw + program_start(raw, n, max_frames, &expected);
