@@ -314,10 +314,11 @@ void hold_if_ending() {
 
 // Whether the report's writer is waiting for room on its stream: a pipe whose reader pauses
 // (`prog 2>&1 | less` before one scrolls). Its write makes no progress of its own meanwhile, and a
-// thread that ended the process after 2 s of that cut the report at the pipe's 64 KiB.
+// thread that ended the process after 2 s of that cut the report at the pipe's 64 KiB. Not
+// asked in a sandbox (poll is a system call a filter may not allow).
 bool report_waits_for_reader() {
   const int fd = g_state.report_writing_to.load(std::memory_order_relaxed);
-  if (fd < 0) return false;
+  if (fd < 0 || os::sandboxed()) return false;
   pollfd p{fd, POLLOUT, 0};
   return poll(&p, 1, 0) == 0;
 }
