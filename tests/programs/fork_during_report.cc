@@ -2,8 +2,9 @@
 // the exit report is written (Known limits). 24 threads allocate strings in a loop, 8 threads
 // fork in a loop (each child allocates, then _exits or execs /bin/true), and after DELAY us
 // main calls exit(5). Leaks 24 blocks of 48 bytes (one per allocating thread).
-//   /usr/bin/time -f "%e s" env LD_PRELOAD=build-bench/lib/libheapledger.so \
+//   /usr/bin/time -f "%e s" env LD_PRELOAD=build-bench/lib/libheapledger.so
 //       HEAPLEDGER_OPTIONS=log=none:json=/tmp/r.json build-bench/tests/programs/fork_during_report
+//   (one command line)
 //   (and with log=none alone, no report; and without LD_PRELOAD)
 //   fork_during_report [DELAY]
 #include <sys/wait.h>
