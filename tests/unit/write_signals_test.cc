@@ -188,16 +188,28 @@ TEST_F(Unsandboxed, ATerminalNobodyReadsIsGivenUpOn) {
 
 TEST(WriteAllHeld, ASandboxedProcessWritesPlainly) {
   // Under a seccomp filter nothing but write(2) is made (no open, poll or ioctl, which a filter
-  // could kill the process for): to a pipe that takes it all, that is all it takes.
+  // could kill the process for): into a full pipe that is a blocking write, which waits for the
+  // reader however short the deadline (outside a sandbox it would give up after 50 ms).
   int fds[2];
   ASSERT_EQ(pipe2(fds, O_CLOEXEC), 0);
+  const std::string text(256 << 10, 'p');
+  std::size_t got = 0;
+  std::thread reader([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    char buf[65536];
+    for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) got += static_cast<std::size_t>(n);
+  });
   g_sandboxed = [] { return true; };
-  EXPECT_TRUE(write_all_held(fds[1], "plain\n", 6));
+  const auto start = std::chrono::steady_clock::now();
+  const bool ok = write_all_held(fds[1], text.data(), text.size(), 50);
+  const auto took = std::chrono::steady_clock::now() - start;
   g_sandboxed = nullptr;
-  char buf[16] = {};
-  EXPECT_EQ(read(fds[0], buf, sizeof buf), 6);
-  close(fds[0]);
   close(fds[1]);
+  reader.join();
+  close(fds[0]);
+  EXPECT_TRUE(ok);
+  EXPECT_EQ(got, text.size());
+  EXPECT_GE(took, std::chrono::milliseconds(250));
 }
 
 }  // namespace
