@@ -2,16 +2,24 @@
 // process gave advice about since it was handed out goes back to the pools' cache with its
 // protection reset alone, not its advice (see os::program_advice_count). Each then does what
 // glibc's does: the system call.
+#include <errno.h>
+#include <linux/capability.h>
 #include <linux/prctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdarg>
 #include <cstddef>
+#include <cstdint>
 
 #include "shim/config.h"
+#include "shim/errno_keeper.h"
 #include "shim/os.h"
+#include "shim/pool.h"
+#include "shim/proc_maps.h"
 
 using namespace heapledger::detail;
 
@@ -44,9 +52,76 @@ extern "C" HL_EXPORT int mlock2(const void* addr, std::size_t len, unsigned int 
   return static_cast<int>(syscall(SYS_mlock2, addr, len, flags));
 }
 
+namespace {
+
+enum class Owner { kProgram, kPools, kOwn };
+
+// Whose mapping m is: heapledger's own (one of its tables, or the part of the pools' reservation
+// not in use: no access), the pools' (their blocks: the program's heap), or the program's.
+Owner owner_of(const proc_maps::Mapping& m) {
+  if (os::overlaps_internal(m.lo, m.hi)) return Owner::kOwn;
+  const pool::Region& region = pool::g_region;
+  if (region.size == 0 || m.lo >= region.base + region.size || m.hi <= region.base)
+    return Owner::kProgram;
+  return m.accessible ? Owner::kPools : Owner::kOwn;
+}
+
+// Whether the kernel lets this process lock any amount: CAP_IPC_LOCK, or no RLIMIT_MEMLOCK.
+bool locks_without_limit() {
+  rlimit memlock{};
+  if (syscall(SYS_prlimit64, 0, RLIMIT_MEMLOCK, nullptr, &memlock) == 0 &&
+      memlock.rlim_cur == RLIM_INFINITY)
+    return true;
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct caps[_LINUX_CAPABILITY_U32S_3]{};
+  return syscall(SYS_capget, &header, caps) == 0 &&
+         (caps[CAP_IPC_LOCK / 32].effective >> (CAP_IPC_LOCK % 32) & 1) != 0;
+}
+
+// An earlier mlockall(MCL_FUTURE) of the program's is in force.
+constinit std::atomic<bool> g_future_locked{false};
+
+}  // namespace
+
+// mlockall(MCL_CURRENT) from a process that may lock any amount (root, or no RLIMIT_MEMLOCK) is
+// done as the kernel does it, for the program's mappings and its heap. The kernel's would lock
+// heapledger's tables too, and fault them in: a sparse table of about 215 GiB written a few pages
+// at a time (the OOM killer, for a daemon that locks itself in memory: mysqld --memlock,
+// memcached -k, openvpn --mlock; a trial's). The pools' usable memory is locked as it is used
+// (MLOCK_ONFAULT): each class is made usable a MiB at a time, where glibc's heap grows by what it
+// needs. Under a limit, the kernel decides, and refuses (ENOMEM): the pools' reservation
+// (terabytes of address space, no access) counts against it (README, Known limits); it is asked
+// not to fault anything in, in case a limit that large lets it through. MCL_FUTURE goes to the
+// kernel as asked: heapledger's later mappings fault in no more than they use
+// (os::map_internal_sparse).
 extern "C" HL_EXPORT int mlockall(int flags) noexcept {
   os::count_program_advice();
-  return static_cast<int>(syscall(SYS_mlockall, flags));
+  if (!(flags & MCL_CURRENT) || (flags & ~(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT)))
+    return static_cast<int>(syscall(SYS_mlockall, flags));  // the kernel's answer, EINVAL too
+  if (!locks_without_limit()) return static_cast<int>(syscall(SYS_mlockall, flags | MCL_ONFAULT));
+  // The kernel's mlockall(MCL_CURRENT) also ends an earlier call's MCL_FUTURE.
+  if (flags & MCL_FUTURE) {
+    if (syscall(SYS_mlockall, flags & ~MCL_CURRENT) != 0) return -1;
+    g_future_locked.store(true, std::memory_order_relaxed);
+  } else if (g_future_locked.exchange(false, std::memory_order_relaxed)) {
+    syscall(SYS_munlockall);
+  }
+  ErrnoKeeper
+      keep;  // each mapping as the kernel's walk takes it: what will not lock is passed over
+  const unsigned asked = (flags & MCL_ONFAULT) ? MLOCK_ONFAULT : 0;
+  char buf[4096];
+  if (!proc_maps::for_each_read(buf, sizeof buf, [&](const proc_maps::Mapping& m) {
+        const Owner owner = owner_of(m);
+        if (owner != Owner::kOwn)
+          syscall(SYS_mlock2, m.lo, m.hi - m.lo, owner == Owner::kPools ? MLOCK_ONFAULT : asked);
+      }))
+    return static_cast<int>(syscall(SYS_mlockall, flags | MCL_ONFAULT));  // no /proc
+  return 0;
+}
+
+extern "C" HL_EXPORT int munlockall() noexcept {
+  g_future_locked.store(false, std::memory_order_relaxed);
+  return static_cast<int>(syscall(SYS_munlockall));
 }
 
 // prctl, interposed to see a program ask for a seccomp filter (or no_new_privs, which an

@@ -83,8 +83,9 @@ constexpr std::size_t kPrefaultStep = 64 << 10;
 void* map_internal(std::size_t bytes);
 void unmap_internal(void* p, std::size_t bytes);
 // An internal mapping of which only the pages written to ever cost memory (no commit charge, left
-// out of core dumps, never huge pages): for tables indexed by address, sized for the worst case
-// and used sparsely.
+// out of core dumps, never huge pages, not locked or faulted in whole by an earlier
+// mlockall(MCL_FUTURE)): for tables indexed by address, sized for the worst case and used
+// sparsely.
 void* map_internal_sparse(std::size_t bytes);
 // Bytes of address space the process may still map under its limit (ulimit -v): SIZE_MAX if it
 // has none, kSpaceUnknown if it has one but its current size cannot be read (no /proc).
@@ -114,5 +115,7 @@ bool internal_lock_held();
 
 // Copies up to `max` live internal mappings into out; returns how many there are.
 std::size_t internal_ranges(Range* out, std::size_t max);
+// Whether [lo, hi) overlaps one of the internal mappings.
+bool overlaps_internal(std::uintptr_t lo, std::uintptr_t hi);
 
 }  // namespace heapledger::detail::os

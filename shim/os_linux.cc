@@ -222,9 +222,18 @@ void* map_internal(std::size_t bytes) {
 void* map_internal_sparse(std::size_t bytes) {
   ErrnoKeeper keep;
   OwnSpace own(bytes, bytes);
-  void* p = own.made(checked(mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
-                                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)));
+  // Mapped without access first: after the program's mlockall(MCL_FUTURE) a new mapping is
+  // locked, and one made writable would be faulted in whole (about 215 GiB). Unlocked before
+  // it is made writable, it is not.
+  void* p = own.made(
+      checked(mmap(nullptr, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)));
   if (p) {
+    syscall(SYS_munlock, p, bytes);
+    if (sys_mprotect(p, bytes, PROT_READ | PROT_WRITE) != 0) {
+      unmap(p, bytes);
+      own.made(nullptr);
+      return nullptr;
+    }
     sys_madvise(p, bytes, MADV_DONTDUMP);
     // Sparse: a huge page would cost 2 MiB per entry in use.
     sys_madvise(p, bytes, MADV_NOHUGEPAGE);
@@ -366,6 +375,15 @@ bool run_on_own_stack(std::size_t bytes, void (*fn)(void*), void* arg) {
   if (on_alternate) pthread_sigmask(SIG_SETMASK, &h->saved, nullptr);
   unmap_internal(base, kPageSize + bytes + header);
   return ran;
+}
+
+bool overlaps_internal(std::uintptr_t lo, std::uintptr_t hi) {
+  SpinGuard guard(g_internal_lock);
+  for (std::size_t i = 0; i < g_internal_count; ++i) {
+    const auto start = reinterpret_cast<std::uintptr_t>(g_internal[i].start);
+    if (lo < start + g_internal[i].bytes && start < hi) return true;
+  }
+  return false;
 }
 
 std::size_t internal_ranges(Range* out, std::size_t max) {

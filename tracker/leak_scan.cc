@@ -15,6 +15,7 @@
 #include "shim/address_map.h"
 #include "shim/os.h"
 #include "shim/pool.h"
+#include "shim/proc_maps.h"
 #include "tracker/ledger.h"
 #include "tracker/stack_table.h"
 #include "tracker/stop_world.h"
@@ -90,35 +91,7 @@ struct Interval {
   std::uintptr_t lo, hi;
 };
 
-struct Mapping {
-  std::uintptr_t lo, hi;
-  bool writable_private;
-  bool read_only;  // private, readable, not writable or executable (a module's read-only data)
-  bool executable;
-  bool anonymous;     // no backing file (includes [heap], [stack])
-  bool device;        // /dev/...: never read
-};
-
-// One line of /proc/self/maps: "lo-hi perms offset dev inode   path".
-bool parse_mapping(const char* line, const char* end, Mapping* m) {
-  char* p = nullptr;
-  m->lo = std::strtoull(line, &p, 16);
-  if (*p != '-') return false;
-  m->hi = std::strtoull(p + 1, &p, 16);
-  if (*p != ' ' || end - p < 6) return false;
-  const char* perms = p + 1;
-  m->writable_private = perms[0] == 'r' && perms[1] == 'w' && perms[3] == 'p';
-  m->read_only = perms[0] == 'r' && perms[1] != 'w' && perms[2] != 'x' && perms[3] == 'p';
-  m->executable = perms[2] == 'x';
-  const char* path = perms;
-  for (int field = 0; field < 4 && path < end; ++field) {  // skip perms, offset, dev, inode
-    while (path < end && *path != ' ') ++path;
-    while (path < end && *path == ' ') ++path;
-  }
-  m->anonymous = path >= end || *path == '[';
-  m->device = !m->anonymous && end - path > 5 && std::strncmp(path, "/dev/", 5) == 0;
-  return true;
-}
+using proc_maps::Mapping;
 
 class Scanner {
  public:
@@ -514,19 +487,6 @@ const StoppedThread* thread_in(const StopTheWorld& world, std::uintptr_t lo, std
   return nullptr;
 }
 
-// Calls f(mapping) for each line of a /proc/self/maps text that parses.
-template <class F>
-void for_each_mapping(char* maps, std::size_t len, F&& f) {
-  for (char* line = maps; line < maps + len;) {
-    char* end =
-        static_cast<char*>(std::memchr(line, '\n', static_cast<std::size_t>(maps + len - line)));
-    if (!end) end = maps + len;
-    Mapping m;
-    if (parse_mapping(line, end, &m)) f(m);
-    line = end + 1;
-  }
-}
-
 // Roots: every private writable mapping, except heapledger's own memory, the heap and the stacks
 // of threads that have ended (glibc keeps them cached for reuse; their stale frames would hide
 // leaks). Stacks of live threads count from their stack pointer up, for the same reason.
@@ -535,9 +495,9 @@ std::size_t scan_roots(Scanner& scanner, const StopTheWorld& world, std::uintptr
   char* maps = scanner.maps_buffer();
   std::size_t len = read_maps(maps, kMapsBufferBytes);
   // The modules' mappings first: the heuristics look at them for every root's pointers.
-  for_each_mapping(maps, len, [&](const Mapping& m) { scanner.note_mapping(m); });
+  proc_maps::for_each(maps, len, [&](const Mapping& m) { scanner.note_mapping(m); });
   std::size_t bytes = 0;
-  for_each_mapping(maps, len, [&](const Mapping& m) {
+  proc_maps::for_each(maps, len, [&](const Mapping& m) {
     if (!m.writable_private || m.device) return;
     if (own_sp >= m.lo && own_sp < m.hi) {
       bytes += scanner.scan_root(own_sp - kRedZone, m.hi);
