@@ -421,20 +421,39 @@ bool report_left_here() {
   return left != 0 && left >> 32 == this_reporter() >> 32;
 }
 
+// A signal sent to this very thread while it writes the report, held until the report is written
+// (finish() raises it then).
+std::atomic<int> g_held_signal{0};
+
 // A fault returns to the instruction, which faults again; abort() raises again; a signal that was
-// sent (raise, kill, pthread_kill, another process) is raised again here, or the process went on.
+// sent (raise, kill, pthread_kill, another process, the terminal's Ctrl-C) is raised again here,
+// or the process went on. One sent to the thread that writes the report, or is about to (the
+// kernel hands a signal sent to the process to any thread: `timeout` or Ctrl-C during the report
+// ended the process at once, the report lost and its temporary file left behind; a trial's), is
+// held until the report is written, and ends the process then (finish()); the handler stays
+// meanwhile, for any that come after it.
 void report_before_dying(int sig, siginfo_t* info, void*) {
+  const bool fault =
+      info->si_code > 0 && (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE);
+  const std::uint64_t reporter = g_state.reporter.load();
+  const bool writing_here = reporter == this_reporter() && !g_state.reported.load();
+  if (!fault && (writing_here || (reporter == 0 && report_left_here()))) {
+    g_held_signal.store(sig);
+    if (writing_here) return;
+    g_dying.store(true);
+    finish();  // raises it, unless another thread began the report first (it raises it then)
+    if (g_held_signal.exchange(0) == 0) return;
+  }
   for (std::size_t i = 0; i < std::size(kFatalSignals); ++i)
     if (kFatalSignals[i] == sig) g_catching[i] = false;
   signal(sig, SIG_DFL);
-  const std::uint64_t reporter = g_state.reporter.load();
   const bool being_written =
       reporter != 0 && reporter >> 32 == this_reporter() >> 32 && !g_state.reported.load();
   if (report_left_here() || being_written) {
     g_dying.store(true);
     finish();  // writes it, or waits while another thread does
   }
-  if (info->si_code <= 0) raise(sig);  // SA_NODEFER: delivered now, with the default action
+  if (!fault) raise(sig);  // SA_NODEFER: delivered now, with the default action
 }
 
 void catch_fatal_signals() {
@@ -529,6 +548,7 @@ void finish() {
   write_exit_report();
   g_state.reported.store(true, std::memory_order_release);
   stop_catching_fatal_signals();  // from here on, a crash ends the process as it would have
+  if (const int sig = g_held_signal.exchange(0)) raise(sig);
 }
 
 // Our destructor runs in _dl_fini before those of the program's libraries (the loader finalizes

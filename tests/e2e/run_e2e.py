@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -1298,6 +1299,26 @@ class E2E(hl.HeapledgerTest):
             with self.subTest(options=options):
                 self.assertEqual(hl.run_preloaded(argv, options).stdout, "errno 0\n")
         self.assertEqual(hl.run_cli(["--log", "none"], argv).stdout, "errno 0\n")
+
+    def test_a_signal_sent_to_the_thread_writing_the_report_waits_for_it(self):
+        """SIGTERM sent to the thread that writes the exit report (the kernel hands a signal sent
+        to the process to any thread) ended the process at once: `timeout` or Ctrl-C during
+        the report lost it and left its temporary file behind (a trial's). The program's
+        helper thread sends it every 200 us from the moment heapledger catches it (its
+        destructor) until the process ends: the report is whole, then SIGTERM ends the process.
+        The JSON file, and the text report on stderr."""
+        argv = [self.program("signal_during_report"), "20000"]
+        for run in range(3):
+            with self.subTest(run=run):
+                report_path = self.path(f"held{run}.json")
+                traced = hl.run_preloaded(argv, f"json={report_path}")
+                self.assertEqual((traced.returncode, traced.stdout), (-signal.SIGTERM, "exiting\n"),
+                                 traced.describe())
+                report = hl.load_report(report_path)
+                self.assertLeak(report, "leak_block", 48 * 19999, 19999, kind="definite")
+                last = traced.stderr.rstrip().splitlines()[-1]  # the text report's last line
+                self.assertRegex(last, r"^==\d+==.* 1 block  at main ", traced.describe())
+                self.assertEqual([f for f in os.listdir(self.tmp) if ".tmp." in f], [])
 
     def test_mlockall_locks_the_programs_memory_not_heapledgers_tables(self):
         """mlockall(MCL_CURRENT) from root locked every mapping, heapledger's 215 GiB sparse
