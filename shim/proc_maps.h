@@ -20,6 +20,7 @@ struct Mapping {
   bool read_only;  // private, readable, not writable or executable (a module's read-only data)
   bool executable;
   bool anonymous;  // no backing file (includes [heap], [stack])
+  bool special;    // [heap], [stack], [vdso] and the like
   bool device;     // /dev/...: never read
 };
 
@@ -40,7 +41,8 @@ inline bool parse(const char* line, const char* end, Mapping* m) {
     while (path < end && *path != ' ') ++path;
     while (path < end && *path == ' ') ++path;
   }
-  m->anonymous = path >= end || *path == '[';
+  m->special = path < end && *path == '[';
+  m->anonymous = path >= end || m->special;
   m->device = !m->anonymous && end - path > 5 && std::strncmp(path, "/dev/", 5) == 0;
   return true;
 }

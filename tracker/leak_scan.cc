@@ -489,7 +489,11 @@ const StoppedThread* thread_in(const StopTheWorld& world, std::uintptr_t lo, std
 
 // Roots: every private writable mapping, except heapledger's own memory, the heap and the stacks
 // of threads that have ended (glibc keeps them cached for reuse; their stale frames would hide
-// leaks). Stacks of live threads count from their stack pointer up, for the same reason.
+// leaks). Stacks of live threads count from their stack pointer up, for the same reason; not
+// where the stack is a module's static data (a mapping of its file, or the .bss right after
+// one): an array used as a signal handler's alternate stack, a coroutine's or a thread's
+// (pthread_attr_setstack) put the module's other globals below the pointer, and what only they
+// held came out definitely lost (a trial's). The whole mapping counts there, stale frames too.
 std::size_t scan_roots(Scanner& scanner, const StopTheWorld& world, std::uintptr_t own_sp,
                        const std::uintptr_t* own_registers, int n_own_registers) {
   char* maps = scanner.maps_buffer();
@@ -497,9 +501,18 @@ std::size_t scan_roots(Scanner& scanner, const StopTheWorld& world, std::uintptr
   // The modules' mappings first: the heuristics look at them for every root's pointers.
   proc_maps::for_each(maps, len, [&](const Mapping& m) { scanner.note_mapping(m); });
   std::size_t bytes = 0;
+  std::uintptr_t file_end = 0;  // where the last mapping of a file ended
   proc_maps::for_each(maps, len, [&](const Mapping& m) {
+    const bool module_data = !m.anonymous || (!m.special && m.lo == file_end);
+    if (!m.anonymous) file_end = m.hi;
     if (!m.writable_private || m.device) return;
-    if (own_sp >= m.lo && own_sp < m.hi) {
+    if (module_data) {
+      bytes += scanner.scan_root(m.lo, m.hi);
+      if (own_sp >= m.lo && own_sp < m.hi)
+        for (int i = 0; i < n_own_registers; ++i) scanner.scan_word(own_registers[i]);
+      if (const StoppedThread* th = thread_in(world, m.lo, m.hi))
+        for (std::uintptr_t reg : th->regs) scanner.scan_word(reg);
+    } else if (own_sp >= m.lo && own_sp < m.hi) {
       bytes += scanner.scan_root(own_sp - kRedZone, m.hi);
       for (int i = 0; i < n_own_registers; ++i) scanner.scan_word(own_registers[i]);
     } else if (const StoppedThread* th = thread_in(world, m.lo, m.hi)) {

@@ -128,6 +128,16 @@ class Classify(hl.HeapledgerTest):
         for kind in LEAK_KINDS:
             self.assertEqual(entries(r, "thread_holds", kind), [])
 
+    def test_globals_below_a_stack_in_static_data_are_roots(self):
+        # A stack pointer in a module's static data (a signal handler's alternate stack calling
+        # exit(), a thread on a static stack): the scan took that mapping from the pointer up,
+        # and a block held by a global below it came out definitely lost (a trial's).
+        for mode in ("altstack", "thread"):
+            with self.subTest(mode=mode):
+                _, _, r = self.traced("stack_in_static_data", mode)
+                self.assertKind(r, "held_by_global_below", "reachable", 1138, 1)
+                self.assertKind(r, "dropped_block", "definite", 77, 1)
+
     def test_mapping_above_a_guard_page_is_a_root(self):
         _, _, r = self.traced("guarded_region")
         self.assertKind(r, "guarded_hold", "reachable", 555, 1)
