@@ -22,6 +22,9 @@ struct Mapping {
   bool anonymous;  // no backing file (includes [heap], [stack])
   bool special;    // [heap], [stack], [vdso] and the like
   bool device;     // /dev/...: never read
+  // Shared, writable memory no file on disk backs: MAP_SHARED|MAP_ANONYMOUS ("/dev/zero
+  // (deleted)"), shm_open ("/dev/shm/..."), memfd_create, System V shared memory.
+  bool shared_memory;
 };
 
 // One line, "lo-hi perms offset dev inode   path", ending at `end` (a newline or the text's end).
@@ -44,6 +47,13 @@ inline bool parse(const char* line, const char* end, Mapping* m) {
   m->special = path < end && *path == '[';
   m->anonymous = path >= end || m->special;
   m->device = !m->anonymous && end - path > 5 && std::strncmp(path, "/dev/", 5) == 0;
+  auto starts = [&](const char* prefix) {
+    const std::size_t n = std::strlen(prefix);
+    return static_cast<std::size_t>(end - path) >= n && std::strncmp(path, prefix, n) == 0;
+  };
+  m->shared_memory =
+      perms[0] == 'r' && perms[1] == 'w' && perms[3] == 's' &&
+      (starts("/dev/zero ") || starts("/dev/shm/") || starts("/memfd:") || starts("/SYSV"));
   return true;
 }
 

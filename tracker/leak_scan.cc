@@ -494,6 +494,9 @@ const StoppedThread* thread_in(const StopTheWorld& world, std::uintptr_t lo, std
 // one): an array used as a signal handler's alternate stack, a coroutine's or a thread's
 // (pthread_attr_setstack) put the module's other globals below the pointer, and what only they
 // held came out definitely lost (a trial's). The whole mapping counts there, stale frames too.
+// Shared memory counts too (its pages in this process: a sparse segment is not filled in), as
+// memcheck counts it: a block held only there was definitely lost (a trial's); files mapped
+// shared do not (a database's, read through, would be read from disk).
 std::size_t scan_roots(Scanner& scanner, const StopTheWorld& world, std::uintptr_t own_sp,
                        const std::uintptr_t* own_registers, int n_own_registers) {
   char* maps = scanner.maps_buffer();
@@ -505,6 +508,11 @@ std::size_t scan_roots(Scanner& scanner, const StopTheWorld& world, std::uintptr
   proc_maps::for_each(maps, len, [&](const Mapping& m) {
     const bool module_data = !m.anonymous || (!m.special && m.lo == file_end);
     if (!m.anonymous) file_end = m.hi;
+    if (m.shared_memory) {
+      scanner.scan_present(m.lo, m.hi);
+      bytes += m.hi - m.lo;
+      return;
+    }
     if (!m.writable_private || m.device) return;
     if (module_data) {
       bytes += scanner.scan_root(m.lo, m.hi);

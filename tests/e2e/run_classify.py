@@ -138,6 +138,15 @@ class Classify(hl.HeapledgerTest):
                 self.assertKind(r, "held_by_global_below", "reachable", 1138, 1)
                 self.assertKind(r, "dropped_block", "definite", 77, 1)
 
+    def test_shared_memory_is_a_root(self):
+        # Pointers only in shared memory (anonymous, shm_open, a 1 GiB memfd touched in one
+        # page): definitely lost before, reachable as memcheck has them (a trial's).
+        _, traced, r = self.traced("shared_memory_holds")
+        self.assertKind(r, "held_in_shared_anonymous", "reachable", 1123, 1)
+        self.assertKind(r, "held_in_shm_object", "reachable", 2123, 1)
+        self.assertKind(r, "held_in_memfd", "reachable", 3123, 1)
+        self.assertKind(r, "dropped_block", "definite", 77, 1)
+
     def test_mapping_above_a_guard_page_is_a_root(self):
         _, _, r = self.traced("guarded_region")
         self.assertKind(r, "guarded_hold", "reachable", 555, 1)
