@@ -31,12 +31,15 @@ HL_ENTRY void* memalign(size_t align, size_t size) { return memalign_impl(align,
 HL_ENTRY void* valloc(size_t size) { return valloc_impl(size); }
 HL_ENTRY void* pvalloc(size_t size) { return pvalloc_impl(size); }
 HL_ENTRY size_t malloc_usable_size(void* p) { return usable_size_impl(p); }
-// The pools have nothing to trim and no parameters; the C library's allocator, where it serves
-// (system_heap.h), has its own.
-HL_ENTRY int malloc_trim(size_t pad) { return system_heap::on() ? system_heap::trim(pad) : 0; }
-HL_ENTRY int mallopt(int param, int value) {
-  return system_heap::on() ? system_heap::set_option(param, value) : 1;
+// 1 if memory went back to the system: the large mappings the pools keep for reuse, and what the
+// C library's heap does not use, where it serves (system_heap.h).
+HL_ENTRY int malloc_trim(size_t pad) {
+  const bool pools = pool::give_back_kept_mappings();
+  return system_heap::trim(pad) != 0 || pools;
 }
+// The pools have no parameters; the C library's mallopt answers (0 for a value out of range, as
+// the program expects), and sets them for its allocator, where it serves.
+HL_ENTRY int mallopt(int param, int value) { return system_heap::set_option(param, value); }
 
 HL_ENTRY void* __libc_malloc(size_t size) { return allocate(size, AllocKind::kMalloc); }
 HL_ENTRY void __libc_free(void* p) { deallocate(p, AllocKind::kMalloc); }
@@ -58,7 +61,10 @@ void* callocate(std::size_t count, std::size_t size) {
   void* p = alloc();
   if (p == nullptr && total <= pool::kMaxRequest && tracker::active() && tracker::release_held())
     p = alloc();  // see allocate_slow
-  if (p && total <= kMaxSmallSize) memset(p, 0, total);
+  // All of what malloc_usable_size will say the block has, as glibc clears all of its chunk:
+  // untracked, that is the whole class (a calloc(1, 100) left 12 bytes of a 112-byte block as
+  // the last owner wrote them; a trial's).
+  if (p && total <= kMaxSmallSize) memset(p, 0, tracker::active() ? total : pool::usable_size(p));
   return served(p, total, AllocKind::kMalloc);
 }
 
@@ -127,14 +133,12 @@ int posix_memalign_impl(void** out, std::size_t align, std::size_t size) {
   return 0;
 }
 
-// glibc (2.36, this Debian's) rounds a non-power-of-two alignment up instead of failing, and
-// answers an alignment no allocation could honour with ENOMEM.
+// glibc (2.36, this Debian's) rounds a non-power-of-two alignment up instead of failing, answers
+// an alignment no allocation could honour with ENOMEM, and one above 2^63 with EINVAL.
 void* memalign_impl(std::size_t align, std::size_t size) {
   if (align <= kMinAlign) return allocate(size, AllocKind::kAligned);
-  if (!is_pow2(align)) {
-    if (align > (std::size_t{1} << 62)) return errno = ENOMEM, nullptr;
-    align = std::size_t{1} << (64 - __builtin_clzll(align));
-  }
+  if (align > SIZE_MAX / 2 + 1) return errno = EINVAL, nullptr;  // as glibc: no power of two
+  if (!is_pow2(align)) align = std::size_t{1} << (64 - __builtin_clzll(align));
   return allocate_aligned(size, align, AllocKind::kAligned);
 }
 

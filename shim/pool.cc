@@ -1109,7 +1109,7 @@ bool lock_held_by_this_thread() {
   return false;
 }
 
-void give_back_kept_mappings() { give_back_kept(); }
+bool give_back_kept_mappings() { return give_back_kept(); }
 
 void with_class_lists_held(unsigned cls, void (*f)(void*), void* arg) {
   PoolGuard guard(g_central[cls].lock);

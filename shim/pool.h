@@ -202,8 +202,9 @@ std::size_t cached_large_mappings(Span* out, std::size_t max);
 void prefork();
 void postfork();
 
-// Tests: every freed mapping the pools keep goes back to the OS (as when a new mapping fails).
-void give_back_kept_mappings();
+// Every freed mapping the pools keep goes back to the OS (as when a new mapping fails): for
+// malloc_trim, and tests. False if there was none.
+bool give_back_kept_mappings();
 // Tests: runs f(arg) with class cls's central lists held by the calling thread, as a signal
 // handler that interrupted the thread in there finds them.
 void with_class_lists_held(unsigned cls, void (*f)(void*), void* arg);

@@ -90,8 +90,32 @@ std::size_t usable_size(void* p) { return g_functions.usable_size(p); }
 
 void* realloc(void* p, std::size_t size) { return g_functions.realloc(p, size); }
 
-int trim(std::size_t pad) { return g_functions.trim(pad); }
+namespace {
+// trim and set_option where the C library's allocator does not serve: looked up on first use.
+std::atomic<int (*)(std::size_t)> g_trim{nullptr};
+std::atomic<int (*)(int, int)> g_set_option{nullptr};
 
-int set_option(int param, int value) { return g_functions.set_option(param, value); }
+template <typename Fn>
+Fn find_once(std::atomic<Fn>* cached, const char* name) {
+  Fn fn = cached->load(std::memory_order_acquire);
+  if (!fn) {
+    if (void* libc = dlopen(LIBC_SO, RTLD_LAZY | RTLD_NOLOAD)) find(libc, &fn, name);
+    cached->store(fn, std::memory_order_release);
+  }
+  return fn;
+}
+}  // namespace
+
+int trim(std::size_t pad) {
+  if (on()) return g_functions.trim(pad);
+  auto fn = find_once(&g_trim, "malloc_trim");
+  return fn ? fn(pad) : 0;
+}
+
+int set_option(int param, int value) {
+  if (on()) return g_functions.set_option(param, value);
+  auto fn = find_once(&g_set_option, "mallopt");
+  return fn ? fn(param, value) : 1;
+}
 
 }  // namespace heapledger::detail::system_heap

@@ -31,7 +31,11 @@ void* alloc(std::size_t size, std::size_t align, bool zeroed);
 void release(void* p);
 std::size_t usable_size(void* p);
 void* realloc(void* p, std::size_t size);
-int trim(std::size_t pad);             // malloc_trim
-int set_option(int param, int value);  // mallopt
+// malloc_trim and mallopt of the C library, whether or not its allocator serves (any time after
+// the library's constructor): its mallopt checks the parameter as the program expects (0 for
+// one out of range), and its trim gives back what its heap does not use (nothing, where it never
+// served). Where the C library's cannot be found: 0 and 1.
+int trim(std::size_t pad);
+int set_option(int param, int value);
 
 }  // namespace heapledger::detail::system_heap

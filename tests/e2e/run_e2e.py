@@ -246,6 +246,7 @@ class E2E(hl.HeapledgerTest):
         self.assertEqual(plain.returncode, 0, f"misc_api fails without heapledger:\n{plain.stdout}")
         self.assertEqual(traced.returncode, 0, f"misc_api under heapledger:\n{traced.stdout}")
         self.assertNoOwnLeaks(report, self.program("misc_api"), innermost_only=True)
+        self.assertSameBehaviour(plain, hl.run_preloaded([self.program("misc_api")], "track=0"))
 
     def test_c_library_frames_are_named_from_its_symbol_table(self):
         # Every stack has frames in the C library; with its debug information installed (setup.sh

@@ -52,6 +52,17 @@ static void check_calloc(void) {
   errno = 0;
   o = calloc(huge / 2, 1);
   check(o == NULL && errno == ENOMEM, "calloc(SIZE_MAX / 2, 1) -> NULL, ENOMEM");
+  // All that malloc_usable_size says the block has reads zero, as glibc clears its whole chunk.
+  int dirty = 0;
+  for (size_t size = 1; size < 3000; size += 37) {
+    unsigned char* used = malloc(size);
+    memset(used, 0xff, malloc_usable_size(used));
+    free(used);
+    unsigned char* z = calloc(1, size);
+    dirty += !hl_all_zero(z, malloc_usable_size(z));
+    free(z);
+  }
+  check(dirty == 0, "calloc: zero up to malloc_usable_size");
 }
 
 static void check_realloc(void) {
@@ -113,6 +124,22 @@ static void check_aligned(void) {
   errno = 0;
   void* ha = aligned_alloc(64, huge - 63);
   check(ha == NULL && errno == ENOMEM, "aligned_alloc(64, huge) -> NULL, ENOMEM");
+  errno = 0;
+  void* over = memalign(huge, 1);
+  check(over == NULL && errno == EINVAL, "memalign(SIZE_MAX, 1) -> NULL, EINVAL");
+  errno = 0;
+  over = aligned_alloc(huge / 2 + 2, 100);
+  check(over == NULL && errno == EINVAL, "aligned_alloc(2^63 + 1, 100) -> NULL, EINVAL");
+  errno = 0;
+  over = memalign(huge / 4 + 2, 1);
+  check(over == NULL && errno == ENOMEM, "memalign(2^62 + 1, 1) -> NULL, ENOMEM");
+}
+
+static void check_options(void) {
+  check(mallopt(M_MXFAST, 1000) == 0, "mallopt(M_MXFAST, 1000) -> 0 (out of range)");
+  check(mallopt(M_MXFAST, 64) == 1, "mallopt(M_MXFAST, 64) -> 1");
+  check(mallopt(M_MMAP_THRESHOLD, 256 * 1024) == 1, "mallopt(M_MMAP_THRESHOLD, 256 KiB) -> 1");
+  check(mallopt(M_ARENA_MAX, 2) == 1, "mallopt(M_ARENA_MAX, 2) -> 1");
 }
 
 static void check_posix_memalign(void) {
@@ -159,6 +186,7 @@ int main(void) {
   check_reallocarray();
   check_aligned();
   check_posix_memalign();
+  check_options();
   check_libc_internal();
   printf("misc_api: %d failures\n", failures);
   return failures == 0 ? 0 : 1;

@@ -243,6 +243,16 @@ TEST(Pool, ACallocOfAKeptMappingFaultsInOnlyThePagesItsOwnerTouched) {
   FAIL() << "every clear wrote over every page";
 }
 
+TEST(Pool, KeptMappingsGoBackOnRequest) {  // malloc_trim
+  pool::give_back_kept_mappings();
+  EXPECT_FALSE(pool::give_back_kept_mappings());  // none left
+  void* p = pool::alloc(256 * 1024);
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(pool::free(p), pool::FreeResult::kFreed);
+  EXPECT_TRUE(pool::give_back_kept_mappings());
+  EXPECT_FALSE(pool::give_back_kept_mappings());
+}
+
 TEST(Pool, AMappingMadeForAGrowingRequestHasRoomToGrow) {
   pool::give_back_kept_mappings();  // no other test's mapping in the way
   const std::size_t page = 4096;
