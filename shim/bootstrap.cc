@@ -2,8 +2,11 @@
 // reserve their memory on first use), registers the fork handlers and the quick_exit hook; the
 // destructor, which runs after the program's static destructors, has the exit report written
 // after every library's destructors.
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdlib.h>
+
+#include <atomic>
 
 #include "heapledger/heapledger.h"
 #include "shim/config.h"
@@ -15,8 +18,6 @@
 // glibc's registration behind pthread_atfork (exported since 2.3.2), with the library to tie the
 // handlers to as its last argument.
 extern "C" int __register_atfork(void (*prepare)(), void (*parent)(), void (*child)(), void* dso_handle);
-
-extern "C" int __cxa_at_quick_exit(void (*fn)(), void* dso) noexcept;
 
 namespace heapledger::detail {
 
@@ -44,6 +45,28 @@ void after_fork_child() {
 
 void report_at_quick_exit() { tracker::finish(); }
 
+// quick_exit runs its handlers last registered first: the report's hook goes in before any other,
+// from the first registration on (ours at start, or a library's whose constructor the loader ran
+// before ours: its handler ran after the report, and the blocks it let go of or allocated were
+// not in it; a trial's). For no library (at_quick_exit would name ours: see collect.cc
+// at_exit_for_good).
+using AtQuickExit = int (*)(void (*)(), void*);
+std::atomic<AtQuickExit> g_libc_at_quick_exit{nullptr};
+std::atomic<bool> g_quick_exit_hooked{false};
+
+AtQuickExit libc_at_quick_exit() {
+  AtQuickExit fn = g_libc_at_quick_exit.load(std::memory_order_acquire);
+  if (!fn) {
+    fn = reinterpret_cast<AtQuickExit>(dlsym(RTLD_NEXT, "__cxa_at_quick_exit"));
+    g_libc_at_quick_exit.store(fn, std::memory_order_release);
+  }
+  return fn;
+}
+
+void hook_quick_exit(AtQuickExit libc) {
+  if (!g_quick_exit_hooked.exchange(true)) libc(report_at_quick_exit, nullptr);
+}
+
 void release_block(void* p) { pool::free(p); }
 
 // Priority 101: before any constructor of ours or of the program that could allocate. errno is
@@ -61,8 +84,7 @@ __attribute__((constructor(101))) void library_start() {
   // library are dropped when its destructors run, and ours run before the exit report, which
   // other threads may fork during.
   __register_atfork(before_fork, after_fork_parent, after_fork_child, nullptr);
-  // For no library (at_quick_exit would name ours: see collect.cc at_exit_for_good).
-  __cxa_at_quick_exit(report_at_quick_exit, nullptr);
+  if (AtQuickExit libc = libc_at_quick_exit()) hook_quick_exit(libc);
 }
 
 // Runs from _dl_fini: after exit()'s atexit handlers and static destructors, before other
@@ -71,5 +93,14 @@ __attribute__((destructor(101))) void library_end() { tracker::finish_after_dest
 
 }  // namespace
 }  // namespace heapledger::detail
+
+// Behind at_quick_exit (glibc's libc_nonshared.a calls it with the caller's library).
+extern "C" HL_EXPORT int __cxa_at_quick_exit(void (*fn)(), void* dso) noexcept {
+  using namespace heapledger::detail;
+  AtQuickExit libc = libc_at_quick_exit();
+  if (!libc) return -1;
+  hook_quick_exit(libc);
+  return libc(fn, dso);
+}
 
 extern "C" HL_EXPORT const char* heapledger_version(void) { return HEAPLEDGER_VERSION; }

@@ -67,6 +67,16 @@ class Classify(hl.HeapledgerTest):
         _, _, r = self.traced("ctor_leak", options="show_reachable=1")
         self.assertKind(r, "strdup", "reachable", 20, 1)
         self.assertEqual([e for e in r["leaks"] if e["kind"] == "definite" and not e["stack"]], [])
+        self.assertEqual(hl.leaks_at(r, "quick_exit_lost_site"), [])
+
+    def test_quick_exit_handlers_registered_before_ours_run_before_the_report(self):
+        # The library's constructor, run before heapledger's, registers an at_quick_exit handler
+        # that drops a block: quick_exit ran it after the report, which missed the block (a
+        # trial's). The report's hook now goes in first, and so runs last.
+        plain, _, r = self.traced("ctor_leak", "quick")
+        self.assertEqual(plain.stdout, "kept by ctor_lib.so\n")
+        self.assertKind(r, "quick_exit_lost_site", "definite", 92, 1)
+        self.assertKind(r, "ctor_lost_site", "definite", 3333, 1)
 
     def test_lost_cycle_has_one_definite_block(self):
         _, _, r = self.traced("leak_cycle")
