@@ -72,7 +72,8 @@ bool module_named(const char* path, const char* prefix) {
   return slash && std::strncmp(slash + 1, prefix, std::strlen(prefix)) == 0;
 }
 
-RootPolicy root_policy(RootPolicy::Range* dead, std::size_t max_dead) {
+RootPolicy root_policy(RootPolicy::Range* dead, std::size_t max_dead, RootPolicy::Range* modules,
+                       std::size_t max_modules) {
   RootPolicy policy;
   {
     DeadStacks& d = g_state.dead_stacks;
@@ -84,10 +85,14 @@ RootPolicy root_policy(RootPolicy::Range* dead, std::size_t max_dead) {
   policy.self_lo = g_state.self_start;
   policy.self_hi = g_state.self_end;
   policy.stacks = &g_state.stacks;
-  for (std::size_t m = 0; m < g_state.modules.size() && policy.n_root_modules < 8; ++m) {
+  policy.modules = modules;
+  g_state.modules.sync();  // the loaded ones: an unloaded module's range may hold a stack now
+  for (std::size_t m = 0; m < g_state.modules.size(); ++m) {
     Module mod = g_state.modules.get(static_cast<std::uint16_t>(m));
-    if (module_named(mod.path, "ld-linux"))
+    if (module_named(mod.path, "ld-linux") && policy.n_root_modules < 8)
       policy.root_modules[policy.n_root_modules++] = static_cast<std::uint16_t>(m);
+    if (mod.loaded && policy.n_modules < max_modules)
+      modules[policy.n_modules++] = {mod.start, mod.end};
   }
   return policy;
 }
@@ -598,8 +603,12 @@ void scan_and_report(ExitCaller* caller) {
   ExitData data = base_data();
   LeakScan scan;
   Scratch<RootPolicy::Range> dead(DeadStacks::kMax);
-  bool scanned = dead && scan.run(g_state.ledger, root_policy(dead.get(), DeadStacks::kMax),
-                                  caller->stack_top, caller->regs, caller->n_regs);
+  const std::size_t n_modules = ModuleMap::kMaxModules;
+  Scratch<RootPolicy::Range> modules(n_modules);
+  bool scanned =
+      dead && modules &&
+      scan.run(g_state.ledger, root_policy(dead.get(), DeadStacks::kMax, modules.get(), n_modules),
+               caller->stack_top, caller->regs, caller->n_regs);
   g_state.report_progress.fetch_add(1, std::memory_order_relaxed);
   // Its line loads the reporter: only after the scan. Loaded now, after the libraries'
   // destructors, the reporter's dependencies the program had loaded too run their constructors

@@ -494,36 +494,39 @@ const StoppedThread* thread_in(const StopTheWorld& world, std::uintptr_t lo, std
 // one): an array used as a signal handler's alternate stack, a coroutine's or a thread's
 // (pthread_attr_setstack) put the module's other globals below the pointer, and what only they
 // held came out definitely lost (a trial's). The whole mapping counts there, stale frames too.
+// Which mappings are a module's comes from the modules' own extents: a neighbouring mapping
+// of a file says nothing (a thread's stack mapped without a guard page lands right after a
+// library's segments; a review's).
 // Shared memory counts too (its pages in this process: a sparse segment is not filled in), as
 // memcheck counts it: a block held only there was definitely lost (a trial's); files mapped
 // shared do not (a database's, read through, would be read from disk).
-std::size_t scan_roots(Scanner& scanner, const StopTheWorld& world, std::uintptr_t own_sp,
-                       const std::uintptr_t* own_registers, int n_own_registers) {
+std::size_t scan_roots(Scanner& scanner, const StopTheWorld& world, const RootPolicy& policy,
+                       std::uintptr_t own_sp, const std::uintptr_t* own_registers,
+                       int n_own_registers) {
   char* maps = scanner.maps_buffer();
   std::size_t len = read_maps(maps, kMapsBufferBytes);
   // The modules' mappings first: the heuristics look at them for every root's pointers.
   proc_maps::for_each(maps, len, [&](const Mapping& m) { scanner.note_mapping(m); });
   std::size_t bytes = 0;
-  std::uintptr_t file_end = 0;  // where the last mapping of a file ended
   proc_maps::for_each(maps, len, [&](const Mapping& m) {
-    const bool module_data = !m.anonymous || (!m.special && m.lo == file_end);
-    if (!m.anonymous) file_end = m.hi;
     if (m.shared_memory) {
       scanner.scan_present(m.lo, m.hi);
       bytes += m.hi - m.lo;
       return;
     }
     if (!m.writable_private || m.device) return;
-    if (module_data) {
+    const bool own_stack = own_sp >= m.lo && own_sp < m.hi;
+    const StoppedThread* stack_of = thread_in(world, m.lo, m.hi);
+    if ((own_stack || stack_of) && policy.in_module(m.lo, m.hi)) {  // static data
       bytes += scanner.scan_root(m.lo, m.hi);
-      if (own_sp >= m.lo && own_sp < m.hi)
+      if (own_stack)
         for (int i = 0; i < n_own_registers; ++i) scanner.scan_word(own_registers[i]);
-      if (const StoppedThread* th = thread_in(world, m.lo, m.hi))
-        for (std::uintptr_t reg : th->regs) scanner.scan_word(reg);
-    } else if (own_sp >= m.lo && own_sp < m.hi) {
+      if (stack_of)
+        for (std::uintptr_t reg : stack_of->regs) scanner.scan_word(reg);
+    } else if (own_stack) {
       bytes += scanner.scan_root(own_sp - kRedZone, m.hi);
       for (int i = 0; i < n_own_registers; ++i) scanner.scan_word(own_registers[i]);
-    } else if (const StoppedThread* th = thread_in(world, m.lo, m.hi)) {
+    } else if (const StoppedThread* th = stack_of) {
       // A thread stopped in its code may be in a leaf function that keeps values in the red
       // zone; one stopped in a system call is blocked (the usual case at exit), and what lies
       // below its stack pointer is what earlier calls left there: a stale copy of a pointer the
@@ -557,6 +560,12 @@ bool live_stack_in(const StopTheWorld& world, std::uintptr_t own_sp, std::uintpt
 }
 
 }  // namespace
+
+bool RootPolicy::in_module(std::uintptr_t lo, std::uintptr_t hi) const {
+  for (std::size_t i = 0; i < n_modules; ++i)
+    if (lo < modules[i].hi && modules[i].lo < hi) return true;
+  return false;
+}
 
 bool RootPolicy::is_root(std::uint32_t stack) const {
   if (!stacks || n_root_modules == 0) return false;
@@ -646,7 +655,7 @@ bool LeakScan::run(Ledger& ledger, const RootPolicy& policy, std::uintptr_t stac
       if (!live_stack_in(world, own_sp, lo, hi)) scanner.add_exclusion(lo, hi);
     }
     scanner.finish_exclusions();
-    stats_.root_bytes = scan_roots(scanner, world, own_sp, own_registers, n_own_registers);
+    stats_.root_bytes = scan_roots(scanner, world, policy, own_sp, own_registers, n_own_registers);
     stats_.heap_bytes_scanned = scanner.flood();
     scanner.classify_unreached();
     world.resume();

@@ -26,6 +26,11 @@ struct RootPolicy {
   };
   const Range* dead_stacks = nullptr;
   std::size_t n_dead_stacks = 0;
+  // Each loaded module's extent (its lowest to highest PT_LOAD address: code, data and .bss): a
+  // stack pointer in one is on a stack in static data, which counts whole (see scan_roots).
+  const Range* modules = nullptr;
+  std::size_t n_modules = 0;
+  bool in_module(std::uintptr_t lo, std::uintptr_t hi) const;
   const StackTable* stacks = nullptr;
   std::uint16_t root_modules[8] = {};
   std::size_t n_root_modules = 0;

@@ -147,6 +147,10 @@ class Classify(hl.HeapledgerTest):
                 _, _, r = self.traced("stack_in_static_data", mode)
                 self.assertKind(r, "held_by_global_below", "reachable", 1138, 1)
                 self.assertKind(r, "dropped_block", "definite", 77, 1)
+        # The negative case: a stack mapped right above a file's mapping is no static data,
+        # and a stale copy below its stack pointer holds nothing.
+        _, _, r = self.traced("stack_in_static_data", "mapped")
+        self.assertKind(r, "dropped_on_thread", "definite", 4242, 1)
 
     def test_shared_memory_is_a_root(self):
         # Pointers only in shared memory (anonymous, shm_open, a 1 GiB memfd touched in one
