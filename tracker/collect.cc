@@ -444,8 +444,8 @@ void report_before_dying(int sig, siginfo_t* info, void*) {
   const bool writing_here = reporter == this_reporter() && !g_state.reported.load();
   if (!fault && (writing_here || (reporter == 0 && report_left_here()))) {
     g_held_signal.store(sig);
+    g_dying.store(true);  // the signal ends the process, not leak_exitcode (write_exit_report)
     if (writing_here) return;
-    g_dying.store(true);
     finish();  // raises it, unless another thread began the report first (it raises it then)
     if (g_held_signal.exchange(0) == 0) return;
   }
@@ -543,11 +543,14 @@ void before_exit() {
 }
 
 void finish() {
-  g_state.finish_left_by.store(0);
-  if (!g_state.recording.load()) return;
+  if (!g_state.recording.load()) return g_state.finish_left_by.store(0);
   settle_own_frees();
   std::uint64_t none = 0;
-  if (!g_state.reporter.compare_exchange_strong(none, this_reporter())) return wait_for_report();
+  const bool mine = g_state.reporter.compare_exchange_strong(none, this_reporter());
+  // Only once the report is claimed: a signal in between finds one mark or the other
+  // (report_before_dying), never neither (it ended the process without the report; a review's).
+  g_state.finish_left_by.store(0);
+  if (!mine) return wait_for_report();
   at_exit_for_good(wait_for_report);
   __cxa_at_quick_exit(wait_for_report, nullptr);
   write_exit_report();
