@@ -61,10 +61,10 @@ void* callocate(std::size_t count, std::size_t size) {
   void* p = alloc();
   if (p == nullptr && total <= pool::kMaxRequest && tracker::active() && tracker::release_held())
     p = alloc();  // see allocate_slow
-  // All of what malloc_usable_size will say the block has, as glibc clears all of its chunk:
-  // untracked, that is the whole class (a calloc(1, 100) left 12 bytes of a 112-byte block as
-  // the last owner wrote them; a trial's).
-  if (p && total <= kMaxSmallSize) memset(p, 0, tracker::active() ? total : pool::usable_size(p));
+  // All of what malloc_usable_size may say the block has (the whole class, untracked or for a
+  // block not recorded), as glibc clears all of its chunk: a calloc(1, 100) left 12 bytes of a
+  // 112-byte block as the last owner wrote them (a trial's).
+  if (p && total <= kMaxSmallSize) memset(p, 0, pool::usable_size(p));
   return served(p, total, AllocKind::kMalloc);
 }
 

@@ -10,7 +10,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cstdarg>
 #include <cstddef>
 #include <cstdint>
@@ -54,18 +53,6 @@ extern "C" HL_EXPORT int mlock2(const void* addr, std::size_t len, unsigned int 
 
 namespace {
 
-enum class Owner { kProgram, kPools, kOwn };
-
-// Whose mapping m is: heapledger's own (one of its tables, or the part of the pools' reservation
-// not in use: no access), the pools' (their blocks: the program's heap), or the program's.
-Owner owner_of(const proc_maps::Mapping& m) {
-  if (os::overlaps_internal(m.lo, m.hi)) return Owner::kOwn;
-  const pool::Region& region = pool::g_region;
-  if (region.size == 0 || m.lo >= region.base + region.size || m.hi <= region.base)
-    return Owner::kProgram;
-  return m.accessible ? Owner::kPools : Owner::kOwn;
-}
-
 // Whether the kernel lets this process lock any amount: CAP_IPC_LOCK, or no RLIMIT_MEMLOCK.
 bool locks_without_limit() {
   rlimit memlock{};
@@ -78,8 +65,29 @@ bool locks_without_limit() {
          (caps[CAP_IPC_LOCK / 32].effective >> (CAP_IPC_LOCK % 32) & 1) != 0;
 }
 
-// An earlier mlockall(MCL_FUTURE) of the program's is in force.
-constinit std::atomic<bool> g_future_locked{false};
+// The kernel's mlockall, and what it leaves in force for later memory (os::set_lock_future).
+int kernel_lock_all(int flags) {
+  const int result = static_cast<int>(syscall(SYS_mlockall, flags));
+  if (result == 0) os::set_lock_future((flags & MCL_FUTURE) != 0);
+  return result;
+}
+
+// mlock2 for each part of mapping m that is not heapledger's: none of the pools' reservation
+// not in use (no access), the pools' usable memory as it is used (MLOCK_ONFAULT), the rest as
+// asked. A line of /proc/self/maps may be the program's mapping and one of heapledger's
+// tables the kernel merged (both anonymous and writable).
+void lock_program_part(const proc_maps::Mapping& m, unsigned asked) {
+  const pool::Region& region = pool::g_region;
+  const bool pools = region.size != 0 && m.lo < region.base + region.size && m.hi > region.base;
+  if (pools && !m.accessible) return;
+  unsigned flags = pools ? MLOCK_ONFAULT : asked;
+  os::for_each_outside_internal(
+      m.lo, m.hi,
+      [](std::uintptr_t from, std::uintptr_t to, void* lock_flags) {
+        syscall(SYS_mlock2, from, to - from, *static_cast<unsigned*>(lock_flags));
+      },
+      &flags);
+}
 
 }  // namespace
 
@@ -89,39 +97,40 @@ constinit std::atomic<bool> g_future_locked{false};
 // at a time (the OOM killer, for a daemon that locks itself in memory: mysqld --memlock,
 // memcached -k, openvpn --mlock; a trial's). The pools' usable memory is locked as it is used
 // (MLOCK_ONFAULT): each class is made usable a MiB at a time, where glibc's heap grows by what it
-// needs. Under a limit, the kernel decides, and refuses (ENOMEM): the pools' reservation
-// (terabytes of address space, no access) counts against it (README, Known limits); it is asked
-// not to fault anything in, in case a limit that large lets it through. MCL_FUTURE goes to the
-// kernel as asked: heapledger's later mappings fault in no more than they use
-// (os::map_internal_sparse).
+// needs; and with MCL_FUTURE, what they make usable later is locked the same way (the kernel
+// locks only new mappings: os::lock_if_future). The large mappings kept for reuse go back to the
+// system first (free memory: glibc gives its large blocks back at free). Under a limit the
+// kernel decides, and refuses (ENOMEM): the pools' reservation (terabytes of address space, no
+// access) counts against it (README, Known limits); it is asked to fault nothing in, in case a
+// limit that large lets it through; so where /proc cannot be read.
 extern "C" HL_EXPORT int mlockall(int flags) noexcept {
   os::count_program_advice();
   if (!(flags & MCL_CURRENT) || (flags & ~(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT)))
-    return static_cast<int>(syscall(SYS_mlockall, flags));  // the kernel's answer, EINVAL too
-  if (!locks_without_limit()) return static_cast<int>(syscall(SYS_mlockall, flags | MCL_ONFAULT));
-  // The kernel's mlockall(MCL_CURRENT) also ends an earlier call's MCL_FUTURE.
+    return kernel_lock_all(flags);  // the kernel's answer, EINVAL too
+  if (!locks_without_limit()) return kernel_lock_all(flags | MCL_ONFAULT);
+  // MCL_FUTURE first, as asked (the kernel's mlockall(MCL_CURRENT) also ends an earlier one's).
   if (flags & MCL_FUTURE) {
-    if (syscall(SYS_mlockall, flags & ~MCL_CURRENT) != 0) return -1;
-    g_future_locked.store(true, std::memory_order_relaxed);
-  } else if (g_future_locked.exchange(false, std::memory_order_relaxed)) {
+    if (kernel_lock_all(flags & ~MCL_CURRENT) != 0) return -1;
+  } else if (os::lock_future_set()) {
     syscall(SYS_munlockall);
+    os::set_lock_future(false);
   }
-  ErrnoKeeper
-      keep;  // each mapping as the kernel's walk takes it: what will not lock is passed over
+  pool::give_back_kept_mappings();
   const unsigned asked = (flags & MCL_ONFAULT) ? MLOCK_ONFAULT : 0;
   char buf[4096];
-  if (!proc_maps::for_each_read(buf, sizeof buf, [&](const proc_maps::Mapping& m) {
-        const Owner owner = owner_of(m);
-        if (owner != Owner::kOwn)
-          syscall(SYS_mlock2, m.lo, m.hi - m.lo, owner == Owner::kPools ? MLOCK_ONFAULT : asked);
-      }))
-    return static_cast<int>(syscall(SYS_mlockall, flags | MCL_ONFAULT));  // no /proc
-  return 0;
+  bool read;
+  {
+    ErrnoKeeper keep;  // each part as the kernel's walk takes it: what will not lock is passed over
+    read = proc_maps::for_each_read(
+        buf, sizeof buf, [&](const proc_maps::Mapping& m) { lock_program_part(m, asked); });
+  }
+  return read ? 0 : kernel_lock_all(flags | MCL_ONFAULT);
 }
 
 extern "C" HL_EXPORT int munlockall() noexcept {
-  g_future_locked.store(false, std::memory_order_relaxed);
-  return static_cast<int>(syscall(SYS_munlockall));
+  const int result = static_cast<int>(syscall(SYS_munlockall));
+  if (result == 0) os::set_lock_future(false);
+  return result;
 }
 
 // prctl, interposed to see a program ask for a seccomp filter (or no_new_privs, which an

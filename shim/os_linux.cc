@@ -222,23 +222,23 @@ void* map_internal(std::size_t bytes) {
 void* map_internal_sparse(std::size_t bytes) {
   ErrnoKeeper keep;
   OwnSpace own(bytes, bytes);
-  // Mapped without access first: after the program's mlockall(MCL_FUTURE) a new mapping is
-  // locked, and one made writable would be faulted in whole (about 215 GiB). Unlocked before
-  // it is made writable, it is not.
-  void* p = own.made(
-      checked(mmap(nullptr, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)));
-  if (p) {
-    syscall(SYS_munlock, p, bytes);
-    if (sys_mprotect(p, bytes, PROT_READ | PROT_WRITE) != 0) {
-      unmap(p, bytes);
-      own.made(nullptr);
-      return nullptr;
-    }
-    sys_madvise(p, bytes, MADV_DONTDUMP);
-    // Sparse: a huge page would cost 2 MiB per entry in use.
-    sys_madvise(p, bytes, MADV_NOHUGEPAGE);
+  // Mapped without access first, and remembered then: after the program's mlockall(MCL_FUTURE)
+  // a new mapping is locked, and one made writable would be faulted in whole (about 215 GiB);
+  // unlocked before it is made writable, it is not. An mlockall meanwhile passes it over.
+  void* p =
+      remember_internal(own.made(checked(mmap(nullptr, bytes, PROT_NONE,
+                                              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0))),
+                        bytes, bytes);
+  if (!p) return nullptr;
+  syscall(SYS_munlock, p, bytes);
+  if (sys_mprotect(p, bytes, PROT_READ | PROT_WRITE) != 0) {
+    unmap_internal(p, bytes);
+    return nullptr;
   }
-  return remember_internal(p, bytes, bytes);
+  sys_madvise(p, bytes, MADV_DONTDUMP);
+  // Sparse: a huge page would cost 2 MiB per entry in use.
+  sys_madvise(p, bytes, MADV_NOHUGEPAGE);
+  return p;
 }
 
 // System calls made directly: this runs inside an allocation, and another preloaded tool's
@@ -377,13 +377,47 @@ bool run_on_own_stack(std::size_t bytes, void (*fn)(void*), void* arg) {
   return ran;
 }
 
-bool overlaps_internal(std::uintptr_t lo, std::uintptr_t hi) {
-  SpinGuard guard(g_internal_lock);
-  for (std::size_t i = 0; i < g_internal_count; ++i) {
-    const auto start = reinterpret_cast<std::uintptr_t>(g_internal[i].start);
-    if (lo < start + g_internal[i].bytes && start < hi) return true;
+void for_each_outside_internal(std::uintptr_t lo, std::uintptr_t hi,
+                               void (*fn)(std::uintptr_t, std::uintptr_t, void*), void* arg) {
+  constexpr std::size_t kMaxInside = 64;
+  std::uintptr_t starts[kMaxInside], ends[kMaxInside];
+  std::size_t n = 0;
+  {
+    SpinGuard guard(g_internal_lock);
+    for (std::size_t i = 0; i < g_internal_count; ++i) {
+      const auto start = reinterpret_cast<std::uintptr_t>(g_internal[i].start);
+      const std::uintptr_t end = start + g_internal[i].bytes;
+      if (lo >= end || start >= hi) continue;
+      if (n == kMaxInside) {  // more than that: the rest of the range counts as internal
+        hi = std::min(hi, start);
+        continue;
+      }
+      starts[n] = std::max(start, lo), ends[n] = std::min(end, hi), ++n;
+    }
   }
-  return false;
+  // In address order (insertion sort: n is small), then the gaps between them.
+  for (std::size_t i = 1; i < n; ++i)
+    for (std::size_t k = i; k > 0 && starts[k - 1] > starts[k]; --k)
+      std::swap(starts[k - 1], starts[k]), std::swap(ends[k - 1], ends[k]);
+  std::uintptr_t at = lo;
+  for (std::size_t i = 0; i < n && at < hi; ++i) {
+    if (starts[i] > at) fn(at, std::min(starts[i], hi), arg);
+    at = std::max(at, ends[i]);
+  }
+  if (at < hi) fn(at, hi, arg);
+}
+
+namespace {
+constinit std::atomic<bool> g_lock_future{false};
+}  // namespace
+
+void set_lock_future(bool on) { g_lock_future.store(on, std::memory_order_relaxed); }
+bool lock_future_set() { return g_lock_future.load(std::memory_order_relaxed); }
+
+void lock_if_future(void* p, std::size_t bytes) {
+  if (!g_lock_future.load(std::memory_order_relaxed)) return;
+  ErrnoKeeper keep;
+  syscall(SYS_mlock2, p, bytes, MLOCK_ONFAULT);
 }
 
 std::size_t internal_ranges(Range* out, std::size_t max) {

@@ -368,6 +368,7 @@ std::uint32_t carve(Central& c, unsigned cls, std::uint32_t want, void** out, os
       grow = static_cast<std::size_t>(c.limit - c.committed);
     // The bitmaps first: if they cannot be had (a data limit), no block memory is left charged.
     if (!commit_bitmaps(c, cls, c.committed + grow) || !os::commit(c.committed, grow)) return 0;
+    os::lock_if_future(c.committed, grow);
     c.committed += grow;
     g_committed.fetch_add(grow, std::memory_order_relaxed);
     add_purge_credit(grow);

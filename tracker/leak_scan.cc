@@ -107,7 +107,8 @@ class Scanner {
   void finish_exclusions();
   std::size_t scan_root(std::uintptr_t lo, std::uintptr_t hi);  // subtracting exclusions
   void scan_words_protected(std::uintptr_t lo, std::uintptr_t hi);
-  void scan_present(std::uintptr_t lo, std::uintptr_t hi);
+  std::size_t scan_present(std::uintptr_t lo, std::uintptr_t hi);  // returns the bytes read
+  bool knows_present() const { return pagemap_ >= 0; }  // else scan_present reads everything
   void scan_word(std::uintptr_t w) { reach_from_root(w); }
   void seed(std::size_t i) {
     if (blocks_[i].reach < Reach::kReachable) {
@@ -349,31 +350,37 @@ void Scanner::scan_words_protected(std::uintptr_t lo, std::uintptr_t hi) {
 
 // Scans only the pages that exist: a page never touched reads as zeros, and reading it would
 // make the kernel map it (a program's multi-gigabyte reservation would take seconds).
-void Scanner::scan_present(std::uintptr_t lo, std::uintptr_t hi) {
+std::size_t Scanner::scan_present(std::uintptr_t lo, std::uintptr_t hi) {
   constexpr std::uintptr_t kPage = 4096;
   constexpr std::size_t kBatch = 512;
   constexpr std::uint64_t kExists = 3ull << 62;  // present or swapped
   std::uint64_t entries[kBatch];
   std::uintptr_t run = 0;  // start of the current run of existing pages, 0: none
+  std::size_t bytes = 0;
+  auto scan = [&](std::uintptr_t from, std::uintptr_t to) {
+    scan_words_protected(from, to);
+    bytes += to - from;
+  };
   for (std::uintptr_t page = lo & ~(kPage - 1); page < hi;) {
     std::size_t n = std::min<std::size_t>(kBatch, (hi - page + kPage - 1) / kPage);
     ssize_t got = pagemap_ < 0 ? -1
                                : pread(pagemap_, entries, n * sizeof entries[0],
                                        static_cast<off_t>(page / kPage * sizeof entries[0]));
     if (got != static_cast<ssize_t>(n * sizeof entries[0])) {  // no pagemap: scan it all
-      scan_words_protected(std::max(run ? run : page, lo), hi);
-      return;
+      scan(std::max(run ? run : page, lo), hi);
+      return bytes;
     }
     for (std::size_t i = 0; i < n; ++i, page += kPage) {
       bool exists = entries[i] & kExists;
       if (exists && !run) run = page;
       if (!exists && run) {
-        scan_words_protected(std::max(run, lo), std::min(page, hi));
+        scan(std::max(run, lo), std::min(page, hi));
         run = 0;
       }
     }
   }
-  if (run) scan_words_protected(std::max(run, lo), hi);
+  if (run) scan(std::max(run, lo), hi);
+  return bytes;
 }
 
 void Scanner::finish_exclusions() {
@@ -510,8 +517,10 @@ std::size_t scan_roots(Scanner& scanner, const StopTheWorld& world, const RootPo
   std::size_t bytes = 0;
   proc_maps::for_each(maps, len, [&](const Mapping& m) {
     if (m.shared_memory) {
-      scanner.scan_present(m.lo, m.hi);
-      bytes += m.hi - m.lo;
+      // Without the page map, reading a sparse segment whole would fill it in: small ones only.
+      constexpr std::uintptr_t kReadWhole = std::uintptr_t{16} << 20;
+      if (scanner.knows_present() || m.hi - m.lo <= kReadWhole)
+        bytes += scanner.scan_present(m.lo, m.hi);
       return;
     }
     if (!m.writable_private || m.device) return;

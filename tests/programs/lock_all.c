@@ -1,6 +1,7 @@
 // mlockall with the flags named on the command line (current, future, onfault), between blocks
 // allocated before and after it, then whether the memory locked is what the program holds: at
-// least its 8 MiB block, and not heapledger's tables (a 215 GiB sparse table the kernel's own
+// least its 8 MiB block, its small blocks allocated after the call if future was asked, and not
+// heapledger's tables (a 215 GiB sparse table the kernel's own
 // mlockall locked, and without onfault faulted in whole: the OOM killer). Needs CAP_IPC_LOCK or
 // no RLIMIT_MEMLOCK to succeed: the e2e test runs it as root.
 #include <errno.h>
@@ -33,6 +34,19 @@ int main(int argc, char** argv) {
   char* after = malloc(4 << 20);
   memset(after, 2, 4 << 20);
   for (int i = 0; i < 10000; ++i) free(malloc((size_t)(i % 3000 + 1)));
+  // 25 MiB of small blocks after the call: locked with MCL_FUTURE (glibc's heap grows into
+  // locked memory; the pools' memory, made usable inside an older reservation, was not), not
+  // without it.
+  const long before_small = locked_kb();
+  enum { kSmall = 100000 };
+  static char* small[kSmall];
+  for (int i = 0; i < kSmall; ++i) {
+    small[i] = malloc(256);
+    memset(small[i], 3, 256);
+  }
+  printf("small blocks after it locked: %s\n",
+         locked_kb() - before_small >= 20 * 1024 ? "yes" : "no");
+  for (int i = 0; i < kSmall; ++i) free(small[i]);
   const long kb = locked_kb();
   printf("locked: at least 8 MiB %s, under 1 GiB %s\n", kb >= 8 * 1024 ? "yes" : "no",
          kb < 1024 * 1024 ? "yes" : "no");
