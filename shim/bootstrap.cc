@@ -2,7 +2,6 @@
 // reserve their memory on first use), registers the fork handlers and the quick_exit hook; the
 // destructor, which runs after the program's static destructors, has the exit report written
 // after every library's destructors.
-#include <dlfcn.h>
 #include <pthread.h>
 #include <stdlib.h>
 
@@ -11,6 +10,7 @@
 #include "heapledger/heapledger.h"
 #include "shim/config.h"
 #include "shim/errno_keeper.h"
+#include "shim/next_symbol.h"
 #include "shim/os.h"
 #include "shim/pool.h"
 #include "tracker/tracker.h"
@@ -55,12 +55,7 @@ std::atomic<AtQuickExit> g_libc_at_quick_exit{nullptr};
 std::atomic<bool> g_quick_exit_hooked{false};
 
 AtQuickExit libc_at_quick_exit() {
-  AtQuickExit fn = g_libc_at_quick_exit.load(std::memory_order_acquire);
-  if (!fn) {
-    fn = reinterpret_cast<AtQuickExit>(dlsym(RTLD_NEXT, "__cxa_at_quick_exit"));
-    g_libc_at_quick_exit.store(fn, std::memory_order_release);
-  }
-  return fn;
+  return next_symbol(&g_libc_at_quick_exit, "__cxa_at_quick_exit");
 }
 
 void hook_quick_exit(AtQuickExit libc) {

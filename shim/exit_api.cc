@@ -6,13 +6,13 @@
 // libc's own exit() reaches its _exit internally, not through these.
 // exit, interposed: a second thread calling it while the first is on its way out waits for the
 // first one's report (tracker::before_exit), then goes on into libc's exit.
-#include <dlfcn.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
 
 #include "shim/config.h"
+#include "shim/next_symbol.h"
 #include "tracker/tracker.h"
 
 using namespace heapledger::detail;
@@ -36,14 +36,7 @@ std::atomic<ExitFn> g_libc_exit{nullptr};
 // Looked up at start (resolve_libc_exit, from the library's constructor), not at the first
 // exit(): dlsym takes KiB of stack, which a thread that calls exit() with little left does not
 // have (a crash with 8 KiB of a 16 KiB thread stack in use, where plain glibc exits).
-ExitFn libc_exit() {
-  ExitFn fn = g_libc_exit.load(std::memory_order_acquire);
-  if (!fn) {
-    fn = reinterpret_cast<ExitFn>(dlsym(RTLD_NEXT, "exit"));
-    g_libc_exit.store(fn, std::memory_order_release);
-  }
-  return fn;
-}
+ExitFn libc_exit() { return next_symbol(&g_libc_exit, "exit"); }
 void resolve_libc_exit() { libc_exit(); }
 
 }  // namespace heapledger::detail
