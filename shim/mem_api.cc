@@ -127,9 +127,13 @@ extern "C" HL_EXPORT int mlockall(int flags) noexcept {
   return read ? 0 : kernel_lock_all(flags | MCL_ONFAULT);
 }
 
+// The mark goes first: a commit of the pools' that read it set unlocks its range again
+// (os::lock_if_future).
 extern "C" HL_EXPORT int munlockall() noexcept {
+  const bool future = os::lock_future_set();
+  os::set_lock_future(false);
   const int result = static_cast<int>(syscall(SYS_munlockall));
-  if (result == 0) os::set_lock_future(false);
+  if (result != 0 && future) os::set_lock_future(true);
   return result;
 }
 

@@ -115,15 +115,15 @@ bool internal_lock_held();
 
 // Copies up to `max` live internal mappings into out; returns how many there are.
 std::size_t internal_ranges(Range* out, std::size_t max);
-// Calls fn(from, to, arg) for each part of [lo, hi) outside the internal mappings (with more than
-// 64 of them inside it, the part past the 64th counts as internal). fn runs without the
-// registry's lock.
+// Calls fn(from, to, arg) for each part of [lo, hi) outside the internal mappings, in address
+// order. fn runs without the registry's lock.
 void for_each_outside_internal(std::uintptr_t lo, std::uintptr_t hi,
                                void (*fn)(std::uintptr_t, std::uintptr_t, void*), void* arg);
 
 // Whether the program's later memory is to be locked (its mlockall(MCL_FUTURE) is in force: see
-// shim/mem_api.cc). The kernel locks new mappings then, but the pools make memory usable inside
-// a reservation made before: lock_if_future() locks such a range as it is used (MLOCK_ONFAULT).
+// shim/mem_api.cc; in this process only, not a child forked since). The kernel locks new
+// mappings then, but the pools make memory usable inside a reservation made before:
+// lock_if_future() locks such a range as it is used (MLOCK_ONFAULT).
 void set_lock_future(bool on);
 bool lock_future_set();
 void lock_if_future(void* p, std::size_t bytes);

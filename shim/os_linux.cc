@@ -379,45 +379,56 @@ bool run_on_own_stack(std::size_t bytes, void (*fn)(void*), void* arg) {
 
 void for_each_outside_internal(std::uintptr_t lo, std::uintptr_t hi,
                                void (*fn)(std::uintptr_t, std::uintptr_t, void*), void* arg) {
-  constexpr std::size_t kMaxInside = 64;
-  std::uintptr_t starts[kMaxInside], ends[kMaxInside];
-  std::size_t n = 0;
-  {
-    SpinGuard guard(g_internal_lock);
-    for (std::size_t i = 0; i < g_internal_count; ++i) {
-      const auto start = reinterpret_cast<std::uintptr_t>(g_internal[i].start);
-      const std::uintptr_t end = start + g_internal[i].bytes;
-      if (lo >= end || start >= hi) continue;
-      if (n == kMaxInside) {  // more than that: the rest of the range counts as internal
-        hi = std::min(hi, start);
-        continue;
+  // A batch at a time: the (up to) 64 internal mappings in [at, hi) that start lowest, in
+  // address order, then the gaps between them; the next batch from the end of the last.
+  constexpr std::size_t kBatch = 64;
+  std::uintptr_t starts[kBatch], ends[kBatch];
+  for (std::uintptr_t at = lo; at < hi;) {
+    std::size_t n = 0;
+    {
+      SpinGuard guard(g_internal_lock);
+      for (std::size_t i = 0; i < g_internal_count; ++i) {
+        const auto start = reinterpret_cast<std::uintptr_t>(g_internal[i].start);
+        const std::uintptr_t end = start + g_internal[i].bytes;
+        if (at >= end || start >= hi) continue;
+        if (n == kBatch && start >= starts[n - 1]) continue;
+        std::size_t k = n < kBatch ? n++ : n - 1;  // insert in order; a full batch drops its last
+        for (; k > 0 && starts[k - 1] > start; --k)
+          starts[k] = starts[k - 1], ends[k] = ends[k - 1];
+        starts[k] = start, ends[k] = end;
       }
-      starts[n] = std::max(start, lo), ends[n] = std::min(end, hi), ++n;
+    }
+    for (std::size_t i = 0; i < n && at < hi; ++i) {
+      if (starts[i] > at) fn(at, std::min(starts[i], hi), arg);
+      at = std::max(at, ends[i]);
+    }
+    if (n < kBatch) {  // no more inside
+      if (at < hi) fn(at, hi, arg);
+      return;
     }
   }
-  // In address order (insertion sort: n is small), then the gaps between them.
-  for (std::size_t i = 1; i < n; ++i)
-    for (std::size_t k = i; k > 0 && starts[k - 1] > starts[k]; --k)
-      std::swap(starts[k - 1], starts[k]), std::swap(ends[k - 1], ends[k]);
-  std::uintptr_t at = lo;
-  for (std::size_t i = 0; i < n && at < hi; ++i) {
-    if (starts[i] > at) fn(at, std::min(starts[i], hi), arg);
-    at = std::max(at, ends[i]);
-  }
-  if (at < hi) fn(at, hi, arg);
 }
 
 namespace {
-constinit std::atomic<bool> g_lock_future{false};
+// The process that asked for its later memory to be locked (0: none). A child forked or cloned
+// since does not have it: the kernel gives a new process none of its parent's locks.
+constinit std::atomic<long> g_lock_future_pid{0};
 }  // namespace
 
-void set_lock_future(bool on) { g_lock_future.store(on, std::memory_order_relaxed); }
-bool lock_future_set() { return g_lock_future.load(std::memory_order_relaxed); }
+void set_lock_future(bool on) {
+  g_lock_future_pid.store(on ? syscall(SYS_getpid) : 0, std::memory_order_seq_cst);
+}
+bool lock_future_set() {
+  const long pid = g_lock_future_pid.load(std::memory_order_relaxed);
+  return pid != 0 && pid == syscall(SYS_getpid);
+}
 
 void lock_if_future(void* p, std::size_t bytes) {
-  if (!g_lock_future.load(std::memory_order_relaxed)) return;
+  if (g_lock_future_pid.load(std::memory_order_relaxed) == 0 || !lock_future_set()) return;
   ErrnoKeeper keep;
   syscall(SYS_mlock2, p, bytes, MLOCK_ONFAULT);
+  // A munlockall meanwhile (it clears the mark first) must not leave this range locked.
+  if (g_lock_future_pid.load(std::memory_order_seq_cst) == 0) syscall(SYS_munlock, p, bytes);
 }
 
 std::size_t internal_ranges(Range* out, std::size_t max) {

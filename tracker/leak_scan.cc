@@ -525,25 +525,29 @@ std::size_t scan_roots(Scanner& scanner, const StopTheWorld& world, const RootPo
     }
     if (!m.writable_private || m.device) return;
     const bool own_stack = own_sp >= m.lo && own_sp < m.hi;
-    const StoppedThread* stack_of = thread_in(world, m.lo, m.hi);
-    if ((own_stack || stack_of) && policy.in_module(m.lo, m.hi)) {  // static data
-      bytes += scanner.scan_root(m.lo, m.hi);
-      if (own_stack)
-        for (int i = 0; i < n_own_registers; ++i) scanner.scan_word(own_registers[i]);
-      if (stack_of)
-        for (std::uintptr_t reg : stack_of->regs) scanner.scan_word(reg);
-    } else if (own_stack) {
-      bytes += scanner.scan_root(own_sp - kRedZone, m.hi);
-      for (int i = 0; i < n_own_registers; ++i) scanner.scan_word(own_registers[i]);
-    } else if (const StoppedThread* th = stack_of) {
+    const StoppedThread* th = own_stack ? nullptr : thread_in(world, m.lo, m.hi);
+    if (own_stack || th) {
       // A thread stopped in its code may be in a leaf function that keeps values in the red
       // zone; one stopped in a system call is blocked (the usual case at exit), and what lies
       // below its stack pointer is what earlier calls left there: a stale copy of a pointer the
       // program dropped made a definite leak "reachable" in about half the runs of a review's
       // program (main dropped a block, then pause()).
-      const std::uintptr_t below = th->in_syscall ? 0 : kRedZone;
-      bytes += scanner.scan_root(std::max(m.lo, th->sp - below), m.hi);
-      for (std::uintptr_t reg : th->regs) scanner.scan_word(reg);
+      const std::uintptr_t sp = own_stack ? own_sp : th->sp;
+      const std::uintptr_t from =
+          std::max(m.lo, sp - (own_stack || !th->in_syscall ? kRedZone : 0));
+      if (policy.in_module(sp, sp + 1)) {
+        bytes += scanner.scan_root(m.lo, m.hi);  // a stack in static data
+      } else {
+        // The line may hold a module's .bss below the stack too (the kernel merges the two).
+        policy.for_each_module_part(m.lo, from, [&](std::uintptr_t lo, std::uintptr_t hi) {
+          bytes += scanner.scan_root(lo, hi);
+        });
+        bytes += scanner.scan_root(from, m.hi);
+      }
+      if (own_stack)
+        for (int i = 0; i < n_own_registers; ++i) scanner.scan_word(own_registers[i]);
+      else
+        for (std::uintptr_t reg : th->regs) scanner.scan_word(reg);
     } else {
       bytes += scanner.scan_root(m.lo, m.hi);
     }

@@ -31,6 +31,13 @@ struct RootPolicy {
   const Range* modules = nullptr;
   std::size_t n_modules = 0;
   bool in_module(std::uintptr_t lo, std::uintptr_t hi) const;
+  // f(from, to) for each part of [lo, hi) that lies in a module.
+  template <class F>
+  void for_each_module_part(std::uintptr_t lo, std::uintptr_t hi, F&& f) const {
+    for (std::size_t i = 0; i < n_modules; ++i)
+      if (lo < modules[i].hi && modules[i].lo < hi)
+        f(lo > modules[i].lo ? lo : modules[i].lo, hi < modules[i].hi ? hi : modules[i].hi);
+  }
   const StackTable* stacks = nullptr;
   std::uint16_t root_modules[8] = {};
   std::size_t n_root_modules = 0;

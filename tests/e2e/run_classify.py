@@ -151,6 +151,12 @@ class Classify(hl.HeapledgerTest):
         # and a stale copy below its stack pointer holds nothing.
         _, _, r = self.traced("stack_in_static_data", "mapped")
         self.assertKind(r, "dropped_on_thread", "definite", 4242, 1)
+        # Right after the executable's .bss, in one line with it: the .bss part counts whole,
+        # the stack from its stack pointer up.
+        plain, _, r = self.traced("stack_in_static_data", "after_bss")
+        if plain.stdout != "no room after .bss\n":
+            self.assertKind(r, "dropped_on_thread", "definite", 4242, 1)
+            self.assertKind(r, "held_by_global_below", "reachable", 1138, 1)
 
     def test_shared_memory_is_a_root(self):
         # Pointers only in shared memory (anonymous, shm_open, a 1 GiB memfd touched in one

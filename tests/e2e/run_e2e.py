@@ -1345,6 +1345,12 @@ class E2E(hl.HeapledgerTest):
                 with self.subTest(flags=flags, options=options):
                     traced = hl.run_preloaded(argv + flags, options)
                     self.assertSameBehaviour(plain, traced)
+        # A child forked after MCL_FUTURE has no locks of its parent's (it kept the pools'
+        # mark: its heap was locked; a review's).
+        forked = argv + ["current", "future", "onfault", "fork"]
+        plain = hl.run_plain(forked)
+        self.assertIn("child's small blocks locked: no\n", plain.stdout)
+        self.assertSameBehaviour(plain, hl.run_preloaded(forked, "log=none"))
         limited = ["prlimit", f"--as={64 << 30}"] + argv + ["current", "future"]
         self.assertEqual(hl.run_plain(limited).stdout, expected.format("yes"))
         self.assertEqual(hl.run_preloaded(limited, "log=none").stdout, expected.format("yes"))

@@ -8,7 +8,12 @@
 //             file's mapping (a memfd), drops a block in a frame that has returned; the stale
 //             copy below its stack pointer must not count (dropped_on_thread: definitely lost).
 //             Taking any mapping next to a file's for static data counted it (a review's).
+//   after_bss: the same with the stack mapped right at the end of the executable's .bss, where
+//             the kernel merges the two into one line of /proc/self/maps: the .bss part counts
+//             whole (held_by_global_below: reachable), the stack from its pointer up only
+//             (a review's). Prints "no room after .bss" if that address is taken.
 #define _GNU_SOURCE
+#include <link.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
@@ -51,6 +56,34 @@ static void* drop_then_block(void* unused) {
   return NULL;
 }
 
+static uintptr_t g_executable_end;
+
+static int find_executable_end(struct dl_phdr_info* info, size_t size, void* unused) {
+  (void)size, (void)unused;
+  for (int k = 0; k < info->dlpi_phnum; ++k)
+    if (info->dlpi_phdr[k].p_type == PT_LOAD) {
+      const uintptr_t end =
+          info->dlpi_addr + info->dlpi_phdr[k].p_vaddr + info->dlpi_phdr[k].p_memsz;
+      if (end > g_executable_end) g_executable_end = end;
+    }
+  return 1;  // the executable is the first
+}
+
+// A thread on [stack, stack + bytes) that drops a block, leaves a stale copy and blocks; exits.
+static void run_dropping_thread_then_exit(char* stack, size_t bytes) {
+  sem_init(&g_never, 0, 0);
+  sem_init(&g_started, 0, 0);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstack(&attr, stack, bytes);
+  pthread_t t;
+  pthread_create(&t, &attr, drop_then_block, NULL);
+  sem_wait(&g_started);
+  printf("thread blocked\n");
+  fflush(stdout);
+  exit(0);
+}
+
 static void* blocked(void* unused) {
   (void)unused;
   sem_wait(&g_never);
@@ -70,17 +103,19 @@ int main(int argc, char** argv) {
     // The file's page replaces the lowest page of the reservation: the stack lies right above it.
     if (mmap(stack, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd, 0) == MAP_FAILED)
       return 2;
-    sem_init(&g_never, 0, 0);
-    sem_init(&g_started, 0, 0);
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstack(&attr, stack + page, bytes);
-    pthread_t t;
-    pthread_create(&t, &attr, drop_then_block, NULL);
-    sem_wait(&g_started);
-    printf("thread blocked\n");
-    fflush(stdout);
-    exit(0);
+    run_dropping_thread_then_exit(stack + page, bytes);
+  }
+  if (strcmp(mode, "after_bss") == 0) {
+    dl_iterate_phdr(find_executable_end, NULL);
+    const size_t bytes = 1 << 20;
+    void* at = (void*)((g_executable_end + 4095) & ~(uintptr_t)4095);
+    char* stack = mmap(at, bytes, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (stack != at) {
+      printf("no room after .bss\n");
+      return 0;
+    }
+    run_dropping_thread_then_exit(stack, bytes);
   }
   if (strcmp(mode, "thread") == 0) {
     sem_init(&g_never, 0, 0);
