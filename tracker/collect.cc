@@ -598,6 +598,10 @@ void write_exit_report() {
     g_immediate_status = caller.exit_code;  // on its way out through _exit()
   } else if (caller.exit_code != 0 && !g_dying.load()) {
     std::fflush(nullptr);
+    // A signal held since g_dying was read ends the process instead of the exit code; one that
+    // comes once the handlers are gone does so by itself.
+    stop_catching_fatal_signals();
+    if (const int sig = g_held_signal.exchange(0)) raise(sig);
     _exit(caller.exit_code);
   }
 }
