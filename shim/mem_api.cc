@@ -102,7 +102,7 @@ void lock_program_part(const proc_maps::Mapping& m, unsigned asked) {
 // system first (free memory: glibc gives its large blocks back at free). Under a limit the
 // kernel decides, and refuses (ENOMEM): the pools' reservation (terabytes of address space, no
 // access) counts against it (README, Known limits); it is asked to fault nothing in, in case a
-// limit that large lets it through; so where /proc cannot be read.
+// limit that large lets it through. The same where /proc cannot be read.
 extern "C" HL_EXPORT int mlockall(int flags) noexcept {
   os::count_program_advice();
   if (!(flags & MCL_CURRENT) || (flags & ~(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT)))

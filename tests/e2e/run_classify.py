@@ -161,7 +161,7 @@ class Classify(hl.HeapledgerTest):
     def test_shared_memory_is_a_root(self):
         # Pointers only in shared memory (anonymous, shm_open, a 1 GiB memfd touched in one
         # page): definitely lost before, reachable as memcheck has them (a trial's).
-        _, traced, r = self.traced("shared_memory_holds")
+        _, _, r = self.traced("shared_memory_holds")
         self.assertKind(r, "held_in_shared_anonymous", "reachable", 1123, 1)
         self.assertKind(r, "held_in_shm_object", "reachable", 2123, 1)
         self.assertKind(r, "held_in_memfd", "reachable", 3123, 1)
