@@ -102,12 +102,14 @@ void lock_program_part(const proc_maps::Mapping& m, unsigned asked) {
 // system first (free memory: glibc gives its large blocks back at free). Under a limit the
 // kernel decides, and refuses (ENOMEM): the pools' reservation (terabytes of address space, no
 // access) counts against it (README, Known limits); it is asked to fault nothing in, in case a
-// limit that large lets it through. The same where /proc cannot be read.
+// limit that large lets it through. The same under a sandbox, and where /proc cannot be read.
 extern "C" HL_EXPORT int mlockall(int flags) noexcept {
   os::count_program_advice();
   if (!(flags & MCL_CURRENT) || (flags & ~(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT)))
     return kernel_lock_all(flags);  // the kernel's answer, EINVAL too
-  if (!locks_without_limit()) return kernel_lock_all(flags | MCL_ONFAULT);
+  // Under a seccomp filter (or about to be: no_new_privs) the walk's system calls may not be
+  // allowed (capget, reading /proc, mlock2): the kernel's, without faulting anything in.
+  if (os::sandboxed() || !locks_without_limit()) return kernel_lock_all(flags | MCL_ONFAULT);
   // MCL_FUTURE first, as asked (the kernel's mlockall(MCL_CURRENT) also ends an earlier one's).
   if (flags & MCL_FUTURE) {
     if (kernel_lock_all(flags & ~MCL_CURRENT) != 0) return -1;
