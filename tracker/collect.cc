@@ -610,12 +610,13 @@ void scan_and_report(ExitCaller* caller) {
   ExitData data = base_data();
   LeakScan scan;
   Scratch<RootPolicy::Range> dead(DeadStacks::kMax);
-  const std::size_t n_modules = ModuleMap::kMaxModules;
-  Scratch<RootPolicy::Range> modules(n_modules);
+  // The modules' extents: without room for them, no stack counts as static data.
+  Scratch<RootPolicy::Range> modules(ModuleMap::kMaxModules);
+  const std::size_t max_modules = modules ? ModuleMap::kMaxModules : 0;
   bool scanned =
-      dead && modules &&
-      scan.run(g_state.ledger, root_policy(dead.get(), DeadStacks::kMax, modules.get(), n_modules),
-               caller->stack_top, caller->regs, caller->n_regs);
+      dead && scan.run(g_state.ledger,
+                       root_policy(dead.get(), DeadStacks::kMax, modules.get(), max_modules),
+                       caller->stack_top, caller->regs, caller->n_regs);
   g_state.report_progress.fetch_add(1, std::memory_order_relaxed);
   // Its line loads the reporter: only after the scan. Loaded now, after the libraries'
   // destructors, the reporter's dependencies the program had loaded too run their constructors
