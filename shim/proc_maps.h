@@ -20,7 +20,6 @@ struct Mapping {
   bool read_only;  // private, readable, not writable or executable (a module's read-only data)
   bool executable;
   bool anonymous;  // no backing file (includes [heap], [stack])
-  bool special;    // [heap], [stack], [vdso] and the like
   bool device;     // /dev/...: never read
   // Shared, writable memory no file on disk backs: MAP_SHARED|MAP_ANONYMOUS ("/dev/zero
   // (deleted)"), shm_open ("/dev/shm/..."), memfd_create, System V shared memory.
@@ -44,8 +43,7 @@ inline bool parse(const char* line, const char* end, Mapping* m) {
     while (path < end && *path != ' ') ++path;
     while (path < end && *path == ' ') ++path;
   }
-  m->special = path < end && *path == '[';
-  m->anonymous = path >= end || m->special;
+  m->anonymous = path >= end || *path == '[';
   m->device = !m->anonymous && end - path > 5 && std::strncmp(path, "/dev/", 5) == 0;
   auto starts = [&](const char* prefix) {
     const std::size_t n = std::strlen(prefix);
