@@ -12,6 +12,8 @@ packages=(
   python3 sqlite3 git perl g++ file openssl
   # a tool that replaces malloc itself: heapledger must stand aside under it
   valgrind
+  # a debugger the program runs under: the leak scan's signal must not stop it
+  gdb
   # and the compiler whose debug information the inlined-frames test checks besides GCC's
   clang
   # the C library's debug information (valgrind's package depends on it), which the report

@@ -50,7 +50,13 @@ std::atomic<bool> g_stopping{false};
 struct sigaction g_previous;
 bool g_by_ptrace = false;  // how the threads of the current stop were stopped
 
-int stop_signal() { return SIGRTMAX - 3; }
+// The signal that stops threads where ptrace cannot: SIGRTMAX-3, which no library we know of
+// uses. Under a debugger (whose ptrace is why ours failed) SIGURG instead: gdb stops the program
+// at a real-time signal it does not know (SIG61), and in batch mode (`gdb -batch -ex run`) then
+// kills it, report and exit status lost (a user trial's); SIGURG, ignored by default and all but
+// unused, it passes on silently. Chosen once, when the handler goes in.
+int g_stop_signal = 0;
+int stop_signal() { return g_stop_signal; }
 
 long futex(std::atomic<int>* word, int op, int value) {
   return syscall(SYS_futex, reinterpret_cast<int*>(word), op, value, nullptr, nullptr, 0);
@@ -77,7 +83,9 @@ void on_stop_signal(int sig, siginfo_t* info, void* context) {
   if (g_stopping.load(std::memory_order_acquire))
     for (std::size_t i = 0; i < g_count && !slot; ++i)
       if (g_slots[i].info.tid == self) slot = &g_slots[i];
-  if (!slot) {  // not ours (or too late): the program's own use of the signal, if any
+  // Ours only if this process sent it (tgkill) to a thread being stopped.
+  const bool sent_here = info->si_code == SI_TKILL && info->si_pid == getpid();
+  if (!slot || !sent_here) {  // not ours (or too late): the program's own use of the signal
     forward(sig, info, context);
     errno = saved_errno;
     return;
@@ -110,6 +118,7 @@ void install_handler() {
   sa.sa_sigaction = on_stop_signal;
   sa.sa_flags = SA_SIGINFO | SA_RESTART;
   sigfillset(&sa.sa_mask);
+  g_stop_signal = os::status_field("/proc/self/status", "\nTracerPid:") > 0 ? SIGURG : SIGRTMAX - 3;
   sigaction(stop_signal(), &sa, &g_previous);
   installed = true;
 }
