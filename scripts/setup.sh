@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config
-  libunwind-dev libspdlog-dev libfmt-dev libdw-dev libelf-dev zlib1g-dev
+  libunwind-dev libspdlog-dev libfmt-dev libdw-dev libelf-dev zlib1g-dev libiberty-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev
   # real programs the end-to-end suite runs under the library

@@ -10,6 +10,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <zlib.h>
+// libiberty.h (which demangle.h includes) declares basename() unless told the C library does.
+#define HAVE_DECL_BASENAME 1
+#include <libiberty/demangle.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -74,12 +77,19 @@ const Dwfl_Callbacks kCallbacks = {
 };
 
 // Only mangled names: __cxa_demangle also reads a bare "g" or "f" as a type ("__float128",
-// "float"), which C functions with one-letter names are.
+// "float"), which C functions with one-letter names are. Rust's names first: its v0 scheme
+// ("_R...") is its own, and its legacy one is C++'s with escapes ("$LT$", "..") and a hash
+// ("17h<16 hex digits>E") that __cxa_demangle leaves in (`_$LT$alloc..alloc..Global$u20$as...`,
+// a user trial's); libiberty's rust_demangle answers only for names of Rust's shape.
 std::string demangle(const char* name) {
-  if (std::strncmp(name, "_Z", 2) != 0) return name;
-  int status = 0;
-  char* out = abi::__cxa_demangle(name, nullptr, nullptr, &status);
-  if (status != 0 || !out) return name;
+  if (std::strncmp(name, "_Z", 2) != 0 && std::strncmp(name, "_R", 2) != 0) return name;
+  char* out = rust_demangle(name, DMGL_PARAMS | DMGL_ANSI);
+  if (!out && name[1] == 'Z') {
+    int status = 0;
+    out = abi::__cxa_demangle(name, nullptr, nullptr, &status);
+    if (status != 0) out = nullptr;
+  }
+  if (!out) return name;
   std::string s(out);
   std::free(out);
   return s;

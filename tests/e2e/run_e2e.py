@@ -411,6 +411,15 @@ class E2E(hl.HeapledgerTest):
         _, _, report = self.traced("short_names")
         self.assertLeak(report, "g", 24, 1)
 
+    def test_rust_names(self):
+        # Both of Rust's manglings, read by libiberty's rust_demangle: the v0 scheme was shown
+        # as the symbol, the legacy one with its escapes and hash (a user trial's rustc leaks).
+        _, traced, report = self.traced("rust_names")
+        self.assertLeak(report, "mycrate::example", 11, 1)
+        self.assertLeak(report, "mycrate::legacy", 22, 1)
+        self.assertLeak(report, "<alloc::alloc::Global as core::alloc::Allocator>::allocate", 33, 1)
+        self.assertIn("<alloc::alloc::Global as core::alloc::Allocator>::allocate", traced.stderr)
+
     def test_tiny_thread_stacks(self):
         """Threads with 16 KiB stacks run as they do without the library (its static TLS and its
         allocation path fit), and each one's leak is found."""
