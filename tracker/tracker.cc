@@ -487,6 +487,43 @@ void remember_cmdline() {
   g_state.cmdline_len = used;
 }
 
+// Why this process is not tracked, said where its report would have gone: stderr by default,
+// nowhere with log=none, and with log=FILE in FILE (%p and %% as in report paths; written to a
+// temporary file and renamed into place, as reports are). On stderr whatever the log, cargo kept
+// rustc's line as compiler output and showed it at every later build (a user trial's).
+__attribute__((format(printf, 1, 2))) void notice_untracked(const char* format, ...) {
+  const char* log = g_state.options.log;
+  if (!std::strcmp(log, "none")) return;
+  char line[1024];
+  va_list args;
+  va_start(args, format);
+  const int n = vsnprintf(line, sizeof line, format, args);
+  va_end(args);
+  if (n <= 0) return;
+  if (!std::strcmp(log, "stderr")) return stderr_line("%s", line);
+  char path[kMaxPath], temporary[kMaxPath + 32];
+  std::size_t used = 0;
+  for (const char* c = log; *c && used + 24 < sizeof path; ++c) {
+    if (c[0] == '%' && (c[1] == 'p' || c[1] == '%')) {
+      used += c[1] == 'p' ? static_cast<std::size_t>(std::snprintf(path + used, 24, "%d", getpid()))
+                          : 0;
+      if (c[1] == '%') path[used++] = '%';
+      ++c;
+    } else {
+      path[used++] = *c;
+    }
+  }
+  path[used] = 0;
+  std::snprintf(temporary, sizeof temporary, "%s.tmp.%d", path, getpid());
+  const int fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  const std::size_t length = std::min(static_cast<std::size_t>(n), sizeof line - 1);
+  const bool written = fd >= 0 && write_all_held(fd, line, length);
+  if (fd >= 0) close(fd);
+  if (written && rename(temporary, path) == 0) return;
+  if (fd >= 0) unlink(temporary);
+  stderr_line("%s", line);  // an unwritable log: on stderr, as a report would be
+}
+
 // The pools could not have their region: the program runs on, on another allocator.
 void say_no_pools() {
   const std::size_t left = os::address_space_left();
@@ -494,7 +531,7 @@ void say_no_pools() {
   if (left != SIZE_MAX && left != os::kSpaceUnknown)
     std::snprintf(limit, sizeof limit, " under the process's limit (ulimit -v: %zu MiB left)",
                   left >> 20);
-  stderr_line(
+  notice_untracked(
       "heapledger: no address space for heapledger's pools%s: the program runs on %s, untracked\n",
       limit, system_heap::on() ? "the C library's allocator" : "a mapping per block");
 }
@@ -1117,7 +1154,7 @@ void start() {
   else  // now, busy: finding the C library's allocator allocates (dlopen), not the program
     pool::spill_to_system();
   if (!g_state.runtime) {
-    if (g_state.options.track) stderr_line("heapledger: tracking disabled\n");
+    if (g_state.options.track) notice_untracked("heapledger: tracking disabled\n");
     g_active.store(false, std::memory_order_release);  // pools only from here on
     return;
   }
@@ -1129,23 +1166,23 @@ void start() {
   // (rustc, whose libLLVM carries one: a crash at exit, after a report of no allocations).
   if (const char* owner = foreign_malloc()) {
     if (owner == kIntercepted)
-      stderr_line(
+      notice_untracked(
           "heapledger: tracking disabled: calls to malloc do not reach heapledger's (a tool "
           "that replaces malloc runs the program, such as valgrind)\n");
     else if (loaded_after_the_c_library())
-      stderr_line(
+      notice_untracked(
           "heapledger: tracking disabled: loaded after the C library (linked into a shared "
           "library, or loaded with dlopen), so the program's malloc is not heapledger's: "
           "link heapledger into the executable, or preload it (LD_PRELOAD)\n");
     else
-      stderr_line("heapledger: tracking disabled: the program's malloc is %s's, not heapledger's\n",
-                  owner);
+      notice_untracked(
+          "heapledger: tracking disabled: the program's malloc is %s's, not heapledger's\n", owner);
     g_active.store(false, std::memory_order_release);
     return;
   }
   g_state.foreign_operators = foreign_operators();
   if (!g_state.stacks.init(&g_state.modules)) {  // out of address space (ulimit -v)
-    stderr_line("heapledger: tracking disabled: no memory for the stack table\n");
+    notice_untracked("heapledger: tracking disabled: no memory for the stack table\n");
     g_active.store(false, std::memory_order_release);
     return;
   }

@@ -1303,9 +1303,20 @@ class E2E(hl.HeapledgerTest):
         res = hl.run_preloaded(argv, f"json={report_path}")
         self.assertSameBehaviour(hl.run_plain(argv), res)
         self.assertEqual(res.stdout, "own malloc: used\n")
-        self.assertEqual(res.stderr.strip().splitlines(),
-                         [f"heapledger: tracking disabled: the program's malloc is {argv[0]}'s, not heapledger's"])
+        line = f"heapledger: tracking disabled: the program's malloc is {argv[0]}'s, not heapledger's"
+        self.assertEqual(res.stderr.strip().splitlines(), [line])
         self.assertFalse(os.path.exists(report_path))
+        # The line goes where the text report would: nowhere with log=none, into the log file
+        # with log=FILE. On stderr whatever the log, cargo kept rustc's as compiler output and
+        # showed it at every later build (a user trial's).
+        res = hl.run_preloaded(argv, "log=none")
+        self.assertEqual((res.returncode, res.stdout, res.stderr), (0, "own malloc: used\n", ""), res.describe())
+        log_pattern = self.path("own.%p.txt")
+        res = hl.run_preloaded(argv, f"log={log_pattern}")
+        self.assertEqual((res.returncode, res.stdout, res.stderr), (0, "own malloc: used\n", ""), res.describe())
+        with open(log_pattern.replace("%p", str(res.pid))) as f:
+            self.assertEqual(f.read(), line + "\n")
+        self.assertEqual([n for n in os.listdir(os.path.dirname(log_pattern)) if ".tmp" in n], [])
 
     def test_errno_is_zero_when_main_starts(self):
         """C has errno zero at program start; under full tracking main found ENOENT there, left
@@ -1411,7 +1422,7 @@ class E2E(hl.HeapledgerTest):
             read_end, write_end = os.pipe()
             os.close(read_end)
             try:
-                env = hl.preload_env("log=none") if preload else hl.clean_env()
+                env = hl.preload_env() if preload else hl.clean_env()
                 res = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=write_end,
                                      env=env, timeout=100)
             finally:
