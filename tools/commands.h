@@ -21,6 +21,7 @@ struct RunArgs {
   std::optional<int> error_exitcode;        // --error-exitcode N
   std::optional<std::string> suppressions;  // --suppressions FILE
   bool show_reachable = false;              // --show-reachable
+  bool quiet = false;                       // --quiet
   std::optional<std::string> on_error;      // --on-error report|abort
   std::vector<std::string> command;         // PROG ARGS...
 };

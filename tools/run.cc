@@ -105,6 +105,7 @@ std::string options_value(const RunArgs& args) {
   if (args.error_exitcode) parts.push_back(fmt::format("error_exitcode={}", *args.error_exitcode));
   if (args.suppressions) parts.push_back("suppressions=" + absolute_path(*args.suppressions));
   if (args.show_reachable) parts.push_back("show_reachable=1");
+  if (args.quiet) parts.push_back("quiet=1");
   if (args.on_error) parts.push_back("on_error=" + *args.on_error);
   return fmt::format("{}", fmt::join(parts, ":"));
 }
@@ -153,6 +154,9 @@ CLI::App* add_run(CLI::App& app, RunArgs& args) {
       ->check(CLI::Validator(check_no_colon, ""));
   cmd->add_flag("--show-reachable", args.show_reachable,
                 "List still-reachable blocks in the text report instead of only counting them");
+  cmd->add_flag("--quiet", args.quiet,
+                "No text report from a process with nothing to fix (no leaks, no heap errors), "
+                "as LeakSanitizer: for programs whose children's stderr is read");
   cmd->add_option("--on-error", args.on_error,
                   "On heap misuse: report (at exit, and run on; the default) or abort (print "
                   "the error at once, then abort)")

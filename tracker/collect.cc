@@ -200,6 +200,7 @@ ReportRequest request() {
                     g_state.options.max_leaks, g_state.options.suppressions};
   req.progress = &g_state.report_progress;
   req.writing_to = &g_state.report_writing_to;
+  req.quiet = g_state.options.quiet;
   return req;
 }
 
@@ -274,6 +275,13 @@ void deliver_report(const ExitData& data, const ReportRequest& req, ReportOutcom
   if (std::strcmp(req.log_path, "none") == 0 && req.json_path[0] == 0 &&
       !(req.suppressions_path && *req.suppressions_path))
     return outcome_without_report(data, outcome);
+  // quiet, no JSON, and nothing to fix before suppressions (which only take leaks away): the
+  // text report would not be written either.
+  if (req.quiet && req.json_path[0] == 0) {
+    ReportOutcome before;
+    outcome_without_report(data, &before);
+    if (before.leaked_blocks == 0 && before.errors == 0) return void(*outcome = before);
+  }
   if (const std::size_t left = os::address_space_left(); left < kReporterRoom) {
     stderr_line(
         "heapledger: no report: %zu MiB of address space left under the process's limit "

@@ -664,6 +664,7 @@ void write_reports(const ExitData* data, const ReportRequest* req, ReportOutcome
     if (!req->errors_only) apply_suppressions(report, req->suppressions_path);
     merge_same_sites(report);  // after: an indirect site comes split by its holders until then
   }
+  if (req->quiet && report.summary.leaked_blocks == 0 && report.summary.errors == 0) text = false;
   if (text) {
     heapledger::TextOptions opts;
     opts.show_reachable = req->show_reachable;

@@ -38,6 +38,7 @@ struct ReportRequest {
   int max_leaks;
   const char* suppressions_path;  // "" for none
   bool errors_only = false;       // on_error=abort: only the error, nothing else
+  bool quiet = false;             // no text report when nothing leaked and no misuse was seen
   std::atomic<std::uint64_t>* progress = nullptr;  // bumped as the writer goes (threads wait on it)
   std::atomic<int>* writing_to = nullptr;          // the descriptor a write is on now, else -1
 };
@@ -154,7 +155,7 @@ struct ReporterApi {
   void (*write_reports)(const ExitData* data, const ReportRequest* request, ReportOutcome* out);
 };
 
-constexpr int kRuntimeAbiVersion = 14;
+constexpr int kRuntimeAbiVersion = 15;
 constexpr const char* kRuntimeEntry = "heapledger_runtime_api";
 constexpr const char* kRuntimeFile = "libheapledger_runtime.so";
 constexpr const char* kReporterEntry = "heapledger_reporter_api";

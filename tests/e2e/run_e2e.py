@@ -1578,6 +1578,34 @@ class E2E(hl.HeapledgerTest):
         self.assertLeak(report, "leak_other", 50, 1)
         self.assertGreaterEqual(report["summary"].get("suppressed_bytes", 0), 300)
 
+    def test_quiet_leaves_stderr_to_processes_with_nothing_to_fix(self):
+        """quiet=1: no text report from a process with no leaks and no heap errors, as LSan. A
+        clean child's 15-line report on stderr made Tcl's `exec` fail (it takes any stderr for
+        an error) and ended up in what node read of its child's stderr (a user trial's)."""
+        for name in ("no_leak", "leak_malloc"):
+            argv = [self.program(name)]
+            plain = hl.run_plain(argv)
+            quiet = hl.run_preloaded(argv, "quiet=1")
+            self.assertSameBehaviour(plain, quiet)
+            if name == "no_leak":
+                self.assertEqual(quiet.stderr, plain.stderr, quiet.describe())
+                self.assertIn("== SUMMARY", hl.run_preloaded(argv).stderr)  # not quiet: a report
+            else:
+                self.assertIn("leaked: 350 B in 4 blocks", quiet.stderr)  # leaks: the report is there
+        # Leaks all suppressed: nothing to fix; the JSON report, asked for, is written all the same.
+        supp = self.path("all.supp")
+        with open(supp, "w", encoding="utf-8") as f:
+            f.write("leak:^leak_malloc$\nleak:^leak_other$\n")
+        json_path = self.path("quiet.json")
+        res = hl.run_preloaded([self.program("leak_malloc")], f"quiet=1:suppressions={supp}:json={json_path}")
+        self.assertEqual((res.returncode, res.stderr), (0, ""), res.describe())
+        self.assertEqual(hl.load_report(json_path)["summary"]["suppressed_bytes"], 350)
+        # `heapledger run --quiet` is the same option.
+        res = hl.run_cli(["--quiet"], [self.program("no_leak")])
+        self.assertEqual((res.returncode, res.stderr), (0, ""), res.describe())
+        res = hl.run_cli(["--quiet"], [self.program("leak_malloc")])
+        self.assertIn("leaked: 350 B in 4 blocks", res.stderr)
+
     # --- through `heapledger run` --------------------------------------------------------------
 
     def test_cli_leak_malloc(self):
