@@ -1451,7 +1451,7 @@ class E2E(hl.HeapledgerTest):
         """A preloaded allocator that carves its blocks out of chunks it gets from heapledger's
         malloc is the program's malloc, not heapledger's: its blocks never reach the tracker one
         by one (the check took it for a wrapper such as libmemusage, and reported nothing)."""
-        env = hl.preload_env("log=none")
+        env = hl.preload_env()  # the line goes where the text report would: stderr
         env["LD_PRELOAD"] = f"{self.program('libchunk_malloc.so')} {env['LD_PRELOAD']}"
         res = hl.run([self.program("leak_malloc")], env=env)
         self.assertEqual(res.returncode, 0, res.describe())
