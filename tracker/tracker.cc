@@ -488,9 +488,14 @@ void remember_cmdline() {
 }
 
 // Why this process is not tracked, said where its report would have gone: stderr by default,
-// nowhere with log=none, and with log=FILE in FILE (%p and %% as in report paths; written to a
-// temporary file and renamed into place, as reports are). On stderr whatever the log, cargo kept
-// rustc's line as compiler output and showed it at every later build (a user trial's).
+// nowhere with log=none, and with log=FILE in FILE (%p and %% as in report paths). On stderr
+// whatever the log, cargo kept rustc's line as compiler output and showed it at every later build
+// (a user trial's). One short line, written in place: through a symlink to its target, into a
+// device or FIFO as it is (a FIFO nobody reads counts as unwritable), through the program's
+// stdout or stderr when the file is one of them (`>> app.log 2>&1`), over an old report
+// otherwise. The report writer's temporary file and rename would replace a symlink, a FIFO
+// or /dev/null with a regular file, and it lives in the reporter module, which a program with a
+// malloc of its own must not load (see start()).
 __attribute__((format(printf, 1, 2))) void notice_untracked(const char* format, ...) {
   const char* log = g_state.options.log;
   if (!std::strcmp(log, "none")) return;
@@ -501,27 +506,42 @@ __attribute__((format(printf, 1, 2))) void notice_untracked(const char* format, 
   va_end(args);
   if (n <= 0) return;
   if (!std::strcmp(log, "stderr")) return stderr_line("%s", line);
-  char path[kMaxPath], temporary[kMaxPath + 32];
+  char path[kMaxPath];
   std::size_t used = 0;
-  for (const char* c = log; *c && used + 24 < sizeof path; ++c) {
-    if (c[0] == '%' && (c[1] == 'p' || c[1] == '%')) {
-      used += c[1] == 'p' ? static_cast<std::size_t>(std::snprintf(path + used, 24, "%d", getpid()))
-                          : 0;
-      if (c[1] == '%') path[used++] = '%';
-      ++c;
-    } else {
-      path[used++] = *c;
-    }
+  bool fits = true;
+  for (const char* c = log; *c && fits; ++c) {
+    char pid[16] = "%";
+    if (c[0] == '%' && c[1] == 'p') std::snprintf(pid, sizeof pid, "%d", getpid());
+    const bool escape = c[0] == '%' && (c[1] == 'p' || c[1] == '%');
+    const char* piece = escape ? pid : c;
+    const std::size_t length = escape ? std::strlen(pid) : 1;
+    fits = used + length < sizeof path;
+    if (fits) std::memcpy(path + used, piece, length), used += length;
+    c += escape;
   }
   path[used] = 0;
-  std::snprintf(temporary, sizeof temporary, "%s.tmp.%d", path, getpid());
-  const int fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   const std::size_t length = std::min(static_cast<std::size_t>(n), sizeof line - 1);
-  const bool written = fd >= 0 && write_all_held(fd, line, length);
-  if (fd >= 0) close(fd);
-  if (written && rename(temporary, path) == 0) return;
-  if (fd >= 0) unlink(temporary);
-  stderr_line("%s", line);  // an unwritable log: on stderr, as a report would be
+  const int fd =
+      fits ? open(path, O_WRONLY | O_CREAT | O_APPEND | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0644)
+           : -1;
+  bool written = false;
+  if (fd >= 0) {
+    struct stat st, out, err;
+    const auto same = [&st](int other, struct stat* o) {
+      return fstat(other, o) == 0 && o->st_dev == st.st_dev && o->st_ino == st.st_ino;
+    };
+    // The program's own stdout or stderr: through that descriptor, at its offset (written at the
+    // file's end through a description of our own, the program's next line wrote over it).
+    int to = fd;
+    if (fstat(fd, &st) == 0)
+      to = same(STDOUT_FILENO, &out)   ? STDOUT_FILENO
+           : same(STDERR_FILENO, &err) ? STDERR_FILENO
+                                       : fd;
+    if (to == fd && S_ISREG(st.st_mode)) (void)ftruncate(fd, 0);
+    written = write_all_held(to, line, length);
+    close(fd);
+  }
+  if (!written) stderr_line("%s", line);  // an unwritable log: on stderr, as a report would be
 }
 
 // The pools could not have their region: the program runs on, on another allocator.

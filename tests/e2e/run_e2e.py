@@ -1317,6 +1317,24 @@ class E2E(hl.HeapledgerTest):
         with open(log_pattern.replace("%p", str(res.pid))) as f:
             self.assertEqual(f.read(), line + "\n")
         self.assertEqual([n for n in os.listdir(os.path.dirname(log_pattern)) if ".tmp" in n], [])
+        # Written in place: through a symlink to its target (the link stays), and through stderr
+        # when the log is the file stderr appends to (a temporary file renamed over them replaced
+        # the link, and the program's earlier output: a review's).
+        target, link = self.path("target.log"), self.path("link.log")
+        with open(target, "w") as f:
+            f.write("an old report\n")
+        os.symlink(target, link)
+        res = hl.run_preloaded(argv, f"log={link}")
+        self.assertTrue(os.path.islink(link))
+        with open(target) as f:
+            self.assertEqual(f.read(), line + "\n")
+        app_log = self.path("app.log")
+        with open(app_log, "w") as f:
+            f.write("earlier\n")
+        res = hl.run(["sh", "-c", 'exec "$0" >> "$1" 2>&1', argv[0], app_log],
+                     env=hl.preload_env(f"log={app_log}"))
+        with open(app_log) as f:
+            self.assertEqual(f.read(), f"earlier\n{line}\nown malloc: used\n")
 
     def test_errno_is_zero_when_main_starts(self):
         """C has errno zero at program start; under full tracking main found ENOENT there, left
