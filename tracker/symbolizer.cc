@@ -15,6 +15,7 @@
 #include <libiberty/demangle.h>
 
 #include <algorithm>
+#include <csetjmp>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -81,15 +82,40 @@ const Dwfl_Callbacks kCallbacks = {
 // ("_R...") is its own, and its legacy one is C++'s with escapes ("$LT$", "..") and a hash
 // ("17h<16 hex digits>E") that __cxa_demangle leaves in (`_$LT$alloc..alloc..Global$u20$as...`,
 // a user trial's); libiberty's rust_demangle answers only for names of Rust's shape.
+// Rust's v0 back-references can nest so that a 260-byte symbol stands for a name of gigabytes (a
+// review's: a 58 MB report, then an abort out of memory at exit). The demangler hands its output
+// over piece by piece; past kMaxRustName it is abandoned (longjmp out of C code that holds no
+// resources in this form) and the symbol is shown as it is.
+constexpr std::size_t kMaxRustName = 16 << 10;
+struct RustName {
+  std::jmp_buf too_long;
+  std::size_t length = 0;
+  char text[kMaxRustName];
+};
+
+void take_rust_piece(const char* piece, std::size_t n, void* opaque) {
+  auto* name = static_cast<RustName*>(opaque);
+  if (n > kMaxRustName - name->length) std::longjmp(name->too_long, 1);
+  std::memcpy(name->text + name->length, piece, n);
+  name->length += n;
+}
+
+std::optional<std::string> demangle_rust(const char* symbol) {
+  static thread_local RustName name;  // 16 KiB: not on the stack
+  name.length = 0;
+  if (setjmp(name.too_long) != 0) return std::nullopt;
+  if (!rust_demangle_callback(symbol, DMGL_PARAMS | DMGL_ANSI, take_rust_piece, &name))
+    return std::nullopt;
+  return std::string(name.text, name.length);
+}
+
 std::string demangle(const char* name) {
   if (std::strncmp(name, "_Z", 2) != 0 && std::strncmp(name, "_R", 2) != 0) return name;
-  char* out = rust_demangle(name, DMGL_PARAMS | DMGL_ANSI);
-  if (!out && name[1] == 'Z') {
-    int status = 0;
-    out = abi::__cxa_demangle(name, nullptr, nullptr, &status);
-    if (status != 0) out = nullptr;
-  }
-  if (!out) return name;
+  if (std::optional<std::string> rust = demangle_rust(name)) return *rust;
+  if (name[1] != 'Z') return name;
+  int status = 0;
+  char* out = abi::__cxa_demangle(name, nullptr, nullptr, &status);
+  if (status != 0 || !out) return name;
   std::string s(out);
   std::free(out);
   return s;

@@ -419,6 +419,10 @@ class E2E(hl.HeapledgerTest):
         self.assertLeak(report, "mycrate::legacy", 22, 1)
         self.assertLeak(report, "<alloc::alloc::Global as core::alloc::Allocator>::allocate", 33, 1)
         self.assertIn("<alloc::alloc::Global as core::alloc::Allocator>::allocate", traced.stderr)
+        # A name whose back-references would expand to gigabytes stays the symbol it is.
+        nested = "_RINvC1a1fTllETB7_B7_ETBb_Bb_ETBj_Bj_ETBr_Br_ETBz_Bz_ETBH_BH_ETBP_BP_ETBX_BX_ETB15_B15_ETB1d_B1d_ETB1n_B1n_ETB1x_B1x_ETB1H_B1H_ETB1R_B1R_ETB21_B21_ETB2b_B2b_ETB2l_B2l_ETB2v_B2v_ETB2F_B2F_ETB2P_B2P_ETB2Z_B2Z_ETB39_B39_ETB3j_B3j_ETB3t_B3t_ETB3D_B3D_ETB3N_B3N_EE"
+        self.assertLeak(report, nested, 44, 1)
+        self.assertLess(len(traced.stderr), 20000)
 
     def test_tiny_thread_stacks(self):
         """Threads with 16 KiB stacks run as they do without the library (its static TLS and its
