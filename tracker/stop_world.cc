@@ -76,6 +76,25 @@ void forward(int sig, siginfo_t* info, void* uc) {
   }
 }
 
+// A stop request is queued with a mark a program's kill(), raise() or pthread_kill() cannot carry
+// (the address of our slots in si_value), so the handler tells ours from the program's: a
+// program raising SIGURG while a tracer made it the stop signal had its handler skipped.
+bool send_stop(pid_t pid, pid_t tid) {
+  siginfo_t info;
+  std::memset(&info, 0, sizeof info);
+  info.si_signo = stop_signal();
+  info.si_code = SI_QUEUE;
+  info.si_pid = pid;
+  info.si_uid = getuid();
+  info.si_value.sival_ptr = g_slots;
+  return syscall(SYS_rt_tgsigqueueinfo, pid, tid, stop_signal(), &info) == 0;
+}
+
+bool is_stop_request(const siginfo_t* info) {
+  return info->si_code == SI_QUEUE && info->si_pid == getpid() &&
+         info->si_value.sival_ptr == g_slots;
+}
+
 void on_stop_signal(int sig, siginfo_t* info, void* context) {
   int saved_errno = errno;
   pid_t self = static_cast<pid_t>(syscall(SYS_gettid));
@@ -83,10 +102,15 @@ void on_stop_signal(int sig, siginfo_t* info, void* context) {
   if (g_stopping.load(std::memory_order_acquire))
     for (std::size_t i = 0; i < g_count && !slot; ++i)
       if (g_slots[i].info.tid == self) slot = &g_slots[i];
-  // Ours only if this process sent it (tgkill) to a thread being stopped.
-  const bool sent_here = info->si_code == SI_TKILL && info->si_pid == getpid();
-  if (!slot || !sent_here) {  // not ours (or too late): the program's own use of the signal
+  // Ours carry our mark (see send_stop); the program's own use of the signal goes to its handler.
+  // One of ours that comes too late, to a thread that had the signal blocked during the scan and
+  // unblocked it since, is dropped: the program's handler ran for it (under a tracer, SIGURG).
+  if (!is_stop_request(info)) {
     forward(sig, info, context);
+    errno = saved_errno;
+    return;
+  }
+  if (!slot) {
     errno = saved_errno;
     return;
   }
@@ -390,7 +414,7 @@ std::size_t StopTheWorld::stop(int timeout_ms) {
   g_stopping.store(true, std::memory_order_release);
   pid_t pid = getpid();
   for (std::size_t i = 0; i < g_count; ++i)
-    if (syscall(SYS_tgkill, pid, g_slots[i].info.tid, stop_signal()) != 0) g_slots[i].phase.store(-1);
+    if (!send_stop(pid, g_slots[i].info.tid)) g_slots[i].phase.store(-1);
   std::uint64_t deadline = now_ms() + static_cast<std::uint64_t>(timeout_ms);
   std::size_t parked = 0;
   for (std::size_t i = 0; i < g_count; ++i) {
