@@ -499,12 +499,12 @@ void remember_cmdline() {
 __attribute__((format(printf, 1, 2))) void notice_untracked(const char* format, ...) {
   const char* log = g_state.options.log;
   if (!std::strcmp(log, "none")) return;
-  char line[1024];
+  OwnLine line;
   va_list args;
   va_start(args, format);
-  const int n = vsnprintf(line, sizeof line, format, args);
+  const std::size_t length = format_line(line, format, args);
   va_end(args);
-  if (n <= 0) return;
+  if (!length) return;
   if (!std::strcmp(log, "stderr")) return stderr_line("%s", line);
   char path[kMaxPath];
   std::size_t used = 0;
@@ -520,7 +520,6 @@ __attribute__((format(printf, 1, 2))) void notice_untracked(const char* format, 
     c += escape;
   }
   path[used] = 0;
-  const std::size_t length = std::min(static_cast<std::size_t>(n), sizeof line - 1);
   const int fd =
       fits ? open(path, O_WRONLY | O_CREAT | O_APPEND | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0644)
            : -1;

@@ -230,27 +230,34 @@ inline bool same_file(int fd, const StreamIdentity& id) {
 // there since, and none of our lines must go into that.
 inline const StreamIdentity* g_stderr_at_start = nullptr;
 
-// A line of the library's own to stderr, printf-style, where the reporter module (and its
-// logger) is not there to say it: before it is loaded, or when it cannot be. At most 1 KiB (a
-// longer one is cut, and still ends its line if the format did).
-// Dropped when fd 2 is no longer the stderr the process started with.
-__attribute__((format(printf, 1, 2))) inline void stderr_line(const char* format, ...) {
-  if (const StreamIdentity* id = g_stderr_at_start;
-      id && (id->closed || (id->known && !same_file(STDERR_FILENO, *id))))
-    return;
-  char line[1024];
-  va_list args;
-  va_start(args, format);
+// A line of the library's own, formatted: at most 1 KiB (a longer one is cut, and still ends its
+// line if the format did). Returns its length, 0 if there is none.
+using OwnLine = char[1024];
+inline std::size_t format_line(OwnLine& line, const char* format, va_list args) {
   const int n = vsnprintf(line, sizeof line, format, args);
-  va_end(args);
-  if (n <= 0) return;
+  if (n <= 0) return 0;
   std::size_t length = static_cast<std::size_t>(n);
   if (length >= sizeof line) {  // cut: it still ends its line, as the format did
     length = sizeof line - 1;
     if (const std::size_t f = std::strlen(format); f != 0 && format[f - 1] == '\n')
       line[length - 1] = '\n';
   }
-  write_all_held(STDERR_FILENO, line, length);
+  return length;
+}
+
+// A line of the library's own to stderr, printf-style, where the reporter module (and its
+// logger) is not there to say it: before it is loaded, or when it cannot be. Dropped when fd 2 is
+// no longer the stderr the process started with.
+__attribute__((format(printf, 1, 2))) inline void stderr_line(const char* format, ...) {
+  if (const StreamIdentity* id = g_stderr_at_start;
+      id && (id->closed || (id->known && !same_file(STDERR_FILENO, *id))))
+    return;
+  OwnLine line;
+  va_list args;
+  va_start(args, format);
+  const std::size_t length = format_line(line, format, args);
+  va_end(args);
+  if (length) write_all_held(STDERR_FILENO, line, length);
 }
 
 }  // namespace heapledger::detail
