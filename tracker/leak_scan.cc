@@ -627,8 +627,8 @@ bool LeakScan::run(Ledger& ledger, const RootPolicy& policy, std::uintptr_t stac
   std::size_t n_internal = std::min<std::size_t>(os::internal_ranges(internal, 8192), 8192);
   if (ok) {
     FaultGuard faults;
-    stats_.threads = world.count() + world.unlisted();
     stats_.threads_stopped = world.stop(kStopTimeoutMs);
+    stats_.threads = world.count() + world.unlisted();  // with those found started meanwhile
     count_ = 0;
     ledger.for_each_locked([&](std::uintptr_t addr, const Record& r) {
       if (count_ < capacity)  // a quarter more than before the stop, and 65536: always, in practice
