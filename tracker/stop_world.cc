@@ -281,6 +281,7 @@ void list_new_threads() {
                               O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return;
   alignas(8) char buf[4096];
+  std::size_t unlisted = 0;
   for (long got;
        (got = raw_syscall(SYS_getdents64, fd, reinterpret_cast<long>(buf), sizeof buf)) > 0;) {
     for (long off = 0; off < got;) {
@@ -293,7 +294,7 @@ void list_new_threads() {
       for (std::size_t i = 0; i < g_count && !listed; ++i) listed = g_slots[i].info.tid == tid;
       if (listed) continue;
       if (g_count >= StopTheWorld::kMaxThreads) {
-        ++g_unlisted;
+        ++unlisted;
         continue;
       }
       g_slots[g_count].info = StoppedThread{static_cast<pid_t>(tid), false, 0, {}, false};
@@ -302,6 +303,7 @@ void list_new_threads() {
     }
   }
   raw_syscall(SYS_close, fd);
+  g_unlisted = unlisted;  // this listing's count: the threads past the limit now
 }
 
 int tracer_main(void*) {
