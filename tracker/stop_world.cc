@@ -204,8 +204,8 @@ void note_stop(std::size_t i, int status) {
 }
 
 // Seizes and interrupts the threads of slots [from, g_count) and waits for each to stop, until the
-// deadline. False if ptrace is not allowed here (failed is set; those seized are let go as this
-// task ends).
+// deadline. False if ptrace is not allowed here, as the first listing's first refusal says (failed
+// is set; nothing has been stopped yet, and those seized are let go as this task ends).
 bool stop_slots(std::size_t from, std::uint64_t deadline) {
   std::size_t seized = 0;
   for (std::size_t i = from; i < g_count; ++i) {
@@ -215,10 +215,13 @@ bool stop_slots(std::size_t from, std::uint64_t deadline) {
     if (r == 0) {
       g_slots[i].phase.store(1, std::memory_order_relaxed);  // seized
       ++seized;
-    } else if (r != -ESRCH) {  // not allowed: say so
+    } else if (r != -ESRCH && from == 0) {  // not allowed: say so
       g_tracer.failed.store(1, std::memory_order_relaxed);
       return false;
     }
+    // Refused in a later listing, ptrace being allowed (another tracer has that thread): it is
+    // not stopped. Giving up there let the threads stopped already go with this task's end, and
+    // the signals they were stopped with, read by wait4, were lost (a review's).
   }
   for (std::size_t i = from; i < g_count; ++i)
     if (g_slots[i].phase.load(std::memory_order_relaxed) == 1)
