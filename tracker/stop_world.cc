@@ -270,7 +270,7 @@ bool stop_slots(std::size_t from, std::uint64_t deadline) {
 }
 
 // Adds to the slots the threads of the process not listed yet (nor the thread that scans, nor an
-// ended main thread); without libc, as everything in the tracer.
+// ended main thread); with raw system calls, as everything in the tracer (no errno, no TLS).
 void list_new_threads() {
   char path[32] = "/proc/";
   std::size_t at = 6;
@@ -317,21 +317,20 @@ int tracer_main(void*) {
   if (raw_syscall(SYS_getppid) != g_tracer.parent) return 0;  // it died before that took hold
   if (!await_phase(1, 2000, true)) return 0;                  // the parent gave up on us
   const std::uint64_t deadline = raw_now_ms() + static_cast<std::uint64_t>(g_tracer.timeout_ms);
-  bool allowed = stop_slots(0, deadline);
+  if (!stop_slots(0, deadline)) {  // those seized are let go as this task ends
+    int go = 1;
+    g_tracer.phase.compare_exchange_strong(go, 2, std::memory_order_release);
+    return 0;
+  }
   // Threads started since the list was taken (by threads not stopped yet then) run on through the
   // scan, writing over what it reads: a server starting workers as it exited had 4.9 MB of
   // reachable blocks reported "definitely lost" (a user trial's). They are listed and stopped
   // too, until a listing finds none new: the threads stopped start no more.
-  for (int round = 0; allowed && round < 16; ++round) {
+  for (int round = 0; round < 16; ++round) {
     const std::size_t before = g_count;
     list_new_threads();
     if (g_count == before) break;
-    allowed = stop_slots(before, deadline);
-  }
-  if (!allowed) {  // those seized are let go as this task ends
-    int go = 1;
-    g_tracer.phase.compare_exchange_strong(go, 2, std::memory_order_release);
-    return 0;
+    stop_slots(before, deadline);
   }
   // Stopped what it could; unless the parent gave up on it meanwhile (it set 3), wait for the word.
   int go = 1;
