@@ -532,11 +532,12 @@ __attribute__((format(printf, 1, 2))) void notice_untracked(const char* format, 
     // The program's own stdout or stderr: through that descriptor, at its offset (written at the
     // file's end through a description of our own, the program's next line wrote over it).
     int to = fd;
-    if (fstat(fd, &st) == 0)
+    const bool known = fstat(fd, &st) == 0;
+    if (known)
       to = same(STDOUT_FILENO, &out)   ? STDOUT_FILENO
            : same(STDERR_FILENO, &err) ? STDERR_FILENO
                                        : fd;
-    if (to == fd && S_ISREG(st.st_mode)) (void)ftruncate(fd, 0);
+    if (known && to == fd && S_ISREG(st.st_mode)) (void)ftruncate(fd, 0);
     written = write_all_held(to, line, length);
     close(fd);
   }
