@@ -26,7 +26,6 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 
 #include "shim/os.h"
@@ -270,7 +269,8 @@ bool stop_slots(std::size_t from, std::uint64_t deadline) {
 }
 
 // Adds to the slots the threads of the process not listed yet (nor the thread that scans, nor an
-// ended main thread); with raw system calls, as everything in the tracer (no errno, no TLS).
+// ended main thread), read from /proc/PID/task into a stack buffer: no allocation, and raw system
+// calls (no errno, no TLS), as the tracer needs; list_threads() takes the first list with it too.
 void list_new_threads() {
   char path[32] = "/proc/";
   std::size_t at = 6;
@@ -439,34 +439,15 @@ bool main_thread_ended() {
 
 }  // namespace
 
-// Reads /proc/self/task with getdents64 into a stack buffer: no allocation.
 void StopTheWorld::list_threads() {
   g_count = 0;
   g_unlisted = 0;
-  int fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;
-  pid_t self = static_cast<pid_t>(syscall(SYS_gettid));
-  const pid_t ended_main = self != getpid() && main_thread_ended() ? getpid() : 0;
+  const auto self = static_cast<pid_t>(syscall(SYS_gettid));
+  g_tracer.parent = getpid();
   g_tracer.scanner = self;
-  g_tracer.ended_main = ended_main;
+  g_tracer.ended_main = self != getpid() && main_thread_ended() ? getpid() : 0;
   if (!g_tracer_stack) g_tracer_stack = os::map_internal(kTracerStackBytes);
-  alignas(8) char buf[8192];
-  for (long n; (n = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0;) {
-    for (long off = 0; off < n;) {
-      auto* d = reinterpret_cast<struct dirent64*>(buf + off);
-      off += d->d_reclen;
-      pid_t tid = static_cast<pid_t>(std::atoi(d->d_name));
-      if (tid <= 0 || tid == self || tid == ended_main) continue;
-      if (g_count >= kMaxThreads) {
-        ++g_unlisted;
-        continue;
-      }
-      g_slots[g_count].info = StoppedThread{tid, false, 0, {}, false};
-      g_slots[g_count].phase.store(0, std::memory_order_relaxed);
-      ++g_count;
-    }
-  }
-  close(fd);
+  list_new_threads();  // all of them, with none listed yet
 }
 
 std::size_t StopTheWorld::stop(int timeout_ms) {
