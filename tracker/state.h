@@ -19,14 +19,29 @@ namespace heapledger::detail::tracker {
 
 // Cumulative counts, kept per thread so counting costs no shared cache line; each thread's block
 // is linked into a list that the report sums (blocks outlive their threads: counts are forever).
-struct ThreadCounts {
-  std::atomic<std::uint64_t> allocations{0};  // written by the owner only: load + store, no RMW
+// With more than one thread, also the thread's changes to the live totals and to its call sites'
+// live counts that are not yet in the shared ones (see "Live counts" in tracker.cc). Written by
+// its thread only (load and store, no read-modify-write); a line of its own, so that no other
+// thread's counting moves it.
+struct alignas(64) ThreadCounts {
+  std::atomic<std::uint64_t> allocations{0};
   std::atomic<std::uint64_t> frees{0};
   std::atomic<std::uint64_t> bytes_allocated{0};
+  std::atomic<std::int64_t> live_bytes{0};  // pending: not yet in Counters'
+  std::atomic<std::int64_t> live_blocks{0};
   ThreadCounts* next = nullptr;
   void add(std::atomic<std::uint64_t>& c, std::uint64_t n) {
     c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
+  // Pending changes to call sites' live counts, a slot per site by its stack id's hash (a site
+  // that needs an occupied slot folds the one there first).
+  struct Site {
+    std::atomic<std::uint32_t> stack{0};
+    std::atomic<std::int32_t> blocks{0};
+    std::atomic<std::int64_t> bytes{0};
+  };
+  static constexpr unsigned kSiteBits = 5;
+  Site sites[1u << kSiteBits];
 };
 
 struct Counters {
@@ -38,7 +53,7 @@ struct Counters {
   std::uint32_t n_spare HL_GUARDED_BY(spare_lock) = 0;
   ThreadCounts orphan;  // for threads whose block could not be mapped
   SpinLock orphan_lock;
-  // Live totals are shared: the peak needs them exact at every step.
+  // The live totals: every change with one thread, threads' changes as they fold them in.
   alignas(64) std::atomic<std::int64_t> live_bytes{0};
   std::atomic<std::int64_t> live_blocks{0};
 };
@@ -177,8 +192,9 @@ struct CountTotals {
 CountTotals count_totals();
 // Marks the calling thread as inside the tracker for good (the exit report's thread).
 void tl_busy_forever();
-// Settles the calling thread's pending frees (tracker.cc): before the exit report.
-void settle_own_frees();
+// Settles the calling thread's pending frees and folds its changes to the live counts in
+// (tracker.cc): before the exit report.
+void settle_own_changes();
 // The reporter module, loaded on first use; null if it cannot be loaded.
 const ReporterApi* reporter();
 // True if the calling thread holds any heapledger lock: it was interrupted inside the allocator

@@ -469,6 +469,34 @@ class Classify(hl.HeapledgerTest):
         self.assertEqual(sum(p["bytes"] for p in r["peak"]), r["summary"]["peak_bytes"], r["peak"])
         self.assertEqual(sum(p["blocks"] for p in r["peak"]), r["summary"]["peak_blocks"], r["peak"])
 
+    def test_the_peak_of_a_program_with_threads(self):
+        # With threads, each keeps its changes to the live counts and folds them in (before an
+        # allocation of its own could make a new peak, past 16 KiB, at its end). Threads that
+        # churned and ended have folded in everything: the peak main makes after them is exact
+        # (a fold lost at a thread's end left churn_site holding bytes at it).
+        json_path = self.path("report.json")
+        res = hl.run_preloaded([self.program("threads_peak"), "exited"], f"json={json_path}:log=none:peak_sites=1000")
+        self.assertEqual(res.returncode, 0, res.describe())
+        r = hl.load_report(json_path)
+        at = lambda fn: [(p["bytes"], p["blocks"]) for p in r["peak"] if p["stack"] and hl.function_matches(p["stack"][0], fn)]
+        self.assertEqual(at("big_site"), [(1000000, 1)], r["peak"])
+        self.assertEqual(at("main_site"), [(100000, 100)], r["peak"])
+        self.assertEqual(at("churn_site"), [], r["peak"])
+        self.assertEqual(sum(p["bytes"] for p in r["peak"]), r["summary"]["peak_bytes"], r["peak"])
+        self.assertEqual(sum(p["blocks"] for p in r["peak"]), r["summary"]["peak_blocks"], r["peak"])
+        self.assertEqual(r["summary"]["allocations"] - r["summary"]["frees"], r["summary"]["live_blocks"], r["summary"])
+        # Four threads that allocate at once: each may not have folded in its last changes when
+        # the peak is taken, at most 16 KiB (and one block) of them.
+        slack = 4 * (16384 + 1000)
+        res = hl.run_preloaded([self.program("threads_peak"), "held"], f"json={json_path}:log=none:peak_sites=1000")
+        self.assertEqual(res.returncode, 0, res.describe())
+        r = hl.load_report(json_path)
+        [(held, _)] = at("held_site")
+        self.assertGreaterEqual(held, 400000 - slack, r["peak"])
+        self.assertLessEqual(held, 400000, r["peak"])
+        self.assertGreaterEqual(r["summary"]["peak_bytes"], 400000 - slack, r["summary"])
+        self.assertLessEqual(r["summary"]["peak_bytes"], 400000 + slack + 16384, r["summary"])
+
     def test_on_error_abort_stops_at_a_double_free_in_a_run_of_frees(self):
         # on_error=abort promises the stack of the misuse itself: no free waits under it (a
         # waiting double free was reported, and the process stopped, only at the next

@@ -1,0 +1,63 @@
+// The peak of a program with threads, whose changes to the live counts wait in each thread until
+// it folds them in (tracker.cc, "Live counts").
+//   threads_peak exited   four threads churn and free all they allocated, and end; then main
+//                         allocates 100 blocks of 1,000 bytes (main_site) and one of 1,000,000
+//                         (big_site), the peak, and frees them. Exact: at the peak churn_site
+//                         holds nothing (the threads' last changes were folded in as they ended).
+//   threads_peak held     four threads allocate 100 blocks of 1,000 bytes each (held_site) at
+//                         once, wait until all have (main too), then free them and end: the
+//                         peak is 400,000 bytes at held_site, give or take what each thread had
+//                         not folded in.
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hl_sink.h"
+
+enum { kThreads = 4, kHeld = 100, kChurnRing = 64, kChurnOps = 20000 };
+
+static pthread_barrier_t g_all_hold;
+
+__attribute__((noinline)) static void* churn_site(size_t n) { return malloc(n); }
+__attribute__((noinline)) static void* held_site(size_t n) { return malloc(n); }
+__attribute__((noinline)) static void* main_site(size_t n) { return malloc(n); }
+__attribute__((noinline)) static void* big_site(size_t n) { return malloc(n); }
+
+static void* churn(void* arg) {
+  uint64_t s = 0x9E3779B97F4A7C15ull * ((uintptr_t)arg + 1);
+  void* ring[kChurnRing] = {0};
+  for (int i = 0; i < kChurnOps; ++i) {
+    s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+    free(ring[i % kChurnRing]);
+    hl_sink(ring[i % kChurnRing] = churn_site(16 + s % 2000));
+  }
+  for (int i = 0; i < kChurnRing; ++i) free(ring[i]);
+  return NULL;
+}
+
+static void* hold(void* arg) {
+  void* blocks[kHeld];
+  for (int i = 0; i < kHeld; ++i) hl_sink(blocks[i] = held_site(1000));
+  pthread_barrier_wait(&g_all_hold);
+  for (int i = 0; i < kHeld; ++i) free(blocks[i]);
+  return arg;
+}
+
+int main(int argc, char** argv) {
+  const int held = argc > 1 && strcmp(argv[1], "held") == 0;
+  pthread_t threads[kThreads];
+  if (held) pthread_barrier_init(&g_all_hold, NULL, kThreads + 1);
+  for (intptr_t i = 0; i < kThreads; ++i)
+    if (pthread_create(&threads[i], NULL, held ? hold : churn, (void*)i) != 0) return 1;
+  if (held) pthread_barrier_wait(&g_all_hold);
+  for (int i = 0; i < kThreads; ++i) pthread_join(threads[i], NULL);
+  if (held) return 0;
+  static void* blocks[kHeld];  // static: no block of the program's own holds the pointers
+  for (int i = 0; i < kHeld; ++i) hl_sink(blocks[i] = main_site(1000));
+  void* big = big_site(1000000);
+  hl_sink(big);
+  free(big);
+  for (int i = 0; i < kHeld; ++i) free(blocks[i]);
+  return 0;
+}
