@@ -34,6 +34,7 @@ struct ThreadCache {
   Bin bins[kNumClasses];
   void* slot_array;     // where the bins' slots are (pool.cc)
   std::uint32_t state;  // see pool.cc
+  std::uint8_t takes[kNumClasses];  // refills of each class so far, up to a few (pool.cc)
 };
 // constinit: no dynamic initialisation anywhere, so no call to a TLS wrapper on every access.
 extern constinit thread_local ThreadCache tl_cache HL_TLS;

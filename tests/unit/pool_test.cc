@@ -798,6 +798,32 @@ TEST(Pool, AGrowingClassHasItsFreshPagesFaultedInAhead) {
   for (void* p : blocks) pool::free(p);
 }
 
+// A thread's first refills of a class take 1/8, 1/4 and 1/2 of a batch, then whole batches: a
+// thread that allocates a few blocks of a class holds a few, where each took a whole batch
+// (1,000 threads allocating 40 blocks each held 300 KB a thread, their batches' pages faulted in
+// ahead).
+TEST(Pool, AThreadsFirstRefillsOfAClassAreSmall) {
+  constexpr std::size_t kSize = 700, kBlock = 768;  // no other test here uses the class
+  const unsigned cls = size_class(kSize);
+  ASSERT_EQ(batch_size(cls), 42u);
+  pool::free(pool::alloc(16));  // the pools are set up
+  const std::uintptr_t start =
+      pool::g_region.base + (std::uintptr_t{cls} << pool::g_region.shift) + class_offset(cls);
+  if (pool::carved_end(cls) != start) GTEST_SKIP() << "the class was used before (a repeat)";
+  std::vector<std::uintptr_t> carved;  // after each refill
+  std::vector<void*> blocks;
+  std::thread([&] {
+    for (int i = 0; i < 37; ++i) {  // 5 + 10 + 21, then one from a whole batch
+      const std::uintptr_t before = pool::carved_end(cls);
+      blocks.push_back(pool::alloc(kSize));
+      if (pool::carved_end(cls) != before)
+        carved.push_back((pool::carved_end(cls) - start) / kBlock);
+    }
+    for (void* p : blocks) pool::free(p);
+  }).join();
+  EXPECT_EQ(carved, (std::vector<std::uintptr_t>{5, 15, 36, 78}));
+}
+
 // Blocks larger than a page are left to fault as they are written: a buffer filled only at its
 // start would hold all its pages. (Past kPrefaultAfter, as above; never written here.)
 TEST(Pool, BlocksLargerThanAPageAreNotFaultedInAhead) {
