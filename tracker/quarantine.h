@@ -8,6 +8,10 @@
 // budget. The blocks of a thread's current batch are not counted in the budget: a batch holds at
 // most 254 blocks or 1/256 of the budget (64 KiB at the default 16 MiB), or one block of any size
 // up to the budget. An exiting thread's batch joins the newest one in the list if it fits.
+// A thread with an inbox (attach) has the blocks it freed come back to the pools through it: a
+// thread that pushes such a batch out of the list leaves it in the inbox (one at a time: the one
+// there is released where it is when the next comes), and the thread releases it, into its own
+// cache, at its next hold().
 //
 // A held small block's record (record_of: its address mixed with a tag, then the two stacks) is
 // kept by the caller (the tracker: in the block's slot of the ledger's table of small-block
@@ -17,24 +21,24 @@
 // (the table could not be mapped), it goes into the block's first 16 bytes (every block has them,
 // and they are free memory now; the pools write nothing into free blocks), and the block loses it
 // when it is handed out again, or when an idle class gives its page back after the quarantine
-// (a second free is then one whose first is no longer remembered). A large block (a mapping of its own)
-// is held by its address alone: its record goes to the pools' registry of large blocks, and its
-// pages are never touched. Up to the budget and the largest mapping the pools keep for reuse
-// (8 MiB: SpanCache::kMaxSpan) it keeps them and
-// counts the part of its mapping that may hold data (hold_large; not the room a mapping made
-// for a growing request has to grow into, which would make the quarantine hold fewer): released,
-// the pools keep the mapping for reuse, and the program's next large block of that size comes with
-// its pages already there (giving them back made every such block fault all its pages in again: 39
-// us per 64 KiB malloc/free against glibc's 0.6; it was up to 1/16 of the budget, and a 2 MiB block
-// took 5.8 ms a round, against glibc's 30 us). A larger one gives all its pages back at once, so
-// holding it costs no memory (it is counted as a page). Not held: such a large block whose pages
-// cannot go back (locked by the program), and any past the first 16,384 held at once (each is a
-// mapping, which the program may have split with mprotect, and the system allows about 65,000). The
-// leak scan skips held blocks' pages.
+// (a second free is then one whose first is no longer remembered). A large block (a mapping of its
+// own) is held by its address alone: its record goes to the pools' registry of large blocks, and
+// its pages are never touched. Up to the budget and the largest mapping the pools keep for reuse (8
+// MiB: SpanCache::kMaxSpan) it keeps them and counts the part of its mapping that may hold data
+// (hold_large; not the room a mapping made for a growing request has to grow into, which would make
+// the quarantine hold fewer): released, the pools keep the mapping for reuse, and the program's
+// next large block of that size comes with its pages already there (giving them back made every
+// such block fault all its pages in again: 39 us per 64 KiB malloc/free against glibc's 0.6; it was
+// up to 1/16 of the budget, and a 2 MiB block took 5.8 ms a round, against glibc's 30 us). A larger
+// one gives all its pages back at once, so holding it costs no memory (it is counted as a page).
+// Not held: such a large block whose pages cannot go back (locked by the program), and any past the
+// first 16,384 held at once (each is a mapping, which the program may have split with mprotect, and
+// the system allows about 65,000). The leak scan skips held blocks' pages.
 //
 // A fork while another thread is releasing the oldest batches leaves the child without those
-// batches' remaining blocks, and without the blocks of other threads' own batches: they are
-// never reused there (and large ones among them stay counted against the 16,384).
+// batches' remaining blocks, and without the blocks of other threads' own batches and inboxes
+// (and of one more batch for each such inbox, left there later): they are never reused there
+// (and large ones among them stay counted against the 16,384).
 #pragma once
 
 #include <cstddef>
@@ -54,11 +58,18 @@ struct FreedBlock {
 class Quarantine {
  public:
   struct Batch;
+  // Where another thread leaves a batch of this thread's blocks that it took out of the list, for
+  // this thread to give back to the pools (see publish). In memory that outlives the thread (the
+  // caller's; a later thread may take it over, then it gets such batches).
+  struct Inbox {
+    std::atomic<Batch*> batch{nullptr};
+  };
   // A thread's share: its current batch. Owned by the thread (its tracker state), which must not
   // re-enter hold() from a signal handler while in it.
   struct Local {
     Batch* batch = nullptr;
-    bool closed = false;  // the thread is exiting: blocks it frees from now on are not held
+    bool closed = false;     // the thread is exiting: blocks it frees from now on are not held
+    Inbox* inbox = nullptr;  // none: its batches' blocks go back wherever they leave the list
   };
   // How blocks are looked at and let go, from the pools (tests pass their own).
   struct Hooks {
@@ -90,7 +101,11 @@ class Quarantine {
   static void record_of(std::uintptr_t addr, FreedBlock freed, std::uintptr_t out[2]);
   // Whether the block at addr is held here, and if so how it was allocated and freed.
   bool recall(std::uintptr_t addr, FreedBlock* out) const;
-  // Thread exit: its batch joins the global list and the thread holds nothing more.
+  // From now on the blocks this thread holds come back to it (through inbox; see publish), once
+  // they leave the list. Before thread_exit() only.
+  void attach(Local& local, Inbox* inbox);
+  // Thread exit: its batch joins the global list and the thread holds nothing more; its inbox is
+  // closed (its batches' blocks go back wherever they leave the list).
   void thread_exit(Local& local);
   // Out of memory: every block of the global list and of this thread's batch goes back to the
   // pools now (other threads' own batches stay). Returns how many were released.
@@ -111,11 +126,16 @@ class Quarantine {
   static_assert(kTag >> 63 == 0);
   static constexpr std::uint64_t kMaxMappings = 16384;
 
-  // The thread's batch joins the list, the oldest leave (their blocks released); returns an empty
-  // batch for the thread to fill next (want_next), or null.
-  Batch* publish(Batch* full, bool want_next);
+  // The thread's batch joins the list, the oldest leave (their blocks released, or left in their
+  // thread's inbox); returns an empty batch for the thread to fill next (want_next), or null.
+  Batch* publish(Local& local, Batch* full, bool want_next);
   Batch* spare_or_new();
   Batch* release_blocks(Batch* list);
+  // Gives b to its thread's inbox (true), or false if it is this thread's, has none, or the inbox
+  // is closed. A batch the inbox held is released here, to *released (a list).
+  bool hand_back(const Local& local, Batch* b, Batch** released);
+  std::uint32_t release_inbox(Local& local);  // returns how many blocks it released
+  void to_spares(Batch* list, Batch* last);
 
   Hooks hooks_{};
   std::uint64_t budget_bytes_ = 0;

@@ -19,16 +19,14 @@ namespace heapledger::detail::tracker {
 
 // Cumulative counts, kept per thread so counting costs no shared cache line; each thread's block
 // is linked into a list that the report sums (blocks outlive their threads: counts are forever).
-// With more than one thread, also the thread's changes to the live totals and to its call sites'
-// live counts that are not yet in the shared ones (see "Live counts" in tracker.cc). Written by
-// its thread only (load and store, no read-modify-write); a line of its own, so that no other
-// thread's counting moves it.
+// With more than one thread, also the thread's changes to its call sites' live counts that are
+// not yet in the shared ones (see "Call sites' live counts" in tracker.cc). Written by its thread
+// only (load and store, no read-modify-write); a line of its own, so that no other thread's
+// counting moves it.
 struct alignas(64) ThreadCounts {
   std::atomic<std::uint64_t> allocations{0};
   std::atomic<std::uint64_t> frees{0};
   std::atomic<std::uint64_t> bytes_allocated{0};
-  std::atomic<std::int64_t> live_bytes{0};  // pending: not yet in Counters'
-  std::atomic<std::int64_t> live_blocks{0};
   ThreadCounts* next = nullptr;
   void add(std::atomic<std::uint64_t>& c, std::uint64_t n) {
     c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
@@ -42,6 +40,9 @@ struct alignas(64) ThreadCounts {
   };
   static constexpr unsigned kSiteBits = 5;
   Site sites[1u << kSiteBits];
+  // Batches of the thread's quarantined blocks, left by other threads (see Quarantine::publish):
+  // a line of its own, as other threads write it.
+  alignas(64) Quarantine::Inbox inbox;
 };
 
 struct Counters {
@@ -53,7 +54,7 @@ struct Counters {
   std::uint32_t n_spare HL_GUARDED_BY(spare_lock) = 0;
   ThreadCounts orphan;  // for threads whose block could not be mapped
   SpinLock orphan_lock;
-  // The live totals: every change with one thread, threads' changes as they fold them in.
+  // Live totals are shared: the peak needs them exact at every step.
   alignas(64) std::atomic<std::int64_t> live_bytes{0};
   std::atomic<std::int64_t> live_blocks{0};
 };
@@ -192,7 +193,7 @@ struct CountTotals {
 CountTotals count_totals();
 // Marks the calling thread as inside the tracker for good (the exit report's thread).
 void tl_busy_forever();
-// Settles the calling thread's pending frees and folds its changes to the live counts in
+// Settles the calling thread's pending frees and folds its changes to call sites in
 // (tracker.cc): before the exit report.
 void settle_own_changes();
 // The reporter module, loaded on first use; null if it cannot be loaded.

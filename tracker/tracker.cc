@@ -100,15 +100,15 @@ std::uint32_t thread_index() {
 pthread_key_t g_exit_key;
 bool g_exit_key_ready = false;
 
-void fold_counts(ThreadCounts& tc, std::uint64_t t_us);
+void fold_sites(ThreadCounts& tc);
 
-// Thread exit: the thread's changes to the live counts go in, and its counts block is left for a
+// Thread exit: the thread's changes to call sites go in, and its counts block is left for a
 // thread that starts later.
 void recycle_counts() {
   ThreadCounts* mine = tl_thread.counts;
   tl_thread.counts_closed = true;  // its destructors and the C library may still allocate
   if (!mine || mine == &g_state.counters.orphan) return;
-  fold_counts(*mine, event_us());
+  fold_sites(*mine);
   Counters& c = g_state.counters;
   SpinGuard guard(c.spare_lock);
   if (c.n_spare < sizeof c.spare / sizeof c.spare[0]) {
@@ -123,8 +123,8 @@ std::uint32_t settle_pending();
 // stale frames glibc leaves in its stack cache for roots.
 void remember_dead_stack(void*) {
   BusyScope busy;
+  g_state.quarantine.thread_exit(tl_thread.quarantine);  // first: its inbox is in the counts
   recycle_counts();
-  g_state.quarantine.thread_exit(tl_thread.quarantine);
   fast_unwind::thread_exit();
   pthread_attr_t attr;
   if (pthread_getattr_np(pthread_self(), &attr) != 0) return;
@@ -164,8 +164,12 @@ HL_NOINLINE ThreadCounts* register_counts() {
   return tl_thread.counts = tc;
 }
 
+// Past its exit destructor (other keys' destructors, the C library's own freeing after them) a
+// thread counts into the shared orphan block: a block it took then would never be given back,
+// 640 bytes for each thread a server runs (a review's).
 HL_ALWAYS_INLINE ThreadCounts& my_counts() {
-  return HL_LIKELY(tl_thread.counts != nullptr) ? *tl_thread.counts : *register_counts();
+  if (HL_LIKELY(tl_thread.counts != nullptr)) return *tl_thread.counts;
+  return tl_thread.counts_closed ? g_state.counters.orphan : *register_counts();
 }
 
 // This thread's counts. The orphan block is shared, so it is only touched under its lock.
@@ -349,27 +353,22 @@ void adjust_site(std::uint32_t stack, std::int64_t bytes, std::int64_t blocks) {
   }
 }
 
-// Live counts. With one thread, each allocation and free goes straight into the live totals and
-// its call site's live count, and the peak is checked at every step: exact. With threads, those
-// are cache lines every thread writes, and moving them between cores cost more than all the rest
-// of the pair (thread_scaling 2: 6.6 s on 2 threads against 2.5 s on 1, 80% of the samples on
-// the site's and the totals' atomic adds). So there a thread keeps its changes in its own
-// counts, and folds them in when an allocation would take the shared total with its own changes
-// past the peak (so a peak one thread makes is exact), when they pass kFoldBytes or kFoldBlocks
-// either way (a large block at once), when a site needs an occupied slot (that slot's alone),
-// when the thread exits, and (the thread writing it) before the exit report. The price: where
-// threads allocate at once, a peak they make together can be missed or overstated by what they
-// have not folded in yet, at most kFoldBytes a thread (the timeline too); a call site's share of
-// it by as much.
-constexpr std::int64_t kFoldBytes = 16 * 1024;
-constexpr std::int64_t kFoldBlocks = 256;
+// Call sites' live counts. With one thread, each allocation and free goes straight into its call
+// site's live count. With threads that is a cache line every thread allocating from the site
+// writes at every step (thread_scaling 2, both threads allocating from one stack: 6.1-6.5 s on 2
+// threads against 3.1-4.4 s on 1, 41% of the samples on the site's atomic adds). So there a
+// thread keeps its changes to sites in its own counts, a slot per site by stack id, and folds a
+// slot in when it passes kFoldBytes or kFoldBlocks either way (a large block at once) or another
+// site needs the slot; all of them when the thread makes a new peak (before the peak is noted: a
+// site saves what it held at a peak when it first changes after it), when it exits, and (the
+// thread writing it) before the exit report. The live totals stay shared, so the peak itself is
+// exact; what a site is shown holding at it can miss the changes other threads had not folded
+// in, at most kFoldBytes (and kFoldBlocks) a thread.
+constexpr std::int64_t kFoldBytes = 4 * 1024;
+constexpr std::int64_t kFoldBlocks = 64;
 
 HL_ALWAYS_INLINE bool beyond(std::int64_t v, std::int64_t limit) {
   return static_cast<std::uint64_t>(v + limit) > static_cast<std::uint64_t>(2 * limit);
-}
-
-ThreadCounts::Site& site_slot(ThreadCounts& tc, std::uint32_t stack) {
-  return tc.sites[(stack * 0x9E37'79B1u) >> (32 - ThreadCounts::kSiteBits)];
 }
 
 void fold_site(ThreadCounts::Site& s) {
@@ -381,20 +380,8 @@ void fold_site(ThreadCounts::Site& s) {
   adjust_site(s.stack.load(std::memory_order_relaxed), bytes, blocks);
 }
 
-// The sites first: a site saves what it held at a peak when it first changes after it, so the
-// new total must not be a peak before the changes it includes are in the sites.
-void fold_counts(ThreadCounts& tc, std::uint64_t t_us) {
+void fold_sites(ThreadCounts& tc) {
   for (ThreadCounts::Site& s : tc.sites) fold_site(s);
-  const std::int64_t bytes = tc.live_bytes.load(std::memory_order_relaxed);
-  const std::int64_t blocks = tc.live_blocks.load(std::memory_order_relaxed);
-  if (bytes == 0 && blocks == 0) return;
-  tc.live_bytes.store(0, std::memory_order_relaxed);
-  tc.live_blocks.store(0, std::memory_order_relaxed);
-  Counters& c = g_state.counters;
-  add_relaxed(c.live_blocks, blocks);
-  const std::int64_t live = add_relaxed(c.live_bytes, bytes);
-  if (live > g_state.peak.bytes.load(std::memory_order_relaxed)) note_peak(live, t_us);
-  note_timeline(live, t_us);
 }
 
 HL_NOINLINE bool hook_thread_exit(const ThreadCounts& tc) {
@@ -402,20 +389,19 @@ HL_NOINLINE bool hook_thread_exit(const ThreadCounts& tc) {
   return tl_thread.exit_hooked = pthread_setspecific(g_exit_key, &g_exit_key) == 0;
 }
 
-// Whether this thread's live-count changes wait in tc: with threads, in a thread whose exit
+// Whether this thread's changes to call sites wait in tc: with threads, in a thread whose exit
 // will fold them in (not the shared orphan block, not past the thread's exit destructor). Only
-// from the outermost tracker call (a signal handler's call from inside it counts straight into
-// the shared counts, as it would find tc half changed).
+// from the outermost tracker call (a signal handler's call from inside it goes straight to the
+// shared counts, as it would find tc half changed).
 HL_ALWAYS_INLINE bool pends(const ThreadCounts& tc) {
   if (single_threaded() || tl_thread.counts_closed) return false;
   return HL_LIKELY(tl_thread.exit_hooked) ? &tc != &g_state.counters.orphan : hook_thread_exit(tc);
 }
 
 // An allocation (bytes: its size, blocks: 1) or a free (-size, -1) of call site `stack`, into
-// the thread's counts; t_us: the event's time, or 0 (read if needed).
-void pend(ThreadCounts& tc, std::uint32_t stack, std::int64_t bytes, std::int64_t blocks,
-          std::uint64_t t_us) {
-  ThreadCounts::Site& s = site_slot(tc, stack);
+// the thread's counts.
+void pend_site(ThreadCounts& tc, std::uint32_t stack, std::int64_t bytes, std::int64_t blocks) {
+  ThreadCounts::Site& s = tc.sites[(stack * 0x9E37'79B1u) >> (32 - ThreadCounts::kSiteBits)];
   if (s.stack.load(std::memory_order_relaxed) != stack) {
     fold_site(s);
     s.stack.store(stack, std::memory_order_relaxed);
@@ -425,16 +411,7 @@ void pend(ThreadCounts& tc, std::uint32_t stack, std::int64_t bytes, std::int64_
       static_cast<std::int32_t>(s.blocks.load(std::memory_order_relaxed) + blocks);
   s.bytes.store(site_bytes, std::memory_order_relaxed);
   s.blocks.store(site_blocks, std::memory_order_relaxed);
-  const std::int64_t total = tc.live_bytes.load(std::memory_order_relaxed) + bytes;
-  const std::int64_t total_blocks = tc.live_blocks.load(std::memory_order_relaxed) + blocks;
-  tc.live_bytes.store(total, std::memory_order_relaxed);
-  tc.live_blocks.store(total_blocks, std::memory_order_relaxed);
-  if (HL_UNLIKELY(beyond(total, kFoldBytes) || beyond(site_bytes, kFoldBytes) ||
-                  beyond(total_blocks, kFoldBlocks) || beyond(site_blocks, kFoldBlocks) ||
-                  (bytes > 0 && total > 0 &&
-                   g_state.counters.live_bytes.load(std::memory_order_relaxed) + total >
-                       g_state.peak.bytes.load(std::memory_order_relaxed))))
-    fold_counts(tc, t_us ? t_us : event_us());
+  if (HL_UNLIKELY(beyond(site_bytes, kFoldBytes) || beyond(site_blocks, kFoldBlocks))) fold_site(s);
 }
 
 // Where is libheapledger.so? Its frames are cut from every backtrace.
@@ -781,12 +758,18 @@ void on_alloc(void* p, std::size_t size, AllocKind kind, Caller caller) {
     return;  // out of memory for the ledger: the block stays untracked
   ThreadCounts& tc = my_counts();
   count(tc, 1, 0, size);
-  if (pends(tc)) return pend(tc, stack, static_cast<std::int64_t>(size), 1, t);
+  const bool pending = pends(tc);
+  if (pending)
+    pend_site(tc, stack, static_cast<std::int64_t>(size), 1);
+  else
+    adjust_site(stack, static_cast<std::int64_t>(size), 1);
   Counters& c = g_state.counters;
   add_relaxed(c.live_blocks, std::int64_t{1});
   std::int64_t live = add_relaxed(c.live_bytes, static_cast<std::int64_t>(size));
-  adjust_site(stack, static_cast<std::int64_t>(size), 1);
-  if (live > g_state.peak.bytes.load(std::memory_order_relaxed)) note_peak(live, t);
+  if (live > g_state.peak.bytes.load(std::memory_order_relaxed)) {
+    if (pending) fold_sites(tc);
+    note_peak(live, t);
+  }
   note_timeline(live, t);
 }
 
@@ -799,11 +782,13 @@ void count_free(const Record& r, bool program_free, bool outermost = false) {
   ThreadCounts& tc = my_counts();
   count(tc, 0, 1, 0);
   auto size = static_cast<std::int64_t>(r.size());
-  if (outermost && pends(tc)) return pend(tc, r.stack(), -size, -1, 0);
+  if (outermost && pends(tc))
+    pend_site(tc, r.stack(), -size, -1);
+  else
+    adjust_site(r.stack(), -size, -1);
   Counters& c = g_state.counters;
   add_relaxed(c.live_blocks, std::int64_t{-1});
   std::int64_t live = add_relaxed(c.live_bytes, -size);
-  adjust_site(r.stack(), -size, -1);
   if (program_free) note_timeline_on_free(live);
 }
 
@@ -920,8 +905,12 @@ bool hold_back(std::uintptr_t addr, const Release& rel, std::uint32_t free_stack
   if (rel.record.kind() == AllocKind::kInternal) return false;
   const FreedBlock freed{rel.record.stack(), free_stack};
   const bool aside = rel.slot != nullptr;  // else a small block carries it (no table)
-  if (!g_state.quarantine.hold(tl_thread.quarantine, addr, rel.record.size(), freed, aside))
-    return false;
+  Quarantine::Local& local = tl_thread.quarantine;
+  // Its blocks come back to it once its exit destructor will close the inbox.
+  if (HL_UNLIKELY(!local.inbox) && tl_thread.exit_hooked && !local.closed && tl_thread.counts &&
+      tl_thread.counts != &g_state.counters.orphan)
+    g_state.quarantine.attach(local, &tl_thread.counts->inbox);
+  if (!g_state.quarantine.hold(local, addr, rel.record.size(), freed, aside)) return false;
   if (aside) {
     std::uintptr_t record[2];
     Quarantine::record_of(addr, freed, record);
@@ -1115,10 +1104,10 @@ void set_pool_probes(const PoolProbes& probes) { g_state.pool = probes; }
 void settle_own_changes() {
   if (tl_thread.pending_count != 0 && !tl_thread.pending_changing && !lock_held_by_this_thread())
     settle_pending();
-  // Not from a signal handler that interrupted the tracker (it may be in the middle of pend()).
+  // Not from a signal handler that interrupted the tracker (it may be in pend_site()).
   if (tl_thread.counts && !tl_thread.busy && !lock_held_by_this_thread()) {
     BusyScope busy;
-    fold_counts(*tl_thread.counts, event_us());
+    fold_sites(*tl_thread.counts);
   }
 }
 
@@ -1377,12 +1366,11 @@ void postfork_parent() {
 // A child forked while (or after) the parent wrote its report writes its own.
 void postfork_child() {
   postfork_parent();
-  // The other threads are gone, their changes to the live counts still waiting: folded in here.
+  // The other threads are gone, their changes to call sites still waiting: folded in here.
   {
     BusyScope busy;
-    const std::uint64_t t = event_us();
     for (ThreadCounts* c = g_state.counters.threads.load(std::memory_order_acquire); c; c = c->next)
-      fold_counts(*c, t);
+      fold_sites(*c);
   }
   g_state.exiting.store(0);
   g_state.reporter.store(0);

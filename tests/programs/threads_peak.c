@@ -1,13 +1,19 @@
-// The peak of a program with threads, whose changes to the live counts wait in each thread until
-// it folds them in (tracker.cc, "Live counts").
+// The peak of a program with threads, whose changes to their call sites' live counts wait in
+// each thread until it folds them in (tracker.cc, "Call sites' live counts").
 //   threads_peak exited   four threads churn and free all they allocated, and end; then main
 //                         allocates 100 blocks of 1,000 bytes (main_site) and one of 1,000,000
 //                         (big_site), the peak, and frees them. Exact: at the peak churn_site
 //                         holds nothing (the threads' last changes were folded in as they ended).
 //   threads_peak held     four threads allocate 100 blocks of 1,000 bytes each (held_site) at
 //                         once, wait until all have (main too), then free them and end: the
-//                         peak is 400,000 bytes at held_site, give or take what each thread had
-//                         not folded in.
+//                         peak holds 400,000 bytes at held_site, give or take what each thread
+//                         had not folded in at the site.
+//   threads_peak idle     main allocates 200 blocks of 1,000 bytes (early_site) and frees them;
+//                         eight threads allocate 15,000 bytes each (held_site), below that first
+//                         peak, and wait; then main allocates 150 blocks of 1,000 (main_site),
+//                         the peak, frees them and lets the threads end: the peak is at least
+//                         270,000 bytes (the threads' blocks are live, though they have not
+//                         folded in their changes).
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -15,14 +21,15 @@
 
 #include "hl_sink.h"
 
-enum { kThreads = 4, kHeld = 100, kChurnRing = 64, kChurnOps = 20000 };
+enum { kThreads = 4, kHeld = 100, kChurnRing = 64, kChurnOps = 20000, kIdle = 8, kIdleHeld = 15 };
 
-static pthread_barrier_t g_all_hold;
+static pthread_barrier_t g_all_hold, g_main_done;
 
 __attribute__((noinline)) static void* churn_site(size_t n) { return malloc(n); }
 __attribute__((noinline)) static void* held_site(size_t n) { return malloc(n); }
 __attribute__((noinline)) static void* main_site(size_t n) { return malloc(n); }
 __attribute__((noinline)) static void* big_site(size_t n) { return malloc(n); }
+__attribute__((noinline)) static void* early_site(size_t n) { return malloc(n); }
 
 static void* churn(void* arg) {
   uint64_t s = 0x9E3779B97F4A7C15ull * ((uintptr_t)arg + 1);
@@ -44,7 +51,35 @@ static void* hold(void* arg) {
   return arg;
 }
 
+static void* hold_idle(void* arg) {
+  void* blocks[kIdleHeld];
+  for (int i = 0; i < kIdleHeld; ++i) hl_sink(blocks[i] = held_site(1000));
+  pthread_barrier_wait(&g_all_hold);
+  pthread_barrier_wait(&g_main_done);
+  for (int i = 0; i < kIdleHeld; ++i) free(blocks[i]);
+  return arg;
+}
+
+static int idle(void) {
+  static void* early[200];
+  for (int i = 0; i < 200; ++i) hl_sink(early[i] = early_site(1000));
+  for (int i = 0; i < 200; ++i) free(early[i]);
+  pthread_t threads[kIdle];
+  pthread_barrier_init(&g_all_hold, NULL, kIdle + 1);
+  pthread_barrier_init(&g_main_done, NULL, kIdle + 1);
+  for (intptr_t i = 0; i < kIdle; ++i)
+    if (pthread_create(&threads[i], NULL, hold_idle, (void*)i) != 0) return 1;
+  pthread_barrier_wait(&g_all_hold);
+  static void* blocks[150];
+  for (int i = 0; i < 150; ++i) hl_sink(blocks[i] = main_site(1000));
+  for (int i = 0; i < 150; ++i) free(blocks[i]);
+  pthread_barrier_wait(&g_main_done);
+  for (int i = 0; i < kIdle; ++i) pthread_join(threads[i], NULL);
+  return 0;
+}
+
 int main(int argc, char** argv) {
+  if (argc > 1 && strcmp(argv[1], "idle") == 0) return idle();
   const int held = argc > 1 && strcmp(argv[1], "held") == 0;
   pthread_t threads[kThreads];
   if (held) pthread_barrier_init(&g_all_hold, NULL, kThreads + 1);

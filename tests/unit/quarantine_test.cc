@@ -264,6 +264,51 @@ Quarantine::Hooks pool_hooks() {
   return {pool::read_block_start, pool::hold_large, [](void* p) { pool::free(p); }};
 }
 
+// Blocks go back to the pools through the thread that freed them, once they leave the list: the
+// thread that pushes another's batch out leaves it in that thread's inbox, which gives its blocks
+// back at its next free. Two "threads" (Locals) take turns here; the release hook notes which
+// one is running.
+struct Turns {
+  static inline int running = 0;
+  static inline std::vector<std::pair<std::uintptr_t, int>> released;  // block, releasing thread
+  static void release(void* p) {
+    released.emplace_back(reinterpret_cast<std::uintptr_t>(p), running);
+  }
+};
+
+TEST(Quarantine, BlocksGoBackThroughTheThreadThatFreedThem) {
+  Turns::released.clear();
+  Quarantine q;
+  q.init(std::size_t{16} << 10, 1 << 20, {Blocks::read_start, Blocks::hold_large, Turns::release});
+  Quarantine::Inbox inboxes[2];
+  Quarantine::Local locals[2];
+  q.attach(locals[0], &inboxes[0]);
+  q.attach(locals[1], &inboxes[1]);
+  constexpr std::size_t kEach = 4000;  // 48-byte blocks (64 KiB a thread) through 16 KiB
+  for (std::size_t i = 0; i < 2 * kEach; ++i) {
+    Turns::running = static_cast<int>(i % 2);
+    ASSERT_TRUE(q.hold(locals[i % 2], Blocks::at(i), 48, FreedBlock{1, 2}));
+  }
+  ASSERT_GT(Turns::released.size(), kEach) << "most have left the list";
+  std::size_t elsewhere = 0;
+  for (const auto& [block, by] : Turns::released)
+    elsewhere += static_cast<int>((block - Blocks::at(0)) / Blocks::kSize % 2) != by;
+  EXPECT_EQ(elsewhere, 0u) << "blocks released by the thread that did not free them";
+  // An exiting thread's inbox closes: what is left for it from then on is released where it
+  // leaves, and every block is released once.
+  q.thread_exit(locals[0]);
+  for (std::size_t i = 2 * kEach; i < 3 * kEach; ++i) {
+    Turns::running = 1;
+    ASSERT_TRUE(q.hold(locals[1], Blocks::at(i), 48, FreedBlock{1, 2}));
+  }
+  q.drain(locals[1]);
+  std::vector<std::uintptr_t> all;
+  for (const auto& [block, by] : Turns::released) all.push_back(block);
+  std::sort(all.begin(), all.end());
+  EXPECT_EQ(std::adjacent_find(all.begin(), all.end()), all.end()) << "a block released twice";
+  EXPECT_EQ(all.size(), 3 * kEach) << "every block released";
+}
+
 TEST(Quarantine, PoolBlocksAreRecalledThroughThePools) {
   Quarantine q;
   q.init(std::size_t{1} << 20, 4096, pool_hooks());
