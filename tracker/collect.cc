@@ -552,7 +552,7 @@ void before_exit() {
 
 void finish() {
   if (!g_state.recording.load()) return g_state.finish_left_by.store(0);
-  settle_own_changes();
+  settle_own_frees();
   std::uint64_t none = 0;
   const bool mine = g_state.reporter.compare_exchange_strong(none, this_reporter());
   // Only once the report is claimed: a signal in between finds one mark or the other

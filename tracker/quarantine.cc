@@ -24,6 +24,7 @@ struct Quarantine::Batch {
   };
   Batch* next;
   std::uint32_t count;
+  std::uint32_t large;  // how many of its blocks are large ones
   std::uint64_t bytes;
   Inbox* owner;  // the thread whose frees these are, if its blocks go back to it
   Entry entries[kEntries];
@@ -104,6 +105,7 @@ bool Quarantine::hold(Local& local, std::uintptr_t addr, std::size_t size, Freed
   }
   b->entries[b->count++] = Batch::Entry{addr | (mapping != 0), cost};
   b->bytes += cost;
+  b->large += mapping != 0;
   return true;
 }
 
@@ -118,6 +120,7 @@ Quarantine::Batch* Quarantine::release_blocks(Batch* list) {
       if (b->entries[i].large()) add_relaxed(mappings_, ~std::uint64_t{0});
     }
     b->count = 0;
+    b->large = 0;
     b->bytes = 0;
   }
   return last;
@@ -160,6 +163,7 @@ void Quarantine::attach(Local& local, Inbox* inbox) {
   Batch* left = inbox->batch.exchange(nullptr, std::memory_order_acquire);  // open (again)
   local.inbox = inbox;
   if (left && left != kClosed) {  // its last thread ended without closing it
+    add_relaxed(inbox_bytes_, std::uint64_t{0} - left->bytes);
     left->next = nullptr;
     to_spares(left, release_blocks(left));
   }
@@ -168,6 +172,7 @@ void Quarantine::attach(Local& local, Inbox* inbox) {
 std::uint32_t Quarantine::release_inbox(Local& local) {
   Batch* b = local.inbox->batch.exchange(nullptr, std::memory_order_acquire);
   if (!b || b == kClosed) return 0;
+  add_relaxed(inbox_bytes_, std::uint64_t{0} - b->bytes);
   const std::uint32_t blocks = b->count;
   b->next = nullptr;
   to_spares(b, release_blocks(b));
@@ -177,12 +182,18 @@ std::uint32_t Quarantine::release_inbox(Local& local) {
 bool Quarantine::hand_back(const Local& local, Batch* b, Batch** released) {
   Inbox* to = b->owner;
   if (!to || to == local.inbox) return false;
+  // Large blocks go back to the pools' shared cache of mappings wherever they are released; and
+  // what sits in inboxes, where an idle thread leaves it, is kept to a quarter of the budget.
+  if (b->large || inbox_bytes_.load(std::memory_order_relaxed) + b->bytes > budget_bytes_ / 4)
+    return false;
   Batch* there = to->batch.load(std::memory_order_relaxed);
   do {
     if (there == kClosed) return false;
   } while (!to->batch.compare_exchange_weak(there, b, std::memory_order_acq_rel,
                                             std::memory_order_relaxed));
+  add_relaxed(inbox_bytes_, b->bytes);
   if (there) {  // its thread has not come for the last one: released here
+    add_relaxed(inbox_bytes_, std::uint64_t{0} - there->bytes);
     there->next = nullptr;
     release_blocks(there);
     there->next = *released;
@@ -210,8 +221,10 @@ Quarantine::Batch* Quarantine::publish(Local& local, Batch* full, bool want_next
         newest_->bytes + full->bytes <= batch_bytes_) {
       std::memcpy(&newest_->entries[newest_->count], full->entries, full->count * sizeof full->entries[0]);
       newest_->count += full->count;
+      newest_->large += full->large;
       newest_->bytes += full->bytes;
       full->count = 0;
+      full->large = 0;
       full->bytes = 0;
       full->next = spare_;
       spare_ = full;
@@ -277,6 +290,7 @@ void Quarantine::thread_exit(Local& local) {
     Batch* left = inbox->batch.exchange(kClosed, std::memory_order_acq_rel);
     local.inbox = nullptr;
     if (left && left != kClosed) {
+      add_relaxed(inbox_bytes_, std::uint64_t{0} - left->bytes);
       left->next = nullptr;
       to_spares(left, release_blocks(left));
     }
@@ -295,7 +309,7 @@ void Quarantine::thread_exit(Local& local) {
 
 std::size_t Quarantine::held_bytes() {
   SpinGuard guard(lock_);
-  return bytes_;
+  return bytes_ + inbox_bytes_.load(std::memory_order_relaxed);
 }
 
 std::size_t Quarantine::held_blocks() {

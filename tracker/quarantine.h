@@ -11,7 +11,8 @@
 // A thread with an inbox (attach) has the blocks it freed come back to the pools through it: a
 // thread that pushes such a batch out of the list leaves it in the inbox (one at a time: the one
 // there is released where it is when the next comes), and the thread releases it, into its own
-// cache, at its next hold().
+// cache, at its next hold(). Not a batch with a large block, nor past a quarter of the budget in
+// all inboxes (an idle thread's stays there).
 //
 // A held small block's record (record_of: its address mixed with a tag, then the two stacks) is
 // kept by the caller (the tracker: in the block's slot of the ledger's table of small-block
@@ -111,7 +112,7 @@ class Quarantine {
   // pools now (other threads' own batches stay). Returns how many were released.
   std::uint64_t drain(Local& local);
 
-  std::size_t held_bytes();  // in the global list
+  std::size_t held_bytes();  // in the global list and threads' inboxes
   std::size_t held_blocks();
 
   // fork: the list's lock is held across fork().
@@ -143,6 +144,7 @@ class Quarantine {
   std::uint64_t budget_batches_ = 0;  // partial batches (from exiting threads) count too
   std::uint64_t batch_bytes_ = 0;     // a thread's batch is published when it would exceed this
   std::atomic<std::uint64_t> mappings_{0};  // large blocks held, in batches or the list
+  std::atomic<std::uint64_t> inbox_bytes_{0};  // in threads' inboxes (see hand_back)
 
   SpinLock lock_;
   Batch* oldest_ HL_GUARDED_BY(lock_) = nullptr;

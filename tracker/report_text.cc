@@ -406,21 +406,12 @@ void add_peak(Lines& out, const Report& r, const TextOptions& o) {
   std::uint64_t kept = 0;
   for (const PeakSite& p : r.peak) add_to(kept, p.bytes);
   // Past 2%: threads changing a site just after a peak can make the sites add up to a little
-  // more or less than the peak (see Peak in state.h), and that is no call site left out. Threads
-  // still running at exit may not have counted their last changes at their call sites (tracker.cc,
-  // "Call sites' live counts"): a thread pool's idle workers, a few KiB each.
-  if (s.peak_bytes > kept && s.peak_bytes - kept > s.peak_bytes / 50) {
-    const std::string missing = fmt::format(
+  // more or less than the peak (see Peak in state.h), and that is no call site left out.
+  if (s.peak_bytes > kept && s.peak_bytes - kept > s.peak_bytes / 50)
+    out.add(
         "  ... and {} ({}%) in the call stacks past the {} largest kept (peak_sites=N keeps more)",
         human_bytes(s.peak_bytes - kept), (s.peak_bytes - kept) * 100 / s.peak_bytes,
         r.peak.size());
-    const std::uint64_t running = r.scan ? r.scan->threads : 0;
-    if (running == 0)
-      out.add("{}", missing);
-    else
-      out.add("{} or not yet counted at a call site by the {} still running", missing,
-              count(running, "thread"));
-  }
 }
 
 }  // namespace

@@ -1,8 +1,9 @@
 // The same work split over N threads that share nothing: TOTAL malloc/free pairs, each thread
 // with a ring of 256 live blocks of 16-1024 bytes, freeing its oldest as it allocates (no
 // cross-thread frees, unlike churn). An allocator without a shared hot spot takes about 1/N of
-// the time on N cores; prints the time the threads took.
-//   thread_scaling N TOTAL
+// the time on N cores; prints the time the threads took. With `own`, each thread (of the first
+// four) allocates from a call site of its own; else all from one.
+//   thread_scaling N TOTAL [own]
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -10,14 +11,29 @@
 #include <time.h>
 
 static long g_per_thread;
+static int g_own_sites;
+
+// Bodies that differ: identical ones are merged into one (-fipa-icf, on at -O2).
+typedef void* (*Site)(size_t);
+#define SITE(k)                                              \
+  __attribute__((noinline)) static void* site##k(size_t n) { \
+    __asm__ volatile("# site " #k ::: "memory");             \
+    return malloc(n);                                        \
+  }
+SITE(0)
+SITE(1)
+SITE(2)
+SITE(3)
+static const Site kSites[4] = {site0, site1, site2, site3};
 
 static void* work(void* arg) {
   uint64_t s = 0x9E3779B97F4A7C15ull * ((uintptr_t)arg + 1);
   void* ring[256] = {0};
+  const Site site = kSites[g_own_sites ? (uintptr_t)arg % 4 : 0];
   for (long i = 0; i < g_per_thread; ++i) {
     s ^= s << 13, s ^= s >> 7, s ^= s << 17;
     free(ring[i & 255]);
-    char* p = malloc(16 + s % 1009);
+    char* p = site(16 + s % 1009);
     if (!p) abort();
     p[0] = 1;
     ring[i & 255] = p;
@@ -35,6 +51,7 @@ static double now_s(void) {
 int main(int argc, char** argv) {
   const int n = argc > 1 ? atoi(argv[1]) : 2;
   const long total = argc > 2 ? atol(argv[2]) : 20000000;
+  g_own_sites = argc > 3 && argv[3][0] == 'o';
   if (n < 1 || n > 256) return 2;
   g_per_thread = total / n;
   pthread_t threads[256];

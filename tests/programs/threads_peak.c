@@ -1,19 +1,16 @@
-// The peak of a program with threads, whose changes to their call sites' live counts wait in
-// each thread until it folds them in (tracker.cc, "Call sites' live counts").
+// The peak of a program with threads, and what each call site held at it.
 //   threads_peak exited   four threads churn and free all they allocated, and end; then main
 //                         allocates 100 blocks of 1,000 bytes (main_site) and one of 1,000,000
-//                         (big_site), the peak, and frees them. Exact: at the peak churn_site
-//                         holds nothing (the threads' last changes were folded in as they ended).
+//                         (big_site), the peak, and frees them. At the peak churn_site holds
+//                         nothing.
 //   threads_peak held     four threads allocate 100 blocks of 1,000 bytes each (held_site) at
 //                         once, wait until all have (main too), then free them and end: the
-//                         peak holds 400,000 bytes at held_site, give or take what each thread
-//                         had not folded in at the site.
-//   threads_peak idle     main allocates 200 blocks of 1,000 bytes (early_site) and frees them;
-//                         eight threads allocate 15,000 bytes each (held_site), below that first
+//                         peak holds 400,000 bytes at held_site.
+//   threads_peak idle     main allocates 100 blocks of 1,000 bytes (early_site) and frees them;
+//                         eight threads allocate 3,000 bytes each (held_site), below that first
 //                         peak, and wait; then main allocates 150 blocks of 1,000 (main_site),
-//                         the peak, frees them and lets the threads end: the peak is at least
-//                         270,000 bytes (the threads' blocks are live, though they have not
-//                         folded in their changes).
+//                         the peak, frees them and lets the threads end: the peak holds 24,000
+//                         bytes at held_site and 150,000 at main_site.
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -21,7 +18,7 @@
 
 #include "hl_sink.h"
 
-enum { kThreads = 4, kHeld = 100, kChurnRing = 64, kChurnOps = 20000, kIdle = 8, kIdleHeld = 15 };
+enum { kThreads = 4, kHeld = 100, kChurnRing = 64, kChurnOps = 20000, kIdle = 8, kIdleHeld = 3 };
 
 static pthread_barrier_t g_all_hold, g_main_done;
 
@@ -61,9 +58,9 @@ static void* hold_idle(void* arg) {
 }
 
 static int idle(void) {
-  static void* early[200];
-  for (int i = 0; i < 200; ++i) hl_sink(early[i] = early_site(1000));
-  for (int i = 0; i < 200; ++i) free(early[i]);
+  static void* early[100];
+  for (int i = 0; i < 100; ++i) hl_sink(early[i] = early_site(1000));
+  for (int i = 0; i < 100; ++i) free(early[i]);
   pthread_t threads[kIdle];
   pthread_barrier_init(&g_all_hold, NULL, kIdle + 1);
   pthread_barrier_init(&g_main_done, NULL, kIdle + 1);

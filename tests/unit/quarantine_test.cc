@@ -309,6 +309,35 @@ TEST(Quarantine, BlocksGoBackThroughTheThreadThatFreedThem) {
   EXPECT_EQ(all.size(), 3 * kEach) << "every block released";
 }
 
+// Threads that freed and then went idle never come for their inboxes: what waits there in all is
+// kept to a quarter of the budget, the rest released by the thread that pushes it out.
+TEST(Quarantine, IdleThreadsInboxesHoldAQuarterOfTheBudgetAtMost) {
+  Turns::released.clear();
+  Quarantine q;
+  constexpr std::size_t kBudget = std::size_t{64} << 10;  // batches of 256 bytes: 5 blocks of 48
+  q.init(kBudget, 1 << 20, {Blocks::read_start, Blocks::hold_large, Turns::release});
+  constexpr int kIdle = 200;
+  std::vector<Quarantine::Inbox> inboxes(kIdle + 1);
+  std::vector<Quarantine::Local> locals(kIdle + 1);
+  std::size_t next = 0;
+  for (int t = 0; t <= kIdle; ++t) q.attach(locals[t], &inboxes[t]);
+  for (int t = 0; t < kIdle; ++t) {  // each publishes one batch of 5, then is idle
+    Turns::running = t;
+    for (int i = 0; i < 6; ++i)
+      ASSERT_TRUE(q.hold(locals[t], Blocks::at(next++), 48, FreedBlock{1, 2}));
+  }
+  Turns::running = kIdle;  // the busy one pushes all of theirs out
+  for (int i = 0; i < 4000; ++i)
+    ASSERT_TRUE(q.hold(locals[kIdle], Blocks::at(next++), 48, FreedBlock{1, 2}));
+  const std::size_t idle_blocks = kIdle * 5;
+  std::size_t released_of_idle = 0;
+  for (const auto& [block, by] : Turns::released)
+    released_of_idle += (block - Blocks::at(0)) / Blocks::kSize < kIdle * 6;
+  EXPECT_GE(released_of_idle + kBudget / 4 / 48, idle_blocks)
+      << "more than a quarter of the budget waits in inboxes";
+  EXPECT_LT(released_of_idle, idle_blocks) << "none handed back at all";
+}
+
 TEST(Quarantine, PoolBlocksAreRecalledThroughThePools) {
   Quarantine q;
   q.init(std::size_t{1} << 20, 4096, pool_hooks());
