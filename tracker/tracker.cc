@@ -56,7 +56,7 @@ struct ThreadState {
   std::uint32_t index;    // 0: not assigned yet
   ThreadCounts* counts;   // null: not registered yet
   bool exit_hooked;       // the thread-exit destructor will run for it (remember_dead_stack)
-  bool counts_closed;     // past that destructor: live counts go straight to the shared ones
+  bool counts_closed;     // past that destructor: it counts into the shared orphan block
   Quarantine::Local quarantine;
   std::uint32_t frees;    // the program's frees, for reading the clock on only some of them
   bool freeing;           // its last tracked call was a free (a run of frees: they may wait)
@@ -143,10 +143,16 @@ ThreadCounts* reuse_counts() {
   return c.n_spare ? c.spare[--c.n_spare] : nullptr;
 }
 
+// Whether this thread's exit destructor will run (remember_dead_stack): registered now if it was
+// not when the thread first counted (before start(), as the main thread).
+HL_NOINLINE bool hook_thread_exit() {
+  if (!g_exit_key_ready) return false;
+  return tl_thread.exit_hooked = pthread_setspecific(g_exit_key, &g_exit_key) == 0;
+}
+
 HL_NOINLINE ThreadCounts* register_counts() {
   // Every thread that allocates passes here once: arrange to hear of its exit.
-  if (g_exit_key_ready && !tl_thread.exit_hooked)
-    tl_thread.exit_hooked = pthread_setspecific(g_exit_key, &g_exit_key) == 0;
+  if (!tl_thread.exit_hooked) hook_thread_exit();
   if (ThreadCounts* reused = reuse_counts()) return tl_thread.counts = reused;
   // internal_alloc aligns to 16 bytes; the counts want a cache line.
   constexpr std::size_t kAlign = alignof(ThreadCounts);
@@ -163,15 +169,20 @@ HL_NOINLINE ThreadCounts* register_counts() {
 // Past its exit destructor (other keys' destructors, the C library's own freeing after them) a
 // thread counts into the shared orphan block: a block it took then would never be given back,
 // one for each thread a server runs (a review's: 12.8 MB over 19,000 threads, with blocks of
-// 640 bytes).
+// 640 bytes). So does a signal handler that interrupted the thread's first allocation inside
+// internal_alloc (its stack memo): registering would wait for that lock forever (a review's
+// program with handlers that free hung in 1 of 8 runs).
 HL_ALWAYS_INLINE ThreadCounts& my_counts() {
   if (HL_LIKELY(tl_thread.counts != nullptr)) return *tl_thread.counts;
-  return tl_thread.counts_closed ? g_state.counters.orphan : *register_counts();
+  return tl_thread.counts_closed || internal_alloc_lock_held() ? g_state.counters.orphan
+                                                               : *register_counts();
 }
 
-// This thread's counts. The orphan block is shared, so it is only touched under its lock.
+// This thread's counts. The orphan block is shared, so it is only touched under its lock (not
+// from a signal handler that interrupted its own thread in there: that count is lost).
 void count(ThreadCounts& tc, std::uint64_t allocations, std::uint64_t frees, std::uint64_t bytes) {
   if (HL_UNLIKELY(&tc == &g_state.counters.orphan)) {
+    if (g_state.counters.orphan_lock.held_by_this_thread()) return;
     SpinGuard guard(g_state.counters.orphan_lock);
     tc.add(tc.allocations, allocations), tc.add(tc.frees, frees), tc.add(tc.bytes_allocated, bytes);
     return;
@@ -348,13 +359,6 @@ void adjust_site(std::uint32_t stack, std::int64_t bytes, std::int64_t blocks) {
     add_relaxed(r->live_bytes, bytes);
     add_relaxed(r->live_blocks, blocks);
   }
-}
-
-// Whether this thread's exit destructor will run (remember_dead_stack): registered now if it was
-// not when the thread first counted (before start(), as the main thread).
-HL_NOINLINE bool hook_thread_exit() {
-  if (!g_exit_key_ready) return false;
-  return tl_thread.exit_hooked = pthread_setspecific(g_exit_key, &g_exit_key) == 0;
 }
 
 // Where is libheapledger.so? Its frames are cut from every backtrace.

@@ -40,20 +40,23 @@ static void* churn(void* arg) {
   return NULL;
 }
 
-static void* hold(void* arg) {
+// n blocks of 1,000 bytes, held until every thread (and main) has its own; with wait_for_main,
+// also until main has made its peak.
+static void hold_blocks(int n, int wait_for_main) {
   void* blocks[kHeld];
-  for (int i = 0; i < kHeld; ++i) hl_sink(blocks[i] = held_site(1000));
+  for (int i = 0; i < n; ++i) hl_sink(blocks[i] = held_site(1000));
   pthread_barrier_wait(&g_all_hold);
-  for (int i = 0; i < kHeld; ++i) free(blocks[i]);
+  if (wait_for_main) pthread_barrier_wait(&g_main_done);
+  for (int i = 0; i < n; ++i) free(blocks[i]);
+}
+
+static void* hold(void* arg) {
+  hold_blocks(kHeld, 0);
   return arg;
 }
 
 static void* hold_idle(void* arg) {
-  void* blocks[kIdleHeld];
-  for (int i = 0; i < kIdleHeld; ++i) hl_sink(blocks[i] = held_site(1000));
-  pthread_barrier_wait(&g_all_hold);
-  pthread_barrier_wait(&g_main_done);
-  for (int i = 0; i < kIdleHeld; ++i) free(blocks[i]);
+  hold_blocks(kIdleHeld, 1);
   return arg;
 }
 
