@@ -108,8 +108,8 @@ class Quarantine {
   // Thread exit: its batch joins the global list and the thread holds nothing more; its inbox is
   // closed (its batches' blocks go back wherever they leave the list).
   void thread_exit(Local& local);
-  // Out of memory: every block of the global list and of this thread's batch goes back to the
-  // pools now (other threads' own batches stay). Returns how many were released.
+  // Out of memory: every block of the global list and of this thread's batch and inbox goes back
+  // to the pools now (other threads' own batches and inboxes stay). Returns how many were released.
   std::uint64_t drain(Local& local);
 
   std::size_t held_bytes();  // in the global list and threads' inboxes
@@ -136,6 +136,9 @@ class Quarantine {
   // is closed. A batch the inbox held is released here, to *released (a list).
   bool hand_back(const Local& local, Batch* b, Batch** released);
   std::uint32_t release_inbox(Local& local);  // returns how many blocks it released
+  // Puts `now` (null: open, kClosed) in the inbox and releases the batch that was there; returns
+  // how many blocks that batch held.
+  std::uint32_t empty_inbox(Inbox* inbox, Batch* now);
   void to_spares(Batch* list, Batch* last);
 
   Hooks hooks_{};
