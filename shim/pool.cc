@@ -173,10 +173,10 @@ class PoolGuard {
   bool held_ = false;
 };
 
-// Takes a bin out of use while its blocks are being handed to the central lists: no room and no
-// blocks, so a signal handler on this thread meanwhile goes to the central lists itself and
-// never takes or caches one of them. Returns how many blocks it held; the caller puts the bin
-// back (count first, then limit) or leaves it empty.
+// Takes a bin out of use for good at thread exit, while its blocks are being handed to the
+// central lists: no room and no blocks, so a signal handler on this thread meanwhile goes to the
+// central lists itself and never takes or caches one of them. Returns how many blocks it held.
+// Not enter_bins(): a handler that ended the thread from inside its bins left that set.
 std::uint32_t detach(Bin& bin) {
   bin.limit = 0;
   std::atomic_signal_fence(std::memory_order_seq_cst);
@@ -613,15 +613,17 @@ void thread_exit(void*) {
 }
 
 // Puts blocks[0..n) in the thread's bin for class cls as far as it has room, the rest back to
-// the central lists. One store publishes them: a signal handler's free meanwhile may have cached
-// blocks of its own, so the room is whatever is left then.
+// the central lists. None in a signal handler that interrupted its thread inside its bins.
 void cache_or_return(unsigned cls, void* const* blocks, std::uint32_t n) {
-  Bin& bin = tl_cache.bins[cls];
-  const std::uint32_t count = bin.count;
-  const std::uint32_t kept = tl_cache.state == kActive ? std::min(n, bin.limit - count) : 0;
-  for (std::uint32_t i = 0; i < kept; ++i) bin.slots[count + i] = blocks[i];
-  std::atomic_signal_fence(std::memory_order_seq_cst);  // the blocks are in place before they count
-  bin.count = count + kept;
+  std::uint32_t kept = 0;
+  if (enter_bins()) {
+    Bin& bin = tl_cache.bins[cls];
+    const std::uint32_t count = bin.count;
+    kept = tl_cache.state == kActive ? std::min(n, bin.limit - count) : 0;
+    for (std::uint32_t i = 0; i < kept; ++i) bin.slots[count + i] = blocks[i];
+    bin.count = count + kept;
+    leave_bins();
+  }
   if (kept == n) return;
   Central& c = g_central[cls];
   PoolGuard guard(c.lock);
@@ -680,33 +682,30 @@ void free_small_slow(void* p, unsigned cls) {
   if (tl_cache.state == kUnregistered) register_thread();
   Bin& bin = tl_cache.bins[cls];
   Central& c = g_central[cls];
-  if (tl_cache.state != kActive || bin.limit == 0) {  // uncached, or a handler inside a flush
+  // Uncached, or a signal handler inside its thread's bins (a flush's, say): straight to the lists.
+  if (tl_cache.state != kActive || bin.limit == 0 || !enter_bins()) {
     PoolGuard guard(c.lock);
     if (guard) push_one(c, cls, p);
     return;
   }
-  if (bin.count < bin.limit) {  // registered just now (the thread's first free), or room again
+  if (bin.count < bin.limit) {  // registered just now (the thread's first free)
     bin.slots[bin.count++] = p;
+    leave_bins();
     return;
   }
-  // Full: p and the most recently freed blocks, batch_size in all, go to the central lists. The
-  // bin is out of use meanwhile (a handler may also have taken some of its blocks since the
-  // check above: it hands over what is there).
-  const std::uint32_t limit = bin.limit;
-  const std::uint32_t count = detach(bin);
-  const std::uint32_t n = std::min(batch_size(cls) - 1, count);
-  std::uint32_t keep = count;
+  // Full: p and the most recently freed blocks, batch_size in all, go to the central lists.
+  const std::uint32_t n = std::min(batch_size(cls) - 1, bin.count);
+  std::uint32_t keep = bin.count;
   {
     PoolGuard guard(c.lock);
     if (guard) {  // else a handler's free on a thread inside this class's lists: p is leaked
-      keep = count - n;
+      keep = bin.count - n;
       push_one(c, cls, p);
       for (std::uint32_t i = 0; i < n; ++i) push_one(c, cls, bin.slots[keep + i]);
     }
   }
   bin.count = keep;
-  std::atomic_signal_fence(std::memory_order_seq_cst);  // its blocks count before it has room
-  bin.limit = limit;
+  leave_bins();
 }
 
 namespace {

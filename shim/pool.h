@@ -4,6 +4,7 @@
 // inline and touch only thread-local state; everything that locks or maps is in pool.cc.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -35,6 +36,7 @@ struct ThreadCache {
   void* slot_array;     // where the bins' slots are (pool.cc)
   std::uint32_t state;  // see pool.cc
   std::uint8_t takes[kNumClasses];  // refills of each class so far, up to a few (pool.cc)
+  bool in_bins;                     // see enter_bins
 };
 // constinit: no dynamic initialisation anywhere, so no call to a TLS wrapper on every access.
 extern constinit thread_local ThreadCache tl_cache HL_TLS;
@@ -62,20 +64,41 @@ HL_ALWAYS_INLINE int small_class_of(const void* p) {
   return off < g_region.size ? static_cast<int>(off >> g_region.shift) : -1;
 }
 
+// Set while this thread changes one of its bins, from before it reads the count to after it
+// stores the new one; false (and nothing set) if it is set already: a signal handler interrupted
+// its own thread in there, and gets or leaves its block at the central lists. A handler's pop
+// between the thread's read of a count and its store took the very block the thread was taking,
+// and so two owners had it (a program whose handlers malloc reported false double frees: a
+// review's; unit test Pool.ASignalHandlerBetweenAnyTwoInstructionsNeverSharesABlock).
+HL_ALWAYS_INLINE bool enter_bins() {
+  if (HL_UNLIKELY(tl_cache.in_bins)) return false;
+  tl_cache.in_bins = true;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  return true;
+}
+HL_ALWAYS_INLINE void leave_bins() {
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  tl_cache.in_bins = false;
+}
+
 // A block of class cls from the thread's cache; null if it has none. Calls nothing, so an entry
 // point made of it and a tail call for everything else needs no stack frame. kPrefetchNext: for
 // the tracked path, whose blocks come back from the quarantine cold; the untracked fast path
 // hands out blocks freed moments ago, and the prefetch there cost more than it saved (README).
 template <bool kPrefetchNext = true>
 HL_ALWAYS_INLINE void* pop_cached(unsigned cls) {
+  if (HL_UNLIKELY(!enter_bins())) return nullptr;
   Bin& bin = tl_cache.bins[cls];
   std::uint32_t n = bin.count;
-  if (HL_UNLIKELY(n == 0)) return nullptr;
-  void* p = bin.slots[--n];
-  bin.count = n;
-  // The next block out may have been freed long ago (or held back by the tracker's quarantine)
-  // and be cold: start loading it now.
-  if (kPrefetchNext && n) __builtin_prefetch(bin.slots[n - 1], 1);
+  void* p = nullptr;
+  if (HL_LIKELY(n != 0)) {
+    p = bin.slots[--n];
+    bin.count = n;
+    // The next block out may have been freed long ago (or held back by the tracker's quarantine)
+    // and be cold: start loading it now.
+    if (kPrefetchNext && n) __builtin_prefetch(bin.slots[n - 1], 1);
+  }
+  leave_bins();
   return p;
 }
 
@@ -83,12 +106,16 @@ HL_ALWAYS_INLINE void* pop_cached(unsigned cls) {
 // free_small_slow does). Nothing here checks p: the tracker refuses a double or invalid free
 // before the pools see it; with track=0 nothing does (see README, Known limits).
 HL_ALWAYS_INLINE bool push_cached(void* p, unsigned cls) {
+  if (HL_UNLIKELY(!enter_bins())) return false;
   Bin& bin = tl_cache.bins[cls];
-  std::uint32_t n = bin.count;
-  if (HL_UNLIKELY(n >= bin.limit)) return false;
-  bin.slots[n] = p;
-  bin.count = n + 1;
-  return true;
+  const std::uint32_t n = bin.count;
+  const bool room = n < bin.limit;
+  if (HL_LIKELY(room)) {
+    bin.slots[n] = p;
+    bin.count = n + 1;
+  }
+  leave_bins();
+  return room;
 }
 
 HL_ALWAYS_INLINE void* alloc_small(unsigned cls, std::size_t size, std::size_t align = kMinAlign) {

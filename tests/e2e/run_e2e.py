@@ -882,6 +882,30 @@ class E2E(hl.HeapledgerTest):
         self.assertEqual(res.returncode, 0, res.describe())
         self.assertEqual(res.stdout, "signal_cross_classes: 2 threads x 20000 rounds\n")
 
+    def test_a_signal_handler_between_any_two_instructions_of_malloc_and_free(self):
+        """A handler that mallocs and frees at every instruction of the program's malloc and free
+        (the trap flag steps them): no block goes to two owners, and the report has no heap
+        error. A handler's pop between its thread's read of a cache's count and its store of the
+        new one took the block the thread was taking: shared blocks pools only, and false
+        "freed twice" reports tracked (a review's program with 120 threads whose SIGUSR1
+        handlers malloc and free). Tracked, with and without the quarantine (without it, frees
+        go straight back to the thread's cache)."""
+        program = self.program("signal_every_instruction")
+        res = hl.run_preloaded([program, "3", "200"], "track=0", timeout=60)
+        self.assertEqual(res.returncode, 0, res.describe())
+        self.assertEqual(res.stdout, "signal_every_instruction: 1200 calls stepped, shared=0\n")
+        for quarantine_mb in ("16", "0"):
+            with self.subTest(quarantine_mb=quarantine_mb):
+                json_path = self.path(f"stepped{quarantine_mb}.json")
+                res = hl.run_preloaded([program, "1", "30"],
+                                       f"log=none:json={json_path}:quarantine_mb={quarantine_mb}",
+                                       timeout=120)
+                self.assertEqual(res.returncode, 0, res.describe())
+                self.assertEqual(res.stdout, "signal_every_instruction: 60 calls stepped, shared=0\n")
+                summary = hl.load_report(json_path)["summary"]
+                self.assertEqual(summary["errors"], 0, summary)
+                self.assertEqual(summary["leaked_blocks"], 0, summary)
+
     def test_late_tls_destructors(self):
         """A TLS destructor that runs after heapledger's own thread-exit work frees (and, once,
         leaks): its stacks are the calling frame alone. A full walk there went to libunwind, whose

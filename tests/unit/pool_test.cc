@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -945,6 +946,90 @@ TEST(Pool, ConcurrentMixedTrafficKeepsBlocksIntact) {
   for (int t = 0; t < kThreads; ++t) threads.emplace_back(worker, t);
   for (auto& t : threads) t.join();
   for (auto& [p, size] : shared) pool::free(p);
+}
+
+// A signal handler that allocates and frees between any two instructions of the pools' own
+// allocation or free on its thread (x86's trap flag stops the thread after each one): no block is
+// ever handed to two owners. A handler's pop between the thread's read of its bin's count and
+// its store of the new one took the same block the thread was taking (a review's program with
+// handlers that malloc reported false double frees, and once gave a block two owners).
+struct SteppedOwners {
+  static constexpr int kMax = 512;
+  void* thread[kMax];
+  int n_thread = 0;
+  void* handler[kMax];
+  int n_handler = 0;
+  std::size_t size = 0;
+  unsigned traps = 0;
+  unsigned shared = 0;  // blocks found with two owners
+  static bool holds(void* const* v, int n, const void* p) {
+    return std::find(v, v + n, p) != v + n;
+  }
+  void take(void** mine, int* n, void* const* others, int n_others, void* p) {
+    if (holds(others, n_others, p) || holds(mine, *n, p)) ++shared;
+    if (*n < kMax) mine[(*n)++] = p;
+  }
+};
+SteppedOwners* g_stepped;
+
+void on_step(int) {
+  SteppedOwners& o = *g_stepped;
+  // Alternately takes two blocks and gives back one, then gives back two and takes one, so the
+  // handler's pops and pushes both outnumber the other over a stretch of the thread's call.
+  const unsigned k = o.traps++ % 6;
+  if (k < 2 || k == 5) {
+    if (void* p = pool::alloc(o.size)) o.take(o.handler, &o.n_handler, o.thread, o.n_thread, p);
+  } else if (o.n_handler > 0) {
+    pool::free(o.handler[--o.n_handler]);
+  }
+}
+
+inline void step_on() { asm volatile("pushfq; orq $0x100, (%%rsp); popfq" ::: "memory", "cc"); }
+inline void step_off() { asm volatile("pushfq; andq $-0x101, (%%rsp); popfq" ::: "memory", "cc"); }
+
+TEST(Pool, ASignalHandlerBetweenAnyTwoInstructionsNeverSharesABlock) {
+  struct sigaction sa {
+  }, old{};
+  sa.sa_handler = on_step;
+  sigemptyset(&sa.sa_mask);
+  ASSERT_EQ(sigaction(SIGTRAP, &sa, &old), 0);
+  for (std::size_t size : {48, 3000}) {  // batches of different lengths: refills and flushes too
+    SteppedOwners owners;
+    owners.size = size;
+    g_stepped = &owners;
+    std::thread([&] {
+      // Long runs of allocations, then of frees: through empty and full bins, both ways.
+      const int run = static_cast<int>(3 * batch_size(size_class(size)));
+      for (int round = 0; round < 3; ++round) {
+        for (int i = 0; i < run && owners.n_thread < SteppedOwners::kMax; ++i) {
+          step_on();
+          void* p = pool::alloc(size);
+          step_off();
+          owners.take(owners.thread, &owners.n_thread, owners.handler, owners.n_handler, p);
+        }
+        while (owners.n_thread > 0) {
+          void* p = owners.thread[--owners.n_thread];
+          step_on();
+          pool::free(p);
+          step_off();
+        }
+      }
+      while (owners.n_handler > 0) pool::free(owners.handler[--owners.n_handler]);
+    }).join();
+    EXPECT_GT(owners.traps, 2000u) << size;  // it did step
+    EXPECT_EQ(owners.shared, 0u) << size;
+    // And no block sits in a cache twice: a run of allocations is all distinct blocks.
+    std::thread([&] {
+      std::set<void*> seen;
+      std::vector<void*> got;
+      for (int i = 0; i < 4 * SteppedOwners::kMax; ++i) {
+        got.push_back(pool::alloc(size));
+        EXPECT_TRUE(seen.insert(got.back()).second) << size << " " << got.back();
+      }
+      for (void* p : got) pool::free(p);
+    }).join();
+  }
+  sigaction(SIGTRAP, &old, nullptr);
 }
 
 }  // namespace
