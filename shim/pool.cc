@@ -173,10 +173,10 @@ class PoolGuard {
   bool held_ = false;
 };
 
-// Takes a bin out of use for good at thread exit, while its blocks are being handed to the
-// central lists: no room and no blocks, so a signal handler on this thread meanwhile goes to the
-// central lists itself and never takes or caches one of them. Returns how many blocks it held.
-// Not enter_bins(): a handler that ended the thread from inside its bins left that set.
+// Takes a bin out of use while its blocks are being handed to the central lists (a flush, or for
+// good at thread exit): no room and no blocks, so a signal handler on this thread meanwhile goes
+// to the central lists itself and never takes or caches one of them. Returns how many blocks it
+// held; the caller puts the bin back (count first, then limit) or leaves it empty.
 std::uint32_t detach(Bin& bin) {
   bin.limit = 0;
   std::atomic_signal_fence(std::memory_order_seq_cst);
@@ -325,11 +325,16 @@ HL_COLD bool ensure_ready() {
   return true;
 }
 
+// Not from a signal handler that interrupted its thread's own registration (its bins held): that
+// call goes without a cache (a second registration there took a second array and cached blocks in
+// it, both leaked when the first one went on: a review's).
 void register_thread() {
+  if (!enter_bins()) return;
   bool busy = false;
   auto* array = take_slot_array(&busy);
   if (!array) {  // no memory for a cache: the thread works from the central lists
     if (!busy) tl_cache.state = kUncached;
+    leave_bins();
     return;
   }
   tl_cache.slot_array = array;
@@ -339,6 +344,7 @@ void register_thread() {
     next += bin_limit(c);
   }
   tl_cache.state = kActive;
+  leave_bins();
   // A non-null value makes the destructor run at thread exit. May allocate (high key numbers);
   // the state is already active, so that re-entry takes the normal path.
   pthread_setspecific(g_thread_key, &tl_cache);
@@ -560,10 +566,12 @@ void purge_idle_classes() {
 
 // Fills out[] for class `cls` from the central lists (or fresh memory); returns how many.
 // busy: the lists were held (by a signal handler's own thread, or too long), not used up.
-// takes: how many times the thread took blocks of this class before (see kRampTakes).
-std::uint32_t take_blocks(unsigned cls, void** out, bool* busy, std::uint8_t takes) {
+// takes: how many times the thread took blocks of this class before (see kRampTakes); one: the
+// caller can cache none of them.
+std::uint32_t take_blocks(unsigned cls, void** out, bool* busy, std::uint8_t takes, bool one) {
   const std::uint32_t batch = batch_size(cls);
-  const std::uint32_t want = takes >= kRampTakes
+  const std::uint32_t want = one ? 1
+                             : takes >= kRampTakes
                                  ? batch
                                  : std::max<std::uint32_t>(std::min<std::uint32_t>(2, batch),
                                                            batch >> (kRampTakes - takes));
@@ -598,6 +606,7 @@ std::uint32_t take_blocks(unsigned cls, void** out, bool* busy, std::uint8_t tak
 // lists, and never takes or caches a block that is on its way there.
 void thread_exit(void*) {
   tl_cache.state = kUncached;
+  // Not enter_bins(): a handler that ended the thread from inside its bins left that set.
   for (unsigned cls = 0; cls < kNumClasses; ++cls) {
     Bin& bin = tl_cache.bins[cls];
     void** const slots = bin.slots;
@@ -649,13 +658,16 @@ void* alloc_small_slow(unsigned cls, std::size_t size, std::size_t asked_align) 
   if (HL_UNLIKELY(!ensure_ready())) return alloc_large(size, asked_align);
   const std::uint32_t align = kClassSize[cls] & (~kClassSize[cls] + 1);
   if (tl_cache.state == kUnregistered) register_thread();
+  // A signal handler inside its thread's bins, or a thread whose handler left them for good
+  // (longjmp), caches nothing: one block, not a batch to hand back.
+  const bool one = tl_cache.in_bins || tl_cache.state != kActive;
   void* got[64];
   for (unsigned from = cls; from < kNumClasses; ++from) {
     if (kClassSize[from] % align != 0) continue;
     bool busy = false;
     std::uint8_t& takes = tl_cache.takes[from];
-    if (const std::uint32_t n = take_blocks(from, got, &busy, takes)) {
-      if (takes < kRampTakes) ++takes;
+    if (const std::uint32_t n = take_blocks(from, got, &busy, takes, one)) {
+      if (takes < kRampTakes && !one) ++takes;
       cache_or_return(from, got, n - 1);
       return got[n - 1];
     }
@@ -693,19 +705,26 @@ void free_small_slow(void* p, unsigned cls) {
     leave_bins();
     return;
   }
-  // Full: p and the most recently freed blocks, batch_size in all, go to the central lists.
-  const std::uint32_t n = std::min(batch_size(cls) - 1, bin.count);
-  std::uint32_t keep = bin.count;
+  // Full: p and the most recently freed blocks, batch_size in all, go to the central lists. The
+  // bin is out of use meanwhile (no room, no blocks), and the other bins in use: a signal handler
+  // here caches as ever in other classes, where with every bin held it went to their lists too,
+  // and its blocks were leaked when it could not have their locks at once (a review's).
+  const std::uint32_t limit = bin.limit;
+  const std::uint32_t count = detach(bin);
+  leave_bins();
+  const std::uint32_t n = std::min(batch_size(cls) - 1, count);
+  std::uint32_t keep = count;
   {
     PoolGuard guard(c.lock);
     if (guard) {  // else a handler's free on a thread inside this class's lists: p is leaked
-      keep = bin.count - n;
+      keep = count - n;
       push_one(c, cls, p);
       for (std::uint32_t i = 0; i < n; ++i) push_one(c, cls, bin.slots[keep + i]);
     }
   }
   bin.count = keep;
-  leave_bins();
+  std::atomic_signal_fence(std::memory_order_seq_cst);  // its blocks count before it has room
+  bin.limit = limit;
 }
 
 namespace {

@@ -888,20 +888,23 @@ class E2E(hl.HeapledgerTest):
         error. A handler's pop between its thread's read of a cache's count and its store of the
         new one took the block the thread was taking: shared blocks pools only, and false
         "freed twice" reports tracked (a review's program with 120 threads whose SIGUSR1
-        handlers malloc and free). Tracked, with and without the quarantine (without it, frees
-        go straight back to the thread's cache)."""
+        handlers malloc and free). Tracked: with the quarantine, without it (frees go straight
+        back to the thread's cache), with a small one that gives blocks back all the time, and
+        with a second thread waiting meanwhile (no single-thread paths)."""
         program = self.program("signal_every_instruction")
         res = hl.run_preloaded([program, "3", "200"], "track=0", timeout=60)
         self.assertEqual(res.returncode, 0, res.describe())
         self.assertEqual(res.stdout, "signal_every_instruction: 1200 calls stepped, shared=0\n")
-        for quarantine_mb in ("16", "0"):
-            with self.subTest(quarantine_mb=quarantine_mb):
-                json_path = self.path(f"stepped{quarantine_mb}.json")
-                res = hl.run_preloaded([program, "1", "30"],
+        for quarantine_mb, run, size, idle in (("16", 30, 48, 0), ("0", 30, 48, 0),
+                                               ("1", 40, 20000, 0), ("1", 40, 20000, 1)):
+            with self.subTest(quarantine_mb=quarantine_mb, size=size, idle=idle):
+                json_path = self.path(f"stepped{quarantine_mb}-{size}-{idle}.json")
+                res = hl.run_preloaded([program, "1", str(run), str(size), str(idle)],
                                        f"log=none:json={json_path}:quarantine_mb={quarantine_mb}",
                                        timeout=120)
                 self.assertEqual(res.returncode, 0, res.describe())
-                self.assertEqual(res.stdout, "signal_every_instruction: 60 calls stepped, shared=0\n")
+                self.assertEqual(res.stdout,
+                                 f"signal_every_instruction: {2 * run} calls stepped, shared=0\n")
                 summary = hl.load_report(json_path)["summary"]
                 self.assertEqual(summary["errors"], 0, summary)
                 self.assertEqual(summary["leaked_blocks"], 0, summary)

@@ -4,7 +4,9 @@
 // full thread caches; the handler alternately takes two blocks and gives back one, then gives
 // back two and takes one. Everything is freed at the end. Prints
 // "signal_every_instruction: N calls stepped, shared=S" and exits 1 if any block had two owners.
-//   signal_every_instruction [ROUNDS [RUN [SIZE]]]
+// IDLE=1: a second thread waits meanwhile (the process is multi-threaded: no single-thread paths).
+//   signal_every_instruction [ROUNDS [RUN [SIZE [IDLE]]]]
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +46,18 @@ static void on_step(int sig) {
     free(g_theirs[--g_n_theirs]);
 }
 
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_done_cond = PTHREAD_COND_INITIALIZER;
+static int g_done;
+
+static void* idle(void* arg) {
+  (void)arg;
+  pthread_mutex_lock(&g_lock);
+  while (!g_done) pthread_cond_wait(&g_done_cond, &g_lock);
+  pthread_mutex_unlock(&g_lock);
+  return NULL;
+}
+
 static inline void step_on(void) {
   __asm__ volatile("pushfq; orq $0x100, (%%rsp); popfq" ::: "memory", "cc");
 }
@@ -55,6 +69,9 @@ int main(int argc, char** argv) {
   const int rounds = argc > 1 ? atoi(argv[1]) : 3;
   int run = argc > 2 ? atoi(argv[2]) : 200;
   if (argc > 3) g_size = (size_t)atol(argv[3]);
+  pthread_t idler;
+  const int with_idler = argc > 4 && atoi(argv[4]) != 0;
+  if (with_idler && pthread_create(&idler, NULL, idle, NULL) != 0) return 2;
   if (run > kMax) run = kMax;
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
@@ -82,6 +99,13 @@ int main(int argc, char** argv) {
     }
   }
   while (g_n_theirs > 0) free(g_theirs[--g_n_theirs]);
+  if (with_idler) {
+    pthread_mutex_lock(&g_lock);
+    g_done = 1;
+    pthread_cond_signal(&g_done_cond);
+    pthread_mutex_unlock(&g_lock);
+    pthread_join(idler, NULL);
+  }
   printf("signal_every_instruction: %ld calls stepped, shared=%lu\n", calls, g_shared);
   return g_shared != 0 || g_traps < (unsigned long)calls;
 }
