@@ -36,6 +36,7 @@ HL_ALWAYS_INLINE void forget_record(void* p) {
 
 // Everything allocate() does not do inline: large blocks, an empty cache, tracking.
 HL_NOINLINE inline void* allocate_slow(std::size_t size, AllocKind kind, tracker::Caller caller) {
+  if (!tracker::active()) pool::maybe_unguard();
   void* p = pool::alloc(size);
   // Out of memory while tracking: the quarantine gives its blocks back, then one more try (not for
   // a size no memory could serve: that would only lose the double frees the quarantine catches).
@@ -53,11 +54,12 @@ HL_NOINLINE inline void* allocate_slow(std::size_t size, AllocKind kind, tracker
   return p;
 }
 
-// The fast path: a block from the thread's cache, untracked; null for anything else. It calls
-// nothing, so an entry point made of it and one tail call needs no stack frame.
+// The fast path: a block from the thread's cache, untracked, where no signal handler is installed
+// (pool::g_unguarded); null for anything else. It calls nothing, so an entry point made of it and
+// one tail call needs no stack frame.
 HL_ALWAYS_INLINE void* allocate_cached(std::size_t size) {
-  if (HL_LIKELY(size <= kMaxSmallSize) && !tracker::active())
-    return pool::pop_cached<false>(size_class(size));
+  if (HL_LIKELY(size <= kMaxSmallSize) && pool::g_unguarded.load(std::memory_order_relaxed))
+    return pool::pop_cached<false, false>(size_class(size));
   return nullptr;
 }
 
@@ -90,16 +92,18 @@ HL_NOINLINE inline void deallocate_slow(void* p, AllocKind kind, std::size_t siz
                                         tracker::Caller caller) {
   if (p == nullptr) return;
   if (tracker::active()) return deallocate_tracked(p, kind, size, align, caller);
+  pool::maybe_unguard();
   pool::free(p);  // a pointer we never handed out is left alone
 }
 
-// The fast path, as allocate()'s: a small block into the thread's cache, untracked. Null is not
+// The fast path, as allocate()'s: a small block into the thread's cache, untracked, where no
+// signal handler is installed. Null is not
 // in the small region, so it takes the slow path.
 HL_ALWAYS_INLINE void deallocate(void* p, AllocKind kind, std::size_t size = tracker::kNoSize,
                                  std::size_t align = 0) {
-  if (!tracker::active()) {
+  if (pool::g_unguarded.load(std::memory_order_relaxed)) {
     const int cls = pool::small_class_of(p);
-    if (HL_LIKELY(cls >= 0) && pool::push_cached(p, static_cast<unsigned>(cls))) return;
+    if (HL_LIKELY(cls >= 0) && pool::push_cached<false>(p, static_cast<unsigned>(cls))) return;
   }
   deallocate_slow(p, kind, size, align, HL_CALLER());
 }

@@ -19,6 +19,8 @@ namespace heapledger::detail::pool {
 
 Region g_region;
 constinit thread_local ThreadCache tl_cache HL_TLS;
+constinit std::atomic<bool> g_unguarded{false};
+constinit std::atomic<bool> g_handlers{false};
 
 namespace {
 

@@ -81,13 +81,38 @@ HL_ALWAYS_INLINE void leave_bins() {
   tl_cache.in_bins = false;
 }
 
+// Whether the untracked entry points may change a thread's cache without enter_bins(): no signal
+// handler is installed that could interrupt them (none of the program's could allocate), and
+// nothing is tracked. The mark costs a load and two stores on every cached malloc and free: the
+// C++ workload pools only went from 0.37x glibc to 0.56x with it in one paired session (README).
+// Opened by the first untracked slow call that finds both true; closed for good by the first
+// handler a program installs (signal_api.cc).
+extern constinit std::atomic<bool> g_unguarded;
+extern constinit std::atomic<bool> g_handlers;  // a signal handler was installed
+// From the untracked slow paths: opens the unguarded fast paths if nothing stands in the way.
+HL_ALWAYS_INLINE void maybe_unguard() {
+  if (HL_UNLIKELY(!g_unguarded.load(std::memory_order_relaxed)) &&
+      !g_handlers.load(std::memory_order_relaxed)) {
+    g_unguarded.store(true);
+    // A handler installed meanwhile closes them again: it stores g_handlers before g_unguarded,
+    // so one of the two sees the other's.
+    if (g_handlers.load()) g_unguarded.store(false);
+  }
+}
+// A signal handler is being installed: the fast paths take the mark from now on.
+inline void note_signal_handler() {
+  g_handlers.store(true);
+  g_unguarded.store(false);
+}
+
 // A block of class cls from the thread's cache; null if it has none. Calls nothing, so an entry
 // point made of it and a tail call for everything else needs no stack frame. kPrefetchNext: for
 // the tracked path, whose blocks come back from the quarantine cold; the untracked fast path
 // hands out blocks freed moments ago, and the prefetch there cost more than it saved (README).
-template <bool kPrefetchNext = true>
+// kGuarded: false only where g_unguarded allows.
+template <bool kPrefetchNext = true, bool kGuarded = true>
 HL_ALWAYS_INLINE void* pop_cached(unsigned cls) {
-  if (HL_UNLIKELY(!enter_bins())) return nullptr;
+  if (kGuarded && HL_UNLIKELY(!enter_bins())) return nullptr;
   Bin& bin = tl_cache.bins[cls];
   std::uint32_t n = bin.count;
   void* p = nullptr;
@@ -98,15 +123,16 @@ HL_ALWAYS_INLINE void* pop_cached(unsigned cls) {
     // and be cold: start loading it now.
     if (kPrefetchNext && n) __builtin_prefetch(bin.slots[n - 1], 1);
   }
-  leave_bins();
+  if (kGuarded) leave_bins();
   return p;
 }
 
 // Takes small block p of class cls into the thread's cache; false if the cache is full (then
 // free_small_slow does). Nothing here checks p: the tracker refuses a double or invalid free
 // before the pools see it; with track=0 nothing does (see README, Known limits).
+template <bool kGuarded = true>
 HL_ALWAYS_INLINE bool push_cached(void* p, unsigned cls) {
-  if (HL_UNLIKELY(!enter_bins())) return false;
+  if (kGuarded && HL_UNLIKELY(!enter_bins())) return false;
   Bin& bin = tl_cache.bins[cls];
   const std::uint32_t n = bin.count;
   const bool room = n < bin.limit;
@@ -114,7 +140,7 @@ HL_ALWAYS_INLINE bool push_cached(void* p, unsigned cls) {
     bin.slots[n] = p;
     bin.count = n + 1;
   }
-  leave_bins();
+  if (kGuarded) leave_bins();
   return room;
 }
 

@@ -5,7 +5,8 @@
 // back two and takes one. Everything is freed at the end. Prints
 // "signal_every_instruction: N calls stepped, shared=S" and exits 1 if any block had two owners.
 // IDLE=1: a second thread waits meanwhile (the process is multi-threaded: no single-thread paths).
-//   signal_every_instruction [ROUNDS [RUN [SIZE [IDLE]]]]
+// SIGNAL=1: the handler is installed with signal() rather than sigaction().
+//   signal_every_instruction [ROUNDS [RUN [SIZE [IDLE [SIGNAL]]]]]
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -77,7 +78,9 @@ int main(int argc, char** argv) {
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_step;
   sigemptyset(&sa.sa_mask);
-  if (sigaction(SIGTRAP, &sa, NULL) != 0) return 2;
+  if (argc > 5 && atoi(argv[5]) != 0 ? signal(SIGTRAP, on_step) == SIG_ERR
+                                     : sigaction(SIGTRAP, &sa, NULL) != 0)
+    return 2;
   free(malloc(g_size));  // the lazy binding of malloc and free, outside the stepped calls
   long calls = 0;
   for (int round = 0; round < rounds; ++round) {
