@@ -54,12 +54,14 @@ HL_NOINLINE inline void* allocate_slow(std::size_t size, AllocKind kind, tracker
   return p;
 }
 
-// The fast path: a block from the thread's cache, untracked, where no signal handler is installed
-// (pool::g_unguarded); null for anything else. It calls nothing, so an entry point made of it and
-// one tail call needs no stack frame.
+// The fast path: a block from the thread's cache, untracked (its cache marked in use meanwhile
+// once a signal handler is installed: pool::g_unguarded); null for anything else. It calls
+// nothing, so an entry point made of it and one tail call needs no stack frame.
 HL_ALWAYS_INLINE void* allocate_cached(std::size_t size) {
-  if (HL_LIKELY(size <= kMaxSmallSize) && pool::g_unguarded.load(std::memory_order_relaxed))
-    return pool::pop_cached<false, false>(size_class(size));
+  if (HL_LIKELY(size <= kMaxSmallSize) && !tracker::active())
+    return HL_LIKELY(pool::g_unguarded.load(std::memory_order_relaxed))
+               ? pool::pop_cached<false, false>(size_class(size))
+               : pool::pop_cached<false, true>(size_class(size));
   return nullptr;
 }
 
@@ -96,14 +98,17 @@ HL_NOINLINE inline void deallocate_slow(void* p, AllocKind kind, std::size_t siz
   pool::free(p);  // a pointer we never handed out is left alone
 }
 
-// The fast path, as allocate()'s: a small block into the thread's cache, untracked, where no
-// signal handler is installed. Null is not
+// The fast path, as allocate()'s: a small block into the thread's cache, untracked (marked as
+// there). Null is not
 // in the small region, so it takes the slow path.
 HL_ALWAYS_INLINE void deallocate(void* p, AllocKind kind, std::size_t size = tracker::kNoSize,
                                  std::size_t align = 0) {
-  if (pool::g_unguarded.load(std::memory_order_relaxed)) {
+  if (!tracker::active()) {
     const int cls = pool::small_class_of(p);
-    if (HL_LIKELY(cls >= 0) && pool::push_cached<false>(p, static_cast<unsigned>(cls))) return;
+    if (HL_LIKELY(cls >= 0) && (HL_LIKELY(pool::g_unguarded.load(std::memory_order_relaxed))
+                                    ? pool::push_cached<false>(p, static_cast<unsigned>(cls))
+                                    : pool::push_cached<true>(p, static_cast<unsigned>(cls))))
+      return;
   }
   deallocate_slow(p, kind, size, align, HL_CALLER());
 }

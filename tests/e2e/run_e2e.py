@@ -892,11 +892,12 @@ class E2E(hl.HeapledgerTest):
         back to the thread's cache), with a small one that gives blocks back all the time, and
         with a second thread waiting meanwhile (no single-thread paths)."""
         program = self.program("signal_every_instruction")
-        # Pools only, the handler installed with sigaction() and with signal(): either closes the
-        # fast paths that leave the cache unmarked (they serve programs with no handler at all).
-        for how in ("0", "1"):
+        # Pools only, the handler installed in each of the eight ways heapledger sees: each
+        # closes the fast paths that leave the cache unmarked (they serve programs with no
+        # handler at all). A review found strict ISO C's signal() (__sysv_signal) unseen.
+        for how in ("0", "1", "2", "3", "4", "5", "6", "7"):
             res = hl.run_preloaded([program, "3", "200", "48", "0", how], "track=0", timeout=60)
-            self.assertEqual(res.returncode, 0, res.describe())
+            self.assertEqual(res.returncode, 0, f"how={how}: " + res.describe())
             self.assertEqual(res.stdout, "signal_every_instruction: 1200 calls stepped, shared=0\n")
         for quarantine_mb, run, size, idle in (("16", 30, 48, 0), ("0", 30, 48, 0),
                                                ("1", 40, 20000, 0), ("1", 40, 20000, 1)):

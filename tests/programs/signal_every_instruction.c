@@ -5,8 +5,10 @@
 // back two and takes one. Everything is freed at the end. Prints
 // "signal_every_instruction: N calls stepped, shared=S" and exits 1 if any block had two owners.
 // IDLE=1: a second thread waits meanwhile (the process is multi-threaded: no single-thread paths).
-// SIGNAL=1: the handler is installed with signal() rather than sigaction().
-//   signal_every_instruction [ROUNDS [RUN [SIZE [IDLE [SIGNAL]]]]]
+// HOW: how the handler is installed: 0 sigaction, 1 signal, 2 sysv_signal, 3 __sysv_signal (what
+// signal() is in strict ISO C), 4 bsd_signal, 5 sigset, 6 ssignal, 7 __sigaction. Through the
+// signal() family it installs itself again at each signal (those with SysV semantics reset it).
+//   signal_every_instruction [ROUNDS [RUN [SIZE [IDLE [HOW]]]]]
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -38,8 +40,17 @@ static void take(void** mine, volatile int* n, void* const* others, int n_others
   if (*n < kMax) mine[(*n)++] = p;
 }
 
+typedef void (*handler_fn)(int);
+extern handler_fn bsd_signal(int, handler_fn);  // not declared by glibc's headers any more
+extern handler_fn __sysv_signal(int, handler_fn);
+extern handler_fn sysv_signal(int, handler_fn);
+extern handler_fn sigset(int, handler_fn);
+extern handler_fn ssignal(int, handler_fn);
+extern int __sigaction(int, const struct sigaction*, struct sigaction*);
+static handler_fn (*g_install)(int, handler_fn);
+
 static void on_step(int sig) {
-  (void)sig;
+  if (g_install) g_install(sig, on_step);
   const unsigned long k = g_traps++ % 6;
   if (k < 2 || k == 5)
     take(g_theirs, &g_n_theirs, g_mine, g_n_mine, malloc(g_size));
@@ -78,9 +89,16 @@ int main(int argc, char** argv) {
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_step;
   sigemptyset(&sa.sa_mask);
-  if (argc > 5 && atoi(argv[5]) != 0 ? signal(SIGTRAP, on_step) == SIG_ERR
-                                     : sigaction(SIGTRAP, &sa, NULL) != 0)
-    return 2;
+  static handler_fn (*const installers[])(int, handler_fn) = {
+      NULL, signal, sysv_signal, __sysv_signal, bsd_signal, sigset, ssignal};
+  const int how = argc > 5 ? atoi(argv[5]) : 0;
+  if (how < 0 || how > 7) return 2;
+  if (how == 0 && sigaction(SIGTRAP, &sa, NULL) != 0) return 2;
+  if (how == 7 && __sigaction(SIGTRAP, &sa, NULL) != 0) return 2;
+  if (how > 0 && how < 7) {
+    g_install = installers[how];
+    if (g_install(SIGTRAP, on_step) == SIG_ERR) return 2;
+  }
   free(malloc(g_size));  // the lazy binding of malloc and free, outside the stepped calls
   long calls = 0;
   for (int round = 0; round < rounds; ++round) {
