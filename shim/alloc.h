@@ -99,8 +99,7 @@ HL_NOINLINE inline void deallocate_slow(void* p, AllocKind kind, std::size_t siz
 }
 
 // The fast path, as allocate()'s: a small block into the thread's cache, untracked (marked as
-// there). Null is not
-// in the small region, so it takes the slow path.
+// there). Null is not in the small region, so it takes the slow path.
 HL_ALWAYS_INLINE void deallocate(void* p, AllocKind kind, std::size_t size = tracker::kNoSize,
                                  std::size_t align = 0) {
   if (!tracker::active()) {
