@@ -702,7 +702,7 @@ void free_small_slow(void* p, unsigned cls) {
     if (guard) push_one(c, cls, p);
     return;
   }
-  if (bin.count < bin.limit) {  // registered just now (the thread's first free)
+  if (bin.count < bin.limit) {  // registered just now (its first free), or a handler made room
     bin.slots[bin.count++] = p;
     leave_bins();
     return;

@@ -987,12 +987,30 @@ void on_step(int) {
 inline void step_on() { asm volatile("pushfq; orq $0x100, (%%rsp); popfq" ::: "memory", "cc"); }
 inline void step_off() { asm volatile("pushfq; andq $-0x101, (%%rsp); popfq" ::: "memory", "cc"); }
 
+// SIGTRAP (the trap flag's signal after each stepped instruction) goes to handler while in scope.
+class StepHandler {
+ public:
+  explicit StepHandler(void (*handler)(int)) {
+    struct sigaction sa {};
+    sa.sa_handler = handler;
+    sigemptyset(&sa.sa_mask);
+    installed_ = sigaction(SIGTRAP, &sa, &old_) == 0;
+  }
+  ~StepHandler() {
+    if (installed_) sigaction(SIGTRAP, &old_, nullptr);
+  }
+  bool installed() const { return installed_; }
+  StepHandler(const StepHandler&) = delete;
+  StepHandler& operator=(const StepHandler&) = delete;
+
+ private:
+  struct sigaction old_ {};
+  bool installed_;
+};
+
 TEST(Pool, ASignalHandlerBetweenAnyTwoInstructionsNeverSharesABlock) {
-  struct sigaction sa {
-  }, old{};
-  sa.sa_handler = on_step;
-  sigemptyset(&sa.sa_mask);
-  ASSERT_EQ(sigaction(SIGTRAP, &sa, &old), 0);
+  const StepHandler trap(on_step);
+  ASSERT_TRUE(trap.installed());
   for (std::size_t size : {48, 3000}) {  // batches of different lengths: refills and flushes too
     SteppedOwners owners;
     owners.size = size;
@@ -1029,7 +1047,6 @@ TEST(Pool, ASignalHandlerBetweenAnyTwoInstructionsNeverSharesABlock) {
       for (void* p : got) pool::free(p);
     }).join();
   }
-  sigaction(SIGTRAP, &old, nullptr);
 }
 
 // A handler that allocates while its thread registers (its first allocation, stepped) gets its
@@ -1044,11 +1061,8 @@ void on_step_allocate(int) {
 }
 
 TEST(Pool, AHandlerInsideItsThreadsRegistrationTakesNoCacheOfItsOwn) {
-  struct sigaction sa {
-  }, old{};
-  sa.sa_handler = on_step_allocate;
-  sigemptyset(&sa.sa_mask);
-  ASSERT_EQ(sigaction(SIGTRAP, &sa, &old), 0);
+  const StepHandler trap(on_step_allocate);
+  ASSERT_TRUE(trap.installed());
   auto first_allocation_stepped = [] {
     step_on();
     void* p = pool::alloc(48);
@@ -1062,11 +1076,10 @@ TEST(Pool, AHandlerInsideItsThreadsRegistrationTakesNoCacheOfItsOwn) {
     std::thread(first_allocation_stepped).join();
   }
   EXPECT_EQ(os::internal_ranges(nullptr, 0), before);  // before: a mapping more (leaked arrays)
-  sigaction(SIGTRAP, &old, nullptr);
 }
 
 // A handler that longjmps out of its thread's bins leaves them marked in use: the thread then
-// works from the central lists, one block at a time, and nothing it is given is given twice.
+// works from the central lists, its cache untouched, and nothing it is given is given twice.
 TEST(Pool, AThreadWhoseBinsStayMarkedInUseStillAllocatesDistinctBlocks) {
   std::thread([] {
     pool::free(pool::alloc(48));  // registered
