@@ -643,10 +643,10 @@ void scan_and_report(ExitCaller* caller) {
     data.scan_heap_bytes = scan.stats().heap_bytes_scanned;
   } else {
     data.scan_failed = true;
-    data.live_bytes =
-        static_cast<std::uint64_t>(std::max<std::int64_t>(0, g_state.counters.live_bytes.load()));
-    data.live_blocks =
-        static_cast<std::uint64_t>(std::max<std::int64_t>(0, g_state.counters.live_blocks.load()));
+    std::int64_t bytes, blocks;
+    g_state.counters.live.settle(&bytes, &blocks);
+    data.live_bytes = static_cast<std::uint64_t>(std::max<std::int64_t>(0, bytes));
+    data.live_blocks = static_cast<std::uint64_t>(std::max<std::int64_t>(0, blocks));
   }
   auto max_peak = static_cast<std::size_t>(g_state.options.peak_sites);
   Scratch<ExitPeakSite> peak(max_peak);

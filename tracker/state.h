@@ -4,11 +4,13 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 
 #include "shim/spin_lock.h"
 #include "tracker/leak_scan.h"
 #include "tracker/ledger.h"
+#include "tracker/live_totals.h"
 #include "tracker/modules.h"
 #include "tracker/options.h"
 #include "tracker/runtime_api.h"
@@ -21,12 +23,14 @@ namespace heapledger::detail::tracker {
 // is linked into a list that the report sums (blocks outlive their threads: counts are forever).
 // Written by its thread only (load and store, no read-modify-write); a line of its own, so that
 // no other thread's counting moves it (two threads' 32-byte blocks shared one: 21% of the samples
-// of a 2-thread malloc/free loop under full tracking were in counting).
+// of a 2-thread malloc/free loop under full tracking were in counting). The thread's slot of the
+// live totals (see live_totals.h) shares the line: others write it only to close it.
 struct alignas(64) ThreadCounts {
   std::atomic<std::uint64_t> allocations{0};
   std::atomic<std::uint64_t> frees{0};
   std::atomic<std::uint64_t> bytes_allocated{0};
   ThreadCounts* next = nullptr;
+  LiveTotals::Slot slot;
   void add(std::atomic<std::uint64_t>& c, std::uint64_t n) {
     c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
@@ -34,6 +38,7 @@ struct alignas(64) ThreadCounts {
   // a line of its own, as other threads write it.
   alignas(64) Quarantine::Inbox inbox;
 };
+static_assert(offsetof(ThreadCounts, inbox) == 64, "the counts and the slot take one line");
 
 struct Counters {
   std::atomic<ThreadCounts*> threads{nullptr};
@@ -44,9 +49,8 @@ struct Counters {
   std::uint32_t n_spare HL_GUARDED_BY(spare_lock) = 0;
   ThreadCounts orphan;  // for threads whose block could not be mapped
   SpinLock orphan_lock;
-  // Live totals are shared: the peak needs them exact at every step.
-  alignas(64) std::atomic<std::int64_t> live_bytes{0};
-  std::atomic<std::int64_t> live_blocks{0};
+  // Live bytes and blocks: exact wherever a new peak can be made (see live_totals.h).
+  LiveTotals live;
 };
 
 // The highest live total so far, and each call site's share at that moment. A peak is named by

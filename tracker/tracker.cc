@@ -106,6 +106,7 @@ void recycle_counts() {
   tl_thread.counts_closed = true;  // its destructors and the C library may still allocate
   if (!mine || mine == &g_state.counters.orphan) return;
   Counters& c = g_state.counters;
+  c.live.close(&mine->slot);  // its headroom is given back; later changes go to the shared total
   SpinGuard guard(c.spare_lock);
   if (c.n_spare < sizeof c.spare / sizeof c.spare[0]) {
     c.spare[c.n_spare++] = mine;
@@ -160,6 +161,7 @@ HL_NOINLINE ThreadCounts* register_counts() {
   if (!raw) return &g_state.counters.orphan;
   auto* tc = new (reinterpret_cast<void*>((reinterpret_cast<std::uintptr_t>(raw) + kAlign - 1) &
                                           ~(kAlign - 1))) ThreadCounts;
+  g_state.counters.live.attach(&tc->slot);
   ThreadCounts* head = g_state.counters.threads.load(std::memory_order_relaxed);
   do tc->next = head;
   while (!g_state.counters.threads.compare_exchange_weak(head, tc, std::memory_order_release));
@@ -177,6 +179,13 @@ HL_ALWAYS_INLINE ThreadCounts& my_counts() {
   return tl_thread.counts_closed || internal_alloc_lock_held() ? g_state.counters.orphan
                                                                : *register_counts();
 }
+
+// The thread's slot of the live totals: none in the shared orphan block.
+LiveTotals::Slot* slot_of(ThreadCounts& tc) {
+  return &tc == &g_state.counters.orphan ? nullptr : &tc.slot;
+}
+
+std::int64_t peak_so_far() { return g_state.peak.bytes.load(std::memory_order_relaxed); }
 
 // This thread's counts. The orphan block is shared, so it is only touched under its lock (not
 // from a signal handler that interrupted its own thread in there: that count is lost).
@@ -289,8 +298,7 @@ void note_peak(std::int64_t live, std::uint64_t t_us) {
   std::int64_t seen = pk.bytes.load(std::memory_order_relaxed);
   while (live > seen) {
     if (pk.bytes.compare_exchange_weak(seen, live, std::memory_order_relaxed)) {
-      pk.blocks.store(g_state.counters.live_blocks.load(std::memory_order_relaxed),
-                      std::memory_order_relaxed);
+      pk.blocks.store(g_state.counters.live.folded_blocks(), std::memory_order_relaxed);
       pk.time_us.store(t_us, std::memory_order_relaxed);
       break;
     }
@@ -684,10 +692,8 @@ HL_NOINLINE void record_quietly(void* p, std::size_t size, AllocKind kind, std::
   Record r(size, internal ? AllocKind::kInternal : kind, 0, 0, StackTable::kEmptyStack);
   if (!g_state.ledger.insert(reinterpret_cast<std::uintptr_t>(p), r) || internal) return;
   g_early_callers.note(reinterpret_cast<std::uintptr_t>(p), ra);
-  Counters& c = g_state.counters;
   count(my_counts(), 1, 0, size);
-  c.live_blocks.fetch_add(1, std::memory_order_relaxed);
-  c.live_bytes.fetch_add(static_cast<std::int64_t>(size), std::memory_order_relaxed);
+  g_state.counters.live.change(nullptr, static_cast<std::int64_t>(size), 1, peak_so_far());
 }
 
 void on_alloc(void* p, std::size_t size, AllocKind kind, Caller caller) {
@@ -705,12 +711,12 @@ void on_alloc(void* p, std::size_t size, AllocKind kind, Caller caller) {
     return;  // out of memory for the ledger: the block stays untracked
   ThreadCounts& tc = my_counts();
   count(tc, 1, 0, size);
-  Counters& c = g_state.counters;
-  add_relaxed(c.live_blocks, std::int64_t{1});
-  std::int64_t live = add_relaxed(c.live_bytes, static_cast<std::int64_t>(size));
+  const std::int64_t peak = peak_so_far();
+  const LiveTotals::Change live =
+      g_state.counters.live.change(slot_of(tc), static_cast<std::int64_t>(size), 1, peak);
   adjust_site(stack, static_cast<std::int64_t>(size), 1);
-  if (live > g_state.peak.bytes.load(std::memory_order_relaxed)) note_peak(live, t);
-  note_timeline(live, t);
+  if (live.exact && live.live > peak) note_peak(live.live, t);
+  note_timeline(live.live, t);
 }
 
 namespace {
@@ -722,11 +728,10 @@ void count_free(const Record& r, bool program_free) {
   ThreadCounts& tc = my_counts();
   count(tc, 0, 1, 0);
   auto size = static_cast<std::int64_t>(r.size());
-  Counters& c = g_state.counters;
-  add_relaxed(c.live_blocks, std::int64_t{-1});
-  std::int64_t live = add_relaxed(c.live_bytes, -size);
+  const LiveTotals::Change live =
+      g_state.counters.live.change(slot_of(tc), -size, -1, peak_so_far());
   adjust_site(r.stack(), -size, -1);
-  if (program_free) note_timeline_on_free(live);
+  if (program_free) note_timeline_on_free(live.live);
 }
 
 }  // namespace
@@ -1051,6 +1056,7 @@ bool lock_held_by_this_thread() {
                              &g_state.counters.orphan_lock,
                              &g_state.counters.spare_lock,
                              &g_state.dead_stacks.lock};
+  if (g_state.counters.live.lock_held_by_this_thread()) return true;
   for (const SpinLock* l : locks)
     if (l->held_by_this_thread()) return true;
   return g_state.ledger.lock_held_by_this_thread() || g_state.modules.lock_held_by_this_thread() ||
@@ -1153,8 +1159,8 @@ void record_stream(int fd, StreamIdentity* id) {
 // At start: each block allocated before it gets its caller as its stack (EarlyCallers); the
 // others, none noted, belong to the empty stack's call site.
 void give_early_blocks_their_callers() {
-  std::int64_t bytes = g_state.counters.live_bytes.load(),
-               blocks = g_state.counters.live_blocks.load();
+  std::int64_t bytes, blocks;
+  g_state.counters.live.settle(&bytes, &blocks);
   g_early_callers.close([&](std::uintptr_t addr, std::uintptr_t ra) {
     Record r;
     if (in_self(ra) || !g_state.ledger.find(addr, &r) || r.stack() != StackTable::kEmptyStack ||
@@ -1277,6 +1283,7 @@ void prefork() {
   g_state.dead_stacks.lock.lock();
   g_state.counters.orphan_lock.lock();
   g_state.counters.spare_lock.lock();
+  g_state.counters.live.lock();
   g_state.ledger.lock_all();
   g_state.quarantine.prefork();
   internal_alloc_prefork();
@@ -1286,6 +1293,7 @@ void postfork_parent() {
   internal_alloc_postfork();
   g_state.quarantine.postfork();
   g_state.ledger.unlock_all();
+  g_state.counters.live.unlock();
   g_state.counters.spare_lock.unlock();
   g_state.counters.orphan_lock.unlock();
   g_state.dead_stacks.lock.unlock();

@@ -1,0 +1,147 @@
+// LiveTotals; see live_totals.h.
+#include "tracker/live_totals.h"
+
+#include <algorithm>
+
+#include "shim/single_thread.h"
+
+namespace heapledger::detail {
+
+void LiveTotals::attach(Slot* s) {
+  Slot* head = slots_.load(std::memory_order_relaxed);
+  do s->next = head;
+  while (
+      !slots_.compare_exchange_weak(head, s, std::memory_order_release, std::memory_order_relaxed));
+}
+
+LiveTotals::Change LiveTotals::change(Slot* s, std::int64_t bytes, std::int64_t blocks,
+                                      std::int64_t peak) {
+  if (s) {
+    std::uint64_t w = s->word.load(std::memory_order_relaxed);
+    while (w != 0) {
+      const std::int64_t d = bytes_of(w) + bytes, b = blocks_of(w) + blocks;
+      if ((bytes > 0 && d > s->reserve.load(std::memory_order_relaxed)) || !fits(d, b)) break;
+      // Fails if the slot was closed meanwhile (or a signal handler changed it): then again.
+      if (s->word.compare_exchange_weak(w, encode(d, b), std::memory_order_relaxed))
+        return Change{total(shared_.load(std::memory_order_relaxed)) -
+                          reserved_.load(std::memory_order_relaxed) + d,
+                      false};
+    }
+    // An allocation past the slot's headroom: the slot closes (and asks for more at once). A free
+    // that does not fit goes to the shared total as it is: frees never wait for the lock.
+    if (w != 0 && bytes > 0 && !lock_.held_by_this_thread()) {
+      SpinGuard guard(lock_);
+      fold(s);
+      s->countdown = 0;
+    }
+  }
+  return shared_change(s, bytes, blocks, peak);
+}
+
+LiveTotals::Change LiveTotals::shared_change(Slot* s, std::int64_t bytes, std::int64_t blocks,
+                                             std::int64_t peak) {
+  std::uint64_t x = shared_.load(std::memory_order_relaxed);
+  for (;;) {
+    // It could pass the peak while slots hold changes the shared total has not seen: they are
+    // folded in first. Not by a signal handler inside the lock on this thread: counted as it is
+    // (not exact: no peak is made by it).
+    if (bytes > 0 && (x & kAnyOpen) && total(x) + bytes > peak && !lock_.held_by_this_thread()) {
+      {
+        SpinGuard guard(lock_);
+        fold_all();
+      }
+      x = shared_.load(std::memory_order_relaxed);
+      continue;
+    }
+    const std::uint64_t next = x + (static_cast<std::uint64_t>(bytes) << 1);
+    if (single_threaded()) {  // see single_thread.h
+      shared_.store(next, std::memory_order_relaxed);
+      break;
+    }
+    if (shared_.compare_exchange_weak(x, next, std::memory_order_relaxed)) break;
+  }
+  add_relaxed(blocks_, blocks);
+  Change c{total(x) + bytes, (x & kAnyOpen) == 0};
+  if (!c.exact) c.live -= reserved_.load(std::memory_order_relaxed);
+  if (s && s->countdown-- == 0) maybe_reserve(s, peak);
+  return c;
+}
+
+// Headroom for a thread without a slot, now and then: only with threads (one thread's shared
+// total is a plain add), and only when there is enough under the peak. Never waits for the lock.
+HL_NO_THREAD_SAFETY_ANALYSIS void LiveTotals::maybe_reserve(Slot* s, std::int64_t peak) {
+  s->countdown = kAskEvery;
+  if (single_threaded() || s->word.load(std::memory_order_relaxed) != 0) return;
+  if (peak - total(shared_.load(std::memory_order_relaxed)) < 4 * kMinReserve) return;
+  if (lock_.held_by_this_thread() || !lock_.try_lock()) return;
+  reserve(s, peak);
+  lock_.unlock();
+}
+
+void LiveTotals::reserve(Slot* s, std::int64_t peak) {
+  if (s->word.load(std::memory_order_relaxed) != 0) return;
+  std::uint64_t x = shared_.load(std::memory_order_relaxed);
+  std::int64_t r;
+  do {
+    r = std::min(kMaxReserve, (peak - total(x)) / 4);
+    if (r < kMinReserve) return;
+  } while (!shared_.compare_exchange_weak(x, (x + (static_cast<std::uint64_t>(r) << 1)) | kAnyOpen,
+                                          std::memory_order_relaxed));
+  ++open_;
+  reserved_.store(reserved_.load(std::memory_order_relaxed) + r, std::memory_order_relaxed);
+  s->reserve.store(r, std::memory_order_relaxed);
+  s->word.store(encode(0, 0), std::memory_order_release);
+}
+
+void LiveTotals::fold_into_shared(std::int64_t bytes, bool open) {
+  std::uint64_t x = shared_.load(std::memory_order_relaxed);
+  std::uint64_t next;
+  do next = ((x + (static_cast<std::uint64_t>(bytes) << 1)) & ~kAnyOpen) | (open ? kAnyOpen : 0);
+  while (!shared_.compare_exchange_weak(x, next, std::memory_order_relaxed));
+}
+
+void LiveTotals::fold(Slot* s) {
+  const std::uint64_t w = s->word.exchange(0, std::memory_order_relaxed);
+  if (w == 0) return;  // closed already
+  const std::int64_t r = s->reserve.load(std::memory_order_relaxed);
+  s->reserve.store(0, std::memory_order_relaxed);
+  --open_;
+  reserved_.store(reserved_.load(std::memory_order_relaxed) - r, std::memory_order_relaxed);
+  blocks_.fetch_add(blocks_of(w),
+                    std::memory_order_relaxed);  // before bit 0 clears: a peak reads it
+  fold_into_shared(bytes_of(w) - r, open_ > 0);
+}
+
+void LiveTotals::fold_all() {
+  std::int64_t bytes = 0, blocks = 0, reserved = 0;
+  for (Slot* s = slots_.load(std::memory_order_acquire); s; s = s->next) {
+    const std::uint64_t w = s->word.exchange(0, std::memory_order_relaxed);
+    if (w == 0) continue;
+    bytes += bytes_of(w);
+    blocks += blocks_of(w);
+    reserved += s->reserve.load(std::memory_order_relaxed);
+    s->reserve.store(0, std::memory_order_relaxed);
+  }
+  open_ = 0;
+  reserved_.store(reserved_.load(std::memory_order_relaxed) - reserved, std::memory_order_relaxed);
+  blocks_.fetch_add(blocks, std::memory_order_relaxed);
+  fold_into_shared(bytes - reserved, false);
+}
+
+void LiveTotals::settle(std::int64_t* bytes, std::int64_t* blocks) {
+  if (!lock_.held_by_this_thread()) {
+    SpinGuard guard(lock_);
+    fold_all();
+  }
+  *bytes =
+      total(shared_.load(std::memory_order_relaxed)) - reserved_.load(std::memory_order_relaxed);
+  *blocks = blocks_.load(std::memory_order_relaxed);
+}
+
+void LiveTotals::close(Slot* s) {
+  if (lock_.held_by_this_thread()) return;
+  SpinGuard guard(lock_);
+  fold(s);
+}
+
+}  // namespace heapledger::detail
