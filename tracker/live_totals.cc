@@ -16,7 +16,19 @@ void LiveTotals::attach(Slot* s) {
 
 LiveTotals::Change LiveTotals::change(Slot* s, std::int64_t bytes, std::int64_t blocks,
                                       std::int64_t peak) {
-  if (s) {
+  if (!s) return shared_change(nullptr, bytes, blocks, peak, false);
+  const bool nested = s->changing.load(std::memory_order_relaxed);
+  s->changing.store(true, std::memory_order_relaxed);
+  std::atomic_signal_fence(std::memory_order_seq_cst);  // set before the slot is read
+  const Change c = slot_change(s, bytes, blocks, peak, nested);
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  s->changing.store(nested, std::memory_order_relaxed);
+  return c;
+}
+
+LiveTotals::Change LiveTotals::slot_change(Slot* s, std::int64_t bytes, std::int64_t blocks,
+                                           std::int64_t peak, bool nested) {
+  {
     std::uint64_t w = s->word.load(std::memory_order_relaxed);
     while (w != 0) {
       const std::int64_t d = bytes_of(w) + bytes, b = blocks_of(w) + blocks;
@@ -35,11 +47,11 @@ LiveTotals::Change LiveTotals::change(Slot* s, std::int64_t bytes, std::int64_t 
       s->countdown = 0;
     }
   }
-  return shared_change(s, bytes, blocks, peak);
+  return shared_change(s, bytes, blocks, peak, !nested);
 }
 
 LiveTotals::Change LiveTotals::shared_change(Slot* s, std::int64_t bytes, std::int64_t blocks,
-                                             std::int64_t peak) {
+                                             std::int64_t peak, bool may_open) {
   std::uint64_t x = shared_.load(std::memory_order_relaxed);
   for (;;) {
     // It could pass the peak while slots hold changes the shared total has not seen: they are
@@ -63,7 +75,7 @@ LiveTotals::Change LiveTotals::shared_change(Slot* s, std::int64_t bytes, std::i
   add_relaxed(blocks_, blocks);
   Change c{total(x) + bytes, (x & kAnyOpen) == 0};
   if (!c.exact) c.live -= reserved_.load(std::memory_order_relaxed);
-  if (s && s->countdown-- == 0) maybe_reserve(s, peak);
+  if (s && may_open && s->countdown-- == 0) maybe_reserve(s, peak);
   return c;
 }
 
@@ -115,6 +127,9 @@ void LiveTotals::fold(Slot* s) {
 void LiveTotals::fold_all() {
   std::int64_t bytes = 0, blocks = 0, reserved = 0;
   for (Slot* s = slots_.load(std::memory_order_acquire); s; s = s->next) {
+    // A closed one is left unwritten (its thread's counts share the line); none opens meanwhile:
+    // slots open under the lock.
+    if (s->word.load(std::memory_order_relaxed) == 0) continue;
     const std::uint64_t w = s->word.exchange(0, std::memory_order_relaxed);
     if (w == 0) continue;
     bytes += bytes_of(w);
@@ -129,13 +144,24 @@ void LiveTotals::fold_all() {
 }
 
 void LiveTotals::settle(std::int64_t* bytes, std::int64_t* blocks) {
+  *blocks = 0;
   if (!lock_.held_by_this_thread()) {
     SpinGuard guard(lock_);
     fold_all();
+  } else {  // exit() from a signal handler inside the lock: the slots are read, not folded
+    for (const Slot* s = slots_.load(std::memory_order_acquire); s; s = s->next)
+      if (const std::uint64_t w = s->word.load(std::memory_order_relaxed)) *blocks += blocks_of(w);
   }
-  *bytes =
+  *bytes = estimate();
+  *blocks += blocks_.load(std::memory_order_relaxed);
+}
+
+std::int64_t LiveTotals::estimate() const {
+  std::int64_t bytes =
       total(shared_.load(std::memory_order_relaxed)) - reserved_.load(std::memory_order_relaxed);
-  *blocks = blocks_.load(std::memory_order_relaxed);
+  for (const Slot* s = slots_.load(std::memory_order_acquire); s; s = s->next)
+    if (const std::uint64_t w = s->word.load(std::memory_order_relaxed)) bytes += bytes_of(w);
+  return bytes;
 }
 
 void LiveTotals::close(Slot* s) {

@@ -37,10 +37,17 @@ class LiveTotals {
     std::atomic<std::int64_t> reserve{0};  // the headroom it holds while open
     Slot* next = nullptr;                  // every slot attached (slots are reused, never freed)
     std::uint32_t countdown = 0;  // its thread's: changes before it asks for headroom again
+    // Its thread is inside change() on it. A signal handler there (a program's free while the
+    // thread is in the tracker) must not open it: the interrupted compare-and-swap could then
+    // succeed on a slot closed and opened again meanwhile (the same word) against less headroom
+    // than it checked (a review's, from reading the code).
+    std::atomic<bool> changing{false};
   };
   struct Change {
-    std::int64_t live;  // the live bytes after the change: exact if `exact`, else about that
-    bool exact;         // counted on the shared total with no slot open: a new peak may be made
+    // The live bytes after the change if `exact`; else the shared total and the calling
+    // thread's own slot only: other threads' slots may hold megabytes either way (estimate()).
+    std::int64_t live;
+    bool exact;  // counted on the shared total with no slot open: a new peak may be made
   };
 
   // Once for each slot, before its first change.
@@ -53,6 +60,9 @@ class LiveTotals {
   Change change(Slot* s, std::int64_t bytes, std::int64_t blocks, std::int64_t peak);
   // Closes every slot and returns the live totals (the exit report; the start's early blocks).
   void settle(std::int64_t* bytes, std::int64_t* blocks);
+  // The live bytes with every open slot's changes read, not folded (the timeline's points):
+  // reads every slot's line.
+  std::int64_t estimate() const;
   // The thread that owns s is ending: its changes are folded in and its headroom given back.
   void close(Slot* s);
   // Live blocks folded in so far: the live blocks when no slot is open (at a new peak).
@@ -90,7 +100,11 @@ class LiveTotals {
   }
   static std::int64_t total(std::uint64_t x) { return static_cast<std::int64_t>(x) >> 1; }
 
-  Change shared_change(Slot* s, std::int64_t bytes, std::int64_t blocks, std::int64_t peak);
+  Change slot_change(Slot* s, std::int64_t bytes, std::int64_t blocks, std::int64_t peak,
+                     bool nested);
+  // may_open: s may be given headroom (not from inside another change() on it).
+  Change shared_change(Slot* s, std::int64_t bytes, std::int64_t blocks, std::int64_t peak,
+                       bool may_open);
   void maybe_reserve(Slot* s, std::int64_t peak);
   // Under the lock: folds one slot's changes in (closing it), or every slot's.
   void fold(Slot* s) HL_REQUIRES(lock_);

@@ -83,6 +83,9 @@ struct Timeline {
   std::atomic<std::uint64_t> last_t_us{0};
   std::atomic<std::int64_t> last_bytes{-1};
   std::atomic<std::uint64_t> gap_us{10'000};
+  // When a change that could not say the live total (threads' slots open, see live_totals.h)
+  // last read every slot for it: at most once per gap_us / 8.
+  std::atomic<std::uint64_t> last_read_us{0};
 };
 
 // Heap misuse seen so far: every one counted, the first kMax kept with their stacks.

@@ -124,6 +124,7 @@ TEST(LiveTotals, IdleThreadsUnfoldedChangesAreInTheNextPeak) {
   }
   for (auto& t : threads) t.join();
   EXPECT_GT(open.load(), 0);
+  EXPECT_EQ(b.totals.estimate(), kThreads * kHeld);  // the timeline's value: every slot read
   // The main thread grows past the old peak, 4 KiB at a time.
   std::int64_t mine = 0;
   while (mine + kThreads * kHeld <= (1 << 20)) {
@@ -135,6 +136,29 @@ TEST(LiveTotals, IdleThreadsUnfoldedChangesAreInTheNextPeak) {
   b.totals.settle(&bytes, &blocks);
   EXPECT_EQ(bytes, mine + kThreads * kHeld);
   EXPECT_EQ(blocks, mine / 4096 + kThreads);
+}
+
+// A signal handler's change on its thread's slot while the thread is inside change() on it:
+// never opens the slot (the interrupted compare-and-swap would meet a slot closed and opened
+// again, the same word, with less headroom than it checked).
+TEST(LiveTotals, AChangeInsideAnotherOnTheSameSlotNeverOpensIt) {
+  become_multithreaded();
+  Books b;
+  LiveTotals::Slot s;
+  b.totals.attach(&s);
+  b.alloc(&s, 1 << 20);
+  b.free(&s, 1 << 20);
+  b.live_bytes();  // closes every slot
+  ASSERT_EQ(s.word.load(), 0u);
+  s.countdown = 0;
+  s.changing = true;  // as if the handler interrupted its thread in there
+  b.free(&s, 0);
+  b.alloc(&s, 100);
+  EXPECT_EQ(s.word.load(), 0u);
+  s.changing = false;
+  b.alloc(&s, 100);
+  EXPECT_NE(s.word.load(), 0u);
+  EXPECT_EQ(b.live_bytes(), 200);
 }
 
 // A free kept in a slot while the block's allocation is in the shared total: the block must not
