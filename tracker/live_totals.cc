@@ -14,30 +14,32 @@ void LiveTotals::attach(Slot* s) {
       !slots_.compare_exchange_weak(head, s, std::memory_order_release, std::memory_order_relaxed));
 }
 
-LiveTotals::Change LiveTotals::change(Slot* s, std::int64_t bytes, std::int64_t blocks,
-                                      std::int64_t peak) {
-  if (!s) return shared_change(nullptr, bytes, blocks, peak, false);
+LiveTotals::Change LiveTotals::change(Slot* s, std::uint32_t stack, std::int64_t bytes,
+                                      std::int64_t blocks, std::int64_t peak) {
+  if (!s) return shared_change(nullptr, stack, bytes, blocks, peak, false);
   const bool nested = s->changing.load(std::memory_order_relaxed);
   s->changing.store(true, std::memory_order_relaxed);
   std::atomic_signal_fence(std::memory_order_seq_cst);  // set before the slot is read
-  const Change c = slot_change(s, bytes, blocks, peak, nested);
+  const Change c = slot_change(s, stack, bytes, blocks, peak, nested);
   std::atomic_signal_fence(std::memory_order_seq_cst);
   s->changing.store(nested, std::memory_order_relaxed);
   return c;
 }
 
-LiveTotals::Change LiveTotals::slot_change(Slot* s, std::int64_t bytes, std::int64_t blocks,
-                                           std::int64_t peak, bool nested) {
+LiveTotals::Change LiveTotals::slot_change(Slot* s, std::uint32_t stack, std::int64_t bytes,
+                                           std::int64_t blocks, std::int64_t peak, bool nested) {
   {
     std::uint64_t w = s->word.load(std::memory_order_relaxed);
     while (w != 0) {
       const std::int64_t d = bytes_of(w) + bytes, b = blocks_of(w) + blocks;
       if ((bytes > 0 && d > s->reserve.load(std::memory_order_relaxed)) || !fits(d, b)) break;
       // Fails if the slot was closed meanwhile (or a signal handler changed it): then again.
-      if (s->word.compare_exchange_weak(w, encode(d, b), std::memory_order_relaxed))
+      if (s->word.compare_exchange_weak(w, encode(d, b), std::memory_order_relaxed)) {
+        site_change(s, stack, bytes, blocks);
         return Change{total(shared_.load(std::memory_order_relaxed)) -
                           reserved_.load(std::memory_order_relaxed) + d,
                       false};
+      }
     }
     // An allocation past the slot's headroom: the slot closes (and asks for more at once). A free
     // that does not fit goes to the shared total as it is: frees never wait for the lock.
@@ -47,11 +49,35 @@ LiveTotals::Change LiveTotals::slot_change(Slot* s, std::int64_t bytes, std::int
       s->countdown = 0;
     }
   }
-  return shared_change(s, bytes, blocks, peak, !nested);
+  return shared_change(s, stack, bytes, blocks, peak, !nested);
 }
 
-LiveTotals::Change LiveTotals::shared_change(Slot* s, std::int64_t bytes, std::int64_t blocks,
-                                             std::int64_t peak, bool may_open) {
+void LiveTotals::site_change(Slot* s, std::uint32_t stack, std::int64_t bytes,
+                             std::int64_t blocks) {
+  if (stack < (std::uint32_t{1} << (63 - kEntryStackShift))) {
+    std::atomic<std::uint64_t>& e = s->sites[stack & (kSiteEntries - 1)];
+    std::uint64_t v = e.load(std::memory_order_relaxed);
+    while (v != 0) {  // closed (the slot with it): to the sink
+      const bool empty = entry_bytes(v) == 0 && entry_blocks(v) == 0;
+      if (!empty && entry_stack(v) != stack) break;  // another site's until the slot is folded
+      const std::int64_t d = (empty ? 0 : entry_bytes(v)) + bytes,
+                         b = (empty ? 0 : entry_blocks(v)) + blocks;
+      if (!entry_fits(d, b)) break;
+      if (e.compare_exchange_weak(v, encode_entry(stack, d, b), std::memory_order_relaxed)) return;
+    }
+  }
+  to_sink(stack, bytes, blocks);
+}
+
+void LiveTotals::fold_sites(Slot* s) {
+  for (std::atomic<std::uint64_t>& e : s->sites)
+    if (const std::uint64_t v = e.exchange(0, std::memory_order_relaxed))
+      to_sink(entry_stack(v), entry_bytes(v), entry_blocks(v));
+}
+
+LiveTotals::Change LiveTotals::shared_change(Slot* s, std::uint32_t stack, std::int64_t bytes,
+                                             std::int64_t blocks, std::int64_t peak,
+                                             bool may_open) {
   std::uint64_t x = shared_.load(std::memory_order_relaxed);
   for (;;) {
     // It could pass the peak while slots hold changes the shared total has not seen: they are
@@ -73,6 +99,7 @@ LiveTotals::Change LiveTotals::shared_change(Slot* s, std::int64_t bytes, std::i
     if (shared_.compare_exchange_weak(x, next, std::memory_order_relaxed)) break;
   }
   add_relaxed(blocks_, blocks);
+  to_sink(stack, bytes, blocks);
   Change c{total(x) + bytes, (x & kAnyOpen) == 0};
   if (!c.exact) c.live -= reserved_.load(std::memory_order_relaxed);
   if (s && may_open && s->countdown-- == 0) maybe_reserve(s, peak);
@@ -102,6 +129,8 @@ void LiveTotals::reserve(Slot* s, std::int64_t peak) {
   ++open_;
   reserved_.store(reserved_.load(std::memory_order_relaxed) + r, std::memory_order_relaxed);
   s->reserve.store(r, std::memory_order_relaxed);
+  for (std::atomic<std::uint64_t>& e : s->sites)
+    e.store(encode_entry(0, 0, 0), std::memory_order_relaxed);
   s->word.store(encode(0, 0), std::memory_order_release);
 }
 
@@ -115,6 +144,7 @@ void LiveTotals::fold_into_shared(std::int64_t bytes, bool open) {
 void LiveTotals::fold(Slot* s) {
   const std::uint64_t w = s->word.exchange(0, std::memory_order_relaxed);
   if (w == 0) return;  // closed already
+  fold_sites(s);       // before bit 0 clears: a new peak reads the sites' counts
   const std::int64_t r = s->reserve.load(std::memory_order_relaxed);
   s->reserve.store(0, std::memory_order_relaxed);
   --open_;
@@ -132,6 +162,7 @@ void LiveTotals::fold_all() {
     if (s->word.load(std::memory_order_relaxed) == 0) continue;
     const std::uint64_t w = s->word.exchange(0, std::memory_order_relaxed);
     if (w == 0) continue;
+    fold_sites(s);
     bytes += bytes_of(w);
     blocks += blocks_of(w);
     reserved += s->reserve.load(std::memory_order_relaxed);

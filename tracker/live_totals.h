@@ -18,6 +18,8 @@
 // the shared total is the live total, exact at the allocation's compare-and-swap, and that is the
 // only place a new peak is made: as exact as with shared counters alone. Programs that keep
 // setting new peaks (growing) run with every slot closed, on the shared total, as before.
+// The call sites' counts go the same way (Slot::sites): a slot's site entries are given to the
+// sites' shared counts when it is folded, so every site's count is whole at a new peak.
 #pragma once
 
 #include <atomic>
@@ -30,8 +32,17 @@ namespace heapledger::detail {
 
 class LiveTotals {
  public:
-  // A thread's changes not folded in yet, in its counts' cache line. The word is written by its
-  // thread (compare-and-swap) and by whoever closes it; reserve is set under the lock only.
+  // Where a call site's share of a change goes when it is not kept in a slot (the tracker's
+  // adjust_site): the site's own shared counts.
+  using SiteSink = void (*)(std::uint32_t stack, std::int64_t bytes, std::int64_t blocks);
+  static constexpr std::uint32_t kNoSite = ~std::uint32_t{0};  // a change with no site part
+  static constexpr int kSiteEntries = 4;
+
+  // A thread's changes not folded in yet, in its counts' cache lines. The words are written by
+  // its thread (compare-and-swap) and by whoever closes it; reserve is set under the lock only.
+  // With the totals, up to kSiteEntries call sites' changes (entry: stack id & 3), each entry
+  // holding one site's until it is folded: so threads that allocate from one call site share no
+  // line for its counts either (two locked adds on one line, on every call, before).
   struct Slot {
     std::atomic<std::uint64_t> word{0};    // 0: closed; else kOpen | blocks | bytes (biased)
     std::atomic<std::int64_t> reserve{0};  // the headroom it holds while open
@@ -42,6 +53,8 @@ class LiveTotals {
     // succeed on a slot closed and opened again meanwhile (the same word) against less headroom
     // than it checked (a review's, from reading the code).
     std::atomic<bool> changing{false};
+    // 0: closed (with the word); else kEntryOpen | stack | blocks | bytes (biased).
+    std::atomic<std::uint64_t> sites[kSiteEntries] = {};
   };
   struct Change {
     // The live bytes after the change if `exact`; else the shared total and the calling
@@ -52,12 +65,17 @@ class LiveTotals {
 
   // Once for each slot, before its first change.
   void attach(Slot* s);
+  void set_site_sink(SiteSink sink) { sink_ = sink; }
   // An allocation (bytes > 0, blocks 1) or a free (bytes < 0, blocks -1) by the thread that owns
   // s (null: no slot, the shared totals); peak: the peak so far (any value it had will do: it
   // only grows, and an older one only closes slots sooner). Takes the lock only to close slots or
   // reserve headroom, and never waits for it on a free: a signal handler's free may interrupt
   // this thread anywhere, inside the lock too.
-  Change change(Slot* s, std::int64_t bytes, std::int64_t blocks, std::int64_t peak);
+  // stack: the call site's (kNoSite: none). Its share goes to the slot while the total's does
+  // (when the site's entry is free or its own), else to the sink at once; folding a slot gives
+  // its entries to the sink, under the lock, before any new peak is made.
+  Change change(Slot* s, std::uint32_t stack, std::int64_t bytes, std::int64_t blocks,
+                std::int64_t peak);
   // Closes every slot and returns the live totals (the exit report; the start's early blocks).
   void settle(std::int64_t* bytes, std::int64_t* blocks);
   // The live bytes with every open slot's changes read, not folded (the timeline's points):
@@ -100,11 +118,47 @@ class LiveTotals {
   }
   static std::int64_t total(std::uint64_t x) { return static_cast<std::int64_t>(x) >> 1; }
 
-  Change slot_change(Slot* s, std::int64_t bytes, std::int64_t blocks, std::int64_t peak,
-                     bool nested);
+  // A site entry: open bit 63, stack id in bits 42-62, blocks in 28-41, bytes in 0-27 (biased).
+  static constexpr std::uint64_t kEntryOpen = std::uint64_t{1} << 63;
+  static constexpr int kEntryStackShift = 42, kEntryBlocksShift = 28;
+  static constexpr std::int64_t kEntryBytesBias = std::int64_t{1} << 27,
+                                kEntryBlocksBias = std::int64_t{1} << 13;
+  static std::uint32_t entry_stack(std::uint64_t e) {
+    return static_cast<std::uint32_t>((e & ~kEntryOpen) >> kEntryStackShift);
+  }
+  static std::int64_t entry_bytes(std::uint64_t e) {
+    return static_cast<std::int64_t>(e & ((std::uint64_t{1} << kEntryBlocksShift) - 1)) -
+           kEntryBytesBias;
+  }
+  static std::int64_t entry_blocks(std::uint64_t e) {
+    return static_cast<std::int64_t>(
+               (e >> kEntryBlocksShift) &
+               ((std::uint64_t{1} << (kEntryStackShift - kEntryBlocksShift)) - 1)) -
+           kEntryBlocksBias;
+  }
+  static std::uint64_t encode_entry(std::uint32_t stack, std::int64_t bytes, std::int64_t blocks) {
+    return kEntryOpen | std::uint64_t{stack} << kEntryStackShift |
+           static_cast<std::uint64_t>(blocks + kEntryBlocksBias) << kEntryBlocksShift |
+           static_cast<std::uint64_t>(bytes + kEntryBytesBias);
+  }
+  static bool entry_fits(std::int64_t bytes, std::int64_t blocks) {
+    return bytes >= -kEntryBytesBias && bytes < kEntryBytesBias && blocks >= -kEntryBlocksBias &&
+           blocks < kEntryBlocksBias;
+  }
+  // The site's share of a change counted in s: into its entry if that is open and free (no
+  // change held) or the site's own, else to the sink.
+  void site_change(Slot* s, std::uint32_t stack, std::int64_t bytes, std::int64_t blocks);
+  void to_sink(std::uint32_t stack, std::int64_t bytes, std::int64_t blocks) const {
+    if (sink_ && stack != kNoSite && (bytes != 0 || blocks != 0)) sink_(stack, bytes, blocks);
+  }
+  // Under the lock: closes s's entries, giving what they hold to the sink.
+  void fold_sites(Slot* s) HL_REQUIRES(lock_);
+
+  Change slot_change(Slot* s, std::uint32_t stack, std::int64_t bytes, std::int64_t blocks,
+                     std::int64_t peak, bool nested);
   // may_open: s may be given headroom (not from inside another change() on it).
-  Change shared_change(Slot* s, std::int64_t bytes, std::int64_t blocks, std::int64_t peak,
-                       bool may_open);
+  Change shared_change(Slot* s, std::uint32_t stack, std::int64_t bytes, std::int64_t blocks,
+                       std::int64_t peak, bool may_open);
   void maybe_reserve(Slot* s, std::int64_t peak);
   // Under the lock: folds one slot's changes in (closing it), or every slot's.
   void fold(Slot* s) HL_REQUIRES(lock_);
@@ -121,6 +175,7 @@ class LiveTotals {
   std::atomic<std::int64_t> blocks_{0};    // live blocks folded in
   std::uint32_t open_ HL_GUARDED_BY(lock_) = 0;
   std::atomic<Slot*> slots_{nullptr};
+  SiteSink sink_ = nullptr;
 };
 
 }  // namespace heapledger::detail

@@ -24,7 +24,8 @@ namespace heapledger::detail::tracker {
 // Written by its thread only (load and store, no read-modify-write); a line of its own, so that
 // no other thread's counting moves it (two threads' 32-byte blocks shared one: 21% of the samples
 // of a 2-thread malloc/free loop under full tracking were in counting). The thread's slot of the
-// live totals (see live_totals.h) shares the line: others write it only to close it.
+// live totals (see live_totals.h) shares the line and takes the next: others write it only to
+// close it.
 struct alignas(64) ThreadCounts {
   std::atomic<std::uint64_t> allocations{0};
   std::atomic<std::uint64_t> frees{0};
@@ -38,7 +39,7 @@ struct alignas(64) ThreadCounts {
   // a line of its own, as other threads write it.
   alignas(64) Quarantine::Inbox inbox;
 };
-static_assert(offsetof(ThreadCounts, inbox) == 64, "the counts and the slot take one line");
+static_assert(offsetof(ThreadCounts, inbox) == 128, "the counts and the slot take two lines");
 
 struct Counters {
   std::atomic<ThreadCounts*> threads{nullptr};

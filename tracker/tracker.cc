@@ -706,7 +706,9 @@ HL_NOINLINE void record_quietly(void* p, std::size_t size, AllocKind kind, std::
   if (!g_state.ledger.insert(reinterpret_cast<std::uintptr_t>(p), r) || internal) return;
   g_early_callers.note(reinterpret_cast<std::uintptr_t>(p), ra);
   count(my_counts(), 1, 0, size);
-  g_state.counters.live.change(nullptr, static_cast<std::int64_t>(size), 1, peak_so_far());
+  // No site yet: give_early_blocks_their_callers() gives the block to one at start.
+  g_state.counters.live.change(nullptr, LiveTotals::kNoSite, static_cast<std::int64_t>(size), 1,
+                               peak_so_far());
 }
 
 void on_alloc(void* p, std::size_t size, AllocKind kind, Caller caller) {
@@ -725,9 +727,9 @@ void on_alloc(void* p, std::size_t size, AllocKind kind, Caller caller) {
   ThreadCounts& tc = my_counts();
   count(tc, 1, 0, size);
   const std::int64_t peak = peak_so_far();
+  // The site's share too (adjust_site, unless the thread's slot keeps it): before the peak.
   const LiveTotals::Change live =
-      g_state.counters.live.change(slot_of(tc), static_cast<std::int64_t>(size), 1, peak);
-  adjust_site(stack, static_cast<std::int64_t>(size), 1);
+      g_state.counters.live.change(slot_of(tc), stack, static_cast<std::int64_t>(size), 1, peak);
   if (live.exact && live.live > peak) note_peak(live.live, t);
   note_timeline(live.live, live.exact, t);
 }
@@ -742,8 +744,7 @@ void count_free(const Record& r, bool program_free) {
   count(tc, 0, 1, 0);
   auto size = static_cast<std::int64_t>(r.size());
   const LiveTotals::Change live =
-      g_state.counters.live.change(slot_of(tc), -size, -1, peak_so_far());
-  adjust_site(r.stack(), -size, -1);
+      g_state.counters.live.change(slot_of(tc), r.stack(), -size, -1, peak_so_far());
   if (program_free) note_timeline_on_free(live.live, live.exact);
 }
 
@@ -1259,6 +1260,7 @@ void start() {
     g_active.store(false, std::memory_order_release);
     return;
   }
+  g_state.counters.live.set_site_sink(adjust_site);
   give_early_blocks_their_callers();
   g_exit_key_ready = pthread_key_create(&g_exit_key, remember_dead_stack) == 0;
   Quarantine::Hooks held = g_state.pool.quarantine;

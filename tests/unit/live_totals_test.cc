@@ -15,20 +15,38 @@
 namespace heapledger::detail {
 namespace {
 
-// What the tracker does with the totals: the peak is the largest exact live total.
+// The call sites' shared counts, as the tracker's adjust_site keeps them.
+constexpr int kSites = 64;
+std::atomic<std::int64_t> g_site_bytes[kSites], g_site_blocks[kSites];
+void site_sink(std::uint32_t stack, std::int64_t bytes, std::int64_t blocks) {
+  g_site_bytes[stack].fetch_add(bytes);
+  g_site_blocks[stack].fetch_add(blocks);
+}
+
+// What the tracker does with the totals: the peak is the largest exact live total; with one
+// thread making it (the tests below), each site's count at it is copied then.
 struct Books {
   LiveTotals totals;
   std::atomic<std::int64_t> peak{0};
+  std::int64_t site_at_peak[kSites] = {};
 
-  LiveTotals::Change alloc(LiveTotals::Slot* s, std::int64_t n) {
-    const LiveTotals::Change c = totals.change(s, n, 1, peak.load(std::memory_order_relaxed));
+  Books() {
+    totals.set_site_sink(site_sink);
+    for (int i = 0; i < kSites; ++i) g_site_bytes[i] = g_site_blocks[i] = 0;
+  }
+  LiveTotals::Change alloc(LiveTotals::Slot* s, std::int64_t n, std::uint32_t site = 0) {
+    const LiveTotals::Change c = totals.change(s, site, n, 1, peak.load(std::memory_order_relaxed));
     std::int64_t seen = peak.load(std::memory_order_relaxed);
-    while (c.exact && c.live > seen && !peak.compare_exchange_weak(seen, c.live)) {
+    while (c.exact && c.live > seen) {
+      if (peak.compare_exchange_weak(seen, c.live)) {
+        for (int i = 0; i < kSites; ++i) site_at_peak[i] = g_site_bytes[i].load();
+        break;
+      }
     }
     return c;
   }
-  void free(LiveTotals::Slot* s, std::int64_t n) {
-    totals.change(s, -n, -1, peak.load(std::memory_order_relaxed));
+  void free(LiveTotals::Slot* s, std::int64_t n, std::uint32_t site = 0) {
+    totals.change(s, site, -n, -1, peak.load(std::memory_order_relaxed));
   }
   std::int64_t live_bytes() {
     std::int64_t bytes, blocks;
@@ -119,19 +137,22 @@ TEST(LiveTotals, IdleThreadsUnfoldedChangesAreInTheNextPeak) {
     threads.emplace_back([&, t] {
       open_slot(b, &slots[t]);
       if (slots[t].word.load() != 0) ++open;
-      b.alloc(&slots[t], kHeld);  // held, in the slot, as the thread ends its work
+      b.alloc(&slots[t], kHeld, 7);  // held, in the slot, as the thread ends its work
     });
   }
   for (auto& t : threads) t.join();
   EXPECT_GT(open.load(), 0);
   EXPECT_EQ(b.totals.estimate(), kThreads * kHeld);  // the timeline's value: every slot read
+  EXPECT_LT(g_site_bytes[7].load(), kThreads * kHeld);  // some of it in the slots' site entries
   // The main thread grows past the old peak, 4 KiB at a time.
   std::int64_t mine = 0;
   while (mine + kThreads * kHeld <= (1 << 20)) {
-    b.alloc(nullptr, 4096);
+    b.alloc(nullptr, 4096, 1);
     mine += 4096;
   }
   EXPECT_EQ(b.peak.load(), mine + kThreads * kHeld);
+  EXPECT_EQ(b.site_at_peak[7], kThreads * kHeld);  // the idle threads' site, whole at the peak
+  EXPECT_EQ(b.site_at_peak[1], mine);
   std::int64_t bytes, blocks;
   b.totals.settle(&bytes, &blocks);
   EXPECT_EQ(bytes, mine + kThreads * kHeld);
@@ -186,8 +207,8 @@ TEST(LiveTotals, AFreeInASlotMakesNoPeakOfABlockCountedTwice) {
 }
 
 // Threads allocating and freeing at random, stopping together now and then: at every stop the
-// settled totals are the exact sums, and the peak is at least each of them and at most what the
-// threads could have held at once.
+// settled totals and each thread's call site are the exact sums, and the peak is at least each of
+// them and at most what the threads could have held at once.
 TEST(LiveTotals, ManyThreadsSettleToTheExactSums) {
   become_multithreaded();
   constexpr int kThreads = 4, kRounds = 20, kOps = 5000;
@@ -203,6 +224,10 @@ TEST(LiveTotals, ManyThreadsSettleToTheExactSums) {
     b.totals.settle(&got_bytes, &got_blocks);
     EXPECT_EQ(got_bytes, sum);
     EXPECT_EQ(got_blocks, blocks);
+    for (int t = 0; t < kThreads; ++t) {  // each thread's call site, its entries folded in
+      EXPECT_EQ(g_site_bytes[t + 2].load(), live[t]);
+      EXPECT_EQ(g_site_blocks[t + 2].load(), count[t]);
+    }
     settled.push_back(sum);
   });
   std::vector<std::thread> threads;
@@ -214,13 +239,13 @@ TEST(LiveTotals, ManyThreadsSettleToTheExactSums) {
         for (int i = 0; i < kOps; ++i) {
           if (held.empty() || rng() % 100 < 52) {
             const auto n = static_cast<std::int64_t>(16 + rng() % 2000);
-            b.alloc(&slots[t], n);
+            b.alloc(&slots[t], n, t + 2);
             held.push_back(n);
             live[t] += n;
             ++count[t];
           } else {
             const std::size_t k = rng() % held.size();
-            b.free(&slots[t], held[k]);
+            b.free(&slots[t], held[k], t + 2);
             live[t] -= held[k];
             --count[t];
             held[k] = held.back();
