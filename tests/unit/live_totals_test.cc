@@ -48,6 +48,11 @@ struct Books {
   void free(LiveTotals::Slot* s, std::int64_t n, std::uint32_t site = 0) {
     totals.change(s, site, -n, -1, peak.load(std::memory_order_relaxed));
   }
+  // A peak of 1 MiB with nothing live after it: headroom for the slots.
+  void peak_then_nothing(LiveTotals::Slot* s) {
+    alloc(s, 1 << 20);
+    free(s, 1 << 20);
+  }
   std::int64_t live_bytes() {
     std::int64_t bytes, blocks;
     totals.settle(&bytes, &blocks);
@@ -90,8 +95,7 @@ TEST(LiveTotals, BelowThePeakAThreadCountsInItsSlot) {
   Books b;
   LiveTotals::Slot s;
   b.totals.attach(&s);
-  b.alloc(&s, 1 << 20);
-  b.free(&s, 1 << 20);
+  b.peak_then_nothing(&s);
   open_slot(b, &s);
   const std::int64_t headroom = s.reserve.load();
   EXPECT_GE(headroom, LiveTotals::kMinReserve);
@@ -108,8 +112,7 @@ TEST(LiveTotals, AnAllocationPastItsHeadroomClosesTheSlot) {
   Books b;
   LiveTotals::Slot s;
   b.totals.attach(&s);
-  b.alloc(&s, 1 << 20);
-  b.free(&s, 1 << 20);
+  b.peak_then_nothing(&s);
   open_slot(b, &s);
   const std::int64_t headroom = s.reserve.load();
   b.alloc(&s, headroom + 1);
@@ -124,8 +127,7 @@ TEST(LiveTotals, IdleThreadsUnfoldedChangesAreInTheNextPeak) {
   Books b;
   LiveTotals::Slot main_slot;
   b.totals.attach(&main_slot);
-  b.alloc(&main_slot, 1 << 20);
-  b.free(&main_slot, 1 << 20);
+  b.peak_then_nothing(&main_slot);
 
   constexpr int kThreads = 8;
   constexpr std::int64_t kHeld = 3840;
@@ -167,8 +169,7 @@ TEST(LiveTotals, AChangeInsideAnotherOnTheSameSlotNeverOpensIt) {
   Books b;
   LiveTotals::Slot s;
   b.totals.attach(&s);
-  b.alloc(&s, 1 << 20);
-  b.free(&s, 1 << 20);
+  b.peak_then_nothing(&s);
   b.live_bytes();  // closes every slot
   ASSERT_EQ(s.word.load(), 0u);
   s.countdown = 0;
@@ -187,8 +188,7 @@ TEST(LiveTotals, AChangeInsideAnotherOnTheSameSlotNeverOpensIt) {
 TEST(LiveTotals, AFreeInASlotMakesNoPeakOfABlockCountedTwice) {
   become_multithreaded();
   Books b;
-  b.alloc(nullptr, 1 << 20);
-  b.free(nullptr, 1 << 20);
+  b.peak_then_nothing(nullptr);
   LiveTotals::Slot a;
   b.totals.attach(&a);
   std::thread([&] {
