@@ -19,7 +19,8 @@
 // only place a new peak is made: as exact as with shared counters alone. Programs that keep
 // setting new peaks (growing) run with every slot closed, on the shared total, as before.
 // The call sites' counts go the same way (Slot::sites): a slot's site entries are given to the
-// sites' shared counts when it is folded, so every site's count is whole at a new peak.
+// sites' shared counts when it is folded, so every site's count is whole at a new peak (but
+// for a change in flight on another thread, between its totals and its site, as before).
 #pragma once
 
 #include <atomic>
