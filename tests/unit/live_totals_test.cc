@@ -74,6 +74,18 @@ void open_slot(Books& b, LiveTotals::Slot* s) {
   ASSERT_NE(s->word.load(), 0u) << "no headroom was reserved";
 }
 
+// A thread's slot, attached, under a peak of 1 MiB with nothing live, in a process with threads.
+class LiveTotalsOneSlot : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    become_multithreaded();
+    b.totals.attach(&s);
+    b.peak_then_nothing(&s);
+  }
+  Books b;
+  LiveTotals::Slot s;
+};
+
 TEST(LiveTotals, WithOneThreadEveryChangeIsExact) {
   Books b;
   LiveTotals::Slot s;
@@ -90,12 +102,7 @@ TEST(LiveTotals, WithOneThreadEveryChangeIsExact) {
   EXPECT_EQ(b.live_bytes(), 5000);
 }
 
-TEST(LiveTotals, BelowThePeakAThreadCountsInItsSlot) {
-  become_multithreaded();
-  Books b;
-  LiveTotals::Slot s;
-  b.totals.attach(&s);
-  b.peak_then_nothing(&s);
+TEST_F(LiveTotalsOneSlot, BelowThePeakAThreadCountsInItsSlot) {
   open_slot(b, &s);
   const std::int64_t headroom = s.reserve.load();
   EXPECT_GE(headroom, LiveTotals::kMinReserve);
@@ -107,12 +114,7 @@ TEST(LiveTotals, BelowThePeakAThreadCountsInItsSlot) {
   EXPECT_EQ(b.peak.load(), 1 << 20);
 }
 
-TEST(LiveTotals, AnAllocationPastItsHeadroomClosesTheSlot) {
-  become_multithreaded();
-  Books b;
-  LiveTotals::Slot s;
-  b.totals.attach(&s);
-  b.peak_then_nothing(&s);
+TEST_F(LiveTotalsOneSlot, AnAllocationPastItsHeadroomClosesTheSlot) {
   open_slot(b, &s);
   const std::int64_t headroom = s.reserve.load();
   b.alloc(&s, headroom + 1);
@@ -164,12 +166,7 @@ TEST(LiveTotals, IdleThreadsUnfoldedChangesAreInTheNextPeak) {
 // A signal handler's change on its thread's slot while the thread is inside change() on it:
 // never opens the slot (the interrupted compare-and-swap would meet a slot closed and opened
 // again, the same word, with less headroom than it checked).
-TEST(LiveTotals, AChangeInsideAnotherOnTheSameSlotNeverOpensIt) {
-  become_multithreaded();
-  Books b;
-  LiveTotals::Slot s;
-  b.totals.attach(&s);
-  b.peak_then_nothing(&s);
+TEST_F(LiveTotalsOneSlot, AChangeInsideAnotherOnTheSameSlotNeverOpensIt) {
   b.live_bytes();  // closes every slot
   ASSERT_EQ(s.word.load(), 0u);
   s.countdown = 0;
