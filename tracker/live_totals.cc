@@ -28,26 +28,24 @@ LiveTotals::Change LiveTotals::change(Slot* s, std::uint32_t stack, std::int64_t
 
 LiveTotals::Change LiveTotals::slot_change(Slot* s, std::uint32_t stack, std::int64_t bytes,
                                            std::int64_t blocks, std::int64_t peak, bool nested) {
-  {
-    std::uint64_t w = s->word.load(std::memory_order_relaxed);
-    while (w != 0) {
-      const std::int64_t d = bytes_of(w) + bytes, b = blocks_of(w) + blocks;
-      if ((bytes > 0 && d > s->reserve.load(std::memory_order_relaxed)) || !fits(d, b)) break;
-      // Fails if the slot was closed meanwhile (or a signal handler changed it): then again.
-      if (s->word.compare_exchange_weak(w, encode(d, b), std::memory_order_relaxed)) {
-        site_change(s, stack, bytes, blocks);
-        return Change{total(shared_.load(std::memory_order_relaxed)) -
-                          reserved_.load(std::memory_order_relaxed) + d,
-                      false};
-      }
+  std::uint64_t w = s->word.load(std::memory_order_relaxed);
+  while (w != 0) {
+    const std::int64_t d = bytes_of(w) + bytes, b = blocks_of(w) + blocks;
+    if ((bytes > 0 && d > s->reserve.load(std::memory_order_relaxed)) || !fits(d, b)) break;
+    // Fails if the slot was closed meanwhile (or a signal handler changed it): then again.
+    if (s->word.compare_exchange_weak(w, encode(d, b), std::memory_order_relaxed)) {
+      site_change(s, stack, bytes, blocks);
+      return Change{total(shared_.load(std::memory_order_relaxed)) -
+                        reserved_.load(std::memory_order_relaxed) + d,
+                    false};
     }
-    // An allocation past the slot's headroom: the slot closes (and asks for more at once). A free
-    // that does not fit goes to the shared total as it is: frees never wait for the lock.
-    if (w != 0 && bytes > 0 && !lock_.held_by_this_thread()) {
-      SpinGuard guard(lock_);
-      fold(s);
-      s->countdown = 0;
-    }
+  }
+  // An allocation past the slot's headroom: the slot closes (and asks for more at once). A free
+  // that does not fit goes to the shared total as it is: frees never wait for the lock.
+  if (w != 0 && bytes > 0 && !lock_.held_by_this_thread()) {
+    SpinGuard guard(lock_);
+    fold(s);
+    s->countdown = 0;
   }
   return shared_change(s, stack, bytes, blocks, peak, !nested);
 }
