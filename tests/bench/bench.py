@@ -590,6 +590,20 @@ def loadavg():
         return " ".join(f.read().split()[:3])
 
 
+def memory_latency(s):
+    """The machine's memory latency now (mem_latency.c): one thread over 8 MiB (in the last-level
+    cache when the host leaves it that much) and over 64 MiB, two threads over 8 MiB each."""
+    prog = os.path.join(s.bench_bin, "mem_latency")
+    if not os.path.exists(prog):
+        return "n/a"
+    out = []
+    for args in (("1", "8"), ("2", "8"), ("1", "64")):
+        r = subprocess.run([prog, *args], capture_output=True, text=True)
+        ns = r.stdout.split(":")[-1].replace(" a step", "").strip() if r.returncode == 0 else "?"
+        out.append("%s thread%s x %s MiB %s" % (args[0], "" if args[0] == "1" else "s", args[1], ns))
+    return ", ".join(out)
+
+
 def write_report(s, workloads, configs, results, live, micro_rows, meta):
     a = s.args
     lines = ["# heapledger benchmark results (issue 4)", ""]
@@ -603,6 +617,8 @@ def write_report(s, workloads, configs, results, live, micro_rows, meta):
               "- packages: " + ", ".join("%s %s" % kv for kv in meta["machine"]["versions"].items()),
               "- load average (1/5/15 min) at start: %s; at end: %s" % (meta["load_start"],
                                                                          meta["load_end"]),
+              "- memory latency (`tests/bench/mem_latency`, a pointer chase) at start: %s; at "
+              "end: %s" % (meta["latency_start"], meta["latency_end"]),
               "- repetitions: %d per configuration (heaptrack: %d)%s; total time %.0f s" % (
                   a.reps, min(a.heaptrack_reps, a.reps), " — QUICK smoke run, smaller inputs"
                   if a.quick else "", meta["elapsed"]),
@@ -728,6 +744,8 @@ def main():
     s = Session(a)
     if not os.path.exists(s.lib):
         sys.exit("bench: %s not found; build first (scripts/bench.sh does)" % s.lib)
+    meta["latency_start"] = memory_latency(s)
+    s.progress("bench: memory latency %s" % meta["latency_start"])
     configs = list(CONFIGS)
     for name, (pkg, path) in PEERS.items():
         if not os.path.exists(path):
@@ -757,6 +775,7 @@ def main():
         live["n"] = n
     micro_rows = [] if a.no_micro else run_micros(s)
     meta["load_end"] = loadavg()
+    meta["latency_end"] = memory_latency(s)
     meta["elapsed"] = time.time() - start
     lines = write_report(s, workloads, configs, results, live, micro_rows, meta)
     # The one table (and the targets) on stdout.
