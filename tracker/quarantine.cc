@@ -181,13 +181,13 @@ bool Quarantine::hand_back(const Local& local, Batch* b, Batch** released) {
   if (!to || to == local.inbox) return false;
   // Large blocks go back to the pools' shared cache of mappings wherever they are released; and
   // what sits in inboxes, where an idle thread leaves it, is kept to a quarter of the budget.
-  if (b->large || inbox_bytes_.load(std::memory_order_relaxed) + b->bytes > budget_bytes_ / 4)
+  const std::uint64_t bytes = b->bytes;
+  if (b->large || inbox_bytes_.load(std::memory_order_relaxed) + bytes > budget_bytes_ / 4)
     return false;
   // Counted before it is there: its thread may take it at once, subtracting its bytes and zeroing
   // them (counted after, the total went below zero, and every hand-back after that was refused as
   // over the quarter: each thread then got the other's blocks, 63,108 batches of 69,243 in
   // thread_scaling 2 under full tracking).
-  const std::uint64_t bytes = b->bytes;
   add_relaxed(inbox_bytes_, bytes);
   Batch* there = to->batch.load(std::memory_order_relaxed);
   do {
