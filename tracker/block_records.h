@@ -88,6 +88,11 @@ class BlockRecords {
     s->second.store(words[1], std::memory_order_relaxed);
     s->first.store(words[0], std::memory_order_release);
   }
+  // Whether the slot holds a freed block's record (not a live one's, not empty).
+  static bool holds_freed(const Slot* s) {
+    const std::uint64_t first = s->first.load(std::memory_order_acquire);
+    return first != 0 && !Record::holds_record(first);
+  }
   // False if the slot holds no freed block's record (a live block's, or none). A record being
   // replaced by a live one meanwhile (put() clears the first word before it writes the second)
   // is not returned half-and-half. But a freed record's first word is the same on every free of

@@ -6,10 +6,19 @@ namespace heapledger::detail {
 
 // Re-entered from a signal handler in the middle of a shard operation (TryGuard): the
 // operation is skipped, which at worst leaves one block out of the books.
+//
+// The tracker's own block on a slot that keeps the record of the program's free of that address
+// (the quarantine's, after it let the block go) goes to the map instead, so that the record stays:
+// taking the stack of a second free of that pointer may learn an unwind rule, libdw allocates for
+// it, and the pools may hand it that very block. The second free then lost its first free's
+// stacks (a user trial: 200-byte blocks, "first free no longer remembered" with threads, and no
+// report at all with one thread, where the free waited).
 bool Ledger::insert(std::uintptr_t addr, const Record& r) {
   if (BlockRecords::Slot* slot = blocks_.slot_to_fill(addr)) {
-    BlockRecords::put(slot, r);
-    return true;
+    if (r.kind() != AllocKind::kInternal || !BlockRecords::holds_freed(slot)) {
+      BlockRecords::put(slot, r);
+      return true;
+    }
   }
   Shard& s = shard(addr);
   TryGuard guard(s.lock);
@@ -25,22 +34,37 @@ bool Ledger::erase(std::uintptr_t addr, Record* out) {
 
 // A small block's record is taken without a lock.
 void Ledger::release(std::uintptr_t addr, Release* out) {
-  if (BlockRecords::Slot* slot = blocks_.slot(addr)) {
-    out->verdict = BlockRecords::take(slot, &out->record) ? Release::kLive : Release::kUnknown;
+  BlockRecords::Slot* slot = blocks_.slot(addr);
+  if (slot) {
     out->slot = slot;
-    return;
+    if (BlockRecords::take(slot, &out->record)) {
+      out->verdict = Release::kLive;
+      return;
+    }
+    out->verdict = Release::kUnknown;
+    // Not live in its slot. If the slot keeps a free's record, the block may be one of the
+    // tracker's own, in the map meanwhile (see insert).
+    if (!BlockRecords::holds_freed(slot)) return;
   }
   Shard& s = shard(addr);
   TryGuard guard(s.lock);
-  if (!guard) {
-    out->verdict = Release::kSkipped;
+  if (!guard) {  // a small block is no live block then, as before the map was looked at
+    if (!slot) out->verdict = Release::kSkipped;
     return;
   }
-  out->verdict = s.map.erase(addr, &out->record) ? Release::kLive : Release::kUnknown;
+  if (s.map.erase(addr, &out->record)) {
+    out->verdict = Release::kLive;
+    out->slot = nullptr;  // the slot keeps the program's free's record
+  } else {
+    out->verdict = Release::kUnknown;
+  }
 }
 
 bool Ledger::find(std::uintptr_t addr, Record* out) {
-  if (const BlockRecords::Slot* slot = blocks_.slot(addr)) return BlockRecords::get(slot, out);
+  if (const BlockRecords::Slot* slot = blocks_.slot(addr)) {
+    if (BlockRecords::get(slot, out)) return true;
+    if (!BlockRecords::holds_freed(slot)) return false;  // else: maybe ours, in the map (insert)
+  }
   Shard& s = shard(addr);
   TryGuard guard(s.lock);
   if (!guard) return false;

@@ -33,7 +33,9 @@ class Ledger {
   static constexpr unsigned kShardBits = 6;
   static constexpr unsigned kShards = 1u << kShardBits;
 
-  // Records a block (overwriting any stale record at the same address). False if out of memory.
+  // Records a block (overwriting any stale record at the same address; but the tracker's own
+  // block goes to the map where its slot keeps a freed block's record: see ledger.cc). False if
+  // out of memory.
   bool insert(std::uintptr_t addr, const Record& r);
   // Removes the block at addr; false if there is none.
   bool erase(std::uintptr_t addr, Record* out);

@@ -890,6 +890,15 @@ void settle_free(const PendingFree& e, FreeOutcome* out) {
     // that block is then kept, a few bytes.
     g_state.ledger.insert(addr, rel.record);
     out->action = FreeOutcome::kReject;
+    // Unless the slot still keeps the program's own free of that address (see Ledger::insert):
+    // then this is that pointer freed again after the pools handed the block to the tracker (a
+    // double free waiting as a pending free while a stack was taken: a user trial's).
+    Release first;
+    if (g_state.quarantine.recall(addr, &first.freed)) {
+      first.verdict = Release::kDoubleFree;
+      report_misuse(Errors::kDoubleFree, addr, e.free_stack ? e.free_stack : current_stack(),
+                    &first, "freed twice");
+    }
     return;
   }
   if (rel.verdict == Release::kLive) {

@@ -267,6 +267,44 @@ TEST(Ledger, AFreedBlocksRecordStaysInItsSlotUntilTheBlockIsRecordedAgain) {
   pool::free(reinterpret_cast<void*>(addr));
 }
 
+// The tracker's own block on a slot that keeps a freed block's record (the pools handed the
+// tracker that block while the program's stale pointer to it was being freed again) is kept in
+// the map: the freed record stays for that second free, and the tracker's block is found, and
+// released, as ever. Recorded in its slot, it wiped the first free's record (a user trial's).
+TEST(Ledger, TheTrackersOwnBlockLeavesAFreedBlocksRecordInItsSlot) {
+  static Ledger ledger;
+  const auto addr = reinterpret_cast<std::uintptr_t>(pool::alloc(200));
+  const std::uintptr_t held[2] = {addr ^ 0x1234'5678, 0xABCD'0000'0042};
+  std::uintptr_t found[2] = {};
+  ASSERT_TRUE(ledger.insert(addr, Record(200, AllocKind::kMalloc, 1, 2, 3)));
+  Release rel;
+  ledger.release(addr, &rel);
+  ASSERT_EQ(rel.verdict, Release::kLive);
+  Ledger::keep_freed(rel, held);
+  ASSERT_TRUE(ledger.insert(addr, Record(208, AllocKind::kInternal, 0, 0, 0)));
+  ASSERT_TRUE(ledger.find_freed(addr, found)) << "the tracker's block wiped the freed record";
+  EXPECT_EQ(found[0], held[0]);
+  Record r;
+  ASSERT_TRUE(ledger.find(addr, &r));
+  EXPECT_EQ(r.kind(), AllocKind::kInternal);
+  EXPECT_EQ(ledger.size(), 1u);
+  ledger.release(addr, &rel);
+  ASSERT_EQ(rel.verdict, Release::kLive);
+  EXPECT_EQ(rel.record.kind(), AllocKind::kInternal);
+  EXPECT_EQ(rel.slot, nullptr) << "its record was the map's, not the slot's";
+  ledger.release(addr, &rel);
+  EXPECT_EQ(rel.verdict, Release::kUnknown) << "released once";
+  ASSERT_TRUE(ledger.find_freed(addr, found)) << "the program's free still remembered";
+  EXPECT_EQ(found[1], held[1]);
+  // The program's own next block there replaces the freed record, in the slot.
+  ASSERT_TRUE(ledger.insert(addr, Record(200, AllocKind::kMalloc, 1, 2, 3)));
+  EXPECT_FALSE(ledger.find_freed(addr, found));
+  ledger.release(addr, &rel);
+  ASSERT_EQ(rel.verdict, Release::kLive);
+  EXPECT_NE(rel.slot, nullptr);
+  pool::free(reinterpret_cast<void*>(addr));
+}
+
 // Where the address space for the records' table is refused (ulimit -v, strict overcommit), the
 // pools' blocks are kept in the map instead, and nothing else changes.
 TEST(Ledger, PoolBlocksGoToTheMapWhenTheRecordsTableCannotBeMapped) {
