@@ -5,7 +5,8 @@
 // taking that second free's stack learns an unwind rule, libdw allocates for it, and the pools
 // may hand the tracker the very block being freed twice (a user trial's: a 200-byte block, its
 // double free shown without its first free, or not at all while frees waited). Every second free
-// must still be refused and shown with the stacks of the allocation and of the first free.
+// is refused; where the tracker gave the block back, it is shown with the stacks of the
+// allocation and of the first free.
 //   double_free_relearned
 #include <stdio.h>
 #include <stdlib.h>
