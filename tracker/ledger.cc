@@ -48,7 +48,7 @@ void Ledger::release(std::uintptr_t addr, Release* out) {
   }
   Shard& s = shard(addr);
   TryGuard guard(s.lock);
-  if (!guard) {  // a small block is no live block then, as before the map was looked at
+  if (!guard) {  // a handler inside this shard: a small block stays kUnknown (its slot said so)
     if (!slot) out->verdict = Release::kSkipped;
     return;
   }
