@@ -205,13 +205,17 @@ std::string error_explanation(const HeapError& e) {
   return "";
 }
 
-void add_errors(Lines& out, const std::vector<HeapError>& errors, const TextOptions& o) {
+// counted: every heap error seen (summary.errors); the report keeps the first ones with their
+// stacks (the tracker's limit), so past them there is only the count to give.
+void add_errors(Lines& out, const std::vector<HeapError>& errors, std::uint64_t counted,
+                const TextOptions& o) {
+  const std::uint64_t total = std::max<std::uint64_t>(counted, errors.size());
   std::size_t n = shown(errors.size(), o.max_leaks);
   for (std::size_t i = 0; i < n; ++i) {
     const HeapError& e = errors[i];
     out.blank();
-    out.add("HEAP ERROR {} of {}: {} of {:#x}{}", i + 1, errors.size(), clean(error_label(e.kind)),
-            e.address, error_explanation(e));
+    out.add("HEAP ERROR {} of {}: {} of {:#x}{}", i + 1, with_commas(total),
+            clean(error_label(e.kind)), e.address, error_explanation(e));
     add_stack(out, e.stack, o);
     if (e.alloc_stack) {
       out.add("  allocated at:");
@@ -224,6 +228,9 @@ void add_errors(Lines& out, const std::vector<HeapError>& errors, const TextOpti
   }
   if (n < errors.size())
     out.add("... and {} — {}", count(errors.size() - n, "more heap error"), o.rest_hint);
+  if (total > errors.size())
+    out.add("... and {} counted but not kept (the report keeps the first {} with their stacks)",
+            count(total - errors.size(), "more heap error"), with_commas(errors.size()));
 }
 
 // ---- leaks ----
@@ -430,13 +437,13 @@ std::string render_text(const Report& r, const TextOptions& o) {
   Lines out(r.process.pid);
   add_header(out, r);
   if (o.errors_only) {
-    add_errors(out, r.errors, o);
+    add_errors(out, r.errors, r.summary.errors, o);
     return out.take();
   }
   out.blank();
   add_summary(out, r.summary, !(r.scan && r.scan->failed));
   add_scan_warning(out, r.scan);
-  add_errors(out, r.errors, o);
+  add_errors(out, r.errors, r.summary.errors, o);
   add_leaks(out, r, o);
   add_suppressions(out, r.suppressions);
   add_peak(out, r, o);

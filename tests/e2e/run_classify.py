@@ -744,6 +744,31 @@ class Classify(hl.HeapledgerTest):
         self.assertNotIn("other block changed", res.stdout)
         return hl.load_report(json_path)
 
+    def test_heap_errors_past_the_first_thousand_are_counted_and_said_so(self):
+        # The report keeps the first 1,000 heap errors with their stacks and counts every one; the
+        # text report listed 1,000 as "HEAP ERROR n of 1000" and said max_leaks=0 "lists them all"
+        # (a user trial's 24,000 double frees). It numbers them among all of them now, and says
+        # how many were counted but not kept; `heapledger report` renders the same from the JSON.
+        json_path, log_path = self.path("report.json"), self.path("report.txt")
+        res = hl.run_preloaded([self.program("many_errors"), "1200"],
+                               f"json={json_path}:log={log_path}:max_leaks=0")
+        self.assertEqual((res.returncode, res.stdout), (0, "many_errors: done\n"), res.describe())
+        r = hl.load_report(json_path)
+        self.assertEqual(r["summary"]["errors"], 1200)
+        self.assertEqual(len(errors_of(r, "invalid_free", "bad_free_site")), 1000)
+        self.assertEqual(len(r["errors"]), 1000)
+        not_kept = "... and 200 more heap errors counted but not kept (the report keeps the first 1,000 with their stacks)"
+        with open(log_path, encoding="utf-8") as f:
+            text = f.read()
+        rendered = hl.run([hl.CLI, "report", "--max-leaks", "0", json_path], env=hl.clean_env())
+        for name, out in (("log", text), ("heapledger report", rendered.stdout)):
+            with self.subTest(name):  # (the whole text is 400 KB: not in the messages)
+                for line in ("heap errors: 1,200", "HEAP ERROR 1 of 1,200: invalid free",
+                             "HEAP ERROR 1000 of 1,200: invalid free", not_kept):
+                    self.assertTrue(line in out, f"{name}: no {line!r}")
+                for line in ("HEAP ERROR 1001", "lists them all"):
+                    self.assertFalse(line in out, f"{name}: {line!r}")
+
     def test_double_free(self):
         r = self.misuse_report()
         [e] = errors_of(r, "double_free", "double_free_site")

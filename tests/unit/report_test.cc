@@ -63,7 +63,7 @@ Report full_report() {
   r.summary.possible_bytes = 256;
   r.summary.reachable_bytes = 128;
   r.summary.suppressed_bytes = 64;
-  r.summary.errors = 3;
+  r.summary.errors = 4;
   Stack inlined = {
       frame(0x401136, "/tmp/demo", 0x1136, "inner_helper", "/src/util.h", 7),
       frame(0x401136, "/tmp/demo", 0x1136, "leak_malloc", "/src/demo.c", 12),
@@ -609,7 +609,7 @@ TEST(ReportText, HeaderAndSummary) {
   EXPECT_EQ(lines[5],
             "==4242==   leaked: 1.0 KiB in 1 block   (possibly lost: 256 B, still reachable: "
             "128 B, suppressed: 64 B)");
-  EXPECT_EQ(lines[6], "==4242==   heap errors: 3");
+  EXPECT_EQ(lines[6], "==4242==   heap errors: 4");
 }
 
 TEST(ReportText, ALongCommandLineIsCutInTheHeader) {
@@ -936,6 +936,7 @@ TEST(ReportText, WarnsWhenTheScanCouldNotStopEveryThread) {
 TEST(ReportText, ErrorsOnlyIsTheHeaderAndTheHeapErrors) {
   Report r = full_report();
   r.errors.resize(1);
+  r.summary.errors = 1;  // as on_error=abort reports the one error
   TextOptions o;
   o.errors_only = true;
   EXPECT_EQ(render_text(r, o),
@@ -961,6 +962,36 @@ TEST(ReportText, ErrorsOnlyStillCapsTheErrors) {
   position(text, "HEAP ERROR 1 of 4: double free");
   EXPECT_TRUE(has_line(text, "==4242== ... and 3 more heap errors — see the JSON report")) << text;
   EXPECT_EQ(text.find("HEAP ERROR 2"), std::string::npos) << text;
+}
+
+// The report keeps the first heap errors with their stacks and counts the rest: the text says how
+// many it could not show, and numbers the ones it shows among all of them.
+TEST(ReportText, ErrorsPastTheKeptOnesAreCountedNotListed) {
+  Report r = full_report();
+  r.summary.errors = 1500;
+  TextOptions o;
+  o.max_leaks = 0;
+  std::string text = render_text(r, o);
+  position(text, "HEAP ERROR 1 of 1,500: double free");
+  position(text, "HEAP ERROR 4 of 1,500: invalid free");
+  EXPECT_TRUE(has_line(text,
+                       "==4242== ... and 1,496 more heap errors counted but not kept (the "
+                       "report keeps the first 4 with their stacks)"))
+      << text;
+  EXPECT_EQ(text.find("lists them all"), std::string::npos) << text;
+  // Capped as well: one line for the kept ones not shown, one for those not kept.
+  o.max_leaks = 1;
+  o.rest_hint = "max_leaks=0 lists them all";
+  text = render_text(r, o);
+  EXPECT_TRUE(has_line(text, "==4242== ... and 3 more heap errors — max_leaks=0 lists them all"))
+      << text;
+  EXPECT_TRUE(has_line(text,
+                       "==4242== ... and 1,496 more heap errors counted but not kept (the "
+                       "report keeps the first 4 with their stacks)"))
+      << text;
+  // Every error kept: no such line.
+  r.summary.errors = 4;
+  EXPECT_EQ(render_text(r, o).find("not kept"), std::string::npos);
 }
 
 TEST(ReportText, SmallReportExactly) {
