@@ -214,8 +214,8 @@ void add_errors(Lines& out, const std::vector<HeapError>& errors, std::uint64_t 
   for (std::size_t i = 0; i < n; ++i) {
     const HeapError& e = errors[i];
     out.blank();
-    out.add("HEAP ERROR {} of {}: {} of {:#x}{}", i + 1, with_commas(total),
-            clean(error_label(e.kind)), e.address, error_explanation(e));
+    out.add("HEAP ERROR {} of {}: {} of {:#x}{}", i + 1, total, clean(error_label(e.kind)),
+            e.address, error_explanation(e));
     add_stack(out, e.stack, o);
     if (e.alloc_stack) {
       out.add("  allocated at:");
