@@ -141,7 +141,9 @@ struct State {
   // its argv later (openssl blanks a password given with -k).
   const char* cmdline = nullptr;
   std::size_t cmdline_len = 0;
-  std::uint64_t start_ns = 0;
+  // The clock's origin (CLOCK_MONOTONIC): the first event or the tracker's start, whichever came
+  // first (origin_ns in tracker.cc).
+  std::atomic<std::uint64_t> start_ns{0};
   Counters counters;
   Ledger ledger;
   ModuleMap modules;

@@ -82,13 +82,27 @@ std::uint64_t monotonic_ns(clockid_t clock = CLOCK_MONOTONIC) {
   return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
+// Times are counted from the tracker's start, or from the first event before it: a library whose
+// constructor runs before ours allocates and frees (curl's, ssh's, mariadbd's). Counted from
+// zero meanwhile, those events had the machine's uptime for a time, a timeline point 23 hours
+// past the end of a 31 ms run, and every later point held at it, so none was added (a user
+// trial's).
+std::uint64_t origin_ns() {
+  std::uint64_t origin = g_state.start_ns.load(std::memory_order_relaxed);
+  if (HL_LIKELY(origin != 0)) return origin;
+  const std::uint64_t now = monotonic_ns();
+  return g_state.start_ns.compare_exchange_strong(origin, now, std::memory_order_relaxed) ? now
+                                                                                          : origin;
+}
+
 // Event times (a block's allocation, the peak, the timeline) come from the kernel's tick clock:
 // read in ~5 ns, where the precise clock costs ~22 ns on every allocation and free (micro_clock),
 // with a resolution of 1-4 ms (heaptrack's timer ticks every 10 ms). It lags the precise clock by
 // less than a tick, so no event is stamped after the report's own time.
 std::uint64_t event_us() {
   const std::uint64_t ns = monotonic_ns(CLOCK_MONOTONIC_COARSE);
-  return ns > g_state.start_ns ? (ns - g_state.start_ns) / 1000 : 0;
+  const std::uint64_t origin = origin_ns();
+  return ns > origin ? (ns - origin) / 1000 : 0;
 }
 
 std::uint32_t thread_index() {
@@ -620,7 +634,7 @@ void say(const char* line) {
 
 }  // namespace
 
-std::uint64_t now_us() { return (monotonic_ns() - g_state.start_ns) / 1000; }
+std::uint64_t now_us() { return (monotonic_ns() - origin_ns()) / 1000; }
 
 void tl_busy_forever() { tl_thread.busy = true; }
 
@@ -1216,7 +1230,7 @@ void start() {
   static std::atomic<bool> started{false};
   if (started.exchange(true)) return;
   BusyScope busy;
-  g_state.start_ns = monotonic_ns();
+  origin_ns();
   g_state.start_pid = static_cast<std::uint32_t>(getpid());
   record_stream(STDOUT_FILENO, &g_state.stdout_identity);
   record_stream(STDERR_FILENO, &g_state.stderr_identity);

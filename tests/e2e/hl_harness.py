@@ -215,6 +215,16 @@ class HeapledgerTest(unittest.TestCase):
         if pid is not None:
             self.assertEqual(report["process"].get("pid"), pid,
                              "process.pid is not the program's pid")
+        # Every time within the run, in order: a library constructor's free before heapledger's
+        # start once stamped a point with the machine's uptime (a user trial's curl --version).
+        duration = report["process"].get("duration_ms")
+        times = [p["t_ms"] for p in report.get("timeline", [])]
+        self.assertEqual(times, sorted(times), f"timeline not in time order: {times[:8]}")
+        if duration is not None:
+            late = [t for t in times if t > duration]
+            self.assertEqual(late, [], f"timeline points after the run's {duration} ms")
+            for key in ("peak_time_ms",):
+                self.assertLessEqual(report["summary"].get(key, 0), duration, key)
 
     def assertLeak(self, report, function, nbytes, nblocks, kind=None):
         """The leak entries at `function` (of `kind`, if given) sum to exactly nbytes in nblocks."""

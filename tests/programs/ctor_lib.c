@@ -4,7 +4,8 @@
 // Before heapledger took the callers of such blocks, both showed "(no stack recorded)".
 // It also registers an at_quick_exit handler there, before heapledger's hook: the handler drops a
 // 92-byte block from quick_exit_lost_site, which the report of a quick_exit must count (it was
-// written before the handler ran).
+// written before the handler ran). And it frees a block there: the timeline's first event, before
+// heapledger's clock had an origin (it was stamped with the machine's uptime).
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +24,9 @@ __attribute__((constructor)) static void ctor_lib_start(void) {
   g_sink = ctor_lost_site();
   g_sink = NULL;
   g_kept = strdup("kept by ctor_lib.so");
+  g_sink = malloc(4096);
+  free(g_sink);
+  g_sink = NULL;
   at_quick_exit(drop_a_block);
 }
 
