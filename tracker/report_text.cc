@@ -96,9 +96,14 @@ std::string shell_word(std::string_view s) {
 // The JSON report's process.argv has every word.
 constexpr std::size_t kCommandLineChars = 500;
 
+// The executable, then the name it was started by where that is another (a symlink's:
+// redis-server is redis-check-rdb; a new title a server wrote over its command line: "nginx:
+// worker process"), then the arguments.
 std::string command_line(const ProcessInfo& p) {
   std::string out = p.exe.empty() && !p.argv.empty() ? shell_word(p.argv[0]) : shell_word(p.exe);
   if (p.exe.empty() && p.argv.empty()) out = "(unknown program)";
+  if (!p.exe.empty() && !p.argv.empty() && base_name(p.argv[0]) != base_name(p.exe))
+    out += " (as " + shell_word(p.argv[0]) + ")";
   for (std::size_t i = 1; i < p.argv.size(); ++i) {
     if (out.size() >= kCommandLineChars) {
       out += fmt::format(" ... ({})", count(p.argv.size() - i, "more argument"));

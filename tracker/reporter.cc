@@ -484,6 +484,23 @@ std::string read_file(const char* path) {
   return out;
 }
 
+// A program that wrote a new title over its command line (setproctitle: nginx, redis, postgres)
+// either wrote across the words' bounds (a title longer than its first word), or blanked the
+// words and wrote the title into the first one. One that hid a word (openssl's NULs over a -k
+// password, curl's spaces over -u's) did neither.
+bool retitled(const std::string& started, const std::string& now) {
+  const std::size_t first_end = started.find('\0');
+  if (first_end == std::string::npos || first_end + 1 >= started.size()) return false;  // one word
+  for (std::size_t end = first_end; end != std::string::npos && end + 1 < started.size();
+       end = started.find('\0', end + 1))
+    if (end < now.size() && now[end] != '\0') return true;
+  const std::size_t title_end = std::min(now.find('\0'), now.size());
+  const std::size_t blank_to = std::min(now.size(), started.size());
+  const std::size_t written = now.find_first_not_of('\0', title_end);
+  return title_end <= first_end && (written == std::string::npos || written >= blank_to) &&
+         now.compare(0, title_end, started, 0, first_end) != 0;
+}
+
 ProcessInfo process_info(const ExitData& d) {
   ProcessInfo p;
   p.pid = getpid();
@@ -497,12 +514,22 @@ ProcessInfo process_info(const ExitData& d) {
   // The words the program started with, each as its bytes read now: what a program hid since
   // stays hidden (openssl writes NULs over a -k password, curl spaces over -u's, mysql x's),
   // and the words keep their count (read at exit alone, a word blanked with NULs came back as
-  // one empty word per byte). A program that wrote a new title over them all (setproctitle)
-  // shows that title cut at the old words' bounds. Where the command line cannot be read now,
+  // one empty word per byte). A program that wrote a new title over them (setproctitle) has
+  // that title, as ps shows it: cut at the old words' bounds, nginx's lost a letter at each
+  // ("nginx: w" "rker process", a user trial's). Where the command line cannot be read now,
   // the words as they started.
   std::string now = read_file("/proc/thread-self/cmdline");
   if (now.empty()) now = read_file("/proc/self/cmdline");
   const std::string started = d.cmdline ? std::string(d.cmdline, d.cmdline_len) : now;
+  if (!now.empty() && retitled(started, now)) {
+    for (std::size_t pos = 0; pos < now.size();) {
+      std::size_t end = std::min(now.find('\0', pos), now.size());
+      if (end > pos) p.argv.push_back(now.substr(pos, end - pos));
+      pos = end + 1;
+    }
+    p.duration_ms = d.duration_ms;
+    return p;
+  }
   for (std::size_t pos = 0; pos < started.size();) {
     std::size_t end = started.find('\0', pos);
     if (end == std::string::npos) end = started.size();

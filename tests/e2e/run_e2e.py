@@ -586,6 +586,30 @@ class E2E(hl.HeapledgerTest):
 
     # --- the report itself ---------------------------------------------------------------------
 
+    def test_a_program_that_retitles_itself_is_shown_by_its_title(self):
+        # A server that writes a new title over its command line (setproctitle) was shown cut at
+        # the old words' bounds, a letter lost at each: nginx's worker came out as "/usr/sbin/nginx
+        # ' w' 'rker process is shutti' 'g ' own" (a user trial's). Its title now, as ps shows it,
+        # beside the executable.
+        prog = self.program("argv_rewrite")
+        log = self.path("report.txt")
+        _, _, r = self.traced("argv_rewrite", "title", "--config", "/etc/some.conf", "-x",
+                              options=f"log={log}")
+        self.assertEqual(r["process"]["argv"], ["argv_rewrite: worker process"])
+        self.assertLeak(r, "main", 42, 1)
+        with open(log, encoding="utf-8") as f:
+            header = f.readline()
+        self.assertIn(f"— {prog} (as 'argv_rewrite: worker process') (pid ", header)
+        rendered = hl.run([hl.CLI, "report", self.path("report.json")], env=hl.clean_env())
+        self.assertEqual(rendered.stdout.splitlines()[0], header.rstrip("\n"))
+        # Started by a short name (nginx's "nginx"), the title runs across the old words' bounds.
+        json_path = self.path("short.json")
+        env = hl.clean_env({"LD_PRELOAD": hl.LIB, "HEAPLEDGER_OPTIONS": f"json={json_path}:log=none"})
+        res = subprocess.run(["ar", "title", "--config", "/etc/some.conf", "-x"], executable=prog,
+                             env=env, capture_output=True, timeout=60)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertEqual(hl.load_report(json_path)["process"]["argv"], ["argv_rewrite: worker process"])
+
     def test_argv_keeps_its_words_and_what_the_program_hid(self):
         # Read at exit, a word blanked with NULs (openssl's -k password) came back as one empty
         # word per byte; taken at start, a password the program had hidden (curl writes spaces

@@ -612,6 +612,25 @@ TEST(ReportText, HeaderAndSummary) {
   EXPECT_EQ(lines[6], "==4242==   heap errors: 4");
 }
 
+// Started by another name than the executable's (redis-server is a symlink to redis-check-rdb),
+// or retitled (setproctitle), the header says so: the user ran redis-server, and saw
+// redis-check-rdb alone (a user trial's).
+TEST(ReportText, TheHeaderNamesWhatTheProgramWasStartedAs) {
+  Report r = full_report();
+  r.process.exe = "/usr/bin/redis-check-rdb";
+  r.process.argv = {"redis-server", "--port", "6390"};
+  EXPECT_EQ(lines_of(render_text(r))[0],
+            "==4242== heapledger 0.1.0 — /usr/bin/redis-check-rdb (as redis-server) --port 6390 "
+            "(pid 4242, 12.5 ms)");
+  r.process.argv = {"nginx: worker process"};
+  EXPECT_EQ(lines_of(render_text(r))[0],
+            "==4242== heapledger 0.1.0 — /usr/bin/redis-check-rdb (as 'nginx: worker process') "
+            "(pid 4242, 12.5 ms)");
+  r.process.argv = {"./bin/redis-check-rdb", "x"};  // the same name by another path: nothing to say
+  EXPECT_EQ(lines_of(render_text(r))[0],
+            "==4242== heapledger 0.1.0 — /usr/bin/redis-check-rdb x (pid 4242, 12.5 ms)");
+}
+
 TEST(ReportText, ALongCommandLineIsCutInTheHeader) {
   // 3,000 arguments of 70 characters (a `find -exec grep {} +`): the header shows the first
   // ~500 characters and counts the rest, where it was 205 KB on one line.
