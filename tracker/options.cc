@@ -117,6 +117,14 @@ void parse_options(const char* text, Options* out, OptionWarnings* warnings) {
   }
 }
 
+void warn_reports_unwritten(const Options& o, OptionWarnings* warnings) {
+  if (o.track) return;
+  if (o.json[0] && std::strcmp(o.json, "none") != 0)
+    warn(warnings, "json=%.150s: no report with track=0 (pools only), so none is written", o.json);
+  if (std::strcmp(o.log, "stderr") != 0 && std::strcmp(o.log, "none") != 0)
+    warn(warnings, "log=%.150s: no report with track=0 (pools only), so none is written", o.log);
+}
+
 namespace {
 // A path to make absolute: not empty, not absolute, not stderr or none.
 bool relative(const char* path) {

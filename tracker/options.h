@@ -39,6 +39,10 @@ void parse_options(const char* text, Options* out, OptionWarnings* warnings);
 // after a chdir("/")). A path that would not fit stays as it was, with a warning.
 void anchor_paths(Options* o, const char* dir, OptionWarnings* warnings);
 
+// With track=0 nothing is recorded and no report is written: a warning for each report asked for
+// all the same (json, or log other than stderr and none), which used to go without a word.
+void warn_reports_unwritten(const Options& o, OptionWarnings* warnings);
+
 // Writes one "key=default  help" line per option into buf (for --help style listings).
 std::size_t describe_options(char* buf, std::size_t size);
 

@@ -1242,6 +1242,7 @@ void start() {
     const bool known = syscall(SYS_getcwd, cwd, sizeof cwd) > 0;
     anchor_paths(&g_state.options, known ? cwd : nullptr, &g_state.warnings);
   }
+  warn_reports_unwritten(g_state.options, &g_state.warnings);
   for (int i = 0; i < g_state.warnings.count; ++i) warn(g_state.warnings.lines[i]);
   if (!pool::ready()) {  // see shim/system_heap.h
     if (g_state.options.track) say_no_pools();  // with track=0 nothing was to be lost

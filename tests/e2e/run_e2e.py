@@ -1698,6 +1698,21 @@ class E2E(hl.HeapledgerTest):
 
     # --- through `heapledger run` --------------------------------------------------------------
 
+    def test_a_report_asked_for_with_track_off_is_warned_of(self):
+        # `heapledger run --json r.json --option track=0` wrote no file and said nothing (a user
+        # trial's, on mariadbd): one line now, for each report asked for; the program runs on.
+        json_path, log_path = self.path("t0.json"), self.path("t0.txt")
+        res = hl.run_cli(["--json", json_path, "--log", log_path, "--option", "track=0"],
+                         [self.program("leak_malloc")])
+        self.assertEqual(res.returncode, 0, res.describe())
+        self.assertEqual(res.stderr.splitlines(), [
+            f"heapledger: warning: json={json_path}: no report with track=0 (pools only), so none is written",
+            f"heapledger: warning: log={log_path}: no report with track=0 (pools only), so none is written",
+        ])
+        self.assertFalse(os.path.exists(json_path) or os.path.exists(log_path))
+        res = hl.run_preloaded([self.program("leak_malloc")], "track=0")  # nothing asked: nothing said
+        self.assertEqual((res.returncode, res.stderr), (0, ""), res.describe())
+
     def test_cli_leak_malloc(self):
         argv = [self.program("leak_malloc")]
         json_path, log = self.path("report.json"), self.path("report.txt")

@@ -43,6 +43,24 @@ TEST(Options, GoodValues) {
   EXPECT_TRUE(p.o.show_reachable);
 }
 
+// `heapledger run --json r.json --option track=0` wrote no file and said nothing (a user trial's):
+// a report asked for with track=0 gets a warning; the defaults and "none" get none.
+TEST(Options, ReportsAskedForWithTrackOffAreWarnedOf) {
+  Parsed p = parse("log=/tmp/a.txt:json=/tmp/r.json:track=0");
+  warn_reports_unwritten(p.o, &p.w);
+  ASSERT_EQ(p.w.count, 2);
+  EXPECT_STREQ(p.w.lines[0],
+               "json=/tmp/r.json: no report with track=0 (pools only), so none is written");
+  EXPECT_STREQ(p.w.lines[1],
+               "log=/tmp/a.txt: no report with track=0 (pools only), so none is written");
+  for (const char* quiet : {"track=0", "track=0:log=none:json=none", "track=0:log=stderr",
+                            "log=/tmp/a.txt:json=/tmp/r.json"}) {
+    Parsed q = parse(quiet);
+    warn_reports_unwritten(q.o, &q.w);
+    EXPECT_EQ(q.w.count, 0) << quiet;
+  }
+}
+
 TEST(Options, ChoicesAcceptOnlyTheirValues) {
   Parsed p = parse(nullptr);
   EXPECT_STREQ(p.o.unwind, "fast");
