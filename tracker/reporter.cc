@@ -515,22 +515,19 @@ ProcessInfo process_info(const ExitData& d) {
   // stays hidden (openssl writes NULs over a -k password, curl spaces over -u's, mysql x's),
   // and the words keep their count (read at exit alone, a word blanked with NULs came back as
   // one empty word per byte). A program that wrote a new title over them (setproctitle) has
-  // that title, as ps shows it: cut at the old words' bounds, nginx's lost a letter at each
-  // ("nginx: w" "rker process", a user trial's). Where the command line cannot be read now,
-  // the words as they started.
+  // that title for its words, as ps shows it (cut at the old words' bounds, nginx's lost a
+  // letter at each: "nginx: w" "rker process", a user trial's). Where the command line cannot
+  // be read now, the words as they started.
   std::string now = read_file("/proc/thread-self/cmdline");
   if (now.empty()) now = read_file("/proc/self/cmdline");
   const std::string started = d.cmdline ? std::string(d.cmdline, d.cmdline_len) : now;
-  if (!now.empty() && retitled(started, now)) {
-    for (std::size_t pos = 0; pos < now.size();) {
-      std::size_t end = std::min(now.find('\0', pos), now.size());
-      if (end > pos) p.argv.push_back(now.substr(pos, end - pos));
-      pos = end + 1;
-    }
-    p.duration_ms = d.duration_ms;
-    return p;
+  const bool title = !now.empty() && retitled(started, now);
+  for (std::size_t pos = 0; title && pos < now.size();) {
+    const std::size_t end = std::min(now.find('\0', pos), now.size());
+    if (end > pos) p.argv.push_back(now.substr(pos, end - pos));
+    pos = end + 1;
   }
-  for (std::size_t pos = 0; pos < started.size();) {
+  for (std::size_t pos = 0; !title && pos < started.size();) {
     std::size_t end = started.find('\0', pos);
     if (end == std::string::npos) end = started.size();
     std::string word;
