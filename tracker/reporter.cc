@@ -40,12 +40,15 @@
 namespace heapledger::detail {
 namespace {
 
-StreamIdentity g_stdout = {};  // stdout and stderr as the process started with them
-StreamIdentity g_stderr = {};
+// stdout and stderr as the process started with them: the tracker's records, which it updates
+// (StreamIdentity::set_dev). Until set_streams, not known: fd 1 and 2 as they are.
+constinit const StreamIdentity kNotKnown = {};
+const StreamIdentity* g_stdout = &kNotKnown;
+const StreamIdentity* g_stderr = &kNotKnown;
 
 void set_streams(const StreamIdentity* out, const StreamIdentity* err, bool (*sandboxed)()) {
-  g_stdout = *out;
-  g_stderr = *err;
+  g_stdout = out;
+  g_stderr = err;
   g_sandboxed = sandboxed;
 }
 
@@ -171,24 +174,54 @@ class StreamTurn {
   }
 };
 
-// Writes to the process's original stderr: fd 2 while it still is that file, else the same
-// file or terminal reopened by path; if neither is possible the text is dropped rather than
-// written into whatever the program now has as fd 2.
+// Where our lines for stderr go now. fd -1: nowhere.
+struct StderrNow {
+  int fd = -1;
+  bool opened = false;          // by path, here: to be closed once written
+  bool set_by_program = false;  // not the stderr the process started with
+};
+
+// The process's original stderr: fd 2 while it still is that file, else the same file through
+// the copy kept of it, or the same terminal reopened by path. Else the file the program put on
+// fd 2 itself (dup2, freopen): a server's log, when the stderr it started with was a pipe, of
+// which no copy is kept (PostgreSQL's processes onto their log collector's pipe: a user trial
+// lost every report but the collector's). Never whatever else fd 2 has become: a program started
+// with it closed may have opened its data file there (a user trial).
+StderrNow find_stderr() {
+  const StreamIdentity& id = *g_stderr;
+  if (!id.closed) {
+    if (!id.known || same_file(STDERR_FILENO, id)) return {STDERR_FILENO};
+    if (id.fd >= 0 && same_file(id.fd, id)) return {id.fd};  // the program may have reused it
+    if (id.path[0] == '/') {
+      const int fd = open(id.path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY);
+      if (fd >= 0 && same_file(fd, id)) return {fd, true};
+      if (fd >= 0) close(fd);
+    }
+  }
+  if (set_by_program(id)) return {STDERR_FILENO, false, true};
+  return {};
+}
+
+// Before the first of our lines that goes to a stderr the program put there itself, one that
+// says why it is there, once a process: the text is not the program's own, and its reader may
+// look for it where the process's output went first.
+void say_why_here(const StderrNow& to) {
+  static std::atomic<bool> said{false};
+  if (!to.set_by_program || said.exchange(true)) return;
+  const StreamIdentity& id = *g_stderr;
+  std::string line = "heapledger: the stderr this process started with (";
+  line += id.closed ? "closed" : id.path;
+  line += ") cannot be reached; writing to the one the program put in its place\n";
+  write_all(to.fd, line);
+}
+
+// Writes to stderr as find_stderr() finds it; dropped where it finds none.
 void write_stderr(std::string_view text) {
-  if (g_stderr.closed) return;  // fd 2 now is a file the program opened (a user trial)
-  if (!g_stderr.known || same_file(STDERR_FILENO, g_stderr)) {
-    write_all(STDERR_FILENO, text);
-    return;
-  }
-  if (g_stderr.fd >= 0 && same_file(g_stderr.fd, g_stderr)) {  // the program may have reused it
-    write_all(g_stderr.fd, text);
-    return;
-  }
-  if (g_stderr.path[0] != '/') return;
-  int fd = open(g_stderr.path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY);
-  if (fd < 0) return;
-  if (same_file(fd, g_stderr)) write_all(fd, text);
-  close(fd);
+  const StderrNow to = find_stderr();
+  if (to.fd < 0) return;
+  say_why_here(to);
+  write_all(to.fd, text);
+  if (to.opened) close(to.fd);
 }
 
 // spdlog's stderr sink writes to fd 2 whatever it has become; this one goes to write_stderr.
@@ -319,7 +352,7 @@ int own_descriptor(const std::string& path) {
     fd = std::stoi(digits);
   }
   if (fd == STDOUT_FILENO || fd == STDERR_FILENO) {
-    const StreamIdentity& id = fd == STDOUT_FILENO ? g_stdout : g_stderr;
+    const StreamIdentity& id = fd == STDOUT_FILENO ? *g_stdout : *g_stderr;
     if (id.closed || (id.known && !same_file(fd, id))) return kNotTheStream;
   }
   const int flags = fd >= 0 ? fcntl(fd, F_GETFL) : -1;
@@ -391,10 +424,14 @@ bool write_file_atomically(const std::string& path, const Producer& text, std::s
 // A report that cannot go where it was asked to goes to stderr, after a one-line warning.
 void deliver(const char* what, const char* target, const Producer& text) {
   const auto to_stderr = [&text] {
-    const bool fd2_is_it =
-        !g_stderr.closed && (!g_stderr.known || same_file(STDERR_FILENO, g_stderr));
-    StreamTurn turn(g_stderr.dev, g_stderr.ino, fd2_is_it ? STDERR_FILENO : -1);
-    text([](std::string_view piece) { write_stderr(piece); });
+    const StderrNow to = find_stderr();
+    if (to.fd < 0) return;
+    {
+      StreamTurn turn(to.fd);
+      say_why_here(to);
+      text([&to](std::string_view piece) { write_all(to.fd, piece); });
+    }
+    if (to.opened) close(to.fd);
   };
   if (!std::strcmp(target, "stderr")) return to_stderr();
   std::string path = expand_pid(target);

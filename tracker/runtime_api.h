@@ -28,6 +28,13 @@ struct StreamIdentity {
   // echo x >&2; } 2> f`: sort closes stderr at exit). Only for a regular file: a copy of a pipe
   // would keep its reader from seeing the end.
   int fd;
+  // What the program itself put on the descriptor since it started (dup2 or dup3 onto it,
+  // freopen of stderr), zero for nothing: a server that sends its stderr to its log
+  // (PostgreSQL's log collector, nginx's error_log). Where the stderr the process started with
+  // cannot be reached any more (a pipe: no copy is kept of one), our lines go to that file while
+  // fd 2 still is it. A file that only landed on fd 2, opened while the descriptor was free, is
+  // not set here: it may be the program's data. Stderr only (tracker::note_stderr_set).
+  std::atomic<std::uint64_t> set_dev{0}, set_ino{0};
 };
 
 // What the exit report should do with the model.
@@ -155,7 +162,7 @@ struct ReporterApi {
   void (*write_reports)(const ExitData* data, const ReportRequest* request, ReportOutcome* out);
 };
 
-constexpr int kRuntimeAbiVersion = 15;
+constexpr int kRuntimeAbiVersion = 16;
 constexpr const char* kRuntimeEntry = "heapledger_runtime_api";
 constexpr const char* kRuntimeFile = "libheapledger_runtime.so";
 constexpr const char* kReporterEntry = "heapledger_reporter_api";

@@ -1195,6 +1195,15 @@ void record_stream(int fd, StreamIdentity* id) {
   }
 }
 
+void note_stderr_set() {
+  struct stat st;
+  if (fstat(STDERR_FILENO, &st) != 0) return;
+  StreamIdentity& id = g_state.stderr_identity;
+  id.set_ino.store(0, std::memory_order_relaxed);  // meanwhile no reader pairs the old inode with
+  id.set_dev.store(st.st_dev, std::memory_order_release);  // the new device
+  id.set_ino.store(st.st_ino, std::memory_order_release);
+}
+
 // At start: each block allocated before it gets its caller as its stack (EarlyCallers); the
 // others, none noted, belong to the empty stack's call site.
 void give_early_blocks_their_callers() {

@@ -98,6 +98,11 @@ int before_immediate_exit(int status);
 // still on its way out waits for that one's exit report (see collect.cc).
 void before_exit();
 
+// The program put a file on fd 2 itself (dup2 or dup3 onto it, freopen of stderr): noted,
+// for lines that can no longer reach the stderr the process started with
+// (StreamIdentity::set_dev). Async-signal-safe: a vforked child may call it.
+void note_stderr_set();
+
 void prefork();
 void postfork_parent();
 void postfork_child();

@@ -225,9 +225,21 @@ inline bool same_file(int fd, const StreamIdentity& id) {
   return fstat(fd, &st) == 0 && st.st_dev == id.dev && st.st_ino == id.ino;
 }
 
+// Whether fd 2 now is the file the program itself put there (StreamIdentity::set_dev), open for
+// writing.
+inline bool set_by_program(const StreamIdentity& id) {
+  const std::uint64_t ino = id.set_ino.load(std::memory_order_acquire);
+  const std::uint64_t dev = id.set_dev.load(std::memory_order_acquire);
+  struct stat st;
+  if (ino == 0 || fstat(STDERR_FILENO, &st) != 0 || st.st_dev != dev || st.st_ino != ino)
+    return false;
+  const int flags = fcntl(STDERR_FILENO, F_GETFL);
+  return flags >= 0 && (flags & O_ACCMODE) != O_RDONLY;
+}
+
 // stderr as the process started with it (the library points this at its record at start): a
-// program started with it closed may have opened a file of its own as fd 2, or put another file
-// there since, and none of our lines must go into that.
+// program started with it closed may have opened a file of its own as fd 2, and none of our lines
+// must go into that; only into a file the program put there itself (set_by_program).
 inline const StreamIdentity* g_stderr_at_start = nullptr;
 
 // A line of the library's own, formatted: at most 1 KiB (a longer one is cut, and still ends its
@@ -247,10 +259,10 @@ inline std::size_t format_line(OwnLine& line, const char* format, va_list args) 
 
 // A line of the library's own to stderr, printf-style, where the reporter module (and its
 // logger) is not there to say it: before it is loaded, or when it cannot be. Dropped when fd 2 is
-// no longer the stderr the process started with.
+// no longer the stderr the process started with, nor a file the program put there itself.
 __attribute__((format(printf, 1, 2))) inline void stderr_line(const char* format, ...) {
   if (const StreamIdentity* id = g_stderr_at_start;
-      id && (id->closed || (id->known && !same_file(STDERR_FILENO, *id))))
+      id && (id->closed || (id->known && !same_file(STDERR_FILENO, *id))) && !set_by_program(*id))
     return;
   OwnLine line;
   va_list args;

@@ -1282,6 +1282,56 @@ class E2E(hl.HeapledgerTest):
                     self.assertIn("closed or replaced", err)
                     self.assertLeak(hl.find_json_document(err), "leak_site", 100, 1)
 
+    def test_a_report_goes_to_the_stderr_the_program_put_in_place_of_a_pipe(self):
+        """A program started with stderr on a pipe (`prog 2>&1 | cat`, systemd, docker) that puts
+        its log there instead (dup2, dup3, freopen; PostgreSQL's processes, the pipe to their log
+        collector): its text report was lost without a word (a user trial on PostgreSQL lost every
+        report but the collector's). Now it goes where the program's own lines go, after one line
+        that says why, and the pipe gets nothing of ours. A file that only landed on fd 2 while
+        it was free gets nothing, and a stderr that was a file keeps getting the report."""
+        argv = [self.program("replace_stderr")]
+        for mode in ("dup2", "dup3", "freopen", "collector"):
+            with self.subTest(mode=mode):
+                log = self.path(f"{mode}.log")
+                with open(log, "w") as f:
+                    f.write("PRE\n")
+                # stdout a pipe too: the collector holds it until it has copied everything.
+                res = subprocess.run(argv + [mode, log], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, env=hl.preload_env(), timeout=100)
+                self.assertEqual((res.returncode, res.stdout, res.stderr), (3, b"", b""))
+                with open(log, encoding="utf-8") as f:
+                    text = f.read()
+                lines = text.splitlines()
+                self.assertEqual(lines[:2], ["PRE", "the program's line on its new stderr"], text[:1000])
+                self.assertRegex(lines[2], r"^heapledger: the stderr this process started with "
+                                 r"\(pipe:\[\d+\]\) cannot be reached; writing to the one the "
+                                 r"program put in its place$")
+                self.assertRegex(lines[3], r"^==\d+== heapledger ")
+                self.assertEqual(len(re.findall(r"LEAK \d+ of \d+:", text)), 1, text)
+                self.assertIn("LEAK 1 of 1: 100 bytes in 1 block definitely lost", text)
+                self.assertEqual(sum(1 for line in lines if line.startswith("heapledger:")), 1, text)
+        with self.subTest(mode="open"):
+            data = self.path("data.txt")
+            plain = subprocess.run(argv + ["open", data], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, env=hl.clean_env(), timeout=100)
+            res = subprocess.run(argv + ["open", data], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, env=hl.preload_env(), timeout=100)
+            self.assertEqual((res.returncode, res.stdout, res.stderr), (plain.returncode, b"", b""))
+            with open(data, "rb") as f:
+                self.assertEqual(f.read(), b"DATA\n")
+        with self.subTest(mode="stderr a file"):
+            log, err_file = self.path("file.log"), self.path("stderr.txt")
+            with open(err_file, "wb") as err:
+                res = subprocess.run(argv + ["dup2", log], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=err, env=hl.preload_env(), timeout=100)
+            self.assertEqual(res.returncode, 3)
+            with open(log, encoding="utf-8") as f:
+                self.assertEqual(f.read(), "the program's line on its new stderr\n")
+            with open(err_file, encoding="utf-8") as f:
+                text = f.read()
+            self.assertRegex(text, r"^==\d+== heapledger ")
+            self.assertIn("LEAK 1 of 1: 100 bytes in 1 block definitely lost", text)
+
     def test_the_librarys_own_lines_never_go_into_the_programs_file(self):
         """Started with stderr closed, a program opens its data file as fd 2; the library, installed
         without its reporter module, says at exit that it has no report: that line went into the

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -19,13 +20,15 @@
 namespace heapledger::detail {
 namespace {
 
-// What stderr_line(args...) wrote to fd 2.
+// What stderr_line(args...) wrote to fd 2 (a pipe of its own); `meanwhile` runs first, with fd 2
+// that pipe.
 template <typename... Args>
-std::string written(const char* format, Args... args) {
+std::string written_with(void (*meanwhile)(), const char* format, Args... args) {
   int fds[2];
   EXPECT_EQ(pipe2(fds, O_CLOEXEC), 0);
   const int saved = dup(STDERR_FILENO);
   dup2(fds[1], STDERR_FILENO);
+  if (meanwhile) meanwhile();
   stderr_line(format, args...);
   dup2(saved, STDERR_FILENO);
   close(saved);
@@ -36,6 +39,11 @@ std::string written(const char* format, Args... args) {
     out.append(buf, static_cast<std::size_t>(n));
   close(fds[0]);
   return out;
+}
+
+template <typename... Args>
+std::string written(const char* format, Args... args) {
+  return written_with(nullptr, format, args...);
 }
 
 TEST(StderrLine, WritesTheLineAsFormatted) {
@@ -55,6 +63,37 @@ TEST(StderrLine, AFormatWithoutANewlineGetsNone) {
   const std::string long_word(3000, 'y');
   const std::string out = written("%s", long_word.c_str());
   EXPECT_EQ(out, std::string(1023, 'y'));
+}
+
+// A process whose stderr was a pipe, now gone: fd 2 is another one. The line goes there only
+// once the program is known to have put it there itself (dup2, freopen: StreamIdentity::set_dev);
+// else it might be a data file that landed on the free descriptor.
+TEST(StderrLine, GoesToAReplacedStderrOnlyIfTheProgramPutItThere) {
+  static StreamIdentity started = {};
+  int gone[2];
+  ASSERT_EQ(pipe2(gone, O_CLOEXEC), 0);
+  struct stat st;
+  ASSERT_EQ(fstat(gone[1], &st), 0);
+  close(gone[0]);
+  close(gone[1]);
+  started.known = true;
+  started.dev = st.st_dev;
+  started.ino = st.st_ino;
+  started.fd = -1;
+  g_stderr_at_start = &started;
+  EXPECT_EQ(written("heapledger: dropped\n"), "");
+  const auto note_fd2 = [] {
+    struct stat now;
+    ASSERT_EQ(fstat(STDERR_FILENO, &now), 0);
+    started.set_dev.store(now.st_dev);
+    started.set_ino.store(now.st_ino);
+  };
+  EXPECT_EQ(written_with(note_fd2, "heapledger: %s\n", "there"), "heapledger: there\n");
+  // Noted, then replaced again by a file not noted: dropped.
+  EXPECT_EQ(written("heapledger: dropped again\n"), "");
+  started.closed = true;  // started without a stderr, then one put there: that one gets it
+  EXPECT_EQ(written_with(note_fd2, "heapledger: %s\n", "closed"), "heapledger: closed\n");
+  g_stderr_at_start = nullptr;
 }
 
 TEST(WriteAllHeld, ANonBlockingPipeWithASlowReaderGetsEveryByte) {
