@@ -387,6 +387,14 @@ struct PeakRow {
   std::uint64_t bytes = 0, blocks = 0;
 };
 
+// part's share of whole, in whole percent rounded to the nearest ("1%" for 1.995% read as less
+// than half of it, a user trial's); "<1" for a share that rounds to none but is not nothing.
+std::string percent_of(std::uint64_t part, std::uint64_t whole) {
+  if (whole == 0 || part == 0) return "0";
+  const double share = 100.0 * static_cast<double>(part) / static_cast<double>(whole);
+  return share < 0.5 ? "<1" : fmt::format("{:.0f}", share);
+}
+
 void add_peak(Lines& out, const Report& r, const TextOptions& o) {
   if (r.peak.empty()) return;
   const Summary& s = r.summary;
@@ -404,9 +412,8 @@ void add_peak(Lines& out, const Report& r, const TextOptions& o) {
           count(s.peak_blocks, "block"), format_ms(s.peak_time_ms));
   std::size_t n = shown(rows.size(), o.max_peak);
   for (std::size_t i = 0; i < n; ++i) {
-    std::uint64_t percent = s.peak_bytes ? rows[i].bytes * 100 / s.peak_bytes : 0;
-    out.add("  {:>10} {:>3}%  {:>12}  at {}", human_bytes(rows[i].bytes), percent,
-            count(rows[i].blocks, "block"), rows[i].name);
+    out.add("  {:>10} {:>3}%  {:>12}  at {}", human_bytes(rows[i].bytes),
+            percent_of(rows[i].bytes, s.peak_bytes), count(rows[i].blocks, "block"), rows[i].name);
   }
   std::uint64_t rest = 0;
   for (std::size_t i = n; i < rows.size(); ++i) rest += rows[i].bytes;
@@ -422,7 +429,7 @@ void add_peak(Lines& out, const Report& r, const TextOptions& o) {
   if (s.peak_bytes > kept && s.peak_bytes - kept > s.peak_bytes / 50)
     out.add(
         "  ... and {} ({}%) in the call stacks past the {} largest kept (peak_sites=N keeps more)",
-        human_bytes(s.peak_bytes - kept), (s.peak_bytes - kept) * 100 / s.peak_bytes,
+        human_bytes(s.peak_bytes - kept), percent_of(s.peak_bytes - kept, s.peak_bytes),
         r.peak.size());
 }
 

@@ -708,7 +708,7 @@ TEST(ReportText, PeakRowsOfAStrippedProgramAreNamedByModuleAndOffset) {
   r.peak = {PeakSite{200, 2, {frame(0x5500000180b1, "/usr/bin/ls", 0x180b1), start}},
             PeakSite{100, 1, {stdlib, frame(0x550000004242, "/usr/bin/ls", 0x4242), start}}};
   std::string text = render_text(r);
-  EXPECT_NE(text.find("66%      2 blocks  at ls+0x180b1"), std::string::npos) << text;
+  EXPECT_NE(text.find("67%      2 blocks  at ls+0x180b1"), std::string::npos) << text;
   EXPECT_NE(text.find("33%       1 block  at ls+0x4242"), std::string::npos) << text;
   EXPECT_EQ(text.find("at __libc_start_call_main"), std::string::npos) << text;
 }
@@ -889,6 +889,20 @@ TEST(ReportText, PeakSaysWhatTheKeptStacksDoNotHold) {
                "==4242==   ... and 200.0 KiB (20%) in the call stacks past the 2 largest kept "
                "(peak_sites=N keeps more)"))
       << text;
+}
+
+// Shares of the peak are rounded to the nearest percent: 1.995% was shown as 1%, and 99.5% as
+// 99%. A share too small to round to 1% is not shown as none.
+TEST(ReportText, PeakSharesAreRoundedToTheNearestPercent) {
+  Report r;
+  r.summary.peak_bytes = 100'000;
+  r.peak = {PeakSite{97'605, 3, {frame(0x10, "/bin/x", 0x10, "big")}},
+            PeakSite{1'995, 2, {frame(0x20, "/bin/x", 0x20, "small")}},
+            PeakSite{400, 1, {frame(0x30, "/bin/x", 0x30, "tiny")}}};
+  const std::string text = render_text(r);
+  EXPECT_TRUE(has_line(text, "==0==     95.3 KiB  98%      3 blocks  at big  (x)")) << text;
+  EXPECT_TRUE(has_line(text, "==0==      1.9 KiB   2%      2 blocks  at small  (x)")) << text;
+  EXPECT_TRUE(has_line(text, "==0==        400 B  <1%       1 block  at tiny  (x)")) << text;
 }
 
 TEST(ReportText, PeakSiteIsNamedByTheFirstFrameOutsideTheStandardLibrary) {
