@@ -183,6 +183,7 @@ ExitData base_data() {
   ExitData d{};
   CountTotals c = count_totals();
   d.duration_ms = static_cast<double>(now_us()) / 1000.0;
+  d.forked_ms = static_cast<double>(g_state.forked_at_us) / 1000.0;
   d.allocations = c.allocations;
   d.frees = c.frees;
   d.bytes_allocated = c.bytes_allocated;

@@ -47,7 +47,8 @@ Json process_json(const ProcessInfo& p) {
               {"ppid", p.ppid},
               {"exe", p.exe},
               {"argv", p.argv},
-              {"duration_ms", p.duration_ms}};
+              {"duration_ms", p.duration_ms},
+              {"forked_ms", p.forked_ms ? Json(*p.forked_ms) : Json(nullptr)}};
 }
 
 Json summary_json(const Summary& s) {
@@ -245,6 +246,12 @@ void read(const Json& obj, std::string_view path, std::string_view key,
   if (member(obj, key)) read(obj, path, key, out.emplace());
 }
 
+void read(const Json& obj, std::string_view path, std::string_view key,
+          std::optional<double>& out) {
+  out.reset();
+  if (member(obj, key)) read(obj, path, key, out.emplace());
+}
+
 void read(const Json& obj, std::string_view path, std::string_view key, std::optional<int>& out) {
   out.reset();
   const Json* v = member(obj, key);
@@ -329,6 +336,7 @@ ProcessInfo read_process(const Json& doc) {
     p.argv.push_back(a.get<std::string>());
   });
   read(j, "process", "duration_ms", p.duration_ms);
+  read(j, "process", "forked_ms", p.forked_ms);
   return p;
 }
 

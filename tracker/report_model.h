@@ -26,6 +26,9 @@ struct ProcessInfo {
   std::string exe;
   std::vector<std::string> argv;
   double duration_ms = 0;
+  // A forked child's: when it was forked, on the clock of every other time in the report, which
+  // counts from the start of the process that started (its ancestor's). None for that process.
+  std::optional<double> forked_ms;
 };
 
 struct Summary {

@@ -578,6 +578,7 @@ ProcessInfo process_info(const ExitData& d) {
     pos = end + 1;
   }
   p.duration_ms = d.duration_ms;
+  if (d.forked_ms >= 0) p.forked_ms = d.forked_ms;
   return p;
 }
 

@@ -118,6 +118,8 @@ struct ExitFrame {
 };
 struct ExitData {
   double duration_ms;
+  double
+      forked_ms;  // a forked child's time of fork, on the same clock; < 0 for the process started
   std::uint64_t allocations, frees, bytes_allocated;
   std::uint64_t peak_bytes, peak_blocks, peak_time_us;
   const ExitSite* sites;  // every live block, grouped

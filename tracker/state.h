@@ -182,6 +182,9 @@ struct State {
   // The process that started tracking (not updated in a forked child): the one whose _exit()
   // writes the report (see before_immediate_exit).
   std::uint32_t start_pid = 0;
+  // In a forked child, when it was forked (microseconds since the origin, which it shares with
+  // its parent: its times and its blocks' count from there); -1 in the process that started.
+  std::int64_t forked_at_us = -1;
 };
 extern State g_state;
 

@@ -1357,6 +1357,7 @@ void postfork_parent() {
 // A child forked while (or after) the parent wrote its report writes its own.
 void postfork_child() {
   postfork_parent();
+  g_state.forked_at_us = static_cast<std::int64_t>(event_us());  // on its blocks' clock
   g_state.exiting.store(0);
   g_state.reporter.store(0);
   g_state.reported.store(false);

@@ -221,6 +221,9 @@ class HeapledgerTest(unittest.TestCase):
         times = [p["t_ms"] for p in report.get("timeline", [])]
         self.assertEqual(times, sorted(times), f"timeline not in time order: {times[:8]}")
         if duration is not None:
+            forked = report["process"].get("forked_ms")
+            if forked is not None:
+                self.assertTrue(0 <= forked <= duration, f"forked at {forked} ms of {duration} ms")
             late = [t for t in times if t > duration]
             self.assertEqual(late, [], f"timeline points after the run's {duration} ms")
             for key in ("peak_time_ms",):
