@@ -38,7 +38,8 @@ FILE* noted(FILE* reopened) {
 }  // namespace
 
 extern "C" HL_EXPORT int dup2(int old_fd, int new_fd) noexcept {
-  return noted(static_cast<int>(syscall(SYS_dup2, old_fd, new_fd)));
+  const int result = static_cast<int>(syscall(SYS_dup2, old_fd, new_fd));
+  return old_fd == new_fd ? result : noted(result);  // the same descriptor: nothing changed
 }
 extern "C" HL_EXPORT int dup3(int old_fd, int new_fd, int flags) noexcept {
   return noted(static_cast<int>(syscall(SYS_dup3, old_fd, new_fd, flags)));

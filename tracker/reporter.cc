@@ -174,52 +174,11 @@ class StreamTurn {
   }
 };
 
-// Where our lines for stderr go now. fd -1: nowhere.
-struct StderrNow {
-  int fd = -1;
-  bool opened = false;          // by path, here: to be closed once written
-  bool set_by_program = false;  // not the stderr the process started with
-};
-
-// The process's original stderr: fd 2 while it still is that file, else the same file through
-// the copy kept of it, or the same terminal reopened by path. Else the file the program put on
-// fd 2 itself (dup2, freopen): a server's log, when the stderr it started with was a pipe, of
-// which no copy is kept (PostgreSQL's processes onto their log collector's pipe: a user trial
-// lost every report but the collector's). Never whatever else fd 2 has become: a program started
-// with it closed may have opened its data file there (a user trial).
-StderrNow find_stderr() {
-  const StreamIdentity& id = *g_stderr;
-  if (!id.closed) {
-    if (!id.known || same_file(STDERR_FILENO, id)) return {STDERR_FILENO};
-    if (id.fd >= 0 && same_file(id.fd, id)) return {id.fd};  // the program may have reused it
-    if (id.path[0] == '/') {
-      const int fd = open(id.path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY);
-      if (fd >= 0 && same_file(fd, id)) return {fd, true};
-      if (fd >= 0) close(fd);
-    }
-  }
-  if (set_by_program(id)) return {STDERR_FILENO, false, true};
-  return {};
-}
-
-// Before the first of our lines that goes to a stderr the program put there itself, one that
-// says why it is there, once a process: the text is not the program's own, and its reader may
-// look for it where the process's output went first.
-void say_why_here(const StderrNow& to) {
-  static std::atomic<bool> said{false};
-  if (!to.set_by_program || said.exchange(true)) return;
-  const StreamIdentity& id = *g_stderr;
-  std::string line = "heapledger: the stderr this process started with (";
-  line += id.closed ? "closed" : id.path;
-  line += ") cannot be reached; writing to the one the program put in its place\n";
-  write_all(to.fd, line);
-}
-
 // Writes to stderr as find_stderr() finds it; dropped where it finds none.
 void write_stderr(std::string_view text) {
-  const StderrNow to = find_stderr();
+  const StderrTarget to = find_stderr(g_stderr);
   if (to.fd < 0) return;
-  say_why_here(to);
+  say_why_here(g_stderr, to);
   write_all(to.fd, text);
   if (to.opened) close(to.fd);
 }
@@ -327,14 +286,9 @@ bool write_over(const std::string& path, const Producer& text, std::string* erro
   return ok;
 }
 
-// The descriptor a path names, if it names one of this process's own open for writing
-// (/dev/stdout, /dev/stderr, /dev/fd/N, /proc/self/fd/N, /proc/PID/fd/N); else -1, and
-// kNotTheStream for stdout or stderr when the program closed or replaced the one it started
-// with: a program started with stdout closed may have opened its own data file as fd 1; and
-// kReadOnly for one open only for reading (`json=/dev/stdin` with `< input`: opened again by path
-// for writing, the report went into the program's input file; a user trial).
-constexpr int kNotTheStream = -2, kReadOnly = -3;
-int own_descriptor(const std::string& path) {
+// The descriptor a path names (/dev/stdin, /dev/stdout, /dev/stderr, /dev/fd/N, /proc/self/fd/N,
+// /proc/PID/fd/N), open or not; else -1.
+int named_descriptor(const std::string& path) {
   int fd = -1;
   if (path == "/dev/stdin")
     fd = STDIN_FILENO;
@@ -351,6 +305,18 @@ int own_descriptor(const std::string& path) {
       return -1;
     fd = std::stoi(digits);
   }
+  return fd;
+}
+
+// The descriptor a path names, if it names one of this process's own open for writing
+// (/dev/stdout, /dev/stderr, /dev/fd/N, /proc/self/fd/N, /proc/PID/fd/N); else -1, and
+// kNotTheStream for stdout or stderr when the program closed or replaced the one it started
+// with: a program started with stdout closed may have opened its own data file as fd 1; and
+// kReadOnly for one open only for reading (`json=/dev/stdin` with `< input`: opened again by path
+// for writing, the report went into the program's input file; a user trial).
+constexpr int kNotTheStream = -2, kReadOnly = -3;
+int own_descriptor(const std::string& path) {
+  const int fd = named_descriptor(path);
   if (fd == STDOUT_FILENO || fd == STDERR_FILENO) {
     const StreamIdentity& id = fd == STDOUT_FILENO ? *g_stdout : *g_stderr;
     if (id.closed || (id.known && !same_file(fd, id))) return kNotTheStream;
@@ -424,17 +390,21 @@ bool write_file_atomically(const std::string& path, const Producer& text, std::s
 // A report that cannot go where it was asked to goes to stderr, after a one-line warning.
 void deliver(const char* what, const char* target, const Producer& text) {
   const auto to_stderr = [&text] {
-    const StderrNow to = find_stderr();
+    const StderrTarget to = find_stderr(g_stderr);
     if (to.fd < 0) return;
     {
       StreamTurn turn(to.fd);
-      say_why_here(to);
+      say_why_here(g_stderr, to);
       text([&to](std::string_view piece) { write_all(to.fd, piece); });
     }
     if (to.opened) close(to.fd);
   };
   if (!std::strcmp(target, "stderr")) return to_stderr();
   std::string path = expand_pid(target);
+  // /dev/stderr when fd 2 is not the stderr the process started with: stderr as log=stderr finds
+  // it, not a warning that it goes "to stderr" and then the same file.
+  if (named_descriptor(path) == STDERR_FILENO && own_descriptor(path) == kNotTheStream)
+    return to_stderr();
   std::string error;
   if (write_file_atomically(path, text, &error)) return;
   if (own_descriptor(path) == STDERR_FILENO) return;  // it was stderr: no second try there

@@ -35,6 +35,10 @@ struct StreamIdentity {
   // fd 2 still is it. A file that only landed on fd 2, opened while the descriptor was free, is
   // not set here: it may be the program's data. Stderr only (tracker::note_stderr_set).
   std::atomic<std::uint64_t> set_dev{0}, set_ino{0};
+  std::atomic<std::uint64_t> set_birth_ns{0};  // its birth time, where the file system keeps one
+  // Whether a line saying why our lines go to that file went there (say_why_here): once a
+  // process.
+  mutable std::atomic<bool> said_why{false};
 };
 
 // What the exit report should do with the model.

@@ -185,6 +185,9 @@ struct State {
   // In a forked child, when it was forked (microseconds since the origin, which it shares with
   // its parent: its times and its blocks' count from there); -1 in the process that started.
   std::int64_t forked_at_us = -1;
+  // This process's id: the started one's, then a forked child's own (not a vforked one's, which
+  // shares this memory). 0 before the start.
+  std::uint32_t pid = 0;
 };
 extern State g_state;
 

@@ -1196,11 +1196,15 @@ void record_stream(int fd, StreamIdentity* id) {
 }
 
 void note_stderr_set() {
+  // Not from a vforked child: it shares this process's memory, and its fd 2 is not this process's.
+  if (g_state.pid != 0 && static_cast<std::uint32_t>(syscall(SYS_getpid)) != g_state.pid) return;
   struct stat st;
   if (fstat(STDERR_FILENO, &st) != 0) return;
+  const std::uint64_t born = birth_ns(STDERR_FILENO);
   StreamIdentity& id = g_state.stderr_identity;
   id.set_ino.store(0, std::memory_order_relaxed);  // meanwhile no reader pairs the old inode with
   id.set_dev.store(st.st_dev, std::memory_order_release);  // the new device
+  id.set_birth_ns.store(born, std::memory_order_release);
   id.set_ino.store(st.st_ino, std::memory_order_release);
 }
 
@@ -1241,6 +1245,7 @@ void start() {
   BusyScope busy;
   origin_ns();
   g_state.start_pid = static_cast<std::uint32_t>(getpid());
+  g_state.pid = g_state.start_pid;
   record_stream(STDOUT_FILENO, &g_state.stdout_identity);
   record_stream(STDERR_FILENO, &g_state.stderr_identity);
   g_stderr_at_start = &g_state.stderr_identity;
@@ -1358,6 +1363,8 @@ void postfork_parent() {
 void postfork_child() {
   postfork_parent();
   g_state.forked_at_us = static_cast<std::int64_t>(event_us());  // on its blocks' clock
+  g_state.pid = static_cast<std::uint32_t>(getpid());
+  g_state.stderr_identity.said_why.store(false);  // its report says why it is where it is too
   g_state.exiting.store(0);
   g_state.reporter.store(0);
   g_state.reported.store(false);

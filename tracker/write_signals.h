@@ -225,21 +225,78 @@ inline bool same_file(int fd, const StreamIdentity& id) {
   return fstat(fd, &st) == 0 && st.st_dev == id.dev && st.st_ino == id.ino;
 }
 
+// A file's birth time in nanoseconds, 0 where the file system does not keep one: with the device
+// and inode it tells one file from another that took the inode number of a file since removed.
+inline std::uint64_t birth_ns(int fd) {
+  struct statx stx;
+  if (statx(fd, "", AT_EMPTY_PATH, STATX_BTIME, &stx) != 0 || !(stx.stx_mask & STATX_BTIME))
+    return 0;
+  return static_cast<std::uint64_t>(stx.stx_btime.tv_sec) * 1'000'000'000u + stx.stx_btime.tv_nsec;
+}
+
 // Whether fd 2 now is the file the program itself put there (StreamIdentity::set_dev), open for
-// writing.
+// writing: the same file (device, inode and birth time: a log the program removed gave its inode
+// number to the data file it opened next on fd 2, a review's), and a file, a pipe or a terminal.
+// Not a socket: a forking server's child with its client's connection on fd 2 would send the
+// client its report.
 inline bool set_by_program(const StreamIdentity& id) {
   const std::uint64_t ino = id.set_ino.load(std::memory_order_acquire);
-  const std::uint64_t dev = id.set_dev.load(std::memory_order_acquire);
+  const std::uint64_t dev = id.set_dev.load(std::memory_order_relaxed);
+  const std::uint64_t born = id.set_birth_ns.load(std::memory_order_relaxed);
+  if (ino == 0 || id.set_ino.load(std::memory_order_acquire) != ino) return false;
   struct stat st;
-  if (ino == 0 || fstat(STDERR_FILENO, &st) != 0 || st.st_dev != dev || st.st_ino != ino)
+  if (fstat(STDERR_FILENO, &st) != 0 || st.st_dev != dev || st.st_ino != ino ||
+      !(S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode)))
     return false;
+  if (born != 0 && birth_ns(STDERR_FILENO) != born) return false;
   const int flags = fcntl(STDERR_FILENO, F_GETFL);
   return flags >= 0 && (flags & O_ACCMODE) != O_RDONLY;
 }
 
-// stderr as the process started with it (the library points this at its record at start): a
-// program started with it closed may have opened a file of its own as fd 2, and none of our lines
-// must go into that; only into a file the program put there itself (set_by_program).
+// Where our lines for stderr go now. fd -1: nowhere.
+struct StderrTarget {
+  int fd = -1;
+  bool opened = false;          // by path, here: the caller closes it once written
+  bool set_by_program = false;  // not the stderr the process started with (say_why_here)
+};
+
+// stderr as the process started with it (id; null: not known yet, fd 2 as it is): fd 2 while it
+// still is that file, else the same file through the copy kept of it, or the same terminal
+// reopened by path. Else the file the program put on fd 2 itself (dup2, freopen): a server's log,
+// when the stderr it started with was a pipe, of which no copy is kept (PostgreSQL's processes
+// onto their log collector's pipe: a user trial lost every report but the collector's). Never
+// whatever else fd 2 has become: a program started with it closed may have opened its data file
+// there (a user trial).
+inline StderrTarget find_stderr(const StreamIdentity* id) {
+  if (!id) return {STDERR_FILENO};
+  if (!id->closed) {
+    if (!id->known || same_file(STDERR_FILENO, *id)) return {STDERR_FILENO};
+    if (id->fd >= 0 && same_file(id->fd, *id)) return {id->fd};  // the program may have reused it
+    if (id->path[0] == '/') {
+      const int fd = open(id->path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY);
+      if (fd >= 0 && same_file(fd, *id)) return {fd, true};
+      if (fd >= 0) close(fd);
+    }
+  }
+  if (set_by_program(*id)) return {STDERR_FILENO, false, true};
+  return {};
+}
+
+// Before the first of our lines that goes to a stderr the program put there itself, one that says
+// why it is there, once a process (a forked child says it again): the text is not the program's
+// own, and its reader may look for it where the process's output went first.
+inline void say_why_here(const StreamIdentity* id, const StderrTarget& to) {
+  if (!id || !to.set_by_program || id->said_why.exchange(true)) return;
+  char line[700];
+  const int n = std::snprintf(line, sizeof line,
+                              "heapledger: the stderr this process started with (%s) cannot be "
+                              "reached; writing to the one the program put in its place\n",
+                              id->closed ? "closed" : id->path);
+  if (n > 0 && static_cast<std::size_t>(n) < sizeof line)
+    write_all_held(to.fd, line, static_cast<std::size_t>(n));
+}
+
+// stderr as the process started with it: the library points this at its record at start.
 inline const StreamIdentity* g_stderr_at_start = nullptr;
 
 // A line of the library's own, formatted: at most 1 KiB (a longer one is cut, and still ends its
@@ -258,18 +315,20 @@ inline std::size_t format_line(OwnLine& line, const char* format, va_list args) 
 }
 
 // A line of the library's own to stderr, printf-style, where the reporter module (and its
-// logger) is not there to say it: before it is loaded, or when it cannot be. Dropped when fd 2 is
-// no longer the stderr the process started with, nor a file the program put there itself.
+// logger) is not there to say it: before it is loaded, or when it cannot be. Goes where
+// find_stderr() finds stderr; dropped where it finds none.
 __attribute__((format(printf, 1, 2))) inline void stderr_line(const char* format, ...) {
-  if (const StreamIdentity* id = g_stderr_at_start;
-      id && (id->closed || (id->known && !same_file(STDERR_FILENO, *id))) && !set_by_program(*id))
-    return;
   OwnLine line;
   va_list args;
   va_start(args, format);
   const std::size_t length = format_line(line, format, args);
   va_end(args);
-  if (length) write_all_held(STDERR_FILENO, line, length);
+  if (!length) return;
+  const StderrTarget to = find_stderr(g_stderr_at_start);
+  if (to.fd < 0) return;
+  say_why_here(g_stderr_at_start, to);
+  write_all_held(to.fd, line, length);
+  if (to.opened) close(to.fd);
 }
 
 }  // namespace heapledger::detail

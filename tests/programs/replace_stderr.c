@@ -6,6 +6,13 @@
 //                                           the pipe becomes fd 2
 //   replace_stderr open FILE                stderr closed, then FILE opened for the program's
 //                                           data: it lands on fd 2 without being meant as stderr
+//   replace_stderr reuse LOG FILE           LOG put on fd 2 and written to, then removed and
+//                                           closed; FILE opened for data lands on fd 2 (and may
+//                                           get LOG's inode number)
+//   replace_stderr vfork FILE               (started with stderr closed) FILE opened for data
+//                                           lands on fd 2; a vforked child dup2s a copy of it
+//                                           onto its own fd 2 and _exits
+// Every mode that opens FILE for data writes "DATA\n" into it.
 #define _GNU_SOURCE  // dup3
 #include <fcntl.h>
 #include <stdio.h>
@@ -33,13 +40,41 @@ static void collect(int from, const char* path) {
   _exit(0);
 }
 
+// Opens path for the program's data, which must land on fd 2; writes DATA there.
+static int open_data(const char* path) {
+  const int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  return fd == STDERR_FILENO && write(fd, "DATA\n", 5) == 5;
+}
+
 int main(int argc, char** argv) {
-  if (argc != 3) return 2;
+  if (argc < 3) return 2;
   const char *mode = argv[1], *path = argv[2];
+  int put = 1;  // whether the program put a file on fd 2 itself (and wrote a line there)
   if (!strcmp(mode, "open")) {
     close(STDERR_FILENO);
-    const int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd != STDERR_FILENO || write(fd, "DATA\n", 5) != 5) return 1;
+    if (!open_data(path)) return 1;
+    put = 0;
+  } else if (!strcmp(mode, "reuse")) {
+    if (argc != 4) return 2;
+    const int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0 || dup2(fd, STDERR_FILENO) != STDERR_FILENO) return 1;
+    close(fd);
+    fprintf(stderr, "the program's line on its new stderr\n");
+    fflush(stderr);
+    if (unlink(path) != 0 || close(STDERR_FILENO) != 0 || !open_data(argv[3])) return 1;
+    put = 0;
+  } else if (!strcmp(mode, "vfork")) {
+    if (!open_data(path)) return 1;
+    const int copy = dup(STDERR_FILENO);
+    if (copy < 0) return 1;
+    const pid_t child = vfork();
+    if (child == 0) {
+      dup2(copy, STDERR_FILENO);
+      _exit(0);
+    }
+    if (child < 0 || waitpid(child, NULL, 0) != child) return 1;
+    close(copy);
+    put = 0;
   } else if (!strcmp(mode, "collector")) {
     int fds[2];
     if (pipe(fds) != 0) return 1;
@@ -61,7 +96,7 @@ int main(int argc, char** argv) {
     if (to != STDERR_FILENO) return 1;
     close(fd);
   }
-  if (strcmp(mode, "open") != 0) {
+  if (put) {
     fprintf(stderr, "the program's line on its new stderr\n");
     fflush(stderr);
   }

@@ -66,33 +66,122 @@ TEST(StderrLine, AFormatWithoutANewlineGetsNone) {
 }
 
 // A process whose stderr was a pipe, now gone: fd 2 is another one. The line goes there only
-// once the program is known to have put it there itself (dup2, freopen: StreamIdentity::set_dev);
-// else it might be a data file that landed on the free descriptor.
-TEST(StderrLine, GoesToAReplacedStderrOnlyIfTheProgramPutItThere) {
-  static StreamIdentity started = {};
+// once the program is known to have put it there itself (dup2, freopen: StreamIdentity::set_dev),
+// after one line that says why, once; else it might be a data file that landed on the free
+// descriptor.
+StreamIdentity g_started = {};
+
+// Notes fd 2 as the program's own (what tracker::note_stderr_set does after a dup2 onto it).
+void note_fd2() {
+  struct stat now;
+  ASSERT_EQ(fstat(STDERR_FILENO, &now), 0);
+  g_started.set_dev.store(now.st_dev);
+  g_started.set_birth_ns.store(birth_ns(STDERR_FILENO));
+  g_started.set_ino.store(now.st_ino);
+}
+
+// g_started: a stderr that was a pipe, closed since.
+void start_on_a_gone_pipe() {
   int gone[2];
   ASSERT_EQ(pipe2(gone, O_CLOEXEC), 0);
   struct stat st;
   ASSERT_EQ(fstat(gone[1], &st), 0);
   close(gone[0]);
   close(gone[1]);
-  started.known = true;
-  started.dev = st.st_dev;
-  started.ino = st.st_ino;
-  started.fd = -1;
-  g_stderr_at_start = &started;
+  g_started.known = true;
+  g_started.closed = false;
+  g_started.dev = st.st_dev;
+  g_started.ino = st.st_ino;
+  std::snprintf(g_started.path, sizeof g_started.path, "pipe:[%llu]",
+                static_cast<unsigned long long>(st.st_ino));
+  g_started.fd = -1;
+  g_started.set_ino.store(0);
+  g_started.said_why.store(false);
+  g_stderr_at_start = &g_started;
+}
+
+TEST(StderrLine, GoesToAReplacedStderrOnlyIfTheProgramPutItThere) {
+  start_on_a_gone_pipe();
   EXPECT_EQ(written("heapledger: dropped\n"), "");
-  const auto note_fd2 = [] {
-    struct stat now;
-    ASSERT_EQ(fstat(STDERR_FILENO, &now), 0);
-    started.set_dev.store(now.st_dev);
-    started.set_ino.store(now.st_ino);
-  };
-  EXPECT_EQ(written_with(note_fd2, "heapledger: %s\n", "there"), "heapledger: there\n");
+  const std::string why = std::string("heapledger: the stderr this process started with (") +
+                          g_started.path +
+                          ") cannot be reached; writing to the one the program put in its place\n";
+  EXPECT_EQ(written_with(note_fd2, "heapledger: %s\n", "there"), why + "heapledger: there\n");
+  EXPECT_EQ(written_with(note_fd2, "heapledger: %s\n", "again"), "heapledger: again\n");  // once
   // Noted, then replaced again by a file not noted: dropped.
   EXPECT_EQ(written("heapledger: dropped again\n"), "");
-  started.closed = true;  // started without a stderr, then one put there: that one gets it
+  g_started.closed = true;  // started without a stderr, then one put there: that one gets it
   EXPECT_EQ(written_with(note_fd2, "heapledger: %s\n", "closed"), "heapledger: closed\n");
+  g_stderr_at_start = nullptr;
+}
+
+// The same file by device and inode, but born at another time: the log the program put on fd 2
+// was removed and its inode number went to the data file opened next on fd 2 (a review's, on
+// ext4). Here the birth time noted is made another one's.
+TEST(StderrLine, AFileThatTookTheInodeOfTheProgramsLogGetsNothing) {
+  start_on_a_gone_pipe();
+  char path[] = "/tmp/hl_log_XXXXXX";
+  const int log = mkstemp(path);
+  ASSERT_GE(log, 0);
+  unlink(path);
+  const std::uint64_t born = birth_ns(log);
+  if (born == 0) GTEST_SKIP() << "no birth times on /tmp's file system";
+  const int saved = dup(STDERR_FILENO);
+  dup2(log, STDERR_FILENO);
+  note_fd2();
+  g_started.set_birth_ns.store(born + 1);
+  stderr_line("heapledger: %s\n", "not here");
+  g_started.set_birth_ns.store(born);
+  stderr_line("heapledger: %s\n", "here");
+  dup2(saved, STDERR_FILENO);
+  close(saved);
+  char buf[512] = {};
+  ASSERT_GT(pread(log, buf, sizeof buf - 1, 0), 0);
+  close(log);
+  const std::string text = buf;
+  EXPECT_EQ(text.find("not here"), std::string::npos) << text;
+  EXPECT_NE(text.find("heapledger: here\n"), std::string::npos) << text;
+  g_stderr_at_start = nullptr;
+}
+
+// A socket the program put on fd 2 (a forking server's child, with its client's connection
+// there) gets nothing: the client would get the report.
+TEST(StderrLine, ASocketTheProgramPutOnFd2GetsNothing) {
+  start_on_a_gone_pipe();
+  int pair[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+  const int saved = dup(STDERR_FILENO);
+  dup2(pair[1], STDERR_FILENO);
+  note_fd2();
+  stderr_line("heapledger: %s\n", "to a client");
+  dup2(saved, STDERR_FILENO);
+  close(saved);
+  close(pair[1]);
+  char buf[256];
+  EXPECT_EQ(read(pair[0], buf, sizeof buf), 0);  // nothing before the end
+  close(pair[0]);
+  g_stderr_at_start = nullptr;
+}
+
+// A stderr that was a file is written through the copy kept of it, even where the program put
+// another file on fd 2 since: its file got the line, with none in the file stderr was (a review's:
+// the on_error=abort line went into the program's log).
+TEST(StderrLine, TheKeptCopyOfTheStartingStderrWinsOverTheProgramsFile) {
+  char path[] = "/tmp/hl_stderr_XXXXXX";
+  const int file = mkstemp(path);
+  ASSERT_GE(file, 0);
+  unlink(path);
+  struct stat st;
+  ASSERT_EQ(fstat(file, &st), 0);
+  start_on_a_gone_pipe();
+  g_started.dev = st.st_dev;
+  g_started.ino = st.st_ino;
+  g_started.fd = file;
+  EXPECT_EQ(written_with(note_fd2, "heapledger: %s\n", "kept"), "");
+  char buf[256] = {};
+  EXPECT_EQ(pread(file, buf, sizeof buf - 1, 0), 17);
+  EXPECT_STREQ(buf, "heapledger: kept\n");
+  close(file);
   g_stderr_at_start = nullptr;
 }
 
