@@ -1527,6 +1527,37 @@ class E2E(hl.HeapledgerTest):
                 self.assertRegex(last, r"^==\d+==.* 1 block  at main ", traced.describe())
                 self.assertEqual([f for f in os.listdir(self.tmp) if ".tmp." in f], [])
 
+    def test_a_signal_after_exit_changes_neither_the_status_nor_the_report(self):
+        """A program whose SIGINT handler ends it with _exit(4), with System V semantics (the
+        handler is reset to the default as it starts: pigz's), gets a second SIGINT while its
+        report is written (`timeout -s INT` signals the child and its process group, so the
+        child gets two). Plain, the process is gone before the second comes: status 4. Under
+        heapledger the default action ended the process mid-report: status 130 (-SIGINT), no
+        report (a user trial's pigz, 2 runs in 5). Now the report is written and the status is
+        the program's: the second signal comes after _exit, and changes nothing, as it would
+        have changed nothing plain. The text report is larger than the pipe, which the test does
+        not read until both signals are sent, so the second one comes mid-report."""
+        argv = [self.program("sigint_exit"), "200"]
+        for preload in (False, True):
+            with self.subTest(preload=preload):
+                env = hl.preload_env("max_frames=256:max_leaks=0") if preload else hl.clean_env()
+                proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, env=env)
+                self.assertEqual(proc.stdout.readline(), b"ready\n")
+                proc.send_signal(signal.SIGINT)
+                time.sleep(0.5)  # the report waits for room in the pipe meanwhile
+                proc.send_signal(signal.SIGINT)
+                time.sleep(0.2)
+                out, err = proc.communicate(timeout=100)
+                self.assertEqual((proc.returncode, out), (4, b""), err.decode()[-2000:])
+                text = err.decode()
+                if preload:
+                    self.assertEqual(len(re.findall(r"LEAK \d+ of 200:", text)), 200)
+                    self.assertIn("PEAK:", text)
+                    self.assertTrue(text.endswith("\n"), text[-200:])
+                else:
+                    self.assertEqual(text, "")
+
     def test_mlockall_locks_the_programs_memory_not_heapledgers_tables(self):
         """mlockall(MCL_CURRENT) from root locked every mapping, heapledger's 215 GiB sparse
         table too: VmLck said 2.9 TB, and without MCL_ONFAULT the kernel would fault it all in
