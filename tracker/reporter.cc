@@ -408,8 +408,12 @@ void deliver(const char* what, const char* target, const Producer& text) {
   std::string error;
   if (write_file_atomically(path, text, &error)) return;
   if (own_descriptor(path) == STDERR_FILENO) return;  // it was stderr: no second try there
-  diagnostics().warn("warning: cannot write the {} report to {}: {}; writing it to stderr", what,
-                     path, error);
+  // Under a seccomp filter the error is the filter's (man-db's helpers: openat with O_CREAT
+  // refused with ENOSYS, "Function not implemented", a user trial's): it says so.
+  const char* why =
+      g_sandboxed && g_sandboxed() ? " (the process runs under a seccomp filter)" : "";
+  diagnostics().warn("warning: cannot write the {} report to {}: {}{}; writing it to stderr", what,
+                     path, error, why);
   to_stderr();
 }
 

@@ -401,6 +401,17 @@ class E2E(hl.HeapledgerTest):
             with self.subTest(options=options, call="mlockall"):
                 res = hl.run_preloaded([self.program("sandboxed_calloc"), "mlockall"], options)
                 self.assertEqual((res.returncode, res.stdout), (0, "mlockall: 0\n"), res.describe())
+        # A filter that refuses to create files (man-db's, for col and groff: ENOSYS): the report
+        # goes to stderr, and the warning says why the error is "Function not implemented" (it
+        # did not: a user trial's man -P cat ls).
+        report_path = self.path("sandboxed.json")
+        res = hl.run_preloaded([self.program("sandboxed_calloc"), "create"], f"json={report_path}:log=none")
+        self.assertEqual(res.returncode, 0, res.describe())
+        self.assertFalse(os.path.exists(report_path))
+        self.assertEqual(self.warning_lines(res.stderr, report_path),
+                         [f"heapledger: warning: cannot write the JSON report to {report_path}: Function not "
+                          "implemented (the process runs under a seccomp filter); writing it to stderr"])
+        self.assertLeak(hl.find_json_document(res.stderr), "leak_site", 100, 1)
 
     def test_unwind_modes_count_the_same_blocks(self):
         # unwind=verify used to count the reporter module's loading (to print its verdict) as

@@ -5,6 +5,9 @@
 // With "mlockall": capget is the call that kills instead (heapledger's mlockall asked it, and
 // read /proc, where the kernel's would not), then mlockall(MCL_CURRENT | MCL_ONFAULT).
 //   sandboxed_calloc mlockall
+// With "create": refuses to create files (man-db's sandbox), then leaks 100 bytes from
+// leak_site(): the report cannot be written to a new file.
+//   sandboxed_calloc create
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +17,20 @@
 
 #include "hl_seccomp.h"
 
+__attribute__((noinline)) static void leak_site(void) {
+  void* volatile p = malloc(100);  // HL_LEAK_SITE leak_site
+  (void)p;
+}
+
 int main(int argc, char** argv) {
+  if (argc > 1 && strcmp(argv[1], "create") == 0) {
+    if (hl_refuse_creating_files() != 0) {
+      perror("seccomp");
+      return 1;
+    }
+    leak_site();
+    return 0;
+  }
   if (argc > 1 && strcmp(argv[1], "mlockall") == 0) {
     if (hl_kill_on_syscall(__NR_capget) != 0) {
       perror("seccomp");
