@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 // Opaque to the optimizer: the pointer escapes through a volatile store, then the store is undone.
 static void* volatile hl_sink_slot;
@@ -12,6 +13,17 @@ __attribute__((noinline, unused)) static void hl_sink(void* p) {
   hl_sink_slot = p;
   __asm__ volatile("" : : "r"(p) : "memory");
   hl_sink_slot = NULL;
+}
+
+// Leaks a block of `size` bytes from a call stack of its own: `depth` frames of this function
+// above the allocation, so that each depth is a leak site of its own.
+__attribute__((noinline, unused)) static void hl_leak_at_depth(int depth, int size) {
+  if (depth == 0) {
+    hl_sink(malloc((size_t)size));
+    return;
+  }
+  hl_leak_at_depth(depth - 1, size);
+  __asm__ volatile("");  // not a tail call: each depth is a frame of its own
 }
 
 // Fills a block with a pattern derived from `seed` and checks it later (realloc/queue tests).

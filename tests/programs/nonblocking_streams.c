@@ -14,15 +14,6 @@
 
 #include "hl_sink.h"
 
-__attribute__((noinline)) static void leak_at_depth(int depth, int size) {
-  if (depth == 0) {
-    hl_sink(malloc((size_t)size));
-    return;
-  }
-  leak_at_depth(depth - 1, size);
-  __asm__ volatile("");  // not a tail call: each depth is a frame of its own
-}
-
 static void* exit_soon(void* arg) {
   (void)arg;
   usleep(500000);
@@ -32,7 +23,7 @@ static void* exit_soon(void* arg) {
 int main(int argc, char** argv) {
   const int sites = argc > 1 ? atoi(argv[1]) : 200;
   const char* mode = argc > 2 ? argv[2] : "";
-  for (int d = 0; d < sites; ++d) leak_at_depth(d, 10 + d);
+  for (int d = 0; d < sites; ++d) hl_leak_at_depth(d, 10 + d);
   if (strstr(mode, "exit-meanwhile")) {
     pthread_t t;
     if (pthread_create(&t, NULL, exit_soon, NULL) != 0) return 1;

@@ -15,15 +15,6 @@
 
 #include "hl_sink.h"
 
-__attribute__((noinline)) static void leak_at_depth(int depth, int size) {
-  if (depth == 0) {
-    hl_sink(malloc((size_t)size));
-    return;
-  }
-  leak_at_depth(depth - 1, size);
-  __asm__ volatile("");  // not a tail call: each depth is a frame of its own
-}
-
 static void cut_short(int sig) {
   (void)sig;
   _exit(4);
@@ -37,7 +28,7 @@ static void* wait_for_ever(void* arg) {
 
 int main(int argc, char** argv) {
   const int sites = argc > 1 ? atoi(argv[1]) : 200;
-  for (int d = 0; d < sites; ++d) leak_at_depth(d, 10 + d);
+  for (int d = 0; d < sites; ++d) hl_leak_at_depth(d, 10 + d);
   if (sysv_signal(SIGINT, cut_short) == SIG_ERR) return 1;
   pthread_t worker;
   if (pthread_create(&worker, NULL, wait_for_ever, NULL) != 0) return 1;
