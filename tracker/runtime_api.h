@@ -122,8 +122,8 @@ struct ExitFrame {
 };
 struct ExitData {
   double duration_ms;
-  double
-      forked_ms;  // a forked child's time of fork, on the same clock; < 0 for the process started
+  // A forked child's time of fork, on the same clock; < 0 for the process that was started.
+  double forked_ms;
   std::uint64_t allocations, frees, bytes_allocated;
   std::uint64_t peak_bytes, peak_blocks, peak_time_us;
   const ExitSite* sites;  // every live block, grouped

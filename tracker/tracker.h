@@ -100,7 +100,8 @@ void before_exit();
 
 // The program put a file on fd 2 itself (dup2 or dup3 onto it, freopen of stderr): noted,
 // for lines that can no longer reach the stderr the process started with
-// (StreamIdentity::set_dev). Async-signal-safe: a vforked child may call it.
+// (StreamIdentity::set_dev). Async-signal-safe; does nothing in a vforked child, whose fd 2 is
+// not this process's though its memory is.
 void note_stderr_set();
 
 void prefork();
