@@ -6,14 +6,22 @@
 // handler installed with the system call itself (syscall(SYS_rt_sigaction, ...)), by a library
 // loaded with RTLD_DEEPBIND (its calls bind to the C library's own), or through sigvec (binaries
 // linked against glibc before 2.21).
+//
+// They also keep the tracker's catcher of the stop signals out of the program's sight (see
+// stop_signals.h): where it stands, the program is shown the default action, and the default
+// action it sets puts the catcher back. The same holes: a program that asks the system call
+// itself sees the catcher, and one that sets the default action through it has no report.
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 
 #include <atomic>
+#include <cstdint>
 
 #include "shim/config.h"
 #include "shim/next_symbol.h"
 #include "shim/pool.h"
+#include "shim/stop_signals.h"
 
 using namespace heapledger::detail;
 
@@ -41,23 +49,41 @@ __attribute__((constructor)) void find_real_functions() {
 
 bool installs(Handler h) { return h != SIG_DFL && h != SIG_IGN && h != SIG_ERR && h != SIG_HOLD; }
 
-// Noted before the call: a signal may arrive the moment the kernel has the handler.
-Handler change_disposition(std::atomic<SignalFn>* real, const char* name, int sig, Handler h) {
-  if (installs(h)) pool::note_signal_handler();
-  const SignalFn fn = next_symbol(real, name);
-  if (!fn) {
-    errno = ENOSYS;
-    return SIG_ERR;
-  }
-  return fn(sig, h);
+// The tracker's catcher of the stop signals; null until it takes them (never, untracked).
+std::atomic<stop_signals::Catcher> g_catcher{nullptr};
+
+bool catches(int sig) {
+  if (!g_catcher.load(std::memory_order_relaxed)) return false;
+  for (int s : stop_signals::kSignals)
+    if (s == sig) return true;
+  return false;
 }
 
-int change_action(std::atomic<SigactionFn>* real, const char* name, int sig,
-                  const struct sigaction* act, struct sigaction* old) {
-  if (act &&
-      ((act->sa_flags & SA_SIGINFO) ? act->sa_sigaction != nullptr : installs(act->sa_handler)))
-    pool::note_signal_handler();
-  const SigactionFn fn = next_symbol(real, name);
+bool is_default(const struct sigaction& a) {
+  return !(a.sa_flags & SA_SIGINFO) && a.sa_handler == SIG_DFL;
+}
+
+struct sigaction catcher_action() {
+  struct sigaction a {};
+  a.sa_sigaction = g_catcher.load(std::memory_order_relaxed);
+  sigemptyset(&a.sa_mask);
+  // SA_NODEFER: the signal it raises again once the report is written ends the process there.
+  a.sa_flags = SA_SIGINFO | SA_NODEFER | SA_RESTART;
+  return a;
+}
+
+// What the program is shown of the catcher: the default action.
+void shown(struct sigaction* old) {
+  if (old && (old->sa_flags & SA_SIGINFO) &&
+      old->sa_sigaction == g_catcher.load(std::memory_order_relaxed)) {
+    *old = {};
+    old->sa_handler = SIG_DFL;
+    sigemptyset(&old->sa_mask);
+  }
+}
+
+int real_sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
+  const SigactionFn fn = next_symbol(&g_sigaction, "sigaction");
   if (!fn) {
     errno = ENOSYS;
     return -1;
@@ -65,7 +91,74 @@ int change_action(std::atomic<SigactionFn>* real, const char* name, int sig,
   return fn(sig, act, old);
 }
 
+// Noted before the call: a signal may arrive the moment the kernel has the handler.
+Handler change_disposition(std::atomic<SignalFn>* real, const char* name, int sig, Handler h) {
+  if (installs(h)) pool::note_signal_handler();
+  if (h == SIG_DFL && catches(sig)) {  // the catcher in its place
+    const struct sigaction mine = catcher_action();
+    struct sigaction old;
+    if (real_sigaction(sig, &mine, &old) != 0) return SIG_ERR;
+    shown(&old);
+    if (real == &g_sigset) {  // sigset() with a disposition lets the signal through again
+      sigset_t one;
+      sigemptyset(&one);
+      sigaddset(&one, sig);
+      pthread_sigmask(SIG_UNBLOCK, &one, nullptr);
+    }
+    return old.sa_handler;  // sa_sigaction's too: they share their storage
+  }
+  const SignalFn fn = next_symbol(real, name);
+  if (!fn) {
+    errno = ENOSYS;
+    return SIG_ERR;
+  }
+  const Handler was = fn(sig, h);
+  const stop_signals::Catcher catcher = g_catcher.load(std::memory_order_relaxed);
+  return catcher &&
+                 reinterpret_cast<std::uintptr_t>(was) == reinterpret_cast<std::uintptr_t>(catcher)
+             ? SIG_DFL
+             : was;
+}
+
+int change_action(std::atomic<SigactionFn>* real, const char* name, int sig,
+                  const struct sigaction* act, struct sigaction* old) {
+  if (act &&
+      ((act->sa_flags & SA_SIGINFO) ? act->sa_sigaction != nullptr : installs(act->sa_handler)))
+    pool::note_signal_handler();
+  struct sigaction mine;
+  if (act && is_default(*act) && catches(sig)) act = &(mine = catcher_action());
+  const SigactionFn fn = next_symbol(real, name);
+  if (!fn) {
+    errno = ENOSYS;
+    return -1;
+  }
+  const int rc = fn(sig, act, old);
+  if (rc == 0) shown(old);
+  return rc;
+}
+
 }  // namespace
+
+namespace heapledger::detail::stop_signals {
+
+void take(Catcher catcher) {
+  g_catcher.store(catcher);
+  const struct sigaction mine = catcher_action();
+  for (int sig : kSignals) {
+    struct sigaction now;
+    if (real_sigaction(sig, nullptr, &now) == 0 && is_default(now))
+      real_sigaction(sig, &mine, nullptr);
+  }
+}
+
+void give_back(int sig) {
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  real_sigaction(sig, &dfl, nullptr);
+}
+
+}  // namespace heapledger::detail::stop_signals
 
 extern "C" HL_EXPORT int sigaction(int sig, const struct sigaction* act,
                                    struct sigaction* old) noexcept {

@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,6 +19,7 @@
 
 #include "shim/os.h"
 #include "shim/space_limit.h"
+#include "shim/stop_signals.h"
 #include "tracker/fast_unwind.h"
 #include "tracker/leak_scan.h"
 #include "tracker/state.h"
@@ -172,18 +174,28 @@ std::size_t copy_errors(ExitError* out) {
   return e.kept;
 }
 
-std::size_t copy_timeline(ExitPoint* out) {
+// *duration_ms: the run's length, read under the timeline's lock. Threads that run on while the
+// report is begun (and after the scan) add points until then, and one read before came earlier
+// than the last of them (a program stopped by a signal while its threads allocated).
+std::size_t copy_timeline(ExitPoint* out, double* duration_ms) {
   Timeline& tl = g_state.timeline;
   SpinGuard guard(tl.lock);
+  *duration_ms = static_cast<double>(now_us()) / 1000.0;
   for (std::uint32_t i = 0; i < tl.count; ++i) out[i] = ExitPoint{tl.points[i].t_us, tl.points[i].bytes};
   return tl.count;
 }
+
+// The signal that ends the process once the report is written (not leak_exitcode): 0 for none.
+std::atomic<int> g_dying{0};
+// A stop signal began the report (report_at_stop), on the thread it interrupted.
+std::atomic<bool> g_at_stop_signal{false};
 
 ExitData base_data() {
   ExitData d{};
   CountTotals c = count_totals();
   d.duration_ms = static_cast<double>(now_us()) / 1000.0;
   d.forked_ms = static_cast<double>(g_state.forked_at_us) / 1000.0;
+  d.signal = g_dying.load();
   d.allocations = c.allocations;
   d.frees = c.frees;
   d.bytes_allocated = c.bytes_allocated;
@@ -426,7 +438,6 @@ constexpr int kFatalSignals[] = {SIGABRT,   SIGSEGV, SIGBUS,  SIGILL,  SIGFPE,  
                                  SIGINT,    SIGHUP,  SIGQUIT, SIGALRM, SIGUSR1, SIGUSR2,
                                  SIGVTALRM, SIGPROF, SIGXCPU, SIGIO,   SIGPWR};
 bool g_catching[std::size(kFatalSignals)] = {};
-std::atomic<bool> g_dying{false};
 // The exit code the report called for, when it was written from _exit() (before_immediate_exit
 // returns it there: no flush of stdio, no second _exit).
 int g_immediate_status = 0;
@@ -454,7 +465,12 @@ std::atomic<std::uint32_t> g_ending_with_status{0};
 // ended the process at once, the report lost and its temporary file left behind; a trial's), is
 // held until the report is written, and ends the process then (finish()); the handler stays
 // meanwhile, for any that come after it.
-void report_before_dying(int sig, siginfo_t* info, void*) {
+//
+void catch_fatal_signals();
+
+// begin: the signal is a stop signal that found the program running (report_at_stop): the report
+// is begun here if nobody has begun it.
+void end_with(int sig, const siginfo_t* info, bool begin) {
   const bool fault =
       info->si_code > 0 && (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE);
   if (!fault && sig != SIGABRT &&
@@ -464,22 +480,32 @@ void report_before_dying(int sig, siginfo_t* info, void*) {
   const bool writing_here = reporter == this_reporter() && !g_state.reported.load();
   if (!fault && (writing_here || (reporter == 0 && report_left_here()))) {
     g_held_signal.store(sig);
-    g_dying.store(true);  // the signal ends the process, not leak_exitcode (write_exit_report)
+    g_dying.store(sig);  // the signal ends the process, not leak_exitcode (write_exit_report)
     if (writing_here) return;
     finish();  // raises it, unless another thread began the report first (it raises it then)
     if (g_held_signal.exchange(0) == 0) return;
   }
-  for (std::size_t i = 0; i < std::size(kFatalSignals); ++i)
-    if (kFatalSignals[i] == sig) g_catching[i] = false;
-  signal(sig, SIG_DFL);
+  if (begin) {
+    g_at_stop_signal.store(true);
+    // A report begun here keeps the signals caught while it is written: `timeout` sends its
+    // signal twice (to the process, then to its group), and the second ended the process
+    // mid-report. finish() gives the default action back once it is written.
+    catch_fatal_signals();
+  } else {
+    for (std::size_t i = 0; i < std::size(kFatalSignals); ++i)
+      if (kFatalSignals[i] == sig) g_catching[i] = false;
+    stop_signals::give_back(sig);
+  }
   const bool being_written =
       reporter != 0 && reporter >> 32 == this_reporter() >> 32 && !g_state.reported.load();
-  if (report_left_here() || being_written) {
-    g_dying.store(true);
+  if (report_left_here() || being_written || (begin && reporter == 0)) {
+    g_dying.store(sig);
     finish();  // writes it, or waits while another thread does
   }
   if (!fault) raise(sig);  // SA_NODEFER: delivered now, with the default action
 }
+
+void report_before_dying(int sig, siginfo_t* info, void*) { end_with(sig, info, false); }
 
 void catch_fatal_signals() {
   for (std::size_t i = 0; i < std::size(kFatalSignals); ++i) {
@@ -502,8 +528,73 @@ void stop_catching_fatal_signals() {
     struct sigaction now;
     if (sigaction(kFatalSignals[i], nullptr, &now) == 0 && (now.sa_flags & SA_SIGINFO) &&
         now.sa_sigaction == report_before_dying)
-      signal(kFatalSignals[i], SIG_DFL);
+      stop_signals::give_back(
+          kFatalSignals[i]);  // not the catcher of a stop signal: the report is written
   }
+}
+
+// The stop signals' timer (come_again); -1: none.
+std::atomic<int> g_again_timer{-1};
+std::atomic<int> g_agains{0};
+
+// The signal once more, to this thread, in a millisecond: a timer of our own (the program's
+// timers and itimers are left alone). False if there is none to be had (a seccomp filter, a
+// limit), or after 2 s of tries.
+bool come_again(int sig) {
+  constexpr int kMaxTries = 2000;
+  if (g_agains.fetch_add(1) >= kMaxTries) return false;
+  sigevent ev{};
+  ev.sigev_notify = SIGEV_THREAD_ID;
+  ev.sigev_signo = sig;
+  ev._sigev_un._tid = static_cast<pid_t>(syscall(SYS_gettid));
+  int id = -1;
+  if (syscall(SYS_timer_create, CLOCK_MONOTONIC, &ev, &id) != 0) return false;
+  itimerspec when{};
+  when.it_value.tv_nsec = 1'000'000;
+  if (syscall(SYS_timer_settime, id, 0, &when, nullptr) != 0) {
+    syscall(SYS_timer_delete, id);
+    return false;
+  }
+  // One that was there fires once more, and runs the catcher once more: nothing is deleted on
+  // its say-so (in a forked child, a number the parent had may be one of the program's).
+  g_again_timer.store(id);
+  return true;
+}
+
+// Whether the report can be written on this thread now. Not inside the allocator or the tracker
+// (the thread holds what the report needs, and would wait for itself), nor inside the dynamic
+// loader (the report loads its module, and takes the loader's lock, which the interrupted code
+// holds with its lists half changed).
+bool can_report_here(const void* context) {
+  if (in_tracker() || lock_held_by_this_thread()) return false;
+#if defined(__x86_64__)
+  const auto pc = static_cast<std::uintptr_t>(
+      static_cast<const ucontext_t*>(context)->uc_mcontext.gregs[REG_RIP]);
+  const std::uint16_t index = g_state.modules.find(pc);
+  if (index != ModuleMap::kUnknown && module_named(g_state.modules.get(index).path, "ld-linux"))
+    return false;
+#else
+  (void)context;
+#endif
+  return true;
+}
+
+// The catcher of the stop signals (shim/stop_signals.h): the program left the default action,
+// which ends the process, so the report is written first, as memcheck does (LeakSanitizer writes
+// none), and then the signal ends the process as it would have, leak_exitcode or not. A server
+// stopped with Ctrl-C or kill had no report at all. Where the report cannot be begun on this
+// thread now (can_report_here), the signal comes again a millisecond later; with no timer for
+// that, it ends the process at once, without the report, as it did before.
+void report_at_stop(int sig, siginfo_t* info, void* context) {
+  if (info->si_code == SI_TIMER) {  // come_again's
+    const int id = info->si_timerid;
+    int expected = id;
+    if (g_again_timer.compare_exchange_strong(expected, -1)) syscall(SYS_timer_delete, id);
+  }
+  // Begun already (by exit() on another thread, or written: the process is on its way out).
+  const bool begun = g_state.reporter.load() != 0 || !g_state.recording.load();
+  if (!begun && !can_report_here(context) && come_again(sig)) return;
+  end_with(sig, info, !begun && can_report_here(context));
 }
 
 }  // namespace
@@ -569,6 +660,8 @@ void before_exit() {
   }
 }
 
+void take_stop_signals() { stop_signals::take(report_at_stop); }
+
 void finish() {
   if (!g_state.recording.load()) return g_state.finish_left_by.store(0);
   settle_own_frees();
@@ -578,8 +671,13 @@ void finish() {
   // (report_before_dying), never neither (it ended the process without the report; a review's).
   g_state.finish_left_by.store(0);
   if (!mine) return wait_for_report();
-  at_exit_for_good(wait_for_report);
-  __cxa_at_quick_exit(wait_for_report, nullptr);
+  // A thread that returns from main meanwhile waits for the report in an exit handler (exit()
+  // and _exit() are interposed, and wait before that). Not where a stop signal began it: the
+  // thread it interrupted may be inside atexit(), holding the C library's lock on that list.
+  if (!g_at_stop_signal.load()) {
+    at_exit_for_good(wait_for_report);
+    __cxa_at_quick_exit(wait_for_report, nullptr);
+  }
   write_exit_report();
   g_state.reported.store(true, std::memory_order_release);
   stop_catching_fatal_signals();  // from here on, a crash ends the process as it would have
@@ -623,7 +721,7 @@ void write_exit_report() {
   on_report_stack([](void* p) { scan_and_report(static_cast<ExitCaller*>(p)); }, &caller);
   if (caller.exit_code != 0 && g_state.ending_now.load() == this_reporter()) {
     g_immediate_status = caller.exit_code;  // on its way out through _exit()
-  } else if (caller.exit_code != 0 && !g_dying.load()) {
+  } else if (caller.exit_code != 0 && g_dying.load() == 0) {
     std::fflush(nullptr);
     // A signal held since g_dying was read ends the process instead of the exit code; one that
     // comes once the handlers are gone does so by itself.
@@ -675,7 +773,9 @@ void scan_and_report(ExitCaller* caller) {
   if (errors) data.errors = errors.get(), data.n_errors = copy_errors(errors.get());
   data.errors_total = g_state.errors.total.load();
   Scratch<ExitPoint> timeline(Timeline::kCapacity);
-  if (timeline) data.timeline = timeline.get(), data.n_timeline = copy_timeline(timeline.get());
+  if (timeline)
+    data.timeline = timeline.get(),
+    data.n_timeline = copy_timeline(timeline.get(), &data.duration_ms);
 
   ReportOutcome outcome;
   deliver_report(data, request(), &outcome);

@@ -48,7 +48,8 @@ Json process_json(const ProcessInfo& p) {
               {"exe", p.exe},
               {"argv", p.argv},
               {"duration_ms", p.duration_ms},
-              {"forked_ms", p.forked_ms ? Json(*p.forked_ms) : Json(nullptr)}};
+              {"forked_ms", p.forked_ms ? Json(*p.forked_ms) : Json(nullptr)},
+              {"signal", p.signal ? Json(*p.signal) : Json(nullptr)}};
 }
 
 Json summary_json(const Summary& s) {
@@ -337,6 +338,7 @@ ProcessInfo read_process(const Json& doc) {
   });
   read(j, "process", "duration_ms", p.duration_ms);
   read(j, "process", "forked_ms", p.forked_ms);
+  read(j, "process", "signal", p.signal);
   return p;
 }
 

@@ -29,6 +29,9 @@ struct ProcessInfo {
   // A forked child's: when it was forked, on the clock of every other time in the report, which
   // counts from the start of the process that started (its ancestor's). None for that process.
   std::optional<double> forked_ms;
+  // The signal that ended the process once the report was written ("SIGTERM"): a stop signal
+  // the program left at its default action, or a crash after its exit. None for an exit.
+  std::optional<std::string> signal;
 };
 
 struct Summary {

@@ -151,13 +151,15 @@ void add_stack(Lines& out, const Stack& s, const TextOptions& o) {
 // ---- summary ----
 
 // A forked child's times count from its ancestor's start, as its blocks' do: the header says when
-// it was forked (a PostgreSQL backend that lived 0.07 s showed "3.38 s", a user trial's).
+// it was forked (a PostgreSQL backend that lived 0.07 s showed "3.38 s", a user trial's). And a
+// process that a signal ends says which.
 void add_header(Lines& out, const Report& r) {
   std::string version = r.tool_version.empty() ? "" : " " + clean(r.tool_version);
   const ProcessInfo& p = r.process;
   const std::string forked = p.forked_ms ? ", forked at " + format_ms(*p.forked_ms) : "";
-  out.add("{}{} — {} (pid {}, {}{})", clean(r.tool_name), version, command_line(p), p.pid,
-          format_ms(p.duration_ms), forked);
+  const std::string ended = p.signal ? ", ended by " + clean(*p.signal) : "";
+  out.add("{}{} — {} (pid {}, {}{}{})", clean(r.tool_name), version, command_line(p), p.pid,
+          format_ms(p.duration_ms), forked, ended);
 }
 
 // "  (possibly lost: 1.0 KiB, suppressed: 64 B)" listing only what is not zero.

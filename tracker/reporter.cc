@@ -553,6 +553,10 @@ ProcessInfo process_info(const ExitData& d) {
   }
   p.duration_ms = d.duration_ms;
   if (d.forked_ms >= 0) p.forked_ms = d.forked_ms;
+  if (d.signal > 0) {
+    const char* abbrev = sigabbrev_np(d.signal);
+    p.signal = abbrev ? fmt::format("SIG{}", abbrev) : fmt::format("signal {}", d.signal);
+  }
   return p;
 }
 

@@ -124,6 +124,7 @@ struct ExitData {
   double duration_ms;
   // A forked child's time of fork, on the same clock; < 0 for the process that was started.
   double forked_ms;
+  int signal;  // the signal that ends the process once the report is written; 0: none
   std::uint64_t allocations, frees, bytes_allocated;
   std::uint64_t peak_bytes, peak_blocks, peak_time_us;
   const ExitSite* sites;  // every live block, grouped
@@ -168,7 +169,7 @@ struct ReporterApi {
   void (*write_reports)(const ExitData* data, const ReportRequest* request, ReportOutcome* out);
 };
 
-constexpr int kRuntimeAbiVersion = 16;
+constexpr int kRuntimeAbiVersion = 17;
 constexpr const char* kRuntimeEntry = "heapledger_runtime_api";
 constexpr const char* kRuntimeFile = "libheapledger_runtime.so";
 constexpr const char* kReporterEntry = "heapledger_reporter_api";

@@ -199,6 +199,8 @@ struct CountTotals {
 CountTotals count_totals();
 // Marks the calling thread as inside the tracker for good (the exit report's thread).
 void tl_busy_forever();
+// Whether the calling thread is inside the tracker (a signal handler interrupted it there).
+bool in_tracker();
 // Settles the calling thread's pending frees (tracker.cc): before the exit report.
 void settle_own_frees();
 // The reporter module, loaded on first use; null if it cannot be loaded.

@@ -637,6 +637,7 @@ void say(const char* line) {
 std::uint64_t now_us() { return (monotonic_ns() - origin_ns()) / 1000; }
 
 void tl_busy_forever() { tl_thread.busy = true; }
+bool in_tracker() { return tl_thread.busy; }
 
 const ReporterApi* reporter() {
   static const ReporterApi* api = nullptr;
@@ -1325,6 +1326,7 @@ void start() {
   std::uint32_t memo;
   fast_unwind::capture(warm_fast, 8, 0, &memo);
   g_state.recording.store(true, std::memory_order_release);
+  if (g_state.options.report_on_signal) take_stop_signals();
 }
 
 // Every tracker lock, in one fixed order, so a child never inherits a lock held by a thread

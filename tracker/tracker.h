@@ -85,6 +85,9 @@ void finish();
 // From our library destructor, inside the loader's _dl_fini: the report is left for an exit
 // handler registered now, which glibc runs once _dl_fini has run every library's destructors.
 void finish_after_destructors();
+// From now on a stop signal (shim/stop_signals.h) that finds the default action writes the report
+// before it ends the process (collect.cc). At the start, once recording.
+void take_stop_signals();
 // An allocation failed: the quarantine's blocks go back to the pools (a program that frees a
 // reserve in its new_handler, or runs against ulimit -v, must get that memory back). True if any
 // did, so that one more try may succeed. Does nothing inside the tracker.

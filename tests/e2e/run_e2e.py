@@ -1569,6 +1569,120 @@ class E2E(hl.HeapledgerTest):
                 else:
                     self.assertEqual(text, "")
 
+    def stopped(self, mode, sig, options=None, sites=0, preexec_fn=None, delay=0.1):
+        """Starts stop_signal MODE (preloaded with OPTIONS, plainly if None), waits for its
+        "ready", sends sig after delay seconds, and returns (returncode, stdout, stderr)."""
+        argv = [self.program("stop_signal"), mode, str(sites)]
+        env = hl.preload_env(options) if options is not None else hl.clean_env()
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=env, preexec_fn=preexec_fn)
+        self.assertEqual(proc.stdout.readline(), b"ready\n")
+        time.sleep(delay)
+        proc.send_signal(sig)
+        try:
+            out, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+            self.fail(f"{mode}: still running 60 s after {sig.name}: {err.decode()[-2000:]}")
+        return proc.returncode, out.decode(), err.decode()
+
+    def assertStopReport(self, path, pid=None, sig=None):
+        report = hl.load_report(path)
+        self.assertValidReport(report, pid=pid)
+        if sig is not None:
+            self.assertEqual(report["process"]["signal"], sig.name)
+        self.assertLeak(report, "lose", 300, 3, kind="definite")
+        self.assertLeak(report, "keep_global", 200, 1, kind="reachable")
+        # Held by a local variable of the thread the signal stopped: its stack is a root.
+        self.assertLeak(report, "keep_local", 300, 1, kind="reachable")
+        return report
+
+    def test_a_program_stopped_by_a_signal_it_leaves_at_its_default_writes_its_report(self):
+        """Ctrl-C, kill, timeout, a closed terminal, Ctrl-\\: a program that leaves these at their
+        default action ended with no report at all (a server stopped so had none; memcheck
+        writes one, LeakSanitizer does not). Now the report is written, then the signal ends
+        the process as it would have: same status, same output. Also when the signal finds
+        the program's threads inside the allocator (churn: it comes again a millisecond later,
+        until the thread is out)."""
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
+            for mode in ("wait", "churn"):
+                with self.subTest(sig=sig.name, mode=mode):
+                    plain = self.stopped(mode, sig)
+                    self.assertEqual(plain, (-sig, "", ""))
+                    path = self.path(f"{mode}-{sig.name}.json")
+                    traced = self.stopped(mode, sig, f"json={path}:log=none")
+                    self.assertEqual(traced, plain)
+                    self.assertStopReport(path, sig=sig)
+        for i in range(5):  # at any point of the churn
+            with self.subTest(churn_run=i):
+                path = self.path(f"churn{i}.json")
+                traced = self.stopped("churn", signal.SIGTERM, f"json={path}:log=none",
+                                      delay=0.02 + 0.06 * i)
+                self.assertEqual(traced, (-signal.SIGTERM, "", ""))
+                self.assertStopReport(path)
+        with self.subTest("report_on_signal=0"):
+            path = self.path("off.json")
+            self.assertEqual(self.stopped("wait", signal.SIGTERM, f"json={path}:report_on_signal=0"),
+                             (-signal.SIGTERM, "", ""))
+            self.assertFalse(os.path.exists(path))
+
+    def test_a_second_signal_while_the_report_is_written_does_not_cut_it_short(self):
+        """`timeout` sends its signal twice: to the program, then to its process group. The
+        second came while the report was being written, and ended the process mid-report.
+        It is held until the report is written now. The text report (203 leak sites) is
+        larger than the pipe, which is not read until both signals are sent."""
+        argv = [self.program("stop_signal"), "wait", "200"]
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=hl.preload_env("max_frames=256:max_leaks=0"))
+        self.assertEqual(proc.stdout.readline(), b"ready\n")
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)  # the report waits for room in the pipe meanwhile
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+        out, err = proc.communicate(timeout=100)
+        text = err.decode()
+        self.assertEqual((proc.returncode, out), (-signal.SIGTERM, b""), text[-2000:])
+        self.assertEqual(len(re.findall(r"LEAK \d+ of 203:", text)), 203, text[-2000:])
+        self.assertRegex(text.splitlines()[0], r", ended by SIGTERM\)$")
+        self.assertIn("PEAK:", text)
+        self.assertTrue(text.endswith("\n"), text[-200:])
+
+    def test_what_the_program_sees_and_sets_of_the_stop_signals_is_its_own(self):
+        """The catcher stands where the program left the default action, out of its sight:
+        sigaction and signal() show the default action; a handler of its own replaces it (and
+        runs: exit status 7); a signal it ignores stays ignored; setting the default action
+        puts the catcher back (view: a handler, then SIG_DFL, then raise)."""
+        plain = hl.run_plain([self.program("stop_signal"), "view"])
+        self.assertEqual(plain.returncode, -signal.SIGINT)
+        self.assertIn("SIGINT: signal(SIG_DFL) returns a handler\n", plain.stdout)
+        path = self.path("view.json")
+        traced = hl.run_preloaded([self.program("stop_signal"), "view"], f"json={path}:log=none")
+        self.assertSameBehaviour(plain, traced)
+        self.assertStopReport(path, pid=traced.pid, sig=signal.SIGINT)
+        with self.subTest("own handler"):
+            path = self.path("own.json")
+            plain = self.stopped("own", signal.SIGTERM)
+            self.assertEqual(plain, (7, "handled\n", ""))
+            self.assertEqual(self.stopped("own", signal.SIGTERM, f"json={path}:log=none"), plain)
+            self.assertIsNone(self.assertStopReport(path)["process"]["signal"])  # from its _exit
+        with self.subTest("ignored"):
+            path = self.path("ignored.json")
+            ignore = lambda: signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            env = hl.preload_env(f"json={path}:log=none")
+            proc = subprocess.Popen([self.program("stop_signal"), "wait"], stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                                    preexec_fn=ignore)
+            self.assertEqual(proc.stdout.readline(), b"ready\n")
+            proc.send_signal(signal.SIGTERM)
+            time.sleep(0.3)
+            self.assertIsNone(proc.poll(), "an ignored SIGTERM ended the process")
+            self.assertFalse(os.path.exists(path))
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=60)
+            self.assertEqual((proc.returncode, out, err), (-signal.SIGINT, b"", b""))
+            self.assertStopReport(path, sig=signal.SIGINT)
+
     def test_mlockall_locks_the_programs_memory_not_heapledgers_tables(self):
         """mlockall(MCL_CURRENT) from root locked every mapping, heapledger's 215 GiB sparse
         table too: VmLck said 2.9 TB, and without MCL_ONFAULT the kernel would fault it all in

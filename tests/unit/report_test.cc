@@ -138,6 +138,7 @@ void expect_report_eq(const Report& a, const Report& b) {
   EXPECT_EQ(a.process.argv, b.process.argv);
   EXPECT_EQ(a.process.duration_ms, b.process.duration_ms);
   EXPECT_EQ(a.process.forked_ms, b.process.forked_ms);
+  EXPECT_EQ(a.process.signal, b.process.signal);
   expect_summary_eq(a.summary, b.summary);
   ASSERT_EQ(a.leaks.size(), b.leaks.size());
   for (std::size_t i = 0; i < a.leaks.size(); ++i) {
@@ -309,7 +310,8 @@ TEST(ReportJson, CompactOutputOfSmallReportIsExact) {
   EXPECT_EQ(
       to_json(r, -1),
       R"({"schema":"heapledger/1","tool":{"name":"heapledger","version":"0.1.0"},)"
-      R"("process":{"pid":7,"ppid":1,"exe":"/bin/x","argv":["x"],"duration_ms":1.5,"forked_ms":null},)"
+      R"("process":{"pid":7,"ppid":1,"exe":"/bin/x","argv":["x"],"duration_ms":1.5,"forked_ms":null,)"
+      R"("signal":null},)"
       R"("summary":{"allocations":2,"frees":0,"bytes_allocated":0,"peak_bytes":0,)"
       R"("peak_blocks":0,"peak_time_ms":0.0,"live_bytes":0,"live_blocks":0,)"
       R"("leaked_bytes":0,"leaked_blocks":0,"possible_bytes":0,"reachable_bytes":0,)"
@@ -341,7 +343,8 @@ TEST(ReportJson, KeysAreTheSchemaKeysInSchemaOrder) {
   EXPECT_EQ(keys(doc), (Keys{"schema", "tool", "process", "summary", "leaks", "peak", "errors",
                              "timeline", "scan", "suppressions", "reachable_sites_omitted"}));
   EXPECT_EQ(keys(doc["tool"]), (Keys{"name", "version"}));
-  EXPECT_EQ(keys(doc["process"]), (Keys{"pid", "ppid", "exe", "argv", "duration_ms", "forked_ms"}));
+  EXPECT_EQ(keys(doc["process"]),
+            (Keys{"pid", "ppid", "exe", "argv", "duration_ms", "forked_ms", "signal"}));
   EXPECT_EQ(keys(doc["summary"]),
             (Keys{"allocations", "frees", "bytes_allocated", "peak_bytes", "peak_blocks",
                   "peak_time_ms", "live_bytes", "live_blocks", "leaked_bytes", "leaked_blocks",
@@ -643,6 +646,20 @@ TEST(ReportText, AForkedChildsHeaderSaysWhenItWasForked) {
             "==4242== heapledger 0.1.0 — /usr/bin/prog '--name=ä ö' 'two words' '' "
             "(pid 4242, 3.38 s, forked at 3.31 s)");
   EXPECT_EQ(report_from_json(to_json(r)).process.forked_ms, 3310.25);
+}
+
+// A process that a signal ends once its report is written (a stop signal it left at its default
+// action: Ctrl-C, kill) says which, in the header and the JSON.
+TEST(ReportText, TheHeaderSaysWhichSignalEndedTheProcess) {
+  Report r = full_report();
+  r.process.duration_ms = 3380;
+  r.process.signal = "SIGTERM";
+  EXPECT_EQ(lines_of(render_text(r))[0],
+            "==4242== heapledger 0.1.0 — /usr/bin/prog '--name=ä ö' 'two words' '' "
+            "(pid 4242, 3.38 s, ended by SIGTERM)");
+  EXPECT_EQ(report_from_json(to_json(r)).process.signal, "SIGTERM");
+  r.process.signal.reset();
+  EXPECT_EQ(report_from_json(to_json(r)).process.signal, std::nullopt);
 }
 
 TEST(ReportText, ALongCommandLineIsCutInTheHeader) {

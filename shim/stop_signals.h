@@ -1,0 +1,25 @@
+// The signals a user stops a program with: Ctrl-C (SIGINT), kill and timeout (SIGTERM), a terminal
+// that went away (SIGHUP), Ctrl-\ (SIGQUIT). Where the program leaves one at its default action,
+// the tracker's catcher takes it, so that the process writes its report before the signal ends it
+// (tracker/collect.cc). The program never sees the catcher: the interposed sigaction, signal and
+// their other forms (signal_api.cc) show the default action where it is, and a program that sets
+// the default action gets the catcher back in its place. A program that sets a handler of its own
+// (or SIG_IGN) has it, as without heapledger.
+#pragma once
+
+#include <signal.h>
+
+namespace heapledger::detail::stop_signals {
+
+using Catcher = void (*)(int, siginfo_t*, void*);
+
+constexpr int kSignals[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+
+// From now on: catcher for each of kSignals whose action is the default now, and again whenever
+// the program sets the default action. Once, at the tracker's start.
+void take(Catcher catcher);
+// The default action for sig, with nothing put in its place: the catcher's own way out, before it
+// raises the signal again.
+void give_back(int sig);
+
+}  // namespace heapledger::detail::stop_signals

@@ -1,0 +1,97 @@
+// A program stopped by a signal it leaves at its default action (Ctrl-C, kill, timeout).
+// Allocates from named functions: 3 blocks of 100 bytes lost (lose), 1 of 200 held by a global
+// (keep_global), 1 of 300 held only by a local variable of main's (keep_local), and SITES blocks of
+// 10 + d bytes lost from call stacks of their own (recursion depth d; 200 make a text report
+// larger than a pipe holds); then, by mode:
+//   stop_signal wait     prints "ready" and waits for the signal
+//   stop_signal churn    prints "ready", then mallocs and frees on two threads until the signal
+//                        (it finds them inside the allocator: the report must still come)
+//   stop_signal view     prints the dispositions it is shown for SIGTERM and SIGINT, as sigaction
+//                        and signal() report them, sets a handler of its own for SIGINT, then the
+//                        default action again, and raises SIGINT
+//   stop_signal own      a SIGTERM handler of its own, which prints "handled" and exits with 7;
+//                        prints "ready" and waits for the signal
+//   stop_signal MODE [SITES]
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hl_sink.h"
+
+static void* volatile g_kept;
+
+__attribute__((noinline)) static void lose(void) { hl_sink(malloc(100)); }
+__attribute__((noinline)) static void keep_global(void) { g_kept = malloc(200); }
+__attribute__((noinline)) static void* keep_local(void) { return malloc(300); }
+
+static const char* name_of(void (*h)(int)) {
+  return h == SIG_DFL ? "default" : h == SIG_IGN ? "ignored" : "a handler";
+}
+
+static void on_int(int sig) { (void)sig; }
+
+static void on_term(int sig) {
+  (void)sig;
+  static const char line[] = "handled\n";
+  if (write(1, line, sizeof line - 1) < 0) _exit(8);
+  _exit(7);
+}
+
+static void* churn(void* arg) {
+  (void)arg;
+  void* ring[64] = {0};
+  for (unsigned i = 0;; ++i) {
+    free(ring[i % 64]);
+    ring[i % 64] = malloc(16 + i % 1000);
+  }
+  return NULL;
+}
+
+static void ready(void) {
+  printf("ready\n");
+  fflush(stdout);
+}
+
+static int view(void) {
+  struct sigaction now;
+  sigaction(SIGTERM, NULL, &now);
+  printf("SIGTERM: sigaction shows %s, flags %d\n",
+         (now.sa_flags & SA_SIGINFO) ? "a handler" : name_of(now.sa_handler), now.sa_flags);
+  void (*was)(int) = signal(SIGINT, SIG_DFL);
+  printf("SIGINT: signal(SIG_DFL) returns %s\n", name_of(was));
+  was = signal(SIGINT, on_int);
+  printf("SIGINT: signal(handler) returns %s\n", name_of(was));
+  was = signal(SIGINT, SIG_DFL);
+  printf("SIGINT: signal(SIG_DFL) returns %s\n", name_of(was));
+  sigaction(SIGINT, NULL, &now);
+  printf("SIGINT: sigaction shows %s\n",
+         (now.sa_flags & SA_SIGINFO) ? "a handler" : name_of(now.sa_handler));
+  fflush(stdout);
+  raise(SIGINT);
+  printf("not reached\n");
+  return 1;
+}
+
+int main(int argc, char** argv) {
+  const char* mode = argc > 1 ? argv[1] : "wait";
+  const int sites = argc > 2 ? atoi(argv[2]) : 0;
+  for (int d = 0; d < sites; ++d) hl_leak_at_depth(d, 10 + d);
+  for (int i = 0; i < 3; ++i) lose();
+  keep_global();
+  void* volatile local = keep_local();
+  if (!strcmp(mode, "view")) return view();
+  if (!strcmp(mode, "own")) signal(SIGTERM, on_term);
+  if (!strcmp(mode, "churn")) {
+    pthread_t t;
+    if (pthread_create(&t, NULL, churn, NULL) != 0) return 1;
+    ready();
+    churn(NULL);
+  }
+  ready();
+  for (;;) pause();
+  return local != NULL;
+}
