@@ -591,8 +591,10 @@ void report_at_stop(int sig, siginfo_t* info, void* context) {
     int expected = id;
     if (g_again_timer.compare_exchange_strong(expected, -1)) syscall(SYS_timer_delete, id);
   }
-  // Begun already (by exit() on another thread, or written: the process is on its way out).
-  const bool begun = g_state.reporter.load() != 0 || !g_state.recording.load();
+  // Begun already (by exit() on another thread, or written: the process is on its way out). Or
+  // not this process's to write: a vforked child's memory is its parent's.
+  const bool begun = g_state.reporter.load() != 0 || !g_state.recording.load() ||
+                     static_cast<std::uint32_t>(syscall(SYS_getpid)) != g_state.pid;
   if (!begun && !can_report_here(context) && come_again(sig)) return;
   end_with(sig, info, !begun && can_report_here(context));
 }
