@@ -59,9 +59,8 @@ bool catches(int sig) {
   return false;
 }
 
-bool is_default(const struct sigaction& a) {
-  return !(a.sa_flags & SA_SIGINFO) && a.sa_handler == SIG_DFL;
-}
+// With SA_SIGINFO and a null sa_sigaction too: the kernel reads the same word either way.
+bool is_default(const struct sigaction& a) { return a.sa_handler == SIG_DFL; }
 
 struct sigaction catcher_action() {
   struct sigaction a {};
@@ -100,10 +99,11 @@ Handler change_disposition(std::atomic<SignalFn>* real, const char* name, int si
     if (real_sigaction(sig, &mine, &old) != 0) return SIG_ERR;
     shown(&old);
     if (real == &g_sigset) {  // sigset() with a disposition lets the signal through again
-      sigset_t one;
+      sigset_t one, was;
       sigemptyset(&one);
       sigaddset(&one, sig);
-      pthread_sigmask(SIG_UNBLOCK, &one, nullptr);
+      if (pthread_sigmask(SIG_UNBLOCK, &one, &was) == 0 && sigismember(&was, sig) == 1)
+        return SIG_HOLD;  // what it answers for a signal that was held
     }
     return old.sa_handler;  // sa_sigaction's too: they share their storage
   }

@@ -187,8 +187,6 @@ std::size_t copy_timeline(ExitPoint* out, double* duration_ms) {
 
 // The signal that ends the process once the report is written (not leak_exitcode): 0 for none.
 std::atomic<int> g_dying{0};
-// A stop signal began the report (report_at_stop), on the thread it interrupted.
-std::atomic<bool> g_at_stop_signal{false};
 
 ExitData base_data() {
   ExitData d{};
@@ -458,16 +456,19 @@ std::atomic<int> g_held_signal{0};
 // process would have been gone before it came (see before_immediate_exit).
 std::atomic<std::uint32_t> g_ending_with_status{0};
 
+void catch_fatal_signals();
+void watch_the_report(int sig);
+bool report_stalled(const siginfo_t* info);
+
 // A fault returns to the instruction, which faults again; abort() raises again; a signal that was
 // sent (raise, kill, pthread_kill, another process, the terminal's Ctrl-C) is raised again here,
-// or the process went on. One sent to the thread that writes the report, or is about to (the
-// kernel hands a signal sent to the process to any thread: `timeout` or Ctrl-C during the report
-// ended the process at once, the report lost and its temporary file left behind; a trial's), is
-// held until the report is written, and ends the process then (finish()); the handler stays
-// meanwhile, for any that come after it.
+// or the process went on. One sent while this process's report is written (the kernel hands a
+// signal sent to the process to any thread: `timeout` or Ctrl-C during the report ended the
+// process at once, the report lost and its temporary file left behind; a trial's) is held until
+// the report is written, and ends the process then (finish()); the handler stays meanwhile, for
+// any that come after it. Held on any thread: one that landed on another thread than the writer's
+// gave the default action back, and the next ended the process mid-report (a review's).
 //
-void catch_fatal_signals();
-
 // begin: the signal is a stop signal that found the program running (report_at_stop): the report
 // is begun here if nobody has begun it.
 void end_with(int sig, const siginfo_t* info, bool begin) {
@@ -477,28 +478,38 @@ void end_with(int sig, const siginfo_t* info, bool begin) {
       g_ending_with_status.load() == static_cast<std::uint32_t>(syscall(SYS_getpid)))
     return;  // sent after _exit(): dropped, as it would have found the process gone
   const std::uint64_t reporter = g_state.reporter.load();
-  const bool writing_here = reporter == this_reporter() && !g_state.reported.load();
-  if (!fault && (writing_here || (reporter == 0 && report_left_here()))) {
+  const bool being_written =
+      reporter != 0 && reporter >> 32 == this_reporter() >> 32 && !g_state.reported.load();
+  if (!fault && being_written) {
+    if (reporter == this_reporter() && report_stalled(info)) {  // watch_the_report's verdict
+      stop_signals::give_back(sig);
+      raise(sig);
+    }
     g_held_signal.store(sig);
     g_dying.store(sig);  // the signal ends the process, not leak_exitcode (write_exit_report)
-    if (writing_here) return;
+    return;
+  }
+  if (!fault && reporter == 0 && report_left_here()) {
+    g_held_signal.store(sig);
+    g_dying.store(sig);
     finish();  // raises it, unless another thread began the report first (it raises it then)
     if (g_held_signal.exchange(0) == 0) return;
   }
   if (begin) {
-    g_at_stop_signal.store(true);
     // A report begun here keeps the signals caught while it is written: `timeout` sends its
     // signal twice (to the process, then to its group), and the second ended the process
-    // mid-report. finish() gives the default action back once it is written.
+    // mid-report. finish() gives the default action back once it is written. A thread that
+    // waits for the report (one returning from main, or calling exit()) is held once it is
+    // written, until the signal ends the process: it would have run the program's exit handlers.
     catch_fatal_signals();
+    watch_the_report(sig);
+    g_state.ending_now.store(this_reporter());
   } else {
     for (std::size_t i = 0; i < std::size(kFatalSignals); ++i)
       if (kFatalSignals[i] == sig) g_catching[i] = false;
     stop_signals::give_back(sig);
   }
-  const bool being_written =
-      reporter != 0 && reporter >> 32 == this_reporter() >> 32 && !g_state.reported.load();
-  if (report_left_here() || being_written || (begin && reporter == 0)) {
+  if (report_left_here() || being_written || begin) {
     g_dying.store(sig);
     finish();  // writes it, or waits while another thread does
   }
@@ -537,28 +548,65 @@ void stop_catching_fatal_signals() {
 std::atomic<int> g_again_timer{-1};
 std::atomic<int> g_agains{0};
 
-// The signal once more, to this thread, in a millisecond: a timer of our own (the program's
-// timers and itimers are left alone). False if there is none to be had (a seccomp filter, a
-// limit), or after 2 s of tries.
+// A timer of our own (the program's timers and itimers are left alone) that sends sig in `ms`, and
+// every `interval_ms` after (0: once): to the thread tid, or to the process (0). Its id, or -1 if
+// there is none to be had (a seccomp filter, a limit).
+int send_later(int sig, pid_t tid, long ms, long interval_ms) {
+  sigevent ev{};
+  ev.sigev_notify = tid ? SIGEV_THREAD_ID : SIGEV_SIGNAL;
+  ev.sigev_signo = sig;
+  ev._sigev_un._tid = tid;
+  int id = -1;
+  if (syscall(SYS_timer_create, CLOCK_MONOTONIC, &ev, &id) != 0) return -1;
+  itimerspec when{};
+  when.it_value = {ms / 1000, ms % 1000 * 1'000'000};
+  when.it_interval = {interval_ms / 1000, interval_ms % 1000 * 1'000'000};
+  if (syscall(SYS_timer_settime, id, 0, &when, nullptr) != 0) {
+    syscall(SYS_timer_delete, id);
+    return -1;
+  }
+  return id;
+}
+
+// The signal once more, in a millisecond, to the process: to whichever thread takes it then (this
+// one may have ended by then, or blocked it: sent to it, the signal was lost with it, and the
+// process ran on, a review's). False if there is no timer to be had, or after 2 s of tries.
 bool come_again(int sig) {
   constexpr int kMaxTries = 2000;
   if (g_agains.fetch_add(1) >= kMaxTries) return false;
-  sigevent ev{};
-  ev.sigev_notify = SIGEV_THREAD_ID;
-  ev.sigev_signo = sig;
-  ev._sigev_un._tid = static_cast<pid_t>(syscall(SYS_gettid));
-  int id = -1;
-  if (syscall(SYS_timer_create, CLOCK_MONOTONIC, &ev, &id) != 0) return false;
-  itimerspec when{};
-  when.it_value.tv_nsec = 1'000'000;
-  if (syscall(SYS_timer_settime, id, 0, &when, nullptr) != 0) {
-    syscall(SYS_timer_delete, id);
-    return false;
-  }
+  const int id = send_later(sig, 0, 1, 0);
+  if (id < 0) return false;
   // One that was there fires once more, and runs the catcher once more: nothing is deleted on
   // its say-so (in a forked child, a number the parent had may be one of the program's).
   g_again_timer.store(id);
   return true;
+}
+
+// The report a stop signal began runs in a signal handler, on a thread that may hold a lock of the
+// C library's that the report needs too (loading the reporter module runs constructors that call
+// atexit(): a program interrupted inside atexit() waited for itself for ever, a review's). The
+// thread is sent sig every second meanwhile; held (end_with) while the report moves, it ends the
+// process once the report has not moved for 10 s, as the signal would have without heapledger.
+std::atomic<int> g_watch_timer{-1};
+
+void watch_the_report(int sig) {
+  g_watch_timer.store(send_later(sig, static_cast<pid_t>(syscall(SYS_gettid)), 1000, 1000));
+}
+
+// Whether info is the watch's, and the report has not moved for 10 s of them. Only on the thread
+// writing the report (its handlers, one inside another).
+bool report_stalled(const siginfo_t* info) {
+  constexpr int kStalledTicks = 10;
+  static std::uint64_t seen = ~std::uint64_t{0};
+  static int ticks = 0;
+  if (info->si_code != SI_TIMER || info->si_timerid != g_watch_timer.load()) return false;
+  const std::uint64_t now = g_state.report_progress.load(std::memory_order_relaxed);
+  if (now != seen || report_waits_for_reader()) {
+    seen = now;
+    ticks = 0;
+    return false;
+  }
+  return ++ticks >= kStalledTicks;
 }
 
 // Whether the report can be written on this thread now. Not inside the allocator or the tracker
@@ -673,13 +721,8 @@ void finish() {
   // (report_before_dying), never neither (it ended the process without the report; a review's).
   g_state.finish_left_by.store(0);
   if (!mine) return wait_for_report();
-  // A thread that returns from main meanwhile waits for the report in an exit handler (exit()
-  // and _exit() are interposed, and wait before that). Not where a stop signal began it: the
-  // thread it interrupted may be inside atexit(), holding the C library's lock on that list.
-  if (!g_at_stop_signal.load()) {
-    at_exit_for_good(wait_for_report);
-    __cxa_at_quick_exit(wait_for_report, nullptr);
-  }
+  at_exit_for_good(wait_for_report);
+  __cxa_at_quick_exit(wait_for_report, nullptr);
   write_exit_report();
   g_state.reported.store(true, std::memory_order_release);
   stop_catching_fatal_signals();  // from here on, a crash ends the process as it would have

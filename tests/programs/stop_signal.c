@@ -11,6 +11,12 @@
 //                        default action again, and raises SIGINT
 //   stop_signal own      a SIGTERM handler of its own, which prints "handled" and exits with 7;
 //                        prints "ready" and waits for the signal
+//   stop_signal worker   a second thread waits too; prints "ready TID" (the second thread's id)
+//   stop_signal dying    main blocks SIGTERM; threads that live a few hundred allocations each
+//                        come and go until the signal (it finds one inside the allocator, which
+//                        is gone a moment later)
+//   stop_signal atexit   calls atexit() in a loop until the signal (it finds the thread holding the
+//                        C library's lock on that list)
 //   stop_signal MODE [SITES]
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -56,6 +62,25 @@ static void ready(void) {
   fflush(stdout);
 }
 
+static void* wait_for_ever(void* arg) {
+  int* tid = arg;
+  *tid = gettid();
+  for (;;) pause();
+  return NULL;
+}
+
+static void* live_briefly(void* arg) {
+  sigset_t term;
+  sigemptyset(&term);
+  sigaddset(&term, SIGTERM);
+  pthread_sigmask(SIG_UNBLOCK, &term, NULL);  // main's is blocked: the signal is these threads'
+  (void)arg;
+  for (int i = 0; i < 300; ++i) free(malloc(16 + (unsigned)i % 500));
+  return NULL;
+}
+
+static void nothing(void) {}
+
 static int view(void) {
   struct sigaction now;
   sigaction(SIGTERM, NULL, &now);
@@ -85,6 +110,31 @@ int main(int argc, char** argv) {
   void* volatile local = keep_local();
   if (!strcmp(mode, "view")) return view();
   if (!strcmp(mode, "own")) signal(SIGTERM, on_term);
+  if (!strcmp(mode, "worker")) {
+    static int tid;
+    pthread_t t;
+    if (pthread_create(&t, NULL, wait_for_ever, (void*)&tid) != 0) return 1;
+    while (__atomic_load_n(&tid, __ATOMIC_ACQUIRE) == 0) usleep(1000);
+    printf("ready %d\n", tid);
+    fflush(stdout);
+    for (;;) pause();
+  }
+  if (!strcmp(mode, "dying")) {
+    sigset_t term;
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &term, NULL);
+    ready();
+    for (;;) {
+      pthread_t t;
+      if (pthread_create(&t, NULL, live_briefly, NULL) != 0) return 1;
+      pthread_join(t, NULL);
+    }
+  }
+  if (!strcmp(mode, "atexit")) {
+    ready();
+    for (;;) atexit(nothing);
+  }
   if (!strcmp(mode, "churn")) {
     pthread_t t;
     if (pthread_create(&t, NULL, churn, NULL) != 0) return 1;
