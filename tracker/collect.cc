@@ -466,8 +466,9 @@ bool report_stalled(const siginfo_t* info);
 // signal sent to the process to any thread: `timeout` or Ctrl-C during the report ended the
 // process at once, the report lost and its temporary file left behind; a trial's) is held until
 // the report is written, and ends the process then (finish()); the handler stays meanwhile, for
-// any that come after it. Held on any thread: one that landed on another thread than the writer's
-// gave the default action back, and the next ended the process mid-report (a review's).
+// any that come after it. Held on any thread (but abort()'s: see below): one that landed on another
+// thread than the writer's gave the default action back, and the next ended the process
+// mid-report (a review's).
 //
 // begin: the signal is a stop signal that found the program running (report_at_stop): the report
 // is begun here if nobody has begun it.
@@ -480,8 +481,11 @@ void end_with(int sig, const siginfo_t* info, bool begin) {
   const std::uint64_t reporter = g_state.reporter.load();
   const bool being_written =
       reporter != 0 && reporter >> 32 == this_reporter() >> 32 && !g_state.reported.load();
-  if (!fault && being_written) {
-    if (reporter == this_reporter() && report_stalled(info)) {  // watch_the_report's verdict
+  // Not abort() on another thread: it goes on to end the process when its handler returns, so it
+  // waits for the report below (a thread that aborts while the report is written).
+  const bool writing_here = being_written && reporter == this_reporter();
+  if (!fault && being_written && (writing_here || sig != SIGABRT)) {
+    if (writing_here && report_stalled(info)) {  // watch_the_report's verdict
       stop_signals::give_back(sig);
       raise(sig);
     }
