@@ -458,7 +458,9 @@ std::atomic<std::uint32_t> g_ending_with_status{0};
 
 void catch_fatal_signals();
 void watch_the_report(int sig);
-bool report_stalled(const siginfo_t* info);
+bool is_watch_tick(const siginfo_t* info);
+bool report_stalled();
+void end_the_watch();
 
 // A fault returns to the instruction, which faults again; abort() raises again; a signal that was
 // sent (raise, kill, pthread_kill, another process, the terminal's Ctrl-C) is raised again here,
@@ -485,9 +487,12 @@ void end_with(int sig, const siginfo_t* info, bool begin) {
   // waits for the report below (a thread that aborts while the report is written).
   const bool writing_here = being_written && reporter == this_reporter();
   if (!fault && being_written && (writing_here || sig != SIGABRT)) {
-    if (writing_here && report_stalled(info)) {  // watch_the_report's verdict
-      stop_signals::give_back(sig);
-      raise(sig);
+    if (is_watch_tick(info)) {  // watch_the_report's: not a signal of the program's to hold
+      if (writing_here && report_stalled()) {
+        stop_signals::give_back(sig);
+        raise(sig);
+      }
+      return;
     }
     g_held_signal.store(sig);
     g_dying.store(sig);  // the signal ends the process, not leak_exitcode (write_exit_report)
@@ -517,7 +522,12 @@ void end_with(int sig, const siginfo_t* info, bool begin) {
     g_dying.store(sig);
     finish();  // writes it, or waits while another thread does
   }
-  if (!fault) raise(sig);  // SA_NODEFER: delivered now, with the default action
+  if (fault) return;
+  // The default action, whatever the program put in place meanwhile: a handler of its own,
+  // installed while the report was written, ran for the signal and the process went on (exit
+  // status 0, where plain it was gone; a review's).
+  stop_signals::give_back(sig);
+  raise(sig);  // SA_NODEFER: delivered now
 }
 
 void report_before_dying(int sig, siginfo_t* info, void*) { end_with(sig, info, false); }
@@ -525,9 +535,8 @@ void report_before_dying(int sig, siginfo_t* info, void*) { end_with(sig, info, 
 void catch_fatal_signals() {
   for (std::size_t i = 0; i < std::size(kFatalSignals); ++i) {
     struct sigaction now;
-    if (sigaction(kFatalSignals[i], nullptr, &now) != 0 || (now.sa_flags & SA_SIGINFO) ||
-        now.sa_handler != SIG_DFL)
-      continue;
+    if (sigaction(kFatalSignals[i], nullptr, &now) != 0 || now.sa_handler != SIG_DFL)
+      continue;  // (SA_SIGINFO with no handler is the default too: they are one word)
     struct sigaction catcher {};
     catcher.sa_sigaction = report_before_dying;
     sigemptyset(&catcher.sa_mask);
@@ -589,28 +598,51 @@ bool come_again(int sig) {
 // The report a stop signal began runs in a signal handler, on a thread that may hold a lock of the
 // C library's that the report needs too (loading the reporter module runs constructors that call
 // atexit(): a program interrupted inside atexit() waited for itself for ever, a review's). The
-// thread is sent sig every second meanwhile; held (end_with) while the report moves, it ends the
-// process once the report has not moved for 10 s, as the signal would have without heapledger.
+// thread is sent sig every 10 s meanwhile; held back (end_with) while the report moves, it ends
+// the process once the report has not moved for 10 s, as the signal would have without
+// heapledger. Not every second: a handler of the program's own, installed for that signal while
+// the report was written (its other threads run on), got every tick.
 std::atomic<int> g_watch_timer{-1};
+constexpr long kWatchMs = 10'000;
 
-void watch_the_report(int sig) {
-  g_watch_timer.store(send_later(sig, static_cast<pid_t>(syscall(SYS_gettid)), 1000, 1000));
+// Stalled: neither the report's progress count nor the thread's CPU time moved since the last tick
+// (a lock it waits for takes none; a scan of 2 GB of heap took 31 s without a progress step, a
+// review's), and it is not waiting for room on its stream.
+struct Stall {
+  std::uint64_t progress = 0;
+  std::uint64_t cpu_ns = 0;
+};
+Stall g_stall;
+
+Stall now_stall() {
+  timespec cpu{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
+  return Stall{g_state.report_progress.load(std::memory_order_relaxed),
+               static_cast<std::uint64_t>(cpu.tv_sec) * 1'000'000'000u +
+                   static_cast<std::uint64_t>(cpu.tv_nsec)};
 }
 
-// Whether info is the watch's, and the report has not moved for 10 s of them. Only on the thread
-// writing the report (its handlers, one inside another).
-bool report_stalled(const siginfo_t* info) {
-  constexpr int kStalledTicks = 10;
-  static std::uint64_t seen = ~std::uint64_t{0};
-  static int ticks = 0;
-  if (info->si_code != SI_TIMER || info->si_timerid != g_watch_timer.load()) return false;
-  const std::uint64_t now = g_state.report_progress.load(std::memory_order_relaxed);
-  if (now != seen || report_waits_for_reader()) {
-    seen = now;
-    ticks = 0;
-    return false;
-  }
-  return ++ticks >= kStalledTicks;
+void watch_the_report(int sig) {
+  g_stall = now_stall();
+  g_watch_timer.store(send_later(sig, static_cast<pid_t>(syscall(SYS_gettid)), kWatchMs, kWatchMs));
+}
+
+bool is_watch_tick(const siginfo_t* info) {
+  return info->si_code == SI_TIMER && info->si_timerid == g_watch_timer.load();
+}
+
+// At each of the watch's ticks, on the thread writing the report.
+bool report_stalled() {
+  constexpr std::uint64_t kBusyNs = 10'000'000;  // CPU time in a tick that counts as work
+  const Stall now = now_stall();
+  const bool moved = now.progress != g_stall.progress || now.cpu_ns - g_stall.cpu_ns >= kBusyNs;
+  g_stall = now;
+  return !moved && !report_waits_for_reader();
+}
+
+// The watch is over: the report is written.
+void end_the_watch() {
+  if (const int id = g_watch_timer.exchange(-1); id >= 0) syscall(SYS_timer_delete, id);
 }
 
 // Whether the report can be written on this thread now. Not inside the allocator or the tracker
@@ -716,6 +748,15 @@ void before_exit() {
 
 void take_stop_signals() { stop_signals::take(report_at_stop); }
 
+void forget_parents_ending() {
+  g_held_signal.store(0);
+  g_dying.store(0);
+  g_watch_timer.store(-1);  // timers are not inherited; their numbers may be the child's own
+  g_again_timer.store(-1);
+  g_agains.store(0);
+  g_stall = Stall{};
+}
+
 void finish() {
   if (!g_state.recording.load()) return g_state.finish_left_by.store(0);
   settle_own_frees();
@@ -730,6 +771,7 @@ void finish() {
   write_exit_report();
   g_state.reported.store(true, std::memory_order_release);
   stop_catching_fatal_signals();  // from here on, a crash ends the process as it would have
+  end_the_watch();
   if (const int sig = g_held_signal.exchange(0)) raise(sig);
 }
 

@@ -201,6 +201,9 @@ CountTotals count_totals();
 void tl_busy_forever();
 // Whether the calling thread is inside the tracker (a signal handler interrupted it there).
 bool in_tracker();
+// In a forked child: nothing of its parent's report in progress (a signal held for it, the signal
+// that ends it, the timers of a stop signal's report) is the child's (collect.cc).
+void forget_parents_ending();
 // Settles the calling thread's pending frees (tracker.cc): before the exit report.
 void settle_own_frees();
 // The reporter module, loaded on first use; null if it cannot be loaded.

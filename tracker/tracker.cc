@@ -1371,6 +1371,7 @@ void postfork_child() {
   g_state.reporter.store(0);
   g_state.reported.store(false);
   g_state.report_progress.store(0);
+  forget_parents_ending();
 }
 
 }  // namespace heapledger::detail::tracker

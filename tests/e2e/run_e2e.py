@@ -1678,6 +1678,19 @@ class E2E(hl.HeapledgerTest):
                 self.assertIn("PEAK:", text)
                 self.assertTrue(text.endswith("\n"), text[-200:])
 
+    def test_a_handler_installed_while_the_report_is_written_does_not_keep_the_process(self):
+        """The program's other threads run on while the report is written; one installs a
+        SIGTERM handler of its own meanwhile. The signal that began the report still ends the
+        process once it is written: raised with that handler in place, it ran the handler, and
+        the process went on with status 0 (a review's). The report waits on the unread pipe."""
+        proc, _ = self.start_stop_signal("late", "max_frames=256:max_leaks=0", sites=200)
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(1.0)
+        out, err = proc.communicate(timeout=100)
+        self.assertEqual(proc.returncode, -signal.SIGTERM, (out, err.decode()[-2000:]))
+        self.assertNotIn(b"h\n", out)
+        self.assertEqual(len(re.findall(r"LEAK \d+ of 203:", err.decode())), 203)
+
     def test_a_report_a_stop_signal_cannot_finish_ends_with_the_signal(self):
         """The report a stop signal begins runs on the thread it interrupted, which may hold a
         lock of the C library's that the report needs too: loading the reporter module runs

@@ -17,6 +17,9 @@
 //                        is gone a moment later)
 //   stop_signal atexit   calls atexit() in a loop until the signal (it finds the thread holding the
 //                        C library's lock on that list)
+//   stop_signal late     a second thread installs a SIGTERM handler of its own (it prints "h")
+//                        0.3 s after "ready" (the report a SIGTERM began meanwhile is still
+//                        being written), and prints "installed"
 //   stop_signal MODE [SITES]
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -81,6 +84,23 @@ static void* live_briefly(void* arg) {
 
 static void nothing(void) {}
 
+static void print_h(int sig) {
+  (void)sig;
+  if (write(1, "h\n", 2) < 0) _exit(8);
+}
+
+static void* install_late(void* arg) {
+  sigset_t term;  // the signal is main's: this thread runs on while main writes the report
+  sigemptyset(&term);
+  sigaddset(&term, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &term, NULL);
+  (void)arg;
+  usleep(300000);
+  signal(SIGTERM, print_h);
+  if (write(1, "installed\n", 10) < 0) _exit(8);
+  return NULL;
+}
+
 static int view(void) {
   struct sigaction now;
   sigaction(SIGTERM, NULL, &now);
@@ -130,6 +150,10 @@ int main(int argc, char** argv) {
       if (pthread_create(&t, NULL, live_briefly, NULL) != 0) return 1;
       pthread_join(t, NULL);
     }
+  }
+  if (!strcmp(mode, "late")) {
+    pthread_t t;
+    if (pthread_create(&t, NULL, install_late, NULL) != 0) return 1;
   }
   if (!strcmp(mode, "atexit")) {
     ready();
