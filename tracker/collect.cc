@@ -552,8 +552,7 @@ void stop_catching_fatal_signals() {
     struct sigaction now;
     if (sigaction(kFatalSignals[i], nullptr, &now) == 0 && (now.sa_flags & SA_SIGINFO) &&
         now.sa_sigaction == report_before_dying)
-      stop_signals::give_back(
-          kFatalSignals[i]);  // not the catcher of a stop signal: the report is written
+      stop_signals::give_back(kFatalSignals[i]);  // the default itself: the report is written
   }
 }
 
@@ -679,8 +678,9 @@ void report_at_stop(int sig, siginfo_t* info, void* context) {
   // not this process's to write: a vforked child's memory is its parent's.
   const bool begun = g_state.reporter.load() != 0 || !g_state.recording.load() ||
                      static_cast<std::uint32_t>(syscall(SYS_getpid)) != g_state.pid;
-  if (!begun && !can_report_here(context) && come_again(sig)) return;
-  end_with(sig, info, !begun && can_report_here(context));
+  const bool here = !begun && can_report_here(context);
+  if (!begun && !here && come_again(sig)) return;
+  end_with(sig, info, here);
 }
 
 }  // namespace
@@ -864,9 +864,10 @@ void scan_and_report(ExitCaller* caller) {
   if (errors) data.errors = errors.get(), data.n_errors = copy_errors(errors.get());
   data.errors_total = g_state.errors.total.load();
   Scratch<ExitPoint> timeline(Timeline::kCapacity);
-  if (timeline)
-    data.timeline = timeline.get(),
+  if (timeline) {
+    data.timeline = timeline.get();
     data.n_timeline = copy_timeline(timeline.get(), &data.duration_ms);
+  }
 
   ReportOutcome outcome;
   deliver_report(data, request(), &outcome);
