@@ -142,6 +142,7 @@ int change_action(std::atomic<SigactionFn>* real, const char* name, int sig,
 namespace heapledger::detail::stop_signals {
 
 void take(Catcher catcher) {
+  pool::note_signal_handler();  // the catcher allocates (the report), as any handler may
   g_catcher.store(catcher);
   const struct sigaction mine = catcher_action();
   for (int sig : kSignals) {
