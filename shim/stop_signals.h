@@ -18,8 +18,8 @@ constexpr int kSignals[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 // From now on: catcher for each of kSignals whose action is the default now, and again whenever
 // the program sets the default action. Once, at the tracker's start.
 void take(Catcher catcher);
-// The default action for sig, with nothing put in its place: the catcher's own way out, before it
-// raises the signal again.
+// The default action for sig (any signal), with no catcher put in its place: the catcher's own way
+// out before it raises the signal again, and the exit-time catchers' (tracker/collect.cc).
 void give_back(int sig);
 
 }  // namespace heapledger::detail::stop_signals
