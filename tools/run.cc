@@ -139,12 +139,12 @@ CLI::App* add_run(CLI::App& app, RunArgs& args) {
       ->allow_extra_args(false)
       ->check(CLI::Validator(check_key_value, ""));
   cmd->add_option("--leak-exitcode", args.leak_exitcode,
-                  "Exit with N (1-255) if the program leaked; 0: its own status")
+                  "Exit with N if the program leaked (0-255; 0 keeps its own status)")
       ->type_name("N")
       ->check(CLI::Range(0, 255).description(""));
   cmd->add_option("--error-exitcode", args.error_exitcode,
-                  "Exit with N (1-255) on heap misuse (double/invalid/mismatched free); wins "
-                  "over --leak-exitcode")
+                  "Exit with N on heap misuse (double/invalid/mismatched free; 0-255, 0 keeps "
+                  "its own status); wins over --leak-exitcode")
       ->type_name("N")
       ->check(CLI::Range(0, 255).description(""));
   cmd->add_option("--suppressions", args.suppressions,

@@ -628,7 +628,8 @@ bool LeakScan::run(Ledger& ledger, const RootPolicy& policy, std::uintptr_t stac
   if (ok) {
     FaultGuard faults;
     stats_.threads_stopped = world.stop(kStopTimeoutMs);
-    stats_.threads = world.count() + world.unlisted();  // with those found started meanwhile
+    // With those found started meanwhile; not those that ended before they could be stopped.
+    stats_.threads = world.count() - world.gone() + world.unlisted();
     count_ = 0;
     ledger.for_each_locked([&](std::uintptr_t addr, const Record& r) {
       if (count_ < capacity)  // a quarter more than before the stop, and 65536: always, in practice

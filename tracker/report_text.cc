@@ -225,8 +225,8 @@ void add_errors(Lines& out, const std::vector<HeapError>& errors, std::uint64_t 
   for (std::size_t i = 0; i < n; ++i) {
     const HeapError& e = errors[i];
     out.blank();
-    out.add("HEAP ERROR {} of {}: {} of {:#x}{}", i + 1, total, clean(error_label(e.kind)),
-            e.address, error_explanation(e));
+    out.add("HEAP ERROR {} of {}: {} of {:#x}{}", with_commas(i + 1), with_commas(total),
+            clean(error_label(e.kind)), e.address, error_explanation(e));
     add_stack(out, e.stack, o);
     if (e.alloc_stack) {
       out.add("  allocated at:");
@@ -271,8 +271,8 @@ void add_leak(Lines& out, const Leak& l, std::size_t i, std::size_t total, const
   // Reachable blocks are listed (show_reachable) but are not leaks: valgrind's "loss record"
   // covers both, a head that says LEAK over "still reachable" contradicts itself.
   const char* head = kind_rank(l.kind) == 3 ? "REACHABLE" : "LEAK";
-  out.add("{} {} of {}: {} in {} {}, allocated {}", head, i + 1, total, count(l.bytes, "byte"),
-          count(l.blocks, "block"), kind_label(l.kind), when);
+  out.add("{} {} of {}: {} in {} {}, allocated {}", head, with_commas(i + 1), with_commas(total),
+          count(l.bytes, "byte"), count(l.blocks, "block"), kind_label(l.kind), when);
   add_stack(out, l.stack, o);
 }
 

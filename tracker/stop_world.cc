@@ -90,6 +90,9 @@ bool send_stop(pid_t pid, pid_t tid) {
   return syscall(SYS_rt_tgsigqueueinfo, pid, tid, stop_signal(), &info) == 0;
 }
 
+// Whether thread tid of process pid is still there (signal 0 checks without sending).
+bool alive(pid_t pid, pid_t tid) { return syscall(SYS_tgkill, pid, tid, 0) == 0 || errno != ESRCH; }
+
 bool is_stop_request(const siginfo_t* info) {
   return info->si_code == SI_QUEUE && info->si_pid == getpid() &&
          info->si_value.sival_ptr == g_slots;
@@ -215,7 +218,10 @@ bool stop_slots(std::size_t from, std::uint64_t deadline) {
     if (r == 0) {
       g_slots[i].phase.store(1, std::memory_order_relaxed);  // seized
       ++seized;
-    } else if (r != -ESRCH && from == 0) {  // not allowed: say so
+    } else if (r == -ESRCH) {
+      g_slots[i].phase.store(3, std::memory_order_relaxed);  // gone
+      g_slots[i].info.gone = true;
+    } else if (from == 0) {  // not allowed: say so
       g_tracer.failed.store(1, std::memory_order_relaxed);
       return false;
     }
@@ -241,6 +247,7 @@ bool stop_slots(std::size_t from, std::uint64_t deadline) {
       --pending;
       if (r < 0 || !WIFSTOPPED(status)) {
         g_slots[i].phase.store(3, std::memory_order_relaxed);  // gone
+        g_slots[i].info.gone = true;
         continue;
       }
       note_stop(i, status);
@@ -301,7 +308,7 @@ void list_new_threads() {
         ++unlisted;
         continue;
       }
-      g_slots[g_count].info = StoppedThread{static_cast<pid_t>(tid), false, 0, {}, false};
+      g_slots[g_count].info = StoppedThread{static_cast<pid_t>(tid), false, 0, {}, false, false};
       g_slots[g_count].phase.store(0, std::memory_order_relaxed);
       ++g_count;
     }
@@ -391,7 +398,7 @@ bool stop_by_ptrace(int timeout_ms) {
   g_tracer.failed.store(0, std::memory_order_relaxed);
   g_tracer.timeout_ms = timeout_ms;
   g_tracer.parent = getpid();
-  for (std::size_t i = 0; i < g_count; ++i) g_slots[i].info.stopped = false;
+  for (std::size_t i = 0; i < g_count; ++i) g_slots[i].info.stopped = g_slots[i].info.gone = false;
   // No exit signal, so no SIGCHLD and no plain wait() sees this task (a waitpid(-1, __WALL) in
   // another thread of the program could still collect it). It starts with every signal blocked:
   // it has a copy of the program's handlers, and a SIGCHLD for each thread it stops, or a signal
@@ -414,7 +421,7 @@ bool stop_by_ptrace(int timeout_ms) {
     while (waitpid(pid, &status, __WALL) < 0 && errno == EINTR) {
     }
     for (std::size_t i = 0; i < g_count; ++i) {  // as list_threads left them, for the signal
-      g_slots[i].info.stopped = false;
+      g_slots[i].info.stopped = g_slots[i].info.gone = false;
       g_slots[i].phase.store(0, std::memory_order_relaxed);
     }
     return false;
@@ -467,14 +474,25 @@ std::size_t StopTheWorld::stop(int timeout_ms) {
   g_release.store(0, std::memory_order_release);
   g_stopping.store(true, std::memory_order_release);
   pid_t pid = getpid();
-  for (std::size_t i = 0; i < g_count; ++i)
-    if (!send_stop(pid, g_slots[i].info.tid)) g_slots[i].phase.store(-1);
+  for (std::size_t i = 0; i < g_count; ++i) {
+    StoppedThread& th = g_slots[i].info;
+    th.stopped = th.gone = false;
+    if (!send_stop(pid, th.tid)) {
+      g_slots[i].phase.store(-1);
+      th.gone = errno == ESRCH;
+    }
+  }
   std::uint64_t deadline = now_ms() + static_cast<std::uint64_t>(timeout_ms);
   std::size_t parked = 0;
   for (std::size_t i = 0; i < g_count; ++i) {
-    while (g_slots[i].phase.load(std::memory_order_acquire) == 0 && now_ms() < deadline) sched_yield();
-    g_slots[i].info.stopped = g_slots[i].phase.load(std::memory_order_acquire) == 1;
-    parked += g_slots[i].info.stopped;
+    StoppedThread& th = g_slots[i].info;
+    // One that ends with the signal pending never parks: not waited for past its end.
+    while (g_slots[i].phase.load(std::memory_order_acquire) == 0 && now_ms() < deadline &&
+           !(th.gone = !alive(pid, th.tid)))
+      sched_yield();
+    th.stopped = g_slots[i].phase.load(std::memory_order_acquire) == 1;
+    th.gone = th.gone && !th.stopped;
+    parked += th.stopped;
   }
   return parked;
 }
@@ -490,6 +508,11 @@ void StopTheWorld::resume() {
 }
 
 std::size_t StopTheWorld::count() const { return g_count; }
+std::size_t StopTheWorld::gone() const {
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < g_count; ++i) n += g_slots[i].info.gone;
+  return n;
+}
 std::size_t StopTheWorld::unlisted() const { return g_unlisted; }
 const StoppedThread& StopTheWorld::thread(std::size_t i) const { return g_slots[i].info; }
 

@@ -1036,8 +1036,8 @@ TEST(ReportText, ErrorsPastTheKeptOnesAreCountedNotListed) {
   TextOptions o;
   o.max_leaks = 0;
   std::string text = render_text(r, o);
-  position(text, "HEAP ERROR 1 of 1500: double free");
-  position(text, "HEAP ERROR 4 of 1500: invalid free");
+  position(text, "HEAP ERROR 1 of 1,500: double free");
+  position(text, "HEAP ERROR 4 of 1,500: invalid free");
   EXPECT_TRUE(has_line(text,
                        "==4242== ... and 1,496 more heap errors counted but not kept (the "
                        "report keeps the first 4 with their stacks)"))
