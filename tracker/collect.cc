@@ -409,7 +409,8 @@ std::uintptr_t exit_caller_sp(std::uintptr_t fallback, std::uintptr_t* regs, int
   *n_regs = 0;
   const std::uintptr_t sp = fast_unwind::sp_past(on_exit_path, g_state.unload_epoch.load());
   if (sp <= fallback || !g_state.runtime) return fallback;
-  *n_regs = g_state.runtime->saved_registers(sp, regs);
+  TryGuard loader(g_state.modules.loader_calls());  // libunwind (see ModuleMap::loader_calls)
+  *n_regs = loader ? g_state.runtime->saved_registers(sp, regs) : 0;
   return *n_regs > 0 ? sp : fallback;
 }
 

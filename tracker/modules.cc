@@ -101,7 +101,11 @@ int read_generation(dl_phdr_info* info, std::size_t size, void* arg) {
 // Objects loaded or unloaded since the last scan? Cheap: one callback, nothing mapped.
 void ModuleMap::sync() {
   std::uint64_t generation = ~std::uint64_t{0};
-  dl_iterate_phdr(read_generation, &generation);
+  {
+    TryGuard loader(loader_calls_);
+    if (!loader) return;
+    dl_iterate_phdr(read_generation, &generation);
+  }
   if (generation != generation_.load(std::memory_order_acquire)) refresh();
 }
 
@@ -109,7 +113,11 @@ void ModuleMap::refresh() {
   auto* b = static_cast<ScanBuffer*>(os::map_internal(sizeof(ScanBuffer)));
   if (!b) return;
   b->known_generation = generation_.load(std::memory_order_acquire);
-  dl_iterate_phdr(scan_one, b);
+  {
+    TryGuard loader(loader_calls_);
+    if (!loader) return os::unmap_internal(b, sizeof(ScanBuffer));
+    dl_iterate_phdr(scan_one, b);
+  }
   if (!b->unchanged) merge(b->items, b->count, b->generation);
   os::unmap_internal(b, sizeof(ScanBuffer));
 }

@@ -40,11 +40,23 @@ class ModuleMap {
   void unlock() { lock_.unlock(); }
   bool lock_held_by_this_thread() const { return lock_.held_by_this_thread(); }
 
+  // Held (a TryGuard: a signal handler that interrupted one does without) around each call of
+  // ours into the dynamic loader that takes its write lock: dl_iterate_phdr (sync, refresh), and
+  // libunwind, which finds a frame's module with it. glibc before 2.39 leaves that lock in a
+  // forked child as it was (BZ 19282): held, if another thread was in such a call, and the child's
+  // first call waits for ever. The parent's main thread in its exit report held it when another
+  // thread forked: the child hung in its first malloc, in sync (tests/programs/
+  // exit_while_reporting fork: 5 children hung in 660 runs, none in 690 since). Taken before fork
+  // (prefork), so no call of ours holds it across one; the program's own calls can still (as
+  // without heapledger, where only a child that makes one hangs).
+  SpinLock& loader_calls() { return loader_calls_; }
+
  private:
   std::uint16_t lookup(std::uintptr_t addr);  // under lock_
   void merge(const void* scanned, std::size_t count, std::uint64_t generation);
 
   SpinLock lock_;
+  SpinLock loader_calls_;
   Module modules_[kMaxModules] HL_GUARDED_BY(lock_);
   std::atomic<std::size_t> count_{0};
   std::atomic<std::uint64_t> generation_{~std::uint64_t{0}};  // dlpi_adds + dlpi_subs at last scan

@@ -230,10 +230,17 @@ int program_start(const std::uintptr_t* raw, int n, int max_frames, std::uint32_
   return first;
 }
 
+// libunwind's walk (it finds modules with dl_iterate_phdr: see ModuleMap::loader_calls); 0
+// frames where this thread is in such a call already (a signal handler interrupted it).
+int libunwind_backtrace(std::uintptr_t* raw, int max) {
+  TryGuard loader(g_state.modules.loader_calls());
+  return loader ? g_state.runtime->backtrace(reinterpret_cast<void**>(raw), max) : 0;
+}
+
 std::uint32_t libunwind_frames(std::uintptr_t* out, int max_frames) {
   std::uintptr_t raw[kMaxFramesLimit + kOwnFramesMax];
   CancelHeld no_cancel;
-  int n = g_state.runtime->backtrace(reinterpret_cast<void**>(raw), max_frames + kOwnFramesMax);
+  int n = libunwind_backtrace(raw, max_frames + kOwnFramesMax);
   std::uint32_t depth;
   int first = program_start(raw, n, max_frames, &depth);
   std::copy(raw + first, raw + first + depth, out);
@@ -248,7 +255,7 @@ HL_NOINLINE void verify_unwind(const std::uintptr_t* frames, std::uint32_t depth
   if (!raw) return;
   static_assert(fast_unwind::kScratchWords >= kMaxFramesLimit + kOwnFramesMax);
   CancelHeld no_cancel;
-  int n = g_state.runtime->backtrace(reinterpret_cast<void**>(raw), max_frames + kOwnFramesMax);
+  int n = libunwind_backtrace(raw, max_frames + kOwnFramesMax);
   std::uint32_t expected;
   const std::uintptr_t* check = raw + program_start(raw, n, max_frames, &expected);
   u.stacks.fetch_add(1, std::memory_order_relaxed);
@@ -1319,8 +1326,8 @@ void start() {
   // thread (64 page faults, 1 ms of every process on a VM where a fault costs 15 us), and with
   // the fast unwinder most programs never need it.
   if (g_state.unwinding.mode != Unwinding::kFast) {
-    void* warm[8];
-    g_state.runtime->backtrace(warm, 8);
+    std::uintptr_t warm[8];
+    libunwind_backtrace(warm, 8);
   }
   std::uintptr_t warm_fast[8];
   std::uint32_t memo;
@@ -1334,6 +1341,7 @@ void start() {
 void prefork() {
   g_reporter_lock.lock();
   fast_unwind::prefork();
+  g_state.modules.loader_calls().lock();  // whoever holds it needs none of those below
   g_state.modules.lock();
   g_state.timeline.lock.lock();
   g_state.errors.lock.lock();
@@ -1357,6 +1365,7 @@ void postfork_parent() {
   g_state.errors.lock.unlock();
   g_state.timeline.lock.unlock();
   g_state.modules.unlock();
+  g_state.modules.loader_calls().unlock();
   fast_unwind::postfork();
   g_reporter_lock.unlock();
 }
