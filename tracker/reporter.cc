@@ -624,6 +624,17 @@ void add_leaks(const ExitData& d, Report& r, bool all_reachable) {
   }
 }
 
+// new T[n] of a type with a destructor hands the program its block past the count of elements
+// (8 bytes), so `delete p` (or free) of such an array is a free 8 bytes inside a block from
+// new[]: that was all the report said (a user trial's).
+std::string array_cookie_hint(std::uint64_t offset, AllocKind allocated, AllocKind released) {
+  if (offset != sizeof(std::size_t) || allocated != AllocKind::kNewArray ||
+      released == AllocKind::kNewArray || released == AllocKind::kInternal)
+    return "";
+  return fmt::format(", allocated with new[]: released with {} where delete[] was due?",
+                     release_call_name(released));
+}
+
 HeapError heap_error(const ExitData& d, const ExitError& e) {
   constexpr const char* kKinds[] = {"double_free", "invalid_free", "mismatched_free"};
   HeapError h;
@@ -641,8 +652,8 @@ HeapError heap_error(const ExitData& d, const ExitError& e) {
       h.detail = fmt::format("{} bytes before a {}-byte block at {:#x}", e.block - e.address,
                              e.block_size, e.block);
     else if (offset < e.block_size)
-      h.detail =
-          fmt::format("{} bytes inside a {}-byte block at {:#x}", offset, e.block_size, e.block);
+      h.detail = fmt::format("{} bytes inside a {}-byte block at {:#x}{}", offset, e.block_size,
+                             e.block, array_cookie_hint(offset, allocated, released));
     else
       h.detail = fmt::format("{} bytes past the end of a {}-byte block at {:#x}",
                              offset - e.block_size, e.block_size, e.block);

@@ -789,15 +789,16 @@ namespace {
 // 16 frames say where, at a fraction of the unwinding (memcheck shows 12 by default).
 constexpr int kFreeStackFrames = 16;
 
-// released: for a mismatched free, the family of the call that released the block. block: for
-// an invalid free into a live block, where that block starts (rel holds its record).
+// released: for a mismatched free, or an invalid free into a live block, the family of the call
+// that released it. block: for an invalid free into a live block, where that block starts (rel
+// holds its record).
 HL_NOINLINE void report_misuse(Errors::Kind kind, std::uintptr_t addr, std::uint32_t stack,
                                const Release* rel, const char* detail,
                                AllocKind released = AllocKind::kInternal, std::uintptr_t block = 0) {
   Errors& e = g_state.errors;
   e.total.fetch_add(1, std::memory_order_relaxed);
   Errors::Entry entry{kind, false, false, addr, stack, 0, 0, detail};
-  if (kind == Errors::kMismatchedFree && rel && released != AllocKind::kInternal)
+  if ((kind == Errors::kMismatchedFree || block != 0) && rel && released != AllocKind::kInternal)
     entry.allocated = rel->record.kind(), entry.released = released;
   if (rel && rel->verdict == Release::kLive) entry.has_alloc = true, entry.alloc_stack = rel->record.stack();
   if (block != 0) entry.block = block, entry.block_size = rel->record.size();
@@ -937,8 +938,7 @@ void report_bad_free(const PendingFree& e, Release* found) {
   } else if (g_state.pool.was_block && g_state.pool.was_block(reinterpret_cast<void*>(addr))) {
     report_misuse(Errors::kDoubleFree, addr, stack, nullptr, "freed twice (first free no longer remembered)");
   } else if (Release inside; const std::uintptr_t block = live_block_around(addr, &inside)) {
-    report_misuse(Errors::kInvalidFree, addr, stack, &inside, "near a heap block",
-                  AllocKind::kInternal, block);
+    report_misuse(Errors::kInvalidFree, addr, stack, &inside, "near a heap block", e.kind, block);
   } else {
     report_misuse(Errors::kInvalidFree, addr, stack, nullptr, "not the start of a heap block");
   }

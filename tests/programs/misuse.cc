@@ -9,6 +9,9 @@
 //                      and beyond_free_site, 8 bytes past its end (the next slot's, no block's)
 //   stack_free_site:   free() of a stack address
 //   array_delete_site: `delete` of a `new[]` block
+//   cookie_delete_site: `delete` of a `new[]` array of 3 objects with a destructor (16 bytes each):
+//                      new[] handed out the 56-byte block past its 8-byte count of elements, so
+//                      this is a free 8 bytes inside it (the array is then deleted with delete[])
 //   free_new_site:     free() of a `new` block
 //   sized_delete_site: sized delete with the wrong size
 //   large_double_free_site: free() of a 1 MiB block already freed, after another 1 MiB block was
@@ -36,6 +39,11 @@ __attribute__((noinline)) void before_free_site(char* p) { std::free(p - 8); }
 __attribute__((noinline)) void beyond_free_site(char* p) { std::free(p + 3080); }
 __attribute__((noinline)) void stack_free_site(void* p) { std::free(p); }
 __attribute__((noinline)) void array_delete_site(int* p) { delete p; }
+struct WithDestructor {
+  char bytes[16];
+  ~WithDestructor() { bytes[0] = 0; }
+};
+__attribute__((noinline)) void cookie_delete_site(WithDestructor* p) { delete p; }
 __attribute__((noinline)) void free_new_site(int* p) { std::free(p); }
 __attribute__((noinline)) void sized_delete_site(void* p) { ::operator delete(p, 7); }
 __attribute__((noinline)) void large_double_free_site(void* p) { std::free(p); }
@@ -94,6 +102,11 @@ int main(int argc, char**) {
   void* volatile on_stack = &local;
   stack_free_site(on_stack);
   array_delete_site(new int[4]);
+  {
+    auto* objects = new WithDestructor[3];
+    cookie_delete_site(objects);
+    delete[] objects;
+  }
   free_new_site(new int(5));
   sized_delete_site(::operator new(16));
   void* big = std::malloc(1 << 20);
