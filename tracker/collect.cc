@@ -159,9 +159,21 @@ std::size_t peak_sites(ExitData* d, ExitPeakSite* out, std::size_t max) {
 }
 
 ExitError exit_error(const Errors::Entry& e) {
-  return ExitError{static_cast<std::uint8_t>(e.kind), e.has_alloc, e.has_free, e.address, e.stack,
-                   e.alloc_stack, e.free_stack, e.detail, static_cast<std::uint8_t>(e.allocated),
-                   static_cast<std::uint8_t>(e.released), e.block, e.block_size};
+  const char* module =
+      e.module != ModuleMap::kUnknown ? g_state.modules.get(e.module).path : nullptr;
+  return ExitError{static_cast<std::uint8_t>(e.kind),
+                   e.has_alloc,
+                   e.has_free,
+                   e.address,
+                   e.stack,
+                   e.alloc_stack,
+                   e.free_stack,
+                   e.detail,
+                   static_cast<std::uint8_t>(e.allocated),
+                   static_cast<std::uint8_t>(e.released),
+                   e.block,
+                   e.block_size,
+                   module};
 }
 
 std::size_t copy_errors(ExitError* out) {

@@ -482,6 +482,10 @@ void init(const RuntimeApi* runtime, ModuleMap* modules, std::uintptr_t self_sta
   g_runtime = runtime;
 }
 
+bool on_own_stack(std::uintptr_t addr) {
+  return tl_bounds.state == 1 && addr >= tl_bounds.lo && addr < tl_bounds.hi;
+}
+
 void note_signal_stack(const void* lo, std::size_t size, int flags) {
   constexpr int kAutoDisarm =
       static_cast<int>(1u << 31);  // SS_AUTODISARM: not in glibc 2.36's headers

@@ -69,6 +69,10 @@ int capture(std::uintptr_t* out, int max_frames, std::uint32_t epoch, std::uint3
 // frame that called exit(), past libc's exit path and the library destructors.
 std::uintptr_t sp_past(bool (*inside)(std::uintptr_t ra), std::uint32_t epoch);
 
+// Whether addr lies on the calling thread's stack, as far as a walk knows its bounds (false if it
+// has not looked them up).
+bool on_own_stack(std::uintptr_t addr);
+
 // After capture() returned a count: remember `memo` (the interned stack id) for this stack.
 void remember(std::uint32_t memo);
 

@@ -110,6 +110,7 @@ struct ExitError {
   std::uint8_t allocated, released;  // a mismatched free's AllocKinds (kInternal: none)
   std::uintptr_t block;               // an invalid free into a live block: its start (0: none)
   std::uint64_t block_size;           // and its size
+  const char* module;  // an invalid free into a loaded module's image: its path (null: none)
 };
 struct ExitPoint {
   std::uint64_t t_us;
@@ -169,7 +170,7 @@ struct ReporterApi {
   void (*write_reports)(const ExitData* data, const ReportRequest* request, ReportOutcome* out);
 };
 
-constexpr int kRuntimeAbiVersion = 17;
+constexpr int kRuntimeAbiVersion = 18;
 constexpr const char* kRuntimeEntry = "heapledger_runtime_api";
 constexpr const char* kRuntimeFile = "libheapledger_runtime.so";
 constexpr const char* kReporterEntry = "heapledger_reporter_api";

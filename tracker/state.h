@@ -105,6 +105,8 @@ struct Errors {
     // allocation stack is alloc_stack.
     std::uintptr_t block = 0;
     std::uint64_t block_size = 0;
+    // An invalid free of an address in a loaded module's image (its static data): that module.
+    std::uint16_t module = ModuleMap::kUnknown;
   };
   SpinLock lock;
   Entry entries[kMax] HL_GUARDED_BY(lock) = {};

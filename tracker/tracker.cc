@@ -794,10 +794,12 @@ constexpr int kFreeStackFrames = 16;
 // holds its record).
 HL_NOINLINE void report_misuse(Errors::Kind kind, std::uintptr_t addr, std::uint32_t stack,
                                const Release* rel, const char* detail,
-                               AllocKind released = AllocKind::kInternal, std::uintptr_t block = 0) {
+                               AllocKind released = AllocKind::kInternal, std::uintptr_t block = 0,
+                               std::uint16_t module = ModuleMap::kUnknown) {
   Errors& e = g_state.errors;
   e.total.fetch_add(1, std::memory_order_relaxed);
   Errors::Entry entry{kind, false, false, addr, stack, 0, 0, detail};
+  entry.module = module;
   if ((kind == Errors::kMismatchedFree || block != 0) && rel && released != AllocKind::kInternal)
     entry.allocated = rel->record.kind(), entry.released = released;
   if (rel && rel->verdict == Release::kLive) entry.has_alloc = true, entry.alloc_stack = rel->record.stack();
@@ -939,6 +941,14 @@ void report_bad_free(const PendingFree& e, Release* found) {
     report_misuse(Errors::kDoubleFree, addr, stack, nullptr, "freed twice (first free no longer remembered)");
   } else if (Release inside; const std::uintptr_t block = live_block_around(addr, &inside)) {
     report_misuse(Errors::kInvalidFree, addr, stack, &inside, "near a heap block", e.kind, block);
+  } else if (fast_unwind::on_own_stack(addr)) {
+    report_misuse(Errors::kInvalidFree, addr, stack, nullptr,
+                  "on this thread's stack, not a heap block");
+  } else if (const std::uint16_t module = g_state.modules.find(addr);
+             module != ModuleMap::kUnknown) {
+    // a global or a string literal: the reporter names the module
+    report_misuse(Errors::kInvalidFree, addr, stack, nullptr, "not the start of a heap block",
+                  AllocKind::kInternal, 0, module);
   } else {
     report_misuse(Errors::kInvalidFree, addr, stack, nullptr, "not the start of a heap block");
   }

@@ -948,10 +948,15 @@ class Classify(hl.HeapledgerTest):
         self.assertEqual((e["block"]["size"], int(e["address"], 16) - int(e["block"]["address"], 16)), (56, 8), e)
         self.assertEqual(e["detail"], f"8 bytes inside a 56-byte block at {e['block']['address']}, allocated with "
                                       "new[]: released with delete where delete[] was due?", e)
+        # a stack or a global address says which (it said only "not the start of a heap block",
+        # a user trial's)
         [e] = errors_of(r, "invalid_free", "stack_free_site")
         self.assertIsNone(e["block"], e)
         self.assertIsNone(e["alloc_stack"], e)
-        self.assertEqual(e["detail"], "not the start of a heap block", e)
+        self.assertEqual(e["detail"], "on this thread's stack, not a heap block", e)
+        [e] = errors_of(r, "invalid_free", "global_free_site")
+        self.assertIsNone(e["block"], e)
+        self.assertEqual(e["detail"], f"in the image of {os.path.realpath(self.program('misuse'))} (its static data), not a heap block", e)
 
     def test_mismatched_free(self):
         r = self.misuse_report()
@@ -967,8 +972,8 @@ class Classify(hl.HeapledgerTest):
             [e] = errors_of(r, "mismatched_free", site)
             self.assertIsNotNone(e["alloc_stack"], site)
             self.assertEqual(e["detail"], detail, site)
-        self.assertEqual(r["summary"]["errors"], 16)
-        self.assertEqual(len(r["errors"]), 16)
+        self.assertEqual(r["summary"]["errors"], 17)
+        self.assertEqual(len(r["errors"]), 17)
         # The rejected frees left the heap alone and nothing the program freed properly leaked.
         self.assertEqual(r["summary"]["leaked_bytes"], 0, hl.describe_leaks(r))
 

@@ -8,6 +8,7 @@
 //                      bytes before a 3,072-byte block (the only live one of its size class);
 //                      and beyond_free_site, 8 bytes past its end (the next slot's, no block's)
 //   stack_free_site:   free() of a stack address
+//   global_free_site:  free() of a global array (in the executable's static data)
 //   array_delete_site: `delete` of a `new[]` block
 //   cookie_delete_site: `delete` of a `new[]` array of 3 objects with a destructor (16 bytes each):
 //                      new[] handed out the 56-byte block past its 8-byte count of elements, so
@@ -38,6 +39,8 @@ __attribute__((noinline)) void slack_free_site(char* p) { std::free(p + 104); }
 __attribute__((noinline)) void before_free_site(char* p) { std::free(p - 8); }
 __attribute__((noinline)) void beyond_free_site(char* p) { std::free(p + 3080); }
 __attribute__((noinline)) void stack_free_site(void* p) { std::free(p); }
+__attribute__((noinline)) void global_free_site(void* p) { std::free(p); }
+char g_global_buffer[64];
 __attribute__((noinline)) void array_delete_site(int* p) { delete p; }
 struct WithDestructor {
   char bytes[16];
@@ -101,6 +104,7 @@ int main(int argc, char**) {
   int local = 0;
   void* volatile on_stack = &local;
   stack_free_site(on_stack);
+  global_free_site(g_global_buffer);
   array_delete_site(new int[4]);
   {
     auto* objects = new WithDestructor[3];
