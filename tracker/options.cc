@@ -88,14 +88,46 @@ bool apply(const char* key, const char* value, Options* o, bool* known) {
   return false;
 }
 
+// Whether s starts with one of the options' keys and '='.
+bool starts_with_key(const char* s) {
+  for (const char* key : {
+#define HL_OPTION(kind, name, def, help) #name,
+#include "tracker/options.inc"
+#undef HL_OPTION
+       }) {
+    const std::size_t n = std::strlen(key);
+    if (!std::strncmp(s, key, n) && s[n] == '=') return true;
+  }
+  return false;
+}
+
+bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+// Where the pair that starts at p ends: at a ':' (ours), or, as LeakSanitizer also takes them, at
+// a space, tab, newline or comma that another option's "key=", a colon or the end follows
+// (`log=none leak_exitcode=23` set a log file named "none leak_exitcode=23" and no exit status, a
+// CI user's trial). Elsewhere such a character is part of the value (a path with a space or a
+// comma).
+const char* pair_end(const char* p) {
+  for (; *p && *p != ':'; ++p) {
+    if (!is_blank(*p) && *p != ',') continue;
+    const char* next = p;
+    while (is_blank(*next) || *next == ',') ++next;
+    if (starts_with_key(next) || !*next || *next == ':') return p;
+  }
+  return p;
+}
+
 }  // namespace
 
 void parse_options(const char* text, Options* out, OptionWarnings* warnings) {
   if (!text) return;
   char pair[kMaxPath + 64];
   for (const char* p = text; *p;) {
-    const char* end = std::strchr(p, ':');
-    std::size_t len = end ? static_cast<std::size_t>(end - p) : std::strlen(p);
+    while (is_blank(*p) || *p == ',') ++p;  // between pairs
+    if (!*p) break;
+    const char* end = pair_end(p);
+    std::size_t len = static_cast<std::size_t>(end - p);
     if (len >= sizeof pair) {
       warn(warnings, "option '%.40s...' is too long, ignored", p);
     } else if (len > 0) {
@@ -113,7 +145,7 @@ void parse_options(const char* text, Options* out, OptionWarnings* warnings) {
                pair, eq + 1);
       }
     }
-    p += len + (end ? 1 : 0);
+    p = *end == ':' ? end + 1 : end;
   }
 }
 

@@ -149,6 +149,28 @@ TEST(Options, MissingEqualsAndEmptyPairs) {
   EXPECT_STREQ(p.o.json, "x");
 }
 
+// LeakSanitizer takes spaces, commas and colons between its options; a space or comma is taken as
+// a separator where another option's key= follows it, and is part of the value elsewhere. With
+// only ':', `log=none leak_exitcode=23` wrote the text report to a file named "none
+// leak_exitcode=23" and left the exit status alone, without a word (a CI user's trial).
+TEST(Options, SpacesAndCommasSeparateOptionsAsInLeakSanitizer) {
+  for (const char* text : {"log=none leak_exitcode=23", "log=none,leak_exitcode=23",
+                           "log=none, leak_exitcode=23", " log=none\tleak_exitcode=23\n",
+                           "log=none :leak_exitcode=23, ", "leak_exitcode=23 log=none"}) {
+    Parsed p = parse(text);
+    EXPECT_STREQ(p.o.log, "none") << text;
+    EXPECT_EQ(p.o.leak_exitcode, 23) << text;
+    EXPECT_EQ(p.w.count, 0) << text << ": " << p.w.lines[0];
+  }
+  Parsed p = parse("log=/tmp/my dir/a,b.txt:json=/tmp/x y.json suppressions=/tmp/s, t");
+  EXPECT_STREQ(p.o.log, "/tmp/my dir/a,b.txt");
+  EXPECT_STREQ(p.o.json, "/tmp/x y.json");
+  EXPECT_STREQ(p.o.suppressions, "/tmp/s, t");
+  EXPECT_EQ(p.w.count, 0);
+  p = parse("log=none bogus=1");  // not a key: part of the value
+  EXPECT_STREQ(p.o.log, "none bogus=1");
+}
+
 TEST(Options, OverlongValueIsRejected) {
   std::string text = "json=" + std::string(5000, 'a');
   Parsed p = parse(text.c_str());
