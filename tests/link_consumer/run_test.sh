@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs heapledger into a scratch prefix, builds the consumer project against it with
-# find_package(heapledger), runs it and checks its JSON report names the leak exactly.
+# find_package(heapledger), runs it and checks its JSON report names the leak exactly; then the
+# same against the build tree itself.
 set -euo pipefail
 build=$1 src=$2
 work=$(mktemp -d)
@@ -30,4 +31,21 @@ r = json.load(open(sys.argv[1]))
 hits = [l for l in r["leaks"] if any(f["function"] == "c_consumer_leak" for f in l["stack"])]
 assert [(l["kind"], l["bytes"], l["blocks"]) for l in hits] == [("definite", 6, 1)], hits
 print("link mode, C: c_consumer_leak 6 bytes in 1 block, as expected")
+PY
+# The installed target names its include directory once (it was listed twice).
+targets="$work/prefix/lib/cmake/heapledger/heapledgerTargets.cmake"
+[[ -f "$targets" ]] || targets=$(find "$work/prefix" -name heapledgerTargets.cmake | head -1)
+includes=$(grep 'INTERFACE_INCLUDE_DIRECTORIES' "$targets")
+[[ "$includes" == *'"${_IMPORT_PREFIX}/include"'* ]] || { echo "include directories: $includes"; exit 1; }
+# The build tree as the package (its config file included a targets file only the install wrote).
+cmake -S "$src" -B "$work/consumer-build-tree" -G Ninja -DCMAKE_PREFIX_PATH="$build" >/dev/null
+cmake --build "$work/consumer-build-tree" >/dev/null
+out=$(HEAPLEDGER_OPTIONS="log=none:json=$work/tree_report.json" "$work/consumer-build-tree/consumer")
+[[ "$out" == "link mode works" ]] || { echo "unexpected output (build tree): $out"; exit 1; }
+python3 - "$work/tree_report.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+hits = [l for l in r["leaks"] if l["stack"] and (l["stack"][0]["function"] or "").startswith("consumer_leak")]
+assert [(l["bytes"], l["blocks"]) for l in hits] == [(40, 1)], hits
+print("link mode, build tree: consumer_leak 40 bytes in 1 block, as expected")
 PY
