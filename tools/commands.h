@@ -27,10 +27,12 @@ struct RunArgs {
 };
 
 struct ReportArgs {
-  std::string file;  // a JSON report, "-" for stdin
+  std::vector<std::string> files;  // JSON reports, "-" for stdin
   bool show_reachable = false;
   std::size_t max_leaks = 25;
   std::size_t max_frames = 12;
+  int leak_exitcode = 0;   // exit status when a report has leaks (0: none)
+  int error_exitcode = 0;  // when one has heap errors; wins over leak_exitcode
 };
 
 CLI::App* add_run(CLI::App& app, RunArgs& args);

@@ -1,4 +1,6 @@
-// `heapledger report FILE.json`: reads a JSON report and prints it as text on stdout.
+// `heapledger report FILE.json...`: reads JSON reports and prints each as text on stdout; with
+// --leak-exitcode or --error-exitcode, its exit status says whether any had leaks or heap errors
+// (a CI gate over the reports of every process of a run).
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -37,9 +39,9 @@ std::string read_file(const std::string& path) {
 
 CLI::App* add_report(CLI::App& app, ReportArgs& args) {
   CLI::App* cmd = app.add_subcommand("report", "Print a JSON report (from --json) as text");
-  cmd->add_option("file", args.file, "The JSON report; - reads stdin")
+  cmd->add_option("file", args.files, "The JSON reports, printed one after another; - reads stdin")
       ->required()
-      ->type_name("FILE.json");
+      ->type_name("FILE.json...");
   cmd->add_flag("--show-reachable", args.show_reachable,
                 "List still-reachable blocks too instead of only counting them");
   // CLI11 would read -1 into the unsigned count, as "all".
@@ -52,27 +54,47 @@ CLI::App* add_report(CLI::App& app, ReportArgs& args) {
   cmd->add_option("--max-frames", args.max_frames, "Frames shown per stack; 0: all")
       ->check(not_negative)
       ->capture_default_str();
+  cmd->add_option("--leak-exitcode", args.leak_exitcode,
+                  "Exit with N if a report has leaks (0-255; 0: exit 0), as its process's "
+                  "leak_exitcode would have")
+      ->type_name("N")
+      ->check(CLI::Range(0, 255).description(""));
+  cmd->add_option("--error-exitcode", args.error_exitcode,
+                  "Exit with N if a report has heap errors (0-255); wins over --leak-exitcode")
+      ->type_name("N")
+      ->check(CLI::Range(0, 255).description(""));
   return cmd;
 }
 
 int report_command(const ReportArgs& args) {
-  Report report;
-  try {
-    report = report_from_json(read_file(args.file));
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "heapledger: {}: {}\n", args.file == "-" ? "stdin" : args.file, e.what());
-    return kFailed;
-  }
   TextOptions options;
   options.max_leaks = args.max_leaks;
   options.rest_hint = "--max-leaks 0 lists them all";
   options.max_frames = args.max_frames;
   options.show_reachable = args.show_reachable;
-  std::string text = render_text(report, options);
-  if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0) {
-    fmt::print(stderr, "heapledger: cannot write the report: {}\n", std::strerror(errno));
-    return kFailed;
+  bool failed = false, leaks = false, errors = false;
+  for (const std::string& file : args.files) {
+    Report report;
+    try {
+      report = report_from_json(read_file(file));
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "heapledger: {}: {}\n", file == "-" ? "stdin" : file, e.what());
+      failed = true;
+      continue;  // the others are still shown
+    }
+    // As the process decided it: after suppressions.
+    leaks = leaks || report.summary.leaked_blocks > 0;
+    errors = errors || report.summary.errors > 0;
+    std::string text = render_text(report, options);
+    if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() ||
+        std::fflush(stdout) != 0) {
+      fmt::print(stderr, "heapledger: cannot write the report: {}\n", std::strerror(errno));
+      return kFailed;
+    }
   }
+  if (failed) return kFailed;
+  if (args.error_exitcode != 0 && errors) return args.error_exitcode;
+  if (args.leak_exitcode != 0 && leaks) return args.leak_exitcode;
   return 0;
 }
 

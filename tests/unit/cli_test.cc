@@ -157,6 +157,37 @@ TEST_F(CliTest, ReportFlagsLimitAndExpand) {
       << r.out;
 }
 
+// A CI gate over the JSON reports of a run's processes: several files, printed one after
+// another, and an exit status for leaks or heap errors in any of them (it exited 0 whatever the
+// report held, and took one file; a CI user's trial).
+TEST_F(CliTest, ReportGatesOnLeaksAndErrorsInAnyOfSeveralReports) {
+  Report clean = leaking_report();
+  clean.process.pid = 78;
+  clean.leaks = {{"reachable", 64, 1, 0.5, 0.5, {}}};
+  Report leaky = leaking_report();
+  leaky.summary.leaked_blocks = 3;
+  Report erring = clean;
+  erring.process.pid = 79;
+  erring.summary.errors = 1;
+  const fs::path c = write_report(clean, "clean.json"), l = write_report(leaky, "leaky.json"),
+                 e = write_report(erring, "errors.json");
+  EXPECT_EQ(cli({"report", "--leak-exitcode", "23", c}).exit_code(), 0);
+  CliResult r = cli({"report", "--leak-exitcode", "23", c, l});
+  EXPECT_EQ(r.exit_code(), 23) << r.err;
+  EXPECT_LT(r.out.find("==78== heapledger"), r.out.find("==77== heapledger")) << r.out;  // in order
+  EXPECT_EQ(cli({"report", l}).exit_code(), 0);  // no gate asked for
+  EXPECT_EQ(cli({"report", "--leak-exitcode", "23", "--error-exitcode", "42", l, e}).exit_code(),
+            42);
+  EXPECT_EQ(cli({"report", "--leak-exitcode", "23", "--error-exitcode", "42", c}).exit_code(), 0);
+  // One unreadable file: said, the others shown, and status 2 whatever they hold.
+  r = cli({"report", "--leak-exitcode", "23", (dir_ / "missing.json").string(), l});
+  EXPECT_EQ(r.exit_code(), 2);
+  EXPECT_NE(r.err.find("missing.json: No such file or directory"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("==77== heapledger"), std::string::npos) << r.out;
+  r = cli({"report", "--leak-exitcode", "256", l});
+  EXPECT_EQ(r.exit_code(), 2);
+}
+
 TEST_F(CliTest, ReportReadsStdin) {
   CliResult r = cli({"report", "-"}, {}, to_json(leaking_report()));
   EXPECT_EQ(r.exit_code(), 0) << r.err;
