@@ -64,8 +64,11 @@ Json summary_json(const Summary& s) {
               {"leaked_bytes", s.leaked_bytes},
               {"leaked_blocks", s.leaked_blocks},
               {"possible_bytes", s.possible_bytes},
+              {"possible_blocks", s.possible_blocks},
               {"reachable_bytes", s.reachable_bytes},
+              {"reachable_blocks", s.reachable_blocks},
               {"suppressed_bytes", s.suppressed_bytes},
+              {"suppressed_blocks", s.suppressed_blocks},
               {"errors", s.errors}};
 }
 
@@ -357,8 +360,11 @@ Summary read_summary(const Json& doc) {
   read(j, at, "leaked_bytes", s.leaked_bytes);
   read(j, at, "leaked_blocks", s.leaked_blocks);
   read(j, at, "possible_bytes", s.possible_bytes);
+  read(j, at, "possible_blocks", s.possible_blocks);
   read(j, at, "reachable_bytes", s.reachable_bytes);
+  read(j, at, "reachable_blocks", s.reachable_blocks);
   read(j, at, "suppressed_bytes", s.suppressed_bytes);
+  read(j, at, "suppressed_blocks", s.suppressed_blocks);
   read(j, at, "errors", s.errors);
   return s;
 }

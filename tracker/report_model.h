@@ -46,8 +46,11 @@ struct Summary {
   std::uint64_t leaked_bytes = 0;
   std::uint64_t leaked_blocks = 0;
   std::uint64_t possible_bytes = 0;
+  std::uint64_t possible_blocks = 0;
   std::uint64_t reachable_bytes = 0;
+  std::uint64_t reachable_blocks = 0;
   std::uint64_t suppressed_bytes = 0;
+  std::uint64_t suppressed_blocks = 0;
   std::uint64_t errors = 0;
 };
 

@@ -599,8 +599,10 @@ void add_leaks(const ExitData& d, Report& r, bool all_reachable) {
     s.live_blocks += site.blocks;
     if (kind == "possible") {
       s.possible_bytes += site.bytes;
+      s.possible_blocks += site.blocks;
     } else if (kind == "reachable") {
       s.reachable_bytes += site.bytes;
+      s.reachable_blocks += site.blocks;
     } else {
       s.leaked_bytes += site.bytes;
       s.leaked_blocks += site.blocks;

@@ -125,8 +125,10 @@ void Suppressions::apply(Report& r) const {
     h.blocks += l.blocks;
     h.bytes += l.bytes;
     r.summary.suppressed_bytes += l.bytes;
+    r.summary.suppressed_blocks += l.blocks;
     if (l.kind == "possible") {
       r.summary.possible_bytes -= l.bytes;
+      r.summary.possible_blocks -= l.blocks;
     } else {
       r.summary.leaked_bytes -= l.bytes;
       r.summary.leaked_blocks -= l.blocks;

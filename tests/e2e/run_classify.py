@@ -141,10 +141,11 @@ class Classify(hl.HeapledgerTest):
         leaked = [e for e in r["leaks"] if e["kind"] in ("definite", "indirect")]
         self.assertEqual((s["leaked_bytes"], s["leaked_blocks"]), totals(leaked))
         self.assertEqual(s["leaked_bytes"], 240)  # the lost list and nothing else
-        self.assertEqual(s["possible_bytes"], 80)
-        reachable = sum(e["bytes"] for e in r["leaks"] if e["kind"] == "reachable")
-        self.assertEqual(s["reachable_bytes"], reachable)
-        self.assertEqual(s["live_bytes"], s["leaked_bytes"] + s["possible_bytes"] + reachable)
+        self.assertEqual((s["possible_bytes"], s["possible_blocks"]), (80, 1))
+        reachable = [e for e in r["leaks"] if e["kind"] == "reachable"]
+        self.assertEqual((s["reachable_bytes"], s["reachable_blocks"]), totals(reachable))
+        self.assertEqual(s["live_bytes"], s["leaked_bytes"] + s["possible_bytes"] + s["reachable_bytes"])
+        self.assertEqual(s["live_blocks"], s["leaked_blocks"] + s["possible_blocks"] + s["reachable_blocks"])
         self.assertEqual(hl.leaks_at(r, "freed_later"), [])
 
     def test_joined_thread_leak_is_definite(self):
@@ -1267,7 +1268,8 @@ class Classify(hl.HeapledgerTest):
         self.assertKind(r, "entry_make", "indirect", 24, 1)
         self.assertKind(r, "name_copy", "indirect", 19, 1)
         s = r["summary"]
-        self.assertEqual((s["leaked_bytes"], s["leaked_blocks"], s["suppressed_bytes"]), (83, 3, 91))
+        self.assertEqual((s["leaked_bytes"], s["leaked_blocks"], s["suppressed_bytes"], s["suppressed_blocks"]),
+                         (83, 3, 91, 3))
         hits = {h["pattern"]: (h["bytes"], h["blocks"]) for h in r["suppressions"]}
         self.assertEqual(hits, {"registry_make": (91, 3)})
 

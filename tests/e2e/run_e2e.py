@@ -665,7 +665,8 @@ class E2E(hl.HeapledgerTest):
         summary = report["summary"]
         for key in ("allocations", "frees", "bytes_allocated", "peak_bytes", "peak_blocks",
                     "live_bytes", "live_blocks", "leaked_bytes", "leaked_blocks", "possible_bytes",
-                    "reachable_bytes", "suppressed_bytes", "errors"):
+                    "possible_blocks", "reachable_bytes", "reachable_blocks", "suppressed_bytes",
+                    "suppressed_blocks", "errors"):
             self.assertIsInstance(summary.get(key), int, f"summary.{key}")
             self.assertGreaterEqual(summary[key], 0, f"summary.{key}")
         self.assertIsInstance(summary.get("peak_time_ms"), num)

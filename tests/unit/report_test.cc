@@ -61,8 +61,11 @@ Report full_report() {
   r.summary.leaked_bytes = 1024;
   r.summary.leaked_blocks = 1;
   r.summary.possible_bytes = 256;
+  r.summary.possible_blocks = 3;
   r.summary.reachable_bytes = 128;
+  r.summary.reachable_blocks = 5;
   r.summary.suppressed_bytes = 64;
+  r.summary.suppressed_blocks = 6;
   r.summary.errors = 4;
   Stack inlined = {
       frame(0x401136, "/tmp/demo", 0x1136, "inner_helper", "/src/util.h", 7),
@@ -123,8 +126,11 @@ void expect_summary_eq(const Summary& a, const Summary& b) {
   EXPECT_EQ(a.leaked_bytes, b.leaked_bytes);
   EXPECT_EQ(a.leaked_blocks, b.leaked_blocks);
   EXPECT_EQ(a.possible_bytes, b.possible_bytes);
+  EXPECT_EQ(a.possible_blocks, b.possible_blocks);
   EXPECT_EQ(a.reachable_bytes, b.reachable_bytes);
+  EXPECT_EQ(a.reachable_blocks, b.reachable_blocks);
   EXPECT_EQ(a.suppressed_bytes, b.suppressed_bytes);
+  EXPECT_EQ(a.suppressed_blocks, b.suppressed_blocks);
   EXPECT_EQ(a.errors, b.errors);
 }
 
@@ -314,8 +320,9 @@ TEST(ReportJson, CompactOutputOfSmallReportIsExact) {
       R"("signal":null},)"
       R"("summary":{"allocations":2,"frees":0,"bytes_allocated":0,"peak_bytes":0,)"
       R"("peak_blocks":0,"peak_time_ms":0.0,"live_bytes":0,"live_blocks":0,)"
-      R"("leaked_bytes":0,"leaked_blocks":0,"possible_bytes":0,"reachable_bytes":0,)"
-      R"("suppressed_bytes":0,"errors":0},)"
+      R"("leaked_bytes":0,"leaked_blocks":0,"possible_bytes":0,"possible_blocks":0,)"
+      R"("reachable_bytes":0,"reachable_blocks":0,"suppressed_bytes":0,"suppressed_blocks":0,)"
+      R"("errors":0},)"
       R"("leaks":[{"kind":"unknown","bytes":16,"blocks":1,"first_ms":0.25,"last_ms":0.25,)"
       R"("stack":[{"address":"0x401136","module":"/bin/x","offset":"0x1136",)"
       R"("function":"f","file":"/s.c","line":3},)"
@@ -348,7 +355,8 @@ TEST(ReportJson, KeysAreTheSchemaKeysInSchemaOrder) {
   EXPECT_EQ(keys(doc["summary"]),
             (Keys{"allocations", "frees", "bytes_allocated", "peak_bytes", "peak_blocks",
                   "peak_time_ms", "live_bytes", "live_blocks", "leaked_bytes", "leaked_blocks",
-                  "possible_bytes", "reachable_bytes", "suppressed_bytes", "errors"}));
+                  "possible_bytes", "possible_blocks", "reachable_bytes", "reachable_blocks",
+                  "suppressed_bytes", "suppressed_blocks", "errors"}));
   EXPECT_EQ(keys(doc["leaks"][0]),
             (Keys{"kind", "bytes", "blocks", "first_ms", "last_ms", "stack"}));
   EXPECT_EQ(keys(doc["leaks"][0]["stack"][0]),

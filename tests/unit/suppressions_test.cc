@@ -56,7 +56,9 @@ Report sample() {
   r.summary.leaked_bytes = 147;
   r.summary.leaked_blocks = 4;
   r.summary.possible_bytes = 30;
+  r.summary.possible_blocks = 1;
   r.summary.reachable_bytes = 500;
+  r.summary.reachable_blocks = 5;
   return r;
 }
 
@@ -71,7 +73,10 @@ TEST(Suppressions, ApplyMovesMatchedLeaksToSuppressed) {
   EXPECT_EQ(r.summary.leaked_bytes, 7u);
   EXPECT_EQ(r.summary.leaked_blocks, 1u);
   EXPECT_EQ(r.summary.possible_bytes, 0u);
+  EXPECT_EQ(r.summary.possible_blocks, 0u);
   EXPECT_EQ(r.summary.suppressed_bytes, 170u);
+  EXPECT_EQ(r.summary.suppressed_blocks, 4u);
+  EXPECT_EQ(r.summary.reachable_blocks, 5u);
   ASSERT_EQ(r.suppressions.size(), 2u);
   std::uint64_t by_config = 0, by_cache = 0;
   for (const SuppressionHit& h : r.suppressions) (h.pattern == "parse_config" ? by_config : by_cache) += h.bytes;
