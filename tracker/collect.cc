@@ -904,6 +904,12 @@ void abort_on_error(const Errors::Entry& e) {
         kWhat[e.kind < 3 ? e.kind : 1], static_cast<unsigned long>(e.address),
         e.detail ? e.detail : "");
   }
+  // The JSON report is not written either (no scan was made): said, or a CI job found no file
+  // and no word why (a CI user's trial).
+  if (g_state.options.json[0] && std::strcmp(g_state.options.json, "none") != 0)
+    stderr_line(
+        "heapledger: no JSON report (json=%.200s): on_error=abort stops at the first heap error\n",
+        g_state.options.json);
   ExitData data = base_data();
   ExitError error = exit_error(e);
   data.errors = &error;

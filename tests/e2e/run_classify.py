@@ -992,6 +992,14 @@ class Classify(hl.HeapledgerTest):
         lines = [l for l in res.stderr.splitlines() if l.startswith("heapledger: ")]
         self.assertEqual(len(lines), 1, res.stderr)
         self.assertRegex(lines[0], r"^heapledger: double free of 0x[0-9a-f]+ \(freed twice\); aborting")
+        # With json= it is said that no JSON report comes (a CI job found no file, and no word
+        # why: a CI user's trial).
+        json_path = self.path("abort.json")
+        res = hl.run_preloaded([self.program("misuse")], f"log=none:json={json_path}:on_error=abort")
+        self.assertEqual(res.returncode, -signal.SIGABRT, res.describe())
+        self.assertFalse(os.path.exists(json_path))
+        self.assertIn(f"heapledger: no JSON report (json={json_path}): on_error=abort stops at the first heap error\n",
+                      res.stderr)
 
     def test_error_exitcode(self):
         res = hl.run_preloaded([self.program("misuse")], "log=none:error_exitcode=7")
