@@ -19,6 +19,7 @@ struct RunArgs {
   std::vector<std::string> options;         // --option KEY=VALUE, verbatim
   std::optional<int> leak_exitcode;         // --leak-exitcode N
   std::optional<int> error_exitcode;        // --error-exitcode N
+  bool started_only = false;                // --started-only
   std::optional<std::string> suppressions;  // --suppressions FILE
   bool show_reachable = false;              // --show-reachable
   bool quiet = false;                       // --quiet

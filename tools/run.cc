@@ -1,5 +1,7 @@
 // `heapledger run -- PROG ARGS...`: finds libheapledger.so, puts it in LD_PRELOAD, turns the
 // flags into HEAPLEDGER_OPTIONS, warns when preloading cannot work, and runs the program.
+#include <unistd.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <string_view>
@@ -103,6 +105,8 @@ std::string options_value(const RunArgs& args) {
   if (args.log) parts.push_back("log=" + report_path("--log", *args.log));
   if (args.leak_exitcode) parts.push_back(fmt::format("leak_exitcode={}", *args.leak_exitcode));
   if (args.error_exitcode) parts.push_back(fmt::format("error_exitcode={}", *args.error_exitcode));
+  // The program is exec'd in this process: it keeps this pid.
+  if (args.started_only) parts.push_back(fmt::format("exitcode_pid={}", ::getpid()));
   if (args.suppressions) parts.push_back("suppressions=" + absolute_path(*args.suppressions));
   if (args.show_reachable) parts.push_back("show_reachable=1");
   if (args.quiet) parts.push_back("quiet=1");
@@ -147,6 +151,9 @@ CLI::App* add_run(CLI::App& app, RunArgs& args) {
                   "its own status); wins over --leak-exitcode")
       ->type_name("N")
       ->check(CLI::Range(0, 255).description(""));
+  cmd->add_flag("--started-only", args.started_only,
+                "--leak-exitcode and --error-exitcode apply to the started program only, not to "
+                "the processes it starts (which keep their own status)");
   cmd->add_option("--suppressions", args.suppressions,
                   "Hide leaks matching the leak:PATTERN lines of FILE (LeakSanitizer format)")
       ->type_name("FILE")

@@ -884,7 +884,10 @@ void scan_and_report(ExitCaller* caller) {
 
   ReportOutcome outcome;
   deliver_report(data, request(), &outcome);
-  // Exit codes for CI, decided after suppressions.
+  // Exit codes for CI, decided after suppressions; with exitcode_pid, in that process only (its
+  // children, a leaky tool a test runs among them, keep their own status).
+  const int only_in = g_state.options.exitcode_pid;
+  if (only_in != 0 && only_in != static_cast<int>(getpid())) return;
   if (g_state.options.error_exitcode != 0 && outcome.errors > 0)
     caller->exit_code = g_state.options.error_exitcode;
   else if (g_state.options.leak_exitcode != 0 && outcome.leaked_blocks > 0)

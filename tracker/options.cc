@@ -171,7 +171,7 @@ void anchor_to(Options* o, const char* dir, OptionWarnings* warnings) {
     for (const char* path : {o->log, o->json})
       if (relative(path))
         warn(warnings,
-             "the current directory has no path (removed?): '%.150s' is taken from the directory "
+             "the current directory has no path (removed?): '%.120s' is taken from the directory "
              "the program is in when it exits",
              path);
     return;
@@ -207,7 +207,7 @@ void anchor_paths(Options* o, const char* dir, OptionWarnings* warnings) {
   anchor_to(o, dir, warnings);
   // Both reports into one file: the second written replaced the first, with no word said.
   if (o->json[0] && std::strcmp(o->log, "stderr") != 0 && !std::strcmp(o->log, o->json)) {
-    warn(warnings, "log and json name the same file '%.200s': the text report goes to stderr",
+    warn(warnings, "log and json name the same file '%.180s': the text report goes to stderr",
          o->log);
     std::strcpy(o->log, "stderr");
   }

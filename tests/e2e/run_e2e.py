@@ -2037,6 +2037,22 @@ class E2E(hl.HeapledgerTest):
         self.assertSameBehaviour(hl.run_plain(argv), traced)
         self.assertLeak(hl.load_report(json_path), "exit_leak", 642, 2)
 
+    def test_started_only_keeps_the_exit_code_to_the_started_program(self):
+        """A test that runs a leaky tool: leak_exitcode applies to every process, so the tool
+        exited 23 and the test failed on it (a CI user's trial, system("sort ...")).
+        --started-only (the option exitcode_pid) keeps it to the program started."""
+        argv = [self.program("exitcode_children")]
+        res = hl.run_cli(["--log", "none", "--leak-exitcode", "23"], argv)
+        self.assertEqual((res.returncode, res.stdout), (0, "child exited 23\n"), res.describe())
+        res = hl.run_cli(["--log", "none", "--leak-exitcode", "23", "--started-only"], argv)
+        self.assertEqual((res.returncode, res.stdout), (0, "child exited 0\n"), res.describe())
+        res = hl.run_cli(["--log", "none", "--leak-exitcode", "23", "--started-only"], argv + ["leak"])
+        self.assertEqual((res.returncode, res.stdout), (23, "child exited 0\n"), res.describe())
+        # The option as a script sets it for a program it execs: that pid.
+        script = 'HEAPLEDGER_OPTIONS="log=none:leak_exitcode=23:exitcode_pid=$$" exec "$0" leak'
+        res = hl.run_preloaded(["/bin/sh", "-c", script, argv[0]], "log=none")
+        self.assertEqual((res.returncode, res.stdout), (23, "child exited 0\n"), res.describe())
+
     def test_cli_fork(self):
         argv = [self.program("leak_fork")]
         traced = hl.run_cli(["--json", self.path("report.%p.json")], argv)
