@@ -230,7 +230,9 @@ ReportRequest request() {
 // Nothing asked of the exit report: no text, no JSON, no exit status depending on it.
 bool report_wanted() {
   const Options& o = g_state.options;
-  return std::strcmp(o.log, "none") != 0 || o.json[0] || o.leak_exitcode || o.error_exitcode;
+  const bool status_here = o.exitcode_pid == 0 || o.exitcode_pid == static_cast<int>(getpid());
+  return std::strcmp(o.log, "none") != 0 || o.json[0] ||
+         (status_here && (o.leak_exitcode || o.error_exitcode));
 }
 
 // The reporter (libdw reading debug information) needs address space of its own: under a limit
