@@ -7,19 +7,26 @@ build=$1 src=$2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cmake --install "$build" --prefix "$work/prefix" >/dev/null
-cmake -S "$src" -B "$work/consumer" -G Ninja -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
-cmake --build "$work/consumer" >/dev/null
-out=$(HEAPLEDGER_OPTIONS="log=none:json=$work/report.json" "$work/consumer/consumer")
-[[ "$out" == "link mode works" ]] || { echo "unexpected output: $out"; exit 1; }
-python3 - "$work/report.json" <<'PY'
+
+# Builds the consumer into $2 against the package found through CMAKE_PREFIX_PATH=$1, runs it
+# and checks that its JSON report has consumer_leak's 40 bytes in 1 block.
+check_consumer() {
+  local prefix=$1 dir=$2 label=$3
+  cmake -S "$src" -B "$dir" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+  cmake --build "$dir" >/dev/null
+  out=$(HEAPLEDGER_OPTIONS="log=none:json=$dir/report.json" "$dir/consumer")
+  [[ "$out" == "link mode works" ]] || { echo "unexpected output ($label): $out"; exit 1; }
+  python3 - "$dir/report.json" "$label" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 assert r["schema"] == "heapledger/1", r["schema"]
 hits = [l for l in r["leaks"] if l["stack"] and (l["stack"][0]["function"] or "").startswith("consumer_leak")]
-assert len(hits) == 1, [l["stack"][0] for l in r["leaks"]]
-assert (hits[0]["bytes"], hits[0]["blocks"]) == (40, 1), hits[0]
-print("link mode: consumer_leak 40 bytes in 1 block, as expected")
+assert [(l["bytes"], l["blocks"]) for l in hits] == [(40, 1)], [l["stack"][0] for l in r["leaks"]]
+print(f"link mode, {sys.argv[2]}: consumer_leak 40 bytes in 1 block, as expected")
 PY
+}
+
+check_consumer "$work/prefix" "$work/consumer" "installed"
 # A C program that calls no allocation function itself keeps the library (GCC's --as-needed).
 readelf -d "$work/consumer/c_consumer" | grep -q 'NEEDED.*libheapledger' ||
   { echo "c_consumer does not need libheapledger:"; readelf -d "$work/consumer/c_consumer"; exit 1; }
@@ -38,14 +45,4 @@ targets="$work/prefix/lib/cmake/heapledger/heapledgerTargets.cmake"
 includes=$(grep 'INTERFACE_INCLUDE_DIRECTORIES' "$targets")
 [[ "$includes" == *'"${_IMPORT_PREFIX}/include"'* ]] || { echo "include directories: $includes"; exit 1; }
 # The build tree as the package (its config file included a targets file only the install wrote).
-cmake -S "$src" -B "$work/consumer-build-tree" -G Ninja -DCMAKE_PREFIX_PATH="$build" >/dev/null
-cmake --build "$work/consumer-build-tree" >/dev/null
-out=$(HEAPLEDGER_OPTIONS="log=none:json=$work/tree_report.json" "$work/consumer-build-tree/consumer")
-[[ "$out" == "link mode works" ]] || { echo "unexpected output (build tree): $out"; exit 1; }
-python3 - "$work/tree_report.json" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1]))
-hits = [l for l in r["leaks"] if l["stack"] and (l["stack"][0]["function"] or "").startswith("consumer_leak")]
-assert [(l["bytes"], l["blocks"]) for l in hits] == [(40, 1)], hits
-print("link mode, build tree: consumer_leak 40 bytes in 1 block, as expected")
-PY
+check_consumer "$build" "$work/consumer-build-tree" "build tree"
