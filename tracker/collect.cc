@@ -159,8 +159,6 @@ std::size_t peak_sites(ExitData* d, ExitPeakSite* out, std::size_t max) {
 }
 
 ExitError exit_error(const Errors::Entry& e) {
-  const char* module =
-      e.module != ModuleMap::kUnknown ? g_state.modules.get(e.module).path : nullptr;
   return ExitError{static_cast<std::uint8_t>(e.kind),
                    e.has_alloc,
                    e.has_free,
@@ -173,7 +171,7 @@ ExitError exit_error(const Errors::Entry& e) {
                    static_cast<std::uint8_t>(e.released),
                    e.block,
                    e.block_size,
-                   module};
+                   e.module};
 }
 
 std::size_t copy_errors(ExitError* out) {
@@ -423,7 +421,7 @@ std::uintptr_t exit_caller_sp(std::uintptr_t fallback, std::uintptr_t* regs, int
   *n_regs = 0;
   const std::uintptr_t sp = fast_unwind::sp_past(on_exit_path, g_state.unload_epoch.load());
   if (sp <= fallback || !g_state.runtime) return fallback;
-  TryGuard loader(g_state.modules.loader_calls());  // libunwind (see ModuleMap::loader_calls)
+  ModuleMap::LoaderCall loader(g_state.modules.loader_calls());  // libunwind (see loader_calls)
   *n_regs = loader ? g_state.runtime->saved_registers(sp, regs) : 0;
   return *n_regs > 0 ? sp : fallback;
 }

@@ -99,10 +99,46 @@ int read_generation(dl_phdr_info* info, std::size_t size, void* arg) {
 }  // namespace
 
 // Objects loaded or unloaded since the last scan? Cheap: one callback, nothing mapped.
+namespace {
+thread_local int tl_loader_depth HL_TLS;  // this thread's calls of ours in the loader, nested
+}  // namespace
+
+bool ModuleMap::LoaderCalls::enter() {
+  // A thread already inside (a signal handler interrupted it) goes on: fork waits for it anyway.
+  if (tl_loader_depth == 0) {
+    in_flight_.fetch_add(1);
+    if (fork_pending_.load()) {  // seq_cst both sides: prefork sees the count, or this the flag
+      in_flight_.fetch_sub(1);
+      return false;
+    }
+  }
+  ++tl_loader_depth;
+  return true;
+}
+
+void ModuleMap::LoaderCalls::leave() {
+  if (--tl_loader_depth == 0) in_flight_.fetch_sub(1);
+}
+
+bool ModuleMap::LoaderCalls::inside() const { return tl_loader_depth > 0; }
+
+void ModuleMap::LoaderCalls::prefork() {
+  fork_pending_.store(true);
+  // The calls in flight end without us: none waits for anything fork's handlers hold (the
+  // loader's lock at most, whose holder frees and allocates through here without waiting).
+  const std::int64_t own = tl_loader_depth > 0 ? 1 : 0;
+  while (in_flight_.load() > own) sched_yield();
+}
+
+void ModuleMap::LoaderCalls::postfork(bool child) {
+  if (child) in_flight_.store(tl_loader_depth > 0 ? 1 : 0);  // the other threads' calls are gone
+  fork_pending_.store(false);
+}
+
 void ModuleMap::sync() {
   std::uint64_t generation = ~std::uint64_t{0};
   {
-    TryGuard loader(loader_calls_);
+    LoaderCall loader(loader_calls_);
     if (!loader) return;
     dl_iterate_phdr(read_generation, &generation);
   }
@@ -114,7 +150,7 @@ void ModuleMap::refresh() {
   if (!b) return;
   b->known_generation = generation_.load(std::memory_order_acquire);
   {
-    TryGuard loader(loader_calls_);
+    LoaderCall loader(loader_calls_);
     if (!loader) return os::unmap_internal(b, sizeof(ScanBuffer));
     dl_iterate_phdr(scan_one, b);
   }

@@ -40,23 +40,53 @@ class ModuleMap {
   void unlock() { lock_.unlock(); }
   bool lock_held_by_this_thread() const { return lock_.held_by_this_thread(); }
 
-  // Held (a TryGuard: a signal handler that interrupted one does without) around each call of
-  // ours into the dynamic loader that takes its write lock: dl_iterate_phdr (sync, refresh), and
-  // libunwind, which finds a frame's module with it. glibc before 2.39 leaves that lock in a
-  // forked child as it was (BZ 19282): held, if another thread was in such a call, and the child's
-  // first call waits for ever. The parent's main thread in its exit report held it when another
-  // thread forked: the child hung in its first malloc, in sync (tests/programs/
-  // exit_while_reporting fork: 5 children hung in 660 runs, none in 690 since). Taken before fork
-  // (prefork), so no call of ours holds it across one; the program's own calls can still (as
-  // without heapledger, where only a child that makes one hangs).
-  SpinLock& loader_calls() { return loader_calls_; }
+  // Around each call of ours into the dynamic loader that takes its write lock: dl_iterate_phdr
+  // (sync, refresh), and libunwind, which finds a frame's module with it. glibc before 2.39
+  // leaves that lock in a forked child as it was (BZ 19282): held, if another thread was in such
+  // a call, and the child's first call waits for ever. The parent's main thread in its exit
+  // report held it when another thread forked: the child hung in its first malloc, in sync
+  // (tests/programs/exit_while_reporting fork: 5 children hung in 660 runs, none in 690 since).
+  // Fork waits until no call of ours is in the loader (prefork), and calls that come meanwhile do
+  // without (false: skip the call). Never a lock a caller waits for: glibc's dlclose frees memory
+  // holding the loader's lock, and the free's new stack came here while another thread, in here,
+  // waited for the loader's lock (a review's deadlock, at the first dlclose, with a spin lock).
+  // The program's own loader calls can still be held across a fork (as without heapledger, where
+  // only a child that makes one hangs).
+  class LoaderCalls {
+   public:
+    bool enter();
+    void leave();
+    void prefork();  // waits for the calls in flight (not this thread's: a handler that forks)
+    void postfork(bool child);
+    bool inside() const;  // this thread is in a call of ours
+
+   private:
+    std::atomic<std::int64_t> in_flight_{0};
+    std::atomic<bool> fork_pending_{false};
+  };
+  // RAII for LoaderCalls: enter() in the constructor, leave() if it was entered.
+  class LoaderCall {
+   public:
+    explicit LoaderCall(LoaderCalls& c) : c_(c), entered_(c.enter()) {}
+    ~LoaderCall() {
+      if (entered_) c_.leave();
+    }
+    explicit operator bool() const { return entered_; }
+    LoaderCall(const LoaderCall&) = delete;
+    LoaderCall& operator=(const LoaderCall&) = delete;
+
+   private:
+    LoaderCalls& c_;
+    bool entered_;
+  };
+  LoaderCalls& loader_calls() { return loader_calls_; }
 
  private:
   std::uint16_t lookup(std::uintptr_t addr);  // under lock_
   void merge(const void* scanned, std::size_t count, std::uint64_t generation);
 
   SpinLock lock_;
-  SpinLock loader_calls_;
+  LoaderCalls loader_calls_;
   Module modules_[kMaxModules] HL_GUARDED_BY(lock_);
   std::atomic<std::size_t> count_{0};
   std::atomic<std::uint64_t> generation_{~std::uint64_t{0}};  // dlpi_adds + dlpi_subs at last scan

@@ -661,7 +661,8 @@ HeapError heap_error(const ExitData& d, const ExitError& e) {
                              offset - e.block_size, e.block_size, e.block);
   }
   if (e.module && *e.module)  // a global, a string literal: the module whose image it is in
-    h.detail = fmt::format("in the image of {} (its static data), not a heap block", e.module);
+    h.detail =
+        fmt::format("in the image of {} (its code or static data), not a heap block", e.module);
   h.stack = raw_stack(d, e.stack);
   if (e.has_alloc) h.alloc_stack = raw_stack(d, e.alloc_stack);
   if (e.has_free) h.free_stack = raw_stack(d, e.free_stack);

@@ -105,8 +105,10 @@ struct Errors {
     // allocation stack is alloc_stack.
     std::uintptr_t block = 0;
     std::uint64_t block_size = 0;
-    // An invalid free of an address in a loaded module's image (its static data): that module.
-    std::uint16_t module = ModuleMap::kUnknown;
+    // An invalid free of an address in a loaded module's image: that module's path (internal
+    // memory, kept for the process's life), read when the error was: not under this lock, which
+    // fork takes after the modules' (a review's deadlock, fork during the exit report).
+    const char* module = nullptr;
   };
   SpinLock lock;
   Entry entries[kMax] HL_GUARDED_BY(lock) = {};

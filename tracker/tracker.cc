@@ -233,7 +233,7 @@ int program_start(const std::uintptr_t* raw, int n, int max_frames, std::uint32_
 // libunwind's walk (it finds modules with dl_iterate_phdr: see ModuleMap::loader_calls); 0
 // frames where this thread is in such a call already (a signal handler interrupted it).
 int libunwind_backtrace(std::uintptr_t* raw, int max) {
-  TryGuard loader(g_state.modules.loader_calls());
+  ModuleMap::LoaderCall loader(g_state.modules.loader_calls());
   return loader ? g_state.runtime->backtrace(reinterpret_cast<void**>(raw), max) : 0;
 }
 
@@ -795,7 +795,7 @@ constexpr int kFreeStackFrames = 16;
 HL_NOINLINE void report_misuse(Errors::Kind kind, std::uintptr_t addr, std::uint32_t stack,
                                const Release* rel, const char* detail,
                                AllocKind released = AllocKind::kInternal, std::uintptr_t block = 0,
-                               std::uint16_t module = ModuleMap::kUnknown) {
+                               const char* module = nullptr) {
   Errors& e = g_state.errors;
   e.total.fetch_add(1, std::memory_order_relaxed);
   Errors::Entry entry{kind, false, false, addr, stack, 0, 0, detail};
@@ -948,7 +948,7 @@ void report_bad_free(const PendingFree& e, Release* found) {
              module != ModuleMap::kUnknown) {
     // a global or a string literal: the reporter names the module
     report_misuse(Errors::kInvalidFree, addr, stack, nullptr, "not the start of a heap block",
-                  AllocKind::kInternal, 0, module);
+                  AllocKind::kInternal, 0, g_state.modules.get(module).path);
   } else {
     report_misuse(Errors::kInvalidFree, addr, stack, nullptr, "not the start of a heap block");
   }
@@ -1349,9 +1349,11 @@ void start() {
 // Every tracker lock, in one fixed order, so a child never inherits a lock held by a thread
 // that does not exist in it.
 void prefork() {
+  // First, holding nothing: a call in flight may wait for the loader's lock, and its holder (in
+  // dlopen or dlclose) allocate and free through the locks below.
+  g_state.modules.loader_calls().prefork();
   g_reporter_lock.lock();
   fast_unwind::prefork();
-  g_state.modules.loader_calls().lock();  // whoever holds it needs none of those below
   g_state.modules.lock();
   g_state.timeline.lock.lock();
   g_state.errors.lock.lock();
@@ -1364,7 +1366,8 @@ void prefork() {
   internal_alloc_prefork();
 }
 
-void postfork_parent() {
+namespace {
+void postfork(bool child) {
   internal_alloc_postfork();
   g_state.quarantine.postfork();
   g_state.ledger.unlock_all();
@@ -1375,14 +1378,17 @@ void postfork_parent() {
   g_state.errors.lock.unlock();
   g_state.timeline.lock.unlock();
   g_state.modules.unlock();
-  g_state.modules.loader_calls().unlock();
   fast_unwind::postfork();
   g_reporter_lock.unlock();
+  g_state.modules.loader_calls().postfork(child);
 }
+}  // namespace
+
+void postfork_parent() { postfork(false); }
 
 // A child forked while (or after) the parent wrote its report writes its own.
 void postfork_child() {
-  postfork_parent();
+  postfork(true);
   g_state.forked_at_us = static_cast<std::int64_t>(event_us());  // on its blocks' clock
   g_state.pid = static_cast<std::uint32_t>(getpid());
   g_state.stderr_identity.said_why.store(false);  // its report says why it is where it is too

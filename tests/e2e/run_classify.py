@@ -957,7 +957,7 @@ class Classify(hl.HeapledgerTest):
         self.assertEqual(e["detail"], "on this thread's stack, not a heap block", e)
         [e] = errors_of(r, "invalid_free", "global_free_site")
         self.assertIsNone(e["block"], e)
-        self.assertEqual(e["detail"], f"in the image of {os.path.realpath(self.program('misuse'))} (its static data), not a heap block", e)
+        self.assertEqual(e["detail"], f"in the image of {os.path.realpath(self.program('misuse'))} (its code or static data), not a heap block", e)
 
     def test_mismatched_free(self):
         r = self.misuse_report()

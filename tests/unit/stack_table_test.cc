@@ -176,9 +176,9 @@ TEST(ModuleMap, KnowsThisTestAndLibc) {
 
 // glibc before 2.39 leaves the dynamic loader's write lock in a forked child as it was: held, if
 // another thread was in dl_iterate_phdr then, and the child's first call waits for ever. With
-// loader_calls() held across fork, as the tracker's fork handler holds it, no sync() of another
+// loader_calls() readied for a fork, as the tracker's fork handler does, no sync() of another
 // thread is in there at the fork, and each child's own call returns. Without it (the same loop,
-// the lock not taken), 6 of 20 children here were still waiting after 2 s.
+// no prefork), 6 of 20 children here were still waiting after 2 s.
 TEST(ModuleMap, NoSyncHoldsTheLoadersLockAcrossAFork) {
   ModuleMap modules;
   std::atomic<bool> stop{false};
@@ -187,14 +187,14 @@ TEST(ModuleMap, NoSyncHoldsTheLoadersLockAcrossAFork) {
   });
   int stuck = 0;
   for (int i = 0; i < 20; ++i) {
-    modules.loader_calls().lock();
+    modules.loader_calls().prefork();
     const pid_t child = fork();
     if (child == 0) {
       alarm(2);  // SIGALRM ends a child that waits
       dl_iterate_phdr([](dl_phdr_info*, std::size_t, void*) { return 1; }, nullptr);
       _exit(0);
     }
-    modules.loader_calls().unlock();
+    modules.loader_calls().postfork(false);
     ASSERT_GT(child, 0);
     int status = 0;
     ASSERT_EQ(waitpid(child, &status, 0), child);
