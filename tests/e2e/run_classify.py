@@ -285,6 +285,15 @@ class Classify(hl.HeapledgerTest):
         self.assertEqual((r["scan"]["threads"], r["scan"]["threads_stopped"]), (4, 4), r["scan"])
         self.assertEqual(r["summary"]["leaked_bytes"], 0, hl.describe_leaks(r))
 
+    def test_dlclose_beside_a_thread_allocating_from_new_stacks_does_not_hang(self):
+        # glibc's dlclose frees memory holding the loader's lock; a free from a new stack looks at
+        # the loaded modules. With a lock of heapledger's around that look (for fork), the free
+        # waited for it while its holder waited for the loader's lock: a hang at the first
+        # dlclose, in every run (a review's). Fork now waits the calls out; they never wait.
+        lib = os.path.join(hl.BINDIR, "libreuse_a.so")
+        res = hl.run_preloaded([self.program("dlclose_beside_new_stacks"), lib, "2"], "log=none", timeout=60)
+        self.assertEqual((res.returncode, res.stdout), (0, "done\n"), res.describe())
+
     def test_exit_from_a_thread_while_the_report_is_written(self):
         # The leak scan's signal ends the watchdog's sleep early (a signal handler always does),
         # and it calls exit(7) while main writes the report: that exit waits for the report
