@@ -98,7 +98,6 @@ int read_generation(dl_phdr_info* info, std::size_t size, void* arg) {
 
 }  // namespace
 
-// Objects loaded or unloaded since the last scan? Cheap: one callback, nothing mapped.
 namespace {
 thread_local int tl_loader_depth HL_TLS;  // this thread's calls of ours in the loader, nested
 }  // namespace
@@ -120,8 +119,6 @@ void ModuleMap::LoaderCalls::leave() {
   if (--tl_loader_depth == 0) in_flight_.fetch_sub(1);
 }
 
-bool ModuleMap::LoaderCalls::inside() const { return tl_loader_depth > 0; }
-
 void ModuleMap::LoaderCalls::prefork() {
   fork_pending_.store(true);
   // The calls in flight end without us: none waits for anything fork's handlers hold (the
@@ -135,6 +132,7 @@ void ModuleMap::LoaderCalls::postfork(bool child) {
   fork_pending_.store(false);
 }
 
+// Objects loaded or unloaded since the last scan? Cheap: one callback, nothing mapped.
 void ModuleMap::sync() {
   std::uint64_t generation = ~std::uint64_t{0};
   {

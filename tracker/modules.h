@@ -58,7 +58,6 @@ class ModuleMap {
     void leave();
     void prefork();  // waits for the calls in flight (not this thread's: a handler that forks)
     void postfork(bool child);
-    bool inside() const;  // this thread is in a call of ours
 
    private:
     std::atomic<std::int64_t> in_flight_{0};

@@ -231,7 +231,7 @@ int program_start(const std::uintptr_t* raw, int n, int max_frames, std::uint32_
 }
 
 // libunwind's walk (it finds modules with dl_iterate_phdr: see ModuleMap::loader_calls); 0
-// frames where this thread is in such a call already (a signal handler interrupted it).
+// frames while a fork is being made.
 int libunwind_backtrace(std::uintptr_t* raw, int max) {
   ModuleMap::LoaderCall loader(g_state.modules.loader_calls());
   return loader ? g_state.runtime->backtrace(reinterpret_cast<void**>(raw), max) : 0;
