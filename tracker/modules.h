@@ -45,7 +45,7 @@ class ModuleMap {
   // leaves that lock in a forked child as it was (BZ 19282): held, if another thread was in such
   // a call, and the child's first call waits for ever. The parent's main thread in its exit
   // report held it when another thread forked: the child hung in its first malloc, in sync
-  // (tests/programs/exit_while_reporting fork: 5 children hung in 660 runs, none in 690 since).
+  // (tests/programs/exit_while_reporting fork: 5 children hung in 660 runs, none in 240 since).
   // Fork waits until no call of ours is in the loader (prefork), and calls that come meanwhile do
   // without (false: skip the call). Never a lock a caller waits for: glibc's dlclose frees memory
   // holding the loader's lock, and the free's new stack came here while another thread, in here,
