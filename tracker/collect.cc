@@ -225,12 +225,18 @@ ReportRequest request() {
   return req;
 }
 
+// Whether leak_exitcode and error_exitcode apply in this process: with exitcode_pid, only in that
+// one (its children, a leaky tool a test runs among them, keep their own status).
+bool exit_status_is_ours() {
+  const int only_in = g_state.options.exitcode_pid;
+  return only_in == 0 || only_in == static_cast<int>(getpid());
+}
+
 // Nothing asked of the exit report: no text, no JSON, no exit status depending on it.
 bool report_wanted() {
   const Options& o = g_state.options;
-  const bool status_here = o.exitcode_pid == 0 || o.exitcode_pid == static_cast<int>(getpid());
   return std::strcmp(o.log, "none") != 0 || o.json[0] ||
-         (status_here && (o.leak_exitcode || o.error_exitcode));
+         (exit_status_is_ours() && (o.leak_exitcode || o.error_exitcode));
 }
 
 // The reporter (libdw reading debug information) needs address space of its own: under a limit
@@ -884,10 +890,8 @@ void scan_and_report(ExitCaller* caller) {
 
   ReportOutcome outcome;
   deliver_report(data, request(), &outcome);
-  // Exit codes for CI, decided after suppressions; with exitcode_pid, in that process only (its
-  // children, a leaky tool a test runs among them, keep their own status).
-  const int only_in = g_state.options.exitcode_pid;
-  if (only_in != 0 && only_in != static_cast<int>(getpid())) return;
+  // Exit codes for CI, decided after suppressions.
+  if (!exit_status_is_ours()) return;
   if (g_state.options.error_exitcode != 0 && outcome.errors > 0)
     caller->exit_code = g_state.options.error_exitcode;
   else if (g_state.options.leak_exitcode != 0 && outcome.leaked_blocks > 0)

@@ -98,7 +98,8 @@ bool starts_with_key(const char* s) {
   return *s == '=';
 }
 
-bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+// Between pairs besides ':' (see pair_end).
+bool is_separator(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == ','; }
 
 // Where the pair that starts at p ends: at a ':' (ours), or, as LeakSanitizer also takes them, at
 // a space, tab, newline or comma that a "key=" (any word), a colon or the end follows
@@ -107,9 +108,9 @@ bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; 
 // comma).
 const char* pair_end(const char* p) {
   for (; *p && *p != ':'; ++p) {
-    if (!is_blank(*p) && *p != ',') continue;
+    if (!is_separator(*p)) continue;
     const char* next = p;
-    while (is_blank(*next) || *next == ',') ++next;
+    while (is_separator(*next)) ++next;
     if (starts_with_key(next) || !*next || *next == ':') return p;
   }
   return p;
@@ -121,7 +122,7 @@ void parse_options(const char* text, Options* out, OptionWarnings* warnings) {
   if (!text) return;
   char pair[kMaxPath + 64];
   for (const char* p = text; *p;) {
-    while (is_blank(*p) || *p == ',') ++p;  // between pairs
+    while (is_separator(*p)) ++p;
     if (!*p) break;
     const char* end = pair_end(p);
     std::size_t len = static_cast<std::size_t>(end - p);
