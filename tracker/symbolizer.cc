@@ -129,6 +129,79 @@ std::optional<std::string> die_function_name(Dwarf_Die* die) {
   return std::nullopt;
 }
 
+// The type that die's DW_AT_type names, through qualifiers and typedefs.
+bool type_of(Dwarf_Die* die, Dwarf_Die* out) {
+  Dwarf_Attribute attr;
+  Dwarf_Die type;
+  return dwarf_formref_die(dwarf_attr_integrate(die, DW_AT_type, &attr), &type) &&
+         dwarf_peel_type(&type, out) == 0;
+}
+
+// A lambda's call operator: GCC gives it no linkage name where the function that defines the
+// lambda has none (main, an extern "C" function), nor in a lambda inside another, so DWARF names
+// it "operator()" alone: a member of an unnamed class (the closure type) declared inside that
+// function. The class is the one its object pointer points to; false for a function that has no
+// object pointer or whose class has a name.
+bool closure_of(Dwarf_Die* function, Dwarf_Die* closure) {
+  Dwarf_Attribute attr;
+  Dwarf_Die self, pointer;
+  if (!dwarf_formref_die(dwarf_attr_integrate(function, DW_AT_object_pointer, &attr), &self) ||
+      !type_of(&self, &pointer) || dwarf_tag(&pointer) != DW_TAG_pointer_type ||
+      !type_of(&pointer, closure))
+    return false;
+  const int tag = dwarf_tag(closure);
+  return (tag == DW_TAG_structure_type || tag == DW_TAG_class_type) &&
+         !dwarf_hasattr(closure, DW_AT_name);
+}
+
+// "{lambda at FILE:LINE}", where the closure type was declared (the lambda expression).
+std::string lambda_label(Dwarf_Die* closure) {
+  std::string label = "{lambda";
+  if (const char* file = dwarf_decl_file(closure)) {
+    label += " at " + std::filesystem::path(file).filename().string();
+    if (int line = 0; dwarf_decl_line(closure, &line) == 0 && line > 0)
+      label += ":" + std::to_string(line);
+  }
+  return label + "}";
+}
+
+// The scopes a closure type was declared in, outermost first, each followed by "::": up to the
+// first function with a linkage name (its demangled name holds its own scopes), else to the unit.
+// libdw finds them by walking the unit down to the closure.
+std::string scopes_of(Dwarf_Die* closure) {
+  Dwarf_Die* scopes = nullptr;
+  const int n = dwarf_getscopes_die(closure, &scopes);
+  std::string prefix;
+  for (int i = 1; i < n; ++i) {  // scopes[0] is the closure itself
+    Dwarf_Die* scope = &scopes[i];
+    Dwarf_Attribute attr;
+    const char* name = dwarf_formstring(dwarf_attr_integrate(scope, DW_AT_name, &attr));
+    std::string part;
+    bool whole = false;
+    switch (dwarf_tag(scope)) {
+      case DW_TAG_subprogram:
+        whole = dwarf_attr_integrate(scope, DW_AT_linkage_name, &attr) != nullptr;
+        part = die_function_name(scope).value_or("");
+        break;
+      case DW_TAG_namespace:
+        part = name ? name : "(anonymous namespace)";
+        break;
+      case DW_TAG_structure_type:
+      case DW_TAG_class_type:
+      case DW_TAG_union_type:
+        part = name ? std::string(name) : lambda_label(scope);
+        break;
+      default:  // lexical blocks, the unit
+        continue;
+    }
+    if (part.empty()) break;
+    prefix = part + "::" + prefix;
+    if (whole) break;
+  }
+  std::free(scopes);
+  return prefix;
+}
+
 bool is_function(Dwarf_Die* die) {
   int tag = dwarf_tag(die);
   return tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine;
@@ -335,6 +408,20 @@ struct Symbolizer::ModuleDebug {
     functions_at(cu, pc, chain);  // code outside any listed subprogram: search the whole unit
   }
 
+  // A function DIE's name (see die_function_name); a lambda's call operator with no linkage
+  // name is named as the demangler names those that have one, "f(int)::{lambda at a.cc:9}::
+  // operator()" (with where the lambda is, for the demangler's "{lambda(int)#1}"), once per lambda.
+  std::unordered_map<Dwarf_Off, std::string> lambda_names;
+
+  std::optional<std::string> function_name(Dwarf_Die* die) {
+    std::optional<std::string> name = die_function_name(die);
+    Dwarf_Die closure;
+    if (name != "operator()" || !closure_of(die, &closure)) return name;
+    auto [it, fresh] = lambda_names.try_emplace(dwarf_dieoffset(&closure));
+    if (fresh) it->second = scopes_of(&closure) + lambda_label(&closure) + "::operator()";
+    return it->second;
+  }
+
   const char* function_at(GElf_Addr at) {
     if (!symbols_loaded) load_symbols();
     auto it = std::upper_bound(symbols.begin(), symbols.end(), at,
@@ -418,7 +505,7 @@ std::vector<Frame> Symbolizer::resolve(const Frame& raw) {
   // at its call site. The outermost keeps the symbol table's name, which the last pass leaves.
   const std::optional<std::string> outer_name = out[0].function;
   for (auto it = chain.rbegin(); it != chain.rend() && dwarf_tag(&*it) == DW_TAG_inlined_subroutine; ++it) {
-    out.back().function = die_function_name(&*it);
+    out.back().function = m->function_name(&*it);
     Frame caller = raw;
     caller.file.reset();
     caller.line.reset();

@@ -821,6 +821,49 @@ class E2E(hl.HeapledgerTest):
                 for f in leak["stack"][:5]:
                     self.assertTrue(hl.same_file(f.get("file"), source), f)
 
+    def test_inlined_lambdas_are_named_by_where_they_are(self):
+        """GCC gives a lambda's call operator no linkage name in main or inside another lambda:
+        DWARF calls it "operator()" alone, and so did every inlined lambda frame. Named with its
+        enclosing scopes and where the lambda is; clang's linkage names are kept as they are."""
+        source = self.write_source("lambdas.cc",
+                    "#include <cstdlib>\n"
+                    "void* volatile sink;\n"
+                    "namespace ns {\n"
+                    "void go(int n) {\n"
+                    "  auto outer = [n](int k) {\n"
+                    "    auto inner = [k](int m) { sink = std::malloc(m + k); };\n"
+                    "    inner(n);\n"
+                    "  };\n"
+                    "  outer(3);\n"
+                    "}\n"
+                    "}  // namespace ns\n"
+                    "int main(int argc, char**) {\n"
+                    "  auto make = [](int n) { sink = std::malloc(n); };\n"
+                    "  make(argc + 40);\n"
+                    "  ns::go(argc + 20);\n"
+                    "  sink = nullptr;\n"
+                    "  return 0;\n"
+                    "}\n")
+        for compiler in ("g++", "clang++"):
+            with self.subTest(compiler=compiler):
+                exe = os.path.join(os.path.dirname(source), "lambdas-" + compiler)
+                subprocess.run([compiler, "-O2", "-g", source, "-o", exe], check=True)
+                json_path = self.path(f"lambdas-{compiler}.json")
+                hl.run_preloaded([exe], f"json={json_path}:log=none")
+                leaks = {e["bytes"]: e for e in hl.load_report(json_path).get("leaks", [])
+                         if e.get("kind") == "definite"}
+                self.assertEqual(sorted(leaks), [24, 41], leaks)
+                names = {n: [f.get("function") for f in leaks[n]["stack"][:3]] for n in leaks}
+                if compiler == "g++":
+                    self.assertEqual(names[41][:2], ["main::{lambda at lambdas.cc:13}::operator()", "main"])
+                    self.assertEqual(names[24], [
+                        "ns::go(int)::{lambda at lambdas.cc:5}::operator()::{lambda at lambdas.cc:6}::operator()",
+                        "ns::go(int)::{lambda at lambdas.cc:5}::operator()", "ns::go(int)"])
+                else:
+                    self.assertTrue(names[41][0].startswith("main::"), names[41])
+                    self.assertTrue(names[24][0].startswith("ns::go(int)::"), names[24])
+                self.assertEqual([leaks[41]["stack"][0].get("line"), leaks[24]["stack"][0].get("line")], [13, 6])
+
     def test_code_outside_any_unit_has_no_line(self):
         """crt1.o's _start has no debug information, and at -O2 GCC places main.cold before it, so
         _start lies between the ranges of the program's unit: libdwfl gives it to that unit and
