@@ -108,7 +108,8 @@ inline void note_signal_handler() {
 // A block of class cls from the thread's cache; null if it has none. Calls nothing, so an entry
 // point made of it and a tail call for everything else needs no stack frame. kPrefetchNext: for
 // the tracked path, whose blocks come back from the quarantine cold; the untracked fast path
-// hands out blocks freed moments ago, and the prefetch there cost more than it saved (README).
+// hands out blocks freed moments ago, and the prefetch there cost more than it saved
+// (docs/internals.md, Prefetching what the quarantine makes cold).
 // kGuarded: false only where g_unguarded allows.
 template <bool kPrefetchNext = true, bool kGuarded = true>
 HL_ALWAYS_INLINE void* pop_cached(unsigned cls) {

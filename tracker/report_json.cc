@@ -118,7 +118,7 @@ std::string dump(const Json& value, int indent) {
 // The document, written member by member and each list element by element: the tree of a whole
 // report costs ~100 bytes of nodes per field: for a program that holds 8,000 call sites at exit
 // (cc1plus, with show_reachable=1) the process peaked at 780 MB while writing it, 396 MB without
-// the tree (README, Exit report memory). The text is
+// the tree (docs/internals.md, Exit report memory). The text is
 // what dump() makes of the whole tree, byte for byte (report_test checks it): a value dumped on
 // its own comes out indented for depth 0, so every line after its first gets the depth's indent
 // (string values hold no raw newline: dump() escapes them).

@@ -588,7 +588,7 @@ constexpr std::size_t kReachableSitesListed = 500;
 // still-reachable ones only the kReachableSitesListed largest unless all are wanted. A site left
 // out never has its stack copied: cc1plus holds some 10,000 sites at exit, ~40 frames each, and
 // with them all copied before the list was cut its text report cost 58 MB and 0.28 s more than
-// none (now 12 MB and 0.03 s; README, Exit report memory).
+// none (now 12 MB and 0.03 s; docs/internals.md, Exit report memory).
 void add_leaks(const ExitData& d, Report& r, bool all_reachable) {
   Summary& s = r.summary;
   std::vector<std::size_t> order(d.n_sites);

@@ -3,7 +3,8 @@
 
 Each repetition runs the workload plainly (glibc) and then under every LIB in turn; the cell is
 the median over repetitions of (wall time under LIB) / (wall time plain, same repetition).
-The README's before/after figures for single changes come from this, with two builds' libraries:
+The before/after figures for single changes (README, docs/internals.md, tests/bench/HISTORY.md) come
+from this, with two builds' libraries:
   tests/bench/ab.py --reps 5 --options log=none OLD/libheapledger.so NEW/libheapledger.so
   tests/bench/ab.py --only cpp,pym --options track=0:log=none build-bench/lib/libheapledger.so \\
                     /usr/lib/x86_64-linux-gnu/libmimalloc.so.2

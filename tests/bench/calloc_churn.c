@@ -1,8 +1,8 @@
 // A program that callocs a large buffer, writes into every page of it and frees it, in a loop
 // (LLVM's StringMap tables, 32-192 KiB each, made thousands of times by clang-tidy): what a
 // freed large mapping saves the next calloc. Each page's first byte is checked to read zero
-// before it is written (exit status 1 if one did not). Not one of bench.py's workloads; README
-// "Size classes, and why" quotes it.
+// before it is written (exit status 1 if one did not). Not one of bench.py's workloads;
+// docs/internals.md "Pools" quotes it.
 //   calloc_churn SIZE ROUNDS
 #include <stdio.h>
 #include <stdlib.h>

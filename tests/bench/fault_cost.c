@@ -1,10 +1,10 @@
 // What one page fault costs on this machine: touches N fresh pages of an anonymous mapping and
 // prints the mean time per page; then the same for N pages faulted in 64 KiB at a time ahead of
-// the writes (MADV_POPULATE_WRITE, as the pools and the tracker's tables do: README, "Page
-// faults while growing"). Short processes under heapledger pay per page their tables touch
-// (README, "Page faults at start and exit"). Last, the first page of each of N ranges 1 GiB
-// apart (as the pools' first block of a size class, and its ledger slots, lie: the kernel makes
-// page tables for it too), written or faulted in with the advice first.
+// the writes (MADV_POPULATE_WRITE, as the pools and the tracker's tables do: docs/internals.md,
+// "Page faults while growing"). Short processes under heapledger pay per page their tables touch
+// (docs/internals.md, "Page faults at start and exit"). Last, the first page of each of N ranges
+// 1 GiB apart (as the pools' first block of a size class, and its ledger slots, lie: the kernel
+// makes page tables for it too), written or faulted in with the advice first.
 //   fault_cost [N]      N pages, default 1000
 #include <stdio.h>
 #include <stdlib.h>

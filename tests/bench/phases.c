@@ -1,7 +1,7 @@
 // A program that works in phases: it fills MIB MiB with blocks of one size, frees them all, then
 // does the same with blocks of the next size, and so on. glibc's allocator reuses the first
 // phase's memory for the next; a size-class allocator keeps it for its class unless it gives the
-// pages back (README, Pools). Peak RSS is the measure: /usr/bin/time -f "%M KB".
+// pages back (docs/internals.md, Pools). Peak RSS is the measure: /usr/bin/time -f "%M KB".
 //   phases MIB SIZE...
 #include <stdlib.h>
 #include <string.h>

@@ -2,7 +2,7 @@
 // blocks of eight sizes (one size after another, each freed before the next), then keeps KEEP
 // MiB more of 48-byte blocks for good (a compiler over many files, a batch job over records).
 // The case that costs a pools allocator most when it gives back the pages of a class that looks
-// idle: the next round wants them again (README, Pools).
+// idle: the next round wants them again (docs/internals.md, Pools).
 //   scratch_rounds ROUNDS SCRATCH KEEP
 #include <stdlib.h>
 #include <string.h>

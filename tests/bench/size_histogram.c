@@ -1,6 +1,7 @@
 // Measures what sizes real programs ask for: preload it, and at exit it prints how many
 // malloc/calloc/realloc requests (operator new goes through malloc in libstdc++) fell at or under
-// each size. Used to choose heapledger's size classes; see README "Size classes".
+// each size. Used to choose heapledger's size classes; see docs/internals.md
+// "Size classes, and why".
 //   gcc -O2 -shared -fPIC tests/bench/size_histogram.c -o /tmp/size_histogram.so
 //   LD_PRELOAD=/tmp/size_histogram.so python3 -c 'import json'
 #include <stdatomic.h>
