@@ -402,8 +402,28 @@ void add_suppressions(Lines& out, const std::vector<SuppressionHit>& hits) {
 
 // ---- peak ----
 
+// A demangled name without the return type that names of template instances start with:
+// "void std::vector<long>::_M_realloc_insert<long const&>(...)" is std::vector's. The name begins
+// after the last space outside brackets before its parameter list (not one of an operator's own:
+// "operator new", "operator std::string").
+std::string_view without_return_type(std::string_view fn) {
+  int depth = 0;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i < fn.size(); ++i) {
+    const char c = fn[i];
+    if (c == '<' || c == '[') ++depth;
+    if ((c == '>' || c == ']') && depth > 0) --depth;
+    if (c == '(' && depth == 0) break;
+    if (c == ' ' && depth == 0) {
+      if (fn.substr(0, i).ends_with("operator")) break;
+      start = i + 1;
+    }
+  }
+  return fn.substr(start);
+}
+
 bool is_standard_library(const Frame& f) {
-  const std::string& fn = f.function.value_or("");
+  const std::string_view fn = without_return_type(f.function ? *f.function : std::string_view());
   const std::string_view module = base_name(f.module);
   return fn.starts_with("std::") || fn.starts_with("__gnu_cxx::") ||
          fn.starts_with("operator new") || (f.file && f.file->starts_with("/usr/include/")) ||

@@ -387,8 +387,30 @@ bool write_file_atomically(const std::string& path, const Producer& text, std::s
   return ok;
 }
 
-// A report that cannot go where it was asked to goes to stderr, after a one-line warning.
-void deliver(const char* what, const char* target, const Producer& text) {
+// Whether the file at path was written after began (a time on CLOCK_REALTIME).
+bool written_since(const std::string& path, const timespec& began) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
+  return st.st_mtim.tv_sec > began.tv_sec ||
+         (st.st_mtim.tv_sec == began.tv_sec && st.st_mtim.tv_nsec > began.tv_nsec);
+}
+
+// When this process began, on CLOCK_REALTIME: its exec, or the fork that made it.
+timespec began(const ProcessInfo& p) {
+  timespec now{};
+  clock_gettime(CLOCK_REALTIME, &now);
+  const double ago_ms = p.duration_ms - p.forked_ms.value_or(0);
+  const auto ago_ns = static_cast<std::int64_t>(std::max(0.0, ago_ms) * 1e6);
+  std::int64_t ns = now.tv_sec * std::int64_t{1'000'000'000} + now.tv_nsec - ago_ns;
+  return timespec{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+}
+
+// A report that cannot go where it was asked to goes to stderr, after a one-line warning. A file
+// named without %p that another process wrote while this one ran (the compilers of `make` under
+// `heapledger run --log r.txt`) is replaced, and says so: each of 43 processes wrote over the last
+// one's report without a word, and one report was left (a user trial).
+void deliver(const char* what, const char* target, const ProcessInfo& process,
+             const Producer& text) {
   const auto to_stderr = [&text] {
     const StderrTarget to = find_stderr(g_stderr);
     if (to.fd < 0) return;
@@ -406,7 +428,15 @@ void deliver(const char* what, const char* target, const Producer& text) {
   if (named_descriptor(path) == STDERR_FILENO && own_descriptor(path) == kNotTheStream)
     return to_stderr();
   std::string error;
-  if (write_file_atomically(path, text, &error)) return;
+  const bool shared = !std::strstr(target, "%p") && written_since(path, began(process));
+  if (write_file_atomically(path, text, &error)) {
+    if (shared)
+      diagnostics().warn(
+          "warning: another process wrote {} while this one ran, and this {} report replaced "
+          "its; a %p in the path gives each process a file of its own",
+          path, what);
+    return;
+  }
   if (own_descriptor(path) == STDERR_FILENO) return;  // it was stderr: no second try there
   // Under a seccomp filter the error is the filter's (man-db's helpers: openat with O_CREAT
   // refused with ENOSYS, "Function not implemented", a user trial's): it says so.
@@ -728,11 +758,11 @@ void write_reports(const ExitData* data, const ReportRequest* req, ReportOutcome
     opts.errors_only = req->errors_only;
     if (!json) opts.rest_hint = "max_leaks=0 lists them all";
     const std::string rendered = render_text(report, opts);
-    deliver("text", req->log_path, [&](const Sink& sink) { sink(rendered); });
+    deliver("text", req->log_path, report.process, [&](const Sink& sink) { sink(rendered); });
   }
   if (req->progress) req->progress->fetch_add(1, std::memory_order_relaxed);
   if (json)
-    deliver("JSON", req->json_path, [&](const Sink& sink) {
+    deliver("JSON", req->json_path, report.process, [&](const Sink& sink) {
       write_json(report, 2, sink);
       sink("\n");
     });

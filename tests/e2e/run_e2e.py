@@ -1068,6 +1068,25 @@ class E2E(hl.HeapledgerTest):
         self.assertValidReport(report, pid=traced.pid)
         self.assertLeak(report, "leak_malloc", 300, 3)
 
+    def test_a_report_file_another_process_wrote_meanwhile_is_replaced_with_a_warning(self):
+        """Processes of one run sharing a report path without %p replace each other's reports:
+        the one whose report replaces a report written while it ran says so, once; a later run
+        that replaces an earlier run's file does not."""
+        prog = self.program("leak_malloc")
+        for what, option in (("text", "log={}"), ("JSON", "json={}:log=none")):
+            with self.subTest(report=what):
+                path = self.path(f"shared-{what}")
+                opts = option.format(path)
+                shell = hl.run_preloaded(["/bin/sh", "-c", f"sleep 0.1; {prog}; {prog}"], opts)
+                self.assertEqual(shell.returncode, 0, shell.describe())
+                said = self.warning_lines(shell.stderr, "while this one ran")
+                self.assertEqual(len(said), 1, shell.stderr)
+                self.assertIn(f"another process wrote {path} while this one ran, and this {what} report "
+                              "replaced its", said[0])
+                self.assertEqual(self.warning_lines(shell.stderr, "warning"), said, shell.stderr)
+                again = hl.run_preloaded([prog], opts)
+                self.assertEqual(self.warning_lines(again.stderr, "warning"), [], again.stderr)
+
     def warning_lines(self, stderr, word):
         return [line for line in stderr.splitlines() if word in line]
 

@@ -960,6 +960,26 @@ TEST(ReportText, PeakSiteIsNamedByTheFirstFrameOutsideTheStandardLibrary) {
   position(text, "0 B   0%      0 blocks  at libstdc++.so.6+0x40\n");
 }
 
+// Without debug information a standard-library frame has no file, and a template instance's
+// demangled name starts with its return type: "void std::vector<...>::_M_realloc_insert<...>" is
+// the standard library's all the same (a user trial's peak row named it, not fill()). An
+// operator's own words are not a return type.
+TEST(ReportText, APeakSiteIsNotNamedByAStandardLibraryFrameWithAReturnType) {
+  Report r;
+  r.summary.peak_bytes = 4096;
+  r.peak = {{4096,
+             2,
+             {frame(0x10, "/bin/x", 0x10,
+                    "void std::vector<long, std::allocator<long> >::_M_realloc_insert<long "
+                    "const&>(__gnu_cxx::__normal_iterator<long*, std::vector<long, "
+                    "std::allocator<long> > >, long const&)"),
+              frame(0x20, "/bin/x", 0x20, "fill()")}},
+            {2048, 1, {frame(0x30, "/bin/x", 0x30, "Name::operator std::string() const")}}};
+  std::string text = render_text(r);
+  position(text, "4.0 KiB 100%      2 blocks  at fill()  (x)\n");
+  position(text, "at Name::operator std::string() const  (x)\n");
+}
+
 TEST(ReportText, SuppressionsSayWhatTheyHidLargestFirst) {
   Report r;
   r.process.pid = 5;
