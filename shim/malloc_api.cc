@@ -119,6 +119,8 @@ void* reallocate(void* p, std::size_t size) {
   void* q = allocate(size, AllocKind::kMalloc);
   if (q == nullptr) return nullptr;  // errno set; the old block is intact
   memcpy(q, p, old < size ? old : size);
+  if (tracker::active() && release_as == AllocKind::kMalloc)
+    release_as = tracker::realloc_release_kind(p);
   deallocate(p, release_as);
   return q;
 }

@@ -36,6 +36,8 @@ void* realloc(void* p, std::size_t size);
 // one out of range), and its trim gives back what its heap does not use (nothing, where it never
 // served). Where the C library's cannot be found: 0 and 1.
 int trim(std::size_t pad);
+// Looks up the C library's malloc_trim and mallopt for the two above: from the tracker's start.
+void resolve_options();
 int set_option(int param, int value);
 
 }  // namespace heapledger::detail::system_heap

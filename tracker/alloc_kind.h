@@ -26,6 +26,9 @@ constexpr const char* alloc_kind_name(AllocKind k) {
 
 // A mismatched free's detail when the families differ; the report names both ends instead.
 inline constexpr const char kWrongFamily[] = "released through the wrong family";
+// The same for a block of operator new's passed to realloc ("allocated with new[], passed to
+// realloc").
+inline constexpr const char kReallocOfWrongFamily[] = "passed to realloc from the wrong family";
 
 // The calls of each family, as a report names them ("allocated with new[], released with free").
 constexpr const char* alloc_call_name(AllocKind k) {

@@ -677,6 +677,8 @@ HeapError heap_error(const ExitData& d, const ExitError& e) {
   if (e.kind == 2 && allocated != AllocKind::kInternal && released != AllocKind::kInternal &&
       h.detail == kWrongFamily)  // name both ends
     h.detail = fmt::format("allocated with {}, released with {}", alloc_call_name(allocated), release_call_name(released));
+  if (e.kind == 2 && allocated != AllocKind::kInternal && h.detail == kReallocOfWrongFamily)
+    h.detail = fmt::format("allocated with {}, passed to realloc", alloc_call_name(allocated));
   if (e.block != 0) {
     h.block = HeapError::Block{e.block, e.block_size};
     const std::uint64_t offset = e.address - e.block;

@@ -1122,6 +1122,18 @@ bool lock_held_by_this_thread() {
          (g_state.pool.lock_held && g_state.pool.lock_held());
 }
 
+namespace {
+// A block of operator new's passed to realloc.
+void report_realloc_mismatch(std::uintptr_t addr, const Record& record) {
+  BusyScope busy;
+  Release rel;
+  rel.verdict = Release::kLive;
+  rel.record = record;
+  report_misuse(Errors::kMismatchedFree, addr, current_stack(), &rel, kReallocOfWrongFamily,
+                AllocKind::kMalloc);
+}
+}  // namespace
+
 bool take_for_realloc(void* p, Record* taken) {
   const auto addr = reinterpret_cast<std::uintptr_t>(p);
   if (!g_state.recording) g_early_callers.forget(addr);
@@ -1134,13 +1146,18 @@ bool take_for_realloc(void* p, Record* taken) {
   }
   if (tl_thread.busy || !g_state.recording || families_match(taken->kind(), AllocKind::kMalloc))
     return true;
-  BusyScope busy;
-  Release rel;
-  rel.verdict = Release::kLive;
-  rel.record = *taken;
-  report_misuse(Errors::kMismatchedFree, addr, current_stack(), &rel,
-                "realloc of a block from operator new");
+  report_realloc_mismatch(addr, *taken);
   return true;
+}
+
+AllocKind realloc_release_kind(void* p) {
+  Record r;
+  if (tl_thread.busy || !g_state.recording ||
+      !g_state.ledger.find(reinterpret_cast<std::uintptr_t>(p), &r) ||
+      families_match(r.kind(), AllocKind::kMalloc))
+    return AllocKind::kMalloc;
+  report_realloc_mismatch(reinterpret_cast<std::uintptr_t>(p), r);
+  return r.kind();
 }
 
 void realloc_done(const Record& taken) { count_free(taken, !tl_thread.busy); }
@@ -1281,6 +1298,7 @@ void start() {
     g_active.store(false, std::memory_order_release);
     return;
   }
+  system_heap::resolve_options();
   if (g_state.options.track)
     g_state.runtime = static_cast<const RuntimeApi*>(load_module(kRuntimeFile, kRuntimeEntry));
   else  // now, busy: finding the C library's allocator allocates (dlopen), not the program

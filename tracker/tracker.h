@@ -43,6 +43,10 @@ void on_alloc(void* p, std::size_t size, AllocKind kind, Caller caller = {});
 bool take_for_realloc(void* p, Record* taken);
 void realloc_done(const Record& taken);
 void put_back(void* p, const Record& taken);
+// realloc that copies: the family to free live block p with once its contents are copied. A block
+// not of the malloc family is reported as passed to realloc (as take_for_realloc does), and its
+// own family is returned, so that the free reports nothing more.
+AllocKind realloc_release_kind(void* p);
 
 // What the shim must do with a block the program frees.
 struct FreeOutcome {

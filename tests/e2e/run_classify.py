@@ -976,9 +976,9 @@ class Classify(hl.HeapledgerTest):
                              ("free_new_site", "allocated with new, released with free"),
                              ("sized_delete_site", "sized delete with a different size"),
                              # a large block's realloc (a remap) was not checked at all
-                             ("realloc_new_site", "realloc of a block from operator new"),
+                             ("realloc_new_site", "allocated with new[], passed to realloc"),
                              # one split in parts is copied: reported once, not twice
-                             ("realloc_new_split_site", "realloc of a block from operator new")):
+                             ("realloc_new_split_site", "allocated with new[], passed to realloc")):
             [e] = errors_of(r, "mismatched_free", site)
             self.assertIsNotNone(e["alloc_stack"], site)
             self.assertEqual(e["detail"], detail, site)

@@ -864,6 +864,43 @@ class E2E(hl.HeapledgerTest):
                     self.assertTrue(names[24][0].startswith("ns::go(int)::"), names[24])
                 self.assertEqual([leaks[41]["stack"][0].get("line"), leaks[24]["stack"][0].get("line")], [13, 6])
 
+    def test_mallopt_and_malloc_trim_leave_the_program_no_block(self):
+        """heapledger looks the C library's mallopt and malloc_trim up at start: looked up at the
+        program's first call, the dlopen's 40 bytes stayed, charged to the program's line."""
+        source = self.write_source("tunables.c",
+                                   "#include <malloc.h>\n"
+                                   "int main(void) { return mallopt(M_ARENA_MAX, 2) == 1 && malloc_trim(0) >= 0 ? 0 : 1; }\n")
+        exe = os.path.join(os.path.dirname(source), "tunables")
+        subprocess.run(["gcc", "-O0", "-g", source, "-o", exe], check=True)
+        json_path = self.path("tunables.json")
+        res = hl.run_preloaded([exe], f"json={json_path}:log=none:show_reachable=1")
+        self.assertEqual(res.returncode, 0, res.describe())
+        report = hl.load_report(json_path)
+        self.assertEqual((report["summary"]["live_blocks"], report["leaks"]), (0, []), hl.describe_leaks(report))
+
+    def test_realloc_of_a_new_block_says_so_whichever_way_it_resizes(self):
+        """realloc of a block from operator new: grown by a copy it said "released with free",
+        remapped "realloc of a block from operator new" (for new[] too); each now names both
+        ends, once (a user trial)."""
+        source = self.write_source("realloc_new.cc",
+                                   "#include <cstdlib>\n"
+                                   "int main() {\n"
+                                   "  void* x = std::realloc(new int(1), 64);\n"
+                                   "  void* y = std::realloc(new char[100000], 200000);\n"
+                                   "  void* z = std::realloc(new char[10], 5);\n"
+                                   "  std::free(x);\n  std::free(y);\n  std::free(z);\n  return 0;\n}\n")
+        exe = os.path.join(os.path.dirname(source), "realloc_new")
+        subprocess.run(["g++", "-O0", "-g", source, "-o", exe], check=True)
+        json_path = self.path("realloc_new.json")
+        res = hl.run_preloaded([exe], f"json={json_path}:log=none")
+        self.assertEqual(res.returncode, 0, res.describe())
+        report = hl.load_report(json_path)
+        details = [(e["kind"], e["detail"], e["stack"][0].get("line")) for e in report["errors"]]
+        self.assertEqual(details, [("mismatched_free", "allocated with new, passed to realloc", 3),
+                                   ("mismatched_free", "allocated with new[], passed to realloc", 4),
+                                   ("mismatched_free", "allocated with new[], passed to realloc", 5)], report["errors"])
+        self.assertEqual(report["summary"]["leaked_bytes"], 0, hl.describe_leaks(report))
+
     def test_code_outside_any_unit_has_no_line(self):
         """crt1.o's _start has no debug information, and at -O2 GCC places main.cold before it, so
         _start lies between the ranges of the program's unit: libdwfl gives it to that unit and
