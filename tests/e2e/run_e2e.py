@@ -790,6 +790,15 @@ class E2E(hl.HeapledgerTest):
             f.write(text)
         return path
 
+    def built_and_run(self, source, name, compiler="g++", flags=("-O2", "-g"), options="log=none"):
+        """Builds source with compiler and runs it preloaded with a JSON report; returns the run's
+        result and the report."""
+        exe = os.path.join(os.path.dirname(source), name)
+        subprocess.run([compiler, *flags, source, "-o", exe], check=True)
+        json_path = self.path(name + ".json")
+        res = hl.run_preloaded([exe], f"json={json_path}:{options}")
+        return res, hl.load_report(json_path)
+
     def test_inlined_call_chains(self):
         """Optimised code with calls inlined three deep: every inlined call is a frame of its own,
         named and at the line of its call, down to the function it was inlined into, whether GCC
@@ -806,11 +815,7 @@ class E2E(hl.HeapledgerTest):
                     "int main(int argc, char**) { void* p = outer::inner::entry(argc); return p == nullptr; }\n")
         for compiler in ("g++", "clang++"):
             with self.subTest(compiler=compiler):
-                exe = os.path.join(os.path.dirname(source), "chain-" + compiler)
-                subprocess.run([compiler, "-O2", "-g", source, "-o", exe], check=True)
-                json_path = self.path(f"chain-{compiler}.json")
-                hl.run_preloaded([exe], f"json={json_path}:log=none")
-                report = hl.load_report(json_path)
+                _, report = self.built_and_run(source, "chain-" + compiler, compiler)
                 # GCC names a static function by its bare name, clang with its namespaces.
                 short = lambda f: (hl.base_name(f.get("function")) or "").split("::")[-1]
                 [leak] = [e for e in report.get("leaks", []) if e.get("stack") and short(e["stack"][0]) == "level3"]
@@ -846,12 +851,8 @@ class E2E(hl.HeapledgerTest):
                     "}\n")
         for compiler in ("g++", "clang++"):
             with self.subTest(compiler=compiler):
-                exe = os.path.join(os.path.dirname(source), "lambdas-" + compiler)
-                subprocess.run([compiler, "-O2", "-g", source, "-o", exe], check=True)
-                json_path = self.path(f"lambdas-{compiler}.json")
-                hl.run_preloaded([exe], f"json={json_path}:log=none")
-                leaks = {e["bytes"]: e for e in hl.load_report(json_path).get("leaks", [])
-                         if e.get("kind") == "definite"}
+                _, report = self.built_and_run(source, "lambdas-" + compiler, compiler)
+                leaks = {e["bytes"]: e for e in report.get("leaks", []) if e.get("kind") == "definite"}
                 self.assertEqual(sorted(leaks), [24, 41], leaks)
                 names = {n: [f.get("function") for f in leaks[n]["stack"][:3]] for n in leaks}
                 if compiler == "g++":
@@ -870,12 +871,9 @@ class E2E(hl.HeapledgerTest):
         source = self.write_source("tunables.c",
                                    "#include <malloc.h>\n"
                                    "int main(void) { return mallopt(M_ARENA_MAX, 2) == 1 && malloc_trim(0) >= 0 ? 0 : 1; }\n")
-        exe = os.path.join(os.path.dirname(source), "tunables")
-        subprocess.run(["gcc", "-O0", "-g", source, "-o", exe], check=True)
-        json_path = self.path("tunables.json")
-        res = hl.run_preloaded([exe], f"json={json_path}:log=none:show_reachable=1")
+        res, report = self.built_and_run(source, "tunables", "gcc", ("-O0", "-g"),
+                                         "log=none:show_reachable=1")
         self.assertEqual(res.returncode, 0, res.describe())
-        report = hl.load_report(json_path)
         self.assertEqual((report["summary"]["live_blocks"], report["leaks"]), (0, []), hl.describe_leaks(report))
 
     def test_realloc_of_a_new_block_says_so_whichever_way_it_resizes(self):
@@ -889,12 +887,8 @@ class E2E(hl.HeapledgerTest):
                                    "  void* y = std::realloc(new char[100000], 200000);\n"
                                    "  void* z = std::realloc(new char[10], 5);\n"
                                    "  std::free(x);\n  std::free(y);\n  std::free(z);\n  return 0;\n}\n")
-        exe = os.path.join(os.path.dirname(source), "realloc_new")
-        subprocess.run(["g++", "-O0", "-g", source, "-o", exe], check=True)
-        json_path = self.path("realloc_new.json")
-        res = hl.run_preloaded([exe], f"json={json_path}:log=none")
+        res, report = self.built_and_run(source, "realloc_new", flags=("-O0", "-g"))
         self.assertEqual(res.returncode, 0, res.describe())
-        report = hl.load_report(json_path)
         details = [(e["kind"], e["detail"], e["stack"][0].get("line")) for e in report["errors"]]
         self.assertEqual(details, [("mismatched_free", "allocated with new, passed to realloc", 3),
                                    ("mismatched_free", "allocated with new[], passed to realloc", 4),
