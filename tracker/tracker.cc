@@ -272,10 +272,21 @@ HL_NOINLINE void verify_memo(std::uint32_t stack, int max_frames) {
   if (r) verify_unwind(r->frames(), r->depth, max_frames);
 }
 
-// Through libunwind: its buffers are on the stack on this path only.
-HL_NOINLINE std::uint32_t libunwind_stack(int max_frames, std::uint32_t epoch) {
+// The calling frame alone, as the entry point saw it (none if it is not the program's).
+std::uint32_t caller_only(Caller caller, std::uint32_t epoch) {
+  const std::uintptr_t ra = caller.ra;
+  return g_state.stacks.intern(&ra, ra != 0 && !in_self(ra) ? 1 : 0, epoch);
+}
+
+// Through libunwind: its buffers are on the stack on this path only. Where it gives no frame (a
+// fork is waiting for heapledger's calls into the loader: see ModuleMap::LoaderCalls), the
+// calling frame: a thread's TLS vector allocated by pthread_create beside a fork had no stack,
+// and so the built-in suppression for those could not know it, and it was reported "possibly
+// lost ... (no stack recorded)" (2 runs in about 35 of a user trial's program).
+HL_NOINLINE std::uint32_t libunwind_stack(int max_frames, std::uint32_t epoch, Caller caller) {
   std::uintptr_t frames[kMaxFramesLimit];
-  return g_state.stacks.intern(frames, libunwind_frames(frames, max_frames), epoch);
+  const std::uint32_t depth = libunwind_frames(frames, max_frames);
+  return depth != 0 ? g_state.stacks.intern(frames, depth, epoch) : caller_only(caller, epoch);
 }
 
 // The interned stack of the calling thread's program frames: the fast unwinder (and its memo)
@@ -302,14 +313,11 @@ std::uint32_t current_stack(int max_frames = g_state.options.max_frames, Caller 
       fast_unwind::remember(stack);
       return stack;
     }
-    if (n == fast_unwind::kThreadEnded ||
-        n == fast_unwind::kCallerOnly) {  // the function that did it
-      const std::uintptr_t ra = caller.ra;
-      return g_state.stacks.intern(&ra, ra != 0 && !in_self(ra) ? 1 : 0, epoch);
-    }
+    if (n == fast_unwind::kThreadEnded || n == fast_unwind::kCallerOnly)
+      return caller_only(caller, epoch);  // the function that did it
   }
   if (HL_UNLIKELY(mode == Unwinding::kVerify)) g_state.unwinding.fallbacks.fetch_add(1, std::memory_order_relaxed);
-  return libunwind_stack(max_frames, epoch);
+  return libunwind_stack(max_frames, epoch, caller);
 }
 
 // After this thread's own change to its site (on_alloc): the peak includes it. The new total is
