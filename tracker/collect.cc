@@ -222,6 +222,7 @@ ReportRequest request() {
   req.progress = &g_state.report_progress;
   req.writing_to = &g_state.report_writing_to;
   req.quiet = g_state.options.quiet;
+  req.flush_stdout = g_state.stdio_flushed_after.load();
   return req;
 }
 
@@ -802,6 +803,7 @@ void finish() {
 // cannot be registered, now.
 void finish_after_destructors() {
   if (!g_state.recording.load()) return;
+  g_state.stdio_flushed_after.store(true);
   g_state.finish_left_by.store(this_reporter());
   if (at_exit_for_good([] { finish(); }) != 0) return finish();
   catch_fatal_signals();

@@ -75,6 +75,7 @@ bool write_all(int fd, const Producer& produce) {
 // and also while a write waits for a slow reader (g_writing_to names its descriptor).
 std::atomic<std::uint64_t>* g_progress = nullptr;
 std::atomic<int>* g_writing_to = nullptr;
+bool g_flush_stdout = false;  // ReportRequest::flush_stdout
 
 // Processes that share a stream (make -j's compilers, each with its report for one pipe or
 // terminal) take turns writing their reports to it: a report goes out in many writes, and eight
@@ -326,14 +327,24 @@ int own_descriptor(const std::string& path) {
   return (flags & O_ACCMODE) != O_RDONLY ? fd : kReadOnly;
 }
 
-// Before a report goes where the program's stdout goes: what stdio holds for it is written
-// first, so the report starts after the program's output so far, not in the middle of a line.
-// Only if no other thread holds stdout (one may be stopped by the exit scan, or printing).
+// Before a report goes where the program's stdout goes (fd 1, or stderr open on the same file: a
+// shell's `> out 2>&1`, a pipe, a terminal): what stdio holds for it is written first, so the
+// report starts after the program's output so far, not in the middle of a line (to stderr, it came
+// before that output: a user trial). Only on the way out through exit(), which writes it anyway:
+// after _exit() or a signal the C library drops it, and so must we (with log=/dev/stdout the
+// report wrote it). Only if no other thread holds stdout (one may be stopped by the exit scan).
 void flush_program_stdout() {
-  if (ftrylockfile(stdout) != 0) return;
+  if (!g_flush_stdout || ftrylockfile(stdout) != 0) return;
   WriteSignalsHeld signals;  // a reader gone: the flush fails here, and again at exit, as plainly
   if (fflush_unlocked(stdout) != 0) signals.write_failed(errno);
   funlockfile(stdout);
+}
+
+// Whether descriptors a and b are open on one file.
+bool same_stream(int a, int b) {
+  struct stat sa, sb;
+  return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+         sa.st_ino == sb.st_ino;
 }
 
 // Through the descriptor fd, at its offset (see write_file_atomically).
@@ -416,6 +427,7 @@ void deliver(const char* what, const char* target, const ProcessInfo& process,
     if (to.fd < 0) return;
     {
       StreamTurn turn(to.fd);
+      if (same_stream(to.fd, STDOUT_FILENO)) flush_program_stdout();
       say_why_here(g_stderr, to);
       text([&to](std::string_view piece) { write_all(to.fd, piece); });
     }
@@ -741,6 +753,7 @@ Report build_report(const ExitData& d, bool all_reachable) {
 void write_reports(const ExitData* data, const ReportRequest* req, ReportOutcome* outcome) {
   g_progress = req->progress;
   g_writing_to = req->writing_to;
+  g_flush_stdout = req->flush_stdout;
   Report report = build_report(*data, req->show_reachable);
   bool text = std::strcmp(req->log_path, "none") != 0;
   bool json = req->json_path[0] != 0;

@@ -50,6 +50,10 @@ struct ReportRequest {
   const char* suppressions_path;  // "" for none
   bool errors_only = false;       // on_error=abort: only the error, nothing else
   bool quiet = false;             // no text report when nothing leaked and no misuse was seen
+  // What stdio holds of the program's stdout may be written before a report that goes where
+  // stdout goes: the process is in exit(), which writes it after the report anyway. Not on
+  // _exit(), quick_exit() or a signal, where the C library drops it.
+  bool flush_stdout = false;
   std::atomic<std::uint64_t>* progress = nullptr;  // bumped as the writer goes (threads wait on it)
   std::atomic<int>* writing_to = nullptr;          // the descriptor a write is on now, else -1
 };
@@ -170,7 +174,7 @@ struct ReporterApi {
   void (*write_reports)(const ExitData* data, const ReportRequest* request, ReportOutcome* out);
 };
 
-constexpr int kRuntimeAbiVersion = 18;
+constexpr int kRuntimeAbiVersion = 19;
 constexpr const char* kRuntimeEntry = "heapledger_runtime_api";
 constexpr const char* kRuntimeFile = "libheapledger_runtime.so";
 constexpr const char* kReporterEntry = "heapledger_reporter_api";

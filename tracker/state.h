@@ -179,6 +179,9 @@ struct State {
   // The thread that writes that report on its way out through _exit() (same encoding).
   std::atomic<std::uint64_t> ending_now{0};
   std::atomic<bool> reported{false};
+  // The report is written from exit()'s handlers (finish_after_destructors): exit writes what stdio
+  // holds after them anyway, so the report may have it written first (ReportRequest::flush_stdout).
+  std::atomic<bool> stdio_flushed_after{false};
   std::atomic<std::uint64_t> report_progress{0};
   // The descriptor the report's writer is writing to now (-1: none): a write that waits for a
   // slow reader is progress too (wait_for_report).

@@ -1421,6 +1421,7 @@ void postfork_child() {
   g_state.exiting.store(0);
   g_state.reporter.store(0);
   g_state.reported.store(false);
+  g_state.stdio_flushed_after.store(false);
   g_state.report_progress.store(0);
   forget_parents_ending();
 }

@@ -895,6 +895,38 @@ class E2E(hl.HeapledgerTest):
                                    ("mismatched_free", "allocated with new[], passed to realloc", 5)], report["errors"])
         self.assertEqual(report["summary"]["leaked_bytes"], 0, hl.describe_leaks(report))
 
+    def test_a_report_to_the_file_stdout_is_on_follows_the_programs_output_only_on_exit(self):
+        """With stderr on stdout's file (`> out 2>&1`) the report came before the output stdio
+        still held, which exit() writes after it (a user trial). It is written first now, as for
+        log=/dev/stdout; after _exit() neither writes it, as plainly (with log=/dev/stdout the
+        report wrote it)."""
+        source = self.write_source("held_output.c",
+                                   "#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n#include <unistd.h>\n"
+                                   "void* volatile sink;\n"
+                                   "int main(int argc, char** argv) {\n"
+                                   "  printf(\"held by stdio\\n\");\n"
+                                   "  sink = malloc(77);\n  sink = 0;\n"
+                                   "  if (argc > 1 && strcmp(argv[1], \"_exit\") == 0) _exit(0);\n"
+                                   "  return 0;\n}\n")
+        exe = os.path.join(os.path.dirname(source), "held_output")
+        subprocess.run(["gcc", "-O0", "-g", source, "-o", exe], check=True)
+        for how in ("return", "_exit"):
+            for options in ("", "log=/dev/stdout"):
+                with self.subTest(how=how, options=options):
+                    out_path = self.path(f"out-{how}-{len(options)}.txt")
+                    with open(out_path, "w", encoding="utf-8") as out:
+                        res = subprocess.run([exe, how], stdout=out, stderr=subprocess.STDOUT,
+                                             env=hl.preload_env(options), timeout=60)
+                    self.assertEqual(res.returncode, 0)
+                    lines = open(out_path, encoding="utf-8").read().splitlines()
+                    if how == "return":
+                        self.assertEqual(lines[0], "held by stdio", lines)
+                        self.assertIn("heapledger", lines[1], lines)
+                    else:
+                        self.assertIn("heapledger", lines[0], lines)
+                        self.assertNotIn("held by stdio", lines, "_exit drops what stdio holds")
+                    self.assertTrue(any("77 bytes in 1 block definitely lost" in l for l in lines), lines)
+
     def test_code_outside_any_unit_has_no_line(self):
         """crt1.o's _start has no debug information, and at -O2 GCC places main.cold before it, so
         _start lies between the ranges of the program's unit: libdwfl gives it to that unit and
