@@ -350,17 +350,24 @@ void add_leaks(Lines& out, const Report& r, const TextOptions& o) {
     int ra = kind_rank(a->kind), rb = kind_rank(b->kind);
     return ra != rb ? ra < rb : a->bytes > b->bytes;
   });
-  bool any_lost = std::any_of(listed.begin(), listed.end(),
-                              [](const Leak* l) { return kind_rank(l->kind) < 3; });
+  // Leaks and reachable sites are counted apart (`LEAK 1 of 1`, `REACHABLE 1 of 3`): one count
+  // over both had `REACHABLE 2 of 4` after the one leak, read as four leaks (a user trial).
+  const auto lost = static_cast<std::size_t>(std::count_if(
+      listed.begin(), listed.end(), [](const Leak* l) { return kind_rank(l->kind) < 3; }));
   if (r.scan && r.scan->failed) {
     out.blank();
     out.add("leaks unknown: the exit scan failed; {} in {} still allocated at exit",
             human_bytes(r.summary.live_bytes), count(r.summary.live_blocks, "block"));
-  } else if (!any_lost) {
+  } else if (lost == 0) {
     add_no_leaks_line(out, r.summary);
   }
   std::size_t n = shown(listed.size(), o.max_leaks);
-  for (std::size_t i = 0; i < n; ++i) add_leak(out, *listed[i], i, listed.size(), o);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i < lost)
+      add_leak(out, *listed[i], i, lost, o);
+    else
+      add_leak(out, *listed[i], i - lost, listed.size() - lost, o);
+  }
   Totals rest;
   for (std::size_t i = n; i < listed.size(); ++i) rest.add(*listed[i]);
   if (n > 0 && (rest.sites || hidden_reachable.sites)) out.blank();

@@ -782,10 +782,12 @@ TEST(ReportText, ReachableIsSummarisedUnlessAskedFor) {
   TextOptions o;
   o.show_reachable = true;
   text = render_text(r, o);
-  position(text, "LEAK 1 of 3: 32 bytes in 1 block definitely lost");
-  position(text, "REACHABLE 2 of 3: 4,096 bytes in 3 blocks still reachable");
-  position(text, "REACHABLE 3 of 3: 64 bytes in 1 block still reachable");
+  // Counted apart: `REACHABLE 2 of 3` after the one leak read as three leaks (a user trial).
+  position(text, "LEAK 1 of 1: 32 bytes in 1 block definitely lost");
+  position(text, "REACHABLE 1 of 2: 4,096 bytes in 3 blocks still reachable");
+  position(text, "REACHABLE 2 of 2: 64 bytes in 1 block still reachable");
   EXPECT_EQ(text.find("LEAK 2 of"), std::string::npos) << text;
+  EXPECT_EQ(text.find("of 3"), std::string::npos) << text;
   EXPECT_EQ(text.find("not listed"), std::string::npos) << text;
 }
 
