@@ -29,6 +29,11 @@ constexpr const char* kLibraryDirs[] = {"../lib", "../lib/" HEAPLEDGER_LIBRARY_A
 struct RunError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+// One of them that is the command line's: said as the parser's usage errors are, naming the
+// command and its --help (it said "heapledger: --log: ...": a user trial).
+struct UsageError : RunError {
+  using RunError::RunError;
+};
 
 std::string env_or_empty(const char* name) {
   const char* v = std::getenv(name);
@@ -87,10 +92,12 @@ std::string absolute_path(const std::string& value) {
   throw RunError(fmt::format("{} contains ':', which HEAPLEDGER_OPTIONS cannot hold", path));
 }
 
-// "stderr" and "none" are not paths.
+// "stderr" and "none" are not paths, nor are "stdout" and "-": the program's stdout, as the
+// library takes them (they were files of those names in the current directory: a user trial).
 std::string report_path(const char* flag, const std::string& value) {
   if (value.empty())
-    throw RunError(fmt::format("{}: an empty path (give a file, stderr or none)", flag));
+    throw UsageError(fmt::format("{}: an empty path (give a file, stdout, stderr or none)", flag));
+  if (value == "stdout" || value == "-") return "/dev/stdout";
   return value == "stderr" || value == "none" ? value : absolute_path(value);
 }
 
@@ -192,6 +199,9 @@ int run_command(const RunArgs& args) {
     ::setenv("LD_PRELOAD", preload_value(find_library()).c_str(), 1);
     if (std::string options = options_value(args); !options.empty())
       ::setenv("HEAPLEDGER_OPTIONS", options.c_str(), 1);
+  } catch (const UsageError& e) {
+    fmt::print(stderr, "heapledger run: {} (see heapledger run --help)\n", e.what());
+    return kToolFailed;
   } catch (const std::exception& e) {
     fmt::print(stderr, "heapledger: {}\n", e.what());
     return kToolFailed;

@@ -3,6 +3,7 @@
 #include "tracker/options.h"
 
 #include <cctype>
+#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -11,9 +12,12 @@
 namespace heapledger::detail {
 namespace {
 
-void warn(OptionWarnings* w, const char* fmt, const char* a, const char* b = "") {
+__attribute__((format(printf, 2, 3))) void warn(OptionWarnings* w, const char* fmt, ...) {
   if (w->count >= OptionWarnings::kMax) return;
-  std::snprintf(w->lines[w->count++], sizeof w->lines[0], fmt, a, b);
+  va_list args;
+  va_start(args, fmt);
+  std::vsnprintf(w->lines[w->count++], sizeof w->lines[0], fmt, args);
+  va_end(args);
 }
 
 bool parse_int(const char* s, int lo, int hi, int* out) {
@@ -32,25 +36,31 @@ bool parse_bool(const char* s, bool* out) {
 }
 
 // Empty: no JSON report, or no suppressions; the text report needs a place (stderr, none, a path).
-// json=none is no JSON report too, as log=none is no text (it wrote a file named "none").
+// json=none is no JSON report too, as log=none is no text (it wrote a file named "none"). A
+// report to stdout or - goes to the program's stdout, as /dev/stdout does (LeakSanitizer's
+// log_path=stdout; - as `heapledger report -` reads standard input): both wrote a file of that
+// name in the current directory (a user trial).
 bool set_path(const char* name, char* dst, const char* value) {
   if (std::strlen(value) >= kMaxPath || (!*value && !std::strcmp(name, "log"))) return false;
+  const bool report = !std::strcmp(name, "log") || !std::strcmp(name, "json");
   if (!std::strcmp(name, "json") && !std::strcmp(value, "none")) value = "";
+  if (report && (!std::strcmp(value, "stdout") || !std::strcmp(value, "-"))) value = "/dev/stdout";
   std::strcpy(dst, value);
   return true;
 }
 
 // The values a choice option accepts.
+struct Choices {
+  const char* option;
+  const char* accepted[4];
+};
+constexpr Choices kChoices[] = {
+    {"on_error", {"report", "abort"}},
+    {"unwind", {"fast", "libunwind", "verify"}},
+};
+
 bool set_choice(const char* name, char* dst, std::size_t cap, const char* value) {
-  struct Values {
-    const char* option;
-    const char* accepted[4];
-  };
-  static constexpr Values kChoices[] = {
-      {"on_error", {"report", "abort"}},
-      {"unwind", {"fast", "libunwind", "verify"}},
-  };
-  for (const Values& c : kChoices) {
+  for (const Choices& c : kChoices) {
     if (std::strcmp(name, c.option)) continue;
     for (const char* v : c.accepted)
       if (v && !std::strcmp(value, v) && std::strlen(value) < cap) return std::strcpy(dst, value), true;
@@ -59,13 +69,60 @@ bool set_choice(const char* name, char* dst, std::size_t cap, const char* value)
   return false;
 }
 
+// "report or abort", "fast, libunwind or verify".
+void describe_choices(const char* name, char* out, std::size_t size) {
+  for (const Choices& c : kChoices) {
+    if (std::strcmp(name, c.option)) continue;
+    std::size_t n = 0;
+    while (n < 4 && c.accepted[n]) ++n;
+    std::size_t used = 0;
+    for (std::size_t i = 0; i < n && used < size; ++i) {
+      const char* sep = i == 0 ? "" : i + 1 == n ? " or " : ", ";
+      const int w = std::snprintf(out + used, size - used, "%s%s", sep, c.accepted[i]);
+      if (w < 0) break;
+      used += static_cast<std::size_t>(w);
+    }
+  }
+}
+
+constexpr int kNoLimit = 1 << 30;
+
 // Range of each integer option; others accept any value of their kind.
 void int_range(const char* name, int* lo, int* hi) {
   *lo = 0;
-  *hi = 1 << 30;
+  *hi = kNoLimit;
   if (!std::strcmp(name, "max_frames")) *lo = 1, *hi = kMaxFramesLimit;
   if (!std::strcmp(name, "leak_exitcode") || !std::strcmp(name, "error_exitcode")) *hi = 255;
   if (!std::strcmp(name, "quarantine_mb")) *hi = 1 << 16;
+}
+
+// What a known option accepts, for the warning about a value it does not take (`bad value '300'
+// for option 'leak_exitcode'` did not say what would do: a user trial).
+void describe_accepted(const char* key, char* out, std::size_t size) {
+  int lo, hi;
+  *out = 0;
+#define HL_OPTION_Path(name)                                                       \
+  if (!std::strcmp(key, #name))                                                    \
+    return (void)std::snprintf(out, size, "a path of under %zu bytes%s", kMaxPath, \
+                               std::strcmp(key, "log") ? "" : ", not empty");
+#define HL_OPTION_Choice(name) \
+  if (!std::strcmp(key, #name)) return describe_choices(#name, out, size);
+#define HL_OPTION_Bool(name)    \
+  if (!std::strcmp(key, #name)) \
+    return (void)std::snprintf(out, size, "1, true or yes; 0, false or no");
+#define HL_OPTION_Int(name)                                                                      \
+  if (!std::strcmp(key, #name)) {                                                                \
+    int_range(#name, &lo, &hi);                                                                  \
+    if (hi == kNoLimit) return (void)std::snprintf(out, size, "a whole number, %d or more", lo); \
+    return (void)std::snprintf(out, size, "a whole number from %d to %d", lo, hi);               \
+  }
+#define HL_OPTION(kind, name, def, help) HL_OPTION_##kind(name)
+#include "tracker/options.inc"
+#undef HL_OPTION
+#undef HL_OPTION_Path
+#undef HL_OPTION_Choice
+#undef HL_OPTION_Bool
+#undef HL_OPTION_Int
 }
 
 bool apply(const char* key, const char* value, Options* o, bool* known) {
@@ -137,10 +194,14 @@ void parse_options(const char* text, Options* out, OptionWarnings* warnings) {
         warn(warnings, "option '%.200s' has no '=value', ignored", pair);
       } else {
         *eq = 0;
-        if (!apply(pair, eq + 1, out, &known))
-          warn(warnings, known ? "bad value '%2$.100s' for option '%1$.100s', default kept"
-                               : "unknown option '%.200s', ignored",
-               pair, eq + 1);
+        if (!apply(pair, eq + 1, out, &known) && known) {
+          char accepted[96];
+          describe_accepted(pair, accepted, sizeof accepted);
+          warn(warnings, "bad value '%.60s' for option '%.40s' (%s), default kept", eq + 1, pair,
+               accepted);
+        } else if (!known) {
+          warn(warnings, "unknown option '%.200s', ignored", pair);
+        }
       }
     }
     p = *end == ':' ? end + 1 : end;
@@ -153,6 +214,18 @@ void warn_reports_unwritten(const Options& o, OptionWarnings* warnings) {
     warn(warnings, "json=%.150s: no report with track=0 (pools only), so none is written", o.json);
   if (std::strcmp(o.log, "stderr") != 0 && std::strcmp(o.log, "none") != 0)
     warn(warnings, "log=%.150s: no report with track=0 (pools only), so none is written", o.log);
+  // A CI job's gate that never closes: nothing is found, so the status is always the program's
+  // (it passed, with no word why: a user trial).
+  if (o.leak_exitcode)
+    warn(warnings,
+         "leak_exitcode=%d: no leaks are looked for with track=0 (pools only), so the exit status "
+         "stays the program's",
+         o.leak_exitcode);
+  if (o.error_exitcode)
+    warn(warnings,
+         "error_exitcode=%d: no heap misuse is looked for with track=0 (pools only), so the exit "
+         "status stays the program's",
+         o.error_exitcode);
 }
 
 namespace {

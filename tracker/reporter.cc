@@ -355,6 +355,22 @@ bool write_through(int fd, const Producer& text, std::string* error) {
   return *error = std::strerror(errno), false;
 }
 
+// A name of an open file rather than of a file (/dev/stdout, /dev/fd/N, /proc/self/fd/N, /dev/tty).
+bool names_open_file(const std::string& path) {
+  return path.starts_with("/dev/") || path.starts_with("/proc/");
+}
+
+// The standard stream (stdout or stderr) open on the regular file at path, or -1.
+int standard_stream_on(const std::string& path) {
+  struct stat file;
+  if (stat(path.c_str(), &file) != 0 || !S_ISREG(file.st_mode)) return -1;
+  for (int fd : {STDOUT_FILENO, STDERR_FILENO}) {
+    struct stat st;
+    if (fstat(fd, &st) == 0 && st.st_dev == file.st_dev && st.st_ino == file.st_ino) return fd;
+  }
+  return -1;
+}
+
 // Complete or absent: a regular file is written to a temporary file beside it, then renamed over
 // it; through a symlink (even one to a file not there yet), the file it points to is replaced,
 // not the link. Where the directory refuses the temporary file, see write_over. A path naming one
@@ -370,17 +386,9 @@ bool write_file_atomically(const std::string& path, const Producer& text, std::s
   if (own == kNotTheStream)
     return *error = "the program closed or replaced the stream it started with", false;
   if (own == kReadOnly) return *error = "open only for reading", false;
-  struct stat file;
-  if (stat(path.c_str(), &file) == 0 && S_ISREG(file.st_mode)) {
-    for (int fd : {STDOUT_FILENO, STDERR_FILENO}) {
-      struct stat st;
-      if (fstat(fd, &st) == 0 && st.st_dev == file.st_dev && st.st_ino == file.st_ino)
-        return write_through(fd, text, error);
-    }
-  }
+  if (const int fd = standard_stream_on(path); fd >= 0) return write_through(fd, text, error);
   struct stat st;
-  const bool names_open_file = path.starts_with("/dev/") || path.starts_with("/proc/");
-  if (names_open_file || (stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)))
+  if (names_open_file(path) || (stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)))
     return write_in_place(path, text, error);
   const std::string target = link_target(path);
   std::string tmp = temporary_beside(target);
@@ -398,9 +406,12 @@ bool write_file_atomically(const std::string& path, const Producer& text, std::s
   return ok;
 }
 
-// Whether the file at path was written after began (a time on CLOCK_REALTIME).
-bool written_since(const std::string& path, const timespec& began) {
+// Whether the regular file at path, one write_file_atomically replaces (not a stream this process
+// writes into: its stdout's file, /dev/stdout, which the program's own output made newer), was
+// written after began (a time on CLOCK_REALTIME).
+bool replaced_file_written_since(const std::string& path, const timespec& began) {
   struct stat st;
+  if (names_open_file(path) || standard_stream_on(path) >= 0) return false;
   if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
   return st.st_mtim.tv_sec > began.tv_sec ||
          (st.st_mtim.tv_sec == began.tv_sec && st.st_mtim.tv_nsec > began.tv_nsec);
@@ -440,7 +451,8 @@ void deliver(const char* what, const char* target, const ProcessInfo& process,
   if (named_descriptor(path) == STDERR_FILENO && own_descriptor(path) == kNotTheStream)
     return to_stderr();
   std::string error;
-  const bool shared = !std::strstr(target, "%p") && written_since(path, began(process));
+  const bool shared =
+      !std::strstr(target, "%p") && replaced_file_written_since(path, began(process));
   if (write_file_atomically(path, text, &error)) {
     if (shared)
       diagnostics().warn(

@@ -927,6 +927,48 @@ class E2E(hl.HeapledgerTest):
                         self.assertNotIn("held by stdio", lines, "_exit drops what stdio holds")
                     self.assertTrue(any("77 bytes in 1 block definitely lost" in l for l in lines), lines)
 
+    def test_stdout_and_dash_name_the_programs_stdout(self):
+        """log=stdout and json=- (and --json - of heapledger run) went into files named "stdout"
+        and "-" in the current directory, silently (a user trial): they are the program's stdout,
+        as /dev/stdout is. A report into the file stdout is on follows the program's output with
+        no warning: that the program wrote the file while it ran does not make it another
+        process's report (it said "another process wrote /dev/stdout while this one ran"; the
+        sleep puts the write past the file clock's coarse tick)."""
+        source = self.write_source("prints.c",
+                                   "#include <stdio.h>\n#include <stdlib.h>\n"
+                                   "void* volatile sink;\n"
+                                   "#include <unistd.h>\n"
+                                   "int main(void) {\n  usleep(30000);\n  printf(\"printed\\n\");\n  fflush(stdout);\n"
+                                   "  sink = malloc(77);\n  sink = 0;\n  return 0;\n}\n")
+        exe = os.path.join(os.path.dirname(source), "prints")
+        subprocess.run(["gcc", "-O0", "-g", source, "-o", exe], check=True)
+        runs = [("log=" + name, None) for name in ("stdout", "-", "/dev/stdout")]
+        runs += [("json=" + name + ":log=none", None) for name in ("stdout", "-")]
+        runs += [(None, ["--json", name, "--log", "none"]) for name in ("stdout", "-")]
+        for n, (options, cli_args) in enumerate(runs):
+            with self.subTest(options=options, cli=cli_args):
+                cwd = self.path(f"cwd-{n}")
+                os.makedirs(cwd)
+                out_path = self.path(f"out-{n}.txt")
+                with open(out_path, "w", encoding="utf-8") as out:
+                    if cli_args is None:
+                        res = subprocess.run([exe], stdout=out, stderr=subprocess.PIPE, text=True,
+                                             cwd=cwd, env=hl.preload_env(options), timeout=60)
+                    else:
+                        res = subprocess.run([hl.CLI, "run", *cli_args, "--", exe], stdout=out,
+                                             stderr=subprocess.PIPE, text=True, cwd=cwd,
+                                             env=hl.clean_env(), timeout=60)
+                self.assertEqual(res.returncode, 0, res.stderr)
+                self.assertEqual(res.stderr, "")
+                self.assertEqual(os.listdir(cwd), [])
+                with open(out_path, encoding="utf-8") as f:
+                    printed, report = f.read().split("\n", 1)
+                self.assertEqual(printed, "printed")
+                if "json" in (options or "") or cli_args:
+                    self.assertLeak(json.loads(report), "main", 77, 1)
+                else:
+                    self.assertIn("77 bytes in 1 block definitely lost", report)
+
     def test_code_outside_any_unit_has_no_line(self):
         """crt1.o's _start has no debug information, and at -O2 GCC places main.cold before it, so
         _start lies between the ranges of the program's unit: libdwfl gives it to that unit and

@@ -61,6 +61,38 @@ TEST(Options, ReportsAskedForWithTrackOffAreWarnedOf) {
   }
 }
 
+// An exit status asked for with track=0 never comes: nothing is looked for (a CI gate that passed
+// green, with no word why: a user trial).
+TEST(Options, ExitStatusesAskedForWithTrackOffAreWarnedOf) {
+  Parsed p = parse("track=0:leak_exitcode=23:error_exitcode=42");
+  warn_reports_unwritten(p.o, &p.w);
+  ASSERT_EQ(p.w.count, 2);
+  EXPECT_STREQ(p.w.lines[0],
+               "leak_exitcode=23: no leaks are looked for with track=0 (pools only), so the exit "
+               "status stays the program's");
+  EXPECT_STREQ(p.w.lines[1],
+               "error_exitcode=42: no heap misuse is looked for with track=0 (pools only), so the "
+               "exit status stays the program's");
+  Parsed q = parse("leak_exitcode=23:error_exitcode=42");
+  warn_reports_unwritten(q.o, &q.w);
+  EXPECT_EQ(q.w.count, 0);
+}
+
+// log=stdout and json=- went into files named "stdout" and "-" in the current directory (a user
+// trial): both are the program's stdout, as /dev/stdout is. Not for the suppressions file.
+TEST(Options, StdoutAndDashAreTheProgramsStdout) {
+  for (const char* name : {"stdout", "-"}) {
+    Parsed p =
+        parse((std::string("log=") + name + ":json=" + name + ":suppressions=" + name).c_str());
+    EXPECT_EQ(p.w.count, 0) << p.w.lines[0];
+    EXPECT_STREQ(p.o.log, "/dev/stdout") << name;
+    EXPECT_STREQ(p.o.json, "/dev/stdout") << name;
+    EXPECT_STREQ(p.o.suppressions, name);
+  }
+  Parsed p = parse("log=./stdout");
+  EXPECT_STREQ(p.o.log, "./stdout");  // a file of that name, asked for as one
+}
+
 TEST(Options, ChoicesAcceptOnlyTheirValues) {
   Parsed p = parse(nullptr);
   EXPECT_STREQ(p.o.unwind, "fast");
@@ -92,6 +124,34 @@ TEST(Options, BadValuesKeepDefaults) {
   EXPECT_EQ(p.o.leak_exitcode, 0);
   EXPECT_NE(std::string(p.w.lines[3]).find("bad value 'maybe' for option 'track'"), std::string::npos)
       << p.w.lines[3];
+}
+
+// A bad value's warning says what the option takes (`bad value '300' for option 'leak_exitcode',
+// default kept` did not: a user trial).
+TEST(Options, ABadValuesWarningSaysWhatWouldDo) {
+  Parsed p = parse(
+      "leak_exitcode=300:max_frames=0:quarantine_mb=-1:track=maybe:unwind=slow:"
+      "on_error=x");
+  ASSERT_EQ(p.w.count, 6);
+  EXPECT_STREQ(p.w.lines[0],
+               "bad value '300' for option 'leak_exitcode' (a whole number from 0 to 255), "
+               "default kept");
+  EXPECT_STREQ(
+      p.w.lines[1],
+      "bad value '0' for option 'max_frames' (a whole number from 1 to 256), default kept");
+  EXPECT_STREQ(p.w.lines[2],
+               "bad value '-1' for option 'quarantine_mb' (a whole number from 0 to 65536), "
+               "default kept");
+  EXPECT_STREQ(
+      p.w.lines[3],
+      "bad value 'maybe' for option 'track' (1, true or yes; 0, false or no), default kept");
+  EXPECT_STREQ(p.w.lines[4],
+               "bad value 'slow' for option 'unwind' (fast, libunwind or verify), default kept");
+  EXPECT_STREQ(p.w.lines[5], "bad value 'x' for option 'on_error' (report or abort), default kept");
+  p = parse("peak_sites=-3");
+  ASSERT_EQ(p.w.count, 1);
+  EXPECT_STREQ(p.w.lines[0],
+               "bad value '-3' for option 'peak_sites' (a whole number, 0 or more), default kept");
 }
 
 // An empty text report path is refused at start (it said so only at exit, as a path it could
