@@ -2,7 +2,10 @@
 // (misuse checks compare the two ends); nothing else about the entry point reaches the tracker.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
 
 namespace heapledger::detail {
 
@@ -38,6 +41,24 @@ constexpr const char* alloc_call_name(AllocKind k) {
 constexpr const char* release_call_name(AllocKind k) {
   constexpr const char* kNames[] = {"free", "free", "delete", "delete[]", "delete(align_val_t)", "delete[](align_val_t)"};
   return static_cast<unsigned>(k) < 6 ? kNames[static_cast<unsigned>(k)] : "?";
+}
+
+// A mismatched free's detail as the report gives it: both ends named where the families differ
+// ("allocated with new[], released with free"; "allocated with new[], passed to realloc"), else
+// detail itself. Written into buf (no heap: also for the line on_error=abort writes at once).
+// Compared by text: the reporter module has copies of its own of the constants above.
+inline const char* mismatch_detail(const char* detail, AllocKind allocated, AllocKind released,
+                                   char* buf, std::size_t size) {
+  if (!detail) return "";
+  if (allocated == AllocKind::kInternal) return detail;
+  if (!std::strcmp(detail, kWrongFamily) && released != AllocKind::kInternal)
+    std::snprintf(buf, size, "allocated with %s, released with %s", alloc_call_name(allocated),
+                  release_call_name(released));
+  else if (!std::strcmp(detail, kReallocOfWrongFamily))
+    std::snprintf(buf, size, "allocated with %s, passed to realloc", alloc_call_name(allocated));
+  else
+    return detail;
+  return buf;
 }
 
 }  // namespace heapledger::detail

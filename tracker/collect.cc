@@ -907,11 +907,17 @@ void abort_on_error(const Errors::Entry& e) {
   // With log=none the error would be written nowhere: the program ended with SIGABRT and not a
   // word why (a user trial). One line says what, the rest is for a log.
   if (!std::strcmp(g_state.options.log, "none")) {
+    // A mismatched free names both ends, as the report would (it said "released through the
+    // wrong family": a user trial).
     static constexpr const char* kWhat[] = {"double free", "invalid free", "mismatched free"};
+    char both_ends[96];
     stderr_line(
         "heapledger: %s of %#lx (%s); aborting (on_error=abort; log=none leaves out the stacks)\n",
         kWhat[e.kind < 3 ? e.kind : 1], static_cast<unsigned long>(e.address),
-        e.detail ? e.detail : "");
+        e.kind == 2
+            ? mismatch_detail(e.detail, e.allocated, e.released, both_ends, sizeof both_ends)
+        : e.detail ? e.detail
+                   : "");
   }
   // The JSON report is not written either (no scan was made): said, or a CI job found no file
   // and no word why (a CI user's trial).

@@ -696,13 +696,12 @@ HeapError heap_error(const ExitData& d, const ExitError& e) {
   HeapError h;
   h.kind = kKinds[e.kind < 3 ? e.kind : 1];
   h.address = e.address;
-  h.detail = e.detail ? e.detail : "";
   const auto allocated = static_cast<AllocKind>(e.allocated), released = static_cast<AllocKind>(e.released);
-  if (e.kind == 2 && allocated != AllocKind::kInternal && released != AllocKind::kInternal &&
-      h.detail == kWrongFamily)  // name both ends
-    h.detail = fmt::format("allocated with {}, released with {}", alloc_call_name(allocated), release_call_name(released));
-  if (e.kind == 2 && allocated != AllocKind::kInternal && h.detail == kReallocOfWrongFamily)
-    h.detail = fmt::format("allocated with {}, passed to realloc", alloc_call_name(allocated));
+  char both_ends[96];
+  h.detail = e.kind == 2
+                 ? mismatch_detail(e.detail, allocated, released, both_ends, sizeof both_ends)
+             : e.detail ? e.detail
+                        : "";
   if (e.block != 0) {
     h.block = HeapError::Block{e.block, e.block_size};
     const std::uint64_t offset = e.address - e.block;

@@ -969,6 +969,26 @@ class E2E(hl.HeapledgerTest):
                 else:
                     self.assertIn("77 bytes in 1 block definitely lost", report)
 
+    def test_on_error_abort_with_log_none_names_both_ends_of_a_mismatched_free(self):
+        """on_error=abort with log=none writes one line; for a mismatched free it said only
+        "released through the wrong family", where the report names both ends (a user trial)."""
+        source = self.write_source("mismatch_abort.cc",
+                                   "#include <cstdlib>\n#include <cstring>\n"
+                                   "int main(int argc, char** argv) {\n"
+                                   "  char* p = new char[10];\n"
+                                   "  if (argc > 1 && std::strcmp(argv[1], \"realloc\") == 0) p = static_cast<char*>(std::realloc(p, 20));\n"
+                                   "  else delete p;\n  return p == nullptr;\n}\n")
+        exe = os.path.join(os.path.dirname(source), "mismatch_abort")
+        subprocess.run(["g++", "-O0", "-Wno-mismatched-new-delete", source, "-o", exe], check=True)
+        for how, detail in (("delete", "allocated with new[], released with delete"),
+                            ("realloc", "allocated with new[], passed to realloc")):
+            with self.subTest(how=how):
+                res = hl.run_preloaded([exe, how], "log=none:on_error=abort")
+                self.assertEqual(res.returncode, -signal.SIGABRT, res.describe())
+                self.assertRegex(res.stderr, r"^heapledger: mismatched free of 0x[0-9a-f]+ \(" +
+                                 re.escape(detail) + r"\); aborting \(on_error=abort; log=none "
+                                 r"leaves out the stacks\)\n$")
+
     def test_code_outside_any_unit_has_no_line(self):
         """crt1.o's _start has no debug information, and at -O2 GCC places main.cold before it, so
         _start lies between the ranges of the program's unit: libdwfl gives it to that unit and
