@@ -437,14 +437,26 @@ bool is_standard_library(const Frame& f) {
          (!f.function && (module.starts_with("libstdc++") || module.starts_with("libc++")));
 }
 
+// A frame of an allocation function itself: the dynamic linker's inline calloc wrapper
+// (rtld-malloc.h), strdup. The call site is its caller: a peak row of the threads' TLS read
+// `calloc  rtld-malloc.h:44`, like a calloc in the program's own code (a user trial).
+bool is_allocation_function(const Frame& f) {
+  static constexpr std::string_view kNames[] = {
+      "malloc", "calloc",  "realloc", "reallocarray", "aligned_alloc", "memalign", "posix_memalign",
+      "valloc", "pvalloc", "strdup",  "strndup",      "__strdup",      "__strndup"};
+  return f.function &&
+         std::find(std::begin(kNames), std::end(kNames), *f.function) != std::end(kNames);
+}
+
 // The frame that names a call site in one line: the first one in the program's own code, not
-// in the standard library (C++ allocations all start in std::allocator and friends). A frame
+// in the standard library (C++ allocations all start in std::allocator and friends) nor an
+// allocation function's own. A frame
 // without a symbol (a stripped program) names it by module and offset: the frames further out
 // are other code, and sites told apart there would all read the same.
 std::string site_name(const Stack& s) {
   if (s.empty()) return "(no stack recorded)";
   for (const Frame& f : s)
-    if (!is_standard_library(f)) return where(f);
+    if (!is_standard_library(f) && !is_allocation_function(f)) return where(f);
   return where(s[0]);
 }
 

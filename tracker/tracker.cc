@@ -426,8 +426,10 @@ void find_self() {
 // The private modules live next to this library (build tree and install tree alike). Its path
 // as the dynamic linker has it is relative where LD_PRELOAD was: the reporter, loaded at exit,
 // was not found after the program changed its directory (the report lost); the module map
-// made it absolute at start.
-void* load_module(const char* file, const char* entry_name) {
+// made it absolute at start. links_unwinder: the module links libunwind (the runtime; looking for
+// it in the reporter failed, which LD_DEBUG=libs showed as a fatal symbol lookup error: a user
+// trial).
+void* load_module(const char* file, const char* entry_name, bool links_unwinder) {
   const char* self = g_state.self_path;
   Dl_info info;
   if (!self && dladdr(reinterpret_cast<void*>(&load_module), &info)) self = info.dli_fname;
@@ -441,7 +443,8 @@ void* load_module(const char* file, const char* entry_name) {
     stderr_line("heapledger: cannot load %s: %s\n", path, dlerror());
     return nullptr;
   }
-  fd_guard::find_unwinder(handle);  // before the entry point starts libunwind (and its pipe)
+  // Before the entry point starts libunwind (and its pipe).
+  if (links_unwinder) fd_guard::find_unwinder(handle);
   auto entry = reinterpret_cast<void* (*)()>(dlsym(handle, entry_name));
   void* api = entry ? entry() : nullptr;
   if (!api || *static_cast<const int*>(api) != kRuntimeAbiVersion) {
@@ -661,7 +664,7 @@ const ReporterApi* reporter() {
   if (!tried) {
     tried = true;
     BusyScope busy;
-    api = static_cast<const ReporterApi*>(load_module(kReporterFile, kReporterEntry));
+    api = static_cast<const ReporterApi*>(load_module(kReporterFile, kReporterEntry, false));
     if (api) api->set_streams(&g_state.stdout_identity, &g_state.stderr_identity, os::sandboxed);
   }
   return api;
@@ -1308,7 +1311,8 @@ void start() {
   }
   system_heap::resolve_options();
   if (g_state.options.track)
-    g_state.runtime = static_cast<const RuntimeApi*>(load_module(kRuntimeFile, kRuntimeEntry));
+    g_state.runtime =
+        static_cast<const RuntimeApi*>(load_module(kRuntimeFile, kRuntimeEntry, true));
   else  // now, busy: finding the C library's allocator allocates (dlopen), not the program
     pool::spill_to_system();
   if (!g_state.runtime) {

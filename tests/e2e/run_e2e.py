@@ -989,6 +989,16 @@ class E2E(hl.HeapledgerTest):
                                  re.escape(detail) + r"\); aborting \(on_error=abort; log=none "
                                  r"leaves out the stacks\)\n$")
 
+    def test_ld_debug_shows_no_failed_lookup_of_ours(self):
+        """Looking for libunwind in the reporter module (which does not link it) failed, harmlessly,
+        and LD_DEBUG=libs showed every run a "symbol lookup error ... (fatal)" of the reporter's,
+        confusing to anyone debugging their program's loading (a user trial)."""
+        res = hl.run_preloaded([self.program("leak_malloc")], "log=/dev/null",
+                               extra_env={"LD_DEBUG": "libs"})
+        self.assertEqual(res.returncode, 0, res.describe())
+        self.assertIn("libheapledger_reporter.so", res.stderr)  # the report did load it
+        self.assertNotIn("error", res.stderr)
+
     def test_code_outside_any_unit_has_no_line(self):
         """crt1.o's _start has no debug information, and at -O2 GCC places main.cold before it, so
         _start lies between the ranges of the program's unit: libdwfl gives it to that unit and

@@ -982,6 +982,27 @@ TEST(ReportText, APeakSiteIsNotNamedByAStandardLibraryFrameWithAReturnType) {
   position(text, "at Name::operator std::string() const  (x)\n");
 }
 
+// The dynamic linker's inline calloc wrapper (rtld-malloc.h) named the peak row of the threads'
+// TLS, `calloc  rtld-malloc.h:44`, like a calloc in the program (a user trial): an allocation
+// function's own frame is not the call site, its caller is.
+TEST(ReportText, APeakSiteIsNotNamedByAnAllocationFunctionsOwnFrame) {
+  Report r;
+  r.summary.peak_bytes = 4096;
+  const std::string ld = "/lib64/ld-linux-x86-64.so.2", libc = "/lib/x86_64-linux-gnu/libc.so.6";
+  r.peak = {{3072,
+             3,
+             {frame(0x10, ld, 0x10, "calloc", "../include/rtld-malloc.h", 44),
+              frame(0x20, ld, 0x20, "_dl_allocate_tls"),
+              frame(0x30, libc, 0x30, "pthread_create@@GLIBC_2.34")}},
+            {1024,
+             1,
+             {frame(0x40, libc, 0x40, "strdup"), frame(0x50, "/bin/x", 0x50, "main", "x.c", 3)}}};
+  std::string text = render_text(r);
+  position(text, "3.0 KiB  75%      3 blocks  at _dl_allocate_tls  (ld-linux-x86-64.so.2)\n");
+  position(text, "1.0 KiB  25%       1 block  at main  x.c:3\n");
+  EXPECT_EQ(text.find("rtld-malloc.h"), std::string::npos) << text;
+}
+
 TEST(ReportText, SuppressionsSayWhatTheyHidLargestFirst) {
   Report r;
   r.process.pid = 5;
