@@ -92,13 +92,31 @@ std::string absolute_path(const std::string& value) {
   throw RunError(fmt::format("{} contains ':', which HEAPLEDGER_OPTIONS cannot hold", path));
 }
 
+// A report path in a directory that is not there is said before the program runs, not only at
+// its exit (a warning and the whole report on stderr: a user trial). Not refused: the program may
+// make the directory itself.
+void warn_if_no_directory(const char* flag, const std::string& path) {
+  const fs::path dir = fs::path(path).parent_path();
+  std::error_code ec;
+  // (A directory named with %p is each process's own, made by none yet.)
+  if (dir.empty() || dir.string().find('%') != std::string::npos || fs::is_directory(dir, ec))
+    return;
+  fmt::print(stderr,
+             "heapledger: warning: {} {}: the directory {} is not there (yet); a report that "
+             "cannot be written goes to stderr\n",
+             flag, path, dir.string());
+}
+
 // "stderr" and "none" are not paths, nor are "stdout" and "-": the program's stdout, as the
 // library takes them (they were files of those names in the current directory: a user trial).
 std::string report_path(const char* flag, const std::string& value) {
   if (value.empty())
     throw UsageError(fmt::format("{}: an empty path (give a file, stdout, stderr or none)", flag));
   if (value == "stdout" || value == "-") return "/dev/stdout";
-  return value == "stderr" || value == "none" ? value : absolute_path(value);
+  if (value == "stderr" || value == "none") return value;
+  std::string path = absolute_path(value);
+  warn_if_no_directory(flag, path);
+  return path;
 }
 
 // The existing HEAPLEDGER_OPTIONS first, then the --option values, then the flags of their own:

@@ -402,6 +402,26 @@ TEST_F(CliRunTest, ErrorSuppressionAndReportFlagsBecomeOptions) {
   EXPECT_EQ(r.out, library_ + "\non_error=report\n") << r.err;
 }
 
+// stdout and - are the program's stdout (they were files of those names: a user trial), and a
+// report path in a directory that is not there is said before the program runs (it was said
+// only at exit, with the whole report on stderr: the same trial). Not refused: the program may
+// make it; nor said of a directory named with %p, each process's own.
+TEST_F(CliRunTest, ReportPathsAreCheckedBeforeTheProgramRuns) {
+  CliResult r = run({"--json", "-", "--log", "stdout", "sh", "-c", kShowPreloadAndOptions});
+  EXPECT_EQ(r.exit_code(), 0) << r.err;
+  EXPECT_EQ(r.out, library_ + "\njson=/dev/stdout:log=/dev/stdout\n");
+  EXPECT_EQ(r.err, "");
+  const std::string missing = (dir_ / "missing" / "r.json").string();
+  r = run({"--json", missing, "--log", "logs.%p/r.txt", "sh", "-c", "echo ran"});
+  EXPECT_EQ(r.exit_code(), 0) << r.err;
+  EXPECT_EQ(r.out, "ran\n");
+  EXPECT_EQ(r.err, "heapledger: warning: --json " + missing + ": the directory " +
+                       (dir_ / "missing").string() +
+                       " is not there (yet); a report that cannot be written goes to stderr\n");
+  r = run({"--json", (dir_ / "r.json").string(), "true"});
+  EXPECT_EQ(r.err, "");
+}
+
 TEST_F(CliRunTest, BadFlagValuesAreUsageErrors) {
   EXPECT_EQ(run({"--error-exitcode", "256", "true"}).exit_code(), 125);
   EXPECT_EQ(run({"--error-exitcode", "-1", "true"}).exit_code(), 125);
