@@ -34,6 +34,7 @@ struct ReportArgs {
   std::size_t max_frames = 12;
   int leak_exitcode = 0;   // exit status when a report has leaks (0: none)
   int error_exitcode = 0;  // when one has heap errors; wins over leak_exitcode
+  bool quiet = false;      // only the reports with leaks or heap errors
 };
 
 CLI::App* add_run(CLI::App& app, RunArgs& args);

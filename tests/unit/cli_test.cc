@@ -188,6 +188,38 @@ TEST_F(CliTest, ReportGatesOnLeaksAndErrorsInAnyOfSeveralReports) {
   EXPECT_EQ(r.exit_code(), 2);
 }
 
+// --quiet prints only the reports with something to fix, as the library's quiet=1 decides it (a
+// make -j run's 209 reports were 16,000 lines: a user trial), and counts the others on stderr;
+// the gates still see every report.
+TEST_F(CliTest, ReportQuietPrintsOnlyReportsWithSomethingToFix) {
+  Report clean = leaking_report();
+  clean.process.pid = 78;
+  clean.leaks = {{"reachable", 64, 1, 0.5, 0.5, {}}};
+  Report leaky = leaking_report();
+  leaky.summary.leaked_blocks = 3;
+  Report erring = clean;
+  erring.process.pid = 79;
+  erring.summary.errors = 1;
+  const fs::path c = write_report(clean, "clean.json"), l = write_report(leaky, "leaky.json"),
+                 e = write_report(erring, "errors.json");
+  CliResult r = cli({"report", "--quiet", c, l, e, c});
+  EXPECT_EQ(r.exit_code(), 0) << r.err;
+  EXPECT_EQ(r.out.find("==78=="), std::string::npos) << r.out;
+  EXPECT_LT(r.out.find("==77== heapledger"), r.out.find("==79== heapledger")) << r.out;
+  EXPECT_EQ(r.err,
+            "heapledger: 2 of 4 reports had nothing to fix: no leaks, no heap errors (not shown: "
+            "--quiet)\n");
+  r = cli({"report", "--quiet", "--leak-exitcode", "23", c});
+  EXPECT_EQ(r.exit_code(), 0);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err,
+            "heapledger: 1 of 1 report had nothing to fix: no leaks, no heap errors (not shown: "
+            "--quiet)\n");
+  EXPECT_EQ(cli({"report", "--quiet", "--leak-exitcode", "23", c, l}).exit_code(), 23);
+  r = cli({"report", l, e});
+  EXPECT_EQ(r.err, "");  // without --quiet, nothing is left out and nothing said
+}
+
 TEST_F(CliTest, ReportReadsStdin) {
   CliResult r = cli({"report", "-"}, {}, to_json(leaking_report()));
   EXPECT_EQ(r.exit_code(), 0) << r.err;
