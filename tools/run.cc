@@ -13,6 +13,7 @@
 #include "tools/commands.h"
 #include "tools/preload_check.h"
 #include "tools/spawn.h"
+#include "tracker/options.h"
 
 namespace heapledger::cli {
 namespace {
@@ -139,11 +140,20 @@ std::string options_value(const RunArgs& args) {
   return fmt::format("{}", fmt::join(parts, ":"));
 }
 
-// --option values: KEY=VALUE with no ':' (the separator of HEAPLEDGER_OPTIONS).
+// --option values: KEY=VALUE with no ':' (the separator of HEAPLEDGER_OPTIONS), a key the
+// library has and a value it takes, checked by the library's own parser: an unknown key or a bad
+// value was said only when the program started, and it ran all the same (a user trial).
 std::string check_key_value(std::string& s) {
   if (s.find('=') == std::string::npos || s.front() == '=') return "expected KEY=VALUE: " + s;
   if (s.find(':') != std::string::npos) return "':' separates options and cannot be in " + s;
-  return "";
+  detail::Options options;
+  detail::OptionWarnings warnings;
+  detail::parse_options(s.c_str(), &options, &warnings);
+  if (warnings.count == 0) return "";
+  std::string why = warnings.lines[0];
+  for (std::string_view tail : {", default kept", ", ignored"})
+    if (why.ends_with(tail)) why.resize(why.size() - tail.size());
+  return why;
 }
 
 std::string check_no_colon(std::string& s) {
@@ -155,11 +165,13 @@ std::string check_no_colon(std::string& s) {
 CLI::App* add_run(CLI::App& app, RunArgs& args) {
   CLI::App* cmd = app.add_subcommand("run", "Run a program with libheapledger.so preloaded");
   cmd->positionals_at_end();  // from PROG on, every argument is the program's, "-x" included
-  cmd->add_option("--json", args.json,
-                  "Write the JSON report to FILE (%p: the process id), stderr, or none")
+  cmd->add_option(
+         "--json", args.json,
+         "Write the JSON report to FILE (%p: the process id), stdout (or -), stderr, or none")
       ->type_name("FILE")
       ->check(CLI::Validator(check_no_colon, ""));
-  cmd->add_option("--log", args.log, "Write the text report to FILE, stderr (default) or none")
+  cmd->add_option("--log", args.log,
+                  "Write the text report to FILE, stdout (or -), stderr (default) or none")
       ->type_name("FILE")
       ->check(CLI::Validator(check_no_colon, ""));
   cmd->add_option("--option", args.options,

@@ -290,6 +290,17 @@ TEST_F(CliTest, UsageErrorsExitNonZeroWithAMessage) {
   EXPECT_EQ(cli({"run"}).exit_code(), 125);
   EXPECT_EQ(cli({"run", "--option", "no_equals", "true"}).exit_code(), 125);
   EXPECT_EQ(cli({"run", "--option", "a=b:c", "true"}).exit_code(), 125);
+  // A key the library does not have, or a value it does not take, checked by its own parser: it
+  // was said only as the program started, which ran all the same (a user trial).
+  for (auto [option, why] :
+       {std::pair<std::string, std::string>{"bogus=1", "unknown option 'bogus'"},
+        {"max_frames=0", "bad value '0' for option 'max_frames' (a whole number from 1 to 256)"},
+        {"on_error=maybe", "bad value 'maybe' for option 'on_error' (report or abort)"}}) {
+    CliResult r = cli({"run", "--option", option, "echo", "ran"});
+    EXPECT_EQ(r.exit_code(), 125) << option;
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(r.err, "heapledger run: --option: " + why + " (see heapledger run --help)\n");
+  }
   EXPECT_EQ(cli({"run", "--leak-exitcode", "256", "true"}).exit_code(), 125);
   // An empty report path is named with its flag (it was "filesystem error: cannot make absolute
   // path: Invalid argument []", a user trial), and the program is not run; as a usage error, the
