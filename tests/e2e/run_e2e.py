@@ -999,6 +999,40 @@ class E2E(hl.HeapledgerTest):
         self.assertIn("libheapledger_reporter.so", res.stderr)  # the report did load it
         self.assertNotIn("error", res.stderr)
 
+    def test_the_reporter_never_calls_the_programs_operator_new(self):
+        """A program's own global operator new/delete served the reporter module's allocations
+        too (it bound to the program's libstdc++ symbols): called while the report was written,
+        after the program's static destructors had torn down whatever they use (a review's
+        program printed about 1,270 lines from them). The reporter carries its own libstdc++
+        now, whose operator new is malloc, heapledger's."""
+        source = self.write_source("own_new.cc",
+                                   "#include <cstdio>\n#include <cstdlib>\n#include <new>\n#include <string>\n"
+                                   "static bool g_done;\nstatic long g_calls;\n"
+                                   "void* operator new(std::size_t n) {\n"
+                                   "  if (g_done) std::fprintf(stderr, \"own operator new after main\\n\");\n"
+                                   "  ++g_calls;\n  if (void* p = std::malloc(n ? n : 1)) return p;\n"
+                                   "  throw std::bad_alloc();\n}\n"
+                                   "void operator delete(void* p) noexcept {\n"
+                                   "  if (p && g_done) std::fprintf(stderr, \"own operator delete after main\\n\");\n"
+                                   "  std::free(p);\n}\n"
+                                   "void operator delete(void* p, std::size_t) noexcept { operator delete(p); }\n"
+                                   "struct Done { ~Done() { g_done = true; std::fprintf(stderr, \"calls %ld\\n\", g_calls); } } done;\n"
+                                   "void* volatile sink;\n"
+                                   "int main() {\n  delete new std::string(100, 'a');\n"
+                                   "  sink = std::malloc(101);\n  sink = nullptr;\n  return 0;\n}\n")
+        exe = os.path.join(os.path.dirname(source), "own_new")
+        subprocess.run(["g++", "-O1", "-g", source, "-o", exe], check=True)
+        plain = hl.run_plain([exe])
+        json_path = self.path("own_new.json")
+        # A bad option has the reporter loaded at start, before main, to say so.
+        for options in (f"json={json_path}", f"json={json_path}:leak_exitcode=300"):
+            with self.subTest(options=options):
+                res = hl.run_preloaded([exe], options)
+                self.assertEqual(res.returncode, 0, res.describe())
+                self.assertNotIn("after main", res.stderr)
+                self.assertIn(plain.stderr.strip(), res.stderr)  # the program's own count, as plain
+                self.assertLeak(hl.load_report(json_path), "main", 101, 1)
+
     def test_code_outside_any_unit_has_no_line(self):
         """crt1.o's _start has no debug information, and at -O2 GCC places main.cold before it, so
         _start lies between the ranges of the program's unit: libdwfl gives it to that unit and
