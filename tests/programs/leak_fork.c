@@ -29,6 +29,9 @@ __attribute__((noinline)) static void churn(void) {
 int main(void) {
   churn();
   fflush(stdout);
+  // Past the first ticks of the coarse clock reports' times are read from (1-4 ms): the child's
+  // forked_ms is then more than 0 (a quick machine forked within the first tick: 0.0).
+  usleep(20000);
   pid_t pid = fork();
   if (pid < 0) return 2;
   if (pid == 0) {
