@@ -911,13 +911,12 @@ void abort_on_error(const Errors::Entry& e) {
     // wrong family": a user trial).
     static constexpr const char* kWhat[] = {"double free", "invalid free", "mismatched free"};
     char both_ends[96];
+    const char* detail = e.detail ? e.detail : "";
+    if (e.kind == Errors::kMismatchedFree)
+      detail = mismatch_detail(e.detail, e.allocated, e.released, both_ends, sizeof both_ends);
     stderr_line(
         "heapledger: %s of %#lx (%s); aborting (on_error=abort; log=none leaves out the stacks)\n",
-        kWhat[e.kind < 3 ? e.kind : 1], static_cast<unsigned long>(e.address),
-        e.kind == 2
-            ? mismatch_detail(e.detail, e.allocated, e.released, both_ends, sizeof both_ends)
-        : e.detail ? e.detail
-                   : "");
+        kWhat[e.kind < 3 ? e.kind : 1], static_cast<unsigned long>(e.address), detail);
   }
   // The JSON report is not written either (no scan was made): said, or a CI job found no file
   // and no word why (a CI user's trial).

@@ -698,10 +698,9 @@ HeapError heap_error(const ExitData& d, const ExitError& e) {
   h.address = e.address;
   const auto allocated = static_cast<AllocKind>(e.allocated), released = static_cast<AllocKind>(e.released);
   char both_ends[96];
-  h.detail = e.kind == 2
-                 ? mismatch_detail(e.detail, allocated, released, both_ends, sizeof both_ends)
-             : e.detail ? e.detail
-                        : "";
+  h.detail = e.detail ? e.detail : "";
+  if (e.kind == 2)
+    h.detail = mismatch_detail(e.detail, allocated, released, both_ends, sizeof both_ends);
   if (e.block != 0) {
     h.block = HeapError::Block{e.block, e.block_size};
     const std::uint64_t offset = e.address - e.block;
