@@ -790,11 +790,16 @@ class E2E(hl.HeapledgerTest):
             f.write(text)
         return path
 
+    def built(self, source, name, compiler="g++", flags=("-O2", "-g")):
+        """Builds source (see write_source) into an executable beside it; returns its path."""
+        exe = os.path.join(os.path.dirname(source), name)
+        subprocess.run([compiler, *flags, source, "-o", exe], check=True)
+        return exe
+
     def built_and_run(self, source, name, compiler="g++", flags=("-O2", "-g"), options="log=none"):
         """Builds source with compiler and runs it preloaded with a JSON report; returns the run's
         result and the report."""
-        exe = os.path.join(os.path.dirname(source), name)
-        subprocess.run([compiler, *flags, source, "-o", exe], check=True)
+        exe = self.built(source, name, compiler, flags)
         json_path = self.path(name + ".json")
         res = hl.run_preloaded([exe], f"json={json_path}:{options}")
         return res, hl.load_report(json_path)
@@ -908,8 +913,7 @@ class E2E(hl.HeapledgerTest):
                                    "  sink = malloc(77);\n  sink = 0;\n"
                                    "  if (argc > 1 && strcmp(argv[1], \"_exit\") == 0) _exit(0);\n"
                                    "  return 0;\n}\n")
-        exe = os.path.join(os.path.dirname(source), "held_output")
-        subprocess.run(["gcc", "-O0", "-g", source, "-o", exe], check=True)
+        exe = self.built(source, "held_output", "gcc", ("-O0", "-g"))
         for how in ("return", "_exit"):
             for options in ("", "log=/dev/stdout"):
                 with self.subTest(how=how, options=options):
@@ -940,8 +944,7 @@ class E2E(hl.HeapledgerTest):
                                    "#include <unistd.h>\n"
                                    "int main(void) {\n  usleep(30000);\n  printf(\"printed\\n\");\n  fflush(stdout);\n"
                                    "  sink = malloc(77);\n  sink = 0;\n  return 0;\n}\n")
-        exe = os.path.join(os.path.dirname(source), "prints")
-        subprocess.run(["gcc", "-O0", "-g", source, "-o", exe], check=True)
+        exe = self.built(source, "prints", "gcc", ("-O0", "-g"))
         runs = [("log=" + name, None) for name in ("stdout", "-", "/dev/stdout")]
         runs += [("json=" + name + ":log=none", None) for name in ("stdout", "-")]
         runs += [(None, ["--json", name, "--log", "none"]) for name in ("stdout", "-")]
@@ -978,8 +981,7 @@ class E2E(hl.HeapledgerTest):
                                    "  char* p = new char[10];\n"
                                    "  if (argc > 1 && std::strcmp(argv[1], \"realloc\") == 0) p = static_cast<char*>(std::realloc(p, 20));\n"
                                    "  else delete p;\n  return p == nullptr;\n}\n")
-        exe = os.path.join(os.path.dirname(source), "mismatch_abort")
-        subprocess.run(["g++", "-O0", "-Wno-mismatched-new-delete", source, "-o", exe], check=True)
+        exe = self.built(source, "mismatch_abort", "g++", ("-O0", "-Wno-mismatched-new-delete"))
         for how, detail in (("delete", "allocated with new[], released with delete"),
                             ("realloc", "allocated with new[], passed to realloc")):
             with self.subTest(how=how):
@@ -1020,8 +1022,7 @@ class E2E(hl.HeapledgerTest):
                                    "void* volatile sink;\n"
                                    "int main() {\n  delete new std::string(100, 'a');\n"
                                    "  sink = std::malloc(101);\n  sink = nullptr;\n  return 0;\n}\n")
-        exe = os.path.join(os.path.dirname(source), "own_new")
-        subprocess.run(["g++", "-O1", "-g", source, "-o", exe], check=True)
+        exe = self.built(source, "own_new", "g++", ("-O1", "-g"))
         plain = hl.run_plain([exe])
         json_path = self.path("own_new.json")
         # A bad option has the reporter loaded at start, before main, to say so.
@@ -1041,8 +1042,7 @@ class E2E(hl.HeapledgerTest):
                                    "#include <cstdlib>\n#include <thread>\nvoid* volatile sink;\n"
                                    "int main() {\n  std::thread t([] { sink = nullptr; });\n  t.join();\n"
                                    "  sink = std::malloc(41);\n  sink = nullptr;\n  return 0;\n}\n")
-        exe = os.path.join(os.path.dirname(source), "cold")
-        subprocess.run(["g++", "-O2", "-g", source, "-o", exe], check=True)
+        exe = self.built(source, "cold", "g++", ("-O2", "-g"))
         symbols = subprocess.run(["nm", "-n", exe], capture_output=True, text=True, check=True).stdout.split()
         self.assertLess(symbols.index("main.cold"), symbols.index("_start"),
                         "the layout this test needs (main.cold before _start) did not come out")

@@ -93,6 +93,13 @@ class CliTest : public ::testing::Test {
     return dir_ / name;
   }
 
+  // Three reports for the gates: pid 78 with nothing to fix (a reachable block), 77 with leaks,
+  // 79 with a heap error.
+  struct GateReports {
+    fs::path clean, leaky, erring;
+  };
+  GateReports write_gate_reports();
+
   fs::path dir_;
 
  private:
@@ -119,6 +126,19 @@ Report leaking_report() {
              {"unknown", 1024, 1, 1.5, 1.5, stack},
              {"reachable", 64, 1, 0.5, 0.5, stack}};
   return r;
+}
+
+CliTest::GateReports CliTest::write_gate_reports() {
+  Report clean = leaking_report();
+  clean.process.pid = 78;
+  clean.leaks = {{"reachable", 64, 1, 0.5, 0.5, {}}};
+  Report leaky = leaking_report();
+  leaky.summary.leaked_blocks = 3;
+  Report erring = clean;
+  erring.process.pid = 79;
+  erring.summary.errors = 1;
+  return {write_report(clean, "clean.json"), write_report(leaky, "leaky.json"),
+          write_report(erring, "errors.json")};
 }
 
 int count_lines(const std::string& s) { return int(std::count(s.begin(), s.end(), '\n')); }
@@ -161,16 +181,7 @@ TEST_F(CliTest, ReportFlagsLimitAndExpand) {
 // another, and an exit status for leaks or heap errors in any of them (it exited 0 whatever the
 // report held, and took one file; a CI user's trial).
 TEST_F(CliTest, ReportGatesOnLeaksAndErrorsInAnyOfSeveralReports) {
-  Report clean = leaking_report();
-  clean.process.pid = 78;
-  clean.leaks = {{"reachable", 64, 1, 0.5, 0.5, {}}};
-  Report leaky = leaking_report();
-  leaky.summary.leaked_blocks = 3;
-  Report erring = clean;
-  erring.process.pid = 79;
-  erring.summary.errors = 1;
-  const fs::path c = write_report(clean, "clean.json"), l = write_report(leaky, "leaky.json"),
-                 e = write_report(erring, "errors.json");
+  const auto [c, l, e] = write_gate_reports();
   EXPECT_EQ(cli({"report", "--leak-exitcode", "23", c}).exit_code(), 0);
   CliResult r = cli({"report", "--leak-exitcode", "23", c, l});
   EXPECT_EQ(r.exit_code(), 23) << r.err;
@@ -192,16 +203,7 @@ TEST_F(CliTest, ReportGatesOnLeaksAndErrorsInAnyOfSeveralReports) {
 // make -j run's 209 reports were 16,000 lines: a user trial), and counts the others on stderr;
 // the gates still see every report.
 TEST_F(CliTest, ReportQuietPrintsOnlyReportsWithSomethingToFix) {
-  Report clean = leaking_report();
-  clean.process.pid = 78;
-  clean.leaks = {{"reachable", 64, 1, 0.5, 0.5, {}}};
-  Report leaky = leaking_report();
-  leaky.summary.leaked_blocks = 3;
-  Report erring = clean;
-  erring.process.pid = 79;
-  erring.summary.errors = 1;
-  const fs::path c = write_report(clean, "clean.json"), l = write_report(leaky, "leaky.json"),
-                 e = write_report(erring, "errors.json");
+  const auto [c, l, e] = write_gate_reports();
   CliResult r = cli({"report", "--quiet", c, l, e, c});
   EXPECT_EQ(r.exit_code(), 0) << r.err;
   EXPECT_EQ(r.out.find("==78=="), std::string::npos) << r.out;
