@@ -1,5 +1,6 @@
-// Parser for HEAPLEDGER_OPTIONS over the table in options.inc. Uses only stack buffers and
-// snprintf-free helpers, because it runs while the allocator starts up.
+// Parser for HEAPLEDGER_OPTIONS over the table in options.inc. Uses only stack buffers (and
+// snprintf with no positional or wide arguments, which allocates nothing), because it runs while
+// the allocator starts up. The CLI compiles it too, to check `run --option` as the library will.
 #include "tracker/options.h"
 
 #include <cctype>
