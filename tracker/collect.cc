@@ -202,7 +202,7 @@ ExitData base_data() {
   ExitData d{};
   CountTotals c = count_totals();
   d.duration_ms = static_cast<double>(now_us()) / 1000.0;
-  d.forked_ms = static_cast<double>(g_state.forked_at_us) / 1000.0;
+  d.forked_us = g_state.forked_at_us;
   d.signal = g_dying.load();
   d.allocations = c.allocations;
   d.frees = c.frees;
@@ -217,11 +217,12 @@ ExitData base_data() {
 }
 
 ReportRequest request() {
-  ReportRequest req{g_state.options.log, g_state.options.json, g_state.options.show_reachable,
-                    g_state.options.max_leaks, g_state.options.suppressions};
+  const Options& o = g_state.options;
+  ReportRequest req{o.log,         o.json, o.show_reachable, o.max_leaks, o.reachable_sites,
+                    o.suppressions};
   req.progress = &g_state.report_progress;
   req.writing_to = &g_state.report_writing_to;
-  req.quiet = g_state.options.quiet;
+  req.quiet = o.quiet;
   req.flush_stdout = g_state.stdio_flushed_after.load();
   return req;
 }

@@ -125,8 +125,9 @@ struct Report {
   std::vector<TimelinePoint> timeline;
   std::optional<ScanInfo> scan;
   std::vector<SuppressionHit> suppressions;
-  // Still-reachable call sites left out of `leaks` (all are counted in the summary); only the
-  // largest are listed unless show_reachable is set.
+  // Still-reachable call sites left out of `leaks` (all are counted in the summary): only the
+  // largest are listed (reachable_sites), and a forked child's inherited ones are not, unless
+  // show_reachable is set.
   std::uint64_t reachable_sites_omitted = 0;
 };
 

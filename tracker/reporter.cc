@@ -606,7 +606,7 @@ ProcessInfo process_info(const ExitData& d) {
     pos = end + 1;
   }
   p.duration_ms = d.duration_ms;
-  if (d.forked_ms >= 0) p.forked_ms = d.forked_ms;
+  if (d.forked_us >= 0) p.forked_ms = to_ms(static_cast<std::uint64_t>(d.forked_us));
   if (d.signal > 0) {
     const char* abbrev = sigabbrev_np(d.signal);
     p.signal = abbrev ? fmt::format("SIG{}", abbrev) : fmt::format("signal {}", d.signal);
@@ -634,16 +634,36 @@ const char* reach_name(std::uint8_t reach) {
   return reach < 5 ? kNames[reach] : "unknown";
 }
 
-// A program that frees nothing at exit (compilers, interpreters) holds tens of thousands of
-// reachable call sites; listing them all would make the report huge and slow to symbolize.
-constexpr std::size_t kReachableSitesListed = 500;
+// Which still-reachable sites the leak list names; the others are counted (in the summary, and
+// as reachable_sites_omitted). A program that frees nothing at exit (compilers, interpreters)
+// holds tens of thousands of reachable call sites: listing them all would make the report huge
+// and slow to symbolize, so only the `limit` largest are (reachable_sites, 500 unless set; all
+// with show_reachable). A forked child lists only those it allocated from since the fork: the
+// others are its parent's, listed in the parent's own report. Every bash `$(...)` subshell listed
+// the shell's few hundred sites again, 1 MB of JSON and 20 ms each (a user trial's 300-iteration
+// loop left 752 MB). The clock is coarse: a site whose newest block is from the fork's own tick
+// is listed.
+struct ReachableListing {
+  bool all;
+  std::size_t limit;
+  std::int64_t forked_us;  // < 0: not a forked child
+  std::size_t listed = 0;
 
-// Every site counts in the summary; the leak list gets the sites largest first, of the
-// still-reachable ones only the kReachableSitesListed largest unless all are wanted. A site left
-// out never has its stack copied: cc1plus holds some 10,000 sites at exit, ~40 frames each, and
-// with them all copied before the list was cut its text report cost 58 MB and 0.28 s more than
-// none (now 12 MB and 0.03 s; docs/internals.md, Exit report memory).
-void add_leaks(const ExitData& d, Report& r, bool all_reachable) {
+  bool lists(const ExitSite& site) {
+    if (all) return true;
+    const bool inherited = forked_us >= 0 && site.last_us < static_cast<std::uint64_t>(forked_us);
+    if (inherited || listed == limit) return false;
+    ++listed;
+    return true;
+  }
+};
+
+// Every site counts in the summary; the leak list gets the sites largest first, the
+// still-reachable ones as ReachableListing says. A site left out never has its stack copied:
+// cc1plus holds some 10,000 sites at exit, ~40 frames each, and with them all copied before the
+// list was cut its text report cost 58 MB and 0.28 s more than none (now 12 MB and 0.03 s;
+// docs/internals.md, Exit report memory).
+void add_leaks(const ExitData& d, Report& r, ReachableListing reachable) {
   Summary& s = r.summary;
   std::vector<std::size_t> order(d.n_sites);
   for (std::size_t i = 0; i < d.n_sites; ++i) {
@@ -666,11 +686,10 @@ void add_leaks(const ExitData& d, Report& r, bool all_reachable) {
   std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
     return d.sites[a].bytes > d.sites[b].bytes;
   });
-  std::size_t reachable = 0;
   for (std::size_t i : order) {
     const ExitSite& site = d.sites[i];
     const std::string_view kind = reach_name(site.reach);
-    if (!all_reachable && kind == "reachable" && reachable++ >= kReachableSitesListed) {
+    if (kind == "reachable" && !reachable.lists(site)) {
       ++r.reachable_sites_omitted;
       continue;
     }
@@ -723,7 +742,7 @@ HeapError heap_error(const ExitData& d, const ExitError& e) {
   return h;
 }
 
-Report build_report(const ExitData& d, bool all_reachable) {
+Report build_report(const ExitData& d, const ReportRequest& req) {
   Report r;
   r.tool_version = HEAPLEDGER_VERSION;
   r.process = process_info(d);
@@ -734,7 +753,9 @@ Report build_report(const ExitData& d, bool all_reachable) {
   r.summary.peak_blocks = d.peak_blocks;
   r.summary.peak_time_ms = to_ms(d.peak_time_us);
   r.summary.errors = d.errors_total;
-  add_leaks(d, r, all_reachable);
+  add_leaks(d, r,
+            ReachableListing{req.show_reachable, static_cast<std::size_t>(req.reachable_sites),
+                             d.forked_us});
   if (d.scan_failed) {  // no leak classified, none ruled out: the live blocks count as leaked
     r.scan = ScanInfo{.failed = true};
     r.summary.live_bytes = r.summary.leaked_bytes = d.live_bytes;
@@ -764,7 +785,7 @@ void write_reports(const ExitData* data, const ReportRequest* req, ReportOutcome
   g_progress = req->progress;
   g_writing_to = req->writing_to;
   g_flush_stdout = req->flush_stdout;
-  Report report = build_report(*data, req->show_reachable);
+  Report report = build_report(*data, *req);
   bool text = std::strcmp(req->log_path, "none") != 0;
   bool json = req->json_path[0] != 0;
   bool suppress = req->suppressions_path && *req->suppressions_path;

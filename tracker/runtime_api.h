@@ -47,6 +47,7 @@ struct ReportRequest {
   const char* json_path;  // "" for none
   bool show_reachable;
   int max_leaks;
+  int reachable_sites;  // the largest still-reachable sites listed (unless show_reachable)
   const char* suppressions_path;  // "" for none
   bool errors_only = false;       // on_error=abort: only the error, nothing else
   bool quiet = false;             // no text report when nothing leaked and no misuse was seen
@@ -127,8 +128,9 @@ struct ExitFrame {
 };
 struct ExitData {
   double duration_ms;
-  // A forked child's time of fork, on the same clock; < 0 for the process that was started.
-  double forked_ms;
+  // A forked child's time of fork, on its blocks' clock (ExitSite's); < 0 for the process that
+  // was started.
+  std::int64_t forked_us;
   int signal;  // the signal that ends the process once the report is written; 0: none
   std::uint64_t allocations, frees, bytes_allocated;
   std::uint64_t peak_bytes, peak_blocks, peak_time_us;

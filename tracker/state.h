@@ -192,6 +192,7 @@ struct State {
   // In a forked child, when it was forked (microseconds since the origin, which it shares with
   // its parent: its times and its blocks' count from there); -1 in the process that started.
   std::int64_t forked_at_us = -1;
+  std::uint64_t event_floor_us = 0;  // no event is stamped earlier (a forked child's: its fork)
   // This process's id: the started one's, then a forked child's own (not a vforked one's, which
   // shares this memory). 0 before the start.
   std::uint32_t pid = 0;

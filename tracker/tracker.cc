@@ -102,7 +102,7 @@ std::uint64_t origin_ns() {
 std::uint64_t event_us() {
   const std::uint64_t ns = monotonic_ns(CLOCK_MONOTONIC_COARSE);
   const std::uint64_t origin = origin_ns();
-  return ns > origin ? (ns - origin) / 1000 : 0;
+  return std::max(ns > origin ? (ns - origin) / 1000 : 0, g_state.event_floor_us);
 }
 
 std::uint32_t thread_index() {
@@ -1419,7 +1419,12 @@ void postfork_parent() { postfork(false); }
 // A child forked while (or after) the parent wrote its report writes its own.
 void postfork_child() {
   postfork(true);
-  g_state.forked_at_us = static_cast<std::int64_t>(event_us());  // on its blocks' clock
+  // The child's events are stamped after every one it inherited, even within one tick of the
+  // coarse clock (or before its first, where times read 0): its report tells the reachable sites
+  // it allocated from since the fork from those it only inherited (reporter.cc,
+  // ReachableListing).
+  g_state.event_floor_us = event_us() + 1;
+  g_state.forked_at_us = static_cast<std::int64_t>(g_state.event_floor_us);  // on its blocks' clock
   g_state.pid = static_cast<std::uint32_t>(getpid());
   g_state.stderr_identity.said_why.store(false);  // its report says why it is where it is too
   g_state.exiting.store(0);

@@ -27,17 +27,20 @@ TEST(Options, Defaults) {
   EXPECT_TRUE(p.o.track);
   EXPECT_EQ(p.o.max_frames, 64);
   EXPECT_EQ(p.o.leak_exitcode, 0);
+  EXPECT_EQ(p.o.reachable_sites, 500);
   EXPECT_EQ(p.w.count, 0);
 }
 
 TEST(Options, GoodValues) {
-  Parsed p = parse("log=/tmp/a.%p.txt:json=/tmp/r.json:track=0:max_frames=8:leak_exitcode=23:"
-                   "suppressions=/x/supp.txt:show_reachable=true");
+  Parsed p = parse(
+      "log=/tmp/a.%p.txt:json=/tmp/r.json:track=0:max_frames=8:leak_exitcode=23:"
+      "suppressions=/x/supp.txt:show_reachable=true:reachable_sites=0");
   EXPECT_EQ(p.w.count, 0) << p.w.lines[0];
   EXPECT_STREQ(p.o.log, "/tmp/a.%p.txt");
   EXPECT_STREQ(p.o.json, "/tmp/r.json");
   EXPECT_FALSE(p.o.track);
   EXPECT_EQ(p.o.max_frames, 8);
+  EXPECT_EQ(p.o.reachable_sites, 0);
   EXPECT_EQ(p.o.leak_exitcode, 23);
   EXPECT_STREQ(p.o.suppressions, "/x/supp.txt");
   EXPECT_TRUE(p.o.show_reachable);
