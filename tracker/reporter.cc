@@ -177,7 +177,7 @@ class StreamTurn {
 
 // Writes to stderr as find_stderr() finds it; dropped where it finds none.
 void write_stderr(std::string_view text) {
-  const StderrTarget to = find_stderr(g_stderr);
+  const StreamTarget to = find_stderr(g_stderr);
   if (to.fd < 0) return;
   say_why_here(g_stderr, to);
   write_all(to.fd, text);
@@ -371,6 +371,39 @@ int standard_stream_on(const std::string& path) {
   return -1;
 }
 
+// The standard stream the process started with on the regular file at path (the program may
+// have closed it since), or -1.
+int started_stream_on(const std::string& path) {
+  struct stat file;
+  if (stat(path.c_str(), &file) != 0 || !S_ISREG(file.st_mode)) return -1;
+  for (int fd : {STDOUT_FILENO, STDERR_FILENO}) {
+    const StreamIdentity& id = fd == STDOUT_FILENO ? *g_stdout : *g_stderr;
+    if (id.known && id.dev == file.st_dev && id.ino == file.st_ino) return fd;
+  }
+  return -1;
+}
+
+// Why stdout or stderr as the process started with it (find_started_stream) cannot be written.
+std::string unreachable_because(int fd, const StreamIdentity& id) {
+  const char* name = fd == STDOUT_FILENO ? "stdout" : "stderr";
+  if (id.closed) return fmt::format("the program started with {} closed", name);
+  const char* kept = id.regular ? "" : " (no copy is kept of a pipe or socket)";
+  if (fcntl(fd, F_GETFD) < 0) return fmt::format("the program closed its {}{}", name, kept);
+  return fmt::format("the program replaced the {} it started with{}", name, kept);
+}
+
+// Through stdout or stderr as the process started with it, wherever find_started_stream finds it
+// now: coreutils close stdout at exit, and `log=stdout` (a file or a terminal) sent each one's
+// report to stderr (a user trial).
+bool write_to_started_stream(int fd, const Producer& text, std::string* error) {
+  const StreamIdentity& id = fd == STDOUT_FILENO ? *g_stdout : *g_stderr;
+  const StreamTarget to = find_started_stream(fd, id);
+  if (to.fd < 0) return *error = unreachable_because(fd, id), false;
+  const bool ok = write_through(to.fd, text, error);
+  if (to.opened) close(to.fd);
+  return ok;
+}
+
 // Complete or absent: a regular file is written to a temporary file beside it, then renamed over
 // it; through a symlink (even one to a file not there yet), the file it points to is replaced,
 // not the link. Where the directory refuses the temporary file, see write_over. A path naming one
@@ -383,10 +416,11 @@ int standard_stream_on(const std::string& path) {
 bool write_file_atomically(const std::string& path, const Producer& text, std::string* error) {
   const int own = own_descriptor(path);
   if (own >= 0) return write_through(own, text, error);
-  if (own == kNotTheStream)
-    return *error = "the program closed or replaced the stream it started with", false;
+  if (own == kNotTheStream) return write_to_started_stream(named_descriptor(path), text, error);
   if (own == kReadOnly) return *error = "open only for reading", false;
   if (const int fd = standard_stream_on(path); fd >= 0) return write_through(fd, text, error);
+  if (const int fd = started_stream_on(path); fd >= 0)
+    return write_to_started_stream(fd, text, error);
   struct stat st;
   if (names_open_file(path) || (stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)))
     return write_in_place(path, text, error);
@@ -411,7 +445,8 @@ bool write_file_atomically(const std::string& path, const Producer& text, std::s
 // written after began (a time on CLOCK_REALTIME).
 bool replaced_file_written_since(const std::string& path, const timespec& began) {
   struct stat st;
-  if (names_open_file(path) || standard_stream_on(path) >= 0) return false;
+  if (names_open_file(path) || standard_stream_on(path) >= 0 || started_stream_on(path) >= 0)
+    return false;
   if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
   return st.st_mtim.tv_sec > began.tv_sec ||
          (st.st_mtim.tv_sec == began.tv_sec && st.st_mtim.tv_nsec > began.tv_nsec);
@@ -427,6 +462,14 @@ timespec began(const ProcessInfo& p) {
   return timespec{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
 }
 
+// "pid 5223 (postgres)": which process a warning is about, where many share one stderr (a
+// script's, whose every process warned alike: a user trial).
+std::string who(const ProcessInfo& p) {
+  const std::size_t slash = p.exe.rfind('/');
+  const std::string name = slash == std::string::npos ? p.exe : p.exe.substr(slash + 1);
+  return name.empty() ? fmt::format("pid {}", p.pid) : fmt::format("pid {} ({})", p.pid, name);
+}
+
 // A report that cannot go where it was asked to goes to stderr, after a one-line warning. A file
 // named without %p that another process wrote while this one ran (the compilers of `make` under
 // `heapledger run --log r.txt`) is replaced, and says so: each of 43 processes wrote over the last
@@ -434,7 +477,7 @@ timespec began(const ProcessInfo& p) {
 void deliver(const char* what, const char* target, const ProcessInfo& process,
              const Producer& text) {
   const auto to_stderr = [&text] {
-    const StderrTarget to = find_stderr(g_stderr);
+    const StreamTarget to = find_stderr(g_stderr);
     if (to.fd < 0) return;
     {
       StreamTurn turn(to.fd);
@@ -466,8 +509,8 @@ void deliver(const char* what, const char* target, const ProcessInfo& process,
   // refused with ENOSYS, "Function not implemented", a user trial's): it says so.
   const char* why =
       g_sandboxed && g_sandboxed() ? " (the process runs under a seccomp filter)" : "";
-  diagnostics().warn("warning: cannot write the {} report to {}: {}{}; writing it to stderr", what,
-                     path, error, why);
+  diagnostics().warn("warning: cannot write the {} report of {} to {}: {}{}; writing it to stderr",
+                     what, who(process), path, error, why);
   to_stderr();
 }
 

@@ -20,13 +20,15 @@ namespace detail {
 struct StreamIdentity {
   bool known;
   bool closed;  // the descriptor was not open when the process started
+  bool regular;  // a regular file
   std::uint64_t dev, ino;
-  char path[512];  // where /proc/self/fd/2 pointed; reopenable if absolute (a tty, a file)
-  // A regular file's: a copy of fd 2 (close-on-exec, at 1000 or half the fd limit if lower),
-  // or -1. Reopened by path, the file would be written at its end, not at the offset the program
-  // and its parent share: a shell's next write there went over the report (`{ sort /dev/null;
-  // echo x >&2; } 2> f`: sort closes stderr at exit). Only for a regular file: a copy of a pipe
-  // would keep its reader from seeing the end.
+  char path[512];  // where /proc/self/fd/N pointed; reopenable if absolute (a tty, a file)
+  // A regular file's: a copy of the descriptor (close-on-exec, at 1000 or half the fd limit if
+  // lower), or -1; of stdout only when a report is to go there. Reopened by path, the file would
+  // be written at its end, not at the offset the program and its parent share: a shell's next
+  // write there went over the report (`{ sort /dev/null; echo x >&2; } 2> f`: sort closes stderr
+  // at exit, and stdout: `log=stdout` sent the report of each such program to stderr, a user
+  // trial). Only for a regular file: a copy of a pipe would keep its reader from seeing the end.
   int fd;
   // What the program itself put on the descriptor since it started (dup2 or dup3 onto it,
   // freopen of stderr), zero for nothing: a server that sends its stderr to its log

@@ -1233,12 +1233,31 @@ void record_stream(int fd, StreamIdentity* id) {
   ssize_t n = readlink(link, id->path, sizeof id->path - 1);
   id->path[n > 0 ? n : 0] = 0;
   id->known = true;
+  id->regular = S_ISREG(st.st_mode);
+}
+
+// A copy of fd, the regular file id records, for when the program closes or replaces it
+// (StreamIdentity::fd).
+void keep_copy(int fd, StreamIdentity* id) {
   rlimit files;
-  if (fd == STDERR_FILENO && S_ISREG(st.st_mode) && getrlimit(RLIMIT_NOFILE, &files) == 0 &&
-      files.rlim_cur >= 64) {
+  if (id->known && id->regular && getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur >= 64) {
     const auto at = static_cast<int>(std::min<rlim_t>(1000, files.rlim_cur / 2));
     id->fd = fcntl(fd, F_DUPFD_CLOEXEC, at);
   }
+}
+
+// Whether a report is to go where stdout goes: a name of fd 1, or the file stdout is open on.
+bool report_goes_to_stdout(const Options& o, const StreamIdentity& out) {
+  for (const char* path : {o.log, o.json}) {
+    if (!std::strcmp(path, "/dev/stdout") || !std::strcmp(path, "/dev/fd/1") ||
+        !std::strcmp(path, "/proc/self/fd/1"))
+      return true;
+    struct stat st;
+    if (out.known && path[0] == '/' && stat(path, &st) == 0 && st.st_dev == out.dev &&
+        st.st_ino == out.ino)
+      return true;
+  }
+  return false;
 }
 
 void note_stderr_set() {
@@ -1304,6 +1323,9 @@ void start() {
   }
   warn_reports_unwritten(g_state.options, &g_state.warnings);
   for (int i = 0; i < g_state.warnings.count; ++i) warn(g_state.warnings.lines[i]);
+  keep_copy(STDERR_FILENO, &g_state.stderr_identity);
+  if (report_goes_to_stdout(g_state.options, g_state.stdout_identity))
+    keep_copy(STDOUT_FILENO, &g_state.stdout_identity);
   if (!pool::ready()) {  // see shim/system_heap.h
     if (g_state.options.track) say_no_pools();  // with track=0 nothing was to be lost
     g_active.store(false, std::memory_order_release);

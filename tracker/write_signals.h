@@ -253,31 +253,37 @@ inline bool set_by_program(const StreamIdentity& id) {
   return flags >= 0 && (flags & O_ACCMODE) != O_RDONLY;
 }
 
-// Where our lines for stderr go now. fd -1: nowhere.
-struct StderrTarget {
+// Where our lines for stdout or stderr go now. fd -1: nowhere.
+struct StreamTarget {
   int fd = -1;
   bool opened = false;          // by path, here: the caller closes it once written
   bool set_by_program = false;  // not the stderr the process started with (say_why_here)
 };
 
-// stderr as the process started with it (id; null: not known yet, fd 2 as it is): fd 2 while it
-// still is that file, else the same file through the copy kept of it, or the same terminal
-// reopened by path. Else the file the program put on fd 2 itself (dup2, freopen): a server's log,
-// when the stderr it started with was a pipe, of which no copy is kept (PostgreSQL's processes
-// onto their log collector's pipe: a user trial lost every report but the collector's). Never
-// whatever else fd 2 has become: a program started with it closed may have opened its data file
-// there (a user trial).
-inline StderrTarget find_stderr(const StreamIdentity* id) {
-  if (!id) return {STDERR_FILENO};
-  if (!id->closed) {
-    if (!id->known || same_file(STDERR_FILENO, *id)) return {STDERR_FILENO};
-    if (id->fd >= 0 && same_file(id->fd, *id)) return {id->fd};  // the program may have reused it
-    if (id->path[0] == '/') {
-      const int fd = open(id->path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY);
-      if (fd >= 0 && same_file(fd, *id)) return {fd, true};
-      if (fd >= 0) close(fd);
-    }
+// fd (stdout or stderr) as the process started with it (id): fd while it still is that file,
+// else the same file through the copy kept of it, or the same terminal reopened by path. Never
+// whatever else the descriptor has become: a program started with it closed may have opened its
+// data file there (a user trial).
+inline StreamTarget find_started_stream(int fd, const StreamIdentity& id) {
+  if (id.closed) return {};
+  if (!id.known || same_file(fd, id)) return {fd};
+  if (id.fd >= 0 && same_file(id.fd, id)) return {id.fd};  // the program may have reused it
+  if (id.path[0] == '/') {
+    const int reopened = open(id.path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY);
+    if (reopened >= 0 && same_file(reopened, id)) return {reopened, true};
+    if (reopened >= 0) close(reopened);
   }
+  return {};
+}
+
+// stderr as the process started with it (id; null: not known yet, fd 2 as it is), as
+// find_started_stream finds it. Else the file the program put on fd 2 itself (dup2, freopen): a
+// server's log, when the stderr it started with was a pipe, of which no copy is kept
+// (PostgreSQL's processes onto their log collector's pipe: a user trial lost every report but the
+// collector's).
+inline StreamTarget find_stderr(const StreamIdentity* id) {
+  if (!id) return {STDERR_FILENO};
+  if (const StreamTarget to = find_started_stream(STDERR_FILENO, *id); to.fd >= 0) return to;
   if (set_by_program(*id)) return {STDERR_FILENO, false, true};
   return {};
 }
@@ -285,7 +291,7 @@ inline StderrTarget find_stderr(const StreamIdentity* id) {
 // Before the first of our lines that goes to a stderr the program put there itself, one that says
 // why it is there, once a process (a forked child says it again): the text is not the program's
 // own, and its reader may look for it where the process's output went first.
-inline void say_why_here(const StreamIdentity* id, const StderrTarget& to) {
+inline void say_why_here(const StreamIdentity* id, const StreamTarget& to) {
   if (!id || !to.set_by_program || id->said_why.exchange(true)) return;
   char line[700];
   const int n = std::snprintf(line, sizeof line,
@@ -324,7 +330,7 @@ __attribute__((format(printf, 1, 2))) inline void stderr_line(const char* format
   const std::size_t length = format_line(line, format, args);
   va_end(args);
   if (!length) return;
-  const StderrTarget to = find_stderr(g_stderr_at_start);
+  const StreamTarget to = find_stderr(g_stderr_at_start);
   if (to.fd < 0) return;
   say_why_here(g_stderr_at_start, to);
   write_all_held(to.fd, line, length);
