@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <ranges>
 #include <string_view>
 #include <system_error>
 
@@ -120,12 +121,31 @@ std::string report_path(const char* flag, const std::string& value) {
   return path;
 }
 
+// The environment's HEAPLEDGER_OPTIONS less the entries the library would not take, each said
+// here once (`heapledger run: warning: HEAPLEDGER_OPTIONS: unknown option 'bogus', ignored`):
+// left in, every process of a script or a build said it again (a user trial's make -j2: 56
+// lines). The program runs on, as the library would have.
+std::string environment_options() {
+  std::vector<std::string> kept;
+  for (const auto part : std::views::split(env_or_empty("HEAPLEDGER_OPTIONS"), ':')) {
+    const std::string entry(part.begin(), part.end());
+    if (entry.empty()) continue;
+    detail::Options options;
+    detail::OptionWarnings warnings;
+    detail::parse_options(entry.c_str(), &options, &warnings);
+    for (int i = 0; i < warnings.count; ++i)
+      fmt::print(stderr, "heapledger run: warning: HEAPLEDGER_OPTIONS: {}\n", warnings.lines[i]);
+    if (warnings.count == 0) kept.push_back(entry);
+  }
+  return fmt::format("{}", fmt::join(kept, ":"));
+}
+
 // The existing HEAPLEDGER_OPTIONS first, then the --option values, then the flags of their own:
 // the library lets later keys win, so `--json b.json` wins over `--option json=a.json` in either
 // order (--option won, silently: a user trial).
 std::string options_value(const RunArgs& args) {
   std::vector<std::string> parts;
-  if (std::string env = env_or_empty("HEAPLEDGER_OPTIONS"); !env.empty()) parts.push_back(env);
+  if (std::string env = environment_options(); !env.empty()) parts.push_back(env);
   for (const std::string& option : args.options) parts.push_back(option);
   if (args.json) parts.push_back("json=" + report_path("--json", *args.json));
   if (args.log) parts.push_back("log=" + report_path("--log", *args.log));
@@ -214,7 +234,8 @@ CLI::App* add_run(CLI::App& app, RunArgs& args) {
       "Exit status: the program's own (a signal that killed it is raised again); when the\n"
       "program did not run: 125 heapledger failed, 126 not executable, 127 not found.\n"
       "Environment: HEAPLEDGER_LIBRARY overrides the library's path; HEAPLEDGER_OPTIONS is\n"
-      "kept and the flags are added after it, so they win.");
+      "kept and the flags are added after it, so they win (an entry the library would not\n"
+      "take is said once here and dropped).");
   return cmd;
 }
 

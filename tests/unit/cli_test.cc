@@ -447,6 +447,20 @@ TEST_F(CliRunTest, ErrorSuppressionAndReportFlagsBecomeOptions) {
   EXPECT_EQ(r.out, library_ + "\non_error=report\n") << r.err;
 }
 
+// An entry of the environment's HEAPLEDGER_OPTIONS the library would not take is said once, by
+// `run`, and dropped: every process of a script or a build said it again (a user trial's make
+// -j2: 56 lines). The program runs with the others.
+TEST_F(CliRunTest, TheEnvironmentsBadOptionsAreSaidOnceAndDropped) {
+  CliResult r = run({"--log", "none", "sh", "-c", kShowPreloadAndOptions},
+                    {{"HEAPLEDGER_OPTIONS", "max_frames=8:bogus=1::leak_exitcode=300:quiet=1"}});
+  EXPECT_EQ(r.exit_code(), 0) << r.err;
+  EXPECT_EQ(r.out, library_ + "\nmax_frames=8:quiet=1:log=none\n");
+  EXPECT_EQ(r.err,
+            "heapledger run: warning: HEAPLEDGER_OPTIONS: unknown option 'bogus', ignored\n"
+            "heapledger run: warning: HEAPLEDGER_OPTIONS: bad value '300' for option "
+            "'leak_exitcode' (a whole number from 0 to 255), default kept\n");
+}
+
 // stdout and - are the program's stdout (they were files of those names: a user trial), and a
 // report path in a directory that is not there is said before the program runs (it was said
 // only at exit, with the whole report on stderr: the same trial). Not refused: the program may
