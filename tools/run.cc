@@ -94,19 +94,29 @@ std::string absolute_path(const std::string& value) {
   throw RunError(fmt::format("{} contains ':', which HEAPLEDGER_OPTIONS cannot hold", path));
 }
 
-// A report path in a directory that is not there is said before the program runs, not only at
-// its exit (a warning and the whole report on stderr: a user trial). Not refused: the program may
-// make the directory itself.
-void warn_if_no_directory(const char* flag, const std::string& path) {
-  const fs::path dir = fs::path(path).parent_path();
+// The directory of each report file the program is to write (log and json, from the flags,
+// --option or the environment) is made if it is not there. A report whose directory was missing
+// went to stderr from every process, the JSON too: a Python parent that waited for its children
+// before reading their stderr pipe stalled 60 s on each (a user trial). Where it cannot be made,
+// that is said before the program runs, which runs all the same (it may make it itself). Not a
+// directory named with %p: each process's own, which none has made yet.
+void make_report_directories(const std::string& options_text) {
+  detail::Options options;
+  detail::OptionWarnings warnings;
+  detail::parse_options(options_text.c_str(), &options, &warnings);
   std::error_code ec;
-  // (A directory named with %p is each process's own, made by none yet.)
-  if (dir.empty() || dir.string().find('%') != std::string::npos || fs::is_directory(dir, ec))
-    return;
-  fmt::print(stderr,
-             "heapledger: warning: {} {}: the directory {} is not there (yet); a report that "
-             "cannot be written goes to stderr\n",
-             flag, path, dir.string());
+  const std::string cwd = fs::current_path(ec).string();
+  detail::anchor_paths(&options, ec ? nullptr : cwd.c_str(), &warnings);
+  for (const auto& [what, path] : {std::pair{"text", options.log}, {"JSON", options.json}}) {
+    const fs::path dir = fs::path(path).parent_path();
+    if (path[0] != '/' || dir.string().find('%') != std::string::npos || fs::is_directory(dir, ec))
+      continue;
+    if (fs::create_directories(dir, ec) || fs::is_directory(dir)) continue;
+    fmt::print(stderr,
+               "heapledger run: warning: cannot make the directory {} for the {} report: {}; a "
+               "report that cannot be written goes to stderr\n",
+               dir.string(), what, ec.message());
+  }
 }
 
 // "stderr" and "none" are not paths, nor are "stdout" and "-": the program's stdout, as the
@@ -116,9 +126,7 @@ std::string report_path(const char* flag, const std::string& value) {
     throw UsageError(fmt::format("{}: an empty path (give a file, stdout, stderr or none)", flag));
   if (value == "stdout" || value == "-") return "/dev/stdout";
   if (value == "stderr" || value == "none") return value;
-  std::string path = absolute_path(value);
-  warn_if_no_directory(flag, path);
-  return path;
+  return absolute_path(value);
 }
 
 // The environment's HEAPLEDGER_OPTIONS less the entries the library would not take, each said
@@ -248,8 +256,10 @@ int run_command(const RunArgs& args) {
   }
   try {
     ::setenv("LD_PRELOAD", preload_value(find_library()).c_str(), 1);
-    if (std::string options = options_value(args); !options.empty())
+    if (std::string options = options_value(args); !options.empty()) {
       ::setenv("HEAPLEDGER_OPTIONS", options.c_str(), 1);
+      make_report_directories(options);
+    }
   } catch (const UsageError& e) {
     fmt::print(stderr, "heapledger run: {} (see heapledger run --help)\n", e.what());
     return kToolFailed;

@@ -1617,7 +1617,7 @@ class E2E(hl.HeapledgerTest):
                 if fd == 1:
                     err = traced.stderr.decode()
                     self.assertEqual(len(self.warning_lines(err, "/dev/stdout")), 1, err[:2000])
-                    self.assertIn("closed or replaced", err)
+                    self.assertIn("the program started with stdout closed; writing it to stderr", err)
                     self.assertLeak(hl.find_json_document(err), "leak_site", 100, 1)
 
     def test_a_report_goes_to_the_stderr_the_program_put_in_place_of_a_pipe(self):

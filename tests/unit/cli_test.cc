@@ -461,24 +461,37 @@ TEST_F(CliRunTest, TheEnvironmentsBadOptionsAreSaidOnceAndDropped) {
             "'leak_exitcode' (a whole number from 0 to 255), default kept\n");
 }
 
-// stdout and - are the program's stdout (they were files of those names: a user trial), and a
-// report path in a directory that is not there is said before the program runs (it was said
-// only at exit, with the whole report on stderr: the same trial). Not refused: the program may
-// make it; nor said of a directory named with %p, each process's own.
-TEST_F(CliRunTest, ReportPathsAreCheckedBeforeTheProgramRuns) {
+// stdout and - are the program's stdout (they were files of those names: a user trial). A report
+// file's directory that is not there is made before the program runs, whichever way the path
+// came (a flag, --option, the environment; relative to the current directory): each process wrote
+// its report to stderr, and a parent that waited before reading its children's stderr pipe stalled
+// (a user trial). One that cannot be made is said, and the program runs all the same; none is
+// made for a directory named with %p, each process's own.
+TEST_F(CliRunTest, ReportDirectoriesAreMadeBeforeTheProgramRuns) {
   CliResult r = run({"--json", "-", "--log", "stdout", "sh", "-c", kShowPreloadAndOptions});
   EXPECT_EQ(r.exit_code(), 0) << r.err;
   EXPECT_EQ(r.out, library_ + "\njson=/dev/stdout:log=/dev/stdout\n");
   EXPECT_EQ(r.err, "");
-  const std::string missing = (dir_ / "missing" / "r.json").string();
-  r = run({"--json", missing, "--log", "logs.%p/r.txt", "sh", "-c", "echo ran"});
+  const fs::path missing = dir_ / "missing" / "deeper";
+  r = run(
+      {"--json", (missing / "r.json").string(), "--log", "logs.%p/r.txt", "sh", "-c", "echo ran"});
   EXPECT_EQ(r.exit_code(), 0) << r.err;
   EXPECT_EQ(r.out, "ran\n");
-  EXPECT_EQ(r.err, "heapledger: warning: --json " + missing + ": the directory " +
-                       (dir_ / "missing").string() +
-                       " is not there (yet); a report that cannot be written goes to stderr\n");
-  r = run({"--json", (dir_ / "r.json").string(), "true"});
   EXPECT_EQ(r.err, "");
+  EXPECT_TRUE(fs::is_directory(missing));
+  EXPECT_FALSE(fs::exists(dir_ / "logs.%p"));
+  r = run({"--option", "log=relative/r.txt", "true"}, {{"HEAPLEDGER_OPTIONS", "json=env/r.json"}});
+  EXPECT_EQ(r.err, "");
+  EXPECT_TRUE(fs::is_directory(dir_ / "relative"));
+  EXPECT_TRUE(fs::is_directory(dir_ / "env"));
+  spit(dir_ / "a_file", "");
+  r = run({"--json", (dir_ / "a_file" / "r.json").string(), "sh", "-c", "echo ran"});
+  EXPECT_EQ(r.exit_code(), 0) << r.err;
+  EXPECT_EQ(r.out, "ran\n");
+  EXPECT_EQ(r.err, "heapledger run: warning: cannot make the directory " +
+                       (dir_ / "a_file").string() +
+                       " for the JSON report: Not a directory; a report that cannot be written "
+                       "goes to stderr\n");
 }
 
 TEST_F(CliRunTest, BadFlagValuesAreUsageErrors) {
