@@ -77,15 +77,15 @@ int report_command(const ReportArgs& args) {
   options.rest_hint = "--max-leaks 0 lists them all";
   options.max_frames = args.max_frames;
   options.show_reachable = args.show_reachable;
-  bool failed = false, leaks = false, errors = false;
-  std::size_t clean = 0;
+  bool leaks = false, errors = false;
+  std::size_t clean = 0, unreadable = 0;
   for (const std::string& file : args.files) {
     Report report;
     try {
       report = report_from_json(read_file(file));
     } catch (const std::exception& e) {
       fmt::print(stderr, "heapledger: {}: {}\n", file == "-" ? "stdin" : file, e.what());
-      failed = true;
+      ++unreadable;
       continue;  // the others are still shown
     }
     // As the process decided it: after suppressions.
@@ -102,12 +102,16 @@ int report_command(const ReportArgs& args) {
       return kFailed;
     }
   }
+  // Of the reports read: one that could not be read is not one with something to fix (it was
+  // counted as one: a user trial), and its own line said so.
+  const std::size_t read = args.files.size() - unreadable;
   if (clean > 0)
-    fmt::print(
-        stderr,
-        "heapledger: {} of {} {} nothing to fix: no leaks, no heap errors (not shown: --quiet)\n",
-        clean, args.files.size(), args.files.size() == 1 ? "report had" : "reports had");
-  if (failed) return kFailed;
+    fmt::print(stderr,
+               "heapledger: {} of {} {} nothing to fix: no leaks, no heap errors (not shown: "
+               "--quiet){}\n",
+               clean, read, read == 1 ? "report had" : "reports had",
+               unreadable ? fmt::format("; {} could not be read", unreadable) : "");
+  if (unreadable) return kFailed;
   if (args.error_exitcode != 0 && errors) return args.error_exitcode;
   if (args.leak_exitcode != 0 && leaks) return args.leak_exitcode;
   return 0;

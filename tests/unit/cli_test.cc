@@ -220,6 +220,16 @@ TEST_F(CliTest, ReportQuietPrintsOnlyReportsWithSomethingToFix) {
   EXPECT_EQ(cli({"report", "--quiet", "--leak-exitcode", "23", c, l}).exit_code(), 23);
   r = cli({"report", l, e});
   EXPECT_EQ(r.err, "");  // without --quiet, nothing is left out and nothing said
+  // A file that cannot be read is said on its own line, not counted among those read, and the
+  // status is 2 (it was "1 of 2 reports had nothing to fix", a user trial).
+  r = cli({"report", "--quiet", c, "missing.json", l});
+  EXPECT_EQ(r.exit_code(), 2);
+  EXPECT_NE(r.out.find("==77== heapledger"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("heapledger: missing.json: No such file or directory\n"), std::string::npos);
+  EXPECT_NE(r.err.find("heapledger: 1 of 2 reports had nothing to fix: no leaks, no heap errors "
+                       "(not shown: --quiet); 1 could not be read\n"),
+            std::string::npos)
+      << r.err;
 }
 
 TEST_F(CliTest, ReportReadsStdin) {
