@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -17,6 +18,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
@@ -125,6 +127,7 @@ class StreamWriter {
       return;
     }
     if (!S_ISFIFO(st.st_mode) && !isatty(fd)) return;
+    fifo_ = S_ISFIFO(st.st_mode);
     how_ = kPolled;
     char path[32];
     std::snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
@@ -161,11 +164,34 @@ class StreamWriter {
     return write(fd_, data, size);
   }
 
+  // A pipe found full is made larger, once a writer, to hold what is in it and `more` bytes too,
+  // up to kPipeMost: true if it now holds more. A parent that waits for its child before it
+  // reads the child's stderr pipe (`p = Popen(..., stderr=PIPE); p.wait()`) waited out each
+  // process's deadline in turn once the reports filled the pipe's 64 KiB: a script's 185
+  // processes under it never ended (a user trial). A larger pipe costs nothing until it is filled.
+  bool grow_pipe(std::size_t more) {
+    if (grown_ || !fifo_ || how_ != kReopened) return false;
+    grown_ = true;
+    const int now = fcntl(own_, F_GETPIPE_SZ);
+    int queued = 0;
+    if (now <= 0 || ioctl(own_, FIONREAD, &queued) != 0 || queued < 0) return false;
+    // At least twice as large: a pipe is full when its slots are, with less than its size in
+    // them (many small writes of many processes: 43,956 bytes filled a 64 KiB pipe).
+    const auto size = static_cast<std::size_t>(now);
+    const std::size_t want = std::min(
+        kPipeMost, std::max(2 * size, std::bit_ceil(static_cast<std::size_t>(queued) + more)));
+    return want > size && fcntl(own_, F_SETPIPE_SZ, static_cast<int>(want)) > now;
+  }
+
  private:
+  // The most an unprivileged process may ask for by default (/proc/sys/fs/pipe-max-size).
+  static constexpr std::size_t kPipeMost = std::size_t{1} << 20;
   enum How { kAsItComes, kReopened, kSend, kPolled };
   int fd_;
   int own_ = -1;
   How how_ = kAsItComes;
+  bool fifo_ = false;
+  bool grown_ = false;
 };
 
 // The stream whose reader last let a write of ours wait out its deadline: later writes to it
@@ -201,7 +227,7 @@ inline bool note_stalled(int fd) {
 // stalled before).
 inline bool write_all_held(int fd, const char* data, std::size_t size, int stall_ms = -1) {
   WriteSignalsHeld signals;
-  const StreamWriter out(fd);
+  StreamWriter out(fd);
   if (stall_ms < 0 && stalled_before(fd)) stall_ms = 0;
   if (stall_ms < 0) stall_ms = out.stream() ? kBlockingStallMs : kWriteStallMs;
   for (std::size_t done = 0; done < size;) {
@@ -209,7 +235,7 @@ inline bool write_all_held(int fd, const char* data, std::size_t size, int stall
     const ssize_t n = out.write_some(data + done, size - done);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      if (wait_writable(fd, stall_ms)) continue;
+      if (out.grow_pipe(size - done) || wait_writable(fd, stall_ms)) continue;
       return note_stalled(fd);
     }
     if (n < 0) signals.write_failed(errno);

@@ -1489,6 +1489,25 @@ class E2E(hl.HeapledgerTest):
         kw.setdefault("stderr", subprocess.PIPE)
         return subprocess.run(argv, stdin=subprocess.DEVNULL, env=env, preexec_fn=pre, timeout=100, **kw)
 
+    def test_a_parent_that_reads_stderr_after_the_wait_is_not_held_up(self):
+        """`p = Popen(..., stderr=PIPE); p.wait()` before reading: works while the children write
+        less than the pipe holds. 60 processes' text reports (~80 KiB) filled the 64 KiB pipe, and
+        each process after that waited out its 60 s deadline in turn (a user trial's script of
+        185 processes never ended). A pipe found full is made larger (up to 1 MiB)."""
+        argv = ["sh", "-c", 'for i in $(seq 60); do "$0"; done', self.program("leak_malloc")]
+        p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             env=hl.preload_env("log=stderr"))
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.communicate()
+            self.fail("the processes waited for the parent to read their stderr")
+        err = p.stderr.read().decode()
+        p.stderr.close()
+        self.assertEqual(p.returncode, 0)
+        self.assertEqual(err.count("LEAK 1 of 2: 300 bytes in 3 blocks definitely lost"), 60, err[-3000:])
+
     def test_processes_sharing_a_stream_write_their_reports_one_at_a_time(self):
         """Eight children exiting at once, each with a report of 40 leak sites for the stream
         they share (stderr as a pipe, or stdout with json=/dev/stdout): each report comes out

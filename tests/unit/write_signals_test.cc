@@ -267,22 +267,46 @@ TEST_F(Unsandboxed, ABlockingPipeNobodyReadsIsGivenUpOnOnce) {
   // A parent that waits for the process to end before it reads its stderr: a blocking write of
   // more than the pipe holds waited for good. Now it stops after its deadline (here 300 ms),
   // with what fit written, and the next write to that pipe waits no more.
+  // (More than the pipe holds when made as large as it is made: see the next test.)
   int fds[2];
   ASSERT_EQ(pipe2(fds, O_CLOEXEC), 0);
-  const int capacity = fcntl(fds[1], F_GETPIPE_SZ);
-  const std::string text(1 << 20, 's');
+  const std::string text(4 << 20, 's');
   const auto start = std::chrono::steady_clock::now();
   EXPECT_FALSE(write_all_held(fds[1], text.data(), text.size(), 300));
   EXPECT_EQ(errno, EAGAIN);
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
   int unread = 0;
   ASSERT_EQ(ioctl(fds[0], FIONREAD, &unread), 0);
-  EXPECT_EQ(unread, capacity);  // what fit went in
+  EXPECT_EQ(unread, fcntl(fds[1], F_GETPIPE_SZ));  // what fit went in
   const auto again = std::chrono::steady_clock::now();
   EXPECT_FALSE(write_all_held(fds[1], "more\n", 5));  // the default deadline, a minute, not taken
   EXPECT_LT(std::chrono::steady_clock::now() - again, std::chrono::seconds(5));
   close(fds[0]);
   close(fds[1]);
+}
+
+TEST_F(Unsandboxed, APipeFoundFullIsMadeLargerToHoldTheRest) {
+  // A parent that reads its child's stderr only after the child ended: 200 KB more than the
+  // pipe's 64 KiB went in at once (the pipe made 256 KiB), where every process of a script waited
+  // out its deadline in turn (a user trial). Full with less than its size in it (writes that
+  // share no slot: 33,600 bytes fill 64 KiB), it is made twice as large at least.
+  int fds[2];
+  ASSERT_EQ(pipe2(fds, O_CLOEXEC), 0);
+  ASSERT_EQ(fcntl(fds[1], F_SETPIPE_SZ, 65536), 65536);
+  const std::string text(200'000, 'g');
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(write_all_held(fds[1], text.data(), text.size(), 10'000));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  EXPECT_EQ(fcntl(fds[1], F_GETPIPE_SZ), 262144);
+  int small[2];
+  ASSERT_EQ(pipe2(small, O_CLOEXEC), 0);
+  ASSERT_EQ(fcntl(small[1], F_SETPIPE_SZ, 65536), 65536);
+  const std::string piece(2100, 'p');  // two do not fit in one 4 KiB slot
+  for (int i = 0; i < 16; ++i) ASSERT_EQ(write(small[1], piece.data(), piece.size()), 2100);
+  const std::string more(3000, 'm');
+  EXPECT_TRUE(write_all_held(small[1], more.data(), more.size(), 10'000));
+  EXPECT_EQ(fcntl(small[1], F_GETPIPE_SZ), 131072);
+  for (int fd : {fds[0], fds[1], small[0], small[1]}) close(fd);
 }
 
 TEST_F(Unsandboxed, ATerminalNobodyReadsIsGivenUpOn) {
