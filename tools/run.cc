@@ -256,9 +256,12 @@ int run_command(const RunArgs& args) {
   }
   try {
     ::setenv("LD_PRELOAD", preload_value(find_library()).c_str(), 1);
+    // Unset when nothing is left: the environment's, all dropped, went on as they were.
     if (std::string options = options_value(args); !options.empty()) {
       ::setenv("HEAPLEDGER_OPTIONS", options.c_str(), 1);
       make_report_directories(options);
+    } else {
+      ::unsetenv("HEAPLEDGER_OPTIONS");
     }
   } catch (const UsageError& e) {
     fmt::print(stderr, "heapledger run: {} (see heapledger run --help)\n", e.what());

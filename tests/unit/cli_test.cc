@@ -469,6 +469,11 @@ TEST_F(CliRunTest, TheEnvironmentsBadOptionsAreSaidOnceAndDropped) {
             "heapledger run: warning: HEAPLEDGER_OPTIONS: unknown option 'bogus', ignored\n"
             "heapledger run: warning: HEAPLEDGER_OPTIONS: bad value '300' for option "
             "'leak_exitcode' (a whole number from 0 to 255), default kept\n");
+  // Nothing left and no flags: the program gets none (the bad entry went on, a user trial).
+  r = run({"sh", "-c", kShowPreloadAndOptions}, {{"HEAPLEDGER_OPTIONS", "jsn=x.json"}});
+  EXPECT_EQ(r.exit_code(), 0) << r.err;
+  EXPECT_EQ(r.out, library_ + "\nunset\n");
+  EXPECT_EQ(r.err, "heapledger run: warning: HEAPLEDGER_OPTIONS: unknown option 'jsn', ignored\n");
 }
 
 // stdout and - are the program's stdout (they were files of those names: a user trial). A report
