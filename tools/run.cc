@@ -99,7 +99,7 @@ std::string absolute_path(const std::string& value) {
 // went to stderr from every process, the JSON too: a Python parent that waited for its children
 // before reading their stderr pipe stalled 60 s on each (a user trial). Where it cannot be made,
 // that is said before the program runs, which runs all the same (it may make it itself). Not a
-// directory named with %p: each process's own, which none has made yet.
+// directory named with %p: each process's own, which the library makes as it writes the report.
 void make_report_directories(const std::string& options_text) {
   detail::Options options;
   detail::OptionWarnings warnings;

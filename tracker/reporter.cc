@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -404,6 +405,21 @@ bool write_to_started_stream(int fd, const Producer& text, std::string* error) {
   return ok;
 }
 
+// The directory a report file is to go in, made (with its parents) when it is not there: a
+// report in a directory each process names with %p (`json=reports/%p/r.json`), or one nobody
+// made, went to stderr from every process, the JSON too (a user trial). False, errno as it was,
+// if it cannot be made.
+bool make_directory_of(const std::string& file) {
+  const int before = errno;
+  std::error_code ec;
+  const std::filesystem::path dir = std::filesystem::path(file).parent_path();
+  if (dir.empty() || (!std::filesystem::create_directories(dir, ec) && ec)) {
+    errno = before;
+    return false;
+  }
+  return true;
+}
+
 // Complete or absent: a regular file is written to a temporary file beside it, then renamed over
 // it; through a symlink (even one to a file not there yet), the file it points to is replaced,
 // not the link. Where the directory refuses the temporary file, see write_over. A path naming one
@@ -427,6 +443,8 @@ bool write_file_atomically(const std::string& path, const Producer& text, std::s
   const std::string target = link_target(path);
   std::string tmp = temporary_beside(target);
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0 && errno == ENOENT && make_directory_of(target))
+    fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   const int open_error = errno;  // what to say if it failed (not the stat's below: a review)
   if (fd < 0 && (open_error == EACCES || open_error == EPERM) && stat(target.c_str(), &st) == 0 &&
       S_ISREG(st.st_mode))

@@ -1363,9 +1363,12 @@ class E2E(hl.HeapledgerTest):
         self.assertLeak(report, "leak_malloc", 300, 3)
 
     def test_unwritable_json(self):
-        """json= in a missing directory: a warning, the JSON on stderr, the program unharmed."""
+        """json= in a directory that cannot be made (under a file): a warning, the JSON on
+        stderr, the program unharmed."""
         argv = [self.program("leak_malloc")]
-        bad = "/nonexistent/dir/x.json"
+        with open(self.path("a_file"), "w", encoding="utf-8"):
+            pass
+        bad = self.path("a_file/dir/x.json")
         traced = hl.run_preloaded(argv, f"json={bad}:log=none")
         self.assertSameBehaviour(hl.run_plain(argv), traced)
         self.assertTrue(self.warning_lines(traced.stderr, bad), traced.describe())
@@ -1373,6 +1376,23 @@ class E2E(hl.HeapledgerTest):
         self.assertIsNotNone(report, f"no JSON report on stderr\n{traced.describe()}")
         self.assertLeak(report, "leak_malloc", 300, 3)
         self.assertFalse(os.path.exists(bad))
+
+    def test_a_report_directory_that_is_not_there_is_made(self):
+        """A report file's directory that is not there is made (with its parents) as the report
+        is written, also one each process names with %p: every process's report went to stderr
+        after a warning, the JSON too (a user trial). Made by the library, so with LD_PRELOAD as
+        well as under `heapledger run` (which makes those it can name before the program runs)."""
+        argv = ["sh", "-c", '"$0"; "$0"', self.program("leak_malloc")]
+        plain = hl.run_plain(argv)
+        traced = hl.run_preloaded(argv, f"json={self.path('made/%p/r.json')}:"
+                                        f"log={self.path('logs/deeper/%p.txt')}")
+        self.assertSameBehaviour(plain, traced)
+        self.assertEqual(traced.stderr, "")
+        reports = [hl.load_report(os.path.join(self.path("made"), pid, "r.json"))
+                   for pid in os.listdir(self.path("made"))]
+        self.assertEqual(len(reports), 3)  # sh and its two children
+        self.assertEqual(sum(len(hl.leaks_at(r, "leak_malloc")) for r in reports), 2)
+        self.assertEqual(len(os.listdir(self.path("logs/deeper"))), 3)
 
     def test_report_file_in_a_directory_the_user_cannot_write_to(self):
         # The report file is there and the user's to write, in a directory they cannot write
