@@ -1444,8 +1444,9 @@ void postfork_child() {
   // The child's events are stamped after every one it inherited, even within one tick of the
   // coarse clock (or before its first, where times read 0): its report tells the reachable sites
   // it allocated from since the fork from those it only inherited (reporter.cc,
-  // ReachableListing).
-  g_state.event_floor_us = event_us() + 1;
+  // ReachableListing). The fork's own time is the precise clock's (it read N.006 ms, one tick's
+  // time and a microsecond: a user trial).
+  g_state.event_floor_us = std::max(now_us(), event_us() + 1);
   g_state.forked_at_us = static_cast<std::int64_t>(g_state.event_floor_us);  // on its blocks' clock
   g_state.pid = static_cast<std::uint32_t>(getpid());
   g_state.stderr_identity.said_why.store(false);  // its report says why it is where it is too
