@@ -179,6 +179,17 @@ const char* pair_end(const char* p) {
 void parse_options(const char* text, Options* out, OptionWarnings* warnings) {
   if (!text) return;
   char pair[kMaxPath + 64];
+  // The keys set so far: a bad value after a good one keeps the good one, which the warning
+  // says (it said "default kept" of `leak_exitcode=23:leak_exitcode=abc`, which exits 23: a
+  // user trial).
+  constexpr int kKeysKept = 32;
+  char set[kKeysKept][48];
+  int n_set = 0;
+  const auto was_set = [&](const char* key) {
+    for (int i = 0; i < n_set; ++i)
+      if (!std::strcmp(set[i], key)) return true;
+    return false;
+  };
   for (const char* p = text; *p;) {
     while (is_separator(*p)) ++p;
     if (!*p) break;
@@ -195,11 +206,14 @@ void parse_options(const char* text, Options* out, OptionWarnings* warnings) {
         warn(warnings, "option '%.200s' has no '=value', ignored", pair);
       } else {
         *eq = 0;
-        if (!apply(pair, eq + 1, out, &known) && known) {
+        const bool applied = apply(pair, eq + 1, out, &known);
+        if (applied && n_set < kKeysKept && std::strlen(pair) < sizeof set[0] && !was_set(pair))
+          std::strcpy(set[n_set++], pair);
+        if (!applied && known) {
           char accepted[96];
           describe_accepted(pair, accepted, sizeof accepted);
-          warn(warnings, "bad value '%.60s' for option '%.40s' (%s), default kept", eq + 1, pair,
-               accepted);
+          warn(warnings, "bad value '%.60s' for option '%.40s' (%s), %s kept", eq + 1, pair,
+               accepted, was_set(pair) ? "the value before it" : "default");
         } else if (!known) {
           warn(warnings, "unknown option '%.200s', ignored", pair);
         }

@@ -155,6 +155,13 @@ TEST(Options, ABadValuesWarningSaysWhatWouldDo) {
   ASSERT_EQ(p.w.count, 1);
   EXPECT_STREQ(p.w.lines[0],
                "bad value '-3' for option 'peak_sites' (a whole number, 0 or more), default kept");
+  // After a good value of its own, a bad one keeps that: the warning says so.
+  p = parse("leak_exitcode=23:leak_exitcode=abc");
+  EXPECT_EQ(p.o.leak_exitcode, 23);
+  ASSERT_EQ(p.w.count, 1);
+  EXPECT_STREQ(p.w.lines[0],
+               "bad value 'abc' for option 'leak_exitcode' (a whole number from 0 to 255), the "
+               "value before it kept");
 }
 
 // An empty text report path is refused at start (it said so only at exit, as a path it could
