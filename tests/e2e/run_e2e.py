@@ -6,6 +6,7 @@ reports with exact numbers. One ctest test per method (e2e_<name>); run one by h
 """
 
 import ctypes
+import fcntl
 import json
 import os
 import re
@@ -1612,15 +1613,16 @@ class E2E(hl.HeapledgerTest):
         """Main returns and its report (larger than a pipe holds) waits for a reader that starts
         6 s late, while another thread calls exit(7): that exit waits for the report while it makes
         progress, and a write waiting for room counts. It did not: the thread ended the process
-        after about 4 s (two 2 s waits), the report cut at the pipe's 64 KiB. Both
+        after about 4 s (two 2 s waits), the report cut at the pipe's 64 KiB (stderr: a pipe
+        full but for 4 KiB, see popen_unread_stderr). Both
         streams blocking (text on stderr) and non-blocking (JSON on stdout), run side by side."""
         sites = 200
         runs = {}
         for mode, options in (("blocking-exit-meanwhile", "max_leaks=0:max_frames=256"),
                               ("exit-meanwhile", "json=/dev/stdout:log=none:max_frames=256")):
-            runs[mode] = subprocess.Popen([self.program("nonblocking_streams"), str(sites), mode],
-                                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                          stderr=subprocess.PIPE, env=hl.preload_env(options))
+            runs[mode] = self.popen_unread_stderr([self.program("nonblocking_streams"), str(sites), mode],
+                                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                                  env=hl.preload_env(options))
         time.sleep(6.0)
         for mode, proc in runs.items():
             with self.subTest(mode=mode):
@@ -1899,14 +1901,15 @@ class E2E(hl.HeapledgerTest):
         heapledger the default action ended the process mid-report: status 130 (-SIGINT), no
         report (a user trial's pigz, 2 runs in 5). Now the report is written and the status is
         the program's: the second signal comes after _exit, and changes nothing, as it would
-        have changed nothing plain. The text report is larger than the pipe, which the test does
-        not read until both signals are sent, so the second one comes mid-report."""
+        have changed nothing plain. The text report is larger than the room left in the pipe
+        (popen_unread_stderr), which the test does not read until both signals are sent, so the
+        second one comes mid-report."""
         argv = [self.program("sigint_exit"), "200"]
         for preload in (False, True):
             with self.subTest(preload=preload):
                 env = hl.preload_env("max_frames=256:max_leaks=0") if preload else hl.clean_env()
-                proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, env=env)
+                proc = self.popen_unread_stderr(argv, stdin=subprocess.DEVNULL,
+                                                stdout=subprocess.PIPE, env=env)
                 self.assertEqual(proc.stdout.readline(), b"ready\n")
                 proc.send_signal(signal.SIGINT)
                 time.sleep(0.5)  # the report waits for room in the pipe meanwhile
@@ -1931,14 +1934,39 @@ class E2E(hl.HeapledgerTest):
         for sig in E2E.STOP_SIGNALS:
             signal.signal(sig, signal.SIG_IGN if sig in ignored else signal.SIG_DFL)
 
-    def start_stop_signal(self, mode, options=None, sites=0, ignored=()):
+    @staticmethod
+    def popen_unread_stderr(argv, **kwargs):
+        """Popen with stderr into a pipe as large as the library makes a full one (1 MiB) and
+        full but for 4 KiB, as a pipe nobody reads yet: a report there waits for room until
+        communicate() reads (which leaves out the filler). An empty pipe would be made large
+        enough to hold these tests' reports whole, and they test a report that waits."""
+        r, w = os.pipe()
+        fcntl.fcntl(w, 1031, 1 << 20)  # F_SETPIPE_SZ
+        filler = (1 << 20) - 4096
+        os.write(w, b"\n" * filler)
+        try:
+            proc = subprocess.Popen(argv, stderr=w, **kwargs)
+        finally:
+            os.close(w)
+        proc.stderr = os.fdopen(r, "rb")
+        communicate = proc.communicate
+
+        def without_filler(*args, **kw):
+            out, err = communicate(*args, **kw)
+            return out, err[filler:]
+        proc.communicate = without_filler
+        return proc
+
+    def start_stop_signal(self, mode, options=None, sites=0, ignored=(), unread_stderr=False):
         """stop_signal MODE SITES (preloaded with OPTIONS, plainly if None), once it said it is
-        ready; returns (process, the rest of its ready line)."""
+        ready; returns (process, the rest of its ready line). unread_stderr: see
+        popen_unread_stderr."""
         argv = [self.program("stop_signal"), mode, str(sites)]
         env = hl.preload_env(options) if options is not None else hl.clean_env()
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, env=env,
-                                preexec_fn=lambda: self.default_stop_signals(ignored))
+        kwargs = dict(stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=env,
+                      preexec_fn=lambda: self.default_stop_signals(ignored))
+        proc = (self.popen_unread_stderr(argv, **kwargs) if unread_stderr else
+                subprocess.Popen(argv, stderr=subprocess.PIPE, **kwargs))
         line = proc.stdout.readline()
         self.assertTrue(line.startswith(b"ready"), line)
         return proc, line[len(b"ready"):].strip()
@@ -2009,12 +2037,13 @@ class E2E(hl.HeapledgerTest):
         second came while the report was being written, and ended the process mid-report.
         It is held until the report is written now, also when it lands on another thread than
         the one writing (worker: sent to the second thread first, then to the process; 74 of
-        203 leak sites before). The text report is larger than the pipe, which is not read
-        until the signals are sent."""
+        203 leak sites before). The text report is larger than the room left in the pipe
+        (popen_unread_stderr), which is not read until the signals are sent."""
         libc = ctypes.CDLL(None, use_errno=True)
         for mode in ("wait", "worker"):
             with self.subTest(mode=mode):
-                proc, tid = self.start_stop_signal(mode, "max_frames=256:max_leaks=0", sites=200)
+                proc, tid = self.start_stop_signal(mode, "max_frames=256:max_leaks=0", sites=200,
+                                                   unread_stderr=True)
                 proc.send_signal(signal.SIGTERM)
                 time.sleep(0.5)  # the report waits for room in the pipe meanwhile
                 if mode == "worker":
@@ -2035,7 +2064,8 @@ class E2E(hl.HeapledgerTest):
         SIGTERM handler of its own meanwhile. The signal that began the report still ends the
         process once it is written: raised with that handler in place, it ran the handler, and
         the process went on with status 0 (a review's). The report waits on the unread pipe."""
-        proc, _ = self.start_stop_signal("late", "max_frames=256:max_leaks=0", sites=200)
+        proc, _ = self.start_stop_signal("late", "max_frames=256:max_leaks=0", sites=200,
+                                         unread_stderr=True)
         proc.send_signal(signal.SIGTERM)
         time.sleep(1.0)
         out, err = proc.communicate(timeout=100)
