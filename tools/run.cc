@@ -4,7 +4,6 @@
 
 #include <cstdlib>
 #include <filesystem>
-#include <ranges>
 #include <string_view>
 #include <system_error>
 
@@ -111,11 +110,13 @@ void make_report_directories(const std::string& options_text) {
     const fs::path dir = fs::path(path).parent_path();
     if (path[0] != '/' || dir.string().find('%') != std::string::npos || fs::is_directory(dir, ec))
       continue;
-    if (fs::create_directories(dir, ec) || fs::is_directory(dir)) continue;
+    // (With an error code: where it cannot be looked at, it threw, and the program was not run.)
+    std::error_code made;
+    if (fs::create_directories(dir, made) || fs::is_directory(dir, ec)) continue;
     fmt::print(stderr,
                "heapledger run: warning: cannot make the directory {} for the {} report: {}; a "
                "report that cannot be written goes to stderr\n",
-               dir.string(), what, ec.message());
+               dir.string(), what, made.message());
   }
 }
 
@@ -129,23 +130,31 @@ std::string report_path(const char* flag, const std::string& value) {
   return absolute_path(value);
 }
 
-// The environment's HEAPLEDGER_OPTIONS less the entries the library would not take, each said
-// here once (`heapledger run: warning: HEAPLEDGER_OPTIONS: unknown option 'bogus', ignored`):
-// left in, every process of a script or a build said it again (a user trial's make -j2: 56
-// lines). The program runs on, as the library would have.
+// The environment's HEAPLEDGER_OPTIONS less the pairs the library would not take, each said here
+// once (`heapledger run: warning: HEAPLEDGER_OPTIONS: unknown option 'bogus', ignored`): left
+// in, every process of a script or a build said it again (a user trial's make -j2: 56 lines).
+// Split into pairs as the library splits them (a good pair beside a bad one with only a space
+// between went with it: `leak_exitcode=23 bogus=1`, a CI gate switched off, a review's), and
+// each checked after the ones kept, so that the warning says what the library would (`the value
+// before it kept`). The program runs on, as the library would have.
 std::string environment_options() {
-  std::vector<std::string> kept;
-  for (const auto part : std::views::split(env_or_empty("HEAPLEDGER_OPTIONS"), ':')) {
-    const std::string entry(part.begin(), part.end());
-    if (entry.empty()) continue;
-    detail::Options options;
-    detail::OptionWarnings warnings;
-    detail::parse_options(entry.c_str(), &options, &warnings);
-    for (int i = 0; i < warnings.count; ++i)
-      fmt::print(stderr, "heapledger run: warning: HEAPLEDGER_OPTIONS: {}\n", warnings.lines[i]);
-    if (warnings.count == 0) kept.push_back(entry);
-  }
-  return fmt::format("{}", fmt::join(kept, ":"));
+  std::string kept;
+  detail::split_options(
+      env_or_empty("HEAPLEDGER_OPTIONS").c_str(),
+      [](void* context, const char* pair, std::size_t len) {
+        std::string& kept = *static_cast<std::string*>(context);
+        if (len == 0) return;
+        const std::string with = (kept.empty() ? "" : kept + ":") + std::string(pair, len);
+        detail::Options options;
+        detail::OptionWarnings warnings;
+        detail::parse_options(with.c_str(), &options, &warnings);
+        for (int i = 0; i < warnings.count; ++i)
+          fmt::print(stderr, "heapledger run: warning: HEAPLEDGER_OPTIONS: {}\n",
+                     warnings.lines[i]);
+        if (warnings.count == 0) kept = with;
+      },
+      &kept);
+  return kept;
 }
 
 // The existing HEAPLEDGER_OPTIONS first, then the --option values, then the flags of their own:

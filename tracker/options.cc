@@ -174,6 +174,18 @@ const char* pair_end(const char* p) {
   return p;
 }
 
+// Calls f(start, length) for each pair of text, as far as pair_end takes it (empty pairs too).
+template <class F>
+void each_pair(const char* text, F&& f) {
+  for (const char* p = text; *p;) {
+    while (is_separator(*p)) ++p;
+    if (!*p) break;
+    const char* end = pair_end(p);
+    f(p, static_cast<std::size_t>(end - p));
+    p = *end == ':' ? end + 1 : end;
+  }
+}
+
 }  // namespace
 
 void parse_options(const char* text, Options* out, OptionWarnings* warnings) {
@@ -190,11 +202,7 @@ void parse_options(const char* text, Options* out, OptionWarnings* warnings) {
       if (!std::strcmp(set[i], key)) return true;
     return false;
   };
-  for (const char* p = text; *p;) {
-    while (is_separator(*p)) ++p;
-    if (!*p) break;
-    const char* end = pair_end(p);
-    std::size_t len = static_cast<std::size_t>(end - p);
+  each_pair(text, [&](const char* p, std::size_t len) {
     if (len >= sizeof pair) {
       warn(warnings, "option '%.40s...' is too long, ignored", p);
     } else if (len > 0) {
@@ -219,8 +227,12 @@ void parse_options(const char* text, Options* out, OptionWarnings* warnings) {
         }
       }
     }
-    p = *end == ':' ? end + 1 : end;
-  }
+  });
+}
+
+void split_options(const char* text, void (*f)(void* context, const char* pair, std::size_t len),
+                   void* context) {
+  if (text) each_pair(text, [&](const char* p, std::size_t len) { f(context, p, len); });
 }
 
 void warn_reports_unwritten(const Options& o, OptionWarnings* warnings) {

@@ -33,6 +33,12 @@ struct OptionWarnings {
 // Parses `text` (may be null) over the defaults in *out; problems go to *warnings.
 void parse_options(const char* text, Options* out, OptionWarnings* warnings);
 
+// Calls f(context, pair, length) for each key=value pair of text, split as parse_options splits
+// it (at ':', or a separator before another key: `log=none leak_exitcode=23`). For the CLI, which
+// checks the environment's options one pair at a time.
+void split_options(const char* text, void (*f)(void* context, const char* pair, std::size_t len),
+                   void* context);
+
 // Makes the relative paths among the options (log, json, suppressions) absolute against dir, the
 // working directory when the program started: a program that changes directory before it exits
 // must not move its report, or lose its suppressions (it did: `json=r.json` was written to /r.json

@@ -43,7 +43,7 @@ class Record {
 
  private:
   static constexpr std::uint64_t kSizeMask = kMaxSize;
-  static constexpr std::uint64_t kTimeMask = (std::uint64_t{1} << 40) - 1;
+  static constexpr std::uint64_t kTimeMask = (std::uint64_t{1} << 40) - 1;  // kSiteTimeLimitUs - 1
   static constexpr std::uint64_t kPresent = std::uint64_t{1} << 63;
   std::uint64_t a_ = 0;
   std::uint64_t b_ = 0;

@@ -702,8 +702,11 @@ const char* reach_name(std::uint8_t reach) {
 // with show_reachable). A forked child lists only those it allocated from since the fork: the
 // others are its parent's, listed in the parent's own report. Every bash `$(...)` subshell listed
 // the shell's few hundred sites again, 1 MB of JSON and 20 ms each (a user trial's 300-iteration
-// loop left 752 MB). The clock is coarse: a site whose newest block is from the fork's own tick
-// is listed.
+// loop left 752 MB). A child's blocks are stamped no earlier than its fork, its inherited ones
+// earlier, even within one tick of the coarse clock (tracker.cc, postfork_child). Past the time
+// a block's record can hold (kSiteTimeLimitUs: 12.7 days of the process), times wrap and tell
+// nothing: a child forked then lists its sites as any process does (a review's: it would have
+// listed none).
 struct ReachableListing {
   bool all;
   std::size_t limit;
@@ -712,7 +715,9 @@ struct ReachableListing {
 
   bool lists(const ExitSite& site) {
     if (all) return true;
-    const bool inherited = forked_us >= 0 && site.last_us < static_cast<std::uint64_t>(forked_us);
+    const bool inherited = forked_us >= 0 &&
+                           static_cast<std::uint64_t>(forked_us) < kSiteTimeLimitUs &&
+                           site.last_us < static_cast<std::uint64_t>(forked_us);
     if (inherited || listed == limit) return false;
     ++listed;
     return true;

@@ -98,6 +98,8 @@ struct RuntimeApi {
 // hands the reporter arrays and callbacks, and the reporter builds the report model).
 constexpr std::uint32_t kNoHolder =
     (1u << 24) - 1;       // above every stack id (StackTable::kMaxStacks)
+// Block times as a record keeps them (Record, 40 bits): they wrap past this, 12.7 days.
+constexpr std::uint64_t kSiteTimeLimitUs = std::uint64_t{1} << 40;
 struct ExitSite {         // live blocks of one allocation stack and one reachability class
   std::uint32_t stack;
   std::uint8_t reach;     // Reach (leak_scan.h); 0xFF: not classified (the scan could not run)

@@ -469,6 +469,17 @@ TEST_F(CliRunTest, TheEnvironmentsBadOptionsAreSaidOnceAndDropped) {
             "heapledger run: warning: HEAPLEDGER_OPTIONS: unknown option 'bogus', ignored\n"
             "heapledger run: warning: HEAPLEDGER_OPTIONS: bad value '300' for option "
             "'leak_exitcode' (a whole number from 0 to 255), default kept\n");
+  // Pairs as the library splits them: a good one a space before a bad one is kept (both were
+  // dropped: a leak gate switched off, a review's); a bad value after a good one of its key
+  // keeps that, and the warning says so.
+  r = run({"sh", "-c", kShowPreloadAndOptions},
+          {{"HEAPLEDGER_OPTIONS", "leak_exitcode=23 bogus=1:log=none:leak_exitcode=abc"}});
+  EXPECT_EQ(r.exit_code(), 0) << r.err;
+  EXPECT_EQ(r.out, library_ + "\nleak_exitcode=23:log=none\n");
+  EXPECT_EQ(r.err,
+            "heapledger run: warning: HEAPLEDGER_OPTIONS: unknown option 'bogus', ignored\n"
+            "heapledger run: warning: HEAPLEDGER_OPTIONS: bad value 'abc' for option "
+            "'leak_exitcode' (a whole number from 0 to 255), the value before it kept\n");
   // Nothing left and no flags: the program gets none (the bad entry went on, a user trial).
   r = run({"sh", "-c", kShowPreloadAndOptions}, {{"HEAPLEDGER_OPTIONS", "jsn=x.json"}});
   EXPECT_EQ(r.exit_code(), 0) << r.err;
@@ -499,6 +510,18 @@ TEST_F(CliRunTest, ReportDirectoriesAreMadeBeforeTheProgramRuns) {
   EXPECT_EQ(r.err, "");
   EXPECT_TRUE(fs::is_directory(dir_ / "relative"));
   EXPECT_TRUE(fs::is_directory(dir_ / "env"));
+  // A directory that cannot even be looked at (a loop of symlinks): said, and the program runs
+  // (it threw, and the program was not run: a review's).
+  fs::create_symlink("loop", dir_ / "loop");
+  r = run({"--json", (dir_ / "loop" / "sub" / "r.json").string(), "sh", "-c", "echo ran"});
+  EXPECT_EQ(r.exit_code(), 0) << r.err;
+  EXPECT_EQ(r.out, "ran\n");
+  EXPECT_NE(r.err.find("heapledger run: warning: cannot make the directory " +
+                       (dir_ / "loop" / "sub").string() +
+                       " for the JSON report: Too many levels "
+                       "of symbolic links"),
+            std::string::npos)
+      << r.err;
   spit(dir_ / "a_file", "");
   r = run({"--json", (dir_ / "a_file" / "r.json").string(), "sh", "-c", "echo ran"});
   EXPECT_EQ(r.exit_code(), 0) << r.err;
