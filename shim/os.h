@@ -66,6 +66,8 @@ bool sandboxed();
 // The number after `key` ("\nSeccomp:") in a /proc status file, read with system calls made
 // directly (this may run inside an allocation); -1 if the file or the field is not there.
 long status_field(const char* path, const char* key);
+// The same for n keys from one read of the file: values[i] for keys[i].
+void status_fields(const char* path, const char* const* keys, long* values, int n);
 
 // Faults in committed pages ahead of their first write, in one system call
 // (MADV_POPULATE_WRITE, Linux 5.14) where touching them would take a page fault each: a fault
@@ -87,6 +89,10 @@ void unmap_internal(void* p, std::size_t bytes);
 // mlockall(MCL_FUTURE)): for tables indexed by address, sized for the worst case and used
 // sparsely.
 void* map_internal_sparse(std::size_t bytes);
+// Whether such a mapping costs nothing but the pages written: no data limit (ulimit -d, which
+// counts a writable mapping whole) and a commit limit that is not strict (overcommit_memory 2
+// charges it whole). False when either cannot be read.
+bool sparse_mapping_free();
 // Bytes of address space the process may still map under its limit (ulimit -v): SIZE_MAX if it
 // has none, kSpaceUnknown if it has one but its current size cannot be read (no /proc).
 constexpr std::size_t kSpaceUnknown = SIZE_MAX - 1;

@@ -136,23 +136,33 @@ bool discard(void* p, std::size_t bytes) {
   return sys_madvise(p, bytes, MADV_DONTNEED) == 0;
 }
 
-long status_field(const char* path, const char* key) {
+void status_fields(const char* path, const char* const* keys, long* values, int n) {
   ErrnoKeeper keep;
+  for (int i = 0; i < n; ++i) values[i] = -1;
   // System calls made directly: this may run inside an allocation.
   const long fd = syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
+  if (fd < 0) return;
   char text[4096];
   std::size_t used = 0;
-  for (long n; used + 1 < sizeof text &&
-               (n = syscall(SYS_read, fd, text + used, sizeof text - 1 - used)) > 0;)
-    used += static_cast<std::size_t>(n);
+  for (long got; used + 1 < sizeof text &&
+                 (got = syscall(SYS_read, fd, text + used, sizeof text - 1 - used)) > 0;)
+    used += static_cast<std::size_t>(got);
   syscall(SYS_close, fd);
   text[used] = 0;
-  const char* at = std::strstr(text, key);
-  if (!at) return -1;
-  char* end = nullptr;
-  const long value = std::strtol(at + std::strlen(key), &end, 10);
-  return end == at + std::strlen(key) ? -1 : value;
+  for (int i = 0; i < n; ++i) {
+    const char* at = std::strstr(text, keys[i]);
+    if (!at) continue;
+    const char* number = at + std::strlen(keys[i]);
+    char* end = nullptr;
+    const long value = std::strtol(number, &end, 10);
+    if (end != number) values[i] = value;
+  }
+}
+
+long status_field(const char* path, const char* key) {
+  long value;
+  status_fields(path, &key, &value, 1);
+  return value;
 }
 
 namespace {
@@ -162,8 +172,10 @@ constinit std::atomic<int> g_sandboxed{-1};
 
 void note_sandbox_at_start() {
   // No answer (-1) counts as a filter.
-  const bool filtered = status_field("/proc/self/status", "\nSeccomp:") != 0 ||
-                        status_field("/proc/self/status", "\nNoNewPrivs:") != 0;
+  const char* const keys[] = {"\nSeccomp:", "\nNoNewPrivs:"};
+  long values[2];
+  status_fields("/proc/self/status", keys, values, 2);
+  const bool filtered = values[0] != 0 || values[1] != 0;
   int unknown = -1;  // a prctl meanwhile has the last word
   g_sandboxed.compare_exchange_strong(unknown, filtered ? 1 : 0, std::memory_order_relaxed);
 }
@@ -239,6 +251,15 @@ void* map_internal_sparse(std::size_t bytes) {
   // Sparse: a huge page would cost 2 MiB per entry in use.
   sys_madvise(p, bytes, MADV_NOHUGEPAGE);
   return p;
+}
+
+bool sparse_mapping_free() {
+  ErrnoKeeper keep;
+  rlimit data;
+  if (syscall(SYS_prlimit64, 0, RLIMIT_DATA, nullptr, &data) != 0 || data.rlim_cur != RLIM_INFINITY)
+    return false;
+  const long mode = status_field("/proc/sys/vm/overcommit_memory", "");  // the file is one number
+  return mode == 0 || mode == 1;
 }
 
 // System calls made directly: this runs inside an allocation, and another preloaded tool's

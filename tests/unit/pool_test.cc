@@ -121,6 +121,37 @@ TEST(Pool, ClassFollowsFromAddress) {
   }
 }
 
+// Where a sparse mapping costs only the pages written (no ulimit -d, overcommit not strict), the
+// bitmaps of every class are one writable mapping from the start: made usable piecemeal, they took
+// three mprotect calls per class at its first use and left up to six mappings per class behind.
+// (Under a data limit they are made usable as blocks are carved: run_classify.py,
+// test_a_data_limit_is_spent_on_the_programs_blocks.)
+TEST(Pool, TheBitmapsOfEveryClassAreOneMappingWhereSparseMemoryIsFree) {
+  if (!os::sparse_mapping_free()) GTEST_SKIP() << "a data limit, or strict overcommit";
+  std::vector<void*> blocks;
+  for (unsigned c = 0; c < kNumClasses; ++c) {
+    blocks.push_back(pool::alloc(kClassSize[c]));
+    ASSERT_NE(blocks.back(), nullptr) << c;
+    ASSERT_EQ(static_cast<unsigned>(pool::small_class_of(blocks.back())), c);
+  }
+  for (void* p : blocks) pool::free(p);
+  std::vector<std::pair<std::uintptr_t, std::uintptr_t>> maps;
+  std::ifstream in("/proc/self/maps");
+  for (std::string line; std::getline(in, line);) {
+    unsigned long lo = 0, hi = 0;
+    if (std::sscanf(line.c_str(), "%lx-%lx", &lo, &hi) == 2) maps.emplace_back(lo, hi);
+  }
+  os::Range ranges[8192];
+  const std::size_t n = std::min<std::size_t>(os::internal_ranges(ranges, 8192), 8192);
+  ASSERT_GT(n, 0u);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto lo = reinterpret_cast<std::uintptr_t>(ranges[i].start), hi = lo + ranges[i].bytes;
+    const auto pieces = std::count_if(maps.begin(), maps.end(),
+                                      [&](const auto& m) { return m.first < hi && m.second > lo; });
+    EXPECT_EQ(pieces, 1) << "internal range of " << ranges[i].bytes << " bytes";
+  }
+}
+
 TEST(Pool, BlocksAreDistinctAndWritable) {
   std::vector<char*> blocks;
   std::set<char*> seen;
