@@ -534,6 +534,15 @@ void deliver(const char* what, const char* target, const ProcessInfo& process,
 
 void symbolize_all(Report& r, std::atomic<std::uint64_t>* progress) {
   Symbolizer sym;
+  std::vector<const Stack*> stacks;
+  for (const Leak& l : r.leaks) stacks.insert(stacks.end(), {&l.stack, &l.holder});
+  for (const PeakSite& p : r.peak) stacks.push_back(&p.stack);
+  for (const HeapError& e : r.errors) {
+    stacks.push_back(&e.stack);
+    if (e.alloc_stack) stacks.push_back(&*e.alloc_stack);
+    if (e.free_stack) stacks.push_back(&*e.free_stack);
+  }
+  sym.name_ahead(stacks);
   auto symbolize = [&](const auto& stack) {
     if (progress) progress->fetch_add(1, std::memory_order_relaxed);
     return sym.symbolize(stack);

@@ -20,6 +20,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <set>
 #include <string_view>
 
 namespace heapledger {
@@ -46,9 +47,9 @@ bool file_crc32(int fd, std::uint32_t* out) {
 // python3 using ssl) before its buffered output was written. By build ID under /usr/lib/debug
 // (where Debian's -dbgsym packages put it), then by .gnu_debuglink next to the file, in its
 // .debug/ and under /usr/lib/debug, as gdb looks, with the link's CRC checked.
-int find_local_debuginfo(Dwfl_Module* mod, void** userdata, const char* modname, GElf_Addr base,
-                         const char* file_name, const char* debuglink, GElf_Word debuglink_crc,
-                         char** found) {
+int find_debuginfo_on_disk(Dwfl_Module* mod, void** userdata, const char* modname, GElf_Addr base,
+                           const char* file_name, const char* debuglink, GElf_Word debuglink_crc,
+                           char** found) {
   int fd = dwfl_build_id_find_debuginfo(mod, userdata, modname, base, file_name, debuglink,
                                         debuglink_crc, found);
   if (fd >= 0 || !file_name || !debuglink || !*debuglink) return fd;
@@ -68,6 +69,24 @@ int find_local_debuginfo(Dwfl_Module* mod, void** userdata, const char* modname,
     ::close(fd);
   }
   return -1;
+}
+
+// libdwfl asks twice for a module that has none, for its symbol table and for its DWARF (eight
+// failed opens for a stripped /usr/bin/sed): a search that found nothing is not made again.
+// (By file, link and CRC: a module's DWARF may also ask for the dwz file its link names.)
+int find_local_debuginfo(Dwfl_Module* mod, void** userdata, const char* modname, GElf_Addr base,
+                         const char* file_name, const char* debuglink, GElf_Word debuglink_crc,
+                         char** found) {
+  static std::set<std::string> in_vain;  // the reporter runs on one thread
+  std::string key = std::string(file_name ? file_name
+                                : modname ? modname
+                                          : "") +
+                    '\0' + (debuglink ? debuglink : "") + '\0' + std::to_string(debuglink_crc);
+  if (in_vain.contains(key)) return -1;
+  const int fd = find_debuginfo_on_disk(mod, userdata, modname, base, file_name, debuglink,
+                                        debuglink_crc, found);
+  if (fd < 0) in_vain.insert(std::move(key));
+  return fd;
 }
 
 const Dwfl_Callbacks kCallbacks = {
@@ -305,8 +324,11 @@ struct Symbolizer::ModuleDebug {
   };
   Dwfl* dwfl = nullptr;
   Dwfl_Module* mod = nullptr;
-  std::vector<Symbol> symbols;  // functions, by address
+  std::vector<Symbol> symbols;  // functions; by address once sorted
   bool symbols_loaded = false;
+  bool symbols_sorted = false;
+  // Names of the addresses the report was known to look up (name_ahead), by address.
+  std::vector<std::pair<GElf_Addr, const char*>> named_ahead;
   ~ModuleDebug() {
     if (dwfl) dwfl_end(dwfl);
   }
@@ -325,22 +347,33 @@ struct Symbolizer::ModuleDebug {
         continue;
       symbols.push_back(Symbol{addr, sym.st_size, name, rank(sym, name)});
     }
-    // By address, the name to show first among those of one address; then only that one.
+  }
+
+  // By address, the name to show first among those of one address; then only that one.
+  void sort_symbols() {
+    symbols_sorted = true;
     std::sort(symbols.begin(), symbols.end(), [](const Symbol& a, const Symbol& b) {
-      return a.start != b.start ? a.start < b.start : a.rank < b.rank;
+      return a.start != b.start ? a.start < b.start : shown_before(a, b);
     });
     symbols.erase(std::unique(symbols.begin(), symbols.end(),
                               [](const Symbol& a, const Symbol& b) { return a.start == b.start; }),
                   symbols.end());
   }
 
+  // Of two names at one address, whether a's is shown (rank, then the name: the same name
+  // whether the table was scanned or sorted).
+  static bool shown_before(const Symbol& a, const Symbol& b) {
+    return a.rank != b.rank ? a.rank < b.rank : std::strcmp(a.name, b.name) < 0;
+  }
+
   // A function's public name before its aliases: glibc's full symbol table names _IO_fflush
   // also __GI__IO_fflush (a local alias for its own calls), __libc_start_main also
   // __libc_start_main_impl and __libc_start_main_alias_1. Global or weak before local; then the
-  // shortest (strdup, weak, before __strdup).
+  // shortest (strdup, weak, before __strdup), by the name without its version: the table names
+  // fopen "fopen@@GLIBC_2.2.5", which lost to its alias fopen64 by length.
   static int rank(const GElf_Sym& sym, const char* name) {
     const int local = GELF_ST_BIND(sym.st_info) == STB_LOCAL;
-    return local << 16 | static_cast<int>(std::min<std::size_t>(std::strlen(name), 0xffff));
+    return local << 16 | static_cast<int>(std::min<std::size_t>(std::strcspn(name, "@"), 0xffff));
   }
 
   // The compile unit holding code address `at` (a file address) when libdwfl cannot say: it
@@ -422,13 +455,49 @@ struct Symbolizer::ModuleDebug {
     return it->second;
   }
 
+  // The function at `at`: the one starting last at or below it (of those starting there, the
+  // name shown_before the others), if `at` lies within it.
   const char* function_at(GElf_Addr at) {
+    auto ahead = std::lower_bound(named_ahead.begin(), named_ahead.end(), at,
+                                  [](const auto& n, GElf_Addr a) { return n.first < a; });
+    if (ahead != named_ahead.end() && ahead->first == at) return ahead->second;
     if (!symbols_loaded) load_symbols();
+    if (!symbols_sorted) sort_symbols();
     auto it = std::upper_bound(symbols.begin(), symbols.end(), at,
                                [](GElf_Addr a, const Symbol& s) { return a < s.start; });
     if (it == symbols.begin()) return nullptr;
     --it;
     return at < it->start + std::max<GElf_Xword>(it->size, 1) ? it->name : nullptr;
+  }
+
+  // function_at for every address of `at` at once, without sorting the table: each function is
+  // put with the first address at or above its start, the last started (then the name shown
+  // first) kept; an address then has the function of its own slot or, if that is empty, the one
+  // of the nearest slot below. The same answers as the sorted table's, in one pass over it: a
+  // short process's report names a few dozen frames of a module, where sorting the C library's
+  // 6,800 functions (to name two or three dozen of them) took 3% of a reporting `sed`.
+  void name_ahead(std::vector<GElf_Addr> at) {
+    if (symbols_sorted || at.empty()) return;
+    if (!symbols_loaded) load_symbols();
+    std::sort(at.begin(), at.end());
+    at.erase(std::unique(at.begin(), at.end()), at.end());
+    std::vector<const Symbol*> last(at.size(), nullptr);  // per slot
+    for (const Symbol& s : symbols) {
+      const auto slot =
+          static_cast<std::size_t>(std::lower_bound(at.begin(), at.end(), s.start) - at.begin());
+      if (slot == at.size()) continue;
+      const Symbol*& held = last[slot];
+      if (!held || s.start > held->start || (s.start == held->start && shown_before(s, *held)))
+        held = &s;
+    }
+    named_ahead.clear();
+    named_ahead.reserve(at.size());
+    const Symbol* below = nullptr;
+    for (std::size_t k = 0; k < at.size(); ++k) {
+      if (last[k]) below = last[k];
+      const bool within = below && at[k] < below->start + std::max<GElf_Xword>(below->size, 1);
+      named_ahead.emplace_back(at[k], within ? below->name : nullptr);
+    }
   }
 };
 
@@ -514,6 +583,16 @@ std::vector<Frame> Symbolizer::resolve(const Frame& raw) {
     out.push_back(std::move(caller));
   }
   return out;
+}
+
+void Symbolizer::name_ahead(const std::vector<const Stack*>& stacks) {
+  std::unordered_map<std::string_view, std::vector<GElf_Addr>> by_module;
+  for (const Stack* stack : stacks)
+    for (const Frame& f : *stack)
+      if (!f.module.empty() && f.offset != 0)
+        by_module[f.module].push_back(f.offset - 1);  // as resolve
+  for (auto& [path, at] : by_module)
+    if (ModuleDebug* m = module(std::string(path)); m->mod) m->name_ahead(std::move(at));
 }
 
 Stack Symbolizer::symbolize(const Stack& raw) {

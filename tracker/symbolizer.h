@@ -23,6 +23,10 @@ class Symbolizer {
 
   // Replaces each raw frame (address, module, offset) with its symbolized frames, innermost first.
   Stack symbolize(const Stack& raw);
+  // Finds the function names of every frame of these stacks (all a report will symbolize) at
+  // once: one pass over each module's symbol table rather than a sort of it. Optional; the
+  // names are the same.
+  void name_ahead(const std::vector<const Stack*>& stacks);
 
  private:
   struct ModuleDebug;

@@ -1,0 +1,110 @@
+// The symbolizer on the C library's own functions: each frame named by its public name, whether
+// the module's symbol table was scanned (a module's first lookups) or sorted (after them).
+#include "tracker/symbolizer.h"
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <gtest/gtest.h>
+#include <locale.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace heapledger {
+namespace {
+
+struct Function {
+  const char* name;
+  void* address;
+};
+
+// Plain functions of the C library (no IFUNCs, whose address is a variant's), most of them with
+// aliases at the same address (_IO_fopen and fopen64 for fopen, __strdup for strdup): more than
+// the lookups the symbolizer makes by scanning a module's table before it sorts it.
+std::vector<Function> c_library_functions() {
+  return {
+      {"strdup", reinterpret_cast<void*>(&strdup)},
+      {"fopen", reinterpret_cast<void*>(&fopen)},
+      {"fclose", reinterpret_cast<void*>(&fclose)},
+      {"fputs", reinterpret_cast<void*>(&fputs)},
+      {"fwrite", reinterpret_cast<void*>(&fwrite)},
+      {"fread", reinterpret_cast<void*>(&fread)},
+      {"fflush", reinterpret_cast<void*>(&fflush)},
+      {"fgets", reinterpret_cast<void*>(&fgets)},
+      {"puts", reinterpret_cast<void*>(&puts)},
+      {"qsort", reinterpret_cast<void*>(&qsort)},
+      {"getenv", reinterpret_cast<void*>(&getenv)},
+      {"abort", reinterpret_cast<void*>(&abort)},
+      {"opendir", reinterpret_cast<void*>(&opendir)},
+      {"closedir", reinterpret_cast<void*>(&closedir)},
+      {"setlocale", reinterpret_cast<void*>(&setlocale)},
+      {"perror", reinterpret_cast<void*>(&perror)},
+      {"strerror", reinterpret_cast<void*>(&strerror)},
+      {"popen", reinterpret_cast<void*>(&popen)},
+      {"pclose", reinterpret_cast<void*>(&pclose)},
+      {"tmpfile", reinterpret_cast<void*>(&tmpfile)},
+      {"mkstemp", reinterpret_cast<void*>(&mkstemp)},
+      {"getline", reinterpret_cast<void*>(&getline)},
+  };
+}
+
+// A raw frame as the tracker records it: `into` bytes past the function's start, plus one (a
+// return address; the symbolizer looks up the byte before it).
+Frame raw_frame(void* address, std::uint64_t into) {
+  Dl_info info{};
+  EXPECT_NE(dladdr(address, &info), 0);
+  Frame f;
+  f.address = reinterpret_cast<std::uint64_t>(address) + into + 1;
+  f.module = info.dli_fname ? info.dli_fname : "";
+  f.offset = f.address - reinterpret_cast<std::uint64_t>(info.dli_fbase);
+  return f;
+}
+
+std::string function_of(const Stack& named) {
+  return named.size() == 1 ? named[0].function.value_or("(none)")
+                           : "(frames: " + std::to_string(named.size()) + ")";
+}
+
+TEST(Symbolizer, CLibraryFramesHaveTheirPublicName) {
+  Symbolizer symbolizer;
+  for (const Function& fn : c_library_functions()) {
+    const Stack named = symbolizer.symbolize({raw_frame(fn.address, 0)});
+    EXPECT_EQ(function_of(named), fn.name);
+    ASSERT_EQ(named.size(), 1u);
+    EXPECT_FALSE(named[0].file.has_value()) << fn.name;  // the C library: names only
+  }
+}
+
+// Named ahead (a report's every stack at once: one pass over the table, no sort), each frame has
+// the name the sorted table gives it: within a function, and past the module's last one.
+TEST(Symbolizer, NamesFoundAheadAreTheSortedTablesNames) {
+  std::vector<Stack> stacks;
+  std::vector<std::string> want;
+  for (const Function& fn : c_library_functions())
+    for (std::uint64_t into : {0, 1, 3}) {
+      stacks.push_back({raw_frame(fn.address, into)});
+      want.push_back(fn.name);
+    }
+  Frame past = raw_frame(reinterpret_cast<void*>(&strdup), 0);
+  past.offset = std::uint64_t{1} << 40;
+  stacks.push_back({past});
+  want.push_back("(none)");
+  stacks.push_back(stacks.front());  // twice in one report
+  want.push_back(want.front());
+
+  Symbolizer ahead, sorted;
+  std::vector<const Stack*> all;
+  for (const Stack& s : stacks) all.push_back(&s);
+  ahead.name_ahead(all);
+  for (std::size_t i = 0; i < stacks.size(); ++i) {
+    EXPECT_EQ(function_of(ahead.symbolize(stacks[i])), want[i]) << i;
+    EXPECT_EQ(function_of(sorted.symbolize(stacks[i])), want[i]) << i;
+  }
+}
+
+}  // namespace
+}  // namespace heapledger
