@@ -260,8 +260,8 @@ std::size_t class_blocks(unsigned cls, unsigned shift) {
 // overcommit) it is a reservation made usable a page at a time as the class carves blocks
 // (commit_bitmaps), so that it counts against the limits only as far as it is used. Made usable
 // piecemeal everywhere, the bitmaps took three mprotect calls per size class at its first use
-// (60 of a tracked /bin/true's 460 system calls, 8% of its time) and left six mappings per class
-// behind for fork() and every read of /proc/self/maps.
+// (60 of a tracked /bin/true's 460 system calls, 8% of its samples under perf) and left six
+// mappings per class behind for fork() and every read of /proc/self/maps.
 std::size_t bitmap_bytes(unsigned shift) {
   std::size_t bytes = 0;
   for (unsigned c = 0; c < kNumClasses; ++c) {

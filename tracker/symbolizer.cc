@@ -72,20 +72,21 @@ int find_debuginfo_on_disk(Dwfl_Module* mod, void** userdata, const char* modnam
 }
 
 // libdwfl asks twice for a module that has none, for its symbol table and for its DWARF (eight
-// failed opens for a stripped /usr/bin/sed): a search that found nothing is not made again.
-// (By file, link and CRC: a module's DWARF may also ask for the dwz file its link names.)
+// failed opens for a stripped /usr/bin/sed): a search that found nothing is not made again by
+// the same Symbolizer, whose set of them is the module's user data (Symbolizer::module). By
+// file, link and CRC: a module's DWARF may also ask for the dwz file its link names.
 int find_local_debuginfo(Dwfl_Module* mod, void** userdata, const char* modname, GElf_Addr base,
                          const char* file_name, const char* debuglink, GElf_Word debuglink_crc,
                          char** found) {
-  static std::set<std::string> in_vain;  // the reporter runs on one thread
+  auto* in_vain = static_cast<std::set<std::string>*>(*userdata);
   std::string key = std::string(file_name ? file_name
                                 : modname ? modname
                                           : "") +
                     '\0' + (debuglink ? debuglink : "") + '\0' + std::to_string(debuglink_crc);
-  if (in_vain.contains(key)) return -1;
+  if (in_vain && in_vain->contains(key)) return -1;
   const int fd = find_debuginfo_on_disk(mod, userdata, modname, base, file_name, debuglink,
                                         debuglink_crc, found);
-  if (fd < 0) in_vain.insert(std::move(key));
+  if (fd < 0 && in_vain) in_vain->insert(std::move(key));
   return fd;
 }
 
@@ -320,7 +321,7 @@ struct Symbolizer::ModuleDebug {
     GElf_Addr start;
     GElf_Xword size;
     const char* name;  // owned by libelf, lives as long as dwfl
-    int rank;          // of the names at one address, the lowest is shown (see load_symbols)
+    int rank;          // of the names at one address, the lowest is shown (see rank())
   };
   Dwfl* dwfl = nullptr;
   Dwfl_Module* mod = nullptr;
@@ -360,10 +361,14 @@ struct Symbolizer::ModuleDebug {
                   symbols.end());
   }
 
-  // Of two names at one address, whether a's is shown (rank, then the name: the same name
-  // whether the table was scanned or sorted).
+  // Of two functions at one address, whether a's is the one shown: one with a size before a
+  // label without (whose rank would otherwise leave the function's body unnamed), then by rank,
+  // the larger, and the name. A total order, so name_ahead and the sorted table agree.
   static bool shown_before(const Symbol& a, const Symbol& b) {
-    return a.rank != b.rank ? a.rank < b.rank : std::strcmp(a.name, b.name) < 0;
+    if ((a.size != 0) != (b.size != 0)) return a.size != 0;
+    if (a.rank != b.rank) return a.rank < b.rank;
+    if (a.size != b.size) return a.size > b.size;
+    return std::strcmp(a.name, b.name) < 0;
   }
 
   // A function's public name before its aliases: glibc's full symbol table names _IO_fflush
@@ -527,6 +532,11 @@ Symbolizer::ModuleDebug* Symbolizer::module(const std::string& path) {
   if (m->dwfl) {
     dwfl_report_begin(m->dwfl);
     m->mod = dwfl_report_elf(m->dwfl, path.c_str(), path.c_str(), -1, 0, false);
+    void** userdata = nullptr;
+    if (m->mod &&
+        dwfl_module_info(m->mod, &userdata, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr) &&
+        userdata)
+      *userdata = &searched_in_vain_;  // for find_local_debuginfo
     dwfl_report_end(m->dwfl, nullptr, nullptr);
   }
   return modules_.emplace(path, std::move(m)).first->second.get();
@@ -593,6 +603,11 @@ void Symbolizer::name_ahead(const std::vector<const Stack*>& stacks) {
         by_module[f.module].push_back(f.offset - 1);  // as resolve
   for (auto& [path, at] : by_module)
     if (ModuleDebug* m = module(std::string(path)); m->mod) m->name_ahead(std::move(at));
+}
+
+std::size_t Symbolizer::tables_sorted() const {
+  return static_cast<std::size_t>(std::count_if(
+      modules_.begin(), modules_.end(), [](const auto& m) { return m.second->symbols_sorted; }));
 }
 
 Stack Symbolizer::symbolize(const Stack& raw) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -27,6 +28,8 @@ class Symbolizer {
   // once: one pass over each module's symbol table rather than a sort of it. Optional; the
   // names are the same.
   void name_ahead(const std::vector<const Stack*>& stacks);
+  // How many modules' symbol tables were sorted (looked up beyond what name_ahead named).
+  std::size_t tables_sorted() const;
 
  private:
   struct ModuleDebug;
@@ -35,6 +38,8 @@ class Symbolizer {
 
   std::unordered_map<std::string, std::unique_ptr<ModuleDebug>> modules_;
   std::map<std::pair<std::string, std::uint64_t>, std::vector<Frame>> cache_;
+  // Searches for separate debug information that found nothing: (file, link, CRC), each made once.
+  std::set<std::string> searched_in_vain_;
 };
 
 }  // namespace heapledger

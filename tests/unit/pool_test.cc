@@ -127,7 +127,13 @@ TEST(Pool, ClassFollowsFromAddress) {
 // (Under a data limit they are made usable as blocks are carved: run_classify.py,
 // test_a_data_limit_is_spent_on_the_programs_blocks.)
 TEST(Pool, TheBitmapsOfEveryClassAreOneMappingWhereSparseMemoryIsFree) {
-  if (!os::sparse_mapping_free()) GTEST_SKIP() << "a data limit, or strict overcommit";
+  rlimit data{};
+  ASSERT_EQ(getrlimit(RLIMIT_DATA, &data), 0);
+  std::string mode;
+  std::ifstream("/proc/sys/vm/overcommit_memory") >> mode;
+  const bool free = data.rlim_cur == RLIM_INFINITY && (mode == "0" || mode == "1");
+  EXPECT_EQ(os::sparse_mapping_free(), free) << "overcommit_memory " << mode;
+  if (!free) GTEST_SKIP() << "a data limit, or strict overcommit";
   std::vector<void*> blocks;
   for (unsigned c = 0; c < kNumClasses; ++c) {
     blocks.push_back(pool::alloc(kClassSize[c]));
