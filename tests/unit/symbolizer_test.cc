@@ -1,5 +1,6 @@
-// The symbolizer on the C library's own functions: each frame named by its public name, whether
-// the module's symbol table was scanned (a module's first lookups) or sorted (after them).
+// The symbolizer on the C library's own functions and on functions laid out by hand
+// (symbolizer_fixture.c): each frame named as the sorted symbol table names it, whether looked up
+// one at a time or named ahead for a whole report (Symbolizer::name_ahead).
 #include "tracker/symbolizer.h"
 
 #include <dirent.h>
@@ -23,8 +24,7 @@ struct Function {
 };
 
 // Plain functions of the C library (no IFUNCs, whose address is a variant's), most of them with
-// aliases at the same address (_IO_fopen and fopen64 for fopen, __strdup for strdup): more than
-// the lookups the symbolizer makes by scanning a module's table before it sorts it.
+// aliases at the same address (_IO_fopen and fopen64 for fopen, __strdup for strdup).
 std::vector<Function> c_library_functions() {
   return {
       {"strdup", reinterpret_cast<void*>(&strdup)},
