@@ -1,10 +1,10 @@
-// Thread cancellation held off while the tracker calls into libunwind or libdw from inside an
-// allocation function. Their reads and writes are cancellation points (libunwind tells whether an
-// address is readable by passing a byte through a pipe; libdw opens and reads the module file),
-// and a cancel acted on there unwound the thread out through malloc, which the C++ runtime turns
-// into std::terminate: a program that cancels its threads aborted in every run under
-// unwind=libunwind (a user trial; tests/programs/cancel_threads). glibc's malloc is no
-// cancellation point; ours must not be one either.
+// Thread cancellation held off while the tracker calls into libunwind from inside an allocation
+// function (and, before tracker/eh_frame.h, into libdw). Its reads and writes are cancellation
+// points (libunwind tells whether an address is readable by passing a byte through a pipe; libdw
+// opened and read the module file), and a cancel acted on there unwound the thread out through
+// malloc, which the C++ runtime turns into std::terminate: a program that cancels its threads
+// aborted in every run under unwind=libunwind (a user trial; tests/programs/cancel_threads).
+// glibc's malloc is no cancellation point; ours must not be one either.
 #pragma once
 
 #include <pthread.h>

@@ -12,7 +12,7 @@
 #include "shim/config.h"
 #include "shim/os.h"
 #include "shim/spin_lock.h"
-#include "tracker/cancel_held.h"
+#include "tracker/eh_frame.h"
 #include "tracker/internal_alloc.h"
 #include "tracker/modules.h"
 #include "tracker/runtime_api.h"
@@ -154,12 +154,12 @@ HL_NOINLINE bool look_up_bounds() {
 
 constexpr std::uintptr_t kLearnStackMin = 32 * 1024;
 
-// Reads the rule for the call that returns to ra from its module's CFI. Never waits: if another
-// thread is learning (or a fork holds the lock), this walk goes to libunwind.
+// Reads the rule for the call that returns to ra from its module's CFI (tracker/eh_frame.h, in
+// memory). Never waits: if another thread is learning (or a fork holds the lock), this walk goes
+// to libunwind. Only on the thread's own stack with room left, as capture() decides for
+// libunwind (a thread made with 16 KiB learns nothing past that): never on another stack (a
+// signal stack may be 8 KiB in all), where a walk stops at the frame.
 HL_NOINLINE bool learn(std::uintptr_t ra, std::uint64_t key, FrameRule* out) {
-  // libdw needs a few KiB of stack: on a thread with little left (16 KiB stacks), libunwind
-  // takes this stack and the rule is learned another time. Never on another stack (a signal
-  // stack may be 8 KiB in all): a walk there stops at the frame.
   const auto frame = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
   const std::uintptr_t room = frame - tl_bounds.lo;
   if (room >= tl_bounds.hi - tl_bounds.lo || room < kLearnStackMin) return false;
@@ -172,10 +172,8 @@ HL_NOINLINE bool learn(std::uintptr_t ra, std::uint64_t key, FrameRule* out) {
   rule.kind = FrameRule::kComplex;
   std::uint16_t index = g_modules->find(ra);
   if (index != ModuleMap::kUnknown) {
-    Module m = g_modules->get(index);
     // ra - 1: the call instruction, whose rule describes the caller's state at the call.
-    CancelHeld no_cancel;
-    rule = g_runtime->frame_rule(m.path, index, ra - 1 - m.bias);
+    rule = eh_frame::rule_at(g_modules->get(index).eh, ra - 1);
   }
   g_rules.insert(key, rule);
   g_learn_lock.unlock();
@@ -470,7 +468,7 @@ HL_NOINLINE bool walk_own_path(Memo& tl_memo, const std::uintptr_t* regs, std::u
 void init(const RuntimeApi* runtime, ModuleMap* modules, std::uintptr_t self_start,
           std::uintptr_t self_end, bool stop_at_signal) {
   g_stop_at_signal = stop_at_signal;
-  if (!runtime || !runtime->frame_rule || self_start >= self_end) return;
+  if (!runtime || self_start >= self_end) return;
   if (!g_rules.init()) return;
   g_self_start = self_start;
   g_self_end = self_end;
@@ -514,7 +512,8 @@ HL_ALWAYS_INLINE const MemoEntry* memo_hit(Memo& tl_memo, std::uintptr_t ra, std
 // it ends at the signal trampoline. libunwind there needs more stack than such a stack may have
 // (SIGSTKSZ is 8 KiB, and the kernel's signal frame takes ~3 KiB of it): a handler that called
 // strdup on one crashed. So nothing else: no memo (the stack may be gone later), no rule learned
-// (libdw needs KiB of stack too); a frame whose rule is not known yet ends the walk there.
+// (as on a thread's stack with little left); a frame whose rule is not known yet ends the walk
+// there.
 HL_NOINLINE int capture_on_signal_stack(std::uintptr_t* out, int max_frames,
                                         const std::uintptr_t regs[3], std::uint64_t tag) {
   if (!g_stop_at_signal) return kUseLibunwind;
@@ -566,8 +565,8 @@ HL_NOINLINE int capture(std::uintptr_t* out, int max_frames, std::uint32_t epoch
     if (n != kUseLibunwind || tl_bounds.state == 1 || !look_up_bounds()) return n;
     if (regs[1] < tl_bounds.lo || regs[1] >= tl_bounds.hi) return kUseLibunwind;
   }
-  // Little stack left (a thread made with 16 KiB): no rule is learned here (libdw needs KiB of
-  // stack), and libunwind is no way out either: it needs more, and its per-thread cache is
+  // Little stack left (a thread made with 16 KiB): no rule is learned here, and libunwind is no
+  // way out either: it needs more than that, and its per-thread cache is
   // dynamic TLS, which glibc allocates on first use, deeper still (a thread that called malloc
   // with 14 KiB of its 16 KiB left crashed). The walk takes the frames whose rules are known.
   const bool tight = regs[1] - tl_bounds.lo < kLearnStackMin;

@@ -1,8 +1,8 @@
 // Stack capture without libunwind on the common path, and a per-thread memo that recognises a
 // stack already seen without walking it again.
 //
-// Walking: each frame is one step of a rule read from the module's .eh_frame (libdw, in the
-// runtime module) and cached by return address: CFA = rsp/rbp + offset, return address at
+// Walking: each frame is one step of a rule read from the module's .eh_frame (tracker/eh_frame.h)
+// and cached by return address: CFA = rsp/rbp + offset, return address at
 // CFA - 8, rbp restored if saved. Anything the rule cannot express (DWARF expressions, code
 // without CFI, a stack whose bounds are unknown: sigaltstack, coroutines) makes capture() answer
 // kUseLibunwind. A signal handler's stack ends at the signal trampoline (its caller): the frames

@@ -9,10 +9,10 @@ namespace heapledger::detail {
 //
 // The tracker's own block on a slot that keeps the record of the program's free of that address
 // (the quarantine's, after it let the block go) goes to the map instead, so that the record stays:
-// taking the stack of a second free of that pointer may learn an unwind rule, libdw allocates for
-// it, and the pools may hand it that very block. The second free then lost its first free's
-// stacks (a user trial: 200-byte blocks, "first free no longer remembered" with threads, and no
-// report at all with one thread, where the free waited).
+// taking the stack of a second free of that pointer may allocate (libunwind's per-thread cache;
+// libdw, when it read the unwind rules), and the pools may hand it that very block. The second free
+// then lost its first free's stacks (a user trial: 200-byte blocks, "first free no longer
+// remembered" with threads, and no report at all with one thread, where the free waited).
 bool Ledger::insert(std::uintptr_t addr, const Record& r) {
   if (BlockRecords::Slot* slot = blocks_.slot_to_fill(addr)) {
     if (r.kind() != AllocKind::kInternal || !BlockRecords::holds_freed(slot)) {

@@ -20,6 +20,7 @@ constexpr std::size_t kNamePool = 256 * 1024;
 struct Scanned {
   std::uintptr_t start, end, bias;
   const char* name;  // points into ScanBuffer::names
+  eh_frame::Tables eh;
 };
 
 // Filled by one dl_iterate_phdr pass. Mapped per scan (scans are rare), so the scan allocates
@@ -72,7 +73,10 @@ int scan_one(dl_phdr_info* info, std::size_t size, void* arg) {
     if (s < lo) lo = s;
     if (s + ph.p_memsz > hi) hi = s + ph.p_memsz;
   }
-  if (hi > lo) b->items[b->count++] = Scanned{lo, hi, info->dlpi_addr, keep_name(b, info->dlpi_name)};
+  if (hi > lo)
+    b->items[b->count++] =
+        Scanned{lo, hi, info->dlpi_addr, keep_name(b, info->dlpi_name),
+                eh_frame::find(info->dlpi_phdr, info->dlpi_phnum, info->dlpi_addr)};
   return 0;
 }
 
@@ -168,7 +172,8 @@ void ModuleMap::merge(const void* scanned, std::size_t count, std::uint64_t gene
     for (std::size_t m = 0; m < n && !found; ++m)
       if (same_object(modules_[m], items[i])) modules_[m].loaded = found = true;
     if (found || n >= kMaxModules) continue;
-    modules_[n++] = Module{items[i].start, items[i].end, items[i].bias, copy_path(items[i].name), true};
+    modules_[n++] = Module{items[i].start,           items[i].end, items[i].bias,
+                           copy_path(items[i].name), items[i].eh,  true};
   }
   count_.store(n, std::memory_order_release);
   generation_.store(generation, std::memory_order_release);

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "shim/spin_lock.h"
+#include "tracker/eh_frame.h"
 
 namespace heapledger::detail {
 
@@ -15,6 +16,7 @@ struct Module {
   std::uintptr_t end = 0;
   std::uintptr_t bias = 0;   // dlpi_addr: address minus link-time address
   const char* path = nullptr;  // absolute path, in internal memory
+  eh_frame::Tables eh;         // its call frame information, in memory
   bool loaded = false;
 };
 

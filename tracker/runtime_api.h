@@ -61,31 +61,10 @@ struct ReportRequest {
   std::atomic<int>* writing_to = nullptr;          // the descriptor a write is on now, else -1
 };
 
-// How to find the caller's frame from a return address, read from the module's .eh_frame by
-// libdw: what tracker/fast_unwind.cc needs to step over one frame without libunwind.
-struct FrameRule {
-  enum Kind : std::uint8_t {
-    kUnknown = 0,  // not looked up yet
-    kSimple,       // CFA = (rsp or rbp) + cfa_offset; return address at CFA - 8; rbp as below
-    kOutermost,    // the return address is undefined: the first frame of a thread (_start, clone)
-    kComplex,      // anything else (expressions, no CFI): libunwind's job
-    kSignal,       // the signal trampoline (sigreturn): a signal handler's caller
-  };
-  std::int32_t cfa_offset = 0;
-  std::int16_t rbp_offset = 0;
-  Kind kind = kUnknown;
-  bool cfa_from_rbp : 1 = false;  // CFA based on rbp instead of rsp
-  bool rbp_saved : 1 = false;     // caller's rbp saved at CFA + rbp_offset (else unchanged)
-};
-
 struct RuntimeApi {
   int abi_version;
   // Return addresses of the calling thread, innermost first (libunwind, per-thread cache).
   int (*backtrace)(void** frames, int max);
-  // The rule for the instruction at link-time address pc of the module file at path; module is
-  // a stable number for that loaded object (files are opened once each). Not thread-safe: the
-  // caller serialises. Never throws; kComplex when anything is missing.
-  FrameRule (*frame_rule)(const char* path, std::uint32_t module, std::uintptr_t pc);
   // A module was unloaded: libunwind forgets what it cached by address (another library can be
   // loaded there next).
   void (*forget_unloaded)();
@@ -180,7 +159,7 @@ struct ReporterApi {
   void (*write_reports)(const ExitData* data, const ReportRequest* request, ReportOutcome* out);
 };
 
-constexpr int kRuntimeAbiVersion = 19;
+constexpr int kRuntimeAbiVersion = 20;
 constexpr const char* kRuntimeEntry = "heapledger_runtime_api";
 constexpr const char* kRuntimeFile = "libheapledger_runtime.so";
 constexpr const char* kReporterEntry = "heapledger_reporter_api";

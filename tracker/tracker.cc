@@ -1041,9 +1041,10 @@ HL_NOINLINE std::uint32_t settle_pending() {
 
 // Whether the live block at addr is the tracker's own. A pending free of the same address is
 // then a double free waiting to be settled: the pools had the block free and gave it to the
-// tracker while that free's stack was taken (libdw allocates to learn an unwind rule). Refused
-// as a pending free's block, it stayed the tracker's, and the double free, settled later, found
-// it live and went unreported (a user trial's single-threaded double free of a 200-byte block).
+// tracker while that free's stack was taken (libunwind allocates; libdw did, to learn a rule).
+// Refused as a pending free's block, it stayed the tracker's, and the double free, settled later,
+// found it live and went unreported (a user trial's single-threaded double free of a 200-byte
+// block).
 bool own_block(std::uintptr_t addr) {
   Record r;
   return g_state.ledger.find(addr, &r) && r.kind() == AllocKind::kInternal;

@@ -2,11 +2,12 @@
 // bytes allocated and freed (a class of their own; the quarantine, at most 65,536 blocks, lets the
 // first blocks go long before), then each
 // first block freed again, each from a function of its own that no stack has passed through yet:
-// taking that second free's stack learns an unwind rule, libdw allocates for it, and the pools
-// may hand the tracker the very block being freed twice (a user trial's: a 200-byte block, its
-// double free shown without its first free, or not at all while frees waited). Every second free
-// is refused; where the tracker gave the block back, it is shown with the stacks of the
-// allocation and of the first free.
+// taking that second free's stack learns an unwind rule. When libdw read the rules, it allocated
+// for that, and the pools could hand the tracker the very block being freed twice (a user trial's:
+// a 200-byte block, its double free shown without its first free, or not at all while frees
+// waited; libdw kept two such blocks for good, whose double frees went unreported). Rules are
+// now read without allocating (tracker/eh_frame.h): every second free is refused and shown with
+// the stacks of the allocation and of the first free.
 //   double_free_relearned
 #include <stdio.h>
 #include <stdlib.h>
