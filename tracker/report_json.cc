@@ -2,10 +2,13 @@
 // reading is lenient about missing fields and strict about types, and names the bad field.
 #include "tracker/report_json.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdint>
+#include <iterator>
 #include <limits>
 #include <stdexcept>
+#include <vector>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -18,29 +21,6 @@ using Json = nlohmann::ordered_json;
 constexpr std::string_view kSchema = "heapledger/1";
 
 // ---- writing ----
-
-std::string hex(std::uint64_t v) { return fmt::format("{:#x}", v); }
-
-template <class T>
-Json optional_json(const std::optional<T>& v) {
-  return v ? Json(*v) : Json(nullptr);
-}
-
-Json frame_json(const Frame& f) {
-  return Json{{"address", hex(f.address)},     {"module", f.module},
-              {"offset", hex(f.offset)},       {"function", optional_json(f.function)},
-              {"file", optional_json(f.file)}, {"line", optional_json(f.line)}};
-}
-
-Json stack_json(const Stack& s) {
-  Json a = Json::array();
-  for (const Frame& f : s) a.push_back(frame_json(f));
-  return a;
-}
-
-Json optional_stack_json(const std::optional<Stack>& s) {
-  return s ? stack_json(*s) : Json(nullptr);
-}
 
 Json process_json(const ProcessInfo& p) {
   return Json{{"pid", p.pid},
@@ -72,29 +52,6 @@ Json summary_json(const Summary& s) {
               {"errors", s.errors}};
 }
 
-Json leak_json(const Leak& l) {
-  return Json{{"kind", l.kind},         {"bytes", l.bytes},     {"blocks", l.blocks},
-              {"first_ms", l.first_ms}, {"last_ms", l.last_ms}, {"stack", stack_json(l.stack)}};
-}
-
-Json peak_json(const PeakSite& p) {
-  return Json{{"bytes", p.bytes}, {"blocks", p.blocks}, {"stack", stack_json(p.stack)}};
-}
-
-// detail and block are not in the DESIGN.md listing (added fields); absent is null, as elsewhere.
-Json error_json(const HeapError& e) {
-  return Json{{"kind", e.kind},
-              {"address", hex(e.address)},
-              {"detail", e.detail.empty() ? Json(nullptr) : Json(e.detail)},
-              {"block", e.block ? Json{{"address", hex(e.block->address)}, {"size", e.block->size}}
-                                : Json(nullptr)},
-              {"stack", stack_json(e.stack)},
-              {"alloc_stack", optional_stack_json(e.alloc_stack)},
-              {"free_stack", optional_stack_json(e.free_stack)}};
-}
-
-Json timeline_json(const TimelinePoint& t) { return Json{{"t_ms", t.t_ms}, {"bytes", t.bytes}}; }
-
 // null when there was no exit scan (the report is errors only); {"failed": true} when it could
 // not run (out of memory: no leak is classified).
 Json scan_json(const std::optional<ScanInfo>& s) {
@@ -107,80 +64,34 @@ Json scan_json(const std::optional<ScanInfo>& s) {
               {"heap_bytes_scanned", s->heap_bytes_scanned}};
 }
 
-Json suppression_json(const SuppressionHit& h) {
-  return Json{{"pattern", h.pattern}, {"blocks", h.blocks}, {"bytes", h.bytes}};
-}
-
 std::string dump(const Json& value, int indent) {
   return value.dump(indent, ' ', false, Json::error_handler_t::replace);
 }
 
-// The document, written member by member and each list element by element: the tree of a whole
-// report costs ~100 bytes of nodes per field: for a program that holds 8,000 call sites at exit
-// (cc1plus, with show_reachable=1) the process peaked at 780 MB while writing it, 396 MB without
-// the tree (docs/internals.md, Exit report memory). The text is
-// what dump() makes of the whole tree, byte for byte (report_test checks it): a value dumped on
-// its own comes out indented for depth 0, so every line after its first gets the depth's indent
-// (string values hold no raw newline: dump() escapes them).
+// The document, written as it is walked: the text nlohmann's dump() makes of the whole tree,
+// byte for byte (report_test checks it), without the tree. A tree costs ~100 bytes of nodes per
+// field: for a program that holds 8,000 call sites at exit (cc1plus, with show_reachable=1) the
+// process peaked at 780 MB while writing it, 396 MB without (docs/internals.md, Exit report
+// memory). And the lists (stacks of frames, most of a report) are written value by value, not
+// built as values first: a frame made that way was a dozen allocations, and a short process's
+// JSON report (a sed's, 83 sites) took 4.5 ms, most of it there. The small objects (process,
+// summary) are still built and dumped. Goes out to the sink in pieces of about 1 MiB.
 class DocumentWriter {
  public:
   using Sink = std::function<void(std::string_view)>;
-  // sink: where the text goes, in pieces as it is made.
-  DocumentWriter(int indent, const Sink& sink) : indent_(indent), sink_(sink) { out_ += '{'; }
+  DocumentWriter(int indent, const Sink& sink) : indent_(indent), sink_(sink) { begin('{'); }
 
   void member(std::string_view key, const Json& value) {
-    open_member(key);
-    append(value, 1);
-  }
-  template <class T, class F>
-  void array_member(std::string_view key, const std::vector<T>& items, F to_item) {
-    open_member(key);
-    if (items.empty()) {
-      out_ += "[]";
-      return;
-    }
-    out_ += '[';
-    for (std::size_t i = 0; i < items.size(); ++i) {
-      if (i) out_ += ',';
-      newline(2);
-      append(to_item(items[i]), 2);
-      if (out_.size() >= kPiece) flush();
-    }
-    newline(1);
-    out_ += ']';
-  }
-  void finish() {
-    newline(0);
-    out_ += '}';
-    flush();
-  }
-
- private:
-  static constexpr std::size_t kPiece = std::size_t{1} << 20;
-
-  void flush() {
-    sink_(out_);
-    out_.clear();
-  }
-
-  void open_member(std::string_view key) {
-    if (members_++) out_ += ',';
-    newline(1);
-    out_ += dump(Json(key), -1);
-    out_ += indent_ < 0 ? ":" : ": ";
-  }
-  void newline(int depth) {
-    if (indent_ < 0) return;
-    out_ += '\n';
-    out_.append(static_cast<std::size_t>(depth * indent_), ' ');
-  }
-  void append(const Json& value, int depth) {
+    this->key(key);
+    after_key_ = false;
     const std::string text = dump(value, indent_);
     if (indent_ <= 0) {
       out_ += text;
       return;
     }
-    const auto pad = static_cast<std::size_t>(depth * indent_);
+    // A value dumped on its own is indented for depth 0: every line after its first gets the
+    // depth's indent (string values hold no raw newline: dump() escapes them).
+    const auto pad = static_cast<std::size_t>(depth() * indent_);
     for (std::size_t from = 0;;) {
       const std::size_t line_end = text.find('\n', from);
       out_.append(text, from,
@@ -190,12 +101,215 @@ class DocumentWriter {
       from = line_end + 1;
     }
   }
+  template <class T, class F>
+  void array_member(std::string_view key, const std::vector<T>& items, F write_item) {
+    this->key(key);
+    begin('[');
+    for (const T& item : items) {
+      write_item(*this, item);
+      if (out_.size() >= kPiece) flush();
+    }
+    end(']');
+  }
+  void finish() {
+    end('}');
+    flush();
+  }
+
+  // The values of an object or array being written.
+  void key(std::string_view k) {
+    element();
+    quoted(k);
+    out_ += indent_ < 0 ? ":" : ": ";
+    after_key_ = true;
+  }
+  void begin(char open) {
+    element();
+    out_ += open;
+    open_.push_back(true);  // empty so far
+  }
+  void end(char close) {
+    const bool empty = open_.back();
+    open_.pop_back();
+    if (!empty) newline(depth());
+    out_ += close;
+  }
+  void string(std::string_view s) {
+    element();
+    quoted(s);
+  }
+  void optional_string(const std::optional<std::string>& s) { s ? string(*s) : null(); }
+  void number(std::uint64_t v) {
+    element();
+    fmt::format_to(std::back_inserter(out_), "{}", v);
+  }
+  void number(std::int64_t v) {
+    element();
+    fmt::format_to(std::back_inserter(out_), "{}", v);
+  }
+  void number(int v) { number(static_cast<std::int64_t>(v)); }
+  void number(double v) {
+    element();
+    out_ += dump(Json(v), -1);
+  }
+  void number(const std::optional<int>& v) { v ? number(*v) : null(); }
+  void hex(std::uint64_t v) {
+    element();
+    fmt::format_to(std::back_inserter(out_), "\"{:#x}\"", v);
+  }
+  void null() {
+    element();
+    out_ += "null";
+  }
+
+ private:
+  static constexpr std::size_t kPiece = std::size_t{1} << 20;
+
+  int depth() const { return static_cast<int>(open_.size()); }
+  // Printable ASCII with nothing to escape, as dump() writes it; anything else through dump()
+  // (escapes, UTF-8 checked and bad bytes replaced).
+  void quoted(std::string_view s) {
+    if (std::all_of(s.begin(), s.end(),
+                    [](char c) { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'; })) {
+      out_ += '"';
+      out_ += s;
+      out_ += '"';
+    } else {
+      out_ += dump(Json(std::string(s)), -1);
+    }
+  }
+  // Before a value: the comma and line break that come before an element of an array or a
+  // member of an object, and nothing right after a member's key.
+  void element() {
+    if (after_key_) {
+      after_key_ = false;
+      return;
+    }
+    if (open_.empty()) return;  // the document itself
+    if (!open_.back()) out_ += ',';
+    open_.back() = false;
+    newline(depth());
+  }
+  void newline(int depth) {
+    if (indent_ < 0) return;
+    out_ += '\n';
+    out_.append(static_cast<std::size_t>(depth * indent_), ' ');
+  }
+  void flush() {
+    sink_(out_);
+    out_.clear();
+  }
 
   int indent_;
   const Sink& sink_;
-  int members_ = 0;
+  std::vector<bool> open_;  // per open object or array: nothing in it yet
+  bool after_key_ = false;
   std::string out_;
 };
+
+void write_frame(DocumentWriter& w, const Frame& f) {
+  w.begin('{');
+  w.key("address");
+  w.hex(f.address);
+  w.key("module");
+  w.string(f.module);
+  w.key("offset");
+  w.hex(f.offset);
+  w.key("function");
+  w.optional_string(f.function);
+  w.key("file");
+  w.optional_string(f.file);
+  w.key("line");
+  w.number(f.line);
+  w.end('}');
+}
+
+void write_stack(DocumentWriter& w, const Stack& s) {
+  w.begin('[');
+  for (const Frame& f : s) write_frame(w, f);
+  w.end(']');
+}
+
+void write_optional_stack(DocumentWriter& w, const std::optional<Stack>& s) {
+  s ? write_stack(w, *s) : w.null();
+}
+
+void write_leak(DocumentWriter& w, const Leak& l) {
+  w.begin('{');
+  w.key("kind");
+  w.string(l.kind);
+  w.key("bytes");
+  w.number(l.bytes);
+  w.key("blocks");
+  w.number(l.blocks);
+  w.key("first_ms");
+  w.number(l.first_ms);
+  w.key("last_ms");
+  w.number(l.last_ms);
+  w.key("stack");
+  write_stack(w, l.stack);
+  w.end('}');
+}
+
+void write_peak_site(DocumentWriter& w, const PeakSite& p) {
+  w.begin('{');
+  w.key("bytes");
+  w.number(p.bytes);
+  w.key("blocks");
+  w.number(p.blocks);
+  w.key("stack");
+  write_stack(w, p.stack);
+  w.end('}');
+}
+
+// detail and block are not in the DESIGN.md listing (added fields); absent is null, as elsewhere.
+void write_error(DocumentWriter& w, const HeapError& e) {
+  w.begin('{');
+  w.key("kind");
+  w.string(e.kind);
+  w.key("address");
+  w.hex(e.address);
+  w.key("detail");
+  e.detail.empty() ? w.null() : w.string(e.detail);
+  w.key("block");
+  if (e.block) {
+    w.begin('{');
+    w.key("address");
+    w.hex(e.block->address);
+    w.key("size");
+    w.number(e.block->size);
+    w.end('}');
+  } else {
+    w.null();
+  }
+  w.key("stack");
+  write_stack(w, e.stack);
+  w.key("alloc_stack");
+  write_optional_stack(w, e.alloc_stack);
+  w.key("free_stack");
+  write_optional_stack(w, e.free_stack);
+  w.end('}');
+}
+
+void write_timeline_point(DocumentWriter& w, const TimelinePoint& t) {
+  w.begin('{');
+  w.key("t_ms");
+  w.number(t.t_ms);
+  w.key("bytes");
+  w.number(t.bytes);
+  w.end('}');
+}
+
+void write_suppression(DocumentWriter& w, const SuppressionHit& h) {
+  w.begin('{');
+  w.key("pattern");
+  w.string(h.pattern);
+  w.key("blocks");
+  w.number(h.blocks);
+  w.key("bytes");
+  w.number(h.bytes);
+  w.end('}');
+}
 
 // ---- reading: every reader takes the enclosing object, its path (for messages) and a key ----
 
@@ -484,12 +598,12 @@ void write_document(const Report& r, DocumentWriter& doc) {
   doc.member("tool", Json{{"name", r.tool_name}, {"version", r.tool_version}});
   doc.member("process", process_json(r.process));
   doc.member("summary", summary_json(r.summary));
-  doc.array_member("leaks", r.leaks, leak_json);
-  doc.array_member("peak", r.peak, peak_json);
-  doc.array_member("errors", r.errors, error_json);
-  doc.array_member("timeline", r.timeline, timeline_json);
+  doc.array_member("leaks", r.leaks, write_leak);
+  doc.array_member("peak", r.peak, write_peak_site);
+  doc.array_member("errors", r.errors, write_error);
+  doc.array_member("timeline", r.timeline, write_timeline_point);
   doc.member("scan", scan_json(r.scan));
-  doc.array_member("suppressions", r.suppressions, suppression_json);
+  doc.array_member("suppressions", r.suppressions, write_suppression);
   doc.member("reachable_sites_omitted", r.reachable_sites_omitted);
 }
 

@@ -234,6 +234,28 @@ TEST(ReportJson, WrittenTextIsWhatDumpMakesOfTheWholeDocument) {
   }
 }
 
+// Strings are written as they are where nothing in them needs escaping, and through dump()
+// otherwise: the text is still dump()'s for names with quotes, backslashes, control characters,
+// UTF-8 and bytes that are not UTF-8 (replaced), in every list that holds them.
+TEST(ReportJson, NamesThatNeedEscapingAreWrittenAsDumpWritesThem) {
+  Report r = full_report();
+  const Stack odd = {
+      frame(0x401000, "/tmp/dir with \"quotes\"/prog", 0x1000, "operator\"\"_x(char const*)",
+            "C:\\src\\a.c", 3),
+      frame(0x401001, "/tmp/tab\there", 0x1001, "line\nbreak\x01\x1f\x7f", "/src/ä ö ü.c", 4),
+      frame(0x401002, "/tmp/bad\xff\xfe utf-8", 0x1002, std::string("nul\0inside", 10), "\xc3", 5),
+  };
+  r.leaks.push_back({"definite", 8, 1, 0.25, 0.25, odd});
+  r.peak.push_back({8, 1, odd});
+  r.errors.push_back(heap_error("double_free", 0x30, odd, odd, odd, "detail with \"quotes\"\n"));
+  r.suppressions.push_back({"leak:*\\\"*", 1, 8});
+  for (int indent : {-1, 0, 2, 4}) {
+    const std::string text = to_json(r, indent);
+    EXPECT_EQ(Json::parse(text).dump(indent, ' ', false, Json::error_handler_t::replace), text)
+        << "indent " << indent;
+  }
+}
+
 // The exit report streams its JSON to the file: the pieces, together, are what nlohmann's dump()
 // makes of the whole document (to_json is the same pieces joined, so it is no check of them), and
 // a big report comes in more than one piece (the leak list's elements, about 1 MiB at a time), so
