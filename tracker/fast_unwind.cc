@@ -3,6 +3,10 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <sys/auxv.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -38,7 +42,32 @@ heapledger_caller_registers:
   .size heapledger_caller_registers, .-heapledger_caller_registers
 )");
 
+// The stack pointer the process started with (the dynamic linker sets it: argc is there).
+extern "C" void* __libc_stack_end;
+
 namespace heapledger::detail::fast_unwind {
+
+bool main_thread_bounds(std::uintptr_t* lo, std::uintptr_t* hi) {
+  constexpr std::uintptr_t kPage = 4096, kMaxSpan = std::uintptr_t{128} << 20;
+  const auto start = reinterpret_cast<std::uintptr_t>(__libc_stack_end);
+  const auto* name = reinterpret_cast<const char*>(getauxval(AT_EXECFN));
+  rlimit limit;
+  if (start == 0 || !name || syscall(SYS_gettid) != getpid() ||
+      syscall(SYS_prlimit64, 0, RLIMIT_STACK, nullptr, &limit) != 0 ||
+      limit.rlim_cur == RLIM_INFINITY)
+    return false;
+  // The top of the stack's mapping, from which the kernel counts the limit: the executable's name
+  // is what it copied there first (ending 8 bytes below the top), above argv and the environment.
+  const std::uintptr_t name_end = reinterpret_cast<std::uintptr_t>(name) + std::strlen(name) + 1;
+  if (name_end <= start || name_end - start > kMaxSpan) return false;
+  const std::uintptr_t top = (name_end + kPage - 1) & ~(kPage - 1);
+  const std::uintptr_t span = std::min<std::uintptr_t>(limit.rlim_cur & ~(kPage - 1), kMaxSpan);
+  *hi = (start + kPage) & ~(kPage - 1);
+  if (top - *hi >= span) return false;  // the arguments take the whole limit
+  *lo = top - span;
+  return true;
+}
+
 namespace {
 
 // Rules by return address (and unload epoch), learned once each: open addressing, written by one
@@ -139,6 +168,10 @@ thread_local SignalStack tl_disarmed HL_TLS;
 HL_NOINLINE bool look_up_bounds() {
   if (tl_in_getattr) return false;  // not now: looked up at a later walk
   tl_bounds.state = 2;
+  if (main_thread_bounds(&tl_bounds.lo, &tl_bounds.hi)) {
+    tl_bounds.state = 1;
+    return true;
+  }
   pthread_attr_t attr;
   if (pthread_getattr_np(pthread_self(), &attr) != 0) return false;
   void* addr = nullptr;
