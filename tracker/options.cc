@@ -230,6 +230,22 @@ void parse_options(const char* text, Options* out, OptionWarnings* warnings) {
   });
 }
 
+bool tracking_asked(const char* text) {
+  bool track = true;
+  constexpr char kKey[] = "track=";
+  constexpr std::size_t kKeyLen = sizeof kKey - 1;
+  if (text)
+    each_pair(text, [&](const char* p, std::size_t len) {
+      char value[8];
+      if (len <= kKeyLen || len - kKeyLen >= sizeof value || std::strncmp(p, kKey, kKeyLen) != 0)
+        return;
+      std::memcpy(value, p + kKeyLen, len - kKeyLen);
+      value[len - kKeyLen] = 0;
+      parse_bool(value, &track);  // a bad value keeps the one before, as parse_options does
+    });
+  return track;
+}
+
 void split_options(const char* text, void (*f)(void* context, const char* pair, std::size_t len),
                    void* context) {
   if (text) each_pair(text, [&](const char* p, std::size_t len) { f(context, p, len); });

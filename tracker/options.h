@@ -33,6 +33,10 @@ struct OptionWarnings {
 // Parses `text` (may be null) over the defaults in *out; problems go to *warnings.
 void parse_options(const char* text, Options* out, OptionWarnings* warnings);
 
+// What `text` sets track to (its last valid track=, as parse_options reads it; true if none): for
+// the allocations made before the options are parsed. No allocation, little stack.
+bool tracking_asked(const char* text);
+
 // Calls f(context, pair, length) for each key=value pair of text, split as parse_options splits
 // it (at ':', or a separator before another key: `log=none leak_exitcode=23`). For the CLI, which
 // checks the environment's options one pair at a time.

@@ -30,6 +30,9 @@
 #include "tracker/state.h"
 #include "tracker/write_signals.h"
 
+// The stack pointer the process started with (the dynamic linker's: argc is there).
+extern "C" void* __libc_stack_end;
+
 namespace heapledger::detail::tracker {
 
 // On from the first call: blocks allocated before start() are recorded too (without a stack).
@@ -730,9 +733,44 @@ class EarlyCallers {
 };
 constinit EarlyCallers g_early_callers;
 
+// HEAPLEDGER_OPTIONS as the process started with it, read from the environment on the stack
+// (argv, a null, then envp, above the stack pointer the dynamic linker started with): the first
+// allocations come before the C library has set up environ.
+const char* initial_options() {
+  auto** at = static_cast<char**>(__libc_stack_end);
+  if (!at) return nullptr;
+  for (++at; *at; ++at) {  // past argc and argv (to its null: argc is not trusted)
+  }
+  constexpr char kName[] = "HEAPLEDGER_OPTIONS=";
+  for (++at; *at; ++at)
+    if (!std::strncmp(*at, kName, sizeof kName - 1)) return *at + sizeof kName - 1;
+  return nullptr;
+}
+
+// Whether the options will say track=0, decided at the first allocation (before start() parses
+// them): then nothing is recorded from the start. The blocks allocated before the constructor
+// were recorded all the same, which mapped the ledger's tables in every process that runs the
+// pools only (8 system calls and ~20 page faults of a sed under track=0).
+enum : int { kEarlyUnknown, kEarlyTracked, kEarlyUntracked };
+std::atomic<int> g_early{kEarlyUnknown};
+
+HL_NOINLINE bool untracked_from_the_start() {
+  int early = g_early.load(std::memory_order_acquire);
+  if (early == kEarlyUnknown) {
+    early = tracking_asked(initial_options()) ? kEarlyTracked : kEarlyUntracked;
+    g_early.store(early, std::memory_order_release);
+  }
+  return early == kEarlyUntracked;
+}
+
 // Blocks allocated before start() (no unwinder yet) or by the tracker itself: recorded without
 // a stack; the tracker's own are marked internal and left out of every count.
 HL_NOINLINE void record_quietly(void* p, std::size_t size, AllocKind kind, std::uintptr_t ra) {
+  if (HL_UNLIKELY(g_early.load(std::memory_order_relaxed) != kEarlyTracked) &&
+      !g_state.recording.load(std::memory_order_relaxed) && untracked_from_the_start()) {
+    g_active.store(false, std::memory_order_release);  // the pools only, from here on
+    return;
+  }
   bool internal = tl_thread.busy;
   if (size > Record::kMaxSize) size = Record::kMaxSize;
   Record r(size, internal ? AllocKind::kInternal : kind, 0, 0, StackTable::kEmptyStack);
@@ -1317,6 +1355,9 @@ void start() {
   g_stderr_at_start = &g_state.stderr_identity;
   g_sandboxed = os::sandboxed;
   parse_options(std::getenv("HEAPLEDGER_OPTIONS"), &g_state.options, &g_state.warnings);
+  // Nothing was recorded before (the environment the process started with said track=0): a
+  // constructor that set the options since cannot start tracking with blocks unrecorded.
+  if (untracked_from_the_start()) g_state.options.track = false;
   {
     char cwd[kMaxPath];  // the system call: libc's getcwd may allocate
     const bool known = syscall(SYS_getcwd, cwd, sizeof cwd) > 0;

@@ -2319,6 +2319,22 @@ class E2E(hl.HeapledgerTest):
                 self.assertNotIn("leak_malloc", f.read())
         self.assertNotIn("leak_malloc", traced.stderr)
 
+    def test_track_off_maps_no_tracking_tables(self):
+        """track=0 from the start records nothing, not even the blocks allocated before the
+        library's constructor (they were recorded all the same, which mapped the ledger's sparse
+        table of about 215 GiB, writable: VmData counts it). Only the pools' bitmaps remain
+        (1.7 GiB); the same program tracked has the table."""
+        def vm_data_kib(options):
+            res = hl.run_preloaded(["/bin/cat", "/proc/self/status"], options)
+            self.assertEqual(res.returncode, 0, res.describe())
+            [line] = [l for l in res.stdout.splitlines() if l.startswith("VmData:")]
+            return int(line.split()[1])
+        self.assertLess(vm_data_kib("track=0:log=none"), 16 << 20)
+        self.assertGreater(vm_data_kib("log=none"), 100 << 20)
+        # The same when the key comes after others, or track is set twice (the last one counts).
+        self.assertLess(vm_data_kib("log=none:track=1:track=no"), 16 << 20)
+        self.assertGreater(vm_data_kib("track=0:track=yes:log=none"), 100 << 20)
+
     def test_max_frames(self):
         _, _, report = self.traced("leak_malloc", options="max_frames=2")
         for e in self.assertLeak(report, "leak_malloc", 300, 3):

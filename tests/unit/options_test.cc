@@ -317,5 +317,20 @@ TEST(Options, RelativePathsAreTakenFromTheStartingDirectory) {
   EXPECT_NE(std::string(w.lines[0]).find("too long"), std::string::npos);
 }
 
+// What the first allocations go by, before the options are parsed: track as parse_options would
+// set it.
+TEST(Options, TrackingAskedReadsTrackAsTheParserDoes) {
+  for (const char* text :
+       {"", "track=0", "track=1", "log=none:track=0", "track=0 log=none", "track=no:track=yes",
+        "track=false:track=bogus", "tracking=0", "xtrack=0", "track=", "log=/tmp/track=0"}) {
+    Options o;
+    OptionWarnings w;
+    parse_options(text, &o, &w);
+    EXPECT_EQ(tracking_asked(text), o.track) << text;
+  }
+  EXPECT_TRUE(tracking_asked(nullptr));
+  EXPECT_FALSE(tracking_asked("log=none:track=0"));
+}
+
 }  // namespace
 }  // namespace heapledger::detail
