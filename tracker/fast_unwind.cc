@@ -65,7 +65,10 @@ bool main_thread_bounds(std::uintptr_t* lo, std::uintptr_t* hi) {
   *hi = (start + kPage) & ~(kPage - 1);
   if (top - *hi >= span) return false;  // the arguments take the whole limit
   *lo = top - span;
-  return true;
+  // Not on that stack: a child forked from another thread (it is its process's main thread, on
+  // the forking thread's stack; it went to libunwind for every stack, a review's).
+  const auto here = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+  return here >= *lo && here < *hi;
 }
 
 namespace {
@@ -203,6 +206,10 @@ HL_NOINLINE bool learn(std::uintptr_t ra, std::uint64_t key, FrameRule* out) {
   }
   FrameRule rule;
   rule.kind = FrameRule::kComplex;
+  // The rule is read from the module's memory: first the module map brought up to date with the
+  // loader's (one callback), so that a module unloaded behind our back (glibc's own dlclose of a
+  // failed dlopen) is not taken for the code now at its addresses.
+  g_modules->sync();
   std::uint16_t index = g_modules->find(ra);
   if (index != ModuleMap::kUnknown) {
     // ra - 1: the call instruction, whose rule describes the caller's state at the call.

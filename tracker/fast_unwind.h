@@ -78,7 +78,8 @@ std::uintptr_t sp_past(bool (*inside)(std::uintptr_t ra), std::uint32_t epoch);
 // first), 128 MiB at most: the kernel puts the mappings it places at least that far below the
 // stack (mmap_base; with an unlimited stack, the legacy layout, they may lie anywhere). A deeper
 // stack than that is not the thread's as far as a walk knows (libunwind takes it). False, for
-// glibc's answer, on another thread or with RLIMIT_STACK unlimited.
+// glibc's answer, on another thread (or a child forked from one: the caller's frame must lie
+// inside the bounds), or with RLIMIT_STACK unlimited.
 bool main_thread_bounds(std::uintptr_t* lo, std::uintptr_t* hi);
 
 // Whether addr lies on the calling thread's stack, as far as a walk knows its bounds (false if it

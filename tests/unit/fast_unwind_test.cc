@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 #include <pthread.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <thread>
@@ -70,6 +72,22 @@ TEST(MainThreadBounds, OtherThreadsAreLeftToGlibc) {
     answered = fast_unwind::main_thread_bounds(&lo, &hi);
   }).join();
   EXPECT_FALSE(answered);
+}
+
+// A child forked from another thread is its process's main thread, on that thread's stack: not
+// the stack the process started with.
+TEST(MainThreadBounds, AChildForkedFromAnotherThreadIsLeftToGlibc) {
+  int status = -1;
+  std::thread([&] {
+    const pid_t child = fork();
+    if (child == 0) {
+      std::uintptr_t lo = 0, hi = 0;
+      _exit(fast_unwind::main_thread_bounds(&lo, &hi) ? 1 : 0);
+    }
+    waitpid(child, &status, 0);
+  }).join();
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
 TEST(MainThreadBounds, AnUnlimitedStackIsLeftToGlibc) {
