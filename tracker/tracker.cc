@@ -35,7 +35,8 @@ extern "C" void* __libc_stack_end;
 
 namespace heapledger::detail::tracker {
 
-// On from the first call: blocks allocated before start() are recorded too (without a stack).
+// On from the first call: blocks allocated before start() are recorded too (without a stack),
+// unless the environment the process started with says track=0 (untracked_from_the_start).
 constinit std::atomic<bool> g_active{true};
 constinit State g_state;
 constinit SpinLock g_reporter_lock;  // loading the reporter module, once
@@ -750,7 +751,7 @@ const char* initial_options() {
 // Whether the options will say track=0, decided at the first allocation (before start() parses
 // them): then nothing is recorded from the start. The blocks allocated before the constructor
 // were recorded all the same, which mapped the ledger's tables in every process that runs the
-// pools only (8 system calls and ~20 page faults of a sed under track=0).
+// pools only (a sed under track=0: 192 -> 165 page faults, tests/bench/per_process.py).
 enum : int { kEarlyUnknown, kEarlyTracked, kEarlyUntracked };
 std::atomic<int> g_early{kEarlyUnknown};
 
@@ -766,8 +767,9 @@ HL_NOINLINE bool untracked_from_the_start() {
 // Blocks allocated before start() (no unwinder yet) or by the tracker itself: recorded without
 // a stack; the tracker's own are marked internal and left out of every count.
 HL_NOINLINE void record_quietly(void* p, std::size_t size, AllocKind kind, std::uintptr_t ra) {
+  // Once decided tracked (at the latest by start()), one load.
   if (HL_UNLIKELY(g_early.load(std::memory_order_relaxed) != kEarlyTracked) &&
-      !g_state.recording.load(std::memory_order_relaxed) && untracked_from_the_start()) {
+      untracked_from_the_start()) {
     g_active.store(false, std::memory_order_release);  // the pools only, from here on
     return;
   }
