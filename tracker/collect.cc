@@ -405,6 +405,9 @@ struct ExitCaller {
   std::uintptr_t stack_top = 0;  // where the program's frames begin
   std::uintptr_t regs[6]{};      // what the exit() caller held in registers
   int n_regs = 0;
+  // Where a walk out from the exit() caller starts, to find the frames that signals interrupted
+  // (see interrupted_frames_from); null: not looked for.
+  const ucontext_t* context = nullptr;
   int exit_code = 0;  // leak_exitcode or error_exitcode, if the report calls for one
 };
 void scan_and_report(ExitCaller* caller);
@@ -831,6 +834,14 @@ void write_exit_report() {
   ExitCaller caller;
   caller.stack_top = exit_caller_sp(reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0)),
                                     caller.regs, &caller.n_regs);
+  // exit() from a handler on an alternate signal stack: the frames it interrupted are live, on
+  // the thread's own stack (or anywhere, for an alternate stack in a frame of its own). The walk
+  // that finds them runs on the report's stack (libunwind needs more than a signal stack may
+  // have), from here. One report per process: the context need not be on this stack either.
+  static ucontext_t context;
+  const auto here = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+  if (g_state.runtime && fast_unwind::on_signal_stack(here) && getcontext(&context) == 0)
+    caller.context = &context;
   on_report_stack([](void* p) { scan_and_report(static_cast<ExitCaller*>(p)); }, &caller);
   if (caller.exit_code != 0 && g_state.ending_now.load() == this_reporter()) {
     g_immediate_status = caller.exit_code;  // on its way out through _exit()
@@ -851,10 +862,19 @@ void scan_and_report(ExitCaller* caller) {
   // The modules' extents: without room for them, no stack counts as static data.
   Scratch<RootPolicy::Range> modules(ModuleMap::kMaxModules);
   const std::size_t max_modules = modules ? ModuleMap::kMaxModules : 0;
+  OwnRoots own(caller->stack_top);
+  own.add_registers(caller->regs, caller->n_regs);
+  if (caller->context) {
+    InterruptedFrame frames[OwnRoots::kMaxStacks - 1];
+    ModuleMap::LoaderCall loader(g_state.modules.loader_calls());  // libunwind (see loader_calls)
+    const int n = loader ? g_state.runtime->interrupted_frames(caller->context, frames,
+                                                               static_cast<int>(std::size(frames)))
+                         : 0;
+    for (int i = 0; i < n; ++i) own.add_interrupted(frames[i]);
+  }
   bool scanned =
       dead && scan.run(g_state.ledger,
-                       root_policy(dead.get(), DeadStacks::kMax, modules.get(), max_modules),
-                       caller->stack_top, caller->regs, caller->n_regs);
+                       root_policy(dead.get(), DeadStacks::kMax, modules.get(), max_modules), own);
   g_state.report_progress.fetch_add(1, std::memory_order_relaxed);
   // Its line loads the reporter: only after the scan. Loaded now, after the libraries'
   // destructors, the reporter's dependencies the program had loaded too run their constructors

@@ -582,6 +582,12 @@ HL_NOINLINE int capture_on_signal_stack(std::uintptr_t* out, int max_frames,
   return depth == 0 && in_self(c.ra) ? kCallerOnly : depth;
 }
 
+bool on_signal_stack(std::uintptr_t addr) {
+  stack_t ss;
+  if (sigaltstack(nullptr, &ss) == 0 && (ss.ss_flags & SS_ONSTACK)) return true;
+  return addr - tl_disarmed.lo < tl_disarmed.size;
+}
+
 HL_NOINLINE int capture(std::uintptr_t* out, int max_frames, std::uint32_t epoch, std::uint32_t* memo,
                         std::uintptr_t caller_ra, std::uintptr_t caller_sp) {
   if (HL_UNLIKELY(!g_runtime)) return kUseLibunwind;

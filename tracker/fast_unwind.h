@@ -86,6 +86,10 @@ bool main_thread_bounds(std::uintptr_t* lo, std::uintptr_t* hi);
 // has not looked them up).
 bool on_own_stack(std::uintptr_t addr);
 
+// Whether the calling thread runs on its alternate signal stack (addr: an address in the caller's
+// frame, for a stack installed with SS_AUTODISARM, which sigaltstack() does not report there).
+bool on_signal_stack(std::uintptr_t addr);
+
 // After capture() returned a count: remember `memo` (the interned stack id) for this stack.
 void remember(std::uint32_t memo);
 

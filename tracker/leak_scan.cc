@@ -508,8 +508,7 @@ const StoppedThread* thread_in(const StopTheWorld& world, std::uintptr_t lo, std
 // memcheck counts it: a block held only there was definitely lost (a trial's); files mapped
 // shared do not (a database's, read through, would be read from disk).
 std::size_t scan_roots(Scanner& scanner, const StopTheWorld& world, const RootPolicy& policy,
-                       std::uintptr_t own_sp, const std::uintptr_t* own_registers,
-                       int n_own_registers) {
+                       const OwnRoots& own) {
   char* maps = scanner.maps_buffer();
   std::size_t len = read_maps(maps, kMapsBufferBytes);
   // The modules' mappings first: the heuristics look at them for every root's pointers.
@@ -524,17 +523,17 @@ std::size_t scan_roots(Scanner& scanner, const StopTheWorld& world, const RootPo
       return;
     }
     if (!m.writable_private || m.device) return;
-    const bool own_stack = own_sp >= m.lo && own_sp < m.hi;
-    const StoppedThread* th = own_stack ? nullptr : thread_in(world, m.lo, m.hi);
-    if (own_stack || th) {
+    const std::uintptr_t own_from = own.lowest_in(m.lo, m.hi);
+    const StoppedThread* th = own_from ? nullptr : thread_in(world, m.lo, m.hi);
+    if (own_from || th) {
       // A thread stopped in its code may be in a leaf function that keeps values in the red
       // zone; one stopped in a system call is blocked (the usual case at exit), and what lies
       // below its stack pointer is what earlier calls left there: a stale copy of a pointer the
       // program dropped made a definite leak "reachable" in about half the runs of a review's
       // program (main dropped a block, then pause()).
-      const std::uintptr_t sp = own_stack ? own_sp : th->sp;
+      const std::uintptr_t sp = own_from ? own_from : th->sp;
       const std::uintptr_t from =
-          std::max(m.lo, sp - (own_stack || !th->in_syscall ? kRedZone : 0));
+          own_from ? own_from : std::max(m.lo, th->sp - (th->in_syscall ? 0 : kRedZone));
       if (policy.in_module(sp, sp + 1)) {
         bytes += scanner.scan_root(m.lo, m.hi);  // a stack in static data
       } else {
@@ -544,14 +543,13 @@ std::size_t scan_roots(Scanner& scanner, const StopTheWorld& world, const RootPo
         });
         bytes += scanner.scan_root(from, m.hi);
       }
-      if (own_stack)
-        for (int i = 0; i < n_own_registers; ++i) scanner.scan_word(own_registers[i]);
-      else
+      if (th)
         for (std::uintptr_t reg : th->regs) scanner.scan_word(reg);
     } else {
       bytes += scanner.scan_root(m.lo, m.hi);
     }
   });
+  for (int i = 0; i < own.n_registers; ++i) scanner.scan_word(own.registers[i]);
   return bytes;
 }
 
@@ -567,12 +565,29 @@ std::size_t large_mapping_length(const pool::LargeMapping* large, std::size_t n,
 }
 
 // Whether a live thread's stack pointer lies in [lo, hi): a cached stack may have been reused.
-
-bool live_stack_in(const StopTheWorld& world, std::uintptr_t own_sp, std::uintptr_t lo, std::uintptr_t hi) {
-  return (own_sp >= lo && own_sp < hi) || thread_in(world, lo, hi) != nullptr;
+bool live_stack_in(const StopTheWorld& world, const OwnRoots& own, std::uintptr_t lo,
+                   std::uintptr_t hi) {
+  return own.lowest_in(lo, hi) != 0 || thread_in(world, lo, hi) != nullptr;
 }
 
 }  // namespace
+
+void OwnRoots::add_registers(const std::uintptr_t* regs, int n) {
+  for (int i = 0; i < n && n_registers < kMaxRegisters; ++i) registers[n_registers++] = regs[i];
+}
+
+void OwnRoots::add_interrupted(const InterruptedFrame& frame) {
+  if (n_from == kMaxStacks || frame.sp <= kRedZone) return;
+  from[n_from++] = frame.sp - kRedZone;
+  add_registers(frame.regs, frame.n_regs);
+}
+
+std::uintptr_t OwnRoots::lowest_in(std::uintptr_t lo, std::uintptr_t hi) const {
+  std::uintptr_t lowest = 0;
+  for (int i = 0; i < n_from; ++i)
+    if (from[i] >= lo && from[i] < hi && (lowest == 0 || from[i] < lowest)) lowest = from[i];
+  return lowest;
+}
 
 bool RootPolicy::in_module(std::uintptr_t lo, std::uintptr_t hi) const {
   for (std::size_t i = 0; i < n_modules; ++i)
@@ -596,8 +611,7 @@ LeakScan::~LeakScan() {
 // The blocks are read after the other threads stopped, so that no block can appear between the
 // snapshot and the scan (a pointer moved into a block allocated meanwhile would go unseen). Until
 // then only memory is mapped; after it, nothing takes a lock another thread could hold.
-bool LeakScan::run(Ledger& ledger, const RootPolicy& policy, std::uintptr_t stack_top,
-                   const std::uintptr_t* own_registers, int n_own_registers) {
+bool LeakScan::run(Ledger& ledger, const RootPolicy& policy, const OwnRoots& own) {
   double t0 = now_ms();
   StopTheWorld world;
   world.list_threads();
@@ -663,13 +677,12 @@ bool LeakScan::run(Ledger& ledger, const RootPolicy& policy, std::uintptr_t stac
         scanner.add_exclusion(b.start, b.start + large_mapping_length(large, n_large, b));
       if (b.kind == AllocKind::kInternal || policy.is_root(b.stack)) scanner.seed(k);
     }
-    std::uintptr_t own_sp = stack_top + kRedZone;  // scan_roots takes the red zone off again
     for (std::size_t k = 0; k < policy.n_dead_stacks; ++k) {
       std::uintptr_t lo = policy.dead_stacks[k].lo, hi = policy.dead_stacks[k].hi;
-      if (!live_stack_in(world, own_sp, lo, hi)) scanner.add_exclusion(lo, hi);
+      if (!live_stack_in(world, own, lo, hi)) scanner.add_exclusion(lo, hi);
     }
     scanner.finish_exclusions();
-    stats_.root_bytes = scan_roots(scanner, world, policy, own_sp, own_registers, n_own_registers);
+    stats_.root_bytes = scan_roots(scanner, world, policy, own);
     stats_.heap_bytes_scanned = scanner.flood();
     scanner.classify_unreached();
     world.resume();

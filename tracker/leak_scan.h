@@ -75,6 +75,29 @@ struct ScanStats {
   double milliseconds = 0;
 };
 
+// The calling thread's own roots. Its live frames begin at the frame that called exit() (those
+// below hold nothing of the program's but stale values); a handler that called exit() on an
+// alternate signal stack has more of them on the thread's own stack, from where the signal
+// interrupted it (the red zone below included) up; dead frames below that were counted as roots,
+// a stale copy of a dropped pointer there kept a definite leak "still reachable" (a review's).
+// A stack holding more than one counts from the lowest. The registers are what those frames hold:
+// the exit() caller's, saved somewhere below it; each interrupted frame's, as the kernel saved
+// them.
+struct OwnRoots {
+  static constexpr int kMaxStacks = 4;
+  static constexpr int kMaxRegisters = 6 + (kMaxStacks - 1) * InterruptedFrame::kRegisters;
+  std::uintptr_t from[kMaxStacks] = {};
+  int n_from = 0;
+  std::uintptr_t registers[kMaxRegisters] = {};
+  int n_registers = 0;
+
+  explicit OwnRoots(std::uintptr_t exit_caller_sp) : from{exit_caller_sp}, n_from(1) {}
+  void add_registers(const std::uintptr_t* regs, int n);
+  void add_interrupted(const InterruptedFrame& frame);
+  // The lowest of `from` in [lo, hi); 0 if none is.
+  std::uintptr_t lowest_in(std::uintptr_t lo, std::uintptr_t hi) const;
+};
+
 class LeakScan {
  public:
   LeakScan() = default;
@@ -84,11 +107,8 @@ class LeakScan {
 
   // Classifies every block in the ledger. Other threads are stopped only during the scan; the
   // ledger is locked for the same time. Returns false if memory for the scan was refused.
-  // `stack_top`: where the calling thread's stack counts from (the frame that called exit()):
-  // the frames below it hold nothing of the program's but stale values, and the registers that
-  // frame still holds, saved somewhere below, are passed as `own_registers`.
-  bool run(Ledger& ledger, const RootPolicy& policy, std::uintptr_t stack_top,
-           const std::uintptr_t* own_registers = nullptr, int n_own_registers = 0);
+  // `own`: the calling thread's live frames and registers.
+  bool run(Ledger& ledger, const RootPolicy& policy, const OwnRoots& own);
 
   std::size_t size() const { return count_; }
   const ScannedBlock& block(std::size_t i) const { return blocks_[i]; }

@@ -2,10 +2,13 @@
 // runs. Loaded with RTLD_LOCAL by libheapledger.so at start, so that libunwind's _Unwind_* never
 // interposes on the program's own symbols:
 //   - backtraces: libunwind's unw_backtrace (the fallback of tracker/fast_unwind.cc);
-//   - the registers a frame saved (the exit report's roots: saved_registers).
+//   - the registers a frame saved, and the frames signals interrupted (the exit report's roots:
+//     saved_registers, interrupted_frames).
 // Frame rules for the fast unwinder are read without it (tracker/eh_frame.h).
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
+
+#include <cstring>
 
 #include "tracker/runtime_api.h"
 
@@ -34,6 +37,31 @@ int saved_registers(std::uintptr_t sp, std::uintptr_t* out) {
   return 0;
 }
 
+// libunwind steps through the signal trampoline with the registers the kernel saved in its
+// frame: past it, every general register is the interrupted frame's.
+int interrupted_frames(const void* context, heapledger::detail::InterruptedFrame* out, int max) {
+  unw_context_t copy;  // unw_init_local keeps a pointer to it, and it is the caller's
+  std::memcpy(&copy, context, sizeof copy);
+  unw_cursor_t cursor;
+  if (unw_init_local(&cursor, &copy) != 0) return 0;
+  int n = 0;
+  for (int frame = 0; frame < 256 && n < max; ++frame) {
+    const bool signal = unw_is_signal_frame(&cursor) > 0;
+    if (unw_step(&cursor) <= 0) break;
+    if (!signal) continue;
+    auto& f = out[n];
+    unw_word_t value;
+    if (unw_get_reg(&cursor, UNW_REG_SP, &value) != 0) break;
+    f.sp = value;
+    f.n_regs = 0;
+    for (int reg = UNW_X86_64_RAX; reg <= UNW_X86_64_R15; ++reg)
+      if (reg != UNW_X86_64_RSP && unw_get_reg(&cursor, reg, &value) == 0)
+        f.regs[f.n_regs++] = value;
+    ++n;
+  }
+  return n;
+}
+
 }  // namespace
 
 extern "C" __attribute__((visibility("default"))) const heapledger::detail::RuntimeApi*
@@ -41,7 +69,8 @@ heapledger_runtime_api() {
   using namespace heapledger::detail;
   // The tracker calls unw_backtrace itself, not a wrapper: every frame between the program and
   // the unwinder is one more step on every allocation and free.
-  static const RuntimeApi api{kRuntimeAbiVersion, unw_backtrace, forget_unloaded, saved_registers};
+  static const RuntimeApi api{kRuntimeAbiVersion, unw_backtrace, forget_unloaded, saved_registers,
+                              interrupted_frames};
   unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
   return &api;
 }

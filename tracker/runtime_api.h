@@ -61,6 +61,14 @@ struct ReportRequest {
   std::atomic<int>* writing_to = nullptr;          // the descriptor a write is on now, else -1
 };
 
+// A frame a signal interrupted (RuntimeApi::interrupted_frames).
+struct InterruptedFrame {
+  static constexpr int kRegisters = 15;  // rax..r15 but rsp
+  std::uintptr_t sp;
+  std::uintptr_t regs[kRegisters];
+  int n_regs;
+};
+
 struct RuntimeApi {
   int abi_version;
   // Return addresses of the calling thread, innermost first (libunwind, per-thread cache).
@@ -71,6 +79,10 @@ struct RuntimeApi {
   // The callee-saved registers (rbx, rbp, r12-r15) as the calling thread's frame whose stack
   // pointer is sp will find them when it resumes; returns how many were read (0: no such frame).
   int (*saved_registers)(std::uintptr_t sp, std::uintptr_t* out);
+  // The frames that signals interrupted, walking out from `context` (a ucontext_t that
+  // getcontext() filled in a frame still live on this thread): each one's stack pointer and
+  // general registers as the kernel saved them. Innermost first, at most max; returns how many.
+  int (*interrupted_frames)(const void* context, InterruptedFrame* out, int max);
 };
 
 // What libheapledger.so knows at exit, as plain data (it does not link the C++ library, so it
@@ -159,7 +171,7 @@ struct ReporterApi {
   void (*write_reports)(const ExitData* data, const ReportRequest* request, ReportOutcome* out);
 };
 
-constexpr int kRuntimeAbiVersion = 20;
+constexpr int kRuntimeAbiVersion = 21;
 constexpr const char* kRuntimeEntry = "heapledger_runtime_api";
 constexpr const char* kRuntimeFile = "libheapledger_runtime.so";
 constexpr const char* kReporterEntry = "heapledger_reporter_api";

@@ -178,6 +178,18 @@ class Classify(hl.HeapledgerTest):
             self.assertKind(r, "dropped_on_thread", "definite", 4242, 1)
             self.assertKind(r, "held_by_global_below", "reachable", 1138, 1)
 
+    def test_exit_on_a_signal_stack_counts_the_interrupted_stack_from_its_pointer(self):
+        # exit() from a handler on an alternate signal stack: the thread's own stack was counted
+        # whole, and a stale copy below the interrupted frame's stack pointer kept a dropped block
+        # "still reachable" (a review's); with the alternate stack in main's frame, the live frame
+        # the signal interrupted (below it) was not counted at all.
+        for mode in ("stale", "autodisarm"):
+            with self.subTest(mode=mode):
+                _, _, r = self.traced("exit_on_signal_stack", mode)
+                self.assertKind(r, "dropped_below_sp", "definite", 321, 1)
+        _, _, r = self.traced("exit_on_signal_stack", "in_frame")
+        self.assertKind(r, "held_while_interrupted", "reachable", 654, 1)
+
     def test_shared_memory_is_a_root(self):
         # Pointers only in shared memory (anonymous, shm_open, a 1 GiB memfd touched in one
         # page): definitely lost before, reachable as memcheck has them (a trial's).

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstring>
 #include <thread>
+#include <vector>
 
 #include "shim/pool.h"
 #include "tracker/ledger.h"
@@ -66,7 +67,8 @@ TEST(LeakScan, ClassifiesEveryKind) {
   build_blocks(f);
   LeakScan scan;
   RootPolicy policy;
-  ASSERT_TRUE(scan.run(f.ledger, policy, reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0))));
+  ASSERT_TRUE(scan.run(f.ledger, policy,
+                       OwnRoots(reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0)))));
   EXPECT_EQ(f.reach_of(scan, unhide(g_hidden[0])), Reach::kDefinite);
   EXPECT_EQ(f.reach_of(scan, unhide(g_hidden[1])), Reach::kIndirect);
   EXPECT_EQ(f.reach_of(scan, unhide(g_hidden[2])), Reach::kIndirect);
@@ -94,13 +96,30 @@ TEST(LeakScan, BlocksOnARunningThreadsStackAreReachableAndItIsStopped) {
   g_hidden[6] = hide(lost);
   lost = nullptr;
   LeakScan scan;
-  ASSERT_TRUE(scan.run(f.ledger, RootPolicy{}, reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0))));
+  ASSERT_TRUE(scan.run(f.ledger, RootPolicy{},
+                       OwnRoots(reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0)))));
   phase = 2;
   holder.join();
   EXPECT_GE(scan.stats().threads, 1u);
   EXPECT_EQ(scan.stats().threads, scan.stats().threads_stopped);
   EXPECT_EQ(f.reach_of(scan, unhide(g_hidden[5])), Reach::kReachable);
   EXPECT_EQ(f.reach_of(scan, unhide(g_hidden[6])), Reach::kDefinite);
+}
+
+TEST(OwnRoots, AStackCountsFromTheLowestLiveFrameOnIt) {
+  // exit() from a handler on a signal stack at 0x10000-0x20000 that interrupted the thread's own
+  // stack (0x100000-0x200000) at 0x180000, itself interrupted there by a second signal at 0x17f000.
+  OwnRoots own(0x1f000);
+  InterruptedFrame outer{0x180000, {1, 2, 3}, 3}, inner{0x17f000, {4, 5}, 2};
+  own.add_interrupted(outer);
+  own.add_interrupted(inner);
+  EXPECT_EQ(own.lowest_in(0x10000, 0x20000), 0x1f000u);
+  EXPECT_EQ(own.lowest_in(0x100000, 0x200000), 0x17f000u - 128) << "the red zone is live";
+  EXPECT_EQ(own.lowest_in(0x20000, 0x100000), 0u);
+  EXPECT_EQ(std::vector<std::uintptr_t>(own.registers, own.registers + own.n_registers),
+            (std::vector<std::uintptr_t>{1, 2, 3, 4, 5}));
+  for (int i = 0; i < 8; ++i) own.add_interrupted(outer);  // past kMaxStacks: left out
+  EXPECT_EQ(own.n_from, OwnRoots::kMaxStacks);
 }
 
 }  // namespace
