@@ -16,6 +16,9 @@ packages=(
   gdb
   # and the compiler whose debug information the inlined-frames test checks besides GCC's
   clang
+  # a library whose .eh_frame lies in another segment than .eh_frame_hdr (LLVM's linker put it
+  # in the writable one): the fast unwinder's rule reader is compared with libdw's on it
+  libunwind-14
   # the C library's debug information (valgrind's package depends on it), which the report
   # must not spend time reading: a test checks its frames are named from the symbol table
   libc6-dbg

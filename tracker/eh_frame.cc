@@ -16,13 +16,17 @@ namespace {
 constexpr unsigned kRegRbp = 6, kRegRsp = 7, kRegRa = 16;  // DWARF numbers on x86-64
 constexpr int kMaxRemembered = 8;  // DW_CFA_remember_state depth (compilers nest one or two)
 
-// Reads inside [lo, hi) only; the first read that would leave it (or any malformed value) makes
-// every later one fail, and ok() false.
+// Reads inside one of the tables' segments only, the one `at` is in (an entry never spans two);
+// the first read that would leave it (or any malformed value) makes every later one fail, and
+// ok() false.
 class Reader {
  public:
-  Reader(std::uintptr_t at, const Tables& t) : at_(at), lo_(t.lo), hi_(t.hi) {
+  Reader(std::uintptr_t at, std::uintptr_t lo, std::uintptr_t hi) : at_(at), lo_(lo), hi_(hi) {
     ok_ = at >= lo_ && at <= hi_;
   }
+  Reader(std::uintptr_t at, const Tables& t)
+      : Reader(at, at >= t.frame_lo && at < t.frame_hi ? t.frame_lo : t.lo,
+               at >= t.frame_lo && at < t.frame_hi ? t.frame_hi : t.hi) {}
 
   bool ok() const { return ok_; }
   std::uintptr_t at() const { return at_; }
@@ -418,19 +422,38 @@ FrameRule rule_of(const Cie& cie, const Row& row) {
 
 }  // namespace
 
+namespace {
+// The readable loaded segment holding addr: false if none.
+bool segment_of(const ElfW(Phdr) * phdr, int phnum, std::uintptr_t bias, std::uintptr_t addr,
+                std::uintptr_t* lo, std::uintptr_t* hi) {
+  for (int i = 0; i < phnum; ++i) {
+    const ElfW(Phdr)& ph = phdr[i];
+    const std::uintptr_t from = bias + ph.p_vaddr, to = from + ph.p_memsz;
+    if (ph.p_type == PT_LOAD && (ph.p_flags & PF_R) && addr >= from && addr < to) {
+      *lo = from, *hi = to;
+      return true;
+    }
+  }
+  return false;
+}
+}  // namespace
+
 Tables find(const ElfW(Phdr) * phdr, int phnum, std::uintptr_t bias) {
   Tables t;
   for (int i = 0; i < phnum; ++i)
     if (phdr[i].p_type == PT_GNU_EH_FRAME) t.hdr = bias + phdr[i].p_vaddr;
-  for (int i = 0; t.hdr && i < phnum; ++i) {
-    const ElfW(Phdr)& ph = phdr[i];
-    const std::uintptr_t lo = bias + ph.p_vaddr, hi = lo + ph.p_memsz;
-    if (ph.p_type == PT_LOAD && (ph.p_flags & PF_R) && t.hdr >= lo && t.hdr < hi) {
-      t.lo = lo, t.hi = hi;
-      return t;
-    }
-  }
-  return Tables{};  // none, or not in a readable loaded segment
+  if (!t.hdr || !segment_of(phdr, phnum, bias, t.hdr, &t.lo, &t.hi))
+    return Tables{};  // none, or not in a readable loaded segment
+  // .eh_frame, from the header's pointer to it: the header's own segment if it is not in one.
+  t.frame_lo = t.lo, t.frame_hi = t.hi;
+  Reader r(t.hdr, t.lo, t.hi);
+  const auto version = r.fixed<std::uint8_t>();
+  const auto frame_encoding = r.fixed<std::uint8_t>();
+  r.skip(2);  // the count's and the table's encodings
+  const std::uintptr_t frame = r.pointer(frame_encoding, t.hdr);
+  if (r.ok() && version == 1 && !(frame_encoding & DW_EH_PE_indirect))
+    segment_of(phdr, phnum, bias, frame, &t.frame_lo, &t.frame_hi);
+  return t;
 }
 
 FrameRule rule_at(const Tables& t, std::uintptr_t pc) {

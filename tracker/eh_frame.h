@@ -36,11 +36,13 @@ struct FrameRule {
 
 namespace eh_frame {
 
-// Where a module's tables are: .eh_frame_hdr's address (0: the module has none) and the bounds
-// of the loaded segment holding it, outside which nothing is read.
+// Where a module's tables are: .eh_frame_hdr's address (0: the module has none), the bounds of
+// the loaded segment holding it, and of the one holding .eh_frame (most often the same; LLVM's
+// libunwind and CUDA's tools have .eh_frame in the writable one). Nothing outside them is read.
 struct Tables {
   std::uintptr_t hdr = 0;
   std::uintptr_t lo = 0, hi = 0;
+  std::uintptr_t frame_lo = 0, frame_hi = 0;
 };
 
 // From the module's program headers, as dl_iterate_phdr gives them.

@@ -4,6 +4,7 @@
 // among them.
 #include "tracker/eh_frame.h"
 
+#include <dlfcn.h>
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <fcntl.h>
@@ -298,9 +299,35 @@ TEST(EhFrame, NoTablesNoRule) {
   // Tables whose readable bounds leave out .eh_frame: nothing outside them is read.
   eh_frame::Tables cut = module_of(ehf_push_after).tables;
   ASSERT_NE(cut.hdr, 0u);
-  cut.hi = cut.hdr + 8;
+  cut.hi = cut.frame_hi = cut.hdr + 8;
   EXPECT_RULE(of_kind(FrameRule::kComplex),
               eh_frame::rule_at(cut, reinterpret_cast<std::uintptr_t>(ehf_push_after)));
+}
+
+// .eh_frame in a segment of its own (LLVM's libunwind, CUDA's tools put it in the writable one):
+// the header is read in its segment, the entries in theirs. Made here by cutting this module's
+// one segment in two at .eh_frame's start: the rules are the same, and none without the second.
+TEST(EhFrame, EhFrameInASegmentOfItsOwn) {
+  const eh_frame::Tables whole = module_of(ehf_push_after).tables;
+  ASSERT_NE(whole.hdr, 0u);
+  ASSERT_EQ(whole.frame_lo, whole.lo);  // one segment here
+  std::int32_t to_frame;
+  std::memcpy(&to_frame, reinterpret_cast<const void*>(whole.hdr + 4), 4);  // pcrel|sdata4
+  const std::uintptr_t frame = whole.hdr + 4 + static_cast<std::intptr_t>(to_frame);
+  std::uint32_t count;
+  std::memcpy(&count, reinterpret_cast<const void*>(whole.hdr + 8), 4);
+  eh_frame::Tables split = whole;
+  split.lo = whole.hdr;
+  split.hi = whole.hdr + 12 + std::uintptr_t{count} * 8;
+  split.frame_lo = frame;
+  split.frame_hi = whole.hi;
+  ASSERT_TRUE(frame >= split.hi || frame + 64 <= split.lo) << "the table and .eh_frame overlap";
+  for (const char* pc : {ehf_push_entry, ehf_rbp_body, ehf_remember_restored, ehf_signal_body})
+    EXPECT_RULE(rule_at(pc), eh_frame::rule_at(split, reinterpret_cast<std::uintptr_t>(pc)));
+  eh_frame::Tables header_only = split;
+  header_only.frame_lo = header_only.frame_hi = 0;
+  EXPECT_RULE(of_kind(FrameRule::kComplex),
+              eh_frame::rule_at(header_only, reinterpret_cast<std::uintptr_t>(ehf_rbp_body)));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -396,10 +423,16 @@ struct LibdwModule {
   }
 };
 
+// A module with .eh_frame in another segment than .eh_frame_hdr (its writable one), as LLVM's
+// linker lays out LLVM's libunwind (scripts/setup.sh installs it).
+constexpr const char* kSplitModule = "/usr/lib/llvm-14/lib/libunwind.so.1";
+
 TEST(EhFrame, SameRulesAsLibdwForEveryLoadedFunction) {
+  void* split_module = dlopen(kSplitModule, RTLD_NOW | RTLD_LOCAL);
+  ASSERT_NE(split_module, nullptr) << dlerror();
   std::mt19937_64 random(42);
   std::size_t modules = 0, functions = 0, checked = 0, simple_rules = 0, mismatches = 0;
-  bool vdso = false, c_library = false, cxx_library = false;
+  bool vdso = false, c_library = false, cxx_library = false, split = false;
   for (const LoadedModule& m : loaded_modules()) {
     if (!m.tables.hdr) continue;
     LibdwModule reference(m);
@@ -408,6 +441,7 @@ TEST(EhFrame, SameRulesAsLibdwForEveryLoadedFunction) {
     vdso |= m.name.find("vdso") != std::string::npos;
     c_library |= m.name.find("libc.so") != std::string::npos;
     cxx_library |= m.name.find("libstdc++") != std::string::npos;
+    split |= m.tables.frame_lo != m.tables.lo;
     auto check = [&](std::uintptr_t pc) {
       const FrameRule ours = eh_frame::rule_at(m.tables, pc);
       const FrameRule theirs = libdw_rule(reference.cfi, pc - m.bias);
@@ -429,7 +463,9 @@ TEST(EhFrame, SameRulesAsLibdwForEveryLoadedFunction) {
     }
   }
   EXPECT_EQ(mismatches, 0u);
-  EXPECT_TRUE(vdso && c_library && cxx_library) << vdso << c_library << cxx_library;
+  EXPECT_TRUE(vdso && c_library && cxx_library && split)
+      << vdso << c_library << cxx_library << split;
+  dlclose(split_module);
   // What was compared, so that a run that compared little shows it.
   std::printf("%zu modules, %zu functions, %zu addresses (%zu simple rules)\n", modules, functions,
               checked, simple_rules);
