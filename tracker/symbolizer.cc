@@ -20,6 +20,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <set>
 #include <string_view>
 
@@ -338,10 +339,17 @@ struct Symbolizer::ModuleDebug {
   // exit time for a compiler's 500,000 frames); sorting the functions once makes it a search.
   void load_symbols() {
     symbols_loaded = true;
-    int n = dwfl_module_getsymtab(mod);
     // At most n: grown by doubling, the C library's 6,800 functions were copied over and over
     // (62 of a reporting sed's 695 page faults).
-    if (n > 1) symbols.reserve(static_cast<std::size_t>(n - 1));
+    if (const int n = dwfl_module_getsymtab(mod); n > 1)
+      symbols.reserve(static_cast<std::size_t>(n - 1));
+    for_each_function([&](const Symbol& s) { symbols.push_back(s); });
+  }
+
+  // f(symbol) for each function of the symbol table, in the table's order.
+  template <class F>
+  void for_each_function(F&& f) {
+    const int n = dwfl_module_getsymtab(mod);
     for (int i = 1; i < n; ++i) {
       GElf_Sym sym;
       GElf_Addr addr = 0;
@@ -349,7 +357,7 @@ struct Symbolizer::ModuleDebug {
       int type = GELF_ST_TYPE(sym.st_info);
       if (!name || !*name || sym.st_shndx == SHN_UNDEF || (type != STT_FUNC && type != STT_GNU_IFUNC))
         continue;
-      symbols.push_back(Symbol{addr, sym.st_size, name, GELF_ST_BIND(sym.st_info) == STB_LOCAL});
+      f(Symbol{addr, sym.st_size, name, GELF_ST_BIND(sym.st_info) == STB_LOCAL});
     }
   }
 
@@ -485,25 +493,30 @@ struct Symbolizer::ModuleDebug {
   // of the nearest slot below. The same answers as the sorted table's, in one pass over it: a
   // short process's report names a few dozen frames of a module, where sorting the C library's
   // 6,800 functions (to name two or three dozen of them) took 3% of a reporting `sed`.
+  // The symbols are read from libdwfl in the one pass, not kept: a table only this needs (10,015
+  // symbols of the C library, with libc6-dbg) cost a reporting sed 320 KB of page faults.
   void name_ahead(std::vector<GElf_Addr> at) {
     if (symbols_sorted || at.empty()) return;
-    if (!symbols_loaded) load_symbols();
     std::sort(at.begin(), at.end());
     at.erase(std::unique(at.begin(), at.end()), at.end());
-    std::vector<const Symbol*> last(at.size(), nullptr);  // per slot
-    for (const Symbol& s : symbols) {
+    std::vector<std::optional<Symbol>> last(at.size());  // per slot
+    auto take = [&](const Symbol& s) {
       const auto slot =
           static_cast<std::size_t>(std::lower_bound(at.begin(), at.end(), s.start) - at.begin());
-      if (slot == at.size()) continue;
-      const Symbol*& held = last[slot];
+      if (slot == at.size()) return;
+      std::optional<Symbol>& held = last[slot];
       if (!held || s.start > held->start || (s.start == held->start && shown_before(s, *held)))
-        held = &s;
-    }
+        held = s;
+    };
+    if (symbols_loaded)
+      for (const Symbol& s : symbols) take(s);
+    else
+      for_each_function(take);
     named_ahead.clear();
     named_ahead.reserve(at.size());
     const Symbol* below = nullptr;
     for (std::size_t k = 0; k < at.size(); ++k) {
-      if (last[k]) below = last[k];
+      if (last[k]) below = &*last[k];
       const bool within = below && at[k] < below->start + std::max<GElf_Xword>(below->size, 1);
       named_ahead.emplace_back(at[k], within ? below->name : nullptr);
     }
