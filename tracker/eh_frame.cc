@@ -220,7 +220,7 @@ bool parse_cie(std::uintptr_t at, const Tables& t, Cie* cie) {
 // The FDE whose range holds pc, from .eh_frame_hdr's table (sorted by start address): its
 // address, or 0.
 std::uintptr_t find_fde(const Tables& t, std::uintptr_t pc) {
-  Reader r(t.hdr, t);
+  Reader r(t.hdr, t.lo, t.hi);  // the header and its table: in the header's segment
   const auto version = r.fixed<std::uint8_t>();
   const auto frame_encoding = r.fixed<std::uint8_t>();
   const auto count_encoding = r.fixed<std::uint8_t>();
@@ -451,8 +451,13 @@ Tables find(const ElfW(Phdr) * phdr, int phnum, std::uintptr_t bias) {
   const auto frame_encoding = r.fixed<std::uint8_t>();
   r.skip(2);  // the count's and the table's encodings
   const std::uintptr_t frame = r.pointer(frame_encoding, t.hdr);
-  if (r.ok() && version == 1 && !(frame_encoding & DW_EH_PE_indirect))
-    segment_of(phdr, phnum, bias, frame, &t.frame_lo, &t.frame_hi);
+  std::uintptr_t lo, hi;
+  // Segments that overlap without being one (crafted program headers) would let a read that
+  // starts in both go on in the larger (a review's: the table read 1 GiB past its segment).
+  if (r.ok() && version == 1 && !(frame_encoding & DW_EH_PE_indirect) &&
+      segment_of(phdr, phnum, bias, frame, &lo, &hi) &&
+      ((lo == t.lo && hi == t.hi) || hi <= t.lo || lo >= t.hi))
+    t.frame_lo = lo, t.frame_hi = hi;
   return t;
 }
 

@@ -1,8 +1,8 @@
 // Frame rules read from a loaded module's own call frame information (.eh_frame, found through
 // .eh_frame_hdr's sorted table), in the module's memory: what tracker/fast_unwind.cc needs to
 // step over one frame. No file is opened, nothing is allocated, no system call is made, and only
-// the loaded segment that holds .eh_frame_hdr is read: it runs inside allocations (learning the
-// rule for a return address seen for the first time), in every tracked process.
+// the loaded segments that hold .eh_frame_hdr and .eh_frame are read: it runs inside allocations
+// (learning the rule for a return address seen for the first time), in every tracked process.
 //
 // It reads what compilers emit for x86-64 code: a CIE and an FDE with the DW_CFA_* operations
 // that define the CFA as a register plus an offset and say where registers are saved. Anything

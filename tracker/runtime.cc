@@ -38,26 +38,28 @@ int saved_registers(std::uintptr_t sp, std::uintptr_t* out) {
 }
 
 // libunwind steps through the signal trampoline with the registers the kernel saved in its
-// frame: past it, every general register is the interrupted frame's.
+// frame: past it, every general register is the interrupted frame's, and unw_is_signal_frame()
+// says so of that frame (libunwind 1.6: not of the trampoline's own; asked before the step, the
+// frame taken was the interrupted one's caller, a test's).
 int interrupted_frames(const void* context, heapledger::detail::InterruptedFrame* out, int max) {
   unw_context_t copy;  // unw_init_local keeps a pointer to it, and it is the caller's
   std::memcpy(&copy, context, sizeof copy);
   unw_cursor_t cursor;
-  if (unw_init_local(&cursor, &copy) != 0) return 0;
+  if (max <= 0 || unw_init_local(&cursor, &copy) != 0) return 0;
   int n = 0;
-  for (int frame = 0; frame < 256 && n < max; ++frame) {
-    const bool signal = unw_is_signal_frame(&cursor) > 0;
+  for (int frame = 0; frame < 256; ++frame) {
     if (unw_step(&cursor) <= 0) break;
-    if (!signal) continue;
-    auto& f = out[n];
+    if (unw_is_signal_frame(&cursor) <= 0) continue;
+    heapledger::detail::InterruptedFrame f{};
     unw_word_t value;
     if (unw_get_reg(&cursor, UNW_REG_SP, &value) != 0) break;
     f.sp = value;
-    f.n_regs = 0;
+    if (unw_get_reg(&cursor, UNW_REG_IP, &value) == 0) f.ip = value;
+    if (unw_get_reg(&cursor, UNW_X86_64_RAX, &value) == 0) f.rax = value;
     for (int reg = UNW_X86_64_RAX; reg <= UNW_X86_64_R15; ++reg)
       if (reg != UNW_X86_64_RSP && unw_get_reg(&cursor, reg, &value) == 0)
         f.regs[f.n_regs++] = value;
-    ++n;
+    out[n < max ? n++ : max - 1] = f;  // nested past max: the outermost is kept
   }
   return n;
 }

@@ -64,7 +64,7 @@ struct ReportRequest {
 // A frame a signal interrupted (RuntimeApi::interrupted_frames).
 struct InterruptedFrame {
   static constexpr int kRegisters = 15;  // rax..r15 but rsp
-  std::uintptr_t sp;
+  std::uintptr_t sp, ip, rax;
   std::uintptr_t regs[kRegisters];
   int n_regs;
 };
@@ -80,8 +80,10 @@ struct RuntimeApi {
   // pointer is sp will find them when it resumes; returns how many were read (0: no such frame).
   int (*saved_registers)(std::uintptr_t sp, std::uintptr_t* out);
   // The frames that signals interrupted, walking out from `context` (a ucontext_t that
-  // getcontext() filled in a frame still live on this thread): each one's stack pointer and
-  // general registers as the kernel saved them. Innermost first, at most max; returns how many.
+  // getcontext() filled in a frame still live on this thread): each one's stack pointer,
+  // instruction pointer and general registers as the kernel saved them. Innermost first; past max,
+  // the last slot holds the outermost (the one on the thread's own stack, where signals nest on
+  // an alternate stack). Returns how many slots were filled.
   int (*interrupted_frames)(const void* context, InterruptedFrame* out, int max);
 };
 

@@ -119,16 +119,12 @@ void on_stop_signal(int sig, siginfo_t* info, void* context) {
   }
   auto* uc = static_cast<ucontext_t*>(context);
   slot->info.sp = static_cast<std::uintptr_t>(uc->uc_mcontext.gregs[REG_RSP]);
-  // Blocked in a system call when the signal came, as threads at exit mostly are: the kernel left
-  // the instruction pointer on the `syscall` to restart it, or just past it with -EINTR. Such a
-  // thread has no red zone in use (see leak_scan.cc); ptrace tells it by orig_rax. Without this,
-  // copies of dropped pointers there made definite leaks "reachable" under strace or gdb.
-  const auto ip = static_cast<std::uintptr_t>(uc->uc_mcontext.gregs[REG_RIP]);
-  const auto* code = reinterpret_cast<const unsigned char*>(ip);
-  const bool at_syscall = code[0] == 0x0f && code[1] == 0x05;
-  const bool past_syscall = ip % os::kPageSize >= 2 && code[-2] == 0x0f && code[-1] == 0x05 &&
-                            uc->uc_mcontext.gregs[REG_RAX] == -EINTR;
-  slot->info.in_syscall = at_syscall || past_syscall;
+  // Blocked in a system call when the signal came, as threads at exit mostly are (ptrace tells it
+  // by orig_rax). Without this, copies of dropped pointers below its stack pointer made definite
+  // leaks "reachable" under strace or gdb.
+  slot->info.in_syscall =
+      at_system_call(static_cast<std::uintptr_t>(uc->uc_mcontext.gregs[REG_RIP]),
+                     static_cast<std::uintptr_t>(uc->uc_mcontext.gregs[REG_RAX]));
   for (int r = 0; r < NGREG && r < 23; ++r)
     slot->info.regs[r] = static_cast<std::uintptr_t>(uc->uc_mcontext.gregs[r]);
   slot->phase.store(1, std::memory_order_release);
@@ -528,5 +524,13 @@ std::size_t StopTheWorld::gone() const {
 }
 std::size_t StopTheWorld::unlisted() const { return g_unlisted; }
 const StoppedThread& StopTheWorld::thread(std::size_t i) const { return g_slots[i].info; }
+
+bool at_system_call(std::uintptr_t ip, std::uintptr_t rax) {
+  const auto* code = reinterpret_cast<const unsigned char*>(ip);
+  const bool at_syscall = code[0] == 0x0f && code[1] == 0x05;
+  const bool past_syscall = ip % os::kPageSize >= 2 && code[-2] == 0x0f && code[-1] == 0x05 &&
+                            static_cast<std::intptr_t>(rax) == -EINTR;
+  return at_syscall || past_syscall;
+}
 
 }  // namespace heapledger::detail

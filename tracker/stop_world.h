@@ -25,6 +25,11 @@ struct StoppedThread {
   bool gone;
 };
 
+// Whether a thread interrupted at ip (rax: its rax then) was blocked in a system call: the
+// kernel leaves the instruction pointer on the `syscall` to restart it, or just past it with
+// -EINTR. Such a thread has no red zone in use (see leak_scan.cc).
+bool at_system_call(std::uintptr_t ip, std::uintptr_t rax);
+
 class StopTheWorld {
  public:
   static constexpr std::size_t kMaxThreads = 4096;

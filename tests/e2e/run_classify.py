@@ -183,12 +183,17 @@ class Classify(hl.HeapledgerTest):
         # whole, and a stale copy below the interrupted frame's stack pointer kept a dropped block
         # "still reachable" (a review's); with the alternate stack in main's frame, the live frame
         # the signal interrupted (below it) was not counted at all.
-        for mode in ("stale", "autodisarm"):
+        # Four signals deep, the frame on the thread's own stack is the outermost of four (the
+        # first version kept three); blocked in a system call, the frame has no red zone in use
+        # (a review's two).
+        for mode in ("stale", "autodisarm", "nested"):
             with self.subTest(mode=mode):
                 _, _, r = self.traced("exit_on_signal_stack", mode)
                 self.assertKind(r, "dropped_below_sp", "definite", 321, 1)
         _, _, r = self.traced("exit_on_signal_stack", "in_frame")
         self.assertKind(r, "held_while_interrupted", "reachable", 654, 1)
+        _, _, r = self.traced("exit_on_signal_stack", "blocked")
+        self.assertKind(r, "dropped_in_red_zone", "definite", 777, 1)
 
     def test_shared_memory_is_a_root(self):
         # Pointers only in shared memory (anonymous, shm_open, a 1 GiB memfd touched in one

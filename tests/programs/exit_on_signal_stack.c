@@ -7,14 +7,23 @@
 //               calls exit(0). Nothing holds the block: definitely lost.
 //   autodisarm: the same with the alternate stack installed with SS_AUTODISARM (inside the
 //               handler, sigaltstack() reports none).
-//   in_frame:   the alternate stack is an array in main's frame; held_while_interrupted's block
-//               (654 bytes) is held only by the frame the signal interrupted, below that array.
-//               Counting the stack from the handler's frames up left it out: it is reachable.
+//   in_frame:   the alternate stack is an array in a caller's frame; held_while_interrupted's
+//               block (654 bytes) is held only by the frame the signal interrupted, below that
+//               array. Counting the stack from the handler's frames up left it out: reachable.
+//   nested:     as stale, with the exit() four signals deep, each handler on the alternate stack
+//               raising the next: the frame on the thread's own stack is the outermost one.
+//   blocked:    dropped_in_red_zone's block (777 bytes) leaves its copies just below the frame
+//               that then waits in sigsuspend (a raw system call), within 128 bytes of its stack
+//               pointer, for a timer's SIGALRM, blocked until then (so that it comes inside the
+//               call), whose handler calls exit(0). A frame blocked in a system call has no red
+//               zone in use: definitely lost. (The last two: a review's.)
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
 
 #ifndef SS_AUTODISARM
 #define SS_AUTODISARM (1U << 31)
@@ -22,8 +31,14 @@
 
 static void* volatile g_sink;
 
+static int g_depth;  // nested: signals raised so far
+
 static void exit_now(int sig) {
   (void)sig;
+  if (g_depth > 0 && g_depth < 4) {
+    static const int kNext[] = {0, SIGUSR2, SIGHUP, SIGWINCH};
+    raise(kNext[g_depth++]);
+  }
   exit(0);
 }
 
@@ -46,13 +61,31 @@ __attribute__((noinline)) void hold_and_raise(void) {
   g_sink = held;  // not reached: the handler exits
 }
 
+__attribute__((noinline)) void* dropped_in_red_zone(void) { return malloc(777); }
+
+// Copies in the 96 bytes below the frame pointer of a frame at the depth wait_in_sigsuspend's is.
+__attribute__((noinline)) void drop_in_red_zone(void) {
+  void* volatile area[12];
+  void* p = dropped_in_red_zone();
+  for (int i = 0; i < 12; ++i) area[i] = p;
+  __asm__ volatile("" : : "r"(area) : "memory");
+}
+
+__attribute__((noinline)) void wait_in_sigsuspend(const sigset_t* mask) {
+  long call = SYS_rt_sigsuspend;
+  __asm__ volatile("syscall" : "+a"(call) : "D"(mask), "S"(8L) : "rcx", "r11", "memory");
+}
+
 static int on_alternate_stack(void* base, size_t size, int flags) {
   stack_t ss = {.ss_sp = base, .ss_size = size, .ss_flags = flags};
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = exit_now;
   sa.sa_flags = SA_ONSTACK;
-  return sigaltstack(&ss, NULL) == 0 && sigaction(SIGUSR1, &sa, NULL) == 0;
+  static const int kSignals[] = {SIGUSR1, SIGUSR2, SIGHUP, SIGWINCH, SIGALRM};
+  for (size_t i = 0; i < sizeof kSignals / sizeof kSignals[0]; ++i)
+    if (sigaction(kSignals[i], &sa, NULL) != 0) return 0;
+  return sigaltstack(&ss, NULL) == 0;
 }
 
 // Its own frame, not main's: what start-up left where main's frame would hold an unwritten array
@@ -72,7 +105,20 @@ int main(int argc, char** argv) {
   void* m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   const int flags = strcmp(mode, "autodisarm") == 0 ? (int)SS_AUTODISARM : 0;
   if (m == MAP_FAILED || !on_alternate_stack(m, size, flags)) return 1;
+  if (strcmp(mode, "blocked") == 0) {
+    sigset_t alarm, during;
+    sigemptyset(&alarm);
+    sigaddset(&alarm, SIGALRM);
+    sigprocmask(SIG_BLOCK, &alarm, &during);
+    sigdelset(&during, SIGALRM);
+    const struct itimerval soon = {{0, 0}, {0, 1000}};
+    setitimer(ITIMER_REAL, &soon, NULL);
+    drop_in_red_zone();
+    wait_in_sigsuspend(&during);
+    return 2;
+  }
   drop_leaving_copies();
+  if (strcmp(mode, "nested") == 0) g_depth = 1;
   raise(SIGUSR1);
   return 2;
 }

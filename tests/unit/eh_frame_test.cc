@@ -304,6 +304,42 @@ TEST(EhFrame, NoTablesNoRule) {
               eh_frame::rule_at(cut, reinterpret_cast<std::uintptr_t>(ehf_push_after)));
 }
 
+// Program headers whose loaded segments overlap without being one (crafted): a read that starts
+// in both went on in the larger, and a header whose own segment ends inside it had its table read
+// 1 GiB past that segment (a review's). The header and its table are read in the header's
+// segment only, and no .eh_frame segment is taken that overlaps it otherwise.
+TEST(EhFrame, OverlappingSegmentsAreNotReadPastTheHeadersOwn) {
+  alignas(8) static std::uint8_t image[4096] = {};
+  const std::uint8_t header[] = {1,
+                                 DW_EH_PE_pcrel | DW_EH_PE_sdata4,
+                                 DW_EH_PE_udata4,
+                                 DW_EH_PE_datarel | DW_EH_PE_sdata4,
+                                 96,
+                                 0,
+                                 0,
+                                 0,  // .eh_frame at +100, past the header's segment
+                                 0,
+                                 0,
+                                 0,
+                                 0x10};  // 0x10000000 entries
+  std::memcpy(image, header, sizeof header);
+  const auto base = reinterpret_cast<std::uintptr_t>(image);
+  ElfW(Phdr) phdr[3] = {};
+  phdr[0].p_type = PT_LOAD, phdr[0].p_flags = PF_R, phdr[0].p_memsz = 8;  // ends in the header
+  phdr[1].p_type = PT_LOAD, phdr[1].p_flags = PF_R, phdr[1].p_memsz = sizeof image;
+  phdr[2].p_type = PT_GNU_EH_FRAME, phdr[2].p_memsz = sizeof header;
+  const eh_frame::Tables t = eh_frame::find(phdr, 3, base);
+  EXPECT_EQ(t.hdr, base);
+  EXPECT_EQ(t.hi, base + 8);
+  EXPECT_EQ(t.frame_lo, t.lo) << "an overlapping segment taken for .eh_frame's";
+  EXPECT_EQ(t.frame_hi, t.hi);
+  EXPECT_RULE(of_kind(FrameRule::kComplex), eh_frame::rule_at(t, base + 200));
+  // The same with the larger segment given for .eh_frame's all the same.
+  eh_frame::Tables wide = t;
+  wide.frame_lo = base, wide.frame_hi = base + sizeof image;
+  EXPECT_RULE(of_kind(FrameRule::kComplex), eh_frame::rule_at(wide, base + 200));
+}
+
 // .eh_frame in a segment of its own (LLVM's libunwind, CUDA's tools put it in the writable one):
 // the header is read in its segment, the entries in theirs. Made here by cutting this module's
 // one segment in two at .eh_frame's start: the rules are the same, and none without the second.

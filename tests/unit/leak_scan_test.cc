@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstring>
 #include <thread>
 #include <vector>
@@ -110,7 +111,8 @@ TEST(OwnRoots, AStackCountsFromTheLowestLiveFrameOnIt) {
   // exit() from a handler on a signal stack at 0x10000-0x20000 that interrupted the thread's own
   // stack (0x100000-0x200000) at 0x180000, itself interrupted there by a second signal at 0x17f000.
   OwnRoots own(0x1f000);
-  InterruptedFrame outer{0x180000, {1, 2, 3}, 3}, inner{0x17f000, {4, 5}, 2};
+  InterruptedFrame outer{.sp = 0x180000, .regs = {1, 2, 3}, .n_regs = 3};
+  InterruptedFrame inner{.sp = 0x17f000, .regs = {4, 5}, .n_regs = 2};
   own.add_interrupted(outer);
   own.add_interrupted(inner);
   EXPECT_EQ(own.lowest_in(0x10000, 0x20000), 0x1f000u);
@@ -120,6 +122,21 @@ TEST(OwnRoots, AStackCountsFromTheLowestLiveFrameOnIt) {
             (std::vector<std::uintptr_t>{1, 2, 3, 4, 5}));
   for (int i = 0; i < 8; ++i) own.add_interrupted(outer);  // past kMaxStacks: left out
   EXPECT_EQ(own.n_from, OwnRoots::kMaxStacks);
+}
+
+TEST(OwnRoots, AFrameBlockedInASystemCallHasNoRedZone) {
+  // On the `syscall` (to be restarted), or just past it with -EINTR: blocked there, nothing in
+  // use below the stack pointer. Just past one that returned (raise()'s tgkill): as any frame.
+  alignas(16) static const unsigned char code[] = {0x90, 0x90, 0x90, 0x0f, 0x05, 0x90};
+  const auto at = reinterpret_cast<std::uintptr_t>(code + 3), past = at + 2;
+  OwnRoots own(0x1f000);
+  own.add_interrupted(InterruptedFrame{.sp = 0x100000, .ip = at, .rax = 34});
+  own.add_interrupted(
+      InterruptedFrame{.sp = 0x200000, .ip = past, .rax = static_cast<std::uintptr_t>(-EINTR)});
+  own.add_interrupted(InterruptedFrame{.sp = 0x300000, .ip = past, .rax = 0});
+  EXPECT_EQ(own.lowest_in(0x100000 - 4096, 0x100000 + 4096), 0x100000u);
+  EXPECT_EQ(own.lowest_in(0x200000 - 4096, 0x200000 + 4096), 0x200000u);
+  EXPECT_EQ(own.lowest_in(0x300000 - 4096, 0x300000 + 4096), 0x300000u - 128);
 }
 
 }  // namespace
