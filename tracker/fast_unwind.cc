@@ -167,6 +167,7 @@ struct SignalStack {
   std::uintptr_t lo = 0, size = 0;
 };
 thread_local SignalStack tl_disarmed HL_TLS;
+std::atomic<bool> g_signal_stack_seen{false};  // some thread installed one (through sigaltstack)
 
 HL_NOINLINE bool look_up_bounds() {
   if (tl_in_getattr) return false;  // not now: looked up at a later walk
@@ -527,6 +528,7 @@ bool on_own_stack(std::uintptr_t addr) {
 void note_signal_stack(const void* lo, std::size_t size, int flags) {
   constexpr int kAutoDisarm =
       static_cast<int>(1u << 31);  // SS_AUTODISARM: not in glibc 2.36's headers
+  if (lo && !(flags & SS_DISABLE)) g_signal_stack_seen.store(true, std::memory_order_relaxed);
   if (lo && (flags & kAutoDisarm) && !(flags & SS_DISABLE))
     tl_disarmed = SignalStack{reinterpret_cast<std::uintptr_t>(lo), size};
   else
@@ -583,6 +585,8 @@ HL_NOINLINE int capture_on_signal_stack(std::uintptr_t* out, int max_frames,
 }
 
 bool on_signal_stack(std::uintptr_t addr) {
+  // No system call for the programs that never installed one (most).
+  if (!g_signal_stack_seen.load(std::memory_order_relaxed)) return false;
   stack_t ss;
   if (sigaltstack(nullptr, &ss) == 0 && (ss.ss_flags & SS_ONSTACK)) return true;
   return addr - tl_disarmed.lo < tl_disarmed.size;

@@ -88,6 +88,7 @@ bool on_own_stack(std::uintptr_t addr);
 
 // Whether the calling thread runs on its alternate signal stack (addr: an address in the caller's
 // frame, for a stack installed with SS_AUTODISARM, which sigaltstack() does not report there).
+// False, without a system call, if no thread installed one through sigaltstack().
 bool on_signal_stack(std::uintptr_t addr);
 
 // After capture() returned a count: remember `memo` (the interned stack id) for this stack.
