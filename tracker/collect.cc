@@ -406,7 +406,7 @@ struct ExitCaller {
   std::uintptr_t regs[6]{};      // what the exit() caller held in registers
   int n_regs = 0;
   // Where a walk out from the exit() caller starts, to find the frames that signals interrupted
-  // (see interrupted_frames_from); null: not looked for.
+  // (RuntimeApi::interrupted_frames); null: not looked for.
   const ucontext_t* context = nullptr;
   int exit_code = 0;  // leak_exitcode or error_exitcode, if the report calls for one
 };

@@ -78,8 +78,9 @@ struct ScanStats {
 // The calling thread's own roots. Its live frames begin at the frame that called exit() (those
 // below hold nothing of the program's but stale values); a handler that called exit() on an
 // alternate signal stack has more of them on the thread's own stack, from where the signal
-// interrupted it (the red zone below included) up; dead frames below that were counted as roots,
-// a stale copy of a dropped pointer there kept a definite leak "still reachable" (a review's).
+// interrupted it up (with the red zone below, unless it was blocked in a system call); dead
+// frames below that were counted as roots, and a stale copy of a dropped pointer there kept a
+// definite leak "still reachable" (a review's).
 // A stack holding more than one counts from the lowest. The registers are what those frames hold:
 // the exit() caller's, saved somewhere below it; each interrupted frame's, as the kernel saved
 // them.
