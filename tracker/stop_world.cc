@@ -272,10 +272,10 @@ bool stop_slots(std::size_t from, std::uint64_t deadline) {
       th.stopped = true;
       g_slots[i].phase.store(2, std::memory_order_relaxed);  // stopped
     }
-    if (progress)
+    if (progress) {
       deadline =
           std::min(g_tracer.last_deadline_ms, std::max(deadline, raw_now_ms() + kProgressMs));
-    if (!progress) {
+    } else {
       if (raw_syscall(SYS_getppid) != g_tracer.parent) break;
       raw_sleep_us(1000);
     }
