@@ -159,6 +159,13 @@ void give_back(int sig) {
   real_sigaction(sig, &dfl, nullptr);
 }
 
+void release(int sig) {
+  struct sigaction now;
+  if (real_sigaction(sig, nullptr, &now) == 0 && (now.sa_flags & SA_SIGINFO) &&
+      now.sa_sigaction == g_catcher.load(std::memory_order_relaxed))
+    give_back(sig);
+}
+
 }  // namespace heapledger::detail::stop_signals
 
 extern "C" HL_EXPORT int sigaction(int sig, const struct sigaction* act,

@@ -546,11 +546,11 @@ void end_with(int sig, const siginfo_t* info, bool begin) {
     g_dying.store(sig);
     finish();  // writes it, or waits while another thread does
   }
-  if (fault) return;
   // The default action, whatever the program put in place meanwhile: a handler of its own,
   // installed while the report was written, ran for the signal and the process went on (exit
   // status 0, where plain it was gone; a review's).
   stop_signals::give_back(sig);
+  if (fault) return;  // the instruction runs again, and faults with the default action
   raise(sig);  // SA_NODEFER: delivered now
 }
 
@@ -689,9 +689,11 @@ bool can_report_here(const void* context) {
 // The catcher of the stop signals (shim/stop_signals.h): the program left the default action,
 // which ends the process, so the report is written first, as memcheck does (LeakSanitizer writes
 // none), and then the signal ends the process as it would have, leak_exitcode or not. A server
-// stopped with Ctrl-C or kill had no report at all. Where the report cannot be begun on this
-// thread now (can_report_here), the signal comes again a millisecond later; with no timer for
-// that, it ends the process at once, without the report, as it did before.
+// stopped with Ctrl-C or kill had no report at all, nor a program that crashed or called abort().
+// Where the report cannot be begun on this thread now (can_report_here), a signal that was sent
+// comes again a millisecond later; with no timer for that, and for a fault or the thread's own
+// abort() (the one would fault again at once, the other goes on to end the process), it ends
+// the process at once, without the report, as it did before.
 void report_at_stop(int sig, siginfo_t* info, void* context) {
   if (info->si_code == SI_TIMER) {  // come_again's
     const int id = info->si_timerid;
@@ -703,7 +705,10 @@ void report_at_stop(int sig, siginfo_t* info, void* context) {
   const bool begun = g_state.reporter.load() != 0 || !g_state.recording.load() ||
                      static_cast<std::uint32_t>(syscall(SYS_getpid)) != g_state.pid;
   const bool here = !begun && can_report_here(context);
-  if (!begun && !here && come_again(sig)) return;
+  const bool own = info->si_code > 0 ||  // a fault
+                   (sig == SIGABRT && info->si_code == SI_TKILL &&
+                    static_cast<std::uint32_t>(info->si_pid) == g_state.pid);
+  if (!begun && !here && !own && come_again(sig)) return;
   end_with(sig, info, here);
 }
 
@@ -967,6 +972,7 @@ void abort_on_error(const Errors::Entry& e) {
         },
         &job);
   }
+  stop_signals::release(SIGABRT);  // its one line is the report
   std::abort();
 }
 

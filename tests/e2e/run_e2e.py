@@ -2032,6 +2032,39 @@ class E2E(hl.HeapledgerTest):
                              (-signal.SIGTERM, "", ""))
             self.assertFalse(os.path.exists(path))
 
+    def test_a_program_that_crashes_or_aborts_writes_its_report(self):
+        """abort() (a failed assert), a fault (a null pointer, a division by zero; on another
+        thread), a SIGSEGV raised: a program that left these at their default action ended with
+        no report at all (a Rust program overflowing its stack aborts so; memcheck writes one).
+        Now the report is written, then the signal ends the process as it would have: same status,
+        same output. A handler of the program's own is left alone, and report_on_signal=0 leaves
+        the signals alone."""
+        cases = (("abort", signal.SIGABRT), ("segv", signal.SIGSEGV), ("fpe", signal.SIGFPE),
+                 ("raise", signal.SIGSEGV), ("thread", signal.SIGSEGV))
+        for mode, sig in cases:
+            with self.subTest(mode=mode):
+                plain, _, report = self.traced("crash_after_leak", mode)
+                self.assertEqual((plain.returncode, plain.stdout), (-sig, "crashing\n"))
+                self.assertLeak(report, "lost_before_crash", 123, 1, kind="definite")
+                self.assertLeak(report, "kept_before_crash", 456, 1, kind="reachable")
+                self.assertEqual(report["process"]["signal"], sig.name)
+        with self.subTest(mode="own_handler"):
+            plain, _, report = self.traced("crash_after_leak", "own_handler")
+            self.assertEqual((plain.returncode, plain.stdout), (0, "recovered\n"))
+            self.assertLeak(report, "lost_before_crash", 123, 1, kind="definite")
+            self.assertIsNone(report["process"]["signal"])
+        with self.subTest("text report"):
+            res = hl.run_preloaded([self.program("crash_after_leak"), "abort"], "")
+            self.assertEqual(res.returncode, -signal.SIGABRT, res.describe())
+            self.assertIn("ended by SIGABRT", res.stderr)
+            self.assertIn("123 bytes in 1 block definitely lost", res.stderr)
+        with self.subTest("report_on_signal=0"):
+            path = self.path("off.json")
+            res = hl.run_preloaded([self.program("crash_after_leak"), "segv"],
+                                   f"json={path}:report_on_signal=0")
+            self.assertEqual(res.returncode, -signal.SIGSEGV, res.describe())
+            self.assertFalse(os.path.exists(path))
+
     def test_a_second_signal_while_the_report_is_written_does_not_cut_it_short(self):
         """`timeout` sends its signal twice: to the program, then to its process group. The
         second came while the report was being written, and ended the process mid-report.
