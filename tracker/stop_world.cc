@@ -169,6 +169,12 @@ std::uint64_t raw_now_ms() {
   return static_cast<std::uint64_t>(ts.tv_sec) * 1000 + static_cast<std::uint64_t>(ts.tv_nsec) / 1000000;
 }
 
+// Threads started while the others are being stopped are listed and stopped too, by either way of
+// stopping, until a listing finds none new: at most kMaxListings listings, each listing's threads
+// given at least kRoundMs to stop.
+constexpr int kMaxListings = 16;
+constexpr std::uint64_t kRoundMs = 50;
+
 struct Tracer {
   // 0: the tracer waits for leave to trace; 1: go; 2: it has stopped what it could (or failed);
   // 3: let them go (or: the parent gave up on it). The parent learns that it is done by reaping it.
@@ -344,10 +350,9 @@ int tracer_main(void*) {
   // too, until a listing finds none new: the threads stopped start no more.
   // Each listing's threads get at least kRoundMs to stop, past the first deadline if need be: on
   // a loaded machine the first listing's took most of it, and the threads found later were given
-  // none (a CI run: 18 threads listed, 12 stopped). At most 16 rounds: within the parent's wait
+  // none (a CI run: 18 threads listed, 12 stopped). At most kMaxListings: within the parent's wait
   // (its timeout and 2 s more).
-  constexpr std::uint64_t kRoundMs = 50;
-  for (int round = 0; round < 16; ++round) {
+  for (int round = 0; round < kMaxListings; ++round) {
     const std::size_t before = g_count;
     list_new_threads();
     if (g_count == before) break;
@@ -489,9 +494,9 @@ std::size_t StopTheWorld::stop(int timeout_ms) {
   // none new, as the tracer does (see tracer_main): without it, under a seccomp filter, one that
   // took over the cached stack of a thread that had ended ran through the scan with that stack
   // left out as a dead thread's, and the block it held was called definitely lost (a flaky test's:
-  // 2 runs in 100 beside another). Each listing's threads get at least 50 ms.
-  constexpr std::uint64_t kRoundMs = 50;
-  for (std::size_t from = 0, round = 0; round < 16; ++round) {
+  // 2 runs in 100 beside another).
+  std::size_t from = 0;
+  for (int round = 0; round < kMaxListings; ++round) {
     for (std::size_t i = from; i < g_count; ++i) {
       StoppedThread& th = g_slots[i].info;
       th.stopped = th.gone = false;
