@@ -27,6 +27,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "shim/os.h"
@@ -90,8 +91,38 @@ bool send_stop(pid_t pid, pid_t tid) {
   return syscall(SYS_rt_tgsigqueueinfo, pid, tid, stop_signal(), &info) == 0;
 }
 
+// Reads the start of a small file (a /proc one) into buf, NUL-terminated; false if it cannot.
+bool read_start_of(const char* path, char* buf, std::size_t cap) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  ssize_t n = read(fd, buf, cap - 1);
+  close(fd);
+  if (n <= 0) return false;
+  buf[n] = 0;
+  return true;
+}
+
 // Whether thread tid of process pid is still there (signal 0 checks without sending).
 bool alive(pid_t pid, pid_t tid) { return syscall(SYS_tgkill, pid, tid, 0) == 0 || errno != ESRCH; }
+
+// Whether thread tid is on its way out, past the last of the program's code and of ours: glibc
+// (2.34 on) blocks every signal but its SIGSETXID (33) for good there, so that no handler runs on
+// a thread about to end (its bugs 12889 and 28361), and our signal never reaches it. A detached
+// one then frees its stack into the cache under the cache's lock, which a thread parked inside
+// pthread_create may hold until the scan ends: by signal, up to a third of a program's threads
+// were "not stopped", each waited for the whole timeout (a flaky test's). Only that exit has this
+// mask: the program's sigprocmask cannot block SIGCANCEL (32), and glibc's other blocks of every
+// signal (pthread_create, pthread_kill, posix_spawn) take SIGSETXID too.
+bool exiting(pid_t tid) {
+  constexpr auto bit = [](int sig) { return std::uint64_t{1} << (sig - 1); };
+  constexpr std::uint64_t kExitMask = ~(bit(SIGKILL) | bit(SIGSTOP) | bit(33));
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/self/task/%d/status", static_cast<int>(tid));
+  static char text[4096];  // the scanning thread's alone
+  if (!read_start_of(path, text, sizeof text)) return false;
+  const char* field = std::strstr(text, "\nSigBlk:");
+  return field && std::strtoull(field + std::strlen("\nSigBlk:"), nullptr, 16) == kExitMask;
+}
 
 bool is_stop_request(const siginfo_t* info) {
   return info->si_code == SI_QUEUE && info->si_pid == getpid() &&
@@ -174,6 +205,8 @@ std::uint64_t raw_now_ms() {
 // given at least kRoundMs to stop.
 constexpr int kMaxListings = 16;
 constexpr std::uint64_t kRoundMs = 50;
+// How often the signal-based stop looks whether a thread it waits for is exiting (see exiting).
+constexpr std::uint64_t kExitLookMs = 2;
 
 struct Tracer {
   // 0: the tracer waits for leave to trace; 1: go; 2: it has stopped what it could (or failed);
@@ -373,17 +406,6 @@ int tracer_main(void*) {
 
 pid_t g_tracer_pid = 0;
 
-// Reads the start of a small file (a /proc one) into buf, NUL-terminated; false if it cannot.
-bool read_start_of(const char* path, char* buf, std::size_t cap) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  ssize_t n = read(fd, buf, cap - 1);
-  close(fd);
-  if (n <= 0) return false;
-  buf[n] = 0;
-  return true;
-}
-
 // A seccomp filter may kill the process for a system call it does not allow (ptrace, clone).
 // Filters are per thread, and the helper inherits this one's: this thread's status, not the main
 // thread's (/proc/self).
@@ -452,6 +474,26 @@ void resume_from_ptrace() {
   g_tracer_pid = 0;
 }
 
+// Waits until each thread from `from` on that was sent the signal has parked, ended, or is on
+// its way out (see exiting), or until the clock reaches `until`. All of them at once: waited for
+// one at a time, a hundred exiting threads a few milliseconds each took the whole timeout, and
+// those after them were not looked at.
+void await_parking(pid_t pid, std::size_t from, std::uint64_t until) {
+  for (std::uint64_t look = now_ms() + kExitLookMs;; sched_yield()) {
+    const bool looking = now_ms() >= look;  // a thread takes the signal at once unless blocked
+    bool waiting = false;
+    for (std::size_t i = from; i < g_count; ++i) {
+      StoppedThread& th = g_slots[i].info;
+      if (th.gone || g_slots[i].phase.load(std::memory_order_acquire) != 0) continue;
+      // One that ends with the signal pending never parks: not waited for past its end.
+      if (looking) th.gone = !alive(pid, th.tid) || exiting(th.tid);
+      waiting |= !th.gone;
+    }
+    if (!waiting || now_ms() >= until) return;
+    if (looking) look = now_ms() + kExitLookMs;
+  }
+}
+
 // Whether the main thread has ended while the process runs on (pthread_exit from main): it
 // stays listed, a zombie, until the last thread exits; there is nothing to stop (ptrace would
 // refuse it, and a signal would wait for it in vain) and no frame left on its stack.
@@ -505,13 +547,9 @@ std::size_t StopTheWorld::stop(int timeout_ms) {
         th.gone = errno == ESRCH;
       }
     }
-    const std::uint64_t until = std::max(deadline, now_ms() + (round ? kRoundMs : 0));
+    await_parking(pid, from, std::max(deadline, now_ms() + (round ? kRoundMs : 0)));
     for (std::size_t i = from; i < g_count; ++i) {
       StoppedThread& th = g_slots[i].info;
-      // One that ends with the signal pending never parks: not waited for past its end.
-      while (g_slots[i].phase.load(std::memory_order_acquire) == 0 && now_ms() < until &&
-             !(th.gone = !alive(pid, th.tid)))
-        sched_yield();
       th.stopped = g_slots[i].phase.load(std::memory_order_acquire) == 1;
       th.gone = th.gone && !th.stopped;
       parked += th.stopped;

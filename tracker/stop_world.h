@@ -21,7 +21,8 @@ struct StoppedThread {
   bool in_syscall;
   // Ended between the listing and its stop: no thread of the process any more, so neither stopped
   // nor one that could not be (a program starting short-lived threads had "5 of 68 threads could
-  // not be stopped" in 2 of 3 runs, a user trial's, with every one of those 5 gone).
+  // not be stopped" in 2 of 3 runs, a user trial's, with every one of those 5 gone). By signal,
+  // also one found on its way out, past its last code (glibc's thread exit; stop_world.cc).
   bool gone;
 };
 
@@ -43,7 +44,8 @@ class StopTheWorld {
   void resume();
 
   std::size_t count() const;
-  std::size_t gone() const;  // of those listed, how many had ended when they were to be stopped
+  std::size_t gone()
+      const;  // of those listed, how many had ended (or were ending) when they were to be stopped
   const StoppedThread& thread(std::size_t i) const;
   // Threads past the first kMaxThreads: not listed, so never stopped (they run on through the
   // scan, and their stacks count whole as roots).
