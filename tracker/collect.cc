@@ -74,6 +74,8 @@ bool module_named(const char* path, const char* prefix) {
   return slash && std::strncmp(slash + 1, prefix, std::strlen(prefix)) == 0;
 }
 
+bool thread_past_its_end(pid_t tid) { return g_state.ended_threads.has(tid); }
+
 RootPolicy root_policy(RootPolicy::Range* dead, std::size_t max_dead, RootPolicy::Range* modules,
                        std::size_t max_modules) {
   RootPolicy policy;
@@ -84,6 +86,7 @@ RootPolicy root_policy(RootPolicy::Range* dead, std::size_t max_dead, RootPolicy
     for (std::size_t i = 0; i < policy.n_dead_stacks; ++i) dead[i] = d.ranges[i];
     policy.dead_stacks = dead;
   }
+  policy.past_its_end = thread_past_its_end;
   policy.self_lo = g_state.self_start;
   policy.self_hi = g_state.self_end;
   policy.stacks = &g_state.stacks;

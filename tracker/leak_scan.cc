@@ -644,7 +644,7 @@ bool LeakScan::run(Ledger& ledger, const RootPolicy& policy, const OwnRoots& own
   std::size_t n_internal = std::min<std::size_t>(os::internal_ranges(internal, 8192), 8192);
   if (ok) {
     FaultGuard faults;
-    stats_.threads_stopped = world.stop(kStopTimeoutMs);
+    stats_.threads_stopped = world.stop(kStopTimeoutMs, policy.past_its_end);
     // With those found started meanwhile; not those that ended before they could be stopped.
     stats_.threads = world.count() - world.gone() + world.unlisted();
     count_ = 0;
@@ -688,6 +688,7 @@ bool LeakScan::run(Ledger& ledger, const RootPolicy& policy, const OwnRoots& own
     stats_.root_bytes = scan_roots(scanner, world, policy, own);
     stats_.heap_bytes_scanned = scanner.flood();
     scanner.classify_unreached();
+    stats_.threads_stopped -= world.confirm_held();
     world.resume();
   }
   ledger.unlock_all();

@@ -126,6 +126,26 @@ struct DeadStacks {
   std::uint32_t count HL_GUARDED_BY(lock) = 0;
 };
 
+// Threads that have been through their exit destructor here (remember_dead_stack in tracker.cc):
+// only the C library's end of a thread is left for them. The leak scan asks about threads that
+// never take its signal (StopTheWorld::stop). By thread id, one entry per id modulo kSize (two
+// ending at once may share one: then the first is not known, and waited for); a thread clears
+// its id's entry as it starts counting, so that an id the kernel hands out again is not taken for
+// the thread that had it before.
+struct EndedThreads {
+  static constexpr std::size_t kSize = 32768;  // pid_max's default
+  std::atomic<pid_t> tids[kSize] = {};
+  void mark(pid_t tid) { tids[slot(tid)].store(tid, std::memory_order_release); }
+  void unmark(pid_t tid) {
+    pid_t marked = tid;
+    tids[slot(tid)].compare_exchange_strong(marked, 0, std::memory_order_relaxed);
+  }
+  bool has(pid_t tid) const { return tids[slot(tid)].load(std::memory_order_acquire) == tid; }
+
+ private:
+  static std::size_t slot(pid_t tid) { return static_cast<std::size_t>(tid) % kSize; }
+};
+
 // How stacks are captured (the unwind option), and what unwind=verify found.
 struct Unwinding {
   enum Mode : std::uint8_t { kFast, kLibunwind, kVerify };
@@ -156,6 +176,7 @@ struct State {
   Timeline timeline;
   Errors errors;
   DeadStacks dead_stacks;
+  EndedThreads ended_threads;
   Quarantine quarantine;
   PoolProbes pool{};
   StreamIdentity stdout_identity = {};

@@ -37,12 +37,18 @@ namespace {
 
 struct Slot {
   StoppedThread info;
-  // By signal: 0 signalled, 1 parked, 2 left the handler, -1 not signalled.
+  // By signal: 0 signalled, 5 parking (its handler has it), 1 parked, 2 left the handler, 3 held
+  // asleep (see look_at), -1 not signalled.
   // By ptrace: 0 listed, 1 seized, 2 stopped, 3 gone, 4 stopped without its registers.
   std::atomic<int> phase;
+  // By signal, for a thread that has not parked: when to look at it next, and the gap after that
+  // (doubling); once held, how many times it had been given a processor (see look_at).
+  std::uint64_t next_look_ms;
+  std::uint64_t look_gap_ms;
+  long long runs;
 };
 
-// Zero in .bss, not written at load time: 832 KiB that only a leak scan touches.
+// Zero in .bss, not written at load time: under 1 MiB that only a leak scan touches.
 constinit Slot g_slots[StopTheWorld::kMaxThreads]{};
 std::size_t g_count = 0;
 std::size_t g_unlisted = 0;        // threads past kMaxThreads when they were listed
@@ -105,24 +111,44 @@ bool read_start_of(const char* path, char* buf, std::size_t cap) {
 // Whether thread tid of process pid is still there (signal 0 checks without sending).
 bool alive(pid_t pid, pid_t tid) { return syscall(SYS_tgkill, pid, tid, 0) == 0 || errno != ESRCH; }
 
-// Whether thread tid is on its way out, past the last of the program's code and of ours: glibc
-// (2.34 on) blocks every signal but its SIGSETXID (33) for good there, so that no handler runs on
-// a thread about to end (its bugs 12889 and 28361), and our signal never reaches it. A detached
-// one then frees its stack into the cache under the cache's lock, which a thread parked inside
-// pthread_create may hold until the scan ends: by signal, up to a third of a program's threads
-// were "not stopped", each waited for the whole timeout (a flaky test's). Only that exit has this
-// mask: the program's sigprocmask cannot block SIGCANCEL (32), and glibc's other blocks of every
-// signal (pthread_create, pthread_kill, posix_spawn) take SIGSETXID too.
-bool exiting(pid_t tid) {
-  constexpr auto bit = [](int sig) { return std::uint64_t{1} << (sig - 1); };
-  constexpr std::uint64_t kExitMask = ~(bit(SIGKILL) | bit(SIGSTOP) | bit(33));
+// How many times thread tid has been given a processor (the third field of its schedstat, counted
+// as it is switched in); -1 if that cannot be read (it has ended, or the kernel keeps no count).
+long long runs_of(pid_t tid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", static_cast<int>(tid));
+  char text[128];
+  if (!read_start_of(path, text, sizeof text)) return -1;
+  char* at = text;
+  for (int field = 0; field < 2; ++field) {
+    std::strtoull(at, &at, 10);
+    if (*at != ' ') return -1;
+  }
+  char* end = nullptr;
+  const long long runs = std::strtoll(at, &end, 10);
+  return end != at ? runs : -1;
+}
+
+// The signals thread tid has blocked (its /proc status's SigBlk); false if that cannot be read.
+bool blocked_signals(pid_t tid, std::uint64_t* mask) {
   char path[64];
   std::snprintf(path, sizeof path, "/proc/self/task/%d/status", static_cast<int>(tid));
-  static char text[4096];  // the scanning thread's alone
+  // The scanning thread's alone. SigBlk comes about 1 KB in; a Groups line of hundreds of groups
+  // could push it past the end, and then the thread is waited for as before.
+  static char text[4096];
   if (!read_start_of(path, text, sizeof text)) return false;
   const char* field = std::strstr(text, "\nSigBlk:");
-  return field && std::strtoull(field + std::strlen("\nSigBlk:"), nullptr, 16) == kExitMask;
+  if (!field) return false;
+  *mask = std::strtoull(field + std::strlen("\nSigBlk:"), nullptr, 16);
+  return true;
 }
+
+// The mask of the C library's end of a thread (glibc 2.34 on, its bugs 12889 and 28361): every
+// signal blocked for good but SIGSETXID (33), after the thread's destructors. The program's own
+// sigprocmask cannot block SIGCANCEL (32), but a thread with every signal blocked that is
+// cancelled runs its cleanup handlers (program code) with this mask too (a review's).
+constexpr std::uint64_t signal_bit(int sig) { return std::uint64_t{1} << (sig - 1); }
+constexpr std::uint64_t kThreadEndMask =
+    ~(signal_bit(SIGKILL) | signal_bit(SIGSTOP) | signal_bit(33));
 
 bool is_stop_request(const siginfo_t* info) {
   return info->si_code == SI_QUEUE && info->si_pid == getpid() &&
@@ -144,7 +170,10 @@ void on_stop_signal(int sig, siginfo_t* info, void* context) {
     errno = saved_errno;
     return;
   }
-  if (!slot) {
+  // Nor a thread the scan holds asleep already (see look_at): it has what it needs of this one, and
+  // the thread has run since, so it counts as not stopped.
+  int signalled = 0;
+  if (!slot || !slot->phase.compare_exchange_strong(signalled, 5, std::memory_order_acq_rel)) {
     errno = saved_errno;
     return;
   }
@@ -205,8 +234,9 @@ std::uint64_t raw_now_ms() {
 // given at least kRoundMs to stop.
 constexpr int kMaxListings = 16;
 constexpr std::uint64_t kRoundMs = 50;
-// How often the signal-based stop looks whether a thread it waits for is exiting (see exiting).
-constexpr std::uint64_t kExitLookMs = 2;
+// How soon the signal-based stop looks in /proc at a thread that has not parked (a thread takes
+// the signal at once unless it has it blocked); see look_at.
+constexpr std::uint64_t kLookMs = 2;
 
 struct Tracer {
   // 0: the tracer waits for leave to trace; 1: go; 2: it has stopped what it could (or failed);
@@ -509,23 +539,83 @@ void resume_from_ptrace() {
   g_tracer_pid = 0;
 }
 
-// Waits until each thread from `from` on that was sent the signal has parked, ended, or is on
-// its way out (see exiting), or until the clock reaches `until`. All of them at once: waited for
-// one at a time, a hundred exiting threads a few milliseconds each took the whole timeout, and
-// those after them were not looked at.
-void await_parking(pid_t pid, std::size_t from, std::uint64_t until) {
-  for (std::uint64_t look = now_ms() + kExitLookMs;; sched_yield()) {
-    const bool looking = now_ms() >= look;  // a thread takes the signal at once unless blocked
+// What the scan can do about a thread that has not parked: a thread with our signal blocked never
+// does (a server's signal thread in sigwait() with every signal blocked; one in the C library's
+// end of a thread, where a detached one may wait for the stack cache's lock that a thread parked
+// inside pthread_create holds: up to 169 of 173 threads of threads_ending_at_exit were "not
+// stopped", each waited for the whole timeout).
+enum class Look { kWait, kHeld, kEnded };
+
+// Looks in /proc at the thread of slot. One with our signal blocked, asleep in a system call,
+// runs no code until the kernel wakes it; its system call, stack pointer and instruction pointer
+// are in /proc (a thread may read another's of its own process), its other registers are not (as
+// for a thread not stopped). It is held (counted stopped, in a system call, if it has not been
+// given a processor by the end of the scan: see confirm_held), or, in the C library's end of a
+// thread past the tracker's exit destructor for it (past_its_end), counted as ended: it runs
+// nothing of the program's or ours again, and its stack is among the dead ones.
+Look look_at(Slot& slot, bool (*past_its_end)(pid_t)) {
+  const pid_t tid = slot.info.tid;
+  const long long runs = runs_of(tid);
+  std::uint64_t blocked = 0;
+  if (runs < 0 || !blocked_signals(tid, &blocked) || !((blocked >> (stop_signal() - 1)) & 1))
+    return Look::kWait;
+  if (blocked == kThreadEndMask && past_its_end && past_its_end(tid)) return Look::kEnded;
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/self/task/%d/syscall", static_cast<int>(tid));
+  char text[256];  // "NR ARG1 .. ARG6 SP PC", or "-1 SP PC" outside one, or "running"
+  if (!read_start_of(path, text, sizeof text)) return Look::kWait;
+  char* at = text;
+  const long nr = std::strtol(at, &at, 10);
+  if (at == text || nr < 0) return Look::kWait;
+  std::uintptr_t values[8];
+  for (std::uintptr_t& v : values) {
+    char* end = nullptr;
+    v = std::strtoull(at, &end, 16);
+    if (end == at) return Look::kWait;
+    at = end;
+  }
+  const std::uintptr_t sp = values[6], pc = values[7];
+  if (runs_of(tid) != runs) return Look::kWait;  // it ran while it was read
+  int signalled = 0;
+  if (!slot.phase.compare_exchange_strong(signalled, 3, std::memory_order_acq_rel))
+    return Look::kWait;
+  slot.info.sp = sp;
+  slot.info.in_syscall = true;
+  for (std::uintptr_t& reg : slot.info.regs) reg = 0;
+  slot.info.regs[REG_RSP] = sp;
+  slot.info.regs[REG_RIP] = pc;
+  slot.runs = runs;
+  return Look::kHeld;
+}
+
+// Waits until each thread from `from` on that was sent the signal has parked, ended, or is held
+// asleep (see look_at), or until the clock reaches `until`. All of them at once, each looked at in
+// /proc after kLookMs, then at doubling gaps: waited for one at a time, a hundred threads that
+// never park took the whole timeout, and those after them were not looked at.
+void await_parking(pid_t pid, std::size_t from, std::uint64_t until, bool (*past_its_end)(pid_t)) {
+  for (std::size_t i = from; i < g_count; ++i) {
+    g_slots[i].look_gap_ms = kLookMs;
+    g_slots[i].next_look_ms = now_ms() + kLookMs;
+  }
+  for (;; sched_yield()) {
     bool waiting = false;
     for (std::size_t i = from; i < g_count; ++i) {
-      StoppedThread& th = g_slots[i].info;
-      if (th.gone || g_slots[i].phase.load(std::memory_order_acquire) != 0) continue;
-      // One that ends with the signal pending never parks: not waited for past its end.
-      if (looking) th.gone = !alive(pid, th.tid) || exiting(th.tid);
-      waiting |= !th.gone;
+      Slot& slot = g_slots[i];
+      StoppedThread& th = slot.info;
+      const int phase = slot.phase.load(std::memory_order_acquire);
+      if (th.gone || phase == 1 || phase == 3 || phase == -1) continue;
+      if (phase == 0 && now_ms() >= slot.next_look_ms) {
+        // One that ends with the signal pending never parks: not waited for past its end.
+        if ((th.gone = !alive(pid, th.tid))) continue;
+        const Look look = look_at(slot, past_its_end);
+        if (look == Look::kHeld || (th.gone = look == Look::kEnded)) continue;
+        slot.look_gap_ms = std::min<std::uint64_t>(slot.look_gap_ms * 2, 64);
+        slot.next_look_ms = now_ms() + slot.look_gap_ms;
+        if (now_ms() >= until) return;  // thousands of them take a while
+      }
+      waiting = true;
     }
     if (!waiting || now_ms() >= until) return;
-    if (looking) look = now_ms() + kExitLookMs;
   }
 }
 
@@ -552,7 +642,7 @@ void StopTheWorld::list_threads() {
   list_new_threads();  // all of them, with none listed yet
 }
 
-std::size_t StopTheWorld::stop(int timeout_ms) {
+std::size_t StopTheWorld::stop(int timeout_ms, bool (*past_its_end)(pid_t)) {
   g_by_ptrace = stop_by_ptrace(timeout_ms);
   if (g_by_ptrace) {
     std::size_t stopped = 0;
@@ -580,10 +670,11 @@ std::size_t StopTheWorld::stop(int timeout_ms) {
         th.gone = errno == ESRCH;
       }
     }
-    await_parking(pid, from, std::max(deadline, now_ms() + (round ? kRoundMs : 0)));
+    await_parking(pid, from, std::max(deadline, now_ms() + (round ? kRoundMs : 0)), past_its_end);
     for (std::size_t i = from; i < g_count; ++i) {
       StoppedThread& th = g_slots[i].info;
-      th.stopped = g_slots[i].phase.load(std::memory_order_acquire) == 1;
+      const int phase = g_slots[i].phase.load(std::memory_order_acquire);
+      th.stopped = phase == 1 || phase == 3;
       th.gone = th.gone && !th.stopped;
       parked += th.stopped;
     }
@@ -600,8 +691,21 @@ void StopTheWorld::resume() {
   g_release.store(1, std::memory_order_release);
   futex(&g_release, FUTEX_WAKE_PRIVATE, 1 << 30);
   for (std::size_t i = 0; i < g_count; ++i)
-    if (g_slots[i].info.stopped)
+    if (g_slots[i].info.stopped && g_slots[i].phase.load(std::memory_order_acquire) != 3)
       while (g_slots[i].phase.load(std::memory_order_acquire) != 2) sched_yield();
+}
+
+std::size_t StopTheWorld::confirm_held() {
+  if (g_by_ptrace) return 0;
+  std::size_t ran = 0;
+  for (std::size_t i = 0; i < g_count; ++i) {
+    Slot& slot = g_slots[i];
+    if (!slot.info.stopped || slot.phase.load(std::memory_order_acquire) != 3) continue;
+    if (runs_of(slot.info.tid) == slot.runs) continue;
+    slot.info.stopped = false;  // it ran (or ended, which takes running) while it was read
+    ++ran;
+  }
+  return ran;
 }
 
 std::size_t StopTheWorld::count() const { return g_count; }

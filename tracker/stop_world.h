@@ -21,8 +21,7 @@ struct StoppedThread {
   bool in_syscall;
   // Ended between the listing and its stop: no thread of the process any more, so neither stopped
   // nor one that could not be (a program starting short-lived threads had "5 of 68 threads could
-  // not be stopped" in 2 of 3 runs, a user trial's, with every one of those 5 gone). By signal,
-  // also one found on its way out, past its last code (glibc's thread exit; stop_world.cc).
+  // not be stopped" in 2 of 3 runs, a user trial's, with every one of those 5 gone).
   bool gone;
 };
 
@@ -38,8 +37,14 @@ class StopTheWorld {
   // Lists the threads (call before taking locks other threads may need to reach a stop point),
   // and maps what stopping them takes (before the leak scan lists heapledger's own memory).
   void list_threads();
-  // Stops them, waiting up to timeout_ms for each. Returns how many stopped.
-  std::size_t stop(int timeout_ms);
+  // Stops them, waiting up to timeout_ms for each. Returns how many stopped. By signal, a thread
+  // in the C library's end of a thread (see look_at in stop_world.cc) counts as ended if
+  // past_its_end(tid) says it has been through the tracker's exit destructor for it.
+  std::size_t stop(int timeout_ms, bool (*past_its_end)(pid_t tid) = nullptr);
+  // By signal, threads held asleep instead of stopped (they have the signal blocked; see look_at in
+  // stop_world.cc) that have run since after all: counted as not stopped now. Call when the scan
+  // has read what it reads of them, before resume(). Returns how many.
+  std::size_t confirm_held();
   // Lets them all run again (by signal: and waits until every parked one has left the handler).
   void resume();
 

@@ -138,6 +138,11 @@ std::uint32_t settle_pending();
 // stale frames glibc leaves in its stack cache for roots.
 void remember_dead_stack(void*) {
   BusyScope busy;
+  // Last of all (below) the mark that this thread's own code is done, as far as heapledger can
+  // tell; the C library's end of a thread is all that follows for it.
+  struct Ended {
+    ~Ended() { g_state.ended_threads.mark(static_cast<pid_t>(syscall(SYS_gettid))); }
+  } ended;
   g_state.quarantine.thread_exit(tl_thread.quarantine);  // first: its inbox is in the counts
   recycle_counts();
   fast_unwind::thread_exit();
@@ -172,6 +177,7 @@ HL_NOINLINE bool hook_thread_exit() {
 HL_NOINLINE ThreadCounts* register_counts() {
   // Every thread that allocates passes here once: arrange to hear of its exit.
   if (!tl_thread.exit_hooked) hook_thread_exit();
+  g_state.ended_threads.unmark(static_cast<pid_t>(syscall(SYS_gettid)));
   if (ThreadCounts* reused = reuse_counts()) return tl_thread.counts = reused;
   // internal_alloc aligns to 16 bytes; the counts want a cache line.
   constexpr std::size_t kAlign = alignof(ThreadCounts);

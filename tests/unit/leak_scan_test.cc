@@ -111,8 +111,8 @@ TEST(OwnRoots, AStackCountsFromTheLowestLiveFrameOnIt) {
   // exit() from a handler on a signal stack at 0x10000-0x20000 that interrupted the thread's own
   // stack (0x100000-0x200000) at 0x180000, itself interrupted there by a second signal at 0x17f000.
   OwnRoots own(0x1f000);
-  InterruptedFrame outer{.sp = 0x180000, .regs = {1, 2, 3}, .n_regs = 3};
-  InterruptedFrame inner{.sp = 0x17f000, .regs = {4, 5}, .n_regs = 2};
+  InterruptedFrame outer{.sp = 0x180000, .ip = 0, .rax = 0, .regs = {1, 2, 3}, .n_regs = 3};
+  InterruptedFrame inner{.sp = 0x17f000, .ip = 0, .rax = 0, .regs = {4, 5}, .n_regs = 2};
   own.add_interrupted(outer);
   own.add_interrupted(inner);
   EXPECT_EQ(own.lowest_in(0x10000, 0x20000), 0x1f000u);
@@ -130,10 +130,15 @@ TEST(OwnRoots, AFrameBlockedInASystemCallHasNoRedZone) {
   alignas(16) static const unsigned char code[] = {0x90, 0x90, 0x90, 0x0f, 0x05, 0x90};
   const auto at = reinterpret_cast<std::uintptr_t>(code + 3), past = at + 2;
   OwnRoots own(0x1f000);
-  own.add_interrupted(InterruptedFrame{.sp = 0x100000, .ip = at, .rax = 34});
   own.add_interrupted(
-      InterruptedFrame{.sp = 0x200000, .ip = past, .rax = static_cast<std::uintptr_t>(-EINTR)});
-  own.add_interrupted(InterruptedFrame{.sp = 0x300000, .ip = past, .rax = 0});
+      InterruptedFrame{.sp = 0x100000, .ip = at, .rax = 34, .regs = {}, .n_regs = 0});
+  own.add_interrupted(InterruptedFrame{.sp = 0x200000,
+                                       .ip = past,
+                                       .rax = static_cast<std::uintptr_t>(-EINTR),
+                                       .regs = {},
+                                       .n_regs = 0});
+  own.add_interrupted(
+      InterruptedFrame{.sp = 0x300000, .ip = past, .rax = 0, .regs = {}, .n_regs = 0});
   EXPECT_EQ(own.lowest_in(0x100000 - 4096, 0x100000 + 4096), 0x100000u);
   EXPECT_EQ(own.lowest_in(0x200000 - 4096, 0x200000 + 4096), 0x200000u);
   EXPECT_EQ(own.lowest_in(0x300000 - 4096, 0x300000 + 4096), 0x300000u - 128);

@@ -1,0 +1,142 @@
+// A thread with the leak scan's signal blocked when the process exits. Under a seccomp filter the
+// scan stops threads with that signal (see hl_signal_stop.h), which such a thread never takes:
+// it used to be waited for the whole timeout, then counted among the threads that could not be
+// stopped ("results may hide leaks"), its whole stack a root. One asleep in a system call runs
+// nothing until the kernel wakes it: the scan holds it so, counts its stack from its stack
+// pointer, and checks at the end that it has not run meanwhile.
+//   stop_signal_blocked MODE [seccomp]
+// MODE:
+//   exit_mask  the thread takes the mask glibc's thread exit sets (every signal blocked but
+//              SIGSETXID, 33; by rt_sigprocmask itself, as glibc's sigprocmask keeps 32 and 33
+//              open), then sleeps on a futex no one wakes: a detached thread in glibc's exit
+//              waits so for the stack cache's lock when a thread the scan parked holds it.
+//   asleep     a server's signal thread: every signal blocked (sigfillset, pthread_sigmask),
+//              asleep in pause() (the system call itself, so that its frame is the innermost),
+//              with the only copy of a pointer to a 700-byte block 64 bytes below its stack
+//              pointer, where a leaf function left it: definitely lost (nothing below a thread
+//              blocked in a system call is in use; counted whole, the stack made it reachable).
+//   cleanup    every signal blocked, the thread is cancelled, and its cleanup handler (the
+//              program's code) runs on through the exit: it cannot be held, and the report says
+//              it could not be stopped (its mask is then glibc's exit mask too, so that mask
+//              alone says nothing of whether a thread still runs the program's code).
+// In exit_mask and asleep the thread holds the one pointer to a 2,222-byte block in its frame
+// (still reachable); main leaks one block of 777 bytes (definite) in every mode.
+#include <linux/futex.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "hl_signal_stop.h"
+#include "hl_sink.h"
+
+static atomic_int g_ready;
+static int g_never;  // a futex word no one wakes
+void* volatile g_a;
+void* volatile g_b;
+
+__attribute__((noinline)) static void* held_by_thread(void) { return malloc(2222); }
+
+__attribute__((noinline)) void* lost_site(void) {
+  void* p = malloc(700);
+  if (p) memset(p, 7, 700);
+  return p;
+}
+
+// A leaf that leaves p 64 bytes below its caller's stack pointer.
+__attribute__((noinline)) void leave_below(void* p) {
+  __asm__ volatile("movq %0, -56(%%rsp)" ::"r"(p) : "memory");
+}
+
+static void block_every_signal(void) {
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, NULL);
+}
+
+static void* exit_mask(void* arg) {
+  (void)arg;
+  void* volatile held = held_by_thread();
+  const uint64_t mask =
+      ~((UINT64_C(1) << (SIGKILL - 1)) | (UINT64_C(1) << (SIGSTOP - 1)) | (UINT64_C(1) << 32));
+  if (syscall(SYS_rt_sigprocmask, SIG_BLOCK, &mask, NULL, sizeof mask) != 0) abort();
+  atomic_store(&g_ready, 1);
+  for (;;) syscall(SYS_futex, &g_never, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+  return (void*)held;
+}
+
+static void* asleep(void* arg) {
+  (void)arg;
+  block_every_signal();
+  void* volatile held = held_by_thread();
+  void* p = lost_site();
+  leave_below(p);
+  p = NULL;
+  atomic_store(&g_ready, 1);
+  for (;;) {  // no register keeps p (the argument registers are zeroed)
+    long nr = SYS_pause;
+    __asm__ volatile("syscall"
+                     : "+a"(nr)
+                     : "D"(0L), "S"(0L), "d"(0L)
+                     : "rcx", "r11", "r8", "r9", "r10", "memory");
+  }
+  return (void*)held;
+}
+
+static void cleanup_runs_on(void* p) {
+  atomic_store(&g_ready, 1);
+  for (;;) {
+    g_b = p;
+    g_a = NULL;
+    g_a = p;
+    g_b = NULL;
+  }
+}
+
+static void* cancelled(void* arg) {
+  (void)arg;
+  block_every_signal();
+  void* p = malloc(4242);
+  g_a = p;
+  pthread_cleanup_push(cleanup_runs_on, p);
+  for (;;) sleep(100);
+  pthread_cleanup_pop(0);
+  return NULL;
+}
+
+__attribute__((noinline)) static void leaked_by_main(void) {
+  void* p = malloc(777);
+  memset(p, 7, 777);
+  hl_sink(p);
+}
+
+int main(int argc, char** argv) {
+  void* (*body)(void*) = NULL;
+  if (argc > 1 && strcmp(argv[1], "exit_mask") == 0) body = exit_mask;
+  if (argc > 1 && strcmp(argv[1], "asleep") == 0) body = asleep;
+  if (argc > 1 && strcmp(argv[1], "cleanup") == 0) body = cancelled;
+  if (!body) {
+    fputs("usage: stop_signal_blocked exit_mask|asleep|cleanup [seccomp]\n", stderr);
+    return 2;
+  }
+  if (argc > 2 && strcmp(argv[2], "seccomp") == 0 && hl_force_signal_stop() != 0) {
+    perror("seccomp");
+    return 1;
+  }
+  pthread_t t;
+  if (pthread_create(&t, NULL, body, NULL) != 0) return 1;
+  if (body == cancelled) {
+    usleep(20000);
+    pthread_cancel(t);
+  }
+  while (!atomic_load(&g_ready)) usleep(1000);
+  usleep(10000);  // into its system call
+  leaked_by_main();
+  puts("main returns");
+  return 0;
+}
