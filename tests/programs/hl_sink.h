@@ -15,6 +15,13 @@ __attribute__((noinline, unused)) static void hl_sink(void* p) {
   hl_sink_slot = NULL;
 }
 
+// A leaf that leaves p 64 bytes below its caller's stack pointer (in its red zone), as functions
+// called before a blocking call leave their values: a stale copy there is no root for a thread
+// blocked in a system call.
+__attribute__((noinline, unused)) static void hl_leave_below(void* p) {
+  __asm__ volatile("movq %0, -56(%%rsp)" ::"r"(p) : "memory");
+}
+
 // Leaks a block of `size` bytes from a call stack of its own: `depth` frames of this function
 // above the allocation, so that each depth is a leak site of its own.
 __attribute__((noinline, unused)) static void hl_leak_at_depth(int depth, int size) {

@@ -13,16 +13,12 @@
 #include <unistd.h>
 
 #include "hl_signal_stop.h"
+#include "hl_sink.h"
 
 __attribute__((noinline)) void* lost_site(void) {
   void* p = malloc(700);
   if (p) memset(p, 7, 700);
   return p;
-}
-
-// A leaf that leaves p 64 bytes below its caller's stack pointer.
-__attribute__((noinline)) void leave_below(void* p) {
-  __asm__ volatile("movq %0, -56(%%rsp)" ::"r"(p) : "memory");
 }
 
 static void* exit_soon(void* arg) {
@@ -36,7 +32,7 @@ int main(int argc, char** argv) {
   pthread_t t;
   if (pthread_create(&t, NULL, exit_soon, NULL) != 0) return 1;
   void* p = lost_site();
-  leave_below(p);
+  hl_leave_below(p);
   p = NULL;
   // Blocks until the process ends; no register keeps p (the argument registers are zeroed).
   for (;;) {

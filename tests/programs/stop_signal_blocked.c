@@ -48,11 +48,6 @@ __attribute__((noinline)) void* lost_site(void) {
   return p;
 }
 
-// A leaf that leaves p 64 bytes below its caller's stack pointer.
-__attribute__((noinline)) void leave_below(void* p) {
-  __asm__ volatile("movq %0, -56(%%rsp)" ::"r"(p) : "memory");
-}
-
 static void block_every_signal(void) {
   sigset_t all;
   sigfillset(&all);
@@ -75,7 +70,7 @@ static void* asleep(void* arg) {
   block_every_signal();
   void* volatile held = held_by_thread();
   void* p = lost_site();
-  leave_below(p);
+  hl_leave_below(p);
   p = NULL;
   atomic_store(&g_ready, 1);
   for (;;) {  // no register keeps p (the argument registers are zeroed)
