@@ -3,6 +3,8 @@
 // destructor, because allocations keep arriving after static destructors ran.
 #pragma once
 
+#include <time.h>
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -129,18 +131,31 @@ struct DeadStacks {
 // Threads that have been through their exit destructor here (remember_dead_stack in tracker.cc):
 // only the C library's end of a thread is left for them. The leak scan asks about threads that
 // never take its signal (StopTheWorld::stop). By thread id, one entry per id modulo kSize (two
-// ending at once may share one: then the first is not known, and waited for); a thread clears
-// its id's entry as it starts counting, so that an id the kernel hands out again is not taken for
-// the thread that had it before.
+// ending at once may share one: then the first is not known, and waited for), with when it was
+// marked (CLOCK_BOOTTIME): a mark from before a thread started was its id's previous owner's (the
+// kernel hands ids out again; a thread that never allocates never clears it), see
+// thread_past_its_end in collect.cc.
 struct EndedThreads {
   static constexpr std::size_t kSize = 32768;  // pid_max's default
   std::atomic<pid_t> tids[kSize] = {};
-  void mark(pid_t tid) { tids[slot(tid)].store(tid, std::memory_order_release); }
+  std::atomic<std::uint64_t> marked_ns[kSize] = {};
+  void mark(pid_t tid) {
+    timespec now{};
+    clock_gettime(CLOCK_BOOTTIME, &now);
+    marked_ns[slot(tid)].store(static_cast<std::uint64_t>(now.tv_sec) * 1000000000u +
+                                   static_cast<std::uint64_t>(now.tv_nsec),
+                               std::memory_order_relaxed);
+    tids[slot(tid)].store(tid, std::memory_order_release);
+  }
   void unmark(pid_t tid) {
     pid_t marked = tid;
     tids[slot(tid)].compare_exchange_strong(marked, 0, std::memory_order_relaxed);
   }
-  bool has(pid_t tid) const { return tids[slot(tid)].load(std::memory_order_acquire) == tid; }
+  // When tid was marked (ns of CLOCK_BOOTTIME), 0 if it is not.
+  std::uint64_t marked_at(pid_t tid) const {
+    if (tids[slot(tid)].load(std::memory_order_acquire) != tid) return 0;
+    return marked_ns[slot(tid)].load(std::memory_order_relaxed);
+  }
 
  private:
   static std::size_t slot(pid_t tid) { return static_cast<std::size_t>(tid) % kSize; }

@@ -548,16 +548,17 @@ enum class Look { kWait, kHeld, kEnded };
 
 // Looks in /proc at the thread of slot. One with our signal blocked, asleep in a system call,
 // runs no code until the kernel wakes it; its system call, stack pointer and instruction pointer
-// are in /proc (a thread may read another's of its own process), its other registers are not (as
-// for a thread not stopped). It is held (counted stopped, in a system call, if it has not been
-// given a processor by the end of the scan: see confirm_held), or, in the C library's end of a
-// thread past the tracker's exit destructor for it (past_its_end), counted as ended: it runs
-// nothing of the program's or ours again, and its stack is among the dead ones.
+// are in /proc (a thread may read another's of its own process), with the call's arguments; its
+// other registers are not (as for a thread not stopped). It is held (counted stopped, in a system
+// call, if it has not been given a processor by the end of the scan: see confirm_held), or, in the
+// C library's end of a thread past the tracker's exit destructor for it (past_its_end), counted as
+// ended: it runs nothing of the program's or ours again, and its stack is among the dead ones.
 Look look_at(Slot& slot, bool (*past_its_end)(pid_t)) {
   const pid_t tid = slot.info.tid;
   const long long runs = runs_of(tid);
   std::uint64_t blocked = 0;
-  if (runs < 0 || !blocked_signals(tid, &blocked) || !((blocked >> (stop_signal() - 1)) & 1))
+  // A count of 0 says the kernel keeps none (some built without schedstats): not known to be held.
+  if (runs <= 0 || !blocked_signals(tid, &blocked) || !((blocked >> (stop_signal() - 1)) & 1))
     return Look::kWait;
   if (blocked == kThreadEndMask && past_its_end && past_its_end(tid)) return Look::kEnded;
   char path[64];
@@ -582,6 +583,9 @@ Look look_at(Slot& slot, bool (*past_its_end)(pid_t)) {
   slot.info.sp = sp;
   slot.info.in_syscall = true;
   for (std::uintptr_t& reg : slot.info.regs) reg = 0;
+  // Of its registers, those that passed the system call's arguments are known too.
+  const int args[] = {REG_RDI, REG_RSI, REG_RDX, REG_R10, REG_R8, REG_R9};
+  for (int k = 0; k < 6; ++k) slot.info.regs[args[k]] = values[k];
   slot.info.regs[REG_RSP] = sp;
   slot.info.regs[REG_RIP] = pc;
   slot.runs = runs;

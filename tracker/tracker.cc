@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <link.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -139,9 +140,19 @@ std::uint32_t settle_pending();
 void remember_dead_stack(void*) {
   BusyScope busy;
   // Last of all (below) the mark that this thread's own code is done, as far as heapledger can
-  // tell; the C library's end of a thread is all that follows for it.
+  // tell: the C library's end of a thread follows, and the program's own key destructors (keys
+  // created after heapledger's), which run with the thread's mask, where SIGCANCEL is open. Not
+  // for a thread cancelled with every signal blocked: it ends inside glibc's SIGCANCEL handler,
+  // SIGCANCEL blocked, its key destructors then running with the mask of the C library's end (a
+  // review's).
   struct Ended {
-    ~Ended() { g_state.ended_threads.mark(static_cast<pid_t>(syscall(SYS_gettid))); }
+    ~Ended() {
+      constexpr int kSigCancel = 32;  // glibc's, the first real-time signal
+      std::uint64_t blocked = 0;
+      if (syscall(SYS_rt_sigprocmask, SIG_BLOCK, nullptr, &blocked, sizeof blocked) == 0 &&
+          !(blocked & (std::uint64_t{1} << (kSigCancel - 1))))
+        g_state.ended_threads.mark(static_cast<pid_t>(syscall(SYS_gettid)));
+    }
   } ended;
   g_state.quarantine.thread_exit(tl_thread.quarantine);  // first: its inbox is in the counts
   recycle_counts();

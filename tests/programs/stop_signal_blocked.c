@@ -19,6 +19,14 @@
 //              program's code) runs on through the exit: it cannot be held, and the report says
 //              it could not be stopped (its mask is then glibc's exit mask too, so that mask
 //              alone says nothing of whether a thread still runs the program's code).
+//   cancel_tsd the same, but what runs on is the program's key destructor, after heapledger's
+//              exit destructor (its key came first), holding the only pointer to a 5,555-byte
+//              block on its stack: with glibc's exit mask and through heapledger's destructor,
+//              it was counted as ended, its stack left out, the block "definitely lost" with no
+//              warning (a review's); still reachable, and the thread not stopped, now.
+//   ended      what glibc's end of a thread looks like: the thread returns, heapledger's exit
+//              destructor runs, then the program's key destructor takes glibc's exit mask and
+//              sleeps on a futex. By signal it counts as ended (not among the threads).
 // In exit_mask and asleep the thread holds the one pointer to a 2,222-byte block in its frame
 // (still reachable); main leaks one block of 777 bytes (definite) in every mode.
 #include <linux/futex.h>
@@ -48,21 +56,59 @@ __attribute__((noinline)) void* lost_site(void) {
   return p;
 }
 
+static pthread_key_t g_key;
+
 static void block_every_signal(void) {
   sigset_t all;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, NULL);
 }
 
-static void* exit_mask(void* arg) {
-  (void)arg;
-  void* volatile held = held_by_thread();
+// Blocks what glibc's end of a thread blocks, and sleeps for good.
+static void end_of_thread_mask_and_sleep(void) {
   const uint64_t mask =
       ~((UINT64_C(1) << (SIGKILL - 1)) | (UINT64_C(1) << (SIGSTOP - 1)) | (UINT64_C(1) << 32));
   if (syscall(SYS_rt_sigprocmask, SIG_BLOCK, &mask, NULL, sizeof mask) != 0) abort();
   atomic_store(&g_ready, 1);
   for (;;) syscall(SYS_futex, &g_never, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+}
+
+static void* exit_mask(void* arg) {
+  (void)arg;
+  void* volatile held = held_by_thread();
+  end_of_thread_mask_and_sleep();
   return (void*)held;
+}
+
+static void sleep_at_its_end(void* value) {
+  (void)value;
+  end_of_thread_mask_and_sleep();
+}
+
+static void* ended(void* arg) {
+  (void)arg;
+  free(malloc(16));  // heapledger's exit destructor is set for this thread
+  pthread_setspecific(g_key, &g_key);
+  return NULL;
+}
+
+__attribute__((noinline)) static void* held_by_destructor(void) { return malloc(5555); }
+
+static void spin_holding(void* value) {
+  (void)value;
+  void* volatile mine = g_a;  // the only copy, on this running thread's stack
+  g_a = NULL;
+  atomic_store(&g_ready, 1);
+  for (;;) __asm__ volatile("" : : "r"(mine) : "memory");
+}
+
+static void* cancel_tsd(void* arg) {
+  (void)arg;
+  block_every_signal();
+  g_a = held_by_destructor();
+  pthread_setspecific(g_key, &g_key);
+  for (;;) sleep(100);
+  return NULL;
 }
 
 static void* asleep(void* arg) {
@@ -115,17 +161,22 @@ int main(int argc, char** argv) {
   if (argc > 1 && strcmp(argv[1], "exit_mask") == 0) body = exit_mask;
   if (argc > 1 && strcmp(argv[1], "asleep") == 0) body = asleep;
   if (argc > 1 && strcmp(argv[1], "cleanup") == 0) body = cancelled;
+  if (argc > 1 && strcmp(argv[1], "cancel_tsd") == 0) body = cancel_tsd;
+  if (argc > 1 && strcmp(argv[1], "ended") == 0) body = ended;
   if (!body) {
-    fputs("usage: stop_signal_blocked exit_mask|asleep|cleanup [seccomp]\n", stderr);
+    fputs("usage: stop_signal_blocked exit_mask|asleep|cleanup|cancel_tsd|ended [seccomp]\n",
+          stderr);
     return 2;
   }
+  free(malloc(16));  // heapledger's thread-exit key is created before the program's
+  if (pthread_key_create(&g_key, body == ended ? sleep_at_its_end : spin_holding) != 0) return 1;
   if (argc > 2 && strcmp(argv[2], "seccomp") == 0 && hl_force_signal_stop() != 0) {
     perror("seccomp");
     return 1;
   }
   pthread_t t;
   if (pthread_create(&t, NULL, body, NULL) != 0) return 1;
-  if (body == cancelled) {
+  if (body == cancelled || body == cancel_tsd) {
     usleep(20000);
     pthread_cancel(t);
   }
