@@ -921,6 +921,7 @@ void scan_and_report(ExitCaller* caller) {
     data.scan_ms = scan.stats().milliseconds;
     data.scan_threads = scan.stats().threads;
     data.scan_threads_stopped = scan.stats().threads_stopped;
+    data.scan_threads_held = scan.stats().threads_held;
     data.scan_root_bytes = scan.stats().root_bytes;
     data.scan_heap_bytes = scan.stats().heap_bytes_scanned;
   } else {

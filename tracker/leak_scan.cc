@@ -694,6 +694,7 @@ bool LeakScan::run(Ledger& ledger, const RootPolicy& policy, const OwnRoots& own
     stats_.heap_bytes_scanned = scanner.flood();
     scanner.classify_unreached();
     stats_.threads_stopped -= world.confirm_held();
+    stats_.threads_held = world.held();
     world.resume();
   }
   ledger.unlock_all();

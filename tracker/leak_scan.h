@@ -75,6 +75,7 @@ static_assert(sizeof(ScannedBlock) == 32);
 struct ScanStats {
   std::size_t threads = 0;          // other threads seen
   std::size_t threads_stopped = 0;  // of those, stopped in time (the others were scanned whole)
+  std::size_t threads_held = 0;     // of those stopped, held asleep: registers not read
   std::size_t root_bytes = 0;
   std::size_t heap_bytes_scanned = 0;
   double milliseconds = 0;

@@ -57,11 +57,10 @@ Json summary_json(const Summary& s) {
 Json scan_json(const std::optional<ScanInfo>& s) {
   if (!s) return nullptr;
   if (s->failed) return Json{{"failed", true}};
-  return Json{{"milliseconds", s->milliseconds},
-              {"threads", s->threads},
-              {"threads_stopped", s->threads_stopped},
-              {"root_bytes", s->root_bytes},
-              {"heap_bytes_scanned", s->heap_bytes_scanned}};
+  return Json{
+      {"milliseconds", s->milliseconds},       {"threads", s->threads},
+      {"threads_stopped", s->threads_stopped}, {"threads_held", s->threads_held},
+      {"root_bytes", s->root_bytes},           {"heap_bytes_scanned", s->heap_bytes_scanned}};
 }
 
 std::string dump(const Json& value, int indent) {
@@ -544,6 +543,7 @@ std::optional<ScanInfo> read_scan(const Json& doc) {
   read(j, at, "milliseconds", s.milliseconds);
   read(j, at, "threads", s.threads);
   read(j, at, "threads_stopped", s.threads_stopped);
+  read(j, at, "threads_held", s.threads_held);
   read(j, at, "root_bytes", s.root_bytes);
   read(j, at, "heap_bytes_scanned", s.heap_bytes_scanned);
   return s;

@@ -104,6 +104,9 @@ struct ScanInfo {
   std::uint64_t root_bytes = 0;
   std::uint64_t heap_bytes_scanned = 0;
   bool failed = false;  // it could not run (out of memory): no leak is classified
+  // Of those stopped, held asleep in a system call with the scan's signal blocked (stopped by
+  // signal): their registers were not read.
+  std::uint64_t threads_held = 0;
 };
 
 // A suppression that matched, with what it hid.

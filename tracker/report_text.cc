@@ -193,11 +193,18 @@ void add_scan_warning(Lines& out, const std::optional<ScanInfo>& scan) {
     return out.add(
         "  warning: the leak scan failed (out of memory): no leak is classified, none is listed "
         "below, and every live block counts as leaked");
-  if (!scan || scan->threads <= scan->threads_stopped) return;
-  out.add(
-      "  warning: {} of {} could not be stopped for the leak scan, so their whole stacks were "
-      "treated as roots (results may hide leaks)",
-      with_commas(scan->threads - scan->threads_stopped), count(scan->threads, "thread"));
+  if (!scan) return;
+  if (scan->threads > scan->threads_stopped)
+    out.add(
+        "  warning: {} of {} could not be stopped for the leak scan, so their whole stacks were "
+        "treated as roots (results may hide leaks)",
+        with_commas(scan->threads - scan->threads_stopped), count(scan->threads, "thread"));
+  if (scan->threads_held > 0)
+    out.add(
+        "  note: {} of {} had the scan's signal blocked and {} held asleep in a system call, "
+        "registers unread (a pointer kept only in one of them is not seen)",
+        with_commas(scan->threads_held), count(scan->threads, "thread"),
+        scan->threads_held == 1 ? "was" : "were");
 }
 
 // ---- heap errors ----

@@ -858,8 +858,8 @@ Report build_report(const ExitData& d, const ReportRequest& req) {
     if (at == r.timeline.begin() || at[-1].bytes != peak.bytes) r.timeline.insert(at, peak);
   }
   if (d.scanned)
-    r.scan = ScanInfo{d.scan_ms, d.scan_threads, d.scan_threads_stopped, d.scan_root_bytes,
-                      d.scan_heap_bytes};
+    r.scan = ScanInfo{d.scan_ms,         d.scan_threads, d.scan_threads_stopped, d.scan_root_bytes,
+                      d.scan_heap_bytes, false,          d.scan_threads_held};
   return r;
 }
 

@@ -146,7 +146,8 @@ struct ExitData {
   bool scan_failed;
   std::uint64_t live_bytes, live_blocks;
   double scan_ms;
-  std::uint64_t scan_threads, scan_threads_stopped, scan_root_bytes, scan_heap_bytes;
+  std::uint64_t scan_threads, scan_threads_stopped, scan_threads_held, scan_root_bytes,
+      scan_heap_bytes;
   // Frames of an interned stack, innermost first: returns the depth, fills up to max frames.
   std::uint32_t (*stack)(std::uint32_t id, ExitFrame* frames, std::uint32_t max);
   // The command line as the program started, words NUL-terminated (null: read it now).
@@ -173,7 +174,7 @@ struct ReporterApi {
   void (*write_reports)(const ExitData* data, const ReportRequest* request, ReportOutcome* out);
 };
 
-constexpr int kRuntimeAbiVersion = 21;
+constexpr int kRuntimeAbiVersion = 22;
 constexpr const char* kRuntimeEntry = "heapledger_runtime_api";
 constexpr const char* kRuntimeFile = "libheapledger_runtime.so";
 constexpr const char* kReporterEntry = "heapledger_reporter_api";

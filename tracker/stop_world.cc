@@ -718,6 +718,12 @@ std::size_t StopTheWorld::gone() const {
   for (std::size_t i = 0; i < g_count; ++i) n += g_slots[i].info.gone;
   return n;
 }
+std::size_t StopTheWorld::held() const {
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < g_count && !g_by_ptrace; ++i)
+    n += g_slots[i].info.stopped && g_slots[i].phase.load(std::memory_order_acquire) == 3;
+  return n;
+}
 std::size_t StopTheWorld::unlisted() const { return g_unlisted; }
 const StoppedThread& StopTheWorld::thread(std::size_t i) const { return g_slots[i].info; }
 

@@ -49,8 +49,10 @@ class StopTheWorld {
   void resume();
 
   std::size_t count() const;
-  std::size_t gone()
-      const;  // of those listed, how many had ended (or were ending) when they were to be stopped
+  // Of those listed, how many had ended when they were to be stopped (by signal: or were found in
+  // the C library's end of a thread).
+  std::size_t gone() const;
+  std::size_t held() const;  // of those stopped, how many were held asleep (no registers read)
   const StoppedThread& thread(std::size_t i) const;
   // Threads past the first kMaxThreads: not listed, so never stopped (they run on through the
   // scan, and their stacks count whole as roots).

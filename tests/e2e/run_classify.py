@@ -458,6 +458,9 @@ class Classify(hl.HeapledgerTest):
                 else:
                     self.assertEqual(scan, (1, 1), (mode, stop, r["scan"]))
                     self.assertNotIn("could not be stopped", res.stderr)
+                held = 1 if mode in ("exit_mask", "asleep") and stop == "seccomp" else 0
+                self.assertEqual(r["scan"]["threads_held"], held, (mode, stop, r["scan"]))
+                self.assertEqual("registers unread" in res.stderr, held == 1, res.stderr)
                 self.assertKind(r, "leaked_by_main", "definite", 777, 1)
                 if mode in ("exit_mask", "asleep"):
                     self.assertKind(r, "held_by_thread", "reachable", 2222, 1)

@@ -188,6 +188,7 @@ void expect_report_eq(const Report& a, const Report& b) {
     EXPECT_EQ(a.scan->milliseconds, b.scan->milliseconds);
     EXPECT_EQ(a.scan->threads, b.scan->threads);
     EXPECT_EQ(a.scan->threads_stopped, b.scan->threads_stopped);
+    EXPECT_EQ(a.scan->threads_held, b.scan->threads_held);
     EXPECT_EQ(a.scan->root_bytes, b.scan->root_bytes);
     EXPECT_EQ(a.scan->heap_bytes_scanned, b.scan->heap_bytes_scanned);
   }
@@ -355,13 +356,13 @@ TEST(ReportJson, CompactOutputOfSmallReportIsExact) {
       R"("alloc_stack":null,"free_stack":[]}],)"
       R"("timeline":[{"t_ms":1.0,"bytes":16}],)"
       R"("scan":null,"suppressions":[],"reachable_sites_omitted":0})");
-  r.scan = ScanInfo{2.5, 3, 2, 4096, 16};
+  r.scan = ScanInfo{2.5, 3, 2, 4096, 16, false, 1};
   r.suppressions = {{"leak:*", 1, 8}};
   std::string tail = to_json(r, -1);
   tail = tail.substr(tail.find(R"("timeline")"));
   EXPECT_EQ(tail, R"("timeline":[{"t_ms":1.0,"bytes":16}],)"
-                  R"("scan":{"milliseconds":2.5,"threads":3,"threads_stopped":2,"root_bytes":4096,)"
-                  R"("heap_bytes_scanned":16},)"
+                  R"("scan":{"milliseconds":2.5,"threads":3,"threads_stopped":2,"threads_held":1,)"
+                  R"("root_bytes":4096,"heap_bytes_scanned":16},)"
                   R"("suppressions":[{"pattern":"leak:*","blocks":1,"bytes":8}],)"
                   R"("reachable_sites_omitted":0})");
 }
@@ -388,8 +389,8 @@ TEST(ReportJson, KeysAreTheSchemaKeysInSchemaOrder) {
             (Keys{"kind", "address", "detail", "block", "stack", "alloc_stack", "free_stack"}));
   EXPECT_EQ(keys(doc["errors"][3]["block"]), (Keys{"address", "size"}));
   EXPECT_EQ(keys(doc["timeline"][0]), (Keys{"t_ms", "bytes"}));
-  EXPECT_EQ(keys(doc["scan"]), (Keys{"milliseconds", "threads", "threads_stopped", "root_bytes",
-                                     "heap_bytes_scanned"}));
+  EXPECT_EQ(keys(doc["scan"]), (Keys{"milliseconds", "threads", "threads_stopped", "threads_held",
+                                     "root_bytes", "heap_bytes_scanned"}));
   EXPECT_EQ(keys(doc["suppressions"][0]), (Keys{"pattern", "blocks", "bytes"}));
 }
 
@@ -1068,6 +1069,20 @@ TEST(ReportText, WarnsWhenTheScanCouldNotStopEveryThread) {
   EXPECT_EQ(render_text(r).find("warning"), std::string::npos);
   r.scan.reset();
   EXPECT_EQ(render_text(r).find("warning"), std::string::npos);
+}
+
+TEST(ReportText, SaysWhenThreadsWereHeldWithoutTheirRegisters) {
+  Report r;
+  r.scan = ScanInfo{1.0, 4, 4, 0, 0, false, 2};
+  std::string text = render_text(r);
+  EXPECT_TRUE(has_line(text,
+                       "==0==   note: 2 of 4 threads had the scan's signal blocked and were held "
+                       "asleep in a system call, registers unread (a pointer kept only in one of "
+                       "them is not seen)"))
+      << text;
+  EXPECT_EQ(text.find("warning"), std::string::npos);
+  r.scan->threads_held = 0;
+  EXPECT_EQ(render_text(r).find("note:"), std::string::npos);
 }
 
 TEST(ReportText, ErrorsOnlyIsTheHeaderAndTheHeapErrors) {
