@@ -113,7 +113,9 @@ std::vector<Case> fixture_cases() {
 TEST(Symbolizer, HandLaidFunctionsAreNamedAsTheTableSays) {
   Symbolizer symbolizer;
   for (const Case& c : fixture_cases()) {
-    if (!c.want.empty()) EXPECT_EQ(function_of(symbolizer.symbolize(c.stack)), c.want);
+    if (!c.want.empty()) {
+      EXPECT_EQ(function_of(symbolizer.symbolize(c.stack)), c.want);
+    }
   }
 }
 
