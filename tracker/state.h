@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "shim/os.h"
 #include "shim/spin_lock.h"
 #include "tracker/leak_scan.h"
 #include "tracker/ledger.h"
@@ -137,27 +138,46 @@ struct DeadStacks {
 // thread_past_its_end in collect.cc.
 struct EndedThreads {
   static constexpr std::size_t kSize = 32768;  // pid_max's default
-  std::atomic<pid_t> tids[kSize] = {};
-  std::atomic<std::uint64_t> marked_ns[kSize] = {};
+  struct Entry {
+    std::atomic<pid_t> tid;
+    std::atomic<std::uint64_t> marked_ns;
+  };
+  // Mapped at the first mark (an internal mapping, which the scan skips), so that a process none
+  // of whose threads ends has none: in .bss its 512 KiB moved the mappings the kernel places
+  // after heapledger's, and a large block of e2e_leak_large_blocks came out "possibly lost" in 1
+  // run of 8 (some root's value then pointing into it; which one is not known).
+  std::atomic<Entry*> table{nullptr};
+
   void mark(pid_t tid) {
+    Entry* entries = table.load(std::memory_order_acquire);
+    if (!entries) {
+      constexpr std::size_t kBytes = kSize * sizeof(Entry);
+      auto* mapped = static_cast<Entry*>(os::map_internal(kBytes));  // zeroed: no id marked
+      if (!mapped) return;
+      if (table.compare_exchange_strong(entries, mapped, std::memory_order_acq_rel))
+        entries = mapped;
+      else
+        os::unmap_internal(mapped, kBytes);  // another thread's went in first: entries is it
+    }
     timespec now{};
     clock_gettime(CLOCK_BOOTTIME, &now);
-    marked_ns[slot(tid)].store(static_cast<std::uint64_t>(now.tv_sec) * 1000000000u +
-                                   static_cast<std::uint64_t>(now.tv_nsec),
-                               std::memory_order_relaxed);
-    tids[slot(tid)].store(tid, std::memory_order_release);
+    entries[slot(tid)].marked_ns.store(static_cast<std::uint64_t>(now.tv_sec) * 1000000000u +
+                                           static_cast<std::uint64_t>(now.tv_nsec),
+                                       std::memory_order_relaxed);
+    entries[slot(tid)].tid.store(tid, std::memory_order_release);
   }
   void unmark(pid_t tid) {
+    Entry* entries = table.load(std::memory_order_acquire);
     pid_t marked = tid;
-    tids[slot(tid)].compare_exchange_strong(marked, 0, std::memory_order_relaxed);
+    if (entries)
+      entries[slot(tid)].tid.compare_exchange_strong(marked, 0, std::memory_order_relaxed);
   }
   // When tid was marked (ns of CLOCK_BOOTTIME), 0 if it is not.
   std::uint64_t marked_at(pid_t tid) const {
-    if (tids[slot(tid)].load(std::memory_order_acquire) != tid) return 0;
-    return marked_ns[slot(tid)].load(std::memory_order_relaxed);
+    const Entry* entries = table.load(std::memory_order_acquire);
+    if (!entries || entries[slot(tid)].tid.load(std::memory_order_acquire) != tid) return 0;
+    return entries[slot(tid)].marked_ns.load(std::memory_order_relaxed);
   }
-
- private:
   static std::size_t slot(pid_t tid) { return static_cast<std::size_t>(tid) % kSize; }
 };
 
