@@ -142,10 +142,8 @@ struct EndedThreads {
     std::atomic<pid_t> tid;
     std::atomic<std::uint64_t> marked_ns;
   };
-  // Mapped at the first mark (an internal mapping, which the scan skips), so that a process none
-  // of whose threads ends has none: in .bss its 512 KiB moved the mappings the kernel places
-  // after heapledger's, and a large block of e2e_leak_large_blocks came out "possibly lost" in 1
-  // run of 8 (some root's value then pointing into it; which one is not known).
+  // Mapped at the first mark (an internal mapping, which the scan skips): a process none of whose
+  // threads ends needs none of its 512 KiB.
   std::atomic<Entry*> table{nullptr};
 
   void mark(pid_t tid) {
