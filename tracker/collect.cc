@@ -2,7 +2,6 @@
 // takes the counters, peak call sites, errors and timeline, all as plain arrays in memory mapped
 // here. The reporter module builds the report model from them, symbolizes and writes it. Nothing
 // here uses the C++ library, so libheapledger.so does not load it into C programs.
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -75,31 +74,6 @@ bool module_named(const char* path, const char* prefix) {
   return slash && std::strncmp(slash + 1, prefix, std::strlen(prefix)) == 0;
 }
 
-// Whether thread tid was marked as it went through heapledger's exit destructor (EndedThreads),
-// after it started: its /proc stat's start time (field 22, in clock ticks of CLOCK_BOOTTIME)
-// floored to a tick, so a mark from the id's previous owner would have to fall in the tick the
-// thread started in, with every other id handed out in between.
-bool thread_past_its_end(pid_t tid) {
-  const std::uint64_t marked = g_state.ended_threads.marked_at(tid);
-  if (!marked) return false;
-  char path[64];
-  std::snprintf(path, sizeof path, "/proc/self/task/%d/stat", static_cast<int>(tid));
-  char text[512];
-  const int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  const ssize_t got = read(fd, text, sizeof text - 1);
-  close(fd);
-  if (got <= 0) return false;
-  text[got] = 0;
-  const char* at = std::strrchr(text, ')');  // the name may hold anything, ')' included
-  for (int field = 2; at && field < 22; ++field) at = std::strchr(at + 1, ' ');
-  if (!at) return false;
-  const long ticks_per_s = sysconf(_SC_CLK_TCK);
-  const std::uint64_t started = std::strtoull(at + 1, nullptr, 10);
-  return ticks_per_s > 0 &&
-         marked >= started * (1000000000u / static_cast<std::uint64_t>(ticks_per_s));
-}
-
 RootPolicy root_policy(RootPolicy::Range* dead, std::size_t max_dead, RootPolicy::Range* modules,
                        std::size_t max_modules) {
   RootPolicy policy;
@@ -110,7 +84,7 @@ RootPolicy root_policy(RootPolicy::Range* dead, std::size_t max_dead, RootPolicy
     for (std::size_t i = 0; i < policy.n_dead_stacks; ++i) dead[i] = d.ranges[i];
     policy.dead_stacks = dead;
   }
-  policy.past_its_end = thread_past_its_end;
+  policy.ended_at = [](pid_t tid) { return g_state.ended_threads.marked_at(tid); };
   policy.self_lo = g_state.self_start;
   policy.self_hi = g_state.self_end;
   policy.stacks = &g_state.stacks;

@@ -644,7 +644,7 @@ bool LeakScan::run(Ledger& ledger, const RootPolicy& policy, const OwnRoots& own
   std::size_t n_internal = std::min<std::size_t>(os::internal_ranges(internal, 8192), 8192);
   if (ok) {
     FaultGuard faults;
-    stats_.threads_stopped = world.stop(kStopTimeoutMs, policy.past_its_end);
+    stats_.threads_stopped = world.stop(kStopTimeoutMs, policy.ended_at);
     // With those found started meanwhile; not those that ended before they could be stopped.
     stats_.threads = world.count() - world.gone() + world.unlisted();
     count_ = 0;

@@ -28,9 +28,10 @@ struct RootPolicy {
   };
   const Range* dead_stacks = nullptr;
   std::size_t n_dead_stacks = 0;
-  // Whether thread tid has been through heapledger's exit destructor for it: past the last of the
-  // program's code and of heapledger's (see EndedThreads, and StopTheWorld::stop).
-  bool (*past_its_end)(pid_t tid) = nullptr;
+  // When thread tid went through heapledger's exit destructor for it (ns of CLOCK_BOOTTIME; 0:
+  // not), past the last of the program's code and of heapledger's (see EndedThreads, and
+  // StopTheWorld::stop).
+  std::uint64_t (*ended_at)(pid_t tid) = nullptr;
   // Each loaded module's extent (its lowest to highest PT_LOAD address: code, data and .bss): a
   // stack pointer in one is on a stack in static data, which counts whole (see scan_roots).
   const Range* modules = nullptr;

@@ -134,8 +134,8 @@ struct DeadStacks {
 // never take its signal (StopTheWorld::stop). By thread id, one entry per id modulo kSize (two
 // ending at once may share one: then the first is not known, and waited for), with when it was
 // marked (CLOCK_BOOTTIME): a mark from before a thread started was its id's previous owner's (the
-// kernel hands ids out again; a thread that never allocates never clears it), see
-// thread_past_its_end in collect.cc.
+// kernel hands ids out again; a thread that never allocates never clears it), see look_at in
+// stop_world.cc.
 struct EndedThreads {
   static constexpr std::size_t kSize = 32768;  // pid_max's default
   struct Entry {

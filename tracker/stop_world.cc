@@ -267,9 +267,17 @@ bool await_phase(int want, int limit_ms, bool in_tracer) {
 }
 
 // Whether a task's /proc stat line says it has ended (a zombie, or dead and not yet released).
+// Where field n (counted from 1, as proc(5) does) of a task's /proc stat line begins; null if
+// the line has fewer.
+const char* stat_field(const char* stat, int n) {
+  const char* at = std::strrchr(stat, ')');  // the name may hold anything, ')' included
+  for (int field = 2; at && field < n; ++field) at = std::strchr(at + 1, ' ');
+  return at ? at + 1 : nullptr;
+}
+
 bool stat_says_ended(const char* stat) {
-  const char* paren = std::strrchr(stat, ')');  // the name may hold anything, ')' included
-  return paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
+  const char* state = stat_field(stat, 3);
+  return state && (*state == 'Z' || *state == 'X');
 }
 
 // Writes v's decimal digits into path from `at` on; returns where they end (no printf in the
@@ -539,6 +547,20 @@ void resume_from_ptrace() {
   g_tracer_pid = 0;
 }
 
+// Whether thread tid had started by `when` (ns of CLOCK_BOOTTIME): its /proc stat's start time
+// (field 22, in clock ticks) floored to a tick, so that a mark an earlier thread of the same id
+// left would have to fall in the tick this one started in, every other id handed out between.
+bool started_by(pid_t tid, std::uint64_t when) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/self/task/%d/stat", static_cast<int>(tid));
+  char text[512];
+  const char* start = read_start_of(path, text, sizeof text) ? stat_field(text, 22) : nullptr;
+  const long ticks_per_s = sysconf(_SC_CLK_TCK);
+  return start && ticks_per_s > 0 &&
+         when >= std::strtoull(start, nullptr, 10) *
+                     (1000000000u / static_cast<std::uint64_t>(ticks_per_s));
+}
+
 // What the scan can do about a thread that has not parked: a thread with our signal blocked never
 // does (a server's signal thread in sigwait() with every signal blocked; one in the C library's
 // end of a thread, where a detached one may wait for the stack cache's lock that a thread parked
@@ -551,16 +573,19 @@ enum class Look { kWait, kHeld, kEnded };
 // are in /proc (a thread may read another's of its own process), with the call's arguments; its
 // other registers are not (as for a thread not stopped). It is held (counted stopped, in a system
 // call, if it has not been given a processor by the end of the scan: see confirm_held), or, in the
-// C library's end of a thread past the tracker's exit destructor for it (past_its_end), counted as
+// C library's end of a thread past the tracker's exit destructor for it (ended_at), counted as
 // ended: it runs nothing of the program's or ours again, and its stack is among the dead ones.
-Look look_at(Slot& slot, bool (*past_its_end)(pid_t)) {
+Look look_at(Slot& slot, std::uint64_t (*ended_at)(pid_t)) {
   const pid_t tid = slot.info.tid;
   const long long runs = runs_of(tid);
   std::uint64_t blocked = 0;
   // A count of 0 says the kernel keeps none (some built without schedstats): not known to be held.
   if (runs <= 0 || !blocked_signals(tid, &blocked) || !((blocked >> (stop_signal() - 1)) & 1))
     return Look::kWait;
-  if (blocked == kThreadEndMask && past_its_end && past_its_end(tid)) return Look::kEnded;
+  if (blocked == kThreadEndMask && ended_at) {
+    const std::uint64_t at = ended_at(tid);
+    if (at && started_by(tid, at)) return Look::kEnded;
+  }
   char path[64];
   std::snprintf(path, sizeof path, "/proc/self/task/%d/syscall", static_cast<int>(tid));
   char text[256];  // "NR ARG1 .. ARG6 SP PC", or "-1 SP PC" outside one, or "running"
@@ -596,7 +621,8 @@ Look look_at(Slot& slot, bool (*past_its_end)(pid_t)) {
 // asleep (see look_at), or until the clock reaches `until`. All of them at once, each looked at in
 // /proc after kLookMs, then at doubling gaps: waited for one at a time, a hundred threads that
 // never park took the whole timeout, and those after them were not looked at.
-void await_parking(pid_t pid, std::size_t from, std::uint64_t until, bool (*past_its_end)(pid_t)) {
+void await_parking(pid_t pid, std::size_t from, std::uint64_t until,
+                   std::uint64_t (*ended_at)(pid_t)) {
   for (std::size_t i = from; i < g_count; ++i) {
     g_slots[i].look_gap_ms = kLookMs;
     g_slots[i].next_look_ms = now_ms() + kLookMs;
@@ -611,7 +637,7 @@ void await_parking(pid_t pid, std::size_t from, std::uint64_t until, bool (*past
       if (phase == 0 && now_ms() >= slot.next_look_ms) {
         // One that ends with the signal pending never parks: not waited for past its end.
         if ((th.gone = !alive(pid, th.tid))) continue;
-        const Look look = look_at(slot, past_its_end);
+        const Look look = look_at(slot, ended_at);
         if (look == Look::kHeld || (th.gone = look == Look::kEnded)) continue;
         slot.look_gap_ms = std::min<std::uint64_t>(slot.look_gap_ms * 2, 64);
         slot.next_look_ms = now_ms() + slot.look_gap_ms;
@@ -646,7 +672,7 @@ void StopTheWorld::list_threads() {
   list_new_threads();  // all of them, with none listed yet
 }
 
-std::size_t StopTheWorld::stop(int timeout_ms, bool (*past_its_end)(pid_t)) {
+std::size_t StopTheWorld::stop(int timeout_ms, std::uint64_t (*ended_at)(pid_t)) {
   g_by_ptrace = stop_by_ptrace(timeout_ms);
   if (g_by_ptrace) {
     std::size_t stopped = 0;
@@ -674,7 +700,7 @@ std::size_t StopTheWorld::stop(int timeout_ms, bool (*past_its_end)(pid_t)) {
         th.gone = errno == ESRCH;
       }
     }
-    await_parking(pid, from, std::max(deadline, now_ms() + (round ? kRoundMs : 0)), past_its_end);
+    await_parking(pid, from, std::max(deadline, now_ms() + (round ? kRoundMs : 0)), ended_at);
     for (std::size_t i = from; i < g_count; ++i) {
       StoppedThread& th = g_slots[i].info;
       const int phase = g_slots[i].phase.load(std::memory_order_acquire);

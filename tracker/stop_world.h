@@ -39,8 +39,9 @@ class StopTheWorld {
   void list_threads();
   // Stops them, waiting up to timeout_ms for each. Returns how many stopped. By signal, a thread
   // in the C library's end of a thread (see look_at in stop_world.cc) counts as ended if
-  // past_its_end(tid) says it has been through the tracker's exit destructor for it.
-  std::size_t stop(int timeout_ms, bool (*past_its_end)(pid_t tid) = nullptr);
+  // ended_at(tid) says when it went through the tracker's exit destructor for it (0: it has not),
+  // and that was after the thread started (a mark can be an earlier thread's of the same id).
+  std::size_t stop(int timeout_ms, std::uint64_t (*ended_at)(pid_t tid) = nullptr);
   // By signal, threads held asleep instead of stopped (they have the signal blocked; see look_at in
   // stop_world.cc) that have run since after all: counted as not stopped now. Call when the scan
   // has read what it reads of them, before resume(). Returns how many.
