@@ -294,8 +294,16 @@ struct Memo {
   // PYTHONMALLOC=malloc: 2.84x -> 2.3x glibc going from 16 entries, sqlite3 1.96x -> 1.7x;
   // 256 gained a few % more for another 70 KiB per thread).
   static constexpr std::uint32_t kSets = 64, kWays = 2;
-  MemoEntry entries[kSets][kWays];
+  // Each way names its entry in `pool` (1 + index; 0: none yet), taken front to back as first
+  // needed: a short process's few stacks write a few adjacent pages of the pool. With the
+  // entries in their sets, they were spread over all 68 KiB, and a lookup's read of a page not
+  // written yet mapped the zero page, then the entry's write faulted again (a tracked sed: 29 of
+  // its 297 page faults).
+  std::uint8_t way_entry[kSets][kWays];
   std::uint8_t victim[kSets];  // the way to replace next in each set
+  std::uint32_t pool_used;
+  MemoEntry pool[kSets * kWays];
+  static_assert(kSets * kWays <= 255);
   MemoEntry* pending;  // filled by the last capture(), waiting for remember()
   std::uint16_t pending_max_frames;
   static std::uint32_t set(std::uintptr_t ra, std::uintptr_t sp) {
@@ -540,7 +548,9 @@ HL_ALWAYS_INLINE const MemoEntry* memo_hit(Memo& tl_memo, std::uintptr_t ra, std
                                            std::uint32_t epoch, int max_frames) {
   const std::uint32_t set = Memo::set(ra, sp);
   for (std::uint32_t way = 0; way < Memo::kWays; ++way) {
-    const MemoEntry& hit = tl_memo.entries[set][way];
+    const std::uint8_t entry = tl_memo.way_entry[set][way];
+    if (entry == 0) continue;
+    const MemoEntry& hit = tl_memo.pool[entry - 1];
     if (memo_matches(hit, ra, sp, epoch, max_frames)) {
       tl_memo.victim[set] = static_cast<std::uint8_t>(way ^ 1);
       return &hit;
@@ -759,7 +769,9 @@ HL_NOINLINE int capture(std::uintptr_t* out, int max_frames, std::uint32_t epoch
     if (fits && !first_used) {
       const std::uint32_t way = tl_memo.victim[set];
       tl_memo.victim[set] = static_cast<std::uint8_t>(way ^ 1);
-      MemoEntry& e = tl_memo.entries[set][way];
+      std::uint8_t& entry = tl_memo.way_entry[set][way];
+      if (entry == 0) entry = static_cast<std::uint8_t>(++tl_memo.pool_used);
+      MemoEntry& e = tl_memo.pool[entry - 1];
       e.key_ra = key_ra, e.key_sp = key_sp, e.epoch = epoch;
       e.max_frames = 0;  // unusable until remember()
       e.n = static_cast<std::uint16_t>(checked + n_bp + zero_end);
