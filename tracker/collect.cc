@@ -193,7 +193,9 @@ std::size_t copy_timeline(ExitPoint* out, double* duration_ms) {
   SpinGuard guard(tl.lock);
   *duration_ms = static_cast<double>(now_us()) / 1000.0;
   for (std::uint32_t i = 0; i < tl.count; ++i) out[i] = ExitPoint{tl.points[i].t_us, tl.points[i].bytes};
-  return tl.count;
+  if (!tl.has_pending) return tl.count;
+  out[tl.count] = ExitPoint{tl.pending.t_us, tl.pending.bytes};  // a change no point came after
+  return tl.count + 1;
 }
 
 // The signal that ends the process once the report is written (not leak_exitcode): 0 for none.
@@ -912,7 +914,7 @@ void scan_and_report(ExitCaller* caller) {
   Scratch<ExitError> errors(Errors::kMax);
   if (errors) data.errors = errors.get(), data.n_errors = copy_errors(errors.get());
   data.errors_total = g_state.errors.total.load();
-  Scratch<ExitPoint> timeline(Timeline::kCapacity);
+  Scratch<ExitPoint> timeline(Timeline::kCapacity + 1);  // and the pending change
   if (timeline) {
     data.timeline = timeline.get();
     data.n_timeline = copy_timeline(timeline.get(), &data.duration_ms);

@@ -850,12 +850,17 @@ Report build_report(const ExitData& d, const ReportRequest& req) {
     r.timeline.push_back(TimelinePoint{to_ms(d.timeline[i].t_us),
                                        static_cast<std::uint64_t>(std::max<std::int64_t>(0, d.timeline[i].bytes))});
   r.timeline.push_back(TimelinePoint{r.process.duration_ms, r.summary.live_bytes});
-  // The peak is a point of the curve too (the sampled points may all have missed it).
+  // The peak is a point of the curve too (the sampled points may all have missed it). Among
+  // points of its own time, before the last: that one says what was live once that time was
+  // over (a burst within one tick of the clock: up to the peak and down again).
   if (d.peak_bytes > 0) {
     const TimelinePoint peak{r.summary.peak_time_ms, d.peak_bytes};
-    auto at = std::upper_bound(r.timeline.begin(), r.timeline.end(), peak,
-                               [](const TimelinePoint& a, const TimelinePoint& b) { return a.t_ms < b.t_ms; });
-    if (at == r.timeline.begin() || at[-1].bytes != peak.bytes) r.timeline.insert(at, peak);
+    const auto by_time = [](const TimelinePoint& a, const TimelinePoint& b) {
+      return a.t_ms < b.t_ms;
+    };
+    auto [first, at] = std::equal_range(r.timeline.begin(), r.timeline.end(), peak, by_time);
+    if (std::none_of(first, at, [&](const TimelinePoint& p) { return p.bytes == peak.bytes; }))
+      r.timeline.insert(first == at ? at : at - 1, peak);
   }
   if (d.scanned)
     r.scan = ScanInfo{d.scan_ms,         d.scan_threads, d.scan_threads_stopped, d.scan_root_bytes,
