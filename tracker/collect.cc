@@ -880,9 +880,16 @@ void scan_and_report(ExitCaller* caller) {
                          : 0;
     for (int i = 0; i < n; ++i) own.add_interrupted(frames[i]);
   }
-  bool scanned =
-      dead && scan.run(g_state.ledger,
-                       root_policy(dead.get(), DeadStacks::kMax, modules.get(), max_modules), own);
+  RootPolicy policy = root_policy(dead.get(), DeadStacks::kMax, modules.get(), max_modules);
+  policy.while_stopped = [](void* arg) {  // the counts as of the live blocks the scan reads
+    auto* d = static_cast<ExitData*>(arg);
+    const CountTotals c = count_totals();
+    d->allocations = c.allocations;
+    d->frees = c.frees;
+    d->bytes_allocated = c.bytes_allocated;
+  };
+  policy.while_stopped_arg = &data;
+  bool scanned = dead && scan.run(g_state.ledger, policy, own);
   g_state.report_progress.fetch_add(1, std::memory_order_relaxed);
   // Its line loads the reporter: only after the scan. Loaded now, after the libraries'
   // destructors, the reporter's dependencies the program had loaded too run their constructors

@@ -647,6 +647,7 @@ bool LeakScan::run(Ledger& ledger, const RootPolicy& policy, const OwnRoots& own
     stats_.threads_stopped = world.stop(kStopTimeoutMs, policy.ended_at);
     // With those found started meanwhile; not those that ended before they could be stopped.
     stats_.threads = world.count() - world.gone() + world.unlisted();
+    if (policy.while_stopped) policy.while_stopped(policy.while_stopped_arg);
     count_ = 0;
     ledger.for_each_locked([&](std::uintptr_t addr, const Record& r) {
       if (count_ < capacity)  // a quarter more than before the stop, and 65536: always, in practice
