@@ -883,7 +883,7 @@ void scan_and_report(ExitCaller* caller) {
   RootPolicy policy = root_policy(dead.get(), DeadStacks::kMax, modules.get(), max_modules);
   policy.while_stopped = [](void* arg) {  // the counts as of the live blocks the scan reads
     auto* d = static_cast<ExitData*>(arg);
-    const CountTotals c = count_totals();
+    const CountTotals c = count_totals(true);
     d->allocations = c.allocations;
     d->frees = c.frees;
     d->bytes_allocated = c.bytes_allocated;

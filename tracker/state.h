@@ -265,7 +265,8 @@ std::uint64_t now_us();
 struct CountTotals {
   std::uint64_t allocations = 0, frees = 0, bytes_allocated = 0;
 };
-CountTotals count_totals();
+// threads_stopped: the other threads are stopped (the exit scan), so no lock is waited for.
+CountTotals count_totals(bool threads_stopped = false);
 // Marks the calling thread as inside the tracker for good (the exit report's thread).
 void tl_busy_forever();
 // Whether the calling thread is inside the tracker (a signal handler interrupted it there).

@@ -728,7 +728,7 @@ const ReporterApi* reporter() {
   return api;
 }
 
-CountTotals count_totals() {
+CountTotals count_totals(bool threads_stopped) {
   CountTotals t;
   auto add = [&](const ThreadCounts& c) {
     t.allocations += c.allocations.load(std::memory_order_relaxed);
@@ -736,7 +736,16 @@ CountTotals count_totals() {
     t.bytes_allocated += c.bytes_allocated.load(std::memory_order_relaxed);
   };
   for (ThreadCounts* c = g_state.counters.threads.load(std::memory_order_acquire); c; c = c->next) add(*c);
-  SpinGuard guard(g_state.counters.orphan_lock);
+  SpinLock& lock = g_state.counters.orphan_lock;
+  if (threads_stopped) {
+    // A stopped thread may hold the lock for good: then the counts are read as they are (each
+    // word whole; the three may be one change apart).
+    const bool locked = lock.try_lock();
+    add(g_state.counters.orphan);
+    if (locked) lock.unlock();
+    return t;
+  }
+  SpinGuard guard(lock);
   add(g_state.counters.orphan);
   return t;
 }
