@@ -193,8 +193,13 @@ std::size_t copy_timeline(ExitPoint* out, double* duration_ms) {
   SpinGuard guard(tl.lock);
   *duration_ms = static_cast<double>(now_us()) / 1000.0;
   for (std::uint32_t i = 0; i < tl.count; ++i) out[i] = ExitPoint{tl.points[i].t_us, tl.points[i].bytes};
-  if (!tl.has_pending) return tl.count;
-  out[tl.count] = ExitPoint{tl.pending.t_us, tl.pending.bytes};  // a change no point came after
+  // A change skipped since the last point, and none after it: the total since then is the one
+  // at exit (but for changes too small to be due).
+  const std::uint64_t skipped = tl.skipped_us.load(std::memory_order_relaxed);
+  if (skipped == 0 || tl.count == 0 || skipped - 1 < tl.points[tl.count - 1].t_us) return tl.count;
+  const std::int64_t live = g_state.counters.live.estimate(), last = tl.points[tl.count - 1].bytes;
+  if ((live > last ? live - last : last - live) * 100 <= last + 100) return tl.count;
+  out[tl.count] = ExitPoint{skipped - 1, live};
   return tl.count + 1;
 }
 
@@ -921,7 +926,7 @@ void scan_and_report(ExitCaller* caller) {
   Scratch<ExitError> errors(Errors::kMax);
   if (errors) data.errors = errors.get(), data.n_errors = copy_errors(errors.get());
   data.errors_total = g_state.errors.total.load();
-  Scratch<ExitPoint> timeline(Timeline::kCapacity + 1);  // and the pending change
+  Scratch<ExitPoint> timeline(Timeline::kCapacity + 1);  // and a skipped change
   if (timeline) {
     data.timeline = timeline.get();
     data.n_timeline = copy_timeline(timeline.get(), &data.duration_ms);

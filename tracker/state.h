@@ -83,20 +83,20 @@ struct Timeline {
   Point points[kCapacity] HL_GUARDED_BY(lock) = {};
   std::uint32_t count HL_GUARDED_BY(lock) = 0;
   std::uint64_t min_gap_us HL_GUARDED_BY(lock) = 10'000;
-  // The last change that moved the total by 1% but came too soon after the last point (within
-  // min_gap_us / 8: within one tick of the clock, often): added before the next point, or by
-  // the report, at its own time. Dropped, it left the curve at the first change of a burst until
-  // whatever came next, seconds later maybe (a user trial's).
-  Point pending HL_GUARDED_BY(lock) = {};
-  bool has_pending HL_GUARDED_BY(lock) = false;
-  // Read without the lock to decide whether a new point is due: the last point's time, and the
-  // total last noted (the pending change's, if there is one, else the last point's).
+  // Copies of the last point, read without the lock to decide whether a new point is due.
   std::atomic<std::uint64_t> last_t_us{0};
   std::atomic<std::int64_t> last_bytes{-1};
   std::atomic<std::uint64_t> gap_us{10'000};
   // When a change that could not say the live total (threads' slots open, see live_totals.h)
   // last read every slot for it: at most once per gap_us / 8.
   std::atomic<std::uint64_t> last_read_us{0};
+  // The time of the last change that moved the total by 1% but came too soon after the last
+  // point (within gap_us / 8: within one tick of the clock, often) to be one, plus one (0: none
+  // since the last point). The next point is preceded by one at that time, with the total as it
+  // was before the next point's own change; the report adds one with the total at exit. Without
+  // it, the curve stayed at the first change of a burst until whatever came next, seconds later
+  // maybe (a user trial's). Written without the lock, once a tick at most.
+  std::atomic<std::uint64_t> skipped_us{0};
 };
 
 // Heap misuse seen so far: every one counted, the first kMax kept with their stacks.

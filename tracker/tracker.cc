@@ -64,12 +64,6 @@ struct ThreadState {
   bool counts_closed;     // past that destructor: it counts into the shared orphan block
   Quarantine::Local quarantine;
   std::uint32_t frees;    // the program's frees, for reading the clock on only some of them
-  // For the timeline (note_timeline): the bytes this thread allocated less those it freed, that
-  // count when it last read every thread's slots, and its reads of them beyond the shared limit
-  // in the window that began at window_us.
-  std::int64_t net_bytes, net_at_read;
-  std::uint64_t window_us;
-  std::uint32_t extra_reads;
   bool freeing;           // its last tracked call was a free (a run of frees: they may wait)
   bool pending_changing;  // the ring below is being changed (a signal handler must not touch it)
   static constexpr std::uint32_t kMaxPending = 8;
@@ -363,26 +357,38 @@ void note_peak(std::int64_t live, std::uint64_t t_us) {
   }
 }
 
-// A point is due when 10 ms passed or the total moved by 1% (a point, or the pending change if
-// it came too soon: see Timeline::pending); checked without the lock first, because nearly every
-// call ends there.
-bool timeline_point_due(const Timeline& tl, std::int64_t live, std::uint64_t t_us) {
+// A point is due when 10 ms passed or the total moved by 1%, but not sooner than gap_us / 8
+// after the last one (a moved total that comes sooner is noted: Timeline::skipped_us); checked
+// without the lock first, because nearly every call ends there.
+bool timeline_point_due(Timeline& tl, std::int64_t live, std::uint64_t t_us) {
   std::int64_t last = tl.last_bytes.load(std::memory_order_relaxed);
   std::uint64_t gap = tl.gap_us.load(std::memory_order_relaxed);
   std::uint64_t last_t = tl.last_t_us.load(std::memory_order_relaxed);
   std::int64_t delta = live > last ? live - last : last - live;
-  return last < 0 || t_us - last_t >= gap || delta * 100 > last + 100;
+  if (last < 0 || t_us - last_t >= gap) return true;
+  if (delta * 100 <= last + 100) return false;
+  if (t_us - last_t >= gap / 8) return true;
+  if (tl.skipped_us.load(std::memory_order_relaxed) != t_us + 1)
+    tl.skipped_us.store(t_us + 1, std::memory_order_relaxed);
+  return false;
 }
 
-void note_timeline(std::int64_t live, bool exact, std::uint64_t t_us);
+// change: what this allocation or free changed the total by (live includes it).
+void note_timeline(std::int64_t live, std::int64_t change, bool exact, std::uint64_t t_us);
 
 // A free reads the clock (frees have no other use for it) only when live bytes moved by 1% since
 // the last point, or on every 64th free of the thread, for a point due by time alone.
-void note_timeline_on_free(std::int64_t live, bool exact) {
+void note_timeline_on_free(std::int64_t live, std::int64_t change, bool exact) {
   const std::int64_t last = g_state.timeline.last_bytes.load(std::memory_order_relaxed);
   const std::int64_t delta = live > last ? live - last : last - live;
   if (last >= 0 && delta * 100 <= last + 100 && (++tl_thread.frees & 63) != 0) return;
-  note_timeline(live, exact, event_us());
+  note_timeline(live, change, exact, event_us());
+}
+
+// Whether bytes is 1% away from the last point's.
+bool moved_from_last(const Timeline& tl, std::int64_t bytes) HL_REQUIRES(tl.lock) {
+  const std::int64_t last = tl.points[tl.count - 1].bytes;
+  return (bytes > last ? bytes - last : last - bytes) * 100 > last + 100;
 }
 
 void add_timeline_point(Timeline& tl, Timeline::Point point) HL_REQUIRES(tl.lock) {
@@ -396,60 +402,39 @@ void add_timeline_point(Timeline& tl, Timeline::Point point) HL_REQUIRES(tl.lock
 
 // exact: live is the live total (LiveTotals::Change). If not, other threads' slots are read for
 // it once a point may be due (a review's: with only the thread's own slot, points were 18 KB where
-// 2.5 MB were live, or 65 MB where 256 KB were), at most once per gap_us / 8 over all threads;
-// and by a thread whose own changes since its last read moved the total by 1%, up to
-// kExtraReads times in such a window: a burst of frees within one tick was lost after its first
-// (each thread's count alone, on top of what it read, missed what the others did meanwhile: a
-// thread that allocated what another freed counted megabytes never live).
-constexpr std::uint32_t kExtraReads = 8;
-
-void note_timeline(std::int64_t live, bool exact, std::uint64_t t_us) {
+// 2.5 MB were live, or 65 MB where 256 KB were), at most once per gap_us / 8.
+void note_timeline(std::int64_t live, std::int64_t change, bool exact, std::uint64_t t_us) {
   Timeline& tl = g_state.timeline;
   if (!timeline_point_due(tl, live, t_us)) return;
   if (!exact) {
-    const std::uint64_t window = tl.gap_us.load(std::memory_order_relaxed) / 8;
     std::uint64_t read = tl.last_read_us.load(std::memory_order_relaxed);
-    bool may_read = t_us - read >= window &&
-                    tl.last_read_us.compare_exchange_strong(read, t_us, std::memory_order_relaxed);
-    if (!may_read) {
-      const std::int64_t moved = tl_thread.net_bytes - tl_thread.net_at_read;
-      const std::int64_t noted = tl.last_bytes.load(std::memory_order_relaxed);
-      if ((moved < 0 ? -moved : moved) * 100 <= noted + 100) return;
-      if (t_us - tl_thread.window_us >= window) {
-        tl_thread.window_us = t_us;
-        tl_thread.extra_reads = 0;
-      }
-      if (tl_thread.extra_reads == kExtraReads) return;
-      ++tl_thread.extra_reads;
-    }
+    if (t_us - read < tl.gap_us.load(std::memory_order_relaxed) / 8 ||
+        !tl.last_read_us.compare_exchange_strong(read, t_us, std::memory_order_relaxed))
+      return;
     live = g_state.counters.live.estimate();
-    tl_thread.net_at_read = tl_thread.net_bytes;
     if (!timeline_point_due(tl, live, t_us)) return;
   }
   if (!tl.lock.try_lock()) return;  // approximate by design: never wait for it
   // Threads read the clock before taking the lock: a point never goes back in time.
   if (tl.count > 0 && t_us < tl.points[tl.count - 1].t_us) t_us = tl.points[tl.count - 1].t_us;
-  if (tl.has_pending && t_us < tl.pending.t_us) t_us = tl.pending.t_us;
-  if (tl.count == 0) {
-    add_timeline_point(tl, Timeline::Point{t_us, live});
-  } else {
+  bool add = tl.count == 0;
+  if (!add) {
     const Timeline::Point& last = tl.points[tl.count - 1];
-    const std::int64_t noted = tl.has_pending ? tl.pending.bytes : last.bytes;
-    const std::int64_t delta = live > noted ? live - noted : noted - live;
-    if (t_us - last.t_us >= tl.min_gap_us || delta * 100 > noted + 100) {
-      if (t_us - last.t_us >= tl.min_gap_us / 8) {
-        if (tl.has_pending) add_timeline_point(tl, tl.pending);
-        tl.has_pending = false;
-        add_timeline_point(tl, Timeline::Point{t_us, live});
-      } else {
-        tl.pending = Timeline::Point{t_us, live};
-        tl.has_pending = true;
-      }
-    }
+    std::int64_t delta = live > last.bytes ? live - last.bytes : last.bytes - live;
+    add = (t_us - last.t_us >= tl.min_gap_us || delta * 100 > last.bytes + 100) &&
+          t_us - last.t_us >= tl.min_gap_us / 8;
+  }
+  if (add) {
+    // A change skipped since the last point (as that one's tick ended, or a burst's last): the
+    // total then was this one's before its own change, but for changes too small to be due.
+    const std::uint64_t skipped = tl.skipped_us.exchange(0, std::memory_order_relaxed);
+    if (skipped != 0 && tl.count > 0 && skipped - 1 >= tl.points[tl.count - 1].t_us &&
+        skipped - 1 <= t_us && moved_from_last(tl, live - change))
+      add_timeline_point(tl, Timeline::Point{skipped - 1, live - change});
+    add_timeline_point(tl, Timeline::Point{t_us, live});
   }
   tl.last_t_us.store(tl.points[tl.count - 1].t_us, std::memory_order_relaxed);
-  tl.last_bytes.store(tl.has_pending ? tl.pending.bytes : tl.points[tl.count - 1].bytes,
-                      std::memory_order_relaxed);
+  tl.last_bytes.store(tl.points[tl.count - 1].bytes, std::memory_order_relaxed);
   tl.gap_us.store(tl.min_gap_us, std::memory_order_relaxed);
   tl.lock.unlock();
 }
@@ -862,13 +847,12 @@ void on_alloc(void* p, std::size_t size, AllocKind kind, Caller caller) {
     return;  // out of memory for the ledger: the block stays untracked
   ThreadCounts& tc = my_counts();
   count(tc, 1, 0, size);
-  tl_thread.net_bytes += static_cast<std::int64_t>(size);
   const std::int64_t peak = peak_so_far();
   // The site's share too (adjust_site, unless the thread's slot keeps it): before the peak.
   const LiveTotals::Change live =
       g_state.counters.live.change(slot_of(tc), stack, static_cast<std::int64_t>(size), 1, peak);
   if (live.exact && live.live > peak) note_peak(live.live, t);
-  note_timeline(live.live, live.exact, t);
+  note_timeline(live.live, static_cast<std::int64_t>(size), live.exact, t);
 }
 
 namespace {
@@ -880,10 +864,9 @@ void count_free(const Record& r, bool program_free) {
   ThreadCounts& tc = my_counts();
   count(tc, 0, 1, 0);
   auto size = static_cast<std::int64_t>(r.size());
-  tl_thread.net_bytes -= size;
   const LiveTotals::Change live =
       g_state.counters.live.change(slot_of(tc), r.stack(), -size, -1, peak_so_far());
-  if (program_free) note_timeline_on_free(live.live, live.exact);
+  if (program_free) note_timeline_on_free(live.live, -size, live.exact);
 }
 
 }  // namespace

@@ -1,9 +1,10 @@
 // Live memory that steps up and down.
 //   (no argument)  three times, a 1 MiB block is allocated, held 30 ms and freed, then nothing is
 //                  held for 30 ms.
-//   burst          four 8 MiB blocks allocated one right after the other, held 150 ms, freed one
-//                  right after the other; 150 ms later a small block comes and goes. The four
-//                  changes of each burst fall within one tick of the clock the timeline reads.
+//   burst          32 blocks of 1 MiB allocated one right after the other, held 150 ms, freed
+//                  one right after the other; 150 ms later a small block comes and goes. The
+//                  changes of each burst fall within a tick or two of the clock the timeline
+//                  reads, each more than 1% of what is live.
 //   burst_threads  the same, while two other threads (idle, each with a little held) exist.
 // Exits 0 with nothing leaked.
 #include <pthread.h>
@@ -28,11 +29,11 @@ static void steps(void) {
 }
 
 static void burst(void) {
-  enum { kBlocks = 4 };
+  enum { kBlocks = 32 };
   char* blocks[kBlocks];
   pause_ms(20);
   for (int i = 0; i < kBlocks; ++i) {
-    blocks[i] = malloc(8 << 20);
+    blocks[i] = malloc(1 << 20);
     blocks[i][0] = (char)i;
   }
   pause_ms(150);
