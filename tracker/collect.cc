@@ -197,8 +197,8 @@ std::size_t copy_timeline(ExitPoint* out, double* duration_ms) {
   // at exit (but for changes too small to be due).
   const std::uint64_t skipped = tl.skipped_us.load(std::memory_order_relaxed);
   if (skipped == 0 || tl.count == 0 || skipped - 1 < tl.points[tl.count - 1].t_us) return tl.count;
-  const std::int64_t live = g_state.counters.live.estimate(), last = tl.points[tl.count - 1].bytes;
-  if ((live > last ? live - last : last - live) * 100 <= last + 100) return tl.count;
+  const std::int64_t live = g_state.counters.live.estimate();
+  if (!Timeline::moved(live, tl.points[tl.count - 1].bytes)) return tl.count;
   out[tl.count] = ExitPoint{skipped - 1, live};
   return tl.count + 1;
 }

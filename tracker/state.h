@@ -75,6 +75,10 @@ struct Peak {
 // other point is dropped and the spacing doubles, so any run fits.
 struct Timeline {
   static constexpr std::uint32_t kCapacity = 4096;
+  // Whether bytes is more than 1% away from `from` (and more than a byte per 100 of it).
+  static bool moved(std::int64_t bytes, std::int64_t from) {
+    return (bytes > from ? bytes - from : from - bytes) * 100 > from + 100;
+  }
   struct Point {
     std::uint64_t t_us;
     std::int64_t bytes;

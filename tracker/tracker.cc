@@ -364,9 +364,8 @@ bool timeline_point_due(Timeline& tl, std::int64_t live, std::uint64_t t_us) {
   std::int64_t last = tl.last_bytes.load(std::memory_order_relaxed);
   std::uint64_t gap = tl.gap_us.load(std::memory_order_relaxed);
   std::uint64_t last_t = tl.last_t_us.load(std::memory_order_relaxed);
-  std::int64_t delta = live > last ? live - last : last - live;
   if (last < 0 || t_us - last_t >= gap) return true;
-  if (delta * 100 <= last + 100) return false;
+  if (!Timeline::moved(live, last)) return false;
   if (t_us - last_t >= gap / 8) return true;
   if (tl.skipped_us.load(std::memory_order_relaxed) != t_us + 1)
     tl.skipped_us.store(t_us + 1, std::memory_order_relaxed);
@@ -380,15 +379,8 @@ void note_timeline(std::int64_t live, std::int64_t change, bool exact, std::uint
 // the last point, or on every 64th free of the thread, for a point due by time alone.
 void note_timeline_on_free(std::int64_t live, std::int64_t change, bool exact) {
   const std::int64_t last = g_state.timeline.last_bytes.load(std::memory_order_relaxed);
-  const std::int64_t delta = live > last ? live - last : last - live;
-  if (last >= 0 && delta * 100 <= last + 100 && (++tl_thread.frees & 63) != 0) return;
+  if (last >= 0 && !Timeline::moved(live, last) && (++tl_thread.frees & 63) != 0) return;
   note_timeline(live, change, exact, event_us());
-}
-
-// Whether bytes is 1% away from the last point's.
-bool moved_from_last(const Timeline& tl, std::int64_t bytes) HL_REQUIRES(tl.lock) {
-  const std::int64_t last = tl.points[tl.count - 1].bytes;
-  return (bytes > last ? bytes - last : last - bytes) * 100 > last + 100;
 }
 
 void add_timeline_point(Timeline& tl, Timeline::Point point) HL_REQUIRES(tl.lock) {
@@ -420,8 +412,7 @@ void note_timeline(std::int64_t live, std::int64_t change, bool exact, std::uint
   bool add = tl.count == 0;
   if (!add) {
     const Timeline::Point& last = tl.points[tl.count - 1];
-    std::int64_t delta = live > last.bytes ? live - last.bytes : last.bytes - live;
-    add = (t_us - last.t_us >= tl.min_gap_us || delta * 100 > last.bytes + 100) &&
+    add = (t_us - last.t_us >= tl.min_gap_us || Timeline::moved(live, last.bytes)) &&
           t_us - last.t_us >= tl.min_gap_us / 8;
   }
   if (add) {
@@ -429,7 +420,7 @@ void note_timeline(std::int64_t live, std::int64_t change, bool exact, std::uint
     // total then was this one's before its own change, but for changes too small to be due.
     const std::uint64_t skipped = tl.skipped_us.exchange(0, std::memory_order_relaxed);
     if (skipped != 0 && tl.count > 0 && skipped - 1 >= tl.points[tl.count - 1].t_us &&
-        skipped - 1 <= t_us && moved_from_last(tl, live - change))
+        skipped - 1 <= t_us && Timeline::moved(live - change, tl.points[tl.count - 1].bytes))
       add_timeline_point(tl, Timeline::Point{skipped - 1, live - change});
     add_timeline_point(tl, Timeline::Point{t_us, live});
   }
