@@ -571,7 +571,7 @@ class E2E(hl.HeapledgerTest):
             full = [p for p in points if p["bytes"] >= 32 * mib]
             empty = [p for p in points if p["bytes"] < mib and full and p["t_ms"] > full[0]["t_ms"]]
             self.assertTrue(full and empty, (mode, points))
-            # All four blocks live at the burst's time, within a few ticks of it, and none of
+            # All 32 blocks live at the burst's time, within a few ticks of it, and none of
             # them live once they were freed: 150 ms before the end, not at the small block.
             self.assertLess(full[0]["t_ms"] - points[0]["t_ms"], 120, (mode, points))
             self.assertLess(empty[0]["t_ms"], end - 100, (mode, points))
