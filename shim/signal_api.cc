@@ -11,14 +11,23 @@
 // stop_signals.h): where it stands, the program is shown the default action, and the default
 // action it sets puts the catcher back. The same holes: a program that asks the system call
 // itself sees the catcher, and one that sets the default action through it has no report.
+//
+// A one-shot handler (SA_RESETHAND, and System V signal()'s) set where the catcher stands: the
+// kernel puts the default action back as it runs the handler, with no call seen here, and the
+// catcher was gone with it. A handler that then raised the signal again ended the process with no
+// report: Node.js does so for SIGTERM and SIGINT (a user trial). Such a handler is installed
+// wrapped (run_once): the wrapper puts the catcher back in the default action's place, then runs
+// the handler. The program is shown the handler and flags it set.
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 
 #include "shim/config.h"
+#include "shim/errno_keeper.h"
 #include "shim/next_symbol.h"
 #include "shim/pool.h"
 #include "shim/stop_signals.h"
@@ -71,16 +80,6 @@ struct sigaction catcher_action() {
   return a;
 }
 
-// What the program is shown of the catcher: the default action.
-void shown(struct sigaction* old) {
-  if (old && (old->sa_flags & SA_SIGINFO) &&
-      old->sa_sigaction == g_catcher.load(std::memory_order_relaxed)) {
-    *old = {};
-    old->sa_handler = SIG_DFL;
-    sigemptyset(&old->sa_mask);
-  }
-}
-
 int real_sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
   const SigactionFn fn = next_symbol(&g_sigaction, "sigaction");
   if (!fn) {
@@ -90,14 +89,113 @@ int real_sigaction(int sig, const struct sigaction* act, struct sigaction* old) 
   return fn(sig, act, old);
 }
 
-// Noted before the call: a signal may arrive the moment the kernel has the handler.
-Handler change_disposition(std::atomic<SignalFn>* real, const char* name, int sig, Handler h) {
-  if (installs(h)) pool::note_signal_handler();
-  if (h == SIG_DFL && catches(sig)) {  // the catcher in its place
+// A one-shot handler of the program's where the catcher stands (a stop signal's slot, by number):
+// the handler and flags it set, and whether it has yet to run. Written before the wrapper is
+// installed, read by the wrapper and by what the program is shown.
+struct OneShot {
+  std::atomic<bool> armed{false};
+  std::atomic<stop_signals::Catcher> handler{nullptr};
+  std::atomic<int> flags{0};
+};
+constexpr int kOneShots = 32;
+static_assert(std::ranges::all_of(stop_signals::kSignals, [](int s) { return s < kOneShots; }));
+OneShot g_one_shot[kOneShots];
+
+// Where the catcher takes sig; null elsewhere (a one-shot handler is the program's own business).
+OneShot* one_shot(int sig) { return catches(sig) ? &g_one_shot[sig] : nullptr; }
+
+// The one-shot handler as it was before a change (what the program is shown of the old action).
+struct WasSet {
+  stop_signals::Catcher handler = nullptr;
+  int flags = 0;
+};
+WasSet was_set(const OneShot* slot) {
+  return slot ? WasSet{slot->handler.load(), slot->flags.load()} : WasSet{};
+}
+
+// What the kernel does as it delivers a signal to a one-shot handler, a moment later: the default
+// action back (the catcher, in its place), then the handler, called as the kernel calls every
+// handler on x86-64 (with the signal's information and context, SA_SIGINFO or not: Node's is
+// declared so and installed without it). A second signal that came to another thread before the
+// default action was back finds it all the same.
+void run_once(int sig, siginfo_t* info, void* context) {
+  OneShot& slot = g_one_shot[sig];
+  const stop_signals::Catcher catcher = g_catcher.load(std::memory_order_relaxed);
+  if (!slot.armed.exchange(false, std::memory_order_acq_rel)) return catcher(sig, info, context);
+  {
+    ErrnoKeeper keep;  // the handler finds the errno of the code it interrupted
     const struct sigaction mine = catcher_action();
+    real_sigaction(sig, &mine, nullptr);
+  }
+  slot.handler.load(std::memory_order_relaxed)(sig, info, context);
+}
+
+bool is_one_shot(const struct sigaction& a) {
+  return (a.sa_flags & SA_RESETHAND) && installs(a.sa_handler);  // one word, SA_SIGINFO or not
+}
+
+// The action that stands for the program's one-shot handler act; noted in slot as it set it.
+struct sigaction wrapped(OneShot* slot, const struct sigaction& act) {
+  slot->handler.store(act.sa_sigaction, std::memory_order_relaxed);
+  slot->flags.store(act.sa_flags, std::memory_order_relaxed);
+  slot->armed.store(true, std::memory_order_release);
+  struct sigaction mine = act;
+  mine.sa_sigaction = run_once;
+  mine.sa_flags = (act.sa_flags & ~SA_RESETHAND) | SA_SIGINFO;
+  return mine;
+}
+
+// What the program is shown of an old action: the default action for the catcher, and the
+// program's own handler and flags for the wrapper of its one-shot handler (was: as it set it).
+void shown(struct sigaction* old, WasSet was) {
+  if (!old || !(old->sa_flags & SA_SIGINFO)) return;
+  if (old->sa_sigaction == g_catcher.load(std::memory_order_relaxed)) {
+    *old = {};
+    old->sa_handler = SIG_DFL;
+    sigemptyset(&old->sa_mask);
+  } else if (old->sa_sigaction == run_once) {
+    old->sa_sigaction = was.handler;
+    old->sa_flags = (old->sa_flags & ~SA_SIGINFO) | (was.flags & SA_SIGINFO) | SA_RESETHAND;
+  }
+}
+
+// Noted before the call: a signal may arrive the moment the kernel has the handler.
+int change_action(std::atomic<SigactionFn>* real, const char* name, int sig,
+                  const struct sigaction* act, struct sigaction* old) {
+  if (act &&
+      ((act->sa_flags & SA_SIGINFO) ? act->sa_sigaction != nullptr : installs(act->sa_handler)))
+    pool::note_signal_handler();
+  OneShot* const slot = one_shot(sig);
+  const WasSet was = was_set(slot);
+  struct sigaction mine;
+  bool wraps = false;
+  if (act && slot && is_default(*act)) {
+    act = &(mine = catcher_action());
+  } else if (act && slot && is_one_shot(*act)) {
+    act = &(mine = wrapped(slot, *act));
+    wraps = true;
+  }
+  const SigactionFn fn = next_symbol(real, name);
+  if (!fn) {
+    errno = ENOSYS;
+    return -1;
+  }
+  const int rc = fn(sig, act, old);
+  if (rc == 0 && act && slot && !wraps) slot->armed.store(false, std::memory_order_relaxed);
+  if (rc == 0) shown(old, was);
+  return rc;
+}
+
+Handler change_disposition(std::atomic<SignalFn>* real, const char* name, int sig, Handler h) {
+  // System V's: a one-shot handler (SA_RESETHAND | SA_NODEFER, as the C library sets it)
+  const bool one_shot_form = real == &g_sysv_signal || real == &g___sysv_signal;
+  if ((h == SIG_DFL || (one_shot_form && installs(h))) && catches(sig)) {
+    struct sigaction act {};
+    act.sa_handler = h;
+    sigemptyset(&act.sa_mask);
+    if (h != SIG_DFL) act.sa_flags = SA_RESETHAND | SA_NODEFER;
     struct sigaction old;
-    if (real_sigaction(sig, &mine, &old) != 0) return SIG_ERR;
-    shown(&old);
+    if (change_action(&g_sigaction, "sigaction", sig, &act, &old) != 0) return SIG_ERR;
     if (real == &g_sigset) {  // sigset() with a disposition lets the signal through again
       sigset_t one, was;
       sigemptyset(&one);
@@ -107,48 +205,43 @@ Handler change_disposition(std::atomic<SignalFn>* real, const char* name, int si
     }
     return old.sa_handler;  // sa_sigaction's too: they share their storage
   }
+  if (installs(h)) pool::note_signal_handler();
   const SignalFn fn = next_symbol(real, name);
   if (!fn) {
     errno = ENOSYS;
     return SIG_ERR;
   }
+  OneShot* const slot = one_shot(sig);
+  const WasSet was_one_shot = was_set(slot);
   const Handler was = fn(sig, h);
-  const stop_signals::Catcher catcher = g_catcher.load(std::memory_order_relaxed);
-  return catcher &&
-                 reinterpret_cast<std::uintptr_t>(was) == reinterpret_cast<std::uintptr_t>(catcher)
-             ? SIG_DFL
-             : was;
-}
-
-int change_action(std::atomic<SigactionFn>* real, const char* name, int sig,
-                  const struct sigaction* act, struct sigaction* old) {
-  if (act &&
-      ((act->sa_flags & SA_SIGINFO) ? act->sa_sigaction != nullptr : installs(act->sa_handler)))
-    pool::note_signal_handler();
-  struct sigaction mine;
-  if (act && is_default(*act) && catches(sig)) act = &(mine = catcher_action());
-  const SigactionFn fn = next_symbol(real, name);
-  if (!fn) {
-    errno = ENOSYS;
-    return -1;
-  }
-  const int rc = fn(sig, act, old);
-  if (rc == 0) shown(old);
-  return rc;
+  if (was == SIG_ERR) return was;
+  if (slot) slot->armed.store(false, std::memory_order_relaxed);
+  const auto word = reinterpret_cast<std::uintptr_t>(was);
+  if (word == reinterpret_cast<std::uintptr_t>(g_catcher.load(std::memory_order_relaxed)))
+    return SIG_DFL;
+  if (word == reinterpret_cast<std::uintptr_t>(&run_once))
+    return reinterpret_cast<Handler>(reinterpret_cast<std::uintptr_t>(was_one_shot.handler));
+  return was;
 }
 
 }  // namespace
 
 namespace heapledger::detail::stop_signals {
 
+// One-shot handlers set before (none, preloaded: the tracker starts first) are wrapped too.
 void take(Catcher catcher) {
   pool::note_signal_handler();  // the catcher allocates (the report), as any handler may
   g_catcher.store(catcher);
   const struct sigaction mine = catcher_action();
   for (int sig : kSignals) {
     struct sigaction now;
-    if (real_sigaction(sig, nullptr, &now) == 0 && is_default(now))
+    if (real_sigaction(sig, nullptr, &now) != 0) continue;
+    if (is_default(now)) {
       real_sigaction(sig, &mine, nullptr);
+    } else if (is_one_shot(now)) {
+      const struct sigaction wrapper = wrapped(&g_one_shot[sig], now);
+      real_sigaction(sig, &wrapper, nullptr);
+    }
   }
 }
 

@@ -2171,6 +2171,42 @@ class E2E(hl.HeapledgerTest):
             self.assertEqual((proc.returncode, out, err), (-signal.SIGINT, b"", b""))
             self.assertStopReport(path, sig=signal.SIGINT)
 
+    def test_a_one_shot_handler_of_the_programs_leaves_the_catcher_behind_it(self):
+        """A handler installed one-shot (SA_RESETHAND, or System V's signal()) has the kernel put
+        the default action back as it runs, with no call heapledger sees: the catcher was gone,
+        and a handler that raised the signal again (Node.js, for SIGTERM and SIGINT) or a second
+        signal ended the process with no report (`timeout 2 heapledger run -- node ...`, a user
+        trial). Now the catcher is back in the default action's place as the handler runs:
+        same output, same status, and the report. What the program is shown of its handler,
+        flags and mask, there and inside the handler, is what it is shown plainly."""
+        plain = hl.run_plain([self.program("stop_signal"), "oneshot_view"])
+        self.assertEqual(plain.returncode, -signal.SIGTERM, plain.describe())
+        self.assertIn("set: the one-shot handler, flags", plain.stdout)
+        self.assertTrue(plain.stdout.endswith("cleanup, default now\n"), plain.stdout)
+        path = self.path("oneshot_view.json")
+        traced = hl.run_preloaded([self.program("stop_signal"), "oneshot_view"],
+                                  f"json={path}:log=none")
+        self.assertSameBehaviour(plain, traced)
+        self.assertStopReport(path, pid=traced.pid, sig=signal.SIGTERM)
+        for mode in ("oneshot", "sysv"):
+            for sig in self.STOP_SIGNALS:
+                with self.subTest(mode=mode, sig=sig.name):
+                    plain = self.stopped(mode, sig)
+                    self.assertEqual(plain, (-sig, "cleanup, default now\n", ""))
+                    path = self.path(f"{mode}-{sig.name}.json")
+                    self.assertEqual(self.stopped(mode, sig, f"json={path}:log=none"), plain)
+                    self.assertStopReport(path, sig=sig)
+        for options in (None, f"json={self.path('once.json')}:log=none"):
+            with self.subTest("handled once, then the default", traced=options is not None):
+                proc, _ = self.start_stop_signal("once", options)
+                proc.send_signal(signal.SIGTERM)
+                self.assertEqual(proc.stdout.readline(), b"once\n")
+                self.assertIsNone(proc.poll())
+                proc.send_signal(signal.SIGTERM)
+                out, err = proc.communicate(timeout=60)
+                self.assertEqual((proc.returncode, out, err), (-signal.SIGTERM, b"", b""))
+        self.assertStopReport(self.path("once.json"), sig=signal.SIGTERM)
+
     def test_mlockall_locks_the_programs_memory_not_heapledgers_tables(self):
         """mlockall(MCL_CURRENT) from root locked every mapping, heapledger's 215 GiB sparse
         table too: VmLck said 2.9 TB, and without MCL_ONFAULT the kernel would fault it all in

@@ -20,6 +20,14 @@
 //   stop_signal late     a second thread installs a SIGTERM handler of its own (it prints "h")
 //                        0.3 s after "ready" (the report a SIGTERM began meanwhile is still
 //                        being written), and prints "installed"
+//   stop_signal oneshot  one-shot handlers (SA_RESETHAND, as Node.js sets them for SIGTERM and
+//                        SIGINT) for the four stop signals: each prints "cleanup" and what
+//                        sigaction shows then, and raises the signal again
+//   stop_signal sysv     the same handlers set with System V's signal() (one-shot, SA_NODEFER)
+//   stop_signal once     one-shot handlers that print "once" and return: the process goes on, and
+//                        the next such signal ends it
+//   stop_signal oneshot_view  prints what sigaction and signal() show of a one-shot SIGTERM
+//                        handler, and raises SIGTERM
 //   stop_signal MODE [SITES]
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -48,6 +56,34 @@ static void on_term(int sig) {
   static const char line[] = "handled\n";
   if (write(1, line, sizeof line - 1) < 0) _exit(8);
   _exit(7);
+}
+
+static void say(const char* line) {
+  if (write(1, line, strlen(line)) < 0) _exit(8);
+}
+
+// As Node.js's: cleans up, then lets the signal end the process.
+static void cleanup_then_again(int sig) {
+  struct sigaction now;
+  sigaction(sig, NULL, &now);
+  say(now.sa_handler == SIG_DFL ? "cleanup, default now\n" : "cleanup, still handled\n");
+  raise(sig);
+}
+
+static void once(int sig) {
+  (void)sig;
+  say("once\n");
+}
+
+static const int kStopSignals[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT};
+
+static void set_one_shot(int sig, void (*h)(int)) {
+  struct sigaction a;
+  memset(&a, 0, sizeof a);
+  a.sa_handler = h;
+  sigfillset(&a.sa_mask);
+  a.sa_flags = SA_RESETHAND;
+  sigaction(sig, &a, NULL);
 }
 
 static void* churn(void* arg) {
@@ -121,6 +157,33 @@ static int view(void) {
   return 1;
 }
 
+static void show_action(const char* when) {
+  struct sigaction now;
+  sigaction(SIGTERM, NULL, &now);
+  printf("%s: %s, flags %#x, SIGINT %s\n", when,
+         now.sa_handler == cleanup_then_again ? "the one-shot handler" : name_of(now.sa_handler),
+         (unsigned)now.sa_flags, sigismember(&now.sa_mask, SIGINT) ? "masked" : "not masked");
+}
+
+static int oneshot_view(void) {
+  set_one_shot(SIGTERM, cleanup_then_again);
+  show_action("set");
+  void (*was)(int) = signal(SIGTERM, on_int);
+  printf("signal(handler) returns %s\n",
+         was == cleanup_then_again ? "the one-shot handler" : name_of(was));
+  was = sysv_signal(SIGTERM, cleanup_then_again);
+  printf("sysv_signal returns %s\n", was == on_int ? "the other handler" : name_of(was));
+  show_action("sysv_signal");
+  was = signal(SIGTERM, SIG_DFL);
+  printf("signal(SIG_DFL) returns %s\n",
+         was == cleanup_then_again ? "the one-shot handler" : name_of(was));
+  set_one_shot(SIGTERM, cleanup_then_again);
+  fflush(stdout);
+  raise(SIGTERM);
+  printf("not reached\n");
+  return 1;
+}
+
 int main(int argc, char** argv) {
   const char* mode = argc > 1 ? argv[1] : "wait";
   const int sites = argc > 2 ? atoi(argv[2]) : 0;
@@ -129,7 +192,13 @@ int main(int argc, char** argv) {
   keep_global();
   void* volatile local = keep_local();
   if (!strcmp(mode, "view")) return view();
+  if (!strcmp(mode, "oneshot_view")) return oneshot_view();
   if (!strcmp(mode, "own")) signal(SIGTERM, on_term);
+  for (size_t i = 0; i < sizeof kStopSignals / sizeof *kStopSignals; ++i) {
+    if (!strcmp(mode, "oneshot")) set_one_shot(kStopSignals[i], cleanup_then_again);
+    if (!strcmp(mode, "once")) set_one_shot(kStopSignals[i], once);
+    if (!strcmp(mode, "sysv")) sysv_signal(kStopSignals[i], cleanup_then_again);
+  }
   if (!strcmp(mode, "worker")) {
     static int tid;
     pthread_t t;
