@@ -345,18 +345,13 @@ void add_no_leaks_line(Lines& out, const Summary& s) {
 }
 
 void add_leaks(Lines& out, const Report& r, const TextOptions& o) {
-  std::vector<const Leak*> listed;
+  const LeakListing listing = list_leaks(r, o);
   Totals hidden_reachable;
-  for (const Leak& l : r.leaks) {
-    if (kind_rank(l.kind) == 3 && !o.show_reachable)
-      hidden_reachable.add(l);
-    else
-      listed.push_back(&l);
-  }
-  std::stable_sort(listed.begin(), listed.end(), [](const Leak* a, const Leak* b) {
-    int ra = kind_rank(a->kind), rb = kind_rank(b->kind);
-    return ra != rb ? ra < rb : a->bytes > b->bytes;
-  });
+  for (const Leak& l : r.leaks)
+    if (kind_rank(l.kind) == 3 && !o.show_reachable) hidden_reachable.add(l);
+  std::vector<const Leak*> listed;
+  listed.reserve(listing.order.size());
+  for (std::size_t i : listing.order) listed.push_back(&r.leaks[i]);
   // Leaks and reachable sites are counted apart (`LEAK 1 of 1`, `REACHABLE 1 of 3`): one count
   // over both had `REACHABLE 2 of 4` after the one leak, read as four leaks (a user trial).
   const auto lost = static_cast<std::size_t>(std::count_if(
@@ -368,7 +363,7 @@ void add_leaks(Lines& out, const Report& r, const TextOptions& o) {
   } else if (lost == 0) {
     add_no_leaks_line(out, r.summary);
   }
-  std::size_t n = shown(listed.size(), o.max_leaks);
+  const std::size_t n = listing.with_stacks;
   for (std::size_t i = 0; i < n; ++i) {
     if (i < lost)
       add_leak(out, *listed[i], i, lost, o);
@@ -529,6 +524,18 @@ std::string human_bytes(std::uint64_t n) {
   // Promote before "{:.1f}" would round up to "1024.0".
   for (; unit + 1 < std::size(kUnits) && v >= 1023.95; ++unit) v /= 1024;
   return fmt::format("{:.1f} {}", v, kUnits[unit]);
+}
+
+LeakListing list_leaks(const Report& r, const TextOptions& o) {
+  LeakListing listing;
+  for (std::size_t i = 0; i < r.leaks.size(); ++i)
+    if (kind_rank(r.leaks[i].kind) != 3 || o.show_reachable) listing.order.push_back(i);
+  std::stable_sort(listing.order.begin(), listing.order.end(), [&](std::size_t a, std::size_t b) {
+    const int ra = kind_rank(r.leaks[a].kind), rb = kind_rank(r.leaks[b].kind);
+    return ra != rb ? ra < rb : r.leaks[a].bytes > r.leaks[b].bytes;
+  });
+  listing.with_stacks = o.errors_only ? 0 : shown(listing.order.size(), o.max_leaks);
+  return listing;
 }
 
 std::string render_text(const Report& r, const TextOptions& o) {

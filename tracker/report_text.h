@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "tracker/report_model.h"
 
@@ -25,6 +26,16 @@ struct TextOptions {
 // The whole report, one '\n'-terminated line at a time. Control characters from the report
 // (argv, paths, names) are escaped so that a line is always one line.
 std::string render_text(const Report& r, const TextOptions& o = {});
+
+// The leak sites render_text lists (still-reachable ones only with show_reachable), in its order:
+// definitely lost first, then indirectly, possibly, still reachable, each largest first. Indexes
+// into r.leaks; the first with_stacks are shown with their stacks, the rest counted in one line.
+// What the reporter names when the text is the only report.
+struct LeakListing {
+  std::vector<std::size_t> order;
+  std::size_t with_stacks = 0;
+};
+LeakListing list_leaks(const Report& r, const TextOptions& o);
 
 // 0 -> "0 B", 1023 -> "1023 B", 1536 -> "1.5 KiB", then MiB, GiB, TiB, PiB, EiB.
 std::string human_bytes(std::uint64_t n);

@@ -100,17 +100,26 @@ void Suppressions::load(const std::string& path, std::vector<std::string>* warni
   parse(text.str(), path, warnings);
 }
 
-const Suppressions::Pattern* Suppressions::match(const Stack& stack) const {
-  for (const Pattern& p : patterns_)
-    for (const Frame& f : stack)
-      if ((f.function && template_match(p.text, *f.function)) ||
-          (f.file && template_match(p.text, *f.file)) || template_match(p.text, f.module))
-        return &p;
-  return nullptr;
+std::size_t Suppressions::first_match(const Stack& frames) const {
+  for (std::size_t i = 0; i < patterns_.size(); ++i)
+    for (const Frame& f : frames)
+      if ((f.function && template_match(patterns_[i].text, *f.function)) ||
+          (f.file && template_match(patterns_[i].text, *f.file)) ||
+          template_match(patterns_[i].text, f.module))
+        return i;
+  return patterns_.size();
 }
 
 void Suppressions::apply(Report& r) const {
+  apply(r, [this](const Stack& stack) { return first_match(stack); });
+}
+
+void Suppressions::apply(Report& r, const FirstMatch& first_match_of) const {
   if (patterns_.empty()) return;
+  auto match = [&](const Stack& stack) -> const Pattern* {
+    const std::size_t i = first_match_of(stack);
+    return i < patterns_.size() ? &patterns_[i] : nullptr;
+  };
   std::map<const Pattern*, SuppressionHit> hits;
   std::vector<Leak> kept;
   for (Leak& l : r.leaks) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,10 +27,20 @@ class Suppressions {
   // Reads a file; an unreadable file is one warning.
   void load(const std::string& path, std::vector<std::string>* warnings);
 
+  // Which pattern is the first to match a frame of these symbolized frames: its index, or size()
+  // if none does.
+  std::size_t first_match(const Stack& frames) const;
+
+  // Which pattern hides a leak of this stack (first_match's answer), for stacks not yet
+  // symbolized: the reporter answers it frame by frame, once for each distinct frame.
+  using FirstMatch = std::function<std::size_t(const Stack&)>;
+
   // Removes matching definite, indirect and possible leaks from the report, moves their bytes to
   // summary.suppressed_bytes and records which pattern hid how much. An indirect leak whose
   // holder matches goes with it (LeakSanitizer: what only a suppressed leak holds is not leaked).
+  // The leaks' stacks symbolized, or first_match_of to say for each.
   void apply(Report& r) const;
+  void apply(Report& r, const FirstMatch& first_match_of) const;
 
   std::size_t size() const { return patterns_.size(); }
 
@@ -38,7 +49,6 @@ class Suppressions {
     std::string text;
     std::string origin;  // "file:line" or "built-in"
   };
-  const Pattern* match(const Stack& stack) const;
   std::vector<Pattern> patterns_;
 };
 

@@ -6,6 +6,7 @@
 """
 
 import os
+import re
 import shutil
 import signal
 import sys
@@ -1359,6 +1360,30 @@ class Classify(hl.HeapledgerTest):
         self.assertEqual(hits, {"leak_other": (50, 1)})
         warnings = [l for l in res.stderr.splitlines() if "supp.txt:3" in l]
         self.assertEqual(len(warnings), 1, res.stderr)
+
+    def test_suppressions_in_a_text_only_report(self):
+        """With the text the only report, only the sites it lists are named (a compiler's 33,000
+        leak sites, 25 listed), and the suppressions are matched frame by frame before, on the
+        stacks not yet named: a site the text does not list is hidden all the same (leak_other,
+        second of two with max_leaks=1), and a pattern of a frame every site shares hides all."""
+        cases = (("leak:leak_other\n", "leaked: 300 B in 3 blocks", "leak_other: 50 B in 1 block"),
+                 ("leak:^main$\n", "leaked: 0 B in 0 blocks", "^main$: 350 B in 4 blocks"))
+        for i, (rules, leaked, hit) in enumerate(cases):
+            with self.subTest(rules=rules):
+                supp, log = self.path(f"supp{i}.txt"), self.path(f"r{i}.txt")
+                with open(supp, "w", encoding="utf-8") as f:
+                    f.write(rules)
+                res = hl.run_preloaded([self.program("leak_malloc")],
+                                       f"log={log}:suppressions={supp}:max_leaks=1:leak_exitcode=9")
+                self.assertEqual(res.returncode, 9 if i == 0 else 0, res.describe())
+                with open(log, encoding="utf-8") as f:
+                    text = re.sub(r"^==\d+== ?", "", f.read(), flags=re.M)
+                self.assertIn(leaked, text)
+                self.assertIn(f"\n  {hit}\n", text)
+                self.assertNotIn("more leak site", text)
+                if i == 0:
+                    self.assertIn("LEAK 1 of 1: 300 bytes in 3 blocks definitely lost", text)
+                    self.assertRegex(text, r"#0 0x[0-9a-f]+ leak_malloc  leak_malloc.c:\d+\n")
 
     def test_a_suppressed_leak_takes_what_only_it_holds(self):
         # LeakSanitizer's semantics: blocks only a suppressed leak holds are not leaked, whatever

@@ -837,6 +837,29 @@ TEST(ReportText, TruncatesLeakSitesWithACountedLine) {
       "==0== ... and 3 more leak sites (5.9 KiB in 6 blocks) — max_leaks=0 lists them all"));
 }
 
+// What the reporter names when the text is the only report: the sites listed with their stacks,
+// in the text's order, and no others.
+TEST(ReportText, TheListingIsWhatTheTextShowsWithStacks) {
+  Report r;
+  r.leaks = {leak("possible", 9000, 1), leak("reachable", 80000, 1), leak("definite", 10, 1),
+             leak("indirect", 50, 1),   leak("definite", 300, 1),    leak("possible", 20, 1)};
+  TextOptions o;
+  o.max_leaks = 3;
+  LeakListing l = list_leaks(r, o);
+  EXPECT_EQ(l.order, (std::vector<std::size_t>{4, 2, 3, 0, 5}));
+  EXPECT_EQ(l.with_stacks, 3u);
+  const std::string text = render_text(r, o);
+  position(text, "LEAK 3 of 5: 50 bytes in 1 block indirectly lost");
+  EXPECT_EQ(text.find("LEAK 4 of 5"), std::string::npos) << text;
+  o.show_reachable = true;  // listed last
+  o.max_leaks = 0;
+  l = list_leaks(r, o);
+  EXPECT_EQ(l.order, (std::vector<std::size_t>{4, 2, 3, 0, 5, 1}));
+  EXPECT_EQ(l.with_stacks, 6u);
+  o.errors_only = true;  // no leak sites at all
+  EXPECT_EQ(list_leaks(r, o).with_stacks, 0u);
+}
+
 TEST(ReportText, TotalsOfHandMadeCountsStopAtTheLargest) {
   // `heapledger report` reads counts from any JSON file: two sites of 2^63 bytes summed to 0.
   Report r;

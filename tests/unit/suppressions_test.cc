@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 namespace heapledger {
 namespace {
 
@@ -115,6 +117,52 @@ TEST(Suppressions, IndirectLeaksGoWithTheSuppressedLeakHoldingThem) {
   ASSERT_EQ(r.suppressions.size(), 1u);
   EXPECT_EQ(r.suppressions[0].pattern, "make_registry");
   EXPECT_EQ(r.suppressions[0].bytes, 19u);
+}
+
+TEST(Suppressions, FirstMatchIsTheFirstPatternOfTheFileNotTheFirstFrame) {
+  Suppressions s;
+  s.parse("leak:outer\nleak:inner\n", "s", nullptr);
+  Stack frames = stack_of("inner", "/src/a.c", "/bin/app");
+  frames.push_back(stack_of("outer", "/src/b.c", "/bin/app").front());
+  EXPECT_EQ(s.first_match(frames), 0u);
+  EXPECT_EQ(s.first_match(stack_of("inner", "/src/a.c", "/bin/app")), 1u);
+  EXPECT_EQ(s.first_match(stack_of("other", "/src/a.c", "/bin/app")), s.size());
+}
+
+// The reporter matches stacks not yet symbolized, one distinct frame at a time: the same leaks
+// hidden, by the same patterns, as when the whole stacks are named first.
+TEST(Suppressions, StacksMatchedFrameByFrameHideWhatNamedStacksWould) {
+  Suppressions s;
+  s.parse("leak:cache\nleak:parse_config\n", "s", nullptr);
+  Report named = sample();
+  named.leaks[4].stack.push_back(stack_of("cache_flush", "/src/cache.c", "/bin/app").front());
+  Report raw = named;
+  std::vector<Frame> frame_at;  // a raw frame's address: its index here
+  for (Leak& l : raw.leaks)
+    for (Frame& f : l.stack) {
+      frame_at.push_back(f);
+      f = Frame{};
+      f.address = frame_at.size() - 1;
+    }
+  int asked = 0;
+  s.apply(raw, [&](const Stack& stack) {
+    ++asked;
+    std::size_t first = s.size();
+    for (const Frame& f : stack) first = std::min(first, s.first_match(Stack{frame_at[f.address]}));
+    return first;
+  });
+  s.apply(named);
+  EXPECT_EQ(asked, 4);  // the leaks, not the still-reachable site
+  ASSERT_EQ(raw.leaks.size(), named.leaks.size());
+  for (std::size_t i = 0; i < raw.leaks.size(); ++i)
+    EXPECT_EQ(raw.leaks[i].bytes, named.leaks[i].bytes);
+  EXPECT_EQ(raw.summary.suppressed_bytes, named.summary.suppressed_bytes);
+  EXPECT_EQ(raw.summary.leaked_bytes, 0u);
+  ASSERT_EQ(raw.suppressions.size(), named.suppressions.size());
+  for (std::size_t i = 0; i < raw.suppressions.size(); ++i) {
+    EXPECT_EQ(raw.suppressions[i].pattern, named.suppressions[i].pattern);
+    EXPECT_EQ(raw.suppressions[i].bytes, named.suppressions[i].bytes);
+  }
 }
 
 TEST(Suppressions, BuiltinListCoversDynamicLinkerTls) {
