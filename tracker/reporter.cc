@@ -569,13 +569,14 @@ void symbolize_shown(Report& r, Symbolizer& sym, std::atomic<std::uint64_t>* pro
 }
 
 // Which pattern of a set of suppressions hides a leak of a stack not yet symbolized: each
-// distinct frame is symbolized and matched once. A compiler's 33,000 leak sites, named and then
-// matched frame by frame, were 3 million frames with a copy of their names each: a second of
-// matching and 500 MB (clang++ -O2 -g on tracker/reporter.cc).
+// distinct frame is named (by `name`) and matched once. A compiler's 33,000 leak sites, named and
+// then matched frame by frame, were 3 million frames with a copy of their names each: a second
+// of matching and 500 MB (clang++ -O2 -g on tracker/reporter.cc).
 class FrameMatches {
  public:
-  FrameMatches(const Suppressions& s, Symbolizer& sym, std::atomic<std::uint64_t>* progress)
-      : suppressions_(s), sym_(sym), progress_(progress) {}
+  using Namer = std::function<Stack(const Frame&)>;
+  FrameMatches(const Suppressions& s, Namer name, std::atomic<std::uint64_t>* progress)
+      : suppressions_(s), name_(std::move(name)), progress_(progress) {}
 
   std::size_t operator()(const Stack& raw) {
     if (progress_) progress_->fetch_add(1, std::memory_order_relaxed);
@@ -596,13 +597,13 @@ class FrameMatches {
     std::vector<Matched>& at = memo_[f.address];
     for (const Matched& m : at)
       if (m.offset == f.offset && m.module == f.module) return m.first;
-    const std::size_t first = suppressions_.first_match(sym_.symbolize(Stack{f}));
+    const std::size_t first = suppressions_.first_match(name_(f));
     at.push_back(Matched{f.offset, f.module, first});
     return first;
   }
 
   const Suppressions& suppressions_;
-  Symbolizer& sym_;
+  Namer name_;
   std::atomic<std::uint64_t>* progress_;
   std::unordered_map<std::uint64_t, std::vector<Matched>> memo_;
 };
@@ -641,16 +642,21 @@ void merge_same_sites(Report& r) {
   r.leaks = std::move(merged);
 }
 
-// The leaks' stacks are not yet symbolized: sym names their frames.
+// The leaks' stacks are not yet symbolized: sym names their frames. The built-in suppressions
+// name functions of the dynamic linker, which the symbol table names: a text-only report names
+// nothing else in full but the sites it lists. A user's may name a file or an inlined function.
 void apply_suppressions(Report& r, const char* path, Symbolizer& sym,
                         std::atomic<std::uint64_t>* progress) {
   std::vector<std::string> warnings;
   const Suppressions builtin = Suppressions::builtin();
-  builtin.apply(r, FrameMatches(builtin, sym, progress));
+  builtin.apply(r,
+                FrameMatches(
+                    builtin, [&](const Frame& f) { return Stack{sym.symbol_only(f)}; }, progress));
   if (path && *path) {
     Suppressions user;
     user.load(path, &warnings);
-    user.apply(r, FrameMatches(user, sym, progress));
+    user.apply(r, FrameMatches(
+                      user, [&](const Frame& f) { return sym.symbolize(Stack{f}); }, progress));
   }
   for (const std::string& w : warnings) diagnostics().warn("warning: {}", w);
 }

@@ -57,7 +57,8 @@ bool template_match(std::string_view pattern, std::string_view text) {
 
 Suppressions Suppressions::builtin() {
   // Thread-local storage the dynamic linker allocates per thread and frees only when the thread
-  // is reused; and glibc's per-thread buffers released at thread exit after the report.
+  // is reused; and glibc's per-thread buffers released at thread exit after the report. Names of
+  // the symbol table: the reporter matches these against it alone (no file, no inlined frames).
   static constexpr std::string_view kBuiltin =
       "leak:_dl_allocate_tls\n"
       "leak:__tls_get_addr\n"

@@ -573,15 +573,10 @@ bool in_c_library(std::string_view module) {
 // One return address → its frames. The address looked up is one byte before the return
 // address, inside the call instruction, so the line is the call's, not the next statement's.
 std::vector<Frame> Symbolizer::resolve(const Frame& raw) {
-  std::vector<Frame> out{raw};
+  std::vector<Frame> out{symbol_only(raw)};
   ModuleDebug* m = raw.module.empty() ? nullptr : module(raw.module);
-  if (!m || !m->mod || raw.offset == 0) return out;
-  Dwarf_Addr at = raw.offset - 1;
-  if (const char* name = m->function_at(at))
-    out[0].function = demangle(std::string(name, std::strcspn(name, "@")).c_str());  // no @@GLIBC_x
-  else if (is_signal_trampoline(m->mod, at))
-    out[0].function = "<signal handler called>";  // as gdb says; glibc's __restore_rt has no symbol
-  if (in_c_library(raw.module)) return out;
+  if (!m || !m->mod || raw.offset == 0 || in_c_library(raw.module)) return out;
+  const Dwarf_Addr at = raw.offset - 1;
   // libdwfl gives an address that lies between the ranges of a unit (code without debug
   // information, such as crt1.o's _start placed after a program's main.cold) to that unit, and
   // then the line of whatever row precedes it: such a unit is not the address's.
@@ -609,6 +604,18 @@ std::vector<Frame> Symbolizer::resolve(const Frame& raw) {
     caller.function = outer_name;  // named by the next inlined subroutine out, if there is one
     out.push_back(std::move(caller));
   }
+  return out;
+}
+
+Frame Symbolizer::symbol_only(const Frame& raw) {
+  Frame out = raw;
+  ModuleDebug* m = raw.module.empty() ? nullptr : module(raw.module);
+  if (!m || !m->mod || raw.offset == 0) return out;
+  const Dwarf_Addr at = raw.offset - 1;
+  if (const char* name = m->function_at(at))
+    out.function = demangle(std::string(name, std::strcspn(name, "@")).c_str());  // no @@GLIBC_x
+  else if (is_signal_trampoline(m->mod, at))
+    out.function = "<signal handler called>";  // as gdb says; glibc's __restore_rt has no symbol
   return out;
 }
 

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -117,6 +118,30 @@ TEST(Symbolizer, HandLaidFunctionsAreNamedAsTheTableSays) {
       EXPECT_EQ(function_of(symbolizer.symbolize(c.stack)), c.want);
     }
   }
+}
+
+__attribute__((noinline)) int named_in_this_file(int x) {
+  asm volatile("" : "+r"(x));
+  return x * 3 + 1;
+}
+
+// What the built-in suppressions are matched against: the symbol table's name, with no file or
+// line (the test is built with debug information, which symbolize reads).
+TEST(Symbolizer, SymbolOnlyNamesAFrameByTheTableAlone) {
+  Symbolizer symbolizer;
+  const Frame raw = raw_frame(reinterpret_cast<void*>(&named_in_this_file), 2);
+  const Frame named = symbolizer.symbol_only(raw);
+  EXPECT_EQ(named.function, "heapledger::(anonymous namespace)::named_in_this_file(int)");
+  EXPECT_FALSE(named.file.has_value());
+  EXPECT_FALSE(named.line.has_value());
+  EXPECT_EQ((std::tuple{named.address, named.module, named.offset}),
+            (std::tuple{raw.address, raw.module, raw.offset}));
+  const Stack full = symbolizer.symbolize({raw});
+  ASSERT_EQ(full.size(), 1u);
+  EXPECT_EQ(full[0].function, named.function);
+  if (!full[0].file) GTEST_SKIP() << "built without debug information";
+  EXPECT_NE(full[0].file->find("symbolizer_test.cc"), std::string::npos) << *full[0].file;
+  EXPECT_EQ(symbolizer.symbol_only(raw).file, std::nullopt);  // after symbolize too
 }
 
 // Named ahead (a report's every stack at once: one pass over each table, no sort), each frame has
