@@ -21,6 +21,8 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -90,8 +92,10 @@ int real_sigaction(int sig, const struct sigaction* act, struct sigaction* old) 
 }
 
 // A one-shot handler of the program's where the catcher stands (a stop signal's slot, by number):
-// the handler and flags it set, and whether it has yet to run. Written before the wrapper is
-// installed, read by the wrapper and by what the program is shown.
+// the handler and flags it set, and whether a delivery has yet to take it (armed as it is set,
+// taken by the first). Written before the wrapper is installed, read by the wrapper and by what
+// the program is shown. A vforked child shares them with its parent: one that sets a one-shot
+// handler for a stop signal before its exec sets its parent's too.
 struct OneShot {
   std::atomic<bool> armed{false};
   std::atomic<stop_signals::Catcher> handler{nullptr};
@@ -113,20 +117,57 @@ WasSet was_set(const OneShot* slot) {
   return slot ? WasSet{slot->handler.load(), slot->flags.load()} : WasSet{};
 }
 
+void run_once(int sig, siginfo_t* info, void* context);
+
+#if defined(__x86_64__)
+// An action as the kernel holds it (x86-64's rt_sigaction), read and written without the C
+// library's copies of it: the wrapper runs on whatever stack the program gave its handler, which
+// may be the smallest alternate stack there is (MINSIGSTKSZ: a review's, 480 bytes more than
+// plain crashed a one-shot handler's on one).
+struct KernelAction {
+  void* handler;
+  unsigned long flags;
+  void* restorer;
+  std::uint64_t mask;
+};
+constexpr unsigned long kRestorer = 0x04000000;  // SA_RESTORER: the C library's return path
+#endif
+
+// The catcher back where the wrapper of sig's one-shot handler stands. Not over what the program
+// set meanwhile: a handler of another signal delivered with it, and run first, may have set one.
+void catcher_back(int sig) {
+  ErrnoKeeper keep;  // the handler finds the errno of the code it interrupted
+#if defined(__x86_64__)
+  KernelAction now;
+  if (syscall(SYS_rt_sigaction, sig, nullptr, &now, sizeof now.mask) != 0 ||
+      now.handler != reinterpret_cast<void*>(&run_once))
+    return;
+  now.handler = reinterpret_cast<void*>(g_catcher.load(std::memory_order_relaxed));
+  now.flags = (now.flags & kRestorer) | SA_SIGINFO | SA_NODEFER | SA_RESTART;  // catcher_action's
+  now.mask = 0;
+  syscall(SYS_rt_sigaction, sig, &now, nullptr, sizeof now.mask);
+#else
+  struct sigaction now;
+  if (real_sigaction(sig, nullptr, &now) != 0 || !(now.sa_flags & SA_SIGINFO) ||
+      now.sa_sigaction != run_once)
+    return;
+  const struct sigaction mine = catcher_action();
+  real_sigaction(sig, &mine, nullptr);
+#endif
+}
+
 // What the kernel does as it delivers a signal to a one-shot handler, a moment later: the default
 // action back (the catcher, in its place), then the handler, called as the kernel calls every
 // handler on x86-64 (with the signal's information and context, SA_SIGINFO or not: Node's is
 // declared so and installed without it). A second signal that came to another thread before the
-// default action was back finds it all the same.
+// default action was back finds it all the same. A change of the action meanwhile leaves the
+// handler to run: the kernel had chosen it (a review's: a handler of another signal, run first,
+// set one, and the program's one-shot handler never ran).
 void run_once(int sig, siginfo_t* info, void* context) {
   OneShot& slot = g_one_shot[sig];
-  const stop_signals::Catcher catcher = g_catcher.load(std::memory_order_relaxed);
-  if (!slot.armed.exchange(false, std::memory_order_acq_rel)) return catcher(sig, info, context);
-  {
-    ErrnoKeeper keep;  // the handler finds the errno of the code it interrupted
-    const struct sigaction mine = catcher_action();
-    real_sigaction(sig, &mine, nullptr);
-  }
+  if (!slot.armed.exchange(false, std::memory_order_acq_rel))
+    return g_catcher.load(std::memory_order_relaxed)(sig, info, context);
+  catcher_back(sig);
   slot.handler.load(std::memory_order_relaxed)(sig, info, context);
 }
 
@@ -168,12 +209,10 @@ int change_action(std::atomic<SigactionFn>* real, const char* name, int sig,
   OneShot* const slot = one_shot(sig);
   const WasSet was = was_set(slot);
   struct sigaction mine;
-  bool wraps = false;
   if (act && slot && is_default(*act)) {
     act = &(mine = catcher_action());
   } else if (act && slot && is_one_shot(*act)) {
     act = &(mine = wrapped(slot, *act));
-    wraps = true;
   }
   const SigactionFn fn = next_symbol(real, name);
   if (!fn) {
@@ -181,7 +220,6 @@ int change_action(std::atomic<SigactionFn>* real, const char* name, int sig,
     return -1;
   }
   const int rc = fn(sig, act, old);
-  if (rc == 0 && act && slot && !wraps) slot->armed.store(false, std::memory_order_relaxed);
   if (rc == 0) shown(old, was);
   return rc;
 }
@@ -215,7 +253,6 @@ Handler change_disposition(std::atomic<SignalFn>* real, const char* name, int si
   const WasSet was_one_shot = was_set(slot);
   const Handler was = fn(sig, h);
   if (was == SIG_ERR) return was;
-  if (slot) slot->armed.store(false, std::memory_order_relaxed);
   const auto word = reinterpret_cast<std::uintptr_t>(was);
   if (word == reinterpret_cast<std::uintptr_t>(g_catcher.load(std::memory_order_relaxed)))
     return SIG_DFL;

@@ -558,7 +558,11 @@ void end_with(int sig, const siginfo_t* info, bool begin) {
   // installed while the report was written, ran for the signal and the process went on (exit
   // status 0, where plain it was gone; a review's).
   stop_signals::give_back(sig);
-  if (fault) return;  // the instruction runs again, and faults with the default action
+  // The instruction runs again, and faults with the default action. Not one the kernel sent
+  // itself (SI_KERNEL: a signal frame it could not set up, on an alternate stack too small, where
+  // no instruction faults again: the program went on, exit status 0, a review's; or a general
+  // protection fault, which raise() ends as the fault would).
+  if (fault && info->si_code != SI_KERNEL) return;
   raise(sig);  // SA_NODEFER: delivered now
 }
 

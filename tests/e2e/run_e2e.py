@@ -2059,10 +2059,12 @@ class E2E(hl.HeapledgerTest):
         thread), a SIGSEGV raised: a program that left these at their default action ended with
         no report at all (a Rust program overflowing its stack aborts so; memcheck writes one).
         Now the report is written, then the signal ends the process as it would have: same status,
-        same output. A handler of the program's own is left alone, and report_on_signal=0 leaves
+        same output. Also a SIGSEGV the kernel sends itself (bad_stack: a handler's alternate stack
+        it cannot write to), which no instruction raises again: the program went on (exit 0, a
+        review's). A handler of the program's own is left alone, and report_on_signal=0 leaves
         the signals alone."""
         cases = (("abort", signal.SIGABRT), ("segv", signal.SIGSEGV), ("fpe", signal.SIGFPE),
-                 ("raise", signal.SIGSEGV), ("thread", signal.SIGSEGV))
+                 ("raise", signal.SIGSEGV), ("thread", signal.SIGSEGV), ("bad_stack", signal.SIGSEGV))
         for mode, sig in cases:
             with self.subTest(mode=mode):
                 plain, _, report = self.traced("crash_after_leak", mode)
@@ -2177,8 +2179,8 @@ class E2E(hl.HeapledgerTest):
         and a handler that raised the signal again (Node.js, for SIGTERM and SIGINT) or a second
         signal ended the process with no report (`timeout 2 heapledger run -- node ...`, a user
         trial). Now the catcher is back in the default action's place as the handler runs:
-        same output, same status, and the report. What the program is shown of its handler,
-        flags and mask, there and inside the handler, is what it is shown plainly."""
+        same output, same status, and the report. What the program is shown of its handler, its
+        flags and mask, is what it is shown plainly, and inside the handler the default action."""
         plain = hl.run_plain([self.program("stop_signal"), "oneshot_view"])
         self.assertEqual(plain.returncode, -signal.SIGTERM, plain.describe())
         self.assertIn("set: the one-shot handler, flags", plain.stdout)
@@ -2206,6 +2208,18 @@ class E2E(hl.HeapledgerTest):
                 out, err = proc.communicate(timeout=60)
                 self.assertEqual((proc.returncode, out, err), (-signal.SIGTERM, b"", b""))
         self.assertStopReport(self.path("once.json"), sig=signal.SIGTERM)
+        # The kernel chose the handler as it delivered the signal: a change meanwhile (held with
+        # sigset(SIG_HOLD); another handler set by a handler of a signal delivered with it, run
+        # first) does not keep it from running (a review's: killed by the signal, status 143
+        # and 130, where plainly the handler ran and the program went on).
+        for mode, out in (("oneshot_hold", "held\nonce\nafter release\n"),
+                          ("oneshot_nested", "usr1\nonce\nother\nmain goes on\n")):
+            with self.subTest(mode=mode):
+                plain = hl.run_plain([self.program("stop_signal"), mode])
+                self.assertEqual((plain.returncode, plain.stdout), (0, out), plain.describe())
+                traced = hl.run_preloaded([self.program("stop_signal"), mode],
+                                          f"json={self.path(mode + '.json')}:log=none")
+                self.assertSameBehaviour(plain, traced)
 
     def test_mlockall_locks_the_programs_memory_not_heapledgers_tables(self):
         """mlockall(MCL_CURRENT) from root locked every mapping, heapledger's 215 GiB sparse

@@ -5,6 +5,9 @@
 //   fpe           an integer division by zero
 //   raise         raise(SIGSEGV): sent, not a fault
 //   thread        a second thread writes through a null pointer while main waits in pthread_join
+//   bad_stack     a SIGUSR1 handler on an alternate stack the kernel cannot write to: raising
+//                 SIGUSR1 ends the process with a SIGSEGV the kernel sends (SI_KERNEL), with no
+//                 instruction to fault again
 //   own_handler   a SIGSEGV handler of its own recovers from the fault (siglongjmp): prints
 //                 "recovered" and returns 0 from main
 // Prints "crashing" first (flushed), so that a test can see the program got that far.
@@ -14,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "hl_sink.h"
 
@@ -39,6 +44,26 @@ static void recover(int sig) {
   siglongjmp(g_back, 1);
 }
 
+static void never_runs(int sig) {
+  (void)sig;
+  if (write(1, "handled\n", 8) < 0) _exit(8);
+}
+
+static void raise_on_bad_stack(void) {
+  stack_t stack;
+  memset(&stack, 0, sizeof stack);
+  stack.ss_size = 1 << 16;
+  stack.ss_sp = mmap(NULL, stack.ss_size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (stack.ss_sp == MAP_FAILED || sigaltstack(&stack, NULL) != 0) exit(4);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = never_runs;
+  sa.sa_flags = SA_ONSTACK;
+  sigaction(SIGUSR1, &sa, NULL);
+  raise(SIGUSR1);
+  printf("went on\n");
+}
+
 int main(int argc, char** argv) {
   const char* mode = argc > 1 ? argv[1] : "abort";
   lost_before_crash();
@@ -58,6 +83,7 @@ int main(int argc, char** argv) {
   if (strcmp(mode, "segv") == 0) fault();
   if (strcmp(mode, "fpe") == 0) printf("%d\n", divide(1, g_zero));
   if (strcmp(mode, "raise") == 0) raise(SIGSEGV);
+  if (strcmp(mode, "bad_stack") == 0) raise_on_bad_stack();
   if (strcmp(mode, "thread") == 0) {
     pthread_t t;
     pthread_create(&t, NULL, fault_on_thread, NULL);

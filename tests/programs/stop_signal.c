@@ -28,6 +28,13 @@
 //                        the next such signal ends it
 //   stop_signal oneshot_view  prints what sigaction and signal() show of a one-shot SIGTERM
 //                        handler, and raises SIGTERM
+//   stop_signal oneshot_hold  a one-shot SIGTERM handler ("once"); holds SIGTERM with
+//                        sigset(SIG_HOLD), raises it, lets it through (sigrelse), returns 0
+//   stop_signal oneshot_nested  a one-shot SIGINT handler ("once") and a SIGUSR1 handler that sets
+//                        another for SIGINT ("other"); both raised while blocked, then let
+//                        through together: SIGUSR1's runs first, then SIGINT's one-shot one (the
+//                        kernel chose it as it delivered both); raises SIGINT again ("other")
+//                        and returns 0
 //   stop_signal MODE [SITES]
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -184,6 +191,50 @@ static int oneshot_view(void) {
   return 1;
 }
 
+static void other(int sig) {
+  (void)sig;
+  say("other\n");
+}
+
+static void set_other_for_int(int sig) {
+  (void)sig;
+  say("usr1\n");
+  signal(SIGINT, other);
+}
+
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"  // sigset and sigrelse: System V's
+
+static int oneshot_hold(void) {
+  set_one_shot(SIGTERM, once);
+  sigset(SIGTERM, SIG_HOLD);
+  raise(SIGTERM);
+  say("held\n");
+  sigrelse(SIGTERM);
+  say("after release\n");
+  return 0;
+}
+
+static int oneshot_nested(void) {
+  struct sigaction a;  // nothing masked while it runs: the kernel delivers SIGUSR1 over it
+  memset(&a, 0, sizeof a);
+  a.sa_handler = once;
+  sigemptyset(&a.sa_mask);
+  a.sa_flags = SA_RESETHAND;
+  sigaction(SIGINT, &a, NULL);
+  signal(SIGUSR1, set_other_for_int);
+  sigset_t both;
+  sigemptyset(&both);
+  sigaddset(&both, SIGINT);
+  sigaddset(&both, SIGUSR1);
+  sigprocmask(SIG_BLOCK, &both, NULL);
+  raise(SIGINT);
+  raise(SIGUSR1);
+  sigprocmask(SIG_UNBLOCK, &both, NULL);
+  raise(SIGINT);
+  say("main goes on\n");
+  return 0;
+}
+
 int main(int argc, char** argv) {
   const char* mode = argc > 1 ? argv[1] : "wait";
   const int sites = argc > 2 ? atoi(argv[2]) : 0;
@@ -193,6 +244,8 @@ int main(int argc, char** argv) {
   void* volatile local = keep_local();
   if (!strcmp(mode, "view")) return view();
   if (!strcmp(mode, "oneshot_view")) return oneshot_view();
+  if (!strcmp(mode, "oneshot_hold")) return oneshot_hold();
+  if (!strcmp(mode, "oneshot_nested")) return oneshot_nested();
   if (!strcmp(mode, "own")) signal(SIGTERM, on_term);
   for (size_t i = 0; i < sizeof kStopSignals / sizeof *kStopSignals; ++i) {
     if (!strcmp(mode, "oneshot")) set_one_shot(kStopSignals[i], cleanup_then_again);
