@@ -190,7 +190,8 @@ struct sigaction wrapped(OneShot* slot, const struct sigaction& act) {
 // program's own handler and flags for the wrapper of its one-shot handler (was: as it set it).
 void shown(struct sigaction* old, WasSet was) {
   if (!old || !(old->sa_flags & SA_SIGINFO)) return;
-  if (old->sa_sigaction == g_catcher.load(std::memory_order_relaxed)) {
+  const stop_signals::Catcher catcher = g_catcher.load(std::memory_order_relaxed);
+  if (catcher && old->sa_sigaction == catcher) {  // (none: a default action with SA_SIGINFO)
     *old = {};
     old->sa_handler = SIG_DFL;
     sigemptyset(&old->sa_mask);

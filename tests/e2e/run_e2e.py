@@ -2154,6 +2154,12 @@ class E2E(hl.HeapledgerTest):
         traced = hl.run_preloaded([self.program("stop_signal"), "view"], f"json={path}:log=none")
         self.assertSameBehaviour(plain, traced)
         self.assertStopReport(path, pid=traced.pid, sig=signal.SIGINT)
+        with self.subTest("no catcher"):  # a default action with SA_SIGINFO was shown bare
+            plain = hl.run_plain([self.program("stop_signal"), "default_flags"])
+            self.assertIn(", flags 0x", plain.stdout)
+            for options in ("report_on_signal=0:log=none", "track=0"):
+                self.assertSameBehaviour(plain, hl.run_preloaded(
+                    [self.program("stop_signal"), "default_flags"], options))
         with self.subTest("own handler"):
             path = self.path("own.json")
             plain = self.stopped("own", signal.SIGTERM)

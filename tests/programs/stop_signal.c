@@ -35,6 +35,8 @@
 //                        through together: SIGUSR1's runs first, then SIGINT's one-shot one (the
 //                        kernel chose it as it delivered both); raises SIGINT again ("other")
 //                        and returns 0
+//   stop_signal default_flags  sets the default action for SIGUSR2 and SIGQUIT with SA_SIGINFO,
+//                        SA_RESTART and SIGINT masked, and prints what sigaction shows of them
 //   stop_signal MODE [SITES]
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -235,6 +237,23 @@ static int oneshot_nested(void) {
   return 0;
 }
 
+static int default_flags(void) {
+  const int sigs[] = {SIGUSR2, SIGQUIT};
+  for (int i = 0; i < 2; ++i) {
+    struct sigaction a, now;
+    memset(&a, 0, sizeof a);
+    a.sa_handler = SIG_DFL;
+    a.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&a.sa_mask);
+    sigaddset(&a.sa_mask, SIGINT);
+    sigaction(sigs[i], &a, NULL);
+    sigaction(sigs[i], NULL, &now);
+    printf("%d: %s, flags %#x, SIGINT %s\n", sigs[i], name_of(now.sa_handler),
+           (unsigned)now.sa_flags, sigismember(&now.sa_mask, SIGINT) ? "masked" : "not masked");
+  }
+  return 0;
+}
+
 int main(int argc, char** argv) {
   const char* mode = argc > 1 ? argv[1] : "wait";
   const int sites = argc > 2 ? atoi(argv[2]) : 0;
@@ -245,6 +264,7 @@ int main(int argc, char** argv) {
   if (!strcmp(mode, "view")) return view();
   if (!strcmp(mode, "oneshot_view")) return oneshot_view();
   if (!strcmp(mode, "oneshot_hold")) return oneshot_hold();
+  if (!strcmp(mode, "default_flags")) return default_flags();
   if (!strcmp(mode, "oneshot_nested")) return oneshot_nested();
   if (!strcmp(mode, "own")) signal(SIGTERM, on_term);
   for (size_t i = 0; i < sizeof kStopSignals / sizeof *kStopSignals; ++i) {
