@@ -54,6 +54,8 @@ struct Summary {
   std::uint64_t errors = 0;
 };
 
+inline constexpr std::uint32_t kNoStackId = 0xFFFFFFFF;
+
 // Leaked memory grouped by allocation stack. kind: "unknown" until reachability lands, then
 // "definite", "indirect", "possible" or "reachable".
 struct Leak {
@@ -66,6 +68,10 @@ struct Leak {
   // Indirect: where the definitely lost block holding these was allocated (a suppression that
   // matches it hides them too, as in LeakSanitizer). Not in the JSON; empty once read back.
   Stack holder = {};
+  // The reporter's own: stack and holder as ids of the tracker's stack table, for as long as it
+  // has not copied them out into the two above (it copies only those it shows). Not in the JSON.
+  std::uint32_t stack_id = kNoStackId;
+  std::uint32_t holder_id = kNoStackId;
 };
 
 // A call site holding memory at the peak.

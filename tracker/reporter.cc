@@ -28,6 +28,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "tracker/alloc_kind.h"
@@ -533,33 +534,77 @@ void deliver(const char* what, const char* target, const ProcessInfo& process,
   to_stderr();
 }
 
-// The stacks the report names: every leak site's but the still-reachable ones unless they are
-// listed (reachable_listed: the JSON report, show_reachable; a short process's report had three
-// of every four stacks reachable, a sed's: 61 reachable sites, 2 leaks, 5 peak sites), the
-// holders suppressions match, the peak sites, the heap errors.
-std::vector<const Stack*> stacks_to_name(const Report& r, bool reachable_listed) {
-  std::vector<const Stack*> stacks;
-  for (const Leak& l : r.leaks)
-    if (reachable_listed || l.kind != "reachable")
-      stacks.insert(stacks.end(), {&l.stack, &l.holder});
-  for (const PeakSite& p : r.peak) stacks.push_back(&p.stack);
-  for (const HeapError& e : r.errors) {
-    stacks.push_back(&e.stack);
-    if (e.alloc_stack) stacks.push_back(&*e.alloc_stack);
-    if (e.free_stack) stacks.push_back(&*e.free_stack);
-  }
-  return stacks;
+// ---- naming what the report shows ----
+
+// The most frames a stack of the tracker's table has (max_frames' limit).
+constexpr std::uint32_t kMaxReportFrames = 256;
+
+// A stack of the tracker's table as it hands it out, each frame with its module's path and bias;
+// none for kNoStackId.
+struct TableStack {
+  ExitFrame frames[kMaxReportFrames];
+  std::uint32_t n = 0;
+
+  TableStack(const ExitData& d, std::uint32_t id)
+      : n(id == kNoStackId ? 0 : d.stack(id, frames, kMaxReportFrames)) {}
+  const ExitFrame* begin() const { return frames; }
+  const ExitFrame* end() const { return frames + n; }
+};
+
+// A frame of the table as the report model has it, not yet named.
+Frame raw_frame(const ExitFrame& e) {
+  Frame f;
+  f.address = e.address;
+  f.module = e.module;
+  if (!f.module.empty()) f.offset = f.address - e.bias;
+  return f;
 }
 
-// Symbolizes the stacks a report shows: the leak sites `leaks` (indexes into r.leaks), the peak
-// sites, the heap errors. Each stack named is a step of the report's progress.
-void symbolize_shown(Report& r, Symbolizer& sym, std::atomic<std::uint64_t>* progress,
-                     const std::vector<std::size_t>& leaks) {
+Stack raw_stack(const ExitData& d, std::uint32_t id) {
+  const TableStack table(d, id);
+  Stack stack;
+  stack.reserve(table.n);
+  for (const ExitFrame& e : table) stack.push_back(raw_frame(e));
+  return stack;
+}
+
+// Names the functions of every frame the report may name, at once (Symbolizer::name_ahead): every
+// leak site's (the still-reachable ones only if listed: the JSON report, show_reachable; a short
+// process's report had three of every four stacks reachable, a sed's: 61 reachable sites, 2
+// leaks, 5 peak sites), the holders suppressions match, the peak sites, the heap errors.
+void name_ahead(const ExitData& d, const Report& r, bool reachable_listed, Symbolizer& sym) {
+  std::unordered_map<std::string_view, std::vector<std::uint64_t>> by_module;
+  auto add = [&](const Frame& f) {
+    if (!f.module.empty()) by_module[f.module].push_back(f.offset);
+  };
+  auto add_table = [&](std::uint32_t id) {
+    for (const ExitFrame& e : TableStack(d, id))
+      if (*e.module) by_module[e.module].push_back(e.address - e.bias);
+  };
+  for (const Leak& l : r.leaks)
+    if (reachable_listed || l.kind != "reachable") add_table(l.stack_id), add_table(l.holder_id);
+  for (const PeakSite& p : r.peak) std::for_each(p.stack.begin(), p.stack.end(), add);
+  for (const HeapError& e : r.errors) {
+    std::for_each(e.stack.begin(), e.stack.end(), add);
+    if (e.alloc_stack) std::for_each(e.alloc_stack->begin(), e.alloc_stack->end(), add);
+    if (e.free_stack) std::for_each(e.free_stack->begin(), e.free_stack->end(), add);
+  }
+  for (auto& [path, offsets] : by_module) sym.name_ahead(std::string(path), std::move(offsets));
+}
+
+// Copies out and symbolizes the stacks a report shows: the leak sites `leaks` (indexes into
+// r.leaks), the peak sites, the heap errors. Each stack named is a step of the report's progress.
+void symbolize_shown(const ExitData& d, Report& r, Symbolizer& sym,
+                     std::atomic<std::uint64_t>* progress, const std::vector<std::size_t>& leaks) {
   auto symbolize = [&](Stack& stack) {
     if (progress) progress->fetch_add(1, std::memory_order_relaxed);
     stack = sym.symbolize(stack);
   };
-  for (std::size_t i : leaks) symbolize(r.leaks[i].stack);
+  for (std::size_t i : leaks) {
+    Leak& l = r.leaks[i];
+    if (l.stack_id != kNoStackId) l.stack = raw_stack(d, std::exchange(l.stack_id, kNoStackId));
+    symbolize(l.stack);
+  }
   for (PeakSite& p : r.peak) symbolize(p.stack);
   for (HeapError& e : r.errors) {
     symbolize(e.stack);
@@ -568,57 +613,67 @@ void symbolize_shown(Report& r, Symbolizer& sym, std::atomic<std::uint64_t>* pro
   }
 }
 
-// Which pattern of a set of suppressions hides a leak of a stack not yet symbolized: each
-// distinct frame is named (by `name`) and matched once. A compiler's 33,000 leak sites, named and
-// then matched frame by frame, were 3 million frames with a copy of their names each: a second
-// of matching and 500 MB (clang++ -O2 -g on tracker/reporter.cc).
+// Which pattern of a set of suppressions hides a leak whose stacks are still the table's: each
+// distinct frame is named (by `name`) and matched once. A compiler's 34,000 leak sites, copied
+// out, named and then matched frame by frame, were 1.8 million frames, each with its own copies
+// of its names: a second of matching, and 500 MB (clang++ -O2 -g on tracker/reporter.cc).
 class FrameMatches {
  public:
   using Namer = std::function<Stack(const Frame&)>;
-  FrameMatches(const Suppressions& s, Namer name, std::atomic<std::uint64_t>* progress)
-      : suppressions_(s), name_(std::move(name)), progress_(progress) {}
+  FrameMatches(const ExitData& d, const Suppressions& s, Namer name,
+               std::atomic<std::uint64_t>* progress)
+      : data_(d), suppressions_(s), name_(std::move(name)), progress_(progress) {}
 
-  std::size_t operator()(const Stack& raw) {
+  std::size_t operator()(const Leak& l, bool holder) {
     if (progress_) progress_->fetch_add(1, std::memory_order_relaxed);
     std::size_t first = suppressions_.size();
-    for (const Frame& f : raw) first = std::min(first, of(f));
+    for (const ExitFrame& e : TableStack(data_, holder ? l.holder_id : l.stack_id)) {
+      auto [at, fresh] = memo_.try_emplace(Key{e.address, e.module, e.bias});
+      if (fresh) at->second = suppressions_.first_match(name_(raw_frame(e)));
+      first = std::min(first, at->second);
+    }
     return first;
   }
 
  private:
-  // A frame is its module and offset (one address may be two libraries' code, one unloaded).
-  struct Matched {
-    std::uint64_t offset;
-    std::string module;
-    std::size_t first;
+  // A frame is its address in one load of one module (one address may be two libraries' code,
+  // one unloaded). The table's path of a module stays where it is: compared by where it is.
+  struct Key {
+    std::uintptr_t address;
+    const char* module;
+    std::uintptr_t bias;
+    bool operator==(const Key&) const = default;
+  };
+  struct Hash {
+    std::size_t operator()(const Key& k) const {
+      return std::hash<std::uintptr_t>{}(k.address ^ (k.bias << 13) ^
+                                         (reinterpret_cast<std::uintptr_t>(k.module) << 7));
+    }
   };
 
-  std::size_t of(const Frame& f) {
-    std::vector<Matched>& at = memo_[f.address];
-    for (const Matched& m : at)
-      if (m.offset == f.offset && m.module == f.module) return m.first;
-    const std::size_t first = suppressions_.first_match(name_(f));
-    at.push_back(Matched{f.offset, f.module, first});
-    return first;
-  }
-
+  const ExitData& data_;
   const Suppressions& suppressions_;
   Namer name_;
   std::atomic<std::uint64_t>* progress_;
-  std::unordered_map<std::uint64_t, std::vector<Matched>> memo_;
+  std::unordered_map<Key, std::size_t, Hash> memo_;
 };
 
 // Leak sites whose stacks are the same code: one entry. A library unloaded and loaded again
 // starts a new unload epoch, in which its call sites are new stacks (the same return address may
 // be other code after a dlclose), so 200 load-leak-unload rounds listed the same leak 200 times.
 // Same code means the same module and offset in every frame (the address where no module is
-// known); the first entry's addresses stay.
-void merge_same_sites(Report& r) {
-  auto key = [](const Leak& l) {
+// known); the first entry's stack stays. The stacks are still the table's.
+void merge_same_sites(const ExitData& d, Report& r) {
+  std::unordered_map<std::string_view, std::uint64_t> module_number;  // by path: 1, 2, ...
+  auto key = [&](const Leak& l) {
     std::string k = l.kind;
-    for (const Frame& f : l.stack) {
-      k += '\n';
-      k += f.module.empty() ? std::to_string(f.address) : f.module + '+' + std::to_string(f.offset);
+    for (const ExitFrame& e : TableStack(d, l.stack_id)) {
+      std::uint64_t words[2] = {0, e.address};  // no module: the address
+      if (*e.module) {
+        words[0] = module_number.try_emplace(e.module, module_number.size() + 1).first->second;
+        words[1] = e.address - e.bias;
+      }
+      k.append(reinterpret_cast<const char*>(words), sizeof words);
     }
     return k;
   };
@@ -642,21 +697,21 @@ void merge_same_sites(Report& r) {
   r.leaks = std::move(merged);
 }
 
-// The leaks' stacks are not yet symbolized: sym names their frames. The built-in suppressions
+// The leaks' stacks are still the table's: sym names their frames. The built-in suppressions
 // name functions of the dynamic linker, which the symbol table names: a text-only report names
 // nothing else in full but the sites it lists. A user's may name a file or an inlined function.
-void apply_suppressions(Report& r, const char* path, Symbolizer& sym,
+void apply_suppressions(const ExitData& d, Report& r, const char* path, Symbolizer& sym,
                         std::atomic<std::uint64_t>* progress) {
   std::vector<std::string> warnings;
   const Suppressions builtin = Suppressions::builtin();
-  builtin.apply(r,
-                FrameMatches(
-                    builtin, [&](const Frame& f) { return Stack{sym.symbol_only(f)}; }, progress));
+  builtin.apply(
+      r, FrameMatches(
+             d, builtin, [&](const Frame& f) { return Stack{sym.symbol_only(f)}; }, progress));
   if (path && *path) {
     Suppressions user;
     user.load(path, &warnings);
     user.apply(r, FrameMatches(
-                      user, [&](const Frame& f) { return sym.symbolize(Stack{f}); }, progress));
+                      d, user, [&](const Frame& f) { return sym.symbolize(Stack{f}); }, progress));
   }
   for (const std::string& w : warnings) diagnostics().warn("warning: {}", w);
 }
@@ -740,21 +795,6 @@ ProcessInfo process_info(const ExitData& d) {
   return p;
 }
 
-Stack raw_stack(const ExitData& d, std::uint32_t id) {
-  ExitFrame frames[256];
-  std::uint32_t n = d.stack(id, frames, 256);
-  Stack stack;
-  stack.reserve(n);
-  for (std::uint32_t i = 0; i < n; ++i) {
-    Frame f;
-    f.address = frames[i].address;
-    f.module = frames[i].module;
-    if (!f.module.empty()) f.offset = f.address - frames[i].bias;
-    stack.push_back(std::move(f));
-  }
-  return stack;
-}
-
 const char* reach_name(std::uint8_t reach) {
   constexpr const char* kNames[] = {"unknown", "definite", "indirect", "possible", "reachable"};
   return reach < 5 ? kNames[reach] : "unknown";
@@ -824,9 +864,14 @@ void add_leaks(const ExitData& d, Report& r, ReachableListing reachable) {
       ++r.reachable_sites_omitted;
       continue;
     }
-    r.leaks.push_back(Leak{std::string(kind), site.bytes, site.blocks, to_ms(site.first_us),
-                           to_ms(site.last_us), raw_stack(d, site.stack)});
-    if (site.holder != kNoHolder) r.leaks.back().holder = raw_stack(d, site.holder);
+    Leak& l = r.leaks.emplace_back();
+    l.kind = kind;
+    l.bytes = site.bytes;
+    l.blocks = site.blocks;
+    l.first_ms = to_ms(site.first_us);
+    l.last_ms = to_ms(site.last_us);
+    l.stack_id = site.stack;  // copied out if it is shown (symbolize_shown)
+    if (site.holder != kNoHolder) l.holder_id = site.holder;
   }
 }
 
@@ -934,9 +979,11 @@ void write_reports(const ExitData* data, const ReportRequest* req, ReportOutcome
   // change the exit status, symbolizing would be wasted work.
   if (text || json || suppress) {
     Symbolizer sym;
-    sym.name_ahead(stacks_to_name(report, json || req->show_reachable));
-    if (!req->errors_only) apply_suppressions(report, req->suppressions_path, sym, req->progress);
-    merge_same_sites(report);  // after: an indirect site comes split by its holders until then
+    name_ahead(*data, report, json || req->show_reachable, sym);
+    if (!req->errors_only)
+      apply_suppressions(*data, report, req->suppressions_path, sym, req->progress);
+    merge_same_sites(*data,
+                     report);  // after: an indirect site comes split by its holders until then
     if (req->quiet && report.summary.leaked_blocks == 0 && report.summary.errors == 0) text = false;
     std::vector<std::size_t> shown;  // JSON: every site; text: those listed (25 of 33,000)
     if (json) {
@@ -946,7 +993,7 @@ void write_reports(const ExitData* data, const ReportRequest* req, ReportOutcome
       const LeakListing listing = list_leaks(report, opts);
       shown.assign(listing.order.begin(), listing.order.begin() + listing.with_stacks);
     }
-    if (json || text) symbolize_shown(report, sym, req->progress, shown);
+    if (json || text) symbolize_shown(*data, report, sym, req->progress, shown);
   }
   if (text) {
     const std::string rendered = render_text(report, opts);

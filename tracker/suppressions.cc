@@ -112,20 +112,20 @@ std::size_t Suppressions::first_match(const Stack& frames) const {
 }
 
 void Suppressions::apply(Report& r) const {
-  apply(r, [this](const Stack& stack) { return first_match(stack); });
+  apply(r, [this](const Leak& l, bool holder) { return first_match(holder ? l.holder : l.stack); });
 }
 
 void Suppressions::apply(Report& r, const FirstMatch& first_match_of) const {
   if (patterns_.empty()) return;
-  auto match = [&](const Stack& stack) -> const Pattern* {
-    const std::size_t i = first_match_of(stack);
+  auto match = [&](const Leak& l, bool holder) -> const Pattern* {
+    const std::size_t i = first_match_of(l, holder);
     return i < patterns_.size() ? &patterns_[i] : nullptr;
   };
   std::map<const Pattern*, SuppressionHit> hits;
   std::vector<Leak> kept;
   for (Leak& l : r.leaks) {
-    const Pattern* p = is_leak(l.kind) ? match(l.stack) : nullptr;
-    if (!p && l.kind == "indirect" && !l.holder.empty()) p = match(l.holder);
+    const Pattern* p = is_leak(l.kind) ? match(l, false) : nullptr;
+    if (!p && l.kind == "indirect") p = match(l, true);  // (no holder: no frame, no match)
     if (!p) {
       kept.push_back(std::move(l));
       continue;

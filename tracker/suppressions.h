@@ -31,9 +31,10 @@ class Suppressions {
   // if none does.
   std::size_t first_match(const Stack& frames) const;
 
-  // Which pattern hides a leak of this stack (first_match's answer), for stacks not yet
-  // symbolized: the reporter answers it frame by frame, once for each distinct frame.
-  using FirstMatch = std::function<std::size_t(const Stack&)>;
+  // Which pattern hides a leak by its stack, or by its holder's (first_match's answer for it;
+  // size() for none), for leaks whose stacks are not yet symbolized, or not yet copied out: the
+  // reporter answers it frame by frame, once for each distinct frame.
+  using FirstMatch = std::function<std::size_t(const Leak&, bool holder)>;
 
   // Removes matching definite, indirect and possible leaks from the report, moves their bytes to
   // summary.suppressed_bytes and records which pattern hid how much. An indirect leak whose

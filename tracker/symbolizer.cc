@@ -620,13 +620,17 @@ Frame Symbolizer::symbol_only(const Frame& raw) {
 }
 
 void Symbolizer::name_ahead(const std::vector<const Stack*>& stacks) {
-  std::unordered_map<std::string_view, std::vector<GElf_Addr>> by_module;
+  std::unordered_map<std::string_view, std::vector<std::uint64_t>> by_module;
   for (const Stack* stack : stacks)
     for (const Frame& f : *stack)
-      if (!f.module.empty() && f.offset != 0)
-        by_module[f.module].push_back(f.offset - 1);  // as resolve
-  for (auto& [path, at] : by_module)
-    if (ModuleDebug* m = module(std::string(path)); m->mod) m->name_ahead(std::move(at));
+      if (!f.module.empty()) by_module[f.module].push_back(f.offset);
+  for (auto& [path, offsets] : by_module) name_ahead(std::string(path), std::move(offsets));
+}
+
+void Symbolizer::name_ahead(const std::string& path, std::vector<std::uint64_t> offsets) {
+  std::erase(offsets, 0);
+  for (std::uint64_t& at : offsets) --at;  // as resolve
+  if (ModuleDebug* m = module(path); m->mod) m->name_ahead(std::move(offsets));
 }
 
 std::size_t Symbolizer::tables_sorted() const {

@@ -32,6 +32,8 @@ class Symbolizer {
   // once: one pass over each module's symbol table rather than a sort of it. Optional; the
   // names are the same.
   void name_ahead(const std::vector<const Stack*>& stacks);
+  // The same for the frames of one module, by their offsets (a raw frame's).
+  void name_ahead(const std::string& module, std::vector<std::uint64_t> offsets);
   // How many modules' symbol tables were sorted (looked up beyond what name_ahead named).
   std::size_t tables_sorted() const;
 

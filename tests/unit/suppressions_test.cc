@@ -145,8 +145,9 @@ TEST(Suppressions, StacksMatchedFrameByFrameHideWhatNamedStacksWould) {
       f.address = frame_at.size() - 1;
     }
   int asked = 0;
-  s.apply(raw, [&](const Stack& stack) {
+  s.apply(raw, [&](const Leak& l, bool holder) {
     ++asked;
+    const Stack& stack = holder ? l.holder : l.stack;
     std::size_t first = s.size();
     for (const Frame& f : stack) first = std::min(first, s.first_match(Stack{frame_at[f.address]}));
     return first;
