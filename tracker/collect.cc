@@ -506,7 +506,24 @@ void end_the_watch();
 //
 // begin: the signal is a stop signal that found the program running (report_at_stop): the report
 // is begun here if nobody has begun it.
-void end_with(int sig, const siginfo_t* info, bool begin) {
+// Whether a fault's instruction faults again once the handler returns: not that of a SIGSEGV the
+// kernel sent itself (SI_KERNEL) as it could not write a handler's frame to its alternate stack,
+// which is no instruction's (the program went on, exit status 0: a review's), but that of a
+// general protection fault (a pointer that is not canonical, an instruction the program may not
+// run), which the kernel sends so too: raised again here instead, its core dump had heapledger's
+// raise innermost, not the program's instruction (a review's).
+bool faults_again(const siginfo_t* info, const void* context) {
+  if (info->si_code != SI_KERNEL) return true;
+#if defined(__x86_64__)
+  constexpr greg_t kGeneralProtection = 13;  // the trap number
+  return context && static_cast<const ucontext_t*>(context)->uc_mcontext.gregs[REG_TRAPNO] ==
+                        kGeneralProtection;
+#else
+  return true;
+#endif
+}
+
+void end_with(int sig, const siginfo_t* info, const void* context, bool begin) {
   const bool fault =
       info->si_code > 0 && (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE);
   if (!fault && sig != SIGABRT &&
@@ -558,15 +575,13 @@ void end_with(int sig, const siginfo_t* info, bool begin) {
   // installed while the report was written, ran for the signal and the process went on (exit
   // status 0, where plain it was gone; a review's).
   stop_signals::give_back(sig);
-  // The instruction runs again, and faults with the default action. Not one the kernel sent
-  // itself (SI_KERNEL: a signal frame it could not set up, on an alternate stack too small, where
-  // no instruction faults again: the program went on, exit status 0, a review's; or a general
-  // protection fault, which raise() ends as the fault would).
-  if (fault && info->si_code != SI_KERNEL) return;
+  if (fault && faults_again(info, context)) return;  // it faults with the default action
   raise(sig);  // SA_NODEFER: delivered now
 }
 
-void report_before_dying(int sig, siginfo_t* info, void*) { end_with(sig, info, false); }
+void report_before_dying(int sig, siginfo_t* info, void* context) {
+  end_with(sig, info, context, false);
+}
 
 void catch_fatal_signals() {
   for (std::size_t i = 0; i < std::size(kFatalSignals); ++i) {
@@ -721,7 +736,7 @@ void report_at_stop(int sig, siginfo_t* info, void* context) {
                    (sig == SIGABRT && info->si_code == SI_TKILL &&
                     static_cast<std::uint32_t>(info->si_pid) == g_state.pid);
   if (!begun && !here && !own && come_again(sig)) return;
-  end_with(sig, info, here);
+  end_with(sig, info, context, here);
 }
 
 }  // namespace

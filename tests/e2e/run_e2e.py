@@ -2064,7 +2064,8 @@ class E2E(hl.HeapledgerTest):
         review's). A handler of the program's own is left alone, and report_on_signal=0 leaves
         the signals alone."""
         cases = (("abort", signal.SIGABRT), ("segv", signal.SIGSEGV), ("fpe", signal.SIGFPE),
-                 ("raise", signal.SIGSEGV), ("thread", signal.SIGSEGV), ("bad_stack", signal.SIGSEGV))
+                 ("raise", signal.SIGSEGV), ("thread", signal.SIGSEGV), ("bad_stack", signal.SIGSEGV),
+                 ("gp", signal.SIGSEGV))
         for mode, sig in cases:
             with self.subTest(mode=mode):
                 plain, _, report = self.traced("crash_after_leak", mode)

@@ -8,12 +8,16 @@
 //   bad_stack     a SIGUSR1 handler on an alternate stack the kernel cannot write to: raising
 //                 SIGUSR1 ends the process with a SIGSEGV the kernel sends (SI_KERNEL), with no
 //                 instruction to fault again
+//   gp            a read through a pointer that is not canonical: a general protection fault
+//                 (a SIGSEGV the kernel sends itself too, SI_KERNEL, but its instruction
+//                 faults again)
 //   own_handler   a SIGSEGV handler of its own recovers from the fault (siglongjmp): prints
 //                 "recovered" and returns 0 from main
 // Prints "crashing" first (flushed), so that a test can see the program got that far.
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +35,9 @@ __attribute__((noinline)) static void lost_before_crash(void) { hl_sink(malloc(1
 __attribute__((noinline)) static void kept_before_crash(void) { g_kept = malloc(456); }
 
 __attribute__((noinline)) static void fault(void) { *g_null = 1; }
+__attribute__((noinline)) static int read_far(void) {
+  return *(volatile int*)(uintptr_t)0x4141414141414141ull;
+}
 __attribute__((noinline)) static int divide(int a, int b) { return a / b; }
 
 static void* fault_on_thread(void* unused) {
@@ -84,6 +91,7 @@ int main(int argc, char** argv) {
   if (strcmp(mode, "fpe") == 0) printf("%d\n", divide(1, g_zero));
   if (strcmp(mode, "raise") == 0) raise(SIGSEGV);
   if (strcmp(mode, "bad_stack") == 0) raise_on_bad_stack();
+  if (strcmp(mode, "gp") == 0) printf("%d\n", read_far());
   if (strcmp(mode, "thread") == 0) {
     pthread_t t;
     pthread_create(&t, NULL, fault_on_thread, NULL);
