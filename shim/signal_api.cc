@@ -73,12 +73,14 @@ bool catches(int sig) {
 // With SA_SIGINFO and a null sa_sigaction too: the kernel reads the same word either way.
 bool is_default(const struct sigaction& a) { return a.sa_handler == SIG_DFL; }
 
+// SA_NODEFER: the signal it raises again once the report is written ends the process there.
+constexpr int kCatcherFlags = SA_SIGINFO | SA_NODEFER | SA_RESTART;
+
 struct sigaction catcher_action() {
   struct sigaction a {};
   a.sa_sigaction = g_catcher.load(std::memory_order_relaxed);
   sigemptyset(&a.sa_mask);
-  // SA_NODEFER: the signal it raises again once the report is written ends the process there.
-  a.sa_flags = SA_SIGINFO | SA_NODEFER | SA_RESTART;
+  a.sa_flags = kCatcherFlags;
   return a;
 }
 
@@ -143,7 +145,7 @@ void catcher_back(int sig) {
       now.handler != reinterpret_cast<void*>(&run_once))
     return;
   now.handler = reinterpret_cast<void*>(g_catcher.load(std::memory_order_relaxed));
-  now.flags = (now.flags & kRestorer) | SA_SIGINFO | SA_NODEFER | SA_RESTART;  // catcher_action's
+  now.flags = (now.flags & kRestorer) | kCatcherFlags;
   now.mask = 0;
   syscall(SYS_rt_sigaction, sig, &now, nullptr, sizeof now.mask);
 #else

@@ -582,7 +582,10 @@ void name_ahead(const ExitData& d, const Report& r, bool reachable_listed, Symbo
       if (*e.module) by_module[e.module].push_back(e.address - e.bias);
   };
   for (const Leak& l : r.leaks)
-    if (reachable_listed || l.kind != "reachable") add_table(l.stack_id), add_table(l.holder_id);
+    if (reachable_listed || l.kind != "reachable") {
+      add_table(l.stack_id);
+      add_table(l.holder_id);
+    }
   for (const PeakSite& p : r.peak) std::for_each(p.stack.begin(), p.stack.end(), add);
   for (const HeapError& e : r.errors) {
     std::for_each(e.stack.begin(), e.stack.end(), add);
