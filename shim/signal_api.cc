@@ -93,33 +93,34 @@ int real_sigaction(int sig, const struct sigaction* act, struct sigaction* old) 
   return fn(sig, act, old);
 }
 
-// A one-shot handler of the program's where the catcher stands (a stop signal's slot, by number):
-// the handler and flags it set, and whether a delivery has yet to take it (armed as it is set,
-// taken by the first). Written before the wrapper is installed, read by the wrapper and by what
-// the program is shown. A vforked child shares them with its parent: one that sets a one-shot
-// handler for a stop signal before its exec sets its parent's too.
+// A one-shot handler of the program's where the catcher stands: the handler and flags it set, and
+// whether a delivery has yet to take it (armed as it is set, taken by the first). Written before
+// its wrapper is installed, read by the wrapper and by what the program is shown. Two for each
+// stop signal, each with a wrapper of its own, set in turn: a delivery finds its own even when
+// the program set the next meanwhile (a handler of another signal delivered with it, run first,
+// set a one-shot handler in its place: it ran instead of the one the kernel chose, and was gone,
+// a review's). A vforked child shares them with its parent: one that sets a one-shot handler for
+// a stop signal before its exec sets its parent's too.
 struct OneShot {
   std::atomic<bool> armed{false};
   std::atomic<stop_signals::Catcher> handler{nullptr};
   std::atomic<int> flags{0};
 };
-constexpr int kOneShots = 32;
-static_assert(std::ranges::all_of(stop_signals::kSignals, [](int s) { return s < kOneShots; }));
-OneShot g_one_shot[kOneShots];
+constexpr int kOneShotSignals = 32;
+static_assert(std::ranges::all_of(stop_signals::kSignals,
+                                  [](int s) { return s < kOneShotSignals; }));
+OneShot g_one_shot[kOneShotSignals][2];
+std::atomic<unsigned> g_one_shots_set[kOneShotSignals];  // which of the two is next
 
-// Where the catcher takes sig; null elsewhere (a one-shot handler is the program's own business).
-OneShot* one_shot(int sig) { return catches(sig) ? &g_one_shot[sig] : nullptr; }
-
-// The one-shot handler as it was before a change (what the program is shown of the old action).
-struct WasSet {
-  stop_signals::Catcher handler = nullptr;
-  int flags = 0;
-};
-WasSet was_set(const OneShot* slot) {
-  return slot ? WasSet{slot->handler.load(), slot->flags.load()} : WasSet{};
-}
-
+template <int kTurn>
 void run_once(int sig, siginfo_t* info, void* context);
+constexpr stop_signals::Catcher kWrappers[2] = {run_once<0>, run_once<1>};
+
+// Which wrapper this action is: 0 or 1, -1 if none.
+int wrapper_of(const struct sigaction& a) {
+  if (!(a.sa_flags & SA_SIGINFO)) return -1;
+  return a.sa_sigaction == kWrappers[0] ? 0 : a.sa_sigaction == kWrappers[1] ? 1 : -1;
+}
 
 #if defined(__x86_64__)
 // An action as the kernel holds it (x86-64's rt_sigaction), read and written without the C
@@ -135,14 +136,14 @@ struct KernelAction {
 constexpr unsigned long kRestorer = 0x04000000;  // SA_RESTORER: the C library's return path
 #endif
 
-// The catcher back where the wrapper of sig's one-shot handler stands. Not over what the program
-// set meanwhile: a handler of another signal delivered with it, and run first, may have set one.
-void catcher_back(int sig) {
+// The catcher back where this wrapper of sig's one-shot handler stands. Not over what the
+// program set meanwhile: a handler of another signal delivered with it, and run first, may have.
+void catcher_back(int sig, stop_signals::Catcher wrapper) {
   ErrnoKeeper keep;  // the handler finds the errno of the code it interrupted
 #if defined(__x86_64__)
   KernelAction now;
   if (syscall(SYS_rt_sigaction, sig, nullptr, &now, sizeof now.mask) != 0 ||
-      now.handler != reinterpret_cast<void*>(&run_once))
+      now.handler != reinterpret_cast<void*>(wrapper))
     return;
   now.handler = reinterpret_cast<void*>(g_catcher.load(std::memory_order_relaxed));
   now.flags = (now.flags & kRestorer) | kCatcherFlags;
@@ -151,7 +152,7 @@ void catcher_back(int sig) {
 #else
   struct sigaction now;
   if (real_sigaction(sig, nullptr, &now) != 0 || !(now.sa_flags & SA_SIGINFO) ||
-      now.sa_sigaction != run_once)
+      now.sa_sigaction != wrapper)
     return;
   const struct sigaction mine = catcher_action();
   real_sigaction(sig, &mine, nullptr);
@@ -165,11 +166,12 @@ void catcher_back(int sig) {
 // default action was back finds it all the same. A change of the action meanwhile leaves the
 // handler to run: the kernel had chosen it (a review's: a handler of another signal, run first,
 // set one, and the program's one-shot handler never ran).
+template <int kTurn>
 void run_once(int sig, siginfo_t* info, void* context) {
-  OneShot& slot = g_one_shot[sig];
+  OneShot& slot = g_one_shot[sig][kTurn];
   if (!slot.armed.exchange(false, std::memory_order_acq_rel))
     return g_catcher.load(std::memory_order_relaxed)(sig, info, context);
-  catcher_back(sig);
+  catcher_back(sig, kWrappers[kTurn]);
   slot.handler.load(std::memory_order_relaxed)(sig, info, context);
 }
 
@@ -177,29 +179,34 @@ bool is_one_shot(const struct sigaction& a) {
   return (a.sa_flags & SA_RESETHAND) && installs(a.sa_handler);  // one word, SA_SIGINFO or not
 }
 
-// The action that stands for the program's one-shot handler act; noted in slot as it set it.
-struct sigaction wrapped(OneShot* slot, const struct sigaction& act) {
-  slot->handler.store(act.sa_sigaction, std::memory_order_relaxed);
-  slot->flags.store(act.sa_flags, std::memory_order_relaxed);
-  slot->armed.store(true, std::memory_order_release);
+// The action that stands for the program's one-shot handler act for sig (a stop signal the
+// catcher takes): the next of its two wrappers, its slot noted as the program set it.
+struct sigaction wrapped(int sig, const struct sigaction& act) {
+  const unsigned turn = g_one_shots_set[sig].fetch_add(1, std::memory_order_relaxed) & 1;
+  OneShot& slot = g_one_shot[sig][turn];
+  slot.handler.store(act.sa_sigaction, std::memory_order_relaxed);
+  slot.flags.store(act.sa_flags, std::memory_order_relaxed);
+  slot.armed.store(true, std::memory_order_release);
   struct sigaction mine = act;
-  mine.sa_sigaction = run_once;
+  mine.sa_sigaction = kWrappers[turn];
   mine.sa_flags = (act.sa_flags & ~SA_RESETHAND) | SA_SIGINFO;
   return mine;
 }
 
-// What the program is shown of an old action: the default action for the catcher, and the
-// program's own handler and flags for the wrapper of its one-shot handler (was: as it set it).
-void shown(struct sigaction* old, WasSet was) {
+// What the program is shown of an old action of sig: the default action for the catcher, and
+// the program's own handler and flags for a wrapper of its one-shot handler.
+void shown(int sig, struct sigaction* old) {
   if (!old || !(old->sa_flags & SA_SIGINFO)) return;
   const stop_signals::Catcher catcher = g_catcher.load(std::memory_order_relaxed);
   if (catcher && old->sa_sigaction == catcher) {  // (none: a default action with SA_SIGINFO)
     *old = {};
     old->sa_handler = SIG_DFL;
     sigemptyset(&old->sa_mask);
-  } else if (old->sa_sigaction == run_once) {
-    old->sa_sigaction = was.handler;
-    old->sa_flags = (old->sa_flags & ~SA_SIGINFO) | (was.flags & SA_SIGINFO) | SA_RESETHAND;
+  } else if (const int turn = wrapper_of(*old); turn >= 0) {
+    const OneShot& slot = g_one_shot[sig][turn];
+    old->sa_sigaction = slot.handler.load(std::memory_order_relaxed);
+    old->sa_flags = (old->sa_flags & ~SA_SIGINFO) |
+                    (slot.flags.load(std::memory_order_relaxed) & SA_SIGINFO) | SA_RESETHAND;
   }
 }
 
@@ -209,13 +216,11 @@ int change_action(std::atomic<SigactionFn>* real, const char* name, int sig,
   if (act &&
       ((act->sa_flags & SA_SIGINFO) ? act->sa_sigaction != nullptr : installs(act->sa_handler)))
     pool::note_signal_handler();
-  OneShot* const slot = one_shot(sig);
-  const WasSet was = was_set(slot);
   struct sigaction mine;
-  if (act && slot && is_default(*act)) {
+  if (act && catches(sig) && is_default(*act)) {
     act = &(mine = catcher_action());
-  } else if (act && slot && is_one_shot(*act)) {
-    act = &(mine = wrapped(slot, *act));
+  } else if (act && catches(sig) && is_one_shot(*act)) {
+    act = &(mine = wrapped(sig, *act));
   }
   const SigactionFn fn = next_symbol(real, name);
   if (!fn) {
@@ -223,7 +228,7 @@ int change_action(std::atomic<SigactionFn>* real, const char* name, int sig,
     return -1;
   }
   const int rc = fn(sig, act, old);
-  if (rc == 0) shown(old, was);
+  if (rc == 0) shown(sig, old);
   return rc;
 }
 
@@ -252,15 +257,15 @@ Handler change_disposition(std::atomic<SignalFn>* real, const char* name, int si
     errno = ENOSYS;
     return SIG_ERR;
   }
-  OneShot* const slot = one_shot(sig);
-  const WasSet was_one_shot = was_set(slot);
   const Handler was = fn(sig, h);
-  if (was == SIG_ERR) return was;
+  if (was == SIG_ERR || !catches(sig)) return was;
   const auto word = reinterpret_cast<std::uintptr_t>(was);
   if (word == reinterpret_cast<std::uintptr_t>(g_catcher.load(std::memory_order_relaxed)))
     return SIG_DFL;
-  if (word == reinterpret_cast<std::uintptr_t>(&run_once))
-    return reinterpret_cast<Handler>(reinterpret_cast<std::uintptr_t>(was_one_shot.handler));
+  for (int turn : {0, 1})
+    if (word == reinterpret_cast<std::uintptr_t>(kWrappers[turn]))
+      return reinterpret_cast<Handler>(
+          reinterpret_cast<std::uintptr_t>(g_one_shot[sig][turn].handler.load()));
   return was;
 }
 
@@ -279,7 +284,7 @@ void take(Catcher catcher) {
     if (is_default(now)) {
       real_sigaction(sig, &mine, nullptr);
     } else if (is_one_shot(now)) {
-      const struct sigaction wrapper = wrapped(&g_one_shot[sig], now);
+      const struct sigaction wrapper = wrapped(sig, now);
       real_sigaction(sig, &wrapper, nullptr);
     }
   }

@@ -2216,11 +2216,12 @@ class E2E(hl.HeapledgerTest):
                 self.assertEqual((proc.returncode, out, err), (-signal.SIGTERM, b"", b""))
         self.assertStopReport(self.path("once.json"), sig=signal.SIGTERM)
         # The kernel chose the handler as it delivered the signal: a change meanwhile (held with
-        # sigset(SIG_HOLD); another handler set by a handler of a signal delivered with it, run
-        # first) does not keep it from running (a review's: killed by the signal, status 143
-        # and 130, where plainly the handler ran and the program went on).
+        # sigset(SIG_HOLD); another handler, or another one-shot one, set by a handler of a signal
+        # delivered with it, run first) does not keep it from running (a review's: killed by
+        # the signal, status 143 and 130, where plainly the handler ran and the program went on).
         for mode, out in (("oneshot_hold", "held\nonce\nafter release\n"),
-                          ("oneshot_nested", "usr1\nonce\nother\nmain goes on\n")):
+                          ("oneshot_nested", "usr1\nonce\nother\nmain goes on\n"),
+                          ("oneshot_nested2", "usr1\nonce\nother\nmain goes on\n")):
             with self.subTest(mode=mode):
                 plain = hl.run_plain([self.program("stop_signal"), mode])
                 self.assertEqual((plain.returncode, plain.stdout), (0, out), plain.describe())

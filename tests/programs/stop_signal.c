@@ -35,6 +35,7 @@
 //                        through together: SIGUSR1's runs first, then SIGINT's one-shot one (the
 //                        kernel chose it as it delivered both); raises SIGINT again ("other")
 //                        and returns 0
+//   stop_signal oneshot_nested2  the same, with a one-shot handler set by SIGUSR1's ("other")
 //   stop_signal default_flags  sets the default action for SIGUSR2 and SIGQUIT with SA_SIGINFO,
 //                        SA_RESTART and SIGINT masked, and prints what sigaction shows of them
 //   stop_signal MODE [SITES]
@@ -198,10 +199,15 @@ static void other(int sig) {
   say("other\n");
 }
 
+static int g_other_one_shot;
+
 static void set_other_for_int(int sig) {
   (void)sig;
   say("usr1\n");
-  signal(SIGINT, other);
+  if (g_other_one_shot)
+    set_one_shot(SIGINT, other);
+  else
+    signal(SIGINT, other);
 }
 
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"  // sigset and sigrelse: System V's
@@ -266,6 +272,10 @@ int main(int argc, char** argv) {
   if (!strcmp(mode, "oneshot_hold")) return oneshot_hold();
   if (!strcmp(mode, "default_flags")) return default_flags();
   if (!strcmp(mode, "oneshot_nested")) return oneshot_nested();
+  if (!strcmp(mode, "oneshot_nested2")) {
+    g_other_one_shot = 1;
+    return oneshot_nested();
+  }
   if (!strcmp(mode, "own")) signal(SIGTERM, on_term);
   for (size_t i = 0; i < sizeof kStopSignals / sizeof *kStopSignals; ++i) {
     if (!strcmp(mode, "oneshot")) set_one_shot(kStopSignals[i], cleanup_then_again);
