@@ -36,6 +36,10 @@
 //                        kernel chose it as it delivered both); raises SIGINT again ("other")
 //                        and returns 0
 //   stop_signal oneshot_nested2  the same, with a one-shot handler set by SIGUSR1's ("other")
+//   stop_signal oneshot_altstack N  a one-shot SIGTERM handler ("once") on an alternate stack of
+//                        N bytes above a page it cannot touch; raises SIGTERM, prints "ok": how
+//                        small a stack the handler runs on (a SIGSEGV below that); N 0: the
+//                        smallest the system says a handler needs (_SC_MINSIGSTKSZ)
 //   stop_signal default_flags  sets the default action for SIGUSR2 and SIGQUIT with SA_SIGINFO,
 //                        SA_RESTART and SIGINT masked, and prints what sigaction shows of them
 //   stop_signal MODE [SITES]
@@ -45,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "hl_sink.h"
@@ -260,8 +265,30 @@ static int default_flags(void) {
   return 0;
 }
 
+static int oneshot_altstack(size_t size) {
+  if (size == 0) size = (size_t)sysconf(_SC_MINSIGSTKSZ);
+  say("");  // the PLT entry of write bound now, not on the small stack
+  const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  char* at = mmap(NULL, page + (size + page - 1) / page * page, PROT_READ | PROT_WRITE,
+                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (at == MAP_FAILED || mprotect(at, page, PROT_NONE) != 0) return 4;
+  stack_t stack = {.ss_sp = at + page, .ss_size = size, .ss_flags = 0};
+  if (sigaltstack(&stack, NULL) != 0) return 4;
+  struct sigaction a;
+  memset(&a, 0, sizeof a);
+  a.sa_handler = once;
+  sigemptyset(&a.sa_mask);
+  a.sa_flags = SA_RESETHAND | SA_ONSTACK;
+  sigaction(SIGTERM, &a, NULL);
+  raise(SIGTERM);
+  say("ok\n");
+  return 0;
+}
+
 int main(int argc, char** argv) {
   const char* mode = argc > 1 ? argv[1] : "wait";
+  if (!strcmp(mode, "oneshot_altstack") && argc > 2)
+    return oneshot_altstack(strtoul(argv[2], 0, 0));
   const int sites = argc > 2 ? atoi(argv[2]) : 0;
   for (int d = 0; d < sites; ++d) hl_leak_at_depth(d, 10 + d);
   for (int i = 0; i < 3; ++i) lose();
