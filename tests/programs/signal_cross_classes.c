@@ -4,6 +4,10 @@
 // thread's handler while that thread is inside the lists of the other. The handler's blocks are
 // freed by the thread. Prints "signal_cross_classes: N threads x M rounds".
 //   signal_cross_classes [THREADS [ROUNDS]]
+// Run plainly it hangs within seconds: glibc's malloc is not async-signal-safe, and a handler
+// that lands while its thread holds its arena's lock waits for that lock for good (gdb: both
+// workers in __lll_lock_wait_private under on_tick, below an interrupted _int_malloc). It is
+// meant for the preload only, whose pools a handler may call into.
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>
