@@ -5,13 +5,16 @@
 // libheapledger.so does not link the C++ library (C programs should not get it loaded), so the
 // failure path finds libstdc++'s pieces at run time: any program that calls operator new has it.
 #include <dlfcn.h>
+#include <link.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <new>
 
 #include "shim/alloc.h"
+#include "shim/program_operators.h"
 #include "tracker/write_signals.h"
 
 using namespace heapledger::detail;
@@ -90,6 +93,81 @@ HL_ALWAYS_INLINE void* new_aligned(std::size_t size, std::align_val_t al, AllocK
   return HL_LIKELY(p != nullptr) ? p : new_retry(size, align, kind, nothrow);
 }
 
+// The sixteen forms libstdc++ defines by calling another operator (see program_operators.h),
+// each with the operators its definition reaches: the one it calls, and the one that one calls.
+enum Derived : unsigned {
+  kNewArrayForm,
+  kNewNothrowForm,
+  kNewArrayNothrowForm,
+  kNewArrayAlignedForm,
+  kNewAlignedNothrowForm,
+  kNewArrayAlignedNothrowForm,
+  kDeleteArrayForm,
+  kDeleteNothrowForm,
+  kDeleteArrayNothrowForm,
+  kDeleteSizedForm,
+  kDeleteArraySizedForm,
+  kDeleteArrayAlignedForm,
+  kDeleteAlignedNothrowForm,
+  kDeleteArrayAlignedNothrowForm,
+  kDeleteSizedAlignedForm,
+  kDeleteArraySizedAlignedForm,
+  kDerivedForms
+};
+struct DerivedForm {
+  const char* name;
+  const char* reaches[2];
+};
+constexpr const char* kNewName = "_Znwm";
+constexpr const char* kNewArrayName = "_Znam";
+constexpr const char* kNewAlignedName = "_ZnwmSt11align_val_t";
+constexpr const char* kNewArrayAlignedName = "_ZnamSt11align_val_t";
+constexpr const char* kDeleteName = "_ZdlPv";
+constexpr const char* kDeleteArrayName = "_ZdaPv";
+constexpr const char* kDeleteAlignedName = "_ZdlPvSt11align_val_t";
+constexpr const char* kDeleteArrayAlignedName = "_ZdaPvSt11align_val_t";
+constexpr DerivedForm kDerived[kDerivedForms] = {
+    {kNewArrayName, {kNewName, nullptr}},
+    {"_ZnwmRKSt9nothrow_t", {kNewName, nullptr}},
+    {"_ZnamRKSt9nothrow_t", {kNewArrayName, kNewName}},
+    {kNewArrayAlignedName, {kNewAlignedName, nullptr}},
+    {"_ZnwmSt11align_val_tRKSt9nothrow_t", {kNewAlignedName, nullptr}},
+    {"_ZnamSt11align_val_tRKSt9nothrow_t", {kNewArrayAlignedName, kNewAlignedName}},
+    {kDeleteArrayName, {kDeleteName, nullptr}},
+    {"_ZdlPvRKSt9nothrow_t", {kDeleteName, nullptr}},
+    {"_ZdaPvRKSt9nothrow_t", {kDeleteArrayName, kDeleteName}},
+    {"_ZdlPvm", {kDeleteName, nullptr}},
+    {"_ZdaPvm", {kDeleteArrayName, kDeleteName}},
+    {kDeleteArrayAlignedName, {kDeleteAlignedName, nullptr}},
+    {"_ZdlPvSt11align_val_tRKSt9nothrow_t", {kDeleteAlignedName, nullptr}},
+    {"_ZdaPvSt11align_val_tRKSt9nothrow_t", {kDeleteArrayAlignedName, kDeleteAlignedName}},
+    {"_ZdlPvmSt11align_val_t", {kDeleteAlignedName, nullptr}},
+    {"_ZdaPvmSt11align_val_t", {kDeleteArrayAlignedName, kDeleteAlignedName}},
+};
+
+// libstdc++'s definition of each form that goes through it; set once, at start.
+constinit std::atomic<bool> g_forwarding{false};
+constinit std::atomic<void*> g_libstdcxx[kDerivedForms] = {};
+
+// libstdc++'s definition of form, where it stands in for ours; null nearly always (one load).
+template <class Fn>
+HL_ALWAYS_INLINE Fn through_libstdcxx(Derived form) {
+  if (HL_LIKELY(!g_forwarding.load(std::memory_order_acquire))) return nullptr;
+  return reinterpret_cast<Fn>(g_libstdcxx[form].load(std::memory_order_relaxed));
+}
+
+// Whether the definition the dynamic linker binds `name` to is the program's: not ours, and not
+// a non-PIE executable's canonical PLT entry for ours (an undefined symbol there, which dlsym
+// names all the same when the executable takes the operator's address; a review's).
+bool programs(const char* name, const void* our_base) {
+  void* found = dlsym(RTLD_DEFAULT, name);
+  Dl_info info;
+  void* entry = nullptr;  // the symbol's ElfW(Sym)
+  if (!found || !dladdr1(found, &info, &entry, RTLD_DL_SYMENT) || info.dli_fbase == our_base)
+    return false;
+  return !(entry && static_cast<const ElfW(Sym)*>(entry)->st_shndx == SHN_UNDEF);
+}
+
 constexpr AllocKind kNew = AllocKind::kNew;
 constexpr AllocKind kNewArray = AllocKind::kNewArray;
 constexpr AllocKind kNewAligned = AllocKind::kNewAligned;
@@ -100,36 +178,116 @@ constexpr std::size_t align(align_t a) { return static_cast<std::size_t>(a); }
 
 }  // namespace
 
+namespace heapledger::detail::program_operators {
+
+bool take() {
+  Dl_info self;
+  if (!dladdr(reinterpret_cast<void*>(&take), &self)) return false;
+  static constexpr const char* kBase[] = {kNewName, kNewAlignedName, kDeleteName,
+                                          kDeleteAlignedName};
+  bool any = false;
+  for (const char* name : kBase) any = any || programs(name, self.dli_fbase);
+  bool forwarding = false;
+  for (unsigned f = 0; f < kDerivedForms; ++f) {
+    const DerivedForm& form = kDerived[f];
+    any = any || programs(form.name, self.dli_fbase);
+    bool reaches_programs = false;
+    for (const char* name : form.reaches)
+      reaches_programs = reaches_programs || (name && programs(name, self.dli_fbase));
+    if (!reaches_programs) continue;
+    // The next definition after ours: libstdc++'s (none where the program carries the C++
+    // library statically, and then nothing of it calls ours).
+    if (void* next = dlsym(RTLD_NEXT, form.name)) {
+      g_libstdcxx[f].store(next, std::memory_order_relaxed);
+      forwarding = true;
+    }
+  }
+  if (forwarding) g_forwarding.store(true, std::memory_order_release);
+  return any;
+}
+
+}  // namespace heapledger::detail::program_operators
+
 HL_EXPORT void* operator new(std::size_t n) { return new_impl(n, kNew); }
-HL_EXPORT void* operator new[](std::size_t n) { return new_impl(n, kNewArray); }
-HL_EXPORT void* operator new(std::size_t n, const nothrow_t&) noexcept { return new_nothrow(n, kNew); }
-HL_EXPORT void* operator new[](std::size_t n, const nothrow_t&) noexcept { return new_nothrow(n, kNewArray); }
+HL_EXPORT void* operator new[](std::size_t n) {
+  if (auto fn = through_libstdcxx<void* (*)(std::size_t)>(kNewArrayForm)) return fn(n);
+  return new_impl(n, kNewArray);
+}
+HL_EXPORT void* operator new(std::size_t n, const nothrow_t& nt) noexcept {
+  if (auto fn = through_libstdcxx<void* (*)(std::size_t, const nothrow_t&)>(kNewNothrowForm))
+    return fn(n, nt);
+  return new_nothrow(n, kNew);
+}
+HL_EXPORT void* operator new[](std::size_t n, const nothrow_t& nt) noexcept {
+  if (auto fn = through_libstdcxx<void* (*)(std::size_t, const nothrow_t&)>(kNewArrayNothrowForm))
+    return fn(n, nt);
+  return new_nothrow(n, kNewArray);
+}
 HL_EXPORT void* operator new(std::size_t n, align_t a) { return new_aligned(n, a, kNewAligned, false); }
-HL_EXPORT void* operator new[](std::size_t n, align_t a) { return new_aligned(n, a, kNewArrayAligned, false); }
-HL_EXPORT void* operator new(std::size_t n, align_t a, const nothrow_t&) noexcept {
+HL_EXPORT void* operator new[](std::size_t n, align_t a) {
+  if (auto fn = through_libstdcxx<void* (*)(std::size_t, align_t)>(kNewArrayAlignedForm))
+    return fn(n, a);
+  return new_aligned(n, a, kNewArrayAligned, false);
+}
+HL_EXPORT void* operator new(std::size_t n, align_t a, const nothrow_t& nt) noexcept {
+  using Fn = void* (*)(std::size_t, align_t, const nothrow_t&);
+  if (auto fn = through_libstdcxx<Fn>(kNewAlignedNothrowForm)) return fn(n, a, nt);
   return new_aligned(n, a, kNewAligned, true);
 }
-HL_EXPORT void* operator new[](std::size_t n, align_t a, const nothrow_t&) noexcept {
+HL_EXPORT void* operator new[](std::size_t n, align_t a, const nothrow_t& nt) noexcept {
+  using Fn = void* (*)(std::size_t, align_t, const nothrow_t&);
+  if (auto fn = through_libstdcxx<Fn>(kNewArrayAlignedNothrowForm)) return fn(n, a, nt);
   return new_aligned(n, a, kNewArrayAligned, true);
 }
 
 HL_EXPORT void operator delete(void* p) noexcept { deallocate(p, kNew); }
-HL_EXPORT void operator delete[](void* p) noexcept { deallocate(p, kNewArray); }
-HL_EXPORT void operator delete(void* p, const nothrow_t&) noexcept { deallocate(p, kNew); }
-HL_EXPORT void operator delete[](void* p, const nothrow_t&) noexcept { deallocate(p, kNewArray); }
-HL_EXPORT void operator delete(void* p, std::size_t n) noexcept { deallocate(p, kNew, n); }
-HL_EXPORT void operator delete[](void* p, std::size_t n) noexcept { deallocate(p, kNewArray, n); }
+HL_EXPORT void operator delete[](void* p) noexcept {
+  if (auto fn = through_libstdcxx<void (*)(void*)>(kDeleteArrayForm)) return fn(p);
+  deallocate(p, kNewArray);
+}
+HL_EXPORT void operator delete(void* p, const nothrow_t& nt) noexcept {
+  if (auto fn = through_libstdcxx<void (*)(void*, const nothrow_t&)>(kDeleteNothrowForm))
+    return fn(p, nt);
+  deallocate(p, kNew);
+}
+HL_EXPORT void operator delete[](void* p, const nothrow_t& nt) noexcept {
+  if (auto fn = through_libstdcxx<void (*)(void*, const nothrow_t&)>(kDeleteArrayNothrowForm))
+    return fn(p, nt);
+  deallocate(p, kNewArray);
+}
+HL_EXPORT void operator delete(void* p, std::size_t n) noexcept {
+  if (auto fn = through_libstdcxx<void (*)(void*, std::size_t)>(kDeleteSizedForm)) return fn(p, n);
+  deallocate(p, kNew, n);
+}
+HL_EXPORT void operator delete[](void* p, std::size_t n) noexcept {
+  if (auto fn = through_libstdcxx<void (*)(void*, std::size_t)>(kDeleteArraySizedForm))
+    return fn(p, n);
+  deallocate(p, kNewArray, n);
+}
 HL_EXPORT void operator delete(void* p, align_t a) noexcept { deallocate(p, kNewAligned, tracker::kNoSize, align(a)); }
-HL_EXPORT void operator delete[](void* p, align_t a) noexcept { deallocate(p, kNewArrayAligned, tracker::kNoSize, align(a)); }
-HL_EXPORT void operator delete(void* p, align_t a, const nothrow_t&) noexcept {
+HL_EXPORT void operator delete[](void* p, align_t a) noexcept {
+  if (auto fn = through_libstdcxx<void (*)(void*, align_t)>(kDeleteArrayAlignedForm))
+    return fn(p, a);
+  deallocate(p, kNewArrayAligned, tracker::kNoSize, align(a));
+}
+HL_EXPORT void operator delete(void* p, align_t a, const nothrow_t& nt) noexcept {
+  using Fn = void (*)(void*, align_t, const nothrow_t&);
+  if (auto fn = through_libstdcxx<Fn>(kDeleteAlignedNothrowForm)) return fn(p, a, nt);
   deallocate(p, kNewAligned, tracker::kNoSize, align(a));
 }
-HL_EXPORT void operator delete[](void* p, align_t a, const nothrow_t&) noexcept {
+HL_EXPORT void operator delete[](void* p, align_t a, const nothrow_t& nt) noexcept {
+  using Fn = void (*)(void*, align_t, const nothrow_t&);
+  if (auto fn = through_libstdcxx<Fn>(kDeleteArrayAlignedNothrowForm)) return fn(p, a, nt);
   deallocate(p, kNewArrayAligned, tracker::kNoSize, align(a));
 }
 HL_EXPORT void operator delete(void* p, std::size_t n, align_t a) noexcept {
+  if (auto fn = through_libstdcxx<void (*)(void*, std::size_t, align_t)>(kDeleteSizedAlignedForm))
+    return fn(p, n, a);
   deallocate(p, kNewAligned, n, align(a));
 }
 HL_EXPORT void operator delete[](void* p, std::size_t n, align_t a) noexcept {
+  if (auto fn =
+          through_libstdcxx<void (*)(void*, std::size_t, align_t)>(kDeleteArraySizedAlignedForm))
+    return fn(p, n, a);
   deallocate(p, kNewArrayAligned, n, align(a));
 }

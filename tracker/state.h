@@ -230,7 +230,7 @@ struct State {
   std::atomic<bool> recording{false};  // start() done: allocations get stacks and timestamps
   // Pending frees taken (tracker.cc): the quarantine is on and on_error is not abort.
   bool defer_frees = false;
-  // The program has an operator new or delete of its own (see foreign_operators in tracker.cc):
+  // The program has an operator new or delete of its own (shim/program_operators.h):
   // a block from malloc may come back through delete, or one from new through free.
   bool foreign_operators = false;
   // The exit report: who began it (process id << 32 | thread id; 0: not begun), whether it is

@@ -23,6 +23,7 @@
 #include "shim/fd_guard.h"
 #include "shim/os.h"
 #include "shim/pool.h"
+#include "shim/program_operators.h"
 #include "shim/single_thread.h"
 #include "shim/system_heap.h"
 #include "tracker/cancel_held.h"
@@ -549,37 +550,6 @@ bool loaded_after_the_c_library() {
       },
       &search);
   return search.libc_at >= 0 && search.self_at > search.libc_at;
-}
-
-// Whether the program defines an operator new or delete of its own (in the executable, or a
-// library loaded ahead of ours): its new then hands out malloc's blocks, which our delete gets,
-// or its delete hands ours to free, or its new[] forwards to new. Every delete of such a program
-// was reported as a mismatched free (109 in a user trial's program that replaced only operator
-// new; memcheck reports none). A non-PIE executable that takes an operator's address has a
-// canonical PLT entry for it, which dlsym returns, while its calls still reach ours: its symbol
-// there is undefined (a review's; foreign_malloc meets the same in python3).
-bool foreign_operators() {
-  static constexpr const char* kOperators[] = {"_Znwm",
-                                               "_Znam",
-                                               "_ZdlPv",
-                                               "_ZdaPv",
-                                               "_ZdlPvm",
-                                               "_ZdaPvm",
-                                               "_ZnwmSt11align_val_t",
-                                               "_ZnamSt11align_val_t",
-                                               "_ZdlPvSt11align_val_t",
-                                               "_ZdaPvSt11align_val_t"};
-  for (const char* name : kOperators) {
-    void* found = dlsym(RTLD_DEFAULT, name);
-    if (!found || in_self(reinterpret_cast<std::uintptr_t>(found))) continue;
-    Dl_info info;
-    void* entry = nullptr;  // the symbol's ElfW(Sym)
-    if (dladdr1(found, &info, &entry, RTLD_DL_SYMENT) && entry &&
-        static_cast<const ElfW(Sym)*>(entry)->st_shndx == SHN_UNDEF)
-      continue;  // a canonical PLT entry
-    return true;
-  }
-  return false;
 }
 
 void remember_cmdline() {
@@ -1409,6 +1379,11 @@ void start() {
   keep_copy(STDERR_FILENO, &g_state.stderr_identity);
   if (report_goes_to_stdout(g_state.options, g_state.stdout_identity))
     keep_copy(STDOUT_FILENO, &g_state.stdout_identity);
+  // Its new then hands out malloc's blocks, which our delete gets, or its delete hands ours to
+  // free, or its new[] forwards to new: every delete of such a program was reported as a
+  // mismatched free (109 in a user trial's program that replaced only operator new; memcheck
+  // reports none).
+  g_state.foreign_operators = program_operators::take();
   if (!pool::ready()) {  // see shim/system_heap.h
     if (g_state.options.track) say_no_pools();  // with track=0 nothing was to be lost
     g_active.store(false, std::memory_order_release);
@@ -1447,7 +1422,6 @@ void start() {
     g_active.store(false, std::memory_order_release);
     return;
   }
-  g_state.foreign_operators = foreign_operators();
   if (!g_state.stacks.init(&g_state.modules)) {  // out of address space (ulimit -v)
     notice_untracked("heapledger: tracking disabled: no memory for the stack table\n");
     g_active.store(false, std::memory_order_release);

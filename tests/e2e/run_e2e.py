@@ -419,6 +419,26 @@ class E2E(hl.HeapledgerTest):
         self.assertEqual(sorted(e["detail"] for e in report["errors"]),
                          ["allocated with malloc, released with delete", "allocated with new, released with free"])
 
+    def test_a_program_that_replaces_only_the_base_operators_gets_them_from_every_form(self):
+        """A program with operator new(size_t) and delete(void*) of its own (and their aligned
+        forms), each with a size header: every other form (new[], nothrow, sized and array
+        deletes) must reach them, as libstdc++'s do. heapledger's own served them: the program's
+        delete read a header in front of heapledger's blocks (std::stable_sort's nothrow buffer:
+        a crash), and sized deletes gave the program's blocks to free (false invalid frees, and
+        leaks the program's count showed: a review's)."""
+        for name in ("own_operator_header", "own_operator_header_unsized"):
+            for options in ("", "on_error=abort"):
+                with self.subTest(program=name, options=options):
+                    plain, traced, report = self.traced(name, options=options)
+                    self.assertRegex(plain.stdout, r"^sorted=1 news=\d+ deletes=\d+ live=0 foreign=0\n$")
+                    self.assertEqual(report["summary"]["errors"], 0, report["errors"][:3])
+                    self.assertLeak(report, "leak_site", 120, 3)
+                    self.assertEqual(report["summary"]["leaked_blocks"], 3, hl.describe_leaks(report))
+            with self.subTest(program=name, options="track=0"):
+                plain = hl.run_plain([self.program(name)])
+                pools = hl.run_preloaded([self.program(name)], "track=0")
+                self.assertSameBehaviour(plain, pools)
+
     def test_a_program_that_sandboxes_itself_is_not_killed_by_the_allocator(self):
         """A seccomp filter that kills on mincore (glibc's malloc never makes it), installed by the
         program through prctl: a calloc that took a freed large mapping asked mincore which pages
