@@ -129,8 +129,10 @@ int posix_memalign_impl(void** out, std::size_t align, std::size_t size) {
   if (!is_pow2(align) || align % sizeof(void*) != 0) return EINVAL;
   int saved = errno;
   void* p = allocate_aligned(size, align, AllocKind::kAligned);
-  errno = saved;  // posix_memalign reports through its result only
-  if (p == nullptr) return ENOMEM;
+  // It reports through its result; glibc's leaves errno at ENOMEM on failure all the same (its
+  // allocator set it), and a program's perror() after one says so (a review's).
+  if (p == nullptr) return errno = ENOMEM;
+  errno = saved;
   *out = p;
   return 0;
 }
