@@ -6,6 +6,8 @@
 // failure path finds libstdc++'s pieces at run time: any program that calls operator new has it.
 #include <dlfcn.h>
 #include <link.h>
+#include <sched.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstddef>
@@ -145,16 +147,16 @@ constexpr DerivedForm kDerived[kDerivedForms] = {
     {"_ZdaPvmSt11align_val_t", {kDeleteArrayAlignedName, kDeleteAlignedName}},
 };
 
-// libstdc++'s definition of each form that goes through it; set once, at start.
-constinit std::atomic<bool> g_forwarding{false};
+// Whether the forms that reach the program's operators go through libstdc++'s: decided at the
+// first call of any of the sixteen (or at the tracker's start, if that comes first). Not in the
+// library's constructor: the constructors of the program's C++ libraries run before it (they come
+// before ours in the initialisation order), and their static objects' new[] and sized deletes took
+// heapledger's forms, then gave their blocks to the program's delete once forwarding was on (a
+// review's: a crash, and false invalid frees). Operators are called only from C++ code, so only
+// once the dynamic linker has relocated everything: dlsym works.
+enum class Forwarding : std::uint8_t { kUnknown, kDeciding, kNone, kSome };
+constinit std::atomic<Forwarding> g_forwarding{Forwarding::kUnknown};
 constinit std::atomic<void*> g_libstdcxx[kDerivedForms] = {};
-
-// libstdc++'s definition of form, where it stands in for ours; null nearly always (one load).
-template <class Fn>
-HL_ALWAYS_INLINE Fn through_libstdcxx(Derived form) {
-  if (HL_LIKELY(!g_forwarding.load(std::memory_order_acquire))) return nullptr;
-  return reinterpret_cast<Fn>(g_libstdcxx[form].load(std::memory_order_relaxed));
-}
 
 // Whether the definition the dynamic linker binds `name` to is the program's: not ours, and not
 // a non-PIE executable's canonical PLT entry for ours (an undefined symbol there, which dlsym
@@ -166,6 +168,72 @@ bool programs(const char* name, const void* our_base) {
   if (!found || !dladdr1(found, &info, &entry, RTLD_DL_SYMENT) || info.dli_fbase == our_base)
     return false;
   return !(entry && static_cast<const ElfW(Sym)*>(entry)->st_shndx == SHN_UNDEF);
+}
+
+const void* our_base() {
+  Dl_info self;
+  return dladdr(reinterpret_cast<void*>(&our_base), &self) ? self.dli_fbase : nullptr;
+}
+
+void look_up_forwarding() {
+  const void* base = our_base();
+  bool some = false;
+  for (unsigned f = 0; base && f < kDerivedForms; ++f) {
+    const DerivedForm& form = kDerived[f];
+    bool reaches_programs = false;
+    for (const char* name : form.reaches)
+      reaches_programs = reaches_programs || (name && programs(name, base));
+    if (!reaches_programs) continue;
+    // The next definition after ours: libstdc++'s (none where the program carries the C++
+    // library statically, and then nothing of it calls ours).
+    if (void* next = dlsym(RTLD_NEXT, form.name)) {
+      g_libstdcxx[f].store(next, std::memory_order_relaxed);
+      some = true;
+    }
+  }
+  g_forwarding.store(some ? Forwarding::kSome : Forwarding::kNone, std::memory_order_release);
+}
+
+constinit std::atomic<pid_t> g_decider{0};                 // the process deciding (see below)
+constinit thread_local bool tl_waited_out HL_TLS = false;  // this thread stopped waiting once
+
+// Decides, or waits for the thread deciding: a block its form served meanwhile could reach the
+// program's delete later. Not for good: that thread may be waiting in dlsym for the dynamic
+// linker's lock, held by this one (a constructor run by dlopen); after ~50 ms this call goes on
+// with heapledger's form, and this thread waits no more. A child forked while another thread
+// decided decides again.
+HL_NOINLINE Forwarding decide_forwarding() {
+  for (;;) {
+    Forwarding seen = Forwarding::kUnknown;
+    if (g_forwarding.compare_exchange_strong(seen, Forwarding::kDeciding,
+                                             std::memory_order_acq_rel)) {
+      g_decider.store(getpid(), std::memory_order_relaxed);
+      look_up_forwarding();
+      return g_forwarding.load(std::memory_order_acquire);
+    }
+    if (seen != Forwarding::kDeciding) return seen;
+    const pid_t decider = g_decider.load(std::memory_order_relaxed);
+    if (decider != 0 && decider != getpid()) {  // a fork's child: nobody decides here
+      g_forwarding.compare_exchange_strong(seen, Forwarding::kUnknown, std::memory_order_acq_rel);
+      continue;
+    }
+    for (int i = 0; !tl_waited_out && seen == Forwarding::kDeciding; ++i) {
+      if (i == 50'000) tl_waited_out = true;
+      sched_yield();
+      seen = g_forwarding.load(std::memory_order_acquire);
+    }
+    return seen;
+  }
+}
+
+// libstdc++'s definition of form, where it stands in for ours; null nearly always (one load).
+template <class Fn>
+HL_ALWAYS_INLINE Fn through_libstdcxx(Derived form) {
+  Forwarding now = g_forwarding.load(std::memory_order_acquire);
+  if (HL_LIKELY(now == Forwarding::kNone)) return nullptr;
+  if (HL_UNLIKELY(now != Forwarding::kSome) && decide_forwarding() != Forwarding::kSome)
+    return nullptr;
+  return reinterpret_cast<Fn>(g_libstdcxx[form].load(std::memory_order_relaxed));
 }
 
 constexpr AllocKind kNew = AllocKind::kNew;
@@ -181,29 +249,16 @@ constexpr std::size_t align(align_t a) { return static_cast<std::size_t>(a); }
 namespace heapledger::detail::program_operators {
 
 bool take() {
-  Dl_info self;
-  if (!dladdr(reinterpret_cast<void*>(&take), &self)) return false;
+  if (g_forwarding.load(std::memory_order_acquire) == Forwarding::kUnknown) decide_forwarding();
+  const void* base = our_base();
+  if (!base) return false;
   static constexpr const char* kBase[] = {kNewName, kNewAlignedName, kDeleteName,
                                           kDeleteAlignedName};
-  bool any = false;
-  for (const char* name : kBase) any = any || programs(name, self.dli_fbase);
-  bool forwarding = false;
-  for (unsigned f = 0; f < kDerivedForms; ++f) {
-    const DerivedForm& form = kDerived[f];
-    any = any || programs(form.name, self.dli_fbase);
-    bool reaches_programs = false;
-    for (const char* name : form.reaches)
-      reaches_programs = reaches_programs || (name && programs(name, self.dli_fbase));
-    if (!reaches_programs) continue;
-    // The next definition after ours: libstdc++'s (none where the program carries the C++
-    // library statically, and then nothing of it calls ours).
-    if (void* next = dlsym(RTLD_NEXT, form.name)) {
-      g_libstdcxx[f].store(next, std::memory_order_relaxed);
-      forwarding = true;
-    }
-  }
-  if (forwarding) g_forwarding.store(true, std::memory_order_release);
-  return any;
+  for (const char* name : kBase)
+    if (programs(name, base)) return true;
+  for (const DerivedForm& form : kDerived)
+    if (programs(form.name, base)) return true;
+  return false;
 }
 
 }  // namespace heapledger::detail::program_operators

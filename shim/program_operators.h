@@ -10,10 +10,10 @@
 
 namespace heapledger::detail::program_operators {
 
-// Looks the operators up (once, at start: dlsym must work) and sets the forms that go through
-// libstdc++'s. Returns whether the program defines any of the twenty itself (in the executable,
-// or a library ahead of heapledger's in the lookup order): its blocks may then reach any of the
-// entry points (the tracker's family checks stand down).
+// Whether the program defines any of the twenty itself (in the executable, or a library ahead of
+// heapledger's in the lookup order): its blocks may then reach any of the entry points (the
+// tracker's family checks stand down). At start (dlsym must work); decides which forms go
+// through libstdc++'s too, if no call of one did yet (see new_delete.cc).
 bool take();
 
 }  // namespace heapledger::detail::program_operators

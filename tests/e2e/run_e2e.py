@@ -426,11 +426,15 @@ class E2E(hl.HeapledgerTest):
         delete read a header in front of heapledger's blocks (std::stable_sort's nothrow buffer:
         a crash), and sized deletes gave the program's blocks to free (false invalid frees, and
         leaks the program's count showed: a review's)."""
-        for name in ("own_operator_header", "own_operator_header_unsized"):
+        # _statics: a C++ library's static objects allocate before heapledger's constructor runs
+        # (a new[] kept to exit, a vector freed by sized delete); heapledger's forms served them
+        # (a false leak), then, with the forms chosen in the constructor, its delete[] at exit gave
+        # the library's block to the program's delete (a crash; both a review's).
+        for name in ("own_operator_header", "own_operator_header_unsized", "own_operator_header_statics"):
             for options in ("", "on_error=abort"):
                 with self.subTest(program=name, options=options):
                     plain, traced, report = self.traced(name, options=options)
-                    self.assertRegex(plain.stdout, r"^sorted=1 news=\d+ deletes=\d+ live=0 foreign=0\n$")
+                    self.assertRegex(plain.stdout, r"^(statics=500500\n)?sorted=1 news=\d+ deletes=\d+ live=\d+ foreign=0\n$")
                     self.assertEqual(report["summary"]["errors"], 0, report["errors"][:3])
                     self.assertLeak(report, "leak_site", 120, 3)
                     self.assertEqual(report["summary"]["leaked_blocks"], 3, hl.describe_leaks(report))

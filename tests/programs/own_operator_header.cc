@@ -5,7 +5,9 @@
 // these, as libstdc++'s definitions do: a block of the program's given to the allocator's free,
 // or one of the allocator's read for a header, crashed it or leaked (std::stable_sort takes its
 // buffer with nothrow new and gives it back with delete). Prints what the operators counted;
-// leaks 3 blocks of 40 bytes from leak_site().
+// leaks 3 blocks of 40 bytes from leak_site(). Built with HL_STATICS, it is linked with a C++
+// library whose static objects allocate before heapledger's constructor runs (header_statics.cc),
+// and prints that library's result first.
 //   own_operator_header
 #include <algorithm>
 #include <cstddef>
@@ -70,6 +72,10 @@ void operator delete(void* p, std::align_val_t) noexcept {
   if (p) std::free(header_of(p));
 }
 
+#ifdef HL_STATICS
+int header_statics_total();
+#endif
+
 struct alignas(64) Line {
   char bytes[64];
 };
@@ -79,6 +85,9 @@ __attribute__((noinline)) static void leak_site() {
 }
 
 int main() {
+#ifdef HL_STATICS
+  std::printf("statics=%d\n", header_statics_total());
+#endif
   // The compiler's own choice of delete for each expression: sized or not, as configured.
   for (int i = 0; i < 10; ++i) delete new long(i);
   for (int i = 0; i < 10; ++i) delete[] new int[i + 1];
