@@ -2204,6 +2204,25 @@ class E2E(hl.HeapledgerTest):
             self.assertEqual((proc.returncode, out, err), (-signal.SIGINT, b"", b""))
             self.assertStopReport(path, sig=signal.SIGINT)
 
+    def test_the_init_of_a_pid_namespace_is_spared_the_signals_it_is_sent(self):
+        """Pid 1 of a PID namespace (a container's first process) is spared every signal sent to
+        it at the default action: the kernel drops them. The catcher took them, wrote a report
+        "ended by SIGHUP" and raised it again; the process ran on and its real exit had no report
+        (a user trial: `unshare --pid --fork`, as `docker stop` signals pid 1)."""
+        unshare = shutil.which("unshare")
+        if not unshare or hl.run_plain([unshare, "--pid", "--fork", "true"]).returncode != 0:
+            self.skipTest("no unshare, or no permission for a PID namespace")
+        argv = [unshare, "--pid", "--fork", self.program("stop_signal"), "spared"]
+        plain = hl.run_plain(argv)
+        self.assertEqual((plain.returncode, plain.stdout), (7, "spared\n"), plain.describe())
+        traced = hl.run_preloaded(argv, f"json={self.path('r.%p.json')}:log=none")
+        self.assertSameBehaviour(plain, traced)
+        report = hl.load_report(self.path("r.1.json"))  # the namespace's pid 1
+        self.assertIsNone(report["process"]["signal"])
+        # At its real end: keep_local's block, held by main until it returned, is lost too.
+        self.assertLeak(report, "lose", 300, 3)
+        self.assertLeak(report, "keep_local", 300, 1)
+
     def test_a_one_shot_handler_of_the_programs_leaves_the_catcher_behind_it(self):
         """A handler installed one-shot (SA_RESETHAND, or System V's signal()) has the kernel put
         the default action back as it runs, with no call heapledger sees: the catcher was gone,

@@ -36,6 +36,10 @@
 //                        kernel chose it as it delivered both); raises SIGINT again ("other")
 //                        and returns 0
 //   stop_signal oneshot_nested2  the same, with a one-shot handler set by SIGUSR1's ("other")
+//   stop_signal spared   sends itself SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGABRT and SIGSEGV with
+//                        kill(), all at their default actions; prints "spared" if it is still
+//                        there (the init of a PID namespace is: the kernel drops them) and
+//                        returns 7
 //   stop_signal oneshot_altstack N  a one-shot SIGTERM handler ("once") on an alternate stack of
 //                        N bytes above a page it cannot touch; raises SIGTERM, prints "ok": how
 //                        small a stack the handler runs on (a SIGSEGV below that); N 0: the
@@ -294,6 +298,12 @@ int main(int argc, char** argv) {
   for (int i = 0; i < 3; ++i) lose();
   keep_global();
   void* volatile local = keep_local();
+  if (!strcmp(mode, "spared")) {
+    const int sent[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGABRT, SIGSEGV};
+    for (unsigned i = 0; i < sizeof sent / sizeof sent[0]; ++i) kill(getpid(), sent[i]);
+    say("spared\n");
+    return 7;
+  }
   if (!strcmp(mode, "view")) return view();
   if (!strcmp(mode, "oneshot_view")) return oneshot_view();
   if (!strcmp(mode, "oneshot_hold")) return oneshot_hold();
