@@ -941,6 +941,7 @@ void scan_and_report(ExitCaller* caller) {
     data.scan_heap_bytes = scan.stats().heap_bytes_scanned;
   } else {
     data.scan_failed = true;
+    data.scan_maps_error = scan.stats().maps_error;
     std::int64_t bytes, blocks;
     g_state.counters.live.settle(&bytes, &blocks);
     data.live_bytes = static_cast<std::uint64_t>(std::max<std::int64_t>(0, bytes));

@@ -616,6 +616,15 @@ LeakScan::~LeakScan() {
 // then only memory is mapped; after it, nothing takes a lock another thread could hold.
 bool LeakScan::run(Ledger& ledger, const RootPolicy& policy, const OwnRoots& own) {
   double t0 = now_ms();
+  // The roots are the mappings /proc lists. Without it (a chroot or a container with no /proc
+  // mounted, or the /proc of another PID namespace mounted over this one's) there were none, and
+  // every live block came out definitely lost with no word why (a user trial's): no scan then.
+  if (const int fd = open_proc("maps"); fd >= 0) {
+    close(fd);
+  } else {
+    stats_.maps_error = errno != 0 ? errno : ENOENT;
+    return false;
+  }
   StopTheWorld world;
   world.list_threads();
   // The large blocks' mappings. A block's mapping can be longer than the block, and holds in its

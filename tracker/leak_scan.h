@@ -85,6 +85,8 @@ struct ScanStats {
   std::size_t root_bytes = 0;
   std::size_t heap_bytes_scanned = 0;
   double milliseconds = 0;
+  // Why /proc/self/maps could not be opened (an errno), if it could not: no scan then.
+  int maps_error = 0;
 };
 
 // The calling thread's own roots. Its live frames begin at the frame that called exit() (those

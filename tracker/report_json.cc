@@ -52,11 +52,11 @@ Json summary_json(const Summary& s) {
               {"errors", s.errors}};
 }
 
-// null when there was no exit scan (the report is errors only); {"failed": true} when it could
-// not run (out of memory: no leak is classified).
-Json scan_json(const std::optional<ScanInfo>& s) {
+// null when there was no exit scan (the report is errors only); {"failed": true, "why": ...} when
+// it could not run (out of memory, no /proc: no leak is classified).
+Json scan_json(const std::optional<ScanInfo>& s, const std::string& why) {
   if (!s) return nullptr;
-  if (s->failed) return Json{{"failed", true}};
+  if (s->failed) return why.empty() ? Json{{"failed", true}} : Json{{"failed", true}, {"why", why}};
   return Json{
       {"milliseconds", s->milliseconds},       {"threads", s->threads},
       {"threads_stopped", s->threads_stopped}, {"threads_held", s->threads_held},
@@ -531,7 +531,7 @@ TimelinePoint read_timeline_point(const Json& j, const std::string& at) {
 }
 
 // Missing or null: the scan did not run (or the report predates the field).
-std::optional<ScanInfo> read_scan(const Json& doc) {
+std::optional<ScanInfo> read_scan(const Json& doc, std::string* why) {
   if (!member(doc, "scan")) return std::nullopt;
   const Json& j = object_at(doc, "", "scan");
   constexpr std::string_view at = "scan";
@@ -540,6 +540,7 @@ std::optional<ScanInfo> read_scan(const Json& doc) {
     if (!failed->is_boolean()) fail(join(at, "failed"), "expected true or false");
     s.failed = failed->get<bool>();
   }
+  read(j, at, "why", *why);
   read(j, at, "milliseconds", s.milliseconds);
   read(j, at, "threads", s.threads);
   read(j, at, "threads_stopped", s.threads_stopped);
@@ -602,7 +603,7 @@ void write_document(const Report& r, DocumentWriter& doc) {
   doc.array_member("peak", r.peak, write_peak_site);
   doc.array_member("errors", r.errors, write_error);
   doc.array_member("timeline", r.timeline, write_timeline_point);
-  doc.member("scan", scan_json(r.scan));
+  doc.member("scan", scan_json(r.scan, r.scan_failure));
   doc.array_member("suppressions", r.suppressions, write_suppression);
   doc.member("reachable_sites_omitted", r.reachable_sites_omitted);
 }
@@ -635,7 +636,7 @@ Report report_from_json(std::string_view text) {
   r.peak = read_array<PeakSite>(doc, "peak", read_peak_site);
   r.errors = read_array<HeapError>(doc, "errors", read_error);
   r.timeline = read_array<TimelinePoint>(doc, "timeline", read_timeline_point);
-  r.scan = read_scan(doc);
+  r.scan = read_scan(doc, &r.scan_failure);
   r.suppressions = read_array<SuppressionHit>(doc, "suppressions", read_suppression);
   read(doc, "", "reachable_sites_omitted", r.reachable_sites_omitted);
   // Every report heapledger writes has these (other fields may be missing: they default). A

@@ -109,7 +109,7 @@ struct ScanInfo {
   std::uint64_t threads_stopped = 0;  // of those, stopped for the scan
   std::uint64_t root_bytes = 0;
   std::uint64_t heap_bytes_scanned = 0;
-  bool failed = false;  // it could not run (out of memory): no leak is classified
+  bool failed = false;  // it could not run: no leak is classified
   // Of those stopped, held asleep in a system call with the scan's signal blocked (stopped by
   // signal): their registers were not read.
   std::uint64_t threads_held = 0;
@@ -133,6 +133,7 @@ struct Report {
   std::vector<HeapError> errors;
   std::vector<TimelinePoint> timeline;
   std::optional<ScanInfo> scan;
+  std::string scan_failure;  // the scan failed: why ("out of memory", or /proc's absence)
   std::vector<SuppressionHit> suppressions;
   // Still-reachable call sites left out of `leaks` (all are counted in the summary): only the
   // largest are listed (reachable_sites), and a forked child's inherited ones are not, unless

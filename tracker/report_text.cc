@@ -188,11 +188,12 @@ void add_summary(Lines& out, const Summary& s, bool leaks_known) {
 
 // Threads the scan could not stop were scanned whole, stale frames included: a leaked pointer
 // left in one of them counts as a root, so the leak numbers can be too low.
-void add_scan_warning(Lines& out, const std::optional<ScanInfo>& scan) {
+void add_scan_warning(Lines& out, const std::optional<ScanInfo>& scan, const std::string& failure) {
   if (scan && scan->failed)
     return out.add(
-        "  warning: the leak scan failed (out of memory): no leak is classified, none is listed "
-        "below, and every live block counts as leaked");
+        "  warning: the leak scan failed ({}): no leak is classified, none is listed below, and "
+        "every live block counts as leaked",
+        failure.empty() ? "out of memory" : failure);
   if (!scan) return;
   if (scan->threads > scan->threads_stopped)
     out.add(
@@ -547,7 +548,7 @@ std::string render_text(const Report& r, const TextOptions& o) {
   }
   out.blank();
   add_summary(out, r.summary, !(r.scan && r.scan->failed));
-  add_scan_warning(out, r.scan);
+  add_scan_warning(out, r.scan, r.scan_failure);
   add_errors(out, r.errors, r.summary.errors, o);
   add_leaks(out, r, o);
   add_suppressions(out, r.suppressions);

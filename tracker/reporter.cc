@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
+#include <sys/auxv.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -760,6 +761,9 @@ ProcessInfo process_info(const ExitData& d) {
   ssize_t n = readlink("/proc/thread-self/exe", exe, sizeof exe - 1);
   if (n <= 0) n = readlink("/proc/self/exe", exe, sizeof exe - 1);
   if (n > 0) p.exe.assign(exe, static_cast<std::size_t>(n));
+  // No /proc (a chroot or container with none mounted): the path execve() was given.
+  if (p.exe.empty())
+    if (const auto* execfn = reinterpret_cast<const char*>(getauxval(AT_EXECFN))) p.exe = execfn;
   // The words the program started with, each as its bytes read now: what a program hid since
   // stays hidden (openssl writes NULs over a -k password, curl spaces over -u's, mysql x's),
   // and the words keep their count (read at exit alone, a word blanked with NULs came back as
@@ -937,6 +941,10 @@ Report build_report(const ExitData& d, const ReportRequest& req) {
                              d.forked_us});
   if (d.scan_failed) {  // no leak classified, none ruled out: the live blocks count as leaked
     r.scan = ScanInfo{.failed = true};
+    r.scan_failure = d.scan_maps_error == 0
+                         ? "out of memory"
+                         : fmt::format("/proc/self/maps cannot be read: {}; is /proc mounted?",
+                                       std::strerror(d.scan_maps_error));
     r.summary.live_bytes = r.summary.leaked_bytes = d.live_bytes;
     r.summary.live_blocks = r.summary.leaked_blocks = d.live_blocks;
   }

@@ -144,6 +144,8 @@ struct ExitData {
   // The exit scan could not run (out of memory): no leak is classified, and what was live at exit
   // is the tracker's running count.
   bool scan_failed;
+  // Why, if not for want of memory: an errno of opening /proc/self/maps (0: out of memory).
+  int scan_maps_error;
   std::uint64_t live_bytes, live_blocks;
   double scan_ms;
   std::uint64_t scan_threads, scan_threads_stopped, scan_threads_held, scan_root_bytes,
@@ -174,7 +176,7 @@ struct ReporterApi {
   void (*write_reports)(const ExitData* data, const ReportRequest* request, ReportOutcome* out);
 };
 
-constexpr int kRuntimeAbiVersion = 22;
+constexpr int kRuntimeAbiVersion = 23;
 constexpr const char* kRuntimeEntry = "heapledger_runtime_api";
 constexpr const char* kRuntimeFile = "libheapledger_runtime.so";
 constexpr const char* kReporterEntry = "heapledger_reporter_api";

@@ -2204,6 +2204,30 @@ class E2E(hl.HeapledgerTest):
             self.assertEqual((proc.returncode, out, err), (-signal.SIGINT, b"", b""))
             self.assertStopReport(path, sig=signal.SIGINT)
 
+    def test_with_no_proc_the_report_says_the_scan_could_not_run(self):
+        """A chroot or container with no /proc mounted: the leak scan's roots are the mappings
+        /proc/self/maps lists, and with none every live block came out definitely lost, with no
+        word why (a user trial's `unshare --mount` with a tmpfs over /proc). Now the scan does
+        not run, the report says why, and the program is still named."""
+        unshare = shutil.which("unshare")
+        probe = [unshare, "--mount", "sh", "-c", "mount -t tmpfs none /proc && test ! -e /proc/self"]
+        if not unshare or hl.run_plain(probe).returncode != 0:
+            self.skipTest("no unshare, or no permission for a mount namespace")
+        path = self.path("report.json")
+        program = self.program("leak_malloc")
+        script = ("mount -t tmpfs none /proc && exec env LD_PRELOAD=\"$1\" "
+                  "HEAPLEDGER_OPTIONS=\"json=$2:log=none\" \"$3\"")
+        plain = hl.run_plain([program])
+        traced = hl.run_plain([unshare, "--mount", "sh", "-c", script, "sh", hl.LIB, path, program])
+        self.assertSameBehaviour(plain, traced)
+        report = hl.load_report(path)
+        self.assertTrue(report["scan"]["failed"], report["scan"])
+        self.assertIn("/proc/self/maps cannot be read", report["scan"]["why"])
+        self.assertEqual(report["leaks"], [])
+        self.assertEqual(report["summary"]["live_blocks"], 5)
+        self.assertEqual(report["summary"]["leaked_blocks"], 5)  # unknown: all of them count
+        self.assertEqual(report["process"]["exe"], program)
+
     def test_the_init_of_a_pid_namespace_is_spared_the_signals_it_is_sent(self):
         """Pid 1 of a PID namespace (a container's first process) is spared every signal sent to
         it at the default action: the kernel drops them. The catcher took them, wrote a report

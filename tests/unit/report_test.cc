@@ -298,6 +298,27 @@ TEST(ReportJson, RoundTripOfScanWithoutSuppressions) {
   EXPECT_TRUE(back.suppressions.empty());
 }
 
+// A scan that could not run says why (no /proc, out of memory), in the JSON and in the text; a
+// report from before the field has none, and the text says out of memory, as it did.
+TEST(ReportJson, AFailedScanKeepsWhyItFailed) {
+  Report r;
+  r.scan = ScanInfo{.failed = true};
+  r.scan_failure = "/proc/self/maps cannot be read: No such file or directory; is /proc mounted?";
+  const std::string json = to_json(r);
+  EXPECT_NE(json.find(R"("why": "/proc/self/maps cannot be read)"), std::string::npos) << json;
+  Report back = report_from_json(json);
+  ASSERT_TRUE(back.scan.has_value());
+  EXPECT_TRUE(back.scan->failed);
+  EXPECT_EQ(back.scan_failure, r.scan_failure);
+  EXPECT_NE(
+      render_text(back).find("warning: the leak scan failed (/proc/self/maps cannot be read: "),
+      std::string::npos)
+      << render_text(back);
+  back.scan_failure.clear();
+  EXPECT_NE(render_text(back).find("warning: the leak scan failed (out of memory)"),
+            std::string::npos);
+}
+
 TEST(ReportJson, RoundTripKeepsInlinedFramesSeparate) {
   Report back = report_from_json(to_json(full_report()));
   const Stack& s = back.leaks.at(0).stack;
