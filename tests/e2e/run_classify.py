@@ -1123,7 +1123,7 @@ class Classify(hl.HeapledgerTest):
         self.assertEqual(res.returncode, 9, "live blocks with no scan count as leaks for the exit status")
         self.assertIn("leak_malloc: leaked", res.stdout)
         r = hl.load_report(json_path)
-        self.assertEqual(r["scan"], {"failed": True})
+        self.assertEqual(r["scan"], {"failed": True, "why": "out of memory"})
         self.assertEqual(r["leaks"], [])
         s = r["summary"]
         self.assertGreaterEqual(s["live_blocks"], 4)
@@ -1134,6 +1134,7 @@ class Classify(hl.HeapledgerTest):
         with open(log_path, encoding="utf-8") as f:
             text = f.read()
         self.assertIn("leaked: unknown", text)
+        self.assertIn("warning: the leak scan failed (out of memory)", text)
         self.assertIn("leaks unknown: the exit scan failed", text)
         self.assertNotIn("no leaks", text)
         rendered = hl.run([hl.CLI, "report", json_path], env=hl.clean_env())
