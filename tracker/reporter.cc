@@ -483,6 +483,22 @@ timespec began(const ProcessInfo& p) {
   return timespec{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
 }
 
+// A name beside path for a second report of its pid: "r.1.json" -> "r.1-2.json" (then -3, ...), one
+// that no process wrote since `since`.
+std::string beside(const std::string& path, const timespec& since) {
+  const std::size_t slash = path.rfind('/');
+  const std::size_t dot = path.rfind('.');
+  const std::size_t at = dot != std::string::npos && (slash == std::string::npos || dot > slash + 1)
+                             ? dot
+                             : path.size();
+  std::string name;
+  for (int n = 2; n < 1000; ++n) {
+    name = fmt::format("{}-{}{}", path.substr(0, at), n, path.substr(at));
+    if (!replaced_file_written_since(name, since)) break;
+  }
+  return name;
+}
+
 // "pid 5223 (postgres)": which process a warning is about, where many share one stderr (a
 // script's, whose every process warned alike: a user trial).
 std::string who(const ProcessInfo& p) {
@@ -515,10 +531,20 @@ void deliver(const char* what, const char* target, const ProcessInfo& process,
   if (named_descriptor(path) == STDERR_FILENO && own_descriptor(path) == kNotTheStream)
     return to_stderr();
   std::string error;
-  const bool shared =
-      !std::strstr(target, "%p") && replaced_file_written_since(path, began(process));
+  const bool with_pid = std::strstr(target, "%p") != nullptr;
+  const bool shared = replaced_file_written_since(path, began(process));
+  // Named for this pid, and written while this process ran: by another process of the same pid
+  // in another PID namespace (containers sharing a directory, each its own pid 1). Replaced, its
+  // report was lost without a word (a user trial's `unshare --pid`): this one goes beside it.
+  const std::string taken = with_pid && shared ? path : std::string();
+  if (!taken.empty()) path = beside(path, began(process));
   if (write_file_atomically(path, text, &error)) {
-    if (shared)
+    if (!taken.empty())
+      diagnostics().warn(
+          "warning: {} holds the report of another process with this pid (in another PID "
+          "namespace) that ran meanwhile; this {} report is {}",
+          taken, what, path);
+    else if (shared)
       diagnostics().warn(
           "warning: another process wrote {} while this one ran, and this {} report replaced "
           "its; a %p in the path gives each process a file of its own",

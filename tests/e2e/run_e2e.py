@@ -2228,6 +2228,26 @@ class E2E(hl.HeapledgerTest):
         self.assertEqual(report["summary"]["leaked_blocks"], 5)  # unknown: all of them count
         self.assertEqual(report["process"]["exe"], program)
 
+    def test_processes_of_one_pid_in_two_pid_namespaces_keep_both_reports(self):
+        """`%p` names a process by its pid, which two processes share in different PID namespaces
+        (each container's pid 1): the second report replaced the first without a word (a user
+        trial's nested `unshare --pid --fork`). Now it goes beside it, and says so."""
+        unshare = shutil.which("unshare")
+        if not unshare or hl.run_plain([unshare, "--pid", "--fork", "true"]).returncode != 0:
+            self.skipTest("no unshare, or no permission for a PID namespace")
+        inner = f"{unshare} --pid --fork {self.program('leak_malloc')}"
+        argv = [unshare, "--pid", "--fork", "sh", "-c", f"{inner}; echo inner=$?"]
+        plain = hl.run_plain(argv)
+        traced = hl.run_preloaded(argv, f"json={self.path('r.%p.json')}:log=none")
+        self.assertSameBehaviour(plain, traced)
+        inner_report = hl.load_report(self.path("r.1.json"))  # leak_malloc ends first
+        outer_report = hl.load_report(self.path("r.1-2.json"))
+        self.assertLeak(inner_report, "leak_malloc", 300, 3)
+        self.assertEqual(os.path.basename(outer_report["process"]["exe"]), "dash")
+        self.assertIn(f"heapledger: warning: {self.path('r.1.json')} holds the report of another "
+                      f"process with this pid (in another PID namespace) that ran meanwhile; this "
+                      f"JSON report is {self.path('r.1-2.json')}", traced.stderr)
+
     def test_the_init_of_a_pid_namespace_is_spared_the_signals_it_is_sent(self):
         """Pid 1 of a PID namespace (a container's first process) is spared every signal sent to
         it at the default action: the kernel drops them. The catcher took them, wrote a report
