@@ -60,15 +60,19 @@ __attribute__((constructor)) void find_real_functions() {
 
 bool installs(Handler h) { return h != SIG_DFL && h != SIG_IGN && h != SIG_ERR && h != SIG_HOLD; }
 
-// The tracker's catcher of the stop signals; null until it takes them (never, untracked).
+// The tracker's catcher of the stop signals; null until it takes them (never, untracked). And
+// which of them it takes (a bit for each signal number).
 std::atomic<stop_signals::Catcher> g_catcher{nullptr};
+std::atomic<std::uint64_t> g_taken{0};
+
+constexpr std::uint64_t bit(int sig) { return std::uint64_t{1} << sig; }
 
 bool catches(int sig) {
-  if (!g_catcher.load(std::memory_order_relaxed)) return false;
-  for (int s : stop_signals::kSignals)
-    if (s == sig) return true;
-  return false;
+  return g_catcher.load(std::memory_order_relaxed) && sig > 0 && sig < 64 &&
+         (g_taken.load(std::memory_order_relaxed) & bit(sig)) != 0;
 }
+
+bool is_fault(int sig) { return sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE; }
 
 // With SA_SIGINFO and a null sa_sigaction too: the kernel reads the same word either way.
 bool is_default(const struct sigaction& a) { return a.sa_handler == SIG_DFL; }
@@ -274,11 +278,16 @@ Handler change_disposition(std::atomic<SignalFn>* real, const char* name, int si
 namespace heapledger::detail::stop_signals {
 
 // One-shot handlers set before (none, preloaded: the tracker starts first) are wrapped too.
-void take(Catcher catcher) {
+void take(Catcher catcher, bool faults_only) {
   pool::note_signal_handler();  // the catcher allocates (the report), as any handler may
+  std::uint64_t taken = 0;
+  for (int sig : kSignals)
+    if (!faults_only || is_fault(sig)) taken |= bit(sig);
+  g_taken.store(taken);
   g_catcher.store(catcher);
   const struct sigaction mine = catcher_action();
   for (int sig : kSignals) {
+    if (!catches(sig)) continue;
     struct sigaction now;
     if (real_sigaction(sig, nullptr, &now) != 0) continue;
     if (is_default(now)) {
@@ -302,6 +311,14 @@ void release(int sig) {
   if (real_sigaction(sig, nullptr, &now) == 0 && (now.sa_flags & SA_SIGINFO) &&
       now.sa_sigaction == g_catcher.load(std::memory_order_relaxed))
     give_back(sig);
+}
+
+void keep_faults_only() {
+  for (int sig : kSignals) {
+    if (!catches(sig) || is_fault(sig)) continue;
+    g_taken.fetch_and(~bit(sig));
+    release(sig);
+  }
 }
 
 }  // namespace heapledger::detail::stop_signals

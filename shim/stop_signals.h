@@ -17,14 +17,19 @@ using Catcher = void (*)(int, siginfo_t*, void*);
 constexpr int kSignals[] = {SIGHUP,  SIGINT, SIGQUIT, SIGTERM, SIGABRT,
                             SIGSEGV, SIGBUS, SIGILL,  SIGFPE};
 
-// From now on: catcher for each of kSignals whose action is the default now, and again whenever
-// the program sets the default action. Once, at the tracker's start.
-void take(Catcher catcher);
+// From now on: catcher for each of kSignals (or only the faults: SIGSEGV, SIGBUS, SIGILL,
+// SIGFPE) whose action is the default now, and again whenever the program sets the default
+// action. Once, at the tracker's start.
+void take(Catcher catcher, bool faults_only = false);
 // The default action for sig (any signal), with no catcher put in its place: the catcher's own way
 // out before it raises the signal again, and the exit-time catchers' (tracker/collect.cc).
 void give_back(int sig);
 // The default action for sig where the catcher stands (a handler of the program's is left alone):
 // heapledger's own abort() (on_error=abort) ends the process with its one line.
 void release(int sig);
+// From now on the faults only: the default action back for the others wherever the catcher
+// stands, and no catcher put in their default action's place again (a child forked as the init of
+// a new PID namespace: see tracker::take_stop_signals).
+void keep_faults_only();
 
 }  // namespace heapledger::detail::stop_signals

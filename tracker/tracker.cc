@@ -1513,6 +1513,7 @@ void postfork_child() {
   g_state.stdio_flushed_after.store(false);
   g_state.report_progress.store(0);
   forget_parents_ending();
+  stop_signals_after_fork();
 }
 
 }  // namespace heapledger::detail::tracker

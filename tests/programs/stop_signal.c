@@ -38,8 +38,9 @@
 //   stop_signal oneshot_nested2  the same, with a one-shot handler set by SIGUSR1's ("other")
 //   stop_signal spared   sends itself SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGABRT and SIGSEGV with
 //                        kill(), all at their default actions; prints "spared" if it is still
-//                        there (the init of a PID namespace is: the kernel drops them) and
-//                        returns 7
+//                        there (the init of a PID namespace is: the kernel drops them); then
+//                        sleeps 0.5 s while a child sends it SIGTERM, and prints "slept" if the
+//                        sleep was not cut short (no handler ran); returns 7
 //   stop_signal oneshot_altstack N  a one-shot SIGTERM handler ("once") on an alternate stack of
 //                        N bytes above a page it cannot touch; raises SIGTERM, prints "ok": how
 //                        small a stack the handler runs on (a SIGSEGV below that); N 0: the
@@ -54,6 +55,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hl_sink.h"
@@ -302,6 +305,16 @@ int main(int argc, char** argv) {
     const int sent[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGABRT, SIGSEGV};
     for (unsigned i = 0; i < sizeof sent / sizeof sent[0]; ++i) kill(getpid(), sent[i]);
     say("spared\n");
+    const pid_t parent = getpid();
+    const pid_t child = fork();
+    if (child == 0) {
+      usleep(100 * 1000);
+      kill(parent, SIGTERM);
+      _exit(0);
+    }
+    struct timespec half = {0, 500 * 1000 * 1000};
+    if (nanosleep(&half, NULL) == 0) say("slept\n");
+    waitpid(child, NULL, 0);
     return 7;
   }
   if (!strcmp(mode, "view")) return view();
