@@ -8,6 +8,8 @@
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
 #include <sys/auxv.h>
+#include <sys/file.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -18,6 +20,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
@@ -212,11 +215,13 @@ spdlog::logger& diagnostics() {
 void warn(const char* line) { diagnostics().warn("warning: {}", line); }
 void say(const char* line) { diagnostics().info("{}", line); }
 
-std::string expand_pid(const char* path) {
+// nth > 1: "PID-nth" for %p, a name beside the first report of this pid (see deliver).
+std::string expand_pid(const char* path, int nth = 1) {
   std::string out;
   for (const char* p = path; *p; ++p) {
     if (p[0] == '%' && p[1] == 'p') {
       out += std::to_string(getpid());
+      if (nth > 1) out += '-' + std::to_string(nth);
       ++p;
     } else if (p[0] == '%' && p[1] == '%') {  // a literal %, as in LSan's log_path
       out += '%';
@@ -273,7 +278,12 @@ std::string temporary_beside(const std::string& target) {
   const std::size_t slash = target.rfind('/');
   const std::string dir = slash == std::string::npos ? "" : target.substr(0, slash + 1);
   std::string name = slash == std::string::npos ? target : target.substr(slash + 1);
-  const std::string suffix = ".tmp." + std::to_string(getpid());
+  // The pid and a random word: processes of one pid in different PID namespaces write beside
+  // one another too (a review's: eight containers' pid 1s shared one temporary file).
+  std::uint32_t word = 0;
+  if (getrandom(&word, sizeof word, GRND_NONBLOCK) != sizeof word)
+    word = static_cast<std::uint32_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  const std::string suffix = fmt::format(".tmp.{}.{:08x}", getpid(), word);
   if (name.size() + suffix.size() > NAME_MAX || dir.size() + name.size() + suffix.size() >= PATH_MAX)
     name = ".hl";
   return dir + name + suffix;
@@ -483,21 +493,54 @@ timespec began(const ProcessInfo& p) {
   return timespec{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
 }
 
-// A name beside path for a second report of its pid: "r.1.json" -> "r.1-2.json" (then -3, ...), one
-// that no process wrote since `since`.
-std::string beside(const std::string& path, const timespec& since) {
-  const std::size_t slash = path.rfind('/');
-  const std::size_t dot = path.rfind('.');
-  const std::size_t at = dot != std::string::npos && (slash == std::string::npos || dot > slash + 1)
-                             ? dot
-                             : path.size();
+// The name for a report of this pid beside one another process of the same pid wrote since
+// `since`: %p as "PID-2" (then -3, ...), as the first one not written since.
+std::string beside(const char* target, const timespec& since) {
   std::string name;
   for (int n = 2; n < 1000; ++n) {
-    name = fmt::format("{}-{}{}", path.substr(0, at), n, path.substr(at));
+    name = expand_pid(target, n);
     if (!replaced_file_written_since(name, since)) break;
   }
   return name;
 }
+
+// Held while a report named with %p chooses its file and writes it: processes of one pid in
+// different PID namespaces (containers sharing a directory, each its own pid 1) exiting together
+// each found the name free, and one report replaced the other (a review's). A lock on the
+// directory where names differ by pid (flock: it holds across namespaces), waited for at most 3 s
+// (a holder stopped for good must not keep the others' reports from being written).
+class PidNameLock {
+ public:
+  // target: a report path with %p (else no lock is taken).
+  explicit PidNameLock(const char* target) {
+    const char* at = std::strstr(target, "%p");
+    if (!at) return;
+    std::string dir(target, static_cast<std::size_t>(at - target));
+    const std::size_t slash = dir.rfind('/');
+    dir = slash == std::string::npos ? "."
+          : slash == 0               ? "/"
+                                     : expand_pid(dir.substr(0, slash).c_str());
+    fd_ = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    for (int waited_ms = 0; fd_ >= 0; waited_ms += 2) {
+      if (flock(fd_, LOCK_EX | LOCK_NB) == 0) return;
+      if ((errno != EWOULDBLOCK && errno != EINTR) || waited_ms >= 3000) break;
+      const timespec pause{0, 2'000'000};
+      nanosleep(&pause, nullptr);
+    }
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
+  }
+  ~PidNameLock() { release(); }
+  void release() {
+    if (fd_ >= 0) close(fd_);  // and the lock with it
+    fd_ = -1;
+  }
+  PidNameLock(const PidNameLock&) = delete;
+  PidNameLock& operator=(const PidNameLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
 
 // "pid 5223 (postgres)": which process a warning is about, where many share one stderr (a
 // script's, whose every process warned alike: a user trial).
@@ -532,13 +575,16 @@ void deliver(const char* what, const char* target, const ProcessInfo& process,
     return to_stderr();
   std::string error;
   const bool with_pid = std::strstr(target, "%p") != nullptr;
+  PidNameLock lock(target);
   const bool shared = replaced_file_written_since(path, began(process));
   // Named for this pid, and written while this process ran: by another process of the same pid
   // in another PID namespace (containers sharing a directory, each its own pid 1). Replaced, its
   // report was lost without a word (a user trial's `unshare --pid`): this one goes beside it.
   const std::string taken = with_pid && shared ? path : std::string();
-  if (!taken.empty()) path = beside(path, began(process));
-  if (write_file_atomically(path, text, &error)) {
+  if (!taken.empty()) path = beside(target, began(process));
+  const bool written = write_file_atomically(path, text, &error);
+  lock.release();
+  if (written) {
     if (!taken.empty())
       diagnostics().warn(
           "warning: {} holds the report of another process with this pid (in another PID "
