@@ -508,13 +508,14 @@ std::string beside(const char* target, const timespec& since) {
 // different PID namespaces (containers sharing a directory, each its own pid 1) exiting together
 // each found the name free, and one report replaced the other (a review's). A lock on the
 // directory where names differ by pid (flock: it holds across namespaces), waited for at most 3 s
-// (a holder stopped for good must not keep the others' reports from being written).
+// (a holder stopped for good must not keep the others' reports from being written). Not under a
+// seccomp filter, which may kill on a system call it does not expect (as for the stream turns).
 class PidNameLock {
  public:
   // target: a report path with %p (else no lock is taken).
   explicit PidNameLock(const char* target) {
     const char* at = std::strstr(target, "%p");
-    if (!at) return;
+    if (!at || (g_sandboxed && g_sandboxed())) return;
     std::string dir(target, static_cast<std::size_t>(at - target));
     const std::size_t slash = dir.rfind('/');
     dir = slash == std::string::npos ? "."
