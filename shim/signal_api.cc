@@ -72,8 +72,6 @@ bool catches(int sig) {
          (g_taken.load(std::memory_order_relaxed) & bit(sig)) != 0;
 }
 
-bool is_fault(int sig) { return sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE; }
-
 // With SA_SIGINFO and a null sa_sigaction too: the kernel reads the same word either way.
 bool is_default(const struct sigaction& a) { return a.sa_handler == SIG_DFL; }
 
@@ -282,7 +280,7 @@ void take(Catcher catcher, bool faults_only) {
   pool::note_signal_handler();  // the catcher allocates (the report), as any handler may
   std::uint64_t taken = 0;
   for (int sig : kSignals)
-    if (!faults_only || is_fault(sig)) taken |= bit(sig);
+    if (!faults_only || stop_signals::is_fault(sig)) taken |= bit(sig);
   g_taken.store(taken);
   g_catcher.store(catcher);
   const struct sigaction mine = catcher_action();

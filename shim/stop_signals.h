@@ -16,6 +16,10 @@ using Catcher = void (*)(int, siginfo_t*, void*);
 
 constexpr int kSignals[] = {SIGHUP,  SIGINT, SIGQUIT, SIGTERM, SIGABRT,
                             SIGSEGV, SIGBUS, SIGILL,  SIGFPE};
+// The faults among them: the ones the kernel raises itself (and forces on a namespace's pid 1).
+constexpr bool is_fault(int sig) {
+  return sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE;
+}
 
 // From now on: catcher for each of kSignals (or only the faults: SIGSEGV, SIGBUS, SIGILL,
 // SIGFPE) whose action is the default now, and again whenever the program sets the default

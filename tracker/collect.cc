@@ -464,9 +464,6 @@ int at_exit_for_good(void (*fn)()) {
 // destructors took down lost the report, a user's trial).
 // The timers' and the user's signals too: a program's alarm(1) going off during the report ended
 // the process with it, the report cut short (1,273 of its 2,975 lines).
-bool is_fault_signal(int sig) {
-  return sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE;
-}
 constexpr int kFatalSignals[] = {SIGABRT,   SIGSEGV, SIGBUS,  SIGILL,  SIGFPE,  SIGTERM,
                                  SIGINT,    SIGHUP,  SIGQUIT, SIGALRM, SIGUSR1, SIGUSR2,
                                  SIGVTALRM, SIGPROF, SIGXCPU, SIGIO,   SIGPWR};
@@ -592,7 +589,7 @@ void catch_fatal_signals() {
   // the exit status lost leak_exitcode (a review's). Only the faults the kernel raises end it.
   const bool init = syscall(SYS_getpid) == 1;
   for (std::size_t i = 0; i < std::size(kFatalSignals); ++i) {
-    if (init && !is_fault_signal(kFatalSignals[i])) continue;
+    if (init && !stop_signals::is_fault(kFatalSignals[i])) continue;
     struct sigaction now;
     if (sigaction(kFatalSignals[i], nullptr, &now) != 0 || now.sa_handler != SIG_DFL)
       continue;  // (SA_SIGINFO with no handler is the default too: they are one word)
@@ -732,7 +729,7 @@ bool can_report_here(const void* context) {
 void report_at_stop(int sig, siginfo_t* info, void* context) {
   // A child forked as the init of a new PID namespace, before it stood down
   // (stop_signals_after_fork): as the kernel would, nothing for a signal that was sent.
-  if (!(info->si_code > 0 && is_fault_signal(sig)) && syscall(SYS_getpid) == 1) return;
+  if (!(info->si_code > 0 && stop_signals::is_fault(sig)) && syscall(SYS_getpid) == 1) return;
   if (info->si_code == SI_TIMER) {  // come_again's
     const int id = info->si_timerid;
     int expected = id;

@@ -1014,10 +1014,11 @@ Report build_report(const ExitData& d, const ReportRequest& req) {
                              d.forked_us});
   if (d.scan_failed) {  // no leak classified, none ruled out: the live blocks count as leaked
     r.scan = ScanInfo{.failed = true};
-    r.scan_failure = d.scan_maps_error == 0
-                         ? "out of memory"
-                         : fmt::format("/proc/self/maps cannot be read: {}; is /proc mounted?",
-                                       std::strerror(d.scan_maps_error));
+    r.scan_failure =
+        d.scan_maps_error == 0
+            ? "out of memory"
+            : fmt::format("/proc/self/maps cannot be read: {}{}", std::strerror(d.scan_maps_error),
+                          d.scan_maps_error == ENOENT ? "; is /proc mounted?" : "");
     r.summary.live_bytes = r.summary.leaked_bytes = d.live_bytes;
     r.summary.live_blocks = r.summary.leaked_blocks = d.live_blocks;
   }
