@@ -580,6 +580,9 @@ void end_with(int sig, const siginfo_t* info, const void* context, bool begin) {
 }
 
 void report_before_dying(int sig, siginfo_t* info, void* context) {
+  // A namespace's pid 1 catches only the faults here; one sent with kill() the kernel would have
+  // dropped: held, it said "ended by SIGSEGV" and lost leak_exitcode (a review's).
+  if (info->si_code <= 0 && syscall(SYS_getpid) == 1) return;
   end_with(sig, info, context, false);
 }
 
@@ -815,12 +818,22 @@ void before_exit() {
 // delivers it to a handler, and the catcher's interrupted its pause() or sleep() (EINTR) where
 // plainly nothing happens (a review's); before, it wrote a report "ended by SIGTERM" of a process
 // that ran on (a user trial's). A fault the kernel raises ends it all the same, with its report.
+bool g_stop_taken = false, g_stop_faults_only = false;
+
 void take_stop_signals() {
-  stop_signals::take(report_at_stop, /*faults_only=*/syscall(SYS_getpid) == 1);
+  g_stop_faults_only = syscall(SYS_getpid) == 1;
+  stop_signals::take(report_at_stop, g_stop_faults_only);
+  g_stop_taken = true;
 }
 
+// A child forked as a new namespace's pid 1 keeps the faults only; one forked by a pid 1 (pid 2
+// and up) takes them all, as any process: it had no report when SIGTERM ended it (a review's).
 void stop_signals_after_fork() {
-  if (syscall(SYS_getpid) == 1) stop_signals::keep_faults_only();
+  if (!g_stop_taken) return;
+  const bool init = syscall(SYS_getpid) == 1;
+  if (init && !g_stop_faults_only) stop_signals::keep_faults_only();
+  if (!init && g_stop_faults_only) stop_signals::take(report_at_stop, false);
+  g_stop_faults_only = init;
 }
 
 void forget_parents_ending() {

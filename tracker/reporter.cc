@@ -576,13 +576,17 @@ void deliver(const char* what, const char* target, const ProcessInfo& process,
     return to_stderr();
   std::string error;
   const bool with_pid = std::strstr(target, "%p") != nullptr;
+  // When this process began, taken before the lock: it is now less the run's duration, which a
+  // wait for the lock would move later, and siblings' files written meanwhile looked an earlier
+  // run's, to be replaced (a review's: 16 pid-1 siblings lost two or three reports).
+  const timespec since = began(process);
   PidNameLock lock(target);
-  const bool shared = replaced_file_written_since(path, began(process));
+  const bool shared = replaced_file_written_since(path, since);
   // Named for this pid, and written while this process ran: by another process of the same pid
   // in another PID namespace (containers sharing a directory, each its own pid 1). Replaced, its
   // report was lost without a word (a user trial's `unshare --pid`): this one goes beside it.
   const std::string taken = with_pid && shared ? path : std::string();
-  if (!taken.empty()) path = beside(target, began(process));
+  if (!taken.empty()) path = beside(target, since);
   const bool written = write_file_atomically(path, text, &error);
   lock.release();
   if (written) {

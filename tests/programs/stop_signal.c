@@ -40,7 +40,8 @@
 //                        kill(), all at their default actions; prints "spared" if it is still
 //                        there (the init of a PID namespace is: the kernel drops them); then
 //                        sleeps 0.5 s while a child sends it SIGTERM, and prints "slept" if the
-//                        sleep was not cut short (no handler ran); returns 7
+//                        sleep was not cut short (no handler ran); the child then ends by a
+//                        SIGTERM of its own, as "child: signal 15" says; returns 7
 //   stop_signal oneshot_altstack N  a one-shot SIGTERM handler ("once") on an alternate stack of
 //                        N bytes above a page it cannot touch; raises SIGTERM, prints "ok": how
 //                        small a stack the handler runs on (a SIGSEGV below that); N 0: the
@@ -310,11 +311,16 @@ int main(int argc, char** argv) {
     if (child == 0) {
       usleep(100 * 1000);
       kill(parent, SIGTERM);
+      hl_sink(malloc(123));  // its own, lost when the signal ends it
+      raise(SIGTERM);
       _exit(0);
     }
     struct timespec half = {0, 500 * 1000 * 1000};
     if (nanosleep(&half, NULL) == 0) say("slept\n");
-    waitpid(child, NULL, 0);
+    int status = 0;
+    waitpid(child, &status, 0);
+    if (WIFSIGNALED(status))
+      say(WTERMSIG(status) == SIGTERM ? "child: signal 15\n" : "child: other\n");
     return 7;
   }
   if (!strcmp(mode, "view")) return view();
