@@ -275,14 +275,25 @@ Handler change_disposition(std::atomic<SignalFn>* real, const char* name, int si
 
 namespace heapledger::detail::stop_signals {
 
-// One-shot handlers set before (none, preloaded: the tracker starts first) are wrapped too.
-void take(Catcher catcher, bool faults_only) {
-  pool::note_signal_handler();  // the catcher allocates (the report), as any handler may
+namespace {
+
+// Which of kSignals the catcher takes in this process: the faults only as the init of a PID
+// namespace (pid 1 there: a container's first process, `unshare --pid --fork`). The kernel drops
+// every signal sent to it at the default action, but delivers it to a handler: the catcher's
+// interrupted its pause() or sleep() (EINTR) where plainly nothing happens (a review's), and
+// before that wrote a report "ended by SIGTERM" of a process that ran on (a user trial's). A fault
+// the kernel raises ends it all the same, with its report.
+std::uint64_t signals_to_take() {
+  const bool init = getpid() == 1;
   std::uint64_t taken = 0;
   for (int sig : kSignals)
-    if (!faults_only || stop_signals::is_fault(sig)) taken |= bit(sig);
-  g_taken.store(taken);
-  g_catcher.store(catcher);
+    if (!init || is_fault(sig)) taken |= bit(sig);
+  return taken;
+}
+
+// The catcher for each signal it takes whose action is the default now; a one-shot handler
+// there is wrapped (see wrapped()).
+void install() {
   const struct sigaction mine = catcher_action();
   for (int sig : kSignals) {
     if (!catches(sig)) continue;
@@ -295,6 +306,16 @@ void take(Catcher catcher, bool faults_only) {
       real_sigaction(sig, &wrapper, nullptr);
     }
   }
+}
+
+}  // namespace
+
+// One-shot handlers set before (none, preloaded: the tracker starts first) are wrapped too.
+void take(Catcher catcher) {
+  pool::note_signal_handler();  // the catcher allocates (the report), as any handler may
+  g_taken.store(signals_to_take());
+  g_catcher.store(catcher);
+  install();
 }
 
 void give_back(int sig) {
@@ -311,12 +332,14 @@ void release(int sig) {
     give_back(sig);
 }
 
-void keep_faults_only() {
-  for (int sig : kSignals) {
-    if (!catches(sig) || is_fault(sig)) continue;
-    g_taken.fetch_and(~bit(sig));
-    release(sig);
-  }
+void after_fork() {
+  if (!g_catcher.load(std::memory_order_relaxed)) return;
+  const std::uint64_t had = g_taken.load(), want = signals_to_take();
+  if (had == want) return;
+  g_taken.store(want);
+  for (int sig : kSignals)
+    if ((had & ~want) & bit(sig)) release(sig);
+  install();
 }
 
 }  // namespace heapledger::detail::stop_signals

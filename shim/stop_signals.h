@@ -21,19 +21,19 @@ constexpr bool is_fault(int sig) {
   return sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE;
 }
 
-// From now on: catcher for each of kSignals (or only the faults: SIGSEGV, SIGBUS, SIGILL,
-// SIGFPE) whose action is the default now, and again whenever the program sets the default
-// action. Once, at the tracker's start.
-void take(Catcher catcher, bool faults_only = false);
+// From now on: catcher for each of kSignals (only the faults as a PID namespace's pid 1: see
+// signal_api.cc) whose action is the default now, and again whenever the program sets the
+// default action. Once, at the tracker's start.
+void take(Catcher catcher);
 // The default action for sig (any signal), with no catcher put in its place: the catcher's own way
 // out before it raises the signal again, and the exit-time catchers' (tracker/collect.cc).
 void give_back(int sig);
 // The default action for sig where the catcher stands (a handler of the program's is left alone):
 // heapledger's own abort() (on_error=abort) ends the process with its one line.
 void release(int sig);
-// From now on the faults only: the default action back for the others wherever the catcher
-// stands, and no catcher put in their default action's place again (a child forked as the init of
-// a new PID namespace: see tracker::take_stop_signals).
-void keep_faults_only();
+// In a forked child: the signals taken as take() would for it now. One forked as a new PID
+// namespace's pid 1 keeps the faults only; one forked by such a pid 1 (pid 2 and up) takes them
+// all, as any process (it had no report when SIGTERM ended it: a review's).
+void after_fork();
 
 }  // namespace heapledger::detail::stop_signals

@@ -730,8 +730,8 @@ bool can_report_here(const void* context) {
 // abort() (the one would fault again at once, the other goes on to end the process), it ends
 // the process at once, without the report, as it did before.
 void report_at_stop(int sig, siginfo_t* info, void* context) {
-  // A child forked as the init of a new PID namespace, before it stood down
-  // (stop_signals_after_fork): as the kernel would, nothing for a signal that was sent.
+  // A child forked as the init of a new PID namespace, before stop_signals::after_fork: as the
+  // kernel would, nothing for a signal that was sent.
   if (!(info->si_code > 0 && stop_signals::is_fault(sig)) && syscall(SYS_getpid) == 1) return;
   if (info->si_code == SI_TIMER) {  // come_again's
     const int id = info->si_timerid;
@@ -813,28 +813,7 @@ void before_exit() {
   }
 }
 
-// As the init of a PID namespace (pid 1 there: a container's first process, `unshare --pid
-// --fork`), the faults only: the kernel drops every signal sent to it at the default action, but
-// delivers it to a handler, and the catcher's interrupted its pause() or sleep() (EINTR) where
-// plainly nothing happens (a review's); before, it wrote a report "ended by SIGTERM" of a process
-// that ran on (a user trial's). A fault the kernel raises ends it all the same, with its report.
-bool g_stop_taken = false, g_stop_faults_only = false;
-
-void take_stop_signals() {
-  g_stop_faults_only = syscall(SYS_getpid) == 1;
-  stop_signals::take(report_at_stop, g_stop_faults_only);
-  g_stop_taken = true;
-}
-
-// A child forked as a new namespace's pid 1 keeps the faults only; one forked by a pid 1 (pid 2
-// and up) takes them all, as any process: it had no report when SIGTERM ended it (a review's).
-void stop_signals_after_fork() {
-  if (!g_stop_taken) return;
-  const bool init = syscall(SYS_getpid) == 1;
-  if (init && !g_stop_faults_only) stop_signals::keep_faults_only();
-  if (!init && g_stop_faults_only) stop_signals::take(report_at_stop, false);
-  g_stop_faults_only = init;
-}
+void take_stop_signals() { stop_signals::take(report_at_stop); }
 
 void forget_parents_ending() {
   g_held_signal.store(0);

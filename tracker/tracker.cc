@@ -25,6 +25,7 @@
 #include "shim/pool.h"
 #include "shim/program_operators.h"
 #include "shim/single_thread.h"
+#include "shim/stop_signals.h"
 #include "shim/system_heap.h"
 #include "tracker/cancel_held.h"
 #include "tracker/fast_unwind.h"
@@ -1513,7 +1514,7 @@ void postfork_child() {
   g_state.stdio_flushed_after.store(false);
   g_state.report_progress.store(0);
   forget_parents_ending();
-  stop_signals_after_fork();
+  stop_signals::after_fork();
 }
 
 }  // namespace heapledger::detail::tracker

@@ -92,8 +92,6 @@ void finish_after_destructors();
 // From now on a stop signal (shim/stop_signals.h) that finds the default action writes the report
 // before it ends the process (collect.cc). At the start, once recording.
 void take_stop_signals();
-// In a forked child: the catcher stands down if the child is the init of a new PID namespace.
-void stop_signals_after_fork();
 // An allocation failed: the quarantine's blocks go back to the pools (a program that frees a
 // reserve in its new_handler, or runs against ulimit -v, must get that memory back). True if any
 // did, so that one more try may succeed. Does nothing inside the tracker.
