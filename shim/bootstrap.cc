@@ -66,13 +66,14 @@ void release_block(void* p) { pool::free(p); }
 
 // Priority 101: before any constructor of ours or of the program that could allocate. errno is
 // as it was: C has it zero when main starts, and the tracker's start left ENOENT there from a
-// file it looked for (a review's).
-__attribute__((constructor(101))) void library_start() {
+// file it looked for (a review's). glibc calls every library constructor with the program's
+// argc, argv and environment.
+__attribute__((constructor(101))) void library_start(int argc, char** argv, char**) {
   ErrnoKeeper keep;
   tracker::set_pool_probes({pool::owns_block_start, pool::block_containing,
                             pool::lock_held_by_this_thread,
                             {pool::read_block_start, pool::hold_large, release_block}});
-  tracker::start();
+  tracker::start(argc, argv);
   resolve_libc_exit();
   if (tracker::active()) pool::clear_reused_large();  // the leak scan reads large blocks whole
   // Registered for no library (pthread_atfork would name ours): handlers registered for a

@@ -2,6 +2,7 @@
 #include "tracker/modules.h"
 
 #include <link.h>
+#include <sys/auxv.h>
 #include <unistd.h>
 
 #include <climits>
@@ -36,13 +37,16 @@ struct ScanBuffer {
 };
 
 // The object's absolute path: the main program reports an empty name (its path comes from
-// /proc/self/exe), dlopen("./x.so") a relative one.
+// /proc/self/exe, or without /proc from the path execve() was given, which the first scan, at
+// start, finds from the directory the program started in), dlopen("./x.so") a relative one.
 const char* keep_name(ScanBuffer* b, const char* name) {
   char absolute[PATH_MAX];
   if (!name[0]) {
     ssize_t n = readlink("/proc/thread-self/exe", absolute, sizeof absolute - 1);  // see reporter.cc
     if (n <= 0) n = readlink("/proc/self/exe", absolute, sizeof absolute - 1);
     absolute[n > 0 ? n : 0] = 0;
+    const auto* execfn = reinterpret_cast<const char*>(getauxval(AT_EXECFN));
+    if (n <= 0 && (!execfn || !realpath(execfn, absolute))) absolute[0] = 0;
     name = absolute;
   } else if (name[0] != '/' && realpath(name, absolute)) {
     name = absolute;

@@ -838,7 +838,9 @@ ProcessInfo process_info(const ExitData& d) {
   ssize_t n = readlink("/proc/thread-self/exe", exe, sizeof exe - 1);
   if (n <= 0) n = readlink("/proc/self/exe", exe, sizeof exe - 1);
   if (n > 0) p.exe.assign(exe, static_cast<std::size_t>(n));
-  // No /proc (a chroot or container with none mounted): the path execve() was given.
+  // No /proc (a chroot or container with none mounted): the path execve() was given, made
+  // absolute at start (see modules.cc), or as it was given.
+  if (p.exe.empty() && d.exe) p.exe = d.exe;
   if (p.exe.empty())
     if (const auto* execfn = reinterpret_cast<const char*>(getauxval(AT_EXECFN))) p.exe = execfn;
   // The words the program started with, each as its bytes read now: what a program hid since

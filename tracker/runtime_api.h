@@ -155,6 +155,9 @@ struct ExitData {
   // The command line as the program started, words NUL-terminated (null: read it now).
   const char* cmdline;
   std::size_t cmdline_len;
+  // The program's absolute path as the loaded objects' first scan found it (null or "": unknown),
+  // for where /proc/self/exe cannot be read at exit.
+  const char* exe;
 };
 
 // What the report concluded, after suppressions: the exit status depends on it.
@@ -176,7 +179,7 @@ struct ReporterApi {
   void (*write_reports)(const ExitData* data, const ReportRequest* request, ReportOutcome* out);
 };
 
-constexpr int kRuntimeAbiVersion = 23;
+constexpr int kRuntimeAbiVersion = 24;
 constexpr const char* kRuntimeEntry = "heapledger_runtime_api";
 constexpr const char* kRuntimeFile = "libheapledger_runtime.so";
 constexpr const char* kReporterEntry = "heapledger_reporter_api";

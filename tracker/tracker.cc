@@ -553,20 +553,32 @@ bool loaded_after_the_c_library() {
   return search.libc_at >= 0 && search.self_at > search.libc_at;
 }
 
-void remember_cmdline() {
-  const int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return;
+// The words the program started with, NUL-terminated, as /proc/self/cmdline has them; without
+// /proc (a chroot or container with none mounted), as glibc handed them to our constructor.
+void remember_cmdline(int argc, char** argv) {
   std::size_t cap = 4096, used = 0;
   auto* buf = static_cast<char*>(os::map_internal(cap));
-  for (ssize_t n; buf && (n = read(fd, buf + used, cap - used)) > 0;) {
-    used += static_cast<std::size_t>(n);
-    if (used < cap) continue;
-    auto* bigger = static_cast<char*>(os::map_internal(cap * 4));  // up to ARG_MAX: a few times
-    if (bigger) std::memcpy(bigger, buf, used);
-    os::unmap_internal(buf, cap);
-    buf = bigger, cap *= 4;
+  const auto room = [&](std::size_t more) {  // up to ARG_MAX: a few times
+    while (buf && used + more > cap) {
+      auto* bigger = static_cast<char*>(os::map_internal(cap * 4));
+      if (bigger) std::memcpy(bigger, buf, used);
+      os::unmap_internal(buf, cap);
+      buf = bigger, cap *= 4;
+    }
+    return buf != nullptr;
+  };
+  if (const int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC); fd >= 0) {
+    for (ssize_t n; room(1) && (n = read(fd, buf + used, cap - used)) > 0;)
+      used += static_cast<std::size_t>(n);
+    close(fd);
+  } else {
+    for (int i = 0; argv && i < argc && argv[i]; ++i) {
+      const std::size_t size = std::strlen(argv[i]) + 1;
+      if (!room(size)) break;
+      std::memcpy(buf + used, argv[i], size);
+      used += size;
+    }
   }
-  close(fd);
   if (!buf) return;
   g_state.cmdline = buf;
   g_state.cmdline_len = used;
@@ -1355,7 +1367,7 @@ void give_early_blocks_their_callers() {
   adjust_site(StackTable::kEmptyStack, bytes, blocks);
 }
 
-void start() {
+void start(int argc, char** argv) {
   static std::atomic<bool> started{false};
   if (started.exchange(true)) return;
   BusyScope busy;
@@ -1403,7 +1415,7 @@ void start() {
   }
   g_state.modules.refresh();
   find_self();
-  remember_cmdline();
+  remember_cmdline(argc, argv);
   // Then nothing the program allocates reaches us, and the reporter loaded at exit could find
   // its std::string code bound to another copy of libstdc++ that frees through that malloc
   // (rustc, whose libLLVM carries one: a crash at exit, after a report of no allocations).

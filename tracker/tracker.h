@@ -82,8 +82,9 @@ struct PoolProbes {
 };
 void set_pool_probes(const PoolProbes& probes);
 
-// Library constructor: options, runtime, warm-up. Safe to call more than once.
-void start();
+// Library constructor: options, runtime, warm-up. Safe to call more than once. argc and argv
+// are what glibc passes every library constructor: the command line where /proc cannot be read.
+void start(int argc, char** argv);
 // Writes the exit report once per process (a forked child writes its own).
 void finish();
 // From our library destructor, inside the loader's _dl_fini: the report is left for an exit

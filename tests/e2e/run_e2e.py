@@ -2208,17 +2208,21 @@ class E2E(hl.HeapledgerTest):
         """A chroot or container with no /proc mounted: the leak scan's roots are the mappings
         /proc/self/maps lists, and with none every live block came out definitely lost, with no
         word why (a user trial's `unshare --mount` with a tmpfs over /proc). Now the scan does
-        not run, the report says why, and the program is still named."""
+        not run, the report says why, and the program is still named, with its words, and its
+        frames (the words came out empty, read from /proc/self/cmdline alone, the exe as run,
+        "./leak_malloc", and the program's frames unnamed, `??`: its path came from
+        /proc/self/exe)."""
         unshare = shutil.which("unshare")
         probe = [unshare, "--mount", "sh", "-c", "mount -t tmpfs none /proc && test ! -e /proc/self"]
         if not unshare or hl.run_plain(probe).returncode != 0:
             self.skipTest("no unshare, or no permission for a mount namespace")
         path = self.path("report.json")
         program = self.program("leak_malloc")
-        script = ("mount -t tmpfs none /proc && exec env LD_PRELOAD=\"$1\" "
-                  "HEAPLEDGER_OPTIONS=\"json=$2:log=none\" \"$3\"")
-        plain = hl.run_plain([program])
-        traced = hl.run_plain([unshare, "--mount", "sh", "-c", script, "sh", hl.LIB, path, program])
+        script = ("mount -t tmpfs none /proc && cd \"$3\" && exec env LD_PRELOAD=\"$1\" "
+                  "HEAPLEDGER_OPTIONS=\"json=$2:log=none\" ./leak_malloc one \"two words\" ''")
+        plain = hl.run_plain([program, "one", "two words", ""])
+        traced = hl.run_plain([unshare, "--mount", "sh", "-c", script, "sh", hl.LIB, path,
+                               os.path.dirname(program)])
         self.assertSameBehaviour(plain, traced)
         report = hl.load_report(path)
         self.assertTrue(report["scan"]["failed"], report["scan"])
@@ -2227,6 +2231,10 @@ class E2E(hl.HeapledgerTest):
         self.assertEqual(report["summary"]["live_blocks"], 5)
         self.assertEqual(report["summary"]["leaked_blocks"], 5)  # unknown: all of them count
         self.assertEqual(report["process"]["exe"], program)
+        self.assertEqual(report["process"]["argv"], ["./leak_malloc", "one", "two words", ""])
+        [peak] = report["peak"]  # churn's 300,000-byte block
+        self.assertEqual((peak["bytes"], peak["stack"][0]["function"]), (300000, "churn"))
+        self.assertEqual(peak["stack"][0]["module"], program)
 
     def test_processes_of_one_pid_in_two_pid_namespaces_keep_both_reports(self):
         """`%p` names a process by its pid, which two processes share in different PID namespaces
