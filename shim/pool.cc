@@ -243,6 +243,16 @@ void level_words(std::size_t blocks, std::size_t out[Central::kLevels]) {
 }
 
 std::size_t page_round(std::size_t bytes) { return (bytes + os::kPageSize - 1) & ~(os::kPageSize - 1); }
+// The mapping a large block of `size` bytes takes: its pages, and one more where it fills them,
+// so that a pointer one past its end (a full buffer's end, a [begin, end) pair) never starts the
+// block of a mapping the kernel placed next to it, which the leak scan would count as pointed to
+// (a user trial's: of four lost 64 KiB buffers, each next to a kept one's end, up to two were
+// called still reachable). Address space only: that page is never written, and the leak scan and
+// the quarantine read a block's mapping only as far as it was asked for (written_part).
+std::size_t mapping_for(std::size_t size) {
+  const std::size_t pages = page_round(size);
+  return pages == size ? pages + os::kPageSize : pages;
+}
 // Addresses rounded to a power of two.
 char* round_down(char* p, std::size_t to) {
   return reinterpret_cast<char*>(reinterpret_cast<std::uintptr_t>(p) & ~(to - 1));
@@ -869,8 +879,7 @@ void* take_kept(std::size_t length, std::size_t span, std::size_t keep, bool zer
     }
     if (s.start != 0) g_large_live += s.length;
     if (room)
-      *room =
-          s.start == 0 && guard && length <= kMaxHeadroomRequest && g_spans.holds_shorter(length);
+      *room = s.start == 0 && guard && length <= kMaxHeadroomRequest && g_spans.holds_shorter(span);
   }
   if (s.start == 0) return nullptr;
   const std::size_t dirty = std::min(length, s.written);
@@ -886,16 +895,19 @@ void* alloc_large(std::size_t size, std::size_t align, bool zeroed) {
     return system_heap::alloc(size, align, zeroed);
   std::size_t length = page_round(size);
   if (length == 0) length = os::kPageSize;
-  std::size_t map_length = length;
+  const std::size_t fitted = mapping_for(size);
+  std::size_t map_length = fitted;
   if (align <= os::kPageSize) {
     bool room = false;
-    if (void* kept = take_kept(length, length, 0, zeroed, &room)) return kept;
+    if (void* kept = take_kept(length, fitted, 0, zeroed, &room)) return kept;
     if (room) map_length = length * kHeadroom;
   }
-  void* p = align > os::kPageSize ? os::map_aligned(length, align) : os::map(map_length);
-  if (!p && map_length != length) p = os::map(map_length = length);  // no room for the headroom
-  if (!p && give_back_kept())
-    p = align > os::kPageSize ? os::map_aligned(length, align) : os::map(length);
+  const auto map = [align](std::size_t bytes) {
+    return align > os::kPageSize ? os::map_aligned(bytes, align) : os::map(bytes);
+  };
+  void* p = map(map_length);
+  if (!p && map_length != fitted) p = map(map_length = fitted);  // no room for the headroom
+  if (!p && give_back_kept()) p = map(map_length = fitted);
   if (!p) return nullptr;
   PoolGuard guard(g_large_lock);
   if (!guard || !g_large.insert(reinterpret_cast<std::uintptr_t>(p), new_block(map_length, length))) {
@@ -995,6 +1007,7 @@ void* realloc_large(void* p, std::size_t size, bool* no_room) {
   if (no_room) *no_room = false;
   std::size_t length = page_round(size);
   if (size > kMaxRequest || length == 0) return nullptr;
+  const std::size_t fitted = mapping_for(size);
   LargeBlock old;
   bool found = false;
   {
@@ -1018,9 +1031,9 @@ void* realloc_large(void* p, std::size_t size, bool* no_room) {
   // that along, a copy would not (a guard page faulted the copy; locked secrets went on in pages
   // that can be swapped out). Not under tracking: there the old block must go to the quarantine,
   // which realloc does itself when grows_into_kept says so.
-  if (length > old.length && !g_clear_reused.load(std::memory_order_relaxed) &&
+  if (fitted > old.length && !g_clear_reused.load(std::memory_order_relaxed) &&
       old.advice_at == os::program_advice_count()) {
-    const std::size_t span = std::max(length, page_round(old.length + old.length / 4));
+    const std::size_t span = std::max(fitted, page_round(old.length + old.length / 4));
     if (void* kept = take_kept(length, span, old.asked, false)) {
       std::memcpy(kept, p, old.asked);
       bool back = false;
@@ -1039,17 +1052,17 @@ void* realloc_large(void* p, std::size_t size, bool* no_room) {
   }
   void* q = p;
   std::size_t mapped = old.length;
-  if (length > old.length) {
+  if (fitted > old.length) {
     const std::size_t grown = page_round(old.length + old.length / 4);
-    if (grown > length && (q = os::remap(p, old.length, grown)) != nullptr) {
+    if (grown >= fitted && (q = os::remap(p, old.length, grown)) != nullptr) {
       mapped = grown;
-    } else {  // the exact size, also when the address space had no room for the slack
-      q = os::remap(p, old.length, length, no_room);
-      mapped = length;
+    } else {  // the size it needs, also when the address space had no room for the slack
+      q = os::remap(p, old.length, fitted, no_room);
+      mapped = fitted;
     }
   } else if (length < old.asked - old.asked / 4) {
-    q = os::remap(p, old.length, length, no_room);
-    mapped = length;
+    q = os::remap(p, old.length, fitted, no_room);
+    mapped = fitted;
   }
   // Growing past what it asked for into its own mapping: past old.asked lies what the mapping's
   // last owner left (a kept mapping's), or zeros. Whole pages, as a block that takes a kept
@@ -1086,13 +1099,13 @@ bool small_block_start(const void* p, unsigned cls) {
 }  // namespace
 
 bool grows_into_kept(const void* p, std::size_t size) {
-  const std::size_t length = page_round(size);
-  if (size > kMaxRequest || length == 0) return false;
+  const std::size_t fitted = mapping_for(size);
+  if (size > kMaxRequest || size == 0) return false;
   PoolGuard guard(g_large_lock);
   if (!guard) return false;
   const LargeBlock* block = g_large.find(reinterpret_cast<std::uintptr_t>(p));
-  return block && !block->freeing && length > block->length &&
-         block->advice_at == os::program_advice_count() && g_spans.fits(length);
+  return block && !block->freeing && fitted > block->length &&
+         block->advice_at == os::program_advice_count() && g_spans.fits(fitted);
 }
 
 bool owns_block_start(const void* p) {
