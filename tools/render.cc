@@ -19,20 +19,13 @@ namespace {
 
 constexpr int kFailed = 2;  // unreadable or invalid report, or stdout not writable
 
-std::string read_all(std::FILE* f) {
-  std::string text;
-  char buf[1 << 16];
-  while (std::size_t n = std::fread(buf, 1, sizeof buf, f)) text.append(buf, n);
-  if (std::ferror(f)) throw std::runtime_error(std::strerror(errno));
-  return text;
-}
-
-// The whole file ("-": stdin). Throws std::runtime_error with the OS error, like cat(1) says it.
-std::string read_file(const std::string& path) {
-  if (path == "-") return read_all(stdin);
+// The report in the file ("-": stdin), read only as far as it is JSON. Throws
+// std::runtime_error with the OS error, like cat(1) says it, or why it is no report.
+Report read_report(const std::string& path) {
+  if (path == "-") return report_from_json(stdin);
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), std::fclose);
   if (!f) throw std::runtime_error(std::strerror(errno));
-  return read_all(f.get());
+  return report_from_json(f.get());
 }
 
 }  // namespace
@@ -82,7 +75,7 @@ int report_command(const ReportArgs& args) {
   for (const std::string& file : args.files) {
     Report report;
     try {
-      report = report_from_json(read_file(file));
+      report = read_report(file);
     } catch (const std::exception& e) {
       fmt::print(stderr, "heapledger: {}: {}\n", file == "-" ? "stdin" : file, e.what());
       ++unreadable;

@@ -3,8 +3,11 @@
 #include "tracker/report_json.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
 #include <iterator>
 #include <limits>
 #include <stdexcept>
@@ -567,17 +570,50 @@ std::vector<T> read_array(const Json& doc, std::string_view key, F read_item) {
   return items;
 }
 
-Json parse_document(std::string_view text) {
-  if (text.find_first_not_of(" \t\r\n") == text.npos)
-    throw std::runtime_error("not a heapledger report: the input is empty");
-  try {
-    return Json::parse(text);
-  } catch (const Json::exception& e) {  // parse_error, or out_of_range for a number like 1e400
-    // what() is "[json.exception.parse_error.101] parse error at line 1, column 2: ...".
-    std::string_view what = e.what();
-    if (auto p = what.find("] "); p != what.npos) what.remove_prefix(p + 2);
-    throw std::runtime_error(fmt::format("not a heapledger report: invalid JSON: {}", what));
+// Deeper than any report (a frame is five levels down): a field of a document that nests
+// further is refused before its nesting is built. nlohmann builds it with a recursion per level,
+// and 50,000 levels of `[` overflowed the stack (a user trial's `heapledger report`: SIGSEGV).
+constexpr int kMaxDepth = 512;
+
+[[noreturn]] void invalid_json(const Json::exception& e) {
+  // what() is "[json.exception.parse_error.101] parse error at line 1, column 2: ...".
+  std::string_view what = e.what();
+  if (auto p = what.find("] "); p != what.npos) what.remove_prefix(p + 2);
+  throw std::runtime_error(fmt::format("not a heapledger report: invalid JSON: {}", what));
+}
+
+// nlohmann's document builder, refusing a document nested deeper than kMaxDepth as it comes.
+// (A parser callback does the same, but made reading a 48 MB report 7 times slower.)
+class DepthLimitedBuilder : public nlohmann::detail::json_sax_dom_parser<Json> {
+ public:
+  using json_sax_dom_parser::json_sax_dom_parser;
+  bool start_object(std::size_t n) { return deeper() && json_sax_dom_parser::start_object(n); }
+  bool start_array(std::size_t n) { return deeper() && json_sax_dom_parser::start_array(n); }
+  bool end_object() { return --depth_, json_sax_dom_parser::end_object(); }
+  bool end_array() { return --depth_, json_sax_dom_parser::end_array(); }
+
+ private:
+  bool deeper() {
+    if (++depth_ > kMaxDepth)
+      throw std::runtime_error(fmt::format(
+          "not a heapledger report: invalid JSON: nested more than {} levels deep", kMaxDepth));
+    return true;
   }
+  int depth_ = 0;
+};
+
+// Input: a string_view, or a FILE* read only as far as the document is valid JSON (/dev/zero
+// and a file of 300 MB of NULs were read whole, then refused at line 1, column 1).
+template <class Input>
+Json parse_document(Input input) {
+  Json doc;
+  DepthLimitedBuilder builder(doc);
+  try {
+    Json::sax_parse(input, &builder);
+  } catch (const Json::exception& e) {  // parse_error, or out_of_range for a number like 1e400
+    invalid_json(e);
+  }
+  return doc;
 }
 
 void check_schema(const Json& doc) {
@@ -622,8 +658,8 @@ void write_json(const Report& r, int indent, const std::function<void(std::strin
   doc.finish();
 }
 
-Report report_from_json(std::string_view text) {
-  Json doc = parse_document(text);
+namespace {
+Report read_document(const Json& doc) {
   check_schema(doc);
   Report r;
   r.schema = doc["schema"].get<std::string>();
@@ -644,6 +680,31 @@ Report report_from_json(std::string_view text) {
   for (std::string_view key : {"summary", "leaks"})
     if (!member(doc, key)) fail(key, "missing");
   return r;
+}
+}  // namespace
+
+Report report_from_json(std::string_view text) {
+  if (text.find_first_not_of(" \t\r\n") == text.npos)
+    throw std::runtime_error("not a heapledger report: the input is empty");
+  return read_document(parse_document(text));
+}
+
+Report report_from_json(std::FILE* in) {
+  int c;
+  while ((c = std::fgetc(in)) == ' ' || c == '\t' || c == '\r' || c == '\n') {
+  }
+  if (c == EOF && std::ferror(in)) throw std::runtime_error(std::strerror(errno));
+  if (c == EOF) throw std::runtime_error("not a heapledger report: the input is empty");
+  std::ungetc(c, in);
+  Json doc;
+  try {
+    doc = parse_document(in);
+  } catch (const std::runtime_error&) {
+    const int error = errno;
+    if (std::ferror(in)) throw std::runtime_error(std::strerror(error));  // EIO midway, say
+    throw;
+  }
+  return read_document(doc);
 }
 
 }  // namespace heapledger

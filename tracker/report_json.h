@@ -2,6 +2,7 @@
 // exit, read back by the CLI. The writer is the only place that knows the JSON key names.
 #pragma once
 
+#include <cstdio>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -22,5 +23,8 @@ void write_json(const Report& r, int indent, const std::function<void(std::strin
 // schema only grows), but a field of the wrong type is an error. Throws std::runtime_error with a
 // one-line message: "not a heapledger report: <where>: <what>" or "unsupported schema <name>".
 Report report_from_json(std::string_view text);
+// The same, read from `in` only as far as it is a valid JSON document: a device or file of bytes
+// that are no JSON is refused at the first. An error reading it throws its strerror().
+Report report_from_json(std::FILE* in);
 
 }  // namespace heapledger

@@ -521,6 +521,47 @@ TEST(ReportJsonRead, RejectsTextThatIsNotJson) {
             "not a heapledger report: invalid JSON: number overflow parsing '1e400'");
 }
 
+// 50,000 levels of `[` overflowed the stack while nlohmann built them (a user trial's
+// `heapledger report`, SIGSEGV); a report is five levels deep, and an unknown field may nest.
+TEST(ReportJsonRead, RefusesDocumentsNestedDeeperThan512Levels) {
+  const auto nested = [](int depth) {
+    return fmt::format(R"({{"x": {}{}, "schema": "heapledger/1", "summary": {{}}, "leaks": []}})",
+                       std::string(depth, '['), std::string(depth, ']'));
+  };
+  EXPECT_EQ(error_for(nested(100000)),
+            "not a heapledger report: invalid JSON: nested more than 512 levels deep");
+  EXPECT_EQ(error_for(nested(512)),
+            "not a heapledger report: invalid JSON: nested more than 512 levels deep");
+  EXPECT_EQ(error_for(nested(511)), "");  // with the document's own level, 512
+}
+
+// Read from a stream, as far as it is JSON: /dev/zero was read until memory ran out.
+TEST(ReportJsonRead, ReadsAStreamOnlyAsFarAsItIsJson) {
+  const auto from_stream = [](std::string text) -> std::string {
+    std::FILE* in = fmemopen(text.data(), text.size(), "r");
+    try {
+      report_from_json(in);
+    } catch (const std::runtime_error& e) {
+      std::fclose(in);
+      return e.what();
+    }
+    std::fclose(in);
+    return "";
+  };
+  const std::string report = to_json(full_report());
+  EXPECT_EQ(from_stream(" \n" + report), "");
+  EXPECT_EQ(from_stream(" \n\t"), "not a heapledger report: the input is empty");
+  EXPECT_EQ(from_stream(std::string(1 << 20, '\0')),
+            "not a heapledger report: invalid JSON: parse error at line 1, column 1: syntax error "
+            "while parsing value - unexpected end of input; expected '[', '{', or a literal");
+  EXPECT_EQ(from_stream("[1, 2]"), "not a heapledger report: top level: expected a JSON object");
+  // From a stream, the report read is the one written.
+  std::string text = report;
+  std::FILE* in = fmemopen(text.data(), text.size(), "r");
+  expect_report_eq(report_from_json(in), full_report());
+  std::fclose(in);
+}
+
 TEST(ReportJsonRead, RejectsOtherDocuments) {
   EXPECT_EQ(error_for("[1, 2]"), "not a heapledger report: top level: expected a JSON object");
   EXPECT_EQ(error_for("{\"leaks\": []}"), "not a heapledger report: schema: missing");
