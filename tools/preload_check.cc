@@ -82,6 +82,32 @@ std::optional<bool> has_pt_interp(int fd) {
   return false;
 }
 
+// The dynamic loader this CLI runs under, as named by its own PT_INTERP ("" if none).
+std::string own_interpreter() {
+  std::string path;
+  dl_iterate_phdr(
+      [](dl_phdr_info* info, std::size_t, void* out) {
+        for (int i = 0; i < info->dlpi_phnum; ++i)
+          if (info->dlpi_phdr[i].p_type == PT_INTERP)
+            *static_cast<std::string*>(out) =
+                reinterpret_cast<const char*>(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+        return 1;  // the first object is the program
+      },
+      &path);
+  return path;
+}
+
+// Whether fd is the system's dynamic loader, run as a command (`/lib64/ld-linux-x86-64.so.2
+// ./prog`): it names no interpreter, as a static program does not, and takes LD_PRELOAD for the
+// program it loads (said "is statically linked" and "no report will be written", a user trial's).
+bool is_the_loader(int fd) {
+  struct stat file, loader;
+  const std::string interpreter = own_interpreter();
+  return !interpreter.empty() && ::fstat(fd, &file) == 0 &&
+         ::stat(interpreter.c_str(), &loader) == 0 && file.st_dev == loader.st_dev &&
+         file.st_ino == loader.st_ino;
+}
+
 std::optional<std::string> elf_obstacle(int fd) {
   std::optional<ElfKind> kind = read_elf_kind(fd);
   if (!kind) return std::nullopt;
@@ -91,7 +117,7 @@ std::optional<std::string> elf_obstacle(int fd) {
                                          : "is a 64-bit program (the library is 32-bit)";
   if (kind->byte_order != lib.byte_order || kind->machine != lib.machine)
     return "is built for another CPU architecture";
-  if (has_pt_interp(fd) == false) return "is statically linked";
+  if (has_pt_interp(fd) == false && !is_the_loader(fd)) return "is statically linked";
   return std::nullopt;
 }
 

@@ -36,17 +36,28 @@ struct ScanBuffer {
   char names[kNamePool];
 };
 
-// The object's absolute path: the main program reports an empty name (its path comes from
-// /proc/self/exe, or without /proc from the path execve() was given, which the first scan, at
-// start, finds from the directory the program started in), dlopen("./x.so") a relative one.
+// The main program's absolute path, into out (PATH_MAX bytes; "" if unknown): /proc/self/exe,
+// unless the dynamic loader was run as a command (`/lib64/ld-linux-x86-64.so.2 ./prog`), which
+// /proc/self/exe then names, and whose frames the program's were symbolized as (a user trial's:
+// "remove_slotinfo dl-close.c:96", and its leaks called still reachable, as the loader's). The
+// kernel mapped no interpreter then (AT_BASE is 0) and the loader set AT_EXECFN to the program's
+// path, as it was given: made absolute from the directory the program started in (the first
+// scan runs at start). Without /proc, the same.
+void main_program_path(char* out) {
+  const auto* execfn = reinterpret_cast<const char*>(getauxval(AT_EXECFN));
+  if (execfn && getauxval(AT_BASE) == 0 && realpath(execfn, out)) return;
+  ssize_t n = readlink("/proc/thread-self/exe", out, PATH_MAX - 1);  // see reporter.cc
+  if (n <= 0) n = readlink("/proc/self/exe", out, PATH_MAX - 1);
+  out[n > 0 ? n : 0] = 0;
+  if (n <= 0 && (!execfn || !realpath(execfn, out))) out[0] = 0;
+}
+
+// The object's absolute path: the main program reports an empty name, dlopen("./x.so") a
+// relative one.
 const char* keep_name(ScanBuffer* b, const char* name) {
   char absolute[PATH_MAX];
   if (!name[0]) {
-    ssize_t n = readlink("/proc/thread-self/exe", absolute, sizeof absolute - 1);  // see reporter.cc
-    if (n <= 0) n = readlink("/proc/self/exe", absolute, sizeof absolute - 1);
-    absolute[n > 0 ? n : 0] = 0;
-    const auto* execfn = reinterpret_cast<const char*>(getauxval(AT_EXECFN));
-    if (n <= 0 && (!execfn || !realpath(execfn, absolute))) absolute[0] = 0;
+    main_program_path(absolute);
     name = absolute;
   } else if (name[0] != '/' && realpath(name, absolute)) {
     name = absolute;

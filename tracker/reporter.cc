@@ -252,15 +252,15 @@ ProcessInfo process_info(const ExitData& d) {
   ProcessInfo p;
   p.pid = getpid();
   p.ppid = getppid();
+  // The main program's path as the loaded objects' first scan found it (see main_program_path
+  // in modules.cc: also under an explicitly run loader, and without /proc); else now, through
+  // this thread (once the main thread has ended, pthread_exit, /proc/self's exe reads empty), or
+  // the path execve() was given.
+  if (d.exe) p.exe = d.exe;
   char exe[4096];
-  // Through this thread: once the main thread has ended (pthread_exit), /proc/self's exe and
-  // cmdline read empty.
-  ssize_t n = readlink("/proc/thread-self/exe", exe, sizeof exe - 1);
-  if (n <= 0) n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  ssize_t n = p.exe.empty() ? readlink("/proc/thread-self/exe", exe, sizeof exe - 1) : 0;
+  if (p.exe.empty() && n <= 0) n = readlink("/proc/self/exe", exe, sizeof exe - 1);
   if (n > 0) p.exe.assign(exe, static_cast<std::size_t>(n));
-  // No /proc (a chroot or container with none mounted): the path execve() was given, made
-  // absolute at start (see modules.cc), or as it was given.
-  if (p.exe.empty() && d.exe) p.exe = d.exe;
   if (p.exe.empty())
     if (const auto* execfn = reinterpret_cast<const char*>(getauxval(AT_EXECFN))) p.exe = execfn;
   // The words the program started with, each as its bytes read now: what a program hid since

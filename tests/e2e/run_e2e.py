@@ -2204,6 +2204,30 @@ class E2E(hl.HeapledgerTest):
             self.assertEqual((proc.returncode, out, err), (-signal.SIGINT, b"", b""))
             self.assertStopReport(path, sig=signal.SIGINT)
 
+    def test_a_program_run_by_the_dynamic_loader_as_a_command_is_reported_as_itself(self):
+        """`/lib64/ld-linux-x86-64.so.2 ./prog` (as tools and containers without the program's own
+        interpreter run it): /proc/self/exe names the loader, and the program's frames were
+        symbolized as the loader's ("remove_slotinfo dl-close.c:96"), its leaks called still
+        reachable (the loader's own blocks are), and `heapledger run` warned that the loader
+        "is statically linked" and no report would be written (a user trial's: exit 0 where
+        --leak-exitcode asked for 5)."""
+        loader = "/lib64/ld-linux-x86-64.so.2"
+        if not os.path.exists(loader):
+            self.skipTest(f"no {loader}")
+        program = self.program("leak_malloc")
+        path = self.path("report.json")
+        plain = hl.run_plain([loader, program])
+        traced = hl.run_cli(["--leak-exitcode", "5", "--json", path, "--log", "none"],
+                            [loader, program])
+        self.assertEqual((traced.returncode, traced.stdout, traced.stderr),
+                         (5, plain.stdout, ""), traced.describe())
+        report = hl.load_report(path)
+        self.assertEqual(report["process"]["exe"], program)
+        self.assertEqual(report["process"]["argv"], [loader, program])
+        self.assertLeak(report, "leak_malloc", 300, 3, kind="definite")
+        self.assertLeak(report, "leak_other", 50, 1, kind="definite")
+        self.assertEqual(report["summary"]["leaked_blocks"], 4)
+
     def test_with_no_proc_the_report_says_the_scan_could_not_run(self):
         """A chroot or container with no /proc mounted: the leak scan's roots are the mappings
         /proc/self/maps lists, and with none every live block came out definitely lost, with no
