@@ -81,7 +81,11 @@ std::string preload_value(const std::string& library) {
 // (a user trial: `run --json r.json` was refused there, though the library took it).
 std::string absolute_path(const std::string& value) {
   if (value.empty()) throw RunError("an empty path where a file was expected");
-  std::string path = fs::absolute(value).lexically_normal();
+  // The current directory was removed: as given, and the library says why at start (the
+  // std::filesystem error stopped the run, a user trial's).
+  std::error_code gone;
+  std::string path = fs::absolute(value, gone).lexically_normal();
+  if (gone) return value;
   if (path.find(':') == std::string::npos) return path;
   if (value.find(':') == std::string::npos) {
     fmt::print(stderr,

@@ -2204,6 +2204,23 @@ class E2E(hl.HeapledgerTest):
             self.assertEqual((proc.returncode, out, err), (-signal.SIGINT, b"", b""))
             self.assertStopReport(path, sig=signal.SIGINT)
 
+    def test_a_relative_report_path_from_a_removed_directory_still_runs_the_program(self):
+        """Started in a directory since removed, `heapledger run --log r.txt` stopped with
+        std::filesystem's "cannot make absolute path" and status 125, the program not run (a
+        user trial's). The path goes as given, and the library warns, as it does for
+        HEAPLEDGER_OPTIONS=log=r.txt there; the report that cannot be written goes to stderr."""
+        gone = self.path("gone")
+        os.mkdir(gone)
+        script = 'cd "$1" && rmdir "$1" && exec "$2" run --log r.txt -- "$3"'
+        argv = ["sh", "-c", script, "sh", gone, hl.CLI, self.program("leak_malloc")]
+        plain = hl.run_plain([self.program("leak_malloc")])
+        traced = hl.run_plain(argv)
+        self.assertEqual((traced.returncode, traced.stdout), (0, plain.stdout), traced.describe())
+        self.assertIn("heapledger: warning: the current directory has no path (removed?): "
+                      "'r.txt' is taken from the directory the program is in when it exits",
+                      traced.stderr)
+        self.assertIn("LEAK 1 of 2: 300 bytes in 3 blocks definitely lost", traced.stderr)
+
     def test_a_program_run_by_the_dynamic_loader_as_a_command_is_reported_as_itself(self):
         """`/lib64/ld-linux-x86-64.so.2 ./prog` (as tools and containers without the program's own
         interpreter run it): /proc/self/exe names the loader, and the program's frames were
