@@ -94,23 +94,35 @@ std::string shell_word(std::string_view s) {
 
 // The header's command line stops after about kCommandLineChars: `find ... -exec grep {} +` or
 // a linker's argument list repeated the whole of it there, 205 KB on one line (a user trial).
-// The JSON report's process.argv has every word.
+// And each word after kWordChars bytes: one argument of 20 KB made a first line of 20 KB (a user
+// trial's). The JSON report's process.argv has every word whole.
 constexpr std::size_t kCommandLineChars = 500;
+constexpr std::size_t kWordChars = 200;
+
+// A word of the header's command line, as a shell would need it typed, cut at a character
+// boundary after kWordChars bytes: 'aaaa...'...(19,800 more bytes).
+std::string header_word(std::string_view word) {
+  if (word.size() <= kWordChars) return shell_word(word);
+  std::size_t cut = kWordChars;
+  while (cut > 0 && (static_cast<unsigned char>(word[cut]) & 0xC0) == 0x80) --cut;  // UTF-8
+  return fmt::format("{}...({})", shell_word(word.substr(0, cut)),
+                     count(word.size() - cut, "more byte"));
+}
 
 // The executable, then the name it was started by where that is another (a symlink's:
 // redis-server is redis-check-rdb; a new title a server wrote over its command line: "nginx:
 // worker process"), then the arguments.
 std::string command_line(const ProcessInfo& p) {
-  std::string out = p.exe.empty() && !p.argv.empty() ? shell_word(p.argv[0]) : shell_word(p.exe);
+  std::string out = header_word(p.exe.empty() && !p.argv.empty() ? p.argv[0] : p.exe);
   if (p.exe.empty() && p.argv.empty()) out = "(unknown program)";
   if (!p.exe.empty() && !p.argv.empty() && base_name(p.argv[0]) != base_name(p.exe))
-    out += " (as " + shell_word(p.argv[0]) + ")";
+    out += " (as " + header_word(p.argv[0]) + ")";
   for (std::size_t i = 1; i < p.argv.size(); ++i) {
     if (out.size() >= kCommandLineChars) {
       out += fmt::format(" ... ({})", count(p.argv.size() - i, "more argument"));
       break;
     }
-    out += ' ' + shell_word(p.argv[i]);
+    out += ' ' + header_word(p.argv[i]);
   }
   return clean(out);
 }

@@ -769,6 +769,22 @@ TEST(ReportText, ALongCommandLineIsCutInTheHeader) {
   EXPECT_EQ(lines_of(render_text(r))[0].find("..."), std::string::npos);
 }
 
+TEST(ReportText, ALongWordIsCutInTheHeader) {
+  // One argument of 20,000 bytes made a first line of 20,071 (a user trial's); so did a long
+  // name it was started by. Cut at a character's start: 'ä' is two bytes.
+  Report r = full_report();
+  r.process.exe = "/usr/bin/prog";
+  r.process.argv = {std::string(300, 'n'), "-x",
+                    std::string(199, 'b') + "\xC3\xA4" + std::string(19800, 'b')};
+  const std::string header = lines_of(render_text(r))[0];
+  EXPECT_LT(header.size(), 600u) << header;
+  EXPECT_NE(header.find("(as " + std::string(200, 'n') + "...(100 more bytes)) -x " +
+                        std::string(199, 'b') + "...(19,802 more bytes) (pid 4242"),
+            std::string::npos)
+      << header;
+  EXPECT_EQ(report_from_json(to_json(r)).process.argv, r.process.argv);  // whole in the JSON
+}
+
 TEST(ReportText, LeakHeadersUseExactBytesWithSeparators) {
   Report r;
   r.process.pid = 1;
