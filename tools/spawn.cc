@@ -32,6 +32,20 @@ std::string search_path() {
   return path;
 }
 
+// Whether the file starts as an ELF file does.
+bool is_elf(const std::string& path) {
+  char magic[4] = {};
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return false;
+  const bool elf =
+      std::fread(magic, 1, sizeof magic, f) == sizeof magic && std::memcmp(magic,
+                                                                           "\x7f"
+                                                                           "ELF",
+                                                                           sizeof magic) == 0;
+  std::fclose(f);
+  return elf;
+}
+
 }  // namespace
 
 std::optional<std::string> find_program(const std::string& name) {
@@ -54,7 +68,14 @@ int exec_program(const std::string& path, const std::vector<std::string>& argv) 
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   std::fflush(nullptr);
-  ::execvp(path.c_str(), args.data());
+  // An ELF file the kernel will not run (another architecture, a 32-bit program on a kernel
+  // without 32-bit support) is no script for /bin/sh, where execvp takes it (dash printed
+  // 'Syntax error: "(" unexpected', and a report of its own: a user trial's): 126, as bash says.
+  const std::optional<std::string> found = find_program(path);
+  if (found && is_elf(*found))
+    ::execv(found->c_str(), args.data());
+  else
+    ::execvp(path.c_str(), args.data());
   const int err = errno;
   fmt::print(stderr, "heapledger: cannot run {}: {}\n", path, std::strerror(err));
   return err == ENOENT ? kNotFound : kCannotExecute;

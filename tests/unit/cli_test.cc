@@ -570,6 +570,24 @@ TEST_F(CliRunTest, CommandNotFoundIs127) {
   EXPECT_EQ(r.err, "heapledger: heapledger-no-such-program: command not found\n");
 }
 
+// execvp hands a file the kernel will not run (ENOEXEC) to /bin/sh, which is right for a
+// script without "#!" but not for an ELF file (a 32-bit program on a kernel without 32-bit
+// support: dash printed 'Syntax error: "(" unexpected' and heapledger a report on dash, a user
+// trial's). 126, as bash says; a script without "#!" still runs under sh.
+TEST_F(CliRunTest, AnElfFileTheKernelWillNotRunIs126) {
+  spit(dir_ / "not_runnable", std::string("\x7f"
+                                          "ELF(garbage\n"));
+  fs::permissions(dir_ / "not_runnable", fs::perms::owner_all);
+  CliResult r = run({"./not_runnable"});
+  EXPECT_EQ(r.exit_code(), 126);
+  EXPECT_EQ(r.err, "heapledger: cannot run ./not_runnable: Exec format error\n");
+  spit(dir_ / "no_hash_bang", "echo from sh\n");
+  fs::permissions(dir_ / "no_hash_bang", fs::perms::owner_all);
+  r = run({"./no_hash_bang"});
+  EXPECT_EQ(r.exit_code(), 0);
+  EXPECT_EQ(r.out, "from sh\n");
+}
+
 TEST_F(CliRunTest, MissingLibraryIs125) {
   CliResult r = run({"true"}, {{"HEAPLEDGER_LIBRARY", (dir_ / "nope.so").string()}});
   EXPECT_EQ(r.exit_code(), 125);
