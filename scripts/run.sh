@@ -12,6 +12,11 @@ fi
 cmake --build "$build" >/dev/null
 cli="$build/bin/heapledger"
 if [[ $# -eq 0 ]]; then
+  if [[ ! -x "$build/bin/demo" ]]; then  # a build with -DHEAPLEDGER_BUILD_TESTS=OFF
+    echo "heapledger: $build has no demo (it is built with the tests, which this build leaves" \
+      "out: -DHEAPLEDGER_BUILD_TESTS=OFF); run your program: scripts/run.sh -- PROG ARGS" >&2
+    exit 2
+  fi
   echo "heapledger: running the bundled demo ($build/bin/demo) under heapledger" >&2
   exec "$cli" run -- "$build/bin/demo"
 fi

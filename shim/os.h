@@ -89,6 +89,12 @@ void unmap_internal(void* p, std::size_t bytes);
 // mlockall(MCL_FUTURE)): for tables indexed by address, sized for the worst case and used
 // sparsely.
 void* map_internal_sparse(std::size_t bytes);
+// The same, with no access until make_writable: a program that writes into every writable
+// anonymous mapping /proc/self/maps lists (redis' memory test after a crash) faulted in all of
+// a 215 GiB table (see BlockRecords).
+void* reserve_internal_sparse(std::size_t bytes);
+// Read-write, for a part of a reservation (page-aligned). False if the kernel refused.
+bool make_writable(void* p, std::size_t bytes);
 // Whether such a mapping costs nothing but the pages written: no data limit (ulimit -d, which
 // counts a writable mapping whole) and a commit limit that is not strict (overcommit_memory 2
 // charges it whole). False when either cannot be read.

@@ -231,11 +231,11 @@ void* map_internal(std::size_t bytes) {
   return remember_internal(own.made(map(bytes)), bytes, bytes);
 }
 
-void* map_internal_sparse(std::size_t bytes) {
+void* reserve_internal_sparse(std::size_t bytes) {
   ErrnoKeeper keep;
   OwnSpace own(bytes, bytes);
-  // Mapped without access first, and remembered then: after the program's mlockall(MCL_FUTURE)
-  // a new mapping is locked, and one made writable would be faulted in whole (about 215 GiB);
+  // Mapped without access, and remembered then: after the program's mlockall(MCL_FUTURE) a new
+  // mapping is locked, and one made writable would be faulted in whole (about 215 GiB);
   // unlocked before it is made writable, it is not. An mlockall meanwhile passes it over.
   void* p =
       remember_internal(own.made(checked(mmap(nullptr, bytes, PROT_NONE,
@@ -243,13 +243,23 @@ void* map_internal_sparse(std::size_t bytes) {
                         bytes, bytes);
   if (!p) return nullptr;
   syscall(SYS_munlock, p, bytes);
-  if (sys_mprotect(p, bytes, PROT_READ | PROT_WRITE) != 0) {
-    unmap_internal(p, bytes);
-    return nullptr;
-  }
   sys_madvise(p, bytes, MADV_DONTDUMP);
   // Sparse: a huge page would cost 2 MiB per entry in use.
   sys_madvise(p, bytes, MADV_NOHUGEPAGE);
+  return p;
+}
+
+bool make_writable(void* p, std::size_t bytes) {
+  ErrnoKeeper keep;
+  return sys_mprotect(p, bytes, PROT_READ | PROT_WRITE) == 0;
+}
+
+void* map_internal_sparse(std::size_t bytes) {
+  void* p = reserve_internal_sparse(bytes);
+  if (p && !make_writable(p, bytes)) {
+    unmap_internal(p, bytes);
+    return nullptr;
+  }
   return p;
 }
 

@@ -29,12 +29,15 @@ std::uint64_t BlockRecords::table_bytes() {
 }
 
 // One sparse mapping for every class: with 64 GiB ranges that is about 215 GiB of address space,
-// of which only the slots of carved blocks are ever touched. If the system will not map it
-// (strict overcommit, ulimit -v), every block stays in the ledger's map. Under an address-space
-// limit it counts in full, sparse or not: it is taken only if it leaves the program three
-// quarters of what is left (for its thread stacks and large blocks: under ulimit -v 2880000 the
-// table left tests/programs/no_leak too little to start a std::thread), and the map serves
-// otherwise.
+// of which only the slots of carved blocks are ever touched. Without access until a class's
+// blocks are recorded there (grow): a program that writes into every writable anonymous mapping
+// (redis' memory test after a crash, which reads /proc/self/maps) faulted all of it in, and a
+// crash became a run to the machine's memory limit and the OOM killer (a user trial's). If the
+// system will not map it (strict overcommit, ulimit -v), every block stays in the ledger's map.
+// Under an address-space limit it counts in full, sparse or not: it is taken only if it leaves the
+// program three quarters of what is left (for its thread stacks and large blocks: under ulimit -v
+// 2880000 the table left tests/programs/no_leak too little to start a std::thread), and the map
+// serves otherwise.
 bool BlockRecords::map_slices() {
   // Refused once: every later call says so without the lock.
   if (state_.load(std::memory_order_acquire) == kFailed) return false;
@@ -58,7 +61,7 @@ bool BlockRecords::map_slices() {
   const std::uint64_t total = table_bytes();
   std::size_t left = os::address_space_left();
   if (left == os::kSpaceUnknown) left = 0;  // under a limit, with no telling what is left: the map
-  auto* base = left / 4 >= total ? static_cast<char*>(os::map_internal_sparse(total)) : nullptr;
+  auto* base = left / 4 >= total ? static_cast<char*>(os::reserve_internal_sparse(total)) : nullptr;
   if (!base) {
     state_.store(kFailed, std::memory_order_release);
     return false;
@@ -68,6 +71,7 @@ bool BlockRecords::map_slices() {
     c.slots = reinterpret_cast<Slot*>(base);
     base += slice_bytes(cls, range);
     c.end = reinterpret_cast<Slot*>(base);
+    c.writable.store(c.slots, std::memory_order_relaxed);
     c.prefaulted.store(std::min(c.end, c.slots + kPrefaultAfter / sizeof(Slot)),
                        std::memory_order_relaxed);
   }
@@ -79,6 +83,26 @@ bool BlockRecords::map_slices() {
   return false;
 }
 
+// Under the mapping lock, as the slices were mapped: taken by the leak scan and fork before they
+// stop other threads, so none is stopped in here. Where it cannot be had (this thread holds it:
+// a signal handler that allocates while its thread is in here) or the kernel refuses, the block's
+// record goes to the ledger's map, and empty slots no longer prove there is none (spilled_).
+bool BlockRecords::grow(unsigned cls, Slot* s) {
+  if (map_lock_.held_by_this_thread()) return spilled_.store(true), false;
+  SpinGuard guard(map_lock_);
+  Class& c = classes_[cls];
+  Slot* writable = c.writable.load(std::memory_order_relaxed);
+  if (s < writable) return true;  // another thread made it so
+  const auto from = reinterpret_cast<std::uintptr_t>(writable);
+  const auto past = reinterpret_cast<std::uintptr_t>(s + 1);
+  const std::uintptr_t to = std::min(reinterpret_cast<std::uintptr_t>(c.end),
+                                     (past + kWritableStep - 1) / kWritableStep * kWritableStep);
+  if (!os::make_writable(reinterpret_cast<void*>(from), to - from))
+    return spilled_.store(true), false;
+  c.writable.store(reinterpret_cast<Slot*>(to), std::memory_order_release);
+  return true;
+}
+
 // Whichever thread moves the mark faults in the step; others go on (their slot may fault).
 void BlockRecords::prefault(unsigned cls, Slot* s) {
   Class& c = classes_[cls];
@@ -86,8 +110,8 @@ void BlockRecords::prefault(unsigned cls, Slot* s) {
   while (s >= seen) {
     const auto from = reinterpret_cast<std::uintptr_t>(seen);
     const auto past = reinterpret_cast<std::uintptr_t>(s + 1);
-    const std::uintptr_t to =
-        std::min(reinterpret_cast<std::uintptr_t>(c.end),
+    const std::uintptr_t to =  // within the writable slots (s is below their end)
+        std::min(reinterpret_cast<std::uintptr_t>(c.writable.load(std::memory_order_acquire)),
                  (past + os::kPrefaultStep - 1) / os::kPrefaultStep * os::kPrefaultStep);
     if (c.prefaulted.compare_exchange_weak(seen, reinterpret_cast<Slot*>(to),
                                            std::memory_order_relaxed)) {

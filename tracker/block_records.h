@@ -33,22 +33,33 @@ class BlockRecords {
     std::atomic<std::uint64_t> second;
   };
 
-  // The slot of the small block starting exactly at addr. Null for any other address, and for
-  // every address if the table could not be mapped (the ledger's map then keeps those blocks).
+  // The slot of the small block starting exactly at addr. Null for any other address, for one
+  // past its class's writable slots (no block there was ever recorded), and for every address if
+  // the table could not be mapped (the ledger's map then keeps those blocks).
   HL_ALWAYS_INLINE Slot* slot(std::uintptr_t addr) {
     unsigned cls;
-    return locate(addr, &cls);
+    Slot* s = locate(addr, &cls);
+    return s && s < classes_[cls].writable.load(std::memory_order_acquire) ? s : nullptr;
   }
-  // slot(), for a block about to be recorded: a class's slots past its first kPrefaultAfter
-  // bytes of them are faulted in os::kPrefaultStep at a time ahead of the blocks (os::prefault), as
-  // the pools fault in the blocks' own pages.
+  // slot(), for a block about to be recorded: a class's slots are made writable kWritableStep
+  // bytes at a time as its blocks are recorded, and past its first kPrefaultAfter bytes of them
+  // faulted in os::kPrefaultStep at a time ahead of the blocks (os::prefault), as the pools fault
+  // in the blocks' own pages. Null where the table is not mapped, or the slot could not be made
+  // writable (see spilled()).
   HL_ALWAYS_INLINE Slot* slot_to_fill(std::uintptr_t addr) {
     unsigned cls;
     Slot* s = locate(addr, &cls);
+    if (HL_UNLIKELY(s && s >= classes_[cls].writable.load(std::memory_order_acquire)) &&
+        !grow(cls, s))
+      return nullptr;
     if (HL_UNLIKELY(s && s >= classes_[cls].prefaulted.load(std::memory_order_relaxed)))
       prefault(cls, s);
     return s;
   }
+  // Whether a small block's record ever went to the ledger's map for want of a writable slot
+  // (a signal handler that allocated while its thread made slots writable): an empty slot then no
+  // longer says that the block has no record.
+  bool spilled() const { return spilled_.load(std::memory_order_relaxed); }
 
   static void put(Slot* s, const Record& r) {
     s->first.store(0, std::memory_order_relaxed);  // first, for find_freed racing with this
@@ -114,7 +125,9 @@ class BlockRecords {
     for (unsigned cls = 0; cls < kNumClasses; ++cls) {
       const Class& c = classes_[cls];
       std::uintptr_t start = class_start(cls);
-      std::uint64_t carved = carved_slots(cls);
+      const auto writable =
+          static_cast<std::uint64_t>(c.writable.load(std::memory_order_acquire) - c.slots);
+      const std::uint64_t carved = std::min(carved_slots(cls), writable);
       for (std::uint64_t n = 0; n < carved; ++n) {
         Record r;
         if (get(&c.slots[n], &r)) f(start + n * c.size, r);
@@ -138,9 +151,12 @@ class BlockRecords {
     std::uint64_t span;          // bytes from the first block to the end of the range
     std::uint64_t size;
     Slot* end;                      // of the slice
+    std::atomic<Slot*> writable;    // slots below are read-write; the rest have no access
     std::atomic<Slot*> prefaulted;  // slots below are faulted in, or left to fault (the first)
   };
   static constexpr std::size_t kPrefaultAfter = 64 << 10;
+  static constexpr std::size_t kWritableStep = 1
+                                               << 20;  // 65,536 slots: a multiple of kPrefaultStep
 
   HL_ALWAYS_INLINE Slot* locate(std::uintptr_t addr, unsigned* cls_out) {
     const pool::Region& region = pool::g_region;
@@ -160,11 +176,13 @@ class BlockRecords {
     return c.slots + n;
   }
   HL_NOINLINE void prefault(unsigned cls, Slot* s);
+  HL_NOINLINE bool grow(unsigned cls, Slot* s);
   HL_COLD bool map_slices();
   std::uintptr_t class_start(unsigned cls) const;
   std::uint64_t carved_slots(unsigned cls) const;
 
   std::atomic<State> state_{kUntried};
+  std::atomic<bool> spilled_{false};
   SpinLock map_lock_;
   std::uint64_t class_mask_ = 0;
   Class classes_[kNumClasses] = {};

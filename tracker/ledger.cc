@@ -43,8 +43,8 @@ void Ledger::release(std::uintptr_t addr, Release* out) {
     }
     out->verdict = Release::kUnknown;
     // Not live in its slot. If the slot keeps a free's record, the block may be one of the
-    // tracker's own, in the map meanwhile (see insert).
-    if (!BlockRecords::holds_freed(slot)) return;
+    // tracker's own, in the map meanwhile (see insert); so may any where records spilled.
+    if (!BlockRecords::holds_freed(slot) && !blocks_.spilled()) return;
   }
   Shard& s = shard(addr);
   TryGuard guard(s.lock);
@@ -63,7 +63,8 @@ void Ledger::release(std::uintptr_t addr, Release* out) {
 bool Ledger::find(std::uintptr_t addr, Record* out) {
   if (const BlockRecords::Slot* slot = blocks_.slot(addr)) {
     if (BlockRecords::get(slot, out)) return true;
-    if (!BlockRecords::holds_freed(slot)) return false;  // else: maybe ours, in the map (insert)
+    // Else: maybe ours, in the map (insert), or spilled there.
+    if (!BlockRecords::holds_freed(slot) && !blocks_.spilled()) return false;
   }
   Shard& s = shard(addr);
   TryGuard guard(s.lock);

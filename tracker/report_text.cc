@@ -318,9 +318,10 @@ std::string kind_label(const std::string& kind) {
 }
 
 void add_leak(Lines& out, const Leak& l, std::size_t i, std::size_t total, const TextOptions& o) {
-  std::string when = l.blocks > 1 && l.first_ms != l.last_ms
-                         ? fmt::format("from {} to {}", format_ms(l.first_ms), format_ms(l.last_ms))
-                         : fmt::format("at {}", format_ms(l.first_ms));
+  // One time where both read the same ("from 3.9 ms to 3.9 ms" said nothing a second time).
+  const std::string first = format_ms(l.first_ms), last = format_ms(l.last_ms);
+  std::string when = l.blocks > 1 && first != last ? fmt::format("from {} to {}", first, last)
+                                                   : fmt::format("at {}", first);
   out.blank();
   // Reachable blocks are listed (show_reachable) but are not leaks: valgrind's "loss record"
   // covers both, a head that says LEAK over "still reachable" contradicts itself.

@@ -788,14 +788,20 @@ TEST(ReportText, ALongWordIsCutInTheHeader) {
 TEST(ReportText, LeakHeadersUseExactBytesWithSeparators) {
   Report r;
   r.process.pid = 1;
-  r.leaks = {{"definite", 1234567, 3, 2.0, 4.5, {}}, {"unknown", 1024, 1, 3.1, 3.1, {}}};
+  r.leaks = {{"definite", 1234567, 3, 2.0, 4.5, {}},
+             {"unknown", 1024, 1, 3.1, 3.1, {}},
+             {"indirect", 64, 2, 3.91, 3.94, {}}};  // both "3.9 ms": said once
   std::string text = render_text(r);
   EXPECT_TRUE(has_line(text,
-                       "==1== LEAK 1 of 2: 1,234,567 bytes in 3 blocks definitely lost, "
+                       "==1== LEAK 3 of 3: 64 bytes in 2 blocks indirectly lost, "
+                       "allocated at 3.9 ms"))
+      << text;
+  EXPECT_TRUE(has_line(text,
+                       "==1== LEAK 1 of 3: 1,234,567 bytes in 3 blocks definitely lost, "
                        "allocated from 2.0 ms to 4.5 ms"))
       << text;
   EXPECT_TRUE(has_line(text,
-                       "==1== LEAK 2 of 2: 1,024 bytes in 1 block not freed, "
+                       "==1== LEAK 2 of 3: 1,024 bytes in 1 block not freed, "
                        "allocated at 3.1 ms"))
       << text;
   EXPECT_TRUE(has_line(text, "==1==     (no stack recorded)")) << text;
