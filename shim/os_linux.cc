@@ -233,14 +233,14 @@ void* map_internal(std::size_t bytes) {
 
 void* reserve_internal_sparse(std::size_t bytes) {
   ErrnoKeeper keep;
-  OwnSpace own(bytes, bytes);
+  OwnSpace own(bytes, 0);  // writable: as made so (make_writable)
   // Mapped without access, and remembered then: after the program's mlockall(MCL_FUTURE) a new
   // mapping is locked, and one made writable would be faulted in whole (about 215 GiB);
   // unlocked before it is made writable, it is not. An mlockall meanwhile passes it over.
   void* p =
       remember_internal(own.made(checked(mmap(nullptr, bytes, PROT_NONE,
                                               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0))),
-                        bytes, bytes);
+                        bytes, 0);
   if (!p) return nullptr;
   syscall(SYS_munlock, p, bytes);
   sys_madvise(p, bytes, MADV_DONTDUMP);
@@ -249,9 +249,21 @@ void* reserve_internal_sparse(std::size_t bytes) {
   return p;
 }
 
+// Counted as heapledger's own data first (a data limit the program set moves up by as much),
+// and with the internal mapping it is part of, which gives it back when unmapped.
 bool make_writable(void* p, std::size_t bytes) {
   ErrnoKeeper keep;
-  return sys_mprotect(p, bytes, PROT_READ | PROT_WRITE) == 0;
+  space_limit::grow(0, bytes);
+  if (sys_mprotect(p, bytes, PROT_READ | PROT_WRITE) != 0) {
+    space_limit::shrink(0, bytes);
+    return false;
+  }
+  SpinGuard guard(g_internal_lock);
+  for (std::size_t i = 0; i < g_internal_count; ++i) {
+    const auto at = static_cast<char*>(p) - static_cast<char*>(g_internal[i].start);
+    if (at >= 0 && static_cast<std::size_t>(at) < g_internal[i].bytes) g_internal_data[i] += bytes;
+  }
+  return true;
 }
 
 void* map_internal_sparse(std::size_t bytes) {

@@ -594,6 +594,33 @@ HL_NOINLINE int capture_on_signal_stack(std::uintptr_t* out, int max_frames,
   return depth == 0 && in_self(c.ra) ? kCallerOnly : depth;
 }
 
+bool room_after_exit(std::size_t buffer_bytes) {
+  const auto sp = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+  return g_runtime && on_own_stack(sp) && sp - tl_bounds.lo >= kLearnStackMin + buffer_bytes;
+}
+
+// As a walk on a signal stack (capture_on_signal_stack), within the thread's stack: rules are
+// learned as anywhere there (room_after_exit left room for it).
+HL_NOINLINE int capture_after_exit(std::uintptr_t* out, int max_frames, std::uint32_t epoch) {
+  std::uintptr_t regs[3];
+  heapledger_caller_registers(regs);
+  if (!on_own_stack(regs[1])) return kCallerOnly;
+  const std::uint64_t tag = static_cast<std::uint64_t>(epoch & 0xFFFF) << 48;
+  Cursor c{regs[0], regs[1], regs[2], tl_bounds.hi, tag};
+  int depth = 0;
+  for (int n = 0;; ++n) {
+    if (n < kOwnFramesMax && in_self(c.ra))
+      depth = 0;  // ours, so far: cut
+    else if (depth < max_frames)
+      out[depth++] = c.ra;
+    else
+      break;
+    StepTrace trace;
+    if (c.step(&trace) != Cursor::kStepped) break;
+  }
+  return depth == 0 ? kCallerOnly : depth;
+}
+
 bool on_signal_stack(std::uintptr_t addr) {
   // No system call for the programs that never installed one (most).
   if (!g_signal_stack_seen.load(std::memory_order_relaxed)) return false;

@@ -45,9 +45,10 @@ void note_signal_stack(const void* lo, std::size_t size, int flags);
 constexpr int kOwnFramesMax = 24;  // frames of libheapledger.so looked through at most
 constexpr int kUseLibunwind = -1;
 constexpr int kMemoHit = -2;
-// The thread is past its own exit (its TLS destructors are running): no walk at all. libunwind
-// would make a per-thread cache there that nothing frees (256 KiB a thread), and take longer
-// than a signal handler that allocates may give it.
+// The thread is past its own exit (its TLS destructors are running): no memo and no frame
+// buffer of its own, and never libunwind there, which would make a per-thread cache that nothing
+// frees (256 KiB a thread) and take longer than a signal handler that allocates may give it. See
+// capture_after_exit.
 constexpr int kThreadEnded = -3;
 // On a signal stack, or with little of the thread's stack left, the walk could not get past our
 // own frames (no rule is learned there): the calling frame alone, as the entry point saw it.
@@ -62,6 +63,13 @@ constexpr int kCallerOnly = -4;
 // hit then needs no step through our own frames.
 int capture(std::uintptr_t* out, int max_frames, std::uint32_t epoch, std::uint32_t* memo,
             std::uintptr_t caller_ra = 0, std::uintptr_t caller_sp = 0);
+
+// For a thread past its own exit (capture() said kThreadEnded): the walk without a memo, into
+// `out` (kFrameWords words, the caller's), where the thread's stack has room for it; else
+// kCallerOnly. A leak in a thread-specific data destructor had its function for its whole stack
+// (a user trial's: valgrind and LeakSanitizer named __nptl_deallocate_tsd and start_thread).
+bool room_after_exit(std::size_t buffer_bytes);
+int capture_after_exit(std::uintptr_t* out, int max_frames, std::uint32_t epoch);
 
 // Walks out from the caller through the frames whose return address is inside(), and returns the
 // stack pointer of the first frame that is not (at its call into them); 0 if the walk cannot

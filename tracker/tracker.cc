@@ -312,6 +312,16 @@ HL_NOINLINE std::uint32_t libunwind_stack(int max_frames, std::uint32_t epoch, C
   return depth != 0 ? g_state.stacks.intern(frames, depth, epoch) : caller_only(caller, epoch);
 }
 
+// A thread past its own exit (its later TLS destructors, signal handlers then): the fast
+// unwinder's walk into a buffer of this frame's, where the stack has room for it; else the
+// calling frame alone.
+HL_NOINLINE std::uint32_t stack_after_exit(int max_frames, std::uint32_t epoch, Caller caller) {
+  std::uintptr_t frames[fast_unwind::kFrameWords];
+  const int n = fast_unwind::capture_after_exit(frames, max_frames, epoch);
+  return n > 0 ? g_state.stacks.intern(frames, static_cast<std::uint32_t>(n), epoch)
+               : caller_only(caller, epoch);
+}
+
 // The interned stack of the calling thread's program frames: the fast unwinder (and its memo)
 // where it applies, libunwind elsewhere. unwind=verify checks every fast answer against libunwind.
 std::uint32_t current_stack(int max_frames = g_state.options.max_frames, Caller caller = {}) {
@@ -336,6 +346,9 @@ std::uint32_t current_stack(int max_frames = g_state.options.max_frames, Caller 
       fast_unwind::remember(stack);
       return stack;
     }
+    if (n == fast_unwind::kThreadEnded &&
+        fast_unwind::room_after_exit(sizeof(std::uintptr_t) * fast_unwind::kFrameWords))
+      return stack_after_exit(max_frames, epoch, caller);
     if (n == fast_unwind::kThreadEnded || n == fast_unwind::kCallerOnly)
       return caller_only(caller, epoch);  // the function that did it
   }

@@ -1,7 +1,7 @@
 // Threads whose TLS destructor runs after heapledger's own thread-exit work (its key was created
-// later) and frees a block, and, in the last thread, leaks one from late_leak_site. Stacks taken
-// that late are the calling frame alone: a full walk there went to libunwind, which made a
-// per-thread cache of 256 KiB that nothing freed (2,000 threads: 536 MB resident).
+// later) and frees a block, and, in the last thread, leaks one from late_leak_site (its stack:
+// late_leak_site, late_destructor, then the C library's thread end). A walk there by libunwind
+// made a per-thread cache of 256 KiB that nothing freed (2,000 threads: 536 MB resident).
 // Prints its resident memory in kB: "late_tls_destructor: rss N".
 //   late_tls_destructor [THREADS]
 #include <pthread.h>
