@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -46,6 +47,20 @@ bool is_elf(const std::string& path) {
   return elf;
 }
 
+// The interpreter a "#!" line names ("its interpreter /usr/bin/x"), if the file starts with one.
+std::optional<std::string> interpreter_of(const std::string& path) {
+  char line[256] = {};  // the kernel reads no more of a "#!" line
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return std::nullopt;
+  const std::size_t n = std::fread(line, 1, sizeof line - 1, f);
+  std::fclose(f);
+  if (n < 2 || line[0] != '#' || line[1] != '!') return std::nullopt;
+  std::string_view rest(line + 2, n - 2);
+  rest.remove_prefix(std::min(rest.find_first_not_of(" \t"), rest.size()));
+  rest = rest.substr(0, rest.find_first_of(" \t\n"));
+  return fmt::format("its interpreter {}", rest);
+}
+
 }  // namespace
 
 std::optional<std::string> find_program(const std::string& name) {
@@ -77,6 +92,13 @@ int exec_program(const std::string& path, const std::vector<std::string>& argv) 
   else
     ::execvp(path.c_str(), args.data());
   const int err = errno;
+  // ENOENT for a file that is there: what it runs is not (bash: "bad interpreter", 126). It said
+  // only "No such file or directory", for a script that was right there (a user trial's).
+  if (err == ENOENT && found && ::access(found->c_str(), F_OK) == 0) {
+    fmt::print(stderr, "heapledger: cannot run {}: {} is not there\n", path,
+               interpreter_of(*found).value_or("the program loader it names"));
+    return kCannotExecute;
+  }
   fmt::print(stderr, "heapledger: cannot run {}: {}\n", path, std::strerror(err));
   return err == ENOENT ? kNotFound : kCannotExecute;
 }

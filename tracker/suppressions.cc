@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -91,9 +93,13 @@ void Suppressions::parse(std::string_view text, std::string_view source,
 }
 
 void Suppressions::load(const std::string& path, std::vector<std::string>* warnings) {
+  errno = 0;
   std::ifstream in(path);
-  if (!in) {
-    if (warnings) warnings->push_back(fmt::format("cannot read suppressions file {}", path));
+  if (!in) {  // why, as open(2) said (an unreadable file was refused without a word why)
+    const int error = errno;
+    if (warnings)
+      warnings->push_back(fmt::format("cannot read suppressions file {}{}{}", path,
+                                      error ? ": " : "", error ? std::strerror(error) : ""));
     return;
   }
   std::stringstream text;

@@ -574,13 +574,22 @@ TEST_F(CliRunTest, CommandNotFoundIs127) {
 // script without "#!" but not for an ELF file (a 32-bit program on a kernel without 32-bit
 // support: dash printed 'Syntax error: "(" unexpected' and heapledger a report on dash, a user
 // trial's). 126, as bash says; a script without "#!" still runs under sh.
-TEST_F(CliRunTest, AnElfFileTheKernelWillNotRunIs126) {
+TEST_F(CliRunTest, AFileTheKernelWillNotRunIs126) {
   spit(dir_ / "not_runnable", std::string("\x7f"
                                           "ELF(garbage\n"));
   fs::permissions(dir_ / "not_runnable", fs::perms::owner_all);
   CliResult r = run({"./not_runnable"});
   EXPECT_EQ(r.exit_code(), 126);
   EXPECT_EQ(r.err, "heapledger: cannot run ./not_runnable: Exec format error\n");
+  // A script whose interpreter is not there: "No such file or directory" for a file that was
+  // (a user trial's); 126, as bash's "bad interpreter".
+  spit(dir_ / "bad_interpreter", "#!/nonexistent/interpreter -x\necho hi\n");
+  fs::permissions(dir_ / "bad_interpreter", fs::perms::owner_all);
+  r = run({"./bad_interpreter"});
+  EXPECT_EQ(r.exit_code(), 126);
+  EXPECT_EQ(r.err,
+            "heapledger: cannot run ./bad_interpreter: its interpreter /nonexistent/interpreter "
+            "is not there\n");
   spit(dir_ / "no_hash_bang", "echo from sh\n");
   fs::permissions(dir_ / "no_hash_bang", fs::perms::owner_all);
   r = run({"./no_hash_bang"});

@@ -40,6 +40,16 @@ TEST(Suppressions, ParsesLsanFilesAndWarnsWithLineNumbers) {
   EXPECT_NE(warnings[2].find("s.txt:7"), std::string::npos) << warnings[2];
 }
 
+TEST(Suppressions, AFileThatCannotBeReadIsNamedWithWhy) {
+  Suppressions s;
+  std::vector<std::string> warnings;
+  s.load("/nonexistent/heapledger.supp", &warnings);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_EQ(
+      warnings[0],
+      "cannot read suppressions file /nonexistent/heapledger.supp: No such file or directory");
+}
+
 Stack stack_of(const char* function, const char* file, const char* module) {
   Frame f;
   f.function = function;
