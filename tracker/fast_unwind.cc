@@ -559,6 +559,27 @@ HL_ALWAYS_INLINE const MemoEntry* memo_hit(Memo& tl_memo, std::uintptr_t ra, std
   return nullptr;
 }
 
+namespace {
+// A walk with no memo from c on: the program's frames into out (ours among the first
+// kOwnFramesMax cut), until a step fails or max_frames are taken; *last: the return address it
+// ended at.
+int walk_from(Cursor c, std::uintptr_t* out, int max_frames, std::uintptr_t* last) {
+  int depth = 0;
+  for (int n = 0;; ++n) {
+    if (n < kOwnFramesMax && in_self(c.ra))
+      depth = 0;  // ours, so far: cut
+    else if (depth < max_frames)
+      out[depth++] = c.ra;
+    else
+      break;
+    StepTrace trace;
+    if (c.step(&trace) != Cursor::kStepped) break;
+  }
+  *last = c.ra;
+  return depth;
+}
+}  // namespace
+
 // A walk on the thread's alternate signal stack (a handler installed with SA_ONSTACK, as crash
 // handlers and runtimes that catch stack overflow are): its bounds come from sigaltstack(), and
 // it ends at the signal trampoline. libunwind there needs more stack than such a stack may have
@@ -580,18 +601,9 @@ HL_NOINLINE int capture_on_signal_stack(std::uintptr_t* out, int max_frames,
   }
   if (regs[1] - lo >= size) return kUseLibunwind;
   Cursor c{regs[0], regs[1], regs[2], lo + size, tag};
-  int depth = 0;
-  for (int n = 0;; ++n) {
-    if (n < kOwnFramesMax && in_self(c.ra))
-      depth = 0;  // ours, so far: cut
-    else if (depth < max_frames)
-      out[depth++] = c.ra;
-    else
-      break;
-    StepTrace trace;
-    if (c.step(&trace) != Cursor::kStepped) break;  // the trampoline, or no rule known
-  }
-  return depth == 0 && in_self(c.ra) ? kCallerOnly : depth;
+  std::uintptr_t last;
+  const int depth = walk_from(c, out, max_frames, &last);  // to the trampoline, or no rule known
+  return depth == 0 && in_self(last) ? kCallerOnly : depth;
 }
 
 bool room_after_exit(std::size_t buffer_bytes) {
@@ -607,17 +619,8 @@ HL_NOINLINE int capture_after_exit(std::uintptr_t* out, int max_frames, std::uin
   if (!on_own_stack(regs[1])) return kCallerOnly;
   const std::uint64_t tag = static_cast<std::uint64_t>(epoch & 0xFFFF) << 48;
   Cursor c{regs[0], regs[1], regs[2], tl_bounds.hi, tag};
-  int depth = 0;
-  for (int n = 0;; ++n) {
-    if (n < kOwnFramesMax && in_self(c.ra))
-      depth = 0;  // ours, so far: cut
-    else if (depth < max_frames)
-      out[depth++] = c.ra;
-    else
-      break;
-    StepTrace trace;
-    if (c.step(&trace) != Cursor::kStepped) break;
-  }
+  std::uintptr_t last;
+  const int depth = walk_from(c, out, max_frames, &last);
   return depth == 0 ? kCallerOnly : depth;
 }
 
