@@ -72,8 +72,7 @@ bool BlockRecords::map_slices() {
     base += slice_bytes(cls, range);
     c.end = reinterpret_cast<Slot*>(base);
     c.writable.store(c.slots, std::memory_order_relaxed);
-    c.prefaulted.store(std::min(c.end, c.slots + kPrefaultAfter / sizeof(Slot)),
-                       std::memory_order_relaxed);
+    c.prefaulted.store(c.slots, std::memory_order_relaxed);
   }
   class_mask_ = range - 1;
   // A signal handler on this thread may have given up on the table meanwhile (see above).
@@ -103,19 +102,28 @@ bool BlockRecords::grow(unsigned cls, Slot* s) {
   return true;
 }
 
-// Whichever thread moves the mark faults in the step; others go on (their slot may fault).
+bool BlockRecords::make_ready(unsigned cls, Slot* s) {
+  if (s >= classes_[cls].writable.load(std::memory_order_acquire) && !grow(cls, s)) return false;
+  prefault(cls, s);
+  return true;
+}
+
+// Moves the mark past s, within the writable slots; whichever thread moves it faults in the step
+// (but the first kPrefaultAfter bytes of slots, left to fault); others go on (their slot may
+// fault).
 void BlockRecords::prefault(unsigned cls, Slot* s) {
   Class& c = classes_[cls];
+  const auto left_to_fault = reinterpret_cast<std::uintptr_t>(c.slots) + kPrefaultAfter;
   Slot* seen = c.prefaulted.load(std::memory_order_relaxed);
   while (s >= seen) {
-    const auto from = reinterpret_cast<std::uintptr_t>(seen);
+    const auto from = std::max(reinterpret_cast<std::uintptr_t>(seen), left_to_fault);
     const auto past = reinterpret_cast<std::uintptr_t>(s + 1);
     const std::uintptr_t to =  // within the writable slots (s is below their end)
         std::min(reinterpret_cast<std::uintptr_t>(c.writable.load(std::memory_order_acquire)),
                  (past + os::kPrefaultStep - 1) / os::kPrefaultStep * os::kPrefaultStep);
     if (c.prefaulted.compare_exchange_weak(seen, reinterpret_cast<Slot*>(to),
-                                           std::memory_order_relaxed)) {
-      os::prefault(reinterpret_cast<void*>(from), to - from);
+                                           std::memory_order_release, std::memory_order_relaxed)) {
+      if (to > from) os::prefault(reinterpret_cast<void*>(from), to - from);
       return;
     }
   }

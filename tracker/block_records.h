@@ -49,11 +49,11 @@ class BlockRecords {
   HL_ALWAYS_INLINE Slot* slot_to_fill(std::uintptr_t addr) {
     unsigned cls;
     Slot* s = locate(addr, &cls);
-    if (HL_UNLIKELY(s && s >= classes_[cls].writable.load(std::memory_order_acquire)) &&
-        !grow(cls, s))
+    // One mark for both (the prefaulted slots are writable): a compare, as before slots were
+    // made writable piecemeal.
+    if (HL_UNLIKELY(s && s >= classes_[cls].prefaulted.load(std::memory_order_acquire)) &&
+        !make_ready(cls, s))
       return nullptr;
-    if (HL_UNLIKELY(s && s >= classes_[cls].prefaulted.load(std::memory_order_relaxed)))
-      prefault(cls, s);
     return s;
   }
   // Whether a small block's record ever went to the ledger's map for want of a writable slot
@@ -152,7 +152,8 @@ class BlockRecords {
     std::uint64_t size;
     Slot* end;                      // of the slice
     std::atomic<Slot*> writable;    // slots below are read-write; the rest have no access
-    std::atomic<Slot*> prefaulted;  // slots below are faulted in, or left to fault (the first)
+    // Slots below are writable, and faulted in or left to fault (the first kPrefaultAfter bytes).
+    std::atomic<Slot*> prefaulted;
   };
   static constexpr std::size_t kPrefaultAfter = 64 << 10;
   static constexpr std::size_t kWritableStep = 1
@@ -175,8 +176,9 @@ class BlockRecords {
     *cls_out = cls;
     return c.slots + n;
   }
-  HL_NOINLINE void prefault(unsigned cls, Slot* s);
-  HL_NOINLINE bool grow(unsigned cls, Slot* s);
+  HL_NOINLINE bool make_ready(unsigned cls, Slot* s);  // s writable and below `prefaulted`
+  bool grow(unsigned cls, Slot* s);
+  void prefault(unsigned cls, Slot* s);
   HL_COLD bool map_slices();
   std::uintptr_t class_start(unsigned cls) const;
   std::uint64_t carved_slots(unsigned cls) const;
