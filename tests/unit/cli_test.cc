@@ -375,6 +375,22 @@ std::string stand_in_library() {
   return "";
 }
 
+// The README's "At a glance" shows both commands' --help as printed: reference facts were
+// buried in its prose (a new user's trial), and a copy by hand would drift.
+TEST_F(CliTest, TheReadmeShowsTheHelpAsPrinted) {
+  const std::string readme = slurp(HEAPLEDGER_README);
+  for (const std::string command : {"run", "report"}) {
+    CliResult r = cli({command, "--help"});
+    ASSERT_EQ(r.exit_code(), 0) << command;
+    std::string help = r.out;
+    while (help.ends_with('\n')) help.pop_back();
+    const std::string block = "$ heapledger " + command + " --help\n" + help + "\n```";
+    EXPECT_NE(readme.find(block), std::string::npos)
+        << "README.md does not show `heapledger " << command << " --help` as printed:\n"
+        << block;
+  }
+}
+
 class CliRunTest : public CliTest {
  protected:
   void SetUp() override {
