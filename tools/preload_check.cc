@@ -97,10 +97,14 @@ std::string own_interpreter() {
   return path;
 }
 
-// Whether fd is the system's dynamic loader, run as a command (`/lib64/ld-linux-x86-64.so.2
+// Whether the file is a glibc dynamic loader, run as a command (`/lib64/ld-linux-x86-64.so.2
 // ./prog`): it names no interpreter, as a static program does not, and takes LD_PRELOAD for the
 // program it loads (said "is statically linked" and "no report will be written", a user trial's).
-bool is_the_loader(int fd) {
+// The system's (this CLI's own interpreter), or one of another glibc's by its name (conda's,
+// Nix's, a private install's: a review's).
+bool is_a_loader(int fd, const std::string& path) {
+  const std::string_view name = std::string_view(path).substr(path.rfind('/') + 1);
+  if (name.starts_with("ld-linux")) return true;
   struct stat file, loader;
   const std::string interpreter = own_interpreter();
   return !interpreter.empty() && ::fstat(fd, &file) == 0 &&
@@ -108,7 +112,7 @@ bool is_the_loader(int fd) {
          file.st_ino == loader.st_ino;
 }
 
-std::optional<std::string> elf_obstacle(int fd) {
+std::optional<std::string> elf_obstacle(int fd, const std::string& path) {
   std::optional<ElfKind> kind = read_elf_kind(fd);
   if (!kind) return std::nullopt;
   ElfKind lib = library_kind();
@@ -117,7 +121,7 @@ std::optional<std::string> elf_obstacle(int fd) {
                                          : "is a 64-bit program (the library is 32-bit)";
   if (kind->byte_order != lib.byte_order || kind->machine != lib.machine)
     return "is built for another CPU architecture";
-  if (has_pt_interp(fd) == false && !is_the_loader(fd)) return "is statically linked";
+  if (has_pt_interp(fd) == false && !is_a_loader(fd, path)) return "is statically linked";
   return std::nullopt;
 }
 
@@ -176,7 +180,7 @@ std::optional<std::string> obstacle(const std::string& path, int depth) {
     if (!why) return std::nullopt;
     return fmt::format("runs {}, which {}", *interpreter, *why);
   }
-  if (std::optional<std::string> why = elf_obstacle(fd.get())) return why;
+  if (std::optional<std::string> why = elf_obstacle(fd.get(), path)) return why;
   return secure_mode_obstacle(path);
 }
 

@@ -5,6 +5,7 @@
 #include <sys/auxv.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
@@ -41,9 +42,8 @@ struct ScanBuffer {
 // /proc/self/exe then names, and whose frames the program's were symbolized as (a user trial's:
 // "remove_slotinfo dl-close.c:96", and its leaks called still reachable, as the loader's). The
 // kernel mapped no interpreter then (AT_BASE is 0) and the loader set AT_EXECFN to the program's
-// path, as it was given: made absolute from the directory the program started in (the first
-// scan runs at start). Without /proc, the same.
-void main_program_path(char* out) {
+// path, as it was given. Without /proc, the same.
+void find_main_program_path(char* out) {
   const auto* execfn = reinterpret_cast<const char*>(getauxval(AT_EXECFN));
   if (execfn && getauxval(AT_BASE) == 0 && realpath(execfn, out)) return;
   ssize_t n = readlink("/proc/thread-self/exe", out, PATH_MAX - 1);  // see reporter.cc
@@ -52,13 +52,26 @@ void main_program_path(char* out) {
   if (n <= 0 && (!execfn || !realpath(execfn, out))) out[0] = 0;
 }
 
+// Found by the first scan, at start, and kept: AT_EXECFN may be relative to the directory the
+// program started in, and a scan after a chdir (any dlopen makes one) named the loader again,
+// or another file of that relative name (a review's).
+constinit char g_main_path[PATH_MAX] = {};
+std::atomic<bool> g_main_path_found{false};
+
+const char* main_program_path() {
+  if (!g_main_path_found.load(std::memory_order_acquire)) {
+    find_main_program_path(g_main_path);
+    g_main_path_found.store(true, std::memory_order_release);
+  }
+  return g_main_path;
+}
+
 // The object's absolute path: the main program reports an empty name, dlopen("./x.so") a
 // relative one.
 const char* keep_name(ScanBuffer* b, const char* name) {
   char absolute[PATH_MAX];
   if (!name[0]) {
-    main_program_path(absolute);
-    name = absolute;
+    name = main_program_path();
   } else if (name[0] != '/' && realpath(name, absolute)) {
     name = absolute;
   }

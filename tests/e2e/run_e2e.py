@@ -2248,6 +2248,18 @@ class E2E(hl.HeapledgerTest):
         self.assertLeak(report, "leak_malloc", 300, 3, kind="definite")
         self.assertLeak(report, "leak_other", 50, 1, kind="definite")
         self.assertEqual(report["summary"]["leaked_blocks"], 4)
+        # Started by a relative path, then a chdir and a dlopen (the loaded objects looked at
+        # again): the path was found again from the new directory, and the loader named again
+        # (a review's).
+        program = self.program("chdir_exit")
+        traced = hl.run_preloaded([loader, "./chdir_exit", "libz.so.1"],
+                                  f"json={path}:log=none", cwd=os.path.dirname(program))
+        self.assertEqual((traced.returncode, traced.stdout), (0, "chdir_exit: in /\n"),
+                         traced.describe())
+        report = hl.load_report(path)
+        self.assertEqual(report["process"]["exe"], program)
+        self.assertLeak(report, "leak_before_chdir", 40, 1, kind="definite")
+        self.assertLeak(report, "leak_after_dlopen", 24, 1, kind="definite")
 
     def test_with_no_proc_the_report_says_the_scan_could_not_run(self):
         """A chroot or container with no /proc mounted: the leak scan's roots are the mappings

@@ -638,6 +638,22 @@ TEST_F(CliRunTest, WarnsAboutStaticProgramsAndStillRunsThem) {
                        "report will be written\n");
 }
 
+// The dynamic loader run as a command names no interpreter, as a static program does not, but
+// takes LD_PRELOAD for the program it loads: the system's, and another glibc's by its name
+// (a user trial's and a review's: "is statically linked ... no report will be written").
+TEST_F(CliRunTest, NoWarningForTheLoaderRunAsACommand) {
+  const std::string loader = "/lib64/ld-linux-x86-64.so.2";
+  if (!fs::exists(loader)) GTEST_SKIP() << "no " << loader;
+  CliResult r = run({loader, "--version"});
+  EXPECT_EQ(r.exit_code(), 0);
+  EXPECT_EQ(r.err, "");
+  fs::copy_file(loader, dir_ / "ld-linux-x86-64.so.2");  // a private glibc's, say
+  fs::permissions(dir_ / "ld-linux-x86-64.so.2", fs::perms::owner_all);
+  r = run({(dir_ / "ld-linux-x86-64.so.2").string(), "--version"});
+  EXPECT_EQ(r.exit_code(), 0);
+  EXPECT_EQ(r.err, "");
+}
+
 TEST_F(CliRunTest, NoWarningForDynamicPrograms) {
   CliResult r = run({"sh", "-c", "true"});
   EXPECT_EQ(r.exit_code(), 0);
