@@ -2,6 +2,7 @@
 // signals and exit status are the program's own, with nothing in between to relay them.
 #include "tools/spawn.h"
 
+#include <elf.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -35,14 +36,11 @@ std::string search_path() {
 
 // Whether the file starts as an ELF file does.
 bool is_elf(const std::string& path) {
-  char magic[4] = {};
+  char magic[SELFMAG] = {};
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) return false;
   const bool elf =
-      std::fread(magic, 1, sizeof magic, f) == sizeof magic && std::memcmp(magic,
-                                                                           "\x7f"
-                                                                           "ELF",
-                                                                           sizeof magic) == 0;
+      std::fread(magic, 1, SELFMAG, f) == SELFMAG && std::memcmp(magic, ELFMAG, SELFMAG) == 0;
   std::fclose(f);
   return elf;
 }

@@ -156,8 +156,8 @@ class BlockRecords {
     std::atomic<Slot*> prefaulted;
   };
   static constexpr std::size_t kPrefaultAfter = 64 << 10;
-  static constexpr std::size_t kWritableStep = 1
-                                               << 20;  // 65,536 slots: a multiple of kPrefaultStep
+  // 65,536 slots at a time: a multiple of os::kPrefaultStep.
+  static constexpr std::size_t kWritableStep = std::size_t{1} << 20;
 
   HL_ALWAYS_INLINE Slot* locate(std::uintptr_t addr, unsigned* cls_out) {
     const pool::Region& region = pool::g_region;
