@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -153,20 +154,26 @@ std::vector<std::string_view> split_words(std::string_view s) {
   }
 }
 
+// The words of a "#!" line; none when `fd` is not a script.
+std::vector<std::string> hash_bang_words(int fd) {
+  char buf[256];  // the kernel reads no more of a "#!" line
+  ssize_t n = ::pread(fd, buf, sizeof buf, 0);
+  if (n < 2 || buf[0] != '#' || buf[1] != '!') return {};
+  std::string_view line(buf + 2, std::size_t(n) - 2);
+  std::vector<std::string> words;
+  for (std::string_view w : split_words(line.substr(0, line.find('\n')))) words.emplace_back(w);
+  return words;
+}
+
 // The program a "#!" line runs: its interpreter, or for "#!/usr/bin/env [-S] NAME" the NAME
 // found along PATH. nullopt when `fd` is not a script or the program is not found.
 std::optional<std::string> script_interpreter(int fd) {
-  char buf[256];  // the kernel reads no more of a "#!" line
-  ssize_t n = ::pread(fd, buf, sizeof buf, 0);
-  if (n < 2 || buf[0] != '#' || buf[1] != '!') return std::nullopt;
-  std::string_view line(buf + 2, std::size_t(n) - 2);
-  std::vector<std::string_view> words = split_words(line.substr(0, line.find('\n')));
+  const std::vector<std::string> words = hash_bang_words(fd);
   if (words.empty()) return std::nullopt;
-  std::string interpreter(words[0]);
-  if (!interpreter.ends_with("/env")) return interpreter;
+  if (!words[0].ends_with("/env")) return words[0];
   for (std::size_t i = 1; i < words.size(); ++i) {
-    if (words[i].starts_with('-') || words[i].find('=') != std::string_view::npos) continue;
-    return find_program(std::string(words[i]));
+    if (words[i].starts_with('-') || words[i].find('=') != std::string::npos) continue;
+    return find_program(words[i]);
   }
   return std::nullopt;
 }
@@ -185,6 +192,20 @@ std::optional<std::string> obstacle(const std::string& path, int depth) {
 }
 
 }  // namespace
+
+std::optional<std::string> hash_bang_program(const std::string& path) {
+  Fd fd(path);
+  std::vector<std::string> words =
+      fd.get() >= 0 ? hash_bang_words(fd.get()) : std::vector<std::string>{};
+  if (words.empty()) return std::nullopt;
+  return std::move(words[0]);
+}
+
+bool is_elf_file(const std::string& path) {
+  Fd fd(path);
+  char magic[SELFMAG];
+  return fd.get() >= 0 && read_at(fd.get(), magic, 0) && std::memcmp(magic, ELFMAG, SELFMAG) == 0;
+}
 
 std::optional<std::string> preload_obstacle(const std::string& path) {
   std::optional<std::string> why = obstacle(path, 0);

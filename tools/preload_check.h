@@ -12,4 +12,10 @@ namespace heapledger::cli {
 // library can be preloaded, or when the file cannot be read (exec will report that).
 std::optional<std::string> preload_obstacle(const std::string& path);
 
+// The program a "#!" line names first (what the kernel runs for the script), if the file starts
+// with one.
+std::optional<std::string> hash_bang_program(const std::string& path);
+// Whether the file starts as an ELF file does.
+bool is_elf_file(const std::string& path);
+
 }  // namespace heapledger::cli

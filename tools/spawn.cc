@@ -2,11 +2,9 @@
 // signals and exit status are the program's own, with nothing in between to relay them.
 #include "tools/spawn.h"
 
-#include <elf.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -16,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "tools/commands.h"
+#include "tools/preload_check.h"
 
 namespace heapledger::cli {
 namespace {
@@ -32,31 +31,6 @@ std::string search_path() {
   ::confstr(_CS_PATH, path.data(), path.size());
   path.resize(std::strlen(path.c_str()));
   return path;
-}
-
-// Whether the file starts as an ELF file does.
-bool is_elf(const std::string& path) {
-  char magic[SELFMAG] = {};
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) return false;
-  const bool elf =
-      std::fread(magic, 1, SELFMAG, f) == SELFMAG && std::memcmp(magic, ELFMAG, SELFMAG) == 0;
-  std::fclose(f);
-  return elf;
-}
-
-// The interpreter a "#!" line names ("its interpreter /usr/bin/x"), if the file starts with one.
-std::optional<std::string> interpreter_of(const std::string& path) {
-  char line[256] = {};  // the kernel reads no more of a "#!" line
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) return std::nullopt;
-  const std::size_t n = std::fread(line, 1, sizeof line - 1, f);
-  std::fclose(f);
-  if (n < 2 || line[0] != '#' || line[1] != '!') return std::nullopt;
-  std::string_view rest(line + 2, n - 2);
-  rest.remove_prefix(std::min(rest.find_first_not_of(" \t"), rest.size()));
-  rest = rest.substr(0, rest.find_first_of(" \t\n"));
-  return fmt::format("its interpreter {}", rest);
 }
 
 }  // namespace
@@ -85,7 +59,7 @@ int exec_program(const std::string& path, const std::vector<std::string>& argv) 
   // without 32-bit support) is no script for /bin/sh, where execvp takes it (dash printed
   // 'Syntax error: "(" unexpected', and a report of its own: a user trial's): 126, as bash says.
   const std::optional<std::string> found = find_program(path);
-  if (found && is_elf(*found))
+  if (found && is_elf_file(*found))
     ::execv(found->c_str(), args.data());
   else
     ::execvp(path.c_str(), args.data());
@@ -93,8 +67,9 @@ int exec_program(const std::string& path, const std::vector<std::string>& argv) 
   // ENOENT for a file that is there: what it runs is not (bash: "bad interpreter", 126). It said
   // only "No such file or directory", for a script that was right there (a user trial's).
   if (err == ENOENT && found && ::access(found->c_str(), F_OK) == 0) {
+    const std::optional<std::string> interpreter = hash_bang_program(*found);
     fmt::print(stderr, "heapledger: cannot run {}: {} is not there\n", path,
-               interpreter_of(*found).value_or("the program loader it names"));
+               interpreter ? "its interpreter " + *interpreter : "the program loader it names");
     return kCannotExecute;
   }
   fmt::print(stderr, "heapledger: cannot run {}: {}\n", path, std::strerror(err));

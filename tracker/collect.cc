@@ -4,7 +4,6 @@
 // here uses the C++ library, so libheapledger.so does not load it into C programs.
 #include <poll.h>
 #include <signal.h>
-#include <sys/auxv.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -222,7 +221,7 @@ ExitData base_data() {
   d.stack = stack_frames;
   d.cmdline = g_state.cmdline;
   d.cmdline_len = g_state.cmdline_len;
-  d.exe = g_state.modules.get(g_state.modules.find(getauxval(AT_PHDR))).path;
+  d.exe = main_program_path();
   return d;
 }
 

@@ -52,20 +52,6 @@ void find_main_program_path(char* out) {
   if (n <= 0 && (!execfn || !realpath(execfn, out))) out[0] = 0;
 }
 
-// Found by the first scan, at start, and kept: AT_EXECFN may be relative to the directory the
-// program started in, and a scan after a chdir (any dlopen makes one) named the loader again,
-// or another file of that relative name (a review's).
-constinit char g_main_path[PATH_MAX] = {};
-std::atomic<bool> g_main_path_found{false};
-
-const char* main_program_path() {
-  if (!g_main_path_found.load(std::memory_order_acquire)) {
-    find_main_program_path(g_main_path);
-    g_main_path_found.store(true, std::memory_order_release);
-  }
-  return g_main_path;
-}
-
 // The object's absolute path: the main program reports an empty name, dlopen("./x.so") a
 // relative one.
 const char* keep_name(ScanBuffer* b, const char* name) {
@@ -253,6 +239,19 @@ void ModuleMap::find_all(const std::uintptr_t* addrs, std::size_t n, std::uint16
 Module ModuleMap::get(std::uint16_t index) {
   SpinGuard guard(lock_);
   return index < count_.load(std::memory_order_relaxed) ? modules_[index] : Module{};
+}
+
+// Found by the first scan, at start, and kept: AT_EXECFN may be relative to the directory the
+// program started in, and a scan after a chdir (any dlopen makes one) named the loader again,
+// or another file of that relative name (a review's).
+const char* main_program_path() {
+  static constinit char path[PATH_MAX] = {};
+  static constinit std::atomic<bool> found{false};
+  if (!found.load(std::memory_order_acquire)) {
+    find_main_program_path(path);
+    found.store(true, std::memory_order_release);
+  }
+  return path;
 }
 
 }  // namespace heapledger::detail

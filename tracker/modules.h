@@ -93,4 +93,8 @@ class ModuleMap {
   std::atomic<std::uint64_t> generation_{~std::uint64_t{0}};  // dlpi_adds + dlpi_subs at last scan
 };
 
+// The main program's absolute path ("" if unknown), found at the loaded objects' first scan and
+// kept (see modules.cc: also for the dynamic loader run as a command, and without /proc).
+const char* main_program_path();
+
 }  // namespace heapledger::detail
