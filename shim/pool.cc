@@ -87,6 +87,8 @@ constinit Central g_central[kNumClasses]{};
 // Bytes of block memory every class has made usable so far: the clock by which a class is idle.
 // It moves only while the pools grow, so a program at its size never gives back a page.
 std::atomic<std::uint64_t> g_committed{0};
+// Times the system would not make block memory usable (stats()).
+std::atomic<std::size_t> g_refused_commits{0};
 // Bytes of free blocks' pages the pools may give back: what they grew by since they last gave
 // back, up to kMaxPurgeCredit (see purge_idle_classes). The allocation that grew the pools pays
 // for giving pages back (a 1 MiB MADV_DONTNEED: 0.3 ms on this VM, several ms while another
@@ -388,11 +390,14 @@ bool commit_bitmaps(Central& c, unsigned cls, const char* end) HL_GUARDED_BY(c.l
 }
 
 // Carves up to `want` fresh blocks into out[]; returns how many. *prefault (if given): pages for
-// the caller to fault in once the lock is let go (see kPrefaultAfter), or none.
-std::uint32_t carve(Central& c, unsigned cls, std::uint32_t want, void** out, os::Range* prefault)
-    HL_GUARDED_BY(c.lock) {
+// the caller to fault in once the lock is let go (see kPrefaultAfter), or none. Memory is made
+// usable for them only if may_commit; *refused is set when the system would not (a data limit).
+std::uint32_t carve(Central& c, unsigned cls, std::uint32_t want, void** out, os::Range* prefault,
+                    bool may_commit, bool* refused) HL_GUARDED_BY(c.lock) {
   std::size_t size = kClassSize[cls];
-  std::size_t avail = static_cast<std::size_t>(c.limit - c.bump) / size;
+  // (A class's first block need not start a page: its committed end may lie before it.)
+  const char* const usable = may_commit ? c.limit : std::max(c.committed, c.bump);
+  std::size_t avail = static_cast<std::size_t>(usable - c.bump) / size;
   if (avail == 0) return 0;
   if (want > avail) want = static_cast<std::uint32_t>(avail);
   char* end = c.bump + want * size;
@@ -402,7 +407,11 @@ std::uint32_t carve(Central& c, unsigned cls, std::uint32_t want, void** out, os
     if (grow > static_cast<std::size_t>(c.limit - c.committed))
       grow = static_cast<std::size_t>(c.limit - c.committed);
     // The bitmaps first: if they cannot be had (a data limit), no block memory is left charged.
-    if (!commit_bitmaps(c, cls, c.committed + grow) || !os::commit(c.committed, grow)) return 0;
+    if (!commit_bitmaps(c, cls, c.committed + grow) || !os::commit(c.committed, grow)) {
+      g_refused_commits.fetch_add(1, std::memory_order_relaxed);
+      *refused = true;
+      return 0;
+    }
     os::lock_if_future(c.committed, grow);
     c.committed += grow;
     g_committed.fetch_add(grow, std::memory_order_relaxed);
@@ -587,11 +596,13 @@ void purge_idle_classes() {
   if (budget) add_purge_credit(budget);
 }
 
-// Fills out[] for class `cls` from the central lists (or fresh memory); returns how many.
-// busy: the lists were held (by a signal handler's own thread, or too long), not used up.
+// Fills out[] for class `cls` from the central lists (or fresh memory, if may_commit or made
+// usable already); returns how many. busy: the lists were held (by a signal handler's own thread,
+// or too long), not used up. refused: the system would not make memory usable for more.
 // takes: how many times the thread took blocks of this class before (see kRampTakes); one: the
 // caller can cache none of them.
-std::uint32_t take_blocks(unsigned cls, void** out, bool* busy, std::uint8_t takes, bool one) {
+std::uint32_t take_blocks(unsigned cls, void** out, bool* busy, bool* refused, bool may_commit,
+                          std::uint8_t takes, bool one) {
   const std::uint32_t batch = batch_size(cls);
   const std::uint32_t want = one ? 1
                              : takes >= kRampTakes
@@ -614,7 +625,7 @@ std::uint32_t take_blocks(unsigned cls, void** out, bool* busy, std::uint8_t tak
     n = take_free(c, cls, want, out);
     if (!n) {
       char* const committed = c.committed;
-      n = carve(c, cls, want, out, takes >= kRampTakes ? &prefault : nullptr);
+      n = carve(c, cls, want, out, takes >= kRampTakes ? &prefault : nullptr, may_commit, refused);
       grew = c.committed != committed;
     }
   }
@@ -685,11 +696,16 @@ void* alloc_small_slow(unsigned cls, std::size_t size, std::size_t asked_align) 
   // (longjmp), caches nothing: one block, not a batch to hand back.
   const bool one = tl_cache.in_bins || tl_cache.state != kActive;
   void* got[64];
+  // Once the system refuses memory (a data limit), the larger classes give what they have free or
+  // made usable, and are not asked for more: each would be refused too (a program that kept
+  // trying under a limit made some 28 failing calls to the kernel for each malloc, against
+  // glibc's 2: 10 million failures took minutes).
+  bool refused = false;
   for (unsigned from = cls; from < kNumClasses; ++from) {
     if (kClassSize[from] % align != 0) continue;
     bool busy = false;
     std::uint8_t& takes = tl_cache.takes[from];
-    if (const std::uint32_t n = take_blocks(from, got, &busy, takes, one)) {
+    if (const std::uint32_t n = take_blocks(from, got, &busy, &refused, !refused, takes, one)) {
       if (takes < kRampTakes && !one) ++takes;
       cache_or_return(from, got, n - 1);
       return got[n - 1];
@@ -1216,6 +1232,7 @@ Stats stats() {
     SpinGuard guard(c.lock);
     s.small_committed += static_cast<std::size_t>(c.committed - (c.limit - (std::size_t{1} << g_region.shift)));
   }
+  s.refused_commits = g_refused_commits.load(std::memory_order_relaxed);
   SpinGuard guard(g_large_lock);
   s.large_live = g_large_live;
   return s;

@@ -268,6 +268,7 @@ void with_class_lists_held(unsigned cls, void (*f)(void*), void* arg);
 struct Stats {
   std::size_t small_committed;  // bytes of the small region made usable
   std::size_t large_live;       // bytes in live large mappings
+  std::size_t refused_commits;  // times the system would not make more usable (a data limit)
 };
 Stats stats();
 

@@ -530,6 +530,39 @@ TEST(SpaceLimit, ADataLimitTheProgramSetsLeavesOurOwnOnTop) {
   EXPECT_EXIT(lower_the_limit_and_check(RLIMIT_DATA), testing::ExitedWithCode(0), "");
 }
 
+// An allocation the system refuses memory for (a data limit) asks it once: the larger classes
+// give what they have usable already and are not asked for more. Each of them was asked, each
+// refused: some 28 failing mprotect calls for one malloc, against glibc's 2, and a program that
+// kept trying under `ulimit -d` took minutes (a review's: 10 million failures, over 200 s).
+[[noreturn]] void keep_allocating_under_a_data_limit() {
+  if (system_heap::on()) _exit(20);  // the C library's allocator would serve the used-up class
+  std::size_t data_kb = 0;
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("VmData:", 0) == 0) data_kb = std::stoul(line.substr(7));
+  if (data_kb == 0) _exit(21);
+  const rlimit want{data_kb * 1024 + (std::size_t{16} << 20), RLIM_INFINITY};
+  if (space_limit::set(RLIMIT_DATA, &want, nullptr) != 0) _exit(22);
+  constexpr std::size_t kSize = 1000;
+  std::size_t got = 0;
+  while (pool::alloc(kSize))
+    if (++got > (std::size_t{1} << 20)) _exit(23);  // 1 GB with a 16 MB limit: never refused
+  constexpr int kTries = 1000;
+  const std::size_t before = pool::stats().refused_commits;
+  int failed = 0;
+  for (int i = 0; i < kTries; ++i) failed += pool::alloc(kSize) == nullptr;
+  const std::size_t refused = pool::stats().refused_commits - before;
+  std::fprintf(stderr, "%zu blocks, then %d of %d failed, %zu refusals\n", got, failed, kTries,
+               refused);
+  _exit(got > 1000 && failed == kTries && refused >= 1 && refused <= kTries ? 0 : 1);
+}
+
+TEST(Pool, AnAllocationTheSystemRefusesMemoryForAsksItOnce) {
+  // In a process of its own: the blocks and mappings earlier tests left behind would serve it.
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(keep_allocating_under_a_data_limit(), testing::ExitedWithCode(0), "");
+}
+
 TEST(Pool, LargeReallocsMoveTheMappingOnlyBySteps) {
   // Short of its pages: a block that fills them has one more mapped past it (see
   // APointerPastALargeBlocksEndNeverStartsAnother), which a growth by a byte would fill.
