@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <string>
 #include <string_view>
 
 #include "tools/commands.h"
@@ -17,13 +18,42 @@ constexpr int kUsageError = 2;
 // the program's own status (a user trial: a wrapper could not tell them apart).
 constexpr int kRunUsageError = 125;
 
+// The first argument after the command's name that looks like a flag and is none of the
+// command's, up to the first word that is not a flag (the program, for `run`) or `--`; null if
+// none. The value of a flag that takes one is skipped.
+const char* first_unknown_flag(const CLI::App& cmd, int argc, char** argv) {
+  int i = 1;
+  while (i < argc && cmd.get_name() != argv[i]) ++i;
+  for (++i; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--" || arg.size() < 2 || arg[0] != '-') return nullptr;
+    const std::string name(arg.substr(0, arg.find('=')));
+    const CLI::Option* option = cmd.get_option_no_throw(name);
+    if (!option) return name == "-h" || name == "--help" ? nullptr : argv[i];
+    if (option->get_expected_min() > 0 && name.size() == arg.size()) ++i;
+  }
+  return nullptr;
+}
+
 // CLI11 prints the help or the version; a usage error is one line of ours (CLI11's own were two,
 // without the tool's name: "command is required" / "Run with --help for more information.") and
 // exits 2, or 125 for `run`. An unknown flag of a command is named, with the command, instead of
 // CLI11's list of every argument it did not expect ("-- --bogus").
 int usage_error(CLI::App& app, const CLI::ParseError& e, std::initializer_list<CLI::App*> commands,
-                int status) {
+                int status, int argc, char** argv) {
   if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+  // `run -weird` or `run --version`: CLI11 took the flag for no program, and said only that one
+  // is required.
+  if (dynamic_cast<const CLI::RequiredError*>(&e)) {
+    for (CLI::App* cmd : commands) {
+      if (!cmd->parsed()) continue;
+      if (const char* flag = first_unknown_flag(*cmd, argc, argv)) {
+        std::fprintf(stderr, "heapledger %s: unknown option '%s' (see heapledger %s --help)\n",
+                     cmd->get_name().c_str(), flag, cmd->get_name().c_str());
+        return status;
+      }
+    }
+  }
   if (dynamic_cast<const CLI::ExtrasError*>(&e)) {
     for (CLI::App* cmd : commands) {
       if (!cmd->parsed()) continue;
@@ -76,7 +106,7 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const bool for_run = argc > 1 && std::string_view(argv[1]) == "run";
-    return usage_error(app, e, {run, report}, for_run ? kRunUsageError : kUsageError);
+    return usage_error(app, e, {run, report}, for_run ? kRunUsageError : kUsageError, argc, argv);
   }
   if (run->parsed()) return heapledger::cli::run_command(run_args);
   if (report->parsed()) return heapledger::cli::report_command(report_args);

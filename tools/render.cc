@@ -11,6 +11,7 @@
 #include <CLI/CLI.hpp>
 
 #include "tools/commands.h"
+#include "tools/validators.h"
 #include "tracker/report_json.h"
 #include "tracker/report_text.h"
 
@@ -42,25 +43,21 @@ CLI::App* add_report(CLI::App& app, ReportArgs& args) {
                 "(one line on stderr counts the others)");
   cmd->add_flag("--show-reachable", args.show_reachable,
                 "List still-reachable blocks too instead of only counting them");
-  // CLI11 would read -1 into the unsigned count, as "all".
-  const CLI::Validator not_negative(
-      [](std::string& value) { return value.starts_with('-') ? "must be 0 or more, not " + value : std::string(); },
-      "");
   cmd->add_option("--max-leaks", args.max_leaks, "Leak sites shown with stacks; 0: all")
-      ->check(not_negative)
+      ->check(count())
       ->capture_default_str();
   cmd->add_option("--max-frames", args.max_frames, "Frames shown per stack; 0: all")
-      ->check(not_negative)
+      ->check(count())
       ->capture_default_str();
   cmd->add_option("--leak-exitcode", args.leak_exitcode,
                   "Exit with N if a report has leaks (0-255; 0: exit 0), as its process's "
                   "leak_exitcode would have")
       ->type_name("N")
-      ->check(CLI::Range(0, 255).description(""));
+      ->check(exit_status());
   cmd->add_option("--error-exitcode", args.error_exitcode,
                   "Exit with N if a report has heap errors (0-255); wins over --leak-exitcode")
       ->type_name("N")
-      ->check(CLI::Range(0, 255).description(""));
+      ->check(exit_status());
   return cmd;
 }
 

@@ -13,6 +13,7 @@
 #include "tools/commands.h"
 #include "tools/preload_check.h"
 #include "tools/spawn.h"
+#include "tools/validators.h"
 #include "tracker/options.h"
 
 namespace heapledger::cli {
@@ -223,12 +224,12 @@ CLI::App* add_run(CLI::App& app, RunArgs& args) {
   cmd->add_option("--leak-exitcode", args.leak_exitcode,
                   "Exit with N if the program leaked (0-255; 0 keeps its own status)")
       ->type_name("N")
-      ->check(CLI::Range(0, 255).description(""));
+      ->check(exit_status());
   cmd->add_option("--error-exitcode", args.error_exitcode,
                   "Exit with N on heap misuse (double/invalid/mismatched free; 0-255, 0 keeps "
                   "its own status); wins over --leak-exitcode")
       ->type_name("N")
-      ->check(CLI::Range(0, 255).description(""));
+      ->check(exit_status());
   cmd->add_flag("--started-only", args.started_only,
                 "--leak-exitcode and --error-exitcode apply to the started program only, not to "
                 "the processes it starts (which keep their own status)");
