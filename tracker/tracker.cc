@@ -537,6 +537,24 @@ const char* foreign_malloc() {
   return "the executable";
 }
 
+// Whether module `owner` (a file name dladdr gave) is a copy of heapledger: the first
+// heapledger_version found is its (two copies preloaded, from two builds or an install and a
+// build: the second said "the program's malloc is .../libheapledger.so's, not heapledger's").
+bool another_heapledger(const char* owner) {
+  Dl_info info;
+  void* version = dlsym(RTLD_DEFAULT, "heapledger_version");
+  return version && !in_self(reinterpret_cast<std::uintptr_t>(version)) && dladdr(version, &info) &&
+         info.dli_fname && std::strcmp(info.dli_fname, owner) == 0;
+}
+
+// This library's file name, as the loader has it.
+const char* self_path() {
+  Dl_info info;
+  if (dladdr(reinterpret_cast<void*>(&self_path), &info) && info.dli_fname && *info.dli_fname)
+    return info.dli_fname;
+  return "libheapledger.so";
+}
+
 // Whether this library comes after the C library in the order symbols are looked up in: linked
 // into a shared library instead of the executable (the loader puts the executable's own
 // libraries, libc among them, first), or loaded with dlopen. Its malloc is then nobody's, and
@@ -1442,6 +1460,11 @@ void start(int argc, char** argv) {
           "heapledger: tracking disabled: loaded after the C library (linked into a shared "
           "library, or loaded with dlopen), so the program's malloc is not heapledger's: "
           "link heapledger into the executable, or preload it (LD_PRELOAD)\n");
+    else if (another_heapledger(owner))
+      notice_untracked(
+          "heapledger: %s stays out: another copy of heapledger, %s, is preloaded before it and "
+          "tracks the program\n",
+          self_path(), owner);
     else
       notice_untracked(
           "heapledger: tracking disabled: the program's malloc is %s's, not heapledger's\n", owner);

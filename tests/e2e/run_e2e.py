@@ -1868,6 +1868,32 @@ class E2E(hl.HeapledgerTest):
         self.assertLeak(report, "leak_site", 321, 1, kind="definite")
         self.assertLeak(report, "kept_site", 123, 1, kind="reachable")
 
+    def test_a_second_copy_of_the_library_stays_out(self):
+        """Two copies preloaded (an installed one in the environment and a build's, say): the first
+        serves malloc and reports; the second says so, naming both. It said "tracking disabled:
+        the program's malloc is .../libheapledger.so's, not heapledger's" (a user trial)."""
+        copy_dir = self.path("second_copy")
+        os.makedirs(copy_dir, exist_ok=True)
+        lib_dir = os.path.dirname(os.path.realpath(hl.LIB))
+        copy = os.path.join(copy_dir, "libheapledger.so")
+        shutil.copy(os.path.realpath(hl.LIB), copy)
+        for module in ("libheapledger_runtime.so", "libheapledger_reporter.so"):
+            shutil.copy(os.path.join(lib_dir, module), copy_dir)
+        argv = [self.program("leak_malloc")]
+        report_path = self.path("two_copies.json")
+        env = hl.clean_env()
+        env.update(LD_PRELOAD=f"{hl.LIB} {copy}", HEAPLEDGER_OPTIONS=f"json={report_path}")
+        res = hl.run(argv, env=env)
+        self.assertSameBehaviour(hl.run_plain(argv), res)
+        lines = res.stderr.splitlines()
+        self.assertEqual(lines[0], f"heapledger: {copy} stays out: another copy of heapledger, "
+                                   f"{hl.LIB}, is preloaded before it and tracks the program")
+        self.assertRegex(lines[1], r"^==\d+== heapledger ")  # the first copy's text report
+        self.assertEqual([line for line in lines if not line.startswith("==")], lines[:1])
+        report = hl.load_report(report_path)
+        self.assertLeak(report, "leak_malloc", 300, 3)
+        self.assertLeak(report, "leak_other", 50, 1)
+
     def test_a_program_with_its_own_malloc(self):
         """An executable that defines malloc (as rustc does) never calls ours: one line says so and
         the program runs as it would, with no report (it said "no heap allocations"; rustc, whose
