@@ -639,6 +639,14 @@ TEST_F(CliRunTest, MissingLibraryIs125) {
   EXPECT_EQ(r.exit_code(), 125);
   EXPECT_EQ(r.err,
             "heapledger: HEAPLEDGER_LIBRARY=" + (dir_ / "nope.so").string() + " is not a file\n");
+  // A file that is no shared library: the loader said it could not preload it, and the program
+  // ran untracked, status 0.
+  spit(dir_ / "text.so", "not a library\n");
+  r = run({"echo", "ran"}, {{"HEAPLEDGER_LIBRARY", (dir_ / "text.so").string()}});
+  EXPECT_EQ(r.exit_code(), 125);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, "heapledger: HEAPLEDGER_LIBRARY=" + (dir_ / "text.so").string() +
+                       " is not a shared library\n");
 }
 
 TEST_F(CliRunTest, WarnsAboutStaticProgramsAndStillRunsThem) {
