@@ -35,7 +35,12 @@ constexpr unsigned kMaxShift = 36;  // 64 GiB of address space per class
 // 4 MiB per class (160 MiB in all), if address space is limited (ulimit -v); less would leave the
 // larger classes, whose first block may lie up to 2 MiB in (class_offset), a handful of blocks.
 constexpr unsigned kMinShift = 22;
-constexpr std::size_t kCommitStep = 1 << 20;
+// How much of a class's region is made usable at a time: 1 MiB, or 64 KiB where usable memory
+// is counted whole (a data limit, strict overcommit: os::sparse_mapping_free): there each class in
+// use held up to a MiB it did not need, and the exit report, whose allocations touch some thirty
+// classes, ran out of the room kept for it under ulimit -d.
+constexpr std::size_t kCommitStep = 1 << 20, kFrugalCommitStep = 64 << 10;
+std::size_t g_commit_step = kCommitStep;
 // A class that has carved kPrefaultAfter bytes of blocks gets the pages of its next fresh blocks
 // faulted in os::kPrefaultStep at a time (os::prefault): one system call where the program's first
 // writes took a page fault each. Classes used a little never hold more pages than they touch,
@@ -325,6 +330,7 @@ bool reserve_region() {
       }
     }
     g_region = Region{base, size, shift};
+    g_commit_step = sparse ? kCommitStep : kFrugalCommitStep;
     return true;
   }
   return false;
@@ -403,7 +409,7 @@ std::uint32_t carve(Central& c, unsigned cls, std::uint32_t want, void** out, os
   char* end = c.bump + want * size;
   if (end > c.committed) {
     std::size_t grow = static_cast<std::size_t>(end - c.committed);
-    grow = (grow + kCommitStep - 1) / kCommitStep * kCommitStep;
+    grow = (grow + g_commit_step - 1) / g_commit_step * g_commit_step;
     if (grow > static_cast<std::size_t>(c.limit - c.committed))
       grow = static_cast<std::size_t>(c.limit - c.committed);
     // The bitmaps first: if they cannot be had (a data limit), no block memory is left charged.

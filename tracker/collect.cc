@@ -282,9 +282,24 @@ void outcome_without_report(const ExitData& data, ReportOutcome* outcome) {
 // meanwhile, or a child forked then, sees them raised (README). Counting the free descriptors first
 // would need them taken from under the program's running threads (a review saw a thread's open fail
 // with EMFILE in 26 of 100 runs).
+// Room kept for the report under a hard limit on address space or data (`ulimit -v` and
+// `ulimit -d` set both the soft and the hard one, so raising the soft one finds nothing): a
+// program that used its limit up left none for the reporter module, libdw and the report's stack,
+// and the report was lost ("no report: the reporter module could not be loaded", a review's,
+// under ulimit -d; "no report: N MiB of address space left" under ulimit -v). A sparse mapping of
+// our own, writable so that both limits count it, never written: it costs the program that much
+// of its limit and no memory, and is given back as the report begins (ReportRoom).
+constexpr std::size_t kReportReserve = std::size_t{32} << 20;
+std::atomic<void*> g_report_reserve{nullptr};
+
+void give_back_report_room() {
+  if (void* p = g_report_reserve.exchange(nullptr)) os::unmap_internal(p, kReportReserve);
+}
+
 class ReportRoom {
  public:
   ReportRoom() {
+    give_back_report_room();
     const int saved = errno;
     raised_ = getrlimit(RLIMIT_NOFILE, &before_) == 0 && before_.rlim_cur < before_.rlim_max;
     if (raised_) {
@@ -329,9 +344,11 @@ void deliver_report(const ExitData& data, const ReportRequest& req, ReportOutcom
         left >> 20, kReporterRoom >> 20);
     return outcome_without_report(data, outcome);
   }
+  // Counted first: a reporter that runs out of memory before it has counted leaves these (the
+  // exit status for CI was the program's own, "no leaks", a gate open).
+  outcome_without_report(data, outcome);
   if (const ReporterApi* r = reporter()) return r->write_reports(&data, &req, outcome);
   stderr_line("heapledger: no report: the reporter module could not be loaded\n");
-  outcome_without_report(data, outcome);
 }
 
 // Who begins the exit report: process id << 32 | thread id.
@@ -849,6 +866,14 @@ void finish() {
 // (a user's trial). Exit handlers registered while glibc runs them are run after the one running
 // (_dl_fini, the first registered and so the last to run): the report is one of them. Where one
 // cannot be registered, now.
+void keep_report_room() {
+  rlimit space{}, data{};
+  if (!report_wanted() || getrlimit(RLIMIT_AS, &space) != 0 || getrlimit(RLIMIT_DATA, &data) != 0 ||
+      (space.rlim_max == RLIM_INFINITY && data.rlim_max == RLIM_INFINITY))
+    return;
+  g_report_reserve.store(os::map_internal_sparse(kReportReserve));
+}
+
 void finish_after_destructors() {
   if (!g_state.recording.load()) return;
   g_state.stdio_flushed_after.store(true);

@@ -426,7 +426,14 @@ bool write_file_atomically(const std::string& path, const Producer& text, std::s
       S_ISREG(st.st_mode))
     return write_over(target, text, error);
   if (fd < 0) return *error = std::strerror(open_error), false;
-  bool ok = write_all(fd, text);
+  bool ok = false;
+  try {
+    ok = write_all(fd, text);
+  } catch (...) {  // out of memory: no unfinished report under the name, nor a file beside it
+    close(fd);
+    unlink(tmp.c_str());
+    throw;
+  }
   if (!ok) *error = std::strerror(errno);
   if (close(fd) != 0 && ok) ok = false, *error = std::strerror(errno);
   if (ok && rename(tmp.c_str(), target.c_str()) != 0) ok = false, *error = std::strerror(errno);

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include <numeric>
 #include <string>
 #include <string_view>
@@ -473,9 +474,13 @@ Report build_report(const ExitData& d, const ReportRequest& req) {
   return r;
 }
 
-void write_reports(const ExitData* data, const ReportRequest* req, ReportOutcome* outcome) {
-  begin_delivery(req->progress, req->writing_to, req->flush_stdout);
+void write_reports_or_throw(const ExitData* data, const ReportRequest* req,
+                            ReportOutcome* outcome) {
   Report report = build_report(*data, *req);
+  // Decided before symbolizing, which may run out of memory (what suppressions take away is then
+  // still counted); until here, the tracker's count stands.
+  outcome->leaked_blocks = report.summary.leaked_blocks;
+  outcome->errors = report.summary.errors;
   bool text = std::strcmp(req->log_path, "none") != 0;
   bool json = req->json_path[0] != 0;
   bool suppress = req->suppressions_path && *req->suppressions_path;
@@ -516,6 +521,20 @@ void write_reports(const ExitData* data, const ReportRequest* req, ReportOutcome
     });
   outcome->leaked_blocks = report.summary.leaked_blocks;
   outcome->errors = report.summary.errors;
+}
+
+// Out of memory (a program that used up its limit on address space or data leaves the report the
+// room heapledger kept for it, which a large report can outgrow): said, never thrown on into the
+// program's exit path, where it ended the process with "terminate called after throwing an
+// instance of 'std::bad_alloc'" and SIGABRT. A report file being written is left unfinished and
+// unnamed (write_file_atomically).
+void write_reports(const ExitData* data, const ReportRequest* req, ReportOutcome* outcome) {
+  begin_delivery(req->progress, req->writing_to, req->flush_stdout);
+  try {
+    write_reports_or_throw(data, req, outcome);
+  } catch (const std::bad_alloc&) {
+    say("out of memory while writing the report: what was not written by then is lost");
+  }
 }
 
 }  // namespace

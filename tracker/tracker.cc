@@ -1501,6 +1501,7 @@ void start(int argc, char** argv) {
   std::uint32_t memo;
   fast_unwind::capture(warm_fast, 8, 0, &memo);
   g_state.recording.store(true, std::memory_order_release);
+  keep_report_room();
   if (g_state.options.report_on_signal) take_stop_signals();
 }
 

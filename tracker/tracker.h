@@ -90,6 +90,9 @@ void finish();
 // From our library destructor, inside the loader's _dl_fini: the report is left for an exit
 // handler registered now, which glibc runs once _dl_fini has run every library's destructors.
 void finish_after_destructors();
+// Under a hard limit on address space or data, keeps room for the exit report (collect.cc). At
+// the start, once recording.
+void keep_report_room();
 // From now on a stop signal (shim/stop_signals.h) that finds the default action writes the report
 // before it ends the process (collect.cc). At the start, once recording.
 void take_stop_signals();

@@ -1,23 +1,47 @@
 // Leaks 64 bytes, then uses up its address space to within 8 MiB of its limit and exits
-// normally. With no argument the limit is one it was started under (ulimit -v): under
-// heapledger there is then no room left for the reporter, one line must say so, and the
-// program's output and exit status stay its own. With `lower` it first lowers its own limit,
-// soft and hard, to what it uses plus 8 MiB (as a program that caps itself might): heapledger
-// keeps room of its own under a limit the program set, and the report is written.
+// normally. With no argument the limit is one it was started under (ulimit -v), with `data` the
+// same for its data limit (ulimit -d: the mappings it takes are writable): the reporter then
+// needs the room heapledger kept for it. With `lower` it first lowers its own limit, soft and
+// hard, to what it uses plus 8 MiB (as a program that caps itself might): heapledger keeps room
+// of its own under a limit the program set, and the report is written. With `sites` too it
+// first leaks 16 bytes from each of 65,536 call paths: under ulimit -d, a report larger than the
+// room kept for it, which runs out of memory.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 
+static int g_prot = PROT_NONE;
+
 static void* map_none(size_t bytes) {
-  void* p = mmap(NULL, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  void* p = mmap(NULL, bytes, g_prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   return p == MAP_FAILED ? NULL : p;
+}
+
+// 2^level call paths down to one malloc: at each level through left() or right().
+static void leak_at(int level, unsigned path);
+__attribute__((noinline)) static void left(int level, unsigned path) { leak_at(level, path); }
+__attribute__((noinline)) static void right(int level, unsigned path) { leak_at(level, path); }
+__attribute__((noinline)) static void leak_at(int level, unsigned path) {
+  if (level == 0) {
+    void* volatile p = malloc(16);
+    (void)p;
+  } else if (path & 1) {
+    left(level - 1, path >> 1);
+  } else {
+    right(level - 1, path >> 1);
+  }
 }
 
 int main(int argc, char** argv) {
   void* volatile leaked = malloc(64);
   (void)leaked;
+  for (int i = 1; i < argc; ++i) {
+    if (strcmp(argv[i], "data") == 0) g_prot = PROT_READ | PROT_WRITE;
+    if (strcmp(argv[i], "sites") == 0)
+      for (unsigned path = 0; path < (1u << 16); ++path) leak_at(16, path);
+  }
   if (argc > 1 && strcmp(argv[1], "lower") == 0) {
     FILE* statm = fopen("/proc/self/statm", "r");
     unsigned long pages = 0;
