@@ -207,6 +207,30 @@ bool is_elf_file(const std::string& path) {
   return fd.get() >= 0 && read_at(fd.get(), magic, 0) && std::memcmp(magic, ELFMAG, SELFMAG) == 0;
 }
 
+bool is_preloadable_library(const std::string& path) {
+  Fd fd(path);
+  const std::optional<ElfKind> kind = fd.get() >= 0 ? read_elf_kind(fd.get()) : std::nullopt;
+  const ElfKind lib = library_kind();
+  ElfW(Ehdr) eh;
+  if (!kind || kind->elf_class != lib.elf_class || kind->byte_order != lib.byte_order ||
+      kind->machine != lib.machine || !read_at(fd.get(), eh, 0) || eh.e_type != ET_DYN ||
+      eh.e_phentsize < sizeof(ElfW(Phdr)))
+    return false;
+  for (unsigned i = 0; i < eh.e_phnum; ++i) {
+    ElfW(Phdr) ph;
+    if (!read_at(fd.get(), ph, eh.e_phoff + std::uint64_t(i) * eh.e_phentsize)) return false;
+    if (ph.p_type != PT_DYNAMIC) continue;
+    // A position-independent executable is ET_DYN too; the loader refuses to preload one.
+    for (std::uint64_t at = 0; at + sizeof(ElfW(Dyn)) <= ph.p_filesz; at += sizeof(ElfW(Dyn))) {
+      ElfW(Dyn) d;
+      if (!read_at(fd.get(), d, ph.p_offset + at) || d.d_tag == DT_NULL) break;
+      if (d.d_tag == DT_FLAGS_1 && (d.d_un.d_val & DF_1_PIE)) return false;
+    }
+    return true;
+  }
+  return false;  // no dynamic section: nothing the loader could link
+}
+
 std::optional<std::string> preload_obstacle(const std::string& path) {
   std::optional<std::string> why = obstacle(path, 0);
   if (!why) return std::nullopt;

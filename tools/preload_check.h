@@ -17,5 +17,8 @@ std::optional<std::string> preload_obstacle(const std::string& path);
 std::optional<std::string> hash_bang_program(const std::string& path);
 // Whether the file starts as an ELF file does.
 bool is_elf_file(const std::string& path);
+// Whether the file is a shared library of this CLI's class and machine, which the loader can
+// preload (not a position-independent executable, nor a truncated file).
+bool is_preloadable_library(const std::string& path);
 
 }  // namespace heapledger::cli

@@ -49,9 +49,11 @@ std::string find_library() {
   if (std::string env = env_or_empty("HEAPLEDGER_LIBRARY"); !env.empty()) {
     if (!fs::is_regular_file(env, ec))
       throw RunError(fmt::format("HEAPLEDGER_LIBRARY={} is not a file", env));
-    // Else the loader says it cannot preload it and the program runs untracked (a user trial).
-    if (!is_elf_file(env))
-      throw RunError(fmt::format("HEAPLEDGER_LIBRARY={} is not a shared library", env));
+    // Else the loader says it cannot preload it and the program runs untracked (a user trial; a
+    // review's: an executable, a truncated file).
+    if (!is_preloadable_library(env))
+      throw RunError(
+          fmt::format("HEAPLEDGER_LIBRARY={} is not a shared library for this machine", env));
     return fs::absolute(env).lexically_normal();
   }
   fs::path bin = fs::read_symlink("/proc/self/exe", ec).parent_path();

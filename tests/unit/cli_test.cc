@@ -641,12 +641,19 @@ TEST_F(CliRunTest, MissingLibraryIs125) {
             "heapledger: HEAPLEDGER_LIBRARY=" + (dir_ / "nope.so").string() + " is not a file\n");
   // A file that is no shared library: the loader said it could not preload it, and the program
   // ran untracked, status 0.
+  // Nor one that is an executable, or an ELF header cut short (a review's).
   spit(dir_ / "text.so", "not a library\n");
-  r = run({"echo", "ran"}, {{"HEAPLEDGER_LIBRARY", (dir_ / "text.so").string()}});
-  EXPECT_EQ(r.exit_code(), 125);
-  EXPECT_EQ(r.out, "");
-  EXPECT_EQ(r.err, "heapledger: HEAPLEDGER_LIBRARY=" + (dir_ / "text.so").string() +
-                       " is not a shared library\n");
+  spit(dir_ / "short.so",
+       "\x7f"
+       "ELF");
+  for (const std::string& library :
+       {(dir_ / "text.so").string(), (dir_ / "short.so").string(), std::string("/bin/true")}) {
+    r = run({"echo", "ran"}, {{"HEAPLEDGER_LIBRARY", library}});
+    EXPECT_EQ(r.exit_code(), 125) << library;
+    EXPECT_EQ(r.out, "") << library;
+    EXPECT_EQ(r.err, "heapledger: HEAPLEDGER_LIBRARY=" + library +
+                         " is not a shared library for this machine\n");
+  }
 }
 
 TEST_F(CliRunTest, WarnsAboutStaticProgramsAndStillRunsThem) {
