@@ -103,6 +103,8 @@ bool sparse_mapping_free();
 // has none, kSpaceUnknown if it has one but its current size cannot be read (no /proc).
 constexpr std::size_t kSpaceUnknown = SIZE_MAX - 1;
 std::size_t address_space_left();
+// The same for writable private memory under the data limit (ulimit -d), which counts VmData.
+std::size_t data_left();
 // Address space for one of heapledger's own tables, made usable piece by piece with commit(): so
 // it costs memory, and counts against ulimit -d and the commit limit, only as far as it is used.
 // Remembered like map_internal; never backed by huge pages (a page in use would cost 2 MiB).

@@ -305,6 +305,18 @@ std::size_t address_space_left() {
   return used < limit.rlim_cur ? limit.rlim_cur - used : 0;
 }
 
+std::size_t data_left() {
+  ErrnoKeeper keep;
+  rlimit limit;
+  if (syscall(SYS_prlimit64, 0, RLIMIT_DATA, nullptr, &limit) != 0 ||
+      limit.rlim_cur == RLIM_INFINITY)
+    return SIZE_MAX;
+  const long kib = status_field("/proc/self/status", "\nVmData:");
+  if (kib < 0) return kSpaceUnknown;
+  const std::size_t used = static_cast<std::size_t>(kib) << 10;
+  return used < limit.rlim_cur ? limit.rlim_cur - used : 0;
+}
+
 void* reserve_internal(std::size_t bytes) {
   ErrnoKeeper keep;
   void* p = reserve(bytes);

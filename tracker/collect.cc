@@ -255,6 +255,10 @@ bool report_wanted() {
 // error(), which in git is git's own function (a crash: `git --version` under ulimit -v 2700000,
 // with 19.7 MB left here; 29.9 MB was enough for it, 28 MB for tests/programs/leak_malloc).
 constexpr std::size_t kReporterRoom = std::size_t{24} << 20;
+// The same for its writable memory under a data limit (ulimit -d): 6 to 9 MiB for a small C
+// program, measured by a temporary print of the room left (loading it with 5.9 MiB left ended the
+// process in the loader: "cannot allocate memory for thread-local data").
+constexpr std::size_t kReporterDataRoom = std::size_t{12} << 20;
 
 // With no report written, the exit status still fails closed: every error counts, and every
 // definite or indirect leak (every live block, if the scan failed), none suppressed. Where
@@ -271,6 +275,24 @@ void outcome_without_report(const ExitData& data, ReportOutcome* outcome) {
       outcome->leaked_blocks += data.sites[i].blocks;
 }
 
+// Room kept for the report under a hard limit on address space or data (`ulimit -v` and
+// `ulimit -d` set both the soft and the hard one, so raising the soft one finds nothing): a
+// program that used its limit up left none for the reporter module, libdw and the report's stack,
+// and the report was lost ("no report: N MiB of address space left" under ulimit -v; under
+// ulimit -d "no report: the reporter module could not be loaded", a review's). Mappings of our
+// own, never written, given back as the report begins (ReportRoom): under an address-space limit
+// 32 MiB without access (the reporter maps about 24 MiB, libdw's files among them), under a data
+// limit 16 MiB writable, which that limit counts (the reporter's data, its heap and the files
+// libdw maps privately: 6 to 9 MiB for a small program). Each costs the program as much of its
+// limit, and no memory.
+constexpr std::size_t kSpaceReserve = std::size_t{32} << 20, kDataReserve = std::size_t{16} << 20;
+std::atomic<void*> g_space_reserve{nullptr}, g_data_reserve{nullptr};
+
+void give_back_report_room() {
+  if (void* p = g_space_reserve.exchange(nullptr)) os::unmap_internal(p, kSpaceReserve);
+  if (void* p = g_data_reserve.exchange(nullptr)) os::unmap_internal(p, kDataReserve);
+}
+
 // A program that used up its file descriptors (it leaks them, or lowered its limit to what it
 // uses) left none for the report: the leak scan reads /proc (the threads to stop, the mappings
 // that hold roots), and loading the reporter, reading debug information (libdw keeps a module's
@@ -278,24 +300,10 @@ void outcome_without_report(const ExitData& data, ReportOutcome* outcome) {
 // each need descriptors too (the report was lost: "cannot load ...: Too many open files"). The
 // same for address space and data: one that lowered its soft limits to what it uses left none
 // for the reporter module and libdw. From the scan to the written report, both soft limits are
-// raised to the hard ones, then put back. The limits are the process's: a thread running on
-// meanwhile, or a child forked then, sees them raised (README). Counting the free descriptors first
-// would need them taken from under the program's running threads (a review saw a thread's open fail
-// with EMFILE in 26 of 100 runs).
-// Room kept for the report under a hard limit on address space or data (`ulimit -v` and
-// `ulimit -d` set both the soft and the hard one, so raising the soft one finds nothing): a
-// program that used its limit up left none for the reporter module, libdw and the report's stack,
-// and the report was lost ("no report: the reporter module could not be loaded", a review's,
-// under ulimit -d; "no report: N MiB of address space left" under ulimit -v). A sparse mapping of
-// our own, writable so that both limits count it, never written: it costs the program that much
-// of its limit and no memory, and is given back as the report begins (ReportRoom).
-constexpr std::size_t kReportReserve = std::size_t{32} << 20;
-std::atomic<void*> g_report_reserve{nullptr};
-
-void give_back_report_room() {
-  if (void* p = g_report_reserve.exchange(nullptr)) os::unmap_internal(p, kReportReserve);
-}
-
+// raised to the hard ones, then put back; the room kept for the report (above) is given back first.
+// The limits are the process's: a thread running on meanwhile, or a child forked then, sees them
+// raised (README). Counting the free descriptors first would need them taken from under the
+// program's running threads (a review saw a thread's open fail with EMFILE in 26 of 100 runs).
 class ReportRoom {
  public:
   ReportRoom() {
@@ -337,16 +345,24 @@ void deliver_report(const ExitData& data, const ReportRequest& req, ReportOutcom
     outcome_without_report(data, &before);
     if (before.leaked_blocks == 0 && before.errors == 0) return void(*outcome = before);
   }
-  if (const std::size_t left = os::address_space_left(); left < kReporterRoom) {
-    stderr_line(
+  // Counted first: what no report, or a reporter that runs out of memory before it has counted,
+  // leaves (the exit status for CI was the program's own, "no leaks", a gate open).
+  outcome_without_report(data, outcome);
+  // No room for the reporter under a limit (the room kept for it could not be had, or was taken
+  // by threads running on): said, where loading it ran out of memory in libdw, which ended the
+  // process through its error() (git's own: a crash), or in the loader, which allocates the
+  // reporter's thread-local data: "cannot allocate memory for thread-local data: ABORT", status
+  // 127, the program's buffered output lost (a review's, under ulimit -d 26000).
+  if (const std::size_t left = os::address_space_left(); left < kReporterRoom)
+    return stderr_line(
         "heapledger: no report: %zu MiB of address space left under the process's limit "
         "(ulimit -v), and the reporter needs about %zu\n",
         left >> 20, kReporterRoom >> 20);
-    return outcome_without_report(data, outcome);
-  }
-  // Counted first: a reporter that runs out of memory before it has counted leaves these (the
-  // exit status for CI was the program's own, "no leaks", a gate open).
-  outcome_without_report(data, outcome);
+  if (const std::size_t left = os::data_left(); left < kReporterDataRoom)
+    return stderr_line(
+        "heapledger: no report: %zu MiB of data left under the process's limit (ulimit -d), and "
+        "the reporter needs about %zu\n",
+        left >> 20, kReporterDataRoom >> 20);
   if (const ReporterApi* r = reporter()) return r->write_reports(&data, &req, outcome);
   stderr_line("heapledger: no report: the reporter module could not be loaded\n");
 }
@@ -860,20 +876,21 @@ void finish() {
   if (const int sig = g_held_signal.exchange(0)) raise(sig);
 }
 
+void keep_report_room() {
+  rlimit space{}, data{};
+  if (!report_wanted()) return;
+  if (getrlimit(RLIMIT_AS, &space) == 0 && space.rlim_max != RLIM_INFINITY)
+    g_space_reserve.store(os::reserve_internal(kSpaceReserve));
+  if (getrlimit(RLIMIT_DATA, &data) == 0 && data.rlim_max != RLIM_INFINITY)
+    g_data_reserve.store(os::map_internal_sparse(kDataReserve));
+}
+
 // Our destructor runs in _dl_fini before those of the program's libraries (the loader finalizes
 // objects that depend on nothing in the order they were loaded, and ours was preloaded): a block a
 // library's destructor let go of was reported "still reachable", and its double free never seen
 // (a user's trial). Exit handlers registered while glibc runs them are run after the one running
 // (_dl_fini, the first registered and so the last to run): the report is one of them. Where one
 // cannot be registered, now.
-void keep_report_room() {
-  rlimit space{}, data{};
-  if (!report_wanted() || getrlimit(RLIMIT_AS, &space) != 0 || getrlimit(RLIMIT_DATA, &data) != 0 ||
-      (space.rlim_max == RLIM_INFINITY && data.rlim_max == RLIM_INFINITY))
-    return;
-  g_report_reserve.store(os::map_internal_sparse(kReportReserve));
-}
-
 void finish_after_destructors() {
   if (!g_state.recording.load()) return;
   g_state.stdio_flushed_after.store(true);

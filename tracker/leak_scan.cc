@@ -23,7 +23,11 @@
 namespace heapledger::detail {
 namespace {
 
-constexpr std::size_t kMapsBufferBytes = 16 << 20;
+// The buffer /proc/self/maps is read into once the threads are stopped (nothing may be
+// allocated then): twice its size when the scan begins, 256 KiB at least, 16 MiB at most. A
+// buffer of the most for every process counted 16 MiB against a data limit (ulimit -d), which
+// left no room for the scan in a program that had used its limit up.
+constexpr std::size_t kMapsBufferMin = 256 << 10, kMapsBufferMax = 16 << 20;
 constexpr std::size_t kMaxExclusions = 8192 + 8;
 constexpr int kStopTimeoutMs = 250;
 constexpr std::uintptr_t kRedZone = 128;  // below the stack pointer, still in use (x86-64 ABI)
@@ -119,6 +123,7 @@ class Scanner {
   std::size_t flood();
   void classify_unreached();
   char* maps_buffer() { return maps_; }
+  std::size_t maps_capacity() const { return maps_cap_; }
   // The process's mappings, for the multiple-inheritance heuristic (see points_to_start).
   void note_mapping(const Mapping& m) {  // in address order, as /proc lists them
     if (m.anonymous || m.device) return;
@@ -153,6 +158,7 @@ class Scanner {
   Interval* exclusions_ = nullptr;
   std::size_t excl_count_ = 0, excl_cap_ = 0;
   char* maps_ = nullptr;
+  std::size_t maps_cap_ = 0;
   Interval* read_only_ = nullptr;  // file mappings readable, not writable or executable
   Interval* code_ = nullptr;       // file mappings executable
   std::size_t read_only_n_ = 0, code_n_ = 0;
@@ -167,7 +173,7 @@ Scanner::~Scanner() {
   release(w1_, cap_);
   release(w2_, cap_);
   release(exclusions_, excl_cap_);
-  release(maps_, kMapsBufferBytes);
+  release(maps_, maps_cap_);
   release(read_only_, kMaxModuleRanges);
   release(code_, kMaxModuleRanges);
 }
@@ -189,6 +195,17 @@ std::size_t hash_slot(std::uintptr_t start, std::size_t mask) {
   return static_cast<std::size_t>(mix_address(start) >> 20) & mask;
 }
 
+// The length of /proc/self/maps now (0 if it cannot be read).
+std::size_t maps_bytes_now() {
+  const int fd = open_proc("maps");
+  if (fd < 0) return 0;
+  char chunk[4096];
+  std::size_t total = 0;
+  for (ssize_t n; (n = read(fd, chunk, sizeof chunk)) > 0;) total += static_cast<std::size_t>(n);
+  close(fd);
+  return total;
+}
+
 bool Scanner::reserve() {
   pagemap_ = open_proc("pagemap");
   hash_cap_ = 16;
@@ -199,7 +216,8 @@ bool Scanner::reserve() {
   w2_ = scratch<std::uint32_t>(cap_);
   excl_cap_ = kMaxExclusions + cap_;
   exclusions_ = scratch<Interval>(excl_cap_);
-  maps_ = scratch<char>(kMapsBufferBytes);
+  maps_cap_ = std::clamp(2 * maps_bytes_now(), kMapsBufferMin, kMapsBufferMax);
+  maps_ = scratch<char>(maps_cap_);
   read_only_ = scratch<Interval>(kMaxModuleRanges);
   code_ = scratch<Interval>(kMaxModuleRanges);
   // Division by a class size as a multiply: exact for offsets below 2^36 (see pool.h).
@@ -510,7 +528,7 @@ const StoppedThread* thread_in(const StopTheWorld& world, std::uintptr_t lo, std
 std::size_t scan_roots(Scanner& scanner, const StopTheWorld& world, const RootPolicy& policy,
                        const OwnRoots& own) {
   char* maps = scanner.maps_buffer();
-  std::size_t len = read_maps(maps, kMapsBufferBytes);
+  std::size_t len = read_maps(maps, scanner.maps_capacity());
   // The modules' mappings first: the heuristics look at them for every root's pointers.
   proc_maps::for_each(maps, len, [&](const Mapping& m) { scanner.note_mapping(m); });
   std::size_t bytes = 0;

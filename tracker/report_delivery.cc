@@ -211,7 +211,13 @@ bool write_in_place(const std::string& path, const Producer& text, std::string* 
   int flags = fcntl(fd, F_GETFL);
   if (flags >= 0) fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
   StreamTurn turn(fd);
-  bool ok = write_all(fd, text);
+  bool ok = false;
+  try {
+    ok = write_all(fd, text);
+  } catch (...) {  // out of memory: what was written stays, as the program's own output would
+    close(fd);
+    throw;
+  }
   if (!ok) *error = std::strerror(errno);
   close(fd);
   return ok;
@@ -258,7 +264,13 @@ std::string temporary_beside(const std::string& target) {
 bool write_over(const std::string& path, const Producer& text, std::string* error) {
   int fd = open(path.c_str(), O_WRONLY | O_TRUNC | O_NOCTTY | O_CLOEXEC);
   if (fd < 0) return *error = std::strerror(errno), false;
-  bool ok = write_all(fd, text);
+  bool ok = false;
+  try {
+    ok = write_all(fd, text);
+  } catch (...) {  // out of memory: the file is left cut short (no temporary file could be made)
+    close(fd);
+    throw;
+  }
   if (!ok) *error = std::strerror(errno);
   if (close(fd) != 0 && ok) ok = false, *error = std::strerror(errno);
   return ok;

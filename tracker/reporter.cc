@@ -533,7 +533,10 @@ void write_reports(const ExitData* data, const ReportRequest* req, ReportOutcome
   try {
     write_reports_or_throw(data, req, outcome);
   } catch (const std::bad_alloc&) {
-    say("out of memory while writing the report: what was not written by then is lost");
+    try {  // the line's logger may be made only now
+      say("out of memory while writing the report: what was not written by then is lost");
+    } catch (const std::bad_alloc&) {
+    }
   }
 }
 
