@@ -284,38 +284,23 @@ bool sparse_mapping_free() {
   return mode == 0 || mode == 1;
 }
 
-// System calls made directly: this runs inside an allocation, and another preloaded tool's
-// open() or read() might allocate.
-std::size_t address_space_left() {
+namespace {
+// What is left under the soft limit `resource`, counted by the /proc/self/status field `vm_field`
+// (in KiB): SIZE_MAX without a limit, kSpaceUnknown with one but no /proc.
+std::size_t limit_left(int resource, const char* vm_field) {
   ErrnoKeeper keep;
   rlimit limit;
-  if (syscall(SYS_prlimit64, 0, RLIMIT_AS, nullptr, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY)
+  if (syscall(SYS_prlimit64, 0, resource, nullptr, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY)
     return SIZE_MAX;
-  // The first field of statm is the process's size in pages.
-  const long fd = syscall(SYS_openat, AT_FDCWD, "/proc/self/statm", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return kSpaceUnknown;  // a limit, and no telling what is left of it (no /proc)
-  char text[64];
-  const long n = syscall(SYS_read, fd, text, sizeof text - 1);
-  syscall(SYS_close, fd);
-  if (n <= 0 || text[0] < '0' || text[0] > '9') return kSpaceUnknown;
-  std::size_t pages = 0;
-  for (long i = 0; i < n && text[i] >= '0' && text[i] <= '9'; ++i)
-    pages = pages * 10 + (text[i] - '0');
-  const std::size_t used = pages * kPageSize;
-  return used < limit.rlim_cur ? limit.rlim_cur - used : 0;
-}
-
-std::size_t data_left() {
-  ErrnoKeeper keep;
-  rlimit limit;
-  if (syscall(SYS_prlimit64, 0, RLIMIT_DATA, nullptr, &limit) != 0 ||
-      limit.rlim_cur == RLIM_INFINITY)
-    return SIZE_MAX;
-  const long kib = status_field("/proc/self/status", "\nVmData:");
+  const long kib = status_field("/proc/self/status", vm_field);
   if (kib < 0) return kSpaceUnknown;
   const std::size_t used = static_cast<std::size_t>(kib) << 10;
   return used < limit.rlim_cur ? limit.rlim_cur - used : 0;
 }
+}  // namespace
+
+std::size_t address_space_left() { return limit_left(RLIMIT_AS, "\nVmSize:"); }
+std::size_t data_left() { return limit_left(RLIMIT_DATA, "\nVmData:"); }
 
 void* reserve_internal(std::size_t bytes) {
   ErrnoKeeper keep;
