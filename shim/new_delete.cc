@@ -6,7 +6,6 @@
 // failure path finds libstdc++'s pieces at run time: any program that calls operator new has it.
 #include <dlfcn.h>
 #include <link.h>
-#include <sched.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -16,6 +15,7 @@
 #include <new>
 
 #include "shim/alloc.h"
+#include "shim/kernel_call.h"
 #include "shim/program_operators.h"
 #include "tracker/write_signals.h"
 
@@ -219,7 +219,7 @@ HL_NOINLINE Forwarding decide_forwarding() {
     }
     for (int i = 0; !tl_waited_out && seen == Forwarding::kDeciding; ++i) {
       if (i == 50'000) tl_waited_out = true;
-      sched_yield();
+      os::yield_cpu();
       seen = g_forwarding.load(std::memory_order_acquire);
     }
     return seen;

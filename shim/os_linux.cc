@@ -18,6 +18,7 @@
 #include <cstring>
 
 #include "shim/errno_keeper.h"
+#include "shim/kernel_call.h"
 #include "shim/os.h"
 #include "shim/space_limit.h"
 #include "shim/spin_lock.h"
@@ -27,11 +28,15 @@ namespace {
 
 // The library exports mprotect, pkey_mprotect and madvise to count the program's calls (see
 // shim/mem_api.cc): its own go to the kernel directly.
+// All of them go through kernel_call (see kernel_call.h): this runs on the program's threads.
+long sys(long number, const void* p, std::size_t bytes, long c = 0, long d = 0) {
+  return kernel_call_errno(number, reinterpret_cast<long>(p), static_cast<long>(bytes), c, d);
+}
 int sys_mprotect(void* p, std::size_t bytes, int prot) {
-  return static_cast<int>(syscall(SYS_mprotect, p, bytes, prot));
+  return static_cast<int>(sys(SYS_mprotect, p, bytes, prot));
 }
 int sys_madvise(void* p, std::size_t bytes, int advice) {
-  return static_cast<int>(syscall(SYS_madvise, p, bytes, advice));
+  return static_cast<int>(sys(SYS_madvise, p, bytes, advice));
 }
 
 constinit std::atomic<std::uint64_t> g_program_advice{0};
@@ -106,12 +111,13 @@ void* map_aligned(std::size_t bytes, std::size_t alignment) {
 
 void unmap(void* p, std::size_t bytes) {
   ErrnoKeeper keep;
-  munmap(p, bytes);
+  sys(SYS_munmap, p, bytes);
 }
 
 void* remap(void* p, std::size_t old_bytes, std::size_t new_bytes, bool* no_room) {
   ErrnoKeeper keep;
-  void* q = checked(mremap(p, old_bytes, new_bytes, MREMAP_MAYMOVE));
+  const long moved = sys(SYS_mremap, p, old_bytes, static_cast<long>(new_bytes), MREMAP_MAYMOVE);
+  void* q = moved == -1 ? nullptr : reinterpret_cast<void*>(moved);
   if (no_room) *no_room = !q && errno == ENOMEM;
   return q;
 }
@@ -140,14 +146,16 @@ void status_fields(const char* path, const char* const* keys, long* values, int 
   ErrnoKeeper keep;
   for (int i = 0; i < n; ++i) values[i] = -1;
   // System calls made directly: this may run inside an allocation.
-  const long fd = syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+  const long fd =
+      kernel_call(SYS_openat, AT_FDCWD, reinterpret_cast<long>(path), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return;
   char text[4096];
   std::size_t used = 0;
   for (long got; used + 1 < sizeof text &&
-                 (got = syscall(SYS_read, fd, text + used, sizeof text - 1 - used)) > 0;)
+                 (got = kernel_call(SYS_read, fd, reinterpret_cast<long>(text + used),
+                                    static_cast<long>(sizeof text - 1 - used))) > 0;)
     used += static_cast<std::size_t>(got);
-  syscall(SYS_close, fd);
+  kernel_call(SYS_close, fd);
   text[used] = 0;
   for (int i = 0; i < n; ++i) {
     const char* at = std::strstr(text, keys[i]);
@@ -242,7 +250,7 @@ void* reserve_internal_sparse(std::size_t bytes) {
                                               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0))),
                         bytes, 0);
   if (!p) return nullptr;
-  syscall(SYS_munlock, p, bytes);
+  sys(SYS_munlock, p, bytes);
   sys_madvise(p, bytes, MADV_DONTDUMP);
   // Sparse: a huge page would cost 2 MiB per entry in use.
   sys_madvise(p, bytes, MADV_NOHUGEPAGE);
@@ -278,7 +286,8 @@ void* map_internal_sparse(std::size_t bytes) {
 bool sparse_mapping_free() {
   ErrnoKeeper keep;
   rlimit data;
-  if (syscall(SYS_prlimit64, 0, RLIMIT_DATA, nullptr, &data) != 0 || data.rlim_cur != RLIM_INFINITY)
+  if (kernel_call(SYS_prlimit64, 0, RLIMIT_DATA, 0, reinterpret_cast<long>(&data)) != 0 ||
+      data.rlim_cur != RLIM_INFINITY)
     return false;
   const long mode = status_field("/proc/sys/vm/overcommit_memory", "");  // the file is one number
   return mode == 0 || mode == 1;
@@ -290,7 +299,8 @@ namespace {
 std::size_t limit_left(int resource, const char* vm_field) {
   ErrnoKeeper keep;
   rlimit limit;
-  if (syscall(SYS_prlimit64, 0, resource, nullptr, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY)
+  if (kernel_call(SYS_prlimit64, 0, resource, 0, reinterpret_cast<long>(&limit)) != 0 ||
+      limit.rlim_cur == RLIM_INFINITY)
     return SIZE_MAX;
   const long kib = status_field("/proc/self/status", vm_field);
   if (kib < 0) return kSpaceUnknown;
@@ -396,7 +406,8 @@ bool run_on_own_stack(std::size_t bytes, void (*fn)(void*), void* arg) {
   // here, not in the contexts: setcontext() unblocks before it switches stacks.
   stack_t alternate;
   const bool on_alternate =
-      syscall(SYS_sigaltstack, nullptr, &alternate) == 0 && (alternate.ss_flags & SS_ONSTACK);
+      kernel_call(SYS_sigaltstack, 0, reinterpret_cast<long>(&alternate)) == 0 &&
+      (alternate.ss_flags & SS_ONSTACK);
   if (on_alternate) {
     sigset_t blocked;
     sigfillset(&blocked);
@@ -456,19 +467,19 @@ constinit std::atomic<long> g_lock_future_pid{0};
 }  // namespace
 
 void set_lock_future(bool on) {
-  g_lock_future_pid.store(on ? syscall(SYS_getpid) : 0, std::memory_order_seq_cst);
+  g_lock_future_pid.store(on ? kernel_call(SYS_getpid) : 0, std::memory_order_seq_cst);
 }
 bool lock_future_set() {
   const long pid = g_lock_future_pid.load(std::memory_order_relaxed);
-  return pid != 0 && pid == syscall(SYS_getpid);
+  return pid != 0 && pid == kernel_call(SYS_getpid);
 }
 
 void lock_if_future(void* p, std::size_t bytes) {
   if (g_lock_future_pid.load(std::memory_order_relaxed) == 0 || !lock_future_set()) return;
   ErrnoKeeper keep;
-  syscall(SYS_mlock2, p, bytes, MLOCK_ONFAULT);
+  sys(SYS_mlock2, p, bytes, MLOCK_ONFAULT);
   // A munlockall meanwhile (it clears the mark first) must not leave this range locked.
-  if (g_lock_future_pid.load(std::memory_order_seq_cst) == 0) syscall(SYS_munlock, p, bytes);
+  if (g_lock_future_pid.load(std::memory_order_seq_cst) == 0) sys(SYS_munlock, p, bytes);
 }
 
 std::size_t internal_ranges(Range* out, std::size_t max) {

@@ -428,8 +428,10 @@ std::uint32_t carve(Central& c, unsigned cls, std::uint32_t want, void** out, os
   c.bump = end;
   if (prefault && size <= os::kPageSize && end > c.prefaulted &&
       static_cast<std::size_t>(end - c.first_block()) > kPrefaultAfter) {
-    // Pages below the old bump are in use (present already, or given back by a purge: left so).
-    char* from = std::max(c.prefaulted, round_down(first, os::kPageSize));
+    // Pages below the old bump are in use (present already, or given back by a purge: left so),
+    // and so is the one it lies in: the range starts at no block carved before (its address, an
+    // argument of the call, stays in a register while the kernel works; see kernel_call.h).
+    char* from = std::max(c.prefaulted, round_up(first, os::kPageSize));
     char* to = std::min(round_up(end, os::kPrefaultStep), c.committed);
     c.prefaulted = to;
     if (to > from) *prefault = os::Range{from, static_cast<std::size_t>(to - from)};

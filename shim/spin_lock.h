@@ -2,11 +2,10 @@
 // std::mutex it is trivially constructible (usable before any constructor ran) and never allocates.
 #pragma once
 
-#include <sched.h>
-
 #include <atomic>
 
 #include "shim/config.h"
+#include "shim/kernel_call.h"
 #include "shim/single_thread.h"
 
 namespace heapledger::detail {
@@ -48,7 +47,7 @@ class HL_CAPABILITY("mutex") SpinLock {
       if (spins < 64)
         __builtin_ia32_pause();
       else
-        sched_yield();
+        os::yield_cpu();
     }
   }
   std::atomic<const char*> owner_{nullptr};

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "shim/kernel_call.h"
 #include "shim/os.h"
 #include "tracker/internal_alloc.h"
 
@@ -142,7 +143,7 @@ void ModuleMap::LoaderCalls::prefork() {
   // The calls in flight end without us: none waits for anything fork's handlers hold (the
   // loader's lock at most, whose holder frees and allocates through here without waiting).
   const std::int64_t own = tl_loader_depth > 0 ? 1 : 0;
-  while (in_flight_.load() > own) sched_yield();
+  while (in_flight_.load() > own) os::yield_cpu();
 }
 
 void ModuleMap::LoaderCalls::postfork(bool child) {

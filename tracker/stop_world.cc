@@ -30,6 +30,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "shim/kernel_call.h"
 #include "shim/os.h"
 
 namespace heapledger::detail {
@@ -211,21 +212,16 @@ void install_handler() {
 // The tracer shares our memory but not our thread: it must not touch thread-local storage (its
 // thread pointer is ours: errno would be this thread's), so it makes its system calls itself,
 // and it runs with every signal blocked (it has a copy of the program's handlers).
-long raw_syscall(long n, long a = 0, long b = 0, long c = 0, long d = 0) {
-  long ret;
-  register long r10 __asm__("r10") = d;
-  __asm__ volatile("syscall" : "=a"(ret) : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10) : "rcx", "r11", "memory");
-  return ret;
-}
+using os::kernel_call;
 
 void raw_sleep_us(long us) {
   timespec ts{0, us * 1000};
-  raw_syscall(SYS_nanosleep, reinterpret_cast<long>(&ts), 0);
+  kernel_call(SYS_nanosleep, reinterpret_cast<long>(&ts), 0);
 }
 
 std::uint64_t raw_now_ms() {
   timespec ts{};
-  raw_syscall(SYS_clock_gettime, CLOCK_MONOTONIC, reinterpret_cast<long>(&ts));
+  kernel_call(SYS_clock_gettime, CLOCK_MONOTONIC, reinterpret_cast<long>(&ts));
   return static_cast<std::uint64_t>(ts.tv_sec) * 1000 + static_cast<std::uint64_t>(ts.tv_nsec) / 1000000;
 }
 
@@ -260,7 +256,7 @@ bool await_phase(int want, int limit_ms, bool in_tracer) {
   const std::uint64_t start = raw_now_ms();
   while (g_tracer.phase.load(std::memory_order_acquire) < want) {
     if (limit_ms >= 0 && raw_now_ms() - start >= static_cast<std::uint64_t>(limit_ms)) return false;
-    if (in_tracer && raw_syscall(SYS_getppid) != g_tracer.parent) return false;
+    if (in_tracer && kernel_call(SYS_getppid) != g_tracer.parent) return false;
     raw_sleep_us(1000);
   }
   return true;
@@ -302,12 +298,12 @@ bool ended_thread(pid_t tid) {
   at = put_number(path, at + 6, static_cast<unsigned long>(tid));
   std::memcpy(path + at, "/stat", 6);
   const long fd =
-      raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>(path), O_RDONLY | O_CLOEXEC);
+      kernel_call(SYS_openat, AT_FDCWD, reinterpret_cast<long>(path), O_RDONLY | O_CLOEXEC);
   if (fd == -ENOENT || fd == -ESRCH) return true;
   if (fd < 0) return false;
   char buf[512];
-  const long got = raw_syscall(SYS_read, fd, reinterpret_cast<long>(buf), sizeof buf - 1);
-  raw_syscall(SYS_close, fd);
+  const long got = kernel_call(SYS_read, fd, reinterpret_cast<long>(buf), sizeof buf - 1);
+  kernel_call(SYS_close, fd);
   if (got == -ESRCH) return true;
   if (got <= 0) return false;
   buf[got] = 0;
@@ -335,7 +331,7 @@ bool stop_slots(std::size_t from, std::uint64_t deadline) {
   for (std::size_t i = from; i < g_count; ++i) {
     g_slots[i].phase.store(0, std::memory_order_relaxed);
     g_tracer.stop_signal[i] = 0;
-    const long r = raw_syscall(SYS_ptrace, PTRACE_SEIZE, g_slots[i].info.tid, 0, 0);
+    const long r = kernel_call(SYS_ptrace, PTRACE_SEIZE, g_slots[i].info.tid, 0, 0);
     if (r == 0) {
       g_slots[i].phase.store(1, std::memory_order_relaxed);  // seized
       ++seized;
@@ -352,7 +348,7 @@ bool stop_slots(std::size_t from, std::uint64_t deadline) {
   }
   for (std::size_t i = from; i < g_count; ++i)
     if (g_slots[i].phase.load(std::memory_order_relaxed) == 1)
-      raw_syscall(SYS_ptrace, PTRACE_INTERRUPT, g_slots[i].info.tid, 0, 0);
+      kernel_call(SYS_ptrace, PTRACE_INTERRUPT, g_slots[i].info.tid, 0, 0);
   // Each reports its stop; one that does not in time (a vfork parent, or stuck in the kernel) is
   // counted as not stopped (it stops when it can, and is let go as this task ends), and one that
   // exited is gone.
@@ -362,7 +358,8 @@ bool stop_slots(std::size_t from, std::uint64_t deadline) {
     for (std::size_t i = from; i < g_count; ++i) {
       if (g_slots[i].phase.load(std::memory_order_relaxed) != 1) continue;
       int status = 0;
-      const long r = raw_syscall(SYS_wait4, g_slots[i].info.tid, reinterpret_cast<long>(&status), __WALL | WNOHANG, 0);
+      const long r = kernel_call(SYS_wait4, g_slots[i].info.tid, reinterpret_cast<long>(&status),
+                                 __WALL | WNOHANG, 0);
       if (r == 0) continue;
       progress = true;
       --pending;
@@ -373,7 +370,8 @@ bool stop_slots(std::size_t from, std::uint64_t deadline) {
       }
       note_stop(i, status);
       user_regs_struct regs;
-      if (raw_syscall(SYS_ptrace, PTRACE_GETREGS, g_slots[i].info.tid, 0, reinterpret_cast<long>(&regs)) != 0) {
+      if (kernel_call(SYS_ptrace, PTRACE_GETREGS, g_slots[i].info.tid, 0,
+                      reinterpret_cast<long>(&regs)) != 0) {
         g_slots[i].phase.store(4, std::memory_order_relaxed);  // stopped, registers unknown
         continue;
       }
@@ -393,7 +391,7 @@ bool stop_slots(std::size_t from, std::uint64_t deadline) {
       deadline =
           std::min(g_tracer.last_deadline_ms, std::max(deadline, raw_now_ms() + kProgressMs));
     } else {
-      if (raw_syscall(SYS_getppid) != g_tracer.parent) break;
+      if (kernel_call(SYS_getppid) != g_tracer.parent) break;
       raw_sleep_us(1000);
     }
   }
@@ -407,13 +405,13 @@ void list_new_threads() {
   char path[32] = "/proc/";
   std::size_t at = put_number(path, 6, static_cast<unsigned long>(g_tracer.parent));
   std::memcpy(path + at, "/task", 6);
-  const long fd = raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>(path),
+  const long fd = kernel_call(SYS_openat, AT_FDCWD, reinterpret_cast<long>(path),
                               O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return;
   alignas(8) char buf[4096];
   std::size_t unlisted = 0;
   for (long got;
-       (got = raw_syscall(SYS_getdents64, fd, reinterpret_cast<long>(buf), sizeof buf)) > 0;) {
+       (got = kernel_call(SYS_getdents64, fd, reinterpret_cast<long>(buf), sizeof buf)) > 0;) {
     for (long off = 0; off < got;) {
       auto* d = reinterpret_cast<struct dirent64*>(buf + off);
       off += d->d_reclen;
@@ -432,7 +430,7 @@ void list_new_threads() {
       ++g_count;
     }
   }
-  raw_syscall(SYS_close, fd);
+  kernel_call(SYS_close, fd);
   g_unlisted = unlisted;  // this listing's count: the threads past the limit now
 }
 
@@ -440,8 +438,8 @@ int tracer_main(void*) {
   // If the thread that started it dies (the process killed mid-scan, or ended by another thread),
   // so does the tracer, which lets the threads it holds go: they could not die while traced, nor
   // the process be reaped, nor another thread's execve finish.
-  raw_syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL);
-  if (raw_syscall(SYS_getppid) != g_tracer.parent) return 0;  // it died before that took hold
+  kernel_call(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL);
+  if (kernel_call(SYS_getppid) != g_tracer.parent) return 0;  // it died before that took hold
   if (!await_phase(1, 2000, true)) return 0;                  // the parent gave up on us
   const std::uint64_t deadline = raw_now_ms() + static_cast<std::uint64_t>(g_tracer.timeout_ms);
   g_tracer.last_deadline_ms = deadline + 1500;
@@ -471,7 +469,7 @@ int tracer_main(void*) {
   for (std::size_t i = 0; i < g_count; ++i) {
     const int phase = g_slots[i].phase.load(std::memory_order_relaxed);
     if (phase == 2 || phase == 4)
-      raw_syscall(SYS_ptrace, PTRACE_DETACH, g_slots[i].info.tid, 0, g_tracer.stop_signal[i]);
+      kernel_call(SYS_ptrace, PTRACE_DETACH, g_slots[i].info.tid, 0, g_tracer.stop_signal[i]);
     // A thread seized but never stopped is let go when this task exits.
   }
   return 0;
