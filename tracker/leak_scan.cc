@@ -7,7 +7,6 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <time.h>
-#include <ucontext.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -513,22 +512,6 @@ const StoppedThread* thread_in(const StopTheWorld& world, std::uintptr_t lo, std
   return nullptr;
 }
 
-// A stopped thread's registers. One stopped in heapledger's own code got there by a call, the
-// program's or a signal handler's: the registers a function need not give back to its caller
-// (rax, rcx, rdx, rsi, rdi, r8-r11) hold nothing of the program's then, only heapledger's own
-// values, among them addresses of other blocks (a neighbour's in a ledger probe, a class's first
-// block in a carve), which kept those blocks "still reachable" if the program had lost them.
-// The others count: heapledger's code may not have saved the program's values in them yet.
-void scan_registers(Scanner& scanner, const StoppedThread& th, const RootPolicy& policy) {
-  const std::uintptr_t ip = th.regs[REG_RIP];
-  if (ip - policy.self_lo >= policy.self_hi - policy.self_lo) {
-    for (std::uintptr_t reg : th.regs) scanner.scan_word(reg);
-    return;
-  }
-  for (int callee_saved : {REG_RBX, REG_RBP, REG_R12, REG_R13, REG_R14, REG_R15, REG_RSP})
-    scanner.scan_word(th.regs[callee_saved]);
-}
-
 // Roots: every private writable mapping, except heapledger's own memory, the heap and the stacks
 // of threads that have ended (glibc keeps them cached for reuse; their stale frames would hide
 // leaks). Stacks of live threads count from their stack pointer up, for the same reason; not
@@ -578,7 +561,8 @@ std::size_t scan_roots(Scanner& scanner, const StopTheWorld& world, const RootPo
         });
         bytes += scanner.scan_root(from, m.hi);
       }
-      if (th) scan_registers(scanner, *th, policy);
+      if (th)
+        for (std::uintptr_t reg : th->regs) scanner.scan_word(reg);
     } else {
       bytes += scanner.scan_root(m.lo, m.hi);
     }

@@ -29,7 +29,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <utility>
 
 #include "shim/kernel_call.h"
 #include "shim/os.h"
@@ -379,15 +378,12 @@ bool stop_slots(std::size_t from, std::uint64_t deadline) {
       StoppedThread& th = g_slots[i].info;
       th.sp = regs.rsp;
       th.in_syscall = static_cast<long long>(regs.orig_rax) >= 0;
-      // In the order of a signal's context (see StoppedThread::regs).
-      for (std::uintptr_t& reg : th.regs) reg = 0;
-      const std::pair<int, unsigned long long> values[] = {
-          {REG_R8, regs.r8},   {REG_R9, regs.r9},   {REG_R10, regs.r10}, {REG_R11, regs.r11},
-          {REG_R12, regs.r12}, {REG_R13, regs.r13}, {REG_R14, regs.r14}, {REG_R15, regs.r15},
-          {REG_RDI, regs.rdi}, {REG_RSI, regs.rsi}, {REG_RBP, regs.rbp}, {REG_RBX, regs.rbx},
-          {REG_RDX, regs.rdx}, {REG_RAX, regs.rax}, {REG_RCX, regs.rcx}, {REG_RSP, regs.rsp},
-          {REG_RIP, regs.rip}};
-      for (const auto& [index, value] : values) th.regs[index] = static_cast<std::uintptr_t>(value);
+      const unsigned long long values[] = {regs.r15, regs.r14, regs.r13, regs.r12, regs.rbp, regs.rbx,
+                                           regs.r11, regs.r10, regs.r9,  regs.r8,  regs.rax, regs.rcx,
+                                           regs.rdx, regs.rsi, regs.rdi, regs.rsp, regs.rip};
+      static_assert(sizeof values / sizeof values[0] <= sizeof th.regs / sizeof th.regs[0]);
+      for (std::size_t k = 0; k < sizeof th.regs / sizeof th.regs[0]; ++k)
+        th.regs[k] = k < sizeof values / sizeof values[0] ? static_cast<std::uintptr_t>(values[k]) : 0;
       th.stopped = true;
       g_slots[i].phase.store(2, std::memory_order_relaxed);  // stopped
     }

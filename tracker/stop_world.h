@@ -15,9 +15,7 @@ struct StoppedThread {
   pid_t tid;
   bool stopped;               // answered in time; otherwise nothing below is valid
   std::uintptr_t sp;          // stack pointer where the thread was interrupted
-  // General registers at that point (may hold pointers), indexed as a signal's context is:
-  // regs[REG_RIP], regs[REG_RBX] (<ucontext.h>); those not known are 0.
-  std::uintptr_t regs[23];
+  std::uintptr_t regs[23];    // general registers at that point (may hold pointers)
   // Stopped inside a system call (known where ptrace stopped it): its innermost frame made the
   // call, so nothing below its stack pointer is in use (see leak_scan.cc).
   bool in_syscall;

@@ -5,7 +5,6 @@
 
 #include <gtest/gtest.h>
 
-#include <unistd.h>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -23,9 +22,8 @@ char* volatile g_interior;          // a global pointing into the middle of a bl
 char* volatile g_counted;           // a global pointing 8 bytes into a length-prefixed block
 std::uintptr_t g_hidden[8];         // addresses kept disguised, so they are not pointers
 
-constexpr std::uintptr_t kHideKey = 0xA5A5A5A5A5A5A5A5ull;
-std::uintptr_t hide(void* p) { return reinterpret_cast<std::uintptr_t>(p) ^ kHideKey; }
-void* unhide(std::uintptr_t v) { return reinterpret_cast<void*>(v ^ kHideKey); }
+std::uintptr_t hide(void* p) { return reinterpret_cast<std::uintptr_t>(p) ^ 0xA5A5A5A5A5A5A5A5ull; }
+void* unhide(std::uintptr_t v) { return reinterpret_cast<void*>(v ^ 0xA5A5A5A5A5A5A5A5ull); }
 
 struct Fixture {
   Ledger ledger;
@@ -107,68 +105,6 @@ TEST(LeakScan, BlocksOnARunningThreadsStackAreReachableAndItIsStopped) {
   EXPECT_EQ(scan.stats().threads, scan.stats().threads_stopped);
   EXPECT_EQ(f.reach_of(scan, unhide(g_hidden[5])), Reach::kReachable);
   EXPECT_EQ(f.reach_of(scan, unhide(g_hidden[6])), Reach::kDefinite);
-}
-
-// Spins until *go is nonzero holding two addresses, given hidden (see hide()), in r8 and rbx:
-// uncovered only there, they are nowhere else.
-extern "C" void hl_spin_holding(const volatile int* go, std::uintptr_t hidden_r8,
-                                std::uintptr_t hidden_rbx, std::uintptr_t key);
-extern "C" char __executable_start[], _end[];  // the linker's: this executable's extent
-__asm__(R"(
-  .text
-  .globl hl_spin_holding
-  .type hl_spin_holding, @function
-hl_spin_holding:
-  push %rbx
-  mov %rsi, %r8
-  xor %rcx, %r8
-  mov %rdx, %rbx
-  xor %rcx, %rbx
-1:
-  pause
-  cmpl $0, (%rdi)
-  je 1b
-  xor %r8d, %r8d
-  pop %rbx
-  ret
-  .size hl_spin_holding, . - hl_spin_holding
-)");
-
-// A thread stopped in heapledger's code (here: a policy that calls the spinning function
-// heapledger's) got there by a call: the registers its caller need not find again (r8 here) are
-// heapledger's own values, and a block only they name is lost; those it must (rbx) count. A
-// worker stopped in the pools held a class's first block in r8, and main's leak of it came out
-// "still reachable" (threads_started_at_exit under load).
-TEST(LeakScan, AThreadStoppedInHeapledgersCodeHasOnlyItsCalleeSavedRegistersCounted) {
-  static Fixture f;
-  g_hidden[5] = hide(f.track(56));  // in r8 only
-  g_hidden[6] = hide(f.track(64));  // in rbx only
-  static volatile int go = 0;
-  std::atomic<bool> started{false};
-  std::thread spinner([&] {
-    started = true;
-    hl_spin_holding(&go, g_hidden[5], g_hidden[6], kHideKey);
-  });
-  while (!started.load()) std::this_thread::yield();
-  usleep(20000);  // in the loop by now
-  // This executable plays libheapledger.so: its code (the spinning function) is heapledger's,
-  // and its data is not a root (the stopped threads' registers, copied there, are not either).
-  RootPolicy ours;
-  ours.self_lo = reinterpret_cast<std::uintptr_t>(__executable_start);
-  ours.self_hi = reinterpret_cast<std::uintptr_t>(_end);
-  LeakScan in_ours, in_programs;
-  const OwnRoots own(reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0)));
-  const bool scanned =
-      in_ours.run(f.ledger, ours, own) && in_programs.run(f.ledger, RootPolicy{}, own);
-  go = 1;
-  spinner.join();
-  ASSERT_TRUE(scanned);
-  ASSERT_EQ(in_ours.stats().threads_stopped, in_ours.stats().threads);
-  EXPECT_EQ(f.reach_of(in_ours, unhide(g_hidden[5])), Reach::kDefinite);
-  EXPECT_EQ(f.reach_of(in_ours, unhide(g_hidden[6])), Reach::kReachable);
-  // The same thread in the program's own code: every register counts.
-  EXPECT_EQ(f.reach_of(in_programs, unhide(g_hidden[5])), Reach::kReachable);
-  EXPECT_EQ(f.reach_of(in_programs, unhide(g_hidden[6])), Reach::kReachable);
 }
 
 TEST(OwnRoots, AStackCountsFromTheLowestLiveFrameOnIt) {
