@@ -197,8 +197,8 @@ bool sandboxed() {
 
 bool in_memory(const void* p, std::size_t bytes, unsigned char* pages) {
   if (sandboxed()) return false;
-  ErrnoKeeper keep;
-  return mincore(const_cast<void*>(p), bytes, pages) == 0;
+  return kernel_call(SYS_mincore, reinterpret_cast<long>(p), static_cast<long>(bytes),
+                     reinterpret_cast<long>(pages)) == 0;
 }
 
 // Not in Debian 12's headers (glibc 2.36).

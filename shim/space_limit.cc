@@ -17,6 +17,7 @@
 #include <cstring>
 
 #include "shim/errno_keeper.h"
+#include "shim/kernel_call.h"
 #include "shim/spin_lock.h"
 
 namespace heapledger::detail::space_limit {
@@ -39,7 +40,8 @@ Limit g_limits[2] HL_GUARDED_BY(g_lock);
 constinit std::atomic<bool> g_any_lifted{false};  // read without the lock
 
 long sys_prlimit(int k, const rlimit* set, rlimit* get) {
-  return syscall(SYS_prlimit64, 0, kResources[k], set, get);
+  return os::kernel_call_errno(SYS_prlimit64, 0, kResources[k], reinterpret_cast<long>(set),
+                               reinterpret_cast<long>(get));
 }
 
 int index_of(int resource) { return resource == RLIMIT_AS ? 0 : resource == RLIMIT_DATA ? 1 : -1; }

@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "shim/kernel_call.h"
 #include "shim/os.h"
 #include "shim/space_limit.h"
 #include "shim/stop_signals.h"
@@ -383,7 +384,10 @@ std::uint64_t this_reporter() {
 // the loader's lock when exit() is called from a library's constructor) would otherwise stall it.
 // Not nanosleep(): a cancellation point, where a thread that another one cancels (from an exit
 // handler, say) would end instead of exiting as it called for.
-void sleep_a_tick(const timespec* tick) { syscall(SYS_nanosleep, tick, nullptr); }
+// Through kernel_call: the leak scan stops a thread waiting here and counts its registers.
+void sleep_a_tick(const timespec* tick) {
+  os::kernel_call(SYS_nanosleep, reinterpret_cast<long>(tick));
+}
 
 // A thread that called _exit() and wrote the report first (before_immediate_exit) ends the
 // process right after it: a thread that waited for that report must not run on meanwhile (the
@@ -406,7 +410,7 @@ bool report_waits_for_reader() {
   const int fd = g_state.report_writing_to.load(std::memory_order_relaxed);
   if (fd < 0 || os::sandboxed()) return false;
   pollfd p{fd, POLLOUT, 0};
-  return poll(&p, 1, 0) == 0;
+  return os::kernel_call(SYS_poll, reinterpret_cast<long>(&p), 1, 0) == 0;
 }
 
 void wait_for_report() {
