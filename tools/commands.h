@@ -43,6 +43,10 @@ int run_command(const RunArgs& args);
 CLI::App* add_report(CLI::App& app, ReportArgs& args);
 int report_command(const ReportArgs& args);
 
+// `heapledger options`: the library's HEAPLEDGER_OPTIONS keys, defaults and help lines.
+CLI::App* add_options(CLI::App& app);
+int options_command();
+
 // Exit statuses of `run` when the program itself did not run (as env(1) and timeout(1) use them).
 inline constexpr int kToolFailed = 125;
 inline constexpr int kCannotExecute = 126;

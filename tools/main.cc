@@ -14,6 +14,8 @@ using heapledger::cli::ReportArgs;
 using heapledger::cli::RunArgs;
 
 constexpr int kUsageError = 2;
+constexpr const char* kCommandsAnd = "'run', 'report' and 'options'";
+constexpr const char* kCommandsOr = "'run', 'report' or 'options'";
 // `run`'s own failures, a wrong flag included, exit 125 (as env, timeout and nice do): 2 could be
 // the program's own status (a user trial: a wrapper could not tell them apart).
 constexpr int kRunUsageError = 125;
@@ -70,7 +72,7 @@ int usage_error(CLI::App& app, const CLI::ParseError& e, std::initializer_list<C
     if (cmd->parsed()) who += " " + cmd->get_name();
   if (dynamic_cast<const CLI::RequiredError*>(&e) &&
       std::string_view(e.what()) == "A subcommand is required")
-    std::fprintf(stderr, "heapledger: a command is required: 'run' or 'report' (see --help)\n");
+    std::fprintf(stderr, "heapledger: a command is required: %s (see --help)\n", kCommandsOr);
   else
     std::fprintf(stderr, "%s: %s (see %s --help)\n", who.c_str(), e.what(), who.c_str());
   return status;
@@ -89,26 +91,30 @@ int main(int argc, char** argv) {
   ReportArgs report_args;
   CLI::App* run = heapledger::cli::add_run(app, run_args);
   CLI::App* report = heapledger::cli::add_report(app, report_args);
+  CLI::App* options = heapledger::cli::add_options(app);
   // A flag before any command: CLI11 would only say that a command is required.
   if (argc > 1 && argv[1][0] == '-' && !app.get_option_no_throw(argv[1]) &&
       std::string_view(argv[1]) != "-h" && std::string_view(argv[1]) != "--help") {
-    std::fprintf(stderr, "heapledger: unknown option '%s'; the commands are 'run' and 'report' (see --help)\n",
-                 argv[1]);
+    std::fprintf(stderr, "heapledger: unknown option '%s'; the commands are %s (see --help)\n",
+                 argv[1], kCommandsAnd);
     return kUsageError;
   }
   // A word that is not a command: CLI11 would say only that a command is required.
-  if (argc > 1 && argv[1][0] != '-' && std::string_view(argv[1]) != "run" && std::string_view(argv[1]) != "report") {
-    std::fprintf(stderr, "heapledger: unknown command '%s'; the commands are 'run' and 'report' (see --help)\n",
-                 argv[1]);
+  if (argc > 1 && argv[1][0] != '-' && std::string_view(argv[1]) != "run" &&
+      std::string_view(argv[1]) != "report" && std::string_view(argv[1]) != "options") {
+    std::fprintf(stderr, "heapledger: unknown command '%s'; the commands are %s (see --help)\n",
+                 argv[1], kCommandsAnd);
     return kUsageError;
   }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const bool for_run = argc > 1 && std::string_view(argv[1]) == "run";
-    return usage_error(app, e, {run, report}, for_run ? kRunUsageError : kUsageError, argc, argv);
+    return usage_error(app, e, {run, report, options}, for_run ? kRunUsageError : kUsageError, argc,
+                       argv);
   }
   if (run->parsed()) return heapledger::cli::run_command(run_args);
   if (report->parsed()) return heapledger::cli::report_command(report_args);
+  if (options->parsed()) return heapledger::cli::options_command();
   return kUsageError;
 }

@@ -329,9 +329,16 @@ void anchor_paths(Options* o, const char* dir, OptionWarnings* warnings) {
 
 std::size_t describe_options(char* buf, std::size_t size) {
   std::size_t used = 0;
+  // def as written in options.inc: a quoted string, true or false, or a number; shown as it is
+  // given in HEAPLEDGER_OPTIONS (none for an empty path).
   auto add = [&](const char* name, const char* def, const char* help) {
-    int n = std::snprintf(buf + used, used < size ? size - used : 0, "  %-15s %-8s %s\n", name,
-                          def, help);
+    std::size_t len = std::strlen(def);
+    if (len >= 2 && def[0] == '"') ++def, len -= 2;
+    if (len == 0) def = "none", len = 4;
+    if (!std::strcmp(def, "true")) def = "1", len = 1;
+    if (!std::strcmp(def, "false")) def = "0", len = 1;
+    int n = std::snprintf(buf + used, used < size ? size - used : 0, "  %-16s %-7.*s %s\n", name,
+                          static_cast<int>(len), def, help);
     if (n > 0) used += static_cast<std::size_t>(n);
   };
 #define HL_STR(x) #x

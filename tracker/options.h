@@ -53,7 +53,8 @@ void anchor_paths(Options* o, const char* dir, OptionWarnings* warnings);
 // all the same (json, or log other than stderr and none), which used to go without a word.
 void warn_reports_unwritten(const Options& o, OptionWarnings* warnings);
 
-// Writes one "key=default  help" line per option into buf (for --help style listings).
+// Writes one "  key  default  help" line per option into buf, as snprintf does (the length
+// needed, what fits written): `heapledger options` prints it.
 std::size_t describe_options(char* buf, std::size_t size);
 
 }  // namespace heapledger::detail

@@ -337,7 +337,9 @@ TEST_F(CliTest, UsageErrorsExitNonZeroWithAMessage) {
   // A word that is no command is named (CLI11 said only "A subcommand is required").
   CliResult word = cli({"bogus"});
   EXPECT_EQ(word.exit_code(), 2);
-  EXPECT_EQ(word.err, "heapledger: unknown command 'bogus'; the commands are 'run' and 'report' (see --help)\n");
+  EXPECT_EQ(word.err,
+            "heapledger: unknown command 'bogus'; the commands are 'run', 'report' and 'options' "
+            "(see --help)\n");
   // Counts are never negative (CLI11 read -1 into the unsigned count: everything was shown).
   // Each usage error is one line naming the tool and the command (CLI11's were two lines,
   // without either: "--max-leaks: ..." / "Run with --help for more information.").
@@ -374,7 +376,8 @@ TEST_F(CliTest, UsageErrorsExitNonZeroWithAMessage) {
   }
   CliResult no_command = cli({});
   EXPECT_EQ(no_command.exit_code(), 2);
-  EXPECT_EQ(no_command.err, "heapledger: a command is required: 'run' or 'report' (see --help)\n");
+  EXPECT_EQ(no_command.err,
+            "heapledger: a command is required: 'run', 'report' or 'options' (see --help)\n");
   CliResult no_file = cli({"report"});
   EXPECT_EQ(no_file.exit_code(), 2);
   EXPECT_EQ(no_file.err, "heapledger report: file is required (see heapledger report --help)\n");
@@ -396,20 +399,46 @@ std::string stand_in_library() {
   return "";
 }
 
-// The README's "At a glance" shows both commands' --help as printed: reference facts were
-// buried in its prose (a new user's trial), and a copy by hand would drift.
+// The README's "At a glance" shows both commands' --help and the library's options as printed:
+// reference facts were buried in its prose (new users' trials), and a copy by hand would drift.
 TEST_F(CliTest, TheReadmeShowsTheHelpAsPrinted) {
   const std::string readme = slurp(HEAPLEDGER_README);
-  for (const std::string command : {"run", "report"}) {
-    CliResult r = cli({command, "--help"});
+  for (const std::string command : {"run --help", "report --help", "options"}) {
+    std::vector<std::string> args;
+    for (std::size_t from = 0, to; from < command.size(); from = to + 1) {
+      to = std::min(command.find(' ', from), command.size());
+      args.push_back(command.substr(from, to - from));
+    }
+    CliResult r = cli(args);
     ASSERT_EQ(r.exit_code(), 0) << command;
     std::string help = r.out;
     while (help.ends_with('\n')) help.pop_back();
-    const std::string block = "$ heapledger " + command + " --help\n" + help + "\n```";
+    const std::string block = "$ heapledger " + command + "\n" + help + "\n```";
     EXPECT_NE(readme.find(block), std::string::npos)
-        << "README.md does not show `heapledger " << command << " --help` as printed:\n"
+        << "README.md does not show `heapledger " << command << "` as printed:\n"
         << block;
   }
+}
+
+// `heapledger options` lists every key the library takes, each with its default as
+// HEAPLEDGER_OPTIONS would give it.
+TEST_F(CliTest, OptionsListsEveryKeyWithItsDefault) {
+  CliResult r = cli({"options"});
+  ASSERT_EQ(r.exit_code(), 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  for (const char* line :
+       {"\n  log              stderr  text report", "\n  json             none    JSON report",
+        "\n  track            1       record", "\n  show_reachable   0       list",
+        "\n  max_frames       64      frames", "\n  report_on_signal 1       write"})
+    EXPECT_NE(r.out.find(line), std::string::npos) << line << "\n" << r.out;
+#define HL_OPTION(kind, name, def, help) +1
+  constexpr std::size_t kKeys = 0
+#include "tracker/options.inc"
+      ;
+#undef HL_OPTION
+  std::size_t lines = 0;
+  for (char c : r.out) lines += c == '\n';
+  EXPECT_EQ(lines, 2 + kKeys) << r.out;  // the header lines and one per key
 }
 
 class CliRunTest : public CliTest {
