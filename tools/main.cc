@@ -1,5 +1,6 @@
-// heapledger: runs programs under the preloaded library (`run`) and renders JSON reports
-// (`report`). Parses the command line and dispatches; the commands live in run.cc and render.cc.
+// heapledger: runs programs under the preloaded library (`run`), renders JSON reports (`report`)
+// and lists the library's options (`options`). Parses the command line and dispatches; the
+// commands live in run.cc, render.cc and options.cc.
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -14,8 +15,9 @@ using heapledger::cli::ReportArgs;
 using heapledger::cli::RunArgs;
 
 constexpr int kUsageError = 2;
-constexpr const char* kCommandsAnd = "'run', 'report' and 'options'";
-constexpr const char* kCommandsOr = "'run', 'report' or 'options'";
+// The commands, named in the messages of a command line without one.
+constexpr const char* kEveryCommand = "'run', 'report' and 'options'";
+constexpr const char* kAnyCommand = "'run', 'report' or 'options'";
 // `run`'s own failures, a wrong flag included, exit 125 (as env, timeout and nice do): 2 could be
 // the program's own status (a user trial: a wrapper could not tell them apart).
 constexpr int kRunUsageError = 125;
@@ -72,7 +74,7 @@ int usage_error(CLI::App& app, const CLI::ParseError& e, std::initializer_list<C
     if (cmd->parsed()) who += " " + cmd->get_name();
   if (dynamic_cast<const CLI::RequiredError*>(&e) &&
       std::string_view(e.what()) == "A subcommand is required")
-    std::fprintf(stderr, "heapledger: a command is required: %s (see --help)\n", kCommandsOr);
+    std::fprintf(stderr, "heapledger: a command is required: %s (see --help)\n", kAnyCommand);
   else
     std::fprintf(stderr, "%s: %s (see %s --help)\n", who.c_str(), e.what(), who.c_str());
   return status;
@@ -96,14 +98,18 @@ int main(int argc, char** argv) {
   if (argc > 1 && argv[1][0] == '-' && !app.get_option_no_throw(argv[1]) &&
       std::string_view(argv[1]) != "-h" && std::string_view(argv[1]) != "--help") {
     std::fprintf(stderr, "heapledger: unknown option '%s'; the commands are %s (see --help)\n",
-                 argv[1], kCommandsAnd);
+                 argv[1], kEveryCommand);
     return kUsageError;
   }
   // A word that is not a command: CLI11 would say only that a command is required.
-  if (argc > 1 && argv[1][0] != '-' && std::string_view(argv[1]) != "run" &&
-      std::string_view(argv[1]) != "report" && std::string_view(argv[1]) != "options") {
+  const auto is_command = [&](const char* word) {
+    for (CLI::App* cmd : {run, report, options})
+      if (cmd->check_name(word)) return true;
+    return false;
+  };
+  if (argc > 1 && argv[1][0] != '-' && !is_command(argv[1])) {
     std::fprintf(stderr, "heapledger: unknown command '%s'; the commands are %s (see --help)\n",
-                 argv[1], kCommandsAnd);
+                 argv[1], kEveryCommand);
     return kUsageError;
   }
   try {

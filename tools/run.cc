@@ -297,20 +297,4 @@ int run_command(const RunArgs& args) {
   return exec_program(*program, args.command);
 }
 
-CLI::App* add_options(CLI::App& app) {
-  return app.add_subcommand("options",
-                            "List the library's options (HEAPLEDGER_OPTIONS keys), their defaults "
-                            "and what they do");
-}
-
-int options_command() {
-  std::string text(16384, '\0');
-  text.resize(std::min(detail::describe_options(text.data(), text.size()), text.size() - 1));
-  fmt::print(
-      "HEAPLEDGER_OPTIONS=key=value:key=value... (or heapledger run --option key=value)\n"
-      "  {:<16} {:<7} {}\n{}",
-      "key", "default", "meaning", text);
-  return 0;
-}
-
 }  // namespace heapledger::cli

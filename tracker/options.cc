@@ -37,14 +37,15 @@ bool parse_bool(const char* s, bool* out) {
 }
 
 // Empty: no JSON report, or no suppressions; the text report needs a place (stderr, none, a path).
-// json=none is no JSON report too, as log=none is no text (it wrote a file named "none"). A
+// json=none is no JSON report too, as log=none is no text (it wrote a file named "none"), and
+// suppressions=none none (`heapledger options` shows an empty default as none). A
 // report to stdout or - goes to the program's stdout, as /dev/stdout does (LeakSanitizer's
 // log_path=stdout; - as `heapledger report -` reads standard input): both wrote a file of that
 // name in the current directory (a user trial).
 bool set_path(const char* name, char* dst, const char* value) {
   if (std::strlen(value) >= kMaxPath || (!*value && !std::strcmp(name, "log"))) return false;
   const bool report = !std::strcmp(name, "log") || !std::strcmp(name, "json");
-  if (!std::strcmp(name, "json") && !std::strcmp(value, "none")) value = "";
+  if (std::strcmp(name, "log") && !std::strcmp(value, "none")) value = "";
   if (report && (!std::strcmp(value, "stdout") || !std::strcmp(value, "-"))) value = "/dev/stdout";
   std::strcpy(dst, value);
   return true;
@@ -337,8 +338,9 @@ std::size_t describe_options(char* buf, std::size_t size) {
     if (len == 0) def = "none", len = 4;
     if (!std::strcmp(def, "true")) def = "1", len = 1;
     if (!std::strcmp(def, "false")) def = "0", len = 1;
-    int n = std::snprintf(buf + used, used < size ? size - used : 0, "  %-16s %-7.*s %s\n", name,
-                          static_cast<int>(len), def, help);
+    const bool room = used < size;  // else only counted: (nullptr, 0) asks for the length
+    int n = std::snprintf(room ? buf + used : nullptr, room ? size - used : 0,
+                          "  %-16s %-7.*s %s\n", name, static_cast<int>(len), def, help);
     if (n > 0) used += static_cast<std::size_t>(n);
   };
 #define HL_STR(x) #x

@@ -53,8 +53,9 @@ void anchor_paths(Options* o, const char* dir, OptionWarnings* warnings);
 // all the same (json, or log other than stderr and none), which used to go without a word.
 void warn_reports_unwritten(const Options& o, OptionWarnings* warnings);
 
-// Writes one "  key  default  help" line per option into buf, as snprintf does (the length
-// needed, what fits written): `heapledger options` prints it.
+// Writes one "  key  default  help" line per option into buf, as snprintf does: returns the
+// length the whole needs, and writes what fits (buf may be null with size 0). `heapledger
+// options` prints it.
 std::size_t describe_options(char* buf, std::size_t size);
 
 }  // namespace heapledger::detail

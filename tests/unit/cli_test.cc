@@ -429,7 +429,7 @@ TEST_F(CliTest, OptionsListsEveryKeyWithItsDefault) {
   for (const char* line :
        {"\n  log              stderr  text report", "\n  json             none    JSON report",
         "\n  track            1       record", "\n  show_reachable   0       list",
-        "\n  max_frames       64      frames", "\n  report_on_signal 1       write"})
+        "\n  max_frames       64      frames", "\n  report_on_signal 1       report when"})
     EXPECT_NE(r.out.find(line), std::string::npos) << line << "\n" << r.out;
 #define HL_OPTION(kind, name, def, help) +1
   constexpr std::size_t kKeys = 0

@@ -182,6 +182,16 @@ TEST(Options, JsonNoneIsNoJsonReport) {
   EXPECT_STREQ(p.o.json, "");
 }
 
+// suppressions=none is no suppressions file, as `heapledger options` shows its default (it was a
+// file named "none", and a warning that it could not be read: a review's).
+TEST(Options, SuppressionsNoneIsNoFile) {
+  Parsed p = parse("suppressions=none");
+  EXPECT_EQ(p.w.count, 0);
+  EXPECT_STREQ(p.o.suppressions, "");
+  anchor_paths(&p.o, "/tmp/d", &p.w);
+  EXPECT_STREQ(p.o.suppressions, "");
+}
+
 // Both reports into one file: one replaced the other, silently (a user trial).
 TEST(Options, TheSameFileForBothReportsSendsTheTextToStderr) {
   Parsed p = parse("log=r.txt:json=/tmp/d/r.txt");
