@@ -67,7 +67,11 @@ struct alignas(64) Central {
   // level[0] bit n: block n of the class is free here; level[k + 1] bit w: level[k][w] is not zero.
   std::uint64_t* level[kLevels] HL_GUARDED_BY(lock);
   std::size_t level_committed[kLevels] HL_GUARDED_BY(lock);  // words of each made usable so far
-  std::size_t first_top HL_GUARDED_BY(lock);  // no bit of the top level is set below this word
+  // No bit of the top level is set below this word. None at all until a block is freed here: the
+  // top level is not read before then (reading its untouched page maps the zero page, which the
+  // first free's write then replaces: a second fault, and a TLB flush, for each class a
+  // process uses, which on this VM cost more than the class's own pages; see take_free).
+  std::size_t first_top HL_GUARDED_BY(lock) = SIZE_MAX;
   char* bump HL_GUARDED_BY(lock);           // next never-used block
   char* committed HL_GUARDED_BY(lock);      // end of usable memory
   char* limit HL_GUARDED_BY(lock);          // end of this class's address space
@@ -1179,6 +1183,11 @@ std::size_t hold_large(const void* p, const std::uintptr_t record[2]) {
 
 // Without the lock: the exit scan calls it with the other threads stopped, one of which may hold
 // it. bump only grows, one aligned pointer store at a time.
+const void* free_bitmap_top(unsigned cls) {
+  PoolGuard guard(g_central[cls].lock);
+  return g_central[cls].level[Central::kLevels - 1];
+}
+
 std::uintptr_t carved_end(unsigned cls) {
   return reinterpret_cast<std::uintptr_t>(__atomic_load_n(&g_central[cls].bump, __ATOMIC_ACQUIRE));
 }

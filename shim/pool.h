@@ -263,6 +263,8 @@ bool give_back_kept_mappings();
 // Tests: runs f(arg) with class cls's central lists held by the calling thread, as a signal
 // handler that interrupted the thread in there finds them.
 void with_class_lists_held(unsigned cls, void (*f)(void*), void* arg);
+// Tests: the top level of class cls's bitmap of free blocks (null before the pools are set up).
+const void* free_bitmap_top(unsigned cls);
 
 // Statistics for tests and benchmarks.
 struct Stats {
