@@ -516,8 +516,18 @@ void write_reports_or_throw(const ExitData* data, const ReportRequest* req,
   if (req->progress) req->progress->fetch_add(1, std::memory_order_relaxed);
   if (json)
     deliver("JSON", req->json_path, report.process, [&](const Sink& sink) {
-      write_json(report, 2, sink);
-      sink("\n");
+      // Gathered into writes of 64 KiB, the closing newline in the last: on a stream the program
+      // still writes to (a thread printing as it exits), each write is a point its lines can land
+      // in, and one between the closing brace and its newline left the JSON unreadable (a
+      // user trial's `heapledger run --json -`).
+      constexpr std::size_t kWrite = 64 << 10;
+      std::string pending;
+      write_json(report, 2, [&](std::string_view piece) {
+        pending.append(piece);
+        if (pending.size() >= kWrite) sink(pending), pending.clear();
+      });
+      pending.push_back('\n');
+      sink(pending);
     });
   outcome->leaked_blocks = report.summary.leaked_blocks;
   outcome->errors = report.summary.errors;
