@@ -75,6 +75,7 @@ void* callocate(std::size_t count, std::size_t size) {
 void* reallocate(void* p, std::size_t size) {
   if (p == nullptr) return allocate(size, AllocKind::kMalloc);
   if (size == 0) {  // glibc: frees and returns NULL
+    tracker::ReallocRelease by_realloc;  // a bad pointer's report names realloc
     deallocate(p, AllocKind::kMalloc);
     return nullptr;
   }
@@ -83,7 +84,8 @@ void* reallocate(void* p, std::size_t size) {
     return system_heap::realloc(p, size);
   std::size_t old = pool::usable_size(p);
   if (HL_UNLIKELY(tracker::active() && !tracker::is_live(p))) {
-    deallocate(p, AllocKind::kMalloc);  // reports the double or invalid free, touches nothing
+    tracker::ReallocRelease by_realloc;  // the report names realloc
+    deallocate(p, AllocKind::kMalloc);   // reports the double or invalid free, touches nothing
     return errno = ENOMEM, nullptr;
   }
   if (old == 0) return errno = ENOMEM, nullptr;  // not ours: we cannot know its size

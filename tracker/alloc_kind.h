@@ -32,6 +32,9 @@ inline constexpr const char kWrongFamily[] = "released through the wrong family"
 // The same for a block of operator new's passed to realloc ("allocated with new[], passed to
 // realloc").
 inline constexpr const char kReallocOfWrongFamily[] = "passed to realloc from the wrong family";
+// An invalid free near a live block that was a realloc's: the report names where it points, then
+// this ("8 bytes inside a 100-byte block at 0x..., passed to realloc").
+inline constexpr const char kPassedToRealloc[] = "passed to realloc";
 
 // The calls of each family, as a report names them ("allocated with new[], released with free").
 constexpr const char* alloc_call_name(AllocKind k) {

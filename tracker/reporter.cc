@@ -415,6 +415,7 @@ HeapError heap_error(const ExitData& d, const ExitError& e) {
     else
       h.detail = fmt::format("{} bytes past the end of a {}-byte block at {:#x}",
                              offset - e.block_size, e.block_size, e.block);
+    if (e.detail && !std::strcmp(e.detail, kPassedToRealloc)) h.detail += ", passed to realloc";
   }
   if (e.module && *e.module)  // a global, a string literal: the module whose image it is in
     h.detail =

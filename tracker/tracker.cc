@@ -67,6 +67,7 @@ struct ThreadState {
   Quarantine::Local quarantine;
   std::uint32_t frees;    // the program's frees, for reading the clock on only some of them
   bool freeing;           // its last tracked call was a free (a run of frees: they may wait)
+  bool realloc_release;  // the free under way is a realloc's of no live block (see report_bad_free)
   bool pending_changing;  // the ring below is being changed (a signal handler must not touch it)
   static constexpr std::uint32_t kMaxPending = 8;
   std::uint32_t pending_head, pending_count;
@@ -1033,28 +1034,40 @@ void settle_free(const PendingFree& e, FreeOutcome* out) {
   report_bad_free(e, &rel);
 }
 
-// A free of no live block's start: a double free, or an invalid one.
+// A free of no live block's start: a double free, or an invalid one. A realloc's says so: it was
+// reported as the free it is ("freed twice"), and where one line both frees and reallocs the
+// report could not tell which call it was (a user trial's).
 void report_bad_free(const PendingFree& e, Release* found) {
   const std::uintptr_t addr = e.addr;
   Release& rel = *found;
   std::uint32_t stack = e.free_stack ? e.free_stack : current_stack();
+  const bool realloc = tl_thread.realloc_release;
   if (g_state.quarantine.recall(addr, &rel.freed)) {
     rel.verdict = Release::kDoubleFree;
-    report_misuse(Errors::kDoubleFree, addr, stack, &rel, "freed twice");
+    report_misuse(Errors::kDoubleFree, addr, stack, &rel,
+                  realloc ? "freed, then passed to realloc" : "freed twice");
   } else if (g_state.pool.was_block && g_state.pool.was_block(reinterpret_cast<void*>(addr))) {
-    report_misuse(Errors::kDoubleFree, addr, stack, nullptr, "freed twice (first free no longer remembered)");
+    report_misuse(Errors::kDoubleFree, addr, stack, nullptr,
+                  realloc ? "freed, then passed to realloc (the free no longer remembered)"
+                          : "freed twice (first free no longer remembered)");
   } else if (Release inside; const std::uintptr_t block = live_block_around(addr, &inside)) {
-    report_misuse(Errors::kInvalidFree, addr, stack, &inside, "near a heap block", e.kind, block);
+    report_misuse(Errors::kInvalidFree, addr, stack, &inside,
+                  realloc ? kPassedToRealloc : "near a heap block", e.kind, block);
   } else if (fast_unwind::on_own_stack(addr)) {
     report_misuse(Errors::kInvalidFree, addr, stack, nullptr,
-                  "on this thread's stack, not a heap block");
+                  realloc ? "passed to realloc: on this thread's stack, not a heap block"
+                          : "on this thread's stack, not a heap block");
   } else if (const std::uint16_t module = g_state.modules.find(addr);
              module != ModuleMap::kUnknown) {
     // a global or a string literal: the reporter names the module
-    report_misuse(Errors::kInvalidFree, addr, stack, nullptr, "not the start of a heap block",
+    report_misuse(Errors::kInvalidFree, addr, stack, nullptr,
+                  realloc ? "passed to realloc: not the start of a heap block"
+                          : "not the start of a heap block",
                   AllocKind::kInternal, 0, g_state.modules.get(module).path);
   } else {
-    report_misuse(Errors::kInvalidFree, addr, stack, nullptr, "not the start of a heap block");
+    report_misuse(Errors::kInvalidFree, addr, stack, nullptr,
+                  realloc ? "passed to realloc: not the start of a heap block"
+                          : "not the start of a heap block");
   }
 }
 
@@ -1174,7 +1187,8 @@ void on_release(void* p, AllocKind kind, std::size_t size, std::size_t align, Fr
       g_state.options.quarantine_mb > 0 ? current_stack(std::min(g_state.options.max_frames, kFreeStackFrames), caller) : 0;
   const bool in_a_run = tl_thread.freeing;
   tl_thread.freeing = true;
-  if (in_a_run && small && defer_free(addr, size, align, free_stack, kind)) {
+  if (in_a_run && small && !tl_thread.realloc_release &&
+      defer_free(addr, size, align, free_stack, kind)) {
     out->action = FreeOutcome::kKeep;
     return;
   }
@@ -1239,6 +1253,11 @@ void report_realloc_mismatch(std::uintptr_t addr, const Record& record) {
 }
 }  // namespace
 
+ReallocRelease::ReallocRelease() : was_(tl_thread.realloc_release) {
+  tl_thread.realloc_release = true;
+}
+ReallocRelease::~ReallocRelease() { tl_thread.realloc_release = was_; }
+
 bool take_for_realloc(void* p, Record* taken) {
   const auto addr = reinterpret_cast<std::uintptr_t>(p);
   if (!g_state.recording) g_early_callers.forget(addr);
@@ -1246,6 +1265,7 @@ bool take_for_realloc(void* p, Record* taken) {
     if (tl_thread.busy || !g_state.recording) return false;
     BusyScope busy;
     Release rel;
+    ReallocRelease by_realloc;
     report_bad_free(PendingFree{addr, kNoSize, 0, 0, AllocKind::kMalloc}, &rel);
     return false;
   }

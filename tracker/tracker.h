@@ -47,6 +47,18 @@ void put_back(void* p, const Record& taken);
 // not of the malloc family is reported as passed to realloc (as take_for_realloc does), and its
 // own family is returned, so that the free reports nothing more.
 AllocKind realloc_release_kind(void* p);
+// While one lives on this thread, a free of no live block is reported as a realloc's (the shim's
+// realloc frees such a pointer to have it reported, and touches nothing).
+class ReallocRelease {
+ public:
+  ReallocRelease();
+  ~ReallocRelease();
+  ReallocRelease(const ReallocRelease&) = delete;
+  ReallocRelease& operator=(const ReallocRelease&) = delete;
+
+ private:
+  bool was_;
+};
 
 // What the shim must do with a block the program frees.
 struct FreeOutcome {

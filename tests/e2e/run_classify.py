@@ -604,7 +604,7 @@ class Classify(hl.HeapledgerTest):
         self.assertEqual(res.stdout, "realloc of a freed block: NULL\n")
         r = hl.load_report(json_path)
         [e] = errors_of(r, "double_free", "realloc_freed_site")
-        self.assertEqual(e["detail"], "freed twice", e)
+        self.assertEqual(e["detail"], "freed, then passed to realloc", e)
         self.assertTrue(hl.function_matches(e["free_stack"][0], "run_of_two_site"), e["free_stack"])
         self.assertEqual(r["summary"]["errors"], 1, r["errors"])
         res = hl.run_preloaded([self.program("pending_frees"), "interior"], f"json={json_path}:log=none")
@@ -973,6 +973,29 @@ class Classify(hl.HeapledgerTest):
             self.assertEqual(e["detail"], "freed twice", e)
             self.assertTrue(hl.function_matches(e["alloc_stack"][0], "double_free_after"), e["alloc_stack"])
             self.assertTrue(hl.function_matches(e["free_stack"][0], "double_free_after"), e["free_stack"])
+
+    def test_a_realloc_of_no_live_block_is_reported_naming_realloc(self):
+        # It was reported as the free it is: "freed twice", "8 bytes inside a 100-byte block",
+        # with no word of realloc, and on a line that both frees and reallocs the report could
+        # not tell which call it was (a user trial's). Each realloc fails (NULL), as memcheck's.
+        json_path = self.path("report.json")
+        res = hl.run_preloaded([self.program("realloc_misuse")], f"json={json_path}:log=none")
+        self.assertEqual((res.returncode, res.stdout),
+                         (0, "realloc of a freed block: NULL\nrealloc inside a block: NULL\n"
+                             "realloc(p, 0) of a freed block: NULL\n"), res.describe())
+        r = hl.load_report(json_path)
+        [e] = errors_of(r, "double_free", "realloc_freed")
+        self.assertEqual(e["detail"], "freed, then passed to realloc", e)
+        self.assertTrue(hl.function_matches(e["free_stack"][0], "realloc_freed"), e["free_stack"])
+        [e] = errors_of(r, "invalid_free", "realloc_inside")
+        self.assertRegex(e["detail"], r"^8 bytes inside a 100-byte block at 0x[0-9a-f]+, passed to realloc$")
+        [e] = errors_of(r, "double_free", "realloc_freed_to_zero")
+        self.assertEqual(e["detail"], "freed, then passed to realloc", e)
+        self.assertEqual(r["summary"]["errors"], 3, r["errors"])
+        # A free's own reports are as they were.
+        res = hl.run_preloaded([self.program("pending_frees"), "interior"], f"json={json_path}:log=none")
+        [e] = errors_of(hl.load_report(json_path), "invalid_free", "interior_free_site")
+        self.assertEqual(e["detail"], "not the start of a heap block", e)
 
     def test_a_stale_free_after_a_realloc_into_a_kept_mapping_is_a_double_free(self):
         # A large block that grows into a mapping the pools kept is copied there; under tracking
