@@ -1181,13 +1181,13 @@ std::size_t hold_large(const void* p, const std::uintptr_t record[2]) {
   return written_part(*block);
 }
 
-// Without the lock: the exit scan calls it with the other threads stopped, one of which may hold
-// it. bump only grows, one aligned pointer store at a time.
 const void* free_bitmap_top(unsigned cls) {
   PoolGuard guard(g_central[cls].lock);
   return g_central[cls].level[Central::kLevels - 1];
 }
 
+// Without the lock: the exit scan calls it with the other threads stopped, one of which may hold
+// it. bump only grows, one aligned pointer store at a time.
 std::uintptr_t carved_end(unsigned cls) {
   return reinterpret_cast<std::uintptr_t>(__atomic_load_n(&g_central[cls].bump, __ATOMIC_ACQUIRE));
 }
