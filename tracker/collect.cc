@@ -173,7 +173,9 @@ ExitError exit_error(const Errors::Entry& e) {
                    static_cast<std::uint8_t>(e.released),
                    e.block,
                    e.block_size,
-                   e.module};
+                   e.module,
+                   static_cast<std::int32_t>(e.tid),
+                   e.thread_name};
 }
 
 std::size_t copy_errors(ExitError* out) {

@@ -264,7 +264,8 @@ void write_peak_site(DocumentWriter& w, const PeakSite& p) {
   w.end('}');
 }
 
-// detail and block are not in the DESIGN.md listing (added fields); absent is null, as elsewhere.
+// detail, block, thread and thread_name are not in the DESIGN.md listing (added fields); absent
+// is null, as elsewhere.
 void write_error(DocumentWriter& w, const HeapError& e) {
   w.begin('{');
   w.key("kind");
@@ -290,6 +291,10 @@ void write_error(DocumentWriter& w, const HeapError& e) {
   write_optional_stack(w, e.alloc_stack);
   w.key("free_stack");
   write_optional_stack(w, e.free_stack);
+  w.key("thread");
+  w.number(e.thread);
+  w.key("thread_name");
+  e.thread_name.empty() ? w.null() : w.string(e.thread_name);
   w.end('}');
 }
 
@@ -522,6 +527,8 @@ HeapError read_error(const Json& j, const std::string& at) {
   e.stack = read_stack(j, at, "stack");
   e.alloc_stack = read_optional_stack(j, at, "alloc_stack");
   e.free_stack = read_optional_stack(j, at, "free_stack");
+  read(j, at, "thread", e.thread);
+  read(j, at, "thread_name", e.thread_name);
   return e;
 }
 

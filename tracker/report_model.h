@@ -95,6 +95,9 @@ struct HeapError {
     std::uint64_t size = 0;
   };
   std::optional<Block> block;
+  // The thread that made the call: its id, and its name then (empty: none).
+  std::optional<int> thread;
+  std::string thread_name;
 };
 
 struct TimelinePoint {

@@ -277,6 +277,9 @@ void add_errors(Lines& out, const std::vector<HeapError>& errors, std::uint64_t 
     out.add("HEAP ERROR {} of {}{}: {} of {:#x}{}", with_commas(i + 1), with_commas(sites.size()),
             times > 1 ? fmt::format(" ({} from here; the first shown)", with_commas(times)) : "",
             clean(error_label(e.kind)), e.address, error_explanation(e));
+    if (e.thread)
+      out.add("  in thread {}{}", *e.thread,
+              e.thread_name.empty() ? "" : fmt::format(" ({})", clean(e.thread_name)));
     add_stack(out, e.stack, o);
     if (e.alloc_stack) {
       out.add("  allocated at:");

@@ -398,6 +398,8 @@ HeapError heap_error(const ExitData& d, const ExitError& e) {
   HeapError h;
   h.kind = kKinds[e.kind < 3 ? e.kind : 1];
   h.address = e.address;
+  if (e.tid > 0) h.thread = e.tid;
+  if (e.thread_name) h.thread_name = e.thread_name;
   const auto allocated = static_cast<AllocKind>(e.allocated), released = static_cast<AllocKind>(e.released);
   char both_ends[96];
   h.detail = e.detail ? e.detail : "";

@@ -113,6 +113,8 @@ struct ExitError {
   std::uintptr_t block;               // an invalid free into a live block: its start (0: none)
   std::uint64_t block_size;           // and its size
   const char* module;  // an invalid free into a loaded module's image: its path (null: none)
+  std::int32_t tid;    // the thread that made the call (0: not known)
+  const char* thread_name;  // its name then (empty: none)
 };
 struct ExitPoint {
   std::uint64_t t_us;

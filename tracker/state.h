@@ -123,6 +123,9 @@ struct Errors {
     // memory, kept for the process's life), read when the error was: not under this lock, which
     // fork takes after the modules' (a review's deadlock, fork during the exit report).
     const char* module = nullptr;
+    // The thread that made the call: its id, and its name then (prctl's, 15 bytes and a zero).
+    pid_t tid = 0;
+    char thread_name[16] = {};
   };
   SpinLock lock;
   Entry entries[kMax] HL_GUARDED_BY(lock) = {};

@@ -997,6 +997,32 @@ class Classify(hl.HeapledgerTest):
         [e] = errors_of(hl.load_report(json_path), "invalid_free", "interior_free_site")
         self.assertEqual(e["detail"], "not the start of a heap block", e)
 
+    def test_each_heap_error_names_the_thread_that_made_the_call(self):
+        # Two threads freeing one block gave two reports that said nothing of which thread each
+        # was (a user trial's; memcheck says "Thread N"). JSON: thread (its id) and thread_name
+        # (its name then); text: "in thread N (name)", rendered again alike by heapledger report.
+        json_path, log_path = self.path("report.json"), self.path("report.txt")
+        res = hl.run_preloaded([self.program("double_free_named_thread")],
+                               f"json={json_path}:log={log_path}")
+        self.assertEqual((res.returncode, res.stdout), (0, "double_free_named_thread: done\n"),
+                         res.describe())
+        r = hl.load_report(json_path)
+        pid = r["process"]["pid"]
+        [named] = errors_of(r, "double_free", "first_named_site")
+        self.assertEqual(named["thread_name"], "hl-freer", named)
+        self.assertIsInstance(named["thread"], int)
+        self.assertNotEqual(named["thread"], pid, named)
+        [main] = errors_of(r, "double_free", "second_main_site")
+        self.assertEqual(main["thread"], pid, main)
+        self.assertEqual(main["thread_name"], "double_free_nam", main)  # the program's, 15 bytes
+        with open(log_path, encoding="utf-8") as f:
+            text = f.read()
+        self.assertIn(f"  in thread {named['thread']} (hl-freer)\n", text)
+        self.assertIn(f"  in thread {pid} (double_free_nam)\n", text)
+        rendered = hl.run([hl.CLI, "report", json_path])
+        self.assertEqual(rendered.returncode, 0, rendered.describe())
+        self.assertIn(f"  in thread {named['thread']} (hl-freer)\n", rendered.stdout)
+
     def test_a_stale_free_after_a_realloc_into_a_kept_mapping_is_a_double_free(self):
         # A large block that grows into a mapping the pools kept is copied there; under tracking
         # its old block goes to the quarantine, as any freed block does. It used to go straight

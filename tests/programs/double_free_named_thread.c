@@ -1,0 +1,32 @@
+// A double free in a thread named "hl-freer" (first_named_site), then one in main
+// (second_main_site): each heap error names the thread that made the call.
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+__attribute__((noinline)) void first_named_site(void* p) {
+  free(p);
+  free(p);
+}
+
+static void* freer(void* p) {
+  pthread_setname_np(pthread_self(), "hl-freer");
+  first_named_site(p);
+  return NULL;
+}
+
+__attribute__((noinline)) void second_main_site(void) {
+  void* q = malloc(24);
+  free(q);
+  free(q);
+}
+
+int main(void) {
+  pthread_t t;
+  if (pthread_create(&t, NULL, freer, malloc(40)) != 0) return 1;
+  pthread_join(t, NULL);
+  second_main_site();
+  puts("double_free_named_thread: done");
+  return 0;
+}
