@@ -87,6 +87,8 @@ Report full_report() {
       heap_error("invalid_free", 0x5010, {}, Stack{frame(0x401600, "/tmp/demo", 0x1600, "h", "/a.c", 9)},
                  std::nullopt, "16 bytes inside a 64-byte block at 0x5000")};
   r.errors.back().block = HeapError::Block{0x5000, 64};
+  r.errors.front().thread = 4343;
+  r.errors.front().thread_name = "worker \"7\"";
   r.timeline = {{0.0, 0}, {10.25, 819200}, {12.5, 1536}};
   r.scan = ScanInfo{3.75, 4, 3, 65536, 1536};
   r.suppressions = {{"^libfoo*", 3, 48}, {"leak_other", 1, 16}};  // the 64 suppressed bytes
@@ -177,6 +179,8 @@ void expect_report_eq(const Report& a, const Report& b) {
     expect_stack_eq(a.errors[i].stack, b.errors[i].stack);
     expect_optional_stack_eq(a.errors[i].alloc_stack, b.errors[i].alloc_stack);
     expect_optional_stack_eq(a.errors[i].free_stack, b.errors[i].free_stack);
+    EXPECT_EQ(a.errors[i].thread, b.errors[i].thread);
+    EXPECT_EQ(a.errors[i].thread_name, b.errors[i].thread_name);
   }
   ASSERT_EQ(a.timeline.size(), b.timeline.size());
   for (std::size_t i = 0; i < a.timeline.size(); ++i) {
@@ -374,7 +378,7 @@ TEST(ReportJson, CompactOutputOfSmallReportIsExact) {
       R"("function":null,"file":null,"line":null}]}],)"
       R"("peak":[],)"
       R"("errors":[{"kind":"double_free","address":"0xbeef","detail":null,"block":null,"stack":[],)"
-      R"("alloc_stack":null,"free_stack":[]}],)"
+      R"("alloc_stack":null,"free_stack":[],"thread":null,"thread_name":null}],)"
       R"("timeline":[{"t_ms":1.0,"bytes":16}],)"
       R"("scan":null,"suppressions":[],"reachable_sites_omitted":0})");
   r.scan = ScanInfo{2.5, 3, 2, 4096, 16, false, 1};
@@ -406,8 +410,8 @@ TEST(ReportJson, KeysAreTheSchemaKeysInSchemaOrder) {
   EXPECT_EQ(keys(doc["leaks"][0]["stack"][0]),
             (Keys{"address", "module", "offset", "function", "file", "line"}));
   EXPECT_EQ(keys(doc["peak"][0]), (Keys{"bytes", "blocks", "stack"}));
-  EXPECT_EQ(keys(doc["errors"][0]),
-            (Keys{"kind", "address", "detail", "block", "stack", "alloc_stack", "free_stack"}));
+  EXPECT_EQ(keys(doc["errors"][0]), (Keys{"kind", "address", "detail", "block", "stack",
+                                          "alloc_stack", "free_stack", "thread", "thread_name"}));
   EXPECT_EQ(keys(doc["errors"][3]["block"]), (Keys{"address", "size"}));
   EXPECT_EQ(keys(doc["timeline"][0]), (Keys{"t_ms", "bytes"}));
   EXPECT_EQ(keys(doc["scan"]), (Keys{"milliseconds", "threads", "threads_stopped", "threads_held",
@@ -1018,6 +1022,7 @@ TEST(ReportText, HeapErrorsWithTheirStacks) {
   std::string text = render_text(full_report());
   std::size_t a = position(text,
                            "==4242== HEAP ERROR 1 of 4: double free of 0xdead0\n"
+                           "==4242==   in thread 4343 (worker \"7\")\n"
                            "==4242==     #0 0x401400 f  a.c:1\n"
                            "==4242==   allocated at:\n"
                            "==4242==     #0 0x401500 g  (demo)\n");
@@ -1203,6 +1208,7 @@ TEST(ReportText, ErrorsOnlyIsTheHeaderAndTheHeapErrors) {
             "(pid 4242, 12.5 ms)\n"
             "==4242==\n"
             "==4242== HEAP ERROR 1 of 1: double free of 0xdead0\n"
+            "==4242==   in thread 4343 (worker \"7\")\n"
             "==4242==     #0 0x401400 f  a.c:1\n"
             "==4242==   allocated at:\n"
             "==4242==     #0 0x401500 g  (demo)\n");
