@@ -5,7 +5,7 @@
 // (docs/internals.md, "Page faults at start and exit"). Last, the first page of each of N ranges
 // 1 GiB apart (as the pools' first block of a size class, and its ledger slots, lie: the kernel
 // makes page tables for it too), written or faulted in with the advice first, and the mprotect
-// that made each writable.
+// that made each writable; then written alone at spacings from 8 KiB to the pools' 64 GiB.
 //   fault_cost [N]      N pages, default 1000
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,5 +86,17 @@ int main(int argc, char** argv) {
         "first page of %ld ranges 1 GiB apart: %.1f us each written, %.1f us each faulted in "
         "first; %.1f us each to make it writable (mprotect)\n",
         ranges, first, populated, protect);
+  // What sharing page tables saves: ranges close enough to share a page of page-table entries
+  // (2 MiB), one a page-table page apiece, one a page-middle-directory page too (1 GiB), and the
+  // pools' own spacing (a size class's range: 64 GiB).
+  const size_t kApart[] = {(size_t)8 << 10, (size_t)2 << 20, (size_t)1 << 30, (size_t)64 << 30};
+  const char* const kNames[] = {"8 KiB", "2 MiB", "1 GiB", "64 GiB"};
+  for (int k = 0; k < 4; ++k) {
+    double unused = 0;
+    const double cost_k = first_page_cost(ranges < 64 ? ranges : 64, page, kApart[k], 0, &unused);
+    if (cost_k >= 0)
+      printf("first page of %ld ranges %s apart: %.1f us each written\n", ranges < 64 ? ranges : 64,
+             kNames[k], cost_k);
+  }
   return 0;
 }
