@@ -35,6 +35,7 @@ struct ReportArgs {
   int leak_exitcode = 0;   // exit status when a report has leaks (0: none)
   int error_exitcode = 0;  // when one has heap errors; wins over leak_exitcode
   bool quiet = false;      // only the reports with leaks or heap errors
+  std::optional<std::string> suppressions;  // --suppressions FILE: applied to each report read
 };
 
 CLI::App* add_run(CLI::App& app, RunArgs& args);

@@ -14,6 +14,7 @@
 #include "tools/validators.h"
 #include "tracker/report_json.h"
 #include "tracker/report_text.h"
+#include "tracker/suppressions.h"
 
 namespace heapledger::cli {
 namespace {
@@ -58,6 +59,12 @@ CLI::App* add_report(CLI::App& app, ReportArgs& args) {
                   "Exit with N if a report has heap errors (0-255); wins over --leak-exitcode")
       ->type_name("N")
       ->check(exit_status());
+  // A build's reports hold its compilers' and linkers' leaks: the gate over them needed a
+  // suppressions file given to every process at run time (a user trial's make under heapledger).
+  cmd->add_option("--suppressions", args.suppressions,
+                  "Hide leaks matching the leak:PATTERN lines of FILE (LeakSanitizer format) in "
+                  "each report, as the library's suppressions= does; the gates see what is left")
+      ->type_name("FILE");
   return cmd;
 }
 
@@ -67,6 +74,21 @@ int report_command(const ReportArgs& args) {
   options.rest_hint = "--max-leaks 0 lists them all";
   options.max_frames = args.max_frames;
   options.show_reachable = args.show_reachable;
+  Suppressions suppressions;
+  if (args.suppressions) {
+    // A gate whose suppressions were not read would fail on what they hide, or pass on a typo's
+    // silence: a file that cannot be read stops it.
+    if (std::FILE* f = std::fopen(args.suppressions->c_str(), "r")) {
+      std::fclose(f);
+    } else {
+      fmt::print(stderr, "heapledger report: cannot read the suppressions file {}: {}\n",
+                 *args.suppressions, std::strerror(errno));
+      return kFailed;
+    }
+    std::vector<std::string> warnings;
+    suppressions.load(*args.suppressions, &warnings);
+    for (const std::string& w : warnings) fmt::print(stderr, "heapledger report: warning: {}\n", w);
+  }
   bool leaks = false, errors = false;
   std::size_t clean = 0, unreadable = 0;
   for (const std::string& file : args.files) {
@@ -78,7 +100,10 @@ int report_command(const ReportArgs& args) {
       ++unreadable;
       continue;  // the others are still shown
     }
-    // As the process decided it: after suppressions.
+    // On top of the process's own (an indirect leak goes with its holder only where the process
+    // applied them: the JSON does not say which block held it).
+    suppressions.apply(report);
+    // As the process decided it, and --suppressions: after suppressions.
     leaks = leaks || report.summary.leaked_blocks > 0;
     errors = errors || report.summary.errors > 0;
     if (args.quiet && report.summary.leaked_blocks == 0 && report.summary.errors == 0) {

@@ -199,6 +199,41 @@ TEST_F(CliTest, ReportGatesOnLeaksAndErrorsInAnyOfSeveralReports) {
   EXPECT_EQ(r.exit_code(), 2);
 }
 
+// --suppressions hides matching leaks in each report before the gates read them: a build's
+// compilers leak, and the gate over its reports failed on them (a user trial's make).
+TEST_F(CliTest, ReportSuppressionsHideLeaksBeforeTheGates) {
+  Report two = leaking_report();
+  Stack tool{
+      {0x402000, "/usr/bin/x86_64-linux-gnu-as", 0x2000, "xmalloc", std::nullopt, std::nullopt}};
+  two.leaks = {{"definite", 2048, 2, 1.0, 2.0, leaking_report().leaks[0].stack},
+               {"definite", 100, 1, 1.0, 1.0, tool}};
+  two.summary.leaked_bytes = 2148;
+  two.summary.leaked_blocks = 3;
+  const fs::path file = write_report(two, "two.json");
+  auto supp = [&](const std::string& name, const std::string& text) {
+    std::ofstream(dir_ / name) << text;
+    return (dir_ / name).string();
+  };
+  const std::string toolchain =
+      supp("toolchain.supp", "# the assembler's\nleak:x86_64-linux-gnu-as\n");
+  const std::string both = supp("both.supp", "leak:x86_64-linux-gnu-as\nleak:leak_malloc\n");
+  EXPECT_EQ(cli({"report", "--leak-exitcode", "23", file}).exit_code(), 23);
+  CliResult r = cli({"report", "--leak-exitcode", "23", "--suppressions", toolchain, file});
+  EXPECT_EQ(r.exit_code(), 23) << r.err;  // the program's own leak is left
+  EXPECT_NE(r.out.find("leaked: 2.0 KiB in 2 blocks"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("suppressed: 100 B"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("xmalloc"), std::string::npos) << r.out;
+  r = cli({"report", "--leak-exitcode", "23", "--suppressions", both, file});
+  EXPECT_EQ(r.exit_code(), 0) << r.out << r.err;
+  EXPECT_EQ(r.err, "");
+  r = cli(
+      {"report", "--leak-exitcode", "23", "--suppressions", (dir_ / "nope.supp").string(), file});
+  EXPECT_EQ(r.exit_code(), 2);
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(r.err.find("heapledger report: cannot read the suppressions file"), std::string::npos)
+      << r.err;
+}
+
 // --quiet prints only the reports with something to fix, as the library's quiet=1 decides it (a
 // make -j run's 209 reports were 16,000 lines: a user trial), and counts the others on stderr;
 // the gates still see every report.
