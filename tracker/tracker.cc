@@ -1041,40 +1041,48 @@ void settle_free(const PendingFree& e, FreeOutcome* out) {
   report_bad_free(e, &rel);
 }
 
-// A free of no live block's start: a double free, or an invalid one. A realloc's says so: it was
-// reported as the free it is ("freed twice"), and where one line both frees and reallocs the
-// report could not tell which call it was (a user trial's).
+// What a free of no live block's start is called, by a free and by a realloc: a realloc's says
+// so (it was reported as the free it is, "freed twice", and where one line both frees and
+// reallocs the report could not tell which call it was: a user trial's). near: the reporter
+// names where in which block the pointer lies, then says kPassedToRealloc if given it.
+struct BadFreeWords {
+  const char* twice;
+  const char* twice_forgotten;
+  const char* near;
+  const char* on_stack;
+  const char* not_a_block;
+};
+constexpr BadFreeWords kFreeWords{"freed twice", "freed twice (first free no longer remembered)",
+                                  "near a heap block", "on this thread's stack, not a heap block",
+                                  "not the start of a heap block"};
+constexpr BadFreeWords kReallocWords{
+    "freed, then passed to realloc",
+    "freed, then passed to realloc (the free no longer remembered)", kPassedToRealloc,
+    "passed to realloc: on this thread's stack, not a heap block",
+    "passed to realloc: not the start of a heap block"};
+
+// A free of no live block's start: a double free, or an invalid one.
 void report_bad_free(const PendingFree& e, Release* found) {
   const std::uintptr_t addr = e.addr;
   Release& rel = *found;
   std::uint32_t stack = e.free_stack ? e.free_stack : current_stack();
-  const bool realloc = tl_thread.realloc_release;
+  const BadFreeWords& said = tl_thread.realloc_release ? kReallocWords : kFreeWords;
   if (g_state.quarantine.recall(addr, &rel.freed)) {
     rel.verdict = Release::kDoubleFree;
-    report_misuse(Errors::kDoubleFree, addr, stack, &rel,
-                  realloc ? "freed, then passed to realloc" : "freed twice");
+    report_misuse(Errors::kDoubleFree, addr, stack, &rel, said.twice);
   } else if (g_state.pool.was_block && g_state.pool.was_block(reinterpret_cast<void*>(addr))) {
-    report_misuse(Errors::kDoubleFree, addr, stack, nullptr,
-                  realloc ? "freed, then passed to realloc (the free no longer remembered)"
-                          : "freed twice (first free no longer remembered)");
+    report_misuse(Errors::kDoubleFree, addr, stack, nullptr, said.twice_forgotten);
   } else if (Release inside; const std::uintptr_t block = live_block_around(addr, &inside)) {
-    report_misuse(Errors::kInvalidFree, addr, stack, &inside,
-                  realloc ? kPassedToRealloc : "near a heap block", e.kind, block);
+    report_misuse(Errors::kInvalidFree, addr, stack, &inside, said.near, e.kind, block);
   } else if (fast_unwind::on_own_stack(addr)) {
-    report_misuse(Errors::kInvalidFree, addr, stack, nullptr,
-                  realloc ? "passed to realloc: on this thread's stack, not a heap block"
-                          : "on this thread's stack, not a heap block");
+    report_misuse(Errors::kInvalidFree, addr, stack, nullptr, said.on_stack);
   } else if (const std::uint16_t module = g_state.modules.find(addr);
              module != ModuleMap::kUnknown) {
     // a global or a string literal: the reporter names the module
-    report_misuse(Errors::kInvalidFree, addr, stack, nullptr,
-                  realloc ? "passed to realloc: not the start of a heap block"
-                          : "not the start of a heap block",
+    report_misuse(Errors::kInvalidFree, addr, stack, nullptr, said.not_a_block,
                   AllocKind::kInternal, 0, g_state.modules.get(module).path);
   } else {
-    report_misuse(Errors::kInvalidFree, addr, stack, nullptr,
-                  realloc ? "passed to realloc: not the start of a heap block"
-                          : "not the start of a heap block");
+    report_misuse(Errors::kInvalidFree, addr, stack, nullptr, said.not_a_block);
   }
 }
 
