@@ -146,7 +146,8 @@ std::string report_path(const char* flag, const std::string& value) {
 // Split into pairs as the library splits them (a good pair beside a bad one with only a space
 // between went with it: `leak_exitcode=23 bogus=1`, a CI gate switched off, a review's), and
 // each checked after the ones kept, so that the warning says what the library would (`the value
-// before it kept`). The program runs on, as the library would have.
+// before it kept`; a suppressions file that cannot be read, too). The program runs on, as the
+// library would have.
 std::string environment_options() {
   std::string kept;
   detail::split_options(
@@ -158,6 +159,7 @@ std::string environment_options() {
         detail::Options options;
         detail::OptionWarnings warnings;
         detail::parse_options(with.c_str(), &options, &warnings);
+        detail::drop_unreadable_suppressions(&options, &warnings);
         for (int i = 0; i < warnings.count; ++i)
           fmt::print(stderr, "heapledger run: warning: HEAPLEDGER_OPTIONS: {}\n",
                      warnings.lines[i]);
@@ -196,6 +198,7 @@ std::string check_key_value(std::string& s) {
   detail::Options options;
   detail::OptionWarnings warnings;
   detail::parse_options(s.c_str(), &options, &warnings);
+  detail::drop_unreadable_suppressions(&options, &warnings);
   if (warnings.count == 0) return "";
   std::string why = warnings.lines[0];
   for (std::string_view tail : {", default kept", ", ignored"})

@@ -10,6 +10,11 @@
 #include <cstring>
 #include <initializer_list>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "shim/kernel_call.h"
+
 namespace heapledger::detail {
 namespace {
 
@@ -270,6 +275,26 @@ void warn_reports_unwritten(const Options& o, OptionWarnings* warnings) {
          "error_exitcode=%d: no heap misuse is looked for with track=0 (pools only), so the exit "
          "status stays the program's",
          o.error_exitcode);
+}
+
+void drop_unreadable_suppressions(Options* o, OptionWarnings* warnings) {
+  if (!o->suppressions[0]) return;
+  // The system calls themselves: libc's open and fstat are the program's to interpose, and this
+  // runs while the allocator starts up.
+  long error = os::kernel_call(SYS_openat, AT_FDCWD, reinterpret_cast<long>(o->suppressions),
+                               O_RDONLY | O_CLOEXEC);
+  if (error >= 0) {
+    const long fd = error;
+    struct stat st;
+    error = os::kernel_call(SYS_fstat, fd, reinterpret_cast<long>(&st));
+    if (error == 0 && S_ISDIR(st.st_mode)) error = -EISDIR;
+    os::kernel_call(SYS_close, fd);
+    if (error == 0) return;
+  }
+  // strerrordesc_np: the English text, no locale, no allocation.
+  warn(warnings, "suppressions=%.150s: cannot read it (%s), ignored", o->suppressions,
+       strerrordesc_np(static_cast<int>(-error)));
+  o->suppressions[0] = 0;
 }
 
 namespace {

@@ -53,6 +53,12 @@ void anchor_paths(Options* o, const char* dir, OptionWarnings* warnings);
 // all the same (json, or log other than stderr and none), which used to go without a word.
 void warn_reports_unwritten(const Options& o, OptionWarnings* warnings);
 
+// A suppressions file that cannot be opened for reading (missing, a directory, no permission) is
+// dropped with a warning: it was said only at exit, and only when there were leaks for it to
+// match, so a mistyped path passed a clean run without a word. Looked at once, as the process
+// starts (after anchor_paths) and as `heapledger run` checks the options it passes on.
+void drop_unreadable_suppressions(Options* o, OptionWarnings* warnings);
+
 // Writes one "  key  default  help" line per option into buf, as snprintf does: returns the
 // length the whole needs, and writes what fits (buf may be null with size 0). `heapledger
 // options` prints it.

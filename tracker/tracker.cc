@@ -1453,6 +1453,7 @@ void start(int argc, char** argv) {
     const bool known = syscall(SYS_getcwd, cwd, sizeof cwd) > 0;
     anchor_paths(&g_state.options, known ? cwd : nullptr, &g_state.warnings);
   }
+  drop_unreadable_suppressions(&g_state.options, &g_state.warnings);
   warn_reports_unwritten(g_state.options, &g_state.warnings);
   // Written here, not through the reporter module's logger: loading it while the program runs
   // left its own freed blocks' addresses in the blocks it keeps (its logger's), which the leak

@@ -2725,6 +2725,24 @@ class E2E(hl.HeapledgerTest):
         self.assertLeak(report, "leak_other", 50, 1)
         self.assertGreaterEqual(report["summary"].get("suppressed_bytes", 0), 300)
 
+    def test_a_suppressions_file_that_cannot_be_read_is_said_as_the_program_starts(self):
+        """It was said at exit, and only when there were leaks for it to match: a mistyped path
+        passed a clean run without a word. Now one line as the process starts, and the leaks are
+        reported as found, once (not said again at exit)."""
+        missing = self.path("missing.supp")
+        for name in ("no_leak", "leak_malloc"):
+            argv = [self.program(name)]
+            json_path = self.path(f"{name}.json")
+            traced = hl.run_preloaded(argv, f"suppressions={missing}:json={json_path}:log=none")
+            self.assertSameBehaviour(hl.run_plain(argv), traced)
+            self.assertEqual(traced.stderr,
+                             f"heapledger: warning: suppressions={missing}: cannot read it (No such "
+                             "file or directory), ignored\n")
+            report = hl.load_report(json_path)
+            self.assertEqual(report["summary"].get("suppressed_bytes", 0), 0)
+            if name == "leak_malloc":
+                self.assertLeak(report, "leak_malloc", 300, 3)
+
     def test_quiet_leaves_stderr_to_processes_with_nothing_to_fix(self):
         """quiet=1: no text report from a process with no leaks and no heap errors, as LSan. A
         clean child's 15-line report on stderr made Tcl's `exec` fail (it takes any stderr for

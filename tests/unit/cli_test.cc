@@ -342,7 +342,10 @@ TEST_F(CliTest, UsageErrorsExitNonZeroWithAMessage) {
   for (auto [option, why] :
        {std::pair<std::string, std::string>{"bogus=1", "unknown option 'bogus'"},
         {"max_frames=0", "bad value '0' for option 'max_frames' (a whole number from 1 to 256)"},
-        {"on_error=maybe", "bad value 'maybe' for option 'on_error' (report or abort)"}}) {
+        {"on_error=maybe", "bad value 'maybe' for option 'on_error' (report or abort)"},
+        // As --suppressions: a file that cannot be read (the library dropped it as it started).
+        {"suppressions=/nonexistent/x.supp",
+         "suppressions=/nonexistent/x.supp: cannot read it (No such file or directory)"}}) {
     CliResult r = cli({"run", "--option", option, "echo", "ran"});
     EXPECT_EQ(r.exit_code(), 125) << option;
     EXPECT_EQ(r.out, "");
@@ -586,6 +589,15 @@ TEST_F(CliRunTest, TheEnvironmentsBadOptionsAreSaidOnceAndDropped) {
   EXPECT_EQ(r.exit_code(), 0) << r.err;
   EXPECT_EQ(r.out, library_ + "\nunset\n");
   EXPECT_EQ(r.err, "heapledger run: warning: HEAPLEDGER_OPTIONS: unknown option 'jsn', ignored\n");
+  // A suppressions file that cannot be read, as the library would say it (said only at exit, and
+  // only with leaks to match, before).
+  r = run({"sh", "-c", kShowPreloadAndOptions},
+          {{"HEAPLEDGER_OPTIONS", "suppressions=/nonexistent/x.supp:quiet=1"}});
+  EXPECT_EQ(r.exit_code(), 0) << r.err;
+  EXPECT_EQ(r.out, library_ + "\nquiet=1\n");
+  EXPECT_EQ(r.err,
+            "heapledger run: warning: HEAPLEDGER_OPTIONS: suppressions=/nonexistent/x.supp: "
+            "cannot read it (No such file or directory), ignored\n");
 }
 
 // stdout and - are the program's stdout (they were files of those names: a user trial). A report

@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <string>
+#include <utility>
 
 namespace heapledger::detail {
 namespace {
@@ -79,6 +81,37 @@ TEST(Options, ExitStatusesAskedForWithTrackOffAreWarnedOf) {
   Parsed q = parse("leak_exitcode=23:error_exitcode=42");
   warn_reports_unwritten(q.o, &q.w);
   EXPECT_EQ(q.w.count, 0);
+}
+
+// A mistyped suppressions path was said only at exit, and only when a leak was there to match
+// (a clean run passed without a word): one that cannot be opened, or is a directory, is dropped
+// with a warning as the process starts; a readable file and none stay, silently.
+TEST(Options, AnUnreadableSuppressionsFileIsDroppedWithAWarning) {
+  const std::string dir = ::testing::TempDir();
+  const std::string missing = dir + "heapledger-no-such.supp";
+  for (const auto& [path, why] : {std::pair{missing, "No such file or directory"},
+                                  std::pair{std::string("/"), "Is a directory"}}) {
+    Parsed p = parse(("suppressions=" + path).c_str());
+    drop_unreadable_suppressions(&p.o, &p.w);
+    ASSERT_EQ(p.w.count, 1) << path;
+    EXPECT_EQ(std::string(p.w.lines[0]),
+              "suppressions=" + path + ": cannot read it (" + why + "), ignored");
+    EXPECT_STREQ(p.o.suppressions, "");
+  }
+  const std::string readable = dir + "heapledger-options-test.supp";
+  std::FILE* f = std::fopen(readable.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  std::fputs("leak:nothing\n", f);
+  std::fclose(f);
+  for (const std::string& text : {"suppressions=" + readable, std::string("suppressions=none")}) {
+    Parsed p = parse(text.c_str());
+    drop_unreadable_suppressions(&p.o, &p.w);
+    EXPECT_EQ(p.w.count, 0) << text;
+  }
+  Parsed kept = parse(("suppressions=" + readable).c_str());
+  drop_unreadable_suppressions(&kept.o, &kept.w);
+  EXPECT_EQ(std::string(kept.o.suppressions), readable);
+  std::remove(readable.c_str());
 }
 
 // log=stdout and json=- went into files named "stdout" and "-" in the current directory (a user
