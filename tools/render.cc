@@ -96,7 +96,7 @@ int report_command(const ReportArgs& args) {
     try {
       report = read_report(file);
     } catch (const std::exception& e) {
-      fmt::print(stderr, "heapledger: {}: {}\n", file == "-" ? "stdin" : file, e.what());
+      fmt::print(stderr, "heapledger report: {}: {}\n", file == "-" ? "stdin" : file, e.what());
       ++unreadable;
       continue;  // the others are still shown
     }
@@ -113,7 +113,7 @@ int report_command(const ReportArgs& args) {
     std::string text = render_text(report, options);
     if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() ||
         std::fflush(stdout) != 0) {
-      fmt::print(stderr, "heapledger: cannot write the report: {}\n", std::strerror(errno));
+      fmt::print(stderr, "heapledger report: cannot write the report: {}\n", std::strerror(errno));
       return kFailed;
     }
   }
@@ -121,11 +121,12 @@ int report_command(const ReportArgs& args) {
   // counted as one: a user trial), and its own line said so.
   const std::size_t read = args.files.size() - unreadable;
   if (clean > 0)
-    fmt::print(stderr,
-               "heapledger: {} of {} {} nothing to fix: no leaks, no heap errors (not shown: "
-               "--quiet){}\n",
-               clean, read, read == 1 ? "report had" : "reports had",
-               unreadable ? fmt::format("; {} could not be read", unreadable) : "");
+    fmt::print(
+        stderr,
+        "heapledger report: {} of {} {} nothing to fix: no leaks, no heap errors (not shown: "
+        "--quiet){}\n",
+        clean, read, read == 1 ? "report had" : "reports had",
+        unreadable ? fmt::format("; {} could not be read", unreadable) : "");
   if (unreadable) return kFailed;
   if (args.error_exitcode != 0 && errors) return args.error_exitcode;
   if (args.leak_exitcode != 0 && leaks) return args.leak_exitcode;

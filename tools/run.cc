@@ -95,7 +95,7 @@ std::string absolute_path(const std::string& value) {
   if (path.find(':') == std::string::npos) return path;
   if (value.find(':') == std::string::npos) {
     fmt::print(stderr,
-               "heapledger: {} is passed as given: the current directory's path has a ':' "
+               "heapledger run: {} is passed as given: the current directory's path has a ':' "
                "(a process that starts in another directory writes there)\n",
                value);
     return value;
@@ -273,7 +273,7 @@ int run_command(const RunArgs& args) {
   const std::string& name = args.command.front();
   std::optional<std::string> program = find_program(name);
   if (!program) {
-    fmt::print(stderr, "heapledger: {}: command not found\n", name);
+    fmt::print(stderr, "heapledger run: {}: command not found\n", name);
     return kNotFound;
   }
   try {
@@ -289,12 +289,12 @@ int run_command(const RunArgs& args) {
     fmt::print(stderr, "heapledger run: {} (see heapledger run --help)\n", e.what());
     return kToolFailed;
   } catch (const std::exception& e) {
-    fmt::print(stderr, "heapledger: {}\n", e.what());
+    fmt::print(stderr, "heapledger run: {}\n", e.what());
     return kToolFailed;
   }
   if (std::optional<std::string> why = preload_obstacle(*program))
     fmt::print(stderr,
-               "heapledger: {}: the library cannot be preloaded and no report will be "
+               "heapledger run: {}: the library cannot be preloaded and no report will be "
                "written\n",
                *why);
   return exec_program(*program, args.command);

@@ -68,11 +68,11 @@ int exec_program(const std::string& path, const std::vector<std::string>& argv) 
   // only "No such file or directory", for a script that was right there (a user trial's).
   if (err == ENOENT && found && ::access(found->c_str(), F_OK) == 0) {
     const std::optional<std::string> interpreter = hash_bang_program(*found);
-    fmt::print(stderr, "heapledger: cannot run {}: {} is not there\n", path,
+    fmt::print(stderr, "heapledger run: cannot run {}: {} is not there\n", path,
                interpreter ? "its interpreter " + *interpreter : "the program loader it names");
     return kCannotExecute;
   }
-  fmt::print(stderr, "heapledger: cannot run {}: {}\n", path, std::strerror(err));
+  fmt::print(stderr, "heapledger run: cannot run {}: {}\n", path, std::strerror(err));
   return err == ENOENT ? kNotFound : kCannotExecute;
 }
 

@@ -243,15 +243,17 @@ TEST_F(CliTest, ReportQuietPrintsOnlyReportsWithSomethingToFix) {
   EXPECT_EQ(r.exit_code(), 0) << r.err;
   EXPECT_EQ(r.out.find("==78=="), std::string::npos) << r.out;
   EXPECT_LT(r.out.find("==77== heapledger"), r.out.find("==79== heapledger")) << r.out;
-  EXPECT_EQ(r.err,
-            "heapledger: 2 of 4 reports had nothing to fix: no leaks, no heap errors (not shown: "
-            "--quiet)\n");
+  EXPECT_EQ(
+      r.err,
+      "heapledger report: 2 of 4 reports had nothing to fix: no leaks, no heap errors (not shown: "
+      "--quiet)\n");
   r = cli({"report", "--quiet", "--leak-exitcode", "23", c});
   EXPECT_EQ(r.exit_code(), 0);
   EXPECT_EQ(r.out, "");
-  EXPECT_EQ(r.err,
-            "heapledger: 1 of 1 report had nothing to fix: no leaks, no heap errors (not shown: "
-            "--quiet)\n");
+  EXPECT_EQ(
+      r.err,
+      "heapledger report: 1 of 1 report had nothing to fix: no leaks, no heap errors (not shown: "
+      "--quiet)\n");
   EXPECT_EQ(cli({"report", "--quiet", "--leak-exitcode", "23", c, l}).exit_code(), 23);
   r = cli({"report", l, e});
   EXPECT_EQ(r.err, "");  // without --quiet, nothing is left out and nothing said
@@ -260,10 +262,12 @@ TEST_F(CliTest, ReportQuietPrintsOnlyReportsWithSomethingToFix) {
   r = cli({"report", "--quiet", c, "missing.json", l});
   EXPECT_EQ(r.exit_code(), 2);
   EXPECT_NE(r.out.find("==77== heapledger"), std::string::npos) << r.out;
-  EXPECT_NE(r.err.find("heapledger: missing.json: No such file or directory\n"), std::string::npos);
-  EXPECT_NE(r.err.find("heapledger: 1 of 2 reports had nothing to fix: no leaks, no heap errors "
-                       "(not shown: --quiet); 1 could not be read\n"),
-            std::string::npos)
+  EXPECT_NE(r.err.find("heapledger report: missing.json: No such file or directory\n"),
+            std::string::npos);
+  EXPECT_NE(
+      r.err.find("heapledger report: 1 of 2 reports had nothing to fix: no leaks, no heap errors "
+                 "(not shown: --quiet); 1 could not be read\n"),
+      std::string::npos)
       << r.err;
 }
 
@@ -278,7 +282,7 @@ TEST_F(CliTest, ReportOfMissingFileIsOneLineAndStatus2) {
   CliResult r = cli({"report", missing});
   EXPECT_EQ(r.exit_code(), 2);
   EXPECT_EQ(r.out, "");
-  EXPECT_EQ(r.err, "heapledger: " + missing + ": No such file or directory\n");
+  EXPECT_EQ(r.err, "heapledger report: " + missing + ": No such file or directory\n");
 }
 
 TEST_F(CliTest, ReportOfBadJsonIsOneLineAndStatus2) {
@@ -286,7 +290,7 @@ TEST_F(CliTest, ReportOfBadJsonIsOneLineAndStatus2) {
   CliResult r = cli({"report", dir_ / "bad.json"});
   EXPECT_EQ(r.exit_code(), 2);
   EXPECT_EQ(count_lines(r.err), 1) << r.err;
-  EXPECT_EQ(r.err.rfind("heapledger: " + (dir_ / "bad.json").string() +
+  EXPECT_EQ(r.err.rfind("heapledger report: " + (dir_ / "bad.json").string() +
                             ": not a heapledger report: invalid JSON: ",
                         0),
             0u)
@@ -297,7 +301,7 @@ TEST_F(CliTest, ReportOfOtherSchemaIsOneLineAndStatus2) {
   spit(dir_ / "v9.json", R"({"schema": "heapledger/9"})");
   CliResult r = cli({"report", dir_ / "v9.json"});
   EXPECT_EQ(r.exit_code(), 2);
-  EXPECT_EQ(r.err, "heapledger: " + (dir_ / "v9.json").string() +
+  EXPECT_EQ(r.err, "heapledger report: " + (dir_ / "v9.json").string() +
                        ": unsupported schema heapledger/9 (this build reads heapledger/1)\n");
 }
 
@@ -680,7 +684,7 @@ TEST_F(CliRunTest, LeavesOptionsUnsetWhenThereAreNone) {
 TEST_F(CliRunTest, CommandNotFoundIs127) {
   CliResult r = run({"heapledger-no-such-program"});
   EXPECT_EQ(r.exit_code(), 127);
-  EXPECT_EQ(r.err, "heapledger: heapledger-no-such-program: command not found\n");
+  EXPECT_EQ(r.err, "heapledger run: heapledger-no-such-program: command not found\n");
 }
 
 // execvp hands a file the kernel will not run (ENOEXEC) to /bin/sh, which is right for a
@@ -693,16 +697,17 @@ TEST_F(CliRunTest, AFileTheKernelWillNotRunIs126) {
   fs::permissions(dir_ / "not_runnable", fs::perms::owner_all);
   CliResult r = run({"./not_runnable"});
   EXPECT_EQ(r.exit_code(), 126);
-  EXPECT_EQ(r.err, "heapledger: cannot run ./not_runnable: Exec format error\n");
+  EXPECT_EQ(r.err, "heapledger run: cannot run ./not_runnable: Exec format error\n");
   // A script whose interpreter is not there: "No such file or directory" for a file that was
   // (a user trial's); 126, as bash's "bad interpreter".
   spit(dir_ / "bad_interpreter", "#!/nonexistent/interpreter -x\necho hi\n");
   fs::permissions(dir_ / "bad_interpreter", fs::perms::owner_all);
   r = run({"./bad_interpreter"});
   EXPECT_EQ(r.exit_code(), 126);
-  EXPECT_EQ(r.err,
-            "heapledger: cannot run ./bad_interpreter: its interpreter /nonexistent/interpreter "
-            "is not there\n");
+  EXPECT_EQ(
+      r.err,
+      "heapledger run: cannot run ./bad_interpreter: its interpreter /nonexistent/interpreter "
+      "is not there\n");
   spit(dir_ / "no_hash_bang", "echo from sh\n");
   fs::permissions(dir_ / "no_hash_bang", fs::perms::owner_all);
   r = run({"./no_hash_bang"});
@@ -713,8 +718,8 @@ TEST_F(CliRunTest, AFileTheKernelWillNotRunIs126) {
 TEST_F(CliRunTest, MissingLibraryIs125) {
   CliResult r = run({"true"}, {{"HEAPLEDGER_LIBRARY", (dir_ / "nope.so").string()}});
   EXPECT_EQ(r.exit_code(), 125);
-  EXPECT_EQ(r.err,
-            "heapledger: HEAPLEDGER_LIBRARY=" + (dir_ / "nope.so").string() + " is not a file\n");
+  EXPECT_EQ(r.err, "heapledger run: HEAPLEDGER_LIBRARY=" + (dir_ / "nope.so").string() +
+                       " is not a file\n");
   // A file that is no shared library: the loader said it could not preload it, and the program
   // ran untracked, status 0.
   // Nor one that is an executable, or an ELF header cut short (a review's).
@@ -727,7 +732,7 @@ TEST_F(CliRunTest, MissingLibraryIs125) {
     r = run({"echo", "ran"}, {{"HEAPLEDGER_LIBRARY", library}});
     EXPECT_EQ(r.exit_code(), 125) << library;
     EXPECT_EQ(r.out, "") << library;
-    EXPECT_EQ(r.err, "heapledger: HEAPLEDGER_LIBRARY=" + library +
+    EXPECT_EQ(r.err, "heapledger run: HEAPLEDGER_LIBRARY=" + library +
                          " is not a shared library for this machine\n");
   }
 }
@@ -737,7 +742,7 @@ TEST_F(CliRunTest, WarnsAboutStaticProgramsAndStillRunsThem) {
   if (!fs::exists(ldconfig)) GTEST_SKIP() << "no " << ldconfig;
   CliResult r = run({ldconfig, "--version"});
   EXPECT_EQ(r.exit_code(), 0);
-  EXPECT_EQ(r.err, "heapledger: " + ldconfig +
+  EXPECT_EQ(r.err, "heapledger run: " + ldconfig +
                        " is statically linked: the library cannot be "
                        "preloaded and no report will be written\n");
   EXPECT_NE(r.out.find("ldconfig"), std::string::npos);
@@ -745,7 +750,7 @@ TEST_F(CliRunTest, WarnsAboutStaticProgramsAndStillRunsThem) {
   spit(dir_ / "script", "#!" + ldconfig + " --version\n");
   fs::permissions(dir_ / "script", fs::perms::owner_all);
   r = run({(dir_ / "script").string()});
-  EXPECT_EQ(r.err, "heapledger: " + (dir_ / "script").string() + " runs " + ldconfig +
+  EXPECT_EQ(r.err, "heapledger run: " + (dir_ / "script").string() + " runs " + ldconfig +
                        ", which is statically linked: the library cannot be preloaded and no "
                        "report will be written\n");
 }
