@@ -101,13 +101,16 @@ RootPolicy root_policy(RootPolicy::Range* dead, std::size_t max_dead, RootPolicy
   return policy;
 }
 
-// Sorts the scanned blocks by (stack, class, holder) and folds each run into one site.
-std::size_t group_sites(ScannedBlock* blocks, std::size_t n, ExitSite* sites) {
+// Sorts the scanned blocks by (stack, class, holder, thread) and folds each run into one site,
+// and each thread's part of it into one share (shares has room for one a block).
+std::size_t group_sites(ScannedBlock* blocks, std::size_t n, ExitSite* sites,
+                        ExitThreadShare* shares, std::size_t* n_shares) {
   std::sort(blocks, blocks + n, [](const ScannedBlock& a, const ScannedBlock& b) {
     if (a.stack != b.stack) return a.stack < b.stack;
-    return a.reach != b.reach ? a.reach < b.reach : a.holder < b.holder;
+    if (a.reach != b.reach) return a.reach < b.reach;
+    return a.holder != b.holder ? a.holder < b.holder : a.thread < b.thread;
   });
-  std::size_t count = 0;
+  std::size_t count = 0, n_share = 0;
   for (std::size_t i = 0; i < n; ++i) {
     const ScannedBlock& b = blocks[i];
     if (b.kind == AllocKind::kInternal) continue;
@@ -115,13 +118,30 @@ std::size_t group_sites(ScannedBlock* blocks, std::size_t n, ExitSite* sites) {
     ExitSite* last = count ? &sites[count - 1] : nullptr;
     if (!last || last->stack != b.stack || last->reach != reach || last->holder != b.holder)
       last = &(sites[count++] = ExitSite{b.stack, reach, 0, 0, ~std::uint64_t{0}, 0,
-                                         static_cast<std::uint32_t>(b.holder)});
+                                         static_cast<std::uint32_t>(b.holder),
+                                         static_cast<std::uint32_t>(n_share), 0});
     last->bytes += b.size;
     last->blocks += 1;
-    last->first_us = std::min(last->first_us, b.time_us);
-    last->last_us = std::max(last->last_us, b.time_us);
+    last->first_us = std::min<std::uint64_t>(last->first_us, b.time_us);
+    last->last_us = std::max<std::uint64_t>(last->last_us, b.time_us);
+    const auto thread = static_cast<std::uint32_t>(b.thread);
+    if (last->n_shares == 0 || shares[n_share - 1].thread != thread) {
+      shares[n_share++] = ExitThreadShare{thread, 0, 0};
+      ++last->n_shares;
+    }
+    shares[n_share - 1].blocks += 1;
+    shares[n_share - 1].bytes += b.size;
   }
+  *n_shares = n_share;
   return count;
+}
+
+// The id and name of a thread number, for the reporter.
+bool thread_named(std::uint32_t number, std::int32_t* tid, char name[16]) {
+  pid_t id = 0;
+  if (!g_state.threads.find(number, &id, name)) return false;
+  *tid = id;
+  return true;
 }
 
 // The call sites holding the most memory at the peak, largest first: what each saved when it
@@ -981,9 +1001,13 @@ void scan_and_report(ExitCaller* caller) {
   // exception arena, and the one the program's made at start turned into a definite leak.
   report_unwind_verification();
   Scratch<ExitSite> sites(scanned ? scan.size() : 0);
-  if (scanned && sites) {
+  Scratch<ExitThreadShare> shares(scanned ? scan.size() : 0);  // pages touched as they fill
+  if (scanned && sites && shares) {
     data.sites = sites.get();
-    data.n_sites = group_sites(scan.mutable_blocks(), scan.size(), sites.get());
+    data.n_sites =
+        group_sites(scan.mutable_blocks(), scan.size(), sites.get(), shares.get(), &data.n_shares);
+    data.shares = shares.get();
+    data.thread = thread_named;
     data.scanned = true;
     data.scan_ms = scan.stats().milliseconds;
     data.scan_threads = scan.stats().threads;

@@ -678,8 +678,8 @@ bool LeakScan::run(Ledger& ledger, const RootPolicy& policy, const OwnRoots& own
     count_ = 0;
     ledger.for_each_locked([&](std::uintptr_t addr, const Record& r) {
       if (count_ < capacity)  // a quarter more than before the stop, and 65536: always, in practice
-        blocks_[count_++] = ScannedBlock{addr,      r.size(), kNoHolder,        r.time_us(),
-                                         r.stack(), r.kind(), Reach::kUnreached};
+        blocks_[count_++] = ScannedBlock{addr,       r.size(),  kNoHolder, r.time_us(),
+                                         r.thread(), r.stack(), r.kind(),  Reach::kUnreached};
     });
     scanner.index(count_);
     // Exclusions: the heap itself, heapledger's own tables and its own globals (the pools' free

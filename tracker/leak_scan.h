@@ -71,7 +71,8 @@ struct ScannedBlock {
   std::uintptr_t start;
   std::uint64_t size : 40;
   std::uint64_t holder : 24;
-  std::uint64_t time_us;
+  std::uint64_t time_us : 40;  // as a Record keeps them
+  std::uint64_t thread : 24;   // the Record's thread number
   std::uint32_t stack;
   AllocKind kind;
   Reach reach;

@@ -250,6 +250,25 @@ void write_leak(DocumentWriter& w, const Leak& l) {
   w.number(l.last_ms);
   w.key("stack");
   write_stack(w, l.stack);
+  // threads and thread_count are not in the DESIGN.md listing (added fields).
+  w.key("threads");
+  w.begin('[');
+  for (std::size_t i = 0; i < l.threads.size() && i < kLeakThreadsKept; ++i) {
+    const LeakThread& t = l.threads[i];
+    w.begin('{');
+    w.key("thread");
+    w.number(t.thread);
+    w.key("name");
+    t.name.empty() ? w.null() : w.string(t.name);
+    w.key("blocks");
+    w.number(t.blocks);
+    w.key("bytes");
+    w.number(t.bytes);
+    w.end('}');
+  }
+  w.end(']');
+  w.key("thread_count");
+  w.number(std::max<std::uint64_t>(l.thread_count, l.threads.size()));
   w.end('}');
 }
 
@@ -499,6 +518,16 @@ Leak read_leak(const Json& j, const std::string& at) {
   read(j, at, "first_ms", l.first_ms);
   read(j, at, "last_ms", l.last_ms);
   l.stack = read_stack(j, at, "stack");
+  if (member(j, "threads"))
+    for_each(j, at, "threads", [&](const Json& t, const std::string& t_at) {
+      expect_object(t, t_at);
+      LeakThread& lt = l.threads.emplace_back();
+      read(t, t_at, "thread", lt.thread);
+      read(t, t_at, "name", lt.name);
+      read(t, t_at, "blocks", lt.blocks);
+      read(t, t_at, "bytes", lt.bytes);
+    });
+  read(j, at, "thread_count", l.thread_count);
   return l;
 }
 

@@ -55,6 +55,16 @@ struct Summary {
 };
 
 inline constexpr std::uint32_t kNoStackId = 0xFFFFFFFF;
+inline constexpr std::size_t kLeakThreadsKept = 16;
+
+// The part of a leak site one thread allocated: its id and name (at its end, or at exit for a
+// thread still running; empty: none), if the tracker knew them.
+struct LeakThread {
+  std::optional<int> thread;
+  std::string name;
+  std::uint64_t blocks = 0;
+  std::uint64_t bytes = 0;
+};
 
 // Leaked memory grouped by allocation stack. kind: "unknown" until reachability lands, then
 // "definite", "indirect", "possible" or "reachable".
@@ -65,6 +75,10 @@ struct Leak {
   double first_ms = 0;
   double last_ms = 0;
   Stack stack;
+  // The threads that allocated its blocks, most bytes first: all of them as the reporter builds
+  // it; the JSON keeps the first kLeakThreadsKept and thread_count says how many there were.
+  std::vector<LeakThread> threads;
+  std::uint64_t thread_count = 0;
   // Indirect: where the definitely lost block holding these was allocated (a suppression that
   // matches it hides them too, as in LeakSanitizer). Not in the JSON; empty once read back.
   Stack holder = {};

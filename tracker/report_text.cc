@@ -320,6 +320,33 @@ std::string kind_label(const std::string& kind) {
   return fmt::format("({})", clean(kind));
 }
 
+// Which threads allocated a leak's blocks: "in thread 4121 (worker-2)" as a heap error says it,
+// or, from several, the first few with their parts, most bytes first.
+std::string thread_label(const LeakThread& t) {
+  if (!t.thread) return "a thread not known";
+  return t.name.empty() ? fmt::format("{}", *t.thread)
+                        : fmt::format("{} ({})", *t.thread, clean(t.name));
+}
+
+void add_leak_threads(Lines& out, const Leak& l) {
+  constexpr std::size_t kNamed = 4;
+  const std::uint64_t n = std::max<std::uint64_t>(l.thread_count, l.threads.size());
+  if (l.threads.empty()) return;
+  if (n == 1) {
+    const LeakThread& t = l.threads.front();
+    return out.add("  in {}{}", t.thread ? "thread " : "", thread_label(t));
+  }
+  std::string parts;
+  for (std::size_t k = 0; k < l.threads.size() && k < kNamed; ++k) {
+    const LeakThread& t = l.threads[k];
+    parts += fmt::format("{}{}: {} in {}", k ? ", " : "", thread_label(t), human_bytes(t.bytes),
+                         count(t.blocks, "block"));
+  }
+  const std::uint64_t named = std::min<std::uint64_t>(l.threads.size(), kNamed);
+  out.add("  in {} threads: {}{}", with_commas(n), parts,
+          n > named ? fmt::format(", and {} more", with_commas(n - named)) : "");
+}
+
 void add_leak(Lines& out, const Leak& l, std::size_t i, std::size_t total, const TextOptions& o) {
   // One time where both read the same ("from 3.9 ms to 3.9 ms" said nothing a second time).
   const std::string first = format_ms(l.first_ms), last = format_ms(l.last_ms);
@@ -331,6 +358,7 @@ void add_leak(Lines& out, const Leak& l, std::size_t i, std::size_t total, const
   const char* head = kind_rank(l.kind) == 3 ? "REACHABLE" : "LEAK";
   out.add("{} {} of {}: {} in {} {}, allocated {}", head, with_commas(i + 1), with_commas(total),
           count(l.bytes, "byte"), count(l.blocks, "block"), kind_label(l.kind), when);
+  add_leak_threads(out, l);
   add_stack(out, l.stack, o);
 }
 

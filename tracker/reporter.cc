@@ -160,6 +160,29 @@ class FrameMatches {
   std::unordered_map<Key, std::size_t, Hash> memo_;
 };
 
+// One entry for each thread (two of one id and name, an id the kernel gave out again, are one
+// here), most bytes first.
+void combine_threads(std::vector<LeakThread>& threads) {
+  const auto same = [](const LeakThread& a, const LeakThread& b) {
+    return a.thread == b.thread && a.name == b.name;
+  };
+  std::sort(threads.begin(), threads.end(), [](const LeakThread& a, const LeakThread& b) {
+    return a.thread != b.thread ? a.thread < b.thread : a.name < b.name;
+  });
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < threads.size(); ++i) {
+    if (n > 0 && same(threads[n - 1], threads[i])) {
+      threads[n - 1].blocks += threads[i].blocks;
+      threads[n - 1].bytes += threads[i].bytes;
+    } else if (n++ != i) {
+      threads[n - 1] = std::move(threads[i]);
+    }
+  }
+  threads.resize(n);
+  std::stable_sort(threads.begin(), threads.end(),
+                   [](const LeakThread& a, const LeakThread& b) { return a.bytes > b.bytes; });
+}
+
 // Leak sites whose stacks are the same code: one entry. A library unloaded and loaded again
 // starts a new unload epoch, in which its call sites are new stacks (the same return address may
 // be other code after a dlclose), so 200 load-leak-unload rounds listed the same leak 200 times.
@@ -193,6 +216,9 @@ void merge_same_sites(const ExitData& d, Report& r) {
     into.blocks += l.blocks;
     into.first_ms = std::min(into.first_ms, l.first_ms);
     into.last_ms = std::max(into.last_ms, l.last_ms);
+    into.threads.insert(into.threads.end(), l.threads.begin(), l.threads.end());
+    combine_threads(into.threads);
+    into.thread_count = into.threads.size();
   }
   std::stable_sort(merged.begin(), merged.end(),
                    [](const Leak& a, const Leak& b) { return a.bytes > b.bytes; });
@@ -336,6 +362,25 @@ struct ReachableListing {
   }
 };
 
+// The threads that allocated a site's blocks (a record keeps a thread's number).
+void add_threads(const ExitData& d, const ExitSite& site, Leak& l) {
+  if (!d.shares) return;
+  for (std::uint32_t k = 0; k < site.n_shares; ++k) {
+    const ExitThreadShare& share = d.shares[site.first_share + k];
+    LeakThread& t = l.threads.emplace_back();
+    std::int32_t tid = 0;
+    char name[16] = {};
+    if (d.thread && d.thread(share.thread, &tid, name)) {
+      t.thread = tid;
+      t.name = name;
+    }
+    t.blocks = share.blocks;
+    t.bytes = share.bytes;
+  }
+  combine_threads(l.threads);
+  l.thread_count = l.threads.size();
+}
+
 // Every site counts in the summary; the leak list gets the sites largest first, the
 // still-reachable ones as ReachableListing says. A site left out never has its stack copied:
 // cc1plus holds some 10,000 sites at exit, ~40 frames each, and with them all copied before the
@@ -379,6 +424,7 @@ void add_leaks(const ExitData& d, Report& r, ReachableListing reachable) {
     l.last_ms = to_ms(site.last_us);
     l.stack_id = site.stack;  // copied out if it is shown (symbolize_shown)
     if (site.holder != kNoHolder) l.holder_id = site.holder;
+    add_threads(d, site, l);
   }
 }
 

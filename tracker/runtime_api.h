@@ -98,6 +98,12 @@ struct ExitSite {         // live blocks of one allocation stack and one reachab
   std::uint8_t reach;     // Reach (leak_scan.h); 0xFF: not classified (the scan could not run)
   std::uint64_t bytes, blocks, first_us, last_us;
   std::uint32_t holder;  // indirect: the stack of the definite leak holding them; else kNoHolder
+  std::uint32_t first_share, n_shares;  // its threads' shares: ExitData::shares[first, +n)
+};
+// The blocks of a site one thread allocated (a record's thread number: ExitData::thread names it).
+struct ExitThreadShare {
+  std::uint32_t thread;
+  std::uint64_t blocks, bytes;
 };
 struct ExitPeakSite {
   std::uint32_t stack;
@@ -135,6 +141,10 @@ struct ExitData {
   std::uint64_t peak_bytes, peak_blocks, peak_time_us;
   const ExitSite* sites;  // every live block, grouped
   std::size_t n_sites;
+  const ExitThreadShare* shares;  // each site's, by thread number
+  std::size_t n_shares;
+  // The id and name (15 bytes and a zero) of a thread number; false: not known.
+  bool (*thread)(std::uint32_t number, std::int32_t* tid, char name[16]);
   const ExitPeakSite* peak;  // the largest sites at the peak, largest first
   std::size_t n_peak;
   const ExitError* errors;

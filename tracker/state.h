@@ -18,6 +18,7 @@
 #include "tracker/options.h"
 #include "tracker/runtime_api.h"
 #include "tracker/stack_table.h"
+#include "tracker/thread_directory.h"
 #include "tracker/tracker.h"
 
 namespace heapledger::detail::tracker {
@@ -224,6 +225,7 @@ struct State {
   Errors errors;
   DeadStacks dead_stacks;
   EndedThreads ended_threads;
+  ThreadDirectory threads;  // thread numbers (records') to ids and names, for leak sites
   Quarantine quarantine;
   PoolProbes pool{};
   StreamIdentity stdout_identity = {};

@@ -115,9 +115,16 @@ std::uint64_t event_us() {
   return std::max(ns > origin ? (ns - origin) / 1000 : 0, g_state.event_floor_us);
 }
 
+// A thread's first number, entered in the directory with its id (the report's leak sites name
+// the threads that allocated them).
+HL_NOINLINE std::uint32_t take_thread_index() {
+  tl_thread.index = g_state.next_thread.fetch_add(1, std::memory_order_relaxed) + 1;
+  g_state.threads.enter(tl_thread.index, static_cast<pid_t>(os::kernel_call(SYS_gettid)));
+  return tl_thread.index;
+}
+
 std::uint32_t thread_index() {
-  if (HL_UNLIKELY(tl_thread.index == 0))
-    tl_thread.index = g_state.next_thread.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (HL_UNLIKELY(tl_thread.index == 0)) return take_thread_index();
   return tl_thread.index;
 }
 
@@ -160,6 +167,7 @@ void remember_dead_stack(void*) {
     }
   } ended;
   g_state.quarantine.thread_exit(tl_thread.quarantine);  // first: its inbox is in the counts
+  if (tl_thread.index != 0) g_state.threads.leave(tl_thread.index);  // its name as it ends
   recycle_counts();
   fast_unwind::thread_exit();
   pthread_attr_t attr;
@@ -831,7 +839,8 @@ HL_NOINLINE void record_quietly(void* p, std::size_t size, AllocKind kind, std::
   }
   bool internal = tl_thread.busy;
   if (size > Record::kMaxSize) size = Record::kMaxSize;
-  Record r(size, internal ? AllocKind::kInternal : kind, 0, 0, StackTable::kEmptyStack);
+  Record r(size, internal ? AllocKind::kInternal : kind, internal ? 0 : thread_index(), 0,
+           StackTable::kEmptyStack);
   if (!g_state.ledger.insert(reinterpret_cast<std::uintptr_t>(p), r) || internal) return;
   g_early_callers.note(reinterpret_cast<std::uintptr_t>(p), ra);
   count(my_counts(), 1, 0, size);
@@ -1597,6 +1606,9 @@ void postfork_child() {
   g_state.event_floor_us = std::max(now_us(), event_us() + 1);
   g_state.forked_at_us = static_cast<std::int64_t>(g_state.event_floor_us);  // on its blocks' clock
   g_state.pid = static_cast<std::uint32_t>(getpid());
+  // A thread number of its own at its next allocation: the blocks it inherited stay the
+  // parent's thread's (the directory has that one's id and name).
+  tl_thread.index = 0;
   g_state.stderr_identity.said_why.store(false);  // its report says why it is where it is too
   g_state.exiting.store(0);
   g_state.reporter.store(0);

@@ -1023,6 +1023,49 @@ class Classify(hl.HeapledgerTest):
         self.assertEqual(rendered.returncode, 0, rendered.describe())
         self.assertIn(f"  in thread {named['thread']} (hl-freer)\n", rendered.stdout)
 
+    def test_each_leak_names_the_threads_that_allocated_it(self):
+        # A site's blocks were recorded with their thread and the report never said which (a
+        # user trial's thread pool). JSON: leaks[].threads, each thread's id, name, blocks and
+        # bytes, most bytes first, and thread_count; text: "in thread N (name)" or "in K
+        # threads: ...". Names as the thread ended (pool-1 named itself after it leaked), or at
+        # exit for one still running (named by main after it leaked); pool-2 never named itself.
+        json_path, log_path = self.path("report.json"), self.path("report.txt")
+        res = hl.run_preloaded([self.program("leak_in_threads")], f"json={json_path}:log={log_path}")
+        self.assertEqual(res.returncode, 0, res.describe())
+        tid = dict(line.split() for line in res.stdout.splitlines())
+        tid = {name: int(n) for name, n in tid.items()}
+        r = hl.load_report(json_path)
+
+        def threads_at(function):
+            parts = {}
+            entries = hl.leaks_at(r, function)
+            self.assertTrue(entries, hl.describe_leaks(r))
+            for e in entries:
+                self.assertEqual(e["thread_count"], len(e["threads"]), e)
+                for t in e["threads"]:
+                    key = (t["thread"], t["name"])
+                    blocks, nbytes = parts.get(key, (0, 0))
+                    parts[key] = (blocks + t["blocks"], nbytes + t["bytes"])
+            return parts
+
+        self.assertEqual(threads_at("leak_in_worker"),
+                         {(tid["pool-0"], "pool-0"): (1, 100), (tid["pool-1"], "pool-1"): (2, 200),
+                          (tid["pool-2"], "leak_in_threads"): (3, 300)})
+        self.assertEqual(threads_at("leak_while_running"),
+                         {(tid["late"], "late-named"): (1, 50)})
+        self.assertEqual(threads_at("main_site"), {(tid["main"], "leak_in_threads"): (1, 77)})
+        [workers] = [e for e in hl.leaks_at(r, "leak_in_worker") if e["kind"] == "definite"]
+        self.assertEqual([t["bytes"] for t in workers["threads"]], [300, 200, 100])  # most first
+        with open(log_path, encoding="utf-8") as f:
+            text = f.read()
+        self.assertIn(f"  in 3 threads: {tid['pool-2']} (leak_in_threads): 300 B in 3 blocks, "
+                      f"{tid['pool-1']} (pool-1): 200 B in 2 blocks, {tid['pool-0']} (pool-0): "
+                      "100 B in 1 block\n", text)
+        self.assertIn(f"  in thread {tid['main']} (leak_in_threads)\n", text)
+        rendered = hl.run([hl.CLI, "report", json_path])
+        self.assertEqual(rendered.returncode, 0, rendered.describe())
+        self.assertIn(f"  in thread {tid['late']} (late-named)\n", rendered.stdout)
+
     def test_a_stale_free_after_a_realloc_into_a_kept_mapping_is_a_double_free(self):
         # A large block that grows into a mapping the pools kept is copied there; under tracking
         # its old block goes to the quarantine, as any freed block does. It used to go straight
