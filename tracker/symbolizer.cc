@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <csetjmp>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -541,6 +542,39 @@ bool is_signal_trampoline(Dwfl_Module* mod, Dwarf_Addr at) {
 Symbolizer::Symbolizer() = default;
 Symbolizer::~Symbolizer() = default;
 
+// The file this process has mapped at a module's path, through /proc/self/map_files: a program
+// rebuilt while it ran (its new build moved over its path) has another file there by exit, whose
+// symbols and lines named its frames wrongly, without a word (a user trial's: main's frame named
+// as the new build's leak_here, at the new source's line). Once the file is replaced, maps names
+// the one mapped "PATH (deleted)". -1: not mapped (unloaded, or not this process's), or
+// map_files cannot be opened here; the path is read then, as it was.
+int Symbolizer::open_as_mapped(const std::string& path) {
+  if (!maps_read_) {
+    maps_read_ = true;
+    std::FILE* maps = std::fopen("/proc/self/maps", "re");
+    if (maps) {
+      char* line = nullptr;
+      std::size_t cap = 0;
+      for (ssize_t n; (n = getline(&line, &cap, maps)) > 0;) {
+        std::string_view l(line, static_cast<std::size_t>(n));
+        if (l.back() == '\n') l.remove_suffix(1);
+        const std::size_t slash = l.find('/');
+        if (slash == std::string_view::npos) continue;  // anonymous, [heap], [stack]
+        mapped_.try_emplace(std::string(l.substr(slash)), std::string(l.substr(0, l.find(' '))));
+      }
+      std::free(line);
+      std::fclose(maps);
+    }
+  }
+  for (const std::string& name : {path, path + " (deleted)"}) {
+    auto it = mapped_.find(name);
+    if (it == mapped_.end()) continue;
+    const int fd = ::open(("/proc/self/map_files/" + it->second).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) return fd;
+  }
+  return -1;
+}
+
 Symbolizer::ModuleDebug* Symbolizer::module(const std::string& path) {
   auto it = modules_.find(path);
   if (it != modules_.end()) return it->second.get();
@@ -548,7 +582,11 @@ Symbolizer::ModuleDebug* Symbolizer::module(const std::string& path) {
   m->dwfl = dwfl_begin(&kCallbacks);
   if (m->dwfl) {
     dwfl_report_begin(m->dwfl);
-    m->mod = dwfl_report_elf(m->dwfl, path.c_str(), path.c_str(), -1, 0, false);
+    // The file as mapped; its path still names it, and is where its separate debug information
+    // is looked for.
+    const int fd = open_as_mapped(path);
+    m->mod = dwfl_report_elf(m->dwfl, path.c_str(), path.c_str(), fd, 0, false);
+    if (!m->mod && fd >= 0) ::close(fd);  // consumed only on success
     void** userdata = nullptr;
     if (m->mod &&
         dwfl_module_info(m->mod, &userdata, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr) &&

@@ -42,7 +42,13 @@ class Symbolizer {
   ModuleDebug* module(const std::string& path);
   std::vector<Frame> resolve(const Frame& raw);
 
+  int open_as_mapped(const std::string& path);
+
   std::unordered_map<std::string, std::unique_ptr<ModuleDebug>> modules_;
+  // The first mapping of each file this process has mapped ("start-end", /proc/self/maps' range),
+  // by path as /proc/self/maps names it; read at the first module.
+  std::unordered_map<std::string, std::string> mapped_;
+  bool maps_read_ = false;
   std::map<std::pair<std::string, std::uint64_t>, std::vector<Frame>> cache_;
   // Searches for separate debug information that found nothing: (file, link, CRC), each made once.
   std::set<std::string> searched_in_vain_;

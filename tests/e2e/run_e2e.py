@@ -2714,6 +2714,37 @@ class E2E(hl.HeapledgerTest):
         self.assertEqual(traced.stdout, hl.run_plain(argv).stdout)
         self.assertLeak(hl.load_report(json_path), "leak_malloc", 300, 3)
 
+    def test_frames_are_named_from_the_file_that_ran_after_a_rebuild_moved_another_over_it(self):
+        """A program rebuilt while it ran (the new build moved over its path, as make and mv do)
+        had its frames named from the new file's symbols and lines at exit, without a word (a
+        user trial's: main's frame came out as the new build's leak_here). Named from the file
+        mapped, through /proc/self/map_files."""
+        prog = self.path("prog")
+        shutil.copy(self.program("rebuilt_while_running"), prog)
+        json_path = self.path("report.json")
+        proc = subprocess.Popen([prog], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=hl.preload_env(f"json={json_path}:log=none"))
+        try:
+            self.assertEqual(proc.stdout.readline(), b"ready\n")
+            # Another program, its code where this one's was: the old lookup named these frames
+            # from its symbols.
+            shutil.copy(self.program("leak_malloc"), self.path("prog.new"))
+            os.rename(self.path("prog.new"), prog)
+            out, err = proc.communicate(b"\n", timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        self.assertEqual(proc.returncode, 0, err.decode())
+        report = hl.load_report(json_path)
+        self.assertLeak(report, "leak_here", 42, 1)
+        [leak] = hl.leaks_at(report, "leak_here")
+        here, caller = leak["stack"][0], leak["stack"][1]
+        self.assertEqual((here["function"], os.path.basename(here["file"] or "")),
+                         ("leak_here", "rebuilt_while_running.c"), leak["stack"][:2])
+        self.assertEqual((caller["function"], caller["line"]), ("main", 15), leak["stack"][:2])
+        self.assertEqual(here["module"], prog)
+
     def test_suppressions(self):
         supp = self.path("leaks.supp")
         with open(supp, "w", encoding="utf-8") as f:
