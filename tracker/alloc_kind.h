@@ -31,6 +31,7 @@ constexpr const char* alloc_kind_name(AllocKind k) {
 inline constexpr const char kWrongFamily[] = "released through the wrong family";
 // The same for a block of operator new's passed to realloc ("allocated with new[], passed to
 // realloc").
+inline constexpr const char kSizedDeleteDiffers[] = "sized delete with a different size";
 inline constexpr const char kReallocOfWrongFamily[] = "passed to realloc from the wrong family";
 // An invalid free near a live block that was a realloc's: the report names where it points, then
 // this ("8 bytes inside a 100-byte block at 0x..., passed to realloc").
@@ -50,9 +51,17 @@ constexpr const char* release_call_name(AllocKind k) {
 // ("allocated with new[], released with free"; "allocated with new[], passed to realloc"), else
 // detail itself. Written into buf (no heap: also for the line on_error=abort writes at once).
 // Compared by text: the reporter module has copies of its own of the constants above.
+// A sized delete's says both sizes where they are known (block_size 0: not).
 inline const char* mismatch_detail(const char* detail, AllocKind allocated, AllocKind released,
-                                   char* buf, std::size_t size) {
+                                   char* buf, std::size_t size, std::uint64_t block_size = 0,
+                                   std::uint64_t released_size = 0) {
   if (!detail) return "";
+  if (!std::strcmp(detail, kSizedDeleteDiffers) && block_size != 0) {
+    std::snprintf(buf, size, "sized delete of %llu bytes for a %llu-byte block",
+                  static_cast<unsigned long long>(released_size),
+                  static_cast<unsigned long long>(block_size));
+    return buf;
+  }
   if (allocated == AllocKind::kInternal) return detail;
   if (!std::strcmp(detail, kWrongFamily) && released != AllocKind::kInternal)
     std::snprintf(buf, size, "allocated with %s, released with %s", alloc_call_name(allocated),

@@ -195,7 +195,8 @@ ExitError exit_error(const Errors::Entry& e) {
                    e.block_size,
                    e.module,
                    static_cast<std::int32_t>(e.tid),
-                   e.thread_name};
+                   e.thread_name,
+                   e.released_size};
 }
 
 std::size_t copy_errors(ExitError* out) {
@@ -1059,7 +1060,8 @@ void abort_on_error(const Errors::Entry& e) {
     char both_ends[96];
     const char* detail = e.detail ? e.detail : "";
     if (e.kind == Errors::kMismatchedFree)
-      detail = mismatch_detail(e.detail, e.allocated, e.released, both_ends, sizeof both_ends);
+      detail = mismatch_detail(e.detail, e.allocated, e.released, both_ends, sizeof both_ends,
+                               e.block_size, e.released_size);
     stderr_line(
         "heapledger: %s of %#lx (%s); aborting (on_error=abort; log=none leaves out the stacks)\n",
         kWhat[e.kind < 3 ? e.kind : 1], static_cast<unsigned long>(e.address), detail);
@@ -1092,6 +1094,12 @@ void abort_on_error(const Errors::Entry& e) {
         },
         &job);
   }
+  // The report of the error, then the SIGABRT: why the program ended there, said last (it was
+  // not, a user trial's; with log=none it is said above).
+  if (std::strcmp(g_state.options.log, "none") != 0)
+    stderr_line("heapledger: aborting: on_error=abort stops at the first heap error (%s%.200s)\n",
+                std::strcmp(g_state.options.log, "stderr") ? "its report: log=" : "reported above",
+                std::strcmp(g_state.options.log, "stderr") ? g_state.options.log : "");
   stop_signals::release(SIGABRT);  // its one line is the report
   std::abort();
 }

@@ -450,9 +450,10 @@ HeapError heap_error(const ExitData& d, const ExitError& e) {
   char both_ends[96];
   h.detail = e.detail ? e.detail : "";
   if (e.kind == 2)
-    h.detail = mismatch_detail(e.detail, allocated, released, both_ends, sizeof both_ends);
-  if (e.block != 0) {
-    h.block = HeapError::Block{e.block, e.block_size};
+    h.detail = mismatch_detail(e.detail, allocated, released, both_ends, sizeof both_ends,
+                               e.block_size, e.released_size);
+  if (e.block != 0) h.block = HeapError::Block{e.block, e.block_size};  // a mismatched free's own
+  if (e.block != 0 && e.kind != 2) {  // an invalid free near or inside a block: where
     const std::uint64_t offset = e.address - e.block;
     if (e.address < e.block)
       h.detail = fmt::format("{} bytes before a {}-byte block at {:#x}", e.block - e.address,

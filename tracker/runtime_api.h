@@ -121,6 +121,7 @@ struct ExitError {
   const char* module;  // an invalid free into a loaded module's image: its path (null: none)
   std::int32_t tid;    // the thread that made the call (0: not known)
   const char* thread_name;  // its name then (empty: none)
+  std::uint64_t released_size;  // a sized delete's size (0: none)
 };
 struct ExitPoint {
   std::uint64_t t_us;

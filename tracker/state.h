@@ -127,6 +127,8 @@ struct Errors {
     // The thread that made the call: its id, and its name then (prctl's, 15 bytes and a zero).
     pid_t tid = 0;
     char thread_name[16] = {};
+    // A sized delete's size (0: none).
+    std::uint64_t released_size = 0;
   };
   SpinLock lock;
   Entry entries[kMax] HL_GUARDED_BY(lock) = {};

@@ -911,7 +911,7 @@ constexpr int kFreeStackFrames = 16;
 HL_NOINLINE void report_misuse(Errors::Kind kind, std::uintptr_t addr, std::uint32_t stack,
                                const Release* rel, const char* detail,
                                AllocKind released = AllocKind::kInternal, std::uintptr_t block = 0,
-                               const char* module = nullptr) {
+                               const char* module = nullptr, std::size_t released_size = 0) {
   Errors& e = g_state.errors;
   e.total.fetch_add(1, std::memory_order_relaxed);
   Errors::Entry entry{kind, false, false, addr, stack, 0, 0, detail};
@@ -925,6 +925,7 @@ HL_NOINLINE void report_misuse(Errors::Kind kind, std::uintptr_t addr, std::uint
     entry.allocated = rel->record.kind(), entry.released = released;
   if (rel && rel->verdict == Release::kLive) entry.has_alloc = true, entry.alloc_stack = rel->record.stack();
   if (block != 0) entry.block = block, entry.block_size = rel->record.size();
+  entry.released_size = released_size;
   if (rel && rel->verdict == Release::kDoubleFree) {
     entry.has_alloc = entry.has_free = true;
     entry.alloc_stack = rel->freed.alloc_stack;
@@ -991,7 +992,8 @@ bool families_match(AllocKind allocated, AllocKind released) {
 static const char* mismatch(const Record& r, AllocKind op, std::size_t size, std::size_t align,
                      std::uintptr_t addr) {
   if (!families_match(r.kind(), op)) return kWrongFamily;
-  if (size != kNoSize && r.kind() != AllocKind::kInternal && size != r.size()) return "sized delete with a different size";
+  if (size != kNoSize && r.kind() != AllocKind::kInternal && size != r.size())
+    return kSizedDeleteDiffers;
   if (align != 0 && addr % align != 0) return "aligned delete with a different alignment";
   return nullptr;
 }
@@ -1040,9 +1042,11 @@ void settle_free(const PendingFree& e, FreeOutcome* out) {
   }
   if (rel.verdict == Release::kLive) {
     count_free(rel.record, true);
+    // The block is the one freed: its address and size in the report (a sized delete's detail
+    // gives both sizes).
     if (const char* why = mismatch(rel.record, e.kind, e.size, e.align, addr))
-      report_misuse(Errors::kMismatchedFree, addr, e.free_stack ? e.free_stack : current_stack(), &rel, why,
-                    e.kind);
+      report_misuse(Errors::kMismatchedFree, addr, e.free_stack ? e.free_stack : current_stack(),
+                    &rel, why, e.kind, addr, nullptr, e.size == kNoSize ? 0 : e.size);
     out->action = hold_back(addr, rel, e.free_stack) ? FreeOutcome::kKeep : FreeOutcome::kRelease;
     return;
   }

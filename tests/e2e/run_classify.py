@@ -1203,7 +1203,8 @@ class Classify(hl.HeapledgerTest):
         # wrong family"), and what differed otherwise.
         for site, detail in (("array_delete_site", "allocated with new[], released with delete"),
                              ("free_new_site", "allocated with new, released with free"),
-                             ("sized_delete_site", "sized delete with a different size"),
+                             # both sizes (it said only that they differed: a user trial)
+                             ("sized_delete_site", "sized delete of 7 bytes for a 16-byte block"),
                              # a large block's realloc (a remap) was not checked at all
                              ("realloc_new_site", "allocated with new[], passed to realloc"),
                              # one split in parts is copied: reported once, not twice
@@ -1211,6 +1212,9 @@ class Classify(hl.HeapledgerTest):
             [e] = errors_of(r, "mismatched_free", site)
             self.assertIsNotNone(e["alloc_stack"], site)
             self.assertEqual(e["detail"], detail, site)
+        # The block freed, as an invalid free's block is given (it was null).
+        [e] = errors_of(r, "mismatched_free", "sized_delete_site")
+        self.assertEqual(e["block"], {"address": e["address"], "size": 16}, e)
         self.assertEqual(r["summary"]["errors"], 17)
         self.assertEqual(len(r["errors"]), 17)
         # The rejected frees left the heap alone and nothing the program freed properly leaked.
@@ -1224,6 +1228,14 @@ class Classify(hl.HeapledgerTest):
         text = open(log, encoding="utf-8").read()
         self.assertIn("double free", text)
         self.assertIn("double_free_site", text)
+        # Why the program ended is said last, where the report is (it was not: a user trial).
+        self.assertTrue(res.stderr.endswith("heapledger: aborting: on_error=abort stops at the first "
+                                            f"heap error (its report: log={log})\n"), res.stderr)
+        res = hl.run_preloaded([self.program("misuse")], "on_error=abort")
+        self.assertEqual(res.returncode, -signal.SIGABRT, res.describe())
+        self.assertIn("double_free_site", res.stderr)
+        self.assertTrue(res.stderr.endswith("heapledger: aborting: on_error=abort stops at the first "
+                                            "heap error (reported above)\n"), res.stderr)
         # With log=none the error went nowhere: SIGABRT and not a word why (a user trial).
         res = hl.run_preloaded([self.program("misuse")], "log=none:on_error=abort")
         self.assertEqual(res.returncode, -signal.SIGABRT, res.describe())
