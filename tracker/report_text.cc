@@ -422,7 +422,13 @@ void add_leaks(Lines& out, const Report& r, const TextOptions& o) {
     out.add("... and {} ({} in {}) — {}", count(rest.sites, "more leak site"),
             human_bytes(rest.bytes), count(rest.blocks, "block"), o.rest_hint);
   if (r.reachable_sites_omitted) {  // the report lists only the largest sites: use the summary
-    out.add("still reachable at exit: {} from {} (not listed)", human_bytes(r.summary.reachable_bytes),
+    // (Its block count, where the report has one: a forked child's line had none, where its
+    // parent's said "in 4 blocks", a user trial's.)
+    out.add("still reachable at exit: {}{} from {} (not listed)",
+            human_bytes(r.summary.reachable_bytes),
+            r.summary.reachable_blocks
+                ? fmt::format(" in {}", count(r.summary.reachable_blocks, "block"))
+                : "",
             count(hidden_reachable.sites + r.reachable_sites_omitted, "call site"));
   } else if (hidden_reachable.sites) {
     out.add("still reachable at exit: {} in {} from {} (not listed)",

@@ -846,7 +846,16 @@ TEST(ReportText, OmittedReachableSitesAreCountedFromTheSummary) {
   r.leaks = {Leak{"reachable", 1000, 2, 0, 0, {}}};
   r.reachable_sites_omitted = 7;
   std::string text = render_text(r);
-  EXPECT_NE(text.find("still reachable at exit: 4.9 KiB from 8 call sites (not listed)"), std::string::npos)
+  EXPECT_NE(text.find("still reachable at exit: 4.9 KiB from 8 call sites (not listed)"),
+            std::string::npos)
+      << text;  // a report from before summary.reachable_blocks: no block count
+  // With the summary's block count, the line has it, as the other form does (a forked child's
+  // said none: a user trial's).
+  r.summary.reachable_blocks = 12;
+  text = render_text(r);
+  EXPECT_NE(
+      text.find("still reachable at exit: 4.9 KiB in 12 blocks from 8 call sites (not listed)"),
+      std::string::npos)
       << text;
 }
 
