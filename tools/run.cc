@@ -118,8 +118,20 @@ void make_report_directories(const std::string& options_text) {
   detail::anchor_paths(&options, ec ? nullptr : cwd.c_str(), &warnings);
   for (const auto& [what, path] : {std::pair{"text", options.log}, {"JSON", options.json}}) {
     const fs::path dir = fs::path(path).parent_path();
-    if (path[0] != '/' || dir.string().find('%') != std::string::npos || fs::is_directory(dir, ec))
+    if (path[0] != '/' || dir.string().find('%') != std::string::npos) continue;
+    if (fs::is_directory(dir, ec)) {
+      // There, but not to be written in (read-only, another user's): said only at exit, where
+      // the report went to stderr and a gate over the directory's reports never saw it (a CI
+      // user's trial). Not for a device or pipe (/dev/stdout, /dev/null), written in place.
+      const fs::file_status target = fs::status(path, ec);
+      const bool in_place = fs::exists(target) && !fs::is_regular_file(target);
+      if (!in_place && ::access(dir.c_str(), W_OK | X_OK) != 0)
+        fmt::print(stderr,
+                   "heapledger run: warning: cannot write in the directory {} for the {} report: "
+                   "{}; a report that cannot be written goes to stderr\n",
+                   dir.string(), what, std::strerror(errno));
       continue;
+    }
     // (With an error code: where it cannot be looked at, it threw, and the program was not run.)
     std::error_code made;
     if (fs::create_directories(dir, made) || fs::is_directory(dir, ec)) continue;
