@@ -102,7 +102,7 @@ RootPolicy root_policy(RootPolicy::Range* dead, std::size_t max_dead, RootPolicy
 }
 
 // Sorts the scanned blocks by (stack, class, holder, thread) and folds each run into one site,
-// and each thread's part of it into one share (shares has room for one a block).
+// and each thread's part of it into one share (shares has room for one a block; null: none kept).
 std::size_t group_sites(ScannedBlock* blocks, std::size_t n, ExitSite* sites,
                         ExitThreadShare* shares, std::size_t* n_shares) {
   std::sort(blocks, blocks + n, [](const ScannedBlock& a, const ScannedBlock& b) {
@@ -125,6 +125,7 @@ std::size_t group_sites(ScannedBlock* blocks, std::size_t n, ExitSite* sites,
     last->first_us = std::min<std::uint64_t>(last->first_us, b.time_us);
     last->last_us = std::max<std::uint64_t>(last->last_us, b.time_us);
     const auto thread = static_cast<std::uint32_t>(b.thread);
+    if (!shares) continue;  // no room for them: the sites without their threads
     if (last->n_shares == 0 || shares[n_share - 1].thread != thread) {
       shares[n_share++] = ExitThreadShare{thread, 0, 0};
       ++last->n_shares;
@@ -1002,8 +1003,11 @@ void scan_and_report(ExitCaller* caller) {
   // exception arena, and the one the program's made at start turned into a definite leak.
   report_unwind_verification();
   Scratch<ExitSite> sites(scanned ? scan.size() : 0);
-  Scratch<ExitThreadShare> shares(scanned ? scan.size() : 0);  // pages touched as they fill
-  if (scanned && sites && shares) {
+  // Pages touched as they fill. Without room for them the report has no leak's threads, but
+  // the scan's results all the same (it threw them away, and every live block counted as lost:
+  // a review's).
+  Scratch<ExitThreadShare> shares(scanned ? scan.size() : 0);
+  if (scanned && sites) {
     data.sites = sites.get();
     data.n_sites =
         group_sites(scan.mutable_blocks(), scan.size(), sites.get(), shares.get(), &data.n_shares);
@@ -1096,10 +1100,23 @@ void abort_on_error(const Errors::Entry& e) {
   }
   // The report of the error, then the SIGABRT: why the program ended there, said last (it was
   // not, a user trial's; with log=none it is said above).
-  if (std::strcmp(g_state.options.log, "none") != 0)
-    stderr_line("heapledger: aborting: on_error=abort stops at the first heap error (%s%.200s)\n",
-                std::strcmp(g_state.options.log, "stderr") ? "its report: log=" : "reported above",
-                std::strcmp(g_state.options.log, "stderr") ? g_state.options.log : "");
+  // A log path with %p in it is named as given, with the process id it stands for (the raw path
+  // alone named no file: a review's).
+  const char* log = g_state.options.log;
+  if (!std::strcmp(log, "stderr"))
+    stderr_line(
+        "heapledger: aborting: on_error=abort stops at the first heap error (reported "
+        "above)\n");
+  else if (std::strchr(log, '%'))
+    stderr_line(
+        "heapledger: aborting: on_error=abort stops at the first heap error (its report: "
+        "log=%.200s, pid %u)\n",
+        log, g_state.pid);
+  else if (std::strcmp(log, "none") != 0)
+    stderr_line(
+        "heapledger: aborting: on_error=abort stops at the first heap error (its report: "
+        "log=%.200s)\n",
+        log);
   stop_signals::release(SIGABRT);  // its one line is the report
   std::abort();
 }

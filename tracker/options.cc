@@ -279,18 +279,16 @@ void warn_reports_unwritten(const Options& o, OptionWarnings* warnings) {
 
 void drop_unreadable_suppressions(Options* o, OptionWarnings* warnings) {
   if (!o->suppressions[0]) return;
-  // The system calls themselves: libc's open and fstat are the program's to interpose, and this
-  // runs while the allocator starts up.
-  long error = os::kernel_call(SYS_openat, AT_FDCWD, reinterpret_cast<long>(o->suppressions),
-                               O_RDONLY | O_CLOEXEC);
-  if (error >= 0) {
-    const long fd = error;
-    struct stat st;
-    error = os::kernel_call(SYS_fstat, fd, reinterpret_cast<long>(&st));
-    if (error == 0 && S_ISDIR(st.st_mode)) error = -EISDIR;
-    os::kernel_call(SYS_close, fd);
-    if (error == 0) return;
-  }
+  // The system calls themselves: libc's are the program's to interpose, and this runs while
+  // the allocator starts up. Not opened: a named pipe's writer would take that open for the
+  // exit's read, and die of EPIPE at its close, and the exit's read then wait for good (a
+  // review's).
+  const auto path = reinterpret_cast<long>(o->suppressions);
+  struct stat st;
+  long error = os::kernel_call(SYS_newfstatat, AT_FDCWD, path, reinterpret_cast<long>(&st), 0);
+  if (error == 0 && S_ISDIR(st.st_mode)) error = -EISDIR;
+  if (error == 0) error = os::kernel_call(SYS_faccessat, AT_FDCWD, path, R_OK);
+  if (error == 0) return;
   // strerrordesc_np: the English text, no locale, no allocation.
   warn(warnings, "suppressions=%.150s: cannot read it (%s), ignored", o->suppressions,
        strerrordesc_np(static_cast<int>(-error)));

@@ -362,18 +362,33 @@ struct ReachableListing {
   }
 };
 
+// Each thread number's id and name, asked of the tracker once a report: a running thread's name
+// is a read of /proc (6 us), and the main thread's blocks are at most of the sites.
+class ThreadNames {
+ public:
+  explicit ThreadNames(const ExitData& d) : d_(d) {}
+  const LeakThread& operator()(std::uint32_t number) {
+    auto [it, fresh] = known_.try_emplace(number);
+    std::int32_t tid = 0;
+    char name[16] = {};
+    if (fresh && d_.thread && d_.thread(number, &tid, name)) {
+      it->second.thread = tid;
+      it->second.name = name;
+    }
+    return it->second;
+  }
+
+ private:
+  const ExitData& d_;
+  std::unordered_map<std::uint32_t, LeakThread> known_;
+};
+
 // The threads that allocated a site's blocks (a record keeps a thread's number).
-void add_threads(const ExitData& d, const ExitSite& site, Leak& l) {
+void add_threads(const ExitData& d, const ExitSite& site, ThreadNames& names, Leak& l) {
   if (!d.shares) return;
   for (std::uint32_t k = 0; k < site.n_shares; ++k) {
     const ExitThreadShare& share = d.shares[site.first_share + k];
-    LeakThread& t = l.threads.emplace_back();
-    std::int32_t tid = 0;
-    char name[16] = {};
-    if (d.thread && d.thread(share.thread, &tid, name)) {
-      t.thread = tid;
-      t.name = name;
-    }
+    LeakThread& t = l.threads.emplace_back(names(share.thread));
     t.blocks = share.blocks;
     t.bytes = share.bytes;
   }
@@ -388,6 +403,7 @@ void add_threads(const ExitData& d, const ExitSite& site, Leak& l) {
 // docs/internals.md, Exit report memory).
 void add_leaks(const ExitData& d, Report& r, ReachableListing reachable) {
   Summary& s = r.summary;
+  ThreadNames names(d);
   std::vector<std::size_t> order(d.n_sites);
   for (std::size_t i = 0; i < d.n_sites; ++i) {
     const ExitSite& site = d.sites[i];
@@ -424,7 +440,7 @@ void add_leaks(const ExitData& d, Report& r, ReachableListing reachable) {
     l.last_ms = to_ms(site.last_us);
     l.stack_id = site.stack;  // copied out if it is shown (symbolize_shown)
     if (site.holder != kNoHolder) l.holder_id = site.holder;
-    add_threads(d, site, l);
+    add_threads(d, site, names, l);
   }
 }
 

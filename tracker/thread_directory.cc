@@ -20,12 +20,12 @@ ThreadDirectory::Entry* ThreadDirectory::entry(std::uint32_t number, bool make) 
   Entry* chunk = slot.load(std::memory_order_acquire);
   if (!chunk && make) {
     constexpr std::size_t kBytes = kChunk * sizeof(Entry);
-    auto* mapped = static_cast<Entry*>(os::map_internal(kBytes));  // zeroed: nothing entered
+    auto* mapped = static_cast<Entry*>(os::map(kBytes));  // zeroed: nothing entered
     if (!mapped) return nullptr;
     if (slot.compare_exchange_strong(chunk, mapped, std::memory_order_acq_rel))
       chunk = mapped;
     else
-      os::unmap_internal(mapped, kBytes);  // another thread's went in first: chunk is it
+      os::unmap(mapped, kBytes);  // another thread's went in first: chunk is it
   }
   return chunk ? &chunk[number % kChunk] : nullptr;
 }
@@ -47,6 +47,8 @@ void ThreadDirectory::read_own_name(Entry* e) {
 void ThreadDirectory::enter(std::uint32_t number, pid_t tid) {
   Entry* e = entry(number, true);
   if (!e) return;
+  // Its blocks and an earlier thread's of the same number cannot be told apart.
+  if (e->tid.load(std::memory_order_relaxed) != 0) e->reused.store(true, std::memory_order_relaxed);
   read_own_name(e);
   e->ended.store(false, std::memory_order_relaxed);
   e->tid.store(tid, std::memory_order_release);
@@ -61,12 +63,21 @@ void ThreadDirectory::leave(std::uint32_t number) {
 
 bool ThreadDirectory::find(std::uint32_t number, pid_t* tid, char name[16]) const {
   const Entry* e = entry(number);
-  if (!e || (*tid = e->tid.load(std::memory_order_acquire)) == 0) return false;
-  const std::uint64_t words[2] = {e->name[0].load(std::memory_order_relaxed),
-                                  e->name[1].load(std::memory_order_relaxed)};
-  std::memcpy(name, words, 16);
-  name[15] = '\0';
-  if (e->ended.load(std::memory_order_acquire)) return true;
+  if (!e || (*tid = e->tid.load(std::memory_order_acquire)) == 0 ||
+      e->reused.load(std::memory_order_relaxed))
+    return false;
+  // Ended first: a thread that ends meanwhile (the others run on through the report) writes its
+  // name before it says so, and its name is then read whole from the directory.
+  const auto read_name = [&] {
+    const std::uint64_t words[2] = {e->name[0].load(std::memory_order_relaxed),
+                                    e->name[1].load(std::memory_order_relaxed)};
+    std::memcpy(name, words, 16);
+    name[15] = '\0';
+  };
+  bool ended = e->ended.load(std::memory_order_acquire);
+  read_name();
+  if (!ended && (ended = e->ended.load(std::memory_order_acquire))) read_name();  // it just did
+  if (ended) return true;
   // Still running (or ended without its destructor): its name now, which its pool or its
   // creator may have given it since it took its number.
   char path[48];

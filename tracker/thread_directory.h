@@ -19,8 +19,9 @@ class ThreadDirectory {
   void enter(std::uint32_t number, pid_t tid);
   // As the thread ends (its exit destructor), on that thread: its name then; not read again.
   void leave(std::uint32_t number);
-  // The id and name (up to 15 bytes and a zero) of a number, false if it was never entered. A
-  // thread that has not ended has its name read now, from /proc/self/task/TID/comm.
+  // The id and name (up to 15 bytes and a zero) of a number, false if it was never entered or
+  // was taken by more than one thread. A thread that has not ended has its name read now, from
+  // /proc/self/task/TID/comm.
   bool find(std::uint32_t number, pid_t* tid, char name[16]) const;
 
  private:
@@ -29,9 +30,14 @@ class ThreadDirectory {
   struct Entry {
     std::atomic<pid_t> tid;  // 0: never entered
     std::atomic<bool> ended;
+    // A later thread took the number again (past 2^19 threads): neither is known by it.
+    std::atomic<bool> reused;
     std::atomic<std::uint64_t> name[2];  // prctl's 16 bytes, written whole by its thread
   };
-  // The entry of a number, its chunk mapped at the first thread of it (null: out of memory).
+  // The entry of a number, its chunk mapped at the first thread of it (null: out of memory). Not
+  // an internal mapping (no lock: a signal handler's allocation may come while this thread holds
+  // the internal mappings' lock); it holds no block's address, so the leak scan reads it for
+  // nothing.
   Entry* entry(std::uint32_t number, bool make);
   const Entry* entry(std::uint32_t number) const;
   static void read_own_name(Entry* e);

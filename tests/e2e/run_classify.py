@@ -1231,6 +1231,13 @@ class Classify(hl.HeapledgerTest):
         # Why the program ended is said last, where the report is (it was not: a user trial).
         self.assertTrue(res.stderr.endswith("heapledger: aborting: on_error=abort stops at the first "
                                             f"heap error (its report: log={log})\n"), res.stderr)
+        # A log named with %p: with the process id it stands for (a review's: the path alone).
+        log = self.path("ab.%p.txt")
+        res = hl.run_preloaded([self.program("misuse")], f"log={log}:on_error=abort")
+        self.assertTrue(res.stderr.endswith("heapledger: aborting: on_error=abort stops at the first "
+                                            f"heap error (its report: log={log}, pid {res.pid})\n"),
+                        res.stderr)
+        self.assertTrue(os.path.exists(self.path(f"ab.{res.pid}.txt")))
         res = hl.run_preloaded([self.program("misuse")], "on_error=abort")
         self.assertEqual(res.returncode, -signal.SIGABRT, res.describe())
         self.assertIn("double_free_site", res.stderr)

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <cstdio>
 #include <string>
 #include <utility>
@@ -112,6 +114,16 @@ TEST(Options, AnUnreadableSuppressionsFileIsDroppedWithAWarning) {
   drop_unreadable_suppressions(&kept.o, &kept.w);
   EXPECT_EQ(std::string(kept.o.suppressions), readable);
   std::remove(readable.c_str());
+  // A named pipe is looked at, not opened: the open waited for a writer (here: for good), or
+  // took the writer's only open from the exit's read, which then waited for good (a review's).
+  const std::string fifo = dir + "heapledger-options-test.fifo";
+  std::remove(fifo.c_str());
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  Parsed piped = parse(("suppressions=" + fifo).c_str());
+  drop_unreadable_suppressions(&piped.o, &piped.w);
+  EXPECT_EQ(piped.w.count, 0) << piped.w.lines[0];
+  EXPECT_EQ(std::string(piped.o.suppressions), fifo);
+  std::remove(fifo.c_str());
 }
 
 // log=stdout and json=- went into files named "stdout" and "-" in the current directory (a user

@@ -56,12 +56,16 @@ TEST(ThreadDirectory, NamesAreReadAtTheEndOrWhenAsked) {
 }
 
 // Records keep 19 bits of the number: a number past them is the entry of the one it wraps to.
-TEST(ThreadDirectory, NumbersWrapAsRecordsKeepThem) {
+// Taken by a second thread, it names neither (the older blocks were named as the newer
+// thread's: a review's).
+TEST(ThreadDirectory, NumbersWrapAsRecordsKeepThemAndATakenOneNamesNoThread) {
   auto d = std::make_unique<ThreadDirectory>();
   d->enter(5 + (Record::kThreadMask + 1), own_tid());
   pid_t tid = 0;
   EXPECT_NE(found_name(*d, 5, &tid), "(not found)");
   EXPECT_EQ(tid, own_tid());
+  d->enter(5, own_tid() + 1);
+  EXPECT_EQ(found_name(*d, 5, &tid), "(not found)");
 }
 
 }  // namespace
