@@ -574,6 +574,12 @@ void write_reports_or_throw(const ExitData* data, const ReportRequest* req,
       shown.assign(listing.order.begin(), listing.order.begin() + listing.with_stacks);
     }
     if (json || text) symbolize_shown(*data, report, sym, req->progress, shown);
+    for (const std::string& module : sym.unreadable_replaced())
+      diagnostics().warn(
+          "warning: {} was removed or replaced on disk since it was loaded, and the file loaded "
+          "cannot be read here (/proc/self/map_files takes CAP_SYS_ADMIN): its frames are not "
+          "named",
+          module);
   }
   if (text) {
     const std::string rendered = render_text(report, opts);

@@ -542,12 +542,15 @@ bool is_signal_trampoline(Dwfl_Module* mod, Dwarf_Addr at) {
 Symbolizer::Symbolizer() = default;
 Symbolizer::~Symbolizer() = default;
 
-// The file this process has mapped at a module's path, through /proc/self/map_files: a program
-// rebuilt while it ran (its new build moved over its path) has another file there by exit, whose
-// symbols and lines named its frames wrongly, without a word (a user trial's: main's frame named
-// as the new build's leak_here, at the new source's line). Once the file is replaced, maps names
-// the one mapped "PATH (deleted)". -1: not mapped (unloaded, or not this process's), or
-// map_files cannot be opened here; the path is read then, as it was.
+// A program rebuilt while it ran (its new build moved over its path, as make and mv do) has
+// another file at its path by exit, whose symbols and lines named its frames wrongly, without a
+// word (a user trial's: main's frame named as the new build's leak_here, at the new source's
+// line). /proc/self/maps then names the file mapped "PATH (deleted)", and it is read through
+// /proc/self/map_files; where that cannot be opened (it takes CAP_SYS_ADMIN or
+// CAP_CHECKPOINT_RESTORE: most users, containers), not at all (-2). The path as the loader gave
+// it may be a link to the one maps names (/lib -> /usr/lib). The path is read (-1) where maps
+// names it as it is (also on overlayfs, whose devices and inodes are not stat's), and for a
+// module not mapped now (unloaded).
 int Symbolizer::open_as_mapped(const std::string& path) {
   if (!maps_read_) {
     maps_read_ = true;
@@ -566,11 +569,20 @@ int Symbolizer::open_as_mapped(const std::string& path) {
       std::fclose(maps);
     }
   }
-  for (const std::string& name : {path, path + " (deleted)"}) {
-    auto it = mapped_.find(name);
+  std::vector<std::string> names = {path};
+  if (char* real = ::realpath(path.c_str(), nullptr)) {
+    if (path != real) names.emplace_back(real);
+    std::free(real);
+  }
+  for (const std::string& name : names)
+    if (mapped_.count(name)) return -1;
+  for (const std::string& name : names) {
+    auto it = mapped_.find(name + " (deleted)");
     if (it == mapped_.end()) continue;
     const int fd = ::open(("/proc/self/map_files/" + it->second).c_str(), O_RDONLY | O_CLOEXEC);
     if (fd >= 0) return fd;
+    replaced_.insert(path);
+    return -2;
   }
   return -1;
 }
@@ -585,7 +597,7 @@ Symbolizer::ModuleDebug* Symbolizer::module(const std::string& path) {
     // The file as mapped; its path still names it, and is where its separate debug information
     // is looked for.
     const int fd = open_as_mapped(path);
-    m->mod = dwfl_report_elf(m->dwfl, path.c_str(), path.c_str(), fd, 0, false);
+    if (fd != -2) m->mod = dwfl_report_elf(m->dwfl, path.c_str(), path.c_str(), fd, 0, false);
     if (!m->mod && fd >= 0) ::close(fd);  // consumed only on success
     void** userdata = nullptr;
     if (m->mod &&

@@ -36,19 +36,27 @@ class Symbolizer {
   void name_ahead(const std::string& module, std::vector<std::uint64_t> offsets);
   // How many modules' symbol tables were sorted (looked up beyond what name_ahead named).
   std::size_t tables_sorted() const;
+  // Modules whose file was removed or replaced since the process mapped it, and could not be
+  // read as mapped (/proc/self/map_files needs privileges): their frames are left unnamed rather
+  // than named from another file.
+  const std::set<std::string>& unreadable_replaced() const { return replaced_; }
 
  private:
   struct ModuleDebug;
   ModuleDebug* module(const std::string& path);
   std::vector<Frame> resolve(const Frame& raw);
 
+  // The file to read for a module: -1 its path, else a descriptor of the file as mapped; -2:
+  // replaced, and not to be read (see unreadable_replaced).
   int open_as_mapped(const std::string& path);
 
   std::unordered_map<std::string, std::unique_ptr<ModuleDebug>> modules_;
   // The first mapping of each file this process has mapped ("start-end", /proc/self/maps' range),
-  // by path as /proc/self/maps names it; read at the first module.
+  // by path as /proc/self/maps names it (" (deleted)" after it, once removed or replaced); read
+  // at the first module.
   std::unordered_map<std::string, std::string> mapped_;
   bool maps_read_ = false;
+  std::set<std::string> replaced_;
   std::map<std::pair<std::string, std::uint64_t>, std::vector<Frame>> cache_;
   // Searches for separate debug information that found nothing: (file, link, CRC), each made once.
   std::set<std::string> searched_in_vain_;
