@@ -124,8 +124,8 @@ std::size_t group_sites(ScannedBlock* blocks, std::size_t n, ExitSite* sites,
     last->blocks += 1;
     last->first_us = std::min<std::uint64_t>(last->first_us, b.time_us);
     last->last_us = std::max<std::uint64_t>(last->last_us, b.time_us);
-    const auto thread = static_cast<std::uint32_t>(b.thread);
     if (!shares) continue;  // no room for them: the sites without their threads
+    const auto thread = static_cast<std::uint32_t>(b.thread);
     if (last->n_shares == 0 || shares[n_share - 1].thread != thread) {
       shares[n_share++] = ExitThreadShare{thread, 0, 0};
       ++last->n_shares;
@@ -197,7 +197,9 @@ ExitError exit_error(const Errors::Entry& e) {
                    e.module,
                    static_cast<std::int32_t>(e.tid),
                    e.thread_name,
-                   e.released_size};
+                   e.released_size,
+                   static_cast<std::int32_t>(e.free_tid),
+                   e.free_thread_name};
 }
 
 std::size_t copy_errors(ExitError* out) {
@@ -1102,21 +1104,14 @@ void abort_on_error(const Errors::Entry& e) {
   // not, a user trial's; with log=none it is said above).
   // A log path with %p in it is named as given, with the process id it stands for (the raw path
   // alone named no file: a review's).
-  const char* log = g_state.options.log;
-  if (!std::strcmp(log, "stderr"))
-    stderr_line(
-        "heapledger: aborting: on_error=abort stops at the first heap error (reported "
-        "above)\n");
-  else if (std::strchr(log, '%'))
-    stderr_line(
-        "heapledger: aborting: on_error=abort stops at the first heap error (its report: "
-        "log=%.200s, pid %u)\n",
-        log, g_state.pid);
-  else if (std::strcmp(log, "none") != 0)
-    stderr_line(
-        "heapledger: aborting: on_error=abort stops at the first heap error (its report: "
-        "log=%.200s)\n",
-        log);
+  if (const char* log = g_state.options.log; std::strcmp(log, "none") != 0) {
+    char where[256] = "reported above";  // log=stderr
+    if (std::strchr(log, '%'))
+      std::snprintf(where, sizeof where, "its report: log=%.200s, pid %u", log, g_state.pid);
+    else if (std::strcmp(log, "stderr") != 0)
+      std::snprintf(where, sizeof where, "its report: log=%.200s", log);
+    stderr_line("heapledger: aborting: on_error=abort stops at the first heap error (%s)\n", where);
+  }
   stop_signals::release(SIGABRT);  // its one line is the report
   std::abort();
 }

@@ -51,9 +51,12 @@
 
 namespace heapledger::detail {
 
+// How a held block was allocated and freed: stack ids (under 2^20, StackTable::kMaxStacks) and
+// the freeing thread's number (tracker.cc's thread_index), its low 16 bits (0: not known).
 struct FreedBlock {
-  std::uint32_t alloc_stack;
-  std::uint32_t free_stack;
+  std::uint64_t alloc_stack : 24;
+  std::uint64_t free_stack : 24;
+  std::uint64_t free_thread : 16;
 };
 
 class Quarantine {

@@ -283,8 +283,8 @@ void write_peak_site(DocumentWriter& w, const PeakSite& p) {
   w.end('}');
 }
 
-// detail, block, thread and thread_name are not in the DESIGN.md listing (added fields); absent
-// is null, as elsewhere.
+// detail, block, thread, thread_name, free_thread and free_thread_name are not in the DESIGN.md
+// listing (added fields); absent is null, as elsewhere.
 void write_error(DocumentWriter& w, const HeapError& e) {
   w.begin('{');
   w.key("kind");
@@ -314,6 +314,10 @@ void write_error(DocumentWriter& w, const HeapError& e) {
   w.number(e.thread);
   w.key("thread_name");
   e.thread_name.empty() ? w.null() : w.string(e.thread_name);
+  w.key("free_thread");
+  w.number(e.free_thread);
+  w.key("free_thread_name");
+  e.free_thread_name.empty() ? w.null() : w.string(e.free_thread_name);
   w.end('}');
 }
 
@@ -558,6 +562,8 @@ HeapError read_error(const Json& j, const std::string& at) {
   e.free_stack = read_optional_stack(j, at, "free_stack");
   read(j, at, "thread", e.thread);
   read(j, at, "thread_name", e.thread_name);
+  read(j, at, "free_thread", e.free_thread);
+  read(j, at, "free_thread_name", e.free_thread_name);
   return e;
 }
 

@@ -112,6 +112,9 @@ struct HeapError {
   // The thread that made the call: its id, and its name then (empty: none).
   std::optional<int> thread;
   std::string thread_name;
+  // A double free: the thread of the first free, as the tracker knew it then.
+  std::optional<int> free_thread;
+  std::string free_thread_name;
 };
 
 struct TimelinePoint {

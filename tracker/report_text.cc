@@ -264,6 +264,11 @@ std::vector<std::pair<std::size_t, std::uint64_t>> error_sites(
   return sites;
 }
 
+// A thread as the report names it: "4121 (worker-2)", its id and, if it had one, its name.
+std::string thread_label(int id, const std::string& name) {
+  return name.empty() ? fmt::format("{}", id) : fmt::format("{} ({})", id, clean(name));
+}
+
 // counted: every heap error seen (summary.errors); the report keeps the first ones with their
 // stacks (the tracker's limit), so past them there is only the count to give.
 void add_errors(Lines& out, const std::vector<HeapError>& errors, std::uint64_t counted,
@@ -277,16 +282,17 @@ void add_errors(Lines& out, const std::vector<HeapError>& errors, std::uint64_t 
     out.add("HEAP ERROR {} of {}{}: {} of {:#x}{}", with_commas(i + 1), with_commas(sites.size()),
             times > 1 ? fmt::format(" ({} from here; the first shown)", with_commas(times)) : "",
             clean(error_label(e.kind)), e.address, error_explanation(e));
-    if (e.thread)
-      out.add("  in thread {}{}", *e.thread,
-              e.thread_name.empty() ? "" : fmt::format(" ({})", clean(e.thread_name)));
+    if (e.thread) out.add("  in thread {}", thread_label(*e.thread, e.thread_name));
     add_stack(out, e.stack, o);
     if (e.alloc_stack) {
       out.add("  allocated at:");
       add_stack(out, *e.alloc_stack, o);
     }
     if (e.free_stack) {
-      out.add("  {} at:", e.kind == "double_free" ? "first freed" : "freed");
+      // A double free's first free may be another thread's (both stacks the same: a trial's).
+      out.add(
+          "  {}{} at:", e.kind == "double_free" ? "first freed" : "freed",
+          e.free_thread ? " in thread " + thread_label(*e.free_thread, e.free_thread_name) : "");
       add_stack(out, *e.free_stack, o);
     }
   }
@@ -323,9 +329,7 @@ std::string kind_label(const std::string& kind) {
 // Which threads allocated a leak's blocks: "in thread 4121 (worker-2)" as a heap error says it,
 // or, from several, the first few with their parts, most bytes first.
 std::string thread_label(const LeakThread& t) {
-  if (!t.thread) return "a thread not known";
-  return t.name.empty() ? fmt::format("{}", *t.thread)
-                        : fmt::format("{} ({})", *t.thread, clean(t.name));
+  return t.thread ? thread_label(*t.thread, t.name) : "a thread not known";
 }
 
 void add_leak_threads(Lines& out, const Leak& l) {

@@ -462,6 +462,8 @@ HeapError heap_error(const ExitData& d, const ExitError& e) {
   h.address = e.address;
   if (e.tid > 0) h.thread = e.tid;
   if (e.thread_name) h.thread_name = e.thread_name;
+  if (e.free_tid > 0) h.free_thread = e.free_tid;
+  if (e.free_thread_name) h.free_thread_name = e.free_thread_name;
   const auto allocated = static_cast<AllocKind>(e.allocated), released = static_cast<AllocKind>(e.released);
   char both_ends[96];
   h.detail = e.detail ? e.detail : "";

@@ -122,6 +122,8 @@ struct ExitError {
   std::int32_t tid;    // the thread that made the call (0: not known)
   const char* thread_name;  // its name then (empty: none)
   std::uint64_t released_size;  // a sized delete's size (0: none)
+  std::int32_t free_tid;        // a double free: the first free's thread (0: not known)
+  const char* free_thread_name;  // and its name (empty: none)
 };
 struct ExitPoint {
   std::uint64_t t_us;

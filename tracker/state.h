@@ -129,6 +129,9 @@ struct Errors {
     char thread_name[16] = {};
     // A sized delete's size (0: none).
     std::uint64_t released_size = 0;
+    // A double free: the thread of the first free, and its name then (0: not known).
+    pid_t free_tid = 0;
+    char free_thread_name[16] = {};
   };
   SpinLock lock;
   Entry entries[kMax] HL_GUARDED_BY(lock) = {};

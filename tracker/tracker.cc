@@ -930,6 +930,12 @@ HL_NOINLINE void report_misuse(Errors::Kind kind, std::uintptr_t addr, std::uint
     entry.has_alloc = entry.has_free = true;
     entry.alloc_stack = rel->freed.alloc_stack;
     entry.free_stack = rel->freed.free_stack;
+    // The thread of the first free, where its 16 bits name one number (under 65,536 threads):
+    // two threads freeing one block, both stacks the same, could not be told apart (a trial's).
+    const std::uint32_t first = rel->freed.free_thread;
+    if (first != 0 && g_state.next_thread.load(std::memory_order_relaxed) <= 0xFFFF &&
+        !g_state.threads.find(first, &entry.free_tid, entry.free_thread_name))
+      entry.free_tid = 0;
   }
   {
     SpinGuard guard(e.lock);
@@ -1007,7 +1013,7 @@ void report_bad_free(const PendingFree& e, Release* found);
 // program frees without reading it, and the program could write over them after the free).
 bool hold_back(std::uintptr_t addr, const Release& rel, std::uint32_t free_stack) {
   if (rel.record.kind() == AllocKind::kInternal) return false;
-  const FreedBlock freed{rel.record.stack(), free_stack};
+  const FreedBlock freed{rel.record.stack(), free_stack, thread_index() & 0xFFFF};
   const bool aside = rel.slot != nullptr;  // else a small block carries it (no table)
   Quarantine::Local& local = tl_thread.quarantine;
   // Its blocks come back to it once its exit destructor will close the inbox.

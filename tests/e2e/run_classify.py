@@ -1015,10 +1015,19 @@ class Classify(hl.HeapledgerTest):
         [main] = errors_of(r, "double_free", "second_main_site")
         self.assertEqual(main["thread"], pid, main)
         self.assertEqual(main["thread_name"], "double_free_nam", main)  # the program's, 15 bytes
+        # A double free's first free: its thread too, where another thread made it (both
+        # stacks the same, which thread freed first could not be told: a user trial's).
+        self.assertEqual((named["free_thread"], named["free_thread_name"]),
+                         (named["thread"], "hl-freer"), named)
+        [across] = errors_of(r, "double_free", "main_frees_again")
+        self.assertEqual((across["thread"], across["thread_name"]), (pid, "double_free_nam"), across)
+        self.assertEqual((across["free_thread"], across["free_thread_name"]),
+                         (named["thread"], "hl-freer"), across)
         with open(log_path, encoding="utf-8") as f:
             text = f.read()
         self.assertIn(f"  in thread {named['thread']} (hl-freer)\n", text)
         self.assertIn(f"  in thread {pid} (double_free_nam)\n", text)
+        self.assertIn(f"  first freed in thread {named['thread']} (hl-freer) at:\n", text)
         rendered = hl.run([hl.CLI, "report", json_path])
         self.assertEqual(rendered.returncode, 0, rendered.describe())
         self.assertIn(f"  in thread {named['thread']} (hl-freer)\n", rendered.stdout)

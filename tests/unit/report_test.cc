@@ -95,6 +95,8 @@ Report full_report() {
   r.errors.back().block = HeapError::Block{0x5000, 64};
   r.errors.front().thread = 4343;
   r.errors.front().thread_name = "worker \"7\"";
+  r.errors.front().free_thread = 4344;  // another thread freed it first
+  r.errors.front().free_thread_name = "pool-2";
   r.timeline = {{0.0, 0}, {10.25, 819200}, {12.5, 1536}};
   r.scan = ScanInfo{3.75, 4, 3, 65536, 1536};
   r.suppressions = {{"^libfoo*", 3, 48}, {"leak_other", 1, 16}};  // the 64 suppressed bytes
@@ -195,6 +197,8 @@ void expect_report_eq(const Report& a, const Report& b) {
     expect_optional_stack_eq(a.errors[i].free_stack, b.errors[i].free_stack);
     EXPECT_EQ(a.errors[i].thread, b.errors[i].thread);
     EXPECT_EQ(a.errors[i].thread_name, b.errors[i].thread_name);
+    EXPECT_EQ(a.errors[i].free_thread, b.errors[i].free_thread);
+    EXPECT_EQ(a.errors[i].free_thread_name, b.errors[i].free_thread_name);
   }
   ASSERT_EQ(a.timeline.size(), b.timeline.size());
   for (std::size_t i = 0; i < a.timeline.size(); ++i) {
@@ -392,7 +396,8 @@ TEST(ReportJson, CompactOutputOfSmallReportIsExact) {
       R"("function":null,"file":null,"line":null}],"threads":[],"thread_count":0}],)"
       R"("peak":[],)"
       R"("errors":[{"kind":"double_free","address":"0xbeef","detail":null,"block":null,"stack":[],)"
-      R"("alloc_stack":null,"free_stack":[],"thread":null,"thread_name":null}],)"
+      R"("alloc_stack":null,"free_stack":[],"thread":null,"thread_name":null,"free_thread":null,)"
+      R"("free_thread_name":null}],)"
       R"("timeline":[{"t_ms":1.0,"bytes":16}],)"
       R"("scan":null,"suppressions":[],"reachable_sites_omitted":0})");
   r.scan = ScanInfo{2.5, 3, 2, 4096, 16, false, 1};
@@ -425,8 +430,9 @@ TEST(ReportJson, KeysAreTheSchemaKeysInSchemaOrder) {
   EXPECT_EQ(keys(doc["leaks"][0]["stack"][0]),
             (Keys{"address", "module", "offset", "function", "file", "line"}));
   EXPECT_EQ(keys(doc["peak"][0]), (Keys{"bytes", "blocks", "stack"}));
-  EXPECT_EQ(keys(doc["errors"][0]), (Keys{"kind", "address", "detail", "block", "stack",
-                                          "alloc_stack", "free_stack", "thread", "thread_name"}));
+  EXPECT_EQ(keys(doc["errors"][0]),
+            (Keys{"kind", "address", "detail", "block", "stack", "alloc_stack", "free_stack",
+                  "thread", "thread_name", "free_thread", "free_thread_name"}));
   EXPECT_EQ(keys(doc["errors"][3]["block"]), (Keys{"address", "size"}));
   EXPECT_EQ(keys(doc["timeline"][0]), (Keys{"t_ms", "bytes"}));
   EXPECT_EQ(keys(doc["scan"]), (Keys{"milliseconds", "threads", "threads_stopped", "threads_held",
@@ -1065,6 +1071,24 @@ TEST(ReportText, LeaksNameTheThreadsThatAllocatedThem) {
   r.leaks[0].thread_count = 0;
   EXPECT_EQ(render_text(r).find("in thread 4343 (worker \"7\")\n==4242==     #0 0x401136"),
             std::string::npos);
+}
+
+// A double free's first free may be another thread's, both stacks the same: the first free's
+// thread is named where it is known (a user trial could not tell which thread freed first).
+TEST(ReportText, ADoubleFreeNamesTheThreadOfTheFirstFree) {
+  Report r;
+  r.process.pid = 5;
+  r.summary.errors = 1;
+  r.errors = {heap_error("double_free", 0xbeef, {}, std::nullopt, Stack{})};
+  r.errors[0].thread = 11;
+  r.errors[0].free_thread = 12;
+  r.errors[0].free_thread_name = "pool-2";
+  EXPECT_NE(render_text(r).find("==5==   in thread 11\n==5==     (no stack recorded)\n"
+                                "==5==   first freed in thread 12 (pool-2) at:\n"),
+            std::string::npos)
+      << render_text(r);
+  r.errors[0].free_thread.reset();
+  EXPECT_NE(render_text(r).find("==5==   first freed at:\n"), std::string::npos);
 }
 
 TEST(ReportText, HeapErrorsWithTheirStacks) {
