@@ -150,13 +150,32 @@ bool is_inlined(const Stack& s, std::size_t i) {
   return i + 1 < s.size() && s[i + 1].address == s[i].address && !same_frame(s[i], s[i + 1]);
 }
 
+bool is_standard_library(const Frame& f);
+bool is_allocation_function(const Frame& f);
+
+// Frames up to max_frames. Where those are all the standard library's (make_shared's inlined
+// frames come eight deep), the first frame past them that is not is shown as well: with
+// --max-frames 3 a leak's stack showed no line of the program's own code (a user trial's).
 void add_stack(Lines& out, const Stack& s, const TextOptions& o) {
   if (s.empty()) return out.add("    (no stack recorded)");
+  const auto own = [](const Frame& f) {
+    return !is_standard_library(f) && !is_allocation_function(f);
+  };
   std::size_t n = shown(s.size(), o.max_frames);
-  int width = int(fmt::formatted_size("{}", n - 1));
-  for (std::size_t i = 0; i < n; ++i) {
+  std::size_t first_own = s.size();  // none to add
+  if (n < s.size() && std::none_of(s.begin(), s.begin() + static_cast<std::ptrdiff_t>(n), own))
+    first_own = static_cast<std::size_t>(
+        std::find_if(s.begin() + static_cast<std::ptrdiff_t>(n), s.end(), own) - s.begin());
+  const int width = int(fmt::formatted_size("{}", first_own < s.size() ? first_own : n - 1));
+  const auto frame = [&](std::size_t i) {
     out.add("    #{:<{}} {:#x} {}{}", i, width, s[i].address, where(s[i]),
             is_inlined(s, i) ? "  [inlined]" : "");
+  };
+  for (std::size_t i = 0; i < n; ++i) frame(i);
+  if (first_own < s.size()) {
+    if (first_own > n) out.add("    ... {}", count(first_own - n, "more frame"));
+    frame(first_own);
+    n = first_own + 1;
   }
   if (n < s.size()) out.add("    ... {}", count(s.size() - n, "more frame"));
 }

@@ -1024,6 +1024,32 @@ TEST(ReportText, TruncatesLongStacks) {
   EXPECT_TRUE(has_line(text, "==0==     ... 4 more frames")) << text;
 }
 
+// Cut where every frame shown is the standard library's (make_shared comes eight frames deep):
+// the first of the program's own past them is shown too, with the frames between and after
+// counted (with --max-frames 3 no line of the program's code was shown: a user trial's).
+TEST(ReportText, ACutStackOfTheStandardLibrarysFramesShowsTheFirstOwnFrameToo) {
+  Report r;
+  Stack s;
+  for (std::uint64_t i = 0; i < 5; ++i)
+    s.push_back(frame(0x1000 + i, "/tmp/app", i, "std::__shared_count<>::__shared_count()",
+                      "/usr/include/c++/12/bits/shared_ptr_base.h", 900));
+  s.push_back(frame(0x2000, "/tmp/app", 0x2000, "make_cycle()", "/src/mt.cc", 72));
+  s.push_back(frame(0x2100, "/tmp/app", 0x2100, "main", "/src/mt.cc", 90));
+  r.leaks = {leak("definite", 8, 1, s)};
+  TextOptions o;
+  o.max_frames = 3;
+  const std::string text = render_text(r, o);
+  position(text,
+           "==0==     #2 0x1002 std::__shared_count<>::__shared_count()  shared_ptr_base.h:900\n"
+           "==0==     ... 2 more frames\n"
+           "==0==     #5 0x2000 make_cycle()  mt.cc:72\n"
+           "==0==     ... 1 more frame\n");
+  // One of the program's own among those shown: cut as before.
+  o.max_frames = 6;
+  EXPECT_TRUE(has_line(render_text(r, o), "==0==     ... 1 more frame"));
+  EXPECT_EQ(render_text(r, o).find("#6"), std::string::npos);
+}
+
 TEST(ReportText, NoLeaksLine) {
   Report r;
   r.process.pid = 9;
