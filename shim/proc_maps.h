@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <string_view>
 
 namespace heapledger::detail::proc_maps {
 
@@ -24,6 +25,9 @@ struct Mapping {
   // Shared, writable memory no file on disk backs: MAP_SHARED|MAP_ANONYMOUS ("/dev/zero
   // (deleted)"), shm_open ("/dev/shm/..."), memfd_create, System V shared memory.
   bool shared_memory;
+  // The path as the line gives it (" (deleted)" after a file removed or replaced since it was
+  // mapped), into the text parsed; empty if none.
+  std::string_view path;
 };
 
 // One line, "lo-hi perms offset dev inode   path", ending at `end` (a newline or the text's end).
@@ -43,6 +47,8 @@ inline bool parse(const char* line, const char* end, Mapping* m) {
     while (path < end && *path != ' ') ++path;
     while (path < end && *path == ' ') ++path;
   }
+  m->path = path < end ? std::string_view(path, static_cast<std::size_t>(end - path))
+                       : std::string_view();
   m->anonymous = path >= end || *path == '[';
   m->device = !m->anonymous && end - path > 5 && std::strncmp(path, "/dev/", 5) == 0;
   auto starts = [&](const char* prefix) {

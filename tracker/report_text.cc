@@ -352,9 +352,9 @@ std::string thread_label(const LeakThread& t) {
 }
 
 void add_leak_threads(Lines& out, const Leak& l) {
+  if (l.threads.empty()) return;
   constexpr std::size_t kNamed = 4;
   const std::uint64_t n = std::max<std::uint64_t>(l.thread_count, l.threads.size());
-  if (l.threads.empty()) return;
   if (n == 1) {
     const LeakThread& t = l.threads.front();
     return out.add("  in {}{}", t.thread ? "thread " : "", thread_label(t));

@@ -2,6 +2,8 @@
 // module-relative address, so modules loaded at overlapping addresses over time never clash.
 #include "tracker/symbolizer.h"
 
+#include "shim/proc_maps.h"
+
 #include <cxxabi.h>
 #include <dwarf.h>
 #include <elfutils/libdw.h>
@@ -554,20 +556,17 @@ Symbolizer::~Symbolizer() = default;
 int Symbolizer::open_as_mapped(const std::string& path) {
   if (!maps_read_) {
     maps_read_ = true;
-    std::FILE* maps = std::fopen("/proc/self/maps", "re");
-    if (maps) {
-      char* line = nullptr;
-      std::size_t cap = 0;
-      for (ssize_t n; (n = getline(&line, &cap, maps)) > 0;) {
-        std::string_view l(line, static_cast<std::size_t>(n));
-        if (l.back() == '\n') l.remove_suffix(1);
-        const std::size_t slash = l.find('/');
-        if (slash == std::string_view::npos) continue;  // anonymous, [heap], [stack]
-        mapped_.try_emplace(std::string(l.substr(slash)), std::string(l.substr(0, l.find(' '))));
-      }
-      std::free(line);
-      std::fclose(maps);
-    }
+    // map_files names a mapping "%lx-%lx": not as maps prints it (zero-padded to 8 digits, a
+    // non-PIE program's 00400000).
+    std::vector<char> buf(64 << 10);
+    detail::proc_maps::for_each_read(
+        buf.data(), buf.size(), [&](const detail::proc_maps::Mapping& m) {
+          if (m.anonymous) return;
+          char range[40];
+          std::snprintf(range, sizeof range, "%lx-%lx", static_cast<unsigned long>(m.lo),
+                        static_cast<unsigned long>(m.hi));
+          mapped_.try_emplace(std::string(m.path), range);
+        });
   }
   std::vector<std::string> names = {path};
   if (char* real = ::realpath(path.c_str(), nullptr)) {
