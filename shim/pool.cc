@@ -61,34 +61,46 @@ constexpr std::uint8_t kRampTakes = 3;
 // random order its next blocks from anywhere, and the program's own code then runs over memory
 // with no locality. Finding the lowest free blocks reads only the bitmaps (a word of the top level
 // covers 2^18 blocks); no block's memory is touched.
-struct alignas(64) Central {
+//
+// A class's blocks lie in two parts (see Part in pool.h), its slice of the starter zone first,
+// then its range, each with its own bitmaps and carving, under the class's one lock.
+struct ClassPart {
   static constexpr int kLevels = 3;
-  SpinLock lock;
-  // level[0] bit n: block n of the class is free here; level[k + 1] bit w: level[k][w] is not zero.
-  std::uint64_t* level[kLevels] HL_GUARDED_BY(lock);
-  std::size_t level_committed[kLevels] HL_GUARDED_BY(lock);  // words of each made usable so far
+  // level[0] bit n: block n of the part is free here; level[k + 1] bit w: level[k][w] is not zero.
+  std::uint64_t* level[kLevels];
+  std::size_t level_committed[kLevels];  // words of each made usable so far
   // No bit of the top level is set below this word. None at all until a block is freed here: the
   // top level is not read before then (reading its untouched page maps the zero page, which the
   // first free's write then replaces: a second fault, and a TLB flush, for each class a
   // process uses, which on this VM cost more than the class's own pages; see take_free).
-  std::size_t first_top HL_GUARDED_BY(lock) = SIZE_MAX;
-  char* bump HL_GUARDED_BY(lock);           // next never-used block
-  char* committed HL_GUARDED_BY(lock);      // end of usable memory
-  char* limit HL_GUARDED_BY(lock);          // end of this class's address space
+  std::size_t first_top = SIZE_MAX;
+  char* bump;         // next never-used block
+  char* committed;    // end of usable memory
+  char* limit;        // end of this part's address space
+  std::size_t bytes;  // of its address space, from its start to limit
   // Where block 0 is, as an offset from the end of the range rather than a pointer to a block (the
   // exit scan leaves this library's data out of its roots; this does not depend on it).
   std::size_t first_block_back;
   char* first_block() const { return limit - first_block_back; }
   // Block numbers [dirty_lo, dirty_hi) hold every block freed here since the pages of the free
   // blocks were last given back (see purge_idle_classes); empty when dirty_lo >= dirty_hi.
-  std::size_t dirty_lo HL_GUARDED_BY(lock) = 0;
-  std::size_t dirty_hi HL_GUARDED_BY(lock) = 0;
+  std::size_t dirty_lo = 0;
+  std::size_t dirty_hi = 0;
+  char* prefaulted = nullptr;  // fresh pages faulted in up to here
+};
+struct alignas(64) Central {
+  SpinLock lock;
+  ClassPart parts[kParts] HL_GUARDED_BY(lock);
   std::uint64_t last_take HL_GUARDED_BY(lock) = 0;  // g_committed when a thread last took blocks
   // g_committed when pages were last given back (0: not since the last take), and how many times
   // the class was wanted again too soon after: each doubles how long it must be idle.
   std::uint64_t purged_at HL_GUARDED_BY(lock) = 0;
   unsigned idle_shift HL_GUARDED_BY(lock) = 0;
-  char* prefaulted HL_GUARDED_BY(lock) = nullptr;  // fresh pages faulted in up to here
+  ClassPart& range() HL_REQUIRES(lock) { return parts[kRange]; }
+  // The part block p (of this class) lies in.
+  ClassPart& part_of(const void* p) HL_REQUIRES(lock) {
+    return parts[reinterpret_cast<std::uintptr_t>(p) >= g_region.starter ? kStarter : kRange];
+  }
 };
 // Constant-initialised: malloc can run before any constructor of this library.
 constinit Central g_central[kNumClasses]{};
@@ -249,8 +261,8 @@ void give_slot_array(SlotArray* a) {
 void thread_exit(void* arg);
 
 // Words of each bitmap level needed for `blocks` blocks.
-void level_words(std::size_t blocks, std::size_t out[Central::kLevels]) {
-  for (int k = 0; k < Central::kLevels; ++k) out[k] = blocks = (blocks + 63) / 64;
+void level_words(std::size_t blocks, std::size_t out[ClassPart::kLevels]) {
+  for (int k = 0; k < ClassPart::kLevels; ++k) out[k] = blocks = (blocks + 63) / 64;
 }
 
 std::size_t page_round(std::size_t bytes) { return (bytes + os::kPageSize - 1) & ~(os::kPageSize - 1); }
@@ -270,27 +282,59 @@ char* round_down(char* p, std::size_t to) {
 }
 char* round_up(char* p, std::size_t to) { return round_down(p + (to - 1), to); }
 
-std::size_t class_blocks(unsigned cls, unsigned shift) {
+// Blocks of one part of class cls, with ranges of 2^shift bytes.
+std::size_t part_blocks(unsigned cls, Part part, unsigned shift) {
+  if (part == kStarter) return (kStarterSlice - starter_offset(cls)) / kClassSize[cls];
   return ((std::size_t{1} << shift) - class_offset(cls)) / kClassSize[cls];
 }
 
-// Every class's bitmaps, each level on pages of its own, in one mapping (1.7 GiB of address space
-// at the largest shift). They cost memory only for blocks in use (at most 1/128 of the blocks'
-// own bytes): pages are written only as the class carves blocks. Where a sparse mapping is free
-// (os::sparse_mapping_free) the mapping is writable from the start; where not (ulimit -d, strict
-// overcommit) it is a reservation made usable a page at a time as the class carves blocks
-// (commit_bitmaps), so that it counts against the limits only as far as it is used. Made usable
-// piecemeal everywhere, the bitmaps took three mprotect calls per size class at its first use
-// (60 of a tracked /bin/true's 460 system calls, 8% of its samples under perf) and left six
-// mappings per class behind for fork() and every read of /proc/self/maps.
-std::size_t bitmap_bytes(unsigned shift) {
+// Bytes of a part's bitmap levels: the ranges' each on pages of their own, the starter parts'
+// packed together (a few hundred bytes each).
+std::size_t level_bytes(std::size_t words, Part part) {
+  return part == kStarter ? words * sizeof(std::uint64_t)
+                          : page_round(words * sizeof(std::uint64_t));
+}
+std::size_t part_bitmap_bytes(Part part, unsigned shift) {
   std::size_t bytes = 0;
   for (unsigned c = 0; c < kNumClasses; ++c) {
-    std::size_t words[Central::kLevels];
-    level_words(class_blocks(c, shift), words);
-    for (std::size_t w : words) bytes += page_round(w * sizeof(std::uint64_t));
+    std::size_t words[ClassPart::kLevels];
+    level_words(part_blocks(c, part, shift), words);
+    for (std::size_t w : words) bytes += level_bytes(w, part);
   }
-  return bytes;
+  return page_round(bytes);
+}
+
+// Every class's bitmaps in one mapping (1.7 GiB of address space at the largest shift): the
+// starter parts' packed first, then the ranges', each of their levels on pages of its own. They
+// cost memory only for blocks in use (at most 1/128 of the blocks' own bytes): pages are written
+// only as the class carves blocks. Where a sparse mapping is free (os::sparse_mapping_free) the
+// mapping is writable from the start; where not (ulimit -d, strict overcommit) it is a reservation
+// made usable a page at a time as a range carves blocks (commit_bitmaps), so that it counts against
+// the limits only as far as it is used (the starter parts', 24 KiB, at the start). Made usable
+// piecemeal everywhere, the bitmaps took three mprotect calls per size class at its first use (60
+// of a tracked /bin/true's 460 system calls, 8% of its samples under perf) and left six mappings
+// per class behind for fork() and every read of /proc/self/maps.
+std::size_t bitmap_bytes(unsigned shift) {
+  return part_bitmap_bytes(kStarter, shift) + part_bitmap_bytes(kRange, shift);
+}
+
+// Sets up one part of a class: `bytes` of address space from `start`, its first block `offset`
+// in, its bitmaps from *bitmaps on (moved past them); `whole`: they are usable already.
+void set_up_part(ClassPart& p, unsigned cls, Part part, unsigned shift, char* start,
+                 std::size_t bytes, std::size_t offset, char** bitmaps, bool whole) {
+  p.bump = start + offset;
+  p.committed = start + offset / os::kPageSize * os::kPageSize;
+  p.limit = start + bytes;
+  p.bytes = bytes;
+  p.first_block_back = static_cast<std::size_t>(p.limit - p.bump);
+  std::size_t words[ClassPart::kLevels];
+  level_words(part_blocks(cls, part, shift), words);
+  for (int k = 0; k < ClassPart::kLevels; ++k) {
+    const std::size_t level = level_bytes(words[k], part);
+    p.level[k] = reinterpret_cast<std::uint64_t*>(*bitmaps);
+    p.level_committed[k] = whole ? level / sizeof(std::uint64_t) : 0;
+    *bitmaps += level;
+  }
 }
 
 // The largest region that fits, but under an address-space limit (ulimit -v) only one that leaves
@@ -303,7 +347,8 @@ bool reserve_region() {
   if (left == os::kSpaceUnknown) left = SIZE_MAX;  // no telling: as before, the largest that fits
   const bool sparse = os::sparse_mapping_free();
   for (unsigned shift = kMaxShift; shift >= kMinShift; --shift) {
-    std::size_t size = std::size_t{kNumClasses} << shift;
+    const std::size_t ranges = std::size_t{kNumClasses} << shift;
+    const std::size_t size = ranges + kStarterZoneBytes;
     std::size_t align = std::size_t{1} << 16;
     if (left != SIZE_MAX && size + align + bitmap_bytes(shift) > left / 2) continue;
     auto* raw = static_cast<char*>(os::reserve(size + align));
@@ -311,29 +356,38 @@ bool reserve_region() {
     auto* bitmaps =
         sparse ? static_cast<char*>(os::map_internal_sparse(bitmap_bytes(shift))) : nullptr;
     const bool whole = bitmaps != nullptr;
-    if (!whole) bitmaps = static_cast<char*>(os::reserve_internal(bitmap_bytes(shift)));
+    if (!whole) {
+      bitmaps = static_cast<char*>(os::reserve_internal(bitmap_bytes(shift)));
+      if (bitmaps && !os::commit_internal(bitmaps, part_bitmap_bytes(kStarter, shift))) {
+        os::unmap_internal(bitmaps, bitmap_bytes(shift));
+        bitmaps = nullptr;
+      }
+    }
     if (!bitmaps) {
       os::unreserve(raw, size + align);
       continue;
     }
     auto base = (reinterpret_cast<std::uintptr_t>(raw) + align - 1) & ~(align - 1);
+    char* const starter = reinterpret_cast<char*>(base + ranges);
+    char* starter_bitmaps = bitmaps;
+    char* range_bitmaps = bitmaps + part_bitmap_bytes(kStarter, shift);
     for (unsigned c = 0; c < kNumClasses; ++c) {
-      char* region = reinterpret_cast<char*>(base + (std::uintptr_t{c} << shift));
       Central& central = g_central[c];
-      central.bump = region + class_offset(c);
-      central.committed = region + class_offset(c) / os::kPageSize * os::kPageSize;
-      central.limit = region + (std::size_t{1} << shift);
-      central.first_block_back = static_cast<std::size_t>(central.limit - central.bump);
-      std::size_t words[Central::kLevels];
-      level_words(class_blocks(c, shift), words);
-      for (int k = 0; k < Central::kLevels; ++k) {
-        const std::size_t bytes = page_round(words[k] * sizeof(std::uint64_t));
-        central.level[k] = reinterpret_cast<std::uint64_t*>(bitmaps);
-        central.level_committed[k] = whole ? bytes / sizeof(std::uint64_t) : 0;
-        bitmaps += bytes;
-      }
+      set_up_part(central.parts[kStarter], c, kStarter, shift,
+                  starter + (std::size_t{c} << kStarterShift), kStarterSlice, starter_offset(c),
+                  &starter_bitmaps, true);
+      set_up_part(central.parts[kRange], c, kRange, shift,
+                  reinterpret_cast<char*>(base + (std::uintptr_t{c} << shift)),
+                  std::size_t{1} << shift, class_offset(c), &range_bitmaps, whole);
     }
-    g_region = Region{base, size, shift};
+    // The starter zone is made usable whole where that costs nothing (one system call, and one
+    // mapping where the slices made usable one by one would leave up to forty); else a slice at a
+    // time, as the ranges are.
+    if (sparse && os::commit(starter, kStarterZoneBytes)) {
+      os::lock_if_future(starter, kStarterZoneBytes);
+      for (Central& c : g_central) c.parts[kStarter].committed = c.parts[kStarter].limit;
+    }
+    g_region = Region{base, size, base + ranges, shift};
     g_commit_step = sparse ? kCommitStep : kFrugalCommitStep;
     return true;
   }
@@ -386,10 +440,10 @@ void register_thread() {
 }
 
 // Makes the bitmap words for every block below `end` usable.
-bool commit_bitmaps(Central& c, unsigned cls, const char* end) HL_GUARDED_BY(c.lock) {
-  std::size_t words[Central::kLevels];
+bool commit_bitmaps(ClassPart& c, unsigned cls, const char* end) {
+  std::size_t words[ClassPart::kLevels];
   level_words(static_cast<std::size_t>(end - c.first_block()) / kClassSize[cls], words);  // whole blocks
-  for (int k = 0; k < Central::kLevels; ++k) {
+  for (int k = 0; k < ClassPart::kLevels; ++k) {
     if (words[k] <= c.level_committed[k]) continue;
     const std::size_t from = c.level_committed[k] * sizeof(std::uint64_t);  // page-aligned
     const std::size_t to = page_round(words[k] * sizeof(std::uint64_t));
@@ -402,8 +456,8 @@ bool commit_bitmaps(Central& c, unsigned cls, const char* end) HL_GUARDED_BY(c.l
 // Carves up to `want` fresh blocks into out[]; returns how many. *prefault (if given): pages for
 // the caller to fault in once the lock is let go (see kPrefaultAfter), or none. Memory is made
 // usable for them only if may_commit; *refused is set when the system would not (a data limit).
-std::uint32_t carve(Central& c, unsigned cls, std::uint32_t want, void** out, os::Range* prefault,
-                    bool may_commit, bool* refused) HL_GUARDED_BY(c.lock) {
+std::uint32_t carve(ClassPart& c, unsigned cls, std::uint32_t want, void** out, os::Range* prefault,
+                    bool may_commit, bool* refused) {
   std::size_t size = kClassSize[cls];
   // (A class's first block need not start a page: its committed end may lie before it.)
   const char* const usable = may_commit ? c.limit : std::max(c.committed, c.bump);
@@ -448,7 +502,8 @@ constexpr std::uint64_t bit(std::size_t n) { return std::uint64_t{1} << (n % 64)
 // Marks block p free. Anything but a block start the class has carved is left alone (a free of
 // an interior pointer, when nothing checked it before), as is a block already marked (a double
 // free that got this far).
-void push_one(Central& c, unsigned cls, void* p) HL_GUARDED_BY(c.lock) {
+void push_one(Central& central, unsigned cls, void* p) HL_REQUIRES(central.lock) {
+  ClassPart& c = central.part_of(p);
   char* const first = c.first_block();
   const auto rel = static_cast<std::uint64_t>(static_cast<char*>(p) - first);
   const std::uint64_t n = block_number(rel, cls);
@@ -461,15 +516,15 @@ void push_one(Central& c, unsigned cls, void* p) HL_GUARDED_BY(c.lock) {
     c.dirty_hi = std::max<std::size_t>(c.dirty_hi, n + 1);
   }
   std::size_t index = n;
-  for (int k = 0; k < Central::kLevels; ++k, index /= 64) c.level[k][index / 64] |= bit(index);
+  for (int k = 0; k < ClassPart::kLevels; ++k, index /= 64) c.level[k][index / 64] |= bit(index);
   if (index < c.first_top) c.first_top = index;  // index: the top-level word
 }
 
 // Up to `want` free blocks, lowest address first, into out[] (the lowest last, to go out first).
-std::uint32_t take_free(Central& c, unsigned cls, std::uint32_t want, void** out) HL_GUARDED_BY(c.lock) {
+std::uint32_t take_free(ClassPart& c, unsigned cls, std::uint32_t want, void** out) {
   const std::size_t size = kClassSize[cls];
   char* const first = c.first_block();
-  std::size_t words[Central::kLevels];
+  std::size_t words[ClassPart::kLevels];
   level_words(static_cast<std::size_t>(c.bump - first) / size, words);  // carved blocks only
   std::uint64_t* const top = c.level[2];
   std::uint64_t* const mid = c.level[1];
@@ -523,7 +578,7 @@ char* page_down(char* p) {
 // since the last time, up to `budget` bytes; returns how many it gave back. A block in a thread's
 // cache counts as in use, as does memory not carved yet: only a page wholly inside one run of
 // free blocks goes. What the budget leaves stays to do.
-std::uint64_t purge(Central& c, unsigned cls, std::uint64_t budget) HL_GUARDED_BY(c.lock) {
+std::uint64_t purge(ClassPart& c, unsigned cls, std::uint64_t budget) {
   const std::size_t size = kClassSize[cls];
   char* const first = c.first_block();
   const std::size_t carved = static_cast<std::size_t>(c.bump - first) / size;
@@ -561,12 +616,19 @@ std::uint64_t purge(Central& c, unsigned cls, std::uint64_t budget) HL_GUARDED_B
   return given;
 }
 
+// Whether no block was freed in part p since its pages were last given back.
+bool clean(const ClassPart& p) { return p.dirty_lo >= p.dirty_hi; }
+
+// Memory part p has made usable.
+std::uint64_t part_committed(const ClassPart& p) {
+  return static_cast<std::uint64_t>(p.committed - (p.limit - p.bytes));
+}
+
 // How far the pools must grow while class c takes nothing for it to count as idle: a quarter of
-// its own memory, 8 MiB at least, doubled for each time it was wanted again too soon after.
-std::uint64_t idle_after(const Central& c) HL_REQUIRES(c.lock) {
-  const auto own =
-      static_cast<std::uint64_t>(c.committed - (c.limit - (std::size_t{1} << g_region.shift)));
-  return std::max<std::uint64_t>(std::uint64_t{8} << 20, own / 4) << c.idle_shift;
+// its range's memory, 8 MiB at least, doubled for each time it was wanted again too soon after.
+std::uint64_t idle_after(Central& c) HL_REQUIRES(c.lock) {
+  return std::max<std::uint64_t>(std::uint64_t{8} << 20, part_committed(c.range()) / 4)
+         << c.idle_shift;
 }
 
 // Run after the pools grew. A class's blocks serve that class alone, so a class the program has
@@ -587,7 +649,7 @@ void purge_idle_classes() {
   for (unsigned cls = 0; cls < kNumClasses; ++cls) {
     Central& c = g_central[cls];
     PoolGuard guard(c.lock, PoolGuard::kOnce);
-    if (!guard || c.dirty_lo >= c.dirty_hi) continue;
+    if (!guard || (clean(c.parts[kStarter]) && clean(c.range()))) continue;
     const std::uint64_t now =
         g_committed.load(std::memory_order_relaxed);  // not before: taken since
     if (now >= c.last_take && now - c.last_take >= idle_after(c))
@@ -600,7 +662,8 @@ void purge_idle_classes() {
     Central& c = g_central[idle[i].cls];
     PoolGuard guard(c.lock, PoolGuard::kOnce);
     if (!guard || c.last_take != idle[i].since) continue;
-    const std::uint64_t given = purge(c, idle[i].cls, budget);
+    std::uint64_t given = purge(c.parts[kStarter], idle[i].cls, budget);
+    if (given < budget) given += purge(c.range(), idle[i].cls, budget - given);
     budget -= given;
     if (given)  // (a class whose free blocks share every page with blocks in use gave nothing)
       c.purged_at = std::max<std::uint64_t>(1, g_committed.load(std::memory_order_relaxed));
@@ -634,11 +697,18 @@ std::uint32_t take_blocks(unsigned cls, void** out, bool* busy, bool* refused, b
       if (c.last_take - c.purged_at < idle_after(c) && c.idle_shift < 8) ++c.idle_shift;
       c.purged_at = 0;
     }
-    n = take_free(c, cls, want, out);
+    // Free blocks first, the starter slice's before the range's; then fresh ones, likewise.
+    ClassPart& starter = c.parts[kStarter];
+    ClassPart& range = c.range();
+    n = take_free(starter, cls, want, out);
+    if (!n) n = take_free(range, cls, want, out);
     if (!n) {
-      char* const committed = c.committed;
-      n = carve(c, cls, want, out, takes >= kRampTakes ? &prefault : nullptr, may_commit, refused);
-      grew = c.committed != committed;
+      const std::uint64_t committed = part_committed(starter) + part_committed(range);
+      n = carve(starter, cls, want, out, nullptr, may_commit, refused);
+      if (!n && !*refused)
+        n = carve(range, cls, want, out, takes >= kRampTakes ? &prefault : nullptr, may_commit,
+                  refused);
+      grew = part_committed(starter) + part_committed(range) != committed;
     }
   }
   if (prefault.bytes) os::prefault(prefault.start, prefault.bytes);
@@ -1115,8 +1185,9 @@ namespace {
 // The start of the slot of small class cls that addr falls in, if that slot has been carved
 // (handed out at least once); else 0.
 std::uintptr_t carved_slot(std::uintptr_t addr, unsigned cls) {
-  const std::uintptr_t start = g_region.base + (std::uintptr_t{cls} << g_region.shift) + class_offset(cls);
-  if (addr < start || addr >= carved_end(cls)) return 0;
+  const Part part = addr >= g_region.starter ? kStarter : kRange;
+  const std::uintptr_t start = first_block(cls, part);
+  if (addr < start || addr >= carved_end(cls, part)) return 0;
   return addr - (addr - start) % kClassSize[cls];
 }
 // Whether p is the start of a block slot of small class cls carved at least once.
@@ -1181,15 +1252,21 @@ std::size_t hold_large(const void* p, const std::uintptr_t record[2]) {
   return written_part(*block);
 }
 
-const void* free_bitmap_top(unsigned cls) {
+const void* free_bitmap_top(unsigned cls, Part part) {
   PoolGuard guard(g_central[cls].lock);
-  return g_central[cls].level[Central::kLevels - 1];
+  return g_central[cls].parts[part].level[ClassPart::kLevels - 1];
+}
+
+// Set once, as the region is reserved.
+std::uintptr_t first_block(unsigned cls, Part part) HL_NO_THREAD_SAFETY_ANALYSIS {
+  return reinterpret_cast<std::uintptr_t>(g_central[cls].parts[part].first_block());
 }
 
 // Without the lock: the exit scan calls it with the other threads stopped, one of which may hold
 // it. bump only grows, one aligned pointer store at a time.
-std::uintptr_t carved_end(unsigned cls) {
-  return reinterpret_cast<std::uintptr_t>(__atomic_load_n(&g_central[cls].bump, __ATOMIC_ACQUIRE));
+std::uintptr_t carved_end(unsigned cls, Part part) HL_NO_THREAD_SAFETY_ANALYSIS {
+  return reinterpret_cast<std::uintptr_t>(
+      __atomic_load_n(&g_central[cls].parts[part].bump, __ATOMIC_ACQUIRE));
 }
 
 bool lock_held_by_this_thread() {
@@ -1247,7 +1324,7 @@ Stats stats() {
   for (Central& c : g_central) {
     if (!g_ready.load(std::memory_order_acquire)) break;
     SpinGuard guard(c.lock);
-    s.small_committed += static_cast<std::size_t>(c.committed - (c.limit - (std::size_t{1} << g_region.shift)));
+    for (const ClassPart& p : c.parts) s.small_committed += part_committed(p);
   }
   s.refused_commits = g_refused_commits.load(std::memory_order_relaxed);
   SpinGuard guard(g_large_lock);

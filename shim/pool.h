@@ -14,13 +14,23 @@
 
 namespace heapledger::detail::pool {
 
-// Where the small-block reservation is: class c occupies [base + c<<shift, base + (c+1)<<shift).
+// Where the small-block reservation is: class c's range is [base + c<<shift, base + (c+1)<<shift),
+// and above the ranges lies the starter zone, with class c's slice at starter + c<<kStarterShift.
+// A class's first blocks come from its slice, then from its range (its two parts). A process's
+// first use of a class faulted in a page of its own 64 GiB range, and with it page-table pages of
+// its own: some 50 us each on this VM, for each of the twenty-odd classes a short process uses
+// (sed took 9.1 ms under the pools against 5.0 ms plain, and 6.2 ms with every class's first
+// blocks side by side). The slices share those pages.
+enum Part : unsigned { kStarter = 0, kRange = 1 };
+constexpr unsigned kParts = 2;
 struct Region {
   std::uintptr_t base;
-  std::uintptr_t size;
+  std::uintptr_t size;     // the ranges and the starter zone
+  std::uintptr_t starter;  // the starter zone's start: base + (kNumClasses << shift)
   unsigned shift;
 };
 extern Region g_region;
+constexpr std::size_t kStarterZoneBytes = std::size_t{kNumClasses} << kStarterShift;
 
 // A thread's cached blocks of one class: an array of their addresses, so caching a block and
 // handing it out again never touches its memory. A block freed long ago is cold: a free list
@@ -59,9 +69,17 @@ void* alloc_small_slow(unsigned cls, std::size_t size, std::size_t align);
 void free_small_slow(void* p, unsigned cls);
 
 // The class of a block in the small-block region, or -1 if the address is not in it.
+// Both parts' answers computed and one picked without a branch (a conditional move): a program's
+// frees alternate between the two parts at random (a class's blocks are handed out from both), and
+// a branch mispredicted on about half of them took single-thread churn under the pools from 0.21 s
+// to 0.33 s.
 HL_ALWAYS_INLINE int small_class_of(const void* p) {
-  std::uintptr_t off = reinterpret_cast<std::uintptr_t>(p) - g_region.base;
-  return off < g_region.size ? static_cast<int>(off >> g_region.shift) : -1;
+  const auto addr = reinterpret_cast<std::uintptr_t>(p);
+  const std::uintptr_t off = addr - g_region.base;
+  if (off >= g_region.size) return -1;
+  const std::uintptr_t in_range = off >> g_region.shift;
+  const std::uintptr_t in_zone = (addr - g_region.starter) >> kStarterShift;
+  return static_cast<int>(addr >= g_region.starter ? in_zone : in_range);
 }
 
 // Set while this thread changes one of its bins, from before it reads the count to after it
@@ -222,9 +240,10 @@ bool read_block_start(const void* p, std::uintptr_t out[2]);
 constexpr std::size_t kRegistryBusy = ~std::size_t{0};
 std::size_t hold_large(const void* p, const std::uintptr_t record[2]);
 
-// Where class `cls` has carved to so far: every block slot below it has been handed out at least
-// once, none above it ever has.
-std::uintptr_t carved_end(unsigned cls);
+// Where part `part` of class `cls` has its first block, and where it has carved to so far: every
+// block slot from the first to that end has been handed out at least once, none above it ever has.
+std::uintptr_t first_block(unsigned cls, Part part);
+std::uintptr_t carved_end(unsigned cls, Part part);
 
 // True if the calling thread holds any pool lock (it was interrupted inside the allocator).
 bool lock_held_by_this_thread();
@@ -263,8 +282,9 @@ bool give_back_kept_mappings();
 // Tests: runs f(arg) with class cls's central lists held by the calling thread, as a signal
 // handler that interrupted the thread in there finds them.
 void with_class_lists_held(unsigned cls, void (*f)(void*), void* arg);
-// Tests: the top level of class cls's bitmap of free blocks (null before the pools are set up).
-const void* free_bitmap_top(unsigned cls);
+// Tests: the top level of the bitmap of free blocks of a part of class cls (null before the pools
+// are set up).
+const void* free_bitmap_top(unsigned cls, Part part);
 
 // Statistics for tests and benchmarks.
 struct Stats {

@@ -64,6 +64,19 @@ constexpr std::size_t class_offset(unsigned cls) {
   return (color + lowbit - 1) / lowbit * lowbit;
 }
 
+// Each class's first blocks come from its 64 KiB slice of the starter zone, where the slices of
+// all classes lie side by side (see pool.h, Part); its first block sits a different cache line
+// into the slice for each class, as far as its alignment allows, or at the slice's start where
+// that would leave room for fewer than two blocks.
+constexpr unsigned kStarterShift = 16;
+constexpr std::size_t kStarterSlice = std::size_t{1} << kStarterShift;
+constexpr std::size_t starter_offset(unsigned cls) {
+  const std::size_t size = kClassSize[cls], lowbit = size & (~size + 1);
+  const std::size_t color = (cls * 11u % 64u) * 64u;
+  const std::size_t offset = (color + lowbit - 1) / lowbit * lowbit;
+  return (kStarterSlice - offset) / size >= 2 ? offset : 0;
+}
+
 // A block's number in its class from its offset past the class's first block, without a
 // division: exact when rel is a multiple of the class size (rel >> 4 < 2^32, so up to a 64 GiB
 // range); anything else comes out as a number whose block does not start at rel.

@@ -13,9 +13,20 @@ constexpr std::uint64_t round_to_pages(std::uint64_t bytes) {
   return (bytes + os::kPageSize - 1) / os::kPageSize * os::kPageSize;
 }
 
-// Bytes of class cls's slice: a slot for every block its range of `range` bytes can hold.
-std::uint64_t slice_bytes(unsigned cls, std::uint64_t range) {
-  const std::uint64_t span = range - class_offset(cls), size = kClassSize[cls];
+// Which part of which class a slice is for (see BlockRecords::locate).
+unsigned slice_class(unsigned slice) { return slice % kNumClasses; }
+pool::Part slice_part(unsigned slice) {
+  return slice < kNumClasses ? pool::kRange : pool::kStarter;
+}
+
+// Bytes of a slice: a slot for every block its part can hold, with ranges of `range` bytes.
+std::uint64_t span_of(unsigned slice, std::uint64_t range) {
+  const unsigned cls = slice_class(slice);
+  return slice_part(slice) == pool::kRange ? range - class_offset(cls)
+                                           : kStarterSlice - starter_offset(cls);
+}
+std::uint64_t slice_bytes(unsigned slice, std::uint64_t range) {
+  const std::uint64_t span = span_of(slice, range), size = kClassSize[slice_class(slice)];
   return round_to_pages((span + size - 1) / size * sizeof(BlockRecords::Slot));
 }
 
@@ -24,7 +35,7 @@ std::uint64_t slice_bytes(unsigned cls, std::uint64_t range) {
 std::uint64_t BlockRecords::table_bytes() {
   const std::uint64_t range = std::uint64_t{1} << pool::g_region.shift;
   std::uint64_t total = 0;
-  for (unsigned cls = 0; cls < kNumClasses; ++cls) total += slice_bytes(cls, range);
+  for (unsigned slice = 0; slice < 2 * kNumClasses; ++slice) total += slice_bytes(slice, range);
   return total;
 }
 
@@ -52,11 +63,12 @@ bool BlockRecords::map_slices() {
   const pool::Region& region = pool::g_region;
   if (region.size == 0) return false;  // the pools are not set up yet: try again later
   const std::uint64_t range = std::uint64_t{1} << region.shift;
-  for (unsigned cls = 0; cls < kNumClasses; ++cls) {
-    Class& c = classes_[cls];
+  for (unsigned slice = 0; slice < 2 * kNumClasses; ++slice) {
+    Class& c = classes_[slice];
+    const unsigned cls = slice_class(slice);
     c.size = kClassSize[cls];
-    c.first_offset = class_offset(cls);
-    c.span = range - c.first_offset;
+    c.first_offset = slice_part(slice) == pool::kRange ? class_offset(cls) : starter_offset(cls);
+    c.span = span_of(slice, range);
   }
   const std::uint64_t total = table_bytes();
   std::size_t left = os::address_space_left();
@@ -66,14 +78,21 @@ bool BlockRecords::map_slices() {
     state_.store(kFailed, std::memory_order_release);
     return false;
   }
-  for (unsigned cls = 0; cls < kNumClasses; ++cls) {
-    Class& c = classes_[cls];
+  for (unsigned slice = 0; slice < 2 * kNumClasses; ++slice) {
+    Class& c = classes_[slice];
     c.slots = reinterpret_cast<Slot*>(base);
-    base += slice_bytes(cls, range);
+    base += slice_bytes(slice, range);
     c.end = reinterpret_cast<Slot*>(base);
     c.writable.store(c.slots, std::memory_order_relaxed);
     c.prefaulted.store(c.slots, std::memory_order_relaxed);
   }
+  // The starter parts' slots (a few hundred KiB, side by side as their blocks are) are made
+  // writable at once: one system call rather than one for each class's first block.
+  Slot* const starters = classes_[kNumClasses].slots;
+  if (os::make_writable(starters, static_cast<std::size_t>(reinterpret_cast<char*>(base) -
+                                                           reinterpret_cast<char*>(starters))))
+    for (unsigned slice = kNumClasses; slice < 2 * kNumClasses; ++slice)
+      classes_[slice].writable.store(classes_[slice].end, std::memory_order_relaxed);
   class_mask_ = range - 1;
   // A signal handler on this thread may have given up on the table meanwhile (see above).
   State untried = kUntried;
@@ -86,10 +105,10 @@ bool BlockRecords::map_slices() {
 // stop other threads, so none is stopped in here. Where it cannot be had (this thread holds it:
 // a signal handler that allocates while its thread is in here) or the kernel refuses, the block's
 // record goes to the ledger's map, and empty slots no longer prove there is none (spilled_).
-bool BlockRecords::grow(unsigned cls, Slot* s) {
+bool BlockRecords::grow(unsigned slice, Slot* s) {
   if (map_lock_.held_by_this_thread()) return spilled_.store(true), false;
   SpinGuard guard(map_lock_);
-  Class& c = classes_[cls];
+  Class& c = classes_[slice];
   Slot* writable = c.writable.load(std::memory_order_relaxed);
   if (s < writable) return true;  // another thread made it so
   const auto from = reinterpret_cast<std::uintptr_t>(writable);
@@ -102,17 +121,18 @@ bool BlockRecords::grow(unsigned cls, Slot* s) {
   return true;
 }
 
-bool BlockRecords::make_ready(unsigned cls, Slot* s) {
-  if (s >= classes_[cls].writable.load(std::memory_order_acquire) && !grow(cls, s)) return false;
-  prefault(cls, s);
+bool BlockRecords::make_ready(unsigned slice, Slot* s) {
+  if (s >= classes_[slice].writable.load(std::memory_order_acquire) && !grow(slice, s))
+    return false;
+  prefault(slice, s);
   return true;
 }
 
 // Moves the mark past s, within the writable slots; whichever thread moves it faults in the step
 // (but the first kPrefaultAfter bytes of slots, left to fault); others go on (their slot may
 // fault).
-void BlockRecords::prefault(unsigned cls, Slot* s) {
-  Class& c = classes_[cls];
+void BlockRecords::prefault(unsigned slice, Slot* s) {
+  Class& c = classes_[slice];
   const auto left_to_fault = reinterpret_cast<std::uintptr_t>(c.slots) + kPrefaultAfter;
   Slot* seen = c.prefaulted.load(std::memory_order_relaxed);
   while (s >= seen) {
@@ -129,13 +149,14 @@ void BlockRecords::prefault(unsigned cls, Slot* s) {
   }
 }
 
-std::uintptr_t BlockRecords::class_start(unsigned cls) const {
-  return pool::g_region.base + (std::uintptr_t{cls} << pool::g_region.shift) + classes_[cls].first_offset;
+std::uintptr_t BlockRecords::slice_start(unsigned slice) {
+  return pool::first_block(slice_class(slice), slice_part(slice));
 }
 
-std::uint64_t BlockRecords::carved_slots(unsigned cls) const {
-  std::uintptr_t end = pool::carved_end(cls), start = class_start(cls);
-  return end > start ? (end - start + classes_[cls].size - 1) / classes_[cls].size : 0;
+std::uint64_t BlockRecords::carved_slots(unsigned slice) const {
+  std::uintptr_t end = pool::carved_end(slice_class(slice), slice_part(slice)),
+                 start = slice_start(slice);
+  return end > start ? (end - start + classes_[slice].size - 1) / classes_[slice].size : 0;
 }
 
 std::size_t BlockRecords::size() {
@@ -147,7 +168,8 @@ std::size_t BlockRecords::size() {
 std::size_t BlockRecords::memory_bytes() {
   if (state_.load(std::memory_order_acquire) != kReady) return 0;
   std::size_t bytes = 0;
-  for (unsigned cls = 0; cls < kNumClasses; ++cls) bytes += round_to_pages(carved_slots(cls) * sizeof(Slot));
+  for (unsigned slice = 0; slice < 2 * kNumClasses; ++slice)
+    bytes += round_to_pages(carved_slots(slice) * sizeof(Slot));
   return bytes;
 }
 

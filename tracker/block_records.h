@@ -37,9 +37,9 @@ class BlockRecords {
   // past its class's writable slots (no block there was ever recorded), and for every address if
   // the table could not be mapped (the ledger's map then keeps those blocks).
   HL_ALWAYS_INLINE Slot* slot(std::uintptr_t addr) {
-    unsigned cls;
-    Slot* s = locate(addr, &cls);
-    return s && s < classes_[cls].writable.load(std::memory_order_acquire) ? s : nullptr;
+    unsigned slice;
+    Slot* s = locate(addr, &slice);
+    return s && s < classes_[slice].writable.load(std::memory_order_acquire) ? s : nullptr;
   }
   // slot(), for a block about to be recorded: a class's slots are made writable kWritableStep
   // bytes at a time as its blocks are recorded, and past its first kPrefaultAfter bytes of them
@@ -47,12 +47,12 @@ class BlockRecords {
   // in the blocks' own pages. Null where the table is not mapped, or the slot could not be made
   // writable (see spilled()).
   HL_ALWAYS_INLINE Slot* slot_to_fill(std::uintptr_t addr) {
-    unsigned cls;
-    Slot* s = locate(addr, &cls);
+    unsigned slice;
+    Slot* s = locate(addr, &slice);
     // One mark for both (the prefaulted slots are writable): a compare, as before slots were
     // made writable piecemeal.
-    if (HL_UNLIKELY(s && s >= classes_[cls].prefaulted.load(std::memory_order_acquire)) &&
-        !make_ready(cls, s))
+    if (HL_UNLIKELY(s && s >= classes_[slice].prefaulted.load(std::memory_order_acquire)) &&
+        !make_ready(slice, s))
       return nullptr;
     return s;
   }
@@ -118,16 +118,17 @@ class BlockRecords {
     return s->first.load(std::memory_order_relaxed) == first;
   }
 
-  // Visits every live record, class by class in address order, up to where each class has carved.
+  // Visits every live record in address order (the ranges', then the starter zone's), up to where
+  // each part of each class has carved.
   template <class F>
   void for_each(F&& f) {
     if (state_.load(std::memory_order_acquire) != kReady) return;
-    for (unsigned cls = 0; cls < kNumClasses; ++cls) {
-      const Class& c = classes_[cls];
-      std::uintptr_t start = class_start(cls);
+    for (unsigned slice = 0; slice < 2 * kNumClasses; ++slice) {
+      const Class& c = classes_[slice];
+      std::uintptr_t start = slice_start(slice);
       const auto writable =
           static_cast<std::uint64_t>(c.writable.load(std::memory_order_acquire) - c.slots);
-      const std::uint64_t carved = std::min(carved_slots(cls), writable);
+      const std::uint64_t carved = std::min(carved_slots(slice), writable);
       for (std::uint64_t n = 0; n < carved; ++n) {
         Record r;
         if (get(&c.slots[n], &r)) f(start + n * c.size, r);
@@ -159,35 +160,45 @@ class BlockRecords {
   // 65,536 slots at a time: a multiple of os::kPrefaultStep.
   static constexpr std::size_t kWritableStep = std::size_t{1} << 20;
 
-  HL_ALWAYS_INLINE Slot* locate(std::uintptr_t addr, unsigned* cls_out) {
+  // The slot of the block at addr, and the slice it is in (*slice_out: the class's, or
+  // kNumClasses more for its starter part's; see pool.h, Part).
+  HL_ALWAYS_INLINE Slot* locate(std::uintptr_t addr, unsigned* slice_out) {
     const pool::Region& region = pool::g_region;
     std::uintptr_t off = addr - region.base;
     if (off >= region.size) return nullptr;
     if (HL_UNLIKELY(state_.load(std::memory_order_acquire) != kReady) && !map_slices())
       return nullptr;
-    const auto cls = static_cast<unsigned>(off >> region.shift);
-    const Class& c = classes_[cls];
-    std::uint64_t rel = (off & class_mask_) - c.first_offset;  // wraps below the first block
+    // Selected without a branch (see pool::small_class_of): offset into the class's range or
+    // starter slice.
+    const bool zone = addr >= region.starter;
+    const std::uintptr_t zone_off = addr - region.starter;
+    const auto cls = static_cast<unsigned>(zone ? zone_off >> kStarterShift : off >> region.shift);
+    const unsigned slice = cls + (zone ? kNumClasses : 0);
+    const std::uint64_t in = zone ? zone_off & (kStarterSlice - 1) : off & class_mask_;
+    const Class& c = classes_[slice];
+    std::uint64_t rel = in - c.first_offset;  // wraps below the first block
     if (rel >= c.span) return nullptr;
     // Exact when rel is a multiple of the size; otherwise the check below fails, as it must for
     // an address inside a block.
     std::uint64_t n = block_number(rel, cls);
     if (n * c.size != rel) return nullptr;
-    *cls_out = cls;
+    *slice_out = slice;
     return c.slots + n;
   }
-  HL_NOINLINE bool make_ready(unsigned cls, Slot* s);  // s writable and below `prefaulted`
-  bool grow(unsigned cls, Slot* s);
-  void prefault(unsigned cls, Slot* s);
+  // The next three take a slice number (see locate).
+  HL_NOINLINE bool make_ready(unsigned slice, Slot* s);  // s writable and below `prefaulted`
+  bool grow(unsigned slice, Slot* s);
+  void prefault(unsigned slice, Slot* s);
   HL_COLD bool map_slices();
-  std::uintptr_t class_start(unsigned cls) const;
-  std::uint64_t carved_slots(unsigned cls) const;
+  static std::uintptr_t slice_start(unsigned slice);  // the address of its first block
+  std::uint64_t carved_slots(unsigned slice) const;
 
   std::atomic<State> state_{kUntried};
   std::atomic<bool> spilled_{false};
   SpinLock map_lock_;
   std::uint64_t class_mask_ = 0;
-  Class classes_[kNumClasses] = {};
+  // Each class's range's, then each class's starter part's.
+  Class classes_[2 * kNumClasses] = {};
 };
 
 }  // namespace heapledger::detail

@@ -255,10 +255,20 @@ std::int64_t Scanner::find(std::uintptr_t w, bool* exact) const {
   std::uintptr_t off = w - region.base;
   std::size_t idx;
   if (off < region.size) {
-    unsigned cls = static_cast<unsigned>(off >> region.shift);
-    std::uintptr_t in_class = (off & ((std::uintptr_t{1} << region.shift) - 1));
-    if (in_class < class_offset(cls)) return -1;
-    in_class -= class_offset(cls);
+    unsigned cls;
+    std::uintptr_t in_class,
+        first;  // w's offset into its class's part, where the part's first block is
+    if (w < region.starter) {
+      cls = static_cast<unsigned>(off >> region.shift);
+      in_class = off & ((std::uintptr_t{1} << region.shift) - 1);
+      first = class_offset(cls);
+    } else {
+      cls = static_cast<unsigned>((w - region.starter) >> kStarterShift);
+      in_class = (w - region.starter) & (kStarterSlice - 1);
+      first = starter_offset(cls);
+    }
+    if (in_class < first) return -1;
+    in_class -= first;
     auto slot = static_cast<std::uintptr_t>((in_class * magic_[cls]) >> 64);
     std::uintptr_t start = w - in_class + slot * kClassSize[cls];
     std::size_t s = hash_slot(start, hash_mask_);

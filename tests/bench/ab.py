@@ -31,7 +31,7 @@ def main():
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--options", default="log=none", help="HEAPLEDGER_OPTIONS for every run")
     p.add_argument("--only", default="churn1,cpp,sqlite,pym",
-                   help="comma-separated: churn1, churn2, cpp, sqlite, py, pym, cc1plus")
+                   help="comma-separated: churn1, churn2, cpp, sqlite, py, pym, cc1plus, shell")
     a = p.parse_args()
     bin_dir = os.path.join(a.build, "tests", "bench")
     tmp = tempfile.mkdtemp(prefix="heapledger-ab-")
@@ -46,6 +46,9 @@ def main():
         "py": (py + ["4"], {}),
         "pym": (py + ["2"], {"PYTHONMALLOC": "malloc"}),
     }
+    script = os.path.join(tmp, "pipelines.sh")
+    bench.write_shell_script(script, tmp, 60)  # as bench.py writes it
+    workloads["shell"] = (["/bin/sh", script], {})
     compiler = bench.compiler_argv(tmp)  # as bench.py runs it
     if compiler:
         workloads["cc1plus"] = (compiler, {})

@@ -47,6 +47,16 @@ class Classify(hl.HeapledgerTest):
         self.assertKind(r, "lost_list_node", "definite", 48, 1)
         self.assertKind(r, "lost_list_node", "indirect", 4 * 48, 4)
 
+    def test_blocks_on_both_sides_of_a_class_s_starter_slice_are_classified_alike(self):
+        # A class's first 64 KiB of blocks come from its slice of the pools' starter zone, the
+        # rest from its own range: the scan finds pointers into both, and from one into the other.
+        _, _, r = self.traced("leak_both_parts")
+        self.assertKind(r, "dropped_block", "definite", 3000 * 40, 3000)
+        self.assertKind(r, "chain_link", "definite", 40, 1)
+        self.assertKind(r, "chain_link", "indirect", 1999 * 40, 1999)
+        self.assertKind(r, "kept_block", "reachable", 2000 * 40, 2000)
+        self.assertEqual(entries(r, "kept_block", "definite"), [], hl.describe_leaks(r))
+
     def test_threads_cancelled_while_they_allocate(self):
         # libunwind's reads inside malloc are cancellation points (libdw's were): a cancel acted on
         # there unwound the thread through malloc into std::terminate (exit 134 in every run

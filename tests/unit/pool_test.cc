@@ -121,6 +121,57 @@ TEST(Pool, ClassFollowsFromAddress) {
   }
 }
 
+// A class's first blocks come from its slice of the starter zone, where every class's slice lies
+// side by side (a process's first use of a class took page-table pages of its own in its 64 GiB
+// range); once the slice is used up, from the class's range. Either way the class follows from the
+// address, and the block is known for what it is.
+TEST(Pool, EachClassStartsInItsSliceOfTheStarterZoneThenGoesOnInItsRange) {
+  ASSERT_TRUE(pool::ready());  // the region, with no block taken
+  std::thread([] {             // a thread of its own: no cached blocks of an earlier test
+    const std::uintptr_t zone = pool::g_region.starter;
+    for (unsigned c = 0; c < kNumClasses; ++c) {
+      const std::size_t size = kClassSize[c], lowbit = size & (~size + 1);
+      const std::uintptr_t slice = zone + (std::uintptr_t{c} << kStarterShift);
+      const std::uintptr_t first = pool::first_block(c, pool::kStarter);
+      ASSERT_EQ(first, slice + starter_offset(c)) << c;
+      ASSERT_EQ(first % std::min<std::size_t>(lowbit, 4096), 0u) << c;
+      const std::size_t in_slice = (kStarterSlice - starter_offset(c)) / size;
+      ASSERT_GE(in_slice, 2u) << c;
+      std::vector<char*> blocks;
+      std::size_t starters = 0;
+      for (;;) {
+        auto* p = static_cast<char*>(pool::alloc(size));
+        ASSERT_NE(p, nullptr);
+        blocks.push_back(p);
+        const auto addr = reinterpret_cast<std::uintptr_t>(p);
+        ASSERT_EQ(static_cast<unsigned>(pool::small_class_of(p)), c);
+        ASSERT_EQ(pool::usable_size(p), size);
+        ASSERT_TRUE(pool::owns_block_start(p));
+        ASSERT_FALSE(pool::owns_block_start(p + 8));
+        ASSERT_EQ(pool::block_containing(p + size - 1), addr);
+        if (addr < zone) {  // the first of its range
+          ASSERT_EQ(addr, pool::first_block(c, pool::kRange)) << c;
+          break;
+        }
+        ASSERT_GE(addr, first) << c;
+        ASSERT_LT(addr + size, slice + kStarterSlice + 1) << c;
+        ASSERT_EQ((addr - first) % size, 0u) << c;
+        ++starters;
+      }
+      EXPECT_EQ(starters, in_slice) << "class " << c << ": blocks from its slice";
+      for (char* p : blocks) pool::free(p);
+    }
+  })
+      .join();
+  // A pointer into the zone past a slice's last block, or into the slices' ends, is no block.
+  const unsigned big = kNumClasses - 1;
+  const std::uintptr_t past =
+      pool::first_block(big, pool::kStarter) +
+      (kStarterSlice - starter_offset(big)) / kClassSize[big] * kClassSize[big];
+  if (past < pool::g_region.starter + (std::uintptr_t{big} << kStarterShift) + kStarterSlice)
+    EXPECT_EQ(pool::block_containing(reinterpret_cast<void*>(past)), 0u);
+}
+
 // Where a sparse mapping costs only the pages written (no ulimit -d, overcommit not strict), the
 // bitmaps of every class are one writable mapping from the start: made usable piecemeal, they took
 // three mprotect calls per class at its first use and left up to six mappings per class behind.
@@ -741,8 +792,9 @@ TEST(Pool, CrossThreadFreesAreSafe) {
 }
 
 // Blocks freed in random order come back in address order once the thread's own cache is used
-// up (the central lists hand out the lowest free blocks first), so a program that tears a
-// structure down in random order builds the next one in memory that lies close together.
+// up (the central lists hand out the lowest free blocks first: the class's starter slice's, then
+// its range's), so a program that tears a structure down in random order builds the next one in
+// memory that lies close together.
 TEST(Pool, FreedBlocksComeBackLowestAddressFirst) {
   constexpr std::size_t kSize = 3500;  // class 3584: no other test here uses it
   constexpr int kBlocks = 3000;
@@ -764,8 +816,11 @@ TEST(Pool, FreedBlocksComeBackLowestAddressFirst) {
     // fresh was carved.
     const std::size_t cached = 2 * batch_size(size_class(kSize)) + 1;
     ASSERT_GT(again.size(), cached + 1000);
+    const auto order = [](const char* p) {  // the starter slice's first
+      return std::pair{reinterpret_cast<std::uintptr_t>(p) < pool::g_region.starter, p};
+    };
     for (std::size_t i = cached + 1; i < again.size(); ++i)
-      ASSERT_LT(again[i - 1], again[i]) << "block " << i << " out of address order";
+      ASSERT_LT(order(again[i - 1]), order(again[i])) << "block " << i << " out of address order";
     std::size_t not_freed = 0;
     for (char* p : again) not_freed += !std::binary_search(sorted.begin(), sorted.end(), p);
     EXPECT_LE(not_freed, cached);
@@ -881,9 +936,9 @@ TEST(Pool, AGrowingClassHasItsFreshPagesFaultedInAhead) {
   const unsigned cls = size_class(kSize);
   std::vector<void*> blocks{pool::alloc(kSize)};  // the pools are set up by the first
   ASSERT_EQ(pool::usable_size(blocks[0]), kBlock);
-  const std::uintptr_t start =
-      pool::g_region.base + (std::uintptr_t{cls} << pool::g_region.shift) + class_offset(cls);
-  const std::uintptr_t carved_before = pool::carved_end(cls);
+  // Its range's blocks (the class's first come from its slice of the starter zone).
+  const std::uintptr_t start = pool::first_block(cls, pool::kRange);
+  const std::uintptr_t carved_before = pool::carved_end(cls, pool::kRange);
   if (carved_before - start <= kBlock) {  // only ours: other tests here use the class a little
     while (blocks.size() < 40) blocks.push_back(pool::alloc(kSize));  // 160 KiB
     EXPECT_EQ(std::count_if(blocks.begin(), blocks.end(), first_page_resident), 0)
@@ -895,7 +950,8 @@ TEST(Pool, AGrowingClassHasItsFreshPagesFaultedInAhead) {
   std::size_t fresh = 0, resident = 0;
   while (fresh < 200 && blocks.size() < 20000) {
     blocks.push_back(pool::alloc(kSize));
-    if (reinterpret_cast<std::uintptr_t>(blocks.back()) < fresh_from) continue;
+    const auto addr = reinterpret_cast<std::uintptr_t>(blocks.back());
+    if (addr < fresh_from || addr >= pool::g_region.starter) continue;
     ++fresh;
     resident += first_page_resident(blocks.back());
   }
@@ -913,17 +969,18 @@ TEST(Pool, AThreadsFirstRefillsOfAClassAreSmall) {
   const unsigned cls = size_class(kSize);
   ASSERT_EQ(batch_size(cls), 42u);
   pool::free(pool::alloc(16));  // the pools are set up
-  const std::uintptr_t start =
-      pool::g_region.base + (std::uintptr_t{cls} << pool::g_region.shift) + class_offset(cls);
-  if (pool::carved_end(cls) != start) GTEST_SKIP() << "the class was used before (a repeat)";
+  // All in the class's slice of the starter zone (85 blocks).
+  const std::uintptr_t start = pool::first_block(cls, pool::kStarter);
+  if (pool::carved_end(cls, pool::kStarter) != start)
+    GTEST_SKIP() << "the class was used before (a repeat)";
   std::vector<std::uintptr_t> carved;  // after each refill
   std::vector<void*> blocks;
   std::thread([&] {
     for (int i = 0; i < 37; ++i) {  // 5 + 10 + 21, then one from a whole batch
-      const std::uintptr_t before = pool::carved_end(cls);
+      const std::uintptr_t before = pool::carved_end(cls, pool::kStarter);
       blocks.push_back(pool::alloc(kSize));
-      if (pool::carved_end(cls) != before)
-        carved.push_back((pool::carved_end(cls) - start) / kBlock);
+      if (pool::carved_end(cls, pool::kStarter) != before)
+        carved.push_back((pool::carved_end(cls, pool::kStarter) - start) / kBlock);
     }
     for (void* p : blocks) pool::free(p);
   }).join();
@@ -940,7 +997,8 @@ TEST(Pool, AClassWithNoFreeBlockLeavesItsBitmapUntouched) {
   const unsigned cls = size_class(kSize);
   std::vector<void*> blocks;
   for (int i = 0; i < 200; ++i) blocks.push_back(pool::alloc(kSize));
-  const void* top = pool::free_bitmap_top(cls);
+  // The range's (200 blocks are past the starter slice's 21): each level on pages of its own.
+  const void* top = pool::free_bitmap_top(cls, pool::kRange);
   ASSERT_NE(top, nullptr);
   EXPECT_FALSE(first_page_resident(top))
       << "refills read the bitmap of a class nothing was freed in";
