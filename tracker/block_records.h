@@ -1,9 +1,11 @@
 // Records of the pools' small blocks, found from the address alone: the pools' region gives the
-// class, the offset into the class's range gives the block's number, and the record sits at that
-// number in the class's slice of one sparse mapping. Recording a block is three stores and
-// dropping it a load and a compare-and-swap (plain stores while the process has one thread): no
-// lock, no search, no hash. A slice's pages cost memory only as far as its class has carved
-// blocks, so the table costs 16 bytes per block slot the pools have handed out.
+// class and the part of it (its range, or its slice of the starter zone: see pool.h), the offset
+// into that part gives the block's number, and the record sits at that number in the part's
+// slice of one sparse mapping (the starter parts' slices side by side at its end). Recording a
+// block is three stores and dropping it a load and a compare-and-swap (plain stores while the
+// process has one thread): no lock, no search, no hash. A slice's pages cost memory only as far as
+// its class has carved blocks, so the table costs 16 bytes per block slot the pools have handed
+// out.
 //
 // A slot that holds no live block may hold the quarantine's record of the block's last free
 // instead (a first word without a record's top bit): that slot was just read to free the block,
