@@ -310,7 +310,7 @@ std::size_t part_bitmap_bytes(Part part, unsigned shift) {
 // only as the class carves blocks. Where a sparse mapping is free (os::sparse_mapping_free) the
 // mapping is writable from the start; where not (ulimit -d, strict overcommit) it is a reservation
 // made usable a page at a time as a range carves blocks (commit_bitmaps), so that it counts against
-// the limits only as far as it is used (the starter parts', 24 KiB, at the start). Made usable
+// the limits only as far as it is used (the starter parts', 2.5 KiB, at the start). Made usable
 // piecemeal everywhere, the bitmaps took three mprotect calls per size class at its first use (60
 // of a tracked /bin/true's 460 system calls, 8% of its samples under perf) and left six mappings
 // per class behind for fork() and every read of /proc/self/maps.
@@ -704,10 +704,14 @@ std::uint32_t take_blocks(unsigned cls, void** out, bool* busy, bool* refused, b
     if (!n) n = take_free(range, cls, want, out);
     if (!n) {
       const std::uint64_t committed = part_committed(starter) + part_committed(range);
-      n = carve(starter, cls, want, out, nullptr, may_commit, refused);
-      if (!n && !*refused)
+      // The range is not passed over for the slice's refusal alone: *refused may be set already,
+      // by a smaller class this allocation tried first, and the range may have blocks usable.
+      bool slice_refused = false;
+      n = carve(starter, cls, want, out, nullptr, may_commit, &slice_refused);
+      if (!n && !slice_refused)
         n = carve(range, cls, want, out, takes >= kRampTakes ? &prefault : nullptr, may_commit,
                   refused);
+      *refused |= slice_refused;
       grew = part_committed(starter) + part_committed(range) != committed;
     }
   }

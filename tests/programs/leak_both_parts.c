@@ -1,4 +1,4 @@
-// Blocks of one size class, more than its slice of the pools' starter zone holds (64 KiB: 1,365
+// Blocks of one size class, more than its slice of the pools' starter zone holds (64 KiB: 1,336
 // blocks of 48 bytes), so that each kind below has blocks in both parts of the class (the slice,
 // then the class's own range), and pointers from one part into the other:
 //   kept_block:    2,000 blocks of 40 bytes held by a global array -> reachable;

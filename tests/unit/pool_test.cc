@@ -163,13 +163,23 @@ TEST(Pool, EachClassStartsInItsSliceOfTheStarterZoneThenGoesOnInItsRange) {
     }
   })
       .join();
-  // A pointer into the zone past a slice's last block, or into the slices' ends, is no block.
-  const unsigned big = kNumClasses - 1;
-  const std::uintptr_t past =
-      pool::first_block(big, pool::kStarter) +
-      (kStarterSlice - starter_offset(big)) / kClassSize[big] * kClassSize[big];
-  if (past < pool::g_region.starter + (std::uintptr_t{big} << kStarterShift) + kStarterSlice)
-    EXPECT_EQ(pool::block_containing(reinterpret_cast<void*>(past)), 0u);
+  // Addresses of a slice that no block starts or lies in: before its first block, and past its
+  // last one where the slice has room for no more.
+  for (unsigned c = 0; c < kNumClasses; ++c) {
+    const std::uintptr_t slice = pool::g_region.starter + (std::uintptr_t{c} << kStarterShift);
+    const std::uintptr_t first = pool::first_block(c, pool::kStarter);
+    const std::uintptr_t past =
+        first + (kStarterSlice - starter_offset(c)) / kClassSize[c] * kClassSize[c];
+    ASSERT_LE(past, slice + kStarterSlice) << c;
+    for (std::uintptr_t addr : {slice, first - 16, past, slice + kStarterSlice - 16}) {
+      if (addr < slice || addr >= slice + kStarterSlice || (addr >= first && addr < past))
+        continue;  // (no leading offset, or no tail)
+      const auto* p = reinterpret_cast<const void*>(addr);
+      EXPECT_EQ(pool::block_containing(p), 0u) << "class " << c << ", slice + " << addr - slice;
+      EXPECT_FALSE(pool::owns_block_start(p)) << "class " << c << ", slice + " << addr - slice;
+      EXPECT_EQ(static_cast<unsigned>(pool::small_class_of(p)), c) << "the zone's, all of it";
+    }
+  }
 }
 
 // Where a sparse mapping costs only the pages written (no ulimit -d, overcommit not strict), the
@@ -614,6 +624,42 @@ TEST(Pool, AnAllocationTheSystemRefusesMemoryForAsksItOnce) {
   EXPECT_EXIT(keep_allocating_under_a_data_limit(), testing::ExitedWithCode(0), "");
 }
 
+// Once the system refuses a class memory, the larger classes still give the blocks their ranges
+// have made usable, and not only their starter slices': the range was passed over whenever an
+// earlier class's refusal was already noted (a review's), and malloc failed with memory usable.
+[[noreturn]] void use_a_larger_classs_usable_range_under_a_data_limit() {
+  if (system_heap::on()) _exit(20);
+  // The limit first, as keep_allocating_under_a_data_limit sets it: the pools then make memory
+  // usable 64 KiB at a time.
+  std::size_t data_kb = 0;
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("VmData:", 0) == 0) data_kb = std::stoul(line.substr(7));
+  if (data_kb == 0) _exit(21);
+  const rlimit want{data_kb * 1024 + (std::size_t{16} << 20), RLIM_INFINITY};
+  if (space_limit::set(RLIMIT_DATA, &want, nullptr) != 0) _exit(22);
+  const unsigned larger = size_class(2000);  // 2048: the next class 1024's blocks may come from
+  std::vector<void*> kept;
+  while (pool::carved_end(larger, pool::kRange) == pool::first_block(larger, pool::kRange)) {
+    kept.push_back(pool::alloc(2000));  // its slice used up, and a first refill from its range
+    if (kept.size() > 1000) _exit(23);
+  }
+  const std::uintptr_t carved = pool::carved_end(larger, pool::kRange);
+  std::size_t got = 0;
+  while (pool::alloc(1000))
+    if (++got > (std::size_t{1} << 20)) _exit(24);  // 1 GB with a 16 MB limit: never refused
+  const bool used = pool::carved_end(larger, pool::kRange) > carved;
+  std::fprintf(stderr, "%zu blocks; class %u's range %s\n", got, larger,
+               used ? "used" : "passed over");
+  _exit(used ? 0 : 1);
+}
+
+TEST(Pool, UnderADataLimitALargerClassGivesWhatItsRangeMadeUsable) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");  // a process of its own, as above
+  EXPECT_EXIT(use_a_larger_classs_usable_range_under_a_data_limit(), testing::ExitedWithCode(0),
+              "");
+}
+
 TEST(Pool, LargeReallocsMoveTheMappingOnlyBySteps) {
   // Short of its pages: a block that fills them has one more mapped past it (see
   // APointerPastALargeBlocksEndNeverStartsAnother), which a growth by a byte would fill.
@@ -969,7 +1015,7 @@ TEST(Pool, AThreadsFirstRefillsOfAClassAreSmall) {
   const unsigned cls = size_class(kSize);
   ASSERT_EQ(batch_size(cls), 42u);
   pool::free(pool::alloc(16));  // the pools are set up
-  // All in the class's slice of the starter zone (85 blocks).
+  // All in the class's slice of the starter zone (80 blocks).
   const std::uintptr_t start = pool::first_block(cls, pool::kStarter);
   if (pool::carved_end(cls, pool::kStarter) != start)
     GTEST_SKIP() << "the class was used before (a repeat)";
