@@ -591,19 +591,23 @@ TEST(SpaceLimit, ADataLimitTheProgramSetsLeavesOurOwnOnTop) {
   EXPECT_EXIT(lower_the_limit_and_check(RLIMIT_DATA), testing::ExitedWithCode(0), "");
 }
 
+// Lowers the data limit to what the process has now and `more` bytes; false if it could not.
+bool limit_data_to_now_and(std::size_t more) {
+  std::size_t data_kb = 0;
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("VmData:", 0) == 0) data_kb = std::stoul(line.substr(7));
+  const rlimit want{data_kb * 1024 + more, RLIM_INFINITY};
+  return data_kb != 0 && space_limit::set(RLIMIT_DATA, &want, nullptr) == 0;
+}
+
 // An allocation the system refuses memory for (a data limit) asks it once: the larger classes
 // give what they have usable already and are not asked for more. Each of them was asked, each
 // refused: some 28 failing mprotect calls for one malloc, against glibc's 2, and a program that
 // kept trying under `ulimit -d` took minutes (a review's: 10 million failures, over 200 s).
 [[noreturn]] void keep_allocating_under_a_data_limit() {
   if (system_heap::on()) _exit(20);  // the C library's allocator would serve the used-up class
-  std::size_t data_kb = 0;
-  std::ifstream status("/proc/self/status");
-  for (std::string line; std::getline(status, line);)
-    if (line.rfind("VmData:", 0) == 0) data_kb = std::stoul(line.substr(7));
-  if (data_kb == 0) _exit(21);
-  const rlimit want{data_kb * 1024 + (std::size_t{16} << 20), RLIM_INFINITY};
-  if (space_limit::set(RLIMIT_DATA, &want, nullptr) != 0) _exit(22);
+  if (!limit_data_to_now_and(std::size_t{16} << 20)) _exit(21);
   constexpr std::size_t kSize = 1000;
   std::size_t got = 0;
   while (pool::alloc(kSize))
@@ -631,13 +635,7 @@ TEST(Pool, AnAllocationTheSystemRefusesMemoryForAsksItOnce) {
   if (system_heap::on()) _exit(20);
   // The limit first, as keep_allocating_under_a_data_limit sets it: the pools then make memory
   // usable 64 KiB at a time.
-  std::size_t data_kb = 0;
-  std::ifstream status("/proc/self/status");
-  for (std::string line; std::getline(status, line);)
-    if (line.rfind("VmData:", 0) == 0) data_kb = std::stoul(line.substr(7));
-  if (data_kb == 0) _exit(21);
-  const rlimit want{data_kb * 1024 + (std::size_t{16} << 20), RLIM_INFINITY};
-  if (space_limit::set(RLIMIT_DATA, &want, nullptr) != 0) _exit(22);
+  if (!limit_data_to_now_and(std::size_t{16} << 20)) _exit(21);
   const unsigned larger = size_class(2000);  // 2048: the next class 1024's blocks may come from
   std::vector<void*> kept;
   while (pool::carved_end(larger, pool::kRange) == pool::first_block(larger, pool::kRange)) {

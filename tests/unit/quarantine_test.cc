@@ -359,6 +359,12 @@ struct Owners {
   static std::size_t index(const void* p) {
     return (reinterpret_cast<std::uintptr_t>(p) - Blocks::at(0)) / Blocks::kSize;
   }
+  static void reset() {
+    elsewhere = 0;
+    released = 0;
+    for (auto& h : holds) h = 0;
+    for (auto& r : releases) r = 0;
+  }
   static void release(void* p) {
     const std::size_t i = index(p);
     elsewhere.fetch_add(static_cast<int>(i % kThreads) != me, std::memory_order_relaxed);
@@ -368,10 +374,7 @@ struct Owners {
 };
 
 TEST(Quarantine, ThreadsHandingBackAtOnceKeepTheInboxesCounted) {
-  Owners::elsewhere = 0;
-  Owners::released = 0;
-  for (auto& h : Owners::holds) h = 0;
-  for (auto& r : Owners::releases) r = 0;
+  Owners::reset();
   Quarantine q;
   constexpr std::size_t kBudget = std::size_t{64} << 10;  // batches of 256 bytes: 4 blocks of 64
   q.init(kBudget, 1 << 20, {Blocks::read_start, Blocks::hold_large, Owners::release});
@@ -425,10 +428,7 @@ TEST(Quarantine, ThreadsHandingBackAtOnceKeepTheInboxesCounted) {
 // elsewhere is then only what the inbox's one slot could not take and what ending lives left.
 // With no batch handed back, three in four blocks would be released elsewhere.
 TEST(Quarantine, InterleavedThreadsGetTheirOwnBlocksBack) {
-  Owners::elsewhere = 0;
-  Owners::released = 0;
-  for (auto& h : Owners::holds) h = 0;
-  for (auto& r : Owners::releases) r = 0;
+  Owners::reset();
   Quarantine q;
   q.init(std::size_t{64} << 10, 1 << 20, {Blocks::read_start, Blocks::hold_large, Owners::release});
   constexpr int kThreads = Owners::kThreads, kLives = 5;
