@@ -18,9 +18,9 @@ namespace heapledger::detail::pool {
 // and above the ranges lies the starter zone, with class c's slice at starter + c<<kStarterShift.
 // A class's first blocks come from its slice, then from its range (its two parts). A process's
 // first use of a class faulted in a page of its own 64 GiB range, and with it page-table pages of
-// its own: some 50 us each on this VM, for each of the twenty-odd classes a short process uses
-// (sed took 9.1 ms under the pools against 5.0 ms plain, and 6.2 ms with every class's first
-// blocks side by side). The slices share those pages.
+// its own (66-68 us on this VM where a page next to a touched one costs 15.7 us, `fault_cost 21`),
+// for each of the twenty-odd classes a short process uses; the slices share those pages (a sed
+// under the pools 6.95 -> 5.24 ms, plain 4.04 ms: docs/internals.md, the starter zone).
 enum Part : unsigned { kStarter = 0, kRange = 1 };
 constexpr unsigned kParts = 2;
 struct Region {
