@@ -181,6 +181,9 @@ TEST(BlockRecords, TheSlotsOfAGrowingClassAreFaultedInAhead) {
     BlockRecords::Slot* s = records.slot_to_fill(reinterpret_cast<std::uintptr_t>(blocks.back()));
     ASSERT_NE(s, nullptr);
     BlockRecords::put(s, Record(16, AllocKind::kMalloc, 1, 2, 3));
+    // The class's range's slots: its starter slice's (its first 4,096 blocks) are made writable
+    // at once and never faulted in ahead, and lie past every range's.
+    if (reinterpret_cast<std::uintptr_t>(blocks.back()) >= pool::g_region.starter) continue;
     if (highest && s < highest) continue;
     highest = s;
     const auto at = reinterpret_cast<std::uintptr_t>(s);
