@@ -99,7 +99,7 @@ struct alignas(64) Central {
   ClassPart& range() HL_REQUIRES(lock) { return parts[kRange]; }
   // The part block p (of this class) lies in.
   ClassPart& part_of(const void* p) HL_REQUIRES(lock) {
-    return parts[reinterpret_cast<std::uintptr_t>(p) >= g_region.starter ? kStarter : kRange];
+    return parts[place_of(reinterpret_cast<std::uintptr_t>(p)).part];
   }
 };
 // Constant-initialised: malloc can run before any constructor of this library.
@@ -282,10 +282,14 @@ char* round_down(char* p, std::size_t to) {
 }
 char* round_up(char* p, std::size_t to) { return round_down(p + (to - 1), to); }
 
+// Bytes of a class's range (2^shift) or of its starter slice.
+std::size_t part_bytes(Part part, unsigned shift) {
+  return part == kStarter ? kStarterSlice : std::size_t{1} << shift;
+}
+
 // Blocks of one part of class cls, with ranges of 2^shift bytes.
 std::size_t part_blocks(unsigned cls, Part part, unsigned shift) {
-  if (part == kStarter) return (kStarterSlice - starter_offset(cls)) / kClassSize[cls];
-  return ((std::size_t{1} << shift) - class_offset(cls)) / kClassSize[cls];
+  return (part_bytes(part, shift) - part_offset(cls, part)) / kClassSize[cls];
 }
 
 // Bytes of a part's bitmap levels: the ranges' each on pages of their own, the starter parts'
@@ -318,10 +322,11 @@ std::size_t bitmap_bytes(unsigned shift) {
   return part_bitmap_bytes(kStarter, shift) + part_bitmap_bytes(kRange, shift);
 }
 
-// Sets up one part of a class: `bytes` of address space from `start`, its first block `offset`
-// in, its bitmaps from *bitmaps on (moved past them); `whole`: they are usable already.
-void set_up_part(ClassPart& p, unsigned cls, Part part, unsigned shift, char* start,
-                 std::size_t bytes, std::size_t offset, char** bitmaps, bool whole) {
+// Sets up one part of a class, its range or slice from `start`, its bitmaps from *bitmaps on
+// (moved past them); `whole`: they are usable already.
+void set_up_part(ClassPart& p, unsigned cls, Part part, unsigned shift, char* start, char** bitmaps,
+                 bool whole) {
+  const std::size_t bytes = part_bytes(part, shift), offset = part_offset(cls, part);
   p.bump = start + offset;
   p.committed = start + offset / os::kPageSize * os::kPageSize;
   p.limit = start + bytes;
@@ -374,11 +379,10 @@ bool reserve_region() {
     for (unsigned c = 0; c < kNumClasses; ++c) {
       Central& central = g_central[c];
       set_up_part(central.parts[kStarter], c, kStarter, shift,
-                  starter + (std::size_t{c} << kStarterShift), kStarterSlice, starter_offset(c),
-                  &starter_bitmaps, true);
+                  starter + (std::size_t{c} << kStarterShift), &starter_bitmaps, true);
       set_up_part(central.parts[kRange], c, kRange, shift,
-                  reinterpret_cast<char*>(base + (std::uintptr_t{c} << shift)),
-                  std::size_t{1} << shift, class_offset(c), &range_bitmaps, whole);
+                  reinterpret_cast<char*>(base + (std::uintptr_t{c} << shift)), &range_bitmaps,
+                  whole);
     }
     // The starter zone is made usable whole where that costs nothing (one system call, and one
     // mapping where the slices made usable one by one would leave up to forty); else a slice at a
@@ -1189,7 +1193,7 @@ namespace {
 // The start of the slot of small class cls that addr falls in, if that slot has been carved
 // (handed out at least once); else 0.
 std::uintptr_t carved_slot(std::uintptr_t addr, unsigned cls) {
-  const Part part = addr >= g_region.starter ? kStarter : kRange;
+  const Part part = place_of(addr).part;
   const std::uintptr_t start = first_block(cls, part);
   if (addr < start || addr >= carved_end(cls, part)) return 0;
   return addr - (addr - start) % kClassSize[cls];

@@ -21,9 +21,9 @@ pool::Part slice_part(unsigned slice) {
 
 // Bytes of a slice: a slot for every block its part can hold, with ranges of `range` bytes.
 std::uint64_t span_of(unsigned slice, std::uint64_t range) {
-  const unsigned cls = slice_class(slice);
-  return slice_part(slice) == pool::kRange ? range - class_offset(cls)
-                                           : kStarterSlice - starter_offset(cls);
+  const pool::Part part = slice_part(slice);
+  return (part == pool::kRange ? range : kStarterSlice) -
+         pool::part_offset(slice_class(slice), part);
 }
 std::uint64_t slice_bytes(unsigned slice, std::uint64_t range) {
   const std::uint64_t span = span_of(slice, range), size = kClassSize[slice_class(slice)];
@@ -67,7 +67,7 @@ bool BlockRecords::map_slices() {
     Class& c = classes_[slice];
     const unsigned cls = slice_class(slice);
     c.size = kClassSize[cls];
-    c.first_offset = slice_part(slice) == pool::kRange ? class_offset(cls) : starter_offset(cls);
+    c.first_offset = pool::part_offset(cls, slice_part(slice));
     c.span = span_of(slice, range);
   }
   const std::uint64_t total = table_bytes();
@@ -93,7 +93,6 @@ bool BlockRecords::map_slices() {
                                                            reinterpret_cast<char*>(starters))))
     for (unsigned slice = kNumClasses; slice < 2 * kNumClasses; ++slice)
       classes_[slice].writable.store(classes_[slice].end, std::memory_order_relaxed);
-  class_mask_ = range - 1;
   // A signal handler on this thread may have given up on the table meanwhile (see above).
   State untried = kUntried;
   if (state_.compare_exchange_strong(untried, kReady, std::memory_order_release)) return true;

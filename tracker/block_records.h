@@ -170,19 +170,14 @@ class BlockRecords {
     if (off >= region.size) return nullptr;
     if (HL_UNLIKELY(state_.load(std::memory_order_acquire) != kReady) && !map_slices())
       return nullptr;
-    // Selected without a branch (see pool::small_class_of): offset into the class's range or
-    // starter slice.
-    const bool zone = addr >= region.starter;
-    const std::uintptr_t zone_off = addr - region.starter;
-    const auto cls = static_cast<unsigned>(zone ? zone_off >> kStarterShift : off >> region.shift);
-    const unsigned slice = cls + (zone ? kNumClasses : 0);
-    const std::uint64_t in = zone ? zone_off & (kStarterSlice - 1) : off & class_mask_;
+    const pool::Place at = pool::place_of(addr);                  // without a branch: see there
+    const unsigned slice = at.cls + kNumClasses * (1 - at.part);  // the starter parts' after
     const Class& c = classes_[slice];
-    std::uint64_t rel = in - c.first_offset;  // wraps below the first block
+    std::uint64_t rel = at.offset - c.first_offset;  // wraps below the first block
     if (rel >= c.span) return nullptr;
     // Exact when rel is a multiple of the size; otherwise the check below fails, as it must for
     // an address inside a block.
-    std::uint64_t n = block_number(rel, cls);
+    std::uint64_t n = block_number(rel, at.cls);
     if (n * c.size != rel) return nullptr;
     *slice_out = slice;
     return c.slots + n;
@@ -198,7 +193,6 @@ class BlockRecords {
   std::atomic<State> state_{kUntried};
   std::atomic<bool> spilled_{false};
   SpinLock map_lock_;
-  std::uint64_t class_mask_ = 0;
   // Each class's range's, then each class's starter part's.
   Class classes_[2 * kNumClasses] = {};
 };

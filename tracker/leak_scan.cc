@@ -255,18 +255,10 @@ std::int64_t Scanner::find(std::uintptr_t w, bool* exact) const {
   std::uintptr_t off = w - region.base;
   std::size_t idx;
   if (off < region.size) {
-    unsigned cls;
-    std::uintptr_t in_class,
-        first;  // w's offset into its class's part, where the part's first block is
-    if (w < region.starter) {
-      cls = static_cast<unsigned>(off >> region.shift);
-      in_class = off & ((std::uintptr_t{1} << region.shift) - 1);
-      first = class_offset(cls);
-    } else {
-      cls = static_cast<unsigned>((w - region.starter) >> kStarterShift);
-      in_class = (w - region.starter) & (kStarterSlice - 1);
-      first = starter_offset(cls);
-    }
+    const pool::Place at = pool::place_of(w);
+    const unsigned cls = at.cls;
+    std::uintptr_t in_class = at.offset;  // into the class's range or starter slice
+    const std::uintptr_t first = pool::part_offset(cls, at.part);
     if (in_class < first) return -1;
     in_class -= first;
     auto slot = static_cast<std::uintptr_t>((in_class * magic_[cls]) >> 64);
