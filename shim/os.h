@@ -51,16 +51,14 @@ bool discard(void* p, std::size_t bytes);
 // in memory (mincore). A page not in memory was never touched, or is out in swap. False if the
 // OS cannot tell (part of the range is not mapped), or must not be asked: mincore is a system
 // call glibc's malloc never makes, and a seccomp filter that allows only those kills the
-// process for it (a review's), so it is not made under a filter (read_sandbox_state) or
+// process for it (a review's), so it is not made under a filter (note_sandbox_at_start) or
 // after the program asked for one through prctl (note_sandbox). A filter installed with a
-// raw system call after the state was read is not seen.
+// raw system call after start is not seen.
 bool in_memory(const void* p, std::size_t bytes, unsigned char* pages);
-// Reads /proc/self/status once, at the first question (the tracker's start asks; a program run
-// with track=0 only if it has its pools clear pages or calls mlockall: reading the file took
-// 17-25 us of every process's start on this VM, a tenth of what the pools-only library added to
-// /bin/true): a seccomp filter, or no_new_privs (which an unprivileged process sets before
-// installing one), counts as a sandbox; so does no answer.
-void read_sandbox_state();
+// Reads /proc/self/status once, at the pools' start (or at the first question, if that comes first:
+// a program whose first blocks are all large): a seccomp filter, or no_new_privs (which an
+// unprivileged process sets before installing one), counts as a sandbox; so does no answer.
+void note_sandbox_at_start();
 void note_sandbox();
 // Whether the process counts as sandboxed (as above): system calls glibc's own paths would not
 // make are then not made.

@@ -174,11 +174,11 @@ long status_field(const char* path, const char* key) {
 }
 
 namespace {
-// -1: not read yet (read at the first question).
+// -1: not read yet (read at the pools' start, or at the first question if that comes first).
 constinit std::atomic<int> g_sandboxed{-1};
 }  // namespace
 
-void read_sandbox_state() {
+void note_sandbox_at_start() {
   // No answer (-1) counts as a filter.
   const char* const keys[] = {"\nSeccomp:", "\nNoNewPrivs:"};
   long values[2];
@@ -191,7 +191,7 @@ void read_sandbox_state() {
 void note_sandbox() { g_sandboxed.store(1, std::memory_order_relaxed); }
 
 bool sandboxed() {
-  if (g_sandboxed.load(std::memory_order_relaxed) < 0) read_sandbox_state();
+  if (g_sandboxed.load(std::memory_order_relaxed) < 0) note_sandbox_at_start();
   return g_sandboxed.load(std::memory_order_relaxed) != 0;
 }
 

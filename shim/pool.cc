@@ -412,6 +412,7 @@ HL_COLD bool ensure_ready() {
     g_no_region.store(true, std::memory_order_release);
     return false;
   }
+  os::note_sandbox_at_start();
   pthread_key_create(&g_thread_key, thread_exit);
   g_ready.store(true, std::memory_order_release);
   return true;

@@ -1369,6 +1369,14 @@ bool recorded_size(const void* p, std::size_t* size) {
 }
 
 namespace {
+// Whether st is the file /dev/null names (not merely a null device: one made elsewhere, in a
+// chroot's /dev say, is reopened by its own name; a review's).
+bool is_dev_null(const struct stat& st) {
+  struct stat null;
+  return S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3) && stat("/dev/null", &null) == 0 &&
+         null.st_dev == st.st_dev && null.st_ino == st.st_ino;
+}
+
 // The name a stream's file is reopened by (StreamIdentity::path). Where no name would reopen it,
 // the one /proc gives it, made here: an anonymous pipe's and a socket's; and /dev/null is named
 // as such. Asking /proc (readlink of /proc/self/fd/N) was the dearest step of the library's start:
@@ -1381,7 +1389,7 @@ void name_stream(int fd, const struct stat& st, char* path, std::size_t size) {
     std::snprintf(path, size, "socket:[%llu]", ino);
   } else if (S_ISFIFO(st.st_mode) && fstatfs(fd, &fs) == 0 && fs.f_type == PIPEFS_MAGIC) {
     std::snprintf(path, size, "pipe:[%llu]", ino);  // a named pipe is reopened by its name
-  } else if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3)) {
+  } else if (is_dev_null(st)) {
     std::snprintf(path, size, "/dev/null");
   } else {
     char link[32];
@@ -1528,10 +1536,6 @@ void start(int argc, char** argv) {
     g_active.store(false, std::memory_order_release);  // pools only from here on
     return;
   }
-  // Asked now, before the program runs (a filter it installs later with a system call of its own
-  // is not seen): the report's writers ask at exit, when reading /proc may be what a filter
-  // does not allow.
-  os::sandboxed();
   g_state.modules.refresh();
   find_self();
   remember_cmdline(argc, argv);

@@ -1745,6 +1745,29 @@ class E2E(hl.HeapledgerTest):
                     self.assertIn("the program started with stdout closed; writing it to stderr", err)
                     self.assertLeak(hl.find_json_document(err), "leak_site", 100, 1)
 
+    def test_a_null_device_made_elsewhere_is_still_the_stderr_the_program_started_with(self):
+        """A stderr on a null device that is not /dev/null's file (`2>/chroot/dev/null`: a
+        device node of its own, another inode) was named "/dev/null" once the start stopped
+        asking /proc for the names of its streams, and reopened by that name it was another
+        file: the report of a program that put its log on fd 2 went into the log, after a line
+        saying its stderr could not be reached (a review's). It goes to the null device, as
+        before; the log keeps only the program's own lines."""
+        node = self.path("null")
+        try:
+            os.mknod(node, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        except OSError as e:
+            self.skipTest(f"cannot make a device node here: {e}")
+        log = self.path("dup2.log")
+        with open(log, "w") as f:
+            f.write("PRE\n")
+        with open(node, "wb") as null:
+            res = subprocess.run([self.program("replace_stderr"), "dup2", log], stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE, stderr=null, env=hl.preload_env(), timeout=100)
+        self.assertEqual((res.returncode, res.stdout), (3, b""))
+        with open(log, encoding="utf-8") as f:
+            text = f.read()
+        self.assertEqual(text.splitlines(), ["PRE", "the program's line on its new stderr"], text[:2000])
+
     def test_a_report_goes_to_the_stderr_the_program_put_in_place_of_a_pipe(self):
         """A program started with stderr on a pipe (`prog 2>&1 | cat`, systemd, docker) that puts
         its log there instead (dup2, dup3, freopen; PostgreSQL's processes, the pipe to their log
