@@ -192,9 +192,7 @@ bool programs(const char* name, const Span& ours) {
   if (!found || ours.holds(found)) return false;
   Dl_info info;
   void* entry = nullptr;  // the symbol's ElfW(Sym)
-  if (!dladdr1(found, &info, &entry, RTLD_DL_SYMENT) ||
-      reinterpret_cast<std::uintptr_t>(info.dli_fbase) == ours.base)
-    return false;
+  if (!dladdr1(found, &info, &entry, RTLD_DL_SYMENT)) return false;
   return !(entry && static_cast<const ElfW(Sym)*>(entry)->st_shndx == SHN_UNDEF);
 }
 
