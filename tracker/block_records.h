@@ -1,7 +1,7 @@
 // Records of the pools' small blocks, found from the address alone: the pools' region gives the
 // class and the part of it (its range, or its slice of the starter zone: see pool.h), the offset
 // into that part gives the block's number, and the record sits at that number in the part's
-// slice of one sparse mapping (the starter parts' slices side by side at its end). Recording a
+// slice of one sparse mapping (the starter parts' slices packed together at its end). Recording a
 // block is three stores and dropping it a load and a compare-and-swap (plain stores while the
 // process has one thread): no lock, no search, no hash. A slice's pages cost memory only as far as
 // its class has carved blocks, so the table costs 16 bytes per block slot the pools have handed
@@ -104,6 +104,16 @@ class BlockRecords {
   // Whether the slot holds a freed block's record (not a live one's, not empty).
   static bool holds_freed(const Slot* s) {
     const std::uint64_t first = s->first.load(std::memory_order_acquire);
+    return first != 0 && !Record::holds_record(first);
+  }
+  // holds_freed(), asked of a slot about to be written (put): read by a compare-and-swap of 0 for
+  // 0, a write access that leaves the word as it is (x86's cmpxchg writes even when it fails). A
+  // slot on a page never written then faults it in once; a plain read (or fetch_or, a load before
+  // its cmpxchg) mapped the zero page and the write that followed faulted again (the tracker's own
+  // blocks, the first of their class: 8 of a tracked sed's page faults).
+  static bool holds_freed_before_put(Slot* s) {
+    std::uint64_t first = 0;
+    s->first.compare_exchange_strong(first, 0, std::memory_order_acquire);
     return first != 0 && !Record::holds_record(first);
   }
   // False if the slot holds no freed block's record (a live block's, or none). A record being

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <atomic>
 #include <bit>
+#include <cstddef>
 #include <cstring>
 
 #include "shim/config.h"
@@ -102,7 +103,13 @@ struct RuleTable {
   static_assert(sizeof(Table) % alignof(Entry) == 0);
   std::atomic<Table*> table{nullptr};
 
-  bool init() { return (table = make(kFirstBits)) != nullptr; }
+  bool init() {
+    Table* first = make(kFirstBits);
+    // Every process learns rules: each looked up (a read) before it is written, which page by
+    // page mapped the zero page and then faulted again.
+    if (first) os::prefault(first, Table::bytes(kFirstBits));
+    return (table = first) != nullptr;
+  }
   HL_ALWAYS_INLINE bool find(std::uint64_t key, FrameRule* out) const {
     const Table* t = table.load(std::memory_order_acquire);
     const Entry* e = t->entries();
@@ -329,8 +336,15 @@ HL_NOINLINE Memo* new_memo() {
     SpinGuard guard(g_spare_lock);
     if ((m = g_spare_memos)) g_spare_memos = m->next_spare;
   }
-  if (m) std::memset(static_cast<void*>(m), 0, sizeof *m);
-  else m = static_cast<Memo*>(internal_alloc(sizeof(Memo)));  // zero-filled
+  if (m) {
+    std::memset(static_cast<void*>(m), 0, sizeof *m);
+  } else if ((m = static_cast<Memo*>(
+                  internal_alloc(sizeof(Memo))))) {  // zero-filled, not faulted in
+    // Everything before the entries is read and written by the thread's first walks (each page
+    // read first: the zero page, then a second fault at the write); the entries are taken front
+    // to back, and a short process uses few.
+    os::prefault(m, offsetof(Memo, pool));
+  }
   return tl_memo_slot.memo = m;
 }
 

@@ -15,7 +15,7 @@ namespace heapledger::detail {
 // remembered" with threads, and no report at all with one thread, where the free waited).
 bool Ledger::insert(std::uintptr_t addr, const Record& r) {
   if (BlockRecords::Slot* slot = blocks_.slot_to_fill(addr)) {
-    if (r.kind() != AllocKind::kInternal || !BlockRecords::holds_freed(slot)) {
+    if (r.kind() != AllocKind::kInternal || !BlockRecords::holds_freed_before_put(slot)) {
       BlockRecords::put(slot, r);
       return true;
     }

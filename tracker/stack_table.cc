@@ -50,6 +50,9 @@ std::atomic<std::uint32_t>* StackTable::level(int l) {
   if (slots) return slots;
   auto* fresh = static_cast<std::atomic<std::uint32_t>*>(os::map_internal(level_bytes(l)));
   if (!fresh) return nullptr;
+  // The first level (16 KiB) takes every process's first stacks, each looked up (a read) before
+  // it is written: page by page, the read mapped the zero page and the write faulted again.
+  if (l == 0) os::prefault(fresh, level_bytes(l));
   if (levels_[l].compare_exchange_strong(slots, fresh, std::memory_order_acq_rel)) return fresh;
   os::unmap_internal(fresh, level_bytes(l));  // another thread mapped it first
   return slots;

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <fstream>
 #include <random>
+#include <set>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -201,6 +202,45 @@ TEST(BlockRecords, TheSlotsOfAGrowingClassAreFaultedInAhead) {
     BlockRecords::take(records.slot(reinterpret_cast<std::uintptr_t>(p)), nullptr);
     pool::free(p);
   }
+}
+
+// The starter slices of the slot table are packed, each on a cache line of its own: the first
+// blocks of the classes from 256 bytes up (29 of them) have their slots on a few pages, where
+// each slice on a page of its own took one for each class a process used.
+TEST(BlockRecords, TheLargeClassesFirstSlotsSharePages) {
+  static BlockRecords records;
+  pool::free(pool::alloc(16));  // the pools' region, as every other test here has it
+  std::set<std::uintptr_t> pages;
+  for (unsigned cls = 0; cls < kNumClasses; ++cls) {
+    if (kClassSize[cls] < 256) continue;
+    BlockRecords::Slot* s = records.slot_to_fill(pool::first_block(cls, pool::kStarter));
+    ASSERT_NE(s, nullptr) << "class " << kClassSize[cls];
+    const auto at = reinterpret_cast<std::uintptr_t>(s);
+    EXPECT_EQ(at % 64, 0u) << "class " << kClassSize[cls] << ": a cache line of its own";
+    pages.insert(at / 4096);
+  }
+  EXPECT_LE(pages.size(), 8u);
+}
+
+// Asked of a slot on a page never touched, holds_freed_before_put() faults the page in for the
+// put that follows: one page fault, where a plain read mapped the zero page and the put's write
+// faulted again.
+TEST(BlockRecords, ASlotAskedBeforeItsPutFaultsItsPageInOnce) {
+  constexpr std::size_t kPage = 4096;
+  void* page = mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(page, MAP_FAILED);
+  auto* slot = static_cast<BlockRecords::Slot*>(page);
+  rusage before{}, after{};
+  ASSERT_EQ(getrusage(RUSAGE_THREAD, &before), 0);
+  const bool freed = BlockRecords::holds_freed_before_put(slot);
+  BlockRecords::put(slot, Record(64, AllocKind::kInternal, 1, 2, 3));
+  ASSERT_EQ(getrusage(RUSAGE_THREAD, &after), 0);
+  EXPECT_FALSE(freed) << "an empty slot";
+  EXPECT_EQ(after.ru_minflt - before.ru_minflt, 1);
+  Record r;
+  EXPECT_TRUE(BlockRecords::get(slot, &r));
+  EXPECT_EQ(r.size(), 64u);
+  munmap(page, kPage);
 }
 
 // The winner also keeps the block's freed record (as the quarantine does): the loser's attempt
