@@ -54,12 +54,13 @@ void find_main_program_path(char* out) {
 }
 
 // The object's absolute path: the main program reports an empty name, dlopen("./x.so") a
-// relative one.
+// relative one. A name without a slash is no path: the vDSO's ("linux-vdso.so.1"; every scan
+// asked realpath for it, a getcwd and a failed readlink).
 const char* keep_name(ScanBuffer* b, const char* name) {
   char absolute[PATH_MAX];
   if (!name[0]) {
     name = main_program_path();
-  } else if (name[0] != '/' && realpath(name, absolute)) {
+  } else if (name[0] != '/' && std::strchr(name, '/') && realpath(name, absolute)) {
     name = absolute;
   }
   std::size_t len = std::strlen(name);

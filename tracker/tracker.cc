@@ -486,6 +486,32 @@ void find_self() {
   g_state.self_path = self.path;
 }
 
+#ifndef HEAPLEDGER_RUNTIME_DEPS
+#define HEAPLEDGER_RUNTIME_DEPS ""
+#endif
+
+// The runtime's libraries (libunwind and what it needs), loaded by their full paths before it
+// (HEAPLEDGER_RUNTIME_DEPS, from tracker/CMakeLists.txt): its DT_NEEDED then finds them loaded.
+// Found through its run path instead, each was looked for in eight subdirectories of the
+// directory first (glibc-hwcaps/x86-64-v4 .. tls/x86_64: twenty failed opens and stats, about
+// 20 us of every tracked process). One that will not load is left to the run path, as before,
+// and its error to no one: the program's next dlerror() would have read ours.
+void load_runtime_libraries() {
+  const char* list = HEAPLEDGER_RUNTIME_DEPS;
+  char path[4096];
+  while (*list) {
+    const char* end = std::strchr(list, ':');
+    if (!end) end = list + std::strlen(list);
+    const auto len = static_cast<std::size_t>(end - list);
+    if (len < sizeof path) {
+      std::memcpy(path, list, len);
+      path[len] = 0;
+      if (!dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE)) dlerror();
+    }
+    list = *end ? end + 1 : end;
+  }
+}
+
 // The private modules live next to this library (build tree and install tree alike). Its path
 // as the dynamic linker has it is relative where LD_PRELOAD was: the reporter, loaded at exit,
 // was not found after the program changed its directory (the report lost); the module map
@@ -501,6 +527,7 @@ void* load_module(const char* file, const char* entry_name, bool links_unwinder)
   const char* slash = std::strrchr(self, '/');
   int dir_len = slash ? static_cast<int>(slash - self) : 1;
   std::snprintf(path, sizeof path, "%.*s/%s", dir_len, slash ? self : ".", file);
+  if (links_unwinder) load_runtime_libraries();
   void* handle = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
   if (!handle) {
     stderr_line("heapledger: cannot load %s: %s\n", path, dlerror());

@@ -1158,6 +1158,18 @@ class E2E(hl.HeapledgerTest):
         self.assertIn("libheapledger_reporter.so", res.stderr)  # the report did load it
         self.assertNotIn("error", res.stderr)
 
+    def test_the_runtimes_libraries_are_loaded_by_path_not_searched_for(self):
+        """libunwind and liblzma, found through the runtime module's run path, were each looked for
+        in eight subdirectories of it first (glibc-hwcaps/x86-64-v4 .. tls/x86_64): twenty failed
+        system calls in every tracked process. libheapledger.so loads them by their full paths
+        first (the build names them, tracker/CMakeLists.txt), and the loader finds them loaded."""
+        res = hl.run_preloaded([self.program("leak_malloc")], "log=none",
+                               extra_env={"LD_DEBUG": "libs"})
+        self.assertEqual(res.returncode, 0, res.describe())
+        self.assertRegex(res.stderr, r"calling init: \S*/libunwind\.so\.8\n")  # it was loaded
+        self.assertNotRegex(res.stderr, r"find library=(libunwind|liblzma)\S* \[\d+\]; searching")
+        self.assertNotRegex(res.stderr, r"trying file=\S*/(libunwind|liblzma)")
+
     def test_the_reporter_never_calls_the_programs_operator_new(self):
         """A program's own global operator new/delete served the reporter module's allocations
         too (it bound to the program's libstdc++ symbols): called while the report was written,
