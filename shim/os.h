@@ -72,9 +72,9 @@ void status_fields(const char* path, const char* const* keys, long* values, int 
 // Faults in committed pages ahead of their first write, in one system call
 // (MADV_POPULATE_WRITE, Linux 5.14) where touching them would take a page fault each: a fault
 // cost 12 us a page on the VM this was measured on, a 64 KiB prefault 6-7 us a page. Contents
-// are left as they are (a page already present is not touched). Does nothing where the kernel
-// lacks the advice or refuses (out of memory: the pages then fault in when written, as before):
-// false then.
+// are left as they are (a page already present is not touched). From the page p is on (any p
+// will do). Does nothing where the kernel lacks the advice or refuses (out of memory: the pages
+// then fault in when written, as before): false then.
 bool prefault(void* p, std::size_t bytes);
 // How much memory filled front to back is faulted in at a time: the pools' fresh blocks, the
 // ledger's slots, the tracker's arena (each fault a page where its first write took one).

@@ -207,6 +207,15 @@ constinit std::atomic<bool> g_no_prefault{false};  // the kernel lacks the advic
 
 bool prefault(void* p, std::size_t bytes) {
   if (g_no_prefault.load(std::memory_order_relaxed)) return false;
+  // From the page p is on: madvise takes page-aligned addresses only, and its EINVAL for one that
+  // is not (a thread's memo, from inside a page of the tracker's arena) was taken for a kernel
+  // without the advice, which turned prefaulting off for the whole process (a review's: a second
+  // thread, and a program's fresh heap pages took 12,237 faults where they had taken 1,126).
+  // The advice leaves contents as they are, so the part of the page before p is not touched.
+  const auto at = reinterpret_cast<std::uintptr_t>(p);
+  const std::uintptr_t from = at & ~(kPageSize - 1);
+  p = reinterpret_cast<void*>(from);
+  bytes += at - from;
   ErrnoKeeper keep;
   if (sys_madvise(p, bytes, kMadvPopulateWrite) == 0) return true;
   // EPERM, ENOSYS: a seccomp filter that refuses it; EINVAL: a kernel without the advice, or a

@@ -54,13 +54,14 @@ void find_main_program_path(char* out) {
 }
 
 // The object's absolute path: the main program reports an empty name, dlopen("./x.so") a
-// relative one. A name without a slash is no path: the vDSO's ("linux-vdso.so.1"; every scan
-// asked realpath for it, a getcwd and a failed readlink).
-const char* keep_name(ScanBuffer* b, const char* name) {
+// relative one, and so does an object found through an empty element of a search path
+// ("libfoo.so", with LD_LIBRARY_PATH=":/opt/lib"). The vDSO's name ("linux-vdso.so.1") is no
+// path: every scan asked realpath for it, a getcwd and a failed readlink.
+const char* keep_name(ScanBuffer* b, const char* name, bool vdso) {
   char absolute[PATH_MAX];
   if (!name[0]) {
     name = main_program_path();
-  } else if (name[0] != '/' && std::strchr(name, '/') && realpath(name, absolute)) {
+  } else if (name[0] != '/' && !vdso && realpath(name, absolute)) {
     name = absolute;
   }
   std::size_t len = std::strlen(name);
@@ -89,9 +90,11 @@ int scan_one(dl_phdr_info* info, std::size_t size, void* arg) {
     if (s < lo) lo = s;
     if (s + ph.p_memsz > hi) hi = s + ph.p_memsz;
   }
+  // The vDSO: the kernel's image, whose ELF header the auxiliary vector gives.
+  const std::uintptr_t vdso = getauxval(AT_SYSINFO_EHDR);
   if (hi > lo)
     b->items[b->count++] =
-        Scanned{lo, hi, info->dlpi_addr, keep_name(b, info->dlpi_name),
+        Scanned{lo, hi, info->dlpi_addr, keep_name(b, info->dlpi_name, vdso - lo < hi - lo),
                 eh_frame::find(info->dlpi_phdr, info->dlpi_phnum, info->dlpi_addr)};
   return 0;
 }

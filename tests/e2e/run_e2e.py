@@ -1170,6 +1170,34 @@ class E2E(hl.HeapledgerTest):
         self.assertNotRegex(res.stderr, r"find library=(libunwind|liblzma)\S* \[\d+\]; searching")
         self.assertNotRegex(res.stderr, r"trying file=\S*/(libunwind|liblzma)")
 
+    def test_a_library_found_through_an_empty_search_path_element_is_named(self):
+        """An object found through an empty element of a search path (LD_LIBRARY_PATH=":", as
+        `export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:/opt/lib` leaves it when it was unset) is named
+        "libfoo.so" by the loader, without a slash; taken for the vDSO's kind of name, it was left
+        relative, and once the program changed its directory its frames had no function, file or
+        line (a review's)."""
+        lib_src = self.write_source("foo.c", "#include <stdlib.h>\n"
+                                    "void* foo_leak(void) { return malloc(123); }\n")
+        main_src = self.write_source("main_foo.c", "#include <unistd.h>\n"
+                                     "void* foo_leak(void);\n"
+                                     "int main(void) { void* volatile p = foo_leak(); p = 0;\n"
+                                     "  return chdir(\"/\") != 0; }\n")
+        work = os.path.dirname(lib_src)
+        subprocess.run(["gcc", "-O0", "-g", "-shared", "-fPIC", lib_src, "-o",
+                        os.path.join(work, "libfoo.so")], check=True)
+        exe = os.path.join(work, "main_foo")
+        subprocess.run(["gcc", "-O0", "-g", main_src, "-o", exe, "-L" + work, "-lfoo"], check=True)
+        json_path = self.path("empty_element.json")
+        res = hl.run_preloaded([exe], f"log=none:json={json_path}", cwd=work,
+                               extra_env={"LD_LIBRARY_PATH": ":"})
+        self.assertEqual(res.returncode, 0, res.describe())
+        leaks = [l for l in hl.load_report(json_path)["leaks"] if l["bytes"] == 123]
+        self.assertEqual(len(leaks), 1, hl.load_report(json_path)["leaks"])
+        frame = leaks[0]["stack"][0]
+        self.assertEqual(frame["module"], os.path.join(os.path.realpath(work), "libfoo.so"), frame)
+        self.assertEqual((frame["function"], os.path.basename(frame["file"] or ""), frame["line"]),
+                         ("foo_leak", "foo.c", 2), frame)
+
     def test_the_reporter_never_calls_the_programs_operator_new(self):
         """A program's own global operator new/delete served the reporter module's allocations
         too (it bound to the program's libstdc++ symbols): called while the report was written,

@@ -965,6 +965,23 @@ TEST(Os, PrefaultMakesPagesResidentAndKeepsWhatTheyHold) {
   munmap(p, kBytes);
 }
 
+// From inside a page (a thread's memo, in the tracker's arena): its own pages and the rest of the
+// first are faulted in, and prefaulting stays on. madvise's EINVAL for the unaligned address was
+// taken for a kernel without the advice, and no later prefault did anything (a review's).
+TEST(Os, PrefaultFromInsideAPageServesItAndLaterOnes) {
+  if (!kernel_prefaults()) GTEST_SKIP() << "no MADV_POPULATE_WRITE in this kernel";
+  constexpr std::size_t kBytes = 8 * os::kPageSize;
+  auto* p = static_cast<char*>(
+      mmap(nullptr, kBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  ASSERT_NE(p, MAP_FAILED);
+  EXPECT_TRUE(os::prefault(p + 1000, 2 * os::kPageSize));
+  EXPECT_EQ(resident_pages(p, kBytes), 3u) << "the page of p + 1000 and the two after it";
+  EXPECT_TRUE(os::prefault(p + 4 * os::kPageSize, 4 * os::kPageSize)) << "still on";
+  EXPECT_EQ(resident_pages(p, kBytes), 7u);
+  EXPECT_EQ(std::count(p, p + kBytes, 0), static_cast<std::ptrdiff_t>(kBytes));
+  munmap(p, kBytes);
+}
+
 bool first_page_resident(const void* p) {
   unsigned char in = 0;
   const auto page = reinterpret_cast<std::uintptr_t>(p) & ~(os::kPageSize - 1);
