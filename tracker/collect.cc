@@ -1022,6 +1022,8 @@ void scan_and_report(ExitCaller* caller) {
     data.scan_threads_held = scan.stats().threads_held;
     data.scan_root_bytes = scan.stats().root_bytes;
     data.scan_heap_bytes = scan.stats().heap_bytes_scanned;
+    data.maps = scan.maps();
+    data.maps_len = scan.maps_size();
   } else {
     data.scan_failed = true;
     data.scan_maps_error = scan.stats().maps_error;

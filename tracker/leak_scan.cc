@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "shim/address_map.h"
 #include "shim/os.h"
@@ -124,6 +125,14 @@ class Scanner {
   void classify_unreached();
   char* maps_buffer() { return maps_; }
   std::size_t maps_capacity() const { return maps_cap_; }
+  void set_maps_size(std::size_t n) { maps_len_ = n; }
+  // The buffer and what was read into it, for the caller to release (LeakScan keeps it for the
+  // report).
+  char* take_maps(std::size_t* cap, std::size_t* len) {
+    *cap = maps_cap_, *len = maps_len_;
+    maps_cap_ = maps_len_ = 0;
+    return std::exchange(maps_, nullptr);
+  }
   // The process's mappings, for the multiple-inheritance heuristic (see points_to_start).
   void note_mapping(const Mapping& m) {  // in address order, as /proc lists them
     if (m.anonymous || m.device) return;
@@ -158,7 +167,7 @@ class Scanner {
   Interval* exclusions_ = nullptr;
   std::size_t excl_count_ = 0, excl_cap_ = 0;
   char* maps_ = nullptr;
-  std::size_t maps_cap_ = 0;
+  std::size_t maps_cap_ = 0, maps_len_ = 0;
   Interval* read_only_ = nullptr;  // file mappings readable, not writable or executable
   Interval* code_ = nullptr;       // file mappings executable
   std::size_t read_only_n_ = 0, code_n_ = 0;
@@ -216,8 +225,17 @@ bool Scanner::reserve() {
   w2_ = scratch<std::uint32_t>(cap_);
   excl_cap_ = kMaxExclusions + cap_;
   exclusions_ = scratch<Interval>(excl_cap_);
-  maps_cap_ = std::clamp(2 * maps_bytes_now(), kMapsBufferMin, kMapsBufferMax);
-  maps_ = scratch<char>(maps_cap_);
+  // Room for /proc/self/maps however long it is, address space only: the pages its text fills are
+  // all it costs. Sized to the file's length as it was now, it was read once more for that (35 us
+  // and more a read, one of three at every reporting exit); so sized still under a limit on the
+  // address space or the data segment, where the program's threads, not stopped yet, and the
+  // reporter after the scan need what is left (a reporter that would not fit lost the report).
+  const bool unlimited = os::address_space_left() == SIZE_MAX && os::data_left() == SIZE_MAX;
+  maps_cap_ = unlimited ? kMapsBufferMax : 0;
+  if (!maps_cap_ || !(maps_ = scratch<char>(maps_cap_))) {
+    maps_cap_ = std::clamp(2 * maps_bytes_now(), kMapsBufferMin, kMapsBufferMax);
+    maps_ = scratch<char>(maps_cap_);
+  }
   read_only_ = scratch<Interval>(kMaxModuleRanges);
   code_ = scratch<Interval>(kMaxModuleRanges);
   // Division by a class size as a multiply: exact for offsets below 2^36 (see pool.h).
@@ -531,6 +549,7 @@ std::size_t scan_roots(Scanner& scanner, const StopTheWorld& world, const RootPo
                        const OwnRoots& own) {
   char* maps = scanner.maps_buffer();
   std::size_t len = read_maps(maps, scanner.maps_capacity());
+  scanner.set_maps_size(len);
   // The modules' mappings first: the heuristics look at them for every root's pointers.
   proc_maps::for_each(maps, len, [&](const Mapping& m) { scanner.note_mapping(m); });
   std::size_t bytes = 0;
@@ -629,6 +648,7 @@ bool RootPolicy::is_root(std::uint32_t stack) const {
 
 LeakScan::~LeakScan() {
   if (blocks_) os::unmap_internal(blocks_, blocks_bytes_);
+  release(maps_, maps_cap_);
 }
 
 // The blocks are read after the other threads stopped, so that no block can appear between the
@@ -726,6 +746,8 @@ bool LeakScan::run(Ledger& ledger, const RootPolicy& policy, const OwnRoots& own
     stats_.threads_stopped -= world.confirm_held();
     stats_.threads_held = world.held();
     world.resume();
+    release(maps_, maps_cap_);  // a scan run before
+    maps_ = scanner.take_maps(&maps_cap_, &maps_len_);
   }
   ledger.unlock_all();
   release(large, large_cap);

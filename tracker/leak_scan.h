@@ -130,11 +130,17 @@ class LeakScan {
   const ScannedBlock& block(std::size_t i) const { return blocks_[i]; }
   ScannedBlock* mutable_blocks() { return blocks_; }  // the caller may reorder them
   const ScanStats& stats() const { return stats_; }
+  // /proc/self/maps as the scan read it (while the other threads were stopped), for the report's
+  // symbolizer: null if the scan read none.
+  const char* maps() const { return maps_len_ ? maps_ : nullptr; }
+  std::size_t maps_size() const { return maps_len_; }
 
  private:
   ScannedBlock* blocks_ = nullptr;
   std::size_t count_ = 0;
   std::size_t blocks_bytes_ = 0;
+  char* maps_ = nullptr;  // taken over from the scan's Scanner
+  std::size_t maps_cap_ = 0, maps_len_ = 0;
   ScanStats stats_;
 };
 

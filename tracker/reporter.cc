@@ -561,6 +561,7 @@ void write_reports_or_throw(const ExitData* data, const ReportRequest* req,
   // change the exit status, symbolizing would be wasted work.
   if (text || json || suppress) {
     Symbolizer sym;
+    if (data->maps) sym.use_maps({data->maps, data->maps_len});  // the scan's: not read again
     name_ahead(*data, report, json || req->show_reachable, sym);
     if (!req->errors_only)
       apply_suppressions(*data, report, req->suppressions_path, sym, req->progress);

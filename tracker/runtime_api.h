@@ -173,6 +173,10 @@ struct ExitData {
   // The program's absolute path as the loaded objects' first scan found it (null or "": unknown),
   // for where /proc/self/exe cannot be read at exit.
   const char* exe;
+  // /proc/self/maps as the exit scan read it, maps_len bytes (null: none read; the symbolizer
+  // reads it itself then).
+  const char* maps;
+  std::size_t maps_len;
 };
 
 // What the report concluded, after suppressions: the exit status depends on it.
@@ -194,7 +198,7 @@ struct ReporterApi {
   void (*write_reports)(const ExitData* data, const ReportRequest* request, ReportOutcome* out);
 };
 
-constexpr int kRuntimeAbiVersion = 24;
+constexpr int kRuntimeAbiVersion = 25;
 constexpr const char* kRuntimeEntry = "heapledger_runtime_api";
 constexpr const char* kRuntimeFile = "libheapledger_runtime.so";
 constexpr const char* kReporterEntry = "heapledger_reporter_api";

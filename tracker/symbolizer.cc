@@ -558,15 +558,22 @@ int Symbolizer::open_as_mapped(const std::string& path) {
     maps_read_ = true;
     // map_files names a mapping "%lx-%lx": not as maps prints it (zero-padded to 8 digits, a
     // non-PIE program's 00400000).
-    std::vector<char> buf(64 << 10);
-    detail::proc_maps::for_each_read(
-        buf.data(), buf.size(), [&](const detail::proc_maps::Mapping& m) {
-          if (m.anonymous) return;
-          char range[40];
-          std::snprintf(range, sizeof range, "%lx-%lx", static_cast<unsigned long>(m.lo),
-                        static_cast<unsigned long>(m.hi));
-          mapped_.try_emplace(std::string(m.path), range);
-        });
+    const auto note = [&](const detail::proc_maps::Mapping& m) {
+      if (m.anonymous) return;
+      char range[40];
+      std::snprintf(range, sizeof range, "%lx-%lx", static_cast<unsigned long>(m.lo),
+                    static_cast<unsigned long>(m.hi));
+      mapped_.try_emplace(std::string(m.path), range);
+    };
+    if (!maps_text_.empty()) {
+      detail::proc_maps::for_each(maps_text_.data(), maps_text_.size(), note);
+    } else {
+      // Not zero-filled: the maps of a short process are a few KiB of the buffer, and clearing
+      // all of it faulted in 16 pages of every reporting process.
+      constexpr std::size_t kBuffer = 64 << 10;
+      const auto buf = std::make_unique_for_overwrite<char[]>(kBuffer);
+      detail::proc_maps::for_each_read(buf.get(), kBuffer, note);
+    }
   }
   std::vector<std::string> names = {path};
   if (char* real = ::realpath(path.c_str(), nullptr)) {

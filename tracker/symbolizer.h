@@ -40,6 +40,9 @@ class Symbolizer {
   // read as mapped (/proc/self/map_files needs privileges): their frames are left unnamed rather
   // than named from another file.
   const std::set<std::string>& unreadable_replaced() const { return replaced_; }
+  // /proc/self/maps as read already (the exit scan's, which outlives this), before the first
+  // module: not read again. Otherwise it is read at the first module.
+  void use_maps(std::string_view text) { maps_text_ = text; }
 
  private:
   struct ModuleDebug;
@@ -56,6 +59,7 @@ class Symbolizer {
   // at the first module.
   std::unordered_map<std::string, std::string> mapped_;
   bool maps_read_ = false;
+  std::string_view maps_text_;  // see use_maps
   std::set<std::string> replaced_;
   std::map<std::pair<std::string, std::uint64_t>, std::vector<Frame>> cache_;
   // Searches for separate debug information that found nothing: (file, link, CRC), each made once.

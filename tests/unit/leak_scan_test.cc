@@ -4,10 +4,12 @@
 #include "tracker/leak_scan.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -105,6 +107,24 @@ TEST(LeakScan, BlocksOnARunningThreadsStackAreReachableAndItIsStopped) {
   EXPECT_EQ(scan.stats().threads, scan.stats().threads_stopped);
   EXPECT_EQ(f.reach_of(scan, unhide(g_hidden[5])), Reach::kReachable);
   EXPECT_EQ(f.reach_of(scan, unhide(g_hidden[6])), Reach::kDefinite);
+}
+
+// The mappings the scan read stay with it for the report's symbolizer (which read them again),
+// whole: every line, this thread's stack among them.
+TEST(LeakScan, KeepsTheMapsItReadForTheReport) {
+  static Fixture f;
+  f.track(24);
+  LeakScan scan;
+  EXPECT_EQ(scan.maps(), nullptr);
+  ASSERT_TRUE(scan.run(f.ledger, RootPolicy{},
+                       OwnRoots(reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0)))));
+  ASSERT_NE(scan.maps(), nullptr);
+  const std::string_view maps(scan.maps(), scan.maps_size());
+  EXPECT_EQ(maps.back(), '\n');
+  EXPECT_NE(maps.find("[stack]"), std::string_view::npos);
+  char exe[4096] = {};
+  ASSERT_GT(readlink("/proc/self/exe", exe, sizeof exe - 1), 0);
+  EXPECT_NE(maps.find(exe), std::string_view::npos) << "the test program's own mappings";
 }
 
 TEST(OwnRoots, AStackCountsFromTheLowestLiveFrameOnIt) {

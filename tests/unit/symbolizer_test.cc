@@ -120,6 +120,24 @@ TEST(Symbolizer, HandLaidFunctionsAreNamedAsTheTableSays) {
   }
 }
 
+// The maps the exit scan read are the ones used (use_maps), not read again: given a text in which
+// the fixture's file was replaced since it was mapped (" (deleted)", at a range no mapping has,
+// so /proc/self/map_files cannot open it), its frames are left unnamed and the module is listed
+// as unreadable; read from /proc/self/maps, the same frames are named.
+TEST(Symbolizer, TheMapsItIsGivenAreTheOnesItUses) {
+  const std::vector<Case> cases = fixture_cases();
+  ASSERT_FALSE(cases.empty());
+  const Frame& raw = cases[0].stack[0];  // in sized_fn
+  const std::string maps = "100000-101000 r-xp 00000000 00:00 0 " + raw.module + " (deleted)\n";
+  Symbolizer given;
+  given.use_maps(maps);
+  EXPECT_EQ(function_of(given.symbolize({raw})), "(none)");
+  EXPECT_EQ(given.unreadable_replaced().count(raw.module), 1u);
+  Symbolizer read;
+  EXPECT_EQ(function_of(read.symbolize({raw})), "sized_fn");
+  EXPECT_TRUE(read.unreadable_replaced().empty());
+}
+
 __attribute__((noinline)) int named_in_this_file(int x) {
   asm volatile("" : "+r"(x));
   return x * 3 + 1;
