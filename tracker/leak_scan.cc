@@ -25,9 +25,10 @@ namespace heapledger::detail {
 namespace {
 
 // The buffer /proc/self/maps is read into once the threads are stopped (nothing may be
-// allocated then): twice its size when the scan begins, 256 KiB at least, 16 MiB at most. A
-// buffer of the most for every process counted 16 MiB against a data limit (ulimit -d), which
-// left no room for the scan in a program that had used its limit up.
+// allocated then): 16 MiB of a sparse mapping, or (under a limit, see Scanner::reserve) twice the
+// file's size when the scan begins, 256 KiB at least. A buffer of the most for every process
+// counted 16 MiB against a data limit (ulimit -d), which left no room for the scan in a program
+// that had used its limit up.
 constexpr std::size_t kMapsBufferMin = 256 << 10, kMapsBufferMax = 16 << 20;
 constexpr std::size_t kMaxExclusions = 8192 + 8;
 constexpr int kStopTimeoutMs = 250;
@@ -225,14 +226,17 @@ bool Scanner::reserve() {
   w2_ = scratch<std::uint32_t>(cap_);
   excl_cap_ = kMaxExclusions + cap_;
   exclusions_ = scratch<Interval>(excl_cap_);
-  // Room for /proc/self/maps however long it is, address space only: the pages its text fills are
-  // all it costs. Sized to the file's length as it was now, it was read once more for that (35 us
-  // and more a read, one of three at every reporting exit); so sized still under a limit on the
-  // address space or the data segment, where the program's threads, not stopped yet, and the
-  // reporter after the scan need what is left (a reporter that would not fit lost the report).
-  const bool unlimited = os::address_space_left() == SIZE_MAX && os::data_left() == SIZE_MAX;
-  maps_cap_ = unlimited ? kMapsBufferMax : 0;
-  if (!maps_cap_ || !(maps_ = scratch<char>(maps_cap_))) {
+  // The most room for /proc/self/maps, in a sparse mapping: the pages its text fills are all it
+  // costs (not locked and filled whole after the program's mlockall(MCL_FUTURE), never a huge
+  // page: a review's, 16 MiB more RSS at every exit of a program that locks its memory). Sized to
+  // the file's length as it was now, it was read once more for that (35 us and more a read, one
+  // of three at every reporting exit); so sized still where a sparse mapping is not free (a data
+  // limit, strict overcommit) or under a limit on the address space, where the program's threads,
+  // not stopped yet, and the reporter after the scan need what is left (a reporter that would not
+  // fit lost the report).
+  const bool roomy = os::address_space_left() == SIZE_MAX && os::sparse_mapping_free();
+  maps_cap_ = roomy ? kMapsBufferMax : 0;
+  if (!maps_cap_ || !(maps_ = static_cast<char*>(os::map_internal_sparse(maps_cap_)))) {
     maps_cap_ = std::clamp(2 * maps_bytes_now(), kMapsBufferMin, kMapsBufferMax);
     maps_ = scratch<char>(maps_cap_);
   }
@@ -549,7 +553,10 @@ std::size_t scan_roots(Scanner& scanner, const StopTheWorld& world, const RootPo
                        const OwnRoots& own) {
   char* maps = scanner.maps_buffer();
   std::size_t len = read_maps(maps, scanner.maps_capacity());
-  scanner.set_maps_size(len);
+  // A text that filled the buffer may have been cut short: not handed on to the report, whose
+  // symbolizer reads the whole file itself then (a module replaced since it was mapped, listed
+  // past the cut, was named from the new file: a review's, 60,000 mappings).
+  scanner.set_maps_size(len + 1 < scanner.maps_capacity() ? len : 0);
   // The modules' mappings first: the heuristics look at them for every root's pointers.
   proc_maps::for_each(maps, len, [&](const Mapping& m) { scanner.note_mapping(m); });
   std::size_t bytes = 0;

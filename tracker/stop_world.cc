@@ -274,13 +274,17 @@ constexpr std::uint64_t kRoundMs = 50;
 // How soon the signal-based stop looks in /proc at a thread that has not parked (a thread takes
 // the signal at once unless it has it blocked); see look_at.
 constexpr std::uint64_t kLookMs = 2;
-// While threads still park, the signal-based stop looks at none (each look is three reads in
-// /proc, processor time that threads waiting to take the signal need), and it waits past its
-// deadline while one has parked in the last kQuietMs, kMaxOverMs at most (as the ptrace stop
-// waits on while threads still stop: kProgressMs). 4,000 threads asleep at exit: the scan 145 ->
-// 136 ms by signal, three runs each (a scratch program; every thread stopped either way).
+// While threads still park, the signal-based stop looks at no thread in /proc (each look is
+// three reads there, processor time that threads waiting to take the signal need), but for one
+// pass every kLooksAtLeastMs (threads with the signal blocked are held, ended ones let go, however
+// long the others take); and it waits past its deadline while one has parked in the last
+// kQuietMs, up to kMaxOverMs past the first round's deadline for all rounds together (as the
+// ptrace stop waits on while threads still stop: kProgressMs). 4,000 threads asleep at exit: the
+// scan 145 -> 136 ms by signal, three runs each (a scratch program; every thread stopped either
+// way).
 constexpr std::uint64_t kQuietMs = 50;
 constexpr std::uint64_t kMaxOverMs = 2000;
+constexpr std::uint64_t kLooksAtLeastMs = 16;
 
 struct Tracer {
   // 0: the tracer waits for leave to trace; 1: go; 2: it has stopped what it could (or failed);
@@ -663,10 +667,11 @@ Look look_at(Slot& slot, std::uint64_t (*ended_at)(pid_t)) {
 }
 
 // Waits until each thread from `from` on that was sent the signal has parked, ended, or is held
-// asleep (see look_at), or until the clock reaches `until`. All of them at once, each looked at in
+// asleep (see look_at), or until the clock reaches `until` (later while threads still park, and
+// `last` at the latest: see kQuietMs). All of them at once, each looked at in
 // /proc after kLookMs, then at doubling gaps: waited for one at a time, a hundred threads that
 // never park took the whole timeout, and those after them were not looked at.
-void await_parking(pid_t pid, std::size_t from, std::uint64_t until,
+void await_parking(pid_t pid, std::size_t from, std::uint64_t until, std::uint64_t last,
                    std::uint64_t (*ended_at)(pid_t)) {
   for (std::size_t i = from; i < g_count; ++i) {
     g_slots[i].look_gap_ms = kLookMs;
@@ -678,11 +683,15 @@ void await_parking(pid_t pid, std::size_t from, std::uint64_t until,
     const std::uint64_t now = now_ms();
     if (const std::size_t p = g_parked.load(std::memory_order_relaxed); p != parked)
       parked = p, last_parked = now;
-    return now >= until && (now >= last_parked + kQuietMs || now >= until + kMaxOverMs);
+    return now >= until && (now >= last_parked + kQuietMs || now >= last);
   };
+  std::uint64_t looked = now_ms();
   for (;; sched_yield()) {
     bool waiting = false;
-    const bool parking = (over(), now_ms() < last_parked + kLookMs);
+    over();  // brings last_parked up to date
+    const std::uint64_t now = now_ms();
+    const bool parking = now < last_parked + kLookMs && now < looked + kLooksAtLeastMs;
+    if (!parking) looked = now;
     for (std::size_t i = from; i < g_count; ++i) {
       Slot& slot = g_slots[i];
       StoppedThread& th = slot.info;
@@ -756,7 +765,8 @@ std::size_t StopTheWorld::stop(int timeout_ms, std::uint64_t (*ended_at)(pid_t))
         th.gone = errno == ESRCH;
       }
     }
-    await_parking(pid, from, std::max(deadline, now_ms() + (round ? kRoundMs : 0)), ended_at);
+    await_parking(pid, from, std::max(deadline, now_ms() + (round ? kRoundMs : 0)),
+                  deadline + kMaxOverMs, ended_at);
     for (std::size_t i = from; i < g_count; ++i) {
       StoppedThread& th = g_slots[i].info;
       const int phase = g_slots[i].phase.load(std::memory_order_acquire);

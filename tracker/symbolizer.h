@@ -41,7 +41,8 @@ class Symbolizer {
   // than named from another file.
   const std::set<std::string>& unreadable_replaced() const { return replaced_; }
   // /proc/self/maps as read already (the exit scan's, which outlives this), before the first
-  // module: not read again. Otherwise it is read at the first module.
+  // module: not read again. Otherwise it is read at the first module. The text must be followed
+  // by a NUL (text.data()[text.size()] == 0): its numbers are read with strtoull.
   void use_maps(std::string_view text) { maps_text_ = text; }
 
  private:
