@@ -17,6 +17,7 @@
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/user.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -624,6 +625,67 @@ enum class Look { kWait, kHeld, kEnded };
 // call, if it has not been given a processor by the end of the scan: see confirm_held), or, in the
 // C library's end of a thread past the tracker's exit destructor for it (ended_at), counted as
 // ended: it runs nothing of the program's or ours again, and its stack is among the dead ones.
+// The system call thread tid sleeps in, from /proc: its number (-1: none, or unknown) and, in
+// values, its six arguments, stack pointer and instruction pointer.
+long syscall_of(pid_t tid, std::uintptr_t values[8]) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/self/task/%d/syscall", static_cast<int>(tid));
+  char text[256];  // "NR ARG1 .. ARG6 SP PC", or "-1 SP PC" outside one, or "running"
+  if (!read_start_of(path, text, sizeof text)) return -1;
+  char* at = text;
+  const long nr = std::strtol(at, &at, 10);
+  if (at == text || nr < 0) return -1;
+  for (int k = 0; k < 8; ++k) {
+    char* end = nullptr;
+    values[k] = std::strtoull(at, &end, 16);
+    if (end == at) return -1;
+    at = end;
+  }
+  return nr;
+}
+
+// Holds the thread of slot as it sleeps in a system call (values: syscall_of's), if it has not
+// run since `runs` and nothing else has answered for it (phase 0, signalled or about to be).
+bool hold_asleep(Slot& slot, long long runs, const std::uintptr_t values[8]) {
+  if (runs_of(slot.info.tid) != runs) return false;  // it ran while it was read
+  int signalled = 0;
+  if (!slot.phase.compare_exchange_strong(signalled, 3, std::memory_order_acq_rel)) return false;
+  const std::uintptr_t sp = values[6], pc = values[7];
+  slot.info.sp = sp;
+  slot.info.in_syscall = true;
+  for (std::uintptr_t& reg : slot.info.regs) reg = 0;
+  // Of its registers, those that passed the system call's arguments are known too.
+  const int args[] = {REG_RDI, REG_RSI, REG_RDX, REG_R10, REG_R8, REG_R9};
+  for (int k = 0; k < 6; ++k) slot.info.regs[args[k]] = values[k];
+  slot.info.regs[REG_RSP] = sp;
+  slot.info.regs[REG_RIP] = pc;
+  slot.runs = runs;
+  return true;
+}
+
+// A thread asleep in sigwait() and its kin (rt_sigtimedwait) for a set that holds the stop signal
+// takes the stop request as the answer to its wait: the program gets a signal it never sent (a
+// review's: a signal thread waiting on every signal printed "sigwait got 61" under a seccomp
+// filter), and /proc shows the signal unblocked meanwhile, so look_at could not hold it either.
+// Held as it sleeps instead, never sent the signal. Its set is read with process_vm_readv (a
+// thread on its way out may unmap it); where that is refused, it is sent the signal as before.
+// One read in /proc for a thread in any other state (a few us; by signal only).
+bool held_in_sigwait(Slot& slot) {
+  std::uintptr_t values[8];
+  if (syscall_of(slot.info.tid, values) != SYS_rt_sigtimedwait) return false;
+  const long long runs = runs_of(slot.info.tid);  // then read again: it must not run in between
+  if (runs <= 0 || syscall_of(slot.info.tid, values) != SYS_rt_sigtimedwait ||
+      values[3] < sizeof(std::uint64_t))
+    return false;
+  std::uint64_t set = 0;
+  iovec local{&set, sizeof set}, remote{reinterpret_cast<void*>(values[0]), sizeof set};
+  if (syscall(SYS_process_vm_readv, getpid(), &local, 1, &remote, 1, 0) !=
+          static_cast<long>(sizeof set) ||
+      !((set >> (stop_signal() - 1)) & 1))
+    return false;
+  return hold_asleep(slot, runs, values);
+}
+
 Look look_at(Slot& slot, std::uint64_t (*ended_at)(pid_t)) {
   const pid_t tid = slot.info.tid;
   const long long runs = runs_of(tid);
@@ -635,34 +697,8 @@ Look look_at(Slot& slot, std::uint64_t (*ended_at)(pid_t)) {
     const std::uint64_t at = ended_at(tid);
     if (at && started_by(tid, at)) return Look::kEnded;
   }
-  char path[64];
-  std::snprintf(path, sizeof path, "/proc/self/task/%d/syscall", static_cast<int>(tid));
-  char text[256];  // "NR ARG1 .. ARG6 SP PC", or "-1 SP PC" outside one, or "running"
-  if (!read_start_of(path, text, sizeof text)) return Look::kWait;
-  char* at = text;
-  const long nr = std::strtol(at, &at, 10);
-  if (at == text || nr < 0) return Look::kWait;
   std::uintptr_t values[8];
-  for (std::uintptr_t& v : values) {
-    char* end = nullptr;
-    v = std::strtoull(at, &end, 16);
-    if (end == at) return Look::kWait;
-    at = end;
-  }
-  const std::uintptr_t sp = values[6], pc = values[7];
-  if (runs_of(tid) != runs) return Look::kWait;  // it ran while it was read
-  int signalled = 0;
-  if (!slot.phase.compare_exchange_strong(signalled, 3, std::memory_order_acq_rel))
-    return Look::kWait;
-  slot.info.sp = sp;
-  slot.info.in_syscall = true;
-  for (std::uintptr_t& reg : slot.info.regs) reg = 0;
-  // Of its registers, those that passed the system call's arguments are known too.
-  const int args[] = {REG_RDI, REG_RSI, REG_RDX, REG_R10, REG_R8, REG_R9};
-  for (int k = 0; k < 6; ++k) slot.info.regs[args[k]] = values[k];
-  slot.info.regs[REG_RSP] = sp;
-  slot.info.regs[REG_RIP] = pc;
-  slot.runs = runs;
+  if (syscall_of(tid, values) < 0 || !hold_asleep(slot, runs, values)) return Look::kWait;
   return Look::kHeld;
 }
 
@@ -760,6 +796,7 @@ std::size_t StopTheWorld::stop(int timeout_ms, std::uint64_t (*ended_at)(pid_t))
     for (std::size_t i = from; i < g_count; ++i) {
       StoppedThread& th = g_slots[i].info;
       th.stopped = th.gone = false;
+      if (held_in_sigwait(g_slots[i])) continue;
       if (!send_stop(pid, th.tid)) {
         g_slots[i].phase.store(-1);
         th.gone = errno == ESRCH;

@@ -24,11 +24,16 @@
 //              block on its stack: with glibc's exit mask and through heapledger's destructor,
 //              it was counted as ended, its stack left out, the block "definitely lost" with no
 //              warning (a review's); still reachable, and the thread not stopped, now.
+//   sigwait    a server's signal thread as most are written: every signal blocked, asleep in
+//              sigwait() on every signal. The kernel unblocks the set it waits on meanwhile, so
+//              /proc showed the scan's signal open, the thread took it as the answer to its wait
+//              and said so ("sigwait got 61" on stdout, a review's), and was not held: held as it
+//              sleeps now, never sent the signal.
 //   ended      what glibc's end of a thread looks like: the thread returns, heapledger's exit
 //              destructor runs, then the program's key destructor takes glibc's exit mask and
 //              sleeps on a futex. By signal it counts as ended (not among the threads).
-// In exit_mask and asleep the thread holds the one pointer to a 2,222-byte block in its frame
-// (still reachable); main leaks one block of 777 bytes (definite) in every mode.
+// In exit_mask, asleep and sigwait the thread holds the one pointer to a 2,222-byte block in its
+// frame (still reachable); main leaks one block of 777 bytes (definite) in every mode.
 #include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
@@ -129,6 +134,23 @@ static void* asleep(void* arg) {
   return (void*)held;
 }
 
+static void* waits_for_signals(void* arg) {
+  (void)arg;
+  block_every_signal();
+  void* volatile held = held_by_thread();
+  sigset_t all;
+  sigfillset(&all);
+  atomic_store(&g_ready, 1);
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&all, &sig) == 0) {
+      printf("sigwait got %d\n", sig);
+      fflush(stdout);
+    }
+  }
+  return (void*)held;
+}
+
 static void cleanup_runs_on(void* p) {
   atomic_store(&g_ready, 1);
   for (;;) {
@@ -163,9 +185,11 @@ int main(int argc, char** argv) {
   if (argc > 1 && strcmp(argv[1], "cleanup") == 0) body = cancelled;
   if (argc > 1 && strcmp(argv[1], "cancel_tsd") == 0) body = cancel_tsd;
   if (argc > 1 && strcmp(argv[1], "ended") == 0) body = ended;
+  if (argc > 1 && strcmp(argv[1], "sigwait") == 0) body = waits_for_signals;
   if (!body) {
-    fputs("usage: stop_signal_blocked exit_mask|asleep|cleanup|cancel_tsd|ended [seccomp]\n",
-          stderr);
+    fputs(
+        "usage: stop_signal_blocked exit_mask|asleep|cleanup|cancel_tsd|ended|sigwait [seccomp]\n",
+        stderr);
     return 2;
   }
   free(malloc(16));  // heapledger's thread-exit key is created before the program's
