@@ -205,6 +205,25 @@ bool in_memory(const void* p, std::size_t bytes, unsigned char* pages) {
 constexpr int kMadvPopulateWrite = 23;
 constinit std::atomic<bool> g_no_prefault{false};  // the kernel lacks the advice, or refuses it
 
+bool copy_checked(void* to, const void* from, std::size_t n, bool program_side_is_to) {
+  // The system calls made directly: errno is left alone but where the copy fails.
+  const long fd = kernel_call(SYS_openat, AT_FDCWD, reinterpret_cast<long>("/proc/thread-self/mem"),
+                              O_RDWR | O_CLOEXEC);
+  if (fd < 0) {
+    std::memcpy(to, from, n);
+    return true;
+  }
+  const long done = program_side_is_to
+                        ? kernel_call(SYS_pwrite64, fd, reinterpret_cast<long>(from),
+                                      static_cast<long>(n), reinterpret_cast<long>(to))
+                        : kernel_call(SYS_pread64, fd, reinterpret_cast<long>(to),
+                                      static_cast<long>(n), reinterpret_cast<long>(from));
+  kernel_call(SYS_close, fd);
+  if (done == static_cast<long>(n)) return true;
+  errno = EFAULT;
+  return false;
+}
+
 bool prefault(void* p, std::size_t bytes) {
   if (g_no_prefault.load(std::memory_order_relaxed)) return false;
   // From the page p is on: madvise takes page-aligned addresses only, and its EINVAL for one that

@@ -8,7 +8,6 @@
 
 #include <errno.h>
 #include <sys/syscall.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,6 +17,7 @@
 
 #include "shim/errno_keeper.h"
 #include "shim/kernel_call.h"
+#include "shim/os.h"
 #include "shim/spin_lock.h"
 
 namespace heapledger::detail::space_limit {
@@ -47,17 +47,11 @@ long sys_prlimit(int k, const rlimit* set, rlimit* get) {
 int index_of(int resource) { return resource == RLIMIT_AS ? 0 : resource == RLIMIT_DATA ? 1 : -1; }
 
 // The program's struct, read and written as the kernel would: a bad pointer fails with EFAULT
-// (it crashed heapledger, a review's), through process_vm_readv/writev on this process; where
-// those are not allowed (a seccomp filter), directly.
+// (it crashed heapledger, a review's). See os::copy_checked: through process_vm_readv, a seccomp
+// filter could kill the program for asking its limits, and once its main thread had ended the
+// copy fell back to a plain one, which crashed on a bad pointer (a review's).
 bool copy_across(const void* from, void* to, bool to_program) {
-  iovec here{to_program ? const_cast<void*>(from) : to, sizeof(rlimit)};
-  iovec there{to_program ? to : const_cast<void*>(from), sizeof(rlimit)};
-  const long n = syscall(to_program ? SYS_process_vm_writev : SYS_process_vm_readv,
-                         syscall(SYS_getpid), &here, 1, &there, 1, 0);
-  if (n == static_cast<long>(sizeof(rlimit))) return true;
-  if (n < 0 && errno == EFAULT) return false;
-  std::memcpy(to, from, sizeof(rlimit));
-  return true;
+  return os::copy_checked(to, from, sizeof(rlimit), to_program);
 }
 
 rlim_t plus(rlim_t v, std::size_t by) {

@@ -17,7 +17,6 @@
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
-#include <sys/uio.h>
 #include <sys/user.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -279,8 +278,9 @@ constexpr std::uint64_t kLookMs = 2;
 // three reads there, processor time that threads waiting to take the signal need), but for one
 // pass every kLooksAtLeastMs (threads with the signal blocked are held, ended ones let go, however
 // long the others take); and it waits past its deadline while one has parked in the last
-// kQuietMs, up to kMaxOverMs past the first round's deadline for all rounds together (as the
-// ptrace stop waits on while threads still stop: kProgressMs). 4,000 threads asleep at exit: the
+// kQuietMs, up to kMaxOverMs past the first round's deadline for all rounds together (each later
+// listing's threads still get kRoundMs: up to 15 x 50 ms more; the ptrace stop waits on while
+// threads still stop: kProgressMs). 4,000 threads asleep at exit: the
 // scan 145 -> 136 ms by signal, three runs each (a scratch program; every thread stopped either
 // way).
 constexpr std::uint64_t kQuietMs = 50;
@@ -667,10 +667,12 @@ bool hold_asleep(Slot& slot, long long runs, const std::uintptr_t values[8]) {
 // takes the stop request as the answer to its wait: the program gets a signal it never sent (a
 // review's: a signal thread waiting on every signal printed "sigwait got 61" under a seccomp
 // filter), and /proc shows the signal unblocked meanwhile, so look_at could not hold it either.
-// Held as it sleeps instead, never sent the signal. Its set is read with process_vm_readv (a
-// thread on its way out may unmap it); where that is refused, it is sent the signal as before.
-// One read in /proc for a thread in any other state: 4,000 threads asleep at exit, the scan by
-// signal 136 -> 169 ms (three runs each, a scratch program).
+// Held as it sleeps instead, never sent the signal. Its set is read through /proc
+// (os::copy_checked: a thread on its way out may unmap it; process_vm_readv, a first version's, may
+// be what a seccomp filter kills the process for, and fails once the main thread has ended, a
+// review's); where that fails, it is sent the signal as before. One read in /proc for a thread in
+// any other state: 4,000 threads asleep at exit, the scan by signal 136 -> 169 ms (three runs each,
+// a scratch program).
 bool held_in_sigwait(Slot& slot) {
   std::uintptr_t values[8];
   if (syscall_of(slot.info.tid, values) != SYS_rt_sigtimedwait) return false;
@@ -679,9 +681,7 @@ bool held_in_sigwait(Slot& slot) {
       values[3] < sizeof(std::uint64_t))
     return false;
   std::uint64_t set = 0;
-  iovec local{&set, sizeof set}, remote{reinterpret_cast<void*>(values[0]), sizeof set};
-  if (syscall(SYS_process_vm_readv, getpid(), &local, 1, &remote, 1, 0) !=
-          static_cast<long>(sizeof set) ||
+  if (!os::copy_checked(&set, reinterpret_cast<const void*>(values[0]), sizeof set, false) ||
       !((set >> (stop_signal() - 1)) & 1))
     return false;
   return hold_asleep(slot, runs, values);

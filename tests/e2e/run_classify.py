@@ -524,6 +524,16 @@ class Classify(hl.HeapledgerTest):
                     self.assertKind(r, "held_by_destructor", "reachable", 5555, 1)
                 if mode == "asleep":
                     self.assertKind(r, "lost_site", "definite", 700, 1)
+        # Under a filter that kills for process_vm_readv/writev (systemd's services without
+        # @debug), which the sigwait check and the limits' answers called: killed, no report.
+        json_path = self.path("blocked-sigwait-strict.json")
+        res = hl.run_preloaded([self.program("stop_signal_blocked"), "sigwait", "strict"],
+                               f"json={json_path}", timeout=60)
+        self.assertEqual((res.returncode, res.stdout), (0, "main returns\n"), res.describe())
+        r = hl.load_report(json_path)
+        self.assertEqual((r["scan"]["threads"], r["scan"]["threads_stopped"], r["scan"]["threads_held"]),
+                         (1, 1, 1), r["scan"])
+        self.assertKind(r, "held_by_thread", "reachable", 2222, 1)
 
     def test_a_thread_that_ended_but_is_not_released_is_no_reason_to_stop_by_signal(self):
         # A thread another process traces stays a zombie once it ends, and ptrace refuses to

@@ -42,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -188,7 +189,8 @@ int main(int argc, char** argv) {
   if (argc > 1 && strcmp(argv[1], "sigwait") == 0) body = waits_for_signals;
   if (!body) {
     fputs(
-        "usage: stop_signal_blocked exit_mask|asleep|cleanup|cancel_tsd|ended|sigwait [seccomp]\n",
+        "usage: stop_signal_blocked exit_mask|asleep|cleanup|cancel_tsd|ended|sigwait "
+        "[seccomp|strict]\n",
         stderr);
     return 2;
   }
@@ -197,6 +199,16 @@ int main(int argc, char** argv) {
   if (argc > 2 && strcmp(argv[2], "seccomp") == 0 && hl_force_signal_stop() != 0) {
     perror("seccomp");
     return 1;
+  }
+  // A filter that kills for process_vm_readv/writev, and a question about a limit heapledger
+  // answers (it read the program's struct with process_vm_readv, and so did the sigwait check:
+  // the program was killed, a review's).
+  if (argc > 2 && strcmp(argv[2], "strict") == 0) {
+    struct rlimit limit;
+    if (hl_force_signal_stop_strict() != 0 || getrlimit(RLIMIT_DATA, &limit) != 0) {
+      perror("strict");
+      return 1;
+    }
   }
   pthread_t t;
   if (pthread_create(&t, NULL, body, NULL) != 0) return 1;
