@@ -77,15 +77,16 @@ void status_fields(const char* path, const char* const* keys, long* values, int 
 // then fault in when written, as before): false then.
 bool prefault(void* p, std::size_t bytes);
 
-// Copies n bytes within this process as a system call copies from or to a program's pointer
-// (program_side: whether that is `to`, else `from`): false, with errno EFAULT, where the
-// program's side is not mapped, where a plain copy would crash. Through /proc/thread-self/mem:
-// process_vm_readv and process_vm_writev answer the same, but a seccomp filter may kill the
-// process for them (systemd's @debug set), and they fail (ESRCH) once the main thread has ended
-// (a review's). Unlike the kernel's own copies, a write to a private read-only page succeeds
-// (/proc's copies may write there). Where /proc cannot be opened (not mounted, no descriptor
-// left): a plain copy.
-bool copy_checked(void* to, const void* from, std::size_t n, bool program_side_is_to);
+// Whether the kernel would read n bytes at p (n <= kPageSize) for a system call: both ends asked of
+// the kernel's own copy from user memory (rt_sigprocmask with no valid `how`, which copies the set
+// it is given first and changes nothing), with no descriptor and nothing a seccomp filter kills
+// for (process_vm_readv may be: systemd's @debug set; and it fails once the main thread has ended:
+// a review's). False, errno EFAULT, where it would not.
+bool readable(const void* p, std::size_t n);
+// Reads n bytes of this process's memory at `from` through /proc/thread-self/mem, as a debugger
+// would: false where the address is not mapped, or /proc cannot be opened (not mounted, a process
+// that is not dumpable, no descriptor left). For another thread's memory, which may go away.
+bool read_own(void* to, const void* from, std::size_t n);
 // How much memory filled front to back is faulted in at a time: the pools' fresh blocks, the
 // ledger's slots, the tracker's arena (each fault a page where its first write took one).
 constexpr std::size_t kPrefaultStep = 64 << 10;

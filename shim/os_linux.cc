@@ -205,23 +205,27 @@ bool in_memory(const void* p, std::size_t bytes, unsigned char* pages) {
 constexpr int kMadvPopulateWrite = 23;
 constinit std::atomic<bool> g_no_prefault{false};  // the kernel lacks the advice, or refuses it
 
-bool copy_checked(void* to, const void* from, std::size_t n, bool program_side_is_to) {
-  // The system calls made directly: errno is left alone but where the copy fails.
-  const long fd = kernel_call(SYS_openat, AT_FDCWD, reinterpret_cast<long>("/proc/thread-self/mem"),
-                              O_RDWR | O_CLOEXEC);
-  if (fd < 0) {
-    std::memcpy(to, from, n);
-    return true;
+bool readable(const void* p, std::size_t n) {
+  const auto at = reinterpret_cast<std::uintptr_t>(p);
+  constexpr long kNoSuchHow = 99;
+  for (const std::uintptr_t word : {at, at + (n >= 8 ? n - 8 : 0)}) {
+    // EINVAL after the copy (the `how` is checked once the set is read), EFAULT before it.
+    if (kernel_call(SYS_rt_sigprocmask, kNoSuchHow, static_cast<long>(word), 0, 8) == -EFAULT) {
+      errno = EFAULT;
+      return false;
+    }
   }
-  const long done = program_side_is_to
-                        ? kernel_call(SYS_pwrite64, fd, reinterpret_cast<long>(from),
-                                      static_cast<long>(n), reinterpret_cast<long>(to))
-                        : kernel_call(SYS_pread64, fd, reinterpret_cast<long>(to),
-                                      static_cast<long>(n), reinterpret_cast<long>(from));
+  return true;
+}
+
+bool read_own(void* to, const void* from, std::size_t n) {
+  const long fd = kernel_call(SYS_openat, AT_FDCWD, reinterpret_cast<long>("/proc/thread-self/mem"),
+                              O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const long done = kernel_call(SYS_pread64, fd, reinterpret_cast<long>(to), static_cast<long>(n),
+                                reinterpret_cast<long>(from));
   kernel_call(SYS_close, fd);
-  if (done == static_cast<long>(n)) return true;
-  errno = EFAULT;
-  return false;
+  return done == static_cast<long>(n);
 }
 
 bool prefault(void* p, std::size_t bytes) {

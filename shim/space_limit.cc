@@ -47,11 +47,23 @@ long sys_prlimit(int k, const rlimit* set, rlimit* get) {
 int index_of(int resource) { return resource == RLIMIT_AS ? 0 : resource == RLIMIT_DATA ? 1 : -1; }
 
 // The program's struct, read and written as the kernel would: a bad pointer fails with EFAULT
-// (it crashed heapledger, a review's). See os::copy_checked: through process_vm_readv, a seccomp
-// filter could kill the program for asking its limits, and once its main thread had ended the
-// copy fell back to a plain one, which crashed on a bad pointer (a review's).
+// (it crashed heapledger, a review's). The kernel itself is asked first: whether it would read
+// the program's struct (os::readable), or it writes the current limit there (prlimit64, as the
+// program's own call would; EFAULT for memory it may not write, read-only or not mapped), and
+// then ours goes over it. Through process_vm_readv/writev, a seccomp filter could kill the
+// program for asking its limits (systemd's services without @debug), and once the main thread
+// had ended the copy fell back to a plain one, which crashed on a bad pointer; through
+// /proc/thread-self/mem (a first version) it wrote into read-only memory and failed where /proc
+// could not be opened (reviews').
 bool copy_across(const void* from, void* to, bool to_program) {
-  return os::copy_checked(to, from, sizeof(rlimit), to_program);
+  if (to_program) {
+    if (os::kernel_call(SYS_prlimit64, 0, RLIMIT_DATA, 0, reinterpret_cast<long>(to)) == -EFAULT)
+      return false;  // refused for another reason (a filter), as the program's own would be: on
+  } else if (!os::readable(from, sizeof(rlimit))) {
+    return false;
+  }
+  std::memcpy(to, from, sizeof(rlimit));
+  return true;
 }
 
 rlim_t plus(rlim_t v, std::size_t by) {

@@ -667,10 +667,10 @@ bool hold_asleep(Slot& slot, long long runs, const std::uintptr_t values[8]) {
 // takes the stop request as the answer to its wait: the program gets a signal it never sent (a
 // review's: a signal thread waiting on every signal printed "sigwait got 61" under a seccomp
 // filter), and /proc shows the signal unblocked meanwhile, so look_at could not hold it either.
-// Held as it sleeps instead, never sent the signal. Its set is read through /proc
-// (os::copy_checked: a thread on its way out may unmap it; process_vm_readv, a first version's, may
-// be what a seccomp filter kills the process for, and fails once the main thread has ended, a
-// review's); where that fails, it is sent the signal as before. One read in /proc for a thread in
+// Held as it sleeps instead, never sent the signal. Its set is read through /proc (os::read_own: a
+// thread on its way out may unmap it; process_vm_readv, a first version's, may be what a seccomp
+// filter kills the process for, and fails once the main thread has ended, a review's); where that
+// fails, it is sent the signal as before. One read in /proc for a thread in
 // any other state: 4,000 threads asleep at exit, the scan by signal 136 -> 169 ms (three runs each,
 // a scratch program).
 bool held_in_sigwait(Slot& slot) {
@@ -681,7 +681,7 @@ bool held_in_sigwait(Slot& slot) {
       values[3] < sizeof(std::uint64_t))
     return false;
   std::uint64_t set = 0;
-  if (!os::copy_checked(&set, reinterpret_cast<const void*>(values[0]), sizeof set, false) ||
+  if (!os::read_own(&set, reinterpret_cast<const void*>(values[0]), sizeof set) ||
       !((set >> (stop_signal() - 1)) & 1))
     return false;
   return hold_asleep(slot, runs, values);

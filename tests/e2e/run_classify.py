@@ -1464,6 +1464,8 @@ class Classify(hl.HeapledgerTest):
             self.assertIn("after a failed exec, 1 MiB block: got it\n", plain.stdout)
             self.assertIn("exec'd: soft 4194304 KiB\n", plain.stdout)
             self.assertIn("3 GiB mapping after freeing it: got it\n", plain.stdout)
+            self.assertIn("getrlimit into a bad pointer: Bad address\n", plain.stdout)
+            self.assertIn("getrlimit into read-only memory: Bad address, left 1/2\n", plain.stdout)
             self.assertEqual([(e["kind"], e["bytes"], e["blocks"]) for e in hl.leaks_at(r, "lost_blocks")],
                              [("definite", 3 << 20, 3)], hl.describe_leaks(r))
             res = hl.run_preloaded([self.program("lowered_limit"), mode], "track=0")

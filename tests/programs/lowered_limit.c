@@ -72,6 +72,15 @@ int main(int argc, char** argv) {
   errno = 0;
   printf("setrlimit from a bad pointer: %s\n",
          setrlimit(resource, (struct rlimit*)16) == 0 ? "ok" : strerror(errno));
+  // Memory the kernel may not write: refused and left as it was (heapledger's copy through
+  // /proc/thread-self/mem, a first version's, wrote the limit into it: a review's).
+  static const struct rlimit read_only = {1, 2};
+  errno = 0;
+  const int into_read_only = getrlimit(resource, (struct rlimit*)&read_only);
+  printf("getrlimit into read-only memory: %s, left %lu/%lu\n",
+         into_read_only == 0 ? "ok" : strerror(errno),
+         (unsigned long)*(volatile const rlim_t*)&read_only.rlim_cur,
+         (unsigned long)*(volatile const rlim_t*)&read_only.rlim_max);
   struct rlimit untouched = {111, 222};
   prlimit(0, resource, &over, &untouched);
   printf("refused prlimit, old value: %lu/%lu\n", (unsigned long)untouched.rlim_cur,
