@@ -54,7 +54,9 @@ int index_of(int resource) { return resource == RLIMIT_AS ? 0 : resource == RLIM
 // program for asking its limits (systemd's services without @debug), and once the main thread
 // had ended the copy fell back to a plain one, which crashed on a bad pointer; through
 // /proc/thread-self/mem (a first version) it wrote into read-only memory and failed where /proc
-// could not be opened (reviews').
+// could not be opened (reviews'). What this costs: for a moment the struct holds the kernel's
+// (lifted) data limit before ours, which another thread reading it meanwhile, or the first half
+// of a struct that ends on memory it may not write, can see (a review's).
 bool copy_across(const void* from, void* to, bool to_program) {
   if (to_program) {
     if (os::kernel_call(SYS_prlimit64, 0, RLIMIT_DATA, 0, reinterpret_cast<long>(to)) == -EFAULT)
@@ -104,42 +106,58 @@ void shrink(std::size_t address_space, std::size_t data) {
   adjust(-static_cast<std::ptrdiff_t>(address_space), -static_cast<std::ptrdiff_t>(data));
 }
 
+namespace {
+
+// set() under the lock: the limit's value as the program sees it into *seen, and `want` (if not
+// null) set. 0, an errno, or kBusy where the lock is held (a signal handler's call, inside one of
+// ours on this thread).
+constexpr int kBusy = -1;
+int set_locked(int k, const rlimit* want, rlimit* seen) {
+  TryGuard guard(g_lock);
+  if (!guard) return kBusy;
+  Limit& l = g_limits[k];
+  rlimit kernel;
+  if (sys_prlimit(k, nullptr, &kernel) != 0) return errno;
+  *seen = kernel;  // what the program set, where the kernel has our lift of it
+  if (l.lifted && kernel.rlim_cur == l.kernel.rlim_cur) seen->rlim_cur = l.program.rlim_cur;
+  if (l.lifted && kernel.rlim_max == l.kernel.rlim_max) seen->rlim_max = l.program.rlim_max;
+  if (!want) return 0;
+  if (want->rlim_cur > want->rlim_max) return EINVAL;
+  // The hard limit's lift is fixed the first time the program lowers it, and never takes it
+  // above where it was (an unprivileged process cannot raise it).
+  rlimit give = *want;
+  if (want->rlim_max != RLIM_INFINITY) {
+    if (l.hard_lift == 0 && want->rlim_max < kernel.rlim_max)
+      l.hard_lift = std::min<std::size_t>(g_own[k].load(std::memory_order_relaxed) + kHardHeadroom,
+                                          kernel.rlim_max - want->rlim_max);
+    give.rlim_max = plus(want->rlim_max, l.hard_lift);
+  }
+  give.rlim_cur = lifted_soft(k, want->rlim_cur, give.rlim_max);
+  if (sys_prlimit(k, &give, nullptr) != 0) return errno;
+  l.lifted = true;
+  l.program = *want;
+  l.kernel = give;
+  g_any_lifted.store(true, std::memory_order_release);
+  return 0;
+}
+
+}  // namespace
+
 // As the kernel's prlimit: the new value is read before the old one is written (they may be the
-// same struct), and nothing is written when the call fails.
+// same struct), and nothing is written when the call fails. The program's structs are read and
+// written outside the lock: a copy may fault on memory a userfaultfd handler fills, and that
+// handler asking a limit waited for the lock for good (a review's: two threads spinning).
 int set(int resource, const rlimit* want_in, rlimit* old) {
   const int k = index_of(resource);
   if (k < 0) return EINVAL;
   ErrnoKeeper keep;
-  TryGuard guard(g_lock);
-  if (!guard)  // a signal handler's call, inside one of ours on this thread: as it is
-    return sys_prlimit(k, want_in, old) == 0 ? 0 : errno;
   const bool setting = want_in != nullptr;
   rlimit want{};
   if (setting && !copy_across(want_in, &want, false)) return EFAULT;
-  Limit& l = g_limits[k];
-  rlimit kernel;
-  if (sys_prlimit(k, nullptr, &kernel) != 0) return errno;
-  rlimit seen = kernel;  // what the program set, where the kernel has our lift of it
-  if (l.lifted && kernel.rlim_cur == l.kernel.rlim_cur) seen.rlim_cur = l.program.rlim_cur;
-  if (l.lifted && kernel.rlim_max == l.kernel.rlim_max) seen.rlim_max = l.program.rlim_max;
-  if (setting) {
-    if (want.rlim_cur > want.rlim_max) return EINVAL;
-    // The hard limit's lift is fixed the first time the program lowers it, and never takes it
-    // above where it was (an unprivileged process cannot raise it).
-    rlimit give = want;
-    if (want.rlim_max != RLIM_INFINITY) {
-      if (l.hard_lift == 0 && want.rlim_max < kernel.rlim_max)
-        l.hard_lift =
-            std::min<std::size_t>(g_own[k].load(std::memory_order_relaxed) + kHardHeadroom,
-                                  kernel.rlim_max - want.rlim_max);
-      give.rlim_max = plus(want.rlim_max, l.hard_lift);
-    }
-    give.rlim_cur = lifted_soft(k, want.rlim_cur, give.rlim_max);
-    if (sys_prlimit(k, &give, nullptr) != 0) return errno;
-    l.lifted = true;
-    l.program = want;
-    l.kernel = give;
-    g_any_lifted.store(true, std::memory_order_release);
+  rlimit seen{};
+  if (const int error = set_locked(k, setting ? &want : nullptr, &seen)) {
+    if (error != kBusy) return error;
+    return sys_prlimit(k, want_in, old) == 0 ? 0 : errno;  // as it is
   }
   if (old && !copy_across(&seen, old, true))
     return EFAULT;  // the new one is set, as the kernel does
