@@ -59,8 +59,10 @@ int index_of(int resource) { return resource == RLIMIT_AS ? 0 : resource == RLIM
 // of a struct that ends on memory it may not write, can see (a review's).
 bool copy_across(const void* from, void* to, bool to_program) {
   if (to_program) {
+    // Refused for another reason (a filter that refuses what the program's own call would do),
+    // the copy goes on as before.
     if (os::kernel_call(SYS_prlimit64, 0, RLIMIT_DATA, 0, reinterpret_cast<long>(to)) == -EFAULT)
-      return false;  // refused for another reason (a filter), as the program's own would be: on
+      return false;
   } else if (!os::readable(from, sizeof(rlimit))) {
     return false;
   }

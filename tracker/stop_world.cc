@@ -280,9 +280,9 @@ constexpr std::uint64_t kLookMs = 2;
 // long the others take); and it waits past its deadline while one has parked in the last
 // kQuietMs, up to kMaxOverMs past the first round's deadline for all rounds together (each later
 // listing's threads still get kRoundMs: up to 15 x 50 ms more; the ptrace stop waits on while
-// threads still stop: kProgressMs). 4,000 threads asleep at exit: the
-// scan 145 -> 136 ms by signal, three runs each (a scratch program; every thread stopped either
-// way).
+// threads still stop: kProgressMs). 4,000 threads asleep at exit, stopped by signal: the scan
+// 145 -> 136 ms, three runs each, every thread stopped either way (`tests/bench/sleeping_threads
+// 4000 seccomp`, its scan.milliseconds).
 constexpr std::uint64_t kQuietMs = 50;
 constexpr std::uint64_t kMaxOverMs = 2000;
 constexpr std::uint64_t kLooksAtLeastMs = 16;
@@ -670,9 +670,9 @@ bool hold_asleep(Slot& slot, long long runs, const std::uintptr_t values[8]) {
 // Held as it sleeps instead, never sent the signal. Its set is read through /proc (os::read_own: a
 // thread on its way out may unmap it; process_vm_readv, a first version's, may be what a seccomp
 // filter kills the process for, and fails once the main thread has ended, a review's); where that
-// fails, it is sent the signal as before. One read in /proc for a thread in
-// any other state: 4,000 threads asleep at exit, the scan by signal 136 -> 169 ms (three runs each,
-// a scratch program).
+// fails, it is sent the signal as before. One read in /proc for a thread in any other state:
+// 4,000 threads asleep at exit, the scan by signal 136 -> 169 ms, three runs each, in one sitting
+// (`tests/bench/sleeping_threads 4000 seccomp`; 147-150 ms in another, later).
 bool held_in_sigwait(Slot& slot) {
   std::uintptr_t values[8];
   if (syscall_of(slot.info.tid, values) != SYS_rt_sigtimedwait) return false;
