@@ -80,13 +80,11 @@ std::size_t for_each(const char* text, std::size_t len, F&& f, bool partial_last
   return static_cast<std::size_t>(line - text) > len ? len : static_cast<std::size_t>(line - text);
 }
 
-// Reads /proc/self/maps a buffer at a time (any number of mappings through `cap` bytes of buf;
-// a line longer than that, a path near PATH_MAX, is skipped), calling f(mapping) for each line.
-// System calls made directly. False if the file could not be opened.
+// Reads a maps file open at fd from where it is, a buffer at a time (any number of mappings
+// through `cap` bytes of buf; a line longer than that, a path near PATH_MAX, is skipped), calling
+// f(mapping) for each line. System calls made directly; fd is left open.
 template <class F>
-bool for_each_read(char* buf, std::size_t cap, F&& f) {
-  const long fd = syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
+void for_each_read_from(long fd, char* buf, std::size_t cap, F&& f) {
   std::size_t kept = 0;   // the start of a line the last read cut off
   bool skipping = false;  // inside a line longer than the buffer
   for (long n; (n = syscall(SYS_read, fd, buf + kept, cap - 1 - kept)) > 0;) {
@@ -110,6 +108,14 @@ bool for_each_read(char* buf, std::size_t cap, F&& f) {
     buf[kept] = 0;
     for_each(buf, kept, f);
   }
+}
+
+// /proc/self/maps, read so. False if it could not be opened.
+template <class F>
+bool for_each_read(char* buf, std::size_t cap, F&& f) {
+  const long fd = syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  for_each_read_from(fd, buf, cap, f);
   syscall(SYS_close, fd);
   return true;
 }

@@ -552,15 +552,25 @@ const StoppedThread* thread_in(const StopTheWorld& world, std::uintptr_t lo, std
 std::size_t scan_roots(Scanner& scanner, const StopTheWorld& world, const RootPolicy& policy,
                        const OwnRoots& own) {
   char* maps = scanner.maps_buffer();
-  std::size_t len = read_maps(maps, scanner.maps_capacity());
-  // A text that filled the buffer may have been cut short: not handed on to the report, whose
-  // symbolizer reads the whole file itself then (a module replaced since it was mapped, listed
-  // past the cut, was named from the new file: a review's, 60,000 mappings).
-  scanner.set_maps_size(len + 1 < scanner.maps_capacity() ? len : 0);
+  const std::size_t cap = scanner.maps_capacity();
+  const std::size_t len = read_maps(maps, cap);
+  // A text that filled the buffer was cut short: not handed on to the report, whose symbolizer
+  // reads the whole file itself then (a module replaced since it was mapped, listed past the cut,
+  // was named from the new file: a review's, 60,000 mappings). The scan reads it again from the
+  // start for each pass, a buffer at a time (16 MiB of text: some 150,000 mappings, or 5,000
+  // with paths of 3,000 characters); it scanned no root past the cut before.
+  const bool whole = len + 1 < cap;
+  scanner.set_maps_size(whole ? len : 0);
+  const int reread = whole ? -1 : open_proc("maps");
+  const auto each_mapping = [&](auto&& f) {
+    if (reread < 0) return void(proc_maps::for_each(maps, len, f));  // (cut only if not opened)
+    lseek(reread, 0, SEEK_SET);
+    proc_maps::for_each_read_from(reread, maps, cap, f);
+  };
   // The modules' mappings first: the heuristics look at them for every root's pointers.
-  proc_maps::for_each(maps, len, [&](const Mapping& m) { scanner.note_mapping(m); });
+  each_mapping([&](const Mapping& m) { scanner.note_mapping(m); });
   std::size_t bytes = 0;
-  proc_maps::for_each(maps, len, [&](const Mapping& m) {
+  each_mapping([&](const Mapping& m) {
     if (m.shared_memory) {
       // Without the page map, reading a sparse segment whole would fill it in: small ones only.
       constexpr std::uintptr_t kReadWhole = std::uintptr_t{16} << 20;
@@ -595,6 +605,7 @@ std::size_t scan_roots(Scanner& scanner, const StopTheWorld& world, const RootPo
       bytes += scanner.scan_root(m.lo, m.hi);
     }
   });
+  if (reread >= 0) close(reread);
   for (int i = 0; i < own.n_registers; ++i) scanner.scan_word(own.registers[i]);
   return bytes;
 }

@@ -3,12 +3,16 @@
 // The ledger (internal memory) is the only place that knows the lost blocks' addresses.
 #include "tracker/leak_scan.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
@@ -125,6 +129,54 @@ TEST(LeakScan, KeepsTheMapsItReadForTheReport) {
   char exe[4096] = {};
   ASSERT_GT(readlink("/proc/self/exe", exe, sizeof exe - 1), 0);
   EXPECT_NE(maps.find(exe), std::string_view::npos) << "the test program's own mappings";
+}
+
+// A block held only by a mapping listed past 16 MiB of /proc/self/maps text (the scan's buffer
+// at most) is still reached: 6,000 mappings of a file whose path is 3,000 characters long come
+// first in address order, the root after them. Before, no root past the cut was scanned and the
+// block came out definitely lost.
+TEST(LeakScan, ARootListedPastTheMapsBufferIsScanned) {
+  static Fixture f;
+  char dir[] = "/tmp/heapledger-maps-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  std::string path = dir;
+  std::vector<std::string> made;
+  while (path.size() < 3000) {
+    path += '/' + std::string(240, 'd');
+    ASSERT_EQ(mkdir(path.c_str(), 0700), 0) << std::strerror(errno);
+    made.push_back(path);
+  }
+  path += "/page";
+  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
+  ASSERT_GE(fd, 0) << std::strerror(errno);
+  ASSERT_EQ(ftruncate(fd, 4096), 0);
+  // One reservation, so that the file's mappings (every other page: separate lines) lie in order
+  // below the root, its last page.
+  constexpr std::size_t kFileMappings = 6000, kPage = 4096;
+  const std::size_t span = (2 * kFileMappings + 1) * kPage;
+  auto* base =
+      static_cast<char*>(mmap(nullptr, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  ASSERT_NE(base, MAP_FAILED);
+  for (std::size_t i = 0; i < kFileMappings; ++i)
+    ASSERT_NE(mmap(base + 2 * i * kPage, kPage, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0),
+              MAP_FAILED);
+  close(fd);
+  auto* root =
+      static_cast<void**>(mmap(base + 2 * kFileMappings * kPage, kPage, PROT_READ | PROT_WRITE,
+                               MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0));
+  ASSERT_NE(root, MAP_FAILED);
+  root[0] = f.track(56);
+  g_hidden[7] = hide(root[0]);
+  LeakScan scan;
+  ASSERT_TRUE(scan.run(f.ledger, RootPolicy{},
+                       OwnRoots(reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0)))));
+  // The premise: the text is longer than the scan's buffer (it is then not kept for the report).
+  EXPECT_EQ(scan.maps_size(), 0u);
+  EXPECT_EQ(f.reach_of(scan, unhide(g_hidden[7])), Reach::kReachable);
+  munmap(base, span);
+  unlink(path.c_str());
+  for (auto it = made.rbegin(); it != made.rend(); ++it) rmdir(it->c_str());
+  rmdir(dir);
 }
 
 TEST(OwnRoots, AStackCountsFromTheLowestLiveFrameOnIt) {
