@@ -29,11 +29,19 @@
 //              /proc showed the scan's signal open, the thread took it as the answer to its wait
 //              and said so ("sigwait got 61" on stdout, a review's), and was not held: held as it
 //              sleeps now, never sent the signal.
+//   polls      every signal blocked, the thread runs, polling sigpending(): the scan cannot stop
+//              it, and used to send it the signal all the same, left pending ("pending 61" on
+//              stdout): what a signal thread between two sigwait() calls took as the answer to
+//              its next one. Not sent now while it has the signal blocked; it could not be
+//              stopped, and the report says so.
+//   signalfd   every signal blocked, asleep reading a signalfd for all of them: it read the
+//              scan's request ("signalfd got 61"); held as it sleeps now.
 //   ended      what glibc's end of a thread looks like: the thread returns, heapledger's exit
 //              destructor runs, then the program's key destructor takes glibc's exit mask and
 //              sleeps on a futex. By signal it counts as ended (not among the threads).
-// In exit_mask, asleep and sigwait the thread holds the one pointer to a 2,222-byte block in its
-// frame (still reachable); main leaks one block of 777 bytes (definite) in every mode.
+// In exit_mask, asleep, sigwait, polls and signalfd the thread holds the one pointer to a
+// 2,222-byte block in its frame (still reachable); main leaks one block of 777 bytes (definite) in
+// every mode.
 #include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
@@ -43,6 +51,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -152,6 +161,44 @@ static void* waits_for_signals(void* arg) {
   return (void*)held;
 }
 
+static void* polls(void* arg) {
+  (void)arg;
+  block_every_signal();
+  void* volatile held = held_by_thread();
+  atomic_store(&g_ready, 1);
+  for (int told = 0;;) {
+    sigset_t pending;
+    sigpending(&pending);
+    for (int sig = 1; sig < NSIG && !told; ++sig) {
+      if (sigismember(&pending, sig) == 1) {
+        printf("pending %d\n", sig);
+        fflush(stdout);
+        told = 1;
+      }
+    }
+  }
+  return (void*)held;
+}
+
+static void* reads_signalfd(void* arg) {
+  (void)arg;
+  block_every_signal();
+  void* volatile held = held_by_thread();
+  sigset_t all;
+  sigfillset(&all);
+  const int fd = signalfd(-1, &all, SFD_CLOEXEC);
+  if (fd < 0) abort();
+  atomic_store(&g_ready, 1);
+  for (;;) {
+    struct signalfd_siginfo info;
+    if (read(fd, &info, sizeof info) == (ssize_t)sizeof info) {
+      printf("signalfd got %u\n", info.ssi_signo);
+      fflush(stdout);
+    }
+  }
+  return (void*)held;
+}
+
 static void cleanup_runs_on(void* p) {
   atomic_store(&g_ready, 1);
   for (;;) {
@@ -187,10 +234,12 @@ int main(int argc, char** argv) {
   if (argc > 1 && strcmp(argv[1], "cancel_tsd") == 0) body = cancel_tsd;
   if (argc > 1 && strcmp(argv[1], "ended") == 0) body = ended;
   if (argc > 1 && strcmp(argv[1], "sigwait") == 0) body = waits_for_signals;
+  if (argc > 1 && strcmp(argv[1], "polls") == 0) body = polls;
+  if (argc > 1 && strcmp(argv[1], "signalfd") == 0) body = reads_signalfd;
   if (!body) {
     fputs(
-        "usage: stop_signal_blocked exit_mask|asleep|cleanup|cancel_tsd|ended|sigwait "
-        "[seccomp|strict]\n",
+        "usage: stop_signal_blocked "
+        "exit_mask|asleep|cleanup|cancel_tsd|ended|sigwait|polls|signalfd [seccomp|strict]\n",
         stderr);
     return 2;
   }
