@@ -39,14 +39,15 @@ namespace {
 struct Slot {
   StoppedThread info;
   // By signal: 0 signalled, 5 parking (its handler has it), 1 parked, 2 left the handler, 3 held
-  // asleep (see look_at), 6 not signalled while it has the signal blocked (see send_or_defer), -1
-  // not signalled (it could not be).
+  // asleep (see look_at), 6 not signalled yet, as it has the signal blocked (see send_or_defer),
+  // -1 not signalled (it could not be).
   // By ptrace: 0 listed, 1 seized, 2 stopped, 3 gone, 4 stopped without its registers.
   std::atomic<int> phase;
   // By signal, for a thread that has not parked: when to look at it next, and the gap after that
   // (doubling); once held, how many times it had been given a processor (see look_at).
   std::uint64_t next_look_ms;
   std::uint64_t look_gap_ms;
+  std::uint64_t defer_until_ms;  // phase 6: sent the signal from then on, if running
   long long runs;
 };
 
@@ -287,6 +288,9 @@ constexpr std::uint64_t kLookMs = 2;
 constexpr std::uint64_t kQuietMs = 50;
 constexpr std::uint64_t kMaxOverMs = 2000;
 constexpr std::uint64_t kLooksAtLeastMs = 16;
+// How long a thread found with the stop signal blocked is looked at before it is sent the signal
+// all the same (see send_or_defer).
+constexpr std::uint64_t kDeferMs = 25;
 
 struct Tracer {
   // 0: the tracer waits for leave to trace; 1: go; 2: it has stopped what it could (or failed);
@@ -692,11 +696,14 @@ bool held_in_sigwait(Slot& slot) {
   return hold_asleep(slot, runs, values);
 }
 
-// A thread with the stop signal blocked is not sent it while it has it so: the request stayed
-// pending, and a signal thread between two sigwait() calls, or one reading a signalfd, took it as
-// the answer to its next wait, a signal the program never sent (a thread in sigwait itself: see
+// A thread with the stop signal blocked is not sent it at once: the request stayed pending, and a
+// signal thread between two sigwait() calls, or one reading a signalfd, took it as the answer to
+// its next wait, a signal the program never sent (a thread in sigwait itself: see
 // held_in_sigwait). It is looked at instead (look_at): held if asleep, sent the signal once it has
-// unblocked it. Where /proc cannot say, it is sent. False if it could not be sent (errno set).
+// unblocked it, or once it has run with it blocked for kDeferMs (a thread that blocks signals
+// around its work, unblocking them for microseconds at a time, was seldom seen with the signal
+// open and went unstopped, its whole stack a root: a review's; sent at once, it parked at its
+// next unblock). Where /proc cannot say, it is sent. False if it could not be sent (errno set).
 // The status read costs 16 us a thread (the syscall file 9 us, a scratch program's 2,000 threads):
 // 4,000 threads asleep at exit, the scan by signal 149-156 -> 205-207 ms, three runs each,
 // alternated (`tests/bench/sleeping_threads 4000 seccomp`). Only under a seccomp filter or a
@@ -704,10 +711,22 @@ bool held_in_sigwait(Slot& slot) {
 bool send_or_defer(pid_t pid, Slot& slot) {
   std::uint64_t blocked = 0;
   if (blocked_signals(slot.info.tid, &blocked) && (blocked & signal_bit(stop_signal()))) {
+    slot.defer_until_ms = now_ms() + kDeferMs;
     slot.phase.store(6, std::memory_order_release);
     return true;
   }
   return held_in_sigwait(slot) || send_stop(pid, slot.info.tid);
+}
+
+// Sends the signal to a thread not sent it yet (phase 6), unless something else answered for it.
+Look send_deferred(Slot& slot) {
+  int deferred = 6;
+  if (!slot.phase.compare_exchange_strong(deferred, 0, std::memory_order_acq_rel))
+    return deferred == 3 ? Look::kHeld : Look::kWait;
+  if (send_stop(getpid(), slot.info.tid)) return Look::kWait;
+  const bool gone = errno == ESRCH;
+  slot.phase.store(-1, std::memory_order_release);
+  return gone ? Look::kEnded : Look::kWait;
 }
 
 Look look_at(Slot& slot, std::uint64_t (*ended_at)(pid_t)) {
@@ -715,27 +734,25 @@ Look look_at(Slot& slot, std::uint64_t (*ended_at)(pid_t)) {
   const long long runs = runs_of(tid);
   std::uint64_t blocked = 0;
   const bool known = blocked_signals(tid, &blocked);
+  const bool deferred = slot.phase.load(std::memory_order_acquire) == 6;
   if (!known || !(blocked & signal_bit(stop_signal()))) {
     // One not signalled yet has unblocked the signal (or /proc no longer says): sent it now,
     // unless it sleeps in sigwait() for it (the kernel unblocks what it waits for meanwhile).
-    int deferred = 6;
-    if (slot.phase.load(std::memory_order_acquire) == deferred && !held_in_sigwait(slot) &&
-        slot.phase.compare_exchange_strong(deferred, 0, std::memory_order_acq_rel) &&
-        !send_stop(getpid(), tid)) {
-      slot.phase.store(-1, std::memory_order_release);
-      if (errno == ESRCH) return Look::kEnded;
-    }
+    if (deferred && !held_in_sigwait(slot)) return send_deferred(slot);
     return slot.phase.load(std::memory_order_acquire) == 3 ? Look::kHeld : Look::kWait;
   }
   // A count of 0 says the kernel keeps none (some built without schedstats): not known to be held.
-  if (runs <= 0) return Look::kWait;
-  if (blocked == kThreadEndMask && ended_at) {
-    const std::uint64_t at = ended_at(tid);
-    if (at && started_by(tid, at)) return Look::kEnded;
+  if (runs > 0) {
+    if (blocked == kThreadEndMask && ended_at) {
+      const std::uint64_t at = ended_at(tid);
+      if (at && started_by(tid, at)) return Look::kEnded;
+    }
+    std::uintptr_t values[8];
+    if (syscall_of(tid, values) >= 0 && hold_asleep(slot, runs, values)) return Look::kHeld;
   }
-  std::uintptr_t values[8];
-  if (syscall_of(tid, values) < 0 || !hold_asleep(slot, runs, values)) return Look::kWait;
-  return Look::kHeld;
+  // Running with the signal blocked (or not known to be asleep) for kDeferMs: see send_or_defer.
+  if (deferred && now_ms() >= slot.defer_until_ms) return send_deferred(slot);
+  return Look::kWait;
 }
 
 // Waits until each thread from `from` on that was sent the signal has parked, ended, or is held

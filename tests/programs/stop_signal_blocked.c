@@ -29,19 +29,23 @@
 //              /proc showed the scan's signal open, the thread took it as the answer to its wait
 //              and said so ("sigwait got 61" on stdout, a review's), and was not held: held as it
 //              sleeps now, never sent the signal.
-//   polls      every signal blocked, the thread runs, polling sigpending(): the scan cannot stop
-//              it, and used to send it the signal all the same, left pending ("pending 61" on
-//              stdout): what a signal thread between two sigwait() calls took as the answer to
-//              its next one. Not sent now while it has the signal blocked; it could not be
-//              stopped, and the report says so.
+//   between    a signal thread between two waits when the scan begins: every signal blocked, it
+//              works 20 ms, then waits in sigtimedwait() on every signal (up to 2 s). It was sent
+//              the signal as it worked, and its wait took the request as its answer
+//              ("sigtimedwait got 61" on stdout); not sent the signal now while it has it
+//              blocked, it is held once it waits.
 //   signalfd   every signal blocked, asleep reading a signalfd for all of them: it read the
 //              scan's request ("signalfd got 61"); held as it sleeps now.
+//   mostly_blocked  the thread runs, every signal blocked for 5 ms at a time, open for 50 us
+//              in between: it takes the request at its next unblock (a first version that
+//              sent it only once /proc showed it open seldom saw it so, a review's: not
+//              stopped).
 //   ended      what glibc's end of a thread looks like: the thread returns, heapledger's exit
 //              destructor runs, then the program's key destructor takes glibc's exit mask and
 //              sleeps on a futex. By signal it counts as ended (not among the threads).
-// In exit_mask, asleep, sigwait, polls and signalfd the thread holds the one pointer to a
-// 2,222-byte block in its frame (still reachable); main leaks one block of 777 bytes (definite) in
-// every mode.
+// In exit_mask, asleep, sigwait, between, signalfd and mostly_blocked the thread holds the one
+// pointer to a 2,222-byte block in its frame (still reachable); main leaks one block of 777 bytes
+// (definite) in every mode.
 #include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
@@ -53,6 +57,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hl_signal_stop.h"
@@ -161,21 +166,49 @@ static void* waits_for_signals(void* arg) {
   return (void*)held;
 }
 
-static void* polls(void* arg) {
+static double now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+static void spin_ms(double ms) {
+  const double until = now_ms() + ms;
+  while (now_ms() < until) {
+  }
+}
+
+static void* between_waits(void* arg) {
   (void)arg;
   block_every_signal();
   void* volatile held = held_by_thread();
-  atomic_store(&g_ready, 1);
-  for (int told = 0;;) {
-    sigset_t pending;
-    sigpending(&pending);
-    for (int sig = 1; sig < NSIG && !told; ++sig) {
-      if (sigismember(&pending, sig) == 1) {
-        printf("pending %d\n", sig);
-        fflush(stdout);
-        told = 1;
-      }
+  sigset_t all;
+  sigfillset(&all);
+  for (;;) {
+    atomic_store(&g_ready, 1);
+    spin_ms(20);
+    const struct timespec two_s = {2, 0};
+    siginfo_t info;
+    const int sig = sigtimedwait(&all, &info, &two_s);
+    if (sig > 0) {
+      printf("sigtimedwait got %d\n", sig);
+      fflush(stdout);
     }
+  }
+  return (void*)held;
+}
+
+static void* mostly_blocked(void* arg) {
+  (void)arg;
+  void* volatile held = held_by_thread();
+  sigset_t all;
+  sigfillset(&all);
+  atomic_store(&g_ready, 1);
+  for (;;) {
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    spin_ms(5);
+    pthread_sigmask(SIG_UNBLOCK, &all, NULL);
+    spin_ms(0.05);
   }
   return (void*)held;
 }
@@ -234,12 +267,13 @@ int main(int argc, char** argv) {
   if (argc > 1 && strcmp(argv[1], "cancel_tsd") == 0) body = cancel_tsd;
   if (argc > 1 && strcmp(argv[1], "ended") == 0) body = ended;
   if (argc > 1 && strcmp(argv[1], "sigwait") == 0) body = waits_for_signals;
-  if (argc > 1 && strcmp(argv[1], "polls") == 0) body = polls;
+  if (argc > 1 && strcmp(argv[1], "between") == 0) body = between_waits;
   if (argc > 1 && strcmp(argv[1], "signalfd") == 0) body = reads_signalfd;
+  if (argc > 1 && strcmp(argv[1], "mostly_blocked") == 0) body = mostly_blocked;
   if (!body) {
     fputs(
-        "usage: stop_signal_blocked "
-        "exit_mask|asleep|cleanup|cancel_tsd|ended|sigwait|polls|signalfd [seccomp|strict]\n",
+        "usage: stop_signal_blocked exit_mask|asleep|cleanup|cancel_tsd|ended|sigwait|between|"
+        "signalfd|mostly_blocked [seccomp|strict]\n",
         stderr);
     return 2;
   }
