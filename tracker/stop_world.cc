@@ -736,10 +736,12 @@ Look look_at(Slot& slot, std::uint64_t (*ended_at)(pid_t)) {
   const bool known = blocked_signals(tid, &blocked);
   const bool deferred = slot.phase.load(std::memory_order_acquire) == 6;
   if (!known || !(blocked & signal_bit(stop_signal()))) {
-    // One not signalled yet has unblocked the signal (or /proc no longer says): sent it now,
-    // unless it sleeps in sigwait() for it (the kernel unblocks what it waits for meanwhile).
-    if (deferred && !held_in_sigwait(slot)) return send_deferred(slot);
-    return slot.phase.load(std::memory_order_acquire) == 3 ? Look::kHeld : Look::kWait;
+    // Asleep in sigwait() for the signal (the kernel unblocks what it waits for meanwhile): held
+    // there, whether or not it was sent the signal (the interposed sigwait dropped that request,
+    // shim/sigwait_api.cc; it waited on unstopped before). One not signalled yet has unblocked
+    // the signal (or /proc no longer says): sent it now.
+    if (held_in_sigwait(slot)) return Look::kHeld;
+    return deferred ? send_deferred(slot) : Look::kWait;
   }
   // A count of 0 says the kernel keeps none (some built without schedstats): not known to be held.
   if (runs > 0) {
@@ -907,6 +909,10 @@ std::size_t StopTheWorld::held() const {
 }
 std::size_t StopTheWorld::unlisted() const { return g_unlisted; }
 const StoppedThread& StopTheWorld::thread(std::size_t i) const { return g_slots[i].info; }
+
+bool is_scan_request(int sig, const siginfo_t* info) {
+  return sig > 0 && sig == g_stop_signal && info && is_stop_request(info);
+}
 
 bool at_system_call(std::uintptr_t ip, std::uintptr_t rax) {
   const auto* code = reinterpret_cast<const unsigned char*>(ip);

@@ -4,6 +4,7 @@
 // sleep, poll or pause then returns early).
 #pragma once
 
+#include <signal.h>
 #include <sys/types.h>
 
 #include <cstddef>
@@ -24,6 +25,10 @@ struct StoppedThread {
   // not be stopped" in 2 of 3 runs, a user trial's, with every one of those 5 gone).
   bool gone;
 };
+
+// Whether the signal a thread's sigwait() took (info: its siginfo) is a stop request of the
+// scan's, which the program never sent: the interposed sigwait and its kin drop it and wait on.
+bool is_scan_request(int sig, const siginfo_t* info);
 
 // Whether a thread interrupted at ip (rax: its rax then) was blocked in a system call: the
 // kernel leaves the instruction pointer on the `syscall` to restart it, or just past it with

@@ -1250,6 +1250,29 @@ class E2E(hl.HeapledgerTest):
         self.assertEqual((start.get("file"), start.get("line")), (None, None), start)
         self.assertEqual(leak["stack"][0].get("line"), 7, leak["stack"][0])
 
+    def test_the_interposed_sigwait_calls_answer_as_the_c_librarys(self):
+        """sigwait, sigwaitinfo and sigtimedwait are heapledger's (they drop the leak scan's stop
+        requests: classify test a_thread_asleep_with_the_stop_signal_blocked_is_held_not_waited_for):
+        the program must get the same answers as from the C library's, siginfo, timeout, EINTR
+        and sigwait's waiting through it included."""
+        argv = [self.program("sigwait_calls")]
+        plain = hl.run_plain(argv, timeout=30)
+        self.assertEqual(plain.returncode, 0, plain.describe())
+        self.assertEqual(plain.stdout.splitlines(), [
+            "sigwait: 0, signal 10",
+            "sigwaitinfo: 12, signo 12, code SI_QUEUE, value 4242",
+            "sigtimedwait, nothing pending: -1, EAGAIN, waited at least 50 ms: yes",
+            "sigtimedwait, one pending, no info: 10",
+            "sigtimedwait, interrupted: -1, EINTR",
+            "sigwait after an interruption: 0, signal 12",
+        ], plain.describe())
+        for options in ("log=none", "track=0:log=none"):
+            self.assertSameBehaviour(plain, hl.run_preloaded(argv, options, timeout=30))
+        # They are the library's own, not the C library's, or this proves nothing.
+        exported = hl.run(["nm", "-D", "--defined-only", hl.LIB]).stdout.split()
+        for name in ("sigwait", "sigwaitinfo", "sigtimedwait"):
+            self.assertIn(name, exported)
+
     def test_signals_while_threads_exit(self):
         """Threads exiting under a 20 us timer whose handler mallocs and frees: the pools' flush of
         an exiting thread's cache (a malloc there wrote through a cleared bin and crashed every

@@ -34,6 +34,10 @@
 //              the signal as it worked, and its wait took the request as its answer
 //              ("sigtimedwait got 61" on stdout); not sent the signal now while it has it
 //              blocked, it is held once it waits.
+//   late_sigwait, late_sigtimedwait  every signal blocked, the thread works 100 ms, then waits
+//              on every signal in sigwait() or sigtimedwait() (up to 2 s): past 25 ms with the
+//              signal blocked it is sent the request, which its wait took as its answer
+//              ("sigwait got 61"); the interposed wait drops it now and waits on, held there.
 //   signalfd   every signal blocked, asleep reading a signalfd for all of them: it read the
 //              scan's request ("signalfd got 61"); held as it sleeps now.
 //   mostly_blocked  the thread runs, every signal blocked for 5 ms at a time, open for 50 us
@@ -43,7 +47,7 @@
 //   ended      what glibc's end of a thread looks like: the thread returns, heapledger's exit
 //              destructor runs, then the program's key destructor takes glibc's exit mask and
 //              sleeps on a futex. By signal it counts as ended (not among the threads).
-// In exit_mask, asleep, sigwait, between, signalfd and mostly_blocked the thread holds the one
+// In every mode but cleanup, cancel_tsd and ended the thread holds the one
 // pointer to a 2,222-byte block in its frame (still reachable); main leaks one block of 777 bytes
 // (definite) in every mode.
 #include <linux/futex.h>
@@ -198,6 +202,40 @@ static void* between_waits(void* arg) {
   return (void*)held;
 }
 
+static void* late_wait(int timed) {
+  block_every_signal();
+  void* volatile held = held_by_thread();
+  sigset_t all;
+  sigfillset(&all);
+  atomic_store(&g_ready, 1);
+  spin_ms(100);
+  for (;;) {
+    int sig = 0;
+    if (timed) {
+      const struct timespec two_s = {2, 0};
+      siginfo_t info;
+      sig = sigtimedwait(&all, &info, &two_s);
+    } else if (sigwait(&all, &sig) != 0) {
+      sig = -1;
+    }
+    if (sig > 0) {
+      printf("%s got %d\n", timed ? "sigtimedwait" : "sigwait", sig);
+      fflush(stdout);
+    }
+  }
+  return (void*)held;
+}
+
+static void* late_sigwait(void* arg) {
+  (void)arg;
+  return late_wait(0);
+}
+
+static void* late_sigtimedwait(void* arg) {
+  (void)arg;
+  return late_wait(1);
+}
+
 static void* mostly_blocked(void* arg) {
   (void)arg;
   void* volatile held = held_by_thread();
@@ -270,10 +308,12 @@ int main(int argc, char** argv) {
   if (argc > 1 && strcmp(argv[1], "between") == 0) body = between_waits;
   if (argc > 1 && strcmp(argv[1], "signalfd") == 0) body = reads_signalfd;
   if (argc > 1 && strcmp(argv[1], "mostly_blocked") == 0) body = mostly_blocked;
+  if (argc > 1 && strcmp(argv[1], "late_sigwait") == 0) body = late_sigwait;
+  if (argc > 1 && strcmp(argv[1], "late_sigtimedwait") == 0) body = late_sigtimedwait;
   if (!body) {
     fputs(
         "usage: stop_signal_blocked exit_mask|asleep|cleanup|cancel_tsd|ended|sigwait|between|"
-        "signalfd|mostly_blocked [seccomp|strict]\n",
+        "late_sigwait|late_sigtimedwait|signalfd|mostly_blocked [seccomp|strict]\n",
         stderr);
     return 2;
   }
