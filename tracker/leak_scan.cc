@@ -137,12 +137,19 @@ class Scanner {
   // The process's mappings, for the multiple-inheritance heuristic (see points_to_start).
   void note_mapping(const Mapping& m) {  // in address order, as /proc lists them
     if (m.anonymous || m.device) return;
-    if (m.read_only && read_only_n_ < kMaxModuleRanges) read_only_[read_only_n_++] = {m.lo, m.hi};
-    if (m.executable && code_n_ < kMaxModuleRanges) code_[code_n_++] = {m.lo, m.hi};
+    if (m.read_only && read_only_n_ < module_cap_) read_only_[read_only_n_++] = {m.lo, m.hi};
+    if (m.executable && code_n_ < module_cap_) code_[code_n_++] = {m.lo, m.hi};
   }
 
  private:
-  static constexpr std::size_t kMaxModuleRanges = 4096;
+  // The modules' ranges kept for the heuristics, in address order: as many as the kernel allows
+  // mappings by default (vm.max_map_count) where a sparse mapping is free, else 4,096. Those past
+  // the cap were dropped: 4,096 read-only mappings of files below a program's own (a database's
+  // mapped files) left its vtables out, and a C++ object held through a base class's pointer was
+  // "possibly lost" (a review's note; unit test
+  // LeakScan.ModulesPastManyFileMappingsStillHaveVtables).
+  static constexpr std::size_t kModuleRangesSized = 4096, kModuleRangesRoomy = 65536;
+  std::size_t module_cap_ = kModuleRangesSized;
   std::int64_t find(std::uintptr_t w, bool* exact) const;
   bool points_to_start(const ScannedBlock& b, std::uintptr_t w) const;
   static bool counted_prefix(const ScannedBlock& b, std::uintptr_t w);
@@ -184,8 +191,8 @@ Scanner::~Scanner() {
   release(w2_, cap_);
   release(exclusions_, excl_cap_);
   release(maps_, maps_cap_);
-  release(read_only_, kMaxModuleRanges);
-  release(code_, kMaxModuleRanges);
+  release(read_only_, module_cap_);
+  release(code_, module_cap_);
 }
 
 // The process's /proc file of that name, through this thread's directory: /proc/self names the
@@ -240,8 +247,14 @@ bool Scanner::reserve() {
     maps_cap_ = std::clamp(2 * maps_bytes_now(), kMapsBufferMin, kMapsBufferMax);
     maps_ = scratch<char>(maps_cap_);
   }
-  read_only_ = scratch<Interval>(kMaxModuleRanges);
-  code_ = scratch<Interval>(kMaxModuleRanges);
+  // Sparse too where it is free (not locked and filled whole after mlockall: see above).
+  module_cap_ = roomy ? kModuleRangesRoomy : kModuleRangesSized;
+  const auto ranges = [&] {
+    void* p = roomy ? os::map_internal_sparse(module_cap_ * sizeof(Interval)) : nullptr;
+    return p ? static_cast<Interval*>(p) : scratch<Interval>(module_cap_);
+  };
+  read_only_ = ranges();
+  code_ = ranges();
   // Division by a class size as a multiply: exact for offsets below 2^36 (see pool.h).
   for (unsigned c = 0; c < kNumClasses; ++c) magic_[c] = ~std::uint64_t{0} / kClassSize[c] + 1;
   return hash_ && large_ && w1_ && w2_ && exclusions_ && maps_ && read_only_ && code_;
