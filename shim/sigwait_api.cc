@@ -1,27 +1,32 @@
 // sigwait, sigwaitinfo and sigtimedwait, interposed: a stop request of the leak scan's (by
 // signal, where ptrace cannot stop threads: see tracker/stop_world.cc) that a thread takes
-// through one of them is dropped, and the wait goes on. The scan does not send its signal to a
-// thread asleep in sigwait for it, nor at once to one that has it blocked, but one that ran
-// 25 ms with it blocked is sent it, and a thread can open its mask between the scan's look and
-// the request: such a request, still pending after the scan, was the answer to the thread's
-// next wait, a signal the program never sent. Not seen: a signalfd read, and the system call
-// made directly.
+// through one of them parks the thread there while the scan is stopping threads, as the signal's
+// handler would, and is dropped: the wait goes on. The scan does not send its signal to a thread
+// asleep in sigwait for it, nor at once to one that has it blocked, but one that ran 25 ms with
+// it blocked is sent it, and a thread can open its mask between the scan's look and the request:
+// such a request was the answer to the thread's next wait, a signal the program never sent.
+// signalfd, interposed too, tells the scan which signals a signalfd reads (it does not send its
+// signal late where one does). Not seen: a signalfd made, or a wait made, by the system call
+// itself.
 #include <errno.h>
 #include <signal.h>
+#include <sys/signalfd.h>
 #include <time.h>
 
 #include <atomic>
 
 #include "shim/config.h"
 #include "shim/next_symbol.h"
+#include "shim/sigwait_loop.h"
 #include "tracker/stop_world.h"
 
 using namespace heapledger::detail;
 
 namespace {
 
-using SigtimedwaitFn = int (*)(const sigset_t*, siginfo_t*, const struct timespec*);
 std::atomic<SigtimedwaitFn> g_sigtimedwait;
+using SignalfdFn = int (*)(int, const sigset_t*, int);
+std::atomic<SignalfdFn> g_signalfd;
 
 std::int64_t now_ns() {
   struct timespec t;
@@ -29,32 +34,19 @@ std::int64_t now_ns() {
   return static_cast<std::int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
 }
 
-// The C library's sigtimedwait, with the scan's requests taken out: after one, it waits again
-// for what is left of the timeout.
+bool scan_request(int sig, siginfo_t* info) {
+  if (!is_scan_request(sig, info)) return false;
+  take_scan_request(info);
+  return true;
+}
+
 int wait_for_signal(const sigset_t* set, siginfo_t* info, const struct timespec* timeout) {
   const SigtimedwaitFn real = next_symbol(&g_sigtimedwait, "sigtimedwait");
   if (!real) {
     errno = ENOSYS;
     return -1;
   }
-  siginfo_t own;
-  siginfo_t* const out = info ? info : &own;
-  const std::int64_t deadline =
-      timeout ? now_ns() + timeout->tv_sec * 1000000000 + timeout->tv_nsec : 0;
-  struct timespec left;
-  if (timeout) left = *timeout;
-  for (;;) {
-    const int sig = real(set, out, timeout ? &left : nullptr);
-    if (!is_scan_request(sig, out)) return sig;
-    if (timeout) {
-      const std::int64_t ns = deadline - now_ns();
-      if (ns <= 0) {
-        errno = EAGAIN;
-        return -1;
-      }
-      left = {static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
-    }
-  }
+  return wait_dropping(real, scan_request, now_ns, set, info, timeout);
 }
 
 }  // namespace
@@ -77,4 +69,15 @@ extern "C" HL_EXPORT int sigwait(const sigset_t* set, int* sig) {
   if (got < 0) return errno;
   *sig = got;
   return 0;
+}
+
+extern "C" HL_EXPORT int signalfd(int fd, const sigset_t* mask, int flags) noexcept {
+  const SignalfdFn real = next_symbol(&g_signalfd, "signalfd");
+  if (!real) {
+    errno = ENOSYS;
+    return -1;
+  }
+  const int made = real(fd, mask, flags);
+  if (made >= 0) note_signalfd(mask);  // the kernel has read the mask: it is readable
+  return made;
 }

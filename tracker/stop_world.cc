@@ -108,8 +108,11 @@ bool g_by_ptrace = false;  // how the threads of the current stop were stopped
 // at a real-time signal it does not know (SIG61), and in batch mode (`gdb -batch -ex run`) then
 // kills it, report and exit status lost (a user trial's); SIGURG, ignored by default and all but
 // unused, it passes on silently. Chosen once, when the handler goes in.
-int g_stop_signal = 0;
-int stop_signal() { return g_stop_signal; }
+// Atomic: the program's threads read it in their sigwait (is_scan_request).
+std::atomic<int> g_stop_signal{0};
+int stop_signal() { return g_stop_signal.load(std::memory_order_relaxed); }
+// The signals any signalfd of the process was made to read (a bit for each; see send_or_defer).
+std::atomic<std::uint64_t> g_signalfd_signals{0};
 
 long futex(std::atomic<int>* word, int op, int value) {
   return syscall(SYS_futex, reinterpret_cast<int*>(word), op, value, nullptr, nullptr, 0);
@@ -245,7 +248,9 @@ void install_handler() {
   sa.sa_sigaction = on_stop_signal;
   sa.sa_flags = SA_SIGINFO | SA_RESTART;
   sigfillset(&sa.sa_mask);
-  g_stop_signal = os::status_field("/proc/self/status", "\nTracerPid:") > 0 ? SIGURG : SIGRTMAX - 3;
+  g_stop_signal.store(
+      os::status_field("/proc/self/status", "\nTracerPid:") > 0 ? SIGURG : SIGRTMAX - 3,
+      std::memory_order_relaxed);
   sigaction(stop_signal(), &sa, &g_previous);
   installed = true;
 }
@@ -753,7 +758,11 @@ Look look_at(Slot& slot, std::uint64_t (*ended_at)(pid_t)) {
     if (syscall_of(tid, values) >= 0 && hold_asleep(slot, runs, values)) return Look::kHeld;
   }
   // Running with the signal blocked (or not known to be asleep) for kDeferMs: see send_or_defer.
-  if (deferred && now_ms() >= slot.defer_until_ms) return send_deferred(slot);
+  // Not where a signalfd reads the signal: a busy reader never unblocks it, and read the request
+  // (a review's), where unsent it is only a thread not stopped.
+  if (deferred && now_ms() >= slot.defer_until_ms &&
+      !(g_signalfd_signals.load(std::memory_order_relaxed) & signal_bit(stop_signal())))
+    return send_deferred(slot);
   return Look::kWait;
 }
 
@@ -911,7 +920,20 @@ std::size_t StopTheWorld::unlisted() const { return g_unlisted; }
 const StoppedThread& StopTheWorld::thread(std::size_t i) const { return g_slots[i].info; }
 
 bool is_scan_request(int sig, const siginfo_t* info) {
-  return sig > 0 && sig == g_stop_signal && info && is_stop_request(info);
+  return sig > 0 && sig == stop_signal() && info && is_stop_request(info);
+}
+
+void take_scan_request(siginfo_t* info) {
+  ucontext_t uc;
+  std::memset(&uc, 0, sizeof uc);
+  if (getcontext(&uc) == 0) on_stop_signal(stop_signal(), info, &uc);
+}
+
+void note_signalfd(const sigset_t* mask) {
+  std::uint64_t bits = 0;
+  for (int sig = 1; sig <= 64; ++sig)
+    if (sigismember(mask, sig) == 1) bits |= signal_bit(sig);
+  g_signalfd_signals.fetch_or(bits, std::memory_order_relaxed);
 }
 
 bool at_system_call(std::uintptr_t ip, std::uintptr_t rax) {

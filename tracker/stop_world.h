@@ -27,8 +27,14 @@ struct StoppedThread {
 };
 
 // Whether the signal a thread's sigwait() took (info: its siginfo) is a stop request of the
-// scan's, which the program never sent: the interposed sigwait and its kin drop it and wait on.
+// scan's, which the program never sent: the interposed sigwait and its kin drop it and wait on,
+// after take_scan_request, which parks the thread there as the signal's handler would (if the
+// scan is still stopping threads).
 bool is_scan_request(int sig, const siginfo_t* info);
+void take_scan_request(siginfo_t* info);
+// A signalfd was made (or changed) to read these signals: the scan does not send its signal late
+// to a thread with it blocked if a signalfd reads it (see send_or_defer in stop_world.cc).
+void note_signalfd(const sigset_t* mask);
 
 // Whether a thread interrupted at ip (rax: its rax then) was blocked in a system call: the
 // kernel leaves the instruction pointer on the `syscall` to restart it, or just past it with

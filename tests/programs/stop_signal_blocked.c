@@ -37,7 +37,13 @@
 //   late_sigwait, late_sigtimedwait  every signal blocked, the thread works 100 ms, then waits
 //              on every signal in sigwait() or sigtimedwait() (up to 2 s): past 25 ms with the
 //              signal blocked it is sent the request, which its wait took as its answer
-//              ("sigwait got 61"); the interposed wait drops it now and waits on, held there.
+//              ("sigwait got 61"); the interposed wait takes it as the signal's handler would
+//              (the thread is stopped there), drops it, and waits on.
+//   sigpoll    every signal blocked, the thread works, polling sigtimedwait() with a zero
+//              timeout every millisecond: stopped in the poll that takes the request.
+//   signalfd_busy  the same, polling a non-blocking signalfd for every signal: the scan does not
+//              send a thread its signal late where a signalfd reads it (it read "signalfd got
+//              61", a review's): not stopped, and said so.
 //   signalfd   every signal blocked, asleep reading a signalfd for all of them: it read the
 //              scan's request ("signalfd got 61"); held as it sleeps now.
 //   mostly_blocked  the thread runs, every signal blocked for 5 ms at a time, open for 50 us
@@ -236,6 +242,45 @@ static void* late_sigtimedwait(void* arg) {
   return late_wait(1);
 }
 
+static void* sigpoll(void* arg) {
+  (void)arg;
+  block_every_signal();
+  void* volatile held = held_by_thread();
+  sigset_t all;
+  sigfillset(&all);
+  atomic_store(&g_ready, 1);
+  for (;;) {
+    spin_ms(1);
+    const struct timespec zero = {0, 0};
+    const int sig = sigtimedwait(&all, NULL, &zero);
+    if (sig > 0) {
+      printf("sigtimedwait got %d\n", sig);
+      fflush(stdout);
+    }
+  }
+  return (void*)held;
+}
+
+static void* signalfd_busy(void* arg) {
+  (void)arg;
+  block_every_signal();
+  void* volatile held = held_by_thread();
+  sigset_t all;
+  sigfillset(&all);
+  const int fd = signalfd(-1, &all, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (fd < 0) abort();
+  atomic_store(&g_ready, 1);
+  for (;;) {
+    spin_ms(1);
+    struct signalfd_siginfo info;
+    if (read(fd, &info, sizeof info) == (ssize_t)sizeof info) {
+      printf("signalfd got %u\n", info.ssi_signo);
+      fflush(stdout);
+    }
+  }
+  return (void*)held;
+}
+
 static void* mostly_blocked(void* arg) {
   (void)arg;
   void* volatile held = held_by_thread();
@@ -310,10 +355,13 @@ int main(int argc, char** argv) {
   if (argc > 1 && strcmp(argv[1], "mostly_blocked") == 0) body = mostly_blocked;
   if (argc > 1 && strcmp(argv[1], "late_sigwait") == 0) body = late_sigwait;
   if (argc > 1 && strcmp(argv[1], "late_sigtimedwait") == 0) body = late_sigtimedwait;
+  if (argc > 1 && strcmp(argv[1], "sigpoll") == 0) body = sigpoll;
+  if (argc > 1 && strcmp(argv[1], "signalfd_busy") == 0) body = signalfd_busy;
   if (!body) {
     fputs(
         "usage: stop_signal_blocked exit_mask|asleep|cleanup|cancel_tsd|ended|sigwait|between|"
-        "late_sigwait|late_sigtimedwait|signalfd|mostly_blocked [seccomp|strict]\n",
+        "late_sigwait|late_sigtimedwait|sigpoll|signalfd|signalfd_busy|mostly_blocked "
+        "[seccomp|strict]\n",
         stderr);
     return 2;
   }
