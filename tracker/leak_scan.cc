@@ -247,14 +247,22 @@ bool Scanner::reserve() {
     maps_cap_ = std::clamp(2 * maps_bytes_now(), kMapsBufferMin, kMapsBufferMax);
     maps_ = scratch<char>(maps_cap_);
   }
-  // Sparse too where it is free (not locked and filled whole after mlockall: see above).
-  module_cap_ = roomy ? kModuleRangesRoomy : kModuleRangesSized;
-  const auto ranges = [&] {
-    void* p = roomy ? os::map_internal_sparse(module_cap_ * sizeof(Interval)) : nullptr;
-    return p ? static_cast<Interval*>(p) : scratch<Interval>(module_cap_);
-  };
-  read_only_ = ranges();
-  code_ = ranges();
+  // Sparse too where it is free (not locked and filled whole after mlockall: see above); where
+  // that fails (mlockall(MCL_FUTURE) charges even a sparse mapping to the locked-memory limit),
+  // 4,096 of each as before: 65,536 made so were refused too, and the scan failed where it ran
+  // before (a review's).
+  module_cap_ = kModuleRangesRoomy;
+  if (roomy) {
+    read_only_ = static_cast<Interval*>(os::map_internal_sparse(module_cap_ * sizeof(Interval)));
+    code_ = static_cast<Interval*>(os::map_internal_sparse(module_cap_ * sizeof(Interval)));
+  }
+  if (!read_only_ || !code_) {
+    release(read_only_, module_cap_);
+    release(code_, module_cap_);
+    module_cap_ = kModuleRangesSized;
+    read_only_ = scratch<Interval>(module_cap_);
+    code_ = scratch<Interval>(module_cap_);
+  }
   // Division by a class size as a multiply: exact for offsets below 2^36 (see pool.h).
   for (unsigned c = 0; c < kNumClasses; ++c) magic_[c] = ~std::uint64_t{0} / kClassSize[c] + 1;
   return hash_ && large_ && w1_ && w2_ && exclusions_ && maps_ && read_only_ && code_;

@@ -204,7 +204,9 @@ bool is_stop_request(const siginfo_t* info) {
          info->si_value.sival_ptr == g_slots;
 }
 
-void on_stop_signal(int sig, siginfo_t* info, void* context) {
+// The stop signal's handler, and take_scan_request's (in_call: blocked in a system call whatever
+// the context says).
+void park(int sig, siginfo_t* info, void* context, bool in_call) {
   int saved_errno = errno;
   pid_t self = static_cast<pid_t>(syscall(SYS_gettid));
   Slot* slot = g_stopping.load(std::memory_order_acquire) ? listed_slot(self) : nullptr;
@@ -229,8 +231,8 @@ void on_stop_signal(int sig, siginfo_t* info, void* context) {
   // by orig_rax). Without this, copies of dropped pointers below its stack pointer made definite
   // leaks "reachable" under strace or gdb.
   slot->info.in_syscall =
-      at_system_call(static_cast<std::uintptr_t>(uc->uc_mcontext.gregs[REG_RIP]),
-                     static_cast<std::uintptr_t>(uc->uc_mcontext.gregs[REG_RAX]));
+      in_call || at_system_call(static_cast<std::uintptr_t>(uc->uc_mcontext.gregs[REG_RIP]),
+                                static_cast<std::uintptr_t>(uc->uc_mcontext.gregs[REG_RAX]));
   for (int r = 0; r < NGREG && r < 23; ++r)
     slot->info.regs[r] = static_cast<std::uintptr_t>(uc->uc_mcontext.gregs[r]);
   slot->phase.store(1, std::memory_order_release);
@@ -240,6 +242,8 @@ void on_stop_signal(int sig, siginfo_t* info, void* context) {
   errno = saved_errno;
 }
 
+void on_stop_signal(int sig, siginfo_t* info, void* context) { park(sig, info, context, false); }
+
 void install_handler() {
   static bool installed = false;
   if (installed) return;
@@ -248,6 +252,11 @@ void install_handler() {
   sa.sa_sigaction = on_stop_signal;
   sa.sa_flags = SA_SIGINFO | SA_RESTART;
   sigfillset(&sa.sa_mask);
+  // SIGCANCEL too, which glibc's sigfillset leaves open: an asynchronous cancellation ran the
+  // thread's cleanup handlers (the program's code) on the stack the scan was reading, and the
+  // thread never left the handler the usual way (see resume). SIGSETXID stays open: glibc's own
+  // handler, which another thread's setuid() waits for.
+  reinterpret_cast<std::uint64_t*>(&sa.sa_mask)[0] |= signal_bit(32);
   g_stop_signal.store(
       os::status_field("/proc/self/status", "\nTracerPid:") > 0 ? SIGURG : SIGRTMAX - 3,
       std::memory_order_relaxed);
@@ -296,6 +305,8 @@ constexpr std::uint64_t kLooksAtLeastMs = 16;
 // How long a thread found with the stop signal blocked is looked at before it is sent the signal
 // all the same (see send_or_defer).
 constexpr std::uint64_t kDeferMs = 25;
+// How long resume() waits for the parked threads to leave the handler, all of them together.
+constexpr std::uint64_t kLeaveMs = 2000;
 
 struct Tracer {
   // 0: the tracer waits for leave to trace; 1: go; 2: it has stopped what it could (or failed);
@@ -886,9 +897,18 @@ void StopTheWorld::resume() {
   g_stopping.store(false, std::memory_order_release);  // late arrivals do not park
   g_release.store(1, std::memory_order_release);
   futex(&g_release, FUTEX_WAKE_PRIVATE, 1 << 30);
+  // Each parked thread leaves the handler (phase 2) before the slots can be listed again; not
+  // waited for once it has ended, nor past kLeaveMs in all: a thread that left the handler
+  // another way (a signal the C library keeps for itself, SIGCANCEL, delivered to an
+  // asynchronously cancellable thread: glibc's sigfillset leaves it open) never says so, and the
+  // process hung at exit (a review's).
+  const pid_t pid = getpid();
+  const std::uint64_t until = now_ms() + kLeaveMs;
   for (std::size_t i = 0; i < g_count; ++i)
     if (g_slots[i].info.stopped && g_slots[i].phase.load(std::memory_order_acquire) != 3)
-      while (g_slots[i].phase.load(std::memory_order_acquire) != 2) sched_yield();
+      while (g_slots[i].phase.load(std::memory_order_acquire) != 2 && now_ms() < until &&
+             alive(pid, g_slots[i].info.tid))
+        sched_yield();
 }
 
 std::size_t StopTheWorld::confirm_held() {
@@ -923,10 +943,22 @@ bool is_scan_request(int sig, const siginfo_t* info) {
   return sig > 0 && sig == stop_signal() && info && is_stop_request(info);
 }
 
+// Parked in the interposed sigwait as the signal's handler parks it, with every signal blocked as
+// the handler has them, the C library's own two included (a signal it had open ran the
+// program's handler on the thread the scan was reading, and one that left by siglongjmp, or an
+// asynchronous cancellation, left the thread's slot parked for good, and resume() waited for it
+// for ever: a review's). Blocked in a system call, as it is: nothing below its stack pointer is
+// the program's (the recorded instruction pointer is ours, not a system call's).
 void take_scan_request(siginfo_t* info) {
+  const std::uint64_t all = ~std::uint64_t{0};
+  std::uint64_t old = 0;
+  if (os::kernel_call(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<long>(&all),
+                      reinterpret_cast<long>(&old), sizeof all) != 0)
+    return;
   ucontext_t uc;
   std::memset(&uc, 0, sizeof uc);
-  if (getcontext(&uc) == 0) on_stop_signal(stop_signal(), info, &uc);
+  if (getcontext(&uc) == 0) park(stop_signal(), info, &uc, true);
+  os::kernel_call(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<long>(&old), 0, sizeof old);
 }
 
 void note_signalfd(const sigset_t* mask) {

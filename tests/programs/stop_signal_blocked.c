@@ -46,6 +46,12 @@
 //              61", a review's): not stopped, and said so.
 //   signalfd   every signal blocked, asleep reading a signalfd for all of them: it read the
 //              scan's request ("signalfd got 61"); held as it sleeps now.
+//   alarm_jump the late_sigtimedwait thread blocking only the real-time signals, SIGALRM left
+//              open with a handler that leaves the wait by siglongjmp (a 1 ms timer), and a
+//              second thread, every signal blocked, that runs on and is never stopped (the scan
+//              waits its timeout out): parked in the interposed wait with the program's mask,
+//              the thread ran the handler there, left the park by its jump, and the exit waited
+//              for it for ever (a review's). Every signal is blocked while it is parked now.
 //   mostly_blocked  the thread runs, every signal blocked for 5 ms at a time, open for 50 us
 //              in between: it takes the request at its next unblock (a first version that
 //              sent it only once /proc showed it open seldom saw it so, a review's: not
@@ -58,6 +64,7 @@
 // (definite) in every mode.
 #include <linux/futex.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -67,6 +74,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -281,6 +289,48 @@ static void* signalfd_busy(void* arg) {
   return (void*)held;
 }
 
+static sigjmp_buf g_jump_back;
+static volatile sig_atomic_t g_jump_armed;
+
+static void on_alarm(int sig) {
+  (void)sig;
+  if (g_jump_armed) {
+    g_jump_armed = 0;
+    siglongjmp(g_jump_back, 1);
+  }
+}
+
+static void* waits_with_alarms(void* arg) {
+  (void)arg;
+  sigset_t realtime;
+  sigemptyset(&realtime);
+  for (int sig = SIGRTMIN; sig <= SIGRTMAX; ++sig) sigaddset(&realtime, sig);
+  pthread_sigmask(SIG_BLOCK, &realtime, NULL);
+  void* volatile held = held_by_thread();
+  atomic_store(&g_ready, 1);
+  spin_ms(100);
+  for (;;) {
+    if (sigsetjmp(g_jump_back, 1) != 0) continue;
+    g_jump_armed = 1;
+    const struct timespec two_s = {2, 0};
+    siginfo_t info;
+    const int sig = sigtimedwait(&realtime, &info, &two_s);
+    g_jump_armed = 0;
+    if (sig > 0) {
+      printf("sigtimedwait got %d\n", sig);
+      fflush(stdout);
+    }
+  }
+  return (void*)held;
+}
+
+static void* runs_on(void* arg) {
+  (void)arg;
+  block_every_signal();
+  for (;;) __asm__ volatile("" ::: "memory");
+  return NULL;
+}
+
 static void* mostly_blocked(void* arg) {
   (void)arg;
   void* volatile held = held_by_thread();
@@ -357,10 +407,11 @@ int main(int argc, char** argv) {
   if (argc > 1 && strcmp(argv[1], "late_sigtimedwait") == 0) body = late_sigtimedwait;
   if (argc > 1 && strcmp(argv[1], "sigpoll") == 0) body = sigpoll;
   if (argc > 1 && strcmp(argv[1], "signalfd_busy") == 0) body = signalfd_busy;
+  if (argc > 1 && strcmp(argv[1], "alarm_jump") == 0) body = waits_with_alarms;
   if (!body) {
     fputs(
         "usage: stop_signal_blocked exit_mask|asleep|cleanup|cancel_tsd|ended|sigwait|between|"
-        "late_sigwait|late_sigtimedwait|sigpoll|signalfd|signalfd_busy|mostly_blocked "
+        "late_sigwait|late_sigtimedwait|sigpoll|signalfd|signalfd_busy|alarm_jump|mostly_blocked "
         "[seccomp|strict]\n",
         stderr);
     return 2;
@@ -381,8 +432,25 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+  if (body == waits_with_alarms) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGALRM, &sa, NULL);
+  }
   pthread_t t;
   if (pthread_create(&t, NULL, body, NULL) != 0) return 1;
+  if (body == waits_with_alarms) {
+    pthread_t other;
+    if (pthread_create(&other, NULL, runs_on, NULL) != 0) return 1;
+    sigset_t alarm;
+    sigemptyset(&alarm);
+    sigaddset(&alarm, SIGALRM);
+    pthread_sigmask(SIG_BLOCK, &alarm, NULL);  // the timer's signal goes to the waiting thread
+    const struct itimerval every_ms = {{0, 1000}, {0, 1000}};
+    setitimer(ITIMER_REAL, &every_ms, NULL);
+  }
   if (body == cancelled || body == cancel_tsd) {
     usleep(20000);
     pthread_cancel(t);
