@@ -167,6 +167,13 @@ static void* asleep(void* arg) {
   return (void*)held;
 }
 
+// What a wait of the thread answered, if a signal: the program sends none, so any is heapledger's.
+static void say_got(const char* call, int sig) {
+  if (sig <= 0) return;
+  printf("%s got %d\n", call, sig);
+  fflush(stdout);
+}
+
 static void* waits_for_signals(void* arg) {
   (void)arg;
   block_every_signal();
@@ -176,10 +183,7 @@ static void* waits_for_signals(void* arg) {
   atomic_store(&g_ready, 1);
   for (;;) {
     int sig = 0;
-    if (sigwait(&all, &sig) == 0) {
-      printf("sigwait got %d\n", sig);
-      fflush(stdout);
-    }
+    if (sigwait(&all, &sig) == 0) say_got("sigwait", sig);
   }
   return (void*)held;
 }
@@ -208,10 +212,7 @@ static void* between_waits(void* arg) {
     const struct timespec two_s = {2, 0};
     siginfo_t info;
     const int sig = sigtimedwait(&all, &info, &two_s);
-    if (sig > 0) {
-      printf("sigtimedwait got %d\n", sig);
-      fflush(stdout);
-    }
+    say_got("sigtimedwait", sig);
   }
   return (void*)held;
 }
@@ -232,10 +233,7 @@ static void* late_wait(int timed) {
     } else if (sigwait(&all, &sig) != 0) {
       sig = -1;
     }
-    if (sig > 0) {
-      printf("%s got %d\n", timed ? "sigtimedwait" : "sigwait", sig);
-      fflush(stdout);
-    }
+    say_got(timed ? "sigtimedwait" : "sigwait", sig);
   }
   return (void*)held;
 }
@@ -261,30 +259,7 @@ static void* sigpoll(void* arg) {
     spin_ms(1);
     const struct timespec zero = {0, 0};
     const int sig = sigtimedwait(&all, NULL, &zero);
-    if (sig > 0) {
-      printf("sigtimedwait got %d\n", sig);
-      fflush(stdout);
-    }
-  }
-  return (void*)held;
-}
-
-static void* signalfd_busy(void* arg) {
-  (void)arg;
-  block_every_signal();
-  void* volatile held = held_by_thread();
-  sigset_t all;
-  sigfillset(&all);
-  const int fd = signalfd(-1, &all, SFD_CLOEXEC | SFD_NONBLOCK);
-  if (fd < 0) abort();
-  atomic_store(&g_ready, 1);
-  for (;;) {
-    spin_ms(1);
-    struct signalfd_siginfo info;
-    if (read(fd, &info, sizeof info) == (ssize_t)sizeof info) {
-      printf("signalfd got %u\n", info.ssi_signo);
-      fflush(stdout);
-    }
+    say_got("sigtimedwait", sig);
   }
   return (void*)held;
 }
@@ -316,10 +291,7 @@ static void* waits_with_alarms(void* arg) {
     siginfo_t info;
     const int sig = sigtimedwait(&realtime, &info, &two_s);
     g_jump_armed = 0;
-    if (sig > 0) {
-      printf("sigtimedwait got %d\n", sig);
-      fflush(stdout);
-    }
+    say_got("sigtimedwait", sig);
   }
   return (void*)held;
 }
@@ -346,23 +318,33 @@ static void* mostly_blocked(void* arg) {
   return (void*)held;
 }
 
-static void* reads_signalfd(void* arg) {
-  (void)arg;
+// Reads a signalfd for every signal: asleep in read() (signalfd), or polling it, non-blocking,
+// every millisecond as it works (signalfd_busy).
+static void* read_signalfd(int busy) {
   block_every_signal();
   void* volatile held = held_by_thread();
   sigset_t all;
   sigfillset(&all);
-  const int fd = signalfd(-1, &all, SFD_CLOEXEC);
+  const int fd = signalfd(-1, &all, SFD_CLOEXEC | (busy ? SFD_NONBLOCK : 0));
   if (fd < 0) abort();
   atomic_store(&g_ready, 1);
   for (;;) {
+    if (busy) spin_ms(1);
     struct signalfd_siginfo info;
-    if (read(fd, &info, sizeof info) == (ssize_t)sizeof info) {
-      printf("signalfd got %u\n", info.ssi_signo);
-      fflush(stdout);
-    }
+    if (read(fd, &info, sizeof info) == (ssize_t)sizeof info)
+      say_got("signalfd", (int)info.ssi_signo);
   }
   return (void*)held;
+}
+
+static void* reads_signalfd(void* arg) {
+  (void)arg;
+  return read_signalfd(0);
+}
+
+static void* signalfd_busy(void* arg) {
+  (void)arg;
+  return read_signalfd(1);
 }
 
 static void cleanup_runs_on(void* p) {
