@@ -899,9 +899,10 @@ void StopTheWorld::resume() {
   futex(&g_release, FUTEX_WAKE_PRIVATE, 1 << 30);
   // Each parked thread leaves the handler (phase 2) before the slots can be listed again; not
   // waited for once it has ended, nor past kLeaveMs in all: a thread that left the handler
-  // another way (a signal the C library keeps for itself, SIGCANCEL, delivered to an
-  // asynchronously cancellable thread: glibc's sigfillset leaves it open) never says so, and the
-  // process hung at exit (a review's).
+  // another way never says so, and the process hung at exit (a review's: a program's handler
+  // that ran in a thread parked in the interposed sigwait left by siglongjmp; SIGCANCEL, which
+  // glibc's sigfillset leaves open, could take an asynchronously cancellable one out too; both
+  // are blocked there now).
   const pid_t pid = getpid();
   const std::uint64_t until = now_ms() + kLeaveMs;
   for (std::size_t i = 0; i < g_count; ++i)
@@ -943,8 +944,9 @@ bool is_scan_request(int sig, const siginfo_t* info) {
   return sig > 0 && sig == stop_signal() && info && is_stop_request(info);
 }
 
-// Parked in the interposed sigwait as the signal's handler parks it, with every signal blocked as
-// the handler has them, the C library's own two included (a signal it had open ran the
+// Parked in the interposed sigwait as the signal's handler parks it, with every signal blocked
+// (the handler leaves SIGSETXID open; blocked here, a setuid() in a thread not stopped waits for
+// the scan's end, which it reaches without that thread) (a signal it had open ran the
 // program's handler on the thread the scan was reading, and one that left by siglongjmp, or an
 // asynchronous cancellation, left the thread's slot parked for good, and resume() waited for it
 // for ever: a review's). Blocked in a system call, as it is: nothing below its stack pointer is

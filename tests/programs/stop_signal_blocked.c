@@ -47,7 +47,7 @@
 //   signalfd   every signal blocked, asleep reading a signalfd for all of them: it read the
 //              scan's request ("signalfd got 61"); held as it sleeps now.
 //   alarm_jump the late_sigtimedwait thread blocking only the real-time signals, SIGALRM left
-//              open with a handler that leaves the wait by siglongjmp (a 1 ms timer), and a
+//              open with a handler that leaves the wait by siglongjmp (a 10 ms timer), and a
 //              second thread, every signal blocked, that runs on and is never stopped (the scan
 //              waits its timeout out): parked in the interposed wait with the program's mask,
 //              the thread ran the handler there, left the park by its jump, and the exit waited
@@ -430,8 +430,10 @@ int main(int argc, char** argv) {
     sigemptyset(&alarm);
     sigaddset(&alarm, SIGALRM);
     pthread_sigmask(SIG_BLOCK, &alarm, NULL);  // the timer's signal goes to the waiting thread
-    const struct itimerval every_ms = {{0, 1000}, {0, 1000}};
-    setitimer(ITIMER_REAL, &every_ms, NULL);
+    // Every 10 ms: some 15 times while it is parked (the scan waits out the other thread), and
+    // seldom in the microseconds between its wait's return and its blocking every signal.
+    const struct itimerval every_10ms = {{0, 10000}, {0, 10000}};
+    setitimer(ITIMER_REAL, &every_10ms, NULL);
   }
   if (body == cancelled || body == cancel_tsd) {
     usleep(20000);
