@@ -29,6 +29,13 @@ int noted(int result) {
 using Freopen = FILE* (*)(const char*, const char*, FILE*);
 constinit std::atomic<Freopen> g_freopen{nullptr}, g_freopen64{nullptr};
 
+// Looked up at load, not at a first call: dlsym holds the dynamic loader's lock, which a signal
+// handler leaving that call by siglongjmp would leave held for good (see shim/sigwait_api.cc).
+__attribute__((constructor)) void find_real_freopen() {
+  next_symbol(&g_freopen, "freopen");
+  next_symbol(&g_freopen64, "freopen64");
+}
+
 FILE* noted(FILE* reopened) {
   if (reopened && reopened == stderr && fileno(reopened) == STDERR_FILENO)
     tracker::note_stderr_set();
