@@ -144,10 +144,9 @@ class Scanner {
  private:
   // The modules' ranges kept for the heuristics, in address order: as many as the kernel allows
   // mappings by default (vm.max_map_count) where a sparse mapping is free, else 4,096. Those past
-  // the cap were dropped: 4,096 read-only mappings of files below a program's own (a database's
-  // mapped files) left its vtables out, and a C++ object held through a base class's pointer was
-  // "possibly lost" (a review's note; unit test
-  // LeakScan.ModulesPastManyFileMappingsStillHaveVtables).
+  // the cap were dropped: 4,096 read-only mappings of files below a program's own left its
+  // vtables out, and a C++ object held through a base class's pointer was "possibly lost" (a
+  // review's note; unit test LeakScan.ModulesPastManyFileMappingsStillHaveVtables).
   static constexpr std::size_t kModuleRangesSized = 4096, kModuleRangesRoomy = 65536;
   std::size_t module_cap_ = kModuleRangesSized;
   std::int64_t find(std::uintptr_t w, bool* exact) const;

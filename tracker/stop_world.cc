@@ -720,10 +720,10 @@ bool held_in_sigwait(Slot& slot) {
 // around its work, unblocking them for microseconds at a time, was seldom seen with the signal
 // open and went unstopped, its whole stack a root: a review's; sent at once, it parked at its
 // next unblock). Where /proc cannot say, it is sent. False if it could not be sent (errno set).
-// The status read costs 16 us a thread (the syscall file 9 us, a scratch program's 2,000 threads):
-// 4,000 threads asleep at exit, the scan by signal 143-161 -> 211-227 ms, three runs each,
-// alternated, 7b712a2 against 88fd1be (`tests/bench/sleeping_threads 4000 seccomp`). Only under
-// a seccomp filter or a debugger, where ptrace cannot stop threads.
+// The status read, one more for each thread: 4,000 threads asleep at exit, the scan by signal
+// 143-161 -> 211-227 ms, three runs each, alternated, 7b712a2 against 88fd1be
+// (`tests/bench/sleeping_threads 4000 seccomp`). Only under a seccomp filter or a debugger, where
+// ptrace cannot stop threads.
 bool send_or_defer(pid_t pid, Slot& slot) {
   std::uint64_t blocked = 0;
   if (blocked_signals(slot.info.tid, &blocked) && (blocked & signal_bit(stop_signal()))) {
